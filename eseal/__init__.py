@@ -1,0 +1,1 @@
+"""eseal: the issuing service and its edges (ids, CLI, HTTP)."""

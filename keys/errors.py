@@ -1,0 +1,37 @@
+"""The error roots every room shares: bad input, a failed check, a failing outside world.
+
+Each room defines one leaf class per distinct failure under one of these roots;
+the CLI and the HTTP layer map the roots to exit codes and RFC 9457 problems in
+one place (``eseal.problems``).
+"""
+
+from __future__ import annotations
+
+
+class EsealError(Exception):
+    """Root of every error eseal raises on purpose."""
+
+    #: A short stable machine name for the failure, used as the problem type.
+    code: str = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(EsealError):
+    """The input from outside is bad: malformed, oversized, out of range (exit 2, HTTP 4xx)."""
+
+    code = "invalid-input"
+
+
+class CheckFailed(EsealError):
+    """Well-formed input that does not hold: a bad signature, proof or audit (exit 1)."""
+
+    code = "check-failed"
+
+
+class ExternalFailure(EsealError):
+    """The outside world failed: database unreachable, disk error, network (exit 2, HTTP 503)."""
+
+    code = "external-failure"

@@ -1,0 +1,1 @@
+"""Ledger: what happened, in order (entries, Merkle tree, checkpoints, storage, audit)."""

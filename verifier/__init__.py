@@ -1,0 +1,1 @@
+"""Verifier: what a document is and whether to believe it."""
