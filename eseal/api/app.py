@@ -1,0 +1,52 @@
+"""The FastAPI application: routes, RFC 9457 problem responses, and the node it serves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from eseal.api.routes import health, ledger
+from eseal.node import Node
+from eseal.problems import http_status, plain_problem, problem
+from keys.errors import EsealError
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def create_app(node: Node) -> FastAPI:
+    """The API over one opened node (kept in ``app.state.node``)."""
+    app = FastAPI(
+        title="eseal",
+        version="1",
+        summary="Electronic licenses and seals on a witnessed, RFC 9162 ledger.",
+    )
+    app.state.node = node
+    app.include_router(health.router)
+    app.include_router(ledger.router)
+
+    @app.exception_handler(EsealError)
+    async def _eseal_error(request: Request, exc: EsealError) -> JSONResponse:
+        body = problem(exc, instance=request.url.path)
+        return JSONResponse(body, status_code=http_status(exc), media_type=PROBLEM_JSON)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = "; ".join(_describe(e) for e in exc.errors()[:10])
+        body = plain_problem(422, "Invalid request", detail, "invalid-request")
+        return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        body = plain_problem(exc.status_code, str(exc.detail), str(exc.detail), "http")
+        return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_JSON)
+
+    return app
+
+
+def _describe(error: Any) -> str:
+    where = ".".join(str(p) for p in error.get("loc", ()))
+    return f"{where}: {error.get('msg', 'invalid')}"

@@ -1,0 +1,17 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from eseal.api.deps import NodeDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz(node: NodeDep) -> dict[str, Any]:
+    """OK when the ledger database answers."""
+    return {"status": "ok", "region": node.config.region, "size": node.log.size()}

@@ -1,0 +1,92 @@
+"""The ledger over HTTP: the signed checkpoint, entry pages and RFC 9162 proofs."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
+
+from eseal.api.deps import LogDep
+from ledger.merkle import leaf_hash
+
+router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
+MAX_INDEX = 2**53
+
+
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+class EntryOut(BaseModel):
+    index: int
+    leaf_hash: str
+    data: str
+
+
+class EntriesOut(BaseModel):
+    start: int
+    size: int
+    entries: list[EntryOut]
+
+
+class InclusionOut(BaseModel):
+    index: int
+    size: int
+    leaf_hash: str
+    proof: list[str]
+
+
+class ConsistencyOut(BaseModel):
+    first: int
+    second: int
+    proof: list[str]
+
+
+@router.get("/checkpoint", response_class=PlainTextResponse)
+def checkpoint(log: LogDep) -> PlainTextResponse:
+    """The latest checkpoint as a C2SP signed note (text/plain)."""
+    return PlainTextResponse(log.checkpoint(), media_type="text/plain; charset=utf-8")
+
+
+@router.get("/entries")
+def entries(
+    log: LogDep,
+    start: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+    end: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None,
+) -> EntriesOut:
+    """Entries ``start`` ≤ i < ``end``, at most 1000 a page, as base64 CBOR."""
+    page = log.entries(start, end)
+    return EntriesOut(
+        start=start,
+        size=log.size(),
+        entries=[
+            EntryOut(index=start + i, leaf_hash=b64(leaf_hash(d)), data=b64(d))
+            for i, d in enumerate(page)
+        ],
+    )
+
+
+@router.get("/proof/inclusion")
+def inclusion(
+    log: LogDep,
+    index: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+    size: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None,
+) -> InclusionOut:
+    """RFC 9162 §2.1.3 inclusion proof of entry ``index`` in the tree of ``size``."""
+    n, proof = log.inclusion_proof(index, size)
+    leaf = leaf_hash(log.entry(index))
+    return InclusionOut(index=index, size=n, leaf_hash=b64(leaf), proof=[b64(h) for h in proof])
+
+
+@router.get("/proof/consistency")
+def consistency(
+    log: LogDep,
+    first: Annotated[int, Query(ge=1, le=MAX_INDEX)],
+    second: Annotated[int, Query(ge=1, le=MAX_INDEX)],
+) -> ConsistencyOut:
+    """RFC 9162 §2.1.4 consistency proof from tree size ``first`` to ``second``."""
+    proof = log.consistency_proof(first, second)
+    return ConsistencyOut(first=first, second=second, proof=[b64(h) for h in proof])

@@ -1,0 +1,337 @@
+"""The ``eseal`` command line: the operator's edge over the node (exit 0 ok, 1 a check
+failed, 2 bad input or error; ``--json`` for machine output)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+
+from eseal.problems import EXIT_CHECK_FAILED, EXIT_ERROR, exit_code
+from keys.errors import EsealError, InvalidInput
+from keys.keyfile import passphrase_from_env
+
+app = typer.Typer(
+    name="eseal",
+    help="Electronic licenses and seals on a witnessed ledger.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+ledger_app = typer.Typer(help="Read, prove and audit the ledger.", no_args_is_help=True)
+proof_app = typer.Typer(help="Merkle proofs (RFC 9162).", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+ledger_app.add_typer(proof_app, name="proof")
+
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data", envvar="ESEAL_DATA", help="Data directory of the node.", show_default=False
+    ),
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="ESEAL_DATABASE_URL",
+        help="PostgreSQL URL (default: SQLite in the data directory).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+DEFAULT_DATA = Path("eseal-data")
+_globals: dict[str, Any] = {}
+
+
+@app.callback()
+def _root(data: DataOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Options given before the command apply to every command."""
+    _globals.update(data=data, database_url=database_url, json=as_json)
+
+
+def _data(data: Path | None) -> Path:
+    return data or _globals.get("data") or DEFAULT_DATA
+
+
+def _db(url: str | None) -> str | None:
+    return url or _globals.get("database_url")
+
+
+def _json(flag: bool) -> bool:
+    return flag or bool(_globals.get("json"))
+
+
+def emit(value: Any, as_json: bool, human: Callable[[], None]) -> None:
+    if _json(as_json):
+        typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+    else:
+        human()
+
+
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+@contextmanager
+def _open(data: Path | None, database_url: str | None, *, unlock: bool = False) -> Iterator[Any]:
+    from eseal.node import Node
+
+    passphrase = passphrase_from_env() if unlock else None
+    node = Node.open(_data(data), passphrase=passphrase, database_url=_db(database_url))
+    try:
+        yield node
+    finally:
+        node.close()
+
+
+@app.command()
+def init(
+    region: Annotated[str, typer.Option(help="GB/T 2260 region code, e.g. 500000.")],
+    name: Annotated[str, typer.Option(help="The region's name, e.g. 重庆市.")],
+    origin: Annotated[
+        str | None, typer.Option(help="Checkpoint origin (default eseal/REGION).")
+    ] = None,
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a region's node: root and log keys (sealed by ESEAL_PASSPHRASE), its ledger."""
+    from eseal.node import init_node
+    from keys.ed25519 import key_id
+
+    passphrase = passphrase_from_env()
+    node = init_node(
+        _data(data),
+        region=region,
+        name=name,
+        passphrase=passphrase,
+        now=int(time.time()),
+        database_url=_db(database_url),
+        origin=origin,
+    )
+    try:
+        cfg = node.config
+        out = {
+            "data": str(node.data_dir),
+            "region": cfg.region,
+            "name": cfg.name,
+            "origin": cfg.origin,
+            "root_key_id": key_id(cfg.root_public_key).hex(),
+            "log_verifier_key": cfg.log_verifier,
+            "checkpoint": node.log.checkpoint(),
+        }
+        emit(
+            out,
+            as_json,
+            lambda: typer.echo(
+                f"Initialised region {cfg.region} {cfg.name} in {node.data_dir}\n"
+                f"root key id:      {out['root_key_id']}\n"
+                f"log verifier key: {cfg.log_verifier}\n\n{out['checkpoint']}",
+            ),
+        )
+    finally:
+        node.close()
+
+
+@ledger_app.command("checkpoint")
+def ledger_checkpoint(
+    data: DataOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Print the latest signed checkpoint (C2SP signed note)."""
+    with _open(data, database_url) as node:
+        note = node.log.checkpoint()
+        cp = node.log.latest()
+    out = {"origin": cp.origin, "size": cp.size, "root_hash": b64(cp.root_hash), "note": note}
+    emit(out, as_json, lambda: typer.echo(note, nl=False))
+
+
+@ledger_app.command("entry")
+def ledger_entry(
+    index: Annotated[int, typer.Argument(help="Entry index, from 0.")],
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print one ledger entry, decoded."""
+    from ledger.entries import decode_entry
+    from ledger.merkle import leaf_hash
+
+    with _open(data, database_url) as node:
+        raw = node.log.entry(index)
+    entry = decode_entry(raw)
+    out = {
+        "index": index,
+        "leaf_hash": b64(leaf_hash(raw)),
+        "data": b64(raw),
+        "entry": entry.to_json(),
+    }
+
+    def human() -> None:
+        typer.echo(f"entry {index}  leaf {leaf_hash(raw).hex()}")
+        for k, v in entry.to_json().items():
+            typer.echo(f"  {k:8} {v}")
+
+    emit(out, as_json, human)
+
+
+@proof_app.command("inclusion")
+def proof_inclusion(
+    index: Annotated[int, typer.Argument(help="Entry index.")],
+    size: Annotated[int | None, typer.Option(help="Tree size (default: the latest).")] = None,
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the RFC 9162 inclusion proof of entry INDEX, verified against the tree root."""
+    from ledger.merkle import leaf_hash, verify_inclusion
+
+    with _open(data, database_url) as node:
+        n, proof = node.log.inclusion_proof(index, size)
+        leaf = leaf_hash(node.log.entry(index))
+        root = node.log.root_hash(n)
+    verify_inclusion(leaf, index, n, proof, root)
+    out = {
+        "index": index,
+        "size": n,
+        "leaf_hash": b64(leaf),
+        "root_hash": b64(root),
+        "proof": [b64(h) for h in proof],
+    }
+    emit(
+        out,
+        as_json,
+        lambda: typer.echo(
+            f"inclusion of entry {index} in tree {n} (root {b64(root)}):\n"
+            + "\n".join(b64(h) for h in proof)
+        ),
+    )
+
+
+@proof_app.command("consistency")
+def proof_consistency(
+    first: Annotated[int, typer.Argument(help="Older tree size.")],
+    second: Annotated[int, typer.Argument(help="Newer tree size.")],
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the RFC 9162 consistency proof between two tree sizes, verified."""
+    from ledger.merkle import verify_consistency
+
+    with _open(data, database_url) as node:
+        proof = node.log.consistency_proof(first, second)
+        root1, root2 = node.log.root_hash(first), node.log.root_hash(second)
+    verify_consistency(first, second, proof, root1, root2)
+    out = {
+        "first": first,
+        "second": second,
+        "first_root": b64(root1),
+        "second_root": b64(root2),
+        "proof": [b64(h) for h in proof],
+    }
+    emit(
+        out,
+        as_json,
+        lambda: typer.echo(
+            f"consistency {first} -> {second}:\n" + "\n".join(b64(h) for h in proof)
+        ),
+    )
+
+
+@ledger_app.command("verify")
+def ledger_verify(
+    data: DataOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Audit the whole ledger from scratch: chain, Merkle tiles and every checkpoint."""
+    from ledger.audit import audit
+
+    with _open(data, database_url) as node:
+        size = node.store.head().size
+        if _json(as_json) or not sys.stderr.isatty():
+            report = audit(node.store, node.log_verifier)
+        else:
+            with click.progressbar(length=size, label="auditing", file=sys.stderr) as bar:
+                done = [0]
+
+                def step(n: int) -> None:
+                    bar.update(n - done[0])
+                    done[0] = n
+
+                report = audit(node.store, node.log_verifier, progress=step)
+    out = {
+        "ok": report.ok,
+        "size": report.size,
+        "entries_checked": report.entries_checked,
+        "checkpoints_checked": report.checkpoints_checked,
+        "first_bad_index": report.first_bad_index,
+        "problems": report.problems,
+        "seconds": round(report.seconds, 3),
+    }
+
+    def human() -> None:
+        if report.ok:
+            typer.echo(
+                f"ledger OK: {report.entries_checked} entries, "
+                f"{report.checkpoints_checked} checkpoints in {report.seconds:.2f}s"
+            )
+        else:
+            typer.echo(f"ledger FAILED at entry {report.first_bad_index}:", err=True)
+            for p in report.problems:
+                typer.echo(f"  {p}", err=True)
+
+    emit(out, as_json, human)
+    if not report.ok:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from eseal.api.app import create_app
+    from eseal.node import Node
+
+    node = Node.open(_data(data), database_url=_db(database_url))
+    uvicorn.run(create_app(node), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(data: DataOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Run eseal's main job end to end on this data directory and report what it did."""
+    from eseal.demo import run_demo
+
+    result = run_demo(_data(data), database_url=_db(database_url), now=int(time.time()))
+    emit(result.to_json(), as_json, result.print_human)
+
+
+def main() -> None:
+    """Entry point: map eseal errors to a message and an exit code in one place."""
+    try:
+        rv = app(standalone_mode=False)
+    except EsealError as e:
+        typer.echo(f"error: {e.message}", err=True)
+        sys.exit(exit_code(e))
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(EXIT_ERROR)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(EXIT_ERROR)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+__all__ = ["InvalidInput", "app", "main"]

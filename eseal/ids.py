@@ -1,0 +1,398 @@
+"""Chinese identifiers: unified social credit codes (GB 32100), region codes (GB/T 2260),
+license ids (DESIGN.md, ISO/IEC 7064 MOD 37,36) and resident identity numbers (GB 11643).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+from keys.errors import InvalidInput
+
+
+class InvalidCreditCode(InvalidInput):
+    """A unified social credit code that is malformed or fails its check character."""
+
+    code = "invalid-credit-code"
+
+
+class InvalidRegionCode(InvalidInput):
+    """A region code (行政区划代码) that is not 6 digits or names no province."""
+
+    code = "invalid-region-code"
+
+
+class InvalidLicenseId(InvalidInput):
+    """A license id (电子证照标识) that is malformed or fails its check character."""
+
+    code = "invalid-license-id"
+
+
+class InvalidIdentityNumber(InvalidInput):
+    """A resident identity number that is malformed or fails its check character.
+
+    Messages never echo the number itself: it is personal data.
+    """
+
+    code = "invalid-identity-number"
+
+
+# -- shared helpers -----------------------------------------------------------------------------
+
+_DIGITS: Final = "0123456789"
+
+
+def _normalise(text: str, what: str, error: type[InvalidInput]) -> str:
+    """Strip surrounding white space and upper-case; only ASCII survives (no 'ﬀ' → 'FF')."""
+    text = text.strip()
+    for i, ch in enumerate(text, start=1):
+        if not ch.isascii():
+            raise error(f"{what}: illegal character {ch!r} at position {i}")
+    return text.upper()
+
+
+def _first_illegal(text: str, allowed: str) -> tuple[int, str] | None:
+    """The 1-based position and character of the first character of ``text`` not in ``allowed``."""
+    for i, ch in enumerate(text, start=1):
+        if ch not in allowed:
+            return i, ch
+    return None
+
+
+# -- region codes, GB/T 2260 ----------------------------------------------------------------------
+
+#: Province-level divisions of GB/T 2260 by their 2-digit code.
+PROVINCES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "11": "北京市", "12": "天津市", "13": "河北省", "14": "山西省", "15": "内蒙古自治区",
+        "21": "辽宁省", "22": "吉林省", "23": "黑龙江省",
+        "31": "上海市", "32": "江苏省", "33": "浙江省", "34": "安徽省", "35": "福建省",
+        "36": "江西省", "37": "山东省",
+        "41": "河南省", "42": "湖北省", "43": "湖南省", "44": "广东省", "45": "广西壮族自治区",
+        "46": "海南省",
+        "50": "重庆市", "51": "四川省", "52": "贵州省", "53": "云南省", "54": "西藏自治区",
+        "61": "陕西省", "62": "甘肃省", "63": "青海省", "64": "宁夏回族自治区",
+        "65": "新疆维吾尔自治区",
+        "71": "台湾省", "81": "香港特别行政区", "82": "澳门特别行政区",
+    }
+)  # fmt: skip
+
+
+def validate_region_code(code: str) -> str:
+    """Return the stripped 6-digit region code, or raise :class:`InvalidRegionCode`.
+
+    Digits 1–2 must name a province-level division; digits 3–6 (prefecture, county) are only
+    required to be digits: the full code table changes every year and identity numbers keep
+    codes that have since been withdrawn, so no finer check is sound without it.
+    """
+    code = code.strip()
+    if len(code) != 6:
+        raise InvalidRegionCode(f"region code must be 6 digits, got {len(code)} characters")
+    if (bad := _first_illegal(code, _DIGITS)) is not None:
+        raise InvalidRegionCode(
+            f"region code: illegal character {bad[1]!r} at position {bad[0]} (digits only)"
+        )
+    if code[:2] not in PROVINCES:
+        raise InvalidRegionCode(f"region code: unknown province {code[:2]} in {code!r}")
+    return code
+
+
+def province_name(code: str) -> str:
+    """The Chinese name of the province-level division of a region code: '500000' → '重庆市'."""
+    return PROVINCES[validate_region_code(code)[:2]]
+
+
+# -- unified social credit codes, GB 32100-2015 --------------------------------------------------
+
+#: 31 characters: digits and upper-case letters without I, O, S, V, Z; value = index.
+CREDIT_CODE_ALPHABET: Final = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_CREDIT_VALUE: Final = {ch: i for i, ch in enumerate(CREDIT_CODE_ALPHABET)}
+#: W_i = 3^(i−1) mod 31, i = 1..17.
+_CREDIT_WEIGHTS: Final = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+#: Region part of codes registered by central-government authorities (not a GB/T 2260 province).
+_CENTRAL_REGION: Final = "100000"
+
+
+def _credit_illegal(code: str) -> InvalidCreditCode | None:
+    if (bad := _first_illegal(code, CREDIT_CODE_ALPHABET)) is None:
+        return None
+    return InvalidCreditCode(
+        f"credit code: illegal character {bad[1]!r} at position {bad[0]}"
+        " (allowed: digits and upper-case letters except I, O, S, V, Z)"
+    )
+
+
+def credit_code_check_char(first17: str) -> str:
+    """The check character (position 18) for the first 17 characters of a credit code.
+
+    GB 32100-2015 §5: C18 = 31 − (Σ_{i=1..17} C_i · W_i mod 31), with 31 written as '0'.
+    ``first17`` must already be upper-case (see :func:`validate_credit_code`).
+    """
+    if len(first17) != 17:
+        raise InvalidCreditCode(
+            f"credit code check: need the first 17 characters, got {len(first17)}"
+        )
+    if (error := _credit_illegal(first17)) is not None:
+        raise error
+    total = sum(_CREDIT_VALUE[ch] * w for ch, w in zip(first17, _CREDIT_WEIGHTS, strict=True))
+    return CREDIT_CODE_ALPHABET[(31 - total % 31) % 31]
+
+
+def validate_credit_code(code: str) -> str:
+    """Return the credit code stripped and upper-cased, or raise :class:`InvalidCreditCode`.
+
+    Layout: 1 registration authority, 2 organisation kind, 3–8 region code, 9–17 organisation
+    code (GB 11714), 18 check character. Positions 1–2 and the GB 11714 check character at
+    position 17 are not enforced: real codes exist outside the published lists.
+    """
+    code = _normalise(code, "credit code", InvalidCreditCode)
+    if len(code) != 18:
+        raise InvalidCreditCode(f"credit code must be 18 characters, got {len(code)}")
+    if (error := _credit_illegal(code)) is not None:
+        raise error
+    region = code[2:8]
+    if (bad := _first_illegal(region, _DIGITS)) is not None:
+        raise InvalidCreditCode(
+            f"credit code: region code (positions 3–8) must be digits,"
+            f" got {bad[1]!r} at position {bad[0] + 2}"
+        )
+    if region != _CENTRAL_REGION and region[:2] not in PROVINCES:
+        raise InvalidCreditCode(
+            f"credit code: unknown province {region[:2]} in region code {region!r} (positions 3–8)"
+        )
+    expected = credit_code_check_char(code[:17])
+    if code[17] != expected:
+        raise InvalidCreditCode(
+            f"credit code: check character should be {expected!r}, got {code[17]!r}"
+        )
+    return code
+
+
+# -- ISO/IEC 7064 MOD 37,36 (hybrid system) -----------------------------------------------------
+
+MOD37_36_ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_MOD37_36_VALUE: Final = {ch: i for i, ch in enumerate(MOD37_36_ALPHABET)}
+_M: Final = 36
+
+
+def _mod37_36_state(text: str) -> int:
+    """P_n+1 after ``text``: P_1 = M; S_j = (P_j + a_j) mod M, 0 → M; P_j+1 = 2·S_j mod (M+1)."""
+    p = _M
+    for ch in text:
+        s = (p + _MOD37_36_VALUE[ch]) % _M or _M
+        p = (2 * s) % (_M + 1)
+    return p
+
+
+def mod37_36_check_char(s: str) -> str:
+    """The ISO/IEC 7064 MOD 37,36 check character of ``s`` (characters 0-9, A-Z).
+
+    The check value c satisfies (P + c) mod M = 1, hence c = (M + 1 − P) mod M.
+    """
+    if (bad := _first_illegal(s, MOD37_36_ALPHABET)) is not None:
+        raise InvalidLicenseId(
+            f"MOD 37,36: illegal character {bad[1]!r} at position {bad[0]} (allowed: 0-9, A-Z)"
+        )
+    return MOD37_36_ALPHABET[(_M + 1 - _mod37_36_state(s)) % _M]
+
+
+def mod37_36_is_valid(s: str) -> bool:
+    """Whether ``s`` ends with its correct MOD 37,36 check character: (P + c) mod M = 1."""
+    if not s or _first_illegal(s, MOD37_36_ALPHABET) is not None:
+        return False
+    return (_mod37_36_state(s[:-1]) + _MOD37_36_VALUE[s[-1]]) % _M == 1
+
+
+# -- license ids ----------------------------------------------------------------------------------
+
+LICENSE_ID_ROOT: Final = "1.2.156.3005.2"
+MAX_LICENSE_ID_LENGTH: Final = 128
+_SERIAL: Final = re.compile(r"[0-9A-Z]{1,20}")
+_TYPE_SUFFIX: Final = re.compile(r"[0-9]{3}")
+
+
+def _check_type_code(type_code: str) -> None:
+    if len(type_code) != 21:
+        raise InvalidLicenseId(
+            "license id: type code must be 21 characters (an 18-character credit code"
+            f" and 3 digits), got {len(type_code)}"
+        )
+    _check_credit_part("type code", type_code[:18])
+    if not _TYPE_SUFFIX.fullmatch(type_code[18:]):
+        raise InvalidLicenseId(
+            f"license id: type code must end in 3 digits, got {type_code[18:]!r}"
+        )
+
+
+def _check_credit_part(what: str, code: str) -> None:
+    try:
+        normalised = validate_credit_code(code)
+    except InvalidCreditCode as e:
+        raise InvalidLicenseId(f"license id: {what}: {e.message}") from e
+    if normalised != code:
+        raise InvalidLicenseId(f"license id: {what} must be upper-case without spaces")
+
+
+def _check_issuer_code(issuer_code: str) -> None:
+    if len(issuer_code) == 18:
+        _check_credit_part("issuer code", issuer_code)
+    elif len(issuer_code) == 6:
+        try:
+            validate_region_code(issuer_code)
+        except InvalidRegionCode as e:
+            raise InvalidLicenseId(f"license id: issuer code: {e.message}") from e
+    else:
+        raise InvalidLicenseId(
+            "license id: issuer code must be an 18-character credit code or a 6-digit"
+            f" region code, got {len(issuer_code)} characters"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LicenseId:
+    """``1.2.156.3005.2.<type code>.<issuer code>.<serial>.<version>.<check>``.
+
+    type code: credit code + 3 digits; issuer code: credit code or region code; serial:
+    1–20 characters [0-9A-Z]; version: 0–999, written as 3 digits; check: MOD 37,36 over
+    type code ‖ issuer code ‖ serial ‖ version (root and dots removed). Fields are canonical
+    (upper-case, no spaces): use :func:`make_license_id` for lenient input.
+    """
+
+    type_code: str
+    issuer_code: str
+    serial: str
+    version: int
+
+    def __post_init__(self) -> None:
+        _check_type_code(self.type_code)
+        _check_issuer_code(self.issuer_code)
+        if not _SERIAL.fullmatch(self.serial):
+            raise InvalidLicenseId(
+                "license id: serial must be 1–20 characters of 0-9 and A-Z,"
+                f" got {self.serial[:40]!r}"
+            )
+        if isinstance(self.version, bool) or not 0 <= self.version <= 999:
+            raise InvalidLicenseId(f"license id: version must be 0–999, got {self.version!r}")
+
+    @property
+    def check_char(self) -> str:
+        """The MOD 37,36 check character over the id without root and dots."""
+        body = f"{self.type_code}{self.issuer_code}{self.serial}{self.version:03d}"
+        return mod37_36_check_char(body)
+
+    def __str__(self) -> str:
+        return (
+            f"{LICENSE_ID_ROOT}.{self.type_code}.{self.issuer_code}.{self.serial}"
+            f".{self.version:03d}.{self.check_char}"
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> LicenseId:
+        """Parse a full license id strictly (no trimming, no case folding), check included."""
+        if len(text) > MAX_LICENSE_ID_LENGTH:
+            raise InvalidLicenseId(
+                f"license id is longer than {MAX_LICENSE_ID_LENGTH} characters ({len(text)})"
+            )
+        prefix = LICENSE_ID_ROOT + "."
+        if not text.startswith(prefix):
+            raise InvalidLicenseId(f"license id must start with {prefix!r}")
+        parts = text[len(prefix) :].split(".")
+        if len(parts) != 5:
+            raise InvalidLicenseId(
+                "license id must have 5 dot-separated parts after the root (type code,"
+                f" issuer code, serial, version, check), got {len(parts)}"
+            )
+        type_code, issuer_code, serial, version, check = parts
+        if not _TYPE_SUFFIX.fullmatch(version):
+            raise InvalidLicenseId(f"license id: version must be 3 digits, got {version!r}")
+        if len(check) != 1 or check not in MOD37_36_ALPHABET:
+            raise InvalidLicenseId(
+                f"license id: check must be one character of 0-9 and A-Z, got {check!r}"
+            )
+        license_id = cls(type_code, issuer_code, serial, int(version))
+        if check != license_id.check_char:
+            raise InvalidLicenseId(
+                f"license id: check character should be {license_id.check_char!r}, got {check!r}"
+            )
+        return license_id
+
+    def with_version(self, n: int) -> LicenseId:
+        """The same license at version ``n`` (renewal or change)."""
+        return dataclasses.replace(self, version=n)
+
+
+def make_license_id(type_code: str, issuer_code: str, serial: str, version: int = 1) -> LicenseId:
+    """Build a license id from parts, trimming them and folding them to upper case first."""
+    return LicenseId(
+        _normalise(type_code, "license id: type code", InvalidLicenseId),
+        _normalise(issuer_code, "license id: issuer code", InvalidLicenseId),
+        _normalise(serial, "license id: serial", InvalidLicenseId),
+        version,
+    )
+
+
+# -- resident identity numbers, GB 11643-1999 ----------------------------------------------------
+
+#: W_i = 2^(18−i) mod 11, i = 1..17.
+_IDENTITY_WEIGHTS: Final = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+#: Check character by Σ a_i · W_i mod 11 (ISO 7064 MOD 11-2; 10 is written 'X').
+_IDENTITY_CHECK: Final = "10X98765432"
+_EARLIEST_BIRTH: Final = datetime.date(1900, 1, 1)
+_LATEST_BIRTH: Final = datetime.date(2100, 1, 1)
+
+
+def identity_number_check_char(first17: str) -> str:
+    """The check character of an identity number: "10X98765432"[Σ a_i · W_i mod 11]."""
+    if len(first17) != 17 or _first_illegal(first17, _DIGITS) is not None:
+        raise InvalidIdentityNumber("identity number check: need the first 17 digits")
+    total = sum(int(ch) * w for ch, w in zip(first17, _IDENTITY_WEIGHTS, strict=True))
+    return _IDENTITY_CHECK[total % 11]
+
+
+def validate_identity_number(s: str) -> str:
+    """Return the identity number stripped and upper-cased, or raise :class:`InvalidIdentityNumber`.
+
+    Digits 1–6 region code (known province), 7–14 birth date YYYYMMDD (a real date from
+    1900-01-01 to 2100-01-01), 15–17 sequence, 18 check character (digit or X).
+    """
+    s = _normalise(s, "identity number", InvalidIdentityNumber)
+    if len(s) != 18:
+        raise InvalidIdentityNumber(f"identity number must be 18 characters, got {len(s)}")
+    if (bad := _first_illegal(s[:17], _DIGITS)) is not None:
+        raise InvalidIdentityNumber(
+            f"identity number: illegal character {bad[1]!r} at position {bad[0]} (digits only)"
+        )
+    if s[17] not in _IDENTITY_CHECK:
+        raise InvalidIdentityNumber(
+            f"identity number: illegal character {s[17]!r} at position 18 (a digit or X)"
+        )
+    if s[:2] not in PROVINCES:
+        raise InvalidIdentityNumber(f"identity number: unknown province {s[:2]} (digits 1–2)")
+    try:
+        born = datetime.date(int(s[6:10]), int(s[10:12]), int(s[12:14]))
+    except ValueError:
+        raise InvalidIdentityNumber(
+            "identity number: the birth date (digits 7–14) is not a real calendar date"
+        ) from None
+    if not _EARLIEST_BIRTH <= born <= _LATEST_BIRTH:
+        raise InvalidIdentityNumber(
+            "identity number: the birth date (digits 7–14) must be between 1900-01-01"
+            " and 2100-01-01"
+        )
+    expected = identity_number_check_char(s[:17])
+    if s[17] != expected:
+        raise InvalidIdentityNumber(
+            f"identity number: check character should be {expected!r}, got {s[17]!r}"
+        )
+    return s
+
+
+def mask_identity_number(s: str) -> str:
+    """Validate and mask the birth date and sequence: '110101********1234' (first 6, last 4)."""
+    valid = validate_identity_number(s)
+    return valid[:6] + "*" * 8 + valid[14:]

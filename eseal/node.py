@@ -1,0 +1,224 @@
+"""A region's node on disk: its data directory, node.json, encrypted root and log keys,
+and the ledger store; ``init_node`` creates one, ``Node.open`` opens one."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nacl.signing import SigningKey
+
+from eseal.ids import validate_region_code
+from keys import ed25519, keyfile
+from keys.errors import InvalidInput
+from keys.statements import KeyStatement, KeyStatus, Role, certify
+from ledger.checkpoint import NoteVerifier, parse_verifier_key, verifier_key
+from ledger.entries import Entry, digest
+from ledger.log import Log
+from ledger.sql import SqlStore, sqlite_url
+from ledger.store import LedgerStore
+
+NODE_FILE = "node.json"
+NODE_FORMAT = "eseal-node/v1"
+ROOT_KEY_FILE = "keys/root.key"
+LOG_KEY_FILE = "keys/log.key"
+MAX_NODE_FILE = 64 * 1024
+KEY_LIFETIME = 20 * 365 * 86400
+
+
+class NotInitialised(InvalidInput):
+    """The data directory holds no node yet."""
+
+    code = "not-initialised"
+
+
+class AlreadyInitialised(InvalidInput):
+    """``eseal init`` on a data directory that already holds a node."""
+
+    code = "already-initialised"
+
+
+class BadNodeFile(InvalidInput):
+    """node.json is unreadable or malformed."""
+
+    code = "bad-node-file"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """What node.json records: who this region is and where its ledger lives."""
+
+    region: str
+    name: str
+    origin: str
+    root_public_key: bytes
+    log_verifier: str
+    database_url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": NODE_FORMAT,
+            "region": self.region,
+            "name": self.name,
+            "origin": self.origin,
+            "root_public_key": self.root_public_key.hex(),
+            "root_key_id": ed25519.key_id(self.root_public_key).hex(),
+            "log_verifier": self.log_verifier,
+            "database_url": self.database_url,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any) -> NodeConfig:
+        try:
+            if raw["format"] != NODE_FORMAT:
+                raise BadNodeFile(f"node.json format {raw['format']!r} is not {NODE_FORMAT}")
+            cfg = cls(
+                region=validate_region_code(raw["region"]),
+                name=str(raw["name"]),
+                origin=str(raw["origin"]),
+                root_public_key=bytes.fromhex(raw["root_public_key"]),
+                log_verifier=str(raw["log_verifier"]),
+                database_url=raw.get("database_url"),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise BadNodeFile(f"node.json is malformed: {e}") from e
+        parse_verifier_key(cfg.log_verifier)
+        return cfg
+
+
+class Node:
+    """An opened node: configuration, ledger, and (when unlocked) the root and log keys."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        config: NodeConfig,
+        store: LedgerStore,
+        *,
+        root_key: SigningKey | None = None,
+        log_key: SigningKey | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.config = config
+        self.store = store
+        self.root_key = root_key
+        self.log_verifier: NoteVerifier = parse_verifier_key(config.log_verifier)
+        self.log = Log(store, origin=config.origin, verifier=self.log_verifier, signing_key=log_key)
+
+    @classmethod
+    def open(
+        cls, data_dir: Path, *, passphrase: bytes | None = None, database_url: str | None = None
+    ) -> Node:
+        """Open the node in ``data_dir``; with a passphrase, unlock its keys for writing."""
+        config = read_config(data_dir)
+        url = database_url or config.database_url or sqlite_url(data_dir)
+        root_key = log_key = None
+        if passphrase is not None:
+            root_key = keyfile.read_key_file(data_dir / ROOT_KEY_FILE, passphrase)
+            log_key = keyfile.read_key_file(data_dir / LOG_KEY_FILE, passphrase)
+        return cls(data_dir, config, SqlStore(url), root_key=root_key, log_key=log_key)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_config(data_dir: Path) -> NodeConfig:
+    path = data_dir / NODE_FILE
+    if not path.exists():
+        raise NotInitialised(f"no eseal node in {data_dir} (run `eseal init` first)")
+    if path.stat().st_size > MAX_NODE_FILE:
+        raise BadNodeFile(f"{path} is larger than {MAX_NODE_FILE} bytes")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadNodeFile(f"cannot read {path}: {e}") from e
+    return NodeConfig.from_json(raw)
+
+
+def init_node(
+    data_dir: Path,
+    *,
+    region: str,
+    name: str,
+    passphrase: bytes,
+    now: int,
+    database_url: str | None = None,
+    origin: str | None = None,
+) -> Node:
+    """Create a region's node: keys, the first ledger entries, then node.json (last, so a
+    crash midway leaves a directory that ``init`` can start again)."""
+    region = validate_region_code(region)
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("the region name must be 1 to 100 characters")
+    origin = origin or f"eseal/{region}"
+    if (data_dir / NODE_FILE).exists():
+        raise AlreadyInitialised(f"{data_dir} already holds the node of a region")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "keys").mkdir(mode=0o700, exist_ok=True)
+    url = database_url or sqlite_url(data_dir)
+    store = SqlStore(url)
+    if store.head().size:
+        store.close()
+        raise AlreadyInitialised(f"the ledger at {url} already has entries; use an empty one")
+    root_key, log_key = ed25519.generate(), ed25519.generate()
+    root_pub, log_pub = bytes(root_key.verify_key), bytes(log_key.verify_key)
+    keyfile.write_key_file(data_dir / ROOT_KEY_FILE, root_key, passphrase, overwrite=True)
+    keyfile.write_key_file(data_dir / LOG_KEY_FILE, log_key, passphrase, overwrite=True)
+    config = NodeConfig(region, name, origin, root_pub, verifier_key(origin, log_pub), database_url)
+    node = Node(data_dir, config, store, root_key=root_key, log_key=log_key)
+    log_statement = certify(
+        root_key,
+        KeyStatement(
+            role=Role.LOG,
+            subject=origin,
+            public_key=log_pub,
+            scope=(),
+            not_before=now,
+            not_after=now + KEY_LIFETIME,
+            status=KeyStatus.ACTIVE,
+            issued_at=now,
+            issuer_key_id=ed25519.key_id(root_pub),
+        ),
+    ).to_bytes()
+    root_kid = ed25519.key_id(root_pub)
+    node.log.append(
+        [
+            Entry("region.init", now, region, region, digest(root_pub), root_kid, body=root_pub),
+            Entry(
+                "key.add",
+                now,
+                region,
+                ed25519.key_id(log_pub).hex(),
+                digest(log_statement),
+                root_kid,
+                body=log_statement,
+            ),
+        ]
+    )
+    _write_json_atomic(data_dir / NODE_FILE, config.to_json())
+    return node
+
+
+def _write_json_atomic(path: Path, value: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".node-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(value, f, ensure_ascii=False, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

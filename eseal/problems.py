@@ -1,0 +1,49 @@
+"""One place mapping eseal's error roots to CLI exit codes and RFC 9457 problem details."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keys.errors import CheckFailed, EsealError, ExternalFailure, InvalidInput
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_ERROR = 2
+
+PROBLEM_BASE = "https://eseal.invalid/problems/"
+
+
+def exit_code(error: EsealError) -> int:
+    """1 when a check failed on good input; 2 for bad input or a failing environment."""
+    return EXIT_CHECK_FAILED if isinstance(error, CheckFailed) else EXIT_ERROR
+
+
+def http_status(error: EsealError) -> int:
+    code = getattr(error, "http_status", None)
+    if isinstance(code, int):
+        return code
+    if isinstance(error, ExternalFailure):
+        return 503
+    if isinstance(error, CheckFailed):
+        return 422
+    if isinstance(error, InvalidInput):
+        return 400
+    return 500
+
+
+def problem(error: EsealError, *, instance: str | None = None) -> dict[str, Any]:
+    """An RFC 9457 problem details object for ``error``."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + error.code,
+        "title": (type(error).__doc__ or error.code).strip().splitlines()[0],
+        "status": http_status(error),
+        "detail": error.message,
+    }
+    if instance:
+        body["instance"] = instance
+    return body
+
+
+def plain_problem(status: int, title: str, detail: str, code: str) -> dict[str, Any]:
+    """A problem body for errors raised outside eseal (validation, routing)."""
+    return {"type": PROBLEM_BASE + code, "title": title, "status": status, "detail": detail}

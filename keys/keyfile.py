@@ -1,0 +1,327 @@
+"""Encrypted private key files (Argon2id + XSalsa20-Poly1305): the only place keys touch disk.
+
+A key file is a small JSON object; the 32-byte seed is sealed with a key derived from a
+passphrase. The label and the other fields are not authenticated: only the seed is secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nacl.exceptions
+import nacl.secret
+import nacl.signing
+import nacl.utils
+from nacl.pwhash import argon2id
+
+from keys.ed25519 import InvalidPublicKey, check_public_key, key_id
+from keys.errors import ExternalFailure, InvalidInput
+
+FORMAT = "eseal-key/v1"
+KDF = "argon2id"
+MAX_KEY_FILE_SIZE = 64 * 1024
+MAX_LABEL_LENGTH = 256
+SEED_SIZE = 32
+_FIELDS = frozenset(
+    {"format", "kdf", "opslimit", "memlimit", "salt", "nonce", "ciphertext"}
+    | {"public_key", "key_id", "label"}
+)
+
+
+class KeyFileNotFound(InvalidInput):
+    """No key file at the given path."""
+
+    code = "key-file-not-found"
+
+
+class KeyFileExists(InvalidInput):
+    """Writing would replace an existing key file, and overwriting was not asked for."""
+
+    code = "key-file-exists"
+
+
+class CorruptKeyFile(InvalidInput):
+    """The key file is not a well-formed eseal-key/v1 file, or its fields disagree."""
+
+    code = "corrupt-key-file"
+
+
+class WrongPassphrase(InvalidInput):
+    """The passphrase does not open the key file."""
+
+    code = "wrong-passphrase"
+
+
+class PassphraseMissing(InvalidInput):
+    """No passphrase (empty, or the environment variable is unset)."""
+
+    code = "passphrase-missing"
+
+
+class InvalidKeyFileOptions(InvalidInput):
+    """Options for writing a key file out of range: KDF limits or label length."""
+
+    code = "invalid-key-file-options"
+
+
+class KeyFileUnavailable(ExternalFailure):
+    """The operating system failed us: permission denied, disk full, out of memory."""
+
+    code = "key-file-unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class _Sealed:
+    opslimit: int
+    memlimit: int
+    salt: bytes
+    nonce: bytes
+    ciphertext: bytes
+    public_key: bytes
+    label: str
+
+
+def _require_passphrase(passphrase: bytes) -> None:
+    if not isinstance(passphrase, bytes) or not passphrase:
+        raise PassphraseMissing("a non-empty passphrase (bytes) is required for a key file")
+
+
+def _limits_ok(opslimit: int, memlimit: int) -> bool:
+    return (
+        type(opslimit) is int
+        and type(memlimit) is int
+        and argon2id.OPSLIMIT_MIN <= opslimit <= argon2id.OPSLIMIT_SENSITIVE
+        and argon2id.MEMLIMIT_MIN <= memlimit <= argon2id.MEMLIMIT_SENSITIVE
+    )
+
+
+def _derive(passphrase: bytes, sealed: _Sealed, where: object) -> nacl.secret.SecretBox:
+    try:
+        key = argon2id.kdf(
+            nacl.secret.SecretBox.KEY_SIZE,
+            passphrase,
+            sealed.salt,
+            opslimit=sealed.opslimit,
+            memlimit=sealed.memlimit,
+        )
+    except nacl.exceptions.RuntimeError as e:
+        raise KeyFileUnavailable(
+            f"could not derive the key for {where}: argon2id needs {sealed.memlimit} bytes "
+            "of free memory"
+        ) from e
+    return nacl.secret.SecretBox(key)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _seal(
+    signing_key: nacl.signing.SigningKey,
+    passphrase: bytes,
+    *,
+    label: str,
+    opslimit: int,
+    memlimit: int,
+) -> bytes:
+    public_key = signing_key.verify_key.encode()
+    sealed = _Sealed(
+        opslimit=opslimit,
+        memlimit=memlimit,
+        salt=nacl.utils.random(argon2id.SALTBYTES),
+        nonce=nacl.utils.random(nacl.secret.SecretBox.NONCE_SIZE),
+        ciphertext=b"",
+        public_key=public_key,
+        label=label,
+    )
+    box = _derive(passphrase, sealed, "a new key file")
+    ciphertext = box.encrypt(signing_key.encode(), sealed.nonce).ciphertext
+    document = {
+        "format": FORMAT,
+        "kdf": KDF,
+        "opslimit": opslimit,
+        "memlimit": memlimit,
+        "salt": _b64(sealed.salt),
+        "nonce": _b64(sealed.nonce),
+        "ciphertext": _b64(ciphertext),
+        "public_key": _b64(public_key),
+        "key_id": key_id(public_key).hex(),
+        "label": label,
+    }
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate field")
+    return result
+
+
+def _parse(data: bytes, where: object) -> _Sealed:
+    """Strictly parse a key file's bytes: exact fields, types, lengths and bounds."""
+
+    def corrupt(why: str) -> CorruptKeyFile:
+        return CorruptKeyFile(f"key file {where} is corrupt: {why}; restore it from a backup")
+
+    if len(data) > MAX_KEY_FILE_SIZE:
+        raise corrupt(f"larger than {MAX_KEY_FILE_SIZE} bytes")
+    try:
+        doc = json.loads(data.decode("utf-8"), object_pairs_hook=_refuse_duplicates)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise corrupt(f"not a JSON object ({e})") from e
+    if not isinstance(doc, dict) or doc.keys() != _FIELDS:
+        raise corrupt(f"expected exactly the fields {sorted(_FIELDS)}")
+    if doc["format"] != FORMAT or doc["kdf"] != KDF:
+        raise corrupt(f"format must be {FORMAT!r} with kdf {KDF!r}")
+    if not _limits_ok(doc["opslimit"], doc["memlimit"]):
+        raise corrupt(
+            "opslimit/memlimit must be integers between the argon2id minimum and the "
+            f"SENSITIVE limits ({argon2id.OPSLIMIT_SENSITIVE}, {argon2id.MEMLIMIT_SENSITIVE})"
+        )
+
+    def binary(name: str, size: int) -> bytes:
+        text = doc[name]
+        try:
+            value = base64.b64decode(text, validate=True) if isinstance(text, str) else None
+        except (binascii.Error, ValueError) as e:
+            raise corrupt(f"{name} is not base64") from e
+        if value is None or len(value) != size or _b64(value) != text:
+            raise corrupt(f"{name} must be {size} bytes in canonical base64")
+        return value
+
+    public_key = binary("public_key", 32)
+    if doc["key_id"] != key_id(public_key).hex():
+        raise corrupt("key_id does not match public_key")
+    if not isinstance(doc["label"], str):
+        raise corrupt("label must be a string")
+    return _Sealed(
+        opslimit=doc["opslimit"],
+        memlimit=doc["memlimit"],
+        salt=binary("salt", argon2id.SALTBYTES),
+        nonce=binary("nonce", nacl.secret.SecretBox.NONCE_SIZE),
+        ciphertext=binary("ciphertext", SEED_SIZE + nacl.secret.SecretBox.MACBYTES),
+        public_key=public_key,
+        label=doc["label"],
+    )
+
+
+def _read_bounded(path: Path) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(MAX_KEY_FILE_SIZE + 1)
+    except FileNotFoundError as e:
+        raise KeyFileNotFound(f"no key file at {path}; create one or fix the path") from e
+    except OSError as e:
+        raise KeyFileUnavailable(f"cannot read key file {path}: {e.strerror}") from e
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomically(path: Path, data: bytes, *, overwrite: bool) -> None:
+    """Write a 0600 temp file beside ``path``, fsync it, then publish it in one step."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                os.fchmod(fd, 0o600)  # the umask may only narrow the mode; make it exact
+                with os.fdopen(fd, "wb", closefd=False) as f:
+                    f.write(data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if overwrite:
+                os.replace(tmp, path)
+            else:
+                os.link(tmp, path)  # unlike os.replace, refuses an existing path (no race)
+        except FileExistsError as e:
+            raise KeyFileExists(
+                f"key file {path} already exists; move it away or pass overwrite=True"
+            ) from e
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)  # gone after os.replace; left by os.link or by a failure
+        _fsync_directory(path.parent)
+    except OSError as e:
+        raise KeyFileUnavailable(f"cannot write key file {path}: {e.strerror}") from e
+
+
+def write_key_file(
+    path: Path,
+    signing_key: nacl.signing.SigningKey,
+    passphrase: bytes,
+    *,
+    label: str = "",
+    overwrite: bool = False,
+    opslimit: int = argon2id.OPSLIMIT_INTERACTIVE,
+    memlimit: int = argon2id.MEMLIMIT_INTERACTIVE,
+) -> None:
+    """Encrypt ``signing_key`` under ``passphrase`` into a new 0600 file at ``path``, atomically."""
+    _require_passphrase(passphrase)
+    if not _limits_ok(opslimit, memlimit):
+        raise InvalidKeyFileOptions(
+            f"opslimit must be in [{argon2id.OPSLIMIT_MIN}, {argon2id.OPSLIMIT_SENSITIVE}] and "
+            f"memlimit in [{argon2id.MEMLIMIT_MIN}, {argon2id.MEMLIMIT_SENSITIVE}]"
+        )
+    if not isinstance(label, str) or len(label) > MAX_LABEL_LENGTH:
+        raise InvalidKeyFileOptions(f"label must be a string of at most {MAX_LABEL_LENGTH} chars")
+    if not overwrite and os.path.lexists(path):
+        raise KeyFileExists(f"key file {path} already exists; move it away or pass overwrite=True")
+    data = _seal(signing_key, passphrase, label=label, opslimit=opslimit, memlimit=memlimit)
+    _write_atomically(path, data, overwrite=overwrite)
+
+
+def read_key_file(path: Path, passphrase: bytes) -> nacl.signing.SigningKey:
+    """Decrypt the signing key in the key file at ``path``."""
+    _require_passphrase(passphrase)
+    sealed = _parse(_read_bounded(path), path)
+    box = _derive(passphrase, sealed, path)
+    try:
+        seed = box.decrypt(sealed.ciphertext, sealed.nonce)
+    except nacl.exceptions.CryptoError as e:
+        raise WrongPassphrase(
+            f"wrong passphrase for key file {path} (or its salt, nonce or ciphertext were altered)"
+        ) from e
+    signing_key = nacl.signing.SigningKey(seed)
+    if signing_key.verify_key.encode() != sealed.public_key:
+        raise CorruptKeyFile(
+            f"key file {path} is corrupt: the sealed key does not match its public_key; "
+            "restore it from a backup"
+        )
+    return signing_key
+
+
+def read_public_key(path: Path) -> bytes:
+    """The raw 32-byte public key recorded in the key file at ``path`` (no passphrase needed)."""
+    public_key = _parse(_read_bounded(path), path).public_key
+    try:
+        check_public_key(public_key)
+    except InvalidPublicKey as e:
+        raise CorruptKeyFile(f"key file {path} is corrupt: {e.message}") from e
+    return public_key
+
+
+def passphrase_from_env(
+    var: str = "ESEAL_PASSPHRASE", environ: Mapping[str, str] | None = None
+) -> bytes:
+    """The passphrase from environment variable ``var`` (``os.environ`` unless given)."""
+    value = (os.environ if environ is None else environ).get(var, "")
+    if not value:
+        raise PassphraseMissing(f"set the environment variable {var} to the key file passphrase")
+    return os.fsencode(value)

@@ -1,0 +1,190 @@
+"""Ledger entries: the kinds of act recorded, and their one deterministic CBOR encoding.
+
+An entry is a CBOR map with small integer keys, encoded deterministically
+(RFC 8949 §4.2.1: shortest forms, keys sorted), so its bytes, its leaf hash
+and the hash chain are reproducible by any implementation:
+
+====  ========  ===========================================================
+key   name      value
+====  ========  ===========================================================
+0     prev      bstr(32): leaf hash of the previous entry (zeros for the first)
+1     kind      tstr: one of :data:`KINDS`
+2     time      uint: Unix seconds when the act was recorded
+3     region    tstr: GB/T 2260 region code of the recording node
+4     subject   tstr: the id the act is about (license id, seal id, key id hex)
+5     digest    bstr(32): SHA-256 of the signed object the act concerns
+6     key       bstr(8): key id of the acting key
+7     reason    tstr (optional): why, for revocations and suspensions
+8     body      bstr (optional): a public signed object, e.g. a key statement
+====  ========  ===========================================================
+
+``prev`` is the RFC 9162 leaf hash of the previous entry, so the chain and the
+Merkle tree share one hash per entry. Key 0 sorts first, so ``prev`` sits at
+a fixed offset (bytes 4..36) of every encoded entry. No personal data is ever
+an entry field: ids and digests only, because the ledger is shared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from typing import Any
+
+import cbor2
+
+from keys.errors import InvalidInput
+
+ZERO_HASH = bytes(32)
+MAX_ENTRY_SIZE = 8192
+MAX_BODY_SIZE = 6144
+MAX_TEXT = 256
+
+KINDS = frozenset(
+    {
+        "region.init",
+        "agency.add",
+        "key.add",
+        "key.revoke",
+        "license.issue",
+        "license.renew",
+        "license.suspend",
+        "license.reinstate",
+        "license.revoke",
+        "license.status",
+        "seal.create",
+        "seal.revoke",
+        "seal.stamp",
+    }
+)
+
+_PREV, _KIND, _TIME, _REGION, _SUBJECT, _DIGEST, _KEY, _REASON, _BODY = range(9)
+_REQUIRED = frozenset({_PREV, _KIND, _TIME, _REGION, _SUBJECT, _DIGEST, _KEY})
+_ALLOWED = _REQUIRED | {_REASON, _BODY}
+#: Every encoded entry starts with a map header then ``0x00 0x58 0x20`` (key 0, bstr 32).
+_PREV_MARKER = b"\x00\x58\x20"
+
+
+class MalformedEntry(InvalidInput):
+    """Bytes that are not a well-formed, deterministic ledger entry."""
+
+    code = "malformed-entry"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One recorded act. Build drafts with ``prev=ZERO_HASH``; the sequencer sets ``prev``."""
+
+    kind: str
+    time: int
+    region: str
+    subject: str
+    digest: bytes
+    key_id: bytes
+    reason: str = ""
+    body: bytes | None = None
+    prev: bytes = ZERO_HASH
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+
+    def with_prev(self, prev: bytes) -> Entry:
+        """The same act chained after the entry whose leaf hash is ``prev``."""
+        return replace(self, prev=prev)
+
+    def encode(self) -> bytes:
+        """The deterministic CBOR encoding (the bytes that are hashed and stored)."""
+        m: dict[int, Any] = {
+            _PREV: self.prev,
+            _KIND: self.kind,
+            _TIME: self.time,
+            _REGION: self.region,
+            _SUBJECT: self.subject,
+            _DIGEST: self.digest,
+            _KEY: self.key_id,
+        }
+        if self.reason:
+            m[_REASON] = self.reason
+        if self.body is not None:
+            m[_BODY] = self.body
+        return cbor2.dumps(m, canonical=True)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-friendly view (hashes as hex) for the CLI and the API."""
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "time": self.time,
+            "region": self.region,
+            "subject": self.subject,
+            "digest": self.digest.hex(),
+            "key_id": self.key_id.hex(),
+            "prev": self.prev.hex(),
+        }
+        if self.reason:
+            out["reason"] = self.reason
+        if self.body is not None:
+            out["body"] = self.body.hex()
+        return out
+
+
+def _check_fields(e: Entry) -> None:
+    if e.kind not in KINDS:
+        raise MalformedEntry(f"unknown entry kind {e.kind!r}")
+    if type(e.time) is not int or not 0 <= e.time < 2**63:
+        raise MalformedEntry("entry time must be a non-negative integer (Unix seconds)")
+    for name, text in (("region", e.region), ("subject", e.subject), ("reason", e.reason)):
+        if not isinstance(text, str) or len(text) > MAX_TEXT:
+            raise MalformedEntry(f"entry {name} must be text of at most {MAX_TEXT} characters")
+    if not e.region or not e.subject:
+        raise MalformedEntry("entry region and subject must not be empty")
+    for name, raw, size in (("prev", e.prev, 32), ("digest", e.digest, 32), ("key", e.key_id, 8)):
+        if not isinstance(raw, bytes) or len(raw) != size:
+            raise MalformedEntry(f"entry {name} must be {size} bytes")
+    if e.body is not None and (not isinstance(e.body, bytes) or len(e.body) > MAX_BODY_SIZE):
+        raise MalformedEntry(f"entry body must be at most {MAX_BODY_SIZE} bytes")
+
+
+def decode_entry(data: bytes, *, strict: bool = True) -> Entry:
+    """Parse stored or received entry bytes.
+
+    ``strict`` also re-encodes and demands the same bytes (deterministic form);
+    the audit, which checks the bytes through their hashes, may skip that.
+    """
+    if len(data) > MAX_ENTRY_SIZE:
+        raise MalformedEntry(f"entry of {len(data)} bytes exceeds {MAX_ENTRY_SIZE}")
+    if data[1:4] != _PREV_MARKER:
+        raise MalformedEntry("entry does not start with its prev hash")
+    try:
+        m = cbor2.loads(data)
+    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError) as e:
+        raise MalformedEntry(f"entry is not valid CBOR: {e}") from e
+    if not isinstance(m, dict) or not _REQUIRED <= m.keys() <= _ALLOWED:
+        raise MalformedEntry("entry map has missing or unknown keys")
+    reason = m.get(_REASON, "")
+    if _REASON in m and not reason:
+        raise MalformedEntry("an empty reason must be omitted")
+    entry = Entry(
+        kind=m[_KIND],
+        time=m[_TIME],
+        region=m[_REGION],
+        subject=m[_SUBJECT],
+        digest=m[_DIGEST],
+        key_id=m[_KEY],
+        reason=reason,
+        body=m.get(_BODY),
+        prev=m[_PREV],
+    )
+    if strict and entry.encode() != data:
+        raise MalformedEntry("entry is not in deterministic CBOR form")
+    return entry
+
+
+def entry_prev(data: bytes) -> bytes:
+    """The ``prev`` hash of encoded entry bytes, read at its fixed offset."""
+    if data[1:4] != _PREV_MARKER:
+        raise MalformedEntry("entry does not start with its prev hash")
+    return data[4:36]
+
+
+def digest(data: bytes) -> bytes:
+    """SHA-256 of a signed object, as recorded in an entry's ``digest``."""
+    return hashlib.sha256(data).digest()

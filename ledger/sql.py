@@ -1,0 +1,254 @@
+"""The SQL ledger backend (SQLModel): SQLite in WAL mode by default, PostgreSQL by URL.
+
+Appends are serialised by the database itself, so the chain cannot fork even
+with many processes writing: SQLite takes the write lock up front
+(``BEGIN IMMEDIATE``), PostgreSQL locks the head row (``SELECT … FOR UPDATE``);
+the head then moves by compare-and-swap in the same transaction as the
+entries, tiles and signed checkpoint. Nothing is acknowledged before commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, event, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlmodel import Field, SQLModel, create_engine
+
+from ledger.entries import ZERO_HASH, Entry
+from ledger.store import (
+    Appended,
+    BadRange,
+    CheckpointSigner,
+    Head,
+    HeadMoved,
+    StoreUnavailable,
+    sequence,
+)
+from ledger.tiles import TileKey, partial_tile_keys
+
+_BIGINT = BigInteger().with_variant(Integer, "sqlite")
+HEAD_ID = 1
+
+
+class LedgerEntryRow(SQLModel, table=True):
+    __tablename__ = "ledger_entry"
+    idx: int = Field(sa_column=Column(_BIGINT, primary_key=True, autoincrement=False))
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class LedgerTileRow(SQLModel, table=True):
+    __tablename__ = "ledger_tile"
+    level: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    idx: int = Field(sa_column=Column(_BIGINT, primary_key=True, autoincrement=False))
+    hashes: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class LedgerHeadRow(SQLModel, table=True):
+    __tablename__ = "ledger_head"
+    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    size: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    last_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class LedgerCheckpointRow(SQLModel, table=True):
+    __tablename__ = "ledger_checkpoint"
+    size: int = Field(sa_column=Column(_BIGINT, primary_key=True, autoincrement=False))
+    note: str
+
+
+_entry = LedgerEntryRow.__table__  # type: ignore[attr-defined]
+_tile = LedgerTileRow.__table__  # type: ignore[attr-defined]
+_head = LedgerHeadRow.__table__  # type: ignore[attr-defined]
+_checkpoint = LedgerCheckpointRow.__table__  # type: ignore[attr-defined]
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'ledger.db'}"
+
+
+def make_engine(url: str, *, immediate: bool = False) -> Engine:
+    """An engine for ``url``; on SQLite, WAL, full fsync, a busy timeout, and (when
+    ``immediate``) write transactions that take the lock at BEGIN."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_connection.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+
+
+class SqlStore:
+    """A :class:`ledger.store.LedgerStore` in a SQL database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        try:
+            self._read = make_engine(url)
+            self._write = make_engine(url, immediate=True) if self.is_sqlite else self._read
+            SQLModel.metadata.create_all(
+                self._write,
+                tables=[_entry, _tile, _head, _checkpoint],
+            )
+            self._ensure_head()
+        except SQLAlchemyError as e:
+            raise StoreUnavailable(f"cannot open the ledger database: {_reason(e)}") from e
+
+    def _ensure_head(self) -> None:
+        with contextlib.suppress(IntegrityError), self._write.begin() as conn:
+            if conn.execute(select(_head.c.id)).first() is None:
+                conn.execute(insert(_head).values(id=HEAD_ID, size=0, last_hash=ZERO_HASH))
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        try:
+            with self._read.connect() as conn:
+                yield conn
+        except (DBAPIError, SQLAlchemyError) as e:
+            raise StoreUnavailable(f"ledger database error: {_reason(e)}") from e
+
+    def head(self) -> Head:
+        with self._reading() as conn:
+            row = conn.execute(select(_head.c.size, _head.c.last_hash)).one()
+        return Head(int(row.size), bytes(row.last_hash))
+
+    def append(self, drafts: Sequence[Entry], sign: CheckpointSigner) -> Appended:
+        try:
+            with self._write.begin() as conn:
+                row = conn.execute(
+                    select(_head.c.size, _head.c.last_hash)
+                    .where(_head.c.id == HEAD_ID)
+                    .with_for_update()
+                ).one()
+                head = Head(int(row.size), bytes(row.last_hash))
+                keys = [k for k, width in partial_tile_keys(head.size) if width]
+                seq = sequence(head, _read_tiles(conn, keys), drafts)
+                note = sign(seq.head.size, seq.root)
+                conn.execute(
+                    insert(_entry),
+                    [{"idx": head.size + i, "data": d} for i, d in enumerate(seq.entries)],
+                )
+                _write_tiles(conn, seq.tiles)
+                conn.execute(insert(_checkpoint).values(size=seq.head.size, note=note))
+                moved = conn.execute(
+                    update(_head)
+                    .where(_head.c.id == HEAD_ID, _head.c.size == head.size)
+                    .values(size=seq.head.size, last_hash=seq.head.last_hash)
+                )
+                if moved.rowcount != 1:
+                    raise HeadMoved("the ledger head moved during the append")
+        except (DBAPIError, SQLAlchemyError) as e:
+            raise StoreUnavailable(f"append failed, nothing written: {_reason(e)}") from e
+        return Appended(head.size, seq.entries, seq.leaf_hashes, seq.head.size, seq.root, note)
+
+    def read_entries(self, start: int, end: int) -> list[bytes]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                select(_entry.c.idx, _entry.c.data)
+                .where(_entry.c.idx >= start, _entry.c.idx < end)
+                .order_by(_entry.c.idx)
+            ).all()
+        if len(rows) != end - start or (rows and rows[-1].idx != end - 1):
+            raise BadRange(f"entries {start}..{end} are not all stored")
+        return [bytes(r.data) for r in rows]
+
+    def iter_entries(
+        self, start: int, end: int, chunk: int = 50_000
+    ) -> Iterator[tuple[int, bytes]]:
+        """(index, bytes) of every stored row in ``start`` ≤ index < ``end``, in order,
+        without demanding contiguity (the audit judges the gaps)."""
+        with self._reading() as conn:
+            lo = start
+            while lo < end:
+                rows = conn.execute(
+                    select(_entry.c.idx, _entry.c.data)
+                    .where(_entry.c.idx >= lo, _entry.c.idx < end)
+                    .order_by(_entry.c.idx)
+                    .limit(chunk)
+                ).all()
+                if not rows:
+                    return
+                for r in rows:
+                    yield int(r.idx), bytes(r.data)
+                lo = int(rows[-1].idx) + 1
+
+    def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:
+        with self._reading() as conn:
+            return _read_tiles(conn, keys)
+
+    def checkpoint(self, size: int | None = None) -> str | None:
+        query = select(_checkpoint.c.note)
+        if size is None:
+            query = query.order_by(_checkpoint.c.size.desc()).limit(1)
+        else:
+            query = query.where(_checkpoint.c.size == size)
+        with self._reading() as conn:
+            note = conn.execute(query).scalar()
+        return None if note is None else str(note)
+
+    def checkpoints(self) -> list[tuple[int, str]]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                select(_checkpoint.c.size, _checkpoint.c.note).order_by(_checkpoint.c.size)
+            ).all()
+        return [(int(r.size), str(r.note)) for r in rows]
+
+    def close(self) -> None:
+        self._read.dispose()
+        if self._write is not self._read:
+            self._write.dispose()
+
+
+def _read_tiles(conn: Connection, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:
+    if not keys:
+        return {}
+    out: dict[TileKey, bytes] = {}
+    for level in sorted({k[0] for k in keys}):
+        indexes = [k[1] for k in keys if k[0] == level]
+        rows = conn.execute(
+            select(_tile.c.idx, _tile.c.hashes).where(
+                _tile.c.level == level, _tile.c.idx.in_(indexes)
+            )
+        ).all()
+        for r in rows:
+            out[(level, int(r.idx))] = bytes(r.hashes)
+    return out
+
+
+def _write_tiles(conn: Connection, tiles: dict[TileKey, bytes]) -> None:
+    """Upsert: a partial tile grows in place; a delete-then-insert works on every backend."""
+    if not tiles:
+        return
+    for level in {k[0] for k in tiles}:
+        conn.execute(
+            _tile.delete().where(
+                _tile.c.level == level, _tile.c.idx.in_([k[1] for k in tiles if k[0] == level])
+            )
+        )
+    conn.execute(
+        insert(_tile), [{"level": k[0], "idx": k[1], "hashes": v} for k, v in tiles.items()]
+    )
+
+
+def _reason(e: Exception) -> str:
+    orig = getattr(e, "orig", None)
+    return str(orig or e).strip().splitlines()[0] if str(orig or e).strip() else type(e).__name__

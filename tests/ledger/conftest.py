@@ -1,0 +1,87 @@
+"""Fixtures for ledger tests: a log key, stores and logs over them, entry drafts."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from nacl.signing import SigningKey
+
+from ledger.checkpoint import NoteVerifier, parse_verifier_key, verifier_key
+from ledger.entries import Entry
+from ledger.log import Log
+from ledger.sql import SqlStore, sqlite_url
+from ledger.store import LedgerStore, MemoryStore
+
+ORIGIN = "eseal.test/500000"
+LOG_SEED = hashlib.sha256(b"eseal test log key").digest()
+
+
+def log_key() -> SigningKey:
+    return SigningKey(LOG_SEED)
+
+
+def log_verifier() -> NoteVerifier:
+    return parse_verifier_key(verifier_key(ORIGIN, bytes(log_key().verify_key)))
+
+
+def draft(i: int, kind: str = "license.issue") -> Entry:
+    return Entry(
+        kind=kind,
+        time=1_790_000_000 + i,
+        region="500000",
+        subject=f"subject-{i}",
+        digest=hashlib.sha256(i.to_bytes(8, "big")).digest(),
+        key_id=bytes(8),
+    )
+
+
+def make_log(store: LedgerStore) -> Log:
+    return Log(store, origin=ORIGIN, verifier=log_verifier(), signing_key=log_key())
+
+
+def postgres_url() -> str | None:
+    return os.environ.get("ESEAL_TEST_DATABASE_URL") or None
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SqlStore]:
+    store = SqlStore(sqlite_url(tmp_path))
+    yield store
+    store.close()
+
+
+def reset_postgres(url: str) -> None:
+    """Drop the ledger tables so each test starts from an empty ledger."""
+    from sqlalchemy import text
+
+    from ledger.sql import make_engine
+
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        for table in ("ledger_entry", "ledger_tile", "ledger_head", "ledger_checkpoint"):
+            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerStore]:
+    """The same suite over every backend; PostgreSQL when ESEAL_TEST_DATABASE_URL is set
+    (CI always sets it)."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    if request.param == "sqlite":
+        url = sqlite_url(tmp_path)
+    else:
+        pg = postgres_url()
+        if pg is None:
+            pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
+        reset_postgres(pg)
+        url = pg
+    s = SqlStore(url)
+    yield s
+    s.close()

@@ -1,0 +1,96 @@
+"""Every backend sequences, stores and proves the same ledger."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.audit import audit
+from ledger.checkpoint import verify_checkpoint
+from ledger.entries import ZERO_HASH, decode_entry
+from ledger.merkle import (
+    leaf_hash,
+    root_from_leaf_hashes,
+    verify_consistency,
+    verify_inclusion,
+)
+from ledger.store import BadRange, LedgerStore
+from tests.ledger.conftest import draft, log_verifier, make_log
+
+
+def test_appends_chain_and_checkpoint(store: LedgerStore) -> None:
+    log = make_log(store)
+    first = log.append([draft(0)])
+    second = log.append([draft(i) for i in range(1, 300)])
+    assert (first.first_index, second.first_index, second.size) == (0, 1, 300)
+    assert len(log.entries(0)) == 300
+    assert decode_entry(log.entry(0)).prev == ZERO_HASH
+    for i in range(1, 300):
+        assert decode_entry(log.entry(i)).prev == leaf_hash(log.entry(i - 1))
+    hashes = [leaf_hash(e) for e in log.entries(0)]
+    assert second.root == root_from_leaf_hashes(hashes)
+    cp = verify_checkpoint(log.checkpoint(), log_verifier())
+    assert (cp.size, cp.root_hash) == (300, second.root)
+    assert [s for s, _ in store.checkpoints()] == [1, 300]
+
+
+@pytest.mark.parametrize("batches", [[1] * 5, [255, 1, 256, 1], [700], [3, 510, 2, 66_000]])
+def test_proofs_from_tiles_match_reference(store: LedgerStore, batches: list[int]) -> None:
+    log = make_log(store)
+    hashes: list[bytes] = []
+    n = 0
+    for b in batches:
+        appended = log.append([draft(n + i) for i in range(b)])
+        hashes += appended.leaf_hashes
+        n += b
+        assert appended.root == root_from_leaf_hashes(hashes)
+    root = log.root_hash()
+    assert [leaf_hash(e) for e in _all(log, n)] == hashes
+    assert root == root_from_leaf_hashes(hashes)
+    for index in {0, 1, n // 2, n - 1}:
+        for size in {index + 1, n}:
+            got_size, proof = log.inclusion_proof(index, size)
+            verify_inclusion(leaf_hash(log.entry(index)), index, size, proof, log.root_hash(size))
+            assert got_size == size
+    for first in {1, n // 3 or 1, n - 1 or 1}:
+        proof = log.consistency_proof(first, n)
+        verify_consistency(first, n, proof, log.root_hash(first), root)
+
+
+def _all(log: object, n: int) -> list[bytes]:
+    from ledger.log import MAX_PAGE, Log
+
+    assert isinstance(log, Log)
+    out: list[bytes] = []
+    while len(out) < n:
+        out += log.entries(len(out), min(n, len(out) + MAX_PAGE))
+    return out
+
+
+def test_bad_ranges_are_refused(store: LedgerStore) -> None:
+    log = make_log(store)
+    log.append([draft(i) for i in range(5)])
+    for call in (
+        lambda: log.entry(5),
+        lambda: log.entry(-1),
+        lambda: log.inclusion_proof(5),
+        lambda: log.inclusion_proof(3, 3),
+        lambda: log.inclusion_proof(0, 6),
+        lambda: log.inclusion_proof(0, 0),
+        lambda: log.consistency_proof(0, 5),
+        lambda: log.consistency_proof(3, 6),
+        lambda: log.consistency_proof(4, 3),
+        lambda: log.entries(5),
+        lambda: log.entries(2, 2),
+    ):
+        with pytest.raises(BadRange):
+            call()
+    assert log.size() == 5
+
+
+def test_fresh_ledger_audits_clean(store: LedgerStore) -> None:
+    log = make_log(store)
+    for b in (1, 2, 300, 17):
+        log.append([draft(i) for i in range(b)])
+    report = audit(store, log_verifier())
+    assert report.ok, report.problems
+    assert (report.entries_checked, report.checkpoints_checked) == (320, 4)
