@@ -175,21 +175,29 @@ class SqlStore:
         self, start: int, end: int, chunk: int = 50_000
     ) -> Iterator[tuple[int, bytes]]:
         """(index, bytes) of every stored row in ``start`` ≤ index < ``end``, in order,
-        without demanding contiguity (the audit judges the gaps)."""
+        without demanding contiguity (the audit judges the gaps). It reads through the
+        driver's own cursor: this is the audit's hot path."""
+        mark = "?" if self._read.dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            f"SELECT idx, data FROM ledger_entry WHERE idx >= {mark} AND idx < {mark} "  # noqa: S608
+            f"ORDER BY idx LIMIT {int(chunk)}"
+        )
         with self._reading() as conn:
-            lo = start
-            while lo < end:
-                rows = conn.execute(
-                    select(_entry.c.idx, _entry.c.data)
-                    .where(_entry.c.idx >= lo, _entry.c.idx < end)
-                    .order_by(_entry.c.idx)
-                    .limit(chunk)
-                ).all()
-                if not rows:
-                    return
-                for r in rows:
-                    yield int(r.idx), bytes(r.data)
-                lo = int(rows[-1].idx) + 1
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                lo = start
+                while lo < end:
+                    cursor.execute(sql, (lo, end))
+                    rows = cursor.fetchall()
+                    if not rows:
+                        return
+                    for idx, data in rows:
+                        yield idx, bytes(data)
+                    lo = int(rows[-1][0]) + 1
+            except Exception as e:
+                raise StoreUnavailable(f"ledger database error: {e}") from e
+            finally:
+                cursor.close()
 
     def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:
         with self._reading() as conn:

@@ -86,11 +86,11 @@ def sequence(head: Head, partial: Mapping[TileKey, bytes], drafts: Sequence[Entr
     encoded: list[bytes] = []
     hashes: list[bytes] = []
     for draft in drafts:
-        data = draft.with_prev(prev).encode()
+        data = draft.encode(prev)
         prev = leaf_hash(data)
         encoded.append(data)
         hashes.append(prev)
-        appender.append(prev)
+    appender.extend(hashes)
     return Sequenced(
         head=Head(head.size + len(drafts), prev),
         entries=encoded,

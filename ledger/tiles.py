@@ -14,7 +14,7 @@ those partial tiles, so the appender computes the root without a read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from keys.errors import ExternalFailure
 from ledger.merkle import EMPTY_ROOT, node_hash
@@ -142,9 +142,25 @@ class TileAppender:
             self._edge[level] = bytearray()
             level += 1
 
-    def extend(self, leaf_hashes: Iterable[bytes]) -> None:
-        for h in leaf_hashes:
-            self.append(h)
+    def extend(self, leaf_hashes: Sequence[bytes]) -> None:
+        """Append many leaf hashes: whole runs join into the level-0 tile at once, and only
+        the hash that completes a tile goes through :meth:`append` to fold upwards."""
+        i, n = 0, len(leaf_hashes)
+        while i < n:
+            if not self._edge:
+                self._edge.append(bytearray())
+            room = TILE_WIDTH - len(self._edge[0]) // HASH_SIZE
+            take = min(room, n - i)
+            run = leaf_hashes[i : i + take]
+            if take == room:  # the last hash completes the tile
+                self._edge[0] += b"".join(run[:-1])
+                self.size += take - 1
+                self.append(run[-1])
+            else:
+                self._edge[0] += b"".join(run)
+                self.size += take
+                self._dirty_levels.add(0)
+            i += take
 
     def partial_tiles(self) -> dict[TileKey, bytes]:
         """The current right-edge partial tiles, by key."""
