@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlmodel import Field, SQLModel, create_engine
 
 from ledger.entries import ZERO_HASH, Entry
+from ledger.migrate import upgrade
 from ledger.store import (
     Appended,
     BadRange,
@@ -31,6 +32,7 @@ from ledger.store import (
 )
 from ledger.tiles import TileKey, partial_tile_keys
 
+MIGRATIONS = Path(__file__).parent / "migrations"
 _BIGINT = BigInteger().with_variant(Integer, "sqlite")
 HEAD_ID = 1
 
@@ -105,10 +107,7 @@ class SqlStore:
         try:
             self._read = make_engine(url)
             self._write = make_engine(url, immediate=True) if self.is_sqlite else self._read
-            SQLModel.metadata.create_all(
-                self._write,
-                tables=[_entry, _tile, _head, _checkpoint],
-            )
+            upgrade(self._write, MIGRATIONS, "ledger_alembic_version")
             self._ensure_head()
         except SQLAlchemyError as e:
             raise StoreUnavailable(f"cannot open the ledger database: {_reason(e)}") from e

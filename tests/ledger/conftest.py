@@ -62,7 +62,13 @@ def reset_postgres(url: str) -> None:
 
     engine = make_engine(url)
     with engine.begin() as conn:
-        for table in ("ledger_entry", "ledger_tile", "ledger_head", "ledger_checkpoint"):
+        for table in (
+            "ledger_entry",
+            "ledger_tile",
+            "ledger_head",
+            "ledger_checkpoint",
+            "ledger_alembic_version",
+        ):
             conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
     engine.dispose()
 

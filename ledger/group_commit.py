@@ -1,0 +1,117 @@
+"""Group commit: many concurrent callers, one transaction per batch.
+
+Each caller submits its drafts and waits; a single writer thread takes whatever is
+queued (up to ``max_batch`` entries), appends it in one durable transaction, and
+only then answers every caller with its own indexes. A failed batch fails each of
+its callers and writes nothing.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from keys.errors import ExternalFailure
+from ledger.entries import Entry
+from ledger.store import Appended
+
+Append = Callable[[Sequence[Entry]], Appended]
+
+
+class CommitterClosed(ExternalFailure):
+    """The group committer was shut down before the entries were written."""
+
+    code = "committer-closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """One caller's share of a durable batch: its first index and the checkpoint."""
+
+    first_index: int
+    count: int
+    size: int
+    checkpoint: str
+    leaf_hashes: list[bytes]
+    entries: list[bytes]
+
+
+_Job = tuple[list[Entry], "Future[Receipt]"]
+
+
+class GroupCommitter:
+    """Serialise appends from many threads into batched transactions."""
+
+    def __init__(self, append: Append, *, max_batch: int = 5000) -> None:
+        self._append = append
+        self._max_batch = max_batch
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="eseal-group-commit", daemon=True)
+        self._thread.start()
+
+    def submit(self, drafts: Sequence[Entry]) -> Future[Receipt]:
+        """Queue ``drafts`` (kept together, in order); the future resolves after commit."""
+        future: Future[Receipt] = Future()
+        if self._closed:
+            future.set_exception(CommitterClosed("the ledger writer is shut down"))
+            return future
+        self._queue.put((list(drafts), future))
+        return future
+
+    def append(self, drafts: Sequence[Entry], timeout: float | None = 60) -> Receipt:
+        """Submit and wait: returns once the drafts are durable."""
+        return self.submit(drafts).result(timeout)
+
+    def close(self) -> None:
+        """Write what is queued, then stop."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            job = self._queue.get()
+            if job is None:
+                break
+            jobs = [job]
+            count = len(job[0])
+            while count < self._max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                jobs.append(more)
+                count += len(more[0])
+            self._commit(jobs)
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        drafts = [d for batch, _ in jobs for d in batch]
+        try:
+            appended = self._append(drafts)
+        except BaseException as e:  # every waiting caller learns of the failure
+            for _, future in jobs:
+                future.set_exception(e)
+            return
+        offset = 0
+        for batch, future in jobs:
+            n = len(batch)
+            future.set_result(
+                Receipt(
+                    first_index=appended.first_index + offset,
+                    count=n,
+                    size=appended.size,
+                    checkpoint=appended.checkpoint,
+                    leaf_hashes=appended.leaf_hashes[offset : offset + n],
+                    entries=appended.entries[offset : offset + n],
+                )
+            )
+            offset += n

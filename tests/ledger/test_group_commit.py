@@ -1,0 +1,65 @@
+"""Group commit: concurrent callers share transactions and each gets its own indexes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from keys.errors import ExternalFailure
+from ledger.audit import audit
+from ledger.entries import Entry, decode_entry
+from ledger.group_commit import CommitterClosed, GroupCommitter
+from ledger.sql import SqlStore
+from ledger.store import Appended
+from tests.ledger.conftest import draft, log_verifier, make_log
+
+
+def test_concurrent_callers_are_batched_and_answered_with_their_own_indexes(
+    sqlite_store: SqlStore,
+) -> None:
+    log = make_log(sqlite_store)
+    calls: list[int] = []
+
+    def append(drafts: Sequence[Entry]) -> Appended:
+        calls.append(len(drafts))
+        return log.append(drafts)
+
+    committer = GroupCommitter(append, max_batch=64)
+    with ThreadPoolExecutor(16) as pool:
+        receipts = list(
+            pool.map(lambda i: committer.append([draft(i), draft(i + 10_000)]), range(400))
+        )
+    committer.close()
+    assert sum(calls) == 800
+    assert len(calls) < 400, "callers were not grouped"
+    seen: set[int] = set()
+    for i, receipt in enumerate(receipts):
+        assert receipt.count == 2
+        first = decode_entry(log.entry(receipt.first_index))
+        second = decode_entry(log.entry(receipt.first_index + 1))
+        assert (first.subject, second.subject) == (draft(i).subject, draft(i + 10_000).subject)
+        seen.update({receipt.first_index, receipt.first_index + 1})
+    assert seen == set(range(800))
+    assert audit(sqlite_store, log_verifier()).ok
+
+
+def test_a_failed_batch_fails_every_caller_and_writes_nothing(sqlite_store: SqlStore) -> None:
+    log = make_log(sqlite_store)
+
+    def failing(drafts: Sequence[Entry]) -> Appended:
+        raise ExternalFailure("disk full")
+
+    committer = GroupCommitter(failing)
+    with pytest.raises(ExternalFailure, match="disk full"):
+        committer.append([draft(0)])
+    committer.close()
+    assert log.size() == 0
+
+
+def test_closed_committer_refuses_work(sqlite_store: SqlStore) -> None:
+    committer = GroupCommitter(make_log(sqlite_store).append)
+    committer.close()
+    with pytest.raises(CommitterClosed):
+        committer.append([draft(0)])
