@@ -7,7 +7,12 @@ UV_VERSION := 0.13.8
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 DEMO_DIR ?= demo-data
 
-.PHONY: demo test lint bench clean venv
+# System packages the project needs from Debian: a CJK font (fonts-wqy-microhei) that
+# printed licenses embed. Installed once, with apt-get, when missing.
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test lint bench clean venv system-deps
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +22,14 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --quiet
 	touch $@
 
-venv: $(VENV)/.synced
+venv: $(VENV)/.synced system-deps
+
+system-deps:
+	@if [ ! -f $(CJK_FONT) ]; then \
+	  echo "installing Debian package fonts-wqy-microhei (CJK font for printed licenses)"; \
+	  $(SUDO) apt-get install -y -q fonts-wqy-microhei >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q fonts-wqy-microhei >/dev/null; }; \
+	fi
 
 demo: venv
 	ESEAL_PASSPHRASE=$${ESEAL_PASSPHRASE:-demo-passphrase} $(VENV)/bin/eseal --data $(DEMO_DIR) demo
