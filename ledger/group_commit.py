@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from keys.errors import ExternalFailure
 from ledger.entries import Entry
-from ledger.store import Appended
+from ledger.store import AlsoInTransaction, Appended
 
-Append = Callable[[Sequence[Entry]], Appended]
+
+class Append(Protocol):
+    def __call__(
+        self, drafts: Sequence[Entry], *, also: AlsoInTransaction | None = None
+    ) -> Appended: ...
 
 
 class CommitterClosed(ExternalFailure):
@@ -39,7 +44,11 @@ class Receipt:
     entries: list[bytes]
 
 
-_Job = tuple[list[Entry], "Future[Receipt]"]
+@dataclass(slots=True)
+class _Job:
+    drafts: list[Entry]
+    future: Future[Receipt]
+    also: AlsoInTransaction | None
 
 
 class GroupCommitter:
@@ -53,18 +62,27 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name="eseal-group-commit", daemon=True)
         self._thread.start()
 
-    def submit(self, drafts: Sequence[Entry]) -> Future[Receipt]:
-        """Queue ``drafts`` (kept together, in order); the future resolves after commit."""
+    def submit(
+        self, drafts: Sequence[Entry], *, also: AlsoInTransaction | None = None
+    ) -> Future[Receipt]:
+        """Queue ``drafts`` (kept together, in order) and the work ``also`` to commit with
+        them; the future resolves after the commit."""
         future: Future[Receipt] = Future()
         if self._closed:
             future.set_exception(CommitterClosed("the ledger writer is shut down"))
             return future
-        self._queue.put((list(drafts), future))
+        self._queue.put(_Job(list(drafts), future, also))
         return future
 
-    def append(self, drafts: Sequence[Entry], timeout: float | None = 60) -> Receipt:
+    def append(
+        self,
+        drafts: Sequence[Entry],
+        *,
+        also: AlsoInTransaction | None = None,
+        timeout: float | None = 60,
+    ) -> Receipt:
         """Submit and wait: returns once the drafts are durable."""
-        return self.submit(drafts).result(timeout)
+        return self.submit(drafts, also=also).result(timeout)
 
     def close(self) -> None:
         """Write what is queued, then stop."""
@@ -80,7 +98,7 @@ class GroupCommitter:
             if job is None:
                 break
             jobs = [job]
-            count = len(job[0])
+            count = len(job.drafts)
             while count < self._max_batch:
                 try:
                     more = self._queue.get_nowait()
@@ -90,20 +108,28 @@ class GroupCommitter:
                     stopping = True
                     break
                 jobs.append(more)
-                count += len(more[0])
+                count += len(more.drafts)
             self._commit(jobs)
 
     def _commit(self, jobs: list[_Job]) -> None:
-        drafts = [d for batch, _ in jobs for d in batch]
+        drafts = [d for job in jobs for d in job.drafts]
+
+        def also(conn: Any, first: int) -> None:
+            offset = 0
+            for job in jobs:
+                if job.also is not None:
+                    job.also(conn, first + offset)
+                offset += len(job.drafts)
+
         try:
-            appended = self._append(drafts)
+            appended = self._append(drafts, also=also)
         except BaseException as e:  # every waiting caller learns of the failure
-            for _, future in jobs:
-                future.set_exception(e)
+            for job in jobs:
+                job.future.set_exception(e)
             return
         offset = 0
-        for batch, future in jobs:
-            n = len(batch)
+        for job in jobs:
+            n, future = len(job.drafts), job.future
             future.set_result(
                 Receipt(
                     first_index=appended.first_index + offset,

@@ -11,7 +11,7 @@ from keys.errors import InvalidInput
 from ledger import merkle
 from ledger.checkpoint import Checkpoint, NoteVerifier, sign_checkpoint, verify_checkpoint
 from ledger.entries import Entry
-from ledger.store import Appended, BadRange, LedgerStore
+from ledger.store import AlsoInTransaction, Appended, BadRange, LedgerStore
 from ledger.tiles import TileReader
 
 MAX_PAGE = 1000
@@ -44,11 +44,12 @@ class Log:
             raise LogKeyLocked("appending needs the log key (set ESEAL_PASSPHRASE)")
         return sign_checkpoint(Checkpoint(self.origin, size, root), self._signing_key)
 
-    def append(self, drafts: Sequence[Entry]) -> Appended:
-        """Chain, store and checkpoint ``drafts`` in one durable transaction."""
+    def append(self, drafts: Sequence[Entry], *, also: AlsoInTransaction | None = None) -> Appended:
+        """Chain, store and checkpoint ``drafts`` (and run ``also``) in one durable
+        transaction."""
         if self._signing_key is None:
             raise LogKeyLocked("appending needs the log key (set ESEAL_PASSPHRASE)")
-        return self.store.append(drafts, self._sign)
+        return self.store.append(drafts, self._sign, also=also)
 
     def size(self) -> int:
         return self.store.head().size

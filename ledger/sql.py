@@ -22,6 +22,7 @@ from sqlmodel import Field, SQLModel, create_engine
 from ledger.entries import ZERO_HASH, Entry
 from ledger.migrate import upgrade
 from ledger.store import (
+    AlsoInTransaction,
     Appended,
     BadRange,
     CheckpointSigner,
@@ -130,7 +131,13 @@ class SqlStore:
             row = conn.execute(select(_head.c.size, _head.c.last_hash)).one()
         return Head(int(row.size), bytes(row.last_hash))
 
-    def append(self, drafts: Sequence[Entry], sign: CheckpointSigner) -> Appended:
+    def append(
+        self,
+        drafts: Sequence[Entry],
+        sign: CheckpointSigner,
+        *,
+        also: AlsoInTransaction | None = None,
+    ) -> Appended:
         try:
             with self._write.begin() as conn:
                 row = conn.execute(
@@ -147,6 +154,8 @@ class SqlStore:
                     [{"idx": head.size + i, "data": d} for i, d in enumerate(seq.entries)],
                 )
                 _write_tiles(conn, seq.tiles)
+                if also is not None:
+                    also(conn, head.size)
                 conn.execute(insert(_checkpoint).values(size=seq.head.size, note=note))
                 moved = conn.execute(
                     update(_head)

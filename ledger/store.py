@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from keys.errors import ExternalFailure, InvalidInput
 from ledger.entries import ZERO_HASH, Entry
@@ -22,6 +22,11 @@ __all__ = ["StoreCorrupt"]
 
 CheckpointSigner = Callable[[int, bytes], str]
 """Signs the tree head (size, root hash) and returns the signed checkpoint note."""
+
+AlsoInTransaction = Callable[[Any, int], None]
+"""Work that must commit atomically with an append: called with the backend's open
+connection (None for the memory backend) and the first index of the appended entries,
+after the entries are written and before the commit. Raising aborts the append."""
 
 MAX_BATCH = 100_000
 
@@ -105,8 +110,15 @@ class LedgerStore(Protocol):
 
     def head(self) -> Head: ...
 
-    def append(self, drafts: Sequence[Entry], sign: CheckpointSigner) -> Appended:
-        """Sequence and durably commit ``drafts`` with a signed checkpoint, atomically."""
+    def append(
+        self,
+        drafts: Sequence[Entry],
+        sign: CheckpointSigner,
+        *,
+        also: AlsoInTransaction | None = None,
+    ) -> Appended:
+        """Sequence and durably commit ``drafts`` with a signed checkpoint (and ``also``),
+        atomically."""
         ...
 
     def read_entries(self, start: int, end: int) -> list[bytes]:
@@ -144,12 +156,20 @@ class MemoryStore:
     def head(self) -> Head:
         return self._head
 
-    def append(self, drafts: Sequence[Entry], sign: CheckpointSigner) -> Appended:
+    def append(
+        self,
+        drafts: Sequence[Entry],
+        sign: CheckpointSigner,
+        *,
+        also: AlsoInTransaction | None = None,
+    ) -> Appended:
         with self._lock:
             head = self._head
             partial = self.read_tiles([k for k, w in partial_tile_keys(head.size) if w])
             seq = sequence(head, partial, drafts)
             note = sign(seq.head.size, seq.root)
+            if also is not None:
+                also(None, head.size)
             self.entries.extend(seq.entries)
             self.tiles.update(seq.tiles)
             self.notes[seq.head.size] = note

@@ -12,7 +12,7 @@ from ledger.audit import audit
 from ledger.entries import Entry, decode_entry
 from ledger.group_commit import CommitterClosed, GroupCommitter
 from ledger.sql import SqlStore
-from ledger.store import Appended
+from ledger.store import AlsoInTransaction, Appended
 from tests.ledger.conftest import draft, log_verifier, make_log
 
 
@@ -22,9 +22,9 @@ def test_concurrent_callers_are_batched_and_answered_with_their_own_indexes(
     log = make_log(sqlite_store)
     calls: list[int] = []
 
-    def append(drafts: Sequence[Entry]) -> Appended:
+    def append(drafts: Sequence[Entry], *, also: AlsoInTransaction | None = None) -> Appended:
         calls.append(len(drafts))
-        return log.append(drafts)
+        return log.append(drafts, also=also)
 
     committer = GroupCommitter(append, max_batch=64)
     with ThreadPoolExecutor(16) as pool:
@@ -48,7 +48,7 @@ def test_concurrent_callers_are_batched_and_answered_with_their_own_indexes(
 def test_a_failed_batch_fails_every_caller_and_writes_nothing(sqlite_store: SqlStore) -> None:
     log = make_log(sqlite_store)
 
-    def failing(drafts: Sequence[Entry]) -> Appended:
+    def failing(drafts: Sequence[Entry], *, also: AlsoInTransaction | None = None) -> Appended:
         raise ExternalFailure("disk full")
 
     committer = GroupCommitter(failing)

@@ -94,3 +94,22 @@ def test_fresh_ledger_audits_clean(store: LedgerStore) -> None:
     report = audit(store, log_verifier())
     assert report.ok, report.problems
     assert (report.entries_checked, report.checkpoints_checked) == (320, 4)
+
+
+def test_work_done_with_an_append_commits_or_aborts_with_it(store: LedgerStore) -> None:
+    log = make_log(store)
+    log.append([draft(0)])
+    seen: list[int] = []
+
+    def refuse(_conn: object, first: int) -> None:
+        seen.append(first)
+        raise BadRange("refused by the caller's own check")
+
+    with pytest.raises(BadRange):
+        log.append([draft(1), draft(2)], also=refuse)
+    assert seen == [1]
+    assert log.size() == 1
+    assert [s for s, _ in store.checkpoints()] == [1]
+    appended = log.append([draft(1)], also=lambda _c, first: seen.append(first))
+    assert (appended.first_index, seen[-1]) == (1, 1)
+    assert audit(store, log_verifier()).ok
