@@ -3,20 +3,28 @@ failed, 2 bad input or error; ``--json`` for machine output)."""
 
 from __future__ import annotations
 
-import base64
-import json
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import click
 import typer
 
+from eseal.cli_common import (
+    GLOBALS,
+    DataOpt,
+    DbOpt,
+    JsonOpt,
+    b64,
+    data_dir,
+    db_url,
+    emit,
+    open_node,
+    want_json,
+)
+from eseal.cli_issue import agency_app, license_app, seal_app
 from eseal.problems import EXIT_CHECK_FAILED, EXIT_ERROR, exit_code
-from keys.errors import EsealError, InvalidInput
+from keys.errors import EsealError
 from keys.keyfile import passphrase_from_env
 
 app = typer.Typer(
@@ -29,67 +37,18 @@ app = typer.Typer(
 ledger_app = typer.Typer(help="Read, prove and audit the ledger.", no_args_is_help=True)
 proof_app = typer.Typer(help="Merkle proofs (RFC 9162).", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(agency_app, name="agency")
+app.add_typer(license_app, name="license")
+app.add_typer(seal_app, name="seal")
 ledger_app.add_typer(proof_app, name="proof")
 
-DataOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--data", envvar="ESEAL_DATA", help="Data directory of the node.", show_default=False
-    ),
-]
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="ESEAL_DATABASE_URL",
-        help="PostgreSQL URL (default: SQLite in the data directory).",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-
-DEFAULT_DATA = Path("eseal-data")
-_globals: dict[str, Any] = {}
+_globals = GLOBALS
 
 
 @app.callback()
 def _root(data: DataOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Options given before the command apply to every command."""
-    _globals.update(data=data, database_url=database_url, json=as_json)
-
-
-def _data(data: Path | None) -> Path:
-    return data or _globals.get("data") or DEFAULT_DATA
-
-
-def _db(url: str | None) -> str | None:
-    return url or _globals.get("database_url")
-
-
-def _json(flag: bool) -> bool:
-    return flag or bool(_globals.get("json"))
-
-
-def emit(value: Any, as_json: bool, human: Callable[[], None]) -> None:
-    if _json(as_json):
-        typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
-    else:
-        human()
-
-
-def b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
-
-
-@contextmanager
-def _open(data: Path | None, database_url: str | None, *, unlock: bool = False) -> Iterator[Any]:
-    from eseal.node import Node
-
-    passphrase = passphrase_from_env() if unlock else None
-    node = Node.open(_data(data), passphrase=passphrase, database_url=_db(database_url))
-    try:
-        yield node
-    finally:
-        node.close()
+    GLOBALS.update(data=data, database_url=database_url, json=as_json)
 
 
 @app.command()
@@ -109,12 +68,12 @@ def init(
 
     passphrase = passphrase_from_env()
     node = init_node(
-        _data(data),
+        data_dir(data),
         region=region,
         name=name,
         passphrase=passphrase,
         now=int(time.time()),
-        database_url=_db(database_url),
+        database_url=db_url(database_url),
         origin=origin,
     )
     try:
@@ -146,7 +105,7 @@ def ledger_checkpoint(
     data: DataOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Print the latest signed checkpoint (C2SP signed note)."""
-    with _open(data, database_url) as node:
+    with open_node(data, database_url) as node:
         note = node.log.checkpoint()
         cp = node.log.latest()
     out = {"origin": cp.origin, "size": cp.size, "root_hash": b64(cp.root_hash), "note": note}
@@ -164,7 +123,7 @@ def ledger_entry(
     from ledger.entries import decode_entry
     from ledger.merkle import leaf_hash
 
-    with _open(data, database_url) as node:
+    with open_node(data, database_url) as node:
         raw = node.log.entry(index)
     entry = decode_entry(raw)
     out = {
@@ -193,7 +152,7 @@ def proof_inclusion(
     """Print the RFC 9162 inclusion proof of entry INDEX, verified against the tree root."""
     from ledger.merkle import leaf_hash, verify_inclusion
 
-    with _open(data, database_url) as node:
+    with open_node(data, database_url) as node:
         n, proof = node.log.inclusion_proof(index, size)
         leaf = leaf_hash(node.log.entry(index))
         root = node.log.root_hash(n)
@@ -226,7 +185,7 @@ def proof_consistency(
     """Print the RFC 9162 consistency proof between two tree sizes, verified."""
     from ledger.merkle import verify_consistency
 
-    with _open(data, database_url) as node:
+    with open_node(data, database_url) as node:
         proof = node.log.consistency_proof(first, second)
         root1, root2 = node.log.root_hash(first), node.log.root_hash(second)
     verify_consistency(first, second, proof, root1, root2)
@@ -253,9 +212,9 @@ def ledger_verify(
     """Audit the whole ledger from scratch: chain, Merkle tiles and every checkpoint."""
     from ledger.audit import audit
 
-    with _open(data, database_url) as node:
+    with open_node(data, database_url) as node:
         size = node.store.head().size
-        if _json(as_json) or not sys.stderr.isatty():
+        if want_json(as_json) or not sys.stderr.isatty():
             report = audit(node.store, node.log_verifier)
         else:
             with click.progressbar(length=size, label="auditing", file=sys.stderr) as bar:
@@ -305,7 +264,7 @@ def serve(
     from eseal.api.app import create_app
     from eseal.node import Node
 
-    node = Node.open(_data(data), database_url=_db(database_url))
+    node = Node.open(data_dir(data), database_url=db_url(database_url))
     uvicorn.run(create_app(node), host=host, port=port, log_level="info")
 
 
@@ -314,7 +273,7 @@ def demo(data: DataOpt = None, database_url: DbOpt = None, as_json: JsonOpt = Fa
     """Run eseal's main job end to end on this data directory and report what it did."""
     from eseal.demo import run_demo
 
-    result = run_demo(_data(data), database_url=_db(database_url), now=int(time.time()))
+    result = run_demo(data_dir(data), database_url=db_url(database_url), now=int(time.time()))
     emit(result.to_json(), as_json, result.print_human)
 
 
@@ -332,6 +291,3 @@ def main() -> None:
         e.show()
         sys.exit(EXIT_ERROR)
     sys.exit(rv if isinstance(rv, int) else 0)
-
-
-__all__ = ["InvalidInput", "app", "main"]

@@ -19,6 +19,7 @@ from keys.statements import KeyStatement, KeyStatus, Role, certify
 from ledger.checkpoint import NoteVerifier, parse_verifier_key, verifier_key
 from ledger.entries import Entry, digest
 from ledger.log import Log
+from ledger.migrate import upgrade
 from ledger.sql import SqlStore, sqlite_url
 from ledger.store import LedgerStore
 
@@ -28,6 +29,14 @@ ROOT_KEY_FILE = "keys/root.key"
 LOG_KEY_FILE = "keys/log.key"
 MAX_NODE_FILE = 64 * 1024
 KEY_LIFETIME = 20 * 365 * 86400
+ISSUING_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class KeysLocked(InvalidInput):
+    """An operation needs private keys and no passphrase was given."""
+
+    code = "keys-locked"
+    http_status = 503
 
 
 class NotInitialised(InvalidInput):
@@ -101,6 +110,7 @@ class Node:
         *,
         root_key: SigningKey | None = None,
         log_key: SigningKey | None = None,
+        passphrase: bytes | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.config = config
@@ -108,6 +118,49 @@ class Node:
         self.root_key = root_key
         self.log_verifier: NoteVerifier = parse_verifier_key(config.log_verifier)
         self.log = Log(store, origin=config.origin, verifier=self.log_verifier, signing_key=log_key)
+        self.passphrase = passphrase
+        self._key_cache: dict[str, SigningKey] = {}
+        if isinstance(store, SqlStore):
+            upgrade(store.write_engine, ISSUING_MIGRATIONS, "eseal_alembic_version")
+
+    @property
+    def sql(self) -> SqlStore:
+        """The SQL store (the issuing service's tables live beside the ledger's)."""
+        if not isinstance(self.store, SqlStore):
+            raise InvalidInput("the issuing service needs a SQL store")
+        return self.store
+
+    @property
+    def root_key_id(self) -> bytes:
+        return ed25519.key_id(self.config.root_public_key)
+
+    def require_root_key(self) -> SigningKey:
+        if self.root_key is None:
+            raise KeysLocked("this needs the region's keys: set ESEAL_PASSPHRASE")
+        return self.root_key
+
+    def key_path(self, key_id: bytes) -> Path:
+        return self.data_dir / "keys" / f"{key_id.hex()}.key"
+
+    def store_key(self, key: SigningKey, *, label: str) -> bytes:
+        """Encrypt and write a new signing key (agency or seal) under the node passphrase."""
+        if self.passphrase is None:
+            raise KeysLocked("this needs the region's keys: set ESEAL_PASSPHRASE")
+        kid = ed25519.key_id(bytes(key.verify_key))
+        keyfile.write_key_file(self.key_path(kid), key, self.passphrase, label=label)
+        self._key_cache[kid.hex()] = key
+        return kid
+
+    def signing_key(self, key_id: bytes) -> SigningKey:
+        """An agency or seal signing key, decrypted once and kept in memory."""
+        cached = self._key_cache.get(key_id.hex())
+        if cached is not None:
+            return cached
+        if self.passphrase is None:
+            raise KeysLocked("this needs the region's keys: set ESEAL_PASSPHRASE")
+        key = keyfile.read_key_file(self.key_path(key_id), self.passphrase)
+        self._key_cache[key_id.hex()] = key
+        return key
 
     @classmethod
     def open(
@@ -120,7 +173,14 @@ class Node:
         if passphrase is not None:
             root_key = keyfile.read_key_file(data_dir / ROOT_KEY_FILE, passphrase)
             log_key = keyfile.read_key_file(data_dir / LOG_KEY_FILE, passphrase)
-        return cls(data_dir, config, SqlStore(url), root_key=root_key, log_key=log_key)
+        return cls(
+            data_dir,
+            config,
+            SqlStore(url),
+            root_key=root_key,
+            log_key=log_key,
+            passphrase=passphrase,
+        )
 
     def close(self) -> None:
         self.store.close()
@@ -176,7 +236,7 @@ def init_node(
     keyfile.write_key_file(data_dir / ROOT_KEY_FILE, root_key, passphrase, overwrite=True)
     keyfile.write_key_file(data_dir / LOG_KEY_FILE, log_key, passphrase, overwrite=True)
     config = NodeConfig(region, name, origin, root_pub, verifier_key(origin, log_pub), database_url)
-    node = Node(data_dir, config, store, root_key=root_key, log_key=log_key)
+    node = Node(data_dir, config, store, root_key=root_key, log_key=log_key, passphrase=passphrase)
     log_statement = certify(
         root_key,
         KeyStatement(

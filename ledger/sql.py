@@ -113,6 +113,16 @@ class SqlStore:
         except SQLAlchemyError as e:
             raise StoreUnavailable(f"cannot open the ledger database: {_reason(e)}") from e
 
+    @property
+    def read_engine(self) -> Engine:
+        """The engine for reads (on SQLite, transactions that take no write lock)."""
+        return self._read
+
+    @property
+    def write_engine(self) -> Engine:
+        """The engine whose transactions take the write lock at once (SQLite)."""
+        return self._write
+
     def _ensure_head(self) -> None:
         with contextlib.suppress(IntegrityError), self._write.begin() as conn:
             if conn.execute(select(_head.c.id)).first() is None:

@@ -1,0 +1,357 @@
+"""Agencies: registration with a root-certified signing key, key rotation and revocation,
+and the API credentials that let an agency (or the region operator) act.
+
+Every act is a ledger entry whose body is the signed key statement, written in the
+same transaction as the rows that record it here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from eseal.catalog import load_catalog
+from eseal.ids import validate_credit_code
+from eseal.models import AgencyKeyRow, AgencyRow, CredentialRow
+from eseal.node import Node
+from keys import ed25519
+from keys.errors import InvalidInput
+from keys.statements import KeyStatement, Role, SignedStatement, certify
+from ledger.entries import Entry, digest
+
+AGENCY_KEY_LIFETIME = 5 * 365 * 86400
+MAX_NAME = 100
+_agency = AgencyRow.__table__  # type: ignore[attr-defined]
+_key = AgencyKeyRow.__table__  # type: ignore[attr-defined]
+_cred = CredentialRow.__table__  # type: ignore[attr-defined]
+_TOKEN = re.compile(r"esk_([0-9a-f]{12})\.([A-Za-z0-9_-]{43})")
+
+
+class AgencyExists(InvalidInput):
+    """An agency with this unified social credit code is already registered."""
+
+    code = "agency-exists"
+    http_status = 409
+
+
+class UnknownAgency(InvalidInput):
+    """No agency with this code is registered."""
+
+    code = "unknown-agency"
+    http_status = 404
+
+
+class AgencyKeyUnusable(InvalidInput):
+    """The agency has no active signing key (revoked without a rotation)."""
+
+    code = "agency-key-unusable"
+    http_status = 409
+
+
+class NotAuthenticated(InvalidInput):
+    """No valid API credential was presented."""
+
+    code = "not-authenticated"
+    http_status = 401
+
+
+class Forbidden(InvalidInput):
+    """The credential is valid but may not do this."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting: the region operator, or one agency."""
+
+    role: Literal["operator", "agency"]
+    agency_code: str | None = None
+
+    def may_act_for(self, agency_code: str) -> bool:
+        return self.role == "operator" or self.agency_code == agency_code
+
+    def require(self, agency_code: str) -> None:
+        if not self.may_act_for(agency_code):
+            raise Forbidden(f"this credential may not act for agency {agency_code}")
+
+
+OPERATOR = Principal("operator")
+
+
+@dataclass(frozen=True)
+class AgencyKey:
+    code: str
+    key_id: bytes
+    public_key: bytes
+    statement: bytes
+
+
+@dataclass(frozen=True)
+class AgencyCreated:
+    code: str
+    name: str
+    types: tuple[str, ...]
+    key_id: str
+    public_key: str
+    credential: str
+    ledger_index: int
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _new_credential(conn: Connection, *, role: str, agency_code: str | None, now: int) -> str:
+    cid = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    conn.execute(
+        insert(_cred).values(
+            id=cid,
+            secret_hash=hashlib.sha256(secret.encode()).digest(),
+            role=role,
+            agency_code=agency_code,
+            created_at=now,
+        )
+    )
+    return f"esk_{cid}.{secret}"
+
+
+def _certify_agency_key(node: Node, code: str, types: tuple[str, ...], now: int) -> AgencyKey:
+    key = ed25519.generate()
+    public = bytes(key.verify_key)
+    statement = certify(
+        node.require_root_key(),
+        KeyStatement(
+            role=Role.AGENCY,
+            subject=code,
+            public_key=public,
+            scope=types,
+            not_before=now,
+            not_after=now + AGENCY_KEY_LIFETIME,
+            issued_at=now,
+        ),
+    ).to_bytes()
+    kid = node.store_key(key, label=f"agency {code}")
+    return AgencyKey(code, kid, public, statement)
+
+
+def add_agency(node: Node, *, code: str, name: str, types: list[str], now: int) -> AgencyCreated:
+    """Register an agency for ``types``: its key, its statement, its credential (shown once)."""
+    code = validate_credit_code(code)
+    name = name.strip()
+    if not name or len(name) > MAX_NAME:
+        raise InvalidInput(f"the agency name must be 1 to {MAX_NAME} characters")
+    catalog = load_catalog()
+    scope = tuple(dict.fromkeys(catalog.get(t.strip()).code for t in types if t.strip()))
+    if not scope:
+        raise InvalidInput("an agency needs at least one license type (--types CODE,CODE)")
+    with node.sql.read_engine.connect() as conn:
+        if conn.execute(select(_agency.c.code).where(_agency.c.code == code)).first():
+            raise AgencyExists(f"agency {code} is already registered")
+    key = _certify_agency_key(node, code, scope, now)
+    credential: list[str] = []
+
+    def record(conn: Connection, first: int) -> None:
+        conn.execute(
+            insert(_agency).values(
+                code=code, name=name, types=json.dumps(scope), status="active", created_at=now
+            )
+        )
+        _insert_key(conn, key, now, first)
+        credential.append(_new_credential(conn, role="agency", agency_code=code, now=now))
+
+    entry = Entry(
+        "agency.add",
+        now,
+        node.config.region,
+        code,
+        digest(key.statement),
+        node.root_key_id,
+        body=key.statement,
+    )
+    try:
+        appended = node.log.append([entry], also=record)
+    except BaseException:
+        node.key_path(key.key_id).unlink(missing_ok=True)
+        raise
+    return AgencyCreated(
+        code,
+        name,
+        scope,
+        key.key_id.hex(),
+        key.public_key.hex(),
+        credential[0],
+        appended.first_index,
+    )
+
+
+def _insert_key(conn: Connection, key: AgencyKey, now: int, index: int) -> None:
+    conn.execute(
+        insert(_key).values(
+            key_id=key.key_id.hex(),
+            agency_code=key.code,
+            public_key=key.public_key,
+            statement=key.statement,
+            status="active",
+            created_at=now,
+            ledger_index=index,
+        )
+    )
+
+
+def agency(node: Node, code: str) -> AgencyRow:
+    with node.sql.read_engine.connect() as conn:
+        row = conn.execute(select(_agency).where(_agency.c.code == code)).first()
+    if row is None:
+        raise UnknownAgency(f"agency {code} is not registered (eseal agency add)")
+    return AgencyRow.model_validate(row._mapping)
+
+
+def list_agencies(node: Node) -> list[AgencyRow]:
+    with node.sql.read_engine.connect() as conn:
+        rows = conn.execute(select(_agency).order_by(_agency.c.code)).all()
+    return [AgencyRow.model_validate(r._mapping) for r in rows]
+
+
+def agency_types(row: AgencyRow) -> tuple[str, ...]:
+    return tuple(json.loads(row.types))
+
+
+def active_key(node: Node, code: str) -> AgencyKey:
+    """The agency's current signing key."""
+    with node.sql.read_engine.connect() as conn:
+        row = conn.execute(
+            select(_key).where(_key.c.agency_code == code, _key.c.status == "active")
+        ).first()
+    if row is None:
+        raise AgencyKeyUnusable(f"agency {code} has no active key; rotate it (eseal agency rotate)")
+    return AgencyKey(code, bytes.fromhex(row.key_id), bytes(row.public_key), bytes(row.statement))
+
+
+def agency_keys(node: Node, code: str | None = None) -> list[AgencyKeyRow]:
+    query = select(_key).order_by(_key.c.created_at)
+    if code is not None:
+        query = query.where(_key.c.agency_code == code)
+    with node.sql.read_engine.connect() as conn:
+        return [AgencyKeyRow.model_validate(r._mapping) for r in conn.execute(query)]
+
+
+def rotate_key(node: Node, code: str, *, now: int) -> AgencyKey:
+    """A new signing key; the old one is retired: what it signed before stays valid."""
+    row = agency(node, code)
+    new = _certify_agency_key(node, code, agency_types(row), now)
+    old = [k for k in agency_keys(node, code) if k.status == "active"]
+    drafts = [
+        Entry(
+            "key.add",
+            now,
+            node.config.region,
+            new.key_id.hex(),
+            digest(new.statement),
+            node.root_key_id,
+            body=new.statement,
+        ),
+    ]
+    drafts += [
+        Entry(
+            "key.retire",
+            now,
+            node.config.region,
+            k.key_id,
+            digest(k.statement),
+            node.root_key_id,
+            reason="rotated",
+        )
+        for k in old
+    ]
+
+    def record(conn: Connection, first: int) -> None:
+        for k in old:
+            conn.execute(
+                update(_key)
+                .where(_key.c.key_id == k.key_id, _key.c.status == "active")
+                .values(status="retired", retired_at=now)
+            )
+        _insert_key(conn, new, now, first)
+
+    try:
+        node.log.append(drafts, also=record)
+    except BaseException:
+        node.key_path(new.key_id).unlink(missing_ok=True)
+        raise
+    return new
+
+
+def revoke_key(node: Node, code: str, key_id: str, *, reason: str, now: int) -> None:
+    """Revoke an agency key: documents it signed are no longer valid."""
+    matches = [k for k in agency_keys(node, code) if k.key_id == key_id.lower()]
+    if not matches:
+        raise InvalidInput(f"agency {code} has no key {key_id}")
+    key = matches[0]
+    if key.status == "revoked":
+        raise InvalidInput(f"key {key_id} is already revoked")
+    if not reason.strip():
+        raise InvalidInput("a revocation needs a reason")
+
+    def record(conn: Connection, _first: int) -> None:
+        conn.execute(
+            update(_key).where(_key.c.key_id == key.key_id).values(status="revoked", revoked_at=now)
+        )
+
+    node.log.append(
+        [
+            Entry(
+                "key.revoke",
+                now,
+                node.config.region,
+                key.key_id,
+                digest(key.statement),
+                node.root_key_id,
+                reason=reason.strip()[:256],
+            )
+        ],
+        also=record,
+    )
+
+
+def new_credential(
+    node: Node, *, role: Literal["operator", "agency"], agency_code: str | None, now: int
+) -> str:
+    """Issue another API credential (printed once; stored hashed)."""
+    if role == "agency":
+        agency(node, agency_code or "")
+    with node.sql.write_engine.begin() as conn:
+        return _new_credential(conn, role=role, agency_code=agency_code, now=now)
+
+
+def authenticate(node: Node, token: str | None) -> Principal:
+    """The principal behind an ``esk_…`` credential, or NotAuthenticated."""
+    match = _TOKEN.fullmatch(token or "")
+    if match is None:
+        raise NotAuthenticated("a valid API credential is required (Authorization: Bearer esk_…)")
+    cid, secret = match.groups()
+    with node.sql.read_engine.connect() as conn:
+        row = conn.execute(select(_cred).where(_cred.c.id == cid)).first()
+    presented = hashlib.sha256(secret.encode()).digest()
+    if (
+        row is None
+        or row.revoked_at is not None
+        or not hmac.compare_digest(bytes(row.secret_hash), presented)
+    ):
+        raise NotAuthenticated("the API credential is not valid")
+    if row.role == "operator":
+        return OPERATOR
+    return Principal("agency", row.agency_code)
+
+
+def signed_statement(raw: bytes) -> SignedStatement:
+    return SignedStatement.from_bytes(raw)

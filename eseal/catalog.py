@@ -1,0 +1,535 @@
+"""The catalogue of license types (证照类型): what a type is called, who defines it, whom it is
+issued to, how long it lasts by default, and the fields a license of that type carries.
+
+Pure: :func:`load_catalog` reads one JSON file (the shipped ``eseal/data/license_types.json``
+unless given another path) and checks it strictly; everything else works on values.
+
+File format (``format`` 1)::
+
+    {"format": 1, "types": [
+      {"code": "<18-char credit code><3 digits>", "name": "营业执照", "name_en": "...",
+       "ministry": "...", "holder_kind": "legal" | "natural", "validity_days": 1826 | null,
+       "fields": [{"name": "snake_case", "label": "中文", "kind": "text", "required": true,
+                   "max_length": 100}, ...]}]}
+
+Field kinds: ``text`` (``max_length`` 1–200, default 200), ``date`` (YYYY-MM-DD),
+``integer`` (non-negative), ``money`` (yuan, up to 2 decimals), ``enum`` (with ``choices``),
+``credit_code`` (GB 32100), ``region_code`` (GB/T 2260). Keys starting with ``_`` are
+comments and ignored; any other unknown key is an error.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import importlib.resources
+import json
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final, Literal, cast
+
+from eseal.ids import (
+    InvalidCreditCode,
+    InvalidRegionCode,
+    validate_credit_code,
+    validate_region_code,
+)
+from keys.errors import InvalidInput
+
+FORMAT: Final = 1
+#: The largest catalogue file read (the national catalogue has ~861 types).
+MAX_CATALOG_BYTES: Final = 4 * 1024 * 1024
+MAX_TYPES: Final = 5000
+MAX_FIELDS: Final = 32
+#: Field values travel in the QR code: no value is longer than this.
+MAX_FIELD_LENGTH: Final = 200
+MAX_CHOICES: Final = 64
+MAX_CHOICE_LENGTH: Final = 64
+MAX_NAME_LENGTH: Final = 64
+MAX_NAME_EN_LENGTH: Final = 128
+MAX_LABEL_LENGTH: Final = 32
+MAX_VALIDITY_DAYS: Final = 100 * 366
+#: Integer fields: at most this many digits (values stay exact in every JSON reader).
+MAX_INTEGER_DIGITS: Final = 15
+#: Money fields: at most this many digits before the decimal point.
+MAX_MONEY_DIGITS: Final = 15
+
+Kind = Literal["text", "date", "integer", "money", "enum", "credit_code", "region_code"]
+KINDS: Final[tuple[Kind, ...]] = (
+    "text", "date", "integer", "money", "enum", "credit_code", "region_code",
+)  # fmt: skip
+HolderKind = Literal["legal", "natural"]
+HOLDER_KINDS: Final[tuple[HolderKind, ...]] = ("legal", "natural")
+
+_FIELD_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_TYPE_CODE: Final = re.compile(r"[0-9A-Z]{18}[0-9]{3}")
+_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_INTEGER: Final = re.compile(r"[0-9]+")
+_MONEY: Final = re.compile(r"([0-9]+)(?:\.([0-9]{1,2}))?")
+
+
+class CatalogInvalid(InvalidInput):
+    """The license-type catalogue file is unreadable or malformed."""
+
+    code = "catalog-invalid"
+
+
+class UnknownLicenseType(InvalidInput):
+    """No license type in the catalogue has this code."""
+
+    code = "unknown-license-type"
+
+
+class FieldInvalid(InvalidInput):
+    """A license field value is missing, unknown or malformed for its license type."""
+
+    code = "field-invalid"
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} for ch in text)
+
+
+# -- field specifications -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One field of a license type: a snake_case key, a Chinese label, a kind and its limits."""
+
+    name: str
+    label: str
+    kind: Kind
+    required: bool
+    max_length: int | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def length_limit(self) -> int:
+        """The most characters a text value may have (the QR has room for no more)."""
+        return self.max_length if self.max_length is not None else MAX_FIELD_LENGTH
+
+    def invalid(self, problem: str) -> FieldInvalid:
+        return FieldInvalid(f"field {self.name!r} ({self.label}): {problem}")
+
+    def normalise(self, raw: str) -> str | int:
+        """The canonical value of ``raw`` (already stripped, not empty), or :class:`FieldInvalid`.
+
+        Messages name the field and the rule broken but echo no value (values may be personal).
+        """
+        if self.kind == "text":
+            return self._text(raw)
+        if self.kind == "date":
+            return self._date(raw)
+        if self.kind == "integer":
+            return self._integer(raw)
+        if self.kind == "money":
+            return self._money(raw)
+        if self.kind == "enum":
+            if raw not in self.choices:
+                raise self.invalid(f"not one of the allowed values: {', '.join(self.choices)}")
+            return raw
+        return self._code(raw)
+
+    def _code(self, raw: str) -> str:
+        try:
+            if self.kind == "credit_code":
+                return validate_credit_code(raw)
+            return validate_region_code(raw)
+        except (InvalidCreditCode, InvalidRegionCode) as e:
+            raise self.invalid(e.message) from e
+
+    def _text(self, raw: str) -> str:
+        value = unicodedata.normalize("NFC", raw)
+        if len(value) > self.length_limit:
+            raise self.invalid(
+                f"too long: {len(value)} characters, at most {self.length_limit} allowed"
+            )
+        if _has_control(value):
+            raise self.invalid("contains a control or unassigned character")
+        return value
+
+    def _date(self, raw: str) -> str:
+        if not _DATE.fullmatch(raw):
+            raise self.invalid("not a date: write it as YYYY-MM-DD, e.g. 2024-03-01")
+        try:
+            return datetime.date.fromisoformat(raw).isoformat()
+        except ValueError:
+            raise self.invalid(f"{raw} is not a real calendar date") from None
+
+    def _integer(self, raw: str) -> int:
+        if not _INTEGER.fullmatch(raw):
+            raise self.invalid("not an integer: digits 0-9 only (no sign, no decimals)")
+        digits = raw.lstrip("0") or "0"
+        if len(digits) > MAX_INTEGER_DIGITS:
+            raise self.invalid(f"integer too large (at most {MAX_INTEGER_DIGITS} digits)")
+        return int(digits)
+
+    def _money(self, raw: str) -> str:
+        match = _MONEY.fullmatch(raw)
+        if match is None:
+            raise self.invalid(
+                "not an amount of money: yuan as digits with at most 2 decimals,"
+                " e.g. 1000000 or 1234.50 (no sign, separators or currency symbol)"
+            )
+        whole = match.group(1).lstrip("0") or "0"
+        if len(whole) > MAX_MONEY_DIGITS:
+            raise self.invalid(f"amount too large (at most {MAX_MONEY_DIGITS} digits of yuan)")
+        return f"{whole}.{(match.group(2) or '').ljust(2, '0')}"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "label": self.label,
+            "kind": self.kind,
+            "required": self.required,
+        }
+        if self.kind == "text":
+            out["max_length"] = self.length_limit
+        if self.choices:
+            out["choices"] = list(self.choices)
+        return out
+
+
+# -- license types ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LicenseType:
+    """A license type: its code (defining ministry's credit code + 3 digits) and its fields."""
+
+    code: str
+    name: str
+    name_en: str
+    ministry: str
+    holder_kind: HolderKind
+    validity_days: int | None
+    fields: tuple[FieldSpec, ...]
+
+    @property
+    def ministry_code(self) -> str:
+        """The defining ministry's unified social credit code (the first 18 characters)."""
+        return self.code[:18]
+
+    def field(self, name: str) -> FieldSpec:
+        for spec in self.fields:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def validate_fields(self, values: Mapping[str, object]) -> dict[str, str | int]:
+        """The normalised field values in catalogue order, or :class:`FieldInvalid`.
+
+        Values are strings (an ``int`` is also taken for an integer field); surrounding white
+        space is stripped and an empty value counts as absent. Optional fields left out are
+        left out of the result.
+        """
+        specs = {spec.name: spec for spec in self.fields}
+        for key in values:
+            if key not in specs:
+                allowed = ", ".join(specs) or "none"
+                shown = _shorten(key) if isinstance(key, str) else type(key).__name__
+                raise FieldInvalid(
+                    f"unknown field {shown} for license type {self.code} ({self.name});"
+                    f" allowed fields: {allowed}"
+                )
+        out: dict[str, str | int] = {}
+        for spec in self.fields:
+            raw = values.get(spec.name)
+            if isinstance(raw, int) and not isinstance(raw, bool) and spec.kind == "integer":
+                raw = str(raw)
+            if raw is not None and not isinstance(raw, str):
+                raise spec.invalid(f"must be a string, got {type(raw).__name__}")
+            text = (raw or "").strip()
+            if not text:
+                if spec.required:
+                    raise spec.invalid(
+                        f"missing: required for license type {self.code} ({self.name})"
+                    )
+                continue
+            out[spec.name] = spec.normalise(text)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The type as ``eseal license types --json`` prints it."""
+        return {
+            "code": self.code,
+            "name": self.name,
+            "name_en": self.name_en,
+            "ministry": self.ministry,
+            "holder_kind": self.holder_kind,
+            "validity_days": self.validity_days,
+            "fields": [spec.to_json() for spec in self.fields],
+        }
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Catalog:
+    """The license types a node knows, in file order, looked up by code."""
+
+    types: tuple[LicenseType, ...]
+    source: str = "<catalogue>"
+    by_code: Mapping[str, LicenseType] = dataclass_field(
+        init=False, repr=False, compare=False, default_factory=lambda: MappingProxyType({})
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_code", MappingProxyType({t.code: t for t in self.types}))
+
+    def __repr__(self) -> str:
+        return f"Catalog({len(self.types)} license types from {self.source})"
+
+    def get(self, code: str) -> LicenseType:
+        """The type with ``code`` (white space and case are forgiven), or UnknownLicenseType."""
+        key = code.strip().upper()
+        found = self.by_code.get(key)
+        if found is None:
+            raise UnknownLicenseType(
+                f"unknown license type {_shorten(code)}: a type code is 21 characters"
+                " (the defining ministry's credit code and 3 digits); list the known types"
+                " with `eseal license types`"
+            )
+        return found
+
+    def __contains__(self, code: object) -> bool:
+        return isinstance(code, str) and code.strip().upper() in self.by_code
+
+    def __iter__(self) -> Iterator[LicenseType]:
+        return iter(self.types)
+
+    def __len__(self) -> int:
+        return len(self.types)
+
+    def codes(self) -> tuple[str, ...]:
+        return tuple(t.code for t in self.types)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [t.to_json() for t in self.types]
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Strict checks on the decoded JSON, each error naming the file and the place in it."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, problem: str) -> CatalogInvalid:
+        return CatalogInvalid(f"license-type catalogue {self.source}: {where}: {problem}")
+
+    def obj(
+        self, value: object, where: str, required: set[str], optional: set[str]
+    ) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, f"must be an object, got {_json_type(value)}")
+        keys = {k for k in value if not k.startswith("_")}
+        if missing := sorted(required - keys):
+            raise self.fail(where, f"missing {', '.join(missing)}")
+        if unknown := sorted(keys - required - optional):
+            raise self.fail(where, f"unknown key {_shorten(unknown[0])}")
+        return cast(dict[str, Any], value)
+
+    def text(self, value: object, where: str, limit: int) -> str:
+        if not isinstance(value, str):
+            raise self.fail(where, f"must be a string, got {_json_type(value)}")
+        if not value.strip() or value != value.strip():
+            raise self.fail(where, "must be non-empty without surrounding white space")
+        if len(value) > limit:
+            raise self.fail(where, f"longer than {limit} characters")
+        if _has_control(value):
+            raise self.fail(where, "contains a control or unassigned character")
+        return value
+
+    def integer(self, value: object, where: str, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(where, f"must be an integer, got {_json_type(value)}")
+        if not low <= value <= high:
+            raise self.fail(where, f"must be between {low} and {high}, got {value}")
+        return value
+
+    def type_code(self, value: object, where: str) -> str:
+        code = self.text(value, where, 21)
+        if not _TYPE_CODE.fullmatch(code):
+            raise self.fail(
+                where,
+                f"type code {_shorten(code)} must be an 18-character credit code (upper case)"
+                " followed by 3 digits",
+            )
+        try:
+            validate_credit_code(code[:18])
+        except InvalidCreditCode as e:
+            raise self.fail(where, f"type code {code}: {e.message}") from e
+        return code
+
+    def field(self, value: object, where: str) -> FieldSpec:
+        raw = self.obj(value, where, {"name", "label", "kind", "required"},
+                       {"max_length", "choices"})  # fmt: skip
+        name = self.text(raw["name"], f"{where}.name", 32)
+        if not _FIELD_NAME.fullmatch(name):
+            raise self.fail(
+                f"{where}.name",
+                f"{_shorten(name)} must be snake_case ASCII: a-z, 0-9 and _, starting with a"
+                " letter, at most 32 characters",
+            )
+        where = f"{where} ({name})"
+        label = self.text(raw["label"], f"{where}.label", MAX_LABEL_LENGTH)
+        kind = raw["kind"]
+        if kind not in KINDS:
+            raise self.fail(
+                f"{where}.kind", f"unknown kind {_shorten(str(kind))} (known: {', '.join(KINDS)})"
+            )
+        required = raw["required"]
+        if not isinstance(required, bool):
+            raise self.fail(f"{where}.required", f"must be true or false, got {required!r}")
+        max_length = None
+        if "max_length" in raw:
+            if kind != "text":
+                raise self.fail(f"{where}.max_length", "only a text field has a max_length")
+            max_length = self.integer(raw["max_length"], f"{where}.max_length", 1,
+                                      MAX_FIELD_LENGTH)  # fmt: skip
+        choices: tuple[str, ...] = ()
+        if kind == "enum":
+            choices = self.choices(raw.get("choices"), f"{where}.choices")
+        elif "choices" in raw:
+            raise self.fail(f"{where}.choices", "only an enum field has choices")
+        return FieldSpec(name, label, cast(Kind, kind), required, max_length, choices)
+
+    def choices(self, value: object, where: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value:
+            raise self.fail(where, "an enum field needs a non-empty list of choices")
+        if len(value) > MAX_CHOICES:
+            raise self.fail(where, f"more than {MAX_CHOICES} choices")
+        out = tuple(self.text(c, f"{where}[{i}]", MAX_CHOICE_LENGTH) for i, c in enumerate(value))
+        if len(set(out)) != len(out):
+            raise self.fail(where, "duplicate choice")
+        return out
+
+    def license_type(self, value: object, where: str) -> LicenseType:
+        raw = self.obj(
+            value,
+            where,
+            {"code", "name", "name_en", "ministry", "holder_kind", "validity_days", "fields"},
+            set(),
+        )
+        code = self.type_code(raw["code"], f"{where}.code")
+        where = f"{where} ({code})"
+        name = self.text(raw["name"], f"{where}.name", MAX_NAME_LENGTH)
+        name_en = self.text(raw["name_en"], f"{where}.name_en", MAX_NAME_EN_LENGTH)
+        ministry = self.text(raw["ministry"], f"{where}.ministry", MAX_NAME_LENGTH)
+        holder_kind = raw["holder_kind"]
+        if holder_kind not in HOLDER_KINDS:
+            raise self.fail(
+                f"{where}.holder_kind",
+                f"must be one of {', '.join(HOLDER_KINDS)}, got {holder_kind!r}"[:200],
+            )
+        validity = raw["validity_days"]
+        if validity is not None:
+            validity = self.integer(validity, f"{where}.validity_days", 1, MAX_VALIDITY_DAYS)
+        fields_raw = raw["fields"]
+        if not isinstance(fields_raw, list):
+            raise self.fail(f"{where}.fields", f"must be a list, got {_json_type(fields_raw)}")
+        if len(fields_raw) > MAX_FIELDS:
+            raise self.fail(f"{where}.fields", f"more than {MAX_FIELDS} fields")
+        fields = tuple(self.field(f, f"{where}.fields[{i}]") for i, f in enumerate(fields_raw))
+        seen: set[str] = set()
+        for spec in fields:
+            if spec.name in seen:
+                raise self.fail(f"{where}.fields", f"duplicate field name {spec.name!r}")
+            seen.add(spec.name)
+        return LicenseType(
+            code, name, name_en, ministry, cast(HolderKind, holder_kind), validity, fields
+        )
+
+    def catalog(self, value: object) -> Catalog:
+        raw = self.obj(value, "top level", {"format", "types"}, set())
+        if raw["format"] != FORMAT or isinstance(raw["format"], bool):
+            raise self.fail(
+                "format", f"unsupported format {raw['format']!r}; this eseal reads {FORMAT}"[:200]
+            )
+        types_raw = raw["types"]
+        if not isinstance(types_raw, list):
+            raise self.fail("types", f"must be a list, got {_json_type(types_raw)}")
+        if not types_raw:
+            raise self.fail("types", "the catalogue has no license types")
+        if len(types_raw) > MAX_TYPES:
+            raise self.fail("types", f"more than {MAX_TYPES} license types")
+        types = tuple(self.license_type(t, f"types[{i}]") for i, t in enumerate(types_raw))
+        seen: dict[str, int] = {}
+        for i, t in enumerate(types):
+            if t.code in seen:
+                raise self.fail(
+                    f"types[{i}].code", f"duplicate type code {t.code} (also types[{seen[t.code]}])"
+                )
+            seen[t.code] = i
+        return Catalog(types, source=self.source)
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+             int: "a number", float: "a number", type(None): "null"}  # fmt: skip
+    return names.get(type(value), type(value).__name__)
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {_shorten(key)}")
+        out[key] = value
+    return out
+
+
+def parse_catalog(data: bytes, source: str = "<catalogue>") -> Catalog:
+    """Parse and check a catalogue file's bytes (UTF-8 JSON, see the module docstring)."""
+    reader = _Reader(source)
+    if len(data) > MAX_CATALOG_BYTES:
+        raise reader.fail("file", f"larger than {MAX_CATALOG_BYTES} bytes")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise reader.fail("file", f"not UTF-8 (byte {e.start})") from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as e:
+        raise reader.fail(
+            "file", f"not valid JSON (line {e.lineno} column {e.colno}: {e.msg})"
+        ) from None
+    except (ValueError, RecursionError) as e:
+        detail = str(e) or type(e).__name__
+        raise reader.fail("file", f"not valid JSON ({detail})") from None
+    return reader.catalog(value)
+
+
+@functools.cache
+def _shipped() -> Catalog:
+    resource = importlib.resources.files("eseal").joinpath("data", "license_types.json")
+    return parse_catalog(resource.read_bytes(), "eseal/data/license_types.json")
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    """The catalogue at ``path``, or the one shipped with eseal (read once, then cached)."""
+    if path is None:
+        return _shipped()
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_CATALOG_BYTES + 1)
+    except OSError as e:
+        raise CatalogInvalid(
+            f"license-type catalogue {path}: cannot read: {e.strerror or e}"
+        ) from None
+    return parse_catalog(data, str(path))

@@ -1,0 +1,76 @@
+"""What every CLI command shares: the --data/--database-url/--json options (before or
+after the command name), JSON or human output, and opening the node."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from keys.keyfile import passphrase_from_env
+
+if TYPE_CHECKING:
+    from eseal.node import Node
+
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data", envvar="ESEAL_DATA", help="Data directory of the node.", show_default=False
+    ),
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="ESEAL_DATABASE_URL",
+        help="PostgreSQL URL (default: SQLite in the data directory).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+DEFAULT_DATA = Path("eseal-data")
+#: Options given before the command name (set by the root callback).
+GLOBALS: dict[str, Any] = {}
+
+
+def data_dir(data: Path | None) -> Path:
+    return data or GLOBALS.get("data") or DEFAULT_DATA
+
+
+def db_url(url: str | None) -> str | None:
+    return url or GLOBALS.get("database_url")
+
+
+def want_json(flag: bool) -> bool:
+    return flag or bool(GLOBALS.get("json"))
+
+
+def emit(value: Any, as_json: bool, human: Callable[[], None]) -> None:
+    if want_json(as_json):
+        typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+    else:
+        human()
+
+
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+@contextmanager
+def open_node(
+    data: Path | None, database_url: str | None, *, unlock: bool = False
+) -> Iterator[Node]:
+    """The node in the data directory; ``unlock`` decrypts its keys with ESEAL_PASSPHRASE."""
+    from eseal.node import Node
+
+    passphrase = passphrase_from_env() if unlock else None
+    node = Node.open(data_dir(data), passphrase=passphrase, database_url=db_url(database_url))
+    try:
+        yield node
+    finally:
+        node.close()

@@ -1,0 +1,556 @@
+"""The issuing commands of the CLI: agencies, licenses (one, in bulk, lifecycle) and seals.
+On the node's own command line the operator acts, so every agency is in reach."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+
+from eseal.cli_common import DataOpt, DbOpt, JsonOpt, emit, open_node
+from keys.errors import InvalidInput
+
+agency_app = typer.Typer(
+    help="Register agencies, rotate and revoke their keys.", no_args_is_help=True
+)
+license_app = typer.Typer(help="Issue licenses and change their status.", no_args_is_help=True)
+seal_app = typer.Typer(help="E-seals: create, stamp documents, revoke.", no_args_is_help=True)
+
+CST = timezone(timedelta(hours=8))
+MAX_CSV = 64 * 1024 * 1024
+BULK_CHUNK = 500
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def end_of_day(text: str | None) -> int | None:
+    """``YYYY-MM-DD`` → the last second of that day, China Standard Time."""
+    if text is None:
+        return None
+    try:
+        d = date.fromisoformat(text.strip())
+    except ValueError as e:
+        raise InvalidInput(f"--valid-until {text!r} is not a date (YYYY-MM-DD)") from e
+    return int(datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=CST).timestamp())
+
+
+def parse_fields(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise InvalidInput(f"--field {pair!r} must look like name=value")
+        if name.strip() in out:
+            raise InvalidInput(f"--field {name.strip()} given twice")
+        out[name.strip()] = value
+    return out
+
+
+# ---- agencies ---------------------------------------------------------------------------
+
+
+@agency_app.command("add")
+def agency_add(
+    code: Annotated[str, typer.Option(help="Unified social credit code of the agency.")],
+    name: Annotated[str, typer.Option(help="The agency's name, e.g. 重庆市市场监督管理局.")],
+    types: Annotated[str, typer.Option(help="License type codes it may issue, comma separated.")],
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register an agency: its signing key, certified by the region root, and a credential."""
+    from eseal.agencies import add_agency
+
+    with open_node(data, database_url, unlock=True) as node:
+        created = add_agency(node, code=code, name=name, types=types.split(","), now=_now())
+    emit(
+        created.to_json(),
+        as_json,
+        lambda: typer.echo(
+            f"agency {created.code} {created.name}\n"
+            f"  types:      {', '.join(created.types)}\n"
+            f"  key id:     {created.key_id}\n"
+            f"  public key: {created.public_key}\n"
+            f"  credential: {created.credential}\n"
+            "  (the credential is shown only now; it is stored hashed)"
+        ),
+    )
+
+
+@agency_app.command("list")
+def agency_list(data: DataOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """List agencies and their keys."""
+    from eseal.agencies import agency_keys, list_agencies
+
+    with open_node(data, database_url) as node:
+        rows = [
+            {
+                **a.model_dump(),
+                "keys": [
+                    {"key_id": k.key_id, "status": k.status} for k in agency_keys(node, a.code)
+                ],
+            }
+            for a in list_agencies(node)
+        ]
+
+    def human() -> None:
+        for r in rows:
+            keys = ", ".join(f"{k['key_id']} ({k['status']})" for k in r["keys"])
+            typer.echo(f"{r['code']}  {r['name']}  [{r['status']}]  keys: {keys}")
+
+    emit(rows, as_json, human)
+
+
+@agency_app.command("rotate")
+def agency_rotate(
+    code: Annotated[str, typer.Argument(help="The agency's credit code.")],
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give the agency a new signing key; licenses signed with the old one stay valid."""
+    from eseal.agencies import rotate_key
+
+    with open_node(data, database_url, unlock=True) as node:
+        key = rotate_key(node, code, now=_now())
+    out = {"code": code, "key_id": key.key_id.hex(), "public_key": key.public_key.hex()}
+    emit(out, as_json, lambda: typer.echo(f"agency {code}: new key {out['key_id']}"))
+
+
+@agency_app.command("revoke-key")
+def agency_revoke_key(
+    code: Annotated[str, typer.Argument(help="The agency's credit code.")],
+    key_id: Annotated[str, typer.Argument(help="Key id (hex) to revoke.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in the ledger).")],
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke an agency key: documents it signed are no longer valid."""
+    from eseal.agencies import revoke_key
+
+    with open_node(data, database_url, unlock=True) as node:
+        revoke_key(node, code, key_id, reason=reason, now=_now())
+    emit(
+        {"code": code, "key_id": key_id, "status": "revoked"},
+        as_json,
+        lambda: typer.echo(f"key {key_id} of {code} revoked"),
+    )
+
+
+@agency_app.command("credential")
+def agency_credential(
+    code: Annotated[str, typer.Argument(help="The agency's credit code, or 'operator'.")],
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue a new API credential for an agency (or, with 'operator', for the operator)."""
+    from eseal.agencies import new_credential
+
+    with open_node(data, database_url) as node:
+        if code == "operator":
+            token = new_credential(node, role="operator", agency_code=None, now=_now())
+        else:
+            token = new_credential(node, role="agency", agency_code=code, now=_now())
+    emit({"for": code, "credential": token}, as_json, lambda: typer.echo(token))
+
+
+# ---- licenses ---------------------------------------------------------------------------
+
+
+@license_app.command("types")
+def license_types(as_json: JsonOpt = False) -> None:
+    """The license types this node knows, with their fields."""
+    from eseal.catalog import load_catalog
+
+    catalog = load_catalog()
+
+    def human() -> None:
+        for t in catalog:
+            typer.echo(f"{t.code}  {t.name}  ({t.ministry}; {t.holder_kind})")
+            for f in t.fields:
+                req = "required" if f.required else "optional"
+                typer.echo(f"    {f.name:28} {f.label}  [{f.kind}, {req}]")
+
+    emit([t.to_json() for t in catalog], as_json, human)
+
+
+def _write_outputs(
+    node: Any, license_id: str, qr_text: str, qr: Path | None, pdf: Path | None, png: Path | None
+) -> None:
+    from eseal.printing import write_license, write_qr
+
+    if qr is not None:
+        write_qr(qr, qr_text)
+    if pdf is not None or png is not None:
+        write_license(node, license_id, pdf=pdf, png=png)
+
+
+@license_app.command("issue")
+def license_issue(
+    agency: Annotated[str, typer.Option(help="Issuing agency's credit code.")],
+    type_code: Annotated[str, typer.Option("--type", help="License type code.")],
+    holder: Annotated[str, typer.Option(help="Holder's name (person or organisation).")],
+    holder_id: Annotated[str | None, typer.Option(help="Identity number or credit code.")] = None,
+    field: Annotated[list[str] | None, typer.Option(help="A field, name=value (repeat).")] = None,
+    valid_until: Annotated[str | None, typer.Option(help="Last valid day, YYYY-MM-DD.")] = None,
+    qr: Annotated[Path | None, typer.Option(help="Write the QR (.png or .svg).")] = None,
+    pdf: Annotated[Path | None, typer.Option(help="Write the printable license PDF.")] = None,
+    png: Annotated[Path | None, typer.Option(help="Write the printable license PNG.")] = None,
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue a license: sign the QR document and record it in the ledger."""
+    from eseal.agencies import OPERATOR
+    from eseal.licenses import IssueRequest, issue
+
+    req = IssueRequest(
+        type_code, holder, holder_id, parse_fields(field or []), end_of_day(valid_until)
+    )
+    with open_node(data, database_url, unlock=True) as node:
+        issued = issue(node, OPERATOR, agency, req, now=_now())
+        _write_outputs(node, issued.id, issued.qr_text, qr, pdf, png)
+    out = issued.to_json() | {"files": [str(p) for p in (qr, pdf, png) if p]}
+    emit(
+        out,
+        as_json,
+        lambda: typer.echo(
+            f"issued {issued.id}\n  ledger index {issued.ledger_index} of {issued.tree_size}\n"
+            f"  QR: {issued.qr_text}" + "".join(f"\n  wrote {p}" for p in (qr, pdf, png) if p)
+        ),
+    )
+
+
+def _read_csv(path: Path) -> list[Any]:
+    from eseal.licenses import IssueRequest
+
+    if not path.is_file():
+        raise InvalidInput(f"{path} is not a file")
+    if path.stat().st_size > MAX_CSV:
+        raise InvalidInput(f"{path} is larger than {MAX_CSV // (1024 * 1024)} MiB")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidInput(f"cannot read {path}: {e}") from e
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or not {"type", "holder"} <= set(reader.fieldnames):
+        raise InvalidInput("the CSV needs a header with at least the columns type and holder")
+    fixed = {"type", "holder", "holder_id", "valid_until"}
+    out = []
+    for line, row in enumerate(reader, start=2):
+        if None in row:
+            raise InvalidInput(f"{path}:{line}: more values than header columns")
+        try:
+            out.append(
+                IssueRequest(
+                    row["type"],
+                    row["holder"],
+                    row.get("holder_id") or None,
+                    {k: v for k, v in row.items() if k not in fixed and v not in (None, "")},
+                    end_of_day(row.get("valid_until") or None),
+                )
+            )
+        except InvalidInput as e:
+            raise InvalidInput(f"{path}:{line}: {e.message}") from e
+    if not out:
+        raise InvalidInput(f"{path} has no rows")
+    return out
+
+
+@license_app.command("bulk")
+def license_bulk(
+    agency: Annotated[str, typer.Option(help="Issuing agency's credit code.")],
+    csv_file: Annotated[
+        Path, typer.Argument(help="CSV: type,holder,holder_id,valid_until,<fields…>")
+    ],
+    out: Annotated[Path, typer.Option(help="Results CSV (id, ledger index, QR text).")] = Path(
+        "issued.csv"
+    ),
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue many licenses from a CSV file, in durable batches. A result row is written only
+    after its batch is committed, so the results file never lists a license that was lost."""
+    from eseal.agencies import OPERATOR
+    from eseal.licenses import issue_many, prepare
+
+    requests = _read_csv(csv_file)
+    issued = 0
+    with open_node(data, database_url, unlock=True) as node:
+        for i, req in enumerate(requests):  # validate every row before issuing any
+            try:
+                prepare(node, OPERATOR, agency, req, now=_now())
+            except InvalidInput as e:
+                raise InvalidInput(f"{csv_file}:{i + 2}: {e.message}") from e
+        fresh = not out.exists()
+        with out.open("a", newline="", encoding="utf-8") as f, _progress(len(requests)) as bar:
+            writer = csv.writer(f)
+            if fresh:
+                writer.writerow(["id", "ledger_index", "qr_text"])
+            for start in range(0, len(requests), BULK_CHUNK):
+                chunk = requests[start : start + BULK_CHUNK]
+                for r in issue_many(node, OPERATOR, agency, chunk, now=_now(), with_proofs=False):
+                    writer.writerow([r.id, r.ledger_index, r.qr_text])
+                f.flush()
+                os.fsync(f.fileno())
+                issued += len(chunk)
+                bar.update(len(chunk))
+    emit(
+        {"issued": issued, "results": str(out)},
+        as_json,
+        lambda: typer.echo(f"issued {issued} licenses; results in {out}"),
+    )
+
+
+class _NullBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def __enter__(self) -> _NullBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _progress(total: int) -> Any:
+    if sys.stderr.isatty():
+        return click.progressbar(length=total, label="issuing", file=sys.stderr)
+    return _NullBar()
+
+
+@license_app.command("show")
+def license_show(
+    license_id: Annotated[str, typer.Argument(help="License id.")],
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a license as stored here (status, validity, ledger index)."""
+    from eseal.licenses import STATUS_NAMES, get_license
+
+    with open_node(data, database_url) as node:
+        row = get_license(node, license_id)
+    out = row.model_dump(exclude={"digest"}) | {"digest": bytes(row.digest).hex()}
+    emit(
+        out,
+        as_json,
+        lambda: typer.echo(
+            f"{row.id}\n  status {row.status} {STATUS_NAMES[row.status]}"
+            f"\n  holder {row.holder_name}\n  agency {row.agency_code}\n  ledger index {row.ledger_index}"
+        ),
+    )
+
+
+def _lifecycle(action: str) -> Any:
+    def command(
+        license_id: Annotated[str, typer.Argument(help="License id.")],
+        reason: Annotated[str, typer.Option(help="Why (recorded in the ledger).")] = "",
+        data: DataOpt = None,
+        database_url: DbOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        from eseal.agencies import OPERATOR
+        from eseal.licenses import STATUS_NAMES, change_status
+
+        with open_node(data, database_url, unlock=True) as node:
+            row = change_status(node, OPERATOR, license_id, action, reason=reason, now=_now())
+        emit(
+            {"id": row.id, "status": row.status},
+            as_json,
+            lambda: typer.echo(f"{row.id}: {row.status} {STATUS_NAMES[row.status]}"),
+        )
+
+    command.__doc__ = f"{action.capitalize()} a license (recorded in the ledger)."
+    return command
+
+
+for _action in ("suspend", "reinstate", "revoke", "withdraw", "cancel", "transfer"):
+    license_app.command(_action)(_lifecycle(_action))
+
+
+@license_app.command("renew")
+def license_renew(
+    license_id: Annotated[str, typer.Argument(help="License id.")],
+    valid_until: Annotated[str | None, typer.Option(help="Last valid day, YYYY-MM-DD.")] = None,
+    field: Annotated[list[str] | None, typer.Option(help="Changed field, name=value.")] = None,
+    qr: Annotated[Path | None, typer.Option(help="Write the new QR (.png or .svg).")] = None,
+    pdf: Annotated[Path | None, typer.Option(help="Write the new license PDF.")] = None,
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue the next version of a license; the old version lapses."""
+    from eseal.agencies import OPERATOR
+    from eseal.licenses import renew
+
+    with open_node(data, database_url, unlock=True) as node:
+        issued = renew(
+            node,
+            OPERATOR,
+            license_id,
+            now=_now(),
+            valid_until=end_of_day(valid_until),
+            fields=parse_fields(field or []),
+        )
+        _write_outputs(node, issued.id, issued.qr_text, qr, pdf, None)
+    emit(issued.to_json(), as_json, lambda: typer.echo(f"renewed as {issued.id}"))
+
+
+@license_app.command("print")
+def license_print(
+    license_id: Annotated[str, typer.Argument(help="License id.")],
+    qr: Annotated[Path | None, typer.Option(help="Write the QR (.png or .svg).")] = None,
+    pdf: Annotated[Path | None, typer.Option(help="Write the license PDF.")] = None,
+    png: Annotated[Path | None, typer.Option(help="Write the license PNG.")] = None,
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Render a stored license again: QR, PDF, PNG."""
+    from eseal.licenses import get_license
+
+    with open_node(data, database_url) as node:
+        row = get_license(node, license_id)
+        _write_outputs(node, row.id, row.document, qr, pdf, png)
+
+
+# ---- seals ------------------------------------------------------------------------------
+
+
+@seal_app.command("create")
+def seal_create(
+    agency: Annotated[str, typer.Option(help="Owning agency's credit code.")],
+    name: Annotated[str, typer.Option(help="Seal name, e.g. 行政审批专用章.")],
+    seal_type: Annotated[
+        str,
+        typer.Option("--type", help="official, contract, finance, approval, invoice or business."),
+    ] = "official",
+    image: Annotated[Path | None, typer.Option(help="Seal image (PNG); default: drawn.")] = None,
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make an e-seal with its own key, certified by the region root."""
+    from eseal.agencies import OPERATOR
+    from eseal.seals import MAX_IMAGE, create_seal
+
+    raw = None
+    if image is not None:
+        if not image.is_file() or image.stat().st_size > MAX_IMAGE:
+            raise InvalidInput(f"{image} is not a file of at most {MAX_IMAGE // 1024} KiB")
+        raw = image.read_bytes()
+    with open_node(data, database_url, unlock=True) as node:
+        seal = create_seal(
+            node,
+            OPERATOR,
+            agency_code=agency,
+            name=name,
+            seal_type=seal_type,
+            image=raw,
+            now=_now(),
+        )
+    emit(
+        seal.to_json(),
+        as_json,
+        lambda: typer.echo(f"seal {seal.id} ({seal.name}), key {seal.key_id}"),
+    )
+
+
+@seal_app.command("stamp")
+def seal_stamp(
+    seal_id: Annotated[str, typer.Argument(help="Seal id.")],
+    file: Annotated[Path, typer.Argument(help="The document to seal.")],
+    qr: Annotated[Path | None, typer.Option(help="Write the stamp QR (.png or .svg).")] = None,
+    pdf: Annotated[Path | None, typer.Option(help="Write the sealed copy (PDF).")] = None,
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Seal a document: sign its SHA-256 and metadata with the seal (an ES1: QR)."""
+    from eseal.agencies import OPERATOR
+    from eseal.printing import write_atomic, write_qr
+    from eseal.render import sealed_copy_pdf
+    from eseal.seals import MAX_DOCUMENT, get_seal, stamp
+
+    if not file.is_file() or file.stat().st_size > MAX_DOCUMENT:
+        raise InvalidInput(f"{file} is not a file of at most {MAX_DOCUMENT // 2**20} MiB")
+    document = file.read_bytes()
+    with open_node(data, database_url, unlock=True) as node:
+        stamped = stamp(
+            node, OPERATOR, seal_id, document=document, document_name=file.name, now=_now()
+        )
+        if qr is not None:
+            write_qr(qr, stamped.qr_text)
+        if pdf is not None:
+            seal = get_seal(node, seal_id)
+            write_atomic(
+                pdf,
+                sealed_copy_pdf(
+                    document,
+                    document_name=file.name,
+                    seal_png=bytes(seal.image),
+                    qr_text=stamped.qr_text,
+                    caption=seal.name,
+                ),
+            )
+    out = stamped.to_json() | {"files": [str(p) for p in (qr, pdf) if p]}
+    emit(
+        out,
+        as_json,
+        lambda: typer.echo(f"stamped {file.name} as {stamped.id}\n  QR: {stamped.qr_text}"),
+    )
+
+
+@seal_app.command("revoke")
+def seal_revoke(
+    seal_id: Annotated[str, typer.Argument(help="Seal id.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in the ledger).")],
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke a seal: it stamps no more, and its stamps no longer verify as valid."""
+    from eseal.agencies import OPERATOR
+    from eseal.seals import revoke_seal
+
+    with open_node(data, database_url, unlock=True) as node:
+        row = revoke_seal(node, OPERATOR, seal_id, reason=reason, now=_now())
+    emit(
+        {"id": row.id, "status": row.status}, as_json, lambda: typer.echo(f"seal {row.id} revoked")
+    )
+
+
+@seal_app.command("list")
+def seal_list(
+    agency: Annotated[str | None, typer.Option(help="Only this agency's seals.")] = None,
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List seals."""
+    from eseal.seals import list_seals
+
+    with open_node(data, database_url) as node:
+        rows = [
+            s.model_dump(exclude={"image", "statement", "public_key"})
+            for s in list_seals(node, agency)
+        ]
+
+    def human() -> None:
+        for r in rows:
+            typer.echo(f"{r['id']}  {r['name']}  {r['seal_type']}  [{r['status']}]")
+
+    emit(rows, as_json, human)

@@ -1,0 +1,430 @@
+"""Licenses: issue (one or in bulk), suspend, reinstate, revoke and the other status
+changes, renew. Each act is a ledger entry committed with the license row it changes.
+
+Status codes are the national platform's: 01 valid, 02 suspended, 03 withdrawn,
+04 cancelled, 05 lapsed, 06 transferred out, 07 revoked.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from eseal.agencies import (
+    AgencyKey,
+    Forbidden,
+    Principal,
+    active_key,
+    agency,
+    agency_types,
+)
+from eseal.catalog import LicenseType, load_catalog
+from eseal.ids import (
+    make_license_id,
+    mask_identity_number,
+    validate_credit_code,
+    validate_identity_number,
+)
+from eseal.models import LicenseRow
+from eseal.node import Node
+from keys.errors import CheckFailed, InvalidInput
+from ledger.entries import Entry
+from verifier.document import (
+    Holder,
+    LicenseBody,
+    LicenseClaims,
+    decode,
+    document_digest,
+    encode_license,
+    holder_id_hash,
+)
+
+DAY = 86400
+MAX_BATCH = 10_000
+STATUS_NAMES = {
+    "01": "有效 valid",
+    "02": "暂停 suspended",
+    "03": "撤回 withdrawn",
+    "04": "注销 cancelled",
+    "05": "失效 lapsed",
+    "06": "转出 transferred out",
+    "07": "撤销 revoked",
+}
+#: action → (ledger kind, new status, statuses it may start from, needs a reason)
+ACTIONS: dict[str, tuple[str, str, frozenset[str], bool]] = {
+    "suspend": ("license.suspend", "02", frozenset({"01"}), True),
+    "reinstate": ("license.reinstate", "01", frozenset({"02"}), False),
+    "withdraw": ("license.withdraw", "03", frozenset({"01", "02"}), True),
+    "cancel": ("license.cancel", "04", frozenset({"01", "02"}), True),
+    "lapse": ("license.lapse", "05", frozenset({"01", "02"}), False),
+    "transfer": ("license.transfer", "06", frozenset({"01"}), True),
+    "revoke": ("license.revoke", "07", frozenset({"01", "02"}), True),
+}
+_license = LicenseRow.__table__  # type: ignore[attr-defined]
+
+
+class UnknownLicense(InvalidInput):
+    """No license with this id was issued here."""
+
+    code = "unknown-license"
+    http_status = 404
+
+
+class TypeNotAuthorised(InvalidInput):
+    """The agency is not authorised to issue this license type."""
+
+    code = "type-not-authorised"
+    http_status = 403
+
+
+class BadTransition(InvalidInput):
+    """The license's status does not allow this act (e.g. a second revocation)."""
+
+    code = "bad-transition"
+    http_status = 409
+
+
+class StatusChanged(CheckFailed):
+    """The license changed while the act was being recorded; nothing was written."""
+
+    code = "status-changed"
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    """What an agency asks to issue (all from outside: validated by :func:`prepare`)."""
+
+    type_code: str
+    holder_name: str
+    holder_id: str | None = None
+    fields: Mapping[str, str] = field(default_factory=dict)
+    valid_until: int | None = None  # Unix seconds (end of validity); None: the type's default
+
+
+@dataclass(frozen=True)
+class Issued:
+    """The answer to an issuance: the document and where the ledger recorded it."""
+
+    id: str
+    qr_text: str
+    ledger_index: int
+    tree_size: int
+    inclusion_proof: list[str]
+    checkpoint: str
+    expires: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    row: dict[str, Any]
+    entry: Entry
+
+
+def _serial(now: int) -> str:
+    """A unique serial: milliseconds in base 36 and 5 random base-36 characters."""
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    n, out = now * 1000 + secrets.randbelow(1000), ""
+    while n:
+        n, r = divmod(n, 36)
+        out = alphabet[r] + out
+    return out + "".join(secrets.choice(alphabet) for _ in range(5))
+
+
+def _holder(kind: str, name: str, holder_id: str | None) -> tuple[Holder, str | None]:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("the holder name must be 1 to 100 characters")
+    if holder_id is None or not holder_id.strip():
+        return Holder(name=name, kind="L" if kind == "legal" else "N"), None
+    if kind == "legal":
+        code = validate_credit_code(holder_id)
+        return Holder(name=name, kind="L", id_display=code), code
+    number = validate_identity_number(holder_id)
+    salt = secrets.token_bytes(16)
+    masked = mask_identity_number(number)
+    holder = Holder(
+        name=name, kind="N", id_display=masked, id_hash=holder_id_hash(number, salt), id_salt=salt
+    )
+    return holder, masked
+
+
+def prepare(
+    node: Node,
+    principal: Principal,
+    agency_code: str,
+    req: IssueRequest,
+    *,
+    now: int,
+    key: AgencyKey | None = None,
+    version: int = 1,
+    serial: str | None = None,
+    replaces: str | None = None,
+    same_holder: tuple[Holder, str | None] | None = None,
+) -> _Prepared:
+    """Validate, sign and encode one license; nothing is written yet."""
+    principal.require(agency_code)
+    row = agency(node, agency_code)
+    if row.status != "active":
+        raise Forbidden(f"agency {agency_code} is not active")
+    ltype: LicenseType = load_catalog().get(req.type_code)
+    if ltype.code not in agency_types(row):
+        raise TypeNotAuthorised(f"agency {agency_code} may not issue {ltype.code} ({ltype.name})")
+    values = ltype.validate_fields(req.fields)
+    holder, shown = same_holder or _holder(ltype.holder_kind, req.holder_name, req.holder_id)
+    expires = req.valid_until
+    if expires is None and ltype.validity_days:
+        expires = now + ltype.validity_days * DAY
+    if expires is not None and expires <= now:
+        raise InvalidInput("the license would already be expired (check --valid-until)")
+    key = key or active_key(node, agency_code)
+    license_id = str(make_license_id(ltype.code, agency_code, serial or _serial(now), version))
+    claims = LicenseClaims(
+        issuer=agency_code,
+        issued_at=now,
+        not_before=now,
+        expires=expires,
+        license_id=license_id,
+        body=LicenseBody(
+            type_code=ltype.code,
+            region=node.config.region,
+            version=version,
+            holder=holder,
+            fields=values,
+            previous=replaces,
+        ),
+    )
+    text = encode_license(claims, node.signing_key(key.key_id))
+    doc_digest = document_digest(text)
+    parsed_serial = license_id.split(".")[7]
+    return _Prepared(
+        row={
+            "id": license_id,
+            "type_code": ltype.code,
+            "agency_code": agency_code,
+            "serial": parsed_serial,
+            "version": version,
+            "holder_name": holder.name,
+            "holder_id_display": shown,
+            "fields": json.dumps(values, ensure_ascii=False),
+            "status": "01",
+            "issued_at": now,
+            "not_before": now,
+            "expires": expires,
+            "key_id": key.key_id.hex(),
+            "document": text,
+            "digest": doc_digest,
+            "replaces": replaces,
+            "updated_at": now,
+        },
+        entry=Entry(
+            "license.issue" if replaces is None else "license.renew",
+            now,
+            node.config.region,
+            license_id,
+            doc_digest,
+            key.key_id,
+            reason="" if replaces is None else f"renews {replaces}"[:256],
+        ),
+    )
+
+
+def _proof(node: Node, index: int, size: int) -> list[str]:
+    _, proof = node.log.inclusion_proof(index, size)
+    return [base64.b64encode(h).decode() for h in proof]
+
+
+def issue_many(
+    node: Node,
+    principal: Principal,
+    agency_code: str,
+    requests: Sequence[IssueRequest],
+    *,
+    now: int,
+    with_proofs: bool = True,
+) -> list[Issued]:
+    """Issue a batch in one durable transaction: all or none."""
+    if not requests:
+        raise InvalidInput("nothing to issue")
+    if len(requests) > MAX_BATCH:
+        raise InvalidInput(f"at most {MAX_BATCH} licenses a batch")
+    key = active_key(node, agency_code)
+    prepared = [prepare(node, principal, agency_code, r, now=now, key=key) for r in requests]
+
+    def record(conn: Connection, first: int) -> None:
+        conn.execute(
+            insert(_license),
+            [{**p.row, "ledger_index": first + i} for i, p in enumerate(prepared)],
+        )
+
+    appended = node.log.append([p.entry for p in prepared], also=record)
+    return [
+        Issued(
+            id=p.row["id"],
+            qr_text=p.row["document"],
+            ledger_index=appended.first_index + i,
+            tree_size=appended.size,
+            inclusion_proof=_proof(node, appended.first_index + i, appended.size)
+            if with_proofs
+            else [],
+            checkpoint=appended.checkpoint,
+            expires=p.row["expires"],
+        )
+        for i, p in enumerate(prepared)
+    ]
+
+
+def issue(
+    node: Node, principal: Principal, agency_code: str, req: IssueRequest, *, now: int
+) -> Issued:
+    return issue_many(node, principal, agency_code, [req], now=now)[0]
+
+
+def get_license(node: Node, license_id: str) -> LicenseRow:
+    with node.sql.read_engine.connect() as conn:
+        row = conn.execute(select(_license).where(_license.c.id == license_id)).first()
+    if row is None:
+        raise UnknownLicense(f"no license {license_id} was issued here")
+    return LicenseRow.model_validate(row._mapping)
+
+
+def _cas_status(
+    conn: Connection,
+    license_id: str,
+    *,
+    old: str,
+    new: str,
+    now: int,
+    reason: str | None,
+    replaced_by: str | None = None,
+) -> None:
+    values: dict[str, Any] = {"status": new, "updated_at": now, "status_reason": reason}
+    if replaced_by is not None:
+        values["replaced_by"] = replaced_by
+    moved = conn.execute(
+        update(_license)
+        .where(_license.c.id == license_id, _license.c.status == old)
+        .values(**values)
+    )
+    if moved.rowcount != 1:
+        raise StatusChanged(f"license {license_id} changed meanwhile; nothing was recorded")
+
+
+def change_status(
+    node: Node,
+    principal: Principal,
+    license_id: str,
+    action: str,
+    *,
+    reason: str = "",
+    now: int,
+) -> LicenseRow:
+    """Suspend, reinstate, withdraw, cancel, lapse, transfer or revoke a license."""
+    if action not in ACTIONS:
+        raise InvalidInput(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    kind, new, allowed, needs_reason = ACTIONS[action]
+    row = get_license(node, license_id)
+    principal.require(row.agency_code)
+    reason = reason.strip()
+    if needs_reason and not reason:
+        raise InvalidInput(f"to {action} a license, give a reason")
+    if len(reason) > 256:
+        raise InvalidInput("the reason must be at most 256 characters")
+    if row.status not in allowed:
+        raise BadTransition(
+            f"license {license_id} is {STATUS_NAMES[row.status]}: {action} is not allowed"
+        )
+    acting = (
+        active_key(node, row.agency_code).key_id if principal.role == "agency" else node.root_key_id
+    )
+    node.log.append(
+        [
+            Entry(
+                kind, now, node.config.region, license_id, bytes(row.digest), acting, reason=reason
+            )
+        ],
+        also=lambda conn, _first: _cas_status(
+            conn, license_id, old=row.status, new=new, now=now, reason=reason or None
+        ),
+    )
+    return get_license(node, license_id)
+
+
+def renew(
+    node: Node,
+    principal: Principal,
+    license_id: str,
+    *,
+    now: int,
+    valid_until: int | None = None,
+    fields: Mapping[str, str] | None = None,
+) -> Issued:
+    """Issue the next version of a license (same serial) and let the old one lapse."""
+    old = get_license(node, license_id)
+    principal.require(old.agency_code)
+    if old.status not in {"01", "02"}:
+        raise BadTransition(f"license {license_id} is {STATUS_NAMES[old.status]}; renew refused")
+    if old.version >= 999:
+        raise BadTransition("license version 999 cannot be renewed")
+    merged = {**json.loads(old.fields), **(fields or {})}
+    req = IssueRequest(
+        type_code=old.type_code,
+        holder_name=old.holder_name,
+        fields={k: str(v) for k, v in merged.items()},
+        valid_until=valid_until,
+    )
+    old_doc = decode(old.document).claims
+    assert isinstance(old_doc, LicenseClaims)  # noqa: S101 (we wrote it as a license)
+    prepared = prepare(
+        node,
+        principal,
+        old.agency_code,
+        req,
+        now=now,
+        version=old.version + 1,
+        serial=old.serial,
+        replaces=license_id,
+        same_holder=(old_doc.body.holder, old.holder_id_display),
+    )
+    lapse = Entry(
+        "license.lapse",
+        now,
+        node.config.region,
+        license_id,
+        bytes(old.digest),
+        prepared.entry.key_id,
+        reason=f"renewed as {prepared.row['id']}"[:256],
+    )
+
+    def record(conn: Connection, first: int) -> None:
+        _cas_status(
+            conn,
+            license_id,
+            old=old.status,
+            new="05",
+            now=now,
+            reason="renewed",
+            replaced_by=prepared.row["id"],
+        )
+        conn.execute(insert(_license).values(**prepared.row, ledger_index=first))
+
+    appended = node.log.append([prepared.entry, lapse], also=record)
+    return Issued(
+        id=prepared.row["id"],
+        qr_text=prepared.row["document"],
+        ledger_index=appended.first_index,
+        tree_size=appended.size,
+        inclusion_proof=_proof(node, appended.first_index, appended.size),
+        checkpoint=appended.checkpoint,
+        expires=prepared.row["expires"],
+    )

@@ -1,0 +1,109 @@
+"""The issuing service's tables (SQLModel): agencies, their keys and API credentials,
+licenses, seals and stamps. They live beside the ledger tables, and every row that
+records an act is written in the same transaction as its ledger entry.
+
+Personal identity numbers are never stored: a holder's number is kept masked, plus
+the salted hash that the QR document carries.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, String, Text
+from sqlmodel import Field, SQLModel
+
+_BIGINT = BigInteger().with_variant(Integer, "sqlite")
+
+
+class AgencyRow(SQLModel, table=True):
+    __tablename__ = "agency"
+    code: str = Field(sa_column=Column(String(18), primary_key=True))
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    types: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of type codes
+    status: str = Field(sa_column=Column(String(16), nullable=False))  # active | revoked
+    created_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
+
+
+class AgencyKeyRow(SQLModel, table=True):
+    __tablename__ = "agency_key"
+    key_id: str = Field(sa_column=Column(String(16), primary_key=True))  # hex
+    agency_code: str = Field(sa_column=Column(String(18), nullable=False, index=True))
+    public_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    statement: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))  # active|retired|revoked
+    created_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    retired_at: int | None = Field(default=None, sa_column=Column(_BIGINT))
+    revoked_at: int | None = Field(default=None, sa_column=Column(_BIGINT))
+    ledger_index: int = Field(sa_column=Column(_BIGINT, nullable=False))
+
+
+class CredentialRow(SQLModel, table=True):
+    __tablename__ = "api_credential"
+    id: str = Field(sa_column=Column(String(16), primary_key=True))
+    secret_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    role: str = Field(sa_column=Column(String(16), nullable=False))  # agency | operator
+    agency_code: str | None = Field(default=None, sa_column=Column(String(18), index=True))
+    created_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    revoked_at: int | None = Field(default=None, sa_column=Column(_BIGINT))
+
+
+class LicenseRow(SQLModel, table=True):
+    __tablename__ = "license"
+    id: str = Field(sa_column=Column(String(128), primary_key=True))
+    type_code: str = Field(sa_column=Column(String(21), nullable=False, index=True))
+    agency_code: str = Field(sa_column=Column(String(18), nullable=False, index=True))
+    serial: str = Field(sa_column=Column(String(20), nullable=False))
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    holder_name: str = Field(sa_column=Column(String(200), nullable=False))
+    holder_id_display: str | None = Field(default=None, sa_column=Column(String(32)))
+    fields: str = Field(sa_column=Column(Text, nullable=False))  # JSON object
+    status: str = Field(sa_column=Column(String(2), nullable=False))  # 01 … 07
+    issued_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    not_before: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    expires: int | None = Field(default=None, sa_column=Column(_BIGINT))
+    key_id: str = Field(sa_column=Column(String(16), nullable=False))
+    document: str = Field(sa_column=Column(Text, nullable=False))  # the EL1: QR text
+    digest: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    ledger_index: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    replaces: str | None = Field(default=None, sa_column=Column(String(128)))
+    replaced_by: str | None = Field(default=None, sa_column=Column(String(128)))
+    status_reason: str | None = Field(default=None, sa_column=Column(String(256)))
+    updated_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
+
+
+class SealRow(SQLModel, table=True):
+    __tablename__ = "seal"
+    id: str = Field(sa_column=Column(String(64), primary_key=True))
+    agency_code: str = Field(sa_column=Column(String(18), nullable=False, index=True))
+    name: str = Field(sa_column=Column(String(100), nullable=False))
+    seal_type: str = Field(sa_column=Column(String(32), nullable=False))
+    key_id: str = Field(sa_column=Column(String(16), nullable=False))
+    public_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    statement: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    image: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))  # active | revoked
+    created_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    valid_until: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    revoked_at: int | None = Field(default=None, sa_column=Column(_BIGINT))
+    ledger_index: int = Field(sa_column=Column(_BIGINT, nullable=False))
+
+
+class StampRow(SQLModel, table=True):
+    __tablename__ = "stamp"
+    id: str = Field(sa_column=Column(String(64), primary_key=True))
+    seal_id: str = Field(sa_column=Column(String(64), nullable=False, index=True))
+    document_sha256: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    document_name: str = Field(sa_column=Column(String(200), nullable=False))
+    document_size: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    document: str = Field(sa_column=Column(Text, nullable=False))  # the ES1: QR text
+    issued_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    ledger_index: int = Field(sa_column=Column(_BIGINT, nullable=False))
+
+
+ESEAL_TABLES = (
+    AgencyRow,
+    AgencyKeyRow,
+    CredentialRow,
+    LicenseRow,
+    SealRow,
+    StampRow,
+)

@@ -1,0 +1,85 @@
+"""From stored licenses and seals to what is printed: the license sheet, the QR files and
+the sealed copy of a document (the renderers are in :mod:`eseal.render`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from eseal.agencies import agency
+from eseal.catalog import load_catalog
+from eseal.ids import province_name
+from eseal.licenses import get_license
+from eseal.models import LicenseRow
+from eseal.node import Node
+from eseal.render import PrintableLicense, license_pdf, license_png, qr_png, qr_svg
+from eseal.seals import list_seals
+from keys.errors import InvalidInput
+
+CST_OFFSET = 8 * 3600  # dates on paper are China Standard Time
+
+
+def day(ts: int | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts + CST_OFFSET, UTC).strftime("%Y-%m-%d")
+
+
+def printable(node: Node, row: LicenseRow) -> PrintableLicense:
+    """What the license sheet shows, from a stored license."""
+    ltype = load_catalog().get(row.type_code)
+    owner = agency(node, row.agency_code)
+    labels = {f.name: f.label for f in ltype.fields}
+    values = json.loads(row.fields)
+    seals = [s for s in list_seals(node, row.agency_code) if s.status == "active"]
+    return PrintableLicense(
+        title=ltype.name,
+        license_id=row.id,
+        holder_name=row.holder_name,
+        holder_id_display=row.holder_id_display,
+        fields=[(labels.get(k, k), str(v)) for k, v in values.items()],
+        agency_name=owner.name,
+        issued_on=day(row.issued_at) or "",
+        valid_until=day(row.expires),
+        region_name=province_name(node.config.region),
+        qr_text=row.document,
+        seal_png=bytes(seals[0].image) if seals else None,
+        status_note=None,
+    )
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file whole or not at all (temp file, fsync, rename)."""
+    path = path.expanduser()
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a directory")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_qr(path: Path, text: str) -> None:
+    """The QR of ``text`` as SVG (``.svg``) or PNG (anything else)."""
+    if path.suffix.lower() == ".svg":
+        write_atomic(path, qr_svg(text).encode())
+    else:
+        write_atomic(path, qr_png(text, scale=8))
+
+
+def write_license(node: Node, license_id: str, *, pdf: Path | None, png: Path | None) -> None:
+    lic = printable(node, get_license(node, license_id))
+    if pdf is not None:
+        write_atomic(pdf, license_pdf(lic))
+    if png is not None:
+        write_atomic(png, license_png(lic))

@@ -1,0 +1,294 @@
+"""E-seals: an agency's seal (name, type, image, its own root-certified key), stamps that
+seal a document's SHA-256 and metadata (the ``ES1:`` document), and seal revocation."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from eseal.agencies import Forbidden, Principal, agency
+from eseal.models import SealRow, StampRow
+from eseal.node import Node
+from eseal.seal_image import draw_seal
+from keys import ed25519
+from keys.errors import InvalidInput
+from keys.statements import KeyStatement, Role, certify
+from ledger.entries import Entry, digest
+from verifier.document import StampBody, StampClaims, document_digest, encode_stamp
+
+SEAL_TYPES = {
+    "official": "公章",
+    "contract": "合同专用章",
+    "finance": "财务专用章",
+    "approval": "行政审批专用章",
+    "invoice": "发票专用章",
+    "business": "业务专用章",
+}
+SEAL_LIFETIME = 5 * 365 * 86400
+MAX_IMAGE = 2 * 1024 * 1024
+MAX_DOCUMENT = 20 * 1024 * 1024
+_seal = SealRow.__table__  # type: ignore[attr-defined]
+_stamp = StampRow.__table__  # type: ignore[attr-defined]
+
+
+class UnknownSeal(InvalidInput):
+    """No seal with this id exists here."""
+
+    code = "unknown-seal"
+    http_status = 404
+
+
+class SealRevoked(InvalidInput):
+    """The seal is revoked or expired: it can no longer stamp."""
+
+    code = "seal-revoked"
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class SealCreated:
+    id: str
+    agency_code: str
+    name: str
+    seal_type: str
+    key_id: str
+    public_key: str
+    ledger_index: int
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Stamped:
+    id: str
+    seal_id: str
+    document_sha256: str
+    qr_text: str
+    ledger_index: int
+    checkpoint: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _check_image(image: bytes) -> bytes:
+    if len(image) > MAX_IMAGE:
+        raise InvalidInput(f"a seal image must be at most {MAX_IMAGE // 1024} KiB")
+    try:
+        with Image.open(io.BytesIO(image)) as img:
+            if img.format != "PNG" or img.width * img.height > 4_000_000:
+                raise InvalidInput("a seal image must be a PNG of at most 4 megapixels")
+            img.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise InvalidInput(f"the seal image is not a readable PNG: {e}") from e
+    return image
+
+
+def _seal_id(agency_code: str) -> str:
+    return f"{agency_code}.{secrets.token_hex(6).upper()}"
+
+
+def create_seal(
+    node: Node,
+    principal: Principal,
+    *,
+    agency_code: str,
+    name: str,
+    seal_type: str,
+    image: bytes | None,
+    now: int,
+) -> SealCreated:
+    """Make a seal with its own key, certified by the region root as the seal maker."""
+    principal.require(agency_code)
+    owner = agency(node, agency_code)
+    if owner.status != "active":
+        raise Forbidden(f"agency {agency_code} is not active")
+    name = name.strip()
+    if not name or len(name) > 16:
+        raise InvalidInput("the seal name must be 1 to 16 characters")
+    if seal_type not in SEAL_TYPES:
+        raise InvalidInput(f"unknown seal type {seal_type!r}; one of {', '.join(SEAL_TYPES)}")
+    if image is None:
+        image = draw_seal(owner.name, name)
+    image = _check_image(image)
+    seal_id = _seal_id(agency_code)
+    key = ed25519.generate()
+    public = bytes(key.verify_key)
+    statement = certify(
+        node.require_root_key(),
+        KeyStatement(
+            role=Role.SEAL,
+            subject=seal_id,
+            public_key=public,
+            not_before=now,
+            not_after=now + SEAL_LIFETIME,
+            issued_at=now,
+        ),
+    ).to_bytes()
+    kid = node.store_key(key, label=f"seal {seal_id}")
+
+    def record(conn: Connection, first: int) -> None:
+        conn.execute(
+            insert(_seal).values(
+                id=seal_id,
+                agency_code=agency_code,
+                name=name,
+                seal_type=seal_type,
+                key_id=kid.hex(),
+                public_key=public,
+                statement=statement,
+                image=image,
+                status="active",
+                created_at=now,
+                valid_until=now + SEAL_LIFETIME,
+                ledger_index=first,
+            )
+        )
+
+    try:
+        appended = node.log.append(
+            [
+                Entry(
+                    "seal.create",
+                    now,
+                    node.config.region,
+                    seal_id,
+                    digest(statement),
+                    node.root_key_id,
+                    reason=f"{SEAL_TYPES[seal_type]} of {agency_code}",
+                    body=statement,
+                )
+            ],
+            also=record,
+        )
+    except BaseException:
+        node.key_path(kid).unlink(missing_ok=True)
+        raise
+    return SealCreated(
+        seal_id, agency_code, name, seal_type, kid.hex(), public.hex(), appended.first_index
+    )
+
+
+def get_seal(node: Node, seal_id: str) -> SealRow:
+    with node.sql.read_engine.connect() as conn:
+        row = conn.execute(select(_seal).where(_seal.c.id == seal_id)).first()
+    if row is None:
+        raise UnknownSeal(f"no seal {seal_id} here")
+    return SealRow.model_validate(row._mapping)
+
+
+def list_seals(node: Node, agency_code: str | None = None) -> list[SealRow]:
+    query = select(_seal).order_by(_seal.c.created_at)
+    if agency_code is not None:
+        query = query.where(_seal.c.agency_code == agency_code)
+    with node.sql.read_engine.connect() as conn:
+        return [SealRow.model_validate(r._mapping) for r in conn.execute(query)]
+
+
+def stamp(
+    node: Node,
+    principal: Principal,
+    seal_id: str,
+    *,
+    document: bytes,
+    document_name: str,
+    media_type: str | None = None,
+    now: int,
+) -> Stamped:
+    """Seal a document: sign its SHA-256 and metadata with the seal's key."""
+    seal = get_seal(node, seal_id)
+    principal.require(seal.agency_code)
+    if seal.status != "active" or now > seal.valid_until:
+        raise SealRevoked(f"seal {seal_id} is {seal.status}; it cannot stamp")
+    if len(document) > MAX_DOCUMENT:
+        raise InvalidInput(f"a document must be at most {MAX_DOCUMENT // (1024 * 1024)} MiB")
+    document_name = document_name.strip()[-200:] or "document"
+    sha = hashlib.sha256(document).digest()
+    stamp_id = f"{seal_id}.{secrets.token_hex(5).upper()}"
+    claims = StampClaims(
+        issuer=seal.agency_code,
+        issued_at=now,
+        not_before=now,
+        stamp_id=stamp_id,
+        body=StampBody(
+            seal_id=seal_id,
+            document_sha256=sha,
+            file_name=document_name,
+            size=len(document),
+            media_type=media_type,
+        ),
+    )
+    text = encode_stamp(claims, node.signing_key(bytes.fromhex(seal.key_id)))
+
+    def record(conn: Connection, first: int) -> None:
+        conn.execute(
+            insert(_stamp).values(
+                id=stamp_id,
+                seal_id=seal_id,
+                document_sha256=sha,
+                document_name=document_name,
+                document_size=len(document),
+                document=text,
+                issued_at=now,
+                ledger_index=first,
+            )
+        )
+
+    appended = node.log.append(
+        [
+            Entry(
+                "seal.stamp",
+                now,
+                node.config.region,
+                stamp_id,
+                document_digest(text),
+                bytes.fromhex(seal.key_id),
+            )
+        ],
+        also=record,
+    )
+    return Stamped(stamp_id, seal_id, sha.hex(), text, appended.first_index, appended.checkpoint)
+
+
+def revoke_seal(
+    node: Node, principal: Principal, seal_id: str, *, reason: str, now: int
+) -> SealRow:
+    seal = get_seal(node, seal_id)
+    principal.require(seal.agency_code)
+    if seal.status == "revoked":
+        raise SealRevoked(f"seal {seal_id} is already revoked")
+    if not reason.strip():
+        raise InvalidInput("a seal revocation needs a reason")
+
+    def record(conn: Connection, _first: int) -> None:
+        moved = conn.execute(
+            update(_seal)
+            .where(_seal.c.id == seal_id, _seal.c.status == "active")
+            .values(status="revoked", revoked_at=now)
+        )
+        if moved.rowcount != 1:
+            raise SealRevoked(f"seal {seal_id} is already revoked")
+
+    node.log.append(
+        [
+            Entry(
+                "seal.revoke",
+                now,
+                node.config.region,
+                seal_id,
+                digest(seal.statement),
+                node.root_key_id,
+                reason=reason.strip()[:256],
+            )
+        ],
+        also=record,
+    )
+    return get_seal(node, seal_id)

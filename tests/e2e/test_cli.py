@@ -1,0 +1,476 @@
+"""The ``eseal`` command line end to end: the real entry point in a subprocess, on real data
+directories, its outputs checked with an independent RFC 9162 verifier and C2SP note check.
+
+Each CLI start costs about a second of imports, so the module builds one node (``init`` then
+``demo``) and runs every other command once, concurrently, in the ``runs`` fixture; the
+tests then only look at the results.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cbor2
+import pytest
+
+from ledger.checkpoint import parse_verifier_key, verify_checkpoint
+from tests.e2e import rfc9162_independent as rfc
+from tests.e2e.conftest import (
+    PASSPHRASE,
+    Run,
+    assert_clean_error,
+    b64d,
+    b64e,
+    in_parallel,
+    independent_checkpoint,
+    raw_entries,
+    run_eseal,
+    snapshot,
+)
+
+REGION, NAME = "500000", "重庆市"
+BAD_DB = "postgresql://nobody@127.0.0.1:1/x"
+FAIL_FAST_SECONDS = 15
+
+
+@dataclass(frozen=True)
+class Base:
+    """A node made by ``eseal init`` then ``eseal demo`` (4 entries, checkpoints at 2, 4)."""
+
+    dir: Path
+    init: Run
+    demo: Run
+    verifier_key: str  # as printed by init
+    init_note: str  # the size-2 checkpoint printed by init
+
+
+def _parse_init(out: str) -> tuple[str, str]:
+    """(log verifier key, checkpoint note) from init's human output."""
+    key = next(
+        line.split(":", 1)[1].strip()
+        for line in out.splitlines()
+        if line.startswith("log verifier key:")
+    )
+    note = out.split("\n\n", 1)[1].rstrip("\n") + "\n"
+    return key, note
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
+    work = tmp_path_factory.mktemp("cli")
+    data = work / "node"
+    init = run_eseal("init", "--region", REGION, "--name", NAME, "--data", data, cwd=work)
+    assert init.code == 0, str(init)
+    demo = run_eseal("demo", "--data", data, "--json", cwd=work)
+    assert demo.code == 0, str(demo)
+    key, note = _parse_init(init.stdout)
+    return Base(data, init, demo, key, note)
+
+
+# --- bad input: exit 2, one clear line, nothing changed --------------------------------------
+
+USAGE_ERRORS = (
+    "eseal.cli.main catches click.ClickException/click.exceptions.Abort, but typer 0.29 "
+    "raises its vendored typer._click exceptions: usage errors end in a traceback, exit 1"
+)
+
+
+@dataclass(frozen=True)
+class Bad:
+    id: str
+    args: tuple[str, ...]  # "{D}" stands for the case's data directory
+    needle: str  # must appear in the error line
+    where: str = "copy"  # copy (of the base node), missing (no such dir), empty (empty dir)
+    passphrase: str | None = PASSPHRASE
+    prepare: Callable[[Path], None] | None = None
+    xfail: str | None = None
+
+
+def _truncate_log_key(data: Path) -> None:
+    key = data / "keys" / "log.key"
+    key.write_bytes(key.read_bytes()[: key.stat().st_size // 2])
+
+
+BAD = (
+    Bad("entry-past-tree", ("ledger", "entry", "4", "--data", "{D}"), "outside"),
+    Bad("inclusion-index-past-tree", ("ledger", "proof", "inclusion", "4", "--data", "{D}"), "4"),
+    Bad(
+        "inclusion-index-past-size",
+        ("--data", "{D}", "ledger", "proof", "inclusion", "3", "--size", "2"),
+        "3",
+    ),
+    Bad("entry-negative", ("ledger", "entry", "--data", "{D}", "--", "-1"), "-1"),
+    Bad(
+        "entry-negative-bare",
+        ("ledger", "entry", "-1", "--data", "{D}"),
+        "-1",
+        xfail=USAGE_ERRORS + " (here: 'No such option: -1')",
+    ),
+    Bad(
+        "entry-not-an-integer",
+        ("ledger", "entry", "abc", "--data", "{D}"),
+        "integer",
+        xfail=USAGE_ERRORS,
+    ),
+    Bad(
+        "inclusion-size-zero",
+        ("ledger", "proof", "inclusion", "0", "--size", "0", "--data", "{D}"),
+        "size 0",
+    ),
+    Bad(
+        "inclusion-size-negative",
+        ("ledger", "proof", "inclusion", "0", "--size", "-1", "--data", "{D}"),
+        "size -1",
+    ),
+    Bad(
+        "inclusion-size-past-tree",
+        ("ledger", "proof", "inclusion", "0", "--size", "5", "--data", "{D}"),
+        "size 5",
+    ),
+    Bad(
+        "consistency-first-gt-second",
+        ("ledger", "proof", "consistency", "4", "2", "--data", "{D}"),
+        "4",
+    ),
+    Bad(
+        "consistency-first-zero", ("ledger", "proof", "consistency", "0", "2", "--data", "{D}"), "0"
+    ),
+    Bad(
+        "init-bad-province",
+        ("init", "--region", "990000", "--name", NAME, "--data", "{D}"),
+        "990000",
+        where="missing",
+    ),
+    Bad(
+        "init-bad-character",
+        ("init", "--region", "5000a0", "--name", NAME, "--data", "{D}"),
+        "region",
+        where="missing",
+    ),
+    Bad("init-twice", ("init", "--region", REGION, "--name", NAME, "--data", "{D}"), "already"),
+    Bad(
+        "init-no-passphrase",
+        ("init", "--region", REGION, "--name", NAME, "--data", "{D}"),
+        "ESEAL_PASSPHRASE",
+        where="missing",
+        passphrase=None,
+    ),
+    Bad("demo-wrong-passphrase", ("demo", "--data", "{D}"), "passphrase", passphrase="wrong"),
+    Bad("demo-corrupt-log-key", ("demo", "--data", "{D}"), "log.key", prepare=_truncate_log_key),
+    Bad(
+        "unreachable-db-verify",
+        ("--database-url", BAD_DB, "ledger", "verify", "--data", "{D}"),
+        "database",
+    ),
+    Bad(
+        "unreachable-db-init",
+        ("init", "--region", REGION, "--name", NAME, "--data", "{D}", "--database-url", BAD_DB),
+        "database",
+        where="missing",
+        xfail="init_node (eseal/node.py:180-184) creates DIR and DIR/keys before it opens the "
+        "database, so a failed init leaves an empty data directory behind",
+    ),
+    Bad("no-node-verify", ("ledger", "verify", "--data", "{D}"), "no eseal node", where="empty"),
+    Bad(
+        "no-node-checkpoint",
+        ("--data", "{D}", "ledger", "checkpoint"),
+        "no eseal node",
+        where="missing",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class BadRun:
+    case: Bad
+    dir: Path
+    before: dict[str, Any]
+    run: Run
+
+
+@dataclass(frozen=True)
+class Runs:
+    good: dict[str, Run]
+    chain: list[Run]  # demo, demo, verify, consistency on a fresh directory
+    init_json_dir: Path
+    chain_dir: Path
+    bad: dict[str, BadRun]
+
+
+def _tamper(data: Path, index: int) -> None:
+    conn = sqlite3.connect(data / "ledger.db")
+    with conn:
+        (row,) = conn.execute("SELECT data FROM ledger_entry WHERE idx = ?", (index,)).fetchone()
+        edited = bytes(row[:-1]) + bytes([row[-1] ^ 0x01])
+        conn.execute("UPDATE ledger_entry SET data = ? WHERE idx = ?", (edited, index))
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def runs(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    work = tmp_path_factory.mktemp("runs")
+    d = base.dir
+
+    def cli(*args: str | Path, passphrase: str | None = PASSPHRASE) -> Callable[[], Run]:
+        return lambda: run_eseal(*args, cwd=work, passphrase=passphrase)
+
+    init_json_dir, chain_dir = work / "init-json", work / "chain"
+    tamper_dir = work / "tampered"
+    shutil.copytree(d, tamper_dir)
+    _tamper(tamper_dir, 2)
+
+    good: dict[str, Callable[[], Run]] = {
+        "verify_before": cli("--data", d, "ledger", "verify"),
+        "verify_after_json": cli("ledger", "verify", "--data", d, "--json"),
+        "checkpoint": cli("--data", d, "ledger", "checkpoint"),
+        "checkpoint_json": cli("ledger", "checkpoint", "--json", "--data", d),
+        "entry_2": cli("ledger", "entry", "2", "--data", d, "--json"),
+        "entry_3": cli("--json", "ledger", "entry", "3", "--data", d),
+        "inclusion_latest": cli("ledger", "proof", "inclusion", "3", "--json", "--data", d),
+        "inclusion_sized": cli(
+            "--data", d, "--json", "ledger", "proof", "inclusion", "1", "--size", "2"
+        ),
+        "consistency_2_4": cli("ledger", "proof", "consistency", "2", "4", "--data", d, "--json"),
+        "consistency_3_4": cli("--json", "--data", d, "ledger", "proof", "consistency", "3", "4"),
+        "init_json": cli(
+            "init", "--json", "--region", REGION, "--name", NAME, "--data", init_json_dir
+        ),
+        "tamper_human": cli("ledger", "verify", "--data", tamper_dir),
+        "tamper_json": cli("--json", "ledger", "verify", "--data", tamper_dir),
+    }
+
+    def chain() -> list[Run]:
+        out: list[Run] = []
+        for args in (
+            ("demo", "--json", "--data", chain_dir),
+            ("--data", chain_dir, "demo", "--json"),
+            ("ledger", "verify", "--json", "--data", chain_dir),
+            ("ledger", "proof", "consistency", "4", "6", "--json", "--data", chain_dir),
+        ):
+            out.append(run_eseal(*args, cwd=work))
+        return out
+
+    bad_dirs: dict[str, tuple[Path, dict[str, Any]]] = {}
+    bad_jobs: dict[str, Callable[[], Run]] = {}
+    for case in BAD:
+        target = work / f"bad-{case.id}"
+        if case.where == "copy":
+            shutil.copytree(d, target)
+        elif case.where == "empty":
+            target.mkdir()
+        if case.prepare is not None:
+            case.prepare(target)
+        bad_dirs[case.id] = (target, snapshot(target))
+        args = tuple(str(target) if a == "{D}" else a for a in case.args)
+        bad_jobs[case.id] = cli(*args, passphrase=case.passphrase)
+
+    jobs: dict[str, Callable[[], Any]] = {"chain": chain}  # the longest, so it starts first
+    jobs |= {f"good:{k}": v for k, v in good.items()}
+    jobs |= {f"bad:{k}": v for k, v in bad_jobs.items()}
+    done = in_parallel(jobs)
+    return Runs(
+        good={k: done[f"good:{k}"] for k in good},
+        chain=done["chain"],
+        init_json_dir=init_json_dir,
+        chain_dir=chain_dir,
+        bad={
+            c.id: BadRun(c, bad_dirs[c.id][0], bad_dirs[c.id][1], done[f"bad:{c.id}"]) for c in BAD
+        },
+    )
+
+
+def _json(run: Run) -> dict[str, Any]:
+    assert run.code == 0, str(run)
+    value: dict[str, Any] = json.loads(run.stdout)
+    return value
+
+
+def _ok(runs: Runs, name: str) -> Run:
+    run = runs.good[name]
+    assert run.code == 0, str(run)
+    assert "Traceback" not in run.stderr, str(run)
+    return run
+
+
+# --- the happy path ------------------------------------------------------------------------
+
+
+def test_init_then_verify(base: Base, runs: Runs) -> None:
+    assert base.init.code == 0
+    assert f"Initialised region {REGION} {NAME}" in base.init.stdout
+    assert (base.dir / "node.json").is_file()
+    assert "ledger OK: 4 entries, 2 checkpoints" in _ok(runs, "verify_before").stdout
+    report = _json(runs.good["verify_after_json"])
+    assert report["ok"] is True
+    assert report["size"] == report["entries_checked"] == 4
+    assert report["checkpoints_checked"] == 2
+    assert report["first_bad_index"] is None
+    assert report["problems"] == []
+    assert isinstance(report["seconds"], int | float)
+
+
+def test_init_json_carries_its_fields(runs: Runs) -> None:
+    out = _json(runs.good["init_json"])
+    assert set(out) == {
+        "data",
+        "region",
+        "name",
+        "origin",
+        "root_key_id",
+        "log_verifier_key",
+        "checkpoint",
+    }
+    assert out["region"] == REGION
+    assert out["name"] == NAME
+    assert out["origin"] == f"eseal/{REGION}"
+    assert Path(out["data"]) == runs.init_json_dir
+    assert len(bytes.fromhex(out["root_key_id"])) == 8
+    node = json.loads((runs.init_json_dir / "node.json").read_text(encoding="utf-8"))
+    assert node["log_verifier"] == out["log_verifier_key"]
+    cp = verify_checkpoint(out["checkpoint"], parse_verifier_key(out["log_verifier_key"]))
+    head = independent_checkpoint(out["checkpoint"], out["log_verifier_key"])
+    assert (cp.size, cp.root_hash) == (head.size, head.root) == (2, head.root)
+    leaves = [rfc.leaf_hash(e) for e in raw_entries(runs.init_json_dir)]
+    assert head.root == rfc.root_from_leaf_hashes(leaves)
+
+
+def test_checkpoint_verifies_with_the_key_printed_by_init(base: Base, runs: Runs) -> None:
+    note = _ok(runs, "checkpoint").stdout
+    cp = verify_checkpoint(note, parse_verifier_key(base.verifier_key))
+    assert cp.origin == f"eseal/{REGION}"
+    assert cp.size == 4
+    head = independent_checkpoint(note, base.verifier_key)
+    leaves = [rfc.leaf_hash(e) for e in raw_entries(base.dir)]
+    assert head.root == cp.root_hash == rfc.root_from_leaf_hashes(leaves)
+    out = _json(runs.good["checkpoint_json"])
+    assert out == {"origin": cp.origin, "size": 4, "root_hash": b64e(cp.root_hash), "note": note}
+    # init's checkpoint (size 2) verifies with the same key, and is a prefix of this one
+    init_cp = verify_checkpoint(base.init_note, parse_verifier_key(base.verifier_key))
+    assert init_cp.size == 2
+    assert init_cp.root_hash == rfc.root_from_leaf_hashes(leaves[:2])
+
+
+def test_entry_outputs_hash_to_their_leaves(base: Base, runs: Runs) -> None:
+    stored = raw_entries(base.dir)
+    e2, e3 = _json(runs.good["entry_2"]), _json(runs.good["entry_3"])
+    for index, out in ((2, e2), (3, e3)):
+        assert set(out) == {"index", "leaf_hash", "data", "entry"}
+        assert out["index"] == index
+        data = b64d(out["data"])
+        assert data == stored[index]
+        assert b64d(out["leaf_hash"]) == rfc.leaf_hash(data)
+        decoded = cbor2.loads(data)  # deterministic CBOR map: 0 prev, 1 kind, 3 region
+        entry = out["entry"]
+        assert {"kind", "time", "region", "subject", "digest", "key_id", "prev"} <= set(entry)
+        assert entry["kind"] == decoded[1] == "agency.add"
+        assert entry["region"] == decoded[3] == REGION
+        assert entry["prev"] == decoded[0].hex()
+    assert e3["entry"]["prev"] == rfc.leaf_hash(stored[2]).hex()  # the hash chain
+
+
+def test_inclusion_proofs_verify_independently(base: Base, runs: Runs) -> None:
+    leaves = [rfc.leaf_hash(e) for e in raw_entries(base.dir)]
+    latest = independent_checkpoint(_ok(runs, "checkpoint").stdout, base.verifier_key)
+    early = independent_checkpoint(base.init_note, base.verifier_key)
+    for name, index, head in (("inclusion_latest", 3, latest), ("inclusion_sized", 1, early)):
+        out = _json(runs.good[name])
+        assert set(out) == {"index", "size", "leaf_hash", "root_hash", "proof"}
+        assert (out["index"], out["size"]) == (index, head.size)
+        assert b64d(out["leaf_hash"]) == leaves[index]
+        assert b64d(out["root_hash"]) == head.root
+        proof = [b64d(h) for h in out["proof"]]
+        assert rfc.verify_inclusion(leaves[index], index, head.size, proof, head.root)
+        forged = [proof[0][:-1] + bytes([proof[0][-1] ^ 1]), *proof[1:]]
+        assert not rfc.verify_inclusion(leaves[index], index, head.size, forged, head.root)
+
+
+def test_consistency_proofs_verify_independently(base: Base, runs: Runs) -> None:
+    leaves = [rfc.leaf_hash(e) for e in raw_entries(base.dir)]
+    latest = independent_checkpoint(_ok(runs, "checkpoint").stdout, base.verifier_key)
+    early = independent_checkpoint(base.init_note, base.verifier_key)
+    out = _json(runs.good["consistency_2_4"])
+    assert set(out) == {"first", "second", "first_root", "second_root", "proof"}
+    assert (out["first"], out["second"]) == (2, 4)
+    assert (b64d(out["first_root"]), b64d(out["second_root"])) == (early.root, latest.root)
+    proof = [b64d(h) for h in out["proof"]]
+    assert rfc.verify_consistency(2, 4, proof, early.root, latest.root)
+    assert not rfc.verify_consistency(2, 4, proof, latest.root, early.root)
+    out = _json(runs.good["consistency_3_4"])
+    proof = [b64d(h) for h in out["proof"]]
+    root3 = rfc.root_from_leaf_hashes(leaves[:3])
+    assert b64d(out["first_root"]) == root3
+    assert rfc.verify_consistency(3, 4, proof, root3, latest.root)
+
+
+def test_options_before_and_after_the_command(runs: Runs) -> None:
+    # --data before (verify_before, checkpoint), after (entry_2, verify_after_json);
+    # --json before (entry_3, consistency_3_4) and after (entry_2, checkpoint_json)
+    for name in ("verify_before", "checkpoint", "inclusion_sized", "consistency_3_4"):
+        _ok(runs, name)
+    for name in ("entry_2", "entry_3", "verify_after_json", "checkpoint_json"):
+        _json(runs.good[name])
+
+
+def test_demo_twice_grows_the_ledger_and_it_still_verifies(runs: Runs) -> None:
+    first, second, verify, consistency = runs.chain
+    one, two = _json(first), _json(second)
+    assert (one["size"], two["size"]) == (4, 6)
+    assert one["audit_ok"] is True
+    assert two["audit_ok"] is True
+    assert one["region"] == two["region"] == REGION
+    assert len(one["agency_key_ids"]) == len(two["agency_key_ids"]) == 2
+    assert one["proofs_verified"] > 0
+    assert two["proofs_verified"] > 0
+    key = json.loads((runs.chain_dir / "node.json").read_text(encoding="utf-8"))["log_verifier"]
+    head4 = independent_checkpoint(one["checkpoint"], key)
+    head6 = independent_checkpoint(two["checkpoint"], key)
+    assert verify_checkpoint(two["checkpoint"], parse_verifier_key(key)).size == 6
+    assert (head4.size, head6.size) == (4, 6)
+    report = _json(verify)
+    assert report["ok"] is True
+    assert report["size"] == 6
+    assert report["checkpoints_checked"] == 3
+    proof = [b64d(h) for h in _json(consistency)["proof"]]
+    assert rfc.verify_consistency(4, 6, proof, head4.root, head6.root)
+
+
+def test_tampered_row_fails_verify_and_names_the_entry(runs: Runs) -> None:
+    human = runs.good["tamper_human"]
+    assert human.code == 1, str(human)
+    assert "Traceback" not in human.stderr
+    assert "entry 2" in human.stdout + human.stderr
+    report = json.loads(runs.good["tamper_json"].stdout)
+    assert runs.good["tamper_json"].code == 1
+    assert report["ok"] is False
+    assert report["first_bad_index"] == 2
+    assert any("2" in p for p in report["problems"])
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+
+def _bad_params() -> list[Any]:
+    return [
+        pytest.param(
+            c.id,
+            id=c.id,
+            marks=[pytest.mark.xfail(strict=True, reason=c.xfail)] if c.xfail else [],
+        )
+        for c in BAD
+    ]
+
+
+@pytest.mark.parametrize("case_id", _bad_params())
+def test_bad_input_is_refused_cleanly_and_changes_nothing(runs: Runs, case_id: str) -> None:
+    bad = runs.bad[case_id]
+    message = assert_clean_error(bad.run, 2)
+    assert bad.case.needle.lower() in message.lower(), str(bad.run)
+    if BAD_DB in bad.case.args:
+        assert bad.run.seconds < FAIL_FAST_SECONDS, str(bad.run)
+    assert snapshot(bad.dir) == bad.before, f"{case_id} changed {bad.dir}"

@@ -1,0 +1,400 @@
+"""Tests for eseal.render and eseal.seal_image: every QR we print scans back to its exact text
+(PNG, SVG, license PDF/PNG, sealed copies), fonts are embedded, bad inputs are refused.
+Rendered samples go to test-artifacts/ for humans to look at."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import struct
+import xml.etree.ElementTree as ET
+import zlib
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pytest
+import zxingcpp
+from PIL import Image, ImageDraw
+from reportlab.lib.pagesizes import letter
+from reportlab.pdfgen.canvas import Canvas
+
+from eseal import render
+from eseal.render import (
+    DocumentTooLarge,
+    DocumentUnreadable,
+    FontMissing,
+    PrintableLicense,
+    QrTextInvalid,
+    RenderOptionInvalid,
+    cjk_font_path,
+    license_pdf,
+    license_png,
+    qr_matrix,
+    qr_png,
+    qr_svg,
+    sealed_copy_pdf,
+)
+from eseal.seal_image import SEAL_RED, SealTextInvalid, draw_seal
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+AGENCY = "杭州市市场监督管理局"
+
+
+def payload(length: int, prefix: str = "EL1:", seed: int = 0) -> str:
+    """Deterministic stand-in for base45 text: ``length`` characters of the QR alphabet."""
+    stream = b"".join(
+        hashlib.sha256(f"{seed}/{length}/{block}".encode()).digest()
+        for block in range(length // 32 + 1)
+    )
+    return prefix + "".join(ALPHABET[b % 45] for b in stream[: length - len(prefix)])
+
+
+def decode(image: Image.Image) -> list[str]:
+    return [barcode.text for barcode in zxingcpp.read_barcodes(image.convert("L"))]
+
+
+def rasterise(pdf: bytes, page: int = -1, dpi: int = 200) -> Image.Image:
+    document = pdfium.PdfDocument(pdf)
+    try:
+        image: Image.Image = document[page % len(document)].render(scale=dpi / 72).to_pil()
+        return image.convert("RGB")
+    finally:
+        document.close()
+
+
+def page_count(pdf: bytes) -> int:
+    document = pdfium.PdfDocument(pdf)
+    try:
+        return len(document)
+    finally:
+        document.close()
+
+
+def page_text(pdf: bytes, page: int = 0) -> str:
+    document = pdfium.PdfDocument(pdf)
+    try:
+        text: str = document[page].get_textpage().get_text_range()
+        return text
+    finally:
+        document.close()
+
+
+def save_artifact(name: str, data: bytes) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / name).write_bytes(data)
+
+
+@pytest.fixture(scope="module")
+def seal() -> bytes:
+    return draw_seal(AGENCY, "行政审批专用章")
+
+
+@pytest.fixture(scope="module")
+def license_(seal: bytes) -> PrintableLicense:
+    return PrintableLicense(
+        title="食品经营许可证",
+        license_id="1.2.156.3005.2.11100000000013338W032.11330100002489328A.00001.001.X",
+        holder_name="杭州西湖美味餐饮管理有限公司",
+        holder_id_display="91330106MA2XXXXX3K",
+        fields=[
+            ("法定代表人（负责人）", "张*明"),
+            ("经营场所", "浙江省杭州市西湖区文三路 478 号华星时代广场 A 座一层 101-105 室" * 2),
+            ("主体业态", "餐饮服务经营者（大型餐馆）"),
+            ("经营项目", "热食类食品制售；冷食类食品制售；自制饮品制售；预包装食品销售"),
+            ("日常监督管理机构", "杭州市西湖区市场监督管理局文新市场监督管理所"),
+        ],
+        agency_name=AGENCY,
+        issued_on="2024-05-01",
+        valid_until="2029-04-30",
+        region_name="浙江省杭州市",
+        qr_text=payload(600),
+        seal_png=seal,
+        status_note="样本 SPECIMEN · 仅供演示",
+    )
+
+
+# -- QR symbols ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("length", [100, 600, 900])
+def test_qr_png_scans_back_to_exactly_the_text(length: int) -> None:
+    text = payload(length)
+    image = Image.open(io.BytesIO(qr_png(text)))
+    barcodes = zxingcpp.read_barcodes(image.convert("L"))
+    assert [b.text for b in barcodes] == [text]
+    assert barcodes[0].format == zxingcpp.BarcodeFormat.QRCode
+
+
+def test_qr_png_size_follows_scale_and_border() -> None:
+    text = payload(100)
+    n = len(qr_matrix(text))
+    assert Image.open(io.BytesIO(qr_png(text, scale=3, border=2))).size == ((n + 4) * 3,) * 2
+    with pytest.raises(RenderOptionInvalid):
+        qr_png(text, scale=0)
+
+
+def test_qr_uses_error_correction_q_and_a_fixed_mask() -> None:
+    matrix = qr_matrix(payload(600))
+    assert len(matrix) == 93  # version 19: 600 alphanumeric characters at level Q
+    # Format information (ISO 18004 §7.9): bits 14..10 = EC level (Q = 11) and mask, XOR 10101.
+    bits = [matrix[8][c] for c in (0, 1, 2, 3, 4)]
+    level_and_mask = int("".join("1" if b else "0" for b in bits), 2) ^ 0b10101
+    assert level_and_mask == (0b11 << 3) | render.QR_MASK
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "el1:lower case", "EL1:ÄÖ", "EL1:" + "A" * 3000],
+    ids=["empty", "lower", "non-ascii", "long"],
+)
+def test_qr_text_that_cannot_be_a_symbol_is_refused(text: str) -> None:
+    with pytest.raises(QrTextInvalid):
+        qr_png(text)
+
+
+def test_qr_svg_is_xml_with_the_matrix_dark_modules() -> None:
+    text = payload(300)
+    matrix = qr_matrix(text)
+    root = ET.fromstring(qr_svg(text))  # noqa: S314  # our own output, not untrusted
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    size = len(matrix) + 8
+    assert root.attrib["viewBox"] == f"0 0 {size} {size}"
+    path = root.find("{http://www.w3.org/2000/svg}path")
+    assert path is not None
+    runs = re.findall(r"M(\d+) (\d+)h(\d+)v1h-(\d+)z", path.attrib["d"])
+    assert sum(int(w) for _, _, w, _ in runs) == sum(sum(row) for row in matrix)
+    for x, y, w, back in runs:  # each run covers exactly dark modules
+        assert w == back
+        assert all(matrix[int(y) - 4][int(x) - 4 + i] for i in range(int(w)))
+
+
+# -- fonts --------------------------------------------------------------------------------------
+
+
+def test_font_env_var_is_used_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = cjk_font_path()
+    monkeypatch.setenv("ESEAL_CJK_FONT", str(real))
+    assert cjk_font_path() == real
+
+
+def test_missing_font_names_the_debian_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ESEAL_CJK_FONT", str(tmp_path / "nope.ttf"))
+    with pytest.raises(FontMissing, match="fonts-wqy-microhei"):
+        cjk_font_path()
+    monkeypatch.delenv("ESEAL_CJK_FONT")
+    monkeypatch.setattr(render, "KNOWN_CJK_FONTS", (str(tmp_path / "nope.ttc"),))
+    with pytest.raises(FontMissing, match="fonts-wqy-microhei"):
+        cjk_font_path()
+
+
+# -- the printable license ----------------------------------------------------------------------
+
+
+def test_license_pdf_qr_scans_back_at_200_dpi(license_: PrintableLicense) -> None:
+    pdf = license_pdf(license_)
+    save_artifact("license.pdf", pdf)
+    assert decode(rasterise(pdf, dpi=200)) == [license_.qr_text]
+
+
+def test_license_pdf_embeds_the_font_and_holds_the_text(license_: PrintableLicense) -> None:
+    pdf = license_pdf(license_)
+    assert b"/FontFile2" in pdf
+    text = page_text(pdf)
+    for expected in (
+        "食品经营许可证",
+        "杭州西湖美味餐饮管理有限公司",
+        "扫码核验",
+        "2029-04-30",
+        "样本",
+    ):
+        assert expected in text
+    assert license_pdf(license_) == pdf  # deterministic
+
+
+def test_license_png_scans_back(license_: PrintableLicense) -> None:
+    png = license_png(license_)
+    save_artifact("license.png", png)
+    image = Image.open(io.BytesIO(png))
+    assert abs(image.width - 1240) <= 1  # A4 at 150 dpi
+    assert abs(image.height - 1754) <= 1
+    assert decode(image) == [license_.qr_text]
+
+
+def test_license_without_seal_or_expiry_prints_long_term(license_: PrintableLicense) -> None:
+    plain = PrintableLicense(
+        **{**license_.__dict__, "seal_png": None, "valid_until": None, "status_note": None,
+           "holder_id_display": None, "qr_text": payload(900)}
+    )  # fmt: skip
+    pdf = license_pdf(plain)
+    assert "长期" in page_text(pdf)
+    assert decode(rasterise(pdf, dpi=200)) == [plain.qr_text]
+
+
+def test_license_too_long_for_a_page_is_refused(license_: PrintableLicense) -> None:
+    crowded = PrintableLicense(
+        **{**license_.__dict__, "fields": [("事项", "很长的内容" * 40)] * 12}
+    )
+    with pytest.raises(RenderOptionInvalid, match="one A4 page"):
+        license_pdf(crowded)
+
+
+# -- the seal -----------------------------------------------------------------------------------
+
+
+def _opaque_pixels(png: bytes) -> tuple[Image.Image, list[tuple[int, ...]]]:
+    image = Image.open(io.BytesIO(png))
+    raw = image.tobytes()
+    pixels = [tuple(raw[i : i + 4]) for i in range(0, len(raw), 4)]
+    return image, [p for p in pixels if p[3] > 128]
+
+
+def test_seal_is_a_red_rgba_png_with_a_star(seal: bytes) -> None:
+    save_artifact("seal.png", seal)
+    image, opaque = _opaque_pixels(seal)
+    assert image.format == "PNG"
+    assert image.mode == "RGBA"
+    assert image.size == (480, 480)
+    assert image.getpixel((0, 0)) == (*SEAL_RED, 0)  # transparent corner
+    red = [p for p in opaque if p[0] > 180 and p[1] < 60 and p[2] < 80]
+    assert len(red) > 0.95 * len(opaque)
+    assert len(opaque) > 0.1 * 480 * 480
+    centre = image.crop((215, 215, 265, 265)).getchannel("A").tobytes()
+    assert sum(1 for alpha in centre if alpha > 128) > 0.4 * 50 * 50  # the star
+
+
+@pytest.mark.parametrize(
+    "name", ["法院", "某某局", "国家税务总局杭州市西湖区税务局第一税务所征收科室"]
+)
+def test_seal_handles_short_and_long_names(name: str) -> None:
+    image, opaque = _opaque_pixels(draw_seal(name, "", size=160))
+    assert image.size == (160, 160)
+    assert len(opaque) > 0.08 * 160 * 160
+
+
+@pytest.mark.parametrize(
+    ("agency", "seal_name", "size"),
+    [
+        ("局", "", 480),
+        ("局" * 33, "", 480),
+        (AGENCY, "章" * 17, 480),
+        (AGENCY, "", 16),
+        ("某\x00局", "", 480),
+    ],
+)
+def test_seal_text_out_of_bounds_is_refused(agency: str, seal_name: str, size: int) -> None:
+    with pytest.raises(SealTextInvalid):
+        draw_seal(agency, seal_name, size=size)
+
+
+# -- sealed copies ------------------------------------------------------------------------------
+
+STAMP_QR = payload(420, "ES1:", seed=1)
+CAPTION = "杭州市市场监督管理局 于 2024-05-01 加盖电子印章"
+
+
+def _seal_copy(document: bytes, seal: bytes, name: str = "doc") -> bytes:
+    return sealed_copy_pdf(
+        document, document_name=name, seal_png=seal, qr_text=STAMP_QR, caption=CAPTION
+    )
+
+
+def _contract(pages: int, *, rotate: int = 0) -> bytes:
+    out = io.BytesIO()
+    c = Canvas(out, pagesize=letter, invariant=True)
+    for page in range(pages):
+        c.setPageRotation(rotate)
+        c.setFont("Helvetica", 12)
+        for line in range(40):
+            c.drawString(
+                60, 740 - line * 17, f"Page {page + 1}, clause {line + 1}: lorem ipsum " * 3
+            )
+        c.showPage()
+    c.save()
+    return out.getvalue()
+
+
+def test_sealed_pdf_keeps_its_pages_and_the_last_page_scans(seal: bytes) -> None:
+    sealed = _seal_copy(_contract(3), seal, "contract.pdf")
+    save_artifact("sealed-pdf.pdf", sealed)
+    assert page_count(sealed) == 3
+    assert decode(rasterise(sealed, page=0)) == []
+    last = rasterise(sealed, page=-1)
+    save_artifact("sealed-pdf-last.png", _png(last))
+    assert decode(last) == [STAMP_QR]
+    assert "Page 3, clause 1" in page_text(sealed, 2)
+
+
+def test_sealed_rotated_pdf_page_still_scans(seal: bytes) -> None:
+    sealed = _seal_copy(_contract(1, rotate=90), seal)
+    assert decode(rasterise(sealed)) == [STAMP_QR]
+
+
+@pytest.mark.parametrize("kind", ["PNG", "JPEG"])
+def test_sealed_image_is_placed_on_a_page_that_scans(seal: bytes, kind: str) -> None:
+    image = Image.new("RGB", (1600, 1200), "white")
+    ImageDraw.Draw(image).rectangle((40, 40, 1560, 1160), outline="navy", width=12)
+    out = io.BytesIO()
+    image.save(out, format=kind)
+    sealed = _seal_copy(out.getvalue(), seal, f"scan.{kind.lower()}")
+    assert page_count(sealed) == 1
+    page = rasterise(sealed)
+    assert page.width > page.height  # a landscape image gets a landscape page
+    assert decode(page) == [STAMP_QR]
+
+
+def test_other_documents_get_a_certificate_with_their_digest(seal: bytes) -> None:
+    document = "会议纪要\n".encode() * 50
+    sealed = _seal_copy(document, seal, "会议纪要.txt")
+    page = rasterise(sealed)
+    save_artifact("sealed-certificate.png", _png(page))
+    assert decode(page) == [STAMP_QR]
+    text = page_text(sealed).replace("\r", "").replace("\n", "")
+    digest = hashlib.sha256(document).hexdigest()
+    for expected in ("文件电子签章证明", "会议纪要.txt", f"{len(document):,}", digest):
+        assert expected in text
+
+
+def test_oversize_document_is_refused(seal: bytes) -> None:
+    with pytest.raises(DocumentTooLarge):
+        _seal_copy(b"%PDF-" + b"\0" * (20 * 1024 * 1024), seal)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [b"%PDF-1.7\n garbage", b"%PDF-", b"\x89PNG\r\n\x1a\nnot a png", b"\xff\xd8\xff\xe0 broken"],
+    ids=["pdf-garbage", "pdf-header-only", "png-garbage", "jpeg-garbage"],
+)
+def test_unreadable_document_is_refused(seal: bytes, document: bytes) -> None:
+    with pytest.raises(DocumentUnreadable):
+        _seal_copy(document, seal)
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR claims ``width`` x ``height``: a decompression bomb's calling card."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    body = struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    return b"\x89PNG\r\n\x1a\n" + body + b"\0\0\0\0IEND\xaeB`\x82"
+
+
+@pytest.mark.parametrize("size", [(8000, 6000), (30000, 30000)], ids=["48MP", "900MP"])
+def test_image_over_40_megapixels_is_refused(seal: bytes, size: tuple[int, int]) -> None:
+    with pytest.raises(DocumentTooLarge):
+        _seal_copy(_png_header_only(*size), seal)
+
+
+def test_bad_stamp_inputs_are_refused(seal: bytes) -> None:
+    with pytest.raises(QrTextInvalid):
+        sealed_copy_pdf(b"x", document_name="x", seal_png=seal, qr_text="es1:x", caption="")
+    with pytest.raises(DocumentUnreadable):
+        sealed_copy_pdf(b"x", document_name="x", seal_png=b"GIF89a", qr_text=STAMP_QR, caption="")
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
