@@ -179,7 +179,7 @@ def add_agency(node: Node, *, code: str, name: str, types: list[str], now: int) 
         body=key.statement,
     )
     try:
-        appended = node.log.append([entry], also=record)
+        appended = node.append([entry], also=record)
     except BaseException:
         node.key_path(key.key_id).unlink(missing_ok=True)
         raise
@@ -284,7 +284,7 @@ def rotate_key(node: Node, code: str, *, now: int) -> AgencyKey:
         _insert_key(conn, new, now, first)
 
     try:
-        node.log.append(drafts, also=record)
+        node.append(drafts, also=record)
     except BaseException:
         node.key_path(new.key_id).unlink(missing_ok=True)
         raise
@@ -307,7 +307,7 @@ def revoke_key(node: Node, code: str, key_id: str, *, reason: str, now: int) -> 
             update(_key).where(_key.c.key_id == key.key_id).values(status="revoked", revoked_at=now)
         )
 
-    node.log.append(
+    node.append(
         [
             Entry(
                 "key.revoke",

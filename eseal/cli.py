@@ -3,6 +3,7 @@ failed, 2 bad input or error; ``--json`` for machine output)."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Annotated
@@ -264,8 +265,15 @@ def serve(
     from eseal.api.app import create_app
     from eseal.node import Node
 
-    node = Node.open(data_dir(data), database_url=db_url(database_url))
-    uvicorn.run(create_app(node), host=host, port=port, log_level="info")
+    passphrase = os.environ.get("ESEAL_PASSPHRASE", "").encode() or None
+    node = Node.open(data_dir(data), passphrase=passphrase, database_url=db_url(database_url))
+    node.start_group_commit()
+    if passphrase is None:
+        typer.echo("ESEAL_PASSPHRASE is not set: serving read-only (no issuing)", err=True)
+    try:
+        uvicorn.run(create_app(node), host=host, port=port, log_level="info")
+    finally:
+        node.close()
 
 
 @app.command()

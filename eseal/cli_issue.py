@@ -8,7 +8,6 @@ import io
 import os
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +15,7 @@ import click
 import typer
 
 from eseal.cli_common import DataOpt, DbOpt, JsonOpt, emit, open_node
+from eseal.licenses import end_of_day
 from keys.errors import InvalidInput
 
 agency_app = typer.Typer(
@@ -24,24 +24,12 @@ agency_app = typer.Typer(
 license_app = typer.Typer(help="Issue licenses and change their status.", no_args_is_help=True)
 seal_app = typer.Typer(help="E-seals: create, stamp documents, revoke.", no_args_is_help=True)
 
-CST = timezone(timedelta(hours=8))
 MAX_CSV = 64 * 1024 * 1024
 BULK_CHUNK = 500
 
 
 def _now() -> int:
     return int(time.time())
-
-
-def end_of_day(text: str | None) -> int | None:
-    """``YYYY-MM-DD`` → the last second of that day, China Standard Time."""
-    if text is None:
-        return None
-    try:
-        d = date.fromisoformat(text.strip())
-    except ValueError as e:
-        raise InvalidInput(f"--valid-until {text!r} is not a date (YYYY-MM-DD)") from e
-    return int(datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=CST).timestamp())
 
 
 def parse_fields(pairs: list[str]) -> dict[str, str]:
@@ -350,7 +338,8 @@ def license_show(
         as_json,
         lambda: typer.echo(
             f"{row.id}\n  status {row.status} {STATUS_NAMES[row.status]}"
-            f"\n  holder {row.holder_name}\n  agency {row.agency_code}\n  ledger index {row.ledger_index}"
+            f"\n  holder {row.holder_name}\n  agency {row.agency_code}"
+            f"\n  ledger index {row.ledger_index}"
         ),
     )
 

@@ -1,39 +1,93 @@
-"""``eseal demo``: a region's main job end to end on the embedded default (SQLite)."""
+"""``eseal demo``: a region's main job end to end on the embedded default (SQLite):
+register agencies, issue licenses of several types, seal a document, write their QR
+codes and printable files, prove the ledger and audit it."""
 
 from __future__ import annotations
 
-import base64
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from eseal.agencies import OPERATOR, AgencyExists, active_key, add_agency
+from eseal.catalog import load_catalog
+from eseal.licenses import IssueRequest, issue
 from eseal.node import NODE_FILE, Node, init_node
-from keys import ed25519
+from eseal.printing import write_atomic, write_license, write_qr
+from eseal.render import sealed_copy_pdf
+from eseal.seals import create_seal, list_seals, stamp
 from keys.keyfile import passphrase_from_env
-from keys.statements import KeyStatement, KeyStatus, Role, certify
 from ledger.audit import audit
-from ledger.entries import Entry, digest
-from ledger.log import LogKeyLocked
-from ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
+from ledger.merkle import leaf_hash, verify_inclusion
 
 DEMO_REGION = ("500000", "重庆市")
-#: Sample agencies: (unified social credit code, license types they may issue).
+MARKET = "11500000MB16135217"  # a market-regulation bureau (placeholder code)
+HOUSING = "115000000093416394"  # a housing and construction commission (placeholder code)
 DEMO_AGENCIES = (
-    ("11500000MB16135217", ("11100000000013338W032",)),
-    ("115000000093416394", ("11100000000013338W001", "11100000000013338W002")),
+    (MARKET, "重庆市市场监督管理局", ["111000000000PH001J001", "111000000000PH001J002"]),
+    (HOUSING, "重庆市住房和城乡建设委员会", ["11100000000013338W032", "11100000000013338W001"]),
 )
-YEAR = 365 * 86400
+DEMO_LICENSES = (
+    (
+        MARKET,
+        IssueRequest(
+            "111000000000PH001J001",
+            "重庆山城小面餐饮有限公司",
+            "91500000MA60XXXX15",
+            {
+                "company_type": "有限责任公司",
+                "legal_representative": "张三",
+                "registered_capital": "1000000",
+                "established": "2021-03-15",
+                "address": "重庆市渝中区解放碑民族路1号",
+                "business_scope": "餐饮服务；食品销售",
+            },
+        ),
+    ),
+    (
+        MARKET,
+        IssueRequest(
+            "111000000000PH001J002",
+            "重庆山城小面餐饮有限公司",
+            "91500000MA60XXXX15",
+            {
+                "license_number": "JY15001030012345",
+                "legal_representative": "张三",
+                "address": "重庆市渝中区解放碑民族路1号",
+                "premises": "重庆市渝中区解放碑民族路1号",
+                "main_business": "餐饮服务经营者",
+                "business_items": "热食类食品制售",
+            },
+        ),
+    ),
+    (
+        HOUSING,
+        IssueRequest(
+            "11100000000013338W032",
+            "李四",
+            "11010519491231002X",
+            {
+                "certificate_number": "渝建安A(2024)0012345",
+                "operation_category": "建筑电工",
+                "first_issued": "2024-05-20",
+                "employer": "重庆建工集团股份有限公司",
+            },
+        ),
+    ),
+)
 
 
 @dataclass
 class DemoResult:
     data_dir: str
     region: str
+    agency_key_ids: dict[str, str] = field(default_factory=dict)
+    licenses: list[dict[str, Any]] = field(default_factory=list)
+    stamp: dict[str, Any] = field(default_factory=dict)
     size: int = 0
     checkpoint: str = ""
-    agency_key_ids: dict[str, str] = field(default_factory=dict)
     proofs_verified: int = 0
     audit_ok: bool = False
 
@@ -41,79 +95,112 @@ class DemoResult:
         return dict(self.__dict__)
 
     def print_human(self) -> None:
-        typer.echo(f"eseal demo — region {self.region}, data in {self.data_dir}")
+        typer.echo(f"eseal demo — region {self.region} {DEMO_REGION[1]}, data in {self.data_dir}")
         for code, kid in self.agency_key_ids.items():
-            typer.echo(f"  agency {code}: key {kid}")
-        typer.echo(f"  ledger size {self.size}; {self.proofs_verified} proofs verified")
-        typer.echo(f"  audit: {'OK' if self.audit_ok else 'FAILED'}")
+            typer.echo(f"  agency {code}: signing key {kid}")
+        for lic in self.licenses:
+            typer.echo(f"  issued {lic['type_name']}: {lic['id']}")
+            typer.echo(f"      QR {lic['qr_png']}  license {lic['pdf']}")
+        typer.echo(f"  sealed {self.stamp['document']} with {self.stamp['seal_id']}")
+        typer.echo(f"      QR {self.stamp['qr_png']}  sealed copy {self.stamp['pdf']}")
+        typer.echo(
+            f"  ledger: {self.size} entries, {self.proofs_verified} inclusion proofs "
+            f"verified, audit {'OK' if self.audit_ok else 'FAILED'}"
+        )
         typer.echo("")
         typer.echo(self.checkpoint, nl=False)
 
 
-def run_demo(data_dir: Path, *, database_url: str | None, now: int) -> DemoResult:
+def _open(data_dir: Path, database_url: str | None, now: int) -> Node:
     passphrase = passphrase_from_env()
     if (data_dir / NODE_FILE).exists():
-        node = Node.open(data_dir, passphrase=passphrase, database_url=database_url)
-    else:
-        node = init_node(
-            data_dir,
-            region=DEMO_REGION[0],
-            name=DEMO_REGION[1],
-            passphrase=passphrase,
-            now=now,
-            database_url=database_url,
-        )
-    with node:
-        if node.root_key is None:
-            raise LogKeyLocked("the demo needs the root key (set ESEAL_PASSPHRASE)")
+        return Node.open(data_dir, passphrase=passphrase, database_url=database_url)
+    return init_node(
+        data_dir,
+        region=DEMO_REGION[0],
+        name=DEMO_REGION[1],
+        passphrase=passphrase,
+        now=now,
+        database_url=database_url,
+    )
+
+
+def run_demo(data_dir: Path, *, database_url: str | None, now: int) -> DemoResult:
+    out_dir = data_dir / "out"
+    with _open(data_dir, database_url, now) as node:
         result = DemoResult(data_dir=str(data_dir), region=node.config.region)
-        before = node.log.size()
-        drafts = []
-        for code, scope in DEMO_AGENCIES:
-            key = ed25519.generate()
-            statement = certify(
-                node.root_key,
-                KeyStatement(
-                    role=Role.AGENCY,
-                    subject=code,
-                    public_key=bytes(key.verify_key),
-                    scope=scope,
-                    not_before=now,
-                    not_after=now + 5 * YEAR,
-                    status=KeyStatus.ACTIVE,
-                    issued_at=now,
-                    issuer_key_id=ed25519.key_id(bytes(node.root_key.verify_key)),
-                ),
-            ).to_bytes()
-            kid = ed25519.key_id(bytes(key.verify_key))
-            result.agency_key_ids[code] = kid.hex()
-            drafts.append(
-                Entry(
-                    "agency.add",
-                    now,
-                    node.config.region,
-                    code,
-                    digest(statement),
-                    ed25519.key_id(bytes(node.root_key.verify_key)),
-                    body=statement,
+        for code, name, types in DEMO_AGENCIES:
+            with contextlib.suppress(AgencyExists):
+                add_agency(node, code=code, name=name, types=types, now=now)
+            result.agency_key_ids[code] = active_key(node, code).key_id.hex()
+            if not list_seals(node, code):
+                create_seal(
+                    node,
+                    OPERATOR,
+                    agency_code=code,
+                    name="行政审批专用章",
+                    seal_type="approval",
+                    image=None,
+                    now=now,
                 )
+        catalog = load_catalog()
+        for n, (code, request) in enumerate(DEMO_LICENSES, start=1):
+            issued = issue(node, OPERATOR, code, request, now=now)
+            qr, pdf = out_dir / f"license-{n}.qr.png", out_dir / f"license-{n}.pdf"
+            write_qr(qr, issued.qr_text)
+            write_license(node, issued.id, pdf=pdf, png=None)
+            result.licenses.append(
+                {
+                    "id": issued.id,
+                    "type": request.type_code,
+                    "type_name": catalog.get(request.type_code).name,
+                    "agency": code,
+                    "qr_text": issued.qr_text,
+                    "qr_png": str(qr),
+                    "pdf": str(pdf),
+                    "ledger_index": issued.ledger_index,
+                }
             )
-        appended = node.log.append(drafts)
-        size = appended.size
-        for index in range(size):
-            n, proof = node.log.inclusion_proof(index)
-            verify_inclusion(leaf_hash(node.log.entry(index)), index, n, proof, appended.root)
+        seal = list_seals(node, MARKET)[0]
+        document = "重庆市市场监督管理局\n关于食品经营许可的通知\n（示例文件）\n".encode()
+        stamped = stamp(
+            node,
+            OPERATOR,
+            seal.id,
+            document=document,
+            document_name="notice.txt",
+            media_type="text/plain",
+            now=now,
+        )
+        qr, pdf = out_dir / "stamp.qr.png", out_dir / "notice.sealed.pdf"
+        write_qr(qr, stamped.qr_text)
+        write_atomic(
+            pdf,
+            sealed_copy_pdf(
+                document,
+                document_name="notice.txt",
+                seal_png=bytes(seal.image),
+                qr_text=stamped.qr_text,
+                caption=seal.name,
+            ),
+        )
+        result.stamp = {
+            "id": stamped.id,
+            "seal_id": seal.id,
+            "document": "notice.txt",
+            "qr_text": stamped.qr_text,
+            "qr_png": str(qr),
+            "pdf": str(pdf),
+        }
+        checkpoint = node.log.latest()
+        for lic in result.licenses:
+            index = int(lic["ledger_index"])
+            size, proof = node.log.inclusion_proof(index, checkpoint.size)
+            verify_inclusion(
+                leaf_hash(node.log.entry(index)), index, size, proof, checkpoint.root_hash
+            )
             result.proofs_verified += 1
-        if before:
-            proof = node.log.consistency_proof(before, size)
-            verify_consistency(before, size, proof, node.log.root_hash(before), appended.root)
-            result.proofs_verified += 1
-        report = audit(node.store, node.log_verifier)
-        result.size = size
+        result.size = checkpoint.size
         result.checkpoint = node.log.checkpoint()
-        result.audit_ok = report.ok
+        result.audit_ok = audit(node.store, node.log_verifier).ok
         return result
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()

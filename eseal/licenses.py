@@ -12,6 +12,7 @@ import json
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -47,6 +48,7 @@ from verifier.document import (
 )
 
 DAY = 86400
+CST = timezone(timedelta(hours=8))
 MAX_BATCH = 10_000
 STATUS_NAMES = {
     "01": "有效 valid",
@@ -129,6 +131,17 @@ class Issued:
 class _Prepared:
     row: dict[str, Any]
     entry: Entry
+
+
+def end_of_day(text: str | None) -> int | None:
+    """``YYYY-MM-DD`` → the last second of that day, China Standard Time."""
+    if text is None:
+        return None
+    try:
+        d = date.fromisoformat(text.strip())
+    except ValueError as e:
+        raise InvalidInput(f"--valid-until {text!r} is not a date (YYYY-MM-DD)") from e
+    return int(datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=CST).timestamp())
 
 
 def _serial(now: int) -> str:
@@ -267,7 +280,7 @@ def issue_many(
             [{**p.row, "ledger_index": first + i} for i, p in enumerate(prepared)],
         )
 
-    appended = node.log.append([p.entry for p in prepared], also=record)
+    appended = node.append([p.entry for p in prepared], also=record)
     return [
         Issued(
             id=p.row["id"],
@@ -347,7 +360,7 @@ def change_status(
     acting = (
         active_key(node, row.agency_code).key_id if principal.role == "agency" else node.root_key_id
     )
-    node.log.append(
+    node.append(
         [
             Entry(
                 kind, now, node.config.region, license_id, bytes(row.digest), acting, reason=reason
@@ -418,7 +431,7 @@ def renew(
         )
         conn.execute(insert(_license).values(**prepared.row, ledger_index=first))
 
-    appended = node.log.append([prepared.entry, lapse], also=record)
+    appended = node.append([prepared.entry, lapse], also=record)
     return Issued(
         id=prepared.row["id"],
         qr_text=prepared.row["document"],

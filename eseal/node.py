@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,11 @@ from keys.errors import InvalidInput
 from keys.statements import KeyStatement, KeyStatus, Role, certify
 from ledger.checkpoint import NoteVerifier, parse_verifier_key, verifier_key
 from ledger.entries import Entry, digest
+from ledger.group_commit import GroupCommitter
 from ledger.log import Log
 from ledger.migrate import upgrade
 from ledger.sql import SqlStore, sqlite_url
-from ledger.store import LedgerStore
+from ledger.store import AlsoInTransaction, Appended, LedgerStore
 
 NODE_FILE = "node.json"
 NODE_FORMAT = "eseal-node/v1"
@@ -120,8 +122,21 @@ class Node:
         self.log = Log(store, origin=config.origin, verifier=self.log_verifier, signing_key=log_key)
         self.passphrase = passphrase
         self._key_cache: dict[str, SigningKey] = {}
+        self._committer: GroupCommitter | None = None
         if isinstance(store, SqlStore):
             upgrade(store.write_engine, ISSUING_MIGRATIONS, "eseal_alembic_version")
+
+    def append(self, drafts: Sequence[Entry], *, also: AlsoInTransaction | None = None) -> Appended:
+        """Record acts in the ledger (with ``also`` in the same transaction); through the
+        group committer when one runs (the HTTP server), so concurrent requests share
+        transactions."""
+        if self._committer is not None:
+            return self._committer.append(drafts, also=also)
+        return self.log.append(drafts, also=also)
+
+    def start_group_commit(self) -> None:
+        if self._committer is None:
+            self._committer = GroupCommitter(self.log.append)
 
     @property
     def sql(self) -> SqlStore:
@@ -183,6 +198,9 @@ class Node:
         )
 
     def close(self) -> None:
+        if self._committer is not None:
+            self._committer.close()
+            self._committer = None
         self.store.close()
 
     def __enter__(self) -> Node:

@@ -154,7 +154,7 @@ def create_seal(
         )
 
     try:
-        appended = node.log.append(
+        appended = node.append(
             [
                 Entry(
                     "seal.create",
@@ -242,7 +242,7 @@ def stamp(
             )
         )
 
-    appended = node.log.append(
+    appended = node.append(
         [
             Entry(
                 "seal.stamp",
@@ -277,7 +277,7 @@ def revoke_seal(
         if moved.rowcount != 1:
             raise SealRevoked(f"seal {seal_id} is already revoked")
 
-    node.log.append(
+    node.append(
         [
             Entry(
                 "seal.revoke",

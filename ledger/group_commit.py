@@ -32,22 +32,10 @@ class CommitterClosed(ExternalFailure):
     code = "committer-closed"
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """One caller's share of a durable batch: its first index and the checkpoint."""
-
-    first_index: int
-    count: int
-    size: int
-    checkpoint: str
-    leaf_hashes: list[bytes]
-    entries: list[bytes]
-
-
 @dataclass(slots=True)
 class _Job:
     drafts: list[Entry]
-    future: Future[Receipt]
+    future: Future[Appended]
     also: AlsoInTransaction | None
 
 
@@ -64,10 +52,10 @@ class GroupCommitter:
 
     def submit(
         self, drafts: Sequence[Entry], *, also: AlsoInTransaction | None = None
-    ) -> Future[Receipt]:
+    ) -> Future[Appended]:
         """Queue ``drafts`` (kept together, in order) and the work ``also`` to commit with
         them; the future resolves after the commit."""
-        future: Future[Receipt] = Future()
+        future: Future[Appended] = Future()
         if self._closed:
             future.set_exception(CommitterClosed("the ledger writer is shut down"))
             return future
@@ -80,7 +68,7 @@ class GroupCommitter:
         *,
         also: AlsoInTransaction | None = None,
         timeout: float | None = 60,
-    ) -> Receipt:
+    ) -> Appended:
         """Submit and wait: returns once the drafts are durable."""
         return self.submit(drafts, also=also).result(timeout)
 
@@ -131,13 +119,13 @@ class GroupCommitter:
         for job in jobs:
             n, future = len(job.drafts), job.future
             future.set_result(
-                Receipt(
+                Appended(
                     first_index=appended.first_index + offset,
-                    count=n,
-                    size=appended.size,
-                    checkpoint=appended.checkpoint,
-                    leaf_hashes=appended.leaf_hashes[offset : offset + n],
                     entries=appended.entries[offset : offset + n],
+                    leaf_hashes=appended.leaf_hashes[offset : offset + n],
+                    size=appended.size,
+                    root=appended.root,
+                    checkpoint=appended.checkpoint,
                 )
             )
             offset += n

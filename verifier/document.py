@@ -511,6 +511,7 @@ def _has_duplicate_key(data: bytes, i: int = 0) -> tuple[int, bool]:
 
 
 def _require_canonical(data: bytes, value: object, what: str) -> None:
+    """Refuse ``data`` unless it is the deterministic encoding of ``value``, naming the flaw."""
     try:
         canonical = cbor2.dumps(value, canonical=True)
     except (cbor2.CBOREncodeError, ValueError, TypeError, RecursionError) as e:
@@ -530,6 +531,9 @@ def _require_canonical(data: bytes, value: object, what: str) -> None:
 
 def _protected_header(protected: bytes) -> tuple[dict[int, Any], bytes]:
     """The protected header map, exactly {1: -8, 4: kid}, and its kid."""
+    if len(protected) == 5 + KID_SIZE and protected.startswith(_PROTECTED_START):
+        kid = protected[5:]  # the one canonical encoding: a2 01 27 04 48 ‖ kid
+        return {1: ALG_EDDSA, 4: kid}, kid
     header = _loads(protected, "protected header")
     if type(header) is not dict:
         raise NotCoseSign1("the protected header must be a CBOR map")
@@ -542,14 +546,12 @@ def _protected_header(protected: bytes) -> tuple[dict[int, Any], bytes]:
     alg = header.get(1)
     if type(alg) is not int or alg != ALG_EDDSA:
         raise UnsupportedAlgorithm(f"alg {alg!r}: only EdDSA (-8, Ed25519) is supported")
-    kid = header.get(4)
-    if type(kid) is not bytes or len(kid) != KID_SIZE:
-        what = "missing" if kid is None else "not an 8-byte bstr"
+    key_id = header.get(4)
+    if type(key_id) is not bytes or len(key_id) != KID_SIZE:
+        what = "missing" if key_id is None else "not an 8-byte bstr"
         raise InvalidKeyId(f"protected header kid (4) is {what}")
     labels = [label for label in header if type(label) is not int or label not in (1, 4)]
-    if labels:
-        raise UnknownHeader(f"protected header labels {labels[:4]!r} are not defined here")
-    return header, kid
+    raise UnknownHeader(f"protected header labels {labels[:4]!r} are not defined here")
 
 
 def parse_cose_sign1(data: bytes) -> CoseSign1:
@@ -566,9 +568,7 @@ def parse_cose_sign1(data: bytes) -> CoseSign1:
     if type(protected) is not bytes or type(payload) is not bytes or type(signature) is not bytes:
         raise NotCoseSign1("COSE_Sign1 protected header, payload and signature must be bstr")
     if unprotected:
-        raise UnprotectedHeader(
-            f"unprotected header labels {list(unprotected)[:4]!r}: must be empty"
-        )
+        raise UnprotectedHeader(f"unprotected header labels {list(unprotected)[:4]!r}: not allowed")
     if _cose_sign1(protected, payload, signature) != data:
         _require_canonical(data, item, "COSE_Sign1")
     header, kid = _protected_header(protected)
@@ -577,15 +577,37 @@ def parse_cose_sign1(data: bytes) -> CoseSign1:
     return CoseSign1(header, kid, payload, signature, protected)
 
 
-def _check_keys(m: object, required: frozenset[Any], allowed: frozenset[Any], what: str) -> None:
+def _check_keys(m: object, orders: frozenset[tuple[Any, ...]], what: str) -> bool:
+    """Whether map ``m`` has its keys in canonical order; raise if it lacks or adds any."""
     if type(m) is not dict:
         raise InvalidClaim(f"{what} must be a map")
-    key_type = type(next(iter(allowed)))
+    if tuple(m) in orders:
+        return True
+    allowed: frozenset[Any] = frozenset().union(*orders)
     for key in m:
-        if type(key) is not key_type or key not in allowed:
+        if key not in allowed or type(key) is not type(next(iter(allowed))):
             raise UnknownClaim(f"{what}: unknown key {key!r}")
-    if missing := required - m.keys():
+    if missing := frozenset(min(orders, key=len)) - m.keys():
         raise MissingClaim(f"{what}: missing {sorted(missing)!r}")
+    return False
+
+
+def _orders(required: str, *optional: str) -> frozenset[tuple[str, ...]]:
+    """Every canonical key order of a text-keyed map with these keys (one word per option)."""
+    choices: list[list[str]] = [required.split()]
+    for option in optional:
+        choices = [*choices, *(c + option.split() for c in choices)]
+    return frozenset(tuple(sorted(c, key=lambda k: (len(k), k))) for c in choices)
+
+
+_LICENSE_ORDERS: frozenset[tuple[int, ...]] = frozenset(
+    {(_ISS, _NBF, _IAT, _CTI, CLAIM_LICENSE), (_ISS, _EXP, _NBF, _IAT, _CTI, CLAIM_LICENSE)}
+)
+_STAMP_ORDERS = frozenset({(_ISS, _NBF, _IAT, _CTI, CLAIM_STAMP)})
+_LICENSE_BODY_ORDERS = _orders("t r v h f", "p", "s")
+_HOLDER_ORDERS = _orders("n k", "id", "ih is")
+_STAMP_BODY_ORDERS = _orders("s d n z", "m")
+_PROTECTED_START = b"\xa2\x01\x27\x04\x48"  # {1: -8, 4: bstr(8) ...
 
 
 def _text(value: object, what: str, limit: int, pattern: re.Pattern[str] | None = None) -> str:
@@ -608,24 +630,29 @@ def _bytes(value: object, what: str, size: int) -> bytes:
     return value
 
 
-def _holder(h: Any) -> Holder:
-    _check_keys(h, _HOLDER_REQUIRED, _HOLDER_ALLOWED, "holder (h)")
+def _holder(h: Any) -> tuple[Holder, bool]:
+    ordered = _check_keys(h, _HOLDER_ORDERS, "holder (h)")
     kind: HolderKind = "L" if h["k"] == "L" else "N"
     if type(h["k"]) is not str or h["k"] != kind:
         raise InvalidClaim('holder kind (k) must be "L" (legal person) or "N" (natural person)')
     shown = _text(h["id"], "holder id (id)", 32) if "id" in h else None
     if kind == "N" and shown is not None and "*" not in shown:
         raise InvalidClaim("a natural person's id number must be masked with '*'")
-    if ("ih" in h) != ("is" in h):
-        raise InvalidClaim("holder id hash (ih) and salt (is) go together")
     id_hash = _bytes(h["ih"], "holder id hash (ih)", 16) if "ih" in h else None
     salt = _bytes(h["is"], "holder id salt (is)", SALT_SIZE) if "is" in h else None
-    return Holder(_text(h["n"], "holder name (n)", _MAX_TEXT), kind, shown, id_hash, salt)
+    name = _text(h["n"], "holder name (n)", _MAX_TEXT)
+    return Holder(name, kind, shown, id_hash, salt), ordered
 
 
-def _fields(f: object) -> Mapping[str, str | int]:
+def _utf8_length(text: str) -> int:
+    return len(text.encode())
+
+
+def _fields(f: object) -> tuple[Mapping[str, str | int], bool]:
+    """The fields map, and whether its names are in canonical order (length, then bytes)."""
     if type(f) is not dict or len(f) > _MAX_FIELDS:
         raise InvalidClaim(f"fields (f) must be a map of at most {_MAX_FIELDS} entries")
+    names = list(f)
     for name, value in f.items():
         if type(name) is not str or not 0 < len(name) <= _MAX_FIELD_NAME or not name.isprintable():
             raise InvalidClaim(
@@ -636,7 +663,9 @@ def _fields(f: object) -> Mapping[str, str | int]:
                 raise InvalidClaim(f"field {name!r} must be printable text of at most 200 chars")
         elif type(value) is not int or not -(2**63) <= value < 2**63:
             raise InvalidClaim(f"field {name!r} must be text or a 64-bit integer")
-    return MappingProxyType(f)
+    canonical = sorted(names)
+    canonical.sort(key=len if "".join(names).isascii() else _utf8_length)
+    return MappingProxyType(f), canonical == names
 
 
 def _common(m: dict[Any, Any], what: str) -> tuple[str, int, int, str]:
@@ -655,29 +684,32 @@ def _common(m: dict[Any, Any], what: str) -> tuple[str, int, int, str]:
     )
 
 
-def _license_claims(m: dict[Any, Any]) -> LicenseClaims:
-    _check_keys(m, _LICENSE_REQUIRED, _LICENSE_ALLOWED, "license claims")
+def _license_claims(m: dict[Any, Any]) -> tuple[LicenseClaims, bool]:
+    ordered = _check_keys(m, _LICENSE_ORDERS, "license claims")
     issuer, issued_at, not_before, license_id = _common(m, "license")
     expires = _uint(m[_EXP], "exp (4)", not_before, _MAX_TIME) if _EXP in m else None
     b = m[CLAIM_LICENSE]
-    _check_keys(b, _LICENSE_BODY_REQUIRED, _LICENSE_BODY_ALLOWED, "license body (-70001)")
+    ordered &= _check_keys(b, _LICENSE_BODY_ORDERS, "license body (-70001)")
+    holder, holder_ordered = _holder(b["h"])
+    fields, fields_ordered = _fields(b["f"])
     body = LicenseBody(
         _text(b["t"], "type code (t)", 21, _TYPE_CODE),
         _text(b["r"], "region code (r)", 6, _REGION),
         _uint(b["v"], "version (v)", 1, 999),
-        _holder(b["h"]),
-        _fields(b["f"]),
+        holder,
+        fields,
         _text(b["p"], "previous license id (p)", _MAX_ID) if "p" in b else None,
         _text(b["s"], "seal id (s)", _MAX_ID) if "s" in b else None,
     )
-    return LicenseClaims(issuer, issued_at, not_before, expires, license_id, body)
+    claims = LicenseClaims(issuer, issued_at, not_before, expires, license_id, body)
+    return claims, ordered and holder_ordered and fields_ordered
 
 
-def _stamp_claims(m: dict[Any, Any]) -> StampClaims:
-    _check_keys(m, _STAMP_REQUIRED, _STAMP_REQUIRED, "stamp claims")
+def _stamp_claims(m: dict[Any, Any]) -> tuple[StampClaims, bool]:
+    ordered = _check_keys(m, _STAMP_ORDERS, "stamp claims")
     issuer, issued_at, not_before, stamp_id = _common(m, "stamp")
     b = m[CLAIM_STAMP]
-    _check_keys(b, _STAMP_BODY_REQUIRED, _STAMP_BODY_ALLOWED, "stamp body (-70002)")
+    ordered &= _check_keys(b, _STAMP_BODY_ORDERS, "stamp body (-70002)")
     body = StampBody(
         _text(b["s"], "seal id (s)", _MAX_ID),
         _bytes(b["d"], "document digest (d)", 32),
@@ -685,18 +717,7 @@ def _stamp_claims(m: dict[Any, Any]) -> StampClaims:
         _uint(b["z"], "document size (z)", 0, 2**63 - 1),
         _text(b["m"], "media type (m)", 127, _MEDIA_TYPE) if "m" in b else None,
     )
-    return StampClaims(issuer, issued_at, not_before, stamp_id, body)
-
-
-_HOLDER_REQUIRED = frozenset({"n", "k"})
-_HOLDER_ALLOWED = _HOLDER_REQUIRED | {"id", "ih", "is"}
-_LICENSE_REQUIRED = frozenset({_ISS, _IAT, _NBF, _CTI, CLAIM_LICENSE})
-_LICENSE_ALLOWED = _LICENSE_REQUIRED | {_EXP}
-_LICENSE_BODY_REQUIRED = frozenset({"t", "r", "v", "h", "f"})
-_LICENSE_BODY_ALLOWED = _LICENSE_BODY_REQUIRED | {"p", "s"}
-_STAMP_REQUIRED = frozenset({_ISS, _IAT, _NBF, _CTI, CLAIM_STAMP})
-_STAMP_BODY_REQUIRED = frozenset({"s", "d", "n", "z"})
-_STAMP_BODY_ALLOWED = _STAMP_BODY_REQUIRED | {"m"}
+    return StampClaims(issuer, issued_at, not_before, stamp_id, body), ordered
 
 
 @overload
@@ -707,11 +728,17 @@ def parse_claims(kind: Literal["stamp"], payload: bytes) -> StampClaims: ...
 def parse_claims(kind: Kind, payload: bytes) -> LicenseClaims | StampClaims: ...
 def parse_claims(kind: Kind, payload: bytes) -> LicenseClaims | StampClaims:
     """Check the payload is the deterministic claims map of ``kind``, and type it."""
-    claims = _loads(payload, "payload")
-    if type(claims) is not dict:
+    m = _loads(payload, "payload")
+    if type(m) is not dict:
         raise InvalidClaim("the payload must be a map of claims")
-    _require_canonical(payload, claims, "payload")
-    return _license_claims(claims) if kind == "license" else _stamp_claims(claims)
+    if bad := [key for key in m if type(key) is not int]:
+        raise UnknownClaim(f"claim key {bad[0]!r} is not an integer")
+    claims, ordered = _license_claims(m) if kind == "license" else _stamp_claims(m)
+    # Plain re-encoding keeps the input's key order: equal bytes plus canonical key order
+    # is the canonical encoding (no longer forms, tags, indefinite lengths or repeated keys).
+    if not ordered or cbor2.dumps(m) != payload:
+        _require_canonical(payload, m, "payload")
+    return claims
 
 
 def decode(text: str) -> DecodedDocument:

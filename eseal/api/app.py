@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from eseal.api.routes import health, ledger
+from eseal.api.routes import health, ledger, licenses, seals
 from eseal.node import Node
 from eseal.problems import http_status, plain_problem, problem
 from keys.errors import EsealError
@@ -27,6 +27,8 @@ def create_app(node: Node) -> FastAPI:
     app.state.node = node
     app.include_router(health.router)
     app.include_router(ledger.router)
+    app.include_router(licenses.router)
+    app.include_router(seals.router)
 
     @app.exception_handler(EsealError)
     async def _eseal_error(request: Request, exc: EsealError) -> JSONResponse:

@@ -36,7 +36,7 @@ def test_concurrent_callers_are_batched_and_answered_with_their_own_indexes(
     assert len(calls) < 400, "callers were not grouped"
     seen: set[int] = set()
     for i, receipt in enumerate(receipts):
-        assert receipt.count == 2
+        assert len(receipt.entries) == 2
         first = decode_entry(log.entry(receipt.first_index))
         second = decode_entry(log.entry(receipt.first_index + 1))
         assert (first.subject, second.subject) == (draft(i).subject, draft(i + 10_000).subject)

@@ -1,0 +1,171 @@
+"""Licenses over HTTP: issue (one or a batch), change status, renew — agency credential."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from eseal.agencies import Principal
+from eseal.api.deps import CurrentPrincipal, NodeDep
+from eseal.licenses import (
+    Issued,
+    IssueRequest,
+    change_status,
+    end_of_day,
+    get_license,
+    issue_many,
+    renew,
+)
+from keys.errors import InvalidInput
+
+router = APIRouter(prefix="/v1/licenses", tags=["licenses"])
+MAX_API_BATCH = 1000
+LicenseIdPath = Annotated[str, Path(max_length=128, pattern=r"^[0-9A-Z.]+$")]
+Action = Literal["suspend", "reinstate", "withdraw", "cancel", "transfer", "revoke"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HolderIn(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    id: str | None = Field(default=None, max_length=32, description="Identity number or USCC")
+
+
+class IssueIn(Strict):
+    agency: str | None = Field(
+        default=None, max_length=18, description="Issuing agency (operator credentials only)"
+    )
+    type: str = Field(min_length=21, max_length=21)
+    holder: HolderIn
+    fields: dict[Annotated[str, Field(max_length=32)], Annotated[str, Field(max_length=2000)]] = (
+        Field(default_factory=dict, max_length=40)
+    )
+    valid_until: date | None = None
+
+
+class BatchIn(Strict):
+    agency: str | None = Field(default=None, max_length=18)
+    items: list[IssueIn] = Field(min_length=1, max_length=MAX_API_BATCH)
+
+
+class IssuedOut(BaseModel):
+    id: str
+    qr_text: str
+    ledger_index: int
+    tree_size: int
+    inclusion_proof: list[str]
+    checkpoint: str
+    expires: int | None
+
+
+class StatusIn(Strict):
+    reason: str = Field(default="", max_length=256)
+
+
+class RenewIn(Strict):
+    valid_until: date | None = None
+    fields: dict[Annotated[str, Field(max_length=32)], Annotated[str, Field(max_length=2000)]] = (
+        Field(default_factory=dict, max_length=40)
+    )
+
+
+class LicenseOut(BaseModel):
+    id: str
+    type_code: str
+    agency_code: str
+    version: int
+    status: str
+    issued_at: int
+    expires: int | None
+    ledger_index: int
+    replaces: str | None
+    replaced_by: str | None
+    status_reason: str | None
+    qr_text: str
+
+
+def _agency(principal: Principal, given: str | None) -> str:
+    if principal.role == "agency":
+        assert principal.agency_code is not None  # noqa: S101 (agency principals carry a code)
+        if given not in (None, principal.agency_code):
+            principal.require(given or "")
+        return principal.agency_code
+    if not given:
+        raise InvalidInput('the operator must name the issuing agency ("agency")')
+    return given
+
+
+def _request(item: IssueIn) -> IssueRequest:
+    until = end_of_day(item.valid_until.isoformat()) if item.valid_until else None
+    return IssueRequest(item.type, item.holder.name, item.holder.id, item.fields, until)
+
+
+def _out(issued: Issued) -> IssuedOut:
+    return IssuedOut(**issued.to_json())
+
+
+@router.post("", status_code=201)
+def issue_license(body: IssueIn, node: NodeDep, principal: CurrentPrincipal) -> IssuedOut:
+    """Issue one license; the answer carries the QR text, its ledger index, an inclusion
+    proof and the signed checkpoint it is proved against."""
+    agency = _agency(principal, body.agency)
+    issued = issue_many(node, principal, agency, [_request(body)], now=int(time.time()))
+    return _out(issued[0])
+
+
+@router.post("/batch", status_code=201)
+def issue_batch(body: BatchIn, node: NodeDep, principal: CurrentPrincipal) -> list[IssuedOut]:
+    """Issue up to 1000 licenses in one durable transaction: all or none."""
+    agency = _agency(principal, body.agency)
+    for item in body.items:
+        if item.agency not in (None, agency):
+            raise InvalidInput("every item of a batch must be for the batch's agency")
+    issued = issue_many(
+        node, principal, agency, [_request(i) for i in body.items], now=int(time.time())
+    )
+    return [_out(i) for i in issued]
+
+
+@router.get("/{license_id}")
+def read_license(
+    license_id: LicenseIdPath, node: NodeDep, principal: CurrentPrincipal
+) -> LicenseOut:
+    """A license as stored here (its issuing agency or the operator)."""
+    row = get_license(node, license_id)
+    principal.require(row.agency_code)
+    data: dict[str, Any] = row.model_dump()
+    return LicenseOut(**data, qr_text=row.document)
+
+
+@router.post("/{license_id}/renew", status_code=201)
+def renew_license(
+    license_id: LicenseIdPath, body: RenewIn, node: NodeDep, principal: CurrentPrincipal
+) -> IssuedOut:
+    """Issue the next version; the old one lapses (05)."""
+    until = end_of_day(body.valid_until.isoformat()) if body.valid_until else None
+    issued = renew(
+        node, principal, license_id, now=int(time.time()), valid_until=until, fields=body.fields
+    )
+    return _out(issued)
+
+
+@router.post("/{license_id}/{action}")
+def change_license_status(
+    license_id: LicenseIdPath,
+    action: Action,
+    body: StatusIn,
+    node: NodeDep,
+    principal: CurrentPrincipal,
+) -> LicenseOut:
+    """Suspend (02), reinstate (01), withdraw (03), cancel (04), transfer (06) or
+    revoke (07); each recorded in the ledger."""
+    row = change_status(
+        node, principal, license_id, action, reason=body.reason, now=int(time.time())
+    )
+    return LicenseOut(**row.model_dump(), qr_text=row.document)

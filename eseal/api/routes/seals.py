@@ -1,0 +1,121 @@
+"""E-seals over HTTP: create, stamp a document, revoke (agency credential); the seal
+image is public (windows show it beside a verdict)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Form, Path, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from eseal.api.deps import CurrentPrincipal, NodeDep
+from eseal.seals import MAX_DOCUMENT, MAX_IMAGE, create_seal, get_seal, revoke_seal, stamp
+from keys.errors import InvalidInput
+
+router = APIRouter(prefix="/v1/seals", tags=["seals"])
+SealIdPath = Annotated[str, Path(max_length=64, pattern=r"^[0-9A-Z.]+$")]
+
+
+class DocumentTooLarge(InvalidInput):
+    """The uploaded document is larger than allowed."""
+
+    code = "document-too-large"
+    http_status = 413
+
+
+class SealIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agency: str | None = Field(default=None, max_length=18)
+    name: str = Field(min_length=1, max_length=16)
+    type: Literal["official", "contract", "finance", "approval", "invoice", "business"] = "official"
+    image_png_base64: str | None = Field(default=None, max_length=(MAX_IMAGE * 4) // 3 + 4)
+
+
+class SealOut(BaseModel):
+    id: str
+    agency_code: str
+    name: str
+    seal_type: str
+    key_id: str
+    public_key: str
+    ledger_index: int
+
+
+class StampOut(BaseModel):
+    id: str
+    seal_id: str
+    document_sha256: str
+    qr_text: str
+    ledger_index: int
+    checkpoint: str
+
+
+class RevokeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=256)
+
+
+@router.post("", status_code=201)
+def make_seal(body: SealIn, node: NodeDep, principal: CurrentPrincipal) -> SealOut:
+    """Create a seal with its own root-certified key (drawn image unless one is given)."""
+    agency = principal.agency_code if principal.role == "agency" else body.agency
+    if not agency:
+        raise InvalidInput('the operator must name the owning agency ("agency")')
+    image = None
+    if body.image_png_base64 is not None:
+        try:
+            image = base64.b64decode(body.image_png_base64, validate=True)
+        except binascii.Error as e:
+            raise InvalidInput("image_png_base64 is not base64") from e
+    seal = create_seal(
+        node,
+        principal,
+        agency_code=agency,
+        name=body.name,
+        seal_type=body.type,
+        image=image,
+        now=int(time.time()),
+    )
+    return SealOut(**seal.to_json())
+
+
+@router.post("/{seal_id}/stamp", status_code=201)
+def stamp_document(
+    seal_id: SealIdPath,
+    node: NodeDep,
+    principal: CurrentPrincipal,
+    file: Annotated[UploadFile, File(description="The document to seal (≤ 20 MiB)")],
+    name: Annotated[str | None, Form(max_length=200)] = None,
+) -> StampOut:
+    """Seal a document: the answer is an ES1: QR signed by the seal's key."""
+    document = file.file.read(MAX_DOCUMENT + 1)
+    if len(document) > MAX_DOCUMENT:
+        raise DocumentTooLarge(f"a document must be at most {MAX_DOCUMENT // 2**20} MiB")
+    stamped = stamp(
+        node,
+        principal,
+        seal_id,
+        document=document,
+        document_name=name or file.filename or "document",
+        media_type=file.content_type,
+        now=int(time.time()),
+    )
+    return StampOut(**stamped.to_json())
+
+
+@router.post("/{seal_id}/revoke")
+def revoke(
+    seal_id: SealIdPath, body: RevokeIn, node: NodeDep, principal: CurrentPrincipal
+) -> dict[str, str]:
+    row = revoke_seal(node, principal, seal_id, reason=body.reason, now=int(time.time()))
+    return {"id": row.id, "status": row.status}
+
+
+@router.get("/{seal_id}/image", response_class=Response)
+def seal_image(seal_id: SealIdPath, node: NodeDep) -> Response:
+    """The seal's image (PNG)."""
+    return Response(bytes(get_seal(node, seal_id).image), media_type="image/png")
