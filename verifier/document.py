@@ -71,7 +71,9 @@ key   stamp body (-70002)
 from __future__ import annotations
 
 import hashlib
+import io
 import re
+import threading
 import unicodedata
 import zlib
 from collections.abc import Mapping
@@ -583,11 +585,12 @@ def _check_keys(m: object, orders: frozenset[tuple[Any, ...]], what: str) -> boo
         raise InvalidClaim(f"{what} must be a map")
     if tuple(m) in orders:
         return True
-    allowed: frozenset[Any] = frozenset().union(*orders)
+    key_sets = [frozenset(keys) for keys in orders]
+    allowed = frozenset[Any]().union(*key_sets)
     for key in m:
         if key not in allowed or type(key) is not type(next(iter(allowed))):
             raise UnknownClaim(f"{what}: unknown key {key!r}")
-    if missing := frozenset(min(orders, key=len)) - m.keys():
+    if missing := allowed.intersection(*key_sets) - m.keys():
         raise MissingClaim(f"{what}: missing {sorted(missing)!r}")
     return False
 
@@ -607,6 +610,7 @@ _STAMP_ORDERS = frozenset({(_ISS, _NBF, _IAT, _CTI, CLAIM_STAMP)})
 _LICENSE_BODY_ORDERS = _orders("t r v h f", "p", "s")
 _HOLDER_ORDERS = _orders("n k", "id", "ih is")
 _STAMP_BODY_ORDERS = _orders("s d n z", "m")
+_thread = threading.local()
 _PROTECTED_START = b"\xa2\x01\x27\x04\x48"  # {1: -8, 4: bstr(8) ...
 
 
@@ -720,6 +724,14 @@ def _stamp_claims(m: dict[Any, Any]) -> tuple[StampClaims, bool]:
     return StampClaims(issuer, issued_at, not_before, stamp_id, body), ordered
 
 
+def _plain_cbor(value: object) -> bytes:
+    """``cbor2.dumps(value)`` with one encoder per thread (making one costs more than using it)."""
+    encoder: cbor2.CBOREncoder | None = getattr(_thread, "encoder", None)
+    if encoder is None:
+        encoder = _thread.encoder = cbor2.CBOREncoder(io.BytesIO())
+    return encoder.encode_to_bytes(value)
+
+
 @overload
 def parse_claims(kind: Literal["license"], payload: bytes) -> LicenseClaims: ...
 @overload
@@ -736,7 +748,7 @@ def parse_claims(kind: Kind, payload: bytes) -> LicenseClaims | StampClaims:
     claims, ordered = _license_claims(m) if kind == "license" else _stamp_claims(m)
     # Plain re-encoding keeps the input's key order: equal bytes plus canonical key order
     # is the canonical encoding (no longer forms, tags, indefinite lengths or repeated keys).
-    if not ordered or cbor2.dumps(m) != payload:
+    if not ordered or _plain_cbor(m) != payload:
         _require_canonical(payload, m, "payload")
     return claims
 

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from eseal.api.limits import BodyLimit
 from eseal.api.routes import health, ledger, licenses, seals
 from eseal.node import Node
 from eseal.problems import http_status, plain_problem, problem
@@ -25,6 +26,7 @@ def create_app(node: Node) -> FastAPI:
         summary="Electronic licenses and seals on a witnessed, RFC 9162 ledger.",
     )
     app.state.node = node
+    app.add_middleware(BodyLimit)
     app.include_router(health.router)
     app.include_router(ledger.router)
     app.include_router(licenses.router)

@@ -8,6 +8,7 @@ from fastapi import Depends, Header, Request
 
 from eseal.agencies import NotAuthenticated, Principal, authenticate
 from eseal.node import Node
+from keys.errors import InvalidInput
 from ledger.log import Log
 
 
@@ -35,3 +36,16 @@ def get_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def acting_agency(principal: Principal, given: str | None) -> str:
+    """The agency a request acts for: an agency credential's own (naming another is
+    forbidden), or the one the operator names."""
+    if principal.role == "agency":
+        own = principal.agency_code or ""
+        if given not in (None, own):
+            principal.require(given or "")
+        return own
+    if not given:
+        raise InvalidInput('the operator must name the agency ("agency")')
+    return given

@@ -9,8 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from eseal.agencies import Principal
-from eseal.api.deps import CurrentPrincipal, NodeDep
+from eseal.api.deps import CurrentPrincipal, NodeDep, acting_agency
 from eseal.licenses import (
     Issued,
     IssueRequest,
@@ -90,17 +89,6 @@ class LicenseOut(BaseModel):
     qr_text: str
 
 
-def _agency(principal: Principal, given: str | None) -> str:
-    if principal.role == "agency":
-        assert principal.agency_code is not None  # noqa: S101 (agency principals carry a code)
-        if given not in (None, principal.agency_code):
-            principal.require(given or "")
-        return principal.agency_code
-    if not given:
-        raise InvalidInput('the operator must name the issuing agency ("agency")')
-    return given
-
-
 def _request(item: IssueIn) -> IssueRequest:
     until = end_of_day(item.valid_until.isoformat()) if item.valid_until else None
     return IssueRequest(item.type, item.holder.name, item.holder.id, item.fields, until)
@@ -114,7 +102,7 @@ def _out(issued: Issued) -> IssuedOut:
 def issue_license(body: IssueIn, node: NodeDep, principal: CurrentPrincipal) -> IssuedOut:
     """Issue one license; the answer carries the QR text, its ledger index, an inclusion
     proof and the signed checkpoint it is proved against."""
-    agency = _agency(principal, body.agency)
+    agency = acting_agency(principal, body.agency)
     issued = issue_many(node, principal, agency, [_request(body)], now=int(time.time()))
     return _out(issued[0])
 
@@ -122,7 +110,7 @@ def issue_license(body: IssueIn, node: NodeDep, principal: CurrentPrincipal) -> 
 @router.post("/batch", status_code=201)
 def issue_batch(body: BatchIn, node: NodeDep, principal: CurrentPrincipal) -> list[IssuedOut]:
     """Issue up to 1000 licenses in one durable transaction: all or none."""
-    agency = _agency(principal, body.agency)
+    agency = acting_agency(principal, body.agency)
     for item in body.items:
         if item.agency not in (None, agency):
             raise InvalidInput("every item of a batch must be for the batch's agency")

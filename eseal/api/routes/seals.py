@@ -12,7 +12,7 @@ from fastapi import APIRouter, File, Form, Path, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from eseal.api.deps import CurrentPrincipal, NodeDep
+from eseal.api.deps import CurrentPrincipal, NodeDep, acting_agency
 from eseal.seals import MAX_DOCUMENT, MAX_IMAGE, create_seal, get_seal, revoke_seal, stamp
 from keys.errors import InvalidInput
 
@@ -62,9 +62,7 @@ class RevokeIn(BaseModel):
 @router.post("", status_code=201)
 def make_seal(body: SealIn, node: NodeDep, principal: CurrentPrincipal) -> SealOut:
     """Create a seal with its own root-certified key (drawn image unless one is given)."""
-    agency = principal.agency_code if principal.role == "agency" else body.agency
-    if not agency:
-        raise InvalidInput('the operator must name the owning agency ("agency")')
+    agency = acting_agency(principal, body.agency)
     image = None
     if body.image_png_base64 is not None:
         try:

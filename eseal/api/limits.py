@@ -1,0 +1,89 @@
+"""A hard limit on request body size (ASGI middleware): larger bodies get a 413 problem
+before the application reads them, whether or not they declare a Content-Length."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.exceptions import HTTPException
+
+from eseal.problems import plain_problem
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+DEFAULT_LIMIT = 1024 * 1024
+#: Paths (by suffix) allowed a larger body, e.g. documents to seal.
+LARGE_SUFFIXES = {"/stamp": 21 * 1024 * 1024}
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while the body streams in; an HTTPException, so the app renders a 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body must be at most {limit} bytes")
+
+
+class BodyLimit:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        limit = next((v for k, v in LARGE_SUFFIXES.items() if path.endswith(k)), DEFAULT_LIMIT)
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _reject(send, limit)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await _reject(send, limit)
+
+
+async def _reject(send: Send, limit: int) -> None:
+    body = json.dumps(
+        plain_problem(
+            413,
+            "Request body too large",
+            f"the request body must be at most {limit} bytes",
+            "body-too-large",
+        )
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

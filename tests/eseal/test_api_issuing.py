@@ -1,0 +1,186 @@
+"""The issuing API: every mutating endpoint refuses a missing, invalid or foreign
+credential (and changes nothing), accepts the owner's and the operator's; oversized
+and malformed bodies get RFC 9457 problems."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from eseal.agencies import Principal, new_credential
+from eseal.api.app import create_app
+from eseal.licenses import issue
+from eseal.seals import create_seal
+from tests.eseal.conftest import BUSINESS, MARKET, NOW, Region, business_request
+
+ISSUE_BODY = {
+    "type": BUSINESS,
+    "holder": {"name": "重庆山城小面餐饮有限公司", "id": "91500000MA60XXXX15"},
+    "fields": {
+        "company_type": "有限责任公司",
+        "legal_representative": "张三",
+        "established": "2021-03-15",
+        "address": "重庆市渝中区解放碑民族路1号",
+        "business_scope": "餐饮服务",
+    },
+}
+
+
+@dataclass
+class Api:
+    client: TestClient
+    region: Region
+    tokens: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def api(region: Region) -> Iterator[Api]:
+    tokens = {
+        "none": "",
+        "garbage": "Bearer esk_000000000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "other": f"Bearer {region.housing.credential}",
+        "owner": f"Bearer {region.market.credential}",
+        "operator": "Bearer "
+        + new_credential(region.node, role="operator", agency_code=None, now=NOW),
+    }
+    with TestClient(create_app(region.node)) as client:
+        yield Api(client, region, tokens)
+
+
+def _fresh_license(api: Api) -> str:
+    return issue(
+        api.region.node, Principal("agency", MARKET), MARKET, business_request(), now=NOW
+    ).id
+
+
+def _fresh_seal(api: Api) -> str:
+    return create_seal(
+        api.region.node,
+        Principal("agency", MARKET),
+        agency_code=MARKET,
+        name="合同专用章",
+        seal_type="contract",
+        image=None,
+        now=NOW,
+    ).id
+
+
+Call = Callable[[Api, str], Any]
+
+
+def _post(path: str, **kw: Any) -> Callable[[Api, str, str], Any]:
+    def call(api: Api, auth: str, target: str) -> Any:
+        headers = {"Authorization": auth} if auth else {}
+        return api.client.post(path.format(target=target), headers=headers, **kw)
+
+    return call
+
+
+ENDPOINTS: dict[str, tuple[str, Callable[[Api, str, str], Any]]] = {
+    "issue": ("none", _post("/v1/licenses", json={**ISSUE_BODY, "agency": MARKET})),
+    "batch": (
+        "none",
+        _post("/v1/licenses/batch", json={"agency": MARKET, "items": [ISSUE_BODY, ISSUE_BODY]}),
+    ),
+    "suspend": ("license", _post("/v1/licenses/{target}/suspend", json={"reason": "检查"})),
+    "revoke": ("license", _post("/v1/licenses/{target}/revoke", json={"reason": "违法"})),
+    "renew": ("license", _post("/v1/licenses/{target}/renew", json={})),
+    "seal": (
+        "none",
+        _post("/v1/seals", json={"agency": MARKET, "name": "财务专用章", "type": "finance"}),
+    ),
+    "stamp": (
+        "seal",
+        _post("/v1/seals/{target}/stamp", files={"file": ("a.txt", b"hello", "text/plain")}),
+    ),
+    "seal-revoke": ("seal", _post("/v1/seals/{target}/revoke", json={"reason": "丢失"})),
+}
+EXPECTED = {"none": 401, "garbage": 401, "other": 403, "owner": 200, "operator": 200}
+
+
+@pytest.mark.parametrize("who", list(EXPECTED))
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+def test_authorisation_matrix(api: Api, endpoint: str, who: str) -> None:
+    target_kind, call = ENDPOINTS[endpoint]
+    target = {"none": "", "license": _fresh_license, "seal": _fresh_seal}[target_kind]
+    target_id = target(api) if callable(target) else target
+    size = api.region.node.log.size()
+    response = call(api, api.tokens[who], target_id)
+    if EXPECTED[who] == 200:
+        assert response.status_code in (200, 201), response.text
+        assert api.region.node.log.size() > size
+    else:
+        assert response.status_code == EXPECTED[who], response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["status"] == EXPECTED[who]
+        assert api.region.node.log.size() == size
+
+
+def test_issue_answer_carries_document_proof_and_checkpoint(api: Api) -> None:
+    r = api.client.post(
+        "/v1/licenses", json=ISSUE_BODY, headers={"Authorization": api.tokens["owner"]}
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["qr_text"].startswith("EL1:")
+    assert body["checkpoint"].startswith("eseal/500000\n")
+    assert body["ledger_index"] < body["tree_size"]
+    assert isinstance(body["inclusion_proof"], list)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({**ISSUE_BODY, "type": "11100000000013338W032"}, 403),
+        ({**ISSUE_BODY, "type": "111000000000PH001J999"}, 400),
+        ({**ISSUE_BODY, "fields": {**ISSUE_BODY["fields"], "established": "2021-13-01"}}, 400),
+        ({**ISSUE_BODY, "holder": {"name": "x", "id": "91500000MA60XXXX16"}}, 400),
+        ({**ISSUE_BODY, "unexpected": 1}, 422),
+        ({**ISSUE_BODY, "holder": {"name": ""}}, 422),
+        ({**ISSUE_BODY, "fields": {f"k{i}": "v" for i in range(41)}}, 422),
+    ],
+)
+def test_bad_issue_bodies_are_problems_and_change_nothing(
+    api: Api, body: dict[str, Any], status: int
+) -> None:
+    size = api.region.node.log.size()
+    r = api.client.post("/v1/licenses", json=body, headers={"Authorization": api.tokens["owner"]})
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert {"type", "title", "status", "detail"} <= r.json().keys()
+    assert api.region.node.log.size() == size
+
+
+def test_oversized_body_is_refused_before_reading(api: Api) -> None:
+    size = api.region.node.log.size()
+    big = {**ISSUE_BODY, "fields": {"business_scope": "x" * 2_000_000}}
+    r = api.client.post("/v1/licenses", json=big, headers={"Authorization": api.tokens["owner"]})
+    assert r.status_code == 413
+    assert r.json()["status"] == 413
+    assert api.region.node.log.size() == size
+
+
+def test_second_revocation_is_a_conflict(api: Api) -> None:
+    lic = _fresh_license(api)
+    auth = {"Authorization": api.tokens["owner"]}
+    assert (
+        api.client.post(
+            f"/v1/licenses/{lic}/revoke", json={"reason": "a"}, headers=auth
+        ).status_code
+        == 200
+    )
+    size = api.region.node.log.size()
+    r = api.client.post(f"/v1/licenses/{lic}/revoke", json={"reason": "b"}, headers=auth)
+    assert r.status_code == 409
+    assert api.region.node.log.size() == size
+
+
+def test_seal_image_is_public_png(api: Api) -> None:
+    seal = _fresh_seal(api)
+    r = api.client.get(f"/v1/seals/{seal}/image")
+    assert r.status_code == 200
+    assert r.content.startswith(b"\x89PNG")

@@ -1,0 +1,250 @@
+"""Issuing: licenses read by an independent COSE library, scopes, lifecycle and its ledger
+entries, bad input that changes nothing, key rotation and revocation."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import zlib
+from collections.abc import Callable
+
+import pytest
+from pycose.keys.curves import Ed25519
+from pycose.keys.okp import OKPKey
+from pycose.messages import Sign1Message
+
+from eseal.agencies import OPERATOR, AgencyKeyUnusable, Forbidden, Principal, revoke_key, rotate_key
+from eseal.licenses import (
+    BadTransition,
+    IssueRequest,
+    TypeNotAuthorised,
+    change_status,
+    get_license,
+    issue,
+    renew,
+)
+from keys.errors import InvalidInput
+from keys.statements import Role, SignedStatement, verify_statement_chain
+from ledger.checkpoint import verify_checkpoint
+from ledger.entries import decode_entry
+from ledger.merkle import leaf_hash, verify_inclusion
+from tests.eseal.conftest import (
+    BUSINESS,
+    FOOD,
+    HOUSING,
+    MARKET,
+    NOW,
+    Region,
+    business_request,
+    worker_request,
+)
+from verifier.document import LicenseClaims, decode, holder_id_hash
+
+MARKET_AGENT = Principal("agency", MARKET)
+HOUSING_AGENT = Principal("agency", HOUSING)
+
+
+def _cose_bytes(qr_text: str) -> bytes:
+    """The COSE_Sign1 inside an EL1: string, unwrapped with the `base45` package."""
+    import base45
+
+    return zlib.decompress(base45.b45decode(qr_text[4:]))
+
+
+def test_issued_license_verifies_with_an_independent_cose_library(region: Region) -> None:
+    issued = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+    message = Sign1Message.decode(_cose_bytes(issued.qr_text))
+    message.key = OKPKey(crv=Ed25519, x=bytes.fromhex(region.market.public_key))
+    assert message.verify_signature()
+    import cbor2
+
+    claims = cbor2.loads(message.payload)
+    assert claims[1] == MARKET
+    assert claims[7] == issued.id.encode()
+    assert claims[6] == NOW
+    body = claims[-70001]
+    assert body["t"] == BUSINESS
+    assert body["h"]["n"] == "重庆山城小面餐饮有限公司"
+    assert body["f"]["legal_representative"] == "张三"
+
+
+def test_issuance_is_recorded_and_proved(region: Region) -> None:
+    node = region.node
+    issued = issue(node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+    entry = decode_entry(node.log.entry(issued.ledger_index))
+    assert (entry.kind, entry.subject) == ("license.issue", issued.id)
+    doc = decode(issued.qr_text)
+    assert entry.digest == hashlib.sha256(_cose_bytes(issued.qr_text)).digest()
+    assert entry.key_id == doc.kid
+    cp = verify_checkpoint(issued.checkpoint, node.log_verifier)
+    assert cp.size == issued.tree_size
+    proof = [base64.b64decode(h) for h in issued.inclusion_proof]
+    verify_inclusion(
+        leaf_hash(node.log.entry(issued.ledger_index)),
+        issued.ledger_index,
+        cp.size,
+        proof,
+        cp.root_hash,
+    )
+    raw = node.log.entry(issued.ledger_index)
+    assert b"91500000MA60XXXX15" not in raw
+    assert "张三".encode() not in raw
+
+
+def test_identity_number_is_masked_and_hashed_never_stored(region: Region) -> None:
+    number = "11010519491231002X"
+    issued = issue(region.node, HOUSING_AGENT, HOUSING, worker_request(number), now=NOW)
+    claims = decode(issued.qr_text).claims
+    assert isinstance(claims, LicenseClaims)
+    holder = claims.body.holder
+    assert holder.id_display == "110105********002X"
+    assert holder.id_salt is not None
+    assert holder.id_hash == holder_id_hash(number, holder.id_salt)
+    assert number not in issued.qr_text
+    row = get_license(region.node, issued.id)
+    assert row.holder_id_display == "110105********002X"
+    stored = json.dumps(row.model_dump(exclude={"digest"}), ensure_ascii=False)
+    assert number not in stored
+
+
+def _unchanged(region: Region, act: Callable[[], object], error: type[Exception]) -> None:
+    size = region.node.log.size()
+    with pytest.raises(error):
+        act()
+    assert region.node.log.size() == size
+
+
+def test_bad_issuance_requests_change_nothing(region: Region) -> None:
+    node = region.node
+    bad: list[tuple[Callable[[], object], type[Exception]]] = [
+        (
+            lambda: issue(
+                node, OPERATOR, MARKET, IssueRequest("11100000000013338W999", "x"), now=NOW
+            ),
+            InvalidInput,
+        ),
+        (lambda: issue(node, MARKET_AGENT, MARKET, worker_request(), now=NOW), TypeNotAuthorised),
+        (
+            lambda: issue(
+                node, MARKET_AGENT, MARKET, business_request(established="2021-02-30"), now=NOW
+            ),
+            InvalidInput,
+        ),
+        (
+            lambda: issue(
+                node, MARKET_AGENT, MARKET, business_request(company_type="皮包公司"), now=NOW
+            ),
+            InvalidInput,
+        ),
+        (
+            lambda: issue(
+                node,
+                MARKET_AGENT,
+                MARKET,
+                IssueRequest(BUSINESS, "x", "91500000MA60XXXX16", {}),
+                now=NOW,
+            ),
+            InvalidInput,
+        ),
+        (
+            lambda: issue(
+                node, HOUSING_AGENT, HOUSING, worker_request("110105194912310021"), now=NOW
+            ),
+            InvalidInput,
+        ),
+        (lambda: issue(node, HOUSING_AGENT, MARKET, business_request(), now=NOW), Forbidden),
+        (
+            lambda: issue(node, OPERATOR, "91500000MA60XXXX15", business_request(), now=NOW),
+            InvalidInput,
+        ),
+        (
+            lambda: issue(
+                node, MARKET_AGENT, MARKET, business_request(address="街" * 1000), now=NOW
+            ),
+            InvalidInput,
+        ),
+    ]
+    for act, error in bad:
+        _unchanged(region, act, error)
+
+
+def test_lifecycle_transitions_and_their_ledger_entries(region: Region) -> None:
+    node = region.node
+    lic = issue(node, MARKET_AGENT, MARKET, business_request(), now=NOW).id
+    steps = [
+        ("suspend", "02", "license.suspend"),
+        ("reinstate", "01", "license.reinstate"),
+        ("revoke", "07", "license.revoke"),
+    ]
+    for action, status, kind in steps:
+        size = node.log.size()
+        row = change_status(node, MARKET_AGENT, lic, action, reason="检查", now=NOW + 1)
+        assert row.status == status
+        entry = decode_entry(node.log.entry(size))
+        assert (entry.kind, entry.subject, node.log.size()) == (kind, lic, size + 1)
+    _unchanged(
+        region,
+        lambda: change_status(node, MARKET_AGENT, lic, "revoke", reason="again", now=NOW),
+        BadTransition,
+    )
+    _unchanged(
+        region, lambda: change_status(node, MARKET_AGENT, lic, "reinstate", now=NOW), BadTransition
+    )
+
+
+def test_only_the_issuing_agency_or_the_operator_may_act(region: Region) -> None:
+    node = region.node
+    lic = issue(node, MARKET_AGENT, MARKET, business_request(), now=NOW).id
+    _unchanged(
+        region,
+        lambda: change_status(node, HOUSING_AGENT, lic, "suspend", reason="x", now=NOW),
+        Forbidden,
+    )
+    _unchanged(region, lambda: renew(node, HOUSING_AGENT, lic, now=NOW), Forbidden)
+    assert change_status(node, OPERATOR, lic, "suspend", reason="x", now=NOW).status == "02"
+    assert get_license(node, lic).status == "02"
+
+
+def test_renewal_links_versions_and_lapses_the_old(region: Region) -> None:
+    node = region.node
+    old = issue(node, HOUSING_AGENT, HOUSING, worker_request(), now=NOW)
+    new = renew(node, HOUSING_AGENT, old.id, now=NOW + 10)
+    assert new.id.split(".")[7] == old.id.split(".")[7]
+    assert new.id.split(".")[8] == "002"
+    claims = decode(new.qr_text).claims
+    assert isinstance(claims, LicenseClaims)
+    assert claims.body.previous == old.id
+    assert claims.body.holder.id_hash is not None
+    assert get_license(node, old.id).status == "05"
+    assert get_license(node, old.id).replaced_by == new.id
+    kinds = [decode_entry(node.log.entry(i)).kind for i in (new.ledger_index, new.ledger_index + 1)]
+    assert kinds == ["license.renew", "license.lapse"]
+    _unchanged(region, lambda: renew(node, HOUSING_AGENT, old.id, now=NOW), BadTransition)
+
+
+def test_rotation_keeps_old_licenses_and_revocation_stops_issuing(region: Region) -> None:
+    node = region.node
+    before = issue(node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+    old_kid = decode(before.qr_text).kid
+    new_key = rotate_key(node, MARKET, now=NOW + 100)
+    after = issue(node, MARKET_AGENT, MARKET, business_request(), now=NOW + 101)
+    assert decode(after.qr_text).kid == new_key.key_id != old_kid
+    statement = SignedStatement.from_bytes(new_key.statement)
+    leaf = verify_statement_chain(
+        [statement], node.config.root_public_key, at=NOW + 101, role=Role.AGENCY, license_type=FOOD
+    )
+    assert leaf.subject == MARKET
+    revoke_key(node, MARKET, new_key.key_id.hex(), reason="key compromised", now=NOW + 200)
+    _unchanged(
+        region,
+        lambda: issue(node, MARKET_AGENT, MARKET, business_request(), now=NOW + 201),
+        AgencyKeyUnusable,
+    )
+    _unchanged(
+        region,
+        lambda: revoke_key(node, MARKET, new_key.key_id.hex(), reason="again", now=NOW),
+        InvalidInput,
+    )
+    rotate_key(node, MARKET, now=NOW + 300)
+    issue(node, MARKET_AGENT, MARKET, business_request(), now=NOW + 301)
