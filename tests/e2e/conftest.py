@@ -123,6 +123,25 @@ def ledger_state(data_dir: Path) -> dict[str, Any] | None:
     }
 
 
+def tables_state(data_dir: Path) -> dict[str, str]:
+    """Every table in ledger.db (the ledger's and any other), by a digest of its rows."""
+    db = data_dir / "ledger.db"
+    if not db.exists():
+        return {}
+    conn = sqlite3.connect(db)
+    try:
+        query = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        names = [name for (name,) in conn.execute(query)]
+        state: dict[str, str] = {}
+        for name in names:
+            select = f'SELECT * FROM "{name}"'  # noqa: S608 - names come from sqlite_master
+            rows = sorted(repr(row) for row in conn.execute(select))
+            state[name] = hashlib.sha256(repr(rows).encode()).hexdigest()
+        return state
+    finally:
+        conn.close()
+
+
 def files_state(data_dir: Path) -> dict[str, str]:
     """Every file other than the SQLite database files, by content hash."""
     if not data_dir.exists():
@@ -138,6 +157,7 @@ def snapshot(data_dir: Path) -> dict[str, Any]:
     return {
         "exists": data_dir.exists(),
         "ledger": ledger_state(data_dir),
+        "tables": tables_state(data_dir),
         "files": files_state(data_dir),
     }
 

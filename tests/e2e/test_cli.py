@@ -3,7 +3,8 @@ directories, its outputs checked with an independent RFC 9162 verifier and C2SP 
 
 Each CLI start costs about a second of imports, so the module builds one node (``init`` then
 ``demo``) and runs every other command once, concurrently, in the ``runs`` fixture; the
-tests then only look at the results.
+tests then only look at the results. Sizes are read from the node, not assumed: what
+``demo`` records may grow.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tests.e2e.conftest import (
     b64e,
     in_parallel,
     independent_checkpoint,
+    ledger_state,
     raw_entries,
     run_eseal,
     snapshot,
@@ -41,13 +43,15 @@ FAIL_FAST_SECONDS = 15
 
 @dataclass(frozen=True)
 class Base:
-    """A node made by ``eseal init`` then ``eseal demo`` (4 entries, checkpoints at 2, 4)."""
+    """A node made by ``eseal init`` (2 entries) then ``eseal demo`` (``size`` entries)."""
 
     dir: Path
     init: Run
     demo: Run
     verifier_key: str  # as printed by init
     init_note: str  # the size-2 checkpoint printed by init
+    size: int
+    checkpoints: int  # signed checkpoints stored
 
 
 def _parse_init(out: str) -> tuple[str, str]:
@@ -70,7 +74,10 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
     demo = run_eseal("demo", "--data", data, "--json", cwd=work)
     assert demo.code == 0, str(demo)
     key, note = _parse_init(init.stdout)
-    return Base(data, init, demo, key, note)
+    state = ledger_state(data)
+    assert state is not None
+    assert state["size"] > 3
+    return Base(data, init, demo, key, note, state["size"], state["checkpoints"])
 
 
 # --- bad input: exit 2, one clear line, nothing changed --------------------------------------
@@ -84,7 +91,7 @@ USAGE_ERRORS = (
 @dataclass(frozen=True)
 class Bad:
     id: str
-    args: tuple[str, ...]  # "{D}" stands for the case's data directory
+    args: tuple[str, ...]  # "{D}" is the case's data directory, "{N}" the ledger size
     needle: str  # must appear in the error line
     where: str = "copy"  # copy (of the base node), missing (no such dir), empty (empty dir)
     passphrase: str | None = PASSPHRASE
@@ -98,8 +105,12 @@ def _truncate_log_key(data: Path) -> None:
 
 
 BAD = (
-    Bad("entry-past-tree", ("ledger", "entry", "4", "--data", "{D}"), "outside"),
-    Bad("inclusion-index-past-tree", ("ledger", "proof", "inclusion", "4", "--data", "{D}"), "4"),
+    Bad("entry-past-tree", ("ledger", "entry", "{N}", "--data", "{D}"), "outside"),
+    Bad(
+        "inclusion-index-past-tree",
+        ("ledger", "proof", "inclusion", "{N}", "--data", "{D}"),
+        "outside",
+    ),
     Bad(
         "inclusion-index-past-size",
         ("--data", "{D}", "ledger", "proof", "inclusion", "3", "--size", "2"),
@@ -130,13 +141,13 @@ BAD = (
     ),
     Bad(
         "inclusion-size-past-tree",
-        ("ledger", "proof", "inclusion", "0", "--size", "5", "--data", "{D}"),
-        "size 5",
+        ("ledger", "proof", "inclusion", "0", "--size", "{N1}", "--data", "{D}"),
+        "size",
     ),
     Bad(
         "consistency-first-gt-second",
-        ("ledger", "proof", "consistency", "4", "2", "--data", "{D}"),
-        "4",
+        ("ledger", "proof", "consistency", "{N}", "2", "--data", "{D}"),
+        "first",
     ),
     Bad(
         "consistency-first-zero", ("ledger", "proof", "consistency", "0", "2", "--data", "{D}"), "0"
@@ -215,7 +226,7 @@ def _tamper(data: Path, index: int) -> None:
 @pytest.fixture(scope="module")
 def runs(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Runs:
     work = tmp_path_factory.mktemp("runs")
-    d = base.dir
+    d, n = base.dir, base.size
 
     def cli(*args: str | Path, passphrase: str | None = PASSPHRASE) -> Callable[[], Run]:
         return lambda: run_eseal(*args, cwd=work, passphrase=passphrase)
@@ -230,14 +241,18 @@ def runs(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Runs:
         "verify_after_json": cli("ledger", "verify", "--data", d, "--json"),
         "checkpoint": cli("--data", d, "ledger", "checkpoint"),
         "checkpoint_json": cli("ledger", "checkpoint", "--json", "--data", d),
-        "entry_2": cli("ledger", "entry", "2", "--data", d, "--json"),
-        "entry_3": cli("--json", "ledger", "entry", "3", "--data", d),
-        "inclusion_latest": cli("ledger", "proof", "inclusion", "3", "--json", "--data", d),
+        "entry_prev": cli("ledger", "entry", str(n - 2), "--data", d, "--json"),
+        "entry_last": cli("--json", "ledger", "entry", str(n - 1), "--data", d),
+        "inclusion_latest": cli("ledger", "proof", "inclusion", str(n - 1), "--json", "--data", d),
         "inclusion_sized": cli(
             "--data", d, "--json", "ledger", "proof", "inclusion", "1", "--size", "2"
         ),
-        "consistency_2_4": cli("ledger", "proof", "consistency", "2", "4", "--data", d, "--json"),
-        "consistency_3_4": cli("--json", "--data", d, "ledger", "proof", "consistency", "3", "4"),
+        "consistency_init": cli(
+            "ledger", "proof", "consistency", "2", str(n), "--data", d, "--json"
+        ),
+        "consistency_last": cli(
+            "--json", "--data", d, "ledger", "proof", "consistency", str(n - 1), str(n)
+        ),
         "init_json": cli(
             "init", "--json", "--region", REGION, "--name", NAME, "--data", init_json_dir
         ),
@@ -246,14 +261,26 @@ def runs(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Runs:
     }
 
     def chain() -> list[Run]:
-        out: list[Run] = []
-        for args in (
-            ("demo", "--json", "--data", chain_dir),
-            ("--data", chain_dir, "demo", "--json"),
-            ("ledger", "verify", "--json", "--data", chain_dir),
-            ("ledger", "proof", "consistency", "4", "6", "--json", "--data", chain_dir),
-        ):
-            out.append(run_eseal(*args, cwd=work))
+        """demo on a fresh directory, demo again, verify, and prove the growth."""
+        out = [run_eseal("demo", "--json", "--data", chain_dir, cwd=work)]
+        out.append(run_eseal("--data", chain_dir, "demo", "--json", cwd=work))
+        if any(r.code for r in out):
+            return out
+        first, second = (str(json.loads(r.stdout)["size"]) for r in out)
+        out.append(run_eseal("ledger", "verify", "--json", "--data", chain_dir, cwd=work))
+        out.append(
+            run_eseal(
+                "ledger",
+                "proof",
+                "consistency",
+                first,
+                second,
+                "--json",
+                "--data",
+                chain_dir,
+                cwd=work,
+            )
+        )
         return out
 
     bad_dirs: dict[str, tuple[Path, dict[str, Any]]] = {}
@@ -267,7 +294,7 @@ def runs(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Runs:
         if case.prepare is not None:
             case.prepare(target)
         bad_dirs[case.id] = (target, snapshot(target))
-        args = tuple(str(target) if a == "{D}" else a for a in case.args)
+        args = tuple(a.format(D=target, N=n, N1=n + 1) for a in case.args)
         bad_jobs[case.id] = cli(*args, passphrase=case.passphrase)
 
     jobs: dict[str, Callable[[], Any]] = {"chain": chain}  # the longest, so it starts first
@@ -305,11 +332,12 @@ def test_init_then_verify(base: Base, runs: Runs) -> None:
     assert base.init.code == 0
     assert f"Initialised region {REGION} {NAME}" in base.init.stdout
     assert (base.dir / "node.json").is_file()
-    assert "ledger OK: 4 entries, 2 checkpoints" in _ok(runs, "verify_before").stdout
+    human = _ok(runs, "verify_before").stdout
+    assert f"ledger OK: {base.size} entries, {base.checkpoints} checkpoints" in human
     report = _json(runs.good["verify_after_json"])
     assert report["ok"] is True
-    assert report["size"] == report["entries_checked"] == 4
-    assert report["checkpoints_checked"] == 2
+    assert report["size"] == report["entries_checked"] == base.size
+    assert report["checkpoints_checked"] == base.checkpoints
     assert report["first_bad_index"] is None
     assert report["problems"] == []
     assert isinstance(report["seconds"], int | float)
@@ -344,12 +372,17 @@ def test_checkpoint_verifies_with_the_key_printed_by_init(base: Base, runs: Runs
     note = _ok(runs, "checkpoint").stdout
     cp = verify_checkpoint(note, parse_verifier_key(base.verifier_key))
     assert cp.origin == f"eseal/{REGION}"
-    assert cp.size == 4
+    assert cp.size == base.size
     head = independent_checkpoint(note, base.verifier_key)
     leaves = [rfc.leaf_hash(e) for e in raw_entries(base.dir)]
     assert head.root == cp.root_hash == rfc.root_from_leaf_hashes(leaves)
     out = _json(runs.good["checkpoint_json"])
-    assert out == {"origin": cp.origin, "size": 4, "root_hash": b64e(cp.root_hash), "note": note}
+    assert out == {
+        "origin": cp.origin,
+        "size": base.size,
+        "root_hash": b64e(cp.root_hash),
+        "note": note,
+    }
     # init's checkpoint (size 2) verifies with the same key, and is a prefix of this one
     init_cp = verify_checkpoint(base.init_note, parse_verifier_key(base.verifier_key))
     assert init_cp.size == 2
@@ -358,8 +391,9 @@ def test_checkpoint_verifies_with_the_key_printed_by_init(base: Base, runs: Runs
 
 def test_entry_outputs_hash_to_their_leaves(base: Base, runs: Runs) -> None:
     stored = raw_entries(base.dir)
-    e2, e3 = _json(runs.good["entry_2"]), _json(runs.good["entry_3"])
-    for index, out in ((2, e2), (3, e3)):
+    n = base.size
+    prev, last = _json(runs.good["entry_prev"]), _json(runs.good["entry_last"])
+    for index, out in ((n - 2, prev), (n - 1, last)):
         assert set(out) == {"index", "leaf_hash", "data", "entry"}
         assert out["index"] == index
         data = b64d(out["data"])
@@ -368,17 +402,19 @@ def test_entry_outputs_hash_to_their_leaves(base: Base, runs: Runs) -> None:
         decoded = cbor2.loads(data)  # deterministic CBOR map: 0 prev, 1 kind, 3 region
         entry = out["entry"]
         assert {"kind", "time", "region", "subject", "digest", "key_id", "prev"} <= set(entry)
-        assert entry["kind"] == decoded[1] == "agency.add"
+        assert entry["kind"] == decoded[1]
+        assert isinstance(entry["time"], int)
         assert entry["region"] == decoded[3] == REGION
         assert entry["prev"] == decoded[0].hex()
-    assert e3["entry"]["prev"] == rfc.leaf_hash(stored[2]).hex()  # the hash chain
+    assert last["entry"]["prev"] == rfc.leaf_hash(stored[n - 2]).hex()  # the hash chain
 
 
 def test_inclusion_proofs_verify_independently(base: Base, runs: Runs) -> None:
     leaves = [rfc.leaf_hash(e) for e in raw_entries(base.dir)]
     latest = independent_checkpoint(_ok(runs, "checkpoint").stdout, base.verifier_key)
     early = independent_checkpoint(base.init_note, base.verifier_key)
-    for name, index, head in (("inclusion_latest", 3, latest), ("inclusion_sized", 1, early)):
+    cases = (("inclusion_latest", base.size - 1, latest), ("inclusion_sized", 1, early))
+    for name, index, head in cases:
         out = _json(runs.good[name])
         assert set(out) == {"index", "size", "leaf_hash", "root_hash", "proof"}
         assert (out["index"], out["size"]) == (index, head.size)
@@ -394,50 +430,56 @@ def test_consistency_proofs_verify_independently(base: Base, runs: Runs) -> None
     leaves = [rfc.leaf_hash(e) for e in raw_entries(base.dir)]
     latest = independent_checkpoint(_ok(runs, "checkpoint").stdout, base.verifier_key)
     early = independent_checkpoint(base.init_note, base.verifier_key)
-    out = _json(runs.good["consistency_2_4"])
+    n = base.size
+    out = _json(runs.good["consistency_init"])
     assert set(out) == {"first", "second", "first_root", "second_root", "proof"}
-    assert (out["first"], out["second"]) == (2, 4)
+    assert (out["first"], out["second"]) == (2, n)
     assert (b64d(out["first_root"]), b64d(out["second_root"])) == (early.root, latest.root)
     proof = [b64d(h) for h in out["proof"]]
-    assert rfc.verify_consistency(2, 4, proof, early.root, latest.root)
-    assert not rfc.verify_consistency(2, 4, proof, latest.root, early.root)
-    out = _json(runs.good["consistency_3_4"])
+    assert rfc.verify_consistency(2, n, proof, early.root, latest.root)
+    assert not rfc.verify_consistency(2, n, proof, latest.root, early.root)
+    out = _json(runs.good["consistency_last"])
     proof = [b64d(h) for h in out["proof"]]
-    root3 = rfc.root_from_leaf_hashes(leaves[:3])
-    assert b64d(out["first_root"]) == root3
-    assert rfc.verify_consistency(3, 4, proof, root3, latest.root)
+    root = rfc.root_from_leaf_hashes(leaves[: n - 1])
+    assert b64d(out["first_root"]) == root
+    assert rfc.verify_consistency(n - 1, n, proof, root, latest.root)
 
 
 def test_options_before_and_after_the_command(runs: Runs) -> None:
-    # --data before (verify_before, checkpoint), after (entry_2, verify_after_json);
-    # --json before (entry_3, consistency_3_4) and after (entry_2, checkpoint_json)
-    for name in ("verify_before", "checkpoint", "inclusion_sized", "consistency_3_4"):
+    # --data before (verify_before, checkpoint), after (entry_prev, verify_after_json);
+    # --json before (entry_last, consistency_last) and after (entry_prev, checkpoint_json)
+    for name in ("verify_before", "checkpoint", "inclusion_sized", "consistency_last"):
         _ok(runs, name)
-    for name in ("entry_2", "entry_3", "verify_after_json", "checkpoint_json"):
+    for name in ("entry_prev", "entry_last", "verify_after_json", "checkpoint_json"):
         _json(runs.good[name])
 
 
 def test_demo_twice_grows_the_ledger_and_it_still_verifies(runs: Runs) -> None:
+    assert len(runs.chain) == 4, "\n".join(map(str, runs.chain))
     first, second, verify, consistency = runs.chain
     one, two = _json(first), _json(second)
-    assert (one["size"], two["size"]) == (4, 6)
+    assert 2 < one["size"] < two["size"]
     assert one["audit_ok"] is True
     assert two["audit_ok"] is True
     assert one["region"] == two["region"] == REGION
-    assert len(one["agency_key_ids"]) == len(two["agency_key_ids"]) == 2
     assert one["proofs_verified"] > 0
     assert two["proofs_verified"] > 0
     key = json.loads((runs.chain_dir / "node.json").read_text(encoding="utf-8"))["log_verifier"]
-    head4 = independent_checkpoint(one["checkpoint"], key)
-    head6 = independent_checkpoint(two["checkpoint"], key)
-    assert verify_checkpoint(two["checkpoint"], parse_verifier_key(key)).size == 6
-    assert (head4.size, head6.size) == (4, 6)
+    old = independent_checkpoint(one["checkpoint"], key)
+    new = independent_checkpoint(two["checkpoint"], key)
+    assert verify_checkpoint(two["checkpoint"], parse_verifier_key(key)).size == two["size"]
+    assert (old.size, new.size) == (one["size"], two["size"])
     report = _json(verify)
     assert report["ok"] is True
-    assert report["size"] == 6
-    assert report["checkpoints_checked"] == 3
+    assert report["size"] == two["size"]
+    state = ledger_state(runs.chain_dir)
+    assert state is not None
+    assert report["checkpoints_checked"] == state["checkpoints"]
     proof = [b64d(h) for h in _json(consistency)["proof"]]
-    assert rfc.verify_consistency(4, 6, proof, head4.root, head6.root)
+    assert rfc.verify_consistency(old.size, new.size, proof, old.root, new.root)
+    leaves = [rfc.leaf_hash(e) for e in raw_entries(runs.chain_dir)]
+    assert rfc.root_from_leaf_hashes(leaves) == new.root
+    assert rfc.root_from_leaf_hashes(leaves[: old.size]) == old.root
 
 
 def test_tampered_row_fails_verify_and_names_the_entry(runs: Runs) -> None:

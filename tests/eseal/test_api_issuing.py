@@ -17,16 +17,17 @@ from eseal.licenses import issue
 from eseal.seals import create_seal
 from tests.eseal.conftest import BUSINESS, MARKET, NOW, Region, business_request
 
-ISSUE_BODY = {
+ISSUE_FIELDS = {
+    "company_type": "有限责任公司",
+    "legal_representative": "张三",
+    "established": "2021-03-15",
+    "address": "重庆市渝中区解放碑民族路1号",
+    "business_scope": "餐饮服务",
+}
+ISSUE_BODY: dict[str, Any] = {
     "type": BUSINESS,
     "holder": {"name": "重庆山城小面餐饮有限公司", "id": "91500000MA60XXXX15"},
-    "fields": {
-        "company_type": "有限责任公司",
-        "legal_representative": "张三",
-        "established": "2021-03-15",
-        "address": "重庆市渝中区解放碑民族路1号",
-        "business_scope": "餐饮服务",
-    },
+    "fields": ISSUE_FIELDS,
 }
 
 
@@ -106,8 +107,12 @@ EXPECTED = {"none": 401, "garbage": 401, "other": 403, "owner": 200, "operator":
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
 def test_authorisation_matrix(api: Api, endpoint: str, who: str) -> None:
     target_kind, call = ENDPOINTS[endpoint]
-    target = {"none": "", "license": _fresh_license, "seal": _fresh_seal}[target_kind]
-    target_id = target(api) if callable(target) else target
+    makers: dict[str, Callable[[Api], str]] = {
+        "none": lambda _api: "",
+        "license": _fresh_license,
+        "seal": _fresh_seal,
+    }
+    target_id = makers[target_kind](api)
     size = api.region.node.log.size()
     response = call(api, api.tokens[who], target_id)
     if EXPECTED[who] == 200:
@@ -137,7 +142,7 @@ def test_issue_answer_carries_document_proof_and_checkpoint(api: Api) -> None:
     [
         ({**ISSUE_BODY, "type": "11100000000013338W032"}, 403),
         ({**ISSUE_BODY, "type": "111000000000PH001J999"}, 400),
-        ({**ISSUE_BODY, "fields": {**ISSUE_BODY["fields"], "established": "2021-13-01"}}, 400),
+        ({**ISSUE_BODY, "fields": {**ISSUE_FIELDS, "established": "2021-13-01"}}, 400),
         ({**ISSUE_BODY, "holder": {"name": "x", "id": "91500000MA60XXXX16"}}, 400),
         ({**ISSUE_BODY, "unexpected": 1}, 422),
         ({**ISSUE_BODY, "holder": {"name": ""}}, 422),

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 from pycose.keys.curves import Ed25519
 from pycose.keys.okp import OKPKey
-from pycose.messages import Sign1Message
+from pycose.messages.sign1message import Sign1Message
 
 from eseal.agencies import OPERATOR, AgencyKeyUnusable, Forbidden, Principal, revoke_key, rotate_key
 from eseal.licenses import (
@@ -59,6 +59,7 @@ def test_issued_license_verifies_with_an_independent_cose_library(region: Region
     assert message.verify_signature()
     import cbor2
 
+    assert message.payload is not None
     claims = cbor2.loads(message.payload)
     assert claims[1] == MARKET
     assert claims[7] == issued.id.encode()

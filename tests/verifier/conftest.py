@@ -1,0 +1,85 @@
+"""Shared verifier fixtures: a fixed agency key and typical license and stamp claims."""
+
+from __future__ import annotations
+
+import hashlib
+
+import nacl.signing
+import pytest
+
+from verifier.document import (
+    Holder,
+    LicenseBody,
+    LicenseClaims,
+    StampBody,
+    StampClaims,
+    holder_id_hash,
+)
+
+ISSUER = "11500103MB0000000X"
+TYPE_CODE = "11100000000013338W032"
+LICENSE_ID = f"1.2.156.3005.2.{TYPE_CODE}.{ISSUER}.000123.001.K"
+SALT = bytes(range(16))
+
+
+def fixed_key(label: str) -> nacl.signing.SigningKey:
+    """A deterministic Ed25519 key: signatures made with it are reproducible."""
+    return nacl.signing.SigningKey(hashlib.sha256(f"eseal test key: {label}".encode()).digest())
+
+
+@pytest.fixture
+def agency_key() -> nacl.signing.SigningKey:
+    return fixed_key("agency")
+
+
+@pytest.fixture
+def license_claims() -> LicenseClaims:
+    """A sole trader's business license (个体工商户营业执照): 8 fields, a legal-person holder."""
+    fields: dict[str, str | int] = {
+        "name": "山城小面馆",
+        "type": "个体工商户",
+        "operator": "张三",
+        "form": "个人经营",
+        "founded": "2019-03-12",
+        "address": "渝中区民族路188号",
+        "scope": "餐饮服务",
+        "term": "长期",
+    }
+    holder = Holder("山城小面馆", "L", "92500103MA5U7XYZ1P")
+    body = LicenseBody(TYPE_CODE, "500103", 1, holder, fields)
+    return LicenseClaims(ISSUER, 1_700_000_000, 1_700_000_000, None, LICENSE_ID, body)
+
+
+@pytest.fixture
+def person_license_claims() -> LicenseClaims:
+    """A natural person's license: masked id number, salted id hash, expiry, renewal link."""
+    holder = Holder(
+        "张三",
+        "N",
+        "500103********002X",
+        holder_id_hash("50010319900101002X", SALT),
+        SALT,
+    )
+    fields: dict[str, str | int] = {"class": "C1", "points": 12, "issued_by": "重庆市公安局"}
+    body = LicenseBody(
+        "11100000000012345X001",
+        "500000",
+        2,
+        holder,
+        fields,
+        previous=LICENSE_ID,
+        seal_id="S500000000001",
+    )
+    return LicenseClaims(ISSUER, 1_700_000_000, 1_690_000_000, 1_890_000_000, LICENSE_ID, body)
+
+
+@pytest.fixture
+def stamp_claims() -> StampClaims:
+    body = StampBody(
+        "S500103000001",
+        hashlib.sha256(b"%PDF-1.7 contract").digest(),
+        "合同-2024-001.pdf",
+        123_456,
+        "application/pdf",
+    )
+    return StampClaims(ISSUER, 1_700_000_000, 1_700_000_000, "ST-2024-000001", body)
