@@ -554,3 +554,151 @@ def test_duplicate_field_name(license_claims: LicenseClaims) -> None:
 def test_trailing_bytes_after_the_payload(license_claims: LicenseClaims) -> None:
     with pytest.raises(TrailingData):
         decode(_text(_sign1(_payload(license_claims) + b"\x00")))
+
+
+# -- claim values ------------------------------------------------------------------------------
+
+_DELETE = object()
+
+
+def _with(value: dict[object, object], path: tuple[object, ...], new: object) -> dict[object, object]:
+    """A copy of nested maps ``value`` with the item at ``path`` replaced (or deleted)."""
+    copy = dict(value)
+    if len(path) > 1:
+        inner = copy[path[0]]
+        assert isinstance(inner, dict)
+        copy[path[0]] = _with(inner, path[1:], new)
+    elif new is _DELETE:
+        del copy[path[0]]
+    else:
+        copy[path[0]] = new
+    return copy
+
+
+B, H, F = -70001, (-70001, "h"), (-70001, "f")
+INVALID_LICENSE_CLAIMS: list[tuple[tuple[object, ...], object]] = [
+    ((1,), "11500103MB000000"),  # 16 characters
+    ((1,), "11500103mb0000000x"),
+    ((1,), "11500103MB0000000I"),  # I is not in the credit-code alphabet
+    ((1,), 115001030000000000),
+    ((6,), -1),
+    ((6,), True),
+    ((6,), 1.7e9),
+    ((6,), "1700000000"),
+    ((5,), 2**40),
+    ((4,), 1_600_000_000),  # exp before nbf
+    ((7,), b""),
+    ((7,), b"\xff\xfe"),
+    ((7,), b"x" * 129),
+    ((7,), LICENSE_ID),  # text, not bytes
+    ((B, "t"), "11100000000013338W03"),
+    ((B, "r"), "５００１０３"),  # full-width digits
+    ((B, "v"), 0),
+    ((B, "v"), 1000),
+    ((B, "p"), ""),
+    ((B, "s"), None),
+    ((B,), [1, 2]),
+    ((*H, "k"), "X"),
+    ((*H, "n"), ""),
+    ((*H, "n"), "张三\n"),
+    ((*H, "n"), "x" * 201),
+    ((*H, "id"), "９２５００１０３ＭＡ５Ｕ７ＸＹＺ１Ｐ" * 2),  # over 32 characters
+    ((*H, "ih"), bytes(16)),  # without its salt
+    ((*F, "capital"), 1.5),
+    ((*F, "capital"), None),
+    ((*F, "capital"), 2**63),
+    ((*F, "capital"), ["a"]),
+    ((*F, "name"), "x" * 201),
+    ((*F, "name"), "\u202egnp.exe"),  # a right-to-left override is not printable
+    ((*F, ""), "empty name"),
+    ((*F, "n" * 33), "name too long"),
+    ((*F, 7), "integer name"),
+]
+
+
+@pytest.mark.parametrize(("path", "value"), INVALID_LICENSE_CLAIMS)
+def test_invalid_license_claim(
+    path: tuple[object, ...], value: object, license_claims: LicenseClaims
+) -> None:
+    claims = _with(_claims_map(license_claims), path, value)
+    with pytest.raises(InvalidClaim):
+        decode(_text(_sign1(cbor2.dumps(claims, canonical=True))))
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [((B, "x"), UnknownClaim), ((*H, "age"), UnknownClaim), ((B, "h"), MissingClaim)],
+)
+def test_license_body_keys(
+    path: tuple[object, ...], error: type[Exception], license_claims: LicenseClaims
+) -> None:
+    claims = _with(_claims_map(license_claims), path, 1 if error is UnknownClaim else _DELETE)
+    with pytest.raises(error):
+        decode(_text(_sign1(cbor2.dumps(claims, canonical=True))))
+
+
+def test_too_many_fields(license_claims: LicenseClaims) -> None:
+    fields = {f"f{i:02}": i for i in range(41)}
+    claims = _with(_claims_map(license_claims), F, fields)
+    with pytest.raises(InvalidClaim):
+        decode(_text(_sign1(cbor2.dumps(claims, canonical=True))))
+    forty = _with(_claims_map(license_claims), F, dict(list(fields.items())[:40]))
+    assert decode(_text(_sign1(cbor2.dumps(forty, canonical=True)))).verify_with(PUBLIC)
+
+
+def test_a_natural_persons_id_number_never_appears_in_clear(
+    person_license_claims: LicenseClaims,
+) -> None:
+    holder = dataclasses.replace(person_license_claims.body.holder, id_display="50010319900101002X")
+    body = dataclasses.replace(person_license_claims.body, holder=holder)
+    with pytest.raises(InvalidClaim):
+        encode_license(dataclasses.replace(person_license_claims, body=body), KEY)
+    claims = _with(_claims_map(person_license_claims), (*H, "id"), "50010319900101002X")
+    with pytest.raises(InvalidClaim):
+        decode(_text(_sign1(cbor2.dumps(claims, canonical=True))))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("document_sha256", bytes(31)), ("size", -1), ("media_type", "pdf"), ("file_name", "")],
+)
+def test_invalid_stamp_claim(field: str, value: object, stamp_claims: StampClaims) -> None:
+    body = dataclasses.replace(stamp_claims.body, **{field: value})
+    with pytest.raises(InvalidClaim):
+        encode_stamp(dataclasses.replace(stamp_claims, body=body), KEY)
+
+
+def test_a_stamp_has_no_expiry(stamp_claims: StampClaims) -> None:
+    claims: dict[object, object] = cbor2.loads(decode(encode_stamp(stamp_claims, KEY)).payload)
+    claims[4] = 1_900_000_000
+    with pytest.raises(UnknownClaim):
+        decode(_text(_sign1(cbor2.dumps(claims, canonical=True)), prefix="ES1:"))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"version": True},
+        {"version": 0},
+        {"region": "50010"},
+        {"fields": {"x": 1.5}},
+        {"fields": {f"f{i}": i for i in range(41)}},
+        {"previous": ""},
+    ],
+)
+def test_encoder_refuses_what_the_decoder_would(
+    change: dict[str, object], license_claims: LicenseClaims
+) -> None:
+    body = dataclasses.replace(license_claims.body, **change)  # type: ignore[arg-type]
+    with pytest.raises(InvalidClaim):
+        encode_license(dataclasses.replace(license_claims, body=body), KEY)
+
+
+def test_encoder_refuses_a_document_too_large_for_a_qr_code(
+    license_claims: LicenseClaims,
+) -> None:
+    for size in (30, 40):
+        fields: dict[str, str | int] = {f"f{i:02}": "证" * 200 for i in range(size)}
+        body = dataclasses.replace(license_claims.body, fields=fields)
+        with pytest.raises(DocumentTooLong):
+            encode_license(dataclasses.replace(license_claims, body=body), KEY)
