@@ -10,6 +10,7 @@ from typing import Annotated
 
 import click
 import typer
+from typer._click import exceptions as typer_click
 
 from eseal.cli_common import (
     GLOBALS,
@@ -292,10 +293,11 @@ def main() -> None:
     except EsealError as e:
         typer.echo(f"error: {e.message}", err=True)
         sys.exit(exit_code(e))
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         typer.echo("aborted", err=True)
         sys.exit(EXIT_ERROR)
-    except click.ClickException as e:
-        e.show()
+    except (click.ClickException, typer_click.ClickException) as e:
+        # Typer bundles its own click: its usage errors are not click's classes.
+        typer.echo(f"error: {e.format_message()}", err=True)
         sys.exit(EXIT_ERROR)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -33,7 +33,7 @@ from eseal.ids import (
     validate_credit_code,
     validate_identity_number,
 )
-from eseal.models import LicenseRow
+from eseal.models import AgencyRow, LicenseRow
 from eseal.node import Node
 from keys.errors import CheckFailed, InvalidInput
 from ledger.entries import Entry
@@ -184,10 +184,12 @@ def prepare(
     serial: str | None = None,
     replaces: str | None = None,
     same_holder: tuple[Holder, str | None] | None = None,
+    owner: AgencyRow | None = None,
 ) -> _Prepared:
-    """Validate, sign and encode one license; nothing is written yet."""
+    """Validate, sign and encode one license; nothing is written yet. A batch passes the
+    agency's ``owner`` row and ``key`` once instead of reading them per license."""
     principal.require(agency_code)
-    row = agency(node, agency_code)
+    row = owner if owner is not None and owner.code == agency_code else agency(node, agency_code)
     if row.status != "active":
         raise Forbidden(f"agency {agency_code} is not active")
     ltype: LicenseType = load_catalog().get(req.type_code)
@@ -271,8 +273,11 @@ def issue_many(
         raise InvalidInput("nothing to issue")
     if len(requests) > MAX_BATCH:
         raise InvalidInput(f"at most {MAX_BATCH} licenses a batch")
-    key = active_key(node, agency_code)
-    prepared = [prepare(node, principal, agency_code, r, now=now, key=key) for r in requests]
+    principal.require(agency_code)
+    owner, key = agency(node, agency_code), active_key(node, agency_code)
+    prepared = [
+        prepare(node, principal, agency_code, r, now=now, key=key, owner=owner) for r in requests
+    ]
 
     def record(conn: Connection, first: int) -> None:
         conn.execute(

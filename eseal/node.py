@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -242,6 +243,33 @@ def init_node(
     origin = origin or f"eseal/{region}"
     if (data_dir / NODE_FILE).exists():
         raise AlreadyInitialised(f"{data_dir} already holds the node of a region")
+    created = not data_dir.exists()
+    try:
+        return _create_node(
+            data_dir,
+            region=region,
+            name=name,
+            origin=origin,
+            passphrase=passphrase,
+            now=now,
+            database_url=database_url,
+        )
+    except BaseException:
+        if created:  # leave nothing behind of a directory this call made
+            shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+
+
+def _create_node(
+    data_dir: Path,
+    *,
+    region: str,
+    name: str,
+    origin: str,
+    passphrase: bytes,
+    now: int,
+    database_url: str | None,
+) -> Node:
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "keys").mkdir(mode=0o700, exist_ok=True)
     url = database_url or sqlite_url(data_dir)

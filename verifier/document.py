@@ -25,16 +25,19 @@ payload    bstr ⟨claims map⟩                              exactly the claims
 
 All CBOR is deterministic (RFC 8949 §4.2.1: definite lengths, shortest forms, keys sorted;
 for these keys the same as cbor2 ``canonical=True``); a decoder refuses anything else,
-which also refuses duplicated keys. Text is printable (``str.isprintable``).
+which also refuses repeated keys. Text is printable (``str.isprintable``): no control,
+format (bidi) or line-separator characters. Times are uint ≤ 253402300799 (year 9999).
 
 ======= ======= =========================================== =========== ===========
 key     claim   value                                       license     stamp
 ======= ======= =========================================== =========== ===========
-1       iss     text: issuing agency's credit code (18)     required    required
-6       iat     uint: issued at, Unix seconds               required    required
-5       nbf     uint: valid from, Unix seconds              required    required
+1       iss     text: the issuing agency's unified social   required    required
+                credit code, 18 of [0-9A-HJ-NP-RTUWXY]
 4       exp     uint ≥ nbf: valid until, Unix seconds       optional    absent
-7       cti     bstr: license id / stamp id, UTF-8, ≤ 128   required    required
+5       nbf     uint: valid from, Unix seconds              required    required
+6       iat     uint: issued at, Unix seconds               required    required
+7       cti     bstr: the license id or stamp id, UTF-8     required    required
+                text of 1 to 128 bytes
 -70001  body    map: license body                           required    absent
 -70002  body    map: stamp body                             absent      required
 ======= ======= =========================================== =========== ===========
@@ -111,6 +114,9 @@ _PREFIX_OF: Final[dict[Kind, str]] = {kind: prefix for prefix, kind in PREFIXES.
 _CREDIT_CODE = re.compile(r"[0-9A-HJ-NP-RTUWXY]{18}")
 _TYPE_CODE = re.compile(r"[0-9A-HJ-NP-RTUWXY]{18}[0-9]{3}")
 _REGION = re.compile(r"[0-9]{6}")
+#: The one canonical protected header is these 5 bytes ({1: -8, 4: bstr(8)}) and the kid.
+_PROTECTED_START = b"\xa2\x01\x27\x04\x48"
+_thread = threading.local()
 _MEDIA_TYPE = re.compile(r"[A-Za-z0-9][\w!#$&^.+-]*/[A-Za-z0-9][\w!#$&^.+-]*", re.ASCII)
 
 
@@ -462,6 +468,8 @@ def decode_base45(body: str) -> bytes:
 
 def inflate(data: bytes, limit: int = MAX_INFLATED) -> bytes:
     """Inflate one zlib stream of at most ``limit`` bytes; nothing may follow it."""
+    if limit < 1:
+        raise ValueError("the inflate limit must be positive (zlib reads 0 as no limit)")
     inflater = zlib.decompressobj()
     try:
         out = inflater.decompress(data, limit)
@@ -610,8 +618,6 @@ _STAMP_ORDERS = frozenset({(_ISS, _NBF, _IAT, _CTI, CLAIM_STAMP)})
 _LICENSE_BODY_ORDERS = _orders("t r v h f", "p", "s")
 _HOLDER_ORDERS = _orders("n k", "id", "ih is")
 _STAMP_BODY_ORDERS = _orders("s d n z", "m")
-_thread = threading.local()
-_PROTECTED_START = b"\xa2\x01\x27\x04\x48"  # {1: -8, 4: bstr(8) ...
 
 
 def _text(value: object, what: str, limit: int, pattern: re.Pattern[str] | None = None) -> str:
@@ -642,6 +648,8 @@ def _holder(h: Any) -> tuple[Holder, bool]:
     shown = _text(h["id"], "holder id (id)", 32) if "id" in h else None
     if kind == "N" and shown is not None and "*" not in shown:
         raise InvalidClaim("a natural person's id number must be masked with '*'")
+    if ("ih" in h) != ("is" in h):
+        raise InvalidClaim("holder id hash (ih) and salt (is) go together")
     id_hash = _bytes(h["ih"], "holder id hash (ih)", 16) if "ih" in h else None
     salt = _bytes(h["is"], "holder id salt (is)", SALT_SIZE) if "is" in h else None
     name = _text(h["n"], "holder name (n)", _MAX_TEXT)
@@ -724,12 +732,16 @@ def _stamp_claims(m: dict[Any, Any]) -> tuple[StampClaims, bool]:
     return StampClaims(issuer, issued_at, not_before, stamp_id, body), ordered
 
 
-def _plain_cbor(value: object) -> bytes:
+def _plain_cbor(value: object) -> bytes | None:
     """``cbor2.dumps(value)`` with one encoder per thread (making one costs more than using it)."""
     encoder: cbor2.CBOREncoder | None = getattr(_thread, "encoder", None)
     if encoder is None:
         encoder = _thread.encoder = cbor2.CBOREncoder(io.BytesIO())
-    return encoder.encode_to_bytes(value)
+    try:
+        return encoder.encode_to_bytes(value)
+    except (cbor2.CBOREncodeError, ValueError, TypeError, RecursionError):
+        _thread.encoder = None  # it may hold half-done state: the next call makes a new one
+        return None
 
 
 @overload

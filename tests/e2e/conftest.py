@@ -176,7 +176,7 @@ def independent_checkpoint(note: str, verifier_key: str) -> Head:
     """Check a C2SP tlog-checkpoint signed note by hand (signed-note: text, blank line,
     ``— <name> base64(keyhash4 || sig)``; keyhash = SHA-256(name || 0x0A || 0x01 || key)[:4])
     and return its origin, size and root hash."""
-    name, key_hash_hex, encoded = verifier_key.split("+")
+    name, key_hash_hex, encoded = verifier_key.split("+", 2)  # base64 may hold "+"
     raw = base64.b64decode(encoded, validate=True)
     assert raw[0] == 0x01
     assert len(raw) == 33

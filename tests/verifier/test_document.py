@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import inspect
 import time
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 import base45
 import cbor2
 import nacl.signing
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from pycose.algorithms import EdDSA
 from pycose.headers import KID, Algorithm
 from pycose.keys.curves import Ed25519
 from pycose.keys.okp import OKPKey
-from pycose.messages import Sign1Message
+from pycose.messages.sign1message import Sign1Message
 
 from keys import ed25519
+from keys.errors import InvalidInput
 from tests.verifier.conftest import ISSUER, LICENSE_ID, SALT, TYPE_CODE, fixed_key
 from verifier import document
+from verifier.base45 import ALPHABET, b45decode
 from verifier.document import (
     BrokenCompression,
+    DecodedDocument,
     DocumentTooLong,
     DuplicateKey,
     Holder,
@@ -38,6 +46,7 @@ from verifier.document import (
     MissingClaim,
     NonCanonicalCbor,
     NotCoseSign1,
+    StampBody,
     StampClaims,
     TrailingData,
     UnknownClaim,
@@ -82,8 +91,14 @@ GOLDEN_CLAIMS = LicenseClaims(
         fields={"name": "山城小面馆", "operator": "张三", "capital": 50000},
     ),
 )
-GOLDEN_TEXT = "GOLDEN"
-GOLDEN_DIGEST = "GOLDEN"
+GOLDEN_TEXT = (
+    "EL1:NCFOXN%TSMAHO.J%ZS//RU*K5O98L69EH .MHLM-HQE+Q+GO3HOQCR200HF4G%K /E 17TJ9/ 01VCFK"
+    "0/$TU*5RKF1MFS1LKNFCY030L.2L.FK N1ND3SK3OVGK43MV8+0QOL07J3:H0NM8J2EVZ0%KOW-KJFDPRA/E"
+    "2QRA:6K3.RWWEEDSQY1N26I*5CLNGW59D7164+P4D49Q8E1-86C8:CA4D9TFAWVQ4L1X.T+V949B9DJ4ITWC"
+    "JX0MH955/K%OQZLDSTKJDL3T85YIC68HBAXR8QKMQR2QL8HUPXJ4.$2NDB$OUWBF/4QVJTO0K0R7/ EH%2GM"
+    "93*OWZLY9B-4E 4SHZV1 QA8F:5N8FI7ZB66EGVQ9:ALJ5RZ1QX5MYS2XAL:R2HTT57Z9J:007G452"
+)
+GOLDEN_DIGEST = "9f310086ff1a8f0ae4c98214fd2223c8cb856a533003e29d073f857d2e61015d"
 
 
 def test_golden_vector_encodes_exactly() -> None:
@@ -145,6 +160,7 @@ def test_pycose_verifies_and_reads_the_same_payload(
     assert message.verify_signature()
     assert message.phdr == {Algorithm: EdDSA, KID: KID_BYTES}
     assert message.uhdr == {}
+    assert message.payload is not None
     assert cbor2.loads(message.payload) == cbor2.loads(doc.payload)
     # pycose, signing the same payload with the same key, writes the very same bytes.
     mine = Sign1Message(phdr={Algorithm: EdDSA, KID: KID_BYTES}, payload=doc.payload)
@@ -311,7 +327,7 @@ def test_illegal_base45_character(char: str, license_claims: LicenseClaims) -> N
         decode(text[:40] + char + text[41:])
 
 
-@pytest.mark.parametrize("body", ["0", "0000", "GGW", ":::", "00::", "FGW"])
+@pytest.mark.parametrize("body", ["0", "0000", "GGW", ":::", "00::", "FGWV5"])
 def test_invalid_base45(body: str) -> None:
     with pytest.raises(InvalidBase45):
         decode("EL1:" + body)
@@ -364,7 +380,7 @@ def test_inflate_limit_is_exact() -> None:
 
 def test_not_cbor() -> None:
     with pytest.raises(InvalidCbor):
-        decode(_text(b"\xff\xff"))
+        decode(_text(b"\xd2\x84\x4d"))  # ends inside the first item
 
 
 @pytest.mark.parametrize(
@@ -525,6 +541,27 @@ def test_non_canonical_payload(license_claims: LicenseClaims) -> None:
     assert _cbor_map(pairs) == _payload(license_claims)
 
 
+@pytest.mark.parametrize("inner", ["body", "holder"])
+def test_nested_maps_must_be_in_canonical_order(
+    inner: str, person_license_claims: LicenseClaims
+) -> None:
+    claims = _claims_map(person_license_claims)
+    body = claims[-70001]
+    assert isinstance(body, dict)
+    holder_pairs = _canonical_pairs(body["h"])
+    body_pairs = _canonical_pairs(body)
+    if inner == "holder":
+        holder_pairs.reverse()
+    else:
+        body_pairs.reverse()
+    body_pairs = [(k, _Raw(_cbor_map(holder_pairs)) if k == "h" else v) for k, v in body_pairs]
+    claim_pairs = [
+        (k, _Raw(_cbor_map(body_pairs)) if k == -70001 else v) for k, v in _canonical_pairs(claims)
+    ]
+    with pytest.raises(NonCanonicalCbor):
+        decode(_text(_sign1(_cbor_map(claim_pairs))))
+
+
 def test_duplicate_claim_key(license_claims: LicenseClaims) -> None:
     pairs = _canonical_pairs(_claims_map(license_claims))
     at = [k for k, _ in pairs].index(6)
@@ -561,7 +598,9 @@ def test_trailing_bytes_after_the_payload(license_claims: LicenseClaims) -> None
 _DELETE = object()
 
 
-def _with(value: dict[object, object], path: tuple[object, ...], new: object) -> dict[object, object]:
+def _with(
+    value: dict[object, object], path: tuple[object, ...], new: object
+) -> dict[object, object]:
     """A copy of nested maps ``value`` with the item at ``path`` replaced (or deleted)."""
     copy = dict(value)
     if len(path) > 1:
@@ -662,7 +701,7 @@ def test_a_natural_persons_id_number_never_appears_in_clear(
     ("field", "value"),
     [("document_sha256", bytes(31)), ("size", -1), ("media_type", "pdf"), ("file_name", "")],
 )
-def test_invalid_stamp_claim(field: str, value: object, stamp_claims: StampClaims) -> None:
+def test_invalid_stamp_claim(field: str, value: Any, stamp_claims: StampClaims) -> None:
     body = dataclasses.replace(stamp_claims.body, **{field: value})
     with pytest.raises(InvalidClaim):
         encode_stamp(dataclasses.replace(stamp_claims, body=body), KEY)
@@ -687,9 +726,9 @@ def test_a_stamp_has_no_expiry(stamp_claims: StampClaims) -> None:
     ],
 )
 def test_encoder_refuses_what_the_decoder_would(
-    change: dict[str, object], license_claims: LicenseClaims
+    change: dict[str, Any], license_claims: LicenseClaims
 ) -> None:
-    body = dataclasses.replace(license_claims.body, **change)  # type: ignore[arg-type]
+    body = dataclasses.replace(license_claims.body, **change)
     with pytest.raises(InvalidClaim):
         encode_license(dataclasses.replace(license_claims, body=body), KEY)
 
@@ -697,8 +736,191 @@ def test_encoder_refuses_what_the_decoder_would(
 def test_encoder_refuses_a_document_too_large_for_a_qr_code(
     license_claims: LicenseClaims,
 ) -> None:
-    for size in (30, 40):
-        fields: dict[str, str | int] = {f"f{i:02}": "证" * 200 for i in range(size)}
+    for size in (6, 40):  # over 4,000 characters; over 16 KiB inflated
+        fields: dict[str, str | int] = {  # CJK text that does not compress
+            f"f{i:02}": "".join(chr(0x4E00 + (i * 200 + j) * 7 % 20000) for j in range(200))
+            for i in range(size)
+        }
         body = dataclasses.replace(license_claims.body, fields=fields)
         with pytest.raises(DocumentTooLong):
             encode_license(dataclasses.replace(license_claims, body=body), KEY)
+
+
+# -- random documents ---------------------------------------------------------------------------
+
+CREDIT_CODES = st.from_regex(r"[0-9A-HJ-NP-RTUWXY]{18}", fullmatch=True)
+TIMES = st.integers(0, 253402300799)
+
+
+def printable(min_size: int, max_size: int) -> st.SearchStrategy[str]:
+    return st.text(st.characters(codec="utf-8"), min_size=min_size, max_size=max_size).filter(
+        str.isprintable
+    )
+
+
+IDS = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=128)
+HOLDERS = st.one_of(
+    st.builds(Holder, printable(1, 200), st.just("L"), st.none() | printable(1, 32)),
+    st.builds(
+        Holder,
+        printable(1, 200),
+        st.just("N"),
+        st.none() | st.from_regex(r"[0-9]{6}\*{8}[0-9]{3}[0-9X]", fullmatch=True),
+    ),
+    st.builds(
+        Holder,
+        printable(1, 40),
+        st.just("N"),
+        st.none(),
+        st.binary(min_size=16, max_size=16),
+        st.binary(min_size=16, max_size=16),
+    ),
+)
+FIELDS = st.dictionaries(
+    printable(1, 32), printable(0, 40) | st.integers(-(2**63), 2**63 - 1), max_size=10
+)
+LICENSE_BODIES = st.builds(
+    LicenseBody,
+    st.from_regex(r"[0-9A-HJ-NP-RTUWXY]{18}[0-9]{3}", fullmatch=True),
+    st.from_regex(r"[0-9]{6}", fullmatch=True),
+    st.integers(1, 999),
+    HOLDERS,
+    FIELDS,
+    st.none() | IDS,
+    st.none() | IDS,
+)
+STAMP_BODIES = st.builds(
+    StampBody,
+    IDS,
+    st.binary(min_size=32, max_size=32),
+    printable(1, 200),
+    st.integers(0, 2**63 - 1),
+    st.none() | st.sampled_from(["application/pdf", "image/png", "application/vnd.ms-excel"]),
+)
+
+
+@st.composite
+def license_claims_strategy(draw: st.DrawFn) -> LicenseClaims:
+    not_before = draw(TIMES)
+    expires = draw(st.none() | st.integers(not_before, 253402300799))
+    return LicenseClaims(
+        draw(CREDIT_CODES), draw(TIMES), not_before, expires, draw(IDS), draw(LICENSE_BODIES)
+    )
+
+
+STAMP_CLAIMS = st.builds(StampClaims, CREDIT_CODES, TIMES, TIMES, IDS, STAMP_BODIES)
+
+
+@given(claims=license_claims_strategy())
+def test_any_license_round_trips(claims: LicenseClaims) -> None:
+    try:
+        text = encode_license(claims, KEY)
+    except DocumentTooLong:
+        assume(False)
+        raise
+    doc = decode(text)
+    assert doc.claims == claims
+    assert doc.verify_with(PUBLIC)
+    assert set(text) <= QR_ALPHANUMERIC
+    assert doc.payload == cbor2.dumps(cbor2.loads(doc.payload), canonical=True)
+
+
+@given(claims=STAMP_CLAIMS)
+def test_any_stamp_round_trips(claims: StampClaims) -> None:
+    doc = decode(encode_stamp(claims, KEY))
+    assert doc.claims == claims
+    assert doc.verify_with(PUBLIC)
+
+
+@given(fields=FIELDS, data=st.data())
+def test_fields_are_accepted_only_in_canonical_order(
+    fields: dict[str, str | int], data: st.DataObject
+) -> None:
+    claims = _claims_map(GOLDEN_CLAIMS)
+    order = data.draw(st.permutations(list(fields)))
+    shuffled = {name: fields[name] for name in order}
+    body = claims[-70001]
+    assert isinstance(body, dict)
+    body_pairs = [
+        (k, _Raw(cbor2.dumps(shuffled)) if k == "f" else v) for k, v in _canonical_pairs(body)
+    ]
+    claim_pairs = [
+        (k, _Raw(_cbor_map(body_pairs)) if k == -70001 else v) for k, v in _canonical_pairs(claims)
+    ]
+    payload = _cbor_map(claim_pairs)
+    if payload == cbor2.dumps(cbor2.loads(payload), canonical=True):
+        assert parse_claims("license", payload).body.fields == fields
+    else:
+        with pytest.raises(NonCanonicalCbor):
+            parse_claims("license", payload)
+
+
+# -- the fast base45 decoder agrees with the reference package ----------------------------------
+
+
+@given(st.binary(max_size=300))
+def test_fast_base45_decodes_what_the_package_encodes(data: bytes) -> None:
+    text = base45.b45encode(data).decode()
+    assert b45decode(text) == data == base45.b45decode(text)
+
+
+@given(st.text(st.sampled_from(ALPHABET), max_size=40))
+def test_fast_base45_refuses_what_the_package_refuses(text: str) -> None:
+    try:
+        expected = base45.b45decode(text)
+    except ValueError:
+        with pytest.raises(ValueError, match=r"base45|characters|exceeds"):
+            b45decode(text)
+        with pytest.raises(InvalidBase45):
+            decode_base45(text)
+    else:
+        assert b45decode(text) == expected
+
+
+def test_base45_boundaries() -> None:
+    assert b45decode("FGW") == b"\xff\xff"  # 65535
+    assert b45decode("U5") == b"\xff"  # 255
+    for bad in ("GGW", "V5", ":::"):
+        with pytest.raises(InvalidBase45):
+            decode_base45(bad)
+
+
+# -- the error classes ----------------------------------------------------------------------------
+
+
+def test_every_error_is_a_typed_refusal_with_its_own_code() -> None:
+    leaves = [
+        cls
+        for _, cls in inspect.getmembers(document, inspect.isclass)
+        if issubclass(cls, InvalidInput)
+        and cls not in (MalformedDocument, UnsupportedDocument)
+        and cls.__module__ == document.__name__
+    ]
+    assert len(leaves) >= 20
+    assert all(issubclass(cls, REJECTED) for cls in leaves)
+    codes = [cls.code for cls in leaves]
+    assert len(set(codes)) == len(codes)
+    assert issubclass(UnsupportedAlgorithm, UnsupportedDocument)
+    assert issubclass(UnknownCriticalHeader, UnsupportedDocument)
+    assert issubclass(DuplicateKey, NonCanonicalCbor)
+
+
+def test_decoded_document_is_frozen(license_claims: LicenseClaims) -> None:
+    doc: DecodedDocument = decode(encode_license(license_claims, KEY))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        doc.kid = b"\x00" * 8  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        doc.claims.body.fields["name"] = "x"  # type: ignore[index, union-attr]
+
+
+def test_every_cose_byte_flip_truncation_and_append_fails(license_claims: LicenseClaims) -> None:
+    cose = decode(encode_license(license_claims, KEY)).cose_bytes()
+    damaged = [
+        cose[:i] + bytes([cose[i] ^ flip]) + cose[i + 1 :]
+        for i in range(len(cose))
+        for flip in (0x01, 0x20, 0x80, 0xFF)
+    ]
+    damaged += [cose[:end] for end in range(len(cose))]
+    damaged += [cose + tail for tail in (b"\x00", b"\xa0", b"\xff", cose)]
+    for data in damaged:
+        assert _outcome(_text(data), cose) != "same"
