@@ -126,6 +126,7 @@ def machine() -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "pymerkle": pymerkle_version,
         "platform": platform.platform(),
+        "loadavg_at_end": list(os.getloadavg()),
     }
 
 

@@ -43,7 +43,7 @@ from bench._common import (
 from ledger import merkle
 from ledger.log import Log
 from ledger.sql import SqlStore
-from ledger.tiles import TileKey
+from ledger.tiles import TileKey, TileReader, tile_for_node
 
 GOAL_MS = 2.0
 BUILD_FORMAT = 1  # bump when the built ledgers' content changes (draft shape, batching)
@@ -233,92 +233,214 @@ def check_eseal(log: Log, n: int, incl: list[int], cons: list[int]) -> None:
         merkle.verify_consistency(m, n, log.consistency_proof(m, n), log.root_hash(m), root)
 
 
-def measure_eseal(
-    cache: Path, n: int, incl: list[list[int]], cons: list[list[int]]
-) -> dict[str, Any]:
-    store = CountingStore(f"sqlite:///{eseal_db(cache, n)}")
-    log = make_log(store)
-    try:
-        check_eseal(log, n, incl[0], cons[0])
-        for i in incl[0][:20]:  # warm the connection pool and statement caches
-            log.inclusion_proof(i)
-        store.reset()
-        for i in incl[0]:
-            log.inclusion_proof(i)
-        incl_tiles = store.tiles / len(incl[0])
-        incl_queries = store.tile_queries / len(incl[0])
-        store.reset()
-        for m in cons[0]:
-            log.consistency_proof(m, n)
-        cons_tiles = store.tiles / len(cons[0])
-        cons_queries = store.tile_queries / len(cons[0])
+def _tile_keys(ranges: Sequence[tuple[int, int]]) -> list[TileKey]:
+    """The tiles holding the complete subtrees of these proof ranges."""
+    return sorted(
+        {
+            tile_for_node(level, index)[0]
+            for a, b in ranges
+            for level, index in merkle.range_nodes(a, b)
+        }
+    )
 
-        def inclusion(i: int) -> object:
-            return log.inclusion_proof(i)
 
-        def consistency(m: int) -> object:
-            return log.consistency_proof(m, n)
+def _proof_ranges(kind: str, a: int, n: int) -> list[tuple[int, int]]:
+    if kind == "inclusion":
+        return merkle.inclusion_ranges(a, n)
+    return merkle.consistency_ranges(a, n)
 
-        inc = [_time_ms(inclusion, r) for r in incl]
-        con = [_time_ms(consistency, r) for r in cons]
-    finally:
-        store.close()
+
+def _tile_queries(keys: Sequence[TileKey]) -> list[tuple[str, tuple[int, ...]]]:
+    """The SELECTs SqlStore issues for these tiles (one per tile level)."""
+    out = []
+    for level in sorted({k[0] for k in keys}):
+        idx = tuple(k[1] for k in keys if k[0] == level)
+        marks = ", ".join("?" * len(idx))
+        sql = f"SELECT idx, hashes FROM ledger_tile WHERE level = ? AND idx IN ({marks})"  # noqa: S608
+        out.append((sql, (level, *idx)))
+    return out
+
+
+def breakdown(store: SqlStore, n: int, kind: str, args: Sequence[int]) -> dict[str, float]:
+    """Where one eseal proof's time goes, each part timed alone over ``args`` (medians, ms):
+    the head query, the tile read through SqlStore, and the in-memory work (ranges, tile
+    folds, proof assembly) on tiles fetched beforehand."""
+    keys = {a: _tile_keys(_proof_ranges(kind, a, n)) for a in args}
+    fetched = {a: store.read_tiles(keys[a]) for a in args}
+
+    def prove(a: int) -> object:
+        reader = TileReader(lambda _keys: fetched[a])
+        if kind == "inclusion":
+            return merkle.inclusion_proof(a, n, reader)
+        return merkle.consistency_proof(a, n, reader)
+
     return {
-        "inclusion": _summary(inc) | {"tiles": incl_tiles, "tile_queries": incl_queries},
-        "consistency": _summary(con) | {"tiles": cons_tiles, "tile_queries": cons_queries},
+        "head_ms": median(_time_ms(lambda _a: store.head(), args)),
+        "read_tiles_ms": median(_time_ms(lambda a: store.read_tiles(keys[a]), args)),
+        "fold_and_assemble_ms": median(_time_ms(prove, args)),
+        "node_hashes": median([_fold_hashes(kind, a, n) for a in args]),
     }
 
 
-def measure_pymerkle(
+def _fold_hashes(kind: str, a: int, n: int) -> int:
+    """SHA-256 node hashes a proof computes: folding 2^j hashes costs 2^j - 1, plus the
+    joins of ranges made of several subtrees."""
+    total = 0
+    for lo, hi in _proof_ranges(kind, a, n):
+        nodes = merkle.range_nodes(lo, hi)
+        total += len(nodes) - 1
+        total += sum((1 << (level % 8)) - 1 for level, _ in nodes)
+    return total
+
+
+class SqliteFloor:
+    """The least a tile-based proof must do: raw sqlite3 reads of the head row and of the
+    same tile rows, with the same queries (one per tile level), and no hashing."""
+
+    def __init__(self, db: Path, n: int) -> None:
+        self.con = sqlite3.connect(db)
+        self.n = n
+
+    def _read(self, queries: Sequence[tuple[str, tuple[int, ...]]]) -> None:
+        self.con.execute("SELECT size, last_hash FROM ledger_head WHERE id = 1").fetchone()
+        for sql, params in queries:
+            self.con.execute(sql, params).fetchall()
+
+    def plan(self, kind: str, args: Sequence[int]) -> dict[int, list[tuple[str, tuple[int, ...]]]]:
+        return {a: _tile_queries(_tile_keys(_proof_ranges(kind, a, self.n))) for a in args}
+
+    def timer(self, kind: str, args: Sequence[int]) -> Callable[[int], object]:
+        plans = self.plan(kind, args)  # worked out before the clock starts
+        return lambda a: self._read(plans[a])
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _cold(prove: Callable[[int], object], args: Sequence[int], budget_s: float) -> dict[str, Any]:
+    times: list[float] = []
+    started = time.perf_counter()
+    for a in args:
+        times.extend(_time_ms(prove, [a]))
+        if time.perf_counter() - started > budget_s and len(times) >= 3:
+            break
+    return {
+        "median_ms": median(times),
+        "p99_ms": percentile(times, 99),
+        "max_ms": max(times),
+        "samples": len(times),
+    }
+
+
+def count_tiles(
+    store: CountingStore, log: Log, n: int, incl: list[int], cons: list[int]
+) -> dict[str, dict[str, float]]:
+    """Tiles and tile queries per proof (an untimed pass)."""
+    counts: dict[str, dict[str, float]] = {}
+    for kind, args in (("inclusion", incl), ("consistency", cons)):
+        store.reset()
+        for a in args:
+            if kind == "inclusion":
+                log.inclusion_proof(a)
+            else:
+                log.consistency_proof(a, n)
+        counts[kind] = {
+            "tiles": store.tiles / len(args),
+            "tile_queries": store.tile_queries / len(args),
+        }
+    return counts
+
+
+Provers = dict[str, Callable[[int], object]]
+
+
+def interleaved(
+    systems: Callable[[int], dict[str, Provers]], incl: list[list[int]], cons: list[list[int]]
+) -> dict[str, dict[str, Any]]:
+    """Every system's proofs over the same indexes, round by round, the order rotated each
+    round; ``systems(r)`` gives round r's provers."""
+    times: dict[tuple[str, str], list[list[float]]] = {}
+    for r in range(len(incl)):
+        provers = systems(r)
+        names = list(provers)
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            for kind, args in (("inclusion", incl[r]), ("consistency", cons[r])):
+                times.setdefault((name, kind), []).append(_time_ms(provers[name][kind], args))
+    out: dict[str, dict[str, Any]] = {}
+    for (name, kind), rounds in times.items():
+        out.setdefault(name, {})[kind] = _summary(rounds)
+    return out
+
+
+def pymerkle_cold(
+    db: Path, n: int, incl: list[int], cons: list[int], budget_s: float
+) -> dict[str, Any]:
+    cold = SqliteTree(str(db), disable_cache=True)
+    try:
+        return {
+            "inclusion_cold": _cold(lambda i: cold.prove_inclusion(i + 1, n), incl, budget_s),
+            "consistency_cold": _cold(lambda m: cold.prove_consistency(m, n), cons, budget_s),
+        }
+    finally:
+        cold.close()
+
+
+def measure_size(
     cache: Path,
     n: int,
     incl: list[list[int]],
     cons: list[list[int]],
     *,
+    pymerkle: bool,
     cold_budget_s: float,
-    eseal_root: str,
 ) -> dict[str, Any]:
-    db = str(pymerkle_db(cache, n))
-    out: dict[str, Any] = {}
-    tree = SqliteTree(db)  # as shipped: subroot cache on, kept across the rounds
-    try:
+    """eseal, the sqlite3 floor and pymerkle (cached) in the same rounds, interleaved
+    (order rotated each round); then pymerkle cold."""
+    store = CountingStore(f"sqlite:///{eseal_db(cache, n)}")
+    log = make_log(store)
+    floor = SqliteFloor(eseal_db(cache, n), n)
+    tree = SqliteTree(str(pymerkle_db(cache, n))) if pymerkle else None
 
-        def inclusion(i: int) -> object:
-            return tree.prove_inclusion(i + 1, n)  # pymerkle counts leaves from one
-
-        def consistency(m: int) -> object:
-            return tree.prove_consistency(m, n)
-
-        out["inclusion"] = _summary([_time_ms(inclusion, r) for r in incl])
-        out["consistency"] = _summary([_time_ms(consistency, r) for r in cons])
-        out["cache"] = tree.get_cache_info()._asdict()
-        t = time.perf_counter()
-        same_root = tree.get_root(n).hex() == eseal_root
-        out["root_matches_eseal"] = same_root
-        out["root_seconds_warm"] = time.perf_counter() - t
-        assert same_root, "pymerkle and eseal disagree on the root of the same entries"
-    finally:
-        tree.close()
-    cold = SqliteTree(db, disable_cache=True)
-    try:
-        for kind, args, prove in (
-            ("inclusion_cold", incl[0], lambda i: cold.prove_inclusion(i + 1, n)),
-            ("consistency_cold", cons[0], lambda m: cold.prove_consistency(m, n)),
-        ):
-            times: list[float] = []
-            started = time.perf_counter()
-            for a in args:
-                times.extend(_time_ms(prove, [a]))
-                if time.perf_counter() - started > cold_budget_s and len(times) >= 3:
-                    break
-            out[kind] = {
-                "median_ms": median(times),
-                "p99_ms": percentile(times, 99),
-                "max_ms": max(times),
-                "samples": len(times),
+    def systems(r: int) -> dict[str, Provers]:
+        out: dict[str, Provers] = {
+            "eseal": {
+                "inclusion": log.inclusion_proof,
+                "consistency": lambda m: log.consistency_proof(m, n),
+            },
+            "sqlite3 floor": {
+                "inclusion": floor.timer("inclusion", incl[r]),
+                "consistency": floor.timer("consistency", cons[r]),
+            },
+        }
+        if tree is not None:
+            out["pymerkle"] = {
+                "inclusion": lambda i: tree.prove_inclusion(i + 1, n),  # counts from one
+                "consistency": lambda m: tree.prove_consistency(m, n),
             }
+        return out
+
+    try:
+        check_eseal(log, n, incl[0], cons[0])
+        for i in incl[0][:20]:  # warm the connection pool and statement caches
+            log.inclusion_proof(i)
+        counts = count_tiles(store, log, n, incl[0], cons[0])
+        out = interleaved(systems, incl, cons)
+        for kind, c in counts.items():
+            out["eseal"][kind] |= c
+            args = incl[0] if kind == "inclusion" else cons[0]
+            out["eseal"][kind]["breakdown"] = breakdown(store, n, kind, args)
+        if tree is not None:
+            out["pymerkle"]["cache"] = tree.get_cache_info()._asdict()
+            same = tree.get_root(n).hex() == log.root_hash().hex()
+            out["pymerkle"]["root_matches_eseal"] = same
+            assert same, "pymerkle and eseal disagree on the root of the same entries"
     finally:
-        cold.close()
+        store.close()
+        floor.close()
+        if tree is not None:
+            tree.close()
+    if pymerkle:
+        out["pymerkle"] |= pymerkle_cold(pymerkle_db(cache, n), n, incl[0], cons[0], cold_budget_s)
     return out
 
 
@@ -341,6 +463,7 @@ def report(figures: list[dict[str, Any]]) -> dict[str, Any]:
         )
         for kind in ("inclusion", "consistency"):
             e = fig["eseal"][kind]
+            f = fig["sqlite3 floor"][kind]
             p = fig.get("pymerkle")
             rows.append(
                 [
@@ -349,6 +472,8 @@ def report(figures: list[dict[str, Any]]) -> dict[str, Any]:
                     e["p99_ms"],
                     e["tiles"],
                     e["tile_queries"],
+                    f["median_ms"],
+                    f["p99_ms"],
                     None if p is None else p[kind]["median_ms"],
                     None if p is None else p[kind]["p99_ms"],
                     None if p is None else p[f"{kind}_cold"]["median_ms"],
@@ -371,12 +496,36 @@ def report(figures: list[dict[str, Any]]) -> dict[str, Any]:
                 "eseal p99 ms",
                 "tiles",
                 "queries",
+                "floor med ms",
+                "floor p99",
                 "pymerkle med ms",
                 "p99 ms",
                 "cold med ms",
                 "cold k",
             ],
             rows,
+        )
+    )
+    parts: list[list[object]] = []
+    for fig in figures:
+        for kind in ("inclusion", "consistency"):
+            e = fig["eseal"][kind]
+            b = e["breakdown"]
+            parts.append(
+                [
+                    f"{kind} n={fig['size']:,}",
+                    e["median_ms"],
+                    b["head_ms"],
+                    b["read_tiles_ms"],
+                    b["fold_and_assemble_ms"],
+                    b["node_hashes"],
+                ]
+            )
+    print("\nwhere an eseal proof's time goes (each part timed alone, medians over round 1):")
+    print(
+        table(
+            ["proof", "whole ms", "head ms", "read_tiles ms", "fold+assemble ms", "node hashes"],
+            parts,
         )
     )
     kinds = ("inclusion", "consistency")
@@ -426,23 +575,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         build = build_eseal(cache, n, batch)
         print(f"  n={n:,}: eseal ledger {'cached' if build['cached'] else 'built'} ", end="")
         print(f"({build['append_seconds']:.1f} s of appends, {build['append_per_s']:,.0f}/s)")
-        incl, cons = index_sets(n, args.rounds, args.samples)
         fig: dict[str, Any] = {"size": n, "eseal_build": build}
-        fig["eseal"] = measure_eseal(cache, n, incl, cons)
-        print(f"  n={n:,}: eseal inclusion median {fig['eseal']['inclusion']['median_ms']:.3f} ms")
-        if args.no_pymerkle_above is None or n <= args.no_pymerkle_above:
+        with_pymerkle = args.no_pymerkle_above is None or n <= args.no_pymerkle_above
+        if with_pymerkle:
             pbuild = build_pymerkle(cache, n, batch)
             print(f"  n={n:,}: pymerkle tree {'cached' if pbuild['cached'] else 'built'} ", end="")
             print(f"({pbuild['append_seconds']:.1f} s of appends, {pbuild['append_per_s']:,.0f}/s)")
             fig["pymerkle_build"] = pbuild
-            fig["pymerkle"] = measure_pymerkle(
-                cache, n, incl, cons, cold_budget_s=cold_budget, eseal_root=build["root"]
-            )
-            print(
-                f"  n={n:,}: pymerkle inclusion median "
-                f"{fig['pymerkle']['inclusion']['median_ms']:.3f} ms (cached), "
-                f"{fig['pymerkle']['inclusion_cold']['median_ms']:.1f} ms (cold)"
-            )
+        incl, cons = index_sets(n, args.rounds, args.samples)
+        fig |= measure_size(cache, n, incl, cons, pymerkle=with_pymerkle, cold_budget_s=cold_budget)
+        for name in ("eseal", "sqlite3 floor", "pymerkle"):
+            if name in fig:
+                ms = fig[name]["inclusion"]["median_ms"]
+                print(f"  n={n:,}: {name} inclusion median {ms:.3f} ms")
+        if with_pymerkle:
+            ms = fig["pymerkle"]["inclusion_cold"]["median_ms"]
+            print(f"  n={n:,}: pymerkle cold inclusion median {ms:.1f} ms")
         fig["seconds"] = time.perf_counter() - started
         figures.append(fig)
 
@@ -453,8 +601,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "nearest-rank p99 per round, reported as the median over rounds; ledgers built with "
             f"the bulk path in batches of {batch:,} (build time = the append calls only); eseal "
             "through Log on SqlStore (head + tile reads from SQLite); pymerkle SqliteTree of the "
-            "same entry bytes, cache on across rounds, and cold (disable_cache=True) for a time "
-            "budget; process pinned to one CPU"
+            "same entry bytes, cache on across rounds; a sqlite3 floor (the same head and tile "
+            "SELECTs, raw, no hashing); the three interleaved each round; pymerkle cold "
+            "(disable_cache=True) for a time budget; process pinned to one CPU"
         ),
         "pinned_cpu": cpu,
         "goal": goal,

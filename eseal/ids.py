@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -143,6 +144,7 @@ def credit_code_check_char(first17: str) -> str:
     return CREDIT_CODE_ALPHABET[(31 - total % 31) % 31]
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and on the issuance hot path
 def validate_credit_code(code: str) -> str:
     """Return the credit code stripped and upper-cased, or raise :class:`InvalidCreditCode`.
 

@@ -42,9 +42,8 @@ from verifier.document import (
     LicenseBody,
     LicenseClaims,
     decode,
-    document_digest,
-    encode_license,
     holder_id_hash,
+    sign_license,
 )
 
 DAY = 86400
@@ -145,13 +144,8 @@ def end_of_day(text: str | None) -> int | None:
 
 
 def _serial(now: int) -> str:
-    """A unique serial: milliseconds in base 36 and 5 random base-36 characters."""
-    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    n, out = now * 1000 + secrets.randbelow(1000), ""
-    while n:
-        n, r = divmod(n, 36)
-        out = alphabet[r] + out
-    return out + "".join(secrets.choice(alphabet) for _ in range(5))
+    """A unique serial: the issuance second (hex) and 40 random bits, 18 characters."""
+    return f"{now:08X}{secrets.token_hex(5).upper()}"
 
 
 def _holder(kind: str, name: str, holder_id: str | None) -> tuple[Holder, str | None]:
@@ -219,8 +213,8 @@ def prepare(
             previous=replaces,
         ),
     )
-    text = encode_license(claims, node.signing_key(key.key_id))
-    doc_digest = document_digest(text)
+    signed = sign_license(claims, node.signing_key(key.key_id))
+    text, doc_digest = signed.text, signed.digest
     parsed_serial = license_id.split(".")[7]
     return _Prepared(
         row={

@@ -21,7 +21,7 @@ from keys import ed25519
 from keys.errors import InvalidInput
 from keys.statements import KeyStatement, Role, certify
 from ledger.entries import Entry, digest
-from verifier.document import StampBody, StampClaims, document_digest, encode_stamp
+from verifier.document import StampBody, StampClaims, sign_stamp
 
 SEAL_TYPES = {
     "official": "公章",
@@ -226,7 +226,8 @@ def stamp(
             media_type=media_type,
         ),
     )
-    text = encode_stamp(claims, node.signing_key(bytes.fromhex(seal.key_id)))
+    signed = sign_stamp(claims, node.signing_key(bytes.fromhex(seal.key_id)))
+    text = signed.text
 
     def record(conn: Connection, first: int) -> None:
         conn.execute(
@@ -249,7 +250,7 @@ def stamp(
                 now,
                 node.config.region,
                 stamp_id,
-                document_digest(text),
+                signed.digest,
                 bytes.fromhex(seal.key_id),
             )
         ],

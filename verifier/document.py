@@ -73,24 +73,24 @@ key   stamp body (-70002)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import re
 import threading
 import unicodedata
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal, NamedTuple, overload
 
-import base45
 import cbor2
 import nacl.signing
 
 from keys import ed25519
 from keys.errors import InvalidInput
-from verifier.base45 import Base45CharacterError, Base45ValueError, b45decode
+from verifier.base45 import Base45CharacterError, Base45ValueError, b45decode, b45encode
 
 Kind = Literal["license", "stamp"]
 HolderKind = Literal["L", "N"]
@@ -403,7 +403,17 @@ def _stamp_map(c: StampClaims) -> dict[int, object]:
     }
 
 
-def _encode(kind: Kind, claims: dict[int, object], signing_key: nacl.signing.SigningKey) -> str:
+@dataclass(frozen=True, slots=True)
+class SignedDocument:
+    """An encoded document and the SHA-256 of its COSE_Sign1 bytes (what the ledger records)."""
+
+    text: str
+    digest: bytes
+
+
+def _encode(
+    kind: Kind, claims: dict[int, object], signing_key: nacl.signing.SigningKey
+) -> SignedDocument:
     try:
         payload = cbor2.dumps(claims, canonical=True)
     except (cbor2.CBOREncodeError, TypeError, ValueError) as e:
@@ -415,21 +425,31 @@ def _encode(kind: Kind, claims: dict[int, object], signing_key: nacl.signing.Sig
     cose = _cose_sign1(protected, payload, signature)
     if len(cose) > MAX_INFLATED:
         raise DocumentTooLong(f"COSE_Sign1 is {len(cose)} bytes, over {MAX_INFLATED}")
-    encoded: bytes = base45.b45encode(zlib.compress(cose, 9))
-    text = _PREFIX_OF[kind] + encoded.decode("ascii")
+    text = _PREFIX_OF[kind] + b45encode(zlib.compress(cose, 9))
     if len(text) > MAX_TEXT_LENGTH:
         raise DocumentTooLong(f"document text is {len(text)} characters, over {MAX_TEXT_LENGTH}")
-    return text
+    return SignedDocument(text, hashlib.sha256(cose).digest())
 
 
-def encode_license(claims: LicenseClaims, signing_key: nacl.signing.SigningKey) -> str:
-    """The ``EL1:`` text of ``claims`` signed with ``signing_key``; refuses what decode would."""
+def sign_license(claims: LicenseClaims, signing_key: nacl.signing.SigningKey) -> SignedDocument:
+    """The ``EL1:`` document of ``claims`` signed with ``signing_key``, with its digest;
+    refuses what decode would."""
     return _encode("license", _license_map(claims), signing_key)
 
 
-def encode_stamp(claims: StampClaims, signing_key: nacl.signing.SigningKey) -> str:
-    """The ``ES1:`` text of ``claims`` signed with ``signing_key``; refuses what decode would."""
+def sign_stamp(claims: StampClaims, signing_key: nacl.signing.SigningKey) -> SignedDocument:
+    """The ``ES1:`` document of ``claims`` signed with ``signing_key``, with its digest."""
     return _encode("stamp", _stamp_map(claims), signing_key)
+
+
+def encode_license(claims: LicenseClaims, signing_key: nacl.signing.SigningKey) -> str:
+    """The ``EL1:`` text of ``claims`` signed with ``signing_key``."""
+    return sign_license(claims, signing_key).text
+
+
+def encode_stamp(claims: StampClaims, signing_key: nacl.signing.SigningKey) -> str:
+    """The ``ES1:`` text of ``claims`` signed with ``signing_key``."""
+    return sign_stamp(claims, signing_key).text
 
 
 def holder_id_hash(id_number: str, salt: bytes) -> bytes:
@@ -485,9 +505,21 @@ def inflate(data: bytes, limit: int = MAX_INFLATED) -> bytes:
     return out
 
 
+def _cbor_loader() -> Callable[[bytes], Any]:
+    """``cbor2.loads``, reading 4 KiB at a time where cbor2 can (≥ 5.7): 1.5 µs less a payload."""
+    try:
+        cbor2.loads(b"\xa0", read_size=4096)
+    except TypeError:  # pragma: no cover - older cbor2 reads byte by byte
+        return cbor2.loads
+    return functools.partial(cbor2.loads, read_size=4096)
+
+
+_cbor_loads: Final = _cbor_loader()
+
+
 def _loads(data: bytes, what: str) -> Any:
     try:
-        return cbor2.loads(data)
+        return _cbor_loads(data)
     except (cbor2.CBORDecodeError, ValueError, TypeError, LookupError, RecursionError) as e:
         raise InvalidCbor(f"{what} is not CBOR: {e}") from e
 
