@@ -1,0 +1,151 @@
+"""The node's side of verification: its signed trust bundle, and its own status answers
+(the license row and an inclusion proof of the issuance at the latest checkpoint)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from sqlalchemy import select
+
+from eseal.agencies import agency_keys, list_agencies
+from eseal.catalog import load_catalog
+from eseal.licenses import UnknownLicense, get_license
+from eseal.models import SealRow
+from eseal.node import Node
+from eseal.seals import UnknownSeal, get_seal
+from keys.statements import SignedStatement
+from ledger.checkpoint import verify_checkpoint
+from ledger.entries import decode_entry
+from ledger.merkle import leaf_hash, verify_inclusion
+from verifier.document import DecodedDocument
+from verifier.pipeline import StatusAnswer
+from verifier.trust import (
+    AgencyRecord,
+    KeyRecord,
+    LicenseTypeInfo,
+    SealRecord,
+    TrustBundle,
+    TrustStore,
+    sign_bundle,
+)
+
+_seal = SealRow.__table__  # type: ignore[attr-defined]
+BUNDLE_CACHE_SECONDS = 30
+
+
+def build_bundle(node: Node, *, now: int, with_images: bool = False) -> TrustBundle:
+    """The region's trust bundle as of now, cut at the latest checkpoint."""
+    catalog = load_catalog()
+    agencies = []
+    types: set[str] = set()
+    for a in list_agencies(node):
+        keys = tuple(
+            KeyRecord(
+                SignedStatement.from_bytes(bytes(k.statement)), k.status, k.revoked_at, k.retired_at
+            )
+            for k in agency_keys(node, a.code)
+        )
+        scope = tuple(json.loads(a.types))
+        types.update(scope)
+        agencies.append(AgencyRecord(a.code, a.name, scope, keys))
+    with node.sql.read_engine.connect() as conn:
+        seals = [SealRow.model_validate(r._mapping) for r in conn.execute(select(_seal))]
+    seal_records = tuple(
+        SealRecord(
+            s.id,
+            s.agency_code,
+            s.name,
+            s.seal_type,
+            KeyRecord(
+                SignedStatement.from_bytes(bytes(s.statement)),
+                "revoked" if s.status == "revoked" else "active",
+                s.revoked_at,
+            ),
+            bytes(s.image) if with_images else None,
+        )
+        for s in seals
+    )
+    license_types = tuple(
+        LicenseTypeInfo(t.code, t.name, {f.name: f.label for f in t.fields})
+        for t in catalog
+        if t.code in types
+    )
+    return TrustBundle(
+        region=node.config.region,
+        name=node.config.name,
+        root_public_key=node.config.root_public_key,
+        log_verifier=node.config.log_verifier,
+        issued_at=now,
+        checkpoint=node.log.checkpoint(),
+        agencies=tuple(agencies),
+        seals=seal_records,
+        license_types=license_types,
+    )
+
+
+def export_bundle(node: Node, *, now: int, with_images: bool = False) -> bytes:
+    """The signed bundle (needs the root key)."""
+    return sign_bundle(
+        build_bundle(node, now=now, with_images=with_images), node.require_root_key()
+    )
+
+
+class LocalStatus:
+    """A node answering status questions from its own database and ledger (online)."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def license_status(self, bundle: TrustBundle, doc: DecodedDocument) -> StatusAnswer:
+        now = int(time.time())
+        if bundle.region != self.node.config.region:
+            return StatusAnswer(None, "online", now, detail="license of another region")
+        license_id = doc.claims.license_id if hasattr(doc.claims, "license_id") else ""
+        try:
+            row = get_license(self.node, license_id)
+        except UnknownLicense:
+            return StatusAnswer(
+                None, "online", now, ledger_included=False, detail="no such license issued here"
+            )
+        log = self.node.log
+        cp = verify_checkpoint(log.checkpoint(), self.node.log_verifier)
+        size, proof = log.inclusion_proof(row.ledger_index, cp.size)
+        raw = log.entry(row.ledger_index)
+        entry = decode_entry(raw)
+        included = entry.subject == license_id and entry.digest == doc.digest()
+        if included:
+            verify_inclusion(leaf_hash(raw), row.ledger_index, size, proof, cp.root_hash)
+        return StatusAnswer(
+            row.status, "online", now, checkpoint_size=cp.size, ledger_included=included
+        )
+
+    def seal_status(self, bundle: TrustBundle, seal_id: str) -> StatusAnswer | None:
+        now = int(time.time())
+        try:
+            seal = get_seal(self.node, seal_id)
+        except UnknownSeal:
+            return None
+        return StatusAnswer("07" if seal.status == "revoked" else "01", "online", now)
+
+
+class BundleCache:
+    """The node's own trust store, rebuilt at most every few seconds (for POST /v1/verify)."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._lock = threading.Lock()
+        self._store: TrustStore | None = None
+        self._built = 0.0
+
+    def store(self) -> TrustStore:
+        with self._lock:
+            if self._store is None or time.monotonic() - self._built > BUNDLE_CACHE_SECONDS:
+                self._store = TrustStore([build_bundle(self.node, now=int(time.time()))])
+                self._built = time.monotonic()
+            return self._store
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._store = None

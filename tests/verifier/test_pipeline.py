@@ -1,0 +1,154 @@
+"""The verification pipeline against a real node: each failure stops at its own step with
+its own status; the status and ledger steps use the node's own (online) answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from eseal.agencies import Principal, revoke_key, rotate_key
+from eseal.licenses import change_status, issue
+from eseal.seals import create_seal, revoke_seal, stamp
+from eseal.trust_export import LocalStatus, build_bundle, export_bundle
+from tests.eseal.conftest import (
+    HOUSING,
+    MARKET,
+    NOW,
+    Region,
+    business_request,
+    make_region,
+    worker_request,
+)
+from verifier.pipeline import VerifyContext, verify_text
+from verifier.trust import BundleNotPinned, TrustStore, open_bundle
+from verifier.verdict import CLOCK_BEHIND, NO_STATUS, Status
+
+MARKET_AGENT = Principal("agency", MARKET)
+LATER = NOW + 86400
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Region]:
+    r = make_region(tmp_path_factory.mktemp("pipeline"))
+    yield r
+    r.node.close()
+
+
+def _ctx(region: Region, *, online: bool = True, now: int = LATER) -> VerifyContext:
+    store = TrustStore([build_bundle(region.node, now=now)])
+    return VerifyContext(store, now, status=LocalStatus(region.node) if online else None)
+
+
+def test_valid_license_passes_every_step(region: Region) -> None:
+    issued = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+    verdict = verify_text(issued.qr_text, _ctx(region))
+    assert verdict.status is Status.VALID, verdict.reasons
+    assert [c.step for c in verdict.checks] == [
+        "decode",
+        "issuer",
+        "signature",
+        "authority",
+        "time",
+        "status",
+        "ledger",
+    ]
+    assert verdict.colour == "green"
+    assert verdict.document["holder"] == "重庆山城小面餐饮有限公司"
+    assert verdict.document["type_name"] == "营业执照"
+    assert verdict.freshness.ledger_included is True
+    assert verdict.issuer["agency_name"] == "重庆市市场监督管理局"
+
+
+def test_offline_without_status_is_amber(region: Region) -> None:
+    issued = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+    verdict = verify_text(issued.qr_text, _ctx(region, online=False))
+    assert verdict.status is Status.VALID
+    assert NO_STATUS in verdict.warnings
+    assert verdict.colour == "amber"
+
+
+@pytest.mark.parametrize(
+    ("action", "status"),
+    [("revoke", Status.REVOKED), ("suspend", Status.SUSPENDED), ("cancel", Status.CANCELLED)],
+)
+def test_status_changes_are_seen_online(region: Region, action: str, status: Status) -> None:
+    issued = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+    change_status(region.node, MARKET_AGENT, issued.id, action, reason="x", now=NOW + 1)
+    verdict = verify_text(issued.qr_text, _ctx(region))
+    assert verdict.status is status
+    assert verdict.checks[-1].step == "status"
+
+
+def test_tampered_and_foreign_documents(region: Region) -> None:
+    issued = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+    text = issued.qr_text
+    assert verify_text(text[:-3], _ctx(region)).status in {Status.MALFORMED, Status.BAD_SIGNATURE}
+    assert verify_text("https://example.com/", _ctx(region)).status is Status.UNSUPPORTED
+    assert verify_text("EL1:" + "A" * 30, _ctx(region)).status is Status.MALFORMED
+    empty = VerifyContext(TrustStore(), LATER)
+    assert verify_text(text, empty).status is Status.UNKNOWN_ISSUER
+
+
+def test_time_window_and_clock_behind(region: Region) -> None:
+    issued = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+    late = _ctx(region, now=NOW + 40 * 365 * 86400)
+    early = _ctx(region, now=NOW - 86400)
+    worker = issue(region.node, Principal("agency", HOUSING), HOUSING, worker_request(), now=NOW)
+    assert verify_text(worker.qr_text, late).status is Status.EXPIRED
+    assert verify_text(issued.qr_text, early).status is Status.NOT_YET_VALID
+    ctx = _ctx(region)
+    ctx.newest_seen = LATER + 3600
+    verdict = verify_text(issued.qr_text, ctx)
+    assert verdict.status is Status.VALID
+    assert CLOCK_BEHIND in verdict.warnings
+
+
+def test_revoked_key_invalidates_what_it_signed(tmp_path_factory: pytest.TempPathFactory) -> None:
+    r = make_region(tmp_path_factory.mktemp("keys"))
+    try:
+        node = r.node
+        before = issue(node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+        rotated = rotate_key(node, MARKET, now=NOW + 10)
+        assert verify_text(before.qr_text, _ctx(r)).status is Status.VALID
+        after = issue(node, MARKET_AGENT, MARKET, business_request(), now=NOW + 20)
+        revoke_key(node, MARKET, rotated.key_id.hex(), reason="compromised", now=NOW + 30)
+        assert verify_text(after.qr_text, _ctx(r)).status is Status.KEY_REVOKED
+        assert verify_text(before.qr_text, _ctx(r)).status is Status.VALID
+    finally:
+        r.node.close()
+
+
+def test_seal_stamp_matches_only_its_document(region: Region) -> None:
+    seal = create_seal(
+        region.node,
+        MARKET_AGENT,
+        agency_code=MARKET,
+        name="合同专用章",
+        seal_type="contract",
+        image=None,
+        now=NOW,
+    )
+    doc = b"contract text"
+    stamped = stamp(
+        region.node, MARKET_AGENT, seal.id, document=doc, document_name="c.txt", now=NOW
+    )
+    ok = verify_text(stamped.qr_text, _ctx(region), document=doc)
+    assert ok.status is Status.VALID, ok.reasons
+    assert ok.document["seal_name"] == "合同专用章"
+    bad = verify_text(stamped.qr_text, _ctx(region), document=b"contract text!")
+    assert bad.status is Status.DOCUMENT_MISMATCH
+    revoke_seal(region.node, MARKET_AGENT, seal.id, reason="lost", now=NOW + 5)
+    assert verify_text(stamped.qr_text, _ctx(region), document=doc).status is Status.REVOKED
+
+
+def test_bundle_is_signed_and_pinned(region: Region) -> None:
+    data = export_bundle(region.node, now=LATER)
+    bundle = open_bundle(data, pinned_root_key_id=region.node.root_key_id)
+    assert bundle.region == "500000"
+    assert {a.code for a in bundle.agencies} == {MARKET, HOUSING}
+    with pytest.raises(BundleNotPinned):
+        open_bundle(data, pinned_root_key_id=bytes(8))
+    forged = data.replace(b'"payload":"', b'"payload":"e', 1)
+    with pytest.raises(Exception):  # noqa: B017, PT011 (malformed or unsigned, both refused)
+        open_bundle(forged)

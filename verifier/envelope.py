@@ -1,0 +1,97 @@
+"""Signed envelopes for the offline material (trust bundles, revocation snapshots): DSSE
+(in-toto's Dead Simple Signing Envelope) with Ed25519, the key id being eseal's 8-byte
+key id in hex.
+
+    {"payloadType": "...", "payload": base64(bytes),
+     "signatures": [{"keyid": "<16 hex>", "sig": base64(Ed25519(PAE(type, payload)))}]}
+
+PAE(type, body) = "DSSEv1" SP len(type) SP type SP len(body) SP body (lengths in ASCII
+decimal), per https://github.com/secure-systems-lab/dsse/blob/master/protocol.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from nacl.signing import SigningKey
+
+from keys import ed25519
+from keys.errors import CheckFailed, InvalidInput
+
+MAX_ENVELOPE = 64 * 1024 * 1024
+MAX_SIGNATURES = 8
+
+
+class MalformedEnvelope(InvalidInput):
+    """Not a well-formed signed envelope."""
+
+    code = "malformed-envelope"
+
+
+class EnvelopeSignatureInvalid(CheckFailed):
+    """The envelope is not signed by the expected key."""
+
+    code = "envelope-signature-invalid"
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE pre-authentication encoding: what is actually signed."""
+    t = payload_type.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
+
+
+def seal_envelope(payload_type: str, payload: bytes, key: SigningKey) -> bytes:
+    """Sign ``payload`` as a DSSE envelope (JSON bytes)."""
+    signature = ed25519.sign(key, pae(payload_type, payload))
+    envelope = {
+        "payloadType": payload_type,
+        "payload": base64.b64encode(payload).decode(),
+        "signatures": [
+            {
+                "keyid": ed25519.key_id(bytes(key.verify_key)).hex(),
+                "sig": base64.b64encode(signature).decode(),
+            }
+        ],
+    }
+    return json.dumps(envelope, separators=(",", ":")).encode()
+
+
+def read_envelope(data: bytes, payload_type: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """Parse (not verify) an envelope of ``payload_type``: the payload and (key id,
+    signature) pairs."""
+    if len(data) > MAX_ENVELOPE:
+        raise MalformedEnvelope(f"envelope of {len(data)} bytes exceeds {MAX_ENVELOPE}")
+    try:
+        env: Any = json.loads(data)
+        if not isinstance(env, dict) or set(env) != {"payloadType", "payload", "signatures"}:
+            raise MalformedEnvelope("an envelope has exactly payloadType, payload, signatures")
+        if env["payloadType"] != payload_type:
+            raise MalformedEnvelope(
+                f"expected a {payload_type} envelope, got {env['payloadType']!r}"
+            )
+        payload = base64.b64decode(env["payload"], validate=True)
+        sigs = env["signatures"]
+        if not isinstance(sigs, list) or not 1 <= len(sigs) <= MAX_SIGNATURES:
+            raise MalformedEnvelope(f"an envelope carries 1 to {MAX_SIGNATURES} signatures")
+        pairs = [
+            (bytes.fromhex(s["keyid"]), base64.b64decode(s["sig"], validate=True)) for s in sigs
+        ]
+    except MalformedEnvelope:
+        raise
+    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError) as e:
+        raise MalformedEnvelope(f"envelope is malformed: {e}") from e
+    return payload, pairs
+
+
+def open_envelope(data: bytes, payload_type: str, public_key: bytes) -> bytes:
+    """The payload of an envelope signed by ``public_key``, or an error."""
+    payload, signatures = read_envelope(data, payload_type)
+    kid = ed25519.key_id(public_key)
+    message = pae(payload_type, payload)
+    for keyid, sig in signatures:
+        if keyid == kid and ed25519.verify(public_key, message, sig):
+            return payload
+    raise EnvelopeSignatureInvalid(f"the {payload_type} envelope is not signed by key {kid.hex()}")

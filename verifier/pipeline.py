@@ -1,0 +1,326 @@
+"""The verification pipeline: QR text (or a decoded image) to a :class:`Verdict`, through
+a fixed sequence of named steps, each able to stop with its own status.
+
+decode → find_issuer → check_signature → check_authority → check_time → check_status
+→ check_ledger, and for a seal stamp check_document. Time is a parameter; the status
+source (an offline snapshot or a node online) is passed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from keys.errors import CheckFailed, EsealError, InvalidInput
+from keys.statements import KeyRevoked, Role, verify_statement_chain
+from verifier.document import (
+    DecodedDocument,
+    LicenseClaims,
+    StampClaims,
+    UnsupportedDocument,
+    decode,
+)
+from verifier.trust import Signer, TrustBundle, TrustStore
+from verifier.verdict import (
+    CLOCK_BEHIND,
+    NO_STATUS,
+    STALE_STATUS,
+    STATUS_OF_CODE,
+    Check,
+    Status,
+    Verdict,
+)
+
+DEFAULT_SKEW = 300
+DEFAULT_MAX_STATUS_AGE = 7 * 86400
+
+
+@dataclass(frozen=True)
+class StatusAnswer:
+    """What a status source says of one license or seal."""
+
+    code: str | None  # "01" … "07"; None: the source does not know it
+    source: str  # offline | online
+    as_of: int
+    checkpoint_size: int | None = None
+    ledger_included: bool | None = None  # online: issuance entry proved in a checkpoint
+    detail: str = ""
+
+
+class StatusSource(Protocol):
+    def license_status(self, bundle: TrustBundle, doc: DecodedDocument) -> StatusAnswer: ...
+
+    def seal_status(self, bundle: TrustBundle, seal_id: str) -> StatusAnswer | None: ...
+
+
+@dataclass
+class VerifyContext:
+    store: TrustStore
+    now: int
+    status: StatusSource | None = None
+    skew: int = DEFAULT_SKEW
+    max_status_age: int = DEFAULT_MAX_STATUS_AGE
+    #: The newest signed time this device has seen (bundle, snapshot, checkpoint).
+    newest_seen: int | None = None
+
+
+class Stop(Exception):
+    def __init__(self, status: Status, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+@dataclass
+class _Run:
+    ctx: VerifyContext
+    verdict: Verdict
+    doc: DecodedDocument | None = None
+    signer: Signer | None = None
+    candidates: list[Signer] = field(default_factory=list)
+
+    def passed(self, step: str, detail: str) -> None:
+        self.verdict.checks.append(Check(step, True, detail))
+
+    def decoded(self) -> DecodedDocument:
+        if self.doc is None:
+            raise RuntimeError("steps run out of order: nothing decoded")
+        return self.doc
+
+    def signed(self) -> tuple[DecodedDocument, Signer]:
+        if self.signer is None:
+            raise RuntimeError("steps run out of order: no signer")
+        return self.decoded(), self.signer
+
+
+def _day(ts: int | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+def decode_step(run: _Run, text: str) -> None:
+    try:
+        run.doc = decode(text)
+    except UnsupportedDocument as e:
+        raise Stop(Status.UNSUPPORTED, e.message) from e
+    except InvalidInput as e:
+        raise Stop(Status.MALFORMED, e.message) from e
+    run.verdict.kind = run.doc.kind
+    run.passed("decode", f"{run.doc.kind} document, key id {run.doc.kid.hex()}")
+
+
+def find_issuer(run: _Run) -> None:
+    doc = run.decoded()
+    want = "agency" if doc.kind == "license" else "seal"
+    issuer = doc.claims.issuer
+    run.candidates = [
+        s
+        for s in run.ctx.store.signers(doc.kid)
+        if (s.agency if want == "agency" else s.seal) is not None
+        and (s.agency.code if s.agency else s.seal.agency_code if s.seal else "") == issuer
+    ]
+    if not run.candidates:
+        raise Stop(
+            Status.UNKNOWN_ISSUER, f"no trusted {want} key {doc.kid.hex()} of issuer {issuer}"
+        )
+    run.passed("issuer", f"{len(run.candidates)} trusted key(s) with id {doc.kid.hex()}")
+
+
+def check_signature(run: _Run) -> None:
+    doc = run.decoded()
+    for signer in run.candidates:
+        if doc.verify_with(signer.key.public_key):
+            run.signer = signer
+            break
+    else:
+        raise Stop(Status.BAD_SIGNATURE, "the signature does not verify with the issuer's key")
+    agency = run.signer.agency
+    seal = run.signer.seal
+    run.verdict.issuer = {
+        "region": run.signer.bundle.region,
+        "region_name": run.signer.bundle.name,
+        "agency_code": agency.code if agency else seal.agency_code if seal else None,
+        "agency_name": agency.name if agency else _agency_name(run.signer.bundle, seal),
+        "key_id": doc.kid.hex(),
+    }
+    run.passed("signature", "Ed25519 signature verifies")
+
+
+def _agency_name(bundle: TrustBundle, seal: object) -> str | None:
+    code = getattr(seal, "agency_code", None)
+    return next((a.name for a in bundle.agencies if a.code == code), None)
+
+
+def check_authority(run: _Run) -> None:
+    doc, signer = run.signed()
+    claims = doc.claims
+    if signer.key.status == "revoked":
+        if signer.seal is not None:  # a seal is its key: revoking it revokes the seal
+            raise Stop(Status.REVOKED, f"seal {signer.seal.id} ({signer.seal.name}) is revoked")
+        raise Stop(Status.KEY_REVOKED, f"the signing key {doc.kid.hex()} has been revoked")
+    retired = signer.key.retired_at
+    if signer.key.status == "retired" and retired is not None and claims.issued_at > retired:
+        raise Stop(Status.ISSUER_NOT_AUTHORISED,
+                   f"signed after its key {doc.kid.hex()} was retired on {_day(retired)}")
+    license_type = claims.body.type_code if isinstance(claims, LicenseClaims) else None
+    role = Role.AGENCY if doc.kind == "license" else Role.SEAL
+    try:
+        verify_statement_chain(
+            [signer.key.statement],
+            signer.bundle.root_public_key,
+            at=claims.issued_at,
+            role=role,
+            license_type=license_type,
+        )
+    except KeyRevoked as e:
+        raise Stop(Status.KEY_REVOKED, e.message) from e
+    except (CheckFailed, InvalidInput) as e:
+        raise Stop(Status.ISSUER_NOT_AUTHORISED, e.message) from e
+    if isinstance(claims, LicenseClaims) and claims.body.region != signer.bundle.region:
+        raise Stop(
+            Status.ISSUER_NOT_AUTHORISED,
+            f"license says region {claims.body.region}, key is of {signer.bundle.region}",
+        )
+    scope = f", type {license_type} in scope" if license_type else ""
+    run.passed("authority", f"key certified by region {signer.bundle.region} root{scope}")
+
+
+def check_time(run: _Run) -> None:
+    doc, ctx = run.decoded(), run.ctx
+    claims = doc.claims
+    if ctx.newest_seen is not None and ctx.now + ctx.skew < ctx.newest_seen:
+        run.verdict.warnings.append(CLOCK_BEHIND)
+    if ctx.now + ctx.skew < claims.not_before:
+        raise Stop(Status.NOT_YET_VALID, f"valid from {_day(claims.not_before)}")
+    expires = claims.expires if isinstance(claims, LicenseClaims) else None
+    if expires is not None and ctx.now - ctx.skew > expires:
+        raise Stop(Status.EXPIRED, f"expired on {_day(expires)}")
+    run.passed("time", f"valid until {_day(expires) or '长期 (no end)'}")
+
+
+def check_status(run: _Run) -> None:
+    (doc, signer), ctx = run.signed(), run.ctx
+    fresh = run.verdict.freshness
+    if signer.seal is not None and signer.key.status == "revoked":
+        raise Stop(Status.REVOKED, f"seal {signer.seal.id} is revoked")
+    if ctx.status is None:
+        run.verdict.warnings.append(NO_STATUS)
+        run.verdict.checks.append(Check("status", False, "no status source: not checked"))
+        return
+    if isinstance(doc.claims, StampClaims):
+        answer = ctx.status.seal_status(signer.bundle, doc.claims.body.seal_id)
+    else:
+        answer = ctx.status.license_status(signer.bundle, doc)
+    if answer is None or answer.code is None:
+        run.verdict.warnings.append(NO_STATUS)
+        detail = answer.detail if answer else "status unknown"
+        run.verdict.checks.append(Check("status", False, detail))
+        return
+    fresh.status_source, fresh.status_as_of = answer.source, answer.as_of
+    fresh.checkpoint_size, fresh.ledger_included = answer.checkpoint_size, answer.ledger_included
+    if answer.source == "offline" and ctx.now - answer.as_of > ctx.max_status_age:
+        fresh.stale = True
+        run.verdict.warnings.append(STALE_STATUS)
+    status = STATUS_OF_CODE.get(answer.code, Status.REVOKED)
+    if status is not Status.VALID:
+        raise Stop(status, f"status {answer.code} ({answer.source}, as of {_day(answer.as_of)})")
+    run.passed("status", f"{answer.source} status 01 as of {_day(answer.as_of)}")
+
+
+def check_ledger(run: _Run) -> None:
+    fresh = run.verdict.freshness
+    if fresh.ledger_included is None:
+        return
+    if not fresh.ledger_included:
+        raise Stop(Status.NOT_IN_LEDGER, "the issuance is not proved in the region's ledger")
+    run.passed("ledger", f"issuance entry included in checkpoint of size {fresh.checkpoint_size}")
+
+
+def check_document(run: _Run, document: bytes | None) -> None:
+    doc = run.decoded()
+    if not isinstance(doc.claims, StampClaims):
+        return
+    body = doc.claims.body
+    if document is None:
+        run.verdict.checks.append(Check("document", False, "no document given to compare"))
+        return
+    if hashlib.sha256(document).digest() != body.document_sha256 or len(document) != body.size:
+        raise Stop(Status.DOCUMENT_MISMATCH, f"the file is not the sealed {body.file_name}")
+    run.passed("document", f"SHA-256 of the file matches the sealed {body.file_name}")
+
+
+def _describe(run: _Run) -> None:
+    doc = run.doc
+    if doc is None:
+        return
+    claims = doc.claims
+    if isinstance(claims, LicenseClaims):
+        body = claims.body
+        info = run.ctx.store.license_type(body.type_code)
+        labels = info.labels if info else {}
+        run.verdict.document = {
+            "id": claims.license_id,
+            "type_code": body.type_code,
+            "type_name": info.name if info else None,
+            "holder": body.holder.name,
+            "holder_id": body.holder.id_display,
+            "fields": [
+                {"name": k, "label": labels.get(k, k), "value": v} for k, v in body.fields.items()
+            ],
+            "issued": _day(claims.issued_at),
+            "valid_until": _day(claims.expires),
+            "version": body.version,
+            "previous": body.previous,
+            "region": body.region,
+        }
+    else:
+        stamp = claims.body
+        seal = run.signer.seal if run.signer else None
+        run.verdict.document = {
+            "id": claims.stamp_id,
+            "seal_id": stamp.seal_id,
+            "seal_name": seal.name if seal else None,
+            "file_name": stamp.file_name,
+            "size": stamp.size,
+            "sha256": stamp.document_sha256.hex(),
+            "stamped": _day(claims.issued_at),
+        }
+
+
+Step = Callable[[_Run], None]
+STEPS: tuple[Step, ...] = (
+    find_issuer,
+    check_signature,
+    check_authority,
+    check_time,
+    check_status,
+    check_ledger,
+)
+
+
+def verify_text(text: str, ctx: VerifyContext, *, document: bytes | None = None) -> Verdict:
+    """The verdict on a QR text (and, for a seal stamp, the presented file)."""
+    run = _Run(ctx, Verdict(Status.VALID, checked_at=ctx.now))
+    try:
+        decode_step(run, text)
+        for step in STEPS:
+            step(run)
+        check_document(run, document)
+    except Stop as stop:
+        run.verdict.status = stop.status
+        run.verdict.reasons.append(stop.reason)
+        run.verdict.checks.append(Check(_step_name(run), False, stop.reason))
+    except EsealError as e:  # a source failed in a way no step anticipated
+        run.verdict.status = Status.MALFORMED
+        run.verdict.reasons.append(e.message)
+    _describe(run)
+    if run.verdict.valid and not run.verdict.reasons:
+        run.verdict.reasons.append("all checks passed")
+    return run.verdict
+
+
+def _step_name(run: _Run) -> str:
+    names = ["decode", "issuer", "signature", "authority", "time", "status", "ledger", "document"]
+    done = {c.step for c in run.verdict.checks if c.ok}
+    return next((n for n in names if n not in done), "document")

@@ -1,0 +1,276 @@
+"""Trust bundles and the trust store: what a window knows about each region it trusts.
+
+A region's bundle (signed by its root key, in a DSSE envelope) lists its agencies and
+seals with their root-certified key statements and status, the license types it issues
+(names and field labels, so the window needs no catalogue), its log key, and the
+checkpoint it was cut at. A peer pins a region by its root key id.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nacl.signing import SigningKey
+
+from keys import ed25519
+from keys.errors import CheckFailed, InvalidInput
+from keys.statements import SignedStatement
+from verifier.envelope import open_envelope, read_envelope, seal_envelope
+
+BUNDLE_TYPE = "application/vnd.eseal.trust-bundle+json"
+BUNDLE_FORMAT = "eseal-trust-bundle/v1"
+MAX_BUNDLE = 32 * 1024 * 1024
+
+
+class MalformedBundle(InvalidInput):
+    """The trust bundle is not well formed."""
+
+    code = "malformed-bundle"
+
+
+class BundleNotPinned(CheckFailed):
+    """The bundle's root key is not the pinned one."""
+
+    code = "bundle-not-pinned"
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """A signing key (agency or seal) as the bundle states it."""
+
+    statement: SignedStatement
+    status: str  # active | retired | revoked
+    revoked_at: int | None = None
+    retired_at: int | None = None
+
+    @property
+    def key_id(self) -> bytes:
+        return self.statement.statement.key_id
+
+    @property
+    def public_key(self) -> bytes:
+        return self.statement.statement.public_key
+
+
+@dataclass(frozen=True)
+class AgencyRecord:
+    code: str
+    name: str
+    types: tuple[str, ...]
+    keys: tuple[KeyRecord, ...]
+
+
+@dataclass(frozen=True)
+class SealRecord:
+    id: str
+    agency_code: str
+    name: str
+    seal_type: str
+    key: KeyRecord
+    image_png: bytes | None = None
+
+
+@dataclass(frozen=True)
+class LicenseTypeInfo:
+    code: str
+    name: str
+    labels: dict[str, str] = field(hash=False)
+
+
+@dataclass(frozen=True)
+class TrustBundle:
+    region: str
+    name: str
+    root_public_key: bytes
+    log_verifier: str
+    issued_at: int
+    checkpoint: str
+    agencies: tuple[AgencyRecord, ...]
+    seals: tuple[SealRecord, ...]
+    license_types: tuple[LicenseTypeInfo, ...]
+
+    @property
+    def root_key_id(self) -> bytes:
+        return ed25519.key_id(self.root_public_key)
+
+    def to_json(self) -> dict[str, Any]:
+        def key(k: KeyRecord) -> dict[str, Any]:
+            return {
+                "statement": _b64(k.statement.to_bytes()),
+                "status": k.status,
+                "revoked_at": k.revoked_at,
+                "retired_at": k.retired_at,
+            }
+
+        return {
+            "format": BUNDLE_FORMAT,
+            "region": self.region,
+            "name": self.name,
+            "root_public_key": self.root_public_key.hex(),
+            "log_verifier": self.log_verifier,
+            "issued_at": self.issued_at,
+            "checkpoint": self.checkpoint,
+            "agencies": [
+                {
+                    "code": a.code,
+                    "name": a.name,
+                    "types": list(a.types),
+                    "keys": [key(k) for k in a.keys],
+                }
+                for a in self.agencies
+            ],
+            "seals": [
+                {
+                    "id": s.id,
+                    "agency_code": s.agency_code,
+                    "name": s.name,
+                    "seal_type": s.seal_type,
+                    "key": key(s.key),
+                    "image_png": _b64(s.image_png) if s.image_png else None,
+                }
+                for s in self.seals
+            ],
+            "license_types": [
+                {"code": t.code, "name": t.name, "labels": t.labels} for t in self.license_types
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any) -> TrustBundle:
+        try:
+            if raw["format"] != BUNDLE_FORMAT:
+                raise MalformedBundle(f"bundle format {raw['format']!r} is not {BUNDLE_FORMAT}")
+            return cls(
+                region=_text(raw["region"]),
+                name=_text(raw["name"]),
+                root_public_key=bytes.fromhex(raw["root_public_key"]),
+                log_verifier=_text(raw["log_verifier"]),
+                issued_at=int(raw["issued_at"]),
+                checkpoint=_text(raw["checkpoint"], 4096),
+                agencies=tuple(
+                    AgencyRecord(
+                        _text(a["code"]),
+                        _text(a["name"]),
+                        tuple(_text(t) for t in a["types"]),
+                        tuple(_key(k) for k in a["keys"]),
+                    )
+                    for a in raw["agencies"]
+                ),
+                seals=tuple(
+                    SealRecord(
+                        _text(s["id"]),
+                        _text(s["agency_code"]),
+                        _text(s["name"]),
+                        _text(s["seal_type"]),
+                        _key(s["key"]),
+                        _unb64(s["image_png"]) if s.get("image_png") else None,
+                    )
+                    for s in raw["seals"]
+                ),
+                license_types=tuple(
+                    LicenseTypeInfo(
+                        _text(t["code"]),
+                        _text(t["name"]),
+                        {_text(k): _text(v) for k, v in t["labels"].items()},
+                    )
+                    for t in raw["license_types"]
+                ),
+            )
+        except MalformedBundle:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as e:
+            raise MalformedBundle(f"trust bundle is malformed: {e!r}") from e
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
+def _text(value: Any, limit: int = 256) -> str:
+    if not isinstance(value, str) or len(value) > limit:
+        raise MalformedBundle(f"expected text of at most {limit} characters")
+    return value
+
+
+def _key(raw: Any) -> KeyRecord:
+    status = _text(raw["status"])
+    if status not in {"active", "retired", "revoked"}:
+        raise MalformedBundle(f"unknown key status {status!r}")
+    return KeyRecord(
+        SignedStatement.from_bytes(_unb64(raw["statement"])),
+        status,
+        raw.get("revoked_at"),
+        raw.get("retired_at"),
+    )
+
+
+def sign_bundle(bundle: TrustBundle, root_key: SigningKey) -> bytes:
+    payload = json.dumps(bundle.to_json(), ensure_ascii=False, sort_keys=True).encode()
+    return seal_envelope(BUNDLE_TYPE, payload, root_key)
+
+
+def open_bundle(data: bytes, *, pinned_root_key_id: bytes | None = None) -> TrustBundle:
+    """Parse a signed bundle and check it is signed by the root key it names (and, when
+    given, that this root key is the pinned one)."""
+    payload, _ = read_envelope(data, BUNDLE_TYPE)
+    try:
+        raw = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise MalformedBundle(f"trust bundle payload is not JSON: {e}") from e
+    bundle = TrustBundle.from_json(raw)
+    open_envelope(data, BUNDLE_TYPE, bundle.root_public_key)
+    if pinned_root_key_id is not None and bundle.root_key_id != pinned_root_key_id:
+        raise BundleNotPinned(
+            f"bundle root key {bundle.root_key_id.hex()} is not the pinned "
+            f"{pinned_root_key_id.hex()}"
+        )
+    return bundle
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Who a key id may belong to: an agency key or a seal key, in one region."""
+
+    bundle: TrustBundle
+    key: KeyRecord
+    agency: AgencyRecord | None = None
+    seal: SealRecord | None = None
+
+
+class TrustStore:
+    """The regions a window trusts, indexed by key id (several keys may share a kid)."""
+
+    def __init__(self, bundles: Iterable[TrustBundle] = ()) -> None:
+        self.bundles: list[TrustBundle] = []
+        self._by_kid: dict[bytes, list[Signer]] = {}
+        self._types: dict[str, LicenseTypeInfo] = {}
+        for b in bundles:
+            self.add(b)
+
+    def add(self, bundle: TrustBundle) -> None:
+        self.bundles.append(bundle)
+        for agency in bundle.agencies:
+            for key in agency.keys:
+                self._by_kid.setdefault(key.key_id, []).append(Signer(bundle, key, agency=agency))
+        for seal in bundle.seals:
+            self._by_kid.setdefault(seal.key.key_id, []).append(Signer(bundle, seal.key, seal=seal))
+        for t in bundle.license_types:
+            self._types.setdefault(t.code, t)
+
+    def signers(self, kid: bytes) -> list[Signer]:
+        return self._by_kid.get(kid, [])
+
+    def license_type(self, code: str) -> LicenseTypeInfo | None:
+        return self._types.get(code)
+
+    def region(self, code: str) -> TrustBundle | None:
+        return next((b for b in self.bundles if b.region == code), None)

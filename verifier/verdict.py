@@ -1,0 +1,126 @@
+"""The verdict: one typed answer to "may I believe this document?", with what was checked
+and how fresh the status is (the window page, the CLI and the API all show this)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    VALID = "VALID"
+    REVOKED = "REVOKED"
+    SUSPENDED = "SUSPENDED"
+    WITHDRAWN = "WITHDRAWN"
+    CANCELLED = "CANCELLED"
+    LAPSED = "LAPSED"
+    TRANSFERRED = "TRANSFERRED"
+    EXPIRED = "EXPIRED"
+    NOT_YET_VALID = "NOT_YET_VALID"
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    UNKNOWN_ISSUER = "UNKNOWN_ISSUER"
+    ISSUER_NOT_AUTHORISED = "ISSUER_NOT_AUTHORISED"
+    KEY_REVOKED = "KEY_REVOKED"
+    NOT_IN_LEDGER = "NOT_IN_LEDGER"
+    MALFORMED = "MALFORMED"
+    UNSUPPORTED = "UNSUPPORTED"
+    DOCUMENT_MISMATCH = "DOCUMENT_MISMATCH"
+
+
+#: National platform status codes → verdict status.
+STATUS_OF_CODE = {
+    "01": Status.VALID,
+    "02": Status.SUSPENDED,
+    "03": Status.WITHDRAWN,
+    "04": Status.CANCELLED,
+    "05": Status.LAPSED,
+    "06": Status.TRANSFERRED,
+    "07": Status.REVOKED,
+}
+
+#: Chinese first, for the window and printed output.
+STATUS_TEXT = {
+    Status.VALID: "有效 Valid",
+    Status.REVOKED: "已撤销 Revoked",
+    Status.SUSPENDED: "已暂停 Suspended",
+    Status.WITHDRAWN: "已撤回 Withdrawn",
+    Status.CANCELLED: "已注销 Cancelled",
+    Status.LAPSED: "已失效 Lapsed",
+    Status.TRANSFERRED: "已转出 Transferred out",
+    Status.EXPIRED: "已过期 Expired",
+    Status.NOT_YET_VALID: "尚未生效 Not yet valid",
+    Status.BAD_SIGNATURE: "签名无效 Bad signature",
+    Status.UNKNOWN_ISSUER: "未知签发机关 Unknown issuer",
+    Status.ISSUER_NOT_AUTHORISED: "签发机关未获授权 Issuer not authorised",
+    Status.KEY_REVOKED: "签发密钥已吊销 Issuing key revoked",
+    Status.NOT_IN_LEDGER: "账本中无记录 Not in the ledger",
+    Status.MALFORMED: "无法识别的证照码 Malformed",
+    Status.UNSUPPORTED: "不支持的格式 Unsupported",
+    Status.DOCUMENT_MISMATCH: "文件与印章不符 Document does not match",
+}
+
+#: Warnings that make a VALID verdict amber.
+STALE_STATUS = "STALE_STATUS"
+CLOCK_BEHIND = "CLOCK_BEHIND"
+NO_STATUS = "NO_STATUS"
+
+
+@dataclass
+class Check:
+    """One step of the pipeline: its name, whether it passed, and what it saw."""
+
+    step: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Freshness:
+    """How current the status and ledger evidence are."""
+
+    status_source: str = "none"  # offline | online | none
+    status_as_of: int | None = None
+    stale: bool = False
+    checkpoint_size: int | None = None
+    ledger_included: bool | None = None
+
+
+@dataclass
+class Verdict:
+    status: Status
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    kind: str | None = None  # license | stamp
+    document: dict[str, Any] = field(default_factory=dict)
+    issuer: dict[str, Any] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    freshness: Freshness = field(default_factory=Freshness)
+    checked_at: int = 0
+
+    @property
+    def valid(self) -> bool:
+        return self.status is Status.VALID
+
+    @property
+    def colour(self) -> str:
+        """green: valid; amber: valid with a warning; red: anything else."""
+        if not self.valid:
+            return "red"
+        return "amber" if self.warnings else "green"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "status_text": STATUS_TEXT[self.status],
+            "valid": self.valid,
+            "colour": self.colour,
+            "reasons": self.reasons,
+            "warnings": self.warnings,
+            "kind": self.kind,
+            "document": self.document,
+            "issuer": self.issuer,
+            "checks": [c.__dict__ for c in self.checks],
+            "freshness": self.freshness.__dict__,
+            "checked_at": self.checked_at,
+        }
