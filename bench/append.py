@@ -12,6 +12,7 @@ the configurations interleaved round by round; the table gives the median and th
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sqlite3
 import tempfile
@@ -32,6 +33,7 @@ from bench._common import (
     median,
     out_dir,
     pin_one_core,
+    profile_top,
     sqlite_pragmas,
     sqlite_store,
     table,
@@ -192,6 +194,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--scratch", type=Path, default=None, help="where the temporary databases go (TMPDIR)"
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="only print a cProfile of one eseal single run and one bulk run (no figures)",
+    )
     args = parser.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 5)
     n_single = args.single or (50 if args.quick else 2_000)
@@ -204,6 +211,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     systems = ("eseal", "raw sqlite3", "pymerkle")
     configs = [Config("single", s, 1, n_single) for s in systems]
     configs += [Config("bulk", s, b, n_bulk) for b in batches for s in systems]
+    if args.profile:
+        for cfg in (configs[0], configs[-3]):  # eseal single; eseal bulk, largest batch
+            path = Path(tempfile.mkdtemp(prefix="eseal-bench-", dir=args.scratch))
+            try:
+                print(f"--- cProfile: {cfg.label}, {cfg.entries:,} entries")
+                print(profile_top(functools.partial(work.run_eseal, path, cfg), 20))
+            finally:
+                shutil.rmtree(path, ignore_errors=True)
+        return {}
     samples = measure(configs, work, repeats, args.scratch)
 
     results: list[dict[str, Any]] = []
