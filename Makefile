@@ -7,9 +7,12 @@ UV_VERSION := 0.13.8
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 DEMO_DIR ?= demo-data
 
-# System packages the project needs from Debian: a CJK font (fonts-wqy-microhei) that
-# printed licenses embed. Installed once, with apt-get, when missing.
+# System packages the project needs from Debian, installed once with apt-get when missing:
+# a CJK font that printed licenses embed (fonts-wqy-microhei), and Chromium for the
+# window page's browser tests (chromium).
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+CHROMIUM := /usr/bin/chromium
+DEB_PACKAGES := fonts-wqy-microhei chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint bench clean venv system-deps
@@ -25,10 +28,10 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 venv: $(VENV)/.synced system-deps
 
 system-deps:
-	@if [ ! -f $(CJK_FONT) ]; then \
-	  echo "installing Debian package fonts-wqy-microhei (CJK font for printed licenses)"; \
-	  $(SUDO) apt-get install -y -q fonts-wqy-microhei >/dev/null 2>&1 || \
-	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q fonts-wqy-microhei >/dev/null; }; \
+	@if [ ! -f $(CJK_FONT) ] || [ ! -x $(CHROMIUM) ]; then \
+	  echo "installing Debian packages: $(DEB_PACKAGES)"; \
+	  $(SUDO) apt-get install -y -q $(DEB_PACKAGES) >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q $(DEB_PACKAGES) >/dev/null; }; \
 	fi
 
 demo: venv

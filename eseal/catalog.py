@@ -20,12 +20,10 @@ comments and ignored; any other unknown key is an error.
 
 from __future__ import annotations
 
-import datetime
 import functools
 import importlib.resources
 import json
 import re
-import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -33,12 +31,16 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal, cast
 
-from eseal.ids import (
-    InvalidCreditCode,
-    InvalidRegionCode,
-    validate_credit_code,
-    validate_region_code,
+from eseal.catalog_fields import (
+    KINDS,
+    MAX_FIELD_LENGTH,
+    FieldSpec,
+    Kind,
+    excerpt,
+    has_control_character,
+    normalise_fields,
 )
+from eseal.ids import InvalidCreditCode, validate_credit_code
 from keys.errors import InvalidInput
 
 FORMAT: Final = 1
@@ -46,31 +48,17 @@ FORMAT: Final = 1
 MAX_CATALOG_BYTES: Final = 4 * 1024 * 1024
 MAX_TYPES: Final = 5000
 MAX_FIELDS: Final = 32
-#: Field values travel in the QR code: no value is longer than this.
-MAX_FIELD_LENGTH: Final = 200
 MAX_CHOICES: Final = 64
 MAX_CHOICE_LENGTH: Final = 64
 MAX_NAME_LENGTH: Final = 64
 MAX_NAME_EN_LENGTH: Final = 128
 MAX_LABEL_LENGTH: Final = 32
 MAX_VALIDITY_DAYS: Final = 100 * 366
-#: Integer fields: at most this many digits (values stay exact in every JSON reader).
-MAX_INTEGER_DIGITS: Final = 15
-#: Money fields: at most this many digits before the decimal point.
-MAX_MONEY_DIGITS: Final = 15
-
-Kind = Literal["text", "date", "integer", "money", "enum", "credit_code", "region_code"]
-KINDS: Final[tuple[Kind, ...]] = (
-    "text", "date", "integer", "money", "enum", "credit_code", "region_code",
-)  # fmt: skip
 HolderKind = Literal["legal", "natural"]
 HOLDER_KINDS: Final[tuple[HolderKind, ...]] = ("legal", "natural")
 
 _FIELD_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _TYPE_CODE: Final = re.compile(r"[0-9A-Z]{18}[0-9]{3}")
-_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_INTEGER: Final = re.compile(r"[0-9]+")
-_MONEY: Final = re.compile(r"([0-9]+)(?:\.([0-9]{1,2}))?")
 
 
 class CatalogInvalid(InvalidInput):
@@ -83,121 +71,6 @@ class UnknownLicenseType(InvalidInput):
     """No license type in the catalogue has this code."""
 
     code = "unknown-license-type"
-
-
-class FieldInvalid(InvalidInput):
-    """A license field value is missing, unknown or malformed for its license type."""
-
-    code = "field-invalid"
-
-
-def _shorten(text: str, limit: int = 40) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "…")
-
-
-def _has_control(text: str) -> bool:
-    return any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} for ch in text)
-
-
-# -- field specifications -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    """One field of a license type: a snake_case key, a Chinese label, a kind and its limits."""
-
-    name: str
-    label: str
-    kind: Kind
-    required: bool
-    max_length: int | None = None
-    choices: tuple[str, ...] = ()
-
-    @property
-    def length_limit(self) -> int:
-        """The most characters a text value may have (the QR has room for no more)."""
-        return self.max_length if self.max_length is not None else MAX_FIELD_LENGTH
-
-    def invalid(self, problem: str) -> FieldInvalid:
-        return FieldInvalid(f"field {self.name!r} ({self.label}): {problem}")
-
-    def normalise(self, raw: str) -> str | int:
-        """The canonical value of ``raw`` (already stripped, not empty), or :class:`FieldInvalid`.
-
-        Messages name the field and the rule broken but echo no value (values may be personal).
-        """
-        if self.kind == "text":
-            return self._text(raw)
-        if self.kind == "date":
-            return self._date(raw)
-        if self.kind == "integer":
-            return self._integer(raw)
-        if self.kind == "money":
-            return self._money(raw)
-        if self.kind == "enum":
-            if raw not in self.choices:
-                raise self.invalid(f"not one of the allowed values: {', '.join(self.choices)}")
-            return raw
-        return self._code(raw)
-
-    def _code(self, raw: str) -> str:
-        try:
-            if self.kind == "credit_code":
-                return validate_credit_code(raw)
-            return validate_region_code(raw)
-        except (InvalidCreditCode, InvalidRegionCode) as e:
-            raise self.invalid(e.message) from e
-
-    def _text(self, raw: str) -> str:
-        value = unicodedata.normalize("NFC", raw)
-        if len(value) > self.length_limit:
-            raise self.invalid(
-                f"too long: {len(value)} characters, at most {self.length_limit} allowed"
-            )
-        if _has_control(value):
-            raise self.invalid("contains a control or unassigned character")
-        return value
-
-    def _date(self, raw: str) -> str:
-        if not _DATE.fullmatch(raw):
-            raise self.invalid("not a date: write it as YYYY-MM-DD, e.g. 2024-03-01")
-        try:
-            return datetime.date.fromisoformat(raw).isoformat()
-        except ValueError:
-            raise self.invalid(f"{raw} is not a real calendar date") from None
-
-    def _integer(self, raw: str) -> int:
-        if not _INTEGER.fullmatch(raw):
-            raise self.invalid("not an integer: digits 0-9 only (no sign, no decimals)")
-        digits = raw.lstrip("0") or "0"
-        if len(digits) > MAX_INTEGER_DIGITS:
-            raise self.invalid(f"integer too large (at most {MAX_INTEGER_DIGITS} digits)")
-        return int(digits)
-
-    def _money(self, raw: str) -> str:
-        match = _MONEY.fullmatch(raw)
-        if match is None:
-            raise self.invalid(
-                "not an amount of money: yuan as digits with at most 2 decimals,"
-                " e.g. 1000000 or 1234.50 (no sign, separators or currency symbol)"
-            )
-        whole = match.group(1).lstrip("0") or "0"
-        if len(whole) > MAX_MONEY_DIGITS:
-            raise self.invalid(f"amount too large (at most {MAX_MONEY_DIGITS} digits of yuan)")
-        return f"{whole}.{(match.group(2) or '').ljust(2, '0')}"
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "name": self.name,
-            "label": self.label,
-            "kind": self.kind,
-            "required": self.required,
-        }
-        if self.kind == "text":
-            out["max_length"] = self.length_limit
-        if self.choices:
-            out["choices"] = list(self.choices)
-        return out
 
 
 # -- license types ------------------------------------------------------------------------------
@@ -233,31 +106,7 @@ class LicenseType:
         space is stripped and an empty value counts as absent. Optional fields left out are
         left out of the result.
         """
-        specs = {spec.name: spec for spec in self.fields}
-        for key in values:
-            if key not in specs:
-                allowed = ", ".join(specs) or "none"
-                shown = _shorten(key) if isinstance(key, str) else type(key).__name__
-                raise FieldInvalid(
-                    f"unknown field {shown} for license type {self.code} ({self.name});"
-                    f" allowed fields: {allowed}"
-                )
-        out: dict[str, str | int] = {}
-        for spec in self.fields:
-            raw = values.get(spec.name)
-            if isinstance(raw, int) and not isinstance(raw, bool) and spec.kind == "integer":
-                raw = str(raw)
-            if raw is not None and not isinstance(raw, str):
-                raise spec.invalid(f"must be a string, got {type(raw).__name__}")
-            text = (raw or "").strip()
-            if not text:
-                if spec.required:
-                    raise spec.invalid(
-                        f"missing: required for license type {self.code} ({self.name})"
-                    )
-                continue
-            out[spec.name] = spec.normalise(text)
-        return out
+        return normalise_fields(self.fields, values, f"{self.code} ({self.name})")
 
     def to_json(self) -> dict[str, Any]:
         """The type as ``eseal license types --json`` prints it."""
@@ -294,7 +143,7 @@ class Catalog:
         found = self.by_code.get(key)
         if found is None:
             raise UnknownLicenseType(
-                f"unknown license type {_shorten(code)}: a type code is 21 characters"
+                f"unknown license type {excerpt(code)}: a type code is 21 characters"
                 " (the defining ministry's credit code and 3 digits); list the known types"
                 " with `eseal license types`"
             )
@@ -337,7 +186,7 @@ class _Reader:
         if missing := sorted(required - keys):
             raise self.fail(where, f"missing {', '.join(missing)}")
         if unknown := sorted(keys - required - optional):
-            raise self.fail(where, f"unknown key {_shorten(unknown[0])}")
+            raise self.fail(where, f"unknown key {excerpt(unknown[0])}")
         return cast(dict[str, Any], value)
 
     def text(self, value: object, where: str, limit: int) -> str:
@@ -347,7 +196,7 @@ class _Reader:
             raise self.fail(where, "must be non-empty without surrounding white space")
         if len(value) > limit:
             raise self.fail(where, f"longer than {limit} characters")
-        if _has_control(value):
+        if has_control_character(value):
             raise self.fail(where, "contains a control or unassigned character")
         return value
 
@@ -363,7 +212,7 @@ class _Reader:
         if not _TYPE_CODE.fullmatch(code):
             raise self.fail(
                 where,
-                f"type code {_shorten(code)} must be an 18-character credit code (upper case)"
+                f"type code {excerpt(code)} must be an 18-character credit code (upper case)"
                 " followed by 3 digits",
             )
         try:
@@ -379,7 +228,7 @@ class _Reader:
         if not _FIELD_NAME.fullmatch(name):
             raise self.fail(
                 f"{where}.name",
-                f"{_shorten(name)} must be snake_case ASCII: a-z, 0-9 and _, starting with a"
+                f"{excerpt(name)} must be snake_case ASCII: a-z, 0-9 and _, starting with a"
                 " letter, at most 32 characters",
             )
         where = f"{where} ({name})"
@@ -387,7 +236,7 @@ class _Reader:
         kind = raw["kind"]
         if kind not in KINDS:
             raise self.fail(
-                f"{where}.kind", f"unknown kind {_shorten(str(kind))} (known: {', '.join(KINDS)})"
+                f"{where}.kind", f"unknown kind {excerpt(str(kind))} (known: {', '.join(KINDS)})"
             )
         required = raw["required"]
         if not isinstance(required, bool):
@@ -489,7 +338,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"duplicate key {_shorten(key)}")
+            raise ValueError(f"duplicate key {excerpt(key)}")
         out[key] = value
     return out
 

@@ -25,6 +25,7 @@ from eseal.cli_common import (
     want_json,
 )
 from eseal.cli_issue import agency_app, license_app, seal_app
+from eseal.cli_verify import bundle_app, revocations_app, verify_command
 from eseal.problems import EXIT_CHECK_FAILED, EXIT_ERROR, exit_code
 from keys.errors import EsealError
 from keys.keyfile import passphrase_from_env
@@ -42,6 +43,9 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(agency_app, name="agency")
 app.add_typer(license_app, name="license")
 app.add_typer(seal_app, name="seal")
+app.add_typer(bundle_app, name="bundle")
+app.add_typer(revocations_app, name="revocations")
+app.command("verify")(verify_command)
 ledger_app.add_typer(proof_app, name="proof")
 
 _globals = GLOBALS

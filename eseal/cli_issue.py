@@ -471,7 +471,7 @@ def seal_stamp(
     """Seal a document: sign its SHA-256 and metadata with the seal (an ES1: QR)."""
     from eseal.agencies import OPERATOR
     from eseal.printing import write_atomic, write_qr
-    from eseal.render import sealed_copy_pdf
+    from eseal.sealed_copy import sealed_copy_pdf
     from eseal.seals import MAX_DOCUMENT, get_seal, stamp
 
     if not file.is_file() or file.stat().st_size > MAX_DOCUMENT:

@@ -16,7 +16,7 @@ from eseal.catalog import load_catalog
 from eseal.licenses import IssueRequest, issue
 from eseal.node import NODE_FILE, Node, init_node
 from eseal.printing import write_atomic, write_license, write_qr
-from eseal.render import sealed_copy_pdf
+from eseal.sealed_copy import sealed_copy_pdf
 from eseal.seals import create_seal, list_seals, stamp
 from keys.keyfile import passphrase_from_env
 from ledger.audit import audit

@@ -122,6 +122,7 @@ class Node:
         self.log_verifier: NoteVerifier = parse_verifier_key(config.log_verifier)
         self.log = Log(store, origin=config.origin, verifier=self.log_verifier, signing_key=log_key)
         self.passphrase = passphrase
+        self.log_key = log_key
         self._key_cache: dict[str, SigningKey] = {}
         self._committer: GroupCommitter | None = None
         if isinstance(store, SqlStore):
@@ -149,6 +150,11 @@ class Node:
     @property
     def root_key_id(self) -> bytes:
         return ed25519.key_id(self.config.root_public_key)
+
+    def require_log_key(self) -> SigningKey:
+        if self.log_key is None:
+            raise KeysLocked("this needs the region's keys: set ESEAL_PASSPHRASE")
+        return self.log_key
 
     def require_root_key(self) -> SigningKey:
         if self.root_key is None:

@@ -1,5 +1,5 @@
-"""Rendering to paper: QR symbols (PNG, SVG), the printable license (PDF, PNG) and the sealed
-copy of a document (seal + QR stamped on it). Values in, bytes out; no files, no clock.
+"""Rendering to paper: QR symbols (PNG, SVG), the printable license (PDF, PNG) and the drawing
+it shares with :mod:`eseal.sealed_copy`. Values in, bytes out; no files, no clock.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import hashlib
 import io
 import math
 import os
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,7 @@ from xml.sax.saxutils import escape
 
 import pypdfium2 as pdfium
 import qrcode
-from PIL import Image, ImageOps
-from pypdf import PdfReader, PdfWriter, Transformation
+from PIL import Image
 from qrcode.constants import ERROR_CORRECT_Q
 from qrcode.exceptions import DataOverflowError
 from qrcode.util import MODE_ALPHA_NUM, QRData
@@ -190,7 +188,7 @@ def qr_svg(text: str) -> str:
     )
 
 
-def _draw_qr(c: Any, text: str, x: float, y: float, size: float) -> None:
+def draw_qr(c: Any, text: str, x: float, y: float, size: float) -> None:
     """Draw the QR (with a white quiet zone) as vector rectangles, lower-left corner (x, y)."""
     matrix = qr_matrix(text)
     unit = size / (len(matrix) + 2 * QUIET_ZONE)
@@ -205,7 +203,7 @@ def _draw_qr(c: Any, text: str, x: float, y: float, size: float) -> None:
     c.drawPath(path, stroke=0, fill=1)
 
 
-# -- drawing helpers ----------------------------------------------------------------------------
+# -- drawing on a page (shared with eseal.sealed_copy) ------------------------------------------
 
 INK: Final = colors.HexColor("#1A1A1A")
 GREY: Final = colors.HexColor("#6B6B6B")
@@ -213,7 +211,7 @@ FRAME: Final = colors.HexColor("#9E1B1B")
 MAX_SEAL_PIXELS: Final = 4096 * 4096
 
 
-def _text(
+def draw_text(
     c: Any,
     at: tuple[float, float],
     text: str,
@@ -232,7 +230,7 @@ def _text(
     (c.drawCentredString if centred else c.drawString)(*at, text)
 
 
-def _paragraph(
+def cjk_paragraph(
     text: str, size: float, color: Any = INK, align: int = 0, *, markup: bool = False
 ) -> Any:
     style = ParagraphStyle(
@@ -247,15 +245,15 @@ def _paragraph(
     return Paragraph(text if markup else escape(text).replace("\n", "<br/>"), style)
 
 
-def _label(chinese: str, english: str = "") -> str:
+def bilingual_label(chinese: str, english: str = "") -> str:
     small = f'<br/><font size="7" color="#6B6B6B">{escape(english)}</font>' if english else ""
     return escape(chinese) + small
 
 
-def _table(rows: Sequence[tuple[str, str]], size: float, label_w: float, width: float) -> Any:
+def label_table(rows: Sequence[tuple[str, str]], size: float, label_w: float, width: float) -> Any:
     """Label (markup) | value rows, values wrapped, in the tan style of Chinese certificates."""
     cells = [
-        [_paragraph(label, size - 0.5, markup=True), _paragraph(value.strip() or "—", size)]
+        [cjk_paragraph(label, size - 0.5, markup=True), cjk_paragraph(value.strip() or "—", size)]
         for label, value in rows
     ]
     table = Table(cells, colWidths=[label_w, width - label_w])
@@ -274,7 +272,7 @@ def _table(rows: Sequence[tuple[str, str]], size: float, label_w: float, width: 
     return table
 
 
-def _seal_reader(seal_png: bytes) -> Any:
+def seal_reader(seal_png: bytes) -> Any:
     """The seal PNG as a reportlab image, refusing what is not a reasonably sized PNG."""
     try:
         image = Image.open(io.BytesIO(seal_png), formats=["PNG"])
@@ -286,30 +284,7 @@ def _seal_reader(seal_png: bytes) -> Any:
     return ImageReader(image)
 
 
-def _draw_stamp(
-    c: Any, size: tuple[float, float], seal_png: bytes, qr_text: str, caption: str
-) -> None:
-    """Seal, QR (captioned 扫码验章) and ``caption`` in the bottom-right corner of a page."""
-    (width, height), margin, qr, seal = size, 12 * mm, 36 * mm, 40 * mm
-    block_w, block_h = seal + qr + 2 * mm, qr + 6 * mm + 14 * mm
-    scale = min(1.0, 0.9 * width / (block_w + margin), 0.45 * height / (block_h + margin))
-    c.saveState()
-    c.translate(width - scale * margin, scale * margin)
-    c.scale(scale, scale)
-    _draw_qr(c, qr_text, -qr, 6 * mm, qr)
-    _text(c, (-qr / 2, 2 * mm), "扫码验章  Scan to verify", 9, centred=True)
-    if caption.strip():
-        note = _paragraph(caption, 8, GREY, align=2)
-        _, note_h = note.wrap(block_w, 14 * mm)
-        note_w, note_y = max(note.getActualLineWidths0()), qr + 7 * mm + max(0.0, 12 * mm - note_h)
-        c.setFillColor(colors.Color(1, 1, 1, alpha=0.85))  # legible over the page's own text
-        c.rect(-note_w - 5, note_y - 3, note_w + 9, note_h + 6, stroke=0, fill=1)
-        note.drawOn(c, -block_w, note_y)
-    c.drawImage(_seal_reader(seal_png), -block_w, 6 * mm + (qr - seal) / 2, seal, seal, mask="auto")
-    c.restoreState()
-
-
-def _canvas(out: io.BytesIO, size: tuple[float, float], title: str) -> Any:
+def pdf_canvas(out: io.BytesIO, size: tuple[float, float], title: str) -> Any:
     c = Canvas(out, pagesize=size, invariant=True, pageCompression=1)
     c.setTitle(title)
     c.setCreator("eseal")
@@ -338,11 +313,11 @@ class PrintableLicense:
 
 
 def _license_rows(lic: PrintableLicense) -> list[tuple[str, str]]:
-    rows = [(_label("持证主体", "Holder"), lic.holder_name)]
+    rows = [(bilingual_label("持证主体", "Holder"), lic.holder_name)]
     if lic.holder_id_display:
-        rows.append((_label("证件号码", "ID / Credit code"), lic.holder_id_display))
-    rows += [(_label(label), value) for label, value in lic.fields]
-    return [*rows, (_label("所属地区", "Region"), lic.region_name)]
+        rows.append((bilingual_label("证件号码", "ID / Credit code"), lic.holder_id_display))
+    rows += [(bilingual_label(label), value) for label, value in lic.fields]
+    return [*rows, (bilingual_label("所属地区", "Region"), lic.region_name)]
 
 
 def _draw_watermark(c: Any, note: str, width: float, height: float) -> None:
@@ -356,16 +331,18 @@ def _draw_watermark(c: Any, note: str, width: float, height: float) -> None:
     c.saveState()
     c.translate(width / 2, height / 2)
     c.rotate(math.degrees(angle))
-    _text(c, (0, -size * 0.35), note, size, colors.Color(0.85, 0.1, 0.1, alpha=0.13), centred=True)
+    draw_text(
+        c, (0, -size * 0.35), note, size, colors.Color(0.85, 0.1, 0.1, alpha=0.13), centred=True
+    )
     c.restoreState()
 
 
 def _draw_issuer(c: Any, lic: PrintableLicense, x: float, right: float) -> None:
     """发证机关 and the dates, the seal stamped under them (so its ink never hides a date)."""
     if lic.seal_png is not None:
-        c.drawImage(_seal_reader(lic.seal_png), x + 20 * mm, 36 * mm, 40 * mm, 40 * mm, mask="auto")
-    _text(c, (x, 76 * mm), "发证机关  Issuing authority", 9, GREY)
-    agency = _paragraph(lic.agency_name, 14)
+        c.drawImage(seal_reader(lic.seal_png), x + 20 * mm, 36 * mm, 40 * mm, 40 * mm, mask="auto")
+    draw_text(c, (x, 76 * mm), "发证机关  Issuing authority", 9, GREY)
+    agency = cjk_paragraph(lic.agency_name, 14)
     _, agency_h = agency.wrap(right - x, 20 * mm)
     agency.drawOn(c, x, 71 * mm - agency_h)
     y = min(52 * mm, 66 * mm - agency_h)
@@ -373,8 +350,8 @@ def _draw_issuer(c: Any, lic: PrintableLicense, x: float, right: float) -> None:
         ("发证日期", "Issued on", lic.issued_on),
         ("有效期至", "Valid until", lic.valid_until or "长期"),
     ):
-        _text(c, (x, y), f"{chinese}  {value}", 11.5)
-        _text(c, (x, y - 4 * mm), english, 7.5, GREY)
+        draw_text(c, (x, y), f"{chinese}  {value}", 11.5)
+        draw_text(c, (x, y - 4 * mm), english, 7.5, GREY)
         y -= 11 * mm
 
 
@@ -385,26 +362,26 @@ def license_pdf(lic: PrintableLicense) -> bytes:
     width, height = A4
     mid, content_w = width / 2, width - 44 * mm
     out = io.BytesIO()
-    c = _canvas(out, A4, f"{lic.title} {lic.license_id}")
+    c = pdf_canvas(out, A4, f"{lic.title} {lic.license_id}")
     c.setStrokeColor(FRAME)
     for inset, line in ((12 * mm, 2.2), (14 * mm, 0.6)):
         c.setLineWidth(line)
         c.rect(inset, inset, width - 2 * inset, height - 2 * inset)
-    _text(c, (mid, height - 36 * mm), lic.title, 30, centred=True, width=content_w)
-    _text(c, (mid, height - 44 * mm), "电子证照  Electronic License", 9.5, GREY, centred=True)
+    draw_text(c, (mid, height - 36 * mm), lic.title, 30, centred=True, width=content_w)
+    draw_text(c, (mid, height - 44 * mm), "电子证照  Electronic License", 9.5, GREY, centred=True)
     number = f"证照编号  No.  {lic.license_id}"
-    _text(c, (mid, height - 53 * mm), number, 10.5, centred=True, width=content_w)
+    draw_text(c, (mid, height - 53 * mm), number, 10.5, centred=True, width=content_w)
     table_top, table_bottom = height - 60 * mm, 88 * mm
     if lic.status_note:
         note, red = lic.status_note, colors.HexColor("#C8102E")
-        _text(c, (mid, height - 61 * mm), note, 12, red, centred=True, width=content_w)
+        draw_text(c, (mid, height - 61 * mm), note, 12, red, centred=True, width=content_w)
         table_top -= 7 * mm
     rows = _license_rows(lic)
     for size in (11.0, 10.0, 9.0, 8.0):
         widest = max(
             pdfmetrics.stringWidth(label, font, size) for label, _ in [("", ""), *lic.fields]
         )
-        table = _table(rows, size, min(56 * mm, max(32 * mm, widest + 16)), content_w)
+        table = label_table(rows, size, min(56 * mm, max(32 * mm, widest + 16)), content_w)
         _, table_h = table.wrapOn(c, content_w, table_top - table_bottom)
         if table_h <= table_top - table_bottom:
             break
@@ -413,8 +390,8 @@ def license_pdf(lic: PrintableLicense) -> bytes:
     table.drawOn(c, 22 * mm, table_top - table_h)
     if lic.status_note:
         _draw_watermark(c, lic.status_note, width, height)
-    _draw_qr(c, lic.qr_text, 24 * mm, 30 * mm, 44 * mm)
-    _text(c, (46 * mm, 24 * mm), "扫码核验  Scan to verify", 9.5, centred=True)
+    draw_qr(c, lic.qr_text, 24 * mm, 30 * mm, 44 * mm)
+    draw_text(c, (46 * mm, 24 * mm), "扫码核验  Scan to verify", 9.5, centred=True)
     _draw_issuer(c, lic, 110 * mm, width - 24 * mm)
     c.showPage()
     c.save()
@@ -436,143 +413,4 @@ def license_png(lic: PrintableLicense, dpi: int = 150) -> bytes:
     """The license PDF rasterised (pdfium) to a PNG, so paper and screen look the same."""
     out = io.BytesIO()
     _rasterise(license_pdf(lic), dpi).save(out, format="PNG", optimize=False)
-    return out.getvalue()
-
-
-# -- sealed copies ------------------------------------------------------------------------------
-
-MAX_DOCUMENT_BYTES: Final = 20 * 1024 * 1024
-MAX_IMAGE_PIXELS: Final = 40_000_000
-#: Images are embedded at most this many pixels on the long side (≈ 300 dpi on A4).
-MAX_EMBEDDED_SIDE: Final = 3508
-
-
-def _stamped_pdf(document: bytes, seal_png: bytes, qr_text: str, caption: str) -> bytes:
-    try:
-        reader = PdfReader(io.BytesIO(document))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise DocumentUnreadable("the PDF is encrypted with a password")
-        writer = PdfWriter(clone_from=reader)
-        if not writer.pages:
-            raise DocumentUnreadable("the PDF has no pages")
-        last = writer.pages[-1]
-        last.transfer_rotation_to_content()
-        box = last.cropbox
-        left, bottom, w, h = float(box.left), float(box.bottom), float(box.width), float(box.height)
-    except DocumentUnreadable:
-        raise
-    except Exception as exc:  # pypdf raises many kinds of errors on hostile input
-        raise DocumentUnreadable(f"the PDF cannot be read: {type(exc).__name__}: {exc}") from exc
-    if not (w >= 36 and h >= 36):
-        raise DocumentUnreadable(f"the PDF's last page ({w:.0f}x{h:.0f} pt) is too small to seal")
-    overlay = io.BytesIO()
-    c = _canvas(overlay, (w, h), "stamp")
-    _draw_stamp(c, (w, h), seal_png, qr_text, caption)
-    c.showPage()
-    c.save()
-    try:
-        last.merge_transformed_page(
-            PdfReader(overlay).pages[0], Transformation().translate(left, bottom)
-        )
-        out = io.BytesIO()
-        writer.write(out)
-    except Exception as exc:  # a content stream that pypdf cannot parse while merging
-        raise DocumentUnreadable(f"the PDF cannot be stamped: {type(exc).__name__}: {exc}") from exc
-    return out.getvalue()
-
-
-def _open_image(document: bytes, kind: str) -> Image.Image:
-    """The image, upright and RGB, refusing bombs and undecodable data."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image: Image.Image = Image.open(io.BytesIO(document), formats=[kind])
-        if image.width * image.height > MAX_IMAGE_PIXELS:
-            raise DocumentTooLarge(f"image of {image.width}x{image.height} pixels is over 40 MP")
-        image.load()
-        image = ImageOps.exif_transpose(image)
-        if image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info:
-            backdrop = Image.new("RGB", image.size, "white")
-            backdrop.paste(image.convert("RGBA"), mask=image.convert("RGBA"))
-            image = backdrop
-        image = image.convert("RGB")
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise DocumentTooLarge(f"image over the pixel limit: {exc}") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise DocumentUnreadable(f"the {kind} image cannot be read: {exc}") from exc
-    image.thumbnail((MAX_EMBEDDED_SIDE, MAX_EMBEDDED_SIDE), Image.Resampling.LANCZOS)
-    return image
-
-
-def _image_page(c: Any, image: Image.Image, kind: str, size: tuple[float, float]) -> None:
-    """Fit the image above the stamp band of the page."""
-    width, height = size
-    margin, band = 15 * mm, 62 * mm
-    box_w, box_h = width - 2 * margin, height - margin - band
-    ratio = min(box_w / image.width, box_h / image.height)
-    w, h = image.width * ratio, image.height * ratio
-    encoded = io.BytesIO()
-    if kind == "JPEG":
-        image.save(encoded, format="JPEG", quality=90)  # embedded as is (DCTDecode)
-    else:
-        image.save(encoded, format="PNG")
-    encoded.seek(0)
-    c.drawImage(ImageReader(encoded), (width - w) / 2, height - margin - h, w, h)
-
-
-def _certificate_page(c: Any, document: bytes, document_name: str) -> None:
-    """文件电子签章证明: what was sealed, identified by name, size and SHA-256."""
-    width, height = A4
-    _text(c, (width / 2, height - 40 * mm), "文件电子签章证明", 24, centred=True)
-    _text(
-        c, (width / 2, height - 48 * mm), "Certificate of Electronic Seal", 10, GREY, centred=True
-    )
-    digest = hashlib.sha256(document).hexdigest()
-    table = _table(
-        [
-            (_label("文件名称", "File name"), document_name.strip() or "（未命名）"),
-            (_label("文件大小", "Size"), f"{len(document):,} 字节 bytes"),
-            (_label("SHA-256"), f"{digest[:32]}\n{digest[32:]}"),
-        ],
-        11,
-        36 * mm,
-        width - 44 * mm,
-    )
-    _, table_h = table.wrapOn(c, width - 44 * mm, 150 * mm)
-    table.drawOn(c, 22 * mm, height - 62 * mm - table_h)
-
-
-def sealed_copy_pdf(
-    document: bytes, *, document_name: str, seal_png: bytes, qr_text: str, caption: str
-) -> bytes:
-    """The sealed copy of ``document``: a PDF gets the seal and QR on its last page's bottom
-    right; a PNG/JPEG image is placed on an A4 page and stamped; anything else gets a one-page
-    文件电子签章证明 naming its file name, size and SHA-256."""
-    if len(document) > MAX_DOCUMENT_BYTES:
-        raise DocumentTooLarge(f"document of {len(document):,} bytes is over the 20 MiB limit")
-    if len(caption) > 200 or len(document_name) > 255:
-        raise RenderOptionInvalid("caption over 200 or document name over 255 characters")
-    qr_matrix(qr_text)  # refuse bad QR text before any work
-    if document.startswith(b"%PDF-"):
-        return _stamped_pdf(document, seal_png, qr_text, caption)
-    kind = (
-        "PNG"
-        if document.startswith(b"\x89PNG\r\n\x1a\n")
-        else "JPEG"
-        if document.startswith(b"\xff\xd8\xff")
-        else None
-    )
-    out = io.BytesIO()
-    if kind is not None:
-        image = _open_image(document, kind)
-        size = (A4[1], A4[0]) if image.width > image.height else A4
-        c = _canvas(out, size, document_name)
-        _image_page(c, image, kind, size)
-    else:
-        size = A4
-        c = _canvas(out, size, document_name)
-        _certificate_page(c, document, document_name)
-    _draw_stamp(c, size, seal_png, qr_text, caption)
-    c.showPage()
-    c.save()
     return out.getvalue()

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from eseal.agencies import agency_keys, list_agencies
 from eseal.catalog import load_catalog
 from eseal.licenses import UnknownLicense, get_license
-from eseal.models import SealRow
+from eseal.models import LicenseRow, SealRow
 from eseal.node import Node
 from eseal.seals import UnknownSeal, get_seal
 from keys.statements import SignedStatement
@@ -21,6 +21,7 @@ from ledger.entries import decode_entry
 from ledger.merkle import leaf_hash, verify_inclusion
 from verifier.document import DecodedDocument
 from verifier.pipeline import StatusAnswer
+from verifier.revocation import build_snapshot, sign_snapshot
 from verifier.trust import (
     AgencyRecord,
     KeyRecord,
@@ -32,6 +33,7 @@ from verifier.trust import (
 )
 
 _seal = SealRow.__table__  # type: ignore[attr-defined]
+_license = LicenseRow.__table__  # type: ignore[attr-defined]
 BUNDLE_CACHE_SECONDS = 30
 
 
@@ -90,6 +92,27 @@ def export_bundle(node: Node, *, now: int, with_images: bool = False) -> bytes:
     return sign_bundle(
         build_bundle(node, now=now, with_images=with_images), node.require_root_key()
     )
+
+
+def export_snapshot(node: Node, *, now: int) -> bytes:
+    """The signed revocation snapshot, cut at the latest checkpoint (needs the log key)."""
+    note = node.log.checkpoint()
+    cut = verify_checkpoint(note, node.log_verifier).size
+    with node.sql.read_engine.connect() as conn:
+        rows = conn.execute(
+            select(_license.c.id, _license.c.status).where(_license.c.ledger_index < cut)
+        ).all()
+        revoked_seals = (
+            conn.execute(select(_seal.c.id).where(_seal.c.status == "revoked")).scalars().all()
+        )
+    snapshot = build_snapshot(
+        region=node.config.region,
+        as_of=now,
+        checkpoint=note,
+        licenses=((r.id, r.status) for r in rows),
+        seals_revoked=list(revoked_seals),
+    )
+    return sign_snapshot(snapshot, node.require_log_key())
 
 
 class LocalStatus:

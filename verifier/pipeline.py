@@ -161,8 +161,10 @@ def check_authority(run: _Run) -> None:
         raise Stop(Status.KEY_REVOKED, f"the signing key {doc.kid.hex()} has been revoked")
     retired = signer.key.retired_at
     if signer.key.status == "retired" and retired is not None and claims.issued_at > retired:
-        raise Stop(Status.ISSUER_NOT_AUTHORISED,
-                   f"signed after its key {doc.kid.hex()} was retired on {_day(retired)}")
+        raise Stop(
+            Status.ISSUER_NOT_AUTHORISED,
+            f"signed after its key {doc.kid.hex()} was retired on {_day(retired)}",
+        )
     license_type = claims.body.type_code if isinstance(claims, LicenseClaims) else None
     role = Role.AGENCY if doc.kind == "license" else Role.SEAL
     try:

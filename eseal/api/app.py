@@ -10,9 +10,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eseal.api.limits import BodyLimit
-from eseal.api.routes import health, ledger, licenses, seals
+from eseal.api.routes import health, ledger, licenses, seals, verify, window
 from eseal.node import Node
 from eseal.problems import http_status, plain_problem, problem
+from eseal.trust_export import BundleCache
 from keys.errors import EsealError
 
 PROBLEM_JSON = "application/problem+json"
@@ -31,6 +32,9 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(ledger.router)
     app.include_router(licenses.router)
     app.include_router(seals.router)
+    app.include_router(verify.router)
+    app.include_router(window.router)
+    app.state.bundles = BundleCache(node)
 
     @app.exception_handler(EsealError)
     async def _eseal_error(request: Request, exc: EsealError) -> JSONResponse:

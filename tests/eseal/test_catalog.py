@@ -10,17 +10,14 @@ from typing import Any
 import pytest
 
 from eseal.catalog import (
-    KINDS,
-    MAX_FIELD_LENGTH,
     Catalog,
     CatalogInvalid,
-    FieldInvalid,
-    FieldSpec,
     LicenseType,
     UnknownLicenseType,
     load_catalog,
     parse_catalog,
 )
+from eseal.catalog_fields import KINDS, MAX_FIELD_LENGTH, FieldInvalid, FieldSpec
 from eseal.ids import LicenseId, credit_code_check_char, validate_credit_code
 from keys.errors import InvalidInput
 

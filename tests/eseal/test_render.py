@@ -33,9 +33,9 @@ from eseal.render import (
     qr_matrix,
     qr_png,
     qr_svg,
-    sealed_copy_pdf,
 )
 from eseal.seal_image import SEAL_RED, SealTextInvalid, draw_seal
+from eseal.sealed_copy import sealed_copy_pdf
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"

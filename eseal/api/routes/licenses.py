@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -20,6 +21,7 @@ from eseal.licenses import (
     renew,
 )
 from keys.errors import InvalidInput
+from ledger.checkpoint import verify_checkpoint
 
 router = APIRouter(prefix="/v1/licenses", tags=["licenses"])
 MAX_API_BATCH = 1000
@@ -118,6 +120,37 @@ def issue_batch(body: BatchIn, node: NodeDep, principal: CurrentPrincipal) -> li
         node, principal, agency, [_request(i) for i in body.items], now=int(time.time())
     )
     return [_out(i) for i in issued]
+
+
+class StatusOut(BaseModel):
+    id: str
+    status: str
+    as_of: int
+    ledger_index: int
+    entry: str
+    inclusion_proof: list[str]
+    checkpoint: str
+    replaced_by: str | None
+
+
+@router.get("/{license_id}/status")
+def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
+    """Public: the live status (01 valid … 07 revoked) with the issuance entry, its
+    inclusion proof and the signed checkpoint, so the asker can check the ledger itself."""
+    row = get_license(node, license_id)
+    note = node.log.checkpoint()
+    size = verify_checkpoint(note, node.log_verifier).size
+    _, proof = node.log.inclusion_proof(row.ledger_index, size)
+    return StatusOut(
+        id=row.id,
+        status=row.status,
+        as_of=int(time.time()),
+        ledger_index=row.ledger_index,
+        entry=base64.b64encode(node.log.entry(row.ledger_index)).decode(),
+        inclusion_proof=[base64.b64encode(h).decode() for h in proof],
+        checkpoint=note,
+        replaced_by=row.replaced_by,
+    )
 
 
 @router.get("/{license_id}")

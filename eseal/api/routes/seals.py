@@ -113,6 +113,13 @@ def revoke(
     return {"id": row.id, "status": row.status}
 
 
+@router.get("/{seal_id}/status")
+def seal_status(seal_id: SealIdPath, node: NodeDep) -> dict[str, str | int | None]:
+    """Public: whether the seal is active or revoked."""
+    seal = get_seal(node, seal_id)
+    return {"id": seal.id, "status": seal.status, "revoked_at": seal.revoked_at}
+
+
 @router.get("/{seal_id}/image", response_class=Response)
 def seal_image(seal_id: SealIdPath, node: NodeDep) -> Response:
     """The seal's image (PNG)."""

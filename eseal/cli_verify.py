@@ -1,0 +1,158 @@
+"""``eseal verify`` (the window's command line) and ``eseal bundle export``: exit 0 valid,
+1 invalid, 2 error; the human summary is short and Chinese first, ``--json`` the verdict."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from eseal.cli_common import DataOpt, DbOpt, JsonOpt, emit, open_node
+from eseal.problems import EXIT_CHECK_FAILED
+from keys.errors import InvalidInput
+from verifier.pipeline import StatusSource, VerifyContext, verify_text
+from verifier.scan import MAX_IMAGE_BYTES, read_qr
+from verifier.trust import TrustStore, open_bundle
+from verifier.verdict import STATUS_TEXT, Verdict
+
+bundle_app = typer.Typer(help="The region's signed trust bundle.", no_args_is_help=True)
+MAX_FILE = 64 * 1024 * 1024
+
+
+def _read(path: Path, what: str, limit: int = MAX_FILE) -> bytes:
+    if not path.is_file():
+        raise InvalidInput(f"{what} {path} is not a file")
+    if path.stat().st_size > limit:
+        raise InvalidInput(f"{what} {path} is larger than {limit // 2**20} MiB")
+    return path.read_bytes()
+
+
+def _trust(
+    bundles: list[Path], pin: str | None, online: str | None, revocations: Path | None
+) -> tuple[TrustStore, StatusSource | None, int | None]:
+    """The trust store, the status source and the newest signed time seen."""
+    try:
+        pinned = bytes.fromhex(pin) if pin else None
+    except ValueError as e:
+        raise InvalidInput(f"--pin {pin!r} is not a hex key id") from e
+    store = TrustStore()
+    newest: int | None = None
+    for path in bundles:
+        b = open_bundle(_read(path, "bundle"), pinned_root_key_id=pinned)
+        store.add(b)
+        newest = max(newest or 0, b.issued_at)
+    status: StatusSource | None = None
+    if online:
+        from verifier.online import OnlineStatus, fetch_bundle
+
+        if not bundles:
+            store.add(open_bundle(fetch_bundle(online), pinned_root_key_id=pinned))
+        status = OnlineStatus(online)
+    elif revocations is not None:
+        from verifier.revocation import SnapshotStatus, open_snapshot
+
+        snapshot = open_snapshot(_read(revocations, "revocation snapshot"), store)
+        status = SnapshotStatus([snapshot])
+        newest = max(newest or 0, snapshot.as_of)
+    if not store.bundles:
+        raise InvalidInput("no trust: give --bundle FILE (or --online URL)")
+    return store, status, newest
+
+
+def _summary(verdict: Verdict) -> None:
+    """The short human summary, Chinese first."""
+    mark = {"green": "✔", "amber": "!", "red": "✘"}[verdict.colour]
+    typer.echo(f"{mark} {STATUS_TEXT[verdict.status]}")
+    d = verdict.document
+    if verdict.kind == "license" and d:
+        typer.echo(f"  {d.get('type_name') or d.get('type_code')}  {d.get('id')}")
+        typer.echo(f"  持证主体 Holder: {d.get('holder')}")
+        typer.echo(f"  有效期至 Valid until: {d.get('valid_until') or '长期'}")
+    elif verdict.kind == "stamp" and d:
+        typer.echo(f"  {d.get('seal_name') or d.get('seal_id')} — {d.get('file_name')}")
+    if verdict.issuer:
+        typer.echo(
+            f"  发证机关 Issuer: {verdict.issuer.get('agency_name')} "
+            f"({verdict.issuer.get('region_name')})"
+        )
+    for reason in verdict.reasons:
+        typer.echo(f"  {reason}")
+    for warning in verdict.warnings:
+        typer.echo(f"  warning: {warning}")
+
+
+def verify_command(
+    text: Annotated[str | None, typer.Argument(help="The QR text (EL1:… or ES1:…).")] = None,
+    image: Annotated[Path | None, typer.Option(help="A photo or screenshot of the QR.")] = None,
+    document: Annotated[Path | None, typer.Option(help="For a seal stamp: the file.")] = None,
+    bundle: Annotated[list[Path] | None, typer.Option(help="Trust bundle file (repeat).")] = None,
+    pin: Annotated[
+        str | None, typer.Option(help="Required root key id (hex) of the bundle.")
+    ] = None,
+    revocations: Annotated[Path | None, typer.Option(help="Revocation snapshot file.")] = None,
+    online: Annotated[str | None, typer.Option(help="Ask this node for live status.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Verify a license or a sealed document, offline (bundle + snapshot) or online."""
+    if (text is None) == (image is None):
+        raise InvalidInput("give the QR text or --image FILE (one of them)")
+    if image is not None:
+        text = read_qr(_read(image, "image", MAX_IMAGE_BYTES))
+    store, status, newest = _trust(bundle or [], pin, online, revocations)
+    document_bytes = _read(document, "document") if document else None
+    ctx = VerifyContext(store, int(time.time()), status=status, newest_seen=newest)
+    verdict = verify_text((text or "").strip(), ctx, document=document_bytes)
+    emit(verdict.to_json(), as_json, lambda: _summary(verdict))
+    if not verdict.valid:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+@bundle_app.command("export")
+def bundle_export(
+    out: Annotated[Path, typer.Option(help="Where to write the bundle.")] = Path("bundle.json"),
+    with_images: Annotated[bool, typer.Option(help="Include seal images.")] = False,
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the region's trust bundle, signed by its root key."""
+    from eseal.printing import write_atomic
+    from eseal.trust_export import export_bundle
+
+    with open_node(data, database_url, unlock=True) as node:
+        raw = export_bundle(node, now=int(time.time()), with_images=with_images)
+        root = node.root_key_id.hex()
+    write_atomic(out, raw)
+    emit(
+        {"path": str(out), "bytes": len(raw), "root_key_id": root},
+        as_json,
+        lambda: typer.echo(f"wrote {out} ({len(raw)} bytes); pin root key id {root}"),
+    )
+
+
+revocations_app = typer.Typer(help="The signed revocation snapshot.", no_args_is_help=True)
+
+
+@revocations_app.command("export")
+def revocations_export(
+    out: Annotated[Path, typer.Option(help="Where to write the snapshot.")] = Path(
+        "revocations.json"
+    ),
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the revocation snapshot, signed by the log key and cut at the checkpoint."""
+    from eseal.printing import write_atomic
+    from eseal.trust_export import export_snapshot
+
+    with open_node(data, database_url, unlock=True) as node:
+        raw = export_snapshot(node, now=int(time.time()))
+    write_atomic(out, raw)
+    emit(
+        {"path": str(out), "bytes": len(raw)},
+        as_json,
+        lambda: typer.echo(f"wrote {out} ({len(raw)} bytes)"),
+    )

@@ -1,0 +1,907 @@
+// 窗口核验 — the service-window page. No build step, no third-party code: the server decodes
+// QR codes (zxing-cpp) and verifies; this script only sends what the clerk scanned and shows
+// the verdict. Every value from the server is inserted with textContent, never as HTML.
+"use strict";
+
+(() => {
+  const MAX_IMAGE = 10 * 1024 * 1024;
+  const MAX_DOCUMENT = 20 * 1024 * 1024;
+  const SCAN_EVERY_MS = 400;
+  const FRAME_SIDE = 1280; // camera frames are scaled to at most this long side
+  const LANG_KEY = "eseal.window.lang";
+  const TAB_KEY = "eseal.window.tab";
+  const SVG_NS = "http://www.w3.org/2000/svg";
+
+  const STRINGS = {
+    zh: {
+      page_title: "窗口核验 · 电子证照与电子印章",
+      skip: "跳到核验结果",
+      title: "窗口核验",
+      subtitle: "电子证照 · 电子印章 真伪核验",
+      lang_button: "English",
+      inputs_title: "核验方式",
+      tab_camera: "摄像头扫码",
+      tab_upload: "上传图片",
+      tab_paste: "粘贴证照码",
+      camera_idle: "摄像头未开启",
+      camera_start: "开始扫码",
+      camera_again: "扫下一份",
+      camera_stop: "停止",
+      camera_hint: "将二维码对准取景框，保持稳定，识别后自动核验。",
+      camera_opening: "正在打开摄像头…",
+      camera_looking: "正在寻找二维码…",
+      camera_found: "已识别二维码，核验完成。",
+      camera_denied: "无法使用摄像头：权限被拒绝。请在浏览器地址栏旁的设置中允许本页使用摄像头，或改用“上传图片”。",
+      camera_none: "未检测到摄像头。请连接摄像头，或改用“上传图片”“粘贴证照码”。",
+      camera_busy: "摄像头被其他程序占用。请关闭占用摄像头的程序后重试。",
+      camera_insecure: "浏览器只允许在 HTTPS 或本机（localhost）页面使用摄像头。请改用“上传图片”或扫码枪。",
+      camera_unsupported: "此浏览器不支持摄像头扫码。请改用“上传图片”或“粘贴证照码”。",
+      camera_failed: "无法打开摄像头",
+      camera_retrying: "暂时无法核验，正在重试…",
+      choose_image: "选择图片",
+      choose_file: "选择文件",
+      no_file: "未选择文件",
+      check_skipped: "未核验",
+      f_seal_id: "印章编号",
+      why_REVOKED: "该证照已被发证机关撤销，不能作为有效凭证",
+      why_SUSPENDED: "该证照已被发证机关暂停使用",
+      why_WITHDRAWN: "该证照已被发证机关撤回",
+      why_CANCELLED: "该证照已被注销",
+      why_LAPSED: "该证照已失效",
+      why_TRANSFERRED: "该证照已转出至其他地区，请向现发证机关核实",
+      why_EXPIRED: "已超过有效期",
+      why_NOT_YET_VALID: "尚未到生效日期",
+      why_BAD_SIGNATURE: "数字签名与内容不符：内容可能被篡改或伪造",
+      why_UNKNOWN_ISSUER: "签发机关不在本地区的信任名单中：可能是伪造的",
+      why_ISSUER_NOT_AUTHORISED: "签发机关无权签发此证照",
+      why_KEY_REVOKED: "签发所用的密钥已被吊销",
+      why_NOT_IN_LEDGER: "账本中没有该证照的签发记录",
+      why_MALFORMED: "证照码无法解析：可能已损坏或被篡改",
+      why_UNSUPPORTED: "不是本系统支持的证照码",
+      why_DOCUMENT_MISMATCH: "所给文件不是盖章的文件：内容不一致",
+      upload_image: "二维码图片（照片或截图）",
+      upload_document: "盖章文件（可选，仅用于电子印章）",
+      upload_hint: "选择图片后自动核验。核验电子印章时，同时选择盖章的原文件以比对内容。",
+      paste_label: "证照码（EL1: 或 ES1: 开头）",
+      paste_placeholder: "粘贴或用扫码枪扫入，回车即核验",
+      verify: "核验",
+      clear_text: "清空",
+      result_title: "核验结果",
+      idle: "请扫码、上传图片或粘贴证照码",
+      busy: "正在核验…",
+      caution: "请注意",
+      all_passed: "全部检查通过",
+      warn_STALE_STATUS: "状态数据已过期：撤销状态可能不是最新的，请联网更新后再核验",
+      warn_CLOCK_BEHIND: "设备时钟落后：本机时间早于已收到的签名数据，请校准时间",
+      warn_NO_STATUS: "未能核验最新状态：无法确认是否已被撤销或暂停",
+      invalid_caveat: "未通过核验：以下内容仅供参考，不能作为有效凭证。",
+      kind_license: "电子证照",
+      kind_stamp: "电子印章",
+      license: "电子证照",
+      stamp: "电子印章",
+      f_id: "证照编号",
+      f_holder: "持证主体",
+      f_holder_id: "证件号码",
+      f_issuer: "发证机关",
+      f_issued: "签发日期",
+      f_valid_until: "有效期至",
+      no_end: "长期",
+      f_seal: "印章",
+      f_seal_agency: "用章单位",
+      f_file: "文件",
+      f_size: "文件大小",
+      f_sha256: "SHA-256",
+      f_stamped: "盖章日期",
+      f_compare: "文件比对",
+      compare_ok: "所给文件与盖章文件一致",
+      compare_bad: "所给文件与盖章文件不一致",
+      compare_none: "未比对：未提供文件（仅核验了印章签名）",
+      seal_alt: "印章图像：",
+      checks_title: "核验了什么 · 数据新鲜度",
+      check_ok: "通过",
+      check_bad: "未通过",
+      step_decode: "解码证照码",
+      step_issuer: "查找签发机关",
+      step_signature: "验证数字签名",
+      step_authority: "签发机关授权",
+      step_time: "有效期",
+      step_status: "撤销状态",
+      step_ledger: "账本收录",
+      step_document: "文件比对",
+      fr_source: "状态来源",
+      fr_online: "在线（节点实时）",
+      fr_offline: "离线快照",
+      fr_none: "未核验",
+      fr_as_of: "状态截至",
+      fr_fresh: "状态数据",
+      fr_stale: "已过期",
+      fr_current: "在有效期内",
+      fr_checkpoint: "账本检查点",
+      fr_checkpoint_size: (n) => `共 ${n} 条记录`,
+      fr_included: "账本收录",
+      fr_yes: "已收录",
+      fr_no: "未收录",
+      fr_unknown: "未核验",
+      fr_checked_at: "核验时间",
+      fr_region: "信任地区",
+      ago: (s) => `（${s}前）`,
+      unit_min: "分钟",
+      unit_hour: "小时",
+      unit_day: "天",
+      reset: "清除结果，核验下一份",
+      footer: "核验在本地区节点完成：签名、签发机关授权、有效期、撤销状态与账本收录。",
+      err_no_qr: "未找到二维码",
+      err_no_qr_note: "图片中没有可识别的二维码。请让二维码完整、清晰地出现在图片中，再试一次。",
+      err_too_large: "文件太大",
+      err_too_large_image: "图片不能超过 10 MiB。",
+      err_too_large_document: "盖章文件不能超过 20 MiB。",
+      err_unreadable: "无法读取该图片",
+      err_unreadable_note: "请上传 JPEG、PNG 等常见格式的图片。",
+      err_invalid: "无法核验该输入",
+      err_network: "无法连接核验服务",
+      err_network_note: "请检查网络连接后重试。",
+      err_server: "核验服务出错",
+      err_need_image: "请先选择二维码图片",
+      err_need_text: "请先粘贴或扫入证照码",
+    },
+    en: {
+      page_title: "Service window · e-licenses and e-seals",
+      skip: "Skip to the result",
+      title: "Service window check",
+      subtitle: "Is this electronic license or seal genuine?",
+      lang_button: "中文",
+      inputs_title: "How to check",
+      tab_camera: "Scan with camera",
+      tab_upload: "Upload image",
+      tab_paste: "Paste code",
+      camera_idle: "Camera is off",
+      camera_start: "Start scanning",
+      camera_again: "Scan the next one",
+      camera_stop: "Stop",
+      camera_hint: "Hold the QR code steady inside the frame; it is checked as soon as it is read.",
+      camera_opening: "Opening the camera…",
+      camera_looking: "Looking for a QR code…",
+      camera_found: "QR code read and checked.",
+      camera_denied: "Cannot use the camera: permission was denied. Allow this page to use the camera in the browser's site settings, or use “Upload image”.",
+      camera_none: "No camera found. Connect a camera, or use “Upload image” or “Paste code”.",
+      camera_busy: "The camera is in use by another program. Close it and try again.",
+      camera_insecure: "Browsers allow the camera only on HTTPS or localhost pages. Use “Upload image” or a barcode scanner.",
+      camera_unsupported: "This browser cannot scan with a camera. Use “Upload image” or “Paste code”.",
+      camera_failed: "Cannot open the camera",
+      camera_retrying: "Cannot check right now; retrying…",
+      choose_image: "Choose image",
+      choose_file: "Choose file",
+      no_file: "No file chosen",
+      check_skipped: "not checked",
+      f_seal_id: "Seal number",
+      why_REVOKED: "Revoked by the issuing agency: not valid proof",
+      why_SUSPENDED: "Suspended by the issuing agency",
+      why_WITHDRAWN: "Withdrawn by the issuing agency",
+      why_CANCELLED: "Cancelled",
+      why_LAPSED: "Lapsed",
+      why_TRANSFERRED: "Transferred to another region: confirm with the current issuing agency",
+      why_EXPIRED: "Past its validity period",
+      why_NOT_YET_VALID: "Not valid yet",
+      why_BAD_SIGNATURE: "The digital signature does not match the content: altered or forged",
+      why_UNKNOWN_ISSUER: "The issuer is not on this region's trusted list: possibly forged",
+      why_ISSUER_NOT_AUTHORISED: "The issuer is not authorised to issue this",
+      why_KEY_REVOKED: "The key it was signed with has been revoked",
+      why_NOT_IN_LEDGER: "The ledger holds no record of its issuance",
+      why_MALFORMED: "The code cannot be read: damaged or altered",
+      why_UNSUPPORTED: "Not a code this system supports",
+      why_DOCUMENT_MISMATCH: "The file given is not the sealed file: the content differs",
+      upload_image: "QR code image (photo or screenshot)",
+      upload_document: "Sealed file (optional, e-seal stamps only)",
+      upload_hint: "The image is checked as soon as it is chosen. For an e-seal stamp, also choose the sealed file to compare its content.",
+      paste_label: "QR code text (starts with EL1: or ES1:)",
+      paste_placeholder: "Paste, or scan with a barcode scanner; Enter checks it",
+      verify: "Check",
+      clear_text: "Clear",
+      result_title: "Result",
+      idle: "Scan, upload an image or paste a code",
+      busy: "Checking…",
+      caution: "with warnings",
+      all_passed: "All checks passed",
+      warn_STALE_STATUS: "Status data is stale: the revocation status may be out of date; update online and check again",
+      warn_CLOCK_BEHIND: "Device clock is behind: this computer's time is earlier than signed data it has seen; correct the clock",
+      warn_NO_STATUS: "Latest status could not be checked: it may have been revoked or suspended",
+      invalid_caveat: "Not verified: the content below is for reference only and is not valid proof.",
+      kind_license: "Electronic license",
+      kind_stamp: "Electronic seal stamp",
+      license: "Electronic license",
+      stamp: "Electronic seal stamp",
+      f_id: "License number",
+      f_holder: "Holder",
+      f_holder_id: "ID / credit code",
+      f_issuer: "Issued by",
+      f_issued: "Issued on",
+      f_valid_until: "Valid until",
+      no_end: "No end date",
+      f_seal: "Seal",
+      f_seal_agency: "Seal of",
+      f_file: "File",
+      f_size: "File size",
+      f_sha256: "SHA-256",
+      f_stamped: "Stamped on",
+      f_compare: "File comparison",
+      compare_ok: "The file given matches the sealed file",
+      compare_bad: "The file given is not the sealed file",
+      compare_none: "Not compared: no file given (only the seal's signature was checked)",
+      seal_alt: "Seal image: ",
+      checks_title: "What was checked and how fresh",
+      check_ok: "passed",
+      check_bad: "failed",
+      step_decode: "Decode the QR code",
+      step_issuer: "Find the issuer",
+      step_signature: "Digital signature",
+      step_authority: "Issuer's authority",
+      step_time: "Validity period",
+      step_status: "Revocation status",
+      step_ledger: "Ledger inclusion",
+      step_document: "File comparison",
+      fr_source: "Status source",
+      fr_online: "Online (node, live)",
+      fr_offline: "Offline snapshot",
+      fr_none: "Not checked",
+      fr_as_of: "Status as of",
+      fr_fresh: "Status data",
+      fr_stale: "Stale",
+      fr_current: "Current",
+      fr_checkpoint: "Ledger checkpoint",
+      fr_checkpoint_size: (n) => `${n} entries`,
+      fr_included: "In the ledger",
+      fr_yes: "Included",
+      fr_no: "Not included",
+      fr_unknown: "Not checked",
+      fr_checked_at: "Checked at",
+      fr_region: "Trusted region",
+      ago: (s) => ` (${s} ago)`,
+      unit_min: " min",
+      unit_hour: " h",
+      unit_day: " days",
+      reset: "Clear and check the next one",
+      footer: "Checked by this region's node: signature, issuer's authority, validity, revocation status and ledger inclusion.",
+      err_no_qr: "No QR code found",
+      err_no_qr_note: "No readable QR code in the image. Make sure the whole code is sharp and visible, then try again.",
+      err_too_large: "File too large",
+      err_too_large_image: "An image must be at most 10 MiB.",
+      err_too_large_document: "A sealed file must be at most 20 MiB.",
+      err_unreadable: "Cannot read this image",
+      err_unreadable_note: "Upload a JPEG, PNG or other common image format.",
+      err_invalid: "Cannot check this input",
+      err_network: "Cannot reach the verification service",
+      err_network_note: "Check the network connection and try again.",
+      err_server: "The verification service failed",
+      err_need_image: "Choose a QR code image first",
+      err_need_text: "Paste or scan a QR code text first",
+    },
+  };
+
+  const $ = (id) => document.getElementById(id);
+  const el = {
+    lang: $("lang"),
+    tabs: Array.from(document.querySelectorAll('[role="tab"]')),
+    video: $("video"),
+    cameraIdle: $("camera-idle"),
+    cameraStart: $("camera-start"),
+    cameraStop: $("camera-stop"),
+    cameraMsg: $("camera-msg"),
+    uploadForm: $("upload-form"),
+    imageFile: $("image-file"),
+    imageName: $("image-name"),
+    documentFile: $("document-file"),
+    documentName: $("document-name"),
+    pasteForm: $("paste-form"),
+    qrText: $("qr-text"),
+    pasteClear: $("paste-clear"),
+    result: $("result"),
+    banner: $("banner"),
+    bannerIcon: $("banner-icon"),
+    bannerTitle: $("banner-title"),
+    bannerCode: $("banner-code"),
+    bannerNotes: $("banner-notes"),
+    details: $("details"),
+    docCard: $("doc-card"),
+    docKind: $("doc-kind"),
+    docTitle: $("doc-title"),
+    docFields: $("doc-fields"),
+    sealImage: $("seal-image"),
+    checks: $("checks"),
+    freshness: $("freshness"),
+    reset: $("reset"),
+  };
+
+  // What is on screen, so a language switch can draw it again.
+  const state = { lang: "zh", view: { type: "idle" }, cameraMsg: null, scanned: false };
+  let requestSeq = 0; // only the newest request may change the result
+
+  function storageGet(key) {
+    try {
+      return window.localStorage.getItem(key);
+    } catch {
+      return null;
+    }
+  }
+
+  function storageSet(key, value) {
+    try {
+      window.localStorage.setItem(key, value);
+    } catch {
+      // private mode or storage disabled: the choice lasts for this page only
+    }
+  }
+
+  function t(key, ...args) {
+    const table = STRINGS[state.lang];
+    const value = key in table ? table[key] : STRINGS.zh[key];
+    if (typeof value === "function") return value(...args);
+    return value === undefined ? key : value;
+  }
+
+  // A message for a code the server sent (a step, a warning), or the code itself.
+  function known(key, fallback) {
+    return key in STRINGS.zh ? t(key) : String(fallback);
+  }
+
+  // --- language ---------------------------------------------------------------------------
+
+  function applyLanguage() {
+    document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+    document.title = t("page_title");
+    for (const node of document.querySelectorAll("[data-i18n]")) {
+      node.textContent = t(node.dataset.i18n);
+    }
+    for (const node of document.querySelectorAll("[data-i18n-placeholder]")) {
+      node.placeholder = t(node.dataset.i18nPlaceholder);
+    }
+    el.lang.textContent = t("lang_button");
+    el.lang.lang = state.lang === "zh" ? "en" : "zh-CN";
+    el.lang.setAttribute(
+      "aria-label",
+      state.lang === "zh" ? "Switch to English" : "切换到中文",
+    );
+    el.cameraStart.textContent = t(state.scanned ? "camera_again" : "camera_start");
+    showFileNames();
+    showCameraMessage(state.cameraMsg);
+    draw();
+  }
+
+  function setLanguage(lang) {
+    state.lang = lang === "en" ? "en" : "zh";
+    storageSet(LANG_KEY, state.lang);
+    applyLanguage();
+  }
+
+  function showFileNames() {
+    for (const [input, label] of [
+      [el.imageFile, el.imageName],
+      [el.documentFile, el.documentName],
+    ]) {
+      const file = input.files && input.files[0];
+      label.textContent = file ? file.name : t("no_file");
+      label.classList.toggle("chosen", Boolean(file));
+    }
+  }
+
+  // --- tabs -------------------------------------------------------------------------------
+
+  function selectTab(name, focus) {
+    for (const tab of el.tabs) {
+      const selected = tab.dataset.tab === name;
+      tab.setAttribute("aria-selected", String(selected));
+      tab.tabIndex = selected ? 0 : -1;
+      $(tab.getAttribute("aria-controls")).hidden = !selected;
+      if (selected && focus) tab.focus();
+    }
+    if (name !== "camera") stopCamera();
+    storageSet(TAB_KEY, name);
+  }
+
+  function onTabKey(event) {
+    const i = el.tabs.indexOf(event.currentTarget);
+    let next = null;
+    if (event.key === "ArrowRight" || event.key === "ArrowDown") next = (i + 1) % el.tabs.length;
+    if (event.key === "ArrowLeft" || event.key === "ArrowUp") {
+      next = (i - 1 + el.tabs.length) % el.tabs.length;
+    }
+    if (event.key === "Home") next = 0;
+    if (event.key === "End") next = el.tabs.length - 1;
+    if (next === null) return;
+    event.preventDefault();
+    selectTab(el.tabs[next].dataset.tab, true);
+  }
+
+  // --- drawing helpers --------------------------------------------------------------------
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+  }
+
+  function icon(kind) {
+    const svg = document.createElementNS(SVG_NS, "svg");
+    svg.setAttribute("viewBox", "0 0 48 48");
+    svg.setAttribute("focusable", "false");
+    const paths = {
+      ok: ["M12 25l8 8 16-18"],
+      bad: ["M14 14l20 20", "M34 14L14 34"],
+      warn: ["M24 11v17", "M24 35v1"],
+      info: ["M24 22v13", "M24 13v1"],
+      busy: ["M24 8a16 16 0 1 1-16 16"],
+      idle: ["M10 18V10h8", "M30 10h8v8", "M38 30v8h-8", "M18 38h-8v-8"],
+    }[kind];
+    for (const d of paths) {
+      const path = document.createElementNS(SVG_NS, "path");
+      path.setAttribute("d", d);
+      svg.appendChild(path);
+    }
+    return svg;
+  }
+
+  function addText(parent, tag, text, className) {
+    const node = document.createElement(tag);
+    node.textContent = text;
+    if (className) node.className = className;
+    parent.appendChild(node);
+    return node;
+  }
+
+  function addField(dl, label, value, className) {
+    if (value === null || value === undefined || value === "") return;
+    const row = document.createElement("div");
+    row.className = "field" + (className ? " " + className : "");
+    addText(row, "dt", label);
+    addText(row, "dd", String(value));
+    dl.appendChild(row);
+  }
+
+  function pad(n) {
+    return String(n).padStart(2, "0");
+  }
+
+  function formatTime(ts) {
+    if (typeof ts !== "number") return null;
+    const d = new Date(ts * 1000);
+    return (
+      `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+      `${pad(d.getHours())}:${pad(d.getMinutes())}`
+    );
+  }
+
+  function formatAge(seconds) {
+    if (typeof seconds !== "number" || seconds < 60) return "";
+    const minutes = Math.floor(seconds / 60);
+    let text;
+    if (minutes < 60) text = `${minutes}${t("unit_min")}`;
+    else if (minutes < 48 * 60) text = `${Math.floor(minutes / 60)}${t("unit_hour")}`;
+    else text = `${Math.floor(minutes / 1440)}${t("unit_day")}`;
+    return t("ago", text);
+  }
+
+  function formatSize(bytes) {
+    if (typeof bytes !== "number") return null;
+    if (bytes < 1024) return `${bytes} B`;
+    if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+    return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  }
+
+  // "有效 Valid" → the part in the page's language (the server sends Chinese first).
+  function statusLabel(verdict) {
+    const text = typeof verdict.status_text === "string" ? verdict.status_text : "";
+    const space = text.indexOf(" ");
+    if (space < 0) return text || String(verdict.status);
+    return state.lang === "zh" ? text.slice(0, space) : text.slice(space + 1);
+  }
+
+  // --- the banner and the details ---------------------------------------------------------
+
+  function setBanner(kind, iconKind, title, code, notes) {
+    el.banner.className = "banner " + kind;
+    el.banner.dataset.state = kind;
+    clear(el.bannerIcon);
+    el.bannerIcon.appendChild(icon(iconKind));
+    el.bannerTitle.textContent = title;
+    el.bannerCode.textContent = code || "";
+    el.bannerCode.hidden = !code;
+    clear(el.bannerNotes);
+    for (const note of notes || []) {
+      if (typeof note === "string") addText(el.bannerNotes, "li", note);
+      else addText(el.bannerNotes, "li", note.text, "tech");
+    }
+  }
+
+  function draw() {
+    const view = state.view;
+    if (view.type === "verdict") {
+      drawVerdict(view.verdict);
+      return;
+    }
+    el.details.hidden = true;
+    if (view.type === "busy") setBanner("busy", "busy", t("busy"), "", []);
+    else if (view.type === "problem") {
+      const notes = [view.note ? t(view.note) : "", view.detail || ""].filter(Boolean);
+      setBanner("notice", "info", t(view.title), view.code, notes);
+    } else setBanner("idle", "idle", t("idle"), "", []);
+  }
+
+  function drawVerdict(v) {
+    const colour = v.colour === "green" || v.colour === "amber" ? v.colour : "red";
+    const valid = v.valid === true && colour !== "red";
+    const warnings = Array.isArray(v.warnings) ? v.warnings : [];
+    const reasons = Array.isArray(v.reasons) ? v.reasons : [];
+    let title = statusLabel(v);
+    let notes;
+    if (!valid) {
+      const why = "why_" + v.status;
+      notes = why in STRINGS.zh ? [t(why)] : [];
+      notes.push(...reasons.map((r) => ({ text: String(r) })));
+    }
+    else if (colour === "amber") {
+      title = `${title} · ${t("caution")}`;
+      notes = warnings.map((w) => known("warn_" + w, w));
+    } else notes = [t("all_passed")];
+    const iconKind = !valid ? "bad" : colour === "amber" ? "warn" : "ok";
+    setBanner(valid ? colour : "red", iconKind, title, String(v.status), notes);
+    drawDocument(v, valid);
+    drawChecks(v);
+    el.details.hidden = false;
+  }
+
+  function drawDocument(v, valid) {
+    const doc = v.document && typeof v.document === "object" ? v.document : {};
+    const issuer = v.issuer && typeof v.issuer === "object" ? v.issuer : {};
+    const stamp = v.kind === "stamp";
+    clear(el.docFields);
+    el.sealImage.hidden = true;
+    el.sealImage.removeAttribute("src");
+    if (Object.keys(doc).length === 0) {
+      el.docCard.hidden = true;
+      return;
+    }
+    el.docCard.hidden = false;
+    el.docCard.classList.toggle("unverified", !valid);
+    el.docKind.textContent = t(stamp ? "kind_stamp" : "kind_license");
+    const agency = issuer.agency_name
+      ? issuer.region_name
+        ? `${issuer.agency_name}（${issuer.region_name}）`
+        : issuer.agency_name
+      : issuer.agency_code;
+    if (!valid) {
+      const caveat = document.createElement("p");
+      caveat.className = "caveat";
+      caveat.textContent = t("invalid_caveat");
+      const row = document.createElement("div");
+      row.className = "field wide";
+      row.appendChild(caveat);
+      el.docFields.appendChild(row);
+    }
+    if (stamp) {
+      el.docTitle.textContent = doc.seal_name || t("stamp");
+      addField(el.docFields, t("f_seal"), doc.seal_name, "strong");
+      addField(el.docFields, t("f_seal_agency"), agency);
+      addField(el.docFields, t("f_seal_id"), doc.seal_id, "wide mono");
+      addField(el.docFields, t("f_file"), doc.file_name);
+      addField(el.docFields, t("f_size"), formatSize(doc.size));
+      addField(el.docFields, t("f_sha256"), doc.sha256, "wide mono");
+      addField(el.docFields, t("f_stamped"), doc.stamped);
+      const compared = (Array.isArray(v.checks) ? v.checks : []).find((c) => c && c.step === "document");
+      if (v.status === "DOCUMENT_MISMATCH") {
+        addField(el.docFields, t("f_compare"), t("compare_bad"), "wide strong is-bad");
+      } else if (compared && compared.ok) {
+        addField(el.docFields, t("f_compare"), t("compare_ok"), "wide strong is-ok");
+      } else if (valid) {
+        addField(el.docFields, t("f_compare"), t("compare_none"), "wide is-skip");
+      }
+    } else {
+      el.docTitle.textContent = doc.type_name || t("license");
+      addField(el.docFields, t("f_id"), doc.id, "wide mono");
+      addField(el.docFields, t("f_holder"), doc.holder, "wide strong");
+      addField(el.docFields, t("f_holder_id"), doc.holder_id, "mono");
+      for (const f of Array.isArray(doc.fields) ? doc.fields : []) {
+        if (f && typeof f === "object") addField(el.docFields, String(f.label ?? f.name), f.value);
+      }
+      addField(el.docFields, t("f_issuer"), agency, "wide");
+      addField(el.docFields, t("f_issued"), doc.issued);
+      addField(el.docFields, t("f_valid_until"), doc.valid_until || t("no_end"), "strong");
+    }
+    if (typeof doc.seal_id === "string" && doc.seal_id) {
+      el.sealImage.alt = t("seal_alt") + (doc.seal_name || doc.seal_id);
+      el.sealImage.src = `/v1/seals/${encodeURIComponent(doc.seal_id)}/image`;
+      el.sealImage.hidden = false;
+    }
+  }
+
+  function drawChecks(v) {
+    clear(el.checks);
+    for (const c of Array.isArray(v.checks) ? v.checks : []) {
+      if (!c || typeof c !== "object") continue;
+      // A step that did not pass under a valid verdict was skipped (no status source, no
+      // file to compare): not a failure, but not a pass either.
+      const outcome = c.ok ? "ok" : v.valid === true ? "skip" : "bad";
+      const li = document.createElement("li");
+      li.className = outcome;
+      const mark = { ok: "✓", bad: "✗", skip: "!" }[outcome];
+      addText(li, "span", mark, "mark").setAttribute("aria-hidden", "true");
+      const body = document.createElement("div");
+      const name = addText(body, "span", known("step_" + c.step, c.step), "step");
+      const said = { ok: "check_ok", bad: "check_bad", skip: "check_skipped" }[outcome];
+      addText(name, "span", ` · ${t(said)}`, "visually-hidden");
+      addText(body, "span", String(c.detail ?? ""), "detail");
+      li.appendChild(body);
+      el.checks.appendChild(li);
+    }
+    const fr = v.freshness && typeof v.freshness === "object" ? v.freshness : {};
+    const issuer = v.issuer && typeof v.issuer === "object" ? v.issuer : {};
+    clear(el.freshness);
+    const source = { online: "fr_online", offline: "fr_offline" }[fr.status_source] || "fr_none";
+    addField(el.freshness, t("fr_source"), t(source));
+    if (typeof fr.status_as_of === "number") {
+      const age = typeof v.checked_at === "number" ? v.checked_at - fr.status_as_of : null;
+      addField(el.freshness, t("fr_as_of"), formatTime(fr.status_as_of) + formatAge(age));
+      if (fr.status_source === "offline" || fr.stale) {
+        addField(el.freshness, t("fr_fresh"), t(fr.stale ? "fr_stale" : "fr_current"), fr.stale ? "alert" : "");
+      }
+    }
+    const included = fr.ledger_included === true ? "fr_yes" : fr.ledger_included === false ? "fr_no" : "fr_unknown";
+    addField(el.freshness, t("fr_included"), t(included));
+    if (typeof fr.checkpoint_size === "number") {
+      addField(el.freshness, t("fr_checkpoint"), t("fr_checkpoint_size", fr.checkpoint_size));
+    }
+    if (issuer.region_name) addField(el.freshness, t("fr_region"), `${issuer.region_name}（${issuer.region}）`);
+    addField(el.freshness, t("fr_checked_at"), formatTime(v.checked_at));
+  }
+
+  function show(view) {
+    state.view = view;
+    draw();
+    if (view.type !== "busy") revealResult();
+  }
+
+  // On a phone the result is below the inputs: bring the banner into view.
+  function revealResult() {
+    const box = el.banner.getBoundingClientRect();
+    if (box.top < 0 || box.bottom > window.innerHeight) {
+      el.banner.scrollIntoView({ block: "start", behavior: "smooth" });
+    }
+  }
+
+  // --- talking to the server --------------------------------------------------------------
+
+  function problemView(status, body) {
+    const type = body && typeof body.type === "string" ? body.type : "";
+    const code = type.slice(type.lastIndexOf("/") + 1);
+    const detail = body && typeof body.detail === "string" ? body.detail : "";
+    if (code === "no-qr-code") return { type: "problem", title: "err_no_qr", note: "err_no_qr_note", code };
+    if (status === 413 || code.endsWith("too-large")) {
+      return { type: "problem", title: "err_too_large", note: "err_too_large_image", code, detail };
+    }
+    if (code === "image-unreadable") {
+      return { type: "problem", title: "err_unreadable", note: "err_unreadable_note", code, detail };
+    }
+    if (status >= 500) return { type: "problem", title: "err_server", note: "err_network_note", code: `HTTP ${status}`, detail };
+    return { type: "problem", title: "err_invalid", note: "", code: code || `HTTP ${status}`, detail };
+  }
+
+  async function post(url, init) {
+    const id = ++requestSeq;
+    show({ type: "busy" });
+    let response;
+    let body = null;
+    try {
+      response = await fetch(url, { method: "POST", headers: { Accept: "application/json" }, ...init });
+      body = await response.json().catch(() => null);
+    } catch {
+      if (id === requestSeq) show({ type: "problem", title: "err_network", note: "err_network_note", code: "" });
+      return;
+    }
+    if (id !== requestSeq) return; // a newer check was started meanwhile
+    if (response.ok && body && typeof body.status === "string") show({ type: "verdict", verdict: body });
+    else show(problemView(response.status, body));
+  }
+
+  function verifyText() {
+    const text = el.qrText.value.trim();
+    if (!text) {
+      show({ type: "problem", title: "err_need_text", note: "", code: "" });
+      el.qrText.focus();
+      return;
+    }
+    post("/v1/verify", {
+      headers: { Accept: "application/json", "Content-Type": "application/json" },
+      body: JSON.stringify({ text }),
+    });
+  }
+
+  function verifyUpload() {
+    const image = el.imageFile.files && el.imageFile.files[0];
+    const documentFile = el.documentFile.files && el.documentFile.files[0];
+    if (!image) {
+      show({ type: "problem", title: "err_need_image", note: "", code: "" });
+      return;
+    }
+    if (image.size > MAX_IMAGE) {
+      show({ type: "problem", title: "err_too_large", note: "err_too_large_image", code: "image-too-large" });
+      return;
+    }
+    if (documentFile && documentFile.size > MAX_DOCUMENT) {
+      show({ type: "problem", title: "err_too_large", note: "err_too_large_document", code: "document-too-large" });
+      return;
+    }
+    const form = new FormData();
+    form.append("image", image, image.name || "image");
+    if (documentFile) form.append("document", documentFile, documentFile.name || "document");
+    post("/v1/verify/image", { body: form });
+  }
+
+  // --- the camera -------------------------------------------------------------------------
+
+  const camera = { stream: null, timer: 0, busy: false, session: 0, canvas: null };
+
+  function showCameraMessage(key) {
+    state.cameraMsg = key;
+    el.cameraMsg.textContent = key ? t(key) : "";
+    el.cameraMsg.classList.toggle("error", Boolean(key) && /denied|none|busy|insecure|unsupported|failed/.test(key));
+  }
+
+  async function startCamera() {
+    stopCamera();
+    const session = camera.session;
+    if (!window.isSecureContext) return showCameraMessage("camera_insecure");
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      return showCameraMessage("camera_unsupported");
+    }
+    showCameraMessage("camera_opening");
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        audio: false,
+        video: { facingMode: { ideal: "environment" }, width: { ideal: 1920 }, height: { ideal: 1080 } },
+      });
+    } catch (error) {
+      const name = error && error.name;
+      if (name === "NotAllowedError" || name === "SecurityError") showCameraMessage("camera_denied");
+      else if (name === "NotFoundError" || name === "OverconstrainedError") showCameraMessage("camera_none");
+      else if (name === "NotReadableError" || name === "AbortError") showCameraMessage("camera_busy");
+      else showCameraMessage("camera_failed");
+      return;
+    }
+    if (session !== camera.session) {
+      stream.getTracks().forEach((track) => track.stop()); // stopped while asking
+      return;
+    }
+    camera.stream = stream;
+    el.video.srcObject = stream;
+    el.video.play().catch(() => {});
+    el.cameraIdle.hidden = true;
+    el.cameraStart.hidden = true;
+    el.cameraStop.hidden = false;
+    showCameraMessage("camera_looking");
+    state.view = { type: "idle" };
+    requestSeq++;
+    draw();
+    camera.timer = window.setInterval(() => scanFrame(session), SCAN_EVERY_MS);
+  }
+
+  function stopCamera() {
+    camera.session++;
+    window.clearInterval(camera.timer);
+    camera.timer = 0;
+    if (camera.stream) camera.stream.getTracks().forEach((track) => track.stop());
+    const wasOn = camera.stream !== null;
+    camera.stream = null;
+    el.video.srcObject = null;
+    el.cameraIdle.hidden = false;
+    el.cameraStart.hidden = false;
+    el.cameraStop.hidden = true;
+    if (wasOn && state.cameraMsg !== "camera_found") showCameraMessage(null);
+  }
+
+  function grabFrame() {
+    const video = el.video;
+    const scale = Math.min(1, FRAME_SIDE / Math.max(video.videoWidth, video.videoHeight));
+    const canvas = camera.canvas || (camera.canvas = document.createElement("canvas"));
+    canvas.width = Math.round(video.videoWidth * scale);
+    canvas.height = Math.round(video.videoHeight * scale);
+    canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+    return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
+  }
+
+  async function scanFrame(session) {
+    if (camera.busy || session !== camera.session || !el.video.videoWidth) return;
+    camera.busy = true;
+    try {
+      const blob = await grabFrame();
+      if (!blob || session !== camera.session) return;
+      const form = new FormData();
+      form.append("image", blob, "frame.jpg");
+      const response = await fetch("/v1/verify/image", { method: "POST", body: form });
+      const body = await response.json().catch(() => null);
+      if (session !== camera.session) return; // stopped meanwhile
+      if (response.ok && body && typeof body.status === "string") {
+        stopCamera();
+        state.scanned = true;
+        el.cameraStart.textContent = t("camera_again");
+        showCameraMessage("camera_found");
+        requestSeq++;
+        show({ type: "verdict", verdict: body });
+        return;
+      }
+      // No QR code in this frame (or an unreadable frame): keep looking.
+      if (response.status === 422 || response.status === 400) showCameraMessage("camera_looking");
+      else showCameraMessage("camera_retrying");
+    } catch {
+      if (session === camera.session) showCameraMessage("camera_retrying");
+    } finally {
+      camera.busy = false;
+    }
+  }
+
+  // --- wiring -----------------------------------------------------------------------------
+
+  function reset() {
+    requestSeq++;
+    el.imageFile.value = "";
+    el.documentFile.value = "";
+    el.qrText.value = "";
+    showFileNames();
+    showCameraMessage(null);
+    show({ type: "idle" });
+    const selected = el.tabs.find((tab) => tab.getAttribute("aria-selected") === "true");
+    if (selected) selected.focus();
+    window.scrollTo({ top: 0 });
+  }
+
+  function init() {
+    const saved = storageGet(LANG_KEY);
+    state.lang = saved === "en" ? "en" : "zh";
+    el.lang.addEventListener("click", () => setLanguage(state.lang === "zh" ? "en" : "zh"));
+    for (const tab of el.tabs) {
+      tab.addEventListener("click", () => selectTab(tab.dataset.tab, false));
+      tab.addEventListener("keydown", onTabKey);
+    }
+    const tab = storageGet(TAB_KEY);
+    selectTab(["camera", "upload", "paste"].includes(tab) ? tab : "camera", false);
+    el.cameraStart.addEventListener("click", startCamera);
+    el.cameraStop.addEventListener("click", () => {
+      stopCamera();
+      showCameraMessage(null);
+    });
+    el.imageFile.addEventListener("change", () => {
+      showFileNames();
+      if (el.imageFile.files && el.imageFile.files.length) verifyUpload();
+    });
+    el.documentFile.addEventListener("change", () => {
+      showFileNames();
+      if (el.imageFile.files && el.imageFile.files.length) verifyUpload();
+    });
+    el.uploadForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      verifyUpload();
+    });
+    el.pasteForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      verifyText();
+    });
+    // A barcode scanner types the code and presses Enter: Enter checks, as the button does.
+    el.qrText.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        verifyText();
+      }
+    });
+    el.pasteClear.addEventListener("click", () => {
+      el.qrText.value = "";
+      el.qrText.focus();
+    });
+    el.sealImage.addEventListener("error", () => {
+      el.sealImage.hidden = true;
+    });
+    el.reset.addEventListener("click", reset);
+    document.addEventListener("visibilitychange", () => {
+      if (document.hidden) stopCamera(); // never keep the camera on behind another window
+    });
+    applyLanguage();
+    document.body.dataset.ready = "true";
+  }
+
+  init();
+})();

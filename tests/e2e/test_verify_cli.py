@@ -1,0 +1,88 @@
+"""The window's command line: ``eseal verify`` offline (bundle + revocation snapshot) and
+from an image, exit 0 valid, 1 invalid, 2 error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Run, run_eseal
+
+
+@pytest.fixture(scope="module")
+def offline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    work = tmp_path_factory.mktemp("verify-cli")
+    data = work / "node"
+    demo = run_eseal("--data", data, "--json", "demo", cwd=work)
+    assert demo.code == 0, str(demo)
+    result = json.loads(demo.stdout)
+    revoked = result["licenses"][1]["id"]
+    r = run_eseal("--data", data, "license", "revoke", revoked, "--reason", "违法", cwd=work)
+    assert r.code == 0, str(r)
+    for what, name in (("bundle", "bundle.json"), ("revocations", "revocations.json")):
+        r = run_eseal("--data", data, what, "export", "--out", work / name, cwd=work)
+        assert r.code == 0, str(r)
+    return {"work": work, "demo": result, "revoked": revoked}
+
+
+def _verify(offline: dict[str, object], *args: str | Path) -> Run:
+    work = offline["work"]
+    assert isinstance(work, Path)
+    return run_eseal(
+        "verify",
+        *args,
+        "--bundle",
+        work / "bundle.json",
+        "--revocations",
+        work / "revocations.json",
+        "--json",
+        cwd=work,
+        passphrase=None,
+    )
+
+
+def test_valid_revoked_and_garbage(offline: dict[str, object]) -> None:
+    demo = offline["demo"]
+    assert isinstance(demo, dict)
+    ok = _verify(offline, demo["licenses"][0]["qr_text"])
+    assert ok.code == 0, str(ok)
+    assert json.loads(ok.stdout)["status"] == "VALID"
+    assert json.loads(ok.stdout)["freshness"]["status_source"] == "offline"
+    revoked = _verify(offline, demo["licenses"][1]["qr_text"])
+    assert revoked.code == 1, str(revoked)
+    assert json.loads(revoked.stdout)["status"] == "REVOKED"
+    garbage = _verify(offline, "EL1:NOT-A-LICENSE")
+    assert garbage.code == 1
+    assert json.loads(garbage.stdout)["status"] == "MALFORMED"
+
+
+def test_from_an_image_and_a_sealed_document(offline: dict[str, object]) -> None:
+    demo = offline["demo"]
+    assert isinstance(demo, dict)
+    ok = _verify(offline, "--image", demo["licenses"][2]["qr_png"])
+    assert ok.code == 0, str(ok)
+    stamp = demo["stamp"]
+    work = offline["work"]
+    assert isinstance(work, Path)
+    doc = work / "notice.txt"
+    doc.write_bytes("重庆市市场监督管理局\n关于食品经营许可的通知\n（示例文件）\n".encode())
+    sealed = _verify(offline, stamp["qr_text"], "--document", doc)
+    assert sealed.code == 0, str(sealed)
+    doc.write_bytes(b"something else")
+    mismatch = _verify(offline, stamp["qr_text"], "--document", doc)
+    assert mismatch.code == 1
+    assert json.loads(mismatch.stdout)["status"] == "DOCUMENT_MISMATCH"
+
+
+def test_errors_exit_2(offline: dict[str, object]) -> None:
+    work = offline["work"]
+    assert isinstance(work, Path)
+    no_trust = run_eseal("verify", "EL1:X", cwd=work, passphrase=None)
+    assert no_trust.code == 2
+    assert "bundle" in no_trust.stderr
+    both = run_eseal("verify", cwd=work, passphrase=None)
+    assert both.code == 2
+    bad_pin = _verify(offline, "EL1:X", "--pin", "zz")
+    assert bad_pin.code == 2

@@ -1,0 +1,430 @@
+"""The service-window page (窗口核验) end to end: the real app served by uvicorn, the real
+page in headless Chromium. Licenses are issued on a fresh node, rendered as QR PNGs and
+uploaded, pasted and shown to a (fake) camera; each verdict's banner is checked, and a
+screenshot of each result is saved to test-artifacts/window-*.png."""
+
+from __future__ import annotations
+
+import io
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from PIL import Image, ImageDraw
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Route,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
+
+from eseal.agencies import Principal, add_agency
+from eseal.api.app import create_app
+from eseal.api.routes import window
+from eseal.licenses import change_status, issue
+from eseal.node import Node, init_node
+from eseal.render import qr_png
+from eseal.seals import create_seal, stamp
+from tests.eseal.conftest import (
+    BUSINESS,
+    FOOD,
+    HOUSING,
+    MARKET,
+    PASSPHRASE,
+    WORKER,
+    business_request,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+BASE45 = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+AGENT = Principal("agency", MARKET)
+
+
+@dataclass(frozen=True)
+class Site:
+    url: str
+    files: Path
+    valid_text: str
+    stamped_document: Path
+
+
+def _tamper(qr_text: str) -> str:
+    """The QR text with one base45 character in the middle of its body changed."""
+    prefix, body = qr_text.split(":", 1)
+    i = len(body) // 2
+    other = next(c for c in "0123456789ABCDEF" if c != body[i])
+    tampered = f"{prefix}:{body[:i]}{other}{body[i + 1 :]}"
+    assert set(tampered[len(prefix) + 1 :]) <= BASE45
+    return tampered
+
+
+def _not_a_qr_png() -> bytes:
+    image = Image.new("RGB", (480, 320), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((40, 40, 200, 200), outline="black", width=6)
+    draw.ellipse((260, 60, 420, 220), fill="#c8102e")
+    draw.text((40, 260), "no QR code here", fill="black")
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _y4m(png: bytes, path: Path, size: tuple[int, int] = (640, 480)) -> None:
+    """A one-frame Y4M video of ``png`` centred on grey (Chromium's fake camera loops it)."""
+    width, height = size
+    frame = Image.new("RGB", size, (150, 150, 150))
+    qr = Image.open(io.BytesIO(png)).convert("RGB")
+    qr.thumbnail((height - 40, height - 40), Image.Resampling.NEAREST)
+    frame.paste(qr, ((width - qr.width) // 2, (height - qr.height) // 2))
+    y, cb, cr = frame.convert("YCbCr").split()
+    half = (width // 2, height // 2)
+    planes = [y.tobytes(), cb.resize(half).tobytes(), cr.resize(half).tobytes()]
+    header = f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode()
+    path.write_bytes(header + b"FRAME\n" + b"".join(planes))
+
+
+def _node(data_dir: Path, now: int) -> Node:
+    """A region with two agencies (as tests/eseal/conftest.py's make_region), created now:
+    the page verifies against the real clock."""
+    node = init_node(data_dir, region="500000", name="重庆市", passphrase=PASSPHRASE, now=now)
+    add_agency(node, code=MARKET, name="重庆市市场监督管理局", types=[BUSINESS, FOOD], now=now)
+    add_agency(node, code=HOUSING, name="重庆市住房和城乡建设委员会", types=[WORKER], now=now)
+    return node
+
+
+def _serve(node: Node) -> tuple[uvicorn.Server, threading.Thread, str]:
+    app = create_app(node)
+    if not any(getattr(route, "path", None) == "/" for route in app.routes):
+        app.include_router(window.router)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive(), "uvicorn stopped while starting"
+        assert time.monotonic() < deadline, "uvicorn did not start within 15 s"
+        time.sleep(0.02)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+def _require_chromium() -> None:
+    """Fail (never skip) without Chromium: the page is only tested in a real browser."""
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            f"Chromium is missing at {CHROMIUM}: run `make test`, which installs it "
+            "(Debian package chromium) before running the tests"
+        )
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    _require_chromium()
+    root = tmp_path_factory.mktemp("window")
+    now = int(time.time())
+    node = _node(root / "node", now)
+    files = root / "files"
+    files.mkdir()
+    valid = issue(node, AGENT, MARKET, business_request(), now=now)
+    revoked = issue(node, AGENT, MARKET, business_request("重庆两江小面有限公司"), now=now)
+    change_status(node, AGENT, revoked.id, "revoke", reason="违法经营", now=now + 1)
+    seal = create_seal(
+        node,
+        AGENT,
+        agency_code=MARKET,
+        name="合同专用章",
+        seal_type="contract",
+        image=None,
+        now=now,
+    )
+    document = "租赁合同：甲方重庆山城小面餐饮有限公司……".encode()
+    stamped = stamp(node, AGENT, seal.id, document=document, document_name="租赁合同.txt", now=now)
+    pngs = {
+        "valid": qr_png(valid.qr_text, scale=8),
+        "revoked": qr_png(revoked.qr_text, scale=8),
+        "tampered": qr_png(_tamper(valid.qr_text), scale=8),
+        "stamp": qr_png(stamped.qr_text, scale=8),
+        "not-a-qr": _not_a_qr_png(),
+    }
+    for name, png in pngs.items():
+        (files / f"{name}.png").write_bytes(png)
+    (files / "租赁合同.txt").write_bytes(document)
+    _y4m(pngs["valid"], files / "camera.y4m")
+    server, thread, url = _serve(node)
+    try:
+        yield Site(url, files, valid.qr_text, files / "租赁合同.txt")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        node.close()
+
+
+@pytest.fixture(scope="module")
+def browser(site: Site) -> Iterator[Browser]:
+    _require_chromium()
+    camera = [
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={site.files / 'camera.y4m'}",
+    ]
+    with sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS + camera, timeout=30_000
+        )
+        yield launched
+        launched.close()
+
+
+class Opened:
+    """A fresh page on the window, with every console error and page error collected."""
+
+    def __init__(self, browser: Browser, site: Site, viewport: ViewportSize) -> None:
+        self.context = browser.new_context(viewport=viewport, locale="zh-CN")
+        self.page: Page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        response = self.page.goto(site.url + "/")
+        assert response is not None
+        assert response.status == 200
+        self.headers = response.headers
+        expect(self.page.locator("body")).to_have_attribute("data-ready", "true")
+
+    def _console(self, message: ConsoleMessage) -> None:
+        # A 422 (no QR code in an image or a camera frame) is an answer the page handles.
+        if message.type == "error" and "status of 422" not in message.text:
+            self.errors.append(message.text)
+
+    def close(self) -> None:
+        self.context.close()
+        assert self.errors == [], self.errors
+
+
+@pytest.fixture
+def opened(browser: Browser, site: Site) -> Iterator[Opened]:
+    o = Opened(browser, site, DESKTOP)
+    yield o
+    o.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"window-{name}.png"), full_page=True)
+
+
+def _upload(page: Page, image: Path) -> None:
+    page.get_by_role("tab", name="上传图片").click()
+    page.locator("#image-file").set_input_files(str(image))
+
+
+def test_page_is_served_with_a_strict_policy(opened: Opened, site: Site) -> None:
+    csp = opened.headers["content-security-policy"]
+    assert "default-src 'self'" in csp
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert "img-src 'self' blob: data:" in csp
+    assert "media-src 'self' blob:" in csp
+    assert opened.headers["x-content-type-options"] == "nosniff"
+    assert opened.headers["content-type"].startswith("text/html")
+    request = opened.page.request
+    for path, kind in [
+        ("/window/window.js", "text/javascript"),
+        ("/window/window.css", "text/css"),
+        ("/window/icon.svg", "image/svg+xml"),
+    ]:
+        r = request.get(site.url + path)
+        assert r.status == 200, path
+        assert r.headers["content-type"].startswith(kind), path
+        assert r.headers["x-content-type-options"] == "nosniff"
+    for path in ("/window/index.html", "/window/..%2fapi", "/window/nothing.js"):
+        assert request.get(site.url + path).status == 404, path
+    page = opened.page
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#banner")).to_have_attribute("role", "status")
+    expect(page.locator("#banner")).to_contain_text("请扫码")
+    _shot(page, "idle")
+
+
+def test_valid_license_upload_is_green(opened: Opened, site: Site) -> None:
+    page = opened.page
+    _upload(page, site.files / "valid.png")
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "green")
+    expect(banner).to_contain_text("有效")
+    expect(banner).to_contain_text("VALID")
+    assert page.locator("#banner-icon svg").count() == 1  # an icon, not colour alone
+    expect(page.locator("#doc-title")).to_have_text("营业执照")
+    fields = page.locator("#doc-fields")
+    expect(fields).to_contain_text("重庆山城小面餐饮有限公司")
+    expect(fields).to_contain_text("重庆市市场监督管理局")
+    expect(fields).to_contain_text("法定代表人")
+    expect(page.locator("#checks li.ok")).to_have_count(7)
+    expect(page.locator("#freshness")).to_contain_text("在线")
+    expect(page.locator("#freshness")).to_contain_text("已收录")
+    _shot(page, "valid")
+
+
+def test_revoked_license_is_red(opened: Opened, site: Site) -> None:
+    page = opened.page
+    _upload(page, site.files / "revoked.png")
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "red")
+    expect(banner).to_contain_text("已撤销")
+    expect(banner).to_contain_text("REVOKED")
+    expect(page.locator("#doc-fields .caveat")).to_be_visible()
+    expect(page.locator("#checks li.bad")).to_have_count(1)
+    _shot(page, "revoked")
+
+
+def test_tampered_license_is_red(opened: Opened, site: Site) -> None:
+    page = opened.page
+    _upload(page, site.files / "tampered.png")
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "red")
+    expect(page.locator("#banner-code")).to_have_text(re.compile(r"^(MALFORMED|BAD_SIGNATURE)$"))
+    expect(page.locator("#checks li.bad")).to_have_count(1)
+    _shot(page, "tampered")
+
+
+def test_stamp_shows_the_seal_and_compares_the_file(opened: Opened, site: Site) -> None:
+    page = opened.page
+    with page.expect_response(lambda r: "/v1/seals/" in r.url) as seal_image:
+        _upload(page, site.files / "stamp.png")
+    assert seal_image.value.status == 200
+    assert seal_image.value.headers["content-type"] == "image/png"
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "green")
+    expect(page.locator("#doc-title")).to_have_text("合同专用章")
+    fields = page.locator("#doc-fields")
+    expect(fields).to_contain_text("租赁合同.txt")
+    expect(fields).to_contain_text("未比对")
+    expect(page.locator("#seal-image")).to_be_visible()
+    expect(page.locator("#checks li.skip")).to_have_count(1)  # no file: not compared
+    expect(page.locator("#checks li.skip")).to_be_visible()
+    _shot(page, "stamp-no-document")
+    # Adding the sealed file checks again, now comparing it.
+    page.locator("#document-file").set_input_files(str(site.stamped_document))
+    expect(fields).to_contain_text("所给文件与盖章文件一致")
+    expect(banner).to_have_attribute("data-state", "green")
+    expect(page.locator("#checks li.skip")).to_have_count(0)
+    expect(page.locator("#checks li.ok")).to_have_count(7)
+    assert page.locator("#seal-image").evaluate("img => img.naturalWidth") > 0
+    _shot(page, "stamp")
+
+
+def test_paste_valid_text_and_switch_to_english(opened: Opened, site: Site) -> None:
+    page = opened.page
+    page.get_by_role("tab", name="粘贴证照码").click()
+    page.locator("#qr-text").fill(site.valid_text)
+    page.locator("#qr-text").press("Enter")
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "green")
+    expect(banner).to_contain_text("有效")
+    page.locator("#lang").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("#banner-title")).to_have_text("Valid")
+    expect(page.get_by_role("tab", name="Paste code")).to_be_visible()
+    expect(page.locator("#checks")).to_contain_text("Digital signature")
+    _shot(page, "english")
+    page.reload()  # the choice is remembered
+    expect(page.locator("#lang")).to_have_text("中文")
+    expect(page.locator("h1")).to_have_text("Service window check")
+    page.locator("#lang").click()
+    expect(page.locator("h1")).to_have_text("窗口核验")
+
+
+def test_warnings_are_amber_and_data_is_text(opened: Opened, site: Site) -> None:
+    """A valid verdict with warnings (an offline window with a stale snapshot) is amber and
+    names each warning; whatever the verdict holds is shown as text, never as markup."""
+    hostile = '<img src=x onerror="document.body.dataset.owned=1">'
+
+    def stale(route: Route) -> None:
+        verdict = route.fetch().json()
+        verdict["colour"] = "amber"
+        verdict["warnings"] = ["STALE_STATUS", "CLOCK_BEHIND"]
+        verdict["freshness"].update(status_source="offline", stale=True)
+        verdict["freshness"]["status_as_of"] -= 9 * 86400
+        verdict["document"]["holder"] = hostile
+        route.fulfill(json=verdict)
+
+    page = opened.page
+    page.route("**/v1/verify", stale)
+    page.get_by_role("tab", name="粘贴证照码").click()
+    page.locator("#qr-text").fill(site.valid_text)
+    page.get_by_role("button", name="核验", exact=True).click()
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "amber")
+    expect(banner).to_contain_text("有效")
+    expect(banner).to_contain_text("状态数据已过期")
+    expect(banner).to_contain_text("设备时钟落后")
+    expect(page.locator("#freshness")).to_contain_text("离线快照")
+    expect(page.locator("#freshness")).to_contain_text("9天前")
+    expect(page.locator("#doc-fields")).to_contain_text(hostile)
+    assert page.locator("#doc-fields img").count() == 0
+    assert page.locator("body").get_attribute("data-owned") is None
+    _shot(page, "amber")
+
+
+def test_image_without_a_qr_code_says_so(opened: Opened, site: Site) -> None:
+    page = opened.page
+    _upload(page, site.files / "not-a-qr.png")
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "notice")
+    expect(banner).to_contain_text("未找到二维码")
+    expect(page.locator("#details")).to_be_hidden()
+    _shot(page, "no-qr")
+
+
+def test_camera_scan_and_a_phone(browser: Browser, site: Site) -> None:
+    o = Opened(browser, site, PHONE)
+    try:
+        o.context.grant_permissions(["camera"], origin=site.url)
+        page = o.page
+        page.get_by_role("tab", name="摄像头扫码").click()
+        page.locator("#camera-start").click()
+        banner = page.locator("#banner")
+        expect(banner).to_have_attribute("data-state", "green", timeout=15_000)
+        expect(page.locator("#camera-msg")).to_contain_text("已识别")
+        expect(page.locator("#camera-start")).to_be_visible()  # the camera stopped
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], "the page scrolls sideways on a phone"
+        _shot(page, "phone")
+    finally:
+        o.close()
+
+
+def test_camera_denied_says_so(browser: Browser, site: Site) -> None:
+    o = Opened(browser, site, DESKTOP)
+    try:
+        page = o.page
+        page.get_by_role("tab", name="摄像头扫码").click()
+        page.locator("#camera-start").click()
+        message = page.locator("#camera-msg")
+        expect(message).to_contain_text("权限被拒绝")
+        expect(message).to_have_class("msg error")
+        _shot(page, "camera-denied")
+    finally:
+        o.close()

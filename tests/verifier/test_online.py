@@ -1,0 +1,134 @@
+"""Verification over HTTP and through a node's status API: the client checks the node's
+answer (checkpoint signature, issuance entry, inclusion proof) instead of trusting it."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from eseal.agencies import Principal
+from eseal.api.app import create_app
+from eseal.licenses import change_status, issue
+from eseal.render import qr_png
+from eseal.trust_export import export_bundle
+from tests.eseal.conftest import MARKET, NOW, Region, business_request, make_region
+from verifier.online import OnlineStatus
+from verifier.pipeline import VerifyContext, verify_text
+from verifier.trust import TrustStore, open_bundle
+from verifier.verdict import Status
+
+AGENT = Principal("agency", MARKET)
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Region]:
+    r = make_region(tmp_path_factory.mktemp("online"))
+    yield r
+    r.node.close()
+
+
+@pytest.fixture(scope="module")
+def client(region: Region) -> Iterator[TestClient]:
+    with TestClient(create_app(region.node)) as c:
+        yield c
+
+
+def _store(client: TestClient, region: Region) -> TrustStore:
+    raw = client.get("/v1/bundle").content
+    return TrustStore([open_bundle(raw, pinned_root_key_id=region.node.root_key_id)])
+
+
+def test_online_status_with_ledger_proof(region: Region, client: TestClient) -> None:
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    ctx = VerifyContext(
+        _store(client, region), NOW + 60, status=OnlineStatus("http://testserver", client=client)
+    )
+    verdict = verify_text(issued.qr_text, ctx)
+    assert verdict.status is Status.VALID, verdict.reasons
+    assert verdict.freshness.status_source == "online"
+    assert verdict.freshness.ledger_included is True
+    change_status(region.node, AGENT, issued.id, "revoke", reason="x", now=NOW + 1)
+    assert verify_text(issued.qr_text, ctx).status is Status.REVOKED
+
+
+class _Liar(httpx.BaseTransport):
+    """A node that answers 'valid' with a proof for another entry."""
+
+    def __init__(self, inner: TestClient, swap: dict[str, Any]) -> None:
+        self.inner, self.swap = inner, swap
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        real = self.inner.get(request.url.path)
+        body = real.json() | self.swap
+        return httpx.Response(200, json=body)
+
+
+def test_a_lying_node_is_not_believed(region: Region, client: TestClient) -> None:
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    other = region.node.log.entry(0)
+    liar = httpx.Client(
+        transport=_Liar(client, {"entry": base64.b64encode(other).decode()}), base_url="http://liar"
+    )
+    ctx = VerifyContext(
+        _store(client, region), NOW + 60, status=OnlineStatus("http://liar", client=liar)
+    )
+    verdict = verify_text(issued.qr_text, ctx)
+    assert verdict.status is Status.NOT_IN_LEDGER
+
+
+def test_post_verify_text_and_image(region: Region, client: TestClient) -> None:
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    r = client.post("/v1/verify", json={"text": issued.qr_text})
+    assert r.status_code == 200
+    assert r.json()["status"] == "VALID"
+    assert r.json()["colour"] == "green"
+    r = client.post(
+        "/v1/verify/image", files={"image": ("qr.png", qr_png(issued.qr_text), "image/png")}
+    )
+    assert r.status_code == 200
+    assert r.json()["document"]["id"] == issued.id
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["https://example.com/x", "hello", "EL1:" + "%" * 50, "EL1:AB", "ES1:" + "0" * 3000],
+)
+def test_not_a_license_gets_a_verdict_not_a_crash(client: TestClient, text: str) -> None:
+    r = client.post("/v1/verify", json={"text": text})
+    assert r.status_code == 200
+    assert r.json()["status"] in {"MALFORMED", "UNSUPPORTED"}
+
+
+def test_bad_verify_requests_are_problems(client: TestClient) -> None:
+    assert client.post("/v1/verify", json={"text": "x" * 5000}).status_code == 422
+    assert client.post("/v1/verify", json={}).status_code == 422
+    r = client.post("/v1/verify/image", files={"image": ("x.png", b"not an image", "image/png")})
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/problem+json"
+    blank = qr_png("EL1:X")[:0]
+    r = client.post("/v1/verify/image", files={"image": ("x.png", blank, "image/png")})
+    assert r.status_code == 400
+    r = client.post(
+        "/v1/verify/image", files={"image": ("big.png", b"\0" * (11 * 1024 * 1024), "image/png")}
+    )
+    assert r.status_code == 413
+
+
+def test_status_endpoint_is_public_and_proved(region: Region, client: TestClient) -> None:
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    r = client.get(f"/v1/licenses/{issued.id}/status")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "01"
+    assert body["checkpoint"].startswith("eseal/500000")
+    assert client.get("/v1/licenses/1.2.156.NOPE/status").status_code == 404
+
+
+def test_bundle_export_matches_node(region: Region) -> None:
+    bundle = open_bundle(export_bundle(region.node, now=NOW))
+    assert bundle.root_public_key == region.node.config.root_public_key

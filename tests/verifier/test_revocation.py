@@ -1,0 +1,81 @@
+"""Offline status from a signed revocation snapshot: exact for what was issued before the
+cut, honest about what came after, stale after its maximum age, refused when forged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from eseal.agencies import Principal
+from eseal.licenses import change_status, issue
+from eseal.trust_export import build_bundle, export_snapshot
+from keys.errors import CheckFailed, InvalidInput
+from tests.eseal.conftest import MARKET, NOW, Region, business_request, make_region
+from verifier.pipeline import VerifyContext, verify_text
+from verifier.revocation import SnapshotStatus, open_snapshot
+from verifier.trust import TrustStore
+from verifier.verdict import NO_STATUS, STALE_STATUS, Status
+
+AGENT = Principal("agency", MARKET)
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Region]:
+    r = make_region(tmp_path_factory.mktemp("revocation"))
+    yield r
+    r.node.close()
+
+
+def test_offline_verdicts_follow_the_snapshot(region: Region) -> None:
+    node = region.node
+    valid = issue(node, AGENT, MARKET, business_request(), now=NOW)
+    revoked = issue(node, AGENT, MARKET, business_request(), now=NOW)
+    suspended = issue(node, AGENT, MARKET, business_request(), now=NOW)
+    change_status(node, AGENT, revoked.id, "revoke", reason="x", now=NOW + 1)
+    change_status(node, AGENT, suspended.id, "suspend", reason="x", now=NOW + 1)
+    store = TrustStore([build_bundle(node, now=NOW + 2)])
+    snapshot = open_snapshot(export_snapshot(node, now=NOW + 2), store)
+    later = issue(node, AGENT, MARKET, business_request(), now=NOW + 3)
+    ctx = VerifyContext(store, NOW + 10, status=SnapshotStatus([snapshot]))
+    assert verify_text(valid.qr_text, ctx).status is Status.VALID
+    assert verify_text(revoked.qr_text, ctx).status is Status.REVOKED
+    assert verify_text(suspended.qr_text, ctx).status is Status.SUSPENDED
+    after = verify_text(later.qr_text, ctx)
+    assert after.status is Status.VALID
+    assert NO_STATUS in after.warnings
+    stale_ctx = VerifyContext(store, NOW + 30 * 86400, status=SnapshotStatus([snapshot]))
+    stale = verify_text(valid.qr_text, stale_ctx)
+    assert stale.status is Status.VALID
+    assert STALE_STATUS in stale.warnings
+    assert stale.colour == "amber"
+
+
+def test_snapshot_is_exact_for_every_issued_license(region: Region) -> None:
+    node = region.node
+    ids = [issue(node, AGENT, MARKET, business_request(), now=NOW).id for _ in range(60)]
+    for lic in ids[::3]:
+        change_status(node, AGENT, lic, "revoke", reason="x", now=NOW + 1)
+    store = TrustStore([build_bundle(node, now=NOW + 2)])
+    snapshot = open_snapshot(export_snapshot(node, now=NOW + 2), store)
+    for i, lic in enumerate(ids):
+        assert snapshot.status_of(lic) == ("07" if i % 3 == 0 else "01")
+
+
+def test_forged_or_foreign_snapshots_are_refused(
+    region: Region, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    node = region.node
+    store = TrustStore([build_bundle(node, now=NOW)])
+    data = export_snapshot(node, now=NOW)
+    with pytest.raises((CheckFailed, InvalidInput)):
+        open_snapshot(data.replace(b'"payload":"', b'"payload":"A', 1), store)
+    other = make_region(tmp_path_factory.mktemp("other-region"))
+    try:
+        foreign = export_snapshot(other.node, now=NOW)  # same region code, other log key
+        with pytest.raises(CheckFailed):
+            open_snapshot(foreign, store)
+    finally:
+        other.node.close()
+    with pytest.raises(InvalidInput):
+        open_snapshot(data, TrustStore())
