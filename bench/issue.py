@@ -47,15 +47,17 @@ from verifier.document import decode
 
 GOAL_BULK_PER_S = 5_000
 BATCH = 1_000
+API_BATCH = 100  # the batch size bench.issue_http sends to POST /v1/licenses/batch
 AGENCY = Principal("agency", MARKET)
 
 
 @dataclass(frozen=True)
 class Config:
-    path: str  # "bulk", "single", "single, no proof", "sign only"
+    path: str  # "bulk", "bulk, with proofs", "single", "single, no proof", "sign only"
     system: str  # "eseal" or "PyNaCl"
     batch: int  # licenses per transaction (0: no transaction)
     count: int
+    proofs: bool  # an inclusion proof computed for each license (as the API answers)
 
     @property
     def label(self) -> str:
@@ -111,15 +113,7 @@ class Workload:
         size_before = node.store.head().size
         texts: list[str] = []
         try:
-            if cfg.path == "bulk":
-
-                def body() -> None:
-                    for n, (lo, hi) in enumerate(chunks(0, cfg.count, cfg.batch)):
-                        issued = issue_many(
-                            node, AGENCY, MARKET, work[lo:hi], now=NOW + 60 + n, with_proofs=False
-                        )
-                        texts.extend(i.qr_text for i in issued)
-            elif cfg.path == "single":
+            if cfg.path == "single":  # issue(): one license, with its proof
 
                 def body() -> None:
                     for n, req in enumerate(work):
@@ -127,11 +121,16 @@ class Workload:
             else:
 
                 def body() -> None:
-                    for n, req in enumerate(work):
-                        one = issue_many(
-                            node, AGENCY, MARKET, [req], now=NOW + 60 + n, with_proofs=False
+                    for n, (lo, hi) in enumerate(chunks(0, cfg.count, cfg.batch)):
+                        issued = issue_many(
+                            node,
+                            AGENCY,
+                            MARKET,
+                            work[lo:hi],
+                            now=NOW + 60 + n,
+                            with_proofs=cfg.proofs,
                         )
-                        texts.append(one[0].qr_text)
+                        texts.extend(i.qr_text for i in issued)
 
             if prof is not None:
                 prof.enable()
@@ -277,6 +276,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = base_parser(__doc__.splitlines()[0] if __doc__ else "issue benchmark")
     parser.add_argument("--repeats", type=int, default=None, help="rounds (default 5; 2 quick)")
     parser.add_argument("--bulk", type=int, default=None, help="bulk licenses a run (20,000)")
+    parser.add_argument(
+        "--with-proofs", type=int, default=None, help="licenses a run in batches of 100 (5,000)"
+    )
     parser.add_argument("--single", type=int, default=None, help="single issuances a run (1,000)")
     parser.add_argument(
         "--scratch", type=Path, default=None, help="where the temporary nodes go (TMPDIR)"
@@ -290,16 +292,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     repeats = args.repeats or (2 if args.quick else 5)
     n_bulk = args.bulk or (2_000 if args.quick else 20_000)
     n_single = args.single or (50 if args.quick else 1_000)
+    n_proofs = args.with_proofs or (500 if args.quick else 5_000)
 
     cpu = pin_one_core()
     print(f"issue: pinned to CPU {cpu}; {repeats} rounds; scratch {args.scratch or 'TMPDIR'}")
     sig_bytes, cose_bytes = signed_size(args.scratch)
-    work = Workload(max(n_bulk, n_single), sig_bytes)
+    work = Workload(max(n_bulk, n_single, n_proofs), sig_bytes)
     configs = [
-        Config("bulk", "eseal", BATCH, n_bulk),
-        Config("sign only", "PyNaCl", 0, n_bulk),
-        Config("single", "eseal", 1, n_single),
-        Config("single, no proof", "eseal", 1, n_single),
+        Config("bulk", "eseal", BATCH, n_bulk, proofs=False),
+        Config("sign only", "PyNaCl", 0, n_bulk, proofs=False),
+        Config("bulk, with proofs", "eseal", API_BATCH, n_proofs, proofs=True),
+        Config("single", "eseal", 1, n_single, proofs=True),
+        Config("single, no proof", "eseal", 1, n_single, proofs=False),
     ]
     samples = measure(configs, work, repeats, args.scratch)
 
@@ -327,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 cfg.path,
                 cfg.system,
                 cfg.batch or "-",
+                ("yes" if cfg.proofs else "no") if cfg.system == "eseal" else "-",
                 cfg.count,
                 res["median_per_s"],
                 res["best_per_s"],
@@ -357,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 "path",
                 "system",
                 "per txn",
+                "proofs",
                 "count",
                 f"median/s ({repeats})",
                 "best/s",
@@ -380,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if not goal_met or args.profile:
         profile["bulk"] = profile_run(work, args.scratch, configs[0], BULK_STAGES)
     if args.profile:
-        profile["single"] = profile_run(work, args.scratch, configs[2], SINGLE_STAGES)
+        profile["single"] = profile_run(work, args.scratch, configs[3], SINGLE_STAGES)
     doc = {
         "method": (
             f"{repeats} rounds, configurations interleaved (order rotated each round); every "

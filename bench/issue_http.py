@@ -3,8 +3,9 @@
 The server (``eseal.api.app.create_app(node)`` after ``node.start_group_commit()``, as
 ``eseal serve`` runs it; one uvicorn worker, access log off) runs in a subprocess pinned
 to one CPU; this process, pinned to the other CPU, drives it with ``--clients`` threads,
-each with its own keep-alive httpx connection, POSTing as fast as answers come back
-(closed loop). Measured: ``POST /v1/licenses`` (one license a request) and
+each with its own keep-alive HTTP/1.1 connection (a plain socket sending prebuilt
+requests: httpx was too slow a client to saturate even the baseline), POSTing as fast
+as answers come back (closed loop). Measured: ``POST /v1/licenses`` (one license a request) and
 ``POST /v1/licenses/batch`` (``--batch`` items a request), beside a baseline served by
 the same uvicorn setup on the same CPU: a bare FastAPI endpoint that only Ed25519-signs
 the request body, driven identically with the same bodies. All four are interleaved
@@ -163,6 +164,51 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+def http_request(method: str, path: str, host: str, headers: dict[str, str], body: bytes) -> bytes:
+    """The bytes of one HTTP/1.1 request (keep-alive is HTTP/1.1's default)."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class KeepAlive:
+    """One keep-alive HTTP/1.1 connection over a plain socket: send prebuilt request bytes,
+    read the answer by its Content-Length. A load generator that costs the driver little
+    (httpx spends ~0.3 ms of CPU a request, enough to make the driver the bottleneck)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.sock = socket.create_connection((host, port), timeout=120)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def __enter__(self) -> KeepAlive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        self.buf += chunk
+
+    def exchange(self, request: bytes) -> tuple[int, bytes]:
+        """Send ``request``; the answer's status and body."""
+        self.sock.sendall(request)
+        while (cut := self.buf.find(b"\r\n\r\n")) < 0:
+            self._fill()
+        head, self.buf = self.buf[:cut], self.buf[cut + 4 :]
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split()[1])
+        fields = dict(line.split(b":", 1) for line in lines[1:])
+        length = int(next(v for k, v in fields.items() if k.strip().lower() == b"content-length"))
+        while len(self.buf) < length:
+            self._fill()
+        body, self.buf = self.buf[:length], self.buf[length:]
+        return status, body
+
+
 def drive(
     url: str,
     path: str,
@@ -180,6 +226,8 @@ def drive(
     ``seconds``; the answers that arrive inside it count, with their latencies. Also
     returns every ``expect``-status answer (warm-up and stragglers included), to check the
     database."""
+    host, port = httpx.URL(url).host, httpx.URL(url).port or 80
+    requests = [http_request("POST", path, f"{host}:{port}", headers, body) for body in bodies]
     stop = threading.Event()
     first = threading.Semaphore(0)  # one release per client, at its first answer
     done: list[list[tuple[float, float]]] = [[] for _ in range(clients)]
@@ -188,23 +236,23 @@ def drive(
     barrier = threading.Barrier(clients + 1)
 
     def worker(n: int) -> None:
-        with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
+        with KeepAlive(host, port) as conn:
             barrier.wait()
             i = n
             while not stop.is_set():
                 begin = time.perf_counter()
-                response = client.post(path, content=bodies[i % len(bodies)])
+                status, answer = conn.exchange(requests[i % len(requests)])
                 end = time.perf_counter()
                 i += clients
                 done[n].append((begin, end))
                 if len(done[n]) == 1:
                     first.release()
-                if response.status_code == expect:
+                if status == expect:
                     ok[n] += 1
                 else:
                     errors[n] += 1
                     if sum(errors) == 1:
-                        print(f"  ! {response.status_code} {response.text[:200]}", flush=True)
+                        print(f"  ! {status} {answer[:200]!r}", flush=True)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
     for t in threads:
@@ -446,8 +494,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             f"{settings.repeats} rounds, the four figures interleaved (order rotated each "
             f"round); one uvicorn worker per server (access log off), both servers pinned to "
             f"CPU {SERVER_CPU} (the idle one waits), the driver pinned to CPU "
-            f"{settings.driver_cpu}; {settings.clients} client threads, one keep-alive httpx "
-            "connection each, closed loop; the measured window opens after a warm-up of "
+            f"{settings.driver_cpu}; {settings.clients} client threads, one keep-alive "
+            "HTTP/1.1 connection each (plain sockets, prebuilt requests), closed loop; the "
+            "measured window opens after a warm-up of "
             f"{settings.warmup:g} s and once every client has had an answer, lasts "
             f"{settings.seconds:g} s, and counts the answers arriving inside it; latency is "
             "per request as the client saw it (nearest-rank p50/p99 of those answers); the "

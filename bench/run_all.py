@@ -17,7 +17,7 @@ from typing import Any
 
 from bench._common import base_parser, out_dir, table, write_json
 
-BENCHMARKS = ("bench.append", "bench.proofs", "bench.audit")
+BENCHMARKS = ("bench.append", "bench.proofs", "bench.audit", "bench.issue", "bench.issue_http")
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from keys.errors import CheckFailed, EsealError, InvalidInput
-from keys.statements import KeyRevoked, Role, verify_statement_chain
+from keys.statements import KeyRevoked, Role
 from verifier.document import (
     DecodedDocument,
     LicenseClaims,
@@ -167,18 +167,19 @@ def check_authority(run: _Run) -> None:
         )
     license_type = claims.body.type_code if isinstance(claims, LicenseClaims) else None
     role = Role.AGENCY if doc.kind == "license" else Role.SEAL
+    statement = signer.key.statement.statement
     try:
-        verify_statement_chain(
-            [signer.key.statement],
-            signer.bundle.root_public_key,
-            at=claims.issued_at,
-            role=role,
-            license_type=license_type,
-        )
+        run.ctx.store.check_chain(signer, role=role, license_type=license_type)
     except KeyRevoked as e:
         raise Stop(Status.KEY_REVOKED, e.message) from e
     except (CheckFailed, InvalidInput) as e:
         raise Stop(Status.ISSUER_NOT_AUTHORISED, e.message) from e
+    if not statement.not_before <= claims.issued_at <= statement.not_after:
+        raise Stop(
+            Status.ISSUER_NOT_AUTHORISED,
+            f"signed on {_day(claims.issued_at)}, outside its key's validity "
+            f"({_day(statement.not_before)} to {_day(statement.not_after)})",
+        )
     if isinstance(claims, LicenseClaims) and claims.body.region != signer.bundle.region:
         raise Stop(
             Status.ISSUER_NOT_AUTHORISED,

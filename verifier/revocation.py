@@ -26,7 +26,7 @@ from nacl.signing import SigningKey
 
 from keys.errors import InvalidInput
 from ledger.checkpoint import parse_verifier_key, verify_checkpoint
-from verifier.cascade import Cascade, build_cascade
+from verifier.cascade import Cascade, build_cascade_from_digests, id_digest
 from verifier.document import DecodedDocument, LicenseClaims
 from verifier.envelope import open_envelope, read_envelope, seal_envelope
 from verifier.pipeline import StatusAnswer
@@ -85,13 +85,16 @@ def build_snapshot(
     seals_revoked: Collection[str] = (),
 ) -> RevocationSnapshot:
     """From (license id, status code) pairs of every license issued before the cut."""
-    issued: list[str] = []
-    by_code: dict[str, list[str]] = {}
+    issued: list[bytes] = []
+    by_code: dict[str, list[bytes]] = {}
     for license_id, code in licenses:
-        issued.append(license_id)
+        digest = id_digest(license_id)  # hashed once, whatever the number of statuses
+        issued.append(digest)
         if code != "01":
-            by_code.setdefault(code, []).append(license_id)
-    cascades = {code: build_cascade(issued, set(ids)) for code, ids in by_code.items()}
+            by_code.setdefault(code, []).append(digest)
+    cascades = {
+        code: build_cascade_from_digests(issued, set(digests)) for code, digests in by_code.items()
+    }
     return RevocationSnapshot(
         region, as_of, checkpoint, len(issued), cascades, frozenset(seals_revoked)
     )

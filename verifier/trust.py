@@ -19,7 +19,7 @@ from nacl.signing import SigningKey
 
 from keys import ed25519
 from keys.errors import CheckFailed, InvalidInput
-from keys.statements import SignedStatement
+from keys.statements import Role, SignedStatement, verify_statement_chain
 from verifier.envelope import open_envelope, read_envelope, seal_envelope
 
 BUNDLE_TYPE = "application/vnd.eseal.trust-bundle+json"
@@ -251,6 +251,7 @@ class TrustStore:
 
     def __init__(self, bundles: Iterable[TrustBundle] = ()) -> None:
         self.bundles: list[TrustBundle] = []
+        self._chains: dict[tuple[bytes, bytes, str, str | None], Exception | None] = {}
         self._by_kid: dict[bytes, list[Signer]] = {}
         self._types: dict[str, LicenseTypeInfo] = {}
         for b in bundles:
@@ -265,6 +266,28 @@ class TrustStore:
             self._by_kid.setdefault(seal.key.key_id, []).append(Signer(bundle, seal.key, seal=seal))
         for t in bundle.license_types:
             self._types.setdefault(t.code, t)
+
+    def check_chain(self, signer: Signer, *, role: Role, license_type: str | None) -> None:
+        """Check the signer's statement chain to its region root: signature, role, scope,
+        status; once per (statement, role, type), since none of it depends on the document.
+        (Whether the key was valid when the document was signed is the caller's check.)"""
+        statement = signer.key.statement
+        key = (statement.to_bytes(), signer.bundle.root_public_key, role.value, license_type)
+        if key not in self._chains:
+            try:
+                verify_statement_chain(
+                    [statement],
+                    signer.bundle.root_public_key,
+                    at=statement.statement.not_before,
+                    role=role,
+                    license_type=license_type,
+                )
+                self._chains[key] = None
+            except (CheckFailed, InvalidInput) as e:
+                self._chains[key] = e
+        error = self._chains[key]
+        if error is not None:
+            raise error
 
     def signers(self, kid: bytes) -> list[Signer]:
         return self._by_kid.get(kid, [])
