@@ -8,6 +8,7 @@ source (an offline snapshot or a node online) is passed in.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,7 +97,12 @@ class _Run:
 
 
 def _day(ts: int | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+    return None if ts is None else _date(ts // 86400)
+
+
+@functools.lru_cache(maxsize=4096)
+def _date(day: int) -> str:
+    return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%d")
 
 
 def decode_step(run: _Run, text: str) -> None:

@@ -55,9 +55,10 @@ class RevocationSnapshot:
 
     def status_of(self, license_id: str) -> str:
         """The status code of a license issued before the cut ("01" when in no cascade)."""
+        digest = id_digest(license_id)
         for code in NON_VALID:
             cascade = self.statuses.get(code)
-            if cascade is not None and cascade.contains(license_id):
+            if cascade is not None and cascade.contains_digest(digest):
                 return code
         return "01"
 

@@ -251,7 +251,7 @@ class TrustStore:
 
     def __init__(self, bundles: Iterable[TrustBundle] = ()) -> None:
         self.bundles: list[TrustBundle] = []
-        self._chains: dict[tuple[bytes, bytes, str, str | None], Exception | None] = {}
+        self._chains: dict[tuple[int, str, str | None], Exception | None] = {}
         self._by_kid: dict[bytes, list[Signer]] = {}
         self._types: dict[str, LicenseTypeInfo] = {}
         for b in bundles:
@@ -272,7 +272,7 @@ class TrustStore:
         status; once per (statement, role, type), since none of it depends on the document.
         (Whether the key was valid when the document was signed is the caller's check.)"""
         statement = signer.key.statement
-        key = (statement.to_bytes(), signer.bundle.root_public_key, role.value, license_type)
+        key = (id(signer.key), role.value, license_type)  # records live as long as the store
         if key not in self._chains:
             try:
                 verify_statement_chain(

@@ -1,0 +1,1 @@
+"""Published test vectors for the QR document format and the offline verdict."""

@@ -1,0 +1,911 @@
+"""Generate the eseal test vectors: ``python -m tests.vectors.generate [--out DIR]``.
+
+Everything is built from the pure APIs (no node, no database) with fixed keys and fixed
+times, so two runs write byte-identical files (Ed25519 and zlib are deterministic, no salt
+is random, JSON keys are sorted). What each case must yield is written here by hand (the
+``status``, ``stops_at``, ``unchecked`` and ``warnings`` of each :class:`Case`), not read
+back from the verifier: ``test_vectors.py`` then checks the verifier against it.
+
+Layout written under ``DIR`` (default: this package's directory)::
+
+    bundle.json          the region's signed trust bundle (DSSE envelope)
+    revocations.json     the region's signed revocation snapshot (DSSE envelope)
+    cases/<name>.json    one case each
+    cases/<name>.png     its QR symbol (absent where the text cannot be a QR symbol)
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import cbor2
+from nacl.signing import SigningKey
+
+from eseal.ids import make_license_id
+from eseal.render import QrTextInvalid, qr_png
+from keys import ed25519
+from keys.statements import KeyStatement, KeyStatus, Role, SignedStatement, certify
+from ledger.checkpoint import Checkpoint, sign_checkpoint, verifier_key
+from verifier.base45 import b45encode
+from verifier.claims import license_claims_map
+from verifier.cose import cose_sign1_bytes, sig_structure
+from verifier.document import (
+    Holder,
+    LicenseBody,
+    LicenseClaims,
+    StampBody,
+    StampClaims,
+    decode,
+    holder_id_hash,
+    sign_license,
+    sign_stamp,
+)
+from verifier.revocation import build_snapshot, sign_snapshot
+from verifier.trust import (
+    AgencyRecord,
+    KeyRecord,
+    LicenseTypeInfo,
+    SealRecord,
+    TrustBundle,
+    sign_bundle,
+)
+from verifier.verdict import CLOCK_BEHIND, NO_STATUS, STALE_STATUS, Status
+
+HERE: Final = Path(__file__).resolve().parent
+BUNDLE_FILE: Final = "bundle.json"
+REVOCATIONS_FILE: Final = "revocations.json"
+CASES_DIR: Final = "cases"
+
+
+def fixed_key(label: str) -> SigningKey:
+    """The Ed25519 key seeded with SHA-256("eseal vectors <label>")."""
+    return SigningKey(hashlib.sha256(f"eseal vectors {label}".encode()).digest())
+
+
+def at(iso: str) -> int:
+    """Unix seconds of a UTC time written ``YYYY-MM-DDTHH:MM:SS``."""
+    return int(datetime.fromisoformat(iso).replace(tzinfo=UTC).timestamp())
+
+
+def clock(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- the region -----------------------------------------------------------------------------
+
+ROOT_KEY: Final = fixed_key("root")
+LOG_KEY: Final = fixed_key("log")
+MARKET_KEY: Final = fixed_key("agency market 2024")
+MARKET_RETIRED_KEY: Final = fixed_key("agency market 2021")
+MARKET_EXPIRED_KEY: Final = fixed_key("agency market 2019")
+MARKET_COMPROMISED_KEY: Final = fixed_key("agency market compromised")
+MARKET_DECERTIFIED_KEY: Final = fixed_key("agency market decertified")
+HOUSING_KEY: Final = fixed_key("agency housing 2024")
+SEAL_KEY: Final = fixed_key("seal approval")
+SEAL_REVOKED_KEY: Final = fixed_key("seal contract")
+SEAL_LATE_KEY: Final = fixed_key("seal finance")
+STRANGER_KEY: Final = fixed_key("stranger")
+
+REGION: Final = "500000"
+REGION_NAME: Final = "重庆市"
+ORIGIN: Final = f"eseal/{REGION}"
+MARKET: Final = "11500000MB1A2B3C4B"  # 重庆市市场监督管理局
+HOUSING: Final = "11500000MB1A2B3D5F"  # 重庆市住房和城乡建设委员会
+BUSINESS: Final = "111000000000PH001J001"  # 营业执照
+FOOD: Final = "111000000000PH001J002"  # 食品经营许可证
+WORKER: Final = "11100000000013338W032"  # 建筑施工特种作业人员操作资格证书
+SEAL_ID: Final = f"{MARKET}.000000000001"
+SEAL_REVOKED_ID: Final = f"{MARKET}.000000000002"
+SEAL_LATE_ID: Final = f"{MARKET}.000000000003"
+
+KEYS_FROM: Final = at("2024-01-01T00:00:00")
+KEYS_UNTIL: Final = at("2029-12-31T23:59:59")
+COMPROMISED_AT: Final = at("2025-04-01T00:00:00")
+SEAL_REVOKED_AT: Final = at("2025-04-15T00:00:00")
+BUNDLE_AT: Final = at("2025-05-15T00:00:00")
+SNAPSHOT_AT: Final = at("2025-06-01T00:00:00")
+ISSUED: Final = at("2025-03-03T09:30:00")
+STAMPED: Final = at("2025-03-10T14:00:00")
+#: The validation clock of most cases: one day after the snapshot.
+NOW: Final = at("2025-06-02T10:00:00")
+#: More than 7 days after the snapshot: its status is stale.
+STALE_NOW: Final = at("2025-06-12T10:00:00")
+#: Before the snapshot was signed: the device's clock is behind.
+BEHIND_NOW: Final = at("2025-05-25T10:00:00")
+
+LICENSE_TYPES: Final = (
+    LicenseTypeInfo(
+        BUSINESS,
+        "营业执照",
+        {
+            "company_type": "类型",
+            "legal_representative": "法定代表人",
+            "registered_capital": "注册资本（元）",
+            "established": "成立日期",
+            "term_end": "营业期限至（空为长期）",
+            "address": "住所",
+            "business_scope": "经营范围",
+        },
+    ),
+    LicenseTypeInfo(
+        FOOD,
+        "食品经营许可证",
+        {
+            "license_number": "许可证编号",
+            "legal_representative": "法定代表人（负责人）",
+            "address": "住所",
+            "premises": "经营场所",
+            "main_business": "主体业态",
+            "business_items": "经营项目",
+        },
+    ),
+    LicenseTypeInfo(
+        WORKER,
+        "建筑施工特种作业人员操作资格证书",
+        {
+            "certificate_number": "证书编号",
+            "operation_category": "操作类别",
+            "first_issued": "初次领证日期",
+            "employer": "工作单位",
+        },
+    ),
+)
+
+
+def root_key_id() -> bytes:
+    return ed25519.key_id(bytes(ROOT_KEY.verify_key))
+
+
+def _statement(
+    key: SigningKey,
+    role: Role,
+    subject: str,
+    scope: tuple[str, ...],
+    *,
+    not_before: int = KEYS_FROM,
+    not_after: int = KEYS_UNTIL,
+    status: KeyStatus = KeyStatus.ACTIVE,
+) -> SignedStatement:
+    statement = KeyStatement(
+        role=role,
+        subject=subject,
+        public_key=bytes(key.verify_key),
+        scope=scope,
+        not_before=not_before,
+        not_after=not_after,
+        status=status,
+        issued_at=not_before,
+    )
+    return certify(ROOT_KEY, statement)
+
+
+def _checkpoint(size: int) -> str:
+    """A checkpoint note signed by the log key (the tree itself is not part of the vectors)."""
+    root = hashlib.sha256(f"eseal vectors tree {size}".encode()).digest()
+    return sign_checkpoint(Checkpoint(ORIGIN, size, root), LOG_KEY)
+
+
+def trust_bundle() -> TrustBundle:
+    market_scope = (BUSINESS, FOOD)
+    market_keys = (
+        KeyRecord(_statement(MARKET_KEY, Role.AGENCY, MARKET, market_scope), "active"),
+        KeyRecord(
+            _statement(
+                MARKET_RETIRED_KEY,
+                Role.AGENCY,
+                MARKET,
+                market_scope,
+                not_before=at("2021-01-01T00:00:00"),
+                not_after=at("2030-12-31T23:59:59"),
+            ),
+            "retired",
+            retired_at=KEYS_FROM,
+        ),
+        KeyRecord(
+            _statement(
+                MARKET_EXPIRED_KEY,
+                Role.AGENCY,
+                MARKET,
+                market_scope,
+                not_before=at("2019-01-01T00:00:00"),
+                not_after=at("2023-12-31T23:59:59"),
+            ),
+            "active",
+        ),
+        KeyRecord(
+            _statement(MARKET_COMPROMISED_KEY, Role.AGENCY, MARKET, market_scope),
+            "revoked",
+            revoked_at=COMPROMISED_AT,
+        ),
+        KeyRecord(
+            _statement(
+                MARKET_DECERTIFIED_KEY,
+                Role.AGENCY,
+                MARKET,
+                market_scope,
+                status=KeyStatus.REVOKED,
+            ),
+            "active",
+        ),
+    )
+    housing_keys = (KeyRecord(_statement(HOUSING_KEY, Role.AGENCY, HOUSING, (WORKER,)), "active"),)
+    seals = (
+        SealRecord(
+            SEAL_ID,
+            MARKET,
+            "重庆市市场监督管理局行政审批专用章",
+            "approval",
+            KeyRecord(_statement(SEAL_KEY, Role.SEAL, SEAL_ID, ()), "active"),
+        ),
+        SealRecord(
+            SEAL_REVOKED_ID,
+            MARKET,
+            "重庆市市场监督管理局合同专用章",
+            "contract",
+            KeyRecord(
+                _statement(SEAL_REVOKED_KEY, Role.SEAL, SEAL_REVOKED_ID, ()),
+                "revoked",
+                revoked_at=SEAL_REVOKED_AT,
+            ),
+        ),
+        SealRecord(
+            SEAL_LATE_ID,
+            MARKET,
+            "重庆市市场监督管理局财务专用章",
+            "finance",
+            KeyRecord(_statement(SEAL_LATE_KEY, Role.SEAL, SEAL_LATE_ID, ()), "active"),
+        ),
+    )
+    return TrustBundle(
+        region=REGION,
+        name=REGION_NAME,
+        root_public_key=bytes(ROOT_KEY.verify_key),
+        log_verifier=verifier_key(ORIGIN, bytes(LOG_KEY.verify_key)),
+        issued_at=BUNDLE_AT,
+        checkpoint=_checkpoint(980),
+        agencies=(
+            AgencyRecord(MARKET, "重庆市市场监督管理局", market_scope, market_keys),
+            AgencyRecord(HOUSING, "重庆市住房和城乡建设委员会", (WORKER,), housing_keys),
+        ),
+        seals=seals,
+        license_types=LICENSE_TYPES,
+    )
+
+
+# -- documents ------------------------------------------------------------------------------
+
+#: The sealed file of the stamp cases, and a copy with one character changed (same size).
+DOCUMENT: Final = (
+    "%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+    "% eseal test vector: 准予行政许可决定书 渝市监许〔2025〕1号\n%%EOF\n"
+).encode()
+OTHER_DOCUMENT: Final = DOCUMENT.replace("〔2025〕1号".encode(), "〔2025〕7号".encode())
+HOLDER_SALT: Final = hashlib.sha256(b"eseal vectors holder salt").digest()[:16]
+
+
+def license_id(serial: str, type_code: str = BUSINESS, issuer: str = MARKET) -> str:
+    return str(make_license_id(type_code, issuer, serial))
+
+
+def business_license(
+    serial: str,
+    *,
+    issuer: str = MARKET,
+    issued_at: int = ISSUED,
+    not_before: int | None = None,
+    expires: int | None = None,
+    type_code: str = BUSINESS,
+    region: str = REGION,
+) -> LicenseClaims:
+    """A company's business license (营业执照), without an end unless ``expires``."""
+    fields: dict[str, str | int] = {
+        "company_type": "有限责任公司（自然人投资或控股）",
+        "legal_representative": "王五",
+        "registered_capital": "1000000.00",
+        "established": "2019-03-12",
+        "address": "重庆市渝中区民族路188号",
+        "business_scope": "餐饮服务；食品销售",
+    }
+    holder = Holder("重庆山城小面餐饮有限公司", "L", "91500103MA60ABCD1F")
+    body = LicenseBody(type_code, region, 1, holder, fields)
+    return LicenseClaims(
+        issuer,
+        issued_at,
+        issued_at if not_before is None else not_before,
+        expires,
+        license_id(serial, type_code, issuer),
+        body,
+    )
+
+
+def worker_certificate(serial: str) -> LicenseClaims:
+    """A natural person's certificate: masked id, salted id hash, an end date."""
+    holder = Holder(
+        "李四",
+        "N",
+        "500103********1237",
+        holder_id_hash("500103198808081237", HOLDER_SALT),
+        HOLDER_SALT,
+    )
+    fields: dict[str, str | int] = {
+        "certificate_number": "渝A042025000123",
+        "operation_category": "建筑电工",
+        "first_issued": "2021-05-18",
+        "employer": "重庆渝建建设工程有限公司",
+    }
+    body = LicenseBody(WORKER, REGION, 1, holder, fields)
+    expires = ISSUED + 730 * 86400 - 1
+    return LicenseClaims(
+        HOUSING, ISSUED, ISSUED, expires, license_id(serial, WORKER, HOUSING), body
+    )
+
+
+def stamp(stamp_id: str, seal_id: str = SEAL_ID, issuer: str = MARKET) -> StampClaims:
+    body = StampBody(
+        seal_id,
+        hashlib.sha256(DOCUMENT).digest(),
+        "准予行政许可决定书.pdf",
+        len(DOCUMENT),
+        "application/pdf",
+    )
+    return StampClaims(issuer, STAMPED, STAMPED, stamp_id, body)
+
+
+def _text(prefix: str, cose: bytes) -> str:
+    return prefix + b45encode(zlib.compress(cose, 9))
+
+
+def _cose(
+    claims: Mapping[int, object],
+    key: SigningKey,
+    *,
+    kid_of: SigningKey | None = None,
+    alg: int = -8,
+) -> bytes:
+    """COSE_Sign1 bytes of ``claims`` signed by ``key``; the header may name another key's
+    id (``kid_of``) or another algorithm."""
+    kid = ed25519.key_id(bytes((kid_of or key).verify_key))
+    protected = cbor2.dumps({1: alg, 4: kid}, canonical=True)
+    payload = cbor2.dumps(dict(claims), canonical=True)
+    return cose_sign1_bytes(
+        protected, payload, ed25519.sign(key, sig_structure(protected, payload))
+    )
+
+
+# -- cases ----------------------------------------------------------------------------------
+
+LICENSE_STEPS: Final = ("decode", "issuer", "signature", "authority", "time", "status")
+STAMP_STEPS: Final = (*LICENSE_STEPS, "document")
+#: The step at which a verdict of each status stops (unless a case says otherwise).
+STOP_STEP: Final[Mapping[Status, str]] = {
+    Status.MALFORMED: "decode",
+    Status.UNSUPPORTED: "decode",
+    Status.UNKNOWN_ISSUER: "issuer",
+    Status.BAD_SIGNATURE: "signature",
+    Status.ISSUER_NOT_AUTHORISED: "authority",
+    Status.KEY_REVOKED: "authority",
+    Status.NOT_YET_VALID: "time",
+    Status.EXPIRED: "time",
+    Status.SUSPENDED: "status",
+    Status.WITHDRAWN: "status",
+    Status.CANCELLED: "status",
+    Status.LAPSED: "status",
+    Status.TRANSFERRED: "status",
+    Status.REVOKED: "status",
+    Status.DOCUMENT_MISMATCH: "document",
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    description: str
+    qr_text: str
+    status: Status
+    kind: str | None  # license | stamp | None: not decodable
+    validation_time: int = NOW
+    revocations: bool = True
+    document: bytes | None = None
+    stops_at: str | None = None  # the failing step, when not STOP_STEP[status]
+    unchecked: tuple[str, ...] = ()  # steps run but not passed, the verdict still valid
+    warnings: tuple[str, ...] = ()
+
+    def steps(self) -> dict[str, bool]:
+        """Each step of this kind: True if it passes; False if it fails, is not checked, or
+        is not reached."""
+        stop = self.stops_at or STOP_STEP.get(self.status)
+        reached, out = True, {}
+        for step in STAMP_STEPS if self.kind == "stamp" else LICENSE_STEPS:
+            reached = reached and step != stop
+            out[step] = reached and step not in self.unchecked
+        return out
+
+    def to_json(self, png: str | None) -> dict[str, Any]:
+        return {
+            "description": self.description,
+            "qr_text": self.qr_text,
+            "png": png,
+            "bundle": BUNDLE_FILE,
+            "revocations": REVOCATIONS_FILE if self.revocations else None,
+            "validation_time": self.validation_time,
+            "validation_clock": clock(self.validation_time),
+            "document": base64.b64encode(self.document).decode() if self.document else None,
+            "expected": {
+                "status": self.status.value,
+                "valid": self.status is Status.VALID,
+                "kind": self.kind,
+                "steps": self.steps(),
+                "warnings": list(self.warnings),
+            },
+        }
+
+
+class _Cases:
+    """Collects the cases and the (license id, status code) pairs the snapshot lists."""
+
+    def __init__(self) -> None:
+        self.cases: list[Case] = []
+        self.issued: dict[str, str] = {}
+
+    def add(self, case: Case) -> None:
+        if any(c.name == case.name for c in self.cases):
+            raise ValueError(f"two cases named {case.name}")
+        self.cases.append(case)
+
+    def license(
+        self, claims: LicenseClaims, key: SigningKey = MARKET_KEY, code: str | None = "01"
+    ) -> str:
+        """Sign ``claims``; unless ``code`` is None, the snapshot lists it with ``code``."""
+        if code is not None:
+            if self.issued.setdefault(claims.license_id, code) != code:
+                raise ValueError(f"{claims.license_id} listed with two status codes")
+            if claims.issued_at > SNAPSHOT_AT:
+                raise ValueError(f"{claims.license_id} is issued after the snapshot")
+        return sign_license(claims, key).text
+
+
+def build_cases() -> _Cases:
+    v = _Cases()
+    L, S = "license", "stamp"  # noqa: N806
+
+    # -- valid ------------------------------------------------------------------------------
+    valid_claims = business_license("2025000001")
+    valid = v.license(valid_claims)
+    claims_map = license_claims_map(valid_claims)
+    v.add(Case("valid-license", "营业执照 without an end date, status 01", valid, Status.VALID, L))
+    v.add(
+        Case(
+            "valid-license-natural-person",
+            "a worker's certificate: masked id number, salted id hash, an end date",
+            v.license(worker_certificate("2025000101"), HOUSING_KEY),
+            Status.VALID,
+            L,
+        )
+    )
+    stamp_text = sign_stamp(stamp("ST-2025-000001"), SEAL_KEY).text
+    v.add(
+        Case(
+            "valid-stamp",
+            "a seal stamp presented with the very file it sealed",
+            stamp_text,
+            Status.VALID,
+            S,
+            document=DOCUMENT,
+        )
+    )
+    v.add(
+        Case(
+            "valid-stamp-without-document",
+            "the same stamp with no file presented: valid, the document step not checked",
+            stamp_text,
+            Status.VALID,
+            S,
+            unchecked=("document",),
+        )
+    )
+    v.add(
+        Case(
+            "valid-license-stale-status",
+            "validation time more than 7 days after the snapshot: valid, status stale",
+            valid,
+            Status.VALID,
+            L,
+            validation_time=STALE_NOW,
+            warnings=(STALE_STATUS,),
+        )
+    )
+    v.add(
+        Case(
+            "valid-license-no-status",
+            "no revocation snapshot given: valid, status not checked",
+            valid,
+            Status.VALID,
+            L,
+            revocations=False,
+            unchecked=("status",),
+            warnings=(NO_STATUS,),
+        )
+    )
+    after = business_license("2025000002", issued_at=at("2025-06-01T12:00:00"))
+    v.add(
+        Case(
+            "valid-license-issued-after-snapshot",
+            "issued after the snapshot was cut: the snapshot cannot say, status not checked",
+            v.license(after, code=None),
+            Status.VALID,
+            L,
+            unchecked=("status",),
+            warnings=(NO_STATUS,),
+        )
+    )
+    v.add(
+        Case(
+            "valid-license-clock-behind",
+            "validation time before the snapshot's as_of: valid, the device clock is behind",
+            valid,
+            Status.VALID,
+            L,
+            validation_time=BEHIND_NOW,
+            warnings=(CLOCK_BEHIND,),
+        )
+    )
+
+    # -- status codes 02-07 in the snapshot ---------------------------------------------------
+    for serial, code, status, word in (
+        ("2025000021", "02", Status.SUSPENDED, "suspended (暂停)"),
+        ("2025000022", "03", Status.WITHDRAWN, "withdrawn (撤回)"),
+        ("2025000023", "04", Status.CANCELLED, "cancelled (注销)"),
+        ("2025000024", "05", Status.LAPSED, "lapsed (失效)"),
+        ("2025000025", "06", Status.TRANSFERRED, "transferred out (转出)"),
+        ("2025000026", "07", Status.REVOKED, "revoked (撤销)"),
+    ):
+        v.add(
+            Case(
+                f"{status.value.lower().replace('_', '-')}-license",
+                f"营业执照 {word}: status {code} in the revocation snapshot",
+                v.license(business_license(serial), code=code),
+                status,
+                L,
+            )
+        )
+
+    # -- time ---------------------------------------------------------------------------------
+    expired = business_license(
+        "2024000031", issued_at=at("2024-03-01T09:00:00"), expires=at("2025-02-28T23:59:59")
+    )
+    v.add(
+        Case(
+            "expired-license",
+            "valid until 2025-02-28, validated on 2025-06-02",
+            v.license(expired),
+            Status.EXPIRED,
+            L,
+        )
+    )
+    not_yet = business_license(
+        "2025000032", issued_at=at("2025-05-20T09:00:00"), not_before=at("2025-07-01T00:00:00")
+    )
+    v.add(
+        Case(
+            "not-yet-valid-license",
+            "valid from 2025-07-01, validated on 2025-06-02",
+            v.license(not_yet),
+            Status.NOT_YET_VALID,
+            L,
+        )
+    )
+
+    # -- signature ----------------------------------------------------------------------------
+    doc = decode(valid)
+    flipped = bytearray(doc.signature)
+    flipped[10] ^= 0x01
+    v.add(
+        Case(
+            "bad-signature-flipped-bit",
+            "valid-license with one bit of the signature flipped",
+            _text("EL1:", cose_sign1_bytes(doc.protected, doc.payload, bytes(flipped))),
+            Status.BAD_SIGNATURE,
+            L,
+        )
+    )
+    v.add(
+        Case(
+            "bad-signature-other-key",
+            "signed by a key outside the bundle, the header naming the agency's key id",
+            _text("EL1:", _cose(claims_map, STRANGER_KEY, kid_of=MARKET_KEY)),
+            Status.BAD_SIGNATURE,
+            L,
+        )
+    )
+    tampered = replace(
+        valid_claims,
+        body=replace(
+            valid_claims.body,
+            holder=Holder("重庆山城大面餐饮有限公司", "L", "91500103MA60ABCD1F"),
+        ),
+    )
+    tampered_payload = cbor2.dumps(license_claims_map(tampered), canonical=True)
+    v.add(
+        Case(
+            "bad-signature-altered-payload",
+            "valid-license with the holder's name changed, the signature kept",
+            _text("EL1:", cose_sign1_bytes(doc.protected, tampered_payload, doc.signature)),
+            Status.BAD_SIGNATURE,
+            L,
+        )
+    )
+
+    # -- issuer -------------------------------------------------------------------------------
+    v.add(
+        Case(
+            "unknown-issuer-key",
+            "signed by a key whose id is not in the bundle",
+            v.license(business_license("2025000041"), STRANGER_KEY, code=None),
+            Status.UNKNOWN_ISSUER,
+            L,
+        )
+    )
+    v.add(
+        Case(
+            "unknown-issuer-agency",
+            "signed with the market bureau's key but naming the housing commission as issuer",
+            v.license(business_license("2025000042", issuer=HOUSING), code=None),
+            Status.UNKNOWN_ISSUER,
+            L,
+        )
+    )
+    v.add(
+        Case(
+            "unknown-issuer-stamp-by-agency-key",
+            "a seal stamp signed with an agency key, not a seal key",
+            sign_stamp(stamp("ST-2025-000041"), MARKET_KEY).text,
+            Status.UNKNOWN_ISSUER,
+            S,
+        )
+    )
+
+    # -- authority ----------------------------------------------------------------------------
+    v.add(
+        Case(
+            "not-authorised-type-out-of-scope",
+            "the market bureau's key signing a license type only the housing commission issues",
+            v.license(business_license("2025000051", type_code=WORKER)),
+            Status.ISSUER_NOT_AUTHORISED,
+            L,
+        )
+    )
+    v.add(
+        Case(
+            "not-authorised-outside-key-validity",
+            "signed on 2025-03-03 with a key certified for 2019-01-01 to 2023-12-31",
+            v.license(business_license("2025000052"), MARKET_EXPIRED_KEY),
+            Status.ISSUER_NOT_AUTHORISED,
+            L,
+        )
+    )
+    v.add(
+        Case(
+            "not-authorised-retired-key",
+            "signed on 2025-03-03 with a key retired on 2024-01-01",
+            v.license(business_license("2025000053"), MARKET_RETIRED_KEY),
+            Status.ISSUER_NOT_AUTHORISED,
+            L,
+        )
+    )
+    v.add(
+        Case(
+            "not-authorised-other-region",
+            "a license of region 510000 signed by a key of region 500000",
+            v.license(business_license("2025000054", region="510000")),
+            Status.ISSUER_NOT_AUTHORISED,
+            L,
+        )
+    )
+    v.add(
+        Case(
+            "key-revoked",
+            "signed with an agency key the bundle lists as revoked (on 2025-04-01)",
+            v.license(business_license("2025000061"), MARKET_COMPROMISED_KEY),
+            Status.KEY_REVOKED,
+            L,
+        )
+    )
+    v.add(
+        Case(
+            "key-revoked-statement",
+            "signed with an agency key whose root-signed statement says revoked",
+            v.license(business_license("2025000062"), MARKET_DECERTIFIED_KEY),
+            Status.KEY_REVOKED,
+            L,
+        )
+    )
+
+    # -- seal stamps --------------------------------------------------------------------------
+    v.add(
+        Case(
+            "stamp-document-mismatch",
+            "valid-stamp presented with another file of the same size",
+            stamp_text,
+            Status.DOCUMENT_MISMATCH,
+            S,
+            document=OTHER_DOCUMENT,
+        )
+    )
+    v.add(
+        Case(
+            "stamp-seal-revoked",
+            "stamped with a seal the bundle lists as revoked (a seal is its key)",
+            sign_stamp(stamp("ST-2025-000071", SEAL_REVOKED_ID), SEAL_REVOKED_KEY).text,
+            Status.REVOKED,
+            S,
+            document=DOCUMENT,
+            stops_at="authority",
+        )
+    )
+    v.add(
+        Case(
+            "stamp-seal-revoked-in-snapshot",
+            "stamped with a seal active in the bundle but revoked in the newer snapshot",
+            sign_stamp(stamp("ST-2025-000072", SEAL_LATE_ID), SEAL_LATE_KEY).text,
+            Status.REVOKED,
+            S,
+            document=DOCUMENT,
+        )
+    )
+
+    # -- unsupported --------------------------------------------------------------------------
+    body = valid[4:]
+    for name, description, text in (
+        ("unsupported-prefix-hc1", "an EU DCC prefix (HC1:) on eseal content", "HC1:" + body),
+        ("unsupported-prefix-lowercase", "the prefix in lower case (el1:)", "el1:" + body),
+        ("unsupported-url", "a web address, not a document", "HTTPS://ZWFW.CQ.GOV.CN/ZZ/1234"),
+        (
+            "unsupported-algorithm-es256",
+            "protected header alg -7 (ES256) instead of -8 (EdDSA)",
+            _text("EL1:", _cose(claims_map, MARKET_KEY, alg=-7)),
+        ),
+    ):
+        v.add(Case(name, description, text, Status.UNSUPPORTED, None))
+
+    # -- malformed ----------------------------------------------------------------------------
+    cose = doc.cose_bytes()
+    deflated = zlib.compress(cose, 9)
+    length_cut = len(body) - (len(body) - 1) % 3  # the longest prefix of 3k+1 characters
+    unprotected = cbor2.dumps(
+        cbor2.CBORTag(18, [doc.protected, {4: doc.kid}, doc.payload, doc.signature]),
+        canonical=True,
+    )
+    missing_nbf = {k: val for k, val in claims_map.items() if k != 5}
+    for name, description, text in (
+        ("malformed-empty", "the prefix and nothing after it", "EL1:"),
+        ("malformed-too-long", "4,001 characters, over the 4,000 limit", "EL1:" + "0" * 3997),
+        (
+            "malformed-base45-character",
+            "a lower-case letter inside the base45 text",
+            valid[:20] + "a" + valid[21:],
+        ),
+        (
+            "malformed-base45-length",
+            "base45 text of 3k+1 characters",
+            "EL1:" + body[:length_cut],
+        ),
+        (
+            "malformed-base45-overflow",
+            "a base45 triplet (:::) above 65535",
+            "EL1::::" + body[3:],
+        ),
+        (
+            "malformed-zlib-truncated",
+            "the zlib stream cut short by 8 bytes",
+            "EL1:" + b45encode(deflated[:-8]),
+        ),
+        (
+            "malformed-zlib-trailing-data",
+            "two bytes after the end of the zlib stream",
+            "EL1:" + b45encode(deflated + b"\x00\x00"),
+        ),
+        (
+            "malformed-not-cose",
+            "zlib of a CBOR map, not a COSE_Sign1",
+            "EL1:" + b45encode(zlib.compress(cbor2.dumps({"hello": "world"}), 9)),
+        ),
+        (
+            "malformed-unprotected-header",
+            "the kid in the unprotected header as well",
+            _text("EL1:", unprotected),
+        ),
+        (
+            "malformed-signature-truncated",
+            "a 63-byte signature",
+            _text("EL1:", cose_sign1_bytes(doc.protected, doc.payload, doc.signature[:63])),
+        ),
+        (
+            "malformed-missing-claim",
+            "claims without nbf (5), validly signed",
+            _text("EL1:", _cose(missing_nbf, MARKET_KEY)),
+        ),
+        (
+            "malformed-wrong-kind",
+            "license claims behind the seal stamp prefix ES1:",
+            "ES1:" + body,
+        ),
+    ):
+        v.add(Case(name, description, text, Status.MALFORMED, None))
+    return v
+
+
+def _filler() -> list[tuple[str, str]]:
+    """Other licenses the region issued, some not valid, so the cascade is not trivial."""
+    codes = ("01", "01", "01", "01", "07", "01", "02", "01", "04", "01")
+    return [(license_id(f"2025F{i:05d}"), codes[i % len(codes)]) for i in range(60)]
+
+
+def revocations(cases: _Cases) -> bytes:
+    snapshot = build_snapshot(
+        region=REGION,
+        as_of=SNAPSHOT_AT,
+        checkpoint=_checkpoint(1024),
+        licenses=[*sorted(cases.issued.items()), *_filler()],
+        seals_revoked=[SEAL_REVOKED_ID, SEAL_LATE_ID],
+    )
+    return sign_snapshot(snapshot, LOG_KEY)
+
+
+def _png(text: str) -> bytes | None:
+    try:
+        return qr_png(text, scale=4)
+    except QrTextInvalid:  # outside the QR alphanumeric set, or too long
+        return None
+
+
+def dump_json(value: Any) -> bytes:
+    return (json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
+
+
+def files() -> dict[str, bytes]:
+    """Every file of the vectors, by path relative to the output directory."""
+    cases = build_cases()
+    out = {BUNDLE_FILE: sign_bundle(trust_bundle(), ROOT_KEY), REVOCATIONS_FILE: revocations(cases)}
+    for case in cases.cases:
+        png = _png(case.qr_text)
+        png_name = f"{case.name}.png" if png is not None else None
+        if png is not None:
+            out[f"{CASES_DIR}/{png_name}"] = png
+        out[f"{CASES_DIR}/{case.name}.json"] = dump_json(case.to_json(png_name))
+    return out
+
+
+def generate(out: Path) -> list[Path]:
+    """Write the vectors under ``out``; remove case files that are no longer generated."""
+    written = []
+    (out / CASES_DIR).mkdir(parents=True, exist_ok=True)
+    content = files()
+    for name, data in content.items():
+        path = out / name
+        path.write_bytes(data)
+        written.append(path)
+    for path in (out / CASES_DIR).iterdir():
+        if path.suffix in {".json", ".png"} and f"{CASES_DIR}/{path.name}" not in content:
+            path.unlink()
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--out", type=Path, default=HERE, help="output directory")
+    args = parser.parse_args()
+    written = generate(args.out)
+    print(f"wrote {len(written)} files under {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The published test vectors: the committed files are what the generator writes, and the
+verifier gives each case exactly its expected verdict, step by step."""
+
+from __future__ import annotations
+
+import base64
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.vectors.generate import CASES_DIR, files, root_key_id
+from verifier.pipeline import VerifyContext, verify_text
+from verifier.revocation import RevocationSnapshot, SnapshotStatus, open_snapshot
+from verifier.scan import read_qr
+from verifier.trust import TrustBundle, TrustStore, open_bundle
+from verifier.verdict import Status
+
+HERE = Path(__file__).resolve().parent
+#: The region root key id the vectors' bundle must be signed by (README.md says the same).
+ROOT_KEY_ID = "5505d655a05f79be"
+CASES = sorted((HERE / CASES_DIR).glob("*.json"))
+
+
+def _load(path: Path) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return value
+
+
+@cache
+def _bundle(name: str) -> TrustBundle:
+    return open_bundle((HERE / name).read_bytes(), pinned_root_key_id=bytes.fromhex(ROOT_KEY_ID))
+
+
+@cache
+def _snapshot(name: str, bundle: str) -> RevocationSnapshot:
+    return open_snapshot((HERE / name).read_bytes(), TrustStore([_bundle(bundle)]))
+
+
+def test_committed_files_are_a_fresh_generation() -> None:
+    fresh = files()
+    committed = {
+        p.relative_to(HERE).as_posix(): p.read_bytes()
+        for p in [HERE / "bundle.json", HERE / "revocations.json", *(HERE / CASES_DIR).iterdir()]
+    }
+    assert sorted(committed) == sorted(fresh), "run: python -m tests.vectors.generate"
+    changed = [name for name, data in fresh.items() if committed[name] != data]
+    assert not changed, f"stale vectors {changed}; run: python -m tests.vectors.generate"
+    assert files() == fresh  # deterministic
+
+
+def test_root_key_id_is_pinned() -> None:
+    assert root_key_id().hex() == ROOT_KEY_ID
+    assert f"`{ROOT_KEY_ID}`" in (HERE / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_case_verdict(path: Path) -> None:
+    case = _load(path)
+    expected = case["expected"]
+    bundle = _bundle(case["bundle"])
+    store = TrustStore([bundle])
+    status, newest = None, bundle.issued_at
+    if case["revocations"] is not None:
+        snapshot = _snapshot(case["revocations"], case["bundle"])
+        status, newest = SnapshotStatus([snapshot]), max(newest, snapshot.as_of)
+    ctx = VerifyContext(store, case["validation_time"], status=status, newest_seen=newest)
+    document = base64.b64decode(case["document"]) if case["document"] is not None else None
+
+    verdict = verify_text(case["qr_text"], ctx, document=document)
+
+    assert verdict.status is Status(expected["status"]), verdict.reasons
+    assert verdict.valid is expected["valid"]
+    assert verdict.kind == expected["kind"]
+    assert verdict.warnings == expected["warnings"]
+    passed = {c.step for c in verdict.checks if c.ok}
+    assert passed <= set(expected["steps"]), verdict.checks
+    for step, ok in expected["steps"].items():
+        assert (step in passed) is ok, (step, verdict.checks)
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_png_reads_back_as_the_text(path: Path) -> None:
+    case = _load(path)
+    if case["png"] is None:
+        return
+    assert read_qr((path.parent / case["png"]).read_bytes()) == case["qr_text"]
+
+
+def test_cases_cover_the_statuses() -> None:
+    cases = [_load(p) for p in CASES]
+    statuses = {c["expected"]["status"] for c in cases}
+    assert len(statuses) >= 14, statuses
+    # NOT_IN_LEDGER needs an online status source: offline vectors cannot produce it.
+    assert {s.value for s in Status} - statuses == {Status.NOT_IN_LEDGER.value}
+    warnings = {w for c in cases for w in c["expected"]["warnings"]}
+    assert warnings == {"STALE_STATUS", "NO_STATUS", "CLOCK_BEHIND"}
+    readme = (HERE / "README.md").read_text(encoding="utf-8")
+    assert [p.stem for p in CASES if f"`{p.stem}`" not in readme] == []
