@@ -1,12 +1,14 @@
 """Durable license issuance per second on one core (SQLite on disk, WAL, synchronous=FULL).
 
 eseal's bulk path (``issue_many``: batches of 1,000 licenses, one durable transaction per
-call, no inclusion proofs) and single issuance (``issue``: one license per transaction,
-with its inclusion proof as the API returns it; and ``issue_many`` of one without the
-proof), beside raw PyNaCl signing (``SigningKey.sign``) of as many messages as long as
-the COSE Sig_structure a business license signs, in the same process, interleaved round
-by round. Each eseal run issues on a fresh node (a new region in a new temporary
-directory, made outside the clock). Also the length of the issued QR texts.
+call, no inclusion proofs), the same in batches of 100 with an inclusion proof for every
+license (what ``POST /v1/licenses/batch`` computes), and single issuance (``issue``: one
+license per transaction, with its proof; and ``issue_many`` of one without it), beside raw
+PyNaCl signing (``SigningKey.sign``) of as many messages as long as the COSE Sig_structure
+a business license signs, in the same process, interleaved round by round. Each eseal run
+issues on a fresh node (a new region in a new temporary directory, made outside the
+clock). Also the length of the issued QR texts, and (``--profile``, or when the bulk goal
+is missed) where the time goes.
 
     python -m bench.issue [--quick] [--repeats 5] [--profile]
 """

@@ -5,13 +5,13 @@ The server (``eseal.api.app.create_app(node)`` after ``node.start_group_commit()
 to one CPU; this process, pinned to the other CPU, drives it with ``--clients`` threads,
 each with its own keep-alive HTTP/1.1 connection (a plain socket sending prebuilt
 requests: httpx was too slow a client to saturate even the baseline), POSTing as fast
-as answers come back (closed loop). Measured: ``POST /v1/licenses`` (one license a request) and
-``POST /v1/licenses/batch`` (``--batch`` items a request), beside a baseline served by
-the same uvicorn setup on the same CPU: a bare FastAPI endpoint that only Ed25519-signs
-the request body, driven identically with the same bodies. All four are interleaved
-round by round (order rotated), both servers staying up for the whole run.
+as answers come back (closed loop). Measured: ``POST /v1/licenses`` (one license a
+request) and ``POST /v1/licenses/batch`` (``--batch`` items a request), beside a baseline
+served by the same uvicorn setup on the same CPU: a bare FastAPI endpoint that only
+Ed25519-signs the request body, driven identically with the same bodies. All four are
+interleaved round by round (order rotated), both servers staying up for the whole run.
 
-    python -m bench.issue_http [--quick] [--repeats 3] [--seconds 10]
+    python -m bench.issue_http [--quick] [--repeats 3] [--seconds 8] [--clients 32]
 """
 
 from __future__ import annotations
@@ -446,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = base_parser(__doc__.splitlines()[0] if __doc__ else "issue over HTTP")
     parser.add_argument("--repeats", type=int, default=None, help="rounds (default 3; 1 quick)")
     parser.add_argument(
-        "--seconds", type=float, default=None, help="measured seconds per figure (8; 1.5 quick)"
+        "--seconds", type=float, default=None, help="measured seconds per figure (8; 1 quick)"
     )
     parser.add_argument(
         "--clients", type=int, default=None, help="concurrent clients (32; 8 with --quick)"
@@ -466,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"needs CPU {SERVER_CPU} and another one; this process may use {cpus}")
     settings = Settings(
         repeats=args.repeats or (1 if args.quick else 3),
-        seconds=args.seconds or (1.5 if args.quick else 8.0),
+        seconds=args.seconds or (1.0 if args.quick else 8.0),
         warmup=0.5 if args.quick else 2.0,
         clients=args.clients or (8 if args.quick else 32),
         batch=args.batch,
