@@ -280,15 +280,19 @@ def issue_many(
         )
 
     appended = node.append([p.entry for p in prepared], also=record)
+    first = appended.first_index
+    proofs = (
+        node.log.inclusion_proofs(range(first, first + len(prepared)), appended.size)
+        if with_proofs
+        else [[] for _ in prepared]
+    )
     return [
         Issued(
             id=p.row["id"],
             qr_text=p.row["document"],
-            ledger_index=appended.first_index + i,
+            ledger_index=first + i,
             tree_size=appended.size,
-            inclusion_proof=_proof(node, appended.first_index + i, appended.size)
-            if with_proofs
-            else [],
+            inclusion_proof=[base64.b64encode(h).decode() for h in proofs[i]],
             checkpoint=appended.checkpoint,
             expires=p.row["expires"],
         )

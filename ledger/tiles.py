@@ -80,9 +80,16 @@ class TileReader:
     """A :class:`ledger.merkle.SubtreeReader` over stored tiles, with an optional overlay
     of tiles not yet stored (the appender's fresh ones)."""
 
-    def __init__(self, fetch: TileFetcher, overlay: Mapping[TileKey, bytes] | None = None):
+    def __init__(
+        self,
+        fetch: TileFetcher,
+        overlay: Mapping[TileKey, bytes] | None = None,
+        *,
+        keep: bool = False,
+    ):
         self._fetch = fetch
         self._overlay = dict(overlay or {})
+        self._keep = keep  # remember fetched tiles: many proofs against one tree size
         self.tiles_read = 0
 
     def subtree_hashes(self, nodes: Sequence[tuple[int, int]]) -> list[bytes]:
@@ -93,6 +100,8 @@ class TileReader:
             fetched = self._fetch(sorted(wanted))
             self.tiles_read += len(wanted)
             tiles.update(fetched)
+            if self._keep:
+                self._overlay.update(fetched)
         out = []
         for (key, start, count), node in zip(where, nodes, strict=True):
             tile = tiles.get(key)

@@ -113,3 +113,13 @@ def test_work_done_with_an_append_commits_or_aborts_with_it(store: LedgerStore) 
     appended = log.append([draft(1)], also=lambda _c, first: seen.append(first))
     assert (appended.first_index, seen[-1]) == (1, 1)
     assert audit(store, log_verifier()).ok
+
+
+def test_batch_of_proofs_equals_single_proofs(store: LedgerStore) -> None:
+    log = make_log(store)
+    log.append([draft(i) for i in range(700)])
+    indexes = [0, 5, 255, 256, 400, 699]
+    batch = log.inclusion_proofs(indexes, 700)
+    assert batch == [log.inclusion_proof(i, 700)[1] for i in indexes]
+    with pytest.raises(BadRange):
+        log.inclusion_proofs([700], 700)
