@@ -18,8 +18,13 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_LIMIT = 1024 * 1024
-#: Paths (by suffix) allowed a larger body, e.g. documents to seal.
-LARGE_SUFFIXES = {"/stamp": 21 * 1024 * 1024}
+#: Paths (by suffix) allowed a larger body: documents to seal, images (and documents) to
+#: verify. The endpoints bound each part again.
+LARGE_SUFFIXES = {
+    "/stamp": 21 * 1024 * 1024,
+    "/v1/verify": 31 * 1024 * 1024,
+    "/v1/verify/image": 31 * 1024 * 1024,
+}
 
 
 class BodyTooLarge(HTTPException):

@@ -104,9 +104,29 @@ def test_not_a_license_gets_a_verdict_not_a_crash(client: TestClient, text: str)
     assert r.json()["status"] in {"MALFORMED", "UNSUPPORTED"}
 
 
+def test_a_phone_photo_sized_upload_is_accepted(region: Region, client: TestClient) -> None:
+    import io
+
+    from PIL import Image
+
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    photo = Image.new("RGB", (1800, 1200), (200, 190, 170))
+    qr = Image.open(io.BytesIO(qr_png(issued.qr_text, scale=8))).convert("RGB")
+    photo.paste(qr, (300, 100))
+    buf = io.BytesIO()
+    photo.save(buf, "PNG", compress_level=0)  # uncompressed: well over the 1 MiB default
+    assert len(buf.getvalue()) > 2 * 1024 * 1024
+    r = client.post("/v1/verify", files={"image": ("photo.png", buf.getvalue(), "image/png")})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "VALID"
+
+
 def test_bad_verify_requests_are_problems(client: TestClient) -> None:
     assert client.post("/v1/verify", json={"text": "x" * 5000}).status_code == 422
     assert client.post("/v1/verify", json={}).status_code == 422
+    assert client.post("/v1/verify", content=b"{not json").status_code == 422
+    r = client.post("/v1/verify", files={"other": ("x.txt", b"x", "text/plain")})
+    assert r.status_code == 400
     r = client.post("/v1/verify/image", files={"image": ("x.png", b"not an image", "image/png")})
     assert r.status_code == 400
     assert r.headers["content-type"] == "application/problem+json"

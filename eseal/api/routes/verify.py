@@ -7,11 +7,15 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from eseal.api.deps import NodeDep
 from eseal.trust_export import BundleCache, LocalStatus, export_bundle, export_snapshot
+from keys.errors import InvalidInput
 from verifier.document import MAX_TEXT_LENGTH
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.scan import MAX_IMAGE_BYTES, ImageTooLarge, read_qr
@@ -31,7 +35,7 @@ def _context(request: Request) -> VerifyContext:
     return VerifyContext(cache.store(), int(time.time()), status=LocalStatus(node))
 
 
-def _read(upload: UploadFile | None, limit: int) -> bytes | None:
+def _read(upload: StarletteUpload | None, limit: int) -> bytes | None:
     if upload is None:
         return None
     data = upload.file.read(limit + 1)
@@ -40,10 +44,52 @@ def _read(upload: UploadFile | None, limit: int) -> bytes | None:
     return data
 
 
-@router.post("/v1/verify")
-def verify(body: VerifyIn, request: Request) -> dict[str, Any]:
-    """The verdict on a QR text (EL1: license or ES1: seal stamp)."""
-    return verify_text(body.text.strip(), _context(request)).to_json()
+_VERIFY_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": VerifyIn.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": {"type": "string", "format": "binary"},
+                        "document": {"type": "string", "format": "binary"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post("/v1/verify", openapi_extra=_VERIFY_BODY)
+async def verify(request: Request) -> dict[str, Any]:
+    """The verdict on a QR text (JSON ``{"text": "EL1:…"}``), or on the QR code in an image
+    (multipart ``image``, and for a seal stamp the sealed file as ``document``)."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form(max_files=2, max_fields=2)
+        image, document = form.get("image"), form.get("document")
+        if not isinstance(image, StarletteUpload):
+            raise InvalidInput("a multipart request needs the image as the file field 'image'")
+        doc = document if isinstance(document, StarletteUpload) else None
+        return await run_in_threadpool(_verify_image, request, image, doc)
+    try:
+        body = VerifyIn.model_validate_json(await request.body())
+    except ValidationError as e:
+        raise RequestValidationError(e.errors()) from e
+    return await run_in_threadpool(
+        lambda: verify_text(body.text.strip(), _context(request)).to_json()
+    )
+
+
+def _verify_image(
+    request: Request, image: StarletteUpload, document: StarletteUpload | None
+) -> dict[str, Any]:
+    data = _read(image, MAX_IMAGE_BYTES) or b""
+    text = read_qr(data)
+    return verify_text(text, _context(request), document=_read(document, MAX_DOCUMENT)).to_json()
 
 
 @router.post("/v1/verify/image")
@@ -52,11 +98,8 @@ def verify_image(
     image: Annotated[UploadFile, File(description="A photo or screenshot with the QR code")],
     document: Annotated[UploadFile | None, File(description="For a seal stamp: the file")] = None,
 ) -> dict[str, Any]:
-    """The verdict on the QR code in an image (and, for a seal stamp, the sealed file)."""
-    data = _read(image, MAX_IMAGE_BYTES)
-    assert data is not None  # noqa: S101 (the image is a required field)
-    text = read_qr(data)
-    return verify_text(text, _context(request), document=_read(document, MAX_DOCUMENT)).to_json()
+    """The verdict on the QR code in an image (the multipart form of ``POST /v1/verify``)."""
+    return _verify_image(request, image, document)
 
 
 @router.get("/v1/bundle")
