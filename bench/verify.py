@@ -35,15 +35,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import base45
 import cbor2
 from nacl.signing import SigningKey, VerifyKey
 from pycose.headers import KID
-from pycose.keys import OKPKey
 from pycose.keys.curves import Ed25519
-from pycose.messages import Sign1Message
+from pycose.keys.okp import OKPKey
+from pycose.messages.sign1message import Sign1Message
 
 from bench._common import base_parser, median, out_dir, pin_one_core, table, write_json
 from bench.issue import AGENCY, holder
@@ -185,9 +185,7 @@ class Workload:
         # Raw baseline: one signed message per text, as long as its Sig_structure.
         raw_key = SigningKey(b"\x07" * 32)
         self.raw_verify_key = VerifyKey(bytes(raw_key.verify_key))
-        self.signed = [
-            raw_key.sign(os.urandom(len(decode(t).signed_bytes()))) for t in self.texts
-        ]
+        self.signed = [raw_key.sign(os.urandom(len(decode(t).signed_bytes()))) for t in self.texts]
         # pycose baseline: the verifier's keys by kid, as pycose's user would hold them.
         doc = decode(self.texts[0])
         self.keys_by_kid = {doc.kid: material.public_key}
@@ -217,10 +215,10 @@ class Workload:
             bad = 0
             for text in texts:
                 msg = Sign1Message.decode(zlib.decompress(base45.b45decode(text[4:])))
-                msg.key = OKPKey(crv=Ed25519, x=keys[msg.get_attr(KID)])
+                msg.key = OKPKey(crv=Ed25519, x=keys[cast(bytes, msg.get_attr(KID))])
                 if not msg.verify_signature():
                     bad += 1
-                cbor2.loads(msg.payload)
+                cbor2.loads(cast(bytes, msg.payload))
             return bad
 
         return _timed(body, len(texts))
@@ -297,6 +295,79 @@ def breakdown(work: Workload) -> dict[str, float]:
     return out
 
 
+def report(samples: dict[str, list[Sample]], repeats: int) -> list[dict[str, Any]]:
+    """Print the rates beside the raw rate; the figures for the JSON."""
+    raw_rate = median([s.rate for s in samples["PyNaCl"]])
+    results: list[dict[str, Any]] = []
+    rows: list[list[object]] = []
+    for name, runs in samples.items():
+        rates = [s.rate for s in runs]
+        share = median(rates) / raw_rate
+        per_round = [s.rate / r.rate for s, r in zip(runs, samples["PyNaCl"], strict=True)]
+        results.append(
+            {
+                "system": name,
+                "what": SYSTEMS[name],
+                "count": runs[0].count,
+                "median_per_s": median(rates),
+                "best_per_s": max(rates),
+                "us_each_median": median([s.us_each for s in runs]),
+                "share_of_raw": share,
+                "share_of_raw_per_round": per_round,
+                "rounds": [{"seconds": s.seconds, "rate": s.rate} for s in runs],
+            }
+        )
+        rows.append(
+            [
+                name,
+                SYSTEMS[name],
+                median(rates),
+                max(rates),
+                median([s.us_each for s in runs]),
+                f"{share:.0%}",
+                f"{min(per_round):.0%}–{max(per_round):.0%}",
+            ]
+        )
+    print()
+    print(
+        table(
+            [
+                "system",
+                "what",
+                f"median/s ({repeats})",
+                "best/s",
+                "µs each",
+                "% of raw",
+                "per round",
+            ],
+            rows,
+        )
+    )
+    return results
+
+
+def report_stages(stages: list[dict[str, float]], repeats: int) -> tuple[dict[str, float], float]:
+    """Print the stage breakdown (medians over the rounds); it, and the rest of the
+    pipeline after decode and signature, in µs."""
+    stage_median = {k: median([s[k] for s in stages]) for k in stages[0]}
+    whole = stage_median["whole (verify_text)"]
+    print()
+    print(
+        table(
+            ["stage (each timed alone)", f"µs median ({repeats})", "share of whole"],
+            [[k, v, f"{v / whole:.0%}"] for k, v in stage_median.items()],
+        )
+    )
+    decode_us = stage_median["decode (verifier.document.decode)"]
+    sig_us = stage_median["signature (DecodedDocument.verify_with)"]
+    rest_us = whole - decode_us - sig_us
+    print(
+        f"\nwhole {whole:.1f} µs = decode {decode_us:.1f} + signature {sig_us:.1f} "
+        f"+ the rest of the pipeline {rest_us:.1f} µs"
+    )
+    return stage_median, rest_us
+
+
 # -- main ----------------------------------------------------------------------------------
 
 
@@ -355,69 +426,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 flush=True,
             )
         stages.append(breakdown(work))
+    results = report(samples, repeats)
+    stage_median, rest_us = report_stages(stages, repeats)
 
-    raw_rate = median([s.rate for s in samples["PyNaCl"]])
-    results: list[dict[str, Any]] = []
-    rows: list[list[object]] = []
-    for name in names:
-        rates = [s.rate for s in samples[name]]
-        share = median(rates) / raw_rate
-        per_round = [s.rate / r.rate for s, r in zip(samples[name], samples["PyNaCl"], strict=True)]
-        results.append(
-            {
-                "system": name,
-                "what": SYSTEMS[name],
-                "count": samples[name][0].count,
-                "median_per_s": median(rates),
-                "best_per_s": max(rates),
-                "us_each_median": median([s.us_each for s in samples[name]]),
-                "share_of_raw": share,
-                "share_of_raw_per_round": per_round,
-                "rounds": [{"seconds": s.seconds, "rate": s.rate} for s in samples[name]],
-            }
-        )
-        rows.append(
-            [
-                name,
-                SYSTEMS[name],
-                median(rates),
-                max(rates),
-                median([s.us_each for s in samples[name]]),
-                f"{share:.0%}",
-                f"{min(per_round):.0%}–{max(per_round):.0%}",
-            ]
-        )
-    print()
-    print(
-        table(
-            [
-                "system",
-                "what",
-                f"median/s ({repeats})",
-                "best/s",
-                "µs each",
-                "% of raw",
-                "per round",
-            ],
-            rows,
-        )
-    )
-    stage_median = {k: median([s[k] for s in stages]) for k in stages[0]}
-    whole = stage_median["whole (verify_text)"]
-    print()
-    print(
-        table(
-            ["stage (each timed alone)", f"µs median ({repeats})", "share of whole"],
-            [[k, v, f"{v / whole:.0%}"] for k, v in stage_median.items()],
-        )
-    )
-    decode_us = stage_median["decode (verifier.document.decode)"]
-    sig_us = stage_median["signature (DecodedDocument.verify_with)"]
-    rest_us = whole - decode_us - sig_us
-    print(
-        f"\nwhole {whole:.1f} µs = decode {decode_us:.1f} + signature {sig_us:.1f} "
-        f"+ the rest of the pipeline {rest_us:.1f} µs"
-    )
     lengths = [len(t) for t in work.texts]
     print(
         f"QR texts: {len(lengths):,} distinct, {min(lengths)}–{max(lengths)} characters "

@@ -29,7 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,7 @@ class Settings:
     warmup: float
     clients: int
     licenses: int
+    breakdown: int  # texts the in-process breakdown runs over
     driver_cpu: int
 
 
@@ -176,7 +177,8 @@ def check_answers(urls: dict[str, str], work: Workload, sample: int = 20) -> Non
         answer = httpx.post(f"{urls['eseal']}{VERIFY_PATH}", json={"text": work.texts[i]})
         assert answer.status_code == 200, answer.text
         verdict = answer.json()
-        assert verdict["valid"] and verdict["status"] == "VALID", verdict
+        assert verdict["valid"], verdict
+        assert verdict["status"] == "VALID", verdict
         assert verdict["freshness"]["ledger_included"] is True, verdict
     answer = httpx.post(f"{urls['baseline']}{BASELINE_PATH}", content=work.baseline_bodies[0])
     assert answer.json() == {"valid": True}, answer.text
@@ -219,6 +221,89 @@ def run(settings: Settings, scratch: Path) -> tuple[dict[Target, list[Load]], Wo
         for proc, _ in servers.values():
             stop_server(proc)
     return loads, work
+
+
+# -- where the time goes (in process, after the load) ------------------------------------------
+
+
+def breakdown(data: Path, texts: Sequence[str], rounds: int) -> dict[str, float]:
+    """µs per request of the parts of ``POST /v1/verify``'s work, each timed alone in this
+    process over the same texts (median of ``rounds``): the verdict as the route computes
+    it (the node's cached trust store, its online status, ``to_json``), the pipeline without
+    a status source, the node's online status answer and its inclusion proof, and FastAPI's
+    encoding of the verdict."""
+    import time
+
+    from fastapi.encoders import jsonable_encoder
+
+    from eseal.licenses import get_license
+    from eseal.node import Node
+    from eseal.trust_export import BundleCache, LocalStatus
+    from ledger.checkpoint import verify_checkpoint
+    from tests.eseal.conftest import PASSPHRASE
+    from verifier.document import LicenseClaims, decode
+    from verifier.pipeline import VerifyContext, verify_text
+
+    node = Node.open(data, passphrase=PASSPHRASE)
+    try:
+        cache = BundleCache(node)
+        store = cache.store()
+        docs = [decode(t) for t in texts]
+        bundle = store.signers(docs[0].kid)[0].bundle
+        status = LocalStatus(node)
+        log = node.log
+        claims = [d.claims for d in docs]
+        assert all(isinstance(c, LicenseClaims) for c in claims)
+        indexes = [
+            get_license(node, c.license_id).ledger_index
+            for c in claims
+            if isinstance(c, LicenseClaims)
+        ]
+
+        def online(i: int) -> dict[str, Any]:
+            ctx = VerifyContext(cache.store(), int(time.time()), status=LocalStatus(node))
+            return verify_text(texts[i], ctx).to_json()
+
+        answer = online(0)
+        assert answer["valid"], answer
+        parts: dict[str, Callable[[int], object]] = {
+            VERDICT: online,
+            "  verify_text with no status source": lambda i: verify_text(
+                texts[i], VerifyContext(store, int(time.time()))
+            ),
+            "  LocalStatus.license_status (online status)": lambda i: status.license_status(
+                bundle, docs[i]
+            ),
+            "    of which checkpoint verify + Log.inclusion_proof": lambda i: log.inclusion_proof(
+                indexes[i], verify_checkpoint(log.checkpoint(), node.log_verifier).size
+            ),
+            ENCODING: lambda _i: json.dumps(jsonable_encoder(answer), ensure_ascii=False),
+        }
+        runs: dict[str, list[float]] = {k: [] for k in parts}
+        for _ in range(rounds):
+            for label, fn in parts.items():
+                started = time.perf_counter()
+                for i in range(len(texts)):
+                    fn(i)
+                runs[label].append((time.perf_counter() - started) / len(texts) * 1e6)
+    finally:
+        node.close()
+    return {k: median(v) for k, v in runs.items()}
+
+
+VERDICT = "verdict: verify_text, node's online status, to_json"
+ENCODING = "response encoding (jsonable_encoder + json.dumps)"
+
+
+def print_breakdown(parts: dict[str, float], server_ms: float) -> None:
+    route = parts[VERDICT]
+    encoding = parts[ENCODING]
+    rest = server_ms * 1e3 - route - encoding
+    rows: list[list[object]] = [[k, v, f"{v / (server_ms * 1e3):.0%}"] for k, v in parts.items()]
+    rows.append(["rest: HTTP, FastAPI, validation, thread pool (by difference)", rest, ""])
+    rows.append(["server CPU per request under load", server_ms * 1e3, "100%"])
+    print()
+    print(table(["part of POST /v1/verify", "µs", "of server CPU/req"], rows))
 
 
 def report(settings: Settings, loads: dict[Target, list[Load]]) -> list[dict[str, Any]]:
@@ -305,6 +390,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         warmup=0.5 if args.quick else 2.0,
         clients=args.clients or (8 if args.quick else 32),
         licenses=args.licenses or (200 if args.quick else 2_000),
+        breakdown=200 if args.quick else 1_000,
         driver_cpu=next(c for c in cpus if c != SERVER_CPU),
     )
     os.sched_setaffinity(0, {settings.driver_cpu})
@@ -316,9 +402,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     scratch = Path(tempfile.mkdtemp(prefix="eseal-bench-verify-http-", dir=args.scratch))
     try:
         loads, work = run(settings, scratch)
+        print("\nwhere the time goes: each part alone, in this process, after the load", flush=True)
+        parts = breakdown(scratch / "node", work.texts[: settings.breakdown], settings.repeats)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     results = report(settings, loads)
+    print_breakdown(parts, results[0]["server_cpu_ms_per_request"])
     share = results[0]["vs_baseline"]
     met = share >= GOAL_SHARE
     print(
@@ -351,6 +440,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "sig_structure_bytes": [min(work.sig_structure_bytes), max(work.sig_structure_bytes)],
         "stack": stack,
         "results": results,
+        "breakdown_us": parts,
     }
     path = write_json(out_dir(args), "verify_http", doc)
     print(f"wrote {path}")

@@ -12,6 +12,7 @@ import click
 import typer
 from typer._click import exceptions as typer_click
 
+from eseal.cli_agency import agency_app
 from eseal.cli_common import (
     GLOBALS,
     DataOpt,
@@ -24,7 +25,8 @@ from eseal.cli_common import (
     open_node,
     want_json,
 )
-from eseal.cli_issue import agency_app, license_app, seal_app
+from eseal.cli_license import license_app
+from eseal.cli_seal import seal_app
 from eseal.cli_verify import bundle_app, revocations_app, verify_command
 from eseal.problems import EXIT_CHECK_FAILED, EXIT_ERROR, exit_code
 from keys.errors import EsealError

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +37,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON out
 DEFAULT_DATA = Path("eseal-data")
 #: Options given before the command name (set by the root callback).
 GLOBALS: dict[str, Any] = {}
+
+
+def now() -> int:
+    """The time of the command, in Unix seconds (the only clock the CLI reads)."""
+    return int(time.time())
 
 
 def data_dir(data: Path | None) -> Path:

@@ -1,5 +1,5 @@
-"""The issuing commands of the CLI: agencies, licenses (one, in bulk, lifecycle) and seals.
-On the node's own command line the operator acts, so every agency is in reach."""
+"""The license commands of the CLI: the catalogue, issue (one or in bulk from CSV), show,
+print, status changes and renewal (on the node's own command line the operator acts)."""
 
 from __future__ import annotations
 
@@ -7,29 +7,20 @@ import csv
 import io
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import click
 import typer
 
-from eseal.cli_common import DataOpt, DbOpt, JsonOpt, emit, open_node
+from eseal.cli_common import DataOpt, DbOpt, JsonOpt, emit, now, open_node
 from eseal.licenses import end_of_day
 from keys.errors import InvalidInput
 
-agency_app = typer.Typer(
-    help="Register agencies, rotate and revoke their keys.", no_args_is_help=True
-)
 license_app = typer.Typer(help="Issue licenses and change their status.", no_args_is_help=True)
-seal_app = typer.Typer(help="E-seals: create, stamp documents, revoke.", no_args_is_help=True)
 
 MAX_CSV = 64 * 1024 * 1024
 BULK_CHUNK = 500
-
-
-def _now() -> int:
-    return int(time.time())
 
 
 def parse_fields(pairs: list[str]) -> dict[str, str]:
@@ -42,119 +33,6 @@ def parse_fields(pairs: list[str]) -> dict[str, str]:
             raise InvalidInput(f"--field {name.strip()} given twice")
         out[name.strip()] = value
     return out
-
-
-# ---- agencies ---------------------------------------------------------------------------
-
-
-@agency_app.command("add")
-def agency_add(
-    code: Annotated[str, typer.Option(help="Unified social credit code of the agency.")],
-    name: Annotated[str, typer.Option(help="The agency's name, e.g. 重庆市市场监督管理局.")],
-    types: Annotated[str, typer.Option(help="License type codes it may issue, comma separated.")],
-    data: DataOpt = None,
-    database_url: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Register an agency: its signing key, certified by the region root, and a credential."""
-    from eseal.agencies import add_agency
-
-    with open_node(data, database_url, unlock=True) as node:
-        created = add_agency(node, code=code, name=name, types=types.split(","), now=_now())
-    emit(
-        created.to_json(),
-        as_json,
-        lambda: typer.echo(
-            f"agency {created.code} {created.name}\n"
-            f"  types:      {', '.join(created.types)}\n"
-            f"  key id:     {created.key_id}\n"
-            f"  public key: {created.public_key}\n"
-            f"  credential: {created.credential}\n"
-            "  (the credential is shown only now; it is stored hashed)"
-        ),
-    )
-
-
-@agency_app.command("list")
-def agency_list(data: DataOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False) -> None:
-    """List agencies and their keys."""
-    from eseal.agencies import agency_keys, list_agencies
-
-    with open_node(data, database_url) as node:
-        rows = [
-            {
-                **a.model_dump(),
-                "keys": [
-                    {"key_id": k.key_id, "status": k.status} for k in agency_keys(node, a.code)
-                ],
-            }
-            for a in list_agencies(node)
-        ]
-
-    def human() -> None:
-        for r in rows:
-            keys = ", ".join(f"{k['key_id']} ({k['status']})" for k in r["keys"])
-            typer.echo(f"{r['code']}  {r['name']}  [{r['status']}]  keys: {keys}")
-
-    emit(rows, as_json, human)
-
-
-@agency_app.command("rotate")
-def agency_rotate(
-    code: Annotated[str, typer.Argument(help="The agency's credit code.")],
-    data: DataOpt = None,
-    database_url: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Give the agency a new signing key; licenses signed with the old one stay valid."""
-    from eseal.agencies import rotate_key
-
-    with open_node(data, database_url, unlock=True) as node:
-        key = rotate_key(node, code, now=_now())
-    out = {"code": code, "key_id": key.key_id.hex(), "public_key": key.public_key.hex()}
-    emit(out, as_json, lambda: typer.echo(f"agency {code}: new key {out['key_id']}"))
-
-
-@agency_app.command("revoke-key")
-def agency_revoke_key(
-    code: Annotated[str, typer.Argument(help="The agency's credit code.")],
-    key_id: Annotated[str, typer.Argument(help="Key id (hex) to revoke.")],
-    reason: Annotated[str, typer.Option(help="Why (recorded in the ledger).")],
-    data: DataOpt = None,
-    database_url: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Revoke an agency key: documents it signed are no longer valid."""
-    from eseal.agencies import revoke_key
-
-    with open_node(data, database_url, unlock=True) as node:
-        revoke_key(node, code, key_id, reason=reason, now=_now())
-    emit(
-        {"code": code, "key_id": key_id, "status": "revoked"},
-        as_json,
-        lambda: typer.echo(f"key {key_id} of {code} revoked"),
-    )
-
-
-@agency_app.command("credential")
-def agency_credential(
-    code: Annotated[str, typer.Argument(help="The agency's credit code, or 'operator'.")],
-    data: DataOpt = None,
-    database_url: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Issue a new API credential for an agency (or, with 'operator', for the operator)."""
-    from eseal.agencies import new_credential
-
-    with open_node(data, database_url) as node:
-        if code == "operator":
-            token = new_credential(node, role="operator", agency_code=None, now=_now())
-        else:
-            token = new_credential(node, role="agency", agency_code=code, now=_now())
-    emit({"for": code, "credential": token}, as_json, lambda: typer.echo(token))
-
-
-# ---- licenses ---------------------------------------------------------------------------
 
 
 @license_app.command("types")
@@ -208,7 +86,7 @@ def license_issue(
         type_code, holder, holder_id, parse_fields(field or []), end_of_day(valid_until)
     )
     with open_node(data, database_url, unlock=True) as node:
-        issued = issue(node, OPERATOR, agency, req, now=_now())
+        issued = issue(node, OPERATOR, agency, req, now=now())
         _write_outputs(node, issued.id, issued.qr_text, qr, pdf, png)
     out = issued.to_json() | {"files": [str(p) for p in (qr, pdf, png) if p]}
     emit(
@@ -280,7 +158,7 @@ def license_bulk(
     with open_node(data, database_url, unlock=True) as node:
         for i, req in enumerate(requests):  # validate every row before issuing any
             try:
-                prepare(node, OPERATOR, agency, req, now=_now())
+                prepare(node, OPERATOR, agency, req, now=now())
             except InvalidInput as e:
                 raise InvalidInput(f"{csv_file}:{i + 2}: {e.message}") from e
         fresh = not out.exists()
@@ -290,7 +168,7 @@ def license_bulk(
                 writer.writerow(["id", "ledger_index", "qr_text"])
             for start in range(0, len(requests), BULK_CHUNK):
                 chunk = requests[start : start + BULK_CHUNK]
-                for r in issue_many(node, OPERATOR, agency, chunk, now=_now(), with_proofs=False):
+                for r in issue_many(node, OPERATOR, agency, chunk, now=now(), with_proofs=False):
                     writer.writerow([r.id, r.ledger_index, r.qr_text])
                 f.flush()
                 os.fsync(f.fileno())
@@ -356,7 +234,7 @@ def _lifecycle(action: str) -> Any:
         from eseal.licenses import STATUS_NAMES, change_status
 
         with open_node(data, database_url, unlock=True) as node:
-            row = change_status(node, OPERATOR, license_id, action, reason=reason, now=_now())
+            row = change_status(node, OPERATOR, license_id, action, reason=reason, now=now())
         emit(
             {"id": row.id, "status": row.status},
             as_json,
@@ -391,7 +269,7 @@ def license_renew(
             node,
             OPERATOR,
             license_id,
-            now=_now(),
+            now=now(),
             valid_until=end_of_day(valid_until),
             fields=parse_fields(field or []),
         )
@@ -414,132 +292,3 @@ def license_print(
     with open_node(data, database_url) as node:
         row = get_license(node, license_id)
         _write_outputs(node, row.id, row.document, qr, pdf, png)
-
-
-# ---- seals ------------------------------------------------------------------------------
-
-
-@seal_app.command("create")
-def seal_create(
-    agency: Annotated[str, typer.Option(help="Owning agency's credit code.")],
-    name: Annotated[str, typer.Option(help="Seal name, e.g. 行政审批专用章.")],
-    seal_type: Annotated[
-        str,
-        typer.Option("--type", help="official, contract, finance, approval, invoice or business."),
-    ] = "official",
-    image: Annotated[Path | None, typer.Option(help="Seal image (PNG); default: drawn.")] = None,
-    data: DataOpt = None,
-    database_url: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Make an e-seal with its own key, certified by the region root."""
-    from eseal.agencies import OPERATOR
-    from eseal.seals import MAX_IMAGE, create_seal
-
-    raw = None
-    if image is not None:
-        if not image.is_file() or image.stat().st_size > MAX_IMAGE:
-            raise InvalidInput(f"{image} is not a file of at most {MAX_IMAGE // 1024} KiB")
-        raw = image.read_bytes()
-    with open_node(data, database_url, unlock=True) as node:
-        seal = create_seal(
-            node,
-            OPERATOR,
-            agency_code=agency,
-            name=name,
-            seal_type=seal_type,
-            image=raw,
-            now=_now(),
-        )
-    emit(
-        seal.to_json(),
-        as_json,
-        lambda: typer.echo(f"seal {seal.id} ({seal.name}), key {seal.key_id}"),
-    )
-
-
-@seal_app.command("stamp")
-def seal_stamp(
-    seal_id: Annotated[str, typer.Argument(help="Seal id.")],
-    file: Annotated[Path, typer.Argument(help="The document to seal.")],
-    qr: Annotated[Path | None, typer.Option(help="Write the stamp QR (.png or .svg).")] = None,
-    pdf: Annotated[Path | None, typer.Option(help="Write the sealed copy (PDF).")] = None,
-    data: DataOpt = None,
-    database_url: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Seal a document: sign its SHA-256 and metadata with the seal (an ES1: QR)."""
-    from eseal.agencies import OPERATOR
-    from eseal.printing import write_atomic, write_qr
-    from eseal.sealed_copy import sealed_copy_pdf
-    from eseal.seals import MAX_DOCUMENT, get_seal, stamp
-
-    if not file.is_file() or file.stat().st_size > MAX_DOCUMENT:
-        raise InvalidInput(f"{file} is not a file of at most {MAX_DOCUMENT // 2**20} MiB")
-    document = file.read_bytes()
-    with open_node(data, database_url, unlock=True) as node:
-        stamped = stamp(
-            node, OPERATOR, seal_id, document=document, document_name=file.name, now=_now()
-        )
-        if qr is not None:
-            write_qr(qr, stamped.qr_text)
-        if pdf is not None:
-            seal = get_seal(node, seal_id)
-            write_atomic(
-                pdf,
-                sealed_copy_pdf(
-                    document,
-                    document_name=file.name,
-                    seal_png=bytes(seal.image),
-                    qr_text=stamped.qr_text,
-                    caption=seal.name,
-                ),
-            )
-    out = stamped.to_json() | {"files": [str(p) for p in (qr, pdf) if p]}
-    emit(
-        out,
-        as_json,
-        lambda: typer.echo(f"stamped {file.name} as {stamped.id}\n  QR: {stamped.qr_text}"),
-    )
-
-
-@seal_app.command("revoke")
-def seal_revoke(
-    seal_id: Annotated[str, typer.Argument(help="Seal id.")],
-    reason: Annotated[str, typer.Option(help="Why (recorded in the ledger).")],
-    data: DataOpt = None,
-    database_url: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Revoke a seal: it stamps no more, and its stamps no longer verify as valid."""
-    from eseal.agencies import OPERATOR
-    from eseal.seals import revoke_seal
-
-    with open_node(data, database_url, unlock=True) as node:
-        row = revoke_seal(node, OPERATOR, seal_id, reason=reason, now=_now())
-    emit(
-        {"id": row.id, "status": row.status}, as_json, lambda: typer.echo(f"seal {row.id} revoked")
-    )
-
-
-@seal_app.command("list")
-def seal_list(
-    agency: Annotated[str | None, typer.Option(help="Only this agency's seals.")] = None,
-    data: DataOpt = None,
-    database_url: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """List seals."""
-    from eseal.seals import list_seals
-
-    with open_node(data, database_url) as node:
-        rows = [
-            s.model_dump(exclude={"image", "statement", "public_key"})
-            for s in list_seals(node, agency)
-        ]
-
-    def human() -> None:
-        for r in rows:
-            typer.echo(f"{r['id']}  {r['name']}  {r['seal_type']}  [{r['status']}]")
-
-    emit(rows, as_json, human)
