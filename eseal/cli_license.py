@@ -285,6 +285,7 @@ def license_print(
     png: Annotated[Path | None, typer.Option(help="Write the license PNG.")] = None,
     data: DataOpt = None,
     database_url: DbOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Render a stored license again: QR, PDF, PNG."""
     from eseal.licenses import get_license
@@ -292,3 +293,9 @@ def license_print(
     with open_node(data, database_url) as node:
         row = get_license(node, license_id)
         _write_outputs(node, row.id, row.document, qr, pdf, png)
+    written = [str(p) for p in (qr, pdf, png) if p]
+    emit(
+        {"id": row.id, "files": written},
+        as_json,
+        lambda: typer.echo("\n".join(f"wrote {p}" for p in written)),
+    )

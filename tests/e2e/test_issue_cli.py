@@ -1,0 +1,117 @@
+"""The issuing commands end to end: agencies, licenses with their printed files, seals and
+stamps; bad input exits 2 and changes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import zxingcpp
+from PIL import Image
+
+from tests.e2e.conftest import run_eseal
+
+MARKET = "11500000MB16135217"
+FOOD = "111000000000PH001J002"
+FIELDS = [
+    "license_number=JY15001030012345",
+    "legal_representative=张三",
+    "address=重庆市渝中区解放碑民族路1号",
+    "premises=重庆市渝中区解放碑民族路1号",
+    "main_business=餐饮服务经营者",
+    "business_items=热食类食品制售",
+]
+
+
+def test_agency_license_seal_commands(tmp_path: Path) -> None:
+    d = tmp_path / "node"
+
+    def ok(*args: str | Path) -> dict[str, Any]:
+        r = run_eseal("--data", d, "--json", *args, cwd=tmp_path)
+        assert r.code == 0, str(r)
+        out: dict[str, Any] = json.loads(r.stdout)
+        return out
+
+    def size() -> int:
+        return int(
+            json.loads(
+                run_eseal("--data", d, "--json", "ledger", "checkpoint", cwd=tmp_path).stdout
+            )["size"]
+        )
+
+    ok("init", "--region", "500000", "--name", "重庆市")
+    agency = ok(
+        "agency", "add", "--code", MARKET, "--name", "重庆市市场监督管理局", "--types", FOOD
+    )
+    assert str(agency["credential"]).startswith("esk_")
+    types = json.loads(run_eseal("license", "types", "--json", cwd=tmp_path).stdout)
+    assert len(types) >= 20
+    assert all({"name", "kind", "required"} <= f.keys() for t in types for f in t["fields"])
+    files = [tmp_path / "l.png", tmp_path / "l.svg", tmp_path / "l.pdf", tmp_path / "sheet.png"]
+    field_args = [a for f in FIELDS for a in ("--field", f)]
+    issued = ok(
+        "license",
+        "issue",
+        "--agency",
+        MARKET,
+        "--type",
+        FOOD,
+        "--holder",
+        "重庆小面",
+        "--holder-id",
+        "91500000MA60XXXX15",
+        *field_args,
+        "--qr",
+        files[0],
+        "--pdf",
+        files[2],
+        "--png",
+        files[3],
+    )
+    ok("license", "print", issued["id"], "--qr", files[1])
+    assert all(f.stat().st_size > 500 for f in files)
+    assert files[2].read_bytes().startswith(b"%PDF")
+    found = zxingcpp.read_barcodes(Image.open(files[0]))
+    assert found[0].text == issued["qr_text"]
+    before = size()
+    bad = run_eseal(
+        "--data",
+        d,
+        "license",
+        "issue",
+        "--agency",
+        MARKET,
+        "--type",
+        "11100000000013338W032",
+        "--holder",
+        "x",
+        cwd=tmp_path,
+    )
+    assert bad.code == 2
+    assert "may not issue" in bad.stderr
+    assert size() == before
+    ok("license", "revoke", issued["id"], "--reason", "违法")
+    again = run_eseal("--data", d, "license", "revoke", issued["id"], "--reason", "x", cwd=tmp_path)
+    assert again.code == 2
+    assert size() == before + 1
+    seal = ok("seal", "create", "--agency", MARKET, "--name", "合同专用章", "--type", "contract")
+    doc = tmp_path / "contract.txt"
+    doc.write_text("合同正文", encoding="utf-8")
+    stamped = ok(
+        "seal",
+        "stamp",
+        seal["id"],
+        doc,
+        "--qr",
+        tmp_path / "s.png",
+        "--pdf",
+        tmp_path / "sealed.pdf",
+    )
+    assert str(stamped["qr_text"]).startswith("ES1:")
+    assert (tmp_path / "sealed.pdf").read_bytes().startswith(b"%PDF")
+    rotated = ok("agency", "rotate", MARKET)
+    ok("agency", "revoke-key", MARKET, rotated["key_id"], "--reason", "compromised")
+    ok("seal", "revoke", seal["id"], "--reason", "丢失")
+    verify = run_eseal("--data", d, "--json", "ledger", "verify", cwd=tmp_path)
+    assert verify.code == 0, str(verify)
