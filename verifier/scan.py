@@ -67,14 +67,9 @@ def read_qr(data: bytes) -> str:
                 small.thumbnail((WORK_SIDE, WORK_SIDE))
     except ImageTooLarge:
         raise
-    except (
-        UnidentifiedImageError,
-        OSError,
-        ValueError,
-        SyntaxError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as e:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageTooLarge(f"an image must be at most {MAX_PIXELS // 1_000_000} megapixels") from e
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise ImageUnreadable(f"not a readable image: {e}") from e
     found = zxingcpp.read_barcodes(
         small, formats=_QR_ONLY, try_rotate=False, try_downscale=False, try_invert=False

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from eseal.agencies import Principal
 from eseal.api.app import create_app
@@ -152,3 +154,32 @@ def test_status_endpoint_is_public_and_proved(region: Region, client: TestClient
 def test_bundle_export_matches_node(region: Region) -> None:
     bundle = open_bundle(export_bundle(region.node, now=NOW))
     assert bundle.root_public_key == region.node.config.root_public_key
+
+
+def test_pixel_bomb_is_refused_before_decoding(client: TestClient) -> None:
+    import io
+    import time
+
+    from PIL import Image
+
+    bomb = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(bomb, "PNG")  # 400 megapixels, a few hundred KB
+    assert len(bomb.getvalue()) < 2 * 1024 * 1024
+    started = time.monotonic()
+    r = client.post("/v1/verify", files={"image": ("bomb.png", bomb.getvalue(), "image/png")})
+    assert r.status_code == 413
+    assert time.monotonic() - started < 2
+    r = client.post("/v1/verify", files={"image": ("x.png", qr_png("HELLO"), "image/png")})
+    assert r.status_code == 200
+    assert r.json()["status"] == "UNSUPPORTED"
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(min_size=1, max_size=300) | st.from_regex(r"E[LS]1:[0-9A-Z $%*+\-./:]{0,400}"))
+def test_random_text_never_crashes_the_api(client: TestClient, text: str) -> None:
+    r = client.post("/v1/verify", json={"text": text})
+    assert r.status_code in (200, 422)
+    if r.status_code == 200:
+        assert r.json()["status"] in {"MALFORMED", "UNSUPPORTED", "BAD_SIGNATURE", "UNKNOWN_ISSUER"}
