@@ -17,7 +17,16 @@ from typing import Any
 
 from bench._common import base_parser, out_dir, table, write_json
 
-BENCHMARKS = ("bench.append", "bench.proofs", "bench.audit", "bench.issue", "bench.issue_http")
+BENCHMARKS = (
+    "bench.append",
+    "bench.proofs",
+    "bench.audit",
+    "bench.issue",
+    "bench.issue_http",
+    "bench.verify",
+    "bench.verify_http",
+    "bench.scan",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -31,6 +31,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -420,8 +421,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     }
     stack = {
         name: _version(name)
-        for name in ("uvicorn", "fastapi", "starlette", "h11", "uvloop", "httptools", "pynacl")
+        for name in ("uvicorn", "fastapi", "starlette", "h11", "uvloop", "httptools")
     }
+    stack["pynacl"] = metadata.version("pynacl")
     doc = {
         "method": (
             f"{settings.repeats} rounds, the two figures interleaved (order rotated each "
