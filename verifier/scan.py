@@ -63,8 +63,10 @@ def read_qr(data: bytes) -> str:
                 scale = max(image.size) / WORK_SIDE
                 image.draft("L", (int(image.width / scale), int(image.height / scale)))
             small = image.convert("L")
-            if max(small.size) > WORK_SIDE * 2:
-                small.thumbnail((WORK_SIDE, WORK_SIDE))
+            # Shrinking costs more than zxing saves on a screenshot-sized image; only
+            # very large non-JPEG images (no cheap reduced decode) are shrunk.
+            if max(small.size) > WORK_SIDE * 4:
+                small.thumbnail((WORK_SIDE * 2, WORK_SIDE * 2))
     except ImageTooLarge:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
