@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nacl.signing import SigningKey
+from sqlalchemy.engine import make_url
 
 from eseal.ids import validate_region_code
 from keys import ed25519, keyfile
@@ -191,6 +192,11 @@ class Node:
         """Open the node in ``data_dir``; with a passphrase, unlock its keys for writing."""
         config = read_config(data_dir)
         url = database_url or config.database_url or sqlite_url(data_dir)
+        if database_url is None and config.database_url and _HIDDEN in config.database_url:
+            raise InvalidInput(
+                "node.json keeps the database URL without its password: give --database-url "
+                "(or ESEAL_DATABASE_URL) with the password"
+            )
         root_key = log_key = None
         if passphrase is not None:
             root_key = keyfile.read_key_file(data_dir / ROOT_KEY_FILE, passphrase)
@@ -287,7 +293,14 @@ def _create_node(
     root_pub, log_pub = bytes(root_key.verify_key), bytes(log_key.verify_key)
     keyfile.write_key_file(data_dir / ROOT_KEY_FILE, root_key, passphrase, overwrite=True)
     keyfile.write_key_file(data_dir / LOG_KEY_FILE, log_key, passphrase, overwrite=True)
-    config = NodeConfig(region, name, origin, root_pub, verifier_key(origin, log_pub), database_url)
+    config = NodeConfig(
+        region,
+        name,
+        origin,
+        root_pub,
+        verifier_key(origin, log_pub),
+        _without_password(database_url),
+    )
     node = Node(data_dir, config, store, root_key=root_key, log_key=log_key, passphrase=passphrase)
     log_statement = certify(
         root_key,
@@ -320,6 +333,19 @@ def _create_node(
     )
     _write_json_atomic(data_dir / NODE_FILE, config.to_json())
     return node
+
+
+_HIDDEN = ":***@"
+
+
+def _without_password(url: str | None) -> str | None:
+    """The database URL as node.json keeps it: a password never reaches the disk."""
+    if url is None:
+        return None
+    parsed = make_url(url)
+    if parsed.password is None:
+        return url
+    return parsed.render_as_string(hide_password=True)
 
 
 def _write_json_atomic(path: Path, value: dict[str, Any]) -> None:

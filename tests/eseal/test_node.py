@@ -1,0 +1,37 @@
+"""The node on disk keeps no secret in clear: key files are sealed, and a database
+password never reaches node.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eseal.node import NODE_FILE, Node, _without_password, init_node
+from keys.errors import InvalidInput
+from tests.eseal.conftest import NOW, PASSPHRASE
+
+
+def test_database_password_is_not_kept(tmp_path: Path) -> None:
+    assert _without_password("postgresql://eseal:s3cret@db/eseal") == (
+        "postgresql://eseal:***@db/eseal"
+    )
+    assert _without_password("postgresql://eseal@db/eseal") == "postgresql://eseal@db/eseal"
+    init_node(tmp_path, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW).close()
+    config = json.loads((tmp_path / NODE_FILE).read_text(encoding="utf-8"))
+    config["database_url"] = "postgresql://eseal:***@127.0.0.1:1/eseal"
+    (tmp_path / NODE_FILE).write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(InvalidInput, match="password"):
+        Node.open(tmp_path)
+
+
+def test_no_private_key_in_clear_in_the_data_directory(tmp_path: Path) -> None:
+    node = init_node(tmp_path, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW)
+    seeds = [bytes(k._seed) for k in (node.root_key, node.log_key) if k is not None]
+    node.close()
+    assert len(seeds) == 2
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            raw = path.read_bytes()
+            assert not any(seed in raw or seed.hex().encode() in raw for seed in seeds), path
