@@ -11,13 +11,13 @@ from sqlalchemy import select
 
 from eseal.agencies import agency_keys, list_agencies
 from eseal.catalog import load_catalog
-from eseal.licenses import UnknownLicense, get_license
 from eseal.models import LicenseRow, SealRow
 from eseal.node import Node
 from eseal.seals import UnknownSeal, get_seal
 from keys.statements import SignedStatement
 from ledger.checkpoint import verify_checkpoint
 from ledger.entries import decode_entry
+from ledger.sql import LedgerEntryRow, LedgerHeadRow
 from verifier.document import DecodedDocument
 from verifier.pipeline import StatusAnswer
 from verifier.revocation import build_snapshot, sign_snapshot
@@ -33,6 +33,8 @@ from verifier.trust import (
 
 _seal = SealRow.__table__  # type: ignore[attr-defined]
 _license = LicenseRow.__table__  # type: ignore[attr-defined]
+_entry = LedgerEntryRow.__table__  # type: ignore[attr-defined]
+_head = LedgerHeadRow.__table__  # type: ignore[attr-defined]
 BUNDLE_CACHE_SECONDS = 30
 
 
@@ -125,23 +127,35 @@ class LocalStatus:
         if bundle.region != self.node.config.region:
             return StatusAnswer(None, "online", now, detail="license of another region")
         license_id = doc.claims.license_id if hasattr(doc.claims, "license_id") else ""
-        try:
-            row = get_license(self.node, license_id)
-        except UnknownLicense:
+        # One read: the license's status and its issuance entry. The node reads its own
+        # ledger, so the entry at the recorded index must be this document's (a remote
+        # asker gets the inclusion proof from GET /v1/licenses/{id}/status and checks it,
+        # see verifier.online).
+        with self.node.sql.read_engine.connect() as conn:
+            row = conn.execute(
+                select(
+                    _license.c.status,
+                    _license.c.ledger_index,
+                    _entry.c.data,
+                    select(_head.c.size).scalar_subquery().label("size"),
+                )
+                .join(_entry, _entry.c.idx == _license.c.ledger_index, isouter=True)
+                .where(_license.c.id == license_id)
+            ).first()
+        if row is None:
             return StatusAnswer(
                 None, "online", now, ledger_included=False, detail="no such license issued here"
             )
-        # The node reads its own ledger: the issuance entry at the recorded index must be
-        # this document's, within the current tree (a remote asker gets the inclusion
-        # proof from GET /v1/licenses/{id}/status and checks it; see verifier.online).
-        size = self.node.store.head().size
-        raw = self.node.log.entry(row.ledger_index)
-        entry = decode_entry(raw)
-        included = (
-            row.ledger_index < size and entry.subject == license_id and entry.digest == doc.digest()
-        )
+        included = False
+        if row.data is not None:
+            entry = decode_entry(bytes(row.data))
+            included = entry.subject == license_id and entry.digest == doc.digest()
         return StatusAnswer(
-            row.status, "online", now, checkpoint_size=size, ledger_included=included
+            row.status,
+            "online",
+            now,
+            checkpoint_size=int(row.ledger_index) + 1,
+            ledger_included=included,
         )
 
     def seal_status(self, bundle: TrustBundle, seal_id: str) -> StatusAnswer | None:
