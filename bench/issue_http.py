@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata, util
 from pathlib import Path
@@ -67,8 +67,10 @@ def baseline_app() -> FastAPI:
     return app
 
 
-def serve(kind: str, data: Path, port: int, cpu: int) -> None:
-    """Serve eseal's API over the node in ``data`` (or the baseline) on one CPU."""
+def serve(
+    kind: str, data: Path, port: int, cpu: int, baseline: Callable[[], FastAPI] | None = None
+) -> None:
+    """Serve eseal's API over the node in ``data`` (or the ``baseline`` app) on one CPU."""
     os.sched_setaffinity(0, {cpu})
     import uvicorn
 
@@ -82,7 +84,7 @@ def serve(kind: str, data: Path, port: int, cpu: int) -> None:
         node.start_group_commit()
         app = create_app(node)
     else:
-        app = baseline_app()
+        app = (baseline or baseline_app)()
     try:
         uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     finally:
@@ -133,9 +135,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_server(kind: str, data: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    kind: str, data: Path, module: str = "bench.issue_http"
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``python -m MODULE --serve KIND`` (the module's own ``serve``) on a free port."""
     port = free_port()
-    cmd = [sys.executable, "-m", "bench.issue_http", "--serve", kind]
+    cmd = [sys.executable, "-m", module, "--serve", kind]
     cmd += ["--data", str(data), "--port", str(port), "--cpu", str(SERVER_CPU)]
     proc = subprocess.Popen(cmd)
     return proc, f"http://127.0.0.1:{port}"

@@ -26,8 +26,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -42,7 +40,15 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from bench._common import base_parser, median, out_dir, table, write_json
-from bench.issue_http import Load, _version, drive, free_port, stop_server, wait_ready
+from bench.issue_http import (
+    Load,
+    _version,
+    drive,
+    serve,
+    start_server,
+    stop_server,
+    wait_ready,
+)
 
 SERVER_CPU = 1
 VERIFY_PATH = "/v1/verify"
@@ -74,36 +80,6 @@ def baseline_app() -> FastAPI:
         return {"status": "ok"}
 
     return app
-
-
-def serve(kind: str, data: Path, port: int, cpu: int) -> None:
-    """Serve eseal's API over the node in ``data`` (or the baseline) on one CPU."""
-    os.sched_setaffinity(0, {cpu})
-    import uvicorn
-
-    node = None
-    if kind == "eseal":
-        from eseal.api.app import create_app
-        from eseal.node import Node
-        from tests.eseal.conftest import PASSPHRASE
-
-        node = Node.open(data, passphrase=PASSPHRASE)
-        node.start_group_commit()
-        app = create_app(node)
-    else:
-        app = baseline_app()
-    try:
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    finally:
-        if node is not None:
-            node.close()
-
-
-def start_server(kind: str, data: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "bench.verify_http", "--serve", kind]
-    cmd += ["--data", str(data), "--port", str(port), "--cpu", str(SERVER_CPU)]
-    return subprocess.Popen(cmd), f"http://127.0.0.1:{port}"
 
 
 # -- the workload ----------------------------------------------------------------------------
@@ -187,7 +163,10 @@ def check_answers(urls: dict[str, str], work: Workload, sample: int = 20) -> Non
 
 def run(settings: Settings, scratch: Path) -> tuple[dict[Target, list[Load]], Workload]:
     work = make_node(scratch / "node", settings.licenses)
-    servers = {kind: start_server(kind, scratch / "node") for kind in ("eseal", "baseline")}
+    servers = {
+        kind: start_server(kind, scratch / "node", module="bench.verify_http")
+        for kind in ("eseal", "baseline")
+    }
     loads: dict[Target, list[Load]] = {t: [] for t in TARGETS}
     try:
         for proc, url in servers.values():
@@ -380,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--cpu", type=int, default=SERVER_CPU, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve, args.data, args.port, args.cpu)
+        serve(args.serve, args.data, args.port, args.cpu, baseline=baseline_app)
         return {}
     cpus = sorted(os.sched_getaffinity(0))
     if SERVER_CPU not in cpus or len(cpus) < 2:
