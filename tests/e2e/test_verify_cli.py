@@ -86,3 +86,71 @@ def test_errors_exit_2(offline: dict[str, object]) -> None:
     assert both.code == 2
     bad_pin = _verify(offline, "EL1:X", "--pin", "zz")
     assert bad_pin.code == 2
+
+
+def test_online_against_a_running_node(offline: dict[str, object]) -> None:
+    import os
+    import socket
+    import subprocess
+    import time
+
+    import httpx
+
+    from tests.e2e.conftest import PASSPHRASE, eseal_command
+
+    work, demo = offline["work"], offline["demo"]
+    assert isinstance(work, Path)
+    assert isinstance(demo, dict)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESEAL_")}
+    env["ESEAL_PASSPHRASE"] = PASSPHRASE
+    server = subprocess.Popen(
+        [*eseal_command(), "--data", str(work / "node"), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        ok = run_eseal(
+            "verify",
+            demo["licenses"][0]["qr_text"],
+            "--online",
+            url,
+            "--json",
+            cwd=work,
+            passphrase=None,
+        )
+        assert ok.code == 0, str(ok)
+        verdict = json.loads(ok.stdout)
+        assert verdict["freshness"]["status_source"] == "online"
+        assert verdict["freshness"]["ledger_included"] is True
+        revoked = run_eseal(
+            "verify", demo["licenses"][1]["qr_text"], "--online", url, cwd=work, passphrase=None
+        )
+        assert revoked.code == 1
+        assert "已撤销" in revoked.stdout
+        wrong_pin = run_eseal(
+            "verify",
+            demo["licenses"][0]["qr_text"],
+            "--online",
+            url,
+            "--pin",
+            "00" * 8,
+            cwd=work,
+            passphrase=None,
+        )
+        assert wrong_pin.code == 1
+        assert "pinned" in wrong_pin.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
