@@ -111,9 +111,12 @@ class GroupCommitter:
 
         try:
             appended = self._append(drafts, also=also)
-        except BaseException as e:  # every waiting caller learns of the failure
-            for job in jobs:
-                job.future.set_exception(e)
+        except BaseException as e:
+            if len(jobs) > 1:  # nothing was written: retry alone, so one caller's
+                for job in jobs:  # failure (e.g. a lost race on its row) is not everyone's
+                    self._commit([job])
+                return
+            jobs[0].future.set_exception(e)
             return
         offset = 0
         for job in jobs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -63,3 +64,29 @@ def test_closed_committer_refuses_work(sqlite_store: SqlStore) -> None:
     committer.close()
     with pytest.raises(CommitterClosed):
         committer.append([draft(0)])
+
+
+def test_one_callers_failure_is_not_the_batchs(sqlite_store: SqlStore) -> None:
+    log = make_log(sqlite_store)
+    gate = threading.Event()
+
+    def slow_append(drafts: Sequence[Entry], *, also: AlsoInTransaction | None = None) -> Appended:
+        gate.wait(5)  # hold the writer so that the next callers queue up into one batch
+        return log.append(drafts, also=also)
+
+    def refuse(_conn: object, _first: int) -> None:
+        raise ExternalFailure("this caller's row changed meanwhile")
+
+    committer = GroupCommitter(slow_append)
+    first = committer.submit([draft(0)])
+    good = committer.submit([draft(1)])
+    bad = committer.submit([draft(2)], also=refuse)
+    later = committer.submit([draft(3)])
+    gate.set()
+    assert first.result(10).first_index == 0
+    with pytest.raises(ExternalFailure, match="changed meanwhile"):
+        bad.result(10)
+    assert {good.result(10).first_index, later.result(10).first_index} == {1, 2}
+    committer.close()
+    assert log.size() == 3
+    assert audit(sqlite_store, log_verifier()).ok
