@@ -12,7 +12,7 @@ import typer
 from eseal.cli_common import DataOpt, DbOpt, JsonOpt, emit, open_node
 from eseal.problems import EXIT_CHECK_FAILED
 from keys.errors import InvalidInput
-from verifier.pipeline import StatusSource, VerifyContext, verify_text
+from verifier.pipeline import DEFAULT_MAX_STATUS_AGE, StatusSource, VerifyContext, verify_text
 from verifier.scan import MAX_IMAGE_BYTES, read_qr
 from verifier.trust import TrustStore, open_bundle
 from verifier.verdict import STATUS_TEXT, Verdict
@@ -93,6 +93,9 @@ def verify_command(
     ] = None,
     revocations: Annotated[Path | None, typer.Option(help="Revocation snapshot file.")] = None,
     online: Annotated[str | None, typer.Option(help="Ask this node for live status.")] = None,
+    max_status_age: Annotated[
+        float, typer.Option(help="Days after which an offline snapshot is stale.", min=0)
+    ] = DEFAULT_MAX_STATUS_AGE / 86400,
     as_json: JsonOpt = False,
 ) -> None:
     """Verify a license or a sealed document, offline (bundle + snapshot) or online."""
@@ -102,7 +105,13 @@ def verify_command(
         text = read_qr(_read(image, "image", MAX_IMAGE_BYTES))
     store, status, newest = _trust(bundle or [], pin, online, revocations)
     document_bytes = _read(document, "document") if document else None
-    ctx = VerifyContext(store, int(time.time()), status=status, newest_seen=newest)
+    ctx = VerifyContext(
+        store,
+        int(time.time()),
+        status=status,
+        newest_seen=newest,
+        max_status_age=int(max_status_age * 86400),
+    )
     verdict = verify_text((text or "").strip(), ctx, document=document_bytes)
     emit(verdict.to_json(), as_json, lambda: _summary(verdict))
     if not verdict.valid:

@@ -53,6 +53,9 @@ def test_valid_revoked_and_garbage(offline: dict[str, object]) -> None:
     revoked = _verify(offline, demo["licenses"][1]["qr_text"])
     assert revoked.code == 1, str(revoked)
     assert json.loads(revoked.stdout)["status"] == "REVOKED"
+    stale = _verify(offline, demo["licenses"][0]["qr_text"], "--max-status-age", "0")
+    assert stale.code == 0
+    assert json.loads(stale.stdout)["warnings"] == ["STALE_STATUS"]
     garbage = _verify(offline, "EL1:NOT-A-LICENSE")
     assert garbage.code == 1
     assert json.loads(garbage.stdout)["status"] == "MALFORMED"
