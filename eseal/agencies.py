@@ -24,7 +24,7 @@ from eseal.models import AgencyKeyRow, AgencyRow, CredentialRow
 from eseal.node import Node
 from keys import ed25519
 from keys.errors import InvalidInput
-from keys.statements import KeyStatement, Role, SignedStatement, certify
+from keys.statements import KeyStatement, Role, certify
 from ledger.entries import Entry, digest
 
 AGENCY_KEY_LIFETIME = 5 * 365 * 86400
@@ -351,7 +351,3 @@ def authenticate(node: Node, token: str | None) -> Principal:
     if row.role == "operator":
         return OPERATOR
     return Principal("agency", row.agency_code)
-
-
-def signed_statement(raw: bytes) -> SignedStatement:
-    return SignedStatement.from_bytes(raw)
