@@ -33,7 +33,7 @@ from eseal.ids import (
     validate_credit_code,
     validate_identity_number,
 )
-from eseal.models import AgencyRow, LicenseRow
+from eseal.models import AgencyRow, LicenseRow, SealRow
 from eseal.node import Node
 from keys.errors import CheckFailed, InvalidInput
 from ledger.entries import Entry
@@ -69,6 +69,7 @@ ACTIONS: dict[str, tuple[str, str, frozenset[str], bool]] = {
     "revoke": ("license.revoke", "07", frozenset({"01", "02"}), True),
 }
 _license = LicenseRow.__table__  # type: ignore[attr-defined]
+_seal = SealRow.__table__  # type: ignore[attr-defined]
 
 
 class UnknownLicense(InvalidInput):
@@ -179,6 +180,7 @@ def prepare(
     replaces: str | None = None,
     same_holder: tuple[Holder, str | None] | None = None,
     owner: AgencyRow | None = None,
+    seal_id: str | None = None,
 ) -> _Prepared:
     """Validate, sign and encode one license; nothing is written yet. A batch passes the
     agency's ``owner`` row and ``key`` once instead of reading them per license."""
@@ -211,6 +213,7 @@ def prepare(
             holder=holder,
             fields=values,
             previous=replaces,
+            seal_id=seal_id,
         ),
     )
     signed = sign_license(claims, node.signing_key(key.key_id))
@@ -253,6 +256,18 @@ def _proof(node: Node, index: int, size: int) -> list[str]:
     return [base64.b64encode(h).decode() for h in proof]
 
 
+def agency_seal(node: Node, agency_code: str) -> str | None:
+    """The seal a license shows (the agency's oldest active seal), if it has one: windows
+    and printed licenses display its image."""
+    with node.sql.read_engine.connect() as conn:
+        return conn.execute(
+            select(_seal.c.id)
+            .where(_seal.c.agency_code == agency_code, _seal.c.status == "active")
+            .order_by(_seal.c.created_at, _seal.c.id)
+            .limit(1)
+        ).scalar()
+
+
 def issue_many(
     node: Node,
     principal: Principal,
@@ -269,8 +284,10 @@ def issue_many(
         raise InvalidInput(f"at most {MAX_BATCH} licenses a batch")
     principal.require(agency_code)
     owner, key = agency(node, agency_code), active_key(node, agency_code)
+    seal_id = agency_seal(node, agency_code)
     prepared = [
-        prepare(node, principal, agency_code, r, now=now, key=key, owner=owner) for r in requests
+        prepare(node, principal, agency_code, r, now=now, key=key, owner=owner, seal_id=seal_id)
+        for r in requests
     ]
 
     def record(conn: Connection, first: int) -> None:
@@ -411,6 +428,7 @@ def renew(
         serial=old.serial,
         replaces=license_id,
         same_holder=(old_doc.body.holder, old.holder_id_display),
+        seal_id=agency_seal(node, old.agency_code),
     )
     lapse = Entry(
         "license.lapse",

@@ -281,6 +281,7 @@ def _describe(run: _Run) -> None:
             "valid_until": _day(claims.expires),
             "version": body.version,
             "previous": body.previous,
+            "seal_id": body.seal_id,
             "region": body.region,
         }
     else:

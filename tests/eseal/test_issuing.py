@@ -249,3 +249,22 @@ def test_rotation_keeps_old_licenses_and_revocation_stops_issuing(region: Region
     )
     rotate_key(node, MARKET, now=NOW + 300)
     issue(node, MARKET_AGENT, MARKET, business_request(), now=NOW + 301)
+
+
+def test_license_names_the_agencys_seal_for_windows_to_show(region: Region) -> None:
+    from eseal.seals import create_seal
+
+    node = region.node
+    seal = create_seal(
+        node,
+        HOUSING_AGENT,
+        agency_code=HOUSING,
+        name="行政审批专用章",
+        seal_type="approval",
+        image=None,
+        now=NOW,
+    )
+    issued = issue(node, HOUSING_AGENT, HOUSING, worker_request(), now=NOW)
+    claims = decode(issued.qr_text).claims
+    assert isinstance(claims, LicenseClaims)
+    assert claims.body.seal_id == seal.id
