@@ -149,9 +149,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     node = _node(root / "node", now)
     files = root / "files"
     files.mkdir()
-    valid = issue(node, AGENT, MARKET, business_request(), now=now)
-    revoked = issue(node, AGENT, MARKET, business_request("重庆两江小面有限公司"), now=now)
-    change_status(node, AGENT, revoked.id, "revoke", reason="违法经营", now=now + 1)
     seal = create_seal(
         node,
         AGENT,
@@ -161,6 +158,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         image=None,
         now=now,
     )
+    valid = issue(node, AGENT, MARKET, business_request(), now=now)
+    revoked = issue(node, AGENT, MARKET, business_request("重庆两江小面有限公司"), now=now)
+    change_status(node, AGENT, revoked.id, "revoke", reason="违法经营", now=now + 1)
     document = "租赁合同：甲方重庆山城小面餐饮有限公司……".encode()
     stamped = stamp(node, AGENT, seal.id, document=document, document_name="租赁合同.txt", now=now)
     pngs = {
@@ -284,6 +284,7 @@ def test_valid_license_upload_is_green(opened: Opened, site: Site) -> None:
     expect(page.locator("#checks li.ok")).to_have_count(7)
     expect(page.locator("#freshness")).to_contain_text("在线")
     expect(page.locator("#freshness")).to_contain_text("已收录")
+    expect(page.locator("#seal-image")).to_be_visible()  # the license names its agency's seal
     _shot(page, "valid")
 
 
