@@ -447,8 +447,8 @@ def report(settings: Settings, loads: dict[Target, list[Load]]) -> list[dict[str
     return results
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    parser = base_parser(__doc__.splitlines()[0] if __doc__ else "issue over HTTP")
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """The options every HTTP load benchmark takes (and the hidden ones of its server)."""
     parser.add_argument("--repeats", type=int, default=None, help="rounds (default 3; 1 quick)")
     parser.add_argument(
         "--seconds", type=float, default=None, help="measured seconds per figure (8; 1 quick)"
@@ -456,19 +456,30 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--clients", type=int, default=None, help="concurrent clients (32; 8 with --quick)"
     )
-    parser.add_argument("--batch", type=int, default=100, help="items per batch request (100)")
     parser.add_argument("--scratch", type=Path, default=None, help="where the node goes")
     parser.add_argument("--serve", choices=("eseal", "baseline"), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, default=SERVER_CPU, help=argparse.SUPPRESS)
+
+
+def load_cpus() -> list[int]:
+    """The CPUs this process may use: the server's and at least one for the driver."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if SERVER_CPU not in cpus or len(cpus) < 2:
+        raise SystemExit(f"needs CPU {SERVER_CPU} and another one; this process may use {cpus}")
+    return cpus
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = base_parser(__doc__.splitlines()[0] if __doc__ else "issue over HTTP")
+    add_load_options(parser)
+    parser.add_argument("--batch", type=int, default=100, help="items per batch request (100)")
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve, args.data, args.port, args.cpu)
         return {}
-    cpus = sorted(os.sched_getaffinity(0))
-    if SERVER_CPU not in cpus or len(cpus) < 2:
-        raise SystemExit(f"needs CPU {SERVER_CPU} and another one; this process may use {cpus}")
+    cpus = load_cpus()
     settings = Settings(
         repeats=args.repeats or (1 if args.quick else 3),
         seconds=args.seconds or (1.0 if args.quick else 8.0),

@@ -21,7 +21,6 @@ figures are interleaved round by round (order rotated).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -43,7 +42,9 @@ from bench._common import base_parser, median, out_dir, table, write_json
 from bench.issue_http import (
     Load,
     _version,
+    add_load_options,
     drive,
+    load_cpus,
     serve,
     start_server,
     stop_server,
@@ -342,28 +343,15 @@ def report(settings: Settings, loads: dict[Target, list[Load]]) -> list[dict[str
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = base_parser(__doc__.splitlines()[0] if __doc__ else "verify over HTTP")
-    parser.add_argument("--repeats", type=int, default=None, help="rounds (default 3; 1 quick)")
-    parser.add_argument(
-        "--seconds", type=float, default=None, help="measured seconds per figure (8; 1 quick)"
-    )
-    parser.add_argument(
-        "--clients", type=int, default=None, help="concurrent clients (32; 8 with --quick)"
-    )
+    add_load_options(parser)
     parser.add_argument(
         "--licenses", type=int, default=None, help="licenses issued and verified (2,000)"
     )
-    parser.add_argument("--scratch", type=Path, default=None, help="where the node goes")
-    parser.add_argument("--serve", choices=("eseal", "baseline"), help=argparse.SUPPRESS)
-    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--cpu", type=int, default=SERVER_CPU, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve, args.data, args.port, args.cpu, baseline=baseline_app)
         return {}
-    cpus = sorted(os.sched_getaffinity(0))
-    if SERVER_CPU not in cpus or len(cpus) < 2:
-        raise SystemExit(f"needs CPU {SERVER_CPU} and another one; this process may use {cpus}")
+    cpus = load_cpus()
     settings = Settings(
         repeats=args.repeats or (1 if args.quick else 3),
         seconds=args.seconds or (1.0 if args.quick else 8.0),
