@@ -151,14 +151,16 @@ def license_bulk(
     """Issue many licenses from a CSV file, in durable batches. A result row is written only
     after its batch is committed, so the results file never lists a license that was lost."""
     from eseal.agencies import OPERATOR
-    from eseal.licenses import issue_many, prepare
+    from eseal.agencies import agency as agency_row
+    from eseal.licenses import issue_many, validate_request
 
     requests = _read_csv(csv_file)
     issued = 0
     with open_node(data, database_url, unlock=True) as node:
+        owner, started = agency_row(node, agency), now()
         for i, req in enumerate(requests):  # validate every row before issuing any
             try:
-                prepare(node, OPERATOR, agency, req, now=now())
+                validate_request(node, OPERATOR, agency, req, now=started, owner=owner)
             except InvalidInput as e:
                 raise InvalidInput(f"{csv_file}:{i + 2}: {e.message}") from e
         fresh = not out.exists()

@@ -167,6 +167,43 @@ def _holder(kind: str, name: str, holder_id: str | None) -> tuple[Holder, str | 
     return holder, masked
 
 
+@dataclass(frozen=True)
+class _Checked:
+    license_type: LicenseType
+    fields: dict[str, str | int]
+    expires: int | None
+    holder: Holder
+    holder_shown: str | None
+
+
+def validate_request(
+    node: Node,
+    principal: Principal,
+    agency_code: str,
+    req: IssueRequest,
+    *,
+    now: int,
+    owner: AgencyRow | None = None,
+) -> _Checked:
+    """Every check of a request that needs no signing: who may issue it, the type, the
+    fields, the holder and the validity."""
+    principal.require(agency_code)
+    row = owner if owner is not None and owner.code == agency_code else agency(node, agency_code)
+    if row.status != "active":
+        raise Forbidden(f"agency {agency_code} is not active")
+    ltype: LicenseType = load_catalog().get(req.type_code)
+    if ltype.code not in agency_types(row):
+        raise TypeNotAuthorised(f"agency {agency_code} may not issue {ltype.code} ({ltype.name})")
+    values = ltype.validate_fields(req.fields)
+    holder, shown = _holder(ltype.holder_kind, req.holder_name, req.holder_id)
+    expires = req.valid_until
+    if expires is None and ltype.validity_days:
+        expires = now + ltype.validity_days * DAY
+    if expires is not None and expires <= now:
+        raise InvalidInput("the license would already be expired (check --valid-until)")
+    return _Checked(ltype, values, expires, holder, shown)
+
+
 def prepare(
     node: Node,
     principal: Principal,
@@ -184,20 +221,9 @@ def prepare(
 ) -> _Prepared:
     """Validate, sign and encode one license; nothing is written yet. A batch passes the
     agency's ``owner`` row and ``key`` once instead of reading them per license."""
-    principal.require(agency_code)
-    row = owner if owner is not None and owner.code == agency_code else agency(node, agency_code)
-    if row.status != "active":
-        raise Forbidden(f"agency {agency_code} is not active")
-    ltype: LicenseType = load_catalog().get(req.type_code)
-    if ltype.code not in agency_types(row):
-        raise TypeNotAuthorised(f"agency {agency_code} may not issue {ltype.code} ({ltype.name})")
-    values = ltype.validate_fields(req.fields)
-    holder, shown = same_holder or _holder(ltype.holder_kind, req.holder_name, req.holder_id)
-    expires = req.valid_until
-    if expires is None and ltype.validity_days:
-        expires = now + ltype.validity_days * DAY
-    if expires is not None and expires <= now:
-        raise InvalidInput("the license would already be expired (check --valid-until)")
+    checked = validate_request(node, principal, agency_code, req, now=now, owner=owner)
+    ltype, values, expires = checked.license_type, checked.fields, checked.expires
+    holder, shown = same_holder or (checked.holder, checked.holder_shown)
     key = key or active_key(node, agency_code)
     license_id = str(make_license_id(ltype.code, agency_code, serial or _serial(now), version))
     claims = LicenseClaims(
