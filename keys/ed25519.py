@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 
+import nacl.bindings
 import nacl.exceptions
 import nacl.signing
 
@@ -57,20 +57,21 @@ def sign(signing_key: nacl.signing.SigningKey, message: bytes) -> bytes:
     return signing_key.sign(message).signature
 
 
-@functools.lru_cache(maxsize=1024)
-def _verify_key(public_key: bytes) -> nacl.signing.VerifyKey:
-    return nacl.signing.VerifyKey(public_key)
-
-
 def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     """Whether ``signature`` is valid for ``message`` under ``public_key``; never raises.
 
-    libsodium refuses non-canonical S and R, small-order R and small-order keys.
+    libsodium refuses non-canonical S and R, small-order R and small-order keys. This is
+    ``VerifyKey.verify`` without the key object (the binding it calls, directly).
     """
     try:
-        if len(public_key) != PUBLIC_KEY_SIZE or len(signature) != SIGNATURE_SIZE:
+        if (
+            type(public_key) is not bytes
+            or type(signature) is not bytes
+            or len(public_key) != PUBLIC_KEY_SIZE
+            or len(signature) != SIGNATURE_SIZE
+        ):
             return False
-        _verify_key(public_key).verify(message, signature)
+        nacl.bindings.crypto_sign_open(signature + message, public_key)
     except (nacl.exceptions.CryptoError, ValueError, TypeError):
         return False
     return True

@@ -154,8 +154,41 @@ def _protected_header(protected: bytes) -> tuple[dict[int, Any], bytes]:
     raise UnknownHeader(f"protected header labels {labels[:4]!r} are not defined here")
 
 
+#: The canonical COSE_Sign1 opens with tag 18, an array of 4, and the 13-byte protected
+#: header bstr: d2 84 4d a2 01 27 04 48 ‖ kid(8), then the empty unprotected map (a0).
+_SIGN1_START = b"\xd2\x84\x4d" + _PROTECTED_START
+_SIGN1_TAIL = b"\x58\x40"  # the signature: bstr of 64 bytes, last
+
+
+def _canonical_sign1(data: bytes) -> CoseSign1 | None:
+    """The parts of ``data`` when it is laid out exactly as the one canonical COSE_Sign1
+    (then it needs no CBOR decoding); None for anything else, which the full parser judges."""
+    if not data.startswith(_SIGN1_START) or len(data) < 84 or data[16] != 0xA0:
+        return None
+    head = data[17]
+    if 0x40 <= head < 0x58:  # bstr of length 0..23 in the initial byte
+        size, start = head - 0x40, 18
+    elif head == 0x58 and data[18] >= 24:
+        size, start = data[18], 19
+    elif head == 0x59 and data[18] != 0:  # two length bytes, so at least 256
+        size, start = (data[18] << 8) | data[19], 20
+    else:
+        return None
+    end = start + size
+    if len(data) != end + 66 or data[end : end + 2] != _SIGN1_TAIL:
+        return None
+    kid = data[8:16]
+    return CoseSign1({1: ALG_EDDSA, 4: kid}, kid, data[start:end], data[end + 2 :], data[3:16])
+
+
 def parse_cose_sign1(data: bytes) -> CoseSign1:
     """Check the COSE_Sign1 structure and protected header (not the signature)."""
+    fast = _canonical_sign1(data)
+    return fast if fast is not None else _parse_cose_sign1_cbor(data)
+
+
+def _parse_cose_sign1_cbor(data: bytes) -> CoseSign1:
+    """:func:`parse_cose_sign1` by decoding the CBOR: it names each flaw."""
     item = load_cbor(data, "COSE_Sign1")
     if not isinstance(item, cbor2.CBORTag) or item.tag != 18:
         raise NotCoseSign1("not a COSE_Sign1: CBOR tag 18 expected")

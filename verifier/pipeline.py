@@ -39,7 +39,7 @@ DEFAULT_SKEW = 300
 DEFAULT_MAX_STATUS_AGE = 7 * 86400
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StatusAnswer:
     """What a status source says of one license or seal."""
 
@@ -74,13 +74,14 @@ class Stop(Exception):
         self.status, self.reason = status, reason
 
 
-@dataclass
+@dataclass(slots=True)
 class _Run:
     ctx: VerifyContext
     verdict: Verdict
     doc: DecodedDocument | None = None
     signer: Signer | None = None
     candidates: list[Signer] = field(default_factory=list)
+    kid_hex: str = ""
 
     def passed(self, step: str, detail: str) -> None:
         self.verdict.checks.append(Check(step, True, detail))
@@ -113,24 +114,26 @@ def decode_step(run: _Run, text: str) -> None:
     except InvalidInput as e:
         raise Stop(Status.MALFORMED, e.message) from e
     run.verdict.kind = run.doc.kind
-    run.passed("decode", f"{run.doc.kind} document, key id {run.doc.kid.hex()}")
+    run.kid_hex = run.doc.kid.hex()
+    run.passed("decode", f"{run.doc.kind} document, key id {run.kid_hex}")
 
 
 def find_issuer(run: _Run) -> None:
     doc = run.decoded()
-    want = "agency" if doc.kind == "license" else "seal"
     issuer = doc.claims.issuer
-    run.candidates = [
-        s
-        for s in run.ctx.store.signers(doc.kid)
-        if (s.agency if want == "agency" else s.seal) is not None
-        and (s.agency.code if s.agency else s.seal.agency_code if s.seal else "") == issuer
-    ]
+    if doc.kind == "license":
+        want = "agency"
+        run.candidates = [
+            s for s in run.ctx.store.signers(doc.kid) if s.agency and s.agency.code == issuer
+        ]
+    else:
+        want = "seal"
+        run.candidates = [
+            s for s in run.ctx.store.signers(doc.kid) if s.seal and s.seal.agency_code == issuer
+        ]
     if not run.candidates:
-        raise Stop(
-            Status.UNKNOWN_ISSUER, f"no trusted {want} key {doc.kid.hex()} of issuer {issuer}"
-        )
-    run.passed("issuer", f"{len(run.candidates)} trusted key(s) with id {doc.kid.hex()}")
+        raise Stop(Status.UNKNOWN_ISSUER, f"no trusted {want} key {run.kid_hex} of issuer {issuer}")
+    run.passed("issuer", f"{len(run.candidates)} trusted key(s) with id {run.kid_hex}")
 
 
 def check_signature(run: _Run) -> None:
@@ -148,7 +151,7 @@ def check_signature(run: _Run) -> None:
         "region_name": run.signer.bundle.name,
         "agency_code": agency.code if agency else seal.agency_code if seal else None,
         "agency_name": agency.name if agency else _agency_name(run.signer.bundle, seal),
-        "key_id": doc.kid.hex(),
+        "key_id": run.kid_hex,
     }
     run.passed("signature", "Ed25519 signature verifies")
 

@@ -13,7 +13,7 @@ from eseal.api.limits import BodyLimit
 from eseal.api.routes import health, ledger, licenses, seals, verify, window
 from eseal.node import Node
 from eseal.problems import http_status, plain_problem, problem
-from eseal.trust_export import BundleCache
+from eseal.trust_export import BundleCache, LocalStatus
 from keys.errors import EsealError
 
 PROBLEM_JSON = "application/problem+json"
@@ -28,13 +28,16 @@ def create_app(node: Node) -> FastAPI:
     )
     app.state.node = node
     app.add_middleware(BodyLimit)
+    # Routes are matched in order: the public verification endpoints, the hot path of
+    # every window, first (matching a path against each route costs several µs).
+    app.include_router(verify.router)
     app.include_router(health.router)
     app.include_router(ledger.router)
     app.include_router(licenses.router)
     app.include_router(seals.router)
-    app.include_router(verify.router)
     app.include_router(window.router)
     app.state.bundles = BundleCache(node)
+    app.state.status = LocalStatus(node)
 
     @app.exception_handler(EsealError)
     async def _eseal_error(request: Request, exc: EsealError) -> JSONResponse:

@@ -25,7 +25,7 @@ from pycose.messages.sign1message import Sign1Message
 from keys import ed25519
 from keys.errors import InvalidInput
 from tests.verifier.conftest import ISSUER, LICENSE_ID, SALT, TYPE_CODE, fixed_key
-from verifier import document
+from verifier import cose, document
 from verifier.base45 import ALPHABET, b45decode
 from verifier.document import (
     BrokenCompression,
@@ -937,3 +937,37 @@ def test_fast_base45_encoder_matches_the_reference_package(data: bytes) -> None:
 
     assert b45encode(data) == base45.b45encode(data).decode()
     assert b45decode(b45encode(data)) == data
+
+
+@given(payload=st.binary(max_size=700), kid=st.binary(min_size=8, max_size=8))
+def test_canonical_sign1_fast_path_agrees_with_the_full_parser(payload: bytes, kid: bytes) -> None:
+    """parse_cose_sign1 reads the one canonical layout by its bytes; that shortcut must
+    give exactly what decoding the CBOR gives, and nothing for any other layout."""
+    protected = cbor2.dumps({1: -8, 4: kid}, canonical=True)
+    data = cose.cose_sign1_bytes(protected, payload, bytes(range(64)))
+    fast = cose._canonical_sign1(data)
+    assert fast is not None
+    assert fast == cose._parse_cose_sign1_cbor(data)
+    full = cbor2.loads(data).value
+    assert (fast.protected, fast.payload, fast.signature, fast.kid) == (
+        full[0],
+        full[2],
+        full[3],
+        kid,
+    )
+    # A longer length form for the payload (not canonical) is left to the full parser,
+    # which refuses it.
+    head = 0x59 if len(payload) < 256 else 0x5A
+    width = 2 if head == 0x59 else 4
+    longer = data[:17] + bytes([head]) + len(payload).to_bytes(width, "big")
+    longer += data[17 + _head_size(len(payload)) :]
+    assert cose._canonical_sign1(longer) is None
+    with pytest.raises(NonCanonicalCbor):
+        cose.parse_cose_sign1(longer)
+    # Anything cut or added at the end is not the layout either.
+    assert cose._canonical_sign1(data[:-1]) is None
+    assert cose._canonical_sign1(data + b"\x00") is None
+
+
+def _head_size(n: int) -> int:
+    return 1 if n < 24 else 2 if n < 256 else 3

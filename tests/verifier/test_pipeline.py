@@ -4,6 +4,7 @@ its own status; the status and ledger steps use the node's own (online) answers.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -22,7 +23,7 @@ from tests.eseal.conftest import (
 )
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.trust import BundleNotPinned, TrustStore, open_bundle
-from verifier.verdict import CLOCK_BEHIND, NO_STATUS, Status
+from verifier.verdict import CLOCK_BEHIND, NO_STATUS, Status, Verdict
 
 MARKET_AGENT = Principal("agency", MARKET)
 LATER = NOW + 86400
@@ -78,6 +79,32 @@ def test_status_changes_are_seen_online(region: Region, action: str, status: Sta
     verdict = verify_text(issued.qr_text, _ctx(region))
     assert verdict.status is status
     assert verdict.checks[-1].step == "status"
+
+
+def test_one_status_reader_sees_every_change_and_reports_the_head(region: Region) -> None:
+    """The node keeps one LocalStatus (and on SQLite one connection per thread) for all
+    requests: a change committed after its first read is seen by the next, from this
+    thread and from another, and the checkpoint size is the ledger's head."""
+    status = LocalStatus(region.node)
+    store = TrustStore([build_bundle(region.node, now=LATER)])
+    issued = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+
+    def verdict() -> Verdict:
+        return verify_text(issued.qr_text, VerifyContext(store, LATER, status=status))
+
+    first = verdict()
+    assert first.status is Status.VALID
+    assert first.freshness.checkpoint_size == region.node.log.size()
+    change_status(region.node, MARKET_AGENT, issued.id, "suspend", reason="x", now=NOW + 1)
+    assert verdict().status is Status.SUSPENDED
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(verdict).result().status is Status.SUSPENDED
+    change_status(region.node, MARKET_AGENT, issued.id, "reinstate", reason="x", now=NOW + 2)
+    again = verdict()
+    assert again.status is Status.VALID
+    assert (
+        again.freshness.checkpoint_size == region.node.log.size() > first.freshness.checkpoint_size
+    )
 
 
 def test_tampered_and_foreign_documents(region: Region) -> None:
