@@ -1,4 +1,5 @@
-"""From an image (a photo of paper, a screenshot of a phone) to QR text, with zxing-cpp.
+"""From an image (a photo of paper, a screenshot of a phone, a camera frame) to QR text,
+with zxing-cpp.
 
 Bounded: the file size and the pixel count are checked before decoding, so a huge or
 hostile image costs at most a header parse. Only QR symbols are read.
@@ -10,15 +11,20 @@ import io
 import warnings
 
 import zxingcpp
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
 from keys.errors import InvalidInput
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
-#: Large photos are scaled down to this long side first: a QR filling a fraction of a
-#: 12-megapixel photo still has several pixels per module, and decoding is much faster.
+#: The fast pass scans the image reduced by 2, 4 or 8, the largest factor that keeps its
+#: long side at least this: a 12-megapixel photo is scanned at 1000×750 and a 1080×2400
+#: screenshot at 540×1200, while a 1280×720 camera frame is scanned as it is (at 640×360
+#: the dense license QR, version 20, is near zxing's limit when it fills half the frame's
+#: height, so the fast pass would miss it too often). A JPEG is decoded at the reduced size
+#: directly (libjpeg's scaled DCT, luma only, so no colour conversion either).
 WORK_SIDE = 1000
+_FACTORS = (8, 4, 2)
 
 
 class ImageUnreadable(InvalidInput):
@@ -44,40 +50,17 @@ class NoQrCode(InvalidInput):
 def read_qr(data: bytes) -> str:
     """The text of the first QR code in the image ``data``.
 
-    A fast pass first: the image reduced to about :data:`WORK_SIDE` (JPEG decodes at
-    reduced size almost for free) and one straight scan; then, only if that finds
-    nothing, the full image with rotation, downscaling and inversion tried.
+    A fast pass first: the image reduced (see :data:`WORK_SIDE`), grayscale, one straight
+    scan; then, only if that finds nothing, the full-size image with zxing's rotation,
+    downscaling and inversion tries.
     """
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ImageTooLarge(f"an image must be at most {MAX_IMAGE_BYTES // 2**20} MiB")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image: Image.Image = Image.open(io.BytesIO(data))
-            if image.width * image.height > MAX_PIXELS:
-                raise ImageTooLarge(
-                    f"an image must be at most {MAX_PIXELS // 1_000_000} megapixels"
-                )
-            reduced = max(image.size) > WORK_SIDE
-            if reduced and image.format == "JPEG":
-                scale = max(image.size) / WORK_SIDE
-                image.draft("L", (int(image.width / scale), int(image.height / scale)))
-            small = image.convert("L")
-            # Shrinking costs more than zxing saves on a screenshot-sized image; only
-            # very large non-JPEG images (no cheap reduced decode) are shrunk.
-            if max(small.size) > WORK_SIDE * 4:
-                small.thumbnail((WORK_SIDE * 2, WORK_SIDE * 2))
-    except ImageTooLarge:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageTooLarge(f"an image must be at most {MAX_PIXELS // 1_000_000} megapixels") from e
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise ImageUnreadable(f"not a readable image: {e}") from e
+    small, reduced = decode(data, fast=True)
     found = zxingcpp.read_barcodes(
         small, formats=_QR_ONLY, try_rotate=False, try_downscale=False, try_invert=False
     )
     if not found:
-        found = zxingcpp.read_barcodes(_full(data) if reduced else small, formats=_QR_ONLY)
+        full = decode(data, fast=False)[0] if reduced else small
+        found = zxingcpp.read_barcodes(full, formats=_QR_ONLY)
     if not found:
         raise NoQrCode("no QR code found in the image")
     return str(found[0].text)
@@ -86,7 +69,38 @@ def read_qr(data: bytes) -> str:
 _QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 
 
-def _full(data: bytes) -> Image.Image:
-    """The image at full resolution (the second try, when the reduced one found nothing)."""
-    with Image.open(io.BytesIO(data)) as img:
-        return img.convert("L")
+def reduction(size: tuple[int, int]) -> int:
+    """By how much the fast pass shrinks an image of ``size`` (1, 2, 4 or 8)."""
+    return next((f for f in _FACTORS if max(size) // f >= WORK_SIDE), 1)
+
+
+def decode(data: bytes, *, fast: bool) -> tuple[Image.Image, bool]:
+    """The image as grayscale (reduced when ``fast``), and whether it was reduced; bounded
+    as :func:`read_qr` says (its errors are :func:`read_qr`'s)."""
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageTooLarge(f"an image must be at most {MAX_IMAGE_BYTES // 2**20} MiB")
+    too_large = f"an image must be at most {MAX_PIXELS // 1_000_000} megapixels"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image: Image.Image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ImageTooLarge(too_large)
+            factor = reduction(image.size) if fast else 1
+            if isinstance(image, JpegImagePlugin.JpegImageFile):  # also MPO (phones)
+                # Luma straight from libjpeg, at 1/factor size (the DCT scaled down).
+                wanted = (max(1, width // factor), max(1, height // factor))
+                image.draft("L", wanted if factor > 1 else None)
+            image.load()
+            gray = image if image.mode == "L" else image.convert("L")
+            left = factor // round(width / gray.width)  # what the JPEG decode did not do
+            if left > 1:
+                gray = gray.reduce(left)
+    except ImageTooLarge:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageTooLarge(too_large) from e
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise ImageUnreadable(f"not a readable image: {e}") from e
+    return gray, gray.size != (width, height)

@@ -1,0 +1,184 @@
+"""Image to QR text (verifier.scan): the fast pass's reduced, grayscale decode for each kind
+of image, the full-size second pass, and the size bounds."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import struct
+import zlib
+
+import pytest
+import zxingcpp
+from PIL import Image, ImageFilter
+
+from eseal.render import qr_png
+from verifier import scan
+from verifier.scan import ImageTooLarge, ImageUnreadable, NoQrCode, decode, read_qr, reduction
+
+# About as long as a license's QR text (a dense symbol, version 18 or so).
+TEXT = "EL1:" + base64.b32encode(hashlib.sha512(b"scan").digest() * 7).decode()[:600]
+
+
+def _qr(scale: int) -> Image.Image:
+    return Image.open(io.BytesIO(qr_png(TEXT, scale=scale))).convert("L")
+
+
+def _scene(
+    size: tuple[int, int], scale: int, *, mode: str = "RGB", blur: float = 1.0
+) -> Image.Image:
+    """The QR at ``scale`` pixels a module on a grey background, softened like a photo."""
+    image = Image.new("L", size, 150)
+    qr = _qr(scale)
+    image.paste(qr, ((size[0] - qr.width) // 2, (size[1] - qr.height) // 2))
+    if blur:
+        image = image.filter(ImageFilter.GaussianBlur(blur))
+    return image.convert(mode)
+
+
+def _bytes(image: Image.Image, fmt: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("size", "factor"),
+    [
+        ((500, 400), 1),
+        ((1280, 720), 1),  # a camera frame from the window page: scanned as it is
+        ((1999, 1000), 1),
+        ((2000, 1000), 2),
+        ((1080, 2400), 2),  # a phone screenshot
+        ((1920, 1080), 1),
+        ((4000, 3000), 4),  # a 12-megapixel photo
+        ((3000, 4000), 4),
+        ((8000, 5000), 8),
+    ],
+)
+def test_reduction_keeps_the_long_side_at_work_side(size: tuple[int, int], factor: int) -> None:
+    assert reduction(size) == factor
+    assert factor == 1 or max(size) // factor >= scan.WORK_SIDE
+
+
+def test_large_jpeg_is_decoded_reduced_and_gray_and_read() -> None:
+    data = _bytes(_scene((4000, 3000), 10), "JPEG", quality=85)
+    small, reduced = decode(data, fast=True)
+    assert (small.mode, small.size, reduced) == ("L", (1000, 750), True)
+    assert read_qr(data) == TEXT
+
+
+def test_very_large_jpeg_is_decoded_at_an_eighth() -> None:
+    # 38.4 megapixels, near the bound: the long side at 1/8 is still 1000.
+    data = _bytes(_scene((8000, 4800), 20, mode="L", blur=0), "JPEG", quality=75)
+    small, reduced = decode(data, fast=True)
+    assert (small.mode, small.size, reduced) == ("L", (1000, 600), True)
+    assert read_qr(data) == TEXT
+
+
+def test_jpeg_whose_sides_do_not_divide_is_reduced_once() -> None:
+    data = _bytes(_scene((2001, 1001), 6), "JPEG", quality=90)
+    small, reduced = decode(data, fast=True)
+    assert (small.size, reduced) == ((1001, 501), True)  # libjpeg rounds up; no second halving
+    assert read_qr(data) == TEXT
+
+
+def test_camera_frame_is_scanned_at_full_size_in_gray() -> None:
+    data = _bytes(_scene((1280, 720), 4), "JPEG", quality=85)
+    small, reduced = decode(data, fast=True)
+    assert (small.mode, small.size, reduced) == ("L", (1280, 720), False)
+    assert read_qr(data) == TEXT
+
+
+def test_full_size_second_pass_reads_a_qr_too_small_for_the_fast_pass() -> None:
+    # Two pixels a module: at half size (the fast pass) the symbol is lost.
+    data = _bytes(_scene((2000, 1500), 2, blur=0), "JPEG", quality=95)
+    small, reduced = decode(data, fast=True)
+    assert reduced
+    assert not zxingcpp.read_barcodes(
+        small, formats=scan._QR_ONLY, try_rotate=False, try_downscale=False, try_invert=False
+    )
+    assert read_qr(data) == TEXT
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "1", "RGBA", "RGB"])
+def test_png_of_any_usual_mode_reads(mode: str) -> None:
+    image = _scene((800, 900), 4, blur=0).convert(mode)
+    assert read_qr(_bytes(image, "PNG")) == TEXT
+
+
+def test_gray_png_is_scanned_without_conversion() -> None:
+    data = _bytes(_scene((700, 700), 4), "PNG", mode="L")
+    small, reduced = decode(data, fast=True)
+    assert (small.mode, small.size, reduced) == ("L", (700, 700), False)
+    assert read_qr(data) == TEXT
+
+
+def test_tall_screenshot_png_is_reduced_by_two() -> None:
+    data = _bytes(_scene((1080, 2400), 8, blur=0), "PNG")
+    small, reduced = decode(data, fast=True)
+    assert (small.mode, small.size, reduced) == ("L", (540, 1200), True)
+    assert read_qr(data) == TEXT
+
+
+def test_gray_and_cmyk_jpegs_read() -> None:
+    scene = _scene((1600, 1200), 6)
+    for mode in ("L", "CMYK"):
+        data = _bytes(scene.convert(mode), "JPEG", quality=90)
+        small, reduced = decode(data, fast=True)
+        assert (small.mode, reduced) == ("L", False), mode
+        assert read_qr(data) == TEXT, mode
+
+
+def test_mpo_from_a_phone_reads() -> None:
+    scene = _scene((2400, 1800), 8)
+    data = _bytes(scene, "MPO", save_all=True, append_images=[scene])
+    small, reduced = decode(data, fast=True)
+    assert (small.mode, small.size, reduced) == ("L", (1200, 900), True)
+    assert read_qr(data) == TEXT
+
+
+def test_no_qr_code() -> None:
+    for data in (
+        _bytes(Image.new("RGB", (1280, 720), (120, 130, 140)), "JPEG"),
+        _bytes(Image.new("L", (4000, 3000), 200), "JPEG"),
+    ):
+        with pytest.raises(NoQrCode):
+            read_qr(data)
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims ``width``×``height`` pixels (1-bit) but holds almost nothing."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_pixel_bounds_hold_on_both_passes(fast: bool) -> None:
+    for width, height in ((8001, 5000), (20_000, 20_000), (40_000_001, 1)):
+        with pytest.raises(ImageTooLarge):
+            decode(_png_header(width, height), fast=fast)
+    with pytest.raises(ImageTooLarge):
+        read_qr(_png_header(8001, 5000))
+
+
+def test_byte_bound_and_unreadable_files() -> None:
+    with pytest.raises(ImageTooLarge):
+        read_qr(b"\xff\xd8" + b"\0" * scan.MAX_IMAGE_BYTES)
+    with pytest.raises(ImageUnreadable):
+        read_qr(b"not an image")
+    whole = _bytes(_scene((2000, 1500), 6), "JPEG")
+    with pytest.raises(ImageUnreadable):
+        read_qr(whole[: len(whole) // 2])  # truncated
