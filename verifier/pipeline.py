@@ -31,6 +31,7 @@ from verifier.verdict import (
     STALE_STATUS,
     STATUS_OF_CODE,
     Check,
+    Freshness,
     Status,
     Verdict,
 )
@@ -213,31 +214,35 @@ def check_time(run: _Run) -> None:
 
 def check_status(run: _Run) -> None:
     (doc, signer), ctx = run.signed(), run.ctx
-    fresh = run.verdict.freshness
+    verdict = run.verdict
     if signer.seal is not None and signer.key.status == "revoked":
         raise Stop(Status.REVOKED, f"seal {signer.seal.id} is revoked")
-    if ctx.status is None:
-        run.verdict.warnings.append(NO_STATUS)
-        run.verdict.checks.append(Check("status", False, "no status source: not checked"))
+    source = ctx.status
+    if source is None:
+        verdict.warnings.append(NO_STATUS)
+        verdict.checks.append(Check("status", False, "no status source: not checked"))
         return
-    if isinstance(doc.claims, StampClaims):
-        answer = ctx.status.seal_status(signer.bundle, doc.claims.body.seal_id)
+    claims = doc.claims
+    if isinstance(claims, StampClaims):
+        answer = source.seal_status(signer.bundle, claims.body.seal_id)
     else:
-        answer = ctx.status.license_status(signer.bundle, doc)
+        answer = source.license_status(signer.bundle, doc)
     if answer is None or answer.code is None:
-        run.verdict.warnings.append(NO_STATUS)
+        verdict.warnings.append(NO_STATUS)
         detail = answer.detail if answer else "status unknown"
-        run.verdict.checks.append(Check("status", False, detail))
+        verdict.checks.append(Check("status", False, detail))
         return
-    fresh.status_source, fresh.status_as_of = answer.source, answer.as_of
-    fresh.checkpoint_size, fresh.ledger_included = answer.checkpoint_size, answer.ledger_included
-    if answer.source == "offline" and ctx.now - answer.as_of > ctx.max_status_age:
-        fresh.stale = True
-        run.verdict.warnings.append(STALE_STATUS)
-    status = STATUS_OF_CODE.get(answer.code, Status.REVOKED)
-    if status is not Status.VALID:
-        raise Stop(status, f"status {answer.code} ({answer.source}, as of {_day(answer.as_of)})")
-    run.passed("status", f"{answer.source} status 01 as of {_day(answer.as_of)}")
+    as_of = answer.as_of
+    verdict.freshness = Freshness(
+        answer.source, as_of, False, answer.checkpoint_size, answer.ledger_included
+    )
+    if answer.source == "offline" and ctx.now - as_of > ctx.max_status_age:
+        verdict.freshness.stale = True
+        verdict.warnings.append(STALE_STATUS)
+    if answer.code != "01":
+        status = STATUS_OF_CODE.get(answer.code, Status.REVOKED)
+        raise Stop(status, f"status {answer.code} ({answer.source}, as of {_day(as_of)})")
+    verdict.checks.append(Check("status", True, f"{answer.source} status 01 as of {_day(as_of)}"))
 
 
 def check_ledger(run: _Run) -> None:

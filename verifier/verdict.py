@@ -66,7 +66,7 @@ CLOCK_BEHIND = "CLOCK_BEHIND"
 NO_STATUS = "NO_STATUS"
 
 
-@dataclass
+@dataclass(slots=True)
 class Check:
     """One step of the pipeline: its name, whether it passed, and what it saw."""
 
@@ -75,7 +75,7 @@ class Check:
     detail: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Freshness:
     """How current the status and ledger evidence are."""
 
@@ -85,8 +85,17 @@ class Freshness:
     checkpoint_size: int | None = None
     ledger_included: bool | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status_source": self.status_source,
+            "status_as_of": self.status_as_of,
+            "stale": self.stale,
+            "checkpoint_size": self.checkpoint_size,
+            "ledger_included": self.ledger_included,
+        }
 
-@dataclass
+
+@dataclass(slots=True)
 class Verdict:
     status: Status
     reasons: list[str] = field(default_factory=list)
@@ -120,7 +129,7 @@ class Verdict:
             "kind": self.kind,
             "document": self.document,
             "issuer": self.issuer,
-            "checks": [c.__dict__ for c in self.checks],
-            "freshness": self.freshness.__dict__,
+            "checks": [{"step": c.step, "ok": c.ok, "detail": c.detail} for c in self.checks],
+            "freshness": self.freshness.to_json(),
             "checked_at": self.checked_at,
         }
