@@ -39,6 +39,7 @@ from typing import Any, cast
 
 import base45
 import cbor2
+import nacl.bindings
 from nacl.signing import SigningKey, VerifyKey
 from pycose.headers import KID
 from pycose.keys.curves import Ed25519
@@ -52,9 +53,17 @@ from eseal.trust_export import build_bundle, export_snapshot
 from keys import ed25519
 from tests.eseal.conftest import MARKET, NOW, business_request, make_region
 from verifier import pipeline
+from verifier.base45 import b45decode
 from verifier.claims import parse_claims
-from verifier.cose import parse_cose_sign1, sig_structure
-from verifier.document import DecodedDocument, decode, decode_base45, inflate, split_prefix
+from verifier.cose import _canonical_sign1, parse_cose_sign1, plain_cbor, sig_structure
+from verifier.document import (
+    MAX_INFLATED,
+    DecodedDocument,
+    decode,
+    decode_base45,
+    inflate,
+    split_prefix,
+)
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.revocation import RevocationSnapshot, SnapshotStatus, open_snapshot
 from verifier.trust import TrustStore
@@ -208,6 +217,32 @@ class Workload:
 
         return _timed(body, len(signed))
 
+    def floor(self) -> Sample:
+        """The least any strict verifier of this format must do, fused into one function:
+        base45, bounded inflate, the COSE_Sign1 layout, the claims' CBOR and its canonical
+        re-encoding, the signature, and the snapshot lookup. No claim validation, no
+        issuer, chain or time checks, no verdict."""
+        texts, key = self.texts, self.material.public_key
+        snapshot = self.material.ctx.status
+        assert isinstance(snapshot, SnapshotStatus)
+        lookup = snapshot.snapshots[0].status_of
+
+        def one(text: str) -> str:
+            inflater = zlib.decompressobj()
+            cose = _canonical_sign1(inflater.decompress(b45decode(text[4:]), MAX_INFLATED))
+            assert cose is not None
+            assert inflater.eof
+            claims = cbor2.loads(cose.payload)
+            assert plain_cbor(claims) == cose.payload
+            signed = cose.signature + sig_structure(cose.protected, cose.payload)
+            nacl.bindings.crypto_sign_open(signed, key)  # raises if it does not verify
+            return lookup(claims[7].decode())
+
+        def body() -> int:
+            return sum(one(t) != "01" for t in texts)
+
+        return _timed(body, len(texts))
+
     def pycose(self) -> Sample:
         keys, texts = self.keys_by_kid, self.texts
 
@@ -228,6 +263,7 @@ SYSTEMS: dict[str, str] = {
     "eseal": "verify_text: QR text to verdict (bundle + snapshot)",
     "PyNaCl": "VerifyKey.verify, message as long as the Sig_structure",
     "pycose": "base45 + zlib + Sign1Message.decode + verify_signature + cbor2.loads",
+    "floor": "fused: decode, canonical check, signature, snapshot lookup; nothing else",
 }
 
 
@@ -412,6 +448,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "eseal": work.eseal,
         "PyNaCl": work.raw,
         "pycose": work.pycose,
+        "floor": work.floor,
     }
     names = list(runs)
     samples: dict[str, list[Sample]] = {n: [] for n in names}
