@@ -25,6 +25,8 @@ from verifier.trust import TrustBundle
 
 MAX_RESPONSE = 256 * 1024
 ISSUANCE_KINDS = {"license.issue", "license.renew"}
+#: A seal is active or revoked; a node that says anything else is not understood.
+_SEAL_CODES = {"active": "01", "revoked": "07"}
 
 
 class NodeUnreachable(ExternalFailure):
@@ -97,8 +99,10 @@ class OnlineStatus:
         body = self._get(f"/v1/seals/{quote(seal_id, safe='')}/status")
         if body is None:
             return None
-        code = "07" if body.get("status") == "revoked" else "01"
-        return StatusAnswer(code, "online", int(time.time()))
+        status = body.get("status") if isinstance(body, dict) else None
+        if status not in _SEAL_CODES:
+            raise NodeUnreachable(f"{self.base_url} answered seal status {status!r}")
+        return StatusAnswer(_SEAL_CODES[status], "online", int(time.time()))
 
     def close(self) -> None:
         self._client.close()

@@ -227,6 +227,10 @@ def check_status(run: _Run) -> None:
         answer = source.seal_status(signer.bundle, claims.body.seal_id)
     else:
         answer = source.license_status(signer.bundle, doc)
+    if answer is not None and answer.code is None and answer.ledger_included is False:
+        # The region's own node does not know this document, or its answer does not
+        # check out: nothing proves the issuance (unknown is not the same as fine).
+        raise Stop(Status.NOT_IN_LEDGER, answer.detail or "the issuance is not in the ledger")
     if answer is None or answer.code is None:
         verdict.warnings.append(NO_STATUS)
         detail = answer.detail if answer else "status unknown"

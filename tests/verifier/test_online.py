@@ -83,6 +83,56 @@ def test_a_lying_node_is_not_believed(region: Region, client: TestClient) -> Non
     assert verdict.status is Status.NOT_IN_LEDGER
 
 
+class _Forger(httpx.BaseTransport):
+    """A node that says a revoked license is valid ("01"), each time with one part of the
+    real answer spoiled (or no answer at all)."""
+
+    def __init__(self, inner: TestClient, spoil: str) -> None:
+        self.inner, self.spoil = inner, spoil
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.spoil == "404":
+            return httpx.Response(404, json={"title": "not found"})
+        body = self.inner.get(request.url.path).json() | {"status": "01"}
+        if self.spoil == "checkpoint":
+            body["checkpoint"] = body["checkpoint"].replace("\n\n", "\nx\n", 1)
+        elif self.spoil == "proof":
+            body["inclusion_proof"] = [base64.b64encode(bytes(32)).decode()] * len(
+                body["inclusion_proof"]
+            ) or [base64.b64encode(bytes(32)).decode()]
+        elif self.spoil == "index":
+            body["ledger_index"] = int(body["ledger_index"]) + 1
+        elif self.spoil == "entry":
+            body["entry"] = base64.b64encode(b"\xa1\x00\x00").decode()
+        return httpx.Response(200, json=body)
+
+
+@pytest.mark.parametrize("spoil", ["checkpoint", "proof", "index", "entry", "404"])
+def test_a_forged_valid_answer_never_makes_a_revoked_license_valid(
+    region: Region, client: TestClient, spoil: str
+) -> None:
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    change_status(region.node, AGENT, issued.id, "revoke", reason="x", now=NOW + 1)
+    forger = httpx.Client(transport=_Forger(client, spoil), base_url="http://forger")
+    ctx = VerifyContext(
+        _store(client, region), NOW + 60, status=OnlineStatus("http://forger", client=forger)
+    )
+    verdict = verify_text(issued.qr_text, ctx)
+    assert verdict.status is Status.NOT_IN_LEDGER, (spoil, verdict.reasons)
+    assert not verdict.valid
+
+
+def test_a_node_that_does_not_know_its_own_regions_license_says_not_in_ledger(
+    region: Region, client: TestClient
+) -> None:
+    """Signed with a trusted agency key of this region but never recorded: red, not amber."""
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    with region.node.sql.write_engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM license WHERE id = ?", (issued.id,))
+    verdict = client.post("/v1/verify", json={"text": issued.qr_text}).json()
+    assert verdict["status"] == "NOT_IN_LEDGER", verdict
+
+
 def test_post_verify_text_and_image(region: Region, client: TestClient) -> None:
     issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
     r = client.post("/v1/verify", json={"text": issued.qr_text})
