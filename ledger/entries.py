@@ -162,7 +162,7 @@ def decode_entry(data: bytes, *, strict: bool = True) -> Entry:
         raise MalformedEntry("entry does not start with its prev hash")
     try:
         m = cbor2.loads(data)
-    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError) as e:
+    except (cbor2.CBORDecodeError, ValueError, TypeError, ArithmeticError, RecursionError) as e:
         raise MalformedEntry(f"entry is not valid CBOR: {e}") from e
     if not isinstance(m, dict) or not _REQUIRED <= m.keys() <= _ALLOWED:
         raise MalformedEntry("entry map has missing or unknown keys")
@@ -193,7 +193,7 @@ def stored_entry_prev(data: bytes) -> bytes:
         raise MalformedEntry("not an entry: wrong size or no leading prev hash")
     try:
         m = cbor2.loads(data)
-    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError) as e:
+    except (cbor2.CBORDecodeError, ValueError, TypeError, ArithmeticError, RecursionError) as e:
         raise MalformedEntry(f"entry is not valid CBOR: {e}") from e
     if (
         type(m) is not dict

@@ -78,7 +78,14 @@ _cbor_loads: Final = _cbor_loader()
 def load_cbor(data: bytes, what: str) -> Any:
     try:
         return _cbor_loads(data)
-    except (cbor2.CBORDecodeError, ValueError, TypeError, LookupError, RecursionError) as e:
+    except (
+        cbor2.CBORDecodeError,
+        ValueError,
+        TypeError,
+        LookupError,
+        ArithmeticError,  # cbor2 builds decimals, fractions and big numbers for some tags
+        RecursionError,
+    ) as e:
         raise InvalidCbor(f"{what} is not CBOR: {e}") from e
 
 
@@ -122,7 +129,7 @@ def require_canonical(data: bytes, value: object, what: str) -> None:
         raise TrailingData(f"{len(data) - len(canonical)} bytes after the {what}")
     try:
         repeated = _has_duplicate_key(data)[1]
-    except (ValueError, TypeError, LookupError, RecursionError):
+    except (ValueError, TypeError, LookupError, ArithmeticError, RecursionError):
         repeated = False
     if repeated:
         raise DuplicateKey(f"a map in the {what} repeats a key")

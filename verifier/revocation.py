@@ -140,7 +140,15 @@ def _parse(payload: bytes) -> RevocationSnapshot:
         )
     except MalformedSnapshot:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError, cbor2.CBORDecodeError) as e:
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        ArithmeticError,
+        RecursionError,
+        cbor2.CBORDecodeError,
+    ) as e:
         raise MalformedSnapshot(f"revocation snapshot is malformed: {e!r}") from e
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from ledger.audit import audit
 from ledger.checkpoint import verify_checkpoint
-from ledger.entries import ZERO_HASH, decode_entry
+from ledger.entries import ZERO_HASH, MalformedEntry, decode_entry
 from ledger.merkle import (
     leaf_hash,
     root_from_leaf_hashes,
@@ -123,3 +123,19 @@ def test_batch_of_proofs_equals_single_proofs(store: LedgerStore) -> None:
     assert batch == [log.inclusion_proof(i, 700)[1] for i in indexes]
     with pytest.raises(BadRange):
         log.inclusion_proofs([700], 700)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        bytes.fromhex("d8641b7fffffffffffffff"),  # tag 100 (epoch days) overflowing
+        bytes.fromhex("c4821b7fffffffffffffff02"),  # tag 4 with an exponent too large
+        b"\x9f" * 5000,  # deep nesting
+    ],
+)
+def test_hostile_entry_bytes_are_malformed_not_a_crash(tail: bytes) -> None:
+    """An entry from a hostile node: a prev hash, then CBOR that cbor2 fails on."""
+    data = b"\xa9\x00\x58\x20" + bytes(32) + b"\x01" + tail
+    for strict in (True, False):
+        with pytest.raises(MalformedEntry):
+            decode_entry(data, strict=strict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import inspect
@@ -971,3 +972,55 @@ def test_canonical_sign1_fast_path_agrees_with_the_full_parser(payload: bytes, k
 
 def _head_size(n: int) -> int:
     return 1 if n < 24 else 2 if n < 256 else 3
+
+
+# Hostile CBOR behind a valid prefix, base45 and zlib: semantic tags that make cbor2 build
+# decimals, fractions, big numbers, dates, regexes, sets and so on, with extreme values.
+_TAG_HEADS = (
+    [bytes([0xC0 | t]) for t in range(24)]
+    + [bytes([0xD8, t]) for t in (24, 25, 28, 29, 30, 35, 36, 37, 100)]
+    + [b"\xd9" + t.to_bytes(2, "big") for t in (256, 258, 260, 261, 1004)]
+)
+_EXTREMES = [
+    b"\x1b\x7f\xff\xff\xff\xff\xff\xff\xff",  # 2^63 - 1
+    b"\x3b\x7f\xff\xff\xff\xff\xff\xff\xff",  # -2^63
+    b"\x1b\xff\xff\xff\xff\xff\xff\xff\xff",  # 2^64 - 1
+    b"\xfb\x7f\xf0\x00\x00\x00\x00\x00\x00",  # +inf
+    b"\x82\x1b\x7f\xff\xff\xff\xff\xff\xff\xff\x02",  # [2^63 - 1, 2]
+    b"\x82\x3b\x7f\xff\xff\xff\xff\xff\xff\xff\x1b\x7f\xff\xff\xff\xff\xff\xff\xff",
+    b"\x5b\x7f\xff\xff\xff\xff\xff\xff\xff",  # a bstr claiming 2^63 bytes
+    b"\x9f" * 200,  # deep indefinite arrays
+]
+
+
+def _hostile_cbor() -> st.SearchStrategy[bytes]:
+    piece = st.one_of(
+        st.sampled_from(_EXTREMES),
+        st.binary(max_size=12),
+        st.sampled_from(_TAG_HEADS).flatmap(
+            lambda head: st.sampled_from(_EXTREMES).map(lambda x: head + x)
+        ),
+    )
+    return st.lists(piece, min_size=1, max_size=4).map(b"".join)
+
+
+@given(cbor=_hostile_cbor(), where=st.sampled_from(["cose", "payload", "protected"]))
+def test_hostile_cbor_is_refused_cleanly(cbor: bytes, where: str) -> None:
+    """Whatever cbor2 makes of it (or fails to), decode answers with an InvalidInput."""
+    if where == "cose":
+        data = cbor
+    else:
+        kid = b"\x01" * 8
+        protected = cbor if where == "protected" else b"\xa2\x01\x27\x04\x48" + kid
+        payload = cbor if where == "payload" else b"\xa0"
+        data = cose.cose_sign1_bytes(protected, payload, bytes(64))
+    text = "EL1:" + base45.b45encode(zlib.compress(data)).decode()
+    with contextlib.suppress(InvalidInput):
+        document.decode(text)
+
+
+def test_a_tagged_overflow_is_malformed_not_a_crash() -> None:
+    """Found by review: tag 100 (epoch days) with 2^63 - 1 overflowed inside cbor2."""
+    text = "EL1:NCF2WNMF4GBWHB0- 5651"
+    with pytest.raises(InvalidInput):
+        document.decode(text)

@@ -13,7 +13,7 @@ from eseal.trust_export import build_bundle, export_snapshot
 from keys.errors import CheckFailed, InvalidInput
 from tests.eseal.conftest import MARKET, NOW, Region, business_request, make_region
 from verifier.pipeline import VerifyContext, verify_text
-from verifier.revocation import SnapshotStatus, open_snapshot
+from verifier.revocation import MalformedSnapshot, SnapshotStatus, _parse, open_snapshot
 from verifier.trust import TrustStore
 from verifier.verdict import NO_STATUS, STALE_STATUS, Status
 
@@ -79,3 +79,17 @@ def test_forged_or_foreign_snapshots_are_refused(
         other.node.close()
     with pytest.raises(InvalidInput):
         open_snapshot(data, TrustStore())
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        bytes.fromhex("d8641b7fffffffffffffff"),  # tag 100 (epoch days) overflowing
+        bytes.fromhex("c4821b7fffffffffffffff02"),  # tag 4 (decimal fraction), huge exponent
+        bytes.fromhex("a1666973737565641b7fffffffffffffff"),  # {"issued": 2^63-1}, no format
+        b"\x9f" * 5000,  # nested indefinite arrays
+    ],
+)
+def test_a_hostile_snapshot_payload_is_malformed(payload: bytes) -> None:
+    with pytest.raises(MalformedSnapshot):
+        _parse(payload)
