@@ -17,6 +17,9 @@ from keys.errors import InvalidInput
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
+#: zxing-cpp reads images up to 65,535 pixels a side; no photo or screen is near that,
+#: and a 1 × 70,000 strip would otherwise pass the pixel bound.
+MAX_SIDE = 16_384
 #: The fast pass scans the image reduced by 2, 4 or 8, the largest factor that keeps its
 #: long side at least this: a 12-megapixel photo is scanned at 1000×750 and a 1080×2400
 #: screenshot at 540×1200, while a 1280×720 camera frame is scanned as it is (at 640×360
@@ -55,12 +58,15 @@ def read_qr(data: bytes) -> str:
     downscaling and inversion tries.
     """
     small, reduced = decode(data, fast=True)
-    found = zxingcpp.read_barcodes(
-        small, formats=_QR_ONLY, try_rotate=False, try_downscale=False, try_invert=False
-    )
-    if not found:
-        full = decode(data, fast=False)[0] if reduced else small
-        found = zxingcpp.read_barcodes(full, formats=_QR_ONLY)
+    try:
+        found = zxingcpp.read_barcodes(
+            small, formats=_QR_ONLY, try_rotate=False, try_downscale=False, try_invert=False
+        )
+        if not found:
+            full = decode(data, fast=False)[0] if reduced else small
+            found = zxingcpp.read_barcodes(full, formats=_QR_ONLY)
+    except ValueError as e:  # zxing refuses the image itself (its size or layout)
+        raise ImageUnreadable(f"the image cannot be scanned: {e}") from e
     if not found:
         raise NoQrCode("no QR code found in the image")
     return str(found[0].text)
@@ -87,6 +93,8 @@ def decode(data: bytes, *, fast: bool) -> tuple[Image.Image, bool]:
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise ImageTooLarge(too_large)
+            if max(width, height) > MAX_SIDE:
+                raise ImageTooLarge(f"an image side must be at most {MAX_SIDE} pixels")
             factor = reduction(image.size) if fast else 1
             if isinstance(image, JpegImagePlugin.JpegImageFile):  # also MPO (phones)
                 # Luma straight from libjpeg, at 1/factor size (the DCT scaled down).

@@ -219,6 +219,13 @@ def test_pixel_bomb_is_refused_before_decoding(client: TestClient) -> None:
     r = client.post("/v1/verify", files={"image": ("bomb.png", bomb.getvalue(), "image/png")})
     assert r.status_code == 413
     assert time.monotonic() - started < 2
+    # A thin strip passes the pixel bound but is longer than zxing reads: refused too.
+    strip = io.BytesIO()
+    Image.new("1", (1, 70_000)).save(strip, "PNG")
+    for path in ("/v1/verify", "/v1/verify/image"):
+        r = client.post(path, files={"image": ("strip.png", strip.getvalue(), "image/png")})
+        assert r.status_code == 413, r.text
+        assert r.headers["content-type"] == "application/problem+json"
     r = client.post("/v1/verify", files={"image": ("x.png", qr_png("HELLO"), "image/png")})
     assert r.status_code == 200
     assert r.json()["status"] == "UNSUPPORTED"
