@@ -15,10 +15,16 @@ from keys.errors import InvalidInput
 from verifier.pipeline import DEFAULT_MAX_STATUS_AGE, StatusSource, VerifyContext, verify_text
 from verifier.scan import MAX_IMAGE_BYTES, read_qr
 from verifier.trust import TrustStore, open_bundle
-from verifier.verdict import STATUS_TEXT, Verdict
+from verifier.verdict import STATUS_TEXT, UNPINNED_TRUST, Verdict
 
 bundle_app = typer.Typer(help="The region's signed trust bundle.", no_args_is_help=True)
 MAX_FILE = 64 * 1024 * 1024
+WARNING_TEXT = {
+    "STALE_STATUS": "吊销信息已过期 the revocation snapshot is older than --max-status-age",
+    "CLOCK_BEHIND": "本机时钟落后 this computer's clock is behind signed times it has seen",
+    "NO_STATUS": "未核验状态 the status was not checked",
+    UNPINNED_TRUST: "未固定信任根 trusting the node's own bundle: pass --pin ROOT_KEY_ID",
+}
 
 
 def _read(path: Path, what: str, limit: int = MAX_FILE) -> bytes:
@@ -48,7 +54,9 @@ def _trust(
         from verifier.online import OnlineStatus, fetch_bundle
 
         if not bundles:
-            store.add(open_bundle(fetch_bundle(online), pinned_root_key_id=pinned))
+            fetched = open_bundle(fetch_bundle(online), pinned_root_key_id=pinned)
+            store.add(fetched)
+            newest = fetched.issued_at
         status = OnlineStatus(online)
     elif revocations is not None:
         from verifier.revocation import SnapshotStatus, open_snapshot
@@ -80,7 +88,7 @@ def _summary(verdict: Verdict) -> None:
     for reason in verdict.reasons:
         typer.echo(f"  {reason}")
     for warning in verdict.warnings:
-        typer.echo(f"  warning: {warning}")
+        typer.echo(f"  warning: {WARNING_TEXT.get(warning, warning)}")
 
 
 def verify_command(
@@ -101,8 +109,13 @@ def verify_command(
     """Verify a license or a sealed document, offline (bundle + snapshot) or online."""
     if (text is None) == (image is None):
         raise InvalidInput("give the QR text or --image FILE (one of them)")
+    if online is not None and revocations is not None:
+        raise InvalidInput("give --revocations FILE (offline) or --online URL, not both")
     if image is not None:
         text = read_qr(_read(image, "image", MAX_IMAGE_BYTES))
+    text = (text or "").strip()
+    if document is not None and not text.startswith("ES1:"):
+        raise InvalidInput("--document is for a sealed document's stamp (ES1:), not a license")
     store, status, newest = _trust(bundle or [], pin, online, revocations)
     document_bytes = _read(document, "document") if document else None
     ctx = VerifyContext(
@@ -112,7 +125,9 @@ def verify_command(
         newest_seen=newest,
         max_status_age=int(max_status_age * 86400),
     )
-    verdict = verify_text((text or "").strip(), ctx, document=document_bytes)
+    verdict = verify_text(text, ctx, document=document_bytes)
+    if online is not None and not bundle and pin is None:
+        verdict.warnings.append(UNPINNED_TRUST)  # amber: whoever answers is trusted
     emit(verdict.to_json(), as_json, lambda: _summary(verdict))
     if not verdict.valid:
         raise typer.Exit(EXIT_CHECK_FAILED)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from keys.errors import CheckFailed, EsealError, InvalidInput
+from keys.errors import CheckFailed, EsealError, ExternalFailure, InvalidInput
 from keys.statements import KeyRevoked, Role
 from verifier.document import (
     DecodedDocument,
@@ -333,6 +333,8 @@ def verify_text(text: str, ctx: VerifyContext, *, document: bytes | None = None)
         run.verdict.status = stop.status
         run.verdict.reasons.append(stop.reason)
         run.verdict.checks.append(Check(_step_name(run), False, stop.reason))
+    except ExternalFailure:
+        raise  # the network or a database failed: an error to report, not a verdict
     except EsealError as e:  # a source failed in a way no step anticipated
         run.verdict.status = Status.MALFORMED
         run.verdict.reasons.append(e.message)

@@ -64,6 +64,8 @@ STATUS_TEXT = {
 STALE_STATUS = "STALE_STATUS"
 CLOCK_BEHIND = "CLOCK_BEHIND"
 NO_STATUS = "NO_STATUS"
+#: The trust bundle came from the node that answers, with no root key pinned.
+UNPINNED_TRUST = "UNPINNED_TRUST"
 
 
 @dataclass(slots=True)

@@ -89,6 +89,30 @@ def test_errors_exit_2(offline: dict[str, object]) -> None:
     assert both.code == 2
     bad_pin = _verify(offline, "EL1:X", "--pin", "zz")
     assert bad_pin.code == 2
+    demo = offline["demo"]
+    assert isinstance(demo, dict)
+    text = demo["licenses"][0]["qr_text"]
+    both_sources = _verify(offline, text, "--online", "http://127.0.0.1:9")
+    assert both_sources.code == 2
+    assert "not both" in both_sources.stderr
+    doc = work / "license-doc.txt"
+    doc.write_text("x")
+    license_with_file = _verify(offline, text, "--document", doc)
+    assert license_with_file.code == 2
+    assert "ES1:" in license_with_file.stderr
+    # Nothing listens on port 9: the node cannot be asked, which is an error, not a verdict.
+    unreachable = run_eseal(
+        "verify",
+        text,
+        "--bundle",
+        work / "bundle.json",
+        "--online",
+        "http://127.0.0.1:9",
+        cwd=work,
+        passphrase=None,
+    )
+    assert unreachable.code == 2, str(unreachable)
+    assert "127.0.0.1:9" in unreachable.stderr
 
 
 def test_online_against_a_running_node(offline: dict[str, object]) -> None:
@@ -137,6 +161,32 @@ def test_online_against_a_running_node(offline: dict[str, object]) -> None:
         verdict = json.loads(ok.stdout)
         assert verdict["freshness"]["status_source"] == "online"
         assert verdict["freshness"]["ledger_included"] is True
+        assert verdict["warnings"] == ["UNPINNED_TRUST"]  # trusted whoever answered
+        assert verdict["colour"] == "amber"
+        exported = run_eseal(
+            "--data",
+            work / "node",
+            "bundle",
+            "export",
+            "--out",
+            work / "b2.json",
+            "--json",
+            cwd=work,
+        )
+        root = json.loads(exported.stdout)
+        pinned = run_eseal(
+            "verify",
+            demo["licenses"][0]["qr_text"],
+            "--online",
+            url,
+            "--pin",
+            root["root_key_id"],
+            "--json",
+            cwd=work,
+            passphrase=None,
+        )
+        assert pinned.code == 0, str(pinned)
+        assert json.loads(pinned.stdout)["colour"] == "green"
         revoked = run_eseal(
             "verify", demo["licenses"][1]["qr_text"], "--online", url, cwd=work, passphrase=None
         )
