@@ -35,7 +35,10 @@ from verifier.trust import (
 
 _seal = SealRow.__table__  # type: ignore[attr-defined]
 _license = LicenseRow.__table__  # type: ignore[attr-defined]
-BUNDLE_CACHE_SECONDS = 30
+#: How long POST /v1/verify trusts its cached trust store. The node's own API drops it at
+#: once when it creates or revokes a seal; a change made by another process (the CLI adds
+#: agencies, rotates and revokes keys) is seen within this many seconds.
+BUNDLE_CACHE_SECONDS = 5
 _STATUS_SQL = (
     "SELECT l.status, e.data, (SELECT h.size FROM ledger_head AS h) FROM license AS l"
     " LEFT JOIN ledger_entry AS e ON e.idx = l.ledger_index WHERE l.id = {}"

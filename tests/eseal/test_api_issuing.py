@@ -4,8 +4,10 @@ and malformed bodies get RFC 9457 problems."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -189,3 +191,60 @@ def test_seal_image_is_public_png(api: Api) -> None:
     r = api.client.get(f"/v1/seals/{seal}/image")
     assert r.status_code == 200
     assert r.content.startswith(b"\x89PNG")
+
+
+def test_verify_sees_trust_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """POST /v1/verify caches the trust store: a seal made or revoked over the API is seen
+    by the next request; a key revoked by another process (the CLI) once the cache's
+    lifetime (BUNDLE_CACHE_SECONDS) has passed, here made zero."""
+    from eseal import trust_export
+    from eseal.agencies import revoke_key, rotate_key
+    from eseal.render import qr_png
+    from eseal.seals import stamp
+    from tests.eseal.conftest import make_region
+    from verifier.document import decode
+
+    region = make_region(tmp_path / "node")
+    owner = {"Authorization": f"Bearer {region.market.credential}"}
+    market = Principal("agency", MARKET)
+    lic = issue(region.node, market, MARKET, business_request(), now=NOW)
+    with TestClient(create_app(region.node)) as client:
+
+        def status_of(text: str, document: bytes | None = None) -> str:
+            if document is None:
+                return str(client.post("/v1/verify", json={"text": text}).json()["status"])
+            files = {
+                "image": ("qr.png", qr_png(text), "image/png"),
+                "document": ("contract.txt", document, "text/plain"),
+            }
+            return str(client.post("/v1/verify", files=files).json()["status"])
+
+        assert status_of(lic.qr_text) == "VALID"  # the trust store is now cached
+        made = client.post(
+            "/v1/seals",
+            json={"agency": MARKET, "name": "合同专用章", "type": "contract"},
+            headers=owner,
+        )
+        assert made.status_code == 201, made.text
+        seal_id = made.json()["id"]
+        stamped = stamp(
+            region.node,
+            market,
+            seal_id,
+            document=b"a contract",
+            document_name="contract.txt",
+            media_type="text/plain",
+            now=int(time.time()),  # the API made the seal's key now
+        )
+        assert status_of(stamped.qr_text, b"a contract") == "VALID"  # new seal: trusted
+        r = client.post(f"/v1/seals/{seal_id}/revoke", json={"reason": "lost"}, headers=owner)
+        assert r.status_code == 200, r.text
+        assert status_of(stamped.qr_text, b"a contract") == "REVOKED"  # revoked: at once
+        # Another process rotates the agency's key and revokes the old one.
+        rotate_key(region.node, MARKET, now=NOW + 10)
+        old_key = decode(lic.qr_text).kid.hex()
+        revoke_key(region.node, MARKET, old_key, reason="leaked", now=NOW + 11)
+        assert status_of(lic.qr_text) == "VALID"  # still the cached store
+        monkeypatch.setattr(trust_export, "BUNDLE_CACHE_SECONDS", 0)
+        assert status_of(lic.qr_text) == "KEY_REVOKED"
+    region.node.close()

@@ -8,7 +8,7 @@ import binascii
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Path, UploadFile
+from fastapi import APIRouter, File, Form, Path, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,7 +60,9 @@ class RevokeIn(BaseModel):
 
 
 @router.post("", status_code=201)
-def make_seal(body: SealIn, node: NodeDep, principal: CurrentPrincipal) -> SealOut:
+def make_seal(
+    body: SealIn, request: Request, node: NodeDep, principal: CurrentPrincipal
+) -> SealOut:
     """Create a seal with its own root-certified key (drawn image unless one is given)."""
     agency = acting_agency(principal, body.agency)
     image = None
@@ -78,6 +80,7 @@ def make_seal(body: SealIn, node: NodeDep, principal: CurrentPrincipal) -> SealO
         image=image,
         now=int(time.time()),
     )
+    request.app.state.bundles.invalidate()  # verify with the new seal's key at once
     return SealOut(**seal.to_json())
 
 
@@ -107,9 +110,14 @@ def stamp_document(
 
 @router.post("/{seal_id}/revoke")
 def revoke(
-    seal_id: SealIdPath, body: RevokeIn, node: NodeDep, principal: CurrentPrincipal
+    seal_id: SealIdPath,
+    body: RevokeIn,
+    request: Request,
+    node: NodeDep,
+    principal: CurrentPrincipal,
 ) -> dict[str, str]:
     row = revoke_seal(node, principal, seal_id, reason=body.reason, now=int(time.time()))
+    request.app.state.bundles.invalidate()  # its stamps are refused from the next request
     return {"id": row.id, "status": row.status}
 
 
