@@ -18,13 +18,17 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_LIMIT = 1024 * 1024
-#: Paths (by suffix) allowed a larger body: documents to seal, images (and documents) to
-#: verify. The endpoints bound each part again.
+#: Paths (by suffix) allowed a larger multipart body: documents to seal, images (and
+#: documents) to verify. Any other body, JSON included, has the default limit; the
+#: endpoints bound each part again.
 LARGE_SUFFIXES = {
     "/stamp": 21 * 1024 * 1024,
     "/v1/verify": 31 * 1024 * 1024,
     "/v1/verify/image": 31 * 1024 * 1024,
 }
+
+#: Public endpoints whose JSON body is small: a QR text is at most 4,000 characters.
+SMALL_PATHS = {"/v1/verify": 16 * 1024}
 
 
 class BodyTooLarge(HTTPException):
@@ -43,8 +47,12 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        limit = next((v for k, v in LARGE_SUFFIXES.items() if path.endswith(k)), DEFAULT_LIMIT)
-        declared = dict(scope.get("headers", [])).get(b"content-length")
+        headers = dict(scope.get("headers", []))
+        if headers.get(b"content-type", b"").startswith(b"multipart/form-data"):
+            limit = next((v for k, v in LARGE_SUFFIXES.items() if path.endswith(k)), DEFAULT_LIMIT)
+        else:
+            limit = SMALL_PATHS.get(path, DEFAULT_LIMIT)
+        declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _reject(send, limit)
             return

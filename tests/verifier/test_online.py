@@ -191,6 +191,26 @@ def test_bad_verify_requests_are_problems(client: TestClient) -> None:
     assert r.status_code == 413
 
 
+def test_a_json_verify_body_is_small(client: TestClient) -> None:
+    """The JSON form carries one QR text (≤ 4,000 characters): 16 KiB is plenty; the
+    large limit is for multipart images only, and a declared or streamed excess is 413."""
+    big = b'{"text": "' + b"A" * (20 * 1024) + b'"}'
+    r = client.post("/v1/verify", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert r.headers["content-type"] == "application/problem+json"
+    r = client.post("/v1/verify", content=big, headers={"content-type": "text/plain"})
+    assert r.status_code == 413
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
+        yield big[:10_000]
+        yield big[10_000:]
+
+    r = client.post("/v1/verify", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    r = client.post("/v1/verify", json={"text": "EL1:" + "A" * 3990})
+    assert r.status_code == 200
+
+
 def test_status_endpoint_is_public_and_proved(region: Region, client: TestClient) -> None:
     issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
     r = client.get(f"/v1/licenses/{issued.id}/status")
