@@ -74,8 +74,8 @@ REVOKED_EVERY = 100  # 1 % of the licenses revoked
 BATCH = 1_000
 ISSUED_AT = NOW + 60
 REVOKED_AT = NOW + 120
-SNAPSHOT_AT = NOW + 180
-VERIFY_AT = NOW + 240
+SNAPSHOT_AT = NOW + 600  # after SNAPSHOT_MARGIN, so the licenses are in the snapshot
+VERIFY_AT = NOW + 660
 SNAPSHOT_BUILDS = 3
 
 

@@ -164,6 +164,15 @@ def revocations_export(
     out: Annotated[Path, typer.Option(help="Where to write the snapshot.")] = Path(
         "revocations.json"
     ),
+    margin: Annotated[
+        int,
+        typer.Option(
+            help="Seconds before now that the snapshot speaks for: licenses issued later "
+            "may still be on their way into the ledger and get no offline status.",
+            min=0,
+            max=86400,
+        ),
+    ] = 120,
     data: DataOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
@@ -173,7 +182,7 @@ def revocations_export(
     from eseal.trust_export import export_snapshot
 
     with open_node(data, database_url, unlock=True) as node:
-        raw = export_snapshot(node, now=int(time.time()))
+        raw = export_snapshot(node, now=int(time.time()), margin=margin)
     write_atomic(out, raw)
     emit(
         {"path": str(out), "bytes": len(raw)},

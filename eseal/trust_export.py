@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from eseal.agencies import agency_keys, list_agencies
@@ -16,6 +16,7 @@ from eseal.catalog import load_catalog
 from eseal.models import LicenseRow, SealRow
 from eseal.node import Node
 from eseal.seals import UnknownSeal, get_seal
+from keys.errors import InvalidInput
 from keys.statements import SignedStatement
 from ledger.checkpoint import verify_checkpoint
 from ledger.entries import decode_entry
@@ -102,20 +103,41 @@ def export_bundle(node: Node, *, now: int, with_images: bool = False) -> bytes:
     )
 
 
-def export_snapshot(node: Node, *, now: int) -> bytes:
-    """The signed revocation snapshot, cut at the latest checkpoint (needs the log key)."""
+#: A snapshot speaks for licenses issued (``iat``) up to this long before it is made. A
+#: license is signed before its ledger entry commits; one signed just before the cut but
+#: committed after it is not in the snapshot's cascades, which could answer anything for
+#: it. Sixty seconds more than SQLite's busy timeout covers the longest wait for the write
+#: lock between signing and commit.
+SNAPSHOT_MARGIN = 120
+
+
+def export_snapshot(node: Node, *, now: int, margin: int = SNAPSHOT_MARGIN) -> bytes:
+    """The signed revocation snapshot, cut at the latest checkpoint (needs the log key).
+
+    Its ``as_of`` is early enough that every license issued by then is in the cut:
+    ``margin`` seconds before ``now`` (for licenses still on their way into the ledger),
+    and before any license committed after the cut. A window gives later licenses no
+    offline status rather than a guess."""
+    if margin < 0:
+        raise InvalidInput("the snapshot margin must not be negative")
     note = node.log.checkpoint()
     cut = verify_checkpoint(note, node.log_verifier).size
     with node.sql.read_engine.connect() as conn:
         rows = conn.execute(
             select(_license.c.id, _license.c.status).where(_license.c.ledger_index < cut)
         ).all()
+        after_cut = conn.execute(
+            select(func.min(_license.c.issued_at)).where(_license.c.ledger_index >= cut)
+        ).scalar()
         revoked_seals = (
             conn.execute(select(_seal.c.id).where(_seal.c.status == "revoked")).scalars().all()
         )
+    as_of = now - margin
+    if after_cut is not None:
+        as_of = min(as_of, int(after_cut) - 1)
     snapshot = build_snapshot(
         region=node.config.region,
-        as_of=now,
+        as_of=as_of,
         checkpoint=note,
         licenses=((r.id, r.status) for r in rows),
         seals_revoked=list(revoked_seals),

@@ -21,9 +21,24 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     revoked = result["licenses"][1]["id"]
     r = run_eseal("--data", data, "license", "revoke", revoked, "--reason", "违法", cwd=work)
     assert r.code == 0, str(r)
-    for what, name in (("bundle", "bundle.json"), ("revocations", "revocations.json")):
-        r = run_eseal("--data", data, what, "export", "--out", work / name, cwd=work)
-        assert r.code == 0, str(r)
+    r = run_eseal("--data", data, "bundle", "export", "--out", work / "bundle.json", cwd=work)
+    assert r.code == 0, str(r)
+    # The licenses were issued seconds ago: a margin of 0 lets the snapshot speak for them
+    # (the default, 120 s, leaves them to the online status; see the next test).
+    r = run_eseal(
+        "--data",
+        data,
+        "revocations",
+        "export",
+        "--out",
+        work / "revocations.json",
+        "--margin",
+        "0",
+        cwd=work,
+    )
+    assert r.code == 0, str(r)
+    r = run_eseal("--data", data, "revocations", "export", "--out", work / "fresh.json", cwd=work)
+    assert r.code == 0, str(r)
     return {"work": work, "demo": result, "revoked": revoked}
 
 
@@ -56,6 +71,22 @@ def test_valid_revoked_and_garbage(offline: dict[str, object]) -> None:
     stale = _verify(offline, demo["licenses"][0]["qr_text"], "--max-status-age", "0")
     assert stale.code == 0
     assert json.loads(stale.stdout)["warnings"] == ["STALE_STATUS"]
+    # With the default margin the just-issued licenses are not yet the snapshot's to judge.
+    work = offline["work"]
+    assert isinstance(work, Path)
+    fresh = run_eseal(
+        "verify",
+        demo["licenses"][1]["qr_text"],
+        "--bundle",
+        work / "bundle.json",
+        "--revocations",
+        work / "fresh.json",
+        "--json",
+        cwd=work,
+        passphrase=None,
+    )
+    assert fresh.code == 0, str(fresh)
+    assert json.loads(fresh.stdout)["warnings"] == ["NO_STATUS"]
     garbage = _verify(offline, "EL1:NOT-A-LICENSE")
     assert garbage.code == 1
     assert json.loads(garbage.stdout)["status"] == "MALFORMED"

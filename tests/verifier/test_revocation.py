@@ -35,7 +35,7 @@ def test_offline_verdicts_follow_the_snapshot(region: Region) -> None:
     change_status(node, AGENT, revoked.id, "revoke", reason="x", now=NOW + 1)
     change_status(node, AGENT, suspended.id, "suspend", reason="x", now=NOW + 1)
     store = TrustStore([build_bundle(node, now=NOW + 2)])
-    snapshot = open_snapshot(export_snapshot(node, now=NOW + 2), store)
+    snapshot = open_snapshot(export_snapshot(node, now=NOW + 2, margin=0), store)
     later = issue(node, AGENT, MARKET, business_request(), now=NOW + 3)
     ctx = VerifyContext(store, NOW + 10, status=SnapshotStatus([snapshot]))
     assert verify_text(valid.qr_text, ctx).status is Status.VALID
@@ -57,7 +57,7 @@ def test_snapshot_is_exact_for_every_issued_license(region: Region) -> None:
     for lic in ids[::3]:
         change_status(node, AGENT, lic, "revoke", reason="x", now=NOW + 1)
     store = TrustStore([build_bundle(node, now=NOW + 2)])
-    snapshot = open_snapshot(export_snapshot(node, now=NOW + 2), store)
+    snapshot = open_snapshot(export_snapshot(node, now=NOW + 2, margin=0), store)
     for i, lic in enumerate(ids):
         assert snapshot.status_of(lic) == ("07" if i % 3 == 0 else "01")
 
@@ -93,3 +93,31 @@ def test_forged_or_foreign_snapshots_are_refused(
 def test_a_hostile_snapshot_payload_is_malformed(payload: bytes) -> None:
     with pytest.raises(MalformedSnapshot):
         _parse(payload)
+
+
+def test_a_license_committed_after_the_cut_is_not_judged_by_the_snapshot(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The snapshot's cascades know only the licenses before its checkpoint. One that
+    commits after the checkpoint is read (signed, say, while the export runs) must fall
+    after the snapshot's as_of, so the window says 'not checked' instead of guessing."""
+    r = make_region(tmp_path_factory.mktemp("cut"))
+    node = r.node
+    try:
+        before = [issue(node, AGENT, MARKET, business_request(), now=NOW) for _ in range(20)]
+        for lic in before[::2]:
+            change_status(node, AGENT, lic.id, "revoke", reason="x", now=NOW + 1)
+        old_checkpoint = node.log.checkpoint()
+        late = issue(node, AGENT, MARKET, business_request(), now=NOW + 5)
+        monkeypatch.setattr(node.log, "checkpoint", lambda *a, **k: old_checkpoint)
+        store = TrustStore([build_bundle(node, now=NOW + 1000)])
+        snapshot = open_snapshot(export_snapshot(node, now=NOW + 1000, margin=0), store)
+        assert snapshot.as_of == NOW + 4  # just before the late license's iat
+        ctx = VerifyContext(store, NOW + 1100, status=SnapshotStatus([snapshot]))
+        verdict = verify_text(late.qr_text, ctx)
+        assert verdict.status is Status.VALID
+        assert NO_STATUS in verdict.warnings
+        assert verify_text(before[0].qr_text, ctx).status is Status.REVOKED
+        assert verify_text(before[1].qr_text, ctx).status is Status.VALID
+    finally:
+        node.close()
