@@ -23,6 +23,7 @@ WARNING_TEXT = {
     "STALE_STATUS": "吊销信息已过期 the revocation snapshot is older than --max-status-age",
     "CLOCK_BEHIND": "本机时钟落后 this computer's clock is behind signed times it has seen",
     "NO_STATUS": "未核验状态 the status was not checked",
+    "DOCUMENT_NOT_COMPARED": "未比对文件 the stamped file was not given: pass --document FILE",
     UNPINNED_TRUST: "未固定信任根 trusting the node's own bundle: pass --pin ROOT_KEY_ID",
 }
 

@@ -27,6 +27,7 @@ from verifier.document import (
 from verifier.trust import Signer, TrustBundle, TrustStore
 from verifier.verdict import (
     CLOCK_BEHIND,
+    DOCUMENT_NOT_COMPARED,
     NO_STATUS,
     STALE_STATUS,
     STATUS_OF_CODE,
@@ -264,6 +265,7 @@ def check_document(run: _Run, document: bytes | None) -> None:
         return
     body = doc.claims.body
     if document is None:
+        run.verdict.warnings.append(DOCUMENT_NOT_COMPARED)
         run.verdict.checks.append(Check("document", False, "no document given to compare"))
         return
     if hashlib.sha256(document).digest() != body.document_sha256 or len(document) != body.size:

@@ -64,6 +64,8 @@ STATUS_TEXT = {
 STALE_STATUS = "STALE_STATUS"
 CLOCK_BEHIND = "CLOCK_BEHIND"
 NO_STATUS = "NO_STATUS"
+#: A seal stamp verified without the file it stamped: the seal is good, the file unknown.
+DOCUMENT_NOT_COMPARED = "DOCUMENT_NOT_COMPARED"
 #: The trust bundle came from the node that answers, with no root key pinned.
 UNPINNED_TRUST = "UNPINNED_TRUST"
 

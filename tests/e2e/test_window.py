@@ -317,7 +317,9 @@ def test_stamp_shows_the_seal_and_compares_the_file(opened: Opened, site: Site) 
     assert seal_image.value.status == 200
     assert seal_image.value.headers["content-type"] == "image/png"
     banner = page.locator("#banner")
-    expect(banner).to_have_attribute("data-state", "green")
+    # A good seal, but the file it stamped was not given: amber, saying so.
+    expect(banner).to_have_attribute("data-state", "amber")
+    expect(banner).to_contain_text("未比对文件")
     expect(page.locator("#doc-title")).to_have_text("合同专用章")
     fields = page.locator("#doc-fields")
     expect(fields).to_contain_text("租赁合同.txt")

@@ -58,7 +58,13 @@ from verifier.trust import (
     TrustBundle,
     sign_bundle,
 )
-from verifier.verdict import CLOCK_BEHIND, NO_STATUS, STALE_STATUS, Status
+from verifier.verdict import (
+    CLOCK_BEHIND,
+    DOCUMENT_NOT_COMPARED,
+    NO_STATUS,
+    STALE_STATUS,
+    Status,
+)
 
 HERE: Final = Path(__file__).resolve().parent
 BUNDLE_FILE: Final = "bundle.json"
@@ -505,10 +511,11 @@ def build_cases() -> _Cases:
     v.add(
         Case(
             "valid-stamp-without-document",
-            "the same stamp with no file presented: valid, the document step not checked",
+            "the same stamp with no file presented: valid, the document not compared (amber)",
             stamp_text,
             Status.VALID,
             S,
+            warnings=(DOCUMENT_NOT_COMPARED,),
             unchecked=("document",),
         )
     )
