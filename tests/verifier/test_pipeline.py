@@ -3,6 +3,7 @@ its own status; the status and ledger steps use the node's own (online) answers.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,6 +22,7 @@ from tests.eseal.conftest import (
     make_region,
     worker_request,
 )
+from verifier.document import decode
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.trust import BundleNotPinned, TrustStore, open_bundle
 from verifier.verdict import CLOCK_BEHIND, NO_STATUS, Status, Verdict
@@ -179,3 +181,26 @@ def test_bundle_is_signed_and_pinned(region: Region) -> None:
     forged = data.replace(b'"payload":"', b'"payload":"e', 1)
     with pytest.raises(Exception):  # noqa: B017, PT011 (malformed or unsigned, both refused)
         open_bundle(forged)
+
+
+def test_every_key_with_the_kid_is_tried(region: Region, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Key ids are 8 bytes, so two keys may share one: the signature step tries each key
+    listed under the kid, and only a key whose signature verifies is used."""
+    issued = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+    store = TrustStore([build_bundle(region.node, now=LATER)])
+    kid = decode(issued.qr_text).kid
+    real = store.signers(kid)
+    assert len(real) == 1
+    other_key = next(
+        s.key
+        for k in store._by_kid
+        for s in store.signers(k)
+        if s.key.public_key != real[0].key.public_key
+    )
+    impostor = dataclasses.replace(real[0], key=other_key)  # same agency and kid, other key
+    monkeypatch.setitem(store._by_kid, kid, [impostor, real[0]])
+    verdict = verify_text(issued.qr_text, VerifyContext(store, LATER))
+    assert verdict.status is Status.VALID, verdict.reasons
+    assert verdict.checks[1].detail.startswith("2 trusted key(s)")
+    monkeypatch.setitem(store._by_kid, kid, [impostor])
+    assert verify_text(issued.qr_text, VerifyContext(store, LATER)).status is Status.BAD_SIGNATURE
