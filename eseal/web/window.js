@@ -605,7 +605,12 @@
       addField(el.docFields, t("f_issued"), doc.issued);
       addField(el.docFields, t("f_valid_until"), doc.valid_until || t("no_end"), "strong");
     }
-    if (typeof doc.seal_id === "string" && doc.seal_id) {
+    // The agency's seal is shown only beside a document its key really signed: a red
+    // seal next to forged content is what a forger would want the clerk to see.
+    const signed = (Array.isArray(v.checks) ? v.checks : []).some(
+      (c) => c && c.step === "signature" && c.ok === true,
+    );
+    if (signed && typeof doc.seal_id === "string" && doc.seal_id) {
       el.sealImage.alt = t("seal_alt") + (doc.seal_name || doc.seal_id);
       el.sealImage.src = `/v1/seals/${encodeURIComponent(doc.seal_id)}/image`;
       el.sealImage.hidden = false;

@@ -70,6 +70,25 @@ class Site:
     stamped_document: Path
 
 
+def _forge(qr_text: str) -> str:
+    """The license with its holder's name changed and its signature kept: well formed,
+    so only the signature step can tell."""
+    import zlib
+
+    import cbor2
+
+    from verifier.base45 import b45encode
+    from verifier.cose import cose_sign1_bytes
+    from verifier.document import decode
+
+    doc = decode(qr_text)
+    claims = cbor2.loads(doc.payload)
+    claims[-70001]["h"]["n"] = "重庆冒名顶替餐饮有限公司"
+    payload = cbor2.dumps(claims, canonical=True)
+    cose = cose_sign1_bytes(doc.protected, payload, doc.signature)
+    return "EL1:" + b45encode(zlib.compress(cose, 9))
+
+
 def _tamper(qr_text: str) -> str:
     """The QR text with one base45 character in the middle of its body changed."""
     prefix, body = qr_text.split(":", 1)
@@ -167,6 +186,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         "valid": qr_png(valid.qr_text, scale=8),
         "revoked": qr_png(revoked.qr_text, scale=8),
         "tampered": qr_png(_tamper(valid.qr_text), scale=8),
+        "forged": qr_png(_forge(valid.qr_text), scale=8),
         "stamp": qr_png(stamped.qr_text, scale=8),
         "not-a-qr": _not_a_qr_png(),
     }
@@ -308,6 +328,18 @@ def test_tampered_license_is_red(opened: Opened, site: Site) -> None:
     expect(page.locator("#banner-code")).to_have_text(re.compile(r"^(MALFORMED|BAD_SIGNATURE)$"))
     expect(page.locator("#checks li.bad")).to_have_count(1)
     _shot(page, "tampered")
+
+
+def test_forged_license_is_a_bad_signature(opened: Opened, site: Site) -> None:
+    page = opened.page
+    _upload(page, site.files / "forged.png")
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "red")
+    expect(page.locator("#banner-code")).to_have_text("BAD_SIGNATURE")
+    expect(page.locator("#checks li.ok")).to_have_count(2)  # decoded, issuer found
+    expect(page.locator("#checks li.bad")).to_have_count(1)
+    expect(page.locator("#seal-image")).to_be_hidden()  # no seal beside a forgery
+    _shot(page, "forged")
 
 
 def test_stamp_shows_the_seal_and_compares_the_file(opened: Opened, site: Site) -> None:
