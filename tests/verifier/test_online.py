@@ -260,3 +260,26 @@ def test_random_text_never_crashes_the_api(client: TestClient, text: str) -> Non
     assert r.status_code in (200, 422)
     if r.status_code == 200:
         assert r.json()["status"] in {"MALFORMED", "UNSUPPORTED", "BAD_SIGNATURE", "UNKNOWN_ISSUER"}
+
+
+@pytest.mark.parametrize(
+    ("answer", "code"),
+    [({"status": "active"}, "01"), ({"status": "revoked"}, "07"), ({"status": "ok"}, None)],
+)
+def test_seal_answers_are_read_strictly(
+    region: Region, answer: dict[str, str], code: str | None
+) -> None:
+    from verifier.online import NodeUnreachable
+
+    def reply(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=answer)
+
+    node = OnlineStatus("http://node", client=httpx.Client(transport=httpx.MockTransport(reply)))
+    bundle = open_bundle(export_bundle(region.node, now=NOW))
+    if code is None:  # anything but active or revoked is not understood: an error
+        with pytest.raises(NodeUnreachable):
+            node.seal_status(bundle, "any-seal")
+    else:
+        got = node.seal_status(bundle, "any-seal")
+        assert got is not None
+        assert got.code == code
