@@ -54,11 +54,16 @@ def _trust(
     if online:
         from verifier.online import OnlineStatus, fetch_bundle
 
+        fetched = open_bundle(fetch_bundle(online), pinned_root_key_id=pinned)
         if not bundles:
-            fetched = open_bundle(fetch_bundle(online), pinned_root_key_id=pinned)
             store.add(fetched)
             newest = fetched.issued_at
-        status = OnlineStatus(online)
+        elif not any(b.root_public_key == fetched.root_public_key for b in store.bundles):
+            raise InvalidInput(
+                f"the node at {online} is of region {fetched.region}, whose root key is in "
+                "none of the given bundles"
+            )
+        status = OnlineStatus(online, region=fetched.region)
     elif revocations is not None:
         from verifier.revocation import SnapshotStatus, open_snapshot
 

@@ -222,6 +222,8 @@ class LocalStatus:
             seal = get_seal(self.node, seal_id)
         except UnknownSeal:
             return None
+        except SQLAlchemyError as e:
+            raise StoreUnavailable(f"cannot read seal status: {e}") from e
         return StatusAnswer("07" if seal.status == "revoked" else "01", "online", now)
 
 

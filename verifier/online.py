@@ -47,12 +47,22 @@ def fetch_bundle(base_url: str, *, timeout: float = 10.0) -> bytes:
 
 
 class OnlineStatus:
-    """Ask a node (``base_url``) for the live status of licenses and seals."""
+    """Ask a node (``base_url``) of region ``region`` for the live status of licenses and
+    seals. A license of another region gets no answer from it (not checked), while one of
+    its own region that it cannot prove is NOT_IN_LEDGER; without ``region`` the node's
+    silence proves nothing either way, so pass it (the CLI takes it from the node's
+    bundle)."""
 
     def __init__(
-        self, base_url: str, *, timeout: float = 5.0, client: httpx.Client | None = None
+        self,
+        base_url: str,
+        *,
+        region: str | None = None,
+        timeout: float = 5.0,
+        client: httpx.Client | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.region = region
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=False)
 
     def _get(self, path: str) -> Any:
@@ -66,7 +76,7 @@ class OnlineStatus:
             raise NodeUnreachable(f"{self.base_url}{path} answered {response.status_code}")
         try:
             return response.json()
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise NodeUnreachable(f"{self.base_url}{path} did not answer JSON") from e
 
     def license_status(self, bundle: TrustBundle, doc: DecodedDocument) -> StatusAnswer:
@@ -74,18 +84,30 @@ class OnlineStatus:
         claims = doc.claims
         if not isinstance(claims, LicenseClaims):
             return StatusAnswer(None, "online", now, detail="not a license")
+        if self.region is not None and bundle.region != self.region:
+            detail = f"a license of region {bundle.region}; the node is of {self.region}"
+            return StatusAnswer(None, "online", now, detail=detail)
         body = self._get(f"/v1/licenses/{quote(claims.license_id, safe='')}/status")
         if body is None:
             return StatusAnswer(
                 None,
                 "online",
                 now,
-                ledger_included=False,
+                # Only the license's own region's node can say it was never recorded.
+                ledger_included=False if self.region is not None else None,
                 detail="the node does not know this license",
             )
         try:
             return _check_answer(body, bundle, doc, claims.license_id)
-        except (EsealError, KeyError, TypeError, ValueError, binascii.Error) as e:
+        except (
+            EsealError,
+            KeyError,
+            TypeError,
+            ValueError,
+            ArithmeticError,
+            RecursionError,
+            binascii.Error,
+        ) as e:
             detail = e.message if isinstance(e, EsealError) else repr(e)
             return StatusAnswer(
                 None,
@@ -100,7 +122,7 @@ class OnlineStatus:
         if body is None:
             return None
         status = body.get("status") if isinstance(body, dict) else None
-        if status not in _SEAL_CODES:
+        if not isinstance(status, str) or status not in _SEAL_CODES:
             raise NodeUnreachable(f"{self.base_url} answered seal status {status!r}")
         return StatusAnswer(_SEAL_CODES[status], "online", int(time.time()))
 

@@ -129,9 +129,14 @@ def find_issuer(run: _Run) -> None:
             s for s in run.ctx.store.signers(doc.kid) if s.agency and s.agency.code == issuer
         ]
     else:
+        # A stamp is signed by the key of the very seal it names (of the issuing agency):
+        # another seal's key, even the same agency's, must not vouch for it.
         want = "seal"
+        seal_id = doc.claims.body.seal_id if isinstance(doc.claims, StampClaims) else ""
         run.candidates = [
-            s for s in run.ctx.store.signers(doc.kid) if s.seal and s.seal.agency_code == issuer
+            s
+            for s in run.ctx.store.signers(doc.kid)
+            if s.seal and s.seal.agency_code == issuer and s.seal.id == seal_id
         ]
     if not run.candidates:
         raise Stop(Status.UNKNOWN_ISSUER, f"no trusted {want} key {run.kid_hex} of issuer {issuer}")

@@ -28,7 +28,7 @@ LARGE_SUFFIXES = {
 }
 
 #: Public endpoints whose JSON body is small: a QR text is at most 4,000 characters.
-SMALL_PATHS = {"/v1/verify": 16 * 1024}
+SMALL_SUFFIXES = {"/v1/verify": 16 * 1024}
 
 
 class BodyTooLarge(HTTPException):
@@ -48,10 +48,10 @@ class BodyLimit:
             return
         path: str = scope.get("path", "")
         headers = dict(scope.get("headers", []))
-        if headers.get(b"content-type", b"").startswith(b"multipart/form-data"):
+        if headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data"):
             limit = next((v for k, v in LARGE_SUFFIXES.items() if path.endswith(k)), DEFAULT_LIMIT)
         else:
-            limit = SMALL_PATHS.get(path, DEFAULT_LIMIT)
+            limit = next((v for k, v in SMALL_SUFFIXES.items() if path.endswith(k)), DEFAULT_LIMIT)
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _reject(send, limit)

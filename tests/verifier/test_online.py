@@ -77,7 +77,9 @@ def test_a_lying_node_is_not_believed(region: Region, client: TestClient) -> Non
         transport=_Liar(client, {"entry": base64.b64encode(other).decode()}), base_url="http://liar"
     )
     ctx = VerifyContext(
-        _store(client, region), NOW + 60, status=OnlineStatus("http://liar", client=liar)
+        _store(client, region),
+        NOW + 60,
+        status=OnlineStatus("http://liar", region="500000", client=liar),
     )
     verdict = verify_text(issued.qr_text, ctx)
     assert verdict.status is Status.NOT_IN_LEDGER
@@ -115,11 +117,35 @@ def test_a_forged_valid_answer_never_makes_a_revoked_license_valid(
     change_status(region.node, AGENT, issued.id, "revoke", reason="x", now=NOW + 1)
     forger = httpx.Client(transport=_Forger(client, spoil), base_url="http://forger")
     ctx = VerifyContext(
-        _store(client, region), NOW + 60, status=OnlineStatus("http://forger", client=forger)
+        _store(client, region),
+        NOW + 60,
+        status=OnlineStatus("http://forger", region="500000", client=forger),
     )
     verdict = verify_text(issued.qr_text, ctx)
     assert verdict.status is Status.NOT_IN_LEDGER, (spoil, verdict.reasons)
     assert not verdict.valid
+
+
+def test_a_node_is_not_asked_about_another_regions_license(
+    region: Region, client: TestClient
+) -> None:
+    """Mutual recognition: a window trusting two regions asks its own node online; a
+    license of the other region gets 'not checked' (amber), never NOT_IN_LEDGER."""
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    asked: list[str] = []
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        return httpx.Response(404, json={"title": "not found"})
+
+    other_node = httpx.Client(transport=httpx.MockTransport(reply))
+    store = _store(client, region)
+    for node_region in ("110000", None):  # another region's node; a node of unknown region
+        status = OnlineStatus("http://beijing", region=node_region, client=other_node)
+        verdict = verify_text(issued.qr_text, VerifyContext(store, NOW + 60, status=status))
+        assert verdict.status is Status.VALID, verdict.reasons
+        assert verdict.colour == "amber"
+    assert len(asked) == 1  # only the node of unknown region was asked
 
 
 def test_a_node_that_does_not_know_its_own_regions_license_says_not_in_ledger(
@@ -283,3 +309,28 @@ def test_seal_answers_are_read_strictly(
         got = node.seal_status(bundle, "any-seal")
         assert got is not None
         assert got.code == code
+
+
+def test_the_cli_asks_online_only_a_node_of_a_trusted_region(
+    region: Region, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """eseal verify --bundle FILE --online URL: the node's own bundle must be of a root in
+    the given bundles, and its region is what OnlineStatus is told."""
+    from eseal import cli_verify
+    from keys.errors import InvalidInput
+    from verifier import online
+
+    ours = tmp_path_factory.mktemp("cli-online") / "ours.json"
+    ours.write_bytes(export_bundle(region.node, now=NOW))
+    other = make_region(tmp_path_factory.mktemp("other-node"))
+    try:
+        served = {"bundle": export_bundle(other.node, now=NOW)}
+        monkeypatch.setattr(online, "fetch_bundle", lambda _url: served["bundle"])
+        with pytest.raises(InvalidInput, match="none of the given bundles"):
+            cli_verify._trust([ours], None, "http://other", None)
+        served["bundle"] = export_bundle(region.node, now=NOW)
+        _store, status, _newest = cli_verify._trust([ours], None, "http://ours", None)
+        assert isinstance(status, OnlineStatus)
+        assert status.region == "500000"
+    finally:
+        other.node.close()

@@ -3,15 +3,18 @@ cut, honest about what came after, stale after its maximum age, refused when for
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 
 import pytest
 
 from eseal.agencies import Principal
 from eseal.licenses import change_status, issue
-from eseal.trust_export import build_bundle, export_snapshot
+from eseal.seals import create_seal, get_seal, revoke_seal
+from eseal.trust_export import LocalStatus, build_bundle, export_snapshot
 from keys.errors import CheckFailed, InvalidInput
 from tests.eseal.conftest import MARKET, NOW, Region, business_request, make_region
+from verifier.document import StampBody, StampClaims, sign_stamp
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.revocation import MalformedSnapshot, SnapshotStatus, _parse, open_snapshot
 from verifier.trust import TrustStore
@@ -119,5 +122,58 @@ def test_a_license_committed_after_the_cut_is_not_judged_by_the_snapshot(
         assert NO_STATUS in verdict.warnings
         assert verify_text(before[0].qr_text, ctx).status is Status.REVOKED
         assert verify_text(before[1].qr_text, ctx).status is Status.VALID
+    finally:
+        node.close()
+
+
+def test_a_stamp_naming_another_seal_is_not_vouched_for_by_this_one(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Found by review: a stamp signed with seal X's key (revoked, its key leaked) naming
+    the same agency's active seal Y must not pass as Y's. The signer must be the seal the
+    stamp names, whatever the bundle's age."""
+    r = make_region(tmp_path_factory.mktemp("seals"))
+    node = r.node
+    try:
+        x = create_seal(
+            node, AGENT, agency_code=MARKET, name="公章X", seal_type="official", image=None, now=NOW
+        )
+        y = create_seal(
+            node,
+            AGENT,
+            agency_code=MARKET,
+            name="合同章Y",
+            seal_type="contract",
+            image=None,
+            now=NOW,
+        )
+        old_store = TrustStore([build_bundle(node, now=NOW + 5)])  # synced before the revocation
+        revoke_seal(node, AGENT, x.id, reason="key leaked", now=NOW + 10)
+        document = b"forged contract"
+
+        def stamp_naming(seal_id: str) -> str:
+            claims = StampClaims(
+                issuer=MARKET,
+                issued_at=NOW + 20,
+                not_before=NOW + 20,
+                stamp_id=f"{seal_id}.AAAAAAAAAA",
+                body=StampBody(
+                    seal_id=seal_id,
+                    document_sha256=hashlib.sha256(document).digest(),
+                    file_name="c.txt",
+                    size=len(document),
+                ),
+            )
+            x_key = node.signing_key(bytes.fromhex(get_seal(node, x.id).key_id))
+            return sign_stamp(claims, x_key).text
+
+        snapshot = open_snapshot(export_snapshot(node, now=NOW + 1000, margin=0), old_store)
+        for status in (SnapshotStatus([snapshot]), LocalStatus(node)):
+            ctx = VerifyContext(old_store, NOW + 1000, status=status)
+            forged = verify_text(stamp_naming(y.id), ctx, document=document)
+            assert forged.status is Status.UNKNOWN_ISSUER, forged.reasons
+            assert not forged.valid
+            own = verify_text(stamp_naming(x.id), ctx, document=document)
+            assert own.status is Status.REVOKED
     finally:
         node.close()
