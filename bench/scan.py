@@ -1,5 +1,6 @@
-"""Image to QR text (``verifier.scan.read_qr``) on one core, for a phone photo, a phone
-screenshot and a camera frame of a real license QR; the goal is ≤ 5 ms per image.
+"""Image to QR text (``verifier.scan.read_qr``) on one core, for a phone photo (as taken,
+and as the window page uploads it), a phone screenshot and a camera frame of a real
+license QR; the goal is ≤ 5 ms per image.
 
 The QR is ``eseal.render.qr_png(text, scale=8)`` of a business license issued here (an
 ``EL1:`` text of about 650 characters). The images, made before any clock starts:
@@ -16,7 +17,10 @@ The QR is ``eseal.render.qr_png(text, scale=8)`` of a business license issued he
   ``FRAME_BLUR``, noise ``NOISE``) scaled down bilinearly to 1280×720 as the page's canvas
   does, then a JPEG at quality 85 (the page's 0.85). The same scene without the QR is also
   timed: most frames the page sends while the clerk lines the license up have none, and
-  ``read_qr`` then runs its full second pass before answering ``NoQrCode``.
+  ``read_qr`` then runs its full second pass before answering ``NoQrCode``;
+- **photo via page**: the photo as the window page uploads it (``shrink`` in
+  ``window.js``): resized to ``UPLOAD_SIDE`` on its long side (bilinear here, the canvas's
+  smoothing there) and re-encoded as JPEG at ``UPLOAD_QUALITY``.
 
 Timed per image, interleaved round by round (order rotated), beside baselines in the same
 process: PIL's decode alone (``Image.open(…).load()``, full size, as the file is; for a
@@ -67,6 +71,8 @@ PHOTO_SIZE = (4000, 3000)
 SCREEN_SIZE = (1080, 2400)
 CAMERA_SIZE = (1920, 1080)  # what the window page asks the camera for
 FRAME_SIZE = (1280, 720)  # the page's canvas: FRAME_SIDE = 1280 in eseal/web/window.js
+UPLOAD_SIDE = 1600  # the page shrinks an uploaded photo to this: UPLOAD_SIDE in window.js
+UPLOAD_QUALITY = 85  # and re-encodes it at this JPEG quality (0.85 in window.js)
 FRAME_QR_SHARE = 0.5  # the QR image (with its quiet zone), of the frame's height
 FRAME_ROTATE = 3.0  # degrees
 FRAME_BLUR = 1.5  # Gaussian radius, camera pixels
@@ -158,6 +164,19 @@ def frame(qr: Image.Image | None) -> bytes:
     return out.getvalue()
 
 
+def shrunk_in_page(photo_jpeg: bytes) -> bytes:
+    """The photo as the window page uploads it: drawn at UPLOAD_SIDE on a canvas (smooth
+    resampling) and re-encoded as JPEG."""
+    with Image.open(io.BytesIO(photo_jpeg)) as img:
+        scale = UPLOAD_SIDE / max(img.size)
+        small = img.resize(
+            (round(img.width * scale), round(img.height * scale)), Image.Resampling.BILINEAR
+        )
+    out = io.BytesIO()
+    small.save(out, format="JPEG", quality=UPLOAD_QUALITY)
+    return out.getvalue()
+
+
 def screenshot(qr: Image.Image) -> bytes:
     """A 1080×2400 PNG: an app screen showing the QR."""
     width, height = SCREEN_SIZE
@@ -179,7 +198,7 @@ def screenshot(qr: Image.Image) -> bytes:
 
 @dataclass(frozen=True)
 class Subject:
-    name: str  # "photo", "screenshot" or "frame"
+    name: str  # "photo", "screenshot", "frame" or "photo via page"
     data: bytes
     gray: Image.Image  # the whole image, decoded, grayscale
     reduced: Image.Image  # what read_qr's fast pass scans (grayscale)
@@ -293,6 +312,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         shutil.rmtree(scratch, ignore_errors=True)
     qr = qr_image(text)
     images = {"photo": photo(qr), "screenshot": screenshot(qr), "frame": frame(qr)}
+    images["photo via page"] = shrunk_in_page(images["photo"])
     empty_frame = frame(None)
     if args.save is not None:
         args.save.mkdir(parents=True, exist_ok=True)
@@ -351,6 +371,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 "noise_sigma": NOISE,
             },
             "screenshot": {"size": SCREEN_SIZE, "bytes": len(images["screenshot"])},
+            "photo via page": {
+                "long_side": UPLOAD_SIDE,
+                "jpeg_quality": UPLOAD_QUALITY,
+                "bytes": len(images["photo via page"]),
+            },
             "frame": {
                 "camera_size": CAMERA_SIZE,
                 "size": FRAME_SIZE,

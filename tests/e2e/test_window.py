@@ -99,6 +99,23 @@ def _tamper(qr_text: str) -> str:
     return tampered
 
 
+def _phone_photo(png: bytes, qr_side: int | None = None) -> bytes:
+    """A 12-megapixel JPEG, as a phone takes it: the QR on a sheet in a grey scene
+    (``qr_side`` pixels wide if given: a QR photographed from afar)."""
+    photo = Image.new("RGB", (4000, 3000), (120, 118, 110))
+    sheet = Image.new("RGB", (1400, 1800), (245, 244, 238))
+    qr = Image.open(io.BytesIO(png)).convert("RGB")
+    if qr_side is not None:
+        qr = qr.resize((qr_side, qr_side), Image.Resampling.NEAREST)
+    sheet.paste(qr, ((1400 - qr.width) // 2, 300))
+    photo.paste(sheet.rotate(3, expand=True, fillcolor=(120, 118, 110)), (1300, 500))
+    grain = Image.effect_noise(photo.size, 24).convert("RGB")  # sensor noise, as photos have
+    photo = Image.blend(photo, grain, 0.12)
+    out = io.BytesIO()
+    photo.save(out, format="JPEG", quality=88)
+    return out.getvalue()
+
+
 def _not_a_qr_png() -> bytes:
     image = Image.new("RGB", (480, 320), "white")
     draw = ImageDraw.Draw(image)
@@ -190,6 +207,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         "stamp": qr_png(stamped.qr_text, scale=8),
         "not-a-qr": _not_a_qr_png(),
     }
+    (files / "phone-photo.jpg").write_bytes(_phone_photo(pngs["valid"]))
+    (files / "far-photo.jpg").write_bytes(_phone_photo(qr_png(valid.qr_text, scale=4), 280))
     for name, png in pngs.items():
         (files / f"{name}.png").write_bytes(png)
     (files / "租赁合同.txt").write_bytes(document)
@@ -340,6 +359,56 @@ def test_forged_license_is_a_bad_signature(opened: Opened, site: Site) -> None:
     expect(page.locator("#checks li.bad")).to_have_count(1)
     expect(page.locator("#seal-image")).to_be_hidden()  # no seal beside a forgery
     _shot(page, "forged")
+
+
+def test_a_phone_photo_is_shrunk_in_the_page_before_it_is_sent(
+    opened: Opened, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 12-megapixel photo is drawn at 1,600 px and sent as a small JPEG: the server
+    decodes a few hundred KB instead of megabytes, and the QR still reads."""
+    from eseal.api.routes import verify as route
+    from verifier.scan import read_qr
+
+    received: list[tuple[int, tuple[int, int]]] = []
+
+    def recording_read_qr(data: bytes) -> str:
+        with Image.open(io.BytesIO(data)) as image:
+            received.append((len(data), image.size))
+        return read_qr(data)
+
+    monkeypatch.setattr(route, "read_qr", recording_read_qr)  # the server runs in-process
+    page = opened.page
+    photo = site.files / "phone-photo.jpg"
+    assert photo.stat().st_size > 1_000_000
+    _upload(page, photo)
+    expect(page.locator("#banner")).to_have_attribute("data-state", "green")
+    expect(page.locator("#doc-fields")).to_contain_text("重庆山城小面餐饮有限公司")
+    assert len(received) == 1
+    size, (width, height) = received[0]
+    assert max(width, height) == 1600
+    assert size < photo.stat().st_size / 3, size
+
+
+def test_a_qr_too_small_in_the_shrunk_photo_is_read_from_the_original(
+    opened: Opened, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From afar the QR is too small once the photo is shrunk: the server says 'no QR
+    code', and the page sends the original photo, where it reads."""
+    from eseal.api.routes import verify as route
+    from verifier.scan import read_qr
+
+    sides: list[int] = []
+
+    def recording_read_qr(data: bytes) -> str:
+        with Image.open(io.BytesIO(data)) as image:
+            sides.append(max(image.size))
+        return read_qr(data)
+
+    monkeypatch.setattr(route, "read_qr", recording_read_qr)
+    page = opened.page
+    _upload(page, site.files / "far-photo.jpg")
+    expect(page.locator("#banner")).to_have_attribute("data-state", "green")
+    assert sides == [1600, 4000]
 
 
 def test_stamp_shows_the_seal_and_compares_the_file(opened: Opened, site: Site) -> None:
