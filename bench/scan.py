@@ -18,9 +18,10 @@ The QR is ``eseal.render.qr_png(text, scale=8)`` of a business license issued he
   does, then a JPEG at quality 85 (the page's 0.85). The same scene without the QR is also
   timed: most frames the page sends while the clerk lines the license up have none, and
   ``read_qr`` then runs its full second pass before answering ``NoQrCode``;
-- **photo via page**: the photo as the window page uploads it (``shrink`` in
-  ``window.js``): resized to ``UPLOAD_SIDE`` on its long side (bilinear here, the canvas's
-  smoothing there) and re-encoded as JPEG at ``UPLOAD_QUALITY``.
+- **photo via page**, **screenshot via page**: the photo and the screenshot as the window
+  page uploads them (``shrink`` in ``window.js``, for images over 2 MP): resized to
+  ``UPLOAD_SIDE`` on the long side (bilinear here, the canvas's smoothing there) and
+  re-encoded as JPEG at ``UPLOAD_QUALITY``.
 
 Timed per image, interleaved round by round (order rotated), beside baselines in the same
 process: PIL's decode alone (``Image.open(…).load()``, full size, as the file is; for a
@@ -198,7 +199,7 @@ def screenshot(qr: Image.Image) -> bytes:
 
 @dataclass(frozen=True)
 class Subject:
-    name: str  # "photo", "screenshot", "frame" or "photo via page"
+    name: str  # "photo", "screenshot", "frame", or one of them "via page"
     data: bytes
     gray: Image.Image  # the whole image, decoded, grayscale
     reduced: Image.Image  # what read_qr's fast pass scans (grayscale)
@@ -313,6 +314,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     qr = qr_image(text)
     images = {"photo": photo(qr), "screenshot": screenshot(qr), "frame": frame(qr)}
     images["photo via page"] = shrunk_in_page(images["photo"])
+    images["screenshot via page"] = shrunk_in_page(images["screenshot"])
     empty_frame = frame(None)
     if args.save is not None:
         args.save.mkdir(parents=True, exist_ok=True)
@@ -375,6 +377,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 "long_side": UPLOAD_SIDE,
                 "jpeg_quality": UPLOAD_QUALITY,
                 "bytes": len(images["photo via page"]),
+            },
+            "screenshot via page": {
+                "long_side": UPLOAD_SIDE,
+                "jpeg_quality": UPLOAD_QUALITY,
+                "bytes": len(images["screenshot via page"]),
             },
             "frame": {
                 "camera_size": CAMERA_SIZE,

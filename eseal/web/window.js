@@ -8,11 +8,12 @@
   const MAX_DOCUMENT = 20 * 1024 * 1024;
   const SCAN_EVERY_MS = 400;
   const FRAME_SIDE = 1280; // camera frames are scaled to at most this long side
-  // An uploaded photo over this many pixels is shrunk in the page to UPLOAD_SIDE before it
-  // is sent: a 12-megapixel phone photo is 2-5 MB and 25 ms of server decoding; shrunk, it
-  // is a few hundred KB and under 5 ms (bench.scan), and a QR a fifth of the photo wide
-  // still has 3 pixels a module. If the shrunk image shows no QR, the original is sent.
-  const UPLOAD_SHRINK_PIXELS = 4000000;
+  // An uploaded image over this many pixels (a phone photo, a phone screenshot) is shrunk in
+  // the page to UPLOAD_SIDE before it is sent: a 12-megapixel photo is 2-5 MB and 25 ms of
+  // server decoding, a 1080×2400 screenshot 23 ms; shrunk, each is under 5 ms (bench.scan),
+  // and a QR a fifth of the photo wide still has 3 pixels a module. If the shrunk image
+  // shows no QR, the original is sent.
+  const UPLOAD_SHRINK_PIXELS = 2000000;
   const UPLOAD_SIDE = 1600;
   const UPLOAD_QUALITY = 0.85;
   const LANG_KEY = "eseal.window.lang";

@@ -116,6 +116,17 @@ def _phone_photo(png: bytes, qr_side: int | None = None) -> bytes:
     return out.getvalue()
 
 
+def _phone_screenshot(png: bytes) -> bytes:
+    """A 1080×2400 phone screenshot showing the QR (2.6 megapixels, a PNG)."""
+    screen = Image.new("RGB", (1080, 2400), (250, 250, 250))
+    ImageDraw.Draw(screen).rectangle((0, 0, 1080, 220), fill=(196, 30, 58))
+    qr = Image.open(io.BytesIO(png)).convert("RGB")
+    screen.paste(qr, ((1080 - qr.width) // 2, 700))
+    out = io.BytesIO()
+    screen.save(out, format="PNG")
+    return out.getvalue()
+
+
 def _not_a_qr_png() -> bytes:
     image = Image.new("RGB", (480, 320), "white")
     draw = ImageDraw.Draw(image)
@@ -208,6 +219,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         "not-a-qr": _not_a_qr_png(),
     }
     (files / "phone-photo.jpg").write_bytes(_phone_photo(pngs["valid"]))
+    (files / "screenshot.png").write_bytes(_phone_screenshot(pngs["valid"]))
     (files / "far-photo.jpg").write_bytes(_phone_photo(qr_png(valid.qr_text, scale=4), 280))
     for name, png in pngs.items():
         (files / f"{name}.png").write_bytes(png)
@@ -361,11 +373,8 @@ def test_forged_license_is_a_bad_signature(opened: Opened, site: Site) -> None:
     _shot(page, "forged")
 
 
-def test_a_phone_photo_is_shrunk_in_the_page_before_it_is_sent(
-    opened: Opened, site: Site, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A 12-megapixel photo is drawn at 1,600 px and sent as a small JPEG: the server
-    decodes a few hundred KB instead of megabytes, and the QR still reads."""
+def _record_server_images(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, tuple[int, int]]]:
+    """(bytes, size) of every image the server is asked to read (it runs in-process)."""
     from eseal.api.routes import verify as route
     from verifier.scan import read_qr
 
@@ -376,7 +385,16 @@ def test_a_phone_photo_is_shrunk_in_the_page_before_it_is_sent(
             received.append((len(data), image.size))
         return read_qr(data)
 
-    monkeypatch.setattr(route, "read_qr", recording_read_qr)  # the server runs in-process
+    monkeypatch.setattr(route, "read_qr", recording_read_qr)
+    return received
+
+
+def test_a_phone_photo_is_shrunk_in_the_page_before_it_is_sent(
+    opened: Opened, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 12-megapixel photo is drawn at 1,600 px and sent as a small JPEG: the server
+    decodes a few hundred KB instead of megabytes, and the QR still reads."""
+    received = _record_server_images(monkeypatch)
     page = opened.page
     photo = site.files / "phone-photo.jpg"
     assert photo.stat().st_size > 1_000_000
@@ -394,21 +412,21 @@ def test_a_qr_too_small_in_the_shrunk_photo_is_read_from_the_original(
 ) -> None:
     """From afar the QR is too small once the photo is shrunk: the server says 'no QR
     code', and the page sends the original photo, where it reads."""
-    from eseal.api.routes import verify as route
-    from verifier.scan import read_qr
-
-    sides: list[int] = []
-
-    def recording_read_qr(data: bytes) -> str:
-        with Image.open(io.BytesIO(data)) as image:
-            sides.append(max(image.size))
-        return read_qr(data)
-
-    monkeypatch.setattr(route, "read_qr", recording_read_qr)
+    received = _record_server_images(monkeypatch)
     page = opened.page
     _upload(page, site.files / "far-photo.jpg")
     expect(page.locator("#banner")).to_have_attribute("data-state", "green")
-    assert sides == [1600, 4000]
+    assert [max(size) for _, size in received] == [1600, 4000]
+
+
+def test_a_phone_screenshot_is_shrunk_too(
+    opened: Opened, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    received = _record_server_images(monkeypatch)
+    page = opened.page
+    _upload(page, site.files / "screenshot.png")
+    expect(page.locator("#banner")).to_have_attribute("data-state", "green")
+    assert [size for _, size in received] == [(720, 1600)]
 
 
 def test_stamp_shows_the_seal_and_compares_the_file(opened: Opened, site: Site) -> None:
