@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
+import weakref
 from typing import Any
 
 from sqlalchemy import func, select
@@ -153,6 +155,9 @@ class LocalStatus:
         placeholder = "?" if node.sql.read_engine.dialect.paramstyle == "qmark" else "%s"
         self._sql = _STATUS_SQL.format(placeholder)
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._own: weakref.WeakSet[Any] = weakref.WeakSet()  # each live thread's connection
+        self._closed = False
 
     def license_status(self, bundle: TrustBundle, doc: DecodedDocument) -> StatusAnswer:
         now = int(time.time())
@@ -210,11 +215,24 @@ class LocalStatus:
         if not self.node.sql.is_sqlite:
             return engine.raw_connection(), False
         conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = engine.raw_connection()
-            conn.detach()  # this thread's from now on; closed when the thread's local goes
+        if conn is None or self._closed:
+            with self._lock:
+                if self._closed:
+                    raise StoreUnavailable("the node's status reader is closed")
+                conn = engine.raw_connection()
+                conn.detach()  # this thread's from now on (closed with the thread, or close())
+                self._own.add(conn)
             self._local.conn = conn
         return conn, True
+
+    def close(self) -> None:
+        """Close every thread's connection (the app calls this when it shuts down)."""
+        with self._lock:
+            self._closed = True
+            conns = list(self._own)
+        for conn in conns:
+            with contextlib.suppress(Exception):  # a connection already gone is closed
+                conn.close()
 
     def seal_status(self, bundle: TrustBundle, seal_id: str) -> StatusAnswer | None:
         now = int(time.time())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,12 +21,19 @@ from keys.errors import EsealError
 PROBLEM_JSON = "application/problem+json"
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.status.close()  # the status reader's per-thread database connections
+
+
 def create_app(node: Node) -> FastAPI:
     """The API over one opened node (kept in ``app.state.node``)."""
     app = FastAPI(
         title="eseal",
         version="1",
         summary="Electronic licenses and seals on a witnessed, RFC 9162 ledger.",
+        lifespan=_lifespan,
     )
     app.state.node = node
     app.add_middleware(BodyLimit)

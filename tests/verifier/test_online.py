@@ -334,3 +334,16 @@ def test_the_cli_asks_online_only_a_node_of_a_trusted_region(
         assert status.region == "500000"
     finally:
         other.node.close()
+
+
+def test_the_apps_status_reader_closes_with_the_app(region: Region) -> None:
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    app = create_app(region.node)
+    with TestClient(app) as c:
+        assert c.post("/v1/verify", json={"text": issued.qr_text}).json()["status"] == "VALID"
+        assert len(app.state.status._own) == 1  # the event loop thread's connection
+    assert app.state.status._closed
+    from ledger.store import StoreUnavailable
+
+    with pytest.raises(StoreUnavailable, match="closed"):
+        app.state.status._read_status(issued.id)
