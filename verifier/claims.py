@@ -214,24 +214,46 @@ def _utf8_length(text: str) -> int:
     return len(text.encode())
 
 
-def _fields(f: object) -> tuple[Mapping[str, str | int], bool]:
-    """The fields map, and whether its names are in canonical order (length, then bytes)."""
-    if type(f) is not dict or len(f) > _MAX_FIELDS:
-        raise InvalidClaim(f"fields (f) must be a map of at most {_MAX_FIELDS} entries")
-    names = list(f)
-    for name, value in f.items():
+#: Field-name tuples already checked (valid names), with whether they are in canonical
+#: order: the licenses of one type share their names, so most documents skip that work.
+_NAMES_SEEN: dict[tuple[Any, ...], bool] = {}
+_NAMES_SEEN_MAX = 4096
+
+
+def _names_ordered(names: tuple[Any, ...]) -> bool:
+    """Check the field names; whether they are in canonical order (length, then bytes)."""
+    ordered = _NAMES_SEEN.get(names)
+    if ordered is not None:
+        return ordered
+    for name in names:
         if type(name) is not str or not 0 < len(name) <= _MAX_FIELD_NAME or not name.isprintable():
             raise InvalidClaim(
                 f"field names must be printable text of 1 to {_MAX_FIELD_NAME} chars"
             )
+    canonical = sorted(names)
+    canonical.sort(key=len if "".join(names).isascii() else _utf8_length)
+    ordered = tuple(canonical) == names
+    if len(_NAMES_SEEN) >= _NAMES_SEEN_MAX:
+        _NAMES_SEEN.clear()
+    _NAMES_SEEN[names] = ordered
+    return ordered
+
+
+def _fields(f: object) -> tuple[Mapping[str, str | int], bool]:
+    """The fields map, and whether its names are in canonical order (length, then bytes)."""
+    if type(f) is not dict or len(f) > _MAX_FIELDS:
+        raise InvalidClaim(f"fields (f) must be a map of at most {_MAX_FIELDS} entries")
+    ordered = _names_ordered(tuple(f))
+    for name, value in f.items():
         if type(value) is str:
             if len(value) > _MAX_TEXT or not value.isprintable():
                 raise InvalidClaim(f"field {name!r} must be printable text of at most 200 chars")
         elif type(value) is not int or not -(2**63) <= value < 2**63:
             raise InvalidClaim(f"field {name!r} must be text or a 64-bit integer")
-    canonical = sorted(names)
-    canonical.sort(key=len if "".join(names).isascii() else _utf8_length)
-    return MappingProxyType(f), canonical == names
+    return MappingProxyType(f), ordered
+
+
+_CTI_WHAT = {"license": "cti (7), the license id,", "stamp": "cti (7), the stamp id,"}
 
 
 def _common(m: dict[Any, Any], what: str) -> tuple[str, int, int, str]:
@@ -246,7 +268,7 @@ def _common(m: dict[Any, Any], what: str) -> tuple[str, int, int, str]:
         _text(m[_ISS], "iss (1)", 18, _CREDIT_CODE),
         _uint(m[_IAT], "iat (6)", 0, _MAX_TIME),
         _uint(m[_NBF], "nbf (5)", 0, _MAX_TIME),
-        _text(subject, f"cti (7), the {what} id,", _MAX_ID),
+        _text(subject, _CTI_WHAT[what], _MAX_ID),
     )
 
 
@@ -297,7 +319,8 @@ def parse_claims(kind: Kind, payload: bytes) -> LicenseClaims | StampClaims:
     m = load_cbor(payload, "payload")
     if type(m) is not dict:
         raise InvalidClaim("the payload must be a map of claims")
-    if bad := [key for key in m if type(key) is not int]:
+    orders = _LICENSE_ORDERS if kind == "license" else _STAMP_ORDERS
+    if tuple(m) not in orders and (bad := [key for key in m if type(key) is not int]):
         raise UnknownClaim(f"claim key {bad[0]!r} is not an integer")
     claims, ordered = _license_claims(m) if kind == "license" else _stamp_claims(m)
     # Plain re-encoding keeps the input's key order: equal bytes plus canonical key order
