@@ -35,6 +35,8 @@ from eseal.render import QrTextInvalid, qr_png
 from keys import ed25519
 from keys.statements import KeyStatement, KeyStatus, Role, SignedStatement, certify
 from ledger.checkpoint import Checkpoint, sign_checkpoint, verifier_key
+from ledger.entries import ZERO_HASH, Entry
+from ledger.merkle import MemoryTree, inclusion_proof, leaf_hash, root_hash
 from verifier.base45 import b45encode
 from verifier.claims import license_claims_map
 from verifier.cose import cose_sign1_bytes, sig_structure
@@ -408,6 +410,7 @@ STOP_STEP: Final[Mapping[Status, str]] = {
     Status.TRANSFERRED: "status",
     Status.REVOKED: "status",
     Status.DOCUMENT_MISMATCH: "document",
+    Status.NOT_IN_LEDGER: "ledger",
 }
 
 
@@ -421,6 +424,7 @@ class Case:
     validation_time: int = NOW
     revocations: bool = True
     document: bytes | None = None
+    online: dict[str, Any] | None = None  # the node's answer to GET /v1/licenses/{id}/status
     stops_at: str | None = None  # the failing step, when not STOP_STEP[status]
     unchecked: tuple[str, ...] = ()  # steps run but not passed, the verdict still valid
     warnings: tuple[str, ...] = ()
@@ -430,7 +434,8 @@ class Case:
         is not reached."""
         stop = self.stops_at or STOP_STEP.get(self.status)
         reached, out = True, {}
-        for step in STAMP_STEPS if self.kind == "stamp" else LICENSE_STEPS:
+        steps = STAMP_STEPS if self.kind == "stamp" else LICENSE_STEPS
+        for step in (*steps, "ledger") if self.online is not None else steps:
             reached = reached and step != stop
             out[step] = reached and step not in self.unchecked
         return out
@@ -442,6 +447,7 @@ class Case:
             "png": png,
             "bundle": BUNDLE_FILE,
             "revocations": REVOCATIONS_FILE if self.revocations else None,
+            "online": self.online,
             "validation_time": self.validation_time,
             "validation_clock": clock(self.validation_time),
             "document": base64.b64encode(self.document).decode() if self.document else None,
@@ -477,6 +483,111 @@ class _Cases:
             if claims.issued_at > SNAPSHOT_AT:
                 raise ValueError(f"{claims.license_id} is issued after the snapshot")
         return sign_license(claims, key).text
+
+
+def online_answers(texts: list[str], *, time: int) -> list[dict[str, Any]]:
+    """What the region's node answers to GET /v1/licenses/{id}/status for each of ``texts``,
+    from a small ledger holding their issuances (in order): the entry, its RFC 9162
+    inclusion proof, and the checkpoint signed by the log key."""
+    tree, entries, prev = MemoryTree(), [], ZERO_HASH
+    for text in texts:
+        doc = decode(text)
+        assert isinstance(doc.claims, LicenseClaims)
+        entry = Entry("license.issue", time, REGION, doc.claims.license_id, doc.digest(), doc.kid)
+        data = entry.encode(prev)
+        prev = leaf_hash(data)
+        tree.append(prev)
+        entries.append((doc.claims.license_id, data))
+    size = tree.size
+    checkpoint = sign_checkpoint(Checkpoint(ORIGIN, size, root_hash(size, tree)), LOG_KEY)
+    return [
+        {
+            "http_status": 200,
+            "body": {
+                "id": license_id,
+                "status": "01",
+                "as_of": time,
+                "ledger_index": index,
+                "entry": base64.b64encode(data).decode(),
+                "inclusion_proof": [
+                    base64.b64encode(h).decode() for h in inclusion_proof(index, size, tree)
+                ],
+                "checkpoint": checkpoint,
+                "replaced_by": None,
+            },
+        }
+        for index, (license_id, data) in enumerate(entries)
+    ]
+
+
+def add_online_cases(v: _Cases, valid: str) -> None:
+    """Online cases: the status comes from the region's node, whose answer the verifier
+    checks (checkpoint signature, issuance entry, inclusion proof) instead of trusting it."""
+    L = "license"  # noqa: N806
+    revoked = v.license(business_license("2025000901"), code=None)
+    other = v.license(business_license("2025000902"), code=None)
+    answers = online_answers([valid, revoked, other], time=NOW - 60)
+    good, revoked_answer, other_answer = answers
+    revoked_answer = revoked_answer | {"body": revoked_answer["body"] | {"status": "07"}}
+    v.add(
+        Case(
+            "valid-license-online",
+            "online: the node answers 01 with the issuance entry, proved in its checkpoint",
+            valid,
+            Status.VALID,
+            L,
+            revocations=False,
+            online=good,
+        )
+    )
+    v.add(
+        Case(
+            "revoked-license-online",
+            "online: the node answers 07 (revoked) with the proved issuance entry",
+            revoked,
+            Status.REVOKED,
+            L,
+            revocations=False,
+            online=revoked_answer,
+        )
+    )
+    zero = base64.b64encode(bytes(32)).decode()
+    bad_proof = good["body"] | {"inclusion_proof": [zero] * len(good["body"]["inclusion_proof"])}
+    v.add(
+        Case(
+            "not-in-ledger-bad-proof",
+            "online: the node answers 01, but its inclusion proof does not lead to the root",
+            valid,
+            Status.NOT_IN_LEDGER,
+            L,
+            revocations=False,
+            online={"http_status": 200, "body": bad_proof},
+            stops_at="status",
+        )
+    )
+    v.add(
+        Case(
+            "not-in-ledger-other-entry",
+            "online: the node answers 01 with another license's (proved) issuance entry",
+            valid,
+            Status.NOT_IN_LEDGER,
+            L,
+            revocations=False,
+            online={"http_status": 200, "body": other_answer["body"] | {"id": good["body"]["id"]}},
+        )
+    )
+    v.add(
+        Case(
+            "not-in-ledger-unknown-to-node",
+            "online: the region's node does not know the license (HTTP 404)",
+            valid,
+            Status.NOT_IN_LEDGER,
+            L,
+            revocations=False,
+            online={"http_status": 404, "body": {"title": "no such license"}},
+            stops_at="status",
+        )
+    )
 
 
 def build_cases() -> _Cases:
@@ -847,6 +958,7 @@ def build_cases() -> _Cases:
         ),
     ):
         v.add(Case(name, description, text, Status.MALFORMED, None))
+    add_online_cases(v, valid)
     return v
 
 
