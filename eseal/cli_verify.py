@@ -15,16 +15,22 @@ from keys.errors import InvalidInput
 from verifier.pipeline import DEFAULT_MAX_STATUS_AGE, StatusSource, VerifyContext, verify_text
 from verifier.scan import MAX_IMAGE_BYTES, read_qr
 from verifier.trust import TrustStore, open_bundle
-from verifier.verdict import STATUS_TEXT, UNPINNED_TRUST, Verdict
+from verifier.verdict import (
+    DOCUMENT_NOT_COMPARED,
+    STALE_STATUS,
+    STATUS_TEXT,
+    UNPINNED_TRUST,
+    WARNING_TEXT,
+    Verdict,
+)
 
 bundle_app = typer.Typer(help="The region's signed trust bundle.", no_args_is_help=True)
 MAX_FILE = 64 * 1024 * 1024
-WARNING_TEXT = {
-    "STALE_STATUS": "吊销信息已过期 the revocation snapshot is older than --max-status-age",
-    "CLOCK_BEHIND": "本机时钟落后 this computer's clock is behind signed times it has seen",
-    "NO_STATUS": "未核验状态 the status was not checked",
-    "DOCUMENT_NOT_COMPARED": "未比对文件 the stamped file was not given: pass --document FILE",
-    UNPINNED_TRUST: "未固定信任根 trusting the node's own bundle: pass --pin ROOT_KEY_ID",
+#: What to do about a warning, from this command line.
+HINTS = {
+    STALE_STATUS: "export a newer snapshot, or see --max-status-age",
+    DOCUMENT_NOT_COMPARED: "pass --document FILE",
+    UNPINNED_TRUST: "pass --pin ROOT_KEY_ID",
 }
 
 
@@ -94,7 +100,8 @@ def _summary(verdict: Verdict) -> None:
     for reason in verdict.reasons:
         typer.echo(f"  {reason}")
     for warning in verdict.warnings:
-        typer.echo(f"  warning: {WARNING_TEXT.get(warning, warning)}")
+        hint = f": {HINTS[warning]}" if warning in HINTS else ""
+        typer.echo(f"  warning: {WARNING_TEXT.get(warning, warning)}{hint}")
 
 
 def verify_command(

@@ -199,8 +199,11 @@ class LocalStatus:
             row = cursor.fetchone()
             cursor.close()
         except dbapi_error as e:
-            self._local.__dict__.pop("conn", None)
-            conn.invalidate() if not own else conn.close()
+            if own:  # this thread opens a new one next time
+                self._local.__dict__.pop("conn", None)
+                conn.close()
+            else:
+                conn.invalidate()  # the pool drops it
             raise StoreUnavailable(f"cannot read license status: {e}") from e
         finally:
             if not own:
@@ -256,10 +259,11 @@ class BundleCache:
 
     def store(self) -> TrustStore:
         with self._lock:
-            if self._store is None or time.monotonic() - self._built > BUNDLE_CACHE_SECONDS:
-                self._store = TrustStore([build_bundle(self.node, now=int(time.time()))])
+            store = self.cached()
+            if store is None:
+                store = self._store = TrustStore([build_bundle(self.node, now=int(time.time()))])
                 self._built = time.monotonic()
-            return self._store
+            return store
 
     def cached(self) -> TrustStore | None:
         """The store if it is built and fresh, without building it (None otherwise)."""

@@ -69,6 +69,15 @@ DOCUMENT_NOT_COMPARED = "DOCUMENT_NOT_COMPARED"
 #: The trust bundle came from the node that answers, with no root key pinned.
 UNPINNED_TRUST = "UNPINNED_TRUST"
 
+#: What each warning means, Chinese first (the CLI's summary; the window page has its own).
+WARNING_TEXT = {
+    STALE_STATUS: "吊销信息已过期 the revocation snapshot is older than its maximum age",
+    CLOCK_BEHIND: "本机时钟落后 this computer's clock is behind signed times it has seen",
+    NO_STATUS: "未核验状态 the status was not checked",
+    DOCUMENT_NOT_COMPARED: "未比对文件 the stamped file was not given to compare",
+    UNPINNED_TRUST: "未固定信任根 the trust bundle is the node's own, with no root key pinned",
+}
+
 
 @dataclass(slots=True)
 class Check:

@@ -48,10 +48,9 @@ class BodyLimit:
             return
         path: str = scope.get("path", "")
         headers = dict(scope.get("headers", []))
-        if headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data"):
-            limit = next((v for k, v in LARGE_SUFFIXES.items() if path.endswith(k)), DEFAULT_LIMIT)
-        else:
-            limit = next((v for k, v in SMALL_SUFFIXES.items() if path.endswith(k)), DEFAULT_LIMIT)
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        suffixes = LARGE_SUFFIXES if multipart else SMALL_SUFFIXES
+        limit = next((v for k, v in suffixes.items() if path.endswith(k)), DEFAULT_LIMIT)
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _reject(send, limit)

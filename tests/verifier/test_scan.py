@@ -62,32 +62,26 @@ def test_reduction_keeps_the_long_side_at_work_side(size: tuple[int, int], facto
     assert factor == 1 or max(size) // factor >= scan.WORK_SIDE
 
 
-def test_large_jpeg_is_decoded_reduced_and_gray_and_read() -> None:
-    data = _bytes(_scene((4000, 3000), 10), "JPEG", quality=85)
+@pytest.mark.parametrize(
+    ("scene", "expected"),
+    [
+        # a 12-megapixel photo: luma decoded at 1/4
+        (((4000, 3000), 10, "RGB", 1.0, 85), ((1000, 750), True)),
+        # 38.4 megapixels, near the bound: the long side at 1/8 is still 1000
+        (((8000, 4800), 20, "L", 0, 75), ((1000, 600), True)),
+        # sides that do not divide: libjpeg rounds up, and there is no second halving
+        (((2001, 1001), 6, "RGB", 1.0, 90), ((1001, 501), True)),
+        # a camera frame as the window page sends it: scanned at full size, in gray
+        (((1280, 720), 4, "RGB", 1.0, 85), ((1280, 720), False)),
+    ],
+)
+def test_jpeg_is_decoded_gray_at_the_fast_pass_size_and_read(
+    scene: tuple[tuple[int, int], int, str, float, int], expected: tuple[tuple[int, int], bool]
+) -> None:
+    size, module, mode, blur, quality = scene
+    data = _bytes(_scene(size, module, mode=mode, blur=blur), "JPEG", quality=quality)
     small, reduced = decode(data, fast=True)
-    assert (small.mode, small.size, reduced) == ("L", (1000, 750), True)
-    assert read_qr(data) == TEXT
-
-
-def test_very_large_jpeg_is_decoded_at_an_eighth() -> None:
-    # 38.4 megapixels, near the bound: the long side at 1/8 is still 1000.
-    data = _bytes(_scene((8000, 4800), 20, mode="L", blur=0), "JPEG", quality=75)
-    small, reduced = decode(data, fast=True)
-    assert (small.mode, small.size, reduced) == ("L", (1000, 600), True)
-    assert read_qr(data) == TEXT
-
-
-def test_jpeg_whose_sides_do_not_divide_is_reduced_once() -> None:
-    data = _bytes(_scene((2001, 1001), 6), "JPEG", quality=90)
-    small, reduced = decode(data, fast=True)
-    assert (small.size, reduced) == ((1001, 501), True)  # libjpeg rounds up; no second halving
-    assert read_qr(data) == TEXT
-
-
-def test_camera_frame_is_scanned_at_full_size_in_gray() -> None:
-    data = _bytes(_scene((1280, 720), 4), "JPEG", quality=85)
-    small, reduced = decode(data, fast=True)
-    assert (small.mode, small.size, reduced) == ("L", (1280, 720), False)
+    assert (small.mode, (small.size, reduced)) == ("L", expected)
     assert read_qr(data) == TEXT
 
 
