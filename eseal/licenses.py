@@ -282,16 +282,27 @@ def _proof(node: Node, index: int, size: int) -> list[str]:
     return [base64.b64encode(h).decode() for h in proof]
 
 
+#: The seals a license may show, most fitting first: the agency's official seal (公章),
+#: else its administrative-approval seal. A contract or finance seal never goes on a license.
+LICENSE_SEAL_TYPES = ("official", "approval")
+
+
 def agency_seal(node: Node, agency_code: str) -> str | None:
-    """The seal a license shows (the agency's oldest active seal), if it has one: windows
-    and printed licenses display its image."""
+    """The seal a license shows, if the agency has one fit for it (the oldest active seal
+    of the first type in :data:`LICENSE_SEAL_TYPES`): windows and printed licenses display
+    its image."""
     with node.sql.read_engine.connect() as conn:
-        return conn.execute(
-            select(_seal.c.id)
-            .where(_seal.c.agency_code == agency_code, _seal.c.status == "active")
+        rows = conn.execute(
+            select(_seal.c.id, _seal.c.seal_type)
+            .where(
+                _seal.c.agency_code == agency_code,
+                _seal.c.status == "active",
+                _seal.c.seal_type.in_(LICENSE_SEAL_TYPES),
+            )
             .order_by(_seal.c.created_at, _seal.c.id)
-            .limit(1)
-        ).scalar()
+        ).all()
+    ranked = sorted(rows, key=lambda row: LICENSE_SEAL_TYPES.index(row.seal_type))
+    return str(ranked[0].id) if ranked else None
 
 
 def issue_many(

@@ -81,7 +81,9 @@ def build_bundle(node: Node, *, now: int, with_images: bool = False) -> TrustBun
         for s in seals
     )
     license_types = tuple(
-        LicenseTypeInfo(t.code, t.name, {f.name: f.label for f in t.fields})
+        LicenseTypeInfo(
+            t.code, t.name, {f.name: f.label for f in t.fields}, tuple(f.name for f in t.fields)
+        )
         for t in catalog
         if t.code in types
     )

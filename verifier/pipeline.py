@@ -99,8 +99,13 @@ class _Run:
         return self.decoded(), self.signer
 
 
+#: Dates in verdicts are calendar days in China Standard Time (UTC+8), the time of the
+#: licenses: a license issued at 00:30 in Beijing is dated that day, not the day before.
+CST_OFFSET = 8 * 3600
+
+
 def _day(ts: int | None) -> str | None:
-    return None if ts is None else _date(ts // 86400)
+    return None if ts is None else _date((ts + CST_OFFSET) // 86400)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -212,7 +217,10 @@ def check_time(run: _Run) -> None:
         run.verdict.warnings.append(CLOCK_BEHIND)
     if ctx.now + ctx.skew < claims.not_before:
         raise Stop(Status.NOT_YET_VALID, f"valid from {_day(claims.not_before)}")
-    expires = claims.expires if isinstance(claims, LicenseClaims) else None
+    if not isinstance(claims, LicenseClaims):  # a stamp has no end: it dates its document
+        run.passed("time", f"stamped on {_day(claims.issued_at)}, in effect")
+        return
+    expires = claims.expires
     if expires is not None and ctx.now - ctx.skew > expires:
         raise Stop(Status.EXPIRED, f"expired on {_day(expires)}")
     run.passed("time", f"valid until {_day(expires) or '长期 (no end)'}")
@@ -287,6 +295,10 @@ def _describe(run: _Run) -> None:
         body = claims.body
         info = run.ctx.store.license_type(body.type_code)
         labels = info.labels if info else {}
+        fields = body.fields
+        if info is not None and info.fields:
+            # The catalogue's order, as on the printed license (the QR keeps CBOR's order).
+            fields = {k: fields[k] for k in info.in_order(tuple(fields))}
         run.verdict.document = {
             "id": claims.license_id,
             "type_code": body.type_code,
@@ -294,7 +306,7 @@ def _describe(run: _Run) -> None:
             "holder": body.holder.name,
             "holder_id": body.holder.id_display,
             "fields": [
-                {"name": k, "label": labels.get(k, k), "value": v} for k, v in body.fields.items()
+                {"name": k, "label": labels.get(k, k), "value": v} for k, v in fields.items()
             ],
             "issued": _day(claims.issued_at),
             "valid_until": _day(claims.expires),
@@ -326,20 +338,26 @@ STEPS: tuple[Step, ...] = (
     check_status,
     check_ledger,
 )
+#: Each step with the name its check carries (decode and document run around them).
+_NAMED_STEPS: tuple[tuple[str, Step], ...] = tuple(
+    zip(("issuer", "signature", "authority", "time", "status", "ledger"), STEPS, strict=True)
+)
 
 
 def verify_text(text: str, ctx: VerifyContext, *, document: bytes | None = None) -> Verdict:
     """The verdict on a QR text (and, for a seal stamp, the presented file)."""
     run = _Run(ctx, Verdict(Status.VALID, checked_at=ctx.now))
+    name = "decode"
     try:
         decode_step(run, text)
-        for step in STEPS:
+        for name, step in _NAMED_STEPS:  # noqa: B007 (the except clause reads the name)
             step(run)
+        name = "document"
         check_document(run, document)
     except Stop as stop:
         run.verdict.status = stop.status
         run.verdict.reasons.append(stop.reason)
-        run.verdict.checks.append(Check(_step_name(run), False, stop.reason))
+        run.verdict.checks.append(Check(name, False, stop.reason))
     except ExternalFailure:
         raise  # the network or a database failed: an error to report, not a verdict
     except EsealError as e:  # a source failed in a way no step anticipated
@@ -349,9 +367,3 @@ def verify_text(text: str, ctx: VerifyContext, *, document: bytes | None = None)
     if run.verdict.valid and not run.verdict.reasons:
         run.verdict.reasons.append("all checks passed")
     return run.verdict
-
-
-def _step_name(run: _Run) -> str:
-    names = ["decode", "issuer", "signature", "authority", "time", "status", "ledger", "document"]
-    done = {c.step for c in run.verdict.checks if c.ok}
-    return next((n for n in names if n not in done), "document")

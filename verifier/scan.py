@@ -109,6 +109,10 @@ def decode(data: bytes, *, fast: bool) -> tuple[Image.Image, bool]:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageTooLarge(too_large) from e
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise ImageUnreadable(f"not a readable image: {e}") from e
+    except UnidentifiedImageError as e:
+        raise ImageUnreadable(
+            "not an image file this verifier reads (JPEG, PNG, GIF, BMP, WebP or TIFF)"
+        ) from e
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ImageUnreadable(f"the image is damaged or cut short: {e}") from e
     return gray, gray.size != (width, height)

@@ -2,7 +2,8 @@
 
 A region's bundle (signed by its root key, in a DSSE envelope) lists its agencies and
 seals with their root-certified key statements and status, the license types it issues
-(names and field labels, so the window needs no catalogue), its log key, and the
+(names, field labels and the order of the fields, so the window needs no catalogue), its
+log key, and the
 checkpoint it was cut at. A peer pins a region by its root key id.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -80,6 +82,19 @@ class LicenseTypeInfo:
     code: str
     name: str
     labels: dict[str, str] = field(hash=False)
+    #: The field names in the catalogue's order, the order of the printed license (the
+    #: bundle's JSON sorts the labels' keys, so the order travels as its own list).
+    fields: tuple[str, ...] = ()
+
+    def in_order(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """``names`` in the catalogue's order; names it does not list come last."""
+        return _in_order(self.fields, names)
+
+
+@functools.lru_cache(maxsize=1024)
+def _in_order(order: tuple[str, ...], names: tuple[str, ...]) -> tuple[str, ...]:
+    rank = {name: i for i, name in enumerate(order)}
+    return tuple(sorted(names, key=lambda name: rank.get(name, len(rank))))
 
 
 @dataclass(frozen=True)
@@ -136,7 +151,8 @@ class TrustBundle:
                 for s in self.seals
             ],
             "license_types": [
-                {"code": t.code, "name": t.name, "labels": t.labels} for t in self.license_types
+                {"code": t.code, "name": t.name, "labels": t.labels, "fields": list(t.fields)}
+                for t in self.license_types
             ],
         }
 
@@ -177,6 +193,7 @@ class TrustBundle:
                         _text(t["code"]),
                         _text(t["name"]),
                         {_text(k): _text(v) for k, v in t["labels"].items()},
+                        _names(t.get("fields", [])),
                     )
                     for t in raw["license_types"]
                 ),
@@ -185,6 +202,12 @@ class TrustBundle:
             raise
         except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as e:
             raise MalformedBundle(f"trust bundle is malformed: {e!r}") from e
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > 64:
+        raise MalformedBundle("expected a list of at most 64 field names")
+    return tuple(_text(name) for name in value)
 
 
 def _b64(raw: bytes) -> str:

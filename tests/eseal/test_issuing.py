@@ -8,6 +8,7 @@ import hashlib
 import json
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from pycose.keys.curves import Ed25519
@@ -37,6 +38,7 @@ from tests.eseal.conftest import (
     NOW,
     Region,
     business_request,
+    make_region,
     worker_request,
 )
 from verifier.document import LicenseClaims, decode, holder_id_hash
@@ -268,3 +270,37 @@ def test_license_names_the_agencys_seal_for_windows_to_show(region: Region) -> N
     claims = decode(issued.qr_text).claims
     assert isinstance(claims, LicenseClaims)
     assert claims.body.seal_id == seal.id
+
+
+def test_license_shows_the_official_seal_never_a_contract_seal(tmp_path: Path) -> None:
+    from eseal.seals import create_seal
+
+    fresh = make_region(tmp_path)
+    node = fresh.node
+    try:
+
+        def seal_of(seal_type: str, name: str, at: int) -> str:
+            made = create_seal(
+                node,
+                MARKET_AGENT,
+                agency_code=MARKET,
+                name=name,
+                seal_type=seal_type,
+                image=None,
+                now=at,
+            )
+            return made.id
+
+        def shown(at: int) -> str | None:
+            claims = decode(issue(node, MARKET_AGENT, MARKET, business_request(), now=at).qr_text)
+            assert isinstance(claims.claims, LicenseClaims)
+            return claims.claims.body.seal_id
+
+        seal_of("contract", "合同专用章", NOW)
+        assert shown(NOW + 1) is None  # a contract seal is not a license's seal
+        approval = seal_of("approval", "行政审批专用章", NOW + 2)
+        assert shown(NOW + 3) == approval
+        official = seal_of("official", "公章", NOW + 4)  # newer, but the official seal wins
+        assert shown(NOW + 5) == official
+    finally:
+        node.close()

@@ -130,8 +130,14 @@ STALE_NOW: Final = at("2025-06-12T10:00:00")
 #: Before the snapshot was signed: the device's clock is behind.
 BEHIND_NOW: Final = at("2025-05-25T10:00:00")
 
+
+def _license_type(code: str, name: str, labels: dict[str, str]) -> LicenseTypeInfo:
+    """A license type of the vectors' bundle, its fields in the order of ``labels``."""
+    return LicenseTypeInfo(code, name, labels, tuple(labels))
+
+
 LICENSE_TYPES: Final = (
-    LicenseTypeInfo(
+    _license_type(
         BUSINESS,
         "营业执照",
         {
@@ -139,12 +145,12 @@ LICENSE_TYPES: Final = (
             "legal_representative": "法定代表人",
             "registered_capital": "注册资本（元）",
             "established": "成立日期",
-            "term_end": "营业期限至（空为长期）",
+            "term_end": "营业期限至",
             "address": "住所",
             "business_scope": "经营范围",
         },
     ),
-    LicenseTypeInfo(
+    _license_type(
         FOOD,
         "食品经营许可证",
         {
@@ -156,7 +162,7 @@ LICENSE_TYPES: Final = (
             "business_items": "经营项目",
         },
     ),
-    LicenseTypeInfo(
+    _license_type(
         WORKER,
         "建筑施工特种作业人员操作资格证书",
         {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -14,6 +15,7 @@ from eseal.licenses import change_status, issue
 from eseal.seals import create_seal, revoke_seal, stamp
 from eseal.trust_export import LocalStatus, build_bundle, export_bundle
 from tests.eseal.conftest import (
+    BUSINESS,
     HOUSING,
     MARKET,
     NOW,
@@ -24,7 +26,13 @@ from tests.eseal.conftest import (
 )
 from verifier.document import decode
 from verifier.pipeline import VerifyContext, verify_text
-from verifier.trust import BundleNotPinned, TrustStore, open_bundle
+from verifier.trust import (
+    BundleNotPinned,
+    MalformedBundle,
+    TrustBundle,
+    TrustStore,
+    open_bundle,
+)
 from verifier.verdict import CLOCK_BEHIND, NO_STATUS, Status, Verdict
 
 MARKET_AGENT = Principal("agency", MARKET)
@@ -148,6 +156,36 @@ def test_revoked_key_invalidates_what_it_signed(tmp_path_factory: pytest.TempPat
         r.node.close()
 
 
+def test_dates_are_beijing_days_and_fields_follow_the_catalogue(region: Region) -> None:
+    at = (NOW // 86400 + 1) * 86400 + 17 * 3600  # 17:00 UTC: 01:00 the next day in Beijing
+    issued = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=at)
+    verdict = verify_text(issued.qr_text, _ctx(region, now=at + 60))
+    assert verdict.status is Status.VALID, verdict.reasons
+    beijing = datetime.fromtimestamp(at, timezone(timedelta(hours=8))).date().isoformat()
+    assert beijing != datetime.fromtimestamp(at, UTC).date().isoformat()
+    assert verdict.document["issued"] == beijing
+    # The catalogue's order (that of the printed license), not the QR's CBOR key order.
+    assert [f["name"] for f in verdict.document["fields"]] == [
+        "company_type",
+        "legal_representative",
+        "established",
+        "address",
+        "business_scope",
+    ]
+    assert verdict.document["fields"][0]["label"] == "类型"
+
+
+def test_bundle_field_order_is_optional_and_strict(region: Region) -> None:
+    raw = build_bundle(region.node, now=LATER).to_json()
+    for t in raw["license_types"]:
+        del t["fields"]  # a bundle written before the order travelled: still read
+    assert all(t.fields == () for t in TrustBundle.from_json(raw).license_types)
+    for bad in ("company_type", [1, 2], ["x"] * 65):
+        raw["license_types"][0]["fields"] = bad
+        with pytest.raises(MalformedBundle):
+            TrustBundle.from_json(raw)
+
+
 def test_seal_stamp_matches_only_its_document(region: Region) -> None:
     seal = create_seal(
         region.node,
@@ -165,8 +203,13 @@ def test_seal_stamp_matches_only_its_document(region: Region) -> None:
     ok = verify_text(stamped.qr_text, _ctx(region), document=doc)
     assert ok.status is Status.VALID, ok.reasons
     assert ok.document["seal_name"] == "合同专用章"
+    time_check = next(c for c in ok.checks if c.step == "time")
+    assert time_check.detail.startswith("stamped on ")  # a stamp has no "valid until"
     bad = verify_text(stamped.qr_text, _ctx(region), document=b"contract text!")
     assert bad.status is Status.DOCUMENT_MISMATCH
+    # The failed check is the document's (a stamp has no ledger step to blame it on).
+    assert [c.step for c in bad.checks if not c.ok] == ["document"]
+    assert [c.step for c in bad.checks if c.ok][-1] == "status"
     revoke_seal(region.node, MARKET_AGENT, seal.id, reason="lost", now=NOW + 5)
     assert verify_text(stamped.qr_text, _ctx(region), document=doc).status is Status.REVOKED
 
@@ -176,6 +219,9 @@ def test_bundle_is_signed_and_pinned(region: Region) -> None:
     bundle = open_bundle(data, pinned_root_key_id=region.node.root_key_id)
     assert bundle.region == "500000"
     assert {a.code for a in bundle.agencies} == {MARKET, HOUSING}
+    business = next(t for t in bundle.license_types if t.code == BUSINESS)
+    assert business.fields[:2] == ("company_type", "legal_representative")  # catalogue order
+    assert set(business.fields) == set(business.labels)
     with pytest.raises(BundleNotPinned):
         open_bundle(data, pinned_root_key_id=bytes(8))
     forged = data.replace(b'"payload":"', b'"payload":"e', 1)

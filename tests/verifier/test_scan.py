@@ -171,8 +171,12 @@ def test_pixel_bounds_hold_on_both_passes(fast: bool) -> None:
 def test_byte_bound_and_unreadable_files() -> None:
     with pytest.raises(ImageTooLarge):
         read_qr(b"\xff\xd8" + b"\0" * scan.MAX_IMAGE_BYTES)
-    with pytest.raises(ImageUnreadable):
+    with pytest.raises(ImageUnreadable) as refused:
         read_qr(b"not an image")
+    # What the window shows a clerk: plain words, no Python object in it.
+    assert "0x" not in refused.value.message
+    assert "BytesIO" not in refused.value.message
+    assert "JPEG, PNG" in refused.value.message
     whole = _bytes(_scene((2000, 1500), 6), "JPEG")
     with pytest.raises(ImageUnreadable):
         read_qr(whole[: len(whole) // 2])  # truncated
