@@ -3,8 +3,7 @@
 A region's bundle (signed by its root key, in a DSSE envelope) lists its agencies and
 seals with their root-certified key statements and status, the license types it issues
 (names, field labels and the order of the fields, so the window needs no catalogue), its
-log key, and the
-checkpoint it was cut at. A peer pins a region by its root key id.
+log key, and the checkpoint it was cut at. A peer pins a region by its root key id.
 """
 
 from __future__ import annotations
