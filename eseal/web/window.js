@@ -66,10 +66,29 @@
       why_NOT_IN_LEDGER: "账本中没有该证照的签发记录",
       why_MALFORMED: "证照码无法解析：可能已损坏或被篡改",
       why_UNSUPPORTED: "不是本系统支持的证照码",
-      why_DOCUMENT_MISMATCH: "所给文件不是盖章的文件：内容不一致",
+      why_DOCUMENT_MISMATCH: "所给文件与盖章时的原始文件不一致：文件可能被改动过，或所给的是带印章的盖章件而非原始文件",
+      why_stamp_REVOKED: "该印章已被撤销，其盖章不能作为有效凭证",
+      why_stamp_KEY_REVOKED: "该印章的密钥已被吊销，其盖章不能作为有效凭证",
+      why_stamp_UNKNOWN_ISSUER: "该印章不在本地区的信任名单中：可能是伪造的",
+      why_stamp_ISSUER_NOT_AUTHORISED: "该印章未获本地区授权",
+      why_stamp_NOT_YET_VALID: "盖章时间尚未到",
+      why_stamp_NOT_IN_LEDGER: "账本中没有该盖章的记录",
+      not_ours: "这不是电子证照或电子印章的二维码",
+      not_ours_note: "请扫描电子证照或盖章文件上的核验二维码（证照码以 EL1: 或 ES1: 开头）。",
+      ok_decode: "证照码格式正确",
+      ok_issuer: "找到受信任的签发机关",
+      ok_signature: "数字签名有效，内容未被改动",
+      ok_authority: "签发密钥经本地区根密钥认证，且有权签发",
+      ok_time: "在有效期内",
+      ok_time_stamp: "盖章时间有效",
+      ok_status: "未被撤销、暂停或注销",
+      ok_ledger: "签发记录已收录于本地区账本",
+      ok_document: "所给文件与盖章时的原始文件一致",
+      skip_status: "未能核验最新状态",
+      skip_document: "未提供原始文件，未比对",
       upload_image: "二维码图片（照片或截图）",
-      upload_document: "盖章文件（可选，仅用于电子印章）",
-      upload_hint: "选择图片后自动核验。核验电子印章时，同时选择盖章的原文件以比对内容。",
+      upload_document: "盖章前的原始文件（可选，仅用于电子印章）",
+      upload_hint: "选择图片后自动核验。核验电子印章时，请同时选择盖章前的原始文件以比对内容；带印章的盖章件（PDF）不能用于比对。",
       paste_label: "证照码（EL1: 或 ES1: 开头）",
       paste_placeholder: "粘贴或用扫码枪扫入，回车即核验",
       verify: "核验",
@@ -82,7 +101,7 @@
       warn_STALE_STATUS: "状态数据已过期：撤销状态可能不是最新的，请联网更新后再核验",
       warn_CLOCK_BEHIND: "设备时钟落后：本机时间早于已收到的签名数据，请校准时间",
       warn_NO_STATUS: "未能核验最新状态：无法确认是否已被撤销或暂停",
-      warn_DOCUMENT_NOT_COMPARED: "未比对文件：印章有效，但未提供所盖章的文件，无法确认文件未被改动",
+      warn_DOCUMENT_NOT_COMPARED: "未比对文件：印章有效，但未提供盖章前的原始文件，无法确认文件未被改动。如需比对，请在“上传图片”中同时选择二维码图片和原始文件",
       invalid_caveat: "未通过核验：以下内容仅供参考，不能作为有效凭证。",
       kind_license: "电子证照",
       kind_stamp: "电子印章",
@@ -106,6 +125,7 @@
       compare_bad: "所给文件与盖章文件不一致",
       compare_none: "未比对：未提供文件（仅核验了印章签名）",
       seal_alt: "印章图像：",
+      seal_alt_agency: "发证机关印章：",
       checks_title: "核验了什么 · 数据新鲜度",
       check_ok: "通过",
       check_bad: "未通过",
@@ -138,18 +158,20 @@
       unit_hour: "小时",
       unit_day: "天",
       reset: "清除结果，核验下一份",
-      footer: "核验在本地区节点完成：签名、签发机关授权、有效期、撤销状态与账本收录。",
+      footer: "核验在本地区节点完成：签名、签发机关授权、有效期与撤销状态；电子证照另核验账本收录。",
       err_no_qr: "未找到二维码",
       err_no_qr_note: "图片中没有可识别的二维码。请让二维码完整、清晰地出现在图片中，再试一次。",
       err_too_large: "文件太大",
-      err_too_large_image: "图片不能超过 10 MiB。",
-      err_too_large_document: "盖章文件不能超过 20 MiB。",
+      err_too_large_image: "图片不能超过 10 MB。",
+      err_too_many_pixels: "图片像素过多：不能超过 4000 万像素，每边不超过 16384 像素。请缩小图片或截取二维码部分后重试。",
+      err_too_large_document: "原始文件不能超过 20 MB。",
       err_unreadable: "无法读取该图片",
       err_unreadable_note: "请上传 JPEG、PNG 等常见格式的图片。",
       err_invalid: "无法核验该输入",
       err_network: "无法连接核验服务",
       err_network_note: "请检查网络连接后重试。",
       err_server: "核验服务出错",
+      err_server_note: "请稍后重试；如仍出错，请联系本系统的管理员。",
       err_need_image: "请先选择二维码图片",
       err_need_text: "请先粘贴或扫入证照码",
     },
@@ -198,10 +220,29 @@
       why_NOT_IN_LEDGER: "The ledger holds no record of its issuance",
       why_MALFORMED: "The code cannot be read: damaged or altered",
       why_UNSUPPORTED: "Not a code this system supports",
-      why_DOCUMENT_MISMATCH: "The file given is not the sealed file: the content differs",
+      why_DOCUMENT_MISMATCH: "The file given is not the original file that was stamped: it was changed, or it is the stamped copy rather than the original",
+      why_stamp_REVOKED: "The seal has been revoked: its stamps are not valid proof",
+      why_stamp_KEY_REVOKED: "The seal's key has been revoked: its stamps are not valid proof",
+      why_stamp_UNKNOWN_ISSUER: "The seal is not on this region's trusted list: possibly forged",
+      why_stamp_ISSUER_NOT_AUTHORISED: "The seal is not authorised by this region",
+      why_stamp_NOT_YET_VALID: "The stamp's time has not come yet",
+      why_stamp_NOT_IN_LEDGER: "The ledger holds no record of this stamp",
+      not_ours: "This is not an e-license or e-seal QR code",
+      not_ours_note: "Scan the verification QR code on the license or the stamped document (its text starts with EL1: or ES1:).",
+      ok_decode: "The code is well formed",
+      ok_issuer: "A trusted issuer was found",
+      ok_signature: "The digital signature is valid: the content is unchanged",
+      ok_authority: "The key is certified by this region's root and authorised",
+      ok_time: "Within its validity period",
+      ok_time_stamp: "The stamp's time is valid",
+      ok_status: "Not revoked, suspended or cancelled",
+      ok_ledger: "Its issuance is recorded in the region's ledger",
+      ok_document: "The file given is the original file that was stamped",
+      skip_status: "The latest status could not be checked",
+      skip_document: "No original file given: not compared",
       upload_image: "QR code image (photo or screenshot)",
-      upload_document: "Sealed file (optional, e-seal stamps only)",
-      upload_hint: "The image is checked as soon as it is chosen. For an e-seal stamp, also choose the sealed file to compare its content.",
+      upload_document: "Original file, before stamping (optional, e-seal stamps only)",
+      upload_hint: "The image is checked as soon as it is chosen. For an e-seal stamp, also choose the original file (before stamping) to compare its content; the stamped copy (PDF) cannot be compared.",
       paste_label: "QR code text (starts with EL1: or ES1:)",
       paste_placeholder: "Paste, or scan with a barcode scanner; Enter checks it",
       verify: "Check",
@@ -214,7 +255,7 @@
       warn_STALE_STATUS: "Status data is stale: the revocation status may be out of date; update online and check again",
       warn_CLOCK_BEHIND: "Device clock is behind: this computer's time is earlier than signed data it has seen; correct the clock",
       warn_NO_STATUS: "Latest status could not be checked: it may have been revoked or suspended",
-      warn_DOCUMENT_NOT_COMPARED: "File not compared: the seal is valid, but without the stamped file it cannot show the file is unchanged",
+      warn_DOCUMENT_NOT_COMPARED: "File not compared: the seal is valid, but without the original file it cannot show the file is unchanged. To compare, choose the QR image and the original file together under “Upload image”",
       invalid_caveat: "Not verified: the content below is for reference only and is not valid proof.",
       kind_license: "Electronic license",
       kind_stamp: "Electronic seal stamp",
@@ -238,6 +279,7 @@
       compare_bad: "The file given is not the sealed file",
       compare_none: "Not compared: no file given (only the seal's signature was checked)",
       seal_alt: "Seal image: ",
+      seal_alt_agency: "Seal of the issuing agency: ",
       checks_title: "What was checked and how fresh",
       check_ok: "passed",
       check_bad: "failed",
@@ -270,18 +312,20 @@
       unit_hour: " h",
       unit_day: " days",
       reset: "Clear and check the next one",
-      footer: "Checked by this region's node: signature, issuer's authority, validity, revocation status and ledger inclusion.",
+      footer: "Checked by this region's node: signature, issuer's authority, validity and revocation status; for e-licenses also ledger inclusion.",
       err_no_qr: "No QR code found",
       err_no_qr_note: "No readable QR code in the image. Make sure the whole code is sharp and visible, then try again.",
       err_too_large: "File too large",
-      err_too_large_image: "An image must be at most 10 MiB.",
-      err_too_large_document: "A sealed file must be at most 20 MiB.",
+      err_too_large_image: "An image must be at most 10 MB.",
+      err_too_many_pixels: "Too many pixels: at most 40 megapixels and 16,384 pixels a side. Shrink the image or crop it to the QR code and try again.",
+      err_too_large_document: "The original file must be at most 20 MB.",
       err_unreadable: "Cannot read this image",
       err_unreadable_note: "Upload a JPEG, PNG or other common image format.",
       err_invalid: "Cannot check this input",
       err_network: "Cannot reach the verification service",
       err_network_note: "Check the network connection and try again.",
       err_server: "The verification service failed",
+      err_server_note: "Try again later; if it keeps failing, contact this system's administrator.",
       err_need_image: "Choose a QR code image first",
       err_need_text: "Paste or scan a QR code text first",
     },
@@ -322,7 +366,14 @@
   };
 
   // What is on screen, so a language switch can draw it again.
-  const state = { lang: "zh", view: { type: "idle" }, cameraMsg: null, scanned: false };
+  const state = {
+    lang: "zh",
+    view: { type: "idle" },
+    cameraMsg: null,
+    scanned: false,
+    imageBytes: null, // the size of the image last sent from the upload tab
+    checkedImage: null, // the image file last checked from the upload tab
+  };
   let requestSeq = 0; // only the newest request may change the result
 
   function storageGet(key) {
@@ -455,12 +506,21 @@
     return node;
   }
 
+  const CJK = /[\u3400-\u9fff\uf900-\ufaff]/;
+
+  // Chinese content (license data, catalogue labels) keeps its language in the English
+  // page, so that a screen reader reads it with a Chinese voice.
+  function markChinese(node) {
+    if (state.lang !== "zh" && CJK.test(node.textContent)) node.lang = "zh-CN";
+    return node;
+  }
+
   function addField(dl, label, value, className) {
     if (value === null || value === undefined || value === "") return;
     const row = document.createElement("div");
     row.className = "field" + (className ? " " + className : "");
-    addText(row, "dt", label);
-    addText(row, "dd", String(value));
+    markChinese(addText(row, "dt", label));
+    markChinese(addText(row, "dd", String(value)));
     dl.appendChild(row);
   }
 
@@ -533,7 +593,25 @@
     } else setBanner("idle", "idle", t("idle"), "", []);
   }
 
+  // Why a verdict is not valid, in the clerk's words (a stamp's own words where they differ).
+  function why(v) {
+    const stampKey = "why_stamp_" + v.status;
+    if (v.kind === "stamp" && stampKey in STRINGS.zh) return t(stampKey);
+    const key = "why_" + v.status;
+    return key in STRINGS.zh ? t(key) : null;
+  }
+
   function drawVerdict(v) {
+    if (v.status === "UNSUPPORTED") {
+      // A QR code of something else (a web link, a payment code): not a forgery, just not ours.
+      const reasons = Array.isArray(v.reasons) ? v.reasons : [];
+      setBanner("notice", "info", t("not_ours"), "", [
+        t("not_ours_note"),
+        ...reasons.map((r) => ({ text: String(r) })),
+      ]);
+      el.details.hidden = true;
+      return;
+    }
     const colour = v.colour === "green" || v.colour === "amber" ? v.colour : "red";
     const valid = v.valid === true && colour !== "red";
     const warnings = Array.isArray(v.warnings) ? v.warnings : [];
@@ -541,8 +619,8 @@
     let title = statusLabel(v);
     let notes;
     if (!valid) {
-      const why = "why_" + v.status;
-      notes = why in STRINGS.zh ? [t(why)] : [];
+      const said = why(v);
+      notes = said ? [said] : [];
       notes.push(...reasons.map((r) => ({ text: String(r) })));
     }
     else if (colour === "amber") {
@@ -611,7 +689,8 @@
       }
       addField(el.docFields, t("f_issuer"), agency, "wide");
       addField(el.docFields, t("f_issued"), doc.issued);
-      addField(el.docFields, t("f_valid_until"), doc.valid_until || t("no_end"), "strong");
+      const expired = v.status === "EXPIRED";
+      addField(el.docFields, t("f_valid_until"), doc.valid_until || t("no_end"), expired ? "strong is-bad" : "strong");
     }
     // The agency's seal is shown only beside a document its key really signed: a red
     // seal next to forged content is what a forger would want the clerk to see.
@@ -619,7 +698,9 @@
       (c) => c && c.step === "signature" && c.ok === true,
     );
     if (signed && typeof doc.seal_id === "string" && doc.seal_id) {
-      el.sealImage.alt = t("seal_alt") + (doc.seal_name || doc.seal_id);
+      el.sealImage.alt = doc.seal_name
+        ? t("seal_alt") + doc.seal_name
+        : t("seal_alt_agency") + (issuer.agency_name || issuer.agency_code || "");
       el.sealImage.src = `/v1/seals/${encodeURIComponent(doc.seal_id)}/image`;
       el.sealImage.hidden = false;
     }
@@ -640,7 +721,10 @@
       const name = addText(body, "span", known("step_" + c.step, c.step), "step");
       const said = { ok: "check_ok", bad: "check_bad", skip: "check_skipped" }[outcome];
       addText(name, "span", ` · ${t(said)}`, "visually-hidden");
-      addText(body, "span", String(c.detail ?? ""), "detail");
+      const summary = checkSummary(v, c, outcome);
+      if (summary) addText(body, "span", summary, "summary");
+      // The node's own words (technical, in English): what exactly it saw.
+      addText(body, "span", String(c.detail ?? ""), "detail").lang = "en";
       li.appendChild(body);
       el.checks.appendChild(li);
     }
@@ -656,13 +740,28 @@
         addField(el.freshness, t("fr_fresh"), t(fr.stale ? "fr_stale" : "fr_current"), fr.stale ? "alert" : "");
       }
     }
-    const included = fr.ledger_included === true ? "fr_yes" : fr.ledger_included === false ? "fr_no" : "fr_unknown";
-    addField(el.freshness, t("fr_included"), t(included));
+    // Ledger inclusion: the "ledger" check above says it when it ran; a stamp has no such check.
+    const ledgerChecked = (Array.isArray(v.checks) ? v.checks : []).some((c) => c && c.step === "ledger");
+    if (!ledgerChecked && v.kind !== "stamp") {
+      const included = fr.ledger_included === true ? "fr_yes" : fr.ledger_included === false ? "fr_no" : "fr_unknown";
+      addField(el.freshness, t("fr_included"), t(included));
+    }
     if (typeof fr.checkpoint_size === "number") {
       addField(el.freshness, t("fr_checkpoint"), t("fr_checkpoint_size", fr.checkpoint_size));
     }
     if (issuer.region_name) addField(el.freshness, t("fr_region"), `${issuer.region_name}（${issuer.region}）`);
     addField(el.freshness, t("fr_checked_at"), formatTime(v.checked_at));
+  }
+
+  // One line in the clerk's language for a check: what passing means, or why it failed.
+  function checkSummary(v, c, outcome) {
+    if (outcome === "bad") return why(v);
+    if (outcome === "skip") {
+      const key = "skip_" + c.step;
+      return key in STRINGS.zh ? t(key) : null;
+    }
+    const key = c.step === "time" && v.kind === "stamp" ? "ok_time_stamp" : "ok_" + c.step;
+    return key in STRINGS.zh ? t(key) : null;
   }
 
   function show(view) {
@@ -687,12 +786,16 @@
     const detail = body && typeof body.detail === "string" ? body.detail : "";
     if (code === "no-qr-code") return { type: "problem", title: "err_no_qr", note: "err_no_qr_note", code };
     if (status === 413 || code.endsWith("too-large")) {
-      return { type: "problem", title: "err_too_large", note: "err_too_large_image", code, detail };
+      // The page refuses files over the byte limit itself: an image the server still finds
+      // too large has too many pixels.
+      const pixels = code === "image-too-large" && state.imageBytes !== null && state.imageBytes <= MAX_IMAGE;
+      const note = pixels ? "err_too_many_pixels" : code === "document-too-large" ? "err_too_large_document" : "err_too_large_image";
+      return { type: "problem", title: "err_too_large", note, code, detail };
     }
     if (code === "image-unreadable") {
       return { type: "problem", title: "err_unreadable", note: "err_unreadable_note", code, detail };
     }
-    if (status >= 500) return { type: "problem", title: "err_server", note: "err_network_note", code: `HTTP ${status}`, detail };
+    if (status >= 500) return { type: "problem", title: "err_server", note: "err_server_note", code: `HTTP ${status}`, detail };
     return { type: "problem", title: "err_invalid", note: "", code: code || `HTTP ${status}`, detail };
   }
 
@@ -718,8 +821,19 @@
     else show(problemView(response.status, body));
   }
 
+  // What scanners and input methods do to a code, undone: line breaks, full-width
+  // characters (a scanner typing through a Chinese input method: "EL1："), lower case (Caps
+  // Lock on). Base45 has no lower-case letters and no line breaks, and never ends in a space,
+  // so a genuine code is never changed by this.
+  function normaliseCode(raw) {
+    return raw.normalize("NFKC").replace(/[\r\n\t\v\f]+/g, "").trim().toUpperCase();
+  }
+
   function verifyText() {
-    const text = el.qrText.value.trim();
+    const text = normaliseCode(el.qrText.value);
+    el.qrText.value = text;
+    // Selected, so that the next scan (a scanner types into the focused field) replaces it.
+    if (document.activeElement === el.qrText) el.qrText.select();
     if (!text) {
       show({ type: "problem", title: "err_need_text", note: "", code: "" });
       el.qrText.focus();
@@ -734,6 +848,8 @@
   function verifyUpload() {
     const image = el.imageFile.files && el.imageFile.files[0];
     const documentFile = el.documentFile.files && el.documentFile.files[0];
+    state.imageBytes = image ? image.size : null;
+    state.checkedImage = image || null;
     if (!image) {
       show({ type: "problem", title: "err_need_image", note: "", code: "" });
       return;
@@ -897,6 +1013,8 @@
     el.imageFile.value = "";
     el.documentFile.value = "";
     el.qrText.value = "";
+    state.checkedImage = null;
+    state.imageBytes = null;
     showFileNames();
     showCameraMessage(null);
     show({ type: "idle" });
@@ -921,6 +1039,9 @@
       showCameraMessage(null);
     });
     el.imageFile.addEventListener("change", () => {
+      // A new QR image after one was already checked is the next customer's: the original
+      // file chosen for the previous one must not be compared with it.
+      if (state.checkedImage && el.documentFile.value) el.documentFile.value = "";
       showFileNames();
       if (el.imageFile.files && el.imageFile.files.length) verifyUpload();
     });

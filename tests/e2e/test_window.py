@@ -205,6 +205,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         image=None,
         now=now,
     )
+    # The agency's official seal (公章), which its licenses show; stamps use the contract seal.
+    create_seal(
+        node, AGENT, agency_code=MARKET, name="重庆市市场监督管理局", seal_type="official",
+        image=None, now=now,
+    )
     valid = issue(node, AGENT, MARKET, business_request(), now=now)
     revoked = issue(node, AGENT, MARKET, business_request("重庆两江小面有限公司"), now=now)
     change_status(node, AGENT, revoked.id, "revoke", reason="违法经营", now=now + 1)
@@ -334,8 +339,9 @@ def test_valid_license_upload_is_green(opened: Opened, site: Site) -> None:
     expect(fields).to_contain_text("法定代表人")
     expect(page.locator("#checks li.ok")).to_have_count(7)
     expect(page.locator("#freshness")).to_contain_text("在线")
-    expect(page.locator("#freshness")).to_contain_text("已收录")
+    expect(page.locator("#checks")).to_contain_text("签发记录已收录于本地区账本")
     expect(page.locator("#seal-image")).to_be_visible()  # the license names its agency's seal
+    expect(page.locator("#seal-image")).to_have_attribute("alt", re.compile("重庆市市场监督管理局"))
     _shot(page, "valid")
 
 
@@ -550,3 +556,81 @@ def test_camera_denied_says_so(browser: Browser, site: Site) -> None:
         _shot(page, "camera-denied")
     finally:
         o.close()
+
+
+def test_a_barcode_scanner_types_code_after_code(opened: Opened, site: Site) -> None:
+    """A keyboard-wedge scanner types each code and presses Enter into the focused field.
+    The second scan must replace the first, and what scanners and Chinese input methods do
+    to a code (Caps Lock, a full-width colon, a line break) must not make it 'tampered'."""
+    page = opened.page
+    page.get_by_role("tab", name="粘贴证照码").click()
+    field = page.locator("#qr-text")
+    field.click()
+    mangled = site.valid_text.replace("EL1:", "el1：", 1).lower() + "\n"
+    field.press_sequentially(mangled[:-1])
+    field.press("Enter")
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "green")
+    expect(field).to_have_value(site.valid_text)  # shown as it was checked
+    # The next scan: typed into the same field, whose text is now selected.
+    page.evaluate("document.getElementById('banner').dataset.state = 'stale'")
+    page.keyboard.insert_text("https://example.com/活动")
+    page.keyboard.press("Enter")
+    expect(banner).to_have_attribute("data-state", "notice")
+    expect(field).to_have_value("HTTPS://EXAMPLE.COM/活动")
+    # Not a forgery: a QR code of something else, said in plain words.
+    expect(banner).to_contain_text("这不是电子证照或电子印章的二维码")
+    expect(page.locator("#details")).to_be_hidden()
+    _shot(page, "not-ours")
+
+
+def test_checks_are_described_in_the_clerks_language(opened: Opened, site: Site) -> None:
+    page = opened.page
+    page.get_by_role("tab", name="粘贴证照码").click()
+    page.locator("#qr-text").fill(site.valid_text)
+    page.locator("#qr-text").press("Enter")
+    checks = page.locator("#checks")
+    expect(checks).to_contain_text("数字签名有效，内容未被改动")
+    expect(checks).to_contain_text("签发记录已收录于本地区账本")
+    # The node's own technical words stay, smaller, marked as English.
+    expect(checks.locator(".detail[lang=en]").first).to_be_visible()
+    # Ledger inclusion is said once, by its check, not again under freshness.
+    expect(page.locator("#freshness")).not_to_contain_text("账本收录")
+    # The license's fields come in the printed license's order.
+    labels = page.locator("#doc-fields dt").all_text_contents()
+    assert labels.index("类型") < labels.index("法定代表人") < labels.index("住所")
+
+
+def test_the_next_stamp_is_not_compared_with_the_last_ones_file(
+    opened: Opened, site: Site, tmp_path: Path
+) -> None:
+    """Stamp and original file checked (green); then the next customer's stamp image is
+    chosen: the previous original file is dropped (amber: not compared), never compared
+    with the wrong stamp (red)."""
+    page = opened.page
+    _upload(page, site.files / "stamp.png")
+    page.locator("#document-file").set_input_files(str(site.stamped_document))
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "green")
+    next_image = tmp_path / "下一份.png"
+    next_image.write_bytes((site.files / "stamp.png").read_bytes())
+    page.locator("#image-file").set_input_files(str(next_image))
+    expect(banner).to_have_attribute("data-state", "amber")
+    expect(page.locator("#document-name")).to_have_text("未选择文件")
+
+
+def test_a_changed_file_fails_the_file_comparison_step(
+    opened: Opened, site: Site, tmp_path: Path
+) -> None:
+    changed = tmp_path / "租赁合同-改.txt"
+    changed.write_bytes(site.stamped_document.read_bytes() + "（补充条款）".encode())
+    page = opened.page
+    _upload(page, site.files / "stamp.png")
+    page.locator("#document-file").set_input_files(str(changed))
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "red")
+    expect(banner).to_contain_text("原始文件不一致")
+    failed = page.locator("#checks li.bad")
+    expect(failed).to_have_count(1)
+    expect(failed).to_contain_text("文件比对")
+    _shot(page, "stamp-file-changed")
