@@ -207,8 +207,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     )
     # The agency's official seal (公章), which its licenses show; stamps use the contract seal.
     create_seal(
-        node, AGENT, agency_code=MARKET, name="重庆市市场监督管理局", seal_type="official",
-        image=None, now=now,
+        node,
+        AGENT,
+        agency_code=MARKET,
+        name="重庆市市场监督管理局",
+        seal_type="official",
+        image=None,
+        now=now,
     )
     valid = issue(node, AGENT, MARKET, business_request(), now=now)
     revoked = issue(node, AGENT, MARKET, business_request("重庆两江小面有限公司"), now=now)
