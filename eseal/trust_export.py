@@ -24,7 +24,7 @@ from ledger.checkpoint import verify_checkpoint
 from ledger.entries import decode_entry
 from ledger.store import StoreUnavailable
 from verifier.document import DecodedDocument, LicenseClaims
-from verifier.pipeline import StatusAnswer
+from verifier.pipeline import StatusAnswer, status_reason
 from verifier.revocation import build_snapshot, sign_snapshot
 from verifier.trust import (
     AgencyRecord,
@@ -43,7 +43,8 @@ _license = LicenseRow.__table__  # type: ignore[attr-defined]
 #: agencies, rotates and revokes keys) is seen within this many seconds.
 BUNDLE_CACHE_SECONDS = 5
 _STATUS_SQL = (
-    "SELECT l.status, e.data, (SELECT h.size FROM ledger_head AS h) FROM license AS l"
+    "SELECT l.status, e.data, (SELECT h.size FROM ledger_head AS h), l.status_reason,"
+    " l.updated_at FROM license AS l"
     " LEFT JOIN ledger_entry AS e ON e.idx = l.ledger_index WHERE l.id = {}"
 )
 
@@ -175,18 +176,24 @@ class LocalStatus:
             return StatusAnswer(
                 None, "online", now, ledger_included=False, detail="no such license issued here"
             )
-        status, data, size = row
+        status, data, size, reason, changed = row
         included = False
         if data is not None:
             # Its own stored bytes, which the audit checks through the chain and tree.
             entry = decode_entry(bytes(data), strict=False)
             included = entry.subject == license_id and entry.digest == doc.digest()
-        return StatusAnswer(
+        answer = StatusAnswer(
             status, "online", now, checkpoint_size=int(size), ledger_included=included
         )
+        if status != "01":
+            answer.since, answer.reason = changed, status_reason(reason)
+        return answer
 
-    def _read_status(self, license_id: str) -> tuple[str, bytes | None, int] | None:
-        """(status, issuance entry bytes, head size) of a license, or None: one statement on
+    def _read_status(
+        self, license_id: str
+    ) -> tuple[str, bytes | None, int, str | None, int] | None:
+        """(status, issuance entry bytes, head size, status reason, time of the last status
+        change) of a license, or None: one statement on
         a DB-API connection (the hot path of POST /v1/verify; SQLAlchemy's statement
         building and result processing cost ten times the read itself)."""
         engine = self.node.sql.read_engine
@@ -210,7 +217,9 @@ class LocalStatus:
         finally:
             if not own:
                 conn.close()  # back to the pool
-        return None if row is None else (str(row[0]), row[1], int(row[2]))
+        if row is None:
+            return None
+        return str(row[0]), row[1], int(row[2]), row[3], int(row[4])
 
     def _connection(self) -> tuple[Any, bool]:
         """A DB-API connection, and whether it is this thread's own. On SQLite each thread

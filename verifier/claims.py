@@ -20,7 +20,7 @@ SALT_SIZE: Final = 16
 CLAIM_LICENSE: Final = -70001
 CLAIM_STAMP: Final = -70002
 _ISS, _EXP, _NBF, _IAT, _CTI = 1, 4, 5, 6, 7
-_MAX_TIME: Final = 253402300799  # 9999-12-31T23:59:59Z
+MAX_TIME: Final = 253402300799  # 9999-12-31T23:59:59Z
 _MAX_ID: Final = 128
 _MAX_TEXT: Final = 200
 _MAX_FIELDS: Final = 40
@@ -266,8 +266,8 @@ def _common(m: dict[Any, Any], what: str) -> tuple[str, int, int, str]:
         raise InvalidClaim(f"cti (7), the {what} id, is not UTF-8") from e
     return (
         _text(m[_ISS], "iss (1)", 18, _CREDIT_CODE),
-        _uint(m[_IAT], "iat (6)", 0, _MAX_TIME),
-        _uint(m[_NBF], "nbf (5)", 0, _MAX_TIME),
+        _uint(m[_IAT], "iat (6)", 0, MAX_TIME),
+        _uint(m[_NBF], "nbf (5)", 0, MAX_TIME),
         _text(subject, _CTI_WHAT[what], _MAX_ID),
     )
 
@@ -275,7 +275,7 @@ def _common(m: dict[Any, Any], what: str) -> tuple[str, int, int, str]:
 def _license_claims(m: dict[Any, Any]) -> tuple[LicenseClaims, bool]:
     ordered = _check_keys(m, _LICENSE_ORDERS, "license claims")
     issuer, issued_at, not_before, license_id = _common(m, "license")
-    expires = _uint(m[_EXP], "exp (4)", not_before, _MAX_TIME) if _EXP in m else None
+    expires = _uint(m[_EXP], "exp (4)", not_before, MAX_TIME) if _EXP in m else None
     b = m[CLAIM_LICENSE]
     ordered &= _check_keys(b, _LICENSE_BODY_ORDERS, "license body (-70001)")
     holder, holder_ordered = _holder(b["h"])

@@ -19,8 +19,9 @@ from keys.errors import EsealError, ExternalFailure
 from ledger.checkpoint import parse_verifier_key, verify_checkpoint
 from ledger.entries import decode_entry
 from ledger.merkle import leaf_hash, verify_inclusion
+from verifier.claims import MAX_TIME
 from verifier.document import DecodedDocument, LicenseClaims
-from verifier.pipeline import StatusAnswer
+from verifier.pipeline import StatusAnswer, status_reason
 from verifier.trust import TrustBundle
 
 MAX_RESPONSE = 256 * 1024
@@ -148,10 +149,13 @@ def _check_answer(
     if included:
         proof = [base64.b64decode(h, validate=True) for h in body["inclusion_proof"]]
         verify_inclusion(leaf_hash(raw), index, cp.size, proof, cp.root_hash)
+    since = body.get("status_since")
     return StatusAnswer(
         code,
         "online",
         int(body.get("as_of", time.time())),
         checkpoint_size=cp.size,
         ledger_included=included,
+        since=since if type(since) is int and 0 <= since <= MAX_TIME else None,
+        reason=status_reason(body.get("status_reason")),
     )

@@ -51,6 +51,21 @@ class StatusAnswer:
     checkpoint_size: int | None = None
     ledger_included: bool | None = None  # online: issuance entry proved in a checkpoint
     detail: str = ""
+    since: int | None = None  # online: when the status last changed
+    reason: str | None = None  # online: the agency's reason for it (printable, ≤ 256 chars)
+
+
+MAX_REASON = 256
+
+
+def status_reason(raw: object) -> str | None:
+    """An agency's reason for a status as a verdict may carry it: text of at most
+    :data:`MAX_REASON` characters, white space collapsed, nothing unprintable (a node's
+    answer must not drive a terminal); anything else is no reason."""
+    if type(raw) is not str:
+        return None
+    text = " ".join(raw.split())
+    return text if 0 < len(text) <= MAX_REASON and text.isprintable() else None
 
 
 class StatusSource(Protocol):
@@ -252,14 +267,24 @@ def check_status(run: _Run) -> None:
         return
     as_of = answer.as_of
     verdict.freshness = Freshness(
-        answer.source, as_of, False, answer.checkpoint_size, answer.ledger_included
+        answer.source,
+        as_of,
+        False,
+        answer.checkpoint_size,
+        answer.ledger_included,
+        answer.since,
+        answer.reason,
     )
     if answer.source == "offline" and ctx.now - as_of > ctx.max_status_age:
         verdict.freshness.stale = True
         verdict.warnings.append(STALE_STATUS)
     if answer.code != "01":
         status = STATUS_OF_CODE.get(answer.code, Status.REVOKED)
-        raise Stop(status, f"status {answer.code} ({answer.source}, as of {_day(as_of)})")
+        since = f", since {_day(answer.since)}" if answer.since is not None else ""
+        why = f": {answer.reason}" if answer.reason else ""
+        raise Stop(
+            status, f"status {answer.code} ({answer.source}, as of {_day(as_of)}{since}){why}"
+        )
     verdict.checks.append(Check("status", True, f"{answer.source} status 01 as of {_day(as_of)}"))
 
 

@@ -97,6 +97,10 @@ class Freshness:
     stale: bool = False
     checkpoint_size: int | None = None
     ledger_included: bool | None = None
+    #: Online: when the status last changed, and the agency's reason (both public in the
+    #: ledger's status entry), e.g. why a license was revoked.
+    status_since: int | None = None
+    status_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -105,6 +109,8 @@ class Freshness:
             "stale": self.stale,
             "checkpoint_size": self.checkpoint_size,
             "ledger_included": self.ledger_included,
+            "status_since": self.status_since,
+            "status_reason": self.status_reason,
         }
 
 

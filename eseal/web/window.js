@@ -152,6 +152,9 @@
       fr_no: "未收录",
       fr_unknown: "未核验",
       fr_checked_at: "核验时间",
+      fr_since: "状态变更时间",
+      fr_reason: "原因",
+      reason_note: (r) => `发证机关记录的原因：${r}`,
       fr_region: "信任地区",
       ago: (s) => `（${s}前）`,
       unit_min: "分钟",
@@ -306,6 +309,9 @@
       fr_no: "Not included",
       fr_unknown: "Not checked",
       fr_checked_at: "Checked at",
+      fr_since: "Status changed",
+      fr_reason: "Reason",
+      reason_note: (r) => `Reason recorded by the agency: ${r}`,
       fr_region: "Trusted region",
       ago: (s) => ` (${s} ago)`,
       unit_min: " min",
@@ -621,6 +627,10 @@
     if (!valid) {
       const said = why(v);
       notes = said ? [said] : [];
+      const fr = v.freshness && typeof v.freshness === "object" ? v.freshness : {};
+      if (typeof fr.status_reason === "string" && fr.status_reason) {
+        notes.push(t("reason_note", fr.status_reason));
+      }
       notes.push(...reasons.map((r) => ({ text: String(r) })));
     }
     else if (colour === "amber") {
@@ -740,6 +750,8 @@
         addField(el.freshness, t("fr_fresh"), t(fr.stale ? "fr_stale" : "fr_current"), fr.stale ? "alert" : "");
       }
     }
+    if (typeof fr.status_since === "number") addField(el.freshness, t("fr_since"), formatTime(fr.status_since));
+    if (typeof fr.status_reason === "string") addField(el.freshness, t("fr_reason"), fr.status_reason, "wide");
     // Ledger inclusion: the "ledger" check above says it when it ran; a stamp has no such check.
     const ledgerChecked = (Array.isArray(v.checks) ? v.checks : []).some((c) => c && c.step === "ledger");
     if (!ledgerChecked && v.kind !== "stamp") {

@@ -357,6 +357,8 @@ def test_revoked_license_is_red(opened: Opened, site: Site) -> None:
     expect(banner).to_have_attribute("data-state", "red")
     expect(banner).to_contain_text("已撤销")
     expect(banner).to_contain_text("REVOKED")
+    expect(banner).to_contain_text("发证机关记录的原因：违法经营")
+    expect(page.locator("#freshness")).to_contain_text("状态变更时间")
     expect(page.locator("#doc-fields .caveat")).to_be_visible()
     expect(page.locator("#checks li.bad")).to_have_count(1)
     _shot(page, "revoked")

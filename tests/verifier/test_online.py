@@ -54,8 +54,10 @@ def test_online_status_with_ledger_proof(region: Region, client: TestClient) -> 
     assert verdict.status is Status.VALID, verdict.reasons
     assert verdict.freshness.status_source == "online"
     assert verdict.freshness.ledger_included is True
-    change_status(region.node, AGENT, issued.id, "revoke", reason="x", now=NOW + 1)
-    assert verify_text(issued.qr_text, ctx).status is Status.REVOKED
+    change_status(region.node, AGENT, issued.id, "revoke", reason="吊销", now=NOW + 1)
+    revoked = verify_text(issued.qr_text, ctx)
+    assert revoked.status is Status.REVOKED
+    assert (revoked.freshness.status_reason, revoked.freshness.status_since) == ("吊销", NOW + 1)
 
 
 class _Liar(httpx.BaseTransport):

@@ -25,7 +25,7 @@ from tests.eseal.conftest import (
     worker_request,
 )
 from verifier.document import decode
-from verifier.pipeline import VerifyContext, verify_text
+from verifier.pipeline import VerifyContext, status_reason, verify_text
 from verifier.trust import (
     BundleNotPinned,
     MalformedBundle,
@@ -85,10 +85,22 @@ def test_offline_without_status_is_amber(region: Region) -> None:
 )
 def test_status_changes_are_seen_online(region: Region, action: str, status: Status) -> None:
     issued = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
-    change_status(region.node, MARKET_AGENT, issued.id, action, reason="x", now=NOW + 1)
+    reason = "以欺骗手段取得登记，\n依法处理"  # a line break from a form: shown as one line
+    change_status(region.node, MARKET_AGENT, issued.id, action, reason=reason, now=NOW + 1)
     verdict = verify_text(issued.qr_text, _ctx(region))
     assert verdict.status is status
     assert verdict.checks[-1].step == "status"
+    # The window tells the clerk when and why (public in the ledger's status entry).
+    assert verdict.freshness.status_reason == "以欺骗手段取得登记， 依法处理"
+    assert verdict.freshness.status_since == NOW + 1
+    assert verdict.reasons[0].endswith(": 以欺骗手段取得登记， 依法处理")
+    assert verdict.to_json()["freshness"]["status_since"] == NOW + 1
+
+
+def test_status_reason_is_plain_text_or_nothing() -> None:
+    assert status_reason("  依法\t撤销 ") == "依法 撤销"
+    for bad in (None, 7, "", "   ", "\x1b[31mred", "x" * 257, "a\u202eb"):
+        assert status_reason(bad) is None, bad
 
 
 def test_one_status_reader_sees_every_change_and_reports_the_head(region: Region) -> None:

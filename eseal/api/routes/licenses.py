@@ -131,6 +131,10 @@ class StatusOut(BaseModel):
     inclusion_proof: list[str]
     checkpoint: str
     replaced_by: str | None
+    #: When the status last changed and the agency's reason: public, as the ledger's status
+    #: entry records them (absent while the license is valid).
+    status_since: int | None = None
+    status_reason: str | None = None
 
 
 @router.get("/{license_id}/status")
@@ -150,6 +154,8 @@ def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
         inclusion_proof=[base64.b64encode(h).decode() for h in proof],
         checkpoint=note,
         replaced_by=row.replaced_by,
+        status_since=row.updated_at if row.status != "01" else None,
+        status_reason=row.status_reason if row.status != "01" else None,
     )
 
 
