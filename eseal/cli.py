@@ -299,6 +299,10 @@ def main() -> None:
     except EsealError as e:
         typer.echo(f"error: {e.message}", err=True)
         sys.exit(exit_code(e))
+    except OSError as e:  # a file that cannot be read or written (a path too long, EIO, …)
+        where = f" {e.filename}" if e.filename else ""
+        typer.echo(f"error: cannot use{where}: {e.strerror or e}", err=True)
+        sys.exit(EXIT_ERROR)
     except (click.exceptions.Abort, typer.Abort):
         typer.echo("aborted", err=True)
         sys.exit(EXIT_ERROR)

@@ -3,32 +3,37 @@
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
 from eseal.cli_common import DataOpt, DbOpt, JsonOpt, emit, open_node
 from eseal.problems import EXIT_CHECK_FAILED
-from keys.errors import InvalidInput
+from keys.errors import CheckFailed, InvalidInput
 from verifier.pipeline import DEFAULT_MAX_STATUS_AGE, StatusSource, VerifyContext, verify_text
 from verifier.scan import MAX_IMAGE_BYTES, read_qr
-from verifier.trust import TrustStore, open_bundle
+from verifier.trust import TrustBundle, TrustStore, open_bundle
 from verifier.verdict import (
     DOCUMENT_NOT_COMPARED,
     STALE_STATUS,
+    STALE_TRUST,
     STATUS_TEXT,
     UNPINNED_TRUST,
     WARNING_TEXT,
     Verdict,
 )
 
+T = TypeVar("T")
 bundle_app = typer.Typer(help="The region's signed trust bundle.", no_args_is_help=True)
 MAX_FILE = 64 * 1024 * 1024
 #: What to do about a warning, from this command line.
 HINTS = {
     STALE_STATUS: "export a newer snapshot, or see --max-status-age",
+    STALE_TRUST: "export a newer bundle, or see --max-status-age",
     DOCUMENT_NOT_COMPARED: "pass --document FILE",
     UNPINNED_TRUST: "pass --pin ROOT_KEY_ID",
 }
@@ -42,6 +47,20 @@ def _read(path: Path, what: str, limit: int = MAX_FILE) -> bytes:
     return path.read_bytes()
 
 
+class TrustRefused(InvalidInput):
+    """A trust file (bundle, snapshot) or the node's bundle was refused, so no verdict was
+    reached: exit 2 like any bad input, never 1, which says the document is invalid."""
+
+    code = "trust-refused"
+
+
+def _refusing(what: str, check: Callable[[], T]) -> T:
+    try:
+        return check()
+    except CheckFailed as e:
+        raise TrustRefused(f"{what}: {e.message}") from e
+
+
 def _trust(
     bundles: list[Path], pin: str | None, online: str | None, revocations: Path | None
 ) -> tuple[TrustStore, StatusSource | None, int | None]:
@@ -50,30 +69,49 @@ def _trust(
         pinned = bytes.fromhex(pin) if pin else None
     except ValueError as e:
         raise InvalidInput(f"--pin {pin!r} is not a hex key id") from e
-    store = TrustStore()
-    newest: int | None = None
+    trusted: list[TrustBundle] = []
     for path in bundles:
-        b = open_bundle(_read(path, "bundle"), pinned_root_key_id=pinned)
-        store.add(b)
-        newest = max(newest or 0, b.issued_at)
+        raw = _read(path, "bundle")
+        trusted.append(
+            _refusing(
+                f"bundle {path}", functools.partial(open_bundle, raw, pinned_root_key_id=pinned)
+            )
+        )
     status: StatusSource | None = None
-    if online:
+    if online is not None:
         from verifier.online import OnlineStatus, fetch_bundle
 
-        fetched = open_bundle(fetch_bundle(online), pinned_root_key_id=pinned)
-        if not bundles:
-            store.add(fetched)
-            newest = fetched.issued_at
-        elif not any(b.root_public_key == fetched.root_public_key for b in store.bundles):
-            raise InvalidInput(
+        if not online.startswith(("http://", "https://")):
+            raise InvalidInput(f"--online {online!r} is not an http:// or https:// URL")
+        data = fetch_bundle(online)
+        fetched = _refusing(
+            f"the bundle of {online}", lambda: open_bundle(data, pinned_root_key_id=pinned)
+        )
+        same_root = [b for b in trusted if b.root_public_key == fetched.root_public_key]
+        if trusted and not same_root:
+            raise TrustRefused(
                 f"the node at {online} is of region {fetched.region}, whose root key is in "
                 "none of the given bundles"
             )
+        # The node's bundle, signed by a trusted root, is newer than a file: it carries the
+        # keys revoked since (a revoked agency key must not pass because a file is old).
+        trusted = [
+            b
+            for b in trusted
+            if b.root_public_key != fetched.root_public_key or b.issued_at > fetched.issued_at
+        ]
+        if not any(b.root_public_key == fetched.root_public_key for b in trusted):
+            trusted.append(fetched)
         status = OnlineStatus(online, region=fetched.region)
-    elif revocations is not None:
+    store = TrustStore(trusted)
+    newest = max((b.issued_at for b in trusted), default=None)
+    if revocations is not None:
         from verifier.revocation import SnapshotStatus, open_snapshot
 
-        snapshot = open_snapshot(_read(revocations, "revocation snapshot"), store)
+        if not trusted:
+            raise InvalidInput("--revocations needs the region's trust: give --bundle FILE")
+        data = _read(revocations, "revocation snapshot")
+        snapshot = _refusing(f"snapshot {revocations}", lambda: open_snapshot(data, store))
         status = SnapshotStatus([snapshot])
         newest = max(newest or 0, snapshot.as_of)
     if not store.bundles:
@@ -115,7 +153,12 @@ def verify_command(
     revocations: Annotated[Path | None, typer.Option(help="Revocation snapshot file.")] = None,
     online: Annotated[str | None, typer.Option(help="Ask this node for live status.")] = None,
     max_status_age: Annotated[
-        float, typer.Option(help="Days after which an offline snapshot is stale.", min=0)
+        float,
+        typer.Option(
+            help="Days after which an offline snapshot or a trust bundle is stale.",
+            min=0,
+            max=3650,
+        ),
     ] = DEFAULT_MAX_STATUS_AGE / 86400,
     as_json: JsonOpt = False,
 ) -> None:
@@ -127,6 +170,8 @@ def verify_command(
     if image is not None:
         text = read_qr(_read(image, "image", MAX_IMAGE_BYTES))
     text = (text or "").strip()
+    if not text:
+        raise InvalidInput("the QR text is empty")
     if document is not None and not text.startswith("ES1:"):
         raise InvalidInput("--document is for a sealed document's stamp (ES1:), not a license")
     store, status, newest = _trust(bundle or [], pin, online, revocations)

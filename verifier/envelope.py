@@ -81,8 +81,15 @@ def read_envelope(data: bytes, payload_type: str) -> tuple[bytes, list[tuple[byt
         ]
     except MalformedEnvelope:
         raise
-    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError) as e:
-        raise MalformedEnvelope(f"envelope is malformed: {e}") from e
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        binascii.Error,
+        UnicodeDecodeError,
+        RecursionError,  # JSON nested deeper than the parser's stack
+    ) as e:
+        raise MalformedEnvelope(f"envelope is malformed: {e!r}") from e
     return payload, pairs
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import time
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from ledger.entries import decode_entry
 from ledger.merkle import leaf_hash, verify_inclusion
 from verifier.claims import MAX_TIME
 from verifier.document import DecodedDocument, LicenseClaims
+from verifier.envelope import MAX_ENVELOPE
 from verifier.pipeline import StatusAnswer, status_reason
 from verifier.trust import TrustBundle
 
@@ -36,15 +38,35 @@ class NodeUnreachable(ExternalFailure):
     code = "node-unreachable"
 
 
+class NodeAnswerMalformed(ExternalFailure):
+    """The node answered, but not in the shape of a status answer (missing or mistyped
+    fields): a broken node or proxy, which proves nothing either way about the document."""
+
+    code = "node-answer-malformed"
+
+
+def _bounded_get(client: httpx.Client, url: str, limit: int) -> tuple[int, bytes]:
+    """(status code, body) of a GET, reading at most ``limit`` bytes of body."""
+    try:
+        with client.stream("GET", url) as response:
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise NodeUnreachable(f"{url} answered more than {limit // 1024} KiB")
+            return response.status_code, bytes(body)
+    except (httpx.HTTPError, httpx.InvalidURL) as e:
+        raise NodeUnreachable(f"cannot reach {url}: {e}") from e
+
+
 def fetch_bundle(base_url: str, *, timeout: float = 10.0) -> bytes:
     """A node's signed trust bundle (check it with :func:`verifier.trust.open_bundle`)."""
-    try:
-        response = httpx.get(base_url.rstrip("/") + "/v1/bundle", timeout=timeout)
-    except httpx.HTTPError as e:
-        raise NodeUnreachable(f"cannot reach {base_url}: {e}") from e
-    if response.status_code != 200:
-        raise NodeUnreachable(f"{base_url}/v1/bundle answered {response.status_code}")
-    return response.content
+    url = base_url.rstrip("/") + "/v1/bundle"
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        status, body = _bounded_get(client, url, MAX_ENVELOPE)
+    if status != 200:
+        raise NodeUnreachable(f"{url} answered {status}")
+    return body
 
 
 class OnlineStatus:
@@ -66,19 +88,20 @@ class OnlineStatus:
         self.region = region
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=False)
 
-    def _get(self, path: str) -> Any:
-        try:
-            response = self._client.get(self.base_url + path)
-        except httpx.HTTPError as e:
-            raise NodeUnreachable(f"cannot reach {self.base_url}: {e}") from e
-        if response.status_code == 404:
+    def _get(self, path: str) -> dict[str, Any] | None:
+        """The node's JSON object at ``path``, or None when it answers 404 (unknown)."""
+        status, body = _bounded_get(self._client, self.base_url + path, MAX_RESPONSE)
+        if status == 404:
             return None
-        if response.status_code != 200 or len(response.content) > MAX_RESPONSE:
-            raise NodeUnreachable(f"{self.base_url}{path} answered {response.status_code}")
+        if status != 200:
+            raise NodeUnreachable(f"{self.base_url}{path} answered {status}")
         try:
-            return response.json()
+            answer = json.loads(body)
         except (ValueError, RecursionError) as e:
-            raise NodeUnreachable(f"{self.base_url}{path} did not answer JSON") from e
+            raise NodeAnswerMalformed(f"{self.base_url}{path} did not answer JSON") from e
+        if not isinstance(answer, dict):
+            raise NodeAnswerMalformed(f"{self.base_url}{path} did not answer a JSON object")
+        return answer
 
     def license_status(self, bundle: TrustBundle, doc: DecodedDocument) -> StatusAnswer:
         now = int(time.time())
@@ -101,15 +124,20 @@ class OnlineStatus:
         try:
             return _check_answer(body, bundle, doc, claims.license_id)
         except (
-            EsealError,
             KeyError,
             TypeError,
             ValueError,
+            AttributeError,
             ArithmeticError,
             RecursionError,
             binascii.Error,
         ) as e:
-            detail = e.message if isinstance(e, EsealError) else repr(e)
+            # Not a status answer at all: an error to report, not evidence against the
+            # document (a flaky proxy must not tell a clerk a genuine license is unrecorded).
+            raise NodeAnswerMalformed(f"the node's status answer is malformed: {e!r}") from e
+        except EsealError as e:
+            # A well-formed answer whose checkpoint, entry or proof does not check out.
+            detail = e.message
             return StatusAnswer(
                 None,
                 "online",
@@ -122,7 +150,7 @@ class OnlineStatus:
         body = self._get(f"/v1/seals/{quote(seal_id, safe='')}/status")
         if body is None:
             return None
-        status = body.get("status") if isinstance(body, dict) else None
+        status = body.get("status")
         if not isinstance(status, str) or status not in _SEAL_CODES:
             raise NodeUnreachable(f"{self.base_url} answered seal status {status!r}")
         return StatusAnswer(_SEAL_CODES[status], "online", int(time.time()))
@@ -131,14 +159,20 @@ class OnlineStatus:
         self._client.close()
 
 
+def _integer(value: Any) -> int:
+    if type(value) is not int or not 0 <= value <= MAX_TIME:
+        raise TypeError(f"expected a non-negative integer, got {value!r}")
+    return value
+
+
 def _check_answer(
     body: Any, bundle: TrustBundle, doc: DecodedDocument, license_id: str
 ) -> StatusAnswer:
-    code = str(body["status"])
+    code = body["status"]
     if code not in {"01", "02", "03", "04", "05", "06", "07"}:
         raise ValueError(f"unknown status {code!r}")
     cp = verify_checkpoint(body["checkpoint"], parse_verifier_key(bundle.log_verifier))
-    index = int(body["ledger_index"])
+    index = _integer(body["ledger_index"])
     raw = base64.b64decode(body["entry"], validate=True)
     entry = decode_entry(raw)
     included = (
@@ -153,7 +187,7 @@ def _check_answer(
     return StatusAnswer(
         code,
         "online",
-        int(body.get("as_of", time.time())),
+        _integer(body.get("as_of", int(time.time()))),
         checkpoint_size=cp.size,
         ledger_included=included,
         since=since if type(since) is int and 0 <= since <= MAX_TIME else None,

@@ -30,6 +30,7 @@ from verifier.verdict import (
     DOCUMENT_NOT_COMPARED,
     NO_STATUS,
     STALE_STATUS,
+    STALE_TRUST,
     STATUS_OF_CODE,
     Check,
     Freshness,
@@ -246,6 +247,8 @@ def check_status(run: _Run) -> None:
     verdict = run.verdict
     if signer.seal is not None and signer.key.status == "revoked":
         raise Stop(Status.REVOKED, f"seal {signer.seal.id} is revoked")
+    if ctx.now - signer.bundle.issued_at > ctx.max_status_age:
+        verdict.warnings.append(STALE_TRUST)
     source = ctx.status
     if source is None:
         verdict.warnings.append(NO_STATUS)

@@ -28,7 +28,12 @@ from keys.errors import InvalidInput
 from ledger.checkpoint import parse_verifier_key, verify_checkpoint
 from verifier.cascade import Cascade, build_cascade_from_digests, id_digest
 from verifier.document import DecodedDocument, LicenseClaims
-from verifier.envelope import open_envelope, read_envelope, seal_envelope
+from verifier.envelope import (
+    EnvelopeSignatureInvalid,
+    open_envelope,
+    read_envelope,
+    seal_envelope,
+)
 from verifier.pipeline import StatusAnswer
 from verifier.trust import TrustBundle, TrustStore
 
@@ -110,13 +115,22 @@ def open_snapshot(data: bytes, store: TrustStore) -> RevocationSnapshot:
     in ``store``) and against that region's signed checkpoint."""
     unverified, _ = read_envelope(data, SNAPSHOT_TYPE)
     snapshot = _parse(unverified)
-    bundle = store.region(snapshot.region)
-    if bundle is None:
-        raise MalformedSnapshot(f"snapshot of region {snapshot.region}, which is not trusted")
-    verifier_key = parse_verifier_key(bundle.log_verifier)
-    open_envelope(data, SNAPSHOT_TYPE, verifier_key.public_key)
-    verify_checkpoint(snapshot.checkpoint, verifier_key)
-    return snapshot
+    bundles = store.regions(snapshot.region)
+    if not bundles:
+        raise MalformedSnapshot(
+            f"snapshot of region {snapshot.region}, whose trust bundle was not given"
+        )
+    refused: list[EnvelopeSignatureInvalid] = []
+    for bundle in bundles:  # any trusted bundle of the region whose log key signed it
+        verifier_key = parse_verifier_key(bundle.log_verifier)
+        try:
+            open_envelope(data, SNAPSHOT_TYPE, verifier_key.public_key)
+        except EnvelopeSignatureInvalid as e:
+            refused.append(e)
+            continue
+        verify_checkpoint(snapshot.checkpoint, verifier_key)
+        return snapshot
+    raise refused[-1]
 
 
 def _parse(payload: bytes) -> RevocationSnapshot:

@@ -246,8 +246,8 @@ def open_bundle(data: bytes, *, pinned_root_key_id: bytes | None = None) -> Trus
     payload, _ = read_envelope(data, BUNDLE_TYPE)
     try:
         raw = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise MalformedBundle(f"trust bundle payload is not JSON: {e}") from e
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise MalformedBundle(f"trust bundle payload is not JSON: {e!r}") from e
     bundle = TrustBundle.from_json(raw)
     open_envelope(data, BUNDLE_TYPE, bundle.root_public_key)
     if pinned_root_key_id is not None and bundle.root_key_id != pinned_root_key_id:
@@ -319,3 +319,8 @@ class TrustStore:
 
     def region(self, code: str) -> TrustBundle | None:
         return next((b for b in self.bundles if b.region == code), None)
+
+    def regions(self, code: str) -> list[TrustBundle]:
+        """Every trusted bundle of region ``code`` (a region that changed its root key may
+        have two)."""
+        return [b for b in self.bundles if b.region == code]

@@ -62,6 +62,9 @@ STATUS_TEXT = {
 
 #: Warnings that make a VALID verdict amber.
 STALE_STATUS = "STALE_STATUS"
+#: The trust bundle that vouched for the key is older than the maximum status age: keys
+#: revoked since it was cut are not known (key revocations travel in the bundle).
+STALE_TRUST = "STALE_TRUST"
 CLOCK_BEHIND = "CLOCK_BEHIND"
 NO_STATUS = "NO_STATUS"
 #: A seal stamp verified without the file it stamped: the seal is good, the file unknown.
@@ -72,6 +75,8 @@ UNPINNED_TRUST = "UNPINNED_TRUST"
 #: What each warning means, Chinese first (the CLI's summary; the window page has its own).
 WARNING_TEXT = {
     STALE_STATUS: "吊销信息已过期 the revocation snapshot is older than its maximum age",
+    STALE_TRUST: "信任名单已过期 the trust bundle is older than the maximum age: keys revoked "
+    "since are not known",
     CLOCK_BEHIND: "本机时钟落后 this computer's clock is behind signed times it has seen",
     NO_STATUS: "未核验状态 the status was not checked",
     DOCUMENT_NOT_COMPARED: "未比对文件 the stamped file was not given to compare",

@@ -70,7 +70,7 @@ def test_valid_revoked_and_garbage(offline: dict[str, object]) -> None:
     assert json.loads(revoked.stdout)["status"] == "REVOKED"
     stale = _verify(offline, demo["licenses"][0]["qr_text"], "--max-status-age", "0")
     assert stale.code == 0
-    assert json.loads(stale.stdout)["warnings"] == ["STALE_STATUS"]
+    assert json.loads(stale.stdout)["warnings"] == ["STALE_TRUST", "STALE_STATUS"]
     # With the default margin the just-issued licenses are not yet the snapshot's to judge.
     work = offline["work"]
     assert isinstance(work, Path)
@@ -233,8 +233,49 @@ def test_online_against_a_running_node(offline: dict[str, object]) -> None:
             cwd=work,
             passphrase=None,
         )
-        assert wrong_pin.code == 1
+        assert wrong_pin.code == 2  # no verdict: the trust was refused
         assert "pinned" in wrong_pin.stderr
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_no_verdict_reached_is_exit_2(offline: dict[str, object]) -> None:
+    """Exit 1 says 'the document is invalid'; a refused trust file, an unreadable file, an
+    empty text or a bad URL reach no verdict, so they are exit 2 with one error line."""
+    demo = offline["demo"]
+    work = offline["work"]
+    assert isinstance(demo, dict)
+    assert isinstance(work, Path)
+    text = demo["licenses"][0]["qr_text"]
+    pinned_elsewhere = _verify(offline, text, "--pin", "00" * 8)
+    assert pinned_elsewhere.code == 2, str(pinned_elsewhere)
+    assert "is not the pinned" in pinned_elsewhere.stderr
+    cut = work / "cut-bundle.json"
+    raw = json.loads((work / "bundle.json").read_bytes())
+    raw["signatures"][0]["sig"] = (
+        raw["signatures"][1 % len(raw["signatures"])]["sig"][:-8] + "AAAAAAA="
+    )
+    cut.write_text(json.dumps(raw))
+    unsigned = run_eseal("verify", text, "--bundle", cut, cwd=work, passphrase=None)
+    assert unsigned.code == 2, str(unsigned)
+    deep = work / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    nested = run_eseal("verify", text, "--bundle", deep, cwd=work, passphrase=None)
+    assert nested.code == 2, str(nested)
+    assert "Traceback" not in nested.stderr
+    long_name = run_eseal(
+        "verify", "--image", "x" * 300, "--bundle", work / "bundle.json", cwd=work, passphrase=None
+    )
+    assert long_name.code == 2, str(long_name)
+    assert long_name.stderr.startswith("error: ")
+    assert "Traceback" not in long_name.stderr
+    for args in (("   ",), (text, "--online", "http://[::1"), (text, "--online", "ftp://x")):
+        r = run_eseal("verify", *args, "--bundle", work / "bundle.json", cwd=work, passphrase=None)
+        assert r.code == 2, (args, str(r))
+        assert "Traceback" not in r.stderr
+    alone = run_eseal(
+        "verify", text, "--revocations", work / "revocations.json", cwd=work, passphrase=None
+    )
+    assert alone.code == 2
+    assert "--bundle" in alone.stderr

@@ -65,6 +65,7 @@ from verifier.verdict import (
     DOCUMENT_NOT_COMPARED,
     NO_STATUS,
     STALE_STATUS,
+    STALE_TRUST,
     Status,
 )
 
@@ -119,7 +120,7 @@ KEYS_FROM: Final = at("2024-01-01T00:00:00")
 KEYS_UNTIL: Final = at("2029-12-31T23:59:59")
 COMPROMISED_AT: Final = at("2025-04-01T00:00:00")
 SEAL_REVOKED_AT: Final = at("2025-04-15T00:00:00")
-BUNDLE_AT: Final = at("2025-05-15T00:00:00")
+BUNDLE_AT: Final = at("2025-05-31T00:00:00")
 SNAPSHOT_AT: Final = at("2025-06-01T00:00:00")
 ISSUED: Final = at("2025-03-03T09:30:00")
 STAMPED: Final = at("2025-03-10T14:00:00")
@@ -639,12 +640,13 @@ def build_cases() -> _Cases:
     v.add(
         Case(
             "valid-license-stale-status",
-            "validation time more than 7 days after the snapshot: valid, status stale",
+            "validation time more than 7 days after the snapshot and the bundle: valid, "
+            "status and trust stale",
             valid,
             Status.VALID,
             L,
             validation_time=STALE_NOW,
-            warnings=(STALE_STATUS,),
+            warnings=(STALE_TRUST, STALE_STATUS),
         )
     )
     v.add(

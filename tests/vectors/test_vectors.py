@@ -107,6 +107,12 @@ def test_cases_cover_the_statuses() -> None:
     assert len(statuses) >= 14, statuses
     assert statuses == {s.value for s in Status}  # every status, NOT_IN_LEDGER online
     warnings = {w for c in cases for w in c["expected"]["warnings"]}
-    assert warnings == {"STALE_STATUS", "NO_STATUS", "CLOCK_BEHIND", "DOCUMENT_NOT_COMPARED"}
+    assert warnings == {
+        "STALE_STATUS",
+        "STALE_TRUST",
+        "NO_STATUS",
+        "CLOCK_BEHIND",
+        "DOCUMENT_NOT_COMPARED",
+    }
     readme = (HERE / "README.md").read_text(encoding="utf-8")
     assert [p.stem for p in CASES if f"`{p.stem}`" not in readme] == []

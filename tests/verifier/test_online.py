@@ -13,12 +13,13 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eseal.agencies import Principal
+from eseal.agencies import Principal, revoke_key, rotate_key
 from eseal.api.app import create_app
 from eseal.licenses import change_status, issue
 from eseal.render import qr_png
 from eseal.trust_export import export_bundle
 from tests.eseal.conftest import MARKET, NOW, Region, business_request, make_region
+from verifier.document import decode
 from verifier.online import OnlineStatus
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.trust import TrustStore, open_bundle
@@ -338,6 +339,36 @@ def test_the_cli_asks_online_only_a_node_of_a_trusted_region(
         other.node.close()
 
 
+def test_the_cli_prefers_the_nodes_newer_bundle_to_a_file(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--bundle FILE --online URL: a key revoked after the file was exported is known, since
+    the node's newer bundle (same root) replaces the file's; an older one does not."""
+    from eseal import cli_verify
+    from verifier import online
+
+    fresh = make_region(tmp_path_factory.mktemp("cli-newer"))
+    try:
+        node = fresh.node
+        ours = tmp_path_factory.mktemp("cli-newer-files") / "ours.json"
+        ours.write_bytes(export_bundle(node, now=NOW))
+        served = {"bundle": b""}
+        monkeypatch.setattr(online, "fetch_bundle", lambda _url: served["bundle"])
+        issued = issue(node, AGENT, MARKET, business_request(), now=NOW)
+        rotate_key(node, MARKET, now=NOW + 10)
+        revoke_key(node, MARKET, decode(issued.qr_text).kid.hex(), reason="leak", now=NOW + 20)
+        served["bundle"] = export_bundle(node, now=NOW + 30)
+        store, _status, newest = cli_verify._trust([ours], None, "http://ours", None)
+        assert [b.issued_at for b in store.bundles] == [NOW + 30] == [newest]
+        verdict = verify_text(issued.qr_text, VerifyContext(store, NOW + 40))
+        assert verdict.status is Status.KEY_REVOKED
+        served["bundle"] = export_bundle(node, now=NOW - 5)
+        store, _status, _newest = cli_verify._trust([ours], None, "http://ours", None)
+        assert [b.issued_at for b in store.bundles] == [NOW]
+    finally:
+        fresh.node.close()
+
+
 def test_the_apps_status_reader_closes_with_the_app(region: Region) -> None:
     issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
     app = create_app(region.node)
@@ -349,3 +380,49 @@ def test_the_apps_status_reader_closes_with_the_app(region: Region) -> None:
 
     with pytest.raises(StoreUnavailable, match="closed"):
         app.state.status._read_status(issued.id)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"{}", b"[1, 2]", b"null", b'"01"', b'{"status": "01"}', b'{"status": ["01"]}', b"{"],
+)
+def test_a_malformed_node_answer_is_an_error_not_a_verdict(
+    region: Region, client: TestClient, answer: bytes
+) -> None:
+    """A broken node or proxy answering junk proves nothing about the license: an error
+    (CLI exit 2), never a red NOT_IN_LEDGER for a genuine license, never VALID."""
+    from verifier.online import NodeAnswerMalformed
+
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+
+    def reply(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=answer, headers={"content-type": "application/json"})
+
+    broken = httpx.Client(transport=httpx.MockTransport(reply), base_url="http://broken")
+    status = OnlineStatus("http://broken", region="500000", client=broken)
+    ctx = VerifyContext(_store(client, region), NOW + 60, status=status)
+    with pytest.raises(NodeAnswerMalformed):
+        verify_text(issued.qr_text, ctx)
+
+
+def test_a_node_answer_is_bounded_and_a_bad_url_is_unreachable(
+    region: Region, client: TestClient
+) -> None:
+    from verifier.online import NodeUnreachable, fetch_bundle
+
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+
+    def huge(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b" " * (1 << 20))  # 1 MiB of JSON white space
+
+    flood = httpx.Client(transport=httpx.MockTransport(huge), base_url="http://flood")
+    ctx = VerifyContext(
+        _store(client, region),
+        NOW + 60,
+        status=OnlineStatus("http://flood", region="500000", client=flood),
+    )
+    with pytest.raises(NodeUnreachable, match="more than"):
+        verify_text(issued.qr_text, ctx)
+    for url in ("http://[::1", "nonsense://x", ""):
+        with pytest.raises(NodeUnreachable):
+            fetch_bundle(url)
