@@ -294,9 +294,7 @@ def _staged(text: str, ctx: VerifyContext, acc: dict[str, float]) -> Verdict:
         acc[step.__name__] += now - t
     t = now
     pipeline.check_document(run, None)
-    pipeline._describe(run)
-    if run.verdict.valid and not run.verdict.reasons:
-        run.verdict.reasons.append("all checks passed")
+    pipeline._conclude(run)
     acc["document + describe"] += clock() - t
     return run.verdict
 

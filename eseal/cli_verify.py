@@ -124,6 +124,8 @@ def _summary(verdict: Verdict) -> None:
     mark = {"green": "✔", "amber": "!", "red": "✘"}[verdict.colour]
     typer.echo(f"{mark} {STATUS_TEXT[verdict.status]}")
     d = verdict.document
+    if d and not verdict.valid:
+        typer.echo("  未通过核验，以下内容仅供参考 not verified: shown for reference only")
     if verdict.kind == "license" and d:
         typer.echo(f"  {d.get('type_name') or d.get('type_code')}  {d.get('id')}")
         typer.echo(f"  持证主体 Holder: {d.get('holder')}")
@@ -131,10 +133,12 @@ def _summary(verdict: Verdict) -> None:
     elif verdict.kind == "stamp" and d:
         typer.echo(f"  {d.get('seal_name') or d.get('seal_id')} — {d.get('file_name')}")
     if verdict.issuer:
+        who = "发证机关 Issuer" if verdict.kind == "license" else "用章单位 Seal of"
         typer.echo(
-            f"  发证机关 Issuer: {verdict.issuer.get('agency_name')} "
-            f"({verdict.issuer.get('region_name')})"
+            f"  {who}: {verdict.issuer.get('agency_name')} ({verdict.issuer.get('region_name')})"
         )
+    if verdict.freshness.status_reason:
+        typer.echo(f"  原因 Reason: {verdict.freshness.status_reason}")
     for reason in verdict.reasons:
         typer.echo(f"  {reason}")
     for warning in verdict.warnings:

@@ -173,6 +173,8 @@ def run_demo(data_dir: Path, *, database_url: str | None, now: int) -> DemoResul
             now=now,
         )
         qr, pdf = out_dir / "stamp.qr.png", out_dir / "notice.sealed.pdf"
+        original = out_dir / "notice.txt"  # the file as stamped: what --document compares
+        write_atomic(original, document)
         write_qr(qr, stamped.qr_text)
         write_atomic(
             pdf,
@@ -187,7 +189,7 @@ def run_demo(data_dir: Path, *, database_url: str | None, now: int) -> DemoResul
         result.stamp = {
             "id": stamped.id,
             "seal_id": seal.id,
-            "document": "notice.txt",
+            "document": str(original),
             "qr_text": stamped.qr_text,
             "qr_png": str(qr),
             "pdf": str(pdf),

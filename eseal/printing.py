@@ -51,14 +51,23 @@ def printable(node: Node, row: LicenseRow) -> PrintableLicense:
     )
 
 
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file whole or not at all (temp file, fsync, rename)."""
+    """Write a file whole or not at all (temp file, fsync, rename). What is written here is
+    public (licenses, QR codes, bundles, snapshots): readable by all, as the umask allows,
+    not the owner-only mode of a temporary file."""
     path = path.expanduser()
     if path.is_dir():
         raise InvalidInput(f"{path} is a directory")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from keys.errors import CheckFailed, EsealError, ExternalFailure, InvalidInput
@@ -31,11 +32,24 @@ def http_status(error: EsealError) -> int:
     return 500
 
 
+#: The roots' docstrings describe the error classes for the code's readers, not a problem.
+_ROOTS = (EsealError, InvalidInput, CheckFailed, ExternalFailure)
+
+
+def _title(error: EsealError) -> str:
+    """The problem type's title: the first line of its class's own docstring, or for an
+    error raised as one of the roots, the HTTP status phrase."""
+    cls = type(error)
+    if cls in _ROOTS or not cls.__doc__:
+        return HTTPStatus(http_status(error)).phrase
+    return cls.__doc__.strip().splitlines()[0]
+
+
 def problem(error: EsealError, *, instance: str | None = None) -> dict[str, Any]:
     """An RFC 9457 problem details object for ``error``."""
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + error.code,
-        "title": (type(error).__doc__ or error.code).strip().splitlines()[0],
+        "title": _title(error),
         "status": http_status(error),
         "detail": error.message,
     }

@@ -391,7 +391,16 @@ def verify_text(text: str, ctx: VerifyContext, *, document: bytes | None = None)
     except EsealError as e:  # a source failed in a way no step anticipated
         run.verdict.status = Status.MALFORMED
         run.verdict.reasons.append(e.message)
-    _describe(run)
-    if run.verdict.valid and not run.verdict.reasons:
-        run.verdict.reasons.append("all checks passed")
+    _conclude(run)
     return run.verdict
+
+
+def _conclude(run: _Run) -> None:
+    """The verdict's document description, and its reason when nothing stopped it."""
+    _describe(run)
+    verdict = run.verdict
+    if verdict.valid and not verdict.reasons:
+        warned = verdict.warnings
+        verdict.reasons.append(
+            f"valid, with warnings: {', '.join(warned)}" if warned else "all checks passed"
+        )

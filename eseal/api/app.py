@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from eseal.api.limits import BodyLimit
+from eseal.api.limits import BODY_TOO_LARGE, BODY_TOO_LARGE_TITLE, BodyLimit, BodyTooLarge
 from eseal.api.routes import health, ledger, licenses, seals, verify, window
 from eseal.node import Node
 from eseal.problems import http_status, plain_problem, problem
@@ -61,10 +62,19 @@ def create_app(node: Node) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        body = plain_problem(exc.status_code, str(exc.detail), str(exc.detail), "http")
+        if isinstance(exc, BodyTooLarge):  # a body without Content-Length, cut off in flight
+            title, code = BODY_TOO_LARGE_TITLE, BODY_TOO_LARGE
+        else:
+            title = HTTPStatus(exc.status_code).phrase
+            code = _HTTP_CODES.get(exc.status_code, f"http-{exc.status_code}")
+        body = plain_problem(exc.status_code, title, str(exc.detail), code)
         return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_JSON)
 
     return app
+
+
+#: Problem type codes of the HTTP errors Starlette raises (routing, methods).
+_HTTP_CODES = {404: "not-found", 405: "method-not-allowed"}
 
 
 def _describe(error: Any) -> str:

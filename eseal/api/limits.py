@@ -31,6 +31,10 @@ LARGE_SUFFIXES = {
 SMALL_SUFFIXES = {"/v1/verify": 16 * 1024}
 
 
+BODY_TOO_LARGE = "body-too-large"
+BODY_TOO_LARGE_TITLE = "Request body too large"
+
+
 class BodyTooLarge(HTTPException):
     """Raised while the body streams in; an HTTPException, so the app renders a 413."""
 
@@ -83,9 +87,9 @@ async def _reject(send: Send, limit: int) -> None:
     body = json.dumps(
         plain_problem(
             413,
-            "Request body too large",
+            BODY_TOO_LARGE_TITLE,
             f"the request body must be at most {limit} bytes",
-            "body-too-large",
+            BODY_TOO_LARGE,
         )
     ).encode()
     await send(

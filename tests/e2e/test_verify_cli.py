@@ -100,10 +100,9 @@ def test_from_an_image_and_a_sealed_document(offline: dict[str, object]) -> None
     stamp = demo["stamp"]
     work = offline["work"]
     assert isinstance(work, Path)
+    sealed = _verify(offline, stamp["qr_text"], "--document", stamp["document"])
+    assert sealed.code == 0, str(sealed)  # the demo wrote the original file beside its QR
     doc = work / "notice.txt"
-    doc.write_bytes("重庆市市场监督管理局\n关于食品经营许可的通知\n（示例文件）\n".encode())
-    sealed = _verify(offline, stamp["qr_text"], "--document", doc)
-    assert sealed.code == 0, str(sealed)
     doc.write_bytes(b"something else")
     mismatch = _verify(offline, stamp["qr_text"], "--document", doc)
     assert mismatch.code == 1
@@ -279,3 +278,16 @@ def test_no_verdict_reached_is_exit_2(offline: dict[str, object]) -> None:
     )
     assert alone.code == 2
     assert "--bundle" in alone.stderr
+
+
+def test_exported_public_files_are_readable_by_other_users(offline: dict[str, object]) -> None:
+    """A window service often runs as another user than the node's operator: the bundle and
+    the snapshot are public, so they get the usual file mode, not a temp file's 0600."""
+    import os
+
+    work = offline["work"]
+    assert isinstance(work, Path)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for name in ("bundle.json", "revocations.json"):
+        assert (work / name).stat().st_mode & 0o777 == 0o644 & ~umask, name

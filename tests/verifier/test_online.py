@@ -205,7 +205,23 @@ def test_a_phone_photo_sized_upload_is_accepted(region: Region, client: TestClie
 def test_bad_verify_requests_are_problems(client: TestClient) -> None:
     assert client.post("/v1/verify", json={"text": "x" * 5000}).status_code == 422
     assert client.post("/v1/verify", json={}).status_code == 422
-    assert client.post("/v1/verify", content=b"{not json").status_code == 422
+    json_type = {"content-type": "application/json"}
+    assert client.post("/v1/verify", content=b"{not json", headers=json_type).status_code == 422
+    for other in ("text/plain", "application/xml", ""):
+        r = client.post("/v1/verify", content=b'{"text": "EL1:X"}', headers={"content-type": other})
+        assert r.status_code == 415, other
+        assert r.json()["type"].endswith("/unsupported-media-type")
+        assert r.json()["title"] == "The request body is neither JSON nor a multipart form."
+    r = client.post("/v1/verify", json={"text": "   "})
+    assert (r.status_code, r.json()["detail"]) == (400, "the QR text is empty")
+    r = client.post(
+        "/v1/verify",
+        json={"text": "EL1:X"},
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
+    assert r.status_code == 200
+    # A 404, and a root error (no docstring of the code's own as its title): plain phrases.
+    assert client.get("/v1/nothing").json()["title"] == "Not Found"
     r = client.post("/v1/verify", files={"other": ("x.txt", b"x", "text/plain")})
     assert r.status_code == 400
     r = client.post("/v1/verify/image", files={"image": ("x.png", b"not an image", "image/png")})
@@ -236,6 +252,8 @@ def test_a_json_verify_body_is_small(client: TestClient) -> None:
 
     r = client.post("/v1/verify", content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413
+    assert r.json()["type"].endswith("/body-too-large")  # the same problem as when declared
+    assert r.json()["title"] == "Request body too large"
     r = client.post("/v1/verify", json={"text": "EL1:" + "A" * 3990})
     assert r.status_code == 200
 

@@ -31,6 +31,20 @@ class VerifyIn(BaseModel):
     text: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH)
 
 
+class UnsupportedMediaType(InvalidInput):
+    """The request body is neither JSON nor a multipart form."""
+
+    code = "unsupported-media-type"
+    http_status = 415
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
 def _context(request: Request, store: TrustStore | None = None) -> VerifyContext:
     state = request.app.state
     cache: BundleCache = state.bundles
@@ -84,11 +98,18 @@ async def verify(request: Request) -> Response:
             raise InvalidInput("a multipart request needs the image as the file field 'image'")
         doc = document if isinstance(document, StarletteUpload) else None
         return _verdict_response(await run_in_threadpool(_verify_image, request, image, doc))
+    if not _is_json(request.headers.get("content-type", "")):
+        raise UnsupportedMediaType(
+            'send JSON ({"text": "EL1:…"}, Content-Type: application/json) or a '
+            "multipart/form-data image"
+        )
     try:
         body = VerifyIn.model_validate_json(await request.body())
     except ValidationError as e:
         raise RequestValidationError(e.errors()) from e
     text = body.text.strip()
+    if not text:
+        raise InvalidInput("the QR text is empty")
     node = request.app.state.node
     store = request.app.state.bundles.cached()
     if store is not None and node.sql.is_sqlite and text.startswith("EL1:"):
