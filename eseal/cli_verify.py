@@ -16,7 +16,7 @@ from eseal.problems import EXIT_CHECK_FAILED
 from keys.errors import CheckFailed, InvalidInput
 from verifier.pipeline import DEFAULT_MAX_STATUS_AGE, StatusSource, VerifyContext, verify_text
 from verifier.scan import MAX_IMAGE_BYTES, read_qr
-from verifier.trust import TrustBundle, TrustStore, open_bundle
+from verifier.trust import BundleNotPinned, TrustBundle, TrustStore, open_bundle
 from verifier.verdict import (
     DOCUMENT_NOT_COMPARED,
     STALE_STATUS,
@@ -61,22 +61,39 @@ def _refusing(what: str, check: Callable[[], T]) -> T:
         raise TrustRefused(f"{what}: {e.message}") from e
 
 
+def _pins(pins: list[str]) -> frozenset[bytes]:
+    out = set()
+    for pin in pins:
+        try:
+            key_id = bytes.fromhex(pin)
+        except ValueError as e:
+            raise InvalidInput(f"--pin {pin!r} is not a hex key id") from e
+        if len(key_id) != 8:
+            raise InvalidInput(f"--pin {pin!r} is not a key id (16 hex digits)")
+        out.add(key_id)
+    return frozenset(out)
+
+
+def _open_pinned(data: bytes, pinned: frozenset[bytes]) -> TrustBundle:
+    """A signed bundle whose root key id is one of ``pinned`` (any, when none is)."""
+    bundle = open_bundle(data)
+    if pinned and bundle.root_key_id not in pinned:
+        wanted = ", ".join(sorted(p.hex() for p in pinned))
+        raise BundleNotPinned(
+            f"bundle root key {bundle.root_key_id.hex()} is not the pinned {wanted}"
+        )
+    return bundle
+
+
 def _trust(
-    bundles: list[Path], pin: str | None, online: str | None, revocations: Path | None
+    bundles: list[Path], pins: list[str], online: str | None, revocations: list[Path]
 ) -> tuple[TrustStore, StatusSource | None, int | None]:
     """The trust store, the status source and the newest signed time seen."""
-    try:
-        pinned = bytes.fromhex(pin) if pin else None
-    except ValueError as e:
-        raise InvalidInput(f"--pin {pin!r} is not a hex key id") from e
+    pinned = _pins(pins)
     trusted: list[TrustBundle] = []
     for path in bundles:
         raw = _read(path, "bundle")
-        trusted.append(
-            _refusing(
-                f"bundle {path}", functools.partial(open_bundle, raw, pinned_root_key_id=pinned)
-            )
-        )
+        trusted.append(_refusing(f"bundle {path}", functools.partial(_open_pinned, raw, pinned)))
     status: StatusSource | None = None
     if online is not None:
         from verifier.online import OnlineStatus, fetch_bundle
@@ -84,9 +101,7 @@ def _trust(
         if not online.startswith(("http://", "https://")):
             raise InvalidInput(f"--online {online!r} is not an http:// or https:// URL")
         data = fetch_bundle(online)
-        fetched = _refusing(
-            f"the bundle of {online}", lambda: open_bundle(data, pinned_root_key_id=pinned)
-        )
+        fetched = _refusing(f"the bundle of {online}", lambda: _open_pinned(data, pinned))
         same_root = [b for b in trusted if b.root_public_key == fetched.root_public_key]
         if trusted and not same_root:
             raise TrustRefused(
@@ -105,15 +120,20 @@ def _trust(
         status = OnlineStatus(online, region=fetched.region)
     store = TrustStore(trusted)
     newest = max((b.issued_at for b in trusted), default=None)
-    if revocations is not None:
-        from verifier.revocation import SnapshotStatus, open_snapshot
+    if revocations:
+        from verifier.revocation import RevocationSnapshot, SnapshotStatus, open_snapshot
 
         if not trusted:
             raise InvalidInput("--revocations needs the region's trust: give --bundle FILE")
-        data = _read(revocations, "revocation snapshot")
-        snapshot = _refusing(f"snapshot {revocations}", lambda: open_snapshot(data, store))
-        status = SnapshotStatus([snapshot])
-        newest = max(newest or 0, snapshot.as_of)
+        by_region: dict[str, RevocationSnapshot] = {}
+        for path in revocations:  # one per region; of two, the newer speaks
+            raw = _read(path, "revocation snapshot")
+            snapshot = _refusing(f"snapshot {path}", functools.partial(open_snapshot, raw, store))
+            known = by_region.get(snapshot.region)
+            if known is None or snapshot.as_of > known.as_of:
+                by_region[snapshot.region] = snapshot
+            newest = max(newest or 0, snapshot.as_of)
+        status = SnapshotStatus(list(by_region.values()))
     if not store.bundles:
         raise InvalidInput("no trust: give --bundle FILE (or --online URL)")
     return store, status, newest
@@ -152,9 +172,13 @@ def verify_command(
     document: Annotated[Path | None, typer.Option(help="For a seal stamp: the file.")] = None,
     bundle: Annotated[list[Path] | None, typer.Option(help="Trust bundle file (repeat).")] = None,
     pin: Annotated[
-        str | None, typer.Option(help="Required root key id (hex) of the bundle.")
+        list[str] | None,
+        typer.Option(help="Required root key id (hex) of the bundles (repeat, one a region)."),
     ] = None,
-    revocations: Annotated[Path | None, typer.Option(help="Revocation snapshot file.")] = None,
+    revocations: Annotated[
+        list[Path] | None,
+        typer.Option(help="Revocation snapshot file (repeat, one a region)."),
+    ] = None,
     online: Annotated[str | None, typer.Option(help="Ask this node for live status.")] = None,
     max_status_age: Annotated[
         float,
@@ -169,7 +193,7 @@ def verify_command(
     """Verify a license or a sealed document, offline (bundle + snapshot) or online."""
     if (text is None) == (image is None):
         raise InvalidInput("give the QR text or --image FILE (one of them)")
-    if online is not None and revocations is not None:
+    if online is not None and revocations:
         raise InvalidInput("give --revocations FILE (offline) or --online URL, not both")
     if image is not None:
         text = read_qr(_read(image, "image", MAX_IMAGE_BYTES))
@@ -178,7 +202,7 @@ def verify_command(
         raise InvalidInput("the QR text is empty")
     if document is not None and not text.startswith("ES1:"):
         raise InvalidInput("--document is for a sealed document's stamp (ES1:), not a license")
-    store, status, newest = _trust(bundle or [], pin, online, revocations)
+    store, status, newest = _trust(bundle or [], pin or [], online, revocations or [])
     document_bytes = _read(document, "document") if document else None
     ctx = VerifyContext(
         store,
@@ -188,7 +212,7 @@ def verify_command(
         max_status_age=int(max_status_age * 86400),
     )
     verdict = verify_text(text, ctx, document=document_bytes)
-    if online is not None and not bundle and pin is None:
+    if online is not None and not bundle and not pin:
         verdict.warnings.append(UNPINNED_TRUST)  # amber: whoever answers is trusted
     emit(verdict.to_json(), as_json, lambda: _summary(verdict))
     if not verdict.valid:

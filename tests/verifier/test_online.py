@@ -348,9 +348,9 @@ def test_the_cli_asks_online_only_a_node_of_a_trusted_region(
         served = {"bundle": export_bundle(other.node, now=NOW)}
         monkeypatch.setattr(online, "fetch_bundle", lambda _url: served["bundle"])
         with pytest.raises(InvalidInput, match="none of the given bundles"):
-            cli_verify._trust([ours], None, "http://other", None)
+            cli_verify._trust([ours], [], "http://other", [])
         served["bundle"] = export_bundle(region.node, now=NOW)
-        _store, status, _newest = cli_verify._trust([ours], None, "http://ours", None)
+        _store, status, _newest = cli_verify._trust([ours], [], "http://ours", [])
         assert isinstance(status, OnlineStatus)
         assert status.region == "500000"
     finally:
@@ -376,15 +376,61 @@ def test_the_cli_prefers_the_nodes_newer_bundle_to_a_file(
         rotate_key(node, MARKET, now=NOW + 10)
         revoke_key(node, MARKET, decode(issued.qr_text).kid.hex(), reason="leak", now=NOW + 20)
         served["bundle"] = export_bundle(node, now=NOW + 30)
-        store, _status, newest = cli_verify._trust([ours], None, "http://ours", None)
+        store, _status, newest = cli_verify._trust([ours], [], "http://ours", [])
         assert [b.issued_at for b in store.bundles] == [NOW + 30] == [newest]
         verdict = verify_text(issued.qr_text, VerifyContext(store, NOW + 40))
         assert verdict.status is Status.KEY_REVOKED
         served["bundle"] = export_bundle(node, now=NOW - 5)
-        store, _status, _newest = cli_verify._trust([ours], None, "http://ours", None)
+        store, _status, _newest = cli_verify._trust([ours], [], "http://ours", [])
         assert [b.issued_at for b in store.bundles] == [NOW]
     finally:
         fresh.node.close()
+
+
+def test_the_cli_trusts_two_regions_offline_each_pinned(
+    region: Region, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Mutual recognition at an offline window: two regions' bundles and snapshots, each
+    bundle pinned by its own root; each region's license gets its own snapshot's status."""
+    from eseal import cli_verify
+    from eseal.agencies import add_agency
+    from eseal.ids import credit_code_check_char
+    from eseal.node import init_node
+    from eseal.trust_export import export_snapshot
+    from tests.eseal.conftest import BUSINESS, PASSPHRASE
+    from verifier.verdict import Status
+
+    files = tmp_path_factory.mktemp("two-regions")
+    beijing = init_node(
+        files / "beijing", region="110000", name="北京市", passphrase=PASSPHRASE, now=NOW
+    )
+    try:
+        bj_code = "11110000MB0123456" + credit_code_check_char("11110000MB0123456")
+        add_agency(beijing, code=bj_code, name="北京市市场监督管理局", types=[BUSINESS], now=NOW)
+        bj_agent = Principal("agency", bj_code)
+        ours_license = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+        theirs = issue(
+            beijing, bj_agent, bj_code, business_request("北京胡同餐饮有限公司"), now=NOW
+        )
+        change_status(beijing, bj_agent, theirs.id, "revoke", reason="吊销", now=NOW + 1)
+        later = NOW + 1000
+        paths = {}
+        for name, node in (("cq", region.node), ("bj", beijing)):
+            paths[name] = files / f"{name}-bundle.json", files / f"{name}-revocations.json"
+            paths[name][0].write_bytes(export_bundle(node, now=later))
+            paths[name][1].write_bytes(export_snapshot(node, now=later, margin=0))
+        pins = [region.node.root_key_id.hex(), beijing.root_key_id.hex()]
+        store, status, _newest = cli_verify._trust(
+            [paths["cq"][0], paths["bj"][0]], pins, None, [paths["cq"][1], paths["bj"][1]]
+        )
+        ctx = VerifyContext(store, later + 60, status=status)
+        assert verify_text(ours_license.qr_text, ctx).status is Status.VALID
+        assert verify_text(theirs.qr_text, ctx).status is Status.REVOKED
+        # A bundle whose root is not among the pins is refused: no verdict (exit 2).
+        with pytest.raises(cli_verify.TrustRefused, match="not the pinned"):
+            cli_verify._trust([paths["bj"][0]], pins[:1], None, [])
+    finally:
+        beijing.close()
 
 
 def test_the_apps_status_reader_closes_with_the_app(region: Region) -> None:
