@@ -324,18 +324,15 @@ def _describe(run: _Run) -> None:
         info = run.ctx.store.license_type(body.type_code)
         labels = info.labels if info else {}
         fields = body.fields
-        if info is not None and info.fields:
-            # The catalogue's order, as on the printed license (the QR keeps CBOR's order).
-            fields = {k: fields[k] for k in info.in_order(tuple(fields))}
+        # The catalogue's order, as on the printed license (the QR keeps CBOR's order).
+        names = info.in_order(tuple(fields)) if info is not None and info.fields else fields
         run.verdict.document = {
             "id": claims.license_id,
             "type_code": body.type_code,
             "type_name": info.name if info else None,
             "holder": body.holder.name,
             "holder_id": body.holder.id_display,
-            "fields": [
-                {"name": k, "label": labels.get(k, k), "value": v} for k, v in fields.items()
-            ],
+            "fields": [{"name": k, "label": labels.get(k, k), "value": fields[k]} for k in names],
             "issued": _day(claims.issued_at),
             "valid_until": _day(claims.expires),
             "version": body.version,
