@@ -159,6 +159,8 @@ def _summary(verdict: Verdict) -> None:
         )
     if verdict.freshness.status_reason:
         typer.echo(f"  原因 Reason: {verdict.freshness.status_reason}")
+    if verdict.freshness.replaced_by:
+        typer.echo(f"  新证 Replaced by: {verdict.freshness.replaced_by}")
     for reason in verdict.reasons:
         typer.echo(f"  {reason}")
     for warning in verdict.warnings:

@@ -44,7 +44,7 @@ _license = LicenseRow.__table__  # type: ignore[attr-defined]
 BUNDLE_CACHE_SECONDS = 5
 _STATUS_SQL = (
     "SELECT l.status, e.data, (SELECT h.size FROM ledger_head AS h), l.status_reason,"
-    " l.updated_at FROM license AS l"
+    " l.updated_at, l.replaced_by FROM license AS l"
     " LEFT JOIN ledger_entry AS e ON e.idx = l.ledger_index WHERE l.id = {}"
 )
 
@@ -176,7 +176,7 @@ class LocalStatus:
             return StatusAnswer(
                 None, "online", now, ledger_included=False, detail="no such license issued here"
             )
-        status, data, size, reason, changed = row
+        status, data, size, reason, changed, replaced_by = row
         included = False
         if data is not None:
             # Its own stored bytes, which the audit checks through the chain and tree.
@@ -187,13 +187,14 @@ class LocalStatus:
         )
         if status != "01":
             answer.since, answer.reason = changed, status_reason(reason)
+            answer.replaced_by = status_reason(replaced_by)
         return answer
 
     def _read_status(
         self, license_id: str
-    ) -> tuple[str, bytes | None, int, str | None, int] | None:
+    ) -> tuple[str, bytes | None, int, str | None, int, str | None] | None:
         """(status, issuance entry bytes, head size, status reason, time of the last status
-        change) of a license, or None: one statement on
+        change, replacing license id) of a license, or None: one statement on
         a DB-API connection (the hot path of POST /v1/verify; SQLAlchemy's statement
         building and result processing cost ten times the read itself)."""
         engine = self.node.sql.read_engine
@@ -219,7 +220,7 @@ class LocalStatus:
                 conn.close()  # back to the pool
         if row is None:
             return None
-        return str(row[0]), row[1], int(row[2]), row[3], int(row[4])
+        return str(row[0]), row[1], int(row[2]), row[3], int(row[4]), row[5]
 
     def _connection(self) -> tuple[Any, bool]:
         """A DB-API connection, and whether it is this thread's own. On SQLite each thread

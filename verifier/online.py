@@ -192,4 +192,5 @@ def _check_answer(
         ledger_included=included,
         since=since if type(since) is int and 0 <= since <= MAX_TIME else None,
         reason=status_reason(body.get("status_reason")),
+        replaced_by=status_reason(body.get("replaced_by")),
     )

@@ -54,6 +54,7 @@ class StatusAnswer:
     detail: str = ""
     since: int | None = None  # online: when the status last changed
     reason: str | None = None  # online: the agency's reason for it (printable, ≤ 256 chars)
+    replaced_by: str | None = None  # online: the license that replaced it (same rule)
 
 
 MAX_REASON = 256
@@ -277,6 +278,7 @@ def check_status(run: _Run) -> None:
         answer.ledger_included,
         answer.since,
         answer.reason,
+        answer.replaced_by,
     )
     if answer.source == "offline" and ctx.now - as_of > ctx.max_status_age:
         verdict.freshness.stale = True
@@ -285,6 +287,8 @@ def check_status(run: _Run) -> None:
         status = STATUS_OF_CODE.get(answer.code, Status.REVOKED)
         since = f", since {_day(answer.since)}" if answer.since is not None else ""
         why = f": {answer.reason}" if answer.reason else ""
+        if answer.replaced_by:
+            why += f"; replaced by {answer.replaced_by}"
         raise Stop(
             status, f"status {answer.code} ({answer.source}, as of {_day(as_of)}{since}){why}"
         )

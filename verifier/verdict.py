@@ -106,6 +106,8 @@ class Freshness:
     #: ledger's status entry), e.g. why a license was revoked.
     status_since: int | None = None
     status_reason: str | None = None
+    #: Online: the license that replaced this one (a renewal, a transfer), if any.
+    replaced_by: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -116,6 +118,7 @@ class Freshness:
             "ledger_included": self.ledger_included,
             "status_since": self.status_since,
             "status_reason": self.status_reason,
+            "replaced_by": self.replaced_by,
         }
 
 

@@ -156,6 +156,8 @@
       fr_since: "状态变更时间",
       fr_reason: "原因",
       reason_note: (r) => `发证机关记录的原因：${r}`,
+      replaced_note: (id) => `已有新证替代，请核验新证：${id}`,
+      fr_replaced_by: "新证编号",
       fr_region: "信任地区",
       ago: (s) => `（${s}前）`,
       unit_min: "分钟",
@@ -314,6 +316,8 @@
       fr_since: "Status changed",
       fr_reason: "Reason",
       reason_note: (r) => `Reason recorded by the agency: ${r}`,
+      replaced_note: (id) => `Replaced by a newer license; check that one: ${id}`,
+      fr_replaced_by: "Replaced by",
       fr_region: "Trusted region",
       ago: (s) => ` (${s} ago)`,
       unit_min: " min",
@@ -633,6 +637,9 @@
       if (typeof fr.status_reason === "string" && fr.status_reason) {
         notes.push(t("reason_note", fr.status_reason));
       }
+      if (typeof fr.replaced_by === "string" && fr.replaced_by) {
+        notes.push(t("replaced_note", fr.replaced_by));
+      }
       notes.push(...reasons.map((r) => ({ text: String(r) })));
     }
     else if (colour === "amber") {
@@ -754,6 +761,7 @@
     }
     if (typeof fr.status_since === "number") addField(el.freshness, t("fr_since"), formatTime(fr.status_since));
     if (typeof fr.status_reason === "string") addField(el.freshness, t("fr_reason"), fr.status_reason, "wide");
+    if (typeof fr.replaced_by === "string") addField(el.freshness, t("fr_replaced_by"), fr.replaced_by, "wide mono");
     // Ledger inclusion: the "ledger" check above says it when it ran; a stamp has no such check.
     const ledgerChecked = (Array.isArray(v.checks) ? v.checks : []).some((c) => c && c.step === "ledger");
     if (!ledgerChecked && v.kind !== "stamp") {

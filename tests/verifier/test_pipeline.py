@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from eseal.agencies import Principal, revoke_key, rotate_key
-from eseal.licenses import change_status, issue
+from eseal.licenses import change_status, issue, renew
 from eseal.seals import create_seal, revoke_seal, stamp
 from eseal.trust_export import LocalStatus, build_bundle, export_bundle
 from tests.eseal.conftest import (
@@ -95,6 +95,16 @@ def test_status_changes_are_seen_online(region: Region, action: str, status: Sta
     assert verdict.freshness.status_since == NOW + 1
     assert verdict.reasons[0].endswith(": 以欺骗手段取得登记， 依法处理")
     assert verdict.to_json()["freshness"]["status_since"] == NOW + 1
+
+
+def test_a_renewed_license_names_its_successor(region: Region) -> None:
+    old = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+    new = renew(region.node, MARKET_AGENT, old.id, now=NOW + 5)
+    verdict = verify_text(old.qr_text, _ctx(region))
+    assert verdict.status is Status.LAPSED
+    assert verdict.freshness.replaced_by == new.id
+    assert verdict.reasons[0].endswith(f"replaced by {new.id}")
+    assert verify_text(new.qr_text, _ctx(region)).freshness.replaced_by is None
 
 
 def test_status_reason_is_plain_text_or_nothing() -> None:
