@@ -125,6 +125,8 @@
       compare_ok: "所给文件与盖章文件一致",
       compare_bad: "所给文件与盖章文件不一致",
       compare_none: "未比对：未提供文件（仅核验了印章签名）",
+      compare_choose: "选择盖章前的原始文件进行比对",
+      compare_hint: "文件只发送到本地区核验节点，用于计算并比对其 SHA-256。",
       seal_alt: "印章图像：",
       seal_alt_agency: "发证机关印章：",
       checks_title: "核验了什么 · 数据新鲜度",
@@ -285,6 +287,8 @@
       compare_ok: "The file given matches the sealed file",
       compare_bad: "The file given is not the sealed file",
       compare_none: "Not compared: no file given (only the seal's signature was checked)",
+      compare_choose: "Choose the original file (before stamping) to compare",
+      compare_hint: "The file goes only to this region's node, which compares its SHA-256.",
       seal_alt: "Seal image: ",
       seal_alt_agency: "Seal of the issuing agency: ",
       checks_title: "What was checked and how fresh",
@@ -385,6 +389,7 @@
     scanned: false,
     imageBytes: null, // the size of the image last sent from the upload tab
     checkedImage: null, // the image file last checked from the upload tab
+    lastSource: null, // the QR last checked: { text } or { image, name }, to add a file to
   };
   let requestSeq = 0; // only the newest request may change the result
 
@@ -697,6 +702,7 @@
         addField(el.docFields, t("f_compare"), t("compare_ok"), "wide strong is-ok");
       } else if (valid) {
         addField(el.docFields, t("f_compare"), t("compare_none"), "wide is-skip");
+        addComparePicker(el.docFields);
       }
     } else {
       el.docTitle.textContent = doc.type_name || t("license");
@@ -723,6 +729,44 @@
       el.sealImage.src = `/v1/seals/${encodeURIComponent(doc.seal_id)}/image`;
       el.sealImage.hidden = false;
     }
+  }
+
+  // A stamp checked without its file (pasted, scanned with the camera, or uploaded alone):
+  // choose the original file here, and the same QR is checked again with it.
+  function addComparePicker(dl) {
+    if (!state.lastSource) return;
+    const row = document.createElement("div");
+    row.className = "field wide";
+    const label = document.createElement("label");
+    label.className = "picker";
+    const input = document.createElement("input");
+    input.type = "file";
+    input.id = "compare-file";
+    input.className = "picker-input";
+    input.setAttribute("aria-label", t("compare_choose"));
+    label.appendChild(input);
+    addText(label, "span", t("compare_choose"), "picker-button").setAttribute("aria-hidden", "true");
+    addText(label, "span", t("compare_hint"), "picker-name");
+    input.addEventListener("change", () => {
+      const file = input.files && input.files[0];
+      if (file) compareWith(file);
+    });
+    row.appendChild(label);
+    dl.appendChild(row);
+  }
+
+  function compareWith(file) {
+    const source = state.lastSource;
+    if (!source) return;
+    if (file.size > MAX_DOCUMENT) {
+      show({ type: "problem", title: "err_too_large", note: "err_too_large_document", code: "document-too-large" });
+      return;
+    }
+    const form = new FormData();
+    if (source.text) form.append("text", source.text);
+    else form.append("image", source.image, source.name);
+    form.append("document", file, file.name || "document");
+    post(source.text ? "/v1/verify" : "/v1/verify/image", { body: form });
   }
 
   function drawChecks(v) {
@@ -861,6 +905,7 @@
       el.qrText.focus();
       return;
     }
+    state.lastSource = { text };
     post("/v1/verify", {
       headers: { Accept: "application/json", "Content-Type": "application/json" },
       body: JSON.stringify({ text }),
@@ -891,6 +936,7 @@
       return { body: form };
     };
     const original = formWith(image, image.name || "image");
+    state.lastSource = { image, name: image.name || "image" };
     const id = requestSeq;
     show({ type: "busy" });
     shrink(image).then((small) => {
@@ -1006,10 +1052,12 @@
       if (!blob || session !== camera.session) return;
       const form = new FormData();
       form.append("image", blob, "frame.jpg");
+      const source = { image: blob, name: "frame.jpg" };
       const response = await fetch("/v1/verify/image", { method: "POST", body: form });
       const body = await response.json().catch(() => null);
       if (session !== camera.session) return; // stopped meanwhile
       if (response.ok && body && typeof body.status === "string") {
+        state.lastSource = source; // the frame that read: to compare a stamp's file with
         stopCamera();
         state.scanned = true;
         el.cameraStart.textContent = t("camera_again");
@@ -1037,6 +1085,7 @@
     el.qrText.value = "";
     state.checkedImage = null;
     state.imageBytes = null;
+    state.lastSource = null;
     showFileNames();
     showCameraMessage(null);
     show({ type: "idle" });

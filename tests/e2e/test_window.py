@@ -641,3 +641,26 @@ def test_a_changed_file_fails_the_file_comparison_step(
     expect(failed).to_have_count(1)
     expect(failed).to_contain_text("文件比对")
     _shot(page, "stamp-file-changed")
+
+
+def test_a_pasted_stamp_is_compared_with_a_file_chosen_afterwards(
+    opened: Opened, site: Site
+) -> None:
+    """A stamp scanned with a barcode scanner (or the camera) has no file beside it: the
+    result offers to choose the original, and the same QR is checked again with it."""
+    from verifier.scan import read_qr
+
+    page = opened.page
+    stamp_text = read_qr((site.files / "stamp.png").read_bytes())
+    page.get_by_role("tab", name="粘贴证照码").click()
+    page.locator("#qr-text").fill(stamp_text)
+    page.locator("#qr-text").press("Enter")
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "amber")
+    picker = page.locator("#compare-file")
+    expect(picker).to_have_count(1)
+    picker.set_input_files(str(site.stamped_document))
+    expect(banner).to_have_attribute("data-state", "green")
+    expect(page.locator("#doc-fields")).to_contain_text("所给文件与盖章文件一致")
+    expect(page.locator("#compare-file")).to_have_count(0)
+    _shot(page, "stamp-compared-after")

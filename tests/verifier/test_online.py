@@ -175,6 +175,47 @@ def test_post_verify_text_and_image(region: Region, client: TestClient) -> None:
     assert r.json()["document"]["id"] == issued.id
 
 
+def test_a_stamp_text_is_compared_with_its_file_in_one_multipart_request(
+    region: Region, client: TestClient
+) -> None:
+    """A stamp pasted or scanned at the window, then compared: the text and the file in one
+    multipart request (the image form's sibling)."""
+    from eseal.seals import create_seal, stamp
+
+    seal = create_seal(
+        region.node,
+        AGENT,
+        agency_code=MARKET,
+        name="合同专用章",
+        seal_type="contract",
+        image=None,
+        now=NOW,
+    )
+    original = "租赁合同".encode()
+    stamped = stamp(region.node, AGENT, seal.id, document=original, document_name="c.txt", now=NOW)
+    client.app.state.bundles.invalidate()  # the seal was made beside the API, not through it
+
+    def post(data: dict[str, str], files: dict[str, Any]) -> httpx.Response:
+        return client.post("/v1/verify", data=data, files=files)
+
+    r = post({"text": stamped.qr_text}, {"document": ("c.txt", original, "text/plain")})
+    assert r.status_code == 200
+    assert r.json()["status"] == "VALID"
+    assert r.json()["warnings"] == []
+    r = post({"text": stamped.qr_text}, {"document": ("c.txt", b"other", "text/plain")})
+    assert r.json()["status"] == "DOCUMENT_MISMATCH"
+    png = ("qr.png", qr_png(stamped.qr_text), "image/png")
+    for data, files in (
+        ({"text": stamped.qr_text}, {"image": png}),  # both: which one?
+        ({"text": "  "}, {"document": ("c.txt", original, "text/plain")}),
+        ({"document": "not a file"}, {"image": png}),
+        ({}, {"document": ("c.txt", original, "text/plain")}),
+    ):
+        r = post(data, files)
+        assert r.status_code == 400, (data, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+
+
 @pytest.mark.parametrize(
     "text",
     ["https://example.com/x", "hello", "EL1:" + "%" * 50, "EL1:AB", "ES1:" + "0" * 3000],

@@ -75,9 +75,9 @@ _VERIFY_BODY = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "required": ["image"],
                     "properties": {
                         "image": {"type": "string", "format": "binary"},
+                        "text": {"type": "string", "maxLength": MAX_TEXT_LENGTH},
                         "document": {"type": "string", "format": "binary"},
                     },
                 }
@@ -90,14 +90,27 @@ _VERIFY_BODY = {
 @router.post("/v1/verify", openapi_extra=_VERIFY_BODY, response_model=None)
 async def verify(request: Request) -> Response:
     """The verdict on a QR text (JSON ``{"text": "EL1:…"}``), or on the QR code in an image
-    (multipart ``image``, and for a seal stamp the sealed file as ``document``)."""
+    (multipart ``image``) or a text (multipart ``text``), with, for a seal stamp, the
+    stamped file as the multipart ``document``."""
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         form = await request.form(max_files=2, max_fields=2)
-        image, document = form.get("image"), form.get("document")
-        if not isinstance(image, StarletteUpload):
-            raise InvalidInput("a multipart request needs the image as the file field 'image'")
-        doc = document if isinstance(document, StarletteUpload) else None
-        return _verdict_response(await run_in_threadpool(_verify_image, request, image, doc))
+        image, text_field, document = form.get("image"), form.get("text"), form.get("document")
+        if document is not None and not isinstance(document, StarletteUpload):
+            raise InvalidInput("the document must be a file field 'document'")
+        if isinstance(image, StarletteUpload) and text_field is None:
+            return _verdict_response(
+                await run_in_threadpool(_verify_image, request, image, document)
+            )
+        if isinstance(text_field, str) and image is None:
+            # The QR text with the stamped file (a stamp pasted or scanned, then compared).
+            text = _text(text_field)
+            return _verdict_response(
+                await run_in_threadpool(_verify_with_document, request, text, document)
+            )
+        raise InvalidInput(
+            "a multipart request carries the QR code as the file field 'image' or the text "
+            "field 'text' (one of them), and for a seal stamp the file field 'document'"
+        )
     if not _is_json(request.headers.get("content-type", "")):
         raise UnsupportedMediaType(
             'send JSON ({"text": "EL1:…"}, Content-Type: application/json) or a '
@@ -107,9 +120,7 @@ async def verify(request: Request) -> Response:
         body = VerifyIn.model_validate_json(await request.body())
     except ValidationError as e:
         raise RequestValidationError(e.errors()) from e
-    text = body.text.strip()
-    if not text:
-        raise InvalidInput("the QR text is empty")
+    text = _text(body.text)
     node = request.app.state.node
     store = request.app.state.bundles.cached()
     if store is not None and node.sql.is_sqlite and text.startswith("EL1:"):
@@ -121,6 +132,21 @@ async def verify(request: Request) -> Response:
     return _verdict_response(
         await run_in_threadpool(lambda: verify_text(text, _context(request)).to_json())
     )
+
+
+def _text(raw: str) -> str:
+    text = raw.strip()
+    if not text:
+        raise InvalidInput("the QR text is empty")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise InvalidInput(f"the QR text is longer than {MAX_TEXT_LENGTH} characters")
+    return text
+
+
+def _verify_with_document(
+    request: Request, text: str, document: StarletteUpload | None
+) -> dict[str, Any]:
+    return verify_text(text, _context(request), document=_read(document, MAX_DOCUMENT)).to_json()
 
 
 def _verify_image(
