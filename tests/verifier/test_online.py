@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -193,10 +194,12 @@ def test_a_stamp_text_is_compared_with_its_file_in_one_multipart_request(
     )
     original = "租赁合同".encode()
     stamped = stamp(region.node, AGENT, seal.id, document=original, document_name="c.txt", now=NOW)
-    client.app.state.bundles.invalidate()  # the seal was made beside the API, not through it
+    app = cast(FastAPI, client.app)
+    app.state.bundles.invalidate()  # the seal was made beside the API, not through it
 
     def post(data: dict[str, str], files: dict[str, Any]) -> httpx.Response:
-        return client.post("/v1/verify", data=data, files=files)
+        response: httpx.Response = client.post("/v1/verify", data=data, files=files)
+        return response
 
     r = post({"text": stamped.qr_text}, {"document": ("c.txt", original, "text/plain")})
     assert r.status_code == 200
