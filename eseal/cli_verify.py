@@ -61,28 +61,64 @@ def _refusing(what: str, check: Callable[[], T]) -> T:
         raise TrustRefused(f"{what}: {e.message}") from e
 
 
-def _pins(pins: list[str]) -> frozenset[bytes]:
-    out = set()
+#: Pinned root key ids by region code; the key None: a single pin, for whatever region.
+Pins = dict[str | None, bytes]
+
+
+def _pins(pins: list[str]) -> Pins:
+    """``--pin ROOT_ID`` (one region), or ``--pin REGION=ROOT_ID`` for each of several: a root
+    must not vouch for another region than its own."""
+    out: Pins = {}
     for pin in pins:
+        region, _, hex_id = pin.rpartition("=")
         try:
-            key_id = bytes.fromhex(pin)
+            key_id = bytes.fromhex(hex_id)
         except ValueError as e:
             raise InvalidInput(f"--pin {pin!r} is not a hex key id") from e
         if len(key_id) != 8:
             raise InvalidInput(f"--pin {pin!r} is not a key id (16 hex digits)")
-        out.add(key_id)
-    return frozenset(out)
+        if len(pins) > 1 and not region:
+            raise InvalidInput(
+                "with several --pin, give each as REGION=ROOT_KEY_ID (e.g. 500000=c3204…), "
+                "so that no region's root can vouch for another"
+            )
+        if (region or None) in out:
+            raise InvalidInput(f"region {region} is pinned twice")
+        out[region or None] = key_id
+    return out
 
 
-def _open_pinned(data: bytes, pinned: frozenset[bytes]) -> TrustBundle:
-    """A signed bundle whose root key id is one of ``pinned`` (any, when none is)."""
+def _open_pinned(data: bytes, pins: Pins) -> TrustBundle:
+    """A signed bundle whose root is the one pinned for its region (any, when no pin)."""
     bundle = open_bundle(data)
-    if pinned and bundle.root_key_id not in pinned:
-        wanted = ", ".join(sorted(p.hex() for p in pinned))
-        raise BundleNotPinned(
-            f"bundle root key {bundle.root_key_id.hex()} is not the pinned {wanted}"
-        )
+    if pins:
+        wanted = pins.get(bundle.region, pins.get(None))
+        if wanted is None:
+            raise BundleNotPinned(f"no --pin for the bundle's region {bundle.region}")
+        if bundle.root_key_id != wanted:
+            raise BundleNotPinned(
+                f"bundle root key {bundle.root_key_id.hex()} is not the pinned {wanted.hex()}"
+                f" of region {bundle.region}"
+            )
     return bundle
+
+
+def _newest_per_root(bundles: list[TrustBundle]) -> list[TrustBundle]:
+    """One bundle per root, the newest (an older one would still list keys revoked since);
+    and one root per region (two roots claiming a region leave it to the operator)."""
+    newest: dict[bytes, TrustBundle] = {}
+    for b in bundles:
+        known = newest.get(b.root_public_key)
+        if known is None or b.issued_at > known.issued_at:
+            newest[b.root_public_key] = b
+    roots: dict[str, bytes] = {}
+    for b in newest.values():
+        if roots.setdefault(b.region, b.root_key_id) != b.root_key_id:
+            raise TrustRefused(
+                f"two root keys claim region {b.region} ({roots[b.region].hex()} and "
+                f"{b.root_key_id.hex()}): give only that region's bundle, or pin its root"
+            )
+    return list(newest.values())
 
 
 def _trust(
@@ -98,26 +134,20 @@ def _trust(
     if online is not None:
         from verifier.online import OnlineStatus, fetch_bundle
 
-        if not online.startswith(("http://", "https://")):
+        if not online.lower().startswith(("http://", "https://")):
             raise InvalidInput(f"--online {online!r} is not an http:// or https:// URL")
         data = fetch_bundle(online)
         fetched = _refusing(f"the bundle of {online}", lambda: _open_pinned(data, pinned))
-        same_root = [b for b in trusted if b.root_public_key == fetched.root_public_key]
-        if trusted and not same_root:
+        if trusted and not any(b.root_public_key == fetched.root_public_key for b in trusted):
             raise TrustRefused(
                 f"the node at {online} is of region {fetched.region}, whose root key is in "
                 "none of the given bundles"
             )
         # The node's bundle, signed by a trusted root, is newer than a file: it carries the
         # keys revoked since (a revoked agency key must not pass because a file is old).
-        trusted = [
-            b
-            for b in trusted
-            if b.root_public_key != fetched.root_public_key or b.issued_at > fetched.issued_at
-        ]
-        if not any(b.root_public_key == fetched.root_public_key for b in trusted):
-            trusted.append(fetched)
+        trusted.append(fetched)
         status = OnlineStatus(online, region=fetched.region)
+    trusted = _newest_per_root(trusted)
     store = TrustStore(trusted)
     newest = max((b.issued_at for b in trusted), default=None)
     if revocations:
@@ -175,7 +205,10 @@ def verify_command(
     bundle: Annotated[list[Path] | None, typer.Option(help="Trust bundle file (repeat).")] = None,
     pin: Annotated[
         list[str] | None,
-        typer.Option(help="Required root key id (hex) of the bundles (repeat, one a region)."),
+        typer.Option(
+            help="Required root key id (hex) of the bundle; for several regions, repeat as "
+            "REGION=ROOT_KEY_ID."
+        ),
     ] = None,
     revocations: Annotated[
         list[Path] | None,

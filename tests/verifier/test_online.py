@@ -19,6 +19,7 @@ from eseal.api.app import create_app
 from eseal.licenses import change_status, issue
 from eseal.render import qr_png
 from eseal.trust_export import export_bundle
+from keys.errors import InvalidInput
 from tests.eseal.conftest import MARKET, NOW, Region, business_request, make_region
 from verifier.document import decode
 from verifier.online import OnlineStatus
@@ -466,18 +467,55 @@ def test_the_cli_trusts_two_regions_offline_each_pinned(
             paths[name] = files / f"{name}-bundle.json", files / f"{name}-revocations.json"
             paths[name][0].write_bytes(export_bundle(node, now=later))
             paths[name][1].write_bytes(export_snapshot(node, now=later, margin=0))
-        pins = [region.node.root_key_id.hex(), beijing.root_key_id.hex()]
+        pins = [f"500000={region.node.root_key_id.hex()}", f"110000={beijing.root_key_id.hex()}"]
         store, status, _newest = cli_verify._trust(
             [paths["cq"][0], paths["bj"][0]], pins, None, [paths["cq"][1], paths["bj"][1]]
         )
         ctx = VerifyContext(store, later + 60, status=status)
         assert verify_text(ours_license.qr_text, ctx).status is Status.VALID
         assert verify_text(theirs.qr_text, ctx).status is Status.REVOKED
-        # A bundle whose root is not among the pins is refused: no verdict (exit 2).
-        with pytest.raises(cli_verify.TrustRefused, match="not the pinned"):
+        # A bundle of a region with no pin, or signed by another region's pinned root, is
+        # refused: no verdict (exit 2). Several pins must each name their region.
+        with pytest.raises(cli_verify.TrustRefused, match="no --pin for the bundle's region"):
             cli_verify._trust([paths["bj"][0]], pins[:1], None, [])
+        swapped = [f"500000={beijing.root_key_id.hex()}", f"110000={region.node.root_key_id.hex()}"]
+        with pytest.raises(cli_verify.TrustRefused, match="is not the pinned"):
+            cli_verify._trust([paths["cq"][0]], swapped, None, [])
+        with pytest.raises(InvalidInput, match="REGION=ROOT_KEY_ID"):
+            cli_verify._trust([paths["cq"][0]], [p.split("=")[1] for p in pins], None, [])
     finally:
         beijing.close()
+
+
+def test_offline_the_newest_bundle_of_a_root_wins_and_a_region_has_one_root(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """--bundle old.json --bundle new.json (same root, a key revoked in between): the newer
+    speaks, in either order. Two roots claiming one region: refused (exit 2)."""
+    from eseal import cli_verify
+
+    files = tmp_path_factory.mktemp("old-new")
+    fresh = make_region(files / "node")
+    other = make_region(files / "other")  # another root, also calling itself 500000
+    try:
+        node = fresh.node
+        issued = issue(node, AGENT, MARKET, business_request(), now=NOW)
+        old, new, rogue = files / "old.json", files / "new.json", files / "rogue.json"
+        old.write_bytes(export_bundle(node, now=NOW))
+        rotate_key(node, MARKET, now=NOW + 10)
+        revoke_key(node, MARKET, decode(issued.qr_text).kid.hex(), reason="leak", now=NOW + 20)
+        new.write_bytes(export_bundle(node, now=NOW + 30))
+        rogue.write_bytes(export_bundle(other.node, now=NOW + 30))
+        for order in ([old, new], [new, old]):
+            store, _status, _newest = cli_verify._trust(order, [], None, [])
+            assert [b.issued_at for b in store.bundles] == [NOW + 30]
+            verdict = verify_text(issued.qr_text, VerifyContext(store, NOW + 40))
+            assert verdict.status is Status.KEY_REVOKED, order
+        with pytest.raises(cli_verify.TrustRefused, match="two root keys claim region 500000"):
+            cli_verify._trust([new, rogue], [], None, [])
+    finally:
+        fresh.node.close()
+        other.node.close()
 
 
 def test_the_apps_status_reader_closes_with_the_app(region: Region) -> None:
