@@ -148,8 +148,8 @@ def add_agency(node: Node, *, code: str, name: str, types: list[str], now: int) 
     """Register an agency for ``types``: its key, its statement, its credential (shown once)."""
     code = validate_credit_code(code)
     name = name.strip()
-    if not name or len(name) > MAX_NAME:
-        raise InvalidInput(f"the agency name must be 1 to {MAX_NAME} characters")
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise InvalidInput(f"the agency name must be 1 to {MAX_NAME} printable characters")
     catalog = load_catalog()
     scope = tuple(dict.fromkeys(catalog.get(t.strip()).code for t in types if t.strip()))
     if not scope:

@@ -250,8 +250,8 @@ def init_node(
     crash midway leaves a directory that ``init`` can start again)."""
     region = validate_region_code(region)
     name = name.strip()
-    if not name or len(name) > 100:
-        raise InvalidInput("the region name must be 1 to 100 characters")
+    if not name or len(name) > 100 or not name.isprintable():
+        raise InvalidInput("the region name must be 1 to 100 printable characters")
     origin = origin or f"eseal/{region}"
     if (data_dir / NODE_FILE).exists():
         raise AlreadyInitialised(f"{data_dir} already holds the node of a region")

@@ -112,8 +112,8 @@ def create_seal(
     if owner.status != "active":
         raise Forbidden(f"agency {agency_code} is not active")
     name = name.strip()
-    if not name or len(name) > 16:
-        raise InvalidInput("the seal name must be 1 to 16 characters")
+    if not name or len(name) > 16 or not name.isprintable():
+        raise InvalidInput("the seal name must be 1 to 16 printable characters")
     if seal_type not in SEAL_TYPES:
         raise InvalidInput(f"unknown seal type {seal_type!r}; one of {', '.join(SEAL_TYPES)}")
     if image is None:

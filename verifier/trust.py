@@ -166,7 +166,7 @@ class TrustBundle:
                 root_public_key=bytes.fromhex(raw["root_public_key"]),
                 log_verifier=_text(raw["log_verifier"]),
                 issued_at=int(raw["issued_at"]),
-                checkpoint=_text(raw["checkpoint"], 4096),
+                checkpoint=_note(raw["checkpoint"]),
                 agencies=tuple(
                     AgencyRecord(
                         _text(a["code"]),
@@ -218,8 +218,17 @@ def _unb64(text: str) -> bytes:
 
 
 def _text(value: Any, limit: int = 256) -> str:
-    if not isinstance(value, str) or len(value) > limit:
-        raise MalformedBundle(f"expected text of at most {limit} characters")
+    """Printable text (names, codes, labels are shown in terminals and on the window: no
+    control or format characters a signer could use to rewrite what is displayed)."""
+    if not isinstance(value, str) or len(value) > limit or not value.isprintable():
+        raise MalformedBundle(f"expected printable text of at most {limit} characters")
+    return value
+
+
+def _note(value: Any) -> str:
+    """A signed note (lines of text): checked as a checkpoint where it is used."""
+    if not isinstance(value, str) or len(value) > 4096:
+        raise MalformedBundle("expected a signed note of at most 4096 characters")
     return value
 
 

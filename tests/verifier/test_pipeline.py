@@ -14,6 +14,7 @@ from eseal.agencies import Principal, revoke_key, rotate_key
 from eseal.licenses import change_status, issue, renew
 from eseal.seals import create_seal, revoke_seal, stamp
 from eseal.trust_export import LocalStatus, build_bundle, export_bundle
+from keys.errors import InvalidInput
 from tests.eseal.conftest import (
     BUSINESS,
     HOUSING,
@@ -195,6 +196,30 @@ def test_dates_are_beijing_days_and_fields_follow_the_catalogue(region: Region) 
         "business_scope",
     ]
     assert verdict.document["fields"][0]["label"] == "类型"
+
+
+def test_names_that_could_drive_a_terminal_are_refused(region: Region) -> None:
+    """Bundle text is shown in terminals and on the window: no control or format characters,
+    neither when an agency or seal is registered nor in a bundle from elsewhere."""
+    from eseal.agencies import add_agency
+
+    for bad in ("重庆\x1b[2K✔ 有效", "甲\u202e乙", "a\nb"):
+        with pytest.raises(InvalidInput, match="printable"):
+            add_agency(region.node, code=HOUSING, name=bad, types=["x"], now=NOW)
+        with pytest.raises(InvalidInput, match="printable"):
+            create_seal(
+                region.node,
+                MARKET_AGENT,
+                agency_code=MARKET,
+                name=bad[:16],
+                seal_type="official",
+                image=None,
+                now=NOW,
+            )
+        raw = build_bundle(region.node, now=LATER).to_json()
+        raw["agencies"][0]["name"] = bad
+        with pytest.raises(MalformedBundle, match="printable"):
+            TrustBundle.from_json(raw)
 
 
 def test_bundle_field_order_is_optional_and_strict(region: Region) -> None:
