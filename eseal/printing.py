@@ -52,9 +52,14 @@ def printable(node: Node, row: LicenseRow) -> PrintableLicense:
 
 
 def _umask() -> int:
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
+    """The process's umask, read without changing it (Linux reports it in /proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -67,7 +72,9 @@ def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o644 & ~_umask())
+        # A file written before keeps its mode (its owner may have narrowed it on purpose).
+        mode = path.stat().st_mode & 0o777 if path.is_file() else 0o644 & ~_umask()
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -184,13 +184,14 @@ def _check_answer(
         proof = [base64.b64decode(h, validate=True) for h in body["inclusion_proof"]]
         verify_inclusion(leaf_hash(raw), index, cp.size, proof, cp.root_hash)
     since = body.get("status_since")
+    changed = code != "01"  # when and why it changed: only a changed status has them
     return StatusAnswer(
         code,
         "online",
         _integer(body.get("as_of", int(time.time()))),
         checkpoint_size=cp.size,
         ledger_included=included,
-        since=since if type(since) is int and 0 <= since <= MAX_TIME else None,
-        reason=status_reason(body.get("status_reason")),
-        replaced_by=status_reason(body.get("replaced_by")),
+        since=since if changed and type(since) is int and 0 <= since <= MAX_TIME else None,
+        reason=status_reason(body.get("status_reason")) if changed else None,
+        replaced_by=status_reason(body.get("replaced_by")) if changed else None,
     )

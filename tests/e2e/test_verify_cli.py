@@ -291,3 +291,12 @@ def test_exported_public_files_are_readable_by_other_users(offline: dict[str, ob
     os.umask(umask)
     for name in ("bundle.json", "revocations.json"):
         assert (work / name).stat().st_mode & 0o777 == 0o644 & ~umask, name
+    # Written again, a file keeps the mode its owner gave it.
+    narrowed = work / "narrowed.json"
+    narrowed.write_bytes(b"")
+    narrowed.chmod(0o600)
+    data = work / "node"
+    r = run_eseal("--data", data, "bundle", "export", "--out", narrowed, cwd=work)
+    assert r.code == 0, str(r)
+    assert narrowed.stat().st_size > 0
+    assert narrowed.stat().st_mode & 0o777 == 0o600

@@ -90,6 +90,21 @@ def test_a_lying_node_is_not_believed(region: Region, client: TestClient) -> Non
     assert verdict.status is Status.NOT_IN_LEDGER
 
 
+def test_a_valid_answer_carries_no_reason(region: Region, client: TestClient) -> None:
+    """When and why a status changed belong to a changed status: a node adding a 'reason'
+    to a valid answer does not get it shown beside a valid license."""
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    extra = {"status_reason": "伪造的原因", "status_since": NOW, "replaced_by": "1.2.3"}
+    node = httpx.Client(transport=_Liar(client, extra), base_url="http://node")
+    status = OnlineStatus("http://node", region="500000", client=node)
+    verdict = verify_text(
+        issued.qr_text, VerifyContext(_store(client, region), NOW + 60, status=status)
+    )
+    assert verdict.status is Status.VALID
+    fresh = verdict.freshness
+    assert (fresh.status_reason, fresh.status_since, fresh.replaced_by) == (None, None, None)
+
+
 class _Forger(httpx.BaseTransport):
     """A node that says a revoked license is valid ("01"), each time with one part of the
     real answer spoiled (or no answer at all)."""
@@ -208,6 +223,10 @@ def test_a_stamp_text_is_compared_with_its_file_in_one_multipart_request(
     assert r.json()["warnings"] == []
     r = post({"text": stamped.qr_text}, {"document": ("c.txt", b"other", "text/plain")})
     assert r.json()["status"] == "DOCUMENT_MISMATCH"
+    huge = ("c.txt", b"\0" * (20 * 1024 * 1024 + 1), "text/plain")
+    r = post({"text": stamped.qr_text}, {"document": huge})
+    assert r.status_code == 413
+    assert r.json()["type"].endswith("/document-too-large")
     png = ("qr.png", qr_png(stamped.qr_text), "image/png")
     for data, files in (
         ({"text": stamped.qr_text}, {"image": png}),  # both: which one?

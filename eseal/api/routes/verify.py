@@ -58,12 +58,21 @@ def _verdict_response(verdict: dict[str, Any]) -> Response:
     return Response(orjson.dumps(verdict), media_type="application/json")
 
 
-def _read(upload: StarletteUpload | None, limit: int) -> bytes | None:
+class DocumentTooLarge(InvalidInput):
+    """The document to compare is larger than the verifier accepts."""
+
+    code = "document-too-large"
+    http_status = 413
+
+
+def _read(upload: StarletteUpload | None, limit: int, *, image: bool = True) -> bytes | None:
     if upload is None:
         return None
     data = upload.file.read(limit + 1)
     if len(data) > limit:
-        raise ImageTooLarge(f"an upload must be at most {limit // 2**20} MiB")
+        what = "an image" if image else "a document"
+        error = ImageTooLarge if image else DocumentTooLarge
+        raise error(f"{what} must be at most {limit // 2**20} MiB")
     return data
 
 
@@ -146,7 +155,8 @@ def _text(raw: str) -> str:
 def _verify_with_document(
     request: Request, text: str, document: StarletteUpload | None
 ) -> dict[str, Any]:
-    return verify_text(text, _context(request), document=_read(document, MAX_DOCUMENT)).to_json()
+    document_bytes = _read(document, MAX_DOCUMENT, image=False)
+    return verify_text(text, _context(request), document=document_bytes).to_json()
 
 
 def _verify_image(
@@ -154,7 +164,8 @@ def _verify_image(
 ) -> dict[str, Any]:
     data = _read(image, MAX_IMAGE_BYTES) or b""
     text = read_qr(data)
-    return verify_text(text, _context(request), document=_read(document, MAX_DOCUMENT)).to_json()
+    document_bytes = _read(document, MAX_DOCUMENT, image=False)
+    return verify_text(text, _context(request), document=document_bytes).to_json()
 
 
 @router.post("/v1/verify/image", response_model=None)
