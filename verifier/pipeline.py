@@ -21,6 +21,7 @@ from verifier.document import (
     DecodedDocument,
     LicenseClaims,
     StampClaims,
+    UnknownPrefix,
     UnsupportedDocument,
     decode,
 )
@@ -134,6 +135,7 @@ def decode_step(run: _Run, text: str) -> None:
     try:
         run.doc = decode(text)
     except UnsupportedDocument as e:
+        run.verdict.recognised = not isinstance(e, UnknownPrefix)
         raise Stop(Status.UNSUPPORTED, e.message) from e
     except InvalidInput as e:
         raise Stop(Status.MALFORMED, e.message) from e

@@ -133,6 +133,9 @@ class Verdict:
     checks: list[Check] = field(default_factory=list)
     freshness: Freshness = field(default_factory=Freshness)
     checked_at: int = 0
+    #: False when the text is no eseal document at all (an unknown prefix: a web link, a
+    #: payment code), which is UNSUPPORTED but says nothing of forgery.
+    recognised: bool = True
 
     @property
     def valid(self) -> bool:
@@ -159,4 +162,5 @@ class Verdict:
             "checks": [{"step": c.step, "ok": c.ok, "detail": c.detail} for c in self.checks],
             "freshness": self.freshness.to_json(),
             "checked_at": self.checked_at,
+            "recognised": self.recognised,
         }

@@ -181,6 +181,7 @@
       err_server: "核验服务出错",
       err_server_note: "请稍后重试；如仍出错，请联系本系统的管理员。",
       err_need_image: "请先选择二维码图片",
+      doc_waiting: "已选择原始文件，请再选择对应的二维码图片",
       err_need_text: "请先粘贴或扫入证照码",
     },
     en: {
@@ -343,6 +344,7 @@
       err_server: "The verification service failed",
       err_server_note: "Try again later; if it keeps failing, contact this system's administrator.",
       err_need_image: "Choose a QR code image first",
+      doc_waiting: "Original file chosen: now choose its QR code image",
       err_need_text: "Paste or scan a QR code text first",
     },
   };
@@ -389,6 +391,7 @@
     scanned: false,
     imageBytes: null, // the size of the image last sent from the upload tab
     checkedImage: null, // the image file last checked from the upload tab
+    checkedDocument: null, // the original file checked with it, if any
     lastSource: null, // the QR last checked: { text } or { image, name }, to add a file to
   };
   let requestSeq = 0; // only the newest request may change the result
@@ -619,7 +622,7 @@
   }
 
   function drawVerdict(v) {
-    if (v.status === "UNSUPPORTED") {
+    if (v.status === "UNSUPPORTED" && v.recognised === false) {
       // A QR code of something else (a web link, a payment code): not a forgery, just not ours.
       const reasons = Array.isArray(v.reasons) ? v.reasons : [];
       setBanner("notice", "info", t("not_ours"), "", [
@@ -762,20 +765,28 @@
       show({ type: "problem", title: "err_too_large", note: "err_too_large_document", code: "document-too-large" });
       return;
     }
-    const form = new FormData();
-    if (source.text) form.append("text", source.text);
-    else form.append("image", source.image, source.name);
-    form.append("document", file, file.name || "document");
-    post(source.text ? "/v1/verify" : "/v1/verify/image", { body: form });
+    const formWith = (image, name) => {
+      const form = new FormData();
+      if (source.text) form.append("text", source.text);
+      else form.append("image", image, name);
+      form.append("document", file, file.name || "document");
+      return { body: form };
+    };
+    const url = source.text ? "/v1/verify" : "/v1/verify/image";
+    const fallback = source.fallback ? formWith(source.fallback, source.fallbackName) : undefined;
+    post(url, formWith(source.image, source.name), fallback);
   }
 
   function drawChecks(v) {
     clear(el.checks);
-    for (const c of Array.isArray(v.checks) ? v.checks : []) {
-      if (!c || typeof c !== "object") continue;
-      // A step that did not pass under a valid verdict was skipped (no status source, no
-      // file to compare): not a failure, but not a pass either.
-      const outcome = c.ok ? "ok" : v.valid === true ? "skip" : "bad";
+    const checks = (Array.isArray(v.checks) ? v.checks : []).filter((c) => c && typeof c === "object");
+    // The step that stopped an invalid verdict is its last failed check; any other check
+    // that did not pass was skipped (no status source, no file to compare): not a failure,
+    // but not a pass either.
+    let stopped = -1;
+    if (v.valid !== true) checks.forEach((c, i) => { if (!c.ok) stopped = i; });
+    for (const [i, c] of checks.entries()) {
+      const outcome = c.ok ? "ok" : i === stopped ? "bad" : "skip";
       const li = document.createElement("li");
       li.className = outcome;
       const mark = { ok: "✓", bad: "✗", skip: "!" }[outcome];
@@ -912,11 +923,16 @@
     });
   }
 
+  function sameFile(a, b) {
+    return Boolean(a && b) && a.name === b.name && a.size === b.size && a.lastModified === b.lastModified;
+  }
+
   function verifyUpload() {
     const image = el.imageFile.files && el.imageFile.files[0];
     const documentFile = el.documentFile.files && el.documentFile.files[0];
     state.imageBytes = image ? image.size : null;
     state.checkedImage = image || null;
+    state.checkedDocument = documentFile || null;
     if (!image) {
       show({ type: "problem", title: "err_need_image", note: "", code: "" });
       return;
@@ -936,11 +952,14 @@
       return { body: form };
     };
     const original = formWith(image, image.name || "image");
-    state.lastSource = { image, name: image.name || "image" };
     const id = requestSeq;
     show({ type: "busy" });
     shrink(image).then((small) => {
       if (id !== requestSeq) return; // another check was started meanwhile
+      // What a later file comparison sends again: the image as sent, and its fallback.
+      state.lastSource = small
+        ? { image: small, name: "photo.jpg", fallback: image, fallbackName: image.name || "image" }
+        : { image, name: image.name || "image" };
       if (small) post("/v1/verify/image", formWith(small, "photo.jpg"), original);
       else post("/v1/verify/image", original);
     });
@@ -1084,6 +1103,7 @@
     el.documentFile.value = "";
     el.qrText.value = "";
     state.checkedImage = null;
+    state.checkedDocument = null;
     state.imageBytes = null;
     state.lastSource = null;
     showFileNames();
@@ -1111,14 +1131,25 @@
     });
     el.imageFile.addEventListener("change", () => {
       // A new QR image after one was already checked is the next customer's: the original
-      // file chosen for the previous one must not be compared with it.
-      if (state.checkedImage && el.documentFile.value) el.documentFile.value = "";
+      // file compared with the previous one must not be compared with it (a file chosen
+      // since, for this customer, stays).
+      const documentFile = el.documentFile.files && el.documentFile.files[0];
+      if (state.checkedImage && sameFile(documentFile, state.checkedDocument)) el.documentFile.value = "";
       showFileNames();
       if (el.imageFile.files && el.imageFile.files.length) verifyUpload();
     });
     el.documentFile.addEventListener("change", () => {
       showFileNames();
-      if (el.imageFile.files && el.imageFile.files.length) verifyUpload();
+      const image = el.imageFile.files && el.imageFile.files[0];
+      if (!image) return;
+      if (sameFile(image, state.checkedImage) && state.checkedDocument) {
+        // That image was already compared with a file: this one is the next customer's,
+        // whose QR image comes next. Never compare it with the previous stamp.
+        requestSeq++;
+        show({ type: "problem", title: "doc_waiting", note: "", code: "" });
+        return;
+      }
+      verifyUpload();
     });
     el.uploadForm.addEventListener("submit", (event) => {
       event.preventDefault();

@@ -664,3 +664,25 @@ def test_a_pasted_stamp_is_compared_with_a_file_chosen_afterwards(
     expect(page.locator("#doc-fields")).to_contain_text("所给文件与盖章文件一致")
     expect(page.locator("#compare-file")).to_have_count(0)
     _shot(page, "stamp-compared-after")
+
+
+def test_the_next_customers_file_chosen_before_their_image(
+    opened: Opened, site: Site, tmp_path: Path
+) -> None:
+    """Stamp A with its file (green). The clerk then picks customer B's original file first:
+    it is not compared with stamp A (no red mismatch), and it stays for B's image."""
+    page = opened.page
+    _upload(page, site.files / "stamp.png")
+    page.locator("#document-file").set_input_files(str(site.stamped_document))
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "green")
+    their_file = tmp_path / "租赁合同-乙.txt"
+    their_file.write_bytes(site.stamped_document.read_bytes())  # B's stamp sealed the same text
+    page.locator("#document-file").set_input_files(str(their_file))
+    expect(banner).to_have_attribute("data-state", "notice")
+    expect(banner).to_contain_text("请再选择对应的二维码图片")
+    their_image = tmp_path / "乙.png"
+    their_image.write_bytes((site.files / "stamp.png").read_bytes())
+    page.locator("#image-file").set_input_files(str(their_image))
+    expect(banner).to_have_attribute("data-state", "green")  # compared with B's file
+    expect(page.locator("#document-name")).to_have_text("租赁合同-乙.txt")

@@ -87,6 +87,9 @@ def test_case_verdict(path: Path) -> None:
     assert verdict.valid is expected["valid"]
     assert verdict.kind == expected["kind"]
     assert verdict.warnings == expected["warnings"]
+    # Only a text with another prefix is 'not recognised' (no eseal document at all); an
+    # eseal document of an unsupported kind is recognised, and unsupported.
+    assert verdict.recognised is case["qr_text"].startswith(("EL1:", "ES1:"))
     passed = {c.step for c in verdict.checks if c.ok}
     assert passed <= set(expected["steps"]), verdict.checks
     for step, ok in expected["steps"].items():

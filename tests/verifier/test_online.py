@@ -247,6 +247,9 @@ def test_not_a_license_gets_a_verdict_not_a_crash(client: TestClient, text: str)
     r = client.post("/v1/verify", json={"text": text})
     assert r.status_code == 200
     assert r.json()["status"] in {"MALFORMED", "UNSUPPORTED"}
+    # Only a text that is no eseal document at all is 'not recognised' (a neutral notice at
+    # the window); a damaged or unsupported EL1:/ES1: document stays red.
+    assert r.json()["recognised"] is text.startswith(("EL1:", "ES1:"))
 
 
 def test_a_phone_photo_sized_upload_is_accepted(region: Region, client: TestClient) -> None:
