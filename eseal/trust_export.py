@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from eseal.agencies import agency_keys, list_agencies
 from eseal.catalog import load_catalog
-from eseal.models import LicenseRow, SealRow
+from eseal.models import AgencyKeyRow, LicenseRow, SealRow
 from eseal.node import Node
 from eseal.seals import UnknownSeal, get_seal
 from keys.errors import InvalidInput
@@ -37,6 +37,7 @@ from verifier.trust import (
 )
 
 _seal = SealRow.__table__  # type: ignore[attr-defined]
+_agency_key = AgencyKeyRow.__table__  # type: ignore[attr-defined]
 _license = LicenseRow.__table__  # type: ignore[attr-defined]
 #: How long POST /v1/verify trusts its cached trust store. The node's own API drops it at
 #: once when it creates or revokes a seal; a change made by another process (the CLI adds
@@ -137,6 +138,11 @@ def export_snapshot(node: Node, *, now: int, margin: int = SNAPSHOT_MARGIN) -> b
         revoked_seals = (
             conn.execute(select(_seal.c.id).where(_seal.c.status == "revoked")).scalars().all()
         )
+        revoked_keys = (
+            conn.execute(select(_agency_key.c.key_id).where(_agency_key.c.status == "revoked"))
+            .scalars()
+            .all()
+        )
     as_of = now - margin
     if after_cut is not None:
         as_of = min(as_of, int(after_cut) - 1)
@@ -146,6 +152,7 @@ def export_snapshot(node: Node, *, now: int, margin: int = SNAPSHOT_MARGIN) -> b
         checkpoint=note,
         licenses=((r.id, r.status) for r in rows),
         seals_revoked=list(revoked_seals),
+        keys_revoked=list(revoked_keys),
     )
     return sign_snapshot(snapshot, node.require_log_key())
 

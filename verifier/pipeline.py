@@ -56,6 +56,7 @@ class StatusAnswer:
     since: int | None = None  # online: when the status last changed
     reason: str | None = None  # online: the agency's reason for it (printable, ≤ 256 chars)
     replaced_by: str | None = None  # online: the license that replaced it (same rule)
+    key_revoked: bool = False  # the source knows the signing key was revoked
 
 
 MAX_REASON = 256
@@ -262,6 +263,13 @@ def check_status(run: _Run) -> None:
         answer = source.seal_status(signer.bundle, claims.body.seal_id)
     else:
         answer = source.license_status(signer.bundle, doc)
+    if answer is not None and answer.key_revoked:
+        # Newer than the bundle: the region revoked this key since the bundle was cut.
+        raise Stop(
+            Status.KEY_REVOKED,
+            f"{answer.detail or 'the signing key is revoked'} "
+            f"({answer.source}, as of {_day(answer.as_of)})",
+        )
     if answer is not None and answer.code is None and answer.ledger_included is False:
         # The region's own node does not know this document, or its answer does not
         # check out: nothing proves the issuance (unknown is not the same as fine).

@@ -8,7 +8,11 @@ Payload (deterministic CBOR, in a DSSE envelope of type
     {"format": "eseal-revocations/v1", "region": "500000", "as_of": <unix s>,
      "checkpoint": "<signed note>", "issued": <count>,
      "statuses": {"02": <cascade bytes>, …, "07": <cascade bytes>},
-     "seals_revoked": ["<seal id>", …]}
+     "seals_revoked": ["<seal id>", …], "keys_revoked": ["<agency key id, hex>", …]}
+
+``keys_revoked`` (absent from snapshots made before it was listed) names the agency signing
+keys revoked as of the cut: key revocations otherwise travel only in the trust bundle, which
+a window may sync less often.
 
 A cascade answers exactly for licenses issued before the cut; a document issued after
 ``as_of`` gets no offline status (the verdict says so) rather than a guess.
@@ -16,6 +20,7 @@ A cascade answers exactly for licenses issued before the cut; a document issued 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +46,7 @@ SNAPSHOT_TYPE = "application/vnd.eseal.revocations+cbor"
 SNAPSHOT_FORMAT = "eseal-revocations/v1"
 NON_VALID = ("02", "03", "04", "05", "06", "07")
 MAX_SEALS = 1_000_000
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 
 class MalformedSnapshot(InvalidInput):
@@ -57,6 +63,9 @@ class RevocationSnapshot:
     issued: int
     statuses: Mapping[str, Cascade] = field(hash=False)
     seals_revoked: frozenset[str] = frozenset()
+    #: Agency signing keys (hex key ids) revoked as of the cut: a window that syncs snapshots
+    #: more often than bundles learns of a compromised key with the next snapshot.
+    keys_revoked: frozenset[str] = frozenset()
 
     def status_of(self, license_id: str) -> str:
         """The status code of a license issued before the cut ("01" when in no cascade)."""
@@ -77,6 +86,7 @@ class RevocationSnapshot:
                 "issued": self.issued,
                 "statuses": {c: self.statuses[c].to_bytes() for c in sorted(self.statuses)},
                 "seals_revoked": sorted(self.seals_revoked),
+                "keys_revoked": sorted(self.keys_revoked),
             },
             canonical=True,
         )
@@ -89,6 +99,7 @@ def build_snapshot(
     checkpoint: str,
     licenses: Iterable[tuple[str, str]],
     seals_revoked: Collection[str] = (),
+    keys_revoked: Collection[str] = (),
 ) -> RevocationSnapshot:
     """From (license id, status code) pairs of every license issued before the cut."""
     issued: list[bytes] = []
@@ -102,7 +113,13 @@ def build_snapshot(
         code: build_cascade_from_digests(issued, set(digests)) for code, digests in by_code.items()
     }
     return RevocationSnapshot(
-        region, as_of, checkpoint, len(issued), cascades, frozenset(seals_revoked)
+        region,
+        as_of,
+        checkpoint,
+        len(issued),
+        cascades,
+        frozenset(seals_revoked),
+        frozenset(keys_revoked),
     )
 
 
@@ -144,6 +161,11 @@ def _parse(payload: bytes) -> RevocationSnapshot:
         seals = raw["seals_revoked"]
         if not isinstance(seals, list) or len(seals) > MAX_SEALS:
             raise MalformedSnapshot("seals_revoked must be a bounded list")
+        keys = raw.get("keys_revoked", [])  # absent from snapshots made before it was listed
+        if not isinstance(keys, list) or len(keys) > MAX_SEALS:
+            raise MalformedSnapshot("keys_revoked must be a bounded list")
+        if not all(type(k) is str and _KEY_ID.fullmatch(k) for k in keys):
+            raise MalformedSnapshot("keys_revoked lists key ids as 16 lower-case hex digits")
         return RevocationSnapshot(
             str(raw["region"]),
             int(raw["as_of"]),
@@ -151,6 +173,7 @@ def _parse(payload: bytes) -> RevocationSnapshot:
             int(raw["issued"]),
             statuses,
             frozenset(str(s) for s in seals),
+            frozenset(keys),
         )
     except MalformedSnapshot:
         raise
@@ -182,6 +205,14 @@ class SnapshotStatus:
                 "offline",
                 int(time.time()),
                 detail=f"no revocation snapshot of region {bundle.region}",
+            )
+        if doc.kid.hex() in snapshot.keys_revoked:
+            return StatusAnswer(
+                None,
+                "offline",
+                snapshot.as_of,
+                key_revoked=True,
+                detail=f"the signing key {doc.kid.hex()} is revoked",
             )
         if claims.issued_at > snapshot.as_of:
             return StatusAnswer(

@@ -102,6 +102,8 @@ HOUSING_KEY: Final = fixed_key("agency housing 2024")
 SEAL_KEY: Final = fixed_key("seal approval")
 SEAL_REVOKED_KEY: Final = fixed_key("seal contract")
 SEAL_LATE_KEY: Final = fixed_key("seal finance")
+#: Active in the bundle, revoked in the (newer) snapshot.
+MARKET_LATE_KEY: Final = fixed_key("agency market revoked late")
 STRANGER_KEY: Final = fixed_key("stranger")
 
 REGION: Final = "500000"
@@ -251,6 +253,7 @@ def trust_bundle() -> TrustBundle:
             ),
             "active",
         ),
+        KeyRecord(_statement(MARKET_LATE_KEY, Role.AGENCY, MARKET, market_scope), "active"),
     )
     housing_keys = (KeyRecord(_statement(HOUSING_KEY, Role.AGENCY, HOUSING, (WORKER,)), "active"),)
     seals = (
@@ -854,6 +857,16 @@ def build_cases() -> _Cases:
             L,
         )
     )
+    v.add(
+        Case(
+            "key-revoked-in-snapshot",
+            "signed with an agency key active in the bundle, revoked in the newer snapshot",
+            v.license(business_license("2025000063"), MARKET_LATE_KEY),
+            Status.KEY_REVOKED,
+            L,
+            stops_at="status",
+        )
+    )
 
     # -- seal stamps --------------------------------------------------------------------------
     v.add(
@@ -983,6 +996,7 @@ def revocations(cases: _Cases) -> bytes:
         checkpoint=_checkpoint(1024),
         licenses=[*sorted(cases.issued.items()), *_filler()],
         seals_revoked=[SEAL_REVOKED_ID, SEAL_LATE_ID],
+        keys_revoked=[ed25519.key_id(bytes(MARKET_LATE_KEY.verify_key)).hex()],
     )
     return sign_snapshot(snapshot, LOG_KEY)
 

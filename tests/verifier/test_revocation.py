@@ -177,3 +177,49 @@ def test_a_stamp_naming_another_seal_is_not_vouched_for_by_this_one(
             assert own.status is Status.REVOKED
     finally:
         node.close()
+
+
+def test_a_key_revoked_since_the_bundle_is_known_from_the_snapshot(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """An offline window holding last week's bundle and today's snapshot: an agency key
+    revoked in between is listed in the snapshot, and its licenses are KEY_REVOKED."""
+    from eseal.agencies import revoke_key, rotate_key
+    from verifier.document import decode
+
+    fresh = make_region(tmp_path_factory.mktemp("late-key"))
+    try:
+        node = fresh.node
+        agent = Principal("agency", MARKET)
+        issued = issue(node, agent, MARKET, business_request(), now=NOW)
+        old_bundle = build_bundle(node, now=NOW + 5)
+        kid = decode(issued.qr_text).kid.hex()
+        rotate_key(node, MARKET, now=NOW + 10)
+        revoke_key(node, MARKET, kid, reason="leaked", now=NOW + 20)
+        store = TrustStore([old_bundle])
+        snapshot = open_snapshot(export_snapshot(node, now=NOW + 600), store)
+        assert snapshot.keys_revoked == {kid}
+        ctx = VerifyContext(store, NOW + 700, status=SnapshotStatus([snapshot]))
+        verdict = verify_text(issued.qr_text, ctx)
+        assert verdict.status is Status.KEY_REVOKED, verdict.reasons
+        assert verdict.checks[-1].step == "status"
+        # Without the snapshot the old bundle alone cannot know: valid, status not checked.
+        assert verify_text(issued.qr_text, VerifyContext(store, NOW + 700)).valid
+    finally:
+        fresh.node.close()
+
+
+@pytest.mark.parametrize("keys", [["ABCDEF0123456789"], ["abc"], "0123456789abcdef", [7]])
+def test_keys_revoked_is_parsed_strictly(region: Region, keys: object) -> None:
+    import cbor2
+
+    from verifier.envelope import read_envelope
+    from verifier.revocation import SNAPSHOT_TYPE
+
+    payload, _ = read_envelope(export_snapshot(region.node, now=NOW + 600), SNAPSHOT_TYPE)
+    raw = cbor2.loads(payload)
+    raw["keys_revoked"] = keys
+    with pytest.raises(MalformedSnapshot, match="keys_revoked"):
+        _parse(cbor2.dumps(raw, canonical=True))
+    del raw["keys_revoked"]  # a snapshot made before the list existed still reads
+    assert _parse(cbor2.dumps(raw, canonical=True)).keys_revoked == frozenset()
