@@ -84,7 +84,11 @@ def build_bundle(node: Node, *, now: int, with_images: bool = False) -> TrustBun
     )
     license_types = tuple(
         LicenseTypeInfo(
-            t.code, t.name, {f.name: f.label for f in t.fields}, tuple(f.name for f in t.fields)
+            t.code,
+            t.name,
+            {f.name: f.label for f in t.fields},
+            tuple(f.name for f in t.fields),
+            t.name_en,
         )
         for t in catalog
         if t.code in types

@@ -344,6 +344,7 @@ def _describe(run: _Run) -> None:
             "id": claims.license_id,
             "type_code": body.type_code,
             "type_name": info.name if info else None,
+            "type_name_en": info.name_en or None if info else None,
             "holder": body.holder.name,
             "holder_id": body.holder.id_display,
             "fields": [{"name": k, "label": labels.get(k, k), "value": fields[k]} for k in names],

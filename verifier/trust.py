@@ -84,6 +84,8 @@ class LicenseTypeInfo:
     #: The field names in the catalogue's order, the order of the printed license (the
     #: bundle's JSON sorts the labels' keys, so the order travels as its own list).
     fields: tuple[str, ...] = ()
+    #: The type's English name, for an English window ("" when the bundle has none).
+    name_en: str = ""
 
     def in_order(self, names: tuple[str, ...]) -> tuple[str, ...]:
         """``names`` in the catalogue's order; names it does not list come last."""
@@ -150,7 +152,13 @@ class TrustBundle:
                 for s in self.seals
             ],
             "license_types": [
-                {"code": t.code, "name": t.name, "labels": t.labels, "fields": list(t.fields)}
+                {
+                    "code": t.code,
+                    "name": t.name,
+                    "name_en": t.name_en,
+                    "labels": t.labels,
+                    "fields": list(t.fields),
+                }
                 for t in self.license_types
             ],
         }
@@ -193,6 +201,7 @@ class TrustBundle:
                         _text(t["name"]),
                         {_text(k): _text(v) for k, v in t["labels"].items()},
                         _names(t.get("fields", [])),
+                        _text(t.get("name_en", "")),
                     )
                     for t in raw["license_types"]
                 ),

@@ -532,6 +532,7 @@
   // page, so that a screen reader reads it with a Chinese voice.
   function markChinese(node) {
     if (state.lang !== "zh" && CJK.test(node.textContent)) node.lang = "zh-CN";
+    else node.removeAttribute("lang");
     return node;
   }
 
@@ -691,6 +692,7 @@
     }
     if (stamp) {
       el.docTitle.textContent = doc.seal_name || t("stamp");
+      markChinese(el.docTitle);
       addField(el.docFields, t("f_seal"), doc.seal_name, "strong");
       addField(el.docFields, t("f_seal_agency"), agency);
       addField(el.docFields, t("f_seal_id"), doc.seal_id, "wide mono");
@@ -708,7 +710,9 @@
         addComparePicker(el.docFields);
       }
     } else {
-      el.docTitle.textContent = doc.type_name || t("license");
+      const typeName = state.lang === "en" && doc.type_name_en ? doc.type_name_en : doc.type_name;
+      el.docTitle.textContent = typeName || t("license");
+      markChinese(el.docTitle);
       addField(el.docFields, t("f_id"), doc.id, "wide mono");
       addField(el.docFields, t("f_holder"), doc.holder, "wide strong");
       addField(el.docFields, t("f_holder_id"), doc.holder_id, "mono");

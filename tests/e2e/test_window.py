@@ -483,6 +483,8 @@ def test_paste_valid_text_and_switch_to_english(opened: Opened, site: Site) -> N
     expect(page.locator("#banner-title")).to_have_text("Valid")
     expect(page.get_by_role("tab", name="Paste code")).to_be_visible()
     expect(page.locator("#checks")).to_contain_text("Digital signature")
+    expect(page.locator("#doc-title")).to_have_text("Business licence")  # the catalogue's name_en
+    expect(page.locator("#doc-fields dd[lang=zh-CN]").first).to_be_visible()  # Chinese values
     _shot(page, "english")
     page.reload()  # the choice is remembered
     expect(page.locator("#lang")).to_have_text("中文")

@@ -134,9 +134,11 @@ STALE_NOW: Final = at("2025-06-12T10:00:00")
 BEHIND_NOW: Final = at("2025-05-25T10:00:00")
 
 
-def _license_type(code: str, name: str, labels: dict[str, str]) -> LicenseTypeInfo:
+def _license_type(
+    code: str, name: str, labels: dict[str, str], name_en: str = ""
+) -> LicenseTypeInfo:
     """A license type of the vectors' bundle, its fields in the order of ``labels``."""
-    return LicenseTypeInfo(code, name, labels, tuple(labels))
+    return LicenseTypeInfo(code, name, labels, tuple(labels), name_en)
 
 
 LICENSE_TYPES: Final = (
@@ -152,6 +154,7 @@ LICENSE_TYPES: Final = (
             "address": "住所",
             "business_scope": "经营范围",
         },
+        "Business licence",
     ),
     _license_type(
         FOOD,
@@ -164,6 +167,7 @@ LICENSE_TYPES: Final = (
             "main_business": "主体业态",
             "business_items": "经营项目",
         },
+        "Food business licence",
     ),
     _license_type(
         WORKER,
@@ -174,6 +178,7 @@ LICENSE_TYPES: Final = (
             "first_issued": "初次领证日期",
             "employer": "工作单位",
         },
+        "Construction special operations worker certificate",
     ),
 )
 

@@ -273,7 +273,10 @@ def test_bad_verify_requests_are_problems(client: TestClient) -> None:
     assert client.post("/v1/verify", json={"text": "x" * 5000}).status_code == 422
     assert client.post("/v1/verify", json={}).status_code == 422
     json_type = {"content-type": "application/json"}
-    assert client.post("/v1/verify", content=b"{not json", headers=json_type).status_code == 422
+    for bad in (b"{not json", b'{"text": "EL1:A", "text": "EL1:B"}', b"[" * 10_000):
+        r = client.post("/v1/verify", content=bad, headers=json_type)
+        assert r.status_code == 400, bad[:40]
+        assert r.json()["type"].endswith("/invalid-json")
     for other in ("text/plain", "application/xml", ""):
         r = client.post("/v1/verify", content=b'{"text": "EL1:X"}', headers={"content-type": other})
         assert r.status_code == 415, other
@@ -323,6 +326,14 @@ def test_a_json_verify_body_is_small(client: TestClient) -> None:
     assert r.json()["title"] == "Request body too large"
     r = client.post("/v1/verify", json={"text": "EL1:" + "A" * 3990})
     assert r.status_code == 200
+
+
+def test_offline_material_answers_head_too(client: TestClient) -> None:
+    for path in ("/v1/bundle", "/v1/revocations"):
+        head, get = client.head(path), client.get(path)
+        assert head.status_code == get.status_code == 200, path
+        assert head.content == b""
+        assert head.headers["content-type"] == get.headers["content-type"]
 
 
 def test_status_endpoint_is_public_and_proved(region: Region, client: TestClient) -> None:

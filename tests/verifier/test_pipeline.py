@@ -196,6 +196,10 @@ def test_dates_are_beijing_days_and_fields_follow_the_catalogue(region: Region) 
         "business_scope",
     ]
     assert verdict.document["fields"][0]["label"] == "类型"
+    assert (verdict.document["type_name"], verdict.document["type_name_en"]) == (
+        "营业执照",
+        "Business licence",
+    )
 
 
 def test_names_that_could_drive_a_terminal_are_refused(region: Region) -> None:

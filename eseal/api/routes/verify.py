@@ -3,6 +3,7 @@ offline material a window syncs (the signed trust bundle)."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated, Any
 
@@ -126,7 +127,7 @@ async def verify(request: Request) -> Response:
             "multipart/form-data image"
         )
     try:
-        body = VerifyIn.model_validate_json(await request.body())
+        body = VerifyIn.model_validate(_strict_json(await request.body()))
     except ValidationError as e:
         raise RequestValidationError(e.errors()) from e
     text = _text(body.text)
@@ -141,6 +142,28 @@ async def verify(request: Request) -> Response:
     return _verdict_response(
         await run_in_threadpool(lambda: verify_text(text, _context(request)).to_json())
     )
+
+
+class InvalidJson(InvalidInput):
+    """The request body is not one JSON object with distinct keys."""
+
+    code = "invalid-json"
+
+
+def _distinct(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise InvalidJson("a key is repeated in the JSON object: which one counts?")
+    return out
+
+
+def _strict_json(body: bytes) -> Any:
+    """The JSON value of ``body``, refusing repeated keys (a parser that keeps the last one
+    and another that keeps the first would read two different requests)."""
+    try:
+        return json.loads(body, object_pairs_hook=_distinct)
+    except (ValueError, RecursionError) as e:  # InvalidJson is not a ValueError: it passes
+        raise InvalidJson(f"the body is not JSON: {e}") from e
 
 
 def _text(raw: str) -> str:
@@ -178,13 +201,13 @@ def verify_image(
     return _verdict_response(_verify_image(request, image, document))
 
 
-@router.get("/v1/bundle")
+@router.api_route("/v1/bundle", methods=["GET", "HEAD"])
 def bundle(node: NodeDep) -> Response:
     """The region's trust bundle, signed by its root key (a DSSE envelope)."""
     return Response(export_bundle(node, now=int(time.time())), media_type="application/json")
 
 
-@router.get("/v1/revocations")
+@router.api_route("/v1/revocations", methods=["GET", "HEAD"])
 def revocations(node: NodeDep) -> Response:
     """The revocation snapshot, signed by the log key (a DSSE envelope, CBOR payload)."""
     return Response(export_snapshot(node, now=int(time.time())), media_type="application/json")
