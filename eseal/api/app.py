@@ -68,7 +68,9 @@ def create_app(node: Node) -> FastAPI:
             title = HTTPStatus(exc.status_code).phrase
             code = _HTTP_CODES.get(exc.status_code, f"http-{exc.status_code}")
         body = plain_problem(exc.status_code, title, str(exc.detail), code)
-        return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_JSON)
+        return JSONResponse(
+            body, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=exc.headers
+        )
 
     return app
 

@@ -344,6 +344,10 @@ def test_status_endpoint_is_public_and_proved(region: Region, client: TestClient
     assert body["status"] == "01"
     assert body["checkpoint"].startswith("eseal/500000")
     assert client.get("/v1/licenses/1.2.156.NOPE/status").status_code == 404
+    posted = client.post(f"/v1/licenses/{issued.id}/status", json={})
+    assert posted.status_code == 405  # read-only, whoever asks: not 401 for a missing login
+    assert posted.headers["allow"] == "GET"
+    assert posted.json()["type"].endswith("/method-not-allowed")
 
 
 def test_bundle_export_matches_node(region: Region) -> None:

@@ -7,7 +7,7 @@ import time
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from eseal.api.deps import CurrentPrincipal, NodeDep, acting_agency
@@ -180,6 +180,16 @@ def renew_license(
         node, principal, license_id, now=int(time.time()), valid_until=until, fields=body.fields
     )
     return _out(issued)
+
+
+@router.post("/{license_id}/status", include_in_schema=False)
+def status_is_read_only(license_id: LicenseIdPath) -> None:
+    """POST on the status: a method the resource does not allow (not an unknown action)."""
+    raise HTTPException(
+        405,
+        "the status is read with GET; it changes through POST /v1/licenses/{id}/{action}",
+        headers={"Allow": "GET"},
+    )
 
 
 @router.post("/{license_id}/{action}")
