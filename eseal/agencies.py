@@ -26,6 +26,7 @@ from keys import ed25519
 from keys.errors import InvalidInput
 from keys.statements import KeyStatement, Role, certify
 from ledger.entries import Entry, digest
+from verifier.trust import displayable
 
 AGENCY_KEY_LIFETIME = 5 * 365 * 86400
 MAX_NAME = 100
@@ -148,7 +149,7 @@ def add_agency(node: Node, *, code: str, name: str, types: list[str], now: int) 
     """Register an agency for ``types``: its key, its statement, its credential (shown once)."""
     code = validate_credit_code(code)
     name = name.strip()
-    if not name or len(name) > MAX_NAME or not name.isprintable():
+    if not name or len(name) > MAX_NAME or not displayable(name):
         raise InvalidInput(f"the agency name must be 1 to {MAX_NAME} printable characters")
     catalog = load_catalog()
     scope = tuple(dict.fromkeys(catalog.get(t.strip()).code for t in types if t.strip()))

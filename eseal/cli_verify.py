@@ -107,9 +107,14 @@ def _newest_per_root(bundles: list[TrustBundle]) -> list[TrustBundle]:
     """One bundle per root, the newest (an older one would still list keys revoked since);
     and one root per region (two roots claiming a region leave it to the operator)."""
     newest: dict[bytes, TrustBundle] = {}
-    for b in bundles:
+    for b in bundles:  # on a tie the later one (the node's, fetched last) speaks
         known = newest.get(b.root_public_key)
-        if known is None or b.issued_at > known.issued_at:
+        if known is not None and known.region != b.region:
+            raise TrustRefused(
+                f"root key {b.root_key_id.hex()} signed bundles of two regions "
+                f"({known.region} and {b.region})"
+            )
+        if known is None or b.issued_at >= known.issued_at:
             newest[b.root_public_key] = b
     roots: dict[str, bytes] = {}
     for b in newest.values():

@@ -26,6 +26,7 @@ from ledger.log import Log
 from ledger.migrate import upgrade
 from ledger.sql import SqlStore, sqlite_url
 from ledger.store import AlsoInTransaction, Appended, LedgerStore
+from verifier.trust import displayable
 
 NODE_FILE = "node.json"
 NODE_FORMAT = "eseal-node/v1"
@@ -250,7 +251,7 @@ def init_node(
     crash midway leaves a directory that ``init`` can start again)."""
     region = validate_region_code(region)
     name = name.strip()
-    if not name or len(name) > 100 or not name.isprintable():
+    if not name or len(name) > 100 or not displayable(name):
         raise InvalidInput("the region name must be 1 to 100 printable characters")
     origin = origin or f"eseal/{region}"
     if (data_dir / NODE_FILE).exists():

@@ -52,14 +52,17 @@ def printable(node: Node, row: LicenseRow) -> PrintableLicense:
 
 
 def _umask() -> int:
-    """The process's umask, read without changing it (Linux reports it in /proc)."""
+    """The process's umask, read without changing it where Linux reports it in /proc;
+    elsewhere set and restored at once."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("Umask:"):
                 return int(line.split()[1], 8)
     except (OSError, ValueError):
         pass
-    return 0o022
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -73,7 +76,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         # A file written before keeps its mode (its owner may have narrowed it on purpose).
-        mode = path.stat().st_mode & 0o777 if path.is_file() else 0o644 & ~_umask()
+        # (but never writable by others: a printed license or a bundle is not to be edited).
+        mode = path.stat().st_mode & 0o755 if path.is_file() else 0o644 & ~_umask()
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -53,7 +53,7 @@ class RenderOptionInvalid(InvalidInput):
 
 
 class DocumentTooLarge(InvalidInput):
-    """A document to seal over the byte limit, or an image over the pixel limit."""
+    """A document or an image over the size limit."""
 
     code = "document-too-large"
     http_status = 413

@@ -22,6 +22,7 @@ from keys.errors import InvalidInput
 from keys.statements import KeyStatement, Role, certify
 from ledger.entries import Entry, digest
 from verifier.document import StampBody, StampClaims, sign_stamp
+from verifier.trust import displayable
 
 SEAL_TYPES = {
     "official": "公章",
@@ -112,7 +113,7 @@ def create_seal(
     if owner.status != "active":
         raise Forbidden(f"agency {agency_code} is not active")
     name = name.strip()
-    if not name or len(name) > 16 or not name.isprintable():
+    if not name or len(name) > 16 or not displayable(name):
         raise InvalidInput("the seal name must be 1 to 16 printable characters")
     if seal_type not in SEAL_TYPES:
         raise InvalidInput(f"unknown seal type {seal_type!r}; one of {', '.join(SEAL_TYPES)}")

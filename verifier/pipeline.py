@@ -25,7 +25,7 @@ from verifier.document import (
     UnsupportedDocument,
     decode,
 )
-from verifier.trust import Signer, TrustBundle, TrustStore
+from verifier.trust import Signer, TrustBundle, TrustStore, displayable
 from verifier.verdict import (
     CLOCK_BEHIND,
     DOCUMENT_NOT_COMPARED,
@@ -69,7 +69,7 @@ def status_reason(raw: object) -> str | None:
     if type(raw) is not str:
         return None
     text = " ".join(raw.split())
-    return text if 0 < len(text) <= MAX_REASON and text.isprintable() else None
+    return text if 0 < len(text) <= MAX_REASON and displayable(text) else None
 
 
 class StatusSource(Protocol):
@@ -403,6 +403,7 @@ def verify_text(text: str, ctx: VerifyContext, *, document: bytes | None = None)
     except EsealError as e:  # a source failed in a way no step anticipated
         run.verdict.status = Status.MALFORMED
         run.verdict.reasons.append(e.message)
+        run.verdict.checks.append(Check(name, False, e.message))
     _conclude(run)
     return run.verdict
 

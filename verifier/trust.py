@@ -12,6 +12,7 @@ import base64
 import binascii
 import functools
 import json
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -226,10 +227,23 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
 
 
+#: Control, format (bidi), line and paragraph separator, surrogate: what could rewrite or
+#: break a line in a terminal or on the window.
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def displayable(text: str) -> bool:
+    """Whether ``text`` has no control, format or line-breaking character. Unlike
+    ``str.isprintable`` it takes the ideographic and no-break spaces, private use and
+    characters newer than this Python's Unicode tables (a name registered on a newer
+    Python must still read here)."""
+    return all(unicodedata.category(ch) not in _HIDDEN for ch in text)
+
+
 def _text(value: Any, limit: int = 256) -> str:
-    """Printable text (names, codes, labels are shown in terminals and on the window: no
+    """Displayable text (names, codes, labels are shown in terminals and on the window: no
     control or format characters a signer could use to rewrite what is displayed)."""
-    if not isinstance(value, str) or len(value) > limit or not value.isprintable():
+    if not isinstance(value, str) or len(value) > limit or not displayable(value):
         raise MalformedBundle(f"expected printable text of at most {limit} characters")
     return value
 

@@ -776,6 +776,8 @@
       form.append("document", file, file.name || "document");
       return { body: form };
     };
+    // Compared with this file, the uploaded image is done: the next file is another's.
+    if (source.fromUpload) state.checkedDocument = file;
     const url = source.text ? "/v1/verify" : "/v1/verify/image";
     const fallback = source.fallback ? formWith(source.fallback, source.fallbackName) : undefined;
     post(url, formWith(source.image, source.name), fallback);
@@ -962,8 +964,8 @@
       if (id !== requestSeq) return; // another check was started meanwhile
       // What a later file comparison sends again: the image as sent, and its fallback.
       state.lastSource = small
-        ? { image: small, name: "photo.jpg", fallback: image, fallbackName: image.name || "image" }
-        : { image, name: image.name || "image" };
+        ? { image: small, name: "photo.jpg", fallback: image, fallbackName: image.name || "image", fromUpload: true }
+        : { image, name: image.name || "image", fromUpload: true };
       if (small) post("/v1/verify/image", formWith(small, "photo.jpg"), original);
       else post("/v1/verify/image", original);
     });
@@ -1146,7 +1148,8 @@
       showFileNames();
       const image = el.imageFile.files && el.imageFile.files[0];
       if (!image) return;
-      if (sameFile(image, state.checkedImage) && state.checkedDocument) {
+      const mismatched = state.view.type === "verdict" && state.view.verdict.status === "DOCUMENT_MISMATCH";
+      if (sameFile(image, state.checkedImage) && state.checkedDocument && !mismatched) {
         // That image was already compared with a file: this one is the next customer's,
         // whose QR image comes next. Never compare it with the previous stamp.
         requestSeq++;

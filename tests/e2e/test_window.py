@@ -688,3 +688,35 @@ def test_the_next_customers_file_chosen_before_their_image(
     page.locator("#image-file").set_input_files(str(their_image))
     expect(banner).to_have_attribute("data-state", "green")  # compared with B's file
     expect(page.locator("#document-name")).to_have_text("租赁合同-乙.txt")
+
+
+def test_after_a_comparison_in_the_result_the_next_file_waits_for_its_image(
+    opened: Opened, site: Site, tmp_path: Path
+) -> None:
+    """Stamp A uploaded alone, then compared through the picker in the result (green). The
+    next customer's file, chosen first in the form, is not compared with stamp A."""
+    page = opened.page
+    _upload(page, site.files / "stamp.png")
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "amber")
+    page.locator("#compare-file").set_input_files(str(site.stamped_document))
+    expect(banner).to_have_attribute("data-state", "green")
+    other = tmp_path / "另一份合同.txt"
+    other.write_bytes("另一份合同".encode())
+    page.locator("#document-file").set_input_files(str(other))
+    expect(banner).to_have_attribute("data-state", "notice")  # not a red mismatch for A
+    expect(banner).to_contain_text("请再选择对应的二维码图片")
+
+
+def test_a_wrong_file_can_be_corrected_for_the_same_stamp(
+    opened: Opened, site: Site, tmp_path: Path
+) -> None:
+    wrong = tmp_path / "错的文件.txt"
+    wrong.write_bytes(b"not the contract")
+    page = opened.page
+    _upload(page, site.files / "stamp.png")
+    page.locator("#document-file").set_input_files(str(wrong))
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "red")
+    page.locator("#document-file").set_input_files(str(site.stamped_document))
+    expect(banner).to_have_attribute("data-state", "green")

@@ -4,6 +4,7 @@ answer (checkpoint signature, issuance entry, inclusion proof) instead of trusti
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -18,7 +19,7 @@ from eseal.agencies import Principal, revoke_key, rotate_key
 from eseal.api.app import create_app
 from eseal.licenses import change_status, issue
 from eseal.render import qr_png
-from eseal.trust_export import export_bundle
+from eseal.trust_export import build_bundle, export_bundle
 from keys.errors import InvalidInput
 from tests.eseal.conftest import MARKET, NOW, Region, business_request, make_region
 from verifier.document import decode
@@ -273,7 +274,9 @@ def test_bad_verify_requests_are_problems(client: TestClient) -> None:
     assert client.post("/v1/verify", json={"text": "x" * 5000}).status_code == 422
     assert client.post("/v1/verify", json={}).status_code == 422
     json_type = {"content-type": "application/json"}
-    for bad in (b"{not json", b'{"text": "EL1:A", "text": "EL1:B"}', b"[" * 10_000):
+    utf16 = '{"text": "EL1:A"}'.encode("utf-16")
+    bom = b"\xef\xbb\xbf" + b'{"text": "EL1:A"}'
+    for bad in (b"{not json", b'{"text": "EL1:A", "text": "EL1:B"}', b"[" * 10_000, utf16, bom):
         r = client.post("/v1/verify", content=bad, headers=json_type)
         assert r.status_code == 400, bad[:40]
         assert r.json()["type"].endswith("/invalid-json")
@@ -550,6 +553,11 @@ def test_offline_the_newest_bundle_of_a_root_wins_and_a_region_has_one_root(
             assert verdict.status is Status.KEY_REVOKED, order
         with pytest.raises(cli_verify.TrustRefused, match="two root keys claim region 500000"):
             cli_verify._trust([new, rogue], [], None, [])
+        # One root signing bundles of two regions is refused too, whichever comes first.
+        bundle = build_bundle(node, now=NOW + 30)
+        elsewhere = dataclasses.replace(bundle, region="110000")
+        with pytest.raises(cli_verify.TrustRefused, match="two regions"):
+            cli_verify._newest_per_root([bundle, elsewhere])
     finally:
         fresh.node.close()
         other.node.close()

@@ -26,7 +26,7 @@ from tests.eseal.conftest import (
     worker_request,
 )
 from verifier.document import decode
-from verifier.pipeline import VerifyContext, status_reason, verify_text
+from verifier.pipeline import StatusAnswer, VerifyContext, status_reason, verify_text
 from verifier.trust import (
     BundleNotPinned,
     MalformedBundle,
@@ -224,6 +224,33 @@ def test_names_that_could_drive_a_terminal_are_refused(region: Region) -> None:
         raw["agencies"][0]["name"] = bad
         with pytest.raises(MalformedBundle, match="printable"):
             TrustBundle.from_json(raw)
+
+
+def test_displayable_takes_real_names_and_refuses_what_rewrites_a_line() -> None:
+    from verifier.trust import displayable
+
+    for good in ("重庆市\u3000市场监督管理局", "A\u00a0B", "\U00031350", "\ue000", "𠀋"):
+        assert displayable(good), repr(good)
+    for bad in ("\x1b[2K", "a\nb", "a\u2028b", "\u202e", "\u200b", "\ud800"):
+        assert not displayable(bad), repr(bad)
+
+
+def test_a_failing_status_source_names_its_step(region: Region) -> None:
+    """A status source failing in a way no step anticipated: MALFORMED, and the failed
+    check is the status step's (the window marks that one, not a skipped one)."""
+
+    class Broken:
+        def license_status(self, bundle: object, doc: object) -> StatusAnswer:
+            raise InvalidInput("the status source is broken")
+
+        def seal_status(self, bundle: object, seal_id: str) -> None:
+            return None
+
+    issued = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+    store = TrustStore([build_bundle(region.node, now=LATER)])
+    verdict = verify_text(issued.qr_text, VerifyContext(store, LATER, status=Broken()))  # type: ignore[arg-type]
+    assert verdict.status is Status.MALFORMED
+    assert (verdict.checks[-1].step, verdict.checks[-1].ok) == ("status", False)
 
 
 def test_bundle_field_order_is_optional_and_strict(region: Region) -> None:

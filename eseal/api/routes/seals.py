@@ -13,18 +13,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from eseal.api.deps import CurrentPrincipal, NodeDep, acting_agency
+from eseal.render import DocumentTooLarge
 from eseal.seals import MAX_DOCUMENT, MAX_IMAGE, create_seal, get_seal, revoke_seal, stamp
 from keys.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/seals", tags=["seals"])
 SealIdPath = Annotated[str, Path(max_length=64, pattern=r"^[0-9A-Z.]+$")]
-
-
-class DocumentTooLarge(InvalidInput):
-    """The uploaded document is larger than allowed."""
-
-    code = "document-too-large"
-    http_status = 413
 
 
 class SealIn(BaseModel):

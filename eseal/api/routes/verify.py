@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from eseal.api.deps import NodeDep
+from eseal.render import DocumentTooLarge
 from eseal.trust_export import BundleCache, LocalStatus, export_bundle, export_snapshot
 from keys.errors import InvalidInput
 from verifier.document import MAX_TEXT_LENGTH
@@ -57,13 +58,6 @@ def _verdict_response(verdict: dict[str, Any]) -> Response:
     """The verdict as JSON bytes, straight (FastAPI's generic encoding of a returned dict
     costs more than the whole verification)."""
     return Response(orjson.dumps(verdict), media_type="application/json")
-
-
-class DocumentTooLarge(InvalidInput):
-    """The document to compare is larger than the verifier accepts."""
-
-    code = "document-too-large"
-    http_status = 413
 
 
 def _read(upload: StarletteUpload | None, limit: int, *, image: bool = True) -> bytes | None:
@@ -161,9 +155,10 @@ def _strict_json(body: bytes) -> Any:
     """The JSON value of ``body``, refusing repeated keys (a parser that keeps the last one
     and another that keeps the first would read two different requests)."""
     try:
-        return json.loads(body, object_pairs_hook=_distinct)
+        # UTF-8 only, as RFC 8259 says (json.loads would also take UTF-16 and a BOM).
+        return json.loads(body.decode("utf-8"), object_pairs_hook=_distinct)
     except (ValueError, RecursionError) as e:  # InvalidJson is not a ValueError: it passes
-        raise InvalidJson(f"the body is not JSON: {e}") from e
+        raise InvalidJson(f"the body is not JSON in UTF-8: {e}") from e
 
 
 def _text(raw: str) -> str:
