@@ -248,7 +248,7 @@ def test_a_failing_status_source_names_its_step(region: Region) -> None:
 
     issued = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
     store = TrustStore([build_bundle(region.node, now=LATER)])
-    verdict = verify_text(issued.qr_text, VerifyContext(store, LATER, status=Broken()))  # type: ignore[arg-type]
+    verdict = verify_text(issued.qr_text, VerifyContext(store, LATER, status=Broken()))
     assert verdict.status is Status.MALFORMED
     assert (verdict.checks[-1].step, verdict.checks[-1].ok) == ("status", False)
 
