@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 from eseal.agencies import agency
@@ -18,14 +17,7 @@ from eseal.node import Node
 from eseal.render import PrintableLicense, license_pdf, license_png, qr_png, qr_svg
 from eseal.seals import list_seals
 from keys.errors import InvalidInput
-
-CST_OFFSET = 8 * 3600  # dates on paper are China Standard Time
-
-
-def day(ts: int | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts + CST_OFFSET, UTC).strftime("%Y-%m-%d")
+from verifier.pipeline import beijing_day
 
 
 def printable(node: Node, row: LicenseRow) -> PrintableLicense:
@@ -42,8 +34,8 @@ def printable(node: Node, row: LicenseRow) -> PrintableLicense:
         holder_id_display=row.holder_id_display,
         fields=[(labels.get(k, k), str(v)) for k, v in values.items()],
         agency_name=owner.name,
-        issued_on=day(row.issued_at) or "",
-        valid_until=day(row.expires),
+        issued_on=beijing_day(row.issued_at) or "",
+        valid_until=beijing_day(row.expires),
         region_name=province_name(node.config.region),
         qr_text=row.document,
         seal_png=bytes(seals[0].image) if seals else None,

@@ -31,6 +31,19 @@ class CheckFailed(EsealError):
     code = "check-failed"
 
 
+#: What reading hostile data (JSON, CBOR, base64, numbers, nested containers) raises from
+#: the standard library and the parsers, besides their own decode errors: each parser's
+#: edge turns these into its one refusal.
+PARSE_ERRORS: tuple[type[Exception], ...] = (
+    LookupError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    ArithmeticError,  # cbor2 builds decimals, fractions and big numbers for some tags
+    RecursionError,  # nested deeper than the parser's stack
+)
+
+
 class ExternalFailure(EsealError):
     """The outside world failed: database unreachable, disk error, network (exit 2, HTTP 503)."""
 

@@ -160,7 +160,9 @@ def _seal(
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``' ``object_pairs_hook`` for strict JSON: a repeated key is a ValueError
+    (one parser keeping the first and another the last would read two different things)."""
     result = dict(pairs)
     if len(result) != len(pairs):
         raise ValueError("duplicate field")
@@ -176,7 +178,7 @@ def _parse(data: bytes, where: object) -> _Sealed:
     if len(data) > MAX_KEY_FILE_SIZE:
         raise corrupt(f"larger than {MAX_KEY_FILE_SIZE} bytes")
     try:
-        doc = json.loads(data.decode("utf-8"), object_pairs_hook=_refuse_duplicates)
+        doc = json.loads(data.decode("utf-8"), object_pairs_hook=refuse_duplicate_keys)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise corrupt(f"not a JSON object ({e})") from e
     if not isinstance(doc, dict) or doc.keys() != _FIELDS:

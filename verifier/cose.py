@@ -12,6 +12,7 @@ from typing import Any, Final, NamedTuple
 import cbor2
 
 from keys import ed25519
+from keys.errors import PARSE_ERRORS
 from verifier.document_errors import (
     DuplicateKey,
     InvalidCbor,
@@ -75,17 +76,14 @@ def _cbor_loader() -> Callable[[bytes], Any]:
 _cbor_loads: Final = _cbor_loader()
 
 
+#: What decoding hostile CBOR raises: cbor2's own error and the generic parse errors.
+CBOR_ERRORS: tuple[type[Exception], ...] = (cbor2.CBORDecodeError, *PARSE_ERRORS)
+
+
 def load_cbor(data: bytes, what: str) -> Any:
     try:
         return _cbor_loads(data)
-    except (
-        cbor2.CBORDecodeError,
-        ValueError,
-        TypeError,
-        LookupError,
-        ArithmeticError,  # cbor2 builds decimals, fractions and big numbers for some tags
-        RecursionError,
-    ) as e:
+    except CBOR_ERRORS as e:
         raise InvalidCbor(f"{what} is not CBOR: {e}") from e
 
 

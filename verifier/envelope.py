@@ -12,14 +12,13 @@ decimal), per https://github.com/secure-systems-lab/dsse/blob/master/protocol.md
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from typing import Any
 
 from nacl.signing import SigningKey
 
 from keys import ed25519
-from keys.errors import CheckFailed, InvalidInput
+from keys.errors import PARSE_ERRORS, CheckFailed, InvalidInput
 
 MAX_ENVELOPE = 64 * 1024 * 1024
 MAX_SIGNATURES = 8
@@ -81,14 +80,7 @@ def read_envelope(data: bytes, payload_type: str) -> tuple[bytes, list[tuple[byt
         ]
     except MalformedEnvelope:
         raise
-    except (
-        ValueError,
-        TypeError,
-        KeyError,
-        binascii.Error,
-        UnicodeDecodeError,
-        RecursionError,  # JSON nested deeper than the parser's stack
-    ) as e:
+    except PARSE_ERRORS as e:  # binascii.Error and UnicodeDecodeError are ValueErrors
         raise MalformedEnvelope(f"envelope is malformed: {e!r}") from e
     return payload, pairs
 

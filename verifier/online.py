@@ -8,7 +8,6 @@ entry against the document's digest, and the proof against the checkpoint root.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import time
 from typing import Any
@@ -16,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
-from keys.errors import EsealError, ExternalFailure
+from keys.errors import PARSE_ERRORS, EsealError, ExternalFailure
 from ledger.checkpoint import parse_verifier_key, verify_checkpoint
 from ledger.entries import decode_entry
 from ledger.merkle import leaf_hash, verify_inclusion
@@ -123,15 +122,7 @@ class OnlineStatus:
             )
         try:
             return _check_answer(body, bundle, doc, claims.license_id)
-        except (
-            KeyError,
-            TypeError,
-            ValueError,
-            AttributeError,
-            ArithmeticError,
-            RecursionError,
-            binascii.Error,
-        ) as e:
+        except PARSE_ERRORS as e:
             # Not a status answer at all: an error to report, not evidence against the
             # document (a flaky proxy must not tell a clerk a genuine license is unrecorded).
             raise NodeAnswerMalformed(f"the node's status answer is malformed: {e!r}") from e

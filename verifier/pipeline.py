@@ -123,7 +123,8 @@ class _Run:
 CST_OFFSET = 8 * 3600
 
 
-def _day(ts: int | None) -> str | None:
+def beijing_day(ts: int | None) -> str | None:
+    """The calendar day (YYYY-MM-DD) of Unix time ``ts`` in China Standard Time."""
     return None if ts is None else _date((ts + CST_OFFSET) // 86400)
 
 
@@ -204,7 +205,7 @@ def check_authority(run: _Run) -> None:
     if signer.key.status == "retired" and retired is not None and claims.issued_at > retired:
         raise Stop(
             Status.ISSUER_NOT_AUTHORISED,
-            f"signed after its key {doc.kid.hex()} was retired on {_day(retired)}",
+            f"signed after its key {doc.kid.hex()} was retired on {beijing_day(retired)}",
         )
     license_type = claims.body.type_code if isinstance(claims, LicenseClaims) else None
     role = Role.AGENCY if doc.kind == "license" else Role.SEAL
@@ -218,8 +219,8 @@ def check_authority(run: _Run) -> None:
     if not statement.not_before <= claims.issued_at <= statement.not_after:
         raise Stop(
             Status.ISSUER_NOT_AUTHORISED,
-            f"signed on {_day(claims.issued_at)}, outside its key's validity "
-            f"({_day(statement.not_before)} to {_day(statement.not_after)})",
+            f"signed on {beijing_day(claims.issued_at)}, outside its key's validity "
+            f"({beijing_day(statement.not_before)} to {beijing_day(statement.not_after)})",
         )
     if isinstance(claims, LicenseClaims) and claims.body.region != signer.bundle.region:
         raise Stop(
@@ -236,14 +237,14 @@ def check_time(run: _Run) -> None:
     if ctx.newest_seen is not None and ctx.now + ctx.skew < ctx.newest_seen:
         run.verdict.warnings.append(CLOCK_BEHIND)
     if ctx.now + ctx.skew < claims.not_before:
-        raise Stop(Status.NOT_YET_VALID, f"valid from {_day(claims.not_before)}")
+        raise Stop(Status.NOT_YET_VALID, f"valid from {beijing_day(claims.not_before)}")
     if not isinstance(claims, LicenseClaims):  # a stamp has no end: it dates its document
-        run.passed("time", f"stamped on {_day(claims.issued_at)}, in effect")
+        run.passed("time", f"stamped on {beijing_day(claims.issued_at)}, in effect")
         return
     expires = claims.expires
     if expires is not None and ctx.now - ctx.skew > expires:
-        raise Stop(Status.EXPIRED, f"expired on {_day(expires)}")
-    run.passed("time", f"valid until {_day(expires) or '长期 (no end)'}")
+        raise Stop(Status.EXPIRED, f"expired on {beijing_day(expires)}")
+    run.passed("time", f"valid until {beijing_day(expires) or '长期 (no end)'}")
 
 
 def check_status(run: _Run) -> None:
@@ -268,7 +269,7 @@ def check_status(run: _Run) -> None:
         raise Stop(
             Status.KEY_REVOKED,
             f"{answer.detail or 'the signing key is revoked'} "
-            f"({answer.source}, as of {_day(answer.as_of)})",
+            f"({answer.source}, as of {beijing_day(answer.as_of)})",
         )
     if answer is not None and answer.code is None and answer.ledger_included is False:
         # The region's own node does not know this document, or its answer does not
@@ -295,14 +296,14 @@ def check_status(run: _Run) -> None:
         verdict.warnings.append(STALE_STATUS)
     if answer.code != "01":
         status = STATUS_OF_CODE.get(answer.code, Status.REVOKED)
-        since = f", since {_day(answer.since)}" if answer.since is not None else ""
+        since = f", since {beijing_day(answer.since)}" if answer.since is not None else ""
         why = f": {answer.reason}" if answer.reason else ""
         if answer.replaced_by:
             why += f"; replaced by {answer.replaced_by}"
-        raise Stop(
-            status, f"status {answer.code} ({answer.source}, as of {_day(as_of)}{since}){why}"
-        )
-    verdict.checks.append(Check("status", True, f"{answer.source} status 01 as of {_day(as_of)}"))
+        day = beijing_day(as_of)
+        raise Stop(status, f"status {answer.code} ({answer.source}, as of {day}{since}){why}")
+    said = f"{answer.source} status 01 as of {beijing_day(as_of)}"
+    verdict.checks.append(Check("status", True, said))
 
 
 def check_ledger(run: _Run) -> None:
@@ -348,8 +349,8 @@ def _describe(run: _Run) -> None:
             "holder": body.holder.name,
             "holder_id": body.holder.id_display,
             "fields": [{"name": k, "label": labels.get(k, k), "value": fields[k]} for k in names],
-            "issued": _day(claims.issued_at),
-            "valid_until": _day(claims.expires),
+            "issued": beijing_day(claims.issued_at),
+            "valid_until": beijing_day(claims.expires),
             "version": body.version,
             "previous": body.previous,
             "seal_id": body.seal_id,
@@ -365,7 +366,7 @@ def _describe(run: _Run) -> None:
             "file_name": stamp.file_name,
             "size": stamp.size,
             "sha256": stamp.document_sha256.hex(),
-            "stamped": _day(claims.issued_at),
+            "stamped": beijing_day(claims.issued_at),
         }
 
 

@@ -32,6 +32,7 @@ from nacl.signing import SigningKey
 from keys.errors import InvalidInput
 from ledger.checkpoint import parse_verifier_key, verify_checkpoint
 from verifier.cascade import Cascade, build_cascade_from_digests, id_digest
+from verifier.cose import CBOR_ERRORS
 from verifier.document import DecodedDocument, LicenseClaims
 from verifier.envelope import (
     EnvelopeSignatureInvalid,
@@ -177,15 +178,7 @@ def _parse(payload: bytes) -> RevocationSnapshot:
         )
     except MalformedSnapshot:
         raise
-    except (
-        KeyError,
-        TypeError,
-        ValueError,
-        AttributeError,
-        ArithmeticError,
-        RecursionError,
-        cbor2.CBORDecodeError,
-    ) as e:
+    except CBOR_ERRORS as e:
         raise MalformedSnapshot(f"revocation snapshot is malformed: {e!r}") from e
 
 

@@ -9,7 +9,6 @@ log key, and the checkpoint it was cut at. A peer pins a region by its root key 
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 import json
 import unicodedata
@@ -20,7 +19,7 @@ from typing import Any
 from nacl.signing import SigningKey
 
 from keys import ed25519
-from keys.errors import CheckFailed, InvalidInput
+from keys.errors import PARSE_ERRORS, CheckFailed, InvalidInput
 from keys.statements import Role, SignedStatement, verify_statement_chain
 from verifier.envelope import open_envelope, read_envelope, seal_envelope
 
@@ -209,7 +208,7 @@ class TrustBundle:
             )
         except MalformedBundle:
             raise
-        except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as e:
+        except PARSE_ERRORS as e:
             raise MalformedBundle(f"trust bundle is malformed: {e!r}") from e
 
 

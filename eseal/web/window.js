@@ -762,6 +762,15 @@
     dl.appendChild(row);
   }
 
+  // A multipart request: the QR as an image file or as text, and a stamp's original file.
+  function qrForm(qr, documentFile) {
+    const form = new FormData();
+    if (qr.text) form.append("text", qr.text);
+    else form.append("image", qr.image, qr.name);
+    if (documentFile) form.append("document", documentFile, documentFile.name || "document");
+    return { body: form };
+  }
+
   function compareWith(file) {
     const source = state.lastSource;
     if (!source) return;
@@ -769,13 +778,7 @@
       show({ type: "problem", title: "err_too_large", note: "err_too_large_document", code: "document-too-large" });
       return;
     }
-    const formWith = (image, name) => {
-      const form = new FormData();
-      if (source.text) form.append("text", source.text);
-      else form.append("image", image, name);
-      form.append("document", file, file.name || "document");
-      return { body: form };
-    };
+    const formWith = (image, name) => qrForm(source.text ? { text: source.text } : { image, name }, file);
     // Compared with this file, the uploaded image is done: the next file is another's.
     if (source.fromUpload) state.checkedDocument = file;
     const url = source.text ? "/v1/verify" : "/v1/verify/image";
@@ -951,12 +954,7 @@
       show({ type: "problem", title: "err_too_large", note: "err_too_large_document", code: "document-too-large" });
       return;
     }
-    const formWith = (blob, name) => {
-      const form = new FormData();
-      form.append("image", blob, name);
-      if (documentFile) form.append("document", documentFile, documentFile.name || "document");
-      return { body: form };
-    };
+    const formWith = (blob, name) => qrForm({ image: blob, name }, documentFile);
     const original = formWith(image, image.name || "image");
     const id = requestSeq;
     show({ type: "busy" });

@@ -301,6 +301,13 @@ def _upload(page: Page, image: Path) -> None:
     page.locator("#image-file").set_input_files(str(image))
 
 
+def _paste(page: Page, text: str) -> None:
+    """As a barcode scanner does: the code typed into the paste field, then Enter."""
+    page.get_by_role("tab", name="粘贴证照码").click()
+    page.locator("#qr-text").fill(text)
+    page.locator("#qr-text").press("Enter")
+
+
 def test_page_is_served_with_a_strict_policy(opened: Opened, site: Site) -> None:
     csp = opened.headers["content-security-policy"]
     assert "default-src 'self'" in csp
@@ -472,9 +479,7 @@ def test_stamp_shows_the_seal_and_compares_the_file(opened: Opened, site: Site) 
 
 def test_paste_valid_text_and_switch_to_english(opened: Opened, site: Site) -> None:
     page = opened.page
-    page.get_by_role("tab", name="粘贴证照码").click()
-    page.locator("#qr-text").fill(site.valid_text)
-    page.locator("#qr-text").press("Enter")
+    _paste(page, site.valid_text)
     banner = page.locator("#banner")
     expect(banner).to_have_attribute("data-state", "green")
     expect(banner).to_contain_text("有效")
@@ -595,9 +600,7 @@ def test_a_barcode_scanner_types_code_after_code(opened: Opened, site: Site) -> 
 
 def test_checks_are_described_in_the_clerks_language(opened: Opened, site: Site) -> None:
     page = opened.page
-    page.get_by_role("tab", name="粘贴证照码").click()
-    page.locator("#qr-text").fill(site.valid_text)
-    page.locator("#qr-text").press("Enter")
+    _paste(page, site.valid_text)
     checks = page.locator("#checks")
     expect(checks).to_contain_text("数字签名有效，内容未被改动")
     expect(checks).to_contain_text("签发记录已收录于本地区账本")
@@ -654,9 +657,7 @@ def test_a_pasted_stamp_is_compared_with_a_file_chosen_afterwards(
 
     page = opened.page
     stamp_text = read_qr((site.files / "stamp.png").read_bytes())
-    page.get_by_role("tab", name="粘贴证照码").click()
-    page.locator("#qr-text").fill(stamp_text)
-    page.locator("#qr-text").press("Enter")
+    _paste(page, stamp_text)
     banner = page.locator("#banner")
     expect(banner).to_have_attribute("data-state", "amber")
     picker = page.locator("#compare-file")

@@ -19,6 +19,7 @@ from eseal.api.deps import NodeDep
 from eseal.render import DocumentTooLarge
 from eseal.trust_export import BundleCache, LocalStatus, export_bundle, export_snapshot
 from keys.errors import InvalidInput
+from keys.keyfile import refuse_duplicate_keys
 from verifier.document import MAX_TEXT_LENGTH
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.scan import MAX_IMAGE_BYTES, ImageTooLarge, read_qr
@@ -144,21 +145,14 @@ class InvalidJson(InvalidInput):
     code = "invalid-json"
 
 
-def _distinct(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        raise InvalidJson("a key is repeated in the JSON object: which one counts?")
-    return out
-
-
 def _strict_json(body: bytes) -> Any:
     """The JSON value of ``body``, refusing repeated keys (a parser that keeps the last one
     and another that keeps the first would read two different requests)."""
     try:
         # UTF-8 only, as RFC 8259 says (json.loads would also take UTF-16 and a BOM).
-        return json.loads(body.decode("utf-8"), object_pairs_hook=_distinct)
-    except (ValueError, RecursionError) as e:  # InvalidJson is not a ValueError: it passes
-        raise InvalidJson(f"the body is not JSON in UTF-8: {e}") from e
+        return json.loads(body.decode("utf-8"), object_pairs_hook=refuse_duplicate_keys)
+    except (ValueError, RecursionError) as e:  # a repeated key is a ValueError too
+        raise InvalidJson(f"the body is not JSON in UTF-8 with distinct keys: {e}") from e
 
 
 def _text(raw: str) -> str:
