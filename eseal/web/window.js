@@ -956,7 +956,9 @@
     }
     const formWith = (blob, name) => qrForm({ image: blob, name }, documentFile);
     const original = formWith(image, image.name || "image");
-    const id = requestSeq;
+    // Claimed now, before the image is shrunk: a file chosen meanwhile starts a newer check,
+    // which must win over this one whichever shrink finishes first.
+    const id = ++requestSeq;
     show({ type: "busy" });
     shrink(image).then((small) => {
       if (id !== requestSeq) return; // another check was started meanwhile
