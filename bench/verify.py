@@ -66,7 +66,7 @@ from verifier.document import (
 )
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.revocation import RevocationSnapshot, SnapshotStatus, open_snapshot
-from verifier.trust import TrustStore
+from verifier.trust import TrustBundle, TrustStore
 from verifier.verdict import Status, Verdict
 
 GOAL_SHARE_OF_RAW = 0.65
@@ -91,6 +91,8 @@ class Material:
     revoked_texts: list[str]
     public_key: bytes
     snapshot: dict[str, Any]
+    bundle: TrustBundle  # what the verifier side trusts, and the signed snapshot's bytes
+    snapshot_data: bytes
 
 
 def build_material(scratch: Path, licenses: int, count: int) -> Material:
@@ -155,7 +157,8 @@ def build_material(scratch: Path, licenses: int, count: int) -> Material:
     ctx = VerifyContext(store, VERIFY_AT, status=SnapshotStatus([snap]))
     valid = [t for i, t in enumerate(texts) if i not in revoked]
     revoked_texts = [texts[i] for i in sorted(revoked)][:100]
-    return Material(ctx, valid[:count], revoked_texts, bytes(bundle_key(store, valid[0])), snapshot)
+    key = bytes(bundle_key(store, valid[0]))
+    return Material(ctx, valid[:count], revoked_texts, key, snapshot, bundle, data)
 
 
 def bundle_key(store: TrustStore, text: str) -> bytes:

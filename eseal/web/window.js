@@ -125,6 +125,7 @@
       compare_ok: "所给文件与盖章文件一致",
       compare_bad: "所给文件与盖章文件不一致",
       compare_none: "未比对：未提供文件（仅核验了印章签名）",
+      compare_license: "证照无需比对文件，所选文件未使用",
       compare_choose: "选择盖章前的原始文件进行比对",
       compare_hint: "文件只发送到本地区核验节点，用于计算并比对其 SHA-256。",
       seal_alt: "印章图像：",
@@ -288,6 +289,7 @@
       compare_ok: "The file given matches the sealed file",
       compare_bad: "The file given is not the sealed file",
       compare_none: "Not compared: no file given (only the seal's signature was checked)",
+      compare_license: "A license is not compared with a file: the chosen file was not used",
       compare_choose: "Choose the original file (before stamping) to compare",
       compare_hint: "The file goes only to this region's node, which compares its SHA-256.",
       seal_alt: "Seal image: ",
@@ -723,6 +725,9 @@
       addField(el.docFields, t("f_issued"), doc.issued);
       const expired = v.status === "EXPIRED";
       addField(el.docFields, t("f_valid_until"), doc.valid_until || t("no_end"), expired ? "strong is-bad" : "strong");
+      // A file chosen with a license's image (left from a stamp, or chosen by mistake) is
+      // not part of the check: say so, rather than let it look compared.
+      if (state.view.sentDocument) addField(el.docFields, t("f_compare"), t("compare_license"), "wide is-skip");
     }
     // The agency's seal is shown only beside a document its key really signed: a red
     // seal next to forged content is what a forger would want the clerk to see.
@@ -903,7 +908,10 @@
       post(url, fallback); // the shrunk photo showed no QR: try the original
       return;
     }
-    if (response.ok && body && typeof body.status === "string") show({ type: "verdict", verdict: body });
+    if (response.ok && body && typeof body.status === "string") {
+      const sentDocument = init.body instanceof FormData && init.body.has("document");
+      show({ type: "verdict", verdict: body, sentDocument });
+    }
     else show(problemView(response.status, body));
   }
 

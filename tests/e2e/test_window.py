@@ -357,6 +357,27 @@ def test_valid_license_upload_is_green(opened: Opened, site: Site) -> None:
     _shot(page, "valid")
 
 
+def test_a_file_chosen_with_a_license_is_said_to_be_unused(opened: Opened, site: Site) -> None:
+    """A license is never compared with a file: one chosen with its image (left from a
+    stamp, or by mistake) is said to be unused, not shown as compared, and the license
+    stays green. A license checked alone says nothing of files."""
+    page = opened.page
+    page.get_by_role("tab", name="上传图片").click()
+    page.locator("#document-file").set_input_files(str(site.stamped_document))
+    page.locator("#image-file").set_input_files(str(site.files / "valid.png"))
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "green")
+    unused = page.locator("#doc-fields .field.is-skip")
+    expect(unused).to_have_count(1)
+    expect(unused).to_contain_text("证照无需比对文件，所选文件未使用")
+    page.locator("#lang").click()
+    expect(unused).to_contain_text("the chosen file was not used")
+    page.locator("#lang").click()
+    _paste(page, site.valid_text)
+    expect(banner).to_have_attribute("data-state", "green")
+    expect(page.locator("#doc-fields .field.is-skip")).to_have_count(0)
+
+
 def test_revoked_license_is_red(opened: Opened, site: Site) -> None:
     page = opened.page
     _upload(page, site.files / "revoked.png")
