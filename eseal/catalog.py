@@ -42,6 +42,7 @@ from eseal.catalog_fields import (
 )
 from eseal.ids import InvalidCreditCode, validate_credit_code
 from keys.errors import InvalidInput
+from keys.keyfile import refuse_duplicate_keys
 
 FORMAT: Final = 1
 #: The largest catalogue file read (the national catalogue has ~861 types).
@@ -334,15 +335,6 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {excerpt(key)}")
-        out[key] = value
-    return out
-
-
 def parse_catalog(data: bytes, source: str = "<catalogue>") -> Catalog:
     """Parse and check a catalogue file's bytes (UTF-8 JSON, see the module docstring)."""
     reader = _Reader(source)
@@ -353,7 +345,9 @@ def parse_catalog(data: bytes, source: str = "<catalogue>") -> Catalog:
     except UnicodeDecodeError as e:
         raise reader.fail("file", f"not UTF-8 (byte {e.start})") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+        value = json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=refuse_duplicate_keys
+        )
     except json.JSONDecodeError as e:
         raise reader.fail(
             "file", f"not valid JSON (line {e.lineno} column {e.colno}: {e.msg})"

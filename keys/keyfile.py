@@ -165,7 +165,12 @@ def refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     (one parser keeping the first and another the last would read two different things)."""
     result = dict(pairs)
     if len(result) != len(pairs):
-        raise ValueError("duplicate field")
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                shown = key if len(key) <= 40 else key[:40] + "…"
+                raise ValueError(f"duplicate key {shown!r}")
+            seen.add(key)
     return result
 
 

@@ -235,7 +235,7 @@ def test_missing_field_and_duplicate_field_are_corrupt(key_path: Path) -> None:
     with pytest.raises(CorruptKeyFile):
         read_key_file(key_path, PASSPHRASE)
     key_path.write_text(text.replace('"label":', '"label": "a", "label":'))
-    with pytest.raises(CorruptKeyFile):
+    with pytest.raises(CorruptKeyFile, match="duplicate key 'label'"):
         read_key_file(key_path, PASSPHRASE)
 
 

@@ -280,6 +280,8 @@ def test_bad_verify_requests_are_problems(client: TestClient) -> None:
         r = client.post("/v1/verify", content=bad, headers=json_type)
         assert r.status_code == 400, bad[:40]
         assert r.json()["type"].endswith("/invalid-json")
+    r = client.post("/v1/verify", content=b'{"text": "EL1:A", "text": "EL1:B"}', headers=json_type)
+    assert "duplicate key 'text'" in r.json()["detail"]
     for other in ("text/plain", "application/xml", ""):
         r = client.post("/v1/verify", content=b'{"text": "EL1:X"}', headers={"content-type": other})
         assert r.status_code == 415, other
