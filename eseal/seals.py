@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import secrets
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ SEAL_TYPES = {
 }
 SEAL_LIFETIME = 5 * 365 * 86400
 MAX_IMAGE = 2 * 1024 * 1024
+MAX_SEAL_PIXELS = 4_000_000
 MAX_DOCUMENT = 20 * 1024 * 1024
 _seal = SealRow.__table__  # type: ignore[attr-defined]
 _stamp = StampRow.__table__  # type: ignore[attr-defined]
@@ -83,12 +85,23 @@ class Stamped:
 def _check_image(image: bytes) -> bytes:
     if len(image) > MAX_IMAGE:
         raise InvalidInput(f"a seal image must be at most {MAX_IMAGE // 1024} KiB")
+    not_png = "a seal image must be a PNG of at most 4 megapixels"
     try:
-        with Image.open(io.BytesIO(image)) as img:
-            if img.format != "PNG" or img.width * img.height > 4_000_000:
-                raise InvalidInput("a seal image must be a PNG of at most 4 megapixels")
-            img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(image), formats=["PNG"]) as img:
+                if img.width * img.height > MAX_SEAL_PIXELS:
+                    raise InvalidInput(not_png)
+                img.verify()  # the chunks and their checksums
+            with Image.open(io.BytesIO(image), formats=["PNG"]) as img:
+                img.load()  # the pixels too: the image is served to every window
+    except InvalidInput:
+        raise
+    except UnidentifiedImageError as e:
+        raise InvalidInput(not_png) from e
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise InvalidInput(not_png) from e
+    except Exception as e:  # Pillow's own failures on a hostile file (ValueError, OSError, …)
         raise InvalidInput(f"the seal image is not a readable PNG: {e}") from e
     return image
 

@@ -28,6 +28,10 @@ MAX_SIDE = 16_384
 #: directly (libjpeg's scaled DCT, luma only, so no colour conversion either).
 WORK_SIDE = 1000
 _FACTORS = (8, 4, 2)
+#: The formats read, by Pillow's names: what cameras, phones and scanners write (JPEG
+#: includes a phone's MPO). Nothing else is even identified: EPS would run Ghostscript, and
+#: the DDS, SPIDER and BLP plugins fail on hostile files with errors of their own.
+FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")
 
 
 class ImageUnreadable(InvalidInput):
@@ -89,7 +93,7 @@ def decode(data: bytes, *, fast: bool) -> tuple[Image.Image, bool]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image: Image.Image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise ImageTooLarge(too_large)
@@ -115,4 +119,6 @@ def decode(data: bytes, *, fast: bool) -> tuple[Image.Image, bool]:
         ) from e
     except (OSError, ValueError, SyntaxError) as e:
         raise ImageUnreadable(f"the image is damaged or cut short: {e}") from e
+    except Exception as e:  # a decoder's own failure on a hostile file is not ours
+        raise ImageUnreadable(f"the image cannot be decoded ({type(e).__name__})") from e
     return gray, gray.size != (width, height)

@@ -193,6 +193,19 @@ def test_seal_image_is_public_png(api: Api) -> None:
     assert r.content.startswith(b"\x89PNG")
 
 
+@pytest.mark.parametrize("image", ["é", "not base64!", "iVBORw0KGgo=", "%!PS"])
+def test_a_bad_seal_image_is_a_problem_and_makes_no_seal(api: Api, image: str) -> None:
+    size = api.region.node.log.size()
+    r = api.client.post(
+        "/v1/seals",
+        headers={"Authorization": api.tokens["owner"]},
+        json={"agency": MARKET, "name": "财务专用章", "type": "finance", "image_png_base64": image},
+    )
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert api.region.node.log.size() == size
+
+
 def test_verify_sees_trust_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """POST /v1/verify caches the trust store: a seal made or revoked over the API is seen
     by the next request; a key revoked by another process (the CLI) once the cache's

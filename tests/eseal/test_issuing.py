@@ -304,3 +304,68 @@ def test_license_shows_the_official_seal_never_a_contract_seal(tmp_path: Path) -
         assert shown(NOW + 5) == official
     finally:
         node.close()
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+
+def _png(width: int, height: int, *extra: bytes, pixels: bytes | None = None) -> bytes:
+    """A gray PNG of ``width``×``height`` with ``extra`` chunks before its pixel data."""
+    rows = pixels if pixels is not None else (b"\0" + b"\x80" * width) * height
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + b"".join(extra)
+        + _png_chunk(b"IDAT", zlib.compress(rows))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        pytest.param(b"\xff\xd8\xff\xe0" + bytes(100), id="not-a-png"),
+        pytest.param(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 4 4\n", id="eps"),
+        pytest.param(_png(20_000, 20_000, pixels=b""), id="bomb-header"),
+        pytest.param(_png(3000, 2000), id="over-4-megapixels"),
+        pytest.param(
+            _png(10, 10, _png_chunk(b"zTXt", b"k\0\0" + zlib.compress(bytes(2**21)))),
+            id="text-chunk-bomb",
+        ),
+        pytest.param(_png(100, 100, pixels=b""), id="no-pixel-data"),
+    ],
+)
+def test_a_seal_image_must_be_a_whole_small_png(tmp_path: Path, image: bytes) -> None:
+    """A seal's image is served to every window: a file that is not a PNG, claims too many
+    pixels, inflates a text chunk, or has no pixels to draw is refused, and no seal made."""
+    from eseal.seals import create_seal
+
+    fresh = make_region(tmp_path)
+    node = fresh.node
+    try:
+        with pytest.raises(InvalidInput, match="PNG"):
+            create_seal(
+                node,
+                MARKET_AGENT,
+                agency_code=MARKET,
+                name="公章",
+                seal_type="official",
+                image=image,
+                now=NOW,
+            )
+        made = create_seal(
+            node,
+            MARKET_AGENT,
+            agency_code=MARKET,
+            name="公章",
+            seal_type="official",
+            image=_png(64, 64),
+            now=NOW + 1,
+        )
+        claims = decode(issue(node, MARKET_AGENT, MARKET, business_request(), now=NOW + 2).qr_text)
+        assert isinstance(claims.claims, LicenseClaims)
+        assert claims.claims.body.seal_id == made.id  # only the good image made a seal
+    finally:
+        node.close()

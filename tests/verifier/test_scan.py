@@ -180,3 +180,23 @@ def test_byte_bound_and_unreadable_files() -> None:
     whole = _bytes(_scene((2000, 1500), 6), "JPEG")
     with pytest.raises(ImageUnreadable):
         read_qr(whole[: len(whole) // 2])  # truncated
+
+
+def _dds_without_pixel_format() -> bytes:
+    """A DDS header whose pixel-format flags are 0: Pillow's DDS plugin raises
+    NotImplementedError on it (not one of the errors a decoder usually raises)."""
+    header = struct.pack("<7I", 124, 0x1007, 4, 4, 0, 0, 0) + b"\0" * 44
+    return b"DDS " + header + struct.pack("<8I", 32, 0, 0, 0, 0, 0, 0, 0) + b"\0" * 84
+
+
+@pytest.mark.parametrize("fmt", ["EPS", "SPIDER", "PPM", "DDS"])
+def test_only_photo_and_screen_formats_are_read(fmt: str) -> None:
+    """Formats Pillow knows but no camera or phone writes are not even opened: EPS would
+    run Ghostscript on the upload, and some plugins fail with errors of their own."""
+    if fmt == "DDS":
+        data = _dds_without_pixel_format()
+    else:
+        data = _bytes(_qr(4).convert("F" if fmt == "SPIDER" else "L"), fmt)
+        assert Image.open(io.BytesIO(data)).format == fmt  # Pillow itself would open it
+    with pytest.raises(ImageUnreadable, match="JPEG, PNG"):
+        read_qr(data)

@@ -4,7 +4,6 @@ image is public (windows show it beside a verdict)."""
 from __future__ import annotations
 
 import base64
-import binascii
 import time
 from typing import Annotated, Literal
 
@@ -63,7 +62,7 @@ def make_seal(
     if body.image_png_base64 is not None:
         try:
             image = base64.b64decode(body.image_png_base64, validate=True)
-        except binascii.Error as e:
+        except ValueError as e:  # binascii.Error, and a non-ASCII character
             raise InvalidInput("image_png_base64 is not base64") from e
     seal = create_seal(
         node,
