@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from eseal.problems import plain_problem
 
@@ -33,6 +34,10 @@ SMALL_SUFFIXES = {"/v1/verify": 16 * 1024}
 
 BODY_TOO_LARGE = "body-too-large"
 BODY_TOO_LARGE_TITLE = "Request body too large"
+#: Headers a request may carry once: two Content-Types could be read one way here (the
+#: body limit) and another in the route, two credentials one way by a proxy and another
+#: by the app.
+SINGLE_HEADERS = (b"content-type", b"content-length", b"authorization", b"transfer-encoding")
 
 
 class BodyTooLarge(HTTPException):
@@ -51,7 +56,14 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        headers = dict(scope.get("headers", []))
+        raw_headers: list[tuple[bytes, bytes]] = list(scope.get("headers", []))
+        headers = dict(raw_headers)
+        if len(headers) != len(raw_headers):
+            names = [name for name, _ in raw_headers]
+            if repeated := [n for n in SINGLE_HEADERS if names.count(n) > 1]:
+                detail = f"the {repeated[0].decode()} header may be given only once"
+                await _problem(send, 400, "Repeated header", detail, "repeated-header")
+                return
         multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
         suffixes = LARGE_SUFFIXES if multipart else SMALL_SUFFIXES
         limit = next((v for k, v in suffixes.items() if path.endswith(k)), DEFAULT_LIMIT)
@@ -81,21 +93,21 @@ class BodyLimit:
         except BodyTooLarge:
             if not started:
                 await _reject(send, limit)
+        except ClientDisconnect:
+            return  # the client left before sending its whole body: nobody to answer
 
 
 async def _reject(send: Send, limit: int) -> None:
-    body = json.dumps(
-        plain_problem(
-            413,
-            BODY_TOO_LARGE_TITLE,
-            f"the request body must be at most {limit} bytes",
-            BODY_TOO_LARGE,
-        )
-    ).encode()
+    detail = f"the request body must be at most {limit} bytes"
+    await _problem(send, 413, BODY_TOO_LARGE_TITLE, detail, BODY_TOO_LARGE)
+
+
+async def _problem(send: Send, status: int, title: str, detail: str, code: str) -> None:
+    body = json.dumps(plain_problem(status, title, detail, code)).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),

@@ -8,6 +8,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any, cast
 
+import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -330,6 +331,70 @@ def test_a_json_verify_body_is_small(client: TestClient) -> None:
     assert r.json()["type"].endswith("/body-too-large")  # the same problem as when declared
     assert r.json()["title"] == "Request body too large"
     r = client.post("/v1/verify", json={"text": "EL1:" + "A" * 3990})
+    assert r.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("content_type", "part"),
+    [
+        (b"application/json", b'{"text":"EL1'),
+        (b"multipart/form-data; boundary=x", b'--x\r\nContent-Disposition: form-data; name="text"'),
+    ],
+)
+def test_a_client_leaving_mid_body_is_no_error(
+    client: TestClient, content_type: bytes, part: bytes
+) -> None:
+    """A client that sends part of its body and leaves gets no answer, and the server
+    raises nothing (it used to log an ASGI traceback for each)."""
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": part, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/verify",
+        "raw_path": b"/v1/verify",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", content_type), (b"content-length", b"1000")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 80),
+    }
+    anyio.run(client.app, scope, receive, send)
+    assert sent == []
+
+
+def test_a_header_given_twice_is_refused(client: TestClient) -> None:
+    """Two Content-Types once let a 25 MB JSON body pass as multipart (the body limit read
+    the last, the route the first). A header that may be given once, given twice, is a 400
+    before anything reads the body."""
+    big = b'{"text": "' + b"A" * (20 * 1024) + b'"}'
+    both = [
+        ("content-type", "application/json"),
+        ("content-type", "multipart/form-data; boundary=x"),
+    ]
+    r = client.post("/v1/verify", content=big, headers=both)
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"].endswith("/repeated-header")
+    assert "content-type" in r.json()["detail"]
+    twice = [("authorization", "Bearer a"), ("authorization", "Bearer b")]
+    r = client.post("/v1/licenses", json={}, headers=twice)
+    assert (r.status_code, r.json()["type"].rsplit("/", 1)[1]) == (400, "repeated-header")
+    many = [("accept", "application/json"), ("accept", "text/html")]  # may repeat
+    r = client.post("/v1/verify", json={"text": "EL1:" + "A" * 10}, headers=many)
     assert r.status_code == 200
 
 
