@@ -358,7 +358,7 @@ def test_a_client_leaving_mid_body_is_no_error(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
+    scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -372,7 +372,8 @@ def test_a_client_leaving_mid_body_is_no_error(
         "client": ("127.0.0.1", 5000),
         "server": ("127.0.0.1", 80),
     }
-    anyio.run(client.app, scope, receive, send)
+    app = cast(Any, client.app)
+    anyio.run(app, scope, receive, send)
     assert sent == []
 
 
