@@ -29,6 +29,7 @@ from typing import Any
 import cbor2
 import nacl.signing
 
+from keys import cbor as strict_cbor
 from keys.ed25519 import (
     KEY_ID_SIZE,
     PUBLIC_KEY_SIZE,
@@ -250,7 +251,7 @@ def _decode_canonical(data: bytes, max_size: int, what: str) -> Any:
     if type(data) is not bytes or len(data) > max_size:
         raise MalformedStatement(f"a {what} must be bytes, at most {max_size} long")
     try:
-        value = cbor2.loads(data)
+        value = strict_cbor.loads(data)
         canonical = cbor2.dumps(value, canonical=True)
     # cbor2 raises many types (ValueError, EOFError, TypeError, ...) on hostile input.
     except Exception as e:

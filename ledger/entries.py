@@ -32,6 +32,7 @@ from typing import Any
 
 import cbor2
 
+from keys import cbor as strict_cbor
 from keys.errors import InvalidInput
 
 ZERO_HASH = bytes(32)
@@ -161,7 +162,7 @@ def decode_entry(data: bytes, *, strict: bool = True) -> Entry:
     if data[1:4] != _PREV_MARKER:
         raise MalformedEntry("entry does not start with its prev hash")
     try:
-        m = cbor2.loads(data)
+        m = strict_cbor.loads(data)
     except (cbor2.CBORDecodeError, ValueError, TypeError, ArithmeticError, RecursionError) as e:
         raise MalformedEntry(f"entry is not valid CBOR: {e}") from e
     if not isinstance(m, dict) or not _REQUIRED <= m.keys() <= _ALLOWED:
@@ -192,7 +193,7 @@ def stored_entry_prev(data: bytes) -> bytes:
     if len(data) > MAX_ENTRY_SIZE or data[1:4] != _PREV_MARKER:
         raise MalformedEntry("not an entry: wrong size or no leading prev hash")
     try:
-        m = cbor2.loads(data)
+        m = strict_cbor.loads(data)
     except (cbor2.CBORDecodeError, ValueError, TypeError, ArithmeticError, RecursionError) as e:
         raise MalformedEntry(f"entry is not valid CBOR: {e}") from e
     if (

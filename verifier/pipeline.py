@@ -128,9 +128,22 @@ def beijing_day(ts: int | None) -> str | None:
     return None if ts is None else _date((ts + CST_OFFSET) // 86400)
 
 
+#: Days in 400 Gregorian years: the calendar repeats after them.
+_GREGORIAN_CYCLE = 146_097
+
+
 @functools.lru_cache(maxsize=4096)
 def _date(day: int) -> str:
-    return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%d")
+    # The last second a claim may hold (9999-12-31T23:59:59Z) is 10000-01-01 in Beijing,
+    # past Python's dates: that day is named from the same day 400 years earlier.
+    years = 0
+    while day > _LAST_PYTHON_DAY:
+        day, years = day - _GREGORIAN_CYCLE, years + 400
+    date = datetime.fromtimestamp(day * 86400, UTC)
+    return f"{date.year + years:04d}-{date.month:02d}-{date.day:02d}"
+
+
+_LAST_PYTHON_DAY = (datetime(9999, 12, 31, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).days
 
 
 def decode_step(run: _Run, text: str) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 import cbor2
 from nacl.signing import SigningKey
 
+from keys import cbor as strict_cbor
 from keys.errors import InvalidInput
 from ledger.checkpoint import parse_verifier_key, verify_checkpoint
 from verifier.cascade import Cascade, build_cascade_from_digests, id_digest
@@ -153,10 +154,18 @@ def open_snapshot(data: bytes, store: TrustStore) -> RevocationSnapshot:
 
 def _parse(payload: bytes) -> RevocationSnapshot:
     try:
-        raw: Any = cbor2.loads(payload)
-        if raw["format"] != SNAPSHOT_FORMAT:
-            raise MalformedSnapshot(f"snapshot format {raw['format']!r} is unknown")
-        statuses = {str(c): Cascade.from_bytes(bytes(b)) for c, b in raw["statuses"].items()}
+        raw: Any = strict_cbor.loads(payload)
+        if type(raw) is not dict or raw.get("format") != SNAPSHOT_FORMAT:
+            raise MalformedSnapshot(f"not a snapshot of format {SNAPSHOT_FORMAT}")
+        fields = ("region", str), ("as_of", int), ("checkpoint", str), ("issued", int)
+        if wrong := [name for name, kind in fields if type(raw[name]) is not kind]:
+            raise MalformedSnapshot(f"snapshot field {wrong[0]!r} has the wrong type")
+        raw_statuses = raw["statuses"]
+        if type(raw_statuses) is not dict or not all(
+            type(c) is str and type(b) is bytes for c, b in raw_statuses.items()
+        ):
+            raise MalformedSnapshot("snapshot statuses must map status codes to cascade bytes")
+        statuses = {c: Cascade.from_bytes(b) for c, b in raw_statuses.items()}
         if not set(statuses) <= set(NON_VALID):
             raise MalformedSnapshot("snapshot lists an unknown status code")
         seals = raw["seals_revoked"]
@@ -167,13 +176,15 @@ def _parse(payload: bytes) -> RevocationSnapshot:
             raise MalformedSnapshot("keys_revoked must be a bounded list")
         if not all(type(k) is str and _KEY_ID.fullmatch(k) for k in keys):
             raise MalformedSnapshot("keys_revoked lists key ids as 16 lower-case hex digits")
+        if not all(type(s) is str for s in seals):
+            raise MalformedSnapshot("seals_revoked lists seal ids as text")
         return RevocationSnapshot(
-            str(raw["region"]),
-            int(raw["as_of"]),
-            str(raw["checkpoint"]),
-            int(raw["issued"]),
+            raw["region"],
+            raw["as_of"],
+            raw["checkpoint"],
+            raw["issued"],
             statuses,
-            frozenset(str(s) for s in seals),
+            frozenset(seals),
             frozenset(keys),
         )
     except MalformedSnapshot:

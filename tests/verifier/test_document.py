@@ -1024,3 +1024,20 @@ def test_a_tagged_overflow_is_malformed_not_a_crash() -> None:
     text = "EL1:NCF2WNMF4GBWHB0- 5651"
     with pytest.raises(InvalidInput):
         document.decode(text)
+
+
+def test_shared_references_in_a_header_are_malformed_at_once() -> None:
+    """A protected header holding a graph of CBOR shared references (tags 28/29), 2^40
+    leaves once encoded, is refused before it is decoded (it used to hang the verifier)."""
+    levels = [b"\xd8\x1c\x82\x00\x00"]
+    for i in range(1, 40):
+        ref = b"\xd8\x1d" + cbor2.dumps(i - 1)
+        levels.append(b"\xd8\x1c\x82" + ref + ref)
+    graph = b"\x98\x28" + b"".join(levels)
+    protected = b"\xa3\x01\x27\x04\x48" + bytes(8) + b"\x05" + graph
+    sign1 = cose.cose_sign1_bytes(protected, b"\xa0", bytes(64))
+    text = "EL1:" + base45.b45encode(zlib.compress(sign1)).decode()
+    started = time.perf_counter()
+    with pytest.raises(InvalidCbor, match="value sharing"):
+        decode(text)
+    assert time.perf_counter() - started < 5.0  # bounded: unrefused, it never ends

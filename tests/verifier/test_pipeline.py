@@ -25,8 +25,16 @@ from tests.eseal.conftest import (
     make_region,
     worker_request,
 )
-from verifier.document import decode
-from verifier.pipeline import StatusAnswer, VerifyContext, status_reason, verify_text
+from tests.verifier.conftest import fixed_key
+from verifier.claims import MAX_TIME, LicenseClaims
+from verifier.document import decode, encode_license
+from verifier.pipeline import (
+    StatusAnswer,
+    VerifyContext,
+    beijing_day,
+    status_reason,
+    verify_text,
+)
 from verifier.trust import (
     BundleNotPinned,
     MalformedBundle,
@@ -199,6 +207,23 @@ def test_dates_are_beijing_days_and_fields_follow_the_catalogue(region: Region) 
     assert (verdict.document["type_name"], verdict.document["type_name_en"]) == (
         "营业执照",
         "Business licence",
+    )
+
+
+def test_the_last_second_a_claim_may_hold_is_a_day_too(license_claims: LicenseClaims) -> None:
+    """9999-12-31T23:59:59Z, the latest time a claim may hold, is 10000-01-01 in Beijing:
+    past Python's dates, yet a verdict names it (it used to crash the verdict)."""
+    assert beijing_day(MAX_TIME) == "10000-01-01"
+    assert beijing_day(MAX_TIME - 8 * 3600) == "9999-12-31"
+    assert beijing_day(MAX_TIME - 8 * 3600 + 1) == "10000-01-01"
+    assert beijing_day(0) == "1970-01-01"
+    late = dataclasses.replace(license_claims, issued_at=MAX_TIME, expires=MAX_TIME)
+    text = encode_license(late, fixed_key("someone"))
+    verdict = verify_text(text, VerifyContext(TrustStore(), NOW))
+    assert verdict.status is Status.UNKNOWN_ISSUER
+    assert (verdict.document["issued"], verdict.document["valid_until"]) == (
+        "10000-01-01",
+        "10000-01-01",
     )
 
 

@@ -91,6 +91,8 @@ def test_forged_or_foreign_snapshots_are_refused(
         bytes.fromhex("c4821b7fffffffffffffff02"),  # tag 4 (decimal fraction), huge exponent
         bytes.fromhex("a1666973737565641b7fffffffffffffff"),  # {"issued": 2^63-1}, no format
         b"\x9f" * 5000,  # nested indefinite arrays
+        bytes.fromhex("a167737461747573657a"),  # not a snapshot at all
+        bytes.fromhex("d81c80"),  # value sharing
     ],
 )
 def test_a_hostile_snapshot_payload_is_malformed(payload: bytes) -> None:
@@ -223,3 +225,33 @@ def test_keys_revoked_is_parsed_strictly(region: Region, keys: object) -> None:
         _parse(cbor2.dumps(raw, canonical=True))
     del raw["keys_revoked"]  # a snapshot made before the list existed still reads
     assert _parse(cbor2.dumps(raw, canonical=True)).keys_revoked == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("statuses", {"07": 2**60}),  # bytes(2**60) would allocate before any size check
+        ("statuses", {7: b"ESC1"}),
+        ("statuses", [b"ESC1"]),
+        ("region", 500000),
+        ("as_of", "1700000000"),
+        ("as_of", 1.5),
+        ("checkpoint", b"note"),
+        ("issued", True),
+        ("seals_revoked", [7]),
+    ],
+)
+def test_snapshot_fields_are_typed_strictly(region: Region, field: str, value: object) -> None:
+    """Nothing in a snapshot is converted: a field of the wrong type is refused (an integer
+    where cascade bytes belong used to be allocated as that many bytes)."""
+    import cbor2
+
+    from verifier.envelope import read_envelope
+    from verifier.revocation import SNAPSHOT_TYPE
+
+    payload, _ = read_envelope(export_snapshot(region.node, now=NOW + 600), SNAPSHOT_TYPE)
+    raw = cbor2.loads(payload)
+    assert _parse(payload).region == raw["region"]
+    raw[field] = value
+    with pytest.raises(MalformedSnapshot):
+        _parse(cbor2.dumps(raw, canonical=True))

@@ -1,0 +1,119 @@
+"""Decoding CBOR that comes from outside: cbor2, with nothing of it that lets a few bytes
+become a value too large to hash, encode or print, and with one error for every flaw.
+
+cbor2 implements CBOR's value sharing (tags 28 and 29) and string references (tags 25 and
+256). A few hundred bytes of shared references decode to a small graph whose every path
+is distinct when it is hashed, encoded or shown: 2^40 leaves from a 380-byte header. None
+of eseal's formats use them, so a document, statement, entry or snapshot holding one is
+refused before cbor2 sees it. And whatever cbor2 raises on hostile bytes (its decoders for
+UUIDs, regular expressions or self-referencing tags raise AssertionError, RuntimeError,
+MemoryError, …) comes out as :class:`cbor2.CBORDecodeError`, a ValueError.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from typing import Any, Final
+
+import cbor2
+
+#: Tags of value sharing (28, 29) and string references (25, 256): refused everywhere.
+REFUSED_TAGS: Final = frozenset({25, 28, 29, 256})
+
+
+def _head_pattern(tags: frozenset[int]) -> re.Pattern[bytes]:
+    """The bytes that can open each tag's head, in every length form that fits it."""
+    forms: list[bytes] = []
+    for tag in sorted(tags):
+        for initial, size in ((0xD8, 1), (0xD9, 2), (0xDA, 4), (0xDB, 8)):
+            if tag < 1 << (8 * size):
+                forms.append(bytes([initial]) + tag.to_bytes(size, "big"))
+    return re.compile(b"|".join(re.escape(form) for form in forms))
+
+
+#: A quick look: bytes that may be a refused tag's head (or the same bytes inside a string,
+#: as a hash or a signature may hold them); only then is the structure walked.
+_MAYBE_REFUSED: Final = _head_pattern(REFUSED_TAGS)
+
+
+def refused_tag(data: bytes) -> int | None:
+    """The first refused tag (:data:`REFUSED_TAGS`) that heads an item of the CBOR ``data``,
+    or None. The walk stops, saying None, where the data is malformed: cbor2 names that."""
+    if _MAYBE_REFUSED.search(data) is None:
+        return None
+    i = 0
+    # Items still to read in each open container; None while an indefinite one is open.
+    left: list[int | None] = [1]
+    while left:
+        if left[-1] == 0:
+            left.pop()
+            continue
+        head = _head(data, i)
+        if head is None:  # malformed: cbor2 will say how
+            return None
+        major, arg, i = head
+        if major == -1:  # a break closes the innermost indefinite container
+            if left[-1] is not None:
+                return None
+            left.pop()
+            continue
+        top = left[-1]
+        if top is not None:
+            left[-1] = top - 1
+        if major == 6 and arg in REFUSED_TAGS:
+            return arg
+        if major == 6:
+            left.append(1)  # the tagged item
+        elif major in (2, 3) and arg is not None:
+            i += arg  # the string's bytes
+        elif major in (2, 3, 4):
+            left.append(arg)  # chunks until a break (None), or the array's items
+        elif major == 5:
+            left.append(None if arg is None else 2 * arg)  # keys and values
+    return None
+
+
+def _head(data: bytes, i: int) -> tuple[int, int | None, int] | None:
+    """The major type and argument of the item head at ``i`` (None for an indefinite
+    length; major -1 for a break), and where the head ends; None if malformed."""
+    if i >= len(data):
+        return None
+    major, info = data[i] >> 5, data[i] & 31
+    if info < 24:
+        return major, info, i + 1
+    if info < 28:
+        size = 1 << (info - 24)
+        return major, int.from_bytes(data[i + 1 : i + 1 + size], "big"), i + 1 + size
+    if info == 31 and major in (2, 3, 4, 5):
+        return major, None, i + 1
+    if info == 31 and major == 7:
+        return -1, None, i + 1
+    return None
+
+
+def _fast_loader() -> Callable[[bytes], Any]:
+    """``cbor2.loads``, reading 4 KiB at a time where cbor2 can (≥ 5.7): 1.5 µs less."""
+    try:
+        cbor2.loads(b"\xa0", read_size=4096)
+    except TypeError:  # pragma: no cover - older cbor2 reads byte by byte
+        return cbor2.loads
+    return functools.partial(cbor2.loads, read_size=4096)
+
+
+_loads: Final = _fast_loader()
+
+
+def loads(data: bytes) -> Any:
+    """The value of CBOR ``data`` from outside; :class:`cbor2.CBORDecodeError` for any flaw,
+    a refused tag (:data:`REFUSED_TAGS`) included."""
+    if (tag := refused_tag(data)) is not None:
+        shared = "value sharing" if tag in (28, 29) else "string references"
+        raise cbor2.CBORDecodeError(f"CBOR tag {tag} ({shared}) is not used in eseal's formats")
+    try:
+        return _loads(data)
+    except cbor2.CBORDecodeError:
+        raise
+    except Exception as e:  # any other failure of cbor2's on hostile bytes
+        raise cbor2.CBORDecodeError(f"{type(e).__name__}: {e}") from e

@@ -1,0 +1,107 @@
+"""Strict CBOR decoding of outside bytes: value sharing and string references refused
+wherever they head an item, never where the same bytes sit inside a string; every failure
+of cbor2's is one error type."""
+
+from __future__ import annotations
+
+import time
+
+import cbor2
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from keys import cbor as strict_cbor
+from keys.cbor import REFUSED_TAGS, refused_tag
+
+
+def _tag_head(tag: int, size: int) -> bytes:
+    return bytes([{1: 0xD8, 2: 0xD9, 4: 0xDA, 8: 0xDB}[size]]) + tag.to_bytes(size, "big")
+
+
+def _forms(tag: int) -> list[bytes]:
+    return [_tag_head(tag, size) for size in (1, 2, 4, 8) if tag < 1 << (8 * size)]
+
+
+@pytest.mark.parametrize("tag", sorted(REFUSED_TAGS))
+def test_each_refused_tag_in_every_length_form_and_place(tag: int) -> None:
+    for head in _forms(tag):
+        item = head + b"\x00"  # the tag around the integer 0
+        for data in (
+            item,
+            b"\x82\x01" + item,  # in an array
+            b"\xa1" + item + b"\x01",  # as a map key
+            b"\xa2\x01\x02\x03" + item,  # as the last value of a map
+            b"\x9f\x01" + item + b"\xff",  # in an indefinite array
+            b"\xbf\x61a" + item + b"\xff",  # in an indefinite map
+            b"\xd2\x81" + item,  # under another tag
+            b"\x82\x5f\x41\x00\xff" + item,  # after an indefinite byte string
+        ):
+            assert refused_tag(data) == tag, data.hex()
+            with pytest.raises(cbor2.CBORDecodeError, match=f"tag {tag}"):
+                strict_cbor.loads(data)
+
+
+def test_the_same_bytes_inside_a_string_are_data() -> None:
+    for tag in sorted(REFUSED_TAGS):
+        for head in _forms(tag):
+            value = {"h": head + b"\x00", "t": "x", "l": [head, 7]}
+            data = cbor2.dumps(value)
+            assert refused_tag(data) is None
+            assert strict_cbor.loads(data) == value
+
+
+def test_shared_references_decode_to_nothing_in_bounded_time() -> None:
+    """A 40-level graph of shared references (~380 bytes) is 2^40 leaves when encoded or
+    hashed; refused before cbor2 builds it."""
+    levels = [b"\xd8\x1c\x82\x00\x00"]
+    for i in range(1, 40):
+        ref = b"\xd8\x1d" + cbor2.dumps(i - 1)
+        levels.append(b"\xd8\x1c\x82" + ref + ref)
+    data = b"\x98\x28" + b"".join(levels)  # an array of the 40 levels
+    started = time.perf_counter()
+    with pytest.raises(cbor2.CBORDecodeError, match="value sharing"):
+        strict_cbor.loads(data)
+    assert time.perf_counter() - started < 5.0  # bounded: unrefused, it never ends
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        bytes.fromhex("d82570") + b"A" * 16,  # UUID of a text string: AssertionError
+        bytes.fromhex("d8236128"),  # a regular expression that does not compile
+        bytes.fromhex("5b7fffffffffffffff"),  # a byte string of 2^63 bytes
+        b"\x82\x01",  # cut short
+        b"",
+    ],
+)
+def test_every_failure_is_a_decode_error(data: bytes) -> None:
+    with pytest.raises(cbor2.CBORDecodeError):
+        strict_cbor.loads(data)
+
+
+_plain = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.binary(max_size=40) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=4) | st.integers(), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(_plain)
+def test_plain_values_decode_as_cbor2_decodes_them(value: object) -> None:
+    data = cbor2.dumps(value)
+    assert strict_cbor.loads(data) == cbor2.loads(data)
+
+
+@given(st.binary(max_size=64))
+def test_any_bytes_decode_or_fail_cleanly(data: bytes) -> None:
+    """A value, or a CBORDecodeError that says something: never another exception."""
+    outcome: object
+    try:
+        outcome = strict_cbor.loads(data)
+    except cbor2.CBORDecodeError as e:
+        outcome = str(e)
+    assert outcome != ""
