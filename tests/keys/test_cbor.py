@@ -99,9 +99,9 @@ def test_plain_values_decode_as_cbor2_decodes_them(value: object) -> None:
 @given(st.binary(max_size=64))
 def test_any_bytes_decode_or_fail_cleanly(data: bytes) -> None:
     """A value, or a CBORDecodeError that says something: never another exception."""
-    outcome: object
+    said = "decoded"
     try:
-        outcome = strict_cbor.loads(data)
+        strict_cbor.loads(data)
     except cbor2.CBORDecodeError as e:
-        outcome = str(e)
-    assert outcome != ""
+        said = str(e)
+    assert said
