@@ -49,3 +49,24 @@ def acting_agency(principal: Principal, given: str | None) -> str:
     if not given:
         raise InvalidInput('the operator must name the agency ("agency")')
     return given
+
+
+def repeated_field(names: list[str]) -> str | None:
+    """The first form field named twice, or None."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
+async def distinct_form_fields(request: Request) -> None:
+    """A multipart form names each field once: FastAPI would keep the last one silently
+    (two ``file`` parts, and the second is sealed). The form is the one FastAPI parsed."""
+    form = await request.form()
+    if (name := repeated_field([key for key, _ in form.multi_items()])) is not None:
+        raise InvalidInput(f"the form field {name!r} is given more than once")
+
+
+DistinctFormFields = Depends(distinct_form_fields)

@@ -4,6 +4,7 @@ before the application reads them, whether or not they declare a Content-Length.
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -11,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from eseal.problems import plain_problem
+from keys.keyfile import refuse_duplicate_keys
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -58,19 +60,26 @@ class BodyLimit:
         path: str = scope.get("path", "")
         raw_headers: list[tuple[bytes, bytes]] = list(scope.get("headers", []))
         headers = dict(raw_headers)
-        if len(headers) != len(raw_headers):
-            names = [name for name, _ in raw_headers]
-            if repeated := [n for n in SINGLE_HEADERS if names.count(n) > 1]:
-                detail = f"the {repeated[0].decode()} header may be given only once"
-                await _problem(send, 400, "Repeated header", detail, "repeated-header")
-                return
-        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        if (refusal := _refusal(raw_headers, scope.get("query_string", b""))) is not None:
+            await _problem(send, 400, *refusal)
+            return
+        content_type = headers.get(b"content-type", b"").lower()
+        multipart = content_type.startswith(b"multipart/form-data")
         suffixes = LARGE_SUFFIXES if multipart else SMALL_SUFFIXES
         limit = next((v for k, v in suffixes.items() if path.endswith(k)), DEFAULT_LIMIT)
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _reject(send, limit)
             return
+        if _is_json(content_type) and not path.endswith(SELF_STRICT_JSON):
+            checked = await _checked_json(receive, send, limit)
+            if checked is None:
+                return  # refused (answered), or the client left
+            receive = checked
+        await self._limited(scope, receive, send, limit)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        """The app, with the body counted as it streams in (413 past ``limit``)."""
         seen = 0
         started = False
 
@@ -95,6 +104,96 @@ class BodyLimit:
                 await _reject(send, limit)
         except ClientDisconnect:
             return  # the client left before sending its whole body: nobody to answer
+
+
+def _refusal(raw_headers: list[tuple[bytes, bytes]], query: bytes) -> tuple[str, str, str] | None:
+    """Title, detail and code of the 400 for a header or query parameter given twice."""
+    names = [name for name, _ in raw_headers]
+    if repeated := [n for n in SINGLE_HEADERS if names.count(n) > 1]:
+        detail = f"the {repeated[0].decode()} header may be given only once"
+        return "Repeated header", detail, "repeated-header"
+    if query and (name := _repeated_parameter(query.decode("latin-1"))) is not None:
+        detail = f"the query parameter {name!r} may be given only once"
+        return "Repeated parameter", detail, "repeated-parameter"
+    return None
+
+
+async def _checked_json(receive: Receive, send: Send, limit: int) -> Receive | None:
+    """The JSON body read whole and checked (UTF-8, JSON, distinct keys), then replayed to
+    the app; None once refused or when the client has left."""
+    try:
+        body = await _whole_body(receive, limit)
+    except BodyTooLarge:
+        await _reject(send, limit)
+        return None
+    except ClientDisconnect:
+        return None
+    if body and (flaw := _json_flaw(body)) is not None:
+        detail = f"the body is not JSON in UTF-8 with distinct keys: {flaw}"
+        await _problem(send, 400, "Invalid JSON", detail, "invalid-json")
+        return None
+    return _replay(body, receive)
+
+
+#: Paths (by suffix) whose route parses its JSON body strictly itself (the hot path of
+#: POST /v1/verify is not parsed twice).
+SELF_STRICT_JSON = ("/v1/verify",)
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip()
+    return media == b"application/json" or media.endswith(b"+json")
+
+
+def _repeated_parameter(query: str) -> str | None:
+    """The first query parameter named twice (one parser would read the first, another
+    the last), or None."""
+    seen: set[str] = set()
+    for name, _ in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
+def _json_flaw(body: bytes) -> str | None:
+    """What is wrong with a JSON body: not UTF-8 (RFC 8259), not JSON, or a repeated key
+    (the route's parser would keep the last one silently); None if nothing."""
+    try:
+        json.loads(body.decode("utf-8"), object_pairs_hook=refuse_duplicate_keys)
+    except (ValueError, RecursionError) as e:
+        return str(e) or type(e).__name__
+    return None
+
+
+async def _whole_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives ``body`` once, then what the client sends (its disconnect)."""
+    given = False
+
+    async def replayed() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed
 
 
 async def _reject(send: Send, limit: int) -> None:

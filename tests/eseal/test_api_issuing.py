@@ -261,3 +261,55 @@ def test_verify_sees_trust_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         monkeypatch.setattr(trust_export, "BUNDLE_CACHE_SECONDS", 0)
         assert status_of(lic.qr_text) == "KEY_REVOKED"
     region.node.close()
+
+
+def test_a_repeated_json_key_is_refused_and_changes_nothing(api: Api) -> None:
+    """Every JSON body is read strictly: a repeated key (the framework would keep the last
+    one silently: "second reason" went into the ledger), a body that is not UTF-8, or no
+    JSON at all is a 400 invalid-json problem, and nothing is written."""
+    license_id = _fresh_license(api)
+    owner = {"Authorization": api.tokens["owner"], "Content-Type": "application/json"}
+    size = api.region.node.log.size()
+    bodies = [
+        b'{"reason": "first reason", "reason": "second reason"}',
+        '{"reason": "检查"}'.encode("utf-16"),
+        b"{reason: 1}",
+    ]
+    for body in bodies:
+        r = api.client.post(f"/v1/licenses/{license_id}/suspend", content=body, headers=owner)
+        assert r.status_code == 400, (body, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["type"].endswith("/invalid-json")
+    assert (
+        "duplicate key 'reason'"
+        in api.client.post(
+            f"/v1/licenses/{license_id}/suspend", content=bodies[0], headers=owner
+        ).json()["detail"]
+    )
+    assert api.region.node.log.size() == size
+    r = api.client.post(
+        f"/v1/licenses/{license_id}/suspend", json={"reason": "检查"}, headers=owner
+    )
+    assert r.status_code == 200, r.text
+    assert api.region.node.log.size() == size + 1
+
+
+def test_a_repeated_form_field_or_query_parameter_is_refused(api: Api) -> None:
+    seal = _fresh_seal(api)
+    owner = {"Authorization": api.tokens["owner"]}
+    size = api.region.node.log.size()
+    two_files = [
+        ("file", ("a.txt", b"first", "text/plain")),
+        ("file", ("b.txt", b"second", "text/plain")),
+    ]
+    r = api.client.post(f"/v1/seals/{seal}/stamp", files=two_files, headers=owner)
+    assert r.status_code == 400, r.text
+    assert "'file'" in r.json()["detail"]
+    assert api.region.node.log.size() == size  # neither file was sealed
+    r = api.client.post("/v1/verify", files=[("text", (None, "EL1:A")), ("text", (None, "EL1:B"))])
+    assert r.status_code == 400
+    assert "'text'" in r.json()["detail"]
+    r = api.client.get("/v1/ledger/entries?start=0&start=1")
+    assert r.status_code == 400
+    assert r.json()["type"].endswith("/repeated-parameter")
+    assert api.client.get("/v1/ledger/entries?start=0&end=1").status_code == 200

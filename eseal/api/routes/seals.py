@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, Path, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from eseal.api.deps import CurrentPrincipal, NodeDep, acting_agency
+from eseal.api.deps import CurrentPrincipal, DistinctFormFields, NodeDep, acting_agency
 from eseal.render import DocumentTooLarge
 from eseal.seals import MAX_DOCUMENT, MAX_IMAGE, create_seal, get_seal, revoke_seal, stamp
 from keys.errors import InvalidInput
@@ -77,7 +77,7 @@ def make_seal(
     return SealOut(**seal.to_json())
 
 
-@router.post("/{seal_id}/stamp", status_code=201)
+@router.post("/{seal_id}/stamp", status_code=201, dependencies=[DistinctFormFields])
 def stamp_document(
     seal_id: SealIdPath,
     node: NodeDep,

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from eseal.api.deps import NodeDep
+from eseal.api.deps import DistinctFormFields, NodeDep, repeated_field
 from eseal.render import DocumentTooLarge
 from eseal.trust_export import BundleCache, LocalStatus, export_bundle, export_snapshot
 from keys.errors import InvalidInput
@@ -99,6 +99,8 @@ async def verify(request: Request) -> Response:
     stamped file as the multipart ``document``."""
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         form = await request.form(max_files=2, max_fields=2)
+        if (twice := repeated_field([key for key, _ in form.multi_items()])) is not None:
+            raise InvalidInput(f"the form field {twice!r} is given more than once")
         image, text_field, document = form.get("image"), form.get("text"), form.get("document")
         if document is not None and not isinstance(document, StarletteUpload):
             raise InvalidInput("the document must be a file field 'document'")
@@ -180,7 +182,7 @@ def _verify_image(
     return verify_text(text, _context(request), document=document_bytes).to_json()
 
 
-@router.post("/v1/verify/image", response_model=None)
+@router.post("/v1/verify/image", response_model=None, dependencies=[DistinctFormFields])
 def verify_image(
     request: Request,
     image: Annotated[UploadFile, File(description="A photo or screenshot with the QR code")],
