@@ -12,7 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from eseal.api.limits import BODY_TOO_LARGE, BODY_TOO_LARGE_TITLE, BodyLimit, BodyTooLarge
+from eseal.api.limits import (
+    BODY_TOO_LARGE,
+    BODY_TOO_LARGE_TITLE,
+    BodyLimit,
+    BodyTooLarge,
+    HeadAsGet,
+)
 from eseal.api.routes import health, ledger, licenses, seals, verify, window
 from eseal.node import Node
 from eseal.problems import http_status, plain_problem, problem
@@ -38,6 +44,7 @@ def create_app(node: Node) -> FastAPI:
     )
     app.state.node = node
     app.add_middleware(BodyLimit)
+    app.add_middleware(HeadAsGet)  # outermost: a HEAD is a GET all the way in
     # Routes are matched in order: the public verification endpoints, the hot path of
     # every window, first (matching a path against each route costs several µs).
     app.include_router(verify.router)

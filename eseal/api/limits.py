@@ -214,3 +214,25 @@ async def _problem(send: Send, status: int, title: str, detail: str, code: str) 
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class HeadAsGet:
+    """HEAD on every GET resource (RFC 9110 §9.3.2): the GET route answers, and only its
+    status and headers are sent. FastAPI's routes answer only the methods they name."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if not message.get("more_body", False):
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)

@@ -399,12 +399,16 @@ def test_a_header_given_twice_is_refused(client: TestClient) -> None:
     assert r.status_code == 200
 
 
-def test_offline_material_answers_head_too(client: TestClient) -> None:
-    for path in ("/v1/bundle", "/v1/revocations"):
+def test_every_get_resource_answers_head_too(client: TestClient) -> None:
+    for path in ("/v1/bundle", "/v1/revocations", "/", "/healthz", "/v1/ledger/checkpoint"):
         head, get = client.head(path), client.get(path)
         assert head.status_code == get.status_code == 200, path
         assert head.content == b""
         assert head.headers["content-type"] == get.headers["content-type"]
+    r = client.put("/v1/bundle")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET"  # not HEAD alone, as when HEAD was its own route
+    assert client.head("/v1/nothing").status_code == 404
 
 
 def test_status_endpoint_is_public_and_proved(region: Region, client: TestClient) -> None:

@@ -193,14 +193,12 @@ def verify_image(
 
 
 @router.get("/v1/bundle")
-@router.head("/v1/bundle", include_in_schema=False)
 def bundle(node: NodeDep) -> Response:
     """The region's trust bundle, signed by its root key (a DSSE envelope)."""
     return Response(export_bundle(node, now=int(time.time())), media_type="application/json")
 
 
 @router.get("/v1/revocations")
-@router.head("/v1/revocations", include_in_schema=False)
 def revocations(node: NodeDep) -> Response:
     """The revocation snapshot, signed by the log key (a DSSE envelope, CBOR payload)."""
     return Response(export_snapshot(node, now=int(time.time())), media_type="application/json")
