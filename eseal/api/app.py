@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eseal.api.limits import (
@@ -34,6 +36,40 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.status.close()  # the status reader's per-thread database connections
 
 
+class Problem(BaseModel):
+    """An RFC 9457 problem: every error answer of the API has this body."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+#: Documented on every operation: the errors any of them may answer (422 replaces
+#: FastAPI's default, whose body is not what this API sends).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": HTTPStatus(status).phrase, "content": _PROBLEM_CONTENT}
+    for status in (400, 401, 403, 404, 405, 409, 413, 415, 422)
+}
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The OpenAPI document, with the Problem schema the error responses refer to."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["Problem"] = Problem.model_json_schema()
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
+
+
 def create_app(node: Node) -> FastAPI:
     """The API over one opened node (kept in ``app.state.node``)."""
     app = FastAPI(
@@ -41,7 +77,9 @@ def create_app(node: Node) -> FastAPI:
         version="1",
         summary="Electronic licenses and seals on a witnessed, RFC 9162 ledger.",
         lifespan=_lifespan,
+        responses=PROBLEM_RESPONSES,
     )
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
     app.state.node = node
     app.add_middleware(BodyLimit)
     app.add_middleware(HeadAsGet)  # outermost: a HEAD is a GET all the way in

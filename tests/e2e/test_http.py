@@ -176,6 +176,18 @@ def test_docs_and_openapi(served: Served) -> None:
         "/v1/ledger/proof/inclusion",
         "/v1/ledger/proof/consistency",
     } <= set(spec["paths"])
+    # Error answers are documented as what they are: RFC 9457 problems.
+    assert set(spec["components"]["schemas"]["Problem"]["required"]) == {
+        "type",
+        "title",
+        "status",
+        "detail",
+    }
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status in ("400", "422"):
+                content = operation["responses"][status]["content"]
+                assert set(content) == {"application/problem+json"}, (path, method, status)
 
 
 BAD_REQUESTS = {
