@@ -48,3 +48,14 @@ class ExternalFailure(EsealError):
     """The outside world failed: database unreachable, disk error, network (exit 2, HTTP 503)."""
 
     code = "external-failure"
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` for an error message about outside data: at most ``limit``
+    characters, and never an error itself (an integer of 4,300 digits or more cannot be
+    printed, and a forged document may hold one where a message names the value)."""
+    try:
+        text = repr(value)
+    except ValueError:  # the interpreter's limit on integer-to-text conversion
+        return f"<{type(value).__name__} too long to show>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Literal, overload
 
+from keys.errors import shown
 from verifier.cose import load_cbor, plain_cbor, require_canonical
 from verifier.document_errors import InvalidClaim, MissingClaim, UnknownClaim
 
@@ -151,7 +152,7 @@ def _check_keys(m: object, orders: frozenset[tuple[Any, ...]], what: str) -> boo
     allowed = frozenset[Any]().union(*key_sets)
     for key in m:
         if key not in allowed or type(key) is not type(next(iter(allowed))):
-            raise UnknownClaim(f"{what}: unknown key {key!r}")
+            raise UnknownClaim(f"{what}: unknown key {shown(key)}")
     if missing := allowed.intersection(*key_sets) - m.keys():
         raise MissingClaim(f"{what}: missing {sorted(missing)!r}")
     return False
@@ -321,7 +322,7 @@ def parse_claims(kind: Kind, payload: bytes) -> LicenseClaims | StampClaims:
         raise InvalidClaim("the payload must be a map of claims")
     orders = _LICENSE_ORDERS if kind == "license" else _STAMP_ORDERS
     if tuple(m) not in orders and (bad := [key for key in m if type(key) is not int]):
-        raise UnknownClaim(f"claim key {bad[0]!r} is not an integer")
+        raise UnknownClaim(f"claim key {shown(bad[0])} is not an integer")
     claims, ordered = _license_claims(m) if kind == "license" else _stamp_claims(m)
     # Plain re-encoding keeps the input's key order: equal bytes plus canonical key order
     # is the canonical encoding (no longer forms, tags, indefinite lengths or repeated keys).

@@ -11,7 +11,7 @@ import cbor2
 
 from keys import cbor as strict_cbor
 from keys import ed25519
-from keys.errors import PARSE_ERRORS
+from keys.errors import PARSE_ERRORS, shown
 from verifier.document_errors import (
     DuplicateKey,
     InvalidCbor,
@@ -133,17 +133,19 @@ def _protected_header(protected: bytes) -> tuple[dict[int, Any], bytes]:
     if 2 in header:
         crit = header[2] if type(header[2]) is list else [header[2]]
         if unknown := [label for label in crit if label not in (1, 4)]:
-            raise UnknownCriticalHeader(f"critical header labels {unknown[:4]!r} not understood")
+            raise UnknownCriticalHeader(
+                f"critical header labels {shown(unknown[:4])} not understood"
+            )
         raise UnknownHeader("crit (2) is not used by this format")
     alg = header.get(1)
     if type(alg) is not int or alg != ALG_EDDSA:
-        raise UnsupportedAlgorithm(f"alg {alg!r}: only EdDSA (-8, Ed25519) is supported")
+        raise UnsupportedAlgorithm(f"alg {shown(alg)}: only EdDSA (-8, Ed25519) is supported")
     key_id = header.get(4)
     if type(key_id) is not bytes or len(key_id) != KID_SIZE:
         what = "missing" if key_id is None else "not an 8-byte bstr"
         raise InvalidKeyId(f"protected header kid (4) is {what}")
     labels = [label for label in header if type(label) is not int or label not in (1, 4)]
-    raise UnknownHeader(f"protected header labels {labels[:4]!r} are not defined here")
+    raise UnknownHeader(f"protected header labels {shown(labels[:4])} are not defined here")
 
 
 #: The canonical COSE_Sign1 opens with tag 18, an array of 4, and the 13-byte protected
@@ -193,7 +195,9 @@ def _parse_cose_sign1_cbor(data: bytes) -> CoseSign1:
     if type(protected) is not bytes or type(payload) is not bytes or type(signature) is not bytes:
         raise NotCoseSign1("COSE_Sign1 protected header, payload and signature must be bstr")
     if unprotected:
-        raise UnprotectedHeader(f"unprotected header labels {list(unprotected)[:4]!r}: not allowed")
+        raise UnprotectedHeader(
+            f"unprotected header labels {shown(list(unprotected)[:4])}: not allowed"
+        )
     if cose_sign1_bytes(protected, payload, signature) != data:
         require_canonical(data, item, "COSE_Sign1")
     header, kid = _protected_header(protected)

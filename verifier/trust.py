@@ -21,6 +21,7 @@ from nacl.signing import SigningKey
 from keys import ed25519
 from keys.errors import PARSE_ERRORS, CheckFailed, InvalidInput
 from keys.statements import Role, SignedStatement, verify_statement_chain
+from verifier.claims import MAX_TIME
 from verifier.envelope import open_envelope, read_envelope, seal_envelope
 
 BUNDLE_TYPE = "application/vnd.eseal.trust-bundle+json"
@@ -261,9 +262,15 @@ def _key(raw: Any) -> KeyRecord:
     return KeyRecord(
         SignedStatement.from_bytes(_unb64(raw["statement"])),
         status,
-        raw.get("revoked_at"),
-        raw.get("retired_at"),
+        _time_or_none(raw.get("revoked_at"), "revoked_at"),
+        _time_or_none(raw.get("retired_at"), "retired_at"),
     )
+
+
+def _time_or_none(value: Any, what: str) -> int | None:
+    if value is None or (type(value) is int and 0 <= value <= MAX_TIME):
+        return value
+    raise MalformedBundle(f"a key's {what} must be a Unix time or absent")
 
 
 def sign_bundle(bundle: TrustBundle, root_key: SigningKey) -> bytes:

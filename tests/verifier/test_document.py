@@ -1041,3 +1041,23 @@ def test_shared_references_in_a_header_are_malformed_at_once() -> None:
     with pytest.raises(InvalidCbor, match="value sharing"):
         decode(text)
     assert time.perf_counter() - started < 5.0  # bounded: unrefused, it never ends
+
+
+@pytest.mark.parametrize(
+    ("protected", "payload", "error"),
+    [
+        ({1: 1 << 14300, 4: bytes(8)}, {}, UnsupportedAlgorithm),
+        ({1: -8, 4: bytes(8), 1 << 14300: 0}, {}, UnknownHeader),
+        ({1: -8, 4: bytes(8)}, {1 << 14300: 0}, UnknownClaim),
+        ({1: -8, 4: bytes(8)}, {1: "x", (1 << 14300,): 0}, UnknownClaim),
+    ],
+)
+def test_a_number_too_long_to_print_is_named_safely(
+    protected: dict[Any, Any], payload: dict[Any, Any], error: type[Exception]
+) -> None:
+    """An integer of 4,300 digits or more cannot be turned into text: a refusal naming
+    one (an unknown label, alg or claim key) says so instead of failing itself."""
+    header = cbor2.dumps(protected, canonical=True)
+    sign1 = cose.cose_sign1_bytes(header, cbor2.dumps(payload), bytes(64))
+    with pytest.raises(error, match="too long to show"):
+        decode("EL1:" + base45.b45encode(zlib.compress(sign1)).decode())

@@ -289,6 +289,22 @@ def test_bundle_field_order_is_optional_and_strict(region: Region) -> None:
             TrustBundle.from_json(raw)
 
 
+def test_key_times_in_a_bundle_are_unix_times(region: Region) -> None:
+    """A key's retired_at and revoked_at are compared with a license's iat: anything but a
+    Unix time (a date string, a float, a negative number) is a malformed bundle, not a
+    crash in the pipeline later."""
+    raw = build_bundle(region.node, now=LATER).to_json()
+    key = raw["agencies"][0]["keys"][0]
+    for field in ("retired_at", "revoked_at"):
+        for bad in ("2024-01-01", 1.5, -1, MAX_TIME + 1, True):
+            key[field] = bad
+            with pytest.raises(MalformedBundle, match=field):
+                TrustBundle.from_json(raw)
+        key[field] = NOW
+        assert TrustBundle.from_json(raw).agencies[0].keys[0] is not None
+        del key[field]
+
+
 def test_seal_stamp_matches_only_its_document(region: Region) -> None:
     seal = create_seal(
         region.node,
