@@ -5,9 +5,16 @@ cbor2 implements CBOR's value sharing (tags 28 and 29) and string references (ta
 256). A few hundred bytes of shared references decode to a small graph whose every path
 is distinct when it is hashed, encoded or shown: 2^40 leaves from a 380-byte header. None
 of eseal's formats use them, so a document, statement, entry or snapshot holding one is
-refused before cbor2 sees it. And whatever cbor2 raises on hostile bytes (its decoders for
-UUIDs, regular expressions or self-referencing tags raise AssertionError, RuntimeError,
+refused before cbor2 sees it, as are the other tags cbor2 turns into objects (see
+:data:`REFUSED_TAGS`). And whatever cbor2 raises on hostile bytes (its decoders for UUIDs,
+regular expressions or self-referencing tags raise AssertionError, RuntimeError,
 MemoryError, …) comes out as :class:`cbor2.CBORDecodeError`, a ValueError.
+
+A text string that is not UTF-8 decodes with U+FFFD in place of the bad bytes: cbor2 5's
+C decoder leaks about 0.7 KB each time its strict UTF-8 error is raised. Every format that
+takes CBOR from outside then re-encodes the value and compares the bytes (documents, key
+statements, ledger entries) or checks a signature over them (snapshots), so such a text is
+still refused there, as not deterministic CBOR.
 """
 
 from __future__ import annotations
@@ -19,8 +26,18 @@ from typing import Any, Final
 
 import cbor2
 
-#: Tags of value sharing (28, 29) and string references (25, 256): refused everywhere.
-REFUSED_TAGS: Final = frozenset({25, 28, 29, 256})
+#: Tags of value sharing (28, 29) and string references (25, 256), and the other tags
+#: above 23 that cbor2 decodes into objects (rationals, regular expressions, MIME, UUIDs,
+#: dates, sets, IP addresses, complex numbers, the self-describe mark): none of eseal's
+#: formats uses one, and cbor2 5's C decoder leaks memory when some of their decoders
+#: fail (a regular expression that does not compile, a UUID of the wrong size), which a
+#: public verifier would do for every such forged code. Refused everywhere.
+REFUSED_TAGS: Final = frozenset(
+    {25, 28, 29, 30, 35, 36, 37, 100, 256, 258, 260, 261, 1004, 43000, 55799}
+)
+_TAG_NAMES: Final = {25: "string references", 256: "string references"} | dict.fromkeys(
+    (28, 29), "value sharing"
+)
 
 
 def _head_pattern(tags: frozenset[int]) -> re.Pattern[bytes]:
@@ -103,7 +120,7 @@ def _fast_loader() -> Callable[[bytes], Any]:
         cbor2.loads(b"\xa0", read_size=4096)
     except TypeError:  # pragma: no cover - older cbor2 reads byte by byte
         return cbor2.loads
-    return functools.partial(cbor2.loads, read_size=4096)
+    return functools.partial(cbor2.loads, read_size=4096, str_errors="replace")
 
 
 _loads: Final = _fast_loader()
@@ -113,8 +130,8 @@ def loads(data: bytes) -> Any:
     """The value of CBOR ``data`` from outside; :class:`cbor2.CBORDecodeError` for any flaw,
     a refused tag (:data:`REFUSED_TAGS`) included."""
     if (tag := refused_tag(data)) is not None:
-        shared = "value sharing" if tag in (28, 29) else "string references"
-        raise cbor2.CBORDecodeError(f"CBOR tag {tag} ({shared}) is not used in eseal's formats")
+        what = f" ({_TAG_NAMES[tag]})" if tag in _TAG_NAMES else ""
+        raise cbor2.CBORDecodeError(f"CBOR tag {tag}{what} is not used in eseal's formats")
     try:
         return _loads(data)
     except cbor2.CBORDecodeError:

@@ -105,3 +105,12 @@ def test_any_bytes_decode_or_fail_cleanly(data: bytes) -> None:
     except cbor2.CBORDecodeError as e:
         said = str(e)
     assert said
+
+
+def test_text_that_is_not_utf8_decodes_replaced_and_fails_the_byte_compare() -> None:
+    """Not UTF-8: replaced (cbor2 5 leaks on its strict error path), so that the formats'
+    re-encoding no longer gives the same bytes, and they refuse it."""
+    data = bytes.fromhex("a1616162ffff")  # {"a": <2 bytes that are not UTF-8>}
+    value = strict_cbor.loads(data)
+    assert value == {"a": "\ufffd\ufffd"}
+    assert cbor2.dumps(value, canonical=True) != data

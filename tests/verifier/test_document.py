@@ -1061,3 +1061,11 @@ def test_a_number_too_long_to_print_is_named_safely(
     sign1 = cose.cose_sign1_bytes(header, cbor2.dumps(payload), bytes(64))
     with pytest.raises(error, match="too long to show"):
         decode("EL1:" + base45.b45encode(zlib.compress(sign1)).decode())
+
+
+def test_a_document_with_text_that_is_not_utf8_is_malformed() -> None:
+    """cbor2 decodes it replaced (keys.cbor), and the re-encoding then differs."""
+    payload = bytes.fromhex("a1616162ffff")
+    sign1 = cose.cose_sign1_bytes(b"\xa2\x01\x27\x04\x48" + bytes(8), payload, bytes(64))
+    with pytest.raises(MalformedDocument):
+        decode("EL1:" + base45.b45encode(zlib.compress(sign1)).decode())
