@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from pydantic import BeforeValidator
 
 from eseal.agencies import NotAuthenticated, Principal, authenticate
 from eseal.node import Node
@@ -70,3 +73,28 @@ async def distinct_form_fields(request: Request) -> None:
 
 
 DistinctFormFields = Depends(distinct_form_fields)
+
+
+_DECIMAL = re.compile(r"-?(0|[1-9][0-9]{0,18})")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _plain_decimal(value: object) -> object:
+    """A query integer as plain decimal digits: not ``1_0``, ``+1``, ``01`` or ``1.0``,
+    which Python's and pydantic's lax parsing would read as numbers."""
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        raise ValueError("must be an integer in plain decimal digits")
+    return value
+
+
+def _plain_date(value: object) -> object:
+    """A date as YYYY-MM-DD only (not a date-time at midnight, not 20310101)."""
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
+#: An integer query parameter, strictly decimal.
+Decimal = Annotated[int, BeforeValidator(_plain_decimal)]
+#: A calendar date in a JSON body, strictly YYYY-MM-DD.
+PlainDate = Annotated[date, BeforeValidator(_plain_date)]

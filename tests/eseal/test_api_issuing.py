@@ -313,3 +313,30 @@ def test_a_repeated_form_field_or_query_parameter_is_refused(api: Api) -> None:
     assert r.status_code == 400
     assert r.json()["type"].endswith("/repeated-parameter")
     assert api.client.get("/v1/ledger/entries?start=0&end=1").status_code == 200
+
+
+def test_numbers_and_dates_are_read_as_written(api: Api) -> None:
+    """Plain decimal integers in queries and YYYY-MM-DD dates in bodies: the lax forms
+    Python would read (1_0, +1, 01, 1.0, a date-time at midnight) are refused."""
+    for bad in ("1_0", "+1", "01", "1.0", " 1", "0x1"):
+        r = api.client.get(f"/v1/ledger/entries?start={bad}")
+        assert r.status_code == 422, bad
+        assert r.headers["content-type"] == "application/problem+json"
+    assert api.client.get("/v1/ledger/entries?start=0").status_code == 200
+    assert api.client.get("/v1/ledger/entries?start=-1").status_code == 422  # ge=0 still holds
+    owner = {"Authorization": api.tokens["owner"]}
+    size = api.region.node.log.size()
+    for bad in ("2031-01-01T00:00:00", "20310101", "2031-1-1"):
+        body = {**ISSUE_BODY, "agency": MARKET, "valid_until": bad}
+        r = api.client.post("/v1/licenses", json=body, headers=owner)
+        assert r.status_code == 422, (bad, r.text)
+    assert api.region.node.log.size() == size
+    body = {**ISSUE_BODY, "agency": MARKET, "valid_until": "2031-01-01"}
+    assert api.client.post("/v1/licenses", json=body, headers=owner).status_code == 201
+
+
+def test_a_multipart_qr_text_is_bounded_as_sent(api: Api) -> None:
+    padded = " " * 3000 + "EL1:" + "A" * 3000
+    r = api.client.post("/v1/verify", files={"text": (None, padded)})
+    assert r.status_code == 400
+    assert "longer than" in r.json()["detail"]

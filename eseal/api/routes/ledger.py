@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
-from eseal.api.deps import LogDep
+from eseal.api.deps import Decimal, LogDep
 from ledger.merkle import leaf_hash
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
@@ -54,8 +54,8 @@ def checkpoint(log: LogDep) -> PlainTextResponse:
 @router.get("/entries")
 def entries(
     log: LogDep,
-    start: Annotated[int, Query(ge=0, le=MAX_INDEX)],
-    end: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None,
+    start: Annotated[Decimal, Query(ge=0, le=MAX_INDEX)],
+    end: Annotated[Decimal | None, Query(ge=1, le=MAX_INDEX)] = None,
 ) -> EntriesOut:
     """Entries ``start`` ≤ i < ``end``, at most 1000 a page, as base64 CBOR."""
     page = log.entries(start, end)
@@ -72,8 +72,8 @@ def entries(
 @router.get("/proof/inclusion")
 def inclusion(
     log: LogDep,
-    index: Annotated[int, Query(ge=0, le=MAX_INDEX)],
-    size: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None,
+    index: Annotated[Decimal, Query(ge=0, le=MAX_INDEX)],
+    size: Annotated[Decimal | None, Query(ge=1, le=MAX_INDEX)] = None,
 ) -> InclusionOut:
     """RFC 9162 §2.1.3 inclusion proof of entry ``index`` in the tree of ``size``."""
     n, proof = log.inclusion_proof(index, size)
@@ -84,8 +84,8 @@ def inclusion(
 @router.get("/proof/consistency")
 def consistency(
     log: LogDep,
-    first: Annotated[int, Query(ge=1, le=MAX_INDEX)],
-    second: Annotated[int, Query(ge=1, le=MAX_INDEX)],
+    first: Annotated[Decimal, Query(ge=1, le=MAX_INDEX)],
+    second: Annotated[Decimal, Query(ge=1, le=MAX_INDEX)],
 ) -> ConsistencyOut:
     """RFC 9162 §2.1.4 consistency proof from tree size ``first`` to ``second``."""
     proof = log.consistency_proof(first, second)

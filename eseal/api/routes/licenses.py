@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import base64
 import time
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from eseal.api.deps import CurrentPrincipal, NodeDep, acting_agency
+from eseal.api.deps import CurrentPrincipal, NodeDep, PlainDate, acting_agency
 from eseal.licenses import (
     Issued,
     IssueRequest,
@@ -47,7 +46,7 @@ class IssueIn(Strict):
     fields: dict[Annotated[str, Field(max_length=32)], Annotated[str, Field(max_length=2000)]] = (
         Field(default_factory=dict, max_length=40)
     )
-    valid_until: date | None = None
+    valid_until: PlainDate | None = None
 
 
 class BatchIn(Strict):
@@ -70,7 +69,7 @@ class StatusIn(Strict):
 
 
 class RenewIn(Strict):
-    valid_until: date | None = None
+    valid_until: PlainDate | None = None
     fields: dict[Annotated[str, Field(max_length=32)], Annotated[str, Field(max_length=2000)]] = (
         Field(default_factory=dict, max_length=40)
     )

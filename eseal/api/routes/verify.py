@@ -158,11 +158,11 @@ def _strict_json(body: bytes) -> Any:
 
 
 def _text(raw: str) -> str:
+    if len(raw) > MAX_TEXT_LENGTH:  # as sent, spaces included: the bound is on the input
+        raise InvalidInput(f"the QR text is longer than {MAX_TEXT_LENGTH} characters")
     text = raw.strip()
     if not text:
         raise InvalidInput("the QR text is empty")
-    if len(text) > MAX_TEXT_LENGTH:
-        raise InvalidInput(f"the QR text is longer than {MAX_TEXT_LENGTH} characters")
     return text
 
 
