@@ -6,7 +6,8 @@ import re
 from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator
 
 from eseal.agencies import NotAuthenticated, Principal, authenticate
@@ -28,14 +29,23 @@ NodeDep = Annotated[Node, Depends(get_node)]
 LogDep = Annotated[Log, Depends(get_log)]
 
 
+#: The credential as OpenAPI names it (an HTTP bearer scheme); read by get_principal,
+#: which answers a missing or malformed one with its own 401 problem.
+_BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="agencyCredential",
+    description="An agency's or the operator's API credential: Authorization: Bearer esk_…",
+)
+
+
 def get_principal(
-    request: Request, authorization: Annotated[str | None, Header()] = None
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
 ) -> Principal:
     """The agency (or operator) behind ``Authorization: Bearer esk_…``."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if credentials is None or not credentials.credentials:
         raise NotAuthenticated("a credential is required: Authorization: Bearer esk_…")
-    return authenticate(get_node(request), token.strip())
+    return authenticate(get_node(request), credentials.credentials.strip())
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -183,6 +183,11 @@ def test_docs_and_openapi(served: Served) -> None:
         "status",
         "detail",
     }
+    # The credential is an HTTP bearer scheme, required by the write operations.
+    scheme = spec["components"]["securitySchemes"]["agencyCredential"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    assert spec["paths"]["/v1/licenses"]["post"]["security"] == [{"agencyCredential": []}]
+    assert "security" not in spec["paths"]["/v1/verify"]["post"]
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
             for status in ("400", "422"):
