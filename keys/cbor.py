@@ -31,19 +31,27 @@ import cbor2
 #: dates, sets, IP addresses, complex numbers, the self-describe mark): none of eseal's
 #: formats uses one, and cbor2 5's C decoder leaks memory when some of their decoders
 #: fail (a regular expression that does not compile, a UUID of the wrong size), which a
-#: public verifier would do for every such forged code. Refused everywhere.
+#: public verifier would do for every such forged code; and tag 1 (an epoch time), whose
+#: decoder leaks the same way on a time out of range. Refused everywhere. (Tags 0 and 2 to
+#: 5 decode to values no format accepts: the formats refuse them by type.)
 REFUSED_TAGS: Final = frozenset(
-    {25, 28, 29, 30, 35, 36, 37, 100, 256, 258, 260, 261, 1004, 43000, 55799}
+    {1, 25, 28, 29, 30, 35, 36, 37, 100, 256, 258, 260, 261, 1004, 43000, 55799}
 )
-_TAG_NAMES: Final = {25: "string references", 256: "string references"} | dict.fromkeys(
-    (28, 29), "value sharing"
-)
+_TAG_NAMES: Final = {
+    1: "epoch time",
+    25: "string references",
+    256: "string references",
+    28: "value sharing",
+    29: "value sharing",
+}
 
 
 def _head_pattern(tags: frozenset[int]) -> re.Pattern[bytes]:
     """The bytes that can open each tag's head, in every length form that fits it."""
     forms: list[bytes] = []
     for tag in sorted(tags):
+        if tag < 24:
+            forms.append(bytes([0xC0 | tag]))  # the tag in the initial byte itself
         for initial, size in ((0xD8, 1), (0xD9, 2), (0xDA, 4), (0xDB, 8)):
             if tag < 1 << (8 * size):
                 forms.append(bytes([initial]) + tag.to_bytes(size, "big"))
@@ -57,11 +65,13 @@ _MAYBE_REFUSED: Final = _head_pattern(REFUSED_TAGS)
 
 def refused_tag(data: bytes) -> int | None:
     """The first refused tag (:data:`REFUSED_TAGS`) that heads an item of the CBOR ``data``,
-    or None. The walk stops, saying None, where the data is malformed: cbor2 names that."""
-    # Every form of those heads opens with a byte from D8 to DB: four memchr calls (an int
-    # needle; a bytes one costs a TypeError inside CPython first) clear most data at once,
-    # before the slower pattern search.
-    lead = 0xD8 in data or 0xD9 in data or 0xDA in data or 0xDB in data
+    or None. Raises :class:`cbor2.CBORDecodeError` where a walk meets malformed data (a
+    break outside an indefinite item, a cut head): cbor2 may read past such a flaw (it
+    decodes a stray break as a value), so the walk never stops short of the end."""
+    # Every form of those heads opens with C1 or a byte from D8 to DB (C1 is never in
+    # UTF-8 text): five memchr calls (an int needle; a bytes one costs a TypeError inside
+    # CPython first) clear most data at once, before the slower pattern search.
+    lead = 0xD8 in data or 0xD9 in data or 0xDA in data or 0xDB in data or 0xC1 in data
     if not lead or _MAYBE_REFUSED.search(data) is None:
         return None
     i = 0
@@ -72,12 +82,12 @@ def refused_tag(data: bytes) -> int | None:
             left.pop()
             continue
         head = _head(data, i)
-        if head is None:  # malformed: cbor2 will say how
-            return None
+        if head is None:
+            raise cbor2.CBORDecodeError(f"malformed CBOR: no valid item head at byte {i}")
         major, arg, i = head
         if major == -1:  # a break closes the innermost indefinite container
             if left[-1] is not None:
-                return None
+                raise cbor2.CBORDecodeError(f"malformed CBOR: a stray break at byte {i - 1}")
             left.pop()
             continue
         top = left[-1]
@@ -119,7 +129,7 @@ def _fast_loader() -> Callable[[bytes], Any]:
     try:
         cbor2.loads(b"\xa0", read_size=4096)
     except TypeError:  # pragma: no cover - older cbor2 reads byte by byte
-        return cbor2.loads
+        return functools.partial(cbor2.loads, str_errors="replace")
     return functools.partial(cbor2.loads, read_size=4096, str_errors="replace")
 
 

@@ -71,7 +71,10 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _reject(send, limit)
             return
-        if _is_json(content_type) and not path.endswith(SELF_STRICT_JSON):
+        # A body without a Content-Type is checked as JSON too: some FastAPI releases that
+        # pyproject admits parse it as JSON.
+        maybe_json = _is_json(content_type) or b"content-type" not in headers
+        if maybe_json and not path.endswith(SELF_STRICT_JSON):
             checked = await _checked_json(receive, send, limit)
             if checked is None:
                 return  # refused (answered), or the client left

@@ -286,6 +286,9 @@ def test_a_repeated_json_key_is_refused_and_changes_nothing(api: Api) -> None:
             f"/v1/licenses/{license_id}/suspend", content=bodies[0], headers=owner
         ).json()["detail"]
     )
+    bare = {"Authorization": api.tokens["owner"]}  # no Content-Type: still read as JSON
+    r = api.client.post(f"/v1/licenses/{license_id}/suspend", content=bodies[0], headers=bare)
+    assert r.status_code == 400
     assert api.region.node.log.size() == size
     r = api.client.post(
         f"/v1/licenses/{license_id}/suspend", json={"reason": "检查"}, headers=owner

@@ -21,7 +21,8 @@ def _tag_head(tag: int, size: int) -> bytes:
 
 
 def _forms(tag: int) -> list[bytes]:
-    return [_tag_head(tag, size) for size in (1, 2, 4, 8) if tag < 1 << (8 * size)]
+    short = [bytes([0xC0 | tag])] if tag < 24 else []  # in the initial byte itself
+    return short + [_tag_head(tag, size) for size in (1, 2, 4, 8) if tag < 1 << (8 * size)]
 
 
 @pytest.mark.parametrize("tag", sorted(REFUSED_TAGS))
@@ -144,3 +145,33 @@ def test_refusing_forged_cbor_does_not_leak(data: bytes) -> None:
             strict_cbor.loads(data)
     gc.collect()
     assert resident_mb() - before < 6  # leaking, it grows by about 20 MB
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x82\xff\xd8\x1c\x00",  # a break as an array's item, then a refused tag
+        b"\xa2\x00\xff\x01\xd8\x1c\x00",  # a break as a map's value
+        b"\x82\xff\xd8\x23\x61\x61",  # a break, then a regular expression
+        b"\xd8\x1c\xff\x82\xd8\x1c\x00",  # a break under a refused tag's neighbour
+    ],
+)
+def test_a_stray_break_does_not_hide_what_follows(data: bytes) -> None:
+    """cbor2 decodes a break outside an indefinite item as a value and reads on: the walk
+    must not stop there (a refused tag after it was let through, and the shared-reference
+    hang with it)."""
+    assert cbor2.loads(data) is not None  # cbor2 itself reads past the break
+    with pytest.raises(cbor2.CBORDecodeError):
+        strict_cbor.loads(data)
+
+
+def test_shared_references_behind_a_break_are_refused_at_once() -> None:
+    levels = [b"\xd8\x1c\x82\x00\x00"]
+    for i in range(1, 40):
+        ref = b"\xd8\x1d" + cbor2.dumps(i - 1)
+        levels.append(b"\xd8\x1c\x82" + ref + ref)
+    data = b"\xa2\x06\xff\x05\x98\x28" + b"".join(levels)  # {6: break, 5: [graph]}
+    started = time.perf_counter()
+    with pytest.raises(cbor2.CBORDecodeError):
+        strict_cbor.loads(data)
+    assert time.perf_counter() - started < 5.0  # bounded: let through, it never ends
