@@ -409,6 +409,9 @@ def test_every_get_resource_answers_head_too(client: TestClient) -> None:
     assert r.status_code == 405
     assert r.headers["allow"] == "GET"  # not HEAD alone, as when HEAD was its own route
     assert client.head("/v1/nothing").status_code == 404
+    r = client.get("/v1/licenses/batch")  # not a license called "batch"
+    assert (r.status_code, r.headers["allow"]) == (405, "POST")
+    assert r.headers["content-type"] == "application/problem+json"
 
 
 def test_status_endpoint_is_public_and_proved(region: Region, client: TestClient) -> None:

@@ -136,6 +136,12 @@ class StatusOut(BaseModel):
     status_reason: str | None = None
 
 
+@router.api_route("/batch", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+def batch_is_post_only() -> None:
+    """Other methods on the batch: 405, not a license whose id would be "batch"."""
+    raise HTTPException(405, "a batch is issued with POST", headers={"Allow": "POST"})
+
+
 @router.get("/{license_id}/status")
 def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
     """Public: the live status (01 valid … 07 revoked) with the issuance entry, its
