@@ -158,6 +158,9 @@ def _parse(payload: bytes) -> RevocationSnapshot:
         if type(raw) is not dict or raw.get("format") != SNAPSHOT_FORMAT:
             raise MalformedSnapshot(f"not a snapshot of format {SNAPSHOT_FORMAT}")
         fields = ("region", str), ("as_of", int), ("checkpoint", str), ("issued", int)
+        required = ("statuses", "seals_revoked", *(name for name, _ in fields))
+        if missing := [name for name in required if name not in raw]:
+            raise MalformedSnapshot(f"snapshot field {missing[0]!r} is missing")
         if wrong := [name for name, kind in fields if type(raw[name]) is not kind]:
             raise MalformedSnapshot(f"snapshot field {wrong[0]!r} has the wrong type")
         raw_statuses = raw["statuses"]

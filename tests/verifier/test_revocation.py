@@ -255,3 +255,6 @@ def test_snapshot_fields_are_typed_strictly(region: Region, field: str, value: o
     raw[field] = value
     with pytest.raises(MalformedSnapshot):
         _parse(cbor2.dumps(raw, canonical=True))
+    del raw[field]
+    with pytest.raises(MalformedSnapshot, match=f"'{field}' is missing"):
+        _parse(cbor2.dumps(raw, canonical=True))
