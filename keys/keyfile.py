@@ -24,7 +24,7 @@ import nacl.utils
 from nacl.pwhash import argon2id
 
 from keys.ed25519 import InvalidPublicKey, check_public_key, key_id
-from keys.errors import ExternalFailure, InvalidInput
+from keys.errors import ExternalFailure, InvalidInput, shown
 
 FORMAT = "eseal-key/v1"
 KDF = "argon2id"
@@ -168,8 +168,7 @@ def refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                shown = key if len(key) <= 40 else key[:40] + "…"
-                raise ValueError(f"duplicate key {shown!r}")
+                raise ValueError(f"duplicate key {shown(key)}")
             seen.add(key)
     return result
 

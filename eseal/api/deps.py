@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator
 
 from eseal.agencies import NotAuthenticated, Principal, authenticate
+from eseal.api.limits import first_repeated
 from eseal.node import Node
 from keys.errors import InvalidInput
 from ledger.log import Log
@@ -64,21 +65,11 @@ def acting_agency(principal: Principal, given: str | None) -> str:
     return given
 
 
-def repeated_field(names: list[str]) -> str | None:
-    """The first form field named twice, or None."""
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            return name
-        seen.add(name)
-    return None
-
-
 async def distinct_form_fields(request: Request) -> None:
     """A multipart form names each field once: FastAPI would keep the last one silently
     (two ``file`` parts, and the second is sealed). The form is the one FastAPI parsed."""
     form = await request.form()
-    if (name := repeated_field([key for key, _ in form.multi_items()])) is not None:
+    if (name := first_repeated([key for key, _ in form.multi_items()])) is not None:
         raise InvalidInput(f"the form field {name!r} is given more than once")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -73,7 +73,7 @@ class BodyLimit:
             return
         # A body without a Content-Type is checked as JSON too: some FastAPI releases that
         # pyproject admits parse it as JSON.
-        maybe_json = _is_json(content_type) or b"content-type" not in headers
+        maybe_json = is_json(content_type.decode("latin-1")) or b"content-type" not in headers
         if maybe_json and not path.endswith(SELF_STRICT_JSON):
             checked = await _checked_json(receive, send, limit)
             if checked is None:
@@ -143,20 +143,27 @@ async def _checked_json(receive: Receive, send: Send, limit: int) -> Receive | N
 SELF_STRICT_JSON = ("/v1/verify",)
 
 
-def _is_json(content_type: bytes) -> bool:
-    media = content_type.split(b";", 1)[0].strip()
-    return media == b"application/json" or media.endswith(b"+json")
+def is_json(content_type: str) -> bool:
+    """Whether a Content-Type is JSON as FastAPI reads it: application/json or
+    application/…+json."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
 
 
-def _repeated_parameter(query: str) -> str | None:
-    """The first query parameter named twice (one parser would read the first, another
-    the last), or None."""
+def first_repeated(names: Iterable[str]) -> str | None:
+    """The first name given twice (one parser would read the first, another the last)."""
     seen: set[str] = set()
-    for name, _ in urllib.parse.parse_qsl(query, keep_blank_values=True):
+    for name in names:
         if name in seen:
             return name
         seen.add(name)
     return None
+
+
+def _repeated_parameter(query: str) -> str | None:
+    return first_repeated(name for name, _ in urllib.parse.parse_qsl(query, keep_blank_values=True))
 
 
 def _json_flaw(body: bytes) -> str | None:

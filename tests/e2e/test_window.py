@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
+    Locator,
     Page,
     Route,
     ViewportSize,
@@ -306,6 +307,15 @@ def _paste(page: Page, text: str) -> None:
     page.get_by_role("tab", name="粘贴证照码").click()
     page.locator("#qr-text").fill(text)
     page.locator("#qr-text").press("Enter")
+
+
+def _stamp_checked_with_its_file(page: Page, site: Site) -> Locator:
+    """The stamp's image uploaded with its original file: green. The banner, for what follows."""
+    _upload(page, site.files / "stamp.png")
+    page.locator("#document-file").set_input_files(str(site.stamped_document))
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "green")
+    return banner
 
 
 def test_page_is_served_with_a_strict_policy(opened: Opened, site: Site) -> None:
@@ -641,10 +651,7 @@ def test_the_next_stamp_is_not_compared_with_the_last_ones_file(
     chosen: the previous original file is dropped (amber: not compared), never compared
     with the wrong stamp (red)."""
     page = opened.page
-    _upload(page, site.files / "stamp.png")
-    page.locator("#document-file").set_input_files(str(site.stamped_document))
-    banner = page.locator("#banner")
-    expect(banner).to_have_attribute("data-state", "green")
+    banner = _stamp_checked_with_its_file(page, site)
     next_image = tmp_path / "下一份.png"
     next_image.write_bytes((site.files / "stamp.png").read_bytes())
     page.locator("#image-file").set_input_files(str(next_image))
@@ -696,10 +703,7 @@ def test_the_next_customers_file_chosen_before_their_image(
     """Stamp A with its file (green). The clerk then picks customer B's original file first:
     it is not compared with stamp A (no red mismatch), and it stays for B's image."""
     page = opened.page
-    _upload(page, site.files / "stamp.png")
-    page.locator("#document-file").set_input_files(str(site.stamped_document))
-    banner = page.locator("#banner")
-    expect(banner).to_have_attribute("data-state", "green")
+    banner = _stamp_checked_with_its_file(page, site)
     their_file = tmp_path / "租赁合同-乙.txt"
     their_file.write_bytes(site.stamped_document.read_bytes())  # B's stamp sealed the same text
     page.locator("#document-file").set_input_files(str(their_file))

@@ -15,7 +15,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from eseal.api.deps import DistinctFormFields, NodeDep, repeated_field
+from eseal.api.deps import DistinctFormFields, NodeDep
+from eseal.api.limits import first_repeated, is_json
 from eseal.render import DocumentTooLarge
 from eseal.trust_export import BundleCache, LocalStatus, export_bundle, export_snapshot
 from keys.errors import InvalidInput
@@ -39,13 +40,6 @@ class UnsupportedMediaType(InvalidInput):
 
     code = "unsupported-media-type"
     http_status = 415
-
-
-def _is_json(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
 
 
 def _context(request: Request, store: TrustStore | None = None) -> VerifyContext:
@@ -99,7 +93,7 @@ async def verify(request: Request) -> Response:
     stamped file as the multipart ``document``."""
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         form = await request.form(max_files=2, max_fields=2)
-        if (twice := repeated_field([key for key, _ in form.multi_items()])) is not None:
+        if (twice := first_repeated([key for key, _ in form.multi_items()])) is not None:
             raise InvalidInput(f"the form field {twice!r} is given more than once")
         image, text_field, document = form.get("image"), form.get("text"), form.get("document")
         if document is not None and not isinstance(document, StarletteUpload):
@@ -118,7 +112,7 @@ async def verify(request: Request) -> Response:
             "a multipart request carries the QR code as the file field 'image' or the text "
             "field 'text' (one of them), and for a seal stamp the file field 'document'"
         )
-    if not _is_json(request.headers.get("content-type", "")):
+    if not is_json(request.headers.get("content-type", "")):
         raise UnsupportedMediaType(
             'send JSON ({"text": "EL1:…"}, Content-Type: application/json) or a '
             "multipart/form-data image"
