@@ -29,7 +29,7 @@ Kind = Literal["text", "date", "integer", "money", "enum", "credit_code", "regio
 KINDS: Final[tuple[Kind, ...]] = (
     "text", "date", "integer", "money", "enum", "credit_code", "region_code",
 )  # fmt: skip
-_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+ISO_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _INTEGER: Final = re.compile(r"[0-9]+")
 _MONEY: Final = re.compile(r"([0-9]+)(?:\.([0-9]{1,2}))?")
 
@@ -105,7 +105,7 @@ class FieldSpec:
         return value
 
     def _date(self, raw: str) -> str:
-        if not _DATE.fullmatch(raw):
+        if not ISO_DATE.fullmatch(raw):
             raise self.invalid("not a date: write it as YYYY-MM-DD, e.g. 2024-03-01")
         try:
             return datetime.date.fromisoformat(raw).isoformat()

@@ -13,6 +13,7 @@ import typer
 
 from eseal.cli_common import DataOpt, DbOpt, JsonOpt, emit, open_node
 from eseal.problems import EXIT_CHECK_FAILED
+from keys import ed25519
 from keys.errors import CheckFailed, InvalidInput
 from verifier.pipeline import DEFAULT_MAX_STATUS_AGE, StatusSource, VerifyContext, verify_text
 from verifier.scan import MAX_IMAGE_BYTES, read_qr
@@ -75,7 +76,7 @@ def _pins(pins: list[str]) -> Pins:
             key_id = bytes.fromhex(hex_id)
         except ValueError as e:
             raise InvalidInput(f"--pin {pin!r} is not a hex key id") from e
-        if len(key_id) != 8:
+        if len(key_id) != ed25519.KEY_ID_SIZE:
             raise InvalidInput(f"--pin {pin!r} is not a key id (16 hex digits)")
         if len(pins) > 1 and not region:
             raise InvalidInput(

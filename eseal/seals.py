@@ -35,7 +35,7 @@ SEAL_TYPES = {
 }
 SEAL_LIFETIME = 5 * 365 * 86400
 MAX_IMAGE = 2 * 1024 * 1024
-MAX_SEAL_PIXELS = 4_000_000
+MAX_SEAL_IMAGE_PIXELS = 4_000_000
 MAX_DOCUMENT = 20 * 1024 * 1024
 _seal = SealRow.__table__  # type: ignore[attr-defined]
 _stamp = StampRow.__table__  # type: ignore[attr-defined]
@@ -85,12 +85,12 @@ class Stamped:
 def _check_image(image: bytes) -> bytes:
     if len(image) > MAX_IMAGE:
         raise InvalidInput(f"a seal image must be at most {MAX_IMAGE // 1024} KiB")
-    not_png = "a seal image must be a PNG of at most 4 megapixels"
+    not_png = f"a seal image must be a PNG of at most {MAX_SEAL_IMAGE_PIXELS:,} pixels"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(image), formats=["PNG"]) as img:
-                if img.width * img.height > MAX_SEAL_PIXELS:
+                if img.width * img.height > MAX_SEAL_IMAGE_PIXELS:
                     raise InvalidInput(not_png)
                 img.verify()  # the chunks and their checksums
             with Image.open(io.BytesIO(image), formats=["PNG"]) as img:

@@ -8,7 +8,7 @@ of eseal's formats use them, so a document, statement, entry or snapshot holding
 refused before cbor2 sees it, as are the other tags cbor2 turns into objects (see
 :data:`REFUSED_TAGS`). And whatever cbor2 raises on hostile bytes (its decoders for UUIDs,
 regular expressions or self-referencing tags raise AssertionError, RuntimeError,
-MemoryError, …) comes out as :class:`cbor2.CBORDecodeError`, a ValueError.
+MemoryError, …) comes out as :class:`cbor2.CBORDecodeError`.
 
 A text string that is not UTF-8 decodes with U+FFFD in place of the bad bytes: cbor2 5's
 C decoder leaks about 0.7 KB each time its strict UTF-8 error is raised. Every format that

@@ -9,7 +9,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final, Literal, overload
+from typing import Any, Final, Literal, TypeGuard, overload
 
 from keys.errors import shown
 from verifier.cose import load_cbor, plain_cbor, require_canonical
@@ -22,6 +22,13 @@ CLAIM_LICENSE: Final = -70001
 CLAIM_STAMP: Final = -70002
 _ISS, _EXP, _NBF, _IAT, _CTI = 1, 4, 5, 6, 7
 MAX_TIME: Final = 253402300799  # 9999-12-31T23:59:59Z
+
+
+def is_time(value: object) -> TypeGuard[int]:
+    """Whether ``value`` is a Unix time a claim may hold (an int, 0 to :data:`MAX_TIME`)."""
+    return type(value) is int and 0 <= value <= MAX_TIME
+
+
 _MAX_ID: Final = 128
 _MAX_TEXT: Final = 200
 _MAX_FIELDS: Final = 40

@@ -114,7 +114,7 @@ def require_canonical(data: bytes, value: object, what: str) -> None:
         raise TrailingData(f"{len(data) - len(canonical)} bytes after the {what}")
     try:
         repeated = _has_duplicate_key(data)[1]
-    except (ValueError, TypeError, LookupError, ArithmeticError, RecursionError):
+    except CBOR_ERRORS:
         repeated = False
     if repeated:
         raise DuplicateKey(f"a map in the {what} repeats a key")

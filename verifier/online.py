@@ -19,7 +19,7 @@ from keys.errors import PARSE_ERRORS, EsealError, ExternalFailure
 from ledger.checkpoint import parse_verifier_key, verify_checkpoint
 from ledger.entries import decode_entry
 from ledger.merkle import leaf_hash, verify_inclusion
-from verifier.claims import MAX_TIME
+from verifier.claims import is_time
 from verifier.document import DecodedDocument, LicenseClaims
 from verifier.envelope import MAX_ENVELOPE
 from verifier.pipeline import StatusAnswer, status_reason
@@ -151,7 +151,7 @@ class OnlineStatus:
 
 
 def _integer(value: Any) -> int:
-    if type(value) is not int or not 0 <= value <= MAX_TIME:
+    if not is_time(value):
         raise TypeError(f"expected a non-negative integer, got {value!r}")
     return value
 
@@ -182,7 +182,7 @@ def _check_answer(
         _integer(body.get("as_of", int(time.time()))),
         checkpoint_size=cp.size,
         ledger_included=included,
-        since=since if changed and type(since) is int and 0 <= since <= MAX_TIME else None,
+        since=since if changed and is_time(since) else None,
         reason=status_reason(body.get("status_reason")) if changed else None,
         replaced_by=status_reason(body.get("replaced_by")) if changed else None,
     )

@@ -21,7 +21,7 @@ from nacl.signing import SigningKey
 from keys import ed25519
 from keys.errors import PARSE_ERRORS, CheckFailed, InvalidInput
 from keys.statements import Role, SignedStatement, verify_statement_chain
-from verifier.claims import MAX_TIME
+from verifier.claims import is_time
 from verifier.envelope import open_envelope, read_envelope, seal_envelope
 
 BUNDLE_TYPE = "application/vnd.eseal.trust-bundle+json"
@@ -268,7 +268,7 @@ def _key(raw: Any) -> KeyRecord:
 
 
 def _time_or_none(value: Any, what: str) -> int | None:
-    if value is None or (type(value) is int and 0 <= value <= MAX_TIME):
+    if value is None or is_time(value):
         return value
     raise MalformedBundle(f"a key's {what} must be a Unix time or absent")
 
@@ -354,9 +354,6 @@ class TrustStore:
 
     def license_type(self, code: str) -> LicenseTypeInfo | None:
         return self._types.get(code)
-
-    def region(self, code: str) -> TrustBundle | None:
-        return next((b for b in self.bundles if b.region == code), None)
 
     def regions(self, code: str) -> list[TrustBundle]:
         """Every trusted bundle of region ``code`` (a region that changed its root key may

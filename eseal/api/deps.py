@@ -12,6 +12,7 @@ from pydantic import BeforeValidator
 
 from eseal.agencies import NotAuthenticated, Principal, authenticate
 from eseal.api.limits import first_repeated
+from eseal.catalog_fields import ISO_DATE
 from eseal.node import Node
 from keys.errors import InvalidInput
 from ledger.log import Log
@@ -77,7 +78,6 @@ DistinctFormFields = Depends(distinct_form_fields)
 
 
 _DECIMAL = re.compile(r"-?(0|[1-9][0-9]{0,18})")
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _plain_decimal(value: object) -> object:
@@ -90,7 +90,7 @@ def _plain_decimal(value: object) -> object:
 
 def _plain_date(value: object) -> object:
     """A date as YYYY-MM-DD only (not a date-time at midnight, not 20310101)."""
-    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+    if isinstance(value, str) and not ISO_DATE.fullmatch(value):
         raise ValueError("must be a date written YYYY-MM-DD")
     return value
 

@@ -166,11 +166,17 @@ def _repeated_parameter(query: str) -> str | None:
     return first_repeated(name for name, _ in urllib.parse.parse_qsl(query, keep_blank_values=True))
 
 
+def strict_json(body: bytes) -> Any:
+    """The JSON value of ``body``: UTF-8 only, as RFC 8259 says (json.loads would also take
+    UTF-16 and a BOM), and no repeated key (a parser keeping the last one and another the
+    first would read two different requests). ValueError or RecursionError otherwise."""
+    return json.loads(body.decode("utf-8"), object_pairs_hook=refuse_duplicate_keys)
+
+
 def _json_flaw(body: bytes) -> str | None:
-    """What is wrong with a JSON body: not UTF-8 (RFC 8259), not JSON, or a repeated key
-    (the route's parser would keep the last one silently); None if nothing."""
+    """What is wrong with a JSON body (see :func:`strict_json`); None if nothing."""
     try:
-        json.loads(body.decode("utf-8"), object_pairs_hook=refuse_duplicate_keys)
+        strict_json(body)
     except (ValueError, RecursionError) as e:
         return str(e) or type(e).__name__
     return None

@@ -3,7 +3,6 @@ offline material a window syncs (the signed trust bundle)."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Annotated, Any
 
@@ -15,12 +14,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from eseal.api.deps import DistinctFormFields, NodeDep
-from eseal.api.limits import first_repeated, is_json
+from eseal.api.deps import DistinctFormFields, NodeDep, distinct_form_fields
+from eseal.api.limits import is_json, strict_json
 from eseal.render import DocumentTooLarge
 from eseal.trust_export import BundleCache, LocalStatus, export_bundle, export_snapshot
 from keys.errors import InvalidInput
-from keys.keyfile import refuse_duplicate_keys
 from verifier.document import MAX_TEXT_LENGTH
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.scan import MAX_IMAGE_BYTES, ImageTooLarge, read_qr
@@ -93,8 +91,7 @@ async def verify(request: Request) -> Response:
     stamped file as the multipart ``document``."""
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         form = await request.form(max_files=2, max_fields=2)
-        if (twice := first_repeated([key for key, _ in form.multi_items()])) is not None:
-            raise InvalidInput(f"the form field {twice!r} is given more than once")
+        await distinct_form_fields(request)
         image, text_field, document = form.get("image"), form.get("text"), form.get("document")
         if document is not None and not isinstance(document, StarletteUpload):
             raise InvalidInput("the document must be a file field 'document'")
@@ -145,8 +142,7 @@ def _strict_json(body: bytes) -> Any:
     """The JSON value of ``body``, refusing repeated keys (a parser that keeps the last one
     and another that keeps the first would read two different requests)."""
     try:
-        # UTF-8 only, as RFC 8259 says (json.loads would also take UTF-16 and a BOM).
-        return json.loads(body.decode("utf-8"), object_pairs_hook=refuse_duplicate_keys)
+        return strict_json(body)
     except (ValueError, RecursionError) as e:  # a repeated key is a ValueError too
         raise InvalidJson(f"the body is not JSON in UTF-8 with distinct keys: {e}") from e
 
@@ -171,9 +167,7 @@ def _verify_image(
     request: Request, image: StarletteUpload, document: StarletteUpload | None
 ) -> dict[str, Any]:
     data = _read(image, MAX_IMAGE_BYTES) or b""
-    text = read_qr(data)
-    document_bytes = _read(document, MAX_DOCUMENT, image=False)
-    return verify_text(text, _context(request), document=document_bytes).to_json()
+    return _verify_with_document(request, read_qr(data), document)
 
 
 @router.post("/v1/verify/image", response_model=None, dependencies=[DistinctFormFields])
