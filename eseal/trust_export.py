@@ -21,7 +21,7 @@ from eseal.seals import UnknownSeal, get_seal
 from keys.errors import InvalidInput
 from keys.statements import SignedStatement
 from ledger.checkpoint import verify_checkpoint
-from ledger.entries import decode_entry
+from ledger.entries import stored_entry_records
 from ledger.store import StoreUnavailable
 from verifier.document import DecodedDocument, LicenseClaims
 from verifier.pipeline import StatusAnswer, status_reason
@@ -188,11 +188,8 @@ class LocalStatus:
                 None, "online", now, ledger_included=False, detail="no such license issued here"
             )
         status, data, size, reason, changed, replaced_by = row
-        included = False
-        if data is not None:
-            # Its own stored bytes, which the audit checks through the chain and tree.
-            entry = decode_entry(bytes(data), strict=False)
-            included = entry.subject == license_id and entry.digest == doc.digest()
+        # Its own stored bytes, which the audit checks through the chain and tree.
+        included = data is not None and stored_entry_records(bytes(data), license_id, doc.digest())
         answer = StatusAnswer(
             status, "online", now, checkpoint_size=int(size), ledger_included=included
         )

@@ -186,6 +186,20 @@ def decode_entry(data: bytes, *, strict: bool = True) -> Entry:
     return entry
 
 
+def stored_entry_records(data: bytes, subject: str, digest: bytes) -> bool:
+    """Whether the stored entry bytes ``data`` record ``subject`` with ``digest``: a node's
+    check of its own ledger row, on the hot path of its status answers. Lighter than
+    :func:`decode_entry` (no typed entry is built), as strict in what it reads; False for
+    bytes that are not an entry."""
+    if len(data) > MAX_ENTRY_SIZE or data[1:4] != _PREV_MARKER:
+        return False
+    try:
+        m = strict_cbor.loads(data)
+    except (cbor2.CBORDecodeError, ValueError, TypeError, ArithmeticError, RecursionError):
+        return False
+    return type(m) is dict and m.get(_SUBJECT) == subject and m.get(_DIGEST) == digest
+
+
 def stored_entry_prev(data: bytes) -> bytes:
     """The audit's check of stored bytes: a CBOR map with the entry's keys, a known kind
     and a 32-byte ``prev``, which it returns. Lighter than :func:`decode_entry`, because

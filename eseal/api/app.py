@@ -81,6 +81,7 @@ def create_app(node: Node) -> FastAPI:
     )
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     app.state.node = node
+    app.add_middleware(verify.VerifyInLoop)  # inside BodyLimit: bodies come in bounded
     app.add_middleware(BodyLimit)
     app.add_middleware(HeadAsGet)  # outermost: a HEAD is a GET all the way in
     # Routes are matched in order: the public verification endpoints, the hot path of

@@ -125,7 +125,7 @@ async def _checked_json(receive: Receive, send: Send, limit: int) -> Receive | N
     """The JSON body read whole and checked (UTF-8, JSON, distinct keys), then replayed to
     the app; None once refused or when the client has left."""
     try:
-        body = await _whole_body(receive, limit)
+        body = await whole_body(receive, limit)
     except BodyTooLarge:
         await _reject(send, limit)
         return None
@@ -135,7 +135,7 @@ async def _checked_json(receive: Receive, send: Send, limit: int) -> Receive | N
         detail = f"the body is not JSON in UTF-8 with distinct keys: {flaw}"
         await _problem(send, 400, "Invalid JSON", detail, "invalid-json")
         return None
-    return _replay(body, receive)
+    return replay(body, receive)
 
 
 #: Paths (by suffix) whose route parses its JSON body strictly itself (the hot path of
@@ -182,7 +182,9 @@ def _json_flaw(body: bytes) -> str | None:
     return None
 
 
-async def _whole_body(receive: Receive, limit: int) -> bytes:
+async def whole_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body; BodyTooLarge past ``limit`` bytes, ClientDisconnect if the
+    client leaves first."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -198,7 +200,7 @@ async def _whole_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay(body: bytes, receive: Receive) -> Receive:
     """A receive that gives ``body`` once, then what the client sends (its disconnect)."""
     given = False
 

@@ -3,6 +3,8 @@ offline material a window syncs (the signed trust bundle)."""
 
 from __future__ import annotations
 
+import contextlib
+import re
 import time
 from typing import Annotated, Any
 
@@ -12,13 +14,25 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import State
 from starlette.datastructures import UploadFile as StarletteUpload
+from starlette.requests import ClientDisconnect
 
 from eseal.api.deps import DistinctFormFields, NodeDep, distinct_form_fields
-from eseal.api.limits import is_json, strict_json
+from eseal.api.limits import (
+    SMALL_SUFFIXES,
+    ASGIApp,
+    Receive,
+    Scope,
+    Send,
+    is_json,
+    replay,
+    strict_json,
+    whole_body,
+)
 from eseal.render import DocumentTooLarge
 from eseal.trust_export import BundleCache, LocalStatus, export_bundle, export_snapshot
-from keys.errors import InvalidInput
+from keys.errors import EsealError, InvalidInput
 from verifier.document import MAX_TEXT_LENGTH
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.scan import MAX_IMAGE_BYTES, ImageTooLarge, read_qr
@@ -40,8 +54,7 @@ class UnsupportedMediaType(InvalidInput):
     http_status = 415
 
 
-def _context(request: Request, store: TrustStore | None = None) -> VerifyContext:
-    state = request.app.state
+def _context(state: State, store: TrustStore | None = None) -> VerifyContext:
     cache: BundleCache = state.bundles
     status: LocalStatus = state.status
     return VerifyContext(store or cache.store(), int(time.time()), status=status)
@@ -114,22 +127,112 @@ async def verify(request: Request) -> Response:
             'send JSON ({"text": "EL1:…"}, Content-Type: application/json) or a '
             "multipart/form-data image"
         )
+    text = _json_text(await request.body())
+    state = request.app.state
+    if (store := _in_loop_store(state, text)) is not None:
+        return _verdict_response(verify_text(text, _context(state, store)).to_json())
+    return _verdict_response(
+        await run_in_threadpool(lambda: verify_text(text, _context(state)).to_json())
+    )
+
+
+#: The usual body, ``{"text": "…"}`` with a text that has no escapes: its value is the
+#: bytes between the quotes. Any other body (escapes, other keys, a key given twice) is
+#: read by the strict JSON parser.
+_WS = rb"[ \t\n\r]*"  # JSON's white space
+_PLAIN_BODY = re.compile(
+    _WS.join([b"", rb"\{", rb'"text"', b":", rb'"([^"\\\x00-\x1f]*)"', rb"\}", b""])
+)
+
+
+def _json_text(body: bytes) -> str:
+    """The QR text of a JSON body ``{"text": "…"}``, read strictly (InvalidJson, a 422
+    RequestValidationError or InvalidInput otherwise)."""
+    if (plain := _PLAIN_BODY.fullmatch(body)) is not None and len(plain[1]) <= MAX_TEXT_LENGTH:
+        with contextlib.suppress(UnicodeDecodeError):  # not UTF-8: the parser says so
+            text = plain[1].decode()
+            if text:  # empty: the model's error
+                return _text(text)
     try:
-        body = VerifyIn.model_validate(_strict_json(await request.body()))
+        return _text(VerifyIn.model_validate(_strict_json(body)).text)
     except ValidationError as e:
         raise RequestValidationError(e.errors()) from e
-    text = _text(body.text)
-    node = request.app.state.node
-    store = request.app.state.bundles.cached()
-    if store is not None and node.sql.is_sqlite and text.startswith("EL1:"):
-        # A license's verdict is about 0.1 ms of CPU and one read on this thread's own
-        # SQLite connection, which never waits in WAL mode: cheaper done here than handed
-        # to a thread and back. A network database, a trust store to rebuild, or a stamp
-        # (its seal's status comes through the pool) go to the thread pool.
-        return _verdict_response(verify_text(text, _context(request, store)).to_json())
-    return _verdict_response(
-        await run_in_threadpool(lambda: verify_text(text, _context(request)).to_json())
-    )
+
+
+def _in_loop_store(state: State, text: str) -> TrustStore | None:
+    """The trust store to verify ``text`` with in the event loop, or None for the thread
+    pool. A license's verdict is about 0.1 ms of CPU and one read on this thread's own
+    SQLite connection, which never waits in WAL mode: cheaper done in the loop than handed
+    to a thread and back. A network database, a trust store to rebuild, or a stamp (its
+    seal's status comes through the pool) go to the thread pool."""
+    if not text.startswith("EL1:") or not state.node.sql.is_sqlite:
+        return None
+    cache: BundleCache = state.bundles
+    return cache.cached()
+
+
+class VerifyInLoop:
+    """ASGI middleware: ``POST /v1/verify`` with a JSON body, answered straight when the
+    verdict can be computed in the event loop (see :func:`_in_loop_store`).
+
+    The route answers the same, but FastAPI's routing, dependency solving and request
+    objects around it cost about as much server CPU as the verdict itself (measured in
+    ``bench.verify_http``). Every other request, and every JSON body the route would
+    refuse or send to the thread pool, goes on to the app unchanged, with the body already
+    read given again: errors keep their one way of being answered (the route's RFC 9457
+    problems). It sits inside :class:`~eseal.api.limits.BodyLimit`, so the body is
+    bounded and repeated headers are refused before it reads anything."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["path"] != VERIFY_PATH
+            or scope["method"] != "POST"
+            or not is_json(_content_type(scope))
+        ):
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await whole_body(receive, SMALL_SUFFIXES[VERIFY_PATH])
+        except ClientDisconnect:
+            return  # nobody to answer
+        answer = _in_loop_answer(scope["app"].state, body)
+        if answer is None:
+            await self.app(scope, replay(body, receive), send)
+            return
+        headers = [(b"content-length", b"%d" % len(answer)), (b"content-type", JSON)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+
+
+VERIFY_PATH = "/v1/verify"
+JSON = b"application/json"
+
+
+def _content_type(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def _in_loop_answer(state: State, body: bytes) -> bytes | None:
+    """The verdict on a JSON body as the route would answer it in the event loop, or None
+    where the route answers otherwise (a refusal, a stamp, the thread pool, an error)."""
+    try:
+        text = _json_text(body)
+    except (EsealError, RequestValidationError):
+        return None
+    if (store := _in_loop_store(state, text)) is None:
+        return None
+    try:
+        verdict = verify_text(text, _context(state, store)).to_json()
+    except EsealError:
+        return None  # the route meets it again and answers its problem
+    return orjson.dumps(verdict)
 
 
 class InvalidJson(InvalidInput):
@@ -160,7 +263,7 @@ def _verify_with_document(
     request: Request, text: str, document: StarletteUpload | None
 ) -> dict[str, Any]:
     document_bytes = _read(document, MAX_DOCUMENT, image=False)
-    return verify_text(text, _context(request), document=document_bytes).to_json()
+    return verify_text(text, _context(request.app.state), document=document_bytes).to_json()
 
 
 def _verify_image(
