@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 import time
 import weakref
@@ -41,8 +42,10 @@ _agency_key = AgencyKeyRow.__table__  # type: ignore[attr-defined]
 _license = LicenseRow.__table__  # type: ignore[attr-defined]
 #: How long POST /v1/verify trusts its cached trust store. The node's own API drops it at
 #: once when it creates or revokes a seal; a change made by another process (the CLI adds
-#: agencies, rotates and revokes keys) is seen within this many seconds.
+#: agencies, rotates and revokes keys) is seen within this many seconds (and the few
+#: milliseconds of the rebuild, during which the store before answers).
 BUNDLE_CACHE_SECONDS = 5
+_log = logging.getLogger(__name__)
 _STATUS_SQL = (
     "SELECT l.status, e.data, (SELECT h.size FROM ledger_head AS h), l.status_reason,"
     " l.updated_at, l.replaced_by FROM license AS l"
@@ -246,7 +249,8 @@ class LocalStatus:
                 conn.detach()  # this thread's from now on (closed with the thread, or close())
                 self._own.add(conn)
             self._local.conn = conn
-        return conn, True
+        # The driver's own connection: its cursor is one C call, the pool wrapper's is not.
+        return conn.dbapi_connection, True
 
     def close(self) -> None:
         """Close every thread's connection (the app calls this when it shuts down)."""
@@ -269,28 +273,70 @@ class LocalStatus:
 
 
 class BundleCache:
-    """The node's own trust store, rebuilt at most every few seconds (for POST /v1/verify)."""
+    """The node's own trust store for ``POST /v1/verify``, rebuilt from the database every
+    :data:`BUNDLE_CACHE_SECONDS` (keys and seals changed by another process, the CLI, are
+    seen that soon; changes made through the API invalidate it at once).
+
+    Past that age the old store goes on answering while one background thread rebuilds
+    it, for at most as long again: requests do not queue behind a rebuild, nor each start
+    a thread to wait for it."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
         self._lock = threading.Lock()
         self._store: TrustStore | None = None
         self._built = 0.0
+        self._refreshing = False
 
     def store(self) -> TrustStore:
+        """The store, built now if there is none or it is past its age."""
         with self._lock:
-            store = self.cached()
-            if store is None:
-                store = self._store = TrustStore([build_bundle(self.node, now=int(time.time()))])
-                self._built = time.monotonic()
+            store = self._store
+            if store is None or time.monotonic() - self._built > BUNDLE_CACHE_SECONDS:
+                store = self._rebuild()
             return store
 
     def cached(self) -> TrustStore | None:
-        """The store if it is built and fresh, without building it (None otherwise)."""
+        """The store to answer with now, without building it: the fresh one, or while a
+        rebuild is under way the one before (for another :data:`BUNDLE_CACHE_SECONDS` at
+        most); None when there is none to answer with (invalidated, or a rebuild failing)."""
         store, built = self._store, self._built
-        if store is None or time.monotonic() - built > BUNDLE_CACHE_SECONDS:
+        if store is None:
             return None
+        age = time.monotonic() - built
+        if age > BUNDLE_CACHE_SECONDS:
+            if age > 2 * BUNDLE_CACHE_SECONDS:
+                return None
+            self._refresh_in_background()
         return store
+
+    def _rebuild(self) -> TrustStore:
+        """Build the store (the caller holds the lock)."""
+        store = self._store = TrustStore([build_bundle(self.node, now=int(time.time()))])
+        self._built = time.monotonic()
+        return store
+
+    def _refresh_in_background(self) -> None:
+        if self._refreshing or not self._lock.acquire(blocking=False):
+            return  # a rebuild is under way
+        try:
+            if self._refreshing:
+                return
+            self._refreshing = True
+        finally:
+            self._lock.release()
+        threading.Thread(target=self._refresh, name="eseal-bundle-refresh", daemon=True).start()
+
+    def _refresh(self) -> None:
+        try:
+            with self._lock:
+                built = self._built
+                if self._store is not None and time.monotonic() - built > BUNDLE_CACHE_SECONDS:
+                    self._rebuild()
+        except Exception:  # the next request past twice the age rebuilds it, and fails aloud
+            _log.exception("rebuilding the trust store for POST /v1/verify failed")
+        finally:
+            self._refreshing = False
 
     def invalidate(self) -> None:
         with self._lock:

@@ -39,7 +39,9 @@ BODY_TOO_LARGE_TITLE = "Request body too large"
 #: Headers a request may carry once: two Content-Types could be read one way here (the
 #: body limit) and another in the route, two credentials one way by a proxy and another
 #: by the app.
-SINGLE_HEADERS = (b"content-type", b"content-length", b"authorization", b"transfer-encoding")
+SINGLE_HEADERS = frozenset(
+    {b"content-type", b"content-length", b"authorization", b"transfer-encoding"}
+)
 
 
 class BodyTooLarge(HTTPException):
@@ -58,9 +60,8 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        raw_headers: list[tuple[bytes, bytes]] = list(scope.get("headers", []))
-        headers = dict(raw_headers)
-        if (refusal := _refusal(raw_headers, scope.get("query_string", b""))) is not None:
+        headers, repeated = _single_headers(scope.get("headers", ()))
+        if (refusal := _refusal(repeated, scope.get("query_string", b""))) is not None:
             await _problem(send, 400, *refusal)
             return
         content_type = headers.get(b"content-type", b"").lower()
@@ -109,11 +110,26 @@ class BodyLimit:
             return  # the client left before sending its whole body: nobody to answer
 
 
-def _refusal(raw_headers: list[tuple[bytes, bytes]], query: bytes) -> tuple[str, str, str] | None:
+def _single_headers(
+    raw_headers: Iterable[tuple[bytes, bytes]],
+) -> tuple[dict[bytes, bytes], bytes | None]:
+    """The headers of :data:`SINGLE_HEADERS` that the request has, by name, and the first
+    of them it gives twice (None if none)."""
+    found: dict[bytes, bytes] = {}
+    repeated = None
+    for name, value in raw_headers:
+        if name in SINGLE_HEADERS:
+            if name not in found:
+                found[name] = value
+            elif repeated is None:
+                repeated = name
+    return found, repeated
+
+
+def _refusal(repeated: bytes | None, query: bytes) -> tuple[str, str, str] | None:
     """Title, detail and code of the 400 for a header or query parameter given twice."""
-    names = [name for name, _ in raw_headers]
-    if repeated := [n for n in SINGLE_HEADERS if names.count(n) > 1]:
-        detail = f"the {repeated[0].decode()} header may be given only once"
+    if repeated is not None:
+        detail = f"the {repeated.decode()} header may be given only once"
         return "Repeated header", detail, "repeated-header"
     if query and (name := _repeated_parameter(query.decode("latin-1"))) is not None:
         detail = f"the query parameter {name!r} may be given only once"

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
+import time
+import zlib
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -16,13 +19,18 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from eseal import trust_export
 from eseal.agencies import Principal, revoke_key, rotate_key
 from eseal.api.app import create_app
+from eseal.api.routes import verify as verify_routes
 from eseal.licenses import change_status, issue
 from eseal.render import qr_png
 from eseal.trust_export import build_bundle, export_bundle
 from keys.errors import InvalidInput
+from ledger.store import StoreUnavailable
 from tests.eseal.conftest import MARKET, NOW, Region, business_request, make_region
+from verifier.base45 import b45encode
+from verifier.cose import cose_sign1_bytes
 from verifier.document import decode
 from verifier.online import OnlineStatus
 from verifier.pipeline import VerifyContext, verify_text
@@ -30,6 +38,7 @@ from verifier.trust import TrustStore, open_bundle
 from verifier.verdict import Status
 
 AGENT = Principal("agency", MARKET)
+JSON_TYPE = {"content-type": "application/json"}
 
 
 @pytest.fixture(scope="module")
@@ -645,8 +654,6 @@ def test_the_apps_status_reader_closes_with_the_app(region: Region) -> None:
         assert c.post("/v1/verify", json={"text": issued.qr_text}).json()["status"] == "VALID"
         assert len(app.state.status._own) == 1  # the event loop thread's connection
     assert app.state.status._closed
-    from ledger.store import StoreUnavailable
-
     with pytest.raises(StoreUnavailable, match="closed"):
         app.state.status._read_status(issued.id)
 
@@ -695,3 +702,133 @@ def test_a_node_answer_is_bounded_and_a_bad_url_is_unreachable(
     for url in ("http://[::1", "nonsense://x", ""):
         with pytest.raises(NodeUnreachable):
             fetch_bundle(url)
+
+
+def _wait_for(predicate: Any, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_the_apps_trust_store_is_rebuilt_behind_the_answers(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past its age the cached trust store goes on answering while one background thread
+    rebuilds it; invalidated, there is none until a request builds it again."""
+    monkeypatch.setattr(trust_export, "BUNDLE_CACHE_SECONDS", 0.3)
+    cache = trust_export.BundleCache(region.node)
+    assert cache.cached() is None  # nothing built yet
+    first = cache.store()
+    assert cache.cached() is first
+    assert cache.store() is first
+    time.sleep(0.35)
+    assert cache.cached() is first  # old, still answering, and the rebuild started
+    assert _wait_for(lambda: cache.cached() not in (None, first))
+    rebuilt = cache.cached()
+    assert rebuilt is not None
+    assert rebuilt.bundles[0].region == first.bundles[0].region
+    cache.invalidate()
+    assert cache.cached() is None
+    assert cache.store() is not rebuilt
+
+
+def test_a_failing_rebuild_stops_the_old_trust_store_at_twice_its_age(
+    region: Region, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(trust_export, "BUNDLE_CACHE_SECONDS", 0.3)
+    cache = trust_export.BundleCache(region.node)
+    first = cache.store()
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise StoreUnavailable("the database is gone")
+
+    monkeypatch.setattr(trust_export, "build_bundle", broken)
+    time.sleep(0.35)
+    assert cache.cached() is first  # starts the rebuild, which fails
+    assert _wait_for(lambda: "rebuilding the trust store" in caplog.text)
+    assert cache.cached() is first  # still within twice the age
+    time.sleep(0.3)
+    assert cache.cached() is None  # too old to answer with: the route builds it, and fails
+    with pytest.raises(StoreUnavailable):
+        cache.store()
+
+
+def test_a_json_license_text_gets_the_verdict_the_route_gives(
+    region: Region, client: TestClient
+) -> None:
+    """The event loop's answer to a JSON body (VerifyInLoop) is the route's: the same text
+    sent as a multipart field, which only the route answers, gets the same verdict."""
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    revoked = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    change_status(region.node, AGENT, revoked.id, "revoke", reason="test", now=NOW + 1)
+    doc = decode(issued.qr_text)
+    flipped = bytes([doc.signature[0] ^ 1]) + doc.signature[1:]
+    forged = "EL1:" + b45encode(
+        zlib.compress(cose_sign1_bytes(doc.protected, doc.payload, flipped))
+    )
+    for text in (issued.qr_text, revoked.qr_text, forged, "EL1:" + "A" * 30):
+        for body in (
+            json.dumps({"text": text}).encode(),  # plain: read without the JSON parser
+            json.dumps({"text": text}).replace("1:", "1\\u003a").encode(),
+            json.dumps({"text": f"  {text}\n"}).encode(),  # escapes: the JSON parser
+        ):
+            by_loop = client.post("/v1/verify", content=body, headers=JSON_TYPE)
+            by_route = client.post("/v1/verify", files={"text": (None, text)})
+            assert by_loop.status_code == by_route.status_code == 200, by_loop.text
+            assert by_loop.headers["content-type"] == by_route.headers["content-type"]
+            loop, route = by_loop.json(), by_route.json()
+            assert abs(loop.pop("checked_at") - route.pop("checked_at")) <= 2
+            for answer in (loop, route):
+                answer["freshness"].pop("status_as_of")
+            assert loop == route
+    statuses = {
+        client.post("/v1/verify", json={"text": t}).json()["status"]
+        for t in (issued.qr_text, revoked.qr_text, forged)
+    }
+    assert statuses == {"VALID", "REVOKED", "BAD_SIGNATURE"}
+
+
+def test_json_bodies_the_plain_reading_does_not_take_get_the_parsers_answer(
+    client: TestClient,
+) -> None:
+    """Bodies that look plain but are not (a key twice, bad UTF-8, an empty or too long
+    text) get the strict parser's refusal, as before the plain reading."""
+    cases = {
+        b'{"text": "EL1:A", "text": "EL1:B"}': 400,
+        b'{"text": "EL1:\xff"}': 400,
+        b'{"text": ""}': 422,
+        b'{"text": "   "}': 400,
+        b'{"text": "' + b"A" * 4001 + b'"}': 422,
+        b'{"text": "EL1:A"} x': 400,
+        b'\x0c{"text": "EL1:A"}': 400,
+    }
+    for body, status in cases.items():
+        r = client.post("/v1/verify", content=body, headers=JSON_TYPE)
+        assert r.status_code == status, (body[:40], r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_a_json_license_text_is_answered_in_the_event_loop(
+    region: Region, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """VerifyInLoop answers a JSON license text itself; a refusal, a multipart form or a
+    stamp go on to the route."""
+    answers: list[bytes | None] = []
+    real = verify_routes._in_loop_answer
+
+    def spy(state: Any, body: bytes) -> bytes | None:
+        answers.append(real(state, body))
+        return answers[-1]
+
+    monkeypatch.setattr(verify_routes, "_in_loop_answer", spy)
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    r = client.post("/v1/verify", json={"text": issued.qr_text})
+    assert r.json()["status"] == "VALID"
+    assert answers == [r.content]
+    assert client.post("/v1/verify", json={"text": "   "}).status_code == 400
+    assert answers[-1] is None  # the route answered the refusal
+    client.post("/v1/verify", files={"text": (None, issued.qr_text)})
+    assert len(answers) == 2  # a form never reaches it
