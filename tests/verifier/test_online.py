@@ -825,6 +825,7 @@ def test_a_json_license_text_is_answered_in_the_event_loop(
 
     monkeypatch.setattr(verify_routes, "_in_loop_answer", spy)
     issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    cast(FastAPI, client.app).state.bundles.store()  # fresh: no request has to build it
     r = client.post("/v1/verify", json={"text": issued.qr_text})
     assert r.json()["status"] == "VALID"
     assert answers == [r.content]
