@@ -45,6 +45,10 @@ _license = LicenseRow.__table__  # type: ignore[attr-defined]
 #: agencies, rotates and revokes keys) is seen within this many seconds (and the few
 #: milliseconds of the rebuild, during which the store before answers).
 BUNDLE_CACHE_SECONDS = 5
+#: After a background rebuild of the trust store fails, the next is tried this much later
+#: (not at every request: a database that is down would be asked, and logged, thousands of
+#: times a second).
+REBUILD_RETRY_SECONDS = 1.0
 _log = logging.getLogger(__name__)
 _STATUS_SQL = (
     "SELECT l.status, e.data, (SELECT h.size FROM ledger_head AS h), l.status_reason,"
@@ -287,6 +291,7 @@ class BundleCache:
         self._store: TrustStore | None = None
         self._built = 0.0
         self._refreshing = False
+        self._retry_at = 0.0  # after a failed background rebuild, the next not before this
 
     def store(self) -> TrustStore:
         """The store, built now if there is none or it is past its age."""
@@ -317,7 +322,9 @@ class BundleCache:
         return store
 
     def _refresh_in_background(self) -> None:
-        if self._refreshing or not self._lock.acquire(blocking=False):
+        if self._refreshing or time.monotonic() < self._retry_at:
+            return  # a rebuild is under way, or the last one failed a moment ago
+        if not self._lock.acquire(blocking=False):
             return  # a rebuild is under way
         try:
             if self._refreshing:
@@ -334,6 +341,7 @@ class BundleCache:
                 if self._store is not None and time.monotonic() - built > BUNDLE_CACHE_SECONDS:
                     self._rebuild()
         except Exception:  # the next request past twice the age rebuilds it, and fails aloud
+            self._retry_at = time.monotonic() + REBUILD_RETRY_SECONDS
             _log.exception("rebuilding the trust store for POST /v1/verify failed")
         finally:
             self._refreshing = False
