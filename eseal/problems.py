@@ -12,6 +12,8 @@ EXIT_CHECK_FAILED = 1
 EXIT_ERROR = 2
 
 PROBLEM_BASE = "https://eseal.invalid/problems/"
+#: The media type of a problem body (RFC 9457).
+PROBLEM_JSON = "application/problem+json"
 
 
 def exit_code(error: EsealError) -> int:

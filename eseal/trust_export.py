@@ -42,9 +42,10 @@ _agency_key = AgencyKeyRow.__table__  # type: ignore[attr-defined]
 _license = LicenseRow.__table__  # type: ignore[attr-defined]
 #: How long POST /v1/verify trusts its cached trust store. The node's own API drops it at
 #: once when it creates or revokes a seal; a change made by another process (the CLI adds
-#: agencies, rotates and revokes keys) is seen within this many seconds (and the few
-#: milliseconds of the rebuild, during which the store before answers).
+#: agencies, rotates and revokes keys) is seen within this many seconds.
 BUNDLE_CACHE_SECONDS = 5
+#: How long before the end of its age the trust store is rebuilt in the background.
+BUNDLE_REFRESH_AHEAD = 1.0
 #: After a background rebuild of the trust store fails, the next is tried this much later
 #: (not at every request: a database that is down would be asked, and logged, thousands of
 #: times a second).
@@ -277,70 +278,75 @@ class LocalStatus:
 
 
 class BundleCache:
-    """The node's own trust store for ``POST /v1/verify``, rebuilt from the database every
-    :data:`BUNDLE_CACHE_SECONDS` (keys and seals changed by another process, the CLI, are
-    seen that soon; changes made through the API invalidate it at once).
+    """The node's own trust store for ``POST /v1/verify``, never older than
+    :data:`BUNDLE_CACHE_SECONDS`: keys and seals changed by another process (the CLI) are
+    seen that soon, and changes made through the API invalidate it at once.
 
-    Past that age the old store goes on answering while one background thread rebuilds
-    it, for at most as long again: requests do not queue behind a rebuild, nor each start
-    a thread to wait for it."""
+    A little before that age one background thread rebuilds it while it goes on
+    answering, so that under steady traffic requests neither queue behind a rebuild nor
+    each start a thread to wait for it. After an idle spell, the first request past the
+    age finds no store (:meth:`cached` is None) and builds it (:meth:`store`)."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
         self._lock = threading.Lock()
-        self._store: TrustStore | None = None
-        self._built = 0.0
+        #: The store and when it was built, replaced together (a reader sees both or neither).
+        self._current: tuple[TrustStore, float] | None = None
         self._refreshing = False
         self._retry_at = 0.0  # after a failed background rebuild, the next not before this
 
     def store(self) -> TrustStore:
         """The store, built now if there is none or it is past its age."""
         with self._lock:
-            store = self._store
-            if store is None or time.monotonic() - self._built > BUNDLE_CACHE_SECONDS:
-                store = self._rebuild()
-            return store
+            current = self._current
+            if current is None or time.monotonic() - current[1] > BUNDLE_CACHE_SECONDS:
+                return self._rebuild()
+            return current[0]
 
     def cached(self) -> TrustStore | None:
-        """The store to answer with now, without building it: the fresh one, or while a
-        rebuild is under way the one before (for another :data:`BUNDLE_CACHE_SECONDS` at
-        most); None when there is none to answer with (invalidated, or a rebuild failing)."""
-        store, built = self._store, self._built
-        if store is None:
+        """The store if there is one within its age, without building it (None otherwise);
+        near the end of its age it starts the background rebuild."""
+        current = self._current
+        if current is None:
             return None
-        age = time.monotonic() - built
+        age = time.monotonic() - current[1]
         if age > BUNDLE_CACHE_SECONDS:
-            if age > 2 * BUNDLE_CACHE_SECONDS:
-                return None
-            self._refresh_in_background()
-        return store
+            return None
+        if age > BUNDLE_CACHE_SECONDS - BUNDLE_REFRESH_AHEAD:
+            self._refresh_in_background(current)
+        return current[0]
 
     def _rebuild(self) -> TrustStore:
         """Build the store (the caller holds the lock)."""
-        store = self._store = TrustStore([build_bundle(self.node, now=int(time.time()))])
-        self._built = time.monotonic()
+        store = TrustStore([build_bundle(self.node, now=int(time.time()))])
+        self._current = (store, time.monotonic())
         return store
 
-    def _refresh_in_background(self) -> None:
+    def _refresh_in_background(self, current: tuple[TrustStore, float]) -> None:
         if self._refreshing or time.monotonic() < self._retry_at:
             return  # a rebuild is under way, or the last one failed a moment ago
         if not self._lock.acquire(blocking=False):
             return  # a rebuild is under way
         try:
-            if self._refreshing:
+            if self._refreshing or self._current is not current:
                 return
             self._refreshing = True
         finally:
             self._lock.release()
-        threading.Thread(target=self._refresh, name="eseal-bundle-refresh", daemon=True).start()
+        thread = threading.Thread(
+            target=self._refresh, args=(current,), name="eseal-bundle-refresh", daemon=True
+        )
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to be had (shutting down, or too many): next time
+            self._refreshing = False
 
-    def _refresh(self) -> None:
+    def _refresh(self, current: tuple[TrustStore, float]) -> None:
         try:
             with self._lock:
-                built = self._built
-                if self._store is not None and time.monotonic() - built > BUNDLE_CACHE_SECONDS:
+                if self._current is current:  # not rebuilt nor invalidated meanwhile
                     self._rebuild()
-        except Exception:  # the next request past twice the age rebuilds it, and fails aloud
+        except Exception:  # the store answers until its age; then a request rebuilds it
             self._retry_at = time.monotonic() + REBUILD_RETRY_SECONDS
             _log.exception("rebuilding the trust store for POST /v1/verify failed")
         finally:
@@ -348,4 +354,4 @@ class BundleCache:
 
     def invalidate(self) -> None:
         with self._lock:
-            self._store = None
+            self._current = None

@@ -189,15 +189,23 @@ def decode_entry(data: bytes, *, strict: bool = True) -> Entry:
 def stored_entry_records(data: bytes, subject: str, digest: bytes) -> bool:
     """Whether the stored entry bytes ``data`` record ``subject`` with ``digest``: a node's
     check of its own ledger row, on the hot path of its status answers. Lighter than
-    :func:`decode_entry` (no typed entry is built), as strict in what it reads; False for
-    bytes that are not an entry."""
+    :func:`decode_entry`: no typed entry is built, and only the map's keys, its kind and
+    the two fields compared are checked (the audit checks the rest, through the chain and
+    the tree). False for bytes that are not such an entry."""
     if len(data) > MAX_ENTRY_SIZE or data[1:4] != _PREV_MARKER:
         return False
     try:
         m = strict_cbor.loads(data)
     except (cbor2.CBORDecodeError, ValueError, TypeError, ArithmeticError, RecursionError):
         return False
-    return type(m) is dict and m.get(_SUBJECT) == subject and m.get(_DIGEST) == digest
+    return (
+        type(m) is dict
+        and _REQUIRED <= m.keys() <= _ALLOWED
+        and type(m[_KIND]) is str
+        and m[_KIND] in KINDS
+        and m[_SUBJECT] == subject
+        and m[_DIGEST] == digest
+    )
 
 
 def stored_entry_prev(data: bytes) -> bytes:

@@ -23,11 +23,9 @@ from eseal.api.limits import (
 )
 from eseal.api.routes import health, ledger, licenses, seals, verify, window
 from eseal.node import Node
-from eseal.problems import http_status, plain_problem, problem
+from eseal.problems import PROBLEM_JSON, http_status, plain_problem, problem
 from eseal.trust_export import BundleCache, LocalStatus
 from keys.errors import EsealError
-
-PROBLEM_JSON = "application/problem+json"
 
 
 @contextlib.asynccontextmanager

@@ -10,8 +10,9 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
+from starlette.responses import JSONResponse
 
-from eseal.problems import plain_problem
+from eseal.problems import PROBLEM_JSON, plain_problem
 from keys.keyfile import refuse_duplicate_keys
 
 Scope = MutableMapping[str, Any]
@@ -236,18 +237,13 @@ async def _reject(send: Send, limit: int) -> None:
 
 
 async def _problem(send: Send, status: int, title: str, detail: str, code: str) -> None:
-    body = json.dumps(plain_problem(status, title, detail, code)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
+    """Answer an RFC 9457 problem, rendered as the app's own error handlers render theirs
+    (a 413 sent from here and one from the app are the same bytes)."""
+    response = JSONResponse(
+        plain_problem(status, title, detail, code), status, media_type=PROBLEM_JSON
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": response.body})
 
 
 class HeadAsGet:

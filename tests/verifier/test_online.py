@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -325,9 +326,12 @@ def test_a_json_verify_body_is_small(client: TestClient) -> None:
     """The JSON form carries one QR text (≤ 4,000 characters): 16 KiB is plenty; the
     large limit is for multipart images only, and a declared or streamed excess is 413."""
     big = b'{"text": "' + b"A" * (20 * 1024) + b'"}'
-    r = client.post("/v1/verify", content=big, headers={"content-type": "application/json"})
-    assert r.status_code == 413
-    assert r.headers["content-type"] == "application/problem+json"
+    declared = client.post("/v1/verify", content=big, headers=JSON_TYPE)
+    assert declared.status_code == 413
+    assert declared.headers["content-type"] == "application/problem+json"
+    # Rendered as the app renders every problem (compact JSON, UTF-8).
+    compact = json.dumps(declared.json(), ensure_ascii=False, separators=(",", ":"))
+    assert declared.content == compact.encode()
     r = client.post("/v1/verify", content=big, headers={"content-type": "text/plain"})
     assert r.status_code == 413
 
@@ -339,6 +343,8 @@ def test_a_json_verify_body_is_small(client: TestClient) -> None:
     assert r.status_code == 413
     assert r.json()["type"].endswith("/body-too-large")  # the same problem as when declared
     assert r.json()["title"] == "Request body too large"
+    assert r.content == declared.content
+    assert r.headers.raw == declared.headers.raw
     r = client.post("/v1/verify", json={"text": "EL1:" + "A" * 3990})
     assert r.status_code == 200
 
@@ -713,32 +719,42 @@ def _wait_for(predicate: Any, seconds: float = 10.0) -> bool:
     return False
 
 
+def _short_ages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trust store age of 0.6 s, rebuilt in the background from 0.3 s."""
+    monkeypatch.setattr(trust_export, "BUNDLE_CACHE_SECONDS", 0.6)
+    monkeypatch.setattr(trust_export, "BUNDLE_REFRESH_AHEAD", 0.3)
+
+
 def test_the_apps_trust_store_is_rebuilt_behind_the_answers(
     region: Region, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past its age the cached trust store goes on answering while one background thread
-    rebuilds it; invalidated, there is none until a request builds it again."""
-    monkeypatch.setattr(trust_export, "BUNDLE_CACHE_SECONDS", 0.3)
+    """Near the end of its age the cached trust store goes on answering while one
+    background thread rebuilds it; past its age, or invalidated, it never answers."""
+    _short_ages(monkeypatch)
     cache = trust_export.BundleCache(region.node)
     assert cache.cached() is None  # nothing built yet
     first = cache.store()
     assert cache.cached() is first
     assert cache.store() is first
     time.sleep(0.35)
-    assert cache.cached() is first  # old, still answering, and the rebuild started
+    assert cache.cached() is first  # still within its age; the rebuild started
     assert _wait_for(lambda: cache.cached() not in (None, first))
     rebuilt = cache.cached()
     assert rebuilt is not None
     assert rebuilt.bundles[0].region == first.bundles[0].region
+    time.sleep(0.65)  # an idle spell past the age: no store older than that answers
+    assert cache.cached() is None
+    again = cache.store()
+    assert again is not rebuilt
     cache.invalidate()
     assert cache.cached() is None
-    assert cache.store() is not rebuilt
+    assert cache.store() is not again
 
 
-def test_a_failing_rebuild_stops_the_old_trust_store_at_twice_its_age(
+def test_a_failing_rebuild_never_extends_the_trust_stores_age(
     region: Region, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(trust_export, "BUNDLE_CACHE_SECONDS", 0.3)
+    _short_ages(monkeypatch)
     cache = trust_export.BundleCache(region.node)
     first = cache.store()
 
@@ -750,13 +766,30 @@ def test_a_failing_rebuild_stops_the_old_trust_store_at_twice_its_age(
     assert cache.cached() is first  # starts the rebuild, which fails
     assert _wait_for(lambda: "rebuilding the trust store" in caplog.text)
     for _ in range(100):
-        assert cache.cached() is first  # still within twice the age
+        assert cache.cached() is first  # still within its age
     time.sleep(0.05)
     assert caplog.text.count("rebuilding the trust store") == 1  # not retried at once
     time.sleep(0.3)
-    assert cache.cached() is None  # too old to answer with: the route builds it, and fails
+    assert cache.cached() is None  # past its age: the route builds it, and fails
     with pytest.raises(StoreUnavailable):
         cache.store()
+
+
+def test_no_thread_for_the_rebuild_is_no_error(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _short_ages(monkeypatch)
+    cache = trust_export.BundleCache(region.node)
+    first = cache.store()
+
+    def no_thread(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    time.sleep(0.35)
+    with monkeypatch.context() as m:
+        m.setattr(threading.Thread, "start", no_thread)
+        assert cache.cached() is first
+    assert _wait_for(lambda: cache.cached() not in (None, first))  # tried again, and done
 
 
 def test_a_json_license_text_gets_the_verdict_the_route_gives(
