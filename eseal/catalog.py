@@ -36,12 +36,11 @@ from eseal.catalog_fields import (
     MAX_FIELD_LENGTH,
     FieldSpec,
     Kind,
-    excerpt,
     has_control_character,
     normalise_fields,
 )
 from eseal.ids import InvalidCreditCode, validate_credit_code
-from keys.errors import InvalidInput
+from keys.errors import InvalidInput, shown
 from keys.keyfile import refuse_duplicate_keys
 
 FORMAT: Final = 1
@@ -144,7 +143,7 @@ class Catalog:
         found = self.by_code.get(key)
         if found is None:
             raise UnknownLicenseType(
-                f"unknown license type {excerpt(code)}: a type code is 21 characters"
+                f"unknown license type {shown(code)}: a type code is 21 characters"
                 " (the defining ministry's credit code and 3 digits); list the known types"
                 " with `eseal license types`"
             )
@@ -187,7 +186,7 @@ class _Reader:
         if missing := sorted(required - keys):
             raise self.fail(where, f"missing {', '.join(missing)}")
         if unknown := sorted(keys - required - optional):
-            raise self.fail(where, f"unknown key {excerpt(unknown[0])}")
+            raise self.fail(where, f"unknown key {shown(unknown[0])}")
         return cast(dict[str, Any], value)
 
     def text(self, value: object, where: str, limit: int) -> str:
@@ -213,7 +212,7 @@ class _Reader:
         if not _TYPE_CODE.fullmatch(code):
             raise self.fail(
                 where,
-                f"type code {excerpt(code)} must be an 18-character credit code (upper case)"
+                f"type code {shown(code)} must be an 18-character credit code (upper case)"
                 " followed by 3 digits",
             )
         try:
@@ -229,7 +228,7 @@ class _Reader:
         if not _FIELD_NAME.fullmatch(name):
             raise self.fail(
                 f"{where}.name",
-                f"{excerpt(name)} must be snake_case ASCII: a-z, 0-9 and _, starting with a"
+                f"{shown(name)} must be snake_case ASCII: a-z, 0-9 and _, starting with a"
                 " letter, at most 32 characters",
             )
         where = f"{where} ({name})"
@@ -237,7 +236,7 @@ class _Reader:
         kind = raw["kind"]
         if kind not in KINDS:
             raise self.fail(
-                f"{where}.kind", f"unknown kind {excerpt(str(kind))} (known: {', '.join(KINDS)})"
+                f"{where}.kind", f"unknown kind {shown(kind)} (known: {', '.join(KINDS)})"
             )
         required = raw["required"]
         if not isinstance(required, bool):

@@ -16,7 +16,7 @@ from eseal.ids import (
     validate_credit_code,
     validate_region_code,
 )
-from keys.errors import InvalidInput
+from keys.errors import InvalidInput, shown
 
 #: Field values travel in the QR code: no value is longer than this.
 MAX_FIELD_LENGTH: Final = 200
@@ -38,10 +38,6 @@ class FieldInvalid(InvalidInput):
     """A license field value is missing, unknown or malformed for its license type."""
 
     code = "field-invalid"
-
-
-def excerpt(text: str, limit: int = 40) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 def has_control_character(text: str) -> bool:
@@ -155,9 +151,9 @@ def normalise_fields(
     for key in values:
         if key not in specs:
             allowed = ", ".join(specs) or "none"
-            shown = excerpt(key) if isinstance(key, str) else type(key).__name__
+            named = shown(key) if isinstance(key, str) else type(key).__name__
             raise FieldInvalid(
-                f"unknown field {shown} for license type {license_type}; allowed fields: {allowed}"
+                f"unknown field {named} for license type {license_type}; allowed fields: {allowed}"
             )
     out: dict[str, str | int] = {}
     for spec in fields:
