@@ -18,6 +18,7 @@ from eseal.api.app import create_app
 from eseal.licenses import issue
 from eseal.seals import create_seal
 from tests.eseal.conftest import BUSINESS, MARKET, NOW, Region, business_request
+from verifier.document import StampClaims, decode
 
 ISSUE_FIELDS = {
     "company_type": "有限责任公司",
@@ -343,3 +344,34 @@ def test_a_multipart_qr_text_is_bounded_as_sent(api: Api) -> None:
     r = api.client.post("/v1/verify", files={"text": (None, padded)})
     assert r.status_code == 400
     assert "longer than" in r.json()["detail"]
+
+
+def _stamp_raw(api: Api, seal: str, disposition: bytes) -> Any:
+    """POST a stamp whose file part has this Content-Disposition, byte for byte."""
+    body = (
+        b"--x\r\nContent-Disposition: " + disposition + b"\r\n"
+        b"Content-Type: text/plain\r\n\r\nthe document\r\n--x--\r\n"
+    )
+    headers = {
+        "Authorization": api.tokens["owner"],
+        "Content-Type": "multipart/form-data; boundary=x",
+    }
+    return api.client.post(f"/v1/seals/{seal}/stamp", content=body, headers=headers)
+
+
+def test_a_stamped_files_name_is_read_as_the_client_wrote_it(api: Api) -> None:
+    """UTF-8, or GB18030 as older Chinese clients send it (not Latin-1 mojibake); a name in
+    neither is refused, and nothing is sealed."""
+    seal = _fresh_seal(api)
+    for name in ("营业执照.txt", "合同 2026.txt"):
+        for encoded in (name.encode(), name.encode("gb18030")):
+            r = _stamp_raw(api, seal, b'form-data; name="file"; filename="' + encoded + b'"')
+            assert r.status_code == 201, r.text
+            claims = decode(r.json()["qr_text"]).claims
+            assert isinstance(claims, StampClaims)
+            assert claims.body.file_name == name
+    size = api.region.node.log.size()
+    r = _stamp_raw(api, seal, b'form-data; name="file"; filename="\xff\xfe.txt"')
+    assert r.status_code == 400
+    assert r.json()["type"].endswith("/file-name-not-readable")
+    assert api.region.node.log.size() == size

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, Path, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from python_multipart.multipart import parse_options_header
 
 from eseal.api.deps import CurrentPrincipal, DistinctFormFields, NodeDep, acting_agency
 from eseal.render import DocumentTooLarge
@@ -94,7 +95,7 @@ def stamp_document(
         principal,
         seal_id,
         document=document,
-        document_name=name or file.filename or "document",
+        document_name=name or _file_name(file) or "document",
         media_type=file.content_type,
         now=int(time.time()),
     )
@@ -125,3 +126,29 @@ def seal_status(seal_id: SealIdPath, node: NodeDep) -> dict[str, str | int | Non
 def seal_image(seal_id: SealIdPath, node: NodeDep) -> Response:
     """The seal's image (PNG)."""
     return Response(bytes(get_seal(node, seal_id).image), media_type="image/png")
+
+
+class FileNameNotReadable(InvalidInput):
+    """The uploaded file's name is in neither UTF-8 nor GB18030."""
+
+    code = "file-name-not-readable"
+
+
+def _file_name(upload: UploadFile) -> str | None:
+    """The name the client gave the uploaded file, as it sent it: UTF-8, or else GB18030,
+    China's national encoding, which older Chinese clients send (Starlette would read those
+    bytes as Latin-1, and the stamp would name the file in mojibake)."""
+    raw = next((v for k, v in upload.headers.raw if k == b"content-disposition"), None)
+    if raw is None:
+        return upload.filename
+    name = parse_options_header(raw)[1].get(b"filename")
+    if name is None:
+        return upload.filename
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return name.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise FileNameNotReadable(
+        "the file name is in neither UTF-8 nor GB18030: give the name in the form field 'name'"
+    )
