@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from eseal.agencies import Principal, add_agency
+from eseal.api.app import create_app
 from eseal.licenses import change_status, issue, issue_many
 from eseal.models import ESEAL_TABLES
 from eseal.node import Node, init_node
@@ -63,6 +65,13 @@ def test_issue_change_and_verify_on_postgres(tmp_path: Path) -> None:
         )
         assert verify_text(one.qr_text, ctx).status is Status.VALID
         assert verify_text(batch[0].qr_text, ctx).status is Status.REVOKED
+        # Over HTTP: a PostgreSQL node's verdicts come from the route, in the thread pool.
+        with TestClient(create_app(node)) as client:
+            for issued, status in ((one, "VALID"), (batch[0], "REVOKED")):
+                r = client.post("/v1/verify", json={"text": issued.qr_text})
+                assert r.status_code == 200, r.text
+                assert r.json()["status"] == status
+                assert r.json()["freshness"]["ledger_included"] is True
         assert audit(node.store, node.log_verifier).ok
     finally:
         node.close()
