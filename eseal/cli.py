@@ -263,6 +263,14 @@ def ledger_verify(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Worker processes; each opens the node, and they share its database.",
+            min=1,
+            max=64,
+        ),
+    ] = 1,
     data: DataOpt = None,
     database_url: DbOpt = None,
 ) -> None:
@@ -274,9 +282,19 @@ def serve(
 
     passphrase = os.environ.get("ESEAL_PASSPHRASE", "").encode() or None
     node = Node.open(data_dir(data), passphrase=passphrase, database_url=db_url(database_url))
-    node.start_group_commit()
     if passphrase is None:
         typer.echo("ESEAL_PASSPHRASE is not set: serving read-only (no issuing)", err=True)
+    if workers > 1:
+        # Opened above only to refuse a bad directory, URL or passphrase before any worker
+        # starts; each worker opens its own (eseal.api.app.app_from_environment).
+        node.close()
+        os.environ["ESEAL_DATA"] = str(data_dir(data).resolve())
+        if (url := db_url(database_url)) is not None:
+            os.environ["ESEAL_DATABASE_URL"] = url
+        target = "eseal.api.app:app_from_environment"
+        uvicorn.run(target, factory=True, workers=workers, host=host, port=port, log_level="info")
+        return
+    node.start_group_commit()
     try:
         uvicorn.run(create_app(node), host=host, port=port, log_level="info")
     finally:

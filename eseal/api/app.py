@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,13 +27,15 @@ from eseal.api.routes import health, ledger, licenses, seals, verify, window
 from eseal.node import Node
 from eseal.problems import PROBLEM_JSON, http_status, plain_problem, problem
 from eseal.trust_export import BundleCache, LocalStatus
-from keys.errors import EsealError
+from keys.errors import EsealError, InvalidInput
 
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     app.state.status.close()  # the status reader's per-thread database connections
+    if app.state.owns_node:
+        app.state.node.close()
 
 
 class Problem(BaseModel):
@@ -68,8 +72,25 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
-def create_app(node: Node) -> FastAPI:
-    """The API over one opened node (kept in ``app.state.node``)."""
+def app_from_environment() -> FastAPI:
+    """The API over the node in ``ESEAL_DATA`` (its database at ``ESEAL_DATABASE_URL`` if
+    set), opened in this process, with its keys unlocked by ``ESEAL_PASSPHRASE`` if set
+    (read-only otherwise), and closed when the app shuts down. Each worker process of
+    ``eseal serve --workers N`` runs this: uvicorn starts workers as new processes, which
+    build their app from an import string."""
+    passphrase = os.environ.get("ESEAL_PASSPHRASE", "").encode() or None
+    data = os.environ.get("ESEAL_DATA")
+    if not data:
+        raise InvalidInput("ESEAL_DATA must name the node's data directory")
+    url = os.environ.get("ESEAL_DATABASE_URL") or None
+    node = Node.open(Path(data), passphrase=passphrase, database_url=url)
+    node.start_group_commit()
+    return create_app(node, owns_node=True)
+
+
+def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
+    """The API over one opened node (kept in ``app.state.node``); with ``owns_node`` the
+    app closes the node when it shuts down."""
     app = FastAPI(
         title="eseal",
         version="1",
@@ -79,6 +100,7 @@ def create_app(node: Node) -> FastAPI:
     )
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     app.state.node = node
+    app.state.owns_node = owns_node
     app.add_middleware(verify.VerifyInLoop)  # inside BodyLimit: bodies come in bounded
     app.add_middleware(BodyLimit)
     app.add_middleware(HeadAsGet)  # outermost: a HEAD is a GET all the way in

@@ -300,3 +300,71 @@ def test_exported_public_files_are_readable_by_other_users(offline: dict[str, ob
     assert r.code == 0, str(r)
     assert narrowed.stat().st_size > 0
     assert narrowed.stat().st_mode & 0o777 == 0o600
+
+
+def test_serve_with_two_workers(offline: dict[str, object]) -> None:
+    """`eseal serve --workers 2`: each worker process opens the node and answers; the
+    server stops cleanly on SIGINT."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from tests.e2e.conftest import PASSPHRASE, eseal_command
+
+    work, demo = offline["work"], offline["demo"]
+    assert isinstance(work, Path)
+    assert isinstance(demo, dict)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESEAL_")}
+    env["ESEAL_PASSPHRASE"] = PASSPHRASE
+    command = [*eseal_command(), "--data", str(work / "node"), "serve", "--port", str(port)]
+    server = subprocess.Popen(
+        [*command, "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        texts = [lic["qr_text"] for lic in demo["licenses"]] * 20
+
+        def status(text: str) -> str:
+            r = httpx.post(url + "/v1/verify", json={"text": text}, timeout=30)
+            assert r.status_code == 200, r.text
+            assert r.json()["freshness"]["ledger_included"] is True
+            return str(r.json()["status"])
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(status, texts))
+        assert statuses[:3] == ["VALID", "REVOKED", "VALID"]
+        assert statuses == statuses[:3] * 20
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, _ = server.communicate(timeout=30)
+    log = out.decode(errors="replace")
+    assert server.returncode == 0, log
+    assert log.count("Application shutdown complete") == 2, log  # both workers ran
+
+
+def test_serve_refuses_a_bad_passphrase_before_starting_workers(
+    offline: dict[str, object],
+) -> None:
+    work = offline["work"]
+    assert isinstance(work, Path)
+    r = run_eseal("--data", work / "node", "serve", "--workers", "2", cwd=work, passphrase="wrong")
+    assert r.code == 2, str(r)
+    assert "passphrase" in r.stderr.lower()
