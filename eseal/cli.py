@@ -30,7 +30,7 @@ from eseal.cli_seal import seal_app
 from eseal.cli_verify import bundle_app, revocations_app, verify_command
 from eseal.problems import EXIT_CHECK_FAILED, EXIT_ERROR, exit_code
 from keys.errors import EsealError
-from keys.keyfile import passphrase_from_env
+from keys.keyfile import passphrase_from_env, passphrase_if_set
 
 app = typer.Typer(
     name="eseal",
@@ -280,7 +280,7 @@ def serve(
     from eseal.api.app import create_app
     from eseal.node import Node
 
-    passphrase = os.environ.get("ESEAL_PASSPHRASE", "").encode() or None
+    passphrase = passphrase_if_set()
     node = Node.open(data_dir(data), passphrase=passphrase, database_url=db_url(database_url))
     if passphrase is None:
         typer.echo("ESEAL_PASSPHRASE is not set: serving read-only (no issuing)", err=True)

@@ -327,7 +327,16 @@ def passphrase_from_env(
     var: str = "ESEAL_PASSPHRASE", environ: Mapping[str, str] | None = None
 ) -> bytes:
     """The passphrase from environment variable ``var`` (``os.environ`` unless given)."""
-    value = (os.environ if environ is None else environ).get(var, "")
-    if not value:
+    passphrase = passphrase_if_set(var, environ)
+    if passphrase is None:
         raise PassphraseMissing(f"set the environment variable {var} to the key file passphrase")
-    return os.fsencode(value)
+    return passphrase
+
+
+def passphrase_if_set(
+    var: str = "ESEAL_PASSPHRASE", environ: Mapping[str, str] | None = None
+) -> bytes | None:
+    """The passphrase from environment variable ``var``, or None when it is unset or empty
+    (a node served read-only)."""
+    value = (os.environ if environ is None else environ).get(var, "")
+    return os.fsencode(value) if value else None

@@ -28,6 +28,7 @@ from eseal.node import Node
 from eseal.problems import PROBLEM_JSON, http_status, plain_problem, problem
 from eseal.trust_export import BundleCache, LocalStatus
 from keys.errors import EsealError, InvalidInput
+from keys.keyfile import passphrase_if_set
 
 
 @contextlib.asynccontextmanager
@@ -78,7 +79,7 @@ def app_from_environment() -> FastAPI:
     (read-only otherwise), and closed when the app shuts down. Each worker process of
     ``eseal serve --workers N`` runs this: uvicorn starts workers as new processes, which
     build their app from an import string."""
-    passphrase = os.environ.get("ESEAL_PASSPHRASE", "").encode() or None
+    passphrase = passphrase_if_set()
     data = os.environ.get("ESEAL_DATA")
     if not data:
         raise InvalidInput("ESEAL_DATA must name the node's data directory")

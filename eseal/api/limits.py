@@ -22,17 +22,19 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_LIMIT = 1024 * 1024
+#: The public verification endpoint: its JSON body is small, its multipart body large.
+VERIFY_PATH = "/v1/verify"
 #: Paths (by suffix) allowed a larger multipart body: documents to seal, images (and
 #: documents) to verify. Any other body, JSON included, has the default limit; the
 #: endpoints bound each part again.
 LARGE_SUFFIXES = {
     "/stamp": 21 * 1024 * 1024,
-    "/v1/verify": 31 * 1024 * 1024,
-    "/v1/verify/image": 31 * 1024 * 1024,
+    VERIFY_PATH: 31 * 1024 * 1024,
+    f"{VERIFY_PATH}/image": 31 * 1024 * 1024,
 }
 
 #: Public endpoints whose JSON body is small: a QR text is at most 4,000 characters.
-SMALL_SUFFIXES = {"/v1/verify": 16 * 1024}
+SMALL_SUFFIXES = {VERIFY_PATH: 16 * 1024}
 
 
 BODY_TOO_LARGE = "body-too-large"
@@ -61,7 +63,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        headers, repeated = _single_headers(scope.get("headers", ()))
+        headers, repeated = single_headers(scope.get("headers", ()))
         if (refusal := _refusal(repeated, scope.get("query_string", b""))) is not None:
             await _problem(send, 400, *refusal)
             return
@@ -111,7 +113,7 @@ class BodyLimit:
             return  # the client left before sending its whole body: nobody to answer
 
 
-def _single_headers(
+def single_headers(
     raw_headers: Iterable[tuple[bytes, bytes]],
 ) -> tuple[dict[bytes, bytes], bytes | None]:
     """The headers of :data:`SINGLE_HEADERS` that the request has, by name, and the first
@@ -157,7 +159,7 @@ async def _checked_json(receive: Receive, send: Send, limit: int) -> Receive | N
 
 #: Paths (by suffix) whose route parses its JSON body strictly itself (the hot path of
 #: POST /v1/verify is not parsed twice).
-SELF_STRICT_JSON = ("/v1/verify",)
+SELF_STRICT_JSON = (VERIFY_PATH,)
 
 
 def is_json(content_type: str) -> bool:

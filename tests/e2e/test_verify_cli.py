@@ -4,11 +4,18 @@ from an image, exit 0 valid, 1 invalid, 2 error."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.e2e.conftest import Run, run_eseal
+from tests.e2e.conftest import PASSPHRASE, Run, eseal_command, run_eseal
 
 
 @pytest.fixture(scope="module")
@@ -145,39 +152,37 @@ def test_errors_exit_2(offline: dict[str, object]) -> None:
     assert "127.0.0.1:9" in unreachable.stderr
 
 
-def test_online_against_a_running_node(offline: dict[str, object]) -> None:
-    import os
-    import socket
-    import subprocess
-    import time
-
-    import httpx
-
-    from tests.e2e.conftest import PASSPHRASE, eseal_command
-
-    work, demo = offline["work"], offline["demo"]
-    assert isinstance(work, Path)
-    assert isinstance(demo, dict)
+def _start_serve(work: Path, *options: str, output: int) -> tuple[subprocess.Popen[bytes], str]:
+    """``eseal serve`` over the node in ``work`` on a free port, with the passphrase set, once
+    it answers /healthz (or after a minute); the process and its URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESEAL_")}
     env["ESEAL_PASSPHRASE"] = PASSPHRASE
     server = subprocess.Popen(
-        [*eseal_command(), "--data", str(work / "node"), "serve", "--port", str(port)],
+        [*eseal_command(), "--data", str(work / "node"), "serve", "--port", str(port), *options],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT if output == subprocess.PIPE else output,
     )
     url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    return server, url
+
+
+def test_online_against_a_running_node(offline: dict[str, object]) -> None:
+    work, demo = offline["work"], offline["demo"]
+    assert isinstance(work, Path)
+    assert isinstance(demo, dict)
+    server, url = _start_serve(work, output=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         ok = run_eseal(
             "verify",
             demo["licenses"][0]["qr_text"],
@@ -283,8 +288,6 @@ def test_no_verdict_reached_is_exit_2(offline: dict[str, object]) -> None:
 def test_exported_public_files_are_readable_by_other_users(offline: dict[str, object]) -> None:
     """A window service often runs as another user than the node's operator: the bundle and
     the snapshot are public, so they get the usual file mode, not a temp file's 0600."""
-    import os
-
     work = offline["work"]
     assert isinstance(work, Path)
     umask = os.umask(0o022)
@@ -305,41 +308,11 @@ def test_exported_public_files_are_readable_by_other_users(offline: dict[str, ob
 def test_serve_with_two_workers(offline: dict[str, object]) -> None:
     """`eseal serve --workers 2`: each worker process opens the node and answers; the
     server stops cleanly on SIGINT."""
-    import os
-    import signal
-    import socket
-    import subprocess
-    import time
-    from concurrent.futures import ThreadPoolExecutor
-
-    import httpx
-
-    from tests.e2e.conftest import PASSPHRASE, eseal_command
-
     work, demo = offline["work"], offline["demo"]
     assert isinstance(work, Path)
     assert isinstance(demo, dict)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ESEAL_")}
-    env["ESEAL_PASSPHRASE"] = PASSPHRASE
-    command = [*eseal_command(), "--data", str(work / "node"), "serve", "--port", str(port)]
-    server = subprocess.Popen(
-        [*command, "--workers", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    server, url = _start_serve(work, "--workers", "2", output=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         texts = [lic["qr_text"] for lic in demo["licenses"]] * 20
 
         def status(text: str) -> str:

@@ -16,6 +16,7 @@ import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import Response
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -855,9 +856,10 @@ def test_a_json_license_text_is_answered_in_the_event_loop(
     answers: list[bytes | None] = []
     real = verify_routes._in_loop_answer
 
-    def spy(state: Any, body: bytes) -> bytes | None:
-        answers.append(real(state, body))
-        return answers[-1]
+    def spy(state: Any, body: bytes) -> Response | None:
+        answer = real(state, body)
+        answers.append(None if answer is None else bytes(answer.body))
+        return answer
 
     monkeypatch.setattr(verify_routes, "_in_loop_answer", spy)
     issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)

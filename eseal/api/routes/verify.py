@@ -21,12 +21,14 @@ from starlette.requests import ClientDisconnect
 from eseal.api.deps import DistinctFormFields, NodeDep, distinct_form_fields
 from eseal.api.limits import (
     SMALL_SUFFIXES,
+    VERIFY_PATH,
     ASGIApp,
     Receive,
     Scope,
     Send,
     is_json,
     replay,
+    single_headers,
     strict_json,
     whole_body,
 )
@@ -97,7 +99,7 @@ _VERIFY_BODY = {
 }
 
 
-@router.post("/v1/verify", openapi_extra=_VERIFY_BODY, response_model=None)
+@router.post(VERIFY_PATH, openapi_extra=_VERIFY_BODY, response_model=None)
 async def verify(request: Request) -> Response:
     """The verdict on a QR text (JSON ``{"text": "EL1:…"}``), or on the QR code in an image
     (multipart ``image``) or a text (multipart ``text``), with, for a seal stamp, the
@@ -203,23 +205,15 @@ class VerifyInLoop:
         if answer is None:
             await self.app(scope, replay(body, receive), send)
             return
-        headers = [(b"content-length", b"%d" % len(answer)), (b"content-type", JSON)]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": answer})
-
-
-VERIFY_PATH = "/v1/verify"
-JSON = b"application/json"
+        await send({"type": "http.response.start", "status": 200, "headers": answer.raw_headers})
+        await send({"type": "http.response.body", "body": answer.body})
 
 
 def _content_type(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            return str(value.decode("latin-1"))
-    return ""
+    return single_headers(scope["headers"])[0].get(b"content-type", b"").decode("latin-1")
 
 
-def _in_loop_answer(state: State, body: bytes) -> bytes | None:
+def _in_loop_answer(state: State, body: bytes) -> Response | None:
     """The verdict on a JSON body as the route would answer it in the event loop, or None
     where the route answers otherwise (a refusal, a stamp, the thread pool, an error)."""
     try:
@@ -232,7 +226,7 @@ def _in_loop_answer(state: State, body: bytes) -> bytes | None:
         verdict = verify_text(text, _context(state, store)).to_json()
     except EsealError:
         return None  # the route meets it again and answers its problem
-    return orjson.dumps(verdict)
+    return _verdict_response(verdict)
 
 
 class InvalidJson(InvalidInput):
@@ -273,7 +267,7 @@ def _verify_image(
     return _verify_with_document(request, read_qr(data), document)
 
 
-@router.post("/v1/verify/image", response_model=None, dependencies=[DistinctFormFields])
+@router.post(f"{VERIFY_PATH}/image", response_model=None, dependencies=[DistinctFormFields])
 def verify_image(
     request: Request,
     image: Annotated[UploadFile, File(description="A photo or screenshot with the QR code")],
