@@ -74,53 +74,57 @@ def refused_tag(data: bytes) -> int | None:
     lead = 0xD8 in data or 0xD9 in data or 0xDA in data or 0xDB in data or 0xC1 in data
     if not lead or _MAYBE_REFUSED.search(data) is None:
         return None
+    return _walk(data)
+
+
+def _walk(data: bytes) -> int | None:  # noqa: PLR0912 - one flat loop on purpose
+    """:func:`refused_tag`'s walk over every item head of ``data`` (strings skipped whole).
+    One loop with the head read inline: a call and a tuple per item cost as much again."""
+    end = len(data)
     i = 0
     # Items still to read in each open container; None while an indefinite one is open.
     left: list[int | None] = [1]
     while left:
-        if left[-1] == 0:
-            left.pop()
-            continue
-        head = _head(data, i)
-        if head is None:
-            raise cbor2.CBORDecodeError(f"malformed CBOR: no valid item head at byte {i}")
-        major, arg, i = head
-        if major == -1:  # a break closes the innermost indefinite container
-            if left[-1] is not None:
-                raise cbor2.CBORDecodeError(f"malformed CBOR: a stray break at byte {i - 1}")
-            left.pop()
-            continue
         top = left[-1]
+        if top == 0:
+            left.pop()
+            continue
+        if i >= end:
+            raise cbor2.CBORDecodeError(f"malformed CBOR: no valid item head at byte {i}")
+        initial = data[i]
+        major, arg = initial >> 5, initial & 31
+        if arg < 24:  # the argument in the initial byte
+            i += 1
+        elif arg < 28:  # 1, 2, 4 or 8 argument bytes (a cut one fails at the next head)
+            size = 1 << (arg - 24)
+            arg = int.from_bytes(data[i + 1 : i + 1 + size], "big")
+            i += 1 + size
+        elif arg == 31 and 2 <= major <= 5:  # indefinite: chunks or items until a break
+            i += 1
+            if top is not None:
+                left[-1] = top - 1
+            left.append(None)
+            continue
+        elif initial == 0xFF:  # a break closes the innermost indefinite container
+            if top is not None:
+                raise cbor2.CBORDecodeError(f"malformed CBOR: a stray break at byte {i}")
+            left.pop()
+            i += 1
+            continue
+        else:
+            raise cbor2.CBORDecodeError(f"malformed CBOR: no valid item head at byte {i}")
         if top is not None:
             left[-1] = top - 1
-        if major == 6 and arg in REFUSED_TAGS:
-            return arg
-        if major == 6:
-            left.append(1)  # the tagged item
-        elif major in (2, 3) and arg is not None:
+        if major in (2, 3):
             i += arg  # the string's bytes
-        elif major in (2, 3, 4):
-            left.append(arg)  # chunks until a break (None), or the array's items
+        elif major == 6:
+            if arg in REFUSED_TAGS:
+                return arg
+            left.append(1)  # the tagged item
+        elif major == 4:
+            left.append(arg)  # the array's items
         elif major == 5:
-            left.append(None if arg is None else 2 * arg)  # keys and values
-    return None
-
-
-def _head(data: bytes, i: int) -> tuple[int, int | None, int] | None:
-    """The major type and argument of the item head at ``i`` (None for an indefinite
-    length; major -1 for a break), and where the head ends; None if malformed."""
-    if i >= len(data):
-        return None
-    major, info = data[i] >> 5, data[i] & 31
-    if info < 24:
-        return major, info, i + 1
-    if info < 28:
-        size = 1 << (info - 24)
-        return major, int.from_bytes(data[i + 1 : i + 1 + size], "big"), i + 1 + size
-    if info == 31 and major in (2, 3, 4, 5):
-        return major, None, i + 1
-    if info == 31 and major == 7:
-        return -1, None, i + 1
+            left.append(2 * arg)  # keys and values
     return None
 
 

@@ -210,6 +210,9 @@ class DecodedDocument:
     signature: bytes
     claims: LicenseClaims | StampClaims
     text: str
+    #: The COSE_Sign1 bytes as inflated: exactly the canonical encoding of the parts above,
+    #: since :func:`decode` accepts no other.
+    cose: bytes
 
     def signed_bytes(self) -> bytes:
         """The COSE Sig_structure ["Signature1", protected, h'', payload]: what was signed."""
@@ -221,11 +224,11 @@ class DecodedDocument:
 
     def cose_bytes(self) -> bytes:
         """The COSE_Sign1 bytes (exact: :func:`decode` accepts only the canonical encoding)."""
-        return cose_sign1_bytes(self.protected, self.payload, self.signature)
+        return self.cose
 
     def digest(self) -> bytes:
         """SHA-256 of the COSE_Sign1 bytes: what the ledger records."""
-        return hashlib.sha256(self.cose_bytes()).digest()
+        return hashlib.sha256(self.cose).digest()
 
 
 # -- encoding ----------------------------------------------------------------------------------
@@ -326,10 +329,11 @@ def inflate(data: bytes, limit: int = MAX_INFLATED) -> bytes:
 def decode(text: str) -> DecodedDocument:
     """Decode and check a QR document's text, all stages but the signature."""
     kind, body = split_prefix(text)
-    cose = parse_cose_sign1(inflate(decode_base45(body)))
+    data = inflate(decode_base45(body))
+    cose = parse_cose_sign1(data)
     claims = parse_claims(kind, cose.payload)
     return DecodedDocument(
-        kind, cose.kid, cose.protected, cose.payload, cose.signature, claims, text
+        kind, cose.kid, cose.protected, cose.payload, cose.signature, claims, text, data
     )
 
 

@@ -9,7 +9,7 @@ import time
 
 import cbor2
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from keys import cbor as strict_cbor
@@ -175,3 +175,60 @@ def test_shared_references_behind_a_break_are_refused_at_once() -> None:
     with pytest.raises(cbor2.CBORDecodeError):
         strict_cbor.loads(data)
     assert time.perf_counter() - started < 5.0  # bounded: let through, it never ends
+
+
+def _reference_item(data: bytes, i: int) -> tuple[int, int | None]:
+    """A plain recursive reading of one item at ``i``: where it ends and the first refused
+    tag heading an item in it (the walk's loop must agree with it everywhere)."""
+    if i >= len(data):
+        raise cbor2.CBORDecodeError("cut")
+    major, info = data[i] >> 5, data[i] & 31
+    if info < 24:
+        arg, i = info, i + 1
+    elif info < 28:
+        size = 1 << (info - 24)
+        arg, i = int.from_bytes(data[i + 1 : i + 1 + size], "big"), i + 1 + size
+    elif info == 31 and major in (2, 3, 4, 5):
+        i += 1
+        while i >= len(data) or data[i] != 0xFF:
+            i, tag = _reference_item(data, i)
+            if tag is not None:
+                return i, tag
+        return i + 1, None
+    else:
+        raise cbor2.CBORDecodeError("no item head")  # a stray break among them
+    if major in (2, 3):
+        return i + arg, None
+    if major == 6:
+        return (i, arg) if arg in REFUSED_TAGS else _reference_item(data, i)
+    for _ in range(arg if major == 4 else 2 * arg if major == 5 else 0):
+        i, tag = _reference_item(data, i)
+        if tag is not None:
+            return i, tag
+    return i, None
+
+
+def _outcome(read: object, data: bytes) -> object:
+    try:
+        return read(data)  # type: ignore[operator]
+    except cbor2.CBORDecodeError:
+        return "malformed"
+
+
+# Heads of every kind (refused tags, breaks, indefinite and sized containers and strings,
+# argument sizes), so that short random runs of them are often near-valid CBOR.
+_HEADS = st.sampled_from(
+    [
+        *(0x00, 0x01, 0x18, 0x19, 0x1C, 0x1D, 0x23, 0x41, 0x5F, 0x61, 0x7F, 0x81, 0x82, 0x9F),
+        *(0xA1, 0xBF, 0xC1, 0xC6, 0xD2, 0xD8, 0xD9, 0xDA, 0xDB, 0xF6, 0xF9, 0xFC, 0xFF),
+    ]
+)
+
+
+@settings(max_examples=1_500)
+@given(st.lists(_HEADS, max_size=14).map(bytes) | st.binary(max_size=40))
+@example(bytes.fromhex("a100c100"))  # a refused tag as a map's value
+@example(bytes.fromhex("9f5f4100ffc100ff"))  # after chunks, in an indefinite array
+def test_the_walk_reads_as_a_plain_recursive_reader(data: bytes) -> None:
+    expected = _outcome(lambda d: _reference_item(d, 0)[1], data)
+    assert _outcome(strict_cbor._walk, data) == expected, data.hex()
