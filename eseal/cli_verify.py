@@ -16,7 +16,8 @@ from eseal.problems import EXIT_CHECK_FAILED
 from keys import ed25519
 from keys.errors import CheckFailed, InvalidInput
 from verifier.pipeline import DEFAULT_MAX_STATUS_AGE, StatusSource, VerifyContext, verify_text
-from verifier.scan import MAX_IMAGE_BYTES, read_qr
+from verifier.scan import MAX_IMAGE_BYTES
+from verifier.scan_pool import scan_image
 from verifier.trust import BundleNotPinned, TrustBundle, TrustStore, open_bundle
 from verifier.verdict import (
     DOCUMENT_NOT_COMPARED,
@@ -237,7 +238,7 @@ def verify_command(
     if online is not None and revocations:
         raise InvalidInput("give --revocations FILE (offline) or --online URL, not both")
     if image is not None:
-        text = read_qr(_read(image, "image", MAX_IMAGE_BYTES))
+        text = scan_image(_read(image, "image", MAX_IMAGE_BYTES))
     text = (text or "").strip()
     if not text:
         raise InvalidInput("the QR text is empty")

@@ -29,12 +29,14 @@ from eseal.problems import PROBLEM_JSON, http_status, plain_problem, problem
 from eseal.trust_export import BundleCache, LocalStatus
 from keys.errors import EsealError, InvalidInput
 from keys.keyfile import passphrase_if_set
+from verifier.scan_pool import close_default_pool
 
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     app.state.status.close()  # the status reader's per-thread database connections
+    close_default_pool()  # the image readers' worker processes
     if app.state.owns_node:
         app.state.node.close()
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import PASSPHRASE, Run, eseal_command, run_eseal
+from tests.verifier.test_scan_pool import finder_tiles_png
 
 
 @pytest.fixture(scope="module")
@@ -283,6 +284,21 @@ def test_no_verdict_reached_is_exit_2(offline: dict[str, object]) -> None:
     )
     assert alone.code == 2
     assert "--bundle" in alone.stderr
+
+
+def test_an_image_too_slow_to_read_stops_at_the_bound(offline: dict[str, object]) -> None:
+    """A small PNG that would keep zxing busy far longer than the bound (tens of seconds):
+    the CLI stops reading it after 5 s and says so, exit code 2."""
+    work = offline["work"]
+    assert isinstance(work, Path)
+    hostile = work / "finders.png"
+    hostile.write_bytes(finder_tiles_png(2800))
+    started = time.monotonic()
+    r = _verify(offline, "--image", hostile)
+    assert time.monotonic() - started < 20
+    assert r.code == 2, str(r)
+    assert "took longer than 5 s" in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_exported_public_files_are_readable_by_other_users(offline: dict[str, object]) -> None:

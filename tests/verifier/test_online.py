@@ -31,11 +31,14 @@ from eseal.trust_export import build_bundle, export_bundle
 from keys.errors import InvalidInput
 from ledger.store import StoreUnavailable
 from tests.eseal.conftest import MARKET, NOW, Region, business_request, make_region
+from tests.verifier.test_scan_pool import finder_tiles_png
+from verifier import scan_pool
 from verifier.base45 import b45encode
 from verifier.cose import cose_sign1_bytes
 from verifier.document import decode
 from verifier.online import OnlineStatus
 from verifier.pipeline import VerifyContext, verify_text
+from verifier.scan_pool import ScanPool
 from verifier.trust import TrustStore, open_bundle
 from verifier.verdict import Status
 
@@ -321,6 +324,28 @@ def test_bad_verify_requests_are_problems(client: TestClient) -> None:
         "/v1/verify/image", files={"image": ("big.png", b"\0" * (11 * 1024 * 1024), "image/png")}
     )
     assert r.status_code == 413
+
+
+def test_an_image_too_slow_to_read_is_a_problem_in_bounded_time(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 12 KB image that keeps zxing busy for seconds: the worker reading it is stopped
+    at the bound and the answer is a 422 problem (here a 1 s bound instead of 5 s)."""
+    pool = ScanPool(workers=1, seconds=1.0)
+    monkeypatch.setattr(scan_pool._DEFAULT, "_pool", pool)
+    try:
+        for path, field in (("/v1/verify/image", "image"), ("/v1/verify", "image")):
+            started = time.monotonic()
+            r = client.post(path, files={field: ("x.png", finder_tiles_png(), "image/png")})
+            assert time.monotonic() - started < 5.0
+            assert r.status_code == 422, r.text
+            assert r.json()["type"].endswith("/image-too-complex")
+            assert r.headers["content-type"] == "application/problem+json"
+        good = client.post("/v1/verify/image", files={"image": ("qr.png", qr_png("EL1:X"))})
+        assert good.status_code == 200  # a verdict (invalid): the image itself was read
+        assert good.json()["valid"] is False
+    finally:
+        pool.close()
 
 
 def test_a_json_verify_body_is_small(client: TestClient) -> None:

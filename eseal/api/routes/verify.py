@@ -37,7 +37,8 @@ from eseal.trust_export import BundleCache, LocalStatus, export_bundle, export_s
 from keys.errors import EsealError, InvalidInput
 from verifier.document import MAX_TEXT_LENGTH
 from verifier.pipeline import VerifyContext, verify_text
-from verifier.scan import MAX_IMAGE_BYTES, ImageTooLarge, read_qr
+from verifier.scan import MAX_IMAGE_BYTES, ImageTooLarge
+from verifier.scan_pool import scan_image
 from verifier.trust import TrustStore
 
 router = APIRouter(tags=["verify"])
@@ -264,7 +265,7 @@ def _verify_image(
     request: Request, image: StarletteUpload, document: StarletteUpload | None
 ) -> dict[str, Any]:
     data = _read(image, MAX_IMAGE_BYTES) or b""
-    return _verify_with_document(request, read_qr(data), document)
+    return _verify_with_document(request, scan_image(data), document)
 
 
 @router.post(f"{VERIFY_PATH}/image", response_model=None, dependencies=[DistinctFormFields])
