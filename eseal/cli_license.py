@@ -52,6 +52,15 @@ def license_types(as_json: JsonOpt = False) -> None:
     emit([t.to_json() for t in catalog], as_json, human)
 
 
+def _check_outputs(qr: Path | None, pdf: Path | None, png: Path | None) -> None:
+    """The output files' paths, checked before anything is signed or recorded."""
+    from eseal.printing import QR_SUFFIXES, output_path
+
+    output_path(qr, suffixes=QR_SUFFIXES)
+    output_path(pdf)
+    output_path(png)
+
+
 def _write_outputs(
     node: Any, license_id: str, qr_text: str, qr: Path | None, pdf: Path | None, png: Path | None
 ) -> None:
@@ -85,6 +94,7 @@ def license_issue(
     req = IssueRequest(
         type_code, holder, holder_id, parse_fields(field or []), end_of_day(valid_until)
     )
+    _check_outputs(qr, pdf, png)
     with open_node(data, database_url, unlock=True) as node:
         issued = issue(node, OPERATOR, agency, req, now=now())
         _write_outputs(node, issued.id, issued.qr_text, qr, pdf, png)
@@ -100,8 +110,6 @@ def license_issue(
 
 
 def _read_csv(path: Path) -> list[Any]:
-    from eseal.licenses import IssueRequest
-
     if not path.is_file():
         raise InvalidInput(f"{path} is not a file")
     if path.stat().st_size > MAX_CSV:
@@ -111,8 +119,21 @@ def _read_csv(path: Path) -> list[Any]:
     except (OSError, UnicodeDecodeError) as e:
         raise InvalidInput(f"cannot read {path}: {e}") from e
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _csv_requests(path, reader)
+    except csv.Error as e:  # a field over the csv module's limit, a NUL, a stray quote
+        # line_num counts the lines read whole: the failing one is the next.
+        raise InvalidInput(f"{path}:{reader.line_num + 1}: not a readable CSV row: {e}") from e
+
+
+def _csv_requests(path: Path, reader: csv.DictReader[str]) -> list[Any]:
+    from eseal.api.limits import first_repeated
+    from eseal.licenses import IssueRequest
+
     if not reader.fieldnames or not {"type", "holder"} <= set(reader.fieldnames):
         raise InvalidInput("the CSV needs a header with at least the columns type and holder")
+    if (name := first_repeated(list(reader.fieldnames))) is not None:
+        raise InvalidInput(f"{path}:1: the column {name!r} is given more than once")
     fixed = {"type", "holder", "holder_id", "valid_until"}
     out = []
     for line, row in enumerate(reader, start=2):
@@ -153,7 +174,9 @@ def license_bulk(
     from eseal.agencies import OPERATOR
     from eseal.agencies import agency as agency_row
     from eseal.licenses import issue_many, validate_request
+    from eseal.printing import output_path
 
+    output_path(out)  # appended to: it may exist, but not be a directory or nowhere
     requests = _read_csv(csv_file)
     issued = 0
     with open_node(data, database_url, unlock=True) as node:
@@ -266,6 +289,7 @@ def license_renew(
     from eseal.agencies import OPERATOR
     from eseal.licenses import renew
 
+    _check_outputs(qr, pdf, None)
     with open_node(data, database_url, unlock=True) as node:
         issued = renew(
             node,
@@ -292,6 +316,7 @@ def license_print(
     """Render a stored license again: QR, PDF, PNG."""
     from eseal.licenses import get_license
 
+    _check_outputs(qr, pdf, png)
     with open_node(data, database_url) as node:
         row = get_license(node, license_id)
         _write_outputs(node, row.id, row.document, qr, pdf, png)

@@ -270,9 +270,10 @@ def bundle_export(
     as_json: JsonOpt = False,
 ) -> None:
     """Write the region's trust bundle, signed by its root key."""
-    from eseal.printing import write_atomic
+    from eseal.printing import output_path, write_atomic
     from eseal.trust_export import export_bundle
 
+    output_path(out)
     with open_node(data, database_url, unlock=True) as node:
         raw = export_bundle(node, now=int(time.time()), with_images=with_images)
         root = node.root_key_id.hex()
@@ -306,9 +307,10 @@ def revocations_export(
     as_json: JsonOpt = False,
 ) -> None:
     """Write the revocation snapshot, signed by the log key and cut at the checkpoint."""
-    from eseal.printing import write_atomic
+    from eseal.printing import output_path, write_atomic
     from eseal.trust_export import export_snapshot
 
+    output_path(out)
     with open_node(data, database_url, unlock=True) as node:
         raw = export_snapshot(node, now=int(time.time()), margin=margin)
     write_atomic(out, raw)

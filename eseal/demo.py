@@ -127,6 +127,7 @@ def _open(data_dir: Path, database_url: str | None, now: int) -> Node:
 
 def run_demo(data_dir: Path, *, database_url: str | None, now: int) -> DemoResult:
     out_dir = data_dir / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
     with _open(data_dir, database_url, now) as node:
         result = DemoResult(data_dir=str(data_dir), region=node.config.region)
         for code, name, types in DEMO_AGENCIES:

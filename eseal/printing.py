@@ -57,14 +57,34 @@ def _umask() -> int:
     return current
 
 
+#: The QR file formats, chosen by the file name's suffix.
+QR_SUFFIXES = (".png", ".svg")
+
+
+def output_path(path: Path | None, *, suffixes: tuple[str, ...] = ()) -> Path | None:
+    """``path`` checked as a file to write: not a directory, in a directory that exists and
+    may be written, with one of ``suffixes`` if given. Commands check their output files
+    with it before they sign or record anything, so that a wrong path leaves nothing done."""
+    if path is None:
+        return None
+    path = path.expanduser()
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a directory")
+    parent = path.parent
+    if not parent.is_dir():
+        raise InvalidInput(f"{parent} is not a directory: create it first")
+    if not os.access(parent, os.W_OK):
+        raise InvalidInput(f"cannot write files in {parent}")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise InvalidInput(f"{path}: the file name must end in {' or '.join(suffixes)}")
+    return path
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file whole or not at all (temp file, fsync, rename). What is written here is
     public (licenses, QR codes, bundles, snapshots): readable by all, as the umask allows,
     not the owner-only mode of a temporary file."""
-    path = path.expanduser()
-    if path.is_dir():
-        raise InvalidInput(f"{path} is a directory")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = output_path(path) or path
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         # A file written before keeps its mode (its owner may have narrowed it on purpose).
@@ -82,7 +102,8 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def write_qr(path: Path, text: str) -> None:
-    """The QR of ``text`` as SVG (``.svg``) or PNG (anything else)."""
+    """The QR of ``text`` as SVG (``.svg``) or PNG (``.png``)."""
+    path = output_path(path, suffixes=QR_SUFFIXES) or path
     if path.suffix.lower() == ".svg":
         write_atomic(path, qr_svg(text).encode())
     else:

@@ -3,6 +3,7 @@ stamps; bad input exits 2 and changes nothing."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import zxingcpp
 from PIL import Image
 
-from tests.e2e.conftest import run_eseal
+from tests.e2e.conftest import Run, in_parallel, run_eseal
 
 MARKET = "11500000MB16135217"
 FOOD = "111000000000PH001J002"
@@ -115,3 +116,54 @@ def test_agency_license_seal_commands(tmp_path: Path) -> None:
     ok("seal", "revoke", seal["id"], "--reason", "丢失")
     verify = run_eseal("--data", d, "--json", "ledger", "verify", cwd=tmp_path)
     assert verify.code == 0, str(verify)
+
+
+def test_bad_output_paths_and_csv_files_change_nothing(tmp_path: Path) -> None:
+    """An output file that cannot be written, or a CSV that cannot be read, is refused
+    (exit 2) before anything is signed or recorded; no directory is made on the way."""
+    d = tmp_path / "node"
+
+    def run(*args: str | Path) -> Run:
+        return run_eseal("--data", d, "--json", *args, cwd=tmp_path)
+
+    def size() -> int:
+        return int(json.loads(run("ledger", "checkpoint").stdout)["size"])
+
+    assert run("init", "--region", "500000", "--name", "重庆市").code == 0
+    agency = ["agency", "add", "--code", MARKET, "--name", "重庆市市场监督管理局"]
+    assert run(*agency, "--types", FOOD).code == 0
+    seal = json.loads(
+        run(
+            "seal", "create", "--agency", MARKET, "--name", "合同专用章", "--type", "contract"
+        ).stdout
+    )
+    doc = tmp_path / "contract.txt"
+    doc.write_text("合同正文", encoding="utf-8")
+    issue = ["license", "issue", "--agency", MARKET, "--type", FOOD, "--holder", "重庆小面"]
+    issue += [a for f in FIELDS for a in ("--field", f)]
+    missing = tmp_path / "no" / "such"
+    csv_ok = "type,holder," + ",".join(f.split("=")[0] for f in FIELDS)
+    row = f"{FOOD},重庆小面," + ",".join(f.split("=")[1] for f in FIELDS)
+    long_csv, twice_csv = tmp_path / "long.csv", tmp_path / "twice.csv"
+    long_csv.write_text(f"{csv_ok}\n{row}\n{FOOD},{'面' * 140_000},x\n", encoding="utf-8")
+    twice_csv.write_text(f"{csv_ok},address\n{row},别处\n", encoding="utf-8")
+    before = size()
+    cases: list[tuple[list[str | Path], str]] = [
+        ([*issue, "--pdf", tmp_path], "is a directory"),
+        ([*issue, "--qr", tmp_path / "l.gif"], "must end in .png or .svg"),
+        ([*issue, "--png", missing / "sheet.png"], "is not a directory"),
+        (["seal", "stamp", seal["id"], doc, "--qr", tmp_path], "is a directory"),
+        (["seal", "stamp", seal["id"], doc, "--pdf", missing / "x.pdf"], "is not a directory"),
+        (["license", "bulk", "--agency", MARKET, long_csv], "long.csv:3: not a readable CSV"),
+        (["license", "bulk", "--agency", MARKET, twice_csv], "'address' is given more than"),
+        (["license", "bulk", "--agency", MARKET, twice_csv, "--out", tmp_path], "directory"),
+    ]
+    runs = in_parallel({str(i): functools.partial(run, *args) for i, (args, _) in enumerate(cases)})
+    for i, (args, said) in enumerate(cases):
+        r = runs[str(i)]
+        assert r.code == 2, (args, str(r))
+        assert said in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr
+    assert size() == before
+    assert not (tmp_path / "no").exists()
+    assert not (tmp_path / "l.gif").exists()
