@@ -26,6 +26,7 @@ from keys import ed25519
 from keys.errors import InvalidInput
 from keys.statements import KeyStatement, Role, certify
 from ledger.entries import Entry, digest
+from verifier.pipeline import MAX_REASON
 from verifier.trust import displayable
 
 AGENCY_KEY_LIFETIME = 5 * 365 * 86400
@@ -292,6 +293,23 @@ def rotate_key(node: Node, code: str, *, now: int) -> AgencyKey:
     return new
 
 
+def stated_reason(reason: str, *, missing: str | None = None) -> str:
+    """A status change's reason, as the ledger records it and every window shows it: white
+    space collapsed (a line break typed in a form is a space), at most
+    :data:`~verifier.pipeline.MAX_REASON` characters, and no control or format (bidi)
+    character. ``missing`` is the refusal when the change needs a reason."""
+    reason = " ".join(reason.split())
+    if missing is not None and not reason:
+        raise InvalidInput(missing)
+    if len(reason) > MAX_REASON:
+        raise InvalidInput(f"the reason must be at most {MAX_REASON} characters")
+    if not displayable(reason):
+        raise InvalidInput(
+            "the reason must be plain text: no control, format (bidi) or line-breaking characters"
+        )
+    return reason
+
+
 def revoke_key(node: Node, code: str, key_id: str, *, reason: str, now: int) -> None:
     """Revoke an agency key: documents it signed are no longer valid."""
     matches = [k for k in agency_keys(node, code) if k.key_id == key_id.lower()]
@@ -300,8 +318,7 @@ def revoke_key(node: Node, code: str, key_id: str, *, reason: str, now: int) -> 
     key = matches[0]
     if key.status == "revoked":
         raise InvalidInput(f"key {key_id} is already revoked")
-    if not reason.strip():
-        raise InvalidInput("a revocation needs a reason")
+    reason = stated_reason(reason, missing="a revocation needs a reason")
 
     def record(conn: Connection, _first: int) -> None:
         conn.execute(
@@ -317,7 +334,7 @@ def revoke_key(node: Node, code: str, key_id: str, *, reason: str, now: int) -> 
                 key.key_id,
                 digest(key.statement),
                 node.root_key_id,
-                reason=reason.strip()[:256],
+                reason=reason,
             )
         ],
         also=record,

@@ -25,6 +25,7 @@ from eseal.agencies import (
     active_key,
     agency,
     agency_types,
+    stated_reason,
 )
 from eseal.catalog import LicenseType, load_catalog
 from eseal.ids import (
@@ -405,11 +406,9 @@ def change_status(
     kind, new, allowed, needs_reason = ACTIONS[action]
     row = get_license(node, license_id)
     principal.require(row.agency_code)
-    reason = reason.strip()
-    if needs_reason and not reason:
-        raise InvalidInput(f"to {action} a license, give a reason")
-    if len(reason) > 256:
-        raise InvalidInput("the reason must be at most 256 characters")
+    reason = stated_reason(
+        reason, missing=f"to {action} a license, give a reason" if needs_reason else None
+    )
     if row.status not in allowed:
         raise BadTransition(
             f"license {license_id} is {STATUS_NAMES[row.status]}: {action} is not allowed"

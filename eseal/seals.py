@@ -14,7 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from eseal.agencies import Forbidden, Principal, agency
+from eseal.agencies import Forbidden, Principal, agency, stated_reason
 from eseal.models import SealRow, StampRow
 from eseal.node import Node
 from eseal.seal_image import draw_seal
@@ -280,8 +280,7 @@ def revoke_seal(
     principal.require(seal.agency_code)
     if seal.status == "revoked":
         raise SealRevoked(f"seal {seal_id} is already revoked")
-    if not reason.strip():
-        raise InvalidInput("a seal revocation needs a reason")
+    reason = stated_reason(reason, missing="a seal revocation needs a reason")
 
     def record(conn: Connection, _first: int) -> None:
         moved = conn.execute(
@@ -301,7 +300,7 @@ def revoke_seal(
                 seal_id,
                 digest(seal.statement),
                 node.root_key_id,
-                reason=reason.strip()[:256],
+                reason=reason,
             )
         ],
         also=record,

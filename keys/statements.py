@@ -39,7 +39,7 @@ from keys.ed25519 import (
     verify,
 )
 from keys.ed25519 import key_id as _key_id
-from keys.errors import CheckFailed, InvalidInput
+from keys.errors import CheckFailed, InvalidInput, shown
 
 VERSION = 1
 DOMAIN = b"eseal/key-statement/v1\n"
@@ -160,7 +160,7 @@ class KeyStatement:
         for rule, problem in _STATEMENT_RULES:
             if not rule(self):
                 raise MalformedStatement(
-                    f"key statement for {self.subject!r} is malformed: {problem}"
+                    f"key statement for {shown(self.subject)} is malformed: {problem}"
                 )
 
     @property
@@ -200,7 +200,9 @@ class KeyStatement:
         try:
             role, status = Role(m["role"]), KeyStatus(m["st"])
         except ValueError as e:
-            raise MalformedStatement(f"unknown role {m['role']!r} or status {m['st']!r}") from e
+            raise MalformedStatement(
+                f"unknown role {shown(m['role'])} or status {shown(m['st'])}"
+            ) from e
         statement = cls(
             version=m["v"],
             role=role,
@@ -339,7 +341,7 @@ def _check_role(statement: KeyStatement, role: Role) -> None:
 def _check_scope(statement: KeyStatement, license_type: str | None) -> None:
     if license_type is not None and license_type not in statement.scope:
         raise OutOfScope(
-            f"{_describe(statement)} may not act for license type {license_type!r}; "
+            f"{_describe(statement)} may not act for license type {shown(license_type)}; "
             f"its scope is {list(statement.scope)}"
         )
 

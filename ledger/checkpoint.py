@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from nacl.exceptions import CryptoError
 from nacl.signing import SigningKey, VerifyKey
 
-from keys.errors import CheckFailed, InvalidInput
+from keys.errors import CheckFailed, InvalidInput, shown
 from ledger.merkle import HASH_SIZE, MAX_TREE_SIZE
 
 #: The signed-note signature type byte of Ed25519 keys.
@@ -91,13 +91,13 @@ def _name_problem(name: str) -> str | None:
     if not name:
         return "key name is empty"
     if "+" in name or any(ch.isspace() for ch in name):
-        return f"key name {name!r} contains a space or a plus"
+        return f"key name {shown(name)} contains a space or a plus"
     if _CONTROL.search(name) or "\x7f" in name:
-        return f"key name {name!r} contains a control character"
+        return f"key name {shown(name)} contains a control character"
     try:
         size = len(name.encode("utf-8"))
     except UnicodeEncodeError:
-        return f"key name {name!r} is not valid Unicode"
+        return f"key name {shown(name)} is not valid Unicode"
     if size > MAX_NAME_BYTES:
         return f"key name is {size} bytes, at most {MAX_NAME_BYTES} allowed"
     return None

@@ -186,7 +186,7 @@ def _text(value: object, what: str, limit: int, pattern: re.Pattern[str] | None 
     if type(value) is not str or not 0 < len(value) <= limit or not value.isprintable():
         raise InvalidClaim(f"{what} must be printable text of 1 to {limit} characters")
     if pattern is not None and not pattern.fullmatch(value):
-        raise InvalidClaim(f"{what} {value!r} is malformed")
+        raise InvalidClaim(f"{what} {shown(value)} is malformed")
     return value
 
 
@@ -255,9 +255,11 @@ def _fields(f: object) -> tuple[Mapping[str, str | int], bool]:
     for name, value in f.items():
         if type(value) is str:
             if len(value) > _MAX_TEXT or not value.isprintable():
-                raise InvalidClaim(f"field {name!r} must be printable text of at most 200 chars")
+                raise InvalidClaim(
+                    f"field {shown(name)} must be printable text of at most 200 chars"
+                )
         elif type(value) is not int or not -(2**63) <= value < 2**63:
-            raise InvalidClaim(f"field {name!r} must be text or a 64-bit integer")
+            raise InvalidClaim(f"field {shown(name)} must be text or a 64-bit integer")
     return MappingProxyType(f), ordered
 
 

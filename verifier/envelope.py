@@ -18,7 +18,7 @@ from typing import Any
 from nacl.signing import SigningKey
 
 from keys import ed25519
-from keys.errors import PARSE_ERRORS, CheckFailed, InvalidInput
+from keys.errors import PARSE_ERRORS, CheckFailed, InvalidInput, shown
 
 MAX_ENVELOPE = 64 * 1024 * 1024
 MAX_SIGNATURES = 8
@@ -69,7 +69,7 @@ def read_envelope(data: bytes, payload_type: str) -> tuple[bytes, list[tuple[byt
             raise MalformedEnvelope("an envelope has exactly payloadType, payload, signatures")
         if env["payloadType"] != payload_type:
             raise MalformedEnvelope(
-                f"expected a {payload_type} envelope, got {env['payloadType']!r}"
+                f"expected a {payload_type} envelope, got {shown(env['payloadType'])}"
             )
         payload = base64.b64decode(env["payload"], validate=True)
         sigs = env["signatures"]
@@ -81,7 +81,7 @@ def read_envelope(data: bytes, payload_type: str) -> tuple[bytes, list[tuple[byt
     except MalformedEnvelope:
         raise
     except PARSE_ERRORS as e:  # binascii.Error and UnicodeDecodeError are ValueErrors
-        raise MalformedEnvelope(f"envelope is malformed: {e!r}") from e
+        raise MalformedEnvelope(f"envelope is malformed: {shown(e, 200)}") from e
     return payload, pairs
 
 

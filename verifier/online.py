@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
-from keys.errors import PARSE_ERRORS, EsealError, ExternalFailure
+from keys.errors import PARSE_ERRORS, EsealError, ExternalFailure, shown
 from ledger.checkpoint import parse_verifier_key, verify_checkpoint
 from ledger.entries import decode_entry
 from ledger.merkle import leaf_hash, verify_inclusion
@@ -125,7 +125,9 @@ class OnlineStatus:
         except PARSE_ERRORS as e:
             # Not a status answer at all: an error to report, not evidence against the
             # document (a flaky proxy must not tell a clerk a genuine license is unrecorded).
-            raise NodeAnswerMalformed(f"the node's status answer is malformed: {e!r}") from e
+            raise NodeAnswerMalformed(
+                f"the node's status answer is malformed: {shown(e, 200)}"
+            ) from e
         except EsealError as e:
             # A well-formed answer whose checkpoint, entry or proof does not check out.
             detail = e.message
@@ -143,7 +145,7 @@ class OnlineStatus:
             return None
         status = body.get("status")
         if not isinstance(status, str) or status not in _SEAL_CODES:
-            raise NodeUnreachable(f"{self.base_url} answered seal status {status!r}")
+            raise NodeUnreachable(f"{self.base_url} answered seal status {shown(status)}")
         return StatusAnswer(_SEAL_CODES[status], "online", int(time.time()))
 
     def close(self) -> None:
@@ -152,7 +154,7 @@ class OnlineStatus:
 
 def _integer(value: Any) -> int:
     if not is_time(value):
-        raise TypeError(f"expected a non-negative integer, got {value!r}")
+        raise TypeError(f"expected a non-negative integer, got {shown(value)}")
     return value
 
 
@@ -161,7 +163,7 @@ def _check_answer(
 ) -> StatusAnswer:
     code = body["status"]
     if code not in {"01", "02", "03", "04", "05", "06", "07"}:
-        raise ValueError(f"unknown status {code!r}")
+        raise ValueError(f"unknown status {shown(code)}")
     cp = verify_checkpoint(body["checkpoint"], parse_verifier_key(bundle.log_verifier))
     index = _integer(body["ledger_index"])
     raw = base64.b64decode(body["entry"], validate=True)

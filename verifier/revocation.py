@@ -30,7 +30,7 @@ import cbor2
 from nacl.signing import SigningKey
 
 from keys import cbor as strict_cbor
-from keys.errors import InvalidInput
+from keys.errors import InvalidInput, shown
 from ledger.checkpoint import parse_verifier_key, verify_checkpoint
 from verifier.cascade import Cascade, build_cascade_from_digests, id_digest
 from verifier.cose import CBOR_ERRORS
@@ -193,7 +193,7 @@ def _parse(payload: bytes) -> RevocationSnapshot:
     except MalformedSnapshot:
         raise
     except CBOR_ERRORS as e:
-        raise MalformedSnapshot(f"revocation snapshot is malformed: {e!r}") from e
+        raise MalformedSnapshot(f"revocation snapshot is malformed: {shown(e, 200)}") from e
 
 
 class SnapshotStatus:

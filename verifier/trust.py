@@ -19,7 +19,7 @@ from typing import Any
 from nacl.signing import SigningKey
 
 from keys import ed25519
-from keys.errors import PARSE_ERRORS, CheckFailed, InvalidInput
+from keys.errors import PARSE_ERRORS, CheckFailed, InvalidInput, shown
 from keys.statements import Role, SignedStatement, verify_statement_chain
 from verifier.claims import is_time
 from verifier.envelope import open_envelope, read_envelope, seal_envelope
@@ -168,7 +168,9 @@ class TrustBundle:
     def from_json(cls, raw: Any) -> TrustBundle:
         try:
             if raw["format"] != BUNDLE_FORMAT:
-                raise MalformedBundle(f"bundle format {raw['format']!r} is not {BUNDLE_FORMAT}")
+                raise MalformedBundle(
+                    f"bundle format {shown(raw['format'])} is not {BUNDLE_FORMAT}"
+                )
             return cls(
                 region=_text(raw["region"]),
                 name=_text(raw["name"]),
@@ -210,7 +212,7 @@ class TrustBundle:
         except MalformedBundle:
             raise
         except PARSE_ERRORS as e:
-            raise MalformedBundle(f"trust bundle is malformed: {e!r}") from e
+            raise MalformedBundle(f"trust bundle is malformed: {shown(e, 200)}") from e
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -258,7 +260,7 @@ def _note(value: Any) -> str:
 def _key(raw: Any) -> KeyRecord:
     status = _text(raw["status"])
     if status not in {"active", "retired", "revoked"}:
-        raise MalformedBundle(f"unknown key status {status!r}")
+        raise MalformedBundle(f"unknown key status {shown(status)}")
     return KeyRecord(
         SignedStatement.from_bytes(_unb64(raw["statement"])),
         status,
@@ -285,7 +287,7 @@ def open_bundle(data: bytes, *, pinned_root_key_id: bytes | None = None) -> Trus
     try:
         raw = json.loads(payload)
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
-        raise MalformedBundle(f"trust bundle payload is not JSON: {e!r}") from e
+        raise MalformedBundle(f"trust bundle payload is not JSON: {shown(e, 200)}") from e
     bundle = TrustBundle.from_json(raw)
     open_envelope(data, BUNDLE_TYPE, bundle.root_public_key)
     if pinned_root_key_id is not None and bundle.root_key_id != pinned_root_key_id:

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from eseal.agencies import Principal, new_credential
+from eseal.agencies import Principal, active_key, new_credential, revoke_key
 from eseal.api.app import create_app
 from eseal.licenses import issue
 from eseal.seals import create_seal
+from keys.errors import InvalidInput
 from tests.eseal.conftest import BUSINESS, MARKET, NOW, Region, business_request
 from verifier.document import StampClaims, decode
 
@@ -185,6 +186,44 @@ def test_second_revocation_is_a_conflict(api: Api) -> None:
     r = api.client.post(f"/v1/licenses/{lic}/revoke", json={"reason": "b"}, headers=auth)
     assert r.status_code == 409
     assert api.region.node.log.size() == size
+
+
+@pytest.mark.parametrize(
+    "reason", ["a\u0000b", "\u001b[31mred", "\u202eevil", "\ufeffx", "x" * 257]
+)
+def test_a_reason_that_is_not_plain_text_changes_nothing(api: Api, reason: str) -> None:
+    """The reason goes into the ledger and onto every window and terminal that shows the
+    status: no control, bidi or line-breaking character, at most 256 characters."""
+    auth = {"Authorization": api.tokens["owner"]}
+    lic, seal = _fresh_license(api), _fresh_seal(api)
+    size = api.region.node.log.size()
+    for path in (f"/v1/licenses/{lic}/revoke", f"/v1/licenses/{lic}/suspend"):
+        r = api.client.post(path, json={"reason": reason}, headers=auth)
+        assert r.status_code in (400, 422), r.text
+        assert r.headers["content-type"] == "application/problem+json"
+    r = api.client.post(f"/v1/seals/{seal}/revoke", json={"reason": reason}, headers=auth)
+    assert r.status_code in (400, 422), r.text
+    assert api.region.node.log.size() == size
+    assert api.client.get(f"/v1/licenses/{lic}/status").json()["status"] == "01"
+    with pytest.raises(InvalidInput):
+        revoke_key(
+            api.region.node,
+            MARKET,
+            active_key(api.region.node, MARKET).key_id.hex(),
+            reason=reason,
+            now=NOW,
+        )
+    assert api.region.node.log.size() == size
+
+
+def test_a_reason_is_recorded_with_its_white_space_collapsed(api: Api) -> None:
+    auth = {"Authorization": api.tokens["owner"]}
+    lic = _fresh_license(api)
+    reason = "  经营场所与登记不符\r\n（第 3 条）\u2028　 "
+    r = api.client.post(f"/v1/licenses/{lic}/suspend", json={"reason": reason}, headers=auth)
+    assert r.status_code == 200, r.text
+    status = api.client.get(f"/v1/licenses/{lic}/status").json()
+    assert status["status_reason"] == "经营场所与登记不符 （第 3 条）"
 
 
 def test_seal_image_is_public_png(api: Api) -> None:

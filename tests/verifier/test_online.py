@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import os
 import threading
 import time
 import zlib
@@ -36,10 +37,11 @@ from verifier import scan_pool
 from verifier.base45 import b45encode
 from verifier.cose import cose_sign1_bytes
 from verifier.document import decode
+from verifier.envelope import read_envelope
 from verifier.online import OnlineStatus
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.scan_pool import ScanPool
-from verifier.trust import TrustStore, open_bundle
+from verifier.trust import BUNDLE_TYPE, TrustStore, open_bundle
 from verifier.verdict import Status
 
 AGENT = Principal("agency", MARKET)
@@ -896,3 +898,23 @@ def test_a_json_license_text_is_answered_in_the_event_loop(
     assert answers[-1] is None  # the route answered the refusal
     client.post("/v1/verify", files={"text": (None, issued.qr_text)})
     assert len(answers) == 2  # a form never reaches it
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        os.urandom(1 << 20),  # random bytes: a UnicodeDecodeError quoting them
+        b'{"payloadType": "' + b"A" * 500_000 + b'", "payload": "", "signatures": []}',
+        json.dumps({"payloadType": "x", "payload": "é" * 100_000, "signatures": []}).encode(),
+    ],
+)
+def test_refusals_of_bad_offline_files_are_short(data: bytes) -> None:
+    """What a window's terminal prints for a bad bundle or snapshot names the flaw, not the
+    file: a message of at most a few hundred characters however large the input."""
+    for read in (
+        lambda: read_envelope(data, BUNDLE_TYPE),
+        lambda: open_bundle(data),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            read()
+        assert len(str(refused.value)) < 400, str(refused.value)[:100]
