@@ -19,9 +19,10 @@ from eseal.models import SealRow, StampRow
 from eseal.node import Node
 from eseal.seal_image import draw_seal
 from keys import ed25519
-from keys.errors import InvalidInput
+from keys.errors import InvalidInput, shown
 from keys.statements import KeyStatement, Role, certify
 from ledger.entries import Entry, digest
+from verifier.claims import MAX_MEDIA_TYPE, MEDIA_TYPE
 from verifier.document import StampBody, StampClaims, sign_stamp
 from verifier.trust import displayable
 
@@ -207,6 +208,20 @@ def list_seals(node: Node, agency_code: str | None = None) -> list[SealRow]:
         return [SealRow.model_validate(r._mapping) for r in conn.execute(query)]
 
 
+def _media_type(given: str | None) -> str | None:
+    """The media type a stamp records for a Content-Type as sent: its type/subtype in lower
+    case, without parameters (``text/plain; charset=utf-8`` is ``text/plain``)."""
+    if given is None or not given.strip():
+        return None
+    essence = given.split(";", 1)[0].strip().lower()
+    if len(essence) > MAX_MEDIA_TYPE or not MEDIA_TYPE.fullmatch(essence):
+        raise InvalidInput(
+            f"the file's media type (its Content-Type) {shown(given)} is not of the form "
+            "type/subtype"
+        )
+    return essence
+
+
 def stamp(
     node: Node,
     principal: Principal,
@@ -225,6 +240,7 @@ def stamp(
     if len(document) > MAX_DOCUMENT:
         raise InvalidInput(f"a document must be at most {MAX_DOCUMENT // (1024 * 1024)} MiB")
     document_name = document_name.strip()[-200:] or "document"
+    media_type = _media_type(media_type)
     sha = hashlib.sha256(document).digest()
     stamp_id = f"{seal_id}.{secrets.token_hex(5).upper()}"
     claims = StampClaims(

@@ -36,7 +36,9 @@ _MAX_FIELD_NAME: Final = 32
 _CREDIT_CODE = re.compile(r"[0-9A-HJ-NP-RTUWXY]{18}")
 _TYPE_CODE = re.compile(r"[0-9A-HJ-NP-RTUWXY]{18}[0-9]{3}")
 _REGION = re.compile(r"[0-9]{6}")
-_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][\w!#$&^.+-]*/[A-Za-z0-9][\w!#$&^.+-]*", re.ASCII)
+#: A media type as a stamp records it: type/subtype, no parameters (RFC 6838 names).
+MAX_MEDIA_TYPE: Final = 127
+MEDIA_TYPE = re.compile(r"[A-Za-z0-9][\w!#$&^.+-]*/[A-Za-z0-9][\w!#$&^.+-]*", re.ASCII)
 
 
 # The parsed claims are plain slotted records, never changed after parsing. They are not
@@ -313,7 +315,7 @@ def _stamp_claims(m: dict[Any, Any]) -> tuple[StampClaims, bool]:
         _bytes(b["d"], "document digest (d)", 32),
         _text(b["n"], "file name (n)", _MAX_TEXT),
         _uint(b["z"], "document size (z)", 0, 2**63 - 1),
-        _text(b["m"], "media type (m)", 127, _MEDIA_TYPE) if "m" in b else None,
+        _text(b["m"], "media type (m)", MAX_MEDIA_TYPE, MEDIA_TYPE) if "m" in b else None,
     )
     return StampClaims(issuer, issued_at, not_before, stamp_id, body), ordered
 

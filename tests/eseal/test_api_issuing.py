@@ -414,3 +414,26 @@ def test_a_stamped_files_name_is_read_as_the_client_wrote_it(api: Api) -> None:
     assert r.status_code == 400
     assert r.json()["type"].endswith("/file-name-not-readable")
     assert api.region.node.log.size() == size
+
+
+def test_a_stamp_records_the_files_media_type_without_parameters(api: Api) -> None:
+    seal = _fresh_seal(api)
+    owner = {"Authorization": api.tokens["owner"]}
+    for sent, recorded in (
+        ("text/plain; charset=utf-8", "text/plain"),
+        ("Application/PDF", "application/pdf"),
+        ("image/svg+xml ;q=1", "image/svg+xml"),
+    ):
+        files = {"file": ("a.txt", b"hello", sent)}
+        r = api.client.post(f"/v1/seals/{seal}/stamp", files=files, headers=owner)
+        assert r.status_code == 201, r.text
+        claims = decode(r.json()["qr_text"]).claims
+        assert isinstance(claims, StampClaims)
+        assert claims.body.media_type == recorded
+    size = api.region.node.log.size()
+    for bad in ("text", "text/plain/x", "téxt/plain", "/plain", "a/" + "b" * 200):
+        files = {"file": ("a.txt", b"hello", bad)}
+        r = api.client.post(f"/v1/seals/{seal}/stamp", files=files, headers=owner)
+        assert r.status_code == 400, (bad, r.text)
+        assert "type/subtype" in r.json()["detail"]
+    assert api.region.node.log.size() == size
