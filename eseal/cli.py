@@ -23,6 +23,7 @@ from eseal.cli_common import (
     db_url,
     emit,
     open_node,
+    plain_int,
     want_json,
 )
 from eseal.cli_license import license_app
@@ -122,7 +123,7 @@ def ledger_checkpoint(
 
 @ledger_app.command("entry")
 def ledger_entry(
-    index: Annotated[int, typer.Argument(help="Entry index, from 0.")],
+    index: Annotated[int, typer.Argument(help="Entry index, from 0.", parser=plain_int())],
     data: DataOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
@@ -151,8 +152,11 @@ def ledger_entry(
 
 @proof_app.command("inclusion")
 def proof_inclusion(
-    index: Annotated[int, typer.Argument(help="Entry index.")],
-    size: Annotated[int | None, typer.Option(help="Tree size (default: the latest).")] = None,
+    index: Annotated[int, typer.Argument(help="Entry index.", parser=plain_int())],
+    size: Annotated[
+        int | None,
+        typer.Option(help="Tree size (default: the latest).", parser=plain_int()),
+    ] = None,
     data: DataOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
@@ -184,8 +188,8 @@ def proof_inclusion(
 
 @proof_app.command("consistency")
 def proof_consistency(
-    first: Annotated[int, typer.Argument(help="Older tree size.")],
-    second: Annotated[int, typer.Argument(help="Newer tree size.")],
+    first: Annotated[int, typer.Argument(help="Older tree size.", parser=plain_int())],
+    second: Annotated[int, typer.Argument(help="Newer tree size.", parser=plain_int())],
     data: DataOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
@@ -262,13 +266,14 @@ def ledger_verify(
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    port: Annotated[
+        int, typer.Option(help="Port to listen on.", parser=plain_int(1, 65535))
+    ] = 8000,
     workers: Annotated[
         int,
         typer.Option(
             help="Worker processes; each opens the node, and they share its database.",
-            min=1,
-            max=64,
+            parser=plain_int(1, 64),
         ),
     ] = 1,
     data: DataOpt = None,

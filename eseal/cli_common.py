@@ -80,3 +80,25 @@ def open_node(
         yield node
     finally:
         node.close()
+
+
+def plain_int(low: int | None = None, high: int | None = None) -> Callable[[Any], int]:
+    """A parser for a command-line integer in plain decimal digits
+    (:data:`eseal.ids.PLAIN_DECIMAL`) from ``low`` to ``high``: click's own would take
+    ``1_0`` as 10 and ``+1`` as 1."""
+
+    def parse(value: Any) -> int:
+        from eseal.ids import PLAIN_DECIMAL
+
+        if isinstance(value, int):  # a default
+            return value
+        if not isinstance(value, str) or not PLAIN_DECIMAL.fullmatch(value):
+            raise typer.BadParameter(f"{value!r} is not an integer in plain decimal digits")
+        number = int(value)
+        if (low is not None and number < low) or (high is not None and number > high):
+            lo = "…" if low is None else str(low)
+            hi = "…" if high is None else str(high)
+            raise typer.BadParameter(f"{number} is not in the range {lo} to {hi}")
+        return number
+
+    return parse

@@ -11,7 +11,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from eseal.cli_common import DataOpt, DbOpt, JsonOpt, emit, open_node
+from eseal.cli_common import DataOpt, DbOpt, JsonOpt, emit, open_node, plain_int
 from eseal.problems import EXIT_CHECK_FAILED
 from keys import ed25519
 from keys.errors import CheckFailed, InvalidInput
@@ -298,8 +298,7 @@ def revocations_export(
         typer.Option(
             help="Seconds before now that the snapshot speaks for: licenses issued later "
             "may still be on their way into the ledger and get no offline status.",
-            min=0,
-            max=86400,
+            parser=plain_int(0, 86400),
         ),
     ] = 120,
     data: DataOpt = None,

@@ -15,6 +15,12 @@ from typing import Final
 
 from keys.errors import InvalidInput
 
+#: An integer as people and programs write one to eseal (a query parameter, a command's
+#: argument): plain decimal digits, no sign but a minus on a non-zero value, no leading
+#: zero, at most 19 digits. Not ``1_0``, ``+1``, ``01``, ``-0``, ``1.0`` or full-width
+#: digits, which Python's and pydantic's lax parsing would read as numbers.
+PLAIN_DECIMAL: Final = re.compile(r"0|-?[1-9][0-9]{0,18}", re.ASCII)
+
 
 class InvalidCreditCode(InvalidInput):
     """A unified social credit code that is malformed or fails its check character."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated
 
@@ -13,6 +12,7 @@ from pydantic import BeforeValidator
 from eseal.agencies import NotAuthenticated, Principal, authenticate
 from eseal.api.limits import first_repeated
 from eseal.catalog_fields import ISO_DATE
+from eseal.ids import PLAIN_DECIMAL
 from eseal.node import Node
 from keys.errors import InvalidInput
 from ledger.log import Log
@@ -77,13 +77,9 @@ async def distinct_form_fields(request: Request) -> None:
 DistinctFormFields = Depends(distinct_form_fields)
 
 
-_DECIMAL = re.compile(r"-?(0|[1-9][0-9]{0,18})")
-
-
 def _plain_decimal(value: object) -> object:
-    """A query integer as plain decimal digits: not ``1_0``, ``+1``, ``01`` or ``1.0``,
-    which Python's and pydantic's lax parsing would read as numbers."""
-    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+    """A query integer as plain decimal digits (:data:`eseal.ids.PLAIN_DECIMAL`)."""
+    if isinstance(value, str) and not PLAIN_DECIMAL.fullmatch(value):
         raise ValueError("must be an integer in plain decimal digits")
     return value
 

@@ -121,6 +121,12 @@ BAD = (
         ("ledger", "entry", "abc", "--data", "{D}"),
         "integer",
     ),
+    Bad("entry-underscore", ("ledger", "entry", "1_0", "--data", "{D}"), "plain decimal"),
+    Bad(
+        "inclusion-size-plus",
+        ("ledger", "proof", "inclusion", "0", "--size", "+1", "--data", "{D}"),
+        "plain decimal",
+    ),
     Bad(
         "inclusion-size-zero",
         ("ledger", "proof", "inclusion", "0", "--size", "0", "--data", "{D}"),

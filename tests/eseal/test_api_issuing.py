@@ -361,7 +361,7 @@ def test_a_repeated_form_field_or_query_parameter_is_refused(api: Api) -> None:
 def test_numbers_and_dates_are_read_as_written(api: Api) -> None:
     """Plain decimal integers in queries and YYYY-MM-DD dates in bodies: the lax forms
     Python would read (1_0, +1, 01, 1.0, a date-time at midnight) are refused."""
-    for bad in ("1_0", "+1", "01", "1.0", " 1", "0x1"):
+    for bad in ("1_0", "+1", "01", "-0", "1.0", " 1", "0x1", "١"):
         r = api.client.get(f"/v1/ledger/entries?start={bad}")
         assert r.status_code == 422, bad
         assert r.headers["content-type"] == "application/problem+json"
