@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -14,7 +14,7 @@ from eseal.api.limits import first_repeated
 from eseal.catalog_fields import ISO_DATE
 from eseal.ids import PLAIN_DECIMAL
 from eseal.node import Node
-from keys.errors import InvalidInput
+from keys.errors import InvalidInput, shown
 from ledger.log import Log
 
 
@@ -66,15 +66,28 @@ def acting_agency(principal: Principal, given: str | None) -> str:
     return given
 
 
-async def distinct_form_fields(request: Request) -> None:
-    """A multipart form names each field once: FastAPI would keep the last one silently
-    (two ``file`` parts, and the second is sealed). The form is the one FastAPI parsed."""
+async def check_form_fields(request: Request, known: frozenset[str]) -> None:
+    """A multipart form names each field once, and only fields the operation reads:
+    FastAPI would keep the last of two ``file`` parts silently (and seal the second), and
+    drop a misspelt field without a word. The form is the one FastAPI parsed."""
     form = await request.form()
-    if (name := first_repeated([key for key, _ in form.multi_items()])) is not None:
+    names = [key for key, _ in form.multi_items()]
+    if (name := first_repeated(names)) is not None:
         raise InvalidInput(f"the form field {name!r} is given more than once")
+    if unknown := sorted(set(names) - known):
+        raise InvalidInput(
+            f"the form field {shown(unknown[0])} is not one of {', '.join(sorted(known))}"
+        )
 
 
-DistinctFormFields = Depends(distinct_form_fields)
+def FormFields(*known: str) -> Any:  # noqa: N802 - named as the dependency it returns
+    """A dependency: :func:`check_form_fields` with the operation's field names."""
+    names = frozenset(known)
+
+    async def check(request: Request) -> None:
+        await check_form_fields(request, names)
+
+    return Depends(check)
 
 
 def _plain_decimal(value: object) -> object:

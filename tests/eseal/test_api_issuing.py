@@ -437,3 +437,16 @@ def test_a_stamp_records_the_files_media_type_without_parameters(api: Api) -> No
         assert r.status_code == 400, (bad, r.text)
         assert "type/subtype" in r.json()["detail"]
     assert api.region.node.log.size() == size
+
+
+def test_a_stamp_form_with_a_field_it_does_not_read_seals_nothing(api: Api) -> None:
+    seal = _fresh_seal(api)
+    owner = {"Authorization": api.tokens["owner"]}
+    size = api.region.node.log.size()
+    files = {"file": ("a.txt", b"hello", "text/plain")}
+    r = api.client.post(
+        f"/v1/seals/{seal}/stamp", files=files, data={"nmae": "合同.txt"}, headers=owner
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["detail"] == "the form field 'nmae' is not one of file, name"
+    assert api.region.node.log.size() == size

@@ -350,6 +350,21 @@ def test_an_image_too_slow_to_read_is_a_problem_in_bounded_time(
         pool.close()
 
 
+def test_a_verify_form_with_a_field_it_does_not_read_is_refused(client: TestClient) -> None:
+    """A misspelt or extra part is named, not dropped: the clerk's upload would otherwise
+    be judged on what the form did not say."""
+    image = ("qr.png", qr_png("EL1:X"), "image/png")
+    for path, files, data in (
+        ("/v1/verify/image", {"image": image}, {"text": "EL1:X"}),
+        ("/v1/verify/image", {"image": image, "documnet": ("a.txt", b"x")}, None),
+        ("/v1/verify", {"image": image, "extra": ("a.txt", b"x")}, None),
+    ):
+        r = client.post(path, files=files, data=data)
+        assert r.status_code == 400, (path, r.text)
+        assert "is not one of" in r.json()["detail"]
+    assert client.post("/v1/verify/image", files={"image": image}).status_code == 200
+
+
 def test_a_json_verify_body_is_small(client: TestClient) -> None:
     """The JSON form carries one QR text (≤ 4,000 characters): 16 KiB is plenty; the
     large limit is for multipart images only, and a declared or streamed excess is 413."""

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from python_multipart.multipart import parse_options_header
 
-from eseal.api.deps import CurrentPrincipal, DistinctFormFields, NodeDep, acting_agency
+from eseal.api.deps import CurrentPrincipal, FormFields, NodeDep, acting_agency
 from eseal.render import DocumentTooLarge
 from eseal.seals import MAX_DOCUMENT, MAX_IMAGE, create_seal, get_seal, revoke_seal, stamp
 from keys.errors import InvalidInput
@@ -78,7 +78,7 @@ def make_seal(
     return SealOut(**seal.to_json())
 
 
-@router.post("/{seal_id}/stamp", status_code=201, dependencies=[DistinctFormFields])
+@router.post("/{seal_id}/stamp", status_code=201, dependencies=[FormFields("file", "name")])
 def stamp_document(
     seal_id: SealIdPath,
     node: NodeDep,

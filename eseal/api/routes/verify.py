@@ -18,7 +18,7 @@ from starlette.datastructures import State
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.requests import ClientDisconnect
 
-from eseal.api.deps import DistinctFormFields, NodeDep, distinct_form_fields
+from eseal.api.deps import FormFields, NodeDep, check_form_fields
 from eseal.api.limits import (
     SMALL_SUFFIXES,
     VERIFY_PATH,
@@ -80,6 +80,7 @@ def _read(upload: StarletteUpload | None, limit: int, *, image: bool = True) -> 
     return data
 
 
+_VERIFY_FIELDS = frozenset({"image", "text", "document"})
 _VERIFY_BODY = {
     "requestBody": {
         "required": True,
@@ -107,7 +108,7 @@ async def verify(request: Request) -> Response:
     stamped file as the multipart ``document``."""
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         form = await request.form(max_files=2, max_fields=2)
-        await distinct_form_fields(request)
+        await check_form_fields(request, _VERIFY_FIELDS)
         image, text_field, document = form.get("image"), form.get("text"), form.get("document")
         if document is not None and not isinstance(document, StarletteUpload):
             raise InvalidInput("the document must be a file field 'document'")
@@ -268,7 +269,9 @@ def _verify_image(
     return _verify_with_document(request, scan_image(data), document)
 
 
-@router.post(f"{VERIFY_PATH}/image", response_model=None, dependencies=[DistinctFormFields])
+@router.post(
+    f"{VERIFY_PATH}/image", response_model=None, dependencies=[FormFields("image", "document")]
+)
 def verify_image(
     request: Request,
     image: Annotated[UploadFile, File(description="A photo or screenshot with the QR code")],
