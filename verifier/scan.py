@@ -89,6 +89,8 @@ def decode(data: bytes, *, fast: bool) -> tuple[Image.Image, bool]:
     as :func:`read_qr` says (its errors are :func:`read_qr`'s)."""
     if len(data) > MAX_IMAGE_BYTES:
         raise ImageTooLarge(f"an image must be at most {MAX_IMAGE_BYTES // 2**20} MiB")
+    if not data:
+        raise ImageUnreadable("the image file is empty")
     too_large = f"an image must be at most {MAX_PIXELS // 1_000_000} megapixels"
     try:
         with warnings.catch_warnings():

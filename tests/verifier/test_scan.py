@@ -171,6 +171,8 @@ def test_pixel_bounds_hold_on_both_passes(fast: bool) -> None:
 def test_byte_bound_and_unreadable_files() -> None:
     with pytest.raises(ImageTooLarge):
         read_qr(b"\xff\xd8" + b"\0" * scan.MAX_IMAGE_BYTES)
+    with pytest.raises(ImageUnreadable, match="empty"):
+        read_qr(b"")
     with pytest.raises(ImageUnreadable) as refused:
         read_qr(b"not an image")
     # What the window shows a clerk: plain words, no Python object in it.
