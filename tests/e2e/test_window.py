@@ -427,16 +427,16 @@ def test_forged_license_is_a_bad_signature(opened: Opened, site: Site) -> None:
 def _record_server_images(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, tuple[int, int]]]:
     """(bytes, size) of every image the server is asked to read (it runs in-process)."""
     from eseal.api.routes import verify as route
-    from verifier.scan import read_qr
+    from verifier.scan_pool import scan_image
 
     received: list[tuple[int, tuple[int, int]]] = []
 
-    def recording_read_qr(data: bytes) -> str:
+    def recording_scan_image(data: bytes) -> str:
         with Image.open(io.BytesIO(data)) as image:
             received.append((len(data), image.size))
-        return read_qr(data)
+        return scan_image(data)
 
-    monkeypatch.setattr(route, "read_qr", recording_read_qr)
+    monkeypatch.setattr(route, "scan_image", recording_scan_image)
     return received
 
 
