@@ -14,7 +14,6 @@ import click
 import typer
 
 from eseal.cli_common import DataOpt, DbOpt, JsonOpt, emit, now, open_node
-from eseal.licenses import end_of_day
 from keys.errors import InvalidInput
 
 license_app = typer.Typer(help="Issue licenses and change their status.", no_args_is_help=True)
@@ -89,7 +88,7 @@ def license_issue(
 ) -> None:
     """Issue a license: sign the QR document and record it in the ledger."""
     from eseal.agencies import OPERATOR
-    from eseal.licenses import IssueRequest, issue
+    from eseal.licenses import IssueRequest, end_of_day, issue
 
     req = IssueRequest(
         type_code, holder, holder_id, parse_fields(field or []), end_of_day(valid_until)
@@ -128,7 +127,7 @@ def _read_csv(path: Path) -> list[Any]:
 
 def _csv_requests(path: Path, reader: csv.DictReader[str]) -> list[Any]:
     from eseal.api.limits import first_repeated
-    from eseal.licenses import IssueRequest
+    from eseal.licenses import IssueRequest, end_of_day
 
     if not reader.fieldnames or not {"type", "holder"} <= set(reader.fieldnames):
         raise InvalidInput("the CSV needs a header with at least the columns type and holder")
@@ -287,7 +286,7 @@ def license_renew(
 ) -> None:
     """Issue the next version of a license; the old version lapses."""
     from eseal.agencies import OPERATOR
-    from eseal.licenses import renew
+    from eseal.licenses import end_of_day, renew
 
     _check_outputs(qr, pdf, None)
     with open_node(data, database_url, unlock=True) as node:
