@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
-from keys.errors import PARSE_ERRORS, EsealError, ExternalFailure, shown
+from keys.errors import PARSE_ERRORS, CheckFailed, ExternalFailure, InvalidInput, shown
 from ledger.checkpoint import parse_verifier_key, verify_checkpoint
 from ledger.entries import decode_entry
 from ledger.merkle import leaf_hash, verify_inclusion
@@ -26,9 +26,21 @@ from verifier.pipeline import StatusAnswer, status_reason
 from verifier.trust import TrustBundle
 
 MAX_RESPONSE = 256 * 1024
+#: A trust bundle fetched from a node: a region's is a few KB (tens with seal images);
+#: the 64 MiB an offline file may have would let a node make the window parse a payload
+#: that costs gigabytes.
+MAX_FETCHED_BUNDLE = 4 * 1024 * 1024
+#: The longest one request to a node may take, from sending it to the body's last byte:
+#: httpx's timeout is per read, so a node sending a byte every few seconds never trips it.
+REQUEST_SECONDS = 15.0
 ISSUANCE_KINDS = {"license.issue", "license.renew"}
 #: A seal is active or revoked; a node that says anything else is not understood.
 _SEAL_CODES = {"active": "01", "revoked": "07"}
+
+
+#: What a status answer that is not one raises while it is read: a parse error, or an
+#: entry, checkpoint or proof that is not even well formed.
+_MALFORMED: tuple[type[Exception], ...] = (*PARSE_ERRORS, InvalidInput)
 
 
 class NodeUnreachable(ExternalFailure):
@@ -44,8 +56,21 @@ class NodeAnswerMalformed(ExternalFailure):
     code = "node-answer-malformed"
 
 
-def _bounded_get(client: httpx.Client, url: str, limit: int) -> tuple[int, bytes]:
-    """(status code, body) of a GET, reading at most ``limit`` bytes of body."""
+class NodeAnswerUnproven(ExternalFailure):
+    """The node's answer does not check out (its checkpoint, proof or entry), or is about
+    another entry: a broken or lying node, which proves nothing either way about the
+    document. (An entry proved in the region's ledger that records another document under
+    this license id is evidence, and gets the verdict NOT_IN_LEDGER.)"""
+
+    code = "node-answer-unproven"
+
+
+def _bounded_get(
+    client: httpx.Client, url: str, limit: int, seconds: float = REQUEST_SECONDS
+) -> tuple[int, str, bytes]:
+    """(status code, media type, body) of a GET, reading at most ``limit`` bytes of body
+    within ``seconds`` in all."""
+    deadline = time.monotonic() + seconds
     try:
         with client.stream("GET", url) as response:
             body = bytearray()
@@ -53,7 +78,10 @@ def _bounded_get(client: httpx.Client, url: str, limit: int) -> tuple[int, bytes
                 body += chunk
                 if len(body) > limit:
                     raise NodeUnreachable(f"{url} answered more than {limit // 1024} KiB")
-            return response.status_code, bytes(body)
+                if time.monotonic() > deadline:
+                    raise NodeUnreachable(f"{url} took longer than {seconds:g} s to answer")
+            media = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            return response.status_code, media, bytes(body)
     except (httpx.HTTPError, httpx.InvalidURL) as e:
         raise NodeUnreachable(f"cannot reach {url}: {e}") from e
 
@@ -62,10 +90,23 @@ def fetch_bundle(base_url: str, *, timeout: float = 10.0) -> bytes:
     """A node's signed trust bundle (check it with :func:`verifier.trust.open_bundle`)."""
     url = base_url.rstrip("/") + "/v1/bundle"
     with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-        status, body = _bounded_get(client, url, MAX_ENVELOPE)
+        status, _media, body = _bounded_get(client, url, min(MAX_FETCHED_BUNDLE, MAX_ENVELOPE))
     if status != 200:
         raise NodeUnreachable(f"{url} answered {status}")
     return body
+
+
+def _is_problem(media: str, body: bytes, code: str) -> bool:
+    """Whether ``body`` is an eseal node's RFC 9457 problem of type ``code``: how a node
+    says it does not know a license or seal (a 404 from a misrouted proxy says nothing)."""
+    if media != "application/problem+json":
+        return False
+    try:
+        problem = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    kind = problem.get("type") if isinstance(problem, dict) else None
+    return isinstance(kind, str) and kind.endswith("/" + code)
 
 
 class OnlineStatus:
@@ -87,10 +128,11 @@ class OnlineStatus:
         self.region = region
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=False)
 
-    def _get(self, path: str) -> dict[str, Any] | None:
-        """The node's JSON object at ``path``, or None when it answers 404 (unknown)."""
-        status, body = _bounded_get(self._client, self.base_url + path, MAX_RESPONSE)
-        if status == 404:
+    def _get(self, path: str, unknown: str) -> dict[str, Any] | None:
+        """The node's JSON object at ``path``, or None when it answers 404 with its problem
+        ``unknown`` (it does not know the license or seal)."""
+        status, media, body = _bounded_get(self._client, self.base_url + path, MAX_RESPONSE)
+        if status == 404 and _is_problem(media, body, unknown):
             return None
         if status != 200:
             raise NodeUnreachable(f"{self.base_url}{path} answered {status}")
@@ -110,7 +152,8 @@ class OnlineStatus:
         if self.region is not None and bundle.region != self.region:
             detail = f"a license of region {bundle.region}; the node is of {self.region}"
             return StatusAnswer(None, "online", now, detail=detail)
-        body = self._get(f"/v1/licenses/{quote(claims.license_id, safe='')}/status")
+        path = f"/v1/licenses/{quote(claims.license_id, safe='')}/status"
+        body = self._get(path, "unknown-license")
         if body is None:
             return StatusAnswer(
                 None,
@@ -122,25 +165,18 @@ class OnlineStatus:
             )
         try:
             return _check_answer(body, bundle, doc, claims.license_id)
-        except PARSE_ERRORS as e:
+        except _MALFORMED as e:
             # Not a status answer at all: an error to report, not evidence against the
             # document (a flaky proxy must not tell a clerk a genuine license is unrecorded).
             raise NodeAnswerMalformed(
                 f"the node's status answer is malformed: {shown(e, 200)}"
             ) from e
-        except EsealError as e:
-            # A well-formed answer whose checkpoint, entry or proof does not check out.
-            detail = e.message
-            return StatusAnswer(
-                None,
-                "online",
-                now,
-                ledger_included=False,
-                detail=f"the node's answer does not check out: {detail}",
-            )
+        except CheckFailed as e:
+            # A checkpoint, proof or entry that does not check out proves nothing either.
+            raise NodeAnswerUnproven(f"the node's answer does not check out: {e.message}") from e
 
     def seal_status(self, bundle: TrustBundle, seal_id: str) -> StatusAnswer | None:
-        body = self._get(f"/v1/seals/{quote(seal_id, safe='')}/status")
+        body = self._get(f"/v1/seals/{quote(seal_id, safe='')}/status", "unknown-seal")
         if body is None:
             return None
         status = body.get("status")
@@ -161,21 +197,28 @@ def _integer(value: Any) -> int:
 def _check_answer(
     body: Any, bundle: TrustBundle, doc: DecodedDocument, license_id: str
 ) -> StatusAnswer:
+    """The status answer once its issuance entry is proved in the region's ledger: the
+    checkpoint signed by the bundle's log key and no older than the bundle's own, the entry
+    at ``ledger_index`` under that checkpoint, and the entry the issuance of
+    ``license_id``. Raises CheckFailed where any of it does not check out."""
     code = body["status"]
     if code not in {"01", "02", "03", "04", "05", "06", "07"}:
         raise ValueError(f"unknown status {shown(code)}")
-    cp = verify_checkpoint(body["checkpoint"], parse_verifier_key(bundle.log_verifier))
+    key = parse_verifier_key(bundle.log_verifier)
+    cp = verify_checkpoint(body["checkpoint"], key)
+    floor = verify_checkpoint(bundle.checkpoint, key).size
+    if cp.size < floor:
+        # An old answer replayed (a license revoked since would show as it was).
+        raise UnprovenAnswer(
+            f"its checkpoint (size {cp.size}) is older than the trust bundle's ({floor})"
+        )
     index = _integer(body["ledger_index"])
     raw = base64.b64decode(body["entry"], validate=True)
     entry = decode_entry(raw)
-    included = (
-        entry.kind in ISSUANCE_KINDS
-        and entry.subject == license_id
-        and entry.digest == doc.digest()
-    )
-    if included:
-        proof = [base64.b64decode(h, validate=True) for h in body["inclusion_proof"]]
-        verify_inclusion(leaf_hash(raw), index, cp.size, proof, cp.root_hash)
+    proof = [base64.b64decode(h, validate=True) for h in body["inclusion_proof"]]
+    verify_inclusion(leaf_hash(raw), index, cp.size, proof, cp.root_hash)
+    if entry.kind not in ISSUANCE_KINDS or entry.subject != license_id:
+        raise UnprovenAnswer(f"its entry {index} is not the issuance of {license_id}")
     since = body.get("status_since")
     changed = code != "01"  # when and why it changed: only a changed status has them
     return StatusAnswer(
@@ -183,8 +226,14 @@ def _check_answer(
         "online",
         _integer(body.get("as_of", int(time.time()))),
         checkpoint_size=cp.size,
-        ledger_included=included,
+        # Proved in the region's ledger: the issuance of this license id, recording this
+        # document or another one (signed with a stolen key, say).
+        ledger_included=entry.digest == doc.digest(),
         since=since if changed and is_time(since) else None,
         reason=status_reason(body.get("status_reason")) if changed else None,
         replaced_by=status_reason(body.get("replaced_by")) if changed else None,
     )
+
+
+class UnprovenAnswer(CheckFailed):
+    """Part of a node's answer does not check out (see :class:`NodeAnswerUnproven`)."""

@@ -29,16 +29,16 @@ from eseal.api.routes import verify as verify_routes
 from eseal.licenses import change_status, issue
 from eseal.render import qr_png
 from eseal.trust_export import build_bundle, export_bundle
-from keys.errors import InvalidInput
+from keys.errors import ExternalFailure, InvalidInput
 from ledger.store import StoreUnavailable
 from tests.eseal.conftest import MARKET, NOW, Region, business_request, make_region
 from tests.verifier.test_scan_pool import finder_tiles_png
 from verifier import scan_pool
 from verifier.base45 import b45encode
 from verifier.cose import cose_sign1_bytes
-from verifier.document import decode
+from verifier.document import LicenseClaims, decode, sign_license
 from verifier.envelope import read_envelope
-from verifier.online import OnlineStatus
+from verifier.online import NodeAnswerUnproven, OnlineStatus
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.scan_pool import ScanPool
 from verifier.trust import BUNDLE_TYPE, TrustStore, open_bundle
@@ -59,6 +59,12 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Region]:
 def client(region: Region) -> Iterator[TestClient]:
     with TestClient(create_app(region.node)) as c:
         yield c
+
+
+def _unknown_license() -> httpx.Response:
+    """A node's answer for a license it never issued: its RFC 9457 problem."""
+    problem = {"type": "https://eseal.invalid/problems/unknown-license", "status": 404}
+    return httpx.Response(404, json=problem, headers={"content-type": "application/problem+json"})
 
 
 def _store(client: TestClient, region: Region) -> TrustStore:
@@ -94,6 +100,8 @@ class _Liar(httpx.BaseTransport):
 
 
 def test_a_lying_node_is_not_believed(region: Region, client: TestClient) -> None:
+    """Another entry in place of the license's: the proof no longer holds. Proves nothing
+    about the document either way: an error (CLI exit 2), not a verdict."""
     issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
     other = region.node.log.entry(0)
     liar = httpx.Client(
@@ -104,8 +112,33 @@ def test_a_lying_node_is_not_believed(region: Region, client: TestClient) -> Non
         NOW + 60,
         status=OnlineStatus("http://liar", region="500000", client=liar),
     )
-    verdict = verify_text(issued.qr_text, ctx)
-    assert verdict.status is Status.NOT_IN_LEDGER
+    with pytest.raises(NodeAnswerUnproven, match="does not check out"):
+        verify_text(issued.qr_text, ctx)
+
+
+def test_an_entry_proved_for_another_document_is_not_in_ledger(
+    region: Region, client: TestClient
+) -> None:
+    """A document signed with the agency's real key under a license id the ledger records
+    for another document (a stolen key, say): the node's honest, proved answer is evidence
+    against it, NOT_IN_LEDGER; the license as issued stays valid."""
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    doc = decode(issued.qr_text)
+    claims = doc.claims
+    assert isinstance(claims, LicenseClaims)
+    forged_claims = dataclasses.replace(
+        claims, body=dataclasses.replace(claims.body, fields={**claims.body.fields, "注": "x"})
+    )
+    forged = sign_license(forged_claims, region.node.signing_key(doc.kid)).text
+    ctx = VerifyContext(
+        _store(client, region),
+        NOW + 60,
+        status=OnlineStatus("http://testserver", region="500000", client=client),
+    )
+    assert verify_text(issued.qr_text, ctx).status is Status.VALID
+    verdict = verify_text(forged, ctx)
+    assert verdict.status is Status.NOT_IN_LEDGER, verdict.reasons
+    assert verdict.freshness.ledger_included is False
 
 
 def test_a_valid_answer_carries_no_reason(region: Region, client: TestClient) -> None:
@@ -131,7 +164,7 @@ class _Forger(httpx.BaseTransport):
         self.inner, self.spoil = inner, spoil
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if self.spoil == "404":
+        if self.spoil == "404":  # a proxy's own 404, not the node's problem answer
             return httpx.Response(404, json={"title": "not found"})
         body = self.inner.get(request.url.path).json() | {"status": "01"}
         if self.spoil == "checkpoint":
@@ -151,6 +184,8 @@ class _Forger(httpx.BaseTransport):
 def test_a_forged_valid_answer_never_makes_a_revoked_license_valid(
     region: Region, client: TestClient, spoil: str
 ) -> None:
+    """Each spoiled answer is an error (CLI exit 2), never VALID; and never a red verdict
+    either, since a broken node proves nothing about a genuine license."""
     issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
     change_status(region.node, AGENT, issued.id, "revoke", reason="x", now=NOW + 1)
     forger = httpx.Client(transport=_Forger(client, spoil), base_url="http://forger")
@@ -159,9 +194,8 @@ def test_a_forged_valid_answer_never_makes_a_revoked_license_valid(
         NOW + 60,
         status=OnlineStatus("http://forger", region="500000", client=forger),
     )
-    verdict = verify_text(issued.qr_text, ctx)
-    assert verdict.status is Status.NOT_IN_LEDGER, (spoil, verdict.reasons)
-    assert not verdict.valid
+    with pytest.raises(ExternalFailure):
+        verify_text(issued.qr_text, ctx)
 
 
 def test_a_node_is_not_asked_about_another_regions_license(
@@ -174,7 +208,7 @@ def test_a_node_is_not_asked_about_another_regions_license(
 
     def reply(request: httpx.Request) -> httpx.Response:
         asked.append(request.url.path)
-        return httpx.Response(404, json={"title": "not found"})
+        return _unknown_license()
 
     other_node = httpx.Client(transport=httpx.MockTransport(reply))
     store = _store(client, region)
@@ -933,3 +967,67 @@ def test_refusals_of_bad_offline_files_are_short(data: bytes) -> None:
         with pytest.raises(InvalidInput) as refused:
             read()
         assert len(str(refused.value)) < 400, str(refused.value)[:100]
+
+
+class _Drip(httpx.SyncByteStream):
+    """A body sent a byte at a time, slowly: each read well within httpx's read timeout."""
+
+    def __iter__(self) -> Iterator[bytes]:
+        for _ in range(100):
+            time.sleep(0.05)
+            yield b" "
+
+
+def test_a_node_dripping_its_answer_is_cut_off_at_the_deadline() -> None:
+    from verifier.online import NodeUnreachable, _bounded_get
+
+    drip = httpx.Client(
+        transport=httpx.MockTransport(lambda _r: httpx.Response(200, stream=_Drip()))
+    )
+    started = time.monotonic()
+    with pytest.raises(NodeUnreachable, match=r"took longer than 0\.3 s"):
+        _bounded_get(drip, "http://drip/v1/bundle", 1 << 20, seconds=0.3)
+    assert time.monotonic() - started < 2.0  # not the 5 s the whole body would take
+
+
+def test_an_answer_older_than_the_bundle_is_refused(region: Region, client: TestClient) -> None:
+    """A node (or a man in the middle) replaying a status answer from before a revocation:
+    its checkpoint is older than the bundle the window trusts, so it is refused."""
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    path = f"/v1/licenses/{issued.id}/status"
+    old = client.get(path).json()
+    change_status(region.node, AGENT, issued.id, "revoke", reason="吊销", now=NOW + 1)
+    store = _store(client, region)  # cut after the revocation
+
+    def replay(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=old)
+
+    replayer = httpx.Client(transport=httpx.MockTransport(replay))
+    status = OnlineStatus("http://replay", region="500000", client=replayer)
+    with pytest.raises(NodeAnswerUnproven, match="older than the trust bundle"):
+        verify_text(issued.qr_text, VerifyContext(store, NOW + 60, status=status))
+    live = OnlineStatus("http://testserver", region="500000", client=client)
+    assert verify_text(issued.qr_text, VerifyContext(store, NOW + 60, status=live)).status is (
+        Status.REVOKED
+    )
+
+
+def test_only_the_nodes_own_problem_says_a_license_is_unknown(
+    region: Region, client: TestClient
+) -> None:
+    """A 404 from a misrouted proxy (an HTML page) is an error; the node's own problem
+    answer for a license it never issued is the verdict NOT_IN_LEDGER."""
+    from verifier.online import NodeUnreachable
+
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    store = _store(client, region)
+    html = httpx.Response(404, text="<h1>Not Found</h1>", headers={"content-type": "text/html"})
+    for answer, outcome in ((html, NodeUnreachable), (_unknown_license(), Status.NOT_IN_LEDGER)):
+        node = httpx.Client(transport=httpx.MockTransport(lambda _r, a=answer: a))
+        status = OnlineStatus("http://node", region="500000", client=node)
+        ctx = VerifyContext(store, NOW + 60, status=status)
+        if isinstance(outcome, Status):
+            assert verify_text(issued.qr_text, ctx).status is outcome
+        else:
+            with pytest.raises(outcome, match="answered 404"):
+                verify_text(issued.qr_text, ctx)
