@@ -136,8 +136,10 @@ class OnlineStatus:
             return None
         if status != 200:
             raise NodeUnreachable(f"{self.base_url}{path} answered {status}")
+        if media != "application/json":
+            raise NodeAnswerMalformed(f"{self.base_url}{path} answered {shown(media)}, not JSON")
         try:
-            answer = json.loads(body)
+            answer = json.loads(body.decode())  # UTF-8 only (bytes would pass UTF-16 too)
         except (ValueError, RecursionError) as e:
             raise NodeAnswerMalformed(f"{self.base_url}{path} did not answer JSON") from e
         if not isinstance(answer, dict):

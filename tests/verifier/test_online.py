@@ -1031,3 +1031,26 @@ def test_only_the_nodes_own_problem_says_a_license_is_unknown(
         else:
             with pytest.raises(outcome, match="answered 404"):
                 verify_text(issued.qr_text, ctx)
+
+
+def test_a_status_answer_is_json_in_utf8_by_its_content_type(
+    region: Region, client: TestClient
+) -> None:
+    from verifier.online import NodeAnswerMalformed
+
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    real = client.get(f"/v1/licenses/{issued.id}/status")
+    text = real.content.decode()
+    for content, media in (
+        (real.content, "text/html"),
+        (text.encode("utf-16"), "application/json"),
+        (b"\xef\xbb\xbf" + real.content, "application/json"),
+    ):
+        reply = httpx.Response(200, content=content, headers={"content-type": media})
+        node = httpx.Client(transport=httpx.MockTransport(lambda _r, a=reply: a))
+        status = OnlineStatus("http://node", region="500000", client=node)
+        with pytest.raises(NodeAnswerMalformed):
+            verify_text(
+                issued.qr_text, VerifyContext(_store(client, region), NOW + 60, status=status)
+            )
+    assert real.headers["content-type"] == "application/json"
