@@ -99,7 +99,7 @@ def fetch_bundle(base_url: str, *, timeout: float = 10.0) -> bytes:
 def _is_problem(media: str, body: bytes, code: str) -> bool:
     """Whether ``body`` is an eseal node's RFC 9457 problem of type ``code``: how a node
     says it does not know a license or seal (a 404 from a misrouted proxy says nothing)."""
-    if media != "application/problem+json":
+    if media not in ("application/problem+json", "application/json"):
         return False
     try:
         problem = json.loads(body)

@@ -443,6 +443,8 @@ class Case:
     stops_at: str | None = None  # the failing step, when not STOP_STEP[status]
     unchecked: tuple[str, ...] = ()  # steps run but not passed, the verdict still valid
     warnings: tuple[str, ...] = ()
+    #: No verdict: the verifier stops with this error (a node's answer that proves nothing).
+    error: str | None = None
 
     def steps(self) -> dict[str, bool]:
         """Each step of this kind: True if it passes; False if it fails, is not checked, or
@@ -466,13 +468,17 @@ class Case:
             "validation_time": self.validation_time,
             "validation_clock": clock(self.validation_time),
             "document": base64.b64encode(self.document).decode() if self.document else None,
-            "expected": {
-                "status": self.status.value,
-                "valid": self.status is Status.VALID,
-                "kind": self.kind,
-                "steps": self.steps(),
-                "warnings": list(self.warnings),
-            },
+            "expected": (
+                {"error": self.error, "valid": False}
+                if self.error is not None
+                else {
+                    "status": self.status.value,
+                    "valid": self.status is Status.VALID,
+                    "kind": self.kind,
+                    "steps": self.steps(),
+                    "warnings": list(self.warnings),
+                }
+            ),
         }
 
 
@@ -500,19 +506,31 @@ class _Cases:
         return sign_license(claims, key).text
 
 
-def online_answers(texts: list[str], *, time: int) -> list[dict[str, Any]]:
+#: The online cases' ledger: their issuance entries, then other entries up to this size, so
+#: that its checkpoint is newer than the bundle's (a client refuses an older one, as a
+#: replay). The other entries are not published; their leaf hashes are made up.
+ONLINE_LEDGER_SIZE = 1000
+
+
+def online_answers(
+    texts: list[str], *, time: int, recorded: dict[int, bytes] | None = None
+) -> list[dict[str, Any]]:
     """What the region's node answers to GET /v1/licenses/{id}/status for each of ``texts``,
-    from a small ledger holding their issuances (in order): the entry, its RFC 9162
-    inclusion proof, and the checkpoint signed by the log key."""
+    from a ledger holding their issuances first (in order): the entry, its RFC 9162
+    inclusion proof, and the checkpoint signed by the log key. ``recorded`` gives, by
+    position, another digest than the document's for the entry to record."""
     tree, entries, prev = MemoryTree(), [], ZERO_HASH
-    for text in texts:
+    for i, text in enumerate(texts):
         doc = decode(text)
         assert isinstance(doc.claims, LicenseClaims)
-        entry = Entry("license.issue", time, REGION, doc.claims.license_id, doc.digest(), doc.kid)
+        digest = (recorded or {}).get(i, doc.digest())
+        entry = Entry("license.issue", time, REGION, doc.claims.license_id, digest, doc.kid)
         data = entry.encode(prev)
         prev = leaf_hash(data)
         tree.append(prev)
         entries.append((doc.claims.license_id, data))
+    while tree.size < ONLINE_LEDGER_SIZE:
+        tree.append(hashlib.sha256(b"eseal test vectors: other entry %d" % tree.size).digest())
     size = tree.size
     checkpoint = sign_checkpoint(Checkpoint(ORIGIN, size, root_hash(size, tree)), LOG_KEY)
     return [
@@ -541,8 +559,13 @@ def add_online_cases(v: _Cases, valid: str) -> None:
     L = "license"  # noqa: N806
     revoked = v.license(business_license("2025000901"), code=None)
     other = v.license(business_license("2025000902"), code=None)
-    answers = online_answers([valid, revoked, other], time=NOW - 60)
-    good, revoked_answer, other_answer = answers
+    forged = v.license(business_license("2025000903"), code=None)
+    answers = online_answers(
+        [valid, revoked, other, forged],
+        time=NOW - 60,
+        recorded={3: hashlib.sha256(b"the document issued under this id").digest()},
+    )
+    good, revoked_answer, other_answer, forged_answer = answers
     revoked_answer = revoked_answer | {"body": revoked_answer["body"] | {"status": "07"}}
     v.add(
         Case(
@@ -570,39 +593,64 @@ def add_online_cases(v: _Cases, valid: str) -> None:
     bad_proof = good["body"] | {"inclusion_proof": [zero] * len(good["body"]["inclusion_proof"])}
     v.add(
         Case(
-            "not-in-ledger-bad-proof",
-            "online: the node answers 01, but its inclusion proof does not lead to the root",
+            "node-answer-bad-proof",
+            "online: the node answers 01, but its inclusion proof does not lead to the root; "
+            "proves nothing about the document: no verdict",
             valid,
             Status.NOT_IN_LEDGER,
             L,
             revocations=False,
             online={"http_status": 200, "body": bad_proof},
-            stops_at="status",
+            error="node-answer-unproven",
         )
     )
     v.add(
         Case(
-            "not-in-ledger-other-entry",
-            "online: the node answers 01 with another license's (proved) issuance entry",
+            "node-answer-other-entry",
+            "online: the node answers 01 with another license's (proved) issuance entry; "
+            "proves nothing about the document: no verdict",
             valid,
             Status.NOT_IN_LEDGER,
             L,
             revocations=False,
             online={"http_status": 200, "body": other_answer["body"] | {"id": good["body"]["id"]}},
+            error="node-answer-unproven",
+        )
+    )
+    v.add(
+        Case(
+            "not-in-ledger-other-document",
+            "online: the node proves the issuance entry of this license id, which records "
+            "another document (this one was signed with the agency's key, but not issued)",
+            forged,
+            Status.NOT_IN_LEDGER,
+            L,
+            revocations=False,
+            online=forged_answer,
         )
     )
     v.add(
         Case(
             "not-in-ledger-unknown-to-node",
-            "online: the region's node does not know the license (HTTP 404)",
+            "online: the region's node does not know the license (its 404 problem answer "
+            "unknown-license)",
             valid,
             Status.NOT_IN_LEDGER,
             L,
             revocations=False,
-            online={"http_status": 404, "body": {"title": "no such license"}},
+            online={"http_status": 404, "body": UNKNOWN_LICENSE},
             stops_at="status",
         )
     )
+
+
+#: A node's answer for a license it never issued: its RFC 9457 problem.
+UNKNOWN_LICENSE = {
+    "type": "https://eseal.invalid/problems/unknown-license",
+    "title": "No license with this id was issued here.",
+    "status": 404,
+    "detail": "no such license",
+}
 
 
 def build_cases() -> _Cases:
