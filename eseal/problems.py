@@ -14,6 +14,8 @@ EXIT_ERROR = 2
 PROBLEM_BASE = "https://eseal.invalid/problems/"
 #: The media type of a problem body (RFC 9457).
 PROBLEM_JSON = "application/problem+json"
+#: Sent with every problem: a client must not guess another type from its bytes.
+NO_SNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
 def exit_code(error: EsealError) -> int:

@@ -25,7 +25,7 @@ from eseal.api.limits import (
 )
 from eseal.api.routes import health, ledger, licenses, seals, verify, window
 from eseal.node import Node
-from eseal.problems import PROBLEM_JSON, http_status, plain_problem, problem
+from eseal.problems import NO_SNIFF, PROBLEM_JSON, http_status, plain_problem, problem
 from eseal.trust_export import BundleCache, LocalStatus
 from keys.errors import EsealError, InvalidInput
 from keys.keyfile import passphrase_if_set
@@ -100,6 +100,9 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
         summary="Electronic licenses and seals on a witnessed, RFC 9162 ledger.",
         lifespan=_lifespan,
         responses=PROBLEM_RESPONSES,
+        # No redirect to the path with(out) a slash: it would name the host from the
+        # request's Host header (a cache behind a proxy could keep a redirect elsewhere).
+        redirect_slashes=False,
     )
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     app.state.node = node
@@ -121,13 +124,15 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
     @app.exception_handler(EsealError)
     async def _eseal_error(request: Request, exc: EsealError) -> JSONResponse:
         body = problem(exc, instance=request.url.path)
-        return JSONResponse(body, status_code=http_status(exc), media_type=PROBLEM_JSON)
+        return JSONResponse(
+            body, status_code=http_status(exc), media_type=PROBLEM_JSON, headers=NO_SNIFF
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         detail = "; ".join(_describe(e) for e in exc.errors()[:10])
         body = plain_problem(422, "Invalid request", detail, "invalid-request")
-        return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
+        return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON, headers=NO_SNIFF)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -137,8 +142,9 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
             title = HTTPStatus(exc.status_code).phrase
             code = _HTTP_CODES.get(exc.status_code, f"http-{exc.status_code}")
         body = plain_problem(exc.status_code, title, str(exc.detail), code)
+        headers = NO_SNIFF | dict(exc.headers or {})
         return JSONResponse(
-            body, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=exc.headers
+            body, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=headers
         )
 
     return app

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 
-from eseal.problems import PROBLEM_JSON, plain_problem
+from eseal.problems import NO_SNIFF, PROBLEM_JSON, plain_problem
 from keys.keyfile import refuse_duplicate_keys
 
 Scope = MutableMapping[str, Any]
@@ -242,7 +242,10 @@ async def _problem(send: Send, status: int, title: str, detail: str, code: str) 
     """Answer an RFC 9457 problem, rendered as the app's own error handlers render theirs
     (a 413 sent from here and one from the app are the same bytes)."""
     response = JSONResponse(
-        plain_problem(status, title, detail, code), status, media_type=PROBLEM_JSON
+        plain_problem(status, title, detail, code),
+        status,
+        media_type=PROBLEM_JSON,
+        headers=NO_SNIFF,
     )
     await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})

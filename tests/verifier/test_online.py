@@ -1054,3 +1054,29 @@ def test_a_status_answer_is_json_in_utf8_by_its_content_type(
                 issued.qr_text, VerifyContext(_store(client, region), NOW + 60, status=status)
             )
     assert real.headers["content-type"] == "application/json"
+
+
+def test_verdicts_and_problems_are_not_cached_or_sniffed(
+    region: Region, client: TestClient
+) -> None:
+    """A verdict names a holder and holds for a moment: no-store; every answer of the API
+    says its type is its type (nosniff); and no redirect names a host from the request."""
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    for r in (
+        client.post("/v1/verify", json={"text": issued.qr_text}),  # answered in the loop
+        client.post("/v1/verify", files={"text": (None, issued.qr_text)}),  # by the route
+        client.post("/v1/verify/image", files={"image": ("q.png", qr_png(issued.qr_text))}),
+    ):
+        assert r.status_code == 200, r.text
+        assert r.headers["cache-control"] == "no-store"
+        assert r.headers["x-content-type-options"] == "nosniff"
+    for r in (
+        client.post("/v1/verify", json={"text": ""}),
+        client.get("/v1/nothing"),
+        client.post("/v1/verify", content=b"x" * (64 * 1024), headers=JSON_TYPE),
+    ):
+        assert r.headers["content-type"] == "application/problem+json", r.status_code
+        assert r.headers["x-content-type-options"] == "nosniff"
+    moved = client.get("/v1/ledger/checkpoint/", headers={"host": "evil.example"})
+    assert moved.status_code == 404
+    assert "location" not in moved.headers

@@ -125,7 +125,11 @@ def seal_status(seal_id: SealIdPath, node: NodeDep) -> dict[str, str | int | Non
 @router.get("/{seal_id}/image", response_class=Response)
 def seal_image(seal_id: SealIdPath, node: NodeDep) -> Response:
     """The seal's image (PNG)."""
-    return Response(bytes(get_seal(node, seal_id).image), media_type="image/png")
+    return Response(
+        bytes(get_seal(node, seal_id).image),
+        media_type="image/png",
+        headers={"X-Content-Type-Options": "nosniff"},  # a PNG, never read as anything else
+    )
 
 
 class FileNameNotReadable(InvalidInput):

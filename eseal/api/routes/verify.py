@@ -63,10 +63,15 @@ def _context(state: State, store: TrustStore | None = None) -> VerifyContext:
     return VerifyContext(store or cache.store(), int(time.time()), status=status)
 
 
+#: A verdict names a holder and is of one moment: not to be kept by a cache, nor read
+#: as anything but JSON.
+VERDICT_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
 def _verdict_response(verdict: dict[str, Any]) -> Response:
     """The verdict as JSON bytes, straight (FastAPI's generic encoding of a returned dict
     costs more than the whole verification)."""
-    return Response(orjson.dumps(verdict), media_type="application/json")
+    return Response(orjson.dumps(verdict), media_type="application/json", headers=VERDICT_HEADERS)
 
 
 def _read(upload: StarletteUpload | None, limit: int, *, image: bool = True) -> bytes | None:

@@ -16,15 +16,16 @@ from fastapi.responses import Response
 
 router = APIRouter(tags=["window"], include_in_schema=False)
 
-#: No inline script or style, nothing from elsewhere; blob:/data: images for the camera
-#: frame and the seal image, the camera stream as a blob: medium.
+#: No inline script or style, nothing from elsewhere: the seal image is a same-site URL,
+#: the camera frame goes canvas → blob → upload, and the video plays a MediaStream
+#: (srcObject), so neither blob: nor data: URLs are needed.
 CSP = "; ".join(
     (
         "default-src 'self'",
         "script-src 'self'",
         "style-src 'self'",
-        "img-src 'self' blob: data:",
-        "media-src 'self' blob:",
+        "img-src 'self'",
+        "media-src 'self'",
         "connect-src 'self'",
         "object-src 'none'",
         "base-uri 'none'",
