@@ -304,9 +304,7 @@ def stated_reason(reason: str, *, missing: str | None = None) -> str:
     if len(reason) > MAX_REASON:
         raise InvalidInput(f"the reason must be at most {MAX_REASON} characters")
     if not displayable(reason):
-        raise InvalidInput(
-            "the reason must be plain text: no control, format (bidi) or line-breaking characters"
-        )
+        raise InvalidInput("the reason must be plain text: no control or format (bidi) characters")
     return reason
 
 

@@ -51,15 +51,6 @@ def license_types(as_json: JsonOpt = False) -> None:
     emit([t.to_json() for t in catalog], as_json, human)
 
 
-def _check_outputs(qr: Path | None, pdf: Path | None, png: Path | None) -> None:
-    """The output files' paths, checked before anything is signed or recorded."""
-    from eseal.printing import QR_SUFFIXES, output_path
-
-    output_path(qr, suffixes=QR_SUFFIXES)
-    output_path(pdf)
-    output_path(png)
-
-
 def _write_outputs(
     node: Any, license_id: str, qr_text: str, qr: Path | None, pdf: Path | None, png: Path | None
 ) -> None:
@@ -89,11 +80,12 @@ def license_issue(
     """Issue a license: sign the QR document and record it in the ledger."""
     from eseal.agencies import OPERATOR
     from eseal.licenses import IssueRequest, end_of_day, issue
+    from eseal.printing import check_outputs
 
     req = IssueRequest(
         type_code, holder, holder_id, parse_fields(field or []), end_of_day(valid_until)
     )
-    _check_outputs(qr, pdf, png)
+    check_outputs(qr, pdf, png)
     with open_node(data, database_url, unlock=True) as node:
         issued = issue(node, OPERATOR, agency, req, now=now())
         _write_outputs(node, issued.id, issued.qr_text, qr, pdf, png)
@@ -287,8 +279,9 @@ def license_renew(
     """Issue the next version of a license; the old version lapses."""
     from eseal.agencies import OPERATOR
     from eseal.licenses import end_of_day, renew
+    from eseal.printing import check_outputs
 
-    _check_outputs(qr, pdf, None)
+    check_outputs(qr, pdf)
     with open_node(data, database_url, unlock=True) as node:
         issued = renew(
             node,
@@ -314,8 +307,9 @@ def license_print(
 ) -> None:
     """Render a stored license again: QR, PDF, PNG."""
     from eseal.licenses import get_license
+    from eseal.printing import check_outputs
 
-    _check_outputs(qr, pdf, png)
+    check_outputs(qr, pdf, png)
     with open_node(data, database_url) as node:
         row = get_license(node, license_id)
         _write_outputs(node, row.id, row.document, qr, pdf, png)

@@ -65,14 +65,13 @@ def seal_stamp(
 ) -> None:
     """Seal a document: sign its SHA-256 and metadata with the seal (an ES1: QR)."""
     from eseal.agencies import OPERATOR
-    from eseal.printing import QR_SUFFIXES, output_path, write_atomic, write_qr
+    from eseal.printing import check_outputs, write_atomic, write_qr
     from eseal.sealed_copy import sealed_copy_pdf
     from eseal.seals import MAX_DOCUMENT, get_seal, stamp
 
     if not file.is_file() or file.stat().st_size > MAX_DOCUMENT:
         raise InvalidInput(f"{file} is not a file of at most {MAX_DOCUMENT // 2**20} MiB")
-    output_path(qr, suffixes=QR_SUFFIXES)  # before the stamp is signed and recorded
-    output_path(pdf)
+    check_outputs(qr, pdf)  # before the stamp is signed and recorded
     document = file.read_bytes()
     with open_node(data, database_url, unlock=True) as node:
         stamped = stamp(

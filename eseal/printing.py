@@ -80,11 +80,23 @@ def output_path(path: Path | None, *, suffixes: tuple[str, ...] = ()) -> Path | 
     return path
 
 
+def check_outputs(qr: Path | None, *files: Path | None) -> None:
+    """A command's output files (a QR file, and others), checked before it signs or records
+    anything."""
+    output_path(qr, suffixes=QR_SUFFIXES)
+    for path in files:
+        output_path(path)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file whole or not at all (temp file, fsync, rename). What is written here is
     public (licenses, QR codes, bundles, snapshots): readable by all, as the umask allows,
     not the owner-only mode of a temporary file."""
-    path = output_path(path) or path
+    _write(output_path(path) or path, data)
+
+
+def _write(path: Path, data: bytes) -> None:
+    """:func:`write_atomic` of a path already checked with :func:`output_path`."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         # A file written before keeps its mode (its owner may have narrowed it on purpose).
@@ -104,10 +116,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 def write_qr(path: Path, text: str) -> None:
     """The QR of ``text`` as SVG (``.svg``) or PNG (``.png``)."""
     path = output_path(path, suffixes=QR_SUFFIXES) or path
-    if path.suffix.lower() == ".svg":
-        write_atomic(path, qr_svg(text).encode())
-    else:
-        write_atomic(path, qr_png(text, scale=8))
+    _write(path, qr_svg(text).encode() if path.suffix.lower() == ".svg" else qr_png(text, scale=8))
 
 
 def write_license(node: Node, license_id: str, *, pdf: Path | None, png: Path | None) -> None:

@@ -186,32 +186,10 @@ def decode_entry(data: bytes, *, strict: bool = True) -> Entry:
     return entry
 
 
-def stored_entry_records(data: bytes, subject: str, digest: bytes) -> bool:
-    """Whether the stored entry bytes ``data`` record ``subject`` with ``digest``: a node's
-    check of its own ledger row, on the hot path of its status answers. Lighter than
-    :func:`decode_entry`: no typed entry is built, and only the map's keys, its kind and
-    the two fields compared are checked (the audit checks the rest, through the chain and
-    the tree). False for bytes that are not such an entry."""
-    if len(data) > MAX_ENTRY_SIZE or data[1:4] != _PREV_MARKER:
-        return False
-    try:
-        m = strict_cbor.loads(data)
-    except cbor2.CBORDecodeError:
-        return False
-    return (
-        type(m) is dict
-        and _REQUIRED <= m.keys() <= _ALLOWED
-        and type(m[_KIND]) is str
-        and m[_KIND] in KINDS
-        and m[_SUBJECT] == subject
-        and m[_DIGEST] == digest
-    )
-
-
-def stored_entry_prev(data: bytes) -> bytes:
-    """The audit's check of stored bytes: a CBOR map with the entry's keys, a known kind
-    and a 32-byte ``prev``, which it returns. Lighter than :func:`decode_entry`, because
-    the audit verifies the bytes themselves through the chain and the tree."""
+def _stored_map(data: bytes) -> dict[Any, Any]:
+    """The map of stored entry bytes, checked as far as a node's own rows need: a CBOR map
+    with the entry's keys, a known kind, a bytes digest and an integer time (the audit
+    checks the rest, through the chain and the tree). MalformedEntry otherwise."""
     if len(data) > MAX_ENTRY_SIZE or data[1:4] != _PREV_MARKER:
         raise MalformedEntry("not an entry: wrong size or no leading prev hash")
     try:
@@ -221,12 +199,32 @@ def stored_entry_prev(data: bytes) -> bytes:
     if (
         type(m) is not dict
         or not _REQUIRED <= m.keys() <= _ALLOWED
+        or type(m[_KIND]) is not str
         or m[_KIND] not in KINDS
         or type(m[_DIGEST]) is not bytes
         or type(m[_TIME]) is not int
     ):
         raise MalformedEntry("entry map has missing, unknown or mistyped keys")
-    prev: bytes = m[_PREV]
+    return m
+
+
+def stored_entry_records(data: bytes, subject: str, digest: bytes) -> bool:
+    """Whether the stored entry bytes ``data`` record ``subject`` with ``digest``: a node's
+    check of its own ledger row, on the hot path of its status answers. Lighter than
+    :func:`decode_entry`: no typed entry is built. False for bytes that are not such an
+    entry."""
+    try:
+        m = _stored_map(data)
+    except MalformedEntry:
+        return False
+    return bool(m[_SUBJECT] == subject and m[_DIGEST] == digest)
+
+
+def stored_entry_prev(data: bytes) -> bytes:
+    """The audit's check of stored bytes (see :func:`_stored_map`), and their ``prev``
+    hash. Lighter than :func:`decode_entry`, because the audit verifies the bytes
+    themselves through the chain and the tree."""
+    prev: bytes = _stored_map(data)[_PREV]
     return prev
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from python_multipart.multipart import parse_options_header
 
 from eseal.api.deps import CurrentPrincipal, FormFields, NodeDep, acting_agency
+from eseal.problems import NO_SNIFF
 from eseal.render import DocumentTooLarge
 from eseal.seals import MAX_DOCUMENT, MAX_IMAGE, create_seal, get_seal, revoke_seal, stamp
 from keys.errors import InvalidInput
@@ -128,7 +129,7 @@ def seal_image(seal_id: SealIdPath, node: NodeDep) -> Response:
     return Response(
         bytes(get_seal(node, seal_id).image),
         media_type="image/png",
-        headers={"X-Content-Type-Options": "nosniff"},  # a PNG, never read as anything else
+        headers=NO_SNIFF,  # a PNG, never read as anything else
     )
 
 

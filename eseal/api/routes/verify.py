@@ -32,6 +32,7 @@ from eseal.api.limits import (
     strict_json,
     whole_body,
 )
+from eseal.problems import NO_SNIFF
 from eseal.render import DocumentTooLarge
 from eseal.trust_export import BundleCache, LocalStatus, export_bundle, export_snapshot
 from keys.errors import EsealError, InvalidInput
@@ -65,7 +66,7 @@ def _context(state: State, store: TrustStore | None = None) -> VerifyContext:
 
 #: A verdict names a holder and is of one moment: not to be kept by a cache, nor read
 #: as anything but JSON.
-VERDICT_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+VERDICT_HEADERS = {"Cache-Control": "no-store"} | NO_SNIFF
 
 
 def _verdict_response(verdict: dict[str, Any]) -> Response:
