@@ -8,6 +8,7 @@ entry against the document's digest, and the proof against the checkpoint root.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import time
 from typing import Any
@@ -196,6 +197,13 @@ def _integer(value: Any) -> int:
     return value
 
 
+@functools.lru_cache(maxsize=16)
+def _bundle_checkpoint_size(note: str, log_verifier: str) -> int:
+    """The size of a trust bundle's checkpoint, checked once per bundle (a window asks
+    about many licenses under one bundle)."""
+    return verify_checkpoint(note, parse_verifier_key(log_verifier)).size
+
+
 def _check_answer(
     body: Any, bundle: TrustBundle, doc: DecodedDocument, license_id: str
 ) -> StatusAnswer:
@@ -206,9 +214,8 @@ def _check_answer(
     code = body["status"]
     if code not in {"01", "02", "03", "04", "05", "06", "07"}:
         raise ValueError(f"unknown status {shown(code)}")
-    key = parse_verifier_key(bundle.log_verifier)
-    cp = verify_checkpoint(body["checkpoint"], key)
-    floor = verify_checkpoint(bundle.checkpoint, key).size
+    cp = verify_checkpoint(body["checkpoint"], parse_verifier_key(bundle.log_verifier))
+    floor = _bundle_checkpoint_size(bundle.checkpoint, bundle.log_verifier)
     if cp.size < floor:
         # An old answer replayed (a license revoked since would show as it was).
         raise UnprovenAnswer(
