@@ -84,11 +84,16 @@ def reduction(size: tuple[int, int]) -> int:
     return next((f for f in _FACTORS if max(size) // f >= WORK_SIDE), 1)
 
 
+def check_size(data: bytes) -> None:
+    """ImageTooLarge for an image file over :data:`MAX_IMAGE_BYTES`."""
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageTooLarge(f"an image must be at most {MAX_IMAGE_BYTES // 2**20} MiB")
+
+
 def decode(data: bytes, *, fast: bool) -> tuple[Image.Image, bool]:
     """The image as grayscale (reduced when ``fast``), and whether it was reduced; bounded
     as :func:`read_qr` says (its errors are :func:`read_qr`'s)."""
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ImageTooLarge(f"an image must be at most {MAX_IMAGE_BYTES // 2**20} MiB")
+    check_size(data)
     if not data:
         raise ImageUnreadable("the image file is empty")
     too_large = f"an image must be at most {MAX_PIXELS // 1_000_000} megapixels"

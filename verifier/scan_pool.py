@@ -27,7 +27,7 @@ import threading
 from typing import BinaryIO, Final
 
 from keys.errors import ExternalFailure, InvalidInput
-from verifier.scan import MAX_IMAGE_BYTES, ImageTooLarge, ImageUnreadable, NoQrCode, read_qr
+from verifier.scan import ImageTooLarge, ImageUnreadable, NoQrCode, check_size, read_qr
 
 #: The longest an image may take to read (wall clock, in the worker).
 SCAN_SECONDS: Final = 5.0
@@ -127,8 +127,7 @@ class ScanPool:
     def read_qr(self, data: bytes) -> str:
         """The text of the first QR code in the image ``data``: :func:`verifier.scan.read_qr`
         in a worker, or :class:`ImageTooComplex` past the time bound."""
-        if len(data) > MAX_IMAGE_BYTES:  # refused here, not sent down the pipe
-            raise ImageTooLarge(f"an image must be at most {MAX_IMAGE_BYTES // 2**20} MiB")
+        check_size(data)  # refused here, not sent down the pipe
         try:
             slot = self._free.get(timeout=self.wait)
         except queue.Empty:
