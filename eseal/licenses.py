@@ -46,6 +46,7 @@ from verifier.document import (
     holder_id_hash,
     sign_license,
 )
+from verifier.verdict import CODE_OF_STATUS_KIND
 
 DAY = 86400
 CST = timezone(timedelta(hours=8))
@@ -59,15 +60,16 @@ STATUS_NAMES = {
     "06": "转出 transferred out",
     "07": "撤销 revoked",
 }
-#: action → (ledger kind, new status, statuses it may start from, needs a reason)
-ACTIONS: dict[str, tuple[str, str, frozenset[str], bool]] = {
-    "suspend": ("license.suspend", "02", frozenset({"01"}), True),
-    "reinstate": ("license.reinstate", "01", frozenset({"02"}), False),
-    "withdraw": ("license.withdraw", "03", frozenset({"01", "02"}), True),
-    "cancel": ("license.cancel", "04", frozenset({"01", "02"}), True),
-    "lapse": ("license.lapse", "05", frozenset({"01", "02"}), False),
-    "transfer": ("license.transfer", "06", frozenset({"01"}), True),
-    "revoke": ("license.revoke", "07", frozenset({"01", "02"}), True),
+#: action → (ledger kind, statuses it may start from, needs a reason); the status each
+#: kind records is the verifier's :data:`CODE_OF_STATUS_KIND`, which checks it online.
+ACTIONS: dict[str, tuple[str, frozenset[str], bool]] = {
+    "suspend": ("license.suspend", frozenset({"01"}), True),
+    "reinstate": ("license.reinstate", frozenset({"02"}), False),
+    "withdraw": ("license.withdraw", frozenset({"01", "02"}), True),
+    "cancel": ("license.cancel", frozenset({"01", "02"}), True),
+    "lapse": ("license.lapse", frozenset({"01", "02"}), False),
+    "transfer": ("license.transfer", frozenset({"01"}), True),
+    "revoke": ("license.revoke", frozenset({"01", "02"}), True),
 }
 _license = LicenseRow.__table__  # type: ignore[attr-defined]
 _seal = SealRow.__table__  # type: ignore[attr-defined]
@@ -377,9 +379,17 @@ def _cas_status(
     new: str,
     now: int,
     reason: str | None,
+    index: int,
     replaced_by: str | None = None,
 ) -> None:
-    values: dict[str, Any] = {"status": new, "updated_at": now, "status_reason": reason}
+    """Move a license from status ``old`` to ``new``, recorded by the ledger entry at
+    ``index`` (which a status answer proves); raises StatusChanged if it moved meanwhile."""
+    values: dict[str, Any] = {
+        "status": new,
+        "updated_at": now,
+        "status_reason": reason,
+        "status_index": index,
+    }
     if replaced_by is not None:
         values["replaced_by"] = replaced_by
     moved = conn.execute(
@@ -403,7 +413,8 @@ def change_status(
     """Suspend, reinstate, withdraw, cancel, lapse, transfer or revoke a license."""
     if action not in ACTIONS:
         raise InvalidInput(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
-    kind, new, allowed, needs_reason = ACTIONS[action]
+    kind, allowed, needs_reason = ACTIONS[action]
+    new = CODE_OF_STATUS_KIND[kind]
     row = get_license(node, license_id)
     principal.require(row.agency_code)
     reason = stated_reason(
@@ -422,8 +433,8 @@ def change_status(
                 kind, now, node.config.region, license_id, bytes(row.digest), acting, reason=reason
             )
         ],
-        also=lambda conn, _first: _cas_status(
-            conn, license_id, old=row.status, new=new, now=now, reason=reason or None
+        also=lambda conn, first: _cas_status(
+            conn, license_id, old=row.status, new=new, now=now, reason=reason or None, index=first
         ),
     )
     return get_license(node, license_id)
@@ -484,6 +495,7 @@ def renew(
             new="05",
             now=now,
             reason="renewed",
+            index=first + 1,  # the lapse, after the new version's issuance
             replaced_by=prepared.row["id"],
         )
         conn.execute(insert(_license).values(**prepared.row, ledger_index=first))

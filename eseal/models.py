@@ -68,6 +68,8 @@ class LicenseRow(SQLModel, table=True):
     replaced_by: str | None = Field(default=None, sa_column=Column(String(128)))
     status_reason: str | None = Field(default=None, sa_column=Column(String(256)))
     updated_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    #: The ledger entry of the latest status change (None while there was none).
+    status_index: int | None = Field(default=None, sa_column=Column(_BIGINT))
 
 
 class SealRow(SQLModel, table=True):
@@ -85,6 +87,8 @@ class SealRow(SQLModel, table=True):
     valid_until: int = Field(sa_column=Column(_BIGINT, nullable=False))
     revoked_at: int | None = Field(default=None, sa_column=Column(_BIGINT))
     ledger_index: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    #: The ledger entry of its revocation (None while active).
+    status_index: int | None = Field(default=None, sa_column=Column(_BIGINT))
 
 
 class StampRow(SQLModel, table=True):

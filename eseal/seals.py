@@ -298,11 +298,11 @@ def revoke_seal(
         raise SealRevoked(f"seal {seal_id} is already revoked")
     reason = stated_reason(reason, missing="a seal revocation needs a reason")
 
-    def record(conn: Connection, _first: int) -> None:
+    def record(conn: Connection, first: int) -> None:
         moved = conn.execute(
             update(_seal)
             .where(_seal.c.id == seal_id, _seal.c.status == "active")
-            .values(status="revoked", revoked_at=now)
+            .values(status="revoked", revoked_at=now, status_index=first)
         )
         if moved.rowcount != 1:
             raise SealRevoked(f"seal {seal_id} is already revoked")

@@ -1,8 +1,10 @@
 """The verifier's only network edge: a node's status API (httpx), checked, not trusted.
 
-The answer carries the issuance entry, its inclusion proof and the signed checkpoint;
-the client verifies the checkpoint with the region's log key from the trust bundle, the
-entry against the document's digest, and the proof against the checkpoint root.
+The answer carries the issuance entry (a seal's creation), the entry of the latest status
+change if there was one, their inclusion proofs and the signed checkpoint; the client
+verifies the checkpoint with the region's log key from the trust bundle, the entries
+against the document, and the proofs against the checkpoint root. A status other than
+valid is believed only with the entry that records it.
 """
 
 from __future__ import annotations
@@ -11,20 +13,22 @@ import base64
 import functools
 import json
 import time
+from collections.abc import Callable, Container
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from keys.errors import PARSE_ERRORS, CheckFailed, ExternalFailure, InvalidInput, shown
-from ledger.checkpoint import parse_verifier_key, verify_checkpoint
-from ledger.entries import decode_entry
+from ledger.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
+from ledger.entries import Entry, decode_entry
 from ledger.merkle import leaf_hash, verify_inclusion
 from verifier.claims import is_time
 from verifier.document import DecodedDocument, LicenseClaims
 from verifier.envelope import MAX_ENVELOPE
 from verifier.pipeline import StatusAnswer, status_reason
 from verifier.trust import TrustBundle
+from verifier.verdict import CODE_OF_STATUS_KIND, STATUS_OF_CODE
 
 MAX_RESPONSE = 256 * 1024
 #: A trust bundle fetched from a node: a region's is a few KB (tens with seal images);
@@ -166,29 +170,29 @@ class OnlineStatus:
                 ledger_included=False if self.region is not None else None,
                 detail="the node does not know this license",
             )
-        try:
-            return _check_answer(body, bundle, doc, claims.license_id)
-        except _MALFORMED as e:
-            # Not a status answer at all: an error to report, not evidence against the
-            # document (a flaky proxy must not tell a clerk a genuine license is unrecorded).
-            raise NodeAnswerMalformed(
-                f"the node's status answer is malformed: {shown(e, 200)}"
-            ) from e
-        except CheckFailed as e:
-            # A checkpoint, proof or entry that does not check out proves nothing either.
-            raise NodeAnswerUnproven(f"the node's answer does not check out: {e.message}") from e
+        return _node_checked(lambda: _check_answer(body, bundle, doc, claims.license_id))
 
     def seal_status(self, bundle: TrustBundle, seal_id: str) -> StatusAnswer | None:
         body = self._get(f"/v1/seals/{quote(seal_id, safe='')}/status", "unknown-seal")
         if body is None:
             return None
-        status = body.get("status")
-        if not isinstance(status, str) or status not in _SEAL_CODES:
-            raise NodeUnreachable(f"{self.base_url} answered seal status {shown(status)}")
-        return StatusAnswer(_SEAL_CODES[status], "online", int(time.time()))
+        return _node_checked(lambda: _check_seal_answer(body, bundle, seal_id))
 
     def close(self) -> None:
         self._client.close()
+
+
+def _node_checked(check: Callable[[], StatusAnswer]) -> StatusAnswer:
+    """``check()`` of a node's answer: what is not a status answer at all raises
+    NodeAnswerMalformed, and what does not check out NodeAnswerUnproven; errors to report,
+    neither evidence against the document (a flaky proxy must not tell a clerk a genuine
+    license is unrecorded)."""
+    try:
+        return check()
+    except _MALFORMED as e:
+        raise NodeAnswerMalformed(f"the node's status answer is malformed: {shown(e, 200)}") from e
+    except CheckFailed as e:
+        raise NodeAnswerUnproven(f"the node's answer does not check out: {e.message}") from e
 
 
 def _integer(value: Any) -> int:
@@ -204,16 +208,9 @@ def _bundle_checkpoint_size(note: str, log_verifier: str) -> int:
     return verify_checkpoint(note, parse_verifier_key(log_verifier)).size
 
 
-def _check_answer(
-    body: Any, bundle: TrustBundle, doc: DecodedDocument, license_id: str
-) -> StatusAnswer:
-    """The status answer once its issuance entry is proved in the region's ledger: the
-    checkpoint signed by the bundle's log key and no older than the bundle's own, the entry
-    at ``ledger_index`` under that checkpoint, and the entry the issuance of
-    ``license_id``. Raises CheckFailed where any of it does not check out."""
-    code = body["status"]
-    if code not in {"01", "02", "03", "04", "05", "06", "07"}:
-        raise ValueError(f"unknown status {shown(code)}")
+def _checkpoint(body: Any, bundle: TrustBundle) -> Checkpoint:
+    """The answer's checkpoint, signed by the bundle's log key and no older than the
+    bundle's own."""
     cp = verify_checkpoint(body["checkpoint"], parse_verifier_key(bundle.log_verifier))
     floor = _bundle_checkpoint_size(bundle.checkpoint, bundle.log_verifier)
     if cp.size < floor:
@@ -221,15 +218,65 @@ def _check_answer(
         raise UnprovenAnswer(
             f"its checkpoint (size {cp.size}) is older than the trust bundle's ({floor})"
         )
-    index = _integer(body["ledger_index"])
-    raw = base64.b64decode(body["entry"], validate=True)
+    return cp
+
+
+def _proved_entry(
+    body: Any, cp: Checkpoint, index_key: str, entry_key: str, proof_key: str
+) -> tuple[int, Entry]:
+    """(index, entry) of an entry the answer carries, proved included under ``cp``."""
+    index = _integer(body[index_key])
+    raw = base64.b64decode(body[entry_key], validate=True)
     entry = decode_entry(raw)
-    proof = [base64.b64decode(h, validate=True) for h in body["inclusion_proof"]]
+    proof = [base64.b64decode(h, validate=True) for h in body[proof_key]]
     verify_inclusion(leaf_hash(raw), index, cp.size, proof, cp.root_hash)
+    return index, entry
+
+
+def _status_entry(body: Any, cp: Checkpoint, created: Entry, kinds: Container[str]) -> Entry | None:
+    """The latest status change the answer carries (None if it carries none), proved under
+    ``cp``: an entry of one of ``kinds`` about the same subject and signed object as
+    ``created``, the entry that created it."""
+    if body.get("status_index") is None:
+        return None
+    index, entry = _proved_entry(body, cp, "status_index", "status_entry", "status_proof")
+    same = (entry.subject, entry.digest) == (created.subject, created.digest)
+    if entry.kind not in kinds or not same:
+        raise UnprovenAnswer(f"its entry {index} is not a status change of {created.subject}")
+    return entry
+
+
+def _check_answer(
+    body: Any, bundle: TrustBundle, doc: DecodedDocument, license_id: str
+) -> StatusAnswer:
+    """The status answer once the ledger proves it: the checkpoint signed by the bundle's
+    log key and no older than the bundle's own; the issuance of ``license_id`` at
+    ``ledger_index`` under it; and, for any status but 01, the entry recording that status
+    at ``status_index``, from which the time and reason of the change are taken. Raises
+    CheckFailed where any of it does not check out.
+
+    The ledger proves what was recorded, not that nothing was recorded since: a node can
+    still answer with an older true status (say, suspended when it has been reinstated),
+    but not with a status the region never recorded."""
+    code = body["status"]
+    if code not in STATUS_OF_CODE:
+        raise ValueError(f"unknown status {shown(code)}")
+    cp = _checkpoint(body, bundle)
+    index, entry = _proved_entry(body, cp, "ledger_index", "entry", "inclusion_proof")
     if entry.kind not in ISSUANCE_KINDS or entry.subject != license_id:
         raise UnprovenAnswer(f"its entry {index} is not the issuance of {license_id}")
-    since = body.get("status_since")
-    changed = code != "01"  # when and why it changed: only a changed status has them
+    change = _status_entry(body, cp, entry, CODE_OF_STATUS_KIND)
+    recorded = "01" if change is None else CODE_OF_STATUS_KIND[change.kind]
+    if recorded != code:
+        raise UnprovenAnswer(
+            f"it says status {code}, but the ledger entry it proves records {recorded}"
+        )
+    # When and why the status changed: only a status other than 01 has them.
+    changed = change if code != "01" else None
+    reason = changed.reason if changed is not None else None
+    replaced_by = body.get("replaced_by")
+    if code != "05" or not isinstance(replaced_by, str) or reason != f"renewed as {replaced_by}":
+        replaced_by = None  # only the renewal that the lapse entry names
     return StatusAnswer(
         code,
         "online",
@@ -238,9 +285,33 @@ def _check_answer(
         # Proved in the region's ledger: the issuance of this license id, recording this
         # document or another one (signed with a stolen key, say).
         ledger_included=entry.digest == doc.digest(),
-        since=since if changed and is_time(since) else None,
-        reason=status_reason(body.get("status_reason")) if changed else None,
-        replaced_by=status_reason(body.get("replaced_by")) if changed else None,
+        since=changed.time if changed is not None else None,
+        reason=status_reason(reason),
+        replaced_by=status_reason(replaced_by),
+    )
+
+
+def _check_seal_answer(body: Any, bundle: TrustBundle, seal_id: str) -> StatusAnswer:
+    """A seal's status answer once the ledger proves it: the seal's creation, and for a
+    revoked seal its revocation."""
+    status = body["status"]
+    if status not in _SEAL_CODES:
+        raise ValueError(f"unknown seal status {shown(status)}")
+    cp = _checkpoint(body, bundle)
+    index, entry = _proved_entry(body, cp, "ledger_index", "entry", "inclusion_proof")
+    if entry.kind != "seal.create" or entry.subject != seal_id:
+        raise UnprovenAnswer(f"its entry {index} is not the creation of seal {seal_id}")
+    change = _status_entry(body, cp, entry, {"seal.revoke"})
+    if (change is not None) != (status == "revoked"):
+        said = "revoked" if status == "revoked" else "active"
+        raise UnprovenAnswer(f"it says the seal is {said}, but proves no revocation to match")
+    return StatusAnswer(
+        _SEAL_CODES[status],
+        "online",
+        int(time.time()),
+        checkpoint_size=cp.size,
+        since=change.time if change is not None else None,
+        reason=status_reason(change.reason) if change is not None else None,
     )
 
 

@@ -39,6 +39,19 @@ STATUS_OF_CODE = {
     "07": Status.REVOKED,
 }
 
+#: The ledger entry kinds that change a license's status → the status code each records
+#: (a renewal's lapse of the old version is ``license.lapse``). An online status other
+#: than 01 is believed only with such an entry proved in the region's ledger.
+CODE_OF_STATUS_KIND = {
+    "license.reinstate": "01",
+    "license.suspend": "02",
+    "license.withdraw": "03",
+    "license.cancel": "04",
+    "license.lapse": "05",
+    "license.transfer": "06",
+    "license.revoke": "07",
+}
+
 #: Chinese first, for the window and printed output.
 STATUS_TEXT = {
     Status.VALID: "有效 Valid",

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
+from eseal.agencies import Principal
+from eseal.licenses import change_status, issue, renew
 from eseal.models import ESEAL_TABLES
 from eseal.node import ISSUING_MIGRATIONS
+from eseal.seals import create_seal, revoke_seal
 from ledger.migrate import upgrade
 from ledger.sql import make_engine, sqlite_url
+from tests.eseal.conftest import MARKET, NOW, business_request, make_region
 
 NAMES = {t.__tablename__ for t in ESEAL_TABLES}
 
@@ -33,3 +40,56 @@ def test_issuing_migrations_match_the_models(tmp_path: Path) -> None:
     assert ours == []
     created = {getattr(d[1], "name", None) for d in diff if d[0] == "add_table"}
     assert not created & NAMES
+
+
+def _status_indexes(url: str) -> dict[str, int | None]:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = [
+            *conn.execute(text("SELECT id, status_index FROM license")),
+            *conn.execute(text("SELECT id, status_index FROM seal")),
+        ]
+    engine.dispose()
+    return {r[0]: r[1] for r in rows}
+
+
+def test_the_status_index_is_filled_in_from_the_ledger_for_rows_changed_before_it(
+    tmp_path: Path,
+) -> None:
+    """A node whose licenses and seals changed status before revision eseal_0002 gets each
+    row's latest status entry found in the ledger: the same index a new node records."""
+    region = make_region(tmp_path)
+    node, agent = region.node, Principal("agency", MARKET)
+    suspended = issue(node, agent, MARKET, business_request(), now=NOW)
+    change_status(node, agent, suspended.id, "suspend", reason="核查", now=NOW + 1)
+    reinstated = issue(node, agent, MARKET, business_request(), now=NOW)
+    change_status(node, agent, reinstated.id, "suspend", reason="核查", now=NOW + 1)
+    revoked = issue(node, agent, MARKET, business_request(), now=NOW)
+    change_status(node, agent, revoked.id, "revoke", reason="吊销", now=NOW + 2)
+    change_status(node, agent, reinstated.id, "reinstate", now=NOW + 3)
+    renewed = issue(node, agent, MARKET, business_request(), now=NOW)
+    renew(node, agent, renewed.id, now=NOW + 4)
+    seal = create_seal(
+        node, agent, agency_code=MARKET, name="章", seal_type="contract", image=None, now=NOW
+    )
+    kept = create_seal(
+        node, agent, agency_code=MARKET, name="章二", seal_type="contract", image=None, now=NOW
+    )
+    revoke_seal(node, agent, seal.id, reason="遗失", now=NOW + 5)
+    node.close()
+    url = sqlite_url(tmp_path)
+    recorded = _status_indexes(url)
+    changed = {suspended.id, reinstated.id, revoked.id, renewed.id, seal.id}
+    assert {k for k, v in recorded.items() if v is not None} == changed
+    assert recorded[kept.id] is None
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ISSUING_MIGRATIONS))
+    cfg.attributes["version_table"] = "eseal_alembic_version"
+    engine = make_engine(url, immediate=True)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "eseal_0001")
+    engine.dispose()
+    upgrade(make_engine(url, immediate=True), ISSUING_MIGRATIONS, "eseal_alembic_version")
+    assert _status_indexes(url) == recorded

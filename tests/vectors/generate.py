@@ -62,6 +62,7 @@ from verifier.trust import (
 )
 from verifier.verdict import (
     CLOCK_BEHIND,
+    CODE_OF_STATUS_KIND,
     DOCUMENT_NOT_COMPARED,
     NO_STATUS,
     STALE_STATUS,
@@ -513,44 +514,72 @@ ONLINE_LEDGER_SIZE = 1000
 
 
 def online_answers(
-    texts: list[str], *, time: int, recorded: dict[int, bytes] | None = None
+    texts: list[str],
+    *,
+    time: int,
+    recorded: dict[int, bytes] | None = None,
+    changes: dict[int, tuple[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
     """What the region's node answers to GET /v1/licenses/{id}/status for each of ``texts``,
-    from a ledger holding their issuances first (in order): the entry, its RFC 9162
-    inclusion proof, and the checkpoint signed by the log key. ``recorded`` gives, by
-    position, another digest than the document's for the entry to record."""
+    from a ledger holding their issuances first (in order), then their status changes: the
+    issuance entry, its RFC 9162 inclusion proof, the status change entry and its proof if
+    there is one, and the checkpoint signed by the log key. ``recorded`` gives, by
+    position, another digest than the document's for the entry to record; ``changes``, by
+    position, a status change (entry kind, reason) recorded a minute after the issuances."""
     tree, entries, prev = MemoryTree(), [], ZERO_HASH
+
+    def append(entry: Entry) -> tuple[int, bytes]:
+        nonlocal prev
+        data = entry.encode(prev)
+        prev = leaf_hash(data)
+        tree.append(prev)
+        return tree.size - 1, data
+
     for i, text in enumerate(texts):
         doc = decode(text)
         assert isinstance(doc.claims, LicenseClaims)
         digest = (recorded or {}).get(i, doc.digest())
         entry = Entry("license.issue", time, REGION, doc.claims.license_id, digest, doc.kid)
-        data = entry.encode(prev)
-        prev = leaf_hash(data)
-        tree.append(prev)
-        entries.append((doc.claims.license_id, data))
+        entries.append((entry, *append(entry)))
+    changed: dict[int, tuple[Entry, int, bytes]] = {}
+    for i, (kind, reason) in sorted((changes or {}).items()):
+        issued = entries[i][0]
+        entry = Entry(
+            kind, time + 60, REGION, issued.subject, issued.digest, issued.key_id, reason=reason
+        )
+        changed[i] = (entry, *append(entry))
     while tree.size < ONLINE_LEDGER_SIZE:
         tree.append(hashlib.sha256(b"eseal test vectors: other entry %d" % tree.size).digest())
     size = tree.size
     checkpoint = sign_checkpoint(Checkpoint(ORIGIN, size, root_hash(size, tree)), LOG_KEY)
-    return [
-        {
-            "http_status": 200,
-            "body": {
-                "id": license_id,
-                "status": "01",
-                "as_of": time,
-                "ledger_index": index,
-                "entry": base64.b64encode(data).decode(),
-                "inclusion_proof": [
-                    base64.b64encode(h).decode() for h in inclusion_proof(index, size, tree)
-                ],
-                "checkpoint": checkpoint,
-                "replaced_by": None,
-            },
+
+    def proof(index: int) -> list[str]:
+        return [base64.b64encode(h).decode() for h in inclusion_proof(index, size, tree)]
+
+    answers = []
+    for i, (entry, index, data) in enumerate(entries):
+        body: dict[str, Any] = {
+            "id": entry.subject,
+            "status": "01",
+            "as_of": time + 120,
+            "ledger_index": index,
+            "entry": base64.b64encode(data).decode(),
+            "inclusion_proof": proof(index),
+            "checkpoint": checkpoint,
+            "replaced_by": None,
         }
-        for index, (license_id, data) in enumerate(entries)
-    ]
+        if i in changed:
+            change, at, raw = changed[i]
+            body |= {
+                "status": CODE_OF_STATUS_KIND[change.kind],
+                "status_since": change.time,
+                "status_reason": change.reason,
+                "status_index": at,
+                "status_entry": base64.b64encode(raw).decode(),
+                "status_proof": proof(at),
+            }
+        answers.append({"http_status": 200, "body": body})
+    return answers
 
 
 def add_online_cases(v: _Cases, valid: str) -> None:
@@ -562,11 +591,11 @@ def add_online_cases(v: _Cases, valid: str) -> None:
     forged = v.license(business_license("2025000903"), code=None)
     answers = online_answers(
         [valid, revoked, other, forged],
-        time=NOW - 60,
+        time=NOW - 600,
         recorded={3: hashlib.sha256(b"the document issued under this id").digest()},
+        changes={1: ("license.revoke", "以欺骗手段取得 obtained by deception")},
     )
     good, revoked_answer, other_answer, forged_answer = answers
-    revoked_answer = revoked_answer | {"body": revoked_answer["body"] | {"status": "07"}}
     v.add(
         Case(
             "valid-license-online",
@@ -581,12 +610,30 @@ def add_online_cases(v: _Cases, valid: str) -> None:
     v.add(
         Case(
             "revoked-license-online",
-            "online: the node answers 07 (revoked) with the proved issuance entry",
+            "online: the node answers 07 (revoked) with the proved issuance entry and the "
+            "proved revocation entry, whose time and reason the verdict shows",
             revoked,
             Status.REVOKED,
             L,
             revocations=False,
             online=revoked_answer,
+        )
+    )
+    v.add(
+        Case(
+            "node-answer-revoked-unproven",
+            "online: the node answers 07 (revoked) for a valid license, with its proved "
+            "issuance entry but no entry recording a revocation; proves nothing about the "
+            "document: no verdict",
+            valid,
+            Status.NOT_IN_LEDGER,
+            L,
+            revocations=False,
+            online={
+                "http_status": 200,
+                "body": good["body"] | {"status": "07", "status_reason": "伪造 forged"},
+            },
+            error="node-answer-unproven",
         )
     )
     zero = base64.b64encode(bytes(32)).decode()

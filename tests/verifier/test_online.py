@@ -564,27 +564,202 @@ def test_random_text_never_crashes_the_api(client: TestClient, text: str) -> Non
         assert r.json()["status"] in {"MALFORMED", "UNSUPPORTED", "BAD_SIGNATURE", "UNKNOWN_ISSUER"}
 
 
-@pytest.mark.parametrize(
-    ("answer", "code"),
-    [({"status": "active"}, "01"), ({"status": "revoked"}, "07"), ({"status": "ok"}, None)],
-)
-def test_seal_answers_are_read_strictly(
-    region: Region, answer: dict[str, str], code: str | None
+def _stamp(region: Region, name: str) -> tuple[str, str]:
+    """(seal id, stamp text) of a new seal and one document stamped with it."""
+    from eseal.seals import create_seal, stamp
+
+    seal = create_seal(
+        region.node, AGENT, agency_code=MARKET, name=name, seal_type="contract", image=None, now=NOW
+    )
+    stamped = stamp(region.node, AGENT, seal.id, document=b"doc", document_name="d.txt", now=NOW)
+    return seal.id, stamped.qr_text
+
+
+class _Edited(httpx.BaseTransport):
+    """A node answering the real answer with ``edit`` applied to it."""
+
+    def __init__(self, inner: TestClient, edit: Any) -> None:
+        self.inner, self.edit = inner, edit
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = self.inner.get(request.url.path).json()
+        self.edit(body)
+        return httpx.Response(200, json=body)
+
+
+def _edited(client: TestClient, edit: Any) -> OnlineStatus:
+    node = httpx.Client(transport=_Edited(client, edit), base_url="http://node")
+    return OnlineStatus("http://node", region="500000", client=node)
+
+
+def test_a_seal_status_is_proved_by_its_creation_and_revocation(
+    region: Region, client: TestClient
 ) -> None:
-    from verifier.online import NodeUnreachable
+    """Online, a stamp's seal is active with its creation entry proved; once revoked, the
+    revocation entry is proved too, and its time and reason are the ledger's."""
+    from eseal.seals import revoke_seal
 
-    def reply(_request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json=answer)
+    seal_id, text = _stamp(region, "合同章甲")
+    cast(FastAPI, client.app).state.bundles.invalidate()
+    store = _store(client, region)  # cut while the seal was active
+    ctx = VerifyContext(
+        store, NOW + 60, status=OnlineStatus("http://testserver", region="500000", client=client)
+    )
+    valid = verify_text(text, ctx)
+    assert valid.status is Status.VALID, valid.reasons
+    assert valid.freshness.status_source == "online"
+    body = client.get(f"/v1/seals/{seal_id}/status").json()
+    assert body["status"] == "active"
+    assert body["status_index"] is None
+    revoke_seal(region.node, AGENT, seal_id, reason="印章遗失", now=NOW + 5)
+    body = client.get(f"/v1/seals/{seal_id}/status").json()
+    assert body["status"] == "revoked"
+    assert body["status_index"] > body["ledger_index"]
+    revoked = verify_text(text, ctx)
+    assert revoked.status is Status.REVOKED, revoked.reasons
+    assert (revoked.freshness.status_reason, revoked.freshness.status_since) == (
+        "印章遗失",
+        NOW + 5,
+    )
 
-    node = OnlineStatus("http://node", client=httpx.Client(transport=httpx.MockTransport(reply)))
-    bundle = open_bundle(export_bundle(region.node, now=NOW))
-    if code is None:  # anything but active or revoked is not understood: an error
-        with pytest.raises(NodeUnreachable):
-            node.seal_status(bundle, "any-seal")
-    else:
-        got = node.seal_status(bundle, "any-seal")
-        assert got is not None
-        assert got.code == code
+
+def _drop_status_entry(body: dict[str, Any]) -> None:
+    for key in ("status_index", "status_entry", "status_proof"):
+        body.pop(key, None)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda b: b.update(status="revoked"), id="revoked-without-entry"),
+        pytest.param(
+            lambda b: b.update(
+                status="revoked",
+                status_index=b["ledger_index"],
+                status_entry=b["entry"],
+                status_proof=b["inclusion_proof"],
+            ),
+            id="creation-as-revocation",
+        ),
+        pytest.param(lambda b: b.update(entry=b["entry"][:-4] + "AAAA"), id="spoiled-creation"),
+        pytest.param(lambda b: b.update(status="ok"), id="unknown-status"),
+        pytest.param(lambda b: b.pop("checkpoint"), id="no-checkpoint"),
+    ],
+)
+def test_a_seal_answer_is_believed_only_as_the_ledger_proves_it(
+    region: Region, client: TestClient, edit: Any
+) -> None:
+    """An active seal a node calls revoked with no revocation entry (or another entry as
+    one), a spoiled creation entry, an unknown status, a missing checkpoint: each an error
+    (CLI exit 2), neither VALID nor REVOKED."""
+    _, text = _stamp(region, "合同章乙")
+    cast(FastAPI, client.app).state.bundles.invalidate()
+    ctx = VerifyContext(_store(client, region), NOW + 60, status=_edited(client, edit))
+    with pytest.raises(ExternalFailure):
+        verify_text(text, ctx)
+
+
+def test_a_revoked_seal_called_active_without_its_revocation_is_refused(
+    region: Region, client: TestClient
+) -> None:
+    """The other way round: the revocation entry kept but the status said active."""
+    from eseal.seals import revoke_seal
+
+    seal_id, text = _stamp(region, "合同章丙")
+    cast(FastAPI, client.app).state.bundles.invalidate()
+    store = _store(client, region)
+    revoke_seal(region.node, AGENT, seal_id, reason="x", now=NOW + 5)
+    ctx = VerifyContext(
+        store, NOW + 60, status=_edited(client, lambda b: b.update(status="active"))
+    )
+    with pytest.raises(NodeAnswerUnproven, match="proves no revocation"):
+        verify_text(text, ctx)
+
+
+def test_a_node_cannot_call_a_valid_license_revoked_without_the_ledger(
+    region: Region, client: TestClient
+) -> None:
+    """A node saying 07 of a valid license, with no status entry or with another license's
+    revocation entry: an error, never REVOKED (which would turn a citizen away)."""
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    other = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    change_status(region.node, AGENT, other.id, "revoke", reason="吊销", now=NOW + 1)
+    theirs = client.get(f"/v1/licenses/{other.id}/status").json()
+    store = _store(client, region)
+
+    def borrowed(body: dict[str, Any]) -> None:
+        body.update({k: theirs[k] for k in ("status_index", "status_entry", "status_proof")})
+        body.update(status="07", checkpoint=theirs["checkpoint"])
+
+    for edit, why in (
+        (
+            lambda b: b.update(status="07", status_reason="伪造"),
+            "ledger entry it proves records 01",
+        ),
+        (borrowed, f"not a status change of {issued.id}"),
+    ):
+        ctx = VerifyContext(store, NOW + 60, status=_edited(client, edit))
+        with pytest.raises(NodeAnswerUnproven, match=why):
+            verify_text(issued.qr_text, ctx)
+    honest = VerifyContext(
+        store, NOW + 60, status=OnlineStatus("http://testserver", region="500000", client=client)
+    )
+    assert verify_text(issued.qr_text, honest).status is Status.VALID
+    assert verify_text(other.qr_text, honest).status is Status.REVOKED
+
+
+@pytest.mark.parametrize(
+    ("told", "recorded"),
+    [("02", "07"), ("07", "02"), ("01", "02"), ("05", "07")],
+)
+def test_the_status_must_be_the_one_its_entry_records(
+    region: Region, client: TestClient, told: str, recorded: str
+) -> None:
+    """The node's status code against the kind of the status entry it proves."""
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    action = {"02": "suspend", "07": "revoke"}[recorded]
+    change_status(region.node, AGENT, issued.id, action, reason="原因", now=NOW + 1)
+    ctx = VerifyContext(
+        _store(client, region), NOW + 60, status=_edited(client, lambda b: b.update(status=told))
+    )
+    with pytest.raises(NodeAnswerUnproven, match=f"says status {told}.*records {recorded}"):
+        verify_text(issued.qr_text, ctx)
+
+
+def test_a_changed_status_takes_its_time_and_reason_from_the_ledger(
+    region: Region, client: TestClient
+) -> None:
+    """The node's unsigned since/reason are not shown; the proved entry's are. A
+    reinstated license is VALID with its reinstatement proved; a renewed one LAPSED with
+    the renewal the lapse entry names."""
+    from eseal.licenses import renew
+
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    change_status(region.node, AGENT, issued.id, "suspend", reason="核查中", now=NOW + 1)
+    store = _store(client, region)
+    lies = {"status_reason": "伪造", "status_since": 1, "replaced_by": "1.2.3"}
+    ctx = VerifyContext(store, NOW + 60, status=_edited(client, lambda b: b.update(lies)))
+    suspended = verify_text(issued.qr_text, ctx)
+    assert suspended.status is Status.SUSPENDED
+    fresh = suspended.freshness
+    assert (fresh.status_reason, fresh.status_since, fresh.replaced_by) == ("核查中", NOW + 1, None)
+    change_status(region.node, AGENT, issued.id, "reinstate", now=NOW + 2)
+    body = client.get(f"/v1/licenses/{issued.id}/status").json()
+    assert body["status"] == "01"
+    assert body["status_index"] is not None
+    assert verify_text(issued.qr_text, ctx).status is Status.VALID
+    renewed = renew(region.node, AGENT, issued.id, now=NOW + 3)
+    honest = VerifyContext(
+        store, NOW + 60, status=OnlineStatus("http://testserver", region="500000", client=client)
+    )
+    lapsed = verify_text(issued.qr_text, honest)
+    assert lapsed.status is Status.LAPSED
+    assert lapsed.freshness.replaced_by == renewed.id
+    assert lapsed.freshness.status_reason == f"renewed as {renewed.id}"
+    other = _edited(client, lambda b: b.update(replaced_by="1.2.156.3005.2.X"))
+    lied = verify_text(issued.qr_text, VerifyContext(store, NOW + 60, status=other))
+    assert lied.status is Status.LAPSED
+    assert lied.freshness.replaced_by is None
 
 
 def test_the_cli_asks_online_only_a_node_of_a_trusted_region(

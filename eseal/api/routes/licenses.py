@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from typing import Annotated, Any, Literal
 
@@ -10,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from eseal.api.deps import CurrentPrincipal, NodeDep, PlainDate, acting_agency
+from eseal.api.proofs import ProvedEntries
 from eseal.licenses import (
     Issued,
     IssueRequest,
@@ -20,7 +20,6 @@ from eseal.licenses import (
     renew,
 )
 from keys.errors import InvalidInput
-from ledger.checkpoint import verify_checkpoint
 
 router = APIRouter(prefix="/v1/licenses", tags=["licenses"])
 MAX_API_BATCH = 1000
@@ -134,6 +133,12 @@ class StatusOut(BaseModel):
     #: entry records them (absent while the license is valid).
     status_since: int | None = None
     status_reason: str | None = None
+    #: The ledger entry of the latest status change and its inclusion proof under the same
+    #: checkpoint (absent while there was none): the asker believes a status other than 01
+    #: only with it.
+    status_index: int | None = None
+    status_entry: str | None = None
+    status_proof: list[str] | None = None
 
 
 @router.api_route("/batch", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
@@ -147,20 +152,24 @@ def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
     """Public: the live status (01 valid … 07 revoked) with the issuance entry, its
     inclusion proof and the signed checkpoint, so the asker can check the ledger itself."""
     row = get_license(node, license_id)
-    note = node.log.checkpoint()
-    size = verify_checkpoint(note, node.log_verifier).size
-    _, proof = node.log.inclusion_proof(row.ledger_index, size)
+    proved = ProvedEntries(node)
+    entry, proof = proved.entry(row.ledger_index)
+    status_entry, status_proof = proved.optional(row.status_index)
+    changed = row.status != "01"
     return StatusOut(
         id=row.id,
         status=row.status,
         as_of=int(time.time()),
         ledger_index=row.ledger_index,
-        entry=base64.b64encode(node.log.entry(row.ledger_index)).decode(),
-        inclusion_proof=[base64.b64encode(h).decode() for h in proof],
-        checkpoint=note,
+        entry=entry,
+        inclusion_proof=proof,
+        checkpoint=proved.note,
         replaced_by=row.replaced_by,
-        status_since=row.updated_at if row.status != "01" else None,
-        status_reason=row.status_reason if row.status != "01" else None,
+        status_since=row.updated_at if changed else None,
+        status_reason=row.status_reason if changed else None,
+        status_index=row.status_index,
+        status_entry=status_entry,
+        status_proof=status_proof,
     )
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from python_multipart.multipart import parse_options_header
 
 from eseal.api.deps import CurrentPrincipal, FormFields, NodeDep, acting_agency
+from eseal.api.proofs import ProvedEntries
 from eseal.problems import NO_SNIFF
 from eseal.render import DocumentTooLarge
 from eseal.seals import MAX_DOCUMENT, MAX_IMAGE, create_seal, get_seal, revoke_seal, stamp
@@ -47,6 +48,22 @@ class StampOut(BaseModel):
     qr_text: str
     ledger_index: int
     checkpoint: str
+
+
+class SealStatusOut(BaseModel):
+    id: str
+    status: Literal["active", "revoked"]
+    revoked_at: int | None
+    #: The seal's creation entry, its inclusion proof and the checkpoint they are proved
+    #: against; the revocation entry and its proof under the same checkpoint when revoked
+    #: (the asker believes a revocation only with it).
+    ledger_index: int
+    entry: str
+    inclusion_proof: list[str]
+    checkpoint: str
+    status_index: int | None = None
+    status_entry: str | None = None
+    status_proof: list[str] | None = None
 
 
 class RevokeIn(BaseModel):
@@ -117,10 +134,25 @@ def revoke(
 
 
 @router.get("/{seal_id}/status")
-def seal_status(seal_id: SealIdPath, node: NodeDep) -> dict[str, str | int | None]:
-    """Public: whether the seal is active or revoked."""
+def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
+    """Public: whether the seal is active or revoked, with the ledger entries that record
+    its creation and revocation, their inclusion proofs and the signed checkpoint."""
     seal = get_seal(node, seal_id)
-    return {"id": seal.id, "status": seal.status, "revoked_at": seal.revoked_at}
+    proved = ProvedEntries(node)
+    entry, proof = proved.entry(seal.ledger_index)
+    status_entry, status_proof = proved.optional(seal.status_index)
+    return SealStatusOut(
+        id=seal.id,
+        status="revoked" if seal.status == "revoked" else "active",
+        revoked_at=seal.revoked_at,
+        ledger_index=seal.ledger_index,
+        entry=entry,
+        inclusion_proof=proof,
+        checkpoint=proved.note,
+        status_index=seal.status_index,
+        status_entry=status_entry,
+        status_proof=status_proof,
+    )
 
 
 @router.get("/{seal_id}/image", response_class=Response)
