@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -94,7 +95,11 @@ def app_from_environment() -> FastAPI:
 def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
     """The API over one opened node (kept in ``app.state.node``); with ``owns_node`` the
     app closes the node when it shuts down."""
-    app = FastAPI(
+    # /docs with Swagger UI served from the package, not a CDN: an operator pastes a bearer
+    # token into it, and no other origin's script should be on the page (nor should the
+    # page need the internet). No /redoc: ReDoc's page still fetches its logo from its CDN.
+    app = FastAPIOffline(
+        redoc_url=None,
         title="eseal",
         version="1",
         summary="Electronic licenses and seals on a witnessed, RFC 9162 ledger.",

@@ -746,3 +746,25 @@ def test_a_wrong_file_can_be_corrected_for_the_same_stamp(
     expect(banner).to_have_attribute("data-state", "red")
     page.locator("#document-file").set_input_files(str(site.stamped_document))
     expect(banner).to_have_attribute("data-state", "green")
+
+
+def test_the_api_docs_render_from_the_node_alone(browser: Browser, site: Site) -> None:
+    """The operator's API page (where a bearer token is pasted) loads Swagger UI from the
+    node itself: every request the page makes goes to the node's origin, and the page
+    renders the API's title."""
+    context = browser.new_context(viewport=DESKTOP)
+    asked: list[str] = []
+    context.on("request", lambda r: asked.append(r.url))
+    page = context.new_page()
+    try:
+        response = page.goto(site.url + "/docs")
+        assert response is not None
+        assert response.status == 200
+        expect(page.get_by_role("heading", level=1)).to_contain_text("eseal", timeout=30_000)
+        expect(page.locator(".opblock-summary-path").first).to_be_visible()
+        _shot(page, "api-docs")
+        assert page.request.get(site.url + "/redoc").status == 404  # it would ask a CDN
+    finally:
+        context.close()
+    assert site.url + "/openapi.json" in asked
+    assert [u for u in asked if not u.startswith((site.url + "/", "data:"))] == []
