@@ -450,3 +450,54 @@ def test_a_stamp_form_with_a_field_it_does_not_read_seals_nothing(api: Api) -> N
     assert r.status_code == 400, r.text
     assert r.json()["detail"] == "the form field 'nmae' is not one of file, name"
     assert api.region.node.log.size() == size
+
+
+def _stamp_named(api: Api, seal: str, name: bytes, charset: bytes = b"") -> Any:
+    """POST a stamp whose 'name' field holds these bytes (the form's charset given or not)."""
+    body = (
+        b'--x\r\nContent-Disposition: form-data; name="name"\r\n\r\n' + name + b"\r\n"
+        b'--x\r\nContent-Disposition: form-data; name="file"; filename="d.txt"\r\n'
+        b"Content-Type: text/plain\r\n\r\nthe document\r\n--x--\r\n"
+    )
+    headers = {
+        "Authorization": api.tokens["owner"],
+        "Content-Type": "multipart/form-data; boundary=x" + charset.decode(),
+    }
+    return api.client.post(f"/v1/seals/{seal}/stamp", content=body, headers=headers)
+
+
+def test_a_stamps_name_field_is_read_as_the_client_wrote_it(api: Api) -> None:
+    """The 'name' field in UTF-8, or GB18030 as older Chinese clients send it, or in the
+    charset the form names; never Latin-1 mojibake: bytes in none of them are refused, and
+    nothing is sealed."""
+    seal = _fresh_seal(api)
+    for name, encoded, charset in (
+        ("营业执照副本", "营业执照副本".encode(), b""),
+        ("营业执照副本", "营业执照副本".encode("gb18030"), b""),
+        ("café.pdf", "café.pdf".encode(), b""),
+        ("租赁合同", "租赁合同".encode("gb18030"), b"; charset=gb18030"),
+    ):
+        r = _stamp_named(api, seal, encoded, charset)
+        assert r.status_code == 201, (name, r.text)
+        claims = decode(r.json()["qr_text"]).claims
+        assert isinstance(claims, StampClaims)
+        assert claims.body.file_name == name
+    size = api.region.node.log.size()
+    r = _stamp_named(api, seal, b"\xff\xfe\x80")
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "'name' is in neither UTF-8 nor GB18030" in r.json()["detail"]
+    assert api.region.node.log.size() == size
+
+
+def test_a_verify_text_field_not_in_the_forms_charset_is_refused(api: Api) -> None:
+    body = (
+        b'--x\r\nContent-Disposition: form-data; name="text"\r\n\r\nEL1:\xff\xfe\x80\r\n--x--\r\n'
+    )
+    r = api.client.post(
+        "/v1/verify",
+        content=body,
+        headers={"Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert r.status_code == 400, r.text
+    assert "'text' is in neither UTF-8 nor GB18030" in r.json()["detail"]

@@ -13,13 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from python_multipart.multipart import parse_options_header
 
 from eseal.api.deps import CurrentPrincipal, FormFields, NodeDep, acting_agency
+from eseal.api.forms import StrictFormRoute
 from eseal.api.proofs import ProvedEntries
 from eseal.problems import NO_SNIFF
 from eseal.render import DocumentTooLarge
 from eseal.seals import MAX_DOCUMENT, MAX_IMAGE, create_seal, get_seal, revoke_seal, stamp
 from keys.errors import InvalidInput
 
-router = APIRouter(prefix="/v1/seals", tags=["seals"])
+router = APIRouter(prefix="/v1/seals", tags=["seals"], route_class=StrictFormRoute)
 SealIdPath = Annotated[str, Path(max_length=64, pattern=r"^[0-9A-Z.]+$")]
 
 

@@ -19,6 +19,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.requests import ClientDisconnect
 
 from eseal.api.deps import FormFields, NodeDep, check_form_fields
+from eseal.api.forms import StrictFormRoute
 from eseal.api.limits import (
     SMALL_SUFFIXES,
     VERIFY_PATH,
@@ -42,7 +43,7 @@ from verifier.scan import MAX_IMAGE_BYTES, ImageTooLarge
 from verifier.scan_pool import scan_image
 from verifier.trust import TrustStore
 
-router = APIRouter(tags=["verify"])
+router = APIRouter(tags=["verify"], route_class=StrictFormRoute)
 MAX_DOCUMENT = 20 * 1024 * 1024
 
 
