@@ -284,10 +284,18 @@ def check_status(run: _Run) -> None:
             f"{answer.detail or 'the signing key is revoked'} "
             f"({answer.source}, as of {beijing_day(answer.as_of)})",
         )
-    if answer is not None and answer.code is None and answer.ledger_included is False:
-        # The region's own node does not know this document, or its answer does not
-        # check out: nothing proves the issuance (unknown is not the same as fine).
-        raise Stop(Status.NOT_IN_LEDGER, answer.detail or "the issuance is not in the ledger")
+    if answer is not None and answer.ledger_included is False:
+        # The region's own node does not know this document, or the ledger records another
+        # document under its license id: nothing proves this one's issuance (unknown is not
+        # fine), and the status of the license issued under that id is not its status (a
+        # forger must not be sent off to have "his" suspended license reinstated).
+        verdict.freshness = Freshness(
+            answer.source, answer.as_of, False, answer.checkpoint_size, ledger_included=False
+        )
+        raise Stop(
+            Status.NOT_IN_LEDGER,
+            answer.detail or "the ledger records another document under this license id",
+        )
     if answer is None or answer.code is None:
         verdict.warnings.append(NO_STATUS)
         detail = answer.detail if answer else "status unknown"
@@ -321,10 +329,8 @@ def check_status(run: _Run) -> None:
 
 def check_ledger(run: _Run) -> None:
     fresh = run.verdict.freshness
-    if fresh.ledger_included is None:
+    if not fresh.ledger_included:  # not asked (a document not proved stopped at status)
         return
-    if not fresh.ledger_included:
-        raise Stop(Status.NOT_IN_LEDGER, "the issuance is not proved in the region's ledger")
     run.passed("ledger", f"issuance entry included in checkpoint of size {fresh.checkpoint_size}")
 
 

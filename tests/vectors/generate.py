@@ -674,6 +674,7 @@ def add_online_cases(v: _Cases, valid: str) -> None:
             L,
             revocations=False,
             online=forged_answer,
+            stops_at="status",
         )
     )
     v.add(

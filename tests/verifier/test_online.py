@@ -1255,3 +1255,30 @@ def test_verdicts_and_problems_are_not_cached_or_sniffed(
     moved = client.get("/v1/ledger/checkpoint/", headers={"host": "evil.example"})
     assert moved.status_code == 404
     assert "location" not in moved.headers
+
+
+def test_a_document_not_in_the_ledger_gets_no_status_of_the_license_under_its_id(
+    region: Region, client: TestClient
+) -> None:
+    """A document signed with the agency's real key under the id of a license that is now
+    suspended: NOT_IN_LEDGER, not SUSPENDED with the genuine license's reason (which would
+    send a forger off to have "his" license reinstated)."""
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    doc = decode(issued.qr_text)
+    claims = doc.claims
+    assert isinstance(claims, LicenseClaims)
+    forged_claims = dataclasses.replace(
+        claims, body=dataclasses.replace(claims.body, fields={**claims.body.fields, "注": "y"})
+    )
+    forged = sign_license(forged_claims, region.node.signing_key(doc.kid)).text
+    change_status(region.node, AGENT, issued.id, "suspend", reason="核查中", now=NOW + 1)
+    ctx = VerifyContext(
+        _store(client, region),
+        NOW + 60,
+        status=OnlineStatus("http://testserver", region="500000", client=client),
+    )
+    assert verify_text(issued.qr_text, ctx).status is Status.SUSPENDED
+    verdict = verify_text(forged, ctx)
+    assert verdict.status is Status.NOT_IN_LEDGER, verdict.reasons
+    assert "核查中" not in json.dumps(verdict.to_json(), ensure_ascii=False)
+    assert verdict.freshness.ledger_included is False
