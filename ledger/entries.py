@@ -220,6 +220,18 @@ def stored_entry_records(data: bytes, subject: str, digest: bytes) -> bool:
     return bool(m[_SUBJECT] == subject and m[_DIGEST] == digest)
 
 
+def stored_entry_act(data: bytes) -> tuple[str, str]:
+    """(kind, subject) of stored entry bytes (see :func:`_stored_map`): what a node reads
+    when it looks through its own ledger for a subject's entries. MalformedEntry for bytes
+    that are not an entry."""
+    m = _stored_map(data)
+    subject = m[_SUBJECT]
+    if type(subject) is not str:
+        raise MalformedEntry("entry subject is not text")
+    kind: str = m[_KIND]
+    return kind, subject
+
+
 def stored_entry_prev(data: bytes) -> bytes:
     """The audit's check of stored bytes (see :func:`_stored_map`), and their ``prev``
     hash. Lighter than :func:`decode_entry`, because the audit verifies the bytes

@@ -1282,3 +1282,112 @@ def test_a_document_not_in_the_ledger_gets_no_status_of_the_license_under_its_id
     assert verdict.status is Status.NOT_IN_LEDGER, verdict.reasons
     assert "核查中" not in json.dumps(verdict.to_json(), ensure_ascii=False)
     assert verdict.freshness.ledger_included is False
+
+
+def _changed_by_an_old_process(
+    region: Region, license_id: str, kind: str, *, old: str, new: str, at: int
+) -> None:
+    """A status change as code from before status_index made it (a worker not yet
+    upgraded): the entry appended, the row's status moved, its status_index untouched."""
+    from sqlalchemy import update
+
+    from eseal.licenses import _license, get_license
+    from ledger.entries import Entry
+
+    digest = bytes(get_license(region.node, license_id).digest)
+    entry = Entry(kind, at, "500000", license_id, digest, region.node.root_key_id, reason="旧")
+    region.node.append(
+        [entry],
+        also=lambda conn, _first: conn.execute(
+            update(_license)
+            .where(_license.c.id == license_id, _license.c.status == old)
+            .values(status=new, updated_at=at, status_reason="旧")
+        ),
+    )
+
+
+def test_a_status_index_left_behind_by_an_old_process_is_put_right(
+    region: Region, client: TestClient
+) -> None:
+    """Rows changed by a process without status_index (during an upgrade): the node finds
+    the latest status entry in its ledger, answers with it and writes it back, so an
+    honest node's answer still verifies."""
+    from eseal.licenses import get_license
+
+    reinstated = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    change_status(region.node, AGENT, reinstated.id, "suspend", reason="核查", now=NOW + 1)
+    _changed_by_an_old_process(
+        region, reinstated.id, "license.reinstate", old="02", new="01", at=NOW + 2
+    )
+    suspended = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    _changed_by_an_old_process(
+        region, suspended.id, "license.suspend", old="01", new="02", at=NOW + 3
+    )
+    stale = get_license(region.node, reinstated.id).status_index
+    assert get_license(region.node, suspended.id).status_index is None
+    ctx = VerifyContext(
+        _store(client, region),
+        NOW + 60,
+        status=OnlineStatus("http://testserver", region="500000", client=client),
+    )
+    assert verify_text(reinstated.qr_text, ctx).status is Status.VALID
+    got = verify_text(suspended.qr_text, ctx)
+    assert got.status is Status.SUSPENDED
+    assert (got.freshness.status_reason, got.freshness.status_since) == ("旧", NOW + 3)
+    for license_id in (reinstated.id, suspended.id):
+        index = get_license(region.node, license_id).status_index
+        assert index is not None
+        assert index != stale
+        assert client.get(f"/v1/licenses/{license_id}/status").json()["status_index"] == index
+
+
+def test_a_status_no_ledger_entry_records_is_a_server_problem(
+    region: Region, client: TestClient
+) -> None:
+    """A row whose status its ledger does not record (database and ledger out of step):
+    a 500 problem, not an answer no client could prove."""
+    from sqlalchemy import update
+
+    from eseal.licenses import _license
+
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    with region.node.sql.write_engine.begin() as conn:
+        conn.execute(update(_license).where(_license.c.id == issued.id).values(status="07"))
+    r = client.get(f"/v1/licenses/{issued.id}/status")
+    assert r.status_code == 500
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"].endswith("/status-unrecorded")
+
+
+def test_a_seal_revoked_by_an_old_process_is_put_right(region: Region, client: TestClient) -> None:
+    from sqlalchemy import update
+
+    from eseal.seals import _seal, get_seal
+    from ledger.entries import Entry, digest
+
+    seal_id, text = _stamp(region, "合同章丁")
+    cast(FastAPI, client.app).state.bundles.invalidate()
+    store = _store(client, region)
+    seal = get_seal(region.node, seal_id)
+    entry = Entry(
+        "seal.revoke",
+        NOW + 5,
+        "500000",
+        seal_id,
+        digest(seal.statement),
+        region.node.root_key_id,
+        reason="遗失",
+    )
+    region.node.append(
+        [entry],
+        also=lambda conn, _first: conn.execute(
+            update(_seal).where(_seal.c.id == seal_id).values(status="revoked", revoked_at=NOW + 5)
+        ),
+    )
+    ctx = VerifyContext(
+        store, NOW + 60, status=OnlineStatus("http://testserver", region="500000", client=client)
+    )
+    revoked = verify_text(text, ctx)
+    assert revoked.status is Status.REVOKED, revoked.reasons
+    assert revoked.freshness.status_reason == "遗失"
+    assert get_seal(region.node, seal_id).status_index is not None

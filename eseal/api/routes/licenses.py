@@ -19,6 +19,7 @@ from eseal.licenses import (
     issue_many,
     renew,
 )
+from eseal.status_index import checked_status_index
 from keys.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/licenses", tags=["licenses"])
@@ -149,12 +150,15 @@ def batch_is_post_only() -> None:
 
 @router.get("/{license_id}/status")
 def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
-    """Public: the live status (01 valid … 07 revoked) with the issuance entry, its
-    inclusion proof and the signed checkpoint, so the asker can check the ledger itself."""
+    """Public: the live status (01 valid … 07 revoked) with the issuance entry, the entry
+    of the latest status change, their inclusion proofs and the signed checkpoint, so the
+    asker can check the ledger itself."""
     row = get_license(node, license_id)
+    # Before the checkpoint is read: an entry it finds is then under it.
+    index = checked_status_index(node, "license", row.id, row.status, row.status_index)
     proved = ProvedEntries(node)
     entry, proof = proved.entry(row.ledger_index)
-    status_entry, status_proof = proved.optional(row.status_index)
+    status_entry, status_proof = proved.optional(index)
     changed = row.status != "01"
     return StatusOut(
         id=row.id,
@@ -167,7 +171,7 @@ def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
         replaced_by=row.replaced_by,
         status_since=row.updated_at if changed else None,
         status_reason=row.status_reason if changed else None,
-        status_index=row.status_index,
+        status_index=index,
         status_entry=status_entry,
         status_proof=status_proof,
     )

@@ -18,6 +18,7 @@ from eseal.api.proofs import ProvedEntries
 from eseal.problems import NO_SNIFF
 from eseal.render import DocumentTooLarge
 from eseal.seals import MAX_DOCUMENT, MAX_IMAGE, create_seal, get_seal, revoke_seal, stamp
+from eseal.status_index import checked_status_index
 from keys.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/seals", tags=["seals"], route_class=StrictFormRoute)
@@ -139,9 +140,11 @@ def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
     """Public: whether the seal is active or revoked, with the ledger entries that record
     its creation and revocation, their inclusion proofs and the signed checkpoint."""
     seal = get_seal(node, seal_id)
+    # Before the checkpoint is read: an entry it finds is then under it.
+    index = checked_status_index(node, "seal", seal.id, seal.status, seal.status_index)
     proved = ProvedEntries(node)
     entry, proof = proved.entry(seal.ledger_index)
-    status_entry, status_proof = proved.optional(seal.status_index)
+    status_entry, status_proof = proved.optional(index)
     return SealStatusOut(
         id=seal.id,
         status="revoked" if seal.status == "revoked" else "active",
@@ -150,7 +153,7 @@ def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
         entry=entry,
         inclusion_proof=proof,
         checkpoint=proved.note,
-        status_index=seal.status_index,
+        status_index=index,
         status_entry=status_entry,
         status_proof=status_proof,
     )
