@@ -1,13 +1,15 @@
-"""Multipart forms whose text fields are read strictly in their charset.
+"""Multipart forms whose text (fields and file names) is read strictly, never guessed.
 
-Starlette reads a text field that is not valid in the form's charset (UTF-8 unless the
-request's Content-Type names another) as Latin-1, without a word: a document name sent in
-GB18030 by an older Chinese client would be sealed into a stamp as mojibake. Afterwards
-that cannot be told apart from real text ("café" in UTF-8 and the GB18030 bytes of a
-Chinese name both come out as Latin-1 letters), so the bytes are read here, while the
-form is parsed: in the form's charset; in UTF-8 forms, bytes that are not UTF-8 as
-GB18030, China's national encoding (as an uploaded file's name is read); anything else
-is refused (400).
+Starlette reads a text field that is not valid in the form's charset as Latin-1, and an
+unknown charset as Latin-1 too, without a word: a document name sent in GB18030 by an
+older Chinese client would be sealed into a stamp as mojibake. Afterwards that cannot be
+told apart from real text ("café" in UTF-8 and the GB18030 bytes of a Chinese name both
+come out as Latin-1 letters), so the bytes are read here, while the form is parsed, by
+:func:`client_text`: in the charset the form's Content-Type names, if it names one (a
+text encoding Python knows, else 400); otherwise in UTF-8, or else in GB18030, China's
+national encoding, where that reading is unambiguous; anything else is refused (400).
+"Unambiguous" is a rule of thumb: Latin-1 text with two accented letters in a row can
+still read as a Chinese character, so clients should send UTF-8.
 
 Routers that read forms use :class:`StrictFormRoute`; it hands their operations (and
 their dependencies) a :class:`StrictFormRequest`.
@@ -15,13 +17,15 @@ their dependencies) a :class:`StrictFormRequest`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import codecs
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from contextlib import aclosing
 from typing import Any
 
 from fastapi import HTTPException, Request
 from fastapi.routing import APIRoute
-from starlette.datastructures import FormData
+from python_multipart.multipart import parse_options_header
+from starlette.datastructures import FormData, Headers
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import Response
 
@@ -29,33 +33,100 @@ from starlette.responses import Response
 _NAME_SHOWN = 40
 
 
+def declared_charset(content_type: str) -> str | None:
+    """The codec name of the charset a form's Content-Type names, or None if it names
+    none; a 400 if it names no text encoding Python knows (Starlette would read the form
+    as Latin-1, or fail on "base64")."""
+    charset = parse_options_header(content_type)[1].get(b"charset")
+    if charset is None:
+        return None
+    name = charset.decode("latin-1")
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        info = None
+    if info is None or not getattr(info, "_is_text_encoding", True):
+        raise HTTPException(400, f"the form's charset {name[:_NAME_SHOWN]!r} is not known")
+    return info.name
+
+
+def _unambiguous_gb18030(data: bytes) -> str | None:
+    """``data`` as GB18030 if it is that and every character outside ASCII is two bytes
+    above ASCII (all of GB 2312's, the common ones): a byte above 0x80 followed by an ASCII
+    letter is more likely Latin-1 ("Müller" would read as "M黮ler"), and four-byte forms
+    take ASCII digits."""
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+    for char in text:
+        if char >= "\x80":
+            encoded = char.encode("gb18030")
+            if len(encoded) != 2 or encoded[1] < 0x80:
+                return None
+    return text
+
+
+def client_text(data: bytes, charset: str | None) -> str | None:
+    """Text a client sent in a form: in ``charset`` if the form names one; else UTF-8, or
+    GB18030 where unambiguous (see :func:`_unambiguous_gb18030`). None if it is neither."""
+    if charset is not None:
+        try:
+            return data.decode(charset)
+        except UnicodeError:
+            return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _unambiguous_gb18030(data)
+
+
 class StrictMultiPartParser(MultiPartParser):
-    """Starlette's parser, reading text fields as the module says."""
+    """Starlette's parser, reading text fields with :func:`client_text`."""
+
+    def __init__(
+        self,
+        headers: Headers,
+        stream: AsyncGenerator[bytes, None],
+        *,
+        charset: str | None,
+        max_files: int | float,
+        max_fields: int | float,
+        max_part_size: int,
+    ) -> None:
+        super().__init__(
+            headers,
+            stream,
+            max_files=max_files,
+            max_fields=max_fields,
+            max_part_size=max_part_size,
+        )
+        self.declared = charset
 
     def on_part_end(self) -> None:
         part = self._current_part
         if part.file is not None:
             super().on_part_end()
             return
-        charset = self._charset or "utf-8"
-        for encoding in (charset, "gb18030") if charset == "utf-8" else (charset,):
-            try:
-                text = bytes(part.data).decode(encoding)
-            except UnicodeDecodeError:
-                continue
-            self.items.append((part.field_name, text))
-            return
-        name = part.field_name[:_NAME_SHOWN]
-        raise MultiPartException(
-            f"the form field {name!r} is in neither UTF-8 nor GB18030: send the form in "
-            "UTF-8 (or name its charset in the Content-Type)"
-            if charset == "utf-8"
-            else f"the form field {name!r} is not {charset} text"
-        )
+        text = client_text(bytes(part.data), self.declared)
+        if text is None:
+            name = part.field_name[:_NAME_SHOWN]
+            raise MultiPartException(
+                f"the form field {name!r} is not {self.declared} text"
+                if self.declared
+                else f"the form field {name!r} is in neither UTF-8 nor GB18030: send the "
+                "form in UTF-8 (or name its charset in the Content-Type)"
+            )
+        self.items.append((part.field_name, text))
 
 
 class StrictFormRequest(Request):
     """A request whose multipart form is parsed by :class:`StrictMultiPartParser`."""
+
+    @property
+    def form_charset(self) -> str | None:
+        """The charset the form's Content-Type names (see :func:`declared_charset`)."""
+        return declared_charset(self.headers.get("content-type", ""))
 
     async def _get_form(
         self,
@@ -66,11 +137,13 @@ class StrictFormRequest(Request):
     ) -> FormData:
         content_type = self.headers.get("content-type", "")
         if self._form is None and content_type.lower().startswith("multipart/form-data"):
+            charset = self.form_charset
             try:
                 async with aclosing(self.stream()) as stream:
                     parser = StrictMultiPartParser(
                         self.headers,
                         stream,
+                        charset=charset,
                         max_files=max_files,
                         max_fields=max_fields,
                         max_part_size=max_part_size,

@@ -501,3 +501,66 @@ def test_a_verify_text_field_not_in_the_forms_charset_is_refused(api: Api) -> No
     )
     assert r.status_code == 400, r.text
     assert "'text' is in neither UTF-8 nor GB18030" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("charset", ["bogus", "base64", "rot13", "zlib"])
+def test_a_form_naming_a_charset_that_is_no_text_encoding_is_refused(
+    api: Api, charset: str
+) -> None:
+    """Starlette would read an unknown charset as Latin-1, and fail (500) on a codec that
+    is not a text encoding: a 400 problem instead, on both form routes, nothing sealed."""
+    seal = _fresh_seal(api)
+    size = api.region.node.log.size()
+    r = _stamp_named(api, seal, b"\xff\xfe\xfd", f"; charset={charset}".encode())
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert f"charset '{charset}' is not known" in r.json()["detail"]
+    body = b'--x\r\nContent-Disposition: form-data; name="text"\r\n\r\nEL1:x\r\n--x--\r\n'
+    r = api.client.post(
+        "/v1/verify",
+        content=body,
+        headers={"Content-Type": f"multipart/form-data; boundary=x; charset={charset}"},
+    )
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert api.region.node.log.size() == size
+
+
+@pytest.mark.parametrize("name", ["Müller", "Straße.pdf", "Françoise"])
+def test_latin1_bytes_are_not_read_as_gb18030(api: Api, name: str) -> None:
+    """Latin-1 bytes that GB18030 would read as Chinese (a high byte before an ASCII
+    letter: "Müller" as "M黮ler") are refused, in the field and in the file name."""
+    seal = _fresh_seal(api)
+    size = api.region.node.log.size()
+    r = _stamp_named(api, seal, name.encode("latin-1"))
+    assert r.status_code == 400, r.text
+    r = _stamp_raw(api, seal, b'form-data; name="file"; filename="' + name.encode("latin-1") + b'"')
+    assert r.status_code == 400, r.text
+    assert r.json()["type"].endswith("/file-name-not-readable")
+    assert api.region.node.log.size() == size
+
+
+def test_a_file_name_is_read_in_the_forms_charset(api: Api) -> None:
+    """A form that names its charset (Big5 here) has its file name read in it too, as its
+    text fields are; bytes not in it are refused."""
+    seal = _fresh_seal(api)
+    file_part = (
+        b'--x\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n\r\ndoc\r\n--x--\r\n'
+    )
+    headers = {
+        "Authorization": api.tokens["owner"],
+        "Content-Type": "multipart/form-data; boundary=x; charset=big5",
+    }
+    name = "營業執照.txt"
+    url = f"/v1/seals/{seal}/stamp"
+    r = api.client.post(url, content=file_part.replace(b"%s", name.encode("big5")), headers=headers)
+    assert r.status_code == 201, r.text
+    claims = decode(r.json()["qr_text"]).claims
+    assert isinstance(claims, StampClaims)
+    assert claims.body.file_name == name
+    r = api.client.post(url, content=file_part.replace(b"%s", b"\xff\xff"), headers=headers)
+    assert r.status_code == 400, r.text
+    assert "not big5 text" in r.json()["detail"]
+    r = _stamp_named(api, seal, b"\xff\xff", b"; charset=big5")
+    assert r.status_code == 400, r.text
+    assert "'name' is not big5 text" in r.json()["detail"]

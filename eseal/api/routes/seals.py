@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from python_multipart.multipart import parse_options_header
 
 from eseal.api.deps import CurrentPrincipal, FormFields, NodeDep, acting_agency
-from eseal.api.forms import StrictFormRoute
+from eseal.api.forms import StrictFormRoute, client_text, declared_charset
 from eseal.api.proofs import ProvedEntries
 from eseal.problems import NO_SNIFF
 from eseal.render import DocumentTooLarge
@@ -101,6 +101,8 @@ def make_seal(
 @router.post("/{seal_id}/stamp", status_code=201, dependencies=[FormFields("file", "name")])
 def stamp_document(
     seal_id: SealIdPath,
+    *,
+    request: Request,
     node: NodeDep,
     principal: CurrentPrincipal,
     file: Annotated[UploadFile, File(description="The document to seal (≤ 20 MiB)")],
@@ -115,7 +117,9 @@ def stamp_document(
         principal,
         seal_id,
         document=document,
-        document_name=name or _file_name(file) or "document",
+        document_name=name
+        or _file_name(file, declared_charset(request.headers.get("content-type", "")))
+        or "document",
         media_type=file.content_type,
         now=int(time.time()),
     )
@@ -170,26 +174,29 @@ def seal_image(seal_id: SealIdPath, node: NodeDep) -> Response:
 
 
 class FileNameNotReadable(InvalidInput):
-    """The uploaded file's name is in neither UTF-8 nor GB18030."""
+    """The uploaded file's name is not text in the form's charset (or, with none named,
+    in UTF-8 or unambiguous GB18030)."""
 
     code = "file-name-not-readable"
 
 
-def _file_name(upload: UploadFile) -> str | None:
-    """The name the client gave the uploaded file, as it sent it: UTF-8, or else GB18030,
-    China's national encoding, which older Chinese clients send (Starlette would read those
-    bytes as Latin-1, and the stamp would name the file in mojibake)."""
+def _file_name(upload: UploadFile, charset: str | None) -> str | None:
+    """The name the client gave the uploaded file, as it sent it: read from the part's
+    header bytes by :func:`eseal.api.forms.client_text`, as the form's text fields are
+    (Starlette would read bytes that are not UTF-8 as Latin-1, and the stamp would name
+    the file in mojibake)."""
     raw = next((v for k, v in upload.headers.raw if k == b"content-disposition"), None)
     if raw is None:
         return upload.filename
     name = parse_options_header(raw)[1].get(b"filename")
     if name is None:
         return upload.filename
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            return name.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise FileNameNotReadable(
-        "the file name is in neither UTF-8 nor GB18030: give the name in the form field 'name'"
-    )
+    text = client_text(name, charset)
+    if text is None:
+        raise FileNameNotReadable(
+            f"the file name is not {charset} text"
+            if charset
+            else "the file name is in neither UTF-8 nor GB18030: send it in UTF-8, or give "
+            "the name in the form field 'name'"
+        )
+    return text
