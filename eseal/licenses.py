@@ -7,7 +7,6 @@ Status codes are the national platform's: 01 valid, 02 suspended, 03 withdrawn,
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 from collections.abc import Mapping, Sequence
@@ -36,6 +35,7 @@ from eseal.ids import (
 )
 from eseal.models import AgencyRow, LicenseRow, SealRow
 from eseal.node import Node
+from eseal.proofs import b64_hashes
 from keys.errors import CheckFailed, InvalidInput
 from ledger.entries import Entry
 from verifier.document import (
@@ -46,7 +46,7 @@ from verifier.document import (
     holder_id_hash,
     sign_license,
 )
-from verifier.verdict import CODE_OF_STATUS_KIND
+from verifier.verdict import CODE_OF_STATUS_KIND, renewed_as
 
 DAY = 86400
 CST = timezone(timedelta(hours=8))
@@ -282,7 +282,7 @@ def prepare(
 
 def _proof(node: Node, index: int, size: int) -> list[str]:
     _, proof = node.log.inclusion_proof(index, size)
-    return [base64.b64encode(h).decode() for h in proof]
+    return b64_hashes(proof)
 
 
 #: The seals a license may show, most fitting first: the agency's official seal (公章),
@@ -349,7 +349,7 @@ def issue_many(
             qr_text=p.row["document"],
             ledger_index=first + i,
             tree_size=appended.size,
-            inclusion_proof=[base64.b64encode(h).decode() for h in proofs[i]],
+            inclusion_proof=b64_hashes(proofs[i]),
             checkpoint=appended.checkpoint,
             expires=p.row["expires"],
         )
@@ -452,7 +452,8 @@ def renew(
     """Issue the next version of a license (same serial) and let the old one lapse."""
     old = get_license(node, license_id)
     principal.require(old.agency_code)
-    if old.status not in {"01", "02"}:
+    lapse_kind, may_lapse, _ = ACTIONS["lapse"]
+    if old.status not in may_lapse:
         raise BadTransition(f"license {license_id} is {STATUS_NAMES[old.status]}; renew refused")
     if old.version >= 999:
         raise BadTransition("license version 999 cannot be renewed")
@@ -477,14 +478,16 @@ def renew(
         same_holder=(old_doc.body.holder, old.holder_id_display),
         seal_id=agency_seal(node, old.agency_code),
     )
+    # The same reason in the ledger and the row, so every status answer says the same.
+    reason = renewed_as(prepared.row["id"])
     lapse = Entry(
-        "license.lapse",
+        lapse_kind,
         now,
         node.config.region,
         license_id,
         bytes(old.digest),
         prepared.entry.key_id,
-        reason=f"renewed as {prepared.row['id']}"[:256],
+        reason=reason,
     )
 
     def record(conn: Connection, first: int) -> None:
@@ -492,9 +495,9 @@ def renew(
             conn,
             license_id,
             old=old.status,
-            new="05",
+            new=CODE_OF_STATUS_KIND[lapse_kind],
             now=now,
-            reason="renewed",
+            reason=reason,
             index=first + 1,  # the lapse, after the new version's issuance
             replaced_by=prepared.row["id"],
         )

@@ -25,6 +25,7 @@ from ledger.entries import Entry, digest
 from verifier.claims import MAX_MEDIA_TYPE, MEDIA_TYPE
 from verifier.document import StampBody, StampClaims, sign_stamp
 from verifier.trust import displayable
+from verifier.verdict import SEAL_REVOCATION
 
 SEAL_TYPES = {
     "official": "公章",
@@ -310,7 +311,7 @@ def revoke_seal(
     node.append(
         [
             Entry(
-                "seal.revoke",
+                SEAL_REVOCATION,
                 now,
                 node.config.region,
                 seal_id,

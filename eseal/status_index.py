@@ -1,36 +1,46 @@
 """Where a license's or seal's latest status change sits in the ledger (``status_index``).
 
-A status answer proves that entry, so a row's ``status_index`` must name an entry that
-records the row's status. It does unless a process without this column's code changed
-the row (during an upgrade, before every old worker stopped): then the entry is found
-again by reading the ledger back from its end, and the row is put right.
+A status answer proves that entry, so a row's ``status_index`` must name the entry that
+records the row's latest change: its status, at the row's time of change. It does unless
+a process without this column's code changed the row (during an upgrade, before every
+old worker stopped): then the entry is found again by reading the ledger back from its
+end (no further than the row's creation), and the row is put right.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Set
+from collections.abc import Callable, Mapping, Sequence, Set
+from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import text, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import update
 
 from eseal.models import LicenseRow, SealRow
-from eseal.node import Node
 from keys.errors import EsealError
 from ledger.entries import MalformedEntry, stored_entry_act
-from verifier.verdict import CODE_OF_STATUS_KIND
+from verifier.verdict import CODE_OF_STATUS_KIND, SEAL_REVOCATION
+
+if TYPE_CHECKING:
+    from eseal.node import Node
 
 log = logging.getLogger(__name__)
 
+StatusTable = Literal["license", "seal"]
 #: Entry kinds that change a status, per table.
-STATUS_KINDS: dict[str, frozenset[str]] = {
+STATUS_KINDS: dict[StatusTable, frozenset[str]] = {
     "license": frozenset(CODE_OF_STATUS_KIND),
-    "seal": frozenset({"seal.revoke"}),
+    "seal": frozenset({SEAL_REVOCATION}),
 }
-#: Ledger entries read per query while looking back.
+#: The statuses no entry need record (a row never changed is in them).
+UNCHANGED = {"license": "01", "seal": "active"}
+#: Ledger entries read at a time while looking back.
 CHUNK = 10_000
-_license = LicenseRow.__table__  # type: ignore[attr-defined]
-_seal = SealRow.__table__  # type: ignore[attr-defined]
+#: The column of each table that holds the time of the latest change.
+_CHANGED_AT = {"license": "updated_at", "seal": "revoked_at"}
+_ROWS = {"license": LicenseRow.__table__, "seal": SealRow.__table__}  # type: ignore[attr-defined]
+
+#: Reads the stored entries in ``start`` ≤ index < ``end``, in order.
+EntryReader = Callable[[int, int], Sequence[bytes]]
 
 
 class StatusUnrecorded(EsealError):
@@ -42,65 +52,88 @@ class StatusUnrecorded(EsealError):
 
 
 def latest_status_entries(
-    conn: Connection, wanted: Mapping[str, Set[str]]
-) -> dict[str, dict[str, int]]:
-    """table ("license" or "seal") → subject → index of its latest status entry, for the
-    ``wanted`` subjects of each table: the ledger read from its end back until each is
-    found (or its start). Subjects with no status entry are left out."""
-    found: dict[str, dict[str, int]] = {table: {} for table in wanted}
+    read: EntryReader, *, end: int, floor: int, wanted: Mapping[StatusTable, Set[str]]
+) -> dict[StatusTable, dict[str, int]]:
+    """table → subject → index of its latest status entry, for the ``wanted`` subjects of
+    each table: the ledger read by ``read`` from ``end`` back to ``floor`` (a status change
+    is never before its subject's creation) until each is found. Subjects without one are
+    left out, as are entries that are not well formed (the audit reports those)."""
+    found: dict[StatusTable, dict[str, int]] = {table: {} for table in wanted}
     left = {table: set(ids) for table, ids in wanted.items()}
-    end = conn.execute(text("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger_entry")).scalar_one()
-    while end > 0 and any(left.values()):
-        start = max(0, end - CHUNK)
-        rows = conn.execute(
-            text("SELECT idx, data FROM ledger_entry WHERE idx >= :s AND idx < :e"),
-            {"s": start, "e": end},
-        ).all()
-        for idx, data in sorted(rows, reverse=True):
-            kind, subject = stored_entry_act(bytes(data))
-            for table, kinds in STATUS_KINDS.items():
-                if kind in kinds and subject in left.get(table, ()):
-                    left[table].discard(subject)
-                    found[table][subject] = idx
+    while end > floor and any(left.values()):
+        start = max(floor, end - CHUNK)
+        entries = read(start, end)  # all of them: the reader refuses a gap
+        for idx, data in zip(range(end - 1, start - 1, -1), reversed(entries), strict=True):
+            try:
+                act = stored_entry_act(data)
+            except MalformedEntry:
+                continue
+            for table, ids in left.items():
+                if act.subject in ids and act.kind in STATUS_KINDS[table]:
+                    ids.discard(act.subject)
+                    found[table][act.subject] = idx
         end = start
     return found
 
 
-def _records(raw: bytes, table: str, subject: str, status: str) -> bool:
-    """Whether the stored entry ``raw`` records ``subject``'s status ``status``."""
+def _records(raw: bytes, table: StatusTable, subject: str, status: str, at: int | None) -> bool:
+    """Whether the stored entry ``raw`` records ``subject``'s change to ``status`` at
+    time ``at``."""
     try:
-        kind, about = stored_entry_act(raw)
+        act = stored_entry_act(raw)
     except MalformedEntry:
         return False
-    if about != subject or kind not in STATUS_KINDS[table]:
+    if (act.subject, act.time) != (subject, at) or act.kind not in STATUS_KINDS[table]:
         return False
-    return CODE_OF_STATUS_KIND[kind] == status if table == "license" else status == "revoked"
+    return CODE_OF_STATUS_KIND[act.kind] == status if table == "license" else status == "revoked"
 
 
 def checked_status_index(
-    node: Node, table: str, subject: str, status: str, index: int | None
+    node: Node,
+    table: StatusTable,
+    subject: str,
+    *,
+    status: str,
+    index: int | None,
+    changed_at: int | None,
+    created_at_index: int,
 ) -> int | None:
     """A row's ``status_index`` once checked against the ledger: the entry there records
-    the row's ``status`` (01 or active may have none). Otherwise the latest status entry of
-    ``subject`` is looked up, written back to the row, and returned; StatusUnrecorded if
-    the ledger has none that records ``status``."""
-    unchanged = status in ("01", "active")
+    the row's change to ``status`` at ``changed_at`` (a row in an unchanged status may
+    have none). Otherwise the subject's latest status entry is looked up (back to its
+    creation entry at ``created_at_index``), written back to the row, and returned;
+    StatusUnrecorded if none records the row's status."""
+    unchanged = status == UNCHANGED[table]
     if index is None and unchanged:
         return None
-    if index is not None and _records(node.log.entry(index), table, subject, status):
+    if index is not None and _records(node.log.entry(index), table, subject, status, changed_at):
         return index
-    with node.sql.read_engine.connect() as conn:
-        found = latest_status_entries(conn, {table: {subject}})[table].get(subject)
-    if found is None and unchanged:
-        return None
-    if found is None or not _records(node.log.entry(found), table, subject, status):
+    found = latest_status_entries(
+        node.store.read_entries,
+        end=node.log.size(),
+        floor=created_at_index + 1,
+        wanted={table: {subject}},
+    )[table].get(subject)
+    if found is None and not unchanged:
         raise StatusUnrecorded(f"the ledger records no change of {subject} to status {status}")
-    rows = _license if table == "license" else _seal
-    with node.sql.write_engine.begin() as conn:
-        conn.execute(
-            update(rows)
-            .where(rows.c.id == subject, rows.c.status == status)
-            .values(status_index=found)
+    if found is not None and not _records(
+        node.log.entry(found), table, subject, status, changed_at
+    ):
+        raise StatusUnrecorded(
+            f"the ledger's latest status change of {subject} is not its change to {status}"
         )
-    log.warning("%s %s: status_index %s put right to %s", table, subject, index, found)
+    rows = _ROWS[table]
+    with node.sql.write_engine.begin() as conn:
+        moved = conn.execute(
+            update(rows)
+            .where(
+                rows.c.id == subject,
+                rows.c.status == status,
+                rows.c[_CHANGED_AT[table]] == changed_at,
+                rows.c.status_index.is_(None) if index is None else rows.c.status_index == index,
+            )
+            .values(status_index=found)
+        ).rowcount
+    if moved:
+        log.warning("%s %s: status_index %s put right to %s", table, subject, index, found)
     return found

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import cbor2
 
@@ -220,16 +220,23 @@ def stored_entry_records(data: bytes, subject: str, digest: bytes) -> bool:
     return bool(m[_SUBJECT] == subject and m[_DIGEST] == digest)
 
 
-def stored_entry_act(data: bytes) -> tuple[str, str]:
-    """(kind, subject) of stored entry bytes (see :func:`_stored_map`): what a node reads
-    when it looks through its own ledger for a subject's entries. MalformedEntry for bytes
-    that are not an entry."""
+class Act(NamedTuple):
+    """What a stored entry records, as a node reads its own ledger for a subject."""
+
+    kind: str
+    subject: str
+    time: int
+
+
+def stored_entry_act(data: bytes) -> Act:
+    """The act stored entry bytes record (see :func:`_stored_map`): what a node reads when
+    it looks through its own ledger for a subject's entries. MalformedEntry for bytes that
+    are not an entry."""
     m = _stored_map(data)
     subject = m[_SUBJECT]
     if type(subject) is not str:
         raise MalformedEntry("entry subject is not text")
-    kind: str = m[_KIND]
-    return kind, subject
+    return Act(m[_KIND], subject, m[_TIME])
 
 
 def stored_entry_prev(data: bytes) -> bytes:

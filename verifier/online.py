@@ -2,9 +2,11 @@
 
 The answer carries the issuance entry (a seal's creation), the entry of the latest status
 change if there was one, their inclusion proofs and the signed checkpoint; the client
-verifies the checkpoint with the region's log key from the trust bundle, the entries
-against the document, and the proofs against the checkpoint root. A status other than
-valid is believed only with the entry that records it.
+verifies the checkpoint with the region's log key from the trust bundle, the issuance
+entry against the document's license id and digest, the status entry against the
+issuance entry, and the proofs against the checkpoint root. A status other than valid is
+believed only with the entry that records it (see docs/DESIGN.md, "Online status", for
+what such proofs cannot show).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from verifier.document import DecodedDocument, LicenseClaims
 from verifier.envelope import MAX_ENVELOPE
 from verifier.pipeline import StatusAnswer, status_reason
 from verifier.trust import TrustBundle
-from verifier.verdict import CODE_OF_STATUS_KIND, STATUS_OF_CODE
+from verifier.verdict import CODE_OF_STATUS_KIND, SEAL_REVOCATION, STATUS_OF_CODE, renewed_as
 
 MAX_RESPONSE = 256 * 1024
 #: A trust bundle fetched from a node: a region's is a few KB (tens with seal images);
@@ -251,9 +253,10 @@ def _check_answer(
 ) -> StatusAnswer:
     """The status answer once the ledger proves it: the checkpoint signed by the bundle's
     log key and no older than the bundle's own; the issuance of ``license_id`` at
-    ``ledger_index`` under it; and, for any status but 01, the entry recording that status
-    at ``status_index``, from which the time and reason of the change are taken. Raises
-    CheckFailed where any of it does not check out.
+    ``ledger_index`` under it; and the entry at ``status_index`` if there is one, which
+    must record the status given (any status but 01 needs one), and from which the time and
+    reason of the change are taken. Raises CheckFailed where any of it does not check
+    out.
 
     The ledger proves what was recorded, not that nothing was recorded since: a node can
     still answer with an older true status (say, suspended when it has been reinstated),
@@ -275,7 +278,7 @@ def _check_answer(
     changed = change if code != "01" else None
     reason = changed.reason if changed is not None else None
     replaced_by = body.get("replaced_by")
-    if code != "05" or not isinstance(replaced_by, str) or reason != f"renewed as {replaced_by}":
+    if code != "05" or not isinstance(replaced_by, str) or reason != renewed_as(replaced_by):
         replaced_by = None  # only the renewal that the lapse entry names
     return StatusAnswer(
         code,
@@ -301,7 +304,7 @@ def _check_seal_answer(body: Any, bundle: TrustBundle, seal_id: str) -> StatusAn
     index, entry = _proved_entry(body, cp, "ledger_index", "entry", "inclusion_proof")
     if entry.kind != "seal.create" or entry.subject != seal_id:
         raise UnprovenAnswer(f"its entry {index} is not the creation of seal {seal_id}")
-    change = _status_entry(body, cp, entry, {"seal.revoke"})
+    change = _status_entry(body, cp, entry, {SEAL_REVOCATION})
     if (change is not None) != (status == "revoked"):
         said = "revoked" if status == "revoked" else "active"
         raise UnprovenAnswer(f"it says the seal is {said}, but proves no revocation to match")

@@ -294,7 +294,7 @@ def check_status(run: _Run) -> None:
         )
         raise Stop(
             Status.NOT_IN_LEDGER,
-            answer.detail or "the ledger records another document under this license id",
+            answer.detail or "the ledger does not record this document under its license id",
         )
     if answer is None or answer.code is None:
         verdict.warnings.append(NO_STATUS)

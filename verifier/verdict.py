@@ -51,6 +51,14 @@ CODE_OF_STATUS_KIND = {
     "license.transfer": "06",
     "license.revoke": "07",
 }
+#: The ledger entry kind of a seal's revocation (its one status change).
+SEAL_REVOCATION = "seal.revoke"
+
+
+def renewed_as(license_id: str) -> str:
+    """The reason a renewal's ``license.lapse`` entry records: the renewed license's id."""
+    return f"renewed as {license_id}"
+
 
 #: Chinese first, for the window and printed output.
 STATUS_TEXT = {

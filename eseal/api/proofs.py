@@ -1,28 +1,19 @@
-"""Ledger entries with their inclusion proofs under one signed checkpoint, as status
-answers carry them (base64, as the ledger API gives entries and proofs)."""
+"""The ledger part of the status answers (licenses and seals), as one model."""
 
 from __future__ import annotations
 
-import base64
-
-from eseal.node import Node
-from ledger.checkpoint import verify_checkpoint
+from pydantic import BaseModel
 
 
-class ProvedEntries:
-    """The node's latest checkpoint (``note``), and entries proved under it."""
+class ProvedStatusOut(BaseModel):
+    """The entry that created the license or seal, and the entry of its latest status
+    change (absent while there was none), with their inclusion proofs under the signed
+    checkpoint: the asker believes a status other than valid only with that entry."""
 
-    def __init__(self, node: Node) -> None:
-        self._node = node
-        self.note = node.log.checkpoint()
-        self.size = verify_checkpoint(self.note, node.log_verifier).size
-
-    def entry(self, index: int) -> tuple[str, list[str]]:
-        """(entry, inclusion proof) at ``index``, in base64."""
-        _, proof = self._node.log.inclusion_proof(index, self.size)
-        raw = self._node.log.entry(index)
-        return base64.b64encode(raw).decode(), [base64.b64encode(h).decode() for h in proof]
-
-    def optional(self, index: int | None) -> tuple[str | None, list[str] | None]:
-        """:meth:`entry`, or (None, None) without an index."""
-        return (None, None) if index is None else self.entry(index)
+    checkpoint: str
+    ledger_index: int
+    entry: str
+    inclusion_proof: list[str]
+    status_index: int | None = None
+    status_entry: str | None = None
+    status_proof: list[str] | None = None

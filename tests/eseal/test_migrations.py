@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -11,14 +12,17 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from eseal.agencies import Principal
-from eseal.licenses import change_status, issue, renew
+from eseal import status_index
+from eseal.agencies import Principal, add_agency
+from eseal.licenses import change_status, issue, issue_many, renew
 from eseal.models import ESEAL_TABLES
-from eseal.node import ISSUING_MIGRATIONS
+from eseal.node import ISSUING_MIGRATIONS, Node, init_node
 from eseal.seals import create_seal, revoke_seal
 from ledger.migrate import upgrade
 from ledger.sql import make_engine, sqlite_url
-from tests.eseal.conftest import MARKET, NOW, business_request, make_region
+from tests.eseal.conftest import BUSINESS, MARKET, NOW, PASSPHRASE, business_request, make_region
+from tests.eseal.test_postgres import reset_postgres
+from tests.ledger.conftest import postgres_url
 
 NAMES = {t.__tablename__ for t in ESEAL_TABLES}
 
@@ -53,13 +57,10 @@ def _status_indexes(url: str) -> dict[str, int | None]:
     return {r[0]: r[1] for r in rows}
 
 
-def test_the_status_index_is_filled_in_from_the_ledger_for_rows_changed_before_it(
-    tmp_path: Path,
-) -> None:
-    """A node whose licenses and seals changed status before revision eseal_0002 gets each
-    row's latest status entry found in the ledger: the same index a new node records."""
-    region = make_region(tmp_path)
-    node, agent = region.node, Principal("agency", MARKET)
+def _change_statuses(node: Node) -> tuple[set[str], str]:
+    """Licenses suspended, reinstated, revoked and renewed, and a seal revoked: their ids,
+    and the id of a seal left active."""
+    agent = Principal("agency", MARKET)
     suspended = issue(node, agent, MARKET, business_request(), now=NOW)
     change_status(node, agent, suspended.id, "suspend", reason="核查", now=NOW + 1)
     reinstated = issue(node, agent, MARKET, business_request(), now=NOW)
@@ -76,13 +77,12 @@ def test_the_status_index_is_filled_in_from_the_ledger_for_rows_changed_before_i
         node, agent, agency_code=MARKET, name="章二", seal_type="contract", image=None, now=NOW
     )
     revoke_seal(node, agent, seal.id, reason="遗失", now=NOW + 5)
-    node.close()
-    url = sqlite_url(tmp_path)
-    recorded = _status_indexes(url)
-    changed = {suspended.id, reinstated.id, revoked.id, renewed.id, seal.id}
-    assert {k for k, v in recorded.items() if v is not None} == changed
-    assert recorded[kept.id] is None
+    # Other entries after the changes, so the look-back reads more than one chunk.
+    issue_many(node, agent, MARKET, [business_request() for _ in range(5)], now=NOW + 6)
+    return {suspended.id, reinstated.id, revoked.id, renewed.id, seal.id}, kept.id
 
+
+def _back_to_0001_and_up_again(url: str) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(ISSUING_MIGRATIONS))
     cfg.attributes["version_table"] = "eseal_alembic_version"
@@ -92,4 +92,45 @@ def test_the_status_index_is_filled_in_from_the_ledger_for_rows_changed_before_i
         command.downgrade(cfg, "eseal_0001")
     engine.dispose()
     upgrade(make_engine(url, immediate=True), ISSUING_MIGRATIONS, "eseal_alembic_version")
+
+
+def _check_backfill(node: Node, url: str) -> None:
+    changed, kept = _change_statuses(node)
+    node.close()
+    recorded = _status_indexes(url)
+    assert {k for k, v in recorded.items() if v is not None} == changed
+    assert recorded[kept] is None
+    _back_to_0001_and_up_again(url)
     assert _status_indexes(url) == recorded
+
+
+def test_the_status_index_is_filled_in_from_the_ledger_for_rows_changed_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node whose licenses and seals changed status before revision eseal_0002 gets each
+    row's latest status entry found in the ledger: the same index a new node records
+    (read back three entries at a time here, so across chunks)."""
+    monkeypatch.setattr(status_index, "CHUNK", 3)
+    region = make_region(tmp_path)
+    _check_backfill(region.node, sqlite_url(tmp_path))
+
+
+@pytest.mark.postgres
+def test_the_status_index_is_filled_in_on_postgres(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = postgres_url()
+    if url is None:
+        pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
+    monkeypatch.setattr(status_index, "CHUNK", 3)
+    reset_postgres(url)
+    node = init_node(
+        tmp_path / "node",
+        region="500000",
+        name="重庆市",
+        passphrase=PASSPHRASE,
+        now=NOW,
+        database_url=url,
+    )
+    add_agency(node, code=MARKET, name="重庆市市场监督管理局", types=[BUSINESS], now=NOW)
+    _check_backfill(node, url)

@@ -26,7 +26,8 @@ from verifier.verdict import Status
 LEDGER_TABLES = ("ledger_entry", "ledger_tile", "ledger_head", "ledger_checkpoint")
 
 
-def _reset(url: str) -> None:
+def reset_postgres(url: str) -> None:
+    """Drop every table a node creates (each test starts from an empty database)."""
     engine = make_engine(url)
     tables = [
         *(t.__tablename__ for t in ESEAL_TABLES),
@@ -45,7 +46,7 @@ def test_issue_change_and_verify_on_postgres(tmp_path: Path) -> None:
     url = postgres_url()
     if url is None:
         pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
-    _reset(url)
+    reset_postgres(url)
     node = init_node(
         tmp_path / "node",
         region="500000",

@@ -38,7 +38,7 @@ from verifier.base45 import b45encode
 from verifier.cose import cose_sign1_bytes
 from verifier.document import LicenseClaims, decode, sign_license
 from verifier.envelope import read_envelope
-from verifier.online import NodeAnswerUnproven, OnlineStatus
+from verifier.online import NodeAnswerMalformed, NodeAnswerUnproven, OnlineStatus
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.scan_pool import ScanPool
 from verifier.trust import BUNDLE_TYPE, TrustStore, open_bundle
@@ -623,15 +623,15 @@ def test_a_seal_status_is_proved_by_its_creation_and_revocation(
     )
 
 
-def _drop_status_entry(body: dict[str, Any]) -> None:
-    for key in ("status_index", "status_entry", "status_proof"):
-        body.pop(key, None)
-
-
 @pytest.mark.parametrize(
-    "edit",
+    ("edit", "error", "match"),
     [
-        pytest.param(lambda b: b.update(status="revoked"), id="revoked-without-entry"),
+        pytest.param(
+            lambda b: b.update(status="revoked"),
+            NodeAnswerUnproven,
+            "seal is revoked, but proves no revocation",
+            id="revoked-without-entry",
+        ),
         pytest.param(
             lambda b: b.update(
                 status="revoked",
@@ -639,24 +639,88 @@ def _drop_status_entry(body: dict[str, Any]) -> None:
                 status_entry=b["entry"],
                 status_proof=b["inclusion_proof"],
             ),
+            NodeAnswerUnproven,
+            "is not a status change of",
             id="creation-as-revocation",
         ),
-        pytest.param(lambda b: b.update(entry=b["entry"][:-4] + "AAAA"), id="spoiled-creation"),
-        pytest.param(lambda b: b.update(status="ok"), id="unknown-status"),
-        pytest.param(lambda b: b.pop("checkpoint"), id="no-checkpoint"),
+        pytest.param(
+            lambda b: b.update(entry=b["entry"][:-4] + "AAAA"),
+            NodeAnswerUnproven,
+            "does not lead to the root",
+            id="spoiled-creation",
+        ),
+        pytest.param(
+            lambda b: b.update(status="ok"),
+            NodeAnswerMalformed,
+            "unknown seal status",
+            id="unknown-status",
+        ),
+        pytest.param(
+            lambda b: b.pop("checkpoint"), NodeAnswerMalformed, "checkpoint", id="no-checkpoint"
+        ),
     ],
 )
 def test_a_seal_answer_is_believed_only_as_the_ledger_proves_it(
-    region: Region, client: TestClient, edit: Any
+    region: Region, client: TestClient, edit: Any, error: type[Exception], match: str
 ) -> None:
     """An active seal a node calls revoked with no revocation entry (or another entry as
     one), a spoiled creation entry, an unknown status, a missing checkpoint: each an error
     (CLI exit 2), neither VALID nor REVOKED."""
     _, text = _stamp(region, "合同章乙")
     cast(FastAPI, client.app).state.bundles.invalidate()
-    ctx = VerifyContext(_store(client, region), NOW + 60, status=_edited(client, edit))
-    with pytest.raises(ExternalFailure):
+    store = _store(client, region)
+    honest = OnlineStatus("http://testserver", region="500000", client=client)
+    assert verify_text(text, VerifyContext(store, NOW + 60, status=honest)).valid
+    ctx = VerifyContext(store, NOW + 60, status=_edited(client, edit))
+    with pytest.raises(error, match=match):
         verify_text(text, ctx)
+
+
+def test_another_seals_creation_entry_is_not_this_seals(region: Region, client: TestClient) -> None:
+    other, _ = _stamp(region, "合同章戊")
+    _, text = _stamp(region, "合同章己")
+    cast(FastAPI, client.app).state.bundles.invalidate()
+    theirs = client.get(f"/v1/seals/{other}/status").json()
+
+    def borrowed(body: dict[str, Any]) -> None:
+        body.update({k: theirs[k] for k in ("ledger_index", "entry", "inclusion_proof")})
+        body["checkpoint"] = theirs["checkpoint"]
+
+    ctx = VerifyContext(_store(client, region), NOW + 60, status=_edited(client, borrowed))
+    with pytest.raises(NodeAnswerUnproven, match="is not the creation of seal"):
+        verify_text(text, ctx)
+
+
+def test_a_status_entry_for_the_same_id_but_another_document_is_not_this_licenses(
+    region: Region, client: TestClient
+) -> None:
+    """A status change recorded under this license id but for another signed object: not
+    this license's change (the digest is checked, not only the id)."""
+    from eseal.licenses import get_license
+    from ledger.entries import Entry
+
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    other_digest = bytes(32)
+    assert bytes(get_license(region.node, issued.id).digest) != other_digest
+    appended = region.node.append(
+        [Entry("license.revoke", NOW + 1, "500000", issued.id, other_digest, bytes(8), "x")]
+    )
+    store = _store(client, region)
+
+    def claimed(body: dict[str, Any]) -> None:
+        index = appended.first_index
+        size = int(body["checkpoint"].split("\n")[1])
+        _, proof = region.node.log.inclusion_proof(index, size)
+        body.update(
+            status="07",
+            status_index=index,
+            status_entry=base64.b64encode(region.node.log.entry(index)).decode(),
+            status_proof=[base64.b64encode(h).decode() for h in proof],
+        )
+
+    ctx = VerifyContext(store, NOW + 60, status=_edited(client, claimed))
+    with pytest.raises(NodeAnswerUnproven, match=f"not a status change of {issued.id}"):
+        verify_text(issued.qr_text, ctx)
 
 
 def test_a_revoked_seal_called_active_without_its_revocation_is_refused(
@@ -1286,9 +1350,10 @@ def test_a_document_not_in_the_ledger_gets_no_status_of_the_license_under_its_id
 
 def _changed_by_an_old_process(
     region: Region, license_id: str, kind: str, *, old: str, new: str, at: int
-) -> None:
+) -> int:
     """A status change as code from before status_index made it (a worker not yet
-    upgraded): the entry appended, the row's status moved, its status_index untouched."""
+    upgraded): the entry appended, the row's status moved, its status_index untouched.
+    The entry's index."""
     from sqlalchemy import update
 
     from eseal.licenses import _license, get_license
@@ -1296,14 +1361,14 @@ def _changed_by_an_old_process(
 
     digest = bytes(get_license(region.node, license_id).digest)
     entry = Entry(kind, at, "500000", license_id, digest, region.node.root_key_id, reason="旧")
-    region.node.append(
+    return region.node.append(
         [entry],
         also=lambda conn, _first: conn.execute(
             update(_license)
             .where(_license.c.id == license_id, _license.c.status == old)
             .values(status=new, updated_at=at, status_reason="旧")
         ),
-    )
+    ).first_index
 
 
 def test_a_status_index_left_behind_by_an_old_process_is_put_right(
@@ -1311,19 +1376,32 @@ def test_a_status_index_left_behind_by_an_old_process_is_put_right(
 ) -> None:
     """Rows changed by a process without status_index (during an upgrade): the node finds
     the latest status entry in its ledger, answers with it and writes it back, so an
-    honest node's answer still verifies."""
+    honest node's answer still verifies, with the latest change's time and reason. Also
+    when the stale entry records the same status as the latest (suspended, reinstated and
+    suspended again by the old process)."""
     from eseal.licenses import get_license
 
     reinstated = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
     change_status(region.node, AGENT, reinstated.id, "suspend", reason="核查", now=NOW + 1)
-    _changed_by_an_old_process(
-        region, reinstated.id, "license.reinstate", old="02", new="01", at=NOW + 2
-    )
+    stale = get_license(region.node, reinstated.id).status_index
+    assert stale is not None
+    latest = {
+        reinstated.id: _changed_by_an_old_process(
+            region, reinstated.id, "license.reinstate", old="02", new="01", at=NOW + 2
+        )
+    }
     suspended = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
-    _changed_by_an_old_process(
+    latest[suspended.id] = _changed_by_an_old_process(
         region, suspended.id, "license.suspend", old="01", new="02", at=NOW + 3
     )
-    stale = get_license(region.node, reinstated.id).status_index
+    again = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    change_status(region.node, AGENT, again.id, "suspend", reason="新", now=NOW + 1)
+    _changed_by_an_old_process(
+        region, again.id, "license.reinstate", old="02", new="01", at=NOW + 2
+    )
+    latest[again.id] = _changed_by_an_old_process(
+        region, again.id, "license.suspend", old="01", new="02", at=NOW + 4
+    )
     assert get_license(region.node, suspended.id).status_index is None
     ctx = VerifyContext(
         _store(client, region),
@@ -1331,13 +1409,15 @@ def test_a_status_index_left_behind_by_an_old_process_is_put_right(
         status=OnlineStatus("http://testserver", region="500000", client=client),
     )
     assert verify_text(reinstated.qr_text, ctx).status is Status.VALID
-    got = verify_text(suspended.qr_text, ctx)
-    assert got.status is Status.SUSPENDED
-    assert (got.freshness.status_reason, got.freshness.status_since) == ("旧", NOW + 3)
-    for license_id in (reinstated.id, suspended.id):
-        index = get_license(region.node, license_id).status_index
-        assert index is not None
-        assert index != stale
+    for text, at in (
+        (suspended.qr_text, NOW + 3),
+        (again.qr_text, NOW + 4),
+    ):
+        got = verify_text(text, ctx)
+        assert got.status is Status.SUSPENDED
+        assert (got.freshness.status_reason, got.freshness.status_since) == ("旧", at)
+    for license_id, index in latest.items():
+        assert get_license(region.node, license_id).status_index == index
         assert client.get(f"/v1/licenses/{license_id}/status").json()["status_index"] == index
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,14 +9,11 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from eseal.api.deps import Decimal, LogDep
+from eseal.proofs import b64, b64_hashes
 from ledger.merkle import leaf_hash
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 MAX_INDEX = 2**53
-
-
-def b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
 
 
 class EntryOut(BaseModel):
@@ -78,7 +74,7 @@ def inclusion(
     """RFC 9162 §2.1.3 inclusion proof of entry ``index`` in the tree of ``size``."""
     n, proof = log.inclusion_proof(index, size)
     leaf = leaf_hash(log.entry(index))
-    return InclusionOut(index=index, size=n, leaf_hash=b64(leaf), proof=[b64(h) for h in proof])
+    return InclusionOut(index=index, size=n, leaf_hash=b64(leaf), proof=b64_hashes(proof))
 
 
 @router.get("/proof/consistency")
@@ -89,4 +85,4 @@ def consistency(
 ) -> ConsistencyOut:
     """RFC 9162 §2.1.4 consistency proof from tree size ``first`` to ``second``."""
     proof = log.consistency_proof(first, second)
-    return ConsistencyOut(first=first, second=second, proof=[b64(h) for h in proof])
+    return ConsistencyOut(first=first, second=second, proof=b64_hashes(proof))

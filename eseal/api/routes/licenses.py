@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from eseal.api.deps import CurrentPrincipal, NodeDep, PlainDate, acting_agency
-from eseal.api.proofs import ProvedEntries
+from eseal.api.proofs import ProvedStatusOut
 from eseal.licenses import (
     Issued,
     IssueRequest,
@@ -19,6 +19,7 @@ from eseal.licenses import (
     issue_many,
     renew,
 )
+from eseal.proofs import proved_status
 from eseal.status_index import checked_status_index
 from keys.errors import InvalidInput
 
@@ -121,25 +122,15 @@ def issue_batch(body: BatchIn, node: NodeDep, principal: CurrentPrincipal) -> li
     return [_out(i) for i in issued]
 
 
-class StatusOut(BaseModel):
+class StatusOut(ProvedStatusOut):
     id: str
     status: str
     as_of: int
-    ledger_index: int
-    entry: str
-    inclusion_proof: list[str]
-    checkpoint: str
     replaced_by: str | None
     #: When the status last changed and the agency's reason: public, as the ledger's status
     #: entry records them (absent while the license is valid).
     status_since: int | None = None
     status_reason: str | None = None
-    #: The ledger entry of the latest status change and its inclusion proof under the same
-    #: checkpoint (absent while there was none): the asker believes a status other than 01
-    #: only with it.
-    status_index: int | None = None
-    status_entry: str | None = None
-    status_proof: list[str] | None = None
 
 
 @router.api_route("/batch", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
@@ -154,26 +145,24 @@ def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
     of the latest status change, their inclusion proofs and the signed checkpoint, so the
     asker can check the ledger itself."""
     row = get_license(node, license_id)
-    # Before the checkpoint is read: an entry it finds is then under it.
-    index = checked_status_index(node, "license", row.id, row.status, row.status_index)
-    proved = ProvedEntries(node)
-    entry, proof = proved.entry(row.ledger_index)
-    status_entry, status_proof = proved.optional(index)
+    index = checked_status_index(
+        node,
+        "license",
+        row.id,
+        status=row.status,
+        index=row.status_index,
+        changed_at=row.updated_at,
+        created_at_index=row.ledger_index,
+    )
     changed = row.status != "01"
     return StatusOut(
         id=row.id,
         status=row.status,
         as_of=int(time.time()),
-        ledger_index=row.ledger_index,
-        entry=entry,
-        inclusion_proof=proof,
-        checkpoint=proved.note,
         replaced_by=row.replaced_by,
         status_since=row.updated_at if changed else None,
         status_reason=row.status_reason if changed else None,
-        status_index=index,
-        status_entry=status_entry,
-        status_proof=status_proof,
+        **proved_status(node, row.ledger_index, index),
     )
 
 

@@ -14,8 +14,9 @@ from python_multipart.multipart import parse_options_header
 
 from eseal.api.deps import CurrentPrincipal, FormFields, NodeDep, acting_agency
 from eseal.api.forms import StrictFormRoute, client_text, declared_charset
-from eseal.api.proofs import ProvedEntries
+from eseal.api.proofs import ProvedStatusOut
 from eseal.problems import NO_SNIFF
+from eseal.proofs import proved_status
 from eseal.render import DocumentTooLarge
 from eseal.seals import MAX_DOCUMENT, MAX_IMAGE, create_seal, get_seal, revoke_seal, stamp
 from eseal.status_index import checked_status_index
@@ -52,20 +53,10 @@ class StampOut(BaseModel):
     checkpoint: str
 
 
-class SealStatusOut(BaseModel):
+class SealStatusOut(ProvedStatusOut):
     id: str
     status: Literal["active", "revoked"]
     revoked_at: int | None
-    #: The seal's creation entry, its inclusion proof and the checkpoint they are proved
-    #: against; the revocation entry and its proof under the same checkpoint when revoked
-    #: (the asker believes a revocation only with it).
-    ledger_index: int
-    entry: str
-    inclusion_proof: list[str]
-    checkpoint: str
-    status_index: int | None = None
-    status_entry: str | None = None
-    status_proof: list[str] | None = None
 
 
 class RevokeIn(BaseModel):
@@ -144,22 +135,20 @@ def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
     """Public: whether the seal is active or revoked, with the ledger entries that record
     its creation and revocation, their inclusion proofs and the signed checkpoint."""
     seal = get_seal(node, seal_id)
-    # Before the checkpoint is read: an entry it finds is then under it.
-    index = checked_status_index(node, "seal", seal.id, seal.status, seal.status_index)
-    proved = ProvedEntries(node)
-    entry, proof = proved.entry(seal.ledger_index)
-    status_entry, status_proof = proved.optional(index)
+    index = checked_status_index(
+        node,
+        "seal",
+        seal.id,
+        status=seal.status,
+        index=seal.status_index,
+        changed_at=seal.revoked_at,
+        created_at_index=seal.ledger_index,
+    )
     return SealStatusOut(
         id=seal.id,
         status="revoked" if seal.status == "revoked" else "active",
         revoked_at=seal.revoked_at,
-        ledger_index=seal.ledger_index,
-        entry=entry,
-        inclusion_proof=proof,
-        checkpoint=proved.note,
-        status_index=index,
-        status_entry=status_entry,
-        status_proof=status_proof,
+        **proved_status(node, seal.ledger_index, index),
     )
 
 

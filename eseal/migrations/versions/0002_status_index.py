@@ -16,7 +16,7 @@ import logging
 import sqlalchemy as sa
 from alembic import op
 
-from eseal.status_index import latest_status_entries
+from eseal.status_index import StatusTable, latest_status_entries
 
 revision = "eseal_0002"
 down_revision = "eseal_0001"
@@ -32,33 +32,49 @@ def upgrade() -> None:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("status_index", BIGINT, nullable=True))
     conn = op.get_bind()
+
     # Rows whose status changed: a license that is not valid, or valid again after a
-    # suspension (updated after it was issued); a revoked seal.
-    wanted = {
-        "license": {
-            r[0]
-            for r in conn.execute(
-                sa.text("SELECT id FROM license WHERE status <> '01' OR updated_at <> issued_at")
-            )
-        },
-        "seal": {
-            r[0] for r in conn.execute(sa.text("SELECT id FROM seal WHERE status <> 'active'"))
-        },
+    # suspension (updated after it was issued); a revoked seal. With the index of each
+    # one's creation: no status change of them is older than the oldest of those.
+    def created(query: str) -> dict[str, int]:
+        return {r[0]: r[1] for r in conn.execute(sa.text(query))}
+
+    changed: dict[StatusTable, dict[str, int]] = {
+        "license": created(
+            "SELECT id, ledger_index FROM license WHERE status <> '01' OR updated_at <> issued_at"
+        ),
+        "seal": created("SELECT id, ledger_index FROM seal WHERE status <> 'active'"),
     }
-    if not wanted["license"] and not wanted["seal"]:
+    if not changed["license"] and not changed["seal"]:
         return
-    found = latest_status_entries(conn, wanted)
+    floor = min(i for rows in changed.values() for i in rows.values()) + 1
+    end = conn.execute(sa.text("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger_entry")).scalar_one()
+
+    def read(start: int, stop: int) -> list[bytes]:
+        rows = conn.execute(
+            sa.text("SELECT data FROM ledger_entry WHERE idx >= :s AND idx < :e ORDER BY idx"),
+            {"s": start, "e": stop},
+        ).all()
+        return [bytes(r[0]) for r in rows]
+
+    found = latest_status_entries(
+        read,
+        end=end,
+        floor=floor,
+        wanted={"license": changed["license"].keys(), "seal": changed["seal"].keys()},
+    )
     for table, indexes in found.items():
         if indexes:
             conn.execute(
                 sa.text(f"UPDATE {table} SET status_index = :i WHERE id = :id"),  # noqa: S608
                 [{"i": index, "id": subject} for subject, index in indexes.items()],
             )
-    # A license valid after a change may have no entry to find (nothing to prove); a row
-    # in another status with none cannot be proved, and the operator should know.
+    # A license valid again may have no entry to find (nothing to prove); a row in another
+    # status without one cannot be proved, and the operator should know. (A status answer
+    # looks for it again, see eseal.status_index.)
     not_valid = {r[0] for r in conn.execute(sa.text("SELECT id FROM license WHERE status <> '01'"))}
     unproved = sorted(
-        (not_valid - found["license"].keys()) | (wanted["seal"] - found["seal"].keys())
+        (not_valid - found["license"].keys()) | (changed["seal"].keys() - found["seal"].keys())
     )
     if unproved:
         log.warning(

@@ -1,0 +1,55 @@
+"""Ledger entries and inclusion proofs as the API and the CLI's JSON give them (standard
+base64), and the ledger part of a status answer: the entry that created a license or
+seal, the entry of its latest status change, and their proofs under one checkpoint."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypedDict
+
+from ledger.checkpoint import verify_checkpoint
+
+if TYPE_CHECKING:
+    from eseal.node import Node
+
+
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def b64_hashes(hashes: Sequence[bytes]) -> list[str]:
+    """An inclusion or consistency proof: its hashes in order."""
+    return [b64(h) for h in hashes]
+
+
+class ProvedStatus(TypedDict):
+    """The ledger part of a status answer (see docs/DESIGN.md, "Online status")."""
+
+    checkpoint: str
+    ledger_index: int
+    entry: str
+    inclusion_proof: list[str]
+    status_index: int | None
+    status_entry: str | None
+    status_proof: list[str] | None
+
+
+def proved_status(node: Node, created: int, changed: int | None) -> ProvedStatus:
+    """The node's latest checkpoint with the entry at ``created`` and, if there is one,
+    the entry at ``changed``, each with its inclusion proof under that checkpoint (read
+    after the caller found the indexes, so both are under it)."""
+    note = node.log.checkpoint()
+    size = verify_checkpoint(note, node.log_verifier).size
+    indexes = [created] if changed is None else [created, changed]
+    proofs = node.log.inclusion_proofs(indexes, size)
+    entries = [node.log.entry(i) for i in indexes]
+    return ProvedStatus(
+        checkpoint=note,
+        ledger_index=created,
+        entry=b64(entries[0]),
+        inclusion_proof=b64_hashes(proofs[0]),
+        status_index=changed,
+        status_entry=b64(entries[1]) if changed is not None else None,
+        status_proof=b64_hashes(proofs[1]) if changed is not None else None,
+    )
