@@ -319,7 +319,7 @@ def check_status(run: _Run) -> None:
         status = STATUS_OF_CODE.get(answer.code, Status.REVOKED)
         since = f", since {beijing_day(answer.since)}" if answer.since is not None else ""
         why = f": {answer.reason}" if answer.reason else ""
-        if answer.replaced_by:
+        if answer.replaced_by and answer.replaced_by not in why:  # "renewed as <id>" names it
             why += f"; replaced by {answer.replaced_by}"
         day = beijing_day(as_of)
         raise Stop(status, f"status {answer.code} ({answer.source}, as of {day}{since}){why}")

@@ -112,7 +112,9 @@ def test_a_renewed_license_names_its_successor(region: Region) -> None:
     verdict = verify_text(old.qr_text, _ctx(region))
     assert verdict.status is Status.LAPSED
     assert verdict.freshness.replaced_by == new.id
-    assert verdict.reasons[0].endswith(f"replaced by {new.id}")
+    # The reason names it ("renewed as …", as the ledger's lapse entry), once.
+    assert verdict.reasons[0].endswith(f": renewed as {new.id}")
+    assert verdict.reasons[0].count(new.id) == 1
     assert verify_text(new.qr_text, _ctx(region)).freshness.replaced_by is None
 
 
