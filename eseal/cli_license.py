@@ -14,6 +14,7 @@ import click
 import typer
 
 from eseal.cli_common import DataOpt, DbOpt, JsonOpt, emit, now, open_node
+from eseal.ids import first_repeated
 from keys.errors import InvalidInput
 
 license_app = typer.Typer(help="Issue licenses and change their status.", no_args_is_help=True)
@@ -118,7 +119,6 @@ def _read_csv(path: Path) -> list[Any]:
 
 
 def _csv_requests(path: Path, reader: csv.DictReader[str]) -> list[Any]:
-    from eseal.api.limits import first_repeated
     from eseal.licenses import IssueRequest, end_of_day
 
     if not reader.fieldnames or not {"type", "holder"} <= set(reader.fieldnames):

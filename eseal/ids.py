@@ -8,7 +8,7 @@ import dataclasses
 import datetime
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
@@ -20,6 +20,17 @@ from keys.errors import InvalidInput
 #: zero, at most 19 digits. Not ``1_0``, ``+1``, ``01``, ``-0``, ``1.0`` or full-width
 #: digits, which Python's and pydantic's lax parsing would read as numbers.
 PLAIN_DECIMAL: Final = re.compile(r"0|-?[1-9][0-9]{0,18}", re.ASCII)
+
+
+def first_repeated(names: Iterable[str]) -> str | None:
+    """The first name given twice (a header, a query parameter, a form field, a CSV
+    column): one parser would read the first, another the last, so eseal refuses both."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
 
 
 class InvalidCreditCode(InvalidInput):

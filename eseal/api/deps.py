@@ -10,9 +10,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator
 
 from eseal.agencies import NotAuthenticated, Principal, authenticate
-from eseal.api.limits import first_repeated
 from eseal.catalog_fields import ISO_DATE
-from eseal.ids import PLAIN_DECIMAL
+from eseal.ids import PLAIN_DECIMAL, first_repeated
 from eseal.node import Node
 from keys.errors import InvalidInput, shown
 from ledger.log import Log

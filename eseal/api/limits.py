@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 
+from eseal.ids import first_repeated
 from eseal.problems import NO_SNIFF, PROBLEM_JSON, plain_problem
 from keys.keyfile import refuse_duplicate_keys
 
@@ -169,16 +170,6 @@ def is_json(content_type: str) -> bool:
     return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     )
-
-
-def first_repeated(names: Iterable[str]) -> str | None:
-    """The first name given twice (one parser would read the first, another the last)."""
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            return name
-        seen.add(name)
-    return None
 
 
 def _repeated_parameter(query: str) -> str | None:
