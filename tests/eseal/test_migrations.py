@@ -13,15 +13,15 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from eseal import status_index
-from eseal.agencies import Principal, add_agency
+from eseal.agencies import Principal
 from eseal.licenses import change_status, issue, issue_many, renew
 from eseal.models import ESEAL_TABLES
-from eseal.node import ISSUING_MIGRATIONS, Node, init_node
+from eseal.node import ISSUING_MIGRATIONS, Node
 from eseal.seals import create_seal, revoke_seal
 from ledger.migrate import upgrade
 from ledger.sql import make_engine, sqlite_url
-from tests.eseal.conftest import BUSINESS, MARKET, NOW, PASSPHRASE, business_request, make_region
-from tests.eseal.test_postgres import reset_postgres
+from tests.eseal.conftest import MARKET, NOW, business_request, make_region
+from tests.eseal.test_postgres import postgres_node
 from tests.ledger.conftest import postgres_url
 
 NAMES = {t.__tablename__ for t in ESEAL_TABLES}
@@ -123,14 +123,4 @@ def test_the_status_index_is_filled_in_on_postgres(
     if url is None:
         pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
     monkeypatch.setattr(status_index, "CHUNK", 3)
-    reset_postgres(url)
-    node = init_node(
-        tmp_path / "node",
-        region="500000",
-        name="重庆市",
-        passphrase=PASSPHRASE,
-        now=NOW,
-        database_url=url,
-    )
-    add_agency(node, code=MARKET, name="重庆市市场监督管理局", types=[BUSINESS], now=NOW)
-    _check_backfill(node, url)
+    _check_backfill(postgres_node(tmp_path / "node", url), url)

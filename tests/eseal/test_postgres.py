@@ -41,22 +41,23 @@ def reset_postgres(url: str) -> None:
     engine.dispose()
 
 
+def postgres_node(data_dir: Path, url: str) -> Node:
+    """A new node on the emptied database at ``url``, with the market agency."""
+    reset_postgres(url)
+    node = init_node(
+        data_dir, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW, database_url=url
+    )
+    add_agency(node, code=MARKET, name="重庆市市场监督管理局", types=[BUSINESS], now=NOW)
+    return node
+
+
 @pytest.mark.postgres
 def test_issue_change_and_verify_on_postgres(tmp_path: Path) -> None:
     url = postgres_url()
     if url is None:
         pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
-    reset_postgres(url)
-    node = init_node(
-        tmp_path / "node",
-        region="500000",
-        name="重庆市",
-        passphrase=PASSPHRASE,
-        now=NOW,
-        database_url=url,
-    )
+    node = postgres_node(tmp_path / "node", url)
     try:
-        add_agency(node, code=MARKET, name="重庆市市场监督管理局", types=[BUSINESS], now=NOW)
         agent = Principal("agency", MARKET)
         one = issue(node, agent, MARKET, business_request(), now=NOW)
         batch = issue_many(node, agent, MARKET, [business_request() for _ in range(50)], now=NOW)

@@ -116,20 +116,28 @@ def test_a_lying_node_is_not_believed(region: Region, client: TestClient) -> Non
         verify_text(issued.qr_text, ctx)
 
 
-def test_an_entry_proved_for_another_document_is_not_in_ledger(
-    region: Region, client: TestClient
-) -> None:
-    """A document signed with the agency's real key under a license id the ledger records
-    for another document (a stolen key, say): the node's honest, proved answer is evidence
-    against it, NOT_IN_LEDGER; the license as issued stays valid."""
-    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
-    doc = decode(issued.qr_text)
+def _signed_under_its_id(region: Region, text: str) -> str:
+    """Another document under the license id of ``text``, signed with the agency's real
+    key (a stolen key, say): one field added."""
+    doc = decode(text)
     claims = doc.claims
     assert isinstance(claims, LicenseClaims)
     forged_claims = dataclasses.replace(
         claims, body=dataclasses.replace(claims.body, fields={**claims.body.fields, "注": "x"})
     )
-    forged = sign_license(forged_claims, region.node.signing_key(doc.kid)).text
+    return sign_license(forged_claims, region.node.signing_key(doc.kid)).text
+
+
+def test_an_entry_proved_for_another_document_is_not_in_ledger(
+    region: Region, client: TestClient
+) -> None:
+    """A document signed with the agency's real key under a license id the ledger records
+    for another document (a stolen key, say): the node's honest, proved answer is evidence
+    against it, NOT_IN_LEDGER; the license as issued stays valid. And once that license is
+    suspended, still NOT_IN_LEDGER, not SUSPENDED with the genuine license's reason (which
+    would send a forger off to have "his" license reinstated)."""
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    forged = _signed_under_its_id(region, issued.qr_text)
     ctx = VerifyContext(
         _store(client, region),
         NOW + 60,
@@ -138,6 +146,12 @@ def test_an_entry_proved_for_another_document_is_not_in_ledger(
     assert verify_text(issued.qr_text, ctx).status is Status.VALID
     verdict = verify_text(forged, ctx)
     assert verdict.status is Status.NOT_IN_LEDGER, verdict.reasons
+    assert verdict.freshness.ledger_included is False
+    change_status(region.node, AGENT, issued.id, "suspend", reason="核查中", now=NOW + 1)
+    assert verify_text(issued.qr_text, ctx).status is Status.SUSPENDED
+    verdict = verify_text(forged, ctx)
+    assert verdict.status is Status.NOT_IN_LEDGER, verdict.reasons
+    assert "核查中" not in json.dumps(verdict.to_json(), ensure_ascii=False)
     assert verdict.freshness.ledger_included is False
 
 
@@ -1319,33 +1333,6 @@ def test_verdicts_and_problems_are_not_cached_or_sniffed(
     moved = client.get("/v1/ledger/checkpoint/", headers={"host": "evil.example"})
     assert moved.status_code == 404
     assert "location" not in moved.headers
-
-
-def test_a_document_not_in_the_ledger_gets_no_status_of_the_license_under_its_id(
-    region: Region, client: TestClient
-) -> None:
-    """A document signed with the agency's real key under the id of a license that is now
-    suspended: NOT_IN_LEDGER, not SUSPENDED with the genuine license's reason (which would
-    send a forger off to have "his" license reinstated)."""
-    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
-    doc = decode(issued.qr_text)
-    claims = doc.claims
-    assert isinstance(claims, LicenseClaims)
-    forged_claims = dataclasses.replace(
-        claims, body=dataclasses.replace(claims.body, fields={**claims.body.fields, "注": "y"})
-    )
-    forged = sign_license(forged_claims, region.node.signing_key(doc.kid)).text
-    change_status(region.node, AGENT, issued.id, "suspend", reason="核查中", now=NOW + 1)
-    ctx = VerifyContext(
-        _store(client, region),
-        NOW + 60,
-        status=OnlineStatus("http://testserver", region="500000", client=client),
-    )
-    assert verify_text(issued.qr_text, ctx).status is Status.SUSPENDED
-    verdict = verify_text(forged, ctx)
-    assert verdict.status is Status.NOT_IN_LEDGER, verdict.reasons
-    assert "核查中" not in json.dumps(verdict.to_json(), ensure_ascii=False)
-    assert verdict.freshness.ledger_included is False
 
 
 def _changed_by_an_old_process(
