@@ -74,6 +74,8 @@ def serve(
     os.sched_setaffinity(0, {cpu})
     import uvicorn
 
+    from eseal.api.app import SERVER_OPTIONS
+
     node = None
     if kind == "eseal":
         from eseal.api.app import create_app
@@ -86,7 +88,14 @@ def serve(
     else:
         app = (baseline or baseline_app)()
     try:
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.run(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            **SERVER_OPTIONS,  # as eseal serve runs it, for both servers
+        )
     finally:
         if node is not None:
             node.close()

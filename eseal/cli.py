@@ -282,7 +282,7 @@ def serve(
     """Serve the HTTP API (OpenAPI at /docs)."""
     import uvicorn
 
-    from eseal.api.app import create_app
+    from eseal.api.app import SERVER_OPTIONS, create_app
     from eseal.node import Node
 
     passphrase = passphrase_if_set()
@@ -297,11 +297,19 @@ def serve(
         if (url := db_url(database_url)) is not None:
             os.environ["ESEAL_DATABASE_URL"] = url
         target = "eseal.api.app:app_from_environment"
-        uvicorn.run(target, factory=True, workers=workers, host=host, port=port, log_level="info")
+        uvicorn.run(
+            target,
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="info",
+            **SERVER_OPTIONS,
+        )
         return
     node.start_group_commit()
     try:
-        uvicorn.run(create_app(node), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(node), host=host, port=port, log_level="info", **SERVER_OPTIONS)
     finally:
         node.close()
 

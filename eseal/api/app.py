@@ -32,6 +32,15 @@ from keys.errors import EsealError, InvalidInput
 from keys.keyfile import passphrase_if_set
 from verifier.scan_pool import close_default_pool
 
+#: How uvicorn serves the app (``eseal serve``, the benches and the end-to-end tests): with
+#: h11, whatever else is installed. h11 refuses a header section over 16 KiB and drops
+#: chunked trailers; uvicorn's httptools parser (picked when installed) bounds no header's
+#: size, adds trailer fields to the request's headers after the app has read them (an
+#: Authorization in a trailer passed for a credential), and reads the body of a request
+#: that asks for an Upgrade as the next request. It served POST /v1/verify 1.4 times as
+#: fast (BENCHMARKS.md), which does not weigh against that.
+SERVER_OPTIONS: dict[str, Any] = {"http": "h11"}
+
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:

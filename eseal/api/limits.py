@@ -68,6 +68,12 @@ class BodyLimit:
         if (refusal := _refusal(repeated, scope.get("query_string", b""))) is not None:
             await _problem(send, 400, *refusal)
             return
+        if b"transfer-encoding" in headers and b"content-length" in headers:
+            # Framed two ways: a proxy that reads one and a server that reads the other see
+            # different requests on the connection (RFC 9112 §6.1: close after answering).
+            detail = "a request carries Content-Length or Transfer-Encoding, not both"
+            await _problem(send, 400, "Ambiguous framing", detail, "ambiguous-framing", close=True)
+            return
         content_type = headers.get(b"content-type", b"").lower()
         multipart = content_type.startswith(b"multipart/form-data")
         suffixes = LARGE_SUFFIXES if multipart else SMALL_SUFFIXES
@@ -229,14 +235,17 @@ async def _reject(send: Send, limit: int) -> None:
     await _problem(send, 413, BODY_TOO_LARGE_TITLE, detail, BODY_TOO_LARGE)
 
 
-async def _problem(send: Send, status: int, title: str, detail: str, code: str) -> None:
+async def _problem(
+    send: Send, status: int, title: str, detail: str, code: str, *, close: bool = False
+) -> None:
     """Answer an RFC 9457 problem, rendered as the app's own error handlers render theirs
-    (a 413 sent from here and one from the app are the same bytes)."""
+    (a 413 sent from here and one from the app are the same bytes); with ``close``, the
+    server closes the connection after it."""
     response = JSONResponse(
         plain_problem(status, title, detail, code),
         status,
         media_type=PROBLEM_JSON,
-        headers=NO_SNIFF,
+        headers={**NO_SNIFF, "Connection": "close"} if close else NO_SNIFF,
     )
     await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})

@@ -29,7 +29,7 @@ from playwright.sync_api import (
 )
 
 from eseal.agencies import Principal, add_agency
-from eseal.api.app import create_app
+from eseal.api.app import SERVER_OPTIONS, create_app
 from eseal.api.routes import window
 from eseal.licenses import change_status, issue
 from eseal.node import Node, init_node
@@ -169,7 +169,9 @@ def _serve(node: Node) -> tuple[uvicorn.Server, threading.Thread, str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, **SERVER_OPTIONS)
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
