@@ -21,7 +21,7 @@ import base64
 import hashlib
 import json
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +65,7 @@ from verifier.verdict import (
     CODE_OF_STATUS_KIND,
     DOCUMENT_NOT_COMPARED,
     NO_STATUS,
+    SEAL_REVOCATION,
     STALE_STATUS,
     STALE_TRUST,
     Status,
@@ -440,7 +441,8 @@ class Case:
     validation_time: int = NOW
     revocations: bool = True
     document: bytes | None = None
-    online: dict[str, Any] | None = None  # the node's answer to GET /v1/licenses/{id}/status
+    #: The node's answer to GET /v1/licenses/{id}/status (a stamp: /v1/seals/{id}/status).
+    online: dict[str, Any] | None = None
     stops_at: str | None = None  # the failing step, when not STOP_STEP[status]
     unchecked: tuple[str, ...] = ()  # steps run but not passed, the verdict still valid
     warnings: tuple[str, ...] = ()
@@ -519,54 +521,95 @@ def online_answers(
     time: int,
     recorded: dict[int, bytes] | None = None,
     changes: dict[int, tuple[str, str]] | None = None,
-) -> list[dict[str, Any]]:
-    """What the region's node answers to GET /v1/licenses/{id}/status for each of ``texts``,
-    from a ledger holding their issuances first (in order), then their status changes: the
-    issuance entry, its RFC 9162 inclusion proof, the status change entry and its proof if
-    there is one, and the checkpoint signed by the log key. ``recorded`` gives, by
-    position, another digest than the document's for the entry to record; ``changes``, by
-    position, a status change (entry kind, reason) recorded a minute after the issuances."""
-    tree, entries, prev = MemoryTree(), [], ZERO_HASH
+    seals: Sequence[tuple[str, str | None]] = (),
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What the region's node answers to GET /v1/licenses/{id}/status for each of
+    ``texts``, and to GET /v1/seals/{id}/status for each of ``seals`` (seal id, and the
+    reason of its revocation or None), from a ledger holding the issuances (in order), then
+    the seals' creations, then the status changes: the creating entry, its RFC 9162
+    inclusion proof, the status change entry and its proof if there is one, and the
+    checkpoint signed by the log key. ``recorded`` gives, by position, another digest than
+    the document's for the issuance to record; ``changes``, by position, a status change
+    (entry kind, reason) recorded a minute after the issuances."""
+    tree, prev = MemoryTree(), ZERO_HASH
 
-    def append(entry: Entry) -> tuple[int, bytes]:
+    def append(entry: Entry) -> tuple[Entry, int, bytes]:
         nonlocal prev
         data = entry.encode(prev)
         prev = leaf_hash(data)
         tree.append(prev)
-        return tree.size - 1, data
+        return entry, tree.size - 1, data
 
+    issued = []
     for i, text in enumerate(texts):
         doc = decode(text)
         assert isinstance(doc.claims, LicenseClaims)
         digest = (recorded or {}).get(i, doc.digest())
-        entry = Entry("license.issue", time, REGION, doc.claims.license_id, digest, doc.kid)
-        entries.append((entry, *append(entry)))
-    changed: dict[int, tuple[Entry, int, bytes]] = {}
-    for i, (kind, reason) in sorted((changes or {}).items()):
-        issued = entries[i][0]
-        entry = Entry(
-            kind, time + 60, REGION, issued.subject, issued.digest, issued.key_id, reason=reason
+        issued.append(
+            append(Entry("license.issue", time, REGION, doc.claims.license_id, digest, doc.kid))
         )
-        changed[i] = (entry, *append(entry))
+    created = [
+        append(Entry("seal.create", time, REGION, seal_id, _seal_digest(seal_id), root_key_id()))
+        for seal_id, _ in seals
+    ]
+    changed = {
+        i: append(
+            Entry(
+                kind,
+                time + 60,
+                REGION,
+                issued[i][0].subject,
+                issued[i][0].digest,
+                issued[i][0].key_id,
+                reason=reason,
+            )
+        )
+        for i, (kind, reason) in sorted((changes or {}).items())
+    }
+    revoked = {
+        i: append(
+            Entry(
+                SEAL_REVOCATION,
+                time + 60,
+                REGION,
+                created[i][0].subject,
+                created[i][0].digest,
+                root_key_id(),
+                reason=reason,
+            )
+        )
+        for i, (_, reason) in enumerate(seals)
+        if reason is not None
+    }
     while tree.size < ONLINE_LEDGER_SIZE:
         tree.append(hashlib.sha256(b"eseal test vectors: other entry %d" % tree.size).digest())
     size = tree.size
     checkpoint = sign_checkpoint(Checkpoint(ORIGIN, size, root_hash(size, tree)), LOG_KEY)
 
-    def proof(index: int) -> list[str]:
-        return [base64.b64encode(h).decode() for h in inclusion_proof(index, size, tree)]
+    def proved(prefix: str, index: int, data: bytes) -> dict[str, Any]:
+        hashes = inclusion_proof(index, size, tree)
+        return {
+            f"{prefix}index": index,
+            f"{prefix}entry": base64.b64encode(data).decode(),
+            f"{prefix}proof" if prefix else "inclusion_proof": [
+                base64.b64encode(h).decode() for h in hashes
+            ],
+        }
 
-    answers = []
-    for i, (entry, index, data) in enumerate(entries):
+    def ledger_part(made: tuple[Entry, int, bytes]) -> dict[str, Any]:
+        _, index, data = made
+        return {"checkpoint": checkpoint, "ledger_index": index} | {
+            k: v for k, v in proved("", index, data).items() if k != "index"
+        }
+
+    licenses = []
+    for i, made in enumerate(issued):
         body: dict[str, Any] = {
-            "id": entry.subject,
+            "id": made[0].subject,
             "status": "01",
             "as_of": time + 120,
-            "ledger_index": index,
-            "entry": base64.b64encode(data).decode(),
-            "inclusion_proof": proof(index),
-            "checkpoint": checkpoint,
             "replaced_by": None,
+            **ledger_part(made),
         }
         if i in changed:
             change, at, raw = changed[i]
@@ -574,12 +617,23 @@ def online_answers(
                 "status": CODE_OF_STATUS_KIND[change.kind],
                 "status_since": change.time,
                 "status_reason": change.reason,
-                "status_index": at,
-                "status_entry": base64.b64encode(raw).decode(),
-                "status_proof": proof(at),
+                **proved("status_", at, raw),
             }
-        answers.append({"http_status": 200, "body": body})
-    return answers
+        licenses.append({"http_status": 200, "body": body})
+    seal_answers = []
+    for i, made in enumerate(created):
+        body = {"id": made[0].subject, "status": "active", "revoked_at": None, **ledger_part(made)}
+        if i in revoked:
+            change, at, raw = revoked[i]
+            body |= {"status": "revoked", "revoked_at": change.time, **proved("status_", at, raw)}
+        seal_answers.append({"http_status": 200, "body": body})
+    return licenses, seal_answers
+
+
+def _seal_digest(seal_id: str) -> bytes:
+    """What a seal's creation entry records: the SHA-256 of its key statement."""
+    seal = next(s for s in trust_bundle().seals if s.id == seal_id)
+    return hashlib.sha256(seal.key.statement.to_bytes()).digest()
 
 
 def add_online_cases(v: _Cases, valid: str) -> None:
@@ -589,13 +643,58 @@ def add_online_cases(v: _Cases, valid: str) -> None:
     revoked = v.license(business_license("2025000901"), code=None)
     other = v.license(business_license("2025000902"), code=None)
     forged = v.license(business_license("2025000903"), code=None)
-    answers = online_answers(
+    answers, seal_answers = online_answers(
         [valid, revoked, other, forged],
         time=NOW - 600,
         recorded={3: hashlib.sha256(b"the document issued under this id").digest()},
         changes={1: ("license.revoke", "以欺骗手段取得 obtained by deception")},
+        seals=[(SEAL_ID, None), (SEAL_LATE_ID, "印章遗失 seal lost")],
     )
     good, revoked_answer, other_answer, forged_answer = answers
+    seal_active, seal_revoked = seal_answers
+    stamp_active = sign_stamp(stamp("ST-2025-000901"), SEAL_KEY).text
+    v.add(
+        Case(
+            "valid-stamp-online",
+            "online: the node answers that the seal is active, with its proved creation entry "
+            "(the ledger step is not run for a stamp: the stamp itself is not proved)",
+            stamp_active,
+            Status.VALID,
+            "stamp",
+            revocations=False,
+            document=DOCUMENT,
+            online=seal_active,
+            unchecked=("ledger",),
+        )
+    )
+    v.add(
+        Case(
+            "stamp-seal-revoked-online",
+            "online: a seal active in the bundle, which the node answers is revoked, with its "
+            "proved creation and revocation entries",
+            sign_stamp(stamp("ST-2025-000902", SEAL_LATE_ID), SEAL_LATE_KEY).text,
+            Status.REVOKED,
+            "stamp",
+            revocations=False,
+            document=DOCUMENT,
+            online=seal_revoked,
+        )
+    )
+    unproven = {k: v for k, v in seal_active["body"].items() if not k.startswith("status_")}
+    v.add(
+        Case(
+            "node-answer-seal-revoked-unproven",
+            "online: the node answers that an active seal is revoked, with no entry that "
+            "records a revocation; proves nothing about the document: no verdict",
+            stamp_active,
+            Status.REVOKED,
+            "stamp",
+            revocations=False,
+            document=DOCUMENT,
+            online={"http_status": 200, "body": unproven | {"status": "revoked"}},
+            error="node-answer-unproven",
+        )
+    )
     v.add(
         Case(
             "valid-license-online",
