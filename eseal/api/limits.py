@@ -52,7 +52,11 @@ class BodyTooLarge(HTTPException):
     """Raised while the body streams in; an HTTPException, so the app renders a 413."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body must be at most {limit} bytes")
+        super().__init__(
+            413,
+            f"the request body must be at most {limit} bytes",
+            headers={"Connection": "close"},  # the rest of the body is not read
+        )
 
 
 class BodyLimit:
@@ -65,14 +69,16 @@ class BodyLimit:
             return
         path: str = scope.get("path", "")
         headers, repeated = single_headers(scope.get("headers", ()))
-        if (refusal := _refusal(repeated, scope.get("query_string", b""))) is not None:
-            await _problem(send, 400, *refusal)
-            return
+        # Each refusal before the body is read closes the connection: the bytes after the
+        # headers are never read as another request (nor read at all, to keep it alive).
         if b"transfer-encoding" in headers and b"content-length" in headers:
             # Framed two ways: a proxy that reads one and a server that reads the other see
             # different requests on the connection (RFC 9112 §6.1: close after answering).
             detail = "a request carries Content-Length or Transfer-Encoding, not both"
             await _problem(send, 400, "Ambiguous framing", detail, "ambiguous-framing", close=True)
+            return
+        if (refusal := _refusal(repeated, scope.get("query_string", b""))) is not None:
+            await _problem(send, 400, *refusal, close=True)
             return
         content_type = headers.get(b"content-type", b"").lower()
         multipart = content_type.startswith(b"multipart/form-data")
@@ -231,8 +237,9 @@ def replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _reject(send: Send, limit: int) -> None:
+    """The 413, closing the connection: the rest of the body is not read."""
     detail = f"the request body must be at most {limit} bytes"
-    await _problem(send, 413, BODY_TOO_LARGE_TITLE, detail, BODY_TOO_LARGE)
+    await _problem(send, 413, BODY_TOO_LARGE_TITLE, detail, BODY_TOO_LARGE, close=True)
 
 
 async def _problem(

@@ -136,3 +136,44 @@ def test_eseal_serve_runs_uvicorn_with_the_server_options(
     assert len(runs) == 1
     assert SERVER_OPTIONS.items() <= runs[0].items()
     assert runs[0]["http"] == "h11"
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        pytest.param(b"POST /v1/verify?a=1&a=2 HTTP/1.1\r\n", id="repeated-parameter"),
+        pytest.param(
+            b"POST /v1/verify HTTP/1.1\r\nAuthorization: x\r\nAuthorization: y\r\n",
+            id="repeated-header",
+        ),
+        pytest.param(
+            b"POST /v1/verify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n",
+            id="ambiguous-framing",
+        ),
+    ],
+)
+def test_a_refusal_before_the_body_closes_the_connection(wire: Wire, refused: bytes) -> None:
+    """Whatever the server refuses before reading a body framed two ways, the bytes after
+    it are never answered as another request (a repeated parameter refused first once let
+    the smuggled request through)."""
+    answer = wire.exchange(
+        refused + b"Host: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    assert _statuses(answer) == [400], answer[:300]
+    assert b"connection: close" in answer.lower()
+    assert b'"status":"ok"' not in answer
+
+
+def test_a_declared_body_over_the_limit_is_refused_unread_and_the_connection_closed(
+    wire: Wire,
+) -> None:
+    hidden = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    answer = wire.exchange(
+        b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100000\r\n\r\n" + hidden
+    )
+    assert _statuses(answer) == [413], answer[:300]
+    assert b"connection: close" in answer.lower()
+    assert b'"status":"ok"' not in answer
