@@ -5,9 +5,10 @@ unknown charset as Latin-1 too, without a word: a document name sent in GB18030 
 older Chinese client would be sealed into a stamp as mojibake. Afterwards that cannot be
 told apart from real text ("café" in UTF-8 and the GB18030 bytes of a Chinese name both
 come out as Latin-1 letters), so the bytes are read here, while the form is parsed, by
-:func:`client_text`: in the charset the form's Content-Type names, if it names one (a
-text encoding Python knows, else 400); otherwise in UTF-8, or else in GB18030, China's
-national encoding, where that reading is unambiguous; anything else is refused (400).
+:func:`client_text`: in the charset the form's Content-Type names, if it names one (one
+of the ASCII-compatible encodings clients send, else 400); otherwise in UTF-8, or else
+in GB18030, China's national encoding, where that reading is unambiguous; anything else
+is refused (400).
 "Unambiguous" is a rule of thumb: Latin-1 text with two accented letters in a row can
 still read as a Chinese character, so clients should send UTF-8.
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from contextlib import aclosing
-from typing import Any
+from typing import Any, Final
 
 from fastapi import HTTPException, Request
 from fastapi.routing import APIRoute
@@ -33,21 +34,42 @@ from starlette.responses import Response
 _NAME_SHOWN = 40
 
 
+#: The charsets a form may name, by Python codec name: encodings a browser or client
+#: really sends, each ASCII-compatible (ASCII bytes read as ASCII whatever the charset,
+#: unlike UTF-7 or unicode_escape, which turn ASCII a proxy or a log sees into other text).
+#: GBK and GB 2312, as clients label GBK, read as GB18030, their superset.
+_FORM_CHARSETS: Final = {
+    "utf-8": "utf-8",
+    "gb18030": "gb18030",
+    "gbk": "gb18030",
+    "gb2312": "gb18030",
+    "big5": "big5",
+    "big5hkscs": "big5hkscs",
+    "shift_jis": "shift_jis",
+    "euc_jp": "euc_jp",
+    "euc_kr": "euc_kr",
+    **{f"iso8859-{n}": f"iso8859-{n}" for n in (*range(1, 12), 13, 14, 15, 16)},
+    **{f"cp{n}": f"cp{n}" for n in range(1250, 1259)},
+    "koi8-r": "koi8-r",
+    "koi8-u": "koi8-u",
+}
+
+
 def declared_charset(content_type: str) -> str | None:
     """The codec name of the charset a form's Content-Type names, or None if it names
-    none; a 400 if it names no text encoding Python knows (Starlette would read the form
-    as Latin-1, or fail on "base64")."""
+    none; a 400 if it names none of :data:`_FORM_CHARSETS` (Starlette would read an
+    unknown one as Latin-1, and fail on "base64")."""
     charset = parse_options_header(content_type)[1].get(b"charset")
     if charset is None:
         return None
     name = charset.decode("latin-1")
     try:
-        info = codecs.lookup(name)
+        codec = codecs.lookup(name).name
     except LookupError:
-        info = None
-    if info is None or not getattr(info, "_is_text_encoding", True):
+        codec = ""
+    if codec not in _FORM_CHARSETS:
         raise HTTPException(400, f"the form's charset {name[:_NAME_SHOWN]!r} is not known")
-    return info.name
+    return _FORM_CHARSETS[codec]
 
 
 def _unambiguous_gb18030(data: bytes) -> str | None:

@@ -503,12 +503,15 @@ def test_a_verify_text_field_not_in_the_forms_charset_is_refused(api: Api) -> No
     assert "'text' is in neither UTF-8 nor GB18030" in r.json()["detail"]
 
 
-@pytest.mark.parametrize("charset", ["bogus", "base64", "rot13", "zlib"])
+@pytest.mark.parametrize(
+    "charset", ["bogus", "base64", "rot13", "zlib", "utf-7", "unicode_escape", "utf-16", "hz"]
+)
 def test_a_form_naming_a_charset_that_is_no_text_encoding_is_refused(
     api: Api, charset: str
 ) -> None:
-    """Starlette would read an unknown charset as Latin-1, and fail (500) on a codec that
-    is not a text encoding: a 400 problem instead, on both form routes, nothing sealed."""
+    """Starlette would read an unknown charset as Latin-1, fail (500) on a codec that is
+    not a text encoding, and read ASCII as other text in UTF-7 or unicode_escape ("+ZeVnLA-"
+    as "日本"): a 400 problem instead, on both form routes, nothing sealed."""
     seal = _fresh_seal(api)
     size = api.region.node.log.size()
     r = _stamp_named(api, seal, b"\xff\xfe\xfd", f"; charset={charset}".encode())
@@ -564,3 +567,15 @@ def test_a_file_name_is_read_in_the_forms_charset(api: Api) -> None:
     r = _stamp_named(api, seal, b"\xff\xff", b"; charset=big5")
     assert r.status_code == 400, r.text
     assert "'name' is not big5 text" in r.json()["detail"]
+
+
+def test_a_form_labelled_gb2312_is_read_as_gbk_does(api: Api) -> None:
+    """Clients label GBK text "gb2312": a name with a character outside GB 2312 (镕) is
+    read as GB18030, its superset, not refused."""
+    seal = _fresh_seal(api)
+    name = "朱镕基批示.pdf"
+    r = _stamp_named(api, seal, name.encode("gbk"), b"; charset=gb2312")
+    assert r.status_code == 201, r.text
+    claims = decode(r.json()["qr_text"]).claims
+    assert isinstance(claims, StampClaims)
+    assert claims.body.file_name == name
