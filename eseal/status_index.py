@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence, Set
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from sqlalchemy import update
 
@@ -137,3 +137,38 @@ def checked_status_index(
     if moved:
         log.warning("%s %s: status_index %s put right to %s", table, subject, index, found)
     return found
+
+
+Row = TypeVar("Row", LicenseRow, SealRow)
+
+
+def with_status_index(
+    node: Node, table: StatusTable, read: Callable[[], Row]
+) -> tuple[Row, int | None]:
+    """The row ``read`` gives and its checked status index (:func:`checked_status_index`),
+    read again once if the ledger disagrees with it: a status change that lands between the
+    row's read and the look-back is the row's news, not a fault."""
+
+    def checked(row: Row) -> int | None:
+        return checked_status_index(
+            node,
+            table,
+            row.id,
+            status=row.status,
+            index=row.status_index,
+            changed_at=getattr(row, _CHANGED_AT[table]),
+            created_at_index=row.ledger_index,
+        )
+
+    row = read()
+    try:
+        return row, checked(row)
+    except StatusUnrecorded:
+        fresh = read()
+        if _state(fresh, table) == _state(row, table):
+            raise
+    return fresh, checked(fresh)
+
+
+def _state(row: LicenseRow | SealRow, table: StatusTable) -> tuple[object, ...]:
+    return row.status, row.status_index, getattr(row, _CHANGED_AT[table])

@@ -1458,3 +1458,85 @@ def test_a_seal_revoked_by_an_old_process_is_put_right(region: Region, client: T
     assert revoked.status is Status.REVOKED, revoked.reasons
     assert revoked.freshness.status_reason == "遗失"
     assert get_seal(region.node, seal_id).status_index is not None
+
+
+@pytest.mark.parametrize("since", ["changed-again-by-an-old-process", "changed-in-the-same-second"])
+def test_a_status_index_is_written_back_only_over_the_row_it_was_found_for(
+    region: Region, client: TestClient, monkeypatch: pytest.MonkeyPatch, since: str
+) -> None:
+    """The write-back is a compare-and-set on the row as it was read (status, time of
+    change, index): a look-back that found the first suspension, for a row read then,
+    writes nothing over a row suspended again since, by an old process (same index, later
+    time) or by new code within the same second (same time, an index)."""
+    from eseal import status_index
+    from eseal.licenses import get_license
+
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    first = _changed_by_an_old_process(
+        region, issued.id, "license.suspend", old="01", new="02", at=NOW + 1
+    )
+    if since == "changed-again-by-an-old-process":
+        _changed_by_an_old_process(
+            region, issued.id, "license.reinstate", old="02", new="01", at=NOW + 2
+        )
+        _changed_by_an_old_process(
+            region, issued.id, "license.suspend", old="01", new="02", at=NOW + 3
+        )
+    else:
+        change_status(region.node, AGENT, issued.id, "reinstate", now=NOW + 1)
+        change_status(region.node, AGENT, issued.id, "suspend", reason="再", now=NOW + 1)
+    now = get_license(region.node, issued.id)
+    assert now.status == "02"
+    # As if the look-back ran for the row as first suspended.
+    monkeypatch.setattr(
+        status_index, "latest_status_entries", lambda *a, **k: {"license": {issued.id: first}}
+    )
+    found = status_index.checked_status_index(
+        region.node,
+        "license",
+        issued.id,
+        status="02",
+        index=None,
+        changed_at=NOW + 1,
+        created_at_index=now.ledger_index,
+    )
+    assert found == first  # what it found for the row it read…
+    assert get_license(region.node, issued.id).status_index == now.status_index  # …not written
+
+
+def test_a_row_whose_time_of_change_the_ledger_does_not_record_is_a_server_problem(
+    region: Region, client: TestClient
+) -> None:
+    """A suspended row whose time of change is not its latest entry's: the entry found is
+    not its change, so no index is written and the answer is a 500 (read again once)."""
+    from sqlalchemy import update
+
+    from eseal.licenses import _license, get_license
+
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    _changed_by_an_old_process(region, issued.id, "license.suspend", old="01", new="02", at=NOW + 1)
+    with region.node.sql.write_engine.begin() as conn:
+        conn.execute(update(_license).where(_license.c.id == issued.id).values(updated_at=NOW + 9))
+    r = client.get(f"/v1/licenses/{issued.id}/status")
+    assert r.status_code == 500
+    assert r.json()["type"].endswith("/status-unrecorded")
+    assert get_license(region.node, issued.id).status_index is None
+
+
+def test_a_change_landing_during_the_look_back_is_read_again_not_a_fault(
+    region: Region,
+) -> None:
+    """The row read, then a status change recorded before the look-back: the look-back
+    finds the newer change, the row is read again, and its new status is answered."""
+    from eseal.licenses import get_license
+    from eseal.status_index import with_status_index
+
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    _changed_by_an_old_process(region, issued.id, "license.suspend", old="01", new="02", at=NOW + 1)
+    before = get_license(region.node, issued.id)  # suspended, no index yet
+    change_status(region.node, AGENT, issued.id, "reinstate", now=NOW + 2)
+    after = get_license(region.node, issued.id)
+    reads = iter([before, after])
+    row, index = with_status_index(region.node, "license", lambda: next(reads))
+    assert (row.status, index) == ("01", after.status_index)
+    assert index is not None

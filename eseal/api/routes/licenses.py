@@ -20,7 +20,7 @@ from eseal.licenses import (
     renew,
 )
 from eseal.proofs import proved_status
-from eseal.status_index import checked_status_index
+from eseal.status_index import with_status_index
 from keys.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/licenses", tags=["licenses"])
@@ -144,16 +144,7 @@ def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
     """Public: the live status (01 valid … 07 revoked) with the issuance entry, the entry
     of the latest status change, their inclusion proofs and the signed checkpoint, so the
     asker can check the ledger itself."""
-    row = get_license(node, license_id)
-    index = checked_status_index(
-        node,
-        "license",
-        row.id,
-        status=row.status,
-        index=row.status_index,
-        changed_at=row.updated_at,
-        created_at_index=row.ledger_index,
-    )
+    row, index = with_status_index(node, "license", lambda: get_license(node, license_id))
     changed = row.status != "01"
     return StatusOut(
         id=row.id,

@@ -19,7 +19,7 @@ from eseal.problems import NO_SNIFF
 from eseal.proofs import proved_status
 from eseal.render import DocumentTooLarge
 from eseal.seals import MAX_DOCUMENT, MAX_IMAGE, create_seal, get_seal, revoke_seal, stamp
-from eseal.status_index import checked_status_index
+from eseal.status_index import with_status_index
 from keys.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/seals", tags=["seals"], route_class=StrictFormRoute)
@@ -134,16 +134,7 @@ def revoke(
 def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
     """Public: whether the seal is active or revoked, with the ledger entries that record
     its creation and revocation, their inclusion proofs and the signed checkpoint."""
-    seal = get_seal(node, seal_id)
-    index = checked_status_index(
-        node,
-        "seal",
-        seal.id,
-        status=seal.status,
-        index=seal.status_index,
-        changed_at=seal.revoked_at,
-        created_at_index=seal.ledger_index,
-    )
+    seal, index = with_status_index(node, "seal", lambda: get_seal(node, seal_id))
     return SealStatusOut(
         id=seal.id,
         status="revoked" if seal.status == "revoked" else "active",
