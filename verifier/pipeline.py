@@ -37,6 +37,7 @@ from verifier.verdict import (
     Freshness,
     Status,
     Verdict,
+    renewed_as,
 )
 
 DEFAULT_SKEW = 300
@@ -319,8 +320,8 @@ def check_status(run: _Run) -> None:
         status = STATUS_OF_CODE.get(answer.code, Status.REVOKED)
         since = f", since {beijing_day(answer.since)}" if answer.since is not None else ""
         why = f": {answer.reason}" if answer.reason else ""
-        if answer.replaced_by and answer.replaced_by not in why:  # "renewed as <id>" names it
-            why += f"; replaced by {answer.replaced_by}"
+        if answer.replaced_by and answer.reason != renewed_as(answer.replaced_by):
+            why += f"; replaced by {answer.replaced_by}"  # (a renewal's reason names it)
         day = beijing_day(as_of)
         raise Stop(status, f"status {answer.code} ({answer.source}, as of {day}{since}){why}")
     said = f"{answer.source} status 01 as of {beijing_day(as_of)}"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -39,7 +40,7 @@ from verifier.scan_pool import close_default_pool
 #: Authorization in a trailer passed for a credential), and reads the body of a request
 #: that asks for an Upgrade as the next request. It served POST /v1/verify 1.4 times as
 #: fast (BENCHMARKS.md), which does not weigh against that.
-SERVER_OPTIONS: dict[str, Any] = {"http": "h11"}
+SERVER_OPTIONS: Final[Mapping[str, Any]] = MappingProxyType({"http": "h11"})
 
 
 @contextlib.asynccontextmanager

@@ -221,3 +221,34 @@ def b64d(value: str) -> bytes:
 
 def b64e(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
+
+
+def serve_app(node: Any) -> tuple[Any, Any, str]:
+    """The node's app with the window page, served by uvicorn as ``eseal serve`` runs it
+    (:data:`eseal.api.app.SERVER_OPTIONS`) on a free port, in a thread: (server, thread,
+    base URL). Stop it with ``server.should_exit = True`` and join the thread."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from eseal.api.app import SERVER_OPTIONS, create_app
+    from eseal.api.routes import window
+
+    app = create_app(node)
+    if not any(getattr(route, "path", None) == "/" for route in app.routes):
+        app.include_router(window.router)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, **SERVER_OPTIONS)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive(), "uvicorn stopped while starting"
+        assert time.monotonic() < deadline, "uvicorn did not start within 15 s"
+        time.sleep(0.02)
+    return server, thread, f"http://127.0.0.1:{port}"

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import io
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from PIL import Image, ImageDraw
 from playwright.sync_api import (
     Browser,
@@ -29,12 +26,11 @@ from playwright.sync_api import (
 )
 
 from eseal.agencies import Principal, add_agency
-from eseal.api.app import SERVER_OPTIONS, create_app
-from eseal.api.routes import window
 from eseal.licenses import change_status, issue
 from eseal.node import Node, init_node
 from eseal.render import qr_png
 from eseal.seals import create_seal, stamp
+from tests.e2e.conftest import serve_app
 from tests.eseal.conftest import (
     BUSINESS,
     FOOD,
@@ -162,26 +158,6 @@ def _node(data_dir: Path, now: int) -> Node:
     return node
 
 
-def _serve(node: Node) -> tuple[uvicorn.Server, threading.Thread, str]:
-    app = create_app(node)
-    if not any(getattr(route, "path", None) == "/" for route in app.routes):
-        app.include_router(window.router)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, **SERVER_OPTIONS)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start within 15 s"
-        time.sleep(0.02)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 def _require_chromium() -> None:
     """Fail (never skip) without Chromium: the page is only tested in a real browser."""
     if not CHROMIUM.is_file():
@@ -238,7 +214,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         (files / f"{name}.png").write_bytes(png)
     (files / "租赁合同.txt").write_bytes(document)
     _y4m(pngs["valid"], files / "camera.y4m")
-    server, thread, url = _serve(node)
+    server, thread, url = serve_app(node)
     try:
         yield Site(url, files, valid.qr_text, files / "租赁合同.txt")
     finally:

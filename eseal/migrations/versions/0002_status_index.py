@@ -55,6 +55,10 @@ def upgrade() -> None:
             sa.text("SELECT data FROM ledger_entry WHERE idx >= :s AND idx < :e ORDER BY idx"),
             {"s": start, "e": stop},
         ).all()
+        if len(rows) != stop - start:
+            raise RuntimeError(
+                f"ledger entries {start}..{stop} are not all stored: run `eseal ledger audit`"
+            )
         return [bytes(r[0]) for r in rows]
 
     found = latest_status_entries(
