@@ -680,7 +680,6 @@ def add_online_cases(v: _Cases, valid: str) -> None:
             online=seal_revoked,
         )
     )
-    unproven = {k: v for k, v in seal_active["body"].items() if not k.startswith("status_")}
     v.add(
         Case(
             "node-answer-seal-revoked-unproven",
@@ -691,7 +690,7 @@ def add_online_cases(v: _Cases, valid: str) -> None:
             "stamp",
             revocations=False,
             document=DOCUMENT,
-            online={"http_status": 200, "body": unproven | {"status": "revoked"}},
+            online={"http_status": 200, "body": seal_active["body"] | {"status": "revoked"}},
             error="node-answer-unproven",
         )
     )
@@ -718,6 +717,49 @@ def add_online_cases(v: _Cases, valid: str) -> None:
             online=revoked_answer,
         )
     )
+
+    def status_part(answer: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in answer["body"].items() if k.startswith("status_")}
+
+    for name, description, text, kind, body in (
+        (
+            "node-answer-other-revocation",
+            "online: the node answers 07 for a valid license, carrying another license's "
+            "proved revocation entry as its status entry",
+            valid,
+            L,
+            good["body"] | status_part(revoked_answer) | {"status": "07"},
+        ),
+        (
+            "node-answer-seal-other-revocation",
+            "online: the node answers that an active seal is revoked, carrying another "
+            "seal's proved seal.revoke entry",
+            stamp_active,
+            "stamp",
+            seal_active["body"] | status_part(seal_revoked) | {"status": "revoked"},
+        ),
+        (
+            "node-answer-seal-other-entry",
+            "online: the node answers for a seal with another seal's proved creation entry",
+            stamp_active,
+            "stamp",
+            seal_active["body"]
+            | {k: seal_revoked["body"][k] for k in ("ledger_index", "entry", "inclusion_proof")},
+        ),
+    ):
+        v.add(
+            Case(
+                name,
+                description + "; proves nothing about the document: no verdict",
+                text,
+                Status.REVOKED,
+                kind,
+                revocations=False,
+                document=DOCUMENT if kind == "stamp" else None,
+                online={"http_status": 200, "body": body},
+                error="node-answer-unproven",
+            )
+        )
     v.add(
         Case(
             "node-answer-revoked-unproven",
