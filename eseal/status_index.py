@@ -10,6 +10,7 @@ end (no further than the row's creation), and the row is put right.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence, Set
 from typing import TYPE_CHECKING, Literal, TypeVar
 
@@ -108,19 +109,24 @@ def checked_status_index(
         return None
     if index is not None and _records(node.log.entry(index), table, subject, status, changed_at):
         return index
+    size = node.log.size()
+    known = (table, subject, status, changed_at, index, size)
+    with _UNRECORDED_LOCK:
+        if known in _UNRECORDED:  # looked back already, and the ledger has not grown since
+            raise StatusUnrecorded(_UNRECORDED[known])
     found = latest_status_entries(
         node.store.read_entries,
-        end=node.log.size(),
+        end=size,
         floor=created_at_index + 1,
         wanted={table: {subject}},
     )[table].get(subject)
     if found is None and not unchanged:
-        raise StatusUnrecorded(f"the ledger records no change of {subject} to status {status}")
+        raise _unrecorded(known, f"the ledger records no change of {subject} to status {status}")
     if found is not None and not _records(
         node.log.entry(found), table, subject, status, changed_at
     ):
-        raise StatusUnrecorded(
-            f"the ledger's latest status change of {subject} is not its change to {status}"
+        raise _unrecorded(
+            known, f"the ledger's latest status change of {subject} is not its change to {status}"
         )
     rows = _ROWS[table]
     with node.sql.write_engine.begin() as conn:
@@ -137,6 +143,23 @@ def checked_status_index(
     if moved:
         log.warning("%s %s: status_index %s put right to %s", table, subject, index, found)
     return found
+
+
+#: Rows found unrecorded, with the ledger's size then: a public GET asking about one again
+#: is refused without reading the ledger back again, until the ledger grows (the newest
+#: 1,024 kept, per process).
+_UNRECORDED: dict[tuple[object, ...], str] = {}
+_UNRECORDED_KEPT = 1024
+_UNRECORDED_LOCK = threading.Lock()
+
+
+def _unrecorded(known: tuple[object, ...], message: str) -> StatusUnrecorded:
+    """The error for a row the ledger does not record, remembered under ``known``."""
+    with _UNRECORDED_LOCK:
+        _UNRECORDED[known] = message
+        while len(_UNRECORDED) > _UNRECORDED_KEPT:
+            del _UNRECORDED[next(iter(_UNRECORDED))]
+    return StatusUnrecorded(message)
 
 
 Row = TypeVar("Row", LicenseRow, SealRow)

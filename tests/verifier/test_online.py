@@ -1540,3 +1540,32 @@ def test_a_change_landing_during_the_look_back_is_read_again_not_a_fault(
     row, index = with_status_index(region.node, "license", lambda: next(reads))
     assert (row.status, index) == ("01", after.status_index)
     assert index is not None
+
+
+def test_an_unrecorded_row_is_not_looked_back_for_again_until_the_ledger_grows(
+    region: Region, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A public GET on a row its ledger does not record reads the ledger back once; asked
+    again, the node answers 500 at once, until the ledger has grown."""
+    from sqlalchemy import update
+
+    from eseal import status_index
+    from eseal.licenses import _license
+
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    with region.node.sql.write_engine.begin() as conn:
+        conn.execute(update(_license).where(_license.c.id == issued.id).values(status="04"))
+    looks: list[str] = []
+    real = status_index.latest_status_entries
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        looks.append("x")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(status_index, "latest_status_entries", counted)
+    for _ in range(3):
+        assert client.get(f"/v1/licenses/{issued.id}/status").status_code == 500
+    assert len(looks) == 1
+    issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    assert client.get(f"/v1/licenses/{issued.id}/status").status_code == 500
+    assert len(looks) == 2
