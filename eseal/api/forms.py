@@ -45,13 +45,29 @@ _FORM_CHARSETS: Final = {
     "gb2312": "gb18030",
     "big5": "big5",
     "big5hkscs": "big5hkscs",
+    "cp950": "cp950",
     "shift_jis": "shift_jis",
+    "cp932": "cp932",
+    "ascii": "ascii",
     "euc_jp": "euc_jp",
     "euc_kr": "euc_kr",
     **{f"iso8859-{n}": f"iso8859-{n}" for n in (*range(1, 12), 13, 14, 15, 16)},
     **{f"cp{n}": f"cp{n}" for n in range(1250, 1259)},
     "koi8-r": "koi8-r",
     "koi8-u": "koi8-u",
+}
+
+
+#: Labels browsers use (WHATWG Encoding) that Python's codecs do not know.
+_LABELS: Final = {
+    "x-gbk": "gbk",
+    "windows-936": "gbk",
+    "csgb2312": "gbk",
+    "gb_2312": "gbk",
+    "gb_2312-80": "gbk",
+    "x-sjis": "cp932",
+    "windows-31j": "cp932",
+    "x-x-big5": "big5",
 }
 
 
@@ -64,7 +80,7 @@ def declared_charset(content_type: str) -> str | None:
         return None
     name = charset.decode("latin-1")
     try:
-        codec = codecs.lookup(name).name
+        codec = codecs.lookup(_LABELS.get(name.strip().lower(), name)).name
     except LookupError:
         codec = ""
     if codec not in _FORM_CHARSETS:

@@ -569,12 +569,15 @@ def test_a_file_name_is_read_in_the_forms_charset(api: Api) -> None:
     assert "'name' is not big5 text" in r.json()["detail"]
 
 
-def test_a_form_labelled_gb2312_is_read_as_gbk_does(api: Api) -> None:
-    """Clients label GBK text "gb2312": a name with a character outside GB 2312 (镕) is
-    read as GB18030, its superset, not refused."""
+@pytest.mark.parametrize(
+    "label", ["gb2312", "GBK", "x-gbk", "cp936", "windows-936", "GB18030", '"gbk"']
+)
+def test_a_form_labelled_gb2312_is_read_as_gbk_does(api: Api, label: str) -> None:
+    """Clients label GBK text "gb2312" (and by other names browsers use): a name with a
+    character outside GB 2312 (镕) is read as GB18030, its superset, not refused."""
     seal = _fresh_seal(api)
     name = "朱镕基批示.pdf"
-    r = _stamp_named(api, seal, name.encode("gbk"), b"; charset=gb2312")
+    r = _stamp_named(api, seal, name.encode("gbk"), f"; charset={label}".encode())
     assert r.status_code == 201, r.text
     claims = decode(r.json()["qr_text"]).claims
     assert isinstance(claims, StampClaims)
