@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence, Set
 from typing import TYPE_CHECKING, Literal, TypeVar
 
@@ -110,10 +111,12 @@ def checked_status_index(
     if index is not None and _records(node.log.entry(index), table, subject, status, changed_at):
         return index
     size = node.log.size()
-    known = (table, subject, status, changed_at, index, size)
+    known = (table, subject, status, changed_at, index, created_at_index, size)
     with _UNRECORDED_LOCK:
-        if known in _UNRECORDED:  # looked back already, and the ledger has not grown since
-            raise StatusUnrecorded(_UNRECORDED[known])
+        remembered = _UNRECORDED.get(known)
+    if remembered is not None and time.monotonic() - remembered[1] < UNRECORDED_SECONDS:
+        # Looked back already, within the last minute, and the ledger has not grown since.
+        raise StatusUnrecorded(remembered[0])
     found = latest_status_entries(
         node.store.read_entries,
         end=size,
@@ -145,10 +148,12 @@ def checked_status_index(
     return found
 
 
-#: Rows found unrecorded, with the ledger's size then: a public GET asking about one again
-#: is refused without reading the ledger back again, until the ledger grows (the newest
-#: 1,024 kept, per process).
-_UNRECORDED: dict[tuple[object, ...], str] = {}
+#: Rows found unrecorded (with everything the look-back read from the row, and the
+#: ledger's size): a public GET asking about one again within UNRECORDED_SECONDS is refused
+#: without reading the ledger back again, unless the row or the ledger changed (the newest
+#: 1,024 kept, per process). A repair of the ledger's bytes shows after at most that long.
+UNRECORDED_SECONDS = 60.0
+_UNRECORDED: dict[tuple[object, ...], tuple[str, float]] = {}
 _UNRECORDED_KEPT = 1024
 _UNRECORDED_LOCK = threading.Lock()
 
@@ -156,7 +161,8 @@ _UNRECORDED_LOCK = threading.Lock()
 def _unrecorded(known: tuple[object, ...], message: str) -> StatusUnrecorded:
     """The error for a row the ledger does not record, remembered under ``known``."""
     with _UNRECORDED_LOCK:
-        _UNRECORDED[known] = message
+        _UNRECORDED.pop(known, None)  # kept in the order remembered: the oldest go first
+        _UNRECORDED[known] = (message, time.monotonic())
         while len(_UNRECORDED) > _UNRECORDED_KEPT:
             del _UNRECORDED[next(iter(_UNRECORDED))]
     return StatusUnrecorded(message)

@@ -50,7 +50,9 @@ _FORM_CHARSETS: Final = {
     "cp932": "cp932",
     "ascii": "ascii",
     "euc_jp": "euc_jp",
-    "euc_kr": "euc_kr",
+    "euc_kr": "cp949",  # as GBK to GB18030: its superset, which clients send under the label
+    "cp949": "cp949",
+    "cp874": "cp874",
     **{f"iso8859-{n}": f"iso8859-{n}" for n in (*range(1, 12), 13, 14, 15, 16)},
     **{f"cp{n}": f"cp{n}" for n in range(1250, 1259)},
     "koi8-r": "koi8-r",
@@ -65,9 +67,16 @@ _LABELS: Final = {
     "csgb2312": "gbk",
     "gb_2312": "gbk",
     "gb_2312-80": "gbk",
+    "x-mswin-936": "gbk",
+    "x-euc-cn": "gbk",
     "x-sjis": "cp932",
     "windows-31j": "cp932",
     "x-x-big5": "big5",
+    "windows-950": "cp950",
+    "x-windows-950": "cp950",
+    "ms950": "cp950",
+    "windows-949": "cp949",
+    "x-windows-949": "cp949",
 }
 
 

@@ -52,11 +52,7 @@ class BodyTooLarge(HTTPException):
     """Raised while the body streams in; an HTTPException, so the app renders a 413."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(
-            413,
-            f"the request body must be at most {limit} bytes",
-            headers={"Connection": "close"},  # the rest of the body is not read
-        )
+        super().__init__(413, f"the request body must be at most {limit} bytes")
 
 
 class BodyLimit:
@@ -69,16 +65,16 @@ class BodyLimit:
             return
         path: str = scope.get("path", "")
         headers, repeated = single_headers(scope.get("headers", ()))
-        # Each refusal before the body is read closes the connection: the bytes after the
-        # headers are never read as another request (nor read at all, to keep it alive).
+        # First, before any other refusal: a request framed two ways. A proxy that reads one
+        # framing and a server that reads the other see different requests on the
+        # connection, so the answer closes it (RFC 9112 §6.1); every later refusal is of a
+        # request whose body has one framing, which the server skips to keep the connection.
         if b"transfer-encoding" in headers and b"content-length" in headers:
-            # Framed two ways: a proxy that reads one and a server that reads the other see
-            # different requests on the connection (RFC 9112 §6.1: close after answering).
             detail = "a request carries Content-Length or Transfer-Encoding, not both"
             await _problem(send, 400, "Ambiguous framing", detail, "ambiguous-framing", close=True)
             return
         if (refusal := _refusal(repeated, scope.get("query_string", b""))) is not None:
-            await _problem(send, 400, *refusal, close=True)
+            await _problem(send, 400, *refusal)
             return
         content_type = headers.get(b"content-type", b"").lower()
         multipart = content_type.startswith(b"multipart/form-data")
@@ -237,9 +233,10 @@ def replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _reject(send: Send, limit: int) -> None:
-    """The 413, closing the connection: the rest of the body is not read."""
+    # No Connection: close here: closing while the client still uploads makes its kernel
+    # drop the 413 unread (a reset); the server skips the rest of the body instead.
     detail = f"the request body must be at most {limit} bytes"
-    await _problem(send, 413, BODY_TOO_LARGE_TITLE, detail, BODY_TOO_LARGE, close=True)
+    await _problem(send, 413, BODY_TOO_LARGE_TITLE, detail, BODY_TOO_LARGE)
 
 
 async def _problem(

@@ -582,3 +582,23 @@ def test_a_form_labelled_gb2312_is_read_as_gbk_does(api: Api, label: str) -> Non
     claims = decode(r.json()["qr_text"]).claims
     assert isinstance(claims, StampClaims)
     assert claims.body.file_name == name
+
+
+@pytest.mark.parametrize(
+    ("label", "name", "codec"),
+    [
+        ("euc-kr", "똠방각하.pdf", "cp949"),  # a UHC syllable, as Korean clients send
+        ("us-ascii", "notice.pdf", "ascii"),
+        ("windows-31j", "契約書.pdf", "cp932"),
+        ("big5", "營業執照.pdf", "big5"),
+    ],
+)
+def test_forms_in_the_charsets_clients_label_them_with(
+    api: Api, label: str, name: str, codec: str
+) -> None:
+    seal = _fresh_seal(api)
+    r = _stamp_named(api, seal, name.encode(codec), f"; charset={label}".encode())
+    assert r.status_code == 201, r.text
+    claims = decode(r.json()["qr_text"]).claims
+    assert isinstance(claims, StampClaims)
+    assert claims.body.file_name == name

@@ -1569,3 +1569,9 @@ def test_an_unrecorded_row_is_not_looked_back_for_again_until_the_ledger_grows(
     issue(region.node, AGENT, MARKET, business_request(), now=NOW)
     assert client.get(f"/v1/licenses/{issued.id}/status").status_code == 500
     assert len(looks) == 2
+    monkeypatch.setattr(status_index, "UNRECORDED_SECONDS", 0.0)  # remembered a while only
+    assert client.get(f"/v1/licenses/{issued.id}/status").status_code == 500
+    assert len(looks) == 3
+    with region.node.sql.write_engine.begin() as conn:  # the operator puts the row right
+        conn.execute(update(_license).where(_license.c.id == issued.id).values(status="01"))
+    assert client.get(f"/v1/licenses/{issued.id}/status").status_code == 200
