@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
 
 from ledger.checkpoint import verify_checkpoint
 
@@ -23,16 +25,20 @@ def b64_hashes(hashes: Sequence[bytes]) -> list[str]:
     return [b64(h) for h in hashes]
 
 
-class ProvedStatus(TypedDict):
-    """The ledger part of a status answer (see docs/DESIGN.md, "Online status")."""
+class ProvedStatus(BaseModel):
+    """The ledger part of a status answer (see docs/DESIGN.md, "Online status"): the entry
+    that created the license or seal, and the entry of its latest status change (absent
+    while there was none), with their inclusion proofs under the signed checkpoint; the
+    asker believes a status other than valid only with that entry. The status answers of
+    the API extend it."""
 
     checkpoint: str
     ledger_index: int
     entry: str
     inclusion_proof: list[str]
-    status_index: int | None
-    status_entry: str | None
-    status_proof: list[str] | None
+    status_index: int | None = None
+    status_entry: str | None = None
+    status_proof: list[str] | None = None
 
 
 def proved_status(node: Node, created: int, changed: int | None) -> ProvedStatus:

@@ -682,20 +682,6 @@ def add_online_cases(v: _Cases, valid: str) -> None:
     )
     v.add(
         Case(
-            "node-answer-seal-revoked-unproven",
-            "online: the node answers that an active seal is revoked, with no entry that "
-            "records a revocation; proves nothing about the document: no verdict",
-            stamp_active,
-            Status.REVOKED,
-            "stamp",
-            revocations=False,
-            document=DOCUMENT,
-            online={"http_status": 200, "body": seal_active["body"] | {"status": "revoked"}},
-            error="node-answer-unproven",
-        )
-    )
-    v.add(
-        Case(
             "valid-license-online",
             "online: the node answers 01 with the issuance entry, proved in its checkpoint",
             valid,
@@ -721,7 +707,39 @@ def add_online_cases(v: _Cases, valid: str) -> None:
     def status_part(answer: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in answer["body"].items() if k.startswith("status_")}
 
+    zero = base64.b64encode(bytes(32)).decode()
+    # Answers that do not check out: no verdict, the error node-answer-unproven.
     for name, description, text, kind, body in (
+        (
+            "node-answer-seal-revoked-unproven",
+            "online: the node answers that an active seal is revoked, with no entry that "
+            "records a revocation",
+            stamp_active,
+            "stamp",
+            seal_active["body"] | {"status": "revoked"},
+        ),
+        (
+            "node-answer-revoked-unproven",
+            "online: the node answers 07 (revoked) for a valid license, with its proved "
+            "issuance entry but no entry recording a revocation",
+            valid,
+            L,
+            good["body"] | {"status": "07", "status_reason": "伪造 forged"},
+        ),
+        (
+            "node-answer-bad-proof",
+            "online: the node answers 01, but its inclusion proof does not lead to the root",
+            valid,
+            L,
+            good["body"] | {"inclusion_proof": [zero] * len(good["body"]["inclusion_proof"])},
+        ),
+        (
+            "node-answer-other-entry",
+            "online: the node answers 01 with another license's (proved) issuance entry",
+            valid,
+            L,
+            other_answer["body"] | {"id": good["body"]["id"]},
+        ),
         (
             "node-answer-other-revocation",
             "online: the node answers 07 for a valid license, carrying another license's "
@@ -760,51 +778,6 @@ def add_online_cases(v: _Cases, valid: str) -> None:
                 error="node-answer-unproven",
             )
         )
-    v.add(
-        Case(
-            "node-answer-revoked-unproven",
-            "online: the node answers 07 (revoked) for a valid license, with its proved "
-            "issuance entry but no entry recording a revocation; proves nothing about the "
-            "document: no verdict",
-            valid,
-            Status.NOT_IN_LEDGER,
-            L,
-            revocations=False,
-            online={
-                "http_status": 200,
-                "body": good["body"] | {"status": "07", "status_reason": "伪造 forged"},
-            },
-            error="node-answer-unproven",
-        )
-    )
-    zero = base64.b64encode(bytes(32)).decode()
-    bad_proof = good["body"] | {"inclusion_proof": [zero] * len(good["body"]["inclusion_proof"])}
-    v.add(
-        Case(
-            "node-answer-bad-proof",
-            "online: the node answers 01, but its inclusion proof does not lead to the root; "
-            "proves nothing about the document: no verdict",
-            valid,
-            Status.NOT_IN_LEDGER,
-            L,
-            revocations=False,
-            online={"http_status": 200, "body": bad_proof},
-            error="node-answer-unproven",
-        )
-    )
-    v.add(
-        Case(
-            "node-answer-other-entry",
-            "online: the node answers 01 with another license's (proved) issuance entry; "
-            "proves nothing about the document: no verdict",
-            valid,
-            Status.NOT_IN_LEDGER,
-            L,
-            revocations=False,
-            online={"http_status": 200, "body": other_answer["body"] | {"id": good["body"]["id"]}},
-            error="node-answer-unproven",
-        )
-    )
     v.add(
         Case(
             "not-in-ledger-other-document",

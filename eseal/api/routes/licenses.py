@@ -9,7 +9,6 @@ from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from eseal.api.deps import CurrentPrincipal, NodeDep, PlainDate, acting_agency
-from eseal.api.proofs import ProvedStatusOut
 from eseal.licenses import (
     Issued,
     IssueRequest,
@@ -19,7 +18,7 @@ from eseal.licenses import (
     issue_many,
     renew,
 )
-from eseal.proofs import proved_status
+from eseal.proofs import ProvedStatus, proved_status
 from eseal.status_index import with_status_index
 from keys.errors import InvalidInput
 
@@ -122,7 +121,7 @@ def issue_batch(body: BatchIn, node: NodeDep, principal: CurrentPrincipal) -> li
     return [_out(i) for i in issued]
 
 
-class StatusOut(ProvedStatusOut):
+class StatusOut(ProvedStatus):
     id: str
     status: str
     as_of: int
@@ -153,7 +152,7 @@ def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
         replaced_by=row.replaced_by,
         status_since=row.updated_at if changed else None,
         status_reason=row.status_reason if changed else None,
-        **proved_status(node, row.ledger_index, index),
+        **proved_status(node, row.ledger_index, index).model_dump(),
     )
 
 

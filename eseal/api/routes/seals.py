@@ -14,9 +14,8 @@ from python_multipart.multipart import parse_options_header
 
 from eseal.api.deps import CurrentPrincipal, FormFields, NodeDep, acting_agency
 from eseal.api.forms import StrictFormRoute, client_text, declared_charset
-from eseal.api.proofs import ProvedStatusOut
 from eseal.problems import NO_SNIFF
-from eseal.proofs import proved_status
+from eseal.proofs import ProvedStatus, proved_status
 from eseal.render import DocumentTooLarge
 from eseal.seals import MAX_DOCUMENT, MAX_IMAGE, create_seal, get_seal, revoke_seal, stamp
 from eseal.status_index import with_status_index
@@ -53,7 +52,7 @@ class StampOut(BaseModel):
     checkpoint: str
 
 
-class SealStatusOut(ProvedStatusOut):
+class SealStatusOut(ProvedStatus):
     id: str
     status: Literal["active", "revoked"]
     revoked_at: int | None
@@ -139,7 +138,7 @@ def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
         id=seal.id,
         status="revoked" if seal.status == "revoked" else "active",
         revoked_at=seal.revoked_at,
-        **proved_status(node, seal.ledger_index, index),
+        **proved_status(node, seal.ledger_index, index).model_dump(),
     )
 
 
