@@ -42,6 +42,23 @@ from verifier.scan_pool import close_default_pool
 #: fast (BENCHMARKS.md), which does not weigh against that.
 SERVER_OPTIONS: Final[Mapping[str, Any]] = MappingProxyType({"http": "h11"})
 
+#: FastAPI's OpenTelemetry switched off: with it on, every request first asks whether a
+#: tracer, meter or logger provider is configured (reading the environment each time),
+#: which cost POST /v1/verify about 3 % of its server CPU (BENCHMARKS.md) for nothing, as
+#: eseal configures no provider. An operator who asks for telemetry through the environment
+#: (any ``OTEL_…`` variable, or ``FASTAPI_OTEL_AUTO_CONFIGURE``) keeps FastAPI's default.
+TELEMETRY_OFF: Final[Mapping[str, bool]] = MappingProxyType(
+    {"tracing": False, "metrics": False, "logs": False}
+)
+
+
+def telemetry_config(environ: Mapping[str, str]) -> dict[str, Any] | None:
+    """FastAPI's ``telemetry`` argument for this environment: None (FastAPI's default)
+    when it asks for OpenTelemetry, else :data:`TELEMETRY_OFF`."""
+    if any(name.startswith(("OTEL_", "FASTAPI_OTEL_")) for name in environ):
+        return None
+    return dict(TELEMETRY_OFF)
+
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -118,6 +135,7 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
         # No redirect to the path with(out) a slash: it would name the host from the
         # request's Host header (a cache behind a proxy could keep a redirect elsewhere).
         redirect_slashes=False,
+        telemetry=telemetry_config(os.environ),
     )
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     app.state.node = node

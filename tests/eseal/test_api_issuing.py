@@ -4,6 +4,7 @@ and malformed bodies get RFC 9457 problems."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,9 +13,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry import trace
 
 from eseal.agencies import Principal, active_key, new_credential, revoke_key
-from eseal.api.app import create_app
+from eseal.api.app import TELEMETRY_OFF, create_app, telemetry_config
 from eseal.licenses import issue
 from eseal.seals import create_seal
 from keys.errors import InvalidInput
@@ -602,3 +604,31 @@ def test_forms_in_the_charsets_clients_label_them_with(
     claims = decode(r.json()["qr_text"]).claims
     assert isinstance(claims, StampClaims)
     assert claims.body.file_name == name
+
+
+def test_fastapi_telemetry_is_off_unless_the_environment_asks(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no OpenTelemetry setting in the environment, a request never asks whether a
+    tracer provider is configured (FastAPI's check costs the hot path); with one, FastAPI's
+    default stands and it asks."""
+    assert telemetry_config({"PATH": "/bin"}) == TELEMETRY_OFF
+    assert telemetry_config({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318"}) is None
+    assert telemetry_config({"FASTAPI_OTEL_AUTO_CONFIGURE": "true"}) is None
+    asked: list[str] = []
+    real = trace.get_tracer_provider
+
+    def spy() -> Any:
+        asked.append("tracer")
+        return real()
+
+    monkeypatch.setattr(trace, "get_tracer_provider", spy)
+    for name in [n for n in os.environ if n.startswith(("OTEL_", "FASTAPI_OTEL_"))]:
+        monkeypatch.delenv(name)
+    with TestClient(create_app(region.node)) as client:
+        assert client.get("/healthz").status_code == 200
+    assert asked == []
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "eseal")
+    with TestClient(create_app(region.node)) as client:
+        assert client.get("/healthz").status_code == 200
+    assert asked  # FastAPI's default: it looks for a provider on each request

@@ -17,7 +17,6 @@ import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.responses import Response
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -1185,9 +1184,9 @@ def test_a_json_license_text_is_answered_in_the_event_loop(
     answers: list[bytes | None] = []
     real = verify_routes._in_loop_answer
 
-    def spy(state: Any, body: bytes) -> Response | None:
+    def spy(state: Any, body: bytes) -> bytes | None:
         answer = real(state, body)
-        answers.append(None if answer is None else bytes(answer.body))
+        answers.append(answer)
         return answer
 
     monkeypatch.setattr(verify_routes, "_in_loop_answer", spy)
@@ -1196,6 +1195,9 @@ def test_a_json_license_text_is_answered_in_the_event_loop(
     r = client.post("/v1/verify", json={"text": issued.qr_text})
     assert r.json()["status"] == "VALID"
     assert answers == [r.content]
+    # The headers the route's Response would carry, written out by the middleware itself.
+    routed = verify_routes._verdict_response(r.json())
+    assert sorted(r.headers.raw) == sorted(routed.raw_headers)
     assert client.post("/v1/verify", json={"text": "   "}).status_code == 400
     assert answers[-1] is None  # the route answered the refusal
     client.post("/v1/verify", files={"text": (None, issued.qr_text)})
