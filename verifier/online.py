@@ -26,6 +26,8 @@ from ledger.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
 from ledger.entries import Entry, decode_entry
 from ledger.merkle import leaf_hash, verify_inclusion
 from verifier.claims import is_time
+from verifier.deadline import client as deadline_client
+from verifier.deadline import deadline
 from verifier.document import DecodedDocument, LicenseClaims
 from verifier.envelope import MAX_ENVELOPE
 from verifier.pipeline import StatusAnswer, status_reason
@@ -37,8 +39,9 @@ MAX_RESPONSE = 256 * 1024
 #: the 64 MiB an offline file may have would let a node make the window parse a payload
 #: that costs gigabytes.
 MAX_FETCHED_BUNDLE = 4 * 1024 * 1024
-#: The longest one request to a node may take, from sending it to the body's last byte:
-#: httpx's timeout is per read, so a node sending a byte every few seconds never trips it.
+#: The longest one request to a node may take, from connecting to the body's last byte:
+#: httpx's timeout is per read, so a node sending a byte every few seconds never trips it
+#: (:mod:`verifier.deadline` bounds every read by the time left).
 REQUEST_SECONDS = 15.0
 ISSUANCE_KINDS = {"license.issue", "license.renew"}
 #: A seal is active or revoked; a node that says anything else is not understood.
@@ -72,31 +75,35 @@ class NodeAnswerUnproven(ExternalFailure):
     code = "node-answer-unproven"
 
 
-def _bounded_get(
-    client: httpx.Client, url: str, limit: int, seconds: float = REQUEST_SECONDS
-) -> tuple[int, str, bytes]:
+def _bounded_get(client: httpx.Client, url: str, limit: int) -> tuple[int, str, bytes]:
     """(status code, media type, body) of a GET, reading at most ``limit`` bytes of body
-    within ``seconds`` in all."""
-    deadline = time.monotonic() + seconds
-    try:
-        with client.stream("GET", url) as response:
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > limit:
-                    raise NodeUnreachable(f"{url} answered more than {limit // 1024} KiB")
-                if time.monotonic() > deadline:
-                    raise NodeUnreachable(f"{url} took longer than {seconds:g} s to answer")
-            media = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            return response.status_code, media, bytes(body)
-    except (httpx.HTTPError, httpx.InvalidURL) as e:
-        raise NodeUnreachable(f"cannot reach {url}: {e}") from e
+    within :data:`REQUEST_SECONDS` in all (headers included, with a
+    :func:`verifier.deadline.client`)."""
+    seconds = REQUEST_SECONDS
+    with deadline(seconds) as at:
+        try:
+            with client.stream("GET", url) as response:
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > limit:
+                        raise NodeUnreachable(f"{url} answered more than {limit // 1024} KiB")
+                    if time.monotonic() > at:
+                        raise httpx.ReadTimeout("deadline passed", request=response.request)
+                media = response.headers.get("content-type", "").split(";")[0].strip().lower()
+                return response.status_code, media, bytes(body)
+        except httpx.TimeoutException as e:
+            if time.monotonic() < at:  # one read, connect or write took too long
+                raise NodeUnreachable(f"cannot reach {url}: {type(e).__name__}") from e
+            raise NodeUnreachable(f"{url} took longer than {seconds:g} s to answer") from e
+        except (httpx.HTTPError, httpx.InvalidURL) as e:
+            raise NodeUnreachable(f"cannot reach {url}: {e}") from e
 
 
 def fetch_bundle(base_url: str, *, timeout: float = 10.0) -> bytes:
     """A node's signed trust bundle (check it with :func:`verifier.trust.open_bundle`)."""
     url = base_url.rstrip("/") + "/v1/bundle"
-    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+    with deadline_client(url, timeout) as client:
         status, _media, body = _bounded_get(client, url, min(MAX_FETCHED_BUNDLE, MAX_ENVELOPE))
     if status != 200:
         raise NodeUnreachable(f"{url} answered {status}")
@@ -133,7 +140,7 @@ class OnlineStatus:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.region = region
-        self._client = client or httpx.Client(timeout=timeout, follow_redirects=False)
+        self._client = client or deadline_client(self.base_url, timeout)
 
     def _get(self, path: str, unknown: str) -> dict[str, Any] | None:
         """The node's JSON object at ``path``, or None when it answers 404 with its problem
