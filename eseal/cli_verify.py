@@ -156,7 +156,7 @@ def _trust(
         status = OnlineStatus(online, region=fetched.region)
     trusted = _newest_per_root(trusted)
     store = TrustStore(trusted)
-    newest = max((b.issued_at for b in trusted), default=None)
+    newest = store.newest_signed
     if revocations:
         from verifier.revocation import RevocationSnapshot, SnapshotStatus, open_snapshot
 

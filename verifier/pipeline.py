@@ -104,6 +104,9 @@ class _Run:
     signer: Signer | None = None
     candidates: list[Signer] = field(default_factory=list)
     kid_hex: str = ""
+    #: The time checks are made at: the device's clock, or the newest signed time it has
+    #: seen when the clock is behind that (the time is at least that late).
+    now: int = 0
 
     def passed(self, step: str, detail: str) -> None:
         self.verdict.checks.append(Check(step, True, detail))
@@ -248,15 +251,21 @@ def check_authority(run: _Run) -> None:
 def check_time(run: _Run) -> None:
     doc, ctx = run.decoded(), run.ctx
     claims = doc.claims
+    now, behind = ctx.now, ""
     if ctx.newest_seen is not None and ctx.now + ctx.skew < ctx.newest_seen:
+        # The clock is wrong, and signed times say how late it is at least: checked at that
+        # time, a license in effect is valid (amber, for the clock) and one that has
+        # expired is expired, whatever the clock says.
         run.verdict.warnings.append(CLOCK_BEHIND)
-    if ctx.now + ctx.skew < claims.not_before:
-        raise Stop(Status.NOT_YET_VALID, f"valid from {beijing_day(claims.not_before)}")
+        now = run.now = ctx.newest_seen
+        behind = f" (this device's clock is behind {beijing_day(now)}: set it and verify again)"
+    if now + ctx.skew < claims.not_before:
+        raise Stop(Status.NOT_YET_VALID, f"valid from {beijing_day(claims.not_before)}{behind}")
     if not isinstance(claims, LicenseClaims):  # a stamp has no end: it dates its document
         run.passed("time", f"stamped on {beijing_day(claims.issued_at)}, in effect")
         return
     expires = claims.expires
-    if expires is not None and ctx.now - ctx.skew > expires:
+    if expires is not None and now - ctx.skew > expires:
         raise Stop(Status.EXPIRED, f"expired on {beijing_day(expires)}")
     run.passed("time", f"valid until {beijing_day(expires) or '长期 (no end)'}")
 
@@ -266,7 +275,7 @@ def check_status(run: _Run) -> None:
     verdict = run.verdict
     if signer.seal is not None and signer.key.status == "revoked":
         raise Stop(Status.REVOKED, f"seal {signer.seal.id} is revoked")
-    if ctx.now - signer.bundle.issued_at > ctx.max_status_age:
+    if run.now - signer.bundle.issued_at > ctx.max_status_age:
         verdict.warnings.append(STALE_TRUST)
     source = ctx.status
     if source is None:
@@ -313,7 +322,7 @@ def check_status(run: _Run) -> None:
         answer.reason,
         answer.replaced_by,
     )
-    if answer.source == "offline" and ctx.now - as_of > ctx.max_status_age:
+    if answer.source == "offline" and run.now - as_of > ctx.max_status_age:
         verdict.freshness.stale = True
         verdict.warnings.append(STALE_STATUS)
     if answer.code != "01":
@@ -407,7 +416,7 @@ _NAMED_STEPS: tuple[tuple[str, Step], ...] = tuple(
 
 def verify_text(text: str, ctx: VerifyContext, *, document: bytes | None = None) -> Verdict:
     """The verdict on a QR text (and, for a seal stamp, the presented file)."""
-    run = _Run(ctx, Verdict(Status.VALID, checked_at=ctx.now))
+    run = _Run(ctx, Verdict(Status.VALID, checked_at=ctx.now), now=ctx.now)
     name = "decode"
     try:
         decode_step(run, text)

@@ -903,6 +903,36 @@ def build_cases() -> _Cases:
         )
     )
 
+    # The clock behind: the time checks are made at the newest signed time seen instead.
+    signed_in = business_license("2025000033", issued_at=at("2025-05-28T09:00:00"))
+    v.add(
+        Case(
+            "valid-license-clock-behind-not-before",
+            "issued 2025-05-28, validated with the clock at 2025-05-25, before the snapshot "
+            "(2025-06-01) that lists it: in effect by the signed times, valid, clock behind",
+            v.license(signed_in),
+            Status.VALID,
+            L,
+            validation_time=BEHIND_NOW,
+            warnings=(CLOCK_BEHIND,),
+        )
+    )
+    ended = business_license(
+        "2024000034", issued_at=at("2024-05-29T09:00:00"), expires=at("2025-05-28T23:59:59")
+    )
+    v.add(
+        Case(
+            "expired-license-clock-behind",
+            "valid until 2025-05-28, validated with the clock at 2025-05-25, before the "
+            "snapshot (2025-06-01): expired by the signed times, whatever the clock says",
+            v.license(ended),
+            Status.EXPIRED,
+            L,
+            validation_time=BEHIND_NOW,
+            warnings=(CLOCK_BEHIND,),
+        )
+    )
+
     # -- status codes 02-07 in the snapshot ---------------------------------------------------
     for serial, code, status, word in (
         ("2025000021", "02", Status.SUSPENDED, "suspended (暂停)"),

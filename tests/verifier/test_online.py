@@ -9,6 +9,7 @@ import json
 import os
 import threading
 import time
+import types
 import zlib
 from collections.abc import Iterator
 from typing import Any, cast
@@ -1583,3 +1584,19 @@ def test_an_unrecorded_row_is_not_looked_back_for_again_until_the_ledger_grows(
     with region.node.sql.write_engine.begin() as conn:  # the operator puts the row right
         conn.execute(update(_license).where(_license.c.id == issued.id).values(status="01"))
     assert client.get(f"/v1/licenses/{issued.id}/status").status_code == 200
+
+
+def test_a_node_whose_clock_was_set_back_says_so(
+    region: Region, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """POST /v1/verify at a clock an hour behind the bundle the node signed: the verdict is
+    made at the bundle's time and warns of the clock (amber on the window page)."""
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    signed = cast(FastAPI, client.app).state.bundles.store().newest_signed
+    assert signed is not None
+    monkeypatch.setattr(verify_routes, "time", types.SimpleNamespace(time=lambda: signed - 3600))
+    verdict = client.post("/v1/verify", json={"text": issued.qr_text}).json()
+    assert (verdict["status"], verdict["warnings"]) == ("VALID", ["CLOCK_BEHIND"])
+    monkeypatch.setattr(verify_routes, "time", types.SimpleNamespace(time=lambda: signed))
+    verdict = client.post("/v1/verify", json={"text": issued.qr_text}).json()
+    assert (verdict["status"], verdict["warnings"]) == ("VALID", [])

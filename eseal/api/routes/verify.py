@@ -60,9 +60,12 @@ class UnsupportedMediaType(InvalidInput):
 
 
 def _context(state: State, store: TrustStore | None = None) -> VerifyContext:
+    """The node's own verification: its trust store and status, at its clock; a clock set
+    back behind the bundle it signed makes the verdict say so (CLOCK_BEHIND)."""
     cache: BundleCache = state.bundles
     status: LocalStatus = state.status
-    return VerifyContext(store or cache.store(), int(time.time()), status=status)
+    trust = store or cache.store()
+    return VerifyContext(trust, int(time.time()), status=status, newest_seen=trust.newest_signed)
 
 
 #: A verdict names a holder and is of one moment: not to be kept by a cache, nor read
