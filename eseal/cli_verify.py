@@ -21,6 +21,7 @@ from verifier.scan_pool import scan_image
 from verifier.trust import BundleNotPinned, TrustBundle, TrustStore, open_bundle
 from verifier.verdict import (
     DOCUMENT_NOT_COMPARED,
+    NO_STATUS,
     STALE_STATUS,
     STALE_TRUST,
     STATUS_TEXT,
@@ -38,6 +39,8 @@ HINTS = {
     STALE_TRUST: "export a newer bundle, or see --max-status-age",
     DOCUMENT_NOT_COMPARED: "pass --document FILE",
     UNPINNED_TRUST: "pass --pin ROOT_KEY_ID",
+    NO_STATUS: "pass --revocations FILE (a snapshot cut after the license was issued) or "
+    "--online URL",
 }
 
 
@@ -57,9 +60,11 @@ class TrustRefused(InvalidInput):
 
 
 def _refusing(what: str, check: Callable[[], T]) -> T:
+    """``check()``, its refusal (a bad signature, or a file that is not what it should be)
+    naming the file or node it was about."""
     try:
         return check()
-    except CheckFailed as e:
+    except (CheckFailed, InvalidInput) as e:
         raise TrustRefused(f"{what}: {e.message}") from e
 
 
@@ -194,15 +199,18 @@ def _summary(verdict: Verdict) -> None:
         typer.echo(
             f"  {who}: {verdict.issuer.get('agency_name')} ({verdict.issuer.get('region_name')})"
         )
-    if verdict.freshness.status_reason:
-        typer.echo(f"  原因 Reason: {verdict.freshness.status_reason}")
+    why = verdict.freshness.status_reason
+    if why and not any(why in reason for reason in verdict.reasons):  # said once is enough
+        typer.echo(f"  原因 Reason: {why}")
     if verdict.freshness.replaced_by:
         typer.echo(f"  新证 Replaced by: {verdict.freshness.replaced_by}")
     for reason in verdict.reasons:
         typer.echo(f"  {reason}")
+    unchecked = {c.step: c.detail for c in verdict.checks if not c.ok}
     for warning in verdict.warnings:
+        seen = f" ({unchecked['status']})" if warning == NO_STATUS and "status" in unchecked else ""
         hint = f": {HINTS[warning]}" if warning in HINTS else ""
-        typer.echo(f"  warning: {WARNING_TEXT.get(warning, warning)}{hint}")
+        typer.echo(f"  warning: {WARNING_TEXT.get(warning, warning)}{seen}{hint}")
 
 
 def verify_command(

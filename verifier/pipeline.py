@@ -182,8 +182,26 @@ def find_issuer(run: _Run) -> None:
             if s.seal and s.seal.agency_code == issuer and s.seal.id == seal_id
         ]
     if not run.candidates:
-        raise Stop(Status.UNKNOWN_ISSUER, f"no trusted {want} key {run.kid_hex} of issuer {issuer}")
+        raise Stop(Status.UNKNOWN_ISSUER, _unknown_issuer(run, want))
     run.passed("issuer", f"{len(run.candidates)} trusted key(s) with id {run.kid_hex}")
+
+
+def _unknown_issuer(run: _Run, want: str) -> str:
+    """Why no trusted key signed the document, with what the trust store may lack: a
+    region it does not hold, or a key newer than its newest bundle."""
+    doc, store = run.decoded(), run.ctx.store
+    claims = doc.claims
+    why = f"no trusted {want} key {run.kid_hex} of issuer {claims.issuer}"
+    regions = sorted({b.region for b in store.bundles})
+    if isinstance(claims, LicenseClaims) and claims.body.region not in regions:
+        trusted = ", ".join(regions) or "none"
+        why += f"; a license of region {claims.body.region} (regions trusted: {trusted})"
+    elif store.newest_signed is not None and claims.issued_at > store.newest_signed:
+        why += (
+            f"; signed on {beijing_day(claims.issued_at)}, after the newest trust bundle "
+            f"({beijing_day(store.newest_signed)}): a newer bundle may list its key"
+        )
+    return why
 
 
 def check_signature(run: _Run) -> None:

@@ -95,6 +95,20 @@ def test_valid_revoked_and_garbage(offline: dict[str, object]) -> None:
     )
     assert fresh.code == 0, str(fresh)
     assert json.loads(fresh.stdout)["warnings"] == ["NO_STATUS"]
+    said = run_eseal(
+        "verify",
+        demo["licenses"][1]["qr_text"],
+        "--bundle",
+        work / "bundle.json",
+        "--revocations",
+        work / "fresh.json",
+        cwd=work,
+        passphrase=None,
+    )
+    # The terminal says why the status went unchecked, and what to do about it.
+    assert said.code == 0, str(said)
+    assert "issued after the snapshot" in said.stdout, said.stdout
+    assert "--online URL" in said.stdout, said.stdout
     garbage = _verify(offline, "EL1:NOT-A-LICENSE")
     assert garbage.code == 1
     assert json.loads(garbage.stdout)["status"] == "MALFORMED"
@@ -228,6 +242,7 @@ def test_online_against_a_running_node(offline: dict[str, object]) -> None:
         )
         assert revoked.code == 1
         assert "已撤销" in revoked.stdout
+        assert revoked.stdout.count("违法") == 1, revoked.stdout  # the agency's reason, once
         wrong_pin = run_eseal(
             "verify",
             demo["licenses"][0]["qr_text"],
@@ -279,6 +294,11 @@ def test_no_verdict_reached_is_exit_2(offline: dict[str, object]) -> None:
         r = run_eseal("verify", *args, "--bundle", work / "bundle.json", cwd=work, passphrase=None)
         assert r.code == 2, (args, str(r))
         assert "Traceback" not in r.stderr
+    swapped = run_eseal(
+        "verify", text, "--bundle", work / "revocations.json", cwd=work, passphrase=None
+    )
+    assert swapped.code == 2, str(swapped)
+    assert f"bundle {work / 'revocations.json'}: expected a" in swapped.stderr, swapped.stderr
     alone = run_eseal(
         "verify", text, "--revocations", work / "revocations.json", cwd=work, passphrase=None
     )

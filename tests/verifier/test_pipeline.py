@@ -157,7 +157,24 @@ def test_tampered_and_foreign_documents(region: Region) -> None:
     assert verify_text("https://example.com/", _ctx(region)).status is Status.UNSUPPORTED
     assert verify_text("EL1:" + "A" * 30, _ctx(region)).status is Status.MALFORMED
     empty = VerifyContext(TrustStore(), LATER)
-    assert verify_text(text, empty).status is Status.UNKNOWN_ISSUER
+    verdict = verify_text(text, empty)
+    assert verdict.status is Status.UNKNOWN_ISSUER
+    assert "a license of region 500000 (regions trusted: none)" in verdict.reasons[0]
+
+
+def test_a_document_newer_than_the_bundle_says_a_newer_bundle_may_know_its_key(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    r = make_region(tmp_path_factory.mktemp("newer"))
+    try:
+        store = TrustStore([build_bundle(r.node, now=NOW)])  # before the new key
+        rotate_key(r.node, MARKET, now=NOW + 10)
+        issued = issue(r.node, MARKET_AGENT, MARKET, business_request(), now=NOW + 86400)
+        verdict = verify_text(issued.qr_text, VerifyContext(store, NOW + 86400))
+        assert verdict.status is Status.UNKNOWN_ISSUER
+        assert "after the newest trust bundle" in verdict.reasons[0], verdict.reasons
+    finally:
+        r.node.close()
 
 
 def test_time_window_and_clock_behind(region: Region) -> None:
