@@ -97,7 +97,10 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def _write(path: Path, data: bytes) -> None:
     """:func:`write_atomic` of a path already checked with :func:`output_path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:  # named by the file asked for, not by the temporary one
+        raise OSError(e.errno, e.strerror, str(path)) from e
     try:
         # A file written before keeps its mode (its owner may have narrowed it on purpose).
         # (but never writable by others: a printed license or a bundle is not to be edited).
@@ -108,6 +111,9 @@ def _write(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(path)) from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -398,3 +398,12 @@ def _png(image: Image.Image) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
+
+
+def test_a_file_that_cannot_be_written_is_named_as_asked() -> None:
+    """The error names the file asked for, not the temporary file written first."""
+    from eseal.printing import write_atomic
+
+    with pytest.raises(FileNotFoundError) as refused:
+        write_atomic(Path("/proc/eseal-bundle.json"), b"{}")  # no file can be made in /proc
+    assert refused.value.filename == "/proc/eseal-bundle.json"
