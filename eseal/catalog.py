@@ -16,6 +16,9 @@ Field kinds: ``text`` (``max_length`` 1–200, default 200), ``date`` (YYYY-MM-D
 ``integer`` (non-negative), ``money`` (yuan, up to 2 decimals), ``enum`` (with ``choices``),
 ``credit_code`` (GB 32100), ``region_code`` (GB/T 2260). Keys starting with ``_`` are
 comments and ignored; any other unknown key is an error.
+
+``validity_days`` is the default validity: a license issued without an explicit end is
+valid until 23:59:59 Beijing time of the day ``validity_days`` days after its issuance.
 """
 
 from __future__ import annotations

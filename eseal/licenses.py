@@ -136,6 +136,12 @@ class _Prepared:
     entry: Entry
 
 
+def day_end(d: date) -> int:
+    """The last second of calendar day ``d`` in China Standard Time (23:59:59+08:00): a
+    license valid until a day is valid all that day, as its face says."""
+    return int(datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=CST).timestamp())
+
+
 def end_of_day(text: str | None) -> int | None:
     """``YYYY-MM-DD`` → the last second of that day, China Standard Time."""
     if text is None:
@@ -144,7 +150,13 @@ def end_of_day(text: str | None) -> int | None:
         d = date.fromisoformat(text.strip())
     except ValueError as e:
         raise InvalidInput(f"--valid-until {text!r} is not a date (YYYY-MM-DD)") from e
-    return int(datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=CST).timestamp())
+    return day_end(d)
+
+
+def default_expiry(now: int, validity_days: int) -> int:
+    """A type's default end: the end of the day (China Standard Time) on which
+    ``now + validity_days`` falls, so the day shown is the last day it verifies."""
+    return day_end(datetime.fromtimestamp(now + validity_days * DAY, CST).date())
 
 
 def _serial(now: int) -> str:
@@ -201,7 +213,7 @@ def validate_request(
     holder, shown = _holder(ltype.holder_kind, req.holder_name, req.holder_id)
     expires = req.valid_until
     if expires is None and ltype.validity_days:
-        expires = now + ltype.validity_days * DAY
+        expires = default_expiry(now, ltype.validity_days)
     if expires is not None and expires <= now:
         raise InvalidInput("the license would already be expired (check --valid-until)")
     return _Checked(ltype, values, expires, holder, shown)

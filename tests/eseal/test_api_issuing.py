@@ -17,11 +17,19 @@ from opentelemetry import trace
 
 from eseal.agencies import Principal, active_key, new_credential, revoke_key
 from eseal.api.app import TELEMETRY_OFF, create_app, telemetry_config
-from eseal.licenses import issue
+from eseal.licenses import end_of_day, issue
 from eseal.seals import create_seal
 from keys.errors import InvalidInput
-from tests.eseal.conftest import BUSINESS, MARKET, NOW, Region, business_request
+from tests.eseal.conftest import (
+    BUSINESS,
+    MARKET,
+    NOW,
+    WORKER,
+    Region,
+    business_request,
+)
 from verifier.document import StampClaims, decode
+from verifier.pipeline import beijing_day
 
 ISSUE_FIELDS = {
     "company_type": "有限责任公司",
@@ -378,6 +386,34 @@ def test_numbers_and_dates_are_read_as_written(api: Api) -> None:
     assert api.region.node.log.size() == size
     body = {**ISSUE_BODY, "agency": MARKET, "valid_until": "2031-01-01"}
     assert api.client.post("/v1/licenses", json=body, headers=owner).status_code == 201
+
+
+def test_api_issuance_ends_validity_at_the_end_of_a_beijing_day(api: Api) -> None:
+    """A batch without valid_until gets the type's default (730 days for the worker
+    certificate) to 23:59:59 Beijing time of its last day; an explicit valid_until, that
+    day's last second."""
+    item = {
+        "type": WORKER,
+        "holder": {"name": "李四", "id": "11010519491231002X"},
+        "fields": {
+            "certificate_number": "渝建安A(2024)0012345",
+            "operation_category": "建筑电工",
+            "first_issued": "2024-05-20",
+        },
+    }
+    housing = {"Authorization": api.tokens["other"]}
+    before = int(time.time())
+    r = api.client.post("/v1/licenses/batch", json={"items": [item, item]}, headers=housing)
+    after = int(time.time())
+    assert r.status_code == 201, r.text
+    days = {beijing_day(t + 730 * 86400) for t in (before, after)}
+    for issued in r.json():
+        assert (issued["expires"] + 8 * 3600) % 86400 == 86399  # 23:59:59 in Beijing
+        assert beijing_day(issued["expires"]) in days
+    body = {**item, "valid_until": "2027-01-31"}
+    r = api.client.post("/v1/licenses", json=body, headers=housing)
+    assert r.status_code == 201, r.text
+    assert r.json()["expires"] == end_of_day("2027-01-31")
 
 
 def test_a_multipart_qr_text_is_bounded_as_sent(api: Api) -> None:

@@ -4,10 +4,12 @@ entries, bad input that changes nothing, key rotation and revocation."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import zlib
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -21,8 +23,10 @@ from eseal.licenses import (
     IssueRequest,
     TypeNotAuthorised,
     change_status,
+    end_of_day,
     get_license,
     issue,
+    issue_many,
     renew,
 )
 from keys.errors import InvalidInput
@@ -224,6 +228,40 @@ def test_renewal_links_versions_and_lapses_the_old(region: Region) -> None:
     kinds = [decode_entry(node.log.entry(i)).kind for i in (new.ledger_index, new.ledger_index + 1)]
     assert kinds == ["license.renew", "license.lapse"]
     _unchanged(region, lambda: renew(node, HOUSING_AGENT, old.id, now=NOW), BadTransition)
+
+
+def _at(text: str) -> int:
+    return int(datetime.fromisoformat(text).timestamp())
+
+
+def test_a_default_validity_ends_with_the_day_the_license_shows(region: Region) -> None:
+    """Without a valid-until, a type's default validity (the worker certificate: 730 days)
+    ends at 23:59:59 Beijing time of the day ``now + 730 days`` falls on: the second an
+    explicit valid-until of that day gives, for one license, a batch and a renewal."""
+    node = region.node
+    evening = issue(node, HOUSING_AGENT, HOUSING, worker_request(), now=NOW)  # 19:06:40 +08
+    last_second = _at("2028-11-17T23:59:59+08:00")
+    assert evening.expires == last_second == end_of_day("2028-11-17")
+    claims = decode(evening.qr_text).claims
+    assert isinstance(claims, LicenseClaims)
+    assert claims.expires == get_license(node, evening.id).expires == last_second
+    batch = issue_many(node, HOUSING_AGENT, HOUSING, [worker_request()] * 2, now=NOW)
+    assert [i.expires for i in batch] == [last_second, last_second]
+    # 00:30 in Beijing is 16:30 UTC the day before: the day counted is Beijing's.
+    after_midnight = _at("2026-11-19T00:30:00+08:00")
+    early = issue(node, HOUSING_AGENT, HOUSING, worker_request(), now=after_midnight)
+    assert early.expires == _at("2028-11-18T23:59:59+08:00")
+    renewed = renew(node, HOUSING_AGENT, evening.id, now=after_midnight)
+    assert renewed.expires == _at("2028-11-18T23:59:59+08:00")
+    # At the day's last second, the end is exactly 730 days on.
+    late = _at("2026-11-18T23:59:59+08:00")
+    assert issue(node, HOUSING_AGENT, HOUSING, worker_request(), now=late).expires == (
+        late + 730 * 86400
+    )
+    explicit = dataclasses.replace(worker_request(), valid_until=end_of_day("2027-01-31"))
+    assert issue(node, HOUSING_AGENT, HOUSING, explicit, now=NOW).expires == _at(
+        "2027-01-31T23:59:59+08:00"
+    )
 
 
 def test_rotation_keeps_old_licenses_and_revocation_stops_issuing(region: Region) -> None:

@@ -150,6 +150,21 @@ def test_one_status_reader_sees_every_change_and_reports_the_head(region: Region
     )
 
 
+def test_a_default_validity_verifies_all_of_its_last_day(region: Region) -> None:
+    """A worker certificate issued at 19:06:40 Beijing time with the type's 730 days shows
+    "valid until 2028-11-17" and is valid all that evening; expired the next morning."""
+    worker = issue(region.node, Principal("agency", HOUSING), HOUSING, worker_request(), now=NOW)
+    cst = timezone(timedelta(hours=8))
+    late_evening = int(datetime(2028, 11, 17, 23, 0, tzinfo=cst).timestamp())
+    verdict = verify_text(worker.qr_text, _ctx(region, now=late_evening))
+    assert verdict.status is Status.VALID, verdict.reasons
+    assert verdict.document["valid_until"] == "2028-11-17"
+    next_morning = int(datetime(2028, 11, 18, 0, 10, tzinfo=cst).timestamp())
+    verdict = verify_text(worker.qr_text, _ctx(region, now=next_morning))
+    assert verdict.status is Status.EXPIRED
+    assert verdict.reasons == ["expired on 2028-11-17"]
+
+
 def test_tampered_and_foreign_documents(region: Region) -> None:
     issued = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
     text = issued.qr_text

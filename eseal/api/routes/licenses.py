@@ -13,7 +13,7 @@ from eseal.licenses import (
     Issued,
     IssueRequest,
     change_status,
-    end_of_day,
+    day_end,
     get_license,
     issue_many,
     renew,
@@ -91,7 +91,7 @@ class LicenseOut(BaseModel):
 
 
 def _request(item: IssueIn) -> IssueRequest:
-    until = end_of_day(item.valid_until.isoformat()) if item.valid_until else None
+    until = day_end(item.valid_until) if item.valid_until else None
     return IssueRequest(item.type, item.holder.name, item.holder.id, item.fields, until)
 
 
@@ -172,7 +172,7 @@ def renew_license(
     license_id: LicenseIdPath, body: RenewIn, node: NodeDep, principal: CurrentPrincipal
 ) -> IssuedOut:
     """Issue the next version; the old one lapses (05)."""
-    until = end_of_day(body.valid_until.isoformat()) if body.valid_until else None
+    until = day_end(body.valid_until) if body.valid_until else None
     issued = renew(
         node, principal, license_id, now=int(time.time()), valid_until=until, fields=body.fields
     )
