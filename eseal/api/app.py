@@ -18,6 +18,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from eseal.api.deps import UNAVAILABLE, problem_response
 from eseal.api.limits import (
     BODY_TOO_LARGE,
     BODY_TOO_LARGE_TITLE,
@@ -78,13 +79,14 @@ class Problem(BaseModel):
     detail: str
 
 
-_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 #: Documented on every operation: the errors any of them may answer (422 replaces
-#: FastAPI's default, whose body is not what this API sends).
+#: FastAPI's default, whose body is not what this API sends). An operation that answers
+#: more (a status's 500, a scanner's 503) names it on its route.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"description": HTTPStatus(status).phrase, "content": _PROBLEM_CONTENT}
+    k: v
     for status in (400, 401, 403, 404, 405, 409, 413, 415, 422)
-}
+    for k, v in problem_response(status).items()
+} | UNAVAILABLE
 
 
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
@@ -175,12 +177,24 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
             title = HTTPStatus(exc.status_code).phrase
             code = _HTTP_CODES.get(exc.status_code, f"http-{exc.status_code}")
         body = plain_problem(exc.status_code, title, str(exc.detail), code)
-        headers = NO_SNIFF | dict(exc.headers or {})
+        headers = NO_SNIFF | _allow_head(dict(exc.headers or {}))
         return JSONResponse(
             body, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=headers
         )
 
     return app
+
+
+def _allow_head(headers: dict[str, str]) -> dict[str, str]:
+    """A 405's ``Allow`` with HEAD wherever it names GET: :class:`HeadAsGet` answers HEAD
+    on every GET resource, which the routes (naming only GET) do not say."""
+    for name, value in headers.items():
+        if name.lower() == "allow":
+            methods = [m.strip() for m in value.split(",") if m.strip()]
+            if "GET" in methods and "HEAD" not in methods:
+                methods.insert(methods.index("GET") + 1, "HEAD")
+                return headers | {name: ", ".join(methods)}
+    return headers
 
 
 #: Problem type codes of the HTTP errors Starlette raises (routing, methods).

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from datetime import date
+from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator
 
 from eseal.agencies import NotAuthenticated, Principal, authenticate
 from eseal.catalog_fields import ISO_DATE
 from eseal.ids import PLAIN_DECIMAL, first_repeated
-from eseal.node import Node
+from eseal.node import KeysLocked, Node
+from eseal.problems import NO_SNIFF, PROBLEM_JSON
+from eseal.status_index import StatusUnrecorded
 from keys.errors import InvalidInput, shown
 from ledger.log import Log
+from ledger.store import StoreUnavailable
+from verifier.scan_pool import ScannerBusy
 
 
 def get_node(request: Request) -> Node:
@@ -28,6 +33,52 @@ def get_log(request: Request) -> Log:
 
 NodeDep = Annotated[Node, Depends(get_node)]
 LogDep = Annotated[Log, Depends(get_log)]
+
+#: The headers of an answer of one moment (a verdict, a license's or a seal's live status):
+#: not to be kept by a cache, nor read as anything but JSON.
+LIVE_HEADERS = {"Cache-Control": "no-store"} | NO_SNIFF
+
+
+def _live_answer(response: Response) -> None:
+    response.headers.update(LIVE_HEADERS)
+
+
+#: A route's dependency: its answer is sent with :data:`LIVE_HEADERS`.
+LiveAnswer = Depends(_live_answer)
+
+
+#: An error answer as the OpenAPI document describes it: an RFC 9457 problem (the app's
+#: document defines the Problem schema).
+PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def problem_response(status: int, why: str | None = None) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problem answered with ``status`` (``why``: the
+    problem types and causes, after the status phrase)."""
+    phrase = HTTPStatus(status).phrase
+    return {
+        status: {"description": f"{phrase}: {why}" if why else phrase, "content": PROBLEM_CONTENT}
+    }
+
+
+#: 503, which every documented operation may answer: each reads the node's database.
+UNAVAILABLE = problem_response(
+    503,
+    f"{StoreUnavailable.code} (the node's database did not answer), or {KeysLocked.code} "
+    "(the operation signs and the node's keys are not unlocked); retry later",
+)
+#: 503 of the verification operations, which also read QR codes from images.
+SCANNER_UNAVAILABLE = problem_response(
+    503,
+    f"{ScannerBusy.code} (every QR reader stayed busy with other images), or "
+    f"{StoreUnavailable.code} (the node's database did not answer); retry later",
+)
+#: 500 of a live status answer the node cannot prove.
+STATUS_UNRECORDED = problem_response(
+    500,
+    f"{StatusUnrecorded.code} (the node's ledger holds no entry recording the current "
+    "status: its database and its ledger disagree, an operator's matter)",
+)
 
 
 #: The credential as OpenAPI names it (an HTTP bearer scheme); read by get_principal,

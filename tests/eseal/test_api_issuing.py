@@ -236,6 +236,21 @@ def test_a_reason_is_recorded_with_its_white_space_collapsed(api: Api) -> None:
     assert status["status_reason"] == "经营场所与登记不符 （第 3 条）"
 
 
+def test_a_license_as_stored_is_a_live_answer(api: Api) -> None:
+    """GET /v1/licenses/{id} shows the current status: sent with no-store, like the status
+    itself, so no cache answers "01" once the license is suspended."""
+    auth = {"Authorization": api.tokens["owner"]}
+    lic = _fresh_license(api)
+    r = api.client.get(f"/v1/licenses/{lic}", headers=auth)
+    assert (r.status_code, r.json()["status"]) == (200, "01")
+    assert r.headers["cache-control"] == "no-store"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    r = api.client.post(f"/v1/licenses/{lic}/suspend", json={"reason": "检查"}, headers=auth)
+    assert r.status_code == 200, r.text
+    r = api.client.get(f"/v1/licenses/{lic}", headers=auth)
+    assert (r.json()["status"], r.headers["cache-control"]) == ("02", "no-store")
+
+
 def test_seal_image_is_public_png(api: Api) -> None:
     seal = _fresh_seal(api)
     r = api.client.get(f"/v1/seals/{seal}/image")

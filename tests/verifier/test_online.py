@@ -511,13 +511,19 @@ def test_every_get_resource_answers_head_too(client: TestClient) -> None:
         assert head.status_code == get.status_code == 200, path
         assert head.content == b""
         assert head.headers["content-type"] == get.headers["content-type"]
-    r = client.put("/v1/bundle")
-    assert r.status_code == 405
-    assert r.headers["allow"] == "GET"  # not HEAD alone, as when HEAD was its own route
+    # A 405 on a GET resource allows HEAD as well (HeadAsGet answers it), still as a problem.
+    for method, path in (("PUT", "/v1/bundle"), ("POST", "/v1/bundle"), ("DELETE", "/healthz")):
+        r = client.request(method, path)
+        assert (r.status_code, r.headers["allow"]) == (405, "GET, HEAD"), (method, path)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["status"] == 405
+        assert r.json()["type"].endswith("/method-not-allowed")
     assert client.head("/v1/nothing").status_code == 404
     r = client.get("/v1/licenses/batch")  # not a license called "batch"
-    assert (r.status_code, r.headers["allow"]) == (405, "POST")
+    assert (r.status_code, r.headers["allow"]) == (405, "POST")  # no GET, so no HEAD
     assert r.headers["content-type"] == "application/problem+json"
+    r = client.head("/v1/licenses/batch")
+    assert (r.status_code, r.headers["allow"]) == (405, "POST")
 
 
 def test_status_endpoint_is_public_and_proved(region: Region, client: TestClient) -> None:
@@ -527,10 +533,14 @@ def test_status_endpoint_is_public_and_proved(region: Region, client: TestClient
     body = r.json()
     assert body["status"] == "01"
     assert body["checkpoint"].startswith("eseal/500000")
+    # A live answer: no cache may keep it (nor answer a later asker with it).
+    assert r.headers["cache-control"] == "no-store"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert client.head(f"/v1/licenses/{issued.id}/status").headers["cache-control"] == "no-store"
     assert client.get("/v1/licenses/1.2.156.NOPE/status").status_code == 404
     posted = client.post(f"/v1/licenses/{issued.id}/status", json={})
     assert posted.status_code == 405  # read-only, whoever asks: not 401 for a missing login
-    assert posted.headers["allow"] == "GET"
+    assert posted.headers["allow"] == "GET, HEAD"
     assert posted.json()["type"].endswith("/method-not-allowed")
 
 
@@ -622,7 +632,9 @@ def test_a_seal_status_is_proved_by_its_creation_and_revocation(
     valid = verify_text(text, ctx)
     assert valid.status is Status.VALID, valid.reasons
     assert valid.freshness.status_source == "online"
-    body = client.get(f"/v1/seals/{seal_id}/status").json()
+    answer = client.get(f"/v1/seals/{seal_id}/status")
+    assert answer.headers["cache-control"] == "no-store"  # live: a cache would keep "active"
+    body = answer.json()
     assert body["status"] == "active"
     assert body["status_index"] is None
     revoke_seal(region.node, AGENT, seal_id, reason="印章遗失", now=NOW + 5)
@@ -1433,6 +1445,40 @@ def test_a_status_no_ledger_entry_records_is_a_server_problem(
     assert r.status_code == 500
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["type"].endswith("/status-unrecorded")
+
+
+def test_the_server_problems_are_documented_where_they_are_answered(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OpenAPI document names the 5xx problems: 500 status-unrecorded on the two live
+    status answers (and nowhere else), 503 on every operation (each needs the node's
+    database), naming scanner-busy on the two that read images, which do answer it."""
+
+    def busy(data: bytes) -> str:
+        raise scan_pool.ScannerBusy("every reader is busy")
+
+    monkeypatch.setattr(verify_routes, "scan_image", busy)
+    image = {"image": ("qr.png", qr_png("EL1:X"), "image/png")}
+    for path in ("/v1/verify", "/v1/verify/image"):
+        r = client.post(path, files=image)
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["type"].endswith("/scanner-busy")
+    spec = client.get("/openapi.json").json()
+    status_paths = {"/v1/licenses/{license_id}/status", "/v1/seals/{seal_id}/status"}
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert responses["503"]["content"] == problem, (path, method)
+            assert "store-unavailable" in responses["503"]["description"]
+            if path in status_paths:
+                assert responses["500"]["content"] == problem
+                assert "status-unrecorded" in responses["500"]["description"]
+            else:
+                assert "500" not in responses, (path, method)
+            reads_images = path.startswith("/v1/verify")
+            assert ("scanner-busy" in responses["503"]["description"]) is reads_images, path
 
 
 def test_a_seal_revoked_by_an_old_process_is_put_right(region: Region, client: TestClient) -> None:

@@ -8,7 +8,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from eseal.api.deps import CurrentPrincipal, NodeDep, PlainDate, acting_agency
+from eseal.api.deps import (
+    STATUS_UNRECORDED,
+    CurrentPrincipal,
+    LiveAnswer,
+    NodeDep,
+    PlainDate,
+    acting_agency,
+)
 from eseal.licenses import (
     Issued,
     IssueRequest,
@@ -138,7 +145,7 @@ def batch_is_post_only() -> None:
     raise HTTPException(405, "a batch is issued with POST", headers={"Allow": "POST"})
 
 
-@router.get("/{license_id}/status")
+@router.get("/{license_id}/status", dependencies=[LiveAnswer], responses=STATUS_UNRECORDED)
 def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
     """Public: the live status (01 valid … 07 revoked) with the issuance entry, the entry
     of the latest status change, their inclusion proofs and the signed checkpoint, so the
@@ -156,7 +163,7 @@ def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
     )
 
 
-@router.get("/{license_id}")
+@router.get("/{license_id}", dependencies=[LiveAnswer])
 def read_license(
     license_id: LicenseIdPath, node: NodeDep, principal: CurrentPrincipal
 ) -> LicenseOut:

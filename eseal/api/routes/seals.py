@@ -12,7 +12,14 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from python_multipart.multipart import parse_options_header
 
-from eseal.api.deps import CurrentPrincipal, FormFields, NodeDep, acting_agency
+from eseal.api.deps import (
+    STATUS_UNRECORDED,
+    CurrentPrincipal,
+    FormFields,
+    LiveAnswer,
+    NodeDep,
+    acting_agency,
+)
 from eseal.api.forms import StrictFormRoute, client_text, declared_charset
 from eseal.problems import NO_SNIFF
 from eseal.proofs import ProvedStatus, proved_status
@@ -129,7 +136,7 @@ def revoke(
     return {"id": row.id, "status": row.status}
 
 
-@router.get("/{seal_id}/status")
+@router.get("/{seal_id}/status", dependencies=[LiveAnswer], responses=STATUS_UNRECORDED)
 def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
     """Public: whether the seal is active or revoked, with the ledger entries that record
     its creation and revocation, their inclusion proofs and the signed checkpoint."""

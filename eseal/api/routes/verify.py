@@ -18,7 +18,13 @@ from starlette.datastructures import State
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.requests import ClientDisconnect
 
-from eseal.api.deps import FormFields, NodeDep, check_form_fields
+from eseal.api.deps import (
+    LIVE_HEADERS,
+    SCANNER_UNAVAILABLE,
+    FormFields,
+    NodeDep,
+    check_form_fields,
+)
 from eseal.api.forms import StrictFormRoute
 from eseal.api.limits import (
     SMALL_SUFFIXES,
@@ -33,7 +39,6 @@ from eseal.api.limits import (
     strict_json,
     whole_body,
 )
-from eseal.problems import NO_SNIFF
 from eseal.render import DocumentTooLarge
 from eseal.trust_export import BundleCache, LocalStatus, export_bundle, export_snapshot
 from keys.errors import EsealError, InvalidInput
@@ -69,8 +74,8 @@ def _context(state: State, store: TrustStore | None = None) -> VerifyContext:
 
 
 #: A verdict names a holder and is of one moment: not to be kept by a cache, nor read
-#: as anything but JSON.
-VERDICT_HEADERS = {"Cache-Control": "no-store"} | NO_SNIFF
+#: as anything but JSON (the headers of every live answer).
+VERDICT_HEADERS = LIVE_HEADERS
 
 
 def _verdict_response(verdict: dict[str, Any]) -> Response:
@@ -120,7 +125,9 @@ _VERIFY_BODY = {
 }
 
 
-@router.post(VERIFY_PATH, openapi_extra=_VERIFY_BODY, response_model=None)
+@router.post(
+    VERIFY_PATH, openapi_extra=_VERIFY_BODY, response_model=None, responses=SCANNER_UNAVAILABLE
+)
 async def verify(request: Request) -> Response:
     """The verdict on a QR text (JSON ``{"text": "EL1:…"}``), or on the QR code in an image
     (multipart ``image``) or a text (multipart ``text``), with, for a seal stamp, the
@@ -291,7 +298,10 @@ def _verify_image(
 
 
 @router.post(
-    f"{VERIFY_PATH}/image", response_model=None, dependencies=[FormFields("image", "document")]
+    f"{VERIFY_PATH}/image",
+    response_model=None,
+    dependencies=[FormFields("image", "document")],
+    responses=SCANNER_UNAVAILABLE,
 )
 def verify_image(
     request: Request,
