@@ -336,7 +336,8 @@ def test_a_phone_photo_sized_upload_is_accepted(region: Region, client: TestClie
 
 
 def test_bad_verify_requests_are_problems(client: TestClient) -> None:
-    assert client.post("/v1/verify", json={"text": "x" * 5000}).status_code == 422
+    r = client.post("/v1/verify", json={"text": "x" * 5000})
+    assert (r.status_code, r.json()["type"].rsplit("/", 1)[1]) == (400, "invalid-input")
     assert client.post("/v1/verify", json={}).status_code == 422
     json_type = {"content-type": "application/json"}
     utf16 = '{"text": "EL1:A"}'.encode("utf-16")
@@ -1179,7 +1180,7 @@ def test_json_bodies_the_plain_reading_does_not_take_get_the_parsers_answer(
         b'{"text": "EL1:\xff"}': 400,
         b'{"text": ""}': 422,
         b'{"text": "   "}': 400,
-        b'{"text": "' + b"A" * 4001 + b'"}': 422,
+        b'{"text": "' + b"A" * 4001 + b'"}': 400,  # too long: as in a form (invalid-input)
         b'{"text": "EL1:A"} x': 400,
         b'\x0c{"text": "EL1:A"}': 400,
     }
@@ -1187,6 +1188,33 @@ def test_json_bodies_the_plain_reading_does_not_take_get_the_parsers_answer(
         r = client.post("/v1/verify", content=body, headers=JSON_TYPE)
         assert r.status_code == status, (body[:40], r.text)
         assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_an_over_long_qr_text_is_one_problem_however_it_is_sent(client: TestClient) -> None:
+    """A QR text over 4,000 characters is the same 400 invalid-input problem in a plain
+    JSON body, in one the strict parser reads (an escape, raw UTF-8 over 4,000 bytes) and
+    in a multipart form; 4,000 characters are not refused for their length."""
+    over = "EL1:" + "A" * 3997
+    bodies = [
+        json.dumps({"text": over}).encode(),  # the plain reading
+        json.dumps({"text": over[:-1] + "\n"}).encode(),  # an escape: the parser
+        json.dumps({"text": "EL1:" + "é" * 3997}, ensure_ascii=False).encode(),
+    ]
+    answers = [client.post("/v1/verify", content=body, headers=JSON_TYPE) for body in bodies]
+    answers.append(client.post("/v1/verify", files={"text": (None, over)}))
+    answers.append(client.post("/v1/verify", files={"text": (None, "EL1:" + "é" * 3997)}))
+    for r in answers:
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["type"].endswith("/invalid-input")
+        assert r.json()["detail"] == "the QR text is longer than 4000 characters"
+    at_most = "EL1:" + "é" * 3996  # 4,000 characters, 7,996 bytes
+    body = json.dumps({"text": at_most}, ensure_ascii=False).encode()
+    for r in (
+        client.post("/v1/verify", content=body, headers=JSON_TYPE),
+        client.post("/v1/verify", files={"text": (None, at_most)}),
+    ):
+        assert (r.status_code, r.json()["status"]) == (200, "MALFORMED"), r.text
 
 
 def test_a_json_license_text_is_answered_in_the_event_loop(
