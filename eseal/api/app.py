@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from http import HTTPStatus
@@ -16,6 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eseal.api.deps import UNAVAILABLE, problem_response
@@ -32,6 +34,7 @@ from eseal.problems import NO_SNIFF, PROBLEM_JSON, http_status, plain_problem, p
 from eseal.trust_export import BundleCache, LocalStatus
 from keys.errors import EsealError, InvalidInput
 from keys.keyfile import passphrase_if_set
+from ledger.store import StoreUnavailable
 from verifier.scan_pool import close_default_pool
 
 #: How uvicorn serves the app (``eseal serve``, the benches and the end-to-end tests): with
@@ -59,6 +62,9 @@ def telemetry_config(environ: Mapping[str, str]) -> dict[str, Any] | None:
     if any(name.startswith(("OTEL_", "FASTAPI_OTEL_")) for name in environ):
         return None
     return dict(TELEMETRY_OFF)
+
+
+_log = logging.getLogger("eseal.api")
 
 
 @contextlib.asynccontextmanager
@@ -162,6 +168,23 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
         return JSONResponse(
             body, status_code=http_status(exc), media_type=PROBLEM_JSON, headers=NO_SNIFF
         )
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _store_error(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        # A database failure no route anticipated: a 503 problem like the ones they raise
+        # (StoreUnavailable), not a plain-text 500; what the driver said goes to the log
+        # only (it may quote SQL and parameters).
+        _log.error("database failure on %s %s", request.method, request.url.path, exc_info=exc)
+        unavailable = StoreUnavailable("the node's database cannot answer now; try again later")
+        return await _eseal_error(request, unavailable)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette answers with this and then raises the exception again, for the server to
+        # log: the client gets a problem, not a plain-text page.
+        detail = "the node failed to answer this request; its operator can find it in the log"
+        body = plain_problem(500, "Internal Server Error", detail, "internal-error")
+        return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON, headers=NO_SNIFF)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -67,9 +67,7 @@ def api(region: Region) -> Iterator[Api]:
 
 
 def _fresh_license(api: Api) -> str:
-    return issue(
-        api.region.node, Principal("agency", MARKET), MARKET, business_request(), now=NOW
-    ).id
+    return _fresh_license_id(api.region)
 
 
 def _fresh_seal(api: Api) -> str:
@@ -683,3 +681,39 @@ def test_fastapi_telemetry_is_off_unless_the_environment_asks(
     with TestClient(create_app(region.node)) as client:
         assert client.get("/healthz").status_code == 200
     assert asked  # FastAPI's default: it looks for a provider on each request
+
+
+def test_failures_no_route_anticipated_are_problems(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database error a route does not catch is a 503 store-unavailable problem, and any
+    other failure a 500 problem: never Starlette's plain-text page, never the driver's
+    message (it may quote SQL)."""
+    from sqlalchemy.exc import OperationalError
+
+    from eseal.api.routes import licenses as license_routes
+
+    def broken_database(_node: Any, _license_id: str) -> Any:
+        raise OperationalError("SELECT secret FROM license", {}, Exception("disk I/O error"))
+
+    def broken_code(_node: Any, _license_id: str) -> Any:
+        raise RuntimeError("a bug")
+
+    license_id = _fresh_license_id(region)
+    with TestClient(create_app(region.node), raise_server_exceptions=False) as client:
+        monkeypatch.setattr(license_routes, "get_license", broken_database)
+        r = client.get(f"/v1/licenses/{license_id}/status")
+        assert r.status_code == 503
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["type"].endswith("/store-unavailable")
+        assert "SELECT" not in r.text
+        monkeypatch.setattr(license_routes, "get_license", broken_code)
+        r = client.get(f"/v1/licenses/{license_id}/status")
+        assert r.status_code == 500
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["type"].endswith("/internal-error")
+        assert "a bug" not in r.text
+
+
+def _fresh_license_id(region: Region) -> str:
+    return issue(region.node, Principal("agency", MARKET), MARKET, business_request(), now=NOW).id
