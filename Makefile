@@ -7,15 +7,18 @@ UV_VERSION := 0.13.8
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 DEMO_DIR ?= demo-data
 
-# System packages the project needs from Debian, installed once with apt-get when missing:
-# a CJK font that printed licenses embed (fonts-wqy-microhei), and Chromium for the
-# window page's browser tests (chromium).
+# System packages from Debian, installed with apt-get (sudo unless root) when missing:
+# a CJK font that printed licenses embed (fonts-wqy-microhei; not needed when
+# ESEAL_CJK_FONT names another), for the demo and the tests, and Chromium for the window
+# page's browser tests only.
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 CHROMIUM := /usr/bin/chromium
-DEB_PACKAGES := fonts-wqy-microhei chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# apt-get install PACKAGES, updating the package lists first only if that fails.
+APT_INSTALL = $(SUDO) apt-get install -y -q $(1) >/dev/null 2>&1 || \
+	{ $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q $(1) >/dev/null; }
 
-.PHONY: demo test lint bench clean venv system-deps
+.PHONY: demo test lint bench clean venv font chromium
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -28,26 +31,31 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --quiet --compile-bytecode
 	touch $@
 
-venv: $(VENV)/.synced system-deps
+venv: $(VENV)/.synced
 
-system-deps:
-	@if [ ! -f $(CJK_FONT) ] || [ ! -x $(CHROMIUM) ]; then \
-	  echo "installing Debian packages: $(DEB_PACKAGES)"; \
-	  $(SUDO) apt-get install -y -q $(DEB_PACKAGES) >/dev/null 2>&1 || \
-	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q $(DEB_PACKAGES) >/dev/null; }; \
+font:
+	@if [ -z "$$ESEAL_CJK_FONT" ] && [ ! -f $(CJK_FONT) ]; then \
+	  echo "installing the Debian package fonts-wqy-microhei"; \
+	  $(call APT_INSTALL,fonts-wqy-microhei); \
 	fi
 
-demo: venv
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "installing the Debian package chromium"; \
+	  $(call APT_INSTALL,chromium); \
+	fi
+
+demo: venv font
 	ESEAL_PASSPHRASE=$${ESEAL_PASSPHRASE:-demo-passphrase} $(VENV)/bin/eseal --data $(DEMO_DIR) demo
 
-test: venv
+test: venv font chromium
 	$(VENV)/bin/python -m compileall -q eseal keys ledger verifier tests bench >/dev/null
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 
-bench: venv
+bench: venv font
 	$(VENV)/bin/python -m bench.run_all
 
 clean:
