@@ -12,6 +12,7 @@ import click
 import typer
 from typer._click import exceptions as typer_click
 
+from eseal.api import timeouts
 from eseal.cli_agency import agency_app
 from eseal.cli_common import (
     GLOBALS,
@@ -24,6 +25,7 @@ from eseal.cli_common import (
     emit,
     open_node,
     plain_int,
+    plain_seconds,
     want_json,
 )
 from eseal.cli_license import license_app
@@ -52,6 +54,7 @@ app.command("verify")(verify_command)
 ledger_app.add_typer(proof_app, name="proof")
 
 _globals = GLOBALS
+_READ_TIMEOUTS = timeouts.ReadTimeouts()  # the defaults
 
 
 @app.callback()
@@ -276,6 +279,30 @@ def serve(
             parser=plain_int(1, 64),
         ),
     ] = 1,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar=timeouts.HEADER_ENV,
+            help="Seconds a client has to send a request's head (request line and headers).",
+            parser=plain_seconds(timeouts.MAX_HEADER),
+        ),
+    ] = _READ_TIMEOUTS.header,
+    body_idle_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar=timeouts.BODY_IDLE_ENV,
+            help="Seconds a request body may stall (no bytes) while the node reads it.",
+            parser=plain_seconds(timeouts.MAX_BODY_IDLE),
+        ),
+    ] = _READ_TIMEOUTS.body_idle,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar=timeouts.BODY_ENV,
+            help="Seconds a client has to send a whole request body.",
+            parser=plain_seconds(timeouts.MAX_BODY),
+        ),
+    ] = _READ_TIMEOUTS.body_total,
     data: DataOpt = None,
     database_url: DbOpt = None,
 ) -> None:
@@ -283,8 +310,10 @@ def serve(
     import uvicorn
 
     from eseal.api.app import SERVER_OPTIONS, create_app
+    from eseal.api.server import protocol_for
     from eseal.node import Node
 
+    read_timeouts = timeouts.ReadTimeouts(header_timeout, body_idle_timeout, body_timeout)
     passphrase = passphrase_if_set()
     node = Node.open(data_dir(data), passphrase=passphrase, database_url=db_url(database_url))
     if passphrase is None:
@@ -296,6 +325,7 @@ def serve(
         os.environ["ESEAL_DATA"] = str(data_dir(data).resolve())
         if (url := db_url(database_url)) is not None:
             os.environ["ESEAL_DATABASE_URL"] = url
+        os.environ.update(read_timeouts.environment())  # each worker reads them back
         target = "eseal.api.app:app_from_environment"
         uvicorn.run(
             target,
@@ -309,7 +339,8 @@ def serve(
         return
     node.start_group_commit()
     try:
-        uvicorn.run(create_app(node), host=host, port=port, log_level="info", **SERVER_OPTIONS)
+        options = {**SERVER_OPTIONS, "http": protocol_for(read_timeouts)}
+        uvicorn.run(create_app(node), host=host, port=port, log_level="info", **options)
     finally:
         node.close()
 

@@ -102,3 +102,20 @@ def plain_int(low: int | None = None, high: int | None = None) -> Callable[[Any]
         return number
 
     return parse
+
+
+def plain_seconds(high: float) -> Callable[[Any], float]:
+    """A parser for a command-line duration in seconds, in plain decimal digits to the
+    millisecond (:func:`eseal.api.timeouts.parse_seconds`), up to ``high``."""
+
+    def parse(value: Any) -> float:
+        from eseal.api.timeouts import parse_seconds
+
+        if isinstance(value, float):  # a default
+            return value
+        try:
+            return parse_seconds(value if isinstance(value, str) else repr(value), high)
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from None
+
+    return parse

@@ -29,6 +29,8 @@ from eseal.api.limits import (
     HeadAsGet,
 )
 from eseal.api.routes import health, ledger, licenses, seals, verify, window
+from eseal.api.server import ReadTimeoutH11Protocol
+from eseal.api.timeouts import ReadTimeouts
 from eseal.node import Node
 from eseal.problems import NO_SNIFF, PROBLEM_JSON, http_status, plain_problem, problem
 from eseal.trust_export import BundleCache, LocalStatus
@@ -43,8 +45,10 @@ from verifier.scan_pool import close_default_pool
 #: size, adds trailer fields to the request's headers after the app has read them (an
 #: Authorization in a trailer passed for a credential), and reads the body of a request
 #: that asks for an Upgrade as the next request. It served POST /v1/verify 1.4 times as
-#: fast (BENCHMARKS.md), which does not weigh against that.
-SERVER_OPTIONS: Final[Mapping[str, Any]] = MappingProxyType({"http": "h11"})
+#: fast (BENCHMARKS.md), which does not weigh against that. The protocol is uvicorn's h11
+#: one, subclassed to close connections whose client sends a request too slowly
+#: (:mod:`eseal.api.server`; its timeouts are set per process, see app_from_environment).
+SERVER_OPTIONS: Final[Mapping[str, Any]] = MappingProxyType({"http": ReadTimeoutH11Protocol})
 
 #: FastAPI's OpenTelemetry switched off: with it on, every request first asks whether a
 #: tracer, meter or logger provider is configured (reading the environment each time),
@@ -90,7 +94,7 @@ class Problem(BaseModel):
 #: more (a status's 500, a scanner's 503) names it on its route.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     k: v
-    for status in (400, 401, 403, 404, 405, 409, 413, 415, 422)
+    for status in (400, 401, 403, 404, 405, 408, 409, 413, 415, 422)
     for k, v in problem_response(status).items()
 } | UNAVAILABLE
 
@@ -116,11 +120,19 @@ def app_from_environment() -> FastAPI:
     set), opened in this process, with its keys unlocked by ``ESEAL_PASSPHRASE`` if set
     (read-only otherwise), and closed when the app shuts down. Each worker process of
     ``eseal serve --workers N`` runs this: uvicorn starts workers as new processes, which
-    build their app from an import string."""
+    build their app from an import string.
+
+    It also sets this process's read timeouts from the environment (``ESEAL_HEADER_TIMEOUT``,
+    …, see :mod:`eseal.api.timeouts`): a worker gets the server's protocol class by its
+    name, so its settings come the way the data directory does."""
     passphrase = passphrase_if_set()
     data = os.environ.get("ESEAL_DATA")
     if not data:
         raise InvalidInput("ESEAL_DATA must name the node's data directory")
+    try:
+        ReadTimeoutH11Protocol.timeouts = ReadTimeouts.from_environment()
+    except ValueError as e:
+        raise InvalidInput(str(e)) from None
     url = os.environ.get("ESEAL_DATABASE_URL") or None
     node = Node.open(Path(data), passphrase=passphrase, database_url=url)
     node.start_group_commit()

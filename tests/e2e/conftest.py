@@ -223,10 +223,12 @@ def b64e(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
-def serve_app(node: Any) -> tuple[Any, Any, str]:
-    """The node's app with the window page, served by uvicorn as ``eseal serve`` runs it
-    (:data:`eseal.api.app.SERVER_OPTIONS`) on a free port, in a thread: (server, thread,
-    base URL). Stop it with ``server.should_exit = True`` and join the thread."""
+def serve_app(node: Any, *, timeouts: Any = None, app: Any = None) -> tuple[Any, Any, str]:
+    """The node's app with the window page (or ``app``), served by uvicorn as ``eseal
+    serve`` runs it (:data:`eseal.api.app.SERVER_OPTIONS`; with ``timeouts``, a
+    :class:`~eseal.api.timeouts.ReadTimeouts`, the read timeouts it sets) on a free port,
+    in a thread: (server, thread, base URL). Stop it with ``server.should_exit = True``
+    and join the thread."""
     import socket
     import threading
 
@@ -234,16 +236,19 @@ def serve_app(node: Any) -> tuple[Any, Any, str]:
 
     from eseal.api.app import SERVER_OPTIONS, create_app
     from eseal.api.routes import window
+    from eseal.api.server import protocol_for
 
-    app = create_app(node)
-    if not any(getattr(route, "path", None) == "/" for route in app.routes):
-        app.include_router(window.router)
+    if app is None:
+        app = create_app(node)
+        if not any(getattr(route, "path", None) == "/" for route in app.routes):
+            app.include_router(window.router)
+    options = dict(SERVER_OPTIONS)
+    if timeouts is not None:
+        options["http"] = protocol_for(timeouts)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, **SERVER_OPTIONS)
-    )
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

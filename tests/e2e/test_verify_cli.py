@@ -341,13 +341,35 @@ def test_exported_public_files_are_readable_by_other_users(offline: dict[str, ob
     assert narrowed.stat().st_mode & 0o777 == 0o600
 
 
+def _head_timed_out(port: int, connections: int) -> float:
+    """Open ``connections``, send each part of a head, and return how long until all were
+    answered 408 and closed."""
+    started = time.monotonic()
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=15) for _ in range(connections)]
+    try:
+        for sock in socks:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        for sock in socks:
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answer
+    finally:
+        for sock in socks:
+            sock.close()
+    return time.monotonic() - started
+
+
 def test_serve_with_two_workers(offline: dict[str, object]) -> None:
-    """`eseal serve --workers 2`: each worker process opens the node and answers; the
-    server stops cleanly on SIGINT."""
+    """`eseal serve --workers 2`: each worker process opens the node and answers, with the
+    read timeouts given (uvicorn hands a worker the protocol class by name, the timeouts go
+    through the environment); the server stops cleanly on SIGINT."""
     work, demo = offline["work"], offline["demo"]
     assert isinstance(work, Path)
     assert isinstance(demo, dict)
-    server, url = _start_serve(work, "--workers", "2", output=subprocess.PIPE)
+    server, url = _start_serve(
+        work, "--workers", "2", "--header-timeout", "1", output=subprocess.PIPE
+    )
     try:
         texts = [lic["qr_text"] for lic in demo["licenses"]] * 20
 
@@ -361,6 +383,8 @@ def test_serve_with_two_workers(offline: dict[str, object]) -> None:
             statuses = list(pool.map(status, texts))
         assert statuses[:3] == ["VALID", "REVOKED", "VALID"]
         assert statuses == statuses[:3] * 20
+        # At 1 s, whichever worker took a connection (the default is 10 s).
+        assert 1 <= _head_timed_out(int(url.rsplit(":", 1)[1]), 6) < 6
     finally:
         server.send_signal(signal.SIGINT)
         out, _ = server.communicate(timeout=30)
