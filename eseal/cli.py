@@ -3,9 +3,11 @@ failed, 2 bad input or error; ``--json`` for machine output)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Annotated
 
 import click
@@ -32,7 +34,7 @@ from eseal.cli_license import license_app
 from eseal.cli_seal import seal_app
 from eseal.cli_verify import bundle_app, revocations_app, verify_command
 from eseal.problems import EXIT_CHECK_FAILED, EXIT_ERROR, exit_code
-from keys.errors import EsealError
+from keys.errors import EsealError, ExternalFailure
 from keys.keyfile import passphrase_from_env, passphrase_if_set
 
 app = typer.Typer(
@@ -327,22 +329,44 @@ def serve(
             os.environ["ESEAL_DATABASE_URL"] = url
         os.environ.update(read_timeouts.environment())  # each worker reads them back
         target = "eseal.api.app:app_from_environment"
-        uvicorn.run(
-            target,
-            factory=True,
-            workers=workers,
-            host=host,
-            port=port,
-            log_level="info",
-            **SERVER_OPTIONS,
-        )
+        with _server_start(host, port):
+            uvicorn.run(
+                target,
+                factory=True,
+                workers=workers,
+                host=host,
+                port=port,
+                log_level="info",
+                **SERVER_OPTIONS,
+            )
         return
     node.start_group_commit()
     try:
         options = {**SERVER_OPTIONS, "http": protocol_for(read_timeouts)}
-        uvicorn.run(create_app(node), host=host, port=port, log_level="info", **options)
+        with _server_start(host, port):
+            uvicorn.run(create_app(node), host=host, port=port, log_level="info", **options)
     finally:
         node.close()
+
+
+class ServerNotStarted(ExternalFailure):
+    """uvicorn could not start serving (the address is taken, the host unknown, …)."""
+
+    code = "server-not-started"
+
+
+@contextlib.contextmanager
+def _server_start(host: str, port: int) -> Iterator[None]:
+    """uvicorn's exit on a failed start (status 3, after it has logged why) as eseal's
+    error: exit 2, as the README promises, with one line naming the address."""
+    try:
+        yield
+    except SystemExit as e:
+        if e.code in (None, 0):
+            raise
+        raise ServerNotStarted(
+            f"the server could not start on {host}:{port} (uvicorn said why above)"
+        ) from e
 
 
 @app.command()

@@ -401,3 +401,27 @@ def test_serve_refuses_a_bad_passphrase_before_starting_workers(
     r = run_eseal("--data", work / "node", "serve", "--workers", "2", cwd=work, passphrase="wrong")
     assert r.code == 2, str(r)
     assert "passphrase" in r.stderr.lower()
+
+
+def test_serve_on_a_taken_port_exits_2(offline: dict[str, object]) -> None:
+    """uvicorn exits 3 when it cannot bind; eseal's commands exit 0, 1 or 2: a server that
+    did not start is an error (2), with one line naming the address."""
+    work = offline["work"]
+    assert isinstance(work, Path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for workers in ("1", "2"):
+            r = run_eseal(
+                "--data",
+                work / "node",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                workers,
+                cwd=work,
+            )
+            assert r.code == 2, (workers, str(r))
+            assert f"error: the server could not start on 127.0.0.1:{port}" in r.stderr, r.stderr
