@@ -135,8 +135,8 @@ def _newest_per_root(bundles: list[TrustBundle]) -> list[TrustBundle]:
 
 def _trust(
     bundles: list[Path], pins: list[str], online: str | None, revocations: list[Path]
-) -> tuple[TrustStore, StatusSource | None, int | None]:
-    """The trust store, the status source and the newest signed time seen."""
+) -> tuple[TrustStore, StatusSource | None, dict[str, int]]:
+    """The trust store, the status source and the newest signed time seen of each region."""
     pinned = _pins(pins)
     trusted: list[TrustBundle] = []
     for path in bundles:
@@ -161,7 +161,7 @@ def _trust(
         status = OnlineStatus(online, region=fetched.region)
     trusted = _newest_per_root(trusted)
     store = TrustStore(trusted)
-    newest = store.newest_signed
+    newest = dict(store.signed_at)
     if revocations:
         from verifier.revocation import RevocationSnapshot, SnapshotStatus, open_snapshot
 
@@ -174,7 +174,7 @@ def _trust(
             known = by_region.get(snapshot.region)
             if known is None or snapshot.as_of > known.as_of:
                 by_region[snapshot.region] = snapshot
-            newest = max(newest or 0, snapshot.as_of)
+            newest[snapshot.region] = max(newest.get(snapshot.region, 0), snapshot.as_of)
         status = SnapshotStatus(list(by_region.values()))
     if not store.bundles:
         raise InvalidInput("no trust: give --bundle FILE (or --online URL)")

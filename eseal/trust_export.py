@@ -9,6 +9,8 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import func, select
@@ -294,6 +296,10 @@ class BundleCache:
         self._current: tuple[TrustStore, float] | None = None
         self._refreshing = False
         self._retry_at = 0.0  # after a failed background rebuild, the next not before this
+        #: The newest time this process has signed a bundle at, by region (its own): a
+        #: high-water mark that a clock set back does not move back, so that verdicts say
+        #: the clock is behind (each rebuild signs at the clock's time).
+        self.signed_at: Mapping[str, int] = MappingProxyType({})
 
     def store(self) -> TrustStore:
         """The store, built now if there is none or it is past its age."""
@@ -319,6 +325,8 @@ class BundleCache:
     def _rebuild(self) -> TrustStore:
         """Build the store (the caller holds the lock)."""
         store = TrustStore([build_bundle(self.node, now=int(time.time()))])
+        high = {r: max(t, self.signed_at.get(r, 0)) for r, t in store.signed_at.items()}
+        self.signed_at = MappingProxyType(high)
         self._current = (store, time.monotonic())
         return store
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -86,8 +86,11 @@ class VerifyContext:
     status: StatusSource | None = None
     skew: int = DEFAULT_SKEW
     max_status_age: int = DEFAULT_MAX_STATUS_AGE
-    #: The newest signed time this device has seen (bundle, snapshot, checkpoint).
-    newest_seen: int | None = None
+    #: By region, the newest time that region signed that this device has seen (its
+    #: bundle's ``issued_at``, its snapshot's ``as_of``): the time is at least that late.
+    #: A document's time is checked against its own region's only, so that no other
+    #: region's clock (one running ahead, say) has a say in it.
+    newest_seen: Mapping[str, int] | None = None
 
 
 class Stop(Exception):
@@ -192,14 +195,16 @@ def _unknown_issuer(run: _Run, want: str) -> str:
     doc, store = run.decoded(), run.ctx.store
     claims = doc.claims
     why = f"no trusted {want} key {run.kid_hex} of issuer {claims.issuer}"
-    regions = sorted({b.region for b in store.bundles})
-    if isinstance(claims, LicenseClaims) and claims.body.region not in regions:
-        trusted = ", ".join(regions) or "none"
-        why += f"; a license of region {claims.body.region} (regions trusted: {trusted})"
-    elif store.newest_signed is not None and claims.issued_at > store.newest_signed:
+    region = claims.body.region if isinstance(claims, LicenseClaims) else None
+    bundles = [b.issued_at for b in store.bundles if region in (None, b.region)]
+    if region is not None and not bundles:
+        trusted = ", ".join(sorted(store.signed_at)) or "none"
+        why += f"; a license of region {region} (regions trusted: {trusted})"
+    elif bundles and claims.issued_at > (newest := max(bundles)):
+        # Of its own region (a stamp names none: any bundle's).
         why += (
             f"; signed on {beijing_day(claims.issued_at)}, after the newest trust bundle "
-            f"({beijing_day(store.newest_signed)}): a newer bundle may list its key"
+            f"({beijing_day(newest)}): a newer bundle may list its key"
         )
     return why
 
@@ -267,15 +272,16 @@ def check_authority(run: _Run) -> None:
 
 
 def check_time(run: _Run) -> None:
-    doc, ctx = run.decoded(), run.ctx
+    (doc, signer), ctx = run.signed(), run.ctx
     claims = doc.claims
     now, behind = ctx.now, ""
-    if ctx.newest_seen is not None and ctx.now + ctx.skew < ctx.newest_seen:
-        # The clock is wrong, and signed times say how late it is at least: checked at that
-        # time, a license in effect is valid (amber, for the clock) and one that has
-        # expired is expired, whatever the clock says.
+    signed = ctx.newest_seen.get(signer.bundle.region) if ctx.newest_seen else None
+    if signed is not None and ctx.now + ctx.skew < signed:
+        # The clock is wrong, and the document's own region says by its signature how late
+        # it is at least: checked at that time, a license in effect is valid (amber, for the
+        # clock) and one that has expired is expired, whatever the clock says.
         run.verdict.warnings.append(CLOCK_BEHIND)
-        now = run.now = ctx.newest_seen
+        now = run.now = signed
         behind = f" (this device's clock is behind {beijing_day(now)}: set it and verify again)"
     if now + ctx.skew < claims.not_before:
         raise Stop(Status.NOT_YET_VALID, f"valid from {beijing_day(claims.not_before)}{behind}")

@@ -313,9 +313,9 @@ class TrustStore:
 
     def __init__(self, bundles: Iterable[TrustBundle] = ()) -> None:
         self.bundles: list[TrustBundle] = []
-        #: The newest time a bundle here was signed at (None while there is none): the
-        #: time is at least that late, whatever a clock says.
-        self.newest_signed: int | None = None
+        #: By region, the newest time a bundle of it here was signed at: by that region's
+        #: word the time is at least that late, whatever a clock says.
+        self.signed_at: dict[str, int] = {}
         self._chains: dict[tuple[int, str, str | None], Exception | None] = {}
         self._by_kid: dict[bytes, list[Signer]] = {}
         self._types: dict[str, LicenseTypeInfo] = {}
@@ -324,7 +324,7 @@ class TrustStore:
 
     def add(self, bundle: TrustBundle) -> None:
         self.bundles.append(bundle)
-        self.newest_signed = max(self.newest_signed or 0, bundle.issued_at)
+        self.signed_at[bundle.region] = max(self.signed_at.get(bundle.region, 0), bundle.issued_at)
         for agency in bundle.agencies:
             for key in agency.keys:
                 self._by_kid.setdefault(key.key_id, []).append(Signer(bundle, key, agency=agency))

@@ -80,7 +80,9 @@ def test_case_verdict(path: Path) -> None:
 
         client = httpx.Client(transport=httpx.MockTransport(node))
         status = OnlineStatus("http://node", region=bundle.region, client=client)
-    ctx = VerifyContext(store, case["validation_time"], status=status, newest_seen=newest)
+    ctx = VerifyContext(
+        store, case["validation_time"], status=status, newest_seen={bundle.region: newest}
+    )
     document = base64.b64decode(case["document"]) if case["document"] is not None else None
 
     if "error" in expected:  # no verdict: the verifier stops with this error

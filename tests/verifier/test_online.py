@@ -898,7 +898,8 @@ def test_the_cli_prefers_the_nodes_newer_bundle_to_a_file(
         revoke_key(node, MARKET, decode(issued.qr_text).kid.hex(), reason="leak", now=NOW + 20)
         served["bundle"] = export_bundle(node, now=NOW + 30)
         store, _status, newest = cli_verify._trust([ours], [], "http://ours", [])
-        assert [b.issued_at for b in store.bundles] == [NOW + 30] == [newest]
+        assert [b.issued_at for b in store.bundles] == [NOW + 30]
+        assert newest == {"500000": NOW + 30}
         verdict = verify_text(issued.qr_text, VerifyContext(store, NOW + 40))
         assert verdict.status is Status.KEY_REVOKED
         served["bundle"] = export_bundle(node, now=NOW - 5)
@@ -1663,14 +1664,24 @@ def test_an_unrecorded_row_is_not_looked_back_for_again_until_the_ledger_grows(
 def test_a_node_whose_clock_was_set_back_says_so(
     region: Region, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """POST /v1/verify at a clock an hour behind the bundle the node signed: the verdict is
-    made at the bundle's time and warns of the clock (amber on the window page)."""
+    """POST /v1/verify at a clock set back an hour behind the newest bundle the node has
+    signed: the verdict is made at that bundle's time and warns of the clock (amber on the
+    window page), also once the node has signed its bundle again at the wrong time."""
     issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
-    signed = cast(FastAPI, client.app).state.bundles.store().newest_signed
-    assert signed is not None
-    monkeypatch.setattr(verify_routes, "time", types.SimpleNamespace(time=lambda: signed - 3600))
+    cache = cast(FastAPI, client.app).state.bundles
+    signed = cache.store().signed_at["500000"]
+    behind = types.SimpleNamespace(time=lambda: signed - 3600)
+    monkeypatch.setattr(verify_routes, "time", behind)
+    monkeypatch.setattr(
+        trust_export, "time", types.SimpleNamespace(time=behind.time, monotonic=time.monotonic)
+    )
     verdict = client.post("/v1/verify", json={"text": issued.qr_text}).json()
+    assert (verdict["status"], verdict["warnings"]) == ("VALID", ["CLOCK_BEHIND"])
+    cache._current = None  # the next request builds (and signs) the bundle again, an hour back
+    verdict = client.post("/v1/verify", json={"text": issued.qr_text}).json()
+    assert cache.store().bundles[0].issued_at == signed - 3600
     assert (verdict["status"], verdict["warnings"]) == ("VALID", ["CLOCK_BEHIND"])
     monkeypatch.setattr(verify_routes, "time", types.SimpleNamespace(time=lambda: signed))
     verdict = client.post("/v1/verify", json={"text": issued.qr_text}).json()
     assert (verdict["status"], verdict["warnings"]) == ("VALID", [])
+    cache._current = None  # the other tests' bundle is signed at the real time

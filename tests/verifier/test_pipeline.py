@@ -200,24 +200,28 @@ def test_time_window_and_clock_behind(region: Region) -> None:
     assert verify_text(worker.qr_text, late).status is Status.EXPIRED
     assert verify_text(issued.qr_text, early).status is Status.NOT_YET_VALID
     ctx = _ctx(region)
-    ctx.newest_seen = LATER + 3600
+    ctx.newest_seen = {"500000": LATER + 3600}
     verdict = verify_text(issued.qr_text, ctx)
     assert verdict.status is Status.VALID
     assert CLOCK_BEHIND in verdict.warnings
     # A clock behind the signed times is checked at the newest of them: a license issued
     # before it is in effect (amber, not red), one that has expired by then is expired.
-    early.newest_seen = NOW + 60
+    early.newest_seen = {"500000": NOW + 60}
     verdict = verify_text(issued.qr_text, early)
     assert (verdict.status, verdict.warnings) == (Status.VALID, [CLOCK_BEHIND])
     assert verify_text(worker.qr_text, early).status is Status.VALID
-    late.now, late.newest_seen = NOW, NOW + 40 * 365 * 86400
+    late.now, late.newest_seen = NOW, {"500000": NOW + 40 * 365 * 86400}
     verdict = verify_text(worker.qr_text, late)
     assert (verdict.status, verdict.warnings[:1]) == (Status.EXPIRED, [CLOCK_BEHIND])
     # Not in effect even then: red still, and the reason says the clock is behind.
-    early.newest_seen = NOW - 600
+    early.newest_seen = {"500000": NOW - 600}
     verdict = verify_text(issued.qr_text, early)
     assert verdict.status is Status.NOT_YET_VALID
     assert "clock is behind" in verdict.reasons[0]
+    # Another region's signed time has no say: its clock may run ahead of this one's.
+    late.newest_seen = {"110000": NOW + 40 * 365 * 86400}
+    verdict = verify_text(worker.qr_text, late)
+    assert (verdict.status, CLOCK_BEHIND in verdict.warnings) == (Status.VALID, False)
 
 
 def test_revoked_key_invalidates_what_it_signed(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -68,11 +68,11 @@ class UnsupportedMediaType(InvalidInput):
 
 def _context(state: State, store: TrustStore | None = None) -> VerifyContext:
     """The node's own verification: its trust store and status, at its clock; a clock set
-    back behind the bundle it signed makes the verdict say so (CLOCK_BEHIND)."""
+    back behind the newest bundle it signed makes the verdict say so (CLOCK_BEHIND)."""
     cache: BundleCache = state.bundles
     status: LocalStatus = state.status
     trust = store or cache.store()
-    return VerifyContext(trust, int(time.time()), status=status, newest_seen=trust.newest_signed)
+    return VerifyContext(trust, int(time.time()), status=status, newest_seen=cache.signed_at)
 
 
 #: A verdict names a holder and is of one moment: not to be kept by a cache, nor read
