@@ -2,30 +2,50 @@
 
 httpx's timeouts bound each read, connect and write on its own: a node (or anything in
 between) that sends its answer a byte every few seconds, headers included, never trips
-them. Here every socket operation of a request made under :func:`deadline` is given at most
-the time left until then, and none starts once it has passed: the request fails with
-httpx's own timeout error, within the deadline.
+them. Here, under :func:`deadline`:
 
-The bound is put on the network streams httpcore opens (``NetworkBackend``), the one place
-every byte of a request passes, whatever the connection (new, kept alive, TLS, through a
-proxy).
+- every socket operation of a request is given at most the time left, and none starts once
+  it has passed: the request fails with httpx's own timeout error;
+- the name is resolved in a thread waited for at most the time left (``getaddrinfo`` has
+  no timeout of its own: the system resolver may retry for half a minute), and each of its
+  addresses is tried with the time then left, not each with the whole of it;
+- a watchdog shuts down the sockets the request used when the deadline passes, for the
+  loops that read a socket several times in one operation (TLS inside a TLS proxy).
+
+The bounds are put on the network streams httpcore opens (``NetworkBackend``), the one
+place every byte of a request passes, whatever the connection (new, kept alive, TLS,
+through a proxy).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import socket
+import threading
 import time
 import urllib.request
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
-#: The monotonic time by which this context's request must be done (None: no deadline).
-_DEADLINE: ContextVar[float | None] = ContextVar("eseal_http_deadline", default=None)
+
+@dataclass
+class _Deadline:
+    """A request's deadline (monotonic time) and the sockets it has used, for the watchdog."""
+
+    at: float
+    sockets: set[socket.socket] = field(default_factory=set)
+    passed: bool = False
+
+
+#: This context's request deadline (None: none).
+_DEADLINE: ContextVar[_Deadline | None] = ContextVar("eseal_http_deadline", default=None)
 
 #: What httpcore takes as a socket option (level, name, value).
 SocketOption = (
@@ -36,23 +56,71 @@ SocketOption = (
 @contextlib.contextmanager
 def deadline(seconds: float) -> Iterator[float]:
     """Requests made inside end within ``seconds`` from now (yields the monotonic time)."""
-    at = time.monotonic() + seconds
-    token = _DEADLINE.set(at)
+    current = _Deadline(time.monotonic() + seconds)
+    token = _DEADLINE.set(current)
+    watchdog = threading.Timer(seconds, _shut_down, (current,))
+    watchdog.daemon = True
+    watchdog.start()
     try:
-        yield at
+        yield current.at
     finally:
+        watchdog.cancel()
         _DEADLINE.reset(token)
+
+
+def _shut_down(expired: _Deadline) -> None:
+    """The watchdog: end every socket the request used (a blocked read returns at once)."""
+    expired.passed = True
+    for sock in list(expired.sockets):
+        with contextlib.suppress(OSError):  # closed meanwhile
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _left(timeout: float | None, expired: type[Exception]) -> float | None:
     """``timeout`` cut to the time left before the deadline; ``expired`` once it is past."""
-    at = _DEADLINE.get()
-    if at is None:
+    current = _DEADLINE.get()
+    if current is None:
         return timeout
-    left = at - time.monotonic()
-    if left <= 0:
+    left = current.at - time.monotonic()
+    if left <= 0 or current.passed:
         raise expired("the request's deadline has passed")
     return left if timeout is None else min(timeout, left)
+
+
+def _watched(stream: httpcore.NetworkStream) -> None:
+    """Put the stream's socket under this request's watchdog (a kept-alive connection's
+    too, at each use)."""
+    current = _DEADLINE.get()
+    if current is not None:
+        sock = stream.get_extra_info("socket")
+        if isinstance(sock, socket.socket):
+            current.sockets.add(sock)
+
+
+def _addresses(host: str, port: int, seconds: float | None) -> list[str]:
+    """The addresses of ``host``, resolved within ``seconds`` (a literal address as is)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return [host]
+    found: list[Any] = []
+    done = threading.Event()
+
+    def resolve() -> None:
+        try:
+            found.extend(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as e:
+            found.append(e)
+        done.set()
+
+    threading.Thread(target=resolve, daemon=True, name=f"resolve {host}").start()
+    if not done.wait(seconds):
+        raise httpcore.ConnectTimeout(f"resolving {host} took longer than the time left")
+    if found and isinstance(found[0], OSError):
+        raise httpcore.ConnectError(f"cannot resolve {host}: {found[0]}")
+    return list(dict.fromkeys(str(info[4][0]) for info in found))
 
 
 class _Stream(httpcore.NetworkStream):
@@ -60,10 +128,14 @@ class _Stream(httpcore.NetworkStream):
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+        bounded = _left(timeout, httpcore.ReadTimeout)
+        _watched(self._inner)
+        return self._inner.read(max_bytes, bounded)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
+        bounded = _left(timeout, httpcore.WriteTimeout)
+        _watched(self._inner)
+        self._inner.write(buffer, bounded)
 
     def close(self) -> None:
         self._inner.close()
@@ -93,8 +165,23 @@ class _Backend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.NetworkStream:
-        bounded = _left(timeout, httpcore.ConnectTimeout)
-        return _Stream(self._inner.connect_tcp(host, port, bounded, local_address, socket_options))
+        if _DEADLINE.get() is None:
+            return _Stream(
+                self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+            )
+        failure: Exception = httpcore.ConnectError(f"{host} has no address")
+        for address in _addresses(host, port, _left(timeout, httpcore.ConnectTimeout)):
+            bounded = _left(timeout, httpcore.ConnectTimeout)  # what is left, at each address
+            try:
+                stream = self._inner.connect_tcp(
+                    address, port, bounded, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
+                failure = e
+                continue
+            _watched(stream)
+            return _Stream(stream)
+        raise failure
 
     def connect_unix_socket(
         self,

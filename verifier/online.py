@@ -92,11 +92,11 @@ def _bounded_get(client: httpx.Client, url: str, limit: int) -> tuple[int, str, 
                         raise httpx.ReadTimeout("deadline passed", request=response.request)
                 media = response.headers.get("content-type", "").split(";")[0].strip().lower()
                 return response.status_code, media, bytes(body)
-        except httpx.TimeoutException as e:
-            if time.monotonic() < at:  # one read, connect or write took too long
-                raise NodeUnreachable(f"cannot reach {url}: {type(e).__name__}") from e
-            raise NodeUnreachable(f"{url} took longer than {seconds:g} s to answer") from e
         except (httpx.HTTPError, httpx.InvalidURL) as e:
+            if time.monotonic() >= at:  # timed out, or cut off by the deadline's watchdog
+                raise NodeUnreachable(f"{url} took longer than {seconds:g} s to answer") from e
+            if isinstance(e, httpx.TimeoutException):  # one read, connect or write
+                raise NodeUnreachable(f"cannot reach {url}: {type(e).__name__}") from e
             raise NodeUnreachable(f"cannot reach {url}: {e}") from e
 
 

@@ -9,7 +9,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
+import httpcore
 import httpx
 import pytest
 
@@ -124,3 +126,76 @@ def test_the_environment_s_proxy_is_used(monkeypatch: pytest.MonkeyPatch) -> Non
         assert env_proxy("http://[::1") is None  # not a URL: httpx refuses it later
         assert fetch_bundle("http://node.example:8000") == b"envelope!"
     assert requests[0].startswith(b"GET http://node.example:8000/v1/bundle HTTP/1.1\r\n")
+
+
+def test_a_slow_resolver_is_given_up_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """getaddrinfo has no timeout (the system resolver may retry for half a minute): it is
+    waited for at most the time left."""
+    real = socket.getaddrinfo
+
+    def slow(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host == "slow.example":
+            time.sleep(4)
+            host = "127.0.0.1"
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+    monkeypatch.setattr(online, "REQUEST_SECONDS", 1.0)
+    started = time.monotonic()
+    with pytest.raises(NodeUnreachable, match="took longer than 1 s"):
+        fetch_bundle("http://slow.example:9", timeout=5.0)
+    assert time.monotonic() - started < 2.0
+
+
+def test_each_address_gets_only_the_time_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name with three addresses that never answer a connection: the three tries share
+    the deadline (socket.create_connection would give each the whole timeout)."""
+    real = socket.getaddrinfo
+    tried: list[str] = []
+
+    def three(host: str, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "many.example":
+            return [
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", (f"192.0.2.{i}", port))
+                for i in (1, 2, 3)
+            ]
+        return real(host, port, *args, **kwargs)
+
+    def black_hole(
+        _self: Any, host: str, _port: int, timeout: float | None = None, *_args: Any
+    ) -> Any:
+        tried.append(host)
+        time.sleep(timeout or 0)
+        raise httpcore.ConnectTimeout("no answer")
+
+    monkeypatch.setattr(socket, "getaddrinfo", three)
+    monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", black_hole)
+    monkeypatch.setattr(online, "REQUEST_SECONDS", 1.0)
+    started = time.monotonic()
+    with pytest.raises(NodeUnreachable, match="took longer than 1 s"):
+        fetch_bundle("http://many.example:8000", timeout=5.0)
+    assert time.monotonic() - started < 2.0
+    assert tried[0] == "192.0.2.1"  # addresses tried in the resolver's order
+
+
+def test_the_watchdog_ends_a_read_that_loops_inside_one_operation() -> None:
+    """A read given more than the time left (as TLS inside a TLS proxy reads the socket
+    several times in one operation) is ended when the deadline passes: its socket is shut
+    down."""
+    with node(trickle_headers) as (url, _), client(url, 30.0) as http:
+        backend = http._transport._pool._network_backend  # type: ignore[attr-defined]
+        with deadline(1.0):
+            raw = backend.connect_tcp("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=30.0)
+            raw.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", timeout=30.0)
+            started = time.monotonic()
+            inner = raw._inner
+            with pytest.raises((httpcore.ReadError, httpcore.ReadTimeout)):
+                _read_until_closed(inner)
+        assert time.monotonic() - started < 2.0
+
+
+def _read_until_closed(stream: Any) -> None:
+    """Read, each time allowing far longer than the deadline leaves, until the end."""
+    while stream.read(65536, timeout=30.0):
+        pass
+    raise httpcore.ReadError("closed")
