@@ -64,8 +64,12 @@ def _refusing(what: str, check: Callable[[], T]) -> T:
     naming the file or node it was about."""
     try:
         return check()
-    except (CheckFailed, InvalidInput) as e:
+    except CheckFailed as e:  # exit 2, not 1: no verdict on the document was reached
         raise TrustRefused(f"{what}: {e.message}") from e
+    except InvalidInput as e:  # its own problem code (malformed-bundle, …), the file named
+        e.message = f"{what}: {e.message}"
+        e.args = (e.message,)
+        raise
 
 
 #: Pinned root key ids by region code; the key None: a single pin, for whatever region.

@@ -25,6 +25,7 @@ from keys.errors import InvalidInput
 from keys.statements import SignedStatement
 from ledger.checkpoint import verify_checkpoint
 from ledger.entries import stored_entry_records
+from ledger.sql import error_reason
 from ledger.store import StoreUnavailable
 from verifier.document import DecodedDocument, LicenseClaims
 from verifier.pipeline import StatusAnswer, status_reason
@@ -220,7 +221,7 @@ class LocalStatus:
         try:
             conn, own = self._connection()
         except (SQLAlchemyError, dbapi_error) as e:
-            raise StoreUnavailable(f"cannot read license status: {e}") from e
+            raise StoreUnavailable(f"cannot read license status: {error_reason(e)}") from e
         try:
             cursor = conn.cursor()
             cursor.execute(self._sql, (license_id,))
@@ -232,7 +233,7 @@ class LocalStatus:
                 conn.close()
             else:
                 conn.invalidate()  # the pool drops it
-            raise StoreUnavailable(f"cannot read license status: {e}") from e
+            raise StoreUnavailable(f"cannot read license status: {error_reason(e)}") from e
         finally:
             if not own:
                 conn.close()  # back to the pool
@@ -275,7 +276,7 @@ class LocalStatus:
         except UnknownSeal:
             return None
         except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot read seal status: {e}") from e
+            raise StoreUnavailable(f"cannot read seal status: {error_reason(e)}") from e
         return StatusAnswer("07" if seal.status == "revoked" else "01", "online", now)
 
 

@@ -111,7 +111,7 @@ class SqlStore:
             upgrade(self._write, MIGRATIONS, "ledger_alembic_version")
             self._ensure_head()
         except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot open the ledger database: {_reason(e)}") from e
+            raise StoreUnavailable(f"cannot open the ledger database: {error_reason(e)}") from e
 
     @property
     def read_engine(self) -> Engine:
@@ -134,7 +134,7 @@ class SqlStore:
             with self._read.connect() as conn:
                 yield conn
         except (DBAPIError, SQLAlchemyError) as e:
-            raise StoreUnavailable(f"ledger database error: {_reason(e)}") from e
+            raise StoreUnavailable(f"ledger database error: {error_reason(e)}") from e
 
     def head(self) -> Head:
         with self._reading() as conn:
@@ -175,7 +175,7 @@ class SqlStore:
                 if moved.rowcount != 1:
                     raise HeadMoved("the ledger head moved during the append")
         except (DBAPIError, SQLAlchemyError) as e:
-            raise StoreUnavailable(f"append failed, nothing written: {_reason(e)}") from e
+            raise StoreUnavailable(f"append failed, nothing written: {error_reason(e)}") from e
         return Appended(head.size, seq.entries, seq.leaf_hashes, seq.head.size, seq.root, note)
 
     def read_entries(self, start: int, end: int) -> list[bytes]:
@@ -213,7 +213,7 @@ class SqlStore:
                         yield idx, bytes(data)
                     lo = int(rows[-1][0]) + 1
             except Exception as e:
-                raise StoreUnavailable(f"ledger database error: {e}") from e
+                raise StoreUnavailable(f"ledger database error: {error_reason(e)}") from e
             finally:
                 cursor.close()
 
@@ -275,6 +275,8 @@ def _write_tiles(conn: Connection, tiles: dict[TileKey, bytes]) -> None:
     )
 
 
-def _reason(e: Exception) -> str:
+def error_reason(e: Exception) -> str:
+    """The database's own first line about ``e`` (never SQLAlchemy's, which quotes the SQL
+    and its parameters): what a StoreUnavailable may tell a client."""
     orig = getattr(e, "orig", None)
     return str(orig or e).strip().splitlines()[0] if str(orig or e).strip() else type(e).__name__

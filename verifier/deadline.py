@@ -217,9 +217,12 @@ def env_proxy(url: str) -> str | None:
         parts = urlsplit(url)
     except ValueError:  # not a URL: httpx says so when it is asked to use it
         return None
-    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+    # The environment's variables only, as httpx reads them: not the registry's or macOS's
+    # system proxy, which getproxies() and proxy_bypass() fall back to there.
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined] # not in typeshed
+    if not parts.hostname or bypass(parts.hostname):
         return None
-    proxies = urllib.request.getproxies()
+    proxies = urllib.request.getproxies_environment()
     return proxies.get(parts.scheme) or proxies.get("all")
 
 

@@ -17,7 +17,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eseal.api.deps import UNAVAILABLE, problem_response
@@ -63,6 +64,8 @@ TELEMETRY_OFF: Final[Mapping[str, bool]] = MappingProxyType(
 def telemetry_config(environ: Mapping[str, str]) -> dict[str, Any] | None:
     """FastAPI's ``telemetry`` argument for this environment: None (FastAPI's default)
     when it asks for OpenTelemetry, else :data:`TELEMETRY_OFF`."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return dict(TELEMETRY_OFF)
     if any(name.startswith(("OTEL_", "FASTAPI_OTEL_")) for name in environ):
         return None
     return dict(TELEMETRY_OFF)
@@ -181,11 +184,14 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
             body, status_code=http_status(exc), media_type=PROBLEM_JSON, headers=NO_SNIFF
         )
 
-    @app.exception_handler(SQLAlchemyError)
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
     async def _store_error(request: Request, exc: SQLAlchemyError) -> JSONResponse:
-        # A database failure no route anticipated: a 503 problem like the ones they raise
-        # (StoreUnavailable), not a plain-text 500; what the driver said goes to the log
-        # only (it may quote SQL and parameters).
+        # The database failing (gone, locked, out of space) where no route anticipated it:
+        # a 503 problem like the ones they raise (StoreUnavailable), not a plain-text 500;
+        # what the driver said goes to the log only (it may quote SQL and parameters).
+        # Other database errors (a constraint, a schema not migrated) are no better on a
+        # retry: they are the 500 below.
         _log.error("database failure on %s %s", request.method, request.url.path, exc_info=exc)
         unavailable = StoreUnavailable("the node's database cannot answer now; try again later")
         return await _eseal_error(request, unavailable)

@@ -664,6 +664,9 @@ def test_fastapi_telemetry_is_off_unless_the_environment_asks(
     assert telemetry_config({"PATH": "/bin"}) == TELEMETRY_OFF
     assert telemetry_config({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318"}) is None
     assert telemetry_config({"FASTAPI_OTEL_AUTO_CONFIGURE": "true"}) is None
+    assert telemetry_config({"OTEL_SDK_DISABLED": "true", "OTEL_SERVICE_NAME": "x"}) == (
+        TELEMETRY_OFF
+    )
     asked: list[str] = []
     real = trace.get_tracer_provider
 
