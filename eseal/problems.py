@@ -14,8 +14,12 @@ EXIT_ERROR = 2
 PROBLEM_BASE = "https://eseal.invalid/problems/"
 #: The media type of a problem body (RFC 9457).
 PROBLEM_JSON = "application/problem+json"
-#: Sent with every problem: a client must not guess another type from its bytes.
+#: A client must not guess another type from a JSON answer's bytes.
 NO_SNIFF = {"X-Content-Type-Options": "nosniff"}
+#: Sent with every problem: an error is of its moment (a license unknown now may be issued
+#: in a minute, a 404 is cacheable by default), so no cache keeps it; nor is it read as
+#: anything but JSON.
+PROBLEM_HEADERS = {"Cache-Control": "no-store"} | NO_SNIFF
 
 
 def exit_code(error: EsealError) -> int:

@@ -33,7 +33,7 @@ from eseal.api.routes import health, ledger, licenses, seals, verify, window
 from eseal.api.server import ReadTimeoutH11Protocol
 from eseal.api.timeouts import ReadTimeouts
 from eseal.node import Node
-from eseal.problems import NO_SNIFF, PROBLEM_JSON, http_status, plain_problem, problem
+from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON, http_status, plain_problem, problem
 from eseal.trust_export import BundleCache, LocalStatus
 from keys.errors import EsealError, InvalidInput
 from keys.keyfile import passphrase_if_set
@@ -181,7 +181,7 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
     async def _eseal_error(request: Request, exc: EsealError) -> JSONResponse:
         body = problem(exc, instance=request.url.path)
         return JSONResponse(
-            body, status_code=http_status(exc), media_type=PROBLEM_JSON, headers=NO_SNIFF
+            body, status_code=http_status(exc), media_type=PROBLEM_JSON, headers=PROBLEM_HEADERS
         )
 
     @app.exception_handler(OperationalError)
@@ -202,13 +202,13 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
         # log: the client gets a problem, not a plain-text page.
         detail = "the node failed to answer this request; its operator can find it in the log"
         body = plain_problem(500, "Internal Server Error", detail, "internal-error")
-        return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON, headers=NO_SNIFF)
+        return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON, headers=PROBLEM_HEADERS)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         detail = "; ".join(_describe(e) for e in exc.errors()[:10])
         body = plain_problem(422, "Invalid request", detail, "invalid-request")
-        return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON, headers=NO_SNIFF)
+        return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON, headers=PROBLEM_HEADERS)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -218,7 +218,7 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
             title = HTTPStatus(exc.status_code).phrase
             code = _HTTP_CODES.get(exc.status_code, f"http-{exc.status_code}")
         body = plain_problem(exc.status_code, title, str(exc.detail), code)
-        headers = NO_SNIFF | _allow_head(dict(exc.headers or {}))
+        headers = PROBLEM_HEADERS | _allow_head(dict(exc.headers or {}))
         return JSONResponse(
             body, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=headers
         )

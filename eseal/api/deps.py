@@ -14,7 +14,7 @@ from eseal.agencies import NotAuthenticated, Principal, authenticate
 from eseal.catalog_fields import ISO_DATE
 from eseal.ids import PLAIN_DECIMAL, first_repeated
 from eseal.node import KeysLocked, Node
-from eseal.problems import NO_SNIFF, PROBLEM_JSON
+from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON
 from eseal.status_index import StatusUnrecorded
 from keys.errors import InvalidInput, shown
 from ledger.log import Log
@@ -36,7 +36,7 @@ LogDep = Annotated[Log, Depends(get_log)]
 
 #: The headers of an answer of one moment (a verdict, a license's or a seal's live status):
 #: not to be kept by a cache, nor read as anything but JSON.
-LIVE_HEADERS = {"Cache-Control": "no-store"} | NO_SNIFF
+LIVE_HEADERS = PROBLEM_HEADERS  # the same two: not kept, not sniffed
 
 
 def _live_answer(response: Response) -> None:

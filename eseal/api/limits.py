@@ -13,7 +13,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 
 from eseal.ids import first_repeated
-from eseal.problems import NO_SNIFF, PROBLEM_JSON, plain_problem
+from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON, plain_problem
 from keys.keyfile import refuse_duplicate_keys
 
 Scope = MutableMapping[str, Any]
@@ -249,7 +249,7 @@ async def _problem(
         plain_problem(status, title, detail, code),
         status,
         media_type=PROBLEM_JSON,
-        headers={**NO_SNIFF, "Connection": "close"} if close else NO_SNIFF,
+        headers={**PROBLEM_HEADERS, "Connection": "close"} if close else PROBLEM_HEADERS,
     )
     await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})

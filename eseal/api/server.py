@@ -45,7 +45,7 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 
 from eseal.api.timeouts import ReadTimeouts
-from eseal.problems import NO_SNIFF, PROBLEM_JSON, plain_problem
+from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON, plain_problem
 
 #: The problem type of a 408 (RFC 9457), and its title.
 REQUEST_TIMEOUT: Final = "request-timeout"
@@ -250,7 +250,7 @@ class ReadTimeoutH11Protocol(H11Protocol):
             plain_problem(408, REQUEST_TIMEOUT_TITLE, detail, REQUEST_TIMEOUT),
             408,
             media_type=PROBLEM_JSON,
-            headers={**NO_SNIFF, "Connection": "close"},
+            headers={**PROBLEM_HEADERS, "Connection": "close"},
         )
         lines = [b"HTTP/1.1 408 %s\r\n" % REQUEST_TIMEOUT_TITLE.encode()]
         for name, value in (*self.server_state.default_headers, *response.raw_headers):

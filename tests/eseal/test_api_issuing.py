@@ -720,3 +720,21 @@ def test_failures_no_route_anticipated_are_problems(
 
 def _fresh_license_id(region: Region) -> str:
     return issue(region.node, Principal("agency", MARKET), MARKET, business_request(), now=NOW).id
+
+
+def test_problems_are_not_kept_by_caches(api: Api) -> None:
+    """A 404 is cacheable by default (RFC 9111): a cache keeping "unknown license" would
+    answer it after the license is issued. Every problem says no-store, whoever renders it
+    (a route's error, routing, validation, the body limit)."""
+    answers = [
+        api.client.get("/v1/licenses/1.2.3/status"),  # unknown: the route's problem
+        api.client.get("/v1/nowhere"),  # routing
+        api.client.post("/v1/licenses", json={"agency": 1}),  # validation (and no credential)
+        api.client.post(
+            "/v1/verify", content=b"x" * (20 * 1024), headers={"content-type": "application/json"}
+        ),
+    ]
+    for r in answers:
+        assert r.status_code >= 400, r.text
+        assert r.headers["content-type"] == "application/problem+json", r.text
+        assert r.headers["cache-control"] == "no-store", (r.status_code, r.headers)
