@@ -42,6 +42,10 @@ class _Deadline:
     at: float
     sockets: set[socket.socket] = field(default_factory=set)
     passed: bool = False
+    #: Set when the request's block is left: the watchdog then touches nothing (a socket it
+    #: used may be back in the pool, in a later request's hands).
+    done: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 #: This context's request deadline (None: none).
@@ -64,16 +68,22 @@ def deadline(seconds: float) -> Iterator[float]:
     try:
         yield current.at
     finally:
+        with current.lock:  # after this, a watchdog already running does nothing
+            current.done = True
         watchdog.cancel()
         _DEADLINE.reset(token)
 
 
 def _shut_down(expired: _Deadline) -> None:
-    """The watchdog: end every socket the request used (a blocked read returns at once)."""
-    expired.passed = True
-    for sock in list(expired.sockets):
-        with contextlib.suppress(OSError):  # closed meanwhile
-            sock.shutdown(socket.SHUT_RDWR)
+    """The watchdog: end every socket the request used (a blocked read returns at once),
+    unless the request is over."""
+    with expired.lock:
+        if expired.done:
+            return
+        expired.passed = True
+        for sock in list(expired.sockets):
+            with contextlib.suppress(OSError):  # closed meanwhile
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def _left(timeout: float | None, expired: type[Exception]) -> float | None:

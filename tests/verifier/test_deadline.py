@@ -199,3 +199,26 @@ def _read_until_closed(stream: Any) -> None:
     while stream.read(65536, timeout=30.0):
         pass
     raise httpcore.ReadError("closed")
+
+
+def test_a_late_watchdog_leaves_a_finished_request_s_socket_alone() -> None:
+    """A watchdog that fires just as its request ends must not shut down the connection,
+    which is back in the pool for the next request."""
+    from verifier import deadline as module
+
+    def twice(conn: socket.socket, _stop: threading.Event) -> None:
+        for _ in range(2):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            if not conn.recv(65536):
+                return
+
+    with node(twice) as (url, requests), client(url, 5.0) as http:
+        with deadline(5.0):
+            finished = module._DEADLINE.get()
+            assert http.get(url + "/a").content == b"ok"
+        assert finished is not None
+        assert finished.sockets  # the socket it used
+        module._shut_down(finished)  # as if it fired at that very moment
+        with deadline(5.0):
+            assert http.get(url + "/b").content == b"ok"  # the same kept-alive connection
+        assert len(requests) == 1  # one connection for both
