@@ -83,7 +83,10 @@ def _shut_down(expired: _Deadline) -> None:
         expired.passed = True
         for sock in list(expired.sockets):
             with contextlib.suppress(OSError):  # closed meanwhile
-                sock.shutdown(socket.SHUT_RDWR)
+                # The plain socket's shutdown, also for a TLS socket: SSLSocket.shutdown
+                # first drops its TLS state, and a read in the request's thread meanwhile
+                # would raise a ValueError that is no network error.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _left(timeout: float | None, expired: type[Exception]) -> float | None:
@@ -121,14 +124,15 @@ def _addresses(host: str, port: int, seconds: float | None) -> list[str]:
     def resolve() -> None:
         try:
             found.extend(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-        except OSError as e:
-            found.append(e)
-        done.set()
+        except Exception as e:  # OSError, or UnicodeError for a label too long
+            found[:] = [e]
+        finally:
+            done.set()
 
     threading.Thread(target=resolve, daemon=True, name=f"resolve {host}").start()
     if not done.wait(seconds):
         raise httpcore.ConnectTimeout(f"resolving {host} took longer than the time left")
-    if found and isinstance(found[0], OSError):
+    if found and isinstance(found[0], Exception):
         raise httpcore.ConnectError(f"cannot resolve {host}: {found[0]}")
     return list(dict.fromkeys(str(info[4][0]) for info in found))
 
@@ -179,13 +183,12 @@ class _Backend(httpcore.NetworkBackend):
             return _Stream(
                 self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
             )
+        options = None if socket_options is None else list(socket_options)  # for each try
         failure: Exception = httpcore.ConnectError(f"{host} has no address")
         for address in _addresses(host, port, _left(timeout, httpcore.ConnectTimeout)):
             bounded = _left(timeout, httpcore.ConnectTimeout)  # what is left, at each address
             try:
-                stream = self._inner.connect_tcp(
-                    address, port, bounded, local_address, socket_options
-                )
+                stream = self._inner.connect_tcp(address, port, bounded, local_address, options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
                 failure = e
                 continue

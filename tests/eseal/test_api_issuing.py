@@ -709,12 +709,14 @@ def test_failures_no_route_anticipated_are_problems(
         assert r.status_code == 503
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["type"].endswith("/store-unavailable")
+        assert r.headers["cache-control"] == "no-store"
         assert "SELECT" not in r.text
         monkeypatch.setattr(license_routes, "get_license", broken_code)
         r = client.get(f"/v1/licenses/{license_id}/status")
         assert r.status_code == 500
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["type"].endswith("/internal-error")
+        assert r.headers["cache-control"] == "no-store"
         assert "a bug" not in r.text
 
 

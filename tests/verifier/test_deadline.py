@@ -178,6 +178,7 @@ def test_each_address_gets_only_the_time_left(monkeypatch: pytest.MonkeyPatch) -
     assert tried[0] == "192.0.2.1"  # addresses tried in the resolver's order
 
 
+@pytest.mark.timeout(30)  # a watchdog that fails must not hang the suite for 300 s
 def test_the_watchdog_ends_a_read_that_loops_inside_one_operation() -> None:
     """A read given more than the time left (as TLS inside a TLS proxy reads the socket
     several times in one operation) is ended when the deadline passes: its socket is shut
@@ -222,3 +223,14 @@ def test_a_late_watchdog_leaves_a_finished_request_s_socket_alone() -> None:
         with deadline(5.0):
             assert http.get(url + "/b").content == b"ok"  # the same kept-alive connection
         assert len(requests) == 1  # one connection for both
+
+
+def test_a_name_the_resolver_refuses_is_said_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """getaddrinfo raises UnicodeError (not OSError) for a label over 63 characters: that is
+    a refusal to report now, not a wait for the deadline."""
+    monkeypatch.setattr(online, "REQUEST_SECONDS", 3.0)
+    started = time.monotonic()
+    with pytest.raises(NodeUnreachable, match="cannot reach") as refused:
+        fetch_bundle("http://" + "a" * 64 + ".example:9")
+    assert "took longer" not in str(refused.value)
+    assert time.monotonic() - started < 1.5
