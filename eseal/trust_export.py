@@ -47,6 +47,10 @@ _license = LicenseRow.__table__  # type: ignore[attr-defined]
 #: once when it creates or revokes a seal; a change made by another process (the CLI adds
 #: agencies, rotates and revokes keys) is seen within this many seconds.
 BUNDLE_CACHE_SECONDS = 5
+#: How far the newest time the node has signed a bundle at may lead its clock before it is
+#: taken for a clock that jumped ahead and came back, and forgotten (a set-back clock within
+#: this is reported as behind; see :attr:`BundleCache.signed_at`).
+MAX_CLOCK_LEAD = 86400
 #: How long before the end of its age the trust store is rebuilt in the background.
 BUNDLE_REFRESH_AHEAD = 1.0
 #: After a background rebuild of the trust store fails, the next is tried this much later
@@ -326,7 +330,17 @@ class BundleCache:
     def _rebuild(self) -> TrustStore:
         """Build the store (the caller holds the lock)."""
         store = TrustStore([build_bundle(self.node, now=int(time.time()))])
-        high = {r: max(t, self.signed_at.get(r, 0)) for r, t in store.signed_at.items()}
+        high = {}
+        for region, signed in store.signed_at.items():
+            mark = self.signed_at.get(region, 0)
+            if mark - signed > MAX_CLOCK_LEAD:
+                _log.warning(
+                    "the clock is %d s behind the newest bundle this node signed: taken for a "
+                    "clock that jumped ahead and came back, and forgotten",
+                    mark - signed,
+                )
+                mark = 0
+            high[region] = max(signed, mark)
         self.signed_at = MappingProxyType(high)
         self._current = (store, time.monotonic())
         return store

@@ -1684,4 +1684,18 @@ def test_a_node_whose_clock_was_set_back_says_so(
     monkeypatch.setattr(verify_routes, "time", types.SimpleNamespace(time=lambda: signed))
     verdict = client.post("/v1/verify", json={"text": issued.qr_text}).json()
     assert (verdict["status"], verdict["warnings"]) == ("VALID", [])
+    # A clock that jumped two days ahead and came back: the mark is forgotten, not kept to
+    # judge every license two days ahead until the node restarts.
+    ahead = types.SimpleNamespace(time=lambda: signed + 2 * 86400, monotonic=time.monotonic)
+    monkeypatch.setattr(trust_export, "time", ahead)
+    cache._current = None
+    cache.store()
+    assert cache.signed_at["500000"] == signed + 2 * 86400
+    monkeypatch.setattr(
+        trust_export, "time", types.SimpleNamespace(time=lambda: signed, monotonic=time.monotonic)
+    )
+    cache._current = None
+    verdict = client.post("/v1/verify", json={"text": issued.qr_text}).json()
+    assert (verdict["status"], verdict["warnings"]) == ("VALID", [])
+    assert cache.signed_at["500000"] == signed
     cache._current = None  # the other tests' bundle is signed at the real time
