@@ -26,7 +26,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from typing import Any
 import httpx
 
 from bench._common import base_parser, out_dir, table, write_json
-from bench.issue_http import free_port
+from bench.issue_http import free_port, wait_ready
 from bench.verify_http import BASELINE_PATH, VERIFY_PATH, Workload, make_node
 
 WARM_UP = 30
@@ -55,7 +54,7 @@ def count(kind: str, data: Path, bodies: Sequence[bytes], scratch: Path) -> int:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(proc, url)
+        wait_ready(proc, url, timeout=900)  # valgrind starts it slowly
         with httpx.Client(base_url=url, timeout=300, headers={"content-type": media}) as client:
             for body in bodies[:WARM_UP]:
                 assert client.post(path, content=body).status_code == 200
@@ -67,20 +66,6 @@ def count(kind: str, data: Path, bodies: Sequence[bytes], scratch: Path) -> int:
         proc.send_signal(signal.SIGINT)
         proc.wait(300)
     return _total(out)
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], url: str) -> None:
-    deadline = time.monotonic() + 900
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server under valgrind exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=10).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(1)
-    raise RuntimeError("the server under valgrind did not start within 15 minutes")
 
 
 def _collect(proc: subprocess.Popen[bytes], state: str) -> None:
