@@ -937,17 +937,22 @@ def test_the_cli_trusts_two_regions_offline_each_pinned(
         change_status(beijing, bj_agent, theirs.id, "revoke", reason="吊销", now=NOW + 1)
         later = NOW + 1000
         paths = {}
-        for name, node in (("cq", region.node), ("bj", beijing)):
+        ahead = later + 10 * 86400  # Beijing's snapshot is cut by a clock 10 days ahead
+        for name, node, cut in (("cq", region.node, later), ("bj", beijing, ahead)):
             paths[name] = files / f"{name}-bundle.json", files / f"{name}-revocations.json"
             paths[name][0].write_bytes(export_bundle(node, now=later))
-            paths[name][1].write_bytes(export_snapshot(node, now=later, margin=0))
+            paths[name][1].write_bytes(export_snapshot(node, now=cut, margin=0))
         pins = [f"500000={region.node.root_key_id.hex()}", f"110000={beijing.root_key_id.hex()}"]
-        store, status, _newest = cli_verify._trust(
+        store, status, newest = cli_verify._trust(
             [paths["cq"][0], paths["bj"][0]], pins, None, [paths["cq"][1], paths["bj"][1]]
         )
-        ctx = VerifyContext(store, later + 60, status=status)
-        assert verify_text(ours_license.qr_text, ctx).status is Status.VALID
-        assert verify_text(theirs.qr_text, ctx).status is Status.REVOKED
+        # Each region's own newest signed time: Beijing's clock has no say in Chongqing's.
+        assert newest == {"500000": later, "110000": ahead}
+        ctx = VerifyContext(store, later + 60, status=status, newest_seen=newest)
+        ours = verify_text(ours_license.qr_text, ctx)
+        assert (ours.status, ours.warnings) == (Status.VALID, [])
+        verdict = verify_text(theirs.qr_text, ctx)
+        assert (verdict.status, verdict.warnings[:1]) == (Status.REVOKED, ["CLOCK_BEHIND"])
         # A bundle of a region with no pin, or signed by another region's pinned root, is
         # refused: no verdict (exit 2). Several pins must each name their region.
         with pytest.raises(cli_verify.TrustRefused, match="no --pin for the bundle's region"):
