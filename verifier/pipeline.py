@@ -196,12 +196,12 @@ def _unknown_issuer(run: _Run, want: str) -> str:
     claims = doc.claims
     why = f"no trusted {want} key {run.kid_hex} of issuer {claims.issuer}"
     region = claims.body.region if isinstance(claims, LicenseClaims) else None
-    bundles = [b.issued_at for b in store.bundles if region in (None, b.region)]
-    if region is not None and not bundles:
+    # Its own region's newest bundle (a stamp names no region: any region's).
+    newest = store.signed_at.get(region) if region else max(store.signed_at.values(), default=None)
+    if region is not None and newest is None:
         trusted = ", ".join(sorted(store.signed_at)) or "none"
         why += f"; a license of region {region} (regions trusted: {trusted})"
-    elif bundles and claims.issued_at > (newest := max(bundles)):
-        # Of its own region (a stamp names none: any bundle's).
+    elif newest is not None and claims.issued_at > newest:
         why += (
             f"; signed on {beijing_day(claims.issued_at)}, after the newest trust bundle "
             f"({beijing_day(newest)}): a newer bundle may list its key"

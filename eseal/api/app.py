@@ -28,12 +28,13 @@ from eseal.api.limits import (
     BodyLimit,
     BodyTooLarge,
     HeadAsGet,
+    problem_answer,
 )
 from eseal.api.routes import health, ledger, licenses, seals, verify, window
 from eseal.api.server import ReadTimeoutH11Protocol
 from eseal.api.timeouts import ReadTimeouts
 from eseal.node import Node
-from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON, http_status, plain_problem, problem
+from eseal.problems import plain_problem, problem
 from eseal.trust_export import BundleCache, LocalStatus
 from keys.errors import EsealError, InvalidInput
 from keys.keyfile import passphrase_if_set
@@ -64,9 +65,8 @@ TELEMETRY_OFF: Final[Mapping[str, bool]] = MappingProxyType(
 def telemetry_config(environ: Mapping[str, str]) -> dict[str, Any] | None:
     """FastAPI's ``telemetry`` argument for this environment: None (FastAPI's default)
     when it asks for OpenTelemetry, else :data:`TELEMETRY_OFF`."""
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return dict(TELEMETRY_OFF)
-    if any(name.startswith(("OTEL_", "FASTAPI_OTEL_")) for name in environ):
+    disabled = environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+    if not disabled and any(name.startswith(("OTEL_", "FASTAPI_OTEL_")) for name in environ):
         return None
     return dict(TELEMETRY_OFF)
 
@@ -179,10 +179,7 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
 
     @app.exception_handler(EsealError)
     async def _eseal_error(request: Request, exc: EsealError) -> JSONResponse:
-        body = problem(exc, instance=request.url.path)
-        return JSONResponse(
-            body, status_code=http_status(exc), media_type=PROBLEM_JSON, headers=PROBLEM_HEADERS
-        )
+        return problem_answer(problem(exc, instance=request.url.path))
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)
@@ -201,14 +198,12 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
         # Starlette answers with this and then raises the exception again, for the server to
         # log: the client gets a problem, not a plain-text page.
         detail = "the node failed to answer this request; its operator can find it in the log"
-        body = plain_problem(500, "Internal Server Error", detail, "internal-error")
-        return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON, headers=PROBLEM_HEADERS)
+        return problem_answer(plain_problem(500, "Internal Server Error", detail, "internal-error"))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         detail = "; ".join(_describe(e) for e in exc.errors()[:10])
-        body = plain_problem(422, "Invalid request", detail, "invalid-request")
-        return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON, headers=PROBLEM_HEADERS)
+        return problem_answer(plain_problem(422, "Invalid request", detail, "invalid-request"))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -218,10 +213,7 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
             title = HTTPStatus(exc.status_code).phrase
             code = _HTTP_CODES.get(exc.status_code, f"http-{exc.status_code}")
         body = plain_problem(exc.status_code, title, str(exc.detail), code)
-        headers = PROBLEM_HEADERS | _allow_head(dict(exc.headers or {}))
-        return JSONResponse(
-            body, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=headers
-        )
+        return problem_answer(body, _allow_head(dict(exc.headers or {})))
 
     return app
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -239,17 +239,28 @@ async def _reject(send: Send, limit: int) -> None:
     await _problem(send, 413, BODY_TOO_LARGE_TITLE, detail, BODY_TOO_LARGE)
 
 
+def problem_answer(
+    body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """An RFC 9457 problem ``body`` as every problem is answered (the app's error
+    handlers, the body limit, the read timeouts): its status, the problem media type,
+    :data:`~eseal.problems.PROBLEM_HEADERS` and any ``headers``."""
+    return JSONResponse(
+        dict(body),
+        int(body["status"]),
+        media_type=PROBLEM_JSON,
+        headers={**PROBLEM_HEADERS, **(headers or {})},
+    )
+
+
 async def _problem(
     send: Send, status: int, title: str, detail: str, code: str, *, close: bool = False
 ) -> None:
     """Answer an RFC 9457 problem, rendered as the app's own error handlers render theirs
     (a 413 sent from here and one from the app are the same bytes); with ``close``, the
     server closes the connection after it."""
-    response = JSONResponse(
-        plain_problem(status, title, detail, code),
-        status,
-        media_type=PROBLEM_JSON,
-        headers={**PROBLEM_HEADERS, "Connection": "close"} if close else PROBLEM_HEADERS,
+    response = problem_answer(
+        plain_problem(status, title, detail, code), {"Connection": "close"} if close else None
     )
     await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})

@@ -40,12 +40,12 @@ from http import HTTPStatus
 from typing import Any, ClassVar, Final
 
 import h11
-from starlette.responses import JSONResponse
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 
+from eseal.api.limits import problem_answer
 from eseal.api.timeouts import ReadTimeouts
-from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON, plain_problem
+from eseal.problems import plain_problem
 
 #: The problem type of a 408 (RFC 9457), and its title.
 REQUEST_TIMEOUT: Final = "request-timeout"
@@ -246,11 +246,9 @@ class ReadTimeoutH11Protocol(H11Protocol):
 
     def _time_out(self, detail: str) -> None:
         """Answer a 408 problem (the request has had no answer) and close."""
-        response = JSONResponse(
+        response = problem_answer(
             plain_problem(408, REQUEST_TIMEOUT_TITLE, detail, REQUEST_TIMEOUT),
-            408,
-            media_type=PROBLEM_JSON,
-            headers={**PROBLEM_HEADERS, "Connection": "close"},
+            {"Connection": "close"},
         )
         lines = [b"HTTP/1.1 408 %s\r\n" % REQUEST_TIMEOUT_TITLE.encode()]
         for name, value in (*self.server_state.default_headers, *response.raw_headers):

@@ -48,10 +48,11 @@ class Wire:
         return bytes(received)
 
 
-@pytest.fixture(scope="module")
-def wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
-    region: Region = make_region(tmp_path_factory.mktemp("wire"))
-    server, thread, url = serve_app(region.node)
+@contextlib.contextmanager
+def _served(region: Region, **options: Any) -> Iterator[Wire]:
+    """The region's node served as ``eseal serve`` serves it (``serve_app``'s ``options``),
+    as a wire to talk to; stopped afterwards."""
+    server, thread, url = serve_app(region.node, **options)
     parts = urlsplit(url)
     assert parts.hostname is not None
     assert parts.port is not None
@@ -61,6 +62,12 @@ def wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
         server.should_exit = True
         thread.join(timeout=15)
         region.node.close()
+
+
+@pytest.fixture(scope="module")
+def wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
+    with _served(make_region(tmp_path_factory.mktemp("wire"))) as served:
+        yield served
 
 
 def _statuses(answer: bytes) -> list[int]:
@@ -269,17 +276,9 @@ def _slow_app(node: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def slow_wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
-    region: Region = make_region(tmp_path_factory.mktemp("slow"))
-    server, thread, url = serve_app(region.node, timeouts=SLOW, app=_slow_app(region.node))
-    parts = urlsplit(url)
-    assert parts.hostname is not None
-    assert parts.port is not None
-    try:
-        yield Wire(parts.hostname, parts.port, region.market.credential)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        region.node.close()
+    region = make_region(tmp_path_factory.mktemp("slow"))
+    with _served(region, timeouts=SLOW, app=_slow_app(region.node)) as served:
+        yield served
 
 
 @dataclass(frozen=True)

@@ -80,13 +80,15 @@ def _context(state: State, store: TrustStore | None = None) -> VerifyContext:
 VERDICT_HEADERS = LIVE_HEADERS
 
 
+VERDICT_TYPE = "application/json"
+
+
 def _verdict_response(verdict: dict[str, Any]) -> Response:
     """The verdict as JSON bytes, straight (FastAPI's generic encoding of a returned dict
     costs more than the whole verification)."""
     return Response(orjson.dumps(verdict), media_type=VERDICT_TYPE, headers=VERDICT_HEADERS)
 
 
-VERDICT_TYPE = "application/json"
 #: :func:`_verdict_response`'s headers but its length, as ASGI sends them (for
 #: :class:`VerifyInLoop`, which skips building a Response: a few µs on the hot path).
 _VERDICT_RAW_HEADERS = tuple(
