@@ -54,7 +54,7 @@ SERVER_OPTIONS: Final[Mapping[str, Any]] = MappingProxyType({"http": ReadTimeout
 
 #: FastAPI's OpenTelemetry switched off: with it on, every request first asks whether a
 #: tracer, meter or logger provider is configured (reading the environment each time),
-#: which cost POST /v1/verify about 3 % of its server CPU (BENCHMARKS.md) for nothing, as
+#: which cost POST /v1/verify 2–3 % of its server CPU (BENCHMARKS.md) for nothing, as
 #: eseal configures no provider. An operator who asks for telemetry through the environment
 #: (any ``OTEL_…`` variable, or ``FASTAPI_OTEL_AUTO_CONFIGURE``) keeps FastAPI's default.
 TELEMETRY_OFF: Final[Mapping[str, bool]] = MappingProxyType(
