@@ -185,7 +185,22 @@ def _trust(
     return store, status, newest
 
 
-def _summary(verdict: Verdict) -> None:
+def _hint(warning: str, verdict: Verdict, online: str | None) -> str:
+    """What to do about ``warning``, from this command line: the status of a license that
+    the node asked online did not give (another region's) is its own region's to say."""
+    region = (verdict.document or {}).get("region") if verdict.kind == "license" else None
+    if warning == NO_STATUS and online is not None:
+        if region:
+            return (
+                f"the status of a license of region {region} is its own node's to say: verify "
+                "again with --online and that node's URL, or offline with that region's "
+                "--bundle and --revocations"
+            )
+        return "verify again offline with --bundle FILE and --revocations FILE"
+    return HINTS.get(warning, "")
+
+
+def _summary(verdict: Verdict, online: str | None = None) -> None:
     """The short human summary, Chinese first."""
     mark = {"green": "✔", "amber": "!", "red": "✘"}[verdict.colour]
     typer.echo(f"{mark} {STATUS_TEXT[verdict.status]}")
@@ -213,7 +228,7 @@ def _summary(verdict: Verdict) -> None:
     unchecked = {c.step: c.detail for c in verdict.checks if not c.ok}
     for warning in verdict.warnings:
         seen = f" ({unchecked['status']})" if warning == NO_STATUS and "status" in unchecked else ""
-        hint = f": {HINTS[warning]}" if warning in HINTS else ""
+        hint = f": {said}" if (said := _hint(warning, verdict, online)) else ""
         typer.echo(f"  warning: {WARNING_TEXT.get(warning, warning)}{seen}{hint}")
 
 
@@ -268,7 +283,7 @@ def verify_command(
     verdict = verify_text(text, ctx, document=document_bytes)
     if online is not None and not bundle and not pin:
         verdict.warnings.append(UNPINNED_TRUST)  # amber: whoever answers is trusted
-    emit(verdict.to_json(), as_json, lambda: _summary(verdict))
+    emit(verdict.to_json(), as_json, lambda: _summary(verdict, online))
     if not verdict.valid:
         raise typer.Exit(EXIT_CHECK_FAILED)
 

@@ -234,6 +234,27 @@ def test_a_node_is_not_asked_about_another_regions_license(
     assert len(asked) == 1  # only the node of unknown region was asked
 
 
+def test_the_terminal_sends_another_regions_license_to_its_own_node(
+    region: Region, client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``eseal verify --online`` of another region's license: the summary says why the status
+    went unchecked and whose node can say it, not "pass --online URL" (it was passed)."""
+    from eseal.cli_verify import _summary
+
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    status = OnlineStatus("http://beijing", region="110000", client=httpx.Client())
+    verdict = verify_text(
+        issued.qr_text, VerifyContext(_store(client, region), NOW + 60, status=status)
+    )
+    _summary(verdict, "http://beijing")
+    said = capsys.readouterr().out
+    assert "a license of region 500000; the node is of 110000" in said, said
+    assert "region 500000 is its own node's to say" in said, said
+    assert "--online URL" not in said, said
+    _summary(verdict)  # offline, no snapshot: the usual hint
+    assert "pass --revocations FILE" in capsys.readouterr().out
+
+
 def test_a_node_that_does_not_know_its_own_regions_license_says_not_in_ledger(
     region: Region, client: TestClient
 ) -> None:
