@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import time
 from collections.abc import Callable
@@ -67,9 +68,10 @@ def _refusing(what: str, check: Callable[[], T]) -> T:
     except CheckFailed as e:  # exit 2, not 1: no verdict on the document was reached
         raise TrustRefused(f"{what}: {e.message}") from e
     except InvalidInput as e:  # its own problem code (malformed-bundle, …), the file named
-        e.message = f"{what}: {e.message}"
-        e.args = (e.message,)
-        raise
+        named = copy.copy(e)  # the refusal as raised stays as it was (it may be cached)
+        named.message = f"{what}: {e.message}"
+        named.args = (named.message,)
+        raise named from e
 
 
 #: Pinned root key ids by region code; the key None: a single pin, for whatever region.
