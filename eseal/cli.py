@@ -43,6 +43,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 ledger_app = typer.Typer(help="Read, prove and audit the ledger.", no_args_is_help=True)
 proof_app = typer.Typer(help="Merkle proofs (RFC 9162).", no_args_is_help=True)
@@ -391,6 +392,9 @@ def main() -> None:
         sys.exit(EXIT_ERROR)
     except (click.exceptions.Abort, typer.Abort):
         typer.echo("aborted", err=True)
+        sys.exit(EXIT_ERROR)
+    except typer_click.NoArgsIsHelpError as e:  # `eseal` alone, `eseal ledger`: the help
+        e.show()
         sys.exit(EXIT_ERROR)
     except (click.ClickException, typer_click.ClickException) as e:
         # Typer bundles its own click: its usage errors are not click's classes.

@@ -236,25 +236,35 @@ def _summary(verdict: Verdict, online: str | None = None) -> None:
 
 def verify_command(
     text: Annotated[str | None, typer.Argument(help="The QR text (EL1:… or ES1:…).")] = None,
-    image: Annotated[Path | None, typer.Option(help="A photo or screenshot of the QR.")] = None,
-    document: Annotated[Path | None, typer.Option(help="For a seal stamp: the file.")] = None,
-    bundle: Annotated[list[Path] | None, typer.Option(help="Trust bundle file (repeat).")] = None,
+    image: Annotated[
+        Path | None, typer.Option(help="A photo or screenshot of the QR.", metavar="FILE")
+    ] = None,
+    document: Annotated[
+        Path | None, typer.Option(help="For a seal stamp: the file.", metavar="FILE")
+    ] = None,
+    bundle: Annotated[
+        list[Path] | None, typer.Option(help="Trust bundle file (repeat).", metavar="FILE")
+    ] = None,
     pin: Annotated[
         list[str] | None,
         typer.Option(
             help="Required root key id (hex) of the bundle; for several regions, repeat as "
-            "REGION=ROOT_KEY_ID."
+            "REGION=ROOT_KEY_ID.",
+            metavar="[REGION=]ROOT_KEY_ID",
         ),
     ] = None,
     revocations: Annotated[
         list[Path] | None,
-        typer.Option(help="Revocation snapshot file (repeat, one a region)."),
+        typer.Option(help="Revocation snapshot file (repeat, one a region).", metavar="FILE"),
     ] = None,
-    online: Annotated[str | None, typer.Option(help="Ask this node for live status.")] = None,
+    online: Annotated[
+        str | None, typer.Option(help="Ask this node for live status.", metavar="URL")
+    ] = None,
     max_status_age: Annotated[
         float,
         typer.Option(
             help="Days after which an offline snapshot or a trust bundle is stale.",
+            metavar="DAYS",
             min=0,
             max=3650,
         ),

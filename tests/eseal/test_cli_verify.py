@@ -1,4 +1,4 @@
-"""Pieces of ``eseal verify``'s command line that need no node."""
+"""Pieces of the command line (``eseal verify``'s most) that need no node."""
 
 from __future__ import annotations
 
@@ -33,3 +33,38 @@ def test_a_bad_signature_on_a_trust_file_is_no_verdict() -> None:
 
     with pytest.raises(TrustRefused, match=r"snapshot s\.json: signature does not verify"):
         _refusing("snapshot s.json", check)
+
+
+def test_help_shows_flags_as_flags_and_values_by_what_they_are() -> None:
+    """``--json`` takes no value, so the help must not show one (``--json <bool>`` reads as if
+    ``--json true`` were the way to say it; ``true`` would be taken for the QR text)."""
+    from typer.testing import CliRunner
+
+    from eseal.cli import app
+
+    shown = CliRunner().invoke(app, ["verify", "--help"], terminal_width=100)
+    assert shown.exit_code == 0, shown.output
+    lines = {line.split()[0]: line for line in shown.output.splitlines() if line.startswith("  --")}
+    assert lines["--json"].split()[1] == "Machine-readable", lines["--json"]
+    assert lines["--help"].split()[1] == "Show", lines["--help"]
+    assert "<bool>" not in shown.output
+    assert lines["--bundle"].split()[1] == "FILE"
+    assert lines["--online"].split()[1] == "URL"
+    assert lines["--max-status-age"].split()[1] == "DAYS"
+
+
+@pytest.mark.parametrize("args", [[], ["ledger"]])
+def test_a_command_group_alone_prints_its_help(
+    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``eseal`` (or ``eseal ledger``) alone: its help, as help (not "error: Usage: …"), exit 2."""
+    from eseal import cli
+
+    monkeypatch.setattr("sys.argv", ["eseal", *args])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    said = capsys.readouterr().err
+    assert said.startswith(f"Usage: eseal {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND"), said
+    assert "Commands:" in said
+    assert "error" not in said.lower()
