@@ -306,6 +306,15 @@ def serve(
             parser=plain_seconds(timeouts.MAX_BODY),
         ),
     ] = _READ_TIMEOUTS.body_total,
+    send_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar=timeouts.SEND_ENV,
+            help="Seconds a client may take none of its response, while the node waits for "
+            "it to read, before the connection is reset.",
+            parser=plain_seconds(timeouts.MAX_SEND),
+        ),
+    ] = _READ_TIMEOUTS.send_idle,
     data: DataOpt = None,
     database_url: DbOpt = None,
 ) -> None:
@@ -316,7 +325,12 @@ def serve(
     from eseal.api.server import protocol_for
     from eseal.node import Node
 
-    read_timeouts = timeouts.ReadTimeouts(header_timeout, body_idle_timeout, body_timeout)
+    read_timeouts = timeouts.ReadTimeouts(
+        header=header_timeout,
+        body_idle=body_idle_timeout,
+        body_total=body_timeout,
+        send_idle=send_timeout,
+    )
     passphrase = passphrase_if_set()
     node = Node.open(data_dir(data), passphrase=passphrase, database_url=db_url(database_url))
     if passphrase is None:

@@ -125,9 +125,10 @@ def app_from_environment() -> FastAPI:
     ``eseal serve --workers N`` runs this: uvicorn starts workers as new processes, which
     build their app from an import string.
 
-    It also sets this process's read timeouts from the environment (``ESEAL_HEADER_TIMEOUT``,
-    …, see :mod:`eseal.api.timeouts`): a worker gets the server's protocol class by its
-    name, so its settings come the way the data directory does."""
+    It also sets this process's read and send timeouts from the environment
+    (``ESEAL_HEADER_TIMEOUT``, …, see :mod:`eseal.api.timeouts`): a worker gets the
+    server's protocol class by its name, so its settings come the way the data directory
+    does."""
     passphrase = passphrase_if_set()
     data = os.environ.get("ESEAL_DATA")
     if not data:

@@ -1,6 +1,7 @@
-"""uvicorn's h11 protocol with read timeouts: a client that sends a request slowly (a
-header byte every few seconds, a body a byte at a time: "slowloris") has its connection
-closed, with a 408 problem where nothing was answered yet.
+"""uvicorn's h11 protocol with read timeouts and a send timeout: a client that sends a
+request slowly (a header byte every few seconds, a body a byte at a time: "slowloris") has
+its connection closed, with a 408 problem where nothing was answered yet; one that stops
+taking its response has its connection reset.
 
 uvicorn bounds only the wait between requests (``timeout_keep_alive``); while a request's
 head or body is being read it waits for ever, so a few hundred slow connections hold a
@@ -17,25 +18,57 @@ node's connections and memory. The clocks here follow h11's view of the client's
   until h11 has the whole body. They do not fire while reading is paused because the app
   has not taken the 64 KiB already buffered (uvicorn's flow control), while the client
   waits for a ``100 Continue`` the app has not asked for, nor while the app sends its
-  response (a response is never cut); the total leaves out the time reading was paused,
+  response (no read clock cuts a response); the total leaves out the time reading was paused,
   and starts at the ``100 Continue`` for a client that waits for one. At the timeout the
   client gets a 408 if the app has not answered; if it has, the server was reading (and
   dropping) the rest of the body to keep the connection, and just closes it.
 
-A request read whole is never timed: not while the app computes its answer nor while it
-sends it. Timers are :meth:`asyncio.loop.call_at` handles: a connection arms one for its
-first head (cancelled when the head is complete, or when the connection is lost), and one
-for a request whose head came without all of its body; a body timer is not cancelled when
-the body completes but left to fire once and find nothing to time, so that a keep-alive
+A request read whole has no read clock: not while the app computes its answer nor while
+it sends it. Sending has its own clock, on the client's side again, for a client that asks
+and never reads the answer (its TCP receive window stays full). uvicorn stops the app's
+writes while the transport holds more than the kernel will take (asyncio's
+``pause_writing``: the app's next ``send`` awaits ``drain``), so without a clock such a
+client holds the connection, the app's task and the response's unsent bytes for as long
+as its TCP answers the kernel's zero-window probes, that is for ever:
+
+- the send clock (:attr:`ReadTimeouts.send_idle`) runs while writing is paused. A check
+  every ``send_idle`` seconds compares the bytes the client has not yet taken (those the
+  transport holds, and those the kernel holds unacknowledged) with the previous check's
+  (or the pause's): fewer, or writing resumed in between, is a client reading, however
+  slowly, and the clock starts over; as many is a stall, and the connection is reset.
+  Nothing is sent to a client that is not reading: SO_LINGER 0 and ``abort``, so the
+  kernel drops the unsent bytes at once (as nginx's ``reset_timedout_connection``) instead
+  of holding them in front of its FIN. uvicorn sees the connection lost: the app's pending
+  ``send`` returns, as for a client that went away (its ``receive`` answers a
+  disconnect), and the app's task ends. A stalled client is cut between ``send_idle`` and
+  twice that after the last bytes it took. The kernel's count (``SIOCOUTQ``) falls with
+  each window the client opens by reading, a segment or so; where the kernel gives no
+  such count (not Linux), the transport's buffer alone shows progress, which falls only when the
+  kernel takes more of it, in steps of a good part of the socket's send buffer (Linux
+  wakes a writer once about a third of it is free): there a reader taking less than that
+  every ``send_idle`` seconds looks stalled. A response as a whole has no deadline: a slow
+  but steady reader of a large one is served to the end.
+
+Timers are :meth:`asyncio.loop.call_at` handles: a connection arms one for its first head
+(cancelled when the head is complete, or when the connection is lost), and one for a
+request whose head came without all of its body; a body timer is not cancelled when the
+body completes but left to fire once and find nothing to time, so that a keep-alive
 connection arms at most one every ``body_idle`` seconds. A request costs no timer
 operation then, and bytes cost a clock read, not a timer: a check that comes before its
-deadline is moved to it.
+deadline is moved to it. The send clock arms a timer only when writing pauses (a client
+that keeps up with its responses never has one), re-arms it at a check that finds
+progress, and leaves it pending across a resume, to find the progress then: a large
+response paused and resumed at each of its chunks arms one every ``send_idle`` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import socket
+import struct
+import sys
 from http import HTTPStatus
 from typing import Any, ClassVar, Final
 
@@ -50,6 +83,26 @@ from eseal.problems import plain_problem
 #: The problem type of a 408 (RFC 9457), and its title.
 REQUEST_TIMEOUT: Final = "request-timeout"
 REQUEST_TIMEOUT_TITLE: Final = HTTPStatus.REQUEST_TIMEOUT.phrase
+
+#: SO_LINGER on with no delay (``struct linger``): closing the socket resets the
+#: connection and drops what the kernel had not sent.
+_LINGER_NONE: Final = struct.pack("ii", 1, 0)
+
+if sys.platform == "win32":  # pragma: no cover
+
+    def _kernel_queue(fd: int) -> int:
+        return 0
+
+else:
+    import fcntl
+    import termios
+
+    def _kernel_queue(fd: int) -> int:
+        """The bytes the socket's kernel queue holds that the peer has not acknowledged
+        (``SIOCOUTQ``: ``TIOCOUTQ`` on a socket, Linux); OSError where it has no such
+        count."""
+        count: int = struct.unpack("i", fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0" * 4))[0]
+        return count
 
 
 class _ReadFlow(FlowControl):
@@ -83,9 +136,10 @@ class _ReadFlow(FlowControl):
 
 
 class ReadTimeoutH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, closing connections whose client sends a request too slowly
-    (the module's docstring says when). Give uvicorn the class (``http=``); its timeouts
-    are :attr:`timeouts`, or a subclass's (:func:`protocol_for`)."""
+    """uvicorn's h11 protocol, closing connections whose client sends a request too slowly,
+    or stops taking its response (the module's docstring says when). Give uvicorn the
+    class (``http=``); its timeouts are :attr:`timeouts`, or a subclass's
+    (:func:`protocol_for`)."""
 
     #: Set for a whole process by :func:`eseal.api.app.app_from_environment` (each worker
     #: of ``eseal serve --workers N``: uvicorn gives a worker the class by its name).
@@ -102,6 +156,8 @@ class ReadTimeoutH11Protocol(H11Protocol):
         "_body_timer",
         "_head_timer",
         "_read_flow",
+        "_send_left",
+        "_send_timer",
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -114,6 +170,10 @@ class ReadTimeoutH11Protocol(H11Protocol):
         self._body_due = 0.0  # the whole body's deadline, before paused time
         self._body_paused = 0.0  # the flow's paused time when the body started
         self._read_flow: _ReadFlow = None  # type: ignore[assignment]
+        self._send_timer: asyncio.TimerHandle | None = None
+        #: The bytes the client had not taken at the send clock's start or last check (inf:
+        #: writing resumed since, the client took what was waiting).
+        self._send_left = math.inf
 
     # --- the protocol, with the clocks following h11's view of the client's side --------
 
@@ -125,8 +185,24 @@ class ReadTimeoutH11Protocol(H11Protocol):
         self._head_timer = self.loop.call_later(self.timeouts.header, self._head_expired)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timers()
+        self._cancel_read_timers()
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        """The transport holds more than the kernel takes: the app's next ``send`` waits
+        until the client reads (uvicorn's flow control). Start the send clock, unless a
+        check is pending already: it finds that writing resumed since, and starts over."""
+        super().pause_writing()
+        if self._send_timer is None:
+            self._send_left = self._unsent()
+            self._send_timer = self.loop.call_later(self.timeouts.send_idle, self._send_check)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._send_left = math.inf  # progress, for a check still pending
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -190,7 +266,7 @@ class ReadTimeoutH11Protocol(H11Protocol):
         self._body_cycle = None
         self._read_flow.timing = False
 
-    def _cancel_timers(self) -> None:
+    def _cancel_read_timers(self) -> None:
         self._stop_clocks()
         if self._body_timer is not None:
             self._body_timer.cancel()
@@ -242,6 +318,32 @@ class ReadTimeoutH11Protocol(H11Protocol):
         else:
             self._time_out(detail)
 
+    def _unsent(self) -> int:
+        """The bytes written that the client has not taken (acknowledged): those the
+        transport holds, and those the kernel does (Linux; elsewhere the transport's only:
+        the module's docstring says what is then seen)."""
+        left = self.transport.get_write_buffer_size()
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError, ValueError):
+                left += _kernel_queue(sock.fileno())
+        return left
+
+    def _send_check(self) -> None:
+        self._send_timer = None
+        if not self.flow.write_paused or self.transport.get_protocol() is not self:
+            return  # writing resumed (its next pause starts the clock), or a WebSocket's now
+        left = self._unsent()
+        if left < self._send_left:  # the client took some of the response since
+            self._send_left = left
+            self._send_timer = self.loop.call_later(self.timeouts.send_idle, self._send_check)
+            return
+        self._close(
+            f"the client took none of the response for {self.timeouts.send_idle:g} s"
+            f" ({left} bytes unsent)",
+            reset=True,
+        )
+
     # --- closing ----------------------------------------------------------------------------
 
     def _time_out(self, detail: str) -> None:
@@ -258,17 +360,31 @@ class ReadTimeoutH11Protocol(H11Protocol):
         self.transport.write(b"".join(lines) + response.body)
         self._close(detail)
 
-    def _close(self, why: str) -> None:
-        self._cancel_timers()
+    def _close(self, why: str, *, reset: bool = False) -> None:
+        """Close the connection, after what is waiting to be written; or ``reset`` it, for
+        a client that is not reading: nothing more is sent, and what is waiting is dropped,
+        by the kernel too (nginx's ``reset_timedout_connection``), not held while it tries
+        to deliver it before its FIN. The send clock is left running on a close: it resets
+        a connection whose close waits on a client that does not read."""
+        self._cancel_read_timers()
         client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
-        self.logger.info("%s - connection closed: %s", client, why)
+        self.logger.info("%s - connection %s: %s", client, "reset" if reset else "closed", why)
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             # At once, not when the loop reports the connection lost: the app's receive
-            # answers a disconnect, and nothing the app sends follows the 408.
+            # answers a disconnect, and nothing the app sends follows the 408. (An app
+            # waiting for the client to read is let go when the connection is lost: uvicorn
+            # then ends the wait, and its send returns without writing.)
             cycle.disconnected = True
             cycle.message_event.set()
-        self.transport.close()
+        if not reset:
+            self.transport.close()
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):  # then just closed, the kernel's to drop
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_NONE)
+        self.transport.abort()
 
 
 def protocol_for(timeouts: ReadTimeouts) -> type[ReadTimeoutH11Protocol]:

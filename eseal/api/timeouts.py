@@ -1,6 +1,6 @@
-"""The read timeouts a node holds its clients to: how long a request's head and body may
-take to arrive. Settings only, importable without uvicorn (the command line reads them);
-:mod:`eseal.api.server` enforces them."""
+"""The timeouts a node holds its clients to: how long a request's head and body may take
+to arrive, and how long a client may leave its response unread. Settings only, importable
+without uvicorn (the command line reads them); :mod:`eseal.api.server` enforces them."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Final
 HEADER_ENV: Final = "ESEAL_HEADER_TIMEOUT"
 BODY_IDLE_ENV: Final = "ESEAL_BODY_IDLE_TIMEOUT"
 BODY_ENV: Final = "ESEAL_BODY_TIMEOUT"
+SEND_ENV: Final = "ESEAL_SEND_TIMEOUT"
 
 #: Bounds, in seconds: timeouts are kept to the millisecond, and one longer than these
 #: protects nothing.
@@ -21,6 +22,7 @@ MIN_TIMEOUT: Final = 0.001
 MAX_HEADER: Final = 300.0
 MAX_BODY_IDLE: Final = 600.0
 MAX_BODY: Final = 3600.0
+MAX_SEND: Final = 600.0
 
 #: A number of seconds as an operator writes it: plain decimal digits, to the millisecond
 #: ("10", "0.5"). float() would also take "inf", "nan", "1e3", "1_0" and " 10 ".
@@ -44,7 +46,8 @@ def _check(seconds: float, high: float) -> None:
 
 @dataclass(frozen=True)
 class ReadTimeouts:
-    """How long a client may take to send a request (seconds).
+    """How long a client may take to send a request, and to take its response (seconds).
+    (Named before it held :attr:`send_idle`, which times the client reading its response.)
 
     ``header``: the request's head (request line and headers), counted from its first
     byte, or from the connection's opening for its first request. 10 s: a head is at most
@@ -63,16 +66,27 @@ class ReadTimeouts:
     under a second; without it, a client sending a byte every ``body_idle`` seconds would
     hold the connection for months. An operator whose clients upload large documents over
     slower links raises it.
+
+    ``send_idle``: how long a client may take none of its response while the node has more
+    of it than the connection holds (writing paused: the client's receive window is full),
+    checked every ``send_idle`` seconds: a stall is cut between ``send_idle`` and twice
+    that after the client's last read. 30 s, as ``body_idle``: a reader that has taken
+    nothing for that long has stalled, and holds the connection and the response's unsent
+    bytes (and the app's task, if it sends in parts). Only a stall is
+    timed: a slow reader that keeps taking the response is not cut, however long the
+    response takes (:mod:`eseal.api.server` says how progress is seen).
     """
 
     header: float = 10.0
     body_idle: float = 30.0
     body_total: float = 120.0
+    send_idle: float = 30.0
 
     def __post_init__(self) -> None:
         _check(self.header, MAX_HEADER)
         _check(self.body_idle, MAX_BODY_IDLE)
         _check(self.body_total, MAX_BODY)
+        _check(self.send_idle, MAX_SEND)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> ReadTimeouts:
@@ -96,4 +110,5 @@ _FIELDS: Final = (
     ("header", HEADER_ENV, MAX_HEADER),
     ("body_idle", BODY_IDLE_ENV, MAX_BODY_IDLE),
     ("body_total", BODY_ENV, MAX_BODY),
+    ("send_idle", SEND_ENV, MAX_SEND),
 )

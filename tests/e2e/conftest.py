@@ -223,12 +223,16 @@ def b64e(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
-def serve_app(node: Any, *, timeouts: Any = None, app: Any = None) -> tuple[Any, Any, str]:
+def serve_app(
+    node: Any, *, timeouts: Any = None, app: Any = None, send_buffer: int | None = None
+) -> tuple[Any, Any, str]:
     """The node's app with the window page (or ``app``), served by uvicorn as ``eseal
     serve`` runs it (:data:`eseal.api.app.SERVER_OPTIONS`; with ``timeouts``, a
     :class:`~eseal.api.timeouts.ReadTimeouts`, the read timeouts it sets) on a free port,
     in a thread: (server, thread, base URL). Stop it with ``server.should_exit = True``
-    and join the thread."""
+    and join the thread. ``send_buffer`` sets the listening socket's SO_SNDBUF, which the
+    connections it accepts inherit (Linux), and which then stays that size (not tuned by
+    the kernel)."""
     import socket
     import threading
 
@@ -246,6 +250,8 @@ def serve_app(node: Any, *, timeouts: Any = None, app: Any = None) -> tuple[Any,
     if timeouts is not None:
         options["http"] = protocol_for(timeouts)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if send_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, **options))

@@ -7,18 +7,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import select
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from fastapi import Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from eseal.api.timeouts import ReadTimeouts
 from tests.e2e.conftest import serve_app
@@ -30,6 +32,7 @@ class Wire:
     host: str
     port: int
     credential: str
+    server: Any = field(default=None, compare=False, repr=False)  # uvicorn's, to look into
 
     def exchange(self, *parts: bytes, seconds: float = 2.0) -> bytes:
         """Send ``parts`` on one connection, then read until the server closes it or
@@ -57,7 +60,7 @@ def _served(region: Region, **options: Any) -> Iterator[Wire]:
     assert parts.hostname is not None
     assert parts.port is not None
     try:
-        yield Wire(parts.hostname, parts.port, region.market.credential)
+        yield Wire(parts.hostname, parts.port, region.market.credential, server)
     finally:
         server.should_exit = True
         thread.join(timeout=15)
@@ -133,15 +136,16 @@ def test_content_length_and_chunked_together_are_refused_and_the_connection_clos
     assert b'"status":"ok"' not in answer  # the request after it was not read
 
 
+@pytest.mark.parametrize("send_given_by", ["option", "environment"])
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_eseal_serve_runs_uvicorn_with_the_server_options(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str, send_given_by: str
 ) -> None:
     """What the tests above check is what ``eseal serve`` runs: uvicorn with
     SERVER_OPTIONS (h11, through the protocol class that times slow clients), with the
-    read timeouts its options give, one worker or several. uvicorn gives each worker its
-    settings pickled, the class by its name: the timeouts go in the environment, and the
-    worker's app factory sets them."""
+    timeouts its options (or its environment) give, one worker or several. uvicorn gives
+    each worker its settings pickled, the class by its name: the timeouts go in the
+    environment, and the worker's app factory sets them."""
     import pickle
 
     import uvicorn
@@ -159,11 +163,15 @@ def test_eseal_serve_runs_uvicorn_with_the_server_options(
     monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
     monkeypatch.setenv("ESEAL_DATA", str(tmp_path))  # serve sets it for its workers
     monkeypatch.delenv("ESEAL_DATABASE_URL", raising=False)
-    for name in (timeouts.HEADER_ENV, timeouts.BODY_IDLE_ENV, timeouts.BODY_ENV):
+    for name in (timeouts.HEADER_ENV, timeouts.BODY_IDLE_ENV, timeouts.BODY_ENV, timeouts.SEND_ENV):
         monkeypatch.setenv(name, "")  # unset, and restored after serve sets it
     # ...and the class's timeouts restored after the worker's factory sets them.
     monkeypatch.setattr(ReadTimeoutH11Protocol, "timeouts", ReadTimeoutH11Protocol.timeouts)
     given = ["--header-timeout", "2.5", "--body-idle-timeout", "7", "--body-timeout", "60"]
+    if send_given_by == "option":
+        given += ["--send-timeout", "45"]
+    else:
+        monkeypatch.setenv(timeouts.SEND_ENV, "45")
     result = CliRunner().invoke(
         app, ["--data", str(tmp_path), "serve", "--workers", workers, *given]
     )
@@ -174,7 +182,7 @@ def test_eseal_serve_runs_uvicorn_with_the_server_options(
     assert {k: v for k, v in SERVER_OPTIONS.items() if k != "http"}.items() <= options.items()
     assert issubclass(options["http"], ReadTimeoutH11Protocol)
     assert issubclass(options["http"], H11Protocol)  # h11, not httptools
-    wanted = timeouts.ReadTimeouts(header=2.5, body_idle=7.0, body_total=60.0)
+    wanted = timeouts.ReadTimeouts(header=2.5, body_idle=7.0, body_total=60.0, send_idle=45.0)
     if workers == "1":
         assert options["http"].timeouts == wanted
         return
@@ -234,12 +242,20 @@ def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(wire: Wire)
 
 # --- clients that send a request slowly (eseal.api.server) ---------------------------------
 
-#: Small read timeouts, so that the tests below take a second or two each.
-SLOW = ReadTimeouts(header=0.4, body_idle=0.4, body_total=1.0)
+#: Small timeouts, so that the tests below take a second or two each.
+SLOW = ReadTimeouts(header=0.4, body_idle=0.4, body_total=1.0, send_idle=0.5)
 #: How late a timeout may come on a busy machine (they never come early).
 LATE = 1.5
 #: Longer than every timeout in SLOW: the app computing or sending for this long is fine.
 LONG = 1.2
+#: The server's socket send buffer (SO_SNDBUF; Linux doubles it), pinned: on loopback the
+#: kernel tunes it up to 4 MiB, and takes more of a response in steps of a third of it.
+SEND_BUFFER = 64 * 1024
+#: A response much larger than the server's socket and uvicorn's flow control hold (and
+#: small enough to read whole in a second or so): its writing pauses until the client reads.
+BIG = 512 * 1024
+#: The chunks of the streamed big response (/test/big-stream) the app has sent.
+STREAMED: list[int] = []
 
 
 def _slow_app(node: Any) -> Any:
@@ -263,6 +279,19 @@ def _slow_app(node: Any) -> Any:
 
         return StreamingResponse(chunks(), media_type="text/plain")
 
+    @app.get("/test/big")
+    async def big() -> Response:  # one send: the whole body waits in the transport
+        return Response(b"x" * BIG, media_type="application/octet-stream")
+
+    @app.get("/test/big-stream")
+    async def big_stream() -> StreamingResponse:  # a send per chunk, each awaiting drain
+        async def chunks() -> AsyncIterator[bytes]:
+            for n in range(BIG // 65536):
+                yield b"x" * 65536
+                STREAMED.append(n)
+
+        return StreamingResponse(chunks(), media_type="application/octet-stream")
+
     @app.post("/test/late-reader")
     async def late_reader(request: Request) -> dict[str, int]:
         await asyncio.sleep(LONG)  # before asking for any of the body
@@ -277,7 +306,8 @@ def _slow_app(node: Any) -> Any:
 @pytest.fixture(scope="module")
 def slow_wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
     region = make_region(tmp_path_factory.mktemp("slow"))
-    with _served(region, timeouts=SLOW, app=_slow_app(region.node)) as served:
+    app = _slow_app(region.node)
+    with _served(region, timeouts=SLOW, app=app, send_buffer=SEND_BUFFER) as served:
         yield served
 
 
@@ -518,3 +548,159 @@ def test_a_client_waiting_for_100_continue_is_not_timed(slow_wire: Wire) -> None
             answer += chunk
     assert _statuses(bytes(answer)) == [200], answer[:300]
     assert answer.endswith(b'{"size":5}'), answer[-100:]
+
+
+# --- clients that do not take their response (eseal.api.server) -----------------------------
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _server_log() -> Iterator[list[logging.LogRecord]]:
+    """The records uvicorn's error logger (where the protocol logs) takes meanwhile, from
+    the info level."""
+    handler = _Records()
+    logger = logging.getLogger("uvicorn.error")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _reader(wire: Wire, path: str, receive_buffer: int, headers: bytes = b"") -> socket.socket:
+    """A connection with this SO_RCVBUF (set before connecting: the window it advertises),
+    having asked for ``path``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.settimeout(5)
+    sock.connect((wire.host, wire.port))
+    sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (path.encode(), headers))
+    return sock
+
+
+def _healthy(wire: Wire) -> bool:
+    answer = wire.exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    return _statuses(answer) == [200] and b'"status":"ok"' in answer
+
+
+def _served_to(wire: Wire, sock: socket.socket) -> bool:
+    """Whether the server still holds this connection (until the protocol's
+    connection_lost; read from this thread, a copy of the set taken under the GIL)."""
+    client = sock.getsockname()
+    return any(protocol.client == client for protocol in list(wire.server.server_state.connections))
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        pytest.param("/test/big", b"", id="sent-at-once"),
+        pytest.param("/test/big-stream", b"", id="sent-in-parts"),
+        # uvicorn closes the connection once the app has sent it all: the close waits on
+        # the client too.
+        pytest.param("/test/big", b"Connection: close\r\n", id="sent-at-once-then-closed"),
+    ],
+)
+def test_a_client_that_stops_reading_its_response_is_reset(
+    slow_wire: Wire, path: str, headers: bytes
+) -> None:
+    """A client that reads the start of a large response and no more (its receive window
+    full): the server resets the connection between SLOW.send_idle and twice that after
+    (its checks come every SLOW.send_idle), with one line in its log and no error; it
+    serves other clients meanwhile and after. The app that sends its response in parts,
+    waiting for the client, is let go and its task ends. Without the send timeout the
+    connection stayed, with the unsent response, for as long as the client's TCP
+    acknowledged zero-window probes."""
+    STREAMED.clear()
+    with _server_log() as log, _reader(slow_wire, path, 4096, headers) as sock:
+        first = sock.recv(4096)
+        last = time.monotonic()
+        assert first.startswith(b"HTTP/1.1 200 "), first[:300]
+        assert _healthy(slow_wire)  # served while this one stalls
+        while _served_to(slow_wire, sock):
+            assert time.monotonic() - last < 2 * SLOW.send_idle + LATE, "not reset"
+            time.sleep(0.01)
+        took = time.monotonic() - last
+        rest, reset = bytearray(), False
+        try:
+            while chunk := sock.recv(65536):
+                rest += chunk
+        except ConnectionResetError:
+            reset = True
+    assert SLOW.send_idle <= took, took
+    assert reset  # RST: nothing more was sent, not even a FIN after the unsent bytes
+    assert len(first) + len(rest) < BIG, len(rest)  # cut short
+    assert _healthy(slow_wire)
+    deadline = time.monotonic() + 2
+    while slow_wire.server.server_state.tasks:  # the app's task ends (none left running)
+        assert time.monotonic() < deadline, slow_wire.server.server_state.tasks
+        time.sleep(0.01)
+    if path == "/test/big-stream":  # the app stopped (told of the disconnect) half-way
+        assert 0 < len(STREAMED) < BIG // 65536, STREAMED
+    resets = [r.getMessage() for r in log if "connection reset" in r.getMessage()]
+    assert len(resets) == 1, resets
+    assert f"took none of the response for {SLOW.send_idle:g} s" in resets[0], resets
+    assert [r for r in log if r.levelno >= logging.ERROR] == [], [r.getMessage() for r in log]
+
+
+@pytest.mark.parametrize("path", ["/test/big", "/test/big-stream"])
+def test_a_slow_steady_reader_gets_its_whole_response(slow_wire: Wire, path: str) -> None:
+    """A client reading 64 KiB every 0.1 s, and now and then not for 0.3 s (each pause
+    shorter than SLOW.send_idle): the whole response comes, though it takes more than twice
+    SLOW.send_idle. The one-send response keeps writing paused through most of it, so a
+    clock on the pause alone would have cut it: the server's checks see the client take
+    more of it."""
+    with _reader(slow_wire, path, 65536) as sock:
+        started = time.monotonic()
+        received = bytearray()
+        reads = 0
+        while chunk := sock.recv(65536):
+            received += chunk
+            if received.endswith(b"0\r\n\r\n") or len(received) > BIG:
+                head, _, body = bytes(received).partition(b"\r\n\r\n")
+                if b"transfer-encoding: chunked" not in head.lower() or body.endswith(
+                    b"\r\n0\r\n\r\n"
+                ):
+                    break
+            reads += 1
+            time.sleep(0.3 if reads % 4 == 0 else 0.1)
+        took = time.monotonic() - started
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    assert _statuses(head) == [200], head
+    assert body.count(b"x") == BIG, len(body)
+    assert took > 2 * SLOW.send_idle, took
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the kernel's count of unacknowledged bytes")
+def test_a_reader_taking_a_little_at_a_time_is_cut_only_when_it_stops(slow_wire: Wire) -> None:
+    """A client taking 2 KiB of a large response every 0.1 s (20 KB/s) is kept for more
+    than three times SLOW.send_idle, though writing stays paused all along and the kernel
+    takes less than a third of its send buffer more in that time (so the transport's
+    buffer barely moves: progress is read from the kernel's count of bytes the client has
+    not acknowledged); once it stops reading, it is reset within twice SLOW.send_idle.
+    (Not at least SLOW.send_idle after its last read: a read too small to reopen its TCP
+    window is no progress the server sees.)"""
+    with _reader(slow_wire, "/test/big", 4096) as sock:
+        taken = len(sock.recv(2048))  # the response has started
+        started = time.monotonic()
+        while time.monotonic() - started < 3 * SLOW.send_idle + 0.1:
+            time.sleep(0.1)
+            assert _served_to(slow_wire, sock), time.monotonic() - started
+            taken += len(sock.recv(2048))
+        last = time.monotonic()
+        assert _served_to(slow_wire, sock)
+        # A trickle: less than a third of the server's send buffer (Linux doubles it).
+        assert taken < 2 * SEND_BUFFER // 3, taken
+        while _served_to(slow_wire, sock):
+            assert time.monotonic() - last < 2 * SLOW.send_idle + LATE, "not reset"
+            time.sleep(0.01)

@@ -15,6 +15,8 @@ from eseal.api.timeouts import (
     MAX_BODY,
     MAX_BODY_IDLE,
     MAX_HEADER,
+    MAX_SEND,
+    SEND_ENV,
     ReadTimeouts,
     parse_seconds,
 )
@@ -55,8 +57,12 @@ def test_other_durations_are_refused(text: str, why: str) -> None:
 
 
 def test_the_defaults_and_the_bounds() -> None:
-    assert ReadTimeouts() == ReadTimeouts(header=10.0, body_idle=30.0, body_total=120.0)
-    ReadTimeouts(header=MAX_HEADER, body_idle=MAX_BODY_IDLE, body_total=MAX_BODY)
+    assert ReadTimeouts() == ReadTimeouts(
+        header=10.0, body_idle=30.0, body_total=120.0, send_idle=30.0
+    )
+    ReadTimeouts(
+        header=MAX_HEADER, body_idle=MAX_BODY_IDLE, body_total=MAX_BODY, send_idle=MAX_SEND
+    )
     for bad in (
         {"header": 0.0},
         {"header": MAX_HEADER + 1},
@@ -64,22 +70,32 @@ def test_the_defaults_and_the_bounds() -> None:
         {"body_idle": math.nan},
         {"body_total": math.inf},
         {"body_total": MAX_BODY + 0.5},
+        {"send_idle": 0.0},
+        {"send_idle": MAX_SEND + 1},
     ):
         with pytest.raises(ValueError, match="range"):
             ReadTimeouts(**bad)
 
 
 def test_the_environment_carries_them_to_a_worker() -> None:
-    given = ReadTimeouts(header=2.5, body_idle=7.0, body_total=0.125)
-    assert given.environment() == {HEADER_ENV: "2.500", BODY_IDLE_ENV: "7.000", BODY_ENV: "0.125"}
+    given = ReadTimeouts(header=2.5, body_idle=7.0, body_total=0.125, send_idle=45.0)
+    assert given.environment() == {
+        HEADER_ENV: "2.500",
+        BODY_IDLE_ENV: "7.000",
+        BODY_ENV: "0.125",
+        SEND_ENV: "45.000",
+    }
     assert ReadTimeouts.from_environment(given.environment()) == given
     assert ReadTimeouts.from_environment({}) == ReadTimeouts()
     assert ReadTimeouts.from_environment({HEADER_ENV: ""}) == ReadTimeouts()  # unset
     assert ReadTimeouts.from_environment({BODY_ENV: "60"}) == ReadTimeouts(body_total=60.0)
+    assert ReadTimeouts.from_environment({SEND_ENV: "5"}) == ReadTimeouts(send_idle=5.0)
     with pytest.raises(ValueError, match=f"^{BODY_ENV}: 'abc' is not a number of seconds"):
         ReadTimeouts.from_environment({BODY_ENV: "abc"})
     with pytest.raises(ValueError, match=f"^{BODY_IDLE_ENV}: 601 is not in the range"):
         ReadTimeouts.from_environment({BODY_IDLE_ENV: "601"})
+    with pytest.raises(ValueError, match=f"^{SEND_ENV}: 601 is not in the range"):
+        ReadTimeouts.from_environment({SEND_ENV: "601"})
 
 
 @pytest.mark.parametrize(
@@ -92,6 +108,11 @@ def test_the_environment_carries_them_to_a_worker() -> None:
         (["--body-timeout", "3601"], {}, "3601 is not in the range 0.001 to 3600 seconds"),
         ([], {BODY_ENV: "nan"}, "'--body-timeout'"),
         ([], {HEADER_ENV: "0"}, "0 is not in the range"),
+        (["--send-timeout", "0"], {}, "'--send-timeout'"),
+        (["--send-timeout", "601"], {}, "601 is not in the range 0.001 to 600 seconds"),
+        (["--send-timeout", "inf"], {}, "'inf' is not a number of seconds"),
+        ([], {SEND_ENV: "30s"}, "'--send-timeout'"),
+        ([], {SEND_ENV: "0.0001"}, "not a number of seconds"),
     ],
 )
 def test_eseal_serve_refuses_a_bad_timeout(
@@ -103,7 +124,7 @@ def test_eseal_serve_refuses_a_bad_timeout(
 ) -> None:
     """Through the real entry point: exit 2 and one ``error:`` line naming the option,
     before anything is opened or served."""
-    for name in (HEADER_ENV, BODY_IDLE_ENV, BODY_ENV):
+    for name in (HEADER_ENV, BODY_IDLE_ENV, BODY_ENV, SEND_ENV):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
