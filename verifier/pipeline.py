@@ -142,10 +142,11 @@ _GREGORIAN_CYCLE = 146_097
 @functools.lru_cache(maxsize=4096)
 def _date(day: int) -> str:
     # The last second a claim may hold (9999-12-31T23:59:59Z) is 10000-01-01 in Beijing,
-    # past Python's dates: that day is named from the same day 400 years earlier.
-    years = 0
-    while day > _LAST_PYTHON_DAY:
-        day, years = day - _GREGORIAN_CYCLE, years + 400
+    # past Python's dates: such a day is named from the same day some 400-year cycles
+    # earlier, counted at once (a key statement may hold times up to 2^63 - 1, and a loop
+    # of cycles would take minutes over them).
+    cycles = max(0, -(-(day - _LAST_PYTHON_DAY) // _GREGORIAN_CYCLE))
+    day, years = day - cycles * _GREGORIAN_CYCLE, cycles * 400
     date = datetime.fromtimestamp(day * 86400, UTC)
     return f"{date.year + years:04d}-{date.month:02d}-{date.day:02d}"
 

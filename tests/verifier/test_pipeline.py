@@ -4,11 +4,14 @@ its own status; the status and ledger steps use the node's own (online) answers.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from eseal.agencies import Principal, revoke_key, rotate_key
 from eseal.licenses import change_status, issue, renew
@@ -277,6 +280,53 @@ def test_the_last_second_a_claim_may_hold_is_a_day_too(license_claims: LicenseCl
         "10000-01-01",
         "10000-01-01",
     )
+
+
+#: 400 Gregorian years in seconds: the calendar, and so a day's name, repeats after them.
+CYCLE_SECONDS = 146_097 * 86400
+
+
+@given(st.integers(0, 2**63 - 1 - CYCLE_SECONDS))
+def test_a_day_is_named_at_once_however_late(ts: int) -> None:
+    """Found by review: days past Python's dates were named by stepping back 400 years at a
+    time, a loop of 730 million steps (minutes) for the times a key statement may hold
+    (up to 2^63 - 1). Named at once, 400 years later is the same day of a year 400 on."""
+    year, _, rest = beijing_day(ts).partition("-")  # type: ignore[union-attr]
+    assert beijing_day(ts + CYCLE_SECONDS) == f"{int(year) + 400:04d}-{rest}"
+
+
+def test_a_key_statement_of_absurd_times_is_reported_at_once(region: Region) -> None:
+    """A region's root may certify a key valid from the year 146 billion (a hostile or
+    broken region): a license signed before that is refused, and the reason names both
+    dates without the window hanging over them."""
+    from keys.statements import KeyStatement, Role, certify
+
+    issued = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+    bundle = build_bundle(region.node, now=LATER)
+    kid = decode(issued.qr_text).kid
+    agency = next(a for a in bundle.agencies if a.code == MARKET)
+    key = next(k for k in agency.keys if k.key_id == kid)
+    statement = KeyStatement(
+        role=Role.AGENCY,
+        subject=MARKET,
+        public_key=key.public_key,
+        scope=(BUSINESS,),
+        not_before=2**62,
+        not_after=2**63 - 1,
+        issued_at=NOW,
+    )
+    absurd = dataclasses.replace(key, statement=certify(region.node.require_root_key(), statement))
+    hostile = dataclasses.replace(
+        bundle,
+        agencies=tuple(
+            dataclasses.replace(a, keys=(absurd,)) if a is agency else a for a in bundle.agencies
+        ),
+    )
+    started = time.monotonic()
+    verdict = verify_text(issued.qr_text, VerifyContext(TrustStore([hostile]), LATER))
+    assert time.monotonic() - started < 5
+    assert verdict.status is Status.ISSUER_NOT_AUTHORISED
+    assert "146138514283-06-19 to 292277026596-12-04" in verdict.reasons[0]
 
 
 def test_names_that_could_drive_a_terminal_are_refused(region: Region) -> None:
