@@ -33,6 +33,7 @@ from keys import cbor as strict_cbor
 from keys.errors import InvalidInput, shown
 from ledger.checkpoint import parse_verifier_key, verify_checkpoint
 from verifier.cascade import Cascade, build_cascade_from_digests, id_digest
+from verifier.claims import MAX_TIME, is_time
 from verifier.cose import CBOR_ERRORS
 from verifier.document import DecodedDocument, LicenseClaims
 from verifier.envelope import (
@@ -152,17 +153,26 @@ def open_snapshot(data: bytes, store: TrustStore) -> RevocationSnapshot:
     raise refused[-1]
 
 
+def _check_head(raw: Any) -> None:
+    """The snapshot's format, and its fields there and of their types and ranges."""
+    if type(raw) is not dict or raw.get("format") != SNAPSHOT_FORMAT:
+        raise MalformedSnapshot(f"not a snapshot of format {SNAPSHOT_FORMAT}")
+    fields = ("region", str), ("as_of", int), ("checkpoint", str), ("issued", int)
+    required = ("statuses", "seals_revoked", *(name for name, _ in fields))
+    if missing := [name for name in required if name not in raw]:
+        raise MalformedSnapshot(f"snapshot field {missing[0]!r} is missing")
+    if wrong := [name for name, kind in fields if type(raw[name]) is not kind]:
+        raise MalformedSnapshot(f"snapshot field {wrong[0]!r} has the wrong type")
+    if not is_time(raw["as_of"]):
+        raise MalformedSnapshot(f"snapshot as_of is not a Unix time up to {MAX_TIME}")
+    if raw["issued"] < 0:
+        raise MalformedSnapshot("snapshot issued is a count, not negative")
+
+
 def _parse(payload: bytes) -> RevocationSnapshot:
     try:
         raw: Any = strict_cbor.loads(payload)
-        if type(raw) is not dict or raw.get("format") != SNAPSHOT_FORMAT:
-            raise MalformedSnapshot(f"not a snapshot of format {SNAPSHOT_FORMAT}")
-        fields = ("region", str), ("as_of", int), ("checkpoint", str), ("issued", int)
-        required = ("statuses", "seals_revoked", *(name for name, _ in fields))
-        if missing := [name for name in required if name not in raw]:
-            raise MalformedSnapshot(f"snapshot field {missing[0]!r} is missing")
-        if wrong := [name for name, kind in fields if type(raw[name]) is not kind]:
-            raise MalformedSnapshot(f"snapshot field {wrong[0]!r} has the wrong type")
+        _check_head(raw)
         raw_statuses = raw["statuses"]
         if type(raw_statuses) is not dict or not all(
             type(c) is str and type(b) is bytes for c, b in raw_statuses.items()

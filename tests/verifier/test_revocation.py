@@ -14,6 +14,7 @@ from eseal.seals import create_seal, get_seal, revoke_seal
 from eseal.trust_export import LocalStatus, build_bundle, export_snapshot
 from keys.errors import CheckFailed, InvalidInput
 from tests.eseal.conftest import MARKET, NOW, Region, business_request, make_region
+from verifier.claims import MAX_TIME
 from verifier.document import StampBody, StampClaims, sign_stamp
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.revocation import MalformedSnapshot, SnapshotStatus, _parse, open_snapshot
@@ -236,6 +237,12 @@ def test_keys_revoked_is_parsed_strictly(region: Region, keys: object) -> None:
         ("region", 500000),
         ("as_of", "1700000000"),
         ("as_of", 1.5),
+        # Found by review: as_of is a Unix time a claim may hold; 2^64 - 1, signed by a
+        # region's log key, hung the window naming its day.
+        ("as_of", -1),
+        ("as_of", MAX_TIME + 1),
+        ("as_of", 2**64 - 1),
+        ("issued", -1),
         ("checkpoint", b"note"),
         ("issued", True),
         ("seals_revoked", [7]),
