@@ -43,12 +43,14 @@ from verifier.envelope import (
     seal_envelope,
 )
 from verifier.pipeline import StatusAnswer
-from verifier.trust import TrustBundle, TrustStore
+from verifier.trust import TrustBundle, TrustStore, displayable
 
 SNAPSHOT_TYPE = "application/vnd.eseal.revocations+cbor"
 SNAPSHOT_FORMAT = "eseal-revocations/v1"
 NON_VALID = ("02", "03", "04", "05", "06", "07")
 MAX_SEALS = 1_000_000
+#: As a bundle's region: text of at most 256 characters.
+MAX_REGION = 256
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 
@@ -167,6 +169,9 @@ def _check_head(raw: Any) -> None:
         raise MalformedSnapshot(f"snapshot as_of is not a Unix time up to {MAX_TIME}")
     if raw["issued"] < 0:
         raise MalformedSnapshot("snapshot issued is a count, not negative")
+    if len(raw["region"]) > MAX_REGION or not displayable(raw["region"]):
+        # Named in a refusal before the signature is checked: no escape codes, no megabytes.
+        raise MalformedSnapshot(f"snapshot region is not printable text of <= {MAX_REGION}")
 
 
 def _parse(payload: bytes) -> RevocationSnapshot:
