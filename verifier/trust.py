@@ -176,7 +176,7 @@ class TrustBundle:
                 name=_text(raw["name"]),
                 root_public_key=bytes.fromhex(raw["root_public_key"]),
                 log_verifier=_text(raw["log_verifier"]),
-                issued_at=int(raw["issued_at"]),
+                issued_at=_time(raw["issued_at"], "issued_at"),
                 checkpoint=_note(raw["checkpoint"]),
                 agencies=tuple(
                     AgencyRecord(
@@ -273,6 +273,13 @@ def _time_or_none(value: Any, what: str) -> int | None:
     if value is None or is_time(value):
         return value
     raise MalformedBundle(f"a key's {what} must be a Unix time or absent")
+
+
+def _time(value: Any, what: str) -> int:
+    """A Unix time as a claim may hold it: an int, not a float, a bool or a string."""
+    if not is_time(value):
+        raise MalformedBundle(f"the bundle's {what} must be a Unix time")
+    return value
 
 
 def sign_bundle(bundle: TrustBundle, root_key: SigningKey) -> bytes:

@@ -407,6 +407,19 @@ def test_key_times_in_a_bundle_are_unix_times(region: Region) -> None:
         del key[field]
 
 
+def test_the_bundle_time_is_a_unix_time(region: Region) -> None:
+    """Found by review: issued_at was read with int(), which took a float, a bool or a
+    string of digits, and any size: 10^30, signed by a root, hung the window naming the
+    day its clock was behind."""
+    raw = build_bundle(region.node, now=LATER).to_json()
+    for bad in ("1795086400", 1795086400.5, True, -1, MAX_TIME + 1, 10**30, None):
+        raw["issued_at"] = bad
+        with pytest.raises(MalformedBundle, match="issued_at"):
+            TrustBundle.from_json(raw)
+    raw["issued_at"] = LATER
+    assert TrustBundle.from_json(raw).issued_at == LATER
+
+
 def test_seal_stamp_matches_only_its_document(region: Region) -> None:
     seal = create_seal(
         region.node,
