@@ -390,7 +390,7 @@ def _describe(run: _Run) -> None:
     claims = doc.claims
     if isinstance(claims, LicenseClaims):
         body = claims.body
-        info = run.ctx.store.license_type(body.type_code)
+        info = run.ctx.store.license_type(body.type_code, body.region)
         labels = info.labels if info else {}
         fields = body.fields
         # The catalogue's order, as on the printed license (the QR keeps CBOR's order).

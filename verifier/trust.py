@@ -325,7 +325,11 @@ class TrustStore:
         self.signed_at: dict[str, int] = {}
         self._chains: dict[tuple[int, str, str | None], Exception | None] = {}
         self._by_kid: dict[bytes, list[Signer]] = {}
-        self._types: dict[str, LicenseTypeInfo] = {}
+        #: License types by (region, code): a region names the types of its own licenses.
+        self._types: dict[tuple[str, str], LicenseTypeInfo] = {}
+        #: By code, as the first bundle listing it names it, for a document of a region
+        #: held here by no bundle (which is not valid anyway).
+        self._any_types: dict[str, LicenseTypeInfo] = {}
         for b in bundles:
             self.add(b)
 
@@ -338,7 +342,8 @@ class TrustStore:
         for seal in bundle.seals:
             self._by_kid.setdefault(seal.key.key_id, []).append(Signer(bundle, seal.key, seal=seal))
         for t in bundle.license_types:
-            self._types.setdefault(t.code, t)
+            self._types.setdefault((bundle.region, t.code), t)
+            self._any_types.setdefault(t.code, t)
 
     def check_chain(self, signer: Signer, *, role: Role, license_type: str | None) -> None:
         """Check the signer's statement chain to its region root: signature, role, scope,
@@ -365,8 +370,13 @@ class TrustStore:
     def signers(self, kid: bytes) -> list[Signer]:
         return self._by_kid.get(kid, [])
 
-    def license_type(self, code: str) -> LicenseTypeInfo | None:
-        return self._types.get(code)
+    def license_type(self, code: str, region: str | None = None) -> LicenseTypeInfo | None:
+        """The names of license type ``code`` as the bundle of ``region`` (the license's
+        own) gives them: another region's bundle must not rename the types of its licenses
+        or relabel their fields. When no bundle of ``region`` is held, as any gives them."""
+        if region is not None and region in self.signed_at:
+            return self._types.get((region, code))
+        return self._any_types.get(code)
 
     def regions(self, code: str) -> list[TrustBundle]:
         """Every trusted bundle of region ``code`` (a region that changed its root key may

@@ -329,6 +329,34 @@ def test_a_key_statement_of_absurd_times_is_reported_at_once(region: Region) -> 
     assert "146138514283-06-19 to 292277026596-12-04" in verdict.reasons[0]
 
 
+def test_a_license_is_described_by_its_own_regions_bundle(region: Region) -> None:
+    """Found by review: a window holding two regions' bundles took a license type's name and
+    field labels from whichever bundle listed the type first, so region A's bundle could
+    rename region B's licenses ("no check needed") and relabel their fields."""
+    from verifier.trust import LicenseTypeInfo
+
+    issued = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+    own = build_bundle(region.node, now=LATER)
+    hostile = dataclasses.replace(
+        own,
+        region="110000",
+        name="北京市",
+        agencies=(),
+        seals=(),
+        license_types=(LicenseTypeInfo(BUSINESS, "免检证照", {"business_scope": "无需核验"}),),
+    )
+    for bundles in ([hostile, own], [own, hostile]):
+        verdict = verify_text(issued.qr_text, VerifyContext(TrustStore(bundles), LATER))
+        assert verdict.status is Status.VALID, verdict.reasons
+        assert verdict.document["type_name"] == "营业执照"
+        labels = {f["name"]: f["label"] for f in verdict.document["fields"]}
+        assert labels["business_scope"] == "经营范围"
+    # A license of a region held by no bundle (not valid) is described as any bundle can.
+    alone = verify_text(issued.qr_text, VerifyContext(TrustStore([hostile]), LATER))
+    assert alone.status is Status.UNKNOWN_ISSUER
+    assert alone.document["type_name"] == "免检证照"
+
+
 def test_names_that_could_drive_a_terminal_are_refused(region: Region) -> None:
     """Bundle text is shown in terminals and on the window: no control or format characters,
     neither when an agency or seal is registered nor in a bundle from elsewhere."""
