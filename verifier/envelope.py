@@ -22,6 +22,10 @@ from keys.errors import PARSE_ERRORS, CheckFailed, InvalidInput, shown
 
 MAX_ENVELOPE = 64 * 1024 * 1024
 MAX_SIGNATURES = 8
+#: The objects and lists of an envelope: itself, its signatures and one object for each.
+#: Their brackets (in no string of an envelope: base64 and hex have none) are counted
+#: before the JSON is parsed, so that megabytes of empty lists cannot cost gigabytes.
+MAX_CONTAINERS = 2 + MAX_SIGNATURES
 
 
 class MalformedEnvelope(InvalidInput):
@@ -63,6 +67,10 @@ def read_envelope(data: bytes, payload_type: str) -> tuple[bytes, list[tuple[byt
     signature) pairs."""
     if len(data) > MAX_ENVELOPE:
         raise MalformedEnvelope(f"envelope of {len(data)} bytes exceeds {MAX_ENVELOPE}")
+    if data.count(b"{") + data.count(b"[") > MAX_CONTAINERS:
+        raise MalformedEnvelope(
+            f"an envelope is one object with a list of 1 to {MAX_SIGNATURES} signatures"
+        )
     try:
         env: Any = json.loads(data)
         if not isinstance(env, dict) or set(env) != {"payloadType", "payload", "signatures"}:

@@ -37,7 +37,7 @@ from verifier import scan_pool
 from verifier.base45 import b45encode
 from verifier.cose import cose_sign1_bytes
 from verifier.document import LicenseClaims, decode, sign_license
-from verifier.envelope import read_envelope
+from verifier.envelope import MalformedEnvelope, read_envelope
 from verifier.online import NodeAnswerMalformed, NodeAnswerUnproven, OnlineStatus
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.scan_pool import ScanPool
@@ -1290,6 +1290,24 @@ def test_refusals_of_bad_offline_files_are_short(data: bytes) -> None:
         with pytest.raises(InvalidInput) as refused:
             read()
         assert len(str(refused.value)) < 400, str(refused.value)[:100]
+
+
+def test_an_envelope_of_empty_lists_is_refused_before_it_is_parsed() -> None:
+    """Found by review: an envelope was parsed whole before its shape was checked, so a
+    64 MiB file of empty lists (signed by no one) cost the window 1.7 GB of list objects.
+    Its brackets are counted first."""
+    import tracemalloc
+
+    head = json.dumps({"payloadType": BUNDLE_TYPE, "payload": ""})[:-1].encode()
+    data = head + b',"signatures":[' + b"[]," * 1_000_000 + b"[]]}"
+    tracemalloc.start()
+    try:
+        with pytest.raises(MalformedEnvelope, match="1 to 8 signatures"):
+            read_envelope(data, BUNDLE_TYPE)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < len(data) // 10
 
 
 class _Drip(httpx.SyncByteStream):
