@@ -93,12 +93,22 @@ def read_envelope(data: bytes, payload_type: str) -> tuple[bytes, list[tuple[byt
     return payload, pairs
 
 
+def signed_by(
+    payload_type: str, payload: bytes, signatures: list[tuple[bytes, bytes]], public_key: bytes
+) -> bool:
+    """Whether one of ``signatures`` (as :func:`read_envelope` gives them) is
+    ``public_key``'s over the payload."""
+    kid = ed25519.key_id(public_key)
+    message = pae(payload_type, payload)
+    return any(
+        keyid == kid and ed25519.verify(public_key, message, sig) for keyid, sig in signatures
+    )
+
+
 def open_envelope(data: bytes, payload_type: str, public_key: bytes) -> bytes:
     """The payload of an envelope signed by ``public_key``, or an error."""
     payload, signatures = read_envelope(data, payload_type)
+    if signed_by(payload_type, payload, signatures, public_key):
+        return payload
     kid = ed25519.key_id(public_key)
-    message = pae(payload_type, payload)
-    for keyid, sig in signatures:
-        if keyid == kid and ed25519.verify(public_key, message, sig):
-            return payload
     raise EnvelopeSignatureInvalid(f"the {payload_type} envelope is not signed by key {kid.hex()}")

@@ -38,9 +38,9 @@ from verifier.cose import CBOR_ERRORS
 from verifier.document import DecodedDocument, LicenseClaims
 from verifier.envelope import (
     EnvelopeSignatureInvalid,
-    open_envelope,
     read_envelope,
     seal_envelope,
+    signed_by,
 )
 from verifier.pipeline import StatusAnswer
 from verifier.trust import TrustBundle, TrustStore, displayable
@@ -134,25 +134,33 @@ def sign_snapshot(snapshot: RevocationSnapshot, log_key: SigningKey) -> bytes:
 
 def open_snapshot(data: bytes, store: TrustStore) -> RevocationSnapshot:
     """The snapshot in ``data``, checked against the log key of its region (which must be
-    in ``store``) and against that region's signed checkpoint."""
-    unverified, _ = read_envelope(data, SNAPSHOT_TYPE)
-    snapshot = _parse(unverified)
-    bundles = store.regions(snapshot.region)
-    if not bundles:
-        raise MalformedSnapshot(
-            f"snapshot of region {snapshot.region}, whose trust bundle was not given"
-        )
-    refused: list[EnvelopeSignatureInvalid] = []
-    for bundle in bundles:  # any trusted bundle of the region whose log key signed it
+    in ``store``) and against that region's signed checkpoint.
+
+    The signature is checked before the payload is decoded: CBOR that no trusted key
+    signed is not decoded at all (a few megabytes of empty arrays decode to gigabytes).
+    So the log keys of every trusted bundle are tried, and the region is read after."""
+    payload, signatures = read_envelope(data, SNAPSHOT_TYPE)
+    if not store.bundles:
+        raise MalformedSnapshot("a snapshot needs the trust bundle of its region: none given")
+    signers = []  # every trusted bundle whose log key signed it (a region may have two)
+    for bundle in store.bundles:
         verifier_key = parse_verifier_key(bundle.log_verifier)
-        try:
-            open_envelope(data, SNAPSHOT_TYPE, verifier_key.public_key)
-        except EnvelopeSignatureInvalid as e:
-            refused.append(e)
-            continue
-        verify_checkpoint(snapshot.checkpoint, verifier_key)
-        return snapshot
-    raise refused[-1]
+        if signed_by(SNAPSHOT_TYPE, payload, signatures, verifier_key.public_key):
+            signers.append((bundle, verifier_key))
+    if not signers:
+        raise EnvelopeSignatureInvalid(
+            "the snapshot is not signed by the log key of any region trusted "
+            f"({', '.join(sorted(store.signed_at))}): is its region's bundle given?"
+        )
+    snapshot = _parse(payload)
+    for bundle, verifier_key in signers:
+        if bundle.region == snapshot.region:
+            verify_checkpoint(snapshot.checkpoint, verifier_key)
+            return snapshot
+    raise EnvelopeSignatureInvalid(
+        f"the snapshot of region {snapshot.region} is not signed by that region's log key "
+        f"(but by that of {', '.join(sorted({b.region for b, _ in signers}))})"
+    )
 
 
 def _check_head(raw: Any) -> None:
