@@ -291,6 +291,8 @@ def open_bundle(data: bytes, *, pinned_root_key_id: bytes | None = None) -> Trus
     """Parse a signed bundle and check it is signed by the root key it names (and, when
     given, that this root key is the pinned one)."""
     payload, _ = read_envelope(data, BUNDLE_TYPE)
+    if len(payload) > MAX_BUNDLE:  # parsed before its signature is checked: bounded first
+        raise MalformedBundle(f"trust bundle of {len(payload)} bytes exceeds {MAX_BUNDLE}")
     try:
         raw = json.loads(payload)
     except (ValueError, UnicodeDecodeError, RecursionError) as e:

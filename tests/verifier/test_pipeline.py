@@ -491,6 +491,22 @@ def test_bundle_is_signed_and_pinned(region: Region) -> None:
         open_bundle(forged)
 
 
+def test_a_bundle_payload_is_bounded_before_it_is_parsed(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: MAX_BUNDLE was declared and never checked, so a bundle's payload,
+    parsed before its signature is checked, could be as large as the envelope allows."""
+    import verifier.trust
+    from verifier.envelope import read_envelope
+
+    data = export_bundle(region.node, now=LATER)
+    assert open_bundle(data).region == "500000"
+    size = len(read_envelope(data, verifier.trust.BUNDLE_TYPE)[0])
+    monkeypatch.setattr(verifier.trust, "MAX_BUNDLE", size - 1)
+    with pytest.raises(MalformedBundle, match=f"{size} bytes exceeds {size - 1}"):
+        open_bundle(data)
+
+
 def test_every_key_with_the_kid_is_tried(region: Region, monkeypatch: pytest.MonkeyPatch) -> None:
     """Key ids are 8 bytes, so two keys may share one: the signature step tries each key
     listed under the kid, and only a key whose signature verifies is used."""
