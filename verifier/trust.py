@@ -287,6 +287,14 @@ def sign_bundle(bundle: TrustBundle, root_key: SigningKey) -> bytes:
     return seal_envelope(BUNDLE_TYPE, payload, root_key)
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all distinct (json keeps the last of a repeated one)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("a key is repeated in an object")
+    return out
+
+
 def open_bundle(data: bytes, *, pinned_root_key_id: bytes | None = None) -> TrustBundle:
     """Parse a signed bundle and check it is signed by the root key it names (and, when
     given, that this root key is the pinned one)."""
@@ -294,7 +302,9 @@ def open_bundle(data: bytes, *, pinned_root_key_id: bytes | None = None) -> Trus
     if len(payload) > MAX_BUNDLE:  # parsed before its signature is checked: bounded first
         raise MalformedBundle(f"trust bundle of {len(payload)} bytes exceeds {MAX_BUNDLE}")
     try:
-        raw = json.loads(payload)
+        # UTF-8 only (bytes would pass UTF-16 too), each key once: what the root signed
+        # must read one way, here and in any other verifier.
+        raw = json.loads(payload.decode(), object_pairs_hook=_object)
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise MalformedBundle(f"trust bundle payload is not JSON: {shown(e, 200)}") from e
     bundle = TrustBundle.from_json(raw)

@@ -507,6 +507,23 @@ def test_a_bundle_payload_is_bounded_before_it_is_parsed(
         open_bundle(data)
 
 
+def test_a_bundle_payload_reads_one_way(region: Region) -> None:
+    """Found by review: a signed payload with a repeated key ({"region": "110000", …,
+    "region": "500000"}) or in UTF-16 was read, last key winning; another verifier may read
+    the first, or refuse. What a root signed must read one way."""
+    import json
+
+    from verifier.envelope import seal_envelope
+    from verifier.trust import BUNDLE_TYPE
+
+    raw = json.dumps(build_bundle(region.node, now=LATER).to_json(), ensure_ascii=False)
+    root = region.node.require_root_key()
+    assert open_bundle(seal_envelope(BUNDLE_TYPE, raw.encode(), root)).region == "500000"
+    for payload in ('{"region": "110000", ' + raw[1:]).encode(), raw.encode("utf-16"):
+        with pytest.raises(MalformedBundle, match="not JSON"):
+            open_bundle(seal_envelope(BUNDLE_TYPE, payload, root))
+
+
 def test_every_key_with_the_kid_is_tried(region: Region, monkeypatch: pytest.MonkeyPatch) -> None:
     """Key ids are 8 bytes, so two keys may share one: the signature step tries each key
     listed under the kid, and only a key whose signature verifies is used."""
