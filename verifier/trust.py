@@ -171,7 +171,7 @@ class TrustBundle:
                 raise MalformedBundle(
                     f"bundle format {shown(raw['format'])} is not {BUNDLE_FORMAT}"
                 )
-            return cls(
+            bundle = cls(
                 region=_text(raw["region"]),
                 name=_text(raw["name"]),
                 root_public_key=bytes.fromhex(raw["root_public_key"]),
@@ -213,6 +213,23 @@ class TrustBundle:
             raise
         except PARSE_ERRORS as e:
             raise MalformedBundle(f"trust bundle is malformed: {shown(e, 200)}") from e
+        _check_subjects(bundle)
+        return bundle
+
+
+def _check_subjects(bundle: TrustBundle) -> None:
+    """Each key is listed under the agency or seal its statement certifies it for: the
+    statement (its certificate, signed by the root) and the listing (the index a window
+    looks keys up by) say the same, or the bundle is refused."""
+    listed = [(a.code, "agency", k) for a in bundle.agencies for k in a.keys]
+    listed += [(s.id, "seal", s.key) for s in bundle.seals]
+    for owner, what, key in listed:
+        subject = key.statement.statement.subject
+        if subject != owner:
+            raise MalformedBundle(
+                f"key {key.key_id.hex()} is listed under {what} {shown(owner)} but certified "
+                f"for {shown(subject)}"
+            )
 
 
 def _names(value: Any) -> tuple[str, ...]:

@@ -448,6 +448,32 @@ def test_the_bundle_time_is_a_unix_time(region: Region) -> None:
     assert TrustBundle.from_json(raw).issued_at == LATER
 
 
+def test_a_key_is_listed_under_whom_its_statement_certifies(region: Region) -> None:
+    """Found by review: a bundle listing an agency's key under another agency (or a seal's
+    key under another seal id) was taken as listed, so the listing, not the root's
+    certificate of the key, said whose documents it signs. Such a bundle is refused."""
+    create_seal(
+        region.node,
+        MARKET_AGENT,
+        agency_code=MARKET,
+        name="合同专用章",
+        seal_type="contract",
+        image=None,
+        now=NOW,
+    )
+    raw = build_bundle(region.node, now=LATER).to_json()
+    assert TrustBundle.from_json(raw).seals  # as the node lists them: accepted
+    market = next(a for a in raw["agencies"] if a["code"] == MARKET)
+    other = next(a for a in raw["agencies"] if a["code"] != MARKET and a["keys"])
+    market["keys"], other["keys"] = other["keys"], market["keys"]
+    with pytest.raises(MalformedBundle, match=r"listed under agency '\d+\w*' but certified for"):
+        TrustBundle.from_json(raw)
+    market["keys"], other["keys"] = other["keys"], market["keys"]
+    raw["seals"][0]["id"] += "-2"
+    with pytest.raises(MalformedBundle, match=r"listed under seal '.*' but certified for"):
+        TrustBundle.from_json(raw)
+
+
 def test_seal_stamp_matches_only_its_document(region: Region) -> None:
     seal = create_seal(
         region.node,
