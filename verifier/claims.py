@@ -35,7 +35,8 @@ _MAX_FIELDS: Final = 40
 _MAX_FIELD_NAME: Final = 32
 _CREDIT_CODE = re.compile(r"[0-9A-HJ-NP-RTUWXY]{18}")
 _TYPE_CODE = re.compile(r"[0-9A-HJ-NP-RTUWXY]{18}[0-9]{3}")
-_REGION = re.compile(r"[0-9]{6}")
+#: A region code (GB/T 2260), as a license and a trust bundle name it: six digits.
+REGION_CODE: Final = re.compile(r"[0-9]{6}", re.ASCII)
 #: A media type as a stamp records it: type/subtype, no parameters (RFC 6838 names).
 MAX_MEDIA_TYPE: Final = 127
 MEDIA_TYPE = re.compile(r"[A-Za-z0-9][\w!#$&^.+-]*/[A-Za-z0-9][\w!#$&^.+-]*", re.ASCII)
@@ -294,7 +295,7 @@ def _license_claims(m: dict[Any, Any]) -> tuple[LicenseClaims, bool]:
     fields, fields_ordered = _fields(b["f"])
     body = LicenseBody(
         _text(b["t"], "type code (t)", 21, _TYPE_CODE),
-        _text(b["r"], "region code (r)", 6, _REGION),
+        _text(b["r"], "region code (r)", 6, REGION_CODE),
         _uint(b["v"], "version (v)", 1, 999),
         holder,
         fields,

@@ -21,7 +21,7 @@ from nacl.signing import SigningKey
 from keys import ed25519
 from keys.errors import PARSE_ERRORS, CheckFailed, InvalidInput, shown
 from keys.statements import Role, SignedStatement, verify_statement_chain
-from verifier.claims import is_time
+from verifier.claims import REGION_CODE, is_time
 from verifier.envelope import open_envelope, read_envelope, seal_envelope
 
 BUNDLE_TYPE = "application/vnd.eseal.trust-bundle+json"
@@ -172,7 +172,7 @@ class TrustBundle:
                     f"bundle format {shown(raw['format'])} is not {BUNDLE_FORMAT}"
                 )
             bundle = cls(
-                region=_text(raw["region"]),
+                region=_region(raw["region"]),
                 name=_text(raw["name"]),
                 root_public_key=bytes.fromhex(raw["root_public_key"]),
                 log_verifier=_text(raw["log_verifier"]),
@@ -264,6 +264,13 @@ def _text(value: Any, limit: int = 256) -> str:
     control or format characters a signer could use to rewrite what is displayed)."""
     if not isinstance(value, str) or len(value) > limit or not displayable(value):
         raise MalformedBundle(f"expected printable text of at most {limit} characters")
+    return value
+
+
+def _region(value: Any) -> str:
+    """A region code as a license names it (GB/T 2260: six digits)."""
+    if type(value) is not str or not REGION_CODE.fullmatch(value):
+        raise MalformedBundle("the bundle's region must be a GB/T 2260 code of six digits")
     return value
 
 

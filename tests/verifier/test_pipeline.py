@@ -448,6 +448,18 @@ def test_the_bundle_time_is_a_unix_time(region: Region) -> None:
     assert TrustBundle.from_json(raw).issued_at == LATER
 
 
+def test_the_bundle_region_is_a_region_code(region: Region) -> None:
+    """A bundle's region is the six digits its licenses name (nothing else could ever
+    vouch for one): anything else is refused when the bundle is read."""
+    raw = build_bundle(region.node, now=LATER).to_json()
+    for bad in ("50000", "5000000", "５０００００", "500000\n", 500000, None):
+        raw["region"] = bad
+        with pytest.raises(MalformedBundle, match="GB/T 2260"):
+            TrustBundle.from_json(raw)
+    raw["region"] = "500000"
+    assert TrustBundle.from_json(raw).region == "500000"
+
+
 def test_a_key_is_listed_under_whom_its_statement_certifies(region: Region) -> None:
     """Found by review: a bundle listing an agency's key under another agency (or a seal's
     key under another seal id) was taken as listed, so the listing, not the root's
