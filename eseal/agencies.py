@@ -27,7 +27,7 @@ from keys.errors import InvalidInput
 from keys.statements import KeyStatement, Role, certify
 from ledger.entries import Entry, digest
 from verifier.pipeline import MAX_REASON
-from verifier.trust import displayable
+from verifier.trust import agency_of_region, displayable
 
 AGENCY_KEY_LIFETIME = 5 * 365 * 86400
 MAX_NAME = 100
@@ -42,6 +42,15 @@ class AgencyExists(InvalidInput):
 
     code = "agency-exists"
     http_status = 409
+
+
+class AgencyOfAnotherRegion(InvalidInput):
+    """The credit code is of another province: a region registers its own agencies (and
+    the central government's), since windows everywhere refuse a bundle that vouches
+    for another province's."""
+
+    code = "agency-of-another-region"
+    http_status = 422
 
 
 class UnknownAgency(InvalidInput):
@@ -149,6 +158,11 @@ def _certify_agency_key(node: Node, code: str, types: tuple[str, ...], now: int)
 def add_agency(node: Node, *, code: str, name: str, types: list[str], now: int) -> AgencyCreated:
     """Register an agency for ``types``: its key, its statement, its credential (shown once)."""
     code = validate_credit_code(code)
+    if not agency_of_region(code, node.config.region):
+        raise AgencyOfAnotherRegion(
+            f"agency {code} is registered in region {code[2:8]} (its credit code), not in "
+            f"this region's province ({node.config.region}) nor centrally"
+        )
     name = name.strip()
     if not name or len(name) > MAX_NAME or not displayable(name):
         raise InvalidInput(f"the agency name must be 1 to {MAX_NAME} printable characters")

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Final
 
 from keys.errors import InvalidInput
+from verifier.trust import CENTRAL_REGION
 
 #: An integer as people and programs write one to eseal (a query parameter, a command's
 #: argument): plain decimal digits, no sign but a minus on a non-zero value, no leading
@@ -132,8 +133,6 @@ CREDIT_CODE_ALPHABET: Final = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CREDIT_VALUE: Final = {ch: i for i, ch in enumerate(CREDIT_CODE_ALPHABET)}
 #: W_i = 3^(i−1) mod 31, i = 1..17.
 _CREDIT_WEIGHTS: Final = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-#: Region part of codes registered by central-government authorities (not a GB/T 2260 province).
-_CENTRAL_REGION: Final = "100000"
 
 
 def _credit_illegal(code: str) -> InvalidCreditCode | None:
@@ -180,7 +179,7 @@ def validate_credit_code(code: str) -> str:
             f"credit code: region code (positions 3–8) must be digits,"
             f" got {bad[1]!r} at position {bad[0] + 2}"
         )
-    if region != _CENTRAL_REGION and region[:2] not in PROVINCES:
+    if region != CENTRAL_REGION and region[:2] not in PROVINCES:
         raise InvalidCreditCode(
             f"credit code: unknown province {region[:2]} in region code {region!r} (positions 3–8)"
         )

@@ -213,14 +213,34 @@ class TrustBundle:
             raise
         except PARSE_ERRORS as e:
             raise MalformedBundle(f"trust bundle is malformed: {shown(e, 200)}") from e
-        _check_subjects(bundle)
+        _check_listing(bundle)
         return bundle
 
 
-def _check_subjects(bundle: TrustBundle) -> None:
-    """Each key is listed under the agency or seal its statement certifies it for: the
+#: The region part of a unified social credit code (GB 32100, positions 3-8) of an agency
+#: registered by the central government, whatever region it serves.
+CENTRAL_REGION = "100000"
+
+
+def agency_of_region(code: str, region: str) -> bool:
+    """Whether a region may vouch for the agency of credit code ``code``: one of its own
+    province (the code's positions 3-4, as its region code's first two digits) or of the
+    central government. So no region's bundle can speak for another province's agencies
+    (or their seals), which carry no region of their own in a document."""
+    return code[2:4] == region[:2] or code[2:8] == CENTRAL_REGION
+
+
+def _check_listing(bundle: TrustBundle) -> None:
+    """The bundle's agencies and seals are of its province (:func:`agency_of_region`), and
+    each key is listed under the agency or seal its statement certifies it for: the
     statement (its certificate, signed by the root) and the listing (the index a window
     looks keys up by) say the same, or the bundle is refused."""
+    for code in [a.code for a in bundle.agencies] + [s.agency_code for s in bundle.seals]:
+        if not agency_of_region(code, bundle.region):
+            raise MalformedBundle(
+                f"agency {shown(code)} is not of region {bundle.region}'s province (nor "
+                "central): a region vouches only for its own agencies and their seals"
+            )
     listed = [(a.code, "agency", k) for a in bundle.agencies for k in a.keys]
     listed += [(s.id, "seal", s.key) for s in bundle.seals]
     for owner, what, key in listed:

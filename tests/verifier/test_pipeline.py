@@ -8,12 +8,13 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eseal.agencies import Principal, revoke_key, rotate_key
+from eseal.agencies import Principal, add_agency, revoke_key, rotate_key
 from eseal.licenses import change_status, issue, renew
 from eseal.seals import create_seal, revoke_seal, stamp
 from eseal.trust_export import LocalStatus, build_bundle, export_bundle
@@ -360,7 +361,6 @@ def test_a_license_is_described_by_its_own_regions_bundle(region: Region) -> Non
 def test_names_that_could_drive_a_terminal_are_refused(region: Region) -> None:
     """Bundle text is shown in terminals and on the window: no control or format characters,
     neither when an agency or seal is registered nor in a bundle from elsewhere."""
-    from eseal.agencies import add_agency
 
     for bad in ("重庆\x1b[2K✔ 有效", "甲\u202e乙", "a\nb"):
         with pytest.raises(InvalidInput, match="printable"):
@@ -484,6 +484,50 @@ def test_a_key_is_listed_under_whom_its_statement_certifies(region: Region) -> N
     raw["seals"][0]["id"] += "-2"
     with pytest.raises(MalformedBundle, match=r"listed under seal '.*' but certified for"):
         TrustBundle.from_json(raw)
+
+
+def test_a_region_vouches_only_for_its_provinces_agencies_and_the_central_ones(
+    tmp_path: Path,
+) -> None:
+    """Found by review: region A's bundle could list an agency (and its seals) of region B:
+    a stamp names no region, so A's key then sealed documents as B's agency. An agency's
+    credit code says where it was registered; a bundle listing one of another province
+    is refused, and a node registers no such agency."""
+    from eseal.agencies import AgencyOfAnotherRegion
+    from eseal.ids import credit_code_check_char
+
+    region = make_region(tmp_path)  # its own: an agency is added
+    try:
+        central = "11100000MB0327169" + credit_code_check_char("11100000MB0327169")
+        add_agency(
+            region.node, code=central, name="国家市场监督管理总局", types=[BUSINESS], now=NOW
+        )
+        beijing = "11110000MB0123456" + credit_code_check_char("11110000MB0123456")
+        with pytest.raises(AgencyOfAnotherRegion, match="region 110000"):
+            add_agency(
+                region.node, code=beijing, name="北京市市场监督管理局", types=[BUSINESS], now=NOW
+            )
+        create_seal(
+            region.node,
+            MARKET_AGENT,
+            agency_code=MARKET,
+            name="合同专用章",
+            seal_type="contract",
+            image=None,
+            now=NOW,
+        )
+        raw = build_bundle(region.node, now=LATER).to_json()
+        opened = TrustBundle.from_json(raw)  # its own and a central agency: accepted
+        assert central in {a.code for a in opened.agencies}
+        raw["seals"][0]["agency_code"] = beijing
+        with pytest.raises(MalformedBundle, match=f"agency '{beijing}' is not of region 500000"):
+            TrustBundle.from_json(raw)
+        raw["seals"][0]["agency_code"] = MARKET
+        next(a for a in raw["agencies"] if a["code"] == central)["code"] = beijing
+        with pytest.raises(MalformedBundle, match=f"agency '{beijing}' is not of region 500000"):
+            TrustBundle.from_json(raw)
+    finally:
+        region.node.close()
 
 
 def test_seal_stamp_matches_only_its_document(region: Region) -> None:
