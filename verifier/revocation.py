@@ -34,7 +34,7 @@ from keys.errors import InvalidInput, shown
 from ledger.checkpoint import parse_verifier_key, verify_checkpoint
 from verifier.cascade import Cascade, build_cascade_from_digests, id_digest
 from verifier.claims import MAX_TIME, is_time
-from verifier.cose import CBOR_ERRORS
+from verifier.cose import CBOR_ERRORS, require_canonical
 from verifier.document import DecodedDocument, LicenseClaims
 from verifier.envelope import (
     EnvelopeSignatureInvalid,
@@ -204,6 +204,10 @@ def _parse(payload: bytes) -> RevocationSnapshot:
             raise MalformedSnapshot("keys_revoked lists key ids as 16 lower-case hex digits")
         if not all(type(s) is str for s in seals):
             raise MalformedSnapshot("seals_revoked lists seal ids as text")
+        try:  # the one encoding (no repeated key another verifier could read otherwise)
+            require_canonical(payload, raw, "revocation snapshot")
+        except InvalidInput as e:
+            raise MalformedSnapshot(e.message) from e
         return RevocationSnapshot(
             raw["region"],
             raw["as_of"],

@@ -302,3 +302,28 @@ def test_snapshot_fields_are_typed_strictly(region: Region, field: str, value: o
     del raw[field]
     with pytest.raises(MalformedSnapshot, match=f"'{field}' is missing"):
         _parse(cbor2.dumps(raw, canonical=True))
+
+
+def test_a_signed_snapshot_is_read_in_its_one_encoding(region: Region) -> None:
+    """Signed by the region's log key, a snapshot whose map repeats a key (here ``issued``,
+    which cbor2 reads as its last value) is refused: another verifier could read the same
+    signed bytes otherwise. So is one in any other encoding than the deterministic one."""
+    import cbor2
+
+    from verifier.revocation import SNAPSHOT_TYPE, build_snapshot
+
+    store = TrustStore([build_bundle(region.node, now=NOW)])
+    note = region.node.log.checkpoint()
+    snapshot = build_snapshot(region="500000", as_of=NOW, checkpoint=note, licenses=[])
+    payload = snapshot.payload()
+    log_key = region.node.require_log_key()
+    assert open_snapshot(seal_envelope(SNAPSHOT_TYPE, payload, log_key), store) == snapshot
+    count = payload[0] - 0xA0  # a map of fewer than 24 entries: its count in the first byte
+    repeated = bytes([payload[0] + 1]) + payload[1:] + cbor2.dumps("issued") + cbor2.dumps(7)
+    assert cbor2.loads(repeated)["issued"] == 7
+    assert len(cbor2.loads(repeated)) == count
+    with pytest.raises(MalformedSnapshot, match="repeats a key"):
+        open_snapshot(seal_envelope(SNAPSHOT_TYPE, repeated, log_key), store)
+    longer = b"\xb8" + bytes([count]) + payload[1:]  # the entry count in a longer form
+    with pytest.raises(MalformedSnapshot, match="not deterministic CBOR"):
+        open_snapshot(seal_envelope(SNAPSHOT_TYPE, longer, log_key), store)
