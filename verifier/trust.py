@@ -27,6 +27,10 @@ from verifier.envelope import open_envelope, read_envelope, seal_envelope
 BUNDLE_TYPE = "application/vnd.eseal.trust-bundle+json"
 BUNDLE_FORMAT = "eseal-trust-bundle/v1"
 MAX_BUNDLE = 32 * 1024 * 1024
+#: The objects and lists a bundle may hold (its brackets, counted before it is parsed, any
+#: in its names included): a bundle lists a few per agency, key, seal and license type, so
+#: this is some 300,000 seals or agencies; 32 MiB of empty lists would parse to gigabytes.
+MAX_BUNDLE_CONTAINERS = 1_000_000
 
 
 class MalformedBundle(InvalidInput):
@@ -345,6 +349,10 @@ def open_bundle(data: bytes, *, pinned_root_key_id: bytes | None = None) -> Trus
     payload, _ = read_envelope(data, BUNDLE_TYPE)
     if len(payload) > MAX_BUNDLE:  # parsed before its signature is checked: bounded first
         raise MalformedBundle(f"trust bundle of {len(payload)} bytes exceeds {MAX_BUNDLE}")
+    if payload.count(b"{") + payload.count(b"[") > MAX_BUNDLE_CONTAINERS:
+        raise MalformedBundle(
+            f"trust bundle holds more than {MAX_BUNDLE_CONTAINERS:,} objects and lists"
+        )
     try:
         # UTF-8 only (bytes would pass UTF-16 too), each key once: what the root signed
         # must read one way, here and in any other verifier.

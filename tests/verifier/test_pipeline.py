@@ -589,6 +589,33 @@ def test_a_bundle_payload_is_bounded_before_it_is_parsed(
         open_bundle(data)
 
 
+def test_a_bundle_of_empty_lists_is_refused_before_it_is_parsed(region: Region) -> None:
+    """A bundle is parsed before its root's signature can be checked (the root key is in
+    it), and even a signed one need not be sane: megabytes of empty lists parse to
+    gigabytes. Its objects and lists are counted first."""
+    import tracemalloc
+
+    import nacl.signing
+
+    import verifier.trust
+    from verifier.envelope import read_envelope, seal_envelope
+
+    data = export_bundle(region.node, now=LATER)
+    payload = read_envelope(data, verifier.trust.BUNDLE_TYPE)[0]
+    held = payload.count(b"{") + payload.count(b"[")
+    assert 10 < held < 1000  # a real bundle holds a few per agency, key and type
+    bomb = b"[" + b"[]," * 2_000_000 + b"[]]"
+    key = nacl.signing.SigningKey.generate()
+    tracemalloc.start()
+    try:
+        with pytest.raises(MalformedBundle, match="more than 1,000,000 objects and lists"):
+            open_bundle(seal_envelope(verifier.trust.BUNDLE_TYPE, bomb, key))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * len(bomb)  # the file and its payload, not two million lists
+
+
 def test_a_bundle_payload_reads_one_way(region: Region) -> None:
     """Found by review: a signed payload with a repeated key ({"region": "110000", …,
     "region": "500000"}) or in UTF-16 was read, last key winning; another verifier may read
