@@ -31,7 +31,7 @@ from nacl.signing import SigningKey
 
 from keys import cbor as strict_cbor
 from keys.errors import InvalidInput, shown
-from ledger.checkpoint import parse_verifier_key, verify_checkpoint
+from ledger.checkpoint import VerifierKeyInvalid, parse_verifier_key, verify_checkpoint
 from verifier.cascade import Cascade, build_cascade_from_digests, id_digest
 from verifier.claims import MAX_TIME, is_time
 from verifier.cose import CBOR_ERRORS, require_canonical
@@ -143,14 +143,23 @@ def open_snapshot(data: bytes, store: TrustStore) -> RevocationSnapshot:
     if not store.bundles:
         raise MalformedSnapshot("a snapshot needs the trust bundle of its region: none given")
     signers = []  # every trusted bundle whose log key signed it (a region may have two)
+    unreadable: dict[str, VerifierKeyInvalid] = {}  # by region: its snapshots go unchecked
     for bundle in store.bundles:
-        verifier_key = parse_verifier_key(bundle.log_verifier)
+        try:  # a bundle's log key is read only here: one region's must not stop another's
+            verifier_key = parse_verifier_key(bundle.log_verifier)
+        except VerifierKeyInvalid as e:
+            unreadable[bundle.region] = e
+            continue
         if signed_by(SNAPSHOT_TYPE, payload, signatures, verifier_key.public_key):
             signers.append((bundle, verifier_key))
     if not signers:
+        broken = "".join(
+            f"; the log key in the bundle of region {region} is unreadable ({e.message})"
+            for region, e in sorted(unreadable.items())
+        )
         raise EnvelopeSignatureInvalid(
             "the snapshot is not signed by the log key of any region trusted "
-            f"({', '.join(sorted(store.signed_at))}): is its region's bundle given?"
+            f"({', '.join(sorted(store.signed_at))}): is its region's bundle given?{broken}"
         )
     snapshot = _parse(payload)
     for bundle, verifier_key in signers:

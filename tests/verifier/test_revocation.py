@@ -327,3 +327,23 @@ def test_a_signed_snapshot_is_read_in_its_one_encoding(region: Region) -> None:
     longer = b"\xb8" + bytes([count]) + payload[1:]  # the entry count in a longer form
     with pytest.raises(MalformedSnapshot, match="not deterministic CBOR"):
         open_snapshot(seal_envelope(SNAPSHOT_TYPE, longer, log_key), store)
+
+
+def test_a_region_whose_log_key_is_unreadable_stops_no_other_regions_snapshot(
+    region: Region,
+) -> None:
+    """Found by review: a snapshot's signature is tried against the log key of every
+    trusted bundle, and a bundle's log key is first read there; one region's bundle whose
+    log key did not parse (root-signed, a broken or hostile region) made every region's
+    snapshot refused. It stops only its own region's."""
+    import dataclasses
+
+    own = build_bundle(region.node, now=NOW)
+    broken = dataclasses.replace(
+        own, region="110000", name="北京市", agencies=(), seals=(), log_verifier="beijing+x"
+    )
+    data = export_snapshot(region.node, now=NOW + 300)
+    for bundles in ([broken, own], [own, broken]):
+        assert open_snapshot(data, TrustStore(bundles)).region == "500000"
+    with pytest.raises(CheckFailed, match=r"region 110000 is unreadable \(verifier key is not"):
+        open_snapshot(data, TrustStore([broken]))
