@@ -33,7 +33,7 @@ from keys import cbor as strict_cbor
 from keys.errors import InvalidInput, shown
 from ledger.checkpoint import VerifierKeyInvalid, parse_verifier_key, verify_checkpoint
 from verifier.cascade import Cascade, build_cascade_from_digests, id_digest
-from verifier.claims import MAX_TIME, is_time
+from verifier.claims import MAX_TIME, REGION_CODE, is_time
 from verifier.cose import CBOR_ERRORS, require_canonical
 from verifier.document import DecodedDocument, LicenseClaims
 from verifier.envelope import (
@@ -43,14 +43,12 @@ from verifier.envelope import (
     signed_by,
 )
 from verifier.pipeline import StatusAnswer
-from verifier.trust import TrustBundle, TrustStore, displayable
+from verifier.trust import TrustBundle, TrustStore
 
 SNAPSHOT_TYPE = "application/vnd.eseal.revocations+cbor"
 SNAPSHOT_FORMAT = "eseal-revocations/v1"
 NON_VALID = ("02", "03", "04", "05", "06", "07")
 MAX_SEALS = 1_000_000
-#: As a bundle's region: text of at most 256 characters.
-MAX_REGION = 256
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 
@@ -186,9 +184,9 @@ def _check_head(raw: Any) -> None:
         raise MalformedSnapshot(f"snapshot as_of is not a Unix time up to {MAX_TIME}")
     if raw["issued"] < 0:
         raise MalformedSnapshot("snapshot issued is a count, not negative")
-    if len(raw["region"]) > MAX_REGION or not displayable(raw["region"]):
-        # Named in a refusal before the signature is checked: no escape codes, no megabytes.
-        raise MalformedSnapshot(f"snapshot region is not printable text of <= {MAX_REGION}")
+    if not REGION_CODE.fullmatch(raw["region"]):
+        # As a bundle's (whose log key must have signed it), and named in refusals.
+        raise MalformedSnapshot("snapshot region is not a GB/T 2260 code of six digits")
 
 
 def _parse(payload: bytes) -> RevocationSnapshot:

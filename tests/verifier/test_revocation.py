@@ -266,12 +266,13 @@ def test_keys_revoked_is_parsed_strictly(region: Region, keys: object) -> None:
         ("statuses", {7: b"ESC1"}),
         ("statuses", [b"ESC1"]),
         ("region", 500000),
-        # Found by review: the region is named in the refusal of a snapshot whose region's
-        # bundle was not given, before any signature is checked (escape codes reached the
-        # terminal).
+        # Found by review: the region is named in refusals (escape codes reached the
+        # terminal); it is a region code, as a bundle's.
         ("region", "\x1b]0;pwned\x07\x1b[2J500000"),
         ("region", "500000\u202e"),
         ("region", "5" * 257),
+        ("region", "beijing"),
+        ("region", "５０００００"),
         ("as_of", "1700000000"),
         ("as_of", 1.5),
         # Found by review: as_of is a Unix time a claim may hold; 2^64 - 1, signed by a
