@@ -158,11 +158,6 @@ def _certify_agency_key(node: Node, code: str, types: tuple[str, ...], now: int)
 def add_agency(node: Node, *, code: str, name: str, types: list[str], now: int) -> AgencyCreated:
     """Register an agency for ``types``: its key, its statement, its credential (shown once)."""
     code = validate_credit_code(code)
-    if not agency_of_region(code, node.config.region):
-        raise AgencyOfAnotherRegion(
-            f"agency {code} is registered in region {code[2:8]} (its credit code), not in "
-            f"this region's province ({node.config.region}) nor centrally"
-        )
     name = name.strip()
     if not name or len(name) > MAX_NAME or not displayable(name):
         raise InvalidInput(f"the agency name must be 1 to {MAX_NAME} printable characters")
@@ -173,6 +168,11 @@ def add_agency(node: Node, *, code: str, name: str, types: list[str], now: int) 
     with node.sql.read_engine.connect() as conn:
         if conn.execute(select(_agency.c.code).where(_agency.c.code == code)).first():
             raise AgencyExists(f"agency {code} is already registered")
+    if not agency_of_region(code, node.config.region):
+        raise AgencyOfAnotherRegion(
+            f"agency {code} is registered in region {code[2:8]} (its credit code), not in "
+            f"this region's province ({node.config.region}) nor centrally"
+        )
     key = _certify_agency_key(node, code, scope, now)
     credential: list[str] = []
 

@@ -22,6 +22,7 @@ from eseal.cli_common import (
     DbOpt,
     JsonOpt,
     b64,
+    command_group,
     data_dir,
     db_url,
     emit,
@@ -37,7 +38,7 @@ from eseal.problems import EXIT_CHECK_FAILED, EXIT_ERROR, exit_code
 from keys.errors import EsealError, ExternalFailure
 from keys.keyfile import passphrase_from_env, passphrase_if_set
 
-app = typer.Typer(
+app = command_group(
     name="eseal",
     help="Electronic licenses and seals on a witnessed ledger.",
     no_args_is_help=True,
@@ -45,8 +46,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-ledger_app = typer.Typer(help="Read, prove and audit the ledger.", no_args_is_help=True)
-proof_app = typer.Typer(help="Merkle proofs (RFC 9162).", no_args_is_help=True)
+ledger_app = command_group(help="Read, prove and audit the ledger.", no_args_is_help=True)
+proof_app = command_group(help="Merkle proofs (RFC 9162).", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(agency_app, name="agency")
 app.add_typer(license_app, name="license")

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from eseal.cli_common import DataOpt, DbOpt, JsonOpt, emit, now, open_node
+from eseal.cli_common import DataOpt, DbOpt, JsonOpt, command_group, emit, now, open_node
 
-agency_app = typer.Typer(
+agency_app = command_group(
     help="Register agencies, rotate and revoke their keys.", no_args_is_help=True
 )
 

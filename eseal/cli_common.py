@@ -12,11 +12,33 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from keys.keyfile import passphrase_from_env
 
 if TYPE_CHECKING:
     from eseal.node import Node
+
+
+class CommandGroup(TyperGroup):
+    """A command group whose help lists each command with the whole first sentence of its
+    help, wrapped (click cuts it at the terminal's width with "...")."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = [
+            (name, command.get_short_help_str(limit=1000))
+            for name in self.list_commands(ctx)
+            if (command := self.get_command(ctx, name)) is not None and not command.hidden
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def command_group(**options: Any) -> typer.Typer:
+    """A Typer app of commands, as every group of the ``eseal`` command line is made."""
+    return typer.Typer(cls=CommandGroup, **options)
+
 
 DataOpt = Annotated[
     Path | None,

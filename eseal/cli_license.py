@@ -13,11 +13,11 @@ from typing import Annotated, Any
 import click
 import typer
 
-from eseal.cli_common import DataOpt, DbOpt, JsonOpt, emit, now, open_node
+from eseal.cli_common import DataOpt, DbOpt, JsonOpt, command_group, emit, now, open_node
 from eseal.ids import first_repeated
 from keys.errors import InvalidInput
 
-license_app = typer.Typer(help="Issue licenses and change their status.", no_args_is_help=True)
+license_app = command_group(help="Issue licenses and change their status.", no_args_is_help=True)
 
 MAX_CSV = 64 * 1024 * 1024
 BULK_CHUNK = 500

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from eseal.cli_common import DataOpt, DbOpt, JsonOpt, emit, now, open_node
+from eseal.cli_common import DataOpt, DbOpt, JsonOpt, command_group, emit, now, open_node
 from keys.errors import InvalidInput
 
-seal_app = typer.Typer(help="E-seals: create, stamp documents, revoke.", no_args_is_help=True)
+seal_app = command_group(help="E-seals: create, stamp documents, revoke.", no_args_is_help=True)
 
 
 @seal_app.command("create")

@@ -12,7 +12,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from eseal.cli_common import DataOpt, DbOpt, JsonOpt, emit, open_node, plain_int
+from eseal.cli_common import DataOpt, DbOpt, JsonOpt, command_group, emit, open_node, plain_int
 from eseal.problems import EXIT_CHECK_FAILED
 from keys import ed25519
 from keys.errors import CheckFailed, InvalidInput
@@ -32,7 +32,7 @@ from verifier.verdict import (
 )
 
 T = TypeVar("T")
-bundle_app = typer.Typer(help="The region's signed trust bundle.", no_args_is_help=True)
+bundle_app = command_group(help="The region's signed trust bundle.", no_args_is_help=True)
 MAX_FILE = 64 * 1024 * 1024
 #: What to do about a warning, from this command line.
 HINTS = {
@@ -235,7 +235,9 @@ def _summary(verdict: Verdict, online: str | None = None) -> None:
 
 
 def verify_command(
-    text: Annotated[str | None, typer.Argument(help="The QR text (EL1:… or ES1:…).")] = None,
+    text: Annotated[
+        str | None, typer.Argument(help="The QR text (EL1:… or ES1:…).", metavar="TEXT")
+    ] = None,
     image: Annotated[
         Path | None, typer.Option(help="A photo or screenshot of the QR.", metavar="FILE")
     ] = None,
@@ -324,7 +326,7 @@ def bundle_export(
     )
 
 
-revocations_app = typer.Typer(help="The signed revocation snapshot.", no_args_is_help=True)
+revocations_app = command_group(help="The signed revocation snapshot.", no_args_is_help=True)
 
 
 @revocations_app.command("export")

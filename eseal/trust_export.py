@@ -37,6 +37,7 @@ from verifier.trust import (
     SealRecord,
     TrustBundle,
     TrustStore,
+    agency_of_region,
     sign_bundle,
 )
 
@@ -65,12 +66,36 @@ _STATUS_SQL = (
 )
 
 
+#: Agencies of another province already reported as left out of the bundle (once a process).
+_left_out: set[str] = set()
+
+
+def _listable(agency_code: str, region: str) -> bool:
+    """Whether the bundle may list this agency, or a seal of it. An agency of another
+    province, registered before nodes refused one, is left out with a warning: windows
+    refuse a bundle that lists one (its documents then have an unknown issuer)."""
+    if agency_of_region(agency_code, region):
+        return True
+    if agency_code not in _left_out:
+        _left_out.add(agency_code)
+        _log.warning(
+            "agency %s is not of region %s's province: it and its seals are left out of the "
+            "trust bundle, which windows would refuse",
+            agency_code,
+            region,
+        )
+    return False
+
+
 def build_bundle(node: Node, *, now: int, with_images: bool = False) -> TrustBundle:
     """The region's trust bundle as of now, cut at the latest checkpoint."""
     catalog = load_catalog()
     agencies = []
     types: set[str] = set()
+    region = node.config.region
     for a in list_agencies(node):
+        if not _listable(a.code, region):
+            continue
         keys = tuple(
             KeyRecord(
                 SignedStatement.from_bytes(bytes(k.statement)), k.status, k.revoked_at, k.retired_at
@@ -96,6 +121,7 @@ def build_bundle(node: Node, *, now: int, with_images: bool = False) -> TrustBun
             bytes(s.image) if with_images else None,
         )
         for s in seals
+        if _listable(s.agency_code, region)
     )
     license_types = tuple(
         LicenseTypeInfo(

@@ -26,7 +26,9 @@ from verifier.envelope import open_envelope, read_envelope, seal_envelope
 
 BUNDLE_TYPE = "application/vnd.eseal.trust-bundle+json"
 BUNDLE_FORMAT = "eseal-trust-bundle/v1"
-MAX_BUNDLE = 32 * 1024 * 1024
+#: A bundle's payload: what an envelope of MAX_ENVELOPE holds in base64, less its own
+#: fields (seal images, up to 2 MiB each, take the most room).
+MAX_BUNDLE = 47 * 1024 * 1024
 #: The objects and lists a bundle may hold (its brackets, counted before it is parsed, any
 #: in its names included): a bundle lists a few per agency, key, seal and license type, so
 #: this is some 300,000 seals or agencies; 32 MiB of empty lists would parse to gigabytes.
@@ -330,8 +332,21 @@ def _time(value: Any, what: str) -> int:
     return value
 
 
+class BundleTooLarge(InvalidInput):
+    """The bundle would be larger than windows accept (:data:`MAX_BUNDLE`)."""
+
+    code = "bundle-too-large"
+    http_status = 413
+
+
 def sign_bundle(bundle: TrustBundle, root_key: SigningKey) -> bytes:
+    """The signed bundle; refused when windows would refuse it for its size."""
     payload = json.dumps(bundle.to_json(), ensure_ascii=False, sort_keys=True).encode()
+    if len(payload) > MAX_BUNDLE:
+        raise BundleTooLarge(
+            f"the trust bundle would be {len(payload) / 2**20:.1f} MiB, over the "
+            f"{MAX_BUNDLE // 2**20} MiB windows accept (seal images take the most room)"
+        )
     return seal_envelope(BUNDLE_TYPE, payload, root_key)
 
 
@@ -358,7 +373,9 @@ def open_bundle(data: bytes, *, pinned_root_key_id: bytes | None = None) -> Trus
         # must read one way, here and in any other verifier.
         raw = json.loads(payload.decode(), object_pairs_hook=_object)
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
-        raise MalformedBundle(f"trust bundle payload is not JSON: {shown(e, 200)}") from e
+        raise MalformedBundle(
+            f"trust bundle payload is not UTF-8 JSON with each key once: {shown(e, 200)}"
+        ) from e
     bundle = TrustBundle.from_json(raw)
     open_envelope(data, BUNDLE_TYPE, bundle.root_public_key)
     if pinned_root_key_id is not None and bundle.root_key_id != pinned_root_key_id:

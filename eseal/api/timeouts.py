@@ -70,7 +70,7 @@ class ReadTimeouts:
     ``send_idle``: how long a client may take none of its response while the node has more
     of it than the connection holds (writing paused: the client's receive window is full),
     checked every ``send_idle`` seconds: a stall is cut between ``send_idle`` and twice
-    that after the client's last read. 30 s, as ``body_idle``: a reader that has taken
+    that after the last bytes the client took. 30 s, as ``body_idle``: a reader that has taken
     nothing for that long has stalled, and holds the connection and the response's unsent
     bytes (and the app's task, if it sends in parts). Only a stall is
     timed: a slow reader that keeps taking the response is not cut, however long the

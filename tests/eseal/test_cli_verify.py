@@ -68,3 +68,18 @@ def test_a_command_group_alone_prints_its_help(
     assert said.startswith(f"Usage: eseal {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND"), said
     assert "Commands:" in said
     assert "error" not in said.lower()
+
+
+def test_a_groups_help_lists_each_command_whole() -> None:
+    """Each command with the whole first sentence of its help, wrapped at the width, not
+    cut with "..." ('licenses signed with the old one stay valid' is the point of it)."""
+    from typer.testing import CliRunner
+
+    from eseal.cli import app
+
+    shown = CliRunner().invoke(app, ["agency", "--help"], terminal_width=80)
+    assert shown.exit_code == 0, shown.output
+    listed = shown.output.split("Commands:")[1]
+    assert "one stay valid." in " ".join(listed.split()), listed
+    assert not any(line.rstrip().endswith("...") for line in listed.splitlines()), listed
+    assert max(len(line) for line in shown.output.splitlines()) <= 80

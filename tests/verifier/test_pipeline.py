@@ -530,6 +530,44 @@ def test_a_region_vouches_only_for_its_provinces_agencies_and_the_central_ones(
         region.node.close()
 
 
+def test_an_agency_of_another_province_registered_before_is_left_out_of_the_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A node that registered another province's agency before nodes refused one leaves it
+    (and its seals) out of its bundle, with a warning, once: windows would refuse the
+    whole bundle, and the node's own verdicts agree with theirs (unknown issuer)."""
+    import eseal.agencies
+    from eseal.ids import credit_code_check_char
+
+    region = make_region(tmp_path)
+    try:
+        beijing = "11110000MB0123457" + credit_code_check_char("11110000MB0123457")
+        with monkeypatch.context() as patched:
+            patched.setattr(eseal.agencies, "agency_of_region", lambda code, region: True)
+            add_agency(region.node, code=beijing, name="北京某局", types=[BUSINESS], now=NOW)
+        with pytest.raises(eseal.agencies.AgencyExists):  # registered is what it is
+            add_agency(region.node, code=beijing, name="北京某局", types=[BUSINESS], now=NOW)
+        agent = Principal("agency", beijing)
+        create_seal(
+            region.node, agent, agency_code=beijing, name="公章", seal_type="official",
+            image=None, now=NOW,
+        )  # fmt: skip
+        issued = issue(region.node, agent, beijing, business_request(), now=NOW)
+        with caplog.at_level("WARNING", logger="eseal.trust_export"):
+            bundle = open_bundle(export_bundle(region.node, now=LATER))  # windows accept it
+            build_bundle(region.node, now=LATER)
+        assert beijing not in {a.code for a in bundle.agencies}
+        assert beijing not in {s.agency_code for s in bundle.seals}
+        assert {a.code for a in bundle.agencies} == {MARKET, HOUSING}
+        said = [r.getMessage() for r in caplog.records if beijing in r.getMessage()]
+        assert len(said) == 1, said
+        assert "left out of the trust bundle" in said[0]
+        verdict = verify_text(issued.qr_text, VerifyContext(TrustStore([bundle]), LATER))
+        assert verdict.status is Status.UNKNOWN_ISSUER
+    finally:
+        region.node.close()
+
+
 def test_seal_stamp_matches_only_its_document(region: Region) -> None:
     seal = create_seal(
         region.node,
@@ -587,6 +625,11 @@ def test_a_bundle_payload_is_bounded_before_it_is_parsed(
     monkeypatch.setattr(verifier.trust, "MAX_BUNDLE", size - 1)
     with pytest.raises(MalformedBundle, match=f"{size} bytes exceeds {size - 1}"):
         open_bundle(data)
+    # Nor does a node sign one that windows would refuse (seal images take the room).
+    with pytest.raises(verifier.trust.BundleTooLarge, match="over the 0 MiB windows accept"):
+        export_bundle(region.node, now=LATER)
+    monkeypatch.setattr(verifier.trust, "MAX_BUNDLE", size)
+    assert open_bundle(export_bundle(region.node, now=LATER)).region == "500000"
 
 
 def test_a_bundle_of_empty_lists_is_refused_before_it_is_parsed(region: Region) -> None:
@@ -629,7 +672,7 @@ def test_a_bundle_payload_reads_one_way(region: Region) -> None:
     root = region.node.require_root_key()
     assert open_bundle(seal_envelope(BUNDLE_TYPE, raw.encode(), root)).region == "500000"
     for payload in ('{"region": "110000", ' + raw[1:]).encode(), raw.encode("utf-16"):
-        with pytest.raises(MalformedBundle, match="not JSON"):
+        with pytest.raises(MalformedBundle, match="not UTF-8 JSON with each key once"):
             open_bundle(seal_envelope(BUNDLE_TYPE, payload, root))
 
 
