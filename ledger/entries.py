@@ -208,18 +208,6 @@ def _stored_map(data: bytes) -> dict[Any, Any]:
     return m
 
 
-def stored_entry_records(data: bytes, subject: str, digest: bytes) -> bool:
-    """Whether the stored entry bytes ``data`` record ``subject`` with ``digest``: a node's
-    check of its own ledger row, on the hot path of its status answers. Lighter than
-    :func:`decode_entry`: no typed entry is built. False for bytes that are not such an
-    entry."""
-    try:
-        m = _stored_map(data)
-    except MalformedEntry:
-        return False
-    return bool(m[_SUBJECT] == subject and m[_DIGEST] == digest)
-
-
 class Act(NamedTuple):
     """What a stored entry records, as a node reads its own ledger for a subject."""
 

@@ -9,7 +9,7 @@ import pytest
 
 from ledger.audit import audit
 from ledger.checkpoint import verify_checkpoint
-from ledger.entries import ZERO_HASH, Entry, MalformedEntry, decode_entry, stored_entry_records
+from ledger.entries import ZERO_HASH, Act, Entry, MalformedEntry, decode_entry, stored_entry_act
 from ledger.merkle import (
     leaf_hash,
     root_from_leaf_hashes,
@@ -142,21 +142,23 @@ def test_hostile_entry_bytes_are_malformed_not_a_crash(tail: bytes) -> None:
     for strict in (True, False):
         with pytest.raises(MalformedEntry):
             decode_entry(data, strict=strict)
-    assert not stored_entry_records(data, "x", bytes(32))
+    with pytest.raises(MalformedEntry):
+        stored_entry_act(data)
 
 
-def test_a_stored_entry_records_its_subject_and_digest() -> None:
-    """The node's light check of its own entry: the subject and digest it compares, and the
-    entry's keys and kind; anything else is no record of them."""
+def test_a_stored_entry_is_read_as_far_as_a_node_needs() -> None:
+    """The node's light read of its own entry (what it looks back through for a status
+    change): the act, with the entry's keys and kind checked; anything else is malformed."""
     digest = hashlib.sha256(b"document").digest()
     entry = Entry("license.issue", 1_700_000_000, "500000", "L1", digest, bytes(8), prev=ZERO_HASH)
     data = entry.encode()
-    assert stored_entry_records(data, "L1", digest)
-    assert not stored_entry_records(data, "L2", digest)
-    assert not stored_entry_records(data, "L1", bytes(32))
+    assert stored_entry_act(data) == Act("license.issue", "L1", 1_700_000_000)
     m = cbor2.loads(data)
-    for change in ({1: "license.nonsense"}, {1: ["license.issue"]}, {99: 1}):
-        assert not stored_entry_records(cbor2.dumps(m | change, canonical=True), "L1", digest)
     without_key = {k: v for k, v in m.items() if k != 6}
-    assert not stored_entry_records(cbor2.dumps(without_key, canonical=True), "L1", digest)
-    assert not stored_entry_records(data[:-1], "L1", digest)
+    spoiled = [
+        cbor2.dumps(m | change, canonical=True)
+        for change in ({1: "license.nonsense"}, {1: ["license.issue"]}, {99: 1})
+    ]
+    for bad in [*spoiled, cbor2.dumps(without_key, canonical=True), data[:-1]]:
+        with pytest.raises(MalformedEntry):
+            stored_entry_act(bad)

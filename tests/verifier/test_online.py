@@ -266,6 +266,29 @@ def test_a_node_that_does_not_know_its_own_regions_license_says_not_in_ledger(
     assert verdict["status"] == "NOT_IN_LEDGER", verdict
 
 
+def test_a_node_says_not_in_ledger_for_another_document_under_an_issued_id(
+    region: Region, client: TestClient
+) -> None:
+    """Signed with the agency's own key under the id of a license the node issued, but not
+    the document issued (a key's holder forging, say): the node's verdict is red, not the
+    status of the license issued under that id."""
+    from verifier.document import decode, sign_license
+
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    doc = decode(issued.qr_text)
+    claims = doc.claims
+    assert isinstance(claims, LicenseClaims)
+    holder = dataclasses.replace(claims.body.holder, name="冒名顶替有限公司")
+    forged_claims = dataclasses.replace(
+        claims, body=dataclasses.replace(claims.body, holder=holder)
+    )
+    forged = sign_license(forged_claims, region.node.signing_key(doc.kid)).text
+    assert client.post("/v1/verify", json={"text": issued.qr_text}).json()["status"] == "VALID"
+    verdict = client.post("/v1/verify", json={"text": forged}).json()
+    assert verdict["status"] == "NOT_IN_LEDGER", verdict
+    assert verdict["freshness"]["ledger_included"] is False
+
+
 def test_post_verify_text_and_image(region: Region, client: TestClient) -> None:
     issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
     r = client.post("/v1/verify", json={"text": issued.qr_text})
