@@ -7,6 +7,7 @@ import base64
 import dataclasses
 import json
 import os
+import re
 import threading
 import time
 import types
@@ -1766,3 +1767,30 @@ def test_a_node_whose_clock_was_set_back_says_so(
     assert (verdict["status"], verdict["warnings"]) == ("VALID", [])
     assert cache.signed_at["500000"] == signed
     cache._current = None  # the other tests' bundle is signed at the real time
+
+
+#: What the plain body reader read before (one pattern over the whole body): the reference.
+_OLD_PLAIN_BODY = re.compile(
+    rb"[ \t\n\r]*".join([b"", rb"\{", rb'"text"', b":", rb'"([^"\\\x00-\x1f]*)"', rb"\}", b""])
+)
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.sampled_from(
+            [b'{"text":"', b'"}', b"{", b"}", b'"', b"\\", b" ", b"\n", b"\x01", b"EL1:AB",
+             b"\xe4\xb8\xad", b'"text"', b":", b",", b"x"]
+        ),
+        max_size=12,
+    ).map(b"".join)
+)  # fmt: skip
+def test_the_plain_body_reader_reads_what_one_pattern_did(body: bytes) -> None:
+    """The plain ``{"text": "…"}`` body is read by two patterns and bytes methods (a
+    character class over the whole text cost 30,000 instructions a request): the same
+    value, or None, as the one pattern it replaced, for any body."""
+    old = _OLD_PLAIN_BODY.fullmatch(body)
+    assert verify_routes._plain_value(body) == (old[1] if old else None)
+    wrapped = b'{"text": "' + body.replace(b'"', b"") + b'"}'
+    old = _OLD_PLAIN_BODY.fullmatch(wrapped)
+    assert verify_routes._plain_value(wrapped) == (old[1] if old else None)
