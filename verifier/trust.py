@@ -31,7 +31,7 @@ BUNDLE_FORMAT = "eseal-trust-bundle/v1"
 MAX_BUNDLE = 47 * 1024 * 1024
 #: The objects and lists a bundle may hold (its brackets, counted before it is parsed, any
 #: in its names included): a bundle lists a few per agency, key, seal and license type, so
-#: this is some 300,000 seals or agencies; 32 MiB of empty lists would parse to gigabytes.
+#: this is some 300,000 seals or agencies; 47 MiB of empty lists would parse to gigabytes.
 MAX_BUNDLE_CONTAINERS = 1_000_000
 
 
@@ -340,12 +340,18 @@ class BundleTooLarge(InvalidInput):
 
 
 def sign_bundle(bundle: TrustBundle, root_key: SigningKey) -> bytes:
-    """The signed bundle; refused when windows would refuse it for its size."""
+    """The signed bundle; refused when windows would refuse it for its size or its count
+    of objects and lists."""
     payload = json.dumps(bundle.to_json(), ensure_ascii=False, sort_keys=True).encode()
     if len(payload) > MAX_BUNDLE:
         raise BundleTooLarge(
             f"the trust bundle would be {len(payload) / 2**20:.1f} MiB, over the "
             f"{MAX_BUNDLE // 2**20} MiB windows accept (seal images take the most room)"
+        )
+    if (held := payload.count(b"{") + payload.count(b"[")) > MAX_BUNDLE_CONTAINERS:
+        raise BundleTooLarge(
+            f"the trust bundle would hold {held:,} objects and lists (brackets in its names "
+            f"counted), over the {MAX_BUNDLE_CONTAINERS:,} windows accept"
         )
     return seal_envelope(BUNDLE_TYPE, payload, root_key)
 

@@ -659,6 +659,23 @@ def test_a_bundle_of_empty_lists_is_refused_before_it_is_parsed(region: Region) 
     assert peak < 8 * len(bomb)  # the file and its payload, not two million lists
 
 
+def test_a_node_signs_no_bundle_windows_would_refuse_for_its_objects_and_lists(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows count a bundle's brackets (in its names too) before they parse it: a node
+    refuses to sign one over that count, as it does one over MAX_BUNDLE."""
+    import verifier.trust
+    from verifier.envelope import read_envelope
+
+    payload = read_envelope(export_bundle(region.node, now=LATER), verifier.trust.BUNDLE_TYPE)[0]
+    held = payload.count(b"{") + payload.count(b"[")
+    monkeypatch.setattr(verifier.trust, "MAX_BUNDLE_CONTAINERS", held - 1)
+    with pytest.raises(verifier.trust.BundleTooLarge, match="objects and lists"):
+        export_bundle(region.node, now=LATER)
+    monkeypatch.setattr(verifier.trust, "MAX_BUNDLE_CONTAINERS", held)
+    assert open_bundle(export_bundle(region.node, now=LATER)).region == "500000"
+
+
 def test_a_bundle_payload_reads_one_way(region: Region) -> None:
     """Found by review: a signed payload with a repeated key ({"region": "110000", …,
     "region": "500000"}) or in UTF-16 was read, last key winning; another verifier may read
