@@ -60,7 +60,9 @@ REBUILD_RETRY_SECONDS = 1.0
 _log = logging.getLogger(__name__)
 _STATUS_SQL = (
     "SELECT l.status, l.digest, (SELECT h.size FROM ledger_head AS h), l.status_reason,"
-    " l.updated_at, l.replaced_by FROM license AS l WHERE l.id = {}"
+    " l.updated_at, l.replaced_by,"
+    " EXISTS (SELECT 1 FROM ledger_entry AS e WHERE e.idx = l.ledger_index)"
+    " FROM license AS l WHERE l.id = {}"
 )
 
 
@@ -228,8 +230,10 @@ class LocalStatus:
             return StatusAnswer(
                 None, "online", now, ledger_included=False, detail="no such license issued here"
             )
-        status, digest, size, reason, changed, replaced_by = row
-        included = bytes(digest) == doc.digest()
+        status, digest, size, reason, changed, replaced_by, recorded = row
+        # The document issued under this id, and its entry in the ledger (absent only in a
+        # damaged store: the audit names it).
+        included = recorded and bytes(digest) == doc.digest()
         answer = StatusAnswer(
             status, "online", now, checkpoint_size=int(size), ledger_included=included
         )
@@ -240,9 +244,10 @@ class LocalStatus:
 
     def _read_status(
         self, license_id: str
-    ) -> tuple[str, bytes, int, str | None, int, str | None] | None:
+    ) -> tuple[str, bytes, int, str | None, int, str | None, bool] | None:
         """(status, document digest, head size, status reason, time of the last status
-        change, replacing license id) of a license, or None: one statement on
+        change, replacing license id, whether its issuance entry is stored) of a license,
+        or None: one statement on
         a DB-API connection (the hot path of POST /v1/verify; SQLAlchemy's statement
         building and result processing cost ten times the read itself)."""
         engine = self.node.sql.read_engine
@@ -268,7 +273,7 @@ class LocalStatus:
                 conn.close()  # back to the pool
         if row is None:
             return None
-        return str(row[0]), row[1], int(row[2]), row[3], int(row[4]), row[5]
+        return str(row[0]), row[1], int(row[2]), row[3], int(row[4]), row[5], bool(row[6])
 
     def _connection(self) -> tuple[Any, bool]:
         """A DB-API connection, and whether it is this thread's own. On SQLite each thread
