@@ -77,11 +77,15 @@ def refused_tag(data: bytes) -> int | None:
     return _walk(data)
 
 
-def _walk(data: bytes) -> int | None:  # noqa: PLR0912 - one flat loop on purpose
-    """:func:`refused_tag`'s walk over every item head of ``data`` (strings skipped whole).
-    One loop with the head read inline: a call and a tuple per item cost as much again."""
+def _walk(  # noqa: PLR0912 - one flat loop on purpose
+    data: bytes, limit: int | None = None
+) -> int | None:
+    """:func:`refused_tag`'s walk over every item head of ``data`` (strings skipped whole);
+    with a ``limit``, CBORDecodeError past that many heads. One loop with the head read
+    inline: a call and a tuple per item cost as much again."""
     end = len(data)
     i = 0
+    heads = 0
     # Items still to read in each open container; None while an indefinite one is open.
     left: list[int | None] = [1]
     while left:
@@ -89,6 +93,10 @@ def _walk(data: bytes) -> int | None:  # noqa: PLR0912 - one flat loop on purpos
         if top == 0:
             left.pop()
             continue
+        if limit is not None:
+            heads += 1
+            if heads > limit:
+                raise cbor2.CBORDecodeError(f"more than {limit:,} CBOR items")
         if i >= end:
             raise cbor2.CBORDecodeError(f"malformed CBOR: no valid item head at byte {i}")
         initial = data[i]
@@ -140,10 +148,13 @@ def _fast_loader() -> Callable[[bytes], Any]:
 _loads: Final = _fast_loader()
 
 
-def loads(data: bytes) -> Any:
+def loads(data: bytes, *, max_items: int | None = None) -> Any:
     """The value of CBOR ``data`` from outside; :class:`cbor2.CBORDecodeError` for any flaw,
-    a refused tag (:data:`REFUSED_TAGS`) included."""
-    if (tag := refused_tag(data)) is not None:
+    a refused tag (:data:`REFUSED_TAGS`) included, and, with ``max_items``, for more items
+    than that (counted before cbor2 builds any: megabytes of one-byte items, a signer's
+    or not, would decode to gigabytes of objects)."""
+    tag = refused_tag(data) if max_items is None else _walk(data, max_items)
+    if tag is not None:
         what = f" ({_TAG_NAMES[tag]})" if tag in _TAG_NAMES else ""
         raise cbor2.CBORDecodeError(f"CBOR tag {tag}{what} is not used in eseal's formats")
     try:

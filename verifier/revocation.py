@@ -49,6 +49,10 @@ SNAPSHOT_TYPE = "application/vnd.eseal.revocations+cbor"
 SNAPSHOT_FORMAT = "eseal-revocations/v1"
 NON_VALID = ("02", "03", "04", "05", "06", "07")
 MAX_SEALS = 1_000_000
+#: The CBOR items a snapshot holds at most: its fields, up to six cascades (one byte string
+#: each), and the seal and key ids revoked. Counted before the payload is decoded (a signed
+#: one too): a few megabytes of one-byte items would decode to gigabytes.
+MAX_SNAPSHOT_ITEMS = 2 * MAX_SEALS + 64
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 
@@ -191,7 +195,7 @@ def _check_head(raw: Any) -> None:
 
 def _parse(payload: bytes) -> RevocationSnapshot:
     try:
-        raw: Any = strict_cbor.loads(payload)
+        raw: Any = strict_cbor.loads(payload, max_items=MAX_SNAPSHOT_ITEMS)
         _check_head(raw)
         raw_statuses = raw["statuses"]
         if type(raw_statuses) is not dict or not all(

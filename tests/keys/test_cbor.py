@@ -232,3 +232,18 @@ _HEADS = st.sampled_from(
 def test_the_walk_reads_as_a_plain_recursive_reader(data: bytes) -> None:
     expected = _outcome(lambda d: _reference_item(d, 0)[1], data)
     assert _outcome(strict_cbor._walk, data) == expected, data.hex()
+
+
+def test_loads_counts_items_before_decoding_when_asked() -> None:
+    """``max_items`` bounds the items (every head: containers, their members, strings),
+    counted before cbor2 builds any; without it nothing is counted."""
+    data = cbor2.dumps({"a": [1, 2, 3], "b": b"x" * 1000})  # 1 map + 2 keys + 1 list + 3 + 1
+    assert strict_cbor.loads(data, max_items=8) == {"a": [1, 2, 3], "b": b"x" * 1000}
+    with pytest.raises(cbor2.CBORDecodeError, match="more than 7 CBOR items"):
+        strict_cbor.loads(data, max_items=7)
+    many = b"\x9f" + b"\x80" * 50_000 + b"\xff"  # an indefinite list of empty lists
+    assert len(strict_cbor.loads(many)) == 50_000
+    with pytest.raises(cbor2.CBORDecodeError, match="more than 1,000 CBOR items"):
+        strict_cbor.loads(many, max_items=1_000)
+    with pytest.raises(cbor2.CBORDecodeError, match="tag 28"):  # refused tags still are
+        strict_cbor.loads(bytes.fromhex("d81c80"), max_items=10)

@@ -348,3 +348,32 @@ def test_a_region_whose_log_key_is_unreadable_stops_no_other_regions_snapshot(
         assert open_snapshot(data, TrustStore(bundles)).region == "500000"
     with pytest.raises(CheckFailed, match=r"region 110000 is unreadable \(verifier key is not"):
         open_snapshot(data, TrustStore([broken]))
+
+
+def test_a_signed_snapshot_of_too_many_items_is_not_decoded(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Signed by the region's log key, a payload of many tiny CBOR items (empty arrays,
+    here) is refused by its count of items before cbor2 builds them: a few megabytes of
+    them decoded to gigabytes."""
+    import tracemalloc
+
+    import verifier.revocation
+    from verifier.revocation import SNAPSHOT_TYPE, build_snapshot, sign_snapshot
+
+    store = TrustStore([build_bundle(region.node, now=NOW)])
+    log_key = region.node.require_log_key()
+    monkeypatch.setattr(verifier.revocation, "MAX_SNAPSHOT_ITEMS", 10_000)
+    bomb = b"\x9f" + b"\x80" * 100_000 + b"\xff"
+    data = seal_envelope(SNAPSHOT_TYPE, bomb, log_key)
+    tracemalloc.start()
+    try:
+        with pytest.raises(MalformedSnapshot, match="more than 10,000 CBOR items"):
+            open_snapshot(data, store)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * len(data)  # the file and its payload, not 100,000 lists
+    note = region.node.log.checkpoint()  # a real one, of a few items, is read
+    snapshot = build_snapshot(region="500000", as_of=NOW, checkpoint=note, licenses=[])
+    assert open_snapshot(sign_snapshot(snapshot, log_key), store) == snapshot
