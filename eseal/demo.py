@@ -18,9 +18,11 @@ from eseal.node import NODE_FILE, Node, init_node
 from eseal.printing import write_atomic, write_license, write_qr
 from eseal.sealed_copy import sealed_copy_pdf
 from eseal.seals import create_seal, list_seals, stamp
+from keys.errors import InvalidInput
 from keys.keyfile import passphrase_from_env
 from ledger.audit import audit
 from ledger.merkle import leaf_hash, verify_inclusion
+from verifier.trust import agency_of_region
 
 DEMO_REGION = ("500000", "重庆市")
 MARKET = "11500000MB16135217"  # a market-regulation bureau (placeholder code)
@@ -129,6 +131,12 @@ def run_demo(data_dir: Path, *, database_url: str | None, now: int) -> DemoResul
     out_dir = data_dir / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
     with _open(data_dir, database_url, now) as node:
+        if not agency_of_region(MARKET, node.config.region):
+            raise InvalidInput(
+                f"the demo registers agencies of {DEMO_REGION[1]} ({DEMO_REGION[0]}), and this "
+                f"node is of region {node.config.region}: run it on a new data directory "
+                "(eseal --data DIR demo)"
+            )
         result = DemoResult(data_dir=str(data_dir), region=node.config.region)
         for code, name, types in DEMO_AGENCIES:
             with contextlib.suppress(AgencyExists):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from eseal.cli_verify import TrustRefused, _refusing
-from keys.errors import CheckFailed
+from keys.errors import CheckFailed, InvalidInput
 from verifier.trust import MalformedBundle
 
 
@@ -83,3 +85,22 @@ def test_a_groups_help_lists_each_command_whole() -> None:
     assert "one stay valid." in " ".join(listed.split()), listed
     assert not any(line.rstrip().endswith("...") for line in listed.splitlines()), listed
     assert max(len(line) for line in shown.output.splitlines()) <= 80
+
+
+def test_the_demo_on_another_regions_node_says_so_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo registers Chongqing's agencies: on a node of another province (which
+    registers only its own) it says what to do instead, before recording anything."""
+    from eseal.demo import run_demo
+    from eseal.node import Node, init_node
+    from tests.eseal.conftest import NOW, PASSPHRASE
+
+    init_node(tmp_path, region="110000", name="北京市", passphrase=PASSPHRASE, now=NOW).close()
+    with Node.open(tmp_path, passphrase=PASSPHRASE) as node:
+        before = node.log.size()
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    with pytest.raises(InvalidInput, match=r"this node is of region 110000: run it on a new"):
+        run_demo(tmp_path, database_url=None, now=NOW)
+    with Node.open(tmp_path, passphrase=PASSPHRASE) as node:
+        assert node.log.size() == before  # nothing of the demo's recorded
