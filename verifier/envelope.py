@@ -28,6 +28,12 @@ MAX_SIGNATURES = 8
 MAX_CONTAINERS = 2 + MAX_SIGNATURES
 
 
+def json_containers(data: bytes) -> int:
+    """The objects and lists of JSON ``data`` at most: its brackets, without parsing it
+    (any in its strings counted too), so that a bound on them is checked first."""
+    return data.count(b"{") + data.count(b"[")
+
+
 class MalformedEnvelope(InvalidInput):
     """Not a well-formed signed envelope."""
 
@@ -67,7 +73,7 @@ def read_envelope(data: bytes, payload_type: str) -> tuple[bytes, list[tuple[byt
     signature) pairs."""
     if len(data) > MAX_ENVELOPE:
         raise MalformedEnvelope(f"envelope of {len(data)} bytes exceeds {MAX_ENVELOPE}")
-    if data.count(b"{") + data.count(b"[") > MAX_CONTAINERS:
+    if json_containers(data) > MAX_CONTAINERS:
         raise MalformedEnvelope(
             f"an envelope is one object with a list of 1 to {MAX_SIGNATURES} signatures"
         )

@@ -22,7 +22,7 @@ from keys import ed25519
 from keys.errors import PARSE_ERRORS, CheckFailed, InvalidInput, shown
 from keys.statements import Role, SignedStatement, verify_statement_chain
 from verifier.claims import REGION_CODE, is_time
-from verifier.envelope import open_envelope, read_envelope, seal_envelope
+from verifier.envelope import json_containers, open_envelope, read_envelope, seal_envelope
 
 BUNDLE_TYPE = "application/vnd.eseal.trust-bundle+json"
 BUNDLE_FORMAT = "eseal-trust-bundle/v1"
@@ -348,7 +348,7 @@ def sign_bundle(bundle: TrustBundle, root_key: SigningKey) -> bytes:
             f"the trust bundle would be {len(payload) / 2**20:.1f} MiB, over the "
             f"{MAX_BUNDLE // 2**20} MiB windows accept (seal images take the most room)"
         )
-    if (held := payload.count(b"{") + payload.count(b"[")) > MAX_BUNDLE_CONTAINERS:
+    if (held := json_containers(payload)) > MAX_BUNDLE_CONTAINERS:
         raise BundleTooLarge(
             f"the trust bundle would hold {held:,} objects and lists (brackets in its names "
             f"counted), over the {MAX_BUNDLE_CONTAINERS:,} windows accept"
@@ -370,7 +370,7 @@ def open_bundle(data: bytes, *, pinned_root_key_id: bytes | None = None) -> Trus
     payload, _ = read_envelope(data, BUNDLE_TYPE)
     if len(payload) > MAX_BUNDLE:  # parsed before its signature is checked: bounded first
         raise MalformedBundle(f"trust bundle of {len(payload)} bytes exceeds {MAX_BUNDLE}")
-    if payload.count(b"{") + payload.count(b"[") > MAX_BUNDLE_CONTAINERS:
+    if json_containers(payload) > MAX_BUNDLE_CONTAINERS:
         raise MalformedBundle(
             f"trust bundle holds more than {MAX_BUNDLE_CONTAINERS:,} objects and lists"
         )

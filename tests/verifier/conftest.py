@@ -1,8 +1,13 @@
-"""Shared verifier fixtures: a fixed agency key and typical license and stamp claims."""
+"""Shared verifier fixtures: a fixed agency key, typical license and stamp claims, and the
+peak of memory a block allocates."""
 
 from __future__ import annotations
 
 import hashlib
+import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import nacl.signing
 import pytest
@@ -20,6 +25,26 @@ ISSUER = "11500103MB0000000X"
 TYPE_CODE = "11100000000013338W032"
 LICENSE_ID = f"1.2.156.3005.2.{TYPE_CODE}.{ISSUER}.000123.001.K"
 SALT = bytes(range(16))
+
+
+@dataclass
+class Peak:
+    """The most memory a block allocated at once, in bytes (set when it ends)."""
+
+    bytes: int = 0
+
+
+@contextmanager
+def traced() -> Iterator[Peak]:
+    """Trace the block's allocations (tracemalloc); its peak is in the yielded
+    :class:`Peak` once it ends, however it ends."""
+    peak = Peak()
+    tracemalloc.start()
+    try:
+        yield peak
+    finally:
+        peak.bytes = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
 
 
 def fixed_key(label: str) -> nacl.signing.SigningKey:

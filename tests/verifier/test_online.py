@@ -33,6 +33,7 @@ from eseal.trust_export import build_bundle, export_bundle
 from keys.errors import ExternalFailure, InvalidInput
 from ledger.store import StoreUnavailable
 from tests.eseal.conftest import MARKET, NOW, Region, business_request, make_region
+from tests.verifier.conftest import traced
 from tests.verifier.test_scan_pool import finder_tiles_png
 from verifier import scan_pool
 from verifier.base45 import b45encode
@@ -1342,18 +1343,11 @@ def test_an_envelope_of_empty_lists_is_refused_before_it_is_parsed() -> None:
     """Found by review: an envelope was parsed whole before its shape was checked, so a
     64 MiB file of empty lists (signed by no one) cost the window 1.7 GB of list objects.
     Its brackets are counted first."""
-    import tracemalloc
-
     head = json.dumps({"payloadType": BUNDLE_TYPE, "payload": ""})[:-1].encode()
     data = head + b',"signatures":[' + b"[]," * 1_000_000 + b"[]]}"
-    tracemalloc.start()
-    try:
-        with pytest.raises(MalformedEnvelope, match="1 to 8 signatures"):
-            read_envelope(data, BUNDLE_TYPE)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < len(data) // 10
+    with traced() as peak, pytest.raises(MalformedEnvelope, match="1 to 8 signatures"):
+        read_envelope(data, BUNDLE_TYPE)
+    assert peak.bytes < len(data) // 10
 
 
 class _Drip(httpx.SyncByteStream):

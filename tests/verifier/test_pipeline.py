@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from eseal.agencies import Principal, add_agency, revoke_key, rotate_key
 from eseal.licenses import change_status, issue, renew
-from eseal.seals import create_seal, revoke_seal, stamp
+from eseal.seals import SealCreated, create_seal, revoke_seal, stamp
 from eseal.trust_export import LocalStatus, build_bundle, export_bundle
 from keys.errors import InvalidInput
 from tests.eseal.conftest import (
@@ -29,9 +29,10 @@ from tests.eseal.conftest import (
     make_region,
     worker_request,
 )
-from tests.verifier.conftest import fixed_key
+from tests.verifier.conftest import fixed_key, traced
 from verifier.claims import MAX_TIME, LicenseClaims
 from verifier.document import decode, encode_license
+from verifier.envelope import json_containers
 from verifier.pipeline import (
     StatusAnswer,
     VerifyContext,
@@ -460,11 +461,9 @@ def test_the_bundle_region_is_a_region_code(region: Region) -> None:
     assert TrustBundle.from_json(raw).region == "500000"
 
 
-def test_a_key_is_listed_under_whom_its_statement_certifies(region: Region) -> None:
-    """Found by review: a bundle listing an agency's key under another agency (or a seal's
-    key under another seal id) was taken as listed, so the listing, not the root's
-    certificate of the key, said whose documents it signs. Such a bundle is refused."""
-    create_seal(
+def _contract_seal(region: Region) -> SealCreated:
+    """The market bureau's contract seal (合同专用章), created on ``region``'s node."""
+    return create_seal(
         region.node,
         MARKET_AGENT,
         agency_code=MARKET,
@@ -473,6 +472,13 @@ def test_a_key_is_listed_under_whom_its_statement_certifies(region: Region) -> N
         image=None,
         now=NOW,
     )
+
+
+def test_a_key_is_listed_under_whom_its_statement_certifies(region: Region) -> None:
+    """Found by review: a bundle listing an agency's key under another agency (or a seal's
+    key under another seal id) was taken as listed, so the listing, not the root's
+    certificate of the key, said whose documents it signs. Such a bundle is refused."""
+    _contract_seal(region)
     raw = build_bundle(region.node, now=LATER).to_json()
     assert TrustBundle.from_json(raw).seals  # as the node lists them: accepted
     market = next(a for a in raw["agencies"] if a["code"] == MARKET)
@@ -507,15 +513,7 @@ def test_a_region_vouches_only_for_its_provinces_agencies_and_the_central_ones(
             add_agency(
                 region.node, code=beijing, name="北京市市场监督管理局", types=[BUSINESS], now=NOW
             )
-        create_seal(
-            region.node,
-            MARKET_AGENT,
-            agency_code=MARKET,
-            name="合同专用章",
-            seal_type="contract",
-            image=None,
-            now=NOW,
-        )
+        _contract_seal(region)
         raw = build_bundle(region.node, now=LATER).to_json()
         opened = TrustBundle.from_json(raw)  # its own and a central agency: accepted
         assert central in {a.code for a in opened.agencies}
@@ -571,15 +569,7 @@ def test_an_agency_of_another_province_registered_before_is_left_out_of_the_bund
 
 
 def test_seal_stamp_matches_only_its_document(region: Region) -> None:
-    seal = create_seal(
-        region.node,
-        MARKET_AGENT,
-        agency_code=MARKET,
-        name="合同专用章",
-        seal_type="contract",
-        image=None,
-        now=NOW,
-    )
+    seal = _contract_seal(region)
     doc = b"contract text"
     stamped = stamp(
         region.node, MARKET_AGENT, seal.id, document=doc, document_name="c.txt", now=NOW
@@ -638,8 +628,6 @@ def test_a_bundle_of_empty_lists_is_refused_before_it_is_parsed(region: Region) 
     """A bundle is parsed before its root's signature can be checked (the root key is in
     it), and even a signed one need not be sane: megabytes of empty lists parse to
     gigabytes. Its objects and lists are counted first."""
-    import tracemalloc
-
     import nacl.signing
 
     import verifier.trust
@@ -647,18 +635,16 @@ def test_a_bundle_of_empty_lists_is_refused_before_it_is_parsed(region: Region) 
 
     data = export_bundle(region.node, now=LATER)
     payload = read_envelope(data, verifier.trust.BUNDLE_TYPE)[0]
-    held = payload.count(b"{") + payload.count(b"[")
+    held = json_containers(payload)
     assert 10 < held < 1000  # a real bundle holds a few per agency, key and type
     bomb = b"[" + b"[]," * 2_000_000 + b"[]]"
     key = nacl.signing.SigningKey.generate()
-    tracemalloc.start()
-    try:
-        with pytest.raises(MalformedBundle, match="more than 1,000,000 objects and lists"):
-            open_bundle(seal_envelope(verifier.trust.BUNDLE_TYPE, bomb, key))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 8 * len(bomb)  # the file and its payload, not two million lists
+    with (
+        traced() as peak,
+        pytest.raises(MalformedBundle, match="more than 1,000,000 objects and lists"),
+    ):
+        open_bundle(seal_envelope(verifier.trust.BUNDLE_TYPE, bomb, key))
+    assert peak.bytes < 8 * len(bomb)  # the file and its payload, not two million lists
 
 
 def test_a_node_signs_no_bundle_windows_would_refuse_for_its_objects_and_lists(
@@ -670,7 +656,7 @@ def test_a_node_signs_no_bundle_windows_would_refuse_for_its_objects_and_lists(
     from verifier.envelope import read_envelope
 
     payload = read_envelope(export_bundle(region.node, now=LATER), verifier.trust.BUNDLE_TYPE)[0]
-    held = payload.count(b"{") + payload.count(b"[")
+    held = json_containers(payload)
     monkeypatch.setattr(verifier.trust, "MAX_BUNDLE_CONTAINERS", held - 1)
     with pytest.raises(verifier.trust.BundleTooLarge, match="objects and lists"):
         export_bundle(region.node, now=LATER)

@@ -14,6 +14,7 @@ from eseal.seals import create_seal, get_seal, revoke_seal
 from eseal.trust_export import LocalStatus, build_bundle, export_snapshot
 from keys.errors import CheckFailed, InvalidInput
 from tests.eseal.conftest import MARKET, NOW, Region, business_request, make_region
+from tests.verifier.conftest import traced
 from verifier.claims import MAX_TIME
 from verifier.document import StampBody, StampClaims, sign_stamp
 from verifier.envelope import seal_envelope
@@ -90,8 +91,6 @@ def test_a_snapshot_is_decoded_only_once_its_signature_checks_out(region: Region
     """Found by review: the payload was decoded before its signature was checked (to find
     its region), so a file signed by no one, of a few MiB of empty CBOR arrays, cost the
     window gigabytes (40 MiB: 2.9 GB, 12 s). Now every trusted log key is tried first."""
-    import tracemalloc
-
     import nacl.signing
 
     from verifier.envelope import EnvelopeSignatureInvalid
@@ -100,14 +99,12 @@ def test_a_snapshot_is_decoded_only_once_its_signature_checks_out(region: Region
     store = TrustStore([build_bundle(region.node, now=NOW)])
     bomb = b"\x9f" + b"\x80" * 1_000_000 + b"\xff"
     data = seal_envelope(SNAPSHOT_TYPE, bomb, nacl.signing.SigningKey.generate())
-    tracemalloc.start()
-    try:
-        with pytest.raises(EnvelopeSignatureInvalid, match=r"any region trusted \(500000\)"):
-            open_snapshot(data, store)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 8 * len(data)  # the envelope and its payload, not a million lists
+    with (
+        traced() as peak,
+        pytest.raises(EnvelopeSignatureInvalid, match=r"any region trusted \(500000\)"),
+    ):
+        open_snapshot(data, store)
+    assert peak.bytes < 8 * len(data)  # the envelope and its payload, not a million lists
     # Signed by this region's log key, a snapshot naming another region is still refused.
     note = region.node.log.checkpoint()
     other = build_snapshot(region="110000", as_of=NOW, checkpoint=note, licenses=[])
@@ -356,8 +353,6 @@ def test_a_signed_snapshot_of_too_many_items_is_not_decoded(
     """Signed by the region's log key, a payload of many tiny CBOR items (empty arrays,
     here) is refused by its count of items before cbor2 builds them: a few megabytes of
     them decoded to gigabytes."""
-    import tracemalloc
-
     import verifier.revocation
     from verifier.revocation import SNAPSHOT_TYPE, build_snapshot, sign_snapshot
 
@@ -366,14 +361,12 @@ def test_a_signed_snapshot_of_too_many_items_is_not_decoded(
     monkeypatch.setattr(verifier.revocation, "MAX_SNAPSHOT_ITEMS", 10_000)
     bomb = b"\x9f" + b"\x80" * 100_000 + b"\xff"
     data = seal_envelope(SNAPSHOT_TYPE, bomb, log_key)
-    tracemalloc.start()
-    try:
-        with pytest.raises(MalformedSnapshot, match="more than 10,000 CBOR items"):
-            open_snapshot(data, store)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 8 * len(data)  # the file and its payload, not 100,000 lists
+    with (
+        traced() as peak,
+        pytest.raises(MalformedSnapshot, match="more than 10,000 CBOR items"),
+    ):
+        open_snapshot(data, store)
+    assert peak.bytes < 8 * len(data)  # the file and its payload, not 100,000 lists
     note = region.node.log.checkpoint()  # a real one, of a few items, is read
     snapshot = build_snapshot(region="500000", as_of=NOW, checkpoint=note, licenses=[])
     assert open_snapshot(sign_snapshot(snapshot, log_key), store) == snapshot
