@@ -14,6 +14,7 @@ import click
 import typer
 from typer._click import exceptions as typer_click
 
+from eseal import cli_fetch  # noqa: F401 (registers bundle fetch and revocations fetch)
 from eseal.api import timeouts
 from eseal.cli_agency import agency_app
 from eseal.cli_common import (

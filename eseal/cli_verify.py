@@ -101,6 +101,13 @@ def _pins(pins: list[str]) -> Pins:
     return out
 
 
+def node_url(url: str, what: str) -> str:
+    """``url`` when it names a node over HTTP(S); ``what`` names it in the refusal."""
+    if not url.lower().startswith(("http://", "https://")):
+        raise InvalidInput(f"{what} {url!r} is not an http:// or https:// URL")
+    return url
+
+
 def _open_pinned(data: bytes, pins: Pins) -> TrustBundle:
     """A signed bundle whose root is the one pinned for its region (any, when no pin)."""
     bundle = open_bundle(data)
@@ -152,8 +159,7 @@ def _trust(
     if online is not None:
         from verifier.online import OnlineStatus, fetch_bundle
 
-        if not online.lower().startswith(("http://", "https://")):
-            raise InvalidInput(f"--online {online!r} is not an http:// or https:// URL")
+        node_url(online, "--online")
         data = fetch_bundle(online)
         fetched = _refusing(f"the bundle of {online}", lambda: _open_pinned(data, pinned))
         if trusted and not any(b.root_public_key == fetched.root_public_key for b in trusted):

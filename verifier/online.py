@@ -102,9 +102,19 @@ def _bounded_get(client: httpx.Client, url: str, limit: int) -> tuple[int, str, 
 
 def fetch_bundle(base_url: str, *, timeout: float = 10.0) -> bytes:
     """A node's signed trust bundle (check it with :func:`verifier.trust.open_bundle`)."""
-    url = base_url.rstrip("/") + "/v1/bundle"
+    return _fetch(base_url, "/v1/bundle", min(MAX_FETCHED_BUNDLE, MAX_ENVELOPE), timeout)
+
+
+def fetch_revocations(base_url: str, *, timeout: float = 10.0) -> bytes:
+    """A node's signed revocation snapshot (check it with
+    :func:`verifier.revocation.open_snapshot`), at most what a snapshot file may hold."""
+    return _fetch(base_url, "/v1/revocations", MAX_ENVELOPE, timeout)
+
+
+def _fetch(base_url: str, path: str, limit: int, timeout: float) -> bytes:
+    url = base_url.rstrip("/") + path
     with deadline_client(url, timeout) as client:
-        status, _media, body = _bounded_get(client, url, min(MAX_FETCHED_BUNDLE, MAX_ENVELOPE))
+        status, _media, body = _bounded_get(client, url, limit)
     if status != 200:
         raise NodeUnreachable(f"{url} answered {status}")
     return body

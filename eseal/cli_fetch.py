@@ -1,0 +1,185 @@
+"""``eseal bundle fetch`` and ``eseal revocations fetch``: a window's offline trust material,
+fetched from its region's node and checked before it replaces the file the window holds.
+
+A fetched bundle must be signed by the pinned root (``--pin``, or the root of the bundle
+already kept), a fetched snapshot by the log key of the kept bundle's region; neither may be
+older than the file it would replace (a node whose clock went back, or one replaying an old
+file, must not take back a key revocation or a license revocation the window knows of). The
+file is then written whole or not at all. Run both from cron on a window that verifies
+offline; exit 0 written or up to date, 2 refused or not reached (the file kept as it was).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from eseal.cli_common import JsonOpt, emit
+from eseal.cli_verify import (
+    TrustRefused,
+    _newest_per_root,
+    _open_pinned,
+    _pins,
+    _read,
+    _refusing,
+    bundle_app,
+    node_url,
+    revocations_app,
+)
+from keys.errors import CheckFailed, InvalidInput
+from verifier.envelope import MAX_ENVELOPE
+from verifier.trust import TrustBundle, TrustStore, open_bundle
+
+T = TypeVar("T")
+
+UrlArg = Annotated[
+    str, typer.Argument(metavar="URL", help="The region's node, e.g. https://node.example.")
+]
+
+
+def _when(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _held(path: Path, what: str, open_: Callable[[bytes], T]) -> tuple[bytes, T | None, str]:
+    """The file kept at ``path`` (b"" when there is none) and what it opens to, or None and
+    why it does not open (a file torn by hand, a key it no longer trusts: it is replaced)."""
+    if not path.exists():
+        return b"", None, ""
+    raw = _read(path, what, MAX_ENVELOPE)  # not a file, or too large: an error, kept
+    try:
+        return raw, open_(raw), ""
+    except (InvalidInput, CheckFailed) as e:
+        return raw, None, e.message
+
+
+def _replacing(path: Path, why: str) -> None:
+    if why:
+        typer.echo(f"note: replacing {path}, which does not open: {why}", err=True)
+
+
+@bundle_app.command("fetch")
+def bundle_fetch(
+    url: UrlArg,
+    pin: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ROOT_KEY_ID",
+            help="The region's root key id (bundle export prints it). Without it, the "
+            "root of the bundle already in --out.",
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option(metavar="FILE", help="The bundle the window keeps.")] = Path(
+        "bundle.json"
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Fetch the region's trust bundle from its node into --out, once it checks out against
+    the pinned root and is not older than the bundle kept there."""
+    from verifier.online import fetch_bundle
+
+    base = node_url(url, "URL")
+    raw, held, why = _held(out, "bundle", open_bundle)
+    if pin is not None:
+        pins = _pins([pin])
+    elif held is not None:
+        pins = {held.region: held.root_key_id}
+    elif why:
+        raise InvalidInput(f"{out} does not open ({why}): pass --pin ROOT_KEY_ID to replace it")
+    else:
+        raise InvalidInput(
+            "pass --pin ROOT_KEY_ID, the region's root key id (`eseal bundle export` prints "
+            "it): a bundle fetched without a pin is trusted from whoever answers"
+        )
+    data = fetch_bundle(base)
+    fetched = _refusing(f"the bundle of {base}", functools.partial(_open_pinned, data, pins))
+    same_root = held is not None and held.root_public_key == fetched.root_public_key
+    if held is not None and same_root and fetched.issued_at < held.issued_at:
+        raise TrustRefused(
+            f"the bundle of {base} was signed at {_when(fetched.issued_at)}, before the one "
+            f"in {out} ({_when(held.issued_at)}): {out} kept (a node whose clock went back, "
+            "or an old bundle replayed)"
+        )
+    changed = data != raw
+    if changed:
+        from eseal.printing import write_atomic
+
+        _replacing(out, why)
+        write_atomic(out, data)
+    _report(out, data, changed, _bundle_facts(fetched), fetched.issued_at, as_json)
+
+
+def _bundle_facts(bundle: TrustBundle) -> dict[str, object]:
+    return {
+        "region": bundle.region,
+        "name": bundle.name,
+        "root_key_id": bundle.root_key_id.hex(),
+        "issued_at": bundle.issued_at,
+    }
+
+
+@revocations_app.command("fetch")
+def revocations_fetch(
+    url: UrlArg,
+    bundle: Annotated[
+        list[Path],
+        typer.Option(
+            metavar="FILE",
+            help="The region's trust bundle (as `bundle fetch` keeps it): its log key "
+            "signs the snapshot.",
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option(metavar="FILE", help="The snapshot the window keeps.")
+    ] = Path("revocations.json"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Fetch the region's revocation snapshot from its node into --out, once its signature
+    checks out and it is not older than the snapshot kept there."""
+    from verifier.online import fetch_revocations
+    from verifier.revocation import open_snapshot
+
+    base = node_url(url, "URL")
+    trusted = [
+        _refusing(f"bundle {path}", functools.partial(open_bundle, _read(path, "bundle")))
+        for path in bundle
+    ]
+    store = TrustStore(_newest_per_root(trusted))
+    raw, held, why = _held(
+        out, "revocation snapshot", functools.partial(open_snapshot, store=store)
+    )
+    data = fetch_revocations(base)
+    fetched = _refusing(f"the snapshot of {base}", lambda: open_snapshot(data, store))
+    if held is not None and held.region == fetched.region and fetched.as_of < held.as_of:
+        raise TrustRefused(
+            f"the snapshot of {base} is as of {_when(fetched.as_of)}, before the one in {out} "
+            f"({_when(held.as_of)}): {out} kept (a node whose clock went back, or an old "
+            "snapshot replayed)"
+        )
+    changed = data != raw
+    if changed:
+        from eseal.printing import write_atomic
+
+        _replacing(out, why)
+        write_atomic(out, data)
+    facts: dict[str, object] = {"region": fetched.region, "as_of": fetched.as_of}
+    _report(out, data, changed, facts, fetched.as_of, as_json)
+
+
+def _report(
+    out: Path, data: bytes, changed: bool, facts: dict[str, object], when: int, as_json: bool
+) -> None:
+    about = f"region {facts['region']}, signed as of {_when(when)}"
+    said = (
+        f"wrote {out} ({len(data)} bytes; {about})" if changed else f"{out} is up to date ({about})"
+    )
+    emit(
+        {"path": str(out), "changed": changed, "bytes": len(data), **facts},
+        as_json,
+        lambda: typer.echo(said),
+    )

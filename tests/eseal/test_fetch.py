@@ -1,0 +1,222 @@
+"""``eseal bundle fetch`` and ``eseal revocations fetch``: a window's offline trust files from
+its node, replaced only by a checked file that is not older, whole or not at all."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from eseal.trust_export import export_bundle, export_snapshot
+from tests.e2e.conftest import serve_app
+from tests.eseal.conftest import Region, make_region
+from verifier.revocation import open_snapshot
+from verifier.trust import TrustStore, open_bundle
+
+
+@pytest.fixture(scope="module")
+def node_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Region, str]]:
+    region = make_region(tmp_path_factory.mktemp("fetch"))
+    server, thread, url = serve_app(region.node)
+    try:
+        yield region, url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        region.node.close()
+
+
+def _eseal(
+    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str, str]:
+    from eseal import cli
+
+    monkeypatch.setattr("sys.argv", ["eseal", *args])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    said = capsys.readouterr()
+    code = exited.value.code
+    assert isinstance(code, int)
+    return code, said.out, said.err
+
+
+def _root(region: Region) -> str:
+    return region.node.root_key_id.hex()
+
+
+def _state(path: Path) -> tuple[bytes, int] | None:
+    return (path.read_bytes(), path.stat().st_ino) if path.exists() else None
+
+
+def test_a_bundle_is_fetched_with_a_pin_then_kept_up_to_date_by_the_file_alone(
+    node_url: tuple[Region, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    region, url = node_url
+    out = tmp_path / "bundle.json"
+    code, said, err = _eseal(["bundle", "fetch", url, "--out", str(out)], capsys, monkeypatch)
+    assert code == 2, said
+    assert "--pin ROOT_KEY_ID" in err
+    assert not out.exists()  # nothing trusted from whoever answers
+
+    args = ["--json", "bundle", "fetch", url, "--pin", _root(region), "--out", str(out)]
+    code, said, err = _eseal(args, capsys, monkeypatch)
+    assert code == 0, err
+    report = json.loads(said)
+    assert report["changed"] is True
+    assert report["region"] == "500000"
+    assert report["root_key_id"] == _root(region)
+    bundle = open_bundle(out.read_bytes())
+    assert bundle.root_key_id.hex() == _root(region)
+    assert report["issued_at"] == bundle.issued_at
+    assert report["bytes"] == len(out.read_bytes())
+
+    # Later, the file is the pin (no --pin needed).
+    args = ["bundle", "fetch", url, "--out", str(out)]
+    code, said, err = _eseal(args, capsys, monkeypatch)
+    assert code == 0, err
+    assert open_bundle(out.read_bytes()).root_key_id.hex() == _root(region)
+
+    # The same bytes again (the node signed nothing new): the file is left alone.
+    kept = _state(out)
+    monkeypatch.setattr("verifier.online.fetch_bundle", lambda _url: out.read_bytes())
+    code, said, err = _eseal(args, capsys, monkeypatch)
+    assert code == 0, err
+    assert said == f"{out} is up to date (region 500000, signed as of " + said.split("of ")[1]
+    assert _state(out) == kept
+
+
+def test_a_wrong_pin_or_an_older_bundle_leaves_the_file_as_it_was(
+    node_url: tuple[Region, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    region, url = node_url
+    out = tmp_path / "bundle.json"
+    newer = export_bundle(region.node, now=int(time.time()) + 3600)  # the window's, newer
+    out.write_bytes(newer)
+    before = _state(out)
+
+    code, said, err = _eseal(
+        ["bundle", "fetch", url, "--pin", "00" * 8, "--out", str(out)], capsys, monkeypatch
+    )
+    assert code == 2, said
+    assert "pinned" in err
+    assert _state(out) == before
+
+    code, said, err = _eseal(["bundle", "fetch", url, "--out", str(out)], capsys, monkeypatch)
+    assert code == 2, said
+    assert "before the one in" in err
+    assert "kept" in err
+    assert _state(out) == before
+
+    # An older file of the same root is replaced by the node's.
+    out.write_bytes(export_bundle(region.node, now=int(time.time()) - 3600))
+    code, said, err = _eseal(["bundle", "fetch", url, "--out", str(out)], capsys, monkeypatch)
+    assert code == 0, err
+    assert "wrote" in said
+    assert open_bundle(out.read_bytes()).issued_at > int(time.time()) - 600
+
+
+def test_a_file_that_does_not_open_needs_a_pin_to_be_replaced(
+    node_url: tuple[Region, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    region, url = node_url
+    out = tmp_path / "bundle.json"
+    out.write_bytes(b'{"payload": "torn')
+    code, said, err = _eseal(["bundle", "fetch", url, "--out", str(out)], capsys, monkeypatch)
+    assert code == 2, said
+    assert "does not open" in err
+    assert "--pin" in err
+    assert out.read_bytes() == b'{"payload": "torn'
+
+    args = ["bundle", "fetch", url, "--pin", _root(region), "--out", str(out)]
+    code, said, err = _eseal(args, capsys, monkeypatch)
+    assert code == 0, err
+    assert "replacing" in err
+    assert open_bundle(out.read_bytes()).region == "500000"
+
+
+def test_revocations_are_fetched_checked_by_the_bundle_and_never_rolled_back(
+    node_url: tuple[Region, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    region, url = node_url
+    bundle = tmp_path / "bundle.json"
+    bundle.write_bytes(export_bundle(region.node, now=int(time.time())))
+    out = tmp_path / "revocations.json"
+    args = ["--json", "revocations", "fetch", url, "--bundle", str(bundle), "--out", str(out)]
+    code, said, err = _eseal(args, capsys, monkeypatch)
+    assert code == 0, err
+    report = json.loads(said)
+    assert report["changed"] is True
+    snapshot = open_snapshot(out.read_bytes(), TrustStore([open_bundle(bundle.read_bytes())]))
+    assert (report["region"], report["as_of"]) == (snapshot.region, snapshot.as_of)
+
+    newer = export_snapshot(region.node, now=int(time.time()) + 3600)
+    out.write_bytes(newer)
+    code, said, err = _eseal(args[1:], capsys, monkeypatch)
+    assert code == 2, said
+    assert "before the one in" in err
+    assert out.read_bytes() == newer
+
+    torn = b"not a snapshot"
+    out.write_bytes(torn)
+    code, said, err = _eseal(args[1:], capsys, monkeypatch)
+    assert code == 0, err
+    assert "replacing" in err
+    assert out.read_bytes() != torn
+
+
+def test_a_snapshot_not_signed_by_the_bundles_region_is_refused(
+    node_url: tuple[Region, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bundle given is another node's of the same region code: its log key did not sign
+    the node's snapshot."""
+    _, url = node_url
+    other = make_region(tmp_path / "other")
+    try:
+        bundle = tmp_path / "other.json"
+        bundle.write_bytes(export_bundle(other.node, now=int(time.time())))
+    finally:
+        other.node.close()
+    out = tmp_path / "revocations.json"
+    args = ["revocations", "fetch", url, "--bundle", str(bundle), "--out", str(out)]
+    code, said, err = _eseal(args, capsys, monkeypatch)
+    assert code == 2, said
+    assert f"the snapshot of {url}" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [("ftp://node.example", "is not an http:// or https:// URL"), ("http://127.0.0.1:9", "reach")],
+)
+def test_a_node_that_is_not_one_or_cannot_be_reached_changes_nothing(
+    url: str,
+    says: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = tmp_path / "bundle.json"
+    code, said, err = _eseal(
+        ["bundle", "fetch", url, "--pin", "00" * 8, "--out", str(out)], capsys, monkeypatch
+    )
+    assert code == 2, said
+    assert says in err
+    assert not out.exists()
