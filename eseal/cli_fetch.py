@@ -46,6 +46,13 @@ def _when(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _output(path: Path) -> Path:
+    """``path`` checked as a file to write, before anything is fetched."""
+    from eseal.printing import output_path
+
+    return output_path(path) or path
+
+
 def _held(path: Path, what: str, open_: Callable[[bytes], T]) -> tuple[bytes, T | None, str]:
     """The file kept at ``path`` (b"" when there is none) and what it opens to, or None and
     why it does not open (a file torn by hand, a key it no longer trusts: it is replaced)."""
@@ -56,6 +63,12 @@ def _held(path: Path, what: str, open_: Callable[[bytes], T]) -> tuple[bytes, T 
         return raw, open_(raw), ""
     except (InvalidInput, CheckFailed) as e:
         return raw, None, e.message
+
+
+def _write(path: Path, data: bytes) -> None:
+    from eseal.printing import write_atomic
+
+    write_atomic(path, data)
 
 
 def _replacing(path: Path, why: str) -> None:
@@ -84,6 +97,7 @@ def bundle_fetch(
     from verifier.online import fetch_bundle
 
     base = node_url(url, "URL")
+    out = _output(out)
     raw, held, why = _held(out, "bundle", open_bundle)
     if pin is not None:
         pins = _pins([pin])
@@ -107,10 +121,8 @@ def bundle_fetch(
         )
     changed = data != raw
     if changed:
-        from eseal.printing import write_atomic
-
         _replacing(out, why)
-        write_atomic(out, data)
+        _write(out, data)
     _report(out, data, changed, _bundle_facts(fetched), fetched.issued_at, as_json)
 
 
@@ -145,6 +157,7 @@ def revocations_fetch(
     from verifier.revocation import open_snapshot
 
     base = node_url(url, "URL")
+    out = _output(out)
     trusted = [
         _refusing(f"bundle {path}", functools.partial(open_bundle, _read(path, "bundle")))
         for path in bundle
@@ -163,10 +176,8 @@ def revocations_fetch(
         )
     changed = data != raw
     if changed:
-        from eseal.printing import write_atomic
-
         _replacing(out, why)
-        write_atomic(out, data)
+        _write(out, data)
     facts: dict[str, object] = {"region": fetched.region, "as_of": fetched.as_of}
     _report(out, data, changed, facts, fetched.as_of, as_json)
 

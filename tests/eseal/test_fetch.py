@@ -220,3 +220,17 @@ def test_a_node_that_is_not_one_or_cannot_be_reached_changes_nothing(
     assert code == 2, said
     assert says in err
     assert not out.exists()
+
+
+def test_an_output_path_that_cannot_be_written_is_refused_before_fetching(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_fetch(_url: str) -> bytes:
+        raise AssertionError("fetched before the output path was checked")
+
+    monkeypatch.setattr("verifier.online.fetch_bundle", no_fetch)
+    out = tmp_path / "missing" / "bundle.json"
+    args = ["bundle", "fetch", "http://127.0.0.1:9", "--pin", "00" * 8, "--out", str(out)]
+    code, said, err = _eseal(args, capsys, monkeypatch)
+    assert code == 2, said
+    assert "is not a directory: create it first" in err
