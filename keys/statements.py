@@ -1,19 +1,24 @@
 """Key statements: a region's root key certifying an agency, seal, log or witness key.
 
-A statement is a deterministic CBOR map; a signed statement is ``[statement, signature]`` with
-the Ed25519 signature over ``DOMAIN`` followed by the statement bytes.
+A statement is a deterministic CBOR map (RFC 8949 §4.2.1, no tags); a signed statement is the
+deterministic CBOR array ``[bstr statement bytes, bstr(64) signature]``, the Ed25519 signature
+(by the key ``iss`` names, a region's root key) over ``DOMAIN`` =
+``b"eseal/key-statement/v1\\n"`` (23 ASCII bytes, the newline included) followed by the
+statement bytes. Every key below is present, no other.
 
 ======  =============  ==========================================================
 key     field          value
 ======  =============  ==========================================================
 v       version        uint: 1
-role    role           tstr: one of :class:`Role`
-sub     subject        tstr: credit code of the agency, seal id, log origin...
+role    role           tstr: one of :class:`Role`: "agency", "seal", "log", "witness"
+sub     subject        tstr (1..256 chars): credit code of the agency, seal id, log origin...
 pk      public_key     bstr(32): the certified Ed25519 key
-scope   scope          [* tstr]: license type codes (empty for log and witness)
+scope   scope          [* tstr]: license type codes, none twice (empty for log and witness;
+                       eseal certifies seals with an empty one, and a stamp's verifier
+                       reads none: a stamp names no license type)
 nbf     not_before     uint: Unix seconds, first second the key is valid
-exp     not_after      uint: Unix seconds, last second the key is valid
-st      status         tstr: one of :class:`KeyStatus`
+exp     not_after      uint ≥ nbf: Unix seconds, last second the key is valid
+st      status         tstr: one of :class:`KeyStatus`: "active" or "revoked"
 iat     issued_at      uint: Unix seconds the statement was made
 iss     issuer_key_id  bstr(8): key id of the key that signs the statement
 ======  =============  ==========================================================

@@ -4,6 +4,60 @@ A region's bundle (signed by its root key, in a DSSE envelope) lists its agencie
 seals with their root-certified key statements and status, the license types it issues
 (names, field labels and the order of the fields, so the window needs no catalogue), its
 log key, and the checkpoint it was cut at. A peer pins a region by its root key id.
+
+The envelope (:mod:`verifier.envelope`) has type ``application/vnd.eseal.trust-bundle+json``;
+one of its signatures must be by the key ``root_public_key`` names, with that key's id as
+``keyid``: check that key id against the pinned one before trusting anything the bundle
+says. The payload is UTF-8 JSON (written with sorted keys), no object repeating a key; every
+time is an integer Unix time from 0 to 253402300799 (year 9999); names, codes and labels are
+text of at most 256 characters with no control, format or line-separator character:
+
+==================== ========================================================================
+field                value
+==================== ========================================================================
+``format``           ``"eseal-trust-bundle/v1"``
+``region``           GB/T 2260 region code, six digits, e.g. ``"500000"``
+``name``             the region's name, e.g. ``"重庆市"``
+``root_public_key``  hex (64 digits) of the root's raw 32-byte Ed25519 public key: it signs
+                     the envelope and every key statement below
+``log_verifier``     the log key as a C2SP signed-note verifier key,
+                     ``<origin>+<8 hex key hash>+<base64(0x01 ‖ raw key)>``: it signs the
+                     region's checkpoints and revocation snapshots
+``issued_at``        time the bundle was cut
+``checkpoint``       the region's ledger checkpoint at the cut, a signed note (≤ 4,096 chars)
+                     signed by the log key
+``agencies``         list of ``{"code": credit code, "name", "types": [license type codes],
+                     "keys": [key record]}``; ``types`` is what the node lets the agency
+                     issue, a verifier checks the key statement's ``scope`` instead
+``seals``            list of ``{"id", "agency_code", "name", "seal_type", "key": key record,
+                     "image_png": base64 PNG or null}``
+``license_types``    list of ``{"code", "name", "name_en", "fields": [field names in print
+                     order, ≤ 64], "labels": {field name: label}}`` (``name_en`` and
+                     ``fields`` may be absent: ``""`` and ``[]``)
+==================== ========================================================================
+
+A key record is ``{"statement": base64 of the signed key statement (:mod:`keys.statements`),
+"status": "active" | "retired" | "revoked", "retired_at": time or null, "revoked_at": time or
+null}`` (absent is null, as is a seal's ``image_png``). Each agency and seal is of the
+region's province or of the central government (credit code positions 3-4 equal to the
+region code's first two digits, or positions 3-8 ``100000``), and each key is listed under
+the agency code or seal id its statement's ``sub`` names; a bundle that breaks either rule is
+refused whole.
+
+What a verifier makes of the key that signed a document (the ``authority`` step), in this
+order, the first failure giving the verdict:
+
+1. record ``revoked``: ``KEY_REVOKED`` (a seal's: ``REVOKED``, a seal being its key),
+   whenever the document was signed (``revoked_at`` tells people when);
+2. record ``retired`` and the document signed (``iat``) after ``retired_at``:
+   ``ISSUER_NOT_AUTHORISED``;
+3. the statement not signed by the root (``iss`` the root's key id, the signature over
+   ``DOMAIN`` ‖ statement bytes): ``ISSUER_NOT_AUTHORISED``; its ``st`` ``revoked``:
+   ``KEY_REVOKED``; its role not ``agency`` for a license, ``seal`` for a stamp, or a
+   license's type (``"t"``) not in its ``scope``: ``ISSUER_NOT_AUTHORISED``;
+4. the document signed outside the statement's validity (not ``nbf ≤ iat ≤ exp``):
+   ``ISSUER_NOT_AUTHORISED``;
+5. a license's region (``"r"``) not the bundle's: ``ISSUER_NOT_AUTHORISED``.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+import keys.statements
+import verifier.trust
 from keys.errors import EsealError
 from tests.vectors.generate import CASES_DIR, files, root_key_id
 from verifier.online import OnlineStatus
@@ -130,3 +132,21 @@ def test_cases_cover_the_statuses() -> None:
     }
     readme = (HERE / "README.md").read_text(encoding="utf-8")
     assert [p.stem for p in CASES if f"`{p.stem}`" not in readme] == []
+
+
+def test_the_published_formats_name_every_field_of_the_files() -> None:
+    """Found by an outside implementer: the trust bundle's payload was described nowhere
+    (its fields, its key records), nor what a key statement's signature covers. The module
+    docstrings are the published formats: every field the vectors' files hold is named in
+    them, and the statement's signing prefix is given in full."""
+    envelope = _load(HERE / "bundle.json")
+    bundle = json.loads(base64.b64decode(envelope["payload"]))
+    documented = verifier.trust.__doc__ or ""
+    key_record = bundle["agencies"][0]["keys"][0]
+    nested = [bundle["agencies"][0], bundle["seals"][0], bundle["license_types"][0], key_record]
+    missing = [name for name in bundle if f"``{name}``" not in documented]
+    missing += [name for obj in nested for name in obj if f'"{name}"' not in documented]
+    assert not missing, missing
+    assert f'"{bundle["format"]}"' in documented
+    assert envelope["payloadType"] in documented
+    assert repr(keys.statements.DOMAIN)[1:].replace("'", '"') in (keys.statements.__doc__ or "")
