@@ -14,7 +14,8 @@ is the entry point and exports them all.
 layer      encoding                                       rules
 ========== ============================================== =====================================
 text       ``EL1:`` or ``ES1:``, then base45              ≤ 4,000 chars, QR alphanumeric only
-base45     RFC 9285                                       triplets ≤ 65535, length ≠ 3k+1
+base45     RFC 9285                                       triplets ≤ 65535, a final pair ≤ 255,
+                                                          length ≠ 3k+1
 zlib       RFC 1950, deflate level 9                      one stream, nothing after it,
                                                           inflates to ≤ 16 KiB
 COSE_Sign1 tag 18 [protected, {}, payload, signature]     unprotected header empty
@@ -30,6 +31,18 @@ All CBOR is deterministic (RFC 8949 §4.2.1: definite lengths, shortest forms, k
 for these keys the same as cbor2 ``canonical=True``); a decoder refuses anything else,
 which also refuses repeated keys. Text is printable (``str.isprintable``): no control,
 format (bidi) or line-separator characters. Times are uint ≤ 253402300799 (year 9999).
+
+A text the layers refuse gives ``UNSUPPORTED`` where it may be a document of another kind
+or algorithm, ``MALFORMED`` otherwise, checked in this order: over 4,000 characters,
+``MALFORMED`` (whatever the prefix); a prefix other than ``EL1:`` or ``ES1:`` (upper case
+only: ``el1:`` is none), ``UNSUPPORTED``; then base45, zlib, the COSE_Sign1 structure and
+its unprotected header, ``MALFORMED``; then the protected header: a ``crit`` (2) or an
+``alg`` other than -8, ``UNSUPPORTED``, a kid that is not an 8-byte bstr, ``MALFORMED``, any
+label but 1 and 4, ``UNSUPPORTED``; then the signature's length and the claims (those of the
+other kind too, as license claims behind ``ES1:``), ``MALFORMED``.
+
+What the ledger records of a document (the issuance entry's digest) is SHA-256 of its
+COSE_Sign1 bytes: the inflated zlib output, tag 18 included.
 
 ======= ======= =========================================== =========== ===========
 key     claim   value                                       license     stamp

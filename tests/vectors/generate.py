@@ -395,11 +395,14 @@ def _cose(
     *,
     kid_of: SigningKey | None = None,
     alg: int = -8,
+    header: Mapping[int, object] | None = None,
 ) -> bytes:
     """COSE_Sign1 bytes of ``claims`` signed by ``key``; the header may name another key's
-    id (``kid_of``) or another algorithm."""
+    id (``kid_of``) or another algorithm, or be ``header`` (the kid's label 4 filled in
+    unless given)."""
     kid = ed25519.key_id(bytes((kid_of or key).verify_key))
-    protected = cbor2.dumps({1: alg, 4: kid}, canonical=True)
+    fields = {1: alg, 4: kid} if header is None else {4: kid, **header}
+    protected = cbor2.dumps(fields, canonical=True)
     payload = cbor2.dumps(dict(claims), canonical=True)
     return cose_sign1_bytes(
         protected, payload, ed25519.sign(key, sig_structure(protected, payload))
@@ -1157,6 +1160,16 @@ def build_cases() -> _Cases:
             "protected header alg -7 (ES256) instead of -8 (EdDSA)",
             _text("EL1:", _cose(claims_map, MARKET_KEY, alg=-7)),
         ),
+        (
+            "unsupported-critical-header",
+            "a protected header marking a label critical (crit, 2), validly signed",
+            _text("EL1:", _cose(claims_map, MARKET_KEY, header={1: -8, 2: [-70010], -70010: 1})),
+        ),
+        (
+            "unsupported-header-label",
+            "a protected header with a label besides alg and kid (content type, 3), validly signed",
+            _text("EL1:", _cose(claims_map, MARKET_KEY, header={1: -8, 3: "application/cwt"})),
+        ),
     ):
         v.add(Case(name, description, text, Status.UNSUPPORTED, None))
 
@@ -1206,6 +1219,11 @@ def build_cases() -> _Cases:
             "malformed-unprotected-header",
             "the kid in the unprotected header as well",
             _text("EL1:", unprotected),
+        ),
+        (
+            "malformed-key-id",
+            "a 7-byte kid in the protected header",
+            _text("EL1:", _cose(claims_map, MARKET_KEY, header={1: -8, 4: doc.kid[:7]})),
         ),
         (
             "malformed-signature-truncated",
