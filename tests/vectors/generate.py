@@ -656,6 +656,7 @@ def add_online_cases(v: _Cases, valid: str) -> None:
     good, revoked_answer, other_answer, forged_answer = answers
     seal_active, seal_revoked = seal_answers
     stamp_active = sign_stamp(stamp("ST-2025-000901"), SEAL_KEY).text
+    stamp_late = sign_stamp(stamp("ST-2025-000902", SEAL_LATE_ID), SEAL_LATE_KEY).text
     v.add(
         Case(
             "valid-stamp-online",
@@ -675,7 +676,7 @@ def add_online_cases(v: _Cases, valid: str) -> None:
             "stamp-seal-revoked-online",
             "online: a seal active in the bundle, which the node answers is revoked, with its "
             "proved creation and revocation entries",
-            sign_stamp(stamp("ST-2025-000902", SEAL_LATE_ID), SEAL_LATE_KEY).text,
+            stamp_late,
             Status.REVOKED,
             "stamp",
             revocations=False,
@@ -758,6 +759,22 @@ def add_online_cases(v: _Cases, valid: str) -> None:
             stamp_active,
             "stamp",
             seal_active["body"] | status_part(seal_revoked) | {"status": "revoked"},
+        ),
+        (
+            "node-answer-valid-with-revocation",
+            "online: the node answers 01 for a revoked license, carrying its proved revocation "
+            "entry as its status entry (the entry of a status 01 can only be a reinstatement)",
+            revoked,
+            L,
+            revoked_answer["body"] | {"status": "01"},
+        ),
+        (
+            "node-answer-seal-active-with-revocation",
+            "online: the node answers that a revoked seal is active, carrying its proved "
+            "seal.revoke entry",
+            stamp_late,
+            "stamp",
+            seal_revoked["body"] | {"status": "active"},
         ),
         (
             "node-answer-seal-other-entry",
