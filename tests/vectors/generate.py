@@ -552,7 +552,17 @@ def online_answers(
             append(Entry("license.issue", time, REGION, doc.claims.license_id, digest, doc.kid))
         )
     created = [
-        append(Entry("seal.create", time, REGION, seal_id, _seal_digest(seal_id), root_key_id()))
+        append(
+            Entry(
+                "seal.create",
+                time,
+                REGION,
+                seal_id,
+                hashlib.sha256(_seal_statement(seal_id)).digest(),
+                root_key_id(),
+                body=_seal_statement(seal_id),  # as a node records it
+            )
+        )
         for seal_id, _ in seals
     ]
     changed = {
@@ -633,10 +643,11 @@ def online_answers(
     return licenses, seal_answers
 
 
-def _seal_digest(seal_id: str) -> bytes:
-    """What a seal's creation entry records: the SHA-256 of its key statement."""
+def _seal_statement(seal_id: str) -> bytes:
+    """A seal's signed key statement: a creation entry records its SHA-256 as the digest,
+    and the statement itself as the body."""
     seal = next(s for s in trust_bundle().seals if s.id == seal_id)
-    return hashlib.sha256(seal.key.statement.to_bytes()).digest()
+    return seal.key.statement.to_bytes()
 
 
 def add_online_cases(v: _Cases, valid: str) -> None:
