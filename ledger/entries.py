@@ -8,13 +8,14 @@ and the hash chain are reproducible by any implementation:
 key   name      value
 ====  ========  ===========================================================
 0     prev      bstr(32): leaf hash of the previous entry (zeros for the first)
-1     kind      tstr: one of :data:`KINDS`
+1     kind      tstr: one of :data:`KINDS` (below)
 2     time      uint: Unix seconds when the act was recorded
 3     region    tstr: GB/T 2260 region code of the recording node
 4     subject   tstr: the id the act is about (license id, seal id, key id hex)
 5     digest    bstr(32): SHA-256 of the signed object the act concerns
 6     key       bstr(8): key id of the acting key
-7     reason    tstr (optional): why, for revocations and suspensions
+7     reason    tstr (optional, absent rather than empty): why, for revocations and
+                suspensions
 8     body      bstr (optional): a public signed object, e.g. a key statement
 ====  ========  ===========================================================
 
@@ -22,6 +23,16 @@ key   name      value
 Merkle tree share one hash per entry. Key 0 sorts first, so ``prev`` sits at
 a fixed offset (bytes 4..36) of every encoded entry. No personal data is ever
 an entry field: ids and digests only, because the ledger is shared.
+
+The kinds: ``region.init``, ``agency.add``, ``key.add``, ``key.retire``, ``key.revoke``;
+``license.issue`` and ``license.renew`` (the subject the license id, the digest SHA-256 of the
+document's COSE_Sign1 bytes); the status changes of a license, about the same subject and
+digest as its issuance: ``license.reinstate`` (status 01), ``license.suspend`` (02),
+``license.withdraw`` (03), ``license.cancel`` (04), ``license.lapse`` (05; a renewal's reason
+is ``renewed as <new license id>``), ``license.transfer`` (06), ``license.revoke`` (07);
+``seal.create`` (the subject the seal id, the digest SHA-256 of the seal's signed key
+statement, the body that statement), ``seal.revoke`` (same subject and digest), and
+``seal.stamp``.
 """
 
 from __future__ import annotations

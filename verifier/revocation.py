@@ -14,6 +14,18 @@ Payload (deterministic CBOR, in a DSSE envelope of type
 keys revoked as of the cut: key revocations otherwise travel only in the trust bundle, which
 a window may sync less often.
 
+The envelope carries a signature by the region's log key (the bundle's ``log_verifier``, its
+``keyid`` that key's eseal key id), checked before the payload is decoded; the payload is
+deterministic CBOR (RFC 8949 §4.2.1, no tags), its ``region`` the bundle's, ``as_of`` a Unix
+time, ``checkpoint`` a signed note the log key signed, ``issued`` the number of licenses the
+cascades were built over, ``statuses`` keyed by the codes ``"02"`` to ``"07"`` (a code no
+license has is left out). A verifier reads it for a license whose signature verified: its
+signing key's id (16 lower-case hex digits) in ``keys_revoked`` gives ``KEY_REVOKED``; else,
+issued (``iat``) after ``as_of``, it has no offline status; else the cascades are asked in
+the order ``"02"`` to ``"07"`` about the license id (the ``cti`` as text), the first that
+holds it giving its status, none ``"01"``. A seal is revoked if its id is in
+``seals_revoked``, whenever its stamp was made (``keys_revoked`` lists agency keys only).
+
 A cascade answers exactly for licenses issued before the cut; a document issued after
 ``as_of`` gets no offline status (the verdict says so) rather than a guess.
 """
