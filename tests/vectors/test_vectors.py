@@ -132,6 +132,12 @@ def test_cases_cover_the_statuses() -> None:
     }
     readme = (HERE / "README.md").read_text(encoding="utf-8")
     assert [p.stem for p in CASES if f"`{p.stem}`" not in readme] == []
+    # The statuses an outside verifier must give are listed where it reads, not only in code.
+    row = next(line for line in readme.splitlines() if line.startswith("| `expected.status`"))
+    design = (HERE.parents[1] / "docs" / "DESIGN.md").read_text(encoding="utf-8")
+    verdict = design[design.index("### Verdict") :].split("\n## ")[0]
+    assert [s.value for s in Status if f"`{s.value}`" not in row] == []
+    assert [s.value for s in Status if f"`{s.value}`" not in verdict] == []
 
 
 def test_the_published_formats_name_every_field_of_the_files() -> None:
