@@ -12,7 +12,7 @@ verified, i.e. that the region issued.
 
 Hashing: every id is reduced once to ``id_digest`` = SHA-256(UTF-8 id)[:16]. Level ``j``
 (1-based) hashes ``bytes([j]) ‖ digest`` with SHA-256; with ``x`` its first 8 bytes read
-little-endian, ``h1 = ((x mod 2³²)·m) >> 32`` and ``h2 = 1 + ((x >> 32)·(m−1)) >> 32``, and
+little-endian, ``h1 = ((x mod 2³²)·m) >> 32`` and ``h2 = 1 + (((x >> 32)·(m−1)) >> 32)``, and
 the k bits are ``(h1 + i·h2) mod m`` for i < k (double hashing). Bit ``b`` is bit ``b mod 8``
 (least significant first) of byte ``b div 8``.
 
