@@ -1284,7 +1284,9 @@ def revocations(cases: _Cases) -> bytes:
     snapshot = build_snapshot(
         region=REGION,
         as_of=SNAPSHOT_AT,
-        checkpoint=_checkpoint(1024),
+        # Cut between the bundle (980) and the node's answers a day later (1,000): a window
+        # holding both must not see the node's checkpoint as older than the snapshot's.
+        checkpoint=_checkpoint(990),
         licenses=[*sorted(cases.issued.items()), *_filler()],
         seals_revoked=[SEAL_REVOKED_ID, SEAL_LATE_ID],
         keys_revoked=[ed25519.key_id(bytes(MARKET_LATE_KEY.verify_key)).hex()],

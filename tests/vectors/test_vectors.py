@@ -15,6 +15,7 @@ import pytest
 import keys.statements
 import verifier.trust
 from keys.errors import EsealError
+from ledger.checkpoint import parse_verifier_key, verify_checkpoint
 from tests.vectors.generate import CASES_DIR, files, root_key_id
 from verifier.online import OnlineStatus
 from verifier.pipeline import StatusSource, VerifyContext, verify_text
@@ -156,3 +157,19 @@ def test_the_published_formats_name_every_field_of_the_files() -> None:
     assert f'"{bundle["format"]}"' in documented
     assert envelope["payloadType"] in documented
     assert repr(keys.statements.DOMAIN)[1:].replace("'", '"') in (keys.statements.__doc__ or "")
+
+
+def test_the_checkpoints_grow_with_time() -> None:
+    """The bundle (2025-05-31), the snapshot (06-01) and the node's answers (06-02) are cut
+    at checkpoints of one log in that order: the snapshot's was once at size 1,024, after
+    the node's 1,000 of a day later, which a verifier holding both must take for a replay."""
+    bundle = _bundle("bundle.json")
+    log_key = parse_verifier_key(bundle.log_verifier)
+    snapshot = _snapshot("revocations.json", "bundle.json")
+    sizes = [verify_checkpoint(c, log_key).size for c in (bundle.checkpoint, snapshot.checkpoint)]
+    online = {
+        verify_checkpoint(case["online"]["body"]["checkpoint"], log_key).size
+        for case in map(_load, CASES)
+        if case["online"] is not None and "checkpoint" in case["online"]["body"]
+    }
+    assert sizes[0] < sizes[1] < min(online)
