@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import json
 import time
 from collections.abc import Callable, Container
@@ -325,11 +326,20 @@ def _check_seal_answer(body: Any, bundle: TrustBundle, seal_id: str) -> StatusAn
     if (change is not None) != (status == "revoked"):
         said = "revoked" if status == "revoked" else "active"
         raise UnprovenAnswer(f"it says the seal is {said}, but proves no revocation to match")
+    # The creation entry records the seal's signed key statement (its SHA-256): proved in
+    # the region's ledger, another statement than the bundle's means the region recorded
+    # another key under this seal id, and the stamp's key is not the one it recorded.
+    listed = next((s.key.statement for s in bundle.seals if s.id == seal_id), None)
+    other = listed is not None and entry.digest != hashlib.sha256(listed.to_bytes()).digest()
     return StatusAnswer(
         _SEAL_CODES[status],
         "online",
         int(time.time()),
         checkpoint_size=cp.size,
+        ledger_included=False if other else None,
+        detail=f"the ledger records another key for seal {seal_id} than its bundle"
+        if other
+        else "",
         since=change.time if change is not None else None,
         reason=status_reason(change.reason) if change is not None else None,
     )

@@ -525,6 +525,7 @@ def online_answers(
     recorded: dict[int, bytes] | None = None,
     changes: dict[int, tuple[str, str]] | None = None,
     seals: Sequence[tuple[str, str | None]] = (),
+    seal_recorded: dict[int, bytes] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """What the region's node answers to GET /v1/licenses/{id}/status for each of
     ``texts``, and to GET /v1/seals/{id}/status for each of ``seals`` (seal id, and the
@@ -533,7 +534,8 @@ def online_answers(
     inclusion proof, the status change entry and its proof if there is one, and the
     checkpoint signed by the log key. ``recorded`` gives, by position, another digest than
     the document's for the issuance to record; ``changes``, by position, a status change
-    (entry kind, reason) recorded a minute after the issuances."""
+    (entry kind, reason) recorded a minute after the issuances; ``seal_recorded``, by
+    position, another signed key statement than the seal's for its creation to record."""
     tree, prev = MemoryTree(), ZERO_HASH
 
     def append(entry: Entry) -> tuple[Entry, int, bytes]:
@@ -558,12 +560,13 @@ def online_answers(
                 time,
                 REGION,
                 seal_id,
-                hashlib.sha256(_seal_statement(seal_id)).digest(),
+                hashlib.sha256(statement).digest(),
                 root_key_id(),
-                body=_seal_statement(seal_id),  # as a node records it
+                body=statement,  # as a node records it
             )
         )
-        for seal_id, _ in seals
+        for i, (seal_id, _) in enumerate(seals)
+        for statement in [(seal_recorded or {}).get(i, _seal_statement(seal_id))]
     ]
     changed = {
         i: append(
@@ -819,6 +822,26 @@ def add_online_cases(v: _Cases, valid: str) -> None:
             L,
             revocations=False,
             online=forged_answer,
+            stops_at="status",
+        )
+    )
+    (other_seal,) = online_answers(
+        [],
+        time=NOW - 600,
+        seals=[(SEAL_ID, None)],
+        seal_recorded={0: _seal_statement(SEAL_LATE_ID)},
+    )[1]
+    v.add(
+        Case(
+            "not-in-ledger-seal-other-key",
+            "online: the node proves the creation entry of the stamp's seal, which records "
+            "another signed key statement (another seal's key) than the bundle lists for it",
+            stamp_active,
+            Status.NOT_IN_LEDGER,
+            "stamp",
+            revocations=False,
+            document=DOCUMENT,
+            online=other_seal,
             stops_at="status",
         )
     )

@@ -156,6 +156,7 @@ class Bundle:
         self.log_verifier: str = p["log_verifier"]
         self.checkpoint_size = open_checkpoint(p["checkpoint"], self.log_verifier)[0]
         self.seal_agency = {s["id"]: s["agency_code"] for s in p["seals"]}
+        self.seal_statement = {s["id"]: base64.b64decode(s["key"]["statement"]) for s in p["seals"]}
         listed = [(a["code"], False, k) for a in p["agencies"] for k in a["keys"]]
         listed += [(s["id"], True, s["key"]) for s in p["seals"]]
         self.keys: dict[bytes, list[Key]] = {}
@@ -440,6 +441,8 @@ def check_status_online(run: Run, online: dict[str, Any]) -> None:
         raise NoVerdict("node-answer-unproven")
     if license and created[5] != sha256(run.doc.cose):
         raise Stop("NOT_IN_LEDGER")
+    if not license and created[5] != sha256(run.bundle.seal_statement[subject]):
+        raise Stop("NOT_IN_LEDGER")  # the region recorded another key under the seal's id
     if code != "01":
         raise Stop(STATUS_OF_CODE[code])
     run.passed("status")
