@@ -136,9 +136,9 @@ def _is_problem(media: str, body: bytes, code: str) -> bool:
 
 class OnlineStatus:
     """Ask a node (``base_url``) of region ``region`` for the live status of licenses and
-    seals. A license of another region gets no answer from it (not checked), while one of
-    its own region that it cannot prove is NOT_IN_LEDGER; without ``region`` the node's
-    silence proves nothing either way, so pass it (the CLI takes it from the node's
+    seals. A license or seal of another region gets no answer from it (not checked), while
+    one of its own region that it cannot prove is NOT_IN_LEDGER; without ``region`` the
+    node's silence proves nothing either way, so pass it (the CLI takes it from the node's
     bundle)."""
 
     def __init__(
@@ -193,9 +193,24 @@ class OnlineStatus:
         return _node_checked(lambda: _check_answer(body, bundle, doc, claims.license_id))
 
     def seal_status(self, bundle: TrustBundle, seal_id: str) -> StatusAnswer | None:
+        """The seal's status from the node of its bundle's region (a stamp names no region
+        of its own). A seal that node does not know was never recorded in its region's
+        ledger, whatever its bundle says: NOT_IN_LEDGER, as for a license."""
+        now = int(time.time())
+        if self.region is not None and bundle.region != self.region:
+            detail = f"a seal of region {bundle.region}; the node is of {self.region}"
+            return StatusAnswer(None, "online", now, detail=detail)
         body = self._get(f"/v1/seals/{quote(seal_id, safe='')}/status", "unknown-seal")
         if body is None:
-            return None
+            if self.region is None:  # the node's silence proves nothing either way
+                return None
+            return StatusAnswer(
+                None,
+                "online",
+                now,
+                ledger_included=False,
+                detail="the node does not know this seal: its creation is not in the ledger",
+            )
         return _node_checked(lambda: _check_seal_answer(body, bundle, seal_id))
 
     def close(self) -> None:

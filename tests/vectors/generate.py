@@ -858,6 +858,21 @@ def add_online_cases(v: _Cases, valid: str) -> None:
             stops_at="status",
         )
     )
+    v.add(
+        Case(
+            "not-in-ledger-seal-unknown-to-node",
+            "online: the region's node does not know the stamp's seal, which the bundle "
+            "lists (its 404 problem answer unknown-seal): the seal's creation was never "
+            "recorded in the region's ledger",
+            stamp_active,
+            Status.NOT_IN_LEDGER,
+            "stamp",
+            revocations=False,
+            document=DOCUMENT,
+            online={"http_status": 404, "body": UNKNOWN_SEAL},
+            stops_at="status",
+        )
+    )
 
 
 #: A node's answer for a license it never issued: its RFC 9457 problem.
@@ -866,6 +881,15 @@ UNKNOWN_LICENSE = {
     "title": "No license with this id was issued here.",
     "status": 404,
     "detail": "no such license",
+}
+
+
+#: A node's answer for a seal it never created: its RFC 9457 problem.
+UNKNOWN_SEAL = {
+    "type": "https://eseal.invalid/problems/unknown-seal",
+    "title": "No seal with this id exists here.",
+    "status": 404,
+    "detail": "no such seal",
 }
 
 

@@ -397,18 +397,14 @@ def _proved(answer: dict[str, Any], checkpoint: tuple[int, bytes], prefix: str) 
 
 
 def _unknown_to_node(run: Run, online: dict[str, Any]) -> bool:
-    """Whether the node answered with its 404 problem for an unknown license or seal: a
-    license then is NOT_IN_LEDGER, a seal's status not checked. Any other answer but 200 is
-    an error."""
+    """Whether the node answered with its 404 problem for an unknown license or seal: it
+    is then NOT_IN_LEDGER. Any other answer but 200 is an error."""
     license = run.doc.kind == "license"
     problem = online["body"].get("type", "") if isinstance(online["body"], dict) else ""
     if online["http_status"] == 404 and str(problem).endswith(
         "/unknown-license" if license else "/unknown-seal"
     ):
-        if license:
-            raise Stop("NOT_IN_LEDGER")
-        run.warnings.append("NO_STATUS")
-        return True
+        raise Stop("NOT_IN_LEDGER")
     if online["http_status"] != 200:
         raise NoVerdict("node-unreachable")
     return False

@@ -1810,3 +1810,35 @@ def test_the_plain_body_reader_reads_what_one_pattern_did(body: bytes) -> None:
     wrapped = b'{"text": "' + body.replace(b'"', b"") + b'"}'
     old = _OLD_PLAIN_BODY.fullmatch(wrapped)
     assert verify_routes._plain_value(wrapped) == (old[1] if old else None)
+
+
+class _UnknownSeal(httpx.BaseTransport):
+    """A node that knows no seal: its RFC 9457 problem for each."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        problem = {"type": "https://eseal.invalid/problems/unknown-seal", "status": 404}
+        headers = {"content-type": "application/problem+json"}
+        return httpx.Response(404, json=problem, headers=headers)
+
+
+def test_a_seal_its_regions_node_does_not_know_is_not_in_the_ledger(
+    region: Region, client: TestClient
+) -> None:
+    """A seal the bundle lists but its region's node does not know was never recorded in
+    the region's ledger: NOT_IN_LEDGER, as for a license. A node of another region, or one
+    of no named region, proves nothing by not knowing it: not checked."""
+    _seal_id, text = _stamp(region, "合同章乙")
+    cast(FastAPI, client.app).state.bundles.invalidate()
+    store = _store(client, region)
+    node = httpx.Client(transport=_UnknownSeal(), base_url="http://node")
+
+    def verdict(status: OnlineStatus) -> Any:
+        return verify_text(text, VerifyContext(store, NOW + 60, status=status), document=b"doc")
+
+    own = verdict(OnlineStatus("http://node", region="500000", client=node))
+    assert own.status is Status.NOT_IN_LEDGER, own.reasons
+    assert "does not know this seal" in own.reasons[0]
+    for other in ("110000", None):
+        unproven = verdict(OnlineStatus("http://node", region=other, client=node))
+        assert unproven.status is Status.VALID, unproven.reasons
+        assert unproven.warnings == ["NO_STATUS"]
