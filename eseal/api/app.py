@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from eseal.agencies import NotAuthenticated
 from eseal.api.deps import UNAVAILABLE, problem_response
 from eseal.api.limits import (
     BODY_TOO_LARGE,
@@ -72,6 +73,9 @@ def telemetry_config(environ: Mapping[str, str]) -> dict[str, Any] | None:
 
 
 _log = logging.getLogger("eseal.api")
+
+#: Sent with every 401 (RFC 9110 §11.6.1, RFC 6750 §3): the credential is a bearer token.
+BEARER_CHALLENGE: Final[Mapping[str, str]] = MappingProxyType({"WWW-Authenticate": "Bearer"})
 
 
 @contextlib.asynccontextmanager
@@ -180,7 +184,9 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
 
     @app.exception_handler(EsealError)
     async def _eseal_error(request: Request, exc: EsealError) -> JSONResponse:
-        return problem_answer(problem(exc, instance=request.url.path))
+        # A 401 names the scheme to authenticate with (RFC 9110 §11.6.1: it must).
+        challenge = BEARER_CHALLENGE if isinstance(exc, NotAuthenticated) else None
+        return problem_answer(problem(exc, instance=request.url.path), challenge)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)

@@ -137,6 +137,21 @@ def test_authorisation_matrix(api: Api, endpoint: str, who: str) -> None:
         assert api.region.node.log.size() == size
 
 
+@pytest.mark.parametrize("who", ["none", "garbage"])
+def test_a_401_names_the_bearer_scheme(api: Api, who: str) -> None:
+    """RFC 9110 §11.6.1: a 401 carries a WWW-Authenticate challenge (a client library
+    that reads it to know how to authenticate finds the bearer scheme); a 403 does not."""
+    auth = {"Authorization": api.tokens[who]} if api.tokens[who] else {}
+    r = api.client.post("/v1/licenses", json=ISSUE_BODY, headers=auth)
+    assert r.status_code == 401, r.text
+    assert r.headers.get_list("www-authenticate") == ["Bearer"]
+    assert r.headers["content-type"] == "application/problem+json"
+    lic = _fresh_license(api)
+    r = api.client.get(f"/v1/licenses/{lic}", headers={"Authorization": api.tokens["other"]})
+    assert r.status_code == 403, r.text
+    assert "www-authenticate" not in r.headers
+
+
 def test_issue_answer_carries_document_proof_and_checkpoint(api: Api) -> None:
     r = api.client.post(
         "/v1/licenses", json=ISSUE_BODY, headers={"Authorization": api.tokens["owner"]}
