@@ -83,6 +83,9 @@ from eseal.problems import plain_problem
 #: The problem type of a 408 (RFC 9457), and its title.
 REQUEST_TIMEOUT: Final = "request-timeout"
 REQUEST_TIMEOUT_TITLE: Final = HTTPStatus.REQUEST_TIMEOUT.phrase
+#: The problem type of a request h11 cannot parse, and its title.
+MALFORMED_REQUEST: Final = "malformed-request"
+MALFORMED_REQUEST_TITLE: Final = "Malformed request"
 
 #: SO_LINGER on with no delay (``struct linger``): closing the socket resets the
 #: connection and drops what the kernel had not sent.
@@ -345,6 +348,28 @@ class ReadTimeoutH11Protocol(H11Protocol):
         )
 
     # --- closing ----------------------------------------------------------------------------
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request h11 cannot read (a malformed request line or
+        header, a byte outside ASCII in the target, a head over h11's bound, a broken
+        chunk): an RFC 9457 problem, as every other refusal is, instead of uvicorn's plain
+        text; then the connection is closed, as uvicorn closes it. A request whose body
+        turns out malformed after its answer began (the app answered before reading it
+        all) has its connection closed only; one whose app still runs is told the client
+        left, so that what it sends is dropped (uvicorn would send its answer after the
+        400, and h11 refuse it)."""
+        if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            detail = "the request is not HTTP/1.1 as RFC 9112 writes it; the connection is closed"
+            response = problem_answer(
+                plain_problem(400, MALFORMED_REQUEST_TITLE, detail, MALFORMED_REQUEST),
+                {"Connection": "close"},
+            )
+            head = h11.Response(
+                status_code=400, headers=response.raw_headers, reason=b"Bad Request"
+            )
+            for event in (head, h11.Data(data=bytes(response.body)), h11.EndOfMessage()):
+                self.transport.write(self.conn.send(event) or b"")
+        self._close(msg)
 
     def _time_out(self, detail: str) -> None:
         """Answer a 408 problem (the request has had no answer) and close."""

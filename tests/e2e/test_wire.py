@@ -92,6 +92,31 @@ def test_a_large_header_section_is_refused(wire: Wire) -> None:
     assert b'"status":"ok"' not in answer
 
 
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nNot a header\r\n\r\n",
+        b"GET /v1/licenses/\xe4\xb8\xad/status HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\n\r\n",  # no Host
+        b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+        b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ],
+    ids=["header-without-colon", "raw-utf8-target", "no-host", "negative-length", "bad-chunk"],
+)
+def test_a_request_h11_cannot_read_gets_a_problem(wire: Wire, request_bytes: bytes) -> None:
+    """What the HTTP parser refuses is answered like every other refusal, an RFC 9457
+    problem (uvicorn's own answer is a plain-text line), and the connection closed."""
+    answer = wire.exchange(request_bytes, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert _statuses(answer) == [400], answer[:300]
+    fields = head.lower() + b"\r\n"
+    assert b"\r\ncontent-type: application/problem+json\r\n" in fields
+    assert b"\r\nconnection: close\r\n" in fields
+    problem = json.loads(body)
+    assert (problem["status"], problem["type"].rsplit("/", 1)[1]) == (400, "malformed-request")
+    assert {"title", "detail"} <= problem.keys()
+
+
 def test_the_body_of_an_upgrade_request_is_never_read_as_a_request(wire: Wire) -> None:
     """A request asking for an Upgrade, whose body is itself a request: the body stays a
     body (a parser that ends the message at an Upgrade answered the hidden GET)."""
