@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator
 
 from eseal.agencies import NotAuthenticated, Principal, authenticate
+from eseal.api.limits import is_json
 from eseal.catalog_fields import ISO_DATE
 from eseal.ids import PLAIN_DECIMAL, first_repeated
 from eseal.node import KeysLocked, Node
@@ -116,6 +117,35 @@ def acting_agency(principal: Principal, given: str | None) -> str:
     return given
 
 
+class UnsupportedMediaType(InvalidInput):
+    """The request body is not of a media type the operation reads."""
+
+    code = "unsupported-media-type"
+    http_status = 415
+
+
+def _json_body(request: Request) -> None:
+    """A JSON operation's body is labelled JSON (application/json, or …+json): FastAPI
+    reads any other body as a string and answers that the body "should be a valid
+    dictionary", a 422 that sends the client looking in the wrong place. No Content-Type
+    is let through only with no body (the model's "Field required" says what is missing)."""
+    headers = request.headers
+    content_type = headers.get("content-type")
+    if content_type is None:
+        if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
+            return
+    elif is_json(content_type):
+        return
+    given = shown(content_type) if content_type else "a body without a Content-Type"
+    raise UnsupportedMediaType(
+        f"send the body as JSON (Content-Type: application/json), not {given}"
+    )
+
+
+#: A JSON operation's dependency: a body of another media type is a 415 problem.
+JsonBody = Depends(_json_body)
+
+
 async def check_form_fields(request: Request, known: frozenset[str]) -> None:
     """A multipart form names each field once, and only fields the operation reads:
     FastAPI would keep the last of two ``file`` parts silently (and seal the second), and
@@ -135,6 +165,10 @@ def FormFields(*known: str) -> Any:  # noqa: N802 - named as the dependency it r
     names = frozenset(known)
 
     async def check(request: Request) -> None:
+        if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            raise UnsupportedMediaType(
+                "send a multipart/form-data form with the fields " + ", ".join(sorted(names))
+            )
         await check_form_fields(request, names)
 
     return Depends(check)

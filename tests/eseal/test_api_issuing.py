@@ -4,6 +4,7 @@ and malformed bodies get RFC 9457 problems."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -150,6 +151,65 @@ def test_a_401_names_the_bearer_scheme(api: Api, who: str) -> None:
     r = api.client.get(f"/v1/licenses/{lic}", headers={"Authorization": api.tokens["other"]})
     assert r.status_code == 403, r.text
     assert "www-authenticate" not in r.headers
+
+
+JSON_ENDPOINTS = {
+    "issue": ("none", "/v1/licenses", {**ISSUE_BODY, "agency": MARKET}),
+    "batch": ("none", "/v1/licenses/batch", {"agency": MARKET, "items": [ISSUE_BODY]}),
+    "suspend": ("license", "/v1/licenses/{target}/suspend", {"reason": "检查"}),
+    "renew": ("license", "/v1/licenses/{target}/renew", {}),
+    "seal": ("none", "/v1/seals", {"agency": MARKET, "name": "财务专用章"}),
+    "seal-revoke": ("seal", "/v1/seals/{target}/revoke", {"reason": "丢失"}),
+}
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+)
+@pytest.mark.parametrize("endpoint", list(JSON_ENDPOINTS))
+def test_a_json_body_not_labelled_json_is_a_415(
+    api: Api, endpoint: str, content_type: str | None
+) -> None:
+    """Valid JSON sent as another media type (or with none): 415 unsupported-media-type,
+    the one thing wrong, not FastAPI's 422 "should be a valid dictionary"; nothing is
+    recorded."""
+    target_kind, path, body = JSON_ENDPOINTS[endpoint]
+    target = {"none": "", "license": _fresh_license, "seal": _fresh_seal}[target_kind]
+    url = path.format(target=target(api) if callable(target) else target)
+    size = api.region.node.log.size()
+    headers = {"Authorization": api.tokens["owner"]}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    r = api.client.post(url, content=json.dumps(body).encode(), headers=headers)
+    assert r.status_code == 415, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"].endswith("/unsupported-media-type")
+    assert api.region.node.log.size() == size
+    # Labelled JSON, the same bytes are read (the operation's own answer).
+    headers["Content-Type"] = "application/json"
+    assert api.client.post(url, content=json.dumps(body).encode(), headers=headers).is_success
+
+
+def test_a_form_operation_sent_json_is_a_415(api: Api) -> None:
+    seal = _fresh_seal(api)
+    size = api.region.node.log.size()
+    auth = {"Authorization": api.tokens["owner"]}
+    for url in (f"/v1/seals/{seal}/stamp", "/v1/verify/image"):
+        r = api.client.post(url, json={"file": "aGVsbG8=", "image": "aGVsbG8="}, headers=auth)
+        assert r.status_code == 415, r.text
+        assert r.json()["type"].endswith("/unsupported-media-type")
+    assert api.region.node.log.size() == size
+
+
+def test_an_operation_without_a_body_may_be_sent_none_without_a_content_type(api: Api) -> None:
+    """No body and no Content-Type: the model says the body is missing (422), as before."""
+    lic = _fresh_license(api)
+    r = api.client.post(
+        f"/v1/licenses/{lic}/suspend", headers={"Authorization": api.tokens["owner"]}
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["type"].endswith("/invalid-request")
 
 
 def test_issue_answer_carries_document_proof_and_checkpoint(api: Api) -> None:

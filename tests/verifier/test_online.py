@@ -420,7 +420,7 @@ def test_bad_verify_requests_are_problems(client: TestClient) -> None:
         r = client.post("/v1/verify", content=b'{"text": "EL1:X"}', headers={"content-type": other})
         assert r.status_code == 415, other
         assert r.json()["type"].endswith("/unsupported-media-type")
-        assert r.json()["title"] == "The request body is neither JSON nor a multipart form."
+        assert r.json()["title"] == "The request body is not of a media type the operation reads."
     r = client.post("/v1/verify", json={"text": "   "})
     assert (r.status_code, r.json()["detail"]) == (400, "the QR text is empty")
     r = client.post(

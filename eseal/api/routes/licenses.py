@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from eseal.api.deps import (
     STATUS_UNRECORDED,
     CurrentPrincipal,
+    JsonBody,
     LiveAnswer,
     NodeDep,
     PlainDate,
@@ -106,7 +107,7 @@ def _out(issued: Issued) -> IssuedOut:
     return IssuedOut(**issued.to_json())
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[JsonBody])
 def issue_license(body: IssueIn, node: NodeDep, principal: CurrentPrincipal) -> IssuedOut:
     """Issue one license; the answer carries the QR text, its ledger index, an inclusion
     proof and the signed checkpoint it is proved against."""
@@ -115,7 +116,7 @@ def issue_license(body: IssueIn, node: NodeDep, principal: CurrentPrincipal) -> 
     return _out(issued[0])
 
 
-@router.post("/batch", status_code=201)
+@router.post("/batch", status_code=201, dependencies=[JsonBody])
 def issue_batch(body: BatchIn, node: NodeDep, principal: CurrentPrincipal) -> list[IssuedOut]:
     """Issue up to 1000 licenses in one durable transaction: all or none."""
     agency = acting_agency(principal, body.agency)
@@ -174,7 +175,7 @@ def read_license(
     return LicenseOut(**data, qr_text=row.document)
 
 
-@router.post("/{license_id}/renew", status_code=201)
+@router.post("/{license_id}/renew", status_code=201, dependencies=[JsonBody])
 def renew_license(
     license_id: LicenseIdPath, body: RenewIn, node: NodeDep, principal: CurrentPrincipal
 ) -> IssuedOut:
@@ -196,7 +197,7 @@ def status_is_read_only(license_id: LicenseIdPath) -> None:
     )
 
 
-@router.post("/{license_id}/{action}")
+@router.post("/{license_id}/{action}", dependencies=[JsonBody])
 def change_license_status(
     license_id: LicenseIdPath,
     action: Action,

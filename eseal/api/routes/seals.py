@@ -16,6 +16,7 @@ from eseal.api.deps import (
     STATUS_UNRECORDED,
     CurrentPrincipal,
     FormFields,
+    JsonBody,
     LiveAnswer,
     NodeDep,
     acting_agency,
@@ -70,7 +71,7 @@ class RevokeIn(BaseModel):
     reason: str = Field(min_length=1, max_length=256)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[JsonBody])
 def make_seal(
     body: SealIn, request: Request, node: NodeDep, principal: CurrentPrincipal
 ) -> SealOut:
@@ -123,7 +124,7 @@ def stamp_document(
     return StampOut(**stamped.to_json())
 
 
-@router.post("/{seal_id}/revoke")
+@router.post("/{seal_id}/revoke", dependencies=[JsonBody])
 def revoke(
     seal_id: SealIdPath,
     body: RevokeIn,

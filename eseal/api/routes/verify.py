@@ -23,6 +23,7 @@ from eseal.api.deps import (
     SCANNER_UNAVAILABLE,
     FormFields,
     NodeDep,
+    UnsupportedMediaType,
     check_form_fields,
 )
 from eseal.api.forms import StrictFormRoute
@@ -57,13 +58,6 @@ class VerifyIn(BaseModel):
     #: maxLength documented, not validated here: :func:`_text` refuses an over-long text
     #: with the same problem (400 invalid-input) as in a multipart form.
     text: str = Field(min_length=1, json_schema_extra={"maxLength": MAX_TEXT_LENGTH})
-
-
-class UnsupportedMediaType(InvalidInput):
-    """The request body is neither JSON nor a multipart form."""
-
-    code = "unsupported-media-type"
-    http_status = 415
 
 
 def _context(state: State, store: TrustStore | None = None) -> VerifyContext:
