@@ -47,6 +47,21 @@ def _live_answer(response: Response) -> None:
 #: A route's dependency: its answer is sent with :data:`LIVE_HEADERS`.
 LiveAnswer = Depends(_live_answer)
 
+#: The headers of what windows and other regions sync (the signed checkpoint, trust bundle
+#: and revocation snapshot) and monitors poll: a cache may keep it, but asks the node again
+#: before each use. Without a word, a shared cache may keep a 200 as long as its heuristics
+#: say (RFC 9111 §4.2.2), and a window syncing through it would take an old snapshot, by
+#: which a license revoked since is valid (for up to the 7 days a snapshot counts as fresh).
+CURRENT_HEADERS = {"Cache-Control": "no-cache"}
+
+
+def _current_answer(response: Response) -> None:
+    response.headers.update(CURRENT_HEADERS)
+
+
+#: A route's dependency: its answer is sent with :data:`CURRENT_HEADERS`.
+CurrentAnswer = Depends(_current_answer)
+
 
 #: An error answer as the OpenAPI document describes it: an RFC 9457 problem (the app's
 #: document defines the Problem schema).

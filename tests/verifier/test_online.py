@@ -595,6 +595,16 @@ def test_every_get_resource_answers_head_too(client: TestClient) -> None:
     assert (r.status_code, r.headers["allow"]) == (405, "POST")
 
 
+def test_synced_material_is_revalidated_by_caches(client: TestClient) -> None:
+    """The checkpoint, bundle and snapshot (and the health check) say no-cache: a shared
+    cache between the node and its windows may not answer with an old snapshot, by which a
+    license revoked since would still be valid; HEAD says the same."""
+    for path in ("/v1/bundle", "/v1/revocations", "/v1/ledger/checkpoint", "/healthz"):
+        for r in (client.get(path), client.head(path)):
+            assert r.status_code == 200, path
+            assert r.headers["cache-control"] == "no-cache", path
+
+
 def test_status_endpoint_is_public_and_proved(region: Region, client: TestClient) -> None:
     issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
     r = client.get(f"/v1/licenses/{issued.id}/status")

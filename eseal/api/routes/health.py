@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from eseal.api.deps import NodeDep
+from eseal.api.deps import CurrentAnswer, NodeDep
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", dependencies=[CurrentAnswer])
 def healthz(node: NodeDep) -> dict[str, Any]:
     """OK when the ledger database answers."""
     return {"status": "ok", "region": node.config.region, "size": node.log.size()}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
-from eseal.api.deps import Decimal, LogDep
+from eseal.api.deps import CURRENT_HEADERS, Decimal, LogDep
 from eseal.proofs import b64, b64_hashes
 from ledger.merkle import leaf_hash
 
@@ -44,7 +44,9 @@ class ConsistencyOut(BaseModel):
 @router.get("/checkpoint", response_class=PlainTextResponse)
 def checkpoint(log: LogDep) -> PlainTextResponse:
     """The latest checkpoint as a C2SP signed note (text/plain)."""
-    return PlainTextResponse(log.checkpoint(), media_type="text/plain; charset=utf-8")
+    return PlainTextResponse(
+        log.checkpoint(), media_type="text/plain; charset=utf-8", headers=CURRENT_HEADERS
+    )
 
 
 @router.get("/entries")

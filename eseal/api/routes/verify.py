@@ -19,6 +19,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.requests import ClientDisconnect
 
 from eseal.api.deps import (
+    CURRENT_HEADERS,
     LIVE_HEADERS,
     SCANNER_UNAVAILABLE,
     FormFields,
@@ -330,10 +331,18 @@ def verify_image(
 @router.get("/v1/bundle")
 def bundle(node: NodeDep) -> Response:
     """The region's trust bundle, signed by its root key (a DSSE envelope)."""
-    return Response(export_bundle(node, now=int(time.time())), media_type="application/json")
+    return Response(
+        export_bundle(node, now=int(time.time())),
+        media_type="application/json",
+        headers=CURRENT_HEADERS,
+    )
 
 
 @router.get("/v1/revocations")
 def revocations(node: NodeDep) -> Response:
     """The revocation snapshot, signed by the log key (a DSSE envelope, CBOR payload)."""
-    return Response(export_snapshot(node, now=int(time.time())), media_type="application/json")
+    return Response(
+        export_snapshot(node, now=int(time.time())),
+        media_type="application/json",
+        headers=CURRENT_HEADERS,
+    )
