@@ -329,6 +329,11 @@ def test_seal_image_is_public_png(api: Api) -> None:
     r = api.client.get(f"/v1/seals/{seal}/image")
     assert r.status_code == 200
     assert r.content.startswith(b"\x89PNG")
+    assert r.headers["content-type"] == "image/png"
+    # and the OpenAPI document says so (a generated client would read it as JSON otherwise)
+    spec = api.client.get("/openapi.json").json()
+    answer = spec["paths"]["/v1/seals/{seal_id}/image"]["get"]["responses"]["200"]
+    assert set(answer["content"]) == {"image/png"}
 
 
 @pytest.mark.parametrize("image", ["é", "not base64!", "iVBORw0KGgo=", "%!PS"])

@@ -150,7 +150,11 @@ def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
     )
 
 
-@router.get("/{seal_id}/image", response_class=Response)
+@router.get(
+    "/{seal_id}/image",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "The seal's image"}},
+)
 def seal_image(seal_id: SealIdPath, node: NodeDep) -> Response:
     """The seal's image (PNG)."""
     return Response(
