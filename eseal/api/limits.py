@@ -186,9 +186,18 @@ def _repeated_parameter(query: str) -> str | None:
 
 def strict_json(body: bytes) -> Any:
     """The JSON value of ``body``: UTF-8 only, as RFC 8259 says (json.loads would also take
-    UTF-16 and a BOM), and no repeated key (a parser keeping the last one and another the
-    first would read two different requests). ValueError or RecursionError otherwise."""
-    return json.loads(body.decode("utf-8"), object_pairs_hook=refuse_duplicate_keys)
+    UTF-16 and a BOM), without NaN or Infinity (which json.loads takes and RFC 8259 has
+    not), and no repeated key (a parser keeping the last one and another the first would
+    read two different requests). ValueError or RecursionError otherwise."""
+    return json.loads(
+        body.decode("utf-8"),
+        parse_constant=_not_json,
+        object_pairs_hook=refuse_duplicate_keys,
+    )
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259)")
 
 
 def _json_flaw(body: bytes) -> str | None:

@@ -408,8 +408,8 @@ def test_verify_sees_trust_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_a_repeated_json_key_is_refused_and_changes_nothing(api: Api) -> None:
     """Every JSON body is read strictly: a repeated key (the framework would keep the last
-    one silently: "second reason" went into the ledger), a body that is not UTF-8, or no
-    JSON at all is a 400 invalid-json problem, and nothing is written."""
+    one silently: "second reason" went into the ledger), a body that is not UTF-8, NaN or
+    Infinity, or no JSON at all is a 400 invalid-json problem, and nothing is written."""
     license_id = _fresh_license(api)
     owner = {"Authorization": api.tokens["owner"], "Content-Type": "application/json"}
     size = api.region.node.log.size()
@@ -417,6 +417,8 @@ def test_a_repeated_json_key_is_refused_and_changes_nothing(api: Api) -> None:
         b'{"reason": "first reason", "reason": "second reason"}',
         '{"reason": "检查"}'.encode("utf-16"),
         b"{reason: 1}",
+        b'{"reason": NaN}',  # Python's json takes it; RFC 8259 has no NaN
+        b'{"reason": -Infinity}',
     ]
     for body in bodies:
         r = api.client.post(f"/v1/licenses/{license_id}/suspend", content=body, headers=owner)
