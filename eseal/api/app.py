@@ -43,11 +43,12 @@ from ledger.store import StoreUnavailable
 from verifier.scan_pool import close_default_pool
 
 #: How uvicorn serves the app (``eseal serve``, the benches and the end-to-end tests): with
-#: h11, whatever else is installed. h11 refuses a header section over 16 KiB and drops
-#: chunked trailers; uvicorn's httptools parser (picked when installed) bounds no header's
-#: size, adds trailer fields to the request's headers after the app has read them (an
-#: Authorization in a trailer passed for a credential), and reads the body of a request
-#: that asks for an Upgrade as the next request. It served POST /v1/verify 1.4 times as
+#: h11, whatever else is installed. h11 refuses a header section of which more than 16 KiB
+#: is still incomplete after a read (one that comes whole in a read, at most 256 KiB,
+#: passes), and drops chunked trailers; uvicorn's httptools parser (picked when installed)
+#: bounds no header's size, adds trailer fields to the request's headers after the app has
+#: read them (an Authorization in a trailer passed for a credential), and reads the body of
+#: a request that asks for an Upgrade as the next request. It served POST /v1/verify 1.4 times as
 #: fast (BENCHMARKS.md), which does not weigh against that. The protocol is uvicorn's h11
 #: one, subclassed to close connections whose client sends a request too slowly
 #: (:mod:`eseal.api.server`; its timeouts are set per process, see app_from_environment).

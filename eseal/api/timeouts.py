@@ -50,8 +50,9 @@ class ReadTimeouts:
     (Named before it held :attr:`send_idle`, which times the client reading its response.)
 
     ``header``: the request's head (request line and headers), counted from its first
-    byte, or from the connection's opening for its first request. 10 s: a head is at most
-    16 KiB (h11 refuses more), a couple of round trips even on a poor mobile link; a
+    byte, or from the connection's opening for its first request. 10 s: a head sent
+    slowly is at most 16 KiB (h11 refuses more that is incomplete), a couple of round
+    trips even on a poor mobile link; a
     client sending it a byte at a time is holding the connection, not using it.
 
     ``body_idle``: the longest wait for the next bytes of a request body while the server
