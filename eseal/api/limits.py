@@ -13,7 +13,8 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 
 from eseal.ids import first_repeated
-from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON, plain_problem
+from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON, plain_problem, problem
+from keys.errors import InvalidInput
 from keys.keyfile import refuse_duplicate_keys
 
 Scope = MutableMapping[str, Any]
@@ -46,6 +47,16 @@ BODY_TOO_LARGE_TITLE = "Request body too large"
 SINGLE_HEADERS = frozenset(
     {b"content-type", b"content-length", b"authorization", b"transfer-encoding"}
 )
+
+
+class InvalidJson(InvalidInput):
+    """The request body is not JSON in UTF-8 with distinct keys."""
+
+    code = "invalid-json"
+
+
+#: The title of an invalid-json problem, answered here or by a route (one title a type).
+INVALID_JSON_TITLE = problem(InvalidJson(""))["title"]
 
 
 class BodyTooLarge(HTTPException):
@@ -161,7 +172,7 @@ async def _checked_json(receive: Receive, send: Send, limit: int) -> Receive | N
         return None
     if body and (flaw := _json_flaw(body)) is not None:
         detail = f"the body is not JSON in UTF-8 with distinct keys: {flaw}"
-        await _problem(send, 400, "Invalid JSON", detail, "invalid-json")
+        await _problem(send, 400, INVALID_JSON_TITLE, detail, InvalidJson.code)
         return None
     return replay(body, receive)
 

@@ -442,6 +442,18 @@ def test_a_repeated_json_key_is_refused_and_changes_nothing(api: Api) -> None:
     assert api.region.node.log.size() == size + 1
 
 
+def test_an_invalid_json_problem_has_one_title_whoever_answers_it(api: Api) -> None:
+    """RFC 9457 §3.1.3: a problem type's title does not change from one occurrence to
+    another; the body limit (licenses) and the verify route read JSON each."""
+    json_type = {"Content-Type": "application/json"}
+    answers = [
+        api.client.post("/v1/licenses", content=b"{x", headers=json_type),
+        api.client.post("/v1/verify", content=b"{x", headers=json_type),
+    ]
+    assert [r.status_code for r in answers] == [400, 400]
+    assert len({(r.json()["type"], r.json()["title"]) for r in answers}) == 1, answers[0].text
+
+
 def test_a_repeated_form_field_or_query_parameter_is_refused(api: Api) -> None:
     seal = _fresh_seal(api)
     owner = {"Authorization": api.tokens["owner"]}

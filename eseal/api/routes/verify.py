@@ -32,6 +32,7 @@ from eseal.api.limits import (
     SMALL_SUFFIXES,
     VERIFY_PATH,
     ASGIApp,
+    InvalidJson,
     Receive,
     Scope,
     Send,
@@ -273,12 +274,6 @@ def _in_loop_answer(state: State, body: bytes) -> bytes | None:
     except EsealError:
         return None  # the route meets it again and answers its problem
     return orjson.dumps(verdict)
-
-
-class InvalidJson(InvalidInput):
-    """The request body is not one JSON object with distinct keys."""
-
-    code = "invalid-json"
 
 
 def _strict_json(body: bytes) -> Any:
