@@ -4,6 +4,7 @@ before the application reads them, whether or not they declare a Content-Length.
 from __future__ import annotations
 
 import json
+import math
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
@@ -203,12 +204,32 @@ def strict_json(body: bytes) -> Any:
     return json.loads(
         body.decode("utf-8"),
         parse_constant=_not_json,
+        parse_int=_json_int,
+        parse_float=_json_float,
         object_pairs_hook=refuse_duplicate_keys,
     )
 
 
+#: The most digits a JSON integer may have: no field needs more than 19 (64 bits), and
+#: past 4,300 Python refuses with advice meant for programmers (sys.set_int_max_str_digits).
+MAX_INT_DIGITS = 64
+
+
 def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not JSON (RFC 8259)")
+
+
+def _json_int(text: str) -> int:
+    if len(text) > MAX_INT_DIGITS + 1:  # the sign
+        raise ValueError(f"a number of {len(text):,} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: json.loads makes it infinity, which is not JSON
+        raise ValueError(f"the number {text[:40]} is too large")
+    return value
 
 
 def _json_flaw(body: bytes) -> str | None:

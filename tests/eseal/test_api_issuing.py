@@ -419,12 +419,15 @@ def test_a_repeated_json_key_is_refused_and_changes_nothing(api: Api) -> None:
         b"{reason: 1}",
         b'{"reason": NaN}',  # Python's json takes it; RFC 8259 has no NaN
         b'{"reason": -Infinity}',
+        b'{"reason": 1e999}',  # infinity to Python's json
+        b'{"reason": ' + b"9" * 5000 + b"}",  # Python refuses with advice for programmers
     ]
     for body in bodies:
         r = api.client.post(f"/v1/licenses/{license_id}/suspend", content=body, headers=owner)
         assert r.status_code == 400, (body, r.text)
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["type"].endswith("/invalid-json")
+        assert "sys." not in r.json()["detail"]  # no advice for Python programmers
     assert (
         "duplicate key 'reason'"
         in api.client.post(
