@@ -780,7 +780,7 @@
     const source = state.lastSource;
     if (!source) return;
     if (file.size > MAX_DOCUMENT) {
-      show({ type: "problem", title: "err_too_large", note: "err_too_large_document", code: "document-too-large" });
+      showOwn({ type: "problem", title: "err_too_large", note: "err_too_large_document", code: "document-too-large" });
       return;
     }
     const formWith = (image, name) => qrForm(source.text ? { text: source.text } : { image, name }, file);
@@ -861,6 +861,13 @@
     if (view.type !== "busy") revealResult();
   }
 
+  // A result the page reaches by itself (nothing to check, a file too large): an answer
+  // still on its way is of an earlier check, and must not replace it.
+  function showOwn(view) {
+    requestSeq++;
+    show(view);
+  }
+
   // On a phone the result is below the inputs: bring the banner into view.
   function revealResult() {
     const box = el.banner.getBoundingClientRect();
@@ -929,7 +936,7 @@
     // Selected, so that the next scan (a scanner types into the focused field) replaces it.
     if (document.activeElement === el.qrText) el.qrText.select();
     if (!text) {
-      show({ type: "problem", title: "err_need_text", note: "", code: "" });
+      showOwn({ type: "problem", title: "err_need_text", note: "", code: "" });
       el.qrText.focus();
       return;
     }
@@ -951,15 +958,15 @@
     state.checkedImage = image || null;
     state.checkedDocument = documentFile || null;
     if (!image) {
-      show({ type: "problem", title: "err_need_image", note: "", code: "" });
+      showOwn({ type: "problem", title: "err_need_image", note: "", code: "" });
       return;
     }
     if (image.size > MAX_IMAGE) {
-      show({ type: "problem", title: "err_too_large", note: "err_too_large_image", code: "image-too-large" });
+      showOwn({ type: "problem", title: "err_too_large", note: "err_too_large_image", code: "image-too-large" });
       return;
     }
     if (documentFile && documentFile.size > MAX_DOCUMENT) {
-      show({ type: "problem", title: "err_too_large", note: "err_too_large_document", code: "document-too-large" });
+      showOwn({ type: "problem", title: "err_too_large", note: "err_too_large_document", code: "document-too-large" });
       return;
     }
     const formWith = (blob, name) => qrForm({ image: blob, name }, documentFile);
@@ -1160,8 +1167,7 @@
       if (sameFile(image, state.checkedImage) && state.checkedDocument && !mismatched) {
         // That image was already compared with a file: this one is the next customer's,
         // whose QR image comes next. Never compare it with the previous stamp.
-        requestSeq++;
-        show({ type: "problem", title: "doc_waiting", note: "", code: "" });
+        showOwn({ type: "problem", title: "doc_waiting", note: "", code: "" });
         return;
       }
       verifyUpload();

@@ -539,6 +539,53 @@ def test_warnings_are_amber_and_data_is_text(opened: Opened, site: Site) -> None
     _shot(page, "amber")
 
 
+def _settled(page: Page) -> None:
+    """Until the page has handled what has arrived: two frames later."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def test_a_late_answer_never_replaces_a_refusal_made_since(
+    opened: Opened, site: Site, tmp_path: Path
+) -> None:
+    """A license's image is on its way to the node when the clerk chooses the next one, a
+    photo over 10 MB that the page refuses itself. The late answer (green) must not then
+    stand beside the refused photo's name."""
+    page = opened.page
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:  # answered by hand, late
+        held.append(route)
+
+    page.route("**/v1/verify/image", hold)
+    _upload(page, site.files / "valid.png")
+    expect(page.locator("#banner")).to_have_attribute("data-state", "busy")
+    huge = tmp_path / "大照片.jpg"
+    with huge.open("wb") as f:
+        f.truncate(11 * 1024 * 1024)
+    page.locator("#image-file").set_input_files(str(huge))
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "notice")
+    expect(banner).to_contain_text("图片不能超过 10 MB")
+    assert len(held) == 1
+    with page.expect_event("requestfinished"):
+        held[0].continue_()
+    _settled(page)
+    assert banner.get_attribute("data-state") == "notice"
+    expect(page.locator("#details")).to_be_hidden()
+    # An empty paste is the page's own answer too.
+    page.unroute("**/v1/verify/image")
+    page.route("**/v1/verify", hold)
+    _paste(page, site.valid_text)
+    expect(banner).to_have_attribute("data-state", "busy")
+    page.locator("#qr-text").fill("")
+    page.locator("#qr-text").press("Enter")
+    expect(banner).to_contain_text("请先粘贴或扫入证照码")
+    with page.expect_event("requestfinished"):
+        held[1].continue_()
+    _settled(page)
+    assert banner.get_attribute("data-state") == "notice"
+
+
 def test_image_without_a_qr_code_says_so(opened: Opened, site: Site) -> None:
     page = opened.page
     _upload(page, site.files / "not-a-qr.png")
