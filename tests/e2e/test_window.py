@@ -56,6 +56,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 BASE45 = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 PHONE: ViewportSize = {"width": 390, "height": 844}
+NARROW_PHONE: ViewportSize = {"width": 375, "height": 667}
 AGENT = Principal("agency", MARKET)
 
 
@@ -610,6 +611,28 @@ def test_camera_scan_and_a_phone(browser: Browser, site: Site) -> None:
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], "the page scrolls sideways on a phone"
         _shot(page, "phone")
+    finally:
+        o.close()
+
+
+def test_a_stamp_in_english_fits_a_narrow_phone(browser: Browser, site: Site) -> None:
+    """At 375 px the English result of a stamp checked alone (the longest button: the
+    original file's picker) stays inside the screen: nothing scrolls sideways."""
+    o = Opened(browser, site, NARROW_PHONE)
+    try:
+        page = o.page
+        page.locator("#lang").click()
+        page.get_by_role("tab", name="Upload image").click()
+        page.locator("#image-file").set_input_files(str(site.files / "stamp.png"))
+        expect(page.locator("#banner")).to_have_attribute("data-state", "amber")
+        button = page.locator("#doc-fields .picker-button")
+        expect(button).to_contain_text("Choose the original file")
+        box = button.bounding_box()
+        assert box is not None
+        assert box["x"] + box["width"] <= NARROW_PHONE["width"]
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= NARROW_PHONE["width"], "the page scrolls sideways on a phone"
+        _shot(page, "phone-en-stamp")
     finally:
         o.close()
 
