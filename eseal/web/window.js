@@ -598,7 +598,7 @@
     clear(el.bannerNotes);
     for (const note of notes || []) {
       if (typeof note === "string") addText(el.bannerNotes, "li", note);
-      else addText(el.bannerNotes, "li", note.text, "tech");
+      else addText(el.bannerNotes, "li", note.text, "tech").lang = "en"; // the node's words
     }
   }
 
@@ -611,7 +611,7 @@
     el.details.hidden = true;
     if (view.type === "busy") setBanner("busy", "busy", t("busy"), "", []);
     else if (view.type === "problem") {
-      const notes = [view.note ? t(view.note) : "", view.detail || ""].filter(Boolean);
+      const notes = [view.note ? t(view.note) : "", view.detail ? { text: view.detail } : ""].filter(Boolean);
       setBanner("notice", "info", t(view.title), view.code, notes);
     } else setBanner("idle", "idle", t("idle"), "", []);
   }

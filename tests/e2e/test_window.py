@@ -587,6 +587,41 @@ def test_a_late_answer_never_replaces_a_refusal_made_since(
     assert banner.get_attribute("data-state") == "notice"
 
 
+def test_the_nodes_problems_are_said_and_its_english_marked(opened: Opened, site: Site) -> None:
+    """A node that answers a problem: the clerk's words first, then the node's own detail,
+    small and marked as English (a screen reader reads it with an English voice), as the
+    code above it. A node that cannot be reached says so."""
+    detail = "every QR reader stayed busy with other images"
+    problem = {
+        "type": "https://eseal.invalid/problems/scanner-busy",
+        "title": "Scanner busy",
+        "status": 503,
+        "detail": detail,
+    }
+    page = opened.page
+    page.route("**/v1/verify", lambda route: route.fulfill(status=503, json=problem))
+    _paste(page, site.valid_text)
+    banner = page.locator("#banner")
+    expect(banner).to_contain_text("核验服务出错")
+    notes = page.locator("#banner-notes li")
+    expect(notes).to_have_count(2)
+    expect(notes.nth(0)).to_have_text("请稍后重试；如仍出错，请联系本系统的管理员。")
+    expect(notes.nth(0)).not_to_have_attribute("lang", "en")
+    expect(notes.nth(1)).to_have_text(detail)
+    expect(notes.nth(1)).to_have_attribute("lang", "en")
+    expect(notes.nth(1)).to_have_class("tech")
+    expect(page.locator("#banner-code")).to_have_text("HTTP 503")
+    expect(page.locator("#banner-code")).to_have_attribute("lang", "en")
+    page.unroute("**/v1/verify")
+    page.route("**/v1/verify", lambda route: route.abort("connectionrefused"))
+    page.locator("#qr-text").press("Enter")
+    expect(banner).to_contain_text("无法连接核验服务")
+    expect(banner).to_have_attribute("data-state", "notice")
+    # The browser logs both failed loads itself: expected here, and nothing else.
+    assert [e for e in opened.errors if "503" not in e and "CONNECTION_REFUSED" not in e] == []
+    opened.errors.clear()
+
+
 def test_image_without_a_qr_code_says_so(opened: Opened, site: Site) -> None:
     page = opened.page
     _upload(page, site.files / "not-a-qr.png")
