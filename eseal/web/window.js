@@ -6,6 +6,7 @@
 (() => {
   const MAX_IMAGE = 10 * 1024 * 1024;
   const MAX_DOCUMENT = 20 * 1024 * 1024;
+  const MAX_TEXT = 4000; // characters of a QR text (verifier.document.MAX_TEXT_LENGTH)
   const SCAN_EVERY_MS = 400;
   const FRAME_SIDE = 1280; // camera frames are scaled to at most this long side
   // An uploaded image over this many pixels (a phone photo, a phone screenshot) is shrunk in
@@ -184,6 +185,8 @@
       err_need_image: "请先选择二维码图片",
       doc_waiting: "已选择原始文件，请再选择对应的二维码图片",
       err_need_text: "请先粘贴或扫入证照码",
+      err_text_too_long: "证照码过长",
+      err_text_too_long_note: "证照码不超过 4000 个字符，所粘贴的内容不是电子证照或电子印章的证照码。请只粘贴或扫入二维码中的文字。",
     },
     en: {
       page_title: "Service window · e-licenses and e-seals",
@@ -348,6 +351,8 @@
       err_need_image: "Choose a QR code image first",
       doc_waiting: "Original file chosen: now choose its QR code image",
       err_need_text: "Paste or scan a QR code text first",
+      err_text_too_long: "Code too long",
+      err_text_too_long_note: "A code is at most 4,000 characters: what was pasted is not an e-license or e-seal code. Paste or scan only the QR code's text.",
     },
   };
 
@@ -938,6 +943,10 @@
     if (!text) {
       showOwn({ type: "problem", title: "err_need_text", note: "", code: "" });
       el.qrText.focus();
+      return;
+    }
+    if (Array.from(text).length > MAX_TEXT) {
+      showOwn({ type: "problem", title: "err_text_too_long", note: "err_text_too_long_note", code: "" });
       return;
     }
     state.lastSource = { text };

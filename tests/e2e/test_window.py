@@ -622,6 +622,24 @@ def test_the_nodes_problems_are_said_and_its_english_marked(opened: Opened, site
     opened.errors.clear()
 
 
+def test_a_paste_longer_than_any_code_is_refused_in_the_clerks_words(
+    opened: Opened, site: Site
+) -> None:
+    """More than 4,000 characters (a whole document pasted) is no code: the page says so
+    in Chinese, or English, instead of sending it for the node's English refusal."""
+    page = opened.page
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
+    _paste(page, "EL1:" + "6" * 4100)
+    banner = page.locator("#banner")
+    expect(banner).to_contain_text("证照码过长")
+    expect(banner).to_contain_text("证照码不超过 4000 个字符")
+    page.locator("#lang").click()
+    expect(banner).to_contain_text("Code too long")
+    expect(banner).not_to_contain_text("证照码")
+    assert [u for u in asked if "/v1/" in u] == []
+
+
 def test_image_without_a_qr_code_says_so(opened: Opened, site: Site) -> None:
     page = opened.page
     _upload(page, site.files / "not-a-qr.png")
