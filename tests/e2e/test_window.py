@@ -789,6 +789,10 @@ def test_a_pasted_stamp_is_compared_with_a_file_chosen_afterwards(
     _paste(page, stamp_text)
     banner = page.locator("#banner")
     expect(banner).to_have_attribute("data-state", "amber")
+    # The warning points to the picker below, not to an upload of a QR image (the clerk
+    # scanned paper: there is no image to upload).
+    expect(banner).to_contain_text("请在下方选择盖章前的原始文件")
+    expect(banner).not_to_contain_text("上传图片")
     picker = page.locator("#compare-file")
     expect(picker).to_have_count(1)
     picker.set_input_files(str(site.stamped_document))
