@@ -898,7 +898,10 @@
     if (code === "image-unreadable") {
       return { type: "problem", title: "err_unreadable", note: "err_unreadable_note", code, detail };
     }
-    if (status >= 500) return { type: "problem", title: "err_server", note: "err_server_note", code: `HTTP ${status}`, detail };
+    // Neither a verdict nor the node's problem (a proxy's or a portal's page): not the input's fault.
+    if (status >= 500 || !code) {
+      return { type: "problem", title: "err_server", note: "err_server_note", code: `HTTP ${status}`, detail };
+    }
     return { type: "problem", title: "err_invalid", note: "", code: code || `HTTP ${status}`, detail };
   }
 

@@ -612,6 +612,14 @@ def test_the_nodes_problems_are_said_and_its_english_marked(opened: Opened, site
     expect(notes.nth(1)).to_have_class("tech")
     expect(page.locator("#banner-code")).to_have_text("HTTP 503")
     expect(page.locator("#banner-code")).to_have_attribute("lang", "en")
+    # An answer neither a verdict nor a problem (a proxy's or a Wi-Fi portal's page) is the
+    # service failing, not the input.
+    page.unroute("**/v1/verify")
+    portal = "<html><body>请先登录 Wi-Fi</body></html>"
+    page.route("**/v1/verify", lambda route: route.fulfill(body=portal, content_type="text/html"))
+    page.locator("#qr-text").press("Enter")
+    expect(page.locator("#banner-code")).to_have_text("HTTP 200")
+    expect(page.locator("#banner-title")).to_have_text("核验服务出错")
     page.unroute("**/v1/verify")
     page.route("**/v1/verify", lambda route: route.abort("connectionrefused"))
     page.locator("#qr-text").press("Enter")
