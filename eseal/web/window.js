@@ -173,6 +173,7 @@
       err_no_qr_note: "图片中没有可识别的二维码。请让二维码完整、清晰地出现在图片中，再试一次。",
       err_too_large: "文件太大",
       err_too_large_image: "图片不能超过 10 MB。",
+      err_too_many_pixels_title: "图片尺寸过大",
       err_too_many_pixels: "图片像素过多：不能超过 4000 万像素，每边不超过 16384 像素。请缩小图片或截取二维码部分后重试。",
       err_too_large_document: "原始文件不能超过 20 MB。",
       err_unreadable: "无法读取该图片",
@@ -339,6 +340,7 @@
       err_no_qr_note: "No readable QR code in the image. Make sure the whole code is sharp and visible, then try again.",
       err_too_large: "File too large",
       err_too_large_image: "An image must be at most 10 MB.",
+      err_too_many_pixels_title: "Image too large",
       err_too_many_pixels: "Too many pixels: at most 40 megapixels and 16,384 pixels a side. Shrink the image or crop it to the QR code and try again.",
       err_too_large_document: "The original file must be at most 20 MB.",
       err_unreadable: "Cannot read this image",
@@ -893,7 +895,7 @@
       // too large has too many pixels.
       const pixels = code === "image-too-large" && state.imageBytes !== null && state.imageBytes <= MAX_IMAGE;
       const note = pixels ? "err_too_many_pixels" : code === "document-too-large" ? "err_too_large_document" : "err_too_large_image";
-      return { type: "problem", title: "err_too_large", note, code, detail };
+      return { type: "problem", title: pixels ? "err_too_many_pixels_title" : "err_too_large", note, code, detail };
     }
     if (code === "image-unreadable") {
       return { type: "problem", title: "err_unreadable", note: "err_unreadable_note", code, detail };

@@ -648,6 +648,24 @@ def test_a_paste_longer_than_any_code_is_refused_in_the_clerks_words(
     assert [u for u in asked if "/v1/" in u] == []
 
 
+def test_an_image_of_too_many_pixels_is_not_called_a_file_too_large(
+    opened: Opened, site: Site, tmp_path: Path
+) -> None:
+    """A small file (a few KB) of an image wider than 16,384 pixels: the node refuses it
+    for its pixels, and the page says the image is too large, not the file."""
+    wide = tmp_path / "长图.png"
+    Image.new("1", (17_000, 100), 1).save(wide)
+    assert wide.stat().st_size < 100_000
+    page = opened.page
+    _upload(page, wide)
+    banner = page.locator("#banner")
+    expect(page.locator("#banner-code")).to_have_text("image-too-large")
+    expect(page.locator("#banner-title")).to_have_text("图片尺寸过大")
+    expect(banner).to_contain_text("每边不超过 16384 像素")
+    assert [e for e in opened.errors if "413" not in e] == []
+    opened.errors.clear()  # the browser's own log of the 413
+
+
 def test_image_without_a_qr_code_says_so(opened: Opened, site: Site) -> None:
     page = opened.page
     _upload(page, site.files / "not-a-qr.png")
