@@ -631,6 +631,15 @@
     return key in STRINGS.zh ? t(key) : null;
   }
 
+  // The reason the agency gave for a status, or null. A renewal's lapse records "renewed
+  // as <new id>" (verifier.verdict.renewed_as), in English: the new license is said in the
+  // clerk's words by replaced_note and the "replaced by" row instead.
+  function agencyReason(fr) {
+    const reason = typeof fr.status_reason === "string" ? fr.status_reason : "";
+    if (!reason || (typeof fr.replaced_by === "string" && reason === `renewed as ${fr.replaced_by}`)) return null;
+    return reason;
+  }
+
   function drawVerdict(v) {
     if (v.status === "UNSUPPORTED" && v.recognised === false) {
       // A QR code of something else (a web link, a payment code): not a forgery, just not ours.
@@ -652,9 +661,8 @@
       const said = why(v);
       notes = said ? [said] : [];
       const fr = v.freshness && typeof v.freshness === "object" ? v.freshness : {};
-      if (typeof fr.status_reason === "string" && fr.status_reason) {
-        notes.push(t("reason_note", fr.status_reason));
-      }
+      const reason = agencyReason(fr);
+      if (reason) notes.push(t("reason_note", reason));
       if (typeof fr.replaced_by === "string" && fr.replaced_by) {
         notes.push(t("replaced_note", fr.replaced_by));
       }
@@ -836,7 +844,7 @@
       }
     }
     if (typeof fr.status_since === "number") addField(el.freshness, t("fr_since"), formatTime(fr.status_since));
-    if (typeof fr.status_reason === "string") addField(el.freshness, t("fr_reason"), fr.status_reason, "wide");
+    addField(el.freshness, t("fr_reason"), agencyReason(fr), "wide");
     if (typeof fr.replaced_by === "string") addField(el.freshness, t("fr_replaced_by"), fr.replaced_by, "wide mono");
     // Ledger inclusion: the "ledger" check above says it when it ran; a stamp has no such check.
     const ledgerChecked = (Array.isArray(v.checks) ? v.checks : []).some((c) => c && c.step === "ledger");

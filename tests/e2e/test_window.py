@@ -26,7 +26,7 @@ from playwright.sync_api import (
 )
 
 from eseal.agencies import Principal, add_agency
-from eseal.licenses import change_status, issue
+from eseal.licenses import change_status, issue, renew
 from eseal.node import Node, init_node
 from eseal.render import qr_png
 from eseal.seals import create_seal, stamp
@@ -198,11 +198,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     valid = issue(node, AGENT, MARKET, business_request(), now=now)
     revoked = issue(node, AGENT, MARKET, business_request("重庆两江小面有限公司"), now=now)
     change_status(node, AGENT, revoked.id, "revoke", reason="违法经营", now=now + 1)
+    renewed = issue(node, AGENT, MARKET, business_request("重庆换证小面有限公司"), now=now)
+    renew(node, AGENT, renewed.id, now=now + 1)
     document = "租赁合同：甲方重庆山城小面餐饮有限公司……".encode()
     stamped = stamp(node, AGENT, seal.id, document=document, document_name="租赁合同.txt", now=now)
     pngs = {
         "valid": qr_png(valid.qr_text, scale=8),
         "revoked": qr_png(revoked.qr_text, scale=8),
+        "renewed": qr_png(renewed.qr_text, scale=8),
         "tampered": qr_png(_tamper(valid.qr_text), scale=8),
         "forged": qr_png(_forge(valid.qr_text), scale=8),
         "stamp": qr_png(stamped.qr_text, scale=8),
@@ -379,6 +382,27 @@ def test_revoked_license_is_red(opened: Opened, site: Site) -> None:
     expect(page.locator("#doc-fields .caveat")).to_be_visible()
     expect(page.locator("#checks li.bad")).to_have_count(1)
     _shot(page, "revoked")
+
+
+def test_a_renewed_license_names_its_successor_in_the_clerks_words(
+    opened: Opened, site: Site
+) -> None:
+    """The old version of a renewed license lapsed: red, naming the new one. Its lapse's
+    recorded reason ('renewed as <id>', the ledger's English) is not passed off as the
+    agency's words, in the banner or under freshness."""
+    page = opened.page
+    _upload(page, site.files / "renewed.png")
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "red")
+    expect(page.locator("#banner-code")).to_have_text("LAPSED")
+    said = page.locator("#banner-notes li:not(.tech)")
+    expect(said).to_have_count(2)
+    expect(said.nth(0)).to_have_text("该证照已失效")
+    expect(said.nth(1)).to_contain_text("已有新证替代，请核验新证：1.2.156.")
+    freshness = page.locator("#freshness")
+    expect(freshness).to_contain_text("新证编号")
+    expect(freshness).not_to_contain_text("renewed as")
+    expect(freshness).not_to_contain_text("原因")
 
 
 def test_tampered_license_is_red(opened: Opened, site: Site) -> None:
