@@ -82,6 +82,10 @@
       ok_authority: "签发密钥经本地区根密钥认证，且有权签发",
       ok_time: "在有效期内",
       ok_time_stamp: "盖章时间有效",
+      // A stamp's signature covers its details (seal, file name, size, SHA-256, time), not
+      // the file: whether the file is the one stamped is the file comparison's to say.
+      ok_signature_stamp: "数字签名有效，盖章信息未被改动",
+      ok_authority_stamp: "印章密钥经本地区根密钥认证",
       ok_status: "未被撤销、暂停或注销",
       ok_ledger: "签发记录已收录于本地区账本",
       ok_document: "所给文件与盖章时的原始文件一致",
@@ -249,6 +253,8 @@
       ok_authority: "The key is certified by this region's root and authorised",
       ok_time: "Within its validity period",
       ok_time_stamp: "The stamp's time is valid",
+      ok_signature_stamp: "The digital signature is valid: the stamp's details are unchanged",
+      ok_authority_stamp: "The seal's key is certified by this region's root",
       ok_status: "Not revoked, suspended or cancelled",
       ok_ledger: "Its issuance is recorded in the region's ledger",
       ok_document: "The file given is the original file that was stamped",
@@ -866,7 +872,8 @@
       const key = "skip_" + c.step;
       return key in STRINGS.zh ? t(key) : null;
     }
-    const key = c.step === "time" && v.kind === "stamp" ? "ok_time_stamp" : "ok_" + c.step;
+    const stampKey = `ok_${c.step}_stamp`;
+    const key = v.kind === "stamp" && stampKey in STRINGS.zh ? stampKey : "ok_" + c.step;
     return key in STRINGS.zh ? t(key) : null;
   }
 

@@ -500,6 +500,11 @@ def test_stamp_shows_the_seal_and_compares_the_file(opened: Opened, site: Site) 
     expect(page.locator("#seal-image")).to_be_visible()
     expect(page.locator("#checks li.skip")).to_have_count(1)  # no file: not compared
     expect(page.locator("#checks li.skip")).to_be_visible()
+    # The signature vouches for the stamp's details, not for a file nobody gave: a passed
+    # signature never reads as 'the content is unchanged' beside a file not compared.
+    expect(page.locator("#checks")).to_contain_text("数字签名有效，盖章信息未被改动")
+    expect(page.locator("#checks")).not_to_contain_text("内容未被改动")
+    expect(page.locator("#checks")).to_contain_text("印章密钥经本地区根密钥认证")
     _shot(page, "stamp-no-document")
     # Adding the sealed file checks again, now comparing it.
     page.locator("#document-file").set_input_files(str(site.stamped_document))
