@@ -7,6 +7,12 @@
   const MAX_IMAGE = 10 * 1024 * 1024;
   const MAX_DOCUMENT = 20 * 1024 * 1024;
   const MAX_TEXT = 4000; // characters of a QR text (verifier.document.MAX_TEXT_LENGTH)
+  // How long the page waits for the node's answer (it comes in well under a second): a
+  // node that took the request and never answered left the clerk with 正在核验… for good.
+  // An upload with the original file may be slow to send (the node gives a body 120 s).
+  const CHECK_TIMEOUT_MS = 30000;
+  const UPLOAD_TIMEOUT_MS = 150000;
+  const FRAME_TIMEOUT_MS = 10000; // a camera frame: the next one is tried after it
   const SCAN_EVERY_MS = 400;
   const FRAME_SIDE = 1280; // camera frames are scaled to at most this long side
   // An uploaded image over this many pixels (a phone photo, a phone screenshot) is shrunk in
@@ -187,6 +193,8 @@
       err_network_note: "请检查网络连接后重试。",
       err_server: "核验服务出错",
       err_server_note: "请稍后重试；如仍出错，请联系本系统的管理员。",
+      err_timeout: "核验服务长时间未响应",
+      err_timeout_note: "请稍后重试；如仍无响应，请联系本系统的管理员。",
       err_need_image: "请先选择二维码图片",
       doc_waiting: "已选择原始文件，请再选择对应的二维码图片",
       err_need_text: "请先粘贴或扫入证照码",
@@ -356,6 +364,8 @@
       err_network_note: "Check the network connection and try again.",
       err_server: "The verification service failed",
       err_server_note: "Try again later; if it keeps failing, contact this system's administrator.",
+      err_timeout: "The verification service did not answer in time",
+      err_timeout_note: "Try again later; if it still does not answer, contact this system's administrator.",
       err_need_image: "Choose a QR code image first",
       doc_waiting: "Original file chosen: now choose its QR code image",
       err_need_text: "Paste or scan a QR code text first",
@@ -922,19 +932,38 @@
     return { type: "problem", title: "err_invalid", note: "", code: code || `HTTP ${status}`, detail };
   }
 
+  // fetch() that gives up after ``ms``: its promise rejects, with ``signal.aborted`` set.
+  function fetchWithin(url, init, ms) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), ms);
+    const done = fetch(url, { ...init, signal: controller.signal });
+    return { controller, timer, done };
+  }
+
   async function post(url, init, fallback) {
     const id = ++requestSeq;
     show({ type: "busy" });
-    let response;
+    const limit = init.body instanceof FormData ? UPLOAD_TIMEOUT_MS : CHECK_TIMEOUT_MS;
+    const call = fetchWithin(url, { method: "POST", headers: { Accept: "application/json" }, ...init }, limit);
+    let response = null;
     let body = null;
     try {
-      response = await fetch(url, { method: "POST", headers: { Accept: "application/json" }, ...init });
+      response = await call.done;
       body = await response.json().catch(() => null);
     } catch {
-      if (id === requestSeq) show({ type: "problem", title: "err_network", note: "err_network_note", code: "" });
-      return;
+      response = null;
+    } finally {
+      clearTimeout(call.timer);
     }
     if (id !== requestSeq) return; // a newer check was started meanwhile
+    if (call.controller.signal.aborted) {
+      show({ type: "problem", title: "err_timeout", note: "err_timeout_note", code: "" });
+      return;
+    }
+    if (response === null) {
+      show({ type: "problem", title: "err_network", note: "err_network_note", code: "" });
+      return;
+    }
     const type = body && typeof body.type === "string" ? body.type : "";
     if (fallback && response.status === 422 && type.endsWith("/no-qr-code")) {
       post(url, fallback); // the shrunk photo showed no QR: try the original
@@ -1122,8 +1151,15 @@
       const form = new FormData();
       form.append("image", blob, "frame.jpg");
       const source = { image: blob, name: "frame.jpg" };
-      const response = await fetch("/v1/verify/image", { method: "POST", body: form });
-      const body = await response.json().catch(() => null);
+      const call = fetchWithin("/v1/verify/image", { method: "POST", body: form }, FRAME_TIMEOUT_MS);
+      let response;
+      let body;
+      try {
+        response = await call.done;
+        body = await response.json().catch(() => null);
+      } finally {
+        clearTimeout(call.timer);
+      }
       if (session !== camera.session) return; // stopped meanwhile
       if (response.ok && body && typeof body.status === "string") {
         state.lastSource = source; // the frame that read: to compare a stamp's file with

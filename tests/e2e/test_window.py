@@ -659,6 +659,38 @@ def test_the_nodes_problems_are_said_and_its_english_marked(opened: Opened, site
     opened.errors.clear()
 
 
+def test_a_node_that_never_answers_is_given_up_on_in_the_clerks_words(
+    opened: Opened, site: Site
+) -> None:
+    """A node that takes the request and never answers: after 30 s the page says so, rather
+    than 正在核验… for good; an upload with its original file is given longer (150 s)."""
+    page = opened.page
+    page.clock.install()
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:  # never answered
+        held.append(route)
+
+    page.route("**/v1/verify", hold)
+    _paste(page, site.valid_text)
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "busy")
+    page.clock.run_for(29_000)
+    expect(banner).to_have_attribute("data-state", "busy")
+    page.clock.run_for(2_000)
+    expect(page.locator("#banner-title")).to_have_text("核验服务长时间未响应")
+    expect(banner).to_have_attribute("data-state", "notice")
+    page.route("**/v1/verify/image", hold)
+    _upload(page, site.files / "valid.png")
+    expect(banner).to_have_attribute("data-state", "busy")
+    page.clock.run_for(60_000)
+    expect(banner).to_have_attribute("data-state", "busy")
+    page.clock.run_for(91_000)
+    expect(page.locator("#banner-title")).to_have_text("核验服务长时间未响应")
+    assert len(held) == 2
+    opened.errors.clear()  # the browser logs the aborted loads itself
+
+
 def test_a_paste_longer_than_any_code_is_refused_in_the_clerks_words(
     opened: Opened, site: Site
 ) -> None:
