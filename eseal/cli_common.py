@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,18 +41,35 @@ def command_group(**options: Any) -> typer.Typer:
     return typer.Typer(cls=CommandGroup, **options)
 
 
+DATA_ENV = "ESEAL_DATA"
+DATABASE_URL_ENV = "ESEAL_DATABASE_URL"
+
+
+def _given_on_the_command_line(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+    """The option's value when the command line gave it, else None: the environment's value
+    is read last (:func:`data_dir`, :func:`db_url`), so that ``eseal --data X COMMAND`` is
+    not overridden by the command's own reading of ESEAL_DATA."""
+    source = ctx.get_parameter_source(param.name) if param.name else None
+    return value if source is not None and source.name == "COMMANDLINE" else None
+
+
 DataOpt = Annotated[
     Path | None,
     typer.Option(
-        "--data", envvar="ESEAL_DATA", help="Data directory of the node.", show_default=False
+        "--data",
+        envvar=DATA_ENV,
+        help="Data directory of the node.",
+        show_default=False,
+        callback=_given_on_the_command_line,
     ),
 ]
 DbOpt = Annotated[
     str | None,
     typer.Option(
         "--database-url",
-        envvar="ESEAL_DATABASE_URL",
+        envvar=DATABASE_URL_ENV,
         help="PostgreSQL URL (default: SQLite in the data directory).",
+        callback=_given_on_the_command_line,
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
@@ -67,11 +85,16 @@ def now() -> int:
 
 
 def data_dir(data: Path | None) -> Path:
-    return data or GLOBALS.get("data") or DEFAULT_DATA
+    """The data directory: --data after the command, else before it, else ESEAL_DATA, else
+    ./eseal-data."""
+    env = os.environ.get(DATA_ENV)
+    return data or GLOBALS.get("data") or (Path(env) if env else DEFAULT_DATA)
 
 
 def db_url(url: str | None) -> str | None:
-    return url or GLOBALS.get("database_url")
+    """The database URL: --database-url after the command, else before it, else
+    ESEAL_DATABASE_URL, else None (the node's own)."""
+    return url or GLOBALS.get("database_url") or os.environ.get(DATABASE_URL_ENV) or None
 
 
 def want_json(flag: bool) -> bool:

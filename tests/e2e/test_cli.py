@@ -450,6 +450,38 @@ def test_options_before_and_after_the_command(runs: Runs) -> None:
         _json(runs.good[name])
 
 
+def test_options_before_the_command_beat_the_environment(base: Base, tmp_path: Path) -> None:
+    # With ESEAL_DATA and ESEAL_DATABASE_URL exported (as the README does), --data and
+    # --database-url before the command name still name the node it works on.
+    elsewhere = {"ESEAL_DATA": str(tmp_path / "no-node")}
+    bad_db = elsewhere | {"ESEAL_DATABASE_URL": BAD_DB}
+    url = f"sqlite:///{base.dir / 'ledger.db'}"
+    runs = in_parallel(
+        {
+            "data": lambda: run_eseal(
+                "--data", base.dir, "ledger", "checkpoint", cwd=tmp_path, env=elsewhere
+            ),
+            "url": lambda: run_eseal(
+                "--data",
+                base.dir,
+                "--database-url",
+                url,
+                "--json",
+                "ledger",
+                "checkpoint",
+                cwd=tmp_path,
+                env=bad_db,
+            ),
+            "env": lambda: run_eseal("ledger", "checkpoint", cwd=tmp_path, env=elsewhere),
+        }
+    )
+    for name in ("data", "url"):
+        assert runs[name].code == 0, str(runs[name])
+    assert f"\n{base.size}\n" in runs["data"].stdout
+    assert json.loads(runs["url"].stdout)["size"] == base.size
+    assert "no-node" in assert_clean_error(runs["env"])  # the environment, when alone
+
+
 def test_demo_twice_grows_the_ledger_and_it_still_verifies(runs: Runs) -> None:
     assert len(runs.chain) == 4, "\n".join(map(str, runs.chain))
     first, second, verify, consistency = runs.chain
