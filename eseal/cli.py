@@ -18,9 +18,11 @@ from eseal import cli_fetch  # noqa: F401 (registers bundle fetch and revocation
 from eseal.api import timeouts
 from eseal.cli_agency import agency_app
 from eseal.cli_common import (
+    EXIT_INTERRUPTED,
     GLOBALS,
     DataOpt,
     DbOpt,
+    Interrupted,
     JsonOpt,
     b64,
     command_group,
@@ -399,6 +401,9 @@ def main() -> None:
     """Entry point: map eseal errors to a message and an exit code in one place."""
     try:
         rv = app(standalone_mode=False)
+    except Interrupted as e:  # it says what was done
+        typer.echo(f"error: {e.message}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except EsealError as e:
         typer.echo(f"error: {e.message}", err=True)
         sys.exit(exit_code(e))
@@ -416,4 +421,6 @@ def main() -> None:
         # Typer bundles its own click: its usage errors are not click's classes.
         typer.echo(f"error: {e.format_message()}", err=True)
         sys.exit(EXIT_ERROR)
+    if rv == EXIT_INTERRUPTED:  # Typer's answer to Ctrl-C (KeyboardInterrupt), said nothing
+        typer.echo("error: interrupted", err=True)
     sys.exit(rv if isinstance(rv, int) else 0)

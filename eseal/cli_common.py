@@ -75,6 +75,18 @@ DbOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 DEFAULT_DATA = Path("eseal-data")
+#: The exit code of a command interrupted by Ctrl-C (SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+
+
+class Interrupted(Exception):
+    """A command stopped by Ctrl-C at a point where it can say what it did (exit 130)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 #: Options given before the command name (set by the root callback).
 GLOBALS: dict[str, Any] = {}
 

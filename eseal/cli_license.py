@@ -1,26 +1,19 @@
-"""The license commands of the CLI: the catalogue, issue (one or in bulk from CSV), show,
-print, status changes and renewal (on the node's own command line the operator acts)."""
+"""The license commands of the CLI: the catalogue, issue (one, or in bulk from CSV:
+:mod:`eseal.cli_bulk`), show, print, status changes and renewal (on the node's own command
+line the operator acts)."""
 
 from __future__ import annotations
 
-import csv
-import io
-import os
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 
+from eseal.cli_bulk import license_bulk
 from eseal.cli_common import DataOpt, DbOpt, JsonOpt, command_group, emit, now, open_node
-from eseal.ids import first_repeated
 from keys.errors import InvalidInput
 
 license_app = command_group(help="Issue licenses and change their status.", no_args_is_help=True)
-
-MAX_CSV = 64 * 1024 * 1024
-BULK_CHUNK = 500
 
 
 def parse_fields(pairs: list[str]) -> dict[str, str]:
@@ -101,117 +94,7 @@ def license_issue(
     )
 
 
-def _read_csv(path: Path) -> list[Any]:
-    if not path.is_file():
-        raise InvalidInput(f"{path} is not a file")
-    if path.stat().st_size > MAX_CSV:
-        raise InvalidInput(f"{path} is larger than {MAX_CSV // (1024 * 1024)} MiB")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InvalidInput(f"cannot read {path}: {e}") from e
-    reader = csv.DictReader(io.StringIO(text))
-    try:
-        return _csv_requests(path, reader)
-    except csv.Error as e:  # a field over the csv module's limit, a NUL, a stray quote
-        # line_num counts the lines read whole: the failing one is the next.
-        raise InvalidInput(f"{path}:{reader.line_num + 1}: not a readable CSV row: {e}") from e
-
-
-def _csv_requests(path: Path, reader: csv.DictReader[str]) -> list[Any]:
-    from eseal.licenses import IssueRequest, end_of_day
-
-    if not reader.fieldnames or not {"type", "holder"} <= set(reader.fieldnames):
-        raise InvalidInput("the CSV needs a header with at least the columns type and holder")
-    if (name := first_repeated(list(reader.fieldnames))) is not None:
-        raise InvalidInput(f"{path}:1: the column {name!r} is given more than once")
-    fixed = {"type", "holder", "holder_id", "valid_until"}
-    out = []
-    for line, row in enumerate(reader, start=2):
-        if None in row:
-            raise InvalidInput(f"{path}:{line}: more values than header columns")
-        try:
-            out.append(
-                IssueRequest(
-                    row["type"],
-                    row["holder"],
-                    row.get("holder_id") or None,
-                    {k: v for k, v in row.items() if k not in fixed and v not in (None, "")},
-                    end_of_day(row.get("valid_until") or None),
-                )
-            )
-        except InvalidInput as e:
-            raise InvalidInput(f"{path}:{line}: {e.message}") from e
-    if not out:
-        raise InvalidInput(f"{path} has no rows")
-    return out
-
-
-@license_app.command("bulk")
-def license_bulk(
-    agency: Annotated[str, typer.Option(help="Issuing agency's credit code.")],
-    csv_file: Annotated[
-        Path, typer.Argument(help="CSV: type,holder,holder_id,valid_until,<fields…>")
-    ],
-    out: Annotated[Path, typer.Option(help="Results CSV (id, ledger index, QR text).")] = Path(
-        "issued.csv"
-    ),
-    data: DataOpt = None,
-    database_url: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Issue many licenses from a CSV file, in durable batches. A result row is written only
-    after its batch is committed, so the results file never lists a license that was lost."""
-    from eseal.agencies import OPERATOR
-    from eseal.agencies import agency as agency_row
-    from eseal.licenses import issue_many, validate_request
-    from eseal.printing import output_path
-
-    output_path(out)  # appended to: it may exist, but not be a directory or nowhere
-    requests = _read_csv(csv_file)
-    issued = 0
-    with open_node(data, database_url, unlock=True) as node:
-        owner, started = agency_row(node, agency), now()
-        for i, req in enumerate(requests):  # validate every row before issuing any
-            try:
-                validate_request(node, OPERATOR, agency, req, now=started, owner=owner)
-            except InvalidInput as e:
-                raise InvalidInput(f"{csv_file}:{i + 2}: {e.message}") from e
-        fresh = not out.exists()
-        with out.open("a", newline="", encoding="utf-8") as f, _progress(len(requests)) as bar:
-            writer = csv.writer(f)
-            if fresh:
-                writer.writerow(["id", "ledger_index", "qr_text"])
-            for start in range(0, len(requests), BULK_CHUNK):
-                chunk = requests[start : start + BULK_CHUNK]
-                for r in issue_many(node, OPERATOR, agency, chunk, now=now(), with_proofs=False):
-                    writer.writerow([r.id, r.ledger_index, r.qr_text])
-                f.flush()
-                os.fsync(f.fileno())
-                issued += len(chunk)
-                bar.update(len(chunk))
-    emit(
-        {"issued": issued, "results": str(out)},
-        as_json,
-        lambda: typer.echo(f"issued {issued} licenses; results in {out}"),
-    )
-
-
-class _NullBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def __enter__(self) -> _NullBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-def _progress(total: int) -> Any:
-    if sys.stderr.isatty():
-        return click.progressbar(length=total, label="issuing", file=sys.stderr)
-    return _NullBar()
+license_app.command("bulk")(license_bulk)
 
 
 @license_app.command("show")

@@ -10,6 +10,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from eseal.licenses import get_license
 from eseal.node import Node
@@ -20,7 +23,7 @@ from tests.eseal.conftest import BUSINESS, MARKET, PASSPHRASE, make_region
 ROWS = 6000
 
 
-def _csv(path: Path) -> None:
+def _csv(path: Path, rows: int = ROWS) -> Path:
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(
@@ -35,7 +38,7 @@ def _csv(path: Path) -> None:
                 "business_scope",
             ]
         )
-        for i in range(ROWS):
+        for i in range(rows):
             w.writerow(
                 [
                     BUSINESS,
@@ -48,6 +51,7 @@ def _csv(path: Path) -> None:
                     "餐饮服务",
                 ]
             )
+    return path
 
 
 def _acked(results: Path) -> list[list[str]]:
@@ -100,3 +104,133 @@ def test_sigkill_during_bulk_issuance_loses_nothing_acknowledged(tmp_path: Path)
             assert (entry.kind, entry.subject) == ("license.issue", license_id)
     finally:
         node.close()
+
+
+def test_ctrl_c_during_bulk_issuance_stops_between_batches_and_says_where(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C (SIGINT) lets the batch in progress be recorded and listed, then stops: every
+    license issued is in the results file, and the message names the CSV lines issued."""
+    data = tmp_path / "node"
+    make_region(data).node.close()
+    with Node.open(data) as node:
+        before = node.log.size()
+    _csv(tmp_path / "in.csv")
+    results = tmp_path / "issued.csv"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESEAL_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from eseal.cli import main; main()",
+            "--data",
+            str(data),
+            "license",
+            "bulk",
+            "--agency",
+            MARKET,
+            str(tmp_path / "in.csv"),
+            "--out",
+            str(results),
+        ],
+        env=env | {"ESEAL_PASSPHRASE": PASSPHRASE.decode()},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not _acked(results) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, said = proc.communicate(timeout=120)
+    acked = _acked(results)
+    assert proc.returncode == 130, said
+    assert "Traceback" not in said
+    n = len(acked)
+    assert 0 < n < ROWS, "the interrupt should land midway"
+    assert (
+        f"error: interrupted: {n} of {ROWS} licenses were issued, CSV lines 2 to {n + 1} of "
+        f"{tmp_path / 'in.csv'} (listed in {results}); lines {n + 2} to {ROWS + 1} were not"
+    ) in said
+    with Node.open(data) as node:
+        assert audit(node.store, node.log_verifier).ok
+        assert node.log.size() == before + n  # nothing issued that is not listed
+        for license_id, _, qr_text in acked:
+            assert get_license(node, license_id).document == qr_text
+
+
+def test_an_error_midway_through_bulk_issuance_says_which_lines_were_issued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A batch that fails (the database gone, a lock held too long) records none of its
+    licenses; the error says which lines the batches before it issued, so that the operator
+    issues the rest, not the whole file again."""
+    from eseal import cli, cli_bulk, licenses
+    from keys.errors import ExternalFailure
+
+    data = tmp_path / "node"
+    make_region(data).node.close()
+    rows = _csv(tmp_path / "in.csv", 5)
+    results = tmp_path / "issued.csv"
+    real, calls = licenses.issue_many, []
+
+    def second_fails(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise ExternalFailure("the database is locked")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(licenses, "issue_many", second_fails)
+    monkeypatch.setattr(cli_bulk, "BULK_CHUNK", 2)
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    args = ["--data", str(data), "license", "bulk", "--agency", MARKET, str(rows)]
+    monkeypatch.setattr("sys.argv", ["eseal", *args, "--out", str(results)])
+    with Node.open(data) as node:
+        before = node.log.size()
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    said = capsys.readouterr().err
+    assert said == (
+        f"error: the database is locked; 2 of 5 licenses were issued, CSV lines 2 to 3 of "
+        f"{rows} (listed in {results}); lines 4 to 6 were not\n"
+    )
+    acked = _acked(results)
+    assert len(acked) == 2
+    with Node.open(data) as node:
+        assert node.log.size() == before + 2
+        assert [get_license(node, i).ledger_index for i, _, _ in acked] == [before, before + 1]
+
+
+def test_results_that_cannot_be_written_name_the_licenses_issued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A batch recorded whose result rows cannot be made durable (the disk full): the error
+    gives the CSV lines and ledger indexes of the licenses issued but not listed."""
+    from eseal import cli, cli_bulk
+
+    data = tmp_path / "node"
+    make_region(data).node.close()
+    rows = _csv(tmp_path / "in.csv", 5)
+    results = tmp_path / "issued.csv"
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    monkeypatch.setattr(cli_bulk, "BULK_CHUNK", 2)
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    args = ["--data", str(data), "license", "bulk", "--agency", MARKET, str(rows)]
+    monkeypatch.setattr("sys.argv", ["eseal", *args, "--out", str(results)])
+    with Node.open(data) as node:
+        before = node.log.size()
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: cannot write {results}: No space left on device; the licenses of CSV lines "
+        f"2 to 3 were issued (ledger indexes {before} to {before + 1}) but are not listed "
+        f"there; before them, no license was issued (of 5 in {rows})\n"
+    )
+    with Node.open(data) as node:
+        assert node.log.size() == before + 2  # the next batches were not issued

@@ -104,3 +104,21 @@ def test_the_demo_on_another_regions_node_says_so_and_changes_nothing(
         run_demo(tmp_path, database_url=None, now=NOW)
     with Node.open(tmp_path, passphrase=PASSPHRASE) as node:
         assert node.log.size() == before  # nothing of the demo's recorded
+
+
+def test_ctrl_c_says_interrupted_and_exits_130(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in any command: one line saying so (Typer alone exits 130 in silence, which
+    reads as a crash), and the shell's code for an interrupt."""
+    from eseal import catalog, cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(catalog, "load_catalog", interrupted)
+    monkeypatch.setattr("sys.argv", ["eseal", "license", "types"])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 130
+    assert capsys.readouterr().err == "error: interrupted\n"

@@ -1,0 +1,224 @@
+"""``eseal license bulk``: many licenses from a CSV file, in durable batches, with a report
+of which CSV lines were issued when it stops early (an error, Ctrl-C)."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import io
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+
+from eseal.cli_common import DataOpt, DbOpt, Interrupted, JsonOpt, emit, now, open_node
+from eseal.ids import first_repeated
+from keys.errors import EsealError, ExternalFailure, InvalidInput
+
+MAX_CSV = 64 * 1024 * 1024
+BULK_CHUNK = 500
+
+
+def _read_csv(path: Path) -> list[Any]:
+    if not path.is_file():
+        raise InvalidInput(f"{path} is not a file")
+    if path.stat().st_size > MAX_CSV:
+        raise InvalidInput(f"{path} is larger than {MAX_CSV // (1024 * 1024)} MiB")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidInput(f"cannot read {path}: {e}") from e
+    reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _csv_requests(path, reader)
+    except csv.Error as e:  # a field over the csv module's limit, a NUL, a stray quote
+        # line_num counts the lines read whole: the failing one is the next.
+        raise InvalidInput(f"{path}:{reader.line_num + 1}: not a readable CSV row: {e}") from e
+
+
+def _csv_requests(path: Path, reader: csv.DictReader[str]) -> list[Any]:
+    from eseal.licenses import IssueRequest, end_of_day
+
+    if not reader.fieldnames or not {"type", "holder"} <= set(reader.fieldnames):
+        raise InvalidInput("the CSV needs a header with at least the columns type and holder")
+    if (name := first_repeated(list(reader.fieldnames))) is not None:
+        raise InvalidInput(f"{path}:1: the column {name!r} is given more than once")
+    fixed = {"type", "holder", "holder_id", "valid_until"}
+    out = []
+    for line, row in enumerate(reader, start=2):
+        if None in row:
+            raise InvalidInput(f"{path}:{line}: more values than header columns")
+        try:
+            out.append(
+                IssueRequest(
+                    row["type"],
+                    row["holder"],
+                    row.get("holder_id") or None,
+                    {k: v for k, v in row.items() if k not in fixed and v not in (None, "")},
+                    end_of_day(row.get("valid_until") or None),
+                )
+            )
+        except InvalidInput as e:
+            raise InvalidInput(f"{path}:{line}: {e.message}") from e
+    if not out:
+        raise InvalidInput(f"{path} has no rows")
+    return out
+
+
+def license_bulk(
+    agency: Annotated[str, typer.Option(help="Issuing agency's credit code.")],
+    csv_file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV (UTF-8): type,holder,holder_id,valid_until,<fields…>", metavar="CSV_FILE"
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Results CSV (id, ledger index, QR text).")] = Path(
+        "issued.csv"
+    ),
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue many licenses from a CSV file, in durable batches. A result row is written only
+    after its batch is committed, so the results file never lists a license that was lost.
+    Ctrl-C stops after the batch in progress; an interruption or an error says which CSV
+    lines were issued."""
+    from eseal.agencies import OPERATOR
+    from eseal.agencies import agency as agency_row
+    from eseal.licenses import issue_many, validate_request
+    from eseal.printing import output_path
+
+    output_path(out)  # appended to: it may exist, but not be a directory or nowhere
+    requests = _read_csv(csv_file)
+    issued = 0
+    with open_node(data, database_url, unlock=True) as node:
+        owner, started = agency_row(node, agency), now()
+        for i, req in enumerate(requests):  # validate every row before issuing any
+            try:
+                validate_request(node, OPERATOR, agency, req, now=started, owner=owner)
+            except InvalidInput as e:
+                raise InvalidInput(f"{csv_file}:{i + 2}: {e.message}") from e
+        fresh = not out.exists()
+        with (
+            out.open("a", newline="", encoding="utf-8") as f,
+            _progress(len(requests)) as bar,
+            _stop_between_batches() as stop,
+        ):
+            writer = csv.writer(f)
+            if fresh:
+                writer.writerow(["id", "ledger_index", "qr_text"])
+            for start in range(0, len(requests), BULK_CHUNK):
+                if stop.requested:
+                    raise Interrupted(
+                        f"interrupted: {_bulk_report(issued, len(requests), csv_file, out)}"
+                    )
+                chunk = requests[start : start + BULK_CHUNK]
+                try:
+                    results = issue_many(
+                        node, OPERATOR, agency, chunk, now=now(), with_proofs=False
+                    )
+                except (EsealError, OSError) as e:  # its transaction recorded none of it
+                    raise _bulk_failed(e, issued, len(requests), csv_file, out) from e
+                try:
+                    for r in results:
+                        writer.writerow([r.id, r.ledger_index, r.qr_text])
+                    f.flush()
+                    os.fsync(f.fileno())
+                except OSError as e:
+                    first, last = results[0].ledger_index, results[-1].ledger_index
+                    before = _bulk_report(issued, len(requests), csv_file, out)
+                    raise ResultsNotWritten(
+                        f"cannot write {out}: {e.strerror or e}; the licenses of CSV lines "
+                        f"{start + 2} to {start + len(chunk) + 1} were issued (ledger indexes "
+                        f"{first} to {last}) but are not listed there; before them, {before}"
+                    ) from e
+                issued += len(chunk)
+                bar.update(len(chunk))
+    emit(
+        {"issued": issued, "results": str(out)},
+        as_json,
+        lambda: typer.echo(f"issued {issued} licenses; results in {out}"),
+    )
+
+
+class ResultsNotWritten(ExternalFailure):
+    """A bulk issue's batch was recorded, but its results could not be written."""
+
+    code = "results-not-written"
+
+
+def _bulk_report(issued: int, total: int, csv_file: Path, out: Path) -> str:
+    """Which CSV lines a stopped bulk issue issued (listed in ``out``) and which it did not."""
+    if issued == 0:
+        return f"no license was issued (of {total} in {csv_file})"
+    return (
+        f"{issued} of {total} licenses were issued, CSV lines 2 to {issued + 1} of {csv_file} "
+        f"(listed in {out}); lines {issued + 2} to {total + 1} were not"
+    )
+
+
+def _bulk_failed(
+    error: EsealError | OSError, issued: int, total: int, csv_file: Path, out: Path
+) -> EsealError | OSError:
+    """``error`` (of the same class, so its exit code), saying which lines were issued."""
+    if issued == 0:
+        return error
+    report = _bulk_report(issued, total, csv_file, out)
+    if isinstance(error, OSError):
+        where = f" {error.filename}" if error.filename else ""
+        return ExternalFailure(f"cannot use{where}: {error.strerror or error}; {report}")
+    told = copy.copy(error)
+    told.message = f"{error.message}; {report}"
+    told.args = (told.message,)
+    return told
+
+
+class _Stop:
+    requested = False
+
+
+@contextlib.contextmanager
+def _stop_between_batches() -> Iterator[_Stop]:
+    """Ctrl-C (SIGINT) asks to stop once the batch in progress is recorded and listed, so
+    that no license is issued without its result row (a second Ctrl-C waits all the same:
+    the batch's transaction is short)."""
+    stop = _Stop()
+
+    def ask(signum: int, frame: object) -> None:
+        if not stop.requested:
+            typer.echo("stopping after the batch in progress…", err=True)
+        stop.requested = True
+
+    try:
+        previous = signal.signal(signal.SIGINT, ask)
+    except ValueError:  # not the main thread (an embedding caller): Ctrl-C is theirs
+        yield stop
+        return
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _NullBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def __enter__(self) -> _NullBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _progress(total: int) -> Any:
+    if sys.stderr.isatty():
+        return click.progressbar(length=total, label="issuing", file=sys.stderr)
+    return _NullBar()
