@@ -20,7 +20,7 @@ from keys import ed25519, keyfile
 from keys.errors import InvalidInput
 from keys.statements import KeyStatement, KeyStatus, Role, certify
 from ledger.checkpoint import NoteVerifier, parse_verifier_key, verifier_key
-from ledger.entries import Entry, digest
+from ledger.entries import Entry, decode_entry, digest
 from ledger.group_commit import GroupCommitter
 from ledger.log import Log
 from ledger.migrate import upgrade
@@ -54,6 +54,12 @@ class AlreadyInitialised(InvalidInput):
     """``eseal init`` on a data directory that already holds a node."""
 
     code = "already-initialised"
+
+
+class LedgerMissing(InvalidInput):
+    """The node's ledger database is missing, empty, or another node's."""
+
+    code = "ledger-missing"
 
 
 class BadNodeFile(InvalidInput):
@@ -202,14 +208,21 @@ class Node:
         if passphrase is not None:
             root_key = keyfile.read_key_file(data_dir / ROOT_KEY_FILE, passphrase)
             log_key = keyfile.read_key_file(data_dir / LOG_KEY_FILE, passphrase)
-        return cls(
-            data_dir,
-            config,
-            SqlStore(url),
-            root_key=root_key,
-            log_key=log_key,
-            passphrase=passphrase,
-        )
+        _require_sqlite_file(url, data_dir)
+        store = SqlStore(url)
+        try:
+            _require_own_ledger(store, config, url)
+            return cls(
+                data_dir,
+                config,
+                store,
+                root_key=root_key,
+                log_key=log_key,
+                passphrase=passphrase,
+            )
+        except BaseException:
+            store.close()
+            raise
 
     def close(self) -> None:
         if self._committer is not None:
@@ -222,6 +235,44 @@ class Node:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _shown_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _require_sqlite_file(url: str, data_dir: Path) -> None:
+    """A node's SQLite ledger must be there already: opening it must not make an empty one
+    (on which the node would start another history under its origin and log key)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    if not Path(parsed.database).is_file():
+        raise LedgerMissing(
+            f"the node in {data_dir} has no ledger at {parsed.database}: restore it, or give "
+            "the node's --database-url"
+        )
+
+
+def _require_own_ledger(store: SqlStore, config: NodeConfig, url: str) -> None:
+    """The ledger opened is this node's: its first entry is the region's init with the
+    node's root key (an empty database, or another region's, is refused before anything
+    is appended to it)."""
+    if store.head().size == 0:
+        raise LedgerMissing(
+            f"the ledger at {_shown_url(url)} is empty, not the node's: give the node's "
+            "--database-url, or restore its ledger"
+        )
+    first = decode_entry(store.read_entries(0, 1)[0])
+    if (first.kind, first.region, first.body) != (
+        "region.init",
+        config.region,
+        config.root_public_key,
+    ):
+        raise LedgerMissing(
+            f"the ledger at {_shown_url(url)} is not the one of this node "
+            f"(region {config.region}, root key {ed25519.key_id(config.root_public_key).hex()})"
+        )
 
 
 def read_config(data_dir: Path) -> NodeConfig:

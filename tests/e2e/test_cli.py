@@ -98,6 +98,11 @@ def _truncate_log_key(data: Path) -> None:
     key.write_bytes(key.read_bytes()[: key.stat().st_size // 2])
 
 
+def _lose_ledger(data: Path) -> None:
+    for db in data.glob("ledger.db*"):
+        db.unlink()
+
+
 BAD = (
     Bad("entry-past-tree", ("ledger", "entry", "{N}", "--data", "{D}"), "outside"),
     Bad(
@@ -182,6 +187,12 @@ BAD = (
         ("init", "--region", REGION, "--name", NAME, "--data", "{D}", "--database-url", BAD_DB),
         "database",
         where="missing",
+    ),
+    Bad(
+        "ledger-lost",
+        ("--data", "{D}", "ledger", "verify"),
+        "no ledger at",
+        prepare=_lose_ledger,
     ),
     Bad("no-node-verify", ("ledger", "verify", "--data", "{D}"), "no eseal node", where="empty"),
     Bad(

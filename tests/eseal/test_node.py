@@ -1,14 +1,16 @@
 """The node on disk keeps no secret in clear: key files are sealed, and a database
-password never reaches node.json."""
+password never reaches node.json; a node opens only its own ledger."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from eseal.node import NODE_FILE, Node, _without_password, init_node
+from eseal.node import NODE_FILE, LedgerMissing, Node, _without_password, init_node
 from keys.errors import InvalidInput
 from tests.eseal.conftest import NOW, PASSPHRASE
 
@@ -35,3 +37,27 @@ def test_no_private_key_in_clear_in_the_data_directory(tmp_path: Path) -> None:
         if path.is_file():
             raw = path.read_bytes()
             assert not any(seed in raw or seed.hex().encode() in raw for seed in seeds), path
+
+
+def test_a_node_opens_no_ledger_but_its_own(tmp_path: Path) -> None:
+    """A lost ledger.db, an empty database or another node's ledger is refused when the node
+    opens, before anything is appended: the node would otherwise start a second history
+    under its origin and log key (a fork), its audit saying OK."""
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    init_node(ours, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW).close()
+    init_node(theirs, region="110000", name="北京市", passphrase=PASSPHRASE, now=NOW).close()
+    lost = tmp_path / "lost"
+    shutil.copytree(ours, lost)
+    for db in lost.glob("ledger.db*"):
+        db.unlink()
+    with pytest.raises(LedgerMissing, match="has no ledger at"):
+        Node.open(lost, passphrase=PASSPHRASE)
+    assert not (lost / "ledger.db").exists()  # not made empty on the way
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    with pytest.raises(LedgerMissing, match="is empty"):
+        Node.open(ours, passphrase=PASSPHRASE, database_url=f"sqlite:///{empty}")
+    with pytest.raises(LedgerMissing, match="not the one of this node"):
+        Node.open(ours, database_url=f"sqlite:///{theirs / 'ledger.db'}")
+    with Node.open(ours) as node:
+        assert node.log.size() == 2
