@@ -192,6 +192,8 @@ def license_print(
     from eseal.licenses import get_license
     from eseal.printing import check_outputs
 
+    if qr is None and pdf is None and png is None:
+        raise InvalidInput("nothing to write: give --qr FILE, --pdf FILE or --png FILE")
     check_outputs(qr, pdf, png)
     with open_node(data, database_url) as node:
         row = get_license(node, license_id)

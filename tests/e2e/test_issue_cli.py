@@ -157,6 +157,7 @@ def test_bad_output_paths_and_csv_files_change_nothing(tmp_path: Path) -> None:
         (["license", "bulk", "--agency", MARKET, long_csv], "long.csv:3: not a readable CSV"),
         (["license", "bulk", "--agency", MARKET, twice_csv], "'address' is given more than"),
         (["license", "bulk", "--agency", MARKET, twice_csv, "--out", tmp_path], "directory"),
+        (["license", "print", "1.2.156.3005.2.x"], "nothing to write: give --qr FILE"),
     ]
     runs = in_parallel({str(i): functools.partial(run, *args) for i, (args, _) in enumerate(cases)})
     for i, (args, said) in enumerate(cases):
