@@ -41,6 +41,8 @@ def license_types(as_json: JsonOpt = False) -> None:
             for f in t.fields:
                 req = "required" if f.required else "optional"
                 typer.echo(f"    {f.name:28} {f.label}  [{f.kind}, {req}]")
+                if f.choices:  # what --field NAME=VALUE may say
+                    typer.echo(f"    {'':28} one of: {', '.join(f.choices)}")
 
     emit([t.to_json() for t in catalog], as_json, human)
 

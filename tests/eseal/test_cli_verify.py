@@ -122,3 +122,23 @@ def test_ctrl_c_says_interrupted_and_exits_130(
         cli.main()
     assert exited.value.code == 130
     assert capsys.readouterr().err == "error: interrupted\n"
+
+
+def test_the_catalogue_lists_what_an_enum_field_may_say() -> None:
+    """``eseal license types`` is where an operator learns what ``--field NAME=VALUE`` takes:
+    an enum field's choices are listed under it, not left to a refused issue to tell."""
+    from typer.testing import CliRunner
+
+    from eseal.catalog import load_catalog
+    from eseal.cli import app
+
+    shown = CliRunner().invoke(app, ["license", "types"])
+    assert shown.exit_code == 0, shown.output
+    food = next(t for t in load_catalog() if t.code == "111000000000PH001J002")
+    (main_business,) = (f for f in food.fields if f.name == "main_business")
+    assert main_business.choices
+    lines = shown.output.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith(food.code))
+    listed = lines[at : at + 2 * len(food.fields)]
+    below = listed[next(i for i, line in enumerate(listed) if "main_business" in line) + 1]
+    assert below.split("one of: ")[1] == ", ".join(main_business.choices)
