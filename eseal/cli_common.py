@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -139,6 +140,10 @@ def open_node(
         node.close()
 
 
+#: Plain decimal digits, but more than :data:`eseal.ids.PLAIN_DECIMAL` takes.
+_TOO_LONG = re.compile(r"-?[1-9][0-9]{19,}", re.ASCII)
+
+
 def plain_int(low: int | None = None, high: int | None = None) -> Callable[[Any], int]:
     """A parser for a command-line integer in plain decimal digits
     (:data:`eseal.ids.PLAIN_DECIMAL`) from ``low`` to ``high``: click's own would take
@@ -149,6 +154,8 @@ def plain_int(low: int | None = None, high: int | None = None) -> Callable[[Any]
 
         if isinstance(value, int):  # a default
             return value
+        if isinstance(value, str) and _TOO_LONG.fullmatch(value):
+            raise typer.BadParameter(f"{value} has more than 19 digits")
         if not isinstance(value, str) or not PLAIN_DECIMAL.fullmatch(value):
             raise typer.BadParameter(f"{value!r} is not an integer in plain decimal digits")
         number = int(value)

@@ -126,6 +126,11 @@ BAD = (
         ("ledger", "entry", "abc", "--data", "{D}"),
         "integer",
     ),
+    Bad(
+        "entry-too-long",
+        ("ledger", "entry", "99999999999999999999", "--data", "{D}"),
+        "99999999999999999999 has more than 19 digits",
+    ),
     Bad("entry-underscore", ("ledger", "entry", "1_0", "--data", "{D}"), "plain decimal"),
     Bad(
         "inclusion-size-plus",
