@@ -17,7 +17,16 @@ from typing import Annotated, Any
 import click
 import typer
 
-from eseal.cli_common import DataOpt, DbOpt, Interrupted, JsonOpt, emit, now, open_node
+from eseal.cli_common import (
+    DataOpt,
+    DbOpt,
+    Interrupted,
+    JsonOpt,
+    emit,
+    now,
+    open_node,
+    outside_node,
+)
 from eseal.ids import first_repeated
 from keys.errors import EsealError, ExternalFailure, InvalidInput
 
@@ -96,6 +105,7 @@ def license_bulk(
     from eseal.printing import output_path
 
     output_path(out)  # appended to: it may exist, but not be a directory or nowhere
+    outside_node(data, out)
     requests = _read_csv(csv_file)
     issued = 0
     with open_node(data, database_url, unlock=True) as node:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from keys.errors import InvalidInput
 from keys.keyfile import passphrase_from_env
 
 if TYPE_CHECKING:
@@ -123,6 +124,26 @@ def emit(value: Any, as_json: bool, human: Callable[[], None]) -> None:
 
 def b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
+
+
+def outside_node(data: Path | None, *outputs: Path | None) -> None:
+    """Output files (a QR, a PDF, a bundle, results) must not be the node's own: node.json,
+    its key files, its ledger database. Writing one of them over would break the node (its
+    ledger replaced by a bundle, a results CSV appended to it)."""
+    from eseal.node import NODE_FILE
+
+    root = data_dir(data).resolve()
+    for path in outputs:
+        if path is None:
+            continue
+        target = path.resolve()
+        if not target.is_relative_to(root):
+            continue
+        inside = target.relative_to(root).parts
+        if inside[:1] == ("keys",) or (
+            len(inside) == 1 and (inside[0] == NODE_FILE or inside[0].startswith("ledger.db"))
+        ):
+            raise InvalidInput(f"{path} is a file of the node in {data_dir(data)}: write elsewhere")
 
 
 @contextmanager

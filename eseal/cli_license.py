@@ -10,7 +10,16 @@ from typing import Annotated, Any
 import typer
 
 from eseal.cli_bulk import license_bulk
-from eseal.cli_common import DataOpt, DbOpt, JsonOpt, command_group, emit, now, open_node
+from eseal.cli_common import (
+    DataOpt,
+    DbOpt,
+    JsonOpt,
+    command_group,
+    emit,
+    now,
+    open_node,
+    outside_node,
+)
 from keys.errors import InvalidInput
 
 license_app = command_group(help="Issue licenses and change their status.", no_args_is_help=True)
@@ -82,6 +91,7 @@ def license_issue(
         type_code, holder, holder_id, parse_fields(field or []), end_of_day(valid_until)
     )
     check_outputs(qr, pdf, png)
+    outside_node(data, qr, pdf, png)
     with open_node(data, database_url, unlock=True) as node:
         issued = issue(node, OPERATOR, agency, req, now=now())
         _write_outputs(node, issued.id, issued.qr_text, qr, pdf, png)
@@ -167,6 +177,7 @@ def license_renew(
     from eseal.printing import check_outputs
 
     check_outputs(qr, pdf)
+    outside_node(data, qr, pdf)
     with open_node(data, database_url, unlock=True) as node:
         issued = renew(
             node,
@@ -197,6 +208,7 @@ def license_print(
     if qr is None and pdf is None and png is None:
         raise InvalidInput("nothing to write: give --qr FILE, --pdf FILE or --png FILE")
     check_outputs(qr, pdf, png)
+    outside_node(data, qr, pdf, png)
     with open_node(data, database_url) as node:
         row = get_license(node, license_id)
         _write_outputs(node, row.id, row.document, qr, pdf, png)

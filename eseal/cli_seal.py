@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from eseal.cli_common import DataOpt, DbOpt, JsonOpt, command_group, emit, now, open_node
+from eseal.cli_common import (
+    DataOpt,
+    DbOpt,
+    JsonOpt,
+    command_group,
+    emit,
+    now,
+    open_node,
+    outside_node,
+)
 from keys.errors import InvalidInput
 
 seal_app = command_group(help="E-seals: create, stamp documents, revoke.", no_args_is_help=True)
@@ -72,6 +81,7 @@ def seal_stamp(
     if not file.is_file() or file.stat().st_size > MAX_DOCUMENT:
         raise InvalidInput(f"{file} is not a file of at most {MAX_DOCUMENT // 2**20} MiB")
     check_outputs(qr, pdf)  # before the stamp is signed and recorded
+    outside_node(data, qr, pdf)
     document = file.read_bytes()
     with open_node(data, database_url, unlock=True) as node:
         stamped = stamp(

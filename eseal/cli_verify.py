@@ -12,7 +12,16 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from eseal.cli_common import DataOpt, DbOpt, JsonOpt, command_group, emit, open_node, plain_int
+from eseal.cli_common import (
+    DataOpt,
+    DbOpt,
+    JsonOpt,
+    command_group,
+    emit,
+    open_node,
+    outside_node,
+    plain_int,
+)
 from eseal.problems import EXIT_CHECK_FAILED
 from keys import ed25519
 from keys.errors import CheckFailed, InvalidInput
@@ -321,6 +330,7 @@ def bundle_export(
     from eseal.trust_export import export_bundle
 
     output_path(out)
+    outside_node(data, out)
     with open_node(data, database_url, unlock=True) as node:
         raw = export_bundle(node, now=int(time.time()), with_images=with_images)
         root = node.root_key_id.hex()
@@ -357,6 +367,7 @@ def revocations_export(
     from eseal.trust_export import export_snapshot
 
     output_path(out)
+    outside_node(data, out)
     with open_node(data, database_url, unlock=True) as node:
         raw = export_snapshot(node, now=int(time.time()), margin=margin)
     write_atomic(out, raw)

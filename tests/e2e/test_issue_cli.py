@@ -147,6 +147,9 @@ def test_bad_output_paths_and_csv_files_change_nothing(tmp_path: Path) -> None:
     long_csv, twice_csv = tmp_path / "long.csv", tmp_path / "twice.csv"
     long_csv.write_text(f"{csv_ok}\n{row}\n{FOOD},{'面' * 140_000},x\n", encoding="utf-8")
     twice_csv.write_text(f"{csv_ok},address\n{row},别处\n", encoding="utf-8")
+    one_csv = tmp_path / "one.csv"
+    one_csv.write_text(f"{csv_ok}\n{row}\n", encoding="utf-8")
+    node_files = {p: p.read_bytes() for p in [d / "node.json", *(d / "keys").iterdir()]}
     before = size()
     cases: list[tuple[list[str | Path], str]] = [
         ([*issue, "--pdf", tmp_path], "is a directory"),
@@ -158,6 +161,10 @@ def test_bad_output_paths_and_csv_files_change_nothing(tmp_path: Path) -> None:
         (["license", "bulk", "--agency", MARKET, twice_csv], "'address' is given more than"),
         (["license", "bulk", "--agency", MARKET, twice_csv, "--out", tmp_path], "directory"),
         (["license", "print", "1.2.156.3005.2.x"], "nothing to write: give --qr FILE"),
+        (["bundle", "export", "--out", d / "node.json"], "is a file of the node in"),
+        (["revocations", "export", "--out", d / "ledger.db"], "is a file of the node in"),
+        ([*issue, "--pdf", d / "keys" / "x.pdf"], "is a file of the node in"),
+        (["license", "bulk", "--agency", MARKET, one_csv, "--out", d / "ledger.db"], "of the node"),
     ]
     runs = in_parallel({str(i): functools.partial(run, *args) for i, (args, _) in enumerate(cases)})
     for i, (args, said) in enumerate(cases):
@@ -166,5 +173,6 @@ def test_bad_output_paths_and_csv_files_change_nothing(tmp_path: Path) -> None:
         assert said in r.stderr, (args, r.stderr)
         assert "Traceback" not in r.stderr
     assert size() == before
+    assert {p: p.read_bytes() for p in node_files} == node_files
     assert not (tmp_path / "no").exists()
     assert not (tmp_path / "l.gif").exists()
