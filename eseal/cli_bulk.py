@@ -41,7 +41,12 @@ def _read_csv(path: Path) -> list[Any]:
         raise InvalidInput(f"{path} is larger than {MAX_CSV // (1024 * 1024)} MiB")
     try:
         text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:  # Excel's "CSV" is in the system's code page (GBK)
+        raise InvalidInput(
+            f"{path} is not UTF-8 text (byte {e.start} is not): save it as UTF-8 "
+            "(in Excel: CSV UTF-8)"
+        ) from e
+    except OSError as e:
         raise InvalidInput(f"cannot read {path}: {e}") from e
     reader = csv.DictReader(io.StringIO(text))
     try:

@@ -149,6 +149,8 @@ def test_bad_output_paths_and_csv_files_change_nothing(tmp_path: Path) -> None:
     twice_csv.write_text(f"{csv_ok},address\n{row},别处\n", encoding="utf-8")
     one_csv = tmp_path / "one.csv"
     one_csv.write_text(f"{csv_ok}\n{row}\n", encoding="utf-8")
+    gbk_csv = tmp_path / "gbk.csv"
+    gbk_csv.write_text(f"{csv_ok}\n{row}\n", encoding="gb18030")
     node_files = {p: p.read_bytes() for p in [d / "node.json", *(d / "keys").iterdir()]}
     before = size()
     cases: list[tuple[list[str | Path], str]] = [
@@ -161,6 +163,7 @@ def test_bad_output_paths_and_csv_files_change_nothing(tmp_path: Path) -> None:
         (["license", "bulk", "--agency", MARKET, twice_csv], "'address' is given more than"),
         (["license", "bulk", "--agency", MARKET, twice_csv, "--out", tmp_path], "directory"),
         (["license", "print", "1.2.156.3005.2.x"], "nothing to write: give --qr FILE"),
+        (["license", "bulk", "--agency", MARKET, gbk_csv], "gbk.csv is not UTF-8 text (byte"),
         (["bundle", "export", "--out", d / "node.json"], "is a file of the node in"),
         (["revocations", "export", "--out", d / "ledger.db"], "is a file of the node in"),
         ([*issue, "--pdf", d / "keys" / "x.pdf"], "is a file of the node in"),
