@@ -73,8 +73,12 @@ def license_issue(
     type_code: Annotated[str, typer.Option("--type", help="License type code.")],
     holder: Annotated[str, typer.Option(help="Holder's name (person or organisation).")],
     holder_id: Annotated[str | None, typer.Option(help="Identity number or credit code.")] = None,
-    field: Annotated[list[str] | None, typer.Option(help="A field, name=value (repeat).")] = None,
-    valid_until: Annotated[str | None, typer.Option(help="Last valid day, YYYY-MM-DD.")] = None,
+    field: Annotated[
+        list[str] | None, typer.Option(help="A field (repeat).", metavar="NAME=VALUE")
+    ] = None,
+    valid_until: Annotated[
+        str | None, typer.Option(help="Last valid day.", metavar="YYYY-MM-DD")
+    ] = None,
     qr: Annotated[Path | None, typer.Option(help="Write the QR (.png or .svg).")] = None,
     pdf: Annotated[Path | None, typer.Option(help="Write the printable license PDF.")] = None,
     png: Annotated[Path | None, typer.Option(help="Write the printable license PNG.")] = None,
@@ -163,8 +167,12 @@ for _action in ("suspend", "reinstate", "revoke", "withdraw", "cancel", "transfe
 @license_app.command("renew")
 def license_renew(
     license_id: Annotated[str, typer.Argument(help="License id.")],
-    valid_until: Annotated[str | None, typer.Option(help="Last valid day, YYYY-MM-DD.")] = None,
-    field: Annotated[list[str] | None, typer.Option(help="Changed field, name=value.")] = None,
+    valid_until: Annotated[
+        str | None, typer.Option(help="Last valid day.", metavar="YYYY-MM-DD")
+    ] = None,
+    field: Annotated[
+        list[str] | None, typer.Option(help="A changed field (repeat).", metavar="NAME=VALUE")
+    ] = None,
     qr: Annotated[Path | None, typer.Option(help="Write the new QR (.png or .svg).")] = None,
     pdf: Annotated[Path | None, typer.Option(help="Write the new license PDF.")] = None,
     data: DataOpt = None,

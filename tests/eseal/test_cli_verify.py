@@ -55,6 +55,21 @@ def test_help_shows_flags_as_flags_and_values_by_what_they_are() -> None:
     assert lines["--max-status-age"].split()[1] == "DAYS"
 
 
+@pytest.mark.parametrize("command", [["license", "issue"], ["license", "renew"]])
+def test_help_shows_what_a_field_and_a_date_look_like(command: list[str]) -> None:
+    """``--field NAME=VALUE`` and ``--valid-until YYYY-MM-DD``, not Python's ``<list[str]>``."""
+    from typer.testing import CliRunner
+
+    from eseal.cli import app
+
+    shown = CliRunner().invoke(app, [*command, "--help"], terminal_width=100)
+    assert shown.exit_code == 0, shown.output
+    lines = {line.split()[0]: line for line in shown.output.splitlines() if line.startswith("  --")}
+    assert lines["--field"].split()[1] == "NAME=VALUE", lines["--field"]
+    assert lines["--valid-until"].split()[1] == "YYYY-MM-DD", lines["--valid-until"]
+    assert "list[str]" not in shown.output
+
+
 @pytest.mark.parametrize("args", [[], ["ledger"]])
 def test_a_command_group_alone_prints_its_help(
     args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
