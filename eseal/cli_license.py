@@ -99,13 +99,19 @@ def license_issue(
     with open_node(data, database_url, unlock=True) as node:
         issued = issue(node, OPERATOR, agency, req, now=now())
         _write_outputs(node, issued.id, issued.qr_text, qr, pdf, png)
-    out = issued.to_json() | {"files": [str(p) for p in (qr, pdf, png) if p]}
+    _say_issued("issued", issued, [qr, pdf, png], as_json)
+
+
+def _say_issued(verb: str, issued: Any, files: list[Path | None], as_json: bool) -> None:
+    """What ``issue`` and ``renew`` print: the new license's id, ledger index and QR text
+    (what reaches its holder), and the files written."""
+    written = [str(p) for p in files if p]
     emit(
-        out,
+        issued.to_json() | {"files": written},
         as_json,
         lambda: typer.echo(
-            f"issued {issued.id}\n  ledger index {issued.ledger_index} of {issued.tree_size}\n"
-            f"  QR: {issued.qr_text}" + "".join(f"\n  wrote {p}" for p in (qr, pdf, png) if p)
+            f"{verb} {issued.id}\n  ledger index {issued.ledger_index} of {issued.tree_size}\n"
+            f"  QR: {issued.qr_text}" + "".join(f"\n  wrote {p}" for p in written)
         ),
     )
 
@@ -175,6 +181,7 @@ def license_renew(
     ] = None,
     qr: Annotated[Path | None, typer.Option(help="Write the new QR (.png or .svg).")] = None,
     pdf: Annotated[Path | None, typer.Option(help="Write the new license PDF.")] = None,
+    png: Annotated[Path | None, typer.Option(help="Write the new license PNG.")] = None,
     data: DataOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
@@ -184,8 +191,8 @@ def license_renew(
     from eseal.licenses import end_of_day, renew
     from eseal.printing import check_outputs
 
-    check_outputs(qr, pdf)
-    outside_node(data, qr, pdf)
+    check_outputs(qr, pdf, png)
+    outside_node(data, qr, pdf, png)
     with open_node(data, database_url, unlock=True) as node:
         issued = renew(
             node,
@@ -195,8 +202,8 @@ def license_renew(
             valid_until=end_of_day(valid_until),
             fields=parse_fields(field or []),
         )
-        _write_outputs(node, issued.id, issued.qr_text, qr, pdf, None)
-    emit(issued.to_json(), as_json, lambda: typer.echo(f"renewed as {issued.id}"))
+        _write_outputs(node, issued.id, issued.qr_text, qr, pdf, png)
+    _say_issued("renewed as", issued, [qr, pdf, png], as_json)
 
 
 @license_app.command("print")

@@ -75,6 +75,17 @@ def test_agency_license_seal_commands(tmp_path: Path) -> None:
     assert files[2].read_bytes().startswith(b"%PDF")
     found = zxingcpp.read_barcodes(Image.open(files[0]))
     assert found[0].text == issued["qr_text"]
+    second = ok(
+        "license", "issue", "--agency", MARKET, "--type", FOOD, "--holder", "x", *field_args
+    )
+    renewed_png = tmp_path / "renewed.png"
+    args = ("license", "renew", second["id"], "--valid-until", "2031-12-31", "--png", renewed_png)
+    renewed = run_eseal("--data", d, *args, cwd=tmp_path)
+    assert renewed.code == 0, str(renewed)
+    said = dict(line.strip().split(" ", 1) for line in renewed.stdout.splitlines()[1:])
+    assert said["QR:"].startswith("EL1:")  # the new version's QR, for its holder
+    assert said["wrote"] == str(renewed_png)
+    assert renewed_png.read_bytes().startswith(b"\x89PNG")
     before = size()
     bad = run_eseal(
         "--data",
