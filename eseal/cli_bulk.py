@@ -4,7 +4,6 @@ of which CSV lines were issued when it stops early (an error, Ctrl-C)."""
 from __future__ import annotations
 
 import contextlib
-import copy
 import csv
 import io
 import os
@@ -26,6 +25,7 @@ from eseal.cli_common import (
     now,
     open_node,
     outside_node,
+    with_note,
 )
 from eseal.ids import first_repeated
 from keys.errors import EsealError, ExternalFailure, InvalidInput
@@ -185,14 +185,7 @@ def _bulk_failed(
     """``error`` (of the same class, so its exit code), saying which lines were issued."""
     if issued == 0:
         return error
-    report = _bulk_report(issued, total, csv_file, out)
-    if isinstance(error, OSError):
-        where = f" {error.filename}" if error.filename else ""
-        return ExternalFailure(f"cannot use{where}: {error.strerror or error}; {report}")
-    told = copy.copy(error)
-    told.message = f"{error.message}; {report}"
-    told.args = (told.message,)
-    return told
+    return with_note(error, _bulk_report(issued, total, csv_file, out))
 
 
 class _Stop:

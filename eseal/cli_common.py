@@ -4,6 +4,7 @@ after the command name), JSON or human output, and opening the node."""
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
 import re
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from keys.errors import InvalidInput
+from keys.errors import EsealError, ExternalFailure, InvalidInput
 from keys.keyfile import passphrase_from_env
 
 if TYPE_CHECKING:
@@ -124,6 +125,18 @@ def emit(value: Any, as_json: bool, human: Callable[[], None]) -> None:
 
 def b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
+
+
+def with_note(error: EsealError | OSError, note: str) -> EsealError:
+    """``error`` as eseal reports it (its class kept, so its exit code), ``note`` added: what
+    was done all the same before it (a license recorded whose files were not written)."""
+    if isinstance(error, OSError):
+        where = f" {error.filename}" if error.filename else ""
+        return ExternalFailure(f"cannot use{where}: {error.strerror or error}; {note}")
+    told = copy.copy(error)  # the error as raised stays as it was
+    told.message = f"{error.message}; {note}"
+    told.args = (told.message,)
+    return told
 
 
 def outside_node(data: Path | None, *outputs: Path | None) -> None:

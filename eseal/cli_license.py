@@ -19,8 +19,9 @@ from eseal.cli_common import (
     now,
     open_node,
     outside_node,
+    with_note,
 )
-from keys.errors import InvalidInput
+from keys.errors import EsealError, InvalidInput
 
 license_app = command_group(help="Issue licenses and change their status.", no_args_is_help=True)
 
@@ -67,6 +68,29 @@ def _write_outputs(
         write_license(node, license_id, pdf=pdf, png=png)
 
 
+def _check_printing(pdf: Path | None, png: Path | None) -> None:
+    """A printed license needs the CJK font: looked for before anything is signed."""
+    from eseal.render import cjk_font_path
+
+    if pdf is not None or png is not None:
+        cjk_font_path()
+
+
+def _write_issued(
+    node: Any, issued: Any, qr: Path | None, pdf: Path | None, png: Path | None
+) -> None:
+    """The new license's files; if they cannot be written, the error says that the license
+    was recorded all the same (issuing it again would issue another)."""
+    try:
+        _write_outputs(node, issued.id, issued.qr_text, qr, pdf, png)
+    except (EsealError, OSError) as e:
+        raise with_note(
+            e,
+            f"the license {issued.id} was issued all the same (ledger index "
+            f"{issued.ledger_index}): write its files with `eseal license print {issued.id}`",
+        ) from e
+
+
 @license_app.command("issue")
 def license_issue(
     agency: Annotated[str, typer.Option(help="Issuing agency's credit code.")],
@@ -96,9 +120,10 @@ def license_issue(
     )
     check_outputs(qr, pdf, png)
     outside_node(data, qr, pdf, png)
+    _check_printing(pdf, png)
     with open_node(data, database_url, unlock=True) as node:
         issued = issue(node, OPERATOR, agency, req, now=now())
-        _write_outputs(node, issued.id, issued.qr_text, qr, pdf, png)
+        _write_issued(node, issued, qr, pdf, png)
     _say_issued("issued", issued, [qr, pdf, png], as_json)
 
 
@@ -193,6 +218,7 @@ def license_renew(
 
     check_outputs(qr, pdf, png)
     outside_node(data, qr, pdf, png)
+    _check_printing(pdf, png)
     with open_node(data, database_url, unlock=True) as node:
         issued = renew(
             node,
@@ -202,7 +228,7 @@ def license_renew(
             valid_until=end_of_day(valid_until),
             fields=parse_fields(field or []),
         )
-        _write_outputs(node, issued.id, issued.qr_text, qr, pdf, png)
+        _write_issued(node, issued, qr, pdf, png)
     _say_issued("renewed as", issued, [qr, pdf, png], as_json)
 
 

@@ -17,8 +17,9 @@ from eseal.cli_common import (
     now,
     open_node,
     outside_node,
+    with_note,
 )
-from keys.errors import InvalidInput
+from keys.errors import EsealError, InvalidInput
 
 seal_app = command_group(help="E-seals: create, stamp documents, revoke.", no_args_is_help=True)
 
@@ -87,20 +88,27 @@ def seal_stamp(
         stamped = stamp(
             node, OPERATOR, seal_id, document=document, document_name=file.name, now=now()
         )
-        if qr is not None:
-            write_qr(qr, stamped.qr_text)
-        if pdf is not None:
-            seal = get_seal(node, seal_id)
-            write_atomic(
-                pdf,
-                sealed_copy_pdf(
-                    document,
-                    document_name=file.name,
-                    seal_png=bytes(seal.image),
-                    qr_text=stamped.qr_text,
-                    caption=seal.name,
-                ),
-            )
+        try:
+            if qr is not None:
+                write_qr(qr, stamped.qr_text)
+            if pdf is not None:
+                seal = get_seal(node, seal_id)
+                write_atomic(
+                    pdf,
+                    sealed_copy_pdf(
+                        document,
+                        document_name=file.name,
+                        seal_png=bytes(seal.image),
+                        qr_text=stamped.qr_text,
+                        caption=seal.name,
+                    ),
+                )
+        except (EsealError, OSError) as e:  # the stamp is recorded: say so, and give its QR
+            raise with_note(
+                e,
+                f"the stamp {stamped.id} was recorded all the same (ledger index "
+                f"{stamped.ledger_index}); its QR text: {stamped.qr_text}",
+            ) from e
     out = stamped.to_json() | {"files": [str(p) for p in (qr, pdf) if p]}
     emit(
         out,

@@ -190,3 +190,22 @@ def test_bad_output_paths_and_csv_files_change_nothing(tmp_path: Path) -> None:
     assert {p: p.read_bytes() for p in node_files} == node_files
     assert not (tmp_path / "no").exists()
     assert not (tmp_path / "l.gif").exists()
+    # No CJK font for a printed license: refused before anything is signed. A font found
+    # but unusable: the license is recorded, and the error says so and how to print it.
+    printed: list[str | Path] = [*issue, "--pdf", tmp_path / "printed.pdf"]
+    fake = tmp_path / "fake.ttf"
+    fake.write_bytes(b"not a font")
+    no_font, bad_font = (
+        run_eseal("--data", d, *printed, cwd=tmp_path, env={"ESEAL_CJK_FONT": str(font)})
+        for font in (tmp_path / "none.ttf", fake)
+    )
+    assert no_font.code == 2, str(no_font)
+    assert "none.ttf is not a file" in no_font.stderr
+    assert bad_font.code == 2, str(bad_font)
+    assert "Traceback" not in bad_font.stderr
+    said = bad_font.stderr.split("; the license ")[1]
+    license_id = said.split()[0]
+    assert said.endswith(f"write its files with `eseal license print {license_id}`\n")
+    assert run("license", "show", license_id).code == 0
+    assert size() == before + 1
+    assert not (tmp_path / "printed.pdf").exists()
