@@ -24,7 +24,7 @@ from ledger.entries import Entry, decode_entry, digest
 from ledger.group_commit import GroupCommitter
 from ledger.log import Log
 from ledger.migrate import upgrade
-from ledger.sql import SqlStore, sqlite_url
+from ledger.sql import SqlStore, holds_ledger, sqlite_url
 from ledger.store import AlsoInTransaction, Appended, LedgerStore
 from verifier.trust import displayable
 
@@ -209,6 +209,11 @@ class Node:
             root_key = keyfile.read_key_file(data_dir / ROOT_KEY_FILE, passphrase)
             log_key = keyfile.read_key_file(data_dir / LOG_KEY_FILE, passphrase)
         _require_sqlite_file(url, data_dir)
+        if not holds_ledger(url):  # asked first: migrating would make the tables in it
+            raise LedgerMissing(
+                f"the database at {_shown_url(url)} holds no ledger, not the node's: give the "
+                "node's --database-url, or restore its ledger"
+            )
         store = SqlStore(url)
         try:
             _require_own_ledger(store, config, url)

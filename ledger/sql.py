@@ -14,7 +14,17 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, event, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    LargeBinary,
+    event,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlmodel import Field, SQLModel, create_engine
@@ -94,9 +104,29 @@ def make_engine(url: str, *, immediate: bool = False) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
+    return create_engine(_driver_url(url), pool_pre_ping=True, connect_args={"connect_timeout": 10})
+
+
+def _driver_url(url: str) -> str:
+    """``url`` with its driver named (PostgreSQL through psycopg 3)."""
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def holds_ledger(url: str) -> bool:
+    """Whether the database at ``url`` holds a ledger's tables, asked without changing it
+    (no migration, no pragma: a plain connection that only reads the catalogue)."""
+    sqlite = url.startswith("sqlite")
+    args: dict[str, Any] = {"timeout": 60} if sqlite else {"connect_timeout": 10}
+    engine = create_engine(_driver_url(url), connect_args=args)
+    try:
+        with engine.connect() as conn:
+            return inspect(conn).has_table(_entry.name)
+    except SQLAlchemyError as e:
+        raise StoreUnavailable(f"cannot open the ledger database: {error_reason(e)}") from e
+    finally:
+        engine.dispose()
 
 
 class SqlStore:

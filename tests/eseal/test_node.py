@@ -12,6 +12,7 @@ import pytest
 
 from eseal.node import NODE_FILE, LedgerMissing, Node, _without_password, init_node
 from keys.errors import InvalidInput
+from ledger.sql import SqlStore
 from tests.eseal.conftest import NOW, PASSPHRASE
 
 
@@ -55,8 +56,12 @@ def test_a_node_opens_no_ledger_but_its_own(tmp_path: Path) -> None:
     assert not (lost / "ledger.db").exists()  # not made empty on the way
     empty = tmp_path / "empty.db"
     sqlite3.connect(empty).close()
-    with pytest.raises(LedgerMissing, match="is empty"):
+    with pytest.raises(LedgerMissing, match="holds no ledger"):
         Node.open(ours, passphrase=PASSPHRASE, database_url=f"sqlite:///{empty}")
+    assert empty.stat().st_size == 0  # refused as it was: no tables made in it, no WAL mode
+    SqlStore(f"sqlite:///{tmp_path / 'tables.db'}").close()  # a ledger's tables, no entry
+    with pytest.raises(LedgerMissing, match="is empty"):
+        Node.open(ours, database_url=f"sqlite:///{tmp_path / 'tables.db'}")
     with pytest.raises(LedgerMissing, match="not the one of this node"):
         Node.open(ours, database_url=f"sqlite:///{theirs / 'ledger.db'}")
     with Node.open(ours) as node:

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from eseal.agencies import Principal, add_agency
 from eseal.api.app import create_app
 from eseal.licenses import change_status, issue, issue_many
 from eseal.models import ESEAL_TABLES
-from eseal.node import Node, init_node
+from eseal.node import LedgerMissing, Node, init_node
 from eseal.trust_export import LocalStatus, build_bundle
 from ledger.audit import audit
 from ledger.sql import make_engine
@@ -83,3 +83,23 @@ def test_issue_change_and_verify_on_postgres(tmp_path: Path) -> None:
         assert reopened.log.size() == 2 + 1 + 1 + 50 + 1
     finally:
         reopened.close()
+
+
+@pytest.mark.postgres
+def test_a_node_refuses_an_empty_postgres_database_and_leaves_it_empty(tmp_path: Path) -> None:
+    """A node given a database that holds no ledger refuses it before making any table in
+    it (migrating first would have made the ledger's tables there)."""
+    url = postgres_url()
+    if url is None:
+        pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
+    ours = tmp_path / "ours"
+    init_node(ours, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW).close()
+    reset_postgres(url)
+    with pytest.raises(LedgerMissing, match="holds no ledger"):
+        Node.open(ours, database_url=url)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert not [t for t in LEDGER_TABLES if inspect(conn).has_table(t)]
+    finally:
+        engine.dispose()
