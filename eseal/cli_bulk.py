@@ -65,9 +65,11 @@ def _csv_requests(path: Path, reader: csv.DictReader[str]) -> list[Any]:
         raise InvalidInput(f"{path}:1: the column {name!r} is given more than once")
     fixed = {"type", "holder", "holder_id", "valid_until"}
     out = []
+    errors: list[tuple[int, str]] = []
     for line, row in enumerate(reader, start=2):
         if None in row:
-            raise InvalidInput(f"{path}:{line}: more values than header columns")
+            errors.append((line, "more values than header columns"))
+            continue
         try:
             out.append(
                 IssueRequest(
@@ -79,10 +81,31 @@ def _csv_requests(path: Path, reader: csv.DictReader[str]) -> list[Any]:
                 )
             )
         except InvalidInput as e:
-            raise InvalidInput(f"{path}:{line}: {e.message}") from e
+            errors.append((line, e.message))
+    refuse_rows(path, errors)
     if not out:
         raise InvalidInput(f"{path} has no rows")
     return out
+
+
+#: The most invalid rows one refusal lists (the rest are counted).
+MAX_ROW_ERRORS = 20
+
+
+def refuse_rows(path: Path, errors: list[tuple[int, str]]) -> None:
+    """Refuse the CSV for every invalid row at once (line, what is wrong), so that a file
+    with many takes one run to correct, not one run a row; nothing is issued."""
+    if not errors:
+        return
+    if len(errors) == 1:
+        line, message = errors[0]
+        raise InvalidInput(f"{path}:{line}: {message}")
+    listed = "\n".join(f"  {path}:{line}: {message}" for line, message in errors[:MAX_ROW_ERRORS])
+    more = len(errors) - MAX_ROW_ERRORS
+    tail = f"\n  and {more} more" if more > 0 else ""
+    raise InvalidInput(
+        f"{len(errors)} rows of {path} are invalid, so none was issued:\n{listed}{tail}"
+    )
 
 
 def license_bulk(
@@ -115,11 +138,13 @@ def license_bulk(
     issued = 0
     with open_node(data, database_url, unlock=True) as node:
         owner, started = agency_row(node, agency), now()
+        errors: list[tuple[int, str]] = []
         for i, req in enumerate(requests):  # validate every row before issuing any
             try:
                 validate_request(node, OPERATOR, agency, req, now=started, owner=owner)
             except InvalidInput as e:
-                raise InvalidInput(f"{csv_file}:{i + 2}: {e.message}") from e
+                errors.append((i + 2, e.message))
+        refuse_rows(csv_file, errors)
         fresh = not out.exists()
         with (
             out.open("a", newline="", encoding="utf-8") as f,

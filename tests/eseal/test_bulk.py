@@ -234,3 +234,47 @@ def test_results_that_cannot_be_written_name_the_licenses_issued(
     )
     with Node.open(data) as node:
         assert node.log.size() == before + 2  # the next batches were not issued
+
+
+def test_every_invalid_row_is_listed_at_once_and_none_is_issued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CSV with several bad rows is refused for all of them in one message (the first 20
+    listed, the rest counted), so that it takes one run to correct, and nothing is issued."""
+    from eseal import cli
+
+    data = tmp_path / "node"
+    make_region(data).node.close()
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    with Node.open(data) as node:
+        before = node.log.size()
+
+    def refused(rows: Path) -> str:
+        args = ["--data", str(data), "license", "bulk", "--agency", MARKET, str(rows)]
+        monkeypatch.setattr("sys.argv", ["eseal", *args, "--out", str(tmp_path / "out.csv")])
+        with pytest.raises(SystemExit) as exited:
+            cli.main()
+        assert exited.value.code == 2
+        return capsys.readouterr().err
+
+    # Rows that cannot be read as requests: all of them named.
+    lines = _csv(tmp_path / "read.csv", 4).read_text(encoding="utf-8").splitlines()
+    lines[2] = lines[2] + ",one too many"
+    lines[4] = lines[4].replace(BUSINESS, BUSINESS + ",x", 1)
+    bad_read = tmp_path / "read.csv"
+    bad_read.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    said = refused(bad_read)
+    assert said.startswith(f"error: 2 rows of {bad_read} are invalid, so none was issued:\n")
+    assert f"  {bad_read}:3: more values than header columns\n" in said
+    assert f"  {bad_read}:5: more values than header columns\n" in said
+    # Rows the agency may not issue: all of them named, past 20 counted.
+    with (tmp_path / "types.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["type", "holder"])
+        w.writerows([[BUSINESS, f"公司{i}"] for i in range(25)])
+    said = refused(tmp_path / "types.csv")
+    assert said.startswith(f"error: 25 rows of {tmp_path / 'types.csv'} are invalid")
+    assert said.count(f"  {tmp_path / 'types.csv'}:") == 20
+    assert said.endswith("  and 5 more\n")
+    with Node.open(data) as node:
+        assert node.log.size() == before
