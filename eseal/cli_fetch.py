@@ -162,6 +162,10 @@ def revocations_fetch(
         _refusing(f"bundle {path}", functools.partial(open_bundle, _read(path, "bundle")))
         for path in bundle
     ]
+    # The snapshot must not take the place of the bundle that checks it (a file that does
+    # not open as a snapshot is replaced): that bundle would be lost.
+    if out.exists() and any(out.samefile(path) for path in bundle):
+        raise InvalidInput(f"--out {out} is a --bundle file: write the snapshot elsewhere")
     store = TrustStore(_newest_per_root(trusted))
     raw, held, why = _held(
         out, "revocation snapshot", functools.partial(open_snapshot, store=store)

@@ -234,3 +234,23 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_fetching(
     code, said, err = _eseal(args, capsys, monkeypatch)
     assert code == 2, said
     assert "is not a directory: create it first" in err
+
+
+def test_the_bundle_given_is_not_replaced_by_the_snapshot(
+    node_url: tuple[Region, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--out naming the --bundle file: the bundle does not open as a snapshot, and would be
+    replaced by one (the window left with no bundle to check it with)."""
+    region, url = node_url
+    bundle = tmp_path / "bundle.json"
+    bundle.write_bytes(export_bundle(region.node, now=int(time.time())))
+    before = _state(bundle)
+    for out in (bundle, tmp_path / "." / "bundle.json"):
+        args = ["revocations", "fetch", url, "--bundle", str(bundle), "--out", str(out)]
+        code, said, err = _eseal(args, capsys, monkeypatch)
+        assert code == 2, said
+        assert "is a --bundle file" in err
+        assert _state(bundle) == before
