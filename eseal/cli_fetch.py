@@ -19,7 +19,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from eseal.cli_common import JsonOpt, emit
+from eseal.cli_common import JsonOpt, emit, outside_node
 from eseal.cli_verify import (
     TrustRefused,
     _newest_per_root,
@@ -47,10 +47,13 @@ def _when(ts: int) -> str:
 
 
 def _output(path: Path) -> Path:
-    """``path`` checked as a file to write, before anything is fetched."""
+    """``path`` checked as a file to write, before anything is fetched: not one of the
+    node's own files either (a window may share a host with its node's data directory)."""
     from eseal.printing import output_path
 
-    return output_path(path) or path
+    out = output_path(path) or path
+    outside_node(None, out)
+    return out
 
 
 def _held(path: Path, what: str, open_: Callable[[bytes], T]) -> tuple[bytes, T | None, str]:

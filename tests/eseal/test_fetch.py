@@ -254,3 +254,26 @@ def test_the_bundle_given_is_not_replaced_by_the_snapshot(
         assert code == 2, said
         assert "is a --bundle file" in err
         assert _state(bundle) == before
+
+
+def test_the_nodes_own_files_are_not_written_over(
+    node_url: tuple[Region, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    region, url = node_url
+    data = region.node.data_dir
+    bundle = tmp_path / "bundle.json"
+    bundle.write_bytes(export_bundle(region.node, now=int(time.time())))
+    files = [data / "node.json", data / "ledger.db"]
+    before = [_state(path) for path in files]
+    cases = [
+        ["bundle", "fetch", url, "--pin", _root(region), "--out", str(files[0])],
+        ["revocations", "fetch", url, "--bundle", str(bundle), "--out", str(files[1])],
+    ]
+    for args in cases:
+        code, said, err = _eseal(["--data", str(data), *args], capsys, monkeypatch)
+        assert code == 2, said
+        assert "is a file of the node in" in err
+    assert [_state(path) for path in files] == before
