@@ -220,8 +220,9 @@ def _not_json(name: str) -> Any:
 
 
 def _json_int(text: str) -> int:
-    if len(text) > MAX_INT_DIGITS + 1:  # the sign
-        raise ValueError(f"a number of {len(text):,} digits (at most {MAX_INT_DIGITS})")
+    digits = len(text) - text.startswith("-")
+    if digits > MAX_INT_DIGITS:
+        raise ValueError(f"a number of {digits:,} digits (at most {MAX_INT_DIGITS})")
     return int(text)
 
 
