@@ -32,8 +32,8 @@ from eseal.cli_verify import (
     revocations_app,
 )
 from keys.errors import CheckFailed, InvalidInput
-from verifier.envelope import MAX_ENVELOPE
-from verifier.trust import TrustBundle, TrustStore, open_bundle
+from verifier.envelope import MAX_ENVELOPE, read_envelope
+from verifier.trust import BUNDLE_TYPE, TrustBundle, TrustStore, open_bundle
 
 T = TypeVar("T")
 
@@ -56,27 +56,37 @@ def _output(path: Path) -> Path:
     return out
 
 
-def _held(path: Path, what: str, open_: Callable[[bytes], T]) -> tuple[bytes, T | None, str]:
+def _held(
+    path: Path, what: str, payload_type: str, open_: Callable[[bytes], T]
+) -> tuple[bytes, T | None, str]:
     """The file kept at ``path`` (b"" when there is none) and what it opens to, or None and
-    why it does not open (a file torn by hand, a key it no longer trusts: it is replaced)."""
+    why it does not open (signed by a key no longer trusted, say: it is replaced). A file
+    that is not such a signed file at all (a mistyped --out) is refused, and kept."""
     if not path.exists():
         return b"", None, ""
     raw = _read(path, what, MAX_ENVELOPE)  # not a file, or too large: an error, kept
+    try:
+        read_envelope(raw, payload_type)
+    except InvalidInput as e:
+        raise InvalidInput(
+            f"{path} is not a {what} ({e.message}): not replaced; remove it, or give another --out"
+        ) from e
     try:
         return raw, open_(raw), ""
     except (InvalidInput, CheckFailed) as e:
         return raw, None, e.message
 
 
-def _write(path: Path, data: bytes) -> None:
+def _keep_or_write(path: Path, raw: bytes, data: bytes, why: str) -> bool:
+    """Write ``data`` to ``path`` unless it holds it already (``raw``); whether it wrote."""
+    if data == raw:
+        return False
+    if why:
+        typer.echo(f"note: replacing {path}, which does not open: {why}", err=True)
     from eseal.printing import write_atomic
 
     write_atomic(path, data)
-
-
-def _replacing(path: Path, why: str) -> None:
-    if why:
-        typer.echo(f"note: replacing {path}, which does not open: {why}", err=True)
+    return True
 
 
 @bundle_app.command("fetch")
@@ -101,7 +111,7 @@ def bundle_fetch(
 
     base = node_url(url, "URL")
     out = _output(out)
-    raw, held, why = _held(out, "bundle", open_bundle)
+    raw, held, why = _held(out, "trust bundle", BUNDLE_TYPE, open_bundle)
     if pin is not None:
         pins = _pins([pin])
     elif held is not None:
@@ -120,12 +130,9 @@ def bundle_fetch(
         raise TrustRefused(
             f"the bundle of {base} was signed at {_when(fetched.issued_at)}, before the one "
             f"in {out} ({_when(held.issued_at)}): {out} kept (a node whose clock went back, "
-            "or an old bundle replayed)"
+            f"or an old bundle replayed; remove {out} to take the node's all the same)"
         )
-    changed = data != raw
-    if changed:
-        _replacing(out, why)
-        _write(out, data)
+    changed = _keep_or_write(out, raw, data, why)
     _report(out, data, changed, _bundle_facts(fetched), fetched.issued_at, as_json)
 
 
@@ -157,7 +164,7 @@ def revocations_fetch(
     """Fetch the region's revocation snapshot from its node into --out, once its signature
     checks out and it is not older than the snapshot kept there."""
     from verifier.online import fetch_revocations
-    from verifier.revocation import open_snapshot
+    from verifier.revocation import SNAPSHOT_TYPE, open_snapshot
 
     base = node_url(url, "URL")
     out = _output(out)
@@ -170,21 +177,22 @@ def revocations_fetch(
     if out.exists() and any(out.samefile(path) for path in bundle):
         raise InvalidInput(f"--out {out} is a --bundle file: write the snapshot elsewhere")
     store = TrustStore(_newest_per_root(trusted))
-    raw, held, why = _held(
-        out, "revocation snapshot", functools.partial(open_snapshot, store=store)
-    )
+    opened = functools.partial(open_snapshot, store=store)
+    raw, held, why = _held(out, "revocation snapshot", SNAPSHOT_TYPE, opened)
     data = fetch_revocations(base)
     fetched = _refusing(f"the snapshot of {base}", lambda: open_snapshot(data, store))
-    if held is not None and held.region == fetched.region and fetched.as_of < held.as_of:
+    if held is not None and held.region != fetched.region:
+        raise TrustRefused(
+            f"{out} holds the snapshot of region {held.region}, and {base} is of region "
+            f"{fetched.region}: {out} kept (give each region's snapshot its own --out)"
+        )
+    if held is not None and fetched.as_of < held.as_of:
         raise TrustRefused(
             f"the snapshot of {base} is as of {_when(fetched.as_of)}, before the one in {out} "
             f"({_when(held.as_of)}): {out} kept (a node whose clock went back, or an old "
-            "snapshot replayed)"
+            f"snapshot replayed; remove {out} to take the node's all the same)"
         )
-    changed = data != raw
-    if changed:
-        _replacing(out, why)
-        _write(out, data)
+    changed = _keep_or_write(out, raw, data, why)
     facts: dict[str, object] = {"region": fetched.region, "as_of": fetched.as_of}
     _report(out, data, changed, facts, fetched.as_of, as_json)
 

@@ -76,11 +76,13 @@ class NodeAnswerUnproven(ExternalFailure):
     code = "node-answer-unproven"
 
 
-def _bounded_get(client: httpx.Client, url: str, limit: int) -> tuple[int, str, bytes]:
+def _bounded_get(
+    client: httpx.Client, url: str, limit: int, seconds: float | None = None
+) -> tuple[int, str, bytes]:
     """(status code, media type, body) of a GET, reading at most ``limit`` bytes of body
-    within :data:`REQUEST_SECONDS` in all (headers included, with a
-    :func:`verifier.deadline.client`)."""
-    seconds = REQUEST_SECONDS
+    within ``seconds`` in all (:data:`REQUEST_SECONDS` unless given; headers included,
+    with a :func:`verifier.deadline.client`)."""
+    seconds = REQUEST_SECONDS if seconds is None else seconds
     with deadline(seconds) as at:
         try:
             with client.stream("GET", url) as response:
@@ -108,14 +110,21 @@ def fetch_bundle(base_url: str, *, timeout: float = 10.0) -> bytes:
 
 def fetch_revocations(base_url: str, *, timeout: float = 10.0) -> bytes:
     """A node's signed revocation snapshot (check it with
-    :func:`verifier.revocation.open_snapshot`), at most what a snapshot file may hold."""
-    return _fetch(base_url, "/v1/revocations", MAX_ENVELOPE, timeout)
+    :func:`verifier.revocation.open_snapshot`), at most what a snapshot file may hold, in
+    at most :data:`SNAPSHOT_SECONDS`."""
+    return _fetch(base_url, "/v1/revocations", MAX_ENVELOPE, timeout, SNAPSHOT_SECONDS)
 
 
-def _fetch(base_url: str, path: str, limit: int, timeout: float) -> bytes:
+#: The longest fetching a revocation snapshot may take: up to 64 MiB, a minute at 1 MB/s.
+SNAPSHOT_SECONDS = 120.0
+
+
+def _fetch(
+    base_url: str, path: str, limit: int, timeout: float, seconds: float | None = None
+) -> bytes:
     url = base_url.rstrip("/") + path
     with deadline_client(url, timeout) as client:
-        status, _media, body = _bounded_get(client, url, limit)
+        status, _media, body = _bounded_get(client, url, limit, seconds)
     if status != 200:
         raise NodeUnreachable(f"{url} answered {status}")
     return body

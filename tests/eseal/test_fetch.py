@@ -3,6 +3,7 @@ its node, replaced only by a checked file that is not older, whole or not at all
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -10,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from eseal.node import init_node
 from eseal.trust_export import export_bundle, export_snapshot
 from tests.e2e.conftest import serve_app
-from tests.eseal.conftest import Region, make_region
+from tests.eseal.conftest import NOW, PASSPHRASE, Region, make_region
 from verifier.revocation import open_snapshot
 from verifier.trust import TrustStore, open_bundle
 
@@ -124,26 +126,39 @@ def test_a_wrong_pin_or_an_older_bundle_leaves_the_file_as_it_was(
     assert open_bundle(out.read_bytes()).issued_at > int(time.time()) - 600
 
 
-def test_a_file_that_does_not_open_needs_a_pin_to_be_replaced(
+def test_a_bundle_that_does_not_open_needs_a_pin_and_another_file_is_kept(
     node_url: tuple[Region, str],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A kept bundle whose signature does not check out is replaced once a pin says what to
+    trust; a file that is no bundle at all (a mistyped --out) is never replaced."""
     region, url = node_url
     out = tmp_path / "bundle.json"
-    out.write_bytes(b'{"payload": "torn')
+    envelope = json.loads(export_bundle(region.node, now=int(time.time())))
+    envelope["signatures"][0]["sig"] = base64.b64encode(bytes(64)).decode()
+    forged = json.dumps(envelope).encode()
+    out.write_bytes(forged)
     code, said, err = _eseal(["bundle", "fetch", url, "--out", str(out)], capsys, monkeypatch)
     assert code == 2, said
     assert "does not open" in err
     assert "--pin" in err
-    assert out.read_bytes() == b'{"payload": "torn'
+    assert out.read_bytes() == forged
 
     args = ["bundle", "fetch", url, "--pin", _root(region), "--out", str(out)]
     code, said, err = _eseal(args, capsys, monkeypatch)
     assert code == 0, err
     assert "replacing" in err
     assert open_bundle(out.read_bytes()).region == "500000"
+
+    for other in (b'{"payload": "torn', b"notes of the window's operator\n"):
+        out.write_bytes(other)
+        code, said, err = _eseal(args, capsys, monkeypatch)
+        assert code == 2, said
+        assert "is not a trust bundle" in err
+        assert "not replaced" in err
+        assert out.read_bytes() == other
 
 
 def test_revocations_are_fetched_checked_by_the_bundle_and_never_rolled_back(
@@ -174,9 +189,52 @@ def test_revocations_are_fetched_checked_by_the_bundle_and_never_rolled_back(
     torn = b"not a snapshot"
     out.write_bytes(torn)
     code, said, err = _eseal(args[1:], capsys, monkeypatch)
+    assert code == 2, said
+    assert "is not a revocation snapshot" in err
+    assert out.read_bytes() == torn
+
+    # Signed by a log key the bundle does not hold (another node's): replaced, with a note.
+    other = init_node(
+        tmp_path / "other", region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW
+    )
+    try:
+        foreign = export_snapshot(other, now=int(time.time()))
+    finally:
+        other.close()
+    out.write_bytes(foreign)
+    code, said, err = _eseal(args[1:], capsys, monkeypatch)
     assert code == 0, err
     assert "replacing" in err
-    assert out.read_bytes() != torn
+    assert open_snapshot(out.read_bytes(), TrustStore([open_bundle(bundle.read_bytes())]))
+
+
+def test_a_snapshot_of_another_region_is_not_replaced_by_this_ones(
+    node_url: tuple[Region, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With several regions' bundles, --out holding region 110000's snapshot is not
+    replaced by the 500000 node's (which would leave 110000's licenses unchecked)."""
+    region, url = node_url
+    ours = tmp_path / "ours.json"
+    ours.write_bytes(export_bundle(region.node, now=int(time.time())))
+    beijing = init_node(
+        tmp_path / "bj", region="110000", name="北京市", passphrase=PASSPHRASE, now=NOW
+    )
+    try:
+        theirs = tmp_path / "theirs.json"
+        theirs.write_bytes(export_bundle(beijing, now=int(time.time())))
+        kept = export_snapshot(beijing, now=int(time.time()))
+    finally:
+        beijing.close()
+    out = tmp_path / "revocations.json"
+    out.write_bytes(kept)
+    args = ["revocations", "fetch", url, "--bundle", str(ours), "--bundle", str(theirs)]
+    code, said, err = _eseal([*args, "--out", str(out)], capsys, monkeypatch)
+    assert code == 2, said
+    assert "holds the snapshot of region 110000" in err
+    assert out.read_bytes() == kept
 
 
 def test_a_snapshot_not_signed_by_the_bundles_region_is_refused(

@@ -17,7 +17,7 @@ import pytest
 
 from verifier import online
 from verifier.deadline import client, deadline, env_proxy
-from verifier.online import NodeUnreachable, OnlineStatus, fetch_bundle
+from verifier.online import NodeUnreachable, OnlineStatus, fetch_bundle, fetch_revocations
 
 Answer = Callable[[socket.socket, threading.Event], None]
 
@@ -87,6 +87,22 @@ def test_a_slow_node_is_given_up_at_the_deadline(
         took = time.monotonic() - started
         assert requests  # it was asked, and did answer slowly
     assert 0.9 < took < 2.5, took
+
+
+def test_a_snapshot_has_its_own_longer_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A revocation snapshot (up to 64 MiB) is given SNAPSHOT_SECONDS, not the 15 s of a
+    status answer or a bundle: the same slow answer ends a bundle's fetch, not a snapshot's."""
+    monkeypatch.setattr(online, "REQUEST_SECONDS", 0.5)
+    monkeypatch.setattr(online, "SNAPSHOT_SECONDS", 1.5)
+
+    def slow_then_whole(conn: socket.socket, stop: threading.Event) -> None:
+        stop.wait(0.9)
+        bundle(conn, stop)
+
+    with node(slow_then_whole) as (url, _):
+        with pytest.raises(NodeUnreachable, match=r"took longer than 0\.5 s"):
+            fetch_bundle(url, timeout=5.0)
+        assert fetch_revocations(url, timeout=5.0) == b"envelope!"
 
 
 def test_the_status_client_has_the_deadline_too(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1831,9 +1831,13 @@ def test_the_plain_body_reader_reads_what_one_pattern_did(body: bytes) -> None:
 
 
 class _UnknownSeal(httpx.BaseTransport):
-    """A node that knows no seal: its RFC 9457 problem for each."""
+    """A node that knows no seal: its RFC 9457 problem for each (the paths asked kept)."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.asked.append(request.url.path)
         problem = {"type": "https://eseal.invalid/problems/unknown-seal", "status": 404}
         headers = {"content-type": "application/problem+json"}
         return httpx.Response(404, json=problem, headers=headers)
@@ -1848,7 +1852,8 @@ def test_a_seal_its_regions_node_does_not_know_is_not_in_the_ledger(
     _seal_id, text = _stamp(region, "合同章乙")
     cast(FastAPI, client.app).state.bundles.invalidate()
     store = _store(client, region)
-    node = httpx.Client(transport=_UnknownSeal(), base_url="http://node")
+    transport = _UnknownSeal()
+    node = httpx.Client(transport=transport, base_url="http://node")
 
     def verdict(status: OnlineStatus) -> Any:
         return verify_text(text, VerifyContext(store, NOW + 60, status=status), document=b"doc")
@@ -1856,7 +1861,12 @@ def test_a_seal_its_regions_node_does_not_know_is_not_in_the_ledger(
     own = verdict(OnlineStatus("http://node", region="500000", client=node))
     assert own.status is Status.NOT_IN_LEDGER, own.reasons
     assert "does not know this seal" in own.reasons[0]
-    for other in ("110000", None):
-        unproven = verdict(OnlineStatus("http://node", region=other, client=node))
-        assert unproven.status is Status.VALID, unproven.reasons
-        assert unproven.warnings == ["NO_STATUS"]
+    assert len(transport.asked) == 1
+    unasked = verdict(OnlineStatus("http://node", region="110000", client=node))
+    assert unasked.status is Status.VALID, unasked.reasons
+    assert unasked.warnings == ["NO_STATUS"]
+    assert len(transport.asked) == 1  # a node of another region is not asked
+    silent = verdict(OnlineStatus("http://node", region=None, client=node))
+    assert silent.status is Status.VALID, silent.reasons
+    assert silent.warnings == ["NO_STATUS"]
+    assert len(transport.asked) == 2
