@@ -54,6 +54,20 @@ def _csv(path: Path, rows: int = ROWS) -> Path:
     return path
 
 
+def _bulk(data: Path, rows: Path, results: Path) -> subprocess.Popen[str]:
+    """``eseal license bulk`` of ``rows`` in a process of its own (to be killed or
+    interrupted), with no ESEAL_ setting but the passphrase; its stderr piped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESEAL_")}
+    args = ["--data", str(data), "license", "bulk", "--agency", MARKET, str(rows)]
+    return subprocess.Popen(
+        [sys.executable, "-c", "from eseal.cli import main; main()", *args, "--out", str(results)],
+        env=env | {"ESEAL_PASSPHRASE": PASSPHRASE.decode()},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def _acked(results: Path) -> list[list[str]]:
     if not results.exists():
         return []
@@ -66,26 +80,7 @@ def test_sigkill_during_bulk_issuance_loses_nothing_acknowledged(tmp_path: Path)
     make_region(data).node.close()
     _csv(tmp_path / "in.csv")
     results = tmp_path / "issued.csv"
-    env = os.environ | {"ESEAL_PASSPHRASE": PASSPHRASE.decode()}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from eseal.cli import main; main()",
-            "--data",
-            str(data),
-            "license",
-            "bulk",
-            "--agency",
-            MARKET,
-            str(tmp_path / "in.csv"),
-            "--out",
-            str(results),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    proc = _bulk(data, tmp_path / "in.csv", results)
     deadline = time.monotonic() + 120
     while len(_acked(results)) < 1000 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -117,27 +112,7 @@ def test_ctrl_c_during_bulk_issuance_stops_between_batches_and_says_where(
         before = node.log.size()
     _csv(tmp_path / "in.csv")
     results = tmp_path / "issued.csv"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ESEAL_")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from eseal.cli import main; main()",
-            "--data",
-            str(data),
-            "license",
-            "bulk",
-            "--agency",
-            MARKET,
-            str(tmp_path / "in.csv"),
-            "--out",
-            str(results),
-        ],
-        env=env | {"ESEAL_PASSPHRASE": PASSPHRASE.decode()},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _bulk(data, tmp_path / "in.csv", results)
     deadline = time.monotonic() + 120
     while not _acked(results) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
