@@ -31,7 +31,7 @@ from eseal.api.limits import (
     HeadAsGet,
     problem_answer,
 )
-from eseal.api.routes import health, ledger, licenses, seals, verify, window
+from eseal.api.routes import docs, health, ledger, licenses, seals, verify, window
 from eseal.api.server import ReadTimeoutH11Protocol
 from eseal.api.timeouts import ReadTimeouts
 from eseal.node import Node
@@ -155,6 +155,8 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
     # token into it, and no other origin's script should be on the page (nor should the
     # page need the internet). No /redoc: ReDoc's page still fetches its logo from its CDN.
     app = FastAPIOffline(
+        docs_url=None,  # eseal.api.routes.docs serves it, with its headers
+        static_url=docs.STATIC,
         redoc_url=None,
         title="eseal",
         version="1",
@@ -180,6 +182,7 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
     app.include_router(licenses.router)
     app.include_router(seals.router)
     app.include_router(window.router)
+    app.include_router(docs.router)
     app.state.bundles = BundleCache(node)
     app.state.status = LocalStatus(node)
 

@@ -952,6 +952,9 @@ def test_the_api_docs_render_from_the_node_alone(browser: Browser, site: Site) -
         response = page.goto(site.url + "/docs")
         assert response is not None
         assert response.status == 200
+        # A page a token is pasted into: no other site may frame it (clickjacking).
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["content-security-policy"] == "frame-ancestors 'none'"
         expect(page.get_by_role("heading", level=1)).to_contain_text("eseal", timeout=30_000)
         expect(page.locator(".opblock-summary-path").first).to_be_visible()
         _shot(page, "api-docs")
