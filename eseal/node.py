@@ -257,6 +257,12 @@ def _require_sqlite_file(url: str, data_dir: Path) -> None:
             f"the node in {data_dir} has no ledger at {parsed.database}: restore it, or give "
             "the node's --database-url"
         )
+    folder = Path(parsed.database).parent
+    if not os.access(folder, os.W_OK):  # SQLite said only "unable to open database file"
+        raise InvalidInput(
+            f"cannot write in {folder}: SQLite (in WAL mode) writes beside the ledger even "
+            "to read it, so run eseal as a user who may write there"
+        )
 
 
 def _require_own_ledger(store: SqlStore, config: NodeConfig, url: str) -> None:

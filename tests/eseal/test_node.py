@@ -4,9 +4,11 @@ password never reaches node.json; a node opens only its own ledger."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,3 +68,21 @@ def test_a_node_opens_no_ledger_but_its_own(tmp_path: Path) -> None:
         Node.open(ours, database_url=f"sqlite:///{theirs / 'ledger.db'}")
     with Node.open(ours) as node:
         assert node.log.size() == 2
+
+
+def test_a_data_directory_that_cannot_be_written_is_named_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite in WAL mode writes beside its file even to read it: a node whose directory the
+    user may not write says so, not SQLite's "unable to open database file". (The test runs
+    as root, whom no mode bit stops, so the access check itself is made to say no.)"""
+    data = tmp_path / "node"
+    init_node(data, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW).close()
+    real = os.access
+
+    def no_writing_there(path: Any, mode: int, **kwargs: Any) -> bool:
+        return False if Path(path) == data and mode == os.W_OK else real(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", no_writing_there)
+    with pytest.raises(InvalidInput, match=f"cannot write in {data}: SQLite"):
+        Node.open(data)
