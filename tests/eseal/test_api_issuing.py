@@ -202,16 +202,6 @@ def test_a_form_operation_sent_json_is_a_415(api: Api) -> None:
     assert api.region.node.log.size() == size
 
 
-def test_an_operation_without_a_body_may_be_sent_none_without_a_content_type(api: Api) -> None:
-    """No body and no Content-Type: the model says the body is missing (422), as before."""
-    lic = _fresh_license(api)
-    r = api.client.post(
-        f"/v1/licenses/{lic}/suspend", headers={"Authorization": api.tokens["owner"]}
-    )
-    assert r.status_code == 422, r.text
-    assert r.json()["type"].endswith("/invalid-request")
-
-
 def test_issue_answer_carries_document_proof_and_checkpoint(api: Api) -> None:
     r = api.client.post(
         "/v1/licenses", json=ISSUE_BODY, headers={"Authorization": api.tokens["owner"]}
@@ -838,3 +828,24 @@ def test_problems_are_not_kept_by_caches(api: Api) -> None:
         assert r.status_code >= 400, r.text
         assert r.headers["content-type"] == "application/problem+json", r.text
         assert r.headers["cache-control"] == "no-store", (r.status_code, r.headers)
+
+
+def test_a_status_change_that_needs_no_reason_needs_no_body(api: Api) -> None:
+    """A reinstatement needs no reason, so it needs no body: POST …/reinstate alone works
+    (it was a 422 "body: Field required"), with no Content-Type (no body needs none: not a
+    415). A change that needs a reason sent without one says so, and changes nothing."""
+    license_id = _fresh_license(api)
+    owner = {"Authorization": api.tokens["owner"]}
+    size = api.region.node.log.size()
+    r = api.client.post(f"/v1/licenses/{license_id}/suspend", headers=owner)
+    assert r.status_code == 400, r.text
+    assert "give a reason" in r.json()["detail"]
+    assert api.region.node.log.size() == size
+    r = api.client.post(
+        f"/v1/licenses/{license_id}/suspend", json={"reason": "核查中"}, headers=owner
+    )
+    assert r.status_code == 200, r.text
+    r = api.client.post(f"/v1/licenses/{license_id}/reinstate", headers=owner)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "01"
+    assert api.region.node.log.size() == size + 2

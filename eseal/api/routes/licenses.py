@@ -201,13 +201,13 @@ def status_is_read_only(license_id: LicenseIdPath) -> None:
 def change_license_status(
     license_id: LicenseIdPath,
     action: Action,
-    body: StatusIn,
     node: NodeDep,
     principal: CurrentPrincipal,
+    body: StatusIn | None = None,
 ) -> LicenseOut:
     """Suspend (02), reinstate (01), withdraw (03), cancel (04), transfer (06) or
-    revoke (07); each recorded in the ledger."""
-    row = change_status(
-        node, principal, license_id, action, reason=body.reason, now=int(time.time())
-    )
+    revoke (07); each recorded in the ledger. The body, ``{"reason": …}``, may be left out
+    where no reason is needed (a reinstatement)."""
+    reason = body.reason if body is not None else ""
+    row = change_status(node, principal, license_id, action, reason=reason, now=int(time.time()))
     return LicenseOut(**row.model_dump(), qr_text=row.document)
