@@ -19,7 +19,7 @@ from eseal.ids import validate_region_code
 from keys import ed25519, keyfile
 from keys.errors import InvalidInput
 from keys.statements import KeyStatement, KeyStatus, Role, certify
-from ledger.checkpoint import NoteVerifier, parse_verifier_key, verifier_key
+from ledger.checkpoint import NoteVerifier, origin_problem, parse_verifier_key, verifier_key
 from ledger.entries import Entry, decode_entry, digest
 from ledger.group_commit import GroupCommitter
 from ledger.log import Log
@@ -316,6 +316,8 @@ def init_node(
     if not name or len(name) > 100 or not displayable(name):
         raise InvalidInput("the region name must be 1 to 100 printable characters")
     origin = origin or f"eseal/{region}"
+    if (problem := origin_problem(origin)) is not None:  # before anything is made on disk
+        raise InvalidInput(f"cannot use the log origin: {problem}")
     if (data_dir / NODE_FILE).exists():
         raise AlreadyInitialised(f"{data_dir} already holds the node of a region")
     created = not data_dir.exists()

@@ -118,6 +118,13 @@ def key_hash(name: str, public_key: bytes) -> bytes:
     return hashlib.sha256(data).digest()[:KEY_HASH_SIZE]
 
 
+def origin_problem(origin: str) -> str | None:
+    """Why ``origin`` cannot be a log's origin (its checkpoints' first line, and its log
+    key's name), or None."""
+    problem = _name_problem(origin)
+    return None if problem is None else problem.replace("key name", "origin", 1)
+
+
 @dataclass(frozen=True)
 class NoteVerifier:
     """A known Ed25519 note key: its name, public key and the derived 4-byte key hash."""

@@ -86,3 +86,21 @@ def test_a_data_directory_that_cannot_be_written_is_named_as_such(
     monkeypatch.setattr(os, "access", no_writing_there)
     with pytest.raises(InvalidInput, match=f"cannot write in {data}: SQLite"):
         Node.open(data)
+
+
+@pytest.mark.parametrize(
+    ("origin", "says"),
+    [("eseal 500000", "contains a space or a plus"), ("eseal+1", "a plus"), ("é" * 200, "bytes")],
+)
+def test_a_bad_origin_is_refused_before_anything_is_made(
+    tmp_path: Path, origin: str, says: str
+) -> None:
+    """An origin that cannot name the log (its checkpoints' first line) is refused as an
+    origin, before the data directory or its parents are made (it was refused as a 'key
+    name' once the keys were written, and the parents stayed)."""
+    data = tmp_path / "a" / "b" / "node"
+    with pytest.raises(InvalidInput, match=f"cannot use the log origin: origin.*{says}"):
+        init_node(
+            data, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW, origin=origin
+        )
+    assert not (tmp_path / "a").exists()
