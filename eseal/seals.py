@@ -240,6 +240,8 @@ def stamp(
         raise SealRevoked(f"seal {seal_id} is {seal.status}; it cannot stamp")
     if len(document) > MAX_DOCUMENT:
         raise InvalidInput(f"a document must be at most {MAX_DOCUMENT // (1024 * 1024)} MiB")
+    if not document:  # a stamp on no content attests nothing (a file not yet written, say)
+        raise InvalidInput("the document is empty: there is nothing to seal")
     document_name = document_name.strip()[-200:] or "document"
     media_type = _media_type(media_type)
     sha = hashlib.sha256(document).digest()

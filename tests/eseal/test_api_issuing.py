@@ -591,6 +591,19 @@ def test_a_stamp_form_with_a_field_it_does_not_read_seals_nothing(api: Api) -> N
     assert api.region.node.log.size() == size
 
 
+def test_an_empty_file_is_not_sealed(api: Api) -> None:
+    """A stamp on no content attests nothing (a file not yet written, a failed export):
+    refused, and nothing is recorded."""
+    seal = _fresh_seal(api)
+    owner = {"Authorization": api.tokens["owner"]}
+    size = api.region.node.log.size()
+    files = {"file": ("空.pdf", b"", "application/pdf")}
+    r = api.client.post(f"/v1/seals/{seal}/stamp", files=files, headers=owner)
+    assert r.status_code == 400, r.text
+    assert r.json()["detail"] == "the document is empty: there is nothing to seal"
+    assert api.region.node.log.size() == size
+
+
 def _stamp_named(api: Api, seal: str, name: bytes, charset: bytes = b"") -> Any:
     """POST a stamp whose 'name' field holds these bytes (the form's charset given or not)."""
     body = (
