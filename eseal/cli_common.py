@@ -202,6 +202,27 @@ def plain_int(low: int | None = None, high: int | None = None) -> Callable[[Any]
     return parse
 
 
+#: Days as a command line takes them: digits, and a fraction of at most six digits.
+_DAYS = re.compile(r"[0-9]{1,5}(?:\.[0-9]{1,6})?")
+
+
+def plain_days(high: int) -> Callable[[Any], float]:
+    """A parser for a command-line number of days from 0 to ``high``, in plain decimal
+    digits (click's own float takes "nan" and "inf", then calls them out of range)."""
+
+    def parse(value: Any) -> float:
+        if isinstance(value, float):  # a default
+            return value
+        text = value if isinstance(value, str) else repr(value)
+        if not _DAYS.fullmatch(text) or float(text) > high:
+            raise typer.BadParameter(
+                f"{text!r} is not a number of days from 0 to {high} in plain decimal digits"
+            )
+        return float(text)
+
+    return parse
+
+
 def plain_seconds(high: float) -> Callable[[Any], float]:
     """A parser for a command-line duration in seconds, in plain decimal digits to the
     millisecond (:func:`eseal.api.timeouts.parse_seconds`), up to ``high``."""

@@ -20,6 +20,7 @@ from eseal.cli_common import (
     emit,
     open_node,
     outside_node,
+    plain_days,
     plain_int,
 )
 from eseal.problems import EXIT_CHECK_FAILED
@@ -282,8 +283,7 @@ def verify_command(
         typer.Option(
             help="Days after which an offline snapshot or a trust bundle is stale.",
             metavar="DAYS",
-            min=0,
-            max=3650,
+            parser=plain_days(3650),
         ),
     ] = DEFAULT_MAX_STATUS_AGE / 86400,
     as_json: JsonOpt = False,

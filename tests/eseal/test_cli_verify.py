@@ -157,3 +157,21 @@ def test_the_catalogue_lists_what_an_enum_field_may_say() -> None:
     listed = lines[at : at + 2 * len(food.fields)]
     below = listed[next(i for i, line in enumerate(listed) if "main_business" in line) + 1]
     assert below.split("one of: ")[1] == ", ".join(main_business.choices)
+
+
+@pytest.mark.parametrize("days", ["nan", "inf", "1e3", "-1", "3651", "7,5", "０"])
+def test_a_max_status_age_is_a_plain_number_of_days(
+    days: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--max-status-age takes plain decimal days from 0 to 3650: click's float took "nan"
+    and "inf" and then called them over 3650."""
+    from eseal import cli
+    from eseal.cli_common import plain_days
+
+    monkeypatch.setattr("sys.argv", ["eseal", "verify", "EL1:X", "--max-status-age", days])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    said = capsys.readouterr().err
+    assert f"{days!r} is not a number of days from 0 to 3650 in plain decimal digits" in said
+    assert [plain_days(3650)(v) for v in ("0", "0.5", "7", "3650")] == [0.0, 0.5, 7.0, 3650.0]
