@@ -258,7 +258,10 @@ def _require_sqlite_file(url: str, data_dir: Path) -> None:
             "the node's --database-url"
         )
     folder = Path(parsed.database).parent
-    if not os.access(folder, os.W_OK):  # SQLite said only "unable to open database file"
+    beside = [Path(parsed.database + suffix) for suffix in ("-wal", "-shm")]
+    if not os.access(folder, os.W_OK) and not all(os.access(p, os.W_OK) for p in beside):
+        # SQLite said only "unable to open database file" (it opens a read-only directory
+        # only where the files it keeps beside the ledger are there, and writable).
         raise InvalidInput(
             f"cannot write in {folder}: SQLite (in WAL mode) writes beside the ledger even "
             "to read it, so run eseal as a user who may write there"
@@ -320,6 +323,10 @@ def init_node(
         raise InvalidInput(f"cannot use the log origin: {problem}")
     if (data_dir / NODE_FILE).exists():
         raise AlreadyInitialised(f"{data_dir} already holds the node of a region")
+    # What this call makes on disk: the data directory, and its parents that are missing.
+    made = data_dir
+    while not made.parent.exists():
+        made = made.parent
     created = not data_dir.exists()
     try:
         return _create_node(
@@ -332,8 +339,8 @@ def init_node(
             database_url=database_url,
         )
     except BaseException:
-        if created:  # leave nothing behind of a directory this call made
-            shutil.rmtree(data_dir, ignore_errors=True)
+        if created:  # leave nothing behind of the directories this call made
+            shutil.rmtree(made, ignore_errors=True)
         raise
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from eseal.node import NODE_FILE, LedgerMissing, Node, _without_password, init_node
-from keys.errors import InvalidInput
+from keys.errors import EsealError, InvalidInput
 from ledger.sql import SqlStore
 from tests.eseal.conftest import NOW, PASSPHRASE
 
@@ -86,6 +86,28 @@ def test_a_data_directory_that_cannot_be_written_is_named_as_such(
     monkeypatch.setattr(os, "access", no_writing_there)
     with pytest.raises(InvalidInput, match=f"cannot write in {data}: SQLite"):
         Node.open(data)
+    # Where the files SQLite keeps beside the ledger are there (and writable), it opens.
+    for suffix in ("-wal", "-shm"):
+        (data / f"ledger.db{suffix}").touch()
+    with Node.open(data) as node:
+        assert node.log.size() == 2
+
+
+def test_a_failed_init_leaves_no_directory_it_made(tmp_path: Path) -> None:
+    """An init that fails (here, a database that cannot be reached) removes the data
+    directory and the parents it made for it, not only the data directory."""
+    data = tmp_path / "a" / "b" / "node"
+    with pytest.raises(EsealError):
+        init_node(
+            data,
+            region="500000",
+            name="重庆市",
+            passphrase=PASSPHRASE,
+            now=NOW,
+            database_url="postgresql://nobody@127.0.0.1:1/none",
+        )
+    assert not (tmp_path / "a").exists()
+    assert tmp_path.exists()
 
 
 @pytest.mark.parametrize(
