@@ -125,8 +125,11 @@ def bundle_fetch(
         )
     data = fetch_bundle(base)
     fetched = _refusing(f"the bundle of {base}", functools.partial(_open_pinned, data, pins))
-    same_root = held is not None and held.root_public_key == fetched.root_public_key
-    if held is not None and same_root and fetched.issued_at < held.issued_at:
+    if (
+        held is not None
+        and held.root_public_key == fetched.root_public_key
+        and fetched.issued_at < held.issued_at
+    ):
         raise TrustRefused(
             f"the bundle of {base} was signed at {_when(fetched.issued_at)}, before the one "
             f"in {out} ({_when(held.issued_at)}): {out} kept (a node whose clock went back, "
@@ -180,7 +183,7 @@ def revocations_fetch(
     opened = functools.partial(open_snapshot, store=store)
     raw, held, why = _held(out, "revocation snapshot", SNAPSHOT_TYPE, opened)
     data = fetch_revocations(base)
-    fetched = _refusing(f"the snapshot of {base}", lambda: open_snapshot(data, store))
+    fetched = _refusing(f"the snapshot of {base}", functools.partial(opened, data))
     if held is not None and held.region != fetched.region:
         raise TrustRefused(
             f"{out} holds the snapshot of region {held.region}, and {base} is of region "

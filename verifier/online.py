@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import json
 import time
 from collections.abc import Callable, Container
@@ -24,7 +23,7 @@ import httpx
 
 from keys.errors import PARSE_ERRORS, CheckFailed, ExternalFailure, InvalidInput, shown
 from ledger.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
-from ledger.entries import Entry, decode_entry
+from ledger.entries import Entry, decode_entry, digest
 from ledger.merkle import leaf_hash, verify_inclusion
 from verifier.claims import is_time
 from verifier.deadline import client as deadline_client
@@ -354,7 +353,7 @@ def _check_seal_answer(body: Any, bundle: TrustBundle, seal_id: str) -> StatusAn
     # the region's ledger, another statement than the bundle's means the region recorded
     # another key under this seal id, and the stamp's key is not the one it recorded.
     listed = next((s.key.statement for s in bundle.seals if s.id == seal_id), None)
-    other = listed is not None and entry.digest != hashlib.sha256(listed.to_bytes()).digest()
+    other = listed is not None and entry.digest != digest(listed.to_bytes())
     return StatusAnswer(
         _SEAL_CODES[status],
         "online",

@@ -68,6 +68,26 @@ def _bulk(data: Path, rows: Path, results: Path) -> subprocess.Popen[str]:
     )
 
 
+def _refused_in_process(
+    data: Path,
+    rows: Path,
+    results: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> str:
+    """What ``eseal license bulk`` of ``rows`` says on stderr, run in this process (so that
+    the test may stub what it calls), once it has exited 2."""
+    from eseal import cli
+
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    args = ["--data", str(data), "license", "bulk", "--agency", MARKET, str(rows)]
+    monkeypatch.setattr("sys.argv", ["eseal", *args, "--out", str(results)])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    return capsys.readouterr().err
+
+
 def _acked(results: Path) -> list[list[str]]:
     if not results.exists():
         return []
@@ -140,7 +160,7 @@ def test_an_error_midway_through_bulk_issuance_says_which_lines_were_issued(
     """A batch that fails (the database gone, a lock held too long) records none of its
     licenses; the error says which lines the batches before it issued, so that the operator
     issues the rest, not the whole file again."""
-    from eseal import cli, cli_bulk, licenses
+    from eseal import cli_bulk, licenses
     from keys.errors import ExternalFailure
 
     data = tmp_path / "node"
@@ -157,15 +177,9 @@ def test_an_error_midway_through_bulk_issuance_says_which_lines_were_issued(
 
     monkeypatch.setattr(licenses, "issue_many", second_fails)
     monkeypatch.setattr(cli_bulk, "BULK_CHUNK", 2)
-    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
-    args = ["--data", str(data), "license", "bulk", "--agency", MARKET, str(rows)]
-    monkeypatch.setattr("sys.argv", ["eseal", *args, "--out", str(results)])
     with Node.open(data) as node:
         before = node.log.size()
-    with pytest.raises(SystemExit) as exited:
-        cli.main()
-    assert exited.value.code == 2
-    said = capsys.readouterr().err
+    said = _refused_in_process(data, rows, results, monkeypatch, capsys)
     assert said == (
         f"error: the database is locked; 2 of 5 licenses were issued, CSV lines 2 to 3 of "
         f"{rows} (listed in {results}); lines 4 to 6 were not\n"
@@ -182,7 +196,7 @@ def test_results_that_cannot_be_written_name_the_licenses_issued(
 ) -> None:
     """A batch recorded whose result rows cannot be made durable (the disk full): the error
     gives the CSV lines and ledger indexes of the licenses issued but not listed."""
-    from eseal import cli, cli_bulk
+    from eseal import cli_bulk
 
     data = tmp_path / "node"
     make_region(data).node.close()
@@ -194,15 +208,9 @@ def test_results_that_cannot_be_written_name_the_licenses_issued(
 
     monkeypatch.setattr(os, "fsync", disk_full)
     monkeypatch.setattr(cli_bulk, "BULK_CHUNK", 2)
-    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
-    args = ["--data", str(data), "license", "bulk", "--agency", MARKET, str(rows)]
-    monkeypatch.setattr("sys.argv", ["eseal", *args, "--out", str(results)])
     with Node.open(data) as node:
         before = node.log.size()
-    with pytest.raises(SystemExit) as exited:
-        cli.main()
-    assert exited.value.code == 2
-    assert capsys.readouterr().err == (
+    assert _refused_in_process(data, rows, results, monkeypatch, capsys) == (
         f"error: cannot write {results}: No space left on device; the licenses of CSV lines "
         f"2 to 3 were issued (ledger indexes {before} to {before + 1}) but are not listed "
         f"there; before them, no license was issued (of 5 in {rows})\n"
@@ -216,21 +224,13 @@ def test_every_invalid_row_is_listed_at_once_and_none_is_issued(
 ) -> None:
     """A CSV with several bad rows is refused for all of them in one message (the first 20
     listed, the rest counted), so that it takes one run to correct, and nothing is issued."""
-    from eseal import cli
-
     data = tmp_path / "node"
     make_region(data).node.close()
-    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
     with Node.open(data) as node:
         before = node.log.size()
 
     def refused(rows: Path) -> str:
-        args = ["--data", str(data), "license", "bulk", "--agency", MARKET, str(rows)]
-        monkeypatch.setattr("sys.argv", ["eseal", *args, "--out", str(tmp_path / "out.csv")])
-        with pytest.raises(SystemExit) as exited:
-            cli.main()
-        assert exited.value.code == 2
-        return capsys.readouterr().err
+        return _refused_in_process(data, rows, tmp_path / "out.csv", monkeypatch, capsys)
 
     # Rows that cannot be read as requests: all of them named.
     lines = _csv(tmp_path / "read.csv", 4).read_text(encoding="utf-8").splitlines()
