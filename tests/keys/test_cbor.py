@@ -5,6 +5,7 @@ of cbor2's is one error type."""
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 
 import cbor2
@@ -247,3 +248,46 @@ def test_loads_counts_items_before_decoding_when_asked() -> None:
         strict_cbor.loads(many, max_items=1_000)
     with pytest.raises(cbor2.CBORDecodeError, match="tag 28"):  # refused tags still are
         strict_cbor.loads(bytes.fromhex("d81c80"), max_items=10)
+
+
+def test_the_kept_decoder_carries_nothing_from_one_call_to_the_next() -> None:
+    """Each thread decodes on one kept decoder: what one call left (bytes after its item,
+    a cut item, a failure deep in a nest, a long read past the 4 KiB read-ahead) never
+    reaches the next call, which decodes exactly as ``cbor2.loads`` does."""
+    long_text = cbor2.dumps(["é" * 5000, b"\x01" * 9000])  # beyond one read-ahead
+    cases = [
+        cbor2.dumps({1: 2}) + b"\x18\x2a",  # an item, then another the caller does not read
+        b"\x82\x01",  # a cut array
+        b"\x81" * 200 + b"\x5a\xff\xff\xff\xff",  # nested, then a string that is not there
+        long_text,
+        b"\x63\xff\xfea",  # text that is not UTF-8 (replaced, as the loader is set to)
+        cbor2.dumps({"a": [1, {"b": b"c"}]}),
+    ]
+    for first in cases:
+        for second in cases:
+            with contextlib.suppress(cbor2.CBORDecodeError):
+                strict_cbor.loads(first)
+            try:
+                expected = cbor2.loads(second, str_errors="replace")
+            except cbor2.CBORDecodeError:
+                with pytest.raises(cbor2.CBORDecodeError):
+                    strict_cbor.loads(second)
+            else:
+                assert strict_cbor.loads(second) == expected
+
+
+def test_each_thread_decodes_on_its_own_decoder() -> None:
+    seen: dict[int, object] = {}
+
+    def decode(n: int) -> None:
+        for _ in range(200):
+            assert strict_cbor.loads(cbor2.dumps([n] * 50)) == [n] * 50
+        seen[n] = strict_cbor._decoder()
+
+    threads = [threading.Thread(target=decode, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == 4
+    assert len({id(d) for d in seen.values()}) == 4
