@@ -33,6 +33,7 @@ from verifier.verdict import (
     STALE_STATUS,
     STALE_TRUST,
     STATUS_OF_CODE,
+    VALID,
     Check,
     Freshness,
     Status,
@@ -441,7 +442,7 @@ _NAMED_STEPS: tuple[tuple[str, Step], ...] = tuple(
 
 def verify_text(text: str, ctx: VerifyContext, *, document: bytes | None = None) -> Verdict:
     """The verdict on a QR text (and, for a seal stamp, the presented file)."""
-    run = _Run(ctx, Verdict(Status.VALID, checked_at=ctx.now), now=ctx.now)
+    run = _Run(ctx, Verdict(VALID, checked_at=ctx.now), now=ctx.now)
     name = "decode"
     try:
         decode_step(run, text)
