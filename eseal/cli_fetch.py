@@ -12,6 +12,7 @@ offline; exit 0 written or up to date, 2 refused or not reached (the file kept a
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from eseal.cli_verify import (
 )
 from keys.errors import CheckFailed, InvalidInput
 from verifier.envelope import MAX_ENVELOPE, read_envelope
+from verifier.pipeline import DEFAULT_SKEW
 from verifier.trust import BUNDLE_TYPE, TrustBundle, TrustStore, open_bundle
 
 T = TypeVar("T")
@@ -44,6 +46,22 @@ UrlArg = Annotated[
 
 def _when(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: How far ahead of this computer's clock a kept file's time may be before the refusal
+#: says so (the verifier's clock-skew allowance).
+AHEAD_SKEW = DEFAULT_SKEW
+
+
+def _ahead(out: Path, when: int) -> str:
+    """A hint for a kept file dated after this computer's clock: it blocks every correct
+    file of the node until then, and the operator must be told why."""
+    if when <= time.time() + AHEAD_SKEW:
+        return ""
+    return (
+        f"; {out} is dated after this computer's clock ({_when(int(time.time()))}): if this "
+        f"clock is right, the node that signed {out} ran ahead, and {out} should be removed"
+    )
 
 
 def _output(path: Path) -> Path:
@@ -134,6 +152,7 @@ def bundle_fetch(
             f"the bundle of {base} was signed at {_when(fetched.issued_at)}, before the one "
             f"in {out} ({_when(held.issued_at)}): {out} kept (a node whose clock went back, "
             f"or an old bundle replayed; remove {out} to take the node's all the same)"
+            + _ahead(out, held.issued_at)
         )
     changed = _keep_or_write(out, raw, data, why)
     _report(out, data, changed, _bundle_facts(fetched), fetched.issued_at, as_json)
@@ -194,6 +213,7 @@ def revocations_fetch(
             f"the snapshot of {base} is as of {_when(fetched.as_of)}, before the one in {out} "
             f"({_when(held.as_of)}): {out} kept (a node whose clock went back, or an old "
             f"snapshot replayed; remove {out} to take the node's all the same)"
+            + _ahead(out, held.as_of)
         )
     changed = _keep_or_write(out, raw, data, why)
     facts: dict[str, object] = {"region": fetched.region, "as_of": fetched.as_of}

@@ -116,7 +116,15 @@ def test_a_wrong_pin_or_an_older_bundle_leaves_the_file_as_it_was(
     assert code == 2, said
     assert "before the one in" in err
     assert "kept" in err
+    assert "dated after this computer's clock" in err  # an hour ahead: the operator is told
     assert _state(out) == before
+
+    # A kept file only a little newer (within the clock-skew allowance) gets no such hint.
+    out.write_bytes(export_bundle(region.node, now=int(time.time()) + 120))
+    code, said, err = _eseal(["bundle", "fetch", url, "--out", str(out)], capsys, monkeypatch)
+    assert code == 2, said
+    assert "before the one in" in err
+    assert "computer's clock" not in err
 
     # An older file of the same root is replaced by the node's.
     out.write_bytes(export_bundle(region.node, now=int(time.time()) - 3600))
@@ -184,6 +192,7 @@ def test_revocations_are_fetched_checked_by_the_bundle_and_never_rolled_back(
     code, said, err = _eseal(args[1:], capsys, monkeypatch)
     assert code == 2, said
     assert "before the one in" in err
+    assert "dated after this computer's clock" in err
     assert out.read_bytes() == newer
 
     torn = b"not a snapshot"
