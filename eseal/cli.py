@@ -400,7 +400,7 @@ def demo(data: DataOpt = None, database_url: DbOpt = None, as_json: JsonOpt = Fa
 def main() -> None:
     """Entry point: map eseal errors to a message and an exit code in one place."""
     try:
-        rv = app(standalone_mode=False)
+        rv = app(standalone_mode=False, prog_name="eseal")  # also as `python -m eseal`
     except Interrupted as e:  # it says what was done
         typer.echo(f"error: {e.message}", err=True)
         sys.exit(EXIT_INTERRUPTED)

@@ -23,13 +23,13 @@ import typer
 from eseal.cli_common import JsonOpt, emit, outside_node
 from eseal.cli_verify import (
     TrustRefused,
-    _newest_per_root,
-    _open_pinned,
-    _pins,
-    _read,
-    _refusing,
     bundle_app,
+    newest_per_root,
     node_url,
+    open_pinned,
+    parse_pins,
+    read_file,
+    refusing,
     revocations_app,
 )
 from keys.errors import CheckFailed, InvalidInput
@@ -82,7 +82,7 @@ def _held(
     that is not such a signed file at all (a mistyped --out) is refused, and kept."""
     if not path.exists():
         return b"", None, ""
-    raw = _read(path, what, MAX_ENVELOPE)  # not a file, or too large: an error, kept
+    raw = read_file(path, what, MAX_ENVELOPE)  # not a file, or too large: an error, kept
     try:
         read_envelope(raw, payload_type)
     except InvalidInput as e:
@@ -131,7 +131,7 @@ def bundle_fetch(
     out = _output(out)
     raw, held, why = _held(out, "trust bundle", BUNDLE_TYPE, open_bundle)
     if pin is not None:
-        pins = _pins([pin])
+        pins = parse_pins([pin])
     elif held is not None:
         pins = {held.region: held.root_key_id}
     elif why:
@@ -142,7 +142,7 @@ def bundle_fetch(
             "it): a bundle fetched without a pin is trusted from whoever answers"
         )
     data = fetch_bundle(base)
-    fetched = _refusing(f"the bundle of {base}", functools.partial(_open_pinned, data, pins))
+    fetched = refusing(f"the bundle of {base}", functools.partial(open_pinned, data, pins))
     if (
         held is not None
         and held.root_public_key == fetched.root_public_key
@@ -191,18 +191,18 @@ def revocations_fetch(
     base = node_url(url, "URL")
     out = _output(out)
     trusted = [
-        _refusing(f"bundle {path}", functools.partial(open_bundle, _read(path, "bundle")))
+        refusing(f"bundle {path}", functools.partial(open_bundle, read_file(path, "bundle")))
         for path in bundle
     ]
     # The snapshot must not take the place of the bundle that checks it (a file that does
     # not open as a snapshot is replaced): that bundle would be lost.
     if out.exists() and any(out.samefile(path) for path in bundle):
         raise InvalidInput(f"--out {out} is a --bundle file: write the snapshot elsewhere")
-    store = TrustStore(_newest_per_root(trusted))
+    store = TrustStore(newest_per_root(trusted))
     opened = functools.partial(open_snapshot, store=store)
     raw, held, why = _held(out, "revocation snapshot", SNAPSHOT_TYPE, opened)
     data = fetch_revocations(base)
-    fetched = _refusing(f"the snapshot of {base}", functools.partial(opened, data))
+    fetched = refusing(f"the snapshot of {base}", functools.partial(opened, data))
     if held is not None and held.region != fetched.region:
         raise TrustRefused(
             f"{out} holds the snapshot of region {held.region}, and {base} is of region "

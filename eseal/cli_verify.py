@@ -55,7 +55,7 @@ HINTS = {
 }
 
 
-def _read(path: Path, what: str, limit: int = MAX_FILE) -> bytes:
+def read_file(path: Path, what: str, limit: int = MAX_FILE) -> bytes:
     if not path.is_file():
         raise InvalidInput(f"{what} {path} is not a file")
     if path.stat().st_size > limit:
@@ -70,7 +70,7 @@ class TrustRefused(InvalidInput):
     code = "trust-refused"
 
 
-def _refusing(what: str, check: Callable[[], T]) -> T:
+def refusing(what: str, check: Callable[[], T]) -> T:
     """``check()``, its refusal (a bad signature, or a file that is not what it should be)
     naming the file or node it was about."""
     try:
@@ -88,7 +88,7 @@ def _refusing(what: str, check: Callable[[], T]) -> T:
 Pins = dict[str | None, bytes]
 
 
-def _pins(pins: list[str]) -> Pins:
+def parse_pins(pins: list[str]) -> Pins:
     """``--pin ROOT_ID`` (one region), or ``--pin REGION=ROOT_ID`` for each of several: a root
     must not vouch for another region than its own."""
     out: Pins = {}
@@ -118,7 +118,7 @@ def node_url(url: str, what: str) -> str:
     return url
 
 
-def _open_pinned(data: bytes, pins: Pins) -> TrustBundle:
+def open_pinned(data: bytes, pins: Pins) -> TrustBundle:
     """A signed bundle whose root is the one pinned for its region (any, when no pin)."""
     bundle = open_bundle(data)
     if pins:
@@ -133,7 +133,7 @@ def _open_pinned(data: bytes, pins: Pins) -> TrustBundle:
     return bundle
 
 
-def _newest_per_root(bundles: list[TrustBundle]) -> list[TrustBundle]:
+def newest_per_root(bundles: list[TrustBundle]) -> list[TrustBundle]:
     """One bundle per root, the newest (an older one would still list keys revoked since);
     and one root per region (two roots claiming a region leave it to the operator)."""
     newest: dict[bytes, TrustBundle] = {}
@@ -160,18 +160,18 @@ def _trust(
     bundles: list[Path], pins: list[str], online: str | None, revocations: list[Path]
 ) -> tuple[TrustStore, StatusSource | None, dict[str, int]]:
     """The trust store, the status source and the newest signed time seen of each region."""
-    pinned = _pins(pins)
+    pinned = parse_pins(pins)
     trusted: list[TrustBundle] = []
     for path in bundles:
-        raw = _read(path, "bundle")
-        trusted.append(_refusing(f"bundle {path}", functools.partial(_open_pinned, raw, pinned)))
+        raw = read_file(path, "bundle")
+        trusted.append(refusing(f"bundle {path}", functools.partial(open_pinned, raw, pinned)))
     status: StatusSource | None = None
     if online is not None:
         from verifier.online import OnlineStatus, fetch_bundle
 
         node_url(online, "--online")
         data = fetch_bundle(online)
-        fetched = _refusing(f"the bundle of {online}", lambda: _open_pinned(data, pinned))
+        fetched = refusing(f"the bundle of {online}", lambda: open_pinned(data, pinned))
         if trusted and not any(b.root_public_key == fetched.root_public_key for b in trusted):
             raise TrustRefused(
                 f"the node at {online} is of region {fetched.region}, whose root key is in "
@@ -181,7 +181,7 @@ def _trust(
         # keys revoked since (a revoked agency key must not pass because a file is old).
         trusted.append(fetched)
         status = OnlineStatus(online, region=fetched.region)
-    trusted = _newest_per_root(trusted)
+    trusted = newest_per_root(trusted)
     store = TrustStore(trusted)
     newest = dict(store.signed_at)
     if revocations:
@@ -191,8 +191,8 @@ def _trust(
             raise InvalidInput("--revocations needs the region's trust: give --bundle FILE")
         by_region: dict[str, RevocationSnapshot] = {}
         for path in revocations:  # one per region; of two, the newer speaks
-            raw = _read(path, "revocation snapshot")
-            snapshot = _refusing(f"snapshot {path}", functools.partial(open_snapshot, raw, store))
+            raw = read_file(path, "revocation snapshot")
+            snapshot = refusing(f"snapshot {path}", functools.partial(open_snapshot, raw, store))
             known = by_region.get(snapshot.region)
             if known is None or snapshot.as_of > known.as_of:
                 by_region[snapshot.region] = snapshot
@@ -294,14 +294,14 @@ def verify_command(
     if online is not None and revocations:
         raise InvalidInput("give --revocations FILE (offline) or --online URL, not both")
     if image is not None:
-        text = scan_image(_read(image, "image", MAX_IMAGE_BYTES))
+        text = scan_image(read_file(image, "image", MAX_IMAGE_BYTES))
     text = (text or "").strip()
     if not text:
         raise InvalidInput("the QR text is empty")
     if document is not None and not text.startswith("ES1:"):
         raise InvalidInput("--document is for a sealed document's stamp (ES1:), not a license")
     store, status, newest = _trust(bundle or [], pin or [], online, revocations or [])
-    document_bytes = _read(document, "document") if document else None
+    document_bytes = read_file(document, "document") if document else None
     ctx = VerifyContext(
         store,
         int(time.time()),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from eseal.cli_verify import TrustRefused, _refusing
+from eseal.cli_verify import TrustRefused, refusing
 from keys.errors import CheckFailed, InvalidInput
 from verifier.trust import MalformedBundle
 
@@ -21,7 +21,7 @@ def test_a_refused_file_is_named_and_the_refusal_left_as_raised() -> None:
 
     for _ in range(2):
         with pytest.raises(MalformedBundle) as raised:
-            _refusing("bundle b.json", check)
+            refusing("bundle b.json", check)
         assert raised.value.message == "bundle b.json: expected a bundle envelope"
         assert str(raised.value) == raised.value.message
         assert raised.value.code == refusal.code
@@ -34,7 +34,7 @@ def test_a_bad_signature_on_a_trust_file_is_no_verdict() -> None:
         raise CheckFailed("signature does not verify")
 
     with pytest.raises(TrustRefused, match=r"snapshot s\.json: signature does not verify"):
-        _refusing("snapshot s.json", check)
+        refusing("snapshot s.json", check)
 
 
 def test_help_shows_flags_as_flags_and_values_by_what_they_are() -> None:

@@ -1082,7 +1082,7 @@ def test_offline_the_newest_bundle_of_a_root_wins_and_a_region_has_one_root(
         bundle = build_bundle(node, now=NOW + 30)
         elsewhere = dataclasses.replace(bundle, region="110000")
         with pytest.raises(cli_verify.TrustRefused, match="two regions"):
-            cli_verify._newest_per_root([bundle, elsewhere])
+            cli_verify.newest_per_root([bundle, elsewhere])
     finally:
         fresh.node.close()
         other.node.close()
