@@ -292,7 +292,7 @@ def check_time(run: _Run) -> None:
         return
     expires = claims.expires
     if expires is not None and now - ctx.skew > expires:
-        raise Stop(Status.EXPIRED, f"expired on {beijing_day(expires)}")
+        raise Stop(Status.EXPIRED, f"expired on {beijing_day(expires)}{behind}")
     run.passed("time", f"valid until {beijing_day(expires) or '长期 (no end)'}")
 
 

@@ -676,6 +676,9 @@
     if (!valid) {
       const said = why(v);
       notes = said ? [said] : [];
+      // A red verdict reached at the region's signed time (the device's clock is behind it):
+      // the clerk must see that the clock, not only the license, needs looking at.
+      if (warnings.includes("CLOCK_BEHIND")) notes.push(t("warn_CLOCK_BEHIND"));
       const fr = v.freshness && typeof v.freshness === "object" ? v.freshness : {};
       const reason = agencyReason(fr);
       if (reason) notes.push(t("reason_note", reason));

@@ -569,6 +569,27 @@ def test_warnings_are_amber_and_data_is_text(opened: Opened, site: Site) -> None
     _shot(page, "amber")
 
 
+def test_a_red_verdict_reached_with_the_clock_behind_says_so(
+    opened: Opened, site: Site
+) -> None:
+    """Expired only at the region's signed time (the device's clock is behind it): red, and
+    the clerk is told, in Chinese, that the clock is behind, not only that it expired."""
+
+    def expired(route: Route) -> None:
+        verdict = route.fetch().json()
+        verdict.update(status="EXPIRED", status_text="已过期 Expired", valid=False)
+        verdict.update(colour="red", warnings=["CLOCK_BEHIND"], reasons=["expired on …"])
+        route.fulfill(json=verdict)
+
+    page = opened.page
+    page.route("**/v1/verify", expired)
+    _paste(page, site.valid_text)
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "red")
+    expect(banner).to_contain_text("已过期")
+    expect(banner).to_contain_text("设备时钟落后")
+
+
 def _settled(page: Page) -> None:
     """Until the page has handled what has arrived: two frames later."""
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")

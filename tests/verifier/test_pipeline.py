@@ -218,6 +218,8 @@ def test_time_window_and_clock_behind(region: Region) -> None:
     late.now, late.newest_seen = NOW, {"500000": NOW + 40 * 365 * 86400}
     verdict = verify_text(worker.qr_text, late)
     assert (verdict.status, verdict.warnings[:1]) == (Status.EXPIRED, [CLOCK_BEHIND])
+    # Expired only at the region's signed time, not at this clock's: the reason says why.
+    assert "clock is behind" in verdict.reasons[0], verdict.reasons
     # Not in effect even then: red still, and the reason says the clock is behind.
     early.newest_seen = {"500000": NOW - 600}
     verdict = verify_text(issued.qr_text, early)
