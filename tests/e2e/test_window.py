@@ -569,9 +569,7 @@ def test_warnings_are_amber_and_data_is_text(opened: Opened, site: Site) -> None
     _shot(page, "amber")
 
 
-def test_a_red_verdict_reached_with_the_clock_behind_says_so(
-    opened: Opened, site: Site
-) -> None:
+def test_a_red_verdict_reached_with_the_clock_behind_says_so(opened: Opened, site: Site) -> None:
     """Expired only at the region's signed time (the device's clock is behind it): red, and
     the clerk is told, in Chinese, that the clock is behind, not only that it expired."""
 
