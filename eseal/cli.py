@@ -32,6 +32,8 @@ from eseal.cli_common import (
     open_node,
     plain_int,
     plain_seconds,
+    progress_bar,
+    stop_on_ctrl_c,
     want_json,
 )
 from eseal.cli_license import license_app
@@ -39,7 +41,7 @@ from eseal.cli_seal import seal_app
 from eseal.cli_verify import bundle_app, revocations_app, verify_command
 from eseal.problems import EXIT_CHECK_FAILED, EXIT_ERROR, exit_code
 from keys.errors import EsealError, ExternalFailure
-from keys.keyfile import passphrase_from_env, passphrase_if_set
+from keys.keyfile import PassphraseMissing, passphrase_from_env, passphrase_if_set
 
 app = command_group(
     name="eseal",
@@ -117,6 +119,69 @@ def init(
         )
     finally:
         node.close()
+
+
+NEW_PASSPHRASE_ENV = "ESEAL_NEW_PASSPHRASE"  # noqa: S105 (a variable name)
+
+
+def _new_passphrase() -> bytes:
+    """The new passphrase: ESEAL_NEW_PASSPHRASE, or asked for twice in a terminal."""
+    new = passphrase_if_set(NEW_PASSPHRASE_ENV)
+    if new is not None:
+        return new
+    if not sys.stdin.isatty():
+        raise PassphraseMissing(f"set {NEW_PASSPHRASE_ENV} to the new passphrase")
+    said = typer.prompt(
+        "new passphrase", hide_input=True, confirmation_prompt=True, err=True, default=""
+    )
+    if not said:
+        raise PassphraseMissing("the new passphrase is empty")
+    return os.fsencode(said)
+
+
+@app.command("passphrase")
+def passphrase_command(data: DataOpt = None, as_json: JsonOpt = False) -> None:
+    """Change the passphrase that seals the node's keys: ESEAL_PASSPHRASE is the current
+    one, ESEAL_NEW_PASSPHRASE the new one (asked for twice in a terminal when unset).
+
+    Stop `eseal serve` and every other eseal command using the node first (it refuses to
+    run beside them), and start them again with ESEAL_PASSPHRASE set to the new one.
+    Nothing is written until every key file has opened; a change cut short (a crash,
+    Ctrl-C) is finished by running it again with the same two passphrases."""
+    from eseal.node import read_config
+    from eseal.passphrase import ChangeInterrupted, change_passphrase, key_files
+
+    directory = data_dir(data)
+    read_config(directory)  # a node's data directory, or a clear error
+    current = passphrase_from_env()
+    new = _new_passphrase()
+    steps = 2 * len(key_files(directory))
+    with (
+        progress_bar(steps, "re-sealing keys") as bar,
+        stop_on_ctrl_c("stopping after the key file being written…") as stop,
+    ):
+        try:
+            done = change_passphrase(
+                directory, current, new, progress=bar.update, stop=lambda: stop.requested
+            )
+        except ChangeInterrupted as e:
+            if stop.requested:
+                raise Interrupted(e.message) from e
+            raise
+    out = {
+        "data": str(directory),
+        "rewrapped": [str(p) for p in done.rewrapped],
+        "already": [str(p) for p in done.already],
+    }
+    emit(
+        out,
+        as_json,
+        lambda: typer.echo(
+            f"sealed {len(done.rewrapped)} key file(s) under the new passphrase"
+            + (f" ({len(done.already)} already were)" if done.already else "")
+            + "; start the node's commands with ESEAL_PASSPHRASE set to it"
+        ),
+    )
 
 
 @ledger_app.command("checkpoint")

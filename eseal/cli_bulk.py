@@ -3,17 +3,12 @@ of which CSV lines were issued when it stops early (an error, Ctrl-C)."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import os
-import signal
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 
 from eseal.cli_common import (
@@ -25,6 +20,8 @@ from eseal.cli_common import (
     now,
     open_node,
     outside_node,
+    progress_bar,
+    stop_on_ctrl_c,
     with_note,
 )
 from eseal.ids import first_repeated
@@ -148,8 +145,8 @@ def license_bulk(
         fresh = not out.exists()
         with (
             out.open("a", newline="", encoding="utf-8") as f,
-            _progress(len(requests)) as bar,
-            _stop_between_batches() as stop,
+            progress_bar(len(requests), "issuing") as bar,
+            stop_on_ctrl_c("stopping after the batch in progress…") as stop,
         ):
             writer = csv.writer(f)
             if fresh:
@@ -211,47 +208,3 @@ def _bulk_failed(
     if issued == 0:
         return error
     return with_note(error, _bulk_report(issued, total, csv_file, out))
-
-
-class _Stop:
-    requested = False
-
-
-@contextlib.contextmanager
-def _stop_between_batches() -> Iterator[_Stop]:
-    """Ctrl-C (SIGINT) asks to stop once the batch in progress is recorded and listed, so
-    that no license is issued without its result row (a second Ctrl-C waits all the same:
-    the batch's transaction is short)."""
-    stop = _Stop()
-
-    def ask(signum: int, frame: object) -> None:
-        if not stop.requested:
-            typer.echo("stopping after the batch in progress…", err=True)
-        stop.requested = True
-
-    try:
-        previous = signal.signal(signal.SIGINT, ask)
-    except ValueError:  # not the main thread (an embedding caller): Ctrl-C is theirs
-        yield stop
-        return
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-class _NullBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def __enter__(self) -> _NullBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-def _progress(total: int) -> Any:
-    if sys.stderr.isatty():
-        return click.progressbar(length=total, label="issuing", file=sys.stderr)
-    return _NullBar()

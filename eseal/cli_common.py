@@ -8,12 +8,15 @@ import copy
 import json
 import os
 import re
+import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import click
 import typer
 from typer.core import TyperGroup
 
@@ -238,3 +241,50 @@ def plain_seconds(high: float) -> Callable[[Any], float]:
             raise typer.BadParameter(str(e)) from None
 
     return parse
+
+
+class StopRequest:
+    """Whether Ctrl-C asked a long command to stop at its next safe point."""
+
+    requested = False
+
+
+@contextmanager
+def stop_on_ctrl_c(saying: str) -> Iterator[StopRequest]:
+    """Ctrl-C (SIGINT) asks the command to stop at its next safe point (it says ``saying``
+    once) rather than where it happens to be: a batch recorded and listed, a key file
+    written whole."""
+    stop = StopRequest()
+
+    def ask(signum: int, frame: object) -> None:
+        if not stop.requested:
+            typer.echo(saying, err=True)
+        stop.requested = True
+
+    try:
+        previous = signal.signal(signal.SIGINT, ask)
+    except ValueError:  # not the main thread (an embedding caller): Ctrl-C is theirs
+        yield stop
+        return
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _NullBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def __enter__(self) -> _NullBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def progress_bar(total: int, label: str) -> Any:
+    """A progress bar on stderr when it is a terminal (else one that shows nothing)."""
+    if sys.stderr.isatty():
+        return click.progressbar(length=total, label=label, file=sys.stderr)
+    return _NullBar()

@@ -16,6 +16,7 @@ from nacl.signing import SigningKey
 from sqlalchemy.engine import make_url
 
 from eseal.ids import validate_region_code
+from eseal.passphrase import hold_keys, release_keys
 from keys import ed25519, keyfile
 from keys.errors import InvalidInput
 from keys.statements import KeyStatement, KeyStatus, Role, certify
@@ -133,6 +134,8 @@ class Node:
         self.log_key = log_key
         self._key_cache: dict[str, SigningKey] = {}
         self._committer: GroupCommitter | None = None
+        #: The keys lock's descriptor, held shared while an opened node holds the keys.
+        self._keys_lock: int | None = None
         if isinstance(store, SqlStore):
             upgrade(store.write_engine, ISSUING_MIGRATIONS, "eseal_alembic_version")
 
@@ -205,9 +208,35 @@ class Node:
                 "(or ESEAL_DATABASE_URL) with the password"
             )
         root_key = log_key = None
+        keys_lock = None
         if passphrase is not None:
-            root_key = keyfile.read_key_file(data_dir / ROOT_KEY_FILE, passphrase)
-            log_key = keyfile.read_key_file(data_dir / LOG_KEY_FILE, passphrase)
+            # Held while this node holds the keys: no passphrase change runs meanwhile.
+            keys_lock = hold_keys(data_dir)
+        try:
+            if passphrase is not None:
+                root_key = keyfile.read_key_file(data_dir / ROOT_KEY_FILE, passphrase)
+                log_key = keyfile.read_key_file(data_dir / LOG_KEY_FILE, passphrase)
+            node = cls._open_store(
+                data_dir, config, url, root_key=root_key, log_key=log_key, passphrase=passphrase
+            )
+        except BaseException:
+            if keys_lock is not None:
+                release_keys(keys_lock)
+            raise
+        node._keys_lock = keys_lock
+        return node
+
+    @classmethod
+    def _open_store(
+        cls,
+        data_dir: Path,
+        config: NodeConfig,
+        url: str,
+        *,
+        root_key: SigningKey | None,
+        log_key: SigningKey | None,
+        passphrase: bytes | None,
+    ) -> Node:
         _require_sqlite_file(url, data_dir)
         if not holds_ledger(url):  # asked first: migrating would make the tables in it
             raise LedgerMissing(
@@ -234,6 +263,9 @@ class Node:
             self._committer.close()
             self._committer = None
         self.store.close()
+        if self._keys_lock is not None:
+            release_keys(self._keys_lock)
+            self._keys_lock = None
 
     def __enter__(self) -> Node:
         return self

@@ -231,7 +231,8 @@ def _read_bounded(path: Path) -> bytes:
         raise KeyFileUnavailable(f"cannot read key file {path}: {e.strerror}") from e
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Make the entries of ``directory`` (a file created, renamed or removed) durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -263,7 +264,7 @@ def _write_atomically(path: Path, data: bytes, *, overwrite: bool) -> None:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)  # gone after os.replace; left by os.link or by a failure
-        _fsync_directory(path.parent)
+        fsync_directory(path.parent)
     except OSError as e:
         raise KeyFileUnavailable(f"cannot write key file {path}: {e.strerror}") from e
 
@@ -311,6 +312,24 @@ def read_key_file(path: Path, passphrase: bytes) -> nacl.signing.SigningKey:
             "restore it from a backup"
         )
     return signing_key
+
+
+def rewrap_key_file(path: Path, signing_key: nacl.signing.SigningKey, passphrase: bytes) -> None:
+    """Seal the key file at ``path``, which holds ``signing_key``, under ``passphrase``
+    instead, atomically: the same key, label and Argon2id limits, a fresh salt and nonce.
+    The file is either the old one or the new one whatever happens (a crash, a full disk)."""
+    _require_passphrase(passphrase)
+    sealed = _parse(_read_bounded(path), path)
+    if signing_key.verify_key.encode() != sealed.public_key:
+        raise CorruptKeyFile(f"key file {path} does not hold the key given: not rewritten")
+    data = _seal(
+        signing_key,
+        passphrase,
+        label=sealed.label,
+        opslimit=sealed.opslimit,
+        memlimit=sealed.memlimit,
+    )
+    _write_atomically(path, data, overwrite=True)
 
 
 def read_public_key(path: Path) -> bytes:
