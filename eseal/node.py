@@ -344,8 +344,9 @@ def init_node(
     database_url: str | None = None,
     origin: str | None = None,
 ) -> Node:
-    """Create a region's node: keys, the first ledger entries, then node.json (last, so a
-    crash midway leaves a directory that ``init`` can start again)."""
+    """Create a region's node: keys, the first ledger entries, then node.json (last: an init
+    that died before its entries were recorded starts again; one that died after them is
+    finished by the next init of the same region and origin in the same directory)."""
     region = validate_region_code(region)
     name = name.strip()
     if not name or len(name) > 100 or not displayable(name):
@@ -391,8 +392,23 @@ def _create_node(
     url = database_url or sqlite_url(data_dir)
     store = SqlStore(url)
     if store.head().size:
-        store.close()
-        raise AlreadyInitialised(f"the ledger at {url} already has entries; use an empty one")
+        try:
+            resumed = _finish_interrupted_init(
+                data_dir,
+                store,
+                region=region,
+                name=name,
+                origin=origin,
+                passphrase=passphrase,
+                database_url=database_url,
+            )
+        except BaseException:
+            store.close()
+            raise
+        if resumed is None:
+            store.close()
+            raise AlreadyInitialised(f"the ledger at {url} already has entries; use an empty one")
+        return resumed
     root_key, log_key = ed25519.generate(), ed25519.generate()
     root_pub, log_pub = bytes(root_key.verify_key), bytes(log_key.verify_key)
     keyfile.write_key_file(data_dir / ROOT_KEY_FILE, root_key, passphrase, overwrite=True)
@@ -435,6 +451,48 @@ def _create_node(
             ),
         ]
     )
+    _write_json_atomic(data_dir / NODE_FILE, config.to_json())
+    return node
+
+
+def _finish_interrupted_init(
+    data_dir: Path,
+    store: SqlStore,
+    *,
+    region: str,
+    name: str,
+    origin: str,
+    passphrase: bytes,
+    database_url: str | None,
+) -> Node | None:
+    """The node an init of this same region made up to its last step, node.json (the process
+    died between the commit of the ledger's first two entries and the file): its keys in
+    ``data_dir`` open with ``passphrase`` and are the ones those entries record, under
+    ``origin``. Then node.json is written and the node returned; anything else is None (the
+    ledger is not one this directory's init started, and is left alone)."""
+    root_path, log_path = data_dir / ROOT_KEY_FILE, data_dir / LOG_KEY_FILE
+    if store.head().size != 2 or not (root_path.is_file() and log_path.is_file()):
+        return None
+    root_key = keyfile.read_key_file(root_path, passphrase)
+    log_key = keyfile.read_key_file(log_path, passphrase)
+    root_pub, log_pub = bytes(root_key.verify_key), bytes(log_key.verify_key)
+    first, second = (decode_entry(raw) for raw in store.read_entries(0, 2))
+    note = store.checkpoint() or ""
+    if (
+        (first.kind, first.region, first.body) != ("region.init", region, root_pub)
+        or (second.kind, second.subject) != ("key.add", ed25519.key_id(log_pub).hex())
+        or note.split("\n", 1)[0] != origin
+    ):
+        return None
+    config = NodeConfig(
+        region,
+        name,
+        origin,
+        root_pub,
+        verifier_key(origin, log_pub),
+        _without_password(database_url),
+    )
+    node = Node(data_dir, config, store, root_key=root_key, log_key=log_key, passphrase=passphrase)
     _write_json_atomic(data_dir / NODE_FILE, config.to_json())
     return node
 

@@ -6,16 +6,31 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from eseal.node import NODE_FILE, LedgerMissing, Node, _without_password, init_node
+from eseal.agencies import add_agency
+from eseal.node import (
+    NODE_FILE,
+    AlreadyInitialised,
+    LedgerMissing,
+    Node,
+    _without_password,
+    init_node,
+)
 from keys.errors import EsealError, InvalidInput
+from ledger.audit import audit
+from ledger.entries import decode_entry
 from ledger.sql import SqlStore
-from tests.eseal.conftest import NOW, PASSPHRASE
+from tests.eseal.conftest import BUSINESS, MARKET, NOW, PASSPHRASE
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_database_password_is_not_kept(tmp_path: Path) -> None:
@@ -126,3 +141,47 @@ def test_a_bad_origin_is_refused_before_anything_is_made(
             data, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW, origin=origin
         )
     assert not (tmp_path / "a").exists()
+
+
+_DIE_BEFORE_NODE_JSON = """
+import os, signal, sys
+from pathlib import Path
+from eseal import node
+def die(path, value):
+    os.kill(os.getpid(), signal.SIGKILL)
+node._write_json_atomic = die
+node.init_node(Path(sys.argv[1]), region="500000", name="重庆市", passphrase=b"test passphrase",
+               now=1_795_000_000)
+"""
+
+
+def test_an_init_killed_before_node_json_is_finished_by_the_next(tmp_path: Path) -> None:
+    """The process dies after the ledger's first entries are committed and before node.json
+    is written: the next ``init`` of the same region finishes that node (its keys and
+    entries) rather than refusing a ledger that "already has entries", which left the
+    operator a directory no command would open."""
+    data = tmp_path / "node"
+    died = subprocess.run(
+        [sys.executable, "-c", _DIE_BEFORE_NODE_JSON, str(data)], cwd=ROOT, check=False
+    )
+    assert died.returncode == -signal.SIGKILL
+    assert not (data / NODE_FILE).exists()
+    recorded = SqlStore(f"sqlite:///{data / 'ledger.db'}")
+    try:
+        assert recorded.head().size == 2
+        root_entry = decode_entry(recorded.read_entries(0, 1)[0])
+    finally:
+        recorded.close()
+    # Another region's init does not take that ledger over, nor changes anything.
+    with pytest.raises(AlreadyInitialised, match="already has entries"):
+        init_node(data, region="110000", name="北京市", passphrase=PASSPHRASE, now=NOW + 5)
+    assert not (data / NODE_FILE).exists()
+    with init_node(
+        data, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW + 5
+    ) as node:
+        assert node.config.root_public_key == root_entry.body
+        assert node.log.size() == 2
+        add_agency(node, code=MARKET, name="重庆市市场监督管理局", types=[BUSINESS], now=NOW + 6)
+    with Node.open(data, passphrase=PASSPHRASE) as node:
+        assert audit(node.store, node.log_verifier).ok
+        assert node.log.size() == 3
