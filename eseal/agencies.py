@@ -196,8 +196,8 @@ def add_agency(node: Node, *, code: str, name: str, types: list[str], now: int) 
     )
     try:
         appended = node.append([entry], also=record)
-    except BaseException:
-        node.key_path(key.key_id).unlink(missing_ok=True)
+    except BaseException as e:
+        node.discard_key(key.key_id, e)
         raise
     return AgencyCreated(
         code,
@@ -301,8 +301,8 @@ def rotate_key(node: Node, code: str, *, now: int) -> AgencyKey:
 
     try:
         node.append(drafts, also=record)
-    except BaseException:
-        node.key_path(new.key_id).unlink(missing_ok=True)
+    except BaseException as e:
+        node.discard_key(new.key_id, e)
         raise
     return new
 

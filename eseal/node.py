@@ -26,7 +26,7 @@ from ledger.group_commit import GroupCommitter
 from ledger.log import Log
 from ledger.migrate import upgrade
 from ledger.sql import SqlStore, holds_ledger, sqlite_url
-from ledger.store import AlsoInTransaction, Appended, LedgerStore
+from ledger.store import AlsoInTransaction, Appended, LedgerStore, OutcomeUnknown
 from verifier.trust import displayable
 
 NODE_FILE = "node.json"
@@ -183,6 +183,15 @@ class Node:
         keyfile.write_key_file(self.key_path(kid), key, self.passphrase, label=label)
         self._key_cache[kid.hex()] = key
         return kid
+
+    def discard_key(self, key_id: bytes, error: BaseException) -> None:
+        """Remove the file of a key whose act failed to be recorded with ``error``; but keep
+        it where the act may be recorded all the same (a commit not confirmed, a wait given
+        up, an interrupt): a recorded key without its file could sign nothing ever again,
+        while a file no act records is harmless (sealed, never read)."""
+        if isinstance(error, Exception) and not isinstance(error, OutcomeUnknown):
+            self.key_path(key_id).unlink(missing_ok=True)
+            self._key_cache.pop(key_id.hex(), None)
 
     def signing_key(self, key_id: bytes) -> SigningKey:
         """An agency or seal signing key, decrypted once and kept in memory."""

@@ -185,8 +185,8 @@ def create_seal(
             ],
             also=record,
         )
-    except BaseException:
-        node.key_path(kid).unlink(missing_ok=True)
+    except BaseException as e:
+        node.discard_key(kid, e)
         raise
     return SealCreated(
         seal_id, agency_code, name, seal_type, kid.hex(), public.hex(), appended.first_index

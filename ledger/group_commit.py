@@ -17,13 +17,19 @@ from typing import Any, Protocol
 
 from keys.errors import ExternalFailure
 from ledger.entries import Entry
-from ledger.store import AlsoInTransaction, Appended
+from ledger.store import AlsoInTransaction, Appended, OutcomeUnknown
 
 
 class Append(Protocol):
     def __call__(
         self, drafts: Sequence[Entry], *, also: AlsoInTransaction | None = None
     ) -> Appended: ...
+
+
+class CommitPending(OutcomeUnknown):
+    """The caller stopped waiting while its entries were still queued or being written."""
+
+    code = "commit-pending"
 
 
 class CommitterClosed(ExternalFailure):
@@ -69,8 +75,18 @@ class GroupCommitter:
         also: AlsoInTransaction | None = None,
         timeout: float | None = 60,
     ) -> Appended:
-        """Submit and wait: returns once the drafts are durable."""
-        return self.submit(drafts, also=also).result(timeout)
+        """Submit and wait: returns once the drafts are durable. A wait past ``timeout``
+        raises :class:`CommitPending`: the drafts stay queued and may yet be recorded."""
+        future = self.submit(drafts, also=also)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            if future.done():  # the append itself failed with a TimeoutError
+                raise
+            raise CommitPending(
+                f"the ledger writer did not record this within {timeout:g} s; it is still "
+                "queued and may yet be recorded: look it up before doing it again"
+            ) from None
 
     def close(self) -> None:
         """Write what is queued, then stop."""

@@ -38,6 +38,7 @@ from ledger.store import (
     CheckpointSigner,
     Head,
     HeadMoved,
+    OutcomeUnknown,
     StoreUnavailable,
     sequence,
 )
@@ -179,7 +180,7 @@ class SqlStore:
         also: AlsoInTransaction | None = None,
     ) -> Appended:
         try:
-            with self._write.begin() as conn:
+            with self._write.connect() as conn, _committed_or_unknown(conn):
                 row = conn.execute(
                     select(_head.c.size, _head.c.last_hash)
                     .where(_head.c.id == HEAD_ID)
@@ -272,6 +273,27 @@ class SqlStore:
         self._read.dispose()
         if self._write is not self._read:
             self._write.dispose()
+
+
+@contextlib.contextmanager
+def _committed_or_unknown(conn: Connection) -> Iterator[None]:
+    """A transaction on ``conn``, committed at the end of the block (rolled back on an
+    error in it); an error at COMMIT itself (the connection lost on the way, say) leaves
+    unknown whether the database committed: it is :class:`OutcomeUnknown`, not the
+    "nothing written" of an append refused."""
+    transaction = conn.begin()
+    try:
+        yield
+    except BaseException:
+        transaction.rollback()
+        raise
+    try:
+        transaction.commit()
+    except (DBAPIError, SQLAlchemyError) as e:
+        raise OutcomeUnknown(
+            f"the database did not confirm the append's commit ({error_reason(e)}): it may "
+            "be recorded or not; look before doing it again"
+        ) from e
 
 
 def _read_tiles(conn: Connection, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:

@@ -37,6 +37,13 @@ class StoreUnavailable(ExternalFailure):
     code = "store-unavailable"
 
 
+class OutcomeUnknown(StoreUnavailable):
+    """An append whose commit was not confirmed (the database lost at COMMIT, or the writer
+    not done in time): it may be recorded, now or in a moment, or not at all."""
+
+    code = "outcome-unknown"
+
+
 class HeadMoved(ExternalFailure):
     """The ledger head changed under an append (compare-and-swap lost); nothing was written."""
 
