@@ -167,7 +167,10 @@ def add_agency(node: Node, *, code: str, name: str, types: list[str], now: int) 
         raise InvalidInput("an agency needs at least one license type (--types CODE,CODE)")
     with node.sql.read_engine.connect() as conn:
         if conn.execute(select(_agency.c.code).where(_agency.c.code == code)).first():
-            raise AgencyExists(f"agency {code} is already registered")
+            raise AgencyExists(
+                f"agency {code} is already registered (another API credential for it: "
+                f"eseal agency credential {code})"
+            )
     if not agency_of_region(code, node.config.region):
         raise AgencyOfAnotherRegion(
             f"agency {code} is registered in region {code[2:8]} (its credit code), not in "

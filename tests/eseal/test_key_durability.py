@@ -6,7 +6,11 @@ without its file could sign nothing ever again."""
 from __future__ import annotations
 
 import functools
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +18,21 @@ import pytest
 from sqlalchemy.engine import RootTransaction
 from sqlalchemy.exc import OperationalError
 
-from eseal.agencies import OPERATOR, active_key, rotate_key
+from eseal.agencies import OPERATOR, active_key, authenticate, rotate_key
 from eseal.licenses import issue_many
 from eseal.node import Node
 from eseal.seals import create_seal, list_seals, stamp
 from ledger.audit import audit
 from ledger.group_commit import CommitPending
 from ledger.store import OutcomeUnknown, StoreUnavailable
-from tests.eseal.conftest import MARKET, NOW, PASSPHRASE, business_request, make_region
+from tests.eseal.conftest import (
+    MARKET,
+    NOW,
+    PASSPHRASE,
+    WORKER,
+    business_request,
+    make_region,
+)
 
 
 def _audited(data: Path) -> Node:
@@ -106,3 +117,55 @@ def test_a_refused_append_leaves_no_key_file(
         with pytest.raises(StoreUnavailable):
             rotate_key(node, MARKET, now=NOW + 1)
     assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == before
+
+
+_ADD_KILLED_AFTER_COMMIT = """
+import os, signal, sys
+from eseal.cli import main
+from ledger.sql import SqlStore
+real = SqlStore.append
+def append_then_die(self, *args, **kwargs):
+    real(self, *args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+SqlStore.append = append_then_die
+sys.argv = ["eseal", *sys.argv[1:]]
+main()
+"""
+
+
+BUREAU = "11500000MB1613522A"
+
+
+def _eseal(data: Path, *args: str, code: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESEAL_")}
+    command = ["-c", code] if code else ["-c", "from eseal.cli import main; main()"]
+    return subprocess.run(
+        [sys.executable, *command, "--data", str(data), *args],
+        env=env | {"ESEAL_PASSPHRASE": PASSPHRASE.decode()},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_an_agency_add_killed_after_its_commit_says_how_to_get_a_credential(
+    tmp_path: Path,
+) -> None:
+    """``agency add`` dies once the agency is recorded, before it prints the credential
+    (shown once): the operator's second ``agency add`` is told the agency is registered
+    and which command gives it a credential, and that command works."""
+    make_region(tmp_path).node.close()
+    add = ("agency", "add", "--code", BUREAU, "--name", "住建委", "--types", WORKER)
+    died = _eseal(tmp_path, *add, code=_ADD_KILLED_AFTER_COMMIT)
+    assert died.returncode == -signal.SIGKILL
+    assert "esk_" not in died.stdout
+    again = _eseal(tmp_path, *add)
+    assert again.returncode == 2
+    assert again.stderr == (
+        f"error: agency {BUREAU} is already registered (another API credential for it: "
+        f"eseal agency credential {BUREAU})\n"
+    )
+    given = _eseal(tmp_path, "agency", "credential", BUREAU)
+    assert given.returncode == 0, given.stderr
+    with _audited(tmp_path) as node:
+        assert authenticate(node, given.stdout.strip()).may_act_for(BUREAU)
