@@ -75,6 +75,13 @@ class NodeAnswerUnproven(ExternalFailure):
     code = "node-answer-unproven"
 
 
+#: Asked of every request to a node, whose answer must then come as sent: httpx decodes a
+#: compressed body whole, and one of a few KB in two layers of gzip inflates to gigabytes
+#: before any limit on the body is seen (eseal's node compresses nothing; a proxy that does
+#: honours this).
+_IDENTITY = {"accept-encoding": "identity"}
+
+
 def _bounded_get(
     client: httpx.Client, url: str, limit: int, seconds: float | None = None
 ) -> tuple[int, str, bytes]:
@@ -84,9 +91,18 @@ def _bounded_get(
     seconds = REQUEST_SECONDS if seconds is None else seconds
     with deadline(seconds) as at:
         try:
-            with client.stream("GET", url) as response:
+            with client.stream("GET", url, headers=_IDENTITY) as response:
+                coding = response.headers.get("content-encoding", "identity").strip().lower()
+                if coding != "identity":
+                    raise NodeUnreachable(
+                        f"{url} answered with content-encoding {shown(coding)}, "
+                        "not the identity asked for"
+                    )
                 body = bytearray()
-                for chunk in response.iter_bytes():
+                # Raw: as sent (identity). A response read already (a test's or mock's,
+                # never the network's) has its content as it is.
+                chunks = [response.content] if response.is_stream_consumed else None
+                for chunk in chunks or response.iter_raw():
                     body += chunk
                     if len(body) > limit:
                         raise NodeUnreachable(f"{url} answered more than {limit // 1024} KiB")

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
+import gzip
 import json
 import os
 import re
 import threading
 import time
+import tracemalloc
 import types
 import zlib
 from collections.abc import Iterator
@@ -1393,6 +1396,60 @@ def test_a_node_dripping_its_answer_is_cut_off_at_the_deadline(
     with pytest.raises(NodeUnreachable, match=r"took longer than 0\.3 s"):
         _bounded_get(drip, "http://drip/v1/bundle", 1 << 20)
     assert time.monotonic() - started < 2.0  # not the 5 s the whole body would take
+
+
+@functools.cache
+def _gzip_twice_of_zeros(size: int) -> bytes:
+    """``size`` zero bytes in two layers of gzip: a few KB (built a MiB at a time)."""
+    inner = zlib.compressobj(9, zlib.DEFLATED, 31)
+    layer = b"".join(inner.compress(bytes(1 << 20)) for _ in range(size >> 20)) + inner.flush()
+    return gzip.compress(layer, 9)
+
+
+class _Once(httpx.SyncByteStream):
+    """A body streamed as it is (httpx.Response(content=…) would decode it at once)."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.body
+
+
+@pytest.mark.parametrize("coding", ["gzip, gzip", "gzip", "deflate", "br"])
+def test_a_compressed_answer_is_refused_before_it_is_inflated(coding: str) -> None:
+    """A node (or a proxy, or anyone in between on plain HTTP) answering a few KB in two
+    layers of gzip: httpx would inflate them whole, 64 MiB here (gigabytes from a few KB
+    more), before the body's bound is seen. Identity is asked for, and nothing else
+    taken, its body never inflated."""
+    from verifier.online import NodeUnreachable, _bounded_get
+
+    bomb = _gzip_twice_of_zeros(64 << 20)
+    asked: list[str | None] = []
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers.get("accept-encoding"))
+        headers = {"content-encoding": coding, "content-type": "application/json"}
+        return httpx.Response(200, stream=_Once(bomb), headers=headers)
+
+    node = httpx.Client(transport=httpx.MockTransport(reply))
+    tracemalloc.start()
+    try:
+        with pytest.raises(NodeUnreachable, match="content-encoding"):
+            _bounded_get(node, "http://bomb/v1/revocations", 64 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert asked == ["identity"]
+    assert peak < 4 << 20  # not the 64 MiB inflated
+    plain = httpx.Client(
+        transport=httpx.MockTransport(
+            lambda _r: httpx.Response(
+                200, stream=_Once(b"{}"), headers={"content-encoding": "Identity"}
+            )
+        )
+    )
+    assert _bounded_get(plain, "http://plain/", 16)[2] == b"{}"
 
 
 def test_an_answer_older_than_the_bundle_is_refused(region: Region, client: TestClient) -> None:
