@@ -92,8 +92,8 @@ def _bounded_get(
     with deadline(seconds) as at:
         try:
             with client.stream("GET", url, headers=_IDENTITY) as response:
-                coding = response.headers.get("content-encoding", "identity").strip().lower()
-                if coding != "identity":
+                coding = response.headers.get("content-encoding", "").strip().lower()
+                if coding not in ("", "identity"):
                     raise NodeUnreachable(
                         f"{url} answered with content-encoding {shown(coding)}, "
                         "not the identity asked for"
