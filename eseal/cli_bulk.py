@@ -3,11 +3,14 @@ of which CSV lines were issued when it stops early (an error, Ctrl-C)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import io
+import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -26,6 +29,10 @@ from eseal.cli_common import (
 )
 from eseal.ids import first_repeated
 from keys.errors import EsealError, ExternalFailure, InvalidInput
+from ledger.store import OutcomeUnknown
+
+if TYPE_CHECKING:
+    from eseal.node import Node
 
 MAX_CSV = 64 * 1024 * 1024
 BULK_CHUNK = 500
@@ -133,7 +140,10 @@ def license_bulk(
     outside_node(data, out)
     requests = _read_csv(csv_file)
     issued = 0
+    pending = pending_path(out)
     with open_node(data, database_url, unlock=True) as node:
+        if (recovered := _recover(node, out, pending)) is not None:
+            raise InvalidInput(recovered)
         owner, started = agency_row(node, agency), now()
         errors: list[tuple[int, str]] = []
         for i, req in enumerate(requests):  # validate every row before issuing any
@@ -157,24 +167,36 @@ def license_bulk(
                         f"interrupted: {_bulk_report(issued, len(requests), csv_file, out)}"
                     )
                 chunk = requests[start : start + BULK_CHUNK]
+                lines = (start + 2, start + len(chunk) + 1)
                 try:
                     results = issue_many(
-                        node, OPERATOR, agency, chunk, now=now(), with_proofs=False
+                        node,
+                        OPERATOR,
+                        agency,
+                        chunk,
+                        now=now(),
+                        with_proofs=False,
+                        before_recording=functools.partial(_note_batch, pending, csv_file, lines),
                     )
+                except OutcomeUnknown as e:  # recorded, or not: the note says which next run
+                    raise _bulk_failed(e, issued, len(requests), csv_file, out) from e
                 except (EsealError, OSError) as e:  # its transaction recorded none of it
+                    pending.unlink(missing_ok=True)
                     raise _bulk_failed(e, issued, len(requests), csv_file, out) from e
                 try:
                     for r in results:
                         writer.writerow([r.id, r.ledger_index, r.qr_text])
                     f.flush()
                     os.fsync(f.fileno())
+                    pending.unlink()
                 except OSError as e:
                     first, last = results[0].ledger_index, results[-1].ledger_index
                     before = _bulk_report(issued, len(requests), csv_file, out)
                     raise ResultsNotWritten(
                         f"cannot write {out}: {e.strerror or e}; the licenses of CSV lines "
                         f"{start + 2} to {start + len(chunk) + 1} were issued (ledger indexes "
-                        f"{first} to {last}) but are not listed there; before them, {before}"
+                        f"{first} to {last}) but are not listed there (the next run into {out} "
+                        f"lists them); before them, {before}"
                     ) from e
                 issued += len(chunk)
                 bar.update(len(chunk))
@@ -182,6 +204,105 @@ def license_bulk(
         {"issued": issued, "results": str(out)},
         as_json,
         lambda: typer.echo(f"issued {issued} licenses; results in {out}"),
+    )
+
+
+def pending_path(out: Path) -> Path:
+    """The note of the batch a run is recording, kept until that batch is listed in
+    ``out``: a run killed in between (``kill -9``, a power cut) leaves it for the next."""
+    return out.with_name(f"{out.name}.pending")
+
+
+def _note_batch(
+    pending: Path, csv_file: Path, lines: tuple[int, int], made: list[tuple[str, str]]
+) -> None:
+    """Note the batch of CSV ``lines`` about to be recorded: its licenses' ids."""
+    from eseal.printing import write_atomic
+
+    ids = [license_id for license_id, _ in made]
+    note = {"format": PENDING_FORMAT, "csv": str(csv_file), "lines": list(lines), "ids": ids}
+    write_atomic(pending, json.dumps(note, ensure_ascii=False).encode())
+
+
+PENDING_FORMAT = "eseal-bulk-pending/v1"
+MAX_PENDING = 4 * 1024 * 1024  # 500 ids of at most 128 bytes, and the CSV's path
+
+
+def _read_note(pending: Path) -> tuple[str, int, int, list[str]]:
+    """The CSV, its batch's first and last lines, and the license ids of ``pending``."""
+    try:
+        with pending.open("rb") as f:
+            raw = f.read(MAX_PENDING + 1)
+        note = json.loads(raw)
+        csv_name, (first, last), ids = note["csv"], note["lines"], note["ids"]
+        if (
+            len(raw) > MAX_PENDING
+            or note["format"] != PENDING_FORMAT
+            or type(csv_name) is not str
+            or not (type(first) is int and type(last) is int and 2 <= first <= last)
+            or type(ids) is not list
+            or not all(type(i) is str for i in ids)
+        ):
+            raise ValueError("not the note's layout")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise InvalidInput(
+            f"{pending} is not the note of an interrupted `license bulk` ({e}): move it away"
+        ) from e
+    return csv_name, first, last, ids
+
+
+def _listed(out: Path) -> set[str]:
+    """The license ids ``out`` lists, after cutting a row a kill left half written."""
+    if not out.exists():
+        return set()
+    with out.open("rb+") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
+            os.fsync(f.fileno())
+    with out.open(encoding="utf-8", newline="") as f:
+        return {row[0] for row in csv.reader(f) if len(row) == 3}
+
+
+def _recover(node: Node, out: Path, pending: Path) -> str | None:
+    """List in ``out`` the batch a killed run recorded before it listed it (the note at
+    ``pending``); what the operator must be told, or None when no run was cut short."""
+    from eseal.licenses import UnknownLicense, get_license
+
+    if not pending.exists():
+        return None
+    csv_name, first, last, ids = _read_note(pending)
+    rows = []
+    for license_id in ids:
+        with contextlib.suppress(UnknownLicense):
+            rows.append(get_license(node, license_id))
+    listed = _listed(out)
+    missing = [r for r in rows if r.id not in listed]
+    if missing:
+        fresh = not out.exists()
+        with out.open("a", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            if fresh:
+                writer.writerow(["id", "ledger_index", "qr_text"])
+            for r in missing:
+                writer.writerow([r.id, r.ledger_index, r.document])
+            f.flush()
+            os.fsync(f.fileno())
+    pending.unlink()
+    before = f"lines 2 to {first - 1}" if first > 2 else "no line"
+    if rows:  # a batch is recorded whole or not at all
+        said = (
+            f"issued lines 2 to {last} of {csv_name} before it stopped, all listed in {out} "
+            f"now ({len(missing)} of them just added); the lines after {last} were not issued"
+        )
+    else:
+        said = (
+            f"issued {before} of {csv_name} before it stopped (listed in {out}); its batch of "
+            f"lines {first} to {last} was not recorded, nor anything after it"
+        )
+    return (
+        f"an earlier `license bulk` into {out} was cut short: it {said}. Nothing was issued "
+        "this time: run it on the lines not issued, not on the whole file again"
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -328,8 +328,11 @@ def issue_many(
     *,
     now: int,
     with_proofs: bool = True,
+    before_recording: Callable[[list[tuple[str, str]]], None] | None = None,
 ) -> list[Issued]:
-    """Issue a batch in one durable transaction: all or none."""
+    """Issue a batch in one durable transaction: all or none. ``before_recording`` is
+    given each license's (id, QR text) once they are made and before the transaction, so
+    that a caller can note what it may find recorded if it is killed meanwhile."""
     if not requests:
         raise InvalidInput("nothing to issue")
     if len(requests) > MAX_BATCH:
@@ -348,6 +351,8 @@ def issue_many(
             [{**p.row, "ledger_index": first + i} for i, p in enumerate(prepared)],
         )
 
+    if before_recording is not None:
+        before_recording([(p.row["id"], p.row["document"]) for p in prepared])
     appended = node.append([p.entry for p in prepared], also=record)
     first = appended.first_index
     proofs = (

@@ -4,6 +4,7 @@ the results file), and the ledger audits clean after."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -98,6 +99,8 @@ def _acked(results: Path) -> list[list[str]]:
 def test_sigkill_during_bulk_issuance_loses_nothing_acknowledged(tmp_path: Path) -> None:
     data = tmp_path / "node"
     make_region(data).node.close()
+    with Node.open(data) as node:
+        before = node.log.size()
     _csv(tmp_path / "in.csv")
     results = tmp_path / "issued.csv"
     proc = _bulk(data, tmp_path / "in.csv", results)
@@ -117,8 +120,128 @@ def test_sigkill_during_bulk_issuance_loses_nothing_acknowledged(tmp_path: Path)
             assert row.document == qr_text
             entry = decode_entry(node.log.entry(int(index)))
             assert (entry.kind, entry.subject) == ("license.issue", license_id)
+        assert _issued_ids(node, before) >= {row[0] for row in acked}
     finally:
         node.close()
+    # The kill may have landed between a batch's commit and its rows: the next run lists
+    # that batch (or finds it was not recorded) before anything else, so that, whatever the
+    # moment of the kill, every license the ledger holds is in the results file.
+    _csv(tmp_path / "more.csv", rows=3)
+    rerun = _bulk(data, tmp_path / "more.csv", results)
+    _, said = rerun.communicate(timeout=120)
+    with Node.open(data) as node:
+        assert _issued_ids(node, before) == {row[0] for row in _acked(results)}, said
+    assert not (tmp_path / "issued.csv.pending").exists()
+
+
+def _issued_ids(node: Node, after: int) -> set[str]:
+    """The ids of the licenses the ledger records issued at index ``after`` and later."""
+    size = node.log.size()
+    entries = (decode_entry(raw) for raw in node.store.read_entries(after, size))
+    return {e.subject for e in entries if e.kind == "license.issue"}
+
+
+class _Killed(BaseException):
+    """The process dying at that point: nothing after it runs, no handler but pytest's."""
+
+
+def _bulk_in_process(data: Path, rows: Path, results: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    from eseal import cli
+
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    args = ["--data", str(data), "license", "bulk", "--agency", MARKET, str(rows)]
+    monkeypatch.setattr("sys.argv", ["eseal", *args, "--out", str(results)])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert isinstance(exited.value.code, int)
+    return exited.value.code
+
+
+def _killed_after_recording(monkeypatch: pytest.MonkeyPatch, batch: int) -> None:
+    """``license bulk`` dies right after batch number ``batch`` (from 1) is committed,
+    before its rows are written: as ``kill -9`` between the two."""
+    import eseal.licenses
+
+    real, calls = eseal.licenses.issue_many, []
+
+    def issue_many(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        issued = real(*args, **kwargs)
+        if len(calls) == batch:
+            raise _Killed
+        return issued
+
+    monkeypatch.setattr(eseal.licenses, "issue_many", issue_many)
+
+
+def test_a_batch_recorded_but_not_listed_is_listed_by_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "node"
+    make_region(data).node.close()
+    with Node.open(data) as node:
+        before = node.log.size()
+    rows, results = _csv(tmp_path / "in.csv", rows=1200), tmp_path / "issued.csv"
+    pending = tmp_path / "issued.csv.pending"
+    with monkeypatch.context() as m:
+        _killed_after_recording(m, batch=2)
+        with pytest.raises(_Killed):
+            _bulk_in_process(data, rows, results, m)
+    assert len(_acked(results)) == 500  # the first batch; the second is recorded, unlisted
+    assert pending.exists()
+    # The kill also cut a row of the results file in half.
+    with results.open("a", encoding="utf-8") as f:
+        f.write("ELx-half-a-row,12")
+    capsys.readouterr()
+
+    assert _bulk_in_process(data, rows, results, monkeypatch) == 2
+    err = capsys.readouterr().err
+    assert f"issued lines 2 to 1001 of {rows} before it stopped" in err
+    assert "500 of them just added" in err
+    assert "Nothing was issued this time" in err
+    listed = _acked(results)
+    assert len(listed) == 1000
+    assert results.read_text(encoding="utf-8").count("ELx-half-a-row") == 0
+    with Node.open(data) as node:
+        assert _issued_ids(node, before) == {row[0] for row in listed}
+        for license_id, index, qr_text in listed:
+            row = get_license(node, license_id)
+            assert (row.ledger_index, row.document) == (int(index), qr_text)
+    assert not pending.exists()
+    # The note is gone: the next run issues again.
+    assert _bulk_in_process(data, _csv(tmp_path / "rest.csv", rows=2), results, monkeypatch) == 0
+    assert len(_acked(results)) == 1002
+
+
+def test_a_note_of_a_batch_never_recorded_or_already_listed_adds_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "node"
+    make_region(data).node.close()
+    rows, results = _csv(tmp_path / "in.csv", rows=3), tmp_path / "issued.csv"
+    pending = tmp_path / "issued.csv.pending"
+    assert _bulk_in_process(data, rows, results, monkeypatch) == 0
+    listed = results.read_bytes()
+    ids = [row[0] for row in _acked(results)]
+    note = {"format": "eseal-bulk-pending/v1", "csv": str(rows), "lines": [2, 4], "ids": ids}
+    pending.write_text(json.dumps(note))  # killed after listing, before removing the note
+    capsys.readouterr()
+    assert _bulk_in_process(data, rows, results, monkeypatch) == 2
+    assert "0 of them just added" in capsys.readouterr().err
+    assert results.read_bytes() == listed
+
+    note |= {"lines": [5, 6], "ids": ["ELx-never-recorded-1", "ELx-never-recorded-2"]}
+    pending.write_text(json.dumps(note))  # killed before the batch's commit
+    assert _bulk_in_process(data, rows, results, monkeypatch) == 2
+    err = capsys.readouterr().err
+    assert f"issued lines 2 to 4 of {rows} before it stopped" in err
+    assert "lines 5 to 6 was not recorded" in err
+    assert results.read_bytes() == listed
+
+    pending.write_text("{not a note")
+    assert _bulk_in_process(data, rows, results, monkeypatch) == 2
+    assert "is not the note of an interrupted `license bulk`" in capsys.readouterr().err
+    assert pending.exists()
 
 
 def test_ctrl_c_during_bulk_issuance_stops_between_batches_and_says_where(
@@ -203,8 +326,12 @@ def test_results_that_cannot_be_written_name_the_licenses_issued(
     rows = _csv(tmp_path / "in.csv", 5)
     results = tmp_path / "issued.csv"
 
-    def disk_full(fd: int) -> None:
-        raise OSError(28, "No space left on device")
+    real_fsync = os.fsync
+
+    def disk_full(fd: int) -> None:  # for the results file (the batch's note is written)
+        if os.readlink(f"/proc/self/fd/{fd}") == str(results):
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", disk_full)
     monkeypatch.setattr(cli_bulk, "BULK_CHUNK", 2)
@@ -213,10 +340,15 @@ def test_results_that_cannot_be_written_name_the_licenses_issued(
     assert _refused_in_process(data, rows, results, monkeypatch, capsys) == (
         f"error: cannot write {results}: No space left on device; the licenses of CSV lines "
         f"2 to 3 were issued (ledger indexes {before} to {before + 1}) but are not listed "
-        f"there; before them, no license was issued (of 5 in {rows})\n"
+        f"there (the next run into {results} lists them); before them, no license was issued "
+        f"(of 5 in {rows})\n"
     )
     with Node.open(data) as node:
         assert node.log.size() == before + 2  # the next batches were not issued
+    monkeypatch.setattr(os, "fsync", real_fsync)  # space again: the next run lists them
+    said = _refused_in_process(data, rows, results, monkeypatch, capsys)
+    assert "issued lines 2 to 3" in said
+    assert [int(index) for _, index, _ in _acked(results)] == [before, before + 1]
 
 
 def test_every_invalid_row_is_listed_at_once_and_none_is_issued(
