@@ -17,6 +17,7 @@ from eseal.node import Node
 from eseal.render import PrintableLicense, license_pdf, license_png, qr_png, qr_svg
 from eseal.seals import list_seals
 from keys.errors import InvalidInput
+from keys.keyfile import fsync_directory
 from verifier.pipeline import beijing_day
 
 
@@ -111,6 +112,7 @@ def _write(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        fsync_directory(path.parent)  # the rename itself durable: no old file after a power cut
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError):  # named by the file asked for

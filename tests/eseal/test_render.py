@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import struct
 import xml.etree.ElementTree as ET
@@ -407,3 +408,26 @@ def test_a_file_that_cannot_be_written_is_named_as_asked() -> None:
     with pytest.raises(FileNotFoundError) as refused:
         write_atomic(Path("/proc/eseal-bundle.json"), b"{}")  # no file can be made in /proc
     assert refused.value.filename == "/proc/eseal-bundle.json"
+
+
+def test_a_file_written_whole_has_its_rename_made_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file's data, then the directory entry of its rename, are synced to disk: after a
+    power cut the new file is there, not the old one."""
+    from eseal.printing import write_atomic
+
+    synced: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    target = tmp_path / "bundle.json"
+    target.write_bytes(b"old")
+    write_atomic(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert synced[-1] == str(tmp_path)  # the directory, after the file's own data
+    assert any(Path(s).name.startswith(".bundle.json.") for s in synced[:-1])
