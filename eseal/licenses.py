@@ -27,6 +27,7 @@ from eseal.agencies import (
     stated_reason,
 )
 from eseal.catalog import LicenseType, load_catalog
+from eseal.idempotency import IdempotencyKey, committed_with
 from eseal.ids import (
     make_license_id,
     mask_identity_number,
@@ -329,10 +330,13 @@ def issue_many(
     now: int,
     with_proofs: bool = True,
     before_recording: Callable[[list[tuple[str, str]]], None] | None = None,
+    idempotency: IdempotencyKey | None = None,
 ) -> list[Issued]:
     """Issue a batch in one durable transaction: all or none. ``before_recording`` is
     given each license's (id, QR text) once they are made and before the transaction, so
-    that a caller can note what it may find recorded if it is killed meanwhile."""
+    that a caller can note what it may find recorded if it is killed meanwhile. With
+    ``idempotency``, the request's key is recorded in the same transaction, with the
+    licenses' ids (:func:`issued_again` makes the answer again from them)."""
     if not requests:
         raise InvalidInput("nothing to issue")
     if len(requests) > MAX_BATCH:
@@ -350,6 +354,9 @@ def issue_many(
             insert(_license),
             [{**p.row, "ledger_index": first + i} for i, p in enumerate(prepared)],
         )
+        if idempotency is not None:
+            ids = [p.row["id"] for p in prepared]
+            idempotency.record(conn, {"ids": ids}, ledger_last=first + len(prepared) - 1)
 
     if before_recording is not None:
         before_recording([(p.row["id"], p.row["document"]) for p in prepared])
@@ -371,6 +378,35 @@ def issue_many(
             expires=p.row["expires"],
         )
         for i, p in enumerate(prepared)
+    ]
+
+
+def issued_again(node: Node, ids: Sequence[str], ledger_last: int) -> list[Issued]:
+    """The answer :func:`issue_many` gave when it issued ``ids`` in the append whose last
+    entry is ``ledger_last``: the same documents, proved against the same checkpoint."""
+    with node.sql.read_engine.connect() as conn:
+        rows = {
+            r.id: r
+            for r in conn.execute(
+                select(
+                    _license.c.id, _license.c.document, _license.c.ledger_index, _license.c.expires
+                ).where(_license.c.id.in_(list(ids)))
+            )
+        }
+    size, checkpoint = committed_with(node, ledger_last)
+    indexes = [int(rows[i].ledger_index) for i in ids]
+    proofs = node.log.inclusion_proofs(indexes, size)
+    return [
+        Issued(
+            id=i,
+            qr_text=rows[i].document,
+            ledger_index=index,
+            tree_size=size,
+            inclusion_proof=b64_hashes(proof),
+            checkpoint=checkpoint,
+            expires=rows[i].expires,
+        )
+        for i, index, proof in zip(ids, indexes, proofs, strict=True)
     ]
 
 

@@ -1,6 +1,7 @@
 """The issuing service's tables (SQLModel): agencies, their keys and API credentials,
-licenses, seals and stamps. They live beside the ledger tables, and every row that
-records an act is written in the same transaction as its ledger entry.
+licenses, seals and stamps, and the idempotency keys of issuing requests. They live
+beside the ledger tables, and every row that records an act is written in the same
+transaction as its ledger entry.
 
 Personal identity numbers are never stored: a holder's number is kept masked, plus
 the salted hash that the QR document carries.
@@ -103,6 +104,30 @@ class StampRow(SQLModel, table=True):
     ledger_index: int = Field(sa_column=Column(_BIGINT, nullable=False))
 
 
+class IdempotencyKeyRow(SQLModel, table=True):
+    """An issuing request made with an ``Idempotency-Key`` (:mod:`eseal.idempotency`),
+    written in the transaction of what it issued: a request sent again with the key gets
+    this answer, and issues nothing more, until the row expires."""
+
+    __tablename__ = "idempotency_key"
+    #: Whose key: an agency's code, or "operator".
+    principal: str = Field(sa_column=Column(String(32), primary_key=True))
+    #: Which operation (license.issue, license.batch, seal.create, seal.stamp).
+    operation: str = Field(sa_column=Column(String(32), primary_key=True))
+    idem_key: str = Field(sa_column=Column(String(128), primary_key=True))
+    #: HMAC-SHA256 of the request under a key of the node's (never a plain hash of a body
+    #: that may hold an identity number).
+    fingerprint: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    status: int = Field(sa_column=Column(Integer, nullable=False))
+    #: The answer's own part, JSON (ids, indexes; never an identity number): the proofs and
+    #: checkpoint are read again from the ledger at the size the act was committed at.
+    response: str = Field(sa_column=Column(Text, nullable=False))
+    #: The last ledger entry of the act (its transaction's checkpoint is the first after it).
+    ledger_last: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    created_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    expires_at: int = Field(sa_column=Column(_BIGINT, nullable=False, index=True))
+
+
 ESEAL_TABLES = (
     AgencyRow,
     AgencyKeyRow,
@@ -110,4 +135,5 @@ ESEAL_TABLES = (
     LicenseRow,
     SealRow,
     StampRow,
+    IdempotencyKeyRow,
 )

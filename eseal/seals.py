@@ -7,6 +7,7 @@ import hashlib
 import io
 import secrets
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from eseal.agencies import Forbidden, Principal, agency, stated_reason
+from eseal.idempotency import IdempotencyKey, committed_with
 from eseal.models import SealRow, StampRow
 from eseal.node import Node
 from eseal.seal_image import draw_seal
@@ -121,8 +123,10 @@ def create_seal(
     seal_type: str,
     image: bytes | None,
     now: int,
+    idempotency: IdempotencyKey | None = None,
 ) -> SealCreated:
-    """Make a seal with its own key, certified by the region root as the seal maker."""
+    """Make a seal with its own key, certified by the region root as the seal maker (with
+    ``idempotency``, the request's key recorded with it, and the answer)."""
     principal.require(agency_code)
     owner = agency(node, agency_code)
     if owner.status != "active":
@@ -168,6 +172,11 @@ def create_seal(
                 ledger_index=first,
             )
         )
+        if idempotency is not None:
+            created = SealCreated(
+                seal_id, agency_code, name, seal_type, kid.hex(), public.hex(), first
+            )
+            idempotency.record(conn, created.to_json(), ledger_last=first)
 
     try:
         appended = node.append(
@@ -232,8 +241,11 @@ def stamp(
     document_name: str,
     media_type: str | None = None,
     now: int,
+    idempotency: IdempotencyKey | None = None,
 ) -> Stamped:
-    """Seal a document: sign its SHA-256 and metadata with the seal's key."""
+    """Seal a document: sign its SHA-256 and metadata with the seal's key (with
+    ``idempotency``, the request's key recorded with it, and the answer but its
+    checkpoint: :func:`stamped_again` reads that again)."""
     seal = get_seal(node, seal_id)
     principal.require(seal.agency_code)
     if seal.status != "active" or now > seal.valid_until:
@@ -275,6 +287,9 @@ def stamp(
                 ledger_index=first,
             )
         )
+        if idempotency is not None:
+            answer = {"id": stamp_id, "seal_id": seal_id, "document_sha256": sha.hex()}
+            idempotency.record(conn, answer | {"ledger_index": first}, ledger_last=first)
 
     appended = node.append(
         [
@@ -290,6 +305,24 @@ def stamp(
         also=record,
     )
     return Stamped(stamp_id, seal_id, sha.hex(), text, appended.first_index, appended.checkpoint)
+
+
+def stamped_again(node: Node, recorded: Mapping[str, Any]) -> Stamped:
+    """The answer :func:`stamp` gave for the stamp ``recorded`` (as its idempotency key
+    keeps it): its QR text as stored, and the checkpoint it was committed with."""
+    with node.sql.read_engine.connect() as conn:
+        text = conn.execute(select(_stamp.c.document).where(_stamp.c.id == recorded["id"]))
+        document = str(text.scalar_one())
+    index = int(recorded["ledger_index"])
+    _, checkpoint = committed_with(node, index)
+    return Stamped(
+        recorded["id"],
+        recorded["seal_id"],
+        recorded["document_sha256"],
+        document,
+        index,
+        checkpoint,
+    )
 
 
 def revoke_seal(

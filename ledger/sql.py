@@ -262,6 +262,20 @@ class SqlStore:
             note = conn.execute(query).scalar()
         return None if note is None else str(note)
 
+    def checkpoint_after(self, index: int) -> tuple[int, str] | None:
+        """(size, note) of the checkpoint committed with the append that recorded entry
+        ``index``: each append stores one, at its new size, so it is the first stored above
+        ``index`` (None while no append recorded it)."""
+        query = (
+            select(_checkpoint.c.size, _checkpoint.c.note)
+            .where(_checkpoint.c.size > index)
+            .order_by(_checkpoint.c.size)
+            .limit(1)
+        )
+        with self._reading() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (int(row.size), str(row.note))
+
     def checkpoints(self) -> list[tuple[int, str]]:
         with self._reading() as conn:
             rows = conn.execute(

@@ -44,9 +44,15 @@ BODY_TOO_LARGE = "body-too-large"
 BODY_TOO_LARGE_TITLE = "Request body too large"
 #: Headers a request may carry once: two Content-Types could be read one way here (the
 #: body limit) and another in the route, two credentials one way by a proxy and another
-#: by the app.
+#: by the app; an Idempotency-Key once, as its draft says.
 SINGLE_HEADERS = frozenset(
-    {b"content-type", b"content-length", b"authorization", b"transfer-encoding"}
+    {
+        b"content-type",
+        b"content-length",
+        b"authorization",
+        b"transfer-encoding",
+        b"idempotency-key",
+    }
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from eseal.api.deps import (
@@ -17,6 +17,7 @@ from eseal.api.deps import (
     PlainDate,
     acting_agency,
 )
+from eseal.api.idempotent import IdempotencyKeyHeader, idempotency_key, once
 from eseal.licenses import (
     Issued,
     IssueRequest,
@@ -24,6 +25,7 @@ from eseal.licenses import (
     day_end,
     get_license,
     issue_many,
+    issued_again,
     renew,
 )
 from eseal.proofs import ProvedStatus, proved_status
@@ -108,25 +110,68 @@ def _out(issued: Issued) -> IssuedOut:
 
 
 @router.post("", status_code=201, dependencies=[JsonBody])
-def issue_license(body: IssueIn, node: NodeDep, principal: CurrentPrincipal) -> IssuedOut:
+def issue_license(
+    *,
+    body: IssueIn,
+    request: Request,
+    response: Response,
+    node: NodeDep,
+    principal: CurrentPrincipal,
+    idempotency: IdempotencyKeyHeader = None,
+) -> IssuedOut:
     """Issue one license; the answer carries the QR text, its ledger index, an inclusion
     proof and the signed checkpoint it is proved against."""
+    now = int(time.time())
+    content = body.model_dump(mode="json")
+    key = idempotency_key(
+        node, principal, request, "license.issue", header=idempotency, content=content, now=now
+    )
     agency = acting_agency(principal, body.agency)
-    issued = issue_many(node, principal, agency, [_request(body)], now=int(time.time()))
-    return _out(issued[0])
+    return once(
+        node,
+        key,
+        response,
+        lambda: _out(
+            issue_many(node, principal, agency, [_request(body)], now=now, idempotency=key)[0]
+        ),
+        lambda recorded: _out(
+            issued_again(node, recorded.response["ids"], recorded.ledger_last)[0]
+        ),
+    )
 
 
 @router.post("/batch", status_code=201, dependencies=[JsonBody])
-def issue_batch(body: BatchIn, node: NodeDep, principal: CurrentPrincipal) -> list[IssuedOut]:
+def issue_batch(
+    *,
+    body: BatchIn,
+    request: Request,
+    response: Response,
+    node: NodeDep,
+    principal: CurrentPrincipal,
+    idempotency: IdempotencyKeyHeader = None,
+) -> list[IssuedOut]:
     """Issue up to 1000 licenses in one durable transaction: all or none."""
+    now = int(time.time())
+    content = body.model_dump(mode="json")
+    key = idempotency_key(
+        node, principal, request, "license.batch", header=idempotency, content=content, now=now
+    )
     agency = acting_agency(principal, body.agency)
     for item in body.items:
         if item.agency not in (None, agency):
             raise InvalidInput("every item of a batch must be for the batch's agency")
-    issued = issue_many(
-        node, principal, agency, [_request(i) for i in body.items], now=int(time.time())
+    requests = [_request(i) for i in body.items]
+    return once(
+        node,
+        key,
+        response,
+        lambda: [
+            _out(i) for i in issue_many(node, principal, agency, requests, now=now, idempotency=key)
+        ],
+        lambda recorded: [
+            _out(i) for i in issued_again(node, recorded.response["ids"], recorded.ledger_last)
+        ],
     )
-    return [_out(i) for i in issued]
 
 
 class StatusOut(ProvedStatus):

@@ -4,6 +4,7 @@ image is public (windows show it beside a verdict)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 from typing import Annotated, Literal
 
@@ -22,10 +23,20 @@ from eseal.api.deps import (
     acting_agency,
 )
 from eseal.api.forms import StrictFormRoute, client_text, declared_charset
+from eseal.api.idempotent import IdempotencyKeyHeader, idempotency_key, once
 from eseal.problems import NO_SNIFF
 from eseal.proofs import ProvedStatus, proved_status
 from eseal.render import DocumentTooLarge
-from eseal.seals import MAX_DOCUMENT, MAX_IMAGE, create_seal, get_seal, revoke_seal, stamp
+from eseal.seals import (
+    MAX_DOCUMENT,
+    MAX_IMAGE,
+    SealCreated,
+    create_seal,
+    get_seal,
+    revoke_seal,
+    stamp,
+    stamped_again,
+)
 from eseal.status_index import with_status_index
 from keys.errors import InvalidInput
 
@@ -73,9 +84,20 @@ class RevokeIn(BaseModel):
 
 @router.post("", status_code=201, dependencies=[JsonBody])
 def make_seal(
-    body: SealIn, request: Request, node: NodeDep, principal: CurrentPrincipal
+    body: SealIn,
+    *,
+    request: Request,
+    response: Response,
+    node: NodeDep,
+    principal: CurrentPrincipal,
+    idempotency: IdempotencyKeyHeader = None,
 ) -> SealOut:
     """Create a seal with its own root-certified key (drawn image unless one is given)."""
+    now = int(time.time())
+    content = body.model_dump(mode="json")
+    key = idempotency_key(
+        node, principal, request, "seal.create", header=idempotency, content=content, now=now
+    )
     agency = acting_agency(principal, body.agency)
     image = None
     if body.image_png_base64 is not None:
@@ -83,17 +105,28 @@ def make_seal(
             image = base64.b64decode(body.image_png_base64, validate=True)
         except ValueError as e:  # binascii.Error, and a non-ASCII character
             raise InvalidInput("image_png_base64 is not base64") from e
-    seal = create_seal(
+
+    def create() -> SealOut:
+        seal = create_seal(
+            node,
+            principal,
+            agency_code=agency,
+            name=body.name,
+            seal_type=body.type,
+            image=image,
+            now=now,
+            idempotency=key,
+        )
+        request.app.state.bundles.invalidate()  # verify with the new seal's key at once
+        return SealOut(**seal.to_json())
+
+    return once(
         node,
-        principal,
-        agency_code=agency,
-        name=body.name,
-        seal_type=body.type,
-        image=image,
-        now=int(time.time()),
+        key,
+        response,
+        create,
+        lambda recorded: SealOut(**SealCreated(**recorded.response).to_json()),
     )
-    request.app.state.bundles.invalidate()  # verify with the new seal's key at once
-    return SealOut(**seal.to_json())
 
 
 @router.post("/{seal_id}/stamp", status_code=201, dependencies=[FormFields("file", "name")])
@@ -101,27 +134,50 @@ def stamp_document(
     seal_id: SealIdPath,
     *,
     request: Request,
+    response: Response,
     node: NodeDep,
     principal: CurrentPrincipal,
     file: Annotated[UploadFile, File(description="The document to seal (≤ 20 MiB)")],
     name: Annotated[str | None, Form(max_length=200)] = None,
+    idempotency: IdempotencyKeyHeader = None,
 ) -> StampOut:
     """Seal a document: the answer is an ES1: QR signed by the seal's key."""
+    now = int(time.time())
     document = file.file.read(MAX_DOCUMENT + 1)
     if len(document) > MAX_DOCUMENT:
         raise DocumentTooLarge(f"a document must be at most {MAX_DOCUMENT // 2**20} MiB")
-    stamped = stamp(
-        node,
-        principal,
-        seal_id,
-        document=document,
-        document_name=name
+    document_name = (
+        name
         or _file_name(file, declared_charset(request.headers.get("content-type", "")))
-        or "document",
-        media_type=file.content_type,
-        now=int(time.time()),
+        or "document"
     )
-    return StampOut(**stamped.to_json())
+    # What the stamp is made of, not the form's bytes (a client draws a new boundary).
+    content = {
+        "document_sha256": hashlib.sha256(document).hexdigest(),
+        "name": document_name,
+        "media_type": file.content_type,
+    }
+    key = idempotency_key(
+        node, principal, request, "seal.stamp", header=idempotency, content=content, now=now
+    )
+    return once(
+        node,
+        key,
+        response,
+        lambda: StampOut(
+            **stamp(
+                node,
+                principal,
+                seal_id,
+                document=document,
+                document_name=document_name,
+                media_type=file.content_type,
+                now=now,
+                idempotency=key,
+            ).to_json()
+        ),
+        lambda recorded: StampOut(**stamped_again(node, recorded.response).to_json()),
+    )
 
 
 @router.post("/{seal_id}/revoke", dependencies=[JsonBody])
