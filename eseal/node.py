@@ -422,15 +422,17 @@ def _create_node(
     root_pub, log_pub = bytes(root_key.verify_key), bytes(log_key.verify_key)
     keyfile.write_key_file(data_dir / ROOT_KEY_FILE, root_key, passphrase, overwrite=True)
     keyfile.write_key_file(data_dir / LOG_KEY_FILE, log_key, passphrase, overwrite=True)
-    config = NodeConfig(
-        region,
-        name,
-        origin,
-        root_pub,
-        verifier_key(origin, log_pub),
-        _without_password(database_url),
+    config, node = _unlocked_node(
+        data_dir,
+        store,
+        region=region,
+        name=name,
+        origin=origin,
+        root_key=root_key,
+        log_key=log_key,
+        passphrase=passphrase,
+        database_url=database_url,
     )
-    node = Node(data_dir, config, store, root_key=root_key, log_key=log_key, passphrase=passphrase)
     log_statement = certify(
         root_key,
         KeyStatement(
@@ -493,17 +495,44 @@ def _finish_interrupted_init(
         or note.split("\n", 1)[0] != origin
     ):
         return None
+    config, node = _unlocked_node(
+        data_dir,
+        store,
+        region=region,
+        name=name,
+        origin=origin,
+        root_key=root_key,
+        log_key=log_key,
+        passphrase=passphrase,
+        database_url=database_url,
+    )
+    _write_json_atomic(data_dir / NODE_FILE, config.to_json())
+    return node
+
+
+def _unlocked_node(
+    data_dir: Path,
+    store: SqlStore,
+    *,
+    region: str,
+    name: str,
+    origin: str,
+    root_key: SigningKey,
+    log_key: SigningKey,
+    passphrase: bytes,
+    database_url: str | None,
+) -> tuple[NodeConfig, Node]:
+    """The configuration of a node being made, and the node with its keys."""
     config = NodeConfig(
         region,
         name,
         origin,
-        root_pub,
-        verifier_key(origin, log_pub),
+        bytes(root_key.verify_key),
+        verifier_key(origin, bytes(log_key.verify_key)),
         _without_password(database_url),
     )
     node = Node(data_dir, config, store, root_key=root_key, log_key=log_key, passphrase=passphrase)
-    _write_json_atomic(data_dir / NODE_FILE, config.to_json())
-    return node
+    return config, node
 
 
 _HIDDEN = ":***@"

@@ -69,3 +69,18 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Region]:
     r = make_region(tmp_path_factory.mktemp("region"))
     yield r
     r.node.close()
+
+
+def run_eseal(
+    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str, str]:
+    """``eseal ARGS`` in this process, as its entry point runs it: exit code, stdout, stderr."""
+    from eseal import cli
+
+    monkeypatch.setattr("sys.argv", ["eseal", *args])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    said = capsys.readouterr()
+    code = exited.value.code
+    assert isinstance(code, int)
+    return code, said.out, said.err

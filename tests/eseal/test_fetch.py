@@ -14,7 +14,7 @@ import pytest
 from eseal.node import init_node
 from eseal.trust_export import export_bundle, export_snapshot
 from tests.e2e.conftest import serve_app
-from tests.eseal.conftest import NOW, PASSPHRASE, Region, make_region
+from tests.eseal.conftest import NOW, PASSPHRASE, Region, make_region, run_eseal
 from verifier.revocation import open_snapshot
 from verifier.trust import TrustStore, open_bundle
 
@@ -29,20 +29,6 @@ def node_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Region,
         server.should_exit = True
         thread.join(timeout=20)
         region.node.close()
-
-
-def _eseal(
-    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> tuple[int, str, str]:
-    from eseal import cli
-
-    monkeypatch.setattr("sys.argv", ["eseal", *args])
-    with pytest.raises(SystemExit) as exited:
-        cli.main()
-    said = capsys.readouterr()
-    code = exited.value.code
-    assert isinstance(code, int)
-    return code, said.out, said.err
 
 
 def _root(region: Region) -> str:
@@ -61,13 +47,13 @@ def test_a_bundle_is_fetched_with_a_pin_then_kept_up_to_date_by_the_file_alone(
 ) -> None:
     region, url = node_url
     out = tmp_path / "bundle.json"
-    code, said, err = _eseal(["bundle", "fetch", url, "--out", str(out)], capsys, monkeypatch)
+    code, said, err = run_eseal(["bundle", "fetch", url, "--out", str(out)], capsys, monkeypatch)
     assert code == 2, said
     assert "--pin ROOT_KEY_ID" in err
     assert not out.exists()  # nothing trusted from whoever answers
 
     args = ["--json", "bundle", "fetch", url, "--pin", _root(region), "--out", str(out)]
-    code, said, err = _eseal(args, capsys, monkeypatch)
+    code, said, err = run_eseal(args, capsys, monkeypatch)
     assert code == 0, err
     report = json.loads(said)
     assert report["changed"] is True
@@ -80,14 +66,14 @@ def test_a_bundle_is_fetched_with_a_pin_then_kept_up_to_date_by_the_file_alone(
 
     # Later, the file is the pin (no --pin needed).
     args = ["bundle", "fetch", url, "--out", str(out)]
-    code, said, err = _eseal(args, capsys, monkeypatch)
+    code, said, err = run_eseal(args, capsys, monkeypatch)
     assert code == 0, err
     assert open_bundle(out.read_bytes()).root_key_id.hex() == _root(region)
 
     # The same bytes again (the node signed nothing new): the file is left alone.
     kept = _state(out)
     monkeypatch.setattr("verifier.online.fetch_bundle", lambda _url: out.read_bytes())
-    code, said, err = _eseal(args, capsys, monkeypatch)
+    code, said, err = run_eseal(args, capsys, monkeypatch)
     assert code == 0, err
     assert said == f"{out} is up to date (region 500000, signed as of " + said.split("of ")[1]
     assert _state(out) == kept
@@ -105,14 +91,14 @@ def test_a_wrong_pin_or_an_older_bundle_leaves_the_file_as_it_was(
     out.write_bytes(newer)
     before = _state(out)
 
-    code, said, err = _eseal(
+    code, said, err = run_eseal(
         ["bundle", "fetch", url, "--pin", "00" * 8, "--out", str(out)], capsys, monkeypatch
     )
     assert code == 2, said
     assert "pinned" in err
     assert _state(out) == before
 
-    code, said, err = _eseal(["bundle", "fetch", url, "--out", str(out)], capsys, monkeypatch)
+    code, said, err = run_eseal(["bundle", "fetch", url, "--out", str(out)], capsys, monkeypatch)
     assert code == 2, said
     assert "before the one in" in err
     assert "kept" in err
@@ -121,14 +107,14 @@ def test_a_wrong_pin_or_an_older_bundle_leaves_the_file_as_it_was(
 
     # A kept file only a little newer (within the clock-skew allowance) gets no such hint.
     out.write_bytes(export_bundle(region.node, now=int(time.time()) + 120))
-    code, said, err = _eseal(["bundle", "fetch", url, "--out", str(out)], capsys, monkeypatch)
+    code, said, err = run_eseal(["bundle", "fetch", url, "--out", str(out)], capsys, monkeypatch)
     assert code == 2, said
     assert "before the one in" in err
     assert "computer's clock" not in err
 
     # An older file of the same root is replaced by the node's.
     out.write_bytes(export_bundle(region.node, now=int(time.time()) - 3600))
-    code, said, err = _eseal(["bundle", "fetch", url, "--out", str(out)], capsys, monkeypatch)
+    code, said, err = run_eseal(["bundle", "fetch", url, "--out", str(out)], capsys, monkeypatch)
     assert code == 0, err
     assert "wrote" in said
     assert open_bundle(out.read_bytes()).issued_at > int(time.time()) - 600
@@ -148,21 +134,21 @@ def test_a_bundle_that_does_not_open_needs_a_pin_and_another_file_is_kept(
     envelope["signatures"][0]["sig"] = base64.b64encode(bytes(64)).decode()
     forged = json.dumps(envelope).encode()
     out.write_bytes(forged)
-    code, said, err = _eseal(["bundle", "fetch", url, "--out", str(out)], capsys, monkeypatch)
+    code, said, err = run_eseal(["bundle", "fetch", url, "--out", str(out)], capsys, monkeypatch)
     assert code == 2, said
     assert "does not open" in err
     assert "--pin" in err
     assert out.read_bytes() == forged
 
     args = ["bundle", "fetch", url, "--pin", _root(region), "--out", str(out)]
-    code, said, err = _eseal(args, capsys, monkeypatch)
+    code, said, err = run_eseal(args, capsys, monkeypatch)
     assert code == 0, err
     assert "replacing" in err
     assert open_bundle(out.read_bytes()).region == "500000"
 
     for other in (b'{"payload": "torn', b"notes of the window's operator\n"):
         out.write_bytes(other)
-        code, said, err = _eseal(args, capsys, monkeypatch)
+        code, said, err = run_eseal(args, capsys, monkeypatch)
         assert code == 2, said
         assert "is not a trust bundle" in err
         assert "not replaced" in err
@@ -180,7 +166,7 @@ def test_revocations_are_fetched_checked_by_the_bundle_and_never_rolled_back(
     bundle.write_bytes(export_bundle(region.node, now=int(time.time())))
     out = tmp_path / "revocations.json"
     args = ["--json", "revocations", "fetch", url, "--bundle", str(bundle), "--out", str(out)]
-    code, said, err = _eseal(args, capsys, monkeypatch)
+    code, said, err = run_eseal(args, capsys, monkeypatch)
     assert code == 0, err
     report = json.loads(said)
     assert report["changed"] is True
@@ -189,7 +175,7 @@ def test_revocations_are_fetched_checked_by_the_bundle_and_never_rolled_back(
 
     newer = export_snapshot(region.node, now=int(time.time()) + 3600)
     out.write_bytes(newer)
-    code, said, err = _eseal(args[1:], capsys, monkeypatch)
+    code, said, err = run_eseal(args[1:], capsys, monkeypatch)
     assert code == 2, said
     assert "before the one in" in err
     assert "dated after this computer's clock" in err
@@ -197,7 +183,7 @@ def test_revocations_are_fetched_checked_by_the_bundle_and_never_rolled_back(
 
     torn = b"not a snapshot"
     out.write_bytes(torn)
-    code, said, err = _eseal(args[1:], capsys, monkeypatch)
+    code, said, err = run_eseal(args[1:], capsys, monkeypatch)
     assert code == 2, said
     assert "is not a revocation snapshot" in err
     assert out.read_bytes() == torn
@@ -211,7 +197,7 @@ def test_revocations_are_fetched_checked_by_the_bundle_and_never_rolled_back(
     finally:
         other.close()
     out.write_bytes(foreign)
-    code, said, err = _eseal(args[1:], capsys, monkeypatch)
+    code, said, err = run_eseal(args[1:], capsys, monkeypatch)
     assert code == 0, err
     assert "replacing" in err
     assert open_snapshot(out.read_bytes(), TrustStore([open_bundle(bundle.read_bytes())]))
@@ -240,7 +226,7 @@ def test_a_snapshot_of_another_region_is_not_replaced_by_this_ones(
     out = tmp_path / "revocations.json"
     out.write_bytes(kept)
     args = ["revocations", "fetch", url, "--bundle", str(ours), "--bundle", str(theirs)]
-    code, said, err = _eseal([*args, "--out", str(out)], capsys, monkeypatch)
+    code, said, err = run_eseal([*args, "--out", str(out)], capsys, monkeypatch)
     assert code == 2, said
     assert "holds the snapshot of region 110000" in err
     assert out.read_bytes() == kept
@@ -263,7 +249,7 @@ def test_a_snapshot_not_signed_by_the_bundles_region_is_refused(
         other.node.close()
     out = tmp_path / "revocations.json"
     args = ["revocations", "fetch", url, "--bundle", str(bundle), "--out", str(out)]
-    code, said, err = _eseal(args, capsys, monkeypatch)
+    code, said, err = run_eseal(args, capsys, monkeypatch)
     assert code == 2, said
     assert f"the snapshot of {url}" in err
     assert not out.exists()
@@ -281,7 +267,7 @@ def test_a_node_that_is_not_one_or_cannot_be_reached_changes_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = tmp_path / "bundle.json"
-    code, said, err = _eseal(
+    code, said, err = run_eseal(
         ["bundle", "fetch", url, "--pin", "00" * 8, "--out", str(out)], capsys, monkeypatch
     )
     assert code == 2, said
@@ -298,7 +284,7 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_fetching(
     monkeypatch.setattr("verifier.online.fetch_bundle", no_fetch)
     out = tmp_path / "missing" / "bundle.json"
     args = ["bundle", "fetch", "http://127.0.0.1:9", "--pin", "00" * 8, "--out", str(out)]
-    code, said, err = _eseal(args, capsys, monkeypatch)
+    code, said, err = run_eseal(args, capsys, monkeypatch)
     assert code == 2, said
     assert "is not a directory: create it first" in err
 
@@ -317,7 +303,7 @@ def test_the_bundle_given_is_not_replaced_by_the_snapshot(
     before = _state(bundle)
     for out in (bundle, tmp_path / "." / "bundle.json"):
         args = ["revocations", "fetch", url, "--bundle", str(bundle), "--out", str(out)]
-        code, said, err = _eseal(args, capsys, monkeypatch)
+        code, said, err = run_eseal(args, capsys, monkeypatch)
         assert code == 2, said
         assert "is a --bundle file" in err
         assert _state(bundle) == before
@@ -340,7 +326,7 @@ def test_the_nodes_own_files_are_not_written_over(
         ["revocations", "fetch", url, "--bundle", str(bundle), "--out", str(files[1])],
     ]
     for args in cases:
-        code, said, err = _eseal(["--data", str(data), *args], capsys, monkeypatch)
+        code, said, err = run_eseal(["--data", str(data), *args], capsys, monkeypatch)
         assert code == 2, said
         assert "is a file of the node in" in err
     assert [_state(path) for path in files] == before

@@ -12,7 +12,7 @@ from eseal import passphrase as pp
 from eseal.node import Node, init_node
 from keys import keyfile
 from keys.errors import InvalidInput
-from tests.eseal.conftest import NOW, PASSPHRASE, make_region
+from tests.eseal.conftest import NOW, PASSPHRASE, make_region, run_eseal
 
 NEW = b"a new passphrase"
 
@@ -143,20 +143,6 @@ def test_the_same_or_an_empty_passphrase_is_refused(data: Path) -> None:
     assert _files(data) == before
 
 
-def _eseal(
-    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> tuple[int, str, str]:
-    from eseal import cli
-
-    monkeypatch.setattr("sys.argv", ["eseal", *args])
-    with pytest.raises(SystemExit) as exited:
-        cli.main()
-    said = capsys.readouterr()
-    code = exited.value.code
-    assert isinstance(code, int)
-    return code, said.out, said.err
-
-
 def test_the_command(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -166,20 +152,20 @@ def test_the_command(
     monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
     monkeypatch.delenv("ESEAL_NEW_PASSPHRASE", raising=False)
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
-    code, said, err = _eseal(["--data", str(data), "passphrase"], capsys, monkeypatch)
+    code, said, err = run_eseal(["--data", str(data), "passphrase"], capsys, monkeypatch)
     assert (code, said) == (2, "")
     assert "set ESEAL_NEW_PASSPHRASE" in err
     monkeypatch.setenv("ESEAL_NEW_PASSPHRASE", PASSPHRASE.decode())
-    code, said, err = _eseal(["--data", str(data), "passphrase"], capsys, monkeypatch)
+    code, said, err = run_eseal(["--data", str(data), "passphrase"], capsys, monkeypatch)
     assert (code, said) == (2, "")
     assert "is the current one" in err
-    code, said, err = _eseal(["--data", str(tmp_path), "passphrase"], capsys, monkeypatch)
+    code, said, err = run_eseal(["--data", str(tmp_path), "passphrase"], capsys, monkeypatch)
     assert code == 2
     assert "no eseal node" in err
     assert _files(data) == before
 
     monkeypatch.setenv("ESEAL_NEW_PASSPHRASE", NEW.decode())
-    code, said, err = _eseal(["--data", str(data), "--json", "passphrase"], capsys, monkeypatch)
+    code, said, err = run_eseal(["--data", str(data), "--json", "passphrase"], capsys, monkeypatch)
     assert code == 0, err
     report = json.loads(said)
     assert sorted(Path(p).name for p in report["rewrapped"]) == ["log.key", "root.key"]
