@@ -366,6 +366,73 @@ def new_credential(
         return _new_credential(conn, role=role, agency_code=agency_code, now=now)
 
 
+class UnknownCredential(InvalidInput):
+    """No API credential with this id was issued here."""
+
+    code = "unknown-credential"
+    http_status = 404
+
+
+_CREDENTIAL_ID = re.compile(r"(?:esk_)?([0-9a-f]{12})(?:\.[A-Za-z0-9_-]{43})?")
+
+
+@dataclass(frozen=True)
+class CredentialInfo:
+    """What a node keeps of an API credential, its secret aside (held only as a hash)."""
+
+    id: str
+    role: str
+    agency_code: str | None
+    created_at: int
+    revoked_at: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _credential_info(row: Any) -> CredentialInfo:
+    return CredentialInfo(row.id, row.role, row.agency_code, row.created_at, row.revoked_at)
+
+
+def list_credentials(node: Node, agency_code: str | None = None) -> list[CredentialInfo]:
+    """The API credentials issued here (of one agency, or with ``"operator"`` the
+    operator's), oldest first: ids, whose, when issued and revoked; never a secret."""
+    query = select(
+        _cred.c.id, _cred.c.role, _cred.c.agency_code, _cred.c.created_at, _cred.c.revoked_at
+    ).order_by(_cred.c.created_at, _cred.c.id)
+    if agency_code == "operator":
+        query = query.where(_cred.c.role == "operator")
+    elif agency_code is not None:
+        query = query.where(_cred.c.agency_code == agency_code)
+    with node.sql.read_engine.connect() as conn:
+        return [_credential_info(r) for r in conn.execute(query)]
+
+
+def revoke_credential(node: Node, credential: str, *, now: int) -> CredentialInfo:
+    """Revoke an API credential, named by its id (the 12 hex digits after ``esk_``), or
+    given whole: from the next request on it authenticates nothing."""
+    match = _CREDENTIAL_ID.fullmatch(credential.strip())
+    if match is None:
+        raise InvalidInput(
+            "name the credential by its id: the 12 hex digits after esk_ (eseal agency "
+            "credentials lists them)"
+        )
+    cid = match.group(1)
+    with node.sql.write_engine.begin() as conn:
+        row = conn.execute(select(_cred).where(_cred.c.id == cid)).first()
+        if row is None:
+            raise UnknownCredential(f"no API credential esk_{cid} was issued here")
+        if row.revoked_at is not None:
+            raise InvalidInput(f"the API credential esk_{cid} is already revoked")
+        conn.execute(
+            update(_cred)
+            .where(_cred.c.id == cid, _cred.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        row = conn.execute(select(_cred).where(_cred.c.id == cid)).one()
+    return _credential_info(row)
+
+
 def authenticate(node: Node, token: str | None) -> Principal:
     """The principal behind an ``esk_…`` credential, or NotAuthenticated."""
     match = _TOKEN.fullmatch(token or "")

@@ -119,3 +119,50 @@ def agency_credential(
         else:
             token = new_credential(node, role="agency", agency_code=code, now=now())
     emit({"for": code, "credential": token}, as_json, lambda: typer.echo(token))
+
+
+@agency_app.command("credentials")
+def agency_credentials(
+    code: Annotated[
+        str | None,
+        typer.Argument(help="Only this agency's credentials (a credit code), or 'operator'."),
+    ] = None,
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the API credentials issued: ids, whose, when issued and revoked (no secrets)."""
+    from eseal.agencies import list_credentials
+
+    with open_node(data, database_url) as node:
+        rows = [c.to_json() for c in list_credentials(node, code)]
+
+    def human() -> None:
+        for r in rows:
+            state = "active" if r["revoked_at"] is None else f"revoked at {r['revoked_at']}"
+            whose = r["agency_code"] or "operator"
+            typer.echo(f"esk_{r['id']}  {whose}  issued at {r['created_at']}  {state}")
+
+    emit(rows, as_json, human)
+
+
+@agency_app.command("revoke-credential")
+def agency_revoke_credential(
+    credential: Annotated[
+        str, typer.Argument(help="The credential's id (esk_ and 12 hex digits), or the whole one.")
+    ],
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke an API credential (one leaked, or of someone who left): the API refuses it
+    from its next request on."""
+    from eseal.agencies import revoke_credential
+
+    with open_node(data, database_url) as node:
+        info = revoke_credential(node, credential, now=now())
+    emit(
+        info.to_json(),
+        as_json,
+        lambda: typer.echo(f"credential esk_{info.id} of {info.agency_code or 'operator'} revoked"),
+    )

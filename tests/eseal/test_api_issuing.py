@@ -862,3 +862,54 @@ def test_a_status_change_that_needs_no_reason_needs_no_body(api: Api) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "01"
     assert api.region.node.log.size() == size + 2
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str]:
+    """``eseal ARGS`` run in this process (its exit code and what it printed)."""
+    from unittest import mock
+
+    from eseal.cli import main
+
+    capsys.readouterr()
+    with mock.patch("sys.argv", ["eseal", *map(str, args)]), pytest.raises(SystemExit) as e:
+        main()
+    said = capsys.readouterr()
+    return int(e.value.code or 0), said.out + said.err
+
+
+@pytest.mark.parametrize("role", ["agency", "operator"])
+def test_a_revoked_credential_stops_working_at_once(
+    api: Api, role: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A leaked credential (or one of a clerk who left) can be revoked: `eseal agency
+    revoke-credential ID` lists nothing secret, and the API refuses the credential from its
+    next request on, changing nothing; the agency's other credentials keep working."""
+    region = api.region
+    code = MARKET if role == "agency" else None
+    token = new_credential(region.node, role=role, agency_code=code, now=NOW)  # type: ignore[arg-type]
+    auth = {"Authorization": f"Bearer {token}"}
+    body = {**ISSUE_BODY, "agency": MARKET}
+    assert api.client.post("/v1/licenses", json=body, headers=auth).status_code == 201
+    cid = token.split(".")[0]
+    data = region.node.data_dir
+    whose = MARKET if code else "operator"
+    status, listed = _cli(capsys, "agency", "credentials", whose, "--data", data)
+    assert status == 0, listed
+    assert cid in listed
+    assert token.split(".")[1] not in listed
+    status, said = _cli(capsys, "agency", "revoke-credential", cid, "--data", data)
+    assert status == 0, said
+    size = region.node.log.size()
+    r = api.client.post("/v1/licenses", json=body, headers=auth)
+    assert r.status_code == 401, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert region.node.log.size() == size
+    status, said = _cli(capsys, "agency", "revoke-credential", cid, "--data", data)
+    assert status == 2, said
+    assert "already revoked" in said
+    status, said = _cli(capsys, "agency", "revoke-credential", "esk_000000000000", "--data", data)
+    assert status == 2, said
+    assert "no API credential" in said
+    other = api.tokens["owner" if role == "agency" else "operator"]
+    r = api.client.post("/v1/licenses", json=body, headers={"Authorization": other})
+    assert r.status_code == 201, r.text
