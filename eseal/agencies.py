@@ -12,6 +12,7 @@ import hmac
 import json
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -19,7 +20,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from eseal.catalog import load_catalog
-from eseal.ids import validate_credit_code
+from eseal.ids import InvalidIdentityNumber, validate_credit_code, validate_identity_number
 from eseal.models import AgencyKeyRow, AgencyRow, CredentialRow
 from eseal.node import Node
 from keys import ed25519
@@ -322,7 +323,31 @@ def stated_reason(reason: str, *, missing: str | None = None) -> str:
         raise InvalidInput(f"the reason must be at most {MAX_REASON} characters")
     if not displayable(reason):
         raise InvalidInput("the reason must be plain text: no control or format (bidi) characters")
+    if holds_identity_number(reason):
+        raise InvalidInput(
+            "the reason must not hold an identity number: the ledger keeps it for ever and "
+            "shows it to every region; name the person otherwise (a case or file number)"
+        )
     return reason
+
+
+#: 18 characters that may be a resident identity number (17 digits and a digit or X), not
+#: part of a longer run of digits.
+_IDENTITY_LIKE = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9])")
+
+
+def holds_identity_number(text: str) -> bool:
+    """Whether ``text`` holds a valid resident identity number (check character and birth
+    date right), written in full-width digits or spaced in groups as well."""
+    normal = unicodedata.normalize("NFKC", text).upper()
+    candidates = _IDENTITY_LIKE.findall(normal) + _IDENTITY_LIKE.findall("".join(normal.split()))
+    for candidate in candidates:
+        try:
+            validate_identity_number(candidate)
+        except InvalidIdentityNumber:
+            continue
+        return True
+    return False
 
 
 def revoke_key(node: Node, code: str, key_id: str, *, reason: str, now: int) -> None:

@@ -289,6 +289,48 @@ def test_a_reason_that_is_not_plain_text_changes_nothing(api: Api, reason: str) 
     assert api.region.node.log.size() == size
 
 
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "持证人张三（身份证11010519491231002X）已死亡",
+        "持证人身份证号11010519491231002x",
+        "身份证 １１０１０５１９４９１２３１００２Ｘ",
+        "证号 110105 19491231 002X 冒用",
+    ],
+)
+def test_a_reason_holding_an_identity_number_changes_nothing(api: Api, reason: str) -> None:
+    """A reason is recorded in the ledger, which keeps it for ever and every region reads:
+    one holding a resident identity number (as typed: full-width, spaced) is refused, and
+    the refusal does not repeat it."""
+    auth = {"Authorization": api.tokens["owner"]}
+    lic, seal = _fresh_license(api), _fresh_seal(api)
+    size = api.region.node.log.size()
+    for path in (f"/v1/licenses/{lic}/revoke", f"/v1/licenses/{lic}/suspend"):
+        r = api.client.post(path, json={"reason": reason}, headers=auth)
+        assert r.status_code == 400, r.text
+        assert "identity number" in r.json()["detail"]
+        assert "19491231" not in r.text
+    r = api.client.post(f"/v1/seals/{seal}/revoke", json={"reason": reason}, headers=auth)
+    assert r.status_code == 400, r.text
+    assert api.region.node.log.size() == size
+    assert api.client.get(f"/v1/licenses/{lic}/status").json()["status"] == "01"
+    key = active_key(api.region.node, MARKET).key_id.hex()
+    with pytest.raises(InvalidInput, match="identity number"):
+        revoke_key(api.region.node, MARKET, key, reason=reason, now=NOW)
+    assert api.region.node.log.size() == size
+
+
+@pytest.mark.parametrize("reason", ["案卷 110105194912310021", "文号 20240520123456789012"])
+def test_a_reason_with_numbers_that_are_no_identity_number_is_recorded(
+    api: Api, reason: str
+) -> None:
+    lic = _fresh_license(api)
+    auth = {"Authorization": api.tokens["owner"]}
+    r = api.client.post(f"/v1/licenses/{lic}/suspend", json={"reason": reason}, headers=auth)
+    assert r.status_code == 200, r.text
+    assert api.client.get(f"/v1/licenses/{lic}/status").json()["status_reason"] == reason
+
+
 def test_a_reason_is_recorded_with_its_white_space_collapsed(api: Api) -> None:
     auth = {"Authorization": api.tokens["owner"]}
     lic = _fresh_license(api)
