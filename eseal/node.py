@@ -211,7 +211,7 @@ class Node:
         """Open the node in ``data_dir``; with a passphrase, unlock its keys for writing."""
         config = read_config(data_dir)
         url = database_url or config.database_url or sqlite_url(data_dir)
-        if database_url is None and config.database_url and _HIDDEN in config.database_url:
+        if database_url is None and config.database_url and _password_hidden(config.database_url):
             raise InvalidInput(
                 "node.json keeps the database URL without its password: give --database-url "
                 "(or ESEAL_DATABASE_URL) with the password"
@@ -284,7 +284,7 @@ class Node:
 
 
 def _shown_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+    return _without_password(url) or url
 
 
 def _require_sqlite_file(url: str, data_dir: Path) -> None:
@@ -416,7 +416,9 @@ def _create_node(
             raise
         if resumed is None:
             store.close()
-            raise AlreadyInitialised(f"the ledger at {url} already has entries; use an empty one")
+            raise AlreadyInitialised(
+                f"the ledger at {_shown_url(url)} already has entries; use an empty one"
+            )
         return resumed
     root_key, log_key = ed25519.generate(), ed25519.generate()
     root_pub, log_pub = bytes(root_key.verify_key), bytes(log_key.verify_key)
@@ -535,17 +537,32 @@ def _unlocked_node(
     return config, node
 
 
-_HIDDEN = ":***@"
+_HIDDEN = "***"
+#: Query parameters of a database URL that are secrets: libpq (and psycopg, to which
+#: SQLAlchemy passes the query) takes ``?password=`` as the password, as it does the
+#: userinfo's, and ``sslpassword`` opens the client's TLS key.
+_SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 
 
 def _without_password(url: str | None) -> str | None:
-    """The database URL as node.json keeps it: a password never reaches the disk."""
+    """The database URL as node.json keeps it, and as messages show it: a password (in the
+    userinfo or the query) never reaches the disk or a message, ``***`` in its place."""
     if url is None:
         return None
     parsed = make_url(url)
-    if parsed.password is None:
+    secrets_in_query = _SECRET_PARAMETERS & set(parsed.query)
+    if parsed.password is None and not secrets_in_query:
         return url
-    return parsed.render_as_string(hide_password=True)
+    parsed = parsed.update_query_dict(dict.fromkeys(secrets_in_query, _HIDDEN))
+    # The query's *** as written (render_as_string would percent-encode it: %2A%2A%2A).
+    return parsed.render_as_string(hide_password=True).replace("=%2A%2A%2A", "=" + _HIDDEN)
+
+
+def _password_hidden(url: str) -> bool:
+    """Whether ``url`` is one :func:`_without_password` hid a password of."""
+    parsed = make_url(url)
+    query = parsed.query
+    return parsed.password == _HIDDEN or any(query.get(n) == _HIDDEN for n in _SECRET_PARAMETERS)
 
 
 def _write_json_atomic(path: Path, value: dict[str, Any]) -> None:

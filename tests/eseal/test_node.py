@@ -46,6 +46,56 @@ def test_database_password_is_not_kept(tmp_path: Path) -> None:
         Node.open(tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        (
+            "postgresql://eseal@db/eseal?password=s3cret&sslmode=require",
+            "postgresql://eseal@db/eseal?password=***&sslmode=require",
+        ),
+        (
+            "postgresql://eseal@db/eseal?sslpassword=s3cret",
+            "postgresql://eseal@db/eseal?sslpassword=***",
+        ),
+        (
+            "postgresql://eseal:s3cret@db/eseal?password=s3cret",
+            "postgresql://eseal:***@db/eseal?password=***",
+        ),
+    ],
+)
+def test_a_database_password_in_the_query_is_not_kept_either(
+    tmp_path: Path, given: str, kept: str
+) -> None:
+    """libpq takes ``?password=`` as the password (SQLAlchemy hands psycopg the query):
+    node.json keeps it hidden too, and a node so recorded asks for the URL again."""
+    assert _without_password(given) == kept
+    init_node(tmp_path, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW).close()
+    config = json.loads((tmp_path / NODE_FILE).read_text(encoding="utf-8"))
+    config["database_url"] = kept.replace("@db/", "@127.0.0.1:1/")
+    (tmp_path / NODE_FILE).write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(InvalidInput, match="password"):
+        Node.open(tmp_path)
+
+
+@pytest.mark.filterwarnings("ignore:Query string argument")  # sqlite takes no password
+def test_a_message_naming_a_database_shows_no_password(tmp_path: Path) -> None:
+    """Refusing a database that is not the node's names it, without its password."""
+    first = tmp_path / "first"
+    init_node(first, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW).close()
+    url = f"sqlite:///{first / 'ledger.db'}?password=s3cret"
+    with pytest.raises(EsealError) as refused:
+        init_node(
+            tmp_path / "second",
+            region="500000",
+            name="重庆市",
+            passphrase=PASSPHRASE,
+            now=NOW,
+            database_url=url,
+        )
+    assert "s3cret" not in str(refused.value)
+    assert "password=***" in str(refused.value)
+
+
 def test_no_private_key_in_clear_in_the_data_directory(tmp_path: Path) -> None:
     node = init_node(tmp_path, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW)
     seeds = [bytes(k._seed) for k in (node.root_key, node.log_key) if k is not None]
