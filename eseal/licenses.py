@@ -505,8 +505,14 @@ def renew(
     """Issue the next version of a license (same serial) and let the old one lapse."""
     old = get_license(node, license_id)
     principal.require(old.agency_code)
-    lapse_kind, may_lapse, _ = ACTIONS["lapse"]
-    if old.status not in may_lapse:
+    lapse_kind, _, _ = ACTIONS["lapse"]
+    if old.status == "02":
+        # Its successor would be valid: a renewal would end the suspension unrecorded.
+        raise BadTransition(
+            f"license {license_id} is {STATUS_NAMES[old.status]}; renew refused: reinstate "
+            "it first, if the suspension is over"
+        )
+    if old.status != "01":
         raise BadTransition(f"license {license_id} is {STATUS_NAMES[old.status]}; renew refused")
     if old.version >= 999:
         raise BadTransition("license version 999 cannot be renewed")

@@ -885,6 +885,29 @@ def test_problems_are_not_kept_by_caches(api: Api) -> None:
         assert r.headers["cache-control"] == "no-store", (r.status_code, r.headers)
 
 
+def test_a_suspended_license_is_not_renewed(api: Api) -> None:
+    """A renewal's new version is valid: renewing a suspended license (by its agency, say,
+    while the operator's suspension stands) would end the suspension with no record of it.
+    It is refused and changes nothing; once reinstated, the license renews."""
+    license_id = _fresh_license(api)
+    owner = {"Authorization": api.tokens["owner"]}
+    operator = {"Authorization": api.tokens["operator"]}
+    r = api.client.post(
+        f"/v1/licenses/{license_id}/suspend", json={"reason": "立案调查"}, headers=operator
+    )
+    assert r.status_code == 200, r.text
+    size = api.region.node.log.size()
+    for who in (owner, operator):
+        r = api.client.post(f"/v1/licenses/{license_id}/renew", json={}, headers=who)
+        assert r.status_code == 409, r.text
+        assert "reinstate" in r.json()["detail"]
+    assert api.region.node.log.size() == size
+    assert api.client.get(f"/v1/licenses/{license_id}/status").json()["status"] == "02"
+    assert api.client.post(f"/v1/licenses/{license_id}/reinstate", headers=owner).is_success
+    r = api.client.post(f"/v1/licenses/{license_id}/renew", json={}, headers=owner)
+    assert r.status_code == 201, r.text
+
+
 def test_a_status_change_that_needs_no_reason_needs_no_body(api: Api) -> None:
     """A reinstatement needs no reason, so it needs no body: POST …/reinstate alone works
     (it was a 422 "body: Field required"), with no Content-Type (no body needs none: not a
