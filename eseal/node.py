@@ -386,6 +386,20 @@ def init_node(
         raise
 
 
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty for its owner alone (0600), unless it is there: the SQLite
+    ledger holds the licenses' holders and fields, and SQLite gives its -wal and -shm files
+    the database file's mode (it would make the file 0644 under the usual umask)."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o600)  # the umask may only narrow the mode; make it exact
+    finally:
+        os.close(fd)
+
+
 def _create_node(
     data_dir: Path,
     *,
@@ -398,6 +412,8 @@ def _create_node(
 ) -> Node:
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "keys").mkdir(mode=0o700, exist_ok=True)
+    if database_url is None:
+        _create_private(data_dir / "ledger.db")
     url = database_url or sqlite_url(data_dir)
     store = SqlStore(url)
     if store.head().size:

@@ -96,6 +96,22 @@ def test_a_message_naming_a_database_shows_no_password(tmp_path: Path) -> None:
     assert "password=***" in str(refused.value)
 
 
+def test_the_sqlite_ledger_is_readable_by_its_owner_alone(tmp_path: Path) -> None:
+    """The ledger database holds every license's holder and fields: under the usual umask
+    (022) it was made 0644, readable by every local user, with its -wal and -shm files."""
+    old = os.umask(0o022)
+    try:
+        node = init_node(tmp_path, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW)
+        add_agency(node, code=MARKET, name="重庆市市场监督管理局", types=[BUSINESS], now=NOW)
+        files = sorted(tmp_path.glob("ledger.db*"))
+        modes = {p.name: p.stat().st_mode & 0o777 for p in files}
+        node.close()
+    finally:
+        os.umask(old)
+    assert "ledger.db" in modes
+    assert modes == dict.fromkeys(modes, 0o600)
+
+
 def test_no_private_key_in_clear_in_the_data_directory(tmp_path: Path) -> None:
     node = init_node(tmp_path, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW)
     seeds = [bytes(k._seed) for k in (node.root_key, node.log_key) if k is not None]
