@@ -337,13 +337,21 @@ def _draw_watermark(c: Any, note: str, width: float, height: float) -> None:
     c.restoreState()
 
 
+#: The agency name's height at most: the dates under it stay inside the frame (a name of
+#: 100 characters, the longest an agency may have, takes 6 lines at 11 pt).
+MAX_AGENCY_HEIGHT: Final = 32 * mm
+
+
 def _draw_issuer(c: Any, lic: PrintableLicense, x: float, right: float) -> None:
     """发证机关 and the dates, the seal stamped under them (so its ink never hides a date)."""
     if lic.seal_png is not None:
         c.drawImage(seal_reader(lic.seal_png), x + 20 * mm, 36 * mm, 40 * mm, 40 * mm, mask="auto")
     draw_text(c, (x, 76 * mm), "发证机关  Issuing authority", 9, GREY)
-    agency = cjk_paragraph(lic.agency_name, 14)
-    _, agency_h = agency.wrap(right - x, 20 * mm)
+    for size in (14.0, 13.0, 12.0, 11.0, 10.0, 9.0):  # a long name smaller, the dates in frame
+        agency = cjk_paragraph(lic.agency_name, size)
+        _, agency_h = agency.wrap(right - x, MAX_AGENCY_HEIGHT)
+        if agency_h <= MAX_AGENCY_HEIGHT:
+            break
     agency.drawOn(c, x, 71 * mm - agency_h)
     y = min(52 * mm, 66 * mm - agency_h)
     for chinese, english, value in (

@@ -243,6 +243,57 @@ def test_license_too_long_for_a_page_is_refused(license_: PrintableLicense) -> N
         license_pdf(crowded)
 
 
+MM = 72 / 25.4
+
+
+def glyph_boxes(pdf: bytes) -> tuple[tuple[float, float], list[tuple[str, tuple[float, ...]]]]:
+    """The page size and each visible character with its box (left, bottom, right, top) in pt."""
+    document = pdfium.PdfDocument(pdf)
+    try:
+        page = document[0]
+        text = page.get_textpage()
+        count = text.count_chars()
+        chars = [(text.get_text_range(i, 1), text.get_charbox(i)) for i in range(count)]
+        return page.get_size(), [(ch, box) for ch, box in chars if ch.strip()]
+    finally:
+        document.close()
+
+
+def misplaced_glyphs(pdf: bytes) -> list[str]:
+    """Characters outside the inner frame (14 mm in) or over another character (not its
+    neighbour in reading order, which kerning may touch)."""
+    (width, height), glyphs = glyph_boxes(pdf)
+    inset, found = 14 * MM, []
+    for ch, (left, bottom, right, top) in glyphs:
+        if left < inset or bottom < inset or right > width - inset or top > height - inset:
+            found.append(f"{ch!r} outside the frame at ({left / MM:.0f}, {bottom / MM:.0f}) mm")
+    for i, (ch, (l1, b1, r1, t1)) in enumerate(glyphs):
+        for other, (l2, b2, r2, t2) in glyphs[i + 2 :]:
+            if min(r1, r2) - max(l1, l2) > 0.3 and min(t1, t2) - max(b1, b2) > 0.3:
+                found.append(f"{ch!r} over {other!r} at ({l1 / MM:.0f}, {b1 / MM:.0f}) mm")
+    return found
+
+
+#: An agency name as long as an agency's may be (agencies.MAX_NAME: 100 characters).
+LONGEST_AGENCY = ("重庆市两江新区（中国（重庆）自由贸易试验区两江片区）管理委员会行政审批局" * 3)[
+    :100
+]
+
+
+def test_license_with_the_longest_agency_name_keeps_its_dates_inside_the_frame(
+    license_: PrintableLicense,
+) -> None:
+    long = PrintableLicense(
+        **{**license_.__dict__, "agency_name": LONGEST_AGENCY, "status_note": None}
+    )
+    pdf = license_pdf(long)
+    save_artifact("license-long-agency.pdf", pdf)
+    assert misplaced_glyphs(pdf) == []
+    text = page_text(pdf).replace("\r\n", "")
+    assert LONGEST_AGENCY in text
+    assert "Valid until" in text
+
+
 # -- the seal -----------------------------------------------------------------------------------
 
 
