@@ -14,7 +14,14 @@ from eseal.ids import province_name
 from eseal.licenses import get_license
 from eseal.models import LicenseRow
 from eseal.node import Node
-from eseal.render import PrintableLicense, license_pdf, license_png, qr_png, qr_svg
+from eseal.render import (
+    PrintableLicense,
+    chinese_date,
+    license_pdf,
+    license_png,
+    qr_png,
+    qr_svg,
+)
 from eseal.seals import list_seals
 from keys.errors import InvalidInput
 from keys.keyfile import fsync_directory
@@ -26,6 +33,7 @@ def printable(node: Node, row: LicenseRow) -> PrintableLicense:
     ltype = load_catalog().get(row.type_code)
     owner = agency(node, row.agency_code)
     labels = {f.name: f.label for f in ltype.fields}
+    dates = {f.name for f in ltype.fields if f.kind == "date"}
     values = json.loads(row.fields)
     seals = [s for s in list_seals(node, row.agency_code) if s.status == "active"]
     return PrintableLicense(
@@ -33,7 +41,10 @@ def printable(node: Node, row: LicenseRow) -> PrintableLicense:
         license_id=row.id,
         holder_name=row.holder_name,
         holder_id_display=row.holder_id_display,
-        fields=[(labels.get(k, k), str(v)) for k, v in values.items()],
+        fields=[
+            (labels.get(k, k), chinese_date(str(v)) if k in dates else str(v))
+            for k, v in values.items()
+        ],
         agency_name=owner.name,
         issued_on=beijing_day(row.issued_at) or "",
         valid_until=beijing_day(row.expires),

@@ -9,6 +9,7 @@ import hashlib
 import io
 import math
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -342,6 +343,16 @@ def _draw_watermark(c: Any, note: str, width: float, height: float) -> None:
 MAX_AGENCY_HEIGHT: Final = 32 * mm
 
 
+def chinese_date(iso: str) -> str:
+    """A YYYY-MM-DD date as a Chinese reader writes it (2024年5月1日: the month and day
+    without a leading zero, as GB/T 9704 sets them); any other text unchanged."""
+    match = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", iso)
+    if match is None:
+        return iso
+    year, month, day = match.groups()
+    return f"{year}年{int(month)}月{int(day)}日"
+
+
 def _draw_issuer(c: Any, lic: PrintableLicense, x: float, right: float) -> None:
     """发证机关 and the dates, the seal stamped under them (so its ink never hides a date)."""
     if lic.seal_png is not None:
@@ -355,8 +366,8 @@ def _draw_issuer(c: Any, lic: PrintableLicense, x: float, right: float) -> None:
     agency.drawOn(c, x, 71 * mm - agency_h)
     y = min(52 * mm, 66 * mm - agency_h)
     for chinese, english, value in (
-        ("发证日期", "Issued on", lic.issued_on),
-        ("有效期至", "Valid until", lic.valid_until or "长期"),
+        ("发证日期", "Issued on", chinese_date(lic.issued_on)),
+        ("有效期至", "Valid until", chinese_date(lic.valid_until) if lic.valid_until else "长期"),
     ):
         draw_text(c, (x, y), f"{chinese}  {value}", 11.5)
         draw_text(c, (x, y - 4 * mm), english, 7.5, GREY)

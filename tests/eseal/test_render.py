@@ -209,7 +209,8 @@ def test_license_pdf_embeds_the_font_and_holds_the_text(license_: PrintableLicen
         "食品经营许可证",
         "杭州西湖美味餐饮管理有限公司",
         "扫码核验",
-        "2029-04-30",
+        "发证日期 2024年5月1日",  # dates as a Chinese reader writes them
+        "有效期至 2029年4月30日",
         "样本",
     ):
         assert expected in text
