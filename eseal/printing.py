@@ -27,9 +27,21 @@ from keys.errors import InvalidInput
 from keys.keyfile import fsync_directory
 from verifier.pipeline import beijing_day
 
+#: What a license printed (or printed again) says across its page when it is no longer in
+#: force (status codes as eseal.licenses.STATUS_NAMES); a valid one (01) says nothing.
+STATUS_NOTES = {
+    "02": "已暂停 SUSPENDED",
+    "03": "已撤回 WITHDRAWN",
+    "04": "已注销 CANCELLED",
+    "05": "已失效 LAPSED",
+    "06": "已转出 TRANSFERRED",
+    "07": "已撤销 REVOKED",
+}
+
 
 def printable(node: Node, row: LicenseRow) -> PrintableLicense:
-    """What the license sheet shows, from a stored license."""
+    """What the license sheet shows, from a stored license: a license no longer in force
+    is marked so across the page, never printed as if it were valid."""
     ltype = load_catalog().get(row.type_code)
     owner = agency(node, row.agency_code)
     labels = {f.name: f.label for f in ltype.fields}
@@ -51,8 +63,17 @@ def printable(node: Node, row: LicenseRow) -> PrintableLicense:
         region_name=province_name(node.config.region),
         qr_text=row.document,
         seal_png=bytes(seals[0].image) if seals else None,
-        status_note=None,
+        status_note=_status_note(row),
     )
+
+
+def _status_note(row: LicenseRow) -> str | None:
+    if row.status == "01":
+        return None
+    note = STATUS_NOTES.get(row.status, f"状态 {row.status} STATUS")
+    if row.status == "05" and row.replaced_by:
+        return f"{note} · 已换发新证 RENEWED"
+    return note
 
 
 def _umask() -> int:
