@@ -37,6 +37,7 @@ from eseal.ids import (
 from eseal.models import AgencyRow, LicenseRow, SealRow
 from eseal.node import Node
 from eseal.proofs import b64_hashes
+from eseal.render import QR_MAX_CHARS
 from keys.errors import CheckFailed, InvalidInput
 from ledger.entries import Entry
 from verifier.document import (
@@ -260,6 +261,11 @@ def prepare(
     )
     signed = sign_license(claims, node.signing_key(key.key_id))
     text, doc_digest = signed.text, signed.digest
+    if len(text) > QR_MAX_CHARS:  # a license is scanned from its QR: one that cannot be is none
+        raise InvalidInput(
+            f"the license would be {len(text)} characters of QR text, more than a QR code holds"
+            f" ({QR_MAX_CHARS}): shorten the holder name or the longest field values"
+        )
     parsed_serial = license_id.split(".")[7]
     return _Prepared(
         row={

@@ -3,13 +3,16 @@ paper, from licenses issued on a region node."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from eseal.agencies import OPERATOR
-from eseal.licenses import change_status, get_license, issue, renew
+from eseal.licenses import IssueRequest, change_status, get_license, issue, renew
 from eseal.printing import printable
 from eseal.render import license_pdf
-from tests.eseal.conftest import MARKET, NOW, Region, business_request
+from keys.errors import InvalidInput
+from tests.eseal.conftest import FOOD, MARKET, NOW, Region, business_request
 from tests.eseal.test_render import page_text
 
 
@@ -54,3 +57,34 @@ def test_the_old_version_of_a_renewed_license_prints_as_lapsed(region: Region) -
     assert new.status_note is None
     assert renewed.id.split(".")[-2] == "002"  # version 2, printed in its number
     assert f"No. {renewed.id}" in page_text(license_pdf(new))
+
+
+def varied_chinese(length: int, seed: int = 0) -> str:
+    """``length`` common Chinese characters that deflate does not shrink (unlike repeated
+    text), deterministic."""
+    stream = b"".join(
+        hashlib.sha256(f"{seed}/{block}".encode()).digest() for block in range(length // 16 + 1)
+    )
+    return "".join(
+        chr(0x4E00 + (stream[2 * i] << 8 | stream[2 * i + 1]) % 0x5000) for i in range(length)
+    )
+
+
+def food_request(scale: float) -> IssueRequest:
+    """A 食品经营许可证 whose free-text values fill ``scale`` of their maximum lengths."""
+    limits = {"license_number": 20, "legal_representative": 50, "address": 100}
+    limits |= {"premises": 100, "business_items": 200}
+    values = {name: varied_chinese(int(n * scale), i) for i, (name, n) in enumerate(limits.items())}
+    values["main_business"] = "餐饮服务经营者"
+    return IssueRequest(FOOD, varied_chinese(int(100 * scale), 99), "91500000MA60XXXX15", values)
+
+
+def test_a_license_too_large_for_a_qr_code_is_refused_before_it_is_recorded(
+    region: Region,
+) -> None:
+    """Values each within their field's length can make a document no QR symbol holds: it
+    was signed and recorded, then could be neither printed nor scanned."""
+    size = region.node.log.size()
+    with pytest.raises(InvalidInput, match="more than a QR code holds"):
+        issue(region.node, OPERATOR, MARKET, food_request(1.0), now=NOW)
+    assert region.node.log.size() == size
