@@ -374,9 +374,15 @@ def _draw_issuer(c: Any, lic: PrintableLicense, x: float, right: float) -> None:
         y -= 11 * mm
 
 
+#: The smallest QR module printed on a license (a common guideline for scanning print with
+#: a phone): a version-40 symbol is drawn 61 mm wide.
+MIN_QR_MODULE: Final = 0.33 * mm
+
+
 def license_pdf(lic: PrintableLicense) -> bytes:
     """An A4 printable license: title, number, holder and fields, agency and dates under the
-    seal, the QR (44 mm) captioned 扫码核验. The CJK font is embedded as a subset."""
+    seal, the QR (44 mm, more for a dense one) captioned 扫码核验. The CJK font is embedded
+    as a subset."""
     font = _pdf_font()
     width, height = A4
     mid, content_w = width / 2, width - 44 * mm
@@ -409,8 +415,13 @@ def license_pdf(lic: PrintableLicense) -> bytes:
     table.drawOn(c, 22 * mm, table_top - table_h)
     if lic.status_note:
         _draw_watermark(c, lic.status_note, width, height)
-    draw_qr(c, lic.qr_text, 24 * mm, 30 * mm, 44 * mm)
-    draw_text(c, (46 * mm, 24 * mm), "扫码核验  Scan to verify", 9.5, centred=True)
+    # 44 mm, or larger for a dense QR so that its modules stay large enough for a phone:
+    # it grows right and down, the table's foot at 88 mm above it.
+    qr_size = max(44 * mm, (len(qr_matrix(lic.qr_text)) + 2 * QUIET_ZONE) * MIN_QR_MODULE)
+    qr_y = 30 * mm - min(8 * mm, qr_size - 44 * mm)
+    draw_qr(c, lic.qr_text, 24 * mm, qr_y, qr_size)
+    caption = (24 * mm + qr_size / 2, qr_y - 6 * mm)
+    draw_text(c, caption, "扫码核验  Scan to verify", 9.5, centred=True)
     _draw_issuer(c, lic, 110 * mm, width - 24 * mm)
     c.showPage()
     c.save()

@@ -295,6 +295,48 @@ def test_license_with_the_longest_agency_name_keeps_its_dates_inside_the_frame(
     assert "Valid until" in text
 
 
+def printed_qr(pdf: bytes, text: str, dpi: int) -> tuple[float, int]:
+    """The QR on the page rasterised at ``dpi``: its module size in mm, and how many modules
+    wide its white margin is (up to 8) on the side where it is narrowest."""
+    image = rasterise(pdf, dpi=dpi).convert("L")
+    (found,) = zxingcpp.read_barcodes(image)
+    assert found.text == text
+    corners = [found.position.top_left, found.position.top_right]
+    corners += [found.position.bottom_right, found.position.bottom_left]
+    xs, ys = [p.x for p in corners], [p.y for p in corners]
+    modules = len(qr_matrix(text))
+    unit = (max(xs) - min(xs) + 1) / modules  # pixels a module
+    margin = 0
+    while margin < 8:
+        reach = round((margin + 1) * unit)
+        box = (min(xs) - reach, min(ys) - reach, max(xs) + 1 + reach, max(ys) + 1 + reach)
+        ring = image.crop(box)
+        ring.paste(255, (reach, reach, ring.width - reach, ring.height - reach))
+        darkest, _ = ring.getextrema()
+        if not isinstance(darkest, int) or darkest < 128:  # dark within that many modules
+            break
+        margin += 1
+    return unit / dpi * 25.4, margin
+
+
+@pytest.mark.parametrize("length", [600, 2420])
+def test_license_qr_modules_are_large_enough_for_a_phone(
+    license_: PrintableLicense, length: int
+) -> None:
+    """At least 0.33 mm a module with its 4-module quiet zone, up to the densest QR a license
+    may have (version 40), and it scans at 150 and 300 dpi."""
+    dense = PrintableLicense(**{**license_.__dict__, "qr_text": payload(length)})
+    pdf = license_pdf(dense)
+    save_artifact(f"license-qr-{length}.pdf", pdf)
+    for dpi in (150, 300):
+        assert decode(rasterise(pdf, dpi=dpi)) == [dense.qr_text]
+    module_mm, quiet = printed_qr(pdf, dense.qr_text, 300)
+    assert module_mm >= 0.33
+    assert quiet >= 4
+    plain = PrintableLicense(**{**dense.__dict__, "status_note": None})
+    assert misplaced_glyphs(license_pdf(plain)) == []
+
+
 # -- the seal -----------------------------------------------------------------------------------
 
 
