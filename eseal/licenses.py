@@ -37,7 +37,6 @@ from eseal.ids import (
 from eseal.models import AgencyRow, LicenseRow, SealRow
 from eseal.node import Node
 from eseal.proofs import b64_hashes
-from eseal.render import QR_MAX_CHARS
 from keys.errors import CheckFailed, InvalidInput
 from ledger.entries import Entry
 from verifier.document import (
@@ -261,6 +260,8 @@ def prepare(
     )
     signed = sign_license(claims, node.signing_key(key.key_id))
     text, doc_digest = signed.text, signed.digest
+    from eseal.render import QR_MAX_CHARS  # here: rendering's imports are heavy (40 ms)
+
     if len(text) > QR_MAX_CHARS:  # a license is scanned from its QR: one that cannot be is none
         raise InvalidInput(
             f"the license would be {len(text)} characters of QR text, more than a QR code holds"
