@@ -54,17 +54,17 @@ def idempotency_key(
     operation: str,
     *,
     header: str | None,
-    content: Any,
+    content: Callable[[], Any],
     now: int,
     status: int = 201,
 ) -> IdempotencyKey | None:
     """The request's key (None without the header), fingerprinted over its method, path and
-    ``content`` (what the operation acts on, as JSON: a form's values rather than its bytes,
-    whose boundary a client draws anew for each try)."""
+    ``content()`` (what the operation acts on, as JSON: a form's values rather than its
+    bytes, whose boundary a client draws anew for each try; made only for a keyed request)."""
     key = parse_key(header)
     if key is None:
         return None
-    made = fingerprint(node, request.method, request.url.path, content)
+    made = fingerprint(node, request.method, request.url.path, content())
     return IdempotencyKey(principal_scope(principal), operation, key, made, status, now)
 
 

@@ -122,9 +122,14 @@ def issue_license(
     """Issue one license; the answer carries the QR text, its ledger index, an inclusion
     proof and the signed checkpoint it is proved against."""
     now = int(time.time())
-    content = body.model_dump(mode="json")
     key = idempotency_key(
-        node, principal, request, "license.issue", header=idempotency, content=content, now=now
+        node,
+        principal,
+        request,
+        "license.issue",
+        header=idempotency,
+        content=lambda: body.model_dump(mode="json"),
+        now=now,
     )
     agency = acting_agency(principal, body.agency)
     return once(
@@ -152,9 +157,14 @@ def issue_batch(
 ) -> list[IssuedOut]:
     """Issue up to 1000 licenses in one durable transaction: all or none."""
     now = int(time.time())
-    content = body.model_dump(mode="json")
     key = idempotency_key(
-        node, principal, request, "license.batch", header=idempotency, content=content, now=now
+        node,
+        principal,
+        request,
+        "license.batch",
+        header=idempotency,
+        content=lambda: body.model_dump(mode="json"),
+        now=now,
     )
     agency = acting_agency(principal, body.agency)
     for item in body.items:

@@ -94,9 +94,14 @@ def make_seal(
 ) -> SealOut:
     """Create a seal with its own root-certified key (drawn image unless one is given)."""
     now = int(time.time())
-    content = body.model_dump(mode="json")
     key = idempotency_key(
-        node, principal, request, "seal.create", header=idempotency, content=content, now=now
+        node,
+        principal,
+        request,
+        "seal.create",
+        header=idempotency,
+        content=lambda: body.model_dump(mode="json"),
+        now=now,
     )
     agency = acting_agency(principal, body.agency)
     image = None
@@ -152,13 +157,18 @@ def stamp_document(
         or "document"
     )
     # What the stamp is made of, not the form's bytes (a client draws a new boundary).
-    content = {
-        "document_sha256": hashlib.sha256(document).hexdigest(),
-        "name": document_name,
-        "media_type": file.content_type,
-    }
     key = idempotency_key(
-        node, principal, request, "seal.stamp", header=idempotency, content=content, now=now
+        node,
+        principal,
+        request,
+        "seal.stamp",
+        header=idempotency,
+        content=lambda: {
+            "document_sha256": hashlib.sha256(document).hexdigest(),
+            "name": document_name,
+            "media_type": file.content_type,
+        },
+        now=now,
     )
     return once(
         node,
