@@ -128,11 +128,16 @@ class GroupCommitter:
         try:
             appended = self._append(drafts, also=also)
         except BaseException as e:
-            if len(jobs) > 1:  # nothing was written: retry alone, so one caller's
-                for job in jobs:  # failure (e.g. a lost race on its row) is not everyone's
+            if len(jobs) > 1 and not isinstance(e, OutcomeUnknown):
+                # Nothing was written: retry alone, so one caller's failure (e.g. a lost
+                # race on its row) is not everyone's.
+                for job in jobs:
                     self._commit([job])
                 return
-            jobs[0].future.set_exception(e)
+            # One caller's, or a commit not confirmed: the batch may be recorded whole, and
+            # appending its jobs again would record them twice; each caller is told so.
+            for job in jobs:
+                job.future.set_exception(e)
             return
         offset = 0
         for job in jobs:

@@ -13,7 +13,7 @@ from ledger.audit import audit
 from ledger.entries import Entry, decode_entry
 from ledger.group_commit import CommitterClosed, GroupCommitter
 from ledger.sql import SqlStore
-from ledger.store import AlsoInTransaction, Appended
+from ledger.store import AlsoInTransaction, Appended, OutcomeUnknown
 from tests.ledger.conftest import draft, log_verifier, make_log
 
 
@@ -89,4 +89,37 @@ def test_one_callers_failure_is_not_the_batchs(sqlite_store: SqlStore) -> None:
     assert {good.result(10).first_index, later.result(10).first_index} == {1, 2}
     committer.close()
     assert log.size() == 3
+    assert audit(sqlite_store, log_verifier()).ok
+
+
+def test_a_batch_whose_commit_is_unknown_is_not_appended_again(sqlite_store: SqlStore) -> None:
+    # A COMMIT without an answer may have recorded the batch: retrying its callers alone
+    # (as after a refusal, which writes nothing) would record their entries twice.
+    log = make_log(sqlite_store)
+    writing, gate = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def append(drafts: Sequence[Entry], *, also: AlsoInTransaction | None = None) -> Appended:
+        calls.append(len(drafts))
+        if len(calls) == 1:
+            writing.set()
+            gate.wait(5)  # hold the writer so that the next callers queue up into one batch
+        appended = log.append(drafts, also=also)
+        if len(calls) == 2:
+            raise OutcomeUnknown("the database did not confirm the append's commit")
+        return appended
+
+    committer = GroupCommitter(append)
+    first = committer.submit([draft(0)])
+    assert writing.wait(5)
+    second = committer.submit([draft(1)])
+    third = committer.submit([draft(2)])
+    gate.set()
+    assert first.result(10).first_index == 0
+    for future in (second, third):
+        with pytest.raises(OutcomeUnknown):
+            future.result(10)
+    committer.close()
+    assert calls == [1, 2]
+    assert log.size() == 3, "the batch was recorded twice"
     assert audit(sqlite_store, log_verifier()).ok
