@@ -144,11 +144,15 @@ def change_passphrase(
         raise InvalidInput("the new passphrase is empty")
     if new == current:
         raise InvalidInput("the new passphrase is the current one: nothing to change")
-    files = key_files(data_dir)
-    if not files:
-        raise InvalidInput(f"{data_dir / KEYS_DIR} holds no key files: not a node's data directory")
     step = progress or (lambda _: None)
     with _exclusive(data_dir):
+        # Listed under the lock: a node process that held the keys until just now may have
+        # written a key file (a new seal's) under the current passphrase.
+        files = key_files(data_dir)
+        if not files:
+            raise InvalidInput(
+                f"{data_dir / KEYS_DIR} holds no key files: not a node's data directory"
+            )
         opened: list[tuple[Path, SigningKey, bool]] = []
         for path in files:
             opened.append((path, *_open_either(path, current, new)))

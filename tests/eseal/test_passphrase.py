@@ -4,6 +4,7 @@ node process holding the keys, and a change cut short is named and finished by a
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,22 @@ def test_the_command(
     assert sorted(Path(p).name for p in report["rewrapped"]) == ["log.key", "root.key"]
     assert report["already"] == []
     Node.open(data, passphrase=NEW).close()
+
+
+def test_a_key_file_written_just_before_the_lock_is_taken_is_sealed_again(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A node process (a seal being made) writes its new key file and exits just as the
+    # change starts: the change, which waited for its lock, must see that file too.
+    new_key = keyfile.read_key_file(data / "keys" / "log.key", PASSPHRASE)
+    late = data / "keys" / "late.key"
+    exclusive = pp._exclusive
+
+    def after_a_node_exited(data_dir: Path) -> AbstractContextManager[None]:
+        keyfile.write_key_file(late, new_key, PASSPHRASE)
+        return exclusive(data_dir)
+
+    monkeypatch.setattr(pp, "_exclusive", after_a_node_exited)
+    done = pp.change_passphrase(data, PASSPHRASE, NEW)
+    assert late in done.rewrapped
+    assert keyfile.read_key_file(late, NEW).encode() == new_key.encode()
