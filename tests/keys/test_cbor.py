@@ -5,8 +5,11 @@ of cbor2's is one error type."""
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
+import tomllib
+from pathlib import Path
 
 import cbor2
 import pytest
@@ -291,3 +294,14 @@ def test_each_thread_decodes_on_its_own_decoder() -> None:
         t.join()
     assert len(seen) == 4
     assert len({id(d) for d in seen.values()}) == 4
+
+
+def test_the_declared_cbor2_is_one_the_kept_decoder_runs_on() -> None:
+    """The kept decoder takes ``read_size`` (cbor2 5.7) and relies on ``decode_from_bytes``
+    clearing its state after each call (5.9): under an older cbor2, which pyproject.toml
+    allowed (>=5.6), every decode failed, and with it every verification."""
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    (spec,) = [d for d in pyproject["project"]["dependencies"] if d.startswith("cbor2")]
+    lowest = re.search(r">=\s*([0-9.]+)", spec)
+    assert lowest is not None, spec
+    assert tuple(int(n) for n in lowest.group(1).split(".")) >= (5, 9), spec
