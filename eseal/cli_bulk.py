@@ -179,10 +179,10 @@ def license_bulk(
                         before_recording=functools.partial(_note_batch, pending, csv_file, lines),
                     )
                 except OutcomeUnknown as e:  # recorded, or not: the note says which next run
-                    raise _bulk_failed(e, issued, len(requests), csv_file, out) from e
+                    raise _bulk_failed(e, issued, len(requests), csv_file, out, start) from e
                 except (EsealError, OSError) as e:  # its transaction recorded none of it
                     pending.unlink(missing_ok=True)
-                    raise _bulk_failed(e, issued, len(requests), csv_file, out) from e
+                    raise _bulk_failed(e, issued, len(requests), csv_file, out, start) from e
                 try:
                     for r in results:
                         writer.writerow([r.id, r.ledger_index, r.qr_text])
@@ -323,9 +323,13 @@ def _bulk_report(issued: int, total: int, csv_file: Path, out: Path) -> str:
 
 
 def _bulk_failed(
-    error: EsealError | OSError, issued: int, total: int, csv_file: Path, out: Path
+    error: EsealError | OSError, issued: int, total: int, csv_file: Path, out: Path, start: int
 ) -> EsealError | OSError:
-    """``error`` (of the same class, so its exit code), saying which lines were issued."""
+    """``error`` (of the same class, so its exit code), saying which lines were issued, and
+    which CSV line was refused when the batch from row ``start`` refused one of its rows
+    (one found only when signed: a license too long for a QR code)."""
+    if isinstance(error, EsealError) and error.item is not None:
+        error = with_note(error, f"at {csv_file}:{start + error.item + 2}")
     if issued == 0:
         return error
     return with_note(error, _bulk_report(issued, total, csv_file, out))

@@ -37,7 +37,7 @@ from eseal.ids import (
 from eseal.models import AgencyRow, LicenseRow, SealRow
 from eseal.node import Node
 from eseal.proofs import b64_hashes
-from keys.errors import CheckFailed, InvalidInput
+from keys.errors import CheckFailed, EsealError, InvalidInput
 from ledger.entries import Entry
 from verifier.document import (
     Holder,
@@ -351,10 +351,17 @@ def issue_many(
     principal.require(agency_code)
     owner, key = agency(node, agency_code), active_key(node, agency_code)
     seal_id = agency_seal(node, agency_code)
-    prepared = [
-        prepare(node, principal, agency_code, r, now=now, key=key, owner=owner, seal_id=seal_id)
-        for r in requests
-    ]
+    prepared = []
+    for i, r in enumerate(requests):
+        try:
+            prepared.append(
+                prepare(
+                    node, principal, agency_code, r, now=now, key=key, owner=owner, seal_id=seal_id
+                )
+            )
+        except EsealError as e:
+            e.item = i
+            raise
 
     def record(conn: Connection, first: int) -> None:
         conn.execute(

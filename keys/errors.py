@@ -13,6 +13,9 @@ class EsealError(Exception):
 
     #: A short stable machine name for the failure, used as the problem type.
     code: str = "error"
+    #: Which item of a batch was refused (0-based), when a batch was: a caller may name it
+    #: in its own terms (a CSV line).
+    item: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -385,3 +385,28 @@ def test_every_invalid_row_is_listed_at_once_and_none_is_issued(
     assert said.endswith("  and 5 more\n")
     with Node.open(data) as node:
         assert node.log.size() == before
+
+
+def test_a_row_refused_only_when_signed_is_named_by_its_csv_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A row that passes every check made before issuing but is refused when its license is
+    signed (its QR text too long for a QR code) is named by its CSV line, with the lines
+    issued before it."""
+    import eseal.render
+    from eseal import cli_bulk
+
+    data = tmp_path / "node"
+    make_region(data).node.close()
+    rows = _csv(tmp_path / "in.csv", 5)
+    lines = rows.read_text(encoding="utf-8").splitlines()
+    varied = "".join(chr(0x4E00 + i * 97 % 20000) for i in range(90))  # deflates little
+    lines[4] = lines[4].replace("重庆第3号餐饮有限公司", f"重庆{varied}有限公司")
+    rows.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(cli_bulk, "BULK_CHUNK", 2)
+    monkeypatch.setattr(eseal.render, "QR_MAX_CHARS", 800)  # the long row's text is over it
+    said = _refused_in_process(data, rows, tmp_path / "issued.csv", monkeypatch, capsys)
+    assert "more than a QR code holds (800)" in said
+    assert f"at {rows}:5;" in said
+    assert "CSV lines 2 to 3" in said
+    assert len(_acked(tmp_path / "issued.csv")) == 2
