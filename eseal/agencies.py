@@ -336,11 +336,21 @@ def stated_reason(reason: str, *, missing: str | None = None) -> str:
 _IDENTITY_LIKE = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9])")
 
 
+#: Separators a number is written with between its groups of digits.
+_BETWEEN_DIGITS = re.compile(r"(?<=[0-9])[\s\-‐‑–—._/·]+(?=[0-9X])")
+
+
 def holds_identity_number(text: str) -> bool:
     """Whether ``text`` holds a valid resident identity number (check character and birth
-    date right), written in full-width digits or spaced in groups as well."""
+    date right), written in full-width digits, or in groups spaced or joined by a dash, a
+    dot, a slash or a middle dot, as well."""
     normal = unicodedata.normalize("NFKC", text).upper()
-    candidates = _IDENTITY_LIKE.findall(normal) + _IDENTITY_LIKE.findall("".join(normal.split()))
+    joined = _BETWEEN_DIGITS.sub("", normal)  # 110105-19491231-002X, 110105 19491231 002X
+    candidates = [
+        *_IDENTITY_LIKE.findall(normal),
+        *_IDENTITY_LIKE.findall("".join(normal.split())),
+        *_IDENTITY_LIKE.findall(joined),
+    ]
     for candidate in candidates:
         try:
             validate_identity_number(candidate)

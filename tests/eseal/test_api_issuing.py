@@ -296,6 +296,9 @@ def test_a_reason_that_is_not_plain_text_changes_nothing(api: Api, reason: str) 
         "持证人身份证号11010519491231002x",
         "身份证 １１０１０５１９４９１２３１００２Ｘ",
         "证号 110105 19491231 002X 冒用",
+        "证号 110105-19491231-002X",
+        "证号 110105.19491231.002x",
+        "证号 110105 - 1949 1231 / 002X",
     ],
 )
 def test_a_reason_holding_an_identity_number_changes_nothing(api: Api, reason: str) -> None:
