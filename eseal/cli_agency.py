@@ -149,7 +149,11 @@ def agency_credentials(
 @agency_app.command("revoke-credential")
 def agency_revoke_credential(
     credential: Annotated[
-        str, typer.Argument(help="The credential's id (esk_ and 12 hex digits), or the whole one.")
+        str,
+        typer.Argument(
+            help="The credential's id as `eseal agency credentials` lists it (esk_ and 12 hex "
+            "digits); not the secret itself, which would stay in the shell's history."
+        ),
     ],
     data: DataOpt = None,
     database_url: DbOpt = None,
