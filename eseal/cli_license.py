@@ -65,7 +65,7 @@ def _write_outputs(
     if qr is not None:
         write_qr(qr, qr_text)
     if pdf is not None or png is not None:
-        write_license(node, license_id, pdf=pdf, png=png)
+        write_license(node, license_id, pdf=pdf, png=png, now=now())
 
 
 def _check_printing(pdf: Path | None, png: Path | None) -> None:

@@ -39,7 +39,7 @@ STATUS_NOTES = {
 }
 
 
-def printable(node: Node, row: LicenseRow) -> PrintableLicense:
+def printable(node: Node, row: LicenseRow, *, now: int | None = None) -> PrintableLicense:
     """What the license sheet shows, from a stored license: a license no longer in force
     is marked so across the page, never printed as if it were valid."""
     ltype = load_catalog().get(row.type_code)
@@ -63,13 +63,20 @@ def printable(node: Node, row: LicenseRow) -> PrintableLicense:
         region_name=province_name(node.config.region),
         qr_text=row.document,
         seal_png=bytes(seals[0].image) if seals else None,
-        status_note=_status_note(row),
+        status_note=_status_note(row, now),
     )
 
 
-def _status_note(row: LicenseRow) -> str | None:
+#: The note of a license printed after it expired (still 01: an expiry is no status change).
+EXPIRED_NOTE = "已过期 EXPIRED"
+
+
+def _status_note(row: LicenseRow, now: int | None) -> str | None:
+    """What a sheet says across it: the license's status when it is not in force, or, at
+    ``now``, that it has expired."""
     if row.status == "01":
-        return None
+        expired = now is not None and row.expires is not None and now > row.expires
+        return EXPIRED_NOTE if expired else None
     note = STATUS_NOTES.get(row.status, f"状态 {row.status} STATUS")
     if row.status == "05" and row.replaced_by:
         return f"{note} · 已换发新证 RENEWED"
@@ -158,8 +165,12 @@ def write_qr(path: Path, text: str) -> None:
     _write(path, qr_svg(text).encode() if path.suffix.lower() == ".svg" else qr_png(text, scale=8))
 
 
-def write_license(node: Node, license_id: str, *, pdf: Path | None, png: Path | None) -> None:
-    lic = printable(node, get_license(node, license_id))
+def write_license(
+    node: Node, license_id: str, *, pdf: Path | None, png: Path | None, now: int | None = None
+) -> None:
+    """The license's printable sheet as PDF and/or PNG, marked if it is not in force (at
+    ``now``, expired too)."""
+    lic = printable(node, get_license(node, license_id), now=now)
     if pdf is not None:
         write_atomic(pdf, license_pdf(lic))
     if png is not None:

@@ -12,7 +12,15 @@ from eseal.licenses import IssueRequest, change_status, get_license, issue, rene
 from eseal.printing import printable
 from eseal.render import license_pdf
 from keys.errors import InvalidInput
-from tests.eseal.conftest import FOOD, MARKET, NOW, Region, business_request
+from tests.eseal.conftest import (
+    FOOD,
+    HOUSING,
+    MARKET,
+    NOW,
+    Region,
+    business_request,
+    worker_request,
+)
 from tests.eseal.test_render import page_text
 
 
@@ -88,3 +96,16 @@ def test_a_license_too_large_for_a_qr_code_is_refused_before_it_is_recorded(
     with pytest.raises(InvalidInput, match="more than a QR code holds"):
         issue(region.node, OPERATOR, MARKET, food_request(1.0), now=NOW)
     assert region.node.log.size() == size
+
+
+def test_a_license_printed_after_it_expired_is_marked_so(region: Region) -> None:
+    """An expiry is no status change (the license stays 01): printed after it, the sheet
+    says 已过期 across it; printed before, or with no clock given, it does not."""
+    issued = issue(region.node, OPERATOR, HOUSING, worker_request(), now=NOW)
+    row = get_license(region.node, issued.id)
+    assert row.expires is not None
+    assert printable(region.node, row, now=row.expires).status_note is None
+    assert printable(region.node, row).status_note is None
+    sheet = printable(region.node, row, now=row.expires + 1)
+    assert sheet.status_note == "已过期 EXPIRED"
+    assert "已过期" in page_text(license_pdf(sheet))
