@@ -21,6 +21,8 @@ class LogKeyLocked(InvalidInput):
     """An append needs the log's signing key, and it was not unlocked."""
 
     code = "log-key-locked"
+    #: The node's condition (served without its passphrase), not the request's fault.
+    http_status = 503
 
 
 class Log:

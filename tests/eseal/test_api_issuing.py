@@ -19,6 +19,7 @@ from opentelemetry import trace
 from eseal.agencies import Principal, active_key, new_credential, revoke_key
 from eseal.api.app import TELEMETRY_OFF, create_app, telemetry_config
 from eseal.licenses import end_of_day, issue
+from eseal.node import Node
 from eseal.seals import create_seal
 from keys.errors import InvalidInput
 from tests.eseal.conftest import (
@@ -930,6 +931,28 @@ def test_a_status_change_that_needs_no_reason_needs_no_body(api: Api) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "01"
     assert api.region.node.log.size() == size + 2
+
+
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+def test_a_node_served_without_its_passphrase_answers_every_act_503(
+    api: Api, endpoint: str
+) -> None:
+    """`eseal serve` without ESEAL_PASSPHRASE serves read-only: an act is the node's
+    condition, not the client's mistake, so it is a 503 (a status change or revocation was
+    a 400 `log-key-locked`, telling the client to correct a request that was right)."""
+    kind, call = ENDPOINTS[endpoint]
+    target = {"none": "", "license": _fresh_license(api), "seal": _fresh_seal(api)}[kind]
+    node = Node.open(api.region.node.data_dir)  # no passphrase: as `eseal serve` without one
+    size = node.log.size()
+    try:
+        with TestClient(create_app(node)) as client:
+            r = call(Api(client, api.region, api.tokens), api.tokens["owner"], target)
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert "ESEAL_PASSPHRASE" in r.json()["detail"]
+        assert node.log.size() == size
+    finally:
+        node.close()
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str]:
