@@ -81,7 +81,7 @@ def _csv_requests(path: Path, reader: csv.DictReader[str]) -> list[Any]:
                     row["holder"],
                     row.get("holder_id") or None,
                     {k: v for k, v in row.items() if k not in fixed and v not in (None, "")},
-                    end_of_day(row.get("valid_until") or None),
+                    end_of_day(row.get("valid_until") or None, "valid_until"),
                 )
             )
         except InvalidInput as e:

@@ -27,6 +27,7 @@ from eseal.agencies import (
     stated_reason,
 )
 from eseal.catalog import LicenseType, load_catalog
+from eseal.catalog_fields import ISO_DATE
 from eseal.idempotency import IdempotencyKey, committed_with
 from eseal.ids import (
     make_license_id,
@@ -143,14 +144,17 @@ def day_end(d: date) -> int:
     return int(datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=CST).timestamp())
 
 
-def end_of_day(text: str | None) -> int | None:
-    """``YYYY-MM-DD`` → the last second of that day, China Standard Time."""
+def end_of_day(text: str | None, what: str = "--valid-until") -> int | None:
+    """``YYYY-MM-DD`` → the last second of that day, China Standard Time; ``what`` names
+    where the text came from (an option, a CSV column) in the refusal."""
     if text is None:
         return None
     try:
+        if not ISO_DATE.fullmatch(text.strip()):  # not 20311231 or 2031-W52-3, as the API
+            raise ValueError(text)
         d = date.fromisoformat(text.strip())
     except ValueError as e:
-        raise InvalidInput(f"--valid-until {text!r} is not a date (YYYY-MM-DD)") from e
+        raise InvalidInput(f"{what} {text!r} is not a date: write it as YYYY-MM-DD") from e
     return day_end(d)
 
 
@@ -216,7 +220,8 @@ def validate_request(
     if expires is None and ltype.validity_days:
         expires = default_expiry(now, ltype.validity_days)
     if expires is not None and expires <= now:
-        raise InvalidInput("the license would already be expired (check --valid-until)")
+        last = datetime.fromtimestamp(expires, CST).date()
+        raise InvalidInput(f"the license would already be expired: valid until {last} has passed")
     return _Checked(ltype, values, expires, holder, shown)
 
 

@@ -410,3 +410,24 @@ def test_a_row_refused_only_when_signed_is_named_by_its_csv_line(
     assert f"at {rows}:5;" in said
     assert "CSV lines 2 to 3" in said
     assert len(_acked(tmp_path / "issued.csv")) == 2
+
+
+def test_a_date_in_another_form_is_refused_naming_the_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A `valid_until` not written YYYY-MM-DD is named as the CSV column it is (the refusal
+    named a `--valid-until` option the file has not), and a form that Python's date parser
+    takes but the API refuses (20311231, an ISO week date) is refused too."""
+    data = tmp_path / "node"
+    make_region(data).node.close()
+    rows = tmp_path / "dates.csv"
+    with rows.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["type", "holder", "valid_until"])
+        w.writerows([[BUSINESS, "甲公司", "2031/12/31"], [BUSINESS, "乙公司", "20311231"]])
+        w.writerow([BUSINESS, "丙公司", "2031-W01-1"])
+    said = _refused_in_process(data, rows, tmp_path / "out.csv", monkeypatch, capsys)
+    assert said.startswith(f"error: 3 rows of {rows} are invalid")
+    for line, text in ((2, "2031/12/31"), (3, "20311231"), (4, "2031-W01-1")):
+        assert f"{rows}:{line}: valid_until '{text}' is not a date: write it as YYYY-MM-DD" in said
+    assert "--valid-until" not in said

@@ -264,6 +264,28 @@ def test_a_default_validity_ends_with_the_day_the_license_shows(region: Region) 
     )
 
 
+def test_a_past_valid_until_is_refused_naming_the_day_not_a_cli_option(region: Region) -> None:
+    """The refusal of a license that would already be expired names its last day and no
+    `--valid-until` option: the API and `license bulk` say it too, and have no such option."""
+    past = dataclasses.replace(worker_request(), valid_until=end_of_day("2020-01-31"))
+    size = region.node.log.size()
+    with pytest.raises(InvalidInput) as refused:
+        issue(region.node, HOUSING_AGENT, HOUSING, past, now=NOW)
+    assert refused.value.message == (
+        "the license would already be expired: valid until 2020-01-31 has passed"
+    )
+    assert region.node.log.size() == size
+
+
+@pytest.mark.parametrize("text", ["2031/12/31", "20311231", "2031-W01-1", "31-12-2031", ""])
+def test_a_valid_until_not_written_yyyy_mm_dd_is_refused(text: str) -> None:
+    """As the API reads a date, so does the CLI: YYYY-MM-DD only (Python's own parser took
+    20311231 and ISO week dates, 2031-W01-1 being 2030-12-30)."""
+    with pytest.raises(InvalidInput) as refused:
+        end_of_day(text)
+    assert refused.value.message == f"--valid-until {text!r} is not a date: write it as YYYY-MM-DD"
+
+
 def test_rotation_keeps_old_licenses_and_revocation_stops_issuing(region: Region) -> None:
     node = region.node
     before = issue(node, MARKET_AGENT, MARKET, business_request(), now=NOW)
