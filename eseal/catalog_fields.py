@@ -148,11 +148,12 @@ def normalise_fields(
     """The normalised ``values`` of ``fields``, in their order, or :class:`FieldInvalid`
     naming ``license_type`` (its code and name): see ``LicenseType.validate_fields``."""
     specs = {spec.name: spec for spec in fields}
+    problems: list[str] = []  # every one at once: a clerk corrects them in one go
     for key in values:
         if key not in specs:
             allowed = ", ".join(specs) or "none"
             named = shown(key) if isinstance(key, str) else type(key).__name__
-            raise FieldInvalid(
+            problems.append(
                 f"unknown field {named} for license type {license_type}; allowed fields: {allowed}"
             )
     out: dict[str, str | int] = {}
@@ -160,12 +161,17 @@ def normalise_fields(
         raw = values.get(spec.name)
         if isinstance(raw, int) and not isinstance(raw, bool) and spec.kind == "integer":
             raw = str(raw)
-        if raw is not None and not isinstance(raw, str):
-            raise spec.invalid(f"must be a string, got {type(raw).__name__}")
-        text = (raw or "").strip()
-        if not text:
-            if spec.required:
-                raise spec.invalid(f"missing: required for license type {license_type}")
-            continue
-        out[spec.name] = spec.normalise(text)
+        try:
+            if raw is not None and not isinstance(raw, str):
+                raise spec.invalid(f"must be a string, got {type(raw).__name__}")
+            text = (raw or "").strip()
+            if not text:
+                if spec.required:
+                    raise spec.invalid(f"missing: required for license type {license_type}")
+                continue
+            out[spec.name] = spec.normalise(text)
+        except FieldInvalid as e:
+            problems.append(e.message)
+    if problems:
+        raise FieldInvalid("; ".join(problems))
     return out

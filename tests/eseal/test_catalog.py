@@ -238,6 +238,24 @@ def test_missing_required_and_unknown(ltype: LicenseType) -> None:
     assert ltype.fields[0].name in unknown.value.message  # lists what is allowed
 
 
+def test_every_field_problem_is_named_at_once() -> None:
+    """A request with several missing, unknown or malformed fields is refused naming each,
+    so a clerk corrects them in one go (each refusal named only the first: four runs to
+    fill in the fields `license issue` left out of a 食品经营许可证)."""
+    ltype = CATALOG.get("111000000000PH001J002")
+    with pytest.raises(FieldInvalid) as info:
+        ltype.validate_fields(
+            {"licence_number": "JY1", "legal_representative": "张三", "main_business": "餐饮"}
+        )
+    message = info.value.message
+    assert "unknown field 'licence_number'" in message
+    for name in ("license_number", "address", "premises", "business_items"):
+        assert f"field '{name}' " in message, name
+    assert message.count("missing: required") == 4
+    assert "field 'main_business' (主体业态): not one of the allowed values" in message
+    assert "legal_representative'" not in message.split("allowed fields:")[0]
+
+
 def test_normalisation() -> None:
     spec = {s.kind: s for t in CATALOG for s in t.fields}
     assert spec["integer"].normalise("007") == 7
