@@ -333,7 +333,10 @@ def _require_own_ledger(store: SqlStore, config: NodeConfig, url: str) -> None:
 def read_config(data_dir: Path) -> NodeConfig:
     path = data_dir / NODE_FILE
     if not path.exists():
-        raise NotInitialised(f"no eseal node in {data_dir} (run `eseal init` first)")
+        raise NotInitialised(
+            f"no eseal node in {data_dir}: name the node's directory with --data or ESEAL_DATA,"
+            " or create a node there with `eseal init`"
+        )
     if path.stat().st_size > MAX_NODE_FILE:
         raise BadNodeFile(f"{path} is larger than {MAX_NODE_FILE} bytes")
     try:

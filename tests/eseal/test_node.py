@@ -28,7 +28,7 @@ from keys.errors import EsealError, InvalidInput
 from ledger.audit import audit
 from ledger.entries import decode_entry
 from ledger.sql import SqlStore
-from tests.eseal.conftest import BUSINESS, MARKET, NOW, PASSPHRASE
+from tests.eseal.conftest import BUSINESS, MARKET, NOW, PASSPHRASE, run_eseal
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -251,3 +251,21 @@ def test_an_init_killed_before_node_json_is_finished_by_the_next(tmp_path: Path)
     with Node.open(data, passphrase=PASSPHRASE) as node:
         assert audit(node.store, node.log_verifier).ok
         assert node.log.size() == 3
+
+
+def test_a_command_run_where_there_is_no_node_says_how_to_name_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run without --data or ESEAL_DATA, a command looks in ./eseal-data: its refusal says how
+    to point it at the node (it said only to run `eseal init`, which would make a second
+    node, when what was missing was the setting), and nothing is created."""
+    monkeypatch.delenv("ESEAL_DATA", raising=False)
+    monkeypatch.delenv("ESEAL_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_eseal(["ledger", "checkpoint"], capsys, monkeypatch)
+    assert (code, out) == (2, "")
+    assert err == (
+        "error: no eseal node in eseal-data: name the node's directory with --data or"
+        " ESEAL_DATA, or create a node there with `eseal init`\n"
+    )
+    assert list(tmp_path.iterdir()) == []
