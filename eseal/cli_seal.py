@@ -76,7 +76,7 @@ def seal_stamp(
     """Seal a document: sign its SHA-256 and metadata with the seal (an ES1: QR)."""
     from eseal.agencies import OPERATOR
     from eseal.printing import check_outputs, write_atomic, write_qr
-    from eseal.sealed_copy import sealed_copy_pdf
+    from eseal.sealed_copy import check_sealable, sealed_copy_pdf
     from eseal.seals import MAX_DOCUMENT, get_seal, stamp
 
     if not file.is_file() or file.stat().st_size > MAX_DOCUMENT:
@@ -84,6 +84,8 @@ def seal_stamp(
     check_outputs(qr, pdf)  # before the stamp is signed and recorded
     outside_node(data, qr, pdf)
     document = file.read_bytes()
+    if pdf is not None:  # a document of which no sealed copy can be made: refused unstamped
+        check_sealable(document)
     with open_node(data, database_url, unlock=True) as node:
         stamped = stamp(
             node, OPERATOR, seal_id, document=document, document_name=file.name, now=now()

@@ -59,7 +59,9 @@ def _draw_stamp(
     c.restoreState()
 
 
-def _stamped_pdf(document: bytes, seal_png: bytes, qr_text: str, caption: str) -> bytes:
+def _open_pdf(document: bytes) -> tuple[PdfWriter, Any, tuple[float, float, float, float]]:
+    """The PDF as a writer, its last page (upright) and that page's crop box (left, bottom,
+    width, height), or :class:`DocumentUnreadable`."""
     try:
         reader = PdfReader(io.BytesIO(document))
         if reader.is_encrypted and not reader.decrypt(""):
@@ -77,6 +79,29 @@ def _stamped_pdf(document: bytes, seal_png: bytes, qr_text: str, caption: str) -
         raise DocumentUnreadable(f"the PDF cannot be read: {type(exc).__name__}: {exc}") from exc
     if not (w >= 36 and h >= 36):
         raise DocumentUnreadable(f"the PDF's last page ({w:.0f}x{h:.0f} pt) is too small to seal")
+    return writer, last, (left, bottom, w, h)
+
+
+def check_sealable(document: bytes) -> None:
+    """Refuse a document no sealed copy can be made of (a PDF or an image that does not
+    read, one too large), as :func:`sealed_copy_pdf` would: asked before a stamp is
+    recorded, so that a stamp asked with its sealed copy is not recorded without it."""
+    if len(document) > MAX_DOCUMENT_BYTES:
+        raise DocumentTooLarge(f"document of {len(document):,} bytes is over the 20 MiB limit")
+    if document.startswith(b"%PDF-"):
+        _open_pdf(document)
+    elif (kind := _image_kind(document)) is not None:
+        _open_image(document, kind)
+
+
+def _image_kind(document: bytes) -> str | None:
+    if document.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    return "JPEG" if document.startswith(b"\xff\xd8\xff") else None
+
+
+def _stamped_pdf(document: bytes, seal_png: bytes, qr_text: str, caption: str) -> bytes:
+    writer, last, (left, bottom, w, h) = _open_pdf(document)
     overlay = io.BytesIO()
     c = pdf_canvas(overlay, (w, h), "stamp")
     _draw_stamp(c, (w, h), seal_png, qr_text, caption)
@@ -167,13 +192,7 @@ def sealed_copy_pdf(
     qr_matrix(qr_text)  # refuse bad QR text before any work
     if document.startswith(b"%PDF-"):
         return _stamped_pdf(document, seal_png, qr_text, caption)
-    kind = (
-        "PNG"
-        if document.startswith(b"\x89PNG\r\n\x1a\n")
-        else "JPEG"
-        if document.startswith(b"\xff\xd8\xff")
-        else None
-    )
+    kind = _image_kind(document)
     out = io.BytesIO()
     if kind is not None:
         image = _open_image(document, kind)

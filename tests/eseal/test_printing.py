@@ -4,11 +4,13 @@ paper, from licenses issued on a region node."""
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
 from eseal.agencies import OPERATOR
 from eseal.licenses import IssueRequest, change_status, get_license, issue, renew
+from eseal.node import Node
 from eseal.printing import printable
 from eseal.render import license_pdf
 from keys.errors import InvalidInput
@@ -17,8 +19,11 @@ from tests.eseal.conftest import (
     HOUSING,
     MARKET,
     NOW,
+    PASSPHRASE,
     Region,
     business_request,
+    make_region,
+    run_eseal,
     worker_request,
 )
 from tests.eseal.test_render import page_text
@@ -109,3 +114,44 @@ def test_a_license_printed_after_it_expired_is_marked_so(region: Region) -> None
     sheet = printable(region.node, row, now=row.expires + 1)
     assert sheet.status_note == "已过期 EXPIRED"
     assert "已过期" in page_text(license_pdf(sheet))
+
+
+@pytest.mark.parametrize(
+    "document", [b"%PDF-1.7\n not a PDF at all", b"\x89PNG\r\n\x1a\nnot a png"]
+)
+def test_a_stamp_asked_with_a_sealed_copy_of_an_unreadable_file_records_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    document: bytes,
+) -> None:
+    """`eseal seal stamp FILE --pdf COPY` of a file no sealed copy can be made of is refused
+    before the stamp is signed: it was recorded, and then the copy failed."""
+    from eseal.seals import create_seal
+
+    data = tmp_path / "node"
+    made = make_region(data)
+    seal = create_seal(
+        made.node,
+        OPERATOR,
+        agency_code=MARKET,
+        name="合同专用章",
+        seal_type="contract",
+        image=None,
+        now=NOW,
+    )
+    size = made.node.log.size()
+    made.node.close()
+    broken = tmp_path / "notice.pdf"
+    broken.write_bytes(document)
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    args = ["--data", str(data), "seal", "stamp", seal.id, str(broken)]
+    code, said, err = run_eseal([*args, "--pdf", str(tmp_path / "copy.pdf")], capsys, monkeypatch)
+    assert (code, said) == (2, "")
+    assert "cannot be read" in err
+    assert "recorded all the same" not in err
+    assert not (tmp_path / "copy.pdf").exists()
+    with Node.open(data) as node:
+        assert node.log.size() == size
+    code, said, err = run_eseal(args, capsys, monkeypatch)  # without a copy: any file is stamped
+    assert code == 0, err
