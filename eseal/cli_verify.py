@@ -215,6 +215,8 @@ def _hint(warning: str, verdict: Verdict, online: str | None) -> str:
                 "--bundle and --revocations"
             )
         return "verify again offline with --bundle FILE and --revocations FILE"
+    if warning == NO_STATUS and verdict.kind == "stamp":  # a seal has no issuance to follow
+        return "pass --revocations FILE (the seal's region's snapshot) or --online URL"
     return HINTS.get(warning, "")
 
 

@@ -129,6 +129,13 @@ def test_from_an_image_and_a_sealed_document(offline: dict[str, object]) -> None
     mismatch = _verify(offline, stamp["qr_text"], "--document", doc)
     assert mismatch.code == 1
     assert json.loads(mismatch.stdout)["status"] == "DOCUMENT_MISMATCH"
+    # Without a snapshot, a stamp's hint names the seal's snapshot, not a license's issuance.
+    unchecked = run_eseal(
+        "verify", stamp["qr_text"], "--bundle", work / "bundle.json", cwd=work, passphrase=None
+    )
+    assert unchecked.code == 0, str(unchecked)
+    assert "the seal's region's snapshot" in unchecked.stdout, unchecked.stdout
+    assert "license was issued" not in unchecked.stdout
 
 
 def test_errors_exit_2(offline: dict[str, object]) -> None:
