@@ -326,7 +326,8 @@ def ledger_verify(
         if report.ok:
             typer.echo(
                 f"ledger OK: {report.entries_checked} entries, "
-                f"{report.checkpoints_checked} checkpoints in {report.seconds:.2f}s"
+                f"{report.checkpoints_checked} checkpoint"
+                f"{'' if report.checkpoints_checked == 1 else 's'} in {report.seconds:.2f}s"
             )
         else:
             typer.echo(f"ledger FAILED at entry {report.first_bad_index}:", err=True)

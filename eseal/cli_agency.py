@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from eseal.cli_common import DataOpt, DbOpt, JsonOpt, command_group, emit, now, open_node
+from eseal.cli_common import (
+    DataOpt,
+    DbOpt,
+    JsonOpt,
+    command_group,
+    emit,
+    now,
+    open_node,
+    utc_time,
+)
 
 agency_app = command_group(
     help="Register agencies, rotate and revoke their keys.", no_args_is_help=True
@@ -139,9 +148,10 @@ def agency_credentials(
 
     def human() -> None:
         for r in rows:
-            state = "active" if r["revoked_at"] is None else f"revoked at {r['revoked_at']}"
+            revoked = r["revoked_at"]
+            state = "active" if revoked is None else f"revoked at {utc_time(revoked)}"
             whose = r["agency_code"] or "operator"
-            typer.echo(f"esk_{r['id']}  {whose}  issued at {r['created_at']}  {state}")
+            typer.echo(f"esk_{r['id']}  {whose}  issued at {utc_time(r['created_at'])}  {state}")
 
     emit(rows, as_json, human)
 

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -288,3 +289,8 @@ def progress_bar(total: int, label: str) -> Any:
     if sys.stderr.isatty():
         return click.progressbar(length=total, label=label, file=sys.stderr)
     return _NullBar()
+
+
+def utc_time(ts: int) -> str:
+    """Unix time ``ts`` as a person reads it in a terminal: ISO 8601 in UTC."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -14,13 +14,12 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 
-from eseal.cli_common import JsonOpt, emit, outside_node
+from eseal.cli_common import JsonOpt, emit, outside_node, utc_time
 from eseal.cli_verify import (
     TrustRefused,
     bundle_app,
@@ -44,10 +43,6 @@ UrlArg = Annotated[
 ]
 
 
-def _when(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 #: How far ahead of this computer's clock a kept file's time may be before the refusal
 #: says so (the verifier's clock-skew allowance).
 AHEAD_SKEW = DEFAULT_SKEW
@@ -59,7 +54,7 @@ def _ahead(out: Path, when: int) -> str:
     if when <= time.time() + AHEAD_SKEW:
         return ""
     return (
-        f"; {out} is dated after this computer's clock ({_when(int(time.time()))}): if this "
+        f"; {out} is dated after this computer's clock ({utc_time(int(time.time()))}): if this "
         f"clock is right, the node that signed {out} ran ahead, and {out} should be removed"
     )
 
@@ -149,8 +144,8 @@ def bundle_fetch(
         and fetched.issued_at < held.issued_at
     ):
         raise TrustRefused(
-            f"the bundle of {base} was signed at {_when(fetched.issued_at)}, before the one "
-            f"in {out} ({_when(held.issued_at)}): {out} kept (a node whose clock went back, "
+            f"the bundle of {base} was signed at {utc_time(fetched.issued_at)}, before the one "
+            f"in {out} ({utc_time(held.issued_at)}): {out} kept (a node whose clock went back, "
             f"or an old bundle replayed; remove {out} to take the node's all the same)"
             + _ahead(out, held.issued_at)
         )
@@ -210,8 +205,8 @@ def revocations_fetch(
         )
     if held is not None and fetched.as_of < held.as_of:
         raise TrustRefused(
-            f"the snapshot of {base} is as of {_when(fetched.as_of)}, before the one in {out} "
-            f"({_when(held.as_of)}): {out} kept (a node whose clock went back, or an old "
+            f"the snapshot of {base} is as of {utc_time(fetched.as_of)}, before the one in {out} "
+            f"({utc_time(held.as_of)}): {out} kept (a node whose clock went back, or an old "
             f"snapshot replayed; remove {out} to take the node's all the same)"
             + _ahead(out, held.as_of)
         )
@@ -223,7 +218,7 @@ def revocations_fetch(
 def _report(
     out: Path, data: bytes, changed: bool, facts: dict[str, object], when: int, as_json: bool
 ) -> None:
-    about = f"region {facts['region']}, signed as of {_when(when)}"
+    about = f"region {facts['region']}, signed as of {utc_time(when)}"
     said = (
         f"wrote {out} ({len(data)} bytes; {about})" if changed else f"{out} is up to date ({about})"
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -988,8 +989,12 @@ def test_a_revoked_credential_stops_working_at_once(
     assert status == 0, listed
     assert cid in listed
     assert token.split(".")[1] not in listed
+    when = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"  # a time a person reads, not Unix seconds
+    assert re.search(rf"{cid}  {whose}  issued at {when}  active", listed), listed
     status, said = _cli(capsys, "agency", "revoke-credential", cid, "--data", data)
     assert status == 0, said
+    status, listed = _cli(capsys, "agency", "credentials", whose, "--data", data)
+    assert re.search(rf"{cid} .* revoked at {when}", listed), listed
     size = region.node.log.size()
     r = api.client.post("/v1/licenses", json=body, headers=auth)
     assert r.status_code == 401, r.text
