@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import difflib
 import functools
 import io
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -68,6 +70,7 @@ def _csv_requests(path: Path, reader: csv.DictReader[str]) -> list[Any]:
     if (name := first_repeated(list(reader.fieldnames))) is not None:
         raise InvalidInput(f"{path}:1: the column {name!r} is given more than once")
     fixed = {"type", "holder", "holder_id", "valid_until"}
+    _refuse_unknown_columns(path, reader.fieldnames, fixed)
     out = []
     errors: list[tuple[int, str]] = []
     for line, row in enumerate(reader, start=2):
@@ -90,6 +93,23 @@ def _csv_requests(path: Path, reader: csv.DictReader[str]) -> list[Any]:
     if not out:
         raise InvalidInput(f"{path} has no rows")
     return out
+
+
+def _refuse_unknown_columns(path: Path, columns: Sequence[str], fixed: set[str]) -> None:
+    """A column that is neither one of ``fixed`` nor a field of any license type is a typo
+    (valid_untl): named once, with what it may have meant, rather than on every row as an
+    unknown field of that row's type."""
+    from eseal.catalog import load_catalog
+
+    known = fixed | {f.name for t in load_catalog() for f in t.fields}
+    for column in columns:
+        if column not in known:
+            close = difflib.get_close_matches(column, sorted(known), n=1)
+            meant = f" (did you mean {close[0]!r}?)" if close else ""
+            raise InvalidInput(
+                f"{path}:1: the column {column!r} is neither one of {', '.join(sorted(fixed))} "
+                f"nor a field of any license type{meant}"
+            )
 
 
 #: The most invalid rows one refusal lists (the rest are counted).

@@ -431,3 +431,20 @@ def test_a_date_in_another_form_is_refused_naming_the_column(
     for line, text in ((2, "2031/12/31"), (3, "20311231"), (4, "2031-W01-1")):
         assert f"{rows}:{line}: valid_until '{text}' is not a date: write it as YYYY-MM-DD" in said
     assert "--valid-until" not in said
+
+
+def test_a_misspelt_column_is_named_once_with_what_it_may_mean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A column no license type has (valid_untl) is named in the header, with the column it
+    may have meant, not as an unknown field of each row's type."""
+    data = tmp_path / "node"
+    make_region(data).node.close()
+    rows = _csv(tmp_path / "in.csv", 3)
+    text = rows.read_text(encoding="utf-8").replace("holder_id,", "holder_idd,", 1)
+    rows.write_text(text, encoding="utf-8")
+    said = _refused_in_process(data, rows, tmp_path / "out.csv", monkeypatch, capsys)
+    assert said == (
+        f"error: {rows}:1: the column 'holder_idd' is neither one of holder, holder_id, type, "
+        "valid_until nor a field of any license type (did you mean 'holder_id'?)\n"
+    )
