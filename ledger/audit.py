@@ -53,9 +53,12 @@ def audit(
 ) -> AuditReport:
     """Check every stored entry, tile and checkpoint against each other, from scratch."""
     started = time.perf_counter()
-    sweep = _Sweep(store, log_key)
-    sweep.run(progress)
-    sweep.finish()
+    # One state of the ledger throughout: read in separate transactions, entries appended
+    # after the head was read (by a node serving meanwhile) would look like tampering.
+    with store.snapshot():
+        sweep = _Sweep(store, log_key)
+        sweep.run(progress)
+        sweep.finish()
     if progress is not None:
         progress(sweep.expected)
     sweep.report.seconds = time.perf_counter() - started

@@ -10,6 +10,7 @@ entries, tiles and signed checkpoint. Nothing is acknowledged before commit.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,7 @@ class SqlStore:
         try:
             self._read = make_engine(url)
             self._write = make_engine(url, immediate=True) if self.is_sqlite else self._read
+            self._pinned = threading.local()  # a thread's snapshot connection, see snapshot()
             upgrade(self._write, MIGRATIONS, "ledger_alembic_version")
             self._ensure_head()
         except SQLAlchemyError as e:
@@ -160,8 +162,35 @@ class SqlStore:
                 conn.execute(insert(_head).values(id=HEAD_ID, size=0, last_hash=ZERO_HASH))
 
     @contextlib.contextmanager
-    def _reading(self) -> Iterator[Connection]:
+    def snapshot(self) -> Iterator[None]:
+        """Every read this thread makes in the block sees one state of the ledger, however
+        others append meanwhile: the reads share one transaction (PostgreSQL: REPEATABLE
+        READ; SQLite: one read transaction, which WAL mode keeps at its first read)."""
+        if getattr(self._pinned, "conn", None) is not None:
+            yield  # already in one
+            return
         try:
+            conn = self._read.connect()
+            if not self.is_sqlite:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            conn.begin()
+        except (DBAPIError, SQLAlchemyError) as e:
+            raise StoreUnavailable(f"ledger database error: {error_reason(e)}") from e
+        self._pinned.conn = conn
+        try:
+            yield
+        finally:
+            self._pinned.conn = None
+            with contextlib.suppress(DBAPIError, SQLAlchemyError):  # only read: rolled back
+                conn.close()
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        pinned: Connection | None = getattr(self._pinned, "conn", None)
+        try:
+            if pinned is not None:
+                yield pinned
+                return
             with self._read.connect() as conn:
                 yield conn
         except (DBAPIError, SQLAlchemyError) as e:

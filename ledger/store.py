@@ -8,6 +8,7 @@ Everything else (proofs, audit) reads through this interface.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -147,6 +148,11 @@ class LedgerStore(Protocol):
         """Every stored checkpoint, by size."""
         ...
 
+    def snapshot(self) -> contextlib.AbstractContextManager[None]:
+        """A block in which every read of the calling thread sees the ledger as it was at
+        its first read, whatever is appended meanwhile (the audit, beside a serving node)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -202,6 +208,11 @@ class MemoryStore:
 
     def checkpoints(self) -> list[tuple[int, str]]:
         return sorted(self.notes.items())
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        with self._lock:  # appends wait
+            yield
 
     def close(self) -> None:
         pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import cbor2
 import pytest
@@ -16,8 +17,15 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from ledger.sql import SqlStore, sqlite_url
 from ledger.store import BadRange, LedgerStore
-from tests.ledger.conftest import draft, log_verifier, make_log
+from tests.ledger.conftest import (
+    draft,
+    log_verifier,
+    make_log,
+    postgres_url,
+    reset_postgres,
+)
 
 
 def test_appends_chain_and_checkpoint(store: LedgerStore) -> None:
@@ -162,3 +170,42 @@ def test_a_stored_entry_is_read_as_far_as_a_node_needs() -> None:
     for bad in [*spoiled, cbor2.dumps(without_key, canonical=True), data[:-1]]:
         with pytest.raises(MalformedEntry):
             stored_entry_act(bad)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_audit_of_a_ledger_being_appended_to_sees_one_state_of_it(
+    backend: str, tmp_path: Path
+) -> None:
+    """``eseal ledger verify`` beside a serving node: appends committed (by another process)
+    between the audit's reads of the head, checkpoints, entries and tiles are not taken
+    for tampering; the audit checks the ledger as it was when it began."""
+    if backend == "sqlite":
+        url = sqlite_url(tmp_path)
+    else:
+        pg = postgres_url()
+        if pg is None:
+            pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
+        reset_postgres(pg)
+        url = pg
+    audited, writer = SqlStore(url), SqlStore(url)
+    try:
+        make_log(writer).append([draft(i) for i in range(250)])
+        read_checkpoints = audited.checkpoints
+
+        def checkpoints_then_appends() -> list[tuple[int, str]]:
+            stored = read_checkpoints()
+            # another node process appends, across a tile boundary, while the audit runs
+            make_log(writer).append([draft(250 + i) for i in range(20)])
+            return stored
+
+        audited.checkpoints = checkpoints_then_appends  # type: ignore[method-assign]
+        report = audit(audited, log_verifier())
+        assert report.ok, report.problems
+        assert (report.size, report.entries_checked, report.checkpoints_checked) == (250, 250, 1)
+        audited.checkpoints = read_checkpoints  # type: ignore[method-assign]
+        after = audit(audited, log_verifier())
+        assert after.ok, after.problems
+        assert (after.size, after.checkpoints_checked) == (270, 2)
+    finally:
+        audited.close()
+        writer.close()
