@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from keys.errors import ExternalFailure
 from ledger.entries import Entry
-from ledger.store import AlsoInTransaction, Appended, OutcomeUnknown
+from ledger.store import AlsoInTransaction, Appended, OutcomeUnknown, StoreBusy
 
 
 class Append(Protocol):
@@ -128,14 +128,15 @@ class GroupCommitter:
         try:
             appended = self._append(drafts, also=also)
         except BaseException as e:
-            if len(jobs) > 1 and not isinstance(e, OutcomeUnknown):
-                # Nothing was written: retry alone, so one caller's failure (e.g. a lost
-                # race on its row) is not everyone's.
+            # Nothing was written: retry alone, so that one caller's failure (a lost race on
+            # its row, say) is not everyone's. Not when the commit went unconfirmed (the batch
+            # may be recorded whole: appending its jobs again would record them twice), nor
+            # for a lock on the ledger's own tables held elsewhere (everyone's, and each retry
+            # would wait for it again): each caller is told so.
+            if len(jobs) > 1 and not isinstance(e, (OutcomeUnknown, StoreBusy)):
                 for job in jobs:
                     self._commit([job])
                 return
-            # One caller's, or a commit not confirmed: the batch may be recorded whole, and
-            # appending its jobs again would record them twice; each caller is told so.
             for job in jobs:
                 job.future.set_exception(e)
             return

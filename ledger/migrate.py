@@ -25,6 +25,9 @@ def upgrade(engine: Engine, script_location: Path, version_table: str) -> None:
     cfg.attributes["version_table"] = version_table
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
+            # A process starting while another migrates waits for it however long it
+            # takes (a migration may rewrite every row), not the engine's lock_timeout.
+            conn.execute(text("SET LOCAL lock_timeout = 0"))
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

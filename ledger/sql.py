@@ -40,6 +40,7 @@ from ledger.store import (
     Head,
     HeadMoved,
     OutcomeUnknown,
+    StoreBusy,
     StoreUnavailable,
     sequence,
 )
@@ -48,6 +49,14 @@ from ledger.tiles import TileKey, partial_tile_keys
 MIGRATIONS = Path(__file__).parent / "migrations"
 _BIGINT = BigInteger().with_variant(Integer, "sqlite")
 HEAD_ID = 1
+#: How long a statement on PostgreSQL waits for a lock another session holds (a long
+#: transaction, VACUUM FULL, ALTER or LOCK TABLE) before it fails, in milliseconds: without
+#: it, every request reading a locked table waited for as long as the lock was held, each
+#: holding a server thread, and appends were queued past their callers' wait. Set on each
+#: connection unless the role or database sets a lock_timeout of its own.
+LOCK_TIMEOUT_MS = 15_000
+#: PostgreSQL's SQLSTATE for "lock not available" (a lock_timeout or NOWAIT).
+_LOCK_NOT_AVAILABLE = "55P03"
 
 
 class LedgerEntryRow(SQLModel, table=True):
@@ -106,7 +115,22 @@ def make_engine(url: str, *, immediate: bool = False) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(_driver_url(url), pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    engine = create_engine(
+        _driver_url(url), pool_pre_ping=True, connect_args={"connect_timeout": 10}
+    )
+    if engine.dialect.name == "postgresql":
+
+        @event.listens_for(engine, "connect")
+        def _lock_timeout(dbapi_connection: Any, _record: Any) -> None:
+            cur = dbapi_connection.cursor()
+            cur.execute("SHOW lock_timeout")
+            row = cur.fetchone()
+            if row is not None and str(row[0]) == "0":  # not set by the operator
+                cur.execute(f"SET lock_timeout = {int(LOCK_TIMEOUT_MS)}")
+            cur.close()
+            dbapi_connection.commit()  # a SET rolled back with its transaction is undone
+
+    return engine
 
 
 def _driver_url(url: str) -> str:
@@ -208,6 +232,7 @@ class SqlStore:
         *,
         also: AlsoInTransaction | None = None,
     ) -> Appended:
+        in_also = False
         try:
             with self._write.connect() as conn, _committed_or_unknown(conn):
                 row = conn.execute(
@@ -225,7 +250,9 @@ class SqlStore:
                 )
                 _write_tiles(conn, seq.tiles)
                 if also is not None:
+                    in_also = True
                     also(conn, head.size)
+                    in_also = False
                 conn.execute(insert(_checkpoint).values(size=seq.head.size, note=note))
                 moved = conn.execute(
                     update(_head)
@@ -235,6 +262,10 @@ class SqlStore:
                 if moved.rowcount != 1:
                     raise HeadMoved("the ledger head moved during the append")
         except (DBAPIError, SQLAlchemyError) as e:
+            if lock_timed_out(e) and not in_also:  # the ledger's own tables: every caller's
+                raise StoreBusy(
+                    f"append failed, nothing written: {error_reason(e)}; try again later"
+                ) from e
             raise StoreUnavailable(f"append failed, nothing written: {error_reason(e)}") from e
         return Appended(head.size, seq.entries, seq.leaf_hashes, seq.head.size, seq.root, note)
 
@@ -370,8 +401,16 @@ def _write_tiles(conn: Connection, tiles: dict[TileKey, bytes]) -> None:
     )
 
 
+def lock_timed_out(e: BaseException) -> bool:
+    """Whether ``e`` is PostgreSQL giving up waiting for a lock another session holds."""
+    orig = getattr(e, "orig", e)
+    return getattr(orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE
+
+
 def error_reason(e: Exception) -> str:
     """The database's own first line about ``e`` (never SQLAlchemy's, which quotes the SQL
     and its parameters): what a StoreUnavailable may tell a client."""
+    if lock_timed_out(e):
+        return "another database session holds a lock this needs, and held it too long"
     orig = getattr(e, "orig", None)
     return str(orig or e).strip().splitlines()[0] if str(orig or e).strip() else type(e).__name__

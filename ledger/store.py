@@ -45,6 +45,15 @@ class OutcomeUnknown(StoreUnavailable):
     code = "outcome-unknown"
 
 
+class StoreBusy(StoreUnavailable):
+    """The ledger is locked by another database session.
+
+    It held a lock an append needed for longer than the node waits (a long transaction,
+    VACUUM FULL, a schema change): nothing was written."""
+
+    code = "store-busy"
+
+
 class HeadMoved(ExternalFailure):
     """The ledger head changed under an append (compare-and-swap lost); nothing was written."""
 
