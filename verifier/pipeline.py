@@ -2,8 +2,10 @@
 a fixed sequence of named steps, each able to stop with its own status.
 
 decode → find_issuer → check_signature → check_authority → check_time → check_status
-→ check_ledger, and for a seal stamp check_document. Time is a parameter; the status
-source (an offline snapshot or a node online) is passed in.
+→ check_ledger, and for a seal stamp check_document; for a license, when the window gives
+the id presented with it, check_holder last (a forged or revoked license keeps its own
+status). Time is a parameter; the status source (an offline snapshot or a node online) is
+passed in.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from verifier.document import (
     UnsupportedDocument,
     decode,
 )
+from verifier.holder import HolderNotApplicable, InvalidHolderId, compare, presented_id
 from verifier.trust import Signer, TrustBundle, TrustStore, displayable
 from verifier.verdict import (
     CLOCK_BEHIND,
     DOCUMENT_NOT_COMPARED,
+    HOLDER_NOT_COMPARED,
     NO_STATUS,
     STALE_STATUS,
     STALE_TRUST,
@@ -384,6 +388,26 @@ def check_document(run: _Run, document: bytes | None) -> None:
     run.passed("document", f"SHA-256 of the file matches the sealed {body.file_name}")
 
 
+def check_holder(run: _Run, presented: str | None) -> None:
+    """The presented id (normalised, well-formed) against the license's holder."""
+    doc = run.decoded()
+    if presented is None or not isinstance(doc.claims, LicenseClaims):
+        return
+    holder = doc.claims.body.holder
+    what = "credit code" if holder.kind == "L" else "identity number"
+    same = compare(holder, presented)
+    if same is None:
+        run.verdict.warnings.append(HOLDER_NOT_COMPARED)
+        carried = "no holder id" if holder.kind == "L" else "no hash of the holder's id number"
+        run.verdict.checks.append(
+            Check("holder", False, f"the license carries {carried} to compare")
+        )
+        return
+    if not same:
+        raise Stop(Status.HOLDER_MISMATCH, f"the presented id is not the holder's {what}")
+    run.passed("holder", f"the presented id is the holder's {what}")
+
+
 def _describe(run: _Run) -> None:
     doc = run.doc
     if doc is None:
@@ -440,22 +464,38 @@ _NAMED_STEPS: tuple[tuple[str, Step], ...] = tuple(
 )
 
 
-def verify_text(text: str, ctx: VerifyContext, *, document: bytes | None = None) -> Verdict:
-    """The verdict on a QR text (and, for a seal stamp, the presented file)."""
+def verify_text(
+    text: str,
+    ctx: VerifyContext,
+    *,
+    document: bytes | None = None,
+    holder_id: str | None = None,
+) -> Verdict:
+    """The verdict on a QR text (and, for a seal stamp, the presented file; for a license,
+    the id number or credit code presented with it, compared with its holder's).
+
+    A ``holder_id`` that is no identity number or credit code is refused
+    (:class:`~verifier.holder.InvalidHolderId`), as is one given with a seal stamp
+    (:class:`~verifier.holder.HolderNotApplicable`): bad input, not a verdict."""
+    presented = presented_id(holder_id) if holder_id is not None else None
     run = _Run(ctx, Verdict(VALID, checked_at=ctx.now), now=ctx.now)
     name = "decode"
     try:
         decode_step(run, text)
+        if presented is not None and run.decoded().kind != "license":
+            raise HolderNotApplicable("a seal stamp has no holder: give no holder id with it")
         for name, step in _NAMED_STEPS:  # noqa: B007 (the except clause reads the name)
             step(run)
         name = "document"
         check_document(run, document)
+        name = "holder"
+        check_holder(run, presented)
     except Stop as stop:
         run.verdict.status = stop.status
         run.verdict.reasons.append(stop.reason)
         run.verdict.checks.append(Check(name, False, stop.reason))
-    except ExternalFailure:
-        raise  # the network or a database failed: an error to report, not a verdict
+    except (ExternalFailure, HolderNotApplicable, InvalidHolderId):
+        raise  # the network or a database failed, or bad input: an error, not a verdict
     except EsealError as e:  # a source failed in a way no step anticipated
         run.verdict.status = Status.MALFORMED
         run.verdict.reasons.append(e.message)

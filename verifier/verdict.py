@@ -26,6 +26,8 @@ class Status(StrEnum):
     MALFORMED = "MALFORMED"
     UNSUPPORTED = "UNSUPPORTED"
     DOCUMENT_MISMATCH = "DOCUMENT_MISMATCH"
+    #: The id presented at the window is not the holder's (every other check passed).
+    HOLDER_MISMATCH = "HOLDER_MISMATCH"
 
 
 #: ``Status.VALID`` once: reading an enum member off its class costs 170 ns in CPython 3.11
@@ -83,6 +85,7 @@ STATUS_TEXT = {
     Status.MALFORMED: "无法识别的证照码 Malformed",
     Status.UNSUPPORTED: "不支持的格式 Unsupported",
     Status.DOCUMENT_MISMATCH: "文件与印章不符 Document does not match",
+    Status.HOLDER_MISMATCH: "持证人不符 Holder does not match",
 }
 
 #: Warnings that make a VALID verdict amber.
@@ -94,6 +97,9 @@ CLOCK_BEHIND = "CLOCK_BEHIND"
 NO_STATUS = "NO_STATUS"
 #: A seal stamp verified without the file it stamped: the seal is good, the file unknown.
 DOCUMENT_NOT_COMPARED = "DOCUMENT_NOT_COMPARED"
+#: A holder id was presented, but the license carries nothing to compare it with (no "id"
+#: of a legal person, no "ih" of a natural person): the license is good, its holder unknown.
+HOLDER_NOT_COMPARED = "HOLDER_NOT_COMPARED"
 #: The trust bundle came from the node that answers, with no root key pinned.
 UNPINNED_TRUST = "UNPINNED_TRUST"
 
@@ -105,6 +111,7 @@ WARNING_TEXT = {
     CLOCK_BEHIND: "本机时钟落后 this computer's clock is behind signed times it has seen",
     NO_STATUS: "未核验状态 the status was not checked",
     DOCUMENT_NOT_COMPARED: "未比对文件 the stamped file was not given to compare",
+    HOLDER_NOT_COMPARED: "未能核对持证人 the license carries no holder id to compare with",
     UNPINNED_TRUST: "未固定信任根 the trust bundle is the node's own, with no root key pinned",
 }
 

@@ -1,0 +1,101 @@
+"""Whether the person presenting a license is its holder: the number on the ID card (居民
+身份证号码, GB 11643) or the company's unified social credit code (GB 32100) they present,
+compared with the holder the license names (body key "h", :mod:`verifier.document`).
+
+A legal person's license carries its credit code in clear ("id"); a natural person's only
+a masked number and, to match a presented card, "ih" = SHA-256(salt ‖ normalised number)
+[:16] with "is" the salt (:func:`verifier.claims.holder_id_hash`).
+
+The presented number is personal data: no message here names it, nor any of its characters.
+"""
+
+from __future__ import annotations
+
+import hmac
+import unicodedata
+from typing import Final
+
+from keys.errors import InvalidInput
+from verifier.claims import Holder, holder_id_hash
+
+#: The longest presented id read at all (an 18-character number with spaces between its
+#: groups, written in full-width characters, is well under it).
+MAX_PRESENTED: Final = 64
+ID_LENGTH: Final = 18
+
+_DIGITS: Final = "0123456789"
+#: GB 11643: W_i = 2^(18−i) mod 11; the check character by Σ a_i · W_i mod 11.
+_IDENTITY_WEIGHTS: Final = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_IDENTITY_CHECK: Final = "10X98765432"
+#: GB 32100: 31 characters (no I, O, S, V, Z), W_i = 3^(i−1) mod 31.
+_CREDIT_ALPHABET: Final = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_CREDIT_VALUE: Final = {ch: i for i, ch in enumerate(_CREDIT_ALPHABET)}
+_CREDIT_WEIGHTS: Final = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+class InvalidHolderId(InvalidInput):
+    """The presented holder id is not an identity number or a credit code.
+
+    Its message never names the number: it is personal data.
+    """
+
+    code = "invalid-holder-id"
+
+
+class HolderNotApplicable(InvalidInput):
+    """A holder id was presented with a document that has no holder (a seal stamp)."""
+
+    code = "no-holder"
+
+
+def normalise(presented: str) -> str:
+    """NFKC, white space removed, upper case: as :func:`holder_id_hash` normalises."""
+    return "".join(unicodedata.normalize("NFKC", presented).split()).upper()
+
+
+def _is_identity_number(s: str) -> bool:
+    if len(s) != ID_LENGTH or any(c not in _DIGITS for c in s[:17]):
+        return False
+    total = sum(int(c) * w for c, w in zip(s[:17], _IDENTITY_WEIGHTS, strict=True))
+    return s[17] == _IDENTITY_CHECK[total % 11]
+
+
+def _is_credit_code(s: str) -> bool:
+    if len(s) != ID_LENGTH or any(c not in _CREDIT_VALUE for c in s):
+        return False
+    total = sum(_CREDIT_VALUE[c] * w for c, w in zip(s[:17], _CREDIT_WEIGHTS, strict=True))
+    return s[17] == _CREDIT_ALPHABET[(31 - total % 31) % 31]
+
+
+def presented_id(raw: str) -> str:
+    """The presented id, normalised (:func:`normalise`), if it is an 18-character identity
+    number or credit code whose check character holds; else :class:`InvalidHolderId`."""
+    if len(raw) > MAX_PRESENTED:
+        raise InvalidHolderId(
+            f"the holder id to compare is over {MAX_PRESENTED} characters: give the "
+            "18-character identity number or unified social credit code"
+        )
+    s = normalise(raw)
+    if not s:
+        raise InvalidHolderId("the holder id to compare is empty")
+    if not (_is_identity_number(s) or _is_credit_code(s)):
+        raise InvalidHolderId(
+            "the holder id to compare is not an identity number (18 characters, its "
+            "check character holding) nor a unified social credit code: check how it was "
+            "typed"
+        )
+    return s
+
+
+def compare(holder: Holder, presented: str) -> bool | None:
+    """Whether the normalised ``presented`` id is the holder's: True, False, or None when
+    the license carries nothing to compare it with (a legal person's without "id", a
+    natural person's without "ih"). Constant time in the presented id."""
+    if holder.kind == "L":
+        if holder.id_display is None:
+            return None
+        shown = normalise(holder.id_display).encode()
+        return hmac.compare_digest(shown, presented.encode())
+    if holder.id_hash is None or holder.id_salt is None:
+        return None
+    return hmac.compare_digest(holder_id_hash(presented, holder.id_salt), holder.id_hash)
