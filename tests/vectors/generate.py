@@ -64,6 +64,7 @@ from verifier.verdict import (
     CLOCK_BEHIND,
     CODE_OF_STATUS_KIND,
     DOCUMENT_NOT_COMPARED,
+    HOLDER_NOT_COMPARED,
     NO_STATUS,
     SEAL_REVOCATION,
     STALE_STATUS,
@@ -431,6 +432,7 @@ STOP_STEP: Final[Mapping[Status, str]] = {
     Status.REVOKED: "status",
     Status.DOCUMENT_MISMATCH: "document",
     Status.NOT_IN_LEDGER: "ledger",
+    Status.HOLDER_MISMATCH: "holder",
 }
 
 
@@ -449,8 +451,11 @@ class Case:
     stops_at: str | None = None  # the failing step, when not STOP_STEP[status]
     unchecked: tuple[str, ...] = ()  # steps run but not passed, the verdict still valid
     warnings: tuple[str, ...] = ()
-    #: No verdict: the verifier stops with this error (a node's answer that proves nothing).
+    #: No verdict: the verifier stops with this error (a node's answer that proves nothing,
+    #: a presented holder id that is no id).
     error: str | None = None
+    #: The id presented with the document (a window's check of the holder).
+    holder_id: str | None = None
 
     def steps(self) -> dict[str, bool]:
         """Each step of this kind: True if it passes; False if it fails, is not checked, or
@@ -458,13 +463,17 @@ class Case:
         stop = self.stops_at or STOP_STEP.get(self.status)
         reached, out = True, {}
         steps = STAMP_STEPS if self.kind == "stamp" else LICENSE_STEPS
-        for step in (*steps, "ledger") if self.online is not None else steps:
+        steps = (*steps, "ledger") if self.online is not None else steps
+        steps = (*steps, "holder") if self.holder_id is not None else steps
+        for step in steps:
             reached = reached and step != stop
             out[step] = reached and step not in self.unchecked
         return out
 
     def to_json(self, png: str | None) -> dict[str, Any]:
-        return {
+        # "holder_id" only where a case presents one: the other cases' files stay as they were.
+        holder = {} if self.holder_id is None else {"holder_id": self.holder_id}
+        return holder | {
             "description": self.description,
             "qr_text": self.qr_text,
             "png": png,
@@ -902,11 +911,12 @@ def build_cases() -> _Cases:
     valid = v.license(valid_claims)
     claims_map = license_claims_map(valid_claims)
     v.add(Case("valid-license", "营业执照 without an end date, status 01", valid, Status.VALID, L))
+    worker = v.license(worker_certificate("2025000101"), HOUSING_KEY)
     v.add(
         Case(
             "valid-license-natural-person",
             "a worker's certificate: masked id number, salted id hash, an end date",
-            v.license(worker_certificate("2025000101"), HOUSING_KEY),
+            worker,
             Status.VALID,
             L,
         )
@@ -1318,7 +1328,103 @@ def build_cases() -> _Cases:
     ):
         v.add(Case(name, description, text, Status.MALFORMED, None))
     add_online_cases(v, valid)
+    add_holder_cases(v, valid, worker, stamp_text)
     return v
+
+
+def add_holder_cases(v: _Cases, valid: str, worker: str, stamp_text: str) -> None:
+    """A window compares the id presented with a license with its holder."""
+    L = "license"  # noqa: N806
+    no_id = worker_certificate("2025000102")
+    no_id = replace(no_id, body=replace(no_id.body, holder=Holder("赵六", "N")))
+    warned: tuple[str, ...] = ()
+    for name, description, text, holder_id, status, warnings in (
+        (
+            "holder-match-legal",
+            "valid-license with its holder's credit code presented, in lower case with a space",
+            valid,
+            "91500103 ma60abcd1f",
+            Status.VALID,
+            warned,
+        ),
+        (
+            "holder-match-natural-person",
+            "valid-license-natural-person with the holder's id number presented, spaced as "
+            "printed on the card, its last digit full-width: it matches the salted id hash",
+            worker,
+            "500103 19880808 123\uff17",
+            Status.VALID,
+            warned,
+        ),
+        (
+            "holder-mismatch-natural-person",
+            "valid-license-natural-person with another person's (well-formed) id number",
+            worker,
+            "11010519491231002X",
+            Status.HOLDER_MISMATCH,
+            warned,
+        ),
+        (
+            "holder-mismatch-legal",
+            "valid-license with another company's (well-formed) credit code",
+            valid,
+            "91500000MA60XXXX15",
+            Status.HOLDER_MISMATCH,
+            warned,
+        ),
+        (
+            "holder-not-compared",
+            "a natural person's certificate issued without an id number (no id, no id hash), "
+            "an id number presented: valid, the holder not compared (amber)",
+            v.license(no_id, HOUSING_KEY),
+            "500103198808081237",
+            Status.VALID,
+            (HOLDER_NOT_COMPARED,),
+        ),
+        (
+            "revoked-license-holder-mismatch",
+            "revoked-license with another company's credit code: a revoked license keeps its "
+            "own status (the holder is compared only when every other check passed)",
+            v.license(business_license("2025000026"), code="07"),
+            "91500000MA60XXXX15",
+            Status.REVOKED,
+            warned,
+        ),
+    ):
+        unchecked = ("holder",) if warnings else ()
+        v.add(
+            Case(
+                *(name, description, text, status, L),
+                warnings=warnings,
+                unchecked=unchecked,
+                holder_id=holder_id,
+            )
+        )
+    v.add(
+        Case(
+            "holder-id-malformed",
+            "valid-license-natural-person with an id number whose check character is wrong: "
+            "no verdict, the error invalid-holder-id",
+            worker,
+            Status.VALID,
+            L,
+            holder_id="500103198808081238",
+            error="invalid-holder-id",
+        )
+    )
+    v.add(
+        Case(
+            "holder-id-with-stamp",
+            "valid-stamp with a credit code presented as its holder's: a seal stamp has no "
+            "holder; no verdict, the error no-holder",
+            stamp_text,
+            Status.VALID,
+            "stamp",
+            document=DOCUMENT,
+            holder_id="91500103MA60ABCD1F",
+            error="no-holder",
+        )
+    )
 
 
 def _filler() -> list[tuple[str, str]]:

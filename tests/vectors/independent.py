@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
+import unicodedata
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -455,11 +457,56 @@ def check_document(run: Run, document: bytes | None) -> None:
     run.passed("document")
 
 
+#: GB 11643 (identity numbers) and GB 32100 (credit codes): the check character of the
+#: first 17 characters.
+ID_WEIGHTS = [pow(2, 17 - i, 11) for i in range(17)]
+CREDIT_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+CREDIT_WEIGHTS = [pow(3, i, 31) for i in range(17)]
+
+
+def presented_holder_id(raw: str) -> str:
+    """The presented id normalised (NFKC, white space removed, upper case), if it is an
+    identity number or a credit code whose check character holds."""
+    s = "".join(unicodedata.normalize("NFKC", raw).split()).upper()
+    head = s[:17]
+    if len(s) == 18 and head.isascii() and head.isdigit():
+        total = sum(int(c) * w for c, w in zip(head, ID_WEIGHTS, strict=True))
+        if "10X98765432"[total % 11] == s[17]:
+            return s
+    if len(s) == 18 and all(c in CREDIT_CHARS for c in s):
+        total = sum(CREDIT_CHARS.index(c) * w for c, w in zip(head, CREDIT_WEIGHTS, strict=True))
+        if CREDIT_CHARS[-total % 31] == s[17]:
+            return s
+    raise NoVerdict("invalid-holder-id")
+
+
+def check_holder(run: Run, presented: str) -> None:
+    holder = run.doc.body["h"]
+    if holder["k"] == "L" and "id" in holder:
+        same = hmac.compare_digest(holder["id"].upper().encode(), presented.encode())
+    elif holder["k"] == "N" and "ih" in holder:
+        digest = sha256(holder["is"] + presented.encode())[:16]
+        same = hmac.compare_digest(digest, holder["ih"])
+    else:
+        run.warnings.append("HOLDER_NOT_COMPARED")
+        return
+    if not same:
+        raise Stop("HOLDER_MISMATCH")
+    run.passed("holder")
+
+
 def verify_case(case: dict[str, Any], here: Path, pinned_root_key_id: str) -> dict[str, Any]:
     """The ``expected`` object of a case, as this verifier finds it."""
     bundle = Bundle((here / case["bundle"]).read_bytes(), pinned_root_key_id)
     revocations = case["revocations"]
     snapshot = Snapshot((here / revocations).read_bytes(), bundle) if revocations else None
+    try:
+        # A presented holder id is checked before the document is: one that is no id is
+        # an error whatever the document.
+        holder_id = case.get("holder_id")
+        presented = presented_holder_id(holder_id) if holder_id is not None else None
+    except NoVerdict as no:
+        return {"error": no.error, "valid": False}
     try:
         doc = decode(case["qr_text"])
     except Stop as stop:
@@ -467,6 +514,9 @@ def verify_case(case: dict[str, Any], here: Path, pinned_root_key_id: str) -> di
         return {"status": stop.status, "valid": False, "kind": None, "steps": steps, "warnings": []}
     names = [*LICENSE_STEPS, *(["document"] if doc.kind == "stamp" else [])]
     names += ["ledger"] if case["online"] is not None else []
+    if presented is not None and doc.kind == "stamp":
+        return {"error": "no-holder", "valid": False}  # a seal stamp has no holder
+    names += ["holder"] if presented is not None else []
     run = Run(
         doc, bundle, snapshot, case["online"], case["validation_time"], dict.fromkeys(names, False)
     )
@@ -486,6 +536,8 @@ def verify_case(case: dict[str, Any], here: Path, pinned_root_key_id: str) -> di
             run.warnings.append("NO_STATUS")
         if doc.kind == "stamp":
             check_document(run, document)
+        if presented is not None:
+            check_holder(run, presented)
     except Stop as stop:
         status = stop.status
     except NoVerdict as no:

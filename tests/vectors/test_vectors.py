@@ -22,7 +22,7 @@ from verifier.pipeline import StatusSource, VerifyContext, verify_text
 from verifier.revocation import RevocationSnapshot, SnapshotStatus, open_snapshot
 from verifier.scan import read_qr
 from verifier.trust import TrustBundle, TrustStore, open_bundle
-from verifier.verdict import Status
+from verifier.verdict import WARNING_TEXT, Status
 
 HERE = Path(__file__).resolve().parent
 #: The region root key id the vectors' bundle must be signed by (README.md says the same).
@@ -87,15 +87,16 @@ def test_case_verdict(path: Path) -> None:
         store, case["validation_time"], status=status, newest_seen={bundle.region: newest}
     )
     document = base64.b64decode(case["document"]) if case["document"] is not None else None
+    holder_id = case.get("holder_id")  # only in the cases that present one
 
     if "error" in expected:  # no verdict: the verifier stops with this error
         with pytest.raises(EsealError) as stopped:
-            verify_text(case["qr_text"], ctx, document=document)
+            verify_text(case["qr_text"], ctx, document=document, holder_id=holder_id)
         assert stopped.value.code == expected["error"], stopped.value
         assert expected["valid"] is False
         return
 
-    verdict = verify_text(case["qr_text"], ctx, document=document)
+    verdict = verify_text(case["qr_text"], ctx, document=document, holder_id=holder_id)
 
     assert verdict.status is Status(expected["status"]), verdict.reasons
     assert verdict.valid is expected["valid"]
@@ -130,6 +131,7 @@ def test_cases_cover_the_statuses() -> None:
         "NO_STATUS",
         "CLOCK_BEHIND",
         "DOCUMENT_NOT_COMPARED",
+        "HOLDER_NOT_COMPARED",
     }
     readme = (HERE / "README.md").read_text(encoding="utf-8")
     assert [p.stem for p in CASES if f"`{p.stem}`" not in readme] == []
@@ -139,6 +141,10 @@ def test_cases_cover_the_statuses() -> None:
     verdict = design[design.index("### Verdict") :].split("\n## ")[0]
     assert [s.value for s in Status if f"`{s.value}`" not in row] == []
     assert [s.value for s in Status if f"`{s.value}`" not in verdict] == []
+    # And the warnings that make a valid verdict amber, each of them.
+    assert [w for w in WARNING_TEXT if f"`{w}`" not in verdict] == []
+    warnings_row = next(line for line in readme.splitlines() if line.startswith("| `expected.warn"))
+    assert [w for w in warnings - {"UNPINNED_TRUST"} if f"`{w}`" not in warnings_row] == []
 
 
 def test_the_published_formats_name_every_field_of_the_files() -> None:
