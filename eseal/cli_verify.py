@@ -26,12 +26,14 @@ from eseal.cli_common import (
 from eseal.problems import EXIT_CHECK_FAILED
 from keys import ed25519
 from keys.errors import CheckFailed, InvalidInput
+from verifier.holder import HolderNotApplicable, presented_id
 from verifier.pipeline import DEFAULT_MAX_STATUS_AGE, StatusSource, VerifyContext, verify_text
 from verifier.scan import MAX_IMAGE_BYTES
 from verifier.scan_pool import scan_image
 from verifier.trust import BundleNotPinned, TrustBundle, TrustStore, open_bundle
 from verifier.verdict import (
     DOCUMENT_NOT_COMPARED,
+    HOLDER_NOT_COMPARED,
     NO_STATUS,
     STALE_STATUS,
     STALE_TRUST,
@@ -49,6 +51,7 @@ HINTS = {
     STALE_STATUS: "export a newer snapshot, or see --max-status-age",
     STALE_TRUST: "export a newer bundle, or see --max-status-age",
     DOCUMENT_NOT_COMPARED: "pass --document FILE",
+    HOLDER_NOT_COMPARED: "compare the holder's name with the ID card instead",
     UNPINNED_TRUST: "pass --pin ROOT_KEY_ID",
     NO_STATUS: "pass --revocations FILE (a snapshot cut after the license was issued) or "
     "--online URL",
@@ -233,6 +236,9 @@ def _summary(verdict: Verdict, online: str | None = None) -> None:
         typer.echo(f"  有效期至 Valid until: {d.get('valid_until') or '长期'}")
     elif verdict.kind == "stamp" and d:
         typer.echo(f"  {d.get('seal_name') or d.get('seal_id')} — {d.get('file_name')}")
+    holder = next((c for c in verdict.checks if c.step == "holder" and c.ok), None)
+    if holder is not None:
+        typer.echo(f"  持证人核对 Holder check: 证件号码与持证人一致 {holder.detail}")
     if verdict.issuer:
         who = "发证机关 Issuer" if verdict.kind == "license" else "用章单位 Seal of"
         typer.echo(
@@ -280,6 +286,14 @@ def verify_command(
     online: Annotated[
         str | None, typer.Option(help="Ask this node for live status.", metavar="URL")
     ] = None,
+    holder_id: Annotated[
+        str | None,
+        typer.Option(
+            help="For a license: the id number on the presenter's ID card (or the company's "
+            "credit code), to check that they are its holder. Never printed.",
+            metavar="ID",
+        ),
+    ] = None,
     max_status_age: Annotated[
         float,
         typer.Option(
@@ -302,6 +316,10 @@ def verify_command(
         raise InvalidInput("the QR text is empty")
     if document is not None and not text.startswith("ES1:"):
         raise InvalidInput("--document is for a sealed document's stamp (ES1:), not a license")
+    if holder_id is not None:
+        presented_id(holder_id)  # refused before any file is read; the message never names it
+        if text.startswith("ES1:"):
+            raise HolderNotApplicable("--holder-id is for a license: a seal stamp has no holder")
     store, status, newest = _trust(bundle or [], pin or [], online, revocations or [])
     document_bytes = read_file(document, "document") if document else None
     ctx = VerifyContext(
@@ -311,7 +329,7 @@ def verify_command(
         newest_seen=newest,
         max_status_age=int(max_status_age * 86400),
     )
-    verdict = verify_text(text, ctx, document=document_bytes)
+    verdict = verify_text(text, ctx, document=document_bytes, holder_id=holder_id)
     if online is not None and not bundle and not pin:
         verdict.warnings.append(UNPINNED_TRUST)  # amber: whoever answers is trusted
     emit(verdict.to_json(), as_json, lambda: _summary(verdict, online))

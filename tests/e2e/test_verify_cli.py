@@ -432,3 +432,71 @@ def test_serve_on_a_taken_port_exits_2(offline: dict[str, object]) -> None:
             )
             assert r.code == 2, (workers, str(r))
             assert f"error: the server could not start on 127.0.0.1:{port}" in r.stderr, r.stderr
+
+
+def _plain(offline: dict[str, object], *args: str | Path) -> Run:
+    """``eseal verify`` with the human summary (no --json)."""
+    work = offline["work"]
+    assert isinstance(work, Path)
+    return run_eseal(
+        "verify",
+        *args,
+        "--bundle",
+        work / "bundle.json",
+        "--revocations",
+        work / "revocations.json",
+        cwd=work,
+        passphrase=None,
+    )
+
+
+def test_holder_id_checks_the_holder_and_is_never_printed(offline: dict[str, object]) -> None:
+    demo = offline["demo"]
+    assert isinstance(demo, dict)
+    company, person = demo["licenses"][0]["qr_text"], demo["licenses"][2]["qr_text"]
+    spaced = "110105 19491231 002x"  # the demo worker's number, as a clerk may type it
+    ok = _verify(offline, person, "--holder-id", spaced)
+    assert ok.code == 0, str(ok)
+    verdict = json.loads(ok.stdout)
+    assert verdict["status"] == "VALID"
+    assert {
+        "step": "holder",
+        "ok": True,
+        "detail": "the presented id is the holder's identity number",
+    } in verdict["checks"]
+    said = _plain(offline, person, "--holder-id", spaced)
+    assert said.code == 0, str(said)
+    assert "证件号码与持证人一致" in said.stdout
+    company_ok = _verify(offline, company, "--holder-id", "91500000ma60xxxx15")
+    assert company_ok.code == 0, str(company_ok)
+    other = "500103198808081237"  # a well-formed number, not the holder's
+    for run in (
+        _verify(offline, person, "--holder-id", other),
+        _plain(offline, person, "--holder-id", other),
+    ):
+        assert run.code == 1, str(run)
+        assert other not in run.stdout + run.stderr
+    assert json.loads(_verify(offline, person, "--holder-id", other).stdout)["status"] == (
+        "HOLDER_MISMATCH"
+    )
+    mismatch = _plain(offline, person, "--holder-id", other)
+    assert "持证人不符" in mismatch.stdout
+    # A revoked license keeps its own status whoever presents it.
+    revoked = _verify(offline, demo["licenses"][1]["qr_text"], "--holder-id", other)
+    assert json.loads(revoked.stdout)["status"] == "REVOKED"
+    for spaced_out in (spaced, spaced.replace(" ", "").upper()):
+        assert spaced_out not in ok.stdout + ok.stderr + said.stdout + said.stderr
+
+
+def test_a_holder_id_that_is_no_id_is_exit_2_unnamed(offline: dict[str, object]) -> None:
+    demo = offline["demo"]
+    assert isinstance(demo, dict)
+    bad = "110105194912310021"  # the check character is wrong
+    run = _verify(offline, demo["licenses"][2]["qr_text"], "--holder-id", bad)
+    assert run.code == 2, str(run)
+    assert "not an identity number" in run.stderr
+    assert bad not in run.stdout + run.stderr
+    stamp = _verify(offline, demo["stamp"]["qr_text"], "--holder-id", "91500000MA60XXXX15")
+    assert stamp.code == 2, str(stamp)
+    assert "a seal stamp has no holder" in stamp.stderr
+    assert "91500000MA60XXXX15" not in stamp.stdout + stamp.stderr
