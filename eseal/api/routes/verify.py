@@ -9,7 +9,7 @@ import time
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -46,6 +46,7 @@ from eseal.render import DocumentTooLarge
 from eseal.trust_export import BundleCache, LocalStatus, export_bundle, export_snapshot
 from keys.errors import EsealError, InvalidInput
 from verifier.document import MAX_TEXT_LENGTH
+from verifier.holder import MAX_PRESENTED, presented_id
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.scan import MAX_IMAGE_BYTES, ImageTooLarge
 from verifier.scan_pool import scan_image
@@ -60,6 +61,15 @@ class VerifyIn(BaseModel):
     #: maxLength documented, not validated here: :func:`_text` refuses an over-long text
     #: with the same problem (400 invalid-input) as in a multipart form.
     text: str = Field(min_length=1, json_schema_extra={"maxLength": MAX_TEXT_LENGTH})
+    #: For a license: the id number on the presenter's ID card (or the company's credit
+    #: code), compared with its holder. Bounded by the verifier (400 invalid-holder-id,
+    #: never echoed), not here: a validation error would be a 422 of another shape.
+    holder_id: str | None = Field(
+        default=None,
+        description="For a license: the id number of the ID card presented (or the "
+        "company's credit code), to check the presenter is its holder; never echoed.",
+        json_schema_extra={"maxLength": MAX_PRESENTED},
+    )
 
 
 def _context(state: State, store: TrustStore | None = None) -> VerifyContext:
@@ -104,7 +114,9 @@ def _read(upload: StarletteUpload | None, limit: int, *, image: bool = True) -> 
     return data
 
 
-_VERIFY_FIELDS = frozenset({"image", "text", "document"})
+_VERIFY_FIELDS = frozenset({"image", "text", "document", "holder_id"})
+#: The multipart field of the id presented with a license (see :class:`VerifyIn`).
+_HOLDER_FIELD = {"type": "string", "maxLength": MAX_PRESENTED}
 _VERIFY_BODY = {
     "requestBody": {
         "required": True,
@@ -117,6 +129,7 @@ _VERIFY_BODY = {
                         "image": {"type": "string", "format": "binary"},
                         "text": {"type": "string", "maxLength": MAX_TEXT_LENGTH},
                         "document": {"type": "string", "format": "binary"},
+                        "holder_id": _HOLDER_FIELD,
                     },
                 }
             },
@@ -131,22 +144,26 @@ _VERIFY_BODY = {
 async def verify(request: Request) -> Response:
     """The verdict on a QR text (JSON ``{"text": "EL1:…"}``), or on the QR code in an image
     (multipart ``image``) or a text (multipart ``text``), with, for a seal stamp, the
-    stamped file as the multipart ``document``."""
+    stamped file as the multipart ``document``; for a license, optionally the id presented
+    with it (``holder_id``), compared with its holder's."""
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        form = await request.form(max_files=2, max_fields=2)
+        form = await request.form(max_files=2, max_fields=3)
         await check_form_fields(request, _VERIFY_FIELDS)
         image, text_field, document = form.get("image"), form.get("text"), form.get("document")
         if document is not None and not isinstance(document, StarletteUpload):
             raise InvalidInput("the document must be a file field 'document'")
+        holder_id = form.get("holder_id")
+        if holder_id is not None and not isinstance(holder_id, str):
+            raise InvalidInput("the holder id must be a text field 'holder_id', not a file")
         if isinstance(image, StarletteUpload) and text_field is None:
             return _verdict_response(
-                await run_in_threadpool(_verify_image, request, image, document)
+                await run_in_threadpool(_verify_image, request, image, document, holder_id)
             )
         if isinstance(text_field, str) and image is None:
             # The QR text with the stamped file (a stamp pasted or scanned, then compared).
             text = _text(text_field)
             return _verdict_response(
-                await run_in_threadpool(_verify_with_document, request, text, document)
+                await run_in_threadpool(_verify_with_document, request, text, document, holder_id)
             )
         raise InvalidInput(
             "a multipart request carries the QR code as the file field 'image' or the text "
@@ -157,12 +174,15 @@ async def verify(request: Request) -> Response:
             'send JSON ({"text": "EL1:…"}, Content-Type: application/json) or a '
             "multipart/form-data image"
         )
-    text = _json_text(await request.body())
+    text, holder_id = _json_input(await request.body())
     state = request.app.state
     if (store := _in_loop_store(state, text)) is not None:
-        return _verdict_response(verify_text(text, _context(state, store)).to_json())
+        verdict = verify_text(text, _context(state, store), holder_id=holder_id)
+        return _verdict_response(verdict.to_json())
     return _verdict_response(
-        await run_in_threadpool(lambda: verify_text(text, _context(state)).to_json())
+        await run_in_threadpool(
+            lambda: verify_text(text, _context(state), holder_id=holder_id).to_json()
+        )
     )
 
 
@@ -192,18 +212,26 @@ def _plain_value(body: bytes) -> bytes | None:
     return value if len(value.translate(None, _ESCAPED)) == len(value) else None
 
 
-def _json_text(body: bytes) -> str:
-    """The QR text of a JSON body ``{"text": "…"}``, read strictly (InvalidJson, a 422
-    RequestValidationError or InvalidInput otherwise)."""
+def _json_input(body: bytes) -> tuple[str, str | None]:
+    """The QR text and the presented holder id (if any) of a JSON body ``{"text": "…"}``,
+    read strictly (InvalidJson, a 422 RequestValidationError or InvalidInput otherwise)."""
     if (plain := _plain_value(body)) is not None and len(plain) <= MAX_TEXT_LENGTH:
         with contextlib.suppress(UnicodeDecodeError):  # not UTF-8: the parser says so
             text = plain.decode()
             if text:  # empty: the model's error
-                return _text(text)
+                return _text(text), None
     try:
-        return _text(VerifyIn.model_validate(_strict_json(body)).text)
+        given = VerifyIn.model_validate(_strict_json(body))
     except ValidationError as e:
-        raise RequestValidationError(e.errors()) from e
+        # Without the input: a holder id of the wrong type (a number) must not be echoed.
+        raise RequestValidationError(_without_input(e)) from e
+    return _text(given.text), given.holder_id
+
+
+def _without_input(error: ValidationError) -> list[Any]:
+    """A validation error's details, dropping the value each refused (it may be the number
+    on someone's ID card)."""
+    return [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in error.errors()]
 
 
 def _in_loop_store(state: State, text: str) -> TrustStore | None:
@@ -264,13 +292,13 @@ def _in_loop_answer(state: State, body: bytes) -> bytes | None:
     or None where the route answers otherwise (a refusal, a stamp, the thread pool, an
     error)."""
     try:
-        text = _json_text(body)
+        text, holder_id = _json_input(body)
     except (EsealError, RequestValidationError):
         return None
     if (store := _in_loop_store(state, text)) is None:
         return None
     try:
-        verdict = verify_text(text, _context(state, store)).to_json()
+        verdict = verify_text(text, _context(state, store), holder_id=holder_id).to_json()
     except EsealError:
         return None  # the route meets it again and answers its problem
     return orjson.dumps(verdict)
@@ -295,32 +323,51 @@ def _text(raw: str) -> str:
 
 
 def _verify_with_document(
-    request: Request, text: str, document: StarletteUpload | None
+    request: Request,
+    text: str,
+    document: StarletteUpload | None,
+    holder_id: str | None = None,
 ) -> dict[str, Any]:
+    if holder_id is not None:
+        presented_id(holder_id)  # refused before the document is read (never named)
     document_bytes = _read(document, MAX_DOCUMENT, image=False)
-    return verify_text(text, _context(request.app.state), document=document_bytes).to_json()
+    ctx = _context(request.app.state)
+    return verify_text(text, ctx, document=document_bytes, holder_id=holder_id).to_json()
 
 
 def _verify_image(
-    request: Request, image: StarletteUpload, document: StarletteUpload | None
+    request: Request,
+    image: StarletteUpload,
+    document: StarletteUpload | None,
+    holder_id: str | None = None,
 ) -> dict[str, Any]:
+    if holder_id is not None:
+        presented_id(holder_id)  # refused before the image is scanned (never named)
     data = _read(image, MAX_IMAGE_BYTES) or b""
-    return _verify_with_document(request, scan_image(data), document)
+    return _verify_with_document(request, scan_image(data), document, holder_id)
 
 
 @router.post(
     f"{VERIFY_PATH}/image",
     response_model=None,
-    dependencies=[FormFields("image", "document")],
+    dependencies=[FormFields("image", "document", "holder_id")],
     responses=SCANNER_UNAVAILABLE,
 )
 def verify_image(
     request: Request,
     image: Annotated[UploadFile, File(description="A photo or screenshot with the QR code")],
     document: Annotated[UploadFile | None, File(description="For a seal stamp: the file")] = None,
+    holder_id: Annotated[
+        str | None,
+        Form(
+            description="For a license: the id number of the ID card presented (or the "
+            "company's credit code), compared with its holder's; never echoed.",
+            json_schema_extra={"maxLength": MAX_PRESENTED},
+        ),
+    ] = None,
 ) -> Response:
     """The verdict on the QR code in an image (the multipart form of ``POST /v1/verify``)."""
-    return _verdict_response(_verify_image(request, image, document))
+    return _verdict_response(_verify_image(request, image, document, holder_id))
 
 
 @router.get("/v1/bundle")
