@@ -74,6 +74,7 @@
       why_MALFORMED: "证照码无法解析：可能已损坏或被篡改",
       why_UNSUPPORTED: "不是本系统支持的证照码",
       why_DOCUMENT_MISMATCH: "所给文件与盖章时的原始文件不一致：文件可能被改动过，或所给的是带印章的盖章件而非原始文件",
+      why_HOLDER_MISMATCH: "所填证件号码与持证人不一致：出示人可能不是持证人，请核对其身份证件",
       why_stamp_REVOKED: "该印章已被撤销，其盖章不能作为有效凭证",
       why_stamp_KEY_REVOKED: "该印章的密钥已被吊销，其盖章不能作为有效凭证",
       why_stamp_UNKNOWN_ISSUER: "该印章不在本地区的信任名单中：可能是伪造的",
@@ -95,6 +96,18 @@
       ok_status: "未被撤销、暂停或注销",
       ok_ledger: "签发记录已收录于本地区账本",
       ok_document: "所给文件与盖章时的原始文件一致",
+      ok_holder: "证件号码与持证人一致",
+      skip_holder: "证照未载明可比对的证件号码，未能核对",
+      holder_label: "核对持证人证件号码（可选）",
+      holder_hint: "填写出示人身份证号码或企业统一社会信用代码，随证照一并核对其是否为持证人；号码仅用于本次核验，不保存。",
+      f_holder_check: "持证人核对",
+      holder_ok: "证件号码与持证人一致",
+      holder_bad: "证件号码与持证人不一致",
+      holder_none: "证照未载明可比对的证件号码",
+      err_holder_id: "证件号码格式不正确",
+      err_holder_id_note: "请核对所填的身份证号码（18 位）或统一社会信用代码（18 位），或清空后只核验证照。",
+      err_no_holder: "电子印章没有持证人",
+      err_no_holder_note: "核对证件号码仅用于电子证照：请清空证件号码后再核验印章。",
       skip_status: "未能核验最新状态",
       skip_document: "未提供原始文件，未比对",
       upload_image: "二维码图片（照片或截图）",
@@ -114,6 +127,7 @@
       warn_CLOCK_BEHIND: "设备时钟落后：本机时间早于已收到的签名数据，请校准时间",
       warn_NO_STATUS: "未能核验最新状态：无法确认是否已被撤销或暂停",
       warn_DOCUMENT_NOT_COMPARED: "未比对文件：印章有效，但未提供盖章前的原始文件，无法确认文件未被改动。如需比对，请在下方选择盖章前的原始文件",
+      warn_HOLDER_NOT_COMPARED: "未能核对持证人：证照有效，但证照未载明可比对的证件号码，请人工核对持证人姓名与身份证件",
       invalid_caveat: "未通过核验：以下内容仅供参考，不能作为有效凭证。",
       kind_license: "电子证照",
       kind_stamp: "电子印章",
@@ -152,6 +166,7 @@
       step_status: "撤销状态",
       step_ledger: "账本收录",
       step_document: "文件比对",
+      step_holder: "持证人核对",
       fr_source: "状态来源",
       fr_online: "在线（节点实时）",
       fr_offline: "离线快照",
@@ -247,6 +262,7 @@
       why_MALFORMED: "The code cannot be read: damaged or altered",
       why_UNSUPPORTED: "Not a code this system supports",
       why_DOCUMENT_MISMATCH: "The file given is not the original file that was stamped: it was changed, or it is the stamped copy rather than the original",
+      why_HOLDER_MISMATCH: "The id number given is not the holder's: the person presenting it may not be the holder; check their ID card",
       why_stamp_REVOKED: "The seal has been revoked: its stamps are not valid proof",
       why_stamp_KEY_REVOKED: "The seal's key has been revoked: its stamps are not valid proof",
       why_stamp_UNKNOWN_ISSUER: "The seal is not on this region's trusted list: possibly forged",
@@ -266,6 +282,18 @@
       ok_status: "Not revoked, suspended or cancelled",
       ok_ledger: "Its issuance is recorded in the region's ledger",
       ok_document: "The file given is the original file that was stamped",
+      ok_holder: "The id number is the holder's",
+      skip_holder: "The license carries no id number to compare: not checked",
+      holder_label: "Check the holder's ID number (optional)",
+      holder_hint: "The presenter's ID card number or the company's unified social credit code, checked with the license: is this the holder? Used for this check only, never kept.",
+      f_holder_check: "Holder check",
+      holder_ok: "The id number is the holder's",
+      holder_bad: "The id number is not the holder's",
+      holder_none: "The license carries no id number to compare",
+      err_holder_id: "The ID number is not well formed",
+      err_holder_id_note: "Check the ID card number (18 characters) or credit code (18 characters) typed, or clear it to check the license alone.",
+      err_no_holder: "A seal stamp has no holder",
+      err_no_holder_note: "The ID number check is for licenses: clear the ID number to check a seal stamp.",
       skip_status: "The latest status could not be checked",
       skip_document: "No original file given: not compared",
       upload_image: "QR code image (photo or screenshot)",
@@ -285,6 +313,7 @@
       warn_CLOCK_BEHIND: "Device clock is behind: this computer's time is earlier than signed data it has seen; correct the clock",
       warn_NO_STATUS: "Latest status could not be checked: it may have been revoked or suspended",
       warn_DOCUMENT_NOT_COMPARED: "File not compared: the seal is valid, but without the original file it cannot show the file is unchanged. To compare, choose the original file (before stamping) below",
+      warn_HOLDER_NOT_COMPARED: "Holder not checked: the license is valid, but it carries no id number to compare; check the holder's name against their ID card",
       invalid_caveat: "Not verified: the content below is for reference only and is not valid proof.",
       kind_license: "Electronic license",
       kind_stamp: "Electronic seal stamp",
@@ -323,6 +352,7 @@
       step_status: "Revocation status",
       step_ledger: "Ledger inclusion",
       step_document: "File comparison",
+      step_holder: "Holder check",
       fr_source: "Status source",
       fr_online: "Online (node, live)",
       fr_offline: "Offline snapshot",
@@ -391,6 +421,7 @@
     pasteForm: $("paste-form"),
     qrText: $("qr-text"),
     pasteClear: $("paste-clear"),
+    holderId: $("holder-id"),
     result: $("result"),
     banner: $("banner"),
     bannerIcon: $("banner-icon"),
@@ -759,6 +790,16 @@
       addField(el.docFields, t("f_issued"), doc.issued);
       const expired = v.status === "EXPIRED";
       addField(el.docFields, t("f_valid_until"), doc.valid_until || t("no_end"), expired ? "strong is-bad" : "strong");
+      // The id presented with the license, if the clerk gave one (never shown: only whether
+      // it is the holder's).
+      const holder = (Array.isArray(v.checks) ? v.checks : []).find((c) => c && c.step === "holder");
+      if (v.status === "HOLDER_MISMATCH") {
+        addField(el.docFields, t("f_holder_check"), t("holder_bad"), "wide strong is-bad");
+      } else if (holder && holder.ok) {
+        addField(el.docFields, t("f_holder_check"), t("holder_ok"), "wide strong is-ok");
+      } else if (holder && valid) {
+        addField(el.docFields, t("f_holder_check"), t("holder_none"), "wide is-skip");
+      }
       // A file chosen with a license's image (left from a stamp, or chosen by mistake) is
       // not part of the check: say so, rather than let it look compared.
       if (state.view.sentDocument) addField(el.docFields, t("f_compare"), t("compare_license"), "wide is-skip");
@@ -801,12 +842,22 @@
     dl.appendChild(row);
   }
 
-  // A multipart request: the QR as an image file or as text, and a stamp's original file.
+  // The id number the clerk typed to check the holder with, or null: sent with the check,
+  // never kept (not in storage, not in the page's state).
+  function holderId() {
+    const value = el.holderId.value.trim();
+    return value ? value : null;
+  }
+
+  // A multipart request: the QR as an image file or as text, a stamp's original file, and
+  // the id number to check a license's holder with.
   function qrForm(qr, documentFile) {
     const form = new FormData();
     if (qr.text) form.append("text", qr.text);
     else form.append("image", qr.image, qr.name);
     if (documentFile) form.append("document", documentFile, documentFile.name || "document");
+    const holder = holderId();
+    if (holder) form.append("holder_id", holder);
     return { body: form };
   }
 
@@ -918,6 +969,8 @@
     const code = type.slice(type.lastIndexOf("/") + 1);
     const detail = body && typeof body.detail === "string" ? body.detail : "";
     if (code === "no-qr-code") return { type: "problem", title: "err_no_qr", note: "err_no_qr_note", code };
+    if (code === "invalid-holder-id") return { type: "problem", title: "err_holder_id", note: "err_holder_id_note", code };
+    if (code === "no-holder") return { type: "problem", title: "err_no_holder", note: "err_no_holder_note", code };
     if (status === 413 || code.endsWith("too-large")) {
       // The page refuses files over the byte limit itself: an image the server still finds
       // too large has too many pixels.
@@ -1002,9 +1055,10 @@
       return;
     }
     state.lastSource = { text };
+    const holder = holderId();
     post("/v1/verify", {
       headers: { Accept: "application/json", "Content-Type": "application/json" },
-      body: JSON.stringify({ text }),
+      body: JSON.stringify(holder ? { text, holder_id: holder } : { text }),
     });
   }
 
@@ -1153,6 +1207,8 @@
       if (!blob || session !== camera.session) return;
       const form = new FormData();
       form.append("image", blob, "frame.jpg");
+      const holder = holderId();
+      if (holder) form.append("holder_id", holder);
       const source = { image: blob, name: "frame.jpg" };
       const call = fetchWithin("/v1/verify/image", { method: "POST", body: form }, FRAME_TIMEOUT_MS);
       let response;
@@ -1174,6 +1230,14 @@
         show({ type: "verdict", verdict: body });
         return;
       }
+      // A holder id the node refuses is refused whatever the frame: say so, stop looking.
+      const type = body && typeof body.type === "string" ? body.type : "";
+      if (type.endsWith("/invalid-holder-id") || type.endsWith("/no-holder")) {
+        stopCamera();
+        requestSeq++;
+        show(problemView(response.status, body));
+        return;
+      }
       // No QR code in this frame (or an unreadable frame): keep looking.
       if (response.status === 422 || response.status === 400) showCameraMessage("camera_looking");
       else showCameraMessage("camera_retrying");
@@ -1191,6 +1255,7 @@
     el.imageFile.value = "";
     el.documentFile.value = "";
     el.qrText.value = "";
+    el.holderId.value = ""; // the next customer's, if any, is typed anew
     state.checkedImage = null;
     state.checkedDocument = null;
     state.imageBytes = null;

@@ -990,3 +990,44 @@ def test_the_api_docs_render_from_the_node_alone(browser: Browser, site: Site) -
         context.close()
     assert site.url + "/openapi.json" in asked
     assert [u for u in asked if not u.startswith((site.url + "/", "data:"))] == []
+
+
+def test_the_holder_id_checks_who_presents_the_license(opened: Opened, site: Site) -> None:
+    """The clerk types the number on the presenter's card (here a company's credit code,
+    as typed: lower case, spaced): the holder check shows, green; another company's code
+    is red, 持证人不符, in the clerk's words. The number is never shown on the page."""
+    page = opened.page
+    holder = page.get_by_label("核对持证人证件号码（可选）")
+    holder.fill("91500000 ma60xxxx15")  # business_request's holder
+    _paste(page, site.valid_text)
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "green")
+    checks = page.locator("#checks")
+    expect(checks.locator("li.ok", has_text="持证人核对")).to_have_count(1)
+    expect(checks).to_contain_text("证件号码与持证人一致")
+    expect(page.locator("#doc-fields")).to_contain_text("证件号码与持证人一致")
+    _shot(page, "holder-match")
+    other = "91500103MA60ABCD1F"
+    holder.fill(other)
+    page.locator("#qr-text").press("Enter")
+    expect(banner).to_have_attribute("data-state", "red")
+    expect(page.locator("#banner-title")).to_have_text("持证人不符")
+    expect(banner).to_contain_text("HOLDER_MISMATCH")
+    expect(banner).to_contain_text("出示人可能不是持证人")
+    expect(checks.locator("li.bad", has_text="持证人核对")).to_have_count(1)
+    assert other not in page.locator("#result").inner_text()
+    _shot(page, "holder-mismatch")
+    # In English too; the page keeps no copy of the number once reset.
+    page.locator("#lang").click()
+    expect(page.locator("#banner-title")).to_have_text("Holder does not match")
+    expect(page.get_by_label("Check the holder's ID number (optional)")).to_have_value(other)
+    page.locator("#reset").click()
+    expect(page.locator("#holder-id")).to_have_value("")
+
+
+def test_an_upload_carries_the_holder_id_too(opened: Opened, site: Site) -> None:
+    page = opened.page
+    page.locator("#holder-id").fill("91500000MA60XXXX15")
+    _upload(page, site.files / "valid.png")
+    expect(page.locator("#banner")).to_have_attribute("data-state", "green")
+    expect(page.locator("#checks li.ok", has_text="持证人核对")).to_have_count(1)
