@@ -14,6 +14,12 @@ from types import MappingProxyType
 from typing import Final
 
 from keys.errors import InvalidInput
+from verifier.holder import (
+    CREDIT_CODE_ALPHABET,
+    IDENTITY_CHECK_CHARS,
+    credit_check_char,
+    identity_check_char,
+)
 from verifier.trust import CENTRAL_REGION
 
 #: An integer as people and programs write one to eseal (a query parameter, a command's
@@ -128,12 +134,6 @@ def province_name(code: str) -> str:
 
 # -- unified social credit codes, GB 32100-2015 --------------------------------------------------
 
-#: 31 characters: digits and upper-case letters without I, O, S, V, Z; value = index.
-CREDIT_CODE_ALPHABET: Final = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_CREDIT_VALUE: Final = {ch: i for i, ch in enumerate(CREDIT_CODE_ALPHABET)}
-#: W_i = 3^(i−1) mod 31, i = 1..17.
-_CREDIT_WEIGHTS: Final = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-
 
 def _credit_illegal(code: str) -> InvalidCreditCode | None:
     if (bad := _first_illegal(code, CREDIT_CODE_ALPHABET)) is None:
@@ -156,8 +156,7 @@ def credit_code_check_char(first17: str) -> str:
         )
     if (error := _credit_illegal(first17)) is not None:
         raise error
-    total = sum(_CREDIT_VALUE[ch] * w for ch, w in zip(first17, _CREDIT_WEIGHTS, strict=True))
-    return CREDIT_CODE_ALPHABET[(31 - total % 31) % 31]
+    return credit_check_char(first17)
 
 
 @functools.lru_cache(maxsize=4096)  # pure, and on the issuance hot path
@@ -356,10 +355,6 @@ def make_license_id(type_code: str, issuer_code: str, serial: str, version: int 
 
 # -- resident identity numbers, GB 11643-1999 ----------------------------------------------------
 
-#: W_i = 2^(18−i) mod 11, i = 1..17.
-_IDENTITY_WEIGHTS: Final = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-#: Check character by Σ a_i · W_i mod 11 (ISO 7064 MOD 11-2; 10 is written 'X').
-_IDENTITY_CHECK: Final = "10X98765432"
 _EARLIEST_BIRTH: Final = datetime.date(1900, 1, 1)
 _LATEST_BIRTH: Final = datetime.date(2100, 1, 1)
 
@@ -368,8 +363,7 @@ def identity_number_check_char(first17: str) -> str:
     """The check character of an identity number: "10X98765432"[Σ a_i · W_i mod 11]."""
     if len(first17) != 17 or _first_illegal(first17, _DIGITS) is not None:
         raise InvalidIdentityNumber("identity number check: need the first 17 digits")
-    total = sum(int(ch) * w for ch, w in zip(first17, _IDENTITY_WEIGHTS, strict=True))
-    return _IDENTITY_CHECK[total % 11]
+    return identity_check_char(first17)
 
 
 def validate_identity_number(s: str) -> str:
@@ -385,7 +379,7 @@ def validate_identity_number(s: str) -> str:
         raise InvalidIdentityNumber(
             f"identity number: illegal character {bad[1]!r} at position {bad[0]} (digits only)"
         )
-    if s[17] not in _IDENTITY_CHECK:
+    if s[17] not in IDENTITY_CHECK_CHARS:
         raise InvalidIdentityNumber(
             f"identity number: illegal character {s[17]!r} at position 18 (a digit or X)"
         )

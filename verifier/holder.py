@@ -24,13 +24,28 @@ MAX_PRESENTED: Final = 64
 ID_LENGTH: Final = 18
 
 _DIGITS: Final = "0123456789"
-#: GB 11643: W_i = 2^(18−i) mod 11; the check character by Σ a_i · W_i mod 11.
+#: GB 11643: W_i = 2^(18−i) mod 11; the check character by Σ a_i · W_i mod 11 (ISO 7064
+#: MOD 11-2; 10 is written 'X').
 _IDENTITY_WEIGHTS: Final = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_IDENTITY_CHECK: Final = "10X98765432"
-#: GB 32100: 31 characters (no I, O, S, V, Z), W_i = 3^(i−1) mod 31.
-_CREDIT_ALPHABET: Final = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_CREDIT_VALUE: Final = {ch: i for i, ch in enumerate(_CREDIT_ALPHABET)}
+IDENTITY_CHECK_CHARS: Final = "10X98765432"
+#: GB 32100: 31 characters (digits and upper-case letters but I, O, S, V, Z), value = index;
+#: W_i = 3^(i−1) mod 31.
+CREDIT_CODE_ALPHABET: Final = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_CREDIT_VALUE: Final = {ch: i for i, ch in enumerate(CREDIT_CODE_ALPHABET)}
 _CREDIT_WEIGHTS: Final = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def identity_check_char(first17: str) -> str:
+    """The check character of an identity number whose first 17 characters are digits."""
+    total = sum(int(c) * w for c, w in zip(first17, _IDENTITY_WEIGHTS, strict=True))
+    return IDENTITY_CHECK_CHARS[total % 11]
+
+
+def credit_check_char(first17: str) -> str:
+    """The check character of a credit code whose first 17 characters are of its alphabet:
+    C18 = 31 − (Σ C_i · W_i mod 31), 31 written as '0' (GB 32100-2015 §5)."""
+    total = sum(_CREDIT_VALUE[c] * w for c, w in zip(first17, _CREDIT_WEIGHTS, strict=True))
+    return CREDIT_CODE_ALPHABET[(31 - total % 31) % 31]
 
 
 class InvalidHolderId(InvalidInput):
@@ -56,15 +71,13 @@ def normalise(presented: str) -> str:
 def _is_identity_number(s: str) -> bool:
     if len(s) != ID_LENGTH or any(c not in _DIGITS for c in s[:17]):
         return False
-    total = sum(int(c) * w for c, w in zip(s[:17], _IDENTITY_WEIGHTS, strict=True))
-    return s[17] == _IDENTITY_CHECK[total % 11]
+    return s[17] == identity_check_char(s[:17])
 
 
 def _is_credit_code(s: str) -> bool:
     if len(s) != ID_LENGTH or any(c not in _CREDIT_VALUE for c in s):
         return False
-    total = sum(_CREDIT_VALUE[c] * w for c, w in zip(s[:17], _CREDIT_WEIGHTS, strict=True))
-    return s[17] == _CREDIT_ALPHABET[(31 - total % 31) % 31]
+    return s[17] == credit_check_char(s[:17])
 
 
 def presented_id(raw: str) -> str:
