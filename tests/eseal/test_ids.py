@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from eseal.ids import (
-    CREDIT_CODE_ALPHABET,
     MAX_LICENSE_ID_LENGTH,
     MOD37_36_ALPHABET,
     PROVINCES,
@@ -30,6 +29,7 @@ from eseal.ids import (
     validate_region_code,
 )
 from keys.errors import InvalidInput
+from verifier.holder import CREDIT_CODE_ALPHABET
 
 # Published codes whose check characters are known to be right.
 REAL_CREDIT_CODES = [
