@@ -268,6 +268,8 @@ def agency_keys(node: Node, code: str | None = None) -> list[AgencyKeyRow]:
 def rotate_key(node: Node, code: str, *, now: int) -> AgencyKey:
     """A new signing key; the old one is retired: what it signed before stays valid."""
     row = agency(node, code)
+    if row.status != "active":
+        raise Forbidden(f"agency {code} is not active: it gets no new key")
     new = _certify_agency_key(node, code, agency_types(row), now)
     old = [k for k in agency_keys(node, code) if k.status == "active"]
     drafts = [
@@ -309,6 +311,75 @@ def rotate_key(node: Node, code: str, *, now: int) -> AgencyKey:
         node.discard_key(new.key_id, e)
         raise
     return new
+
+
+@dataclass(frozen=True)
+class Deactivated:
+    """What deactivating an agency did: the keys retired, the credentials revoked."""
+
+    code: str
+    keys_retired: list[str]
+    credentials_revoked: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "keys_retired": self.keys_retired,
+            "credentials_revoked": self.credentials_revoked,
+        }
+
+
+def deactivate_agency(node: Node, code: str, *, reason: str, now: int) -> Deactivated:
+    """Stop an agency acting (merged into another, dissolved): its active keys are retired,
+    each with ``reason`` in the ledger, so what they signed stays valid and nothing signed
+    after is; its API credentials are revoked; it issues, stamps and gets keys no more here.
+    Its licenses and seals stay as they are, for the operator to change."""
+    row = agency(node, code)
+    if row.status != "active":
+        raise InvalidInput(f"agency {code} is not active")
+    reason = stated_reason(reason, missing="to deactivate an agency, give a reason")
+    keys = [k for k in agency_keys(node, code) if k.status == "active"]
+    drafts = [
+        Entry(
+            "key.retire",
+            now,
+            node.config.region,
+            k.key_id,
+            digest(k.statement),
+            node.root_key_id,
+            reason=reason,
+        )
+        for k in keys
+    ]
+    revoked = 0
+
+    def record(conn: Connection, first: int = 0) -> None:
+        nonlocal revoked
+        for k in keys:
+            conn.execute(
+                update(_key)
+                .where(_key.c.key_id == k.key_id, _key.c.status == "active")
+                .values(status="retired", retired_at=now)
+            )
+        done = conn.execute(
+            update(_agency)
+            .where(_agency.c.code == code, _agency.c.status == "active")
+            .values(status="inactive")
+        )
+        if done.rowcount != 1:
+            raise InvalidInput(f"agency {code} changed meanwhile: not deactivated")
+        revoked = conn.execute(
+            update(_cred)
+            .where(_cred.c.agency_code == code, _cred.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        ).rowcount
+
+    if drafts:
+        node.append(drafts, also=record)
+    else:  # no key to retire (all revoked): nothing for the ledger to record
+        with node.sql.write_engine.begin() as conn:
+            record(conn)
+    return Deactivated(code, [k.key_id for k in keys], revoked)
 
 
 def stated_reason(reason: str, *, missing: str | None = None) -> str:

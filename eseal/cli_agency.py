@@ -91,6 +91,31 @@ def agency_rotate(
     emit(out, as_json, lambda: typer.echo(f"agency {code}: new key {out['key_id']}"))
 
 
+@agency_app.command("deactivate")
+def agency_deactivate(
+    code: Annotated[str, typer.Argument(help="The agency's credit code.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in the ledger with each key).")],
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop an agency (merged, dissolved): its keys are retired, so what it signed stays
+    valid and nothing signed after is; its API credentials are revoked; it issues and
+    stamps no more. Its licenses and seals are left as they are."""
+    from eseal.agencies import deactivate_agency
+
+    with open_node(data, database_url, unlock=True) as node:
+        done = deactivate_agency(node, code, reason=reason, now=now())
+    emit(
+        done.to_json(),
+        as_json,
+        lambda: typer.echo(
+            f"agency {code} deactivated: {len(done.keys_retired)} key(s) retired, "
+            f"{done.credentials_revoked} credential(s) revoked"
+        ),
+    )
+
+
 @agency_app.command("revoke-key")
 def agency_revoke_key(
     code: Annotated[str, typer.Argument(help="The agency's credit code.")],

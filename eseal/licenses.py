@@ -354,7 +354,10 @@ def issue_many(
     if len(requests) > MAX_BATCH:
         raise InvalidInput(f"at most {MAX_BATCH} licenses a batch")
     principal.require(agency_code)
-    owner, key = agency(node, agency_code), active_key(node, agency_code)
+    owner = agency(node, agency_code)
+    if owner.status != "active":  # before its key: a deactivated agency has none
+        raise Forbidden(f"agency {agency_code} is not active")
+    key = active_key(node, agency_code)
     seal_id = agency_seal(node, agency_code)
     prepared = []
     for i, r in enumerate(requests):

@@ -250,6 +250,8 @@ def stamp(
     principal.require(seal.agency_code)
     if seal.status != "active" or now > seal.valid_until:
         raise SealRevoked(f"seal {seal_id} is {seal.status}; it cannot stamp")
+    if agency(node, seal.agency_code).status != "active":
+        raise Forbidden(f"agency {seal.agency_code} is not active: its seals stamp no more")
     if len(document) > MAX_DOCUMENT:
         raise InvalidInput(f"a document must be at most {MAX_DOCUMENT // (1024 * 1024)} MiB")
     if not document:  # a stamp on no content attests nothing (a file not yet written, say)

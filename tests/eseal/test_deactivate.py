@@ -1,0 +1,111 @@
+"""Deactivating an agency (merged into another, dissolved): it acts no more, and what it
+signed before stays valid at every window."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from eseal.agencies import (
+    OPERATOR,
+    Forbidden,
+    NotAuthenticated,
+    Principal,
+    agency,
+    agency_keys,
+    authenticate,
+    deactivate_agency,
+    new_credential,
+    rotate_key,
+)
+from eseal.licenses import issue
+from eseal.seals import create_seal, stamp
+from eseal.trust_export import build_bundle
+from keys.errors import InvalidInput
+from ledger.entries import decode_entry
+from tests.eseal.conftest import MARKET, NOW, business_request, make_region, run_eseal
+from verifier.claims import LicenseClaims
+from verifier.document import decode, encode_license
+from verifier.pipeline import VerifyContext, verify_text
+from verifier.trust import TrustStore
+from verifier.verdict import Status
+
+AGENT = Principal("agency", MARKET)
+REASON = "机构改革，职责划入重庆市市场监督管理局"
+
+
+def test_a_deactivated_agency_acts_no_more_and_what_it_signed_stays_valid(
+    tmp_path: Path,
+) -> None:
+    region = make_region(tmp_path / "node")
+    node = region.node
+    try:
+        before = issue(node, AGENT, MARKET, business_request(), now=NOW)
+        seal = create_seal(
+            node,
+            AGENT,
+            agency_code=MARKET,
+            name="合同专用章",
+            seal_type="contract",
+            image=None,
+            now=NOW,
+        )
+        stamped = stamp(node, AGENT, seal.id, document=b"a notice", document_name="n.txt", now=NOW)
+        token = new_credential(node, role="agency", agency_code=MARKET, now=NOW)
+        key = next(k for k in agency_keys(node, MARKET) if k.status == "active")
+        size = node.log.size()
+
+        done = deactivate_agency(node, MARKET, reason=REASON, now=NOW + 10)
+
+        assert done.keys_retired == [key.key_id]
+        assert done.credentials_revoked >= 1
+        assert agency(node, MARKET).status == "inactive"
+        entry = decode_entry(node.log.entry(size))
+        assert (entry.kind, entry.subject, entry.reason) == ("key.retire", key.key_id, REASON)
+        assert node.log.size() == size + 1
+        with pytest.raises(Forbidden, match="not active"):
+            issue(node, AGENT, MARKET, business_request(), now=NOW + 20)
+        with pytest.raises(Forbidden, match="not active"):
+            stamp(node, AGENT, seal.id, document=b"later", document_name="l.txt", now=NOW + 20)
+        with pytest.raises(Forbidden, match="not active"):
+            issue(node, OPERATOR, MARKET, business_request(), now=NOW + 20)
+        with pytest.raises(Forbidden, match="not active"):
+            rotate_key(node, MARKET, now=NOW + 20)
+        with pytest.raises(NotAuthenticated):
+            authenticate(node, token)
+        with pytest.raises(InvalidInput, match="not active"):
+            deactivate_agency(node, MARKET, reason=REASON, now=NOW + 30)
+        assert node.log.size() == size + 1
+
+        # At a window: what it signed before stays valid; a document its retired key signed
+        # afterwards (the key stolen, say) is not.
+        ctx = VerifyContext(TrustStore([build_bundle(node, now=NOW + 60)]), NOW + 60)
+        assert verify_text(before.qr_text, ctx).status is Status.VALID
+        assert verify_text(stamped.qr_text, ctx).valid
+        claims = decode(before.qr_text).claims
+        assert isinstance(claims, LicenseClaims)
+        late = dataclasses.replace(claims, issued_at=NOW + 20, not_before=NOW + 20)
+        forged = encode_license(late, node.signing_key(bytes.fromhex(key.key_id)))
+        assert verify_text(forged, ctx).status is Status.ISSUER_NOT_AUTHORISED
+    finally:
+        node.close()
+
+
+def test_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "node"
+    make_region(data).node.close()
+    monkeypatch.setenv("ESEAL_PASSPHRASE", "test passphrase")
+    args = ["--data", str(data), "agency", "deactivate", MARKET]
+    code, said, err = run_eseal([*args, "--reason", " "], capsys, monkeypatch)
+    assert (code, said) == (2, "")
+    assert "give a reason" in err
+    code, said, err = run_eseal([*args, "--reason", REASON], capsys, monkeypatch)
+    assert code == 0, err
+    assert f"agency {MARKET} deactivated: 1 key(s) retired" in said
+    code, said, err = run_eseal([*args, "--reason", REASON], capsys, monkeypatch)
+    assert code == 2
+    assert "not active" in err
