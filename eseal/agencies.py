@@ -466,8 +466,8 @@ def new_credential(
     node: Node, *, role: Literal["operator", "agency"], agency_code: str | None, now: int
 ) -> str:
     """Issue another API credential (printed once; stored hashed)."""
-    if role == "agency":
-        agency(node, agency_code or "")
+    if role == "agency" and agency(node, agency_code or "").status != "active":
+        raise Forbidden(f"agency {agency_code} is not active: it gets no credential")
     with node.sql.write_engine.begin() as conn:
         return _new_credential(conn, role=role, agency_code=agency_code, now=now)
 

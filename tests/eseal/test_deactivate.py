@@ -75,6 +75,8 @@ def test_a_deactivated_agency_acts_no_more_and_what_it_signed_stays_valid(
             rotate_key(node, MARKET, now=NOW + 20)
         with pytest.raises(NotAuthenticated):
             authenticate(node, token)
+        with pytest.raises(Forbidden, match="no credential"):
+            new_credential(node, role="agency", agency_code=MARKET, now=NOW + 20)
         with pytest.raises(InvalidInput, match="not active"):
             deactivate_agency(node, MARKET, reason=REASON, now=NOW + 30)
         assert node.log.size() == size + 1
