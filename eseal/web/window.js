@@ -53,6 +53,7 @@
       camera_unsupported: "此浏览器不支持摄像头扫码。请改用“上传图片”或“粘贴证照码”。",
       camera_failed: "无法打开摄像头",
       camera_retrying: "暂时无法核验，正在重试…",
+      camera_holder: "证件号码未填完（18 位）：填完后继续识别",
       choose_image: "选择图片",
       choose_file: "选择文件",
       no_file: "未选择文件",
@@ -241,6 +242,7 @@
       camera_unsupported: "This browser cannot scan with a camera. Use “Upload image” or “Paste code”.",
       camera_failed: "Cannot open the camera",
       camera_retrying: "Cannot check right now; retrying…",
+      camera_holder: "The ID number is not complete (18 characters): scanning resumes once it is",
       choose_image: "Choose image",
       choose_file: "Choose file",
       no_file: "No file chosen",
@@ -1199,8 +1201,20 @@
     return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
   }
 
+  // Whether the clerk is still typing the id number: shorter than the 18 characters of an
+  // identity number or credit code (as the node normalises it). A frame sent with part of it
+  // would be refused, and that refusal stops the camera.
+  function holderIncomplete() {
+    const holder = holderId();
+    return holder !== null && holder.normalize("NFKC").replace(/\s+/g, "").length < 18;
+  }
+
   async function scanFrame(session) {
     if (camera.busy || session !== camera.session || !el.video.videoWidth) return;
+    if (holderIncomplete()) {
+      showCameraMessage("camera_holder");
+      return;
+    }
     camera.busy = true;
     try {
       const blob = await grabFrame();

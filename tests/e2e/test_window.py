@@ -1031,3 +1031,27 @@ def test_an_upload_carries_the_holder_id_too(opened: Opened, site: Site) -> None
     _upload(page, site.files / "valid.png")
     expect(page.locator("#banner")).to_have_attribute("data-state", "green")
     expect(page.locator("#checks li.ok", has_text="持证人核对")).to_have_count(1)
+
+
+def test_the_camera_waits_while_the_holder_id_is_being_typed(browser: Browser, site: Site) -> None:
+    """A clerk typing the presenter's number while the camera looks: a frame sent with the
+    first digits typed was refused (invalid-holder-id), which stopped the camera with an
+    error. The camera waits for the whole number, then reads and checks the holder."""
+    o = Opened(browser, site, DESKTOP)
+    try:
+        o.context.grant_permissions(["camera"], origin=site.url)
+        page = o.page
+        holder = page.locator("#holder-id")
+        holder.fill("9150 0000")  # half typed
+        page.get_by_role("tab", name="摄像头扫码").click()
+        page.locator("#camera-start").click()
+        message = page.locator("#camera-msg")
+        expect(message).to_contain_text("证件号码未填完", timeout=15_000)
+        expect(page.locator("#camera-stop")).to_be_visible()  # still looking
+        expect(page.locator("#banner")).not_to_contain_text("证件号码格式不正确")
+        holder.fill("91500000 ma60xxxx15")
+        banner = page.locator("#banner")
+        expect(banner).to_have_attribute("data-state", "green", timeout=15_000)
+        expect(page.locator("#checks li.ok", has_text="持证人核对")).to_have_count(1)
+    finally:
+        o.close()
