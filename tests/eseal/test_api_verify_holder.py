@@ -172,3 +172,19 @@ def test_the_api_documents_holder_id(served: Served) -> None:
     body = spec["paths"]["/v1/verify"]["post"]["requestBody"]["content"]
     assert "holder_id" in str(body["application/json"]) or "holder_id" in str(spec["components"])
     assert "holder_id" in body["multipart/form-data"]["schema"]["properties"]
+
+
+def test_an_empty_holder_id_field_of_a_form_is_none_given_at_either_url(served: Served) -> None:
+    """A form whose holder_id input was left empty: no holder check, at /v1/verify as at
+    /v1/verify/image (which answered 200 where the other answered 400 invalid-holder-id)."""
+    image = {"image": ("qr.png", qr_png(served.worker), "image/png"), "holder_id": (None, "")}
+    for url in ("/v1/verify", "/v1/verify/image"):
+        r = served.client.post(url, files=image)
+        assert r.status_code == 200, (url, r.text)
+        assert r.json()["status"] == "VALID"
+        assert "holder" not in [c["step"] for c in r.json()["checks"]]
+    text = served.client.post(
+        "/v1/verify", files={"text": (None, served.worker), "holder_id": (None, "")}
+    )
+    assert text.status_code == 200, text.text
+    assert "holder" not in [c["step"] for c in text.json()["checks"]]

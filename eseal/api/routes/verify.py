@@ -155,6 +155,8 @@ async def verify(request: Request) -> Response:
         holder_id = form.get("holder_id")
         if holder_id is not None and not isinstance(holder_id, str):
             raise InvalidInput("the holder id must be a text field 'holder_id', not a file")
+        if holder_id == "":  # a form's field left empty is not given, as POST /v1/verify/image
+            holder_id = None  # reads it (FastAPI's Form): the same form, the same verdict
         if isinstance(image, StarletteUpload) and text_field is None:
             return _verdict_response(
                 await run_in_threadpool(_verify_image, request, image, document, holder_id)
