@@ -53,7 +53,7 @@ HEAD_ID = 1
 #: transaction, VACUUM FULL, ALTER or LOCK TABLE) before it fails, in milliseconds: without
 #: it, every request reading a locked table waited for as long as the lock was held, each
 #: holding a server thread, and appends were queued past their callers' wait. Set on each
-#: connection unless the role or database sets a lock_timeout of its own.
+#: connection unless the operator sets a lock_timeout of its own (0 included).
 LOCK_TIMEOUT_MS = 15_000
 #: PostgreSQL's SQLSTATE for "lock not available" (a lock_timeout or NOWAIT).
 _LOCK_NOT_AVAILABLE = "55P03"
@@ -123,9 +123,11 @@ def make_engine(url: str, *, immediate: bool = False) -> Engine:
         @event.listens_for(engine, "connect")
         def _lock_timeout(dbapi_connection: Any, _record: Any) -> None:
             cur = dbapi_connection.cursor()
-            cur.execute("SHOW lock_timeout")
+            # Set by the operator (the role, the database, the server's configuration, the
+            # client's PGOPTIONS), 0 too: theirs stands. Only PostgreSQL's default is replaced.
+            cur.execute("SELECT source FROM pg_settings WHERE name = 'lock_timeout'")
             row = cur.fetchone()
-            if row is not None and str(row[0]) == "0":  # not set by the operator
+            if row is not None and str(row[0]) == "default":
                 cur.execute(f"SET lock_timeout = {int(LOCK_TIMEOUT_MS)}")
             cur.close()
             dbapi_connection.commit()  # a SET rolled back with its transaction is undone

@@ -109,3 +109,24 @@ def test_a_batch_refused_for_a_lock_held_elsewhere_fails_every_caller_at_once() 
             future.result(10)
     committer.close()
     assert calls == [1, 3]
+
+
+@pytest.mark.postgres
+def test_a_lock_timeout_the_database_sets_is_kept_even_zero(pg: str) -> None:
+    """The operator's own lock_timeout stands, as README says: 0 too (wait as long as it
+    takes), which the node took for 'not set' and replaced with its own."""
+    database = psycopg.conninfo.conninfo_to_dict(pg)["dbname"]
+    admin = psycopg.connect(pg, autocommit=True)
+    try:
+        for setting, expected in (("0", "0"), ("'2s'", "2s"), ("DEFAULT", "300ms")):
+            admin.execute(f'ALTER DATABASE "{database}" SET lock_timeout = {setting}')
+            engine = sql.make_engine(pg)
+            try:
+                with engine.connect() as conn:
+                    shown = conn.exec_driver_sql("SHOW lock_timeout").scalar()
+            finally:
+                engine.dispose()
+            assert shown == expected, setting
+    finally:
+        admin.execute(f'ALTER DATABASE "{database}" RESET lock_timeout')
+        admin.close()
