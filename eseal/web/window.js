@@ -451,6 +451,12 @@
     checkedImage: null, // the image file last checked from the upload tab
     checkedDocument: null, // the original file checked with it, if any
     lastSource: null, // the QR last checked: { text } or { image, name }, to add a file to
+    // The id number in the box was compared with the license on screen, and not edited
+    // since: the next check is the next customer's, whose number is typed anew (sent with
+    // their license, the last one's would say 持证人不符). Not the number itself: a flag.
+    holderUsed: false,
+    holderEdits: 0, // edits of the box, to tell whether a verdict's number is still there
+    holderSentAt: -1, // holderEdits when the number was last sent
   };
   let requestSeq = 0; // only the newest request may change the result
 
@@ -847,7 +853,12 @@
   // The id number the clerk typed to check the holder with, or null: sent with the check,
   // never kept (not in storage, not in the page's state).
   function holderId() {
+    if (state.holderUsed) {
+      state.holderUsed = false;
+      el.holderId.value = "";
+    }
     const value = el.holderId.value.trim();
+    if (value) state.holderSentAt = state.holderEdits;
     return value ? value : null;
   }
 
@@ -944,6 +955,9 @@
   }
 
   function show(view) {
+    const compared = view.type === "verdict" && Array.isArray(view.verdict.checks)
+      && view.verdict.checks.some((c) => c && c.step === "holder");
+    if (compared && state.holderSentAt === state.holderEdits) state.holderUsed = true;
     state.view = view;
     draw();
     if (view.type !== "busy") revealResult();
@@ -1270,6 +1284,7 @@
     el.documentFile.value = "";
     el.qrText.value = "";
     el.holderId.value = ""; // the next customer's, if any, is typed anew
+    state.holderUsed = false;
     state.checkedImage = null;
     state.checkedDocument = null;
     state.imageBytes = null;
@@ -1328,6 +1343,10 @@
       verifyText();
     });
     // A barcode scanner types the code and presses Enter: Enter checks, as the button does.
+    el.holderId.addEventListener("input", () => {
+      state.holderEdits++;
+      state.holderUsed = false; // edited: this customer's, to be sent
+    });
     el.qrText.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();

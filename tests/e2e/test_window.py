@@ -1025,6 +1025,30 @@ def test_the_holder_id_checks_who_presents_the_license(opened: Opened, site: Sit
     expect(page.locator("#holder-id")).to_have_value("")
 
 
+def test_a_number_compared_is_not_sent_with_the_next_check(opened: Opened, site: Site) -> None:
+    """Once a verdict has compared the number in the box, the next check (the next
+    customer's license) goes without it, and the box is emptied: sent with their license,
+    the last customer's number would say 持证人不符. Typed again, it is sent again."""
+    page = opened.page
+    holder = page.locator("#holder-id")
+    holder.fill("91500000MA60XXXX15")
+    _paste(page, site.valid_text)
+    checks = page.locator("#checks")
+    expect(checks.locator("li.ok", has_text="持证人核对")).to_have_count(1)
+    expect(holder).to_have_value("91500000MA60XXXX15")  # kept with its result, to correct
+    sent: list[bool] = []
+    page.on("request", lambda r: sent.append("holder_id" in (r.post_data or "")))
+    _paste(page, site.valid_text)
+    expect(page.locator("#banner")).to_have_attribute("data-state", "green")
+    expect(checks.locator("li", has_text="持证人核对")).to_have_count(0)
+    expect(holder).to_have_value("")
+    assert sent == [False]
+    holder.fill("91500000MA60XXXX15")
+    page.locator("#qr-text").press("Enter")
+    expect(checks.locator("li.ok", has_text="持证人核对")).to_have_count(1)
+    assert sent == [False, True]
+
+
 def test_an_upload_carries_the_holder_id_too(opened: Opened, site: Site) -> None:
     page = opened.page
     page.locator("#holder-id").fill("91500000MA60XXXX15")
