@@ -53,8 +53,10 @@ def run_eseal(
     cwd: Path,
     passphrase: str | None = PASSPHRASE,
     env: Mapping[str, str] | None = None,
+    stdin: str | None = None,
 ) -> Run:
-    """Run ``eseal ARGS`` in a subprocess with a clean eseal environment."""
+    """Run ``eseal ARGS`` in a subprocess with a clean eseal environment (``stdin`` as its
+    standard input, else none)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("ESEAL_")}
     if passphrase is not None:
         environ["ESEAL_PASSPHRASE"] = passphrase
@@ -66,6 +68,7 @@ def run_eseal(
         cwd=cwd,
         env=environ,
         capture_output=True,
+        input=stdin,
         text=True,
         encoding="utf-8",
         timeout=CLI_TIMEOUT,

@@ -486,6 +486,15 @@ def test_holder_id_checks_the_holder_and_is_never_printed(offline: dict[str, obj
     assert json.loads(revoked.stdout)["status"] == "REVOKED"
     for spaced_out in (spaced, spaced.replace(" ", "").upper()):
         assert spaced_out not in ok.stdout + ok.stderr + said.stdout + said.stderr
+    # Read from standard input ('-'), it stays out of the command line (the shell's history).
+    work = offline["work"]
+    assert isinstance(work, Path)
+    bundle, snapshot = work / "bundle.json", work / "revocations.json"
+    args = ("verify", person, "--bundle", bundle, "--revocations", snapshot, "--json")
+    for typed, status, code in ((spaced + "\n", "VALID", 0), (other + "\n", "HOLDER_MISMATCH", 1)):
+        piped = run_eseal(*args, "--holder-id", "-", cwd=work, passphrase=None, stdin=typed)
+        assert piped.code == code, str(piped)
+        assert json.loads(piped.stdout)["status"] == status
 
 
 def test_a_holder_id_that_is_no_id_is_exit_2_unnamed(offline: dict[str, object]) -> None:
