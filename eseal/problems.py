@@ -66,6 +66,17 @@ def problem(error: EsealError, *, instance: str | None = None) -> dict[str, Any]
     return body
 
 
-def plain_problem(status: int, title: str, detail: str, code: str) -> dict[str, Any]:
-    """A problem body for errors raised outside eseal (validation, routing)."""
-    return {"type": PROBLEM_BASE + code, "title": title, "status": status, "detail": detail}
+def plain_problem(
+    status: int, title: str, detail: str, code: str, *, instance: str | None = None
+) -> dict[str, Any]:
+    """A problem body for errors raised outside eseal (validation, routing); ``instance``,
+    the request's path, as eseal's own problems carry it."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    return body

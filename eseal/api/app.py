@@ -214,7 +214,10 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         detail = "; ".join(_describe(e) for e in exc.errors()[:10])
-        return problem_answer(plain_problem(422, "Invalid request", detail, "invalid-request"))
+        body = plain_problem(
+            422, "Invalid request", detail, "invalid-request", instance=request.url.path
+        )
+        return problem_answer(body)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -223,7 +226,9 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
         else:
             title = HTTPStatus(exc.status_code).phrase
             code = _HTTP_CODES.get(exc.status_code, f"http-{exc.status_code}")
-        body = plain_problem(exc.status_code, title, str(exc.detail), code)
+        body = plain_problem(
+            exc.status_code, title, str(exc.detail), code, instance=request.url.path
+        )
         return problem_answer(body, _allow_head(dict(exc.headers or {})))
 
     return app

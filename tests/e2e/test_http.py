@@ -230,8 +230,9 @@ def test_bad_requests_get_rfc9457_problems(served: Served, url: str) -> None:
     assert 400 <= r.status_code < 500, f"{url}: {r.status_code} {r.text}"
     assert r.headers["content-type"].split(";")[0] == PROBLEM_JSON
     body = r.json()
-    assert {"type", "title", "status", "detail"} <= set(body)
+    assert {"type", "title", "status", "detail", "instance"} <= set(body)
     assert body["status"] == r.status_code
+    assert body["instance"] == url.partition("?")[0]  # every problem names its request's path
     for name in ("type", "title", "detail"):
         assert isinstance(body[name], str), body
         assert body[name].strip(), body
@@ -244,6 +245,7 @@ def test_wrong_method_is_a_problem_too(served: Served) -> None:
     assert r.status_code == 405
     assert r.headers["content-type"].split(";")[0] == PROBLEM_JSON
     assert r.json()["status"] == 405
+    assert r.json()["instance"] == "/v1/ledger/checkpoint"
 
 
 # --- the independent verifier itself, on the transparency-dev/merkle vectors -------------------
