@@ -156,7 +156,11 @@ def license_show(
 
     with open_node(data, database_url) as node:
         row = get_license(node, license_id)
-    out = row.model_dump(exclude={"digest"}) | {"digest": bytes(row.digest).hex()}
+    # The QR text under the name the API gives it (qr_text), as well as the row's (document).
+    out = row.model_dump(exclude={"digest"}) | {
+        "digest": bytes(row.digest).hex(),
+        "qr_text": row.document,
+    }
     emit(
         out,
         as_json,

@@ -206,6 +206,8 @@ def test_bad_output_paths_and_csv_files_change_nothing(tmp_path: Path) -> None:
     said = bad_font.stderr.split("; the license ")[1]
     license_id = said.split()[0]
     assert said.endswith(f"write its files with `eseal license print {license_id}`\n")
-    assert run("license", "show", license_id).code == 0
+    shown = run("license", "show", license_id, "--json")
+    assert shown.code == 0, str(shown)
+    assert json.loads(shown.stdout)["qr_text"].startswith("EL1:")  # as the API names it
     assert size() == before + 1
     assert not (tmp_path / "printed.pdf").exists()
