@@ -265,6 +265,32 @@ def agency_keys(node: Node, code: str | None = None) -> list[AgencyKeyRow]:
         return [AgencyKeyRow.model_validate(r._mapping) for r in conn.execute(query)]
 
 
+def _retirements(node: Node, keys: list[AgencyKeyRow], *, reason: str, now: int) -> list[Entry]:
+    """The ledger's ``key.retire`` entries of ``keys``: what they signed before stays valid."""
+    return [
+        Entry(
+            "key.retire",
+            now,
+            node.config.region,
+            k.key_id,
+            digest(k.statement),
+            node.root_key_id,
+            reason=reason,
+        )
+        for k in keys
+    ]
+
+
+def _mark_retired(conn: Connection, keys: list[AgencyKeyRow], now: int) -> None:
+    """The rows of ``keys`` retired at ``now``, in the transaction of their entries."""
+    for k in keys:
+        conn.execute(
+            update(_key)
+            .where(_key.c.key_id == k.key_id, _key.c.status == "active")
+            .values(status="retired", retired_at=now)
+        )
+
+
 def rotate_key(node: Node, code: str, *, now: int) -> AgencyKey:
     """A new signing key; the old one is retired: what it signed before stays valid."""
     row = agency(node, code)
@@ -283,26 +309,10 @@ def rotate_key(node: Node, code: str, *, now: int) -> AgencyKey:
             body=new.statement,
         ),
     ]
-    drafts += [
-        Entry(
-            "key.retire",
-            now,
-            node.config.region,
-            k.key_id,
-            digest(k.statement),
-            node.root_key_id,
-            reason="rotated",
-        )
-        for k in old
-    ]
+    drafts += _retirements(node, old, reason="rotated", now=now)
 
     def record(conn: Connection, first: int) -> None:
-        for k in old:
-            conn.execute(
-                update(_key)
-                .where(_key.c.key_id == k.key_id, _key.c.status == "active")
-                .values(status="retired", retired_at=now)
-            )
+        _mark_retired(conn, old, now)
         _insert_key(conn, new, now, first)
 
     try:
@@ -339,28 +349,12 @@ def deactivate_agency(node: Node, code: str, *, reason: str, now: int) -> Deacti
         raise InvalidInput(f"agency {code} is not active")
     reason = stated_reason(reason, missing="to deactivate an agency, give a reason")
     keys = [k for k in agency_keys(node, code) if k.status == "active"]
-    drafts = [
-        Entry(
-            "key.retire",
-            now,
-            node.config.region,
-            k.key_id,
-            digest(k.statement),
-            node.root_key_id,
-            reason=reason,
-        )
-        for k in keys
-    ]
+    drafts = _retirements(node, keys, reason=reason, now=now)
     revoked = 0
 
     def record(conn: Connection, first: int = 0) -> None:
         nonlocal revoked
-        for k in keys:
-            conn.execute(
-                update(_key)
-                .where(_key.c.key_id == k.key_id, _key.c.status == "active")
-                .values(status="retired", retired_at=now)
-            )
+        _mark_retired(conn, keys, now)
         done = conn.execute(
             update(_agency)
             .where(_agency.c.code == code, _agency.c.status == "active")

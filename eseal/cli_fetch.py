@@ -43,15 +43,11 @@ UrlArg = Annotated[
 ]
 
 
-#: How far ahead of this computer's clock a kept file's time may be before the refusal
-#: says so (the verifier's clock-skew allowance).
-AHEAD_SKEW = DEFAULT_SKEW
-
-
 def _ahead(out: Path, when: int) -> str:
     """A hint for a kept file dated after this computer's clock: it blocks every correct
-    file of the node until then, and the operator must be told why."""
-    if when <= time.time() + AHEAD_SKEW:
+    file of the node until then, and the operator must be told why (ahead by more than the
+    verifier's clock-skew allowance)."""
+    if when <= time.time() + DEFAULT_SKEW:
         return ""
     return (
         f"; {out} is dated after this computer's clock ({utc_time(int(time.time()))}): if this "

@@ -71,12 +71,11 @@ def hold_keys(data_dir: Path) -> int | None:
         _refuse_if_cut_short(data_dir)
         return None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise NodeInUse(
-                "the node's passphrase is being changed (eseal passphrase): wait for it to finish"
-            ) from None
+        _lock(
+            fd,
+            fcntl.LOCK_SH,
+            "the node's passphrase is being changed (eseal passphrase): wait for it to finish",
+        )
         _refuse_if_cut_short(data_dir)
     except BaseException:
         os.close(fd)
@@ -93,6 +92,14 @@ def _refuse_if_cut_short(data_dir: Path) -> None:
         )
 
 
+def _lock(fd: int, how: int, refused: str) -> None:
+    """Take the keys lock (``fcntl.LOCK_SH`` or ``LOCK_EX``) at once, or :class:`NodeInUse`."""
+    try:
+        fcntl.flock(fd, how | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise NodeInUse(refused) from None
+
+
 def release_keys(fd: int) -> None:
     os.close(fd)  # closing the descriptor releases its lock
 
@@ -101,13 +108,12 @@ def release_keys(fd: int) -> None:
 def _exclusive(data_dir: Path) -> Iterator[None]:
     fd = _open_lock(data_dir)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise NodeInUse(
-                "the node is in use: stop `eseal serve` and any other eseal command using "
-                "its keys, then change the passphrase"
-            ) from None
+        _lock(
+            fd,
+            fcntl.LOCK_EX,
+            "the node is in use: stop `eseal serve` and any other eseal command using its "
+            "keys, then change the passphrase",
+        )
         yield
     finally:
         os.close(fd)

@@ -139,9 +139,15 @@ def stamp_claims_map(c: StampClaims) -> dict[int, object]:
     }
 
 
+def normalise_id(id_number: str) -> str:
+    """An id number as "ih" hashes it and a window compares it: NFKC, white space removed,
+    upper case (a clerk's full-width digits, spaces and lower-case x are the same number)."""
+    return "".join(unicodedata.normalize("NFKC", id_number).split()).upper()
+
+
 def holder_id_hash(id_number: str, salt: bytes) -> bytes:
     """SHA-256(salt ‖ normalised id number)[:16], to match a presented id against "ih"."""
-    normalised = "".join(unicodedata.normalize("NFKC", id_number).split()).upper()
+    normalised = normalise_id(id_number)
     if not normalised or len(salt) != SALT_SIZE:
         raise InvalidClaim(
             f"holder id hash needs a non-empty id number and a {SALT_SIZE}-byte salt"

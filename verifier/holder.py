@@ -12,11 +12,10 @@ The presented number is personal data: no message here names it, nor any of its 
 from __future__ import annotations
 
 import hmac
-import unicodedata
 from typing import Final
 
 from keys.errors import InvalidInput
-from verifier.claims import Holder, holder_id_hash
+from verifier.claims import Holder, holder_id_hash, normalise_id
 
 #: The longest presented id read at all (an 18-character number with spaces between its
 #: groups, written in full-width characters, is well under it).
@@ -63,11 +62,6 @@ class HolderNotApplicable(InvalidInput):
     code = "no-holder"
 
 
-def normalise(presented: str) -> str:
-    """NFKC, white space removed, upper case: as :func:`holder_id_hash` normalises."""
-    return "".join(unicodedata.normalize("NFKC", presented).split()).upper()
-
-
 def _is_identity_number(s: str) -> bool:
     if len(s) != ID_LENGTH or any(c not in _DIGITS for c in s[:17]):
         return False
@@ -81,14 +75,15 @@ def _is_credit_code(s: str) -> bool:
 
 
 def presented_id(raw: str) -> str:
-    """The presented id, normalised (:func:`normalise`), if it is an 18-character identity
-    number or credit code whose check character holds; else :class:`InvalidHolderId`."""
+    """The presented id, normalised (:func:`~verifier.claims.normalise_id`), if it is an
+    18-character identity number or credit code whose check character holds; else
+    :class:`InvalidHolderId`."""
     if len(raw) > MAX_PRESENTED:
         raise InvalidHolderId(
             f"the holder id to compare is over {MAX_PRESENTED} characters: give the "
             "18-character identity number or unified social credit code"
         )
-    s = normalise(raw)
+    s = normalise_id(raw)
     if not s:
         raise InvalidHolderId("the holder id to compare is empty")
     if not (_is_identity_number(s) or _is_credit_code(s)):
@@ -107,7 +102,7 @@ def compare(holder: Holder, presented: str) -> bool | None:
     if holder.kind == "L":
         if holder.id_display is None:
             return None
-        shown = normalise(holder.id_display).encode()
+        shown = normalise_id(holder.id_display).encode()
         return hmac.compare_digest(shown, presented.encode())
     if holder.id_hash is None or holder.id_salt is None:
         return None
