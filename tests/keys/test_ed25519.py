@@ -202,6 +202,20 @@ def test_flipping_any_bit_of_signature_or_message_fails() -> None:
     assert not ed25519.verify(public_key, message[:-1], signature)
 
 
+def test_verify_messages_of_any_length_on_the_kept_buffer() -> None:
+    # verify keeps one output buffer a thread: a message longer than it grows it, and a
+    # shorter one after it is judged by its own length, not by what the buffer last held.
+    signing_key = ed25519.generate()
+    public_key = signing_key.verify_key.encode()
+    for size in (0, 1, 5000, 100_000, 3, 4096 - 64, 4096 - 63):
+        message = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        signature = ed25519.sign(signing_key, message)
+        assert ed25519.verify(public_key, message, signature)
+        assert not ed25519.verify(public_key, message + b"\x00", signature)
+        if message:
+            assert not ed25519.verify(public_key, message[:-1], signature)
+
+
 @pytest.mark.parametrize(
     ("public_key", "message", "signature"),
     [

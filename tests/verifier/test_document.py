@@ -911,7 +911,7 @@ def test_every_error_is_a_typed_refusal_with_its_own_code() -> None:
 
 def test_decoded_document_is_frozen(license_claims: LicenseClaims) -> None:
     doc: DecodedDocument = decode(encode_license(license_claims, KEY))
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         doc.kid = b"\x00" * 8  # type: ignore[misc]
     with pytest.raises(TypeError):
         doc.claims.body.fields["name"] = "x"  # type: ignore[index, union-attr]
