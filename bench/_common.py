@@ -112,6 +112,17 @@ def pin_one_core() -> int | None:
     return cpu
 
 
+def python_build() -> str:
+    """Whether this interpreter runs on a shared libpython (a source build's usual
+    ``--enable-shared``: position-independent code, calls through the PLT) or has it linked
+    in (Debian's ``/usr/bin/python3``): the same CPython version runs at different speeds."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return "unknown"
+    return "shared libpython" if "libpython" in maps else "static"
+
+
 def machine() -> dict[str, Any]:
     try:
         pymerkle_version = metadata.version("pymerkle")
@@ -123,6 +134,8 @@ def machine() -> dict[str, Any]:
         "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
+        "python_executable": sys.executable,
+        "python_build": python_build(),
         "sqlite": sqlite3.sqlite_version,
         "pymerkle": pymerkle_version,
         "platform": platform.platform(),

@@ -11,9 +11,11 @@ goal is work rather than how fast this host runs it.
 The parent builds the same region as ``bench.verify`` (``--licenses`` licenses, 1 %
 revoked, the trust bundle and the signed revocation snapshot) and writes the workload to a
 temporary file. A child process per system, under callgrind, opens the bundle and the
-snapshot, verifies a few texts to warm up, and then runs its loop over ``--count`` items
-inside one ``eval`` call; callgrind collects only inside that call
-(``--toggle-collect=builtin_eval``). Systems:
+snapshot, verifies a few texts to warm up, and then runs its loop over ``--count`` items.
+Each child runs twice, once with the loop over the items and once with the loop over
+none, both with ``PYTHONHASHSEED=0``; the difference of the two totals is the loop's work,
+whatever the interpreter's build (a stripped, optimised one such as Debian's has no symbol
+for callgrind to start and stop collecting at). Systems:
 
 - **eseal**: ``verify_text`` over the QR texts (bundle + snapshot status), as in
   ``bench.verify``;
@@ -21,8 +23,7 @@ inside one ``eval`` call; callgrind collects only inside that call
   Sig_structure (the raw signature check);
 - **decode**: ``verifier.document.decode`` alone (everything but the signature and the
   steps after it);
-- **empty**: the same loop doing nothing, subtracted from the others (the loop itself and
-  any ``eval`` a library runs while importing).
+- **empty**: the same loop doing nothing, subtracted from the others (the loop itself).
 
     python -m bench.verify_instructions [--quick] [--count 2000] [--licenses 20000]
 
@@ -56,8 +57,8 @@ _COLLECTED = re.compile(r"Collected\s*:\s*([0-9]+)")
 # -- the child: one system's loop, under callgrind ------------------------------------------
 
 
-def _child(workload: Path, system: str) -> None:
-    """Open the workload, warm up, and run ``system``'s loop inside one ``eval``."""
+def _child(workload: Path, system: str, count: int) -> None:
+    """Open the workload, warm up, and run ``system``'s loop over its first ``count`` items."""
     import gc
 
     from nacl.signing import VerifyKey
@@ -88,8 +89,9 @@ def _child(workload: Path, system: str) -> None:
     fn, items = loops[system]
     for item in items[:WARM_UP]:
         fn(item)
-    gc.collect()  # no collection left pending from the setup inside the counted call
-    eval("[fn(item) for item in items]", {"fn": fn, "items": items})  # noqa: S307
+    gc.collect()  # no collection left pending from the setup inside the counted loop
+    for item in items[:count]:
+        fn(item)
 
 
 # -- the parent ---------------------------------------------------------------------------
@@ -117,31 +119,40 @@ def _write_workload(path: Path, licenses: int, count: int, scratch: Path) -> int
     return len(material.texts)
 
 
-def _count(valgrind: str, workload: Path, system: str, scratch: Path) -> int:
-    """Instructions callgrind counted inside the child's ``eval`` for ``system``."""
+def _total(valgrind: str, workload: Path, system: str, count: int, scratch: Path) -> int:
+    """Instructions callgrind counted in a whole child run of ``system`` over ``count`` items."""
     command = [
         valgrind,
         "--tool=callgrind",
-        "--toggle-collect=builtin_eval",
-        f"--callgrind-out-file={scratch / f'callgrind.{system}.out'}",
+        f"--callgrind-out-file={scratch / f'callgrind.{system}.{count}.out'}",
         sys.executable,
         "-m",
         "bench.verify_instructions",
         "--child",
         str(workload),
         system,
+        str(count),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     found = _COLLECTED.findall(done.stderr)
     if done.returncode != 0 or not found:
         raise SystemExit(f"callgrind run of {system} failed:\n{done.stderr[-2000:]}")
     return int(found[-1])
 
 
+def _count(valgrind: str, workload: Path, system: str, items: int, scratch: Path) -> int:
+    """Instructions of ``system``'s loop over ``items`` items: a run over them less one
+    over none."""
+    return _total(valgrind, workload, system, items, scratch) - _total(
+        valgrind, workload, system, 0, scratch
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--child"]:
-        _child(Path(argv[1]), argv[2])
+        _child(Path(argv[1]), argv[2], int(argv[3]))
         return {}
 
     from bench._common import base_parser, out_dir, table, write_json
@@ -168,8 +179,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         items = _write_workload(workload, licenses, count, scratch / "node")
         counts: dict[str, int] = {}
         for system in SYSTEMS:
-            counts[system] = _count(valgrind, workload, system, scratch)
-            print(f"  {system:<7} {counts[system]:>15,} instructions collected", flush=True)
+            counts[system] = _count(valgrind, workload, system, items, scratch)
+            print(f"  {system:<7} {counts[system]:>15,} instructions in the loop", flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     empty = counts["empty"]
@@ -185,13 +196,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(
         f"\neseal = the raw signature {raw:,.0f} + {beyond:,.0f} instructions more a "
         f"verification (decode {each['decode']:,.0f} of them); the empty loop's "
-        f"{empty:,} (the loop and imports' evals) subtracted from each"
+        f"{empty:,} subtracted from each"
     )
     doc = {
         "method": (
-            "each system in its own child process under valgrind --tool=callgrind, "
-            "collecting only inside one eval call that runs the loop (after a warm-up and "
-            "gc.collect()); instructions each = (collected - the empty loop's) / items"
+            "each system in its own child processes under valgrind --tool=callgrind "
+            "(PYTHONHASHSEED=0): a run whose loop covers the items less one whose loop "
+            "covers none, after the same warm-up and gc.collect(); instructions each = "
+            "(that difference - the empty loop's) / items"
         ),
         "valgrind": version,
         "licenses": licenses,
