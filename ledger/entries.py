@@ -17,6 +17,8 @@ key   name      value
 7     reason    tstr (optional, absent rather than empty): why, for revocations and
                 suspensions
 8     body      bstr (optional): a public signed object, e.g. a key statement
+9     to        tstr (optional, absent rather than empty; ``license.transfer`` only): the
+                id of the license that replaces the subject, perhaps of another region
 ====  ========  ===========================================================
 
 ``prev`` is the RFC 9162 leaf hash of the previous entry, so the chain and the
@@ -29,8 +31,9 @@ The kinds: ``region.init``, ``agency.add``, ``key.add``, ``key.retire``, ``key.r
 document's COSE_Sign1 bytes); the status changes of a license, about the same subject and
 digest as its issuance: ``license.reinstate`` (status 01), ``license.suspend`` (02),
 ``license.withdraw`` (03), ``license.cancel`` (04), ``license.lapse`` (05; a renewal's reason
-is ``renewed as <new license id>``), ``license.transfer`` (06), ``license.revoke`` (07);
-``seal.create`` (the subject the seal id, the digest SHA-256 of the seal's signed key
+is ``renewed as <new license id>``), ``license.transfer`` (06; ``to`` names the license
+that replaces it, absent from transfers recorded before they named one), ``license.revoke``
+(07); ``seal.create`` (the subject the seal id, the digest SHA-256 of the seal's signed key
 statement, the body that statement), ``seal.revoke`` (same subject and digest), and
 ``seal.stamp``.
 """
@@ -73,9 +76,11 @@ KINDS = frozenset(
     }
 )
 
-_PREV, _KIND, _TIME, _REGION, _SUBJECT, _DIGEST, _KEY, _REASON, _BODY = range(9)
+_PREV, _KIND, _TIME, _REGION, _SUBJECT, _DIGEST, _KEY, _REASON, _BODY, _TO = range(10)
 _REQUIRED = frozenset({_PREV, _KIND, _TIME, _REGION, _SUBJECT, _DIGEST, _KEY})
-_ALLOWED = _REQUIRED | {_REASON, _BODY}
+_ALLOWED = _REQUIRED | {_REASON, _BODY, _TO}
+#: The one kind whose entries may name the license that replaces their subject (``to``).
+TRANSFER = "license.transfer"
 #: Every encoded entry starts with a map header then ``0x00 0x58 0x20`` (key 0, bstr 32).
 _PREV_MARKER = b"\x00\x58\x20"
 
@@ -99,6 +104,8 @@ class Entry:
     reason: str = ""
     body: bytes | None = None
     prev: bytes = ZERO_HASH
+    #: A transfer's new license (key 9), "" for none.
+    to: str = ""
 
     def __post_init__(self) -> None:
         _check_fields(self)
@@ -125,6 +132,8 @@ class Entry:
             m[_REASON] = self.reason
         if self.body is not None:
             m[_BODY] = self.body
+        if self.to:
+            m[_TO] = self.to
         return cbor2.dumps(m, canonical=True)
 
     def to_json(self) -> dict[str, Any]:
@@ -142,6 +151,8 @@ class Entry:
             out["reason"] = self.reason
         if self.body is not None:
             out["body"] = self.body.hex()
+        if self.to:
+            out["to"] = self.to
         return out
 
 
@@ -150,11 +161,14 @@ def _check_fields(e: Entry) -> None:
         raise MalformedEntry(f"unknown entry kind {e.kind!r}")
     if type(e.time) is not int or not 0 <= e.time < 2**63:
         raise MalformedEntry("entry time must be a non-negative integer (Unix seconds)")
-    for name, text in (("region", e.region), ("subject", e.subject), ("reason", e.reason)):
+    texts = (("region", e.region), ("subject", e.subject), ("reason", e.reason), ("to", e.to))
+    for name, text in texts:
         if not isinstance(text, str) or len(text) > MAX_TEXT:
             raise MalformedEntry(f"entry {name} must be text of at most {MAX_TEXT} characters")
     if not e.region or not e.subject:
         raise MalformedEntry("entry region and subject must not be empty")
+    if e.to and e.kind != TRANSFER:
+        raise MalformedEntry(f"only a {TRANSFER} entry names a license it was transferred to")
     for name, raw, size in (("prev", e.prev, 32), ("digest", e.digest, 32), ("key", e.key_id, 8)):
         if not isinstance(raw, bytes) or len(raw) != size:
             raise MalformedEntry(f"entry {name} must be {size} bytes")
@@ -181,6 +195,9 @@ def decode_entry(data: bytes, *, strict: bool = True) -> Entry:
     reason = m.get(_REASON, "")
     if _REASON in m and not reason:
         raise MalformedEntry("an empty reason must be omitted")
+    to = m.get(_TO, "")
+    if _TO in m and not to:
+        raise MalformedEntry("an empty to must be omitted")
     entry = Entry(
         kind=m[_KIND],
         time=m[_TIME],
@@ -191,6 +208,7 @@ def decode_entry(data: bytes, *, strict: bool = True) -> Entry:
         reason=reason,
         body=m.get(_BODY),
         prev=m[_PREV],
+        to=to,
     )
     if strict and entry.encode() != data:
         raise MalformedEntry("entry is not in deterministic CBOR form")
