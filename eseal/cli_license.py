@@ -172,6 +172,30 @@ def license_show(
     )
 
 
+def _change(
+    action: str,
+    license_id: str,
+    reason: str,
+    to: str | None,
+    data: Path | None,
+    database_url: str | None,
+    as_json: bool,
+) -> None:
+    """A status change, recorded, and what it says: the license's new status (and for a
+    transfer, the license that replaces it)."""
+    from eseal.agencies import OPERATOR
+    from eseal.licenses import STATUS_NAMES, change_status
+
+    with open_node(data, database_url, unlock=True) as node:
+        row = change_status(node, OPERATOR, license_id, action, reason=reason, to=to, now=now())
+    out: dict[str, Any] = {"id": row.id, "status": row.status}
+    said = f"{row.id}: {row.status} {STATUS_NAMES[row.status]}"
+    if to is not None:
+        out["replaced_by"] = row.replaced_by
+        said += f"\n  新证照 new license: {row.replaced_by}"
+    emit(out, as_json, lambda: typer.echo(said))
+
+
 def _lifecycle(action: str) -> Any:
     def command(
         license_id: Annotated[str, typer.Argument(help="License id.")],
@@ -180,23 +204,38 @@ def _lifecycle(action: str) -> Any:
         database_url: DbOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        from eseal.agencies import OPERATOR
-        from eseal.licenses import STATUS_NAMES, change_status
-
-        with open_node(data, database_url, unlock=True) as node:
-            row = change_status(node, OPERATOR, license_id, action, reason=reason, now=now())
-        emit(
-            {"id": row.id, "status": row.status},
-            as_json,
-            lambda: typer.echo(f"{row.id}: {row.status} {STATUS_NAMES[row.status]}"),
-        )
+        _change(action, license_id, reason, None, data, database_url, as_json)
 
     command.__doc__ = f"{action.capitalize()} a license (recorded in the ledger)."
     return command
 
 
-for _action in ("suspend", "reinstate", "revoke", "withdraw", "cancel", "transfer"):
+for _action in ("suspend", "reinstate", "revoke", "withdraw", "cancel"):
     license_app.command(_action)(_lifecycle(_action))
+
+
+@license_app.command("transfer")
+def license_transfer(
+    license_id: Annotated[str, typer.Argument(help="License id.")],
+    to: Annotated[
+        str | None,
+        typer.Option(
+            help="The id of the license that replaces it (required; perhaps of another region).",
+            metavar="NEW_LICENSE_ID",
+        ),
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why (recorded in the ledger).")] = "",
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Transfer a license out (转出) to the license that replaces it (recorded in the
+    ledger)."""
+    if not to:
+        raise InvalidInput(
+            "to transfer a license, give --to NEW_LICENSE_ID: the license that replaces it"
+        )
+    _change("transfer", license_id, reason, to, data, database_url, as_json)
 
 
 @license_app.command("renew")

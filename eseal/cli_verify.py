@@ -41,6 +41,7 @@ from verifier.verdict import (
     STATUS_TEXT,
     UNPINNED_TRUST,
     WARNING_TEXT,
+    Status,
     Verdict,
 )
 
@@ -249,7 +250,12 @@ def _summary(verdict: Verdict, online: str | None = None) -> None:
     if why and not any(why in reason for reason in verdict.reasons):  # said once is enough
         typer.echo(f"  原因 Reason: {why}")
     if verdict.freshness.replaced_by:
-        typer.echo(f"  新证 Replaced by: {verdict.freshness.replaced_by}")
+        said = (
+            "已转出，新证照 Transferred to"
+            if verdict.status is Status.TRANSFERRED
+            else "新证 Replaced by"
+        )
+        typer.echo(f"  {said}: {verdict.freshness.replaced_by}")
     for reason in verdict.reasons:
         typer.echo(f"  {reason}")
     unchecked = {c.step: c.detail for c in verdict.checks if not c.ok}

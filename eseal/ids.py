@@ -338,6 +338,13 @@ class LicenseId:
             )
         return license_id
 
+    @property
+    def issuer_region(self) -> str:
+        """The region code of the issuer: a credit code's (positions 3–8; ``100000`` for
+        the central government, whose agencies may be registered in any region), or the
+        issuer code itself where it is a region code."""
+        return self.issuer_code[2:8] if len(self.issuer_code) == 18 else self.issuer_code
+
     def with_version(self, n: int) -> LicenseId:
         """The same license at version ``n`` (renewal or change)."""
         return dataclasses.replace(self, version=n)

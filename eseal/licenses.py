@@ -30,6 +30,8 @@ from eseal.catalog import LicenseType, load_catalog
 from eseal.catalog_fields import ISO_DATE
 from eseal.idempotency import IdempotencyKey, committed_with
 from eseal.ids import (
+    InvalidLicenseId,
+    LicenseId,
     make_license_id,
     mask_identity_number,
     validate_credit_code,
@@ -38,8 +40,8 @@ from eseal.ids import (
 from eseal.models import AgencyRow, LicenseRow, SealRow
 from eseal.node import Node
 from eseal.proofs import b64_hashes
-from keys.errors import CheckFailed, EsealError, InvalidInput
-from ledger.entries import Entry
+from keys.errors import CheckFailed, EsealError, InvalidInput, shown
+from ledger.entries import TRANSFER, Entry
 from verifier.document import (
     Holder,
     LicenseBody,
@@ -48,6 +50,7 @@ from verifier.document import (
     holder_id_hash,
     sign_license,
 )
+from verifier.trust import CENTRAL_REGION
 from verifier.verdict import CODE_OF_STATUS_KIND, renewed_as
 
 DAY = 86400
@@ -96,6 +99,13 @@ class BadTransition(InvalidInput):
 
     code = "bad-transition"
     http_status = 409
+
+
+class UnknownNewLicense(InvalidInput):
+    """A transfer names a license of this region that was not issued here."""
+
+    code = "unknown-new-license"
+    http_status = 422
 
 
 class StatusChanged(CheckFailed):
@@ -476,6 +486,44 @@ def _cas_status(
         raise StatusChanged(f"license {license_id} changed meanwhile; nothing was recorded")
 
 
+def _transfer_target(license_id: str, kind: str, to: str | None) -> LicenseId | None:
+    """The new license a status change of ``kind`` names, checked for form: required of a
+    transfer (a license id, not ``license_id`` itself), refused on any other change."""
+    if kind != TRANSFER:
+        if to is not None:
+            raise InvalidInput(
+                "only a transfer names the license that replaces it: give no new license id"
+            )
+        return None
+    if not to:
+        raise InvalidInput("to transfer a license, give the id of the license that replaces it")
+    try:
+        target = LicenseId.parse(to)
+    except InvalidLicenseId as e:
+        raise InvalidLicenseId(f"the new license {shown(to, 140)}: {e.message}") from e
+    if to == license_id:
+        raise InvalidInput(f"license {license_id} cannot be transferred to itself")
+    return target
+
+
+def _check_recorded_here(node: Node, target: LicenseId) -> None:
+    """A transfer's new license, when it is of this region (issued by an agency of this
+    region's province), must be one issued here. Another region's (a business moving its
+    registration elsewhere) cannot be checked here; nor can a central-government agency's
+    that is not recorded here, which may be registered in any region."""
+    try:
+        get_license(node, str(target))
+        return
+    except UnknownLicense:
+        pass
+    issuer_region = target.issuer_region
+    if issuer_region[:2] == node.config.region[:2] and issuer_region != CENTRAL_REGION:
+        raise UnknownNewLicense(
+            f"the new license {target} is of this region ({node.config.region}) but was not "
+            "issued here"
+        )
+
+
 def change_status(
     node: Node,
     principal: Principal,
@@ -483,13 +531,17 @@ def change_status(
     action: str,
     *,
     reason: str = "",
+    to: str | None = None,
     now: int,
 ) -> LicenseRow:
-    """Suspend, reinstate, withdraw, cancel, lapse, transfer or revoke a license."""
+    """Suspend, reinstate, withdraw, cancel, lapse, transfer or revoke a license. A transfer
+    names the license that replaces it (``to``), which the ledger entry records."""
     if action not in ACTIONS:
         raise InvalidInput(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
     kind, allowed, needs_reason = ACTIONS[action]
     new = CODE_OF_STATUS_KIND[kind]
+    target = _transfer_target(license_id, kind, to)
+    successor = str(target) if target is not None else None
     row = get_license(node, license_id)
     principal.require(row.agency_code)
     reason = stated_reason(
@@ -499,17 +551,32 @@ def change_status(
         raise BadTransition(
             f"license {license_id} is {STATUS_NAMES[row.status]}: {action} is not allowed"
         )
+    if target is not None:
+        _check_recorded_here(node, target)
     acting = (
         active_key(node, row.agency_code).key_id if principal.role == "agency" else node.root_key_id
     )
+    entry = Entry(
+        kind,
+        now,
+        node.config.region,
+        license_id,
+        bytes(row.digest),
+        acting,
+        reason=reason,
+        to=successor or "",
+    )
     node.append(
-        [
-            Entry(
-                kind, now, node.config.region, license_id, bytes(row.digest), acting, reason=reason
-            )
-        ],
+        [entry],
         also=lambda conn, first: _cas_status(
-            conn, license_id, old=row.status, new=new, now=now, reason=reason or None, index=first
+            conn,
+            license_id,
+            old=row.status,
+            new=new,
+            now=now,
+            reason=reason or None,
+            index=first,
+            replaced_by=successor,
         ),
     )
     return get_license(node, license_id)

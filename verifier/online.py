@@ -334,9 +334,13 @@ def _check_answer(
     # When and why the status changed: only a status other than 01 has them.
     changed = change if code != "01" else None
     reason = changed.reason if changed is not None else None
+    # The license that replaced it: a transfer's, as its entry names it (``to``); a
+    # renewal's, the node's word only where the lapse entry names that license.
     replaced_by = body.get("replaced_by")
-    if code != "05" or not isinstance(replaced_by, str) or reason != renewed_as(replaced_by):
-        replaced_by = None  # only the renewal that the lapse entry names
+    if code == "06" and changed is not None:
+        replaced_by = changed.to or None
+    elif code != "05" or not isinstance(replaced_by, str) or reason != renewed_as(replaced_by):
+        replaced_by = None
     return StatusAnswer(
         code,
         "online",

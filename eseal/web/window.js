@@ -187,6 +187,7 @@
       fr_reason: "原因",
       reason_note: (r) => `发证机关记录的原因：${r}`,
       replaced_note: (id) => `已有新证替代，请核验新证：${id}`,
+      transferred_note: (id) => `已转出，新证照：${id}`,
       fr_replaced_by: "新证编号",
       fr_region: "信任地区",
       ago: (s) => `（${s}前）`,
@@ -374,6 +375,7 @@
       fr_reason: "Reason",
       reason_note: (r) => `Reason recorded by the agency: ${r}`,
       replaced_note: (id) => `Replaced by a newer license; check that one: ${id}`,
+      transferred_note: (id) => `Transferred out; the new license: ${id}`,
       fr_replaced_by: "Replaced by",
       fr_region: "Trusted region",
       ago: (s) => ` (${s} ago)`,
@@ -722,7 +724,9 @@
       const reason = agencyReason(fr);
       if (reason) notes.push(t("reason_note", reason));
       if (typeof fr.replaced_by === "string" && fr.replaced_by) {
-        notes.push(t("replaced_note", fr.replaced_by));
+        // A transfer's new license may be of another region: named, not "check that one".
+        const note = v.status === "TRANSFERRED" ? "transferred_note" : "replaced_note";
+        notes.push(t(note, fr.replaced_by));
       }
       notes.push(...reasons.map((r) => ({ text: String(r) })));
     }

@@ -58,6 +58,8 @@ DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 NARROW_PHONE: ViewportSize = {"width": 375, "height": 667}
 AGENT = Principal("agency", MARKET)
+#: A license of Beijing: where a business transferred out of this region registered anew.
+BEIJING_LICENSE = "1.2.156.3005.2.111000000000PH001J001.110000.2025000001.001.R"
 
 
 @dataclass(frozen=True)
@@ -200,12 +202,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     change_status(node, AGENT, revoked.id, "revoke", reason="违法经营", now=now + 1)
     renewed = issue(node, AGENT, MARKET, business_request("重庆换证小面有限公司"), now=now)
     renew(node, AGENT, renewed.id, now=now + 1)
+    transferred = issue(node, AGENT, MARKET, business_request("重庆迁出小面有限公司"), now=now)
+    change_status(
+        node, AGENT, transferred.id, "transfer", reason="迁往北京", to=BEIJING_LICENSE, now=now + 1
+    )
     document = "租赁合同：甲方重庆山城小面餐饮有限公司……".encode()
     stamped = stamp(node, AGENT, seal.id, document=document, document_name="租赁合同.txt", now=now)
     pngs = {
         "valid": qr_png(valid.qr_text, scale=8),
         "revoked": qr_png(revoked.qr_text, scale=8),
         "renewed": qr_png(renewed.qr_text, scale=8),
+        "transferred": qr_png(transferred.qr_text, scale=8),
         "tampered": qr_png(_tamper(valid.qr_text), scale=8),
         "forged": qr_png(_forge(valid.qr_text), scale=8),
         "stamp": qr_png(stamped.qr_text, scale=8),
@@ -403,6 +410,26 @@ def test_a_renewed_license_names_its_successor_in_the_clerks_words(
     expect(freshness).to_contain_text("新证编号")
     expect(freshness).not_to_contain_text("renewed as")
     expect(freshness).not_to_contain_text("原因")
+
+
+def test_a_transferred_license_names_its_new_license_in_the_clerks_words(
+    opened: Opened, site: Site
+) -> None:
+    """A license transferred out: red, with the agency's reason and the new license (of
+    another region here), said as a transfer rather than a renewal."""
+    page = opened.page
+    _upload(page, site.files / "transferred.png")
+    expect(page.locator("#banner")).to_have_attribute("data-state", "red")
+    expect(page.locator("#banner-code")).to_have_text("TRANSFERRED")
+    said = page.locator("#banner-notes li:not(.tech)")
+    expect(said).to_have_count(3)
+    expect(said.nth(1)).to_have_text("发证机关记录的原因：迁往北京")
+    expect(said.nth(2)).to_have_text(f"已转出，新证照：{BEIJING_LICENSE}")
+    expect(page.locator("#banner-notes")).not_to_contain_text("已有新证替代")
+    freshness = page.locator("#freshness")
+    expect(freshness).to_contain_text("新证编号")
+    expect(freshness).to_contain_text(BEIJING_LICENSE)
+    _shot(page, "transferred")
 
 
 def test_tampered_license_is_red(opened: Opened, site: Site) -> None:

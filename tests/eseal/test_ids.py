@@ -268,6 +268,18 @@ def test_make_license_id_and_str() -> None:
     assert LicenseId.parse(str(lid)) == lid
 
 
+@pytest.mark.parametrize(
+    ("issuer", "region"),
+    [
+        ("500000", "500000"),  # a region code
+        ("91350100M000100Y43", "350100"),  # a credit code: positions 3-8
+        ("111000000000PH001J", "100000"),  # the central government's
+    ],
+)
+def test_a_license_ids_issuer_region(issuer: str, region: str) -> None:
+    assert make_license_id(TYPE_CODE, issuer, "1").issuer_region == region
+
+
 def test_make_license_id_normalises() -> None:
     lid = make_license_id(" 11100000000013338w032", "91350100m000100y43 ", "ab12", version=7)
     assert lid == LicenseId(TYPE_CODE, "91350100M000100Y43", "AB12", 7)

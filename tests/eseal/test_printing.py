@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 from eseal.agencies import OPERATOR
+from eseal.ids import make_license_id
 from eseal.licenses import IssueRequest, change_status, get_license, issue, renew
 from eseal.node import Node
 from eseal.printing import printable
 from eseal.render import license_pdf
 from keys.errors import InvalidInput
 from tests.eseal.conftest import (
+    BUSINESS,
     FOOD,
     HOUSING,
     MARKET,
@@ -55,7 +57,9 @@ def test_a_license_no_longer_in_force_prints_marked_so(
     the page, where it was printed as a valid license before."""
     issued = issue(region.node, OPERATOR, MARKET, business_request(), now=NOW)
     assert printable(region.node, get_license(region.node, issued.id)).status_note is None
-    change_status(region.node, OPERATOR, issued.id, action, reason="test", now=NOW + 60)
+    # A transfer names the license that replaces it (here, another region's).
+    to = str(make_license_id(BUSINESS, "110000", "2025000001")) if action == "transfer" else None
+    change_status(region.node, OPERATOR, issued.id, action, reason="test", to=to, now=NOW + 60)
     sheet = printable(region.node, get_license(region.node, issued.id))
     assert sheet.status_note == note
     assert note.split(maxsplit=1)[0] in page_text(license_pdf(sheet))

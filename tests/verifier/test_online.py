@@ -941,6 +941,66 @@ def test_a_changed_status_takes_its_time_and_reason_from_the_ledger(
     assert lied.freshness.replaced_by is None
 
 
+#: A license of Beijing: the new license of a business that moved its registration there.
+BEIJING_LICENSE = "1.2.156.3005.2.111000000000PH001J001.110000.2025000001.001.R"
+
+
+def _transfer_without_successor(region: Region, license_id: str, now: int) -> None:
+    """A transfer as nodes recorded one before transfers named the license replacing it:
+    its entry without ``to``, its row without ``replaced_by``."""
+    from eseal.agencies import active_key
+    from eseal.licenses import _cas_status, get_license
+    from ledger.entries import Entry
+
+    node, row = region.node, get_license(region.node, license_id)
+    key = active_key(node, MARKET).key_id
+    entry = Entry("license.transfer", now, "500000", license_id, bytes(row.digest), key, "迁出")
+    node.append(
+        [entry],
+        also=lambda conn, first: _cas_status(
+            conn, license_id, old="01", new="06", now=now, reason="迁出", index=first
+        ),
+    )
+
+
+def test_a_transferred_license_is_replaced_by_the_license_its_entry_names(
+    region: Region, client: TestClient
+) -> None:
+    """Online, a transferred license's replaced_by is its transfer entry's ``to``, whatever
+    the node's answer says; a transfer recorded before transfers named one has none."""
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    old = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    store = _store(client, region)
+    change_status(
+        region.node,
+        AGENT,
+        issued.id,
+        "transfer",
+        reason="迁往北京",
+        to=BEIJING_LICENSE,
+        now=NOW + 1,
+    )
+    body = client.get(f"/v1/licenses/{issued.id}/status").json()
+    assert (body["status"], body["replaced_by"]) == ("06", BEIJING_LICENSE)
+    honest = OnlineStatus("http://testserver", region="500000", client=client)
+    transferred = verify_text(issued.qr_text, VerifyContext(store, NOW + 60, status=honest))
+    assert transferred.status is Status.TRANSFERRED
+    assert transferred.freshness.replaced_by == BEIJING_LICENSE
+    assert transferred.freshness.status_reason == "迁往北京"
+    assert transferred.reasons[0].endswith(f": 迁往北京; replaced by {BEIJING_LICENSE}")
+    for said in ("1.2.156.3005.2.X", None):
+        told = _edited(client, lambda b, said=said: b.update(replaced_by=said))
+        lied = verify_text(issued.qr_text, VerifyContext(store, NOW + 60, status=told))
+        assert lied.freshness.replaced_by == BEIJING_LICENSE
+    _transfer_without_successor(region, old.id, NOW + 2)
+    body = client.get(f"/v1/licenses/{old.id}/status").json()
+    assert (body["status"], body["replaced_by"]) == ("06", None)
+    told = _edited(client, lambda b: b.update(replaced_by=BEIJING_LICENSE))
+    unnamed = verify_text(old.qr_text, VerifyContext(store, NOW + 60, status=told))
+    assert unnamed.status is Status.TRANSFERRED
+    assert (unnamed.freshness.status_reason, unnamed.freshness.replaced_by) == ("迁出", None)
+
+
 def test_the_cli_asks_online_only_a_node_of_a_trusted_region(
     region: Region, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

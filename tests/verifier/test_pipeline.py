@@ -123,6 +123,20 @@ def test_a_renewed_license_names_its_successor(region: Region) -> None:
     assert verify_text(new.qr_text, _ctx(region)).freshness.replaced_by is None
 
 
+def test_a_transferred_license_names_the_license_that_replaces_it(region: Region) -> None:
+    old = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+    new = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+    change_status(
+        region.node, MARKET_AGENT, old.id, "transfer", reason="合并登记", to=new.id, now=NOW + 5
+    )
+    verdict = verify_text(old.qr_text, _ctx(region))
+    assert verdict.status is Status.TRANSFERRED
+    assert verdict.freshness.replaced_by == new.id
+    assert verdict.to_json()["freshness"]["replaced_by"] == new.id
+    assert verdict.reasons[0].endswith(f": 合并登记; replaced by {new.id}")
+    assert verify_text(new.qr_text, _ctx(region)).freshness.replaced_by is None
+
+
 def test_status_reason_is_plain_text_or_nothing() -> None:
     assert status_reason("  依法\t撤销 ") == "依法 撤销"
     for bad in (None, 7, "", "   ", "\x1b[31mred", "x" * 257, "a\u202eb"):

@@ -76,6 +76,12 @@ class IssuedOut(BaseModel):
 
 class StatusIn(Strict):
     reason: str = Field(default="", max_length=256)
+    to: str | None = Field(
+        default=None,
+        max_length=128,
+        description="A transfer's new license: the id of the license that replaces this one "
+        "(perhaps of another region). Required for a transfer, refused on the other actions.",
+    )
 
 
 class RenewIn(Strict):
@@ -262,7 +268,11 @@ def change_license_status(
 ) -> LicenseOut:
     """Suspend (02), reinstate (01), withdraw (03), cancel (04), transfer (06) or
     revoke (07); each recorded in the ledger. The body, ``{"reason": …}``, may be left out
-    where no reason is needed (a reinstatement)."""
+    where no reason is needed (a reinstatement); a transfer's names the license that
+    replaces it, ``{"reason": …, "to": "1.2.156.3005.2.…"}``."""
     reason = body.reason if body is not None else ""
-    row = change_status(node, principal, license_id, action, reason=reason, now=int(time.time()))
+    to = body.to if body is not None else None
+    row = change_status(
+        node, principal, license_id, action, reason=reason, to=to, now=int(time.time())
+    )
     return LicenseOut(**row.model_dump(), qr_text=row.document)

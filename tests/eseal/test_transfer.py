@@ -1,0 +1,287 @@
+"""A transfer out (转出, status 06) names the license that replaces it: checked for form
+(and, of this region, for being issued here), recorded in its ledger entry (``to``) and
+answered as ``replaced_by``; required of a transfer and refused on the other changes, from
+the core, the HTTP API and the command line alike; the ledger still audits clean."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from eseal.agencies import Principal
+from eseal.api.app import create_app
+from eseal.ids import InvalidLicenseId, make_license_id
+from eseal.licenses import UnknownNewLicense, change_status, get_license, issue
+from keys.errors import InvalidInput
+from ledger.entries import decode_entry
+from tests.eseal.conftest import (
+    BUSINESS,
+    MARKET,
+    NOW,
+    PASSPHRASE,
+    Region,
+    business_request,
+    make_region,
+    run_eseal,
+)
+
+AGENT = Principal("agency", MARKET)
+#: A license of Beijing (issuer region code 110000): another region's, not checked here.
+BEIJING = str(make_license_id(BUSINESS, "110000", "2025000001"))
+#: A license of a central-government issuer (…100000…) that this node did not record: it
+#: may be registered in any region, so it is taken for another region's.
+CENTRAL = str(make_license_id(BUSINESS, "111000000000PH001J", "2025000001"))
+#: Of this region (the market bureau, 500000), but never issued here.
+NOT_ISSUED = str(make_license_id(BUSINESS, MARKET, "NOSUCHSERIAL"))
+#: The check character of BEIJING changed.
+BAD_CHECK = BEIJING[:-1] + ("A" if BEIJING[-1] != "A" else "B")
+
+
+def _fresh(region: Region) -> str:
+    return issue(region.node, AGENT, MARKET, business_request(), now=NOW).id
+
+
+def _unchanged(region: Region, license_id: str, act: Callable[[], object]) -> Exception:
+    """``act`` raises, and neither the ledger nor the license changed."""
+    size = region.node.log.size()
+    with pytest.raises(InvalidInput) as raised:
+        act()
+    assert region.node.log.size() == size
+    row = get_license(region.node, license_id)
+    assert (row.status, row.replaced_by) == ("01", None)
+    return raised.value
+
+
+@pytest.mark.parametrize("to", [BEIJING, CENTRAL, "here"])
+def test_a_transfer_records_the_license_that_replaces_it(region: Region, to: str) -> None:
+    node = region.node
+    old = _fresh(region)
+    to = _fresh(region) if to == "here" else to
+    size = node.log.size()
+    row = change_status(node, AGENT, old, "transfer", reason="迁往北京", to=to, now=NOW + 1)
+    assert (row.status, row.replaced_by, row.status_reason) == ("06", to, "迁往北京")
+    entry = decode_entry(node.log.entry(size))
+    assert (entry.kind, entry.subject, entry.reason, entry.to) == (
+        "license.transfer",
+        old,
+        "迁往北京",
+        to,
+    )
+    assert row.status_index == size
+
+
+@pytest.mark.parametrize(
+    ("to", "error", "said"),
+    [
+        (None, InvalidInput, "give the id of the license that replaces it"),
+        ("", InvalidInput, "give the id of the license that replaces it"),
+        ("1.2.156.3005.2.nonsense", InvalidLicenseId, "the new license '1.2.156.3005.2.nonsense'"),
+        (BAD_CHECK, InvalidLicenseId, "check character should be"),
+        (f" {BEIJING}", InvalidLicenseId, "must start with"),
+        (NOT_ISSUED, UnknownNewLicense, "is of this region (500000) but was not issued here"),
+        ("self", InvalidInput, "cannot be transferred to itself"),
+    ],
+)
+def test_a_bad_new_license_changes_nothing(
+    region: Region, to: str | None, error: type[Exception], said: str
+) -> None:
+    lic = _fresh(region)
+    to = lic if to == "self" else to
+    refused = _unchanged(
+        region,
+        lic,
+        lambda: change_status(region.node, AGENT, lic, "transfer", reason="迁出", to=to, now=NOW),
+    )
+    assert isinstance(refused, error)
+    assert said in str(refused)
+
+
+@pytest.mark.parametrize("action", ["suspend", "withdraw", "cancel", "revoke", "lapse"])
+def test_only_a_transfer_names_a_new_license(region: Region, action: str) -> None:
+    lic = _fresh(region)
+    refused = _unchanged(
+        region,
+        lic,
+        lambda: change_status(region.node, AGENT, lic, action, reason="x", to=BEIJING, now=NOW),
+    )
+    assert "only a transfer names the license that replaces it" in str(refused)
+
+
+# --- HTTP ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client(region: Region) -> Iterator[TestClient]:
+    with TestClient(create_app(region.node)) as c:
+        c.headers["Authorization"] = f"Bearer {region.market.credential}"
+        yield c
+
+
+def test_the_api_transfers_and_its_status_answer_names_the_new_license(
+    region: Region, client: TestClient
+) -> None:
+    lic = _fresh(region)
+    r = client.post(f"/v1/licenses/{lic}/transfer", json={"reason": "迁往北京", "to": BEIJING})
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["replaced_by"]) == ("06", BEIJING)
+    status = client.get(f"/v1/licenses/{lic}/status").json()
+    assert (status["status"], status["replaced_by"]) == ("06", BEIJING)
+    entry = decode_entry(region.node.log.entry(status["status_index"]))
+    assert entry.to == BEIJING
+
+
+@pytest.mark.parametrize(
+    ("action", "body", "answer"),
+    [
+        ("transfer", {"reason": "迁出"}, (400, "invalid-input")),
+        ("transfer", {"reason": "迁出", "to": None}, (400, "invalid-input")),
+        ("transfer", {"reason": "迁出", "to": BAD_CHECK}, (400, "invalid-license-id")),
+        ("transfer", {"reason": "迁出", "to": NOT_ISSUED}, (422, "unknown-new-license")),
+        ("transfer", {"reason": "迁出", "to": "1" * 129}, (422, "invalid-request")),
+        ("transfer", {"reason": "迁出", "to": 7}, (422, "invalid-request")),
+        ("suspend", {"reason": "检查", "to": BEIJING}, (400, "invalid-input")),
+    ],
+)
+def test_the_api_refuses_a_bad_new_license_with_a_problem(
+    region: Region,
+    client: TestClient,
+    action: str,
+    body: dict[str, object],
+    answer: tuple[int, str],
+) -> None:
+    status, problem = answer
+    lic = _fresh(region)
+    size = region.node.log.size()
+    r = client.post(f"/v1/licenses/{lic}/{action}", json=body)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"].endswith(f"/{problem}"), r.json()
+    assert region.node.log.size() == size
+    assert client.get(f"/v1/licenses/{lic}/status").json()["status"] == "01"
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def node_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A node on disk (closed, for the command line) and three licenses issued on it."""
+    data = tmp_path_factory.mktemp("transfer-cli")
+    made = make_region(data)
+    ids = [issue(made.node, AGENT, MARKET, business_request(), now=NOW).id for _ in range(3)]
+    made.node.close()
+    return data, ids
+
+
+def test_the_cli_transfers_to_a_new_license_and_the_ledger_still_audits(
+    node_dir: tuple[Path, list[str]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data, (lic, here, _) = node_dir
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    base = ["--data", str(data)]
+    code, out, err = run_eseal(
+        [*base, "license", "transfer", lic, "--to", BEIJING, "--reason", "迁往北京"],
+        capsys,
+        monkeypatch,
+    )
+    assert code == 0, err
+    assert out == f"{lic}: 06 转出 transferred out\n  新证照 new license: {BEIJING}\n"
+    code, out, err = run_eseal(
+        [*base, "--json", "license", "transfer", here, "--to", lic, "--reason", "合并"],
+        capsys,
+        monkeypatch,
+    )
+    assert code == 0, err
+    assert json.loads(out) == {"id": here, "status": "06", "replaced_by": lic}
+    code, out, err = run_eseal([*base, "--json", "license", "show", here], capsys, monkeypatch)
+    assert json.loads(out)["replaced_by"] == lic
+    code, out, err = run_eseal([*base, "--json", "ledger", "verify"], capsys, monkeypatch)
+    assert code == 0, (out, err)
+    assert json.loads(out)["ok"] is True
+    code, out, err = run_eseal([*base, "--json", "ledger", "checkpoint"], capsys, monkeypatch)
+    last = int(json.loads(out)["size"]) - 1
+    code, out, err = run_eseal([*base, "--json", "ledger", "entry", str(last)], capsys, monkeypatch)
+    assert code == 0, err
+    shown = json.loads(out)["entry"]
+    assert (shown["kind"], shown["subject"], shown["to"]) == ("license.transfer", here, lic)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        ([], "error: to transfer a license, give --to NEW_LICENSE_ID"),
+        (["--to", ""], "error: to transfer a license, give --to NEW_LICENSE_ID"),
+        (["--to", BAD_CHECK], "check character should be"),
+        (["--to", "not-an-id"], "error: the new license 'not-an-id': license id must start with"),
+        (["--to", NOT_ISSUED], "is of this region (500000) but was not issued here"),
+        (["--to", "{self}"], "cannot be transferred to itself"),
+    ],
+)
+def test_the_cli_refuses_a_missing_or_bad_new_license(
+    node_dir: tuple[Path, list[str]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    said: str,
+) -> None:
+    data, (_, _, lic) = node_dir
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    args = [a.replace("{self}", lic) for a in args]
+    code, out, err = run_eseal(
+        ["--data", str(data), "license", "transfer", lic, "--reason", "迁出", *args],
+        capsys,
+        monkeypatch,
+    )
+    assert (code, out) == (2, ""), err
+    assert said in err
+    assert len(err.splitlines()) == 1, err
+    code, out, err = run_eseal(
+        ["--data", str(data), "--json", "license", "show", lic], capsys, monkeypatch
+    )
+    assert (json.loads(out)["status"], json.loads(out)["replaced_by"]) == ("01", None)
+
+
+def test_the_cli_takes_no_new_license_on_another_change(
+    node_dir: tuple[Path, list[str]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data, (_, _, lic) = node_dir
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    args = ["--data", str(data), "license", "suspend", lic, "--reason", "x", "--to", BEIJING]
+    code, out, err = run_eseal(args, capsys, monkeypatch)
+    assert (code, out) == (2, "")
+    assert "No such option: --to" in err
+
+
+def test_the_cli_verdict_says_where_a_license_went(
+    region: Region, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``eseal verify``'s summary of a transferred license names its new license, in the
+    clerk's words first; a renewed one's successor is said as before."""
+    from eseal.cli_verify import _summary
+    from eseal.licenses import renew
+    from eseal.trust_export import LocalStatus, build_bundle
+    from verifier.pipeline import VerifyContext, verify_text
+    from verifier.trust import TrustStore
+
+    transferred, renewed = _fresh(region), _fresh(region)
+    change_status(region.node, AGENT, transferred, "transfer", reason="迁出", to=BEIJING, now=NOW)
+    successor = renew(region.node, AGENT, renewed, now=NOW).id
+    ctx = VerifyContext(
+        TrustStore([build_bundle(region.node, now=NOW)]), NOW + 60, LocalStatus(region.node)
+    )
+    for license_id, said in (
+        (transferred, f"  已转出，新证照 Transferred to: {BEIJING}\n"),
+        (renewed, f"  新证 Replaced by: {successor}\n"),
+    ):
+        _summary(verify_text(get_license(region.node, license_id).document, ctx))
+        out = capsys.readouterr().out
+        assert said in out, out
+        assert out.count("Transferred to") == (license_id == transferred)
