@@ -64,6 +64,7 @@ def printable(node: Node, row: LicenseRow, *, now: int | None = None) -> Printab
         qr_text=row.document,
         seal_png=bytes(seals[0].image) if seals else None,
         status_note=_status_note(row, now),
+        status_detail=_status_detail(row),
     )
 
 
@@ -81,6 +82,14 @@ def _status_note(row: LicenseRow, now: int | None) -> str | None:
     if row.status == "05" and row.replaced_by:
         return f"{note} · 已换发新证 RENEWED"
     return note
+
+
+def _status_detail(row: LicenseRow) -> str | None:
+    """What a sheet says after its note: the id of the license that replaces a transferred
+    one (perhaps of another region), which the holder presents from now on."""
+    if row.status == "06" and row.replaced_by:
+        return f"新证照 New license: {row.replaced_by}"
+    return None
 
 
 def _umask() -> int:

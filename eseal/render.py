@@ -311,6 +311,8 @@ class PrintableLicense:
     qr_text: str
     seal_png: bytes | None = None
     status_note: str | None = None  # e.g. 样本 SPECIMEN
+    #: Said after the note on its line, not across the page: e.g. the new license's id.
+    status_detail: str | None = None
 
 
 def _license_rows(lic: PrintableLicense) -> list[tuple[str, str]]:
@@ -399,6 +401,8 @@ def license_pdf(lic: PrintableLicense) -> bytes:
     table_top, table_bottom = height - 60 * mm, 88 * mm
     if lic.status_note:
         note, red = lic.status_note, colors.HexColor("#C8102E")
+        if lic.status_detail:
+            note = f"{note} · {lic.status_detail}"
         draw_text(c, (mid, height - 61 * mm), note, 12, red, centred=True, width=content_w)
         table_top -= 7 * mm
     rows = _license_rows(lic)

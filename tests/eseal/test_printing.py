@@ -65,6 +65,21 @@ def test_a_license_no_longer_in_force_prints_marked_so(
     assert note.split(maxsplit=1)[0] in page_text(license_pdf(sheet))
 
 
+def test_a_transferred_license_prints_the_id_of_its_new_license(region: Region) -> None:
+    """A transferred license names the license that replaces it on its page, as a renewed
+    one says it was renewed: the holder presents that one from now on. Said on the note's
+    line; across the page, only the status."""
+    issued = issue(region.node, OPERATOR, MARKET, business_request(), now=NOW)
+    to = str(make_license_id(BUSINESS, "110000", "2025000001"))
+    change_status(region.node, OPERATOR, issued.id, "transfer", reason="迁往北京", to=to, now=NOW)
+    sheet = printable(region.node, get_license(region.node, issued.id))
+    assert sheet.status_note == "已转出 TRANSFERRED"
+    assert sheet.status_detail == f"新证照 New license: {to}"
+    text = page_text(license_pdf(sheet))
+    assert f"已转出 TRANSFERRED · 新证照 New license: {to}" in text
+    assert text.count(to) == 1  # not in the watermark
+
+
 def test_the_old_version_of_a_renewed_license_prints_as_lapsed(region: Region) -> None:
     issued = issue(region.node, OPERATOR, MARKET, business_request(), now=NOW)
     renewed = renew(region.node, OPERATOR, issued.id, now=NOW + 60)
