@@ -64,7 +64,7 @@
       why_WITHDRAWN: "该证照已被发证机关撤回",
       why_CANCELLED: "该证照已被注销",
       why_LAPSED: "该证照已失效",
-      why_TRANSFERRED: "该证照已转出至其他地区，请向现发证机关核实",
+      why_TRANSFERRED: "该证照已转出，请向现发证机关核实",
       why_EXPIRED: "已超过有效期",
       why_NOT_YET_VALID: "尚未到生效日期",
       why_BAD_SIGNATURE: "数字签名与内容不符：内容可能被篡改或伪造",
@@ -187,7 +187,8 @@
       fr_reason: "原因",
       reason_note: (r) => `发证机关记录的原因：${r}`,
       replaced_note: (id) => `已有新证替代，请核验新证：${id}`,
-      transferred_note: (id) => `已转出，新证照：${id}`,
+      transferred_note: (id) => `该证照已转出，新证照：${id}`,
+      transferred_away_note: (id) => `该证照已转出至其他地区，新证照：${id}，请向现发证机关核实`,
       fr_replaced_by: "新证编号",
       fr_region: "信任地区",
       ago: (s) => `（${s}前）`,
@@ -254,7 +255,7 @@
       why_WITHDRAWN: "Withdrawn by the issuing agency",
       why_CANCELLED: "Cancelled",
       why_LAPSED: "Lapsed",
-      why_TRANSFERRED: "Transferred to another region: confirm with the current issuing agency",
+      why_TRANSFERRED: "Transferred out: confirm with the current issuing agency",
       why_EXPIRED: "Past its validity period",
       why_NOT_YET_VALID: "Not valid yet",
       why_BAD_SIGNATURE: "The digital signature does not match the content: altered or forged",
@@ -376,6 +377,7 @@
       reason_note: (r) => `Reason recorded by the agency: ${r}`,
       replaced_note: (id) => `Replaced by a newer license; check that one: ${id}`,
       transferred_note: (id) => `Transferred out; the new license: ${id}`,
+      transferred_away_note: (id) => `Transferred to another region; the new license: ${id}. Confirm with its issuing agency`,
       fr_replaced_by: "Replaced by",
       fr_region: "Trusted region",
       ago: (s) => ` (${s} ago)`,
@@ -680,8 +682,37 @@
     } else setBanner("idle", "idle", t("idle"), "", []);
   }
 
-  // Why a verdict is not valid, in the clerk's words (a stamp's own words where they differ).
+  // The region a license id names by its issuer code (as eseal.ids.LicenseId.issuer_region:
+  // a credit code's positions 3–8, or the region code itself), or null where it names none:
+  // not a license id, or an agency of the central government (100000), of any region.
+  function licenseRegion(id) {
+    const m = /^1\.2\.156\.3005\.2\.[0-9A-Z]{21}\.([0-9A-Z]{18}|[0-9]{6})\.[0-9A-Z]{1,20}\.[0-9]{3}\.[0-9A-Z]$/.exec(id);
+    const region = m ? (m[1].length === 18 ? m[1].slice(2, 8) : m[1]) : "";
+    return /^[0-9]{6}$/.test(region) && region !== "100000" ? region : null;
+  }
+
+  // A transfer with the license that replaces it, in the clerk's words: of another region
+  // only where the new id's province is not that of the region that verified the old one.
+  function transferredNote(v, id) {
+    const issuer = v.issuer && typeof v.issuer === "object" ? v.issuer : {};
+    const here = typeof issuer.region === "string" ? issuer.region : "";
+    const there = licenseRegion(id);
+    const away = there !== null && /^[0-9]{6}$/.test(here) && there.slice(0, 2) !== here.slice(0, 2);
+    return t(away ? "transferred_away_note" : "transferred_note", id);
+  }
+
+  // The id of the license that replaces this one (a renewal's or a transfer's), or null.
+  function successor(v) {
+    const fr = v.freshness && typeof v.freshness === "object" ? v.freshness : {};
+    return typeof fr.replaced_by === "string" && fr.replaced_by ? fr.replaced_by : null;
+  }
+
+  // Why a verdict is not valid, in the clerk's words (a stamp's own words where they differ;
+  // a transfer's with its new license where the verdict names it).
   function why(v) {
+    if (v.status === "TRANSFERRED" && v.kind !== "stamp" && successor(v)) {
+      return transferredNote(v, successor(v));
+    }
     const stampKey = "why_stamp_" + v.status;
     if (v.kind === "stamp" && stampKey in STRINGS.zh) return t(stampKey);
     const key = "why_" + v.status;
@@ -723,11 +754,8 @@
       const fr = v.freshness && typeof v.freshness === "object" ? v.freshness : {};
       const reason = agencyReason(fr);
       if (reason) notes.push(t("reason_note", reason));
-      if (typeof fr.replaced_by === "string" && fr.replaced_by) {
-        // A transfer's new license may be of another region: named, not "check that one".
-        const note = v.status === "TRANSFERRED" ? "transferred_note" : "replaced_note";
-        notes.push(t(note, fr.replaced_by));
-      }
+      // A transfer's new license is said by why() above; a renewal's here.
+      if (successor(v) && v.status !== "TRANSFERRED") notes.push(t("replaced_note", successor(v)));
       notes.push(...reasons.map((r) => ({ text: String(r) })));
     }
     else if (colour === "amber") {

@@ -68,6 +68,8 @@ class Site:
     files: Path
     valid_text: str
     stamped_document: Path
+    moved_text: str  # a license transferred within the region
+    moved_to: str  # the license of this region that replaces it
 
 
 def _forge(qr_text: str) -> str:
@@ -206,6 +208,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     change_status(
         node, AGENT, transferred.id, "transfer", reason="迁往北京", to=BEIJING_LICENSE, now=now + 1
     )
+    # Transferred within the region (a business moving to another district): the new license
+    # is one issued here.
+    moved = issue(node, AGENT, MARKET, business_request("重庆迁址小面有限公司"), now=now)
+    moved_to = issue(node, AGENT, MARKET, business_request("重庆迁址小面有限公司"), now=now)
+    change_status(
+        node, AGENT, moved.id, "transfer", reason="迁至渝北区", to=moved_to.id, now=now + 1
+    )
     document = "租赁合同：甲方重庆山城小面餐饮有限公司……".encode()
     stamped = stamp(node, AGENT, seal.id, document=document, document_name="租赁合同.txt", now=now)
     pngs = {
@@ -213,6 +222,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         "revoked": qr_png(revoked.qr_text, scale=8),
         "renewed": qr_png(renewed.qr_text, scale=8),
         "transferred": qr_png(transferred.qr_text, scale=8),
+        "moved": qr_png(moved.qr_text, scale=8),
         "tampered": qr_png(_tamper(valid.qr_text), scale=8),
         "forged": qr_png(_forge(valid.qr_text), scale=8),
         "stamp": qr_png(stamped.qr_text, scale=8),
@@ -227,7 +237,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     _y4m(pngs["valid"], files / "camera.y4m")
     server, thread, url = serve_app(node)
     try:
-        yield Site(url, files, valid.qr_text, files / "租赁合同.txt")
+        yield Site(url, files, valid.qr_text, files / "租赁合同.txt", moved.qr_text, moved_to.id)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -415,21 +425,68 @@ def test_a_renewed_license_names_its_successor_in_the_clerks_words(
 def test_a_transferred_license_names_its_new_license_in_the_clerks_words(
     opened: Opened, site: Site
 ) -> None:
-    """A license transferred out: red, with the agency's reason and the new license (of
-    another region here), said as a transfer rather than a renewal."""
+    """A license transferred out to another region's: red, with the new license and the
+    agency's reason, said as a transfer rather than a renewal, in Chinese and in English."""
     page = opened.page
     _upload(page, site.files / "transferred.png")
     expect(page.locator("#banner")).to_have_attribute("data-state", "red")
     expect(page.locator("#banner-code")).to_have_text("TRANSFERRED")
     said = page.locator("#banner-notes li:not(.tech)")
-    expect(said).to_have_count(3)
+    expect(said).to_have_count(2)
+    expect(said.nth(0)).to_have_text(
+        f"该证照已转出至其他地区，新证照：{BEIJING_LICENSE}，请向现发证机关核实"
+    )
     expect(said.nth(1)).to_have_text("发证机关记录的原因：迁往北京")
-    expect(said.nth(2)).to_have_text(f"已转出，新证照：{BEIJING_LICENSE}")
     expect(page.locator("#banner-notes")).not_to_contain_text("已有新证替代")
     freshness = page.locator("#freshness")
     expect(freshness).to_contain_text("新证编号")
     expect(freshness).to_contain_text(BEIJING_LICENSE)
     _shot(page, "transferred")
+    page.locator("#lang").click()
+    expect(said.nth(0)).to_have_text(
+        f"Transferred to another region; the new license: {BEIJING_LICENSE}."
+        " Confirm with its issuing agency"
+    )
+
+
+def test_a_license_transferred_within_the_region_is_not_said_to_have_left_it(
+    opened: Opened, site: Site
+) -> None:
+    """A license transferred to another of this region (its new id's issuer of this
+    province): the new license named, and no other region claimed, in either language."""
+    page = opened.page
+    _upload(page, site.files / "moved.png")
+    expect(page.locator("#banner-code")).to_have_text("TRANSFERRED")
+    notes = page.locator("#banner-notes")
+    said = notes.locator("li:not(.tech)")
+    expect(said).to_have_count(2)
+    expect(said.nth(0)).to_have_text(f"该证照已转出，新证照：{site.moved_to}")
+    expect(said.nth(1)).to_have_text("发证机关记录的原因：迁至渝北区")
+    expect(notes).not_to_contain_text("其他地区")
+    expect(page.locator("#checks")).not_to_contain_text("其他地区")
+    page.locator("#lang").click()
+    expect(said.nth(0)).to_have_text(f"Transferred out; the new license: {site.moved_to}")
+    expect(notes).not_to_contain_text("another region")
+
+
+def test_a_transfer_recorded_without_its_new_license_claims_no_region(
+    opened: Opened, site: Site
+) -> None:
+    """A transfer recorded before transfers named their new license: its verdict has no
+    replaced_by, and the page does not guess where the license went."""
+
+    def unnamed(route: Route) -> None:
+        verdict = route.fetch().json()
+        assert verdict["freshness"].pop("replaced_by") == site.moved_to
+        route.fulfill(json=verdict)
+
+    page = opened.page
+    page.route("**/v1/verify", unnamed)
+    _paste(page, site.moved_text)
+    expect(page.locator("#banner-code")).to_have_text("TRANSFERRED")
+    said = page.locator("#banner-notes li:not(.tech)")
+    expect(said.nth(0)).to_have_text("该证照已转出，请向现发证机关核实")
+    expect(page.locator("#banner-notes")).not_to_contain_text("新证照")
 
 
 def test_tampered_license_is_red(opened: Opened, site: Site) -> None:
