@@ -456,6 +456,8 @@ class Case:
     error: str | None = None
     #: The id presented with the document (a window's check of the holder).
     holder_id: str | None = None
+    #: The license that replaces this one, as the verdict names it (an online transfer's).
+    replaced_by: str | None = None
 
     def steps(self) -> dict[str, bool]:
         """Each step of this kind: True if it passes; False if it fails, is not checked, or
@@ -493,6 +495,8 @@ class Case:
                     "steps": self.steps(),
                     "warnings": list(self.warnings),
                 }
+                # Only where the verdict names one: the other cases' files stay as they were.
+                | ({} if self.replaced_by is None else {"replaced_by": self.replaced_by})
             ),
         }
 
@@ -533,6 +537,7 @@ def online_answers(
     time: int,
     recorded: dict[int, bytes] | None = None,
     changes: dict[int, tuple[str, str]] | None = None,
+    transferred_to: dict[int, str] | None = None,
     seals: Sequence[tuple[str, str | None]] = (),
     seal_recorded: dict[int, bytes] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -543,7 +548,8 @@ def online_answers(
     inclusion proof, the status change entry and its proof if there is one, and the
     checkpoint signed by the log key. ``recorded`` gives, by position, another digest than
     the document's for the issuance to record; ``changes``, by position, a status change
-    (entry kind, reason) recorded a minute after the issuances; ``seal_recorded``, by
+    (entry kind, reason) recorded a minute after the issuances; ``transferred_to``, by
+    position, the new license a transfer among them names (``to``); ``seal_recorded``, by
     position, another signed key statement than the seal's for its creation to record."""
     tree, prev = MemoryTree(), ZERO_HASH
 
@@ -587,6 +593,7 @@ def online_answers(
                 issued[i][0].digest,
                 issued[i][0].key_id,
                 reason=reason,
+                to=(transferred_to or {}).get(i, ""),
             )
         )
         for i, (kind, reason) in sorted((changes or {}).items())
@@ -642,6 +649,7 @@ def online_answers(
                 "status": CODE_OF_STATUS_KIND[change.kind],
                 "status_since": change.time,
                 "status_reason": change.reason,
+                "replaced_by": change.to or None,  # as the node's row has it
                 **proved("status_", at, raw),
             }
         licenses.append({"http_status": 200, "body": body})
@@ -821,6 +829,28 @@ def add_online_cases(v: _Cases, valid: str) -> None:
                 error="node-answer-unproven",
             )
         )
+    # A transfer naming its new license (another region's): a ledger of its own, so that the
+    # other online cases' answers stay as they were.
+    transferred = v.license(business_license("2025000904"), code=None)
+    (transfer_answer,), _ = online_answers(
+        [transferred],
+        time=NOW - 600,
+        changes={0: ("license.transfer", "迁往北京 moved to Beijing")},
+        transferred_to={0: TRANSFERRED_TO},
+    )
+    v.add(
+        Case(
+            "transferred-license-online",
+            "online: the node answers 06 (transferred out) with the proved issuance entry and "
+            "the proved transfer entry, which names the license that replaces it (to)",
+            transferred,
+            Status.TRANSFERRED,
+            L,
+            revocations=False,
+            online=transfer_answer,
+            replaced_by=TRANSFERRED_TO,
+        )
+    )
     v.add(
         Case(
             "not-in-ledger-other-document",
@@ -882,6 +912,11 @@ def add_online_cases(v: _Cases, valid: str) -> None:
             stops_at="status",
         )
     )
+
+
+#: The license that replaces the one of ``transferred-license-online``: of Beijing, where the
+#: business registered anew.
+TRANSFERRED_TO: Final = license_id("2025000001", issuer="110000")
 
 
 #: A node's answer for a license it never issued: its RFC 9457 problem.

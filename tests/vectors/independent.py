@@ -305,6 +305,8 @@ class Run:
     now: int
     steps: dict[str, bool]
     warnings: list[str] = field(default_factory=list)
+    #: The license that replaces this one, as a proved status entry names it.
+    replaced_by: str | None = None
 
     def passed(self, step: str) -> None:
         self.steps[step] = True
@@ -412,6 +414,17 @@ def _unknown_to_node(run: Run, online: dict[str, Any]) -> bool:
     return False
 
 
+def replaced_by(code: str, change: dict[int, Any], answer: dict[str, Any]) -> str | None:
+    """The license that replaces this one: a transfer's as its entry names it (``to``, 9),
+    whatever the answer says; a renewal's, the answer's where the lapse's reason (7) names it."""
+    if code == "06":
+        return change.get(9)
+    new = answer.get("replaced_by")
+    if code == "05" and isinstance(new, str) and change.get(7) == f"renewed as {new}":
+        return new
+    return None
+
+
 def check_status_online(run: Run, online: dict[str, Any]) -> None:
     if _unknown_to_node(run, online):
         return
@@ -427,7 +440,7 @@ def check_status_online(run: Run, online: dict[str, Any]) -> None:
     kinds = ("license.issue", "license.renew") if license else ("seal.create",)
     if created[1] not in kinds or created[4] != subject:
         raise NoVerdict("node-answer-unproven")
-    recorded = "01"
+    recorded, change = "01", {}
     if answer.get("status_index") is not None:
         change = _proved(answer, checkpoint, "status_")
         change_codes = CODE_OF_KIND if license else {"seal.revoke": "07"}
@@ -437,6 +450,7 @@ def check_status_online(run: Run, online: dict[str, Any]) -> None:
     code = answer["status"] if license else {"active": "01", "revoked": "07"}[answer["status"]]
     if recorded != code:
         raise NoVerdict("node-answer-unproven")
+    run.replaced_by = replaced_by(code, change, answer)
     if license and created[5] != sha256(run.doc.cose):
         raise Stop("NOT_IN_LEDGER")
     if not license and created[5] != sha256(run.bundle.seal_statement[subject]):
@@ -542,10 +556,11 @@ def verify_case(case: dict[str, Any], here: Path, pinned_root_key_id: str) -> di
         status = stop.status
     except NoVerdict as no:
         return {"error": no.error, "valid": False}
+    replaced = {} if run.replaced_by is None else {"replaced_by": run.replaced_by}
     return {
         "status": status,
         "valid": status == "VALID",
         "kind": doc.kind,
         "steps": run.steps,
         "warnings": run.warnings,
-    }
+    } | replaced

@@ -102,6 +102,8 @@ def test_case_verdict(path: Path) -> None:
     assert verdict.valid is expected["valid"]
     assert verdict.kind == expected["kind"]
     assert verdict.warnings == expected["warnings"]
+    # The license that replaces it, where the verdict names one (an online transfer's).
+    assert verdict.freshness.replaced_by == expected.get("replaced_by")
     # Only a text with another prefix is 'not recognised' (no eseal document at all); an
     # eseal document of an unsupported kind is recognised, and unsupported.
     assert verdict.recognised is case["qr_text"].startswith(("EL1:", "ES1:"))
