@@ -66,14 +66,15 @@ def _output(path: Path) -> Path:
 
 
 def _held(
-    path: Path, what: str, payload_type: str, open_: Callable[[bytes], T]
+    path: Path, what: str, payload_type: str, open_: Callable[[bytes], T], limit: int
 ) -> tuple[bytes, T | None, str]:
     """The file kept at ``path`` (b"" when there is none) and what it opens to, or None and
     why it does not open (signed by a key no longer trusted, say: it is replaced). A file
-    that is not such a signed file at all (a mistyped --out) is refused, and kept."""
+    that is not such a signed file at all (a mistyped --out), or larger than ``limit``, is
+    refused, and kept."""
     if not path.exists():
         return b"", None, ""
-    raw = read_file(path, what, MAX_ENVELOPE)  # not a file, or too large: an error, kept
+    raw = read_file(path, what, limit)  # not a file, or too large: an error, kept
     try:
         read_envelope(raw, payload_type)
     except InvalidInput as e:
@@ -120,9 +121,13 @@ def bundle_fetch(
 
     base = node_url(url, "URL")
     out = _output(out)
-    raw, held, why = _held(out, "trust bundle", BUNDLE_TYPE, open_bundle)
-    if pin is not None:
-        pins = parse_pins([pin])
+    given = parse_pins([pin]) if pin is not None else {}
+    # With --pin, the kept file too is opened only if that root signed it (a file of another
+    # root, or none, does not open and is replaced by the node's, once that checks out).
+    opened = functools.partial(open_pinned, pins=given)
+    raw, held, why = _held(out, "trust bundle", BUNDLE_TYPE, opened, MAX_ENVELOPE)
+    if given:
+        pins = given
     elif held is not None:
         pins = {held.region: held.root_key_id}
     elif why:
@@ -177,7 +182,7 @@ def revocations_fetch(
     """Fetch the region's revocation snapshot from its node into --out, once its signature
     checks out and it is not older than the snapshot kept there."""
     from verifier.online import fetch_revocations
-    from verifier.revocation import SNAPSHOT_TYPE, open_snapshot
+    from verifier.revocation import MAX_SNAPSHOT, SNAPSHOT_TYPE, open_snapshot
 
     base = node_url(url, "URL")
     out = _output(out)
@@ -191,7 +196,7 @@ def revocations_fetch(
         raise InvalidInput(f"--out {out} is a --bundle file: write the snapshot elsewhere")
     store = TrustStore(newest_per_root(trusted))
     opened = functools.partial(open_snapshot, store=store)
-    raw, held, why = _held(out, "revocation snapshot", SNAPSHOT_TYPE, opened)
+    raw, held, why = _held(out, "revocation snapshot", SNAPSHOT_TYPE, opened, MAX_SNAPSHOT)
     data = fetch_revocations(base)
     fetched = refusing(f"the snapshot of {base}", functools.partial(opened, data))
     if held is not None and held.region != fetched.region:

@@ -124,17 +124,27 @@ def node_url(url: str, what: str) -> str:
 
 
 def open_pinned(data: bytes, pins: Pins) -> TrustBundle:
-    """A signed bundle whose root is the one pinned for its region (any, when no pin)."""
-    bundle = open_bundle(data)
-    if pins:
-        wanted = pins.get(bundle.region, pins.get(None))
-        if wanted is None:
-            raise BundleNotPinned(f"no --pin for the bundle's region {bundle.region}")
-        if bundle.root_key_id != wanted:
-            raise BundleNotPinned(
-                f"bundle root key {bundle.root_key_id.hex()} is not the pinned {wanted.hex()}"
-                f" of region {bundle.region}"
-            )
+    """A signed bundle whose root is the one pinned for its region (any, when no pin). With
+    pins, a bundle that no pinned root signed is refused before its payload is parsed."""
+    if not pins:
+        return open_bundle(data)
+    try:
+        bundle = open_bundle(data, pinned_roots=set(pins.values()))
+    except BundleNotPinned as e:
+        if None in pins:
+            raise
+        listed = ", ".join(sorted(f"{region}={key.hex()}" for region, key in pins.items()))
+        raise BundleNotPinned(
+            f"{e.message} (no --pin for the bundle's region? pinned: {listed})"
+        ) from e
+    wanted = pins.get(bundle.region, pins.get(None))
+    if wanted is None:
+        raise BundleNotPinned(f"no --pin for the bundle's region {bundle.region}")
+    if bundle.root_key_id != wanted:
+        raise BundleNotPinned(
+            f"bundle root key {bundle.root_key_id.hex()} is not the pinned {wanted.hex()}"
+            f" of region {bundle.region}"
+        )
     return bundle
 
 
@@ -190,13 +200,18 @@ def _trust(
     store = TrustStore(trusted)
     newest = dict(store.signed_at)
     if revocations:
-        from verifier.revocation import RevocationSnapshot, SnapshotStatus, open_snapshot
+        from verifier.revocation import (
+            MAX_SNAPSHOT,
+            RevocationSnapshot,
+            SnapshotStatus,
+            open_snapshot,
+        )
 
         if not trusted:
             raise InvalidInput("--revocations needs the region's trust: give --bundle FILE")
         by_region: dict[str, RevocationSnapshot] = {}
         for path in revocations:  # one per region; of two, the newer speaks
-            raw = read_file(path, "revocation snapshot")
+            raw = read_file(path, "revocation snapshot", MAX_SNAPSHOT)
             snapshot = refusing(f"snapshot {path}", functools.partial(open_snapshot, raw, store))
             known = by_region.get(snapshot.region)
             if known is None or snapshot.as_of > known.as_of:

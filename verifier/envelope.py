@@ -34,6 +34,14 @@ def json_containers(data: bytes) -> int:
     return data.count(b"{") + data.count(b"[")
 
 
+def json_values(data: bytes) -> int:
+    """The values of JSON ``data`` at most (objects and lists included, an object's keys
+    not), without parsing it: one, and one more for each comma and each object or list (a
+    container of n values holds n - 1 commas), any in its strings counted too. Each value
+    parses to an object of some 30 to 200 bytes, whatever the few bytes it is written in."""
+    return 1 + data.count(b",") + json_containers(data)
+
+
 class MalformedEnvelope(InvalidInput):
     """Not a well-formed signed envelope."""
 
@@ -99,6 +107,18 @@ def read_envelope(data: bytes, payload_type: str) -> tuple[bytes, list[tuple[byt
     return payload, pairs
 
 
+def require_signature(
+    payload_type: str, payload: bytes, signatures: list[tuple[bytes, bytes]], public_key: bytes
+) -> None:
+    """Nothing when one of ``signatures`` is ``public_key``'s over the payload, else an
+    error naming the key."""
+    if not signed_by(payload_type, payload, signatures, public_key):
+        kid = ed25519.key_id(public_key)
+        raise EnvelopeSignatureInvalid(
+            f"the {payload_type} envelope is not signed by key {kid.hex()}"
+        )
+
+
 def signed_by(
     payload_type: str, payload: bytes, signatures: list[tuple[bytes, bytes]], public_key: bytes
 ) -> bool:
@@ -114,7 +134,5 @@ def signed_by(
 def open_envelope(data: bytes, payload_type: str, public_key: bytes) -> bytes:
     """The payload of an envelope signed by ``public_key``, or an error."""
     payload, signatures = read_envelope(data, payload_type)
-    if signed_by(payload_type, payload, signatures, public_key):
-        return payload
-    kid = ed25519.key_id(public_key)
-    raise EnvelopeSignatureInvalid(f"the {payload_type} envelope is not signed by key {kid.hex()}")
+    require_signature(payload_type, payload, signatures, public_key)
+    return payload

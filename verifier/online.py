@@ -31,6 +31,7 @@ from verifier.deadline import deadline
 from verifier.document import DecodedDocument, LicenseClaims
 from verifier.envelope import MAX_ENVELOPE
 from verifier.pipeline import StatusAnswer, status_reason
+from verifier.revocation import MAX_SNAPSHOT
 from verifier.trust import TrustBundle
 from verifier.verdict import CODE_OF_STATUS_KIND, SEAL_REVOCATION, STATUS_OF_CODE, renewed_as
 
@@ -127,10 +128,11 @@ def fetch_revocations(base_url: str, *, timeout: float = 10.0) -> bytes:
     """A node's signed revocation snapshot (check it with
     :func:`verifier.revocation.open_snapshot`), at most what a snapshot file may hold, in
     at most :data:`SNAPSHOT_SECONDS`."""
-    return _fetch(base_url, "/v1/revocations", MAX_ENVELOPE, timeout, SNAPSHOT_SECONDS)
+    return _fetch(base_url, "/v1/revocations", MAX_SNAPSHOT, timeout, SNAPSHOT_SECONDS)
 
 
-#: The longest fetching a revocation snapshot may take: up to 64 MiB, a minute at 1 MB/s.
+#: The longest fetching a revocation snapshot may take: up to 32 MiB (:data:`MAX_SNAPSHOT`),
+#: half a minute at 1 MB/s.
 SNAPSHOT_SECONDS = 120.0
 
 

@@ -42,7 +42,7 @@ import cbor2
 from nacl.signing import SigningKey
 
 from keys import cbor as strict_cbor
-from keys.errors import InvalidInput, shown
+from keys.errors import EsealError, InvalidInput, shown
 from ledger.checkpoint import VerifierKeyInvalid, parse_verifier_key, verify_checkpoint
 from verifier.cascade import Cascade, build_cascade_from_digests, id_digest
 from verifier.claims import MAX_TIME, REGION_CODE, is_time
@@ -65,6 +65,15 @@ MAX_SEALS = 1_000_000
 #: each), and the seal and key ids revoked. Counted before the payload is decoded (a signed
 #: one too): a few megabytes of one-byte items would decode to gigabytes.
 MAX_SNAPSHOT_ITEMS = 2 * MAX_SEALS + 64
+#: A signed snapshot file (the envelope) at most, refused by its length before anything of
+#: it is read. A snapshot is compact: 10^6 licenses revoked among 10^8 issued make a cascade
+#: of 1.72 MB (BENCHMARKS.md), 2.3 MB in the envelope's base64. Where a large share of the
+#: licenses is not valid (the lapsed versions of renewed licenses pile up), a status's
+#: cascade takes 0.20 bytes per license issued at a quarter of them, 0.27 at half
+#: (``bench.cascade`` at 10^6 issued): the 24 MiB of payload this holds is some 60 million
+#: licenses with two statuses of a quarter each, 90 million with one of half. A file of
+#: this size signed by no trusted key costs a window some 100 MB and a third of a second.
+MAX_SNAPSHOT = 32 * 1024 * 1024
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 
@@ -72,6 +81,12 @@ class MalformedSnapshot(InvalidInput):
     """The revocation snapshot is not well formed."""
 
     code = "malformed-snapshot"
+
+
+class SnapshotTooLarge(EsealError):
+    """The node's revocation snapshot would be larger than windows accept."""
+
+    code = "snapshot-too-large"
 
 
 @dataclass(frozen=True)
@@ -143,7 +158,14 @@ def build_snapshot(
 
 
 def sign_snapshot(snapshot: RevocationSnapshot, log_key: SigningKey) -> bytes:
-    return seal_envelope(SNAPSHOT_TYPE, snapshot.payload(), log_key)
+    """The signed snapshot; refused when windows would refuse it for its size."""
+    signed = seal_envelope(SNAPSHOT_TYPE, snapshot.payload(), log_key)
+    if len(signed) > MAX_SNAPSHOT:
+        raise SnapshotTooLarge(
+            f"the revocation snapshot would be {len(signed) / 2**20:.1f} MiB, over the "
+            f"{MAX_SNAPSHOT // 2**20} MiB windows accept"
+        )
+    return signed
 
 
 def open_snapshot(data: bytes, store: TrustStore) -> RevocationSnapshot:
@@ -152,7 +174,13 @@ def open_snapshot(data: bytes, store: TrustStore) -> RevocationSnapshot:
 
     The signature is checked before the payload is decoded: CBOR that no trusted key
     signed is not decoded at all (a few megabytes of empty arrays decode to gigabytes).
-    So the log keys of every trusted bundle are tried, and the region is read after."""
+    So the log keys of every trusted bundle are tried, and the region is read after. A
+    file larger than any snapshot (:data:`MAX_SNAPSHOT`) is refused before it is read."""
+    if len(data) > MAX_SNAPSHOT:
+        raise MalformedSnapshot(
+            f"a revocation snapshot is at most {MAX_SNAPSHOT // 2**20} MiB: this one is "
+            f"{len(data) / 2**20:.1f} MiB"
+        )
     payload, signatures = read_envelope(data, SNAPSHOT_TYPE)
     if not store.bundles:
         raise MalformedSnapshot("a snapshot needs the trust bundle of its region: none given")

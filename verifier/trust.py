@@ -44,6 +44,17 @@ region code's first two digits, or positions 3-8 ``100000``), and each key is li
 the agency code or seal id its statement's ``sub`` names; a bundle that breaks either rule is
 refused whole.
 
+In what order a bundle is read (:func:`open_bundle`): its signing key is in its payload, so a
+verifier that pins no root can check the signature only once the payload is parsed, and the
+signature then proves little (whoever wrote the file may have signed it with a key of their
+own); the payload is bounded before it is parsed, by its size and by its counts of objects,
+lists and values (its brackets and commas). A verifier that pins the root checks the
+envelope's signature by the pinned key before it parses anything of the payload: it takes
+the key from the payload's bytes where a ``"root_public_key"`` member holds the 64 hex digits
+in a plain string (as every JSON writer writes them), signed by a signature whose ``keyid``
+is pinned, and once the signature checks out and the payload is parsed, requires that
+member to be that key.
+
 What a verifier makes of the key that signed a document (the ``authority`` step), in this
 order, the first failure giving the verdict:
 
@@ -64,9 +75,11 @@ from __future__ import annotations
 
 import base64
 import functools
+import itertools
 import json
+import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +89,15 @@ from keys import ed25519
 from keys.errors import PARSE_ERRORS, CheckFailed, InvalidInput, shown
 from keys.statements import Role, SignedStatement, verify_statement_chain
 from verifier.claims import REGION_CODE, is_time
-from verifier.envelope import json_containers, open_envelope, read_envelope, seal_envelope
+from verifier.envelope import (
+    EnvelopeSignatureInvalid,
+    json_containers,
+    json_values,
+    read_envelope,
+    require_signature,
+    seal_envelope,
+    signed_by,
+)
 
 BUNDLE_TYPE = "application/vnd.eseal.trust-bundle+json"
 BUNDLE_FORMAT = "eseal-trust-bundle/v1"
@@ -84,9 +105,20 @@ BUNDLE_FORMAT = "eseal-trust-bundle/v1"
 #: fields (seal images, up to 2 MiB each, take the most room).
 MAX_BUNDLE = 47 * 1024 * 1024
 #: The objects and lists a bundle may hold (its brackets, counted before it is parsed, any
-#: in its names included): a bundle lists a few per agency, key, seal and license type, so
-#: this is some 300,000 seals or agencies; 47 MiB of empty lists would parse to gigabytes.
+#: in its names included); 47 MiB of empty lists would parse to gigabytes.
 MAX_BUNDLE_CONTAINERS = 1_000_000
+#: The values a bundle may hold, its objects and lists included (:func:`json_values`: its
+#: commas and brackets, counted before it is parsed, any in its names included). A seal or
+#: an agency with a key is some 12 of them, a license type 5 and two a field, so this is
+#: some 80,000 seals or agencies; 47 MiB of two-letter strings would parse to 0.7 GB (a
+#: value parses to 30 to 200 bytes, so this bounds a bundle's parse to some 200 MB).
+MAX_BUNDLE_VALUES = 1_000_000
+#: Where a window that pins the root finds the root's key in a payload it has not parsed:
+#: a ``"root_public_key"`` member as JSON writers write it, the 64 hex digits in a plain
+#: string (JSON's white space around the colon allowed). Of such members, the first
+#: :data:`MAX_ROOT_MEMBERS` are looked at (a bundle has one; more are a forger's decoys).
+_ROOT_MEMBER = re.compile(rb'"root_public_key"[ \t\n\r]*:[ \t\n\r]*"([0-9a-fA-F]{64})"')
+MAX_ROOT_MEMBERS = 16
 
 
 class MalformedBundle(InvalidInput):
@@ -394,8 +426,8 @@ class BundleTooLarge(InvalidInput):
 
 
 def sign_bundle(bundle: TrustBundle, root_key: SigningKey) -> bytes:
-    """The signed bundle; refused when windows would refuse it for its size or its count
-    of objects and lists."""
+    """The signed bundle; refused when windows would refuse it for its size or its counts
+    of objects and lists, and of values."""
     payload = json.dumps(bundle.to_json(), ensure_ascii=False, sort_keys=True).encode()
     if len(payload) > MAX_BUNDLE:
         raise BundleTooLarge(
@@ -406,6 +438,11 @@ def sign_bundle(bundle: TrustBundle, root_key: SigningKey) -> bytes:
         raise BundleTooLarge(
             f"the trust bundle would hold {held:,} objects and lists (brackets in its names "
             f"counted), over the {MAX_BUNDLE_CONTAINERS:,} windows accept"
+        )
+    if (held := json_values(payload)) > MAX_BUNDLE_VALUES:
+        raise BundleTooLarge(
+            f"the trust bundle would hold {held:,} values (commas and brackets in its names "
+            f"counted), over the {MAX_BUNDLE_VALUES:,} windows accept"
         )
     return seal_envelope(BUNDLE_TYPE, payload, root_key)
 
@@ -418,15 +455,75 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def open_bundle(data: bytes, *, pinned_root_key_id: bytes | None = None) -> TrustBundle:
-    """Parse a signed bundle and check it is signed by the root key it names (and, when
-    given, that this root key is the pinned one)."""
-    payload, _ = read_envelope(data, BUNDLE_TYPE)
-    if len(payload) > MAX_BUNDLE:  # parsed before its signature is checked: bounded first
+def open_bundle(
+    data: bytes,
+    *,
+    pinned_root_key_id: bytes | None = None,
+    pinned_roots: Collection[bytes] = (),
+) -> TrustBundle:
+    """The bundle in ``data``, checked to be signed by the root key it names and, with a
+    pin, that this root is the pinned one (``pinned_root_key_id``), or one of the pinned
+    ones (``pinned_roots``: the caller then matches the bundle's region to its pin).
+
+    With a pin, the envelope's signature by the pinned root is checked before the payload
+    is parsed (:func:`_pinned_signer`): bytes no pinned root signed are never parsed.
+    Without one, the root's key is known only from the payload, which whoever wrote the
+    file could have signed with a key of their own: the payload is parsed first, bounded
+    by its size and its counts of objects, lists and values, taken before it is parsed."""
+    payload, signatures = read_envelope(data, BUNDLE_TYPE)
+    pins = frozenset(pinned_roots if pinned_root_key_id is None else [pinned_root_key_id])
+    signer = _pinned_signer(payload, signatures, pins) if pins else None
+    bundle = _parse_bundle(payload)
+    if signer is None:
+        require_signature(BUNDLE_TYPE, payload, signatures, bundle.root_public_key)
+    elif bundle.root_public_key != signer:  # the pinned root signed a bundle of another root
+        raise BundleNotPinned(
+            f"bundle root key {bundle.root_key_id.hex()} is not the pinned "
+            f"{ed25519.key_id(signer).hex()}, which signed it"
+        )
+    return bundle
+
+
+def _pinned_signer(
+    payload: bytes, signatures: list[tuple[bytes, bytes]], pins: frozenset[bytes]
+) -> bytes:
+    """The key of the pinned root that signed ``payload``, found and checked before the
+    payload is parsed (where it names its root, :data:`_ROOT_MEMBER`), or an error."""
+    claimed = ", ".join(sorted({kid.hex() for kid, _ in signatures}))
+    pinned = ", ".join(sorted(pin.hex() for pin in pins))
+    named = "the pinned" if len(pins) == 1 else "any of the pinned"
+    signers = {kid for kid, _ in signatures} & pins
+    if not signers:
+        raise BundleNotPinned(f"bundle root key {claimed} is not {named} {pinned}")
+    for found in itertools.islice(_ROOT_MEMBER.finditer(payload), MAX_ROOT_MEMBERS):
+        key = bytes.fromhex(found.group(1).decode())
+        if ed25519.key_id(key) not in signers:
+            continue
+        if signed_by(BUNDLE_TYPE, payload, signatures, key):
+            return key
+        raise EnvelopeSignatureInvalid(
+            f"the trust bundle is not signed by the pinned root key {ed25519.key_id(key).hex()}"
+        )
+    keys = ", ".join(sorted(k.hex() for k in signers))
+    raise BundleNotPinned(
+        f"the trust bundle does not name the pinned root key {keys} as its root_public_key "
+        "(64 hex digits, as a JSON string)"
+    )
+
+
+def _parse_bundle(payload: bytes) -> TrustBundle:
+    """The bundle of ``payload``, bounded before it is parsed (it may be parsed before its
+    signature can be checked)."""
+    if len(payload) > MAX_BUNDLE:
         raise MalformedBundle(f"trust bundle of {len(payload)} bytes exceeds {MAX_BUNDLE}")
     if json_containers(payload) > MAX_BUNDLE_CONTAINERS:
         raise MalformedBundle(
             f"trust bundle holds more than {MAX_BUNDLE_CONTAINERS:,} objects and lists"
+        )
+    if json_values(payload) > MAX_BUNDLE_VALUES:
+        raise MalformedBundle(
+            f"trust bundle holds more than {MAX_BUNDLE_VALUES:,} values (counted as its "
+            "commas, objects and lists)"
         )
     try:
         # UTF-8 only (bytes would pass UTF-16 too), each key once: what the root signed
@@ -436,14 +533,7 @@ def open_bundle(data: bytes, *, pinned_root_key_id: bytes | None = None) -> Trus
         raise MalformedBundle(
             f"trust bundle payload is not UTF-8 JSON with each key once: {shown(e, 200)}"
         ) from e
-    bundle = TrustBundle.from_json(raw)
-    open_envelope(data, BUNDLE_TYPE, bundle.root_public_key)
-    if pinned_root_key_id is not None and bundle.root_key_id != pinned_root_key_id:
-        raise BundleNotPinned(
-            f"bundle root key {bundle.root_key_id.hex()} is not the pinned "
-            f"{pinned_root_key_id.hex()}"
-        )
-    return bundle
+    return TrustBundle.from_json(raw)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from eseal.node import init_node
 from eseal.trust_export import export_bundle, export_snapshot
 from tests.e2e.conftest import serve_app
 from tests.eseal.conftest import NOW, PASSPHRASE, Region, make_region, run_eseal
+from tests.verifier.conftest import forged_bundle, traced, values_bomb
 from verifier.revocation import open_snapshot
 from verifier.trust import TrustStore, open_bundle
 
@@ -153,6 +154,33 @@ def test_a_bundle_that_does_not_open_needs_a_pin_and_another_file_is_kept(
         assert "is not a trust bundle" in err
         assert "not replaced" in err
         assert out.read_bytes() == other
+
+
+def test_with_a_pin_a_kept_bundle_no_pinned_root_signed_is_replaced_unparsed(
+    node_url: tuple[Region, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With --pin, the kept file is opened as the fetched one is: a forged one claiming the
+    pinned root (900,000 small values, ten times the file once parsed) is refused before
+    its payload is parsed, and replaced by the node's."""
+    region, url = node_url
+    out = tmp_path / "bundle.json"
+    root_hex = region.node.config.root_public_key.hex()
+    out.write_bytes(forged_bundle(values_bomb(900_000, root_hex), region.node.root_key_id))
+    size = out.stat().st_size
+    args = ["bundle", "fetch", url, "--pin", _root(region), "--out", str(out)]
+    with traced() as peak:
+        code, said, err = run_eseal(args, capsys, monkeypatch)
+    assert code == 0, err
+    assert said.startswith(f"wrote {out}")
+    assert err == (
+        f"note: replacing {out}, which does not open: the trust bundle is not signed by the "
+        f"pinned root key {_root(region)}\n"
+    )
+    assert peak.bytes < 4 * size
+    assert open_bundle(out.read_bytes()).root_key_id == region.node.root_key_id
 
 
 def test_revocations_are_fetched_checked_by_the_bundle_and_never_rolled_back(

@@ -1,9 +1,10 @@
-"""Shared verifier fixtures: a fixed agency key, typical license and stamp claims, and the
-peak of memory a block allocates."""
+"""Shared verifier fixtures: a fixed agency key, typical license and stamp claims, the
+peak of memory a block allocates, and forged trust bundles."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,8 @@ from verifier.document import (
     StampClaims,
     holder_id_hash,
 )
+from verifier.envelope import seal_envelope
+from verifier.trust import BUNDLE_TYPE
 
 ISSUER = "11500103MB0000000X"
 TYPE_CODE = "11100000000013338W032"
@@ -108,3 +111,24 @@ def stamp_claims() -> StampClaims:
         "application/pdf",
     )
     return StampClaims(ISSUER, 1_700_000_000, 1_700_000_000, "ST-2024-000001", body)
+
+
+def values_bomb(values: int, root_hex: str | None = None) -> bytes:
+    """A bundle payload of ``values`` two-letter strings in one list (one container, so
+    under any count of objects and lists), naming ``root_hex`` as its root if given."""
+    root = b'"root_public_key":"%s",' % root_hex.encode() if root_hex else b""
+    return (
+        b'{"format":"eseal-trust-bundle/v1",'
+        + root
+        + b'"agencies":['
+        + b'"ab",' * (values - 1)
+        + b'"ab"]}'
+    )
+
+
+def forged_bundle(payload: bytes, keyid: bytes) -> bytes:
+    """``payload`` in a bundle envelope signed by a key of the forger's, whose signature
+    claims the key id ``keyid``."""
+    raw = json.loads(seal_envelope(BUNDLE_TYPE, payload, nacl.signing.SigningKey.generate()))
+    raw["signatures"][0]["keyid"] = keyid.hex()
+    return json.dumps(raw, separators=(",", ":")).encode()
