@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # Speed is measured in bench/, not asserted in tests: Hypothesis gets no per-example
@@ -9,3 +10,10 @@ from hypothesis import HealthCheck, settings
 # health check on slow data generation.
 settings.register_profile("eseal", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("eseal")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop the run's PostgreSQL schema (:mod:`tests.postgres`), if a test made it."""
+    from tests.postgres import drop_run_schema
+
+    drop_run_schema()

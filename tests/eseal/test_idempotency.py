@@ -24,7 +24,7 @@ from eseal.node import Node
 from eseal.seals import create_seal
 from tests.eseal.conftest import BUSINESS, HOUSING, MARKET, NOW, WORKER, Region, make_region
 from tests.eseal.test_postgres import postgres_node
-from tests.ledger.conftest import postgres_url
+from tests.postgres import postgres_url
 
 FIELDS = {
     "company_type": "有限责任公司",

@@ -22,7 +22,7 @@ from ledger.migrate import upgrade
 from ledger.sql import make_engine, sqlite_url
 from tests.eseal.conftest import MARKET, NOW, business_request, make_region
 from tests.eseal.test_postgres import postgres_node
-from tests.ledger.conftest import postgres_url
+from tests.postgres import postgres_url
 
 NAMES = {t.__tablename__ for t in ESEAL_TABLES}
 

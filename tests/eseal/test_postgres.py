@@ -18,27 +18,12 @@ from eseal.trust_export import LocalStatus, build_bundle
 from ledger.audit import audit
 from ledger.sql import make_engine
 from tests.eseal.conftest import BUSINESS, MARKET, NOW, PASSPHRASE, business_request
-from tests.ledger.conftest import postgres_url
+from tests.postgres import postgres_url, reset_postgres, run_schema, with_search_path
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.trust import TrustStore
 from verifier.verdict import Status
 
 LEDGER_TABLES = ("ledger_entry", "ledger_tile", "ledger_head", "ledger_checkpoint")
-
-
-def reset_postgres(url: str) -> None:
-    """Drop every table a node creates (each test starts from an empty database)."""
-    engine = make_engine(url)
-    tables = [
-        *(t.__tablename__ for t in ESEAL_TABLES),
-        *LEDGER_TABLES,
-        "eseal_alembic_version",
-        "ledger_alembic_version",
-    ]
-    with engine.begin() as conn:
-        for table in tables:
-            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
-    engine.dispose()
 
 
 def postgres_node(data_dir: Path, url: str) -> Node:
@@ -103,3 +88,49 @@ def test_a_node_refuses_an_empty_postgres_database_and_leaves_it_empty(tmp_path:
             assert not [t for t in LEDGER_TABLES if inspect(conn).has_table(t)]
     finally:
         engine.dispose()
+
+
+def test_the_tests_name_their_schema_in_the_url_after_any_options_given() -> None:
+    url = "postgresql://eseal@db:5432/test?sslmode=require&options=-cstatement_timeout%3D5s"
+    assert with_search_path(url, "eseal_test_ab12") == (
+        "postgresql://eseal@db:5432/test?sslmode=require"
+        "&options=-cstatement_timeout%3D5s%20-csearch_path%3Deseal_test_ab12"
+    )
+    assert with_search_path("postgresql:///test", "s") == (
+        "postgresql:///test?options=-csearch_path%3Ds"
+    )
+
+
+@pytest.mark.postgres
+def test_a_database_url_names_the_schema_a_node_keeps_its_tables_in(tmp_path: Path) -> None:
+    """libpq's options in a node's database URL (``?options=-csearch_path%3DNAME``, as the
+    tests' URL has it): every table the node and its ledger make is in that schema, and the
+    node reopens there from its node.json."""
+    url = postgres_url()
+    if url is None:
+        pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
+    schema = run_schema()
+    assert schema is not None
+    assert url.endswith(f"options=-csearch_path%3D{schema}")
+    node = postgres_node(tmp_path / "node", url)
+    size = node.log.size()
+    node.close()
+    made = {t.__tablename__ for t in ESEAL_TABLES} | set(LEDGER_TABLES)
+    made |= {"eseal_alembic_version", "ledger_alembic_version"}
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT current_schema()")).scalar() == schema
+            placed = conn.execute(
+                text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
+                {"s": schema},
+            )
+            assert set(placed.scalars()) == made
+    finally:
+        engine.dispose()
+    reopened = Node.open(tmp_path / "node")
+    try:
+        assert reopened.config.database_url == url
+        assert reopened.log.size() == size
+    finally:
+        reopened.close()

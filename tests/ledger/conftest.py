@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from ledger.entries import Entry
 from ledger.log import Log
 from ledger.sql import SqlStore, sqlite_url
 from ledger.store import LedgerStore, MemoryStore
+from tests.postgres import postgres_url, reset_postgres
 
 ORIGIN = "eseal.test/500000"
 LOG_SEED = hashlib.sha256(b"eseal test log key").digest()
@@ -43,34 +43,11 @@ def make_log(store: LedgerStore) -> Log:
     return Log(store, origin=ORIGIN, verifier=log_verifier(), signing_key=log_key())
 
 
-def postgres_url() -> str | None:
-    return os.environ.get("ESEAL_TEST_DATABASE_URL") or None
-
-
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[SqlStore]:
     store = SqlStore(sqlite_url(tmp_path))
     yield store
     store.close()
-
-
-def reset_postgres(url: str) -> None:
-    """Drop the ledger tables so each test starts from an empty ledger."""
-    from sqlalchemy import text
-
-    from ledger.sql import make_engine
-
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        for table in (
-            "ledger_entry",
-            "ledger_tile",
-            "ledger_head",
-            "ledger_checkpoint",
-            "ledger_alembic_version",
-        ):
-            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
-    engine.dispose()
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])

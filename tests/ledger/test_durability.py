@@ -14,7 +14,8 @@ import pytest
 from ledger.audit import audit
 from ledger.entries import decode_entry
 from ledger.sql import SqlStore, sqlite_url
-from tests.ledger.conftest import draft, log_verifier, postgres_url, reset_postgres
+from tests.ledger.conftest import draft, log_verifier
+from tests.postgres import postgres_url, reset_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,8 @@ from ledger.group_commit import GroupCommitter
 from ledger.migrate import _MIGRATION_LOCK
 from ledger.sql import SqlStore
 from ledger.store import AlsoInTransaction, Appended, StoreBusy, StoreUnavailable
-from tests.ledger.conftest import draft, log_verifier, make_log, postgres_url, reset_postgres
+from tests.ledger.conftest import draft, log_verifier, make_log
+from tests.postgres import postgres_url, reset_postgres
 
 #: How long the lock holder's session lives idle in its transaction before PostgreSQL
 #: ends it (releasing its locks): without the lock timeout, what waits on it would wait

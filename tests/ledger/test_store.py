@@ -19,13 +19,8 @@ from ledger.merkle import (
 )
 from ledger.sql import SqlStore, sqlite_url
 from ledger.store import BadRange, LedgerStore
-from tests.ledger.conftest import (
-    draft,
-    log_verifier,
-    make_log,
-    postgres_url,
-    reset_postgres,
-)
+from tests.ledger.conftest import draft, log_verifier, make_log
+from tests.postgres import postgres_url, reset_postgres
 
 
 def test_appends_chain_and_checkpoint(store: LedgerStore) -> None:
