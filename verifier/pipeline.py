@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Final, Protocol
 
 from keys.errors import CheckFailed, EsealError, ExternalFailure, InvalidInput
 from keys.statements import KeyRevoked, Role
@@ -240,6 +240,11 @@ def _agency_name(bundle: TrustBundle, seal: object) -> str | None:
     return next((a.name for a in bundle.agencies if a.code == code), None)
 
 
+#: The roles read once: an enum member read off its class costs a descriptor call.
+_AGENCY: Final = Role.AGENCY
+_SEAL: Final = Role.SEAL
+
+
 def check_authority(run: _Run) -> None:
     doc, signer = run.signed()
     claims = doc.claims
@@ -254,7 +259,7 @@ def check_authority(run: _Run) -> None:
             f"signed after its key {doc.kid.hex()} was retired on {beijing_day(retired)}",
         )
     license_type = claims.body.type_code if isinstance(claims, LicenseClaims) else None
-    role = Role.AGENCY if doc.kind == "license" else Role.SEAL
+    role = _AGENCY if doc.kind == "license" else _SEAL
     statement = signer.key.statement.statement
     try:
         run.ctx.store.check_chain(signer, role=role, license_type=license_type)

@@ -100,13 +100,20 @@ class RevocationSnapshot:
     #: Agency signing keys (hex key ids) revoked as of the cut: a window that syncs snapshots
     #: more often than bundles learns of a compromised key with the next snapshot.
     keys_revoked: frozenset[str] = frozenset()
+    #: The cascades held, in :data:`NON_VALID`'s order (each verification walks them).
+    _in_order: tuple[tuple[str, Cascade], ...] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        held = tuple((code, self.statuses[code]) for code in NON_VALID if code in self.statuses)
+        object.__setattr__(self, "_in_order", held)
 
     def status_of(self, license_id: str) -> str:
         """The status code of a license issued before the cut ("01" when in no cascade)."""
         digest = id_digest(license_id)
-        for code in NON_VALID:
-            cascade = self.statuses.get(code)
-            if cascade is not None and cascade.contains_digest(digest):
+        for code, cascade in self._in_order:
+            if cascade.contains_digest(digest):
                 return code
         return "01"
 
@@ -291,7 +298,7 @@ class SnapshotStatus:
                 int(time.time()),
                 detail=f"no revocation snapshot of region {bundle.region}",
             )
-        if doc.kid.hex() in snapshot.keys_revoked:
+        if snapshot.keys_revoked and doc.kid.hex() in snapshot.keys_revoked:
             return StatusAnswer(
                 None,
                 "offline",

@@ -581,7 +581,7 @@ class TrustStore:
         status; once per (statement, role, type), since none of it depends on the document.
         (Whether the key was valid when the document was signed is the caller's check.)"""
         statement = signer.key.statement
-        key = (id(signer.key), role.value, license_type)  # records live as long as the store
+        key = (id(signer.key), role, license_type)  # records live as long as the store
         if key not in self._chains:
             try:
                 verify_statement_chain(
