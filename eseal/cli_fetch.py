@@ -4,14 +4,18 @@ fetched from its region's node and checked before it replaces the file the windo
 A fetched bundle must be signed by the pinned root (``--pin``, or the root of the bundle
 already kept), a fetched snapshot by the log key of the kept bundle's region; neither may be
 older than the file it would replace (a node whose clock went back, or one replaying an old
-file, must not take back a key revocation or a license revocation the window knows of). The
-file is then written whole or not at all. Run both from cron on a window that verifies
-offline; exit 0 written or up to date, 2 refused or not reached (the file kept as it was).
+file, must not take back a key revocation or a license revocation the window knows of), nor
+take the place of another region's file (a window keeping several regions' files, one --out
+mistyped or left at its default). The file is then written whole or not at all. Run both
+from cron on a window that verifies offline; exit 0 written or up to date, 2 refused or not
+reached (the file kept as it was).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +35,7 @@ from eseal.cli_verify import (
     refusing,
     revocations_app,
 )
+from keys import ed25519
 from keys.errors import CheckFailed, InvalidInput
 from verifier.envelope import MAX_ENVELOPE, read_envelope
 from verifier.pipeline import DEFAULT_SKEW
@@ -139,6 +144,13 @@ def bundle_fetch(
         )
     data = fetch_bundle(base)
     fetched = refusing(f"the bundle of {base}", functools.partial(open_pinned, data, pins))
+    claimed = _claimed_region(raw) if held is None and why else None
+    if claimed is not None and claimed != fetched.region:
+        raise TrustRefused(
+            f"{out} holds a bundle that says it is of region {claimed} (not opened: {why}), "
+            f"and {base} is of region {fetched.region}: {out} kept (give each region's bundle "
+            f"its own --out; remove {out} to take the node's all the same)"
+        )
     if (
         held is not None
         and held.root_public_key == fetched.root_public_key
@@ -152,6 +164,27 @@ def bundle_fetch(
         )
     changed = _keep_or_write(out, raw, data, why)
     _report(out, data, changed, _bundle_facts(fetched), fetched.issued_at, as_json)
+
+
+#: A bundle payload's region member, as JSON writers write it (see :func:`_claimed_region`).
+_REGION_MEMBER = re.compile(rb'"region"[ \t\n\r]*:[ \t\n\r]*"([0-9]{6})"')
+
+
+def _claimed_region(raw: bytes) -> str | None:
+    """The region a kept bundle that does not open says it is of, read from its payload's
+    bytes (not parsed, nor believed: it only keeps the file from being replaced by another
+    region's), or None where it names none, or several.
+
+    With --pin, a kept bundle that the pinned root did not sign is replaced (a region whose
+    root changed); but one of another region is most often a second region's file, its
+    --out mistyped or left at its default, and replacing it would leave the window without
+    that region's trust."""
+    try:
+        payload, _ = read_envelope(raw, BUNDLE_TYPE)
+    except InvalidInput:
+        return None
+    said = {m.group(1).decode() for m in itertools.islice(_REGION_MEMBER.finditer(payload), 4)}
+    return said.pop() if len(said) == 1 else None
 
 
 def _bundle_facts(bundle: TrustBundle) -> dict[str, object]:
@@ -197,6 +230,8 @@ def revocations_fetch(
     store = TrustStore(newest_per_root(trusted))
     opened = functools.partial(open_snapshot, store=store)
     raw, held, why = _held(out, "revocation snapshot", SNAPSHOT_TYPE, opened, MAX_SNAPSHOT)
+    if held is None and why:
+        _signed_by_a_log_key_given(out, raw, store)
     data = fetch_revocations(base)
     fetched = refusing(f"the snapshot of {base}", functools.partial(opened, data))
     if held is not None and held.region != fetched.region:
@@ -214,6 +249,35 @@ def revocations_fetch(
     changed = _keep_or_write(out, raw, data, why)
     facts: dict[str, object] = {"region": fetched.region, "as_of": fetched.as_of}
     _report(out, data, changed, facts, fetched.as_of, as_json)
+
+
+def _signed_by_a_log_key_given(out: Path, raw: bytes, store: TrustStore) -> None:
+    """Nothing when the kept snapshot ``raw``, which does not open, names the log key of a
+    bundle given among its signers (a damaged file of a region trusted: replaced); else
+    refused, the file kept. A snapshot that no given bundle's log key signed cannot be read
+    (bytes no trusted key signed are never decoded), so its region is unknown: most often it
+    is another region's, whose bundle was not given (a window keeping several regions'
+    snapshots, one --out mistyped or left at its default), and replacing it would leave that
+    region's licenses without an offline status."""
+    from ledger.checkpoint import VerifierKeyInvalid, parse_verifier_key
+    from verifier.revocation import SNAPSHOT_TYPE
+
+    ours: set[bytes] = set()
+    for trusted in store.bundles:
+        try:
+            ours.add(ed25519.key_id(parse_verifier_key(trusted.log_verifier).public_key))
+        except VerifierKeyInvalid:
+            continue  # open_snapshot names it when it checks the node's snapshot
+    _, signatures = read_envelope(raw, SNAPSHOT_TYPE)
+    if any(keyid in ours for keyid, _ in signatures):
+        return
+    signers = ", ".join(sorted(keyid.hex() for keyid, _ in signatures))
+    raise TrustRefused(
+        f"{out} holds a snapshot signed by log key {signers}, of none of the bundles given: "
+        f"another region's (give each region's snapshot its own --out, or give its region's "
+        f"bundle too), or of a node no longer trusted: {out} kept (remove it to take the "
+        f"node's)"
+    )
 
 
 def _report(

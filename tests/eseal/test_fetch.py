@@ -216,7 +216,8 @@ def test_revocations_are_fetched_checked_by_the_bundle_and_never_rolled_back(
     assert "is not a revocation snapshot" in err
     assert out.read_bytes() == torn
 
-    # Signed by a log key the bundle does not hold (another node's): replaced, with a note.
+    # Signed by a log key the bundle does not hold (another node's): its region cannot be
+    # read, so it is kept, and the operator told to remove it to take the node's.
     other = init_node(
         tmp_path / "other", region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW
     )
@@ -225,6 +226,15 @@ def test_revocations_are_fetched_checked_by_the_bundle_and_never_rolled_back(
     finally:
         other.close()
     out.write_bytes(foreign)
+    code, said, err = run_eseal(args[1:], capsys, monkeypatch)
+    assert code == 2, said
+    assert "of none of the bundles given" in err
+    assert "remove it to take the node's" in err
+    assert out.read_bytes() == foreign
+    # Signed by the bundle's log key, but damaged: a file of this region, replaced.
+    envelope = json.loads(newer)
+    envelope["payload"] = base64.b64encode(b"torn" + base64.b64decode(envelope["payload"])).decode()
+    out.write_bytes(json.dumps(envelope).encode())
     code, said, err = run_eseal(args[1:], capsys, monkeypatch)
     assert code == 0, err
     assert "replacing" in err
@@ -257,6 +267,43 @@ def test_a_snapshot_of_another_region_is_not_replaced_by_this_ones(
     code, said, err = run_eseal([*args, "--out", str(out)], capsys, monkeypatch)
     assert code == 2, said
     assert "holds the snapshot of region 110000" in err
+    assert out.read_bytes() == kept
+    # Given only this region's bundle (as a window fetching each region's files from cron
+    # runs it), the kept file is not read, and kept all the same: it was replaced, and the
+    # window lost region 110000's revocations, when --out was left at its default.
+    args = ["revocations", "fetch", url, "--bundle", str(ours)]
+    code, said, err = run_eseal([*args, "--out", str(out)], capsys, monkeypatch)
+    assert code == 2, said
+    assert f"{out} holds a snapshot signed by log key" in err
+    assert "give each region's snapshot its own --out" in err
+    assert out.read_bytes() == kept
+
+
+def test_with_a_pin_a_kept_bundle_of_another_region_is_not_replaced(
+    node_url: tuple[Region, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A window keeping two regions' bundles: fetching 500000's with its pin into the file of
+    110000's (its --out mistyped, or left at its default) keeps that file, where it replaced
+    it and left the window without region 110000's trust."""
+    region, url = node_url
+    beijing = init_node(
+        tmp_path / "bj", region="110000", name="北京市", passphrase=PASSPHRASE, now=NOW
+    )
+    try:
+        kept = export_bundle(beijing, now=int(time.time()))
+    finally:
+        beijing.close()
+    out = tmp_path / "bundle.json"
+    out.write_bytes(kept)
+    args = ["bundle", "fetch", url, "--pin", _root(region), "--out", str(out)]
+    code, said, err = run_eseal(args, capsys, monkeypatch)
+    assert code == 2, said
+    assert "says it is of region 110000" in err
+    assert "is of region 500000" in err
+    assert "give each region's bundle its own --out" in err
     assert out.read_bytes() == kept
 
 
