@@ -8,7 +8,7 @@ import base64
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ledger.checkpoint import verify_checkpoint
 
@@ -32,13 +32,35 @@ class ProvedStatus(BaseModel):
     asker believes a status other than valid only with that entry. The status answers of
     the API extend it."""
 
-    checkpoint: str
-    ledger_index: int
-    entry: str
-    inclusion_proof: list[str]
-    status_index: int | None = None
-    status_entry: str | None = None
-    status_proof: list[str] | None = None
+    checkpoint: str = Field(
+        description="The region's latest checkpoint, a C2SP signed note (tlog-checkpoint: "
+        "origin, tree size, base64 root hash) signed by the log key that the region's trust "
+        "bundle names (log_verifier); every proof in the answer is under it."
+    )
+    ledger_index: int = Field(
+        description="The index of the entry that created the license (license.issue or "
+        "license.renew) or the seal (seal.create)."
+    )
+    entry: str = Field(
+        description="Standard base64 of that entry, deterministic CBOR (docs/DESIGN.md, "
+        "Ledger); its leaf hash is SHA-256(0x00 || entry)."
+    )
+    inclusion_proof: list[str] = Field(
+        description="RFC 9162 §2.1.3 inclusion proof of that entry at ledger_index under the "
+        "checkpoint: its hashes in standard base64, in order."
+    )
+    status_index: int | None = Field(
+        default=None,
+        description="The index of the entry of the latest status change, about the same "
+        "subject and digest as the entry above; null while there was none.",
+    )
+    status_entry: str | None = Field(
+        default=None, description="Standard base64 of that entry (null with status_index)."
+    )
+    status_proof: list[str] | None = Field(
+        default=None,
+        description="Its inclusion proof under the checkpoint (null with status_index).",
+    )
 
 
 def proved_status(node: Node, created: int, changed: int | None) -> ProvedStatus:

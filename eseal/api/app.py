@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -91,13 +91,20 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 class Problem(BaseModel):
     """An RFC 9457 problem: every error answer of the API has this body."""
 
-    type: str
+    type: str = Field(
+        description="A URI naming the problem type; its last path segment is the code the "
+        "documentation names (unknown-license, bad-range, keys-locked, …)."
+    )
     title: str
     status: int
     detail: str
+    instance: str | None = Field(
+        default=None, description="The path of the request, where the problem is about one."
+    )
 
 
-#: Documented on every operation: the errors any of them may answer (422 replaces
+#: Documented on every operation, less those it cannot answer (:func:`_only_problems_answered`):
+#: the errors any of them may answer (422 replaces
 #: FastAPI's default, whose body is not what this API sends). An operation that answers
 #: more (a status's 500, a scanner's 503) names it on its route.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -117,10 +124,29 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
             )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components["Problem"] = Problem.model_json_schema()
+            _only_problems_answered(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     return openapi
+
+
+def _only_problems_answered(schema: dict[str, Any]) -> None:
+    """Drop from each operation of ``schema`` the problems it never answers, of those
+    :data:`PROBLEM_RESPONSES` lists for every one: 401 and 403 where it takes no credential
+    (a public operation ignores an Authorization header), 409 (a change that conflicts with
+    what is recorded, or an idempotency key in use) where it changes nothing, and 415 where
+    it reads no body."""
+    for operations in schema.get("paths", {}).values():
+        for method, operation in operations.items():
+            responses = operation.get("responses", {})
+            if "security" not in operation:
+                responses.pop("401", None)
+                responses.pop("403", None)
+            if "security" not in operation or method == "get":
+                responses.pop("409", None)
+            if "requestBody" not in operation:
+                responses.pop("415", None)
 
 
 def app_from_environment() -> FastAPI:

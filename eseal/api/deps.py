@@ -203,7 +203,11 @@ def _plain_date(value: object) -> object:
     return value
 
 
-#: An integer query parameter, strictly decimal.
-Decimal = Annotated[int, BeforeValidator(_plain_decimal)]
+#: An integer query parameter, strictly decimal: ``Annotated[int, Query(ge=…, le=…),
+#: PlainDigits]``. The validator comes after the ``Query`` (not inside an alias that the
+#: ``Query`` annotates): a ``Query`` wrapped around a type that already has a validator puts
+#: its bounds into the OpenAPI schema as ``ge`` and ``le``, which are no JSON Schema keywords,
+#: where the bounds are ``minimum`` and ``maximum`` (still enforced either way).
+PlainDigits = BeforeValidator(_plain_decimal)
 #: A calendar date in a JSON body, strictly YYYY-MM-DD.
 PlainDate = Annotated[date, BeforeValidator(_plain_date)]

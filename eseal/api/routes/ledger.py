@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
-from eseal.api.deps import CURRENT_HEADERS, Decimal, LogDep
+from eseal.api.deps import CURRENT_HEADERS, LogDep, PlainDigits
 from eseal.proofs import b64, b64_hashes
 from ledger.merkle import leaf_hash
 
@@ -52,8 +52,8 @@ def checkpoint(log: LogDep) -> PlainTextResponse:
 @router.get("/entries")
 def entries(
     log: LogDep,
-    start: Annotated[Decimal, Query(ge=0, le=MAX_INDEX)],
-    end: Annotated[Decimal | None, Query(ge=1, le=MAX_INDEX)] = None,
+    start: Annotated[int, Query(ge=0, le=MAX_INDEX), PlainDigits],
+    end: Annotated[int | None, Query(ge=1, le=MAX_INDEX), PlainDigits] = None,
 ) -> EntriesOut:
     """Entries ``start`` ≤ i < ``end``, at most 1000 a page, as base64 CBOR."""
     page = log.entries(start, end)
@@ -70,8 +70,8 @@ def entries(
 @router.get("/proof/inclusion")
 def inclusion(
     log: LogDep,
-    index: Annotated[Decimal, Query(ge=0, le=MAX_INDEX)],
-    size: Annotated[Decimal | None, Query(ge=1, le=MAX_INDEX)] = None,
+    index: Annotated[int, Query(ge=0, le=MAX_INDEX), PlainDigits],
+    size: Annotated[int | None, Query(ge=1, le=MAX_INDEX), PlainDigits] = None,
 ) -> InclusionOut:
     """RFC 9162 §2.1.3 inclusion proof of entry ``index`` in the tree of ``size``."""
     n, proof = log.inclusion_proof(index, size)
@@ -82,8 +82,8 @@ def inclusion(
 @router.get("/proof/consistency")
 def consistency(
     log: LogDep,
-    first: Annotated[Decimal, Query(ge=1, le=MAX_INDEX)],
-    second: Annotated[Decimal, Query(ge=1, le=MAX_INDEX)],
+    first: Annotated[int, Query(ge=1, le=MAX_INDEX), PlainDigits],
+    second: Annotated[int, Query(ge=1, le=MAX_INDEX), PlainDigits],
 ) -> ConsistencyOut:
     """RFC 9162 §2.1.4 consistency proof from tree size ``first`` to ``second``."""
     proof = log.consistency_proof(first, second)

@@ -191,14 +191,26 @@ def issue_batch(
 
 
 class StatusOut(ProvedStatus):
-    id: str
-    status: str
-    as_of: int
-    replaced_by: str | None
+    id: str = Field(description="The license id.")
+    status: str = Field(
+        description="01 valid, 02 suspended, 03 withdrawn, 04 cancelled, 05 lapsed, 06 "
+        "transferred out, 07 revoked; any but 01 (and 01 after a reinstatement) is recorded by "
+        "the entry at status_index.",
+        json_schema_extra={"enum": ["01", "02", "03", "04", "05", "06", "07"]},
+    )
+    as_of: int = Field(description="Unix time (seconds) of the answer, by the node's clock.")
+    replaced_by: str | None = Field(
+        description="The license that replaced it: a transfer's (the status entry's to), or "
+        "a renewal's (its lapse entry's reason names it); null otherwise."
+    )
     #: When the status last changed and the agency's reason: public, as the ledger's status
     #: entry records them (absent while the license is valid).
-    status_since: int | None = None
-    status_reason: str | None = None
+    status_since: int | None = Field(
+        default=None, description="Unix time (seconds) of the latest status change."
+    )
+    status_reason: str | None = Field(
+        default=None, description="The agency's reason for it, as its entry records it."
+    )
 
 
 @router.api_route("/batch", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)

@@ -72,9 +72,11 @@ class StampOut(BaseModel):
 
 
 class SealStatusOut(ProvedStatus):
-    id: str
-    status: Literal["active", "revoked"]
-    revoked_at: int | None
+    id: str = Field(description="The seal id.")
+    status: Literal["active", "revoked"] = Field(
+        description="revoked only with its seal.revoke entry at status_index."
+    )
+    revoked_at: int | None = Field(description="Unix time (seconds) of the revocation.")
 
 
 class RevokeIn(BaseModel):

@@ -18,6 +18,7 @@ from starlette.datastructures import State
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.requests import ClientDisconnect
 
+from eseal.api.answers import DsseEnvelope, Verdict
 from eseal.api.deps import (
     CURRENT_HEADERS,
     LIVE_HEADERS,
@@ -138,8 +139,21 @@ _VERIFY_BODY = {
 }
 
 
+#: The verdict as the OpenAPI document describes it (the routes write it straight).
+_VERDICT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": Verdict,
+        "description": "The verdict (not an error: a forged, revoked or unreadable document "
+        "gets one too, red)",
+    }
+}
+
+
 @router.post(
-    VERIFY_PATH, openapi_extra=_VERIFY_BODY, response_model=None, responses=SCANNER_UNAVAILABLE
+    VERIFY_PATH,
+    openapi_extra=_VERIFY_BODY,
+    response_model=None,
+    responses=_VERDICT | SCANNER_UNAVAILABLE,
 )
 async def verify(request: Request) -> Response:
     """The verdict on a QR text (JSON ``{"text": "EL1:…"}``), or on the QR code in an image
@@ -353,7 +367,7 @@ def _verify_image(
     f"{VERIFY_PATH}/image",
     response_model=None,
     dependencies=[FormFields("image", "document", "holder_id")],
-    responses=SCANNER_UNAVAILABLE,
+    responses=_VERDICT | SCANNER_UNAVAILABLE,
 )
 def verify_image(
     request: Request,
@@ -372,9 +386,16 @@ def verify_image(
     return _verdict_response(_verify_image(request, image, document, holder_id))
 
 
-@router.get("/v1/bundle")
+@router.get(
+    "/v1/bundle",
+    response_model=None,
+    responses={200: {"model": DsseEnvelope, "description": "The trust bundle"}},
+)
 def bundle(node: NodeDep) -> Response:
-    """The region's trust bundle, signed by its root key (a DSSE envelope)."""
+    """The region's trust bundle (payload type ``application/vnd.eseal.trust-bundle+json``),
+    signed by its root key as it is answered: a node serving read-only (no passphrase)
+    answers 503 ``keys-locked``. Fetch it with ``eseal bundle fetch URL --pin ROOT_KEY_ID``,
+    which checks the root before it keeps the file."""
     return Response(
         export_bundle(node, now=int(time.time())),
         media_type="application/json",
@@ -382,9 +403,16 @@ def bundle(node: NodeDep) -> Response:
     )
 
 
-@router.get("/v1/revocations")
+@router.get(
+    "/v1/revocations",
+    response_model=None,
+    responses={200: {"model": DsseEnvelope, "description": "The revocation snapshot"}},
+)
 def revocations(node: NodeDep) -> Response:
-    """The revocation snapshot, signed by the log key (a DSSE envelope, CBOR payload)."""
+    """The revocation snapshot (payload type ``application/vnd.eseal.revocations+cbor``),
+    signed by the region's log key as it is answered (a node serving read-only answers 503
+    ``keys-locked``), as of 120 s or more before now. Check it against the log key of the region's
+    trust bundle (``eseal revocations fetch URL --bundle FILE``)."""
     return Response(
         export_snapshot(node, now=int(time.time())),
         media_type="application/json",

@@ -1,0 +1,111 @@
+"""The public answers that the routes write straight (a verdict, a signed trust bundle or
+revocation snapshot), as the OpenAPI document describes them: another region's window or
+auditor reads the document to integrate, so it must say what the body holds. Nothing here
+validates an answer (the routes encode them without a model, on the hot path); a test
+checks that each description has exactly the answer's fields."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, JsonValue
+
+from verifier.verdict import WARNING_TEXT, Status
+
+#: The warnings a verdict may carry (a JSON value for pydantic's schema).
+_WARNINGS: list[JsonValue] = [*sorted(WARNING_TEXT)]
+#: Unix seconds, as every time in an answer.
+UNIX_TIME = "Unix time (seconds)"
+
+
+class Signature(BaseModel):
+    keyid: str = Field(
+        pattern="^[0-9a-f]{16}$",
+        description="The signing key's id: hex of the first 8 bytes of SHA-256 of its raw "
+        "32-byte Ed25519 public key.",
+    )
+    sig: str = Field(
+        description="Standard base64 of the Ed25519 signature over the DSSE pre-authentication "
+        'encoding, "DSSEv1 " len(payloadType) " " payloadType " " len(payload) " " payload '
+        "(lengths in decimal, payload the decoded bytes)."
+    )
+
+
+class DsseEnvelope(BaseModel):
+    """A DSSE envelope (secure-systems-lab/dsse v1, JSON)."""
+
+    payloadType: str = Field(  # noqa: N815 (DSSE's name)
+        description="application/vnd.eseal.trust-bundle+json (a trust bundle, signed by the "
+        "region's root key) or application/vnd.eseal.revocations+cbor (a revocation snapshot, "
+        "signed by its log key)."
+    )
+    payload: str = Field(description="Standard base64 of the payload (docs/DESIGN.md, Formats).")
+    signatures: list[Signature] = Field(min_length=1)
+
+
+class VerdictCheck(BaseModel):
+    step: str = Field(
+        description="decode, issuer, signature, authority, time, status, ledger, document "
+        "(a seal stamp's file) or holder (the id presented)."
+    )
+    ok: bool
+    detail: str
+
+
+class VerdictFreshness(BaseModel):
+    status_source: Literal["offline", "online", "none"] = Field(
+        description="Where the status came from: a revocation snapshot, the region's node "
+        "(with ledger proofs), or nowhere (not checked: warning NO_STATUS)."
+    )
+    status_as_of: int | None = Field(description=f"{UNIX_TIME}: the time the status is of.")
+    stale: bool = Field(description="The snapshot is older than the maximum status age.")
+    checkpoint_size: int | None = Field(
+        description="The size of the checkpoint the ledger evidence was proved under."
+    )
+    ledger_included: bool | None = Field(
+        description="The license's issuance (a seal's creation) was proved in its region's "
+        "ledger; null where not asked."
+    )
+    status_since: int | None = Field(
+        description=f"{UNIX_TIME}: when the status last changed, from its ledger entry."
+    )
+    status_reason: str | None = Field(description="The agency's reason for the status.")
+    replaced_by: str | None = Field(
+        description="The id of the license that replaced this one (a renewal's, a transfer's)."
+    )
+
+
+class Verdict(BaseModel):
+    """The verdict on one document (docs/DESIGN.md, Verdict): red unless ``valid``, amber
+    when valid with warnings."""
+
+    status: Status
+    status_text: str = Field(description="The status in words, Chinese first.")
+    valid: bool
+    colour: Literal["green", "amber", "red"]
+    reasons: list[str] = Field(
+        description="Why the status is what it is, in English (an agency's reason quoted as "
+        "it was given)."
+    )
+    warnings: list[str] = Field(
+        description="What makes a valid verdict amber.",
+        json_schema_extra={"items": {"type": "string", "enum": _WARNINGS}},
+    )
+    kind: Literal["license", "stamp"] | None = Field(
+        description="What the QR code holds; null where it could not be decoded."
+    )
+    document: dict[str, Any] = Field(
+        description="The decoded license or stamp as it says (empty where not decoded); not "
+        "to be believed unless the verdict is valid."
+    )
+    issuer: dict[str, Any] = Field(
+        description="The trusted agency or seal that signed it: region, region_name, "
+        "agency_code, agency_name, key_id (empty where none was found)."
+    )
+    checks: list[VerdictCheck] = Field(description="Each step, in the order it ran.")
+    freshness: VerdictFreshness
+    checked_at: int = Field(description=f"{UNIX_TIME}: the time the checks were made at.")
+    recognised: bool = Field(
+        description="False for a QR code that is no eseal document at all (a web link, a "
+        "payment code): UNSUPPORTED, but no sign of forgery."
+    )

@@ -1,0 +1,164 @@
+"""The OpenAPI document describes the public answers as the node sends them: another region
+integrates from it (its window, its auditor), so a field, a bound or a problem it names must
+be what the node answers, and what the node answers must be named."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from eseal.agencies import Principal
+from eseal.api.app import create_app
+from eseal.licenses import change_status, issue
+from tests.eseal.conftest import MARKET, NOW, business_request, make_region
+from verifier.verdict import Status
+
+#: JSON Schema's words for bounds; pydantic's argument names (ge, le, gt, lt) are none.
+NOT_JSON_SCHEMA = {"ge", "le", "gt", "lt"}
+
+
+@dataclass
+class Served:
+    client: TestClient
+    spec: dict[str, Any]
+    license_id: str
+    qr_text: str
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    region = make_region(tmp_path_factory.mktemp("openapi") / "node")
+    market = Principal("agency", MARKET)
+    issued = issue(region.node, market, MARKET, business_request(), now=NOW)
+    change_status(region.node, market, issued.id, "revoke", reason="以欺骗手段取得许可", now=NOW)
+    with TestClient(create_app(region.node)) as client:
+        spec = client.get("/openapi.json").json()
+        yield Served(client, spec, issued.id, issued.qr_text)
+    region.node.close()
+
+
+def _schema(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema``, its ``$ref`` followed."""
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _answer_schema(served: Served, path: str, method: str, status: str) -> dict[str, Any]:
+    content = served.spec["paths"][path][method]["responses"][status]["content"]
+    return _schema(served.spec, content["application/json"]["schema"])
+
+
+def _described(served: Served, schema: dict[str, Any], answer: dict[str, Any]) -> None:
+    """``answer`` has exactly the properties ``schema`` describes (following nested objects
+    that have a schema of their own), each required, each described."""
+    props = schema["properties"]
+    assert set(answer) == set(props), (sorted(answer), sorted(props))
+    assert set(schema.get("required", [])) == set(props)
+    for name, value in answer.items():
+        prop = props[name]
+        if isinstance(value, dict) and "$ref" in prop:
+            _described(served, _schema(served.spec, prop), value)
+        elif isinstance(value, list) and value and "$ref" in prop.get("items", {}):
+            for item in value:
+                _described(served, _schema(served.spec, prop["items"]), item)
+
+
+def _walk(node: Any, where: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    if isinstance(node, dict):
+        yield where, node
+        for key, value in node.items():
+            yield from _walk(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _walk(value, f"{where}/{i}")
+
+
+def test_bounds_are_json_schema_keywords(served: Served) -> None:
+    """The ledger's query integers are bounded as minimum and maximum: they were written
+    ge and le, which no client reads, so their bounds were not in the document."""
+    for where, node in _walk(served.spec):
+        if node.get("type") == "integer":
+            assert not NOT_JSON_SCHEMA & set(node), (where, node)
+    for path, names in {
+        "/v1/ledger/entries": ("start", "end"),
+        "/v1/ledger/proof/inclusion": ("index", "size"),
+        "/v1/ledger/proof/consistency": ("first", "second"),
+    }.items():
+        for parameter in served.spec["paths"][path]["get"]["parameters"]:
+            assert parameter["name"] in names
+            schema = parameter["schema"]
+            bounded = next(s for s in [schema, *schema.get("anyOf", [])] if "type" in s)
+            assert bounded["type"] == "integer"
+            assert bounded["minimum"] in (0, 1), parameter
+            assert bounded["maximum"] == 2**53, parameter
+    # And the bounds are what the node holds to.
+    r = served.client.get("/v1/ledger/proof/consistency?first=0&second=1")
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_the_verdict_is_described_as_answered(served: Served) -> None:
+    schema = _answer_schema(served, "/v1/verify", "post", "200")
+    assert _answer_schema(served, "/v1/verify/image", "post", "200") == schema
+    for text in (served.qr_text, "EL1:NOT-A-LICENSE", "https://example.com/"):
+        r = served.client.post("/v1/verify", json={"text": text})
+        assert r.status_code == 200, r.text
+        _described(served, schema, r.json())
+    status = _schema(served.spec, schema["properties"]["status"])
+    assert set(status["enum"]) == {s.value for s in Status}
+
+
+@pytest.mark.parametrize("path", ["/v1/bundle", "/v1/revocations"])
+def test_the_signed_files_are_described_as_dsse_envelopes(served: Served, path: str) -> None:
+    schema = _answer_schema(served, path, "get", "200")
+    r = served.client.get(path)
+    assert r.status_code == 200
+    _described(served, schema, r.json())
+
+
+def test_the_status_answer_is_described_as_answered(served: Served) -> None:
+    schema = _answer_schema(served, "/v1/licenses/{license_id}/status", "get", "200")
+    answer = served.client.get(f"/v1/licenses/{served.license_id}/status").json()
+    assert answer["status"] == "07"
+    assert set(answer) == set(schema["properties"])
+    for name, prop in schema["properties"].items():
+        assert prop.get("description"), name  # what each field is, for an outside verifier
+    assert answer["status"] in schema["properties"]["status"]["enum"]
+
+
+def test_a_problem_is_described_as_answered(served: Served) -> None:
+    schema = served.spec["components"]["schemas"]["Problem"]
+    r = served.client.get(f"/v1/licenses/{served.license_id[:-1]}X/status")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert set(problem) <= set(schema["properties"])
+    assert set(schema["required"]) <= set(problem)
+
+
+def test_public_operations_name_no_credential_problems(served: Served) -> None:
+    """A public operation takes no credential (it ignores an Authorization header), and no
+    read conflicts with anything: none lists 401, 403 or 409; an operation reading no body
+    lists no 415. The operations that take a credential still list theirs."""
+    for path, operations in served.spec["paths"].items():
+        for method, operation in operations.items():
+            listed = set(operation["responses"])
+            if "security" not in operation:
+                assert not listed & {"401", "403", "409"}, (path, method)
+            else:
+                assert {"401", "403"} <= listed, (path, method)
+            if method == "get":
+                assert "409" not in listed, (path, method)
+            if "requestBody" not in operation:
+                assert "415" not in listed, (path, method)
+    assert {"409", "415"} <= set(served.spec["paths"]["/v1/licenses"]["post"]["responses"])
+    headers = {"Authorization": "Bearer esk_000000000000.not-a-credential"}
+    for path in ("/v1/bundle", f"/v1/licenses/{served.license_id}/status"):
+        assert served.client.get(path, headers=headers).status_code == 200, path
+    r = served.client.post("/v1/verify", json={"text": served.qr_text}, headers=headers)
+    assert r.status_code == 200
