@@ -27,8 +27,15 @@ from eseal.cli_common import (
 from eseal.problems import EXIT_CHECK_FAILED
 from keys import ed25519
 from keys.errors import CheckFailed, InvalidInput
+from verifier.document import DecodedDocument
 from verifier.holder import MAX_PRESENTED, HolderNotApplicable, presented_id
-from verifier.pipeline import DEFAULT_MAX_STATUS_AGE, StatusSource, VerifyContext, verify_text
+from verifier.pipeline import (
+    DEFAULT_MAX_STATUS_AGE,
+    StatusAnswer,
+    StatusSource,
+    VerifyContext,
+    verify_text,
+)
 from verifier.scan import MAX_IMAGE_BYTES
 from verifier.scan_pool import scan_image
 from verifier.trust import BundleNotPinned, TrustBundle, TrustStore, open_bundle
@@ -171,8 +178,69 @@ def newest_per_root(bundles: list[TrustBundle]) -> list[TrustBundle]:
     return list(newest.values())
 
 
+class StatusByRegion:
+    """Each region's status from its own source: its node, where ``--online`` names one, else
+    its snapshot (``offline``, the snapshots given; None when none was). A window of one
+    region asks its own node online and keeps other regions' snapshots, or asks each
+    region's node: a node answers only for its own region's licenses and seals."""
+
+    def __init__(self, nodes: dict[str, StatusSource], offline: StatusSource | None) -> None:
+        self.nodes = nodes
+        self.offline = offline
+
+    def _source(self, bundle: TrustBundle) -> StatusSource | None:
+        return self.nodes.get(bundle.region, self.offline)
+
+    def _none(self, what: str, bundle: TrustBundle) -> StatusAnswer:
+        asked = ", ".join(sorted(self.nodes))
+        detail = f"{what} of region {bundle.region}; the nodes asked are of {asked}"
+        return StatusAnswer(None, "online", int(time.time()), detail=detail)
+
+    def license_status(self, bundle: TrustBundle, doc: DecodedDocument) -> StatusAnswer:
+        source = self._source(bundle)
+        if source is None:
+            return self._none("a license", bundle)
+        return source.license_status(bundle, doc)
+
+    def seal_status(self, bundle: TrustBundle, seal_id: str) -> StatusAnswer | None:
+        source = self._source(bundle)
+        if source is None:
+            return self._none("a seal", bundle)
+        return source.seal_status(bundle, seal_id)
+
+
+def _nodes(
+    online: list[str], pinned: Pins, files: list[TrustBundle]
+) -> tuple[list[TrustBundle], dict[str, StatusSource], dict[str, str]]:
+    """The bundles of the nodes named by ``--online``, each checked against the pins (or the
+    bundle files given), and each node's status source and URL by its region."""
+    from verifier.online import OnlineStatus, fetch_bundle
+
+    fetched_bundles: list[TrustBundle] = []
+    nodes: dict[str, StatusSource] = {}
+    urls: dict[str, str] = {}
+    for url in online:
+        node_url(url, "--online")
+        data = fetch_bundle(url)
+        fetched = refusing(f"the bundle of {url}", functools.partial(open_pinned, data, pinned))
+        if files and not any(b.root_public_key == fetched.root_public_key for b in files):
+            raise TrustRefused(
+                f"the node at {url} is of region {fetched.region}, whose root key is in "
+                "none of the given bundles"
+            )
+        if fetched.region in urls:
+            raise InvalidInput(
+                f"--online {urls[fetched.region]} and --online {url} are both nodes of "
+                f"region {fetched.region}: give one node a region"
+            )
+        fetched_bundles.append(fetched)
+        nodes[fetched.region] = OnlineStatus(url, region=fetched.region)
+        urls[fetched.region] = url
+    return fetched_bundles, nodes, urls
+
+
 def _trust(
-    bundles: list[Path], pins: list[str], online: str | None, revocations: list[Path]
+    bundles: list[Path], pins: list[str], online: list[str], revocations: list[Path]
 ) -> tuple[TrustStore, StatusSource | None, dict[str, int]]:
     """The trust store, the status source and the newest signed time seen of each region."""
     pinned = parse_pins(pins)
@@ -180,25 +248,17 @@ def _trust(
     for path in bundles:
         raw = read_file(path, "bundle")
         trusted.append(refusing(f"bundle {path}", functools.partial(open_pinned, raw, pinned)))
-    status: StatusSource | None = None
-    if online is not None:
-        from verifier.online import OnlineStatus, fetch_bundle
-
-        node_url(online, "--online")
-        data = fetch_bundle(online)
-        fetched = refusing(f"the bundle of {online}", lambda: open_pinned(data, pinned))
-        if trusted and not any(b.root_public_key == fetched.root_public_key for b in trusted):
-            raise TrustRefused(
-                f"the node at {online} is of region {fetched.region}, whose root key is in "
-                "none of the given bundles"
-            )
-        # The node's bundle, signed by a trusted root, is newer than a file: it carries the
-        # keys revoked since (a revoked agency key must not pass because a file is old).
-        trusted.append(fetched)
-        status = OnlineStatus(online, region=fetched.region)
-    trusted = newest_per_root(trusted)
+    # The nodes' bundles, signed by trusted roots, are newer than files: they carry the keys
+    # revoked since (a revoked agency key must not pass because a file is old).
+    fetched, nodes, node_urls = _nodes(online, pinned, trusted) if online else ([], {}, {})
+    trusted = newest_per_root(trusted + fetched)
     store = TrustStore(trusted)
     newest = dict(store.signed_at)
+    status: StatusSource | None = None
+    if len(nodes) == 1:
+        status = next(iter(nodes.values()))  # it says itself what it does not answer for
+    elif nodes:
+        status = StatusByRegion(nodes, None)
     if revocations:
         from verifier.revocation import (
             MAX_SNAPSHOT,
@@ -213,26 +273,32 @@ def _trust(
         for path in revocations:  # one per region; of two, the newer speaks
             raw = read_file(path, "revocation snapshot", MAX_SNAPSHOT)
             snapshot = refusing(f"snapshot {path}", functools.partial(open_snapshot, raw, store))
+            if snapshot.region in node_urls:
+                raise InvalidInput(
+                    f"--revocations {path} is of region {snapshot.region}, whose node "
+                    f"--online {node_urls[snapshot.region]} gives its status: give a region's "
+                    "node or its snapshot, not both"
+                )
             known = by_region.get(snapshot.region)
             if known is None or snapshot.as_of > known.as_of:
                 by_region[snapshot.region] = snapshot
             newest[snapshot.region] = max(newest.get(snapshot.region, 0), snapshot.as_of)
-        status = SnapshotStatus(list(by_region.values()))
+        offline = SnapshotStatus(list(by_region.values()))
+        status = StatusByRegion(nodes, offline) if nodes else offline
     if not store.bundles:
         raise InvalidInput("no trust: give --bundle FILE (or --online URL)")
     return store, status, newest
 
 
-def _hint(warning: str, verdict: Verdict, online: str | None) -> str:
+def _hint(warning: str, verdict: Verdict, online: list[str]) -> str:
     """What to do about ``warning``, from this command line: the status of a license that
     the node asked online did not give (another region's) is its own region's to say."""
     region = (verdict.document or {}).get("region") if verdict.kind == "license" else None
-    if warning == NO_STATUS and online is not None:
+    if warning == NO_STATUS and online:
         if region:
             return (
-                f"the status of a license of region {region} is its own node's to say: verify "
-                "again with --online and that node's URL, or offline with that region's "
-                "--bundle and --revocations"
+                f"the status of a license of region {region} is its own node's to say: add "
+                "--online and that node's URL, or that region's --bundle and --revocations"
             )
         return "verify again offline with --bundle FILE and --revocations FILE"
     if warning == NO_STATUS and verdict.kind == "stamp":  # a seal has no issuance to follow
@@ -240,7 +306,7 @@ def _hint(warning: str, verdict: Verdict, online: str | None) -> str:
     return HINTS.get(warning, "")
 
 
-def _summary(verdict: Verdict, online: str | None = None) -> None:
+def _summary(verdict: Verdict, online: list[str] | None = None) -> None:
     """The short human summary, Chinese first."""
     mark = {"green": "✔", "amber": "!", "red": "✘"}[verdict.colour]
     typer.echo(f"{mark} {STATUS_TEXT[verdict.status]}")
@@ -276,7 +342,7 @@ def _summary(verdict: Verdict, online: str | None = None) -> None:
     unchecked = {c.step: c.detail for c in verdict.checks if not c.ok}
     for warning in verdict.warnings:
         seen = f" ({unchecked['status']})" if warning == NO_STATUS and "status" in unchecked else ""
-        hint = f": {said}" if (said := _hint(warning, verdict, online)) else ""
+        hint = f": {said}" if (said := _hint(warning, verdict, online or [])) else ""
         typer.echo(f"  warning: {WARNING_TEXT.get(warning, warning)}{seen}{hint}")
 
 
@@ -315,7 +381,13 @@ def verify_command(
         typer.Option(help="Revocation snapshot file (repeat, one a region).", metavar="FILE"),
     ] = None,
     online: Annotated[
-        str | None, typer.Option(help="Ask this node for live status.", metavar="URL")
+        list[str] | None,
+        typer.Option(
+            help="Ask this node for live status, with ledger proofs. It answers for its own "
+            "region's licenses and seals: repeat for other regions' nodes (one a region), or "
+            "give other regions' --revocations.",
+            metavar="URL",
+        ),
     ] = None,
     holder_id: Annotated[
         str | None,
@@ -340,8 +412,6 @@ def verify_command(
     """Verify a license or a sealed document, offline (bundle + snapshot) or online."""
     if (text is None) == (image is None):
         raise InvalidInput("give the QR text or --image FILE (one of them)")
-    if online is not None and revocations:
-        raise InvalidInput("give --revocations FILE (offline) or --online URL, not both")
     if image is not None:
         text = scan_image(read_file(image, "image", MAX_IMAGE_BYTES))
     text = (text or "").strip()
@@ -355,7 +425,7 @@ def verify_command(
         presented_id(holder_id)  # refused before any file is read; the message never names it
         if text.startswith("ES1:"):
             raise HolderNotApplicable("--holder-id is for a license: a seal stamp has no holder")
-    store, status, newest = _trust(bundle or [], pin or [], online, revocations or [])
+    store, status, newest = _trust(bundle or [], pin or [], online or [], revocations or [])
     document_bytes = read_file(document, "document") if document else None
     ctx = VerifyContext(
         store,
@@ -365,7 +435,7 @@ def verify_command(
         max_status_age=int(max_status_age * 86400),
     )
     verdict = verify_text(text, ctx, document=document_bytes, holder_id=holder_id)
-    if online is not None and not bundle and not pin:
+    if online and not bundle and not pin:
         verdict.warnings.append(UNPINNED_TRUST)  # amber: whoever answers is trusted
     emit(verdict.to_json(), as_json, lambda: _summary(verdict, online))
     if not verdict.valid:

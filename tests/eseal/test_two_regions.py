@@ -1,0 +1,184 @@
+"""A window of one region (北京, 110000) verifying another's licenses (重庆, 500000) beside its
+own (跨省通办): each region's status from its own source, its node online or its snapshot
+offline, in one ``eseal verify``."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eseal.agencies import Principal, add_agency
+from eseal.licenses import IssueRequest, change_status, issue
+from eseal.node import Node, init_node
+from eseal.trust_export import export_bundle, export_snapshot
+from tests.e2e.conftest import serve_app
+from tests.eseal.conftest import BUSINESS, MARKET, NOW, PASSPHRASE, business_request, make_region
+from tests.eseal.conftest import run_eseal as run
+
+BEIJING_MARKET = "11110000MB01234562"
+
+
+@dataclass
+class Side:
+    node: Node
+    url: str
+    license_id: str
+    qr_text: str
+    bundle: Path
+    snapshot: Path
+
+    @property
+    def pin(self) -> str:
+        return f"{self.node.config.region}={self.node.root_key_id.hex()}"
+
+
+@dataclass
+class Regions:
+    cq: Side
+    bj: Side
+
+
+def _side(
+    node: Node, agency: str, request: IssueRequest, files: Path
+) -> tuple[Side, tuple[Any, Any]]:
+    issued = issue(node, Principal("agency", agency), agency, request, now=NOW)
+    server, thread, url = serve_app(node)
+    region = node.config.region
+    bundle, snapshot = files / f"{region}.json", files / f"{region}-rev.json"
+    bundle.write_bytes(export_bundle(node, now=int(time.time())))
+    snapshot.write_bytes(export_snapshot(node, now=int(time.time())))
+    return Side(node, url, issued.id, issued.qr_text, bundle, snapshot), (server, thread)
+
+
+@pytest.fixture(scope="module")
+def regions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regions]:
+    files = tmp_path_factory.mktemp("window")
+    cq_region = make_region(tmp_path_factory.mktemp("cq"))
+    bj_node = init_node(
+        tmp_path_factory.mktemp("bj"),
+        region="110000",
+        name="北京市",
+        passphrase=PASSPHRASE,
+        now=NOW,
+    )
+    add_agency(bj_node, code=BEIJING_MARKET, name="北京市市场监督管理局", types=[BUSINESS], now=NOW)
+    beijing = IssueRequest(
+        BUSINESS,
+        "北京小面餐饮有限公司",
+        "91110000MA0012345C",
+        {
+            **business_request().fields,
+            "address": "北京市东城区",
+        },
+    )
+    cq, cq_server = _side(cq_region.node, MARKET, business_request(), files)
+    bj, bj_server = _side(bj_node, BEIJING_MARKET, beijing, files)
+    try:
+        yield Regions(cq, bj)
+    finally:
+        for server, thread in (cq_server, bj_server):
+            server.should_exit = True
+            thread.join(timeout=20)
+        cq_region.node.close()
+        bj_node.close()
+
+
+def _verify(
+    text: str,
+    args: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[int, dict[str, object], str]:
+    code, said, err = run(["--json", "verify", text, *args], capsys, monkeypatch)
+    return code, json.loads(said) if said else {}, err
+
+
+def _files(*sides: Side) -> list[str]:
+    return [a for s in sides for a in ("--bundle", str(s.bundle), "--pin", s.pin)]
+
+
+def test_own_region_online_and_another_offline_in_one_command(
+    regions: Regions, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beijing's window asks its own node and holds Chongqing's snapshot: it was told to give
+    --online or --revocations, not both, so it had to tell the licenses apart first."""
+    cq, bj = regions.cq, regions.bj
+    args = [*_files(bj, cq), "--online", bj.url, "--revocations", str(cq.snapshot)]
+    code, theirs, err = _verify(cq.qr_text, args, capsys, monkeypatch)
+    assert code == 0, err
+    assert theirs["colour"] == "green", theirs
+    assert theirs["freshness"]["status_source"] == "offline"  # type: ignore[index]
+    code, ours, err = _verify(bj.qr_text, args, capsys, monkeypatch)
+    assert code == 0, err
+    assert ours["colour"] == "green", ours
+    assert ours["freshness"]["status_source"] == "online"  # type: ignore[index]
+    assert ours["freshness"]["ledger_included"] is True  # type: ignore[index]
+
+
+def test_a_snapshot_of_a_region_whose_node_is_asked_is_refused(
+    regions: Regions, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cq, bj = regions.cq, regions.bj
+    args = [*_files(bj, cq), "--online", cq.url, "--revocations", str(cq.snapshot)]
+    code, said, err = _verify(cq.qr_text, args, capsys, monkeypatch)
+    assert code == 2, said
+    assert f"--revocations {cq.snapshot} is of region 500000" in err
+    assert "not both" in err
+
+
+def test_two_nodes_of_one_region_are_refused(
+    regions: Regions, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cq = regions.cq
+    args = ["--pin", cq.pin, "--online", cq.url, "--online", cq.url + "/"]
+    code, said, err = _verify(cq.qr_text, args, capsys, monkeypatch)
+    assert code == 2, said
+    assert "are both nodes of region 500000" in err
+
+
+def test_each_regions_node_answers_for_its_own_and_a_revocation_is_known_at_once(
+    regions: Regions,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both nodes named: each license's status from its own region's node, with ledger
+    proofs; Chongqing revoking its license is known online from the next request, offline
+    only from a snapshot cut after it."""
+    cq, bj = regions.cq, regions.bj
+    online = ["--pin", bj.pin, "--pin", cq.pin, "--online", bj.url, "--online", cq.url]
+    code, ours, err = _verify(bj.qr_text, online, capsys, monkeypatch)
+    assert code == 0, err
+    assert ours["freshness"]["status_source"] == "online"  # type: ignore[index]
+
+    change_status(
+        cq.node, Principal("agency", MARKET), cq.license_id, "revoke", reason="吊销", now=NOW + 10
+    )
+    code, theirs, err = _verify(cq.qr_text, online, capsys, monkeypatch)
+    assert code == 1, err
+    assert theirs["status"] == "REVOKED", theirs
+    assert theirs["freshness"]["status_source"] == "online"  # type: ignore[index]
+    assert theirs["freshness"]["status_reason"] == "吊销"  # type: ignore[index]
+    code, ours, err = _verify(bj.qr_text, online, capsys, monkeypatch)
+    assert code == 0, err
+
+    offline = [*_files(bj, cq), "--revocations", str(bj.snapshot)]
+    code, old, err = _verify(
+        cq.qr_text, [*offline, "--revocations", str(cq.snapshot)], capsys, monkeypatch
+    )
+    assert code == 0, err  # the snapshot held was cut before the revocation
+    assert old["freshness"]["status_source"] == "offline"  # type: ignore[index]
+    fresh = tmp_path / "cq-rev.json"
+    fresh.write_bytes(export_snapshot(cq.node, now=int(time.time()), margin=0))
+    code, new, err = _verify(
+        cq.qr_text, [*offline, "--revocations", str(fresh)], capsys, monkeypatch
+    )
+    assert code == 1, err
+    assert new["status"] == "REVOKED", new
+    assert new["freshness"]["status_source"] == "offline"  # type: ignore[index]
