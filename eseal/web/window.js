@@ -188,6 +188,8 @@
       reason_note: (r) => `发证机关记录的原因：${r}`,
       replaced_note: (id) => `已有新证替代，请核验新证：${id}`,
       transferred_note: (id) => `该证照已转出，新证照：${id}`,
+      elsewhere_note: (code) =>
+        `该证照标明由其他地区（区划代码 ${code}）签发：本窗口只持有本地区的信任名单，无法在此核验真伪，请通过该地区的核验服务核验`,
       transferred_away_note: (id) => `该证照已转出至其他地区，新证照：${id}，请向现发证机关核实`,
       fr_replaced_by: "新证编号",
       fr_region: "信任地区",
@@ -377,6 +379,8 @@
       reason_note: (r) => `Reason recorded by the agency: ${r}`,
       replaced_note: (id) => `Replaced by a newer license; check that one: ${id}`,
       transferred_note: (id) => `Transferred out; the new license: ${id}`,
+      elsewhere_note: (code) =>
+        `The license names another region (code ${code}) as its issuer: this window holds only its own region's trusted list and cannot check it here. Verify it with that region's service`,
       transferred_away_note: (id) => `Transferred to another region; the new license: ${id}. Confirm with its issuing agency`,
       fr_replaced_by: "Replaced by",
       fr_region: "Trusted region",
@@ -461,6 +465,7 @@
     holderUsed: false,
     holderEdits: 0, // edits of the box, to tell whether a verdict's number is still there
     holderSentAt: -1, // holderEdits when the number was last sent
+    region: null, // this node's region code (from /healthz), once known
   };
   let requestSeq = 0; // only the newest request may change the result
 
@@ -701,6 +706,19 @@
     return t(away ? "transferred_away_note" : "transferred_note", id);
   }
 
+  // The region a license whose issuer is unknown here names, where it is of another province
+  // than this node's, or null. This node trusts its own region's list only: another
+  // region's license is unknown to it whether it is genuine or not, and the clerk must be
+  // sent to that region's service rather than told it may be forged.
+  function elsewhere(v) {
+    const here = typeof state.region === "string" ? state.region : "";
+    if (v.status !== "UNKNOWN_ISSUER" || v.kind !== "license" || !/^[0-9]{6}$/.test(here)) return null;
+    const doc = v.document && typeof v.document === "object" ? v.document : {};
+    const named = typeof doc.region === "string" && /^[0-9]{6}$/.test(doc.region) ? doc.region : null;
+    const there = named || (typeof doc.id === "string" ? licenseRegion(doc.id) : null);
+    return there !== null && there.slice(0, 2) !== here.slice(0, 2) ? there : null;
+  }
+
   // The id of the license that replaces this one (a renewal's or a transfer's), or null.
   function successor(v) {
     const fr = v.freshness && typeof v.freshness === "object" ? v.freshness : {};
@@ -713,6 +731,8 @@
     if (v.status === "TRANSFERRED" && v.kind !== "stamp" && successor(v)) {
       return transferredNote(v, successor(v));
     }
+    const there = elsewhere(v);
+    if (there !== null) return t("elsewhere_note", there);
     const stampKey = "why_stamp_" + v.status;
     if (v.kind === "stamp" && stampKey in STRINGS.zh) return t(stampKey);
     const key = "why_" + v.status;
@@ -1397,7 +1417,20 @@
       if (document.hidden) stopCamera(); // never keep the camera on behind another window
     });
     applyLanguage();
+    learnRegion();
     document.body.dataset.ready = "true";
+  }
+
+  // This node's region, for what the page says of another region's license (elsewhere);
+  // until it is known, or if /healthz cannot say, the page says what it said before.
+  async function learnRegion() {
+    try {
+      const response = await fetch("/healthz", { headers: { Accept: "application/json" } });
+      const body = response.ok ? await response.json() : null;
+      if (body && typeof body.region === "string" && /^[0-9]{6}$/.test(body.region)) state.region = body.region;
+    } catch {
+      // no region: the generic words
+    }
   }
 
   init();

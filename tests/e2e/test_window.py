@@ -489,6 +489,46 @@ def test_a_transfer_recorded_without_its_new_license_claims_no_region(
     expect(page.locator("#banner-notes")).not_to_contain_text("新证照")
 
 
+def test_another_regions_license_is_sent_to_its_region_not_called_forged(
+    opened: Opened, site: Site, tmp_path: Path
+) -> None:
+    """This node trusts its own region's list only: a Beijing license is unknown here (red),
+    and the clerk is told it names another region, to be checked by that region's service,
+    where the page said it was possibly forged. A license of this province by a key unknown
+    here is still said to be possibly forged."""
+    now = int(time.time())
+    beijing = init_node(
+        tmp_path / "bj", region="110000", name="北京市", passphrase=PASSPHRASE, now=now
+    )
+    other = _node(tmp_path / "cq", now)  # a node of this region's code the window does not trust
+    try:
+        bj_market = "11110000MB01234562"
+        add_agency(beijing, code=bj_market, name="北京市市场监督管理局", types=[BUSINESS], now=now)
+        agent = Principal("agency", bj_market)
+        theirs = issue(beijing, agent, bj_market, business_request("北京小面有限公司"), now=now)
+        unknown = issue(other, AGENT, MARKET, business_request(), now=now)
+    finally:
+        beijing.close()
+        other.close()
+    page = opened.page
+    _paste(page, theirs.qr_text)
+    expect(page.locator("#banner")).to_have_attribute("data-state", "red")
+    expect(page.locator("#banner-code")).to_have_text("UNKNOWN_ISSUER")
+    said = page.locator("#banner-notes li:not(.tech)")
+    expect(said.nth(0)).to_have_text(
+        "该证照标明由其他地区（区划代码 110000）签发：本窗口只持有本地区的信任名单，"
+        "无法在此核验真伪，请通过该地区的核验服务核验"
+    )
+    expect(page.locator("#banner-notes")).not_to_contain_text("可能是伪造的")
+    _shot(page, "other-region")
+    page.locator("#lang").click()
+    expect(said.nth(0)).to_contain_text("names another region (code 110000)")
+    page.locator("#lang").click()
+    _paste(page, unknown.qr_text)
+    expect(page.locator("#banner-code")).to_have_text("UNKNOWN_ISSUER")
+    expect(said.nth(0)).to_have_text("签发机关不在本地区的信任名单中：可能是伪造的")
+
+
 def test_tampered_license_is_red(opened: Opened, site: Site) -> None:
     page = opened.page
     _upload(page, site.files / "tampered.png")
