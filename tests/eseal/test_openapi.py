@@ -139,6 +139,12 @@ def test_a_problem_is_described_as_answered(served: Served) -> None:
     problem = r.json()
     assert set(problem) <= set(schema["properties"])
     assert set(schema["required"]) <= set(problem)
+    # The problem a verifier takes for "never recorded here" is named, so that a 404 of
+    # another kind (a proxy's) is not taken for it.
+    for path in ("/v1/licenses/{license_id}/status", "/v1/seals/{seal_id}/status"):
+        described = served.spec["paths"][path]["get"]["responses"]["404"]["description"]
+        assert "unknown-" + path.split("/")[2][:-1] in described, described
+    assert problem["type"].endswith("/unknown-license")
 
 
 def test_public_operations_name_no_credential_problems(served: Served) -> None:
@@ -162,3 +168,30 @@ def test_public_operations_name_no_credential_problems(served: Served) -> None:
         assert served.client.get(path, headers=headers).status_code == 200, path
     r = served.client.post("/v1/verify", json={"text": served.qr_text}, headers=headers)
     assert r.status_code == 200
+
+
+def test_the_verification_problems_are_named_with_their_bounds(served: Served) -> None:
+    """Each problem /v1/verify answers is named, with the bound that causes it, under its
+    status (the document listed only the status phrases)."""
+    responses = served.spec["paths"]["/v1/verify"]["post"]["responses"]
+    assert responses == served.spec["paths"]["/v1/verify/image"]["post"]["responses"]
+    client = served.client
+    probes = [
+        (client.post("/v1/verify", json={"text": "x" * 4001}), "4000 characters"),
+        (client.post("/v1/verify", json={"text": served.qr_text, "holder_id": "1"}), ""),
+        (
+            client.post(
+                "/v1/verify",
+                content=b'{"text": "' + b"x" * 17000 + b'"}',
+                headers={"content-type": "application/json"},
+            ),
+            "16 KiB",
+        ),
+        (client.post("/v1/verify", json={"text": "x", "more": 1}), ""),
+        (client.post("/v1/verify/image", files={"image": ("a.png", b"no image")}), ""),
+    ]
+    for r, bound in probes:
+        described = responses[str(r.status_code)]["description"]
+        code = r.json()["type"].rsplit("/", 1)[1]
+        assert code in described, (r.status_code, code, described)
+        assert bound in described

@@ -16,6 +16,7 @@ from eseal.api.deps import (
     NodeDep,
     PlainDate,
     acting_agency,
+    problem_response,
 )
 from eseal.api.idempotent import IdempotencyKeyHeader, idempotency_key, once
 from eseal.licenses import (
@@ -219,7 +220,19 @@ def batch_is_post_only() -> None:
     raise HTTPException(405, "a batch is issued with POST", headers={"Allow": "POST"})
 
 
-@router.get("/{license_id}/status", dependencies=[LiveAnswer], responses=STATUS_UNRECORDED)
+#: A license this node does not know: the region never recorded it (a verifier believes that
+#: only of the license's own region's node, and only with this problem: a 404 of a proxy
+#: routing elsewhere says nothing).
+UNKNOWN_LICENSE = problem_response(
+    404, "unknown-license (no license with this id was recorded in this region's ledger)"
+)
+
+
+@router.get(
+    "/{license_id}/status",
+    dependencies=[LiveAnswer],
+    responses=STATUS_UNRECORDED | UNKNOWN_LICENSE,
+)
 def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
     """Public: the live status (01 valid … 07 revoked) with the issuance entry, the entry
     of the latest status change, their inclusion proofs and the signed checkpoint, so the

@@ -21,6 +21,7 @@ from eseal.api.deps import (
     LiveAnswer,
     NodeDep,
     acting_agency,
+    problem_response,
 )
 from eseal.api.forms import StrictFormRoute, client_text, declared_charset
 from eseal.api.idempotent import IdempotencyKeyHeader, idempotency_key, once
@@ -205,7 +206,19 @@ def revoke(
     return {"id": row.id, "status": row.status}
 
 
-@router.get("/{seal_id}/status", dependencies=[LiveAnswer], responses=STATUS_UNRECORDED)
+#: A seal this node does not know: the region never recorded it (a verifier believes that
+#: only of the seal's own region's node, and only with this problem: a 404 of a proxy
+#: routing elsewhere says nothing).
+UNKNOWN_SEAL = problem_response(
+    404, "unknown-seal (no seal with this id was recorded in this region's ledger)"
+)
+
+
+@router.get(
+    "/{seal_id}/status",
+    dependencies=[LiveAnswer],
+    responses=STATUS_UNRECORDED | UNKNOWN_SEAL,
+)
 def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
     """Public: whether the seal is active or revoked, with the ledger entries that record
     its creation and revocation, their inclusion proofs and the signed checkpoint."""

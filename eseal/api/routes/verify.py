@@ -27,9 +27,11 @@ from eseal.api.deps import (
     NodeDep,
     UnsupportedMediaType,
     check_form_fields,
+    problem_response,
 )
 from eseal.api.forms import StrictFormRoute
 from eseal.api.limits import (
+    LARGE_SUFFIXES,
     SMALL_SUFFIXES,
     VERIFY_PATH,
     ASGIApp,
@@ -49,7 +51,7 @@ from keys.errors import EsealError, InvalidInput
 from verifier.document import MAX_TEXT_LENGTH
 from verifier.holder import MAX_PRESENTED, presented_id
 from verifier.pipeline import VerifyContext, verify_text
-from verifier.scan import MAX_IMAGE_BYTES, ImageTooLarge
+from verifier.scan import MAX_IMAGE_BYTES, MAX_PIXELS, MAX_SIDE, ImageTooLarge
 from verifier.scan_pool import scan_image
 from verifier.trust import TrustStore
 
@@ -139,6 +141,29 @@ _VERIFY_BODY = {
 }
 
 
+#: The problems of the verification operations, by what causes them (the bounds a client
+#: must keep to).
+_VERIFY_PROBLEMS = (
+    problem_response(
+        400,
+        f"invalid-input (an empty text, or one over {MAX_TEXT_LENGTH} characters; a form "
+        "without its image or text), invalid-json, invalid-holder-id (not an identity number "
+        "or credit code whose check character holds), no-holder (a holder id with a seal "
+        "stamp), image-unreadable",
+    )
+    | problem_response(
+        413,
+        f"body-too-large (a JSON body over {SMALL_SUFFIXES[VERIFY_PATH] // 1024} KiB, a form "
+        f"over {LARGE_SUFFIXES[VERIFY_PATH] // 2**20} MiB), image-too-large (an image over "
+        f"{MAX_IMAGE_BYTES // 2**20} MiB, {MAX_PIXELS // 1_000_000} megapixels or {MAX_SIDE} "
+        f"pixels a side), document-too-large (a stamped file over {MAX_DOCUMENT // 2**20} MiB)",
+    )
+    | problem_response(
+        422,
+        "no-qr-code (none found in the image), image-too-complex (the QR reader gave up on it "
+        "after 5 s), invalid-request (a JSON body with other members than text and holder_id)",
+    )
+)
 #: The verdict as the OpenAPI document describes it (the routes write it straight).
 _VERDICT: dict[int | str, dict[str, Any]] = {
     200: {
@@ -153,7 +178,7 @@ _VERDICT: dict[int | str, dict[str, Any]] = {
     VERIFY_PATH,
     openapi_extra=_VERIFY_BODY,
     response_model=None,
-    responses=_VERDICT | SCANNER_UNAVAILABLE,
+    responses=_VERDICT | _VERIFY_PROBLEMS | SCANNER_UNAVAILABLE,
 )
 async def verify(request: Request) -> Response:
     """The verdict on a QR text (JSON ``{"text": "EL1:…"}``), or on the QR code in an image
@@ -367,7 +392,7 @@ def _verify_image(
     f"{VERIFY_PATH}/image",
     response_model=None,
     dependencies=[FormFields("image", "document", "holder_id")],
-    responses=_VERDICT | SCANNER_UNAVAILABLE,
+    responses=_VERDICT | _VERIFY_PROBLEMS | SCANNER_UNAVAILABLE,
 )
 def verify_image(
     request: Request,
