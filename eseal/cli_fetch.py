@@ -204,7 +204,8 @@ def revocations_fetch(
         typer.Option(
             metavar="FILE",
             help="The region's trust bundle (as `bundle fetch` keeps it): its log key "
-            "signs the snapshot.",
+            "signs the snapshot. Repeat with the window's other regions' bundles, so that a "
+            "snapshot of theirs kept in --out is told apart.",
         ),
     ],
     out: Annotated[
