@@ -57,6 +57,8 @@ BASE45 = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 NARROW_PHONE: ViewportSize = {"width": 375, "height": 667}
+SMALL_TABLET: ViewportSize = {"width": 768, "height": 1024}
+TABLET_LANDSCAPE: ViewportSize = {"width": 1024, "height": 768}
 AGENT = Principal("agency", MARKET)
 #: A license of Beijing: where a business transferred out of this region registered anew.
 BEIJING_LICENSE = "1.2.156.3005.2.111000000000PH001J001.110000.2025000001.001.R"
@@ -260,10 +262,15 @@ def browser(site: Site) -> Iterator[Browser]:
 
 
 class Opened:
-    """A fresh page on the window, with every console error and page error collected."""
+    """A fresh page on the window, with every console error and page error collected.
+    ``mobile`` emulates a touch device (its meta viewport honoured)."""
 
-    def __init__(self, browser: Browser, site: Site, viewport: ViewportSize) -> None:
-        self.context = browser.new_context(viewport=viewport, locale="zh-CN")
+    def __init__(
+        self, browser: Browser, site: Site, viewport: ViewportSize, *, mobile: bool = False
+    ) -> None:
+        self.context = browser.new_context(
+            viewport=viewport, locale="zh-CN", is_mobile=mobile, has_touch=mobile
+        )
         self.page: Page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("console", self._console)
@@ -924,6 +931,91 @@ def test_a_stamp_in_english_fits_a_narrow_phone(browser: Browser, site: Site) ->
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= NARROW_PHONE["width"], "the page scrolls sideways on a phone"
         _shot(page, "phone-en-stamp")
+    finally:
+        o.close()
+
+
+#: Every visible element outside the screen's width, and every control smaller than 44 × 44
+#: CSS pixels to tap (the native file inputs are the pickers' whole area, measured as such).
+_LAYOUT = """() => {
+  const width = document.documentElement.clientWidth;
+  const name = (node) => `${node.tagName}#${node.id}.${node.getAttribute("class") || ""}`;
+  const outside = [];
+  for (const node of document.querySelectorAll("body *")) {
+    const box = node.getBoundingClientRect();
+    if (box.width === 0 && box.height === 0) continue;
+    if (box.left < -0.5 || box.right > width + 0.5) outside.push(name(node));
+  }
+  const small = [];
+  const controls = "button, label.picker, textarea, input:not(.picker-input)";
+  for (const node of document.querySelectorAll(controls)) {
+    const box = node.getBoundingClientRect();
+    if (box.width === 0 && box.height === 0) continue; // not shown
+    if (box.width < 44 || box.height < 44) small.push(name(node));
+  }
+  return { scroll: document.documentElement.scrollWidth, width, outside, small };
+}"""
+
+
+def _long_names(route: Route) -> None:
+    """The verdict of a license whose holder and agency have names as long as they come."""
+    verdict = route.fetch().json()
+    verdict["issuer"]["agency_name"] = (
+        "重庆市两江新区管理委员会市场监督管理局行政审批服务中心第三分中心"
+    )
+    verdict["document"]["holder"] = (
+        "重庆市渝中区解放碑民族路一号山城老火锅连锁经营管理有限责任公司第一百零八分公司"
+    )
+    route.fulfill(json=verdict)
+
+
+def _px(locator: Locator, prop: str) -> float:
+    value = locator.evaluate(f"node => getComputedStyle(node).{prop}")
+    assert isinstance(value, str)
+    assert value.endswith("px"), value
+    return float(value[:-2])
+
+
+@pytest.mark.parametrize(
+    ("name", "viewport", "mobile"),
+    [
+        ("phone", PHONE, True),
+        ("tablet", SMALL_TABLET, True),
+        ("tablet-landscape", TABLET_LANDSCAPE, True),
+    ],
+)
+def test_a_long_license_id_and_long_names_wrap_on_a_phone_and_a_tablet(
+    browser: Browser, site: Site, name: str, viewport: ViewportSize, mobile: bool
+) -> None:
+    """A phone in the citizen's hand (touch, 390 px), a small tablet, and one held sideways
+    (two columns): a transferred license, whose new license's id (60 characters with
+    nowhere to break) the banner and its status check say, and a license of long names,
+    fit the screen. The id widened the result's column to 590 px, and the page scrolled
+    sideways. Every control is 44 px at least to tap, the verdict is large, and the paste
+    field's text is 16 px at least (a phone zooms into a field of smaller text)."""
+    o = Opened(browser, site, viewport, mobile=mobile)
+    try:
+        page = o.page
+        _upload(page, site.files / "transferred.png")
+        expect(page.locator("#banner-code")).to_have_text("TRANSFERRED")
+        expect(page.locator("#checks li.bad .summary")).to_contain_text(BEIJING_LICENSE)
+        layout = page.evaluate(_LAYOUT)
+        assert layout["scroll"] <= viewport["width"], layout
+        assert layout["outside"] == [], layout
+        assert layout["small"] == [], layout
+        assert _px(page.locator("#banner-title"), "fontSize") >= 32
+        _shot(page, f"{name}-transferred")
+        page.route("**/v1/verify", _long_names)
+        _paste(page, site.valid_text)
+        expect(page.locator("#doc-fields")).to_contain_text("第一百零八分公司")
+        expect(page.locator("#doc-fields")).to_contain_text("行政审批服务中心第三分中心")
+        layout = page.evaluate(_LAYOUT)
+        assert layout["scroll"] <= viewport["width"], layout
+        assert layout["outside"] == [], layout
+        assert layout["small"] == [], layout
+        assert _px(page.locator("#qr-text"), "fontSize") >= 16
+        assert _px(page.locator("#holder-id"), "fontSize") >= 16
+        _shot(page, f"{name}-long-names")
     finally:
         o.close()
 
