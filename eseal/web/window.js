@@ -39,6 +39,7 @@
       tab_upload: "上传图片",
       tab_paste: "粘贴证照码",
       camera_idle: "摄像头未开启",
+      camera_unavailable: "摄像头不可用",
       camera_start: "开始扫码",
       camera_again: "扫下一份",
       camera_stop: "停止",
@@ -48,11 +49,14 @@
       camera_found: "已识别二维码，核验完成。",
       camera_denied: "无法使用摄像头：权限被拒绝。请在浏览器地址栏旁的设置中允许本页使用摄像头，或改用“上传图片”。",
       camera_none: "未检测到摄像头。请连接摄像头，或改用“上传图片”“粘贴证照码”。",
-      camera_busy: "摄像头被其他程序占用。请关闭占用摄像头的程序后重试。",
-      camera_insecure: "浏览器只允许在 HTTPS 或本机（localhost）页面使用摄像头。请改用“上传图片”或扫码枪。",
+      camera_busy: "摄像头被其他程序占用。请关闭占用摄像头的程序（如视频通话）后重试，或改用“上传图片”“粘贴证照码”。",
+      camera_lost: "摄像头已断开或被其他程序占用，扫码已停止。请点击“开始扫码”重试，或改用“上传图片”“粘贴证照码”。",
+      camera_insecure: "本页不是通过 HTTPS 打开的，浏览器不允许使用摄像头。请改用“上传图片”（手机可直接拍照）或“粘贴证照码”（扫码枪）；如需摄像头扫码，请联系管理员为本页启用 HTTPS。",
       camera_unsupported: "此浏览器不支持摄像头扫码。请改用“上传图片”或“粘贴证照码”。",
-      camera_failed: "无法打开摄像头",
+      camera_failed: "无法打开摄像头。请重试，或改用“上传图片”“粘贴证照码”。",
       camera_retrying: "暂时无法核验，正在重试…",
+      camera_unreachable: "无法连接核验服务，正在重试…请检查网络连接。",
+      camera_slow: "核验服务响应较慢，正在重试…",
       camera_holder: "证件号码未填完（18 位）：填完后继续识别",
       choose_image: "选择图片",
       choose_file: "选择文件",
@@ -232,6 +236,7 @@
       tab_upload: "Upload image",
       tab_paste: "Paste code",
       camera_idle: "Camera is off",
+      camera_unavailable: "Camera unavailable",
       camera_start: "Start scanning",
       camera_again: "Scan the next one",
       camera_stop: "Stop",
@@ -241,11 +246,14 @@
       camera_found: "QR code read and checked.",
       camera_denied: "Cannot use the camera: permission was denied. Allow this page to use the camera in the browser's site settings, or use “Upload image”.",
       camera_none: "No camera found. Connect a camera, or use “Upload image” or “Paste code”.",
-      camera_busy: "The camera is in use by another program. Close it and try again.",
-      camera_insecure: "Browsers allow the camera only on HTTPS or localhost pages. Use “Upload image” or a barcode scanner.",
+      camera_busy: "The camera is in use by another program. Close it (a video call, say) and try again, or use “Upload image” or “Paste code”.",
+      camera_lost: "The camera was disconnected or taken by another program; scanning stopped. Press “Start scanning” to try again, or use “Upload image” or “Paste code”.",
+      camera_insecure: "This page was not opened over HTTPS, so the browser does not allow the camera. Use “Upload image” (a phone can take a photo) or “Paste code” (a barcode scanner); to scan with the camera, ask the administrator to serve this page over HTTPS.",
       camera_unsupported: "This browser cannot scan with a camera. Use “Upload image” or “Paste code”.",
-      camera_failed: "Cannot open the camera",
+      camera_failed: "Cannot open the camera. Try again, or use “Upload image” or “Paste code”.",
       camera_retrying: "Cannot check right now; retrying…",
+      camera_unreachable: "Cannot reach the verification service; retrying… Check the network connection.",
+      camera_slow: "The verification service is slow to answer; retrying…",
       camera_holder: "The ID number is not complete (18 characters): scanning resumes once it is",
       choose_image: "Choose image",
       choose_file: "Choose file",
@@ -539,7 +547,7 @@
 
   // --- tabs -------------------------------------------------------------------------------
 
-  function selectTab(name, focus) {
+  function selectTab(name, focus, remember = true) {
     for (const tab of el.tabs) {
       const selected = tab.dataset.tab === name;
       tab.setAttribute("aria-selected", String(selected));
@@ -548,7 +556,7 @@
       if (selected && focus) tab.focus();
     }
     if (name !== "camera") stopCamera();
-    storageSet(TAB_KEY, name);
+    if (remember) storageSet(TAB_KEY, name);
   }
 
   function onTabKey(event) {
@@ -1200,17 +1208,35 @@
 
   function showCameraMessage(key) {
     state.cameraMsg = key;
-    el.cameraMsg.textContent = key ? t(key) : "";
-    el.cameraMsg.classList.toggle("error", Boolean(key) && /denied|none|busy|insecure|unsupported|failed/.test(key));
+    const text = key ? t(key) : "";
+    // The message is a live region: written again with the same words (each frame while
+    // looking), a screen reader would say them again, every 400 ms.
+    if (el.cameraMsg.textContent !== text) el.cameraMsg.textContent = text;
+    el.cameraMsg.classList.toggle(
+      "error",
+      Boolean(key) && /denied|none|busy|lost|insecure|unsupported|failed|unreachable/.test(key),
+    );
+  }
+
+  // Why this page can never use a camera (an insecure context, a browser without
+  // getUserMedia), or null: the message's key.
+  function cameraUnavailable() {
+    if (!window.isSecureContext) return "camera_insecure";
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return "camera_unsupported";
+    return null;
   }
 
   async function startCamera() {
     stopCamera();
     const session = camera.session;
-    if (!window.isSecureContext) return showCameraMessage("camera_insecure");
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      return showCameraMessage("camera_unsupported");
-    }
+    // The clerk asked for the next one: the last verdict goes now, not once the camera is
+    // open (denied, or taken by another program, it would have stayed, looking current).
+    // Not brought into view: on a phone the camera and its message stay on screen.
+    requestSeq++;
+    state.view = { type: "idle" };
+    draw();
+    const unavailable = cameraUnavailable();
+    if (unavailable) return showCameraMessage(unavailable);
     showCameraMessage("camera_opening");
     let stream;
     try {
@@ -1231,15 +1257,21 @@
       return;
     }
     camera.stream = stream;
+    // Unplugged, or taken by another program (a call on a phone): no frame comes any more,
+    // and the page must not go on saying it is looking.
+    for (const track of stream.getVideoTracks()) {
+      track.addEventListener("ended", () => {
+        if (session !== camera.session) return;
+        stopCamera();
+        showCameraMessage("camera_lost");
+      });
+    }
     el.video.srcObject = stream;
     el.video.play().catch(() => {});
     el.cameraIdle.hidden = true;
     el.cameraStart.hidden = true;
     el.cameraStop.hidden = false;
     showCameraMessage("camera_looking");
-    state.view = { type: "idle" };
-    requestSeq++;
-    draw();
     camera.timer = window.setInterval(() => scanFrame(session), SCAN_EVERY_MS);
   }
 
@@ -1252,7 +1284,7 @@
     camera.stream = null;
     el.video.srcObject = null;
     el.cameraIdle.hidden = false;
-    el.cameraStart.hidden = false;
+    el.cameraStart.hidden = cameraUnavailable() !== null;
     el.cameraStop.hidden = true;
     if (wasOn && state.cameraMsg !== "camera_found") showCameraMessage(null);
   }
@@ -1282,6 +1314,7 @@
       return;
     }
     camera.busy = true;
+    let call = null;
     try {
       const blob = await grabFrame();
       if (!blob || session !== camera.session) return;
@@ -1290,7 +1323,7 @@
       const holder = holderId();
       if (holder) form.append("holder_id", holder);
       const source = { image: blob, name: "frame.jpg" };
-      const call = fetchWithin("/v1/verify/image", { method: "POST", body: form }, FRAME_TIMEOUT_MS);
+      call = fetchWithin("/v1/verify/image", { method: "POST", body: form }, FRAME_TIMEOUT_MS);
       let response;
       let body;
       try {
@@ -1322,7 +1355,11 @@
       if (response.status === 422 || response.status === 400) showCameraMessage("camera_looking");
       else showCameraMessage("camera_retrying");
     } catch {
-      if (session === camera.session) showCameraMessage("camera_retrying");
+      // The node did not answer in time, or could not be reached: said as such, since
+      // the camera keeps trying and the banner shows nothing meanwhile.
+      if (session !== camera.session) return;
+      if (call === null) showCameraMessage("camera_retrying");
+      else showCameraMessage(call.controller.signal.aborted ? "camera_slow" : "camera_unreachable");
     } finally {
       camera.busy = false;
     }
@@ -1342,7 +1379,7 @@
     state.imageBytes = null;
     state.lastSource = null;
     showFileNames();
-    showCameraMessage(null);
+    showCameraMessage(cameraUnavailable()); // why the camera cannot be used stays said
     show({ type: "idle" });
     const selected = el.tabs.find((tab) => tab.getAttribute("aria-selected") === "true");
     if (selected) selected.focus();
@@ -1357,8 +1394,20 @@
       tab.addEventListener("click", () => selectTab(tab.dataset.tab, false));
       tab.addEventListener("keydown", onTabKey);
     }
+    // A page that can never use a camera (opened over plain http from another machine, a
+    // browser without getUserMedia) opens on the upload tab, which works there (a phone's
+    // file picker takes a photo), and its camera tab says why at once, with no button that
+    // could only fail.
+    const unavailable = cameraUnavailable();
+    if (unavailable) {
+      el.cameraStart.hidden = true;
+      el.cameraIdle.dataset.i18n = "camera_unavailable";
+      showCameraMessage(unavailable);
+    }
     const tab = storageGet(TAB_KEY);
-    selectTab(["camera", "upload", "paste"].includes(tab) ? tab : "camera", false);
+    const tabs = unavailable ? ["upload", "paste"] : ["camera", "upload", "paste"];
+    // Not remembered: the camera tab, if chosen, is still the choice where the camera works.
+    selectTab(tabs.includes(tab) ? tab : tabs[0], false, false);
     el.cameraStart.addEventListener("click", startCamera);
     el.cameraStop.addEventListener("click", () => {
       stopCamera();

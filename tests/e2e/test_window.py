@@ -263,19 +263,29 @@ def browser(site: Site) -> Iterator[Browser]:
 
 class Opened:
     """A fresh page on the window, with every console error and page error collected.
-    ``mobile`` emulates a touch device (its meta viewport honoured)."""
+    ``mobile`` emulates a touch device (its meta viewport honoured); ``script`` runs in the
+    page before its own; ``url`` is where the window is opened (the site's, by default)."""
 
     def __init__(
-        self, browser: Browser, site: Site, viewport: ViewportSize, *, mobile: bool = False
+        self,
+        browser: Browser,
+        site: Site,
+        viewport: ViewportSize,
+        *,
+        mobile: bool = False,
+        script: str | None = None,
+        url: str | None = None,
     ) -> None:
         self.context = browser.new_context(
             viewport=viewport, locale="zh-CN", is_mobile=mobile, has_touch=mobile
         )
+        if script is not None:
+            self.context.add_init_script(script)
         self.page: Page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        response = self.page.goto(site.url + "/")
+        response = self.page.goto((url or site.url) + "/")
         assert response is not None
         assert response.status == 200
         self.headers = response.headers
@@ -1020,18 +1030,219 @@ def test_a_long_license_id_and_long_names_wrap_on_a_phone_and_a_tablet(
         o.close()
 
 
+def _deny_camera(o: Opened, site: Site) -> None:
+    """The camera denied to the site in the context's settings (as a clerk's 'Block'). The
+    session is left open: Chromium drops what a session set when it detaches."""
+    session = o.context.new_cdp_session(o.page)
+    target = session.send("Target.getTargetInfo")["targetInfo"]
+    session.send(
+        "Browser.setPermission",
+        {
+            "permission": {"name": "camera"},
+            "setting": "denied",
+            "origin": site.url,
+            "browserContextId": target["browserContextId"],
+        },
+    )
+
+
+def _camera_failing(name: str) -> str:
+    """A script for the page: the camera fails as a browser's does, with a DOMException
+    ``name`` (NotFoundError: no camera; NotReadableError: one another program holds)."""
+    return (
+        "navigator.mediaDevices.getUserMedia = () =>"
+        f" Promise.reject(new DOMException('Could not start video source', '{name}'));"
+    )
+
+
 def test_camera_denied_says_so(browser: Browser, site: Site) -> None:
+    """The camera denied: said in Chinese, with what to do. The verdict of the license
+    checked before goes as the clerk presses 开始扫码 (it stayed, green, beside the
+    camera's error, looking like the new one's), and uploading still checks."""
     o = Opened(browser, site, DESKTOP)
     try:
         page = o.page
+        _deny_camera(o, site)
+        state = page.evaluate("navigator.permissions.query({name: 'camera'}).then(p => p.state)")
+        assert state == "denied"
+        _paste(page, site.valid_text)
+        banner = page.locator("#banner")
+        expect(banner).to_have_attribute("data-state", "green")
         page.get_by_role("tab", name="摄像头扫码").click()
         page.locator("#camera-start").click()
         message = page.locator("#camera-msg")
         expect(message).to_contain_text("权限被拒绝")
         expect(message).to_have_class("msg error")
+        expect(banner).to_have_attribute("data-state", "idle")
+        expect(page.locator("#details")).to_be_hidden()
         _shot(page, "camera-denied")
+        _upload(page, site.files / "valid.png")
+        expect(banner).to_have_attribute("data-state", "green")
     finally:
         o.close()
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [("NotFoundError", "未检测到摄像头"), ("NotReadableError", "摄像头被其他程序占用")],
+)
+def test_no_camera_or_one_in_use_is_said_and_the_other_ways_still_check(
+    browser: Browser, site: Site, error: str, said: str
+) -> None:
+    """No camera, or one another program holds (a video call), on a phone: said in Chinese
+    with the other ways to check, in view (the page does not scroll away to the result),
+    the last verdict gone, and the upload and paste tabs check."""
+    o = Opened(browser, site, PHONE, mobile=True, script=_camera_failing(error))
+    try:
+        page = o.page
+        _paste(page, site.valid_text)
+        banner = page.locator("#banner")
+        expect(banner).to_have_attribute("data-state", "green")
+        page.get_by_role("tab", name="摄像头扫码").click()
+        page.evaluate("window.scrollTo(0, 0)")  # back up to the camera, as a thumb does
+        page.locator("#camera-start").click()
+        message = page.locator("#camera-msg")
+        expect(message).to_contain_text(said)
+        expect(message).to_contain_text("改用“上传图片”“粘贴证照码”")
+        expect(message).to_have_class("msg error")
+        expect(banner).to_have_attribute("data-state", "idle")
+        page.wait_for_timeout(800)  # a smooth scroll, had one started, is over
+        assert page.evaluate("window.scrollY") == 0  # the camera and its message stay in view
+        expect(message).to_be_in_viewport()
+        _shot(page, f"camera-{error}")
+        _upload(page, site.files / "valid.png")
+        expect(banner).to_have_attribute("data-state", "green")
+        _paste(page, site.moved_text)
+        expect(page.locator("#banner-code")).to_have_text("TRANSFERRED")
+    finally:
+        o.close()
+
+
+def test_a_camera_taken_while_scanning_stops_and_says_so(browser: Browser, site: Site) -> None:
+    """While the camera looks (frames without a QR code), its message is written once: a
+    live region written again with the same words each frame had a screen reader say
+    正在寻找二维码… every 400 ms. Then the camera goes (unplugged, or taken by a call on a
+    phone: its track ends): scanning stops, and the clerk is told, with what to do."""
+    no_qr = {
+        "type": "https://eseal.invalid/problems/no-qr-code",
+        "title": "No QR code",
+        "status": 422,
+        "detail": "no QR code was found in the image",
+    }
+    o = Opened(browser, site, DESKTOP)
+    try:
+        o.context.grant_permissions(["camera"], origin=site.url)
+        page = o.page
+        frames: list[str] = []
+        page.on("request", lambda r: frames.append(r.url) if "/v1/verify/image" in r.url else None)
+        page.route("**/v1/verify/image", lambda route: route.fulfill(status=422, json=no_qr))
+        page.get_by_role("tab", name="摄像头扫码").click()
+        page.locator("#camera-start").click()
+        message = page.locator("#camera-msg")
+        expect(message).to_have_text("正在寻找二维码…")
+        page.evaluate(
+            """() => {
+              window.rewrites = 0;
+              new MutationObserver((changes) => { window.rewrites += changes.length; })
+                .observe(document.getElementById("camera-msg"),
+                         { childList: true, characterData: true, subtree: true });
+            }"""
+        )
+        seen = len(frames)
+        for _ in range(100):
+            if len(frames) >= seen + 4:
+                break
+            page.wait_for_timeout(100)
+        assert len(frames) >= seen + 4, "the camera stopped sending frames"
+        expect(message).to_have_text("正在寻找二维码…")
+        assert page.evaluate("window.rewrites") == 0
+        page.evaluate(
+            """() => document.getElementById("video").srcObject.getVideoTracks()[0]
+                  .dispatchEvent(new Event("ended"))"""
+        )
+        expect(message).to_contain_text("摄像头已断开或被其他程序占用，扫码已停止")
+        expect(message).to_have_class("msg error")
+        expect(page.locator("#camera-start")).to_be_visible()
+        expect(page.locator("#camera-stop")).to_be_hidden()
+        expect(page.locator("#camera-idle")).to_be_visible()
+        _shot(page, "camera-lost")
+    finally:
+        o.close()
+
+
+def test_the_camera_says_when_the_node_cannot_be_reached(browser: Browser, site: Site) -> None:
+    """The camera looks while the node is down: the clerk is told the verification
+    service cannot be reached (it said 暂时无法核验, as for any hiccup), and the camera
+    checks as soon as the node answers again."""
+    o = Opened(browser, site, DESKTOP)
+    try:
+        o.context.grant_permissions(["camera"], origin=site.url)
+        page = o.page
+        page.route("**/v1/verify/image", lambda route: route.abort("connectionrefused"))
+        page.get_by_role("tab", name="摄像头扫码").click()
+        page.locator("#camera-start").click()
+        message = page.locator("#camera-msg")
+        expect(message).to_contain_text("无法连接核验服务，正在重试", timeout=15_000)
+        expect(message).to_have_class("msg error")
+        expect(page.locator("#banner")).to_have_attribute("data-state", "idle")
+        _shot(page, "camera-node-down")
+        page.unroute("**/v1/verify/image")
+        expect(page.locator("#banner")).to_have_attribute("data-state", "green", timeout=15_000)
+        expect(message).to_contain_text("已识别")
+        expect(message).not_to_have_class("msg error")
+        o.errors[:] = [e for e in o.errors if "CONNECTION_REFUSED" not in e]
+    finally:
+        o.close()
+
+
+def test_over_plain_http_the_page_opens_on_upload_and_says_why_not_the_camera(
+    browser: Browser, site: Site
+) -> None:
+    """Opened over plain http from another machine (not localhost), a browser gives the
+    page no camera (not a secure context: no getUserMedia). The page opens on the upload
+    tab, which works there (a phone's picker takes a photo), its camera tab says why at
+    once, in Chinese, with no button that could only fail; upload and paste check."""
+    port = site.url.rsplit(":", 1)[1]
+    chose_camera = "localStorage.setItem('eseal.window.tab', 'camera');"  # on an earlier visit
+    elsewhere = browser.browser_type.launch(
+        executable_path=str(CHROMIUM),
+        args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP window.test 127.0.0.1"],
+        timeout=30_000,
+    )
+    try:
+        url = f"http://window.test:{port}"
+        o = Opened(elsewhere, site, PHONE, mobile=True, url=url, script=chose_camera)
+        try:
+            page = o.page
+            assert page.evaluate("window.isSecureContext") is False
+            assert page.evaluate("navigator.mediaDevices === undefined") is True
+            upload = page.get_by_role("tab", name="上传图片")
+            expect(upload).to_have_attribute("aria-selected", "true")
+            expect(page.locator("#panel-upload")).to_be_visible()
+            # The clerk's choice stands, for where the camera works.
+            assert page.evaluate("localStorage.getItem('eseal.window.tab')") == "camera"
+            page.get_by_role("tab", name="摄像头扫码").click()
+            message = page.locator("#camera-msg")
+            expect(message).to_contain_text("本页不是通过 HTTPS 打开的，浏览器不允许使用摄像头")
+            expect(message).to_contain_text("上传图片")
+            expect(message).to_have_class("msg error")
+            expect(page.locator("#camera-start")).to_be_hidden()
+            expect(page.locator("#camera-idle")).to_have_text("摄像头不可用")
+            _shot(page, "camera-insecure")
+            _upload(page, site.files / "valid.png")
+            banner = page.locator("#banner")
+            expect(banner).to_have_attribute("data-state", "green")
+            _paste(page, site.moved_text)
+            expect(page.locator("#banner-code")).to_have_text("TRANSFERRED")
+            page.locator("#reset").click()
+            page.get_by_role("tab", name="摄像头扫码").click()
+            expect(message).to_contain_text("本页不是通过 HTTPS 打开的")
+            page.locator("#lang").click()
+            expect(message).to_contain_text("This page was not opened over HTTPS")
+        finally:
+            o.close()
+    finally:
+        elsewhere.close()
 
 
 def test_a_barcode_scanner_types_code_after_code(opened: Opened, site: Site) -> None:
