@@ -666,6 +666,23 @@
 
   // --- the banner and the details ---------------------------------------------------------
 
+  const CJK_RUN = /[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]+/g;
+
+  // A line of the English page that quotes Chinese (an agency's reason, a name): the quoted
+  // runs are marked as Chinese, so that a screen reader reads them with a Chinese voice.
+  function addMixed(parent, tag, text, className) {
+    if (state.lang === "zh" || !CJK.test(text)) return addText(parent, tag, text, className);
+    const node = addText(parent, tag, "", className);
+    let at = 0;
+    for (const run of text.matchAll(CJK_RUN)) {
+      if (run.index > at) node.appendChild(document.createTextNode(text.slice(at, run.index)));
+      addText(node, "span", run[0]).lang = "zh-CN";
+      at = run.index + run[0].length;
+    }
+    if (at < text.length) node.appendChild(document.createTextNode(text.slice(at)));
+    return node;
+  }
+
   function setBanner(kind, iconKind, title, code, notes) {
     el.banner.className = "banner " + kind;
     el.banner.dataset.state = kind;
@@ -676,7 +693,7 @@
     el.bannerCode.hidden = !code;
     clear(el.bannerNotes);
     for (const note of notes || []) {
-      if (typeof note === "string") addText(el.bannerNotes, "li", note);
+      if (typeof note === "string") addMixed(el.bannerNotes, "li", note);
       else addText(el.bannerNotes, "li", note.text, "tech").lang = "en"; // the node's words
     }
   }
@@ -968,7 +985,7 @@
       const said = { ok: "check_ok", bad: "check_bad", skip: "check_skipped" }[outcome];
       addText(name, "span", ` · ${t(said)}`, "visually-hidden");
       const summary = checkSummary(v, c, outcome);
-      if (summary) addText(body, "span", summary, "summary");
+      if (summary) addMixed(body, "span", summary, "summary");
       // The node's own words (technical, in English): what exactly it saw.
       addText(body, "span", String(c.detail ?? ""), "detail").lang = "en";
       li.appendChild(body);
@@ -1453,6 +1470,17 @@
         event.preventDefault();
         verifyText();
       }
+    });
+    // Enter in the id number checks too (the number typed after the code, or corrected
+    // after 持证人不符): the code or image of the tab in use, as its button does. The
+    // camera reads the number as it goes.
+    el.holderId.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter" || event.isComposing) return;
+      event.preventDefault();
+      const selected = el.tabs.find((tab) => tab.getAttribute("aria-selected") === "true");
+      const name = selected ? selected.dataset.tab : "";
+      if (name === "paste") verifyText();
+      else if (name === "upload") verifyUpload();
     });
     el.pasteClear.addEventListener("click", () => {
       el.qrText.value = "";

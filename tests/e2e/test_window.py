@@ -416,6 +416,11 @@ def test_revoked_license_is_red(opened: Opened, site: Site) -> None:
     expect(page.locator("#doc-fields .caveat")).to_be_visible()
     expect(page.locator("#checks li.bad")).to_have_count(1)
     _shot(page, "revoked")
+    # In English, the agency's own words stay Chinese, marked so: a screen reader reads
+    # them with a Chinese voice, not an English one.
+    page.locator("#lang").click()
+    reason = page.locator("#banner-notes li", has_text="Reason recorded by the agency")
+    expect(reason.locator("span[lang=zh-CN]")).to_have_text("违法经营")
 
 
 def test_a_renewed_license_names_its_successor_in_the_clerks_words(
@@ -1269,6 +1274,83 @@ def test_a_barcode_scanner_types_code_after_code(opened: Opened, site: Site) -> 
     expect(banner).to_contain_text("这不是电子证照或电子印章的二维码")
     expect(page.locator("#details")).to_be_hidden()
     _shot(page, "not-ours")
+
+
+def _contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two CSS colours given as rgb()/rgba() (opaque)."""
+
+    def luminance(colour: str) -> float:
+        r, g, b = (int(float(v)) for v in re.findall(r"[\d.]+", colour)[:3])
+
+        def linear(c: int) -> float:
+            s = c / 255
+            return s / 12.92 if s <= 0.04045 else ((s + 0.055) / 1.055) ** 2.4
+
+        return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+#: The focused element: its id, its outline, and the colour behind the outline (the
+#: first ancestor's opaque background).
+_FOCUSED = """() => {
+  const node = document.activeElement;
+  const style = getComputedStyle(node);
+  let behind = "rgb(255, 255, 255)";
+  for (let up = node.parentElement; up; up = up.parentElement) {
+    const colour = getComputedStyle(up).backgroundColor;
+    if (colour !== "rgba(0, 0, 0, 0)" && colour !== "transparent") { behind = colour; break; }
+  }
+  return { id: node.id || node.className, outline: style.outlineColor,
+           style: style.outlineStyle, width: parseFloat(style.outlineWidth), behind };
+}"""
+
+
+def test_keyboard_only(opened: Opened, site: Site) -> None:
+    """A clerk with the keyboard alone: Tab from the top goes to the skip link, the language,
+    the selected tab; the arrows choose 粘贴证照码; Tab to the field, the code typed and
+    Enter checks it. Tab on to the id number, typed, and Enter checks again with it (Enter
+    there did nothing: back to the code field it took). Each focused control shows a ring
+    of 3:1 at least against what is behind it (the yellow ring was 1.7:1 on white)."""
+    page = opened.page
+    keyboard = page.keyboard
+    focused: list[dict[str, object]] = []
+
+    def tab_to(expected: str, key: str = "Tab") -> None:
+        keyboard.press(key)
+        now = page.evaluate(_FOCUSED)
+        assert now["id"] == expected, now
+        focused.append(now)
+
+    tab_to("skip-link")
+    tab_to("lang")
+    tab_to("tab-camera")
+    tab_to("tab-upload", "ArrowRight")
+    tab_to("tab-paste", "ArrowRight")
+    expect(page.locator("#panel-paste")).to_be_visible()
+    tab_to("qr-text")
+    keyboard.insert_text(site.valid_text)
+    keyboard.press("Enter")
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "green")
+    checks = page.locator("#checks")
+    expect(checks.locator("li", has_text="持证人核对")).to_have_count(0)
+    tab_to("primary")  # 核验
+    tab_to("paste-clear")
+    tab_to("holder-id")
+    keyboard.type("91500000MA60XXXX15")
+    page.evaluate("document.getElementById('banner').dataset.state = 'stale'")
+    keyboard.press("Enter")
+    expect(banner).to_have_attribute("data-state", "green")
+    expect(checks.locator("li.ok", has_text="持证人核对")).to_have_count(1)
+    _shot(page, "keyboard")
+    for ring in focused:
+        assert ring["style"] == "solid", ring
+        width = ring["width"]
+        assert isinstance(width, int | float)
+        assert width >= 2, ring
+        assert _contrast(str(ring["outline"]), str(ring["behind"])) >= 3, ring
 
 
 def test_checks_are_described_in_the_clerks_language(opened: Opened, site: Site) -> None:
