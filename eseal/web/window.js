@@ -13,6 +13,9 @@
   const CHECK_TIMEOUT_MS = 30000;
   const UPLOAD_TIMEOUT_MS = 150000;
   const FRAME_TIMEOUT_MS = 10000; // a camera frame: the next one is tried after it
+  // An answer still awaited after this long is said to be slow (the clerk is not left
+  // wondering whether anything is happening), well before the page gives up on it.
+  const SLOW_MS = 5000;
   const SCAN_EVERY_MS = 400;
   const FRAME_SIDE = 1280; // camera frames are scaled to at most this long side
   // An uploaded image over this many pixels (a phone photo, a phone screenshot) is shrunk in
@@ -125,6 +128,7 @@
       result_title: "核验结果",
       idle: "请扫码、上传图片或粘贴证照码",
       busy: "正在核验…",
+      busy_slow: "核验服务响应较慢，仍在等待…",
       caution: "请注意",
       all_passed: "全部检查通过",
       warn_STALE_STATUS: "状态数据已过期：撤销状态可能不是最新的，请联网更新后再核验",
@@ -320,6 +324,7 @@
       result_title: "Result",
       idle: "Scan, upload an image or paste a code",
       busy: "Checking…",
+      busy_slow: "The verification service is slow to answer; still waiting…",
       caution: "with warnings",
       all_passed: "All checks passed",
       warn_STALE_STATUS: "Status data is stale: the revocation status may be out of date; update online and check again",
@@ -705,7 +710,7 @@
       return;
     }
     el.details.hidden = true;
-    if (view.type === "busy") setBanner("busy", "busy", t("busy"), "", []);
+    if (view.type === "busy") setBanner("busy", "busy", t("busy"), "", view.slow ? [t("busy_slow")] : []);
     else if (view.type === "problem") {
       const notes = [view.note ? t(view.note) : "", view.detail ? { text: view.detail } : ""].filter(Boolean);
       setBanner("notice", "info", t(view.title), view.code, notes);
@@ -1094,6 +1099,9 @@
     show({ type: "busy" });
     const limit = init.body instanceof FormData ? UPLOAD_TIMEOUT_MS : CHECK_TIMEOUT_MS;
     const call = fetchWithin(url, { method: "POST", headers: { Accept: "application/json" }, ...init }, limit);
+    const slow = setTimeout(() => {
+      if (id === requestSeq && state.view.type === "busy") show({ type: "busy", slow: true });
+    }, SLOW_MS);
     let response = null;
     let body = null;
     try {
@@ -1103,6 +1111,7 @@
       response = null;
     } finally {
       clearTimeout(call.timer);
+      clearTimeout(slow);
     }
     if (id !== requestSeq) return; // a newer check was started meanwhile
     if (call.controller.signal.aborted) {

@@ -864,6 +864,49 @@ def test_a_node_that_never_answers_is_given_up_on_in_the_clerks_words(
     opened.errors.clear()  # the browser logs the aborted loads itself
 
 
+def test_a_slow_node_is_said_to_be_slow_and_the_last_verdict_goes_meanwhile(
+    opened: Opened, site: Site
+) -> None:
+    """The next check goes to a node slow to answer: the last verdict goes at once (no
+    green left standing for a check not answered yet); after 5 s the page says the service
+    is slow and that it still waits (it said only 正在核验… until it gave up at 30 s); the
+    answer, when it comes, is shown without that note."""
+    page = opened.page
+    _paste(page, site.valid_text)
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "green")
+    page.clock.install()
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:  # answered by hand, late
+        held.append(route)
+
+    page.route("**/v1/verify", hold)
+    page.locator("#qr-text").press("Enter")
+    expect(banner).to_have_attribute("data-state", "busy")
+    expect(banner).not_to_contain_text("有效")
+    expect(page.locator("#details")).to_be_hidden()
+    for _ in range(200):
+        if held:
+            break
+        page.clock.run_for(50)
+    assert len(held) == 1
+    page.clock.run_for(4_000)
+    expect(banner).not_to_contain_text("响应较慢")
+    page.clock.run_for(2_000)
+    expect(banner).to_have_attribute("data-state", "busy")
+    expect(page.locator("#banner-notes")).to_have_text("核验服务响应较慢，仍在等待…")
+    _shot(page, "slow-node")
+    page.locator("#lang").click()
+    expect(page.locator("#banner-notes")).to_have_text(
+        "The verification service is slow to answer; still waiting…"
+    )
+    page.locator("#lang").click()
+    held[0].continue_()
+    expect(banner).to_have_attribute("data-state", "green")
+    expect(page.locator("#banner-notes")).to_have_text("全部检查通过")
+
+
 def test_a_paste_longer_than_any_code_is_refused_in_the_clerks_words(
     opened: Opened, site: Site
 ) -> None:
