@@ -1,12 +1,15 @@
 # Two entry points: `make demo` runs eseal on the embedded SQLite default,
 # `make test` runs the whole test suite. Both create their own venv.
-# The interpreter the venv is made from: Debian's python3 where it is there with venv and
-# ensurepip, else the python3 on PATH. Debian's is an optimised build with libpython
-# linked in; a source build on a shared libpython (pyenv's) runs eseal's Python parts
-# markedly slower (BENCHMARKS.md, offline verification). `make venv PYTHON=…` picks
-# another; remove .venv to change it.
+# The interpreter the venv is made from: Debian's python3 where it is 3.11 or later (as
+# pyproject.toml requires) with venv and ensurepip, else the python3 on PATH. Debian's is an
+# optimised build with libpython linked in; a source build on a shared libpython (pyenv's)
+# runs eseal's Python parts markedly slower (BENCHMARKS.md, offline verification). An older
+# one would make a venv that uv replaces with another interpreter, the uv in it lost, so
+# that every make would make the venv again. `make venv PYTHON=…` picks another; remove
+# .venv to change it.
 SYSTEM_PYTHON := /usr/bin/python3
-PYTHON ?= $(shell $(SYSTEM_PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 && \
+PYTHON ?= $(shell $(SYSTEM_PYTHON) -c \
+	'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && \
 	echo $(SYSTEM_PYTHON) || echo python3)
 VENV := .venv
 UV := $(VENV)/bin/uv
