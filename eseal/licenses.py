@@ -24,6 +24,7 @@ from eseal.agencies import (
     active_key,
     agency,
     agency_types,
+    holds_identity_number,
     stated_reason,
 )
 from eseal.catalog import LicenseType, load_catalog
@@ -488,7 +489,8 @@ def _cas_status(
 
 def _transfer_target(license_id: str, kind: str, to: str | None) -> LicenseId | None:
     """The new license a status change of ``kind`` names, checked for form: required of a
-    transfer (a license id, not ``license_id`` itself), refused on any other change."""
+    transfer (a license id, not ``license_id`` itself, no identity number for a serial),
+    refused on any other change."""
     if kind != TRANSFER:
         if to is not None:
             raise InvalidInput(
@@ -503,6 +505,13 @@ def _transfer_target(license_id: str, kind: str, to: str | None) -> LicenseId | 
         raise InvalidLicenseId(f"the new license {shown(to, 140)}: {e.message}") from e
     if to == license_id:
         raise InvalidInput(f"license {license_id} cannot be transferred to itself")
+    # Another region may number a person's certificates by their identity number; the
+    # ledger entry that records this id is kept for ever and read by every region.
+    if holds_identity_number(target.serial):
+        raise InvalidInput(
+            "the new license's serial must not hold an identity number: the ledger keeps it "
+            "for ever and shows it to every region"
+        )
     return target
 
 

@@ -37,6 +37,10 @@ BEIJING = str(make_license_id(BUSINESS, "110000", "2025000001"))
 CENTRAL = str(make_license_id(BUSINESS, "111000000000PH001J", "2025000001"))
 #: Of this region (the market bureau, 500000), but never issued here.
 NOT_ISSUED = str(make_license_id(BUSINESS, MARKET, "NOSUCHSERIAL"))
+#: Another region's license whose serial is a resident identity number (as some regions
+#: number a person's certificates): the ledger, kept for ever and read by every region,
+#: must not record it.
+PERSONAL = str(make_license_id(BUSINESS, "110000", "11010519491231002X"))
 #: The check character of BEIJING changed.
 BAD_CHECK = BEIJING[:-1] + ("A" if BEIJING[-1] != "A" else "B")
 
@@ -84,6 +88,7 @@ def test_a_transfer_records_the_license_that_replaces_it(region: Region, to: str
         (f" {BEIJING}", InvalidLicenseId, "must start with"),
         (NOT_ISSUED, UnknownNewLicense, "is of this region (500000) but was not issued here"),
         ("self", InvalidInput, "cannot be transferred to itself"),
+        (PERSONAL, InvalidInput, "must not hold an identity number"),
     ],
 )
 def test_a_bad_new_license_changes_nothing(
@@ -141,6 +146,7 @@ def test_the_api_transfers_and_its_status_answer_names_the_new_license(
         ("transfer", {"reason": "迁出", "to": None}, (400, "invalid-input")),
         ("transfer", {"reason": "迁出", "to": BAD_CHECK}, (400, "invalid-license-id")),
         ("transfer", {"reason": "迁出", "to": NOT_ISSUED}, (422, "unknown-new-license")),
+        ("transfer", {"reason": "迁出", "to": PERSONAL}, (400, "invalid-input")),
         ("transfer", {"reason": "迁出", "to": "1" * 129}, (422, "invalid-request")),
         ("transfer", {"reason": "迁出", "to": 7}, (422, "invalid-request")),
         ("suspend", {"reason": "检查", "to": BEIJING}, (400, "invalid-input")),
@@ -221,6 +227,7 @@ def test_the_cli_transfers_to_a_new_license_and_the_ledger_still_audits(
         (["--to", "not-an-id"], "error: the new license 'not-an-id': license id must start with"),
         (["--to", NOT_ISSUED], "is of this region (500000) but was not issued here"),
         (["--to", "{self}"], "cannot be transferred to itself"),
+        (["--to", PERSONAL], "error: the new license's serial must not hold an identity number"),
     ],
 )
 def test_the_cli_refuses_a_missing_or_bad_new_license(
