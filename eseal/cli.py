@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import click
@@ -337,6 +338,103 @@ def ledger_verify(
     emit(out, as_json, human)
     if not report.ok:
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+@app.command()
+def backup(
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DIR",
+            help="The directory to back the node up into: new, or empty. With --check, the "
+            "backup to check.",
+            show_default=False,
+        ),
+    ],
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Check the backup in DIR instead: every file against its manifest, the "
+            "ledger audited (no node is opened, nothing is written).",
+        ),
+    ] = False,
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Back the node up, while it may be serving: its ledger (SQLite; for PostgreSQL the
+    pg_dump command is printed), node.json and its key files, still sealed, with a manifest.
+
+    The backup is written under a temporary name and renamed to DIR once complete. Restore
+    it by copying its files back into a data directory; `eseal backup --check DIR` checks
+    it first, `eseal ledger verify` after."""
+    from eseal.backup import check_backup, take_backup
+
+    if check:
+        report = check_backup(directory)
+        ledger = report.manifest["ledger"]
+        sqlite = report.manifest["database"] == "sqlite"
+        out = {
+            "ok": report.ok,
+            "path": str(directory),
+            "database": report.manifest["database"],
+            "size": ledger["size"],
+            "root_hash": ledger["root_hash"],
+            "files_checked": report.files_checked,
+            "entries_audited": report.entries_audited,
+            "problems": report.problems,
+        }
+
+        def said() -> None:
+            if not report.ok:
+                typer.echo(f"backup FAILED: {directory}", err=True)
+                for p in report.problems:
+                    typer.echo(f"  {p}", err=True)
+                return
+            typer.echo(
+                f"backup OK: {report.files_checked} files as its manifest lists them; "
+                + (
+                    f"ledger audited, {ledger['size']} entries, root hash {ledger['root_hash']}"
+                    if sqlite
+                    else "the ledger is in PostgreSQL, not in the backup: once its dump is "
+                    f"restored, `eseal ledger verify` must find at least {ledger['size']} "
+                    "entries"
+                )
+            )
+
+        emit(out, as_json, said)
+        if not report.ok:
+            raise typer.Exit(EXIT_CHECK_FAILED)
+        return
+    made = take_backup(
+        data_dir(data), directory, database_url=db_url(database_url), now=int(time.time())
+    )
+    ledger = made.manifest["ledger"]
+    out = {
+        "path": str(made.path),
+        "database": made.manifest["database"],
+        "size": ledger["size"],
+        "root_hash": ledger["root_hash"],
+        "files": made.manifest["files"],
+        "pg_dump": made.pg_dump,
+    }
+
+    def human() -> None:
+        typer.echo(
+            f"backed up the node of {made.manifest['region']} {made.manifest['name']} "
+            f"into {made.path}\n"
+            f"ledger:    {ledger['size']} entries, root hash {ledger['root_hash']}\n"
+            f"key files: {made.key_files}, copied as they are (sealed by the passphrase)"
+        )
+        if made.pg_dump is not None:
+            typer.echo(
+                "the ledger is in PostgreSQL, which eseal does not copy: dump it now "
+                f"(the dump must hold at least these {ledger['size']}) with\n  {made.pg_dump}"
+            )
+        typer.echo(f"check it with: eseal backup --check {made.path}")
+
+    emit(out, as_json, human)
 
 
 @app.command()

@@ -210,12 +210,7 @@ class Node:
     ) -> Node:
         """Open the node in ``data_dir``; with a passphrase, unlock its keys for writing."""
         config = read_config(data_dir)
-        url = database_url or config.database_url or sqlite_url(data_dir)
-        if database_url is None and config.database_url and _password_hidden(config.database_url):
-            raise InvalidInput(
-                "node.json keeps the database URL without its password: give --database-url "
-                "(or ESEAL_DATABASE_URL) with the password"
-            )
+        url = node_database_url(data_dir, config, database_url)
         root_key = log_key = None
         keys_lock = None
         if passphrase is not None:
@@ -249,7 +244,7 @@ class Node:
         _require_sqlite_file(url, data_dir)
         if not holds_ledger(url):  # asked first: migrating would make the tables in it
             raise LedgerMissing(
-                f"the database at {_shown_url(url)} holds no ledger, not the node's: give the "
+                f"the database at {shown_url(url)} holds no ledger, not the node's: give the "
                 "node's --database-url, or restore its ledger"
             )
         store = SqlStore(url)
@@ -283,7 +278,19 @@ class Node:
         self.close()
 
 
-def _shown_url(url: str) -> str:
+def node_database_url(data_dir: Path, config: NodeConfig, database_url: str | None) -> str:
+    """The URL of the node's database: ``database_url`` if given, else node.json's, else
+    SQLite in the data directory."""
+    if database_url is None and config.database_url and _password_hidden(config.database_url):
+        raise InvalidInput(
+            "node.json keeps the database URL without its password: give --database-url "
+            "(or ESEAL_DATABASE_URL) with the password"
+        )
+    return database_url or config.database_url or sqlite_url(data_dir)
+
+
+def shown_url(url: str) -> str:
+    """``url`` as a message shows it: its password hidden."""
     return _without_password(url) or url
 
 
@@ -315,7 +322,7 @@ def _require_own_ledger(store: SqlStore, config: NodeConfig, url: str) -> None:
     is appended to it)."""
     if store.head().size == 0:
         raise LedgerMissing(
-            f"the ledger at {_shown_url(url)} is empty, not the node's: give the node's "
+            f"the ledger at {shown_url(url)} is empty, not the node's: give the node's "
             "--database-url, or restore its ledger"
         )
     first = decode_entry(store.read_entries(0, 1)[0])
@@ -325,7 +332,7 @@ def _require_own_ledger(store: SqlStore, config: NodeConfig, url: str) -> None:
         config.root_public_key,
     ):
         raise LedgerMissing(
-            f"the ledger at {_shown_url(url)} is not the one of this node "
+            f"the ledger at {shown_url(url)} is not the one of this node "
             f"(region {config.region}, root key {ed25519.key_id(config.root_public_key).hex()})"
         )
 
@@ -436,7 +443,7 @@ def _create_node(
         if resumed is None:
             store.close()
             raise AlreadyInitialised(
-                f"the ledger at {_shown_url(url)} already has entries; use an empty one"
+                f"the ledger at {shown_url(url)} already has entries; use an empty one"
             )
         return resumed
     root_key, log_key = ed25519.generate(), ed25519.generate()

@@ -10,10 +10,14 @@ entries, tiles and signed checkpoint. Nothing is acknowledged before commit.
 from __future__ import annotations
 
 import contextlib
+import os
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import (
     BigInteger,
@@ -31,7 +35,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlmodel import Field, SQLModel, create_engine
 
 from ledger.entries import ZERO_HASH, Entry
-from ledger.migrate import upgrade
+from ledger.migrate import current_revisions, require_current, upgrade
 from ledger.store import (
     AlsoInTransaction,
     Appended,
@@ -93,6 +97,13 @@ _checkpoint = LedgerCheckpointRow.__table__  # type: ignore[attr-defined]
 
 def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'ledger.db'}"
+
+
+def sqlite_read_only_url(database: Path) -> str:
+    """A URL that opens the SQLite file ``database`` to read only, as a file nothing
+    changes (SQLite's ``immutable``: no lock taken, no -wal or -shm made beside it), as a
+    backup's copy is read."""
+    return f"sqlite:///file:{quote(str(database.resolve()))}?mode=ro&immutable=1&uri=true"
 
 
 def make_engine(url: str, *, immediate: bool = False) -> Engine:
@@ -157,20 +168,101 @@ def holds_ledger(url: str) -> bool:
         engine.dispose()
 
 
-class SqlStore:
-    """A :class:`ledger.store.LedgerStore` in a SQL database."""
+@dataclass(frozen=True)
+class StoredHead:
+    """The ledger's size and latest checkpoint as one transaction reads them, and the schema
+    revisions the version tables asked for record."""
 
-    def __init__(self, url: str) -> None:
+    size: int
+    checkpoint: str | None
+    revisions: dict[str, tuple[str, ...]]
+
+
+def read_head(url: str, version_tables: Sequence[str] = ()) -> StoredHead:
+    """The ledger's head in the database at ``url``, read in one transaction without
+    changing anything (no migration, no pragma), whatever its schema revision."""
+    sqlite = url.startswith("sqlite")
+    args: dict[str, Any] = {"timeout": 60} if sqlite else {"connect_timeout": 10}
+    engine = create_engine(_driver_url(url), connect_args=args)
+    if not sqlite:  # the head and the checkpoint of one state
+        engine = engine.execution_options(isolation_level="REPEATABLE READ")
+    try:
+        with engine.connect() as conn, conn.begin():
+            size = conn.execute(select(_head.c.size).where(_head.c.id == HEAD_ID)).scalar()
+            note = conn.execute(
+                select(_checkpoint.c.note).order_by(_checkpoint.c.size.desc()).limit(1)
+            ).scalar()
+            revisions = {t: current_revisions(conn, t) for t in version_tables}
+    except SQLAlchemyError as e:
+        raise StoreUnavailable(f"cannot read the ledger database: {error_reason(e)}") from e
+    finally:
+        engine.dispose()
+    return StoredHead(int(size or 0), None if note is None else str(note), revisions)
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """Copy the SQLite database ``source`` (in WAL mode, perhaps written meanwhile by a
+    serving node) into the new file ``target``, consistently: SQLite's online backup API in
+    one step, so in one read transaction, which sees one committed state of the database
+    and lets writers go on (WAL). The copy is one file, without a -wal beside it (rollback
+    journal mode: the node puts it back in WAL mode when it opens it), readable by its
+    owner alone, and durable when this returns. ``source`` is opened to read only."""
+    fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # the umask may only narrow the mode; make it exact
+    finally:
+        os.close(fd)
+    try:
+        src = sqlite3.connect(f"file:{quote(str(source))}?mode=ro", uri=True, timeout=60)
+        try:
+            dst = sqlite3.connect(target)
+            try:
+                src.backup(dst)  # pages=-1: the whole database in one step
+                dst.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        fd = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except sqlite3.Error as e:
+        raise StoreUnavailable(f"cannot copy the ledger database {source}: {e}") from e
+
+
+class SqlStore:
+    """A :class:`ledger.store.LedgerStore` in a SQL database; ``read_only``: one read as it
+    is, which must be at this eseal's schema revision (nothing migrated, nothing written)."""
+
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         try:
             self._read = make_engine(url)
-            self._write = make_engine(url, immediate=True) if self.is_sqlite else self._read
+            writes = self.is_sqlite and not read_only
+            self._write = make_engine(url, immediate=True) if writes else self._read
             self._pinned = threading.local()  # a thread's snapshot connection, see snapshot()
-            upgrade(self._write, MIGRATIONS, "ledger_alembic_version")
-            self._ensure_head()
+            if read_only:
+                with self._read.connect() as conn:
+                    require_current(conn, MIGRATIONS, "ledger_alembic_version")
+            else:
+                upgrade(self._write, MIGRATIONS, "ledger_alembic_version")
+                self._ensure_head()
         except SQLAlchemyError as e:
+            self._dispose()
             raise StoreUnavailable(f"cannot open the ledger database: {error_reason(e)}") from e
+        except BaseException:
+            self._dispose()
+            raise
+
+    def _dispose(self) -> None:
+        """Close the engines made so far (a store that failed to open)."""
+        for name in ("_read", "_write"):
+            engine: Engine | None = getattr(self, name, None)
+            if engine is not None:
+                engine.dispose()
 
     @property
     def read_engine(self) -> Engine:

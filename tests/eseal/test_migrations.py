@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,13 +15,22 @@ from sqlmodel import SQLModel
 
 from eseal import status_index
 from eseal.agencies import Principal
-from eseal.licenses import change_status, issue, issue_many, renew
+from eseal.backup import check_backup, read_manifest
+from eseal.licenses import change_status, get_license, issue, issue_many, renew
 from eseal.models import ESEAL_TABLES
 from eseal.node import ISSUING_MIGRATIONS, Node
 from eseal.seals import create_seal, revoke_seal
-from ledger.migrate import upgrade
+from ledger.migrate import SchemaTooNew, upgrade
 from ledger.sql import make_engine, sqlite_url
-from tests.eseal.conftest import MARKET, NOW, business_request, make_region
+from tests.e2e.conftest import tables_state
+from tests.eseal.conftest import (
+    MARKET,
+    NOW,
+    PASSPHRASE,
+    business_request,
+    make_region,
+    run_eseal,
+)
 from tests.eseal.test_postgres import postgres_node
 from tests.postgres import postgres_url
 
@@ -124,3 +134,94 @@ def test_the_status_index_is_filled_in_on_postgres(
         pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
     monkeypatch.setattr(status_index, "CHUNK", 3)
     _check_backfill(postgres_node(tmp_path / "node", url), url)
+
+
+def _downgrade(url: str, revision: str) -> None:
+    """The issuing schema taken back to ``revision``: the database an older eseal left."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ISSUING_MIGRATIONS))
+    cfg.attributes["version_table"] = "eseal_alembic_version"
+    engine = make_engine(url, immediate=True)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+    engine.dispose()
+
+
+def _revision(url: str, table: str) -> str:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        (revision,) = conn.execute(text(f"SELECT version_num FROM {table}")).one()  # noqa: S608
+    engine.dispose()
+    return str(revision)
+
+
+def test_a_database_of_an_older_eseal_is_migrated_as_the_node_opens_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upgrade as README tells it: a backup taken first keeps the older schema (it
+    migrates nothing, and checks), then the first command of the new eseal migrates the
+    node's database in place, and what was issued before is there."""
+    region = make_region(tmp_path / "node")
+    issued = issue(region.node, Principal("agency", MARKET), MARKET, business_request(), now=NOW)
+    region.node.close()
+    url = sqlite_url(tmp_path / "node")
+    _downgrade(url, "eseal_0001")
+    data = ["--data", str(tmp_path / "node")]
+
+    code, _, err = run_eseal([*data, "backup", str(tmp_path / "b")], capsys, monkeypatch)
+    assert code == 0, err
+    assert _revision(url, "eseal_alembic_version") == "eseal_0001"  # not migrated by it
+    assert read_manifest(tmp_path / "b")["schema"]["eseal_alembic_version"] == ["eseal_0001"]
+    assert check_backup(tmp_path / "b").ok
+
+    code, said, err = run_eseal([*data, "--json", "ledger", "verify"], capsys, monkeypatch)
+    assert code == 0, err
+    assert json.loads(said)["ok"] is True
+    assert _revision(url, "eseal_alembic_version") == "eseal_0003"
+    with Node.open(tmp_path / "node") as node:
+        assert get_license(node, issued.id).document == issued.qr_text
+
+
+@pytest.mark.parametrize(
+    ("table", "revision"),
+    [("eseal_alembic_version", "eseal_9999"), ("ledger_alembic_version", "ledger_9999")],
+)
+def test_a_database_a_newer_eseal_migrated_is_refused_unchanged(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    table: str,
+    revision: str,
+) -> None:
+    """An older eseal (this one, before a revision it does not know) opening a database a
+    newer one migrated refuses it, naming the revision and what to run, and changes
+    nothing: exit 2, not Alembic's traceback."""
+    region = make_region(tmp_path / "node")
+    region.node.close()
+    url = sqlite_url(tmp_path / "node")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE {table} SET version_num = :r"), {"r": revision})  # noqa: S608
+    engine.dispose()
+    before = tables_state(tmp_path / "node")
+    data = ["--data", str(tmp_path / "node")]
+    for command_line in (["ledger", "checkpoint"], ["--json", "ledger", "verify"]):
+        code, said, err = run_eseal([*data, *command_line], capsys, monkeypatch)
+        assert code == 2, err
+        assert said == ""
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert f"at revision {revision}, which this eseal does not know" in lines[0]
+        assert "a newer eseal has upgraded it. Run that eseal" in lines[0]
+    with pytest.raises(SchemaTooNew):
+        Node.open(tmp_path / "node", passphrase=PASSPHRASE)
+    assert tables_state(tmp_path / "node") == before
+
+    # A backup copies it as it is; checking the backup names the newer eseal too.
+    code, _, err = run_eseal([*data, "backup", str(tmp_path / "b")], capsys, monkeypatch)
+    assert code == 0, err
+    assert tables_state(tmp_path / "node") == before
+    code, _, err = run_eseal(["backup", "--check", str(tmp_path / "b")], capsys, monkeypatch)
+    assert code == 2
+    assert f"at revision {revision}, which this eseal does not know" in err

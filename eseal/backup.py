@@ -1,0 +1,431 @@
+"""Backing a node up while it serves, and checking a backup (``eseal backup``).
+
+A backup is a directory: ``node.json``, the key files as they are (sealed under the node's
+passphrase: never opened here), the ledger database (SQLite: a consistent copy made with
+SQLite's online backup API, beside a serving node's appends), and ``backup.json``, the
+manifest: each file's size and SHA-256, and the ledger's size, root hash and signed
+checkpoint at the copy, with the schema revisions. It is made under a temporary name beside
+its destination (``OUT.incomplete-…``), each file fsynced, the manifest written last, and
+renamed to ``OUT`` only once whole: a directory named ``OUT`` is a complete backup, and one
+cut short (a crash, kill -9) leaves a directory named incomplete, with no manifest.
+
+The database is copied before the key files: a signing key's file is written before the
+act that records the key commits, so every key the copy records has its file in the backup
+(a key recorded after the copy is an extra file, sealed and harmless). The keys lock is held
+shared meanwhile, so no passphrase change rewrites the files under the copy.
+
+A PostgreSQL database is not copied: ``pg_dump`` does that (the command is given), after
+this has copied the rest; the manifest's size and root are then those the dump must reach.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+from sqlalchemy import select, union
+from sqlalchemy.engine import make_url
+
+from eseal.models import AgencyKeyRow, SealRow
+from eseal.node import (
+    ISSUING_MIGRATIONS,
+    LOG_KEY_FILE,
+    NODE_FILE,
+    ROOT_KEY_FILE,
+    LedgerMissing,
+    NodeConfig,
+    node_database_url,
+    read_config,
+    shown_url,
+)
+from eseal.passphrase import KEYS_DIR, hold_keys, release_keys
+from keys import ed25519
+from keys.errors import PARSE_ERRORS, CheckFailed, InvalidInput, shown
+from keys.keyfile import fsync_directory
+from ledger.audit import audit
+from ledger.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
+from ledger.migrate import require_known
+from ledger.sql import SqlStore, copy_sqlite, read_head, sqlite_read_only_url
+
+MANIFEST = "backup.json"
+BACKUP_FORMAT = "eseal-backup/v1"
+LEDGER_FILE = "ledger.db"
+#: Where the printed pg_dump command writes the dump of a PostgreSQL node's database.
+PG_DUMP_FILE = "ledger.pgdump"
+VERSION_TABLES = ("ledger_alembic_version", "eseal_alembic_version")
+_agency_key = AgencyKeyRow.__table__  # type: ignore[attr-defined]
+_seal = SealRow.__table__  # type: ignore[attr-defined]
+#: A manifest lists a few files per signing key: this bounds it before it is parsed.
+MAX_MANIFEST = 64 * 1024 * 1024
+#: The files a backup may hold, by their path in it.
+_BACKUP_PATH = re.compile(r"node\.json|ledger\.db|keys/(?:root|log|[0-9a-f]{16})\.key")
+
+
+class NotABackup(InvalidInput):
+    """The directory holds no complete eseal backup (no manifest, or an unreadable one)."""
+
+    code = "not-a-backup"
+
+
+class BackupTargetInUse(InvalidInput):
+    """The backup's destination exists and is not an empty directory."""
+
+    code = "backup-target-in-use"
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """A file of a backup as its manifest lists it."""
+
+    size: int
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bytes": self.size, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class Backup:
+    """A backup made: where, and its manifest; for PostgreSQL, the command that dumps the
+    database."""
+
+    path: Path
+    manifest: dict[str, Any]
+    pg_dump: str | None = None
+
+    @property
+    def key_files(self) -> int:
+        return sum(1 for name in self.manifest["files"] if name.startswith(KEYS_DIR + "/"))
+
+
+@dataclass
+class BackupReport:
+    """What checking a backup found (``problems`` empty: it holds)."""
+
+    path: Path
+    manifest: dict[str, Any]
+    files_checked: int = 0
+    entries_audited: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _sha256_of(path: Path) -> FileRecord:
+    with path.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256")
+    return FileRecord(path.stat().st_size, digest.hexdigest())
+
+
+def _copy_private(source: Path, target: Path) -> FileRecord:
+    """Copy the small file ``source`` byte for byte into the new file ``target`` (0600),
+    fsynced."""
+    data = source.read_bytes()
+    fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb", closefd=False) as f:
+            f.write(data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return FileRecord(len(data), hashlib.sha256(data).hexdigest())
+
+
+def _require_new_target(out: Path, data_dir: Path) -> None:
+    """``out`` may be made: it is not there, or is an empty directory; its parent is a
+    directory; it is not inside the node's data directory (lost with it, and copied into
+    itself)."""
+    if out.resolve().is_relative_to(data_dir.resolve()):
+        raise InvalidInput(
+            f"{out} is inside the node's data directory {data_dir}: back up elsewhere "
+            "(another disk, or another machine)"
+        )
+    if out.is_symlink() or out.is_file() or (out.is_dir() and any(out.iterdir())):
+        raise BackupTargetInUse(
+            f"{out} exists and is not an empty directory: name a new directory for the "
+            "backup (nothing was written)"
+        )
+    if not out.parent.is_dir():
+        raise InvalidInput(f"{out.parent} is not a directory: make it first")
+
+
+def _checked_head(note: str | None, size: int, config: NodeConfig, where: str) -> Checkpoint:
+    """The latest checkpoint ``note`` of a ledger of ``size`` entries, which must be this
+    node's (its log key's signature, its origin) and the ledger's head."""
+    if note is None or size == 0:
+        raise LedgerMissing(f"the ledger at {where} is empty, not the node's: nothing to back up")
+    checkpoint = verify_checkpoint(note, parse_verifier_key(config.log_verifier))
+    if checkpoint.origin != config.origin:
+        raise LedgerMissing(f"the ledger at {where} is not the one of this node ({config.origin})")
+    if checkpoint.size != size:
+        raise CheckFailed(
+            f"the ledger at {where} has {size} entries but its latest checkpoint "
+            f"{checkpoint.size}: audit it with `eseal ledger verify`"
+        )
+    return checkpoint
+
+
+#: A search path of one schema, as libpq's ``options`` in a database URL sets it.
+_SEARCH_PATH = re.compile(r"-c\s*search_path=([A-Za-z_][A-Za-z0-9_$]*)(?=\s|$)")
+_SECRET_PARAMETERS = ("password", "sslpassword")
+
+
+def _pg_dump_command(url: str, out: Path) -> str:
+    """The pg_dump command that dumps the database at ``url`` into the backup ``out``: its
+    URL without the password (pg_dump asks for it, or reads PGPASSWORD or ~/.pgpass), and
+    only the schema the URL's ``options`` name, if they name one."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[0]  # postgresql+psycopg: libpq's is postgresql
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}@{host}"
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in query if k not in _SECRET_PARAMETERS]
+    text = parts.query if len(kept) == len(query) else urlencode(kept, quote_via=quote)
+    schemas = [m for k, v in kept if k == "options" for m in _SEARCH_PATH.findall(v)]
+    command = ["pg_dump", "--format=custom", f"--file={out / PG_DUMP_FILE}"]
+    if len(schemas) == 1:
+        command.append(f"--schema={schemas[0]}")
+    # Not urlunsplit: "postgresql:///db" (no host: the local socket) would lose its "//".
+    target = f"{scheme}://{netloc}{parts.path}" + (f"?{text}" if text else "")
+    command.append(f"--dbname={target}")
+    return shlex.join(command)
+
+
+def take_backup(data_dir: Path, out: Path, *, database_url: str | None, now: int) -> Backup:
+    """Back the node in ``data_dir`` up into the new directory ``out`` (see the module's
+    docstring), reading its database as it is (no migration: a backup taken before an
+    upgrade keeps the older schema)."""
+    config = read_config(data_dir)
+    url = node_database_url(data_dir, config, database_url)
+    out = Path(os.path.abspath(out))
+    _require_new_target(out, data_dir)
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    source = Path(make_url(url).database or "") if sqlite else None
+    if source is not None and not source.is_file():
+        raise LedgerMissing(f"the node in {data_dir} has no ledger at {source}: nothing to back up")
+    lock = hold_keys(data_dir)  # no passphrase change rewrites the key files meanwhile
+    try:
+        work = out.with_name(f"{out.name}.incomplete-{secrets.token_hex(4)}")
+        work.mkdir(mode=0o700)
+        try:
+            backup = _fill(
+                work, out=out, data_dir=data_dir, config=config, url=url, source=source, now=now
+            )
+            _publish(work, out)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+    finally:
+        if lock is not None:
+            release_keys(lock)
+    return backup
+
+
+def _fill(
+    work: Path,
+    *,
+    out: Path,
+    data_dir: Path,
+    config: NodeConfig,
+    url: str,
+    source: Path | None,
+    now: int,
+) -> Backup:
+    """Write the backup into ``work``: the database (SQLite), then node.json and the key
+    files, then the manifest."""
+    files: dict[str, FileRecord] = {}
+    if source is not None:
+        copy_sqlite(source, work / LEDGER_FILE)
+        files[LEDGER_FILE] = _sha256_of(work / LEDGER_FILE)
+        head = read_head(sqlite_read_only_url(work / LEDGER_FILE), VERSION_TABLES)
+        where = str(source)
+    else:
+        head = read_head(url, VERSION_TABLES)
+        where = shown_url(url)
+    checkpoint = _checked_head(head.checkpoint, head.size, config, where)
+    # After the database: every key the copy records has its file by now.
+    files[NODE_FILE] = _copy_private(data_dir / NODE_FILE, work / NODE_FILE)
+    (work / KEYS_DIR).mkdir(mode=0o700)
+    for path in sorted((data_dir / KEYS_DIR).iterdir()):
+        name = f"{KEYS_DIR}/{path.name}"
+        if not _BACKUP_PATH.fullmatch(name) or not path.is_file():
+            continue  # the lock, a key file being written (.NAME.tmp)
+        try:
+            files[name] = _copy_private(path, work / name)
+        except FileNotFoundError:
+            continue  # removed since listed: the key of an act that failed
+    for required in (ROOT_KEY_FILE, LOG_KEY_FILE):
+        if required not in files:
+            raise InvalidInput(f"the node in {data_dir} has no {required}: it cannot be restored")
+    fsync_directory(work / KEYS_DIR)
+    manifest = {
+        "format": BACKUP_FORMAT,
+        "created_at": now,
+        "region": config.region,
+        "name": config.name,
+        "origin": config.origin,
+        "root_key_id": ed25519.key_id(config.root_public_key).hex(),
+        "database": "sqlite" if source is not None else "postgresql",
+        "ledger": {
+            "size": checkpoint.size,
+            "root_hash": _b64(checkpoint.root_hash),
+            "checkpoint": head.checkpoint,
+        },
+        "schema": {table: list(revs) for table, revs in head.revisions.items()},
+        "files": {name: record.to_json() for name, record in sorted(files.items())},
+    }
+    _write_manifest(work / MANIFEST, manifest)
+    fsync_directory(work)
+    pg_dump = None if source is not None else _pg_dump_command(url, out)
+    return Backup(out, manifest, pg_dump)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    data = (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as f:
+            f.write(data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _publish(work: Path, out: Path) -> None:
+    """Rename the whole backup ``work`` to ``out`` (which may be an empty directory: it is
+    replaced), and make the rename durable."""
+    try:
+        os.rename(work, out)
+    except OSError as e:
+        if out.exists():
+            raise BackupTargetInUse(
+                f"{out} was made, or written in, while the backup ran: the backup was not "
+                "kept; name a new directory"
+            ) from e
+        raise
+    fsync_directory(out.parent)
+
+
+# --- checking a backup ------------------------------------------------------------------
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest of the backup in ``path``, checked for form."""
+    file = path / MANIFEST
+    if not path.is_dir():
+        raise NotABackup(f"{path} is not a directory")
+    if not file.is_file():
+        hint = " (a backup cut short: remove it)" if ".incomplete-" in path.name else ""
+        raise NotABackup(f"{path} holds no {MANIFEST}: it is no complete eseal backup{hint}")
+    if file.stat().st_size > MAX_MANIFEST:
+        raise NotABackup(f"{file} is larger than {MAX_MANIFEST} bytes")
+    try:
+        manifest = json.loads(file.read_bytes().decode("utf-8"))
+        if not isinstance(manifest, dict) or manifest.get("format") != BACKUP_FORMAT:
+            raise NotABackup(f"{file} is not an {BACKUP_FORMAT} manifest")
+        ledger, files = manifest["ledger"], manifest["files"]
+        ok = (
+            all(isinstance(manifest[k], str) for k in ("region", "origin", "root_key_id"))
+            and manifest["database"] in ("sqlite", "postgresql")
+            and isinstance(ledger["size"], int)
+            and isinstance(ledger["root_hash"], str)
+            and isinstance(ledger["checkpoint"], str)
+            and isinstance(files, dict)
+            and all(
+                isinstance(name, str)
+                and _BACKUP_PATH.fullmatch(name)
+                and isinstance(record["bytes"], int)
+                and isinstance(record["sha256"], str)
+                for name, record in files.items()
+            )
+        )
+    except PARSE_ERRORS as e:  # not JSON, or not of this form
+        raise NotABackup(f"{file} is malformed: {shown(e)}") from e
+    if not ok:
+        raise NotABackup(f"{file} is malformed")
+    return manifest
+
+
+def check_backup(path: Path) -> BackupReport:
+    """Check the backup in ``path`` without changing it, nor opening any node: every file the
+    manifest lists, as it lists it; node.json, the node the manifest names; the ledger
+    (SQLite) audited whole, at the manifest's size and checkpoint; a key file for every
+    signing key the database records."""
+    manifest = read_manifest(path)
+    report = BackupReport(path, manifest)
+    for name, record in manifest["files"].items():
+        file = path / name
+        if not file.is_file():
+            report.problems.append(f"{name} is missing")
+            continue
+        found = _sha256_of(file)
+        if (found.size, found.sha256) != (record["bytes"], record["sha256"]):
+            report.problems.append(f"{name} is not the file backed up (its size or SHA-256)")
+        report.files_checked += 1
+    for required in (NODE_FILE, ROOT_KEY_FILE, LOG_KEY_FILE):
+        if required not in manifest["files"]:
+            report.problems.append(f"the manifest lists no {required}")
+    if report.problems:
+        return report  # nothing more is worth reading
+    config = read_config(path)
+    if (config.region, config.origin, ed25519.key_id(config.root_public_key).hex()) != (
+        manifest["region"],
+        manifest["origin"],
+        manifest["root_key_id"],
+    ):
+        report.problems.append("node.json is not the node the manifest names")
+    if manifest["database"] == "sqlite":
+        _check_ledger(path, config, manifest, report)
+    return report
+
+
+def _check_ledger(
+    path: Path, config: NodeConfig, manifest: dict[str, Any], report: BackupReport
+) -> None:
+    if LEDGER_FILE not in manifest["files"]:
+        report.problems.append(f"the manifest lists no {LEDGER_FILE}")
+        return
+    store = SqlStore(sqlite_read_only_url(path / LEDGER_FILE), read_only=True)
+    try:
+        with store.read_engine.connect() as conn:
+            require_known(conn, ISSUING_MIGRATIONS, "eseal_alembic_version")
+        audited = audit(store, parse_verifier_key(config.log_verifier))
+        report.entries_audited = audited.entries_checked
+        report.problems += audited.problems
+        latest = store.checkpoint()
+        if audited.size != manifest["ledger"]["size"] or latest != manifest["ledger"]["checkpoint"]:
+            report.problems.append(
+                f"the ledger holds {audited.size} entries under another checkpoint than the "
+                f"manifest's ({manifest['ledger']['size']} entries)"
+            )
+        with store.read_engine.connect() as conn:
+            recorded = conn.execute(
+                union(select(_agency_key.c.key_id), select(_seal.c.key_id))
+            ).scalars()
+            missing = sorted(k for k in recorded if f"{KEYS_DIR}/{k}.key" not in manifest["files"])
+    finally:
+        store.close()
+    if missing:
+        shown = ", ".join(missing[:10]) + (
+            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        )
+        report.problems.append(f"no key file for signing keys the database records: {shown}")

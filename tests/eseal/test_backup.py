@@ -1,0 +1,462 @@
+"""``eseal backup``: a consistent copy of a node that may be serving, written whole or not at
+all, its key files still sealed; ``eseal backup --check``; restoring a backup."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shlex
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from eseal import backup as backup_module
+from eseal.agencies import Principal, rotate_key
+from eseal.api.app import create_app
+from eseal.backup import check_backup, read_manifest, take_backup
+from eseal.licenses import issue, issue_many
+from eseal.node import Node
+from keys import keyfile
+from ledger.audit import audit
+from ledger.sql import copy_sqlite
+from tests.e2e.conftest import (
+    assert_clean_error,
+    files_state,
+    independent_checkpoint,
+    raw_entries,
+    run_eseal,
+    tables_state,
+)
+from tests.eseal.conftest import (
+    MARKET,
+    NOW,
+    PASSPHRASE,
+    Region,
+    business_request,
+    make_region,
+)
+from tests.eseal.conftest import run_eseal as run_in_process
+from tests.eseal.test_postgres import postgres_node
+from tests.postgres import postgres_url, reset_postgres, run_schema
+
+AGENT = Principal("agency", MARKET)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def region(tmp_path: Path) -> Iterator[Region]:
+    r = make_region(tmp_path / "node")
+    issue_many(r.node, AGENT, MARKET, [business_request() for _ in range(20)], now=NOW)
+    yield r
+    r.node.close()
+
+
+def _manifest(path: Path) -> dict[str, object]:
+    return read_manifest(path)
+
+
+def _head_of_copy(path: Path) -> tuple[int, str]:
+    """(size, latest checkpoint) of a backup's ledger.db, read with sqlite3 alone."""
+    conn = sqlite3.connect(f"file:{path / 'ledger.db'}?mode=ro", uri=True)
+    try:
+        (size,) = conn.execute("SELECT size FROM ledger_head").fetchone()
+        (note,) = conn.execute(
+            "SELECT note FROM ledger_checkpoint ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+    finally:
+        conn.close()
+    return int(size), str(note)
+
+
+def test_a_backup_taken_while_the_node_appends_is_one_state_of_it(
+    region: Region, tmp_path: Path
+) -> None:
+    """The node issues (and adds signing keys) in this process while another process backs
+    it up: the backup audits clean, its ledger is a prefix of the node's at the manifest's
+    size and root, and every signing key it records has its file."""
+    node = region.node
+    out = tmp_path / "backup"
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    before = node.log.size()
+
+    def write() -> None:
+        try:
+            n = 0
+            while not stop.is_set():
+                issue_many(node, AGENT, MARKET, [business_request() for _ in range(5)], now=NOW)
+                n += 1
+                if n % 25 == 0:  # a new key file now and then, as an agency rotates
+                    rotate_key(node, MARKET, now=NOW)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        while node.log.size() < before + 50 and not errors:
+            stop.wait(0.01)
+        committed = node.log.size()  # acknowledged before the backup starts: in it
+        run = run_eseal("--data", node.data_dir, "--json", "backup", out, cwd=tmp_path)
+        # Let it run on a little after the copy, so the copy sits between two appends.
+        size_after_backup = node.log.size()
+        while node.log.size() < size_after_backup + 10 and not errors:
+            stop.wait(0.01)
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    assert not errors, errors
+    assert run.code == 0, str(run)
+    said = json.loads(run.stdout)
+    manifest = _manifest(out)
+    ledger = manifest["ledger"]
+    assert isinstance(ledger, dict)
+    assert said["size"] == ledger["size"]
+    assert said["root_hash"] == ledger["root_hash"]
+    size = ledger["size"]
+    assert committed <= size < node.log.size()  # appends before and after it
+    # The copy is the node's ledger at that size: the same entries, the same root.
+    assert raw_entries(out) == raw_entries(node.data_dir)[:size]
+    assert node.log.root_hash(size) == base64.b64decode(ledger["root_hash"])
+    copied_size, note = _head_of_copy(out)
+    assert (copied_size, note) == (size, ledger["checkpoint"])
+    head = independent_checkpoint(note, node.config.log_verifier)
+    assert (head.size, base64.b64encode(head.root).decode()) == (size, ledger["root_hash"])
+    # No -wal beside the copy: the one file is the whole database.
+    assert sorted(p.name for p in out.iterdir()) == [
+        "backup.json",
+        "keys",
+        "ledger.db",
+        "node.json",
+    ]
+
+    check = run_eseal("backup", "--check", out, cwd=tmp_path)
+    assert check.code == 0, str(check)
+    assert f"{size} entries" in check.stdout
+    report = check_backup(out)
+    assert report.ok, report.problems
+    assert report.entries_audited == size
+
+
+def test_key_files_are_copied_after_the_database(
+    region: Region, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key added just before the database is copied (its file written, then recorded) has
+    its file in the backup: the key files are copied after the database, so the copy
+    records no key whose file the backup lacks."""
+    node = region.node
+    copy = copy_sqlite
+    added: list[str] = []
+
+    def copy_after_a_rotation(source: Path, target: Path) -> None:
+        added.append(rotate_key(node, MARKET, now=NOW).key_id.hex())
+        copy(source, target)
+
+    monkeypatch.setattr(backup_module, "copy_sqlite", copy_after_a_rotation)
+    made = take_backup(node.data_dir, tmp_path / "b", database_url=None, now=NOW)
+    assert f"keys/{added[0]}.key" in made.manifest["files"]
+    report = check_backup(tmp_path / "b")
+    assert report.ok, report.problems
+
+    # And --check finds a key file missing.
+    (tmp_path / "b" / "keys" / f"{added[0]}.key").unlink()
+    report = check_backup(tmp_path / "b")
+    assert f"keys/{added[0]}.key is missing" in report.problems
+
+
+def test_the_key_files_in_a_backup_are_the_nodes_still_sealed(
+    region: Region, tmp_path: Path
+) -> None:
+    node = region.node
+    out = tmp_path / "b"
+    take_backup(node.data_dir, out, database_url=None, now=NOW)
+    originals = sorted(p.name for p in (node.data_dir / "keys").glob("*.key"))
+    assert sorted(p.name for p in (out / "keys").iterdir()) == originals
+    assert len(originals) == 4  # root, log, the two agencies'
+    seeds = [bytes(node.require_root_key()), bytes(node.require_log_key())]
+    seeds += [bytes(node.signing_key(bytes.fromhex(Path(n).stem))) for n in originals[:2]]
+    for name in originals:
+        copied = (out / "keys" / name).read_bytes()
+        assert copied == (node.data_dir / "keys" / name).read_bytes()
+        assert (out / "keys" / name).stat().st_mode & 0o777 == 0o600
+        # It opens with the passphrase, and holds no seed in clear (nor does any file).
+        assert keyfile.read_key_file(out / "keys" / name, PASSPHRASE)
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for seed in seeds:
+                for form in (seed, seed.hex().encode(), base64.b64encode(seed)):
+                    assert form not in data, path
+    assert out.stat().st_mode & 0o777 == 0o700
+    assert (out / "ledger.db").stat().st_mode & 0o777 == 0o600
+
+
+def _leftovers(parent: Path, name: str) -> list[Path]:
+    return sorted(parent.glob(f"{name}.incomplete-*"))
+
+
+def test_a_backup_onto_a_directory_that_is_not_empty_is_refused(
+    region: Region,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    node = region.node
+    first = tmp_path / "b"
+    take_backup(node.data_dir, first, database_url=None, now=NOW)
+    issue(node, AGENT, MARKET, business_request(), now=NOW)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    a_file = tmp_path / "file"
+    a_file.write_text("mine")
+    node_before = (tables_state(node.data_dir), files_state(node.data_dir))
+    for target in (first, other, a_file):
+        before = files_state(target) if target.is_dir() else target.read_bytes()
+        args = ["--data", str(node.data_dir), "backup", str(target)]
+        code, said, err = run_in_process(args, capsys, monkeypatch)
+        assert code == 2, err
+        assert said == ""
+        assert "is not an empty directory" in err
+        assert (files_state(target) if target.is_dir() else target.read_bytes()) == before
+        assert _leftovers(tmp_path, target.name) == []
+    assert (tables_state(node.data_dir), files_state(node.data_dir)) == node_before
+    assert check_backup(first).ok  # the backup there is the first one still
+
+    # Inside the node's own directory: refused too.
+    args = ["--data", str(node.data_dir), "backup", str(node.data_dir / "keys" / "b")]
+    code, _, err = run_in_process(args, capsys, monkeypatch)
+    assert code == 2
+    assert "inside the node's data directory" in err
+    assert not (node.data_dir / "keys" / "b").exists()
+
+    # An empty directory is taken (a mount point, say).
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run_in_process(
+        ["--data", str(node.data_dir), "backup", str(empty)], capsys, monkeypatch
+    )
+    assert code == 0, err
+    assert check_backup(empty).ok
+
+
+_KILLED_AT = """
+import os, signal, sys
+import eseal.backup as b
+from eseal.cli import main
+point = sys.argv[1]
+original = getattr(b, point)
+def die(*args, **kwargs):
+    if point != "_copy_private" or "keys" in str(args[0]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(*args, **kwargs)
+setattr(b, point, die)
+sys.argv = ["eseal", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("point", ["_copy_private", "_write_manifest", "_publish"])
+def test_a_backup_killed_midway_leaves_no_directory_that_looks_complete(
+    region: Region, tmp_path: Path, point: str
+) -> None:
+    """Killed (SIGKILL) as it copies the first key file, before it writes the manifest, or
+    before the rename: no directory is named as the backup, and what is left is named
+    incomplete; the next backup into the same name is made whole."""
+    node = region.node
+    out = tmp_path / "b"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESEAL_")}
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_AT, point, "--data", str(node.data_dir), "backup", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not out.exists()
+    left = _leftovers(tmp_path, "b")
+    assert len(left) == 1
+    assert left[0].stat().st_mode & 0o777 == 0o700
+    if point != "_publish":  # cut short before its manifest: it says so
+        assert not (left[0] / "backup.json").exists()
+        run = run_eseal("backup", "--check", left[0], cwd=tmp_path)
+        assert "no complete eseal backup (a backup cut short: remove it)" in assert_clean_error(run)
+    again = run_eseal("--data", node.data_dir, "backup", out, cwd=tmp_path)
+    assert again.code == 0, str(again)
+    assert check_backup(out).ok
+
+
+def test_a_node_restored_from_a_backup_serves_what_was_issued_before_it(
+    region: Region, tmp_path: Path
+) -> None:
+    node = region.node
+    before = issue(node, AGENT, MARKET, business_request(holder="备份前的公司"), now=NOW)
+    out = tmp_path / "b"
+    made = take_backup(node.data_dir, out, database_url=None, now=NOW)
+    after = issue(node, AGENT, MARKET, business_request(holder="备份后的公司"), now=NOW)
+    lost = node.data_dir
+    node.close()
+    shutil.rmtree(lost)
+
+    restored = tmp_path / "restored"
+    shutil.copytree(out, restored)  # as `cp -a BACKUP DATA` does
+    size = made.manifest["ledger"]["size"]
+    verify = run_eseal("--data", restored, "--json", "ledger", "verify", cwd=tmp_path)
+    assert verify.code == 0, str(verify)
+    assert json.loads(verify.stdout)["size"] == size
+    checkpoint = run_eseal("--data", restored, "--json", "ledger", "checkpoint", cwd=tmp_path)
+    assert json.loads(checkpoint.stdout)["root_hash"] == made.manifest["ledger"]["root_hash"]
+
+    with Node.open(restored, passphrase=PASSPHRASE) as back, TestClient(create_app(back)) as c:
+        answer = c.get(f"/v1/licenses/{before.id}/status")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "01"
+        verdict = c.post("/v1/verify", json={"text": before.qr_text})
+        assert verdict.status_code == 200, verdict.text
+        assert verdict.json()["status"] == "VALID"
+        assert verdict.json()["freshness"]["ledger_included"] is True
+        # Issued after the backup: not in the restored ledger.
+        assert c.get(f"/v1/licenses/{after.id}/status").status_code == 404
+        # The restored keys sign: it issues again, and the ledger still audits.
+        issue(back, AGENT, MARKET, business_request(), now=NOW)
+        assert audit(back.store, back.log_verifier).ok
+
+
+def test_a_check_finds_a_backup_changed_since_and_changes_nothing(
+    region: Region, tmp_path: Path
+) -> None:
+    out = tmp_path / "b"
+    take_backup(region.node.data_dir, out, database_url=None, now=NOW)
+    kept = files_state(out), (out / "ledger.db").read_bytes()
+    run = run_eseal("--json", "backup", "--check", out, cwd=tmp_path)
+    assert run.code == 0, str(run)
+    assert json.loads(run.stdout)["ok"] is True
+    assert (files_state(out), (out / "ledger.db").read_bytes()) == kept
+    assert sorted(p.name for p in out.iterdir()) == [
+        "backup.json",
+        "keys",
+        "ledger.db",
+        "node.json",
+    ]
+
+    # A key file altered: named, exit 1.
+    key = next((out / "keys").glob("root.key"))
+    key.write_bytes(key.read_bytes().replace(b"a", b"b", 1))
+    run = run_eseal("backup", "--check", out, cwd=tmp_path)
+    assert run.code == 1, str(run)
+    assert "keys/root.key is not the file backed up" in run.stderr
+    shutil.rmtree(out)
+
+    # A ledger entry altered, and the manifest's hash of the file made to match: the audit
+    # finds it.
+    take_backup(region.node.data_dir, out, database_url=None, now=NOW)
+    conn = sqlite3.connect(out / "ledger.db")
+    with conn:
+        (data,) = conn.execute("SELECT data FROM ledger_entry WHERE idx = 5").fetchone()
+        changed = bytes(data[:-1]) + bytes([data[-1] ^ 1])
+        conn.execute("UPDATE ledger_entry SET data = ? WHERE idx = 5", (changed,))
+    conn.close()
+    manifest = json.loads((out / "backup.json").read_text())
+    manifest["files"]["ledger.db"] = backup_module._sha256_of(out / "ledger.db").to_json()
+    (out / "backup.json").write_text(json.dumps(manifest))
+    run = run_eseal("backup", "--check", out, cwd=tmp_path)
+    assert run.code == 1, str(run)
+    assert "backup FAILED" in run.stderr
+
+    # Not a backup at all.
+    run = run_eseal("backup", "--check", tmp_path, cwd=tmp_path)
+    assert "holds no backup.json" in assert_clean_error(run)
+
+
+def test_a_passphrase_change_does_not_run_beside_a_backup(
+    region: Region, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backup holds the keys lock shared: a passphrase change (which takes it
+    exclusively) cannot rewrite the key files as they are copied."""
+    from eseal.passphrase import NodeInUse, change_passphrase
+
+    node = region.node
+    node.close()  # the node's own hold on the lock
+    refused: list[BaseException] = []
+    copy = copy_sqlite
+
+    def change_meanwhile(source: Path, target: Path) -> None:
+        try:
+            change_passphrase(node.data_dir, PASSPHRASE, b"another passphrase")
+        except NodeInUse as e:
+            refused.append(e)
+        copy(source, target)
+
+    monkeypatch.setattr(backup_module, "copy_sqlite", change_meanwhile)
+    take_backup(node.data_dir, tmp_path / "b", database_url=None, now=NOW)
+    assert len(refused) == 1
+    assert keyfile.read_key_file(tmp_path / "b" / "keys" / "root.key", PASSPHRASE)
+
+
+@pytest.mark.postgres
+def test_a_postgres_node_is_backed_up_with_the_pg_dump_it_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the backup holds node.json and the key files, and prints the pg_dump
+    command (of the node's schema alone); that dump, restored into an emptied database
+    beside the backup's files, is a node that serves what was issued before, at least at
+    the manifest's size and root."""
+    url = postgres_url()
+    if url is None:
+        pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
+    if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
+        pytest.skip("pg_dump and pg_restore are not installed")
+    node = postgres_node(tmp_path / "node", url)
+    issued = issue(node, AGENT, MARKET, business_request(), now=NOW)
+    node.close()
+    out = tmp_path / "b"
+    args = ["--data", str(tmp_path / "node"), "--json", "backup", str(out)]
+    code, said, err = run_in_process(args, capsys, monkeypatch)
+    assert code == 0, err
+    report = json.loads(said)
+    manifest = read_manifest(out)
+    assert manifest["database"] == "postgresql"
+    keys = sorted(f"keys/{p.name}" for p in (tmp_path / "node" / "keys").glob("*.key"))
+    assert len(keys) == 3  # root, log, the agency's
+    assert sorted(manifest["files"]) == [*keys, "node.json"]
+    assert not (out / "ledger.db").exists()
+    command = shlex.split(report["pg_dump"])
+    assert command[:3] == ["pg_dump", "--format=custom", f"--file={out}/ledger.pgdump"]
+    assert f"--schema={run_schema()}" in command
+    dumped = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert dumped.returncode == 0, dumped.stderr
+    code, said, err = run_in_process(["backup", "--check", str(out)], capsys, monkeypatch)
+    assert code == 0, err
+    assert "PostgreSQL" in said
+
+    reset_postgres(url)  # the database lost
+    restored = subprocess.run(
+        ["pg_restore", "--clean", "--if-exists", f"--dbname={url}", str(out / "ledger.pgdump")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert restored.returncode == 0, restored.stderr
+    shutil.rmtree(tmp_path / "node")
+    shutil.copytree(out, tmp_path / "restored")
+    ledger = manifest["ledger"]
+    with Node.open(tmp_path / "restored", passphrase=PASSPHRASE) as back:
+        assert back.log.size() >= ledger["size"]
+        assert back.log.root_hash(ledger["size"]) == base64.b64decode(ledger["root_hash"])
+        assert audit(back.store, back.log_verifier).ok
+        with TestClient(create_app(back)) as c:
+            verdict = c.post("/v1/verify", json={"text": issued.qr_text})
+            assert verdict.json()["status"] == "VALID", verdict.text
