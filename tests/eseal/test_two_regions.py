@@ -32,6 +32,10 @@ class Side:
     qr_text: str
     bundle: Path
     snapshot: Path
+    #: A second license, issued before the files were cut, for a test to revoke (the first
+    #: stays valid for every other test of the module, whatever their order).
+    spare_id: str
+    spare_qr_text: str
 
     @property
     def pin(self) -> str:
@@ -48,12 +52,14 @@ def _side(
     node: Node, agency: str, request: IssueRequest, files: Path
 ) -> tuple[Side, tuple[Any, Any]]:
     issued = issue(node, Principal("agency", agency), agency, request, now=NOW)
+    spare = issue(node, Principal("agency", agency), agency, request, now=NOW)
     server, thread, url = serve_app(node)
     region = node.config.region
     bundle, snapshot = files / f"{region}.json", files / f"{region}-rev.json"
     bundle.write_bytes(export_bundle(node, now=int(time.time())))
     snapshot.write_bytes(export_snapshot(node, now=int(time.time())))
-    return Side(node, url, issued.id, issued.qr_text, bundle, snapshot), (server, thread)
+    side = Side(node, url, issued.id, issued.qr_text, bundle, snapshot, spare.id, spare.qr_text)
+    return side, (server, thread)
 
 
 @pytest.fixture(scope="module")
@@ -158,9 +164,9 @@ def test_each_regions_node_answers_for_its_own_and_a_revocation_is_known_at_once
     assert ours["freshness"]["status_source"] == "online"  # type: ignore[index]
 
     change_status(
-        cq.node, Principal("agency", MARKET), cq.license_id, "revoke", reason="吊销", now=NOW + 10
+        cq.node, Principal("agency", MARKET), cq.spare_id, "revoke", reason="吊销", now=NOW + 10
     )
-    code, theirs, err = _verify(cq.qr_text, online, capsys, monkeypatch)
+    code, theirs, err = _verify(cq.spare_qr_text, online, capsys, monkeypatch)
     assert code == 1, err
     assert theirs["status"] == "REVOKED", theirs
     assert theirs["freshness"]["status_source"] == "online"  # type: ignore[index]
@@ -170,14 +176,14 @@ def test_each_regions_node_answers_for_its_own_and_a_revocation_is_known_at_once
 
     offline = [*_files(bj, cq), "--revocations", str(bj.snapshot)]
     code, old, err = _verify(
-        cq.qr_text, [*offline, "--revocations", str(cq.snapshot)], capsys, monkeypatch
+        cq.spare_qr_text, [*offline, "--revocations", str(cq.snapshot)], capsys, monkeypatch
     )
     assert code == 0, err  # the snapshot held was cut before the revocation
     assert old["freshness"]["status_source"] == "offline"  # type: ignore[index]
     fresh = tmp_path / "cq-rev.json"
     fresh.write_bytes(export_snapshot(cq.node, now=int(time.time()), margin=0))
     code, new, err = _verify(
-        cq.qr_text, [*offline, "--revocations", str(fresh)], capsys, monkeypatch
+        cq.spare_qr_text, [*offline, "--revocations", str(fresh)], capsys, monkeypatch
     )
     assert code == 1, err
     assert new["status"] == "REVOKED", new
