@@ -14,20 +14,26 @@ act that records the key commits, so every key the copy records has its file in 
 (a key recorded after the copy is an extra file, sealed and harmless). The keys lock is held
 shared meanwhile, so no passphrase change rewrites the files under the copy.
 
-A PostgreSQL database is not copied: ``pg_dump`` does that (the command is given), after
-this has copied the rest; the manifest's size and root are then those the dump must reach.
+A PostgreSQL database is dumped by ``pg_dump`` (custom format, ``ledger.pgdump``), in a
+snapshot this holds: a read-only REPEATABLE READ transaction exports its snapshot, reads the
+ledger's head in it (the manifest's size and root), and stays open until ``pg_dump
+--snapshot`` has read the same state; the key files are copied after, in the same order as
+for SQLite. The password reaches pg_dump through its environment (``PGPASSWORD``), never its
+command line. A pg_dump missing, or older than the server, is refused before anything is
+written.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
 import re
 import secrets
-import shlex
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,25 +56,40 @@ from eseal.node import (
 )
 from eseal.passphrase import KEYS_DIR, hold_keys, release_keys
 from keys import ed25519
-from keys.errors import PARSE_ERRORS, CheckFailed, InvalidInput, shown
+from keys.errors import PARSE_ERRORS, CheckFailed, ExternalFailure, InvalidInput, shown
 from keys.keyfile import fsync_directory
 from ledger.audit import audit
 from ledger.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
 from ledger.migrate import require_known
-from ledger.sql import SqlStore, copy_sqlite, read_head, sqlite_read_only_url
+from ledger.sql import (
+    ExportedSnapshot,
+    SqlStore,
+    copy_sqlite,
+    exported_snapshot,
+    read_head,
+    sqlite_read_only_url,
+)
 
 MANIFEST = "backup.json"
 BACKUP_FORMAT = "eseal-backup/v1"
 LEDGER_FILE = "ledger.db"
-#: Where the printed pg_dump command writes the dump of a PostgreSQL node's database.
+#: The dump of a PostgreSQL node's database (pg_dump's custom format).
 PG_DUMP_FILE = "ledger.pgdump"
+#: How a pg_dump archive of the custom format begins.
+_PG_DUMP_MAGIC = b"PGDMP"
+_INSTALL_PG_DUMP = (
+    "install PostgreSQL's client programs, of the server's major version or newer "
+    "(Debian, Ubuntu: apt-get install postgresql-client)"
+)
 VERSION_TABLES = ("ledger_alembic_version", "eseal_alembic_version")
 _agency_key = AgencyKeyRow.__table__  # type: ignore[attr-defined]
 _seal = SealRow.__table__  # type: ignore[attr-defined]
 #: A manifest lists a few files per signing key: this bounds it before it is parsed.
 MAX_MANIFEST = 64 * 1024 * 1024
 #: The files a backup may hold, by their path in it.
-_BACKUP_PATH = re.compile(r"node\.json|ledger\.db|keys/(?:root|log|[0-9a-f]{16})\.key")
+_BACKUP_PATH = re.compile(
+    r"node\.json|ledger\.db|ledger\.pgdump|keys/(?:root|log|[0-9a-f]{16})\.key"
+)
 
 
 class NotABackup(InvalidInput):
@@ -81,6 +102,28 @@ class BackupTargetInUse(InvalidInput):
     """The backup's destination exists and is not an empty directory."""
 
     code = "backup-target-in-use"
+
+
+class PgDumpUnavailable(InvalidInput):
+    """A PostgreSQL node is to be backed up and pg_dump is missing, or older than the
+    server (it refuses to dump a newer one)."""
+
+    code = "pg-dump-unavailable"
+
+
+class PgDumpFailed(ExternalFailure):
+    """pg_dump ran and failed (the database refused it, the disk is full, …)."""
+
+    code = "pg-dump-failed"
+
+
+@dataclass(frozen=True)
+class PgDump:
+    """The pg_dump program found: its path, its version as it says it, its major version."""
+
+    path: str
+    version: str
+    major: int
 
 
 @dataclass(frozen=True)
@@ -96,12 +139,10 @@ class FileRecord:
 
 @dataclass(frozen=True)
 class Backup:
-    """A backup made: where, and its manifest; for PostgreSQL, the command that dumps the
-    database."""
+    """A backup made: where, and its manifest."""
 
     path: Path
     manifest: dict[str, Any]
-    pg_dump: str | None = None
 
     @property
     def key_files(self) -> int:
@@ -183,27 +224,131 @@ _SEARCH_PATH = re.compile(r"-c\s*search_path=([A-Za-z_][A-Za-z0-9_$]*)(?=\s|$)")
 _SECRET_PARAMETERS = ("password", "sslpassword")
 
 
-def _pg_dump_command(url: str, out: Path) -> str:
-    """The pg_dump command that dumps the database at ``url`` into the backup ``out``: its
-    URL without the password (pg_dump asks for it, or reads PGPASSWORD or ~/.pgpass), and
-    only the schema the URL's ``options`` name, if they name one."""
+def find_pg_dump() -> PgDump:
+    """The pg_dump on PATH and its version, or :class:`PgDumpUnavailable`."""
+    path = shutil.which("pg_dump")
+    if path is None:
+        raise PgDumpUnavailable(
+            "pg_dump is not installed (none on PATH): a PostgreSQL node's backup holds the "
+            f"dump of its database; {_INSTALL_PG_DUMP} (nothing was written)"
+        )
+    try:
+        run = subprocess.run(  # noqa: S603 - the pg_dump on PATH, no shell
+            [path, "--version"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as e:
+        raise PgDumpUnavailable(
+            f"{path} cannot be run ({e}): {_INSTALL_PG_DUMP} (nothing was written)"
+        ) from e
+    said = run.stdout.strip()
+    version = re.search(r"\b(\d+)(?:\.\d+)*\b", said)
+    if run.returncode != 0 or version is None:
+        raise PgDumpUnavailable(
+            f"{path} --version does not say a version ({shown(said)}): {_INSTALL_PG_DUMP} "
+            "(nothing was written)"
+        )
+    return PgDump(path, version.group(0), int(version.group(1)))
+
+
+def _require_dump_of(pg_dump: PgDump, server_major: int) -> None:
+    if pg_dump.major < server_major:
+        raise PgDumpUnavailable(
+            f"{pg_dump.path} is pg_dump {pg_dump.version}, older than the database server "
+            f"(PostgreSQL {server_major}), which it cannot dump: {_INSTALL_PG_DUMP} "
+            "(nothing was written)"
+        )
+
+
+#: A search path of one schema, as libpq's ``options`` in a database URL sets it.
+_SEARCH_PATH = re.compile(r"-c\s*search_path=([A-Za-z_][A-Za-z0-9_$]*)(?=\s|$)")
+
+
+@dataclass(frozen=True)
+class _DumpTarget:
+    """What pg_dump is told of the database: the URL without its password, the password
+    apart (for its environment), and the one schema the URL's ``options`` select, if any."""
+
+    url: str
+    password: str | None
+    schema: str | None
+
+
+def _dump_target(url: str) -> _DumpTarget:
     parts = urlsplit(url)
     scheme = parts.scheme.split("+", 1)[0]  # postgresql+psycopg: libpq's is postgresql
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(k == "sslpassword" for k, _ in query):
+        raise InvalidInput(
+            "the database URL holds an sslpassword, which pg_dump could only be given on its "
+            "command line: give the client key without a passphrase, or take the dump "
+            "yourself (nothing was written)"
+        )
+    password = make_url(url).password
     netloc = parts.netloc
     if "@" in netloc:
         user, _, host = netloc.rpartition("@")
         netloc = f"{user.partition(':')[0]}@{host}"
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    kept = [(k, v) for k, v in query if k not in _SECRET_PARAMETERS]
+    kept = [(k, v) for k, v in query if k != "password"]
+    in_query = [v for k, v in query if k == "password"]
+    if password is None and in_query:
+        password = in_query[-1]
     text = parts.query if len(kept) == len(query) else urlencode(kept, quote_via=quote)
     schemas = [m for k, v in kept if k == "options" for m in _SEARCH_PATH.findall(v)]
-    command = ["pg_dump", "--format=custom", f"--file={out / PG_DUMP_FILE}"]
-    if len(schemas) == 1:
-        command.append(f"--schema={schemas[0]}")
     # Not urlunsplit: "postgresql:///db" (no host: the local socket) would lose its "//".
     target = f"{scheme}://{netloc}{parts.path}" + (f"?{text}" if text else "")
-    command.append(f"--dbname={target}")
-    return shlex.join(command)
+    return _DumpTarget(target, password, schemas[0] if len(schemas) == 1 else None)
+
+
+def _dump_database(
+    target: Path, url: str, pg_dump: PgDump, snapshot: ExportedSnapshot
+) -> dict[str, Any]:
+    """Dump the database at ``url`` into the new file ``target`` (0600, fsynced), as the
+    exported ``snapshot`` sees it; what the manifest records of the dump."""
+    dump = _dump_target(url)
+    command = [
+        pg_dump.path,
+        "--format=custom",
+        f"--file={target}",
+        f"--snapshot={snapshot.id}",
+        "--no-password",  # never a prompt: the password comes from the environment
+    ]
+    if dump.schema is not None:
+        command.append(f"--schema={dump.schema}")
+    command.append(f"--dbname={dump.url}")
+    env = dict(os.environ)
+    if dump.password is not None:
+        env["PGPASSWORD"] = dump.password
+    fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # pg_dump truncates it and writes; the mode stays
+    finally:
+        os.close(fd)
+    run = subprocess.run(  # noqa: S603 - the pg_dump on PATH, no shell; no secret in it
+        command, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, check=False
+    )
+    if run.returncode != 0:
+        said = run.stderr.strip()
+        if dump.password:
+            said = said.replace(dump.password, "***")
+        raise PgDumpFailed(
+            f"pg_dump failed (exit {run.returncode}): {said[-2000:] or 'it said nothing'}"
+        )
+    fd = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return {
+        "file": PG_DUMP_FILE,
+        "format": "custom",
+        "pg_dump": pg_dump.version,
+        "schema": dump.schema,
+    }
 
 
 def take_backup(data_dir: Path, out: Path, *, database_url: str | None, now: int) -> Backup:
@@ -218,21 +363,32 @@ def take_backup(data_dir: Path, out: Path, *, database_url: str | None, now: int
     source = Path(make_url(url).database or "") if sqlite else None
     if source is not None and not source.is_file():
         raise LedgerMissing(f"the node in {data_dir} has no ledger at {source}: nothing to back up")
-    lock = hold_keys(data_dir)  # no passphrase change rewrites the key files meanwhile
-    try:
+    pg_dump = None if sqlite else find_pg_dump()
+    with contextlib.ExitStack() as held:
+        snapshot = None
+        if pg_dump is not None:  # held until the backup is whole: pg_dump reads it
+            snapshot = held.enter_context(exported_snapshot(url, VERSION_TABLES))
+            _require_dump_of(pg_dump, snapshot.server_major)
+        lock = hold_keys(data_dir)  # no passphrase change rewrites the key files meanwhile
+        if lock is not None:
+            held.callback(release_keys, lock)
         work = out.with_name(f"{out.name}.incomplete-{secrets.token_hex(4)}")
         work.mkdir(mode=0o700)
         try:
             backup = _fill(
-                work, out=out, data_dir=data_dir, config=config, url=url, source=source, now=now
+                work,
+                out=out,
+                data_dir=data_dir,
+                config=config,
+                url=url,
+                source=source,
+                pg=None if pg_dump is None or snapshot is None else (pg_dump, snapshot),
+                now=now,
             )
             _publish(work, out)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
-    finally:
-        if lock is not None:
-            release_keys(lock)
     return backup
 
 
@@ -244,19 +400,26 @@ def _fill(
     config: NodeConfig,
     url: str,
     source: Path | None,
+    pg: tuple[PgDump, ExportedSnapshot] | None,
     now: int,
 ) -> Backup:
-    """Write the backup into ``work``: the database (SQLite), then node.json and the key
-    files, then the manifest."""
+    """Write the backup into ``work``: the database (SQLite's copy, or PostgreSQL's dump in
+    the snapshot ``pg`` holds), then node.json and the key files, then the manifest."""
     files: dict[str, FileRecord] = {}
+    dump: dict[str, Any] | None = None
     if source is not None:
         copy_sqlite(source, work / LEDGER_FILE)
         files[LEDGER_FILE] = _sha256_of(work / LEDGER_FILE)
         head = read_head(sqlite_read_only_url(work / LEDGER_FILE), VERSION_TABLES)
         where = str(source)
+    elif pg is not None:
+        pg_dump, snapshot = pg
+        head, where = snapshot.head, shown_url(url)
+        _checked_head(head.checkpoint, head.size, config, where)  # before the dump is taken
+        dump = _dump_database(work / PG_DUMP_FILE, url, pg_dump, snapshot)
+        files[PG_DUMP_FILE] = _sha256_of(work / PG_DUMP_FILE)
     else:
-        head = read_head(url, VERSION_TABLES)
-        where = shown_url(url)
+        raise AssertionError("a PostgreSQL backup is taken in an exported snapshot")
     checkpoint = _checked_head(head.checkpoint, head.size, config, where)
     # After the database: every key the copy records has its file by now.
     files[NODE_FILE] = _copy_private(data_dir / NODE_FILE, work / NODE_FILE)
@@ -289,10 +452,11 @@ def _fill(
         "schema": {table: list(revs) for table, revs in head.revisions.items()},
         "files": {name: record.to_json() for name, record in sorted(files.items())},
     }
+    if dump is not None:
+        manifest["dump"] = dump
     _write_manifest(work / MANIFEST, manifest)
     fsync_directory(work)
-    pg_dump = None if source is not None else _pg_dump_command(url, out)
-    return Backup(out, manifest, pg_dump)
+    return Backup(out, manifest)
 
 
 def _b64(raw: bytes) -> str:
@@ -395,7 +559,22 @@ def check_backup(path: Path) -> BackupReport:
         report.problems.append("node.json is not the node the manifest names")
     if manifest["database"] == "sqlite":
         _check_ledger(path, config, manifest, report)
+    else:
+        _check_dump(path, manifest, report)
     return report
+
+
+def _check_dump(path: Path, manifest: dict[str, Any], report: BackupReport) -> None:
+    """The dump of a PostgreSQL node is there, as the manifest lists it (its hash and size,
+    checked above), and is a pg_dump archive; restoring it (pg_restore) is the operator's."""
+    if PG_DUMP_FILE not in manifest["files"]:
+        report.problems.append(
+            f"the manifest lists no {PG_DUMP_FILE}: the backup holds no dump of the database"
+        )
+        return
+    with (path / PG_DUMP_FILE).open("rb") as f:
+        if f.read(len(_PG_DUMP_MAGIC)) != _PG_DUMP_MAGIC:
+            report.problems.append(f"{PG_DUMP_FILE} is not a pg_dump archive (custom format)")
 
 
 def _check_ledger(

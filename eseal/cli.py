@@ -356,19 +356,20 @@ def backup(
         typer.Option(
             "--check",
             help="Check the backup in DIR instead: every file against its manifest, the "
-            "ledger audited (no node is opened, nothing is written).",
+            "SQLite ledger audited (no node is opened, nothing is written).",
         ),
     ] = False,
     data: DataOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Back the node up, while it may be serving: its ledger (SQLite; for PostgreSQL the
-    pg_dump command is printed), node.json and its key files, still sealed, with a manifest.
+    """Back the node up, while it may be serving: its ledger (SQLite's copy, or PostgreSQL's
+    pg_dump in one snapshot), node.json and its key files, still sealed, with a manifest.
 
     The backup is written under a temporary name and renamed to DIR once complete. Restore
-    it by copying its files back into a data directory; `eseal backup --check DIR` checks
-    it first, `eseal ledger verify` after."""
+    it by copying its files back into a data directory (on PostgreSQL, pg_restore its
+    ledger.pgdump too); `eseal backup --check DIR` checks it first, `eseal ledger verify`
+    after."""
     from eseal.backup import check_backup, take_backup
 
     if check:
@@ -397,9 +398,9 @@ def backup(
                 + (
                     f"ledger audited, {ledger['size']} entries, root hash {ledger['root_hash']}"
                     if sqlite
-                    else "the ledger is in PostgreSQL, not in the backup: once its dump is "
-                    f"restored, `eseal ledger verify` must find at least {ledger['size']} "
-                    "entries"
+                    else "the ledger's PostgreSQL dump is as backed up (pg_restore checks the "
+                    f"rest): restored, `eseal ledger verify` must find {ledger['size']} "
+                    f"entries, root hash {ledger['root_hash']}"
                 )
             )
 
@@ -417,7 +418,6 @@ def backup(
         "size": ledger["size"],
         "root_hash": ledger["root_hash"],
         "files": made.manifest["files"],
-        "pg_dump": made.pg_dump,
     }
 
     def human() -> None:
@@ -427,10 +427,10 @@ def backup(
             f"ledger:    {ledger['size']} entries, root hash {ledger['root_hash']}\n"
             f"key files: {made.key_files}, copied as they are (sealed by the passphrase)"
         )
-        if made.pg_dump is not None:
+        if "dump" in made.manifest:
             typer.echo(
-                "the ledger is in PostgreSQL, which eseal does not copy: dump it now "
-                f"(the dump must hold at least these {ledger['size']}) with\n  {made.pg_dump}"
+                f"database:  PostgreSQL, dumped by pg_dump {made.manifest['dump']['pg_dump']} "
+                f"into {made.manifest['dump']['file']} in the same snapshot"
             )
         typer.echo(f"check it with: eseal backup --check {made.path}")
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -188,16 +189,55 @@ def read_head(url: str, version_tables: Sequence[str] = ()) -> StoredHead:
         engine = engine.execution_options(isolation_level="REPEATABLE READ")
     try:
         with engine.connect() as conn, conn.begin():
-            size = conn.execute(select(_head.c.size).where(_head.c.id == HEAD_ID)).scalar()
-            note = conn.execute(
-                select(_checkpoint.c.note).order_by(_checkpoint.c.size.desc()).limit(1)
-            ).scalar()
-            revisions = {t: current_revisions(conn, t) for t in version_tables}
+            return _head_in(conn, version_tables)
     except SQLAlchemyError as e:
         raise StoreUnavailable(f"cannot read the ledger database: {error_reason(e)}") from e
     finally:
         engine.dispose()
+
+
+def _head_in(conn: Connection, version_tables: Sequence[str]) -> StoredHead:
+    """The ledger's head as the transaction of ``conn`` sees it."""
+    size = conn.execute(select(_head.c.size).where(_head.c.id == HEAD_ID)).scalar()
+    note = conn.execute(
+        select(_checkpoint.c.note).order_by(_checkpoint.c.size.desc()).limit(1)
+    ).scalar()
+    revisions = {t: current_revisions(conn, t) for t in version_tables}
     return StoredHead(int(size or 0), None if note is None else str(note), revisions)
+
+
+@dataclass(frozen=True)
+class ExportedSnapshot:
+    """A PostgreSQL snapshot held open and exported: its id (for ``pg_dump --snapshot``),
+    the ledger's head in it, and the server's major version."""
+
+    id: str
+    head: StoredHead
+    server_major: int
+
+
+@contextlib.contextmanager
+def exported_snapshot(url: str, version_tables: Sequence[str] = ()) -> Iterator[ExportedSnapshot]:
+    """Hold a read-only REPEATABLE READ transaction on the PostgreSQL database at ``url``
+    while the block runs, its snapshot exported (``pg_export_snapshot()``) so that another
+    session (``pg_dump --snapshot``) reads the very state this one does, as long as the
+    block lasts. Nothing is changed."""
+    engine = create_engine(_driver_url(url), connect_args={"connect_timeout": 10})
+    engine = engine.execution_options(isolation_level="REPEATABLE READ")
+    try:
+        with engine.connect() as conn, conn.begin():
+            try:
+                conn.execute(text("SET TRANSACTION READ ONLY"))
+                snapshot = str(conn.execute(text("SELECT pg_export_snapshot()")).scalar_one())
+                major = int(conn.execute(text("SHOW server_version_num")).scalar_one()) // 10000
+                head = _head_in(conn, version_tables)
+            except SQLAlchemyError as e:
+                raise StoreUnavailable(f"cannot read the ledger database: {error_reason(e)}") from e
+            yield ExportedSnapshot(snapshot, head, major)
+    except SQLAlchemyError as e:  # connecting, or ending the transaction
+        raise StoreUnavailable(f"cannot read the ledger database: {error_reason(e)}") from e
+    finally:
+        engine.dispose()
 
 
 def copy_sqlite(source: Path, target: Path) -> None:

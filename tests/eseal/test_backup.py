@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shlex
 import shutil
 import signal
 import sqlite3
@@ -15,6 +14,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,7 +27,7 @@ from eseal.licenses import issue, issue_many
 from eseal.node import Node
 from keys import keyfile
 from ledger.audit import audit
-from ledger.sql import copy_sqlite
+from ledger.sql import copy_sqlite, exported_snapshot
 from tests.e2e.conftest import (
     assert_clean_error,
     files_state,
@@ -405,58 +405,241 @@ def test_a_passphrase_change_does_not_run_beside_a_backup(
     assert keyfile.read_key_file(tmp_path / "b" / "keys" / "root.key", PASSPHRASE)
 
 
-@pytest.mark.postgres
-def test_a_postgres_node_is_backed_up_with_the_pg_dump_it_prints(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """On PostgreSQL the backup holds node.json and the key files, and prints the pg_dump
-    command (of the node's schema alone); that dump, restored into an emptied database
-    beside the backup's files, is a node that serves what was issued before, at least at
-    the manifest's size and root."""
+def _postgres_url_and_tools() -> str:
     url = postgres_url()
     if url is None:
         pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
     if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
         pytest.skip("pg_dump and pg_restore are not installed")
-    node = postgres_node(tmp_path / "node", url)
-    issued = issue(node, AGENT, MARKET, business_request(), now=NOW)
-    node.close()
-    out = tmp_path / "b"
-    args = ["--data", str(tmp_path / "node"), "--json", "backup", str(out)]
-    code, said, err = run_in_process(args, capsys, monkeypatch)
-    assert code == 0, err
-    report = json.loads(said)
-    manifest = read_manifest(out)
-    assert manifest["database"] == "postgresql"
-    keys = sorted(f"keys/{p.name}" for p in (tmp_path / "node" / "keys").glob("*.key"))
-    assert len(keys) == 3  # root, log, the agency's
-    assert sorted(manifest["files"]) == [*keys, "node.json"]
-    assert not (out / "ledger.db").exists()
-    command = shlex.split(report["pg_dump"])
-    assert command[:3] == ["pg_dump", "--format=custom", f"--file={out}/ledger.pgdump"]
-    assert f"--schema={run_schema()}" in command
-    dumped = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert dumped.returncode == 0, dumped.stderr
-    code, said, err = run_in_process(["backup", "--check", str(out)], capsys, monkeypatch)
-    assert code == 0, err
-    assert "PostgreSQL" in said
+    return url
 
-    reset_postgres(url)  # the database lost
+
+def _restore_postgres(url: str, backup: Path, into: Path) -> None:
+    """Restore ``backup`` as README says: its dump into the emptied schema (pg_restore), its
+    files into the data directory ``into``."""
+    reset_postgres(url)  # the database lost: an empty schema
     restored = subprocess.run(
-        ["pg_restore", "--clean", "--if-exists", f"--dbname={url}", str(out / "ledger.pgdump")],
+        ["pg_restore", "--clean", "--if-exists", f"--dbname={url}", str(backup / "ledger.pgdump")],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert restored.returncode == 0, restored.stderr
-    shutil.rmtree(tmp_path / "node")
-    shutil.copytree(out, tmp_path / "restored")
+    shutil.copytree(backup, into)
+
+
+def _recorded_keys(url: str) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT key_id FROM agency_key UNION SELECT key_id FROM seal")
+        return {str(k) for (k,) in rows}
+
+
+@pytest.mark.postgres
+def test_a_postgres_backup_taken_while_the_node_acts_restores_whole(tmp_path: Path) -> None:
+    """A PostgreSQL node issues and adds signing keys in this process while another process
+    backs it up: the backup holds the dump, taken in the snapshot the manifest's size and
+    root were read in, and, restored (pg_restore into an emptied schema), is a node whose
+    ledger ends at the manifest's size and root, audits clean, and has the file of every
+    signing key it records."""
+    url = _postgres_url_and_tools()
+    node = postgres_node(tmp_path / "node", url)
+    out = tmp_path / "b"
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    issue_many(node, AGENT, MARKET, [business_request() for _ in range(20)], now=NOW)
+    before = node.log.size()
+
+    def write() -> None:
+        try:
+            n = 0
+            while not stop.is_set():
+                issue_many(node, AGENT, MARKET, [business_request() for _ in range(3)], now=NOW)
+                n += 1
+                if n % 3 == 0:  # a new key file now and then, as an agency rotates
+                    rotate_key(node, MARKET, now=NOW)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        while node.log.size() < before + 30 and not errors:
+            stop.wait(0.01)
+        committed = node.log.size()
+        run = run_eseal("--data", node.data_dir, "--json", "backup", out, cwd=tmp_path)
+        size_after_backup = node.log.size()
+        while node.log.size() < size_after_backup + 10 and not errors:
+            stop.wait(0.01)
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    assert not errors, errors
+    assert run.code == 0, str(run)
+    node_size = node.log.size()
+    node.close()
+    said = json.loads(run.stdout)
+    manifest = read_manifest(out)
     ledger = manifest["ledger"]
+    assert manifest["database"] == "postgresql"
+    assert (said["size"], said["root_hash"]) == (ledger["size"], ledger["root_hash"])
+    assert committed <= ledger["size"] < node_size  # appends before and after it
+    assert sorted(p.name for p in out.iterdir()) == [
+        "backup.json",
+        "keys",
+        "ledger.pgdump",
+        "node.json",
+    ]
+    dump = out / "ledger.pgdump"
+    assert manifest["files"]["ledger.pgdump"] == {
+        "bytes": dump.stat().st_size,
+        "sha256": backup_module._sha256_of(dump).sha256,
+    }
+    assert dump.stat().st_mode & 0o777 == 0o600
+    assert manifest["dump"]["schema"] == run_schema()
+    check = run_eseal("backup", "--check", out, cwd=tmp_path)
+    assert check.code == 0, str(check)
+    assert "PostgreSQL" in check.stdout
+
+    shutil.rmtree(tmp_path / "node")
+    _restore_postgres(url, out, tmp_path / "restored")
+    recorded = _recorded_keys(url)
+    assert len(recorded) >= 2  # the agency's first key and a rotation at least
+    assert {f"keys/{k}.key" for k in recorded} <= set(manifest["files"])
     with Node.open(tmp_path / "restored", passphrase=PASSPHRASE) as back:
-        assert back.log.size() >= ledger["size"]
+        assert back.log.size() == ledger["size"]  # the dump is the snapshot, no more
+        assert back.log.checkpoint() == ledger["checkpoint"]
         assert back.log.root_hash(ledger["size"]) == base64.b64decode(ledger["root_hash"])
         assert audit(back.store, back.log_verifier).ok
-        with TestClient(create_app(back)) as c:
-            verdict = c.post("/v1/verify", json={"text": issued.qr_text})
-            assert verdict.json()["status"] == "VALID", verdict.text
+        for key in recorded:  # each opens with the passphrase
+            assert back.signing_key(bytes.fromhex(key))
+        issue(back, AGENT, MARKET, business_request(), now=NOW)  # it acts again
+
+
+@pytest.mark.postgres
+def test_a_postgres_backup_dumps_the_snapshot_it_copies_the_keys_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key added just before the snapshot is in the dump and has its file; one added while
+    pg_dump runs is not in the dump (the snapshot is older), its file an extra."""
+    url = _postgres_url_and_tools()
+    node = postgres_node(tmp_path / "node", url)
+    added: dict[str, str] = {}
+    snapshot, dump = exported_snapshot, backup_module._dump_database
+
+    def rotate_then_snapshot(*args: Any, **kwargs: Any) -> Any:
+        added["before"] = rotate_key(node, MARKET, now=NOW).key_id.hex()
+        return snapshot(*args, **kwargs)
+
+    def rotate_then_dump(*args: Any, **kwargs: Any) -> Any:
+        added["during"] = rotate_key(node, MARKET, now=NOW).key_id.hex()
+        return dump(*args, **kwargs)
+
+    monkeypatch.setattr(backup_module, "exported_snapshot", rotate_then_snapshot)
+    monkeypatch.setattr(backup_module, "_dump_database", rotate_then_dump)
+    made = take_backup(node.data_dir, tmp_path / "b", database_url=None, now=NOW)
+    size = node.log.size()
+    node.close()
+    assert made.manifest["ledger"]["size"] < size  # the rotation during the dump is not in it
+    assert check_backup(tmp_path / "b").ok
+    _restore_postgres(url, tmp_path / "b", tmp_path / "restored")
+    recorded = _recorded_keys(url)
+    assert added["before"] in recorded
+    assert added["during"] not in recorded
+    assert {f"keys/{k}.key" for k in recorded} <= set(made.manifest["files"])
+
+    # --check finds the dump changed since.
+    archive = tmp_path / "b" / "ledger.pgdump"
+    data = bytearray(archive.read_bytes())
+    data[-1] ^= 1
+    archive.write_bytes(bytes(data))
+    assert check_backup(tmp_path / "b").problems == [
+        "ledger.pgdump is not the file backed up (its size or SHA-256)"
+    ]
+
+
+def _fake_pg_dump(bin_dir: Path, log: Path, version: str | None = None) -> None:
+    """A pg_dump in ``bin_dir`` that logs its arguments and PGPASSWORD into ``log``, then
+    says ``version`` or runs the real one."""
+    real = shutil.which("pg_dump")
+    assert real is not None
+    bin_dir.mkdir()
+    then = f"echo 'pg_dump (PostgreSQL) {version}'" if version else f'exec {real} "$@"'
+    script = bin_dir / "pg_dump"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'printf "argv %s\\n" "$*" >> {log}\n'
+        f'printf "PGPASSWORD=%s\\n" "${{PGPASSWORD-}}" >> {log}\n'
+        f"{then}\n"
+    )
+    script.chmod(0o755)
+
+
+@pytest.mark.postgres
+def test_a_postgres_backup_without_a_fit_pg_dump_is_refused_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = _postgres_url_and_tools()
+    node = postgres_node(tmp_path / "node", url)
+    node.close()
+    state = (files_state(tmp_path / "node"), _recorded_keys(url))
+    _fake_pg_dump(tmp_path / "old-bin", tmp_path / "log", version="9.6.24")
+    out = tmp_path / "b"
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # no pg_dump on it
+    args = ["--data", str(tmp_path / "node"), "backup", str(out)]
+    code, said, err = run_in_process(args, capsys, monkeypatch)
+    assert code == 2, err
+    assert said == ""
+    assert "pg_dump is not installed" in err
+    assert "postgresql-client" in err
+    assert not out.exists()
+    assert _leftovers(tmp_path, "b") == []
+
+    # One older than the server: refused the same way.
+    monkeypatch.setenv("PATH", str(tmp_path / "old-bin"))
+    code, said, err = run_in_process(args, capsys, monkeypatch)
+    assert code == 2, err
+    assert "is pg_dump 9.6.24, older than the database server" in err
+    assert "postgresql-client" in err
+    assert not out.exists()
+    assert _leftovers(tmp_path, "b") == []
+    assert (files_state(tmp_path / "node"), _recorded_keys(url)) == state
+
+
+@pytest.mark.postgres
+def test_the_database_password_reaches_pg_dump_by_its_environment_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = _postgres_url_and_tools()
+    password = "S3cret-pw-4-backup"
+    scheme, _, rest = url.partition("://")
+    userinfo, _, host = rest.rpartition("@")
+    if not userinfo or ":" in userinfo:
+        pytest.skip("the test database URL names no user, or a password already")
+    with_password = f"{scheme}://{userinfo}:{password}@{host}"
+    node = postgres_node(tmp_path / "node", url)  # the server asks none: any password does
+    node.close()
+    log = tmp_path / "log"
+    _fake_pg_dump(tmp_path / "bin", log)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "b"
+    for as_json in ([], ["--json"]):
+        shutil.rmtree(out, ignore_errors=True)
+        args = ["--data", str(tmp_path / "node"), "--database-url", with_password, *as_json]
+        code, said, err = run_in_process([*args, "backup", str(out)], capsys, monkeypatch)
+        assert code == 0, err
+        assert password not in said + err
+        assert "ledger.pgdump" in said
+    logged = log.read_text()
+    assert f"PGPASSWORD={password}" in logged  # pg_dump was given it, in its environment
+    argv = [line for line in logged.splitlines() if line.startswith("argv ")]
+    assert any("--snapshot=" in line for line in argv)
+    assert not any(password in line for line in argv)  # and not on its command line
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert password.encode() not in path.read_bytes(), path
+    assert check_backup(out).ok
