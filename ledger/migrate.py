@@ -10,6 +10,7 @@ nothing changed (:class:`SchemaTooNew`): this eseal's code does not know its tab
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -20,6 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from keys.errors import InvalidInput
+
+_log = logging.getLogger(__name__)
 
 #: Any constant: the PostgreSQL advisory lock key under which migrations run.
 _MIGRATION_LOCK = 0x6573_6561_6C00
@@ -100,5 +103,13 @@ def upgrade(engine: Engine, script_location: Path, version_table: str) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
         if require_known(conn, script_location, version_table):
             return  # at the head already: nothing to run
+        before = current_revisions(conn, version_table)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+        if before:  # an existing database moved on (a new one is made, not migrated)
+            _log.warning(
+                "migrated the database's schema (%s) from revision %s to %s",
+                version_table,
+                ", ".join(before),
+                ", ".join(current_revisions(conn, version_table)),
+            )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -157,12 +158,17 @@ def _revision(url: str, table: str) -> str:
 
 
 def test_a_database_of_an_older_eseal_is_migrated_as_the_node_opens_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The upgrade as README tells it: a backup taken first keeps the older schema (it
     migrates nothing, and checks), then the first command of the new eseal migrates the
-    node's database in place, and what was issued before is there."""
+    node's database in place, says so, and what was issued before is there."""
+    caplog.set_level(logging.WARNING, logger="ledger.migrate")
     region = make_region(tmp_path / "node")
+    assert not caplog.records  # a new database is made, not migrated
     issued = issue(region.node, Principal("agency", MARKET), MARKET, business_request(), now=NOW)
     region.node.close()
     url = sqlite_url(tmp_path / "node")
@@ -174,11 +180,17 @@ def test_a_database_of_an_older_eseal_is_migrated_as_the_node_opens_it(
     assert _revision(url, "eseal_alembic_version") == "eseal_0001"  # not migrated by it
     assert read_manifest(tmp_path / "b")["schema"]["eseal_alembic_version"] == ["eseal_0001"]
     assert check_backup(tmp_path / "b").ok
+    assert not caplog.records
 
     code, said, err = run_eseal([*data, "--json", "ledger", "verify"], capsys, monkeypatch)
     assert code == 0, err
     assert json.loads(said)["ok"] is True
     assert _revision(url, "eseal_alembic_version") == "eseal_0003"
+    said_so = [r.getMessage() for r in caplog.records]
+    assert said_so == [
+        "migrated the database's schema (eseal_alembic_version) from revision eseal_0001 "
+        "to eseal_0003"
+    ]
     with Node.open(tmp_path / "node") as node:
         assert get_license(node, issued.id).document == issued.qr_text
 
