@@ -170,10 +170,8 @@ def _sha256_of(path: Path) -> FileRecord:
     return FileRecord(path.stat().st_size, digest.hexdigest())
 
 
-def _copy_private(source: Path, target: Path) -> FileRecord:
-    """Copy the small file ``source`` byte for byte into the new file ``target`` (0600),
-    fsynced."""
-    data = source.read_bytes()
+def _write_private(target: Path, data: bytes) -> FileRecord:
+    """Write ``data`` into the new file ``target`` (0600), fsynced."""
     fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600)
     try:
         os.fchmod(fd, 0o600)
@@ -183,6 +181,12 @@ def _copy_private(source: Path, target: Path) -> FileRecord:
     finally:
         os.close(fd)
     return FileRecord(len(data), hashlib.sha256(data).hexdigest())
+
+
+def _copy_private(source: Path, target: Path) -> FileRecord:
+    """Copy the small file ``source`` byte for byte into the new file ``target`` (0600),
+    fsynced."""
+    return _write_private(target, source.read_bytes())
 
 
 def _require_new_target(out: Path, data_dir: Path) -> None:
@@ -464,14 +468,7 @@ def _b64(raw: bytes) -> str:
 
 
 def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    data = (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "wb", closefd=False) as f:
-            f.write(data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _write_private(path, (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode())
 
 
 def _publish(work: Path, out: Path) -> None:

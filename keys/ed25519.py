@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 import threading
 
-import nacl.bindings
-import nacl.exceptions
 import nacl.signing
 from nacl._sodium import ffi, lib  # PyNaCl's own cffi binding of libsodium
 
