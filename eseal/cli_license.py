@@ -220,7 +220,8 @@ def license_transfer(
     to: Annotated[
         str | None,
         typer.Option(
-            help="The id of the license that replaces it (required; perhaps of another region).",
+            help="The id of the license that replaces it (required; perhaps of another region;"
+            " one recorded here must be in force).",
             metavar="NEW_LICENSE_ID",
         ),
     ] = None,

@@ -109,6 +109,13 @@ class UnknownNewLicense(InvalidInput):
     http_status = 422
 
 
+class NewLicenseNotInForce(InvalidInput):
+    """A transfer names a license recorded here that is not in force."""
+
+    code = "new-license-not-in-force"
+    http_status = 422
+
+
 class StatusChanged(CheckFailed):
     """The license changed while the act was being recorded; nothing was written."""
 
@@ -515,21 +522,35 @@ def _transfer_target(license_id: str, kind: str, to: str | None) -> LicenseId | 
     return target
 
 
-def _check_recorded_here(node: Node, target: LicenseId) -> None:
-    """A transfer's new license, when it is of this region (issued by an agency of this
-    region's province), must be one issued here. Another region's (a business moving its
+def _check_successor(node: Node, target: LicenseId, *, now: int) -> None:
+    """A transfer's new license, as far as this node can tell. One recorded here must be in
+    force at ``now``, since the holder is sent to it: valid (01; not suspended, withdrawn,
+    cancelled, lapsed, renewed, transferred or revoked) and not past its last day (a
+    verifier would call it expired). One of this region (issued by an agency of this
+    region's province) must be one issued here. Another region's (a business moving its
     registration elsewhere) cannot be checked here; nor can a central-government agency's
     that is not recorded here, which may be registered in any region."""
     try:
-        get_license(node, str(target))
-        return
+        row = get_license(node, str(target))
     except UnknownLicense:
-        pass
-    issuer_region = target.issuer_region
-    if issuer_region[:2] == node.config.region[:2] and issuer_region != CENTRAL_REGION:
-        raise UnknownNewLicense(
-            f"the new license {target} is of this region ({node.config.region}) but was not "
-            "issued here"
+        issuer_region = target.issuer_region
+        if issuer_region[:2] == node.config.region[:2] and issuer_region != CENTRAL_REGION:
+            raise UnknownNewLicense(
+                f"the new license {target} is of this region ({node.config.region}) but was "
+                "not issued here"
+            ) from None
+        return
+    if row.status != "01":
+        replaced = f", replaced by {row.replaced_by}" if row.replaced_by else ""
+        raise NewLicenseNotInForce(
+            f"the new license {target} is {row.status} {STATUS_NAMES[row.status]}{replaced}: "
+            "a transfer names a license in force"
+        )
+    if row.expires is not None and now > row.expires:
+        last = datetime.fromtimestamp(row.expires, CST).date()
+        raise NewLicenseNotInForce(
+            f"the new license {target} has expired (valid until {last}): a transfer names a "
+            "license in force"
         )
 
 
@@ -561,7 +582,7 @@ def change_status(
             f"license {license_id} is {STATUS_NAMES[row.status]}: {action} is not allowed"
         )
     if target is not None:
-        _check_recorded_here(node, target)
+        _check_successor(node, target, now=now)
     acting = (
         active_key(node, row.agency_code).key_id if principal.role == "agency" else node.root_key_id
     )

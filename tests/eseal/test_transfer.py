@@ -1,12 +1,15 @@
 """A transfer out (转出, status 06) names the license that replaces it: checked for form
-(and, of this region, for being issued here), recorded in its ledger entry (``to``) and
-answered as ``replaced_by``; required of a transfer and refused on the other changes, from
-the core, the HTTP API and the command line alike; the ledger still audits clean."""
+(and, of this region, for being issued here; recorded here, for being in force), recorded in
+its ledger entry (``to``) and answered as ``replaced_by``; required of a transfer and refused
+on the other changes, from the core, the HTTP API and the command line alike; the ledger
+still audits clean."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,16 @@ from fastapi.testclient import TestClient
 from eseal.agencies import Principal
 from eseal.api.app import create_app
 from eseal.ids import InvalidLicenseId, make_license_id
-from eseal.licenses import UnknownNewLicense, change_status, get_license, issue
+from eseal.licenses import (
+    DAY,
+    NewLicenseNotInForce,
+    UnknownNewLicense,
+    change_status,
+    day_end,
+    get_license,
+    issue,
+    renew,
+)
 from keys.errors import InvalidInput
 from ledger.entries import decode_entry
 from tests.eseal.conftest import (
@@ -105,6 +117,77 @@ def test_a_bad_new_license_changes_nothing(
     assert said in str(refused)
 
 
+#: How a license recorded here comes to be out of force, and what a refused transfer to it
+#: says of it.
+NOT_IN_FORCE = {
+    "suspended": "is 02 暂停 suspended",
+    "withdrawn": "is 03 撤回 withdrawn",
+    "cancelled": "is 04 注销 cancelled",
+    "renewed": "is 05 失效 lapsed, replaced by ",
+    "transferred": "is 06 转出 transferred out, replaced by ",
+    "revoked": "is 07 撤销 revoked",
+    "expired": "has expired (valid until 2026-11-19)",
+}
+
+
+def _out_of_force(region: Region, how: str) -> str:
+    """A license recorded here, issued at NOW and put out of force by ``how`` (an expired
+    one was valid until the day after NOW's, 2026-11-19 in Beijing time)."""
+    node = region.node
+    if how == "expired":
+        until = day_end(date(2026, 11, 19))
+        return issue(
+            node, AGENT, MARKET, dataclasses.replace(business_request(), valid_until=until), now=NOW
+        ).id
+    lic = _fresh(region)
+    if how == "renewed":
+        renew(node, AGENT, lic, now=NOW)
+        return lic
+    action = {
+        "suspended": "suspend",
+        "withdrawn": "withdraw",
+        "cancelled": "cancel",
+        "revoked": "revoke",
+        "transferred": "transfer",
+    }[how]
+    to = BEIJING if how == "transferred" else None
+    change_status(node, AGENT, lic, action, reason="x", to=to, now=NOW)
+    return lic
+
+
+@pytest.mark.parametrize("how", NOT_IN_FORCE)
+def test_a_transfer_to_a_license_not_in_force_changes_nothing(region: Region, how: str) -> None:
+    """The holder is sent to the new license: one recorded here must be in force when the
+    transfer is recorded (valid, 01, and not past its last day), or the transfer is refused."""
+    to = _out_of_force(region, how)
+    lic = _fresh(region)
+    refused = _unchanged(
+        region,
+        lic,
+        lambda: change_status(
+            region.node, AGENT, lic, "transfer", reason="迁出", to=to, now=NOW + 2 * DAY
+        ),
+    )
+    assert isinstance(refused, NewLicenseNotInForce)
+    said = str(refused)
+    assert said.startswith(f"the new license {to} {NOT_IN_FORCE[how]}"), said
+    successor = get_license(region.node, to).replaced_by
+    assert (successor is not None) == (how in ("renewed", "transferred"))
+    assert successor is None or f"replaced by {successor}:" in said
+    assert said.endswith(": a transfer names a license in force"), said
+
+
+def test_a_license_in_force_to_its_last_day_may_be_named(region: Region) -> None:
+    """A new license valid until a day may be named all that day, as a verifier takes it
+    for valid to its last second."""
+    until = day_end(date(2026, 11, 19))
+    request = dataclasses.replace(business_request(), valid_until=until)
+    to = issue(region.node, AGENT, MARKET, request, now=NOW).id
+    lic = _fresh(region)
+    row = change_status(region.node, AGENT, lic, "transfer", reason="迁出", to=to, now=until)
+    assert (row.status, row.replaced_by) == ("06", to)
+
+
 @pytest.mark.parametrize("action", ["suspend", "withdraw", "cancel", "revoke", "lapse"])
 def test_only_a_transfer_names_a_new_license(region: Region, action: str) -> None:
     lic = _fresh(region)
@@ -170,15 +253,34 @@ def test_the_api_refuses_a_bad_new_license_with_a_problem(
     assert client.get(f"/v1/licenses/{lic}/status").json()["status"] == "01"
 
 
+def test_the_api_refuses_a_new_license_not_in_force_with_a_problem(
+    region: Region, client: TestClient
+) -> None:
+    to = _out_of_force(region, "revoked")
+    lic = _fresh(region)
+    size = region.node.log.size()
+    r = client.post(f"/v1/licenses/{lic}/transfer", json={"reason": "迁出", "to": to})
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["type"].endswith("/new-license-not-in-force"), problem
+    assert f"the new license {to} is 07 撤销 revoked" in problem["detail"]
+    assert region.node.log.size() == size
+    status = client.get(f"/v1/licenses/{lic}/status").json()
+    assert (status["status"], status["replaced_by"]) == ("01", None)
+
+
 # --- the command line ---------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def node_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    """A node on disk (closed, for the command line) and three licenses issued on it."""
+    """A node on disk (closed, for the command line) and four licenses issued on it, the
+    last of them revoked."""
     data = tmp_path_factory.mktemp("transfer-cli")
     made = make_region(data)
-    ids = [issue(made.node, AGENT, MARKET, business_request(), now=NOW).id for _ in range(3)]
+    ids = [issue(made.node, AGENT, MARKET, business_request(), now=NOW).id for _ in range(4)]
+    change_status(made.node, AGENT, ids[3], "revoke", reason="违法经营", now=NOW)
     made.node.close()
     return data, ids
 
@@ -188,7 +290,7 @@ def test_the_cli_transfers_to_a_new_license_and_the_ledger_still_audits(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    data, (lic, here, _) = node_dir
+    data, (lic, here, successor, _) = node_dir
     monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
     base = ["--data", str(data)]
     code, out, err = run_eseal(
@@ -199,14 +301,14 @@ def test_the_cli_transfers_to_a_new_license_and_the_ledger_still_audits(
     assert code == 0, err
     assert out == f"{lic}: 06 转出 transferred out\n  新证照 new license: {BEIJING}\n"
     code, out, err = run_eseal(
-        [*base, "--json", "license", "transfer", here, "--to", lic, "--reason", "合并"],
+        [*base, "--json", "license", "transfer", here, "--to", successor, "--reason", "合并"],
         capsys,
         monkeypatch,
     )
     assert code == 0, err
-    assert json.loads(out) == {"id": here, "status": "06", "replaced_by": lic}
+    assert json.loads(out) == {"id": here, "status": "06", "replaced_by": successor}
     code, out, err = run_eseal([*base, "--json", "license", "show", here], capsys, monkeypatch)
-    assert json.loads(out)["replaced_by"] == lic
+    assert json.loads(out)["replaced_by"] == successor
     code, out, err = run_eseal([*base, "--json", "ledger", "verify"], capsys, monkeypatch)
     assert code == 0, (out, err)
     assert json.loads(out)["ok"] is True
@@ -215,7 +317,7 @@ def test_the_cli_transfers_to_a_new_license_and_the_ledger_still_audits(
     code, out, err = run_eseal([*base, "--json", "ledger", "entry", str(last)], capsys, monkeypatch)
     assert code == 0, err
     shown = json.loads(out)["entry"]
-    assert (shown["kind"], shown["subject"], shown["to"]) == ("license.transfer", here, lic)
+    assert (shown["kind"], shown["subject"], shown["to"]) == ("license.transfer", here, successor)
 
 
 @pytest.mark.parametrize(
@@ -228,6 +330,7 @@ def test_the_cli_transfers_to_a_new_license_and_the_ledger_still_audits(
         (["--to", NOT_ISSUED], "is of this region (500000) but was not issued here"),
         (["--to", "{self}"], "cannot be transferred to itself"),
         (["--to", PERSONAL], "error: the new license's serial must not hold an identity number"),
+        (["--to", "{revoked}"], "is 07 撤销 revoked: a transfer names a license in force"),
     ],
 )
 def test_the_cli_refuses_a_missing_or_bad_new_license(
@@ -237,9 +340,9 @@ def test_the_cli_refuses_a_missing_or_bad_new_license(
     args: list[str],
     said: str,
 ) -> None:
-    data, (_, _, lic) = node_dir
+    data, (_, _, lic, revoked) = node_dir
     monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
-    args = [a.replace("{self}", lic) for a in args]
+    args = [a.replace("{self}", lic).replace("{revoked}", revoked) for a in args]
     code, out, err = run_eseal(
         ["--data", str(data), "license", "transfer", lic, "--reason", "迁出", *args],
         capsys,
@@ -259,7 +362,7 @@ def test_the_cli_takes_no_new_license_on_another_change(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    data, (_, _, lic) = node_dir
+    data, (_, _, lic, _) = node_dir
     monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
     args = ["--data", str(data), "license", "suspend", lic, "--reason", "x", "--to", BEIJING]
     code, out, err = run_eseal(args, capsys, monkeypatch)

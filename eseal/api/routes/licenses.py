@@ -81,7 +81,9 @@ class StatusIn(Strict):
         default=None,
         max_length=128,
         description="A transfer's new license: the id of the license that replaces this one "
-        "(perhaps of another region). Required for a transfer, refused on the other actions.",
+        "(perhaps of another region; one recorded here must be in force, or the transfer is "
+        "refused: new-license-not-in-force). Required for a transfer, refused on the other "
+        "actions.",
     )
 
 
