@@ -198,6 +198,8 @@
       transferred_note: (id) => `该证照已转出，新证照：${id}`,
       elsewhere_note: (code) =>
         `该证照标明由其他地区（区划代码 ${code}）签发：本窗口只持有本地区的信任名单，无法在此核验真伪，请通过该地区的核验服务核验`,
+      central_note: (code) =>
+        `该证照标明由中央国家机关（区划代码 ${code}）签发：本窗口只持有本地区的信任名单，无法在此核验真伪，请通过中央国家机关的核验服务核验`,
       transferred_away_note: (id) => `该证照已转出至其他地区，新证照：${id}，请向现发证机关核实`,
       fr_replaced_by: "新证编号",
       fr_region: "信任地区",
@@ -394,6 +396,8 @@
       transferred_note: (id) => `Transferred out; the new license: ${id}`,
       elsewhere_note: (code) =>
         `The license names another region (code ${code}) as its issuer: this window holds only its own region's trusted list and cannot check it here. Verify it with that region's service`,
+      central_note: (code) =>
+        `The license names the central government (code ${code}) as its issuer: this window holds only its own region's trusted list and cannot check it here. Verify it with the central government's service`,
       transferred_away_note: (id) => `Transferred to another region; the new license: ${id}. Confirm with its issuing agency`,
       fr_replaced_by: "Replaced by",
       fr_region: "Trusted region",
@@ -717,13 +721,17 @@
     } else setBanner("idle", "idle", t("idle"), "", []);
   }
 
+  // The central government's region code (verifier.trust.CENTRAL_REGION): its agencies'
+  // credit codes carry it whatever region they serve, and its own platform signs as it.
+  const CENTRAL_REGION = "100000";
+
   // The region a license id names by its issuer code (as eseal.ids.LicenseId.issuer_region:
   // a credit code's positions 3–8, or the region code itself), or null where it names none:
   // not a license id, or an agency of the central government (100000), of any region.
   function licenseRegion(id) {
     const m = /^1\.2\.156\.3005\.2\.[0-9A-Z]{21}\.([0-9A-Z]{18}|[0-9]{6})\.[0-9A-Z]{1,20}\.[0-9]{3}\.[0-9A-Z]$/.exec(id);
     const region = m ? (m[1].length === 18 ? m[1].slice(2, 8) : m[1]) : "";
-    return /^[0-9]{6}$/.test(region) && region !== "100000" ? region : null;
+    return /^[0-9]{6}$/.test(region) && region !== CENTRAL_REGION ? region : null;
   }
 
   // A transfer with the license that replaces it, in the clerk's words: of another region
@@ -737,9 +745,10 @@
   }
 
   // The region a license whose issuer is unknown here names, where it is of another province
-  // than this node's, or null. This node trusts its own region's list only: another
-  // region's license is unknown to it whether it is genuine or not, and the clerk must be
-  // sent to that region's service rather than told it may be forged.
+  // than this node's (or the central government's own, 100000), or null. This node trusts
+  // its own region's list only: another region's license is unknown to it whether it is
+  // genuine or not, and the clerk must be sent to that region's service rather than told it
+  // may be forged.
   function elsewhere(v) {
     const here = typeof state.region === "string" ? state.region : "";
     if (v.status !== "UNKNOWN_ISSUER" || v.kind !== "license" || !/^[0-9]{6}$/.test(here)) return null;
@@ -762,7 +771,7 @@
       return transferredNote(v, successor(v));
     }
     const there = elsewhere(v);
-    if (there !== null) return t("elsewhere_note", there);
+    if (there !== null) return t(there === CENTRAL_REGION ? "central_note" : "elsewhere_note", there);
     const stampKey = "why_stamp_" + v.status;
     if (v.kind === "stamp" && stampKey in STRINGS.zh) return t(stampKey);
     const key = "why_" + v.status;

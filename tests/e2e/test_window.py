@@ -5,6 +5,7 @@ screenshot of each result is saved to test-artifacts/window-*.png."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import time
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from nacl.signing import SigningKey
 from PIL import Image, ImageDraw
 from playwright.sync_api import (
     Browser,
@@ -26,6 +28,7 @@ from playwright.sync_api import (
 )
 
 from eseal.agencies import Principal, add_agency
+from eseal.ids import make_license_id
 from eseal.licenses import change_status, issue, renew
 from eseal.node import Node, init_node
 from eseal.render import qr_png
@@ -40,6 +43,8 @@ from tests.eseal.conftest import (
     WORKER,
     business_request,
 )
+from verifier.claims import LicenseClaims
+from verifier.document import decode, sign_license
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -549,6 +554,42 @@ def test_another_regions_license_is_sent_to_its_region_not_called_forged(
     _paste(page, unknown.qr_text)
     expect(page.locator("#banner-code")).to_have_text("UNKNOWN_ISSUER")
     expect(said.nth(0)).to_have_text("签发机关不在本地区的信任名单中：可能是伪造的")
+
+
+def test_a_central_government_license_is_named_so_not_another_regions(
+    opened: Opened, site: Site
+) -> None:
+    """A license of the central government's own region (100000, a ministry's platform):
+    unknown here as another region's is, and sent to its own service, but named for what it
+    is (中央国家机关, the central government), not as another region, in either language."""
+    ministry = "111000000000PH001J"  # a central-government credit code (…100000…)
+    ours = decode(site.valid_text).claims
+    assert isinstance(ours, LicenseClaims)
+    claims = dataclasses.replace(
+        ours,
+        issuer=ministry,
+        license_id=str(make_license_id(BUSINESS, ministry, "2025000001")),
+        body=dataclasses.replace(ours.body, region="100000", seal_id=None),
+    )
+    page = opened.page
+    _paste(page, sign_license(claims, SigningKey.generate()).text)
+    expect(page.locator("#banner")).to_have_attribute("data-state", "red")
+    expect(page.locator("#banner-code")).to_have_text("UNKNOWN_ISSUER")
+    said = page.locator("#banner-notes li:not(.tech)")
+    expect(said.nth(0)).to_have_text(
+        "该证照标明由中央国家机关（区划代码 100000）签发：本窗口只持有本地区的信任名单，"
+        "无法在此核验真伪，请通过中央国家机关的核验服务核验"
+    )
+    notes = page.locator("#banner-notes")
+    expect(notes).not_to_contain_text("其他地区")
+    expect(notes).not_to_contain_text("可能是伪造的")
+    page.locator("#lang").click()
+    expect(said.nth(0)).to_have_text(
+        "The license names the central government (code 100000) as its issuer: this window "
+        "holds only its own region's trusted list and cannot check it here. Verify it with "
+        "the central government's service"
+    )
+    expect(notes).not_to_contain_text("another region")
 
 
 def test_tampered_license_is_red(opened: Opened, site: Site) -> None:
