@@ -16,7 +16,7 @@ import functools
 import json
 import time
 from collections.abc import Callable, Container
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -147,6 +147,15 @@ def _fetch(
     return body
 
 
+#: How a node says it never recorded a license or seal, by the HTTP status of its RFC 9457
+#: problem: it holds nothing under the id (404 unknown-…), or the id is none it could have
+#: recorded (400 invalid-…-id: malformed, or its check character wrong).
+_NEVER_RECORDED: dict[str, dict[int, str]] = {
+    "license": {404: "unknown-license", 400: "invalid-license-id"},
+    "seal": {404: "unknown-seal", 400: "invalid-seal-id"},
+}
+
+
 def _is_problem(media: str, body: bytes, code: str) -> bool:
     """Whether ``body`` is an eseal node's RFC 9457 problem of type ``code``: how a node
     says it does not know a license or seal (a 404 from a misrouted proxy says nothing)."""
@@ -179,11 +188,12 @@ class OnlineStatus:
         self.region = region
         self._client = client or deadline_client(self.base_url, timeout)
 
-    def _get(self, path: str, unknown: str) -> dict[str, Any] | None:
-        """The node's JSON object at ``path``, or None when it answers 404 with its problem
-        ``unknown`` (it does not know the license or seal)."""
+    def _get(self, path: str, kind: Literal["license", "seal"]) -> dict[str, Any] | None:
+        """The node's JSON object at ``path``, or None when it answers with its problem
+        saying it never recorded the ``kind`` (:data:`_NEVER_RECORDED`)."""
         status, media, body = _bounded_get(self._client, self.base_url + path, MAX_RESPONSE)
-        if status == 404 and _is_problem(media, body, unknown):
+        never = _NEVER_RECORDED[kind].get(status)
+        if never is not None and _is_problem(media, body, never):
             return None
         if status != 200:
             raise NodeUnreachable(f"{self.base_url}{path} answered {status}")
@@ -206,7 +216,7 @@ class OnlineStatus:
             detail = f"a license of region {bundle.region}; the node is of {self.region}"
             return StatusAnswer(None, "online", now, detail=detail)
         path = f"/v1/licenses/{quote(claims.license_id, safe='')}/status"
-        body = self._get(path, "unknown-license")
+        body = self._get(path, "license")
         if body is None:
             return StatusAnswer(
                 None,
@@ -226,7 +236,7 @@ class OnlineStatus:
         if self.region is not None and bundle.region != self.region:
             detail = f"a seal of region {bundle.region}; the node is of {self.region}"
             return StatusAnswer(None, "online", now, detail=detail)
-        body = self._get(f"/v1/seals/{quote(seal_id, safe='')}/status", "unknown-seal")
+        body = self._get(f"/v1/seals/{quote(seal_id, safe='')}/status", "seal")
         if body is None:
             if self.region is None:  # the node's silence proves nothing either way
                 return None

@@ -912,6 +912,52 @@ def add_online_cases(v: _Cases, valid: str) -> None:
             stops_at="status",
         )
     )
+    # Signed with the agency's key under an id whose check character is wrong: no id the
+    # node could have recorded, which it says by its 400 problem.
+    good_id = license_id("2025000905")
+    bad_check = good_id[:-1] + ("A" if good_id[-1] != "A" else "B")
+    malformed = v.license(replace(business_license("2025000905"), license_id=bad_check), code=None)
+    v.add(
+        Case(
+            "not-in-ledger-malformed-id-to-node",
+            "online: a license signed with the agency's key under an id whose check character "
+            "is wrong: the region's node answers its 400 problem invalid-license-id, an id it "
+            "never recorded",
+            malformed,
+            Status.NOT_IN_LEDGER,
+            L,
+            revocations=False,
+            online={"http_status": 400, "body": MALFORMED_LICENSE_ID},
+            stops_at="status",
+        )
+    )
+    v.add(
+        Case(
+            "not-in-ledger-seal-malformed-id-to-node",
+            "online: the region's node answers its 400 problem invalid-seal-id for the stamp's "
+            "seal: an id it never recorded",
+            stamp_active,
+            Status.NOT_IN_LEDGER,
+            "stamp",
+            revocations=False,
+            document=DOCUMENT,
+            online={"http_status": 400, "body": MALFORMED_SEAL_ID},
+            stops_at="status",
+        )
+    )
+    v.add(
+        Case(
+            "node-unreachable-other-problem",
+            "online: the node answers a 400 problem of another type (invalid-input), which "
+            "does not say it never recorded the license: no verdict",
+            valid,
+            Status.NOT_IN_LEDGER,
+            L,
+            revocations=False,
+            online={"http_status": 400, "body": INVALID_INPUT},
+            error="node-unreachable",
+        )
+    )
 
 
 #: The license that replaces the one of ``transferred-license-online``: of Beijing, where the
@@ -934,6 +980,33 @@ UNKNOWN_SEAL = {
     "title": "No seal with this id exists here.",
     "status": 404,
     "detail": "no such seal",
+}
+
+
+#: A node's answer for a license id it could not have recorded: its RFC 9457 problem.
+MALFORMED_LICENSE_ID = {
+    "type": "https://eseal.invalid/problems/invalid-license-id",
+    "title": "A license id (电子证照标识) that is malformed or fails its check character.",
+    "status": 400,
+    "detail": "license id: its check character is wrong",
+}
+
+
+#: A node's answer for a seal id it could not have recorded: its RFC 9457 problem.
+MALFORMED_SEAL_ID = {
+    "type": "https://eseal.invalid/problems/invalid-seal-id",
+    "title": "A seal id that is malformed or whose agency's credit code fails its check character.",
+    "status": 400,
+    "detail": "seal id: the part after the agency's credit code must be 12 hex digits",
+}
+
+
+#: A node's 400 problem of another type: it says nothing of the license.
+INVALID_INPUT = {
+    "type": "https://eseal.invalid/problems/invalid-input",
+    "title": "Bad Request",
+    "status": 400,
+    "detail": "a request the node refused",
 }
 
 

@@ -401,13 +401,13 @@ def _proved(answer: dict[str, Any], checkpoint: tuple[int, bytes], prefix: str) 
 
 
 def _unknown_to_node(run: Run, online: dict[str, Any]) -> bool:
-    """Whether the node answered with its 404 problem for an unknown license or seal: it
-    is then NOT_IN_LEDGER. Any other answer but 200 is an error."""
-    license = run.doc.kind == "license"
+    """Whether the node answered with its problem for a license or seal it never recorded
+    (404 unknown-…, or 400 invalid-…-id for an id it could not have recorded): it is then
+    NOT_IN_LEDGER. Any other answer but 200 is an error."""
+    kind = "license" if run.doc.kind == "license" else "seal"
     problem = online["body"].get("type", "") if isinstance(online["body"], dict) else ""
-    if online["http_status"] == 404 and str(problem).endswith(
-        "/unknown-license" if license else "/unknown-seal"
-    ):
+    never = {404: f"/unknown-{kind}", 400: f"/invalid-{kind}-id"}.get(online["http_status"])
+    if never is not None and str(problem).endswith(never):
         raise Stop("NOT_IN_LEDGER")
     if online["http_status"] != 200:
         raise NoVerdict("node-unreachable")

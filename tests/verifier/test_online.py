@@ -1550,6 +1550,50 @@ def test_only_the_nodes_own_problem_says_a_license_is_unknown(
                 verify_text(issued.qr_text, ctx)
 
 
+def _problem(status: int, code: str) -> httpx.Response:
+    """A node's RFC 9457 problem answer of type ``code``."""
+    problem = {"type": f"https://eseal.invalid/problems/{code}", "status": status}
+    return httpx.Response(
+        status, json=problem, headers={"content-type": "application/problem+json"}
+    )
+
+
+def test_a_node_saying_an_id_is_malformed_says_it_never_recorded_it(
+    region: Region, client: TestClient
+) -> None:
+    """The node answers an id that is none it could have recorded (malformed, or its check
+    character wrong) with its 400 problem invalid-license-id (a seal's: invalid-seal-id):
+    NOT_IN_LEDGER, as its 404 unknown-… problem says, not an error that would let a document
+    signed with a stolen key under such an id escape the ledger's check. A 400 of another
+    type, or the other kind's, is an error."""
+    from verifier.online import NodeUnreachable
+
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    _seal_id, stamp_text = _stamp(region, "合同章丙")
+    cast(FastAPI, client.app).state.bundles.invalidate()
+    store = _store(client, region)
+    for text, document, own, other in (
+        (issued.qr_text, None, "invalid-license-id", "invalid-seal-id"),
+        (stamp_text, b"doc", "invalid-seal-id", "invalid-license-id"),
+    ):
+        for answer, outcome in (
+            (_problem(400, own), Status.NOT_IN_LEDGER),
+            (_problem(400, other), NodeUnreachable),
+            (_problem(400, "invalid-input"), NodeUnreachable),
+            (_problem(404, own), NodeUnreachable),
+        ):
+            node = httpx.Client(transport=httpx.MockTransport(lambda _r, a=answer: a))
+            status = OnlineStatus("http://node", region="500000", client=node)
+            ctx = VerifyContext(store, NOW + 60, status=status)
+            if isinstance(outcome, Status):
+                verdict = verify_text(text, ctx, document=document)
+                assert verdict.status is outcome, (own, verdict.reasons)
+                assert verdict.freshness.ledger_included is False
+            else:
+                with pytest.raises(outcome, match=f"answered {answer.status_code}"):
+                    verify_text(text, ctx, document=document)
+
+
 def test_a_status_answer_is_json_in_utf8_by_its_content_type(
     region: Region, client: TestClient
 ) -> None:
