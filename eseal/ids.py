@@ -1,5 +1,6 @@
 """Chinese identifiers: unified social credit codes (GB 32100), region codes (GB/T 2260),
-license ids (DESIGN.md, ISO/IEC 7064 MOD 37,36) and resident identity numbers (GB 11643).
+license ids (DESIGN.md, ISO/IEC 7064 MOD 37,36) and resident identity numbers (GB 11643);
+and eseal's seal ids.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import dataclasses
 import datetime
 import functools
 import re
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -56,6 +58,12 @@ class InvalidLicenseId(InvalidInput):
     """A license id (电子证照标识) that is malformed or fails its check character."""
 
     code = "invalid-license-id"
+
+
+class InvalidSealId(InvalidInput):
+    """A seal id that is malformed or whose agency's credit code fails its check character."""
+
+    code = "invalid-seal-id"
 
 
 class InvalidIdentityNumber(InvalidInput):
@@ -229,6 +237,12 @@ def mod37_36_is_valid(s: str) -> bool:
 
 LICENSE_ID_ROOT: Final = "1.2.156.3005.2"
 MAX_LICENSE_ID_LENGTH: Final = 128
+#: The form :meth:`LicenseId.parse` takes, as a regular expression (for those describing
+#: it: the check character and the credit codes' are the parser's to check).
+LICENSE_ID_PATTERN: Final = (
+    r"^1\.2\.156\.3005\.2\.[0-9A-Z]{21}\.([0-9A-Z]{18}|[0-9]{6})\.[0-9A-Z]{1,20}\.[0-9]{3}"
+    r"\.[0-9A-Z]$"
+)
 _SERIAL: Final = re.compile(r"[0-9A-Z]{1,20}")
 _TYPE_SUFFIX: Final = re.compile(r"[0-9]{3}")
 
@@ -358,6 +372,43 @@ def make_license_id(type_code: str, issuer_code: str, serial: str, version: int 
         _normalise(serial, "license id: serial", InvalidLicenseId),
         version,
     )
+
+
+# -- seal ids -------------------------------------------------------------------------------------
+
+#: Hex digits of a seal id's random part (48 bits).
+SEAL_SERIAL_HEX: Final = 12
+#: A seal id: its agency's credit code, a dot and its random part (upper-case hex).
+SEAL_ID_LENGTH: Final = 18 + 1 + SEAL_SERIAL_HEX
+_SEAL_SERIAL: Final = re.compile(f"[0-9A-F]{{{SEAL_SERIAL_HEX}}}")
+#: The form :func:`parse_seal_id` takes, likewise.
+SEAL_ID_PATTERN: Final = rf"^[0-9A-Z]{{18}}\.[0-9A-F]{{{SEAL_SERIAL_HEX}}}$"
+
+
+def make_seal_id(agency_code: str) -> str:
+    """A new seal id for the agency of (valid, canonical) credit code ``agency_code``."""
+    return f"{agency_code}.{secrets.token_hex(SEAL_SERIAL_HEX // 2).upper()}"
+
+
+def parse_seal_id(text: str) -> str:
+    """Return ``text`` if it is a seal id as :func:`make_seal_id` writes one (strictly: no
+    trimming, no case folding), or raise :class:`InvalidSealId` naming its flaw."""
+    form = f"an agency's credit code, a dot and {SEAL_SERIAL_HEX} upper-case hex digits"
+    if len(text) != SEAL_ID_LENGTH or text[18] != ".":
+        raise InvalidSealId(f"seal id must be {form} ({SEAL_ID_LENGTH} characters)")
+    agency_code, serial = text[:18], text[19:]
+    try:
+        normalised = validate_credit_code(agency_code)
+    except InvalidCreditCode as e:
+        raise InvalidSealId(f"seal id: agency code: {e.message}") from e
+    if normalised != agency_code:
+        raise InvalidSealId("seal id: agency code must be upper-case")
+    if not _SEAL_SERIAL.fullmatch(serial):
+        raise InvalidSealId(
+            f"seal id: the part after the agency's credit code must be {SEAL_SERIAL_HEX} "
+            "upper-case hex digits"
+        )
+    return text
 
 
 # -- resident identity numbers, GB 11643-1999 ----------------------------------------------------

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from eseal.agencies import Forbidden, Principal, agency, stated_reason
 from eseal.idempotency import IdempotencyKey, committed_with
+from eseal.ids import make_seal_id
 from eseal.models import SealRow, StampRow
 from eseal.node import Node
 from eseal.seal_image import draw_seal
@@ -110,10 +111,6 @@ def _check_image(image: bytes) -> bytes:
     return image
 
 
-def _seal_id(agency_code: str) -> str:
-    return f"{agency_code}.{secrets.token_hex(6).upper()}"
-
-
 def create_seal(
     node: Node,
     principal: Principal,
@@ -139,7 +136,7 @@ def create_seal(
     if image is None:
         image = draw_seal(owner.name, name)
     image = _check_image(image)
-    seal_id = _seal_id(agency_code)
+    seal_id = make_seal_id(agency_code)
     key = ed25519.generate()
     public = bytes(key.verify_key)
     statement = certify(

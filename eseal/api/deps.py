@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from datetime import date
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Path, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator
 
 from eseal.agencies import NotAuthenticated, Principal, authenticate
 from eseal.api.limits import is_json
 from eseal.catalog_fields import ISO_DATE
-from eseal.ids import PLAIN_DECIMAL, first_repeated
+from eseal.ids import (
+    LICENSE_ID_PATTERN,
+    MAX_LICENSE_ID_LENGTH,
+    PLAIN_DECIMAL,
+    SEAL_ID_LENGTH,
+    SEAL_ID_PATTERN,
+    SEAL_SERIAL_HEX,
+    LicenseId,
+    first_repeated,
+    parse_seal_id,
+)
 from eseal.node import KeysLocked, Node
 from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON
 from eseal.status_index import StatusUnrecorded
@@ -211,3 +221,57 @@ def _plain_date(value: object) -> object:
 PlainDigits = BeforeValidator(_plain_decimal)
 #: A calendar date in a JSON body, strictly YYYY-MM-DD.
 PlainDate = Annotated[date, BeforeValidator(_plain_date)]
+
+
+def _license_id(
+    license_id: Annotated[
+        str,
+        Path(
+            description="A license id, 1.2.156.3005.2.<type code>.<issuer code>.<serial>."
+            "<version>.<check character>; a malformed one, or one whose check character is "
+            "wrong, is answered 400 invalid-license-id.",
+            # Documented, not validated here: the parser refuses what breaks them with the
+            # problem naming the flaw, where a validation error would be a 422 of another shape.
+            json_schema_extra={"maxLength": MAX_LICENSE_ID_LENGTH, "pattern": LICENSE_ID_PATTERN},
+        ),
+    ],
+) -> str:
+    LicenseId.parse(license_id)
+    return license_id
+
+
+def _seal_id(
+    seal_id: Annotated[
+        str,
+        Path(
+            description=f"A seal id: its agency's credit code, a dot and {SEAL_SERIAL_HEX} "
+            "upper-case hex digits; a malformed one, or one whose credit code's check "
+            "character is wrong, is answered 400 invalid-seal-id.",
+            json_schema_extra={
+                "minLength": SEAL_ID_LENGTH,
+                "maxLength": SEAL_ID_LENGTH,
+                "pattern": SEAL_ID_PATTERN,
+            },
+        ),
+    ],
+) -> str:
+    return parse_seal_id(seal_id)
+
+
+#: A license id in the path, parsed strictly: one that is no license id is bad input (400
+#: invalid-license-id, naming its flaw), not an unknown license (404), which says the
+#: region never recorded a well-formed id. Declared after the credential in an operation
+#: that takes one: dependencies run in the order of the parameters, and the credential is
+#: asked for first.
+LicenseIdPath = Annotated[str, Depends(_license_id)]
+#: A seal id in the path, parsed likewise (400 invalid-seal-id).
+SealIdPath = Annotated[str, Depends(_seal_id)]
+
+
+def malformed_id(kind: Literal["license", "seal"], also: str = "") -> dict[int | str, Any]:
+    """OpenAPI ``responses`` for the 400 of an operation taking a license or seal id in
+    its path (``also``: the other problems it answers with 400, if any)."""
+    check = "its" if kind == "license" else "its agency's credit code's"
+    why = f"invalid-{kind}-id (the path's {kind} id is malformed, or {check} check character "
+    why += "is wrong)"
+    return problem_response(400, f"{why}; {also}" if also else why)

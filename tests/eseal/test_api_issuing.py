@@ -19,6 +19,7 @@ from opentelemetry import trace
 
 from eseal.agencies import Principal, active_key, new_credential, revoke_key
 from eseal.api.app import TELEMETRY_OFF, create_app, telemetry_config
+from eseal.ids import make_license_id
 from eseal.licenses import end_of_day, issue
 from eseal.node import Node
 from eseal.seals import create_seal
@@ -41,6 +42,8 @@ ISSUE_FIELDS = {
     "address": "重庆市渝中区解放碑民族路1号",
     "business_scope": "餐饮服务",
 }
+#: A license id of this region that no license here has.
+UNKNOWN_LICENSE_ID = str(make_license_id(BUSINESS, MARKET, "NOSUCHSERIAL"))
 ISSUE_BODY: dict[str, Any] = {
     "type": BUSINESS,
     "holder": {"name": "重庆山城小面餐饮有限公司", "id": "91500000MA60XXXX15"},
@@ -872,12 +875,118 @@ def _fresh_license_id(region: Region) -> str:
     return issue(region.node, Principal("agency", MARKET), MARKET, business_request(), now=NOW).id
 
 
+def _other_char(c: str) -> str:
+    return "A" if c != "A" else "B"
+
+
+#: Ids that are none of a license's, each made from a license's real id, and what the
+#: refusal says of it.
+MALFORMED_LICENSE_IDS: dict[str, tuple[Callable[[str], str], str]] = {
+    "check character": (
+        lambda good: good[:-1] + _other_char(good[-1]),
+        "license id: check character should be",
+    ),
+    "lower case": (
+        lambda good: good.replace(BUSINESS, BUSINESS.lower()),
+        "license id: type code must be upper-case",
+    ),
+    "no license id": (lambda _good: "1.2.3", "license id must start with '1.2.156.3005.2.'"),
+    "too long": (lambda good: good + "1" * 100, "longer than 128 characters"),
+}
+#: The same for seal ids: an agency's credit code, a dot and 12 upper-case hex digits.
+MALFORMED_SEAL_IDS: dict[str, tuple[Callable[[str], str], str]] = {
+    "agency check character": (
+        lambda good: good[:17] + _other_char(good[17]) + good[18:],
+        "seal id: agency code: credit code: check character should be",
+    ),
+    "lower-case hex": (lambda good: good[:19] + "abcdef012345", "12 upper-case hex digits"),
+    "no seal id": (lambda _good: "SEAL", "seal id must be"),
+    "too long": (lambda good: good + "0" * 40, "seal id must be"),
+}
+
+
+def _stamp_file(api: Api, url: str, headers: dict[str, str]) -> Any:
+    return api.client.post(url, files={"file": ("a.txt", b"hi", "text/plain")}, headers=headers)
+
+
+#: Each operation taking a license or seal id in its path: (kind, whether it takes a
+#: credential, its call).
+ID_OPERATIONS: dict[str, tuple[str, bool, Callable[[Api, str, dict[str, str]], Any]]] = {
+    "license status": (
+        "license",
+        False,
+        lambda api, i, h: api.client.get(f"/v1/licenses/{i}/status", headers=h),
+    ),
+    "license": ("license", True, lambda api, i, h: api.client.get(f"/v1/licenses/{i}", headers=h)),
+    "renew": (
+        "license",
+        True,
+        lambda api, i, h: api.client.post(f"/v1/licenses/{i}/renew", json={}, headers=h),
+    ),
+    "suspend": (
+        "license",
+        True,
+        lambda api, i, h: api.client.post(
+            f"/v1/licenses/{i}/suspend", json={"reason": "检查"}, headers=h
+        ),
+    ),
+    "seal status": (
+        "seal",
+        False,
+        lambda api, i, h: api.client.get(f"/v1/seals/{i}/status", headers=h),
+    ),
+    "seal image": ("seal", False, lambda api, i, h: api.client.get(f"/v1/seals/{i}/image")),
+    "stamp": ("seal", True, lambda api, i, h: _stamp_file(api, f"/v1/seals/{i}/stamp", h)),
+    "seal revoke": (
+        "seal",
+        True,
+        lambda api, i, h: api.client.post(
+            f"/v1/seals/{i}/revoke", json={"reason": "丢失"}, headers=h
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("operation", list(ID_OPERATIONS))
+def test_a_malformed_id_in_the_path_is_a_400_naming_its_flaw(api: Api, operation: str) -> None:
+    """A license or seal id that is none (malformed, or its check character wrong) is bad
+    input, answered 400 invalid-license-id (invalid-seal-id) naming the flaw, as a
+    transfer's malformed new license is; not 404, which says the region never recorded a
+    well-formed id, nor FastAPI's 422. It changes nothing; an operation taking a credential
+    asks for it first (401)."""
+    kind, private, call = ID_OPERATIONS[operation]
+    good = _fresh_license(api) if kind == "license" else _fresh_seal(api)
+    malformed = MALFORMED_LICENSE_IDS if kind == "license" else MALFORMED_SEAL_IDS
+    owner = {"Authorization": api.tokens["owner"]}
+    size = api.region.node.log.size()
+    for flaw, (spoil, said) in malformed.items():
+        bad = spoil(good)
+        r = call(api, bad, owner)
+        assert r.status_code == 400, (flaw, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        problem = r.json()
+        assert problem["type"].endswith(f"/invalid-{kind}-id"), (flaw, problem)
+        assert said in problem["detail"], (flaw, problem)
+        if private:
+            assert call(api, bad, {}).status_code == 401, flaw
+    assert api.region.node.log.size() == size
+    assert call(api, good, owner).is_success
+
+
+def test_posting_to_a_status_is_a_405_whatever_the_id(api: Api) -> None:
+    """POST on a status: the method is wrong for the resource, whatever the id names."""
+    good = _fresh_license(api)
+    for spoil, _said in MALFORMED_LICENSE_IDS.values():
+        r = api.client.post(f"/v1/licenses/{spoil(good)}/status", json={})
+        assert r.status_code == 405, r.text
+
+
 def test_problems_are_not_kept_by_caches(api: Api) -> None:
     """A 404 is cacheable by default (RFC 9111): a cache keeping "unknown license" would
     answer it after the license is issued. Every problem says no-store, whoever renders it
     (a route's error, routing, validation, the body limit)."""
     answers = [
-        api.client.get("/v1/licenses/1.2.3/status"),  # unknown: the route's problem
+        api.client.get(f"/v1/licenses/{UNKNOWN_LICENSE_ID}/status"),  # the route's problem
         api.client.get("/v1/nowhere"),  # routing
         api.client.post("/v1/licenses", json={"agency": 1}),  # validation (and no credential)
         api.client.post(

@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 import datetime
+import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from eseal.ids import (
+    LICENSE_ID_PATTERN,
     MAX_LICENSE_ID_LENGTH,
     MOD37_36_ALPHABET,
     PROVINCES,
+    SEAL_ID_PATTERN,
     InvalidCreditCode,
     InvalidIdentityNumber,
     InvalidLicenseId,
     InvalidRegionCode,
+    InvalidSealId,
     LicenseId,
     credit_code_check_char,
     identity_number_check_char,
     make_license_id,
+    make_seal_id,
     mask_identity_number,
     mod37_36_check_char,
     mod37_36_is_valid,
+    parse_seal_id,
     province_name,
     validate_credit_code,
     validate_identity_number,
@@ -356,6 +362,35 @@ def test_bad_license_ids(text: str, message: str) -> None:
         LicenseId.parse(text)
     assert message in str(info.value)
     assert info.value.code == "invalid-license-id"
+
+
+def test_a_seal_id_is_made_as_it_is_parsed() -> None:
+    """A seal id as create_seal makes one parses, and matches the pattern the OpenAPI
+    document gives; a flaw in any part is named."""
+    agency = "91500000MA60XXXX15"
+    made = make_seal_id(agency)
+    assert parse_seal_id(made) == made
+    assert re.fullmatch(SEAL_ID_PATTERN, made)
+    assert made.startswith(agency + ".")
+    assert len(made) == 31
+    spoilt = {
+        agency[:17] + "6" + made[18:]: "seal id: agency code: credit code: check character",
+        agency.lower() + made[18:]: "seal id: agency code must be upper-case",
+        made[:-1]: "seal id must be an agency's credit code, a dot and 12 upper-case hex",
+        made[:19] + "G" * 12: "must be 12 upper-case hex digits",
+        made.replace(".", "-"): "seal id must be",
+    }
+    for text, said in spoilt.items():
+        with pytest.raises(InvalidSealId) as info:
+            parse_seal_id(text)
+        assert said in str(info.value), text
+        assert info.value.code == "invalid-seal-id"
+
+
+def test_the_license_id_pattern_is_the_parsers_form() -> None:
+    assert re.fullmatch(LICENSE_ID_PATTERN, GOOD)
+    assert re.fullmatch(LICENSE_ID_PATTERN, str(make_license_id(TYPE_CODE, "500000", "1")))
+    assert not re.fullmatch(LICENSE_ID_PATTERN, GOOD[:-1] + "a")
 
 
 def test_license_id_region_issuer_errors() -> None:

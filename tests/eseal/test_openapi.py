@@ -4,6 +4,7 @@ be what the node answers, and what the node answers must be named."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,8 +14,9 @@ from fastapi.testclient import TestClient
 
 from eseal.agencies import Principal
 from eseal.api.app import create_app
+from eseal.ids import make_license_id
 from eseal.licenses import change_status, issue
-from tests.eseal.conftest import MARKET, NOW, business_request, make_region
+from tests.eseal.conftest import BUSINESS, MARKET, NOW, business_request, make_region
 from verifier.verdict import Status
 
 #: JSON Schema's words for bounds; pydantic's argument names (ge, le, gt, lt) are none.
@@ -133,7 +135,7 @@ def test_the_status_answer_is_described_as_answered(served: Served) -> None:
 
 def test_a_problem_is_described_as_answered(served: Served) -> None:
     schema = served.spec["components"]["schemas"]["Problem"]
-    r = served.client.get(f"/v1/licenses/{served.license_id[:-1]}X/status")
+    r = served.client.get(f"/v1/licenses/{make_license_id(BUSINESS, MARKET, 'NOSUCH')}/status")
     assert r.status_code == 404
     assert r.headers["content-type"] == "application/problem+json"
     problem = r.json()
@@ -145,6 +147,39 @@ def test_a_problem_is_described_as_answered(served: Served) -> None:
         described = served.spec["paths"][path]["get"]["responses"]["404"]["description"]
         assert "unknown-" + path.split("/")[2][:-1] in described, described
     assert problem["type"].endswith("/unknown-license")
+
+
+def test_a_malformed_id_is_a_400_as_described(served: Served) -> None:
+    """A license or seal id that is none (here, its check character wrong) is answered 400
+    with the problem invalid-license-id (invalid-seal-id), which every operation taking one
+    in its path names under 400, beside what else it answers so; and a status operation
+    documents the id's form (its bound and pattern), a real id matching it."""
+    bad_license = served.license_id[:-1] + ("A" if served.license_id[-1] != "A" else "B")
+    bad_seal = "11500000MB1613521A.0123456789AB"  # the market bureau's code, check spoilt
+    for path, bad in (
+        ("/v1/licenses/{license_id}/status", bad_license),
+        ("/v1/seals/{seal_id}/status", bad_seal),
+    ):
+        kind = path.split("/")[2][:-1]
+        r = served.client.get(path.replace("{" + kind + "_id}", bad))
+        assert r.status_code == 400, r.text
+        problem = r.json()
+        assert problem["type"].endswith(f"/invalid-{kind}-id"), problem
+        assert "check character should be" in problem["detail"], problem
+        operation = served.spec["paths"][path]["get"]
+        assert f"invalid-{kind}-id" in operation["responses"]["400"]["description"]
+        (parameter,) = operation["parameters"]
+        assert parameter["in"] == "path"
+        assert {"maxLength", "pattern"} <= set(parameter["schema"]), parameter
+    pattern = served.spec["paths"]["/v1/licenses/{license_id}/status"]["get"]["parameters"][0]
+    assert re.fullmatch(pattern["schema"]["pattern"], served.license_id)
+    for path, operations in served.spec["paths"].items():
+        for kind in ("license", "seal"):
+            if "{" + kind + "_id}" not in path:
+                continue
+            for method, operation in operations.items():
+                described = operation["responses"]["400"]["description"]
+                assert f"invalid-{kind}-id" in described, (path, method, described)
 
 
 def test_public_operations_name_no_credential_problems(served: Served) -> None:

@@ -29,6 +29,7 @@ from eseal import trust_export
 from eseal.agencies import Principal, revoke_key, rotate_key
 from eseal.api.app import create_app
 from eseal.api.routes import verify as verify_routes
+from eseal.ids import LicenseId
 from eseal.licenses import change_status, issue
 from eseal.render import qr_png
 from eseal.trust_export import build_bundle, export_bundle
@@ -626,7 +627,8 @@ def test_status_endpoint_is_public_and_proved(region: Region, client: TestClient
     assert r.headers["cache-control"] == "no-store"
     assert r.headers["x-content-type-options"] == "nosniff"
     assert client.head(f"/v1/licenses/{issued.id}/status").headers["cache-control"] == "no-store"
-    assert client.get("/v1/licenses/1.2.156.NOPE/status").status_code == 404
+    unknown = LicenseId.parse(issued.id).with_version(2)  # well formed, never issued
+    assert client.get(f"/v1/licenses/{unknown}/status").status_code == 404
     posted = client.post(f"/v1/licenses/{issued.id}/status", json={})
     assert posted.status_code == 405  # read-only, whoever asks: not 401 for a missing login
     assert posted.headers["allow"] == "GET, HEAD"
@@ -1592,6 +1594,27 @@ def test_a_node_saying_an_id_is_malformed_says_it_never_recorded_it(
             else:
                 with pytest.raises(outcome, match=f"answered {answer.status_code}"):
                     verify_text(text, ctx, document=document)
+
+
+def test_a_document_under_a_malformed_id_is_not_in_the_ledger(
+    region: Region, client: TestClient
+) -> None:
+    """A license signed with the agency's real key (a stolen key, say) under an id that is
+    none the node could have recorded: the node answers 400 invalid-license-id, which the
+    verifier takes for what it is, NOT_IN_LEDGER, whatever the id's flaw; not an error,
+    by which such a document would escape the ledger's check."""
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    doc = decode(issued.qr_text)
+    assert isinstance(doc.claims, LicenseClaims)
+    good = issued.id
+    status = OnlineStatus("http://testserver", region="500000", client=client)
+    ctx = VerifyContext(_store(client, region), NOW + 60, status=status)
+    for bad in (good[:-1] + ("A" if good[-1] != "A" else "B"), good.lower(), "1.2.3"):
+        forged = dataclasses.replace(doc.claims, license_id=bad)
+        text = sign_license(forged, region.node.signing_key(doc.kid)).text
+        verdict = verify_text(text, ctx)
+        assert verdict.status is Status.NOT_IN_LEDGER, (bad, verdict.reasons)
+        assert verdict.freshness.ledger_included is False
 
 
 def test_a_status_answer_is_json_in_utf8_by_its_content_type(

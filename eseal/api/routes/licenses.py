@@ -5,17 +5,19 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from eseal.api.deps import (
     STATUS_UNRECORDED,
     CurrentPrincipal,
     JsonBody,
+    LicenseIdPath,
     LiveAnswer,
     NodeDep,
     PlainDate,
     acting_agency,
+    malformed_id,
     problem_response,
 )
 from eseal.api.idempotent import IdempotencyKeyHeader, idempotency_key, once
@@ -35,7 +37,6 @@ from keys.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/licenses", tags=["licenses"])
 MAX_API_BATCH = 1000
-LicenseIdPath = Annotated[str, Path(max_length=128, pattern=r"^[0-9A-Z.]+$")]
 Action = Literal["suspend", "reinstate", "withdraw", "cancel", "transfer", "revoke"]
 
 
@@ -228,12 +229,16 @@ def batch_is_post_only() -> None:
 UNKNOWN_LICENSE = problem_response(
     404, "unknown-license (no license with this id was recorded in this region's ledger)"
 )
+#: The 400 of an operation that also reads a JSON body.
+MALFORMED_ID_OR_BODY = malformed_id(
+    "license", "or the body refused (invalid-json, invalid-input, …)"
+)
 
 
 @router.get(
     "/{license_id}/status",
     dependencies=[LiveAnswer],
-    responses=STATUS_UNRECORDED | UNKNOWN_LICENSE,
+    responses=STATUS_UNRECORDED | UNKNOWN_LICENSE | malformed_id("license"),
 )
 def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
     """Public: the live status (01 valid … 07 revoked) with the issuance entry, the entry
@@ -252,9 +257,9 @@ def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
     )
 
 
-@router.get("/{license_id}", dependencies=[LiveAnswer])
+@router.get("/{license_id}", dependencies=[LiveAnswer], responses=malformed_id("license"))
 def read_license(
-    license_id: LicenseIdPath, node: NodeDep, principal: CurrentPrincipal
+    principal: CurrentPrincipal, license_id: LicenseIdPath, node: NodeDep
 ) -> LicenseOut:
     """A license as stored here (its issuing agency or the operator)."""
     row = get_license(node, license_id)
@@ -263,9 +268,14 @@ def read_license(
     return LicenseOut(**data, qr_text=row.document)
 
 
-@router.post("/{license_id}/renew", status_code=201, dependencies=[JsonBody])
+@router.post(
+    "/{license_id}/renew",
+    status_code=201,
+    dependencies=[JsonBody],
+    responses=MALFORMED_ID_OR_BODY,
+)
 def renew_license(
-    license_id: LicenseIdPath, body: RenewIn, node: NodeDep, principal: CurrentPrincipal
+    principal: CurrentPrincipal, license_id: LicenseIdPath, body: RenewIn, node: NodeDep
 ) -> IssuedOut:
     """Issue the next version; the old one lapses (05)."""
     until = day_end(body.valid_until) if body.valid_until else None
@@ -276,8 +286,9 @@ def renew_license(
 
 
 @router.post("/{license_id}/status", include_in_schema=False)
-def status_is_read_only(license_id: LicenseIdPath) -> None:
-    """POST on the status: a method the resource does not allow (not an unknown action)."""
+def status_is_read_only(license_id: str) -> None:
+    """POST on the status: a method the resource does not allow (not an unknown action),
+    whatever the id."""
     raise HTTPException(
         405,
         "the status is read with GET; it changes through POST /v1/licenses/{id}/{action}",
@@ -285,12 +296,12 @@ def status_is_read_only(license_id: LicenseIdPath) -> None:
     )
 
 
-@router.post("/{license_id}/{action}", dependencies=[JsonBody])
+@router.post("/{license_id}/{action}", dependencies=[JsonBody], responses=MALFORMED_ID_OR_BODY)
 def change_license_status(
+    principal: CurrentPrincipal,
     license_id: LicenseIdPath,
     action: Action,
     node: NodeDep,
-    principal: CurrentPrincipal,
     body: StatusIn | None = None,
 ) -> LicenseOut:
     """Suspend (02), reinstate (01), withdraw (03), cancel (04), transfer (06) or

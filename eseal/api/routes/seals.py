@@ -8,7 +8,7 @@ import hashlib
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Path, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from python_multipart.multipart import parse_options_header
@@ -20,7 +20,9 @@ from eseal.api.deps import (
     JsonBody,
     LiveAnswer,
     NodeDep,
+    SealIdPath,
     acting_agency,
+    malformed_id,
     problem_response,
 )
 from eseal.api.forms import StrictFormRoute, client_text, declared_charset
@@ -42,7 +44,6 @@ from eseal.status_index import with_status_index
 from keys.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/seals", tags=["seals"], route_class=StrictFormRoute)
-SealIdPath = Annotated[str, Path(max_length=64, pattern=r"^[0-9A-Z.]+$")]
 
 
 class SealIn(BaseModel):
@@ -137,14 +138,21 @@ def make_seal(
     )
 
 
-@router.post("/{seal_id}/stamp", status_code=201, dependencies=[FormFields("file", "name")])
+@router.post(
+    "/{seal_id}/stamp",
+    status_code=201,
+    dependencies=[FormFields("file", "name")],
+    responses=malformed_id(
+        "seal", "or the form refused (file-name-not-readable, invalid-input, …)"
+    ),
+)
 def stamp_document(
+    principal: CurrentPrincipal,
     seal_id: SealIdPath,
     *,
     request: Request,
     response: Response,
     node: NodeDep,
-    principal: CurrentPrincipal,
     file: Annotated[UploadFile, File(description="The document to seal (≤ 20 MiB)")],
     name: Annotated[str | None, Form(max_length=200)] = None,
     idempotency: IdempotencyKeyHeader = None,
@@ -193,13 +201,17 @@ def stamp_document(
     )
 
 
-@router.post("/{seal_id}/revoke", dependencies=[JsonBody])
+@router.post(
+    "/{seal_id}/revoke",
+    dependencies=[JsonBody],
+    responses=malformed_id("seal", "or the body refused (invalid-json, invalid-input, …)"),
+)
 def revoke(
+    principal: CurrentPrincipal,
     seal_id: SealIdPath,
     body: RevokeIn,
     request: Request,
     node: NodeDep,
-    principal: CurrentPrincipal,
 ) -> dict[str, str]:
     row = revoke_seal(node, principal, seal_id, reason=body.reason, now=int(time.time()))
     request.app.state.bundles.invalidate()  # its stamps are refused from the next request
@@ -217,7 +229,7 @@ UNKNOWN_SEAL = problem_response(
 @router.get(
     "/{seal_id}/status",
     dependencies=[LiveAnswer],
-    responses=STATUS_UNRECORDED | UNKNOWN_SEAL,
+    responses=STATUS_UNRECORDED | UNKNOWN_SEAL | malformed_id("seal"),
 )
 def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
     """Public: whether the seal is active or revoked, with the ledger entries that record
@@ -234,7 +246,8 @@ def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
 @router.get(
     "/{seal_id}/image",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}, "description": "The seal's image"}},
+    responses=malformed_id("seal")
+    | {200: {"content": {"image/png": {}}, "description": "The seal's image"}},
 )
 def seal_image(seal_id: SealIdPath, node: NodeDep) -> Response:
     """The seal's image (PNG)."""
