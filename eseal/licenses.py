@@ -31,6 +31,8 @@ from eseal.catalog import LicenseType, load_catalog
 from eseal.catalog_fields import ISO_DATE
 from eseal.idempotency import IdempotencyKey, committed_with
 from eseal.ids import (
+    InvalidCreditCode,
+    InvalidIdentityNumber,
     InvalidLicenseId,
     LicenseId,
     make_license_id,
@@ -187,16 +189,25 @@ def _serial(now: int) -> str:
     return f"{now:08X}{secrets.token_hex(5).upper()}"
 
 
-def _holder(kind: str, name: str, holder_id: str | None) -> tuple[Holder, str | None]:
+def _holder(ltype: LicenseType, name: str, holder_id: str | None) -> tuple[Holder, str | None]:
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("the holder name must be 1 to 100 characters")
+    kind = ltype.holder_kind
     if holder_id is None or not holder_id.strip():
         return Holder(name=name, kind="L" if kind == "legal" else "N"), None
-    if kind == "legal":
-        code = validate_credit_code(holder_id)
-        return Holder(name=name, kind="L", id_display=code), code
-    number = validate_identity_number(holder_id)
+    needed = (
+        "an organisation, whose id is its unified social credit code"
+        if kind == "legal"
+        else "a person, whose id is the resident identity number"
+    )
+    try:
+        if kind == "legal":
+            code = validate_credit_code(holder_id)
+            return Holder(name=name, kind="L", id_display=code), code
+        number = validate_identity_number(holder_id)
+    except (InvalidCreditCode, InvalidIdentityNumber) as e:  # never echoing the number
+        raise type(e)(f"holder id: a {ltype.name} is held by {needed}: {e.message}") from e
     salt = secrets.token_bytes(16)
     masked = mask_identity_number(number)
     holder = Holder(
@@ -233,7 +244,7 @@ def validate_request(
     if ltype.code not in agency_types(row):
         raise TypeNotAuthorised(f"agency {agency_code} may not issue {ltype.code} ({ltype.name})")
     values = ltype.validate_fields(req.fields)
-    holder, shown = _holder(ltype.holder_kind, req.holder_name, req.holder_id)
+    holder, shown = _holder(ltype, req.holder_name, req.holder_id)
     expires = req.valid_until
     if expires is None and ltype.validity_days:
         expires = default_expiry(now, ltype.validity_days)

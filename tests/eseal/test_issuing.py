@@ -18,6 +18,7 @@ from pycose.keys.okp import OKPKey
 from pycose.messages.sign1message import Sign1Message
 
 from eseal.agencies import OPERATOR, AgencyKeyUnusable, Forbidden, Principal, revoke_key, rotate_key
+from eseal.ids import InvalidCreditCode, InvalidIdentityNumber
 from eseal.licenses import (
     BadTransition,
     IssueRequest,
@@ -174,6 +175,50 @@ def test_bad_issuance_requests_change_nothing(region: Region) -> None:
     ]
     for act, error in bad:
         _unchanged(region, act, error)
+
+
+def test_a_bad_holder_id_is_named_as_the_holder_id_its_license_type_needs(region: Region) -> None:
+    """A holder id that is not the kind of number its license type's holder has is refused
+    naming the holder id, the license type and the number it needs (an organisation's
+    credit code, a person's identity number), never echoing an identity number: a clerk
+    who typed the legal representative's identity number for a business license was told
+    only "credit code: unknown province 01 in region code '010519'"."""
+    node = region.node
+    number = "11010519491231002X"  # a valid identity number, on a business license
+    cases: list[tuple[Callable[[], object], type[InvalidInput], list[str]]] = [
+        (
+            lambda: issue(
+                node,
+                MARKET_AGENT,
+                MARKET,
+                dataclasses.replace(business_request(), holder_id=number),
+                now=NOW,
+            ),
+            InvalidCreditCode,
+            ["holder id", "营业执照", "unified social credit code", "unknown province"],
+        ),
+        (
+            lambda: issue(node, HOUSING_AGENT, HOUSING, worker_request(MARKET), now=NOW),
+            InvalidIdentityNumber,
+            ["holder id", "建筑施工特种作业人员操作资格证书", "resident identity number"],
+        ),
+        (
+            lambda: issue(
+                node, HOUSING_AGENT, HOUSING, worker_request("110105194912310021"), now=NOW
+            ),
+            InvalidIdentityNumber,
+            ["holder id", "check character should be"],
+        ),
+    ]
+    for act, error, said in cases:
+        size = node.log.size()
+        with pytest.raises(error) as refused:
+            act()
+        assert node.log.size() == size
+        for words in said:
+            assert words in refused.value.message, refused.value.message
+        assert number not in refused.value.message
+        assert "110105194912310021" not in refused.value.message
 
 
 def test_lifecycle_transitions_and_their_ledger_entries(region: Region) -> None:
