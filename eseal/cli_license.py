@@ -4,6 +4,7 @@ line the operator acts)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -151,8 +152,10 @@ def license_show(
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a license as stored here (status, validity, ledger index)."""
-    from eseal.licenses import STATUS_NAMES, get_license
+    """Show a license as stored here (type, status, validity, ledger index)."""
+    from eseal.catalog import load_catalog
+    from eseal.licenses import CST, STATUS_NAMES, get_license
+    from verifier.verdict import renewed_as
 
     with open_node(data, database_url) as node:
         row = get_license(node, license_id)
@@ -161,15 +164,32 @@ def license_show(
         "digest": bytes(row.digest).hex(),
         "qr_text": row.document,
     }
-    emit(
-        out,
-        as_json,
-        lambda: typer.echo(
-            f"{row.id}\n  status {row.status} {STATUS_NAMES[row.status]}"
-            f"\n  holder {row.holder_name}\n  agency {row.agency_code}"
-            f"\n  ledger index {row.ledger_index}"
-        ),
-    )
+
+    def day(t: int) -> str:
+        return datetime.fromtimestamp(t, CST).date().isoformat()
+
+    def human() -> None:
+        type_name = load_catalog().by_code.get(row.type_code)
+        status = f"{row.status} {STATUS_NAMES[row.status]}"
+        # A renewal's reason is its successor's id, said on the line after.
+        if row.status_reason and row.status_reason != renewed_as(row.replaced_by or ""):
+            status += f": {row.status_reason}"
+        holder = row.holder_name + (f" ({row.holder_id_display})" if row.holder_id_display else "")
+        until = day(row.expires) if row.expires is not None else "长期 (no end date)"
+        lines = [
+            row.id,
+            f"  type {row.type_code}" + (f" {type_name.name}" if type_name else ""),
+            f"  status {status}",
+            *([f"  replaced by {row.replaced_by}"] if row.replaced_by else []),
+            *([f"  replaces {row.replaces}"] if row.replaces else []),
+            f"  holder {holder}",
+            f"  agency {row.agency_code}",
+            f"  issued {day(row.issued_at)}, valid until {until}",
+            f"  ledger index {row.ledger_index}",
+        ]
+        typer.echo("\n".join(lines))
+
+    emit(out, as_json, human)
 
 
 def _change(
