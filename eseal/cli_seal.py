@@ -115,7 +115,10 @@ def seal_stamp(
     emit(
         out,
         as_json,
-        lambda: typer.echo(f"stamped {file.name} as {stamped.id}\n  QR: {stamped.qr_text}"),
+        lambda: typer.echo(
+            f"stamped {file.name} as {stamped.id}\n  QR: {stamped.qr_text}"
+            + "".join(f"\n  wrote {p}" for p in (qr, pdf) if p)
+        ),
     )
 
 

@@ -1,5 +1,6 @@
 """What the operator's commands say they did, read as the operator reads them: a stored
-license's type, validity and status with its reason and successor (``license show``)."""
+license's type, validity and status with its reason and successor (``license show``), and
+the files a stamp wrote (``seal stamp``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from eseal.seals import create_seal
 from tests.eseal.conftest import (
     MARKET,
     NOW,
+    PASSPHRASE,
     business_request,
     make_region,
     run_eseal,
@@ -102,3 +104,39 @@ def test_license_show_says_the_type_the_validity_and_why_its_status(
     shown = json.loads(show(made.revoked, "--json"))
     assert (shown["status"], shown["status_reason"]) == ("07", "以欺骗手段取得许可")
     assert str(shown["qr_text"]).startswith("EL1:")
+
+
+def test_seal_stamp_says_which_files_it_wrote(
+    made: Made,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``seal stamp --qr --pdf`` names each file it wrote, as ``license issue`` does (it
+    said only the stamp's id and QR text, leaving the clerk to look for the sealed copy)."""
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    document = tmp_path / "通知.txt"
+    document.write_text("关于准予行政许可的通知", encoding="utf-8")
+    qr, pdf = tmp_path / "stamp.png", tmp_path / "通知.sealed.pdf"
+    code, out, err = run_eseal(
+        [
+            *("--data", str(made.data), "seal", "stamp", made.seal, str(document)),
+            *("--qr", str(qr), "--pdf", str(pdf)),
+        ],
+        capsys,
+        monkeypatch,
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith(f"stamped 通知.txt as {made.seal}.")
+    assert lines[1].startswith("  QR: ES1:")
+    assert lines[2:] == [f"  wrote {qr}", f"  wrote {pdf}"]
+    assert qr.read_bytes().startswith(b"\x89PNG")
+    assert pdf.read_bytes().startswith(b"%PDF")
+    code, out, err = run_eseal(
+        ["--data", str(made.data), "seal", "stamp", made.seal, str(document)],
+        capsys,
+        monkeypatch,
+    )
+    assert code == 0, err
+    assert len(out.splitlines()) == 2  # no file asked for, none named
