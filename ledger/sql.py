@@ -62,6 +62,9 @@ HEAD_ID = 1
 LOCK_TIMEOUT_MS = 15_000
 #: PostgreSQL's SQLSTATE for "lock not available" (a lock_timeout or NOWAIT).
 _LOCK_NOT_AVAILABLE = "55P03"
+#: PostgreSQL's SQLSTATE for "invalid schema name": among others, a table made where the
+#: search_path names no schema that exists ("no schema has been selected to create in").
+_INVALID_SCHEMA_NAME = "3F000"
 
 
 class LedgerEntryRow(SQLModel, table=True):
@@ -547,4 +550,10 @@ def error_reason(e: Exception) -> str:
     if lock_timed_out(e):
         return "another database session holds a lock this needs, and held it too long"
     orig = getattr(e, "orig", None)
-    return str(orig or e).strip().splitlines()[0] if str(orig or e).strip() else type(e).__name__
+    said = str(orig or e).strip().splitlines()[0] if str(orig or e).strip() else type(e).__name__
+    if getattr(orig, "sqlstate", None) == _INVALID_SCHEMA_NAME:
+        said += (
+            " (the schema the database URL's search_path names does not exist: create it "
+            "first, CREATE SCHEMA name)"
+        )
+    return said

@@ -17,7 +17,7 @@ from eseal.node import LedgerMissing, Node, init_node
 from eseal.trust_export import LocalStatus, build_bundle
 from ledger.audit import audit
 from ledger.sql import make_engine
-from tests.eseal.conftest import BUSINESS, MARKET, NOW, PASSPHRASE, business_request
+from tests.eseal.conftest import BUSINESS, MARKET, NOW, PASSPHRASE, business_request, run_eseal
 from tests.postgres import postgres_url, reset_postgres, run_schema, with_search_path
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.trust import TrustStore
@@ -134,3 +134,33 @@ def test_a_database_url_names_the_schema_a_node_keeps_its_tables_in(tmp_path: Pa
         assert reopened.log.size() == size
     finally:
         reopened.close()
+
+
+@pytest.mark.postgres
+def test_init_in_a_schema_that_does_not_exist_says_to_create_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database URL whose search_path names a schema not made yet (README: create it,
+    then name it) is refused, exit 2, saying so and what to run, where the operator read
+    only PostgreSQL's "no schema has been selected to create in"; nothing is made."""
+    url = postgres_url()
+    if url is None:
+        pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
+    schema = run_schema()
+    assert schema is not None
+    missing = url.replace(f"search_path%3D{schema}", f"search_path%3D{schema}_none")
+    assert missing != url
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    data = tmp_path / "node"
+    node = ["--data", str(data), "--database-url", missing]
+    code, out, err = run_eseal(
+        [*node, "init", "--region", "500000", "--name", "重庆市"], capsys, monkeypatch
+    )
+    assert code == 2, err
+    assert out == ""
+    assert err.startswith("error: cannot open the ledger database: ")
+    assert "no schema has been selected to create in" in err
+    assert "the schema the database URL's search_path names does not exist" in err
+    assert "CREATE SCHEMA" in err
+    assert len(err.splitlines()) == 1
+    assert not data.exists()
