@@ -163,7 +163,8 @@ def bundle_fetch(
             + _ahead(out, held.issued_at)
         )
     changed = _keep_or_write(out, raw, data, why)
-    _report(out, data, changed, _bundle_facts(fetched), fetched.issued_at, as_json)
+    about = f"region {fetched.region}, signed as of {utc_time(fetched.issued_at)}"
+    _report(out, data, changed, _bundle_facts(fetched), about, as_json)
 
 
 #: A bundle payload's region member, as JSON writers write it (see :func:`_claimed_region`).
@@ -249,7 +250,13 @@ def revocations_fetch(
         )
     changed = _keep_or_write(out, raw, data, why)
     facts: dict[str, object] = {"region": fetched.region, "as_of": fetched.as_of}
-    _report(out, data, changed, facts, fetched.as_of, as_json)
+    # The snapshot's time is that of its cut (a margin before the node's clock), not of its
+    # signing: the window is told what it means for a license issued since.
+    about = (
+        f"region {fetched.region}, the status of licenses issued up to "
+        f"{utc_time(fetched.as_of)}: one issued later has no status offline"
+    )
+    _report(out, data, changed, facts, about, as_json)
 
 
 def _signed_by_a_log_key_given(out: Path, raw: bytes, store: TrustStore) -> None:
@@ -282,9 +289,8 @@ def _signed_by_a_log_key_given(out: Path, raw: bytes, store: TrustStore) -> None
 
 
 def _report(
-    out: Path, data: bytes, changed: bool, facts: dict[str, object], when: int, as_json: bool
+    out: Path, data: bytes, changed: bool, facts: dict[str, object], about: str, as_json: bool
 ) -> None:
-    about = f"region {facts['region']}, signed as of {utc_time(when)}"
     said = (
         f"wrote {out} ({len(data)} bytes; {about})" if changed else f"{out} is up to date ({about})"
     )

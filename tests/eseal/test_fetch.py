@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from eseal.cli_common import utc_time
 from eseal.node import init_node
 from eseal.trust_export import export_bundle, export_snapshot
 from tests.e2e.conftest import serve_app
@@ -405,3 +406,32 @@ def test_the_nodes_own_files_are_not_written_over(
         assert code == 2, said
         assert "is a file of the node in" in err
     assert [_state(path) for path in files] == before
+
+
+def test_a_fetched_snapshot_says_what_its_time_means(
+    node_url: tuple[Region, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A snapshot's time is not when it was signed but the time up to which it holds the
+    status of every license (its margin before the node's clock): the fetch says so, and
+    that a license issued later has no status offline, where it said "signed as of" a time
+    two minutes before the fetch, and a license just issued was NO_STATUS, unexplained."""
+    region, url = node_url
+    bundle = tmp_path / "bundle.json"
+    bundle.write_bytes(export_bundle(region.node, now=int(time.time())))
+    out = tmp_path / "revocations.json"
+    args = ["revocations", "fetch", url, "--bundle", str(bundle), "--out", str(out)]
+    code, said, err = run_eseal(args, capsys, monkeypatch)
+    assert code == 0, err
+    snapshot = open_snapshot(out.read_bytes(), TrustStore([open_bundle(bundle.read_bytes())]))
+    as_of = utc_time(snapshot.as_of)
+    assert said == (
+        f"wrote {out} ({out.stat().st_size} bytes; region 500000, the status of licenses "
+        f"issued up to {as_of}: one issued later has no status offline)\n"
+    )
+    monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url: out.read_bytes())
+    code, said, err = run_eseal(args, capsys, monkeypatch)
+    assert code == 0, err
+    assert said.startswith(f"{out} is up to date (region 500000, the status of licenses ")
