@@ -230,3 +230,56 @@ def test_the_verification_problems_are_named_with_their_bounds(served: Served) -
         code = r.json()["type"].rsplit("/", 1)[1]
         assert code in described, (r.status_code, code, described)
         assert bound in described
+
+
+def _properties(served: Served, schema: dict[str, Any], where: str) -> Iterator[tuple[str, Any]]:
+    """Every property of ``schema``, and of the objects it nests (``$ref``, in arrays too),
+    named by where it is."""
+    schema = _schema(served.spec, schema)
+    if "$ref" in schema.get("items", {}):  # an array of objects (a batch's answer)
+        yield from _properties(served, schema["items"], f"{where}[]")
+    for name, prop in schema.get("properties", {}).items():
+        yield f"{where}.{name}", prop
+        for inner in [prop, prop.get("items", {}), *prop.get("anyOf", [])]:
+            if "$ref" in inner:
+                yield from _properties(served, inner, f"{where}.{name}")
+
+
+#: The answers an agency's clerk reads after issuing, reading a license, making a seal and
+#: stamping (the public ones are checked above).
+AGENCY_ANSWERS = [
+    ("/v1/licenses", "post", "201"),
+    ("/v1/licenses/batch", "post", "201"),
+    ("/v1/licenses/{license_id}", "get", "200"),
+    ("/v1/licenses/{license_id}/renew", "post", "201"),
+    ("/v1/seals", "post", "201"),
+    ("/v1/seals/{seal_id}/stamp", "post", "201"),
+]
+
+
+def test_every_field_a_clerk_sends_or_reads_is_described(served: Served) -> None:
+    """A clerk with nothing but the OpenAPI page learns from it what to send: each field of
+    every request body (a license's type, holder, fields and last day; a renewal's; a
+    status change's reason; a seal's type and image; a stamp's name) and of the answers to
+    an agency's requests (the units of expires, the status codes) is described, and every
+    operation says what it does. The type, fields, valid_until and a renewal's defaults were
+    undescribed, as was seal revocation."""
+    undescribed = []
+    for path, operations in served.spec["paths"].items():
+        for method, operation in operations.items():
+            if not operation.get("description"):
+                undescribed.append(f"{method.upper()} {path}")
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                for where, prop in _properties(served, media["schema"], f"{path} body"):
+                    if not prop.get("description"):
+                        undescribed.append(where)
+    for path, method, status in AGENCY_ANSWERS:
+        schema = _answer_schema(served, path, method, status)
+        for where, prop in _properties(served, schema, f"{path} {status}"):
+            if not prop.get("description"):
+                undescribed.append(where)
+    assert undescribed == [], "\n".join(undescribed)
+    issue_in = _schema(served.spec, {"$ref": "#/components/schemas/IssueIn"})
+    assert "eseal license types" in issue_in["properties"]["fields"]["description"]
+    renew_in = _schema(served.spec, {"$ref": "#/components/schemas/RenewIn"})
+    assert "kept" in renew_in["properties"]["fields"]["description"]

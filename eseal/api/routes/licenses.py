@@ -45,39 +45,95 @@ class Strict(BaseModel):
 
 
 class HolderIn(Strict):
-    name: str = Field(min_length=1, max_length=100)
-    id: str | None = Field(default=None, max_length=32, description="Identity number or USCC")
+    name: str = Field(
+        min_length=1,
+        max_length=100,
+        description="The holder's name as the license shows it: a person's, or an organisation's.",
+    )
+    id: str | None = Field(
+        default=None,
+        max_length=32,
+        description="The holder's id, optional: of a type held by an organisation (holder_kind "
+        "legal), its unified social credit code, which the license shows; of one held by a "
+        "person (natural), the resident identity number, which the license carries only "
+        "masked, with a salted hash that a window compares with the id presented. Another "
+        "kind of number is a 400 (invalid-credit-code, invalid-identity-number).",
+    )
 
 
 class IssueIn(Strict):
     agency: str | None = Field(
         default=None, max_length=18, description="Issuing agency (operator credentials only)"
     )
-    type: str = Field(min_length=21, max_length=21)
-    holder: HolderIn
-    fields: dict[Annotated[str, Field(max_length=32)], Annotated[str, Field(max_length=2000)]] = (
-        Field(default_factory=dict, max_length=40)
+    type: str = Field(
+        min_length=21,
+        max_length=21,
+        description="The license type's code, 21 characters (the defining ministry's credit "
+        "code and 3 digits), e.g. 111000000000PH001J001 营业执照: one the agency may issue "
+        "(otherwise 403 type-not-authorised). `eseal license types` lists the catalogue.",
     )
-    valid_until: PlainDate | None = None
+    holder: HolderIn = Field(description="Who holds the license.")
+    fields: dict[Annotated[str, Field(max_length=32)], Annotated[str, Field(max_length=2000)]] = (
+        Field(
+            default_factory=dict,
+            max_length=40,
+            description="The type's fields by name, each value a string (a date YYYY-MM-DD, "
+            "an enum one of its choices). `eseal license types` lists each type's fields "
+            "with their Chinese labels, kinds and whether required; a missing required "
+            "field, an unknown one or a malformed value is a 400 field-invalid naming each, "
+            "and the fields the type has.",
+        )
+    )
+    valid_until: PlainDate | None = Field(
+        default=None,
+        description="The last valid day, YYYY-MM-DD (valid all that day, China Standard "
+        "Time), not one gone by. Left out: the type's usual validity counted from today "
+        "(validity_days in `eseal license types --json`), or no end (长期) for a type "
+        "without one.",
+    )
 
 
 class BatchIn(Strict):
-    agency: str | None = Field(default=None, max_length=18)
-    items: list[IssueIn] = Field(min_length=1, max_length=MAX_API_BATCH)
+    agency: str | None = Field(
+        default=None,
+        max_length=18,
+        description="Issuing agency (operator credentials only); an item naming its own "
+        "must name this one.",
+    )
+    items: list[IssueIn] = Field(
+        min_length=1,
+        max_length=MAX_API_BATCH,
+        description=f"1 to {MAX_API_BATCH} licenses, issued in one transaction: all, or none "
+        "if any is refused.",
+    )
 
 
 class IssuedOut(BaseModel):
-    id: str
-    qr_text: str
-    ledger_index: int
-    tree_size: int
-    inclusion_proof: list[str]
-    checkpoint: str
-    expires: int | None
+    id: str = Field(description="The license id, 1.2.156.3005.2.…")
+    qr_text: str = Field(
+        description="The license as its QR code holds it (EL1:…): print or show this."
+    )
+    ledger_index: int = Field(description="The index of its issuance entry in the ledger.")
+    tree_size: int = Field(description="The ledger's size at the checkpoint it is proved in.")
+    inclusion_proof: list[str] = Field(
+        description="RFC 9162 inclusion proof of the issuance entry in that checkpoint's "
+        "tree (standard base64 hashes)."
+    )
+    checkpoint: str = Field(description="The signed checkpoint (C2SP signed note).")
+    expires: int | None = Field(
+        description="The end of its validity, Unix seconds (23:59:59 China Standard Time of "
+        "its last valid day); null: no end (长期)."
+    )
 
 
 class StatusIn(Strict):
-    reason: str = Field(default="", max_length=256)
+    reason: str = Field(
+        default="",
+        max_length=256,
+        description="Why, as every window will read it: public and kept in the ledger for "
+        "ever (one holding a resident identity number is refused). Required but for a "
+        "reinstatement.",
+    )
     to: str | None = Field(
         default=None,
         max_length=128,
@@ -89,25 +145,42 @@ class StatusIn(Strict):
 
 
 class RenewIn(Strict):
-    valid_until: PlainDate | None = None
+    valid_until: PlainDate | None = Field(
+        default=None,
+        description="The new version's last valid day, YYYY-MM-DD. Left out: the type's usual "
+        "validity from today, or no end for a type without one (not the old version's day).",
+    )
     fields: dict[Annotated[str, Field(max_length=32)], Annotated[str, Field(max_length=2000)]] = (
-        Field(default_factory=dict, max_length=40)
+        Field(
+            default_factory=dict,
+            max_length=40,
+            description="The fields that change, by name; the others are kept from the old "
+            "version, as are the type and the holder.",
+        )
     )
 
 
 class LicenseOut(BaseModel):
-    id: str
-    type_code: str
-    agency_code: str
-    version: int
-    status: str
-    issued_at: int
-    expires: int | None
-    ledger_index: int
-    replaces: str | None
-    replaced_by: str | None
-    status_reason: str | None
-    qr_text: str
+    id: str = Field(description="The license id.")
+    type_code: str = Field(description="The license type's code.")
+    agency_code: str = Field(description="The issuing agency's credit code.")
+    version: int = Field(description="Its version: 1, then one more with each renewal.")
+    status: str = Field(
+        description="01 valid, 02 suspended, 03 withdrawn, 04 cancelled, 05 lapsed (renewed), "
+        "06 transferred out, 07 revoked."
+    )
+    issued_at: int = Field(description="When it was issued, Unix seconds.")
+    expires: int | None = Field(
+        description="The end of its validity, Unix seconds (23:59:59 China Standard Time of "
+        "its last valid day); null: no end (长期)."
+    )
+    ledger_index: int = Field(description="The index of its issuance entry in the ledger.")
+    replaces: str | None = Field(description="The version it renewed, if any.")
+    replaced_by: str | None = Field(
+        description="The license that replaced it: its renewal, or a transfer's new license."
+    )
+    status_reason: str | None = Field(description="The reason of its latest status change.")
+    qr_text: str = Field(description="The license as its QR code holds it (EL1:…).")
 
 
 def _request(item: IssueIn) -> IssueRequest:

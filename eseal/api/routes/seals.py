@@ -33,6 +33,7 @@ from eseal.render import DocumentTooLarge
 from eseal.seals import (
     MAX_DOCUMENT,
     MAX_IMAGE,
+    MAX_SEAL_IMAGE_PIXELS,
     SealCreated,
     create_seal,
     get_seal,
@@ -48,29 +49,48 @@ router = APIRouter(prefix="/v1/seals", tags=["seals"], route_class=StrictFormRou
 
 class SealIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    agency: str | None = Field(default=None, max_length=18)
-    name: str = Field(min_length=1, max_length=16)
-    type: Literal["official", "contract", "finance", "approval", "invoice", "business"] = "official"
-    image_png_base64: str | None = Field(default=None, max_length=(MAX_IMAGE * 4) // 3 + 4)
+    agency: str | None = Field(
+        default=None, max_length=18, description="The seal's agency (operator credentials only)"
+    )
+    name: str = Field(
+        min_length=1,
+        max_length=16,
+        description="The seal's name, drawn under its star and shown by every window that "
+        "verifies a stamp, e.g. 行政审批专用章.",
+    )
+    type: Literal["official", "contract", "finance", "approval", "invoice", "business"] = Field(
+        default="official",
+        description="official 公章, contract 合同专用章, finance 财务专用章, approval "
+        "行政审批专用章, invoice 发票专用章, business 业务专用章.",
+    )
+    image_png_base64: str | None = Field(
+        default=None,
+        max_length=(MAX_IMAGE * 4) // 3 + 4,
+        description=f"The seal's picture, a PNG (at most {MAX_IMAGE // 2**20} MiB and "
+        f"{MAX_SEAL_IMAGE_PIXELS:,} pixels) in standard base64. Left out: a round red seal "
+        "is drawn, the agency's name along its upper arc and the seal's name below.",
+    )
 
 
 class SealOut(BaseModel):
-    id: str
-    agency_code: str
-    name: str
-    seal_type: str
-    key_id: str
-    public_key: str
-    ledger_index: int
+    id: str = Field(description="The seal id: the agency's credit code, a dot, 12 hex digits.")
+    agency_code: str = Field(description="The agency's credit code.")
+    name: str = Field(description="The seal's name.")
+    seal_type: str = Field(description="Its type (official, contract, …).")
+    key_id: str = Field(description="The id of the seal's own key, certified by the root.")
+    public_key: str = Field(description="That key, Ed25519, in hex.")
+    ledger_index: int = Field(description="The index of its creation entry in the ledger.")
 
 
 class StampOut(BaseModel):
-    id: str
-    seal_id: str
-    document_sha256: str
-    qr_text: str
-    ledger_index: int
-    checkpoint: str
+    id: str = Field(description="The stamp id: the seal id, a dot, 10 hex digits.")
+    seal_id: str = Field(description="The seal that stamped.")
+    document_sha256: str = Field(description="The SHA-256 of the file stamped, in hex.")
+    qr_text: str = Field(
+        description="The stamp as its QR code holds it (ES1:…): print it on the document."
+    )
+    ledger_index: int = Field(description="The index of the stamp's entry in the ledger.")
+    checkpoint: str = Field(description="The signed checkpoint (C2SP signed note).")
 
 
 class SealStatusOut(ProvedStatus):
@@ -83,7 +103,11 @@ class SealStatusOut(ProvedStatus):
 
 class RevokeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=256)
+    reason: str = Field(
+        min_length=1,
+        max_length=256,
+        description="Why, as every window will read it: public and kept in the ledger for ever.",
+    )
 
 
 @router.post("", status_code=201, dependencies=[JsonBody])
@@ -154,10 +178,20 @@ def stamp_document(
     response: Response,
     node: NodeDep,
     file: Annotated[UploadFile, File(description="The document to seal (≤ 20 MiB)")],
-    name: Annotated[str | None, Form(max_length=200)] = None,
+    name: Annotated[
+        str | None,
+        Form(
+            max_length=200,
+            description="The document's name as the stamp records it and windows show it "
+            "(default: the uploaded file's name).",
+        ),
+    ] = None,
     idempotency: IdempotencyKeyHeader = None,
 ) -> StampOut:
-    """Seal a document: the answer is an ES1: QR signed by the seal's key."""
+    """Seal a document: the answer is an ES1: QR signed by the seal's key, over the file's
+    SHA-256, to print on it. A window verifies the stamp against that very file. A sealed
+    copy (the seal and the QR on the document's last page) is made on the node's command
+    line, ``eseal seal stamp SEAL_ID FILE --pdf COPY``, not here."""
     now = int(time.time())
     document = file.file.read(MAX_DOCUMENT + 1)
     if len(document) > MAX_DOCUMENT:
@@ -213,6 +247,9 @@ def revoke(
     request: Request,
     node: NodeDep,
 ) -> dict[str, str]:
+    """Revoke a seal (its agency or the operator): it stamps no more, and every stamp it
+    made verifies as revoked from the next request (offline windows: from their next
+    revocation snapshot). Recorded in the ledger."""
     row = revoke_seal(node, principal, seal_id, reason=body.reason, now=int(time.time()))
     request.app.state.bundles.invalidate()  # its stamps are refused from the next request
     return {"id": row.id, "status": row.status}

@@ -63,7 +63,11 @@ class VerifyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     #: maxLength documented, not validated here: :func:`_text` refuses an over-long text
     #: with the same problem (400 invalid-input) as in a multipart form.
-    text: str = Field(min_length=1, json_schema_extra={"maxLength": MAX_TEXT_LENGTH})
+    text: str = Field(
+        min_length=1,
+        description="The QR code's text: a license's (EL1:…) or a seal stamp's (ES1:…).",
+        json_schema_extra={"maxLength": MAX_TEXT_LENGTH},
+    )
     #: For a license: the id number on the presenter's ID card (or the company's credit
     #: code), compared with its holder. Bounded by the verifier (400 invalid-holder-id,
     #: never echoed), not here: a validation error would be a 422 of another shape.
@@ -119,7 +123,12 @@ def _read(upload: StarletteUpload | None, limit: int, *, image: bool = True) -> 
 
 _VERIFY_FIELDS = frozenset({"image", "text", "document", "holder_id"})
 #: The multipart field of the id presented with a license (see :class:`VerifyIn`).
-_HOLDER_FIELD = {"type": "string", "maxLength": MAX_PRESENTED}
+_HOLDER_FIELD = {
+    "type": "string",
+    "maxLength": MAX_PRESENTED,
+    "description": "For a license: the id number of the ID card presented (or the company's "
+    "credit code), compared with its holder's; never echoed.",
+}
 _VERIFY_BODY = {
     "requestBody": {
         "required": True,
@@ -129,9 +138,24 @@ _VERIFY_BODY = {
                 "schema": {
                     "type": "object",
                     "properties": {
-                        "image": {"type": "string", "format": "binary"},
-                        "text": {"type": "string", "maxLength": MAX_TEXT_LENGTH},
-                        "document": {"type": "string", "format": "binary"},
+                        "image": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "A photo or screenshot with the QR code (or give "
+                            "text instead)",
+                        },
+                        "text": {
+                            "type": "string",
+                            "maxLength": MAX_TEXT_LENGTH,
+                            "description": "The QR code's text, EL1:… or ES1:… (or give "
+                            "image instead)",
+                        },
+                        "document": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "For a seal stamp: the file as it was stamped "
+                            "(not a sealed copy printed from it), compared with the stamp",
+                        },
                         "holder_id": _HOLDER_FIELD,
                     },
                 }
