@@ -102,7 +102,11 @@ def license_issue(
         list[str] | None, typer.Option(help="A field (repeat).", metavar="NAME=VALUE")
     ] = None,
     valid_until: Annotated[
-        str | None, typer.Option(help="Last valid day.", metavar="YYYY-MM-DD")
+        str | None,
+        typer.Option(
+            help="Last valid day (default: the type's usual validity from today, or none).",
+            metavar="YYYY-MM-DD",
+        ),
     ] = None,
     qr: Annotated[Path | None, typer.Option(help="Write the QR (.png or .svg).")] = None,
     pdf: Annotated[Path | None, typer.Option(help="Write the printable license PDF.")] = None,
@@ -263,7 +267,12 @@ def license_transfer(
 def license_renew(
     license_id: Annotated[str, typer.Argument(help="License id.")],
     valid_until: Annotated[
-        str | None, typer.Option(help="Last valid day.", metavar="YYYY-MM-DD")
+        str | None,
+        typer.Option(
+            help="The new version's last valid day (default: the type's usual validity "
+            "from today, not the old version's day).",
+            metavar="YYYY-MM-DD",
+        ),
     ] = None,
     field: Annotated[
         list[str] | None, typer.Option(help="A changed field (repeat).", metavar="NAME=VALUE")
