@@ -38,7 +38,7 @@ from verifier.pipeline import (
 )
 from verifier.scan import MAX_IMAGE_BYTES
 from verifier.scan_pool import scan_image
-from verifier.trust import BundleNotPinned, TrustBundle, TrustStore, open_bundle
+from verifier.trust import CENTRAL_REGION, BundleNotPinned, TrustBundle, TrustStore, open_bundle
 from verifier.verdict import (
     DOCUMENT_NOT_COMPARED,
     HOLDER_NOT_COMPARED,
@@ -306,8 +306,11 @@ def _hint(warning: str, verdict: Verdict, online: list[str]) -> str:
     return HINTS.get(warning, "")
 
 
-def _summary(verdict: Verdict, online: list[str] | None = None) -> None:
-    """The short human summary, Chinese first."""
+def _summary(
+    verdict: Verdict, online: list[str] | None = None, trusted: frozenset[str] = frozenset()
+) -> None:
+    """The short human summary, Chinese first; ``trusted``, the regions whose bundles were
+    given."""
     mark = {"green": "✔", "amber": "!", "red": "✘"}[verdict.colour]
     typer.echo(f"{mark} {STATUS_TEXT[verdict.status]}")
     d = verdict.document
@@ -339,6 +342,18 @@ def _summary(verdict: Verdict, online: list[str] | None = None) -> None:
         typer.echo(f"  {said}: {verdict.freshness.replaced_by}")
     for reason in verdict.reasons:
         typer.echo(f"  {reason}")
+    region = d.get("region") if d and verdict.kind == "license" else None
+    if verdict.status is Status.UNKNOWN_ISSUER and region and region not in trusted:
+        whose = (
+            f"中央国家机关签发 a license of the central government ({region})"
+            if region == CENTRAL_REGION
+            else f"其他地区签发 a license of region {region}"
+        )
+        typer.echo(
+            f"  hint: {whose}, whose trust bundle was not given: add its --bundle "
+            "FILE (eseal bundle fetch its node's URL --pin ITS_ROOT_KEY_ID --out FILE) and its "
+            "--revocations FILE, or --online its node's URL"
+        )
     unchecked = {c.step: c.detail for c in verdict.checks if not c.ok}
     for warning in verdict.warnings:
         seen = f" ({unchecked['status']})" if warning == NO_STATUS and "status" in unchecked else ""
@@ -437,7 +452,8 @@ def verify_command(
     verdict = verify_text(text, ctx, document=document_bytes, holder_id=holder_id)
     if online and not bundle and not pin:
         verdict.warnings.append(UNPINNED_TRUST)  # amber: whoever answers is trusted
-    emit(verdict.to_json(), as_json, lambda: _summary(verdict, online))
+    trusted = frozenset(b.region for b in store.bundles)
+    emit(verdict.to_json(), as_json, lambda: _summary(verdict, online, trusted))
     if not verdict.valid:
         raise typer.Exit(EXIT_CHECK_FAILED)
 

@@ -188,3 +188,27 @@ def test_each_regions_node_answers_for_its_own_and_a_revocation_is_known_at_once
     assert code == 1, err
     assert new["status"] == "REVOKED", new
     assert new["freshness"]["status_source"] == "offline"  # type: ignore[index]
+
+
+def test_another_regions_license_without_its_bundle_says_how_to_get_it(
+    regions: Regions, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beijing's window given only its own bundle: Chongqing's license is UNKNOWN_ISSUER, and
+    the summary says it was issued in another region and what to add, where it said only
+    "no trusted agency key … (regions trusted: 110000)", leaving the clerk to think of
+    fetching that region's bundle. A license of a region trusted gets no such line."""
+    cq, bj = regions.cq, regions.bj
+    args = ["verify", cq.qr_text, "--bundle", str(bj.bundle), "--pin", bj.pin]
+    code, said, err = run(args, capsys, monkeypatch)
+    assert code == 1, err
+    lines = said.splitlines()
+    assert lines[0] == "✘ 未知签发机关 Unknown issuer"
+    assert lines[-1] == (
+        "  hint: 其他地区签发 a license of region 500000, whose trust bundle was not given: "
+        "add its --bundle FILE (eseal bundle fetch its node's URL --pin ITS_ROOT_KEY_ID --out "
+        "FILE) and its --revocations FILE, or --online its node's URL"
+    )
+    for text in (bj.qr_text, cq.qr_text):  # of a region whose bundle is given: no hint
+        code, said, err = run(["verify", text, *_files(bj, cq)], capsys, monkeypatch)
+        assert code == 0, err
+        assert "hint:" not in said
