@@ -22,6 +22,12 @@ from keys.errors import PARSE_ERRORS, CheckFailed, InvalidInput, shown
 
 MAX_ENVELOPE = 64 * 1024 * 1024
 MAX_SIGNATURES = 8
+#: The payload types of the envelopes eseal signs (:mod:`verifier.trust`,
+#: :mod:`verifier.revocation`), and what each is in words: a file of one given where the
+#: other is asked for is refused naming both, not their media types.
+BUNDLE_TYPE = "application/vnd.eseal.trust-bundle+json"
+SNAPSHOT_TYPE = "application/vnd.eseal.revocations+cbor"
+PAYLOAD_NAMES = {BUNDLE_TYPE: "a trust bundle", SNAPSHOT_TYPE: "a revocation snapshot"}
 #: The objects and lists of an envelope: itself, its signatures and one object for each.
 #: Their brackets (in no string of an envelope: base64 and hex have none) are counted
 #: before the JSON is parsed, so that megabytes of empty lists cannot cost gigabytes.
@@ -90,9 +96,7 @@ def read_envelope(data: bytes, payload_type: str) -> tuple[bytes, list[tuple[byt
         if not isinstance(env, dict) or set(env) != {"payloadType", "payload", "signatures"}:
             raise MalformedEnvelope("an envelope has exactly payloadType, payload, signatures")
         if env["payloadType"] != payload_type:
-            raise MalformedEnvelope(
-                f"expected a {payload_type} envelope, got {shown(env['payloadType'])}"
-            )
+            raise MalformedEnvelope(_not_of_type(payload_type, env["payloadType"]))
         payload = base64.b64decode(env["payload"], validate=True)
         sigs = env["signatures"]
         if not isinstance(sigs, list) or not 1 <= len(sigs) <= MAX_SIGNATURES:
@@ -105,6 +109,15 @@ def read_envelope(data: bytes, payload_type: str) -> tuple[bytes, list[tuple[byt
     except PARSE_ERRORS as e:  # binascii.Error and UnicodeDecodeError are ValueErrors
         raise MalformedEnvelope(f"envelope is malformed: {shown(e, 200)}") from e
     return payload, pairs
+
+
+def _not_of_type(payload_type: str, given: object) -> str:
+    """Why an envelope whose payload type is ``given`` is not one of ``payload_type``."""
+    wanted = PAYLOAD_NAMES.get(payload_type)
+    found = PAYLOAD_NAMES.get(given) if isinstance(given, str) else None
+    if wanted and found:
+        return f"this is {found}, not {wanted}"
+    return f"expected a {payload_type} envelope, got {shown(given)}"
 
 
 def require_signature(

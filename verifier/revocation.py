@@ -48,6 +48,7 @@ from verifier.cascade import Cascade, build_cascade_from_digests, id_digest
 from verifier.claims import MAX_TIME, REGION_CODE, is_time
 from verifier.cose import CBOR_ERRORS, require_canonical
 from verifier.document import DecodedDocument, LicenseClaims
+from verifier.envelope import SNAPSHOT_TYPE as SNAPSHOT_TYPE  # noqa: PLC0414 (re-exported: its format's name)
 from verifier.envelope import (
     EnvelopeSignatureInvalid,
     read_envelope,
@@ -57,7 +58,6 @@ from verifier.envelope import (
 from verifier.pipeline import StatusAnswer
 from verifier.trust import TrustBundle, TrustStore
 
-SNAPSHOT_TYPE = "application/vnd.eseal.revocations+cbor"
 SNAPSHOT_FORMAT = "eseal-revocations/v1"
 NON_VALID = ("02", "03", "04", "05", "06", "07")
 MAX_SEALS = 1_000_000

@@ -89,6 +89,7 @@ from keys import ed25519
 from keys.errors import PARSE_ERRORS, CheckFailed, InvalidInput, shown
 from keys.statements import Role, SignedStatement, verify_statement_chain
 from verifier.claims import REGION_CODE, is_time
+from verifier.envelope import BUNDLE_TYPE as BUNDLE_TYPE  # noqa: PLC0414 (re-exported: its format's name)
 from verifier.envelope import (
     EnvelopeSignatureInvalid,
     json_containers,
@@ -99,7 +100,6 @@ from verifier.envelope import (
     signed_by,
 )
 
-BUNDLE_TYPE = "application/vnd.eseal.trust-bundle+json"
 BUNDLE_FORMAT = "eseal-trust-bundle/v1"
 #: A bundle's payload: what an envelope of MAX_ENVELOPE holds in base64, less its own
 #: fields (seal images, up to 2 MiB each, take the most room).

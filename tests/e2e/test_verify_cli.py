@@ -307,7 +307,10 @@ def test_no_verdict_reached_is_exit_2(offline: dict[str, object]) -> None:
         "verify", text, "--bundle", work / "revocations.json", cwd=work, passphrase=None
     )
     assert swapped.code == 2, str(swapped)
-    assert f"bundle {work / 'revocations.json'}: expected a" in swapped.stderr, swapped.stderr
+    assert swapped.stderr == (
+        f"error: bundle {work / 'revocations.json'}: this is a revocation snapshot, not a "
+        "trust bundle\n"
+    )
     alone = run_eseal(
         "verify", text, "--revocations", work / "revocations.json", cwd=work, passphrase=None
     )

@@ -15,6 +15,8 @@ import pytest
 from eseal.agencies import Principal
 from eseal.licenses import issue
 from eseal.trust_export import export_bundle, export_snapshot
+from tests.e2e.conftest import Run
+from tests.e2e.conftest import run_eseal as run_e2e
 from tests.eseal.conftest import MARKET, Region, business_request, make_region, run_eseal
 from tests.verifier.conftest import forged_bundle, traced, values_bomb
 from verifier.envelope import read_envelope
@@ -132,3 +134,34 @@ def test_a_hostile_snapshot_is_refused_at_the_cost_of_its_bytes_or_unread(
         "trusted (500000)"
     )
     assert peak < 4 * size
+
+
+def test_a_bundle_and_a_snapshot_given_the_wrong_way_round_are_named(
+    window: Window, tmp_path: Path
+) -> None:
+    """The snapshot given as --bundle (or the bundle as --revocations) is refused naming
+    what the file is and what was asked for, where the clerk read "expected a
+    application/vnd.eseal.trust-bundle+json envelope, got 'application/vnd.eseal.revocations
+    +cbor'". Run as the clerk runs it (its own process: what it imported is all it knows)."""
+
+    def verify(*args: str | Path) -> Run:
+        return run_e2e("verify", window.qr_text, *args, cwd=tmp_path, passphrase=None)
+
+    refused = verify("--bundle", window.snapshot)
+    assert (refused.code, refused.stdout) == (2, ""), str(refused)
+    assert refused.stderr == (
+        f"error: bundle {window.snapshot}: this is a revocation snapshot, not a trust bundle\n"
+    )
+    refused = verify("--bundle", window.bundle, "--revocations", window.bundle)
+    assert (refused.code, refused.stdout) == (2, ""), str(refused)
+    assert refused.stderr == (
+        f"error: snapshot {window.bundle}: this is a trust bundle, not a revocation snapshot\n"
+    )
+    # A file of another kind still says what it is and what was expected.
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"payloadType": "text/plain", "payload": "", "signatures": []}))
+    refused = verify("--bundle", other)
+    assert refused.code == 2, str(refused)
+    assert "expected a application/vnd.eseal.trust-bundle+json envelope, got 'text/plain'" in (
+        refused.stderr
+    )
