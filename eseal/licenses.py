@@ -591,6 +591,7 @@ def change_status(
     if row.status not in allowed:
         raise BadTransition(
             f"license {license_id} is {STATUS_NAMES[row.status]}: {action} is not allowed"
+            + _replaced_by(row)
         )
     if target is not None:
         _check_successor(node, target, now=now)
@@ -623,6 +624,12 @@ def change_status(
     return get_license(node, license_id)
 
 
+def _replaced_by(row: LicenseRow, lead: str = "; ") -> str:
+    """What a refusal of an act on ``row`` adds when a license replaced it (its renewal, a
+    transfer's new license): the license to act on now."""
+    return f"{lead}it was replaced by {row.replaced_by}" if row.replaced_by else ""
+
+
 def renew(
     node: Node,
     principal: Principal,
@@ -643,7 +650,10 @@ def renew(
             "it first, if the suspension is over"
         )
     if old.status != "01":
-        raise BadTransition(f"license {license_id} is {STATUS_NAMES[old.status]}; renew refused")
+        raise BadTransition(
+            f"license {license_id} is {STATUS_NAMES[old.status]}; renew refused"
+            + _replaced_by(old, ": ")
+        )
     if old.version >= 999:
         raise BadTransition("license version 999 cannot be renewed")
     merged = {**json.loads(old.fields), **(fields or {})}

@@ -275,6 +275,30 @@ def test_renewal_links_versions_and_lapses_the_old(region: Region) -> None:
     _unchanged(region, lambda: renew(node, HOUSING_AGENT, old.id, now=NOW), BadTransition)
 
 
+def test_an_act_on_a_replaced_license_names_the_license_that_replaced_it(region: Region) -> None:
+    """A renewal sent again (its answer lost, say) or any act on a license renewed or
+    transferred out is refused naming the license in force now, where it said only that the
+    license had lapsed: the clerk learns the id to act on without asking the node."""
+    node = region.node
+    old = issue(node, HOUSING_AGENT, HOUSING, worker_request(), now=NOW)
+    new = renew(node, HOUSING_AGENT, old.id, now=NOW + 10)
+    with pytest.raises(BadTransition) as again:
+        renew(node, HOUSING_AGENT, old.id, now=NOW + 20)
+    assert again.value.message == (
+        f"license {old.id} is 失效 lapsed; renew refused: it was replaced by {new.id}"
+    )
+    with pytest.raises(BadTransition) as revoking:
+        change_status(node, HOUSING_AGENT, old.id, "revoke", reason="x", now=NOW + 20)
+    assert revoking.value.message == (
+        f"license {old.id} is 失效 lapsed: revoke is not allowed; it was replaced by {new.id}"
+    )
+    revoked = issue(node, HOUSING_AGENT, HOUSING, worker_request(), now=NOW)
+    change_status(node, HOUSING_AGENT, revoked.id, "revoke", reason="x", now=NOW + 20)
+    with pytest.raises(BadTransition) as plain:
+        renew(node, HOUSING_AGENT, revoked.id, now=NOW + 30)
+    assert plain.value.message == f"license {revoked.id} is 撤销 revoked; renew refused"
+
+
 def _at(text: str) -> int:
     return int(datetime.fromisoformat(text).timestamp())
 
