@@ -268,10 +268,6 @@ def _require_dump_of(pg_dump: PgDump, server_major: int) -> None:
         )
 
 
-#: A search path of one schema, as libpq's ``options`` in a database URL sets it.
-_SEARCH_PATH = re.compile(r"-c\s*search_path=([A-Za-z_][A-Za-z0-9_$]*)(?=\s|$)")
-
-
 @dataclass(frozen=True)
 class _DumpTarget:
     """What pg_dump is told of the database: the URL without its password, the password
