@@ -501,6 +501,12 @@ def serve(
     )
     passphrase = passphrase_if_set()
     node = Node.open(data_dir(data), passphrase=passphrase, database_url=db_url(database_url))
+    backend = "SQLite" if node.sql.write_engine.dialect.name == "sqlite" else "PostgreSQL"
+    typer.echo(
+        f"eseal node of region {node.config.region} {node.config.name}: ledger on {backend}, "
+        f"data in {data_dir(data)}; the window page at /, the API's documentation at /docs",
+        err=True,
+    )
     if passphrase is None:
         typer.echo("ESEAL_PASSPHRASE is not set: serving read-only (no issuing)", err=True)
     if workers > 1:

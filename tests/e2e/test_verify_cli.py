@@ -437,6 +437,8 @@ def test_serve_on_a_taken_port_exits_2(offline: dict[str, object]) -> None:
             )
             assert r.code == 2, (workers, str(r))
             assert f"error: the server could not start on 127.0.0.1:{port}" in r.stderr, r.stderr
+            # It said first which node it is: the region, the ledger's database, the data.
+            assert "eseal node of region 500000 重庆市: ledger on SQLite, data in " in r.stderr
 
 
 def _plain(offline: dict[str, object], *args: str | Path) -> Run:
