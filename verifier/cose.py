@@ -94,9 +94,15 @@ def _has_duplicate_key(data: bytes, i: int = 0) -> tuple[int, bool]:
     for _ in range(arg):
         if major == 5:
             end, dup = _has_duplicate_key(data, i)
-            key = strict_cbor.loads(data[i:end])
-            repeated, i = repeated or dup or key in keys, end
-            keys.add(key)
+            # Keys are compared when they are integers or strings, what eseal's maps use (a
+            # map keyed by anything else is refused all the same, as not deterministic).
+            # Never a tag: hashing a decoded tag of a list or a map fails, and cbor2 5.9
+            # then refuses for good to hash any tag made where that one was.
+            if data[i] >> 5 <= 3:
+                key = strict_cbor.loads(data[i:end])
+                repeated = repeated or key in keys
+                keys.add(key)
+            repeated, i = repeated or dup, end
         i, dup = _has_duplicate_key(data, i)
         repeated = repeated or dup
     return i, repeated

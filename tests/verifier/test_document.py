@@ -68,6 +68,9 @@ from verifier.document import (
     parse_cose_sign1,
     split_prefix,
 )
+from verifier.pipeline import VerifyContext, verify_text
+from verifier.trust import TrustStore
+from verifier.verdict import Status
 
 REJECTED = (MalformedDocument, UnsupportedDocument)
 QR_ALPHANUMERIC = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
@@ -487,6 +490,22 @@ def test_protected_header_must_be_canonical(
 ) -> None:
     with pytest.raises(error):
         decode(_text(_sign1(_payload(license_claims), protected=protected)))
+
+
+@pytest.mark.parametrize("key", [b"\xc6\x81\x00", b"\xc6\xa1\x00\x00", b"\xc6\xc6\x80"])
+def test_a_map_key_tagging_a_list_or_map_is_refused_every_time(
+    key: bytes, license_claims: LicenseClaims
+) -> None:
+    # 6([0]), 6({0: 0}), 6(6([])) as a protected header's first key (so not in order). Hashing
+    # such a tag fails, and cbor2's tag then refuses ever after to hash any tag made where it
+    # was (RuntimeError): the same text verified twice would have failed with a 500.
+    protected = b"\xa3" + key + b"\x00\x01\x27\x04\x48" + KID_BYTES
+    text = _text(_sign1(_payload(license_claims), protected=protected))
+    for _ in range(3):
+        with pytest.raises(NonCanonicalCbor):
+            decode(text)
+        verdict = verify_text(text, VerifyContext(TrustStore(), 1_700_000_000))
+        assert verdict.status is Status.MALFORMED
 
 
 @pytest.mark.parametrize("size", [0, 32, 63, 65, 128])
