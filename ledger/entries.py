@@ -47,7 +47,7 @@ from typing import Any, NamedTuple
 import cbor2
 
 from keys import cbor as strict_cbor
-from keys.errors import InvalidInput
+from keys.errors import InvalidInput, shown
 
 ZERO_HASH = bytes(32)
 MAX_ENTRY_SIZE = 8192
@@ -157,8 +157,10 @@ class Entry:
 
 
 def _check_fields(e: Entry) -> None:
-    if e.kind not in KINDS:
-        raise MalformedEntry(f"unknown entry kind {e.kind!r}")
+    # Text first: a kind decoded from outside may be anything (a list, a tag of one, which
+    # cannot be hashed, or an integer too long to print).
+    if type(e.kind) is not str or e.kind not in KINDS:
+        raise MalformedEntry(f"unknown entry kind {shown(e.kind)}")
     if type(e.time) is not int or not 0 <= e.time < 2**63:
         raise MalformedEntry("entry time must be a non-negative integer (Unix seconds)")
     texts = (("region", e.region), ("subject", e.subject), ("reason", e.reason), ("to", e.to))

@@ -1,5 +1,6 @@
 """The entry encoding's optional ``to`` (key 9): a transfer's new license, round trip, the
-refusals, and the entries recorded before it (none) still read and audited as before."""
+refusals, and the entries recorded before it (none) still read and audited as before; and
+an entry's kind that is not text, refused."""
 
 from __future__ import annotations
 
@@ -89,3 +90,19 @@ def test_a_ledger_with_transfers_audits_clean() -> None:
     assert report.entries_checked == 4
     assert decode_entry(log.entry(1)).to == NEW
     assert decode_entry(log.entry(2)).to == ""
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [["license.issue"], {"k": "license.issue"}, cbor2.CBORTag(6, [0]), 10**5000],
+    ids=["list", "map", "tag-of-a-list", "integer-of-5000-digits"],
+)
+def test_an_entry_whose_kind_is_not_text_is_malformed(kind: object) -> None:
+    # A node's status answer carries entries from outside: each is refused as malformed,
+    # every time (hashing a tag of a list fails, and must not be tried).
+    data = cbor2.dumps(cbor2.loads(_transfer().encode()) | {1: kind}, canonical=True)
+    for strict in (True, False, True):
+        with pytest.raises(MalformedEntry, match="unknown entry kind"):
+            decode_entry(data, strict=strict)
+    with pytest.raises(MalformedEntry, match="mistyped"):
+        stored_entry_act(data)
