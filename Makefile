@@ -59,7 +59,7 @@ demo: venv font
 	ESEAL_PASSPHRASE=$${ESEAL_PASSPHRASE:-demo-passphrase} $(VENV)/bin/eseal --data $(DEMO_DIR) demo
 
 test: venv font chromium
-	$(VENV)/bin/python -m compileall -q eseal keys ledger verifier tests bench >/dev/null
+	$(VENV)/bin/python -m compileall -q eseal keys ledger verifier tests bench fuzz >/dev/null
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy

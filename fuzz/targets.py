@@ -1,0 +1,423 @@
+"""The fuzz targets: each takes the fuzzer's bytes and raises only where eseal fails its
+promise (an exception that is not one of its documented errors; :func:`tags_still_hash`).
+Their first byte picks what the rest is (see each target), the seeds say it for the real
+files. No atheris here: ``provider`` makes the structured reader of a target's bytes."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import os
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import cbor2
+from nacl.signing import SigningKey
+from PIL import Image
+
+from fuzz.material import VERIFY_AT, Material
+from fuzz.values import Provider, json_mutate, mutate
+from keys import cbor as strict_cbor
+from keys import ed25519
+from keys.errors import EsealError, ExternalFailure
+from keys.statements import DOMAIN, KeyStatement, Role, SignedStatement, verify_statement_chain
+from ledger.checkpoint import (
+    Checkpoint,
+    open_note,
+    parse_verifier_key,
+    sign_note,
+    verify_checkpoint,
+)
+from ledger.entries import decode_entry, stored_entry_act, stored_entry_prev
+from verifier.base45 import b45decode, b45encode
+from verifier.cascade import Cascade
+from verifier.cose import cose_sign1_bytes, sig_structure
+from verifier.document import DecodedDocument, decode
+from verifier.envelope import seal_envelope
+from verifier.holder import HolderNotApplicable, InvalidHolderId
+from verifier.pipeline import StatusSource, VerifyContext, verify_text
+from verifier.revocation import SNAPSHOT_TYPE, SnapshotStatus, open_snapshot
+from verifier.scan import read_qr
+from verifier.trust import BUNDLE_TYPE, TrustBundle, TrustStore, open_bundle
+
+Target = Callable[[bytes], None]
+MakeProvider = Callable[[bytes], Provider]
+#: What verify_text may raise: bad input given with the text, or a failing status source.
+VERIFY_ERRORS = (ExternalFailure, HolderNotApplicable, InvalidHolderId)
+PREFIX = {"license": "EL1:", "stamp": "ES1:"}
+
+
+class Broken(Exception):
+    """eseal broke a promise the target checks beyond raising."""
+
+
+def tags_still_hash() -> None:
+    """cbor2 5.9's C tag, once hashing one fails (its value a list), refuses for good to
+    hash any tag later made at the same address: fresh tags must still hash."""
+    for i in range(64):
+        try:
+            hash(cbor2.CBORTag(6, i))
+        except RuntimeError as e:
+            raise Broken(f"cbor2 no longer hashes tags: {e}") from e
+
+
+def _verify(text: str, ctx: VerifyContext, **given: Any) -> None:
+    try:
+        verdict = verify_text(text, ctx, **given)
+    except VERIFY_ERRORS:
+        return
+    json.dumps(verdict.to_json(), ensure_ascii=False)
+
+
+def _sign(kind: str, protected: bytes, payload: bytes, key: SigningKey) -> str:
+    signature = key.sign(sig_structure(protected, payload)).signature
+    return PREFIX[kind] + b45encode(zlib.compress(cose_sign1_bytes(protected, payload, signature)))
+
+
+def _canonical(value: object, fdp: Provider, limit: int = 20_000) -> bytes | None:
+    """``value`` in CBOR (deterministic, but for one time in eight), None when it cannot be
+    encoded or is larger than any format takes."""
+    try:
+        data = cbor2.dumps(value, canonical=fdp.ConsumeIntInRange(0, 7) != 0)
+    except (cbor2.CBOREncodeError, ValueError, TypeError, RecursionError):
+        return None
+    return data if len(data) <= limit else None
+
+
+class Verify:
+    """``verify_text`` on outside text. First byte, the layer the rest is at: 0 the text,
+    1 the zlib bytes, 2 the COSE_Sign1, 3 a claims payload signed with the real document's
+    key, 4 a structured mutation of a real document's claims (signed), 5 a protected header
+    (signed), 6 the id a clerk types, with a real document, 7 a structured mutation of a
+    real document's COSE_Sign1 (its four parts, its tag). Second byte: which document,
+    which verifier (with the snapshot, without status, with a clock far behind), which
+    holder id, with the stamped file, another file or none, and (bit 6) the other kind's
+    prefix."""
+
+    def __init__(self, material: Material, provider: MakeProvider) -> None:
+        self.m, self.provider = material, provider
+        store = TrustStore([open_bundle(material.bundle)])
+        status = SnapshotStatus([open_snapshot(material.snapshot, store)])
+        self.contexts = (
+            VerifyContext(store, VERIFY_AT, status=status),
+            VerifyContext(store, VERIFY_AT),
+            VerifyContext(store, 0, status=status, newest_seen=dict(store.signed_at)),
+        )
+        self.docs = [decode(text) for text in material.texts]
+        self.keys = {ed25519.key_id(bytes(k.verify_key)): k for k in material.signers}
+        self.holder_ids = (None, "91500000MA60XXXX15", "11010519491231002X", "x")
+
+    def seeds(self) -> Iterator[bytes]:
+        for i, (text, doc) in enumerate(zip(self.m.texts, self.docs, strict=True)):
+            yield from (bytes([0, i]) + text.encode(), bytes([0, i | 16]) + text.encode())
+            yield bytes([1, i]) + b45decode(text[4:])
+            yield bytes([2, i]) + doc.cose
+            yield bytes([3, i]) + doc.payload
+            yield bytes([4, i]) + os.urandom(16)
+            yield bytes([5, i]) + doc.protected
+            yield bytes([6, i]) + b"110105 19491231 002x"
+            yield bytes([7, i]) + os.urandom(16)
+
+    def __call__(self, data: bytes) -> None:
+        if len(data) < 2:
+            return
+        mode, options, rest = data[0] % 8, data[1], data[2:]
+        doc = self.docs[options % len(self.docs)]
+        kind = doc.kind
+        if options & 64:
+            kind = "stamp" if kind == "license" else "license"
+        ctx = self.contexts[options % len(self.contexts)]
+        given: dict[str, Any] = {
+            "holder_id": self.holder_ids[(options >> 2) % len(self.holder_ids)],
+            "document": (None, self.m.document, b"another file", b"")[(options >> 4) & 3],
+        }
+        key = self.keys[doc.kid]
+        if mode == 0:
+            text = rest.decode("utf-8", "replace")
+        elif mode == 1:
+            text = PREFIX[kind] + b45encode(rest)
+        elif mode == 2:
+            text = PREFIX[kind] + b45encode(zlib.compress(rest))
+        elif mode == 3:
+            text = _sign(kind, doc.protected, rest, key)
+        elif mode == 4:
+            text = self._mutated(doc, kind, key, self.provider(rest)) or ""
+        elif mode == 5:
+            text = _sign(kind, rest, doc.payload, key)
+        elif mode == 6:
+            text, given = doc.text, {"holder_id": rest.decode("utf-8", "replace")}
+        else:
+            fdp = self.provider(rest)
+            parts = cbor2.loads(doc.cose).value  # [protected, unprotected, payload, signature]
+            for _ in range(fdp.ConsumeIntInRange(1, 3)):
+                parts = mutate(fdp, parts)
+            tag = fdp.PickValueInList([18, 18, 18, 17, 98, 6])
+            cose = _canonical(cbor2.CBORTag(tag, parts), fdp)
+            text = "" if cose is None else PREFIX[kind] + b45encode(zlib.compress(cose))
+        _verify(text, ctx, **given)
+        tags_still_hash()
+
+    def _mutated(
+        self, doc: DecodedDocument, kind: str, key: SigningKey, fdp: Provider
+    ) -> str | None:
+        claims = cbor2.loads(doc.payload)
+        for _ in range(fdp.ConsumeIntInRange(1, 3)):
+            claims = mutate(fdp, claims)
+        payload = _canonical(claims, fdp)
+        return None if payload is None else _sign(kind, doc.protected, payload, key)
+
+
+class Trust:
+    """Trust bundles and revocation snapshots. First byte: 0 a bundle file (opened pinned
+    and not), 1 ``TrustBundle.from_json`` of JSON, 2 a structured mutation of the real
+    bundle signed by the root, 3 a bundle payload signed by the root, 4 a snapshot file,
+    5 a snapshot payload signed by the log key, 6 a structured mutation of the real
+    snapshot (signed), 7 a mutation of the bundle file's envelope, 8 a key statement of the
+    bundle mutated and certified by the root. Whatever opens, the region's documents are
+    verified with it."""
+
+    def __init__(self, material: Material, provider: MakeProvider) -> None:
+        self.m, self.provider = material, provider
+        self.pin = ed25519.key_id(bytes(material.root.verify_key))
+        self.bundle = open_bundle(material.bundle)
+        self.store = TrustStore([self.bundle])
+        self.snapshot = open_snapshot(material.snapshot, self.store)
+        self.envelope = json.loads(material.bundle)
+        self.payload = json.loads(base64.b64decode(self.envelope["payload"]))
+        self.snapshot_map = cbor2.loads(base64.b64decode(json.loads(material.snapshot)["payload"]))
+
+    def seeds(self) -> Iterator[bytes]:
+        bundle_payload = base64.b64decode(self.envelope["payload"])
+        snapshot_payload = base64.b64decode(json.loads(self.m.snapshot)["payload"])
+        yield from (b"\0" + self.m.bundle, b"\1" + bundle_payload, b"\3" + bundle_payload)
+        yield from (b"\4" + self.m.snapshot, b"\5" + snapshot_payload)
+        for mode in (2, 6, 7, 8) * 6:
+            yield bytes([mode]) + os.urandom(24)
+
+    def __call__(self, data: bytes) -> None:  # noqa: PLR0912 - one branch a mode
+        if not data:
+            return
+        mode, rest = data[0] % 9, data[1:]
+        if mode == 0:
+            _open_bundle(rest, self.pin)
+        elif mode == 1:
+            try:
+                raw = json.loads(rest)
+            except (ValueError, RecursionError):
+                return
+            _refused_or(lambda: TrustBundle.from_json(raw))
+        elif mode == 2:
+            fdp = self.provider(rest)
+            payload = json.loads(json.dumps(self.payload))
+            for _ in range(fdp.ConsumeIntInRange(1, 4)):
+                payload = json_mutate(fdp, payload)
+            text = json.dumps(payload, ensure_ascii=fdp.ConsumeBool())
+            self._bundle(text.encode("utf-8", "surrogatepass"))
+        elif mode == 3:
+            self._bundle(rest)
+        elif mode == 4:
+            _refused_or(lambda: open_snapshot(rest, self.store))
+        elif mode == 5:
+            self._snapshot(rest)
+        elif mode == 6:
+            fdp = self.provider(rest)
+            snapshot = cbor2.loads(cbor2.dumps(self.snapshot_map))
+            for _ in range(fdp.ConsumeIntInRange(1, 3)):
+                snapshot = mutate(fdp, snapshot)
+            if (payload := _canonical(snapshot, fdp, 100_000)) is not None:
+                self._snapshot(payload)
+        elif mode == 7:
+            fdp = self.provider(rest)
+            envelope = json.loads(json.dumps(self.envelope))
+            for _ in range(fdp.ConsumeIntInRange(1, 3)):
+                envelope = json_mutate(fdp, envelope)
+            _open_bundle(json.dumps(envelope).encode("utf-8", "surrogatepass"), self.pin)
+        else:
+            self._certified(self.provider(rest))
+        tags_still_hash()
+
+    def _certified(self, fdp: Provider) -> None:
+        payload = json.loads(json.dumps(self.payload))
+        records = [k for a in payload["agencies"] for k in a["keys"]]
+        records += [s["key"] for s in payload["seals"]]
+        record = records[fdp.ConsumeIntInRange(0, len(records) - 1)]
+        statement = cbor2.loads(cbor2.loads(base64.b64decode(record["statement"]))[0])
+        for _ in range(fdp.ConsumeIntInRange(1, 3)):
+            statement = mutate(fdp, statement)
+        if (body := _canonical(statement, fdp)) is None:
+            return
+        signed = [body, self.m.root.sign(DOMAIN + body).signature]
+        record["statement"] = base64.b64encode(cbor2.dumps(signed)).decode()
+        if fdp.ConsumeBool():
+            record["status"] = fdp.PickValueInList(["active", "retired", "revoked"])
+            when = fdp.PickValueInList([None, 0, 1, VERIFY_AT, 253402300799, 253402300800, -1])
+            record[fdp.PickValueInList(["retired_at", "revoked_at"])] = when
+        self._bundle(json.dumps(payload, ensure_ascii=False).encode())
+
+    def _bundle(self, payload: bytes) -> None:
+        """Open ``payload`` signed by the root, pinned; verify the documents with it."""
+        envelope = seal_envelope(BUNDLE_TYPE, payload, self.m.root)
+        try:
+            bundle = open_bundle(envelope, pinned_root_key_id=self.pin)
+        except EsealError:
+            return
+        store = TrustStore([bundle])
+        try:
+            status: StatusSource | None = SnapshotStatus([open_snapshot(self.m.snapshot, store)])
+        except EsealError:
+            status = None
+        self._verify_all(store, status)
+        self._verify_all(TrustStore([self.bundle, bundle]), SnapshotStatus([self.snapshot]))
+
+    def _snapshot(self, payload: bytes) -> None:
+        try:
+            snapshot = open_snapshot(seal_envelope(SNAPSHOT_TYPE, payload, self.m.log), self.store)
+        except EsealError:
+            return
+        self._verify_all(self.store, SnapshotStatus([snapshot]))
+
+    def _verify_all(self, store: TrustStore, status: StatusSource | None) -> None:
+        ctx = VerifyContext(store, VERIFY_AT, status=status)
+        for text in self.m.texts:
+            _verify(text, ctx, document=self.m.document)
+
+
+class Ledger:
+    """The ledger's and the keys' parsers. First byte: 0 ``keys.cbor.loads`` (and with
+    ``max_items``), 1 entry bytes (decoded strictly and not, read as stored), 2 a
+    structured mutation of a real entry, 3 a signed note (text and bytes) opened and read
+    as a checkpoint, 4 a checkpoint body signed by the log key, 5 ``Checkpoint.parse``,
+    6 a verifier key, 7 a key statement (signed and not), 8 a structured mutation of a real
+    key statement certified by the root, its chain checked, 9 a cascade."""
+
+    def __init__(self, material: Material, provider: MakeProvider) -> None:
+        self.m, self.provider = material, provider
+        self.verifier = parse_verifier_key(material.log_verifier)
+        self.bundle = open_bundle(material.bundle)
+        self.statements = [k.statement for a in self.bundle.agencies for k in a.keys]
+        self.statements += [s.key.statement for s in self.bundle.seals]
+        store = TrustStore([self.bundle])
+        self.cascades = list(open_snapshot(material.snapshot, store).statuses.values())
+
+    def seeds(self) -> Iterator[bytes]:
+        for entry in self.m.entries:
+            yield from (b"\0" + entry, b"\1" + entry, b"\2" + os.urandom(12))
+        for note in self.m.checkpoints[-3:]:
+            body = open_note(note, [self.verifier]).text
+            yield from (b"\3" + note.encode(), b"\4" + body.encode(), b"\5" + body.encode())
+        yield b"\6" + self.m.log_verifier.encode()
+        for signed in self.statements:
+            yield from (b"\7" + signed.to_bytes(), b"\7" + signed.statement_bytes)
+            yield b"\x08" + os.urandom(12)
+        yield from (b"\x09" + cascade.to_bytes() for cascade in self.cascades)
+
+    def __call__(self, data: bytes) -> None:  # noqa: PLR0912 - one branch a mode
+        if not data:
+            return
+        mode, rest = data[0] % 10, data[1:]
+        if mode == 0:
+            for limit in (None, 1000):
+                with contextlib.suppress(cbor2.CBORDecodeError):
+                    strict_cbor.loads(rest, max_items=limit)
+        elif mode == 1:
+            self._entry(rest)
+        elif mode == 2:
+            fdp = self.provider(rest)
+            entry = cbor2.loads(self.m.entries[fdp.ConsumeIntInRange(0, len(self.m.entries) - 1)])
+            for _ in range(fdp.ConsumeIntInRange(1, 3)):
+                entry = mutate(fdp, entry)
+            if (raw := _canonical(entry, fdp)) is not None:
+                self._entry(raw)
+        elif mode == 3:
+            for note in (rest, rest.decode("utf-8", "replace")):
+                with contextlib.suppress(EsealError):
+                    verify_checkpoint(note, self.verifier)
+                with contextlib.suppress(EsealError):
+                    open_note(note, [self.verifier])
+        elif mode == 4:
+            try:
+                note = sign_note(rest.decode("utf-8", "replace"), self.verifier.name, self.m.log)
+            except EsealError:
+                return
+            _refused_or(lambda: verify_checkpoint(note, self.verifier))
+        elif mode == 5:
+            _refused_or(lambda: Checkpoint.parse(rest.decode("utf-8", "replace")))
+        elif mode == 6:
+            _refused_or(lambda: parse_verifier_key(rest.decode("utf-8", "replace")))
+        elif mode == 7:
+            _refused_or(lambda: SignedStatement.from_bytes(rest).statement)
+            _refused_or(lambda: KeyStatement.from_bytes(rest))
+        elif mode == 8:
+            self._certified(self.provider(rest))
+        else:
+            try:
+                cascade = Cascade.from_bytes(rest)
+            except EsealError:
+                return
+            cascade.contains_digest(bytes(16))
+        tags_still_hash()
+
+    def _entry(self, data: bytes) -> None:
+        _refused_or(lambda: decode_entry(data))
+        _refused_or(lambda: decode_entry(data, strict=False))
+        _refused_or(lambda: stored_entry_act(data))
+        _refused_or(lambda: stored_entry_prev(data))
+
+    def _certified(self, fdp: Provider) -> None:
+        signed = self.statements[fdp.ConsumeIntInRange(0, len(self.statements) - 1)]
+        statement = cbor2.loads(signed.statement_bytes)
+        for _ in range(fdp.ConsumeIntInRange(1, 3)):
+            statement = mutate(fdp, statement)
+        if (body := _canonical(statement, fdp)) is None:
+            return
+        raw = cbor2.dumps([body, self.m.root.sign(DOMAIN + body).signature])
+        _refused_or(
+            lambda: verify_statement_chain(
+                [SignedStatement.from_bytes(raw)],
+                self.bundle.root_public_key,
+                at=fdp.ConsumeIntInRange(0, 2**40),
+                role=fdp.PickValueInList(list(Role)),
+                license_type=fdp.PickValueInList([None, "111000000000PH001J001", "x"]),
+            )
+        )
+
+
+class Scan:
+    """``read_qr`` on image files (seeds: the first text's QR code in each format read)."""
+
+    def __init__(self, material: Material, provider: MakeProvider) -> None:
+        self.m = material
+
+    def seeds(self) -> Iterator[bytes]:
+        image = Image.open(io.BytesIO(self.m.qr_png))
+        for fmt in ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF"):
+            for mode in ("L", "1", "RGB"):
+                out = io.BytesIO()
+                image.convert(mode).save(out, fmt)
+                yield out.getvalue()
+
+    def __call__(self, data: bytes) -> None:
+        _refused_or(lambda: read_qr(data))
+
+
+def _refused_or(call: Callable[[], object]) -> None:
+    """``call()``, which may refuse its input with one of eseal's errors."""
+    with contextlib.suppress(EsealError):
+        call()
+
+
+def _open_bundle(data: bytes, pin: bytes) -> None:
+    for pinned in (None, pin):
+        with contextlib.suppress(EsealError):
+            open_bundle(data, pinned_root_key_id=pinned)
+
+
+TARGETS: dict[str, Callable[[Material, MakeProvider], Verify | Trust | Ledger | Scan]] = {
+    "verify": Verify,
+    "trust": Trust,
+    "ledger": Ledger,
+    "scan": Scan,
+}
