@@ -125,6 +125,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components["Problem"] = Problem.model_json_schema()
             _only_problems_answered(schema)
+            _forms_as_read(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -147,6 +148,35 @@ def _only_problems_answered(schema: dict[str, Any]) -> None:
                 responses.pop("409", None)
             if "requestBody" not in operation:
                 responses.pop("415", None)
+
+
+def _forms_as_read(schema: dict[str, Any]) -> None:
+    """Describe each multipart form of ``schema`` as the node reads it: only the fields its
+    operation names (any other is refused, :func:`eseal.api.deps.check_form_fields`), each
+    a text or a file, or left out. FastAPI describes an optional field as nullable, which a
+    form cannot send: a client reading the document sent the text "null" (refused as a
+    document, taken as a holder id)."""
+    components = schema.get("components", {}).get("schemas", {})
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            form = content.get("multipart/form-data", {}).get("schema")
+            if form is None:
+                continue
+            if "$ref" in form:
+                form = components[form["$ref"].rsplit("/", 1)[1]]
+            form["additionalProperties"] = False
+            for name, field in form.get("properties", {}).items():
+                form["properties"][name] = _not_null(field)
+
+
+def _not_null(field: dict[str, Any]) -> dict[str, Any]:
+    """``field`` without the null its ``anyOf`` allows (the one branch left merged in)."""
+    branches = [b for b in field.get("anyOf", []) if b.get("type") != "null"]
+    if "anyOf" not in field or len(branches) != 1:
+        return field
+    merged: dict[str, Any] = {**branches[0], **{k: v for k, v in field.items() if k != "anyOf"}}
+    return merged
 
 
 def app_from_environment() -> FastAPI:

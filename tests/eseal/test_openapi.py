@@ -29,6 +29,7 @@ class Served:
     spec: dict[str, Any]
     license_id: str
     qr_text: str
+    credential: str
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     change_status(region.node, market, issued.id, "revoke", reason="以欺骗手段取得许可", now=NOW)
     with TestClient(create_app(region.node)) as client:
         spec = client.get("/openapi.json").json()
-        yield Served(client, spec, issued.id, issued.qr_text)
+        yield Served(client, spec, issued.id, issued.qr_text, region.market.credential)
     region.node.close()
 
 
@@ -283,3 +284,59 @@ def test_every_field_a_clerk_sends_or_reads_is_described(served: Served) -> None
     assert "eseal license types" in issue_in["properties"]["fields"]["description"]
     renew_in = _schema(served.spec, {"$ref": "#/components/schemas/RenewIn"})
     assert "kept" in renew_in["properties"]["fields"]["description"]
+
+
+def _forms(served: Served) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each operation reading a multipart form, and the form's schema."""
+    for path, operations in served.spec["paths"].items():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "multipart/form-data" in content:
+                yield path, _schema(served.spec, content["multipart/form-data"]["schema"])
+
+
+def _nullable(schema: dict[str, Any]) -> bool:
+    branches = [schema, *schema.get("anyOf", []), *schema.get("oneOf", [])]
+    return any(b.get("type") == "null" or "null" in b.get("type", []) for b in branches)
+
+
+def test_forms_are_described_with_the_fields_they_read(served: Served) -> None:
+    """A form takes the fields its operation names and no other (400 for any other, which
+    a client read in the document as allowed), each a text or a file or left out: a form
+    has no null, which the document offered (a client sending the text "null" as the
+    document got a 422, as the holder id a 400)."""
+    forms = dict(_forms(served))
+    assert set(forms) == {"/v1/verify", "/v1/verify/image", "/v1/seals/{seal_id}/stamp"}
+    for path, schema in forms.items():
+        assert schema.get("additionalProperties") is False, path
+        for name, prop in schema["properties"].items():
+            assert not _nullable(prop), (path, name, prop)
+    client, auth = served.client, {"Authorization": f"Bearer {served.credential}"}
+    extra = {"other": (None, "1")}
+    refused = [
+        client.post("/v1/verify", files={"text": (None, served.qr_text), **extra}),
+        client.post("/v1/verify/image", files={"image": ("a.png", b"x"), **extra}),
+        client.post(
+            "/v1/seals/X/stamp", files={"file": ("a.txt", b"x"), **extra}, headers=auth
+        ),  # refused before the seal is looked for
+    ]
+    for r in refused:
+        assert r.status_code == 400, r.text
+        assert "'other' is not one of" in r.json()["detail"]
+
+
+def test_the_verify_form_is_described_with_its_image_or_its_text(served: Served) -> None:
+    """The multipart form of POST /v1/verify carries the image or the text, one of them:
+    the document says so (it described a form with neither, or both, as valid)."""
+    content = served.spec["paths"]["/v1/verify"]["post"]["requestBody"]["content"]
+    schema = _schema(served.spec, content["multipart/form-data"]["schema"])
+    assert schema["oneOf"] == [{"required": ["image"]}, {"required": ["text"]}]
+    client = served.client
+    text = {"text": (None, served.qr_text)}
+    image = {"image": ("a.png", b"not an image")}
+    assert client.post("/v1/verify", files=text).status_code == 200
+    assert client.post("/v1/verify", files=image).json()["type"].endswith("/image-unreadable")
+    for files in ({**text, **image}, {"holder_id": (None, "x")}):
+        r = client.post("/v1/verify", files=files)
+        assert r.status_code == 400
+        assert "one of them" in r.json()["detail"]

@@ -158,6 +158,8 @@ _VERIFY_BODY = {
                         },
                         "holder_id": _HOLDER_FIELD,
                     },
+                    # The QR code as an image or as a text: one of them (else 400).
+                    "oneOf": [{"required": ["image"]}, {"required": ["text"]}],
                 }
             },
         },
