@@ -126,6 +126,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
             components["Problem"] = Problem.model_json_schema()
             _only_problems_answered(schema)
             _forms_as_read(schema)
+            _headers_as_read(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -168,6 +169,16 @@ def _forms_as_read(schema: dict[str, Any]) -> None:
             form["additionalProperties"] = False
             for name, field in form.get("properties", {}).items():
                 form["properties"][name] = _not_null(field)
+
+
+def _headers_as_read(schema: dict[str, Any]) -> None:
+    """Describe each header parameter of ``schema`` as a string, given or not: FastAPI
+    describes an optional one as nullable, which no header can be."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "header":
+                    parameter["schema"] = _not_null(parameter["schema"])
 
 
 def _not_null(field: dict[str, Any]) -> dict[str, Any]:

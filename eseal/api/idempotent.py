@@ -42,7 +42,8 @@ IdempotencyKeyHeader = Annotated[
     Header(
         alias="Idempotency-Key",
         description=_DESCRIPTION,
-        json_schema_extra={"pattern": f'^"?{KEY_PATTERN}"?$'},
+        # A key alone or in double quotes: both quotes or none (parse_key).
+        json_schema_extra={"pattern": f'^(?:{KEY_PATTERN}|"{KEY_PATTERN}")$'},
     ),
 ]
 

@@ -340,3 +340,25 @@ def test_the_verify_form_is_described_with_its_image_or_its_text(served: Served)
         r = client.post("/v1/verify", files=files)
         assert r.status_code == 400
         assert "one of them" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "key", ["k-1", '"k-1"', 'u"', '"u', '"', '""', "a b", "x" * 128, "x" * 129, f'"{"x" * 128}"']
+)
+def test_the_idempotency_key_is_described_as_read(served: Served, key: str) -> None:
+    """The Idempotency-Key's documented pattern takes exactly the keys the node takes: it
+    took a key with one double quote (u"), which the node refuses; and it is a string (a
+    header is given or not, never null)."""
+    operation = served.spec["paths"]["/v1/licenses"]["post"]
+    header = next(p for p in operation["parameters"] if p["name"] == "Idempotency-Key")
+    assert not _nullable(header["schema"]), header["schema"]
+    assert header["schema"]["type"] == "string"
+    documented = re.search(header["schema"]["pattern"], key) is not None
+    unknown_type = {"type": "X" * 21, "holder": {"name": "甲"}}  # refused after the key is read
+    r = served.client.post(
+        "/v1/licenses",
+        json=unknown_type,
+        headers={"Authorization": f"Bearer {served.credential}", "Idempotency-Key": key},
+    )
+    code = r.json()["type"].rsplit("/", 1)[1]
+    assert code == ("unknown-license-type" if documented else "malformed-idempotency-key")
