@@ -362,3 +362,24 @@ def test_the_idempotency_key_is_described_as_read(served: Served, key: str) -> N
     )
     code = r.json()["type"].rsplit("/", 1)[1]
     assert code == ("unknown-license-type" if documented else "malformed-idempotency-key")
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/v1/ledger/entries", "start=100&end=101"),
+        ("/v1/ledger/entries", "start=2&end=1"),
+        ("/v1/ledger/proof/inclusion", "index=0&size=100"),
+        ("/v1/ledger/proof/consistency", "first=1&second=100"),
+        ("/v1/seals/{seal_id}/image", ""),
+    ],
+)
+def test_public_reads_name_their_problems(served: Served, path: str, query: str) -> None:
+    """A range outside the ledger (schema-valid: the document bounds each number, not the
+    ledger's size) is a 400 bad-range, an unknown seal's image a 404 unknown-seal; each
+    is named under its status, as the verification's and the statuses' problems are."""
+    r = served.client.get(path.replace("{seal_id}", "0.X") + (f"?{query}" if query else ""))
+    assert r.status_code in (400, 404), r.text
+    code = r.json()["type"].rsplit("/", 1)[1]
+    described = served.spec["paths"][path]["get"]["responses"][str(r.status_code)]["description"]
+    assert code in described, (code, described)

@@ -8,12 +8,16 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
-from eseal.api.deps import CURRENT_HEADERS, LogDep, PlainDigits
+from eseal.api.deps import CURRENT_HEADERS, LogDep, PlainDigits, problem_response
 from eseal.proofs import b64, b64_hashes
 from ledger.merkle import leaf_hash
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 MAX_INDEX = 2**53
+
+
+#: The problem of a number within the document's bounds but outside the ledger as it is.
+BAD_RANGE = "bad-range (a number within its bounds but outside the ledger as it is: {})"
 
 
 class EntryOut(BaseModel):
@@ -49,7 +53,12 @@ def checkpoint(log: LogDep) -> PlainTextResponse:
     )
 
 
-@router.get("/entries")
+@router.get(
+    "/entries",
+    responses=problem_response(
+        400, BAD_RANGE.format("start at or past the ledger's size, or end not after start")
+    ),
+)
 def entries(
     log: LogDep,
     start: Annotated[int, Query(ge=0, le=MAX_INDEX), PlainDigits],
@@ -67,7 +76,12 @@ def entries(
     )
 
 
-@router.get("/proof/inclusion")
+@router.get(
+    "/proof/inclusion",
+    responses=problem_response(
+        400, BAD_RANGE.format("size past the ledger's size, or index not below size")
+    ),
+)
 def inclusion(
     log: LogDep,
     index: Annotated[int, Query(ge=0, le=MAX_INDEX), PlainDigits],
@@ -79,7 +93,12 @@ def inclusion(
     return InclusionOut(index=index, size=n, leaf_hash=b64(leaf), proof=b64_hashes(proof))
 
 
-@router.get("/proof/consistency")
+@router.get(
+    "/proof/consistency",
+    responses=problem_response(
+        400, BAD_RANGE.format("second past the ledger's size, or first past second")
+    ),
+)
 def consistency(
     log: LogDep,
     first: Annotated[int, Query(ge=1, le=MAX_INDEX), PlainDigits],

@@ -284,6 +284,7 @@ def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
     "/{seal_id}/image",
     response_class=Response,
     responses=malformed_id("seal")
+    | UNKNOWN_SEAL
     | {200: {"content": {"image/png": {}}, "description": "The seal's image"}},
 )
 def seal_image(seal_id: SealIdPath, node: NodeDep) -> Response:
