@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eseal.agencies import NotAuthenticated
 from eseal.api.deps import UNAVAILABLE, problem_response
+from eseal.api.forms import FormUnreadable
 from eseal.api.limits import (
     BODY_TOO_LARGE,
     BODY_TOO_LARGE_TITLE,
@@ -290,6 +291,8 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc, BodyTooLarge):  # a body without Content-Length, cut off in flight
             title, code = BODY_TOO_LARGE_TITLE, BODY_TOO_LARGE
+        elif isinstance(exc, FormUnreadable):
+            title, code = FormUnreadable.title, FormUnreadable.code
         else:
             title = HTTPStatus(exc.status_code).phrase
             code = _HTTP_CODES.get(exc.status_code, f"http-{exc.status_code}")

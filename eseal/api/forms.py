@@ -80,6 +80,19 @@ _LABELS: Final = {
 }
 
 
+class FormUnreadable(HTTPException):
+    """A multipart body that is no form (no boundary, a part without headers), names a
+    charset that is no text encoding clients send, or holds a text field that is not text
+    in it: a 400 problem of its own type. An HTTPException, since FastAPI answers any other
+    exception raised while it parses a body with a 400 of its own."""
+
+    code = "form-unreadable"
+    title = "The multipart form cannot be read."
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(400, detail)
+
+
 def declared_charset(content_type: str) -> str | None:
     """The codec name of the charset a form's Content-Type names, or None if it names
     none; a 400 if it names none of :data:`_FORM_CHARSETS` (Starlette would read an
@@ -93,7 +106,7 @@ def declared_charset(content_type: str) -> str | None:
     except LookupError:
         codec = ""
     if codec not in _FORM_CHARSETS:
-        raise HTTPException(400, f"the form's charset {name[:_NAME_SHOWN]!r} is not known")
+        raise FormUnreadable(f"the form's charset {name[:_NAME_SHOWN]!r} is not known")
     return _FORM_CHARSETS[codec]
 
 
@@ -197,7 +210,7 @@ class StrictFormRequest(Request):
                     )
                     self._form = await parser.parse()
             except MultiPartException as exc:
-                raise HTTPException(status_code=400, detail=exc.message) from exc
+                raise FormUnreadable(exc.message) from exc
         return await super()._get_form(
             max_files=max_files, max_fields=max_fields, max_part_size=max_part_size
         )

@@ -731,6 +731,37 @@ def test_a_form_naming_a_charset_that_is_no_text_encoding_is_refused(
     assert api.region.node.log.size() == size
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", b"--x\r\n\r\n--x--\r\n"),  # no boundary
+        ("multipart/form-data; boundary=x", b"--x\r\n[]--x--\r\n"),  # no part headers
+        ("multipart/form-data; boundary=x; charset=bogus", b"--x--\r\n"),
+        (
+            "multipart/form-data; boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="name"\r\n\r\n\xff\xfe\r\n--x--\r\n',
+        ),
+    ],
+)
+def test_a_form_that_cannot_be_read_is_a_named_problem(
+    api: Api, content_type: str, body: bytes
+) -> None:
+    """A multipart body that is no form, names a charset that is none, or holds a field
+    that is not text: a 400 form-unreadable problem on every form operation, where it was
+    the type http-400, named nowhere (found by schemathesis); nothing sealed."""
+    seal = _fresh_seal(api)
+    size = api.region.node.log.size()
+    auth = {"Authorization": api.tokens["owner"]}
+    for path in ("/v1/verify", "/v1/verify/image", f"/v1/seals/{seal}/stamp"):
+        r = api.client.post(path, content=body, headers={"Content-Type": content_type, **auth})
+        assert r.status_code == 400, (path, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        problem = r.json()
+        assert problem["type"].endswith("/form-unreadable"), (path, problem)
+        assert problem["title"] == "The multipart form cannot be read."
+    assert api.region.node.log.size() == size
+
+
 @pytest.mark.parametrize("name", ["Müller", "Straße.pdf", "Françoise"])
 def test_latin1_bytes_are_not_read_as_gb18030(api: Api, name: str) -> None:
     """Latin-1 bytes that GB18030 would read as Chinese (a high byte before an ASCII

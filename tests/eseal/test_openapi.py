@@ -225,6 +225,14 @@ def test_the_verification_problems_are_named_with_their_bounds(served: Served) -
         ),
         (client.post("/v1/verify", json={"text": "x", "more": 1}), ""),
         (client.post("/v1/verify/image", files={"image": ("a.png", b"no image")}), ""),
+        (
+            client.post(
+                "/v1/verify",
+                content=b"--x\r\n[]--x--\r\n",
+                headers={"content-type": "multipart/form-data; boundary=x"},
+            ),
+            "",
+        ),
     ]
     for r, bound in probes:
         described = responses[str(r.status_code)]["description"]

@@ -175,7 +175,8 @@ _VERIFY_PROBLEMS = (
         f"invalid-input (an empty text, or one over {MAX_TEXT_LENGTH} characters; a form "
         "without its image or text), invalid-json, invalid-holder-id (not an identity number "
         "or credit code whose check character holds), no-holder (a holder id with a seal "
-        "stamp), image-unreadable",
+        "stamp), image-unreadable, form-unreadable (a multipart body that is no form, names "
+        "a charset that is none, or holds a field that is not text)",
     )
     | problem_response(
         413,
