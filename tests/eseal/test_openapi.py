@@ -348,6 +348,14 @@ def test_the_verify_form_is_described_with_its_image_or_its_text(served: Served)
         r = client.post("/v1/verify", files=files)
         assert r.status_code == 400
         assert "one of them" in r.json()["detail"]
+    # The text is bounded as the JSON body's is, at both ends.
+    json_text = _schema(served.spec, content["application/json"]["schema"])["properties"]["text"]
+    form_text = schema["properties"]["text"]
+    assert (form_text["minLength"], form_text["maxLength"]) == (1, json_text["maxLength"])
+    assert json_text["minLength"] == 1
+    r = client.post("/v1/verify", files={"text": (None, "")})
+    assert r.status_code == 400
+    assert r.json()["detail"] == "the QR text is empty"
 
 
 @pytest.mark.parametrize(

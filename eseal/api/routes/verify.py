@@ -146,6 +146,7 @@ _VERIFY_BODY = {
                         },
                         "text": {
                             "type": "string",
+                            "minLength": 1,
                             "maxLength": MAX_TEXT_LENGTH,
                             "description": "The QR code's text, EL1:… or ES1:… (or give "
                             "image instead)",
