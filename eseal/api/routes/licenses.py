@@ -61,6 +61,13 @@ class HolderIn(Strict):
     )
 
 
+#: A license's ``expires`` as its answers describe it.
+EXPIRES_DESCRIPTION = (
+    "The end of its validity, Unix seconds (23:59:59 China Standard Time of its last valid "
+    "day); null: no end (长期)."
+)
+
+
 class IssueIn(Strict):
     agency: str | None = Field(
         default=None, max_length=18, description="Issuing agency (operator credentials only)"
@@ -120,10 +127,7 @@ class IssuedOut(BaseModel):
         "tree (standard base64 hashes)."
     )
     checkpoint: str = Field(description="The signed checkpoint (C2SP signed note).")
-    expires: int | None = Field(
-        description="The end of its validity, Unix seconds (23:59:59 China Standard Time of "
-        "its last valid day); null: no end (长期)."
-    )
+    expires: int | None = Field(description=EXPIRES_DESCRIPTION)
 
 
 class StatusIn(Strict):
@@ -170,10 +174,7 @@ class LicenseOut(BaseModel):
         "06 transferred out, 07 revoked."
     )
     issued_at: int = Field(description="When it was issued, Unix seconds.")
-    expires: int | None = Field(
-        description="The end of its validity, Unix seconds (23:59:59 China Standard Time of "
-        "its last valid day); null: no end (长期)."
-    )
+    expires: int | None = Field(description=EXPIRES_DESCRIPTION)
     ledger_index: int = Field(description="The index of its issuance entry in the ledger.")
     replaces: str | None = Field(description="The version it renewed, if any.")
     replaced_by: str | None = Field(
