@@ -17,6 +17,11 @@ rotated):
   (the key picked by the message's kid), ``verify_signature()``, ``cbor2.loads`` of the
   payload; no status, no chain, no claim checks.
 
+Then, paired: eseal and raw PyNaCl alternated over chunks of 200 of the same texts (the
+first of the two switched each pair), the share taken pair by pair, its median over every
+pair of every round. On a shared machine whose load moves from second to second this is
+the steadier figure; the goal counts as met only if both it and the rounds' median reach it.
+
 Then where eseal's time goes, each stage timed alone over the same texts (µs each): decode
 and its parts, the signature and its parts, and every later pipeline step.
 
@@ -262,6 +267,48 @@ class Workload:
         return _timed(body, len(texts))
 
 
+#: Texts per half of a pair in the paired figure: about 15–40 ms of work, short enough that
+#: another tenant's load is much the same for both halves.
+PAIR_CHUNK = 200
+
+
+def paired(work: Workload, chunk: int = PAIR_CHUNK) -> list[float]:
+    """eseal and raw PyNaCl alternated over short chunks of the same texts (which goes first
+    switches each pair): per pair, raw seconds ÷ eseal seconds, the share of the raw rate.
+
+    On a shared machine the load of other tenants changes from second to second, and a
+    round of 10,000 verifications per system sees different loads; two halves a few
+    milliseconds apart see much the same."""
+    ctx, texts = work.material.ctx, work.texts
+    verify, signed = work.raw_verify_key.verify, work.signed
+    clock = time.perf_counter
+
+    def eseal(items: Sequence[str]) -> float:
+        started = clock()
+        for text in items:
+            if not verify_text(text, ctx).valid:
+                raise AssertionError(f"{text[:20]}… did not verify")
+        return clock() - started
+
+    def raw(items: Sequence[bytes]) -> float:
+        started = clock()
+        for message in items:
+            verify(message)
+        return clock() - started
+
+    shares: list[float] = []
+    for i, lo in enumerate(range(0, len(texts) - chunk + 1, chunk)):
+        mine, theirs = texts[lo : lo + chunk], signed[lo : lo + chunk]
+        if i % 2:
+            raw_s = raw(theirs)
+            eseal_s = eseal(mine)
+        else:
+            eseal_s = eseal(mine)
+            raw_s = raw(theirs)
+        shares.append(raw_s / eseal_s)
+    return shares
+
+
 SYSTEMS: dict[str, str] = {
     "eseal": "verify_text: QR text to verdict (bundle + snapshot)",
     "PyNaCl": "VerifyKey.verify, message as long as the Sig_structure",
@@ -383,6 +430,26 @@ def report(samples: dict[str, list[Sample]], repeats: int) -> list[dict[str, Any
     return results
 
 
+def report_pairs(shares: list[float]) -> dict[str, Any]:
+    """Print the paired figure (eseal's share of the raw rate, pair by pair)."""
+    ordered = sorted(shares)
+    n = len(ordered)
+    figure = {
+        "chunk": PAIR_CHUNK,
+        "pairs": n,
+        "median": median(ordered),
+        "p25": ordered[n // 4],
+        "p75": ordered[(3 * n) // 4],
+        "shares": shares,
+    }
+    print(
+        f"\npaired: eseal and raw alternated over {n:,} pairs of {PAIR_CHUNK} texts each: "
+        f"eseal at {figure['median']:.1%} of the raw rate (median; quartiles "
+        f"{figure['p25']:.1%}–{figure['p75']:.1%})"
+    )
+    return figure
+
+
 def report_stages(stages: list[dict[str, float]], repeats: int) -> tuple[dict[str, float], float]:
     """Print the stage breakdown (medians over the rounds); it, and the rest of the
     pipeline after decode and signature, in µs."""
@@ -454,6 +521,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     names = list(runs)
     samples: dict[str, list[Sample]] = {n: [] for n in names}
     stages: list[dict[str, float]] = []
+    pair_shares: list[float] = []
     for r in range(repeats):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             sample = runs[name]()
@@ -464,7 +532,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 flush=True,
             )
         stages.append(breakdown(work))
+        pair_shares += paired(work)
     results = report(samples, repeats)
+    pairs = report_pairs(pair_shares)
     stage_median, rest_us = report_stages(stages, repeats)
 
     lengths = [len(t) for t in work.texts]
@@ -480,11 +550,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"{SNAPSHOT_BUILDS}), open_snapshot {snap['open_ms_median']:.2f} ms"
     )
     eseal_share = results[0]["share_of_raw"]
-    met = eseal_share >= GOAL_SHARE_OF_RAW
+    met = min(eseal_share, pairs["median"]) >= GOAL_SHARE_OF_RAW
     print(
         f"\ngoal: offline verification ≥ {GOAL_SHARE_OF_RAW:.0%} of raw PyNaCl verify on one "
-        f"core: {'met' if met else 'NOT met'} ({eseal_share:.0%}; pycose "
-        f"{results[2]['share_of_raw']:.0%})"
+        f"core: {'met' if met else 'NOT met'} ({eseal_share:.0%} by rounds, "
+        f"{pairs['median']:.0%} paired; pycose {results[2]['share_of_raw']:.0%})"
     )
     doc = {
         "method": (
@@ -501,6 +571,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             n: _version(n) for n in ("pynacl", "pycose", "cbor2", "base45", "cryptography")
         },
         "goal": {"share_of_raw": GOAL_SHARE_OF_RAW, "met": met},
+        "paired": pairs,
         "qr_text_chars": {"min": min(lengths), "max": max(lengths)},
         "results": results,
         "stages_us": stage_median,
