@@ -533,23 +533,32 @@ def _transfer_target(license_id: str, kind: str, to: str | None) -> LicenseId | 
     return target
 
 
-def _check_successor(node: Node, target: LicenseId, *, now: int) -> None:
-    """A transfer's new license, as far as this node can tell. One recorded here must be in
-    force at ``now``, since the holder is sent to it: valid (01; not suspended, withdrawn,
-    cancelled, lapsed, renewed, transferred or revoked) and not past its last day (a
-    verifier would call it expired). One of this region (issued by an agency of this
-    region's province) must be one issued here. Another region's (a business moving its
-    registration elsewhere) cannot be checked here; nor can a central-government agency's
-    that is not recorded here, which may be registered in any region."""
-    try:
-        row = get_license(node, str(target))
-    except UnknownLicense:
+def _successor_row(conn: Connection, target: LicenseId, *, lock: bool) -> LicenseRow | None:
+    """The row of a transfer's new license, if recorded here; with ``lock``, read as a
+    write would (PostgreSQL: ``FOR UPDATE``; SQLite's write transaction holds the whole
+    database already), so that no status change of it commits until the transfer does."""
+    query = select(_license).where(_license.c.id == str(target))
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    return None if row is None else LicenseRow.model_validate(row._mapping)
+
+
+def _check_successor(row: LicenseRow | None, target: LicenseId, *, region: str, now: int) -> None:
+    """A transfer's new license, as far as this node can tell from its ``row`` (None: not
+    recorded here). One recorded here must be in force at ``now``, since the holder is sent
+    to it: valid (01; not suspended, withdrawn, cancelled, lapsed, renewed, transferred or
+    revoked) and not past its last day (a verifier would call it expired). One of this
+    region (issued by an agency of this region's province) must be one issued here. Another
+    region's (a business moving its registration elsewhere) cannot be checked here; nor can
+    a central-government agency's that is not recorded here, which may be registered in any
+    region."""
+    if row is None:
         issuer_region = target.issuer_region
-        if issuer_region[:2] == node.config.region[:2] and issuer_region != CENTRAL_REGION:
+        if issuer_region[:2] == region[:2] and issuer_region != CENTRAL_REGION:
             raise UnknownNewLicense(
-                f"the new license {target} is of this region ({node.config.region}) but was "
-                "not issued here"
-            ) from None
+                f"the new license {target} is of this region ({region}) but was not issued here"
+            )
         return
     if row.status != "01":
         replaced = f", replaced by {row.replaced_by}" if row.replaced_by else ""
@@ -593,8 +602,13 @@ def change_status(
             f"license {license_id} is {STATUS_NAMES[row.status]}: {action} is not allowed"
             + _replaced_by(row)
         )
+    region = node.config.region
     if target is not None:
-        _check_successor(node, target, now=now)
+        # Before the append too: a refusal inside it makes a group commit retry its batch's
+        # other acts one by one; here, most refusals come cheaply.
+        with node.sql.read_engine.connect() as conn:
+            found = _successor_row(conn, target, lock=False)
+        _check_successor(found, target, region=region, now=now)
     acting = (
         active_key(node, row.agency_code).key_id if principal.role == "agency" else node.root_key_id
     )
@@ -608,9 +622,17 @@ def change_status(
         reason=reason,
         to=successor or "",
     )
-    node.append(
-        [entry],
-        also=lambda conn, first: _cas_status(
+
+    def record(conn: Connection, first: int) -> None:
+        if target is not None:
+            # Again in the write's transaction: the new license may have been suspended,
+            # revoked… since the check above. Appends are serialised (the ledger head is
+            # locked first), and its row is locked too, so no change of it can slip between
+            # this check and the commit.
+            _check_successor(
+                _successor_row(conn, target, lock=True), target, region=region, now=now
+            )
+        _cas_status(
             conn,
             license_id,
             old=row.status,
@@ -619,8 +641,9 @@ def change_status(
             reason=reason or None,
             index=first,
             replaced_by=successor,
-        ),
-    )
+        )
+
+    node.append([entry], also=record)
     return get_license(node, license_id)
 
 

@@ -18,6 +18,7 @@ from eseal.trust_export import LocalStatus, build_bundle
 from ledger.audit import audit
 from ledger.sql import make_engine
 from tests.eseal.conftest import BUSINESS, MARKET, NOW, PASSPHRASE, business_request, run_eseal
+from tests.eseal.test_transfer import transfer_racing_a_suspension
 from tests.postgres import postgres_url, reset_postgres, run_schema, with_search_path
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.trust import TrustStore
@@ -68,6 +69,24 @@ def test_issue_change_and_verify_on_postgres(tmp_path: Path) -> None:
         assert reopened.log.size() == 2 + 1 + 1 + 50 + 1
     finally:
         reopened.close()
+
+
+@pytest.mark.postgres
+def test_a_transfer_racing_a_suspension_of_its_new_license_is_refused_on_postgres(
+    tmp_path: Path,
+) -> None:
+    """On PostgreSQL too (READ COMMITTED, row locks), a suspension of the new license that
+    commits between the transfer's first check and its write makes the transfer refused."""
+    url = postgres_url()
+    if url is None:
+        pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
+    node = postgres_node(tmp_path / "node", url)
+    try:
+        agent = Principal("agency", MARKET)
+        lic, to = (r.id for r in issue_many(node, agent, MARKET, [business_request()] * 2, now=NOW))
+        transfer_racing_a_suspension(node, agent, lic, to)
+    finally:
+        node.close()
 
 
 @pytest.mark.postgres

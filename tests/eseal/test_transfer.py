@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -28,8 +32,11 @@ from eseal.licenses import (
     issue,
     renew,
 )
+from eseal.node import Node
 from keys.errors import InvalidInput
-from ledger.entries import decode_entry
+from ledger.audit import audit
+from ledger.entries import TRANSFER, Entry, decode_entry
+from ledger.store import AlsoInTransaction, Appended
 from tests.eseal.conftest import (
     BUSINESS,
     MARKET,
@@ -186,6 +193,105 @@ def test_a_license_in_force_to_its_last_day_may_be_named(region: Region) -> None
     lic = _fresh(region)
     row = change_status(region.node, AGENT, lic, "transfer", reason="迁出", to=to, now=until)
     assert (row.status, row.replaced_by) == ("06", to)
+
+
+@contextmanager
+def _interloping(node: Node, act: Callable[[], object]) -> Iterator[None]:
+    """While in this context, ``act`` runs (and commits) on the node just before the next
+    transfer is written: after change_status has checked the new license, before its
+    ledger append; the append then goes on as it would."""
+    real = node.append
+
+    def append(drafts: Sequence[Entry], *, also: AlsoInTransaction | None = None) -> Appended:
+        if drafts[0].kind == TRANSFER:
+            node.append = real  # type: ignore[method-assign]
+            act()
+        return real(drafts, also=also)
+
+    node.append = append  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        node.append = real  # type: ignore[method-assign]
+
+
+#: A status change of the new license that takes it out of force, and the ledger entries
+#: it makes.
+INTERLOPERS: dict[str, tuple[Callable[[Node, str], object], int]] = {
+    "suspend": (lambda n, to: change_status(n, AGENT, to, "suspend", reason="x", now=NOW), 1),
+    "revoke": (lambda n, to: change_status(n, AGENT, to, "revoke", reason="x", now=NOW), 1),
+    "transfer": (
+        lambda n, to: change_status(n, AGENT, to, "transfer", reason="x", to=BEIJING, now=NOW),
+        1,
+    ),
+    "renew": (lambda n, to: renew(n, AGENT, to, now=NOW), 2),
+}
+
+
+@pytest.mark.parametrize("interloper", INTERLOPERS)
+def test_a_new_license_put_out_of_force_after_the_check_is_still_refused(
+    region: Region, interloper: str
+) -> None:
+    """The new license is checked again in the transaction that records the transfer: one
+    suspended, revoked, transferred or renewed after the first check (and before the write)
+    is refused as one out of force before, and nothing of the transfer is recorded."""
+    node = region.node
+    to, lic = _fresh(region), _fresh(region)
+    act, entries = INTERLOPERS[interloper]
+    size = node.log.size()
+    with (
+        _interloping(node, lambda: act(node, to)),
+        pytest.raises(NewLicenseNotInForce) as refused,
+    ):
+        change_status(node, AGENT, lic, "transfer", reason="迁出", to=to, now=NOW)
+    assert f"the new license {to} is 0" in str(refused.value)
+    assert get_license(node, to).status != "01"  # the interloper was recorded
+    assert node.log.size() == size + entries  # and nothing else
+    row = get_license(node, lic)
+    assert (row.status, row.replaced_by, row.status_index) == ("01", None, None)
+
+
+def transfer_racing_a_suspension(node: Node, agent: Principal, lic: str, to: str) -> None:
+    """Two connections: a suspension of ``to`` holds its write transaction open (its row
+    changed, not committed) while a transfer of ``lic`` to ``to`` checks it (in force, as
+    committed) and then writes; the transfer must be refused, as the suspension commits
+    first. Used on SQLite and PostgreSQL."""
+    real = node.append
+    suspending, transferring = threading.Event(), threading.Event()
+
+    def append(drafts: Sequence[Entry], *, also: AlsoInTransaction | None = None) -> Appended:
+        if drafts[0].kind == TRANSFER:
+            transferring.set()  # checked; the suspension may commit now
+            return real(drafts, also=also)
+        assert also is not None
+
+        def held(conn: Any, first: int) -> None:
+            also(conn, first)
+            suspending.set()
+            assert transferring.wait(30), "the transfer never came to its write"
+
+        return real(drafts, also=held)
+
+    node.append = append  # type: ignore[method-assign]
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            suspension = pool.submit(change_status, node, agent, to, "suspend", reason="x", now=NOW)
+            assert suspending.wait(30), "the suspension never came to its write"
+            size = node.log.size()  # the suspension is not committed yet
+            assert get_license(node, to).status == "01"
+            with pytest.raises(NewLicenseNotInForce, match="is 02 暂停 suspended"):
+                change_status(node, agent, lic, "transfer", reason="迁出", to=to, now=NOW)
+            assert suspension.result(30).status == "02"
+    finally:
+        node.append = real  # type: ignore[method-assign]
+    assert node.log.size() == size + 1  # the suspension's entry alone
+    row = get_license(node, lic)
+    assert (row.status, row.replaced_by, row.status_index) == ("01", None, None)
+    assert audit(node.store, node.log_verifier).ok
+
+
+def test_a_transfer_racing_a_suspension_of_its_new_license_is_refused(region: Region) -> None:
+    transfer_racing_a_suspension(region.node, AGENT, _fresh(region), _fresh(region))
 
 
 @pytest.mark.parametrize("action", ["suspend", "withdraw", "cancel", "revoke", "lapse"])
