@@ -11,6 +11,7 @@ from typing import Any
 import zxingcpp
 from PIL import Image
 
+from eseal.ids import make_license_id
 from tests.e2e.conftest import Run, in_parallel, run_eseal
 
 MARKET = "11500000MB16135217"
@@ -173,7 +174,7 @@ def test_bad_output_paths_and_csv_files_change_nothing(tmp_path: Path) -> None:
         (["license", "bulk", "--agency", MARKET, long_csv], "long.csv:3: not a readable CSV"),
         (["license", "bulk", "--agency", MARKET, twice_csv], "'address' is given more than"),
         (["license", "bulk", "--agency", MARKET, twice_csv, "--out", tmp_path], "directory"),
-        (["license", "print", "1.2.156.3005.2.x"], "nothing to write: give --qr FILE"),
+        (["license", "print", str(make_license_id(FOOD, MARKET, "1"))], "nothing to write: give"),
         (["license", "bulk", "--agency", MARKET, gbk_csv], "gbk.csv is not UTF-8 text (byte"),
         (["bundle", "export", "--out", d / "node.json"], "is a file of the node in"),
         (["revocations", "export", "--out", d / "ledger.db"], "is a file of the node in"),
