@@ -32,6 +32,7 @@ from eseal.api.limits import (
     HeadAsGet,
     problem_answer,
 )
+from eseal.api.problem_types import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_ALLOWED, NOT_FOUND
 from eseal.api.routes import docs, health, ledger, licenses, seals, verify, window
 from eseal.api.server import ReadTimeoutH11Protocol
 from eseal.api.timeouts import ReadTimeouts
@@ -139,10 +140,15 @@ def _only_problems_answered(schema: dict[str, Any]) -> None:
     :data:`PROBLEM_RESPONSES` lists for every one: 401 and 403 where it takes no credential
     (a public operation ignores an Authorization header), 409 (a change that conflicts with
     what is recorded, or an idempotency key in use) where it changes nothing, and 415 where
-    it reads no body."""
+    it reads no body. An operation taking a credential names each problem it answers
+    (:func:`eseal.api.deps.agency_problems`): it keeps no other 4xx of the list."""
     for operations in schema.get("paths", {}).values():
         for method, operation in operations.items():
             responses = operation.get("responses", {})
+            if "security" in operation:
+                for status in [s for s, r in responses.items() if s.startswith("4")]:
+                    if "x-problem-types" not in responses[status]:
+                        del responses[status]
             if "security" not in operation:
                 responses.pop("401", None)
                 responses.pop("403", None)
@@ -277,13 +283,15 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
         # Starlette answers with this and then raises the exception again, for the server to
         # log: the client gets a problem, not a plain-text page.
         detail = "the node failed to answer this request; its operator can find it in the log"
-        return problem_answer(plain_problem(500, "Internal Server Error", detail, "internal-error"))
+        return problem_answer(
+            plain_problem(500, "Internal Server Error", detail, INTERNAL_ERROR.code)
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         detail = "; ".join(_describe(e) for e in exc.errors()[:10])
         body = plain_problem(
-            422, "Invalid request", detail, "invalid-request", instance=request.url.path
+            422, "Invalid request", detail, INVALID_REQUEST.code, instance=request.url.path
         )
         return problem_answer(body)
 
@@ -317,7 +325,7 @@ def _allow_head(headers: dict[str, str]) -> dict[str, str]:
 
 
 #: Problem type codes of the HTTP errors Starlette raises (routing, methods).
-_HTTP_CODES = {404: "not-found", 405: "method-not-allowed"}
+_HTTP_CODES = {404: NOT_FOUND.code, 405: METHOD_NOT_ALLOWED.code}
 
 
 def _describe(error: Any) -> str:

@@ -10,8 +10,19 @@ from fastapi import Depends, Path, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator
 
-from eseal.agencies import NotAuthenticated, Principal, authenticate
-from eseal.api.limits import is_json
+from eseal.agencies import Forbidden, NotAuthenticated, Principal, authenticate
+from eseal.api.limits import DEFAULT_LIMIT, InvalidJson, is_json
+from eseal.api.problem_types import (
+    AMBIGUOUS_FRAMING,
+    BODY_TOO_LARGE,
+    INVALID_REQUEST,
+    MALFORMED_REQUEST,
+    REPEATED_HEADER,
+    REPEATED_PARAMETER,
+    REQUEST_TIMEOUT,
+    ProblemType,
+)
+from eseal.api.problem_types import of as problem_type_of
 from eseal.catalog_fields import ISO_DATE
 from eseal.ids import (
     LICENSE_ID_PATTERN,
@@ -20,6 +31,8 @@ from eseal.ids import (
     SEAL_ID_LENGTH,
     SEAL_ID_PATTERN,
     SEAL_SERIAL_HEX,
+    InvalidLicenseId,
+    InvalidSealId,
     LicenseId,
     first_repeated,
     parse_seal_id,
@@ -27,7 +40,7 @@ from eseal.ids import (
 from eseal.node import KeysLocked, Node
 from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON
 from eseal.status_index import StatusUnrecorded
-from keys.errors import InvalidInput, shown
+from keys.errors import EsealError, InvalidInput, shown
 from ledger.log import Log
 from ledger.store import StoreUnavailable
 from verifier.scan_pool import ScannerBusy
@@ -85,6 +98,30 @@ def problem_response(status: int, why: str | None = None) -> dict[int | str, dic
     return {
         status: {"description": f"{phrase}: {why}" if why else phrase, "content": PROBLEM_CONTENT}
     }
+
+
+#: A problem an operation may answer, and why: an eseal error class (answered with its
+#: status) or a type answered outside them, with its causes in words ("" for none).
+Cause = tuple[type[EsealError] | ProblemType, str]
+
+
+def problems(*causes: Cause) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` naming each problem type of ``causes`` under its status (that
+    of its class or type, so the document cannot answer it with another), described as
+    :func:`problem_response` describes one ("Bad Request: code (why), code (why)"), with
+    the codes also listed, for a client's program, as ``x-problem-types``."""
+    whys: dict[int, dict[str, list[str]]] = {}  # status → code → its causes, in order
+    for given, why in causes:
+        kind = given if isinstance(given, ProblemType) else problem_type_of(given)
+        of_code = whys.setdefault(kind.status, {}).setdefault(kind.code, [])
+        if why:
+            of_code.append(why)
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status, by_code in sorted(whys.items()):
+        named = [f"{code} ({'; '.join(why)})" if why else code for code, why in by_code.items()]
+        (response,) = problem_response(status, ", ".join(named)).values()
+        responses[status] = response | {"x-problem-types": list(by_code)}
+    return responses
 
 
 #: 503, which every documented operation may answer: each reads the node's database.
@@ -169,6 +206,59 @@ def _json_body(request: Request) -> None:
 
 #: A JSON operation's dependency: a body of another media type is a 415 problem.
 JsonBody = Depends(_json_body)
+
+
+def request_problems(limit: int = DEFAULT_LIMIT) -> tuple[Cause, ...]:
+    """The problems any request may meet before its operation reads it: the HTTP parser's,
+    the body limit's (which reads and checks a body labelled JSON, whatever the operation)
+    and the read timeouts'; ``limit``, the operation's body limit."""
+    return (
+        (
+            MALFORMED_REQUEST,
+            "the HTTP parser cannot read the request: a malformed request line or header, a "
+            "byte outside ASCII in the path",
+        ),
+        (AMBIGUOUS_FRAMING, "Content-Length with Transfer-Encoding"),
+        (
+            REPEATED_HEADER,
+            "Content-Type, Content-Length, Authorization, Transfer-Encoding or "
+            "Idempotency-Key given twice",
+        ),
+        (REPEATED_PARAMETER, "a query parameter given twice"),
+        (InvalidJson, "a body labelled JSON that is not JSON in UTF-8 with distinct keys"),
+        (REQUEST_TIMEOUT, "the request came too slowly; the connection is closed"),
+        (BODY_TOO_LARGE, f"a body over {limit // 2**20} MiB"),
+    )
+
+
+#: The problems of the credential, in every operation that takes one.
+CREDENTIAL_PROBLEMS: tuple[Cause, ...] = (
+    (NotAuthenticated, "no credential, or one malformed, unknown or revoked"),
+    (
+        Forbidden,
+        "the credential may not act for the agency concerned, or that agency is not active",
+    ),
+)
+#: The problems of an operation reading a JSON body, besides its values' own.
+JSON_BODY_PROBLEMS: tuple[Cause, ...] = (
+    (UnsupportedMediaType, "a body not labelled JSON"),
+    (
+        INVALID_REQUEST,
+        "the body does not fit its schema: a member missing, unknown, of the wrong type or "
+        "out of its bounds",
+    ),
+)
+
+
+def agency_problems(
+    *causes: Cause, body: Literal["json", "form"] | None = "json", limit: int = DEFAULT_LIMIT
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` of an operation taking a credential: its own ``causes`` (the
+    problems its values and its acts may meet, first), then those of its ``body``, of the
+    credential and of any request. The app's document lists no other 4xx for it
+    (:func:`eseal.api.app._only_problems_answered`)."""
+    of_body = JSON_BODY_PROBLEMS if body == "json" else ()
+    return problems(*causes, *of_body, *CREDENTIAL_PROBLEMS, *request_problems(limit))
 
 
 async def check_form_fields(request: Request, known: frozenset[str]) -> None:
@@ -268,10 +358,9 @@ LicenseIdPath = Annotated[str, Depends(_license_id)]
 SealIdPath = Annotated[str, Depends(_seal_id)]
 
 
-def malformed_id(kind: Literal["license", "seal"], also: str = "") -> dict[int | str, Any]:
-    """OpenAPI ``responses`` for the 400 of an operation taking a license or seal id in
-    its path (``also``: the other problems it answers with 400, if any)."""
+def malformed_id(kind: Literal["license", "seal"]) -> Cause:
+    """The problem of an operation taking a license or seal id in its path: the id is
+    malformed (400 invalid-license-id, invalid-seal-id)."""
     check = "its" if kind == "license" else "its agency's credit code's"
-    why = f"invalid-{kind}-id (the path's {kind} id is malformed, or {check} check character "
-    why += "is wrong)"
-    return problem_response(400, f"{why}; {also}" if also else why)
+    error = InvalidLicenseId if kind == "license" else InvalidSealId
+    return error, f"the path's {kind} id is malformed, or {check} check character is wrong"

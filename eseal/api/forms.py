@@ -30,6 +30,8 @@ from starlette.datastructures import FormData, Headers
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import Response
 
+from eseal.api import problem_types
+
 #: How long a refused field's name may be in the answer.
 _NAME_SHOWN = 40
 
@@ -86,7 +88,7 @@ class FormUnreadable(HTTPException):
     in it: a 400 problem of its own type. An HTTPException, since FastAPI answers any other
     exception raised while it parses a body with a 400 of its own."""
 
-    code = "form-unreadable"
+    code = problem_types.FORM_UNREADABLE.code
     title = "The multipart form cannot be read."
 
     def __init__(self, detail: str) -> None:

@@ -10,11 +10,14 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Header, Request, Response
 
 from eseal.agencies import Principal
+from eseal.api.deps import Cause
 from eseal.idempotency import (
     KEY_LIFETIME,
     KEY_PATTERN,
     IdempotencyKey,
     IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    MalformedIdempotencyKey,
     Recorded,
     fingerprint,
     parse_key,
@@ -46,6 +49,20 @@ IdempotencyKeyHeader = Annotated[
         json_schema_extra={"pattern": f'^(?:{KEY_PATTERN}|"{KEY_PATTERN}")$'},
     ),
 ]
+
+
+#: The problems of the header, in every operation that reads it.
+IDEMPOTENCY_PROBLEMS: tuple[Cause, ...] = (
+    (
+        MalformedIdempotencyKey,
+        "the Idempotency-Key is not 1 to 128 characters of A-Z a-z 0-9 . _ ~ + / = : -",
+    ),
+    (IdempotencyKeyReused, "the Idempotency-Key was recorded with another request"),
+    (
+        IdempotencyKeyInUse,
+        "a request with this Idempotency-Key is being recorded; send it again in a moment",
+    ),
+)
 
 
 def idempotency_key(

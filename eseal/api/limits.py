@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 
+from eseal.api import problem_types
 from eseal.ids import first_repeated
 from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON, plain_problem, problem
 from keys.errors import InvalidInput
@@ -40,7 +41,7 @@ LARGE_SUFFIXES = {
 SMALL_SUFFIXES = {VERIFY_PATH: 16 * 1024}
 
 
-BODY_TOO_LARGE = "body-too-large"
+BODY_TOO_LARGE = problem_types.BODY_TOO_LARGE.code
 BODY_TOO_LARGE_TITLE = "Request body too large"
 #: Headers a request may carry once: two Content-Types could be read one way here (the
 #: body limit) and another in the route, two credentials one way by a proxy and another
@@ -89,7 +90,14 @@ class BodyLimit:
         # request whose body has one framing, which the server skips to keep the connection.
         if b"transfer-encoding" in headers and b"content-length" in headers:
             detail = "a request carries Content-Length or Transfer-Encoding, not both"
-            await _problem(send, 400, "Ambiguous framing", detail, "ambiguous-framing", close=True)
+            await _problem(
+                send,
+                400,
+                "Ambiguous framing",
+                detail,
+                problem_types.AMBIGUOUS_FRAMING.code,
+                close=True,
+            )
             return
         if (refusal := _refusal(repeated, scope.get("query_string", b""))) is not None:
             await _problem(send, 400, *refusal)
@@ -160,10 +168,10 @@ def _refusal(repeated: bytes | None, query: bytes) -> tuple[str, str, str] | Non
     """Title, detail and code of the 400 for a header or query parameter given twice."""
     if repeated is not None:
         detail = f"the {repeated.decode()} header may be given only once"
-        return "Repeated header", detail, "repeated-header"
+        return "Repeated header", detail, problem_types.REPEATED_HEADER.code
     if query and (name := _repeated_parameter(query.decode("latin-1"))) is not None:
         detail = f"the query parameter {name!r} may be given only once"
-        return "Repeated parameter", detail, "repeated-parameter"
+        return "Repeated parameter", detail, problem_types.REPEATED_PARAMETER.code
     return None
 
 

@@ -76,15 +76,16 @@ import h11
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 
+from eseal.api import problem_types
 from eseal.api.limits import problem_answer
 from eseal.api.timeouts import ReadTimeouts
 from eseal.problems import plain_problem
 
 #: The problem type of a 408 (RFC 9457), and its title.
-REQUEST_TIMEOUT: Final = "request-timeout"
+REQUEST_TIMEOUT: Final = problem_types.REQUEST_TIMEOUT.code
 REQUEST_TIMEOUT_TITLE: Final = HTTPStatus.REQUEST_TIMEOUT.phrase
 #: The problem type of a request h11 cannot parse, and its title.
-MALFORMED_REQUEST: Final = "malformed-request"
+MALFORMED_REQUEST: Final = problem_types.MALFORMED_REQUEST.code
 MALFORMED_REQUEST_TITLE: Final = "Malformed request"
 
 #: SO_LINGER on with no delay (``struct linger``): closing the socket resets the

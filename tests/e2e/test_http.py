@@ -188,11 +188,15 @@ def test_docs_and_openapi(served: Served) -> None:
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
     assert spec["paths"]["/v1/licenses"]["post"]["security"] == [{"agencyCredential": []}]
     assert "security" not in spec["paths"]["/v1/verify"]["post"]
+    # Each 4xx an operation lists (every one lists 400; GET /v1/licenses/{license_id},
+    # which reads no body and no query, answers no 422 and lists none).
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
-            for status in ("400", "422"):
-                content = operation["responses"][status]["content"]
-                assert set(content) == {"application/problem+json"}, (path, method, status)
+            assert "400" in operation["responses"], (path, method)
+            for status, response in operation["responses"].items():
+                if status.startswith("4"):
+                    content = response["content"]
+                    assert set(content) == {"application/problem+json"}, (path, method, status)
 
 
 BAD_REQUESTS = {

@@ -14,8 +14,11 @@ from fastapi.testclient import TestClient
 
 from eseal.agencies import Principal
 from eseal.api.app import create_app
+from eseal.api.problem_types import defined
+from eseal.api.routes.licenses import NEEDS_REASON, NO_REASON
 from eseal.ids import make_license_id
-from eseal.licenses import change_status, issue
+from eseal.licenses import ACTIONS, change_status, issue
+from eseal.node import Node
 from tests.eseal.conftest import BUSINESS, MARKET, NOW, business_request, make_region
 from verifier.verdict import Status
 
@@ -30,6 +33,8 @@ class Served:
     license_id: str
     qr_text: str
     credential: str
+    other_credential: str  # another agency's
+    node: Node
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +45,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     change_status(region.node, market, issued.id, "revoke", reason="以欺骗手段取得许可", now=NOW)
     with TestClient(create_app(region.node)) as client:
         spec = client.get("/openapi.json").json()
-        yield Served(client, spec, issued.id, issued.qr_text, region.market.credential)
+        yield Served(
+            client,
+            spec,
+            issued.id,
+            issued.qr_text,
+            region.market.credential,
+            region.housing.credential,
+            region.node,
+        )
     region.node.close()
 
 
@@ -399,3 +412,244 @@ def test_public_reads_name_their_problems(served: Served, path: str, query: str)
     code = r.json()["type"].rsplit("/", 1)[1]
     described = served.spec["paths"][path]["get"]["responses"][str(r.status_code)]["description"]
     assert code in described, (code, described)
+
+
+def _operations(served: Served) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, operations in served.spec["paths"].items():
+        for method, operation in operations.items():
+            yield path, method, operation
+
+
+def test_every_problem_type_named_is_one_the_node_defines(served: Served) -> None:
+    """A problem type the document lists (``x-problem-types``, beside the description that
+    names it) is one the node defines, under the status the node answers it with."""
+    types = defined()
+    listed = 0
+    for path, method, operation in _operations(served):
+        for status, response in operation["responses"].items():
+            for code in response.get("x-problem-types", []):
+                listed += 1
+                assert code in types, (path, method, status, code)
+                assert str(types[code].status) == status, (path, method, status, code)
+                assert re.search(rf"\b{code}\b", response["description"]), (path, method, code)
+    assert listed > 100
+
+
+def test_every_agency_operation_names_its_problems(served: Served) -> None:
+    """Each operation taking the credential names, under every 4xx it lists, the problem
+    types it may answer with it (they were bare status phrases: Bad Request, …), 401
+    not-authenticated and 403 forbidden among them; it lists no 4xx it names none for."""
+    agency_operations = 0
+    for path, method, operation in _operations(served):
+        if "security" not in operation:
+            continue
+        agency_operations += 1
+        responses = operation["responses"]
+        assert "not-authenticated" in responses["401"]["x-problem-types"], (path, method)
+        assert "forbidden" in responses["403"]["x-problem-types"], (path, method)
+        for status, response in responses.items():
+            if status.startswith("4"):
+                assert response.get("x-problem-types"), (path, method, status)
+    assert agency_operations == 8
+
+
+def _auth(credential: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {credential}"}
+
+
+def test_the_agency_operations_answer_the_problems_they_name(served: Served) -> None:
+    """Each problem an agency's request meets here is named by its operation, under the
+    status it comes with."""
+    client, own, other = served.client, _auth(served.credential), _auth(served.other_credential)
+    fresh = issue(served.node, Principal("agency", MARKET), MARKET, business_request(), now=NOW)
+    unknown = make_license_id(BUSINESS, MARKET, "NOSUCH")
+    bad_id = served.license_id[:-1] + ("A" if served.license_id[-1] != "A" else "B")
+    seal = client.post("/v1/seals", json={"name": "合同专用章", "type": "contract"}, headers=own)
+    assert seal.status_code == 201, seal.text
+    seal_id = seal.json()["id"]
+    unknown_seal = seal_id[:-1] + ("0" if seal_id[-1] != "0" else "1")
+    body = {"type": BUSINESS, "holder": {"name": "甲"}}
+    probes = [
+        ("/v1/licenses", "post", client.post("/v1/licenses", json=body)),
+        ("/v1/licenses", "post", client.post("/v1/licenses", json=body, headers=other)),
+        ("/v1/licenses", "post", client.post("/v1/licenses", json=body, headers=own)),
+        (
+            "/v1/licenses",
+            "post",
+            client.post("/v1/licenses", json={**body, "type": "X" * 21}, headers=own),
+        ),
+        ("/v1/licenses", "post", client.post("/v1/licenses", content=b"{", headers=own)),
+        (
+            "/v1/licenses",
+            "post",
+            client.post("/v1/licenses", json={"type": BUSINESS}, headers=own),
+        ),
+        (
+            "/v1/licenses/batch",
+            "post",
+            client.post("/v1/licenses/batch", json={"items": [body], "agency": "X"}, headers=own),
+        ),
+        (
+            "/v1/licenses/{license_id}",
+            "get",
+            client.get(f"/v1/licenses/{served.license_id}", headers=other),
+        ),
+        ("/v1/licenses/{license_id}", "get", client.get(f"/v1/licenses/{unknown}", headers=own)),
+        ("/v1/licenses/{license_id}", "get", client.get(f"/v1/licenses/{bad_id}", headers=own)),
+        (
+            "/v1/licenses/{license_id}/renew",
+            "post",
+            client.post(f"/v1/licenses/{served.license_id}/renew", json={}, headers=own),
+        ),
+        (
+            "/v1/licenses/{license_id}/{action}",
+            "post",
+            client.post(
+                f"/v1/licenses/{served.license_id}/revoke", json={"reason": "x"}, headers=own
+            ),
+        ),
+        (
+            "/v1/licenses/{license_id}/{action}",
+            "post",
+            client.post(f"/v1/licenses/{fresh.id}/explode", json={"reason": "x"}, headers=own),
+        ),
+        (
+            "/v1/licenses/{license_id}/{action}",
+            "post",
+            client.post(f"/v1/licenses/{fresh.id}/suspend", json={}, headers=own),
+        ),
+        (
+            "/v1/licenses/{license_id}/{action}",
+            "post",
+            client.post(
+                f"/v1/licenses/{fresh.id}/transfer",
+                json={"reason": "迁出", "to": str(make_license_id(BUSINESS, MARKET, "NOSUCH2"))},
+                headers=own,
+            ),
+        ),
+        (
+            "/v1/licenses/{license_id}/{action}",
+            "post",
+            client.post(
+                f"/v1/licenses/{fresh.id}/suspend",
+                content=b"reason=x",
+                headers={**own, "content-type": "application/x-www-form-urlencoded"},
+            ),
+        ),
+        (
+            "/v1/seals",
+            "post",
+            client.post("/v1/seals", json={"name": " ", "type": "contract"}, headers=own),
+        ),
+        (
+            "/v1/seals/{seal_id}/stamp",
+            "post",
+            client.post(
+                f"/v1/seals/{unknown_seal}/stamp", files={"file": ("a.txt", b"x")}, headers=own
+            ),
+        ),
+        (
+            "/v1/seals/{seal_id}/stamp",
+            "post",
+            client.post(f"/v1/seals/{seal_id}/stamp", files={"file": ("a.txt", b"")}, headers=own),
+        ),
+        (
+            "/v1/seals/{seal_id}/stamp",
+            "post",
+            client.post(f"/v1/seals/{seal_id}/stamp", files={"name": (None, "a")}, headers=own),
+        ),
+        (
+            "/v1/seals/{seal_id}/revoke",
+            "post",
+            client.post(f"/v1/seals/{seal_id}/revoke", json={"reason": "丢失"}, headers=other),
+        ),
+    ]
+    revoked = client.post(f"/v1/seals/{seal_id}/revoke", json={"reason": "丢失"}, headers=own)
+    assert revoked.status_code == 200, revoked.text
+    probes += [
+        (
+            "/v1/seals/{seal_id}/revoke",
+            "post",
+            client.post(f"/v1/seals/{seal_id}/revoke", json={"reason": "丢失"}, headers=own),
+        ),
+        (
+            "/v1/seals/{seal_id}/stamp",
+            "post",
+            client.post(f"/v1/seals/{seal_id}/stamp", files={"file": ("a.txt", b"x")}, headers=own),
+        ),
+    ]
+    seen = set()
+    for path, method, r in probes:
+        assert 400 <= r.status_code < 500, (path, r.status_code, r.text)
+        code = r.json()["type"].rsplit("/", 1)[1]
+        seen.add(code)
+        response = served.spec["paths"][path][method]["responses"][str(r.status_code)]
+        assert code in response["x-problem-types"], (path, method, r.status_code, code)
+    assert {
+        "not-authenticated",
+        "forbidden",
+        "field-invalid",
+        "unknown-license-type",
+        "invalid-json",
+        "invalid-request",
+        "unknown-license",
+        "invalid-license-id",
+        "bad-transition",
+        "invalid-input",
+        "unknown-new-license",
+        "unsupported-media-type",
+        "unknown-seal",
+        "seal-revoked",
+    } <= seen, seen
+
+
+def test_the_reason_rule_is_documented(served: Served) -> None:
+    """A status change needs a reason for every action but a reinstatement: the document
+    says so on the reason, on the action and on the operation, naming the actions as the
+    node holds them to (it said only "Required but for a reinstatement" on the field)."""
+    assert set(NEEDS_REASON) == {"suspend", "withdraw", "cancel", "transfer", "revoke"}
+    assert NO_REASON == ("reinstate",)
+    assert all(ACTIONS[a][2] for a in NEEDS_REASON)
+    assert not ACTIONS["reinstate"][2]
+    operation = served.spec["paths"]["/v1/licenses/{license_id}/{action}"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    status_in = _schema(served.spec, next(b for b in body.get("anyOf", [body]) if "$ref" in b))
+    action = next(p for p in operation["parameters"] if p["name"] == "action")
+    for described in (
+        status_in["properties"]["reason"]["description"],
+        action["description"],
+        operation["description"],
+    ):
+        assert "required for suspend, withdraw, cancel, transfer, revoke" in described
+        assert "every action but reinstate" in described
+    assert "no reason for suspend" in operation["responses"]["400"]["description"]
+
+
+@pytest.mark.parametrize("action", NEEDS_REASON)
+@pytest.mark.parametrize("body", [None, {}, {"reason": ""}, {"reason": " \u3000\n"}])
+def test_a_change_needing_a_reason_is_refused_without_one(
+    served: Served, action: str, body: dict[str, str] | None
+) -> None:
+    """As documented: no reason (left out, empty, only white space) is a 400 invalid-input,
+    and nothing is recorded; a reinstatement needs none."""
+    fresh = issue(served.node, Principal("agency", MARKET), MARKET, business_request(), now=NOW)
+    own = _auth(served.credential)
+    given = dict(body or {})
+    if action == "transfer" and body is not None:
+        given["to"] = served.license_id  # its form is checked before the reason, its status after
+    size = served.node.log.size()
+    path = f"/v1/licenses/{fresh.id}/{action}"
+    r = served.client.post(path, headers=own, **({} if body is None else {"json": given}))
+    assert r.status_code == 400, r.text
+    problem = r.json()
+    assert problem["type"].endswith("/invalid-input"), problem
+    if body is None and action == "transfer":  # no body: no new license either
+        assert "give the id of the license that replaces it" in problem["detail"]
+    else:
+        assert f"to {action} a license, give a reason" in problem["detail"]
+    assert served.node.log.size() == size
+    assert served.client.get(f"/v1/licenses/{fresh.id}/status").json()["status"] == "01"
+    r = served.client.post(f"/v1/licenses/{fresh.id}/suspend", json={"reason": "核查"}, headers=own)
+    assert r.status_code == 200, r.text
+    r = served.client.post(f"/v1/licenses/{fresh.id}/reinstate", headers=own)
+    assert r.status_code == 200, r.text  # no reason, no body

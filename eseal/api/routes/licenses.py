@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from eseal.agencies import AgencyKeyUnusable, UnknownAgency
 from eseal.api.deps import (
     STATUS_UNRECORDED,
+    Cause,
     CurrentPrincipal,
     JsonBody,
     LicenseIdPath,
@@ -17,13 +19,30 @@ from eseal.api.deps import (
     NodeDep,
     PlainDate,
     acting_agency,
+    agency_problems,
     malformed_id,
-    problem_response,
+    problems,
 )
-from eseal.api.idempotent import IdempotencyKeyHeader, idempotency_key, once
+from eseal.api.idempotent import (
+    IDEMPOTENCY_PROBLEMS,
+    IdempotencyKeyHeader,
+    idempotency_key,
+    once,
+)
+from eseal.api.problem_types import INVALID_REQUEST
+from eseal.catalog import UnknownLicenseType
+from eseal.catalog_fields import FieldInvalid
+from eseal.ids import InvalidCreditCode, InvalidIdentityNumber, InvalidLicenseId
 from eseal.licenses import (
+    ACTIONS,
+    BadTransition,
     Issued,
     IssueRequest,
+    NewLicenseNotInForce,
+    StatusChanged,
+    TypeNotAuthorised,
+    UnknownLicense,
+    UnknownNewLicense,
     change_status,
     day_end,
     get_license,
@@ -38,6 +57,16 @@ from keys.errors import InvalidInput
 router = APIRouter(prefix="/v1/licenses", tags=["licenses"])
 MAX_API_BATCH = 1000
 Action = Literal["suspend", "reinstate", "withdraw", "cancel", "transfer", "revoke"]
+#: The actions that need a reason, and those that do not, as the core holds them to.
+NEEDS_REASON = tuple(a for a in get_args(Action) if ACTIONS[a][2])
+NO_REASON = tuple(a for a in get_args(Action) if not ACTIONS[a][2])
+#: The rule, as the document says it on the field, the action and the operation.
+REASON_RULE = (
+    f"A reason is required for {', '.join(NEEDS_REASON)} (every action but "
+    f"{' and '.join(NO_REASON)}): without one (left out, empty or only white space) the "
+    "change is refused, 400 invalid-input, and nothing is recorded. A "
+    f"{' or '.join(NO_REASON)} may give one, or leave it out, body and all."
+)
 
 
 class Strict(BaseModel):
@@ -135,8 +164,8 @@ class StatusIn(Strict):
         default="",
         max_length=256,
         description="Why, as every window will read it: public and kept in the ledger for "
-        "ever (one holding a resident identity number is refused). Required but for a "
-        "reinstatement.",
+        "ever (white space collapsed; one holding a resident identity number, or a control "
+        f"character, is refused). {REASON_RULE}",
     )
     to: str | None = Field(
         default=None,
@@ -184,6 +213,48 @@ class LicenseOut(BaseModel):
     qr_text: str = Field(description="The license as its QR code holds it (EL1:…).")
 
 
+#: The agency cannot sign.
+KEY_UNUSABLE: Cause = (
+    AgencyKeyUnusable,
+    "the agency has no active signing key: revoked without a rotation",
+)
+#: The problems of a license's type, fields and validity, as issuing and renewing check them.
+_LICENSE_VALUES: tuple[Cause, ...] = (
+    (
+        FieldInvalid,
+        "a required field missing, a field the type has not, or a value malformed for its "
+        "kind; each named, with the fields the type has, as GET /v1/license-types/{code} "
+        "lists them",
+    ),
+    (
+        InvalidInput,
+        "valid_until a day gone by; a license too long for its QR code: shorten the holder "
+        "name or the longest field values",
+    ),
+    (TypeNotAuthorised, "the agency may not issue the license's type"),
+    KEY_UNUSABLE,
+)
+#: The problems of issuing one license or a batch.
+_ISSUE_PROBLEMS: tuple[Cause, ...] = (
+    (
+        UnknownLicenseType,
+        "no type in the catalogue has this code; GET /v1/license-types lists them",
+    ),
+    (
+        InvalidCreditCode,
+        "the holder id of a type held by an organisation is no unified social credit code",
+    ),
+    (
+        InvalidIdentityNumber,
+        "the holder id of a type held by a person is no resident identity number",
+    ),
+    (InvalidInput, "the holder's name blank; the operator's credential naming no agency"),
+    *_LICENSE_VALUES,
+    (UnknownAgency, "the operator names an agency not registered here"),
+    *IDEMPOTENCY_PROBLEMS,
+)
+
+
 def _request(item: IssueIn) -> IssueRequest:
     until = day_end(item.valid_until) if item.valid_until else None
     return IssueRequest(item.type, item.holder.name, item.holder.id, item.fields, until)
@@ -193,7 +264,9 @@ def _out(issued: Issued) -> IssuedOut:
     return IssuedOut(**issued.to_json())
 
 
-@router.post("", status_code=201, dependencies=[JsonBody])
+@router.post(
+    "", status_code=201, dependencies=[JsonBody], responses=agency_problems(*_ISSUE_PROBLEMS)
+)
 def issue_license(
     *,
     body: IssueIn,
@@ -229,7 +302,14 @@ def issue_license(
     )
 
 
-@router.post("/batch", status_code=201, dependencies=[JsonBody])
+@router.post(
+    "/batch",
+    status_code=201,
+    dependencies=[JsonBody],
+    responses=agency_problems(
+        *_ISSUE_PROBLEMS, (InvalidInput, "an item naming another agency than the batch's")
+    ),
+)
 def issue_batch(
     *,
     body: BatchIn,
@@ -300,19 +380,23 @@ def batch_is_post_only() -> None:
 #: A license this node does not know: the region never recorded it (a verifier believes that
 #: only of the license's own region's node, and only with this problem: a 404 of a proxy
 #: routing elsewhere says nothing).
-UNKNOWN_LICENSE = problem_response(
-    404, "unknown-license (no license with this id was recorded in this region's ledger)"
+UNKNOWN_LICENSE: Cause = (
+    UnknownLicense,
+    "no license with this id was recorded in this region's ledger",
 )
-#: The 400 of an operation that also reads a JSON body.
-MALFORMED_ID_OR_BODY = malformed_id(
-    "license", "or the body refused (invalid-json, invalid-input, …)"
+#: The problems of an act on a recorded license, besides its body's.
+_LICENSE_ACT: tuple[Cause, ...] = (
+    malformed_id("license"),
+    UNKNOWN_LICENSE,
+    (StatusChanged, "the license changed while the act was recorded; nothing was"),
+    KEY_UNUSABLE,
 )
 
 
 @router.get(
     "/{license_id}/status",
     dependencies=[LiveAnswer],
-    responses=STATUS_UNRECORDED | UNKNOWN_LICENSE | malformed_id("license"),
+    responses=STATUS_UNRECORDED | problems(UNKNOWN_LICENSE, malformed_id("license")),
 )
 def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
     """Public: the live status (01 valid … 07 revoked) with the issuance entry, the entry
@@ -331,7 +415,11 @@ def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
     )
 
 
-@router.get("/{license_id}", dependencies=[LiveAnswer], responses=malformed_id("license"))
+@router.get(
+    "/{license_id}",
+    dependencies=[LiveAnswer],
+    responses=agency_problems(malformed_id("license"), UNKNOWN_LICENSE, body=None),
+)
 def read_license(
     principal: CurrentPrincipal, license_id: LicenseIdPath, node: NodeDep
 ) -> LicenseOut:
@@ -346,7 +434,16 @@ def read_license(
     "/{license_id}/renew",
     status_code=201,
     dependencies=[JsonBody],
-    responses=MALFORMED_ID_OR_BODY,
+    responses=agency_problems(
+        *_LICENSE_ACT,
+        (
+            BadTransition,
+            "the license is not valid, 01: suspended, to be reinstated first, or no longer in "
+            "force; or it is version 999",
+        ),
+        (UnknownLicenseType, "the license's type is no longer in the catalogue"),
+        *_LICENSE_VALUES,
+    ),
 )
 def renew_license(
     principal: CurrentPrincipal, license_id: LicenseIdPath, body: RenewIn, node: NodeDep
@@ -370,18 +467,54 @@ def status_is_read_only(license_id: str) -> None:
     )
 
 
-@router.post("/{license_id}/{action}", dependencies=[JsonBody], responses=MALFORMED_ID_OR_BODY)
+#: What the status-change operation does, as the document says it.
+_CHANGE_STATUS = (
+    "Suspend (02), reinstate (01), withdraw (03), cancel (04), transfer (06) or revoke (07) "
+    'a license; each recorded in the ledger. The body is `{"reason": …}`; a transfer\'s also '
+    'names the license that replaces it, `{"reason": …, "to": "1.2.156.3005.2.…"}`. ' + REASON_RULE
+)
+
+
+@router.post(
+    "/{license_id}/{action}",
+    dependencies=[JsonBody],
+    description=_CHANGE_STATUS,
+    responses=agency_problems(
+        *_LICENSE_ACT,
+        (
+            InvalidInput,
+            f"no reason for {', '.join(NEEDS_REASON)}; a reason too long, not plain text, or "
+            "holding a resident identity number; a transfer without its new license, to, "
+            "another action with one, or a transfer to the license itself",
+        ),
+        (InvalidLicenseId, "a transfer's new license, to, is no license id"),
+        (
+            BadTransition,
+            "the license's status does not allow the action: a second revocation, a "
+            "reinstatement of a license not suspended",
+        ),
+        (
+            UnknownNewLicense,
+            "a transfer's new license is of this region but was not issued here",
+        ),
+        (
+            NewLicenseNotInForce,
+            "a transfer's new license, recorded here, is not valid or has expired",
+        ),
+        (INVALID_REQUEST, f"an action not one of {', '.join(get_args(Action))}"),
+    ),
+)
 def change_license_status(
     principal: CurrentPrincipal,
     license_id: LicenseIdPath,
-    action: Action,
+    action: Annotated[
+        Action,
+        Path(description=f"What to do: {', '.join(get_args(Action))}. {REASON_RULE}"),
+    ],
     node: NodeDep,
     body: StatusIn | None = None,
 ) -> LicenseOut:
-    """Suspend (02), reinstate (01), withdraw (03), cancel (04), transfer (06) or
-    revoke (07); each recorded in the ledger. The body, ``{"reason": …}``, may be left out
-    where no reason is needed (a reinstatement); a transfer's names the license that
-    replaces it, ``{"reason": …, "to": "1.2.156.3005.2.…"}``."""
+    """Change a license's status (the document's description: :data:`_CHANGE_STATUS`)."""
     reason = body.reason if body is not None else ""
     to = body.to if body is not None else None
     row = change_status(

@@ -13,28 +13,42 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from python_multipart.multipart import parse_options_header
 
+from eseal.agencies import UnknownAgency
 from eseal.api.deps import (
     STATUS_UNRECORDED,
+    Cause,
     CurrentPrincipal,
     FormFields,
     JsonBody,
     LiveAnswer,
     NodeDep,
     SealIdPath,
+    UnsupportedMediaType,
     acting_agency,
+    agency_problems,
     malformed_id,
-    problem_response,
+    problems,
 )
 from eseal.api.forms import StrictFormRoute, client_text, declared_charset
-from eseal.api.idempotent import IdempotencyKeyHeader, idempotency_key, once
+from eseal.api.idempotent import (
+    IDEMPOTENCY_PROBLEMS,
+    IdempotencyKeyHeader,
+    idempotency_key,
+    once,
+)
+from eseal.api.limits import LARGE_SUFFIXES
+from eseal.api.problem_types import FORM_UNREADABLE, INVALID_REQUEST
 from eseal.problems import NO_SNIFF
 from eseal.proofs import ProvedStatus, proved_status
 from eseal.render import DocumentTooLarge
+from eseal.seal_image import MAX_AGENCY_CHARS, SealTextInvalid
 from eseal.seals import (
     MAX_DOCUMENT,
     MAX_IMAGE,
     MAX_SEAL_IMAGE_PIXELS,
     SealCreated,
+    SealRevoked,
+    UnknownSeal,
     create_seal,
     get_seal,
     revoke_seal,
@@ -110,7 +124,39 @@ class RevokeIn(BaseModel):
     )
 
 
-@router.post("", status_code=201, dependencies=[JsonBody])
+class FileNameNotReadable(InvalidInput):
+    """The uploaded file's name is not text in the form's charset (or, with none named,
+    in UTF-8 or unambiguous GB18030)."""
+
+    code = "file-name-not-readable"
+
+
+#: A seal this node does not know: the region never recorded it (a verifier believes that
+#: only of the seal's own region's node, and only with this problem: a 404 of a proxy
+#: routing elsewhere says nothing).
+UNKNOWN_SEAL: Cause = (UnknownSeal, "no seal with this id was recorded in this region's ledger")
+
+
+@router.post(
+    "",
+    status_code=201,
+    dependencies=[JsonBody],
+    responses=agency_problems(
+        (
+            InvalidInput,
+            "the name blank or not printable; image_png_base64 not base64, or no PNG of at "
+            f"most {MAX_IMAGE // 2**20} MiB and {MAX_SEAL_IMAGE_PIXELS:,} pixels; the "
+            "operator's credential naming no agency",
+        ),
+        (
+            SealTextInvalid,
+            f"no image given, and the agency's name cannot be drawn: over {MAX_AGENCY_CHARS} "
+            "characters",
+        ),
+        (UnknownAgency, "the operator names an agency not registered here"),
+        *IDEMPOTENCY_PROBLEMS,
+    ),
+)
 def make_seal(
     body: SealIn,
     *,
@@ -166,8 +212,30 @@ def make_seal(
     "/{seal_id}/stamp",
     status_code=201,
     dependencies=[FormFields("file", "name")],
-    responses=malformed_id(
-        "seal", "or the form refused (file-name-not-readable, invalid-input, …)"
+    responses=agency_problems(
+        malformed_id("seal"),
+        (
+            FORM_UNREADABLE,
+            "a multipart body that is no form, names a charset that is none, or holds a "
+            "field that is not text",
+        ),
+        (
+            FileNameNotReadable,
+            "the file's name is not text in the form's charset, or without one UTF-8 or GB18030",
+        ),
+        (
+            InvalidInput,
+            "a form field given twice, or not file or name; an empty document; a file's "
+            "Content-Type not type/subtype",
+        ),
+        (UnsupportedMediaType, "a body that is not a multipart/form-data form"),
+        (INVALID_REQUEST, "no file field; a name over 200 characters"),
+        UNKNOWN_SEAL,
+        (SealRevoked, "the seal is revoked or expired: it stamps no more"),
+        (DocumentTooLarge, f"a document over {MAX_DOCUMENT // 2**20} MiB"),
+        *IDEMPOTENCY_PROBLEMS,
+        body="form",
+        limit=LARGE_SUFFIXES["/stamp"],
     ),
 )
 def stamp_document(
@@ -238,7 +306,15 @@ def stamp_document(
 @router.post(
     "/{seal_id}/revoke",
     dependencies=[JsonBody],
-    responses=malformed_id("seal", "or the body refused (invalid-json, invalid-input, …)"),
+    responses=agency_problems(
+        malformed_id("seal"),
+        (
+            InvalidInput,
+            "a reason only of white space, not plain text, or holding a resident identity number",
+        ),
+        UNKNOWN_SEAL,
+        (SealRevoked, "the seal is already revoked"),
+    ),
 )
 def revoke(
     principal: CurrentPrincipal,
@@ -255,18 +331,10 @@ def revoke(
     return {"id": row.id, "status": row.status}
 
 
-#: A seal this node does not know: the region never recorded it (a verifier believes that
-#: only of the seal's own region's node, and only with this problem: a 404 of a proxy
-#: routing elsewhere says nothing).
-UNKNOWN_SEAL = problem_response(
-    404, "unknown-seal (no seal with this id was recorded in this region's ledger)"
-)
-
-
 @router.get(
     "/{seal_id}/status",
     dependencies=[LiveAnswer],
-    responses=STATUS_UNRECORDED | UNKNOWN_SEAL | malformed_id("seal"),
+    responses=STATUS_UNRECORDED | problems(UNKNOWN_SEAL, malformed_id("seal")),
 )
 def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
     """Public: whether the seal is active or revoked, with the ledger entries that record
@@ -283,8 +351,7 @@ def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
 @router.get(
     "/{seal_id}/image",
     response_class=Response,
-    responses=malformed_id("seal")
-    | UNKNOWN_SEAL
+    responses=problems(malformed_id("seal"), UNKNOWN_SEAL)
     | {200: {"content": {"image/png": {}}, "description": "The seal's image"}},
 )
 def seal_image(seal_id: SealIdPath, node: NodeDep) -> Response:
@@ -294,13 +361,6 @@ def seal_image(seal_id: SealIdPath, node: NodeDep) -> Response:
         media_type="image/png",
         headers=NO_SNIFF,  # a PNG, never read as anything else
     )
-
-
-class FileNameNotReadable(InvalidInput):
-    """The uploaded file's name is not text in the form's charset (or, with none named,
-    in UTF-8 or unambiguous GB18030)."""
-
-    code = "file-name-not-readable"
 
 
 def _file_name(upload: UploadFile, charset: str | None) -> str | None:
