@@ -61,7 +61,9 @@ HolderKind = Literal["legal", "natural"]
 HOLDER_KINDS: Final[tuple[HolderKind, ...]] = ("legal", "natural")
 
 _FIELD_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,31}")
-_TYPE_CODE: Final = re.compile(r"[0-9A-Z]{18}[0-9]{3}")
+#: A type code: the defining ministry's credit code (upper case) and 3 digits.
+TYPE_CODE_PATTERN: Final = r"[0-9A-Z]{18}[0-9]{3}"
+_TYPE_CODE: Final = re.compile(TYPE_CODE_PATTERN)
 
 
 class CatalogInvalid(InvalidInput):
@@ -74,6 +76,13 @@ class UnknownLicenseType(InvalidInput):
     """No license type in the catalogue has this code."""
 
     code = "unknown-license-type"
+
+
+class LicenseTypeNotFound(InvalidInput):
+    """No license type in the catalogue has the code asked for."""
+
+    code = "license-type-not-found"
+    http_status = 404
 
 
 # -- license types ------------------------------------------------------------------------------
@@ -149,6 +158,18 @@ class Catalog:
                 f"unknown license type {shown(code)}: a type code is 21 characters"
                 " (the defining ministry's credit code and 3 digits); list the known types"
                 " with `eseal license types`"
+            )
+        return found
+
+    def named(self, code: str) -> LicenseType:
+        """The type whose code is exactly ``code`` (a resource's name: nothing forgiven), or
+        :class:`LicenseTypeNotFound`."""
+        found = self.by_code.get(code)
+        if found is None:
+            raise LicenseTypeNotFound(
+                f"no license type {shown(code, 40)} in this node's catalogue: a type code is 21 "
+                "characters, the defining ministry's credit code (upper case) and 3 digits; "
+                "GET /v1/license-types lists the types"
             )
         return found
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from eseal.catalog import TYPE_CODE_PATTERN, HolderKind
+from eseal.catalog_fields import MAX_FIELD_LENGTH, MAX_INTEGER_DIGITS, MAX_MONEY_DIGITS, Kind
 from verifier.verdict import WARNING_TEXT, Status
 
 #: The warnings a verdict may carry (a JSON value for pydantic's schema).
@@ -108,4 +110,74 @@ class Verdict(BaseModel):
     recognised: bool = Field(
         description="False for a QR code that is no eseal document at all (a web link, a "
         "payment code): UNSUPPORTED, but no sign of forgery."
+    )
+
+
+def _left_out_not_null(schema: dict[str, Any]) -> None:
+    """A license field's answer leaves out what its kind has not (max_length but on a text
+    field, choices but on an enum one): those properties are documented as optional, never
+    null (pydantic would describe them as nullable, with a default of null)."""
+    for name in ("max_length", "choices"):
+        prop = schema["properties"][name]
+        prop.pop("default", None)
+        branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
+        prop.update(branches[0] if branches else {})
+
+
+class LicenseFieldOut(BaseModel):
+    """One field of a license type, as the catalogue defines it."""
+
+    model_config = ConfigDict(json_schema_extra=_left_out_not_null)
+
+    name: str = Field(
+        description="The field's key (snake_case): its name in a license's fields, in "
+        "POST /v1/licenses and a renewal."
+    )
+    label: str = Field(
+        description="Its label in Chinese, as the printed license and the window show it."
+    )
+    kind: Kind = Field(
+        description=f"What its value is, a string each: text (at most max_length "
+        f"characters), date (YYYY-MM-DD), integer (digits only, at most {MAX_INTEGER_DIGITS}), "
+        f"money (yuan, digits with at most 2 decimals, at most {MAX_MONEY_DIGITS} before the "
+        "point), enum (one of choices), credit_code (a unified social credit code, GB 32100, "
+        "its check character holding), region_code (an administrative division code, GB/T "
+        "2260)."
+    )
+    required: bool = Field(
+        description="Whether a license of the type must have it (a value left out, or only "
+        "white space, is refused: 400 field-invalid)."
+    )
+    max_length: int | None = Field(
+        default=None,
+        description=f"A text field's most characters (at most {MAX_FIELD_LENGTH}); only on a "
+        "text field.",
+    )
+    choices: list[str] | None = Field(
+        default=None, description="The values an enum field takes; only on an enum field."
+    )
+
+
+class LicenseTypeOut(BaseModel):
+    """A license type of the node's catalogue, with its fields."""
+
+    code: str = Field(
+        pattern=f"^{TYPE_CODE_PATTERN}$",
+        description="The type's code, 21 characters: the defining ministry's credit code and "
+        "3 digits; a license's type in POST /v1/licenses.",
+    )
+    name: str = Field(description="Its name in Chinese, e.g. 营业执照.")
+    name_en: str = Field(description="Its name in English.")
+    ministry: str = Field(description="The ministry that defines it, in Chinese.")
+    holder_kind: HolderKind = Field(
+        description="Whom it is issued to: legal, an organisation (its id the unified social "
+        "credit code, shown on the license); natural, a person (the resident identity number, "
+        "carried masked)."
+    )
+    validity_days: int | None = Field(
+        description="Its usual validity in days from issuance, which a license issued without "
+        "valid_until gets; null: no end (长期)."
+    )
+    fields: list[LicenseFieldOut] = Field(
+        description="Its fields, in the order the printed license shows them."
     )

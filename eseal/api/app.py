@@ -33,7 +33,16 @@ from eseal.api.limits import (
     problem_answer,
 )
 from eseal.api.problem_types import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_ALLOWED, NOT_FOUND
-from eseal.api.routes import docs, health, ledger, licenses, seals, verify, window
+from eseal.api.routes import (
+    docs,
+    health,
+    ledger,
+    license_types,
+    licenses,
+    seals,
+    verify,
+    window,
+)
 from eseal.api.server import ReadTimeoutH11Protocol
 from eseal.api.timeouts import ReadTimeouts
 from eseal.node import Node
@@ -253,6 +262,7 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
     app.include_router(verify.router)
     app.include_router(health.router)
     app.include_router(ledger.router)
+    app.include_router(license_types.router)
     app.include_router(licenses.router)
     app.include_router(seals.router)
     app.include_router(window.router)

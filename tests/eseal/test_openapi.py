@@ -4,6 +4,7 @@ be what the node answers, and what the node answers must be named."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,11 +12,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from eseal.agencies import Principal
 from eseal.api.app import create_app
 from eseal.api.problem_types import defined
 from eseal.api.routes.licenses import NEEDS_REASON, NO_REASON
+from eseal.catalog import load_catalog
+from eseal.cli import app as cli_app
 from eseal.ids import make_license_id
 from eseal.licenses import ACTIONS, change_status, issue
 from eseal.node import Node
@@ -653,3 +657,99 @@ def test_a_change_needing_a_reason_is_refused_without_one(
     assert r.status_code == 200, r.text
     r = served.client.post(f"/v1/licenses/{fresh.id}/reinstate", headers=own)
     assert r.status_code == 200, r.text  # no reason, no body
+
+
+def test_the_license_types_are_the_catalogues(served: Served) -> None:
+    """GET /v1/license-types lists the catalogue as `eseal license types --json` prints it
+    (one source: LicenseType.to_json), public and cacheable, with an ETag that a client
+    sends back for a 304."""
+    r = served.client.get("/v1/license-types")
+    assert r.status_code == 200, r.text
+    assert r.json() == load_catalog().to_json()
+    assert [t["code"] for t in r.json()] == list(load_catalog().codes())
+    cli = CliRunner().invoke(cli_app, ["license", "types", "--json"])
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.output) == r.json()
+    assert r.headers["cache-control"] == "public, max-age=3600"
+    assert r.headers["content-type"] == "application/json"
+    etag = r.headers["etag"]
+    again = served.client.get("/v1/license-types", headers={"If-None-Match": f"W/{etag}"})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    assert served.client.get("/v1/license-types", headers={"If-None-Match": '"x"'}).content
+    auth = {"Authorization": "Bearer esk_000000000000.not-a-credential"}
+    assert served.client.get("/v1/license-types", headers=auth).status_code == 200
+
+
+def test_a_license_type_is_answered_with_its_fields(served: Served) -> None:
+    """One type, by its code: the business licence's names, holder kind and fields, each
+    with its Chinese label, kind, whether required and its limits."""
+    r = served.client.get(f"/v1/license-types/{BUSINESS}")
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer == load_catalog().named(BUSINESS).to_json()
+    assert (answer["name"], answer["holder_kind"]) == ("营业执照", "legal")
+    assert answer["name_en"]
+    fields = {f["name"]: f for f in answer["fields"]}
+    assert fields["company_type"]["label"] == "类型"
+    assert fields["company_type"]["kind"] == "enum"
+    assert fields["company_type"]["required"] is True
+    assert "有限责任公司" in fields["company_type"]["choices"]
+    text = next(f for f in answer["fields"] if f["kind"] == "text")
+    assert 1 <= text["max_length"] <= 200
+    assert "choices" not in text
+    assert r.headers["cache-control"] == "public, max-age=3600"
+    # What a client learns here is what issuing holds to: a required field left out is named.
+    required = [f["name"] for f in answer["fields"] if f["required"]]
+    refused = served.client.post(
+        "/v1/licenses",
+        json={"type": BUSINESS, "holder": {"name": "甲公司"}, "fields": {}},
+        headers=_auth(served.credential),
+    )
+    assert refused.status_code == 400
+    assert all(repr(name) in refused.json()["detail"] for name in required)
+
+
+@pytest.mark.parametrize("code", ["111000000000PH001J999", "111000000000ph001j001", "X", " "])
+def test_an_unknown_license_type_is_a_404_problem(served: Served, code: str) -> None:
+    """A code the catalogue has not (nor one that differs only in case) is a 404 problem
+    of its own type, named in the document; not cached."""
+    r = served.client.get(f"/v1/license-types/{code}")
+    assert r.status_code == 404, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.headers["cache-control"] == "no-store"
+    problem = r.json()
+    assert problem["type"].endswith("/license-type-not-found"), problem
+    assert "GET /v1/license-types lists the types" in problem["detail"]
+    described = served.spec["paths"]["/v1/license-types/{code}"]["get"]["responses"]["404"]
+    assert described["x-problem-types"] == ["license-type-not-found"]
+
+
+def test_the_license_types_are_described_as_answered(served: Served) -> None:
+    """The document describes the answers field by field: every property described, the
+    ones every type and field has required, and a field's max_length and choices optional
+    (left out where the kind has none), never null."""
+    listed = served.spec["paths"]["/v1/license-types"]["get"]
+    one = served.spec["paths"]["/v1/license-types/{code}"]["get"]
+    assert "security" not in listed
+    assert "security" not in one
+    array = listed["responses"]["200"]["content"]["application/json"]["schema"]
+    assert array["type"] == "array"
+    schema = _schema(served.spec, array["items"])
+    assert _answer_schema(served, "/v1/license-types/{code}", "get", "200") == schema
+    field_schema = _schema(served.spec, schema["properties"]["fields"]["items"])
+    parameter = one["parameters"][0]
+    assert re.fullmatch(parameter["schema"]["pattern"], BUSINESS)
+    for answer in served.client.get("/v1/license-types").json():
+        assert set(answer) == set(schema["properties"]) == set(schema["required"])
+        for field in answer["fields"]:
+            assert set(field_schema["required"]) <= set(field) <= set(field_schema["properties"])
+    assert set(field_schema["properties"]) - set(field_schema["required"]) == {
+        "max_length",
+        "choices",
+    }
+    for s in (schema, field_schema):
+        for name, prop in s["properties"].items():
+            assert prop.get("description"), name
+            assert not _nullable(prop) or name == "validity_days", (name, prop)

@@ -106,7 +106,8 @@ class IssueIn(Strict):
         max_length=21,
         description="The license type's code, 21 characters (the defining ministry's credit "
         "code and 3 digits), e.g. 111000000000PH001J001 营业执照: one the agency may issue "
-        "(otherwise 403 type-not-authorised). `eseal license types` lists the catalogue.",
+        "(otherwise 403 type-not-authorised). GET /v1/license-types lists the catalogue, as "
+        "`eseal license types` does.",
     )
     holder: HolderIn = Field(description="Who holds the license.")
     fields: dict[Annotated[str, Field(max_length=32)], Annotated[str, Field(max_length=2000)]] = (
@@ -114,7 +115,8 @@ class IssueIn(Strict):
             default_factory=dict,
             max_length=40,
             description="The type's fields by name, each value a string (a date YYYY-MM-DD, "
-            "an enum one of its choices). `eseal license types` lists each type's fields "
+            "an enum one of its choices). GET /v1/license-types/{code} (or `eseal license "
+            "types`) lists each type's fields "
             "with their Chinese labels, kinds and whether required; a missing required "
             "field, an unknown one or a malformed value is a 400 field-invalid naming each, "
             "and the fields the type has.",
@@ -124,7 +126,7 @@ class IssueIn(Strict):
         default=None,
         description="The last valid day, YYYY-MM-DD (valid all that day, China Standard "
         "Time), not one gone by. Left out: the type's usual validity counted from today "
-        "(validity_days in `eseal license types --json`), or no end (长期) for a type "
+        "(validity_days in GET /v1/license-types/{code}), or no end (长期) for a type "
         "without one.",
     )
 
