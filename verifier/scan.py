@@ -2,7 +2,9 @@
 with zxing-cpp.
 
 Bounded: the file size and the pixel count are checked before decoding, so a huge or
-hostile image costs at most a header parse. Only QR symbols are read.
+hostile image costs at most a header parse. Only QR symbols are read. An allocation that
+fails while an image is read (in a worker process of :mod:`verifier.scan_pool`, which caps
+its memory) is :class:`ImageTooLarge` too.
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ from keys.errors import InvalidInput
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
+#: Pillow reads a WebP through libwebp's animation decoder, which holds two RGBA canvases
+#: (8 bytes a pixel) from the moment the file is opened, then hands the frame over as an
+#: RGBA copy that Pillow copies again into the image: about 16 bytes a pixel before the
+#: grayscale conversion, against 5 for a PNG (RGB, kept as 4 bytes, then 1 for gray) and
+#: about 1 for a JPEG (luma only). At 13 megapixels a WebP costs what a PNG costs at 40
+#: (about 215 MiB, measured; see verifier.scan_pool.SCAN_MEMORY), and a 4032×3024 phone
+#: photo (12.2 MP) still reads.
+MAX_WEBP_PIXELS = 13_000_000
 #: zxing-cpp reads images up to 65,535 pixels a side; no photo or screen is near that,
 #: and a 1 × 70,000 strip would otherwise pass the pixel bound.
 MAX_SIDE = 16_384
@@ -64,11 +74,17 @@ def read_qr(data: bytes) -> str:
     small, reduced = decode(data, fast=True)
     try:
         found = zxingcpp.read_barcodes(
-            small, formats=_QR_ONLY, try_rotate=False, try_downscale=False, try_invert=False
+            _pixels(small),
+            formats=_QR_ONLY,
+            try_rotate=False,
+            try_downscale=False,
+            try_invert=False,
         )
         if not found:
             full = decode(data, fast=False)[0] if reduced else small
-            found = zxingcpp.read_barcodes(full, formats=_QR_ONLY)
+            found = zxingcpp.read_barcodes(_pixels(full), formats=_QR_ONLY)
+    except MemoryError as e:  # zxing's own buffers, past a worker's memory bound
+        raise ImageTooLarge(NO_MEMORY_MESSAGE) from e
     except ValueError as e:  # zxing refuses the image itself (its size or layout)
         raise ImageUnreadable(f"the image cannot be scanned: {e}") from e
     if not found:
@@ -77,6 +93,41 @@ def read_qr(data: bytes) -> str:
 
 
 _QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+#: What an image that needs more memory than a worker has is told (see
+#: :data:`verifier.scan_pool.SCAN_MEMORY`).
+_TOO_MANY_PIXELS = f"an image must be at most {MAX_PIXELS // 1_000_000} megapixels"
+NO_MEMORY_MESSAGE = (
+    "the image needs more memory to read than the verifier allows: send a smaller image, "
+    "or a photo or screenshot of the QR code alone"
+)
+
+
+def _pixels(gray: Image.Image) -> memoryview:
+    """``gray``'s pixels as the 2-D buffer zxing reads. Given a PIL image, zxing makes this
+    copy itself, but an allocation failing in it comes out as a TypeError (the image "does
+    not support the buffer protocol"); made here, it is a MemoryError."""
+    return memoryview(gray.tobytes()).cast("B", (gray.height, gray.width))
+
+
+def webp_size(data: bytes) -> tuple[int, int] | None:
+    """The canvas size a WebP file declares (its first chunk: VP8X, VP8L or VP8), or None
+    if ``data`` is no WebP or the size is not where the container puts it. Read before
+    Pillow opens the file: opening one allocates its canvases (see
+    :data:`MAX_WEBP_PIXELS`)."""
+    if len(data) < 30 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return None
+    chunk = data[12:16]
+    if chunk == b"VP8X":  # extended: 24-bit canvas width and height, minus one
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    if chunk == b"VP8L" and data[20] == 0x2F:  # lossless: 14-bit sides, minus one
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":  # lossy: a key frame's 14-bit sides
+        return (
+            int.from_bytes(data[26:28], "little") & 0x3FFF,
+            int.from_bytes(data[28:30], "little") & 0x3FFF,
+        )
+    return None
 
 
 def reduction(size: tuple[int, int]) -> int:
@@ -90,22 +141,34 @@ def check_size(data: bytes) -> None:
         raise ImageTooLarge(f"an image must be at most {MAX_IMAGE_BYTES // 2**20} MiB")
 
 
+def check_pixels(size: tuple[int, int], fmt: str | None) -> None:
+    """ImageTooLarge for an image of ``size`` in format ``fmt`` (Pillow's name) over the
+    pixel bounds: :data:`MAX_PIXELS` (:data:`MAX_WEBP_PIXELS` for a WebP), :data:`MAX_SIDE`."""
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise ImageTooLarge(_TOO_MANY_PIXELS)
+    if fmt == "WEBP" and width * height > MAX_WEBP_PIXELS:
+        raise ImageTooLarge(
+            f"a WebP image must be at most {MAX_WEBP_PIXELS // 1_000_000} megapixels"
+        )
+    if max(width, height) > MAX_SIDE:
+        raise ImageTooLarge(f"an image side must be at most {MAX_SIDE} pixels")
+
+
 def decode(data: bytes, *, fast: bool) -> tuple[Image.Image, bool]:
     """The image as grayscale (reduced when ``fast``), and whether it was reduced; bounded
     as :func:`read_qr` says (its errors are :func:`read_qr`'s)."""
     check_size(data)
     if not data:
         raise ImageUnreadable("the image file is empty")
-    too_large = f"an image must be at most {MAX_PIXELS // 1_000_000} megapixels"
+    if size := webp_size(data):  # before Pillow allocates its canvases
+        check_pixels(size, "WEBP")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
             width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise ImageTooLarge(too_large)
-            if max(width, height) > MAX_SIDE:
-                raise ImageTooLarge(f"an image side must be at most {MAX_SIDE} pixels")
+            check_pixels(image.size, image.format)
             factor = reduction(image.size) if fast else 1
             if isinstance(image, JpegImagePlugin.JpegImageFile):  # also MPO (phones)
                 # Luma straight from libjpeg, at 1/factor size (the DCT scaled down).
@@ -118,8 +181,10 @@ def decode(data: bytes, *, fast: bool) -> tuple[Image.Image, bool]:
                 gray = gray.reduce(left)
     except ImageTooLarge:
         raise
+    except MemoryError as e:  # past a worker's memory bound (verifier.scan_pool)
+        raise ImageTooLarge(NO_MEMORY_MESSAGE) from e
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageTooLarge(too_large) from e
+        raise ImageTooLarge(_TOO_MANY_PIXELS) from e
     except UnidentifiedImageError as e:
         raise ImageUnreadable(
             "not an image file this verifier reads (JPEG, PNG, GIF, BMP, WebP or TIFF)"

@@ -13,6 +13,12 @@ round trip. At most that many images are read at once; a caller that finds every
 busy for :data:`SCAN_SECONDS` gets :class:`ScannerBusy` (HTTP 503) rather than queueing
 without end. A worker that dies (a crash in a decoder, the kernel's OOM killer) is
 replaced; the image it was reading is refused as unreadable.
+
+The time bound comes too late for memory: a small file can declare millions of pixels,
+and its decoder takes the memory for them at once. Each worker's data segment is capped at
+:data:`SCAN_MEMORY` (``RLIMIT_DATA``, set by the worker itself when it starts), so an image
+that needs more fails an allocation in the worker, which answers :class:`ImageTooLarge`
+(HTTP 413) and goes on serving; the server's process decodes nothing itself.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import resource
 import select
 import subprocess
 import sys
@@ -27,12 +34,34 @@ import threading
 from typing import BinaryIO, Final
 
 from keys.errors import ExternalFailure, InvalidInput
-from verifier.scan import ImageTooLarge, ImageUnreadable, NoQrCode, check_size, read_qr
+from verifier.scan import (
+    NO_MEMORY_MESSAGE,
+    ImageTooLarge,
+    ImageUnreadable,
+    NoQrCode,
+    check_size,
+    read_qr,
+)
 
 #: The longest an image may take to read (wall clock, in the worker).
 SCAN_SECONDS: Final = 5.0
 #: Worker processes of the default pool: one a core, at most four.
 WORKERS: Final = max(1, min(4, os.cpu_count() or 1))
+#: The most memory a worker may hold (its RLIMIT_DATA: the heap and private mappings,
+#: where every pixel buffer lives; the worker starts at about 10 MiB). The costliest images
+#: within the pixel bounds, measured with Pillow 13 (the least RLIMIT_DATA each reads
+#: under): a 40-megapixel PNG or TIFF in RGB(A) 205 MiB (Pillow keeps RGB as 4 bytes a
+#: pixel, then the gray copy), a WebP at its own bound, 13 megapixels, 216 MiB (see
+#: MAX_WEBP_PIXELS), a 40-megapixel GIF or palette PNG 165 MiB, JPEG 134 MiB (luma only,
+#: then zxing's copies), a 12-megapixel phone JPEG 50 MiB. 256 MiB reads them all with
+#: 40 MiB to spare (a worker that has read images keeps some 50 MiB of freed heap, which
+#: its next image reuses: measured over rounds of all of them, none failed), and
+#: :data:`WORKERS` workers hold at most 1 GiB however hostile the images. Refused for it
+#: (ImageTooLarge): what needs over about 6 bytes a pixel at 40 megapixels, such as a CMYK
+#: JPEG or TIFF (358 MiB: CMYK, then RGB, then gray).
+SCAN_MEMORY: Final = 256 * 2**20
+#: Below this a worker could not even import its libraries.
+MIN_SCAN_MEMORY: Final = 32 * 2**20
 
 #: The errors a worker sends back by name (everything :func:`verifier.scan.read_qr` raises).
 _ERRORS: Final[dict[str, type[InvalidInput]]] = {
@@ -63,16 +92,27 @@ def _serve(source: BinaryIO, sink: BinaryIO) -> None:
             answer = {"text": read_qr(data)}
         except InvalidInput as e:
             answer = {"error": type(e).__name__, "message": e.message}
+        except MemoryError:  # past SCAN_MEMORY outside the decoders (read_qr answers there)
+            answer = {"error": ImageTooLarge.__name__, "message": NO_MEMORY_MESSAGE}
         sink.write(json.dumps(answer).encode() + b"\n")
         sink.flush()
 
 
-class _Worker:
-    """One worker process (``python -m verifier.scan_pool``) and the pipes to it."""
+def limit_memory(limit: int) -> None:
+    """Cap this process's data segment at ``limit`` bytes (or its hard limit, if lower):
+    past it an allocation fails (MemoryError) instead of growing the process."""
+    hard = resource.getrlimit(resource.RLIMIT_DATA)[1]
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "verifier.scan_pool"],
+
+class _Worker:
+    """One worker process (``python -m verifier.scan_pool MEMORY``) and the pipes to it."""
+
+    def __init__(self, memory: int) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - this interpreter and an int, no shell
+            [sys.executable, "-m", "verifier.scan_pool", str(memory)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -107,14 +147,24 @@ class _Worker:
 
 
 class ScanPool:
-    """Worker processes reading QR codes from images, each image within ``seconds``."""
+    """Worker processes reading QR codes from images, each image within ``seconds`` and
+    each worker within ``memory`` bytes."""
 
     def __init__(
-        self, workers: int = WORKERS, seconds: float = SCAN_SECONDS, wait: float | None = None
+        self,
+        workers: int = WORKERS,
+        seconds: float = SCAN_SECONDS,
+        wait: float | None = None,
+        memory: int = SCAN_MEMORY,
     ) -> None:
         if workers < 1 or seconds <= 0:
             raise ValueError("a scan pool needs at least one worker and a positive time bound")
+        if memory < MIN_SCAN_MEMORY:
+            raise ValueError(
+                f"a scan worker needs at least {MIN_SCAN_MEMORY // 2**20} MiB to start"
+            )
         self.seconds = seconds
+        self.memory = memory
         #: How long a caller waits for a free worker (as long as one image may take).
         self.wait = seconds if wait is None else wait
         # Free slots: a started worker, or None for one not (or no longer) running.
@@ -165,7 +215,7 @@ class ScanPool:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the scan pool is closed")
-        return _Worker()
+        return _Worker(self.memory)
 
     def _give_back(self, worker: _Worker | None) -> None:
         with self._lock:
@@ -222,5 +272,6 @@ def close_default_pool() -> None:
     _DEFAULT.close()
 
 
-if __name__ == "__main__":  # a worker of a pool
+if __name__ == "__main__":  # a worker of a pool: python -m verifier.scan_pool MEMORY
+    limit_memory(int(sys.argv[1]) if len(sys.argv) > 1 else SCAN_MEMORY)
     _serve(sys.stdin.buffer, sys.stdout.buffer)

@@ -4,6 +4,7 @@ of image, the full-size second pass, and the size bounds."""
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import struct
@@ -202,3 +203,61 @@ def test_only_photo_and_screen_formats_are_read(fmt: str) -> None:
         assert Image.open(io.BytesIO(data)).format == fmt  # Pillow itself would open it
     with pytest.raises(ImageUnreadable, match="JPEG, PNG"):
         read_qr(data)
+
+
+_ORIENTED = Image.Exif()
+_ORIENTED[0x0112] = 1  # a phone's Orientation tag: metadata makes the file extended (VP8X)
+#: Each kind of WebP file by its first chunk: Pillow's options and the image's mode.
+WEBP_KINDS: dict[bytes, tuple[str, dict[str, object]]] = {
+    b"VP8L": ("RGB", {"lossless": True, "method": 0}),
+    b"VP8 ": ("RGB", {"quality": 50, "method": 0}),
+    b"VP8X": ("RGB", {"lossless": True, "method": 0, "exif": _ORIENTED.tobytes()}),  # extended
+}
+
+
+@functools.cache
+def _webp(size: tuple[int, int], chunk: bytes) -> bytes:
+    """A solid WebP of ``size`` whose first chunk is ``chunk`` (lossless: a few dozen bytes
+    however large)."""
+    mode, options = WEBP_KINDS[chunk]
+    data = _bytes(Image.new(mode, size, 150), "WEBP", **options)
+    assert data[12:16] == chunk
+    return data
+
+
+@pytest.mark.parametrize("chunk", WEBP_KINDS)
+def test_webp_size_is_read_from_each_kind_of_header(chunk: bytes) -> None:
+    data = _webp((333, 777), chunk)
+    assert scan.webp_size(data) == (333, 777) == Image.open(io.BytesIO(data)).size
+    assert scan.webp_size(_bytes(Image.new("L", (333, 777)), "PNG")) is None
+    assert scan.webp_size(data[:29]) is None
+
+
+@pytest.mark.parametrize("chunk", WEBP_KINDS)
+def test_webp_over_its_pixel_bound_is_refused_from_its_header(chunk: bytes) -> None:
+    """Pillow's WebP decoder takes about 16 bytes a pixel, from the moment it opens the
+    file: a 6300×6300 lossless WebP of 1.5 KB, within MAX_PIXELS, took 635 MiB. One just
+    over 13 megapixels is refused before Pillow sees it (opened, Pillow would allocate its
+    canvases)."""
+    data = _webp((3606, 3606), chunk)
+    assert scan.MAX_WEBP_PIXELS < 3606 * 3606
+    for fast in (True, False):
+        with pytest.raises(ImageTooLarge, match="WebP image must be at most 13 megapixels"):
+            decode(data, fast=fast)
+
+
+def test_the_webp_of_the_report_is_refused_and_the_bound_holds_after_opening() -> None:
+    data = _webp((6300, 6300), b"VP8L")
+    assert len(data) < 2000
+    with pytest.raises(ImageTooLarge, match="WebP image must be at most 13 megapixels"):
+        read_qr(data)
+    # A header the check above missed: the bound holds once Pillow has read the size.
+    with pytest.raises(ImageTooLarge, match="WebP image must be at most 13 megapixels"):
+        scan.check_pixels((3606, 3606), "WEBP")
+    scan.check_pixels((6300, 6300), "PNG")  # other formats keep MAX_PIXELS
+
+
+def test_phone_sized_webp_still_reads() -> None:
+    data = _bytes(_scene((4032, 3024), 10, blur=0), "WEBP", quality=80, method=0)
+    assert scan.MAX_WEBP_PIXELS >= 4032 * 3024
+    assert read_qr(data) == TEXT

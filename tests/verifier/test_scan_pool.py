@@ -1,6 +1,7 @@
-"""Reading images in worker processes within a time bound (verifier.scan_pool): the same
-answers as verifier.scan.read_qr, a hostile image stopped at the bound, a busy pool
-refusing instead of queueing, and dead workers replaced."""
+"""Reading images in worker processes within a time and a memory bound
+(verifier.scan_pool): the same answers as verifier.scan.read_qr, a hostile image stopped at
+the bound, an image needing too much memory refused by a worker that stays within it, a
+busy pool refusing instead of queueing, and dead workers replaced."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from PIL import Image, ImageDraw
 
 from eseal.render import qr_png
 from verifier import scan_pool
-from verifier.scan import MAX_IMAGE_BYTES, ImageTooLarge, ImageUnreadable, NoQrCode
-from verifier.scan_pool import ImageTooComplex, ScannerBusy, ScanPool
+from verifier.scan import MAX_IMAGE_BYTES, MAX_PIXELS, ImageTooLarge, ImageUnreadable, NoQrCode
+from verifier.scan_pool import SCAN_MEMORY, ImageTooComplex, ScannerBusy, ScanPool
 
 TEXT = "EL1:" + "6BFOXN*TS0BI$ZD.P9KLT+0LQ" * 8
 
@@ -38,6 +39,48 @@ def finder_tiles_png(side: int = 1999) -> bytes:
     out = io.BytesIO()
     image.save(out, "PNG")
     return out.getvalue()
+
+
+@functools.cache
+def cmyk_jpeg() -> bytes:
+    """A 40-megapixel CMYK JPEG (1.9 MB): within every bound of verifier.scan, but read
+    through a CMYK, an RGB and a gray copy (libjpeg gives no luma alone for CMYK) it needs
+    about 360 MiB, more than a worker may hold."""
+    out = io.BytesIO()
+    Image.new("CMYK", (8000, 5000)).save(out, "JPEG")
+    return out.getvalue()
+
+
+@functools.cache
+def huge_webp() -> bytes:
+    """The WebP of the report: 6300×6300 lossless, a few dozen bytes; Pillow's decoder
+    took 635 MiB for it."""
+    out = io.BytesIO()
+    Image.new("RGB", (6300, 6300), 150).save(out, "WEBP", lossless=True, method=0)
+    return out.getvalue()
+
+
+def phone_photo() -> bytes:
+    """A 12-megapixel JPEG (4032×3024) with the QR in the middle, as a phone takes it."""
+    image = Image.new("L", (4032, 3024), 150)
+    qr = Image.open(io.BytesIO(qr_png(TEXT, scale=10)))
+    image.paste(qr, ((image.width - qr.width) // 2, (image.height - qr.height) // 2))
+    out = io.BytesIO()
+    image.convert("RGB").save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _status(pid: int, key: str) -> int:
+    """A line of /proc/PID/status in bytes (VmHWM: the process's peak resident memory)."""
+    with open(f"/proc/{pid}/status") as status:
+        (kib,) = [line.split()[1] for line in status if line.startswith(f"{key}:")]
+    return int(kib) * 1024
+
+
+def _data_limit(pid: int) -> str:
+    with open(f"/proc/{pid}/limits") as limits:
+        (line,) = [line for line in limits if line.startswith("Max data size")]
+    return line.split()[3]
 
 
 @pytest.fixture
@@ -133,8 +176,45 @@ def test_the_default_pool_starts_on_first_use_and_closes() -> None:
     scan_pool.close_default_pool()
 
 
+def test_an_image_needing_too_much_memory_is_too_large_and_the_worker_stays_within() -> None:
+    """The worker's memory is capped at SCAN_MEMORY: an image that needs more is refused as
+    too large (HTTP 413), the worker's peak stays under the cap (without it, 360 MiB for
+    the CMYK JPEG, 635 MiB for the WebP), and the same worker reads a phone photo next."""
+    assert MAX_PIXELS >= 8000 * 5000
+    pool = ScanPool(workers=1)
+    try:
+        assert pool.read_qr(qr_png(TEXT)) == TEXT
+        (pid,) = _processes(pool)
+        assert _data_limit(pid) == str(SCAN_MEMORY)
+        with pytest.raises(ImageTooLarge, match="needs more memory to read than the verifier"):
+            pool.read_qr(cmyk_jpeg())
+        with pytest.raises(ImageTooLarge, match="WebP image must be at most 13 megapixels"):
+            pool.read_qr(huge_webp())
+        assert pool.read_qr(phone_photo()) == TEXT
+        assert _processes(pool) == [pid]  # the same worker, still serving
+        assert _status(pid, "VmHWM") < SCAN_MEMORY
+    finally:
+        pool.close()
+
+
+def test_a_pool_of_less_memory_refuses_what_fits_the_default() -> None:
+    screen = io.BytesIO()
+    Image.new("RGB", (4000, 3000), (200, 200, 200)).save(screen, "PNG")
+    pool = ScanPool(workers=1, memory=48 * 2**20)
+    try:
+        with pytest.raises(ImageTooLarge, match="more memory"):
+            pool.read_qr(screen.getvalue())  # 12 megapixels as RGB, then gray: 70 MiB
+        assert pool.read_qr(qr_png(TEXT)) == TEXT
+        (pid,) = _processes(pool)
+        assert _data_limit(pid) == str(48 * 2**20)
+    finally:
+        pool.close()
+
+
 def test_bad_settings() -> None:
     with pytest.raises(ValueError, match="at least one worker"):
         ScanPool(workers=0)
     with pytest.raises(ValueError, match="positive"):
         ScanPool(seconds=0)
+    with pytest.raises(ValueError, match="at least 32 MiB"):
+        ScanPool(memory=2**20)
