@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import PASSPHRASE, Run, eseal_command, run_eseal
-from tests.verifier.test_scan_pool import finder_tiles_png
+from tests.verifier.test_scan_pool import cmyk_jpeg, finder_tiles_png, huge_webp
 
 
 @pytest.fixture(scope="module")
@@ -331,6 +331,23 @@ def test_an_image_too_slow_to_read_stops_at_the_bound(offline: dict[str, object]
     assert r.code == 2, str(r)
     assert "took longer than 5 s" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_an_image_too_large_to_decode_is_refused_plainly(offline: dict[str, object]) -> None:
+    """A WebP over its 13-megapixel bound (a few dozen bytes, 635 MiB in Pillow's decoder)
+    and a 40-megapixel CMYK JPEG (more memory than a scan worker may hold): the CLI says
+    why, exit code 2."""
+    work = offline["work"]
+    assert isinstance(work, Path)
+    for name, data, says in (
+        ("huge.webp", huge_webp(), "WebP image must be at most 13 megapixels"),
+        ("cmyk.jpg", cmyk_jpeg(), "needs more memory to read than the verifier allows"),
+    ):
+        (work / name).write_bytes(data)
+        r = _verify(offline, "--image", work / name)
+        assert r.code == 2, str(r)
+        assert says in r.stderr, str(r)
+        assert "Traceback" not in r.stderr
 
 
 def test_exported_public_files_are_readable_by_other_users(offline: dict[str, object]) -> None:

@@ -37,7 +37,7 @@ from keys.errors import ExternalFailure, InvalidInput
 from ledger.store import StoreUnavailable
 from tests.eseal.conftest import MARKET, NOW, Region, business_request, make_region
 from tests.verifier.conftest import traced
-from tests.verifier.test_scan_pool import finder_tiles_png
+from tests.verifier.test_scan_pool import cmyk_jpeg, finder_tiles_png, huge_webp
 from verifier import scan_pool
 from verifier.base45 import b45encode
 from verifier.cose import cose_sign1_bytes
@@ -476,6 +476,29 @@ def test_an_image_too_slow_to_read_is_a_problem_in_bounded_time(
         assert good.json()["valid"] is False
     finally:
         pool.close()
+
+
+def test_an_image_too_large_to_decode_is_a_413_problem(client: TestClient) -> None:
+    """Within the file and pixel bounds but too costly to decode: a WebP over its own
+    13-megapixel bound (a few dozen bytes; Pillow would take 635 MiB for it), refused from
+    its header, and a 40-megapixel CMYK JPEG, refused by a worker past its memory bound.
+    Both are 413 image-too-large problems on either path, and the next image reads."""
+    scan_pool.close_default_pool()  # the default pool, with its default memory bound
+    try:
+        for data, detail in (
+            (huge_webp(), "WebP image must be at most 13 megapixels"),
+            (cmyk_jpeg(), "needs more memory to read than the verifier allows"),
+        ):
+            for path in ("/v1/verify/image", "/v1/verify"):
+                r = client.post(path, files={"image": ("x.img", data, "image/webp")})
+                assert r.status_code == 413, r.text
+                assert r.headers["content-type"] == "application/problem+json"
+                assert r.json()["type"].endswith("/image-too-large")
+                assert detail in r.json()["detail"]
+        good = client.post("/v1/verify/image", files={"image": ("qr.png", qr_png("EL1:X"))})
+        assert good.status_code == 200  # a verdict (invalid): the image itself was read
+    finally:
+        scan_pool.close_default_pool()
 
 
 def test_a_verify_form_with_a_field_it_does_not_read_is_refused(client: TestClient) -> None:

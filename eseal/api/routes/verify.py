@@ -51,8 +51,8 @@ from keys.errors import EsealError, InvalidInput
 from verifier.document import MAX_TEXT_LENGTH
 from verifier.holder import MAX_PRESENTED, presented_id
 from verifier.pipeline import VerifyContext, verify_text
-from verifier.scan import MAX_IMAGE_BYTES, MAX_PIXELS, MAX_SIDE, ImageTooLarge
-from verifier.scan_pool import scan_image
+from verifier.scan import MAX_IMAGE_BYTES, MAX_PIXELS, MAX_SIDE, MAX_WEBP_PIXELS, ImageTooLarge
+from verifier.scan_pool import SCAN_MEMORY, scan_image
 from verifier.trust import TrustStore
 
 router = APIRouter(tags=["verify"], route_class=StrictFormRoute)
@@ -183,8 +183,10 @@ _VERIFY_PROBLEMS = (
         413,
         f"body-too-large (a JSON body over {SMALL_SUFFIXES[VERIFY_PATH] // 1024} KiB, a form "
         f"over {LARGE_SUFFIXES[VERIFY_PATH] // 2**20} MiB), image-too-large (an image over "
-        f"{MAX_IMAGE_BYTES // 2**20} MiB, {MAX_PIXELS // 1_000_000} megapixels or {MAX_SIDE} "
-        f"pixels a side), document-too-large (a stamped file over {MAX_DOCUMENT // 2**20} MiB)",
+        f"{MAX_IMAGE_BYTES // 2**20} MiB, {MAX_PIXELS // 1_000_000} megapixels (a WebP "
+        f"{MAX_WEBP_PIXELS // 1_000_000}) or {MAX_SIDE} pixels a side, or one needing more "
+        f"memory to decode than a scan worker holds, {SCAN_MEMORY // 2**20} MiB), "
+        f"document-too-large (a stamped file over {MAX_DOCUMENT // 2**20} MiB)",
     )
     | problem_response(
         422,
