@@ -158,9 +158,10 @@ def test_a_worker_that_died_idle_is_replaced(pool: ScanPool) -> None:
 def test_a_worker_that_dies_reading_refuses_that_image_only(pool: ScanPool) -> None:
     pool.read_qr(qr_png(TEXT))
     (worker,) = [w for w in pool._free.queue if w is not None]
-    threading.Timer(0.3, worker.process.kill).start()  # mid-read, as a crash would
+    slow = finder_tiles_png()  # made first: under load, making it took most of the 0.3 s
+    threading.Timer(0.3, worker.process.kill).start()  # mid-read (seconds), as a crash would
     with pytest.raises(ImageUnreadable, match="reader stopped"):
-        pool.read_qr(finder_tiles_png())
+        pool.read_qr(slow)
     assert pool.read_qr(qr_png(TEXT)) == TEXT
 
 
