@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -258,11 +257,10 @@ def test_every_flipped_byte_is_refused_or_parses_to_a_working_cascade() -> None:
 
 
 def test_size_goal_at_ten_thousand_revoked_among_a_million() -> None:
-    started = time.perf_counter()
+    # (Its build time is measured in bench.cascade, not asserted here.)
     issued = (license_id(i) for i in range(10**6))
     revoked = [license_id(i) for i in range(0, 10**6, 100)]
     cascade = build_cascade(issued, revoked)
-    assert time.perf_counter() - started < 10
     assert cascade.size_bytes / len(revoked) <= 4
     first, *rest = cascade.levels
     assert first.k == 7  # log2(s / (r·√½)) ≈ 7.1 (CRLite's level-1 rate)
