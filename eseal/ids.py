@@ -135,6 +135,48 @@ def validate_region_code(code: str) -> str:
     return code
 
 
+def _province_ranges() -> str:
+    """The province-level codes of :data:`PROVINCES` as ranges: '11–15, 21–23, …, 82'."""
+    numbers = sorted(int(p) for p in PROVINCES)
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]}–{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in runs)
+
+
+def validate_node_region(code: str) -> str:
+    """The stripped region code a node may be created for (``eseal init``), or
+    :class:`InvalidRegionCode`: a code of :func:`validate_region_code` (6 digits, its first
+    two a province-level division) at one of GB/T 2260's levels: a province (``xx0000``), a
+    city (``xxxx00``) or a county (``xxxxxx``), so never ``xx00yy``, a county of no city.
+    Nor the central government organs' ``100000`` (中央国家机关), which credit codes carry
+    but no region's node serves. Only creating a node is held to this: a node made before
+    opens as it is, and documents of any 6-digit region code are read as they are."""
+    stripped = code.strip()
+    if stripped == CENTRAL_REGION:
+        raise InvalidRegionCode(
+            f"region code {CENTRAL_REGION} is the central government organs' (中央国家机关),"
+            " not a region a node is made for: give a province's, city's or county's code"
+        )
+    try:
+        code = validate_region_code(code)
+    except InvalidRegionCode as e:
+        raise InvalidRegionCode(
+            f"{e.message}: a node's region code is 6 digits, the first two a province-level"
+            f" code of GB/T 2260 ({_province_ranges()})"
+        ) from e
+    if code[2:4] == "00" and code[4:] != "00":
+        raise InvalidRegionCode(
+            f"region code {code!r} is of no GB/T 2260 level: a node's region is a province"
+            " (xx0000), a city (xxxx00) or a county (xxxxxx), and a county's city digits (3–4)"
+            " are not 00"
+        )
+    return code
+
+
 def province_name(code: str) -> str:
     """The Chinese name of the province-level division of a region code: '500000' → '重庆市'."""
     return PROVINCES[validate_region_code(code)[:2]]

@@ -15,7 +15,7 @@ from typing import Any
 from nacl.signing import SigningKey
 from sqlalchemy.engine import make_url
 
-from eseal.ids import validate_region_code
+from eseal.ids import validate_node_region, validate_region_code
 from eseal.passphrase import hold_keys, release_keys
 from keys import ed25519, keyfile
 from keys.errors import InvalidInput
@@ -366,7 +366,7 @@ def init_node(
     """Create a region's node: keys, the first ledger entries, then node.json (last: an init
     that died before its entries were recorded starts again; one that died after them is
     finished by the next init of the same region and origin in the same directory)."""
-    region = validate_region_code(region)
+    region = validate_node_region(region)
     name = name.strip()
     if not name or len(name) > 100 or not displayable(name):
         raise InvalidInput("the region name must be 1 to 100 printable characters")

@@ -163,13 +163,26 @@ BAD = (
     Bad(
         "init-bad-province",
         ("init", "--region", "990000", "--name", NAME, "--data", "{D}"),
-        "990000",
+        "unknown province 99 in '990000': a node's region code is 6 digits, the first two a"
+        " province-level code of GB/T 2260",
         where="missing",
     ),
     Bad(
         "init-bad-character",
         ("init", "--region", "5000a0", "--name", NAME, "--data", "{D}"),
         "region",
+        where="missing",
+    ),
+    Bad(
+        "init-central-region",
+        ("init", "--region", "100000", "--name", NAME, "--data", "{D}"),
+        "central government organs' (中央国家机关), not a region a node is made for",
+        where="missing",
+    ),
+    Bad(
+        "init-county-of-no-city",
+        ("init", "--region", "500001", "--name", NAME, "--data", "{D}"),
+        "a node's region is a province (xx0000), a city (xxxx00) or a county",
         where="missing",
     ),
     Bad("init-twice", ("init", "--region", REGION, "--name", NAME, "--data", "{D}"), "already"),

@@ -32,6 +32,7 @@ from eseal.ids import (
     province_name,
     validate_credit_code,
     validate_identity_number,
+    validate_node_region,
     validate_region_code,
 )
 from keys.errors import InvalidInput
@@ -204,6 +205,49 @@ def test_bad_region_codes(code: str, message: str) -> None:
     assert message in str(info.value)
     with pytest.raises(InvalidRegionCode):
         province_name(code)
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["500000", "110000", "820000", "500100", "440300", "500101", "469001", " 510104 "],
+)
+def test_a_node_is_made_for_a_province_city_or_county(code: str) -> None:
+    assert validate_node_region(code) == code.strip()
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (
+            "990000",
+            "unknown province 99 in '990000': a node's region code is 6 digits, the first two"
+            " a province-level code of GB/T 2260 (11–15, 21–23, 31–37, 41–46, 50–54, 61–65,"
+            " 71, 81–82)",
+        ),
+        ("160000", "unknown province 16"),
+        ("000000", "unknown province 00"),
+        ("5000a0", "illegal character 'a' at position 5 (digits only): a node's region code"),
+        ("50000", "must be 6 digits, got 5 characters: a node's region code"),
+        ("100000", "central government organs' (中央国家机关), not a region a node is made for"),
+        (
+            "500001",
+            "'500001' is of no GB/T 2260 level: a node's region is a province (xx0000), a city"
+            " (xxxx00) or a county (xxxxxx), and a county's city digits (3–4) are not 00",
+        ),
+        ("110099", "'110099' is of no GB/T 2260 level"),
+    ],
+)
+def test_a_node_is_made_for_no_other_region_code(code: str, message: str) -> None:
+    with pytest.raises(InvalidRegionCode) as refused:
+        validate_node_region(code)
+    assert message in refused.value.message
+
+
+def test_the_node_rule_leaves_region_codes_read_elsewhere_as_they_were() -> None:
+    """A code of no level is still a region code where one is read (a catalog field, an
+    issuer code): only what a node is made for is held to the levels."""
+    assert validate_region_code("500001") == "500001"
+    assert province_name("500001") == "重庆市"
 
 
 # -- ISO/IEC 7064 MOD 37,36 ----------------------------------------------------------------------
