@@ -375,6 +375,9 @@ def init_node(
         raise InvalidInput(f"cannot use the log origin: {problem}")
     if (data_dir / NODE_FILE).exists():
         raise AlreadyInitialised(f"{data_dir} already holds the node of a region")
+    # The node's keys are sealed under it: a new passphrase, held to the rule for one (an
+    # existing node opens with the passphrase it has, whatever its length).
+    keyfile.check_new_passphrase(passphrase, "the passphrase (ESEAL_PASSPHRASE)")
     # What this call makes on disk: the data directory, and its parents that are missing.
     made = data_dir
     while not made.parent.exists():

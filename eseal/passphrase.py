@@ -150,6 +150,7 @@ def change_passphrase(
         raise InvalidInput("the new passphrase is empty")
     if new == current:
         raise InvalidInput("the new passphrase is the current one: nothing to change")
+    keyfile.check_new_passphrase(new, "the new passphrase (ESEAL_NEW_PASSPHRASE)")
     step = progress or (lambda _: None)
     with _exclusive(data_dir):
         # Listed under the lock: a node process that held the keys until just now may have

@@ -31,6 +31,10 @@ KDF = "argon2id"
 MAX_KEY_FILE_SIZE = 64 * 1024
 MAX_LABEL_LENGTH = 256
 SEED_SIZE = 32
+#: A new passphrase (``eseal init``, ``eseal passphrase``) has at least this many
+#: characters, and at least :data:`MIN_DIGITS_PASSPHRASE_LENGTH` if it is only digits.
+MIN_PASSPHRASE_LENGTH = 12
+MIN_DIGITS_PASSPHRASE_LENGTH = 16
 _FIELDS = frozenset(
     {"format", "kdf", "opslimit", "memlimit", "salt", "nonce", "ciphertext"}
     | {"public_key", "key_id", "label"}
@@ -65,6 +69,12 @@ class PassphraseMissing(InvalidInput):
     """No passphrase (empty, or the environment variable is unset)."""
 
     code = "passphrase-missing"
+
+
+class WeakPassphrase(InvalidInput):
+    """A new passphrase too easy to guess to seal a node's private keys with."""
+
+    code = "weak-passphrase"
 
 
 class InvalidKeyFileOptions(InvalidInput):
@@ -359,3 +369,34 @@ def passphrase_if_set(
     (a node served read-only)."""
     value = (os.environ if environ is None else environ).get(var, "")
     return os.fsencode(value) if value else None
+
+
+def weak_passphrase_problem(passphrase: bytes) -> str | None:
+    """Why ``passphrase`` may not become a node's passphrase, or None if it may: fewer than
+    :data:`MIN_PASSPHRASE_LENGTH` characters (not bytes: 12 Chinese characters are enough),
+    one character repeated, or only digits and fewer than
+    :data:`MIN_DIGITS_PASSPHRASE_LENGTH`. Only a passphrase being set is held to this; a
+    key file opens with whatever passphrase sealed it."""
+    text = os.fsdecode(passphrase)  # as it was given: os.fsencode of the environment's text
+    n = len(text)
+    if n < MIN_PASSPHRASE_LENGTH:
+        return f"it has {n} characters, and needs at least {MIN_PASSPHRASE_LENGTH}"
+    if len(set(text)) == 1:
+        return "it is one character repeated"
+    if text.isdigit() and n < MIN_DIGITS_PASSPHRASE_LENGTH:
+        return (
+            f"it is only digits, {n} of them, and a passphrase of digits alone needs at least"
+            f" {MIN_DIGITS_PASSPHRASE_LENGTH}"
+        )
+    return None
+
+
+def check_new_passphrase(passphrase: bytes, what: str) -> None:
+    """Refuse (:class:`WeakPassphrase`) a new passphrase that :func:`weak_passphrase_problem`
+    finds too weak; ``what`` names it in the message (e.g. its environment variable)."""
+    if (problem := weak_passphrase_problem(passphrase)) is not None:
+        raise WeakPassphrase(
+            f"{what} is too weak to seal the node's keys: {problem} (a new passphrase needs"
+            f" at least {MIN_PASSPHRASE_LENGTH} characters, not all the same one, and at least"
+            f" {MIN_DIGITS_PASSPHRASE_LENGTH} if it is only digits)"
+        )

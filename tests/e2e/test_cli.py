@@ -185,6 +185,35 @@ BAD = (
         "a node's region is a province (xx0000), a city (xxxx00) or a county",
         where="missing",
     ),
+    Bad(
+        "init-short-passphrase",
+        ("init", "--region", REGION, "--name", NAME, "--data", "{D}"),
+        "the passphrase (ESEAL_PASSPHRASE) is too weak to seal the node's keys: it has 11"
+        " characters, and needs at least 12",
+        where="missing",
+        passphrase="重庆市市场监督管理局钥",
+    ),
+    Bad(
+        "init-repeated-passphrase",
+        ("init", "--region", REGION, "--name", NAME, "--data", "{D}"),
+        "it is one character repeated",
+        where="missing",
+        passphrase="*" * 24,
+    ),
+    Bad(
+        "init-digits-passphrase",
+        ("init", "--region", REGION, "--name", NAME, "--data", "{D}"),
+        "it is only digits, 15 of them",
+        where="missing",
+        passphrase="123456789012345",
+    ),
+    Bad(
+        "init-weak-passphrase-empty-dir",
+        ("init", "--region", REGION, "--name", NAME, "--data", "{D}"),
+        "too weak",
+        where="empty",
+        passphrase="short",
+    ),
     Bad("init-twice", ("init", "--region", REGION, "--name", NAME, "--data", "{D}"), "already"),
     Bad(
         "init-no-passphrase",

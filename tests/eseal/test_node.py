@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from eseal.agencies import add_agency
+from eseal.ids import InvalidRegionCode
 from eseal.node import (
     NODE_FILE,
     AlreadyInitialised,
@@ -24,6 +25,8 @@ from eseal.node import (
     _without_password,
     init_node,
 )
+from eseal.passphrase import key_files
+from keys import keyfile
 from keys.errors import EsealError, InvalidInput
 from ledger.audit import audit
 from ledger.entries import decode_entry
@@ -207,6 +210,62 @@ def test_a_bad_origin_is_refused_before_anything_is_made(
             data, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW, origin=origin
         )
     assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize(
+    ("region", "passphrase", "refused", "says"),
+    [
+        ("500000", b"too short", keyfile.WeakPassphrase, "has 9 characters"),
+        ("500000", "重庆市市场监督管理局钥".encode(), keyfile.WeakPassphrase, "has 11 characters"),
+        ("500000", b"x" * 40, keyfile.WeakPassphrase, "one character repeated"),
+        ("500000", b"123456789012345", keyfile.WeakPassphrase, "only digits, 15"),
+        ("990000", PASSPHRASE, InvalidRegionCode, "province-level code of GB/T 2260"),
+        ("100000", PASSPHRASE, InvalidRegionCode, "中央国家机关"),
+        ("500001", PASSPHRASE, InvalidRegionCode, "of no GB/T 2260 level"),
+    ],
+    ids=["short", "short-chinese", "repeated", "short-digits", "province", "central", "level"],
+)
+def test_a_weak_passphrase_or_a_region_code_of_no_level_is_refused_before_anything_is_made(
+    tmp_path: Path, region: str, passphrase: bytes, refused: type[EsealError], says: str
+) -> None:
+    data = tmp_path / "a" / "b" / "node"
+    with pytest.raises(refused, match=says):
+        init_node(data, region=region, name="重庆市", passphrase=passphrase, now=NOW)
+    assert not (tmp_path / "a").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()  # an empty data directory made beforehand stays empty
+    with pytest.raises(refused, match=says):
+        init_node(empty, region=region, name="重庆市", passphrase=passphrase, now=NOW)
+    assert list(empty.iterdir()) == []
+
+
+def test_a_node_is_made_under_twelve_chinese_characters_for_a_county(tmp_path: Path) -> None:
+    """Characters are counted, not bytes (12 here, 36 bytes); a county's code is a region's."""
+    passphrase = "重庆市市场监督管理局钥匙".encode()
+    init_node(tmp_path, region="500103", name="渝中区", passphrase=passphrase, now=NOW).close()
+    with Node.open(tmp_path, passphrase=passphrase) as node:
+        assert node.config.region == "500103"
+        assert node.root_key is not None
+
+
+def test_a_node_sealed_under_a_short_passphrase_before_the_rule_still_opens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a passphrase being set is held to the rule: a node whose keys were sealed under
+    a short one (as init allowed before) opens and issues with it, and changes it."""
+    init_node(tmp_path, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW).close()
+    old = b"short"
+    for path in key_files(tmp_path):
+        keyfile.rewrap_key_file(path, keyfile.read_key_file(path, PASSPHRASE), old)
+    with Node.open(tmp_path, passphrase=old) as node:
+        assert node.root_key is not None
+        add_agency(node, code=MARKET, name="重庆市市场监督管理局", types=[BUSINESS], now=NOW)
+    monkeypatch.setenv("ESEAL_PASSPHRASE", old.decode())
+    monkeypatch.setenv("ESEAL_NEW_PASSPHRASE", PASSPHRASE.decode())
+    code, _, err = run_eseal(["--data", str(tmp_path), "passphrase"], capsys, monkeypatch)
+    assert code == 0, err
+    with Node.open(tmp_path, passphrase=PASSPHRASE) as node:
+        assert node.log.size() == 3
 
 
 _DIE_BEFORE_NODE_JSON = """

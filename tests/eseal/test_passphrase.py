@@ -144,6 +144,22 @@ def test_the_same_or_an_empty_passphrase_is_refused(data: Path) -> None:
     assert _files(data) == before
 
 
+@pytest.mark.parametrize(
+    ("new", "says"),
+    [
+        (b"too short", "has 9 characters, and needs at least 12"),
+        (b"=" * 20, "one character repeated"),
+        (b"20250101123456", "only digits, 14 of them"),
+    ],
+)
+def test_a_weak_new_passphrase_changes_nothing(data: Path, new: bytes, says: str) -> None:
+    before = _files(data)
+    with pytest.raises(keyfile.WeakPassphrase, match=f"ESEAL_NEW_PASSPHRASE.*{says}"):
+        pp.change_passphrase(data, PASSPHRASE, new)
+    assert _files(data) == before
+    assert not (data / pp.CHANGE_MARK).exists()
+
+
 def test_the_command(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -163,6 +179,11 @@ def test_the_command(
     code, said, err = run_eseal(["--data", str(tmp_path), "passphrase"], capsys, monkeypatch)
     assert code == 2
     assert "no eseal node" in err
+    monkeypatch.setenv("ESEAL_NEW_PASSPHRASE", "new one")
+    code, said, err = run_eseal(["--data", str(data), "passphrase"], capsys, monkeypatch)
+    assert (code, said) == (2, "")
+    assert "the new passphrase (ESEAL_NEW_PASSPHRASE) is too weak" in err
+    assert "has 7 characters, and needs at least 12" in err
     assert _files(data) == before
 
     monkeypatch.setenv("ESEAL_NEW_PASSPHRASE", NEW.decode())

@@ -23,7 +23,9 @@ from keys.keyfile import (
     KeyFileNotFound,
     KeyFileUnavailable,
     PassphraseMissing,
+    WeakPassphrase,
     WrongPassphrase,
+    check_new_passphrase,
     passphrase_from_env,
     read_key_file,
     read_public_key,
@@ -299,6 +301,43 @@ def test_passphrase_from_env() -> None:
             passphrase_from_env(environ=environ)
 
 
+@pytest.mark.parametrize(
+    ("passphrase", "says"),
+    [
+        ("", "has 0 characters, and needs at least 12"),
+        ("eleven char", "has 11 characters, and needs at least 12"),
+        # 11 characters are 33 bytes in UTF-8: characters are counted, not bytes.
+        ("重庆市市场监督管理局钥", "has 11 characters"),
+        ("aaaaaaaaaaaaaaaaaaaa", "one character repeated"),
+        ("1111111111111111", "one character repeated"),
+        ("123456789012345", "only digits, 15 of them"),
+        ("１２３４５６７８９０１２", "only digits, 12 of them"),  # full-width digits too
+    ],
+)
+def test_a_weak_new_passphrase_is_refused(passphrase: str, says: str) -> None:
+    with pytest.raises(WeakPassphrase) as refused:
+        check_new_passphrase(os.fsencode(passphrase), "ESEAL_PASSPHRASE")
+    message = refused.value.message
+    assert message.startswith("ESEAL_PASSPHRASE is too weak"), message
+    assert says in message
+    assert "at least 12 characters, not all the same one, and at least 16" in message
+    assert passphrase == "" or passphrase not in message  # the passphrase is never shown
+
+
+@pytest.mark.parametrize(
+    "passphrase",
+    [
+        "重庆市市场监督管理局钥匙",  # 12 characters
+        "twelve chars",
+        "1234567890123456",  # digits alone, 16 of them
+        "aaaaaaaaaaab",
+        "demo-passphrase",  # `make demo`'s
+    ],
+)
+def test_a_new_passphrase_that_meets_the_rule_is_taken(passphrase: str) -> None:
+    check_new_passphrase(os.fsencode(passphrase), "ESEAL_PASSPHRASE")
+
+
 def test_passphrase_from_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ESEAL_TEST_PASSPHRASE", "from env")
     assert passphrase_from_env("ESEAL_TEST_PASSPHRASE") == b"from env"
@@ -314,6 +353,7 @@ def test_errors_are_input_errors_with_distinct_codes() -> None:
         KeyFileExists,
         KeyFileNotFound,
         PassphraseMissing,
+        WeakPassphrase,
         WrongPassphrase,
     )
     assert all(issubclass(cls, InvalidInput) for cls in classes)
