@@ -129,7 +129,6 @@ def _open(data_dir: Path, database_url: str | None, now: int) -> Node:
 
 def run_demo(data_dir: Path, *, database_url: str | None, now: int) -> DemoResult:
     out_dir = data_dir / "out"
-    out_dir.mkdir(parents=True, exist_ok=True)
     with _open(data_dir, database_url, now) as node:
         if not agency_of_region(MARKET, node.config.region):
             raise InvalidInput(
@@ -137,6 +136,7 @@ def run_demo(data_dir: Path, *, database_url: str | None, now: int) -> DemoResul
                 f"node is of region {node.config.region}: run it on a new data directory "
                 "(eseal --data DIR demo)"
             )
+        out_dir.mkdir(exist_ok=True)  # once there is a node: a refused init leaves nothing
         result = DemoResult(data_dir=str(data_dir), region=node.config.region)
         for code, name, types in DEMO_AGENCIES:
             with contextlib.suppress(AgencyExists):

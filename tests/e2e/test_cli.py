@@ -222,6 +222,13 @@ BAD = (
         where="missing",
         passphrase=None,
     ),
+    Bad(
+        "demo-weak-passphrase",
+        ("demo", "--data", "{D}"),
+        "the passphrase (ESEAL_PASSPHRASE) is too weak",
+        where="missing",
+        passphrase="short",
+    ),
     Bad("demo-wrong-passphrase", ("demo", "--data", "{D}"), "passphrase", passphrase="wrong"),
     Bad("demo-corrupt-log-key", ("demo", "--data", "{D}"), "log.key", prepare=_truncate_log_key),
     Bad(
