@@ -1,6 +1,7 @@
 """Signed checkpoints: C2SP tlog-checkpoint bodies in C2SP signed notes with Ed25519 keys, pure.
 
 Specs: https://c2sp.org/tlog-checkpoint and https://c2sp.org/signed-note (signature type 0x01).
+Witness cosignatures (signature type 0x04) are in :mod:`ledger.cosignature`, on this note code.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar, TypeVar
 
 from nacl.exceptions import CryptoError
 from nacl.signing import SigningKey, VerifyKey
@@ -103,6 +105,11 @@ def _name_problem(name: str) -> str | None:
     return None
 
 
+def key_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a note key name, or None."""
+    return _name_problem(name)
+
+
 def _strict_b64(value: str) -> bytes | None:
     """Standard padded base64 in its one canonical spelling, or None."""
     try:
@@ -112,9 +119,10 @@ def _strict_b64(value: str) -> bytes | None:
     return raw if base64.b64encode(raw).decode("ascii") == value else None
 
 
-def key_hash(name: str, public_key: bytes) -> bytes:
-    """key ID = SHA-256(key name || 0x0A || 0x01 || 32-byte Ed25519 public key)[:4]."""
-    data = name.encode("utf-8") + b"\n" + bytes([ED25519_TYPE]) + public_key
+def key_hash(name: str, public_key: bytes, signature_type: int = ED25519_TYPE) -> bytes:
+    """key ID = SHA-256(key name || 0x0A || signature type || public key)[:4]; the type is
+    0x01 for a note's Ed25519 signature, 0x04 for a cosignature/v1."""
+    data = name.encode("utf-8") + b"\n" + bytes([signature_type]) + public_key
     return hashlib.sha256(data).digest()[:KEY_HASH_SIZE]
 
 
@@ -127,7 +135,16 @@ def origin_problem(origin: str) -> str | None:
 
 @dataclass(frozen=True)
 class NoteVerifier:
-    """A known Ed25519 note key: its name, public key and the derived 4-byte key hash."""
+    """A known Ed25519 note key: its name, public key and the derived 4-byte key hash.
+
+    A subclass may use an Ed25519 key under another signature type byte (so another key
+    hash) with its own signed message: :class:`ledger.cosignature.CosignatureVerifier`.
+    """
+
+    #: The signed-note signature type byte, in the key hash and the verifier key string.
+    signature_type: ClassVar[int] = ED25519_TYPE
+    #: What a verifier key string of another type is told it is not.
+    type_label: ClassVar[str] = "Ed25519"
 
     name: str
     public_key: bytes
@@ -139,7 +156,8 @@ class NoteVerifier:
             raise VerifierKeyInvalid(problem)
         if not isinstance(self.public_key, bytes) or len(self.public_key) != ED25519_KEY_SIZE:
             raise VerifierKeyInvalid(f"an Ed25519 public key is {ED25519_KEY_SIZE} bytes")
-        object.__setattr__(self, "key_hash", key_hash(self.name, self.public_key))
+        digest = key_hash(self.name, self.public_key, self.signature_type)
+        object.__setattr__(self, "key_hash", digest)
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         """Whether ``signature`` is this key's Ed25519 signature of ``message``."""
@@ -152,18 +170,28 @@ class NoteVerifier:
         return True
 
     def __str__(self) -> str:
-        return verifier_key(self.name, self.public_key)
+        """<name>+<key hash, 8 hex digits>+<base64(signature type || public key)>."""
+        encoded = base64.b64encode(bytes([self.signature_type]) + self.public_key)
+        return f"{self.name}+{self.key_hash.hex()}+{encoded.decode('ascii')}"
 
 
 def verifier_key(name: str, public_key: bytes) -> str:
     """<name>+<key hash, 8 hex digits>+<base64(0x01 || public key)>."""
-    verifier = NoteVerifier(name, public_key)
-    encoded = base64.b64encode(bytes([ED25519_TYPE]) + public_key).decode("ascii")
-    return f"{name}+{verifier.key_hash.hex()}+{encoded}"
+    return str(NoteVerifier(name, public_key))
+
+
+V = TypeVar("V", bound=NoteVerifier)
 
 
 def parse_verifier_key(text: str) -> NoteVerifier:
-    """Parse a verifier key string strictly; its key hash must match its name and key."""
+    """Parse an Ed25519 (0x01) verifier key string strictly; its key hash must match its
+    name and key."""
+    return parse_typed_key(text, NoteVerifier)
+
+
+def parse_typed_key(text: str, kind: type[V]) -> V:
+    """Parse a verifier key string strictly as a ``kind`` key: its type byte must be
+    ``kind.signature_type``, and its key hash must match its name and key."""
     if len(text) > MAX_NAME_BYTES + 64:
         raise VerifierKeyInvalid("verifier key is too long")
     name, sep1, rest = text.partition("+")
@@ -175,9 +203,10 @@ def parse_verifier_key(text: str) -> NoteVerifier:
     raw = _strict_b64(encoded)
     if raw is None or len(raw) != 1 + ED25519_KEY_SIZE:
         raise VerifierKeyInvalid("verifier key is not base64 of a type byte and 32 key bytes")
-    if raw[0] != ED25519_TYPE:
-        raise VerifierKeyInvalid(f"verifier key type 0x{raw[0]:02x} is not Ed25519 (0x01)")
-    verifier = NoteVerifier(name, raw[1:])
+    if raw[0] != kind.signature_type:
+        wanted = f"{kind.type_label} (0x{kind.signature_type:02x})"
+        raise VerifierKeyInvalid(f"verifier key type 0x{raw[0]:02x} is not {wanted}")
+    verifier = kind(name, raw[1:])
     if verifier.key_hash.hex() != hash_hex:
         raise VerifierKeyInvalid(f"verifier key hash {hash_hex} does not match {name}'s key")
     return verifier
@@ -226,11 +255,16 @@ def sign_note(text: str, name: str, signing_key: SigningKey) -> str:
         raise KeyNameInvalid(problem)
     public_key = bytes(signing_key.verify_key)
     signature = signing_key.sign(message).signature
-    encoded = base64.b64encode(key_hash(name, public_key) + signature).decode("ascii")
-    note = f"{text}\n{SIGNATURE_PREFIX}{name} {encoded}\n"
+    note = f"{text}\n{signature_line(name, key_hash(name, public_key), signature)}"
     if len(note.encode("utf-8")) > MAX_NOTE_BYTES:
         raise NoteTooLarge(f"signed note would be over {MAX_NOTE_BYTES} bytes")
     return note
+
+
+def signature_line(name: str, key_hash: bytes, signature: bytes) -> str:
+    """— <key name> base64(32-bit key ID || signature), and its newline."""
+    encoded = base64.b64encode(key_hash + signature).decode("ascii")
+    return f"{SIGNATURE_PREFIX}{name} {encoded}\n"
 
 
 def _parse_signature_line(line: str) -> NoteSignature:
@@ -273,7 +307,9 @@ def _decode_note(note: str | bytes) -> str:
 def open_note(note: str | bytes, verifiers: Sequence[NoteVerifier]) -> SignedNote:
     """Parse a signed note and verify it: at least one known key signed it, none falsely.
 
-    Signatures from unknown keys (name and key hash not both known) are ignored.
+    Signatures from unknown keys (name and key hash not both known) are ignored. A known key
+    may sign more than once (a witness cosigning the same checkpoint at two times): each of
+    its signatures must verify, and the key is listed once, by its first.
     """
     known = _index(verifiers)
     decoded = _decode_note(note)
@@ -295,11 +331,10 @@ def open_note(note: str | bytes, verifiers: Sequence[NoteVerifier]) -> SignedNot
         if verifier is None:
             unverified.append(sig)
             continue
-        if any(v.name == sig.name and v.key_hash == sig.key_hash for v in verified):
-            raise NoteMalformed(f"two signatures by the same key {sig.name!r}")
         if not verifier.verify(message, sig.signature):
             raise NoteSignatureInvalid(f"the signature by known key {sig.name!r} does not verify")
-        verified.append(sig)
+        if not any(v.name == sig.name and v.key_hash == sig.key_hash for v in verified):
+            verified.append(sig)
     if not verified:
         raise UnverifiedNote("no signature on the note is from a known key")
     return SignedNote(text, tuple(verified), tuple(unverified))

@@ -311,10 +311,18 @@ def test_same_name_other_hash_or_other_name_same_hash_is_unknown(
             open_note(text + "\n\n" + forged, [log_verifier])
 
 
-def test_duplicate_known_signature_is_refused(signed: str, log_verifier: NoteVerifier) -> None:
+def test_a_known_key_signing_twice_is_listed_once(
+    log_key: SigningKey, signed: str, log_verifier: NoteVerifier
+) -> None:
+    # As Go's note.Open, which drops repeated signatures by one verifier (a witness may
+    # cosign one checkpoint at two times); each of them must still verify.
     line = signed.rsplit("\n\n", 1)[1]
-    with pytest.raises(NoteMalformed):
-        open_note(signed + line, [log_verifier])
+    opened = open_note(signed + line, [log_verifier])
+    assert [s.name for s in opened.signatures] == [ORIGIN]
+    text = signed.rsplit("\n\n", 1)[0] + "\n"
+    forged = sign_note("another text\n", ORIGIN, log_key).rsplit("\n\n", 1)[1]
+    with pytest.raises(NoteSignatureInvalid):  # the second signature by the key is false
+        open_note(text + "\n" + line + forged, [log_verifier])
 
 
 @pytest.mark.parametrize(
