@@ -639,12 +639,17 @@
     return String(n).padStart(2, "0");
   }
 
+  // Times in China Standard Time (UTC+8), as the verdict dates a license, whatever time
+  // zone the window's device is set to: a status "as of" must not read as a day before the
+  // license's own issue date.
+  const CST_OFFSET_S = 8 * 3600;
+
   function formatTime(ts) {
     if (typeof ts !== "number") return null;
-    const d = new Date(ts * 1000);
+    const d = new Date((ts + CST_OFFSET_S) * 1000);
     return (
-      `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-      `${pad(d.getHours())}:${pad(d.getMinutes())}`
+      `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
+      `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`
     );
   }
 

@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -269,7 +270,8 @@ def browser(site: Site) -> Iterator[Browser]:
 class Opened:
     """A fresh page on the window, with every console error and page error collected.
     ``mobile`` emulates a touch device (its meta viewport honoured); ``script`` runs in the
-    page before its own; ``url`` is where the window is opened (the site's, by default)."""
+    page before its own; ``url`` is where the window is opened (the site's, by default);
+    ``zone`` is the device's time zone (the machine's, by default)."""
 
     def __init__(
         self,
@@ -280,9 +282,14 @@ class Opened:
         mobile: bool = False,
         script: str | None = None,
         url: str | None = None,
+        zone: str | None = None,
     ) -> None:
         self.context = browser.new_context(
-            viewport=viewport, locale="zh-CN", is_mobile=mobile, has_touch=mobile
+            viewport=viewport,
+            locale="zh-CN",
+            is_mobile=mobile,
+            has_touch=mobile,
+            timezone_id=zone,
         )
         if script is not None:
             self.context.add_init_script(script)
@@ -722,6 +729,28 @@ def test_paste_valid_text_and_switch_to_english(opened: Opened, site: Site) -> N
     expect(page.locator("h1")).to_have_text("Service window check")
     page.locator("#lang").click()
     expect(page.locator("h1")).to_have_text("窗口核验")
+
+
+def test_times_are_beijing_time_whatever_the_device_zone(browser: Browser, site: Site) -> None:
+    """A window device set to another time zone (here New York, UTC-5) still shows the
+    verification's and the status's times in China Standard Time, as the license's dates."""
+    opened = Opened(browser, site, DESKTOP, zone="America/New_York")
+    try:
+        page = opened.page
+        assert page.evaluate("new Date(0).getTimezoneOffset()") == 300  # the zone took
+        before = int(time.time())
+        _paste(page, site.valid_text)
+        expect(page.locator("#banner")).to_have_attribute("data-state", "green")
+        after = int(time.time())
+        checked = page.locator("#freshness .field", has_text="核验时间").locator("dd")
+        beijing = timezone(timedelta(hours=8))
+        allowed = {
+            datetime.fromtimestamp(t, beijing).strftime("%Y-%m-%d %H:%M")
+            for t in range(before - 1, after + 2)
+        }
+        assert checked.inner_text() in allowed
+    finally:
+        opened.close()
 
 
 def test_warnings_are_amber_and_data_is_text(opened: Opened, site: Site) -> None:
