@@ -114,15 +114,13 @@ class Problem(BaseModel):
     )
 
 
-#: Documented on every operation, less those it cannot answer (:func:`_only_problems_answered`):
-#: the errors any of them may answer (422 replaces
-#: FastAPI's default, whose body is not what this API sends). An operation that answers
-#: more (a status's 500, a scanner's 503) names it on its route.
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    k: v
-    for status in (400, 401, 403, 404, 405, 408, 409, 413, 415, 422)
-    for k, v in problem_response(status).items()
-} | UNAVAILABLE
+#: Documented on every operation: 503, which each may answer (an operation that answers
+#: another 5xx, a status's 500 or a scanner's 503, names it on its route). Each names its
+#: own 4xx, with their problem types (:func:`eseal.api.deps.problems`); the bare 422 here
+#: only keeps FastAPI from adding its own (a body this API never sends) to each operation
+#: with a parameter, and is dropped wherever the operation names none
+#: (:func:`_only_problems_answered`).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = problem_response(422) | UNAVAILABLE
 
 
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
@@ -145,26 +143,19 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
 
 def _only_problems_answered(schema: dict[str, Any]) -> None:
-    """Drop from each operation of ``schema`` the problems it never answers, of those
-    :data:`PROBLEM_RESPONSES` lists for every one: 401 and 403 where it takes no credential
-    (a public operation ignores an Authorization header), 409 (a change that conflicts with
-    what is recorded, or an idempotency key in use) where it changes nothing, and 415 where
-    it reads no body. An operation taking a credential names each problem it answers
-    (:func:`eseal.api.deps.agency_problems`): it keeps no other 4xx of the list."""
+    """Drop from each operation of ``schema`` every 4xx that names no problem type (the
+    placeholder 422 of :data:`PROBLEM_RESPONSES`): each operation names the problems it
+    answers (:func:`eseal.api.deps.agency_problems`, :func:`eseal.api.deps.public_problems`,
+    the verification's own), and lists no 4xx it cannot answer. The answers are listed by
+    status."""
     for operations in schema.get("paths", {}).values():
-        for method, operation in operations.items():
+        for operation in operations.values():
             responses = operation.get("responses", {})
-            if "security" in operation:
-                for status in [s for s, r in responses.items() if s.startswith("4")]:
-                    if "x-problem-types" not in responses[status]:
-                        del responses[status]
-            if "security" not in operation:
-                responses.pop("401", None)
-                responses.pop("403", None)
-            if "security" not in operation or method == "get":
-                responses.pop("409", None)
-            if "requestBody" not in operation:
-                responses.pop("415", None)
+            operation["responses"] = {
+                status: response
+                for status, response in sorted(responses.items())
+                if not status.startswith("4") or "x-problem-types" in response
+            }
 
 
 def _forms_as_read(schema: dict[str, Any]) -> None:

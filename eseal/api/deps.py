@@ -208,10 +208,26 @@ def _json_body(request: Request) -> None:
 JsonBody = Depends(_json_body)
 
 
-def request_problems(limit: int = DEFAULT_LIMIT) -> tuple[Cause, ...]:
+def _size(n: int) -> str:
+    """A body limit in words: MiB if whole, else KiB."""
+    return f"{n // 2**20} MiB" if n % 2**20 == 0 else f"{n // 1024} KiB"
+
+
+def request_problems(
+    limit: int = DEFAULT_LIMIT, *, form_limit: int | None = None, unlabelled_json: bool = True
+) -> tuple[Cause, ...]:
     """The problems any request may meet before its operation reads it: the HTTP parser's,
-    the body limit's (which reads and checks a body labelled JSON, whatever the operation)
-    and the read timeouts'; ``limit``, the operation's body limit."""
+    the body limit's (which reads and checks a body labelled JSON, whatever the operation,
+    and one without a Content-Type but on the paths whose route reads its JSON itself:
+    ``unlabelled_json`` False) and the read timeouts'; ``limit``, the operation's body
+    limit, ``form_limit`` its limit for a multipart/form-data body if another
+    (:data:`eseal.api.limits.LARGE_SUFFIXES`)."""
+    unlabelled = ", or without a Content-Type," if unlabelled_json else ""
+    too_large = (
+        f"a multipart/form-data body over {_size(form_limit)}, any other over {_size(limit)}"
+        if form_limit is not None and form_limit != limit
+        else f"a body over {_size(limit)}"
+    )
     return (
         (
             MALFORMED_REQUEST,
@@ -225,9 +241,12 @@ def request_problems(limit: int = DEFAULT_LIMIT) -> tuple[Cause, ...]:
             "Idempotency-Key given twice",
         ),
         (REPEATED_PARAMETER, "a query parameter given twice"),
-        (InvalidJson, "a body labelled JSON that is not JSON in UTF-8 with distinct keys"),
+        (
+            InvalidJson,
+            f"a body labelled JSON{unlabelled} that is not JSON in UTF-8 with distinct keys",
+        ),
         (REQUEST_TIMEOUT, "the request came too slowly; the connection is closed"),
-        (BODY_TOO_LARGE, f"a body over {limit // 2**20} MiB"),
+        (BODY_TOO_LARGE, too_large),
     )
 
 
@@ -259,6 +278,13 @@ def agency_problems(
     (:func:`eseal.api.app._only_problems_answered`)."""
     of_body = JSON_BODY_PROBLEMS if body == "json" else ()
     return problems(*causes, *of_body, *CREDENTIAL_PROBLEMS, *request_problems(limit))
+
+
+def public_problems(*causes: Cause) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` of a public operation reading no body: its own ``causes``
+    (the problems its path and query may meet), then those of any request. The app's
+    document lists no other 4xx for it (:func:`eseal.api.app._only_problems_answered`)."""
+    return problems(*causes, *request_problems())
 
 
 async def check_form_fields(request: Request, known: frozenset[str]) -> None:

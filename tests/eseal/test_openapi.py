@@ -4,18 +4,23 @@ be what the node answers, and what the node answers must be named."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from typer.testing import CliRunner
 
 from eseal.agencies import Principal
 from eseal.api.app import create_app
+from eseal.api.limits import DEFAULT_LIMIT, LARGE_SUFFIXES
 from eseal.api.problem_types import defined
 from eseal.api.routes.licenses import NEEDS_REASON, NO_REASON
 from eseal.catalog import load_catalog
@@ -226,8 +231,14 @@ def test_public_operations_name_no_credential_problems(served: Served) -> None:
 def test_the_verification_problems_are_named_with_their_bounds(served: Served) -> None:
     """Each problem /v1/verify answers is named, with the bound that causes it, under its
     status (the document listed only the status phrases)."""
-    responses = served.spec["paths"]["/v1/verify"]["post"]["responses"]
-    assert responses == served.spec["paths"]["/v1/verify/image"]["post"]["responses"]
+    paths = served.spec["paths"]
+    responses = paths["/v1/verify"]["post"]["responses"]
+    # The problems of the verdict and of the image are the same at both paths; the body's
+    # differ (/v1/verify/image reads only a form).
+    image_responses = paths["/v1/verify/image"]["post"]["responses"]
+    assert set(responses) == set(image_responses)
+    for code in ("invalid-holder-id", "no-holder", "image-unreadable", "no-qr-code"):
+        assert any(code in r.get("x-problem-types", []) for r in image_responses.values())
     client = served.client
     probes = [
         (client.post("/v1/verify", json={"text": "x" * 4001}), "4000 characters"),
@@ -252,10 +263,12 @@ def test_the_verification_problems_are_named_with_their_bounds(served: Served) -
         ),
     ]
     for r, bound in probes:
-        described = responses[str(r.status_code)]["description"]
+        path = r.request.url.path
+        response = paths[path]["post"]["responses"][str(r.status_code)]
         code = r.json()["type"].rsplit("/", 1)[1]
-        assert code in described, (r.status_code, code, described)
-        assert bound in described
+        assert code in response["x-problem-types"], (path, r.status_code, code)
+        assert code in response["description"], (r.status_code, code, response["description"])
+        assert bound in response["description"]
 
 
 def _properties(served: Served, schema: dict[str, Any], where: str) -> Iterator[tuple[str, Any]]:
@@ -439,22 +452,59 @@ def test_every_problem_type_named_is_one_the_node_defines(served: Served) -> Non
     assert listed > 100
 
 
-def test_every_agency_operation_names_its_problems(served: Served) -> None:
-    """Each operation taking the credential names, under every 4xx it lists, the problem
-    types it may answer with it (they were bare status phrases: Bad Request, …), 401
-    not-authenticated and 403 forbidden among them; it lists no 4xx it names none for."""
-    agency_operations = 0
+#: The operations anyone may ask, with no credential.
+PUBLIC_OPERATIONS = {
+    ("/v1/verify", "post"),
+    ("/v1/verify/image", "post"),
+    ("/v1/bundle", "get"),
+    ("/v1/revocations", "get"),
+    ("/healthz", "get"),
+    ("/v1/ledger/checkpoint", "get"),
+    ("/v1/ledger/entries", "get"),
+    ("/v1/ledger/proof/inclusion", "get"),
+    ("/v1/ledger/proof/consistency", "get"),
+    ("/v1/license-types", "get"),
+    ("/v1/license-types/{code}", "get"),
+    ("/v1/licenses/{license_id}/status", "get"),
+    ("/v1/seals/{seal_id}/status", "get"),
+    ("/v1/seals/{seal_id}/image", "get"),
+}
+
+
+def test_every_operation_names_its_problems(served: Served) -> None:
+    """Every operation, public or taking the credential, names under every 4xx it lists
+    the problem types it may answer with it (the public ones listed bare status phrases:
+    Not Found, Method Not Allowed, Unprocessable Entity, …, some of which they never
+    answer); those taking the credential 401 not-authenticated and 403 forbidden among
+    them. Any request may meet the body limit, the parser and the read timeouts: each
+    names them. No operation is left with FastAPI's own 422 (a body the node never
+    sends)."""
+    public: set[tuple[str, str]] = set()
+    agency: set[tuple[str, str]] = set()
     for path, method, operation in _operations(served):
-        if "security" not in operation:
-            continue
-        agency_operations += 1
         responses = operation["responses"]
-        assert "not-authenticated" in responses["401"]["x-problem-types"], (path, method)
-        assert "forbidden" in responses["403"]["x-problem-types"], (path, method)
+        (agency if "security" in operation else public).add((path, method))
+        if "security" in operation:
+            assert "not-authenticated" in responses["401"]["x-problem-types"], (path, method)
+            assert "forbidden" in responses["403"]["x-problem-types"], (path, method)
         for status, response in responses.items():
             if status.startswith("4"):
                 assert response.get("x-problem-types"), (path, method, status)
-    assert agency_operations == 8
+        assert {"repeated-parameter", "invalid-json"} <= set(responses["400"]["x-problem-types"])
+        assert responses["408"]["x-problem-types"] == ["request-timeout"], (path, method)
+        assert "body-too-large" in responses["413"]["x-problem-types"], (path, method)
+        assert "405" not in responses, (path, method)  # answered for no operation
+    assert public == PUBLIC_OPERATIONS
+    assert len(agency) == 8
+    assert "HTTPValidationError" not in served.spec["components"]["schemas"]
+    # A 404 only where the operation looks something up by its path; a 422 only where
+    # FastAPI validates a query or a body.
+    paths = served.spec["paths"]
+    assert "404" not in paths["/v1/bundle"]["get"]["responses"]
+    assert "422" not in paths["/v1/licenses/{license_id}/status"]["get"]["responses"]
+    assert paths["/v1/ledger/entries"]["get"]["responses"]["422"]["x-problem-types"] == [
+        "invalid-request"
+    ]
 
 
 def _auth(credential: str) -> dict[str, str]:
@@ -604,6 +654,152 @@ def test_the_agency_operations_answer_the_problems_they_name(served: Served) -> 
         "unsupported-media-type",
         "unknown-seal",
         "seal-revoked",
+    } <= seen, seen
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG that claims ``width``×``height`` pixels but holds almost nothing."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def _blank_png() -> bytes:
+    out = io.BytesIO()
+    Image.new("L", (64, 64), 255).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_the_public_operations_answer_the_problems_they_name(served: Served) -> None:
+    """Each problem a public request meets here is named by its operation, under the
+    status it comes with; every public operation is asked."""
+    client = served.client
+    unknown = make_license_id(BUSINESS, MARKET, "NOSUCH")
+    bad_id = served.license_id[:-1] + ("A" if served.license_id[-1] != "A" else "B")
+    own = _auth(served.credential)
+    seal = client.post("/v1/seals", json={"name": "业务专用章", "type": "business"}, headers=own)
+    assert seal.status_code == 201, seal.text
+    seal_id = seal.json()["id"]
+    stamped = client.post(
+        f"/v1/seals/{seal_id}/stamp", files={"file": ("a.txt", b"x")}, headers=own
+    )
+    assert stamped.status_code == 201, stamped.text
+    unknown_seal = seal_id[:-1] + ("0" if seal_id[-1] != "0" else "1")
+    bad_seal = "11500000MB1613521A.0123456789AB"  # the market bureau's code, check spoilt
+    holder = "11010519491231002X"
+    bad_json = {"content": b"{", "headers": {"content-type": "application/json"}}
+    image = {"image": ("a.png", b"no image")}
+
+    def get(path: str, **kwargs: Any) -> Any:
+        return client.request("GET", path, **kwargs)
+
+    probes = [
+        ("/v1/verify", client.post("/v1/verify", json={"text": " "})),
+        ("/v1/verify", client.post("/v1/verify", json={"text": ""})),
+        ("/v1/verify", client.post("/v1/verify", content=b"x", headers={"content-type": "a/b"})),
+        ("/v1/verify", client.post("/v1/verify", content=b"x")),
+        ("/v1/verify", client.post("/v1/verify", **bad_json)),
+        ("/v1/verify", client.post("/v1/verify?a=1&a=2", json={"text": "x"})),
+        ("/v1/verify", client.post("/v1/verify", json={"text": "x", "holder_id": "1"})),
+        (
+            "/v1/verify",
+            client.post(
+                "/v1/verify", json={"text": stamped.json()["qr_text"], "holder_id": holder}
+            ),
+        ),
+        ("/v1/verify", client.post("/v1/verify", files={"image": ("a.png", _blank_png())})),
+        ("/v1/verify", client.post("/v1/verify", files={"image": (None, "x")})),
+        (
+            "/v1/verify",
+            client.post("/v1/verify", files=[(n, (None, "x")) for n in ("a", "b", "c", "d")]),
+        ),
+        ("/v1/verify/image", client.post("/v1/verify/image", json={"text": "x"})),
+        ("/v1/verify/image", client.post("/v1/verify/image", **bad_json)),
+        ("/v1/verify/image", client.post("/v1/verify/image", files={"holder_id": (None, "1")})),
+        ("/v1/verify/image", client.post("/v1/verify/image", files={"image": (None, "x")})),
+        ("/v1/verify/image", client.post("/v1/verify/image", files={**image, "x": (None, "1")})),
+        (
+            "/v1/verify/image",
+            client.post("/v1/verify/image", files={**image, "holder_id": (None, "1")}),
+        ),
+        ("/v1/verify/image", client.post("/v1/verify/image", files=image)),
+        (
+            "/v1/verify/image",
+            client.post(
+                "/v1/verify/image", files={"image": ("a.png", _png_claiming(20_000, 20_000))}
+            ),
+        ),
+        (
+            "/v1/verify/image",
+            client.post(
+                "/v1/verify/image",
+                content=b"x" * (LARGE_SUFFIXES["/v1/verify/image"] + 1),
+                headers={"content-type": "multipart/form-data; boundary=x"},
+            ),
+        ),
+        ("/v1/bundle", get("/v1/bundle?a=1&a=2")),
+        ("/v1/bundle", get("/v1/bundle", **bad_json)),
+        (
+            "/v1/revocations",
+            get(
+                "/v1/revocations",
+                headers=[("accept", "*/*")] + [("content-type", "application/json")] * 2,
+            ),
+        ),
+        ("/healthz", get("/healthz", content=b"{}" * (DEFAULT_LIMIT // 2 + 1))),
+        ("/v1/ledger/checkpoint", get("/v1/ledger/checkpoint", content=b"[")),
+        ("/v1/ledger/entries", get("/v1/ledger/entries?start=100")),
+        ("/v1/ledger/entries", get("/v1/ledger/entries?start=01")),
+        ("/v1/ledger/proof/inclusion", get("/v1/ledger/proof/inclusion?index=0&size=100")),
+        ("/v1/ledger/proof/inclusion", get("/v1/ledger/proof/inclusion")),
+        ("/v1/ledger/proof/consistency", get("/v1/ledger/proof/consistency?first=2&second=1")),
+        ("/v1/ledger/proof/consistency", get("/v1/ledger/proof/consistency?first=0&second=1")),
+        ("/v1/license-types", get("/v1/license-types?a=&a=")),
+        ("/v1/license-types/{code}", get("/v1/license-types/X")),
+        ("/v1/licenses/{license_id}/status", get(f"/v1/licenses/{unknown}/status")),
+        ("/v1/licenses/{license_id}/status", get(f"/v1/licenses/{bad_id}/status")),
+        ("/v1/seals/{seal_id}/status", get(f"/v1/seals/{unknown_seal}/status")),
+        ("/v1/seals/{seal_id}/status", get(f"/v1/seals/{bad_seal}/status")),
+        ("/v1/seals/{seal_id}/image", get(f"/v1/seals/{unknown_seal}/image")),
+        ("/v1/seals/{seal_id}/image", get(f"/v1/seals/{bad_seal}/image")),
+    ]
+    seen: set[str] = set()
+    asked: set[tuple[str, str]] = set()
+    for path, r in probes:
+        method = r.request.method.lower()
+        assert 400 <= r.status_code < 500, (path, r.status_code, r.text)
+        assert r.headers["content-type"] == "application/problem+json", (path, r.text)
+        code = r.json()["type"].rsplit("/", 1)[1]
+        seen.add(code)
+        asked.add((path, method))
+        response = served.spec["paths"][path][method]["responses"][str(r.status_code)]
+        assert code in response["x-problem-types"], (path, method, r.status_code, code)
+    assert asked == PUBLIC_OPERATIONS
+    assert {
+        "invalid-input",
+        "invalid-request",
+        "unsupported-media-type",
+        "invalid-json",
+        "repeated-parameter",
+        "repeated-header",
+        "body-too-large",
+        "invalid-holder-id",
+        "no-holder",
+        "no-qr-code",
+        "image-unreadable",
+        "image-too-large",
+        "form-unreadable",
+        "bad-range",
+        "license-type-not-found",
+        "unknown-license",
+        "invalid-license-id",
+        "unknown-seal",
+        "invalid-seal-id",
     } <= seen, seen
 
 

@@ -8,16 +8,28 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
-from eseal.api.deps import CURRENT_HEADERS, LogDep, PlainDigits, problem_response
+from eseal.api.deps import CURRENT_HEADERS, Cause, LogDep, PlainDigits, public_problems
+from eseal.api.problem_types import INVALID_REQUEST
 from eseal.proofs import b64, b64_hashes
 from ledger.merkle import leaf_hash
+from ledger.store import BadRange
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 MAX_INDEX = 2**53
 
 
-#: The problem of a number within the document's bounds but outside the ledger as it is.
-BAD_RANGE = "bad-range (a number within its bounds but outside the ledger as it is: {})"
+def _range_problems(names: str, outside: str) -> tuple[Cause, Cause]:
+    """The problems of a read taking the numbers ``names``: one missing or out of the
+    document's bounds (FastAPI's validation), or within them but ``outside`` the ledger as
+    it is (:class:`~ledger.store.BadRange`)."""
+    return (
+        (BadRange, f"a number within its bounds but outside the ledger as it is: {outside}"),
+        (
+            INVALID_REQUEST,
+            f"{names}: one required left out, or one not an integer in plain decimal digits "
+            "or outside its bounds",
+        ),
+    )
 
 
 class EntryOut(BaseModel):
@@ -45,7 +57,7 @@ class ConsistencyOut(BaseModel):
     proof: list[str]
 
 
-@router.get("/checkpoint", response_class=PlainTextResponse)
+@router.get("/checkpoint", response_class=PlainTextResponse, responses=public_problems())
 def checkpoint(log: LogDep) -> PlainTextResponse:
     """The latest checkpoint as a C2SP signed note (text/plain)."""
     return PlainTextResponse(
@@ -55,8 +67,8 @@ def checkpoint(log: LogDep) -> PlainTextResponse:
 
 @router.get(
     "/entries",
-    responses=problem_response(
-        400, BAD_RANGE.format("start at or past the ledger's size, or end not after start")
+    responses=public_problems(
+        *_range_problems("start, end", "start at or past the ledger's size, or end not after start")
     ),
 )
 def entries(
@@ -78,8 +90,8 @@ def entries(
 
 @router.get(
     "/proof/inclusion",
-    responses=problem_response(
-        400, BAD_RANGE.format("size past the ledger's size, or index not below size")
+    responses=public_problems(
+        *_range_problems("index, size", "size past the ledger's size, or index not below size")
     ),
 )
 def inclusion(
@@ -95,8 +107,8 @@ def inclusion(
 
 @router.get(
     "/proof/consistency",
-    responses=problem_response(
-        400, BAD_RANGE.format("second past the ledger's size, or first past second")
+    responses=public_problems(
+        *_range_problems("first, second", "second past the ledger's size, or first past second")
     ),
 )
 def consistency(

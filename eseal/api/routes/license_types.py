@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from eseal.api.answers import LicenseTypeOut
-from eseal.api.deps import problems
+from eseal.api.deps import public_problems
 from eseal.catalog import TYPE_CODE_PATTERN, LicenseTypeNotFound, load_catalog
 from eseal.problems import NO_SNIFF
 
@@ -71,7 +71,7 @@ _NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 @router.get(
     "",
     response_model=None,
-    responses=_ok(list[LicenseTypeOut], "Every type") | _NOT_MODIFIED,
+    responses=_ok(list[LicenseTypeOut], "Every type") | _NOT_MODIFIED | public_problems(),
 )
 def license_types(request: Request) -> Response:
     """Public: the license types this node issues, each with its code, its names in Chinese
@@ -86,7 +86,7 @@ def license_types(request: Request) -> Response:
     response_model=None,
     responses=_ok(LicenseTypeOut, "The type")
     | _NOT_MODIFIED
-    | problems((LicenseTypeNotFound, "no type in this node's catalogue has this code")),
+    | public_problems((LicenseTypeNotFound, "no type in this node's catalogue has this code")),
 )
 def license_type(
     request: Request,

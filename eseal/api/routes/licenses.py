@@ -21,7 +21,7 @@ from eseal.api.deps import (
     acting_agency,
     agency_problems,
     malformed_id,
-    problems,
+    public_problems,
 )
 from eseal.api.idempotent import (
     IDEMPOTENCY_PROBLEMS,
@@ -398,7 +398,7 @@ _LICENSE_ACT: tuple[Cause, ...] = (
 @router.get(
     "/{license_id}/status",
     dependencies=[LiveAnswer],
-    responses=STATUS_UNRECORDED | problems(UNKNOWN_LICENSE, malformed_id("license")),
+    responses=STATUS_UNRECORDED | public_problems(malformed_id("license"), UNKNOWN_LICENSE),
 )
 def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
     """Public: the live status (01 valid … 07 revoked) with the issuance entry, the entry

@@ -27,7 +27,7 @@ from eseal.api.deps import (
     acting_agency,
     agency_problems,
     malformed_id,
-    problems,
+    public_problems,
 )
 from eseal.api.forms import StrictFormRoute, client_text, declared_charset
 from eseal.api.idempotent import (
@@ -334,7 +334,7 @@ def revoke(
 @router.get(
     "/{seal_id}/status",
     dependencies=[LiveAnswer],
-    responses=STATUS_UNRECORDED | problems(UNKNOWN_SEAL, malformed_id("seal")),
+    responses=STATUS_UNRECORDED | public_problems(malformed_id("seal"), UNKNOWN_SEAL),
 )
 def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
     """Public: whether the seal is active or revoked, with the ledger entries that record
@@ -351,7 +351,7 @@ def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
 @router.get(
     "/{seal_id}/image",
     response_class=Response,
-    responses=problems(malformed_id("seal"), UNKNOWN_SEAL)
+    responses=public_problems(malformed_id("seal"), UNKNOWN_SEAL)
     | {200: {"content": {"image/png": {}}, "description": "The seal's image"}},
 )
 def seal_image(seal_id: SealIdPath, node: NodeDep) -> Response:

@@ -23,11 +23,14 @@ from eseal.api.deps import (
     CURRENT_HEADERS,
     LIVE_HEADERS,
     SCANNER_UNAVAILABLE,
+    Cause,
     FormFields,
     NodeDep,
     UnsupportedMediaType,
     check_form_fields,
-    problem_response,
+    problems,
+    public_problems,
+    request_problems,
 )
 from eseal.api.forms import StrictFormRoute
 from eseal.api.limits import (
@@ -45,14 +48,24 @@ from eseal.api.limits import (
     strict_json,
     whole_body,
 )
+from eseal.api.problem_types import FORM_UNREADABLE, INVALID_REQUEST
 from eseal.render import DocumentTooLarge
 from eseal.trust_export import BundleCache, LocalStatus, export_bundle, export_snapshot
 from keys.errors import EsealError, InvalidInput
 from verifier.document import MAX_TEXT_LENGTH
-from verifier.holder import MAX_PRESENTED, presented_id
+from verifier.holder import MAX_PRESENTED, HolderNotApplicable, InvalidHolderId, presented_id
 from verifier.pipeline import VerifyContext, verify_text
-from verifier.scan import MAX_IMAGE_BYTES, MAX_PIXELS, MAX_SIDE, MAX_WEBP_PIXELS, ImageTooLarge
-from verifier.scan_pool import SCAN_MEMORY, scan_image
+from verifier.scan import (
+    FORMATS,
+    MAX_IMAGE_BYTES,
+    MAX_PIXELS,
+    MAX_SIDE,
+    MAX_WEBP_PIXELS,
+    ImageTooLarge,
+    ImageUnreadable,
+    NoQrCode,
+)
+from verifier.scan_pool import SCAN_MEMORY, SCAN_SECONDS, ImageTooComplex, scan_image
 from verifier.trust import TrustStore
 
 router = APIRouter(tags=["verify"], route_class=StrictFormRoute)
@@ -168,31 +181,69 @@ _VERIFY_BODY = {
 }
 
 
-#: The problems of the verification operations, by what causes them (the bounds a client
-#: must keep to).
-_VERIFY_PROBLEMS = (
-    problem_response(
-        400,
-        f"invalid-input (an empty text, or one over {MAX_TEXT_LENGTH} characters; a form "
-        "without its image or text), invalid-json, invalid-holder-id (not an identity number "
-        "or credit code whose check character holds), no-holder (a holder id with a seal "
-        "stamp), image-unreadable, form-unreadable (a multipart body that is no form, names "
-        "a charset that is none, or holds a field that is not text)",
-    )
-    | problem_response(
-        413,
-        f"body-too-large (a JSON body over {SMALL_SUFFIXES[VERIFY_PATH] // 1024} KiB, a form "
-        f"over {LARGE_SUFFIXES[VERIFY_PATH] // 2**20} MiB), image-too-large (an image over "
-        f"{MAX_IMAGE_BYTES // 2**20} MiB, {MAX_PIXELS // 1_000_000} megapixels (a WebP "
-        f"{MAX_WEBP_PIXELS // 1_000_000}) or {MAX_SIDE} pixels a side, or one needing more "
-        f"memory to decode than a scan worker holds, {SCAN_MEMORY // 2**20} MiB), "
-        f"document-too-large (a stamped file over {MAX_DOCUMENT // 2**20} MiB)",
-    )
-    | problem_response(
-        422,
-        "no-qr-code (none found in the image), image-too-complex (the QR reader gave up on it "
-        "after 5 s), invalid-request (a JSON body with other members than text and holder_id)",
-    )
+#: The problems both verification operations answer, by what causes them (the bounds a
+#: client must keep to).
+_VERIFY_PROBLEMS: tuple[Cause, ...] = (
+    (
+        InvalidHolderId,
+        f"holder_id blank, over {MAX_PRESENTED} characters, or not an identity number or "
+        "credit code whose check character holds",
+    ),
+    (HolderNotApplicable, "a holder id given with a seal stamp"),
+    (
+        ImageUnreadable,
+        f"the image is none of {', '.join(FORMATS)}, or cannot be decoded",
+    ),
+    (
+        FORM_UNREADABLE,
+        "a multipart body that is no form, names a charset that is none, holds a field that "
+        "is not text in it, or a text field over 1 MiB",
+    ),
+    (
+        ImageTooLarge,
+        f"an image over {MAX_IMAGE_BYTES // 2**20} MiB, {MAX_PIXELS // 1_000_000} megapixels "
+        f"(a WebP {MAX_WEBP_PIXELS // 1_000_000}) or {MAX_SIDE} pixels a side, or one needing "
+        f"more memory to decode than a scan worker holds, {SCAN_MEMORY // 2**20} MiB",
+    ),
+    (DocumentTooLarge, f"a stamped file over {MAX_DOCUMENT // 2**20} MiB"),
+    (NoQrCode, "none found in the image"),
+    (ImageTooComplex, f"the QR reader gave up on the image after {SCAN_SECONDS:g} s"),
+)
+#: The problems of ``POST /v1/verify``: a JSON body it reads itself, or a form.
+_VERIFY_TEXT_PROBLEMS = problems(
+    (
+        InvalidInput,
+        f"a text over {MAX_TEXT_LENGTH} characters, or only of white space; a form with "
+        "neither or both of the file image and the text field text, a field given twice or "
+        "not one of image, text, document, holder_id, a document not a file, a holder_id "
+        "not a text",
+    ),
+    *_VERIFY_PROBLEMS,
+    (UnsupportedMediaType, "a body neither JSON nor a multipart/form-data form"),
+    (
+        INVALID_REQUEST,
+        "a JSON body that is no object, without text, with an empty one, with a member not "
+        "a string, or with members other than text and holder_id",
+    ),
+    *request_problems(
+        SMALL_SUFFIXES[VERIFY_PATH],
+        form_limit=LARGE_SUFFIXES[VERIFY_PATH],
+        unlabelled_json=False,  # the route reads its JSON; a body without a type is a 415
+    ),
+)
+#: The problems of ``POST /v1/verify/image``: a form only, which FastAPI reads.
+_VERIFY_IMAGE_PROBLEMS = problems(
+    (
+        InvalidInput,
+        "a form field given twice, or not one of image, document, holder_id",
+    ),
+    *_VERIFY_PROBLEMS,
+    (UnsupportedMediaType, "a body that is not a multipart/form-data form"),
+    (
+        INVALID_REQUEST,
+        "no image; an image or document that is not a file, a holder_id that is no text",
+    ),
+    *request_problems(form_limit=LARGE_SUFFIXES[f"{VERIFY_PATH}/image"]),
 )
 #: The verdict as the OpenAPI document describes it (the routes write it straight).
 _VERDICT: dict[int | str, dict[str, Any]] = {
@@ -208,7 +259,7 @@ _VERDICT: dict[int | str, dict[str, Any]] = {
     VERIFY_PATH,
     openapi_extra=_VERIFY_BODY,
     response_model=None,
-    responses=_VERDICT | _VERIFY_PROBLEMS | SCANNER_UNAVAILABLE,
+    responses=_VERDICT | _VERIFY_TEXT_PROBLEMS | SCANNER_UNAVAILABLE,
 )
 async def verify(request: Request) -> Response:
     """The verdict on a QR text (JSON ``{"text": "EL1:…"}``), or on the QR code in an image
@@ -422,7 +473,7 @@ def _verify_image(
     f"{VERIFY_PATH}/image",
     response_model=None,
     dependencies=[FormFields("image", "document", "holder_id")],
-    responses=_VERDICT | _VERIFY_PROBLEMS | SCANNER_UNAVAILABLE,
+    responses=_VERDICT | _VERIFY_IMAGE_PROBLEMS | SCANNER_UNAVAILABLE,
 )
 def verify_image(
     request: Request,
@@ -441,10 +492,15 @@ def verify_image(
     return _verdict_response(_verify_image(request, image, document, holder_id))
 
 
+def _envelope(description: str) -> dict[int | str, dict[str, Any]]:
+    """The 200 of a signed file, as the OpenAPI document describes it."""
+    return {200: {"model": DsseEnvelope, "description": description}}
+
+
 @router.get(
     "/v1/bundle",
     response_model=None,
-    responses={200: {"model": DsseEnvelope, "description": "The trust bundle"}},
+    responses=_envelope("The trust bundle") | public_problems(),
 )
 def bundle(node: NodeDep) -> Response:
     """The region's trust bundle (payload type ``application/vnd.eseal.trust-bundle+json``),
@@ -461,7 +517,7 @@ def bundle(node: NodeDep) -> Response:
 @router.get(
     "/v1/revocations",
     response_model=None,
-    responses={200: {"model": DsseEnvelope, "description": "The revocation snapshot"}},
+    responses=_envelope("The revocation snapshot") | public_problems(),
 )
 def revocations(node: NodeDep) -> Response:
     """The revocation snapshot (payload type ``application/vnd.eseal.revocations+cbor``),
