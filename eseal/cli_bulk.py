@@ -30,7 +30,7 @@ from eseal.cli_common import (
     with_note,
 )
 from eseal.ids import first_repeated
-from keys.errors import EsealError, ExternalFailure, InvalidInput
+from keys.errors import EsealError, ExternalFailure, InvalidInput, shown
 from ledger.store import OutcomeUnknown
 
 if TYPE_CHECKING:
@@ -292,6 +292,7 @@ def _recover(node: Node, out: Path, pending: Path) -> str | None:
     if not pending.exists():
         return None
     csv_name, first, last, ids = _read_note(pending)
+    _refuse_malformed_ids(pending, ids)
     rows = []
     for license_id in ids:
         with contextlib.suppress(UnknownLicense):
@@ -323,6 +324,34 @@ def _recover(node: Node, out: Path, pending: Path) -> str | None:
     return (
         f"an earlier `license bulk` into {out} was cut short: it {said}. Nothing was issued "
         "this time: run it on the lines not issued, not on the whole file again"
+    )
+
+
+def _refuse_malformed_ids(pending: Path, ids: list[str]) -> None:
+    """Refuse the note at ``pending`` for every id in it that is no license id, each named
+    with its flaw (in the API's invalid-license-id words), at once, as a CSV's invalid rows
+    are refused (:func:`refuse_rows`): nothing is recovered or issued, and the note is kept.
+    A run notes only ids it made, so such an id was changed since; looked up, it would be
+    taken for a license of a batch never recorded, and the note's batch for unrecorded."""
+    from eseal.ids import MAX_LICENSE_ID_LENGTH, InvalidLicenseId, LicenseId
+
+    errors: list[str] = []
+    for n, license_id in enumerate(ids, start=1):
+        try:
+            LicenseId.parse(license_id)
+        except InvalidLicenseId as e:  # shown whole up to the longest id (and its quotes)
+            errors.append(f"id {n} {shown(license_id, MAX_LICENSE_ID_LENGTH + 2)}: {e.message}")
+    if not errors:
+        return
+    what = "correct it" if len(errors) == 1 else "correct them"
+    advice = f"nothing was recovered or issued: {what}, or move the note away"
+    if len(errors) == 1:
+        raise InvalidInput(f"{pending}: {errors[0]}; {advice}")
+    listed = "\n".join(f"  {e}" for e in errors[:MAX_ROW_ERRORS])
+    more = len(errors) - MAX_ROW_ERRORS
+    tail = f"\n  and {more} more" if more > 0 else ""
+    raise InvalidInput(
+        f"{len(errors)} ids of {pending} are no license ids ({advice}):\n{listed}{tail}"
     )
 
 

@@ -471,6 +471,10 @@ def get_license(node: Node, license_id: str) -> LicenseRow:
     with node.sql.read_engine.connect() as conn:
         row = conn.execute(select(_license).where(_license.c.id == license_id)).first()
     if row is None:
+        # One that is no license id is refused naming its flaw (as the API's 400
+        # invalid-license-id), not said never to have been issued; parsed only here, so a
+        # caller that has parsed it (the API, the CLI) pays nothing on the way to a row.
+        LicenseId.parse(license_id)
         raise UnknownLicense(f"no license {license_id} was issued here")
     return LicenseRow.model_validate(row._mapping)
 

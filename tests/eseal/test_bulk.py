@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from eseal.ids import make_license_id
 from eseal.licenses import get_license
 from eseal.node import Node
 from ledger.audit import audit
@@ -230,7 +231,8 @@ def test_a_note_of_a_batch_never_recorded_or_already_listed_adds_nothing(
     assert "0 of them just added" in capsys.readouterr().err
     assert results.read_bytes() == listed
 
-    note |= {"lines": [5, 6], "ids": ["ELx-never-recorded-1", "ELx-never-recorded-2"]}
+    never = [str(make_license_id(BUSINESS, MARKET, f"NEVERRECORDED{i}")) for i in (1, 2)]
+    note |= {"lines": [5, 6], "ids": never}
     pending.write_text(json.dumps(note))  # killed before the batch's commit
     assert _bulk_in_process(data, rows, results, monkeypatch) == 2
     err = capsys.readouterr().err
@@ -242,6 +244,55 @@ def test_a_note_of_a_batch_never_recorded_or_already_listed_adds_nothing(
     assert _bulk_in_process(data, rows, results, monkeypatch) == 2
     assert "is not the note of an interrupted `license bulk`" in capsys.readouterr().err
     assert pending.exists()
+
+
+def test_a_note_with_ids_that_are_no_license_ids_is_refused_naming_each_flaw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run notes only ids it made: an id of the note that is no license id (edited since)
+    is named with its flaw, in the API's invalid-license-id words, each of them at once as
+    a CSV's invalid rows are; nothing is recovered or issued and the note is kept. It was
+    looked up and taken for an id never recorded, and the note's batch for unrecorded."""
+    data = tmp_path / "node"
+    make_region(data).node.close()
+    rows, results = _csv(tmp_path / "in.csv", rows=3), tmp_path / "issued.csv"
+    pending = tmp_path / "issued.csv.pending"
+    assert _bulk_in_process(data, rows, results, monkeypatch) == 0
+    listed = results.read_bytes()
+    with Node.open(data) as node:
+        size = node.log.size()
+    ids = [row[0] for row in _acked(results)]
+    wrong_check = ids[1][:-1] + ("A" if ids[1][-1] != "A" else "B")
+    note = {"format": "eseal-bulk-pending/v1", "csv": str(rows), "lines": [2, 4], "ids": ids}
+    note["ids"] = [ids[0], wrong_check, ids[2]]
+    pending.write_text(json.dumps(note))
+    capsys.readouterr()
+    said = _refused_in_process(data, rows, results, monkeypatch, capsys)
+    assert said == (
+        f"error: {pending}: id 2 {wrong_check!r}: license id: check character should be "
+        f"{ids[1][-1]!r}, got {wrong_check[-1]!r}; nothing was recovered or issued: correct "
+        "it, or move the note away\n"
+    )
+    note["ids"] = ["ELx-1", ids[0], "1.2.156.3005.2.x", *[f"bad{i}" for i in range(20)]]
+    pending.write_text(json.dumps(note))
+    said = _refused_in_process(data, rows, results, monkeypatch, capsys)
+    assert said.startswith(
+        f"error: 22 ids of {pending} are no license ids (nothing was recovered or issued: "
+        "correct them, or move the note away):\n"
+        "  id 1 'ELx-1': license id must start with '1.2.156.3005.2.'\n"
+        "  id 3 '1.2.156.3005.2.x': license id must have 5 dot-separated parts"
+    ), said
+    assert said.endswith("  and 2 more\n")
+    assert results.read_bytes() == listed
+    assert pending.exists()
+    with Node.open(data) as node:
+        assert node.log.size() == size
+    # Corrected, the note is recovered as any other: its batch was recorded and listed.
+    note["ids"] = ids
+    pending.write_text(json.dumps(note))
+    assert _bulk_in_process(data, rows, results, monkeypatch) == 2
+    assert "0 of them just added" in capsys.readouterr().err
+    assert not pending.exists()
 
 
 def test_ctrl_c_during_bulk_issuance_stops_between_batches_and_says_where(

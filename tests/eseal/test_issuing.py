@@ -18,11 +18,12 @@ from pycose.keys.okp import OKPKey
 from pycose.messages.sign1message import Sign1Message
 
 from eseal.agencies import OPERATOR, AgencyKeyUnusable, Forbidden, Principal, revoke_key, rotate_key
-from eseal.ids import InvalidCreditCode, InvalidIdentityNumber
+from eseal.ids import InvalidCreditCode, InvalidIdentityNumber, InvalidLicenseId, make_license_id
 from eseal.licenses import (
     BadTransition,
     IssueRequest,
     TypeNotAuthorised,
+    UnknownLicense,
     change_status,
     end_of_day,
     get_license,
@@ -30,6 +31,7 @@ from eseal.licenses import (
     issue_many,
     renew,
 )
+from eseal.printing import write_license
 from keys.errors import InvalidInput
 from keys.statements import Role, SignedStatement, verify_statement_chain
 from ledger.checkpoint import verify_checkpoint
@@ -243,6 +245,42 @@ def test_lifecycle_transitions_and_their_ledger_entries(region: Region) -> None:
     _unchanged(
         region, lambda: change_status(node, MARKET_AGENT, lic, "reinstate", now=NOW), BadTransition
     )
+
+
+def test_an_id_that_is_no_license_id_is_refused_naming_its_flaw(
+    region: Region, tmp_path: Path
+) -> None:
+    """get_license, and the acts that look a license up by an id they are given (a status
+    change, a renewal, printing), refuse an id that is no license id with the API's
+    invalid-license-id words, naming its flaw; they said "no license … was issued here"
+    of it, which is said only of a well-formed id the region never recorded."""
+    node = region.node
+    lic = issue(node, MARKET_AGENT, MARKET, business_request(), now=NOW).id
+    wrong_check = lic[:-1] + ("A" if lic[-1] != "A" else "B")
+    flaws = {
+        wrong_check: f"license id: check character should be {lic[-1]!r}",
+        "ELx-never-recorded-1": "license id must start with '1.2.156.3005.2.'",
+        lic.replace(".001.", ".1.", 1): "license id: version must be 3 digits, got '1'",
+    }
+    acts: list[Callable[[str], object]] = [
+        lambda i: get_license(node, i),
+        lambda i: change_status(node, OPERATOR, i, "suspend", reason="x", now=NOW),
+        lambda i: renew(node, OPERATOR, i, now=NOW),
+        lambda i: write_license(node, i, pdf=tmp_path / "x.pdf", png=None, now=NOW),
+    ]
+    size = node.log.size()
+    for bad, flaw in flaws.items():
+        for act in acts:
+            with pytest.raises(InvalidLicenseId) as refused:
+                act(bad)
+            assert refused.value.message.startswith(flaw), refused.value.message
+    assert node.log.size() == size
+    assert not (tmp_path / "x.pdf").exists()
+    unknown = str(make_license_id(BUSINESS, MARKET, "NOSUCH"))
+    with pytest.raises(UnknownLicense) as info:
+        get_license(node, unknown)
+    assert info.value.message == f"no license {unknown} was issued here"
+    assert get_license(node, lic).status == "01"
 
 
 def test_only_the_issuing_agency_or_the_operator_may_act(region: Region) -> None:
