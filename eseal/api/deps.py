@@ -270,14 +270,22 @@ JSON_BODY_PROBLEMS: tuple[Cause, ...] = (
 
 
 def agency_problems(
-    *causes: Cause, body: Literal["json", "form"] | None = "json", limit: int = DEFAULT_LIMIT
+    *causes: Cause,
+    body: Literal["json", "form"] | None = "json",
+    form_limit: int | None = None,
 ) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` of an operation taking a credential: its own ``causes`` (the
     problems its values and its acts may meet, first), then those of its ``body``, of the
-    credential and of any request. The app's document lists no other 4xx for it
+    credential and of any request (``form_limit``: its limit for a multipart/form-data
+    body, where it has a larger one). The app's document lists no other 4xx for it
     (:func:`eseal.api.app._only_problems_answered`)."""
     of_body = JSON_BODY_PROBLEMS if body == "json" else ()
-    return problems(*causes, *of_body, *CREDENTIAL_PROBLEMS, *request_problems(limit))
+    return problems(
+        *causes,
+        *of_body,
+        *CREDENTIAL_PROBLEMS,
+        *request_problems(DEFAULT_LIMIT, form_limit=form_limit),
+    )
 
 
 def public_problems(*causes: Cause) -> dict[int | str, dict[str, Any]]:

@@ -949,3 +949,19 @@ def test_the_license_types_are_described_as_answered(served: Served) -> None:
         for name, prop in s["properties"].items():
             assert prop.get("description"), name
             assert not _nullable(prop) or name == "validity_days", (name, prop)
+
+
+def test_the_stamps_body_limits_are_described_as_applied(served: Served) -> None:
+    """A stamp takes a form of up to 21 MiB and any other body of up to 1 MiB: its 413 says
+    both, and a JSON body just over 1 MiB is refused so."""
+    stamp = served.spec["paths"]["/v1/seals/{seal_id}/stamp"]["post"]
+    described = stamp["responses"]["413"]["description"]
+    form = LARGE_SUFFIXES["/stamp"] // 2**20
+    assert f"a multipart/form-data body over {form} MiB" in described
+    assert f"any other over {DEFAULT_LIMIT // 2**20} MiB" in described
+    auth = {"Authorization": f"Bearer {served.credential}", "Content-Type": "application/json"}
+    answer = served.client.post(
+        "/v1/seals/X/stamp", content=b"[" + b" " * DEFAULT_LIMIT + b"]", headers=auth
+    )
+    assert answer.status_code == 413
+    assert answer.json()["type"].endswith("/body-too-large")

@@ -235,7 +235,7 @@ def make_seal(
         (DocumentTooLarge, f"a document over {MAX_DOCUMENT // 2**20} MiB"),
         *IDEMPOTENCY_PROBLEMS,
         body="form",
-        limit=LARGE_SUFFIXES["/stamp"],
+        form_limit=LARGE_SUFFIXES["/stamp"],
     ),
 )
 def stamp_document(
