@@ -39,10 +39,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from sqlalchemy import select, union
+from sqlalchemy import inspect, select, union
 from sqlalchemy.engine import make_url
 
-from eseal.models import AgencyKeyRow, SealRow
+from eseal.models import AgencyKeyRow, SealRow, WitnessKeyRow
 from eseal.node import (
     ISSUING_MIGRATIONS,
     LOG_KEY_FILE,
@@ -84,6 +84,7 @@ _INSTALL_PG_DUMP = (
 VERSION_TABLES = ("ledger_alembic_version", "eseal_alembic_version")
 _agency_key = AgencyKeyRow.__table__  # type: ignore[attr-defined]
 _seal = SealRow.__table__  # type: ignore[attr-defined]
+_witness_key = WitnessKeyRow.__table__  # type: ignore[attr-defined]
 #: A manifest lists a few files per signing key: this bounds it before it is parsed.
 MAX_MANIFEST = 64 * 1024 * 1024
 #: The files a backup may hold, by their path in it.
@@ -590,9 +591,10 @@ def _check_ledger(
                 f"manifest's ({manifest['ledger']['size']} entries)"
             )
         with store.read_engine.connect() as conn:
-            recorded = conn.execute(
-                union(select(_agency_key.c.key_id), select(_seal.c.key_id))
-            ).scalars()
+            kinds = [select(_agency_key.c.key_id), select(_seal.c.key_id)]
+            if inspect(conn).has_table(_witness_key.name):  # eseal_0004 on
+                kinds.append(select(_witness_key.c.key_id))
+            recorded = conn.execute(union(*kinds)).scalars()
             missing = sorted(k for k in recorded if f"{KEYS_DIR}/{k}.key" not in manifest["files"])
     finally:
         store.close()

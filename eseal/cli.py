@@ -40,6 +40,7 @@ from eseal.cli_common import (
 from eseal.cli_license import license_app
 from eseal.cli_seal import seal_app
 from eseal.cli_verify import bundle_app, revocations_app, verify_command
+from eseal.cli_witness import witness_app
 from eseal.problems import EXIT_CHECK_FAILED, EXIT_ERROR, exit_code
 from keys.errors import EsealError, ExternalFailure
 from keys.keyfile import PassphraseMissing, passphrase_from_env, passphrase_if_set
@@ -60,6 +61,7 @@ app.add_typer(license_app, name="license")
 app.add_typer(seal_app, name="seal")
 app.add_typer(bundle_app, name="bundle")
 app.add_typer(revocations_app, name="revocations")
+app.add_typer(witness_app, name="witness")
 app.command("verify")(verify_command)
 ledger_app.add_typer(proof_app, name="proof")
 
@@ -84,8 +86,10 @@ def init(
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a region's node: root and log keys (sealed by ESEAL_PASSPHRASE), its ledger."""
+    """Create a region's node: root, log and witness keys (sealed by ESEAL_PASSPHRASE), its
+    ledger."""
     from eseal.node import init_node
+    from eseal.witness import require_witness_key
     from keys.ed25519 import key_id
 
     passphrase = passphrase_from_env()
@@ -107,6 +111,7 @@ def init(
             "origin": cfg.origin,
             "root_key_id": key_id(cfg.root_public_key).hex(),
             "log_verifier_key": cfg.log_verifier,
+            "witness_verifier_key": require_witness_key(node).verifier_key,
             "checkpoint": node.log.checkpoint(),
         }
         emit(
@@ -115,7 +120,8 @@ def init(
             lambda: typer.echo(
                 f"Initialised region {cfg.region} {cfg.name} in {node.data_dir}\n"
                 f"root key id:      {out['root_key_id']}\n"
-                f"log verifier key: {cfg.log_verifier}\n\n{out['checkpoint']}",
+                f"log verifier key: {cfg.log_verifier}\n"
+                f"witness key:      {out['witness_verifier_key']}\n\n{out['checkpoint']}",
             ),
         )
     finally:

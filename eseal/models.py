@@ -128,6 +128,53 @@ class IdempotencyKeyRow(SQLModel, table=True):
     expires_at: int = Field(sa_column=Column(_BIGINT, nullable=False, index=True))
 
 
+class WitnessKeyRow(SQLModel, table=True):
+    """The node's witness key (C2SP tlog-cosignature ``cosignature/v1``): its name, public key
+    and key statement (role ``witness``, certified by the region root and recorded in the
+    ledger by a ``key.add`` entry). The private key is sealed in ``keys/<key id>.key``."""
+
+    __tablename__ = "witness_key"
+    #: The key's name in its cosignature lines: ``<origin>/witness``; one key a node.
+    name: str = Field(sa_column=Column(String(256), primary_key=True))
+    key_id: str = Field(sa_column=Column(String(16), nullable=False))  # hex
+    public_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    statement: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    ledger_index: int = Field(sa_column=Column(_BIGINT, nullable=False))
+
+
+class WitnessedLogRow(SQLModel, table=True):
+    """A log this node witnesses (C2SP tlog-witness): its origin, the signed-note verifier
+    key it trusts for it, and the latest checkpoint it cosigned (size 0 and no note until
+    the first). ``size`` moves only by compare-and-swap (:mod:`eseal.witness`)."""
+
+    __tablename__ = "witnessed_log"
+    origin: str = Field(sa_column=Column(String(256), primary_key=True))
+    verifier_key: str = Field(sa_column=Column(Text, nullable=False))
+    size: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    root_hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    #: The checkpoint as the log signed it, with this node's cosignature line after.
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    added_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    updated_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
+
+
+class WitnessEvidenceRow(SQLModel, table=True):
+    """A checkpoint signed by a witnessed log that this node refused as a fork of (or a
+    rollback from) the one it held: both notes kept, the log's own signatures on each."""
+
+    __tablename__ = "witness_evidence"
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    origin: str = Field(sa_column=Column(String(256), nullable=False, index=True))
+    reason: str = Field(sa_column=Column(String(32), nullable=False))
+    held_note: str | None = Field(default=None, sa_column=Column(Text))
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    #: SHA-256 of ``note``: one row a refused note.
+    note_sha256: bytes = Field(sa_column=Column(LargeBinary, nullable=False, unique=True))
+    detail: str = Field(sa_column=Column(Text, nullable=False))
+    seen_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
+
+
 ESEAL_TABLES = (
     AgencyRow,
     AgencyKeyRow,
@@ -136,4 +183,7 @@ ESEAL_TABLES = (
     SealRow,
     StampRow,
     IdempotencyKeyRow,
+    WitnessKeyRow,
+    WitnessedLogRow,
+    WitnessEvidenceRow,
 )

@@ -479,6 +479,9 @@ def _create_node(
         ),
     ).to_bytes()
     root_kid = ed25519.key_id(root_pub)
+    from eseal import witness  # noqa: PLC0415 (it builds on Node: imported once made)
+
+    _witness, witness_kid, witness_statement = witness.new_witness_key(node, now)
     node.log.append(
         [
             Entry("region.init", now, region, region, digest(root_pub), root_kid, body=root_pub),
@@ -491,10 +494,22 @@ def _create_node(
                 root_kid,
                 body=log_statement,
             ),
-        ]
+            witness.witness_key_entry(node, witness_kid, witness_statement, now),
+        ],
+        also=_third(witness.record_witness_key(node, witness_kid, witness_statement, now)),
     )
     _write_json_atomic(data_dir / NODE_FILE, config.to_json())
     return node
+
+
+def _third(record: AlsoInTransaction) -> AlsoInTransaction:
+    """``record`` called with the index of the third entry of init's append (the witness
+    key's ``key.add``) rather than the first."""
+
+    def also(conn: object, first: int) -> None:
+        record(conn, first + 2)
+
+    return also
 
 
 def _finish_interrupted_init(
@@ -513,7 +528,8 @@ def _finish_interrupted_init(
     ``origin``. Then node.json is written and the node returned; anything else is None (the
     ledger is not one this directory's init started, and is left alone)."""
     root_path, log_path = data_dir / ROOT_KEY_FILE, data_dir / LOG_KEY_FILE
-    if store.head().size != 2 or not (root_path.is_file() and log_path.is_file()):
+    # Two entries by an eseal that made no witness key at init, three since.
+    if store.head().size not in {2, 3} or not (root_path.is_file() and log_path.is_file()):
         return None
     root_key = keyfile.read_key_file(root_path, passphrase)
     log_key = keyfile.read_key_file(log_path, passphrase)
@@ -526,6 +542,12 @@ def _finish_interrupted_init(
         or note.split("\n", 1)[0] != origin
     ):
         return None
+    if store.head().size == 3:  # the witness key's entry: its sealed key must be here
+        third = decode_entry(store.read_entries(2, 3)[0])
+        witness_file = data_dir / "keys" / f"{third.subject}.key"
+        if third.kind != "key.add" or not witness_file.is_file():
+            return None
+        keyfile.read_key_file(witness_file, passphrase)
     config, node = _unlocked_node(
         data_dir,
         store,

@@ -37,8 +37,12 @@ LARGE_SUFFIXES = {
     f"{VERIFY_PATH}/image": 31 * 1024 * 1024,
 }
 
-#: Public endpoints whose JSON body is small: a QR text is at most 4,000 characters.
-SMALL_SUFFIXES = {VERIFY_PATH: 16 * 1024}
+#: C2SP tlog-witness's add-checkpoint (eseal.api.routes.witness): a text body, not JSON.
+ADD_CHECKPOINT_PATH = "/add-checkpoint"
+
+#: Public endpoints whose body is small: a QR text is at most 4,000 characters; an
+#: add-checkpoint body a signed checkpoint and at most 63 proof lines.
+SMALL_SUFFIXES = {VERIFY_PATH: 16 * 1024, ADD_CHECKPOINT_PATH: 64 * 1024}
 
 
 BODY_TOO_LARGE = problem_types.BODY_TOO_LARGE.code
@@ -113,7 +117,7 @@ class BodyLimit:
         # A body without a Content-Type is checked as JSON too: some FastAPI releases that
         # pyproject admits parse it as JSON.
         maybe_json = is_json(content_type.decode("latin-1")) or b"content-type" not in headers
-        if maybe_json and not path.endswith(SELF_STRICT_JSON):
+        if maybe_json and not path.endswith(SELF_STRICT_JSON) and path != ADD_CHECKPOINT_PATH:
             checked = await _checked_json(receive, send, limit)
             if checked is None:
                 return  # refused (answered), or the client left

@@ -306,10 +306,10 @@ def runs(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Runs:
         "entry_last": cli("--json", "ledger", "entry", str(n - 1), "--data", d),
         "inclusion_latest": cli("ledger", "proof", "inclusion", str(n - 1), "--json", "--data", d),
         "inclusion_sized": cli(
-            "--data", d, "--json", "ledger", "proof", "inclusion", "1", "--size", "2"
+            "--data", d, "--json", "ledger", "proof", "inclusion", "1", "--size", "3"
         ),
         "consistency_init": cli(
-            "ledger", "proof", "consistency", "2", str(n), "--data", d, "--json"
+            "ledger", "proof", "consistency", "3", str(n), "--data", d, "--json"
         ),
         "consistency_last": cli(
             "--json", "--data", d, "ledger", "proof", "consistency", str(n - 1), str(n)
@@ -413,6 +413,7 @@ def test_init_json_carries_its_fields(runs: Runs) -> None:
         "origin",
         "root_key_id",
         "log_verifier_key",
+        "witness_verifier_key",
         "checkpoint",
     }
     assert out["region"] == REGION
@@ -424,7 +425,8 @@ def test_init_json_carries_its_fields(runs: Runs) -> None:
     assert node["log_verifier"] == out["log_verifier_key"]
     cp = verify_checkpoint(out["checkpoint"], parse_verifier_key(out["log_verifier_key"]))
     head = independent_checkpoint(out["checkpoint"], out["log_verifier_key"])
-    assert (cp.size, cp.root_hash) == (head.size, head.root) == (2, head.root)
+    assert (cp.size, cp.root_hash) == (head.size, head.root) == (3, head.root)
+    assert out["witness_verifier_key"].startswith(f"eseal/{REGION}/witness+")
     leaves = [rfc.leaf_hash(e) for e in raw_entries(runs.init_json_dir)]
     assert head.root == rfc.root_from_leaf_hashes(leaves)
 
@@ -444,10 +446,10 @@ def test_checkpoint_verifies_with_the_key_printed_by_init(base: Base, runs: Runs
         "root_hash": b64e(cp.root_hash),
         "note": note,
     }
-    # init's checkpoint (size 2) verifies with the same key, and is a prefix of this one
+    # init's checkpoint (size 3) verifies with the same key, and is a prefix of this one
     init_cp = verify_checkpoint(base.init_note, parse_verifier_key(base.verifier_key))
-    assert init_cp.size == 2
-    assert init_cp.root_hash == rfc.root_from_leaf_hashes(leaves[:2])
+    assert init_cp.size == 3
+    assert init_cp.root_hash == rfc.root_from_leaf_hashes(leaves[:3])
 
 
 def test_entry_outputs_hash_to_their_leaves(base: Base, runs: Runs) -> None:
@@ -494,11 +496,11 @@ def test_consistency_proofs_verify_independently(base: Base, runs: Runs) -> None
     n = base.size
     out = _json(runs.good["consistency_init"])
     assert set(out) == {"first", "second", "first_root", "second_root", "proof"}
-    assert (out["first"], out["second"]) == (2, n)
+    assert (out["first"], out["second"]) == (3, n)
     assert (b64d(out["first_root"]), b64d(out["second_root"])) == (early.root, latest.root)
     proof = [b64d(h) for h in out["proof"]]
-    assert rfc.verify_consistency(2, n, proof, early.root, latest.root)
-    assert not rfc.verify_consistency(2, n, proof, latest.root, early.root)
+    assert rfc.verify_consistency(3, n, proof, early.root, latest.root)
+    assert not rfc.verify_consistency(3, n, proof, latest.root, early.root)
     out = _json(runs.good["consistency_last"])
     proof = [b64d(h) for h in out["proof"]]
     root = rfc.root_from_leaf_hashes(leaves[: n - 1])

@@ -181,9 +181,9 @@ def test_the_key_files_in_a_backup_are_the_nodes_still_sealed(
     take_backup(node.data_dir, out, database_url=None, now=NOW)
     originals = sorted(p.name for p in (node.data_dir / "keys").glob("*.key"))
     assert sorted(p.name for p in (out / "keys").iterdir()) == originals
-    assert len(originals) == 4  # root, log, the two agencies'
+    assert len(originals) == 5  # root, log, the two agencies', the witness key
     seeds = [bytes(node.require_root_key()), bytes(node.require_log_key())]
-    seeds += [bytes(node.signing_key(bytes.fromhex(Path(n).stem))) for n in originals[:2]]
+    seeds += [bytes(node.signing_key(bytes.fromhex(Path(n).stem))) for n in originals[:3]]
     for name in originals:
         copied = (out / "keys" / name).read_bytes()
         assert copied == (node.data_dir / "keys" / name).read_bytes()

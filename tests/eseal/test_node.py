@@ -26,6 +26,7 @@ from eseal.node import (
     init_node,
 )
 from eseal.passphrase import key_files
+from eseal.witness import witness_key
 from keys import keyfile
 from keys.errors import EsealError, InvalidInput
 from ledger.audit import audit
@@ -151,7 +152,7 @@ def test_a_node_opens_no_ledger_but_its_own(tmp_path: Path) -> None:
     with pytest.raises(LedgerMissing, match="not the one of this node"):
         Node.open(ours, database_url=f"sqlite:///{theirs / 'ledger.db'}")
     with Node.open(ours) as node:
-        assert node.log.size() == 2
+        assert node.log.size() == 3
 
 
 def test_a_data_directory_that_cannot_be_written_is_named_as_such(
@@ -174,7 +175,7 @@ def test_a_data_directory_that_cannot_be_written_is_named_as_such(
     for suffix in ("-wal", "-shm"):
         (data / f"ledger.db{suffix}").touch()
     with Node.open(data) as node:
-        assert node.log.size() == 2
+        assert node.log.size() == 3
 
 
 def test_a_failed_init_leaves_no_directory_it_made(tmp_path: Path) -> None:
@@ -265,7 +266,7 @@ def test_a_node_sealed_under_a_short_passphrase_before_the_rule_still_opens(
     code, _, err = run_eseal(["--data", str(tmp_path), "passphrase"], capsys, monkeypatch)
     assert code == 0, err
     with Node.open(tmp_path, passphrase=PASSPHRASE) as node:
-        assert node.log.size() == 3
+        assert node.log.size() == 4
 
 
 _DIE_BEFORE_NODE_JSON = """
@@ -293,7 +294,7 @@ def test_an_init_killed_before_node_json_is_finished_by_the_next(tmp_path: Path)
     assert not (data / NODE_FILE).exists()
     recorded = SqlStore(f"sqlite:///{data / 'ledger.db'}")
     try:
-        assert recorded.head().size == 2
+        assert recorded.head().size == 3
         root_entry = decode_entry(recorded.read_entries(0, 1)[0])
     finally:
         recorded.close()
@@ -305,11 +306,12 @@ def test_an_init_killed_before_node_json_is_finished_by_the_next(tmp_path: Path)
         data, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW + 5
     ) as node:
         assert node.config.root_public_key == root_entry.body
-        assert node.log.size() == 2
+        assert node.log.size() == 3
+        assert witness_key(node) is not None  # the one the dead init recorded
         add_agency(node, code=MARKET, name="重庆市市场监督管理局", types=[BUSINESS], now=NOW + 6)
     with Node.open(data, passphrase=PASSPHRASE) as node:
         assert audit(node.store, node.log_verifier).ok
-        assert node.log.size() == 3
+        assert node.log.size() == 4
 
 
 def test_a_command_run_where_there_is_no_node_says_how_to_name_one(

@@ -212,6 +212,9 @@ def test_public_operations_name_no_credential_problems(served: Served) -> None:
     for path, operations in served.spec["paths"].items():
         for method, operation in operations.items():
             listed = set(operation["responses"])
+            if "x-c2sp" in operation:  # POST /add-checkpoint: tlog-witness's own answers
+                assert not listed & {"401", "415"}, (path, method)
+                continue
             if "security" not in operation:
                 assert not listed & {"401", "403", "409"}, (path, method)
             else:

@@ -190,7 +190,9 @@ def test_the_command(
     code, said, err = run_eseal(["--data", str(data), "--json", "passphrase"], capsys, monkeypatch)
     assert code == 0, err
     report = json.loads(said)
-    assert sorted(Path(p).name for p in report["rewrapped"]) == ["log.key", "root.key"]
+    witness = sorted(p.name for p in (data / "keys").glob("????????????????.key"))
+    assert len(witness) == 1  # the witness key, made at init
+    assert sorted(Path(p).name for p in report["rewrapped"]) == [*witness, "log.key", "root.key"]
     assert report["already"] == []
     Node.open(data, passphrase=NEW).close()
 

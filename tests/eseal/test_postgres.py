@@ -66,7 +66,7 @@ def test_issue_change_and_verify_on_postgres(tmp_path: Path) -> None:
     reopened = Node.open(tmp_path / "node")
     try:
         assert reopened.config.database_url == url
-        assert reopened.log.size() == 2 + 1 + 1 + 50 + 1
+        assert reopened.log.size() == 3 + 1 + 1 + 50 + 1
     finally:
         reopened.close()
 

@@ -1,0 +1,125 @@
+"""``eseal witness sync``: witness another region's log by pulling its latest checkpoint and
+a consistency proof from the checkpoint held, then deciding as ``POST /add-checkpoint``
+does (:func:`eseal.witness.witness_checkpoint`). The other node is asked over HTTP, each
+answer bounded in size and time; nothing it says is trusted but what the log's key signed
+and what the proof proves."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from eseal.node import Node
+from eseal.witness import SYNC_EVIDENCE, WitnessedLog, witness_checkpoint, witnessed_log
+from keys.errors import CheckFailed, InvalidInput, shown
+from ledger.checkpoint import MAX_NOTE_BYTES, Checkpoint
+from ledger.witness import AddCheckpointRequest, Cosigned, Refused, _hash
+from verifier.deadline import client as deadline_client
+from verifier.online import NodeAnswerMalformed, NodeUnreachable, _bounded_get
+
+CHECKPOINT_PATH = "/v1/ledger/checkpoint"
+CONSISTENCY_PATH = "/v1/ledger/proof/consistency"
+#: A consistency proof's JSON: at most 64 hashes of 44 characters, and its sizes.
+MAX_PROOF_ANSWER = 16 * 1024
+TIMEOUT = 10.0
+
+
+class LogRefused(CheckFailed):
+    """The log's checkpoint is refused: not signed by its key, a fork or a rollback of the
+    checkpoint held, or not proved consistent with it (exit 1)."""
+
+    code = "log-refused"
+
+
+@dataclass(frozen=True)
+class Synced:
+    """What a sync did: the log as it was, the checkpoint the log served, and the outcome."""
+
+    before: WitnessedLog
+    checkpoint_note: str
+    outcome: Cosigned | Refused
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "origin": self.before.origin,
+            "held_size": self.before.size,
+            "held_note": self.before.note,
+            "served_note": self.checkpoint_note,
+        }
+        if isinstance(self.outcome, Cosigned):
+            out |= {
+                "cosigned": True,
+                "size": self.outcome.checkpoint.size,
+                "cosignature": self.outcome.cosignature,
+            }
+        else:
+            out |= {
+                "cosigned": False,
+                "reason": str(self.outcome.reason),
+                "detail": self.outcome.detail,
+            }
+        return out
+
+
+def _get(client: httpx.Client, url: str, limit: int) -> bytes:
+    status, _media, body = _bounded_get(client, url, limit)
+    if status != 200:
+        raise NodeUnreachable(
+            f"{url} answered {status}: {shown(body[:200].decode('utf-8', 'replace'))}"
+        )
+    return body
+
+
+def fetch_checkpoint(client: httpx.Client, base_url: str) -> str:
+    """The log's latest signed checkpoint note, as served (checked later)."""
+    body = _get(client, base_url + CHECKPOINT_PATH, MAX_NOTE_BYTES)
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise NodeAnswerMalformed(f"{base_url}{CHECKPOINT_PATH} is not UTF-8 text") from e
+
+
+def fetch_consistency(
+    client: httpx.Client, base_url: str, first: int, second: int
+) -> tuple[bytes, ...]:
+    """The log's consistency proof from ``first`` to ``second`` (hashes, not yet checked)."""
+    url = f"{base_url}{CONSISTENCY_PATH}?first={first}&second={second}"
+    body = _get(client, url, MAX_PROOF_ANSWER)
+    try:
+        raw = json.loads(body)
+        if raw["first"] != first or raw["second"] != second:
+            raise NodeAnswerMalformed(f"{url} answered a proof of other sizes")
+        hashes = [_hash(h) if isinstance(h, str) else None for h in raw["proof"]]
+    except (ValueError, KeyError, TypeError) as e:
+        raise NodeAnswerMalformed(f"{url} answered no consistency proof: {shown(e)}") from e
+    if any(h is None for h in hashes):
+        raise NodeAnswerMalformed(f"{url} answered a proof hash that is no base64 32-byte hash")
+    return tuple(h for h in hashes if h is not None)
+
+
+def sync(node: Node, base_url: str, *, now: int, client: httpx.Client | None = None) -> Synced:
+    """Pull the log's checkpoint at ``base_url`` and witness it (see module doc)."""
+    base_url = base_url.rstrip("/")
+    own = client or deadline_client(base_url, TIMEOUT)
+    try:
+        note = fetch_checkpoint(own, base_url)
+        origin = note.partition("\n")[0]
+        log = witnessed_log(node, origin)  # unknown: refused before anything more is asked
+        try:
+            served = Checkpoint.parse(note[: note.rfind("\n\n") + 1])
+        except InvalidInput as e:
+            raise NodeAnswerMalformed(
+                f"{base_url}{CHECKPOINT_PATH} is no checkpoint: {e.message}"
+            ) from e
+        proof: tuple[bytes, ...] = ()
+        if 0 < log.size < served.size:
+            proof = fetch_consistency(own, base_url, log.size, served.size)
+    finally:
+        if client is None:
+            own.close()
+    request = AddCheckpointRequest(log.size, proof, note)
+    outcome, _ = witness_checkpoint(node, request, now=now, evidence=SYNC_EVIDENCE)
+    return Synced(log, note, outcome)
