@@ -22,9 +22,10 @@ from pydantic import BaseModel, Field
 
 from eseal.api.deps import NodeDep, problem_response, public_problems
 from eseal.api.limits import ADD_CHECKPOINT_PATH, SMALL_SUFFIXES, BodyTooLarge
-from eseal.node import Node
-from eseal.witness import require_witness_key, witness_checkpoint
+from eseal.node import KeysLocked, Node
+from eseal.witness import NoWitnessKey, require_witness_key, witness_checkpoint
 from keys.errors import InvalidInput
+from ledger.store import StoreUnavailable
 from ledger.witness import (
     MAX_PROOF_LINES,
     TLOG_SIZE_CONTENT_TYPE,
@@ -46,6 +47,9 @@ _DEVIATION = (
     " Answered in text as C2SP tlog-witness requires, not as an RFC 9457 problem (the one "
     "operation of this API that does not: it is another protocol's)."
 )
+
+_DATABASE = f"{StoreUnavailable.code} (the node's database did not answer)"
+_NO_KEY = f"{NoWitnessKey.code} (the node has no witness key yet: eseal witness init)"
 
 ADD_CHECKPOINT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -82,6 +86,11 @@ ADD_CHECKPOINT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "one." + _DEVIATION,
         "content": _TEXT_CONTENT,
     },
+    **problem_response(
+        503,
+        f"{_DATABASE}, {KeysLocked.code} (the node's keys are not unlocked), or {_NO_KEY}; "
+        "retry later",
+    ),
 }
 
 
@@ -147,7 +156,7 @@ class WitnessKeyOut(BaseModel):
 @router.get(
     "/v1/witness",
     responses=public_problems()
-    | problem_response(503, "no-witness-key (the node has no witness key yet)"),
+    | problem_response(503, f"{_DATABASE}, or {_NO_KEY}; retry later"),
 )
 def witness_key(node: NodeDep) -> WitnessKeyOut:
     """The node's witness key, to list it among the witnesses a log or verifier trusts."""
