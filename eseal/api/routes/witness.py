@@ -155,8 +155,7 @@ class WitnessKeyOut(BaseModel):
 
 @router.get(
     "/v1/witness",
-    responses=public_problems()
-    | problem_response(503, f"{_DATABASE}, or {_NO_KEY}; retry later"),
+    responses=public_problems() | problem_response(503, f"{_DATABASE}, or {_NO_KEY}; retry later"),
 )
 def witness_key(node: NodeDep) -> WitnessKeyOut:
     """The node's witness key, to list it among the witnesses a log or verifier trusts."""
