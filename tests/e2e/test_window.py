@@ -821,9 +821,19 @@ def test_a_late_answer_never_replaces_a_refusal_made_since(
     def hold(route: Route) -> None:  # answered by hand, late
         held.append(route)
 
+    def until_held(requests: int) -> None:
+        """Until the page's request is on its way (held here): an upload shrinks its image
+        before it sends it, and a file chosen before then replaces it unsent."""
+        for _ in range(200):
+            if len(held) == requests:
+                return
+            page.wait_for_timeout(50)
+        raise AssertionError(f"{len(held)} requests held, not {requests}")
+
     page.route("**/v1/verify/image", hold)
     _upload(page, site.files / "valid.png")
     expect(page.locator("#banner")).to_have_attribute("data-state", "busy")
+    until_held(1)
     huge = tmp_path / "大照片.jpg"
     with huge.open("wb") as f:
         f.truncate(11 * 1024 * 1024)
@@ -831,7 +841,6 @@ def test_a_late_answer_never_replaces_a_refusal_made_since(
     banner = page.locator("#banner")
     expect(banner).to_have_attribute("data-state", "notice")
     expect(banner).to_contain_text("图片不能超过 10 MB")
-    assert len(held) == 1
     with page.expect_event("requestfinished"):
         held[0].continue_()
     _settled(page)
@@ -842,6 +851,7 @@ def test_a_late_answer_never_replaces_a_refusal_made_since(
     page.route("**/v1/verify", hold)
     _paste(page, site.valid_text)
     expect(banner).to_have_attribute("data-state", "busy")
+    until_held(2)
     page.locator("#qr-text").fill("")
     page.locator("#qr-text").press("Enter")
     expect(banner).to_contain_text("请先粘贴或扫入证照码")
