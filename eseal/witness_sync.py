@@ -16,9 +16,9 @@ from eseal.node import Node
 from eseal.witness import SYNC_EVIDENCE, WitnessedLog, witness_checkpoint, witnessed_log
 from keys.errors import CheckFailed, InvalidInput, shown
 from ledger.checkpoint import MAX_NOTE_BYTES, Checkpoint
-from ledger.witness import AddCheckpointRequest, Cosigned, Refused, _hash
+from ledger.witness import AddCheckpointRequest, Cosigned, Refused, hash_line
 from verifier.deadline import client as deadline_client
-from verifier.online import NodeAnswerMalformed, NodeUnreachable, _bounded_get
+from verifier.online import NodeAnswerMalformed, NodeUnreachable, bounded_get
 
 CHECKPOINT_PATH = "/v1/ledger/checkpoint"
 CONSISTENCY_PATH = "/v1/ledger/proof/consistency"
@@ -65,7 +65,7 @@ class Synced:
 
 
 def _get(client: httpx.Client, url: str, limit: int) -> bytes:
-    status, _media, body = _bounded_get(client, url, limit)
+    status, _media, body = bounded_get(client, url, limit)
     if status != 200:
         raise NodeUnreachable(
             f"{url} answered {status}: {shown(body[:200].decode('utf-8', 'replace'))}"
@@ -92,7 +92,7 @@ def fetch_consistency(
         raw = json.loads(body)
         if raw["first"] != first or raw["second"] != second:
             raise NodeAnswerMalformed(f"{url} answered a proof of other sizes")
-        hashes = [_hash(h) if isinstance(h, str) else None for h in raw["proof"]]
+        hashes = [hash_line(h) if isinstance(h, str) else None for h in raw["proof"]]
     except (ValueError, KeyError, TypeError) as e:
         raise NodeAnswerMalformed(f"{url} answered no consistency proof: {shown(e)}") from e
     if any(h is None for h in hashes):

@@ -69,7 +69,7 @@ def _size(text: str) -> int | None:
     return size if size <= MAX_TREE_SIZE else None
 
 
-def _hash(line: str) -> bytes | None:
+def hash_line(line: str) -> bytes | None:
     """One hash in canonical standard base64, or None."""
     try:
         raw = base64.b64decode(line.encode("ascii"), validate=True)
@@ -138,7 +138,7 @@ class AddCheckpointRequest:
             )
         proof: list[bytes] = []
         for i, line in enumerate(proof_lines):
-            h = _hash(line)
+            h = hash_line(line)
             if h is None:
                 raise AddCheckpointMalformed(f"proof line {i + 1} is not a base64 32-byte hash")
             proof.append(h)

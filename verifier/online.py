@@ -83,7 +83,7 @@ class NodeAnswerUnproven(ExternalFailure):
 _IDENTITY = {"accept-encoding": "identity"}
 
 
-def _bounded_get(
+def bounded_get(
     client: httpx.Client, url: str, limit: int, seconds: float | None = None
 ) -> tuple[int, str, bytes]:
     """(status code, media type, body) of a GET, reading at most ``limit`` bytes of body
@@ -141,7 +141,7 @@ def _fetch(
 ) -> bytes:
     url = base_url.rstrip("/") + path
     with deadline_client(url, timeout) as client:
-        status, _media, body = _bounded_get(client, url, limit, seconds)
+        status, _media, body = bounded_get(client, url, limit, seconds)
     if status != 200:
         raise NodeUnreachable(f"{url} answered {status}")
     return body
@@ -191,7 +191,7 @@ class OnlineStatus:
     def _get(self, path: str, kind: Literal["license", "seal"]) -> dict[str, Any] | None:
         """The node's JSON object at ``path``, or None when it answers with its problem
         saying it never recorded the ``kind`` (:data:`_NEVER_RECORDED`)."""
-        status, media, body = _bounded_get(self._client, self.base_url + path, MAX_RESPONSE)
+        status, media, body = bounded_get(self._client, self.base_url + path, MAX_RESPONSE)
         never = _NEVER_RECORDED[kind].get(status)
         if never is not None and _is_problem(media, body, never):
             return None

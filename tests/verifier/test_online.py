@@ -1470,7 +1470,7 @@ def test_a_node_dripping_its_answer_is_cut_off_at_the_deadline(
     """Through any client (here a mock transport, which the deadline's network streams do
     not bound): the body is read no further once the deadline has passed."""
     from verifier import online
-    from verifier.online import NodeUnreachable, _bounded_get
+    from verifier.online import NodeUnreachable, bounded_get
 
     monkeypatch.setattr(online, "REQUEST_SECONDS", 0.3)
     drip = httpx.Client(
@@ -1478,7 +1478,7 @@ def test_a_node_dripping_its_answer_is_cut_off_at_the_deadline(
     )
     started = time.monotonic()
     with pytest.raises(NodeUnreachable, match=r"took longer than 0\.3 s"):
-        _bounded_get(drip, "http://drip/v1/bundle", 1 << 20)
+        bounded_get(drip, "http://drip/v1/bundle", 1 << 20)
     assert time.monotonic() - started < 2.0  # not the 5 s the whole body would take
 
 
@@ -1506,7 +1506,7 @@ def test_a_compressed_answer_is_refused_before_it_is_inflated(coding: str) -> No
     layers of gzip: httpx would inflate them whole, 64 MiB here (gigabytes from a few KB
     more), before the body's bound is seen. Identity is asked for, and nothing else
     taken, its body never inflated."""
-    from verifier.online import NodeUnreachable, _bounded_get
+    from verifier.online import NodeUnreachable, bounded_get
 
     bomb = _gzip_twice_of_zeros(64 << 20)
     asked: list[str | None] = []
@@ -1518,7 +1518,7 @@ def test_a_compressed_answer_is_refused_before_it_is_inflated(coding: str) -> No
 
     node = httpx.Client(transport=httpx.MockTransport(reply))
     with traced() as peak, pytest.raises(NodeUnreachable, match="content-encoding"):
-        _bounded_get(node, "http://bomb/v1/revocations", 64 << 20)
+        bounded_get(node, "http://bomb/v1/revocations", 64 << 20)
     assert asked == ["identity"]
     assert peak.bytes < 4 << 20  # not the 64 MiB inflated
     for same in ("Identity", ""):
@@ -1529,7 +1529,7 @@ def test_a_compressed_answer_is_refused_before_it_is_inflated(coding: str) -> No
                 )
             )
         )
-        assert _bounded_get(plain, "http://plain/", 16)[2] == b"{}"
+        assert bounded_get(plain, "http://plain/", 16)[2] == b"{}"
 
 
 def test_an_answer_older_than_the_bundle_is_refused(region: Region, client: TestClient) -> None:
