@@ -201,3 +201,111 @@ def witness_sync(
         )
     kept = " (kept as evidence: eseal witness evidence)" if outcome.checkpoint else ""
     raise LogRefused(f"the log {done.before.origin} is refused: {outcome.reason}{kept}")
+
+
+# --- this node's own log, witnessed by others ----------------------------------------------
+
+
+@witness_app.command("add-witness")
+def witness_add_witness(
+    url: Annotated[
+        str,
+        typer.Argument(
+            metavar="URL",
+            help="The witness's base URL: it takes POST URL/add-checkpoint "
+            "(another eseal node: https://node.example).",
+        ),
+    ],
+    verifier_key: Annotated[
+        str,
+        typer.Argument(
+            metavar="VERIFIER_KEY",
+            help="The witness's cosignature/v1 verifier key (an eseal node's `eseal witness "
+            "key` or GET /v1/witness prints it).",
+        ),
+    ],
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Have the witness at URL, whose cosignatures VERIFIER_KEY verifies, witness this
+    node's log (`eseal witness ask` asks it; named by its key's name)."""
+    from eseal.witness_ask import add_witness
+
+    with open_node(data, database_url) as node:
+        w = add_witness(node, url, verifier_key, now=now())
+    emit(
+        w.to_json(),
+        as_json,
+        lambda: typer.echo(f"witness {w.name} at {w.url} added ({w.verifier_key}), from size 0"),
+    )
+
+
+@witness_app.command("witnesses")
+def witness_witnesses(
+    data: DataOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
+) -> None:
+    """List the witnesses of this node's log, with the size each last cosigned."""
+    from eseal.witness_ask import list_witnesses
+
+    with open_node(data, database_url) as node:
+        found = list_witnesses(node)
+
+    def human() -> None:
+        if not found:
+            typer.echo("no witness of this log (eseal witness add-witness URL VERIFIER_KEY)")
+        for w in found:
+            typer.echo(f"{w.name}  {w.url}  cosigned size {w.size}  {w.verifier_key}")
+
+    emit([w.to_json() for w in found], as_json, human)
+
+
+@witness_app.command("remove-witness")
+def witness_remove_witness(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The witness's key name.")],
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop asking the witness NAME (its cosignature is no longer served)."""
+    from eseal.witness_ask import remove_witness
+
+    with open_node(data, database_url) as node:
+        w = remove_witness(node, name)
+    emit(
+        w.to_json(),
+        as_json,
+        lambda: typer.echo(f"removed the witness {w.name} (cosigned size {w.size})"),
+    )
+
+
+@witness_app.command("ask")
+def witness_ask(data: DataOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Ask each witness of this node's log to cosign its current checkpoint, from the size
+    it last cosigned (with a consistency proof), and store each cosignature that verifies.
+    Exit 0 if every witness cosigned, 1 if any refused (or answered a line that does not
+    verify), 2 on bad input or when no witness could be reached. For cron."""
+    from eseal.witness_ask import WitnessesRefused, WitnessesUnreachable, ask
+
+    with open_node(data, database_url) as node:
+        done = ask(node, now=now())
+
+    def human() -> None:
+        for a in done:
+            mark = "ok " if a.outcome == "cosigned" else "!!!"
+            typer.echo(
+                f"{mark} {a.name} ({a.url}): {a.outcome}: {a.detail}",
+                err=a.outcome != "cosigned",
+            )
+
+    emit([a.to_json() for a in done], as_json, human)
+    failed = [a for a in done if a.outcome != "cosigned"]
+    if failed and all(a.outcome == "unreachable" for a in done):
+        raise WitnessesUnreachable(
+            "no witness could be reached: " + "; ".join(f"{a.name}: {a.detail}" for a in failed)
+        )
+    if failed:
+        raise WitnessesRefused(
+            f"{len(failed)} of {len(done)} witnesses did not cosign: "
+            + "; ".join(f"{a.name}: {a.outcome}" for a in failed)
+        )

@@ -175,6 +175,24 @@ class WitnessEvidenceRow(SQLModel, table=True):
     seen_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
 
 
+class LogWitnessRow(SQLModel, table=True):
+    """A witness of this node's own log (C2SP tlog-witness, the log's side): the base URL of
+    its ``POST /add-checkpoint``, its cosignature/v1 verifier key (named ``name``), and the
+    latest checkpoint it cosigned (size 0 and no line until the first): the size the node
+    sends it as the old size, and the line appended to that checkpoint when it is served."""
+
+    __tablename__ = "log_witness"
+    name: str = Field(sa_column=Column(String(256), primary_key=True))
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    verifier_key: str = Field(sa_column=Column(Text, nullable=False))
+    size: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    root_hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    #: The cosignature/v1 line (with its newline), verified before it is stored.
+    cosignature: str | None = Field(default=None, sa_column=Column(Text))
+    cosigned_at: int | None = Field(default=None, sa_column=Column(_BIGINT))
+    added_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
+
+
 ESEAL_TABLES = (
     AgencyRow,
     AgencyKeyRow,
@@ -186,4 +204,5 @@ ESEAL_TABLES = (
     WitnessKeyRow,
     WitnessedLogRow,
     WitnessEvidenceRow,
+    LogWitnessRow,
 )

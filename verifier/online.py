@@ -89,10 +89,25 @@ def bounded_get(
     """(status code, media type, body) of a GET, reading at most ``limit`` bytes of body
     within ``seconds`` in all (:data:`REQUEST_SECONDS` unless given; headers included,
     with a :func:`verifier.deadline.client`)."""
+    return bounded_request(client, "GET", url, limit, seconds)
+
+
+def bounded_request(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    limit: int,
+    seconds: float | None = None,
+    *,
+    content: bytes | None = None,
+    content_type: str | None = None,
+) -> tuple[int, str, bytes]:
+    """As :func:`bounded_get`, for a request of ``method`` sending ``content`` (a POST)."""
     seconds = REQUEST_SECONDS if seconds is None else seconds
+    headers = dict(_IDENTITY) | ({"Content-Type": content_type} if content_type else {})
     with deadline(seconds) as at:
         try:
-            with client.stream("GET", url, headers=_IDENTITY) as response:
+            with client.stream(method, url, headers=headers, content=content) as response:
                 coding = response.headers.get("content-encoding", "").strip().lower()
                 if coding not in ("", "identity"):
                     raise NodeUnreachable(

@@ -1,0 +1,323 @@
+"""The node's own log witnessed (C2SP tlog-witness, the log's side): the witnesses its
+operator names, asking each to cosign the node's current checkpoint (``eseal witness ask``,
+from cron), and the checkpoint served with the cosignatures it was given.
+
+Each witness is asked ``POST <url>/add-checkpoint`` with the old size the node believes it
+holds (the size it last cosigned, 0 at first), the consistency proof from that size, and
+the node's checkpoint. A 409 names the size the witness holds: the request is sent once
+more from it. A cosignature line is stored only once it verifies under the witness's key
+on this very checkpoint (:func:`ledger.cosignature.verify_witnessed`); nothing else the
+witness answers is trusted. Each answer is bounded in size and time.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from eseal.models import LogWitnessRow
+from eseal.node import Node
+from eseal.witness import witness_key
+from keys.errors import CheckFailed, EsealError, ExternalFailure, InvalidInput, shown
+from ledger.checkpoint import Checkpoint, NoteVerifier, verify_checkpoint
+from ledger.cosignature import CosignatureVerifier, parse_cosigner_key, verify_witnessed
+from ledger.witness import TLOG_SIZE_CONTENT_TYPE, AddCheckpointRequest, parse_size_body
+from verifier.deadline import client as deadline_client
+from verifier.online import NodeUnreachable, bounded_request
+
+_w = LogWitnessRow.__table__  # type: ignore[attr-defined]
+
+#: Where a witness takes add-checkpoint requests, under its base URL (tlog-witness).
+ADD_CHECKPOINT_PATH = "/add-checkpoint"
+#: The most of a witness's answer read: a cosignature line is about 150 bytes; a refusal's
+#: text a few hundred.
+MAX_ANSWER = 4 * 1024
+TIMEOUT = 10.0
+
+
+class WitnessAlreadyAdded(InvalidInput):
+    """``add-witness`` of a witness name the node has already."""
+
+    code = "witness-already-added"
+    http_status = 409
+
+
+class UnknownWitness(InvalidInput):
+    """No witness of this name is registered for the node's log."""
+
+    code = "unknown-witness"
+    http_status = 404
+
+
+class NoWitnesses(InvalidInput):
+    """``ask`` with no witness registered."""
+
+    code = "no-witnesses"
+
+
+class WitnessesRefused(CheckFailed):
+    """A witness did not cosign the checkpoint: it refused, or answered a line that does
+    not verify (exit 1)."""
+
+    code = "witnesses-refused"
+
+
+class WitnessesUnreachable(ExternalFailure):
+    """No witness could be reached (exit 2)."""
+
+    code = "witnesses-unreachable"
+
+
+@dataclass(frozen=True)
+class LogWitness:
+    """A witness of the node's log and the latest checkpoint it cosigned."""
+
+    name: str
+    url: str
+    verifier_key: str
+    size: int
+    root_hash: bytes | None
+    cosignature: str | None
+    cosigned_at: int | None
+    added_at: int
+
+    @property
+    def verifier(self) -> CosignatureVerifier:
+        return parse_cosigner_key(self.verifier_key)
+
+    def to_json(self) -> dict[str, Any]:
+        root = base64.b64encode(self.root_hash).decode("ascii") if self.root_hash else None
+        return {
+            "name": self.name,
+            "url": self.url,
+            "verifier_key": self.verifier_key,
+            "size": self.size,
+            "root_hash": root,
+            "cosignature": self.cosignature,
+            "cosigned_at": self.cosigned_at,
+            "added_at": self.added_at,
+        }
+
+
+def _row(row: Any) -> LogWitness:
+    return LogWitness(
+        row.name,
+        row.url,
+        row.verifier_key,
+        row.size,
+        row.root_hash,
+        row.cosignature,
+        row.cosigned_at,
+        row.added_at,
+    )
+
+
+def witness_url(url: str) -> str:
+    """A witness's base URL (http or https), without a trailing slash."""
+    if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+        raise InvalidInput(f"the witness URL {shown(url)} is not an http:// or https:// URL")
+    if any(c.isspace() for c in url) or "?" in url or "#" in url:
+        raise InvalidInput(f"the witness URL {shown(url)} has spaces, a query or a fragment")
+    return url.rstrip("/")
+
+
+def add_witness(node: Node, url: str, key: str, *, now: int) -> LogWitness:
+    """Register the witness at ``url`` (the base of its ``POST /add-checkpoint``) whose
+    cosignature/v1 verifier key is ``key``; named by its key's name, from size 0."""
+    base = witness_url(url)
+    verifier = parse_cosigner_key(key.strip())
+    own = witness_key(node)
+    if own is not None and own.public_key == verifier.public_key:
+        raise InvalidInput("that is this node's own witness key: a witness is another party")
+    try:
+        with node.sql.write_engine.begin() as conn:
+            conn.execute(
+                insert(_w).values(
+                    name=verifier.name,
+                    url=base,
+                    verifier_key=str(verifier),
+                    size=0,
+                    root_hash=None,
+                    cosignature=None,
+                    cosigned_at=None,
+                    added_at=now,
+                )
+            )
+    except IntegrityError as e:
+        raise WitnessAlreadyAdded(
+            f"a witness named {shown(verifier.name)} is registered already (eseal witness "
+            "witnesses); remove it first to change its URL or key"
+        ) from e
+    return log_witness(node, verifier.name)
+
+
+def log_witness(node: Node, name: str) -> LogWitness:
+    with node.sql.read_engine.connect() as conn:
+        row = conn.execute(select(_w).where(_w.c.name == name)).first()
+    if row is None:
+        raise UnknownWitness(f"no witness named {shown(name)} is registered")
+    return _row(row)
+
+
+def list_witnesses(node: Node) -> list[LogWitness]:
+    with node.sql.read_engine.connect() as conn:
+        return [_row(r) for r in conn.execute(select(_w).order_by(_w.c.name))]
+
+
+def remove_witness(node: Node, name: str) -> LogWitness:
+    """Forget the witness ``name`` (and the cosignature it gave: no longer served)."""
+    with node.sql.write_engine.begin() as conn:
+        row = conn.execute(select(_w).where(_w.c.name == name)).first()
+        if row is None:
+            raise UnknownWitness(f"no witness named {shown(name)} is registered")
+        conn.execute(delete(_w).where(_w.c.name == name))
+    return _row(row)
+
+
+# --- asking --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What one witness did with the checkpoint: ``outcome`` is ``cosigned``, ``refused``
+    (it said no, or answered a line that does not verify: nothing stored) or
+    ``unreachable``; ``old_sizes`` the old sizes sent (two after a 409)."""
+
+    name: str
+    url: str
+    size: int
+    old_sizes: tuple[int, ...]
+    outcome: str
+    detail: str
+    cosignature: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__) | {"old_sizes": list(self.old_sizes)}
+
+
+def check_cosignature(
+    note: str, answer: bytes, log: NoteVerifier, witness: CosignatureVerifier
+) -> str | None:
+    """The answer's cosignature line if it is one line that verifies under ``witness`` on
+    the checkpoint ``note`` (signed by ``log``), else None."""
+    try:
+        line = answer.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not line.startswith("\u2014 ") or not line.endswith("\n") or line.count("\n") != 1:
+        return None
+    try:
+        verify_witnessed(note + line, log, [witness], 1)
+    except EsealError:
+        return None
+    return line
+
+
+def _answer_text(body: bytes) -> str:
+    return shown(body[:300].decode("utf-8", "replace").strip(), 300)
+
+
+def _post(client: httpx.Client, url: str, request: AddCheckpointRequest) -> tuple[int, str, bytes]:
+    return bounded_request(
+        client,
+        "POST",
+        url + ADD_CHECKPOINT_PATH,
+        MAX_ANSWER,
+        TIMEOUT,
+        content=request.body().encode("utf-8"),
+        content_type="text/plain; charset=utf-8",
+    )
+
+
+def _request(node: Node, old: int, checkpoint: Checkpoint, note: str) -> AddCheckpointRequest:
+    size = checkpoint.size
+    proof = tuple(node.log.consistency_proof(old, size)) if 0 < old < size else ()
+    return AddCheckpointRequest(old, proof, note)
+
+
+def ask_one(
+    node: Node,
+    w: LogWitness,
+    note: str,
+    checkpoint: Checkpoint,
+    *,
+    client: httpx.Client,
+    now: int,
+) -> Asked:
+    """Ask the witness ``w`` to cosign ``checkpoint`` (the node's ``note``), from the size it
+    last cosigned, once more from the size it names on a 409; store a verified line."""
+    old, sent = w.size, list[int]()
+    size = checkpoint.size
+
+    def done(outcome: str, detail: str, line: str | None = None) -> Asked:
+        return Asked(w.name, w.url, size, tuple(sent), outcome, detail, line)
+
+    while True:
+        if old > size:
+            return done(
+                "refused",
+                f"the witness holds size {old}, above this log's size {size}: it has a "
+                "checkpoint of this log this node never signed at that size (a fork?)",
+            )
+        sent.append(old)
+        try:
+            status, media, answer = _post(client, w.url, _request(node, old, checkpoint, note))
+        except NodeUnreachable as e:
+            return done("unreachable", e.message)
+        if status == 409 and media == TLOG_SIZE_CONTENT_TYPE and len(sent) == 1:
+            try:
+                old = parse_size_body(answer)
+            except InvalidInput as e:
+                return done("refused", f"409 with a malformed size: {e.message}")
+            continue
+        if status != 200:
+            return done("refused", f"{status}: {_answer_text(answer)}")
+        line = check_cosignature(note, answer, node.log_verifier, w.verifier)
+        if line is None:
+            return done(
+                "refused",
+                f"answered {_answer_text(answer)}, which is no cosignature/v1 line of "
+                f"{w.name} on this checkpoint: not stored",
+            )
+        with node.sql.write_engine.begin() as conn:
+            conn.execute(
+                update(_w)
+                .where(_w.c.name == w.name, _w.c.verifier_key == w.verifier_key, _w.c.size <= size)
+                .values(
+                    size=size, root_hash=checkpoint.root_hash, cosignature=line, cosigned_at=now
+                )
+            )
+        return done("cosigned", f"cosigned size {size} (from old size {old})", line)
+
+
+def ask(
+    node: Node,
+    *,
+    now: int,
+    client_for: Callable[[str], httpx.Client] | None = None,
+) -> list[Asked]:
+    """Ask every registered witness to cosign the node's current checkpoint (one checkpoint
+    for all); what each did. ``client_for`` gives the HTTP client of a witness's URL (a
+    deadline-bounded one, closed after, unless given)."""
+    witnesses = list_witnesses(node)
+    if not witnesses:
+        raise NoWitnesses(
+            "no witness of this node's log is registered (eseal witness add-witness URL KEY)"
+        )
+    note = node.log.checkpoint()
+    checkpoint = verify_checkpoint(note, node.log_verifier)
+    out: list[Asked] = []
+    for w in witnesses:
+        client = client_for(w.url) if client_for else deadline_client(w.url, TIMEOUT)
+        try:
+            out.append(ask_one(node, w, note, checkpoint, client=client, now=now))
+        finally:
+            if client_for is None:
+                client.close()
+    return out
