@@ -195,10 +195,14 @@ def passphrase_command(data: DataOpt = None, as_json: JsonOpt = False) -> None:
 def ledger_checkpoint(
     data: DataOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
 ) -> None:
-    """Print the latest signed checkpoint (C2SP signed note)."""
+    """Print the latest signed checkpoint (C2SP signed note), with the cosignature lines
+    its witnesses gave for it (eseal witness ask)."""
+    from eseal.witness_ask import cosigned_checkpoint
+    from ledger.checkpoint import verify_checkpoint
+
     with open_node(data, database_url) as node:
-        note = node.log.checkpoint()
-        cp = node.log.latest()
+        note = cosigned_checkpoint(node)
+        cp = verify_checkpoint(note, node.log_verifier)
     out = {"origin": cp.origin, "size": cp.size, "root_hash": b64(cp.root_hash), "note": note}
     emit(out, as_json, lambda: typer.echo(note, nl=False))
 

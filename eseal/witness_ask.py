@@ -25,7 +25,7 @@ from eseal.models import LogWitnessRow
 from eseal.node import Node
 from eseal.witness import witness_key
 from keys.errors import CheckFailed, EsealError, ExternalFailure, InvalidInput, shown
-from ledger.checkpoint import Checkpoint, NoteVerifier, verify_checkpoint
+from ledger.checkpoint import MAX_SIGNATURES, Checkpoint, NoteVerifier, verify_checkpoint
 from ledger.cosignature import CosignatureVerifier, parse_cosigner_key, verify_witnessed
 from ledger.witness import TLOG_SIZE_CONTENT_TYPE, AddCheckpointRequest, parse_size_body
 from verifier.deadline import client as deadline_client
@@ -321,3 +321,32 @@ def ask(
             if client_for is None:
                 client.close()
     return out
+
+
+# --- serving -------------------------------------------------------------------------------
+
+#: The most cosignature lines appended to the served checkpoint: with the log's own line,
+#: within the signatures a signed-note verifier takes (:data:`ledger.checkpoint.MAX_SIGNATURES`).
+MAX_SERVED_COSIGNATURES = MAX_SIGNATURES - 1
+
+
+def cosigned_checkpoint(node: Node) -> str:
+    """The node's latest checkpoint note with the stored cosignature lines of its witnesses
+    on that very checkpoint (same size and root hash) appended, by witness name; lines on an
+    older checkpoint are left out. A verifier ignores the lines of keys it does not know
+    (c2sp.org/signed-note)."""
+    note = node.log.checkpoint()
+    checkpoint = Checkpoint.parse(note[: note.rfind("\n\n") + 1])
+    query = (
+        select(_w.c.cosignature)
+        .where(
+            _w.c.size == checkpoint.size,
+            _w.c.root_hash == checkpoint.root_hash,
+            _w.c.cosignature.is_not(None),
+        )
+        .order_by(_w.c.name)
+        .limit(MAX_SERVED_COSIGNATURES)
+    )
+    with node.sql.read_engine.connect() as conn:
+        lines = [str(line) for (line,) in conn.execute(query)]
+    return note + "".join(lines)

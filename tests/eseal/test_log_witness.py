@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +18,10 @@ from sqlalchemy import text
 
 from eseal.api.app import create_app
 from eseal.node import ISSUING_MIGRATIONS, Node, init_node
+from eseal.trust_export import build_bundle
 from eseal.witness import add_log, remove_log, require_witness_key, witnessed_log
 from eseal.witness_ask import (
+    Asked,
     NoWitnesses,
     UnknownWitness,
     WitnessAlreadyAdded,
@@ -29,16 +31,19 @@ from eseal.witness_ask import (
     log_witness,
     remove_witness,
 )
+from eseal.witness_sync import sync
 from keys.errors import InvalidInput
-from ledger.checkpoint import Checkpoint
+from ledger.checkpoint import Checkpoint, open_note
 from ledger.cosignature import QuorumNotMet, cosign, parse_cosigner_key, verify_witnessed
 from ledger.entries import Entry, digest
 from ledger.migrate import upgrade
 from ledger.sql import make_engine, sqlite_url
+from ledger.witness import Cosigned
 from tests.eseal.conftest import NOW, PASSPHRASE, run_eseal
 from tests.eseal.test_migrations import _downgrade, _revision
 from tests.eseal.test_postgres import postgres_node
 from tests.postgres import postgres_url
+from verifier.online import _checkpoint
 
 WITNESS_URL = "http://chongqing.test"
 
@@ -261,6 +266,87 @@ def test_ask_answers_are_bounded(pair: Pair) -> None:
     (done,) = ask(pair.log, now=NOW, client_for=lambda _u: _answering(b"x" * 10_000))
     assert done.outcome == "unreachable"
     assert "answered more than 4 KiB" in done.detail
+
+
+# --- serving -------------------------------------------------------------------------------
+
+
+def test_the_checkpoint_is_served_with_the_cosignatures_on_it(
+    pair: Pair, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GET /v1/ledger/checkpoint and `eseal ledger checkpoint` append the verified lines of
+    the witnesses that cosigned the checkpoint served, and only those; eseal's own readers
+    of a checkpoint (the online verifier, a witness syncing the log) take such a note."""
+    a = TestClient(create_app(pair.log))
+    assert a.get("/v1/ledger/checkpoint").text == pair.log.log.checkpoint()  # none yet
+    shanghai = init_node(
+        tmp_path / "s", region="310000", name="上海市", passphrase=PASSPHRASE, now=NOW
+    )
+    with shanghai:
+        add_log(shanghai, pair.log.config.origin, pair.log.config.log_verifier, now=NOW)
+        keys = [pair.witness_key, require_witness_key(shanghai).verifier_key]
+        add_witness(pair.log, WITNESS_URL, keys[0], now=NOW)
+        add_witness(pair.log, "http://shanghai.test", keys[1], now=NOW)
+        apps = {WITNESS_URL: pair.witness, "http://shanghai.test": shanghai}
+
+        def client(url: str) -> httpx.Client:
+            return TestClient(create_app(apps[url]), base_url=url)
+
+        assert [d.outcome for d in ask(pair.log, now=NOW, client_for=client)] == ["cosigned"] * 2
+        served = a.get("/v1/ledger/checkpoint")
+        assert served.status_code == 200
+        note = served.text
+        lines = [w.cosignature or "" for w in list_witnesses(pair.log)]
+        assert note == pair.log.log.checkpoint() + "".join(lines)
+        witnessed = verify_witnessed(
+            note, pair.log.log_verifier, [parse_cosigner_key(k) for k in keys], 2
+        )
+        assert {c.name for c in witnessed.cosignatures} == {
+            "eseal/500000/witness",
+            "eseal/310000/witness",
+        }
+        code, said, err = run_eseal(
+            ["--data", str(pair.log_dir), "ledger", "checkpoint"], capsys, monkeypatch
+        )
+        assert (code, said) == (0, note), err
+
+        # The verifier's check of a node's checkpoint and a signed-note reader take it.
+        bundle = build_bundle(pair.log, now=NOW + 1)
+        assert _checkpoint({"checkpoint": note}, bundle) == pair.log.log.latest()
+        opened = open_note(note, [pair.log.log_verifier])
+        assert [s.name for s in opened.signatures] == [pair.log.config.origin]
+        # A witness syncing the log reads it too (its own older line in it is ignored).
+        done = sync(pair.witness, "http://beijing.test", now=NOW + 2, client=a)
+        assert isinstance(done.outcome, Cosigned)
+
+        # The log grows: the lines on the older checkpoint are no longer served.
+        _append(pair.log, 2)
+        note = a.get("/v1/ledger/checkpoint").text
+        assert note == pair.log.log.checkpoint()
+        with pytest.raises(QuorumNotMet):
+            verify_witnessed(note, pair.log.log_verifier, [parse_cosigner_key(keys[0])], 1)
+        # One witness asked again: its line alone is served.
+        (done_b,) = ask_only(pair.log, "eseal/500000/witness", client)
+        assert done_b.outcome == "cosigned"
+        note = a.get("/v1/ledger/checkpoint").text
+        assert note == pair.log.log.checkpoint() + (done_b.cosignature or "")
+        verify_witnessed(note, pair.log.log_verifier, [parse_cosigner_key(keys[0])], 1)
+
+
+def ask_only(node: Node, name: str, client_for: Callable[[str], httpx.Client]) -> list[Asked]:
+    """``ask`` of one witness (the other's URL is answered unreachable)."""
+    url = log_witness(node, name).url
+
+    def only(u: str) -> httpx.Client:
+        if u == url:
+            return client_for(u)
+        return httpx.Client(transport=httpx.MockTransport(_unreachable))
+
+    return [a for a in ask(node, now=NOW + 3, client_for=only) if a.name == name]
+
+
+def _unreachable(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("down", request=request)
 
 
 # --- the CLI ------------------------------------------------------------------------------

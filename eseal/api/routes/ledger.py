@@ -8,9 +8,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
-from eseal.api.deps import CURRENT_HEADERS, Cause, LogDep, PlainDigits, public_problems
+from eseal.api.deps import CURRENT_HEADERS, Cause, LogDep, NodeDep, PlainDigits, public_problems
 from eseal.api.problem_types import INVALID_REQUEST
 from eseal.proofs import b64, b64_hashes
+from eseal.witness_ask import cosigned_checkpoint
 from ledger.merkle import leaf_hash
 from ledger.store import BadRange
 
@@ -58,10 +59,13 @@ class ConsistencyOut(BaseModel):
 
 
 @router.get("/checkpoint", response_class=PlainTextResponse, responses=public_problems())
-def checkpoint(log: LogDep) -> PlainTextResponse:
-    """The latest checkpoint as a C2SP signed note (text/plain)."""
+def checkpoint(node: NodeDep) -> PlainTextResponse:
+    """The latest checkpoint as a C2SP signed note (text/plain): the log key's signature,
+    then the C2SP tlog-cosignature (cosignature/v1) lines its witnesses gave for this very
+    checkpoint (`eseal witness ask`), if any. A verifier ignores the lines of keys it does
+    not know."""
     return PlainTextResponse(
-        log.checkpoint(), media_type="text/plain; charset=utf-8", headers=CURRENT_HEADERS
+        cosigned_checkpoint(node), media_type="text/plain; charset=utf-8", headers=CURRENT_HEADERS
     )
 
 
