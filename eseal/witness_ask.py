@@ -27,14 +27,17 @@ from eseal.witness import witness_key
 from keys.errors import CheckFailed, EsealError, ExternalFailure, InvalidInput, shown
 from ledger.checkpoint import MAX_SIGNATURES, Checkpoint, NoteVerifier, verify_checkpoint
 from ledger.cosignature import CosignatureVerifier, parse_cosigner_key, verify_witnessed
-from ledger.witness import TLOG_SIZE_CONTENT_TYPE, AddCheckpointRequest, parse_size_body
+from ledger.witness import (
+    ADD_CHECKPOINT_PATH,
+    TLOG_SIZE_CONTENT_TYPE,
+    AddCheckpointRequest,
+    parse_size_body,
+)
 from verifier.deadline import client as deadline_client
 from verifier.online import NodeUnreachable, bounded_request
 
 _w = LogWitnessRow.__table__  # type: ignore[attr-defined]
 
-#: Where a witness takes add-checkpoint requests, under its base URL (tlog-witness).
-ADD_CHECKPOINT_PATH = "/add-checkpoint"
 #: The most of a witness's answer read: a cosignature line is about 150 bytes; a refusal's
 #: text a few hundred.
 MAX_ANSWER = 4 * 1024

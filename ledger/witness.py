@@ -42,6 +42,8 @@ from ledger.merkle import (
 
 #: "The client MUST NOT send more than 63 consistency proof lines."
 MAX_PROOF_LINES = 63
+#: Where a witness takes add-checkpoint requests, under its base URL.
+ADD_CHECKPOINT_PATH = "/add-checkpoint"
 #: The media type of a 409 answer's body: the witness's tree size, in decimal, and a newline.
 TLOG_SIZE_CONTENT_TYPE = "text/x.tlog.size"
 _SIZE = re.compile(r"0|[1-9][0-9]{0,19}")  # ASCII decimal, no leading zeroes

@@ -18,6 +18,7 @@ from eseal.ids import first_repeated
 from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON, plain_problem, problem
 from keys.errors import InvalidInput
 from keys.keyfile import refuse_duplicate_keys
+from ledger.witness import ADD_CHECKPOINT_PATH  # a text body (tlog-witness), not JSON
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -36,9 +37,6 @@ LARGE_SUFFIXES = {
     VERIFY_PATH: 31 * 1024 * 1024,
     f"{VERIFY_PATH}/image": 31 * 1024 * 1024,
 }
-
-#: C2SP tlog-witness's add-checkpoint (eseal.api.routes.witness): a text body, not JSON.
-ADD_CHECKPOINT_PATH = "/add-checkpoint"
 
 #: Public endpoints whose body is small: a QR text is at most 4,000 characters; an
 #: add-checkpoint body a signed checkpoint and at most 63 proof lines.

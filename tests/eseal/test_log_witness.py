@@ -186,10 +186,8 @@ def _answered(body: bytes, _url: str) -> httpx.Client:
     return _answering(body)
 
 
-def _answering(body: bytes, status: int = 200) -> httpx.Client:
-    return httpx.Client(
-        transport=httpx.MockTransport(lambda _r: httpx.Response(status, content=body))
-    )
+def _answering(body: bytes) -> httpx.Client:
+    return httpx.Client(transport=httpx.MockTransport(lambda _r: httpx.Response(200, content=body)))
 
 
 def test_a_line_that_does_not_verify_is_not_stored(pair: Pair) -> None:

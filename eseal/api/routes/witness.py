@@ -21,12 +21,13 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from eseal.api.deps import NodeDep, problem_response, public_problems
-from eseal.api.limits import ADD_CHECKPOINT_PATH, SMALL_SUFFIXES, BodyTooLarge
+from eseal.api.limits import SMALL_SUFFIXES, BodyTooLarge
 from eseal.node import KeysLocked, Node
 from eseal.witness import NoWitnessKey, require_witness_key, witness_checkpoint
 from keys.errors import InvalidInput
 from ledger.store import StoreUnavailable
 from ledger.witness import (
+    ADD_CHECKPOINT_PATH,
     MAX_PROOF_LINES,
     TLOG_SIZE_CONTENT_TYPE,
     AddCheckpointRequest,
