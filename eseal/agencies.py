@@ -298,17 +298,7 @@ def rotate_key(node: Node, code: str, *, now: int) -> AgencyKey:
         raise Forbidden(f"agency {code} is not active: it gets no new key")
     new = _certify_agency_key(node, code, agency_types(row), now)
     old = [k for k in agency_keys(node, code) if k.status == "active"]
-    drafts = [
-        Entry(
-            "key.add",
-            now,
-            node.config.region,
-            new.key_id.hex(),
-            digest(new.statement),
-            node.root_key_id,
-            body=new.statement,
-        ),
-    ]
+    drafts = [node.key_add_entry(new.key_id, new.statement, now)]
     drafts += _retirements(node, old, reason="rotated", now=now)
 
     def record(conn: Connection, first: int) -> None:

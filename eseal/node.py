@@ -162,6 +162,19 @@ class Node:
     def root_key_id(self) -> bytes:
         return ed25519.key_id(self.config.root_public_key)
 
+    def key_add_entry(self, key_id: bytes, statement: bytes, now: int) -> Entry:
+        """The ledger's ``key.add`` of a key the region root certified: subject its key id,
+        body its signed statement, signed off by the root's key id."""
+        return Entry(
+            "key.add",
+            now,
+            self.config.region,
+            key_id.hex(),
+            digest(statement),
+            self.root_key_id,
+            body=statement,
+        )
+
     def require_log_key(self) -> SigningKey:
         if self.log_key is None:
             raise KeysLocked("this needs the region's keys: set ESEAL_PASSPHRASE")
@@ -485,16 +498,8 @@ def _create_node(
     node.log.append(
         [
             Entry("region.init", now, region, region, digest(root_pub), root_kid, body=root_pub),
-            Entry(
-                "key.add",
-                now,
-                region,
-                ed25519.key_id(log_pub).hex(),
-                digest(log_statement),
-                root_kid,
-                body=log_statement,
-            ),
-            witness.witness_key_entry(node, witness_kid, witness_statement, now),
+            node.key_add_entry(ed25519.key_id(log_pub), log_statement, now),
+            node.key_add_entry(witness_kid, witness_statement, now),
         ],
         also=_third(witness.record_witness_key(node, witness_kid, witness_statement, now)),
     )

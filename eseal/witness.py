@@ -30,7 +30,6 @@ from keys.errors import InvalidInput, shown
 from keys.statements import KeyStatement, KeyStatus, Role, SignedStatement, certify
 from ledger.checkpoint import Checkpoint, NoteVerifier, origin_problem, parse_verifier_key
 from ledger.cosignature import cosigner_key
-from ledger.entries import Entry, digest
 from ledger.store import StoreBusy
 from ledger.witness import (
     AddCheckpointRequest,
@@ -133,19 +132,6 @@ def new_witness_key(node: Node, now: int) -> tuple[SigningKey, bytes, bytes]:
     return key, kid, statement
 
 
-def witness_key_entry(node: Node, kid: bytes, statement: bytes, now: int) -> Entry:
-    """The ledger's ``key.add`` of the witness key (subject its key id, body its statement)."""
-    return Entry(
-        "key.add",
-        now,
-        node.config.region,
-        kid.hex(),
-        digest(statement),
-        node.root_key_id,
-        body=statement,
-    )
-
-
 def record_witness_key(
     node: Node, kid: bytes, statement: bytes, now: int
 ) -> Callable[[Connection, int], None]:
@@ -195,7 +181,7 @@ def add_witness_key(node: Node, *, now: int) -> tuple[WitnessKey, bool]:
     _key_made, kid, statement = new_witness_key(node, now)
     try:
         node.append(
-            [witness_key_entry(node, kid, statement, now)],
+            [node.key_add_entry(kid, statement, now)],
             also=record_witness_key(node, kid, statement, now),
         )
     except IntegrityError as e:  # another made it first
