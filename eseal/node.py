@@ -142,7 +142,10 @@ class Node:
     def append(self, drafts: Sequence[Entry], *, also: AlsoInTransaction | None = None) -> Appended:
         """Record acts in the ledger (with ``also`` in the same transaction); through the
         group committer when one runs (the HTTP server), so concurrent requests share
-        transactions."""
+        transactions. A node opened without its passphrase records nothing: KeysLocked, the
+        problem of every act of such a node (the ledger's own LogKeyLocked would name
+        another cause for the same condition)."""
+        self.require_log_key()
         if self._committer is not None:
             return self._committer.append(drafts, also=also)
         return self.log.append(drafts, also=also)

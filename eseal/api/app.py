@@ -22,7 +22,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eseal.agencies import NotAuthenticated
-from eseal.api.deps import UNAVAILABLE, problem_response
+from eseal.api.deps import problem_response
 from eseal.api.forms import FormUnreadable
 from eseal.api.limits import (
     BODY_TOO_LARGE,
@@ -115,13 +115,13 @@ class Problem(BaseModel):
     )
 
 
-#: Documented on every operation: 503, which each may answer (an operation that answers
-#: another 5xx, a status's 500 or a scanner's 503, names it on its route). Each names its
-#: own 4xx, with their problem types (:func:`eseal.api.deps.problems`); the bare 422 here
-#: only keeps FastAPI from adding its own (a body this API never sends) to each operation
-#: with a parameter, and is dropped wherever the operation names none
-#: (:func:`_only_problems_answered`).
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = problem_response(422) | UNAVAILABLE
+#: Documented on every operation, only to be dropped: each operation names its own 4xx and
+#: 503s, with their problem types (:func:`eseal.api.deps.problems`; a 503 only for the
+#: causes it can answer: the database, its keys locked, the QR readers busy), and any other
+#: 5xx it answers (a status's 500) on its route. The bare 422 here only keeps FastAPI from
+#: adding its own (a body this API never sends) to each operation with a parameter, and is
+#: dropped wherever the operation names none (:func:`_only_problems_answered`).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = problem_response(422)
 
 
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:

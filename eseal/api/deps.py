@@ -124,17 +124,19 @@ def problems(*causes: Cause) -> dict[int | str, dict[str, Any]]:
     return responses
 
 
-#: 503, which every documented operation may answer: each reads the node's database.
-UNAVAILABLE = problem_response(
-    503,
-    f"{StoreUnavailable.code} (the node's database did not answer), or {KeysLocked.code} "
-    "(the operation signs and the node's keys are not unlocked); retry later",
+#: The 503s, each named by the operations that can answer it and by no other
+#: (:func:`problems`, like the 4xx): an operation reading the node's database names
+#: :data:`STORE_UNAVAILABLE` (every one taking a credential does, which it reads there), one
+#: that signs as it answers :data:`KEYS_LOCKED`, one reading images :data:`SCANNER_BUSY`;
+#: one that does none of these (the shipped license-type catalogue) names no 503.
+STORE_UNAVAILABLE: Cause = (StoreUnavailable, "the node's database did not answer; retry later")
+KEYS_LOCKED: Cause = (
+    KeysLocked,
+    "the operation signs, and the node serves without its passphrase: its keys are not unlocked",
 )
-#: 503 of the verification operations, which also read QR codes from images.
-SCANNER_UNAVAILABLE = problem_response(
-    503,
-    f"{ScannerBusy.code} (every QR reader stayed busy with other images), or "
-    f"{StoreUnavailable.code} (the node's database did not answer); retry later",
+SCANNER_BUSY: Cause = (
+    ScannerBusy,
+    "every QR reader stayed busy with other images; retry later",
 )
 #: 500 of a live status answer the node cannot prove.
 STATUS_UNRECORDED = problem_response(
@@ -275,23 +277,27 @@ def agency_problems(
     form_limit: int | None = None,
 ) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` of an operation taking a credential: its own ``causes`` (the
-    problems its values and its acts may meet, first), then those of its ``body``, of the
-    credential and of any request (``form_limit``: its limit for a multipart/form-data
-    body, where it has a larger one). The app's document lists no other 4xx for it
-    (:func:`eseal.api.app._only_problems_answered`)."""
+    problems its values and its acts may meet, first; :data:`KEYS_LOCKED` if it signs),
+    then those of its ``body``, of the credential (which is read from the node's database:
+    :data:`STORE_UNAVAILABLE`) and of any request (``form_limit``: its limit for a
+    multipart/form-data body, where it has a larger one). The app's document lists no other
+    4xx or 503 for it (:func:`eseal.api.app._only_problems_answered`)."""
     of_body = JSON_BODY_PROBLEMS if body == "json" else ()
     return problems(
         *causes,
         *of_body,
         *CREDENTIAL_PROBLEMS,
+        STORE_UNAVAILABLE,
         *request_problems(DEFAULT_LIMIT, form_limit=form_limit),
     )
 
 
 def public_problems(*causes: Cause) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` of a public operation reading no body: its own ``causes``
-    (the problems its path and query may meet), then those of any request. The app's
-    document lists no other 4xx for it (:func:`eseal.api.app._only_problems_answered`)."""
+    (the problems its path and query may meet, and its 503s: :data:`STORE_UNAVAILABLE`
+    if it reads the node's database, :data:`KEYS_LOCKED` if it signs), then those of any
+    request. The app's document lists no other 4xx or 503 for it
+    (:func:`eseal.api.app._only_problems_answered`)."""
     return problems(*causes, *request_problems())
 
 

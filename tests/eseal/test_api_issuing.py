@@ -1091,6 +1091,9 @@ def test_a_node_served_without_its_passphrase_answers_every_act_503(
         assert r.status_code == 503, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
         assert "ESEAL_PASSPHRASE" in r.json()["detail"]
+        # One problem for the one condition, as the document names it: a status change or
+        # revocation (which only appends) answered the ledger's log-key-locked.
+        assert r.json()["type"].endswith("/keys-locked")
         assert node.log.size() == size
     finally:
         node.close()

@@ -975,3 +975,120 @@ def test_the_stamps_body_limits_are_described_as_applied(served: Served) -> None
     )
     assert answer.status_code == 413
     assert answer.json()["type"].endswith("/body-too-large")
+
+
+#: The 503 problem types each operation may answer: the database's where it reads it (every
+#: operation taking a credential does), keys-locked where it signs as it answers, the
+#: readers' where it reads images, the witness key's where it needs one (and the font's where
+#: it draws a seal); none where it does
+#: none of these (the license-type catalogue is shipped with the node).
+UNAVAILABLE = {
+    ("/v1/verify", "post"): {"scanner-busy", "store-unavailable"},
+    ("/v1/verify/image", "post"): {"scanner-busy", "store-unavailable"},
+    ("/v1/bundle", "get"): {"store-unavailable", "keys-locked"},
+    ("/v1/revocations", "get"): {"store-unavailable", "keys-locked"},
+    ("/healthz", "get"): {"store-unavailable"},
+    ("/v1/ledger/checkpoint", "get"): {"store-unavailable"},
+    ("/v1/ledger/entries", "get"): {"store-unavailable"},
+    ("/v1/ledger/proof/inclusion", "get"): {"store-unavailable"},
+    ("/v1/ledger/proof/consistency", "get"): {"store-unavailable"},
+    ("/v1/license-types", "get"): set(),
+    ("/v1/license-types/{code}", "get"): set(),
+    ("/v1/licenses", "post"): {"store-unavailable", "keys-locked"},
+    ("/v1/licenses/batch", "post"): {"store-unavailable", "keys-locked"},
+    ("/v1/licenses/{license_id}/status", "get"): {"store-unavailable"},
+    ("/v1/licenses/{license_id}", "get"): {"store-unavailable"},
+    ("/v1/licenses/{license_id}/renew", "post"): {"store-unavailable", "keys-locked"},
+    ("/v1/licenses/{license_id}/{action}", "post"): {"store-unavailable", "keys-locked"},
+    ("/v1/seals", "post"): {"store-unavailable", "keys-locked", "font-missing"},
+    ("/v1/seals/{seal_id}/stamp", "post"): {"store-unavailable", "keys-locked"},
+    ("/v1/seals/{seal_id}/revoke", "post"): {"store-unavailable", "keys-locked"},
+    ("/v1/seals/{seal_id}/status", "get"): {"store-unavailable"},
+    ("/v1/seals/{seal_id}/image", "get"): {"store-unavailable"},
+    ("/v1/witness", "get"): {"store-unavailable", "no-witness-key"},
+    ("/add-checkpoint", "post"): {"store-unavailable", "keys-locked", "no-witness-key"},
+}
+
+
+def test_each_operation_names_only_the_503s_it_can_answer(served: Served) -> None:
+    """A 503 names its causes as a 4xx does (x-problem-types, each in the description): an
+    operation that signs nothing does not name keys-locked, one that reads no database
+    names no 503 at all (every operation named both, whatever it did)."""
+    named: dict[tuple[str, str], set[str]] = {}
+    for path, method, operation in _operations(served):
+        response = operation["responses"].get("503")
+        if response is None:
+            named[(path, method)] = set()
+            continue
+        assert response["content"] == {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        }
+        codes = response["x-problem-types"]
+        assert len(codes) == len(set(codes)), (path, method, codes)
+        assert response["description"].startswith("Service Unavailable: ")
+        for code in codes:
+            assert re.search(rf"\b{code}\b", response["description"]), (path, method, code)
+        named[(path, method)] = set(codes)
+    assert named == UNAVAILABLE
+
+
+def test_an_operation_not_naming_keys_locked_answers_without_the_keys(served: Served) -> None:
+    """On a node served without its passphrase, the operations that do not name keys-locked
+    answer as on one with its keys (a read, a verification), and one naming it does answer
+    it."""
+    paths = served.spec["paths"]
+    own = _auth(served.credential)
+    reads = {
+        ("/v1/license-types", "get"): ("/v1/license-types", None),
+        ("/healthz", "get"): ("/healthz", None),
+        ("/v1/ledger/checkpoint", "get"): ("/v1/ledger/checkpoint", None),
+        ("/v1/ledger/entries", "get"): ("/v1/ledger/entries?start=0", None),
+        ("/v1/licenses/{license_id}/status", "get"): (
+            f"/v1/licenses/{served.license_id}/status",
+            None,
+        ),
+        ("/v1/licenses/{license_id}", "get"): (f"/v1/licenses/{served.license_id}", own),
+    }
+    with Node.open(served.node.data_dir) as locked, TestClient(create_app(locked)) as client:
+        assert locked.log_key is None
+        assert locked.root_key is None
+        for (path, method), (url, headers) in reads.items():
+            assert "keys-locked" not in UNAVAILABLE[(path, method)]
+            assert "keys-locked" not in paths[path][method]["responses"].get("503", {}).get(
+                "x-problem-types", []
+            )
+            r = client.get(url, headers=headers)
+            assert r.status_code == 200, (url, r.text)
+        r = client.post("/v1/verify", json={"text": served.qr_text})
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "REVOKED"  # the verdict, read without the keys
+        r = client.get("/v1/bundle")
+        assert r.status_code == 503
+        assert r.json()["type"].endswith("/keys-locked")
+        assert "keys-locked" in paths["/v1/bundle"]["get"]["responses"]["503"]["x-problem-types"]
+
+
+def test_an_operation_reading_no_database_answers_without_it(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the node's database failing, the license-type catalogue (which names no 503)
+    is still answered, while an operation naming store-unavailable answers it."""
+    from sqlalchemy.exc import OperationalError
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise OperationalError("SELECT 1", {}, Exception("disk I/O error"))
+
+    with (
+        Node.open(served.node.data_dir) as node,
+        TestClient(create_app(node), raise_server_exceptions=False) as client,
+    ):
+        for engine in (node.sql.read_engine, node.sql.write_engine):
+            monkeypatch.setattr(engine, "connect", broken)
+            monkeypatch.setattr(engine, "begin", broken)
+        r = client.get("/healthz")
+        assert r.status_code == 503, r.text
+        assert r.json()["type"].endswith("/store-unavailable")
+        for url in ("/v1/license-types", f"/v1/license-types/{BUSINESS}"):
+            r = client.get(url)
+            assert r.status_code == 200, (url, r.text)
+        monkeypatch.undo()  # the engines' own connect again, for the node to close

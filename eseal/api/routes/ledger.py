@@ -8,7 +8,15 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
-from eseal.api.deps import CURRENT_HEADERS, Cause, LogDep, NodeDep, PlainDigits, public_problems
+from eseal.api.deps import (
+    CURRENT_HEADERS,
+    STORE_UNAVAILABLE,
+    Cause,
+    LogDep,
+    NodeDep,
+    PlainDigits,
+    public_problems,
+)
 from eseal.api.problem_types import INVALID_REQUEST
 from eseal.proofs import b64, b64_hashes
 from eseal.witness_ask import cosigned_checkpoint
@@ -19,11 +27,12 @@ router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 MAX_INDEX = 2**53
 
 
-def _range_problems(names: str, outside: str) -> tuple[Cause, Cause]:
+def _range_problems(names: str, outside: str) -> tuple[Cause, Cause, Cause]:
     """The problems of a read taking the numbers ``names``: one missing or out of the
     document's bounds (FastAPI's validation), or within them but ``outside`` the ledger as
-    it is (:class:`~ledger.store.BadRange`)."""
+    it is (:class:`~ledger.store.BadRange`); and the database's."""
     return (
+        STORE_UNAVAILABLE,
         (BadRange, f"a number within its bounds but outside the ledger as it is: {outside}"),
         (
             INVALID_REQUEST,
@@ -58,7 +67,11 @@ class ConsistencyOut(BaseModel):
     proof: list[str]
 
 
-@router.get("/checkpoint", response_class=PlainTextResponse, responses=public_problems())
+@router.get(
+    "/checkpoint",
+    response_class=PlainTextResponse,
+    responses=public_problems(STORE_UNAVAILABLE),
+)
 def checkpoint(node: NodeDep) -> PlainTextResponse:
     """The latest checkpoint as a C2SP signed note (text/plain): the log key's signature,
     then the C2SP tlog-cosignature (cosignature/v1) lines its witnesses gave for this very

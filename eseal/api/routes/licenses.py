@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eseal.agencies import AgencyKeyUnusable, UnknownAgency
 from eseal.api.deps import (
+    KEYS_LOCKED,
     STATUS_UNRECORDED,
+    STORE_UNAVAILABLE,
     Cause,
     CurrentPrincipal,
     JsonBody,
@@ -267,7 +269,10 @@ def _out(issued: Issued) -> IssuedOut:
 
 
 @router.post(
-    "", status_code=201, dependencies=[JsonBody], responses=agency_problems(*_ISSUE_PROBLEMS)
+    "",
+    status_code=201,
+    dependencies=[JsonBody],
+    responses=agency_problems(*_ISSUE_PROBLEMS, KEYS_LOCKED),
 )
 def issue_license(
     *,
@@ -309,7 +314,9 @@ def issue_license(
     status_code=201,
     dependencies=[JsonBody],
     responses=agency_problems(
-        *_ISSUE_PROBLEMS, (InvalidInput, "an item naming another agency than the batch's")
+        *_ISSUE_PROBLEMS,
+        (InvalidInput, "an item naming another agency than the batch's"),
+        KEYS_LOCKED,
     ),
 )
 def issue_batch(
@@ -392,13 +399,15 @@ _LICENSE_ACT: tuple[Cause, ...] = (
     UNKNOWN_LICENSE,
     (StatusChanged, "the license changed while the act was recorded; nothing was"),
     KEY_UNUSABLE,
+    KEYS_LOCKED,
 )
 
 
 @router.get(
     "/{license_id}/status",
     dependencies=[LiveAnswer],
-    responses=STATUS_UNRECORDED | public_problems(malformed_id("license"), UNKNOWN_LICENSE),
+    responses=STATUS_UNRECORDED
+    | public_problems(malformed_id("license"), UNKNOWN_LICENSE, STORE_UNAVAILABLE),
 )
 def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
     """Public: the live status (01 valid … 07 revoked) with the issuance entry, the entry

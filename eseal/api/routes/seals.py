@@ -15,7 +15,9 @@ from python_multipart.multipart import parse_options_header
 
 from eseal.agencies import UnknownAgency
 from eseal.api.deps import (
+    KEYS_LOCKED,
     STATUS_UNRECORDED,
+    STORE_UNAVAILABLE,
     Cause,
     CurrentPrincipal,
     FormFields,
@@ -40,7 +42,7 @@ from eseal.api.limits import LARGE_SUFFIXES
 from eseal.api.problem_types import FORM_UNREADABLE, INVALID_REQUEST
 from eseal.problems import NO_SNIFF
 from eseal.proofs import ProvedStatus, proved_status
-from eseal.render import DocumentTooLarge
+from eseal.render import DocumentTooLarge, FontMissing
 from eseal.seal_image import MAX_AGENCY_CHARS, SealTextInvalid
 from eseal.seals import (
     MAX_DOCUMENT,
@@ -155,6 +157,8 @@ UNKNOWN_SEAL: Cause = (UnknownSeal, "no seal with this id was recorded in this r
         ),
         (UnknownAgency, "the operator names an agency not registered here"),
         *IDEMPOTENCY_PROBLEMS,
+        KEYS_LOCKED,
+        (FontMissing, "no image given, and the node has no CJK font to draw the seal with"),
     ),
 )
 def make_seal(
@@ -234,6 +238,7 @@ def make_seal(
         (SealRevoked, "the seal is revoked or expired: it stamps no more"),
         (DocumentTooLarge, f"a document over {MAX_DOCUMENT // 2**20} MiB"),
         *IDEMPOTENCY_PROBLEMS,
+        KEYS_LOCKED,
         body="form",
         form_limit=LARGE_SUFFIXES["/stamp"],
     ),
@@ -314,6 +319,7 @@ def stamp_document(
         ),
         UNKNOWN_SEAL,
         (SealRevoked, "the seal is already revoked"),
+        KEYS_LOCKED,
     ),
 )
 def revoke(
@@ -334,7 +340,8 @@ def revoke(
 @router.get(
     "/{seal_id}/status",
     dependencies=[LiveAnswer],
-    responses=STATUS_UNRECORDED | public_problems(malformed_id("seal"), UNKNOWN_SEAL),
+    responses=STATUS_UNRECORDED
+    | public_problems(malformed_id("seal"), UNKNOWN_SEAL, STORE_UNAVAILABLE),
 )
 def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
     """Public: whether the seal is active or revoked, with the ledger entries that record
@@ -351,7 +358,7 @@ def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
 @router.get(
     "/{seal_id}/image",
     response_class=Response,
-    responses=public_problems(malformed_id("seal"), UNKNOWN_SEAL)
+    responses=public_problems(malformed_id("seal"), UNKNOWN_SEAL, STORE_UNAVAILABLE)
     | {200: {"content": {"image/png": {}}, "description": "The seal's image"}},
 )
 def seal_image(seal_id: SealIdPath, node: NodeDep) -> Response:

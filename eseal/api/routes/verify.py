@@ -21,8 +21,10 @@ from starlette.requests import ClientDisconnect
 from eseal.api.answers import DsseEnvelope, Verdict
 from eseal.api.deps import (
     CURRENT_HEADERS,
+    KEYS_LOCKED,
     LIVE_HEADERS,
-    SCANNER_UNAVAILABLE,
+    SCANNER_BUSY,
+    STORE_UNAVAILABLE,
     Cause,
     FormFields,
     NodeDep,
@@ -208,6 +210,8 @@ _VERIFY_PROBLEMS: tuple[Cause, ...] = (
     (DocumentTooLarge, f"a stamped file over {MAX_DOCUMENT // 2**20} MiB"),
     (NoQrCode, "none found in the image"),
     (ImageTooComplex, f"the QR reader gave up on the image after {SCAN_SECONDS:g} s"),
+    SCANNER_BUSY,
+    STORE_UNAVAILABLE,  # the trust store and the live status are read from it
 )
 #: The problems of ``POST /v1/verify``: a JSON body it reads itself, or a form.
 _VERIFY_TEXT_PROBLEMS = problems(
@@ -259,7 +263,7 @@ _VERDICT: dict[int | str, dict[str, Any]] = {
     VERIFY_PATH,
     openapi_extra=_VERIFY_BODY,
     response_model=None,
-    responses=_VERDICT | _VERIFY_TEXT_PROBLEMS | SCANNER_UNAVAILABLE,
+    responses=_VERDICT | _VERIFY_TEXT_PROBLEMS,
 )
 async def verify(request: Request) -> Response:
     """The verdict on a QR text (JSON ``{"text": "EL1:…"}``), or on the QR code in an image
@@ -473,7 +477,7 @@ def _verify_image(
     f"{VERIFY_PATH}/image",
     response_model=None,
     dependencies=[FormFields("image", "document", "holder_id")],
-    responses=_VERDICT | _VERIFY_IMAGE_PROBLEMS | SCANNER_UNAVAILABLE,
+    responses=_VERDICT | _VERIFY_IMAGE_PROBLEMS,
 )
 def verify_image(
     request: Request,
@@ -500,7 +504,7 @@ def _envelope(description: str) -> dict[int | str, dict[str, Any]]:
 @router.get(
     "/v1/bundle",
     response_model=None,
-    responses=_envelope("The trust bundle") | public_problems(),
+    responses=_envelope("The trust bundle") | public_problems(STORE_UNAVAILABLE, KEYS_LOCKED),
 )
 def bundle(node: NodeDep) -> Response:
     """The region's trust bundle (payload type ``application/vnd.eseal.trust-bundle+json``),
@@ -517,7 +521,8 @@ def bundle(node: NodeDep) -> Response:
 @router.get(
     "/v1/revocations",
     response_model=None,
-    responses=_envelope("The revocation snapshot") | public_problems(),
+    responses=_envelope("The revocation snapshot")
+    | public_problems(STORE_UNAVAILABLE, KEYS_LOCKED),
 )
 def revocations(node: NodeDep) -> Response:
     """The revocation snapshot (payload type ``application/vnd.eseal.revocations+cbor``),

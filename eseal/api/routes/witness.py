@@ -20,12 +20,19 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
-from eseal.api.deps import NodeDep, problem_response, public_problems
+from eseal.api.deps import (
+    KEYS_LOCKED,
+    STORE_UNAVAILABLE,
+    Cause,
+    NodeDep,
+    problem_response,
+    problems,
+    public_problems,
+)
 from eseal.api.limits import SMALL_SUFFIXES, BodyTooLarge
-from eseal.node import KeysLocked, Node
+from eseal.node import Node
 from eseal.witness import NoWitnessKey, require_witness_key, witness_checkpoint
 from keys.errors import InvalidInput
-from ledger.store import StoreUnavailable
 from ledger.witness import (
     ADD_CHECKPOINT_PATH,
     MAX_PROOF_LINES,
@@ -49,8 +56,7 @@ _DEVIATION = (
     "operation of this API that does not: it is another protocol's)."
 )
 
-_DATABASE = f"{StoreUnavailable.code} (the node's database did not answer)"
-_NO_KEY = f"{NoWitnessKey.code} (the node has no witness key yet: eseal witness init)"
+_NO_KEY: Cause = (NoWitnessKey, "the node has no witness key yet: eseal witness init")
 
 ADD_CHECKPOINT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -87,11 +93,7 @@ ADD_CHECKPOINT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "one." + _DEVIATION,
         "content": _TEXT_CONTENT,
     },
-    **problem_response(
-        503,
-        f"{_DATABASE}, {KeysLocked.code} (the node's keys are not unlocked), or {_NO_KEY}; "
-        "retry later",
-    ),
+    **problems(STORE_UNAVAILABLE, KEYS_LOCKED, _NO_KEY),
 }
 
 
@@ -156,7 +158,7 @@ class WitnessKeyOut(BaseModel):
 
 @router.get(
     "/v1/witness",
-    responses=public_problems() | problem_response(503, f"{_DATABASE}, or {_NO_KEY}; retry later"),
+    responses=public_problems(STORE_UNAVAILABLE, _NO_KEY),
 )
 def witness_key(node: NodeDep) -> WitnessKeyOut:
     """The node's witness key, to list it among the witnesses a log or verifier trusts."""
