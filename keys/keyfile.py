@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import itertools
 import json
 import os
 import secrets
@@ -32,9 +33,18 @@ MAX_KEY_FILE_SIZE = 64 * 1024
 MAX_LABEL_LENGTH = 256
 SEED_SIZE = 32
 #: A new passphrase (``eseal init``, ``eseal passphrase``) has at least this many
-#: characters, and at least :data:`MIN_DIGITS_PASSPHRASE_LENGTH` if it is only digits.
+#: characters, and at least :data:`MIN_DIGITS_PASSPHRASE_LENGTH` if it is only digits, at
+#: least :data:`MIN_DISTINCT_CHARACTERS` different ones, and is neither a shorter sequence
+#: repeated nor a run of consecutive characters (:func:`weak_passphrase_problem`).
 MIN_PASSPHRASE_LENGTH = 12
 MIN_DIGITS_PASSPHRASE_LENGTH = 16
+MIN_DISTINCT_CHARACTERS = 5
+#: What a new passphrase needs, as a refusal says it.
+PASSPHRASE_RULE = (
+    f"at least {MIN_PASSPHRASE_LENGTH} characters, at least {MIN_DISTINCT_CHARACTERS} "
+    "different ones, no shorter sequence repeated, no run of consecutive characters, and at "
+    f"least {MIN_DIGITS_PASSPHRASE_LENGTH} if it is only digits"
+)
 _FIELDS = frozenset(
     {"format", "kdf", "opslimit", "memlimit", "salt", "nonce", "ciphertext"}
     | {"public_key", "key_id", "label"}
@@ -371,24 +381,65 @@ def passphrase_if_set(
     return os.fsencode(value) if value else None
 
 
+def _repeats(text: str) -> bool:
+    """Whether ``text`` is a shorter sequence written at least twice over, the last time
+    perhaps cut short ("abcabcabcabc", "abcabcab"): its smallest period, from the prefix
+    function (linear, however long the text), is at most half its length."""
+    n = len(text)
+    border = [0] * n  # border[i]: the longest proper prefix of text[: i + 1] that ends it
+    for i in range(1, n):
+        k = border[i - 1]
+        while k and text[i] != text[k]:
+            k = border[k - 1]
+        border[i] = k + 1 if text[i] == text[k] else 0
+    return n > 0 and 2 * (n - border[-1]) <= n
+
+
+def _step(a: str, b: str) -> int:
+    """``b``'s code point less ``a``'s; 1 from a digit 9 to the 0 of its script, and -1
+    from 0 to 9 (the digits go round)."""
+    step = ord(b) - ord(a)
+    if abs(step) == 9 and a.isdecimal() and b.isdecimal():
+        return -step // 9  # 9 → 0 is -9 code points, counted as one up; 0 → 9 one down
+    return step
+
+
+def _is_run(text: str) -> bool:
+    """Whether ``text`` counts up or down one character at a time ("abcdefghijkl",
+    "123456789012", "987654321098"), by code point, digits going round from 9 to 0."""
+    steps = {_step(a, b) for a, b in itertools.pairwise(text)}
+    return steps in ({1}, {-1})
+
+
 def weak_passphrase_problem(passphrase: bytes) -> str | None:
     """Why ``passphrase`` may not become a node's passphrase, or None if it may: fewer than
     :data:`MIN_PASSPHRASE_LENGTH` characters (not bytes: 12 Chinese characters are enough),
-    one character repeated, or only digits and fewer than
-    :data:`MIN_DIGITS_PASSPHRASE_LENGTH`. Only a passphrase being set is held to this; a
-    key file opens with whatever passphrase sealed it."""
+    one character repeated, only digits and fewer than
+    :data:`MIN_DIGITS_PASSPHRASE_LENGTH`, a shorter sequence repeated, a run of consecutive
+    characters, or fewer than :data:`MIN_DISTINCT_CHARACTERS` different ones. Only a
+    passphrase being set is held to this; a key file opens with whatever passphrase sealed
+    it."""
     text = os.fsdecode(passphrase)  # as it was given: os.fsencode of the environment's text
     n = len(text)
     if n < MIN_PASSPHRASE_LENGTH:
         return f"it has {n} characters, and needs at least {MIN_PASSPHRASE_LENGTH}"
-    if len(set(text)) == 1:
-        return "it is one character repeated"
-    if text.isdigit() and n < MIN_DIGITS_PASSPHRASE_LENGTH:
-        return (
+    distinct = len(set(text))
+    refusals = (  # in this order: the first that applies is said
+        (distinct == 1, "it is one character repeated"),
+        (
+            text.isdigit() and n < MIN_DIGITS_PASSPHRASE_LENGTH,
             f"it is only digits, {n} of them, and a passphrase of digits alone needs at least"
-            f" {MIN_DIGITS_PASSPHRASE_LENGTH}"
-        )
-    return None
+            f" {MIN_DIGITS_PASSPHRASE_LENGTH}",
+        ),
+        (_repeats(text), "it is a shorter sequence of characters repeated"),
+        (_is_run(text), "it is a run of consecutive characters, counting up or down"),
+        (
+            distinct < MIN_DISTINCT_CHARACTERS,
+            f"it has only {distinct} different characters, and needs at least "
+            f"{MIN_DISTINCT_CHARACTERS}",
+        ),
+    )
+    return next((why for applies, why in refusals if applies), None)
 
 
 def check_new_passphrase(passphrase: bytes, what: str) -> None:
@@ -397,6 +448,5 @@ def check_new_passphrase(passphrase: bytes, what: str) -> None:
     if (problem := weak_passphrase_problem(passphrase)) is not None:
         raise WeakPassphrase(
             f"{what} is too weak to seal the node's keys: {problem} (a new passphrase needs"
-            f" at least {MIN_PASSPHRASE_LENGTH} characters, not all the same one, and at least"
-            f" {MIN_DIGITS_PASSPHRASE_LENGTH} if it is only digits)"
+            f" {PASSPHRASE_RULE})"
         )

@@ -208,6 +208,20 @@ BAD = (
         passphrase="123456789012345",
     ),
     Bad(
+        "init-repeated-passphrase",
+        ("init", "--region", REGION, "--name", NAME, "--data", "{D}"),
+        "it is a shorter sequence of characters repeated",
+        where="missing",
+        passphrase="abcabcabcabc",
+    ),
+    Bad(
+        "init-run-passphrase",
+        ("init", "--region", REGION, "--name", NAME, "--data", "{D}"),
+        "it is a run of consecutive characters",
+        where="missing",
+        passphrase="abcdefghijkl",
+    ),
+    Bad(
         "init-weak-passphrase-empty-dir",
         ("init", "--region", REGION, "--name", NAME, "--data", "{D}"),
         "too weak",

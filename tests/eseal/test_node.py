@@ -25,7 +25,7 @@ from eseal.node import (
     _without_password,
     init_node,
 )
-from eseal.passphrase import key_files
+from eseal.passphrase import change_passphrase, key_files
 from eseal.witness import witness_key
 from keys import keyfile
 from keys.errors import EsealError, InvalidInput
@@ -213,6 +213,25 @@ def test_a_bad_origin_is_refused_before_anything_is_made(
     assert not (tmp_path / "a").exists()
 
 
+def test_a_node_sealed_under_a_passphrase_the_rule_now_refuses_opens_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rule holds a passphrase being set, not one a node has: a node made under a
+    passphrase the rule refuses (made here with the rule switched off, as before it was
+    made) opens with it, signs, and takes a strong new one from it."""
+    old, new = b"abcabcabcabc", b"a much better passphrase"
+    assert keyfile.weak_passphrase_problem(old) == "it is a shorter sequence of characters repeated"
+    data = tmp_path / "node"
+    with monkeypatch.context() as rule_off:
+        rule_off.setattr(keyfile, "weak_passphrase_problem", lambda _passphrase: None)
+        init_node(data, region="500000", name="重庆市", passphrase=old, now=NOW).close()
+    with Node.open(data, passphrase=old) as node:
+        assert node.log_key is not None
+        add_agency(node, code=MARKET, name="重庆市市场监督管理局", types=[BUSINESS], now=NOW)
+    change_passphrase(data, old, new)
+    Node.open(data, passphrase=new).close()
+
+
 @pytest.mark.parametrize(
     ("region", "passphrase", "refused", "says"),
     [
@@ -220,11 +239,27 @@ def test_a_bad_origin_is_refused_before_anything_is_made(
         ("500000", "重庆市市场监督管理局钥".encode(), keyfile.WeakPassphrase, "has 11 characters"),
         ("500000", b"x" * 40, keyfile.WeakPassphrase, "one character repeated"),
         ("500000", b"123456789012345", keyfile.WeakPassphrase, "only digits, 15"),
+        ("500000", b"abcabcabcabc", keyfile.WeakPassphrase, "shorter sequence of characters"),
+        ("500000", b"abcdefghijklmnop", keyfile.WeakPassphrase, "run of consecutive"),
+        ("500000", b"abab-abab-abab-", keyfile.WeakPassphrase, "shorter sequence"),
+        ("500000", b"aabb--aabb--aab--", keyfile.WeakPassphrase, "only 3 different"),
         ("990000", PASSPHRASE, InvalidRegionCode, "province-level code of GB/T 2260"),
         ("100000", PASSPHRASE, InvalidRegionCode, "中央国家机关"),
         ("500001", PASSPHRASE, InvalidRegionCode, "of no GB/T 2260 level"),
     ],
-    ids=["short", "short-chinese", "repeated", "short-digits", "province", "central", "level"],
+    ids=[
+        "short",
+        "short-chinese",
+        "repeated",
+        "short-digits",
+        "pattern",
+        "run",
+        "pattern-cut-short",
+        "few-characters",
+        "province",
+        "central",
+        "level",
+    ],
 )
 def test_a_weak_passphrase_or_a_region_code_of_no_level_is_refused_before_anything_is_made(
     tmp_path: Path, region: str, passphrase: bytes, refused: type[EsealError], says: str

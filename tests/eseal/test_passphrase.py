@@ -150,6 +150,10 @@ def test_the_same_or_an_empty_passphrase_is_refused(data: Path) -> None:
         (b"too short", "has 9 characters, and needs at least 12"),
         (b"=" * 20, "one character repeated"),
         (b"20250101123456", "only digits, 14 of them"),
+        (b"abababababab", "a shorter sequence of characters repeated"),
+        (b"9876543210987654", "a run of consecutive characters"),
+        (b"abcd-abcd-abcd-a", "a shorter sequence of characters repeated"),
+        (b"abcdabcdabcdd", "only 4 different characters"),
     ],
 )
 def test_a_weak_new_passphrase_changes_nothing(data: Path, new: bytes, says: str) -> None:

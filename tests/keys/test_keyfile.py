@@ -312,6 +312,22 @@ def test_passphrase_from_env() -> None:
         ("1111111111111111", "one character repeated"),
         ("123456789012345", "only digits, 15 of them"),
         ("１２３４５６７８９０１２", "only digits, 12 of them"),  # full-width digits too
+        # A shorter sequence repeated, whole or cut short at the end.
+        ("abababababab", "a shorter sequence of characters repeated"),
+        ("abcabcabcabc", "a shorter sequence of characters repeated"),
+        ("passwordpassword", "a shorter sequence of characters repeated"),
+        ("Secret1!Secret1!Sec", "a shorter sequence of characters repeated"),
+        ("密码密码密码密码密码密码", "a shorter sequence of characters repeated"),
+        # A run of consecutive characters, up or down, digits going round from 9 to 0.
+        ("abcdefghijkl", "a run of consecutive characters"),
+        ("ZYXWVUTSRQPO", "a run of consecutive characters"),
+        ("1234567890123456", "a run of consecutive characters"),
+        ("6543210987654321", "a run of consecutive characters"),
+        ("１２３４５６７８９０１２３４５６", "a run of consecutive characters"),
+        # Fewer than 5 different characters.
+        ("aaaaaaaaaaab", "only 2 different characters, and needs at least 5"),
+        ("abcdabcdabcdd", "only 4 different characters, and needs at least 5"),
+        ("xyxyxyxyzzzz", "only 3 different characters"),
     ],
 )
 def test_a_weak_new_passphrase_is_refused(passphrase: str, says: str) -> None:
@@ -320,7 +336,11 @@ def test_a_weak_new_passphrase_is_refused(passphrase: str, says: str) -> None:
     message = refused.value.message
     assert message.startswith("ESEAL_PASSPHRASE is too weak"), message
     assert says in message
-    assert "at least 12 characters, not all the same one, and at least 16" in message
+    assert message.endswith(
+        "(a new passphrase needs at least 12 characters, at least 5 different ones, no "
+        "shorter sequence repeated, no run of consecutive characters, and at least 16 if it "
+        "is only digits)"
+    )
     assert passphrase == "" or passphrase not in message  # the passphrase is never shown
 
 
@@ -329,8 +349,11 @@ def test_a_weak_new_passphrase_is_refused(passphrase: str, says: str) -> None:
     [
         "重庆市市场监督管理局钥匙",  # 12 characters
         "twelve chars",
-        "1234567890123456",  # digits alone, 16 of them
-        "aaaaaaaaaaab",
+        "3141592653589793",  # digits alone, 16 of them
+        "abcdeabcdeabXYZ",  # a sequence repeated, but more besides
+        "abcdefghijkl0",  # a run, and one more character
+        "aabbccddeeff",  # pairs, 6 different characters
+        "abcdabcdabcdx",  # a sequence repeated only with more after it
         "demo-passphrase",  # `make demo`'s
     ],
 )
