@@ -1,10 +1,14 @@
 """From an image (a photo of paper, a screenshot of a phone, a camera frame) to QR text,
 with zxing-cpp.
 
-Bounded: the file size and the pixel count are checked before decoding, so a huge or
-hostile image costs at most a header parse. Only QR symbols are read. An allocation that
-fails while an image is read (in a worker process of :mod:`verifier.scan_pool`, which caps
-its memory) is :class:`ImageTooLarge` too.
+Bounded: the file size, the pixel count and the memory decoding will take (by the image's
+mode, :data:`MAX_DECODED_BYTES`) are checked on the header before any pixel is decoded, so
+a huge or hostile image costs at most a header parse, in any process. Pillow's own check
+(``Image.MAX_IMAGE_PIXELS``, process-wide, which a caller may raise or switch off) is not
+relied on: the bounds here are stricter and hold whatever it is, and its warning and error,
+where it is stricter still, are :class:`ImageTooLarge` too. Only QR symbols are read. An
+allocation that fails while an image is read (in a worker process of
+:mod:`verifier.scan_pool`, which caps its memory) is :class:`ImageTooLarge` too.
 """
 
 from __future__ import annotations
@@ -27,6 +31,17 @@ MAX_PIXELS = 40_000_000
 #: (about 215 MiB, measured; see verifier.scan_pool.SCAN_MEMORY), and a 4032×3024 phone
 #: photo (12.2 MP) still reads.
 MAX_WEBP_PIXELS = 13_000_000
+#: The most memory decoding one image may take, as Pillow holds it: the decoded image (its
+#: mode's bytes a pixel, :func:`decoded_bytes`), the RGB image it is converted through
+#: where Pillow converts none of it to gray directly (CMYK, LAB, HSV), and the gray image.
+#: Derived from the pixel bound: a 40-megapixel RGB(A) PNG, held at 4 bytes a pixel, and
+#: its gray copy, the costliest usual image :data:`verifier.scan_pool.SCAN_MEMORY` was
+#: measured to read. Checked on the header, before any pixel is decoded, so that
+#: :func:`read_qr` in a caller's own process (a library, the benches, the fuzz target) is
+#: bounded as a worker is; the worker's RLIMIT_DATA stays, a second line for what this
+#: does not count (zxing's buffers, a decoder's own). A WebP costs more than its mode says
+#: (its decoder's canvases, from the moment it is opened): :data:`MAX_WEBP_PIXELS` bounds it.
+MAX_DECODED_BYTES = MAX_PIXELS * 5
 #: zxing-cpp reads images up to 65,535 pixels a side; no photo or screen is near that,
 #: and a 1 × 70,000 strip would otherwise pass the pixel bound.
 MAX_SIDE = 16_384
@@ -155,6 +170,35 @@ def check_pixels(size: tuple[int, int], fmt: str | None) -> None:
         raise ImageTooLarge(f"an image side must be at most {MAX_SIDE} pixels")
 
 
+#: The modes Pillow converts to gray in one step; any other goes through RGB first.
+_GRAY_IN_ONE_STEP = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "YCbCr"})
+
+
+def decoded_bytes(size: tuple[int, int], mode: str) -> int:
+    """The memory an image of ``size`` in ``mode`` takes to decode and make gray, as Pillow
+    holds it (see :data:`MAX_DECODED_BYTES`): 1 byte a pixel for 1, L and P, 2 for I;16,
+    4 for every other mode (several bands are kept as 4 bytes; I and F are 4); 4 more for
+    the RGB step of a mode not converted to gray at once; 1 more for the gray image."""
+    if mode in ("1", "L", "P"):
+        held = 1
+    elif mode.startswith("I;16"):
+        held = 2
+    else:
+        held = 4
+    if mode != "L":
+        held += 1  # the gray image
+        if mode not in _GRAY_IN_ONE_STEP and not mode.startswith(("I", "F")):
+            held += 4  # through RGB (Pillow's convert from CMYK, LAB, HSV, RGBa, La)
+    return size[0] * size[1] * held
+
+
+def check_decoded(size: tuple[int, int], mode: str) -> None:
+    """ImageTooLarge, as a worker out of memory answers it, for an image whose decoding
+    would take more than :data:`MAX_DECODED_BYTES`."""
+    if decoded_bytes(size, mode) > MAX_DECODED_BYTES:
+        raise ImageTooLarge(NO_MEMORY_MESSAGE)
+
+
 def decode(data: bytes, *, fast: bool) -> tuple[Image.Image, bool]:
     """The image as grayscale (reduced when ``fast``), and whether it was reduced; bounded
     as :func:`read_qr` says (its errors are :func:`read_qr`'s)."""
@@ -169,6 +213,9 @@ def decode(data: bytes, *, fast: bool) -> tuple[Image.Image, bool]:
             image: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
             width, height = image.size
             check_pixels(image.size, image.format)
+            # At full size, as opened (a JPEG's luma-only draft takes less): read_qr's
+            # second pass decodes it so, and the first pass refuses what it would refuse.
+            check_decoded(image.size, image.mode)
             factor = reduction(image.size) if fast else 1
             if isinstance(image, JpegImagePlugin.JpegImageFile):  # also MPO (phones)
                 # Luma straight from libjpeg, at 1/factor size (the DCT scaled down).

@@ -15,10 +15,14 @@ without end. A worker that dies (a crash in a decoder, the kernel's OOM killer) 
 replaced; the image it was reading is refused as unreadable.
 
 The time bound comes too late for memory: a small file can declare millions of pixels,
-and its decoder takes the memory for them at once. Each worker's data segment is capped at
-:data:`SCAN_MEMORY` (``RLIMIT_DATA``, set by the worker itself when it starts), so an image
-that needs more fails an allocation in the worker, which answers :class:`ImageTooLarge`
-(HTTP 413) and goes on serving; the server's process decodes nothing itself.
+and its decoder takes the memory for them at once. :func:`verifier.scan.read_qr` refuses
+from the header an image whose decoding would take more than
+:data:`verifier.scan.MAX_DECODED_BYTES` (by its size and mode), in any process; and each
+worker's data segment is capped at :data:`SCAN_MEMORY` (``RLIMIT_DATA``, set by the worker
+itself when it starts), a second line for what that does not count (a decoder's and
+zxing's own buffers), so an image that needs more fails an allocation in the worker, which
+answers :class:`ImageTooLarge` (HTTP 413) and goes on serving; the server's process decodes
+nothing itself.
 """
 
 from __future__ import annotations

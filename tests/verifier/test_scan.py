@@ -7,8 +7,12 @@ import base64
 import functools
 import hashlib
 import io
+import json
 import struct
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import pytest
 import zxingcpp
@@ -17,6 +21,7 @@ from PIL import Image, ImageFilter
 from eseal.render import qr_png
 from verifier import scan
 from verifier.scan import ImageTooLarge, ImageUnreadable, NoQrCode, decode, read_qr, reduction
+from verifier.scan_pool import SCAN_MEMORY
 
 # About as long as a license's QR text (a dense symbol, version 18 or so).
 TEXT = "EL1:" + base64.b32encode(hashlib.sha512(b"scan").digest() * 7).decode()[:600]
@@ -260,4 +265,138 @@ def test_the_webp_of_the_report_is_refused_and_the_bound_holds_after_opening() -
 def test_phone_sized_webp_still_reads() -> None:
     data = _bytes(_scene((4032, 3024), 10, blur=0), "WEBP", quality=80, method=0)
     assert scan.MAX_WEBP_PIXELS >= 4032 * 3024
+    assert read_qr(data) == TEXT
+
+
+def _jpeg_header(mode: str, width: int, height: int) -> bytes:
+    """A JPEG in ``mode`` that claims ``width``×``height`` pixels (its SOF0 says so) but
+    holds the scan of 16×16."""
+    data = _bytes(Image.new(mode, (16, 16)), "JPEG")
+    sof = data.index(b"\xff\xc0")
+    return data[: sof + 5] + struct.pack(">HH", height, width) + data[sof + 9 :]
+
+
+@pytest.mark.parametrize(
+    ("mode", "per_pixel"),
+    [
+        ("L", 1),
+        ("P", 2),
+        ("1", 2),
+        ("I;16", 3),
+        ("RGB", 5),
+        ("RGBA", 5),
+        ("LA", 5),
+        ("YCbCr", 5),
+        ("I", 5),
+        ("CMYK", 9),  # CMYK, then RGB, then gray
+        ("LAB", 9),
+    ],
+)
+def test_the_memory_a_decode_takes_is_counted_from_the_mode(mode: str, per_pixel: int) -> None:
+    assert scan.decoded_bytes((1000, 3), mode) == 3000 * per_pixel
+
+
+def test_the_decode_bound_is_the_pixel_bounds_costliest_usual_image() -> None:
+    """A 40-megapixel RGB(A) image (4 bytes a pixel as Pillow holds it, and its gray copy)
+    is within the bound, which a worker's memory holds; a CMYK one is not."""
+    assert scan.decoded_bytes((8000, 5000), "RGBA") == scan.MAX_DECODED_BYTES
+    assert scan.MAX_DECODED_BYTES < SCAN_MEMORY
+    scan.check_decoded((8000, 5000), "RGB")
+    with pytest.raises(ImageTooLarge, match="more memory to read than the verifier allows"):
+        scan.check_decoded((8000, 5000), "CMYK")
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_jpeg_too_costly_to_decode_is_refused_from_its_header(fast: bool) -> None:
+    """A 40-megapixel CMYK JPEG is within the pixel bound, but takes some 360 MB to read
+    (CMYK, RGB, gray): refused, as a worker out of memory refuses it, before its pixels are
+    decoded (its fast pass would decode it small and find the file cut short)."""
+    data = _jpeg_header("CMYK", 8000, 5000)
+    assert len(data) < 1000
+    assert Image.open(io.BytesIO(data)).size == (8000, 5000)
+    with pytest.raises(ImageTooLarge) as refused:
+        decode(data, fast=fast)
+    assert refused.value.message == scan.NO_MEMORY_MESSAGE
+    with pytest.raises(ImageTooLarge):
+        read_qr(data)
+    # A YCbCr one is read as luma (40 MB): not refused for its size.
+    with pytest.raises((ImageUnreadable, NoQrCode)):
+        read_qr(_jpeg_header("RGB", 8000, 5000))
+
+
+#: Run in a process of its own: read_qr on each file named, with Pillow's own bomb check
+#: switched off; what each raised, how long it took, and how far the process's peak
+#: resident memory grew over all of them.
+_REFUSALS = """
+import json, resource, sys, time
+from PIL import Image
+from verifier.scan import read_qr
+Image.MAX_IMAGE_PIXELS = None
+files = [open(p, "rb").read() for p in sys.argv[1:]]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+said = []
+for data in files:
+    start = time.perf_counter()
+    try:
+        read_qr(data)
+        said.append(["read", time.perf_counter() - start])
+    except Exception as e:
+        said.append([type(e).__name__, time.perf_counter() - start])
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(json.dumps({"said": said, "grown_kib": grown}))
+"""
+
+
+def test_huge_declared_images_are_refused_fast_and_in_little_memory(tmp_path: Path) -> None:
+    """In a process of its own (no worker's memory cap) and with Pillow's check switched
+    off, small files declaring huge images are refused in milliseconds, the process's peak
+    memory growing by a few MiB at most (decoding any of them would take 200 MB to GBs)."""
+    files = {
+        "png": _png_header(20_000, 20_000),
+        "png-long": _png_header(40_000_001, 1),
+        "jpeg": _jpeg_header("RGB", 16_000, 16_000),
+        "jpeg-cmyk": _jpeg_header("CMYK", 8000, 5000),
+        "webp": _webp((6300, 6300), b"VP8L"),
+    }
+    paths = []
+    for name, data in files.items():
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(data)
+    run = subprocess.run(
+        [sys.executable, "-c", _REFUSALS, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    answer = json.loads(run.stdout)
+    for name, (raised, seconds) in zip(files, answer["said"], strict=True):
+        assert raised == "ImageTooLarge", name
+        assert seconds < 0.05, (name, seconds)
+    assert answer["grown_kib"] < 8 * 1024, answer
+
+
+def test_pillows_own_bomb_check_is_neither_relied_on_nor_let_through(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Image.MAX_IMAGE_PIXELS is process-wide: a caller switching it off leaves the bounds
+    here as they are, and one setting it lower than they are gets ImageTooLarge from it."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    with pytest.raises(ImageTooLarge):
+        read_qr(_png_header(8001, 5000))
+    with pytest.raises(ImageTooLarge):
+        read_qr(_jpeg_header("CMYK", 8000, 5000))
+    data = _bytes(_scene((800, 900), 4, blur=0), "PNG")
+    assert read_qr(data) == TEXT
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300_000)  # warns past it, errs past twice
+    for pixels in ((800, 900), (2000, 2000)):
+        with pytest.raises(ImageTooLarge):
+            read_qr(_bytes(_scene(pixels, 4, blur=0), "PNG"))
+
+
+@pytest.mark.parametrize("mode", ["RGB", "CMYK"])
+def test_a_phone_photo_still_reads(mode: str) -> None:
+    """A 4032×3024 photo is well within the decode bound, even in CMYK (110 MB)."""
+    data = _bytes(_scene((4032, 3024), 10, mode=mode), "JPEG", quality=85)
+    assert scan.decoded_bytes((4032, 3024), mode) < scan.MAX_DECODED_BYTES
     assert read_qr(data) == TEXT
