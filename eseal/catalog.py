@@ -9,8 +9,8 @@ File format (``format`` 1)::
     {"format": 1, "types": [
       {"code": "<18-char credit code><3 digits>", "name": "营业执照", "name_en": "...",
        "ministry": "...", "holder_kind": "legal" | "natural", "validity_days": 1826 | null,
-       "fields": [{"name": "snake_case", "label": "中文", "kind": "text", "required": true,
-                   "max_length": 100}, ...]}]}
+       "fields": [{"name": "snake_case", "label": "中文", "label_en": "English",
+                   "kind": "text", "required": true, "max_length": 100}, ...]}]}
 
 Field kinds: ``text`` (``max_length`` 1–200, default 200), ``date`` (YYYY-MM-DD),
 ``integer`` (non-negative), ``money`` (yuan, up to 2 decimals), ``enum`` (with ``choices``),
@@ -56,6 +56,7 @@ MAX_CHOICE_LENGTH: Final = 64
 MAX_NAME_LENGTH: Final = 64
 MAX_NAME_EN_LENGTH: Final = 128
 MAX_LABEL_LENGTH: Final = 32
+MAX_LABEL_EN_LENGTH: Final = 64
 MAX_VALIDITY_DAYS: Final = 100 * 366
 HolderKind = Literal["legal", "natural"]
 HOLDER_KINDS: Final[tuple[HolderKind, ...]] = ("legal", "natural")
@@ -224,6 +225,14 @@ class _Reader:
             raise self.fail(where, "contains a control or unassigned character")
         return value
 
+    def printable(self, value: object, where: str, limit: int) -> str:
+        """:meth:`text` that is also printable: no line or paragraph separator, and no
+        space but the plain one (U+0020)."""
+        text = self.text(value, where, limit)
+        if not text.isprintable():
+            raise self.fail(where, "contains a character that is not printable")
+        return text
+
     def integer(self, value: object, where: str, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(where, f"must be an integer, got {_json_type(value)}")
@@ -246,7 +255,7 @@ class _Reader:
         return code
 
     def field(self, value: object, where: str) -> FieldSpec:
-        raw = self.obj(value, where, {"name", "label", "kind", "required"},
+        raw = self.obj(value, where, {"name", "label", "label_en", "kind", "required"},
                        {"max_length", "choices"})  # fmt: skip
         name = self.text(raw["name"], f"{where}.name", 32)
         if not _FIELD_NAME.fullmatch(name):
@@ -257,6 +266,7 @@ class _Reader:
             )
         where = f"{where} ({name})"
         label = self.text(raw["label"], f"{where}.label", MAX_LABEL_LENGTH)
+        label_en = self.printable(raw["label_en"], f"{where}.label_en", MAX_LABEL_EN_LENGTH)
         kind = raw["kind"]
         if kind not in KINDS:
             raise self.fail(
@@ -276,7 +286,7 @@ class _Reader:
             choices = self.choices(raw.get("choices"), f"{where}.choices")
         elif "choices" in raw:
             raise self.fail(f"{where}.choices", "only an enum field has choices")
-        return FieldSpec(name, label, cast(Kind, kind), required, max_length, choices)
+        return FieldSpec(name, label, label_en, cast(Kind, kind), required, max_length, choices)
 
     def choices(self, value: object, where: str) -> tuple[str, ...]:
         if not isinstance(value, list) or not value:

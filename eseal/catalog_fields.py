@@ -46,10 +46,12 @@ def has_control_character(text: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
-    """One field of a license type: a snake_case key, a Chinese label, a kind and its limits."""
+    """One field of a license type: a snake_case key, a Chinese label and its English
+    translation, a kind and its limits."""
 
     name: str
     label: str
+    label_en: str
     kind: Kind
     required: bool
     max_length: int | None = None
@@ -132,6 +134,7 @@ class FieldSpec:
         out: dict[str, Any] = {
             "name": self.name,
             "label": self.label,
+            "label_en": self.label_en,
             "kind": self.kind,
             "required": self.required,
         }

@@ -62,10 +62,10 @@ def license_types(as_json: JsonOpt = False) -> None:
 
     def human() -> None:
         for t in catalog:
-            typer.echo(f"{t.code}  {t.name}  ({t.ministry}; {t.holder_kind})")
+            typer.echo(f"{t.code}  {t.name} · {t.name_en}  ({t.ministry}; {t.holder_kind})")
             for f in t.fields:
                 req = "required" if f.required else "optional"
-                typer.echo(f"    {f.name:28} {f.label}  [{f.kind}, {req}]")
+                typer.echo(f"    {f.name:28} {f.label} · {f.label_en}  [{f.kind}, {req}]")
                 if f.choices:  # what --field NAME=VALUE may say
                     typer.echo(f"    {'':28} one of: {', '.join(f.choices)}")
 

@@ -136,6 +136,10 @@ class LicenseFieldOut(BaseModel):
     label: str = Field(
         description="Its label in Chinese, as the printed license and the window show it."
     )
+    label_en: str = Field(
+        description="Its label in English, as the window's English mode shows it (a verdict "
+        "carries the Chinese label only)."
+    )
     kind: Kind = Field(
         description=f"What its value is, a string each: text (at most max_length "
         f"characters), date (YYYY-MM-DD), integer (digits only, at most {MAX_INTEGER_DIGITS}), "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,28 @@ def test_type_is_well_formed(ltype: LicenseType) -> None:
         assert spec.name not in {"holder", "holder_name", "holder_id", "id_number", "name"}
 
 
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
+
+
+def test_every_field_has_an_english_label() -> None:
+    """Every field of every type has an English label (the window's English mode and API
+    clients show it): printable, no Chinese in it, and one Chinese label always put into
+    English the same way."""
+    english: dict[str, str] = {}
+    for t in CATALOG:
+        for spec in t.fields:
+            assert spec.label_en, (t.code, spec.name)
+            assert spec.label_en.isprintable(), (t.code, spec.name)
+            assert not CJK.search(spec.label_en), (t.code, spec.name, spec.label_en)
+            assert spec.label_en[0].isupper(), (t.code, spec.name, spec.label_en)
+            assert english.setdefault(spec.label, spec.label_en) == spec.label_en, spec.label
+    business = {s.name: s.label_en for s in CATALOG.get("111000000000PH001J001").fields}
+    assert business["legal_representative"] == "Legal representative"
+    assert business["registered_capital"] == "Registered capital (CNY)"
+    housing = {s.name: s.label_en for s in CATALOG.get("11100000000013338W001").fields}
+    assert housing["employer_code"] == "Employing enterprise's unified social credit code"
+
+
 def test_one_ministry_one_code() -> None:
     codes: dict[str, set[str]] = {}
     for t in CATALOG:
@@ -179,8 +202,9 @@ def test_to_json() -> None:
             "code", "name", "name_en", "ministry", "holder_kind", "validity_days", "fields",
         }  # fmt: skip
         assert [f["name"] for f in out["fields"]] == [s.name for s in t.fields]
+        assert [f["label_en"] for f in out["fields"]] == [s.label_en for s in t.fields]
         for f in out["fields"]:
-            assert {"name", "label", "kind", "required"} <= set(f)
+            assert {"name", "label", "label_en", "kind", "required"} <= set(f)
         json.dumps(out, ensure_ascii=False)
     assert len(CATALOG.to_json()) == len(CATALOG)
     assert "license types" in repr(CATALOG)
@@ -307,10 +331,17 @@ def minimal() -> dict[str, Any]:
                 "validity_days": None,
                 "_note": "comments are ignored",
                 "fields": [
-                    {"name": "number", "label": "编号", "kind": "text", "required": True},
+                    {
+                        "name": "number",
+                        "label": "编号",
+                        "label_en": "Number",
+                        "kind": "text",
+                        "required": True,
+                    },
                     {
                         "name": "grade",
                         "label": "等级",
+                        "label_en": "Grade",
                         "kind": "enum",
                         "required": False,
                         "choices": ["一级", "二级"],
@@ -333,6 +364,8 @@ def test_minimal_loads_from_path(tmp_path: Path) -> None:
     assert len(catalog) == 1
     ltype = catalog.get(TYPES[0].code)
     assert ltype.field("number").length_limit == MAX_FIELD_LENGTH
+    assert (ltype.field("number").label, ltype.field("number").label_en) == ("编号", "Number")
+    assert ltype.to_json()["fields"][1]["label_en"] == "Grade"
     assert ltype.validate_fields({"number": "A1"}) == {"number": "A1"}
     assert load_catalog(SHIPPED).codes() == CATALOG.codes()
 
@@ -390,6 +423,18 @@ MALFORMED: list[tuple[str, object, str]] = [
     (f"{FIELD0}.max_length", 0, "between 1 and 200"),
     (f"{FIELD0}.choices", ["a"], "only an enum"),
     (f"{FIELD0}.label", "编\x07号", "control"),
+    (f"{FIELD0}.label_en", DELETE, "missing label_en"),
+    (f"{FIELD0}.label_en", "", "non-empty"),
+    (f"{FIELD0}.label_en", "   ", "non-empty"),
+    (f"{FIELD0}.label_en", " Number", "white space"),
+    (f"{FIELD0}.label_en", None, "must be a string"),
+    (f"{FIELD0}.label_en", ["Number"], "must be a string"),
+    (f"{FIELD0}.label_en", "N" * 65, "longer than 64"),
+    (f"{FIELD0}.label_en", "Num\x07ber", "control"),
+    (f"{FIELD0}.label_en", "Num\u200bber", "control"),  # zero-width space: a format character
+    (f"{FIELD0}.label_en", "Num\u2028ber", "not printable"),  # a line separator
+    (f"{FIELD0}.label_en", "Licence\u00a0number", "not printable"),  # a no-break space
+    ("types.0.fields.1.label_en", "Grade\u3000A", "not printable"),  # an ideographic space
     ("types.0.fields.1.choices", [], "non-empty list of choices"),
     ("types.0.fields.1.choices", ["一级", "一级"], "duplicate choice"),
     ("types.0.fields.1.choices", DELETE, "non-empty list of choices"),

@@ -159,6 +159,23 @@ def test_the_catalogue_lists_what_an_enum_field_may_say() -> None:
     assert below.split("one of: ")[1] == ", ".join(main_business.choices)
 
 
+def test_the_catalogue_names_types_and_fields_in_english_too() -> None:
+    """``eseal license types`` gives each type's English name beside its Chinese one, and
+    each field's English label beside its Chinese label."""
+    from typer.testing import CliRunner
+
+    from eseal.cli import app
+
+    shown = CliRunner().invoke(app, ["license", "types"])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("111000000000PH001J001"))
+    assert "营业执照 · Business licence" in lines[at]
+    listed = lines[at + 1 : at + 8]
+    (capital,) = (line for line in listed if line.split()[0] == "registered_capital")
+    assert "注册资本（元） · Registered capital (CNY)  [money, optional]" in capital
+
+
 @pytest.mark.parametrize("days", ["nan", "inf", "1e3", "-1", "3651", "7,5", "０"])
 def test_a_max_status_age_is_a_plain_number_of_days(
     days: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

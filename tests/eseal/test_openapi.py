@@ -890,7 +890,7 @@ def test_the_license_types_are_the_catalogues(served: Served) -> None:
 
 def test_a_license_type_is_answered_with_its_fields(served: Served) -> None:
     """One type, by its code: the business licence's names, holder kind and fields, each
-    with its Chinese label, kind, whether required and its limits."""
+    with its Chinese and English labels, kind, whether required and its limits."""
     r = served.client.get(f"/v1/license-types/{BUSINESS}")
     assert r.status_code == 200, r.text
     answer = r.json()
@@ -899,6 +899,10 @@ def test_a_license_type_is_answered_with_its_fields(served: Served) -> None:
     assert answer["name_en"]
     fields = {f["name"]: f for f in answer["fields"]}
     assert fields["company_type"]["label"] == "类型"
+    assert fields["legal_representative"]["label"] == "法定代表人"
+    assert fields["legal_representative"]["label_en"] == "Legal representative"
+    assert fields["registered_capital"]["label_en"] == "Registered capital (CNY)"
+    assert all(f["label_en"] for f in answer["fields"])
     assert fields["company_type"]["kind"] == "enum"
     assert fields["company_type"]["required"] is True
     assert "有限责任公司" in fields["company_type"]["choices"]

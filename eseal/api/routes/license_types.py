@@ -76,7 +76,7 @@ _NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 def license_types(request: Request) -> Response:
     """Public: the license types this node issues, each with its code, its names in Chinese
     and English, whom it is issued to, its usual validity and its fields (each field's key,
-    Chinese label, kind, whether required, and its limits), as ``eseal license types
+    Chinese and English labels, kind, whether required, and its limits), as ``eseal license types
     --json`` lists them. The same for every asker: cacheable (an hour, with an ETag)."""
     return _respond(request, _answers()[0])
 
