@@ -627,12 +627,13 @@
   }
 
   function addField(dl, label, value, className) {
-    if (value === null || value === undefined || value === "") return;
+    if (value === null || value === undefined || value === "") return null;
     const row = document.createElement("div");
     row.className = "field" + (className ? " " + className : "");
     markChinese(addText(row, "dt", label));
     markChinese(addText(row, "dd", String(value)));
     dl.appendChild(row);
+    return row;
   }
 
   function pad(n) {
@@ -887,8 +888,11 @@
       addField(el.docFields, t("f_id"), doc.id, "wide mono");
       addField(el.docFields, t("f_holder"), doc.holder, "wide strong");
       addField(el.docFields, t("f_holder_id"), doc.holder_id, "mono");
-      for (const f of Array.isArray(doc.fields) ? doc.fields : []) {
-        if (f && typeof f === "object") addField(el.docFields, String(f.label ?? f.name), f.value);
+      const labels = state.lang === "en" ? typeLabels(doc.type_code) : null;
+      for (const [i, f] of (Array.isArray(doc.fields) ? doc.fields : []).entries()) {
+        if (!f || typeof f !== "object") continue;
+        const row = addField(el.docFields, fieldLabel(f, labels), f.value);
+        if (row) row.dataset.field = String(i); // to put its label into English once known
       }
       addField(el.docFields, t("f_issuer"), agency, "wide");
       addField(el.docFields, t("f_issued"), doc.issued);
@@ -919,6 +923,90 @@
         : t("seal_alt_agency") + (issuer.agency_name || issuer.agency_code || "");
       el.sealImage.src = `/v1/seals/${encodeURIComponent(doc.seal_id)}/image`;
       el.sealImage.hidden = false;
+    }
+  }
+
+  // --- English field labels ---------------------------------------------------------------
+
+  // A verdict labels a license's fields in Chinese (its region's trust bundle); the English
+  // page asks this node's catalogue for the type's English labels, once per type code, and
+  // shows the Chinese ones until they come, or if they never do.
+  const CATALOGUE_TIMEOUT_MS = 10000;
+  const TYPE_CODE = /^[0-9A-Z]{18}[0-9]{3}$/;
+  const MAX_LABEL_EN = 64; // eseal.catalog.MAX_LABEL_EN_LENGTH
+  // Type code → Map of field name → { label, label_en } (empty: not in the catalogue), or
+  // null while asked for. A request that failed is forgotten, and asked again next time.
+  const labelCache = new Map();
+
+  // The English labels of a type, if known; if not, they are asked for (once at a time).
+  function typeLabels(code) {
+    if (typeof code !== "string" || !TYPE_CODE.test(code)) return null;
+    if (labelCache.has(code)) return labelCache.get(code);
+    labelCache.set(code, null);
+    learnLabels(code);
+    return null;
+  }
+
+  async function learnLabels(code) {
+    const call = fetchWithin(
+      `/v1/license-types/${code}`,
+      { headers: { Accept: "application/json" } },
+      CATALOGUE_TIMEOUT_MS,
+    );
+    let labels = null;
+    try {
+      const response = await call.done;
+      if (response.status === 404) labels = new Map(); // a type this node does not know
+      else if (response.ok) labels = readLabels(code, await response.json());
+    } catch {
+      // unreachable, too slow, or not JSON: the Chinese labels stay
+    } finally {
+      clearTimeout(call.timer);
+    }
+    if (labels === null) {
+      labelCache.delete(code);
+      return;
+    }
+    labelCache.set(code, labels);
+    relabel(code);
+  }
+
+  // A catalogue answer's labels by field name, or null if it is not the type asked for.
+  function readLabels(code, body) {
+    if (!body || typeof body !== "object" || body.code !== code || !Array.isArray(body.fields)) return null;
+    const labels = new Map();
+    for (const f of body.fields) {
+      if (!f || typeof f !== "object" || typeof f.name !== "string" || typeof f.label !== "string") continue;
+      const english = typeof f.label_en === "string" ? f.label_en.trim() : "";
+      if (english && english.length <= MAX_LABEL_EN) labels.set(f.name, { label: f.label, label_en: english });
+    }
+    return labels;
+  }
+
+  // A field's label in the page's language: the English one only where the catalogue's
+  // Chinese label is the one the verdict gives (a region that names the field otherwise
+  // keeps its own words).
+  function fieldLabel(f, labels) {
+    const label = String(f.label ?? f.name);
+    const entry = labels ? labels.get(String(f.name)) : undefined;
+    return entry && entry.label === label ? entry.label_en : label;
+  }
+
+  // The labels of the license on screen, put into English now that they are known (only
+  // the labels: the banner is not announced again).
+  function relabel(code) {
+    if (state.lang !== "en" || state.view.type !== "verdict") return;
+    const v = state.view.verdict;
+    const doc = v.document && typeof v.document === "object" ? v.document : {};
+    if (v.kind === "stamp" || doc.type_code !== code || !Array.isArray(doc.fields)) return;
+    const labels = labelCache.get(code);
+    for (const row of el.docFields.querySelectorAll(".field[data-field]")) {
+      const f = doc.fields[Number(row.dataset.field)];
+      const dt = row.querySelector("dt");
+      if (f && typeof f === "object" && dt) {
+        dt.textContent = fieldLabel(f, labels);
+        markChinese(dt);
+      }
     }
   }
 

@@ -731,6 +731,140 @@ def test_paste_valid_text_and_switch_to_english(opened: Opened, site: Site) -> N
     expect(page.locator("h1")).to_have_text("窗口核验")
 
 
+def _label_of(page: Page, value: str) -> Locator:
+    """The label (dt) of the license field shown with ``value``."""
+    value_cell = page.locator("dd", has_text=re.compile(f"^{re.escape(value)}$"))
+    return page.locator("#doc-fields .field").filter(has=value_cell).locator("dt")
+
+
+def _catalogue_requests(page: Page) -> list[str]:
+    """The URLs of the page's requests to the license-type catalogue, as they are made."""
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/v1/license-types" in r.url else None)
+    return asked
+
+
+def test_english_mode_labels_a_licenses_fields_from_the_catalogue(
+    opened: Opened, site: Site
+) -> None:
+    """A verdict labels a license's fields in Chinese (its region's trust bundle). In
+    English the page asks the node's catalogue for the type's English labels and shows
+    them, values still Chinese (marked so); it asks once per type (the next license of the
+    type is labelled at once). In Chinese it asks nothing and shows the Chinese labels."""
+    page = opened.page
+    asked = _catalogue_requests(page)
+    _paste(page, site.valid_text)
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "green")
+    representative = _label_of(page, "张三")
+    expect(representative).to_have_text("法定代表人")
+    _settled(page)
+    assert asked == []
+    page.locator("#lang").click()
+    expect(representative).to_have_text("Legal representative")
+    expect(representative).not_to_have_attribute("lang", "zh-CN")
+    expect(_label_of(page, "有限责任公司")).to_have_text("Type")
+    expect(_label_of(page, "重庆市渝中区解放碑民族路1号")).to_have_text("Domicile")
+    expect(_label_of(page, "2021-03-15")).to_have_text("Date of establishment")
+    expect(page.locator("#doc-fields dd", has_text="张三")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#doc-fields dt", has_text="Issued by")).to_have_count(1)  # the page's
+    assert asked == [f"{site.url}/v1/license-types/{BUSINESS}"]
+    _shot(page, "english-labels")
+    page.locator("#qr-text").press("Enter")  # the next license of the type
+    expect(banner).to_have_attribute("data-state", "green")
+    expect(representative).to_have_text("Legal representative")
+    _settled(page)
+    assert len(asked) == 1
+    page.locator("#lang").click()
+    expect(representative).to_have_text("法定代表人")
+    expect(_label_of(page, "有限责任公司")).to_have_text("类型")
+    assert len(asked) == 1
+
+
+def test_english_labels_never_hold_up_the_result_and_fall_back_to_chinese(
+    opened: Opened, site: Site
+) -> None:
+    """The catalogue slow to answer: the English page shows the verdict at once, its fields
+    labelled in Chinese (marked so). The request failing, the Chinese labels stay; a server
+    error, or an answer that is not the type's, likewise; each asked again with the next
+    license, which is labelled in English once the catalogue answers."""
+    page = opened.page
+    asked = _catalogue_requests(page)
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:  # answered by hand, late
+        held.append(route)
+
+    page.route("**/v1/license-types/**", hold)
+    page.locator("#lang").click()
+    page.get_by_role("tab", name="Paste code").click()
+    page.locator("#qr-text").fill(site.valid_text)
+    page.locator("#qr-text").press("Enter")
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "green")
+    expect(page.locator("#banner-title")).to_have_text("Valid")
+    representative = _label_of(page, "张三")
+    expect(representative).to_have_text("法定代表人")
+    expect(representative).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#doc-title")).to_have_text("Business licence")
+    assert len(held) == 1  # asked, and not waited for
+    with page.expect_event("requestfailed"):
+        held[0].abort("connectionrefused")
+    _settled(page)
+    expect(banner).to_have_attribute("data-state", "green")
+    expect(representative).to_have_text("法定代表人")
+    problem = {"type": "https://eseal.invalid/problems/unavailable", "status": 503}
+    other = {"code": FOOD, "fields": [{"name": "legal_representative", "label": "法定代表人",
+                                       "label_en": "Someone else's label"}]}  # fmt: skip
+    answers = [
+        lambda route: route.fulfill(status=503, json=problem),
+        lambda route: route.fulfill(json=other),
+        lambda route: route.fulfill(body="<html>请先登录 Wi-Fi</html>", content_type="text/html"),
+    ]
+    for answer in answers:
+        page.unroute("**/v1/license-types/**")
+        page.route("**/v1/license-types/**", answer)
+        with page.expect_event("requestfinished", lambda r: "/v1/license-types/" in r.url):
+            page.locator("#qr-text").press("Enter")
+        expect(banner).to_have_attribute("data-state", "green")
+        _settled(page)
+        expect(representative).to_have_text("法定代表人")
+        expect(representative).to_have_attribute("lang", "zh-CN")
+    page.unroute("**/v1/license-types/**")
+    page.locator("#qr-text").press("Enter")
+    expect(representative).to_have_text("Legal representative")
+    assert len(asked) == 5
+    # The browser logs the failed loads itself: expected here, and nothing else.
+    assert [e for e in opened.errors if "503" not in e and "CONNECTION_REFUSED" not in e] == []
+    opened.errors.clear()
+
+
+def test_a_field_the_region_labels_otherwise_keeps_its_chinese_label(
+    opened: Opened, site: Site
+) -> None:
+    """The English label is the catalogue's translation of its own Chinese label: where the
+    verdict (the license's region's bundle) labels a field otherwise, or names a field the
+    catalogue has not, that label is shown as it is, in English mode too."""
+
+    def relabelled(route: Route) -> None:
+        verdict = route.fetch().json()
+        for field in verdict["document"]["fields"]:
+            if field["name"] == "legal_representative":
+                field["label"] = "法人代表"
+        verdict["document"]["fields"].append({"name": "branch", "label": "分支", "value": "一号"})
+        route.fulfill(json=verdict)
+
+    page = opened.page
+    page.route("**/v1/verify", relabelled)
+    page.locator("#lang").click()
+    page.get_by_role("tab", name="Paste code").click()
+    page.locator("#qr-text").fill(site.valid_text)
+    page.locator("#qr-text").press("Enter")
+    expect(_label_of(page, "有限责任公司")).to_have_text("Type")
+    expect(_label_of(page, "张三")).to_have_text("法人代表")
+    expect(_label_of(page, "一号")).to_have_text("分支")
+
+
 def test_times_are_beijing_time_whatever_the_device_zone(browser: Browser, site: Site) -> None:
     """A window device set to another time zone (here New York, UTC-5) still shows the
     verification's and the status's times in China Standard Time, as the license's dates."""
