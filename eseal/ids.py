@@ -66,6 +66,12 @@ class InvalidSealId(InvalidInput):
     code = "invalid-seal-id"
 
 
+class InvalidStampId(InvalidInput):
+    """A seal stamp's id that is malformed, or whose seal id is."""
+
+    code = "invalid-stamp-id"
+
+
 class InvalidIdentityNumber(InvalidInput):
     """A resident identity number that is malformed or fails its check character.
 
@@ -449,6 +455,39 @@ def parse_seal_id(text: str) -> str:
         raise InvalidSealId(
             f"seal id: the part after the agency's credit code must be {SEAL_SERIAL_HEX} "
             "upper-case hex digits"
+        )
+    return text
+
+
+#: Hex digits of a stamp id's random part (40 bits), after its seal's id.
+STAMP_SERIAL_HEX: Final = 10
+#: A stamp id: its seal's id, a dot and its random part (upper-case hex).
+STAMP_ID_LENGTH: Final = SEAL_ID_LENGTH + 1 + STAMP_SERIAL_HEX
+_STAMP_SERIAL: Final = re.compile(f"[0-9A-F]{{{STAMP_SERIAL_HEX}}}")
+#: The form :func:`parse_stamp_id` takes, likewise.
+STAMP_ID_PATTERN: Final = SEAL_ID_PATTERN.removesuffix("$") + rf"\.[0-9A-F]{{{STAMP_SERIAL_HEX}}}$"
+
+
+def make_stamp_id(seal_id: str) -> str:
+    """A new stamp id for the seal ``seal_id``."""
+    return f"{seal_id}.{secrets.token_hex(STAMP_SERIAL_HEX // 2).upper()}"
+
+
+def parse_stamp_id(text: str) -> str:
+    """Return ``text`` if it is a stamp id as :func:`make_stamp_id` writes one (strictly),
+    or raise :class:`InvalidStampId` naming its flaw."""
+    if len(text) != STAMP_ID_LENGTH or text[SEAL_ID_LENGTH] != ".":
+        raise InvalidStampId(
+            f"stamp id must be its seal's id, a dot and {STAMP_SERIAL_HEX} upper-case hex "
+            f"digits ({STAMP_ID_LENGTH} characters)"
+        )
+    try:
+        parse_seal_id(text[:SEAL_ID_LENGTH])
+    except InvalidSealId as e:
+        raise InvalidStampId(f"stamp id: {e.message}") from e
+    if not _STAMP_SERIAL.fullmatch(text[SEAL_ID_LENGTH + 1 :]):
+        raise InvalidStampId(
+            f"stamp id: the part after the seal id must be {STAMP_SERIAL_HEX} upper-case hex digits"
         )
     return text
 

@@ -168,10 +168,20 @@ def _write(path: Path, data: bytes) -> None:
         raise
 
 
+#: Pixels a module of a QR image written to a file or answered by the API (a license's text,
+#: version 19 to 21 with its quiet zone, is 808 to 872 pixels wide).
+QR_FILE_SCALE = 8
+
+
+def qr_image(text: str) -> bytes:
+    """The QR of ``text`` as the PNG that ``--qr FILE.png`` writes and the API answers."""
+    return qr_png(text, scale=QR_FILE_SCALE)
+
+
 def write_qr(path: Path, text: str) -> None:
-    """The QR of ``text`` as SVG (``.svg``) or PNG (``.png``)."""
+    """The QR of ``text`` as SVG (``.svg``) or PNG (``.png``, :func:`qr_image`)."""
     path = output_path(path, suffixes=QR_SUFFIXES) or path
-    _write(path, qr_svg(text).encode() if path.suffix.lower() == ".svg" else qr_png(text, scale=8))
+    _write(path, qr_svg(text).encode() if path.suffix.lower() == ".svg" else qr_image(text))
 
 
 def write_license(

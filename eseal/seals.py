@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import secrets
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from eseal.agencies import Forbidden, Principal, agency, stated_reason
 from eseal.idempotency import IdempotencyKey, committed_with
-from eseal.ids import make_seal_id
+from eseal.ids import make_seal_id, make_stamp_id
 from eseal.models import SealRow, StampRow
 from eseal.node import Node
 from eseal.seal_image import draw_seal
@@ -50,6 +49,13 @@ class UnknownSeal(InvalidInput):
     """No seal with this id exists here."""
 
     code = "unknown-seal"
+    http_status = 404
+
+
+class UnknownStamp(InvalidInput):
+    """No stamp with this id was made here by the seal named."""
+
+    code = "unknown-stamp"
     http_status = 404
 
 
@@ -256,7 +262,7 @@ def stamp(
     document_name = document_name.strip()[-200:] or "document"
     media_type = _media_type(media_type)
     sha = hashlib.sha256(document).digest()
-    stamp_id = f"{seal_id}.{secrets.token_hex(5).upper()}"
+    stamp_id = make_stamp_id(seal_id)
     claims = StampClaims(
         issuer=seal.agency_code,
         issued_at=now,
@@ -309,9 +315,7 @@ def stamp(
 def stamped_again(node: Node, recorded: Mapping[str, Any]) -> Stamped:
     """The answer :func:`stamp` gave for the stamp ``recorded`` (as its idempotency key
     keeps it): its QR text as stored, and the checkpoint it was committed with."""
-    with node.sql.read_engine.connect() as conn:
-        text = conn.execute(select(_stamp.c.document).where(_stamp.c.id == recorded["id"]))
-        document = str(text.scalar_one())
+    document = get_stamp(node, recorded["seal_id"], recorded["id"]).document
     index = int(recorded["ledger_index"])
     _, checkpoint = committed_with(node, index)
     return Stamped(
@@ -322,6 +326,18 @@ def stamped_again(node: Node, recorded: Mapping[str, Any]) -> Stamped:
         index,
         checkpoint,
     )
+
+
+def get_stamp(node: Node, seal_id: str, stamp_id: str) -> StampRow:
+    """The stamp ``stamp_id`` made by the seal ``seal_id`` as stored (its QR text is its
+    ``document``), or :class:`UnknownStamp`."""
+    with node.sql.read_engine.connect() as conn:
+        row = conn.execute(
+            select(_stamp).where(_stamp.c.id == stamp_id, _stamp.c.seal_id == seal_id)
+        ).first()
+    if row is None:
+        raise UnknownStamp(f"no stamp {stamp_id} by seal {seal_id} here")
+    return StampRow.model_validate(row._mapping)
 
 
 def revoke_seal(

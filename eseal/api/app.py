@@ -39,6 +39,7 @@ from eseal.api.routes import (
     ledger,
     license_types,
     licenses,
+    printouts,
     seals,
     verify,
     window,
@@ -258,6 +259,7 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
     app.include_router(health.router)
     app.include_router(ledger.router)
     app.include_router(license_types.router)
+    app.include_router(printouts.router)  # before licenses: POST on a printout is no action
     app.include_router(licenses.router)
     app.include_router(seals.router)
     app.include_router(window.router)

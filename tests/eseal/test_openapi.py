@@ -503,7 +503,7 @@ def test_every_operation_names_its_problems(served: Served) -> None:
         assert "body-too-large" in responses["413"]["x-problem-types"], (path, method)
         assert "405" not in responses, (path, method)  # answered for no operation
     assert public == PUBLIC_OPERATIONS
-    assert len(agency) == 8
+    assert len(agency) == 12  # the 8 JSON ones and the 4 printouts (test_api_printouts)
     assert c2sp == {("/add-checkpoint", "post")}
     assert "HTTPValidationError" not in served.spec["components"]["schemas"]
     # A 404 only where the operation looks something up by its path; a 422 only where

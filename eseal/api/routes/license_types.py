@@ -32,9 +32,14 @@ class _Answer:
     etag: str
 
 
+def body_etag(body: bytes) -> str:
+    """A strong ETag naming ``body``: its SHA-256, 128 bits of it in hex, quoted."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
 def _answer(value: Any) -> _Answer:
     body = orjson.dumps(value)
-    return _Answer(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+    return _Answer(body, body_etag(body))
 
 
 @functools.cache
@@ -44,7 +49,7 @@ def _answers() -> tuple[_Answer, dict[str, _Answer]]:
     return _answer(catalog.to_json()), {t.code: _answer(t.to_json()) for t in catalog}
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """Whether an If-None-Match names ``etag`` (weakly compared, RFC 9110 §13.1.2)."""
     if if_none_match is None:
         return False
@@ -54,7 +59,7 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 
 def _respond(request: Request, answer: _Answer) -> Response:
     headers = {"Cache-Control": CATALOGUE_CACHE_CONTROL, "ETag": answer.etag} | NO_SNIFF
-    if _matches(request.headers.get("if-none-match"), answer.etag):
+    if etag_matches(request.headers.get("if-none-match"), answer.etag):
         return Response(status_code=304, headers=headers)
     return Response(answer.body, media_type="application/json", headers=headers)
 
