@@ -1009,6 +1009,21 @@ UNAVAILABLE = {
     ("/v1/seals/{seal_id}/revoke", "post"): {"store-unavailable", "keys-locked"},
     ("/v1/seals/{seal_id}/status", "get"): {"store-unavailable"},
     ("/v1/seals/{seal_id}/image", "get"): {"store-unavailable"},
+    ("/v1/licenses/{license_id}/qr.png", "get"): {"store-unavailable", "renderer-busy"},
+    ("/v1/licenses/{license_id}/print.pdf", "get"): {
+        "store-unavailable",
+        "renderer-busy",
+        "font-missing",
+    },
+    ("/v1/licenses/{license_id}/print.png", "get"): {
+        "store-unavailable",
+        "renderer-busy",
+        "font-missing",
+    },
+    ("/v1/seals/{seal_id}/stamps/{stamp_id}/qr.png", "get"): {
+        "store-unavailable",
+        "renderer-busy",
+    },
     ("/v1/witness", "get"): {"store-unavailable", "no-witness-key"},
     ("/add-checkpoint", "post"): {"store-unavailable", "keys-locked", "no-witness-key"},
 }
