@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
+from eseal.witness_ask import cosigned_checkpoint
 from ledger.checkpoint import verify_checkpoint
 
 if TYPE_CHECKING:
@@ -35,7 +36,11 @@ class ProvedStatus(BaseModel):
     checkpoint: str = Field(
         description="The region's latest checkpoint, a C2SP signed note (tlog-checkpoint: "
         "origin, tree size, base64 root hash) signed by the log key that the region's trust "
-        "bundle names (log_verifier); every proof in the answer is under it."
+        "bundle names (log_verifier); every proof in the answer is under it. After the log "
+        "key's signature come the C2SP tlog-cosignature (cosignature/v1) lines its witnesses "
+        "gave for this very checkpoint, if any, as GET /v1/ledger/checkpoint serves them: a "
+        "verifier ignores the lines of keys it does not know, and may require a quorum of "
+        "the witnesses it trusts."
     )
     ledger_index: int = Field(
         description="The index of the entry that created the license (license.issue or "
@@ -64,10 +69,11 @@ class ProvedStatus(BaseModel):
 
 
 def proved_status(node: Node, created: int, changed: int | None) -> ProvedStatus:
-    """The node's latest checkpoint with the entry at ``created`` and, if there is one,
-    the entry at ``changed``, each with its inclusion proof under that checkpoint (read
-    after the caller found the indexes, so both are under it)."""
-    note = node.log.checkpoint()
+    """The node's latest checkpoint (with its witnesses' cosignature lines on it,
+    :func:`eseal.witness_ask.cosigned_checkpoint`) with the entry at ``created`` and, if
+    there is one, the entry at ``changed``, each with its inclusion proof under that
+    checkpoint (read after the caller found the indexes, so both are under it)."""
+    note = cosigned_checkpoint(node)
     size = verify_checkpoint(note, node.log_verifier).size
     indexes = [created] if changed is None else [created, changed]
     proofs = node.log.inclusion_proofs(indexes, size)
