@@ -64,9 +64,15 @@ class QuorumInvalid(InvalidInput):
 
 
 class QuorumNotMet(CheckFailed):
-    """Fewer distinct known witnesses than the quorum cosigned the checkpoint."""
+    """Fewer distinct known witnesses than the quorum cosigned the checkpoint, which is
+    otherwise sound (signed by its log key; every line by a known key verified): the
+    checkpoint and the cosignatures it does carry, for a caller to say who cosigned."""
 
     code = "cosignature-quorum-not-met"
+
+    def __init__(self, message: str, witnessed: WitnessedCheckpoint) -> None:
+        super().__init__(message)
+        self.witnessed = witnessed
 
 
 def _check_time(time: int) -> None:
@@ -157,8 +163,9 @@ class Cosignature:
 
 @dataclass(frozen=True)
 class WitnessedCheckpoint:
-    """A checkpoint signed by its log key and cosigned by at least a quorum of witnesses;
-    one cosignature per witness key (its first line, when it cosigned more than once)."""
+    """A checkpoint signed by its log key and the cosignatures of known witnesses on it
+    (:func:`verify_witnessed` returns one only with a quorum of them); one cosignature per
+    witness key (its first line, when it cosigned more than once)."""
 
     checkpoint: Checkpoint
     cosignatures: tuple[Cosignature, ...]
@@ -200,9 +207,11 @@ def verify_witnessed(
         for s in opened.signatures
         if (s.name, s.key_hash) in distinct
     )
+    witnessed = WitnessedCheckpoint(checkpoint, cosignatures)
     if len(cosignatures) < quorum:
         raise QuorumNotMet(
             f"{len(cosignatures)} of the {len(distinct)} known witnesses cosigned the "
-            f"checkpoint, {quorum} needed"
+            f"checkpoint, {quorum} needed",
+            witnessed,
         )
-    return WitnessedCheckpoint(checkpoint, cosignatures)
+    return witnessed

@@ -16,6 +16,7 @@ import functools
 import json
 import time
 from collections.abc import Callable, Container
+from dataclasses import replace
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -34,6 +35,7 @@ from verifier.pipeline import StatusAnswer, status_reason
 from verifier.revocation import MAX_SNAPSHOT
 from verifier.trust import TrustBundle
 from verifier.verdict import CODE_OF_STATUS_KIND, SEAL_REVOCATION, STATUS_OF_CODE, renewed_as
+from verifier.witnessing import WitnessPolicy
 
 MAX_RESPONSE = 256 * 1024
 #: A trust bundle fetched from a node: a region's is a few KB (tens with seal images);
@@ -189,7 +191,15 @@ class OnlineStatus:
     seals. A license or seal of another region gets no answer from it (not checked), while
     one of its own region that it cannot prove is NOT_IN_LEDGER; without ``region`` the
     node's silence proves nothing either way, so pass it (the CLI takes it from the node's
-    bundle)."""
+    bundle).
+
+    With ``witnesses``, the checkpoint of each answer must also carry the cosignatures of a
+    quorum of those witnesses on that very checkpoint before the good news it proves (status
+    01, a seal active) is believed: short of it, the answer is no status (NO_STATUS, its
+    check detail saying how many of which witnesses cosigned), as if it had not been asked;
+    a status other than 01 that the region's own signed ledger proves still counts (see
+    docs/DESIGN.md, "Online status"). A cosignature line by one of them that does not verify
+    is a node answer that does not check out (:class:`NodeAnswerUnproven`)."""
 
     def __init__(
         self,
@@ -198,9 +208,11 @@ class OnlineStatus:
         region: str | None = None,
         timeout: float = 5.0,
         client: httpx.Client | None = None,
+        witnesses: WitnessPolicy | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.region = region
+        self.witnesses = witnesses
         self._client = client or deadline_client(self.base_url, timeout)
 
     def _get(self, path: str, kind: Literal["license", "seal"]) -> dict[str, Any] | None:
@@ -241,7 +253,11 @@ class OnlineStatus:
                 ledger_included=False if self.region is not None else None,
                 detail="the node does not know this license",
             )
-        return _node_checked(lambda: _check_answer(body, bundle, doc, claims.license_id))
+        return _node_checked(
+            lambda: self._witnessed(
+                _check_answer(body, bundle, doc, claims.license_id), body, bundle
+            )
+        )
 
     def seal_status(self, bundle: TrustBundle, seal_id: str) -> StatusAnswer | None:
         """The seal's status from the node of its bundle's region (a stamp names no region
@@ -262,7 +278,29 @@ class OnlineStatus:
                 ledger_included=False,
                 detail="the node does not know this seal: its creation is not in the ledger",
             )
-        return _node_checked(lambda: _check_seal_answer(body, bundle, seal_id))
+        return _node_checked(
+            lambda: self._witnessed(_check_seal_answer(body, bundle, seal_id), body, bundle)
+        )
+
+    def _witnessed(self, answer: StatusAnswer, body: Any, bundle: TrustBundle) -> StatusAnswer:
+        """``answer`` (checked already) under the witness policy: with how its checkpoint
+        was witnessed, and no status where the quorum is not met and the answer is good
+        news (status 01 of a document the ledger proves, or not against it)."""
+        if self.witnesses is None:
+            return answer
+        witnessing = self.witnesses.check(
+            body["checkpoint"], parse_verifier_key(bundle.log_verifier)
+        )
+        good_news = answer.code == "01" and answer.ledger_included is not False
+        if witnessing.met or not good_news:
+            return replace(answer, witnessing=witnessing)
+        return StatusAnswer(
+            None,
+            "online",
+            answer.as_of,
+            detail=f"the node's checkpoint is not witnessed as required: {witnessing.describe()}",
+            witnessing=witnessing,
+        )
 
     def close(self) -> None:
         self._client.close()

@@ -44,6 +44,7 @@ from verifier.verdict import (
     Verdict,
     renewed_as,
 )
+from verifier.witnessing import Witnessing
 
 DEFAULT_SKEW = 300
 DEFAULT_MAX_STATUS_AGE = 7 * 86400
@@ -63,6 +64,8 @@ class StatusAnswer:
     reason: str | None = None  # online: the agency's reason for it (printable, ≤ 256 chars)
     replaced_by: str | None = None  # online: the license that replaced it (same rule)
     key_revoked: bool = False  # the source knows the signing key was revoked
+    #: online, under a witness policy: how the answer's checkpoint was witnessed
+    witnessing: Witnessing | None = None
 
 
 MAX_REASON = 256
@@ -339,7 +342,8 @@ def check_status(run: _Run) -> None:
         )
         raise Stop(
             Status.NOT_IN_LEDGER,
-            answer.detail or "the ledger does not record this document under its license id",
+            (answer.detail or "the ledger does not record this document under its license id")
+            + _witnessed(answer),
         )
     if answer is None or answer.code is None:
         verdict.warnings.append(NO_STATUS)
@@ -367,9 +371,19 @@ def check_status(run: _Run) -> None:
         if answer.replaced_by and answer.reason != renewed_as(answer.replaced_by):
             why += f"; replaced by {answer.replaced_by}"  # (a renewal's reason names it)
         day = beijing_day(as_of)
-        raise Stop(status, f"status {answer.code} ({answer.source}, as of {day}{since}){why}")
+        said = f"status {answer.code} ({answer.source}, as of {day}{since}){why}"
+        raise Stop(status, said + _witnessed(answer))
     said = f"{answer.source} status 01 as of {beijing_day(as_of)}"
-    verdict.checks.append(Check("status", True, said))
+    verdict.checks.append(Check("status", True, said + _witnessed(answer)))
+
+
+def _witnessed(answer: StatusAnswer) -> str:
+    """How the checkpoint of an online answer was witnessed, for its check's detail, when
+    the source was given a witness policy: a proved status other than 01 counts without a
+    quorum (the region's signed ledger records it), and the detail says so."""
+    if answer.witnessing is None:
+        return ""
+    return f"; {answer.witnessing.describe()}"
 
 
 def check_ledger(run: _Run) -> None:

@@ -278,8 +278,10 @@ def test_a_quorum_of_distinct_witnesses_is_met(signed: str, log_verifier: NoteVe
     witnessed = verify_witnessed(note, log_verifier, [w1, w2, w3], 2)
     assert witnessed.checkpoint.size == 1234
     assert [(c.name, c.time) for c in witnessed.cosignatures] == [(n1, TIME), (n2, TIME)]
-    with pytest.raises(QuorumNotMet, match="2 of the 3"):
+    with pytest.raises(QuorumNotMet, match="2 of the 3") as unmet:
         verify_witnessed(note, log_verifier, [w1, w2, w3], 3)
+    # The refusal says who did cosign, on which checkpoint (a verifier names them).
+    assert unmet.value.witnessed == witnessed
 
 
 def test_one_witness_cosigning_twice_counts_once(signed: str, log_verifier: NoteVerifier) -> None:

@@ -1,0 +1,128 @@
+"""A verifier's witness policy: the witnesses it trusts and how many of them must have
+cosigned a node's checkpoint before it believes what the node proves under it, pure.
+
+A region's node signs its checkpoints with its log key alone; nothing in that signature
+stops it from showing one window a checkpoint (a branch of its ledger, say one without a
+revocation) that it shows no one else. Witnesses (other regions' nodes, docs/DESIGN.md
+"Checkpoint") cosign a checkpoint only when it extends the one they cosigned before, so a
+checkpoint that k independent witnesses cosigned is one that k parties also saw. The policy
+names each witness by its C2SP cosignature/v1 verifier key string (as ``eseal witness key``
+prints it and ``GET /v1/witness`` gives it) and a quorum k; a checkpoint meets it when it
+carries valid cosignatures, on that very checkpoint, of at least k of those keys
+(:func:`ledger.cosignature.verify_witnessed`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from keys.errors import InvalidInput
+from ledger.checkpoint import NoteVerifier
+from ledger.cosignature import (
+    CosignatureVerifier,
+    QuorumInvalid,
+    QuorumNotMet,
+    parse_cosigner_key,
+    verify_witnessed,
+)
+
+#: The most witnesses a policy names: a region has a handful of peers to ask; the
+#: signed-note parser takes at most 100 signature lines on a note anyway.
+MAX_WITNESSES = 32
+
+
+class WitnessKeyInvalid(InvalidInput):
+    """A witness key given to a policy is not a cosignature/v1 verifier key string, or is
+    given twice, or too many are given."""
+
+    code = "witness-key-invalid"
+
+
+@dataclass(frozen=True)
+class Witnessing:
+    """How a checkpoint was witnessed under a policy: its size, the names of the policy's
+    witnesses that cosigned it (in the policy's order), how many the policy names and the
+    quorum it requires."""
+
+    size: int
+    cosigners: tuple[str, ...]
+    witnesses: int
+    quorum: int
+
+    @property
+    def met(self) -> bool:
+        return len(self.cosigners) >= self.quorum
+
+    def describe(self) -> str:
+        """E.g. ``checkpoint of size 12 cosigned by 1 of 2 witnesses (eseal/500000/witness),
+        2 required``."""
+        who = f" ({', '.join(self.cosigners)})" if self.cosigners else ""
+        return (
+            f"checkpoint of size {self.size} cosigned by {len(self.cosigners)} of "
+            f"{self.witnesses} witnesses{who}, {self.quorum} required"
+        )
+
+
+@dataclass(frozen=True)
+class WitnessPolicy:
+    """The witnesses a verifier trusts (distinct cosignature/v1 keys, 1 to
+    :data:`MAX_WITNESSES`) and the quorum k of them (1 ≤ k ≤ their number) that must have
+    cosigned a checkpoint."""
+
+    witnesses: tuple[CosignatureVerifier, ...]
+    quorum: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.witnesses) <= MAX_WITNESSES:
+            raise WitnessKeyInvalid(
+                f"{len(self.witnesses)} witness keys given: 1 to {MAX_WITNESSES} are taken"
+            )
+        seen: set[tuple[str, bytes]] = set()
+        for w in self.witnesses:
+            if not isinstance(w, CosignatureVerifier):
+                raise WitnessKeyInvalid(f"witness key {w!r} is not a cosignature/v1 key")
+            if (w.name, w.key_hash) in seen:
+                raise WitnessKeyInvalid(f"witness key {w} is given twice")
+            seen.add((w.name, w.key_hash))
+        n, k = len(self.witnesses), self.quorum
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+            raise QuorumInvalid(f"quorum {k!r} is not from 1 to the {n} witness keys given")
+
+    @classmethod
+    def parse(cls, keys: Sequence[str], quorum: int | None = None) -> WitnessPolicy:
+        """A policy of the verifier key strings ``keys``, each parsed strictly (type 0x04,
+        key hash matching its name and key); ``quorum`` None requires them all."""
+        if len(keys) > MAX_WITNESSES:
+            raise WitnessKeyInvalid(
+                f"{len(keys)} witness keys given: at most {MAX_WITNESSES} are taken"
+            )
+        parsed: list[CosignatureVerifier] = []
+        for text in keys:
+            try:
+                parsed.append(parse_cosigner_key(text))
+            except InvalidInput as e:
+                shown_key = text if len(text) <= 120 else text[:120] + "…"
+                raise WitnessKeyInvalid(
+                    f"witness key {shown_key!r} is not a cosignature/v1 verifier key "
+                    f"(<name>+<key hash>+<base64 key>, as eseal witness key prints it): "
+                    f"{e.message}"
+                ) from e
+        return cls(tuple(parsed), len(parsed) if quorum is None else quorum)
+
+    def check(self, note: str, log: NoteVerifier) -> Witnessing:
+        """How the checkpoint ``note`` (a signed note, with its cosignature lines) was
+        witnessed. Raises as :func:`~ledger.cosignature.verify_witnessed` does where the
+        note is not signed by ``log`` or a line by one of the witnesses does not verify;
+        a quorum not met is no error here (:attr:`Witnessing.met`)."""
+        try:
+            witnessed = verify_witnessed(note, log, self.witnesses, self.quorum)
+        except QuorumNotMet as e:
+            witnessed = e.witnessed
+        signed = {(c.name, c.key_hash) for c in witnessed.cosignatures}
+        return Witnessing(
+            witnessed.checkpoint.size,
+            tuple(w.name for w in self.witnesses if (w.name, w.key_hash) in signed),
+            len(self.witnesses),
+            self.quorum,
+        )
