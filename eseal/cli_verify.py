@@ -51,6 +51,7 @@ from verifier.verdict import (
     Status,
     Verdict,
 )
+from verifier.witnessing import MAX_WITNESSES, Witnessing, WitnessPolicy
 
 T = TypeVar("T")
 bundle_app = command_group(help="The region's signed trust bundle.", no_args_is_help=True)
@@ -209,11 +210,51 @@ class StatusByRegion:
         return source.seal_status(bundle, seal_id)
 
 
+class WitnessRecorder:
+    """A status source as given, keeping how the checkpoint of its last answer was
+    witnessed (the command line verifies one document: the summary says it)."""
+
+    def __init__(self, source: StatusSource) -> None:
+        self.source = source
+        self.witnessing: Witnessing | None = None
+
+    def _kept(self, answer: StatusAnswer | None) -> StatusAnswer | None:
+        if answer is not None and answer.witnessing is not None:
+            self.witnessing = answer.witnessing
+        return answer
+
+    def license_status(self, bundle: TrustBundle, doc: DecodedDocument) -> StatusAnswer:
+        answer = self.source.license_status(bundle, doc)
+        self._kept(answer)
+        return answer
+
+    def seal_status(self, bundle: TrustBundle, seal_id: str) -> StatusAnswer | None:
+        return self._kept(self.source.seal_status(bundle, seal_id))
+
+
+def witness_policy(keys: list[str], quorum: int | None, online: list[str]) -> WitnessPolicy | None:
+    """The ``--witness`` keys and ``--quorum`` as a policy for every node asked ``--online``
+    (None without ``--witness``); all the keys are required unless ``--quorum`` says fewer."""
+    if not keys:
+        if quorum is not None:
+            raise InvalidInput("--quorum needs the witnesses it counts: give --witness VKEY")
+        return None
+    if not online:
+        raise InvalidInput(
+            "--witness applies to the checkpoints of nodes asked online: give --online URL"
+        )
+    return WitnessPolicy.parse(keys, quorum)
+
+
 def _nodes(
-    online: list[str], pinned: Pins, files: list[TrustBundle]
+    online: list[str],
+    pinned: Pins,
+    files: list[TrustBundle],
+    witnesses: WitnessPolicy | None = None,
 ) -> tuple[list[TrustBundle], dict[str, StatusSource], dict[str, str]]:
     """The bundles of the nodes named by ``--online``, each checked against the pins (or the
-    bundle files given), and each node's status source and URL by its region."""
+    bundle files given), and each node's status source (under the witness policy, if any)
+    and URL by its region."""
     from verifier.online import OnlineStatus, fetch_bundle
 
     fetched_bundles: list[TrustBundle] = []
@@ -234,13 +275,17 @@ def _nodes(
                 f"region {fetched.region}: give one node a region"
             )
         fetched_bundles.append(fetched)
-        nodes[fetched.region] = OnlineStatus(url, region=fetched.region)
+        nodes[fetched.region] = OnlineStatus(url, region=fetched.region, witnesses=witnesses)
         urls[fetched.region] = url
     return fetched_bundles, nodes, urls
 
 
 def _trust(
-    bundles: list[Path], pins: list[str], online: list[str], revocations: list[Path]
+    bundles: list[Path],
+    pins: list[str],
+    online: list[str],
+    revocations: list[Path],
+    witnesses: WitnessPolicy | None = None,
 ) -> tuple[TrustStore, StatusSource | None, dict[str, int]]:
     """The trust store, the status source and the newest signed time seen of each region."""
     pinned = parse_pins(pins)
@@ -250,7 +295,9 @@ def _trust(
         trusted.append(refusing(f"bundle {path}", functools.partial(open_pinned, raw, pinned)))
     # The nodes' bundles, signed by trusted roots, are newer than files: they carry the keys
     # revoked since (a revoked agency key must not pass because a file is old).
-    fetched, nodes, node_urls = _nodes(online, pinned, trusted) if online else ([], {}, {})
+    fetched, nodes, node_urls = (
+        _nodes(online, pinned, trusted, witnesses) if online else ([], {}, {})
+    )
     trusted = newest_per_root(trusted + fetched)
     store = TrustStore(trusted)
     newest = dict(store.signed_at)
@@ -290,10 +337,18 @@ def _trust(
     return store, status, newest
 
 
-def _hint(warning: str, verdict: Verdict, online: list[str]) -> str:
+def _hint(
+    warning: str, verdict: Verdict, online: list[str], witnessing: Witnessing | None = None
+) -> str:
     """What to do about ``warning``, from this command line: the status of a license that
     the node asked online did not give (another region's) is its own region's to say."""
     region = (verdict.document or {}).get("region") if verdict.kind == "license" else None
+    if warning == NO_STATUS and witnessing is not None and not witnessing.met:
+        return (
+            "the node's witnesses have not cosigned its latest checkpoint: verify again once "
+            "its operator has run eseal witness ask, or ask with fewer --witness or a lower "
+            "--quorum"
+        )
     if warning == NO_STATUS and online:
         if region:
             return (
@@ -307,10 +362,13 @@ def _hint(warning: str, verdict: Verdict, online: list[str]) -> str:
 
 
 def _summary(
-    verdict: Verdict, online: list[str] | None = None, trusted: frozenset[str] = frozenset()
+    verdict: Verdict,
+    online: list[str] | None = None,
+    trusted: frozenset[str] = frozenset(),
+    witnessing: Witnessing | None = None,
 ) -> None:
     """The short human summary, Chinese first; ``trusted``, the regions whose bundles were
-    given."""
+    given; ``witnessing``, how the checkpoint of the node's answer was witnessed."""
     mark = {"green": "✔", "amber": "!", "red": "✘"}[verdict.colour]
     typer.echo(f"{mark} {STATUS_TEXT[verdict.status]}")
     d = verdict.document
@@ -342,6 +400,12 @@ def _summary(
         typer.echo(f"  {said}: {verdict.freshness.replaced_by}")
     for reason in verdict.reasons:
         typer.echo(f"  {reason}")
+    if witnessing is not None:
+        k, n, q = len(witnessing.cosigners), witnessing.witnesses, witnessing.quorum
+        met = "" if witnessing.met else "，未达要求 not enough"
+        typer.echo(
+            f"  见证 Witnessed: {k}/{n} 个见证方联署（需 {q} 个）{met}: {witnessing.describe()}"
+        )
     region = d.get("region") if d and verdict.kind == "license" else None
     if verdict.status is Status.UNKNOWN_ISSUER and region and region not in trusted:
         whose = (
@@ -357,7 +421,8 @@ def _summary(
     unchecked = {c.step: c.detail for c in verdict.checks if not c.ok}
     for warning in verdict.warnings:
         seen = f" ({unchecked['status']})" if warning == NO_STATUS and "status" in unchecked else ""
-        hint = f": {said}" if (said := _hint(warning, verdict, online or [])) else ""
+        said = _hint(warning, verdict, online or [], witnessing)
+        hint = f": {said}" if said else ""
         typer.echo(f"  warning: {WARNING_TEXT.get(warning, warning)}{seen}{hint}")
 
 
@@ -414,6 +479,24 @@ def verify_command(
             metavar="ID",
         ),
     ] = None,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With --online: a witness whose cosignature the node's checkpoint must carry "
+            "(its cosignature/v1 verifier key, as eseal witness key prints it; repeat, at "
+            f"most {MAX_WITNESSES}). Short of the quorum, a status 01 is not believed: the "
+            "verdict warns that the status was not checked.",
+            metavar="VKEY",
+        ),
+    ] = None,
+    quorum: Annotated[
+        int | None,
+        typer.Option(
+            help="How many of the --witness keys must have cosigned (default: all of them).",
+            metavar="K",
+            parser=plain_int(1, MAX_WITNESSES),
+        ),
+    ] = None,
     max_status_age: Annotated[
         float,
         typer.Option(
@@ -440,12 +523,16 @@ def verify_command(
         presented_id(holder_id)  # refused before any file is read; the message never names it
         if text.startswith("ES1:"):
             raise HolderNotApplicable("--holder-id is for a license: a seal stamp has no holder")
-    store, status, newest = _trust(bundle or [], pin or [], online or [], revocations or [])
+    witnesses = witness_policy(witness or [], quorum, online or [])
+    store, status, newest = _trust(
+        bundle or [], pin or [], online or [], revocations or [], witnesses
+    )
+    recorder = WitnessRecorder(status) if status is not None and witnesses else None
     document_bytes = read_file(document, "document") if document else None
     ctx = VerifyContext(
         store,
         int(time.time()),
-        status=status,
+        status=recorder or status,
         newest_seen=newest,
         max_status_age=int(max_status_age * 86400),
     )
@@ -453,7 +540,8 @@ def verify_command(
     if online and not bundle and not pin:
         verdict.warnings.append(UNPINNED_TRUST)  # amber: whoever answers is trusted
     trusted = frozenset(b.region for b in store.bundles)
-    emit(verdict.to_json(), as_json, lambda: _summary(verdict, online, trusted))
+    witnessing = recorder.witnessing if recorder else None
+    emit(verdict.to_json(), as_json, lambda: _summary(verdict, online, trusted, witnessing))
     if not verdict.valid:
         raise typer.Exit(EXIT_CHECK_FAILED)
 

@@ -8,6 +8,9 @@ import pytest
 
 from eseal.cli_verify import TrustRefused, refusing
 from keys.errors import CheckFailed, InvalidInput
+from ledger.checkpoint import NoteVerifier
+from ledger.cosignature import cosigner_key
+from tests.eseal.conftest import run_eseal
 from verifier.trust import MalformedBundle
 
 
@@ -192,3 +195,40 @@ def test_a_max_status_age_is_a_plain_number_of_days(
     said = capsys.readouterr().err
     assert f"{days!r} is not a number of days from 0 to 3650 in plain decimal digits" in said
     assert [plain_days(3650)(v) for v in ("0", "0.5", "7", "3650")] == [0.0, 0.5, 7.0, 3650.0]
+
+
+_WITNESS = cosigner_key("eseal/110000/witness", bytes(range(32)))
+#: A log's key (type 0x01), no witness's.
+_LOG_KEY = str(NoteVerifier("eseal/500000", bytes(range(32))))
+_OTHER = cosigner_key("eseal/310000/witness", bytes(range(1, 33)))
+#: Nothing listens there: a refusal must come before any node is asked.
+_NOWHERE = ["--online", "http://127.0.0.1:9"]
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        ([*_NOWHERE, "--witness", "nonsense"], "is not a cosignature/v1 verifier key"),
+        ([*_NOWHERE, "--witness", _LOG_KEY], "type 0x01 is not cosignature/v1 (0x04)"),
+        ([*_NOWHERE, "--witness", _WITNESS, "--witness", _WITNESS], "is given twice"),
+        ([*_NOWHERE, "--witness", _WITNESS, "--quorum", "0"], "0 is not in the range 1 to 32"),
+        ([*_NOWHERE, "--witness", _WITNESS, "--quorum", "x"], "not an integer"),
+        (
+            [*_NOWHERE, "--witness", _WITNESS, "--witness", _OTHER, "--quorum", "3"],
+            "quorum 3 is not from 1 to the 2 witness keys given",
+        ),
+        ([*_NOWHERE, *["--witness", _WITNESS] * 33], "at most 32 are taken"),
+        ([*_NOWHERE, "--quorum", "1"], "--quorum needs the witnesses it counts"),
+        (["--witness", _WITNESS], "--witness applies to the checkpoints of nodes asked online"),
+    ],
+)
+def test_bad_witness_options_are_refused_before_any_node_is_asked(
+    args: list[str],
+    said: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code, out, err = run_eseal(["verify", "EL1:X", *args], capsys, monkeypatch)
+    assert code == 2, (out, err)
+    assert said in " ".join(err.split()), err
+    assert "cannot reach" not in err
