@@ -64,15 +64,9 @@ class QuorumInvalid(InvalidInput):
 
 
 class QuorumNotMet(CheckFailed):
-    """Fewer distinct known witnesses than the quorum cosigned the checkpoint, which is
-    otherwise sound (signed by its log key; every line by a known key verified): the
-    checkpoint and the cosignatures it does carry, for a caller to say who cosigned."""
+    """Fewer distinct known witnesses than the quorum cosigned the checkpoint."""
 
     code = "cosignature-quorum-not-met"
-
-    def __init__(self, message: str, witnessed: WitnessedCheckpoint) -> None:
-        super().__init__(message)
-        self.witnessed = witnessed
 
 
 def _check_time(time: int) -> None:
@@ -171,6 +165,27 @@ class WitnessedCheckpoint:
     cosignatures: tuple[Cosignature, ...]
 
 
+def _distinct(
+    witnesses: Sequence[CosignatureVerifier],
+) -> dict[tuple[str, bytes], CosignatureVerifier]:
+    distinct: dict[tuple[str, bytes], CosignatureVerifier] = {}
+    for w in witnesses:
+        if not isinstance(w, CosignatureVerifier):
+            raise InvalidInput(f"witness key {w.name!r} is not a cosignature/v1 key")
+        distinct.setdefault((w.name, w.key_hash), w)
+    return distinct
+
+
+def witnessed_by(
+    note: str | bytes, log: NoteVerifier, witnesses: Sequence[CosignatureVerifier]
+) -> WitnessedCheckpoint:
+    """Open a checkpoint note signed by the log key ``log``, with the cosignatures of
+    ``witnesses`` it carries, however many: :func:`verify_witnessed` without the quorum,
+    for a caller that says how many cosigned whether or not it is enough. Raises as
+    :func:`verify_witnessed` does but for :class:`QuorumNotMet`."""
+    return _opened(note, log, _distinct(witnesses))
+
+
 def verify_witnessed(
     note: str | bytes,
     log: NoteVerifier,
@@ -185,15 +200,23 @@ def verify_witnessed(
     (NoteSignatureInvalid), whatever the other lines. A witness key that cosigned twice
     counts once.
     """
-    if log.signature_type != ED25519_TYPE:
-        raise InvalidInput("the log key must be an Ed25519 (0x01) note key")
-    distinct: dict[tuple[str, bytes], CosignatureVerifier] = {}
-    for w in witnesses:
-        if not isinstance(w, CosignatureVerifier):
-            raise InvalidInput(f"witness key {w.name!r} is not a cosignature/v1 key")
-        distinct.setdefault((w.name, w.key_hash), w)
+    distinct = _distinct(witnesses)
     if isinstance(quorum, bool) or not isinstance(quorum, int) or not 1 <= quorum <= len(distinct):
         raise QuorumInvalid(f"quorum {quorum!r} is not in [1, {len(distinct)}] distinct witnesses")
+    witnessed = _opened(note, log, distinct)
+    if len(witnessed.cosignatures) < quorum:
+        raise QuorumNotMet(
+            f"{len(witnessed.cosignatures)} of the {len(distinct)} known witnesses cosigned "
+            f"the checkpoint, {quorum} needed"
+        )
+    return witnessed
+
+
+def _opened(
+    note: str | bytes, log: NoteVerifier, distinct: dict[tuple[str, bytes], CosignatureVerifier]
+) -> WitnessedCheckpoint:
+    if log.signature_type != ED25519_TYPE:
+        raise InvalidInput("the log key must be an Ed25519 (0x01) note key")
     opened = open_note(note, [log, *distinct.values()])
     if not any(s.name == log.name and s.key_hash == log.key_hash for s in opened.signatures):
         raise UnverifiedNote(f"the log key {log.name!r} did not sign the checkpoint")
@@ -207,11 +230,4 @@ def verify_witnessed(
         for s in opened.signatures
         if (s.name, s.key_hash) in distinct
     )
-    witnessed = WitnessedCheckpoint(checkpoint, cosignatures)
-    if len(cosignatures) < quorum:
-        raise QuorumNotMet(
-            f"{len(cosignatures)} of the {len(distinct)} known witnesses cosigned the "
-            f"checkpoint, {quorum} needed",
-            witnessed,
-        )
-    return witnessed
+    return WitnessedCheckpoint(checkpoint, cosignatures)

@@ -9,7 +9,8 @@ checkpoint that k independent witnesses cosigned is one that k parties also saw.
 names each witness by its C2SP cosignature/v1 verifier key string (as ``eseal witness key``
 prints it and ``GET /v1/witness`` gives it) and a quorum k; a checkpoint meets it when it
 carries valid cosignatures, on that very checkpoint, of at least k of those keys
-(:func:`ledger.cosignature.verify_witnessed`).
+(:func:`ledger.cosignature.verify_witnessed`'s rule; :func:`~ledger.cosignature.witnessed_by`
+opens the note, so that a verdict can say who cosigned when too few did).
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ from ledger.checkpoint import NoteVerifier
 from ledger.cosignature import (
     CosignatureVerifier,
     QuorumInvalid,
-    QuorumNotMet,
     parse_cosigner_key,
-    verify_witnessed,
+    witnessed_by,
 )
 
 #: The most witnesses a policy names: a region has a handful of peers to ask; the
@@ -113,12 +113,10 @@ class WitnessPolicy:
     def check(self, note: str, log: NoteVerifier) -> Witnessing:
         """How the checkpoint ``note`` (a signed note, with its cosignature lines) was
         witnessed. Raises as :func:`~ledger.cosignature.verify_witnessed` does where the
-        note is not signed by ``log`` or a line by one of the witnesses does not verify;
-        a quorum not met is no error here (:attr:`Witnessing.met`)."""
-        try:
-            witnessed = verify_witnessed(note, log, self.witnesses, self.quorum)
-        except QuorumNotMet as e:
-            witnessed = e.witnessed
+        note is not signed by ``log`` or a line by one of the witnesses does not verify
+        (:func:`~ledger.cosignature.witnessed_by`); a quorum not met is no error here
+        (:attr:`Witnessing.met`)."""
+        witnessed = witnessed_by(note, log, self.witnesses)
         signed = {(c.name, c.key_hash) for c in witnessed.cosignatures}
         return Witnessing(
             witnessed.checkpoint.size,

@@ -40,6 +40,7 @@ from ledger.cosignature import (
     parse_cosigner_key,
     signed_message,
     verify_witnessed,
+    witnessed_by,
 )
 from ledger.merkle import leaf_hash
 
@@ -278,10 +279,12 @@ def test_a_quorum_of_distinct_witnesses_is_met(signed: str, log_verifier: NoteVe
     witnessed = verify_witnessed(note, log_verifier, [w1, w2, w3], 2)
     assert witnessed.checkpoint.size == 1234
     assert [(c.name, c.time) for c in witnessed.cosignatures] == [(n1, TIME), (n2, TIME)]
-    with pytest.raises(QuorumNotMet, match="2 of the 3") as unmet:
+    with pytest.raises(QuorumNotMet, match="2 of the 3"):
         verify_witnessed(note, log_verifier, [w1, w2, w3], 3)
-    # The refusal says who did cosign, on which checkpoint (a verifier names them).
-    assert unmet.value.witnessed == witnessed
+    # Without a quorum: the same note opened, with whoever cosigned it (none, or too few).
+    assert witnessed_by(note, log_verifier, [w1, w2, w3, w1]) == witnessed
+    assert witnessed_by(signed, log_verifier, [w1]).cosignatures == ()
+    assert witnessed_by(signed, log_verifier, [w1]).checkpoint == witnessed.checkpoint
 
 
 def test_one_witness_cosigning_twice_counts_once(signed: str, log_verifier: NoteVerifier) -> None:
@@ -317,6 +320,8 @@ def test_a_bad_cosignature_from_a_known_witness_rejects_the_note(
     note = _cosigned(signed, (n1, k1), (n2, k2)) + bad
     with pytest.raises(NoteSignatureInvalid):
         verify_witnessed(note, log_verifier, [w1, w2, w3], 2)
+    with pytest.raises(NoteSignatureInvalid):
+        witnessed_by(note, log_verifier, [w3])  # no quorum asked: still a false line
     assert verify_witnessed(note, log_verifier, [w1, w2], 2)  # w3 unknown: ignored
 
 
@@ -328,6 +333,8 @@ def test_witnesses_alone_are_not_enough(
     note = body + "\n" + cosign(body, n1, k1, TIME) + cosign(body, n2, k2, TIME)
     with pytest.raises(UnverifiedNote, match="log key"):
         verify_witnessed(note, log_verifier, [w1, w2], 1)
+    with pytest.raises(UnverifiedNote, match="log key"):
+        witnessed_by(note, log_verifier, [w1, w2])
 
 
 def test_the_origin_must_be_the_log_keys_name(log_key: SigningKey) -> None:
