@@ -104,8 +104,9 @@ def open_envelope(raw: bytes, payload_type: str, public_key: bytes) -> bytes:
 
 
 def note_key(verifier_key: str) -> tuple[str, bytes]:
-    """(name, raw Ed25519 key) of a C2SP signed-note verifier key."""
-    name, key_hash, encoded = verifier_key.split("+")
+    """(name, raw Ed25519 key) of a C2SP signed-note verifier key (split at the first two
+    "+": its base64 may hold "+" too)."""
+    name, key_hash, encoded = verifier_key.split("+", 2)
     raw = base64.b64decode(encoded, validate=True)
     if (
         raw[:1] != b"\x01"
