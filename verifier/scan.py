@@ -41,6 +41,8 @@ MAX_WEBP_PIXELS = 13_000_000
 #: bounded as a worker is; the worker's RLIMIT_DATA stays, a second line for what this
 #: does not count (zxing's buffers, a decoder's own). A WebP costs more than its mode says
 #: (its decoder's canvases, from the moment it is opened): :data:`MAX_WEBP_PIXELS` bounds it.
+#: A progressive JPEG does too (libjpeg's coefficients of the whole image), and is counted
+#: with them (:func:`jpeg_coefficient_bytes`).
 MAX_DECODED_BYTES = MAX_PIXELS * 5
 #: zxing-cpp reads images up to 65,535 pixels a side; no photo or screen is near that,
 #: and a 1 × 70,000 strip would otherwise pass the pixel bound.
@@ -192,11 +194,50 @@ def decoded_bytes(size: tuple[int, int], mode: str) -> int:
     return size[0] * size[1] * held
 
 
-def check_decoded(size: tuple[int, int], mode: str) -> None:
+def check_decoded(size: tuple[int, int], mode: str, *, also: int = 0) -> None:
     """ImageTooLarge, as a worker out of memory answers it, for an image whose decoding
-    would take more than :data:`MAX_DECODED_BYTES`."""
-    if decoded_bytes(size, mode) > MAX_DECODED_BYTES:
+    would take more than :data:`MAX_DECODED_BYTES` (with ``also`` bytes a decoder holds
+    besides the image, :func:`jpeg_coefficient_bytes`)."""
+    if decoded_bytes(size, mode) + also > MAX_DECODED_BYTES:
         raise ImageTooLarge(NO_MEMORY_MESSAGE)
+
+
+def _first_scan_components(data: bytes) -> int | None:
+    """How many components the first scan of the JPEG ``data`` holds (its SOS header's Ns),
+    or None if its markers do not lead there."""
+    at = 2  # past SOI
+    while at + 4 < len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # a fill byte before a marker
+            at += 1
+            continue
+        if marker == 0xDA:
+            return data[at + 4]
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers with no length
+            at += 2
+            continue
+        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    return None
+
+
+def jpeg_coefficient_bytes(image: JpegImagePlugin.JpegImageFile, data: bytes) -> int:
+    """The memory libjpeg takes for the DCT coefficients of the whole image (2 bytes a
+    sample of each component, as sampled) before it outputs a row, which it does for a
+    progressive JPEG, and for one whose scans each hold some of its components (its first
+    scan not all): at full size whatever the output's scale. 0 for a JPEG read in one
+    interleaved scan, whose coefficients libjpeg holds a row of blocks at a time."""
+    components = image.layer
+    first = _first_scan_components(data)
+    if not image.info.get("progressive") and first is not None and first >= len(components):
+        return 0
+    width, height = image.size
+    h_max = max([h for _, h, _, _ in components] + [1])
+    v_max = max([v for _, _, v, _ in components] + [1])
+    across, down = -(-width // (8 * h_max)), -(-height // (8 * v_max))  # MCUs, rounded up
+    blocks = sum(across * h * down * v for _, h, v, _ in components)
+    return blocks * 64 * 2
 
 
 def decode(data: bytes, *, fast: bool) -> tuple[Image.Image, bool]:
@@ -215,7 +256,13 @@ def decode(data: bytes, *, fast: bool) -> tuple[Image.Image, bool]:
             check_pixels(image.size, image.format)
             # At full size, as opened (a JPEG's luma-only draft takes less): read_qr's
             # second pass decodes it so, and the first pass refuses what it would refuse.
-            check_decoded(image.size, image.mode)
+            # A JPEG decoded scan by scan holds its coefficients as well, at full size.
+            coefficients = (
+                jpeg_coefficient_bytes(image, data)
+                if isinstance(image, JpegImagePlugin.JpegImageFile)
+                else 0
+            )
+            check_decoded(image.size, image.mode, also=coefficients)
             factor = reduction(image.size) if fast else 1
             if isinstance(image, JpegImagePlugin.JpegImageFile):  # also MPO (phones)
                 # Luma straight from libjpeg, at 1/factor size (the DCT scaled down).

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import zxingcpp
-from PIL import Image, ImageFilter
+from PIL import Image, ImageFilter, JpegImagePlugin
 
 from eseal.render import qr_png
 from verifier import scan
@@ -399,4 +399,93 @@ def test_a_phone_photo_still_reads(mode: str) -> None:
     """A 4032×3024 photo is well within the decode bound, even in CMYK (110 MB)."""
     data = _bytes(_scene((4032, 3024), 10, mode=mode), "JPEG", quality=85)
     assert scan.decoded_bytes((4032, 3024), mode) < scan.MAX_DECODED_BYTES
+    assert read_qr(data) == TEXT
+
+
+def _progressive_header(mode: str, width: int, height: int, **options: object) -> bytes:
+    """A progressive JPEG in ``mode`` that claims ``width``×``height`` pixels (its SOF2 says
+    so) but holds the scans of 16×16."""
+    data = _bytes(Image.new(mode, (16, 16)), "JPEG", progressive=True, **options)
+    sof = data.index(b"\xff\xc2")
+    return data[: sof + 5] + struct.pack(">HH", height, width) + data[sof + 9 :]
+
+
+def _first_scan_of_one_component(data: bytes) -> bytes:
+    """``data`` (a baseline JPEG) with its first scan holding its first component only, as
+    a JPEG written one component a scan begins."""
+    sos = data.index(b"\xff\xda")
+    length = int.from_bytes(data[sos + 2 : sos + 4], "big")
+    first, rest = data[sos + 5 : sos + 7], data[sos + 5 + 2 * data[sos + 4] : sos + 2 + length]
+    return (
+        data[:sos]
+        + b"\xff\xda"
+        + struct.pack(">HB", 6 + 2, 1)
+        + first
+        + rest
+        + data[sos + 2 + length :]
+    )
+
+
+def test_a_jpeg_decoded_scan_by_scan_counts_its_coefficients() -> None:
+    """libjpeg holds the coefficients of the whole image (2 bytes a sample, at full size)
+    for a progressive JPEG and for one whose first scan lacks a component; not for a JPEG
+    of one interleaved scan."""
+    baseline = _jpeg_header("RGB", 8000, 5000)
+    progressive = {
+        "4:4:4": _progressive_header("RGB", 8000, 5000, subsampling=0),
+        "4:2:0": _progressive_header("RGB", 8000, 5000, subsampling=2),
+        "gray": _progressive_header("L", 8000, 5000),
+    }
+
+    def held(data: bytes) -> int:
+        image = Image.open(io.BytesIO(data))
+        assert isinstance(image, JpegImagePlugin.JpegImageFile)
+        return scan.jpeg_coefficient_bytes(image, data)
+
+    assert held(baseline) == 0
+    assert held(progressive["4:4:4"]) == 3 * 40_000_000 * 2
+    # Chroma at half size each way, in whole MCUs of 16×16 (5000 rows are 313 of them).
+    four_two_zero = (1000 * 626 + 2 * 500 * 313) * 64 * 2
+    assert held(progressive["4:2:0"]) == four_two_zero
+    assert held(progressive["gray"]) == 40_000_000 * 2
+    assert held(_first_scan_of_one_component(baseline)) == four_two_zero  # 4:2:0 too
+
+
+def test_a_progressive_jpeg_too_costly_to_decode_is_refused_in_little_memory(
+    tmp_path: Path,
+) -> None:
+    """A progressive 40-megapixel JPEG of 500 bytes took some 270 MiB and a second to
+    refuse (libjpeg zeroes the coefficients of the whole image, 240 MB, before its first
+    row): refused from its header now, in a process of its own, as fast and small as the
+    other huge declared images; and in a test's process, whatever the pass."""
+    files = [
+        _progressive_header("RGB", 8000, 5000, subsampling=0),
+        _progressive_header("RGB", 8000, 5000),
+        _first_scan_of_one_component(_jpeg_header("RGB", 8000, 5000)),
+    ]
+    for data in files:
+        for fast in (True, False):
+            with pytest.raises(ImageTooLarge):
+                decode(data, fast=fast)
+    paths = []
+    for i, data in enumerate(files):
+        paths.append(tmp_path / f"{i}.jpg")
+        paths[-1].write_bytes(data)
+    run = subprocess.run(
+        [sys.executable, "-c", _REFUSALS, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    answer = json.loads(run.stdout)
+    for raised, seconds in answer["said"]:
+        assert raised == "ImageTooLarge"
+        assert seconds < 0.05
+    assert answer["grown_kib"] < 8 * 1024, answer
+
+
+def test_a_progressive_phone_photo_still_reads() -> None:
+    data = _bytes(_scene((4032, 3024), 10), "JPEG", quality=85, progressive=True)
+    assert Image.open(io.BytesIO(data)).info.get("progressive")
     assert read_qr(data) == TEXT
