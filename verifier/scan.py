@@ -17,7 +17,7 @@ import io
 import warnings
 
 import zxingcpp
-from PIL import Image, JpegImagePlugin, UnidentifiedImageError
+from PIL import Image, JpegImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from keys.errors import InvalidInput
 
@@ -41,8 +41,9 @@ MAX_WEBP_PIXELS = 13_000_000
 #: bounded as a worker is; the worker's RLIMIT_DATA stays, a second line for what this
 #: does not count (zxing's buffers, a decoder's own). A WebP costs more than its mode says
 #: (its decoder's canvases, from the moment it is opened): :data:`MAX_WEBP_PIXELS` bounds it.
-#: A progressive JPEG does too (libjpeg's coefficients of the whole image), and is counted
-#: with them (:func:`jpeg_coefficient_bytes`).
+#: A progressive JPEG does too (libjpeg's coefficients of the whole image), and a compressed
+#: TIFF (a strip or a tile of it, as large as its file declares): each is counted with them
+#: (:func:`jpeg_coefficient_bytes`, :func:`tiff_buffer_bytes`).
 MAX_DECODED_BYTES = MAX_PIXELS * 5
 #: zxing-cpp reads images up to 65,535 pixels a side; no photo or screen is near that,
 #: and a 1 × 70,000 strip would otherwise pass the pixel bound.
@@ -197,7 +198,7 @@ def decoded_bytes(size: tuple[int, int], mode: str) -> int:
 def check_decoded(size: tuple[int, int], mode: str, *, also: int = 0) -> None:
     """ImageTooLarge, as a worker out of memory answers it, for an image whose decoding
     would take more than :data:`MAX_DECODED_BYTES` (with ``also`` bytes a decoder holds
-    besides the image, :func:`jpeg_coefficient_bytes`)."""
+    besides the image, :func:`jpeg_coefficient_bytes`, :func:`tiff_buffer_bytes`)."""
     if decoded_bytes(size, mode) + also > MAX_DECODED_BYTES:
         raise ImageTooLarge(NO_MEMORY_MESSAGE)
 
@@ -240,6 +241,50 @@ def jpeg_coefficient_bytes(image: JpegImagePlugin.JpegImageFile, data: bytes) ->
     return blocks * 64 * 2
 
 
+#: TIFF tags: photometric interpretation (6, YCbCr), compression (6, old-style JPEG),
+#: bits of each sample, tile width and length, rows a strip.
+_PHOTOMETRIC, _COMPRESSION, _BITS, _TILE_WIDTH, _TILE_LENGTH, _ROWS_PER_STRIP = (
+    262,
+    259,
+    258,
+    322,
+    323,
+    278,
+)
+
+
+def tiff_buffer_bytes(image: TiffImagePlugin.TiffImageFile) -> int:
+    """The memory libtiff and Pillow's decoder hold for a compressed TIFF besides the image:
+    a strip (its rows, at most the image's) or a tile (as large as the file declares it,
+    whatever the image's size), at the file's bits a pixel, and 4 bytes a pixel more where
+    libtiff converts it to RGBA (YCbCr not in JPEG, old-style JPEG). 0 for an uncompressed
+    TIFF, which Pillow reads a block at a time."""
+    if not image.tile or image.tile[0].codec_name != "libtiff":
+        return 0
+    tags = image.tag_v2
+    width, height = image.size
+    if _TILE_WIDTH in tags and _TILE_LENGTH in tags:
+        across, rows = int(tags[_TILE_WIDTH]), int(tags[_TILE_LENGTH])
+    else:
+        across, rows = width, min(int(tags.get(_ROWS_PER_STRIP, height)), height)
+    bits = tags.get(_BITS, (1,))
+    per_pixel = sum(bits) if isinstance(bits, tuple) else int(bits)
+    if tags.get(_PHOTOMETRIC) == 6 or tags.get(_COMPRESSION) == 6:
+        per_pixel += 32
+    return -(-across * per_pixel // 8) * rows
+
+
+def _decoder_bytes(image: Image.Image, data: bytes) -> int:
+    """What the decoder of ``image`` (opened from ``data``) holds besides the image: a
+    JPEG decoded scan by scan its coefficients, at full size; a compressed TIFF a strip or
+    a tile."""
+    if isinstance(image, JpegImagePlugin.JpegImageFile):
+        return jpeg_coefficient_bytes(image, data)
+    if isinstance(image, TiffImagePlugin.TiffImageFile):
+        return tiff_buffer_bytes(image)
+    return 0
+
+
 def decode(data: bytes, *, fast: bool) -> tuple[Image.Image, bool]:
     """The image as grayscale (reduced when ``fast``), and whether it was reduced; bounded
     as :func:`read_qr` says (its errors are :func:`read_qr`'s)."""
@@ -256,13 +301,7 @@ def decode(data: bytes, *, fast: bool) -> tuple[Image.Image, bool]:
             check_pixels(image.size, image.format)
             # At full size, as opened (a JPEG's luma-only draft takes less): read_qr's
             # second pass decodes it so, and the first pass refuses what it would refuse.
-            # A JPEG decoded scan by scan holds its coefficients as well, at full size.
-            coefficients = (
-                jpeg_coefficient_bytes(image, data)
-                if isinstance(image, JpegImagePlugin.JpegImageFile)
-                else 0
-            )
-            check_decoded(image.size, image.mode, also=coefficients)
+            check_decoded(image.size, image.mode, also=_decoder_bytes(image, data))
             factor = reduction(image.size) if fast else 1
             if isinstance(image, JpegImagePlugin.JpegImageFile):  # also MPO (phones)
                 # Luma straight from libjpeg, at 1/factor size (the DCT scaled down).

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import zxingcpp
-from PIL import Image, ImageFilter, JpegImagePlugin
+from PIL import Image, ImageFilter, JpegImagePlugin, TiffImagePlugin
 
 from eseal.render import qr_png
 from verifier import scan
@@ -488,4 +488,74 @@ def test_a_progressive_jpeg_too_costly_to_decode_is_refused_in_little_memory(
 def test_a_progressive_phone_photo_still_reads() -> None:
     data = _bytes(_scene((4032, 3024), 10), "JPEG", quality=85, progressive=True)
     assert Image.open(io.BytesIO(data)).info.get("progressive")
+    assert read_qr(data) == TEXT
+
+
+def _tiff(
+    size: tuple[int, int], *, tile: int | None = None, rows_per_strip: int | None = None
+) -> bytes:
+    """A deflate-compressed RGBA TIFF of ``size`` whose one strip or tile (``tile`` pixels
+    a side) holds a few bytes of zeros: as small a file as its header."""
+    width, height = size
+    compressed = zlib.compress(b"\0" * 64)
+    tags: list[tuple[int, int, int]] = [  # tag, type (3 SHORT, 4 LONG), value
+        (256, 4, width),
+        (257, 4, height),
+        (259, 3, 8),  # deflate
+        (262, 3, 2),  # RGB
+        (277, 3, 4),
+        (338, 3, 2),  # extra sample: unassociated alpha
+    ]
+    if tile is not None:
+        tags += [(322, 4, tile), (323, 4, tile)]
+    else:
+        tags.append((278, 4, rows_per_strip or height))
+    count = len(tags) + 3  # and BitsPerSample, the offset and byte count of its data
+    bits_at = 8 + 2 + 12 * count + 4
+    data_at = bits_at + 8
+    offsets, counts = (324, 325) if tile is not None else (273, 279)
+    tags += [(offsets, 4, data_at), (counts, 4, len(compressed))]
+    entries = {tag: struct.pack("<HHII", tag, kind, 1, value) for tag, kind, value in tags}
+    entries[258] = struct.pack("<HHII", 258, 3, 4, bits_at)
+    ifd = b"".join(entries[tag] for tag in sorted(entries))
+    return (
+        b"II*\0"
+        + struct.pack("<IH", 8, count)
+        + ifd
+        + struct.pack("<I", 0)
+        + struct.pack("<4H", 8, 8, 8, 8)
+        + compressed
+    )
+
+
+@pytest.mark.parametrize(
+    ("what", "data"),
+    [
+        ("a tile of 8192×8192 in an image of 16×16", _tiff((16, 16), tile=8192)),
+        ("one strip of 40 megapixels", _tiff((6320, 6320))),
+    ],
+)
+def test_a_tiff_whose_strip_or_tile_is_too_costly_is_refused_from_its_header(
+    what: str, data: bytes
+) -> None:
+    """Pillow's libtiff decoder holds a compressed TIFF's strip or tile (at its bits a
+    pixel) besides the image: a 196 KB TIFF of 16×16 pixels in one 8192×8192 RGB tile took
+    192 MiB to read, and a 40-megapixel RGBA one in one strip 308 MiB; counted now."""
+    image = Image.open(io.BytesIO(data))
+    assert isinstance(image, TiffImagePlugin.TiffImageFile)
+    assert image.tile[0].codec_name == "libtiff"
+    assert scan.tiff_buffer_bytes(image) == (8192 * 8192 if "tile" in what else 6320 * 6320) * 4
+    for fast in (True, False):
+        with pytest.raises(ImageTooLarge) as refused:
+            decode(data, fast=fast)
+        assert refused.value.message == scan.NO_MEMORY_MESSAGE, what
+
+
+def test_a_compressed_tiff_in_strips_still_reads() -> None:
+    """A scan saved as an LZW TIFF (Pillow's strips, 64 KB each) is read; its strip is
+    counted, small."""
+    data = _bytes(_scene((2480, 3508), 10, blur=0), "TIFF", compression="tiff_lzw")
+    image = Image.open(io.BytesIO(data))
+    assert isinstance(image, TiffImagePlugin.TiffImageFile)
+    assert 0 < scan.tiff_buffer_bytes(image) <= 2**16 + 2480 * 3
     assert read_qr(data) == TEXT
