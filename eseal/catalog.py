@@ -227,7 +227,8 @@ class _Reader:
 
     def printable(self, value: object, where: str, limit: int) -> str:
         """:meth:`text` that is also printable: no line or paragraph separator, and no
-        space but the plain one (U+0020)."""
+        space but the plain one (U+0020). A field's labels, Chinese and English, are held to
+        it: each is printed on one line (the license, the window)."""
         text = self.text(value, where, limit)
         if not text.isprintable():
             raise self.fail(where, "contains a character that is not printable")
@@ -265,7 +266,7 @@ class _Reader:
                 " letter, at most 32 characters",
             )
         where = f"{where} ({name})"
-        label = self.text(raw["label"], f"{where}.label", MAX_LABEL_LENGTH)
+        label = self.printable(raw["label"], f"{where}.label", MAX_LABEL_LENGTH)
         label_en = self.printable(raw["label_en"], f"{where}.label_en", MAX_LABEL_EN_LENGTH)
         kind = raw["kind"]
         if kind not in KINDS:

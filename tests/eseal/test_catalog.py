@@ -423,6 +423,8 @@ MALFORMED: list[tuple[str, object, str]] = [
     (f"{FIELD0}.max_length", 0, "between 1 and 200"),
     (f"{FIELD0}.choices", ["a"], "only an enum"),
     (f"{FIELD0}.label", "编\x07号", "control"),
+    (f"{FIELD0}.label", "编\u2028号", "not printable"),  # the rule of label_en, below
+    (f"{FIELD0}.label", "编\u2029号", "not printable"),  # a paragraph separator
     (f"{FIELD0}.label_en", DELETE, "missing label_en"),
     (f"{FIELD0}.label_en", "", "non-empty"),
     (f"{FIELD0}.label_en", "   ", "non-empty"),
