@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from eseal.witness_ask import cosigned_checkpoint
+from eseal.witness_ask import cosigned_checkpoint, witnessed_size
 from ledger.checkpoint import verify_checkpoint
 
 if TYPE_CHECKING:
@@ -66,18 +66,43 @@ class ProvedStatus(BaseModel):
         default=None,
         description="Its inclusion proof under the checkpoint (null with status_index).",
     )
+    witnessed_checkpoint: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="Asked witnessed=1 only, and absent unless an older checkpoint carries "
+        "more cosignature lines than the one above: the checkpoint of the region's log that "
+        "its witnesses cosigned most (a C2SP signed note signed by the log key, followed by "
+        "their C2SP tlog-cosignature lines on it). The answer stays proved under the "
+        "checkpoint above; a verifier requiring witnesses believes good news only if the "
+        "entries it relies on lie below this checkpoint's size (docs/DESIGN.md, Online "
+        "status).",
+    )
+    witnessed_consistency_proof: list[str] | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="With witnessed_checkpoint: the RFC 9162 §2.1.4 consistency proof from "
+        "its tree to the tree of the checkpoint above (the log's history the witnesses saw, "
+        "extended): its hashes in standard base64, in order.",
+    )
 
 
-def proved_status(node: Node, created: int, changed: int | None) -> ProvedStatus:
+def proved_status(
+    node: Node, created: int, changed: int | None, *, witnessed: bool = False
+) -> ProvedStatus:
     """The node's latest checkpoint (with its witnesses' cosignature lines on it,
     :func:`eseal.witness_ask.cosigned_checkpoint`) with the entry at ``created`` and, if
     there is one, the entry at ``changed``, each with its inclusion proof under that
-    checkpoint (read after the caller found the indexes, so both are under it)."""
+    checkpoint (read after the caller found the indexes, so both are under it).
+
+    With ``witnessed`` (the asker requires witnesses), also the older checkpoint its
+    witnesses cosigned most (:func:`eseal.witness_ask.witnessed_size`), with their lines,
+    and the consistency proof from it to the latest, where there is one."""
     note = cosigned_checkpoint(node)
     size = verify_checkpoint(note, node.log_verifier).size
     indexes = [created] if changed is None else [created, changed]
     proofs = node.log.inclusion_proofs(indexes, size)
     entries = [node.log.entry(i) for i in indexes]
+    older = witnessed_size(node, size) if witnessed else None
     return ProvedStatus(
         checkpoint=note,
         ledger_index=created,
@@ -86,4 +111,8 @@ def proved_status(node: Node, created: int, changed: int | None) -> ProvedStatus
         status_index=changed,
         status_entry=b64(entries[1]) if changed is not None else None,
         status_proof=b64_hashes(proofs[1]) if changed is not None else None,
+        witnessed_checkpoint=None if older is None else cosigned_checkpoint(node, older),
+        witnessed_consistency_proof=None
+        if older is None
+        else b64_hashes(node.log.consistency_proof(older, size)),
     )

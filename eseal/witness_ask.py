@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from eseal.models import LogWitnessRow
@@ -333,12 +333,15 @@ def ask(
 MAX_SERVED_COSIGNATURES = MAX_SIGNATURES - 1
 
 
-def cosigned_checkpoint(node: Node) -> str:
-    """The node's latest checkpoint note with the stored cosignature lines of its witnesses
-    on that very checkpoint (same size and root hash) appended, by witness name; lines on an
-    older checkpoint are left out. A verifier ignores the lines of keys it does not know
-    (c2sp.org/signed-note)."""
-    note = node.log.checkpoint()
+def cosigned_checkpoint(node: Node, size: int | None = None) -> str:
+    """The node's checkpoint note at ``size`` (the latest when None) with the stored
+    cosignature lines of its witnesses on that very checkpoint (same size and root hash)
+    appended, by witness name; lines on another checkpoint are left out. A verifier ignores
+    the lines of keys it does not know (c2sp.org/signed-note). A ``size`` is that of a
+    checkpoint the log stores (:func:`witnessed_size`)."""
+    note = node.log.checkpoint() if size is None else node.log.store.checkpoint(size)
+    if note is None:
+        raise ValueError(f"the log stores no checkpoint of size {size}")
     checkpoint = Checkpoint.parse(note[: note.rfind("\n\n") + 1])
     query = (
         select(_w.c.cosignature)
@@ -353,3 +356,35 @@ def cosigned_checkpoint(node: Node) -> str:
     with node.sql.read_engine.connect() as conn:
         lines = [str(line) for (line,) in conn.execute(query)]
     return note + "".join(lines)
+
+
+def witnessed_size(node: Node, latest: int) -> int | None:
+    """The size of the checkpoint the most stored cosignature lines are on (of two as many,
+    the larger), if it is below ``latest`` (the size of the checkpoint an answer is proved
+    under, which then carries no more lines than it), the log stores its signed note, and
+    that note's root hash is the one the witnesses cosigned and the log's own tree root at
+    that size; else None (the latest checkpoint's own lines are all there is)."""
+    query = (
+        select(_w.c.size, _w.c.root_hash)
+        .where(
+            _w.c.cosignature.is_not(None),
+            _w.c.root_hash.is_not(None),
+            _w.c.size >= 1,
+            _w.c.size <= latest,
+        )
+        .group_by(_w.c.size, _w.c.root_hash)
+        .order_by(func.count().desc(), _w.c.size.desc())
+        .limit(1)
+    )
+    with node.sql.read_engine.connect() as conn:
+        best = conn.execute(query).first()
+    if best is None or int(best.size) >= latest:
+        return None
+    size, root = int(best.size), bytes(best.root_hash)
+    note = node.log.store.checkpoint(size)
+    if note is None:
+        return None
+    stored = verify_checkpoint(note, node.log_verifier)
+    if stored.root_hash != root or node.log.root_hash(size) != root:
+        return None  # never a line on a root the log does not have
+    return size

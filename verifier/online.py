@@ -23,9 +23,9 @@ from urllib.parse import quote
 import httpx
 
 from keys.errors import PARSE_ERRORS, CheckFailed, ExternalFailure, InvalidInput, shown
-from ledger.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
+from ledger.checkpoint import Checkpoint, NoteVerifier, parse_verifier_key, verify_checkpoint
 from ledger.entries import Entry, decode_entry, digest
-from ledger.merkle import leaf_hash, verify_inclusion
+from ledger.merkle import MAX_PROOF_HASHES, leaf_hash, verify_consistency, verify_inclusion
 from verifier.claims import is_time
 from verifier.deadline import client as deadline_client
 from verifier.deadline import deadline
@@ -35,7 +35,7 @@ from verifier.pipeline import StatusAnswer, status_reason
 from verifier.revocation import MAX_SNAPSHOT
 from verifier.trust import TrustBundle
 from verifier.verdict import CODE_OF_STATUS_KIND, SEAL_REVOCATION, STATUS_OF_CODE, renewed_as
-from verifier.witnessing import WitnessPolicy
+from verifier.witnessing import Witnessing, WitnessPolicy
 
 MAX_RESPONSE = 256 * 1024
 #: A trust bundle fetched from a node: a region's is a few KB (tens with seal images);
@@ -194,8 +194,9 @@ class OnlineStatus:
     bundle).
 
     With ``witnesses``, the checkpoint of each answer must also carry the cosignatures of a
-    quorum of those witnesses on that very checkpoint before the good news it proves (status
-    01, a seal active) is believed: short of it, the answer is no status (NO_STATUS, its
+    quorum of those witnesses on that very checkpoint, or the answer must rest on an older
+    checkpoint that does (:meth:`_witnessed`), before the good news it proves (status 01, a
+    seal active) is believed: short of it, the answer is no status (NO_STATUS, its
     check detail saying how many of which witnesses cosigned), as if it had not been asked;
     a status other than 01 that the region's own signed ledger proves still counts (see
     docs/DESIGN.md, "Online status"). A cosignature line by one of them that does not verify
@@ -242,7 +243,7 @@ class OnlineStatus:
         if self.region is not None and bundle.region != self.region:
             detail = f"a license of region {bundle.region}; the node is of {self.region}"
             return StatusAnswer(None, "online", now, detail=detail)
-        path = f"/v1/licenses/{quote(claims.license_id, safe='')}/status"
+        path = f"/v1/licenses/{quote(claims.license_id, safe='')}/status{self._query}"
         body = self._get(path, "license")
         if body is None:
             return StatusAnswer(
@@ -267,7 +268,7 @@ class OnlineStatus:
         if self.region is not None and bundle.region != self.region:
             detail = f"a seal of region {bundle.region}; the node is of {self.region}"
             return StatusAnswer(None, "online", now, detail=detail)
-        body = self._get(f"/v1/seals/{quote(seal_id, safe='')}/status", "seal")
+        body = self._get(f"/v1/seals/{quote(seal_id, safe='')}/status{self._query}", "seal")
         if body is None:
             if self.region is None:  # the node's silence proves nothing either way
                 return None
@@ -282,15 +283,29 @@ class OnlineStatus:
             lambda: self._witnessed(_check_seal_answer(body, bundle, seal_id), body, bundle)
         )
 
+    @property
+    def _query(self) -> str:
+        """``?witnessed=1`` with a witness policy: the node then adds the older checkpoint
+        its witnesses cosigned, if the latest carries fewer of their lines (see
+        :meth:`_witnessed`)."""
+        return "" if self.witnesses is None else "?witnessed=1"
+
     def _witnessed(self, answer: StatusAnswer, body: Any, bundle: TrustBundle) -> StatusAnswer:
-        """``answer`` (checked already) under the witness policy: with how its checkpoint
-        was witnessed, and no status where the quorum is not met and the answer is good
-        news (status 01 of a document the ledger proves, or not against it)."""
+        """``answer`` (checked already, under the answer's checkpoint M) under the witness
+        policy: with how it was witnessed, and no status where the quorum is not met and the
+        answer is good news (status 01 of a document the ledger proves, or not against it).
+
+        The quorum is met by M's own cosignatures, or by those on the older checkpoint N the
+        answer may add (``witnessed_checkpoint``) when its consistency proof to M verifies
+        and every entry the answer relies on lies below N's size: then the witnesses saw a
+        history holding those entries, and M extends it (:func:`_older_witnessed`)."""
         if self.witnesses is None:
             return answer
-        witnessing = self.witnesses.check(
-            body["checkpoint"], parse_verifier_key(bundle.log_verifier)
-        )
+        log = parse_verifier_key(bundle.log_verifier)
+        witnessing = self.witnesses.check(body["checkpoint"], log)
+        older = _older_witnessed(body, log, self.witnesses, witnessing.size)
+        if older is not None and not witnessing.met:
+            witnessing = older
         good_news = answer.code == "01" and answer.ledger_included is not False
         if witnessing.met or not good_news:
             return replace(answer, witnessing=witnessing)
@@ -317,6 +332,43 @@ def _node_checked(check: Callable[[], StatusAnswer]) -> StatusAnswer:
         raise NodeAnswerMalformed(f"the node's status answer is malformed: {shown(e, 200)}") from e
     except CheckFailed as e:
         raise NodeAnswerUnproven(f"the node's answer does not check out: {e.message}") from e
+
+
+def _older_witnessed(
+    body: Any, log: NoteVerifier, witnesses: WitnessPolicy, size: int
+) -> Witnessing | None:
+    """How the older checkpoint N an answer adds (``witnessed_checkpoint``, None when it adds
+    none) was witnessed, for the answer's checkpoint M of ``size`` (checked already): N is
+    signed by the log key, every line of a listed witness on it verifies, N's size is below
+    M's and ``witnessed_consistency_proof`` proves M extends N, else the answer does not
+    check out; and ``unwitnessed`` names the first entry the answer relies on (its
+    ``ledger_index`` and ``status_index``) that lies beyond N."""
+    note = body.get("witnessed_checkpoint")
+    if note is None:
+        return None
+    if not isinstance(note, str):
+        raise TypeError(f"witnessed_checkpoint is not a string: {shown(note)}")
+    hashes = body["witnessed_consistency_proof"]
+    if not isinstance(hashes, list) or len(hashes) > MAX_PROOF_HASHES:
+        raise TypeError(f"witnessed_consistency_proof is no proof: {shown(hashes)}")
+    proof = [base64.b64decode(h, validate=True) for h in hashes]
+    witnessing = witnesses.check(note, log)
+    old = verify_checkpoint(note, log)
+    new = verify_checkpoint(body["checkpoint"], log)
+    if not old.size < new.size:
+        raise UnprovenAnswer(
+            f"its witnessed checkpoint (size {old.size}) is not older than its checkpoint "
+            f"({new.size})"
+        )
+    verify_consistency(old.size, new.size, proof, old.root_hash, new.root_hash)
+    relied = [("issuance", _integer(body["ledger_index"]))]
+    if body.get("status_index") is not None:
+        relied.append(("status", _integer(body["status_index"])))
+    beyond = next(
+        (f"its {what} entry {i} was recorded after it" for what, i in relied if i >= old.size),
+        "",
+    )
+    return replace(witnessing, extended_to=size, unwitnessed=beyond)
 
 
 def _integer(value: Any) -> int:

@@ -43,24 +43,35 @@ class WitnessKeyInvalid(InvalidInput):
 class Witnessing:
     """How a checkpoint was witnessed under a policy: its size, the names of the policy's
     witnesses that cosigned it (in the policy's order), how many the policy names and the
-    quorum it requires."""
+    quorum it requires. Where it is an older checkpoint than the one an answer is proved
+    under (docs/DESIGN.md, Online status): ``extended_to``, the size of that one, which a
+    consistency proof showed extends it; ``unwitnessed``, what the answer relies on that
+    lies beyond it (then the witnessing does not do for the answer)."""
 
     size: int
     cosigners: tuple[str, ...]
     witnesses: int
     quorum: int
+    extended_to: int | None = None
+    unwitnessed: str = ""
 
     @property
     def met(self) -> bool:
-        return len(self.cosigners) >= self.quorum
+        return len(self.cosigners) >= self.quorum and not self.unwitnessed
 
     def describe(self) -> str:
         """E.g. ``checkpoint of size 12 cosigned by 1 of 2 witnesses (eseal/500000/witness),
         2 required``."""
         who = f" ({', '.join(self.cosigners)})" if self.cosigners else ""
+        extended = (
+            f", extended by the answer's checkpoint of size {self.extended_to}"
+            if self.extended_to is not None
+            else ""
+        )
+        beyond = f"; but {self.unwitnessed}" if self.unwitnessed else ""
         return (
             f"checkpoint of size {self.size} cosigned by {len(self.cosigners)} of "
-            f"{self.witnesses} witnesses{who}, {self.quorum} required"
+            f"{self.witnesses} witnesses{who}, {self.quorum} required{extended}{beyond}"
         )
 
 

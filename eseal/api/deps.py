@@ -6,7 +6,7 @@ from datetime import date
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Path, Request, Response
+from fastapi import Depends, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator
 
@@ -386,6 +386,25 @@ def _seal_id(
     ],
 ) -> str:
     return parse_seal_id(seal_id)
+
+
+def _witnessed(
+    witnessed: Annotated[
+        Literal["1"] | None,
+        Query(
+            description="1: the asker requires witnesses (docs/DESIGN.md, Online status); "
+            "the answer, still proved under the latest checkpoint, also carries the older "
+            "checkpoint the node's witnesses cosigned most (witnessed_checkpoint) and the "
+            "consistency proof from it to the latest (witnessed_consistency_proof), if the "
+            "latest carries fewer of their lines."
+        ),
+    ] = None,
+) -> bool:
+    return witnessed is not None
+
+
+#: ``?witnessed=1`` of a status answer: add the witnessed checkpoint and a consistency proof.
+WitnessedQuery = Annotated[bool, Depends(_witnessed)]
 
 
 #: A license id in the path, parsed strictly: one that is no license id is bad input (400

@@ -6,6 +6,7 @@ its witnesses (in process, through their ASGI apps)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from eseal.agencies import Principal
@@ -21,15 +23,20 @@ from eseal.api.app import create_app
 from eseal.licenses import change_status, issue
 from eseal.node import Node, init_node
 from eseal.seals import create_seal, stamp
+from eseal.trust_export import build_bundle
 from eseal.witness import add_log, require_witness_key
 from eseal.witness_ask import Asked, add_witness, ask
 from ledger.cosignature import parse_cosigner_key, verify_witnessed
+from ledger.merkle import verify_consistency
 from tests.e2e.conftest import serve_app
 from tests.eseal.conftest import MARKET, NOW, PASSPHRASE, business_request, make_region, run_eseal
+from tests.eseal.test_postgres import postgres_node
+from tests.postgres import postgres_url
 from tests.vectors.independent import open_checkpoint
 from verifier.online import NodeAnswerUnproven, OnlineStatus, fetch_bundle
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.trust import TrustStore, open_bundle
+from verifier.verdict import Status
 from verifier.witnessing import WitnessPolicy
 
 AGENT = Principal("agency", MARKET)
@@ -246,45 +253,221 @@ def test_a_quorum_the_witnesses_did_not_meet_leaves_the_status_unchecked(
     )
 
 
-def test_a_cosignature_on_an_older_checkpoint_does_not_count(
-    world: World,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Both cosigned; then the ledger grows (another license issued), and its newest
-    checkpoint, which status answers are proved under, is cosigned by no one: the node
-    serves no line of the older one, and a node (or proxy) that moves such a line onto the
-    newer checkpoint is caught lying (a known witness's line that does not verify)."""
-    done = world.ask()
-    issue(world.log, AGENT, MARKET, business_request("重庆另一家餐饮有限公司"), now=NOW + 2)
-    code, verdict, err = _verify(world, _witness_args(BEIJING, world=world), capsys, monkeypatch)
-    assert code == 0, err
-    assert verdict["warnings"] == ["NO_STATUS"]
-    assert _status_check(verdict)["detail"].endswith(
-        f"checkpoint of size {world.log.log.size()} cosigned by 0 of 1 witnesses, 1 required"
-    )
-
-    old_line = next(d.cosignature for d in done if d.url == BEIJING)
-    assert old_line is not None
+def _proxy(world: World, edit: Any) -> OnlineStatus:
+    """A verifier asking the node, requiring both witnesses, through a proxy that hands
+    each answer's JSON body to ``edit`` first."""
     node_app = TestClient(create_app(world.log))
 
-    def moving_the_old_line(request: httpx.Request) -> httpx.Response:
-        answer = node_app.get(request.url.path)
-        body = answer.json()
-        body["checkpoint"] += old_line
+    def proxied(request: httpx.Request) -> httpx.Response:
+        body = node_app.get(request.url.path, params=request.url.params).json()
+        edit(body)
         return httpx.Response(200, json=body)
 
-    bundle = open_bundle(fetch_bundle(world.url))
-    online = OnlineStatus(
+    return OnlineStatus(
         "http://cq.test",
         region="500000",
-        client=httpx.Client(transport=httpx.MockTransport(moving_the_old_line)),
-        witnesses=WitnessPolicy.parse([world.keys[BEIJING]]),
+        client=httpx.Client(transport=httpx.MockTransport(proxied)),
+        witnesses=WitnessPolicy.parse([world.keys[BEIJING], world.keys[SHANGHAI]]),
     )
-    ctx = VerifyContext(TrustStore([bundle]), NOW + 3, status=online)
+
+
+def _context(world: World, online: OnlineStatus) -> VerifyContext:
+    return VerifyContext(TrustStore([open_bundle(fetch_bundle(world.url))]), NOW + 3, status=online)
+
+
+def test_answers_rest_on_the_history_the_witnesses_cosigned(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both cosigned; then the ledger grows (other licenses issued), and its newest
+    checkpoint, which status answers are proved under, is cosigned by no one. Asked
+    ``?witnessed=1`` (as a verifier with witnesses asks), the node adds the checkpoint its
+    witnesses cosigned and the consistency proof from it to the latest: the license's and the
+    seal's entries lie in the witnessed history, so status 01 with the quorum met. Without
+    the parameter, the answer is as before."""
+    world.ask()
+    witnessed = world.log.log.size()
+    for n in range(2):
+        issue(world.log, AGENT, MARKET, business_request(f"重庆另一家餐饮有限公司{n}"), now=NOW + 2)
+    latest = world.log.log.size()
+    said = (
+        f"checkpoint of size {witnessed} cosigned by 2 of 2 witnesses ({BJ_NAME}, {SH_NAME}), "
+        f"2 required, extended by the answer's checkpoint of size {latest}"
+    )
+    both = _witness_args(BEIJING, SHANGHAI, world=world)
+    for document in (world.qr_text, world.stamp_text):
+        code, verdict, err = _verify(world, both, capsys, monkeypatch, text=document)
+        assert code == 0, err
+        assert verdict["status"] == "VALID"
+        assert "NO_STATUS" not in verdict["warnings"]
+        assert _status_check(verdict)["detail"].endswith(said)
+
+    path = f"/v1/licenses/{world.license_id}/status"
+    asked = world.get(path + "?witnessed=1").json()
+    assert asked["checkpoint"] == world.log.log.checkpoint()  # proved under the latest
+    note = asked["witnessed_checkpoint"]
+    assert note.count("\n\u2014 ") == 3  # the log's line and both cosignatures
+    size, root = open_checkpoint(note, world.log.config.log_verifier)
+    assert (size, root) == (witnessed, world.log.log.root_hash(witnessed))
+    proof = [base64.b64decode(h) for h in asked["witnessed_consistency_proof"]]
+    verify_consistency(witnessed, latest, proof, root, world.log.log.root_hash())
+    # Without the parameter (a verifier without witnesses): the old answer, no new field.
+    plain = world.get(path).json()
+    assert set(plain) == set(asked) - {"witnessed_checkpoint", "witnessed_consistency_proof"}
+    assert plain["checkpoint"] == asked["checkpoint"]
+    code, verdict, err = _verify(world, [], capsys, monkeypatch)
+    assert code == 0, err
+    assert (verdict["status"], verdict["warnings"]) == ("VALID", [])
+    assert "cosigned" not in _status_check(verdict)["detail"]
+    bad = world.get(path + "?witnessed=yes")
+    assert bad.status_code == 422
+    assert bad.headers["content-type"].startswith("application/problem+json")
+
+    # The witnesses' lines on another root than the log's at that size are never served.
+    with world.log.sql.write_engine.begin() as conn:
+        conn.execute(sa.text("UPDATE log_witness SET root_hash = :r"), {"r": b"\x00" * 32})
+    assert "witnessed_checkpoint" not in world.get(path + "?witnessed=1").json()
+
+
+def test_a_checkpoint_that_carries_the_quorum_needs_nothing_more(world: World) -> None:
+    """Asked right after the witnesses cosigned, the latest checkpoint carries their lines:
+    the answer adds nothing."""
+    world.ask()
+    asked = world.get(f"/v1/seals/{world.seal_id}/status?witnessed=1").json()
+    assert asked["checkpoint"].count("\n\u2014 ") == 3
+    assert "witnessed_checkpoint" not in asked
+    assert "witnessed_consistency_proof" not in asked
+
+
+def test_a_license_issued_after_the_witnessed_checkpoint_is_not_yet_witnessed(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its issuance lies beyond the history the witnesses saw: its status 01 is not
+    believed (NO_STATUS), the detail naming the entry; once they cosign again, it is."""
+    world.ask()
+    witnessed = world.log.log.size()
+    later = issue(world.log, AGENT, MARKET, business_request("重庆后来的餐饮有限公司"), now=NOW + 2)
+    issue(world.log, AGENT, MARKET, business_request("重庆另一家餐饮有限公司"), now=NOW + 2)
+    index = world.get(f"/v1/licenses/{later.id}/status").json()["ledger_index"]
+    assert index >= witnessed
+    both = _witness_args(BEIJING, SHANGHAI, world=world)
+    code, verdict, err = _verify(world, both, capsys, monkeypatch, text=later.qr_text)
+    assert code == 0, err
+    assert (verdict["status"], verdict["warnings"]) == ("VALID", ["NO_STATUS"])
+    assert _status_check(verdict)["detail"] == (
+        "the node's checkpoint is not witnessed as required: checkpoint of size "
+        f"{witnessed} cosigned by 2 of 2 witnesses ({BJ_NAME}, {SH_NAME}), 2 required, "
+        f"extended by the answer's checkpoint of size {world.log.log.size()}; but its "
+        f"issuance entry {index} was recorded after it"
+    )
+    world.ask()
+    code, verdict, err = _verify(world, both, capsys, monkeypatch, text=later.qr_text)
+    assert code == 0, err
+    assert (verdict["status"], verdict["warnings"]) == ("VALID", [])
+
+
+def test_a_suspension_after_the_witnessed_checkpoint_counts(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unrelated entries, then the license suspended, after the witnesses cosigned: adverse
+    news the region's signed ledger proves counts at once (SUSPENDED, exit 1), the reason
+    saying the suspension lies beyond the witnessed history."""
+    world.ask()
+    witnessed = world.log.log.size()
+    issue(world.log, AGENT, MARKET, business_request("重庆另一家餐饮有限公司"), now=NOW + 2)
+    change_status(world.log, AGENT, world.license_id, "suspend", reason="停业整顿", now=NOW + 2)
+    both = _witness_args(BEIJING, SHANGHAI, world=world)
+    code, verdict, err = _verify(world, both, capsys, monkeypatch)
+    assert code == 1, err
+    assert verdict["status"] == "SUSPENDED"
+    (reason,) = verdict["reasons"]
+    latest = world.log.log.size()
+    assert reason.endswith(
+        f"checkpoint of size {witnessed} cosigned by 2 of 2 witnesses ({BJ_NAME}, {SH_NAME}), "
+        f"2 required, extended by the answer's checkpoint of size {latest}; but its status "
+        f"entry {latest - 1} was recorded after it"
+    )
+
+
+def _flip(hashes: list[str], at: int) -> None:
+    raw = bytearray(base64.b64decode(hashes[at]))
+    raw[0] ^= 1
+    hashes[at] = base64.b64encode(bytes(raw)).decode()
+
+
+def test_a_witnessed_checkpoint_the_answer_does_not_prove_is_refused(world: World) -> None:
+    """A consistency proof tampered with (a hash changed, one added, none), a witnessed
+    checkpoint no older than the answer's, or a listed witness's line that does not verify
+    on it: the node's answer does not check out (exit 2), whatever the status."""
+    done = world.ask()
+    for n in range(3):
+        issue(world.log, AGENT, MARKET, business_request(f"重庆另一家餐饮有限公司{n}"), now=NOW + 2)
+    old_line = next(d.cosignature for d in done if d.url == BEIJING)
+    assert old_line is not None
+
+    def flipped(body: dict[str, Any]) -> None:
+        _flip(body["witnessed_consistency_proof"], -1)
+
+    def lengthened(body: dict[str, Any]) -> None:
+        body["witnessed_consistency_proof"].append(base64.b64encode(b"\x01" * 32).decode())
+
+    def emptied(body: dict[str, Any]) -> None:
+        body["witnessed_consistency_proof"] = []
+
+    def latest_as_witnessed(body: dict[str, Any]) -> None:
+        body["witnessed_checkpoint"] = body["checkpoint"] + old_line
+        body["witnessed_consistency_proof"] = []
+
+    def bad_line(body: dict[str, Any]) -> None:
+        note = body["witnessed_checkpoint"]
+        body["witnessed_checkpoint"] = note.replace(old_line, old_line[:-3] + "AA\n")
+
+    for edit, says in [
+        (flipped, "proof does not lead to root"),
+        (lengthened, "does not check out: proof"),
+        (emptied, "empty proof"),
+        (latest_as_witnessed, "does not check out"),
+        (bad_line, "does not check out"),
+    ]:
+        with pytest.raises(NodeAnswerUnproven, match=says):
+            verify_text(world.qr_text, _context(world, _proxy(world, edit)))
+    # Untouched, the same path believes it.
+    assert verify_text(world.qr_text, _context(world, _proxy(world, lambda b: None))).status is (
+        Status.VALID
+    )
+
+
+def test_an_answer_older_than_the_bundle_is_still_refused(world: World) -> None:
+    """The replay check is the same with witnesses: an answer under the checkpoint they
+    cosigned (the quorum met on it), replayed after the license was revoked and the bundle
+    cut at a newer checkpoint, is refused."""
+    world.ask()
+    path = f"/v1/licenses/{world.license_id}/status?witnessed=1"
+    old = world.get(path).json()
+    assert old["checkpoint"].count("\n\u2014 ") == 3
+    change_status(world.log, AGENT, world.license_id, "revoke", reason="吊销", now=NOW + 2)
+
+    def replayed(body: dict[str, Any]) -> None:
+        body.clear()
+        body.update(old)
+
+    with pytest.raises(NodeAnswerUnproven, match="older than the trust bundle's"):
+        verify_text(world.qr_text, _context(world, _proxy(world, replayed)))
+
+
+def test_a_cosignature_moved_onto_a_newer_checkpoint_is_caught(world: World) -> None:
+    """Both cosigned; then the ledger grows: a node (or proxy) that moves a line of the
+    older checkpoint onto the newer one is caught lying (a known witness's line that does
+    not verify)."""
+    done = world.ask()
+    issue(world.log, AGENT, MARKET, business_request("重庆另一家餐饮有限公司"), now=NOW + 2)
+    old_line = next(d.cosignature for d in done if d.url == BEIJING)
+    assert old_line is not None
+
+    def moving_the_old_line(body: dict[str, Any]) -> None:
+        body["checkpoint"] += old_line
+
     with pytest.raises(NodeAnswerUnproven, match="does not check out"):
-        verify_text(world.qr_text, ctx)
+        verify_text(world.qr_text, _context(world, _proxy(world, moving_the_old_line)))
 
 
 def test_a_revocation_counts_without_the_quorum(
@@ -293,7 +476,8 @@ def test_a_revocation_counts_without_the_quorum(
     """Only good news waits for the witnesses: a revocation the region's signed ledger
     proves, recorded after they last cosigned, is REVOKED at once (the detail says how the
     checkpoint was witnessed)."""
-    world.ask()
+    world.ask(BEIJING)
+    witnessed = world.log.log.size()
     change_status(world.log, AGENT, world.license_id, "revoke", reason="吊销", now=NOW + 2)
     code, verdict, err = _verify(world, _witness_args(BEIJING, world=world), capsys, monkeypatch)
     assert code == 1, err
@@ -301,5 +485,56 @@ def test_a_revocation_counts_without_the_quorum(
     (reason,) = verdict["reasons"]
     assert reason.startswith("status 07 (online, as of ")
     assert reason.endswith(
-        f"checkpoint of size {world.log.log.size()} cosigned by 0 of 1 witnesses, 1 required"
+        f"checkpoint of size {witnessed} cosigned by 1 of 1 witnesses ({BJ_NAME}), 1 required, "
+        f"extended by the answer's checkpoint of size {world.log.log.size()}; but its status "
+        f"entry {witnessed} was recorded after it"
     )
+
+
+@pytest.mark.postgres
+def test_the_witnessed_history_is_served_from_postgres(tmp_path: Path) -> None:
+    """On PostgreSQL too: the node picks the checkpoint its witnesses cosigned (grouping
+    their stored lines), adds it with the consistency proof to the latest, and a verifier
+    requiring the witness believes the license issued before it, not the one after."""
+    url = postgres_url()
+    if url is None:
+        pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
+    log = postgres_node(tmp_path / "cq", url)
+    witness = init_node(
+        tmp_path / "bj", region="110000", name="北京市", passphrase=PASSPHRASE, now=NOW
+    )
+    try:
+        add_log(witness, log.config.origin, log.config.log_verifier, now=NOW)
+        key = require_witness_key(witness).verifier_key
+        add_witness(log, BEIJING, key, now=NOW)
+        before = issue(log, AGENT, MARKET, business_request(), now=NOW)
+        (done,) = ask(
+            log, now=NOW + 1, client_for=lambda u: TestClient(create_app(witness), base_url=u)
+        )
+        assert done.outcome == "cosigned"
+        witnessed = log.log.size()
+        after = issue(log, AGENT, MARKET, business_request("重庆后来的餐饮有限公司"), now=NOW + 2)
+        latest = log.log.size()
+        node_app = TestClient(create_app(log), base_url="http://cq.test")
+        asked = node_app.get(f"/v1/licenses/{before.id}/status?witnessed=1").json()
+        assert open_checkpoint(asked["checkpoint"], log.config.log_verifier)[0] == latest
+        size, root = open_checkpoint(asked["witnessed_checkpoint"], log.config.log_verifier)
+        assert size == witnessed
+        proof = [base64.b64decode(h) for h in asked["witnessed_consistency_proof"]]
+        verify_consistency(witnessed, latest, proof, root, log.log.root_hash())
+        assert "witnessed_checkpoint" not in node_app.get(f"/v1/licenses/{before.id}/status").json()
+
+        online = OnlineStatus(
+            "http://cq.test",
+            region="500000",
+            client=node_app,
+            witnesses=WitnessPolicy.parse([key]),
+        )
+        ctx = VerifyContext(TrustStore([build_bundle(log, now=NOW + 2)]), NOW + 3, status=online)
+        believed = verify_text(before.qr_text, ctx)
+        assert (believed.status, believed.warnings) == (Status.VALID, [])
+        waiting = verify_text(after.qr_text, ctx)
+        assert (waiting.status, waiting.warnings) == (Status.VALID, ["NO_STATUS"])
+    finally:
+        witness.close()
+        log.close()

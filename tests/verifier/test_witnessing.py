@@ -4,6 +4,7 @@ how a checkpoint note was witnessed under it."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import pytest
 from nacl.signing import SigningKey
@@ -101,6 +102,20 @@ def test_a_checkpoint_is_witnessed_by_the_keys_that_cosigned_that_very_one() -> 
     none = policy.check(_note(12), LOG)
     assert (none.cosigners, none.met) == ((), False)
     assert none.describe() == "checkpoint of size 12 cosigned by 0 of 3 witnesses, 2 required"
+
+
+def test_an_older_witnessed_checkpoint_does_only_for_the_entries_below_it() -> None:
+    """Cosigned by the quorum and extended by the answer's checkpoint, it is met; with an
+    entry the answer relies on beyond it, it is not, whatever the cosigners."""
+    seen = WitnessPolicy.parse([W1[2], W2[2]], 2).check(_note(12, W1, W2), LOG)
+    extended = replace(seen, extended_to=20)
+    assert extended.met
+    assert extended.describe().endswith(
+        "2 required, extended by the answer's checkpoint of size 20"
+    )
+    beyond = replace(extended, unwitnessed="its issuance entry 15 was recorded after it")
+    assert not beyond.met
+    assert beyond.describe().endswith("size 20; but its issuance entry 15 was recorded after it")
 
 
 def test_a_cosignature_on_another_checkpoint_rejects_the_note() -> None:

@@ -20,6 +20,7 @@ from eseal.api.deps import (
     LiveAnswer,
     NodeDep,
     PlainDate,
+    WitnessedQuery,
     acting_agency,
     agency_problems,
     malformed_id,
@@ -409,7 +410,9 @@ _LICENSE_ACT: tuple[Cause, ...] = (
     responses=STATUS_UNRECORDED
     | public_problems(malformed_id("license"), UNKNOWN_LICENSE, STORE_UNAVAILABLE),
 )
-def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
+def license_status(
+    license_id: LicenseIdPath, node: NodeDep, witnessed: WitnessedQuery
+) -> StatusOut:
     """Public: the live status (01 valid … 07 revoked) with the issuance entry, the entry
     of the latest status change, their inclusion proofs and the signed checkpoint, so the
     asker can check the ledger itself."""
@@ -422,7 +425,7 @@ def license_status(license_id: LicenseIdPath, node: NodeDep) -> StatusOut:
         replaced_by=row.replaced_by,
         status_since=row.updated_at if changed else None,
         status_reason=row.status_reason if changed else None,
-        **proved_status(node, row.ledger_index, index).model_dump(),
+        **proved_status(node, row.ledger_index, index, witnessed=witnessed).model_dump(),
     )
 
 

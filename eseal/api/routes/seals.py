@@ -26,6 +26,7 @@ from eseal.api.deps import (
     NodeDep,
     SealIdPath,
     UnsupportedMediaType,
+    WitnessedQuery,
     acting_agency,
     agency_problems,
     malformed_id,
@@ -343,7 +344,7 @@ def revoke(
     responses=STATUS_UNRECORDED
     | public_problems(malformed_id("seal"), UNKNOWN_SEAL, STORE_UNAVAILABLE),
 )
-def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
+def seal_status(seal_id: SealIdPath, node: NodeDep, witnessed: WitnessedQuery) -> SealStatusOut:
     """Public: whether the seal is active or revoked, with the ledger entries that record
     its creation and revocation, their inclusion proofs and the signed checkpoint."""
     seal, index = with_status_index(node, "seal", lambda: get_seal(node, seal_id))
@@ -351,7 +352,7 @@ def seal_status(seal_id: SealIdPath, node: NodeDep) -> SealStatusOut:
         id=seal.id,
         status="revoked" if seal.status == "revoked" else "active",
         revoked_at=seal.revoked_at,
-        **proved_status(node, seal.ledger_index, index).model_dump(),
+        **proved_status(node, seal.ledger_index, index, witnessed=witnessed).model_dump(),
     )
 
 
