@@ -344,10 +344,14 @@ def _hint(
     the node asked online did not give (another region's) is its own region's to say."""
     region = (verdict.document or {}).get("region") if verdict.kind == "license" else None
     if warning == NO_STATUS and witnessing is not None and not witnessing.met:
+        what = (
+            "this document's latest entry is newer than the checkpoint its witnesses cosigned"
+            if witnessing.unwitnessed
+            else "the node's witnesses have not cosigned its checkpoint"
+        )
         return (
-            "the node's witnesses have not cosigned its latest checkpoint: verify again once "
-            "its operator has run eseal witness ask, or ask with fewer --witness or a lower "
-            "--quorum"
+            f"{what}: verify again once its operator has run eseal witness ask, or ask with "
+            "fewer --witness or a lower --quorum"
         )
     if warning == NO_STATUS and online:
         if region:

@@ -243,7 +243,7 @@ def test_a_quorum_the_witnesses_did_not_meet_leaves_the_status_unchecked(
     assert code == 0, err
     assert "见证 Witnessed: 1/2 个见证方联署（需 2 个），未达要求 not enough" in said
     assert "warning: 未核验状态 the status was not checked" in said
-    assert "the node's witnesses have not cosigned its latest checkpoint" in said
+    assert "the node's witnesses have not cosigned its checkpoint: verify again once" in said
 
     code, verdict, err = _verify(world, [*both, "--quorum", "1"], capsys, monkeypatch)
     assert code == 0, err
@@ -359,6 +359,16 @@ def test_a_license_issued_after_the_witnessed_checkpoint_is_not_yet_witnessed(
         f"extended by the answer's checkpoint of size {world.log.log.size()}; but its "
         f"issuance entry {index} was recorded after it"
     )
+    code, said, err = run_eseal(
+        ["verify", later.qr_text, "--online", world.url, "--pin", world.pin, *both],
+        capsys,
+        monkeypatch,
+    )
+    assert code == 0, err
+    assert (
+        "this document's latest entry is newer than the checkpoint its witnesses cosigned: "
+        "verify again once its operator has run eseal witness ask"
+    ) in said
     world.ask()
     code, verdict, err = _verify(world, both, capsys, monkeypatch, text=later.qr_text)
     assert code == 0, err
