@@ -38,6 +38,7 @@ from eseal.cli_common import (
     want_json,
 )
 from eseal.cli_license import license_app
+from eseal.cli_peer import peer_app
 from eseal.cli_seal import seal_app
 from eseal.cli_verify import bundle_app, revocations_app, verify_command
 from eseal.cli_witness import witness_app
@@ -62,6 +63,7 @@ app.add_typer(seal_app, name="seal")
 app.add_typer(bundle_app, name="bundle")
 app.add_typer(revocations_app, name="revocations")
 app.add_typer(witness_app, name="witness")
+app.add_typer(peer_app, name="peer")
 app.command("verify")(verify_command)
 ledger_app.add_typer(proof_app, name="proof")
 

@@ -193,6 +193,29 @@ class LogWitnessRow(SQLModel, table=True):
     added_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
 
 
+class PeerRow(SQLModel, table=True):
+    """Another region's node whose licenses this node verifies (跨省通办): its base URL, its
+    pinned root key id, and the latest bundle and revocation snapshot fetched from it that
+    verified under that root (never an older one after a newer)."""
+
+    __tablename__ = "peer"
+    region: str = Field(sa_column=Column(String(6), primary_key=True))
+    name: str = Field(sa_column=Column(Text, nullable=False))
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    root_key_id: str = Field(sa_column=Column(String(16), nullable=False))
+    bundle: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    bundle_issued_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    snapshot: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    snapshot_as_of: int | None = Field(default=None, sa_column=Column(_BIGINT))
+    #: Bumped at each store of a new bundle or snapshot: what the verify cache watches.
+    changes: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    added_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
+    #: The last sync that stored or found up to date; the last tried, and why it failed.
+    synced_at: int | None = Field(default=None, sa_column=Column(_BIGINT))
+    tried_at: int | None = Field(default=None, sa_column=Column(_BIGINT))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+
+
 ESEAL_TABLES = (
     AgencyRow,
     AgencyKeyRow,
@@ -205,4 +228,5 @@ ESEAL_TABLES = (
     WitnessedLogRow,
     WitnessEvidenceRow,
     LogWitnessRow,
+    PeerRow,
 )

@@ -20,6 +20,7 @@ from eseal.agencies import agency_keys, list_agencies
 from eseal.catalog import load_catalog
 from eseal.models import AgencyKeyRow, LicenseRow, SealRow
 from eseal.node import Node
+from eseal.peers import NO_PEERS, PeerTrust, load_peer_trust
 from eseal.seals import UnknownSeal, get_seal
 from keys.errors import InvalidInput
 from keys.statements import SignedStatement
@@ -315,9 +316,12 @@ class LocalStatus:
 
 
 class BundleCache:
-    """The node's own trust store for ``POST /v1/verify``, never older than
+    """The node's trust store for ``POST /v1/verify``, never older than
     :data:`BUNDLE_CACHE_SECONDS`: keys and seals changed by another process (the CLI) are
-    seen that soon, and changes made through the API invalidate it at once.
+    seen that soon, and changes made through the API invalidate it at once. It holds the
+    node's own bundle and each peer region's stored one (:mod:`eseal.peers`), whose stored
+    files are opened again only when ``eseal peer sync`` stored something new (:attr:`peers`
+    holds them, with the peers' snapshots).
 
     A little before that age one background thread rebuilds it while it goes on
     answering, so that under steady traffic requests neither queue behind a rebuild nor
@@ -335,6 +339,8 @@ class BundleCache:
         #: high-water mark that a clock set back does not move back, so that verdicts say
         #: the clock is behind (each rebuild signs at the clock's time).
         self.signed_at: Mapping[str, int] = MappingProxyType({})
+        #: The peers' bundles and snapshots as last read (their status source).
+        self.peers: PeerTrust = NO_PEERS
 
     def store(self) -> TrustStore:
         """The store, built now if there is none or it is past its age."""
@@ -359,19 +365,22 @@ class BundleCache:
 
     def _rebuild(self) -> TrustStore:
         """Build the store (the caller holds the lock)."""
-        store = TrustStore([build_bundle(self.node, now=int(time.time()))])
-        high = {}
-        for region, signed in store.signed_at.items():
-            mark = self.signed_at.get(region, 0)
-            if mark - signed > MAX_CLOCK_LEAD:
-                _log.warning(
-                    "the clock is %d s behind the newest bundle this node signed: taken for a "
-                    "clock that jumped ahead and came back, and forgotten",
-                    mark - signed,
-                )
-                mark = 0
-            high[region] = max(signed, mark)
+        own = build_bundle(self.node, now=int(time.time()))
+        peers = load_peer_trust(self.node, self.peers)
+        store = TrustStore([own, *peers.bundles])
+        signed, region = own.issued_at, own.region
+        mark = self.signed_at.get(region, 0)
+        if mark - signed > MAX_CLOCK_LEAD:
+            _log.warning(
+                "the clock is %d s behind the newest bundle this node signed: taken for a "
+                "clock that jumped ahead and came back, and forgotten",
+                mark - signed,
+            )
+            mark = 0
+        # The peers' times as stored (a sync never rolls them back), and this node's own.
+        high = {**peers.newest, region: max(signed, mark)}
         self.signed_at = MappingProxyType(high)
+        self.peers = peers
         self._current = (store, time.monotonic())
         return store
 

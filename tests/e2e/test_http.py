@@ -160,7 +160,12 @@ def test_consistency_proofs_verify_between_checkpoint_roots(served: Served) -> N
 
 
 def test_healthz(served: Served) -> None:
-    assert _get(served, "/healthz") == {"status": "ok", "region": "500000", "size": SIZE}
+    assert _get(served, "/healthz") == {
+        "status": "ok",
+        "region": "500000",
+        "size": SIZE,
+        "peers": [],
+    }
 
 
 def test_docs_and_openapi(served: Served) -> None:

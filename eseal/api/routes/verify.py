@@ -51,12 +51,13 @@ from eseal.api.limits import (
     whole_body,
 )
 from eseal.api.problem_types import FORM_UNREADABLE, INVALID_REQUEST
+from eseal.peers import WithPeers
 from eseal.render import DocumentTooLarge
-from eseal.trust_export import BundleCache, LocalStatus, export_bundle, export_snapshot
+from eseal.trust_export import BundleCache, export_bundle, export_snapshot
 from keys.errors import EsealError, InvalidInput
 from verifier.document import MAX_TEXT_LENGTH
 from verifier.holder import MAX_PRESENTED, HolderNotApplicable, InvalidHolderId, presented_id
-from verifier.pipeline import VerifyContext, verify_text
+from verifier.pipeline import StatusSource, VerifyContext, verify_text
 from verifier.scan import (
     FORMATS,
     MAX_IMAGE_BYTES,
@@ -98,8 +99,11 @@ def _context(state: State, store: TrustStore | None = None) -> VerifyContext:
     """The node's own verification: its trust store and status, at its clock; a clock set
     back behind the newest bundle it signed makes the verdict say so (CLOCK_BEHIND)."""
     cache: BundleCache = state.bundles
-    status: LocalStatus = state.status
+    status: StatusSource = state.status
     trust = store or cache.store()
+    peers = cache.peers
+    if peers.bundles:  # each peer region's licenses get their status from its snapshot
+        status = WithPeers(state.node.config.region, status, peers.snapshots)
     return VerifyContext(trust, int(time.time()), status=status, newest_seen=cache.signed_at)
 
 

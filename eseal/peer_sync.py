@@ -1,0 +1,211 @@
+"""Adding and syncing peer regions (``eseal peer add``, ``eseal peer sync``; see
+:mod:`eseal.peers`).
+
+``peer sync`` (cron) fetches each peer's bundle and snapshot with the verifier's bounded
+fetchers and checks them exactly as ``eseal verify --bundle FILE --pin ROOT_KEY_ID
+--revocations FILE`` checks files (:func:`eseal.cli_verify.open_pinned`,
+:func:`verifier.revocation.open_snapshot`), then stores both in one transaction, only if
+neither is older than what is stored: a node whose clock went back, or a replayed old file,
+must not take back a key or license revocation. One peer failing does not stop the others;
+its error is recorded on its row."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from eseal.cli_common import utc_time
+from eseal.cli_verify import (
+    TrustRefused,
+    newest_per_root,
+    node_url,
+    open_pinned,
+    parse_pins,
+    refusing,
+)
+from eseal.node import Node
+from eseal.peers import (
+    MAX_URL,
+    PEER_TABLE,
+    Peer,
+    PeerAlreadyAdded,
+    PeerFileRefused,
+    PeerRefused,
+    UnknownPeer,
+    get_peer,
+    list_peers,
+)
+from keys.errors import EsealError, InvalidInput, shown
+from ledger.sql import error_reason
+from verifier import online
+from verifier.revocation import RevocationSnapshot, open_snapshot
+from verifier.trust import TrustBundle, TrustStore
+
+
+def peer_url(url: str) -> str:
+    """A peer's base URL (http or https), without a trailing slash."""
+    if len(url) > MAX_URL:
+        raise InvalidInput(f"the peer URL is longer than {MAX_URL} characters")
+    node_url(url, "the peer URL")
+    if any(c.isspace() or not c.isprintable() for c in url) or "?" in url or "#" in url:
+        raise InvalidInput(f"the peer URL {shown(url)} has spaces, a query or a fragment")
+    return url.rstrip("/")
+
+
+def _pin(pin: str) -> bytes:
+    if "=" in pin:
+        raise InvalidInput(f"--pin {shown(pin)}: give the root key id alone (16 hex digits)")
+    return parse_pins([pin])[None]
+
+
+def _checked_bundle(url: str, data: bytes, region: str | None, pin: bytes) -> TrustBundle:
+    """The bundle ``data`` fetched from ``url``, checked as ``eseal verify --bundle FILE
+    --pin ROOT_KEY_ID`` checks a file: signed by the pinned root (of ``region``, if given)."""
+    pins: dict[str | None, bytes] = {region: pin}
+    return refusing(f"the bundle of {url}", functools.partial(open_pinned, data, pins))
+
+
+def _checked_snapshot(url: str, data: bytes, bundle: TrustBundle) -> RevocationSnapshot:
+    """The snapshot ``data`` fetched from ``url``, checked as ``eseal verify --revocations``
+    checks a file against the region's bundle (its log key and signed checkpoint)."""
+    store = TrustStore(newest_per_root([bundle]))
+    snapshot = refusing(f"the snapshot of {url}", functools.partial(open_snapshot, data, store))
+    if snapshot.region != bundle.region:  # only its log key signed it: never, but said
+        raise TrustRefused(f"the snapshot of {url} is of region {snapshot.region}")
+    return snapshot
+
+
+def add_peer(node: Node, url: str, pin: str, *, now: int) -> Peer:
+    """Peer with the node at ``url`` whose region's root key id is ``pin``: its bundle is
+    fetched and checked once (its snapshot comes with the first sync)."""
+    base = peer_url(url)
+    root = _pin(pin)
+    region = node.config.region
+    data = online.fetch_bundle(base)
+    bundle = _checked_bundle(base, data, None, root)
+    if bundle.region == region or bundle.root_public_key == node.config.root_public_key:
+        raise PeerRefused(
+            f"{base} is a node of this node's own region {region}: a peer is another region"
+        )
+    try:
+        with node.sql.write_engine.begin() as conn:
+            conn.execute(
+                insert(PEER_TABLE).values(
+                    region=bundle.region,
+                    name=bundle.name,
+                    url=base,
+                    root_key_id=bundle.root_key_id.hex(),
+                    bundle=data,
+                    bundle_issued_at=bundle.issued_at,
+                    snapshot=None,
+                    snapshot_as_of=None,
+                    changes=1,
+                    added_at=now,
+                    synced_at=now,
+                    tried_at=now,
+                    error=None,
+                )
+            )
+    except IntegrityError as e:
+        raise PeerAlreadyAdded(
+            f"region {bundle.region} is a peer already (eseal peer list); remove it first "
+            "to change its URL or pin"
+        ) from e
+    return get_peer(node, bundle.region)
+
+
+@dataclass(frozen=True)
+class Synced:
+    """One peer's sync: whether its bundle and snapshot were stored (new) or already held,
+    or why nothing was stored."""
+
+    region: str
+    url: str
+    bundle_stored: bool = False
+    snapshot_stored: bool = False
+    bundle_issued_at: int | None = None
+    snapshot_as_of: int | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "url": self.url,
+            "ok": self.ok,
+            "bundle_stored": self.bundle_stored,
+            "snapshot_stored": self.snapshot_stored,
+            "bundle_issued_at": self.bundle_issued_at,
+            "snapshot_as_of": self.snapshot_as_of,
+            "error": self.error,
+        }
+
+
+def _sync_one(node: Node, peer: Peer, *, now: int) -> Synced:
+
+    base, region, root = peer.url, peer.region, bytes.fromhex(peer.root_key_id)
+    data = online.fetch_bundle(base)
+    bundle = _checked_bundle(base, data, region, root)
+    raw = online.fetch_revocations(base)
+    snapshot = _checked_snapshot(base, raw, bundle)
+    with node.sql.write_engine.begin() as conn:  # one transaction: both stored, or neither
+        row = conn.execute(
+            select(PEER_TABLE.c.bundle, PEER_TABLE.c.bundle_issued_at, PEER_TABLE.c.snapshot)
+            .add_columns(PEER_TABLE.c.snapshot_as_of)
+            .where(PEER_TABLE.c.region == region, PEER_TABLE.c.root_key_id == peer.root_key_id)
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise UnknownPeer(f"region {region} was removed or re-pinned meanwhile")
+        if bundle.issued_at < row.bundle_issued_at:
+            raise PeerFileRefused(
+                f"the bundle of {base} was signed at {utc_time(bundle.issued_at)}, before the "
+                f"one held ({utc_time(row.bundle_issued_at)}): refused (a node whose clock "
+                "went back, or an old bundle replayed)"
+            )
+        if row.snapshot_as_of is not None and snapshot.as_of < row.snapshot_as_of:
+            raise PeerFileRefused(
+                f"the snapshot of {base} is as of {utc_time(snapshot.as_of)}, before the one "
+                f"held ({utc_time(row.snapshot_as_of)}): refused (a node whose clock went "
+                "back, or an old snapshot replayed)"
+            )
+        bundle_new = bytes(row.bundle) != data
+        snapshot_new = row.snapshot is None or bytes(row.snapshot) != raw
+        values: dict[str, Any] = {"synced_at": now, "tried_at": now, "error": None}
+        if bundle_new:
+            values |= {"bundle": data, "bundle_issued_at": bundle.issued_at, "name": bundle.name}
+        if snapshot_new:
+            values |= {"snapshot": raw, "snapshot_as_of": snapshot.as_of}
+        if bundle_new or snapshot_new:
+            values["changes"] = PEER_TABLE.c.changes + 1
+        conn.execute(update(PEER_TABLE).where(PEER_TABLE.c.region == region).values(**values))
+    return Synced(region, base, bundle_new, snapshot_new, bundle.issued_at, snapshot.as_of)
+
+
+def sync_peers(node: Node, *, now: int) -> list[Synced]:
+    """Sync every peer (see the module doc); a peer that fails has its error recorded and
+    does not stop the others."""
+    done = []
+    for peer in list_peers(node):
+        try:
+            done.append(_sync_one(node, peer, now=now))
+        except (EsealError, SQLAlchemyError) as e:
+            error = e.message if isinstance(e, EsealError) else error_reason(e)
+            try:
+                with node.sql.write_engine.begin() as conn:
+                    conn.execute(
+                        update(PEER_TABLE)
+                        .where(PEER_TABLE.c.region == peer.region)
+                        .values(tried_at=now, error=error[:4000])
+                    )
+            except SQLAlchemyError as db:  # the error is still reported
+                error += f" (not recorded: {error_reason(db)})"
+            done.append(Synced(peer.region, peer.url, error=error))
+    return done

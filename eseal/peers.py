@@ -1,0 +1,232 @@
+"""Peer regions (跨省通办): other regions' nodes whose licenses this node verifies at its
+window and in ``POST /v1/verify``, offline, from the latest trust bundle and revocation
+snapshot synced from each.
+
+Peers are added and synced by :mod:`eseal.peer_sync` (``eseal peer add``, ``eseal peer
+sync``); this module holds what the web app needs too: the table, and the peers' trust
+opened again from it. The verify cache (:class:`eseal.trust_export.BundleCache`) reads
+:func:`load_peer_trust`, which opens the stored files again only when a sync stored
+something new."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from eseal.models import PeerRow
+from eseal.node import Node
+from keys.errors import CheckFailed, EsealError, InvalidInput, shown
+from ledger.sql import error_reason
+from ledger.store import StoreUnavailable
+from verifier.document import DecodedDocument
+from verifier.pipeline import StatusAnswer, StatusSource
+from verifier.revocation import SnapshotStatus, open_snapshot
+from verifier.trust import TrustBundle, TrustStore, open_bundle
+
+PEER_TABLE = PeerRow.__table__  # type: ignore[attr-defined]
+_log = logging.getLogger(__name__)
+#: A peer's base URL: longer is no node's.
+MAX_URL = 2048
+
+
+class PeerAlreadyAdded(InvalidInput):
+    """``peer add`` of a region this node peers with already."""
+
+    code = "peer-already-added"
+    http_status = 409
+
+
+class UnknownPeer(InvalidInput):
+    """No peer of this region."""
+
+    code = "unknown-peer"
+    http_status = 404
+
+
+class PeerRefused(InvalidInput):
+    """``peer add`` of a node that is no peer: this node's own region, or its own root."""
+
+    code = "peer-refused"
+
+
+class PeerFileRefused(InvalidInput):
+    """A peer's bundle or snapshot is refused: older than the one held, or not its region's."""
+
+    code = "peer-file-refused"
+
+
+class PeerSyncFailed(CheckFailed):
+    """``peer sync`` failed for one peer or more (each is named; the others were synced)."""
+
+    code = "peer-sync-failed"
+
+
+@dataclass(frozen=True)
+class Peer:
+    region: str
+    name: str
+    url: str
+    root_key_id: str
+    bundle_issued_at: int
+    snapshot_as_of: int | None
+    added_at: int
+    synced_at: int | None
+    tried_at: int | None
+    error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "name": self.name,
+            "url": self.url,
+            "root_key_id": self.root_key_id,
+            "bundle_issued_at": self.bundle_issued_at,
+            "snapshot_as_of": self.snapshot_as_of,
+            "added_at": self.added_at,
+            "synced_at": self.synced_at,
+            "tried_at": self.tried_at,
+            "error": self.error,
+        }
+
+
+def _peer_of(row: Any) -> Peer:
+    return Peer(
+        row.region,
+        row.name,
+        row.url,
+        row.root_key_id,
+        row.bundle_issued_at,
+        row.snapshot_as_of,
+        row.added_at,
+        row.synced_at,
+        row.tried_at,
+        row.error,
+    )
+
+
+_COLUMNS = tuple(
+    PEER_TABLE.c[name]
+    for name in (
+        "region",
+        "name",
+        "url",
+        "root_key_id",
+        "bundle_issued_at",
+        "snapshot_as_of",
+        "added_at",
+        "synced_at",
+        "tried_at",
+        "error",
+    )
+)
+
+
+def get_peer(node: Node, region: str) -> Peer:
+    with node.sql.read_engine.connect() as conn:
+        row = conn.execute(select(*_COLUMNS).where(PEER_TABLE.c.region == region)).first()
+    if row is None:
+        raise UnknownPeer(f"region {shown(region)} is no peer of this node (eseal peer list)")
+    return _peer_of(row)
+
+
+def list_peers(node: Node) -> list[Peer]:
+    with node.sql.read_engine.connect() as conn:
+        return [_peer_of(r) for r in conn.execute(select(*_COLUMNS).order_by(PEER_TABLE.c.region))]
+
+
+def peer_regions(node: Node) -> list[str]:
+    """The peers' region codes, in order."""
+    with node.sql.read_engine.connect() as conn:
+        return list(
+            conn.execute(select(PEER_TABLE.c.region).order_by(PEER_TABLE.c.region)).scalars()
+        )
+
+
+def remove_peer(node: Node, region: str) -> Peer:
+    peer = get_peer(node, region)
+    with node.sql.write_engine.begin() as conn:
+        conn.execute(delete(PEER_TABLE).where(PEER_TABLE.c.region == region))
+    return peer
+
+
+@dataclass(frozen=True)
+class PeerTrust:
+    """The peers' stored bundles and snapshots, opened; ``fingerprint`` says which stores of
+    the peer table they are (reopened only when it changes)."""
+
+    fingerprint: tuple[tuple[str, int], ...] = ()
+    bundles: tuple[TrustBundle, ...] = ()
+    snapshots: SnapshotStatus = field(default_factory=lambda: SnapshotStatus([]))
+    #: The newest signed time of each peer region (its bundle's or its snapshot's).
+    newest: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+
+NO_PEERS = PeerTrust()
+
+
+def load_peer_trust(node: Node, known: PeerTrust = NO_PEERS) -> PeerTrust:
+    """The peers' trust as stored, ``known`` itself when nothing was stored since. A stored
+    file that does not open again (it did when stored) is left out and logged."""
+    try:
+        with node.sql.read_engine.connect() as conn:
+            fingerprint = tuple(
+                (r.region, int(r.changes))
+                for r in conn.execute(
+                    select(PEER_TABLE.c.region, PEER_TABLE.c.changes).order_by(PEER_TABLE.c.region)
+                )
+            )
+            if fingerprint == known.fingerprint:
+                return known
+            rows = conn.execute(select(PEER_TABLE).order_by(PEER_TABLE.c.region)).all()
+    except SQLAlchemyError as e:
+        raise StoreUnavailable(f"cannot read the peers: {error_reason(e)}") from e
+    bundles, snapshots, newest = [], [], {}
+    fingerprint = tuple((r.region, int(r.changes)) for r in rows)
+    for r in rows:
+        try:
+            bundle = open_bundle(bytes(r.bundle), pinned_roots={bytes.fromhex(r.root_key_id)})
+            if bundle.region != r.region:
+                raise PeerFileRefused(f"the bundle stored is of region {bundle.region}")
+        except EsealError as e:
+            _log.error("the stored bundle of peer %s does not open: %s", r.region, e.message)
+            continue
+        bundles.append(bundle)
+        newest[r.region] = bundle.issued_at
+        if r.snapshot is None:
+            continue
+        try:
+            snapshot = open_snapshot(bytes(r.snapshot), TrustStore([bundle]))
+        except EsealError as e:
+            _log.error("the stored snapshot of peer %s does not open: %s", r.region, e.message)
+            continue
+        snapshots.append(snapshot)
+        newest[r.region] = max(newest[r.region], snapshot.as_of)
+    return PeerTrust(
+        fingerprint, tuple(bundles), SnapshotStatus(snapshots), MappingProxyType(newest)
+    )
+
+
+class WithPeers:
+    """The node's status source with peers: its own region's licenses and seals from its
+    database (online), each peer region's from that peer's snapshot (offline)."""
+
+    def __init__(self, region: str, own: StatusSource, peers: SnapshotStatus) -> None:
+        self.region = region
+        self.own = own
+        self.peers = peers
+
+    def license_status(self, bundle: TrustBundle, doc: DecodedDocument) -> StatusAnswer:
+        if bundle.region == self.region:
+            return self.own.license_status(bundle, doc)
+        return self.peers.license_status(bundle, doc)
+
+    def seal_status(self, bundle: TrustBundle, seal_id: str) -> StatusAnswer | None:
+        if bundle.region == self.region:
+            return self.own.seal_status(bundle, seal_id)
+        return self.peers.seal_status(bundle, seal_id)

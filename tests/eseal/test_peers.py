@@ -1,0 +1,311 @@
+"""Peer regions (跨省通办): a node of 重庆 (500000) keeps 北京's (110000) bundle and
+snapshot, synced from 北京's node, and verifies 北京's licenses at its own window."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from eseal.agencies import Principal, add_agency
+from eseal.api.app import create_app
+from eseal.licenses import IssueRequest, change_status, issue
+from eseal.node import Node, init_node
+from eseal.peers import PEER_TABLE, load_peer_trust
+from eseal.trust_export import export_bundle, export_snapshot
+from tests.e2e.conftest import serve_app
+from tests.eseal.conftest import (
+    BUSINESS,
+    NOW,
+    PASSPHRASE,
+    Region,
+    business_request,
+    make_region,
+    run_eseal,
+)
+from verifier.online import NodeUnreachable
+
+Run = Callable[..., tuple[int, str, str]]
+BEIJING_MARKET = "11110000MB01234562"
+
+
+@dataclass
+class Pair:
+    cq: Region
+    cq_dir: Path
+    bj: Node
+    bj_dir: Path
+    bj_url: str
+    valid_qr: str
+    revoked_qr: str
+
+    @property
+    def bj_pin(self) -> str:
+        return self.bj.root_key_id.hex()
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    cq_dir, bj_dir = tmp_path_factory.mktemp("cq"), tmp_path_factory.mktemp("bj")
+    cq = make_region(cq_dir)
+    bj = init_node(bj_dir, region="110000", name="北京市", passphrase=PASSPHRASE, now=NOW)
+    add_agency(bj, code=BEIJING_MARKET, name="北京市市场监督管理局", types=[BUSINESS], now=NOW)
+    request = IssueRequest(
+        BUSINESS,
+        "北京小面餐饮有限公司",
+        "91110000MA0012345C",
+        {**business_request().fields, "address": "北京市东城区"},
+    )
+    agent = Principal("agency", BEIJING_MARKET)
+    valid = issue(bj, agent, BEIJING_MARKET, request, now=NOW)
+    revoked = issue(bj, agent, BEIJING_MARKET, request, now=NOW)
+    change_status(bj, agent, revoked.id, "revoke", reason="吊销", now=NOW + 1)
+    server, thread, url = serve_app(bj)
+    try:
+        yield Pair(cq, cq_dir, bj, bj_dir, url, valid.qr_text, revoked.qr_text)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        cq.node.close()
+        bj.close()
+
+
+@pytest.fixture
+def run(
+    pair: Pair, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Run]:
+    """``eseal --data <重庆> ARGS`` as (exit code, stdout, stderr); the peers are removed
+    after the test."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        return run_eseal(["--data", str(pair.cq_dir), *args], capsys, monkeypatch)
+
+    yield run
+    with pair.cq.node.sql.write_engine.begin() as conn:
+        conn.execute(PEER_TABLE.delete())
+
+
+def _row(pair: Pair) -> dict[str, Any]:
+    with pair.cq.node.sql.read_engine.connect() as conn:
+        row = conn.execute(select(PEER_TABLE).where(PEER_TABLE.c.region == "110000")).one()
+    return dict(row._mapping)
+
+
+def test_a_peer_is_added_only_with_its_pin_and_once(pair: Pair, run: Run) -> None:
+    code, said, err = run("peer", "add", pair.bj_url, "--pin", "00" * 8)
+    assert code == 2, said
+    assert "is not the pinned 0000000000000000" in err
+    code, said, err = run("peer", "list", "--json")
+    assert json.loads(said) == []
+    code, said, err = run("peer", "add", pair.bj_url, "--pin", "xyz")
+    assert code == 2
+    assert "not a hex key id" in err
+    code, said, err = run("peer", "add", pair.bj_url + "?x", "--pin", pair.bj_pin)
+    assert code == 2
+    assert "a query" in err
+
+    code, said, err = run("--json", "peer", "add", pair.bj_url, "--pin", pair.bj_pin)
+    assert code == 0, err
+    added = json.loads(said)
+    assert added["region"] == "110000"
+    assert added["name"] == "北京市"
+    assert added["root_key_id"] == pair.bj_pin
+    assert added["snapshot_as_of"] is None
+    code, said, err = run("peer", "add", pair.bj_url, "--pin", pair.bj_pin)
+    assert code == 2
+    assert "region 110000 is a peer already" in err
+    code, said, err = run("peer", "list")
+    assert code == 0
+    assert "110000 北京市" in said
+    assert pair.bj_url in said
+
+    code, said, err = run("peer", "remove", "110000")
+    assert code == 0, err
+    code, said, err = run("peer", "remove", "110000")
+    assert code == 2
+    assert "region '110000' is no peer" in err
+
+
+def test_a_node_of_its_own_region_is_no_peer(
+    pair: Pair, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["--data", str(pair.bj_dir), "peer", "add", pair.bj_url, "--pin", pair.bj_pin]
+    code, said, err = run_eseal(args, capsys, monkeypatch)
+    assert code == 2, said
+    assert "own region 110000" in err
+
+
+def test_sync_stores_once_and_refuses_an_older_bundle_or_snapshot(
+    pair: Pair, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, said, err = run("peer", "add", pair.bj_url, "--pin", pair.bj_pin)
+    assert code == 0, err
+    code, said, err = run("--json", "peer", "sync")
+    assert code == 0, err
+    (synced,) = json.loads(said)
+    assert synced["ok"] is True
+    assert synced["snapshot_stored"] is True
+    stored = _row(pair)
+    assert stored["snapshot"] is not None
+    assert stored["snapshot_as_of"] == synced["snapshot_as_of"]
+
+    # The node serves the same files again: nothing is stored, and the cache is not dropped.
+    bundle, snapshot = bytes(stored["bundle"]), bytes(stored["snapshot"])
+    monkeypatch.setattr("verifier.online.fetch_bundle", lambda _url: bundle)
+    monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url: snapshot)
+    trust = load_peer_trust(pair.cq.node)
+    code, said, err = run("--json", "peer", "sync")
+    assert code == 0, err
+    (again,) = json.loads(said)
+    assert (again["bundle_stored"], again["snapshot_stored"]) == (False, False)
+    assert _row(pair)["changes"] == stored["changes"]
+    assert load_peer_trust(pair.cq.node, trust) is trust
+
+    # An older bundle, as a node whose clock went back signs it, or replayed: refused.
+    old_bundle = export_bundle(pair.bj, now=int(stored["bundle_issued_at"]) - 60)
+    monkeypatch.setattr("verifier.online.fetch_bundle", lambda _url: old_bundle)
+    code, said, err = run("peer", "sync")
+    assert code == 1, said
+    assert "110000 FAILED" in err
+    assert "before the one held" in err
+    assert _row(pair)["bundle"] == bundle
+    # An older snapshot likewise, with a newer bundle: neither is stored.
+    new_bundle = export_bundle(pair.bj, now=int(stored["bundle_issued_at"]) + 60)
+    old_snapshot = export_snapshot(pair.bj, now=int(stored["snapshot_as_of"]) + 60)
+    monkeypatch.setattr("verifier.online.fetch_bundle", lambda _url: new_bundle)
+    monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url: old_snapshot)
+    code, said, err = run("--json", "peer", "sync")
+    assert code == 1
+    (refused,) = json.loads(said)
+    assert refused["ok"] is False
+    assert "snapshot" in refused["error"]
+    after = _row(pair)
+    assert (after["bundle"], after["snapshot"]) == (bundle, snapshot)
+    assert after["error"] == refused["error"]
+    code, said, err = run("peer", "list")
+    assert "last error: the snapshot of" in said
+
+
+def test_one_failing_peer_does_not_stop_the_others(
+    pair: Pair, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sh = init_node(tmp_path / "sh", region="310000", name="上海市", passphrase=PASSPHRASE, now=NOW)
+    try:
+        sh_bundle = export_bundle(sh, now=int(time.time()))
+    finally:
+        sh.close()
+    code, said, err = run("peer", "add", pair.bj_url, "--pin", pair.bj_pin)
+    assert code == 0, err
+    real = __import__("verifier.online", fromlist=["fetch_bundle"]).fetch_bundle
+    sh_url = "http://sh.invalid"
+
+    def fetch_bundle(url: str) -> bytes:
+        return sh_bundle if url == sh_url else real(url)
+
+    monkeypatch.setattr("verifier.online.fetch_bundle", fetch_bundle)
+    code, said, err = run("peer", "add", sh_url, "--pin", sh.root_key_id.hex())
+    assert code == 0, err
+    code, said, err = run("peer", "sync")
+    assert code == 1
+    assert "110000 ok: " in said
+    assert "bundle, stored snapshot" in said
+    assert "310000 FAILED: cannot reach http://sh.invalid" in err
+    assert "1 of 2 peers failed: 310000" in err
+    assert _row(pair)["snapshot"] is not None
+
+
+def test_unreachable_is_reported(pair: Pair, run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = run("peer", "add", pair.bj_url, "--pin", pair.bj_pin)
+    assert code == 0, err
+
+    def down(url: str) -> bytes:
+        raise NodeUnreachable(f"cannot reach {url}: down")
+
+    monkeypatch.setattr("verifier.online.fetch_revocations", down)
+    code, said, err = run("--json", "peer", "sync")
+    assert code == 1
+    assert json.loads(said)[0]["error"].startswith("cannot reach")
+    assert _row(pair)["snapshot"] is None
+
+
+def _verify(client: TestClient, text: str) -> dict[str, object]:
+    answer = client.post("/v1/verify", json={"text": text})
+    assert answer.status_code == 200, answer.text
+    verdict = answer.json()
+    assert isinstance(verdict, dict)
+    return verdict
+
+
+def test_the_node_verifies_a_peers_licenses_with_its_snapshot(
+    pair: Pair, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("eseal.trust_export.BUNDLE_CACHE_SECONDS", 0)  # rebuilt each time
+    with TestClient(create_app(pair.cq.node)) as client:
+        before = _verify(client, pair.valid_qr)
+        assert before["status"] == "UNKNOWN_ISSUER", before
+        assert client.get("/healthz").json()["peers"] == []
+
+        code, _, err = run("peer", "add", pair.bj_url, "--pin", pair.bj_pin)
+        assert code == 0, err
+        unsynced = _verify(client, pair.valid_qr)  # the bundle, no snapshot yet
+        assert unsynced["status"] == "VALID", unsynced
+        assert "NO_STATUS" in unsynced["warnings"]  # type: ignore[operator]
+
+        code, _, err = run("peer", "sync")
+        assert code == 0, err
+        valid = _verify(client, pair.valid_qr)
+        assert valid["status"] == "VALID", valid
+        assert valid["colour"] == "green", valid
+        assert valid["issuer"]["region"] == "110000"  # type: ignore[index]
+        assert valid["issuer"]["agency_code"] == BEIJING_MARKET  # type: ignore[index]
+        fresh = valid["freshness"]
+        assert fresh["status_source"] == "offline"  # type: ignore[index]
+        assert fresh["status_as_of"] == _row(pair)["snapshot_as_of"]  # type: ignore[index]
+        revoked = _verify(client, pair.revoked_qr)
+        assert revoked["status"] == "REVOKED", revoked
+        assert client.get("/healthz").json()["peers"] == ["110000"]
+
+        # Its own region's licenses are still answered online from its own database.
+        own = issue(
+            pair.cq.node,
+            Principal("agency", pair.cq.market.code),
+            pair.cq.market.code,
+            business_request(),
+            now=NOW,
+        )
+        ours = _verify(client, own.qr_text)
+        assert ours["status"] == "VALID", ours
+        assert ours["freshness"]["status_source"] == "online"  # type: ignore[index]
+
+        code, _, err = run("peer", "remove", "110000")
+        assert code == 0, err
+        assert _verify(client, pair.valid_qr)["status"] == "UNKNOWN_ISSUER"
+
+
+def test_a_peers_snapshot_goes_stale_after_the_max_age(
+    pair: Pair, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("eseal.trust_export.BUNDLE_CACHE_SECONDS", 0)
+    old = int(time.time()) - 10 * 86400
+    monkeypatch.setattr(
+        "verifier.online.fetch_bundle", lambda _url: export_bundle(pair.bj, now=old)
+    )
+    monkeypatch.setattr(
+        "verifier.online.fetch_revocations", lambda _url: export_snapshot(pair.bj, now=old)
+    )
+    code, _, err = run("peer", "add", pair.bj_url, "--pin", pair.bj_pin)
+    assert code == 0, err
+    code, _, err = run("peer", "sync")
+    assert code == 0, err
+    with TestClient(create_app(pair.cq.node)) as client:
+        verdict = _verify(client, pair.valid_qr)
+    assert verdict["status"] == "VALID", verdict
+    assert "STALE_STATUS" in verdict["warnings"]  # type: ignore[operator]
+    assert verdict["colour"] != "green"
