@@ -76,6 +76,7 @@
       why_NOT_YET_VALID: "尚未到生效日期",
       why_BAD_SIGNATURE: "数字签名与内容不符：内容可能被篡改或伪造",
       why_UNKNOWN_ISSUER: "签发机关不在本地区的信任名单中：可能是伪造的",
+      peer_unknown_note: (code) => `签发机关不在该地区（区划代码 ${code}）的信任名单中：可能是伪造的`,
       why_ISSUER_NOT_AUTHORISED: "签发机关无权签发此证照",
       why_KEY_REVOKED: "签发所用的密钥已被吊销",
       why_NOT_IN_LEDGER: "账本中没有该证照的签发记录",
@@ -197,9 +198,9 @@
       replaced_note: (id) => `已有新证替代，请核验新证：${id}`,
       transferred_note: (id) => `该证照已转出，新证照：${id}`,
       elsewhere_note: (code) =>
-        `该证照标明由其他地区（区划代码 ${code}）签发：本窗口只持有本地区的信任名单，无法在此核验真伪，请通过该地区的核验服务核验`,
+        `该证照标明由其他地区（区划代码 ${code}）签发：本窗口未持有该地区的信任名单，无法在此核验真伪，请通过该地区的核验服务核验`,
       central_note: (code) =>
-        `该证照标明由中央国家机关（区划代码 ${code}）签发：本窗口只持有本地区的信任名单，无法在此核验真伪，请通过中央国家机关的核验服务核验`,
+        `该证照标明由中央国家机关（区划代码 ${code}）签发：本窗口未持有中央国家机关的信任名单，无法在此核验真伪，请通过中央国家机关的核验服务核验`,
       transferred_away_note: (id) => `该证照已转出至其他地区，新证照：${id}，请向现发证机关核实`,
       fr_replaced_by: "新证编号",
       fr_region: "信任地区",
@@ -276,6 +277,7 @@
       why_NOT_YET_VALID: "Not valid yet",
       why_BAD_SIGNATURE: "The digital signature does not match the content: altered or forged",
       why_UNKNOWN_ISSUER: "The issuer is not on this region's trusted list: possibly forged",
+      peer_unknown_note: (code) => `The issuer is not on the trusted list of region ${code}: possibly forged`,
       why_ISSUER_NOT_AUTHORISED: "The issuer is not authorised to issue this",
       why_KEY_REVOKED: "The key it was signed with has been revoked",
       why_NOT_IN_LEDGER: "The ledger holds no record of its issuance",
@@ -395,9 +397,9 @@
       replaced_note: (id) => `Replaced by a newer license; check that one: ${id}`,
       transferred_note: (id) => `Transferred out; the new license: ${id}`,
       elsewhere_note: (code) =>
-        `The license names another region (code ${code}) as its issuer: this window holds only its own region's trusted list and cannot check it here. Verify it with that region's service`,
+        `The license names another region (code ${code}) as its issuer: this window does not hold that region's trusted list and cannot check it here. Verify it with that region's service`,
       central_note: (code) =>
-        `The license names the central government (code ${code}) as its issuer: this window holds only its own region's trusted list and cannot check it here. Verify it with the central government's service`,
+        `The license names the central government (code ${code}) as its issuer: this window does not hold the central government's trusted list and cannot check it here. Verify it with the central government's service`,
       transferred_away_note: (id) => `Transferred to another region; the new license: ${id}. Confirm with its issuing agency`,
       fr_replaced_by: "Replaced by",
       fr_region: "Trusted region",
@@ -483,6 +485,7 @@
     holderEdits: 0, // edits of the box, to tell whether a verdict's number is still there
     holderSentAt: -1, // holderEdits when the number was last sent
     region: null, // this node's region code (from /healthz), once known
+    peers: [], // the peer regions whose trusted lists this node holds too (from /healthz)
   };
   let requestSeq = 0; // only the newest request may change the result
 
@@ -751,17 +754,29 @@
   }
 
   // The region a license whose issuer is unknown here names, where it is of another province
-  // than this node's (or the central government's own, 100000), or null. This node trusts
-  // its own region's list only: another region's license is unknown to it whether it is
-  // genuine or not, and the clerk must be sent to that region's service rather than told it
-  // may be forged.
-  function elsewhere(v) {
+  // than this node's (or the central government's own, 100000), or null.
+  function namedRegion(v) {
     const here = typeof state.region === "string" ? state.region : "";
     if (v.status !== "UNKNOWN_ISSUER" || v.kind !== "license" || !/^[0-9]{6}$/.test(here)) return null;
     const doc = v.document && typeof v.document === "object" ? v.document : {};
     const named = typeof doc.region === "string" && /^[0-9]{6}$/.test(doc.region) ? doc.region : null;
     const there = named || (typeof doc.id === "string" ? licenseRegion(doc.id) : null);
     return there !== null && there.slice(0, 2) !== here.slice(0, 2) ? there : null;
+  }
+
+  // The peer region (eseal peer add) of the province such a license names, or null: this
+  // node holds that region's trusted list, so an issuer unknown to it may be forged.
+  function peerOf(there) {
+    return state.peers.find((p) => p.slice(0, 2) === there.slice(0, 2)) || null;
+  }
+
+  // The region such a license names, where this node holds no trusted list of it (its own
+  // region's and its peers' only): the license is unknown to it whether it is genuine or
+  // not, and the clerk must be sent to that region's service rather than told it may be
+  // forged. Null otherwise.
+  function elsewhere(v) {
+    const there = namedRegion(v);
+    return there !== null && peerOf(there) === null ? there : null;
   }
 
   // The id of the license that replaces this one (a renewal's or a transfer's), or null.
@@ -778,6 +793,8 @@
     }
     const there = elsewhere(v);
     if (there !== null) return t(there === CENTRAL_REGION ? "central_note" : "elsewhere_note", there);
+    const named = namedRegion(v);
+    if (named !== null) return t("peer_unknown_note", peerOf(named));
     const stampKey = "why_stamp_" + v.status;
     if (v.kind === "stamp" && stampKey in STRINGS.zh) return t(stampKey);
     const key = "why_" + v.status;
@@ -1616,6 +1633,9 @@
       const response = await fetch("/healthz", { headers: { Accept: "application/json" } });
       const body = response.ok ? await response.json() : null;
       if (body && typeof body.region === "string" && /^[0-9]{6}$/.test(body.region)) state.region = body.region;
+      if (body && Array.isArray(body.peers)) {
+        state.peers = body.peers.filter((p) => typeof p === "string" && /^[0-9]{6}$/.test(p)).slice(0, 1000);
+      }
     } catch {
       // no region: the generic words
     }

@@ -550,7 +550,7 @@ def test_another_regions_license_is_sent_to_its_region_not_called_forged(
     expect(page.locator("#banner-code")).to_have_text("UNKNOWN_ISSUER")
     said = page.locator("#banner-notes li:not(.tech)")
     expect(said.nth(0)).to_have_text(
-        "该证照标明由其他地区（区划代码 110000）签发：本窗口只持有本地区的信任名单，"
+        "该证照标明由其他地区（区划代码 110000）签发：本窗口未持有该地区的信任名单，"
         "无法在此核验真伪，请通过该地区的核验服务核验"
     )
     expect(page.locator("#banner-notes")).not_to_contain_text("可能是伪造的")
@@ -584,7 +584,7 @@ def test_a_central_government_license_is_named_so_not_another_regions(
     expect(page.locator("#banner-code")).to_have_text("UNKNOWN_ISSUER")
     said = page.locator("#banner-notes li:not(.tech)")
     expect(said.nth(0)).to_have_text(
-        "该证照标明由中央国家机关（区划代码 100000）签发：本窗口只持有本地区的信任名单，"
+        "该证照标明由中央国家机关（区划代码 100000）签发：本窗口未持有中央国家机关的信任名单，"
         "无法在此核验真伪，请通过中央国家机关的核验服务核验"
     )
     notes = page.locator("#banner-notes")
@@ -593,10 +593,47 @@ def test_a_central_government_license_is_named_so_not_another_regions(
     page.locator("#lang").click()
     expect(said.nth(0)).to_have_text(
         "The license names the central government (code 100000) as its issuer: this window "
-        "holds only its own region's trusted list and cannot check it here. Verify it with "
-        "the central government's service"
+        "does not hold the central government's trusted list and cannot check it here. Verify "
+        "it with the central government's service"
     )
     expect(notes).not_to_contain_text("another region")
+
+
+def test_a_peer_regions_unknown_issuer_is_possibly_forged(opened: Opened, site: Site) -> None:
+    """A node that peers with Beijing (eseal peer add; /healthz names it) holds Beijing's
+    trusted list: a Beijing license by a key unknown to it is said to be possibly forged,
+    naming Beijing's list, and the clerk is not sent to Beijing's service."""
+    beijing_market = "11110000MB01234562"
+    ours = decode(site.valid_text).claims
+    assert isinstance(ours, LicenseClaims)
+    claims = dataclasses.replace(
+        ours,
+        issuer=beijing_market,
+        license_id=str(make_license_id(BUSINESS, beijing_market, "2025000001")),
+        body=dataclasses.replace(ours.body, region="110000", seal_id=None),
+    )
+
+    def with_peer(route: Route) -> None:
+        health = route.fetch().json()
+        assert health["peers"] == []
+        route.fulfill(json=health | {"peers": ["110000"]})
+
+    page = opened.page
+    page.route("**/healthz", with_peer)
+    with page.expect_response("**/healthz"):
+        page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    _paste(page, sign_license(claims, SigningKey.generate()).text)
+    expect(page.locator("#banner-code")).to_have_text("UNKNOWN_ISSUER")
+    said = page.locator("#banner-notes li:not(.tech)")
+    expect(said.nth(0)).to_have_text(
+        "签发机关不在该地区（区划代码 110000）的信任名单中：可能是伪造的"
+    )
+    expect(page.locator("#banner-notes")).not_to_contain_text("核验服务")
+    page.locator("#lang").click()
+    expect(said.nth(0)).to_have_text(
+        "The issuer is not on the trusted list of region 110000: possibly forged"
+    )
 
 
 def test_tampered_license_is_red(opened: Opened, site: Site) -> None:
