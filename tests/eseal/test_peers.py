@@ -30,6 +30,8 @@ from tests.eseal.conftest import (
     make_region,
     run_eseal,
 )
+from tests.eseal.test_postgres import postgres_node
+from tests.postgres import postgres_url
 from verifier.online import NodeUnreachable
 
 Run = Callable[..., tuple[int, str, str]]
@@ -309,3 +311,37 @@ def test_a_peers_snapshot_goes_stale_after_the_max_age(
     assert verdict["status"] == "VALID", verdict
     assert "STALE_STATUS" in verdict["warnings"]  # type: ignore[operator]
     assert verdict["colour"] != "green"
+
+
+@pytest.mark.postgres
+def test_peers_on_postgres(
+    pair: Pair,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same on PostgreSQL, where a sync locks the peer's row (SELECT … FOR UPDATE)."""
+    url = postgres_url()
+    if url is None:
+        pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
+    node = postgres_node(tmp_path / "pg", url)
+    try:
+        data = ["--data", str(tmp_path / "pg")]
+        code, _, err = run_eseal(
+            [*data, "peer", "add", pair.bj_url, "--pin", pair.bj_pin], capsys, monkeypatch
+        )
+        assert code == 0, err
+        code, _, err = run_eseal([*data, "peer", "sync"], capsys, monkeypatch)
+        assert code == 0, err
+        with node.sql.read_engine.connect() as conn:
+            held = conn.execute(select(PEER_TABLE.c.bundle_issued_at)).scalar_one()
+        old = export_bundle(pair.bj, now=held - 60)
+        monkeypatch.setattr("verifier.online.fetch_bundle", lambda _url: old)
+        code, _, err = run_eseal([*data, "peer", "sync"], capsys, monkeypatch)
+        assert code == 1
+        assert "before the one held" in err
+        with TestClient(create_app(node)) as client:
+            assert _verify(client, pair.valid_qr)["colour"] == "green"
+            assert _verify(client, pair.revoked_qr)["status"] == "REVOKED"
+    finally:
+        node.close()
