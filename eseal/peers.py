@@ -160,7 +160,7 @@ class PeerTrust:
     """The peers' stored bundles and snapshots, opened; ``fingerprint`` says which stores of
     the peer table they are (reopened only when it changes)."""
 
-    fingerprint: tuple[tuple[str, int], ...] = ()
+    fingerprint: tuple[tuple[Any, ...], ...] = ()
     bundles: tuple[TrustBundle, ...] = ()
     snapshots: SnapshotStatus = field(default_factory=lambda: SnapshotStatus([]))
     #: The newest signed time of each peer region (its bundle's or its snapshot's).
@@ -168,6 +168,23 @@ class PeerTrust:
 
 
 NO_PEERS = PeerTrust()
+#: What says a peer's row was stored anew: the counter a sync bumps, and what tells a peer
+#: removed and added again (its root, when it was added, its files' times).
+_WATCHED = tuple(
+    PEER_TABLE.c[name]
+    for name in (
+        "region",
+        "root_key_id",
+        "added_at",
+        "changes",
+        "bundle_issued_at",
+        "snapshot_as_of",
+    )
+)
+
+
+def _fingerprint(row: Any) -> tuple[Any, ...]:
+    return tuple(row._mapping[c.name] for c in _WATCHED)
 
 
 def load_peer_trust(node: Node, known: PeerTrust = NO_PEERS) -> PeerTrust:
@@ -176,10 +193,8 @@ def load_peer_trust(node: Node, known: PeerTrust = NO_PEERS) -> PeerTrust:
     try:
         with node.sql.read_engine.connect() as conn:
             fingerprint = tuple(
-                (r.region, int(r.changes))
-                for r in conn.execute(
-                    select(PEER_TABLE.c.region, PEER_TABLE.c.changes).order_by(PEER_TABLE.c.region)
-                )
+                _fingerprint(r)
+                for r in conn.execute(select(*_WATCHED).order_by(PEER_TABLE.c.region))
             )
             if fingerprint == known.fingerprint:
                 return known
@@ -187,7 +202,7 @@ def load_peer_trust(node: Node, known: PeerTrust = NO_PEERS) -> PeerTrust:
     except SQLAlchemyError as e:
         raise StoreUnavailable(f"cannot read the peers: {error_reason(e)}") from e
     bundles, snapshots, newest = [], [], {}
-    fingerprint = tuple((r.region, int(r.changes)) for r in rows)
+    fingerprint = tuple(_fingerprint(r) for r in rows)
     for r in rows:
         try:
             bundle = open_bundle(bytes(r.bundle), pinned_roots={bytes.fromhex(r.root_key_id)})

@@ -195,6 +195,27 @@ def test_sync_stores_once_and_refuses_an_older_bundle_or_snapshot(
     assert "last error: the snapshot of" in said
 
 
+def test_a_peer_removed_and_added_again_is_read_anew(
+    pair: Pair, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verify cache reopens the peers' files when a peer was removed and added again
+    meanwhile (the change counter starts over with it)."""
+    old = export_bundle(pair.bj, now=int(time.time()) - 100)
+    with monkeypatch.context() as m:
+        m.setattr("verifier.online.fetch_bundle", lambda _url: old)
+        code, _, err = run("peer", "add", pair.bj_url, "--pin", pair.bj_pin)
+        assert code == 0, err
+    trust = load_peer_trust(pair.cq.node)
+    assert [b.issued_at for b in trust.bundles] == [_row(pair)["bundle_issued_at"]]
+    code, _, err = run("peer", "remove", "110000")
+    assert code == 0, err
+    code, _, err = run("peer", "add", pair.bj_url, "--pin", pair.bj_pin)
+    assert code == 0, err
+    again = load_peer_trust(pair.cq.node, trust)
+    assert again is not trust
+    assert again.bundles[0].issued_at == _row(pair)["bundle_issued_at"] > trust.bundles[0].issued_at
+
+
 def test_one_failing_peer_does_not_stop_the_others(
     pair: Pair, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
