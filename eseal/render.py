@@ -81,6 +81,13 @@ _INSTALL_HINT: Final = (
 )
 
 
+#: What an HTTP client is told of a missing font (the operator's log has the setting read).
+FONT_MISSING_PUBLIC: Final = (
+    "the node has no usable CJK font to draw with: its operator installs the Debian package "
+    "fonts-wqy-microhei or sets ESEAL_CJK_FONT to a TrueType font"
+)
+
+
 def cjk_font_path() -> Path:
     """The CJK font to use: $ESEAL_CJK_FONT if set, else the first known Debian font present."""
     configured = os.environ.get(FONT_ENV, "").strip()

@@ -49,6 +49,7 @@ from eseal.api.server import ReadTimeoutH11Protocol
 from eseal.api.timeouts import ReadTimeouts
 from eseal.node import Node
 from eseal.problems import plain_problem, problem
+from eseal.render import FONT_MISSING_PUBLIC, FontMissing
 from eseal.trust_export import BundleCache, LocalStatus
 from keys.errors import EsealError, InvalidInput
 from keys.keyfile import passphrase_if_set
@@ -272,6 +273,11 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
     async def _eseal_error(request: Request, exc: EsealError) -> JSONResponse:
         # A 401 names the scheme to authenticate with (RFC 9110 §11.6.1: it must).
         challenge = BEARER_CHALLENGE if isinstance(exc, NotAuthenticated) else None
+        if isinstance(exc, FontMissing):
+            # What the node's font setting is (a path of its file system) is its operator's
+            # to read in the log, not an agency's: the client is told what is missing.
+            _log.error("%s %s: %s", request.method, request.url.path, exc.message)
+            exc = FontMissing(FONT_MISSING_PUBLIC)
         return problem_answer(problem(exc, instance=request.url.path), challenge)
 
     @app.exception_handler(OperationalError)

@@ -218,6 +218,7 @@ def test_without_the_cjk_font_a_sheet_is_a_503_and_the_qr_is_served(
         assert r.status_code == 503, r.text
         assert _documented(served, f"/v1/licenses/{{license_id}}/{name}", r) == "font-missing"
         assert "fonts-wqy-microhei" in r.json()["detail"]
+        assert "/nonexistent" not in r.text  # the operator's setting stays in the node's log
     r = served.client.get(f"/v1/licenses/{issued.id}/qr.png", headers=served.own)
     assert r.status_code == 200
 
