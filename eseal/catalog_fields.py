@@ -100,6 +100,13 @@ class FieldSpec:
             )
         if has_control_character(value):
             raise self.invalid("contains a control or unassigned character")
+        if not value.isprintable():
+            # The QR format holds printable text only (verifier.claims): the license would
+            # not verify anywhere.
+            raise self.invalid(
+                "contains a line or paragraph separator, or a space other than U+0020 (such as "
+                "the ideographic space U+3000): a license holds printable text only"
+            )
         return value
 
     def _date(self, raw: str) -> str:

@@ -21,6 +21,7 @@ from eseal.catalog import (
 from eseal.catalog_fields import KINDS, MAX_FIELD_LENGTH, FieldInvalid, FieldSpec
 from eseal.ids import LicenseId, credit_code_check_char, validate_credit_code
 from keys.errors import InvalidInput
+from verifier.claims import _fields as claims_fields
 
 CATALOG = load_catalog()
 TYPES = list(CATALOG)
@@ -236,7 +237,12 @@ def test_bad_values_name_the_field(ltype: LicenseType) -> None:
     for spec in ltype.fields:
         bad: list[tuple[str, str]] = list(BAD_VALUES.get(spec.kind, []))
         if spec.kind == "text":
-            bad = [("证" * (spec.length_limit + 1), "too long"), ("a\x00b", "control")]
+            bad = [
+                ("证" * (spec.length_limit + 1), "too long"),
+                ("a\x00b", "control"),
+                ("张\u3000三", "U+3000"),  # the QR format holds printable text only
+                ("一\u2028二", "separator"),
+            ]
         for raw, fragment in bad:
             with pytest.raises(FieldInvalid) as info:
                 ltype.validate_fields({**base, spec.name: raw})
@@ -289,6 +295,19 @@ def test_normalisation() -> None:
     assert spec["money"].normalise("1000000") == "1000000.00"
     assert spec["credit_code"].normalise(GOOD_CREDIT_CODE.lower()) == GOOD_CREDIT_CODE
     assert spec["text"].normalise("e\u0301") == "\u00e9"  # NFC
+
+
+def test_a_text_the_catalogue_takes_is_one_a_license_can_hold() -> None:
+    """Every text value the catalogue accepts passes the QR format's field check, so that no
+    license is signed that no window could verify (an ideographic space did)."""
+    spec = next(s for t in CATALOG for s in t.fields if s.kind == "text")
+    for ch in ("\u3000", "\u00a0", "\u2028", "\u2029", "\u200b", "\ufeff", " ", "·", "—", "\u00e9"):
+        value = f"张{ch}三"
+        try:
+            text = spec.normalise(value)
+        except FieldInvalid:
+            continue
+        claims_fields({spec.name: text})  # raises if the QR format refuses it
 
 
 def test_values_are_stripped_and_ints_taken_for_integers() -> None:
