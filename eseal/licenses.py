@@ -193,6 +193,12 @@ def _holder(ltype: LicenseType, name: str, holder_id: str | None) -> tuple[Holde
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("the holder name must be 1 to 100 characters")
+    if not name.isprintable():  # the QR format holds printable text only (verifier.claims)
+        raise InvalidInput(
+            "the holder name holds a control character, a line or paragraph separator, or a "
+            "space other than U+0020 (such as the ideographic space U+3000): a license holds "
+            "printable text only"
+        )
     kind = ltype.holder_kind
     if holder_id is None or not holder_id.strip():
         return Holder(name=name, kind="L" if kind == "legal" else "N"), None

@@ -179,6 +179,20 @@ def test_bad_issuance_requests_change_nothing(region: Region) -> None:
         _unchanged(region, act, error)
 
 
+@pytest.mark.parametrize("name", ["重庆\u3000小面有限公司", "重庆\u2028小面", "重庆\u00a0小面"])
+def test_a_holder_name_the_qr_format_cannot_hold_is_refused_as_the_holder_name(
+    region: Region, name: str
+) -> None:
+    """The QR format holds printable text only: a holder name with an ideographic space, a
+    line separator or a no-break space is refused naming the holder name (issuing failed on
+    the format's own check, as "holder name (n)", a claim the agency never wrote)."""
+    request = business_request(name)
+    with pytest.raises(InvalidInput, match=r"the holder name holds .* printable text only"):
+        issue(region.node, MARKET_AGENT, MARKET, request, now=NOW)
+    request = business_request(name.replace(name[2], " "))
+    assert decode(issue(region.node, MARKET_AGENT, MARKET, request, now=NOW).qr_text)
+
+
 def test_a_bad_holder_id_is_named_as_the_holder_id_its_license_type_needs(region: Region) -> None:
     """A holder id that is not the kind of number its license type's holder has is refused
     naming the holder id, the license type and the number it needs (an organisation's
