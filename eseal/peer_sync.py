@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -47,12 +48,25 @@ from verifier.trust import TrustBundle, TrustStore
 
 
 def peer_url(url: str) -> str:
-    """A peer's base URL (http or https), without a trailing slash."""
+    """A peer's base URL (http or https), without a trailing slash: a host and no
+    credentials (the URL is stored, listed and named in every sync's report)."""
     if len(url) > MAX_URL:
         raise InvalidInput(f"the peer URL is longer than {MAX_URL} characters")
     node_url(url, "the peer URL")
     if any(c.isspace() or not c.isprintable() for c in url) or "?" in url or "#" in url:
         raise InvalidInput(f"the peer URL {shown(url)} has spaces, a query or a fragment")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a port that is no port)
+    except ValueError as e:
+        raise InvalidInput(f"the peer URL {shown(url)} is no URL: {e}") from e
+    if "\\" in url or "@" in parts.netloc:
+        raise InvalidInput(
+            f"the peer URL {shown(url)} has a user name, a password or a backslash: give "
+            "the node's base URL alone"
+        )
+    if not parts.hostname:
+        raise InvalidInput(f"the peer URL {shown(url)} names no host")
     return url.rstrip("/")
 
 

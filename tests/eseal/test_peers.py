@@ -135,6 +135,27 @@ def test_a_peer_is_added_only_with_its_pin_and_once(pair: Pair, run: Run) -> Non
     assert "region '110000' is no peer" in err
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://clerk:secret@{host}",  # credentials: stored, listed and in every report
+        "http://clerk@{host}",
+        "http://{host}\\@other.example",
+        "http:///{host}",  # no host
+        "http://{host}:99999",  # no port
+    ],
+)
+def test_a_peer_url_with_credentials_or_no_host_is_refused(pair: Pair, run: Run, url: str) -> None:
+    host = pair.bj_url.split("://", 1)[1]
+    if url.endswith(":99999"):
+        host = host.rsplit(":", 1)[0]
+    code, said, err = run("peer", "add", url.format(host=host), "--pin", pair.bj_pin)
+    assert code == 2, said
+    assert "the peer URL" in err
+    code, said, err = run("peer", "list", "--json")
+    assert json.loads(said) == []
+
+
 def test_a_node_of_its_own_region_is_no_peer(
     pair: Pair, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
