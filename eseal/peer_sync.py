@@ -40,6 +40,7 @@ from eseal.peers import (
     get_peer,
     list_peers,
 )
+from eseal.trust_export import MAX_CLOCK_LEAD
 from keys.errors import EsealError, InvalidInput, shown
 from ledger.sql import error_reason
 from verifier import online
@@ -93,6 +94,17 @@ def _checked_snapshot(url: str, data: bytes, bundle: TrustBundle) -> RevocationS
     return snapshot
 
 
+def _not_ahead(what: str, signed: int, now: int) -> None:
+    """Refuse a peer's file signed more than :data:`MAX_CLOCK_LEAD` after ``now``: stored,
+    no later file (signed at the right time) would ever replace it, since none may be older
+    than the one held, and its time would stand for that region's clock in every verdict."""
+    if signed - now > MAX_CLOCK_LEAD:
+        raise PeerFileRefused(
+            f"{what} was signed at {utc_time(signed)}, more than a day after this node's clock "
+            f"({utc_time(now)}): refused (a clock set ahead, on that node or behind on this one)"
+        )
+
+
 def add_peer(node: Node, url: str, pin: str, *, now: int) -> Peer:
     """Peer with the node at ``url`` whose region's root key id is ``pin``: its bundle is
     fetched and checked once (its snapshot comes with the first sync)."""
@@ -105,6 +117,7 @@ def add_peer(node: Node, url: str, pin: str, *, now: int) -> Peer:
         raise PeerRefused(
             f"{base} is a node of this node's own region {region}: a peer is another region"
         )
+    _not_ahead(f"the bundle of {base}", bundle.issued_at, now)
     try:
         with node.sql.write_engine.begin() as conn:
             conn.execute(
@@ -169,6 +182,8 @@ def _sync_one(node: Node, peer: Peer, *, now: int) -> Synced:
     bundle = _checked_bundle(base, data, region, root)
     raw = online.fetch_revocations(base)
     snapshot = _checked_snapshot(base, raw, bundle)
+    _not_ahead(f"the bundle of {base}", bundle.issued_at, now)
+    _not_ahead(f"the snapshot of {base}", snapshot.as_of, now)
     with node.sql.write_engine.begin() as conn:  # one transaction: both stored, or neither
         row = conn.execute(
             select(PEER_TABLE.c.bundle, PEER_TABLE.c.bundle_issued_at, PEER_TABLE.c.snapshot)

@@ -216,6 +216,47 @@ def test_sync_stores_once_and_refuses_an_older_bundle_or_snapshot(
     assert "last error: the snapshot of" in said
 
 
+def test_a_bundle_or_snapshot_signed_ahead_of_the_clock_is_refused(
+    pair: Pair, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stored, a file dated days ahead would stand for ever: no file signed at the right
+    time may replace it (none older than the one held), and the peer's revocations since
+    would never be seen."""
+    ahead = int(time.time()) + 3 * 86400
+    with monkeypatch.context() as m:
+        m.setattr("verifier.online.fetch_bundle", lambda _url: export_bundle(pair.bj, now=ahead))
+        code, said, err = run("peer", "add", pair.bj_url, "--pin", pair.bj_pin)
+        assert code == 2, said
+        assert "more than a day after this node's clock" in err
+    code, said, err = run("peer", "list", "--json")
+    assert json.loads(said) == []
+
+    code, _, err = run("peer", "add", pair.bj_url, "--pin", pair.bj_pin)
+    assert code == 0, err
+    code, _, err = run("peer", "sync")
+    assert code == 0, err
+    held = _row(pair)
+    for bundle_at, snapshot_at in ((ahead, None), (None, ahead)):
+        with monkeypatch.context() as m:
+            if bundle_at is not None:
+                future = export_bundle(pair.bj, now=bundle_at)
+                m.setattr("verifier.online.fetch_bundle", lambda _url, f=future: f)
+            if snapshot_at is not None:
+                later = export_snapshot(pair.bj, now=snapshot_at)
+                m.setattr("verifier.online.fetch_revocations", lambda _url, f=later: f)
+            code, said, err = run("peer", "sync")
+        assert code == 1, said
+        assert "more than a day after this node's clock" in err
+        row = _row(pair)
+        assert (row["bundle"], row["snapshot"]) == (held["bundle"], held["snapshot"])
+    # A file a few minutes ahead (two clocks a little apart) is taken.
+    soon = export_bundle(pair.bj, now=int(time.time()) + 300)
+    monkeypatch.setattr("verifier.online.fetch_bundle", lambda _url: soon)
+    code, _, err = run("peer", "sync")
+    assert code == 0, err
+    assert _row(pair)["bundle"] == soon
+
+
 def test_a_peer_removed_and_added_again_is_read_anew(
     pair: Pair, run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
