@@ -169,9 +169,16 @@ def _distinct(
     witnesses: Sequence[CosignatureVerifier],
 ) -> dict[tuple[str, bytes], CosignatureVerifier]:
     distinct: dict[tuple[str, bytes], CosignatureVerifier] = {}
+    keys: dict[bytes, str] = {}
     for w in witnesses:
         if not isinstance(w, CosignatureVerifier):
             raise InvalidInput(f"witness key {w.name!r} is not a cosignature/v1 key")
+        # A cosignature/v1 signature does not cover the witness's name: one key under two
+        # names would have its one line verify under both, and count twice.
+        if keys.setdefault(w.public_key, w.name) != w.name:
+            raise InvalidInput(
+                f"witness keys {keys[w.public_key]!r} and {w.name!r} are one key: a key counts once"
+            )
         distinct.setdefault((w.name, w.key_hash), w)
     return distinct
 

@@ -89,13 +89,19 @@ class WitnessPolicy:
             raise WitnessKeyInvalid(
                 f"{len(self.witnesses)} witness keys given: 1 to {MAX_WITNESSES} are taken"
             )
-        seen: set[tuple[str, bytes]] = set()
+        seen: dict[bytes, CosignatureVerifier] = {}
         for w in self.witnesses:
             if not isinstance(w, CosignatureVerifier):
                 raise WitnessKeyInvalid(f"witness key {w!r} is not a cosignature/v1 key")
-            if (w.name, w.key_hash) in seen:
-                raise WitnessKeyInvalid(f"witness key {w} is given twice")
-            seen.add((w.name, w.key_hash))
+            # A cosignature/v1 signature does not cover the witness's name: one key's line
+            # verifies under every name it is given, and would count once for each.
+            if w.public_key in seen:
+                raise WitnessKeyInvalid(
+                    f"witness key {w} is given twice"
+                    if seen[w.public_key].name == w.name
+                    else f"witness keys {seen[w.public_key].name!r} and {w.name!r} are one key"
+                )
+            seen[w.public_key] = w
         n, k = len(self.witnesses), self.quorum
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
             raise QuorumInvalid(f"quorum {k!r} is not from 1 to the {n} witness keys given")

@@ -297,6 +297,18 @@ def test_one_witness_cosigning_twice_counts_once(signed: str, log_verifier: Note
         verify_witnessed(note, log_verifier, [w1, w2], 2)
 
 
+def test_one_key_under_two_names_is_refused(signed: str, log_verifier: NoteVerifier) -> None:
+    """A cosignature/v1 signature does not cover the witness's name: the one key's line,
+    named twice, would verify under both names and meet a quorum of two alone."""
+    (n1, k1, w1), (_, _, w2) = _witness(1), _witness(2)
+    alias = CosignatureVerifier("alias.example/w", bytes(k1.verify_key))
+    note = _cosigned(signed, (n1, k1), ("alias.example/w", k1))
+    with pytest.raises(InvalidInput, match="are one key"):
+        verify_witnessed(note, log_verifier, [w1, alias, w2], 2)
+    with pytest.raises(InvalidInput, match="are one key"):
+        witnessed_by(note, log_verifier, [w1, alias])
+
+
 def test_unknown_witnesses_are_ignored(signed: str, log_verifier: NoteVerifier) -> None:
     (n1, k1, w1), (n2, k2, _), (_, _, w3) = _witness(1), _witness(2), _witness(3)
     note = _cosigned(signed, (n1, k1), (n2, k2))  # witness 2 is not one this verifier knows

@@ -63,6 +63,14 @@ def test_the_quorum_defaults_to_all_the_keys_given() -> None:
         ([W1[2], W2[2]], 3, QuorumInvalid, "quorum 3 is not from 1 to the 2 witness keys"),
         ([W1[2]], True, QuorumInvalid, "quorum True"),
         ([W1[2], W1[2]], None, WitnessKeyInvalid, "is given twice"),
+        # one key under two names: a cosignature does not sign its name, so the one
+        # key's line would verify under each and count twice toward the quorum
+        (
+            [W1[2], cosigner_key("eseal/9/witness", bytes(W1[1].verify_key))],
+            None,
+            WitnessKeyInvalid,
+            "'eseal/1/witness' and 'eseal/9/witness' are one key",
+        ),
         (["nonsense"], None, WitnessKeyInvalid, "not <name>+<hash>+<key>"),
         # the log's own key (type 0x01) is no witness key
         ([str(LOG)], None, WitnessKeyInvalid, "type 0x01 is not cosignature/v1"),
