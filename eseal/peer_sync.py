@@ -207,6 +207,13 @@ def _sync_one(node: Node, peer: Peer, *, now: int) -> Synced:
             )
         bundle_new = bytes(row.bundle) != data
         snapshot_new = row.snapshot is None or bytes(row.snapshot) != raw
+        if bundle_new and bundle.issued_at == row.bundle_issued_at:
+            # Of two bundles signed in one second, the one held stays: a replay (over plain
+            # HTTP) must not bring back the other; the peer's next bundle is newer.
+            raise PeerFileRefused(
+                f"the bundle of {base} differs from the one held but was signed in the same "
+                f"second ({utc_time(bundle.issued_at)}): refused until a newer one"
+            )
         values: dict[str, Any] = {"synced_at": now, "tried_at": now, "error": None}
         if bundle_new:
             values |= {"bundle": data, "bundle_issued_at": bundle.issued_at, "name": bundle.name}

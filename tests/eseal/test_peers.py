@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from eseal.api.app import create_app
 from eseal.licenses import IssueRequest, change_status, issue
 from eseal.node import Node, init_node
 from eseal.peers import PEER_TABLE, load_peer_trust
-from eseal.trust_export import export_bundle, export_snapshot
+from eseal.trust_export import build_bundle, export_bundle, export_snapshot
 from tests.e2e.conftest import serve_app
 from tests.eseal.conftest import (
     BUSINESS,
@@ -33,6 +33,7 @@ from tests.eseal.conftest import (
 from tests.eseal.test_postgres import postgres_node
 from tests.postgres import postgres_url
 from verifier.online import NodeUnreachable
+from verifier.trust import sign_bundle
 
 Run = Callable[..., tuple[int, str, str]]
 BEIJING_MARKET = "11110000MB01234562"
@@ -198,6 +199,16 @@ def test_sync_stores_once_and_refuses_an_older_bundle_or_snapshot(
     assert code == 1, said
     assert "110000 FAILED" in err
     assert "before the one held" in err
+    assert _row(pair)["bundle"] == bundle
+    # Another bundle signed in the same second as the one held (a replay of the other of
+    # two bundles signed in one second): refused, the held one stays.
+    held = build_bundle(pair.bj, now=int(stored["bundle_issued_at"]))
+    other = sign_bundle(replace(held, name=held.name + "（另一份）"), pair.bj.require_root_key())
+    assert other != bundle
+    monkeypatch.setattr("verifier.online.fetch_bundle", lambda _url: other)
+    code, said, err = run("peer", "sync")
+    assert code == 1, said
+    assert "signed in the same second" in err
     assert _row(pair)["bundle"] == bundle
     # An older snapshot likewise, with a newer bundle: neither is stored.
     new_bundle = export_bundle(pair.bj, now=int(stored["bundle_issued_at"]) + 60)
