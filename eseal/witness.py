@@ -213,7 +213,7 @@ class WitnessedLog:
         """The checkpoint held (None before the first: as a tree of size 0)."""
         if self.note is None:
             return None
-        return Checkpoint.parse(self.note[: self.note.rfind("\n\n") + 1])
+        return Checkpoint.of_note(self.note)
 
     def to_json(self) -> dict[str, Any]:
         root = base64.b64encode(self.root_hash).decode("ascii") if self.root_hash else None

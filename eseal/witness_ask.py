@@ -342,7 +342,7 @@ def cosigned_checkpoint(node: Node, size: int | None = None) -> str:
     note = node.log.checkpoint() if size is None else node.log.store.checkpoint(size)
     if note is None:
         raise ValueError(f"the log stores no checkpoint of size {size}")
-    checkpoint = Checkpoint.parse(note[: note.rfind("\n\n") + 1])
+    checkpoint = Checkpoint.of_note(note)
     query = (
         select(_w.c.cosignature)
         .where(

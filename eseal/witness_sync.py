@@ -109,7 +109,7 @@ def sync(node: Node, base_url: str, *, now: int, client: httpx.Client | None = N
         origin = note.partition("\n")[0]
         log = witnessed_log(node, origin)  # unknown: refused before anything more is asked
         try:
-            served = Checkpoint.parse(note[: note.rfind("\n\n") + 1])
+            served = Checkpoint.of_note(note)
         except InvalidInput as e:
             raise NodeAnswerMalformed(
                 f"{base_url}{CHECKPOINT_PATH} is no checkpoint: {e.message}"

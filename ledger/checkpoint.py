@@ -377,6 +377,13 @@ class Checkpoint:
         return head + "".join(f"{line}\n" for line in self.extensions)
 
     @classmethod
+    def of_note(cls, note: str) -> Checkpoint:
+        """The checkpoint a signed note carries (the text before its last blank line),
+        parsed strictly, its signatures not checked: a note verified before it was stored,
+        or one whose origin must be read to know which key to check it with."""
+        return cls.parse(note[: note.rfind("\n\n") + 1])
+
+    @classmethod
     def parse(cls, text: str) -> Checkpoint:
         """Parse a checkpoint body strictly: three or more non-empty lines, each ending in \\n."""
         limit = MAX_NAME_BYTES + 64 + MAX_EXTENSIONS * (MAX_EXTENSION_BYTES + 1)
