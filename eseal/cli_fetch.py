@@ -28,13 +28,13 @@ from eseal.cli_verify import (
     TrustRefused,
     bundle_app,
     newest_per_root,
-    node_url,
     open_pinned,
     parse_pins,
     read_file,
     refusing,
     revocations_app,
 )
+from eseal.urls import node_url
 from keys import ed25519
 from keys.errors import CheckFailed, InvalidInput
 from verifier.envelope import MAX_ENVELOPE, read_envelope

@@ -25,6 +25,7 @@ from eseal.cli_common import (
     plain_int,
 )
 from eseal.problems import EXIT_CHECK_FAILED
+from eseal.urls import node_url
 from keys import ed25519
 from keys.errors import CheckFailed, InvalidInput
 from verifier.document import DecodedDocument
@@ -122,13 +123,6 @@ def parse_pins(pins: list[str]) -> Pins:
             raise InvalidInput(f"region {region} is pinned twice")
         out[region or None] = key_id
     return out
-
-
-def node_url(url: str, what: str) -> str:
-    """``url`` when it names a node over HTTP(S); ``what`` names it in the refusal."""
-    if not url.lower().startswith(("http://", "https://")):
-        raise InvalidInput(f"{what} {url!r} is not an http:// or https:// URL")
-    return url
 
 
 def open_pinned(data: bytes, pins: Pins) -> TrustBundle:

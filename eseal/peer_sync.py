@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -23,14 +22,12 @@ from eseal.cli_common import utc_time
 from eseal.cli_verify import (
     TrustRefused,
     newest_per_root,
-    node_url,
     open_pinned,
     parse_pins,
     refusing,
 )
 from eseal.node import Node
 from eseal.peers import (
-    MAX_URL,
     PEER_TABLE,
     Peer,
     PeerAlreadyAdded,
@@ -41,34 +38,12 @@ from eseal.peers import (
     list_peers,
 )
 from eseal.trust_export import MAX_CLOCK_LEAD
+from eseal.urls import base_url
 from keys.errors import EsealError, InvalidInput, shown
 from ledger.sql import error_reason
 from verifier import online
 from verifier.revocation import RevocationSnapshot, open_snapshot
 from verifier.trust import TrustBundle, TrustStore
-
-
-def peer_url(url: str) -> str:
-    """A peer's base URL (http or https), without a trailing slash: a host and no
-    credentials (the URL is stored, listed and named in every sync's report)."""
-    if len(url) > MAX_URL:
-        raise InvalidInput(f"the peer URL is longer than {MAX_URL} characters")
-    node_url(url, "the peer URL")
-    if any(c.isspace() or not c.isprintable() for c in url) or "?" in url or "#" in url:
-        raise InvalidInput(f"the peer URL {shown(url)} has spaces, a query or a fragment")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (raises on a port that is no port)
-    except ValueError as e:
-        raise InvalidInput(f"the peer URL {shown(url)} is no URL: {e}") from e
-    if "\\" in url or "@" in parts.netloc:
-        raise InvalidInput(
-            f"the peer URL {shown(url)} has a user name, a password or a backslash: give "
-            "the node's base URL alone"
-        )
-    if not parts.hostname:
-        raise InvalidInput(f"the peer URL {shown(url)} names no host")
-    return url.rstrip("/")
 
 
 def _pin(pin: str) -> bytes:
@@ -108,7 +83,7 @@ def _not_ahead(what: str, signed: int, now: int) -> None:
 def add_peer(node: Node, url: str, pin: str, *, now: int) -> Peer:
     """Peer with the node at ``url`` whose region's root key id is ``pin``: its bundle is
     fetched and checked once (its snapshot comes with the first sync)."""
-    base = peer_url(url)
+    base = base_url(url, "the peer URL")
     root = _pin(pin)
     region = node.config.region
     data = online.fetch_bundle(base)

@@ -31,8 +31,6 @@ from verifier.trust import TrustBundle, TrustStore, open_bundle
 
 PEER_TABLE = PeerRow.__table__  # type: ignore[attr-defined]
 _log = logging.getLogger(__name__)
-#: A peer's base URL: longer is no node's.
-MAX_URL = 2048
 
 
 class PeerAlreadyAdded(InvalidInput):

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from eseal.models import LogWitnessRow
 from eseal.node import Node
+from eseal.urls import base_url
 from eseal.witness import witness_key
 from keys.errors import CheckFailed, EsealError, ExternalFailure, InvalidInput, shown
 from ledger.checkpoint import MAX_SIGNATURES, Checkpoint, NoteVerifier, verify_checkpoint
@@ -121,19 +122,10 @@ def _row(row: Any) -> LogWitness:
     )
 
 
-def witness_url(url: str) -> str:
-    """A witness's base URL (http or https), without a trailing slash."""
-    if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
-        raise InvalidInput(f"the witness URL {shown(url)} is not an http:// or https:// URL")
-    if any(c.isspace() for c in url) or "?" in url or "#" in url:
-        raise InvalidInput(f"the witness URL {shown(url)} has spaces, a query or a fragment")
-    return url.rstrip("/")
-
-
 def add_witness(node: Node, url: str, key: str, *, now: int) -> LogWitness:
     """Register the witness at ``url`` (the base of its ``POST /add-checkpoint``) whose
     cosignature/v1 verifier key is ``key``; named by its key's name, from size 0."""
-    base = witness_url(url)
+    base = base_url(url, "the witness URL")
     verifier = parse_cosigner_key(key.strip())
     own = witness_key(node)
     if own is not None and own.public_key == verifier.public_key:
