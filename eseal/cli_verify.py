@@ -51,6 +51,7 @@ from verifier.verdict import (
     WARNING_TEXT,
     Status,
     Verdict,
+    why_text,
 )
 from verifier.witnessing import MAX_WITNESSES, Witnessing, WitnessPolicy
 
@@ -370,6 +371,12 @@ def _summary(
     mark = {"green": "✔", "amber": "!", "red": "✘"}[verdict.colour]
     typer.echo(f"{mark} {STATUS_TEXT[verdict.status]}")
     d = verdict.document
+    region = d.get("region") if d and verdict.kind == "license" else None
+    elsewhere = verdict.status is Status.UNKNOWN_ISSUER and bool(region) and region not in trusted
+    # Of a region whose list was not given: not "possibly forged", the hint below says why.
+    said = None if verdict.valid or elsewhere else why_text(verdict.status, verdict.kind)
+    if said:
+        typer.echo(f"  说明 Why: {said}")
     if d and not verdict.valid:
         typer.echo("  未通过核验，以下内容仅供参考 not verified: shown for reference only")
     if verdict.kind == "license" and d:
@@ -404,8 +411,7 @@ def _summary(
         typer.echo(
             f"  见证 Witnessed: {k}/{n} 个见证方联署（需 {q} 个）{met}: {witnessing.describe()}"
         )
-    region = d.get("region") if d and verdict.kind == "license" else None
-    if verdict.status is Status.UNKNOWN_ISSUER and region and region not in trusted:
+    if elsewhere:
         whose = (
             f"中央国家机关签发 a license of the central government ({region})"
             if region == CENTRAL_REGION

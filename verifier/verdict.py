@@ -88,6 +88,56 @@ STATUS_TEXT = {
     Status.HOLDER_MISMATCH: "持证人不符 Holder does not match",
 }
 
+#: Why a verdict is not valid, in the clerk's words, Chinese first (the CLI's summary; the
+#: window page says the same in its own strings).
+STATUS_WHY = {
+    Status.REVOKED: "该证照已被发证机关撤销，不能作为有效凭证 revoked by the issuing agency: not "
+    "valid proof",
+    Status.SUSPENDED: "该证照已被发证机关暂停使用 suspended by the issuing agency",
+    Status.WITHDRAWN: "该证照已被发证机关撤回 withdrawn by the issuing agency",
+    Status.CANCELLED: "该证照已被注销 cancelled",
+    Status.LAPSED: "该证照已失效 lapsed",
+    Status.TRANSFERRED: "该证照已转出，请向现发证机关核实 transferred out: confirm with the "
+    "current issuing agency",
+    Status.EXPIRED: "已超过有效期 past its validity period",
+    Status.NOT_YET_VALID: "尚未到生效日期 not valid yet",
+    Status.BAD_SIGNATURE: "数字签名与内容不符：内容可能被篡改或伪造 the signature does not match "
+    "the content: altered or forged",
+    Status.UNKNOWN_ISSUER: "签发机关不在所给的信任名单中：可能是伪造的 the issuer is on none "
+    "of the trusted lists given: possibly forged",
+    Status.ISSUER_NOT_AUTHORISED: "签发机关无权签发此证照 the issuer may not issue this",
+    Status.KEY_REVOKED: "签发所用的密钥已被吊销 the key it was signed with has been revoked",
+    Status.NOT_IN_LEDGER: "账本中没有该证照的签发记录 the ledger holds no record of its issuance",
+    Status.MALFORMED: "证照码无法解析：可能已损坏或被篡改 the code cannot be read: damaged or "
+    "altered",
+    Status.UNSUPPORTED: "不是本系统支持的证照码 not a code this system reads",
+    Status.DOCUMENT_MISMATCH: "所给文件与盖章时的原始文件不一致：文件可能被改动过，或所给的是盖章件"
+    "而非原始文件 the file given is not the file that was stamped: changed, or the stamped "
+    "copy rather than the original",
+    Status.HOLDER_MISMATCH: "所填证件号码与持证人不一致：请核对出示人的身份证件 the id number "
+    "given is not the holder's: check the presenter's ID card",
+}
+#: A seal stamp's own words where they differ from a license's.
+STAMP_WHY = {
+    Status.REVOKED: "该印章已被撤销，其盖章不能作为有效凭证 the seal has been revoked: its stamps "
+    "are not valid proof",
+    Status.KEY_REVOKED: "该印章的密钥已被吊销，其盖章不能作为有效凭证 the seal's key has been "
+    "revoked: its stamps are not valid proof",
+    Status.UNKNOWN_ISSUER: "该印章不在所给的信任名单中：可能是伪造的 the seal is on none of the "
+    "trusted lists given: possibly forged",
+    Status.ISSUER_NOT_AUTHORISED: "该印章未获其地区授权 the seal is not authorised by its region",
+    Status.NOT_YET_VALID: "盖章时间尚未到 stamped in the future",
+    Status.NOT_IN_LEDGER: "账本中没有该盖章的记录 the ledger holds no record of the stamp",
+}
+
+
+def why_text(status: Status, kind: str | None) -> str | None:
+    """Why a verdict of ``status`` on a ``kind`` document is not valid, Chinese first."""
+    if kind == "stamp" and status in STAMP_WHY:
+        return STAMP_WHY[status]
+    return STATUS_WHY.get(status)
+
+
 #: Warnings that make a VALID verdict amber.
 STALE_STATUS = "STALE_STATUS"
 #: The trust bundle that vouched for the key is older than the maximum status age: keys

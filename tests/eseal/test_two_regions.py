@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,9 @@ from eseal.trust_export import export_bundle, export_snapshot
 from tests.e2e.conftest import serve_app
 from tests.eseal.conftest import BUSINESS, MARKET, NOW, PASSPHRASE, business_request, make_region
 from tests.eseal.conftest import run_eseal as run
+from verifier.base45 import b45encode
+from verifier.cose import cose_sign1_bytes
+from verifier.document import decode
 
 BEIJING_MARKET = "11110000MB01234562"
 
@@ -208,7 +212,34 @@ def test_another_regions_license_without_its_bundle_says_how_to_get_it(
         "add its --bundle FILE (eseal bundle fetch its node's URL --pin ITS_ROOT_KEY_ID --out "
         "FILE) and its --revocations FILE, or --online its node's URL"
     )
+    assert not any(line.startswith("  说明 Why:") for line in lines)  # not "possibly forged"
     for text in (bj.qr_text, cq.qr_text):  # of a region whose bundle is given: no hint
         code, said, err = run(["verify", text, *_files(bj, cq)], capsys, monkeypatch)
         assert code == 0, err
         assert "hint:" not in said
+        assert "说明 Why:" not in said
+
+
+def test_the_summary_says_why_in_the_clerks_words(
+    regions: Regions, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A red verdict's summary says, Chinese first, what it means for the license (the
+    pipeline's own reason, in English, follows), as the window page does."""
+    bj = regions.bj
+    files = ["--bundle", str(bj.bundle), "--pin", bj.pin]
+    # The same protected header and claims under a signature of zeros: decodable, and only
+    # the signature fails.
+    doc = decode(bj.qr_text)
+    cose = cose_sign1_bytes(doc.protected, doc.payload, bytes(64))
+    forged = "EL1:" + b45encode(zlib.compress(cose, 9))
+    code, said, err = run(["verify", forged, *files], capsys, monkeypatch)
+    assert code == 1, err
+    lines = said.splitlines()
+    assert lines[:2] == [
+        "✘ 签名无效 Bad signature",
+        "  说明 Why: 数字签名与内容不符：内容可能被篡改或伪造 the signature does not match the "
+        "content: altered or forged",
+    ]
+    code, said, err = run(["verify", "EL1:" + "A" * 40, *files], capsys, monkeypatch)
+    assert code == 1, err
+    assert said.splitlines()[1].startswith("  说明 Why: 证照码无法解析")

@@ -47,7 +47,15 @@ from verifier.trust import (
     TrustStore,
     open_bundle,
 )
-from verifier.verdict import CLOCK_BEHIND, NO_STATUS, Status, Verdict
+from verifier.verdict import (
+    CLOCK_BEHIND,
+    NO_STATUS,
+    STAMP_WHY,
+    STATUS_WHY,
+    Status,
+    Verdict,
+    why_text,
+)
 
 MARKET_AGENT = Principal("agency", MARKET)
 LATER = NOW + 86400
@@ -718,3 +726,18 @@ def test_every_key_with_the_kid_is_tried(region: Region, monkeypatch: pytest.Mon
     assert verdict.checks[1].detail.startswith("2 trusted key(s)")
     monkeypatch.setitem(store._by_kid, kid, [impostor])
     assert verify_text(issued.qr_text, VerifyContext(store, LATER)).status is Status.BAD_SIGNATURE
+
+
+def test_every_status_but_valid_says_why_chinese_first() -> None:
+    """The CLI's summary says why a verdict is red in the clerk's words: every red status
+    has its words, a stamp its own where a license's would be wrong, Chinese first."""
+    assert set(STATUS_WHY) == set(Status) - {Status.VALID}
+    assert why_text(Status.VALID, "license") is None
+    for status in Status:
+        for kind in ("license", "stamp"):
+            said = why_text(status, kind)
+            if said is not None:
+                assert "\u4e00" <= said[0] <= "\u9fff", said
+    assert why_text(Status.REVOKED, "stamp") == STAMP_WHY[Status.REVOKED]
+    assert "印章" in STAMP_WHY[Status.REVOKED]
+    assert "证照" in STATUS_WHY[Status.REVOKED]
