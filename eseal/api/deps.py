@@ -41,8 +41,9 @@ from eseal.node import KeysLocked, Node
 from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON
 from eseal.status_index import StatusUnrecorded
 from keys.errors import EsealError, InvalidInput, shown
+from ledger.group_commit import CommitPending, CommitterClosed
 from ledger.log import Log
-from ledger.store import StoreUnavailable
+from ledger.store import HeadMoved, OutcomeUnknown, StoreBusy, StoreUnavailable
 from verifier.scan_pool import ScannerBusy
 
 
@@ -137,6 +138,31 @@ KEYS_LOCKED: Cause = (
 SCANNER_BUSY: Cause = (
     ScannerBusy,
     "every QR reader stayed busy with other images; retry later",
+)
+#: The 503s of an operation that appends to the ledger, besides :data:`STORE_UNAVAILABLE`:
+#: the subclasses of its error that say whether anything was written.
+LEDGER_WRITE: tuple[Cause, ...] = (
+    (
+        StoreBusy,
+        "another database session held the ledger's lock longer than the node waits; "
+        "nothing was written: retry later",
+    ),
+    (
+        HeadMoved,
+        "another writer moved the ledger's head during the append; nothing was written: retry",
+    ),
+    (
+        OutcomeUnknown,
+        "the commit was not confirmed: the act may be recorded; read it back, or retry with "
+        "the same Idempotency-Key where the operation takes one",
+    ),
+    (
+        CommitPending,
+        "the request stopped waiting while its entries were queued or being written: they "
+        "may be recorded; read them back, or retry with the same Idempotency-Key where the "
+        "operation takes one",
+    ),
+    (CommitterClosed, "the node's ledger writer was shut down (the node is stopping)"),
 )
 #: 500 of a live status answer the node cannot prove.
 STATUS_UNRECORDED = problem_response(

@@ -28,6 +28,9 @@ from eseal.cli import app as cli_app
 from eseal.ids import make_license_id
 from eseal.licenses import ACTIONS, change_status, issue
 from eseal.node import Node
+from keys.errors import EsealError
+from ledger.group_commit import CommitPending, CommitterClosed
+from ledger.store import HeadMoved, OutcomeUnknown, StoreBusy
 from tests.eseal.conftest import BUSINESS, MARKET, NOW, business_request, make_region
 from verifier.verdict import Status
 
@@ -988,6 +991,8 @@ def test_the_stamps_body_limits_are_described_as_applied(served: Served) -> None
 #: readers' where it reads images, the witness key's where it needs one (and the font's where
 #: it draws a seal); none where it does
 #: none of these (the license-type catalogue is shipped with the node).
+#: The 503s of an operation appending to the ledger, besides store-unavailable.
+WRITE = {"store-busy", "head-moved", "outcome-unknown", "commit-pending", "committer-closed"}
 UNAVAILABLE = {
     ("/v1/verify", "post"): {"scanner-busy", "store-unavailable"},
     ("/v1/verify/image", "post"): {"scanner-busy", "store-unavailable"},
@@ -1000,15 +1005,15 @@ UNAVAILABLE = {
     ("/v1/ledger/proof/consistency", "get"): {"store-unavailable"},
     ("/v1/license-types", "get"): set(),
     ("/v1/license-types/{code}", "get"): set(),
-    ("/v1/licenses", "post"): {"store-unavailable", "keys-locked"},
-    ("/v1/licenses/batch", "post"): {"store-unavailable", "keys-locked"},
+    ("/v1/licenses", "post"): {"store-unavailable", "keys-locked", *WRITE},
+    ("/v1/licenses/batch", "post"): {"store-unavailable", "keys-locked", *WRITE},
     ("/v1/licenses/{license_id}/status", "get"): {"store-unavailable"},
     ("/v1/licenses/{license_id}", "get"): {"store-unavailable"},
-    ("/v1/licenses/{license_id}/renew", "post"): {"store-unavailable", "keys-locked"},
-    ("/v1/licenses/{license_id}/{action}", "post"): {"store-unavailable", "keys-locked"},
-    ("/v1/seals", "post"): {"store-unavailable", "keys-locked", "font-missing"},
-    ("/v1/seals/{seal_id}/stamp", "post"): {"store-unavailable", "keys-locked"},
-    ("/v1/seals/{seal_id}/revoke", "post"): {"store-unavailable", "keys-locked"},
+    ("/v1/licenses/{license_id}/renew", "post"): {"store-unavailable", "keys-locked", *WRITE},
+    ("/v1/licenses/{license_id}/{action}", "post"): {"store-unavailable", "keys-locked", *WRITE},
+    ("/v1/seals", "post"): {"store-unavailable", "keys-locked", "font-missing", *WRITE},
+    ("/v1/seals/{seal_id}/stamp", "post"): {"store-unavailable", "keys-locked", *WRITE},
+    ("/v1/seals/{seal_id}/revoke", "post"): {"store-unavailable", "keys-locked", *WRITE},
     ("/v1/seals/{seal_id}/status", "get"): {"store-unavailable"},
     ("/v1/seals/{seal_id}/image", "get"): {"store-unavailable"},
     ("/v1/licenses/{license_id}/qr.png", "get"): {"store-unavailable", "renderer-busy"},
@@ -1027,7 +1032,12 @@ UNAVAILABLE = {
         "renderer-busy",
     },
     ("/v1/witness", "get"): {"store-unavailable", "no-witness-key"},
-    ("/add-checkpoint", "post"): {"store-unavailable", "keys-locked", "no-witness-key"},
+    ("/add-checkpoint", "post"): {
+        "store-unavailable",
+        "store-busy",
+        "keys-locked",
+        "no-witness-key",
+    },
 }
 
 
@@ -1113,3 +1123,41 @@ def test_an_operation_reading_no_database_answers_without_it(
             r = client.get(url)
             assert r.status_code == 200, (url, r.text)
         monkeypatch.undo()  # the engines' own connect again, for the node to close
+
+
+@pytest.mark.parametrize(
+    "error", [StoreBusy, HeadMoved, OutcomeUnknown, CommitPending, CommitterClosed]
+)
+def test_an_append_that_fails_answers_a_503_its_operation_names(
+    served: Served, monkeypatch: pytest.MonkeyPatch, error: type[EsealError]
+) -> None:
+    """A failed append answers its own problem type (store-busy: nothing written;
+    outcome-unknown: maybe written), which each operation that appends names, where the
+    document named only store-unavailable."""
+
+    def failing(*_args: Any, **_kwargs: Any) -> Any:
+        raise error("the ledger did not take it")
+
+    monkeypatch.setattr(served.node, "append", failing)
+    own = _auth(served.credential)
+    req = business_request()
+    body = {
+        "type": req.type_code,
+        "holder": {"name": req.holder_name, "id": req.holder_id},
+        "fields": req.fields,
+    }
+    seal = {"name": "合同专用章", "type": "contract"}
+    probes: list[tuple[str, str, object]] = [
+        ("/v1/licenses", "post", body),
+        ("/v1/seals", "post", seal),
+    ]
+    paths = served.spec["paths"]
+    for path, method, sent in probes:
+        r = served.client.post(path, json=sent, headers=own)
+        assert r.status_code == 503, (path, r.text)
+        code = r.json()["type"].rsplit("/", 1)[1]
+        assert code == error.code
+        assert code in paths[path][method]["responses"]["503"]["x-problem-types"], path
+    for (path, method), named in UNAVAILABLE.items():
+        if "keys-locked" in named and method == "post" and path != "/add-checkpoint":
+            assert error.code in named, (path, method)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from eseal.agencies import AgencyKeyUnusable, UnknownAgency
 from eseal.api.deps import (
     KEYS_LOCKED,
+    LEDGER_WRITE,
     STATUS_UNRECORDED,
     STORE_UNAVAILABLE,
     Cause,
@@ -273,7 +274,7 @@ def _out(issued: Issued) -> IssuedOut:
     "",
     status_code=201,
     dependencies=[JsonBody],
-    responses=agency_problems(*_ISSUE_PROBLEMS, KEYS_LOCKED),
+    responses=agency_problems(*_ISSUE_PROBLEMS, KEYS_LOCKED, *LEDGER_WRITE),
 )
 def issue_license(
     *,
@@ -318,6 +319,7 @@ def issue_license(
         *_ISSUE_PROBLEMS,
         (InvalidInput, "an item naming another agency than the batch's"),
         KEYS_LOCKED,
+        *LEDGER_WRITE,
     ),
 )
 def issue_batch(
@@ -401,6 +403,7 @@ _LICENSE_ACT: tuple[Cause, ...] = (
     (StatusChanged, "the license changed while the act was recorded; nothing was"),
     KEY_UNUSABLE,
     KEYS_LOCKED,
+    *LEDGER_WRITE,
 )
 
 

@@ -16,6 +16,7 @@ from python_multipart.multipart import parse_options_header
 from eseal.agencies import UnknownAgency
 from eseal.api.deps import (
     KEYS_LOCKED,
+    LEDGER_WRITE,
     STATUS_UNRECORDED,
     STORE_UNAVAILABLE,
     Cause,
@@ -159,6 +160,7 @@ UNKNOWN_SEAL: Cause = (UnknownSeal, "no seal with this id was recorded in this r
         (UnknownAgency, "the operator names an agency not registered here"),
         *IDEMPOTENCY_PROBLEMS,
         KEYS_LOCKED,
+        *LEDGER_WRITE,
         (FontMissing, "no image given, and the node has no CJK font to draw the seal with"),
     ),
 )
@@ -240,6 +242,7 @@ def make_seal(
         (DocumentTooLarge, f"a document over {MAX_DOCUMENT // 2**20} MiB"),
         *IDEMPOTENCY_PROBLEMS,
         KEYS_LOCKED,
+        *LEDGER_WRITE,
         body="form",
         form_limit=LARGE_SUFFIXES["/stamp"],
     ),
@@ -321,6 +324,7 @@ def stamp_document(
         UNKNOWN_SEAL,
         (SealRevoked, "the seal is already revoked"),
         KEYS_LOCKED,
+        *LEDGER_WRITE,
     ),
 )
 def revoke(

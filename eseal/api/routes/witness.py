@@ -33,6 +33,7 @@ from eseal.api.limits import SMALL_SUFFIXES, BodyTooLarge
 from eseal.node import Node
 from eseal.witness import NoWitnessKey, require_witness_key, witness_checkpoint
 from keys.errors import InvalidInput
+from ledger.store import StoreBusy
 from ledger.witness import (
     ADD_CHECKPOINT_PATH,
     MAX_PROOF_LINES,
@@ -93,7 +94,12 @@ ADD_CHECKPOINT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "one." + _DEVIATION,
         "content": _TEXT_CONTENT,
     },
-    **problems(STORE_UNAVAILABLE, KEYS_LOCKED, _NO_KEY),
+    **problems(
+        STORE_UNAVAILABLE,
+        (StoreBusy, "the checkpoint held of the log kept changing under other requests; retry"),
+        KEYS_LOCKED,
+        _NO_KEY,
+    ),
 }
 
 
