@@ -81,6 +81,7 @@ ACTIONS: dict[str, tuple[str, frozenset[str], bool]] = {
 }
 _license = LicenseRow.__table__  # type: ignore[attr-defined]
 _seal = SealRow.__table__  # type: ignore[attr-defined]
+_agency = AgencyRow.__table__  # type: ignore[attr-defined]
 
 
 class UnknownLicense(InvalidInput):
@@ -105,7 +106,8 @@ class BadTransition(InvalidInput):
 
 
 class UnknownNewLicense(InvalidInput):
-    """A transfer names a license of this region that was not issued here."""
+    """A transfer names a license of this region (by an agency registered here) that was
+    not issued here."""
 
     code = "unknown-new-license"
     http_status = 422
@@ -554,18 +556,35 @@ def _successor_row(conn: Connection, target: LicenseId, *, lock: bool) -> Licens
     return None if row is None else LicenseRow.model_validate(row._mapping)
 
 
-def _check_successor(row: LicenseRow | None, target: LicenseId, *, region: str, now: int) -> None:
+def _issued_here(conn: Connection, target: LicenseId, *, region: str) -> bool:
+    """Whether a transfer's new license can only be one this node issued: its issuer is an
+    agency registered here (deactivated since or not), or its issuer code is this region's
+    own code; not a central-government agency, which other regions may register too. An
+    agency's credit code says only its province (a node registers agencies of its whole
+    province, verifier.trust.agency_of_region), and a province may have several nodes (a
+    city's, a county's), so another agency of this province is another region's as far as
+    this node can tell."""
+    code = target.issuer_code
+    if code == region:
+        return True
+    if target.issuer_region == CENTRAL_REGION:
+        return False
+    return conn.execute(select(_agency.c.code).where(_agency.c.code == code)).first() is not None
+
+
+def _check_successor(
+    row: LicenseRow | None, target: LicenseId, *, ours: bool, region: str, now: int
+) -> None:
     """A transfer's new license, as far as this node can tell from its ``row`` (None: not
     recorded here). One recorded here must be in force at ``now``, since the holder is sent
     to it: valid (01; not suspended, withdrawn, cancelled, lapsed, renewed, transferred or
     revoked) and not past its last day (a verifier would call it expired). One of this
-    region (issued by an agency of this region's province) must be one issued here. Another
-    region's (a business moving its registration elsewhere) cannot be checked here; nor can
-    a central-government agency's that is not recorded here, which may be registered in any
+    region (``ours``: :func:`_issued_here`) must be one issued here. Another region's (a
+    business moving its registration elsewhere) cannot be checked here; nor can a
+    central-government agency's that is not recorded here, which may be registered in any
     region."""
     if row is None:
-        issuer_region = target.issuer_region
-        if issuer_region[:2] == region[:2] and issuer_region != CENTRAL_REGION:
+        if ours:
             raise UnknownNewLicense(
                 f"the new license {target} is of this region ({region}) but was not issued here"
             )
@@ -618,7 +637,8 @@ def change_status(
         # other acts one by one; here, most refusals come cheaply.
         with node.sql.read_engine.connect() as conn:
             found = _successor_row(conn, target, lock=False)
-        _check_successor(found, target, region=region, now=now)
+            ours = _issued_here(conn, target, region=region)
+        _check_successor(found, target, ours=ours, region=region, now=now)
     acting = (
         active_key(node, row.agency_code).key_id if principal.role == "agency" else node.root_key_id
     )
@@ -639,9 +659,9 @@ def change_status(
             # revoked… since the check above. Appends are serialised (the ledger head is
             # locked first), and its row is locked too, so no change of it can slip between
             # this check and the commit.
-            _check_successor(
-                _successor_row(conn, target, lock=True), target, region=region, now=now
-            )
+            found = _successor_row(conn, target, lock=True)
+            ours = _issued_here(conn, target, region=region)
+            _check_successor(found, target, ours=ours, region=region, now=now)
         _cas_status(
             conn,
             license_id,

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from eseal.agencies import Principal
+from eseal.agencies import Principal, add_agency
 from eseal.api.app import create_app
 from eseal.ids import InvalidLicenseId, make_license_id
 from eseal.licenses import (
@@ -32,7 +32,7 @@ from eseal.licenses import (
     issue,
     renew,
 )
-from eseal.node import Node
+from eseal.node import Node, init_node
 from keys.errors import InvalidInput
 from ledger.audit import audit
 from ledger.entries import TRANSFER, Entry, decode_entry
@@ -56,6 +56,9 @@ BEIJING = str(make_license_id(BUSINESS, "110000", "2025000001"))
 CENTRAL = str(make_license_id(BUSINESS, "111000000000PH001J", "2025000001"))
 #: Of this region (the market bureau, 500000), but never issued here.
 NOT_ISSUED = str(make_license_id(BUSINESS, MARKET, "NOSUCHSERIAL"))
+#: Of an agency of this province (重庆, 50) that this node never registered: another node of
+#: the province (a district's, 500100) may have issued it, so it is not checked here.
+UNREGISTERED = str(make_license_id(BUSINESS, "11500100MB0123456X", "2025000001"))
 #: Another region's license whose serial is a resident identity number (as some regions
 #: number a person's certificates): the ledger, kept for ever and read by every region,
 #: must not record it.
@@ -79,7 +82,7 @@ def _unchanged(region: Region, license_id: str, act: Callable[[], object]) -> Ex
     return raised.value
 
 
-@pytest.mark.parametrize("to", [BEIJING, CENTRAL, "here"])
+@pytest.mark.parametrize("to", [BEIJING, CENTRAL, UNREGISTERED, "here"])
 def test_a_transfer_records_the_license_that_replaces_it(region: Region, to: str) -> None:
     node = region.node
     old = _fresh(region)
@@ -193,6 +196,32 @@ def test_a_license_in_force_to_its_last_day_may_be_named(region: Region) -> None
     lic = _fresh(region)
     row = change_status(region.node, AGENT, lic, "transfer", reason="迁出", to=to, now=until)
     assert (row.status, row.replaced_by) == ("06", to)
+
+
+def test_a_city_node_takes_another_city_of_its_province_for_another_region(
+    tmp_path: Path,
+) -> None:
+    """A city's node (深圳, 440300) transfers a license to one of another city of its
+    province (广州, 440100: an agency it never registered), which it cannot check, as to
+    another province's; a license of an agency it registered must be one it issued."""
+    node = init_node(tmp_path, region="440300", name="深圳市", passphrase=PASSPHRASE, now=NOW)
+    try:
+        shenzhen = "11440300MB01234562"
+        add_agency(node, code=shenzhen, name="深圳市市场监督管理局", types=[BUSINESS], now=NOW)
+        agent = Principal("agency", shenzhen)
+        guangzhou = str(make_license_id(BUSINESS, "11440100MB0123456P", "2025000001"))
+        lic = issue(node, agent, shenzhen, business_request(), now=NOW).id
+        row = change_status(node, agent, lic, "transfer", reason="迁往广州", to=guangzhou, now=NOW)
+        assert (row.status, row.replaced_by) == ("06", guangzhou)
+        other = issue(node, agent, shenzhen, business_request(), now=NOW).id
+        never = str(make_license_id(BUSINESS, shenzhen, "NOSUCHSERIAL"))
+        size = node.log.size()
+        with pytest.raises(UnknownNewLicense, match=r"is of this region \(440300\) but was not"):
+            change_status(node, agent, other, "transfer", reason="迁址", to=never, now=NOW)
+        assert node.log.size() == size
+        assert get_license(node, other).status == "01"
+    finally:
+        node.close()
 
 
 @contextmanager
