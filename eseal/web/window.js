@@ -745,6 +745,10 @@
 
   // A transfer with the license that replaces it, in the clerk's words: of another region
   // only where the new id's province is not that of the region that verified the old one.
+  // Only the province is compared: an id names its issuer's credit code, whose region
+  // (positions 3–8) is where the agency is registered, and a node registers agencies of its
+  // whole province (verifier.trust.agency_of_region), so the id does not say which node of
+  // the province issued it; one of the same province is said neutrally, claiming no region.
   function transferredNote(v, id) {
     const issuer = v.issuer && typeof v.issuer === "object" ? v.issuer : {};
     const here = typeof issuer.region === "string" ? issuer.region : "";
@@ -753,21 +757,31 @@
     return t(away ? "transferred_away_note" : "transferred_note", id);
   }
 
-  // The region a license whose issuer is unknown here names, where it is of another province
-  // than this node's (or the central government's own, 100000), or null.
+  // The region a license whose issuer is unknown here names, where it is not this node's
+  // own, as { code, exact }, or null. Exact: the region its claims name (the verdict's
+  // document.region), the one whose trusted list must hold its key (the verifier refuses a
+  // license of another region's key), compared whole, so that a city's node (440300) tells
+  // another city of its province (440100) from its own. Without it (a verdict that names no
+  // region), only the province of the issuer code in its id is known (see transferredNote):
+  // a license of this node's province is then taken for its own, and of another province
+  // (or the central government's own, 100000) matched to a region by its province only.
   function namedRegion(v) {
     const here = typeof state.region === "string" ? state.region : "";
     if (v.status !== "UNKNOWN_ISSUER" || v.kind !== "license" || !/^[0-9]{6}$/.test(here)) return null;
     const doc = v.document && typeof v.document === "object" ? v.document : {};
-    const named = typeof doc.region === "string" && /^[0-9]{6}$/.test(doc.region) ? doc.region : null;
-    const there = named || (typeof doc.id === "string" ? licenseRegion(doc.id) : null);
-    return there !== null && there.slice(0, 2) !== here.slice(0, 2) ? there : null;
+    if (typeof doc.region === "string" && /^[0-9]{6}$/.test(doc.region)) {
+      return doc.region !== here ? { code: doc.region, exact: true } : null;
+    }
+    const there = typeof doc.id === "string" ? licenseRegion(doc.id) : null;
+    return there !== null && there.slice(0, 2) !== here.slice(0, 2) ? { code: there, exact: false } : null;
   }
 
-  // The peer region (eseal peer add) of the province such a license names, or null: this
-  // node holds that region's trusted list, so an issuer unknown to it may be forged.
-  function peerOf(there) {
-    return state.peers.find((p) => p.slice(0, 2) === there.slice(0, 2)) || null;
+  // The peer region (eseal peer add) whose trusted list this node holds for such a named
+  // region, or null: the region itself, or where only its province is known, a peer of that
+  // province. An issuer unknown to that list may be forged.
+  function peerOf(named) {
+    const same = named.exact ? (p) => p === named.code : (p) => p.slice(0, 2) === named.code.slice(0, 2);
+    return state.peers.find(same) || null;
   }
 
   // The region such a license names, where this node holds no trusted list of it (its own
@@ -775,8 +789,8 @@
   // not, and the clerk must be sent to that region's service rather than told it may be
   // forged. Null otherwise.
   function elsewhere(v) {
-    const there = namedRegion(v);
-    return there !== null && peerOf(there) === null ? there : null;
+    const named = namedRegion(v);
+    return named !== null && peerOf(named) === null ? named.code : null;
   }
 
   // The id of the license that replaces this one (a renewal's or a transfer's), or null.

@@ -32,6 +32,7 @@ from eseal.agencies import Principal, add_agency
 from eseal.ids import make_license_id
 from eseal.licenses import change_status, issue, renew
 from eseal.node import Node, init_node
+from eseal.peer_sync import add_peer
 from eseal.render import qr_png
 from eseal.seals import create_seal, stamp
 from tests.e2e.conftest import serve_app
@@ -68,6 +69,12 @@ TABLET_LANDSCAPE: ViewportSize = {"width": 1024, "height": 768}
 AGENT = Principal("agency", MARKET)
 #: A license of Beijing: where a business transferred out of this region registered anew.
 BEIJING_LICENSE = "1.2.156.3005.2.111000000000PH001J001.110000.2025000001.001.R"
+#: Market bureaus (credit codes, of the region in their positions 3–8) of 北京, and of three
+#: cities of 广东: 广州 (440100), 深圳 (440300) and 汕头 (440500).
+BEIJING_MARKET = "11110000MB01234562"
+GUANGZHOU_MARKET = "11440100MB0123456P"
+SHENZHEN_MARKET = "11440300MB01234562"
+SHANTOU_MARKET = "11440500MB0123456C"
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,29 @@ class Site:
     stamped_document: Path
     moved_text: str  # a license transferred within the region
     moved_to: str  # the license of this region that replaces it
+
+
+@dataclass(frozen=True)
+class City:
+    """A city's node (深圳, 440300) serving the window, peered with another city of its
+    province (广州, 440100), whose trusted list it holds."""
+
+    url: str
+    peer: str
+
+
+def _unknown_key_license(site: Site, region: str, agency: str) -> str:
+    """A license naming ``region`` and ``agency`` (its id's issuer code), signed by a key no
+    region lists: unknown to any node, whichever region's list it holds."""
+    ours = decode(site.valid_text).claims
+    assert isinstance(ours, LicenseClaims)
+    claims = dataclasses.replace(
+        ours,
+        issuer=agency,
+        license_id=str(make_license_id(BUSINESS, agency, "2025000001")),
+        body=dataclasses.replace(ours.body, region=region, seal_id=None),
+    )
+    return sign_license(claims, SigningKey.generate()).text
 
 
 def _forge(qr_text: str) -> str:
@@ -253,6 +283,45 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 @pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
+    """深圳's node (440300), which peers with 广州's (440100; eseal peer add, its bundle
+    fetched from 广州's node as the command does), served."""
+    root = tmp_path_factory.mktemp("city")
+    now = int(time.time())
+    shenzhen = init_node(
+        root / "sz", region="440300", name="深圳市", passphrase=PASSPHRASE, now=now
+    )
+    try:
+        guangzhou = init_node(
+            root / "gz", region="440100", name="广州市", passphrase=PASSPHRASE, now=now
+        )
+        try:
+            add_agency(
+                guangzhou,
+                code=GUANGZHOU_MARKET,
+                name="广州市市场监督管理局",
+                types=[BUSINESS],
+                now=now,
+            )
+            server, thread, url = serve_app(guangzhou)
+            try:
+                add_peer(shenzhen, url, guangzhou.root_key_id.hex(), now=now)
+            finally:
+                server.should_exit = True
+                thread.join(timeout=10)
+        finally:
+            guangzhou.close()
+        server, thread, url = serve_app(shenzhen)
+        try:
+            yield City(url, "440100")
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+    finally:
+        shenzhen.close()
+
+
+@pytest.fixture(scope="module")
 def browser(site: Site) -> Iterator[Browser]:
     _require_chromium()
     camera = [
@@ -271,7 +340,8 @@ class Opened:
     """A fresh page on the window, with every console error and page error collected.
     ``mobile`` emulates a touch device (its meta viewport honoured); ``script`` runs in the
     page before its own; ``url`` is where the window is opened (the site's, by default);
-    ``zone`` is the device's time zone (the machine's, by default)."""
+    ``zone`` is the device's time zone (the machine's, by default). With ``learn``, the
+    page is ready once it has learnt its node's region and peers too (/healthz answered)."""
 
     def __init__(
         self,
@@ -283,6 +353,7 @@ class Opened:
         script: str | None = None,
         url: str | None = None,
         zone: str | None = None,
+        learn: bool = False,
     ) -> None:
         self.context = browser.new_context(
             viewport=viewport,
@@ -297,7 +368,11 @@ class Opened:
         self.errors: list[str] = []
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        response = self.page.goto((url or site.url) + "/")
+        if learn:
+            with self.page.expect_response("**/healthz"):
+                response = self.page.goto((url or site.url) + "/")
+        else:
+            response = self.page.goto((url or site.url) + "/")
         assert response is not None
         assert response.status == 200
         self.headers = response.headers
@@ -536,7 +611,7 @@ def test_another_regions_license_is_sent_to_its_region_not_called_forged(
     )
     other = _node(tmp_path / "cq", now)  # a node of this region's code the window does not trust
     try:
-        bj_market = "11110000MB01234562"
+        bj_market = BEIJING_MARKET
         add_agency(beijing, code=bj_market, name="北京市市场监督管理局", types=[BUSINESS], now=now)
         agent = Principal("agency", bj_market)
         theirs = issue(beijing, agent, bj_market, business_request("北京小面有限公司"), now=now)
@@ -600,30 +675,24 @@ def test_a_central_government_license_is_named_so_not_another_regions(
 
 
 def test_a_peer_regions_unknown_issuer_is_possibly_forged(opened: Opened, site: Site) -> None:
-    """A node that peers with Beijing (eseal peer add; /healthz names it) holds Beijing's
-    trusted list: a Beijing license by a key unknown to it is said to be possibly forged,
-    naming Beijing's list, and the clerk is not sent to Beijing's service."""
-    beijing_market = "11110000MB01234562"
-    ours = decode(site.valid_text).claims
-    assert isinstance(ours, LicenseClaims)
-    claims = dataclasses.replace(
-        ours,
-        issuer=beijing_market,
-        license_id=str(make_license_id(BUSINESS, beijing_market, "2025000001")),
-        body=dataclasses.replace(ours.body, region="110000", seal_id=None),
-    )
+    """A node that peers with Beijing and 广州 (440100; eseal peer add; /healthz names them)
+    holds their trusted lists: a Beijing or 广州 license by a key unknown to it is said to be
+    possibly forged, naming that region's list, and the clerk is not sent to its service. A
+    peer is matched by its whole region code: a 深圳 license (440300, of 广州's province),
+    whose list this node does not hold, is sent to 深圳's service, not said to be missing
+    from 广州's list."""
 
-    def with_peer(route: Route) -> None:
+    def with_peers(route: Route) -> None:
         health = route.fetch().json()
         assert health["peers"] == []
-        route.fulfill(json=health | {"peers": ["110000"]})
+        route.fulfill(json=health | {"peers": ["110000", "440100"]})
 
     page = opened.page
-    page.route("**/healthz", with_peer)
+    page.route("**/healthz", with_peers)
     with page.expect_response("**/healthz"):
         page.reload()
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
-    _paste(page, sign_license(claims, SigningKey.generate()).text)
+    _paste(page, _unknown_key_license(site, "110000", BEIJING_MARKET))
     expect(page.locator("#banner-code")).to_have_text("UNKNOWN_ISSUER")
     said = page.locator("#banner-notes li:not(.tech)")
     expect(said.nth(0)).to_have_text(
@@ -634,6 +703,51 @@ def test_a_peer_regions_unknown_issuer_is_possibly_forged(opened: Opened, site: 
     expect(said.nth(0)).to_have_text(
         "The issuer is not on the trusted list of region 110000: possibly forged"
     )
+    page.locator("#lang").click()
+    _paste(page, _unknown_key_license(site, "440300", SHENZHEN_MARKET))
+    expect(said.nth(0)).to_have_text(
+        "该证照标明由其他地区（区划代码 440300）签发：本窗口未持有该地区的信任名单，"
+        "无法在此核验真伪，请通过该地区的核验服务核验"
+    )
+    expect(page.locator("#banner-notes")).not_to_contain_text("440100")
+    _paste(page, _unknown_key_license(site, "440100", GUANGZHOU_MARKET))
+    expect(said.nth(0)).to_have_text(
+        "签发机关不在该地区（区划代码 440100）的信任名单中：可能是伪造的"
+    )
+
+
+def test_a_city_node_tells_another_city_of_its_province_from_its_own_and_its_peers(
+    browser: Browser, site: Site, city: City
+) -> None:
+    """At 深圳's node (440300, peered with 广州, 440100), licenses by keys unknown to it,
+    each checked on the real node: one of 深圳 is possibly forged (its own list), one of
+    广州 possibly forged by 广州's list; one of 汕头 (440500), whose list it does not hold
+    though it is of its province, is sent to 汕头's service rather than called forged."""
+    o = Opened(browser, site, DESKTOP, url=city.url, learn=True)
+    try:
+        page = o.page
+        health = page.request.get(city.url + "/healthz").json()
+        assert (health["region"], health["peers"]) == ("440300", [city.peer])
+        said = page.locator("#banner-notes li:not(.tech)")
+        _paste(page, _unknown_key_license(site, "440500", SHANTOU_MARKET))
+        expect(page.locator("#banner-code")).to_have_text("UNKNOWN_ISSUER")
+        expect(said.nth(0)).to_have_text(
+            "该证照标明由其他地区（区划代码 440500）签发：本窗口未持有该地区的信任名单，"
+            "无法在此核验真伪，请通过该地区的核验服务核验"
+        )
+        expect(page.locator("#banner-notes")).not_to_contain_text("可能是伪造的")
+        _shot(page, "another-city")
+        page.locator("#lang").click()
+        expect(said.nth(0)).to_contain_text("names another region (code 440500)")
+        page.locator("#lang").click()
+        _paste(page, _unknown_key_license(site, "440100", GUANGZHOU_MARKET))
+        expect(said.nth(0)).to_have_text(
+            "签发机关不在该地区（区划代码 440100）的信任名单中：可能是伪造的"
+        )
+        _paste(page, _unknown_key_license(site, "440300", SHENZHEN_MARKET))
+        expect(said.nth(0)).to_have_text("签发机关不在本地区的信任名单中：可能是伪造的")
+    finally:
+        o.close()
 
 
 def test_tampered_license_is_red(opened: Opened, site: Site) -> None:
