@@ -110,7 +110,7 @@ def key_name_problem(name: str) -> str | None:
     return _name_problem(name)
 
 
-def _strict_b64(value: str) -> bytes | None:
+def strict_b64(value: str) -> bytes | None:
     """Standard padded base64 in its one canonical spelling, or None."""
     try:
         raw = base64.b64decode(value.encode("ascii"), validate=True)
@@ -200,7 +200,7 @@ def parse_typed_key(text: str, kind: type[V]) -> V:
         raise VerifierKeyInvalid("verifier key is not <name>+<hash>+<key>")
     if not _KEY_HASH_HEX.fullmatch(hash_hex):
         raise VerifierKeyInvalid("verifier key hash is not 8 lowercase hex digits")
-    raw = _strict_b64(encoded)
+    raw = strict_b64(encoded)
     if raw is None or len(raw) != 1 + ED25519_KEY_SIZE:
         raise VerifierKeyInvalid("verifier key is not base64 of a type byte and 32 key bytes")
     if raw[0] != kind.signature_type:
@@ -277,7 +277,7 @@ def _parse_signature_line(line: str) -> NoteSignature:
     problem = _name_problem(name)
     if problem:
         raise NoteMalformed(f"signature line: {problem}")
-    raw = _strict_b64(encoded)
+    raw = strict_b64(encoded)
     if raw is None or len(raw) <= KEY_HASH_SIZE:
         raise NoteMalformed(f"signature by {name!r} is not base64 of a key hash and a signature")
     return NoteSignature(name, raw[:KEY_HASH_SIZE], raw[KEY_HASH_SIZE:])
@@ -397,7 +397,7 @@ class Checkpoint:
         origin, size_line, root_line, *extensions = lines
         if not _TREE_SIZE.fullmatch(size_line):
             raise CheckpointMalformed(f"tree size {size_line!r} is not a plain decimal")
-        root = _strict_b64(root_line)
+        root = strict_b64(root_line)
         if root is None:
             raise CheckpointMalformed("root hash is not canonical standard base64")
         if any(not line for line in extensions):

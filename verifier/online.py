@@ -11,7 +11,6 @@ what such proofs cannot show).
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import time
@@ -23,7 +22,13 @@ from urllib.parse import quote
 import httpx
 
 from keys.errors import PARSE_ERRORS, CheckFailed, ExternalFailure, InvalidInput, shown
-from ledger.checkpoint import Checkpoint, NoteVerifier, parse_verifier_key, verify_checkpoint
+from ledger.checkpoint import (
+    Checkpoint,
+    NoteVerifier,
+    parse_verifier_key,
+    strict_b64,
+    verify_checkpoint,
+)
 from ledger.entries import Entry, decode_entry, digest
 from ledger.merkle import MAX_PROOF_HASHES, leaf_hash, verify_consistency, verify_inclusion
 from verifier.claims import is_time
@@ -348,10 +353,7 @@ def _older_witnessed(
         return None
     if not isinstance(note, str):
         raise TypeError(f"witnessed_checkpoint is not a string: {shown(note)}")
-    hashes = body["witnessed_consistency_proof"]
-    if not isinstance(hashes, list) or len(hashes) > MAX_PROOF_HASHES:
-        raise TypeError(f"witnessed_consistency_proof is no proof: {shown(hashes)}")
-    proof = [base64.b64decode(h, validate=True) for h in hashes]
+    proof = _hashes(body, "witnessed_consistency_proof")
     witnessing = witnesses.check(note, log)
     old = verify_checkpoint(note, log)
     new = verify_checkpoint(body["checkpoint"], log)
@@ -375,6 +377,23 @@ def _integer(value: Any) -> int:
     if not is_time(value):
         raise TypeError(f"expected a non-negative integer, got {shown(value)}")
     return value
+
+
+def _bytes(value: Any, what: str) -> bytes:
+    """The bytes of ``value``, standard padded base64 in its one spelling (as a node writes
+    it): no other spelling of the same bytes is taken."""
+    raw = strict_b64(value) if type(value) is str else None
+    if raw is None:
+        raise ValueError(f"{what} is not canonical base64: {shown(value)}")
+    return raw
+
+
+def _hashes(body: Any, key: str) -> list[bytes]:
+    """The proof at ``key``: a list of at most :data:`MAX_PROOF_HASHES` hashes in base64."""
+    hashes = body[key]
+    if type(hashes) is not list or len(hashes) > MAX_PROOF_HASHES:
+        raise TypeError(f"{key} is no list of at most {MAX_PROOF_HASHES} hashes: {shown(hashes)}")
+    return [_bytes(h, f"a hash of {key}") for h in hashes]
 
 
 @functools.lru_cache(maxsize=16)
@@ -402,9 +421,9 @@ def _proved_entry(
 ) -> tuple[int, Entry]:
     """(index, entry) of an entry the answer carries, proved included under ``cp``."""
     index = _integer(body[index_key])
-    raw = base64.b64decode(body[entry_key], validate=True)
+    raw = _bytes(body[entry_key], entry_key)
     entry = decode_entry(raw)
-    proof = [base64.b64decode(h, validate=True) for h in body[proof_key]]
+    proof = _hashes(body, proof_key)
     verify_inclusion(leaf_hash(raw), index, cp.size, proof, cp.root_hash)
     return index, entry
 

@@ -33,7 +33,8 @@ from tests.eseal.conftest import MARKET, NOW, PASSPHRASE, business_request, make
 from tests.eseal.test_postgres import postgres_node
 from tests.postgres import postgres_url
 from tests.vectors.independent import open_checkpoint
-from verifier.online import NodeAnswerUnproven, OnlineStatus, fetch_bundle
+from tests.verifier.test_online import _other_spelling
+from verifier.online import NodeAnswerMalformed, NodeAnswerUnproven, OnlineStatus, fetch_bundle
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.trust import TrustStore, open_bundle
 from verifier.verdict import Status
@@ -439,6 +440,20 @@ def test_a_witnessed_checkpoint_the_answer_does_not_prove_is_refused(world: Worl
         (bad_line, "does not check out"),
     ]:
         with pytest.raises(NodeAnswerUnproven, match=says):
+            verify_text(world.qr_text, _context(world, _proxy(world, edit)))
+
+    # A hash of the proof spelled otherwise (the same bytes to a lax base64 decoder), or
+    # the proof as a JSON object of its hashes: not an answer in its one shape.
+    def respelled(body: dict[str, Any]) -> None:
+        body["witnessed_consistency_proof"][0] = _other_spelling(
+            body["witnessed_consistency_proof"][0]
+        )
+
+    def as_an_object(body: dict[str, Any]) -> None:
+        body["witnessed_consistency_proof"] = dict.fromkeys(body["witnessed_consistency_proof"])
+
+    for edit in (respelled, as_an_object):
+        with pytest.raises(NodeAnswerMalformed):
             verify_text(world.qr_text, _context(world, _proxy(world, edit)))
     # Untouched, the same path believes it.
     assert verify_text(world.qr_text, _context(world, _proxy(world, lambda b: None))).status is (

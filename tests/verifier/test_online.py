@@ -1209,6 +1209,51 @@ def test_a_malformed_node_answer_is_an_error_not_a_verdict(
         verify_text(issued.qr_text, ctx)
 
 
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def _other_spelling(encoded: str) -> str:
+    """``encoded`` (padded base64) with the unused low bits of its last character set: the
+    same bytes to a lax decoder, not the one spelling of them."""
+    last = len(encoded.rstrip("=")) - 1
+    other = encoded[:last] + _B64[_B64.index(encoded[last]) | 1] + encoded[last + 1 :]
+    assert other != encoded
+    assert base64.b64decode(other, validate=True) == base64.b64decode(encoded)
+    return other
+
+
+def _first_hash_respelled(body: dict[str, Any]) -> None:
+    body["inclusion_proof"][0] = _other_spelling(body["inclusion_proof"][0])
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(
+            lambda b: b.update(inclusion_proof=dict.fromkeys(b["inclusion_proof"], 0)),
+            id="proof-as-an-object",
+        ),
+        pytest.param(_first_hash_respelled, id="proof-hash-not-canonical"),
+        pytest.param(
+            lambda b: b.update(entry=_other_spelling(b["entry"])), id="entry-not-canonical"
+        ),
+    ],
+)
+def test_a_node_answer_is_read_in_its_one_shape(
+    region: Region, client: TestClient, edit: Any
+) -> None:
+    """The proofs are lists of at most 64 hashes and every byte string is base64 in its one
+    spelling (as the node writes them): a proof sent as a JSON object of its hashes, or a
+    hash or entry spelled another way that a lax decoder reads as the same bytes, is a
+    malformed answer, not one that checks out."""
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    answer = client.get(f"/v1/licenses/{issued.id}/status").json()
+    assert answer["inclusion_proof"]
+    ctx = VerifyContext(_store(client, region), NOW + 60, status=_edited(client, edit))
+    with pytest.raises(NodeAnswerMalformed):
+        verify_text(issued.qr_text, ctx)
+
+
 def test_a_node_answer_is_bounded_and_a_bad_url_is_unreachable(
     region: Region, client: TestClient
 ) -> None:
