@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 
 from keys.errors import PARSE_ERRORS, CheckFailed, ExternalFailure, InvalidInput, shown
+from keys.keyfile import refuse_duplicate_keys
 from ledger.checkpoint import (
     Checkpoint,
     NoteVerifier,
@@ -233,9 +234,13 @@ class OnlineStatus:
         if media != "application/json":
             raise NodeAnswerMalformed(f"{self.base_url}{path} answered {shown(media)}, not JSON")
         try:
-            answer = json.loads(body.decode())  # UTF-8 only (bytes would pass UTF-16 too)
+            # UTF-8 only (bytes would pass UTF-16 too); a key named twice is no answer (one
+            # parser would read the first, another the last).
+            answer = json.loads(body.decode(), object_pairs_hook=refuse_duplicate_keys)
         except (ValueError, RecursionError) as e:
-            raise NodeAnswerMalformed(f"{self.base_url}{path} did not answer JSON") from e
+            raise NodeAnswerMalformed(
+                f"{self.base_url}{path} did not answer JSON: {shown(e, 200)}"
+            ) from e
         if not isinstance(answer, dict):
             raise NodeAnswerMalformed(f"{self.base_url}{path} did not answer a JSON object")
         return answer

@@ -1254,6 +1254,26 @@ def test_a_node_answer_is_read_in_its_one_shape(
         verify_text(issued.qr_text, ctx)
 
 
+def test_a_key_repeated_in_a_node_answer_is_malformed(region: Region, client: TestClient) -> None:
+    """A JSON object naming a key twice is read one way by a parser that keeps the first and
+    another by one that keeps the last (Python's): "07" first, then the "01" its entries
+    prove, is no answer at all, never VALID."""
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    real = client.get(f"/v1/licenses/{issued.id}/status").content
+    assert real.startswith(b"{")
+    twice = b'{"status":"07",' + real[1:]
+    assert json.loads(twice)["status"] == "01"
+
+    def reply(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=twice, headers=JSON_TYPE)
+
+    node = httpx.Client(transport=httpx.MockTransport(reply), base_url="http://node")
+    status = OnlineStatus("http://node", region="500000", client=node)
+    ctx = VerifyContext(_store(client, region), NOW + 60, status=status)
+    with pytest.raises(NodeAnswerMalformed, match="duplicate key 'status'"):
+        verify_text(issued.qr_text, ctx)
+
+
 def test_a_node_answer_is_bounded_and_a_bad_url_is_unreachable(
     region: Region, client: TestClient
 ) -> None:
