@@ -34,7 +34,7 @@ MAX_WITNESSES = 32
 
 class WitnessKeyInvalid(InvalidInput):
     """A witness key given to a policy is not a cosignature/v1 verifier key string, or is
-    given twice, or too many are given."""
+    given twice (or its witness's name is, with another key), or too many are given."""
 
     code = "witness-key-invalid"
 
@@ -77,7 +77,7 @@ class Witnessing:
 
 @dataclass(frozen=True)
 class WitnessPolicy:
-    """The witnesses a verifier trusts (distinct cosignature/v1 keys, 1 to
+    """The witnesses a verifier trusts (distinct cosignature/v1 keys of distinct names, 1 to
     :data:`MAX_WITNESSES`) and the quorum k of them (1 ≤ k ≤ their number) that must have
     cosigned a checkpoint."""
 
@@ -102,6 +102,15 @@ class WitnessPolicy:
                     else f"witness keys {seen[w.public_key].name!r} and {w.name!r} are one key"
                 )
             seen[w.public_key] = w
+        # The name is the witness: its two keys (an old and a new one, say) would each have
+        # a line that verifies, and one witness would count twice.
+        names = [w.name for w in self.witnesses]
+        twice = next((name for name in names if names.count(name) > 1), None)
+        if twice is not None:
+            raise WitnessKeyInvalid(
+                f"witness {twice!r} is given with two keys: a witness counts once, by the "
+                "key it cosigns with"
+            )
         n, k = len(self.witnesses), self.quorum
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
             raise QuorumInvalid(f"quorum {k!r} is not from 1 to the {n} witness keys given")

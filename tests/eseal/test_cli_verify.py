@@ -201,6 +201,8 @@ _WITNESS = cosigner_key("eseal/110000/witness", bytes(range(32)))
 #: A log's key (type 0x01), no witness's.
 _LOG_KEY = str(NoteVerifier("eseal/500000", bytes(range(32))))
 _OTHER = cosigner_key("eseal/310000/witness", bytes(range(1, 33)))
+#: The first witness's name with another key (its new one, say).
+_ROTATED = cosigner_key("eseal/110000/witness", bytes(range(2, 34)))
 #: Nothing listens there: a refusal must come before any node is asked.
 _NOWHERE = ["--online", "http://127.0.0.1:9"]
 
@@ -211,6 +213,10 @@ _NOWHERE = ["--online", "http://127.0.0.1:9"]
         ([*_NOWHERE, "--witness", "nonsense"], "is not a cosignature/v1 verifier key"),
         ([*_NOWHERE, "--witness", _LOG_KEY], "type 0x01 is not cosignature/v1 (0x04)"),
         ([*_NOWHERE, "--witness", _WITNESS, "--witness", _WITNESS], "is given twice"),
+        (
+            [*_NOWHERE, "--witness", _WITNESS, "--witness", _ROTATED, "--quorum", "2"],
+            "witness 'eseal/110000/witness' is given with two keys",
+        ),
         ([*_NOWHERE, "--witness", _WITNESS, "--quorum", "0"], "0 is not in the range 1 to 32"),
         ([*_NOWHERE, "--witness", _WITNESS, "--quorum", "x"], "not an integer"),
         (

@@ -71,6 +71,14 @@ def test_the_quorum_defaults_to_all_the_keys_given() -> None:
             WitnessKeyInvalid,
             "'eseal/1/witness' and 'eseal/9/witness' are one key",
         ),
+        # one witness (its name) under two keys, its old and new, say: both its lines
+        # would verify, and one witness would meet a quorum of two
+        (
+            [W1[2], cosigner_key(W1[0], bytes(_key("witness 1, rotated").verify_key)), W2[2]],
+            2,
+            WitnessKeyInvalid,
+            "witness 'eseal/1/witness' is given with two keys",
+        ),
         (["nonsense"], None, WitnessKeyInvalid, "not <name>+<hash>+<key>"),
         # the log's own key (type 0x01) is no witness key
         ([str(LOG)], None, WitnessKeyInvalid, "type 0x01 is not cosignature/v1"),
