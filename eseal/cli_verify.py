@@ -78,6 +78,11 @@ def read_file(path: Path, what: str, limit: int = MAX_FILE) -> bytes:
     return path.read_bytes()
 
 
+def qr_of_image(path: Path) -> str:
+    """The text of the QR code in the image file ``path`` (``eseal verify --image``)."""
+    return scan_image(read_file(path, "image", MAX_IMAGE_BYTES))
+
+
 class TrustRefused(InvalidInput):
     """A trust file (bundle, snapshot) or the node's bundle was refused, so no verdict was
     reached: exit 2 like any bad input, never 1, which says the document is invalid."""
@@ -275,14 +280,16 @@ def _nodes(
     return fetched_bundles, nodes, urls
 
 
-def _trust(
+def window_trust(
     bundles: list[Path],
     pins: list[str],
     online: list[str],
     revocations: list[Path],
     witnesses: WitnessPolicy | None = None,
 ) -> tuple[TrustStore, StatusSource | None, dict[str, int]]:
-    """The trust store, the status source and the newest signed time seen of each region."""
+    """The trust store, the status source and the newest signed time seen of each region,
+    from the files and nodes given (``eseal verify``'s ``--bundle``, ``--pin``, ``--online``
+    and ``--revocations``; ``eseal demo``'s window)."""
     pinned = parse_pins(pins)
     trusted: list[TrustBundle] = []
     for path in bundles:
@@ -515,7 +522,7 @@ def verify_command(
     if (text is None) == (image is None):
         raise InvalidInput("give the QR text or --image FILE (one of them)")
     if image is not None:
-        text = scan_image(read_file(image, "image", MAX_IMAGE_BYTES))
+        text = qr_of_image(image)
     text = (text or "").strip()
     if not text:
         raise InvalidInput("the QR text is empty")
@@ -528,7 +535,7 @@ def verify_command(
         if text.startswith("ES1:"):
             raise HolderNotApplicable("--holder-id is for a license: a seal stamp has no holder")
     witnesses = witness_policy(witness or [], quorum, online or [])
-    store, status, newest = _trust(
+    store, status, newest = window_trust(
         bundle or [], pin or [], online or [], revocations or [], witnesses
     )
     recorder = WitnessRecorder(status) if status is not None and witnesses else None

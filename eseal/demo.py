@@ -1,6 +1,7 @@
 """``eseal demo``: a region's main job end to end on the embedded default (SQLite):
 register agencies, issue licenses of several types, seal a document, write their QR
-codes and printable files, prove the ledger and audit it."""
+codes and printable files; then verify them at a window, revoke one, verify a second
+region's license (:mod:`eseal.demo_window`), prove the ledger and audit it."""
 
 from __future__ import annotations
 
@@ -13,13 +14,12 @@ import typer
 
 from eseal.agencies import OPERATOR, AgencyExists, active_key, add_agency
 from eseal.catalog import load_catalog
+from eseal.demo_window import Window, at_the_window, open_region
 from eseal.licenses import IssueRequest, issue
-from eseal.node import NODE_FILE, Node, init_node
 from eseal.printing import write_atomic, write_license, write_qr
 from eseal.sealed_copy import sealed_copy_pdf
 from eseal.seals import create_seal, list_seals, stamp
 from keys.errors import InvalidInput
-from keys.keyfile import passphrase_from_env
 from ledger.audit import audit
 from ledger.merkle import leaf_hash, verify_inclusion
 from verifier.trust import agency_of_region
@@ -92,9 +92,11 @@ class DemoResult:
     checkpoint: str = ""
     proofs_verified: int = 0
     audit_ok: bool = False
+    window: Window | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        out = {k: v for k, v in self.__dict__.items() if k != "window"}
+        return out | (self.window.to_json() if self.window is not None else {})
 
     def print_human(self) -> None:
         typer.echo(f"eseal demo — region {self.region} {DEMO_REGION[1]}, data in {self.data_dir}")
@@ -105,6 +107,8 @@ class DemoResult:
             typer.echo(f"      QR {lic['qr_png']}  license {lic['pdf']}")
         typer.echo(f"  sealed {self.stamp['document']} with {self.stamp['seal_id']}")
         typer.echo(f"      QR {self.stamp['qr_png']}  sealed copy {self.stamp['pdf']}")
+        if self.window is not None:
+            self.window.print_human()
         typer.echo(
             f"  ledger: {self.size} entries, {self.proofs_verified} inclusion proofs "
             f"verified, audit {'OK' if self.audit_ok else 'FAILED'}"
@@ -113,23 +117,9 @@ class DemoResult:
         typer.echo(self.checkpoint, nl=False)
 
 
-def _open(data_dir: Path, database_url: str | None, now: int) -> Node:
-    passphrase = passphrase_from_env()
-    if (data_dir / NODE_FILE).exists():
-        return Node.open(data_dir, passphrase=passphrase, database_url=database_url)
-    return init_node(
-        data_dir,
-        region=DEMO_REGION[0],
-        name=DEMO_REGION[1],
-        passphrase=passphrase,
-        now=now,
-        database_url=database_url,
-    )
-
-
 def run_demo(data_dir: Path, *, database_url: str | None, now: int) -> DemoResult:
     out_dir = data_dir / "out"
-    with _open(data_dir, database_url, now) as node:
+    with open_region(data_dir, DEMO_REGION, database_url=database_url, now=now) as node:
         if not agency_of_region(MARKET, node.config.region):
             raise InvalidInput(
                 f"the demo registers agencies of {DEMO_REGION[1]} ({DEMO_REGION[0]}), and this "
@@ -203,6 +193,9 @@ def run_demo(data_dir: Path, *, database_url: str | None, now: int) -> DemoResul
             "qr_png": str(qr),
             "pdf": str(pdf),
         }
+        result.window = at_the_window(
+            node, result.licenses, result.stamp, data_dir=data_dir, out_dir=out_dir, now=now
+        )
         checkpoint = node.log.latest()
         for lic in result.licenses:
             index = int(lic["ledger_index"])

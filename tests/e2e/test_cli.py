@@ -286,6 +286,7 @@ class Runs:
     chain: list[Run]  # demo, demo, verify, consistency on a fresh directory
     init_json_dir: Path
     chain_dir: Path
+    chain_cwd: Path  # where the demos ran, which they leave empty
     bad: dict[str, BadRun]
 
 
@@ -306,7 +307,8 @@ def runs(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Runs:
     def cli(*args: str | Path, passphrase: str | None = PASSPHRASE) -> Callable[[], Run]:
         return lambda: run_eseal(*args, cwd=work, passphrase=passphrase)
 
-    init_json_dir, chain_dir = work / "init-json", work / "chain"
+    init_json_dir, chain_dir, chain_cwd = work / "init-json", work / "chain", work / "chain-cwd"
+    chain_cwd.mkdir()
     tamper_dir = work / "tampered"
     shutil.copytree(d, tamper_dir)
     _tamper(tamper_dir, 2)
@@ -337,8 +339,8 @@ def runs(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Runs:
 
     def chain() -> list[Run]:
         """demo on a fresh directory, demo again, verify, and prove the growth."""
-        out = [run_eseal("demo", "--json", "--data", chain_dir, cwd=work)]
-        out.append(run_eseal("--data", chain_dir, "demo", "--json", cwd=work))
+        out = [run_eseal("demo", "--json", "--data", chain_dir, cwd=chain_cwd)]
+        out.append(run_eseal("--data", chain_dir, "demo", "--json", cwd=chain_cwd))
         if any(r.code for r in out):
             return out
         first, second = (str(json.loads(r.stdout)["size"]) for r in out)
@@ -381,6 +383,7 @@ def runs(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Runs:
         chain=done["chain"],
         init_json_dir=init_json_dir,
         chain_dir=chain_dir,
+        chain_cwd=chain_cwd,
         bad={
             c.id: BadRun(c, bad_dirs[c.id][0], bad_dirs[c.id][1], done[f"bad:{c.id}"]) for c in BAD
         },
@@ -563,10 +566,70 @@ def test_options_before_the_command_beat_the_environment(base: Base, tmp_path: P
     assert "no-node" in assert_clean_error(runs["env"])  # the environment, when alone
 
 
+#: What the demo's window says, step by step (eseal.demo_window.at_the_window).
+DEMO_VERDICTS = [
+    ("issued", "VALID"),
+    ("issued", "VALID"),
+    ("issued", "VALID"),
+    ("revoked", "REVOKED"),
+    ("document", "VALID"),
+    ("document", "DOCUMENT_MISMATCH"),
+    ("cross-region", "VALID"),
+    ("cross-region", "UNKNOWN_ISSUER"),
+]
+
+
+def _assert_demo_window(demo: dict[str, Any], data: Path) -> None:
+    """The demo's window verdicts, from files it wrote in ``data``, each as expected."""
+    assert [(v["step"], v["status"]) for v in demo["window"]] == DEMO_VERDICTS
+    assert demo["window"][3]["status_text"] == "已撤销 Revoked"  # Chinese first
+    out, peer, revoked = data / "out", demo["peer"], demo["revoked"]
+    assert demo["trust"] == {
+        "bundle": str(out / "bundle-500000.json"),
+        "revocations": str(out / "revocations-500000.json"),
+    }
+    assert revoked["id"] == demo["licenses"][1]["id"]
+    assert revoked["revocations"] == str(out / "revocations-500000-revoked.json")
+    assert [v["qr_png"] for v in demo["window"][:3]] == [x["qr_png"] for x in demo["licenses"]]
+    assert demo["window"][3]["revocations"] == [revoked["revocations"]]
+    assert [v["document"] for v in demo["window"][4:6]] == [
+        demo["stamp"]["document"],
+        str(out / "notice-changed.txt"),
+    ]
+    assert (peer["region"], peer["data_dir"]) == ("510000", str(data / "peer-510000"))
+    assert peer["id"].split(".")[6] == peer["agency"]  # issued by Sichuan's agency
+    assert demo["window"][6]["bundles"] == [demo["trust"]["bundle"], peer["bundle"]]
+    assert demo["window"][7]["bundles"] == [demo["trust"]["bundle"]]
+    files = [demo["trust"]["bundle"], demo["trust"]["revocations"], revoked["revocations"]]
+    files += [peer["bundle"], peer["revocations"], peer["qr_png"], str(out / "notice-changed.txt")]
+    files += [x[k] for x in demo["licenses"] for k in ("qr_png", "pdf")]
+    for path in files:
+        assert Path(path).is_file(), path
+        assert Path(path).is_relative_to(data), path
+    assert (data / "peer-510000" / "node.json").is_file()
+
+
+def test_demo_on_an_initialised_node_verifies_at_the_window(base: Base) -> None:
+    """``eseal init`` then ``eseal demo``: the window's verdicts and the files it was given."""
+    _assert_demo_window(json.loads(base.demo.stdout), base.dir)
+
+
 def test_demo_twice_grows_the_ledger_and_it_still_verifies(runs: Runs) -> None:
     assert len(runs.chain) == 4, "\n".join(map(str, runs.chain))
     first, second, verify, consistency = runs.chain
     one, two = _json(first), _json(second)
+    for demo in (one, two):
+        _assert_demo_window(demo, runs.chain_dir)
+    # The second run reopened both nodes and issued new licenses in each.
+    assert one["agency_key_ids"] == two["agency_key_ids"]
+    assert one["peer"]["root_key_id"] == two["peer"]["root_key_id"]
+    assert two["peer"]["size"] == one["peer"]["size"] + 1  # one more issuance, nothing else
+    peer_state = ledger_state(runs.chain_dir / "peer-510000")
+    assert peer_state is not None
+    assert peer_state["size"] == two["peer"]["size"]
+    ids = [x["id"] for x in one["licenses"]] + [one["peer"]["id"]]
+    assert not set(ids) & ({x["id"] for x in two["licenses"]} | {two["peer"]["id"]})
+    assert list(runs.chain_cwd.iterdir()) == []  # nothing written where it ran
     assert 2 < one["size"] < two["size"]
     assert one["audit_ok"] is True
     assert two["audit_ok"] is True

@@ -1042,9 +1042,9 @@ def test_the_cli_asks_online_only_a_node_of_a_trusted_region(
         served = {"bundle": export_bundle(other.node, now=NOW)}
         monkeypatch.setattr(online, "fetch_bundle", lambda _url: served["bundle"])
         with pytest.raises(InvalidInput, match="none of the given bundles"):
-            cli_verify._trust([ours], [], ["http://other"], [])
+            cli_verify.window_trust([ours], [], ["http://other"], [])
         served["bundle"] = export_bundle(region.node, now=NOW)
-        _store, status, _newest = cli_verify._trust([ours], [], ["http://ours"], [])
+        _store, status, _newest = cli_verify.window_trust([ours], [], ["http://ours"], [])
         assert isinstance(status, OnlineStatus)
         assert status.region == "500000"
     finally:
@@ -1070,13 +1070,13 @@ def test_the_cli_prefers_the_nodes_newer_bundle_to_a_file(
         rotate_key(node, MARKET, now=NOW + 10)
         revoke_key(node, MARKET, decode(issued.qr_text).kid.hex(), reason="leak", now=NOW + 20)
         served["bundle"] = export_bundle(node, now=NOW + 30)
-        store, _status, newest = cli_verify._trust([ours], [], ["http://ours"], [])
+        store, _status, newest = cli_verify.window_trust([ours], [], ["http://ours"], [])
         assert [b.issued_at for b in store.bundles] == [NOW + 30]
         assert newest == {"500000": NOW + 30}
         verdict = verify_text(issued.qr_text, VerifyContext(store, NOW + 40))
         assert verdict.status is Status.KEY_REVOKED
         served["bundle"] = export_bundle(node, now=NOW - 5)
-        store, _status, _newest = cli_verify._trust([ours], [], ["http://ours"], [])
+        store, _status, _newest = cli_verify.window_trust([ours], [], ["http://ours"], [])
         assert [b.issued_at for b in store.bundles] == [NOW]
     finally:
         fresh.node.close()
@@ -1116,7 +1116,7 @@ def test_the_cli_trusts_two_regions_offline_each_pinned(
             paths[name][0].write_bytes(export_bundle(node, now=later))
             paths[name][1].write_bytes(export_snapshot(node, now=cut, margin=0))
         pins = [f"500000={region.node.root_key_id.hex()}", f"110000={beijing.root_key_id.hex()}"]
-        store, status, newest = cli_verify._trust(
+        store, status, newest = cli_verify.window_trust(
             [paths["cq"][0], paths["bj"][0]], pins, [], [paths["cq"][1], paths["bj"][1]]
         )
         # Each region's own newest signed time: Beijing's clock has no say in Chongqing's.
@@ -1129,12 +1129,12 @@ def test_the_cli_trusts_two_regions_offline_each_pinned(
         # A bundle of a region with no pin, or signed by another region's pinned root, is
         # refused: no verdict (exit 2). Several pins must each name their region.
         with pytest.raises(cli_verify.TrustRefused, match="no --pin for the bundle's region"):
-            cli_verify._trust([paths["bj"][0]], pins[:1], [], [])
+            cli_verify.window_trust([paths["bj"][0]], pins[:1], [], [])
         swapped = [f"500000={beijing.root_key_id.hex()}", f"110000={region.node.root_key_id.hex()}"]
         with pytest.raises(cli_verify.TrustRefused, match="is not the pinned"):
-            cli_verify._trust([paths["cq"][0]], swapped, [], [])
+            cli_verify.window_trust([paths["cq"][0]], swapped, [], [])
         with pytest.raises(InvalidInput, match="REGION=ROOT_KEY_ID"):
-            cli_verify._trust([paths["cq"][0]], [p.split("=")[1] for p in pins], [], [])
+            cli_verify.window_trust([paths["cq"][0]], [p.split("=")[1] for p in pins], [], [])
     finally:
         beijing.close()
 
@@ -1159,12 +1159,12 @@ def test_offline_the_newest_bundle_of_a_root_wins_and_a_region_has_one_root(
         new.write_bytes(export_bundle(node, now=NOW + 30))
         rogue.write_bytes(export_bundle(other.node, now=NOW + 30))
         for order in ([old, new], [new, old]):
-            store, _status, _newest = cli_verify._trust(order, [], [], [])
+            store, _status, _newest = cli_verify.window_trust(order, [], [], [])
             assert [b.issued_at for b in store.bundles] == [NOW + 30]
             verdict = verify_text(issued.qr_text, VerifyContext(store, NOW + 40))
             assert verdict.status is Status.KEY_REVOKED, order
         with pytest.raises(cli_verify.TrustRefused, match="two root keys claim region 500000"):
-            cli_verify._trust([new, rogue], [], [], [])
+            cli_verify.window_trust([new, rogue], [], [], [])
         # One root signing bundles of two regions is refused too, whichever comes first.
         bundle = build_bundle(node, now=NOW + 30)
         elsewhere = dataclasses.replace(bundle, region="110000")
