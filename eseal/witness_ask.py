@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from eseal.models import LogWitnessRow
 from eseal.node import Node
@@ -28,6 +28,8 @@ from eseal.witness import witness_key
 from keys.errors import CheckFailed, EsealError, ExternalFailure, InvalidInput, shown
 from ledger.checkpoint import MAX_SIGNATURES, Checkpoint, NoteVerifier, verify_checkpoint
 from ledger.cosignature import CosignatureVerifier, parse_cosigner_key, verify_witnessed
+from ledger.sql import LedgerCheckpointRow, error_reason
+from ledger.store import StoreUnavailable
 from ledger.witness import (
     ADD_CHECKPOINT_PATH,
     TLOG_SIZE_CONTENT_TYPE,
@@ -38,6 +40,7 @@ from verifier.deadline import client as deadline_client
 from verifier.online import NodeUnreachable, bounded_request
 
 _w = LogWitnessRow.__table__  # type: ignore[attr-defined]
+_checkpoint = LedgerCheckpointRow.__table__  # type: ignore[attr-defined]
 
 #: The most of a witness's answer read: a cosignature line is about 150 bytes; a refusal's
 #: text a few hundred.
@@ -325,15 +328,63 @@ def ask(
 MAX_SERVED_COSIGNATURES = MAX_SIGNATURES - 1
 
 
+def _cosigned(stored: Select[tuple[int, str]]) -> Select[tuple[str, bytes | None, str | None]]:
+    """The ``stored`` checkpoint's note with the witnesses' rows that have a line at its
+    size (one row with no line when there are none), by witness name."""
+    cp = stored.subquery()
+    on_it = (_w.c.size == cp.c.size) & _w.c.cosignature.is_not(None)
+    return (
+        select(cp.c.note, _w.c.root_hash, _w.c.cosignature)
+        .select_from(cp.outerjoin(_w, on_it))
+        .order_by(_w.c.name)
+    )
+
+
+# Built once: a statement built at each status answer costs more than its execution.
+_LATEST_COSIGNED = _cosigned(
+    select(_checkpoint.c.size, _checkpoint.c.note).order_by(_checkpoint.c.size.desc()).limit(1)
+)
+_COSIGNED_AT = _cosigned(
+    select(_checkpoint.c.size, _checkpoint.c.note).where(_checkpoint.c.size == bindparam("size"))
+)
+
+
 def cosigned_checkpoint(node: Node, size: int | None = None) -> str:
     """The node's checkpoint note at ``size`` (the latest when None) with the stored
     cosignature lines of its witnesses on that very checkpoint (same size and root hash)
     appended, by witness name; lines on another checkpoint are left out. A verifier ignores
     the lines of keys it does not know (c2sp.org/signed-note). A ``size`` is that of a
-    checkpoint the log stores (:func:`witnessed_size`)."""
-    note = node.log.checkpoint() if size is None else node.log.store.checkpoint(size)
-    if note is None:
-        raise ValueError(f"the log stores no checkpoint of size {size}")
+    checkpoint the log stores (:func:`witnessed_size`).
+
+    The note and the lines are read in one statement (the checkpoint row joined with the
+    witnesses' rows at its size): every status answer serves this, and a node without
+    witnesses, or with witnesses in another process's hands (``eseal witness add``, ``ask``
+    from cron), is then asked nothing more than the checkpoint it needs anyway, with
+    nothing cached that another process could make stale."""
+    query = _LATEST_COSIGNED if size is None else _COSIGNED_AT
+    try:
+        with node.sql.read_engine.connect() as conn:
+            rows = conn.execute(query, {} if size is None else {"size": size}).all()
+    except SQLAlchemyError as e:
+        raise StoreUnavailable(f"ledger database error: {error_reason(e)}") from e
+    if not rows:
+        if size is not None:
+            raise ValueError(f"the log stores no checkpoint of size {size}")
+        return _empty_log_checkpoint(node)
+    note = str(rows[0].note)
+    root = Checkpoint.of_note(note).root_hash
+    lines = [
+        str(r.cosignature)
+        for r in rows
+        if r.cosignature is not None and r.root_hash is not None and bytes(r.root_hash) == root
+    ]
+    return note + "".join(lines[:MAX_SERVED_COSIGNATURES])
+
+
+def _empty_log_checkpoint(node: Node) -> str:
+    """The checkpoint of a log that stores none yet (size 0, signed now), with the lines on
+    it."""
+    note = node.log.checkpoint()
     checkpoint = Checkpoint.of_note(note)
     query = (
         select(_w.c.cosignature)

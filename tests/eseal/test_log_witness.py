@@ -14,9 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 
+from eseal.agencies import Principal
 from eseal.api.app import create_app
+from eseal.licenses import issue
 from eseal.node import ISSUING_MIGRATIONS, Node, init_node
 from eseal.trust_export import build_bundle
 from eseal.witness import add_log, remove_log, require_witness_key, witnessed_log
@@ -27,6 +29,7 @@ from eseal.witness_ask import (
     WitnessAlreadyAdded,
     add_witness,
     ask,
+    cosigned_checkpoint,
     list_witnesses,
     log_witness,
     remove_witness,
@@ -39,7 +42,14 @@ from ledger.entries import Entry, digest
 from ledger.migrate import upgrade
 from ledger.sql import make_engine, sqlite_url
 from ledger.witness import Cosigned
-from tests.eseal.conftest import NOW, PASSPHRASE, run_eseal
+from tests.eseal.conftest import (
+    MARKET,
+    NOW,
+    PASSPHRASE,
+    business_request,
+    make_region,
+    run_eseal,
+)
 from tests.eseal.test_migrations import _downgrade, _revision
 from tests.eseal.test_postgres import postgres_node
 from tests.postgres import postgres_url
@@ -331,6 +341,62 @@ def test_the_checkpoint_is_served_with_the_cosignatures_on_it(
         verify_witnessed(note, pair.log.log_verifier, [parse_cosigner_key(keys[0])], 1)
 
 
+def test_a_status_answer_reads_its_checkpoint_and_lines_in_one_statement(
+    tmp_path: Path,
+) -> None:
+    """A license's status answer reads the checkpoint with its witnesses' lines in one SQL
+    statement: a node without witnesses pays no query of its own for them, and one whose
+    witness is added and cosigns while the app runs (another process, as with the CLI)
+    serves the line at once, with the same statements."""
+    region = make_region(tmp_path / "cq")
+    node = region.node
+    lic = issue(node, Principal("agency", MARKET), MARKET, business_request(), now=NOW)
+    beijing = init_node(
+        tmp_path / "bj", region="110000", name="北京市", passphrase=PASSPHRASE, now=NOW
+    )
+    statements: list[str] = []
+
+    def seen(_c: object, _cur: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    engines = {node.sql.read_engine, node.sql.write_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", seen)
+    try:
+        a = TestClient(create_app(node))
+
+        def status() -> tuple[str, list[str]]:
+            statements.clear()
+            answer = a.get(f"/v1/licenses/{lic.id}/status")
+            assert answer.status_code == 200, answer.text
+            return answer.json()["checkpoint"], list(statements)
+
+        status()  # the app's first request warms what it warms
+        note, alone = status()
+        assert note == node.log.checkpoint()
+        (read,) = [s for s in alone if "log_witness" in s]
+        assert [s for s in alone if "ledger_checkpoint" in s] == [read]
+
+        add_log(beijing, node.config.origin, node.config.log_verifier, now=NOW)
+        key = require_witness_key(beijing).verifier_key
+        add_witness(node, WITNESS_URL, key, now=NOW)
+
+        def client(url: str) -> httpx.Client:
+            return TestClient(create_app(beijing), base_url=url)
+
+        (done,) = ask(node, now=NOW + 1, client_for=client)
+        assert done.outcome == "cosigned"
+        note, witnessed = status()
+        assert note == node.log.checkpoint() + (done.cosignature or "")
+        verify_witnessed(note, node.log_verifier, [parse_cosigner_key(key)], 1)
+        assert witnessed == alone
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", seen)
+        beijing.close()
+        node.close()
+
+
 def ask_only(node: Node, name: str, client_for: Callable[[str], httpx.Client]) -> list[Asked]:
     """``ask`` of one witness (the other's URL is answered unreachable)."""
     url = log_witness(node, name).url
@@ -454,6 +520,8 @@ def test_ask_and_migrations_on_postgres(tmp_path: Path) -> None:
         (done,) = ask(node, now=NOW, client_for=client)
         assert (done.outcome, done.old_sizes) == ("cosigned", (node.log.size() - 2,))
         verify_witnessed(_stored_note(node, name), node.log_verifier, [parse_cosigner_key(key)], 1)
+        # Served with it: the checkpoint and its line read in one statement on PostgreSQL too.
+        assert cosigned_checkpoint(node) == node.log.checkpoint() + (done.cosignature or "")
     finally:
         node.close()
         shanghai.close()
