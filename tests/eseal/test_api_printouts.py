@@ -232,8 +232,8 @@ def test_printouts_wait_for_a_free_renderer_and_are_refused_past_the_wait(
     path = f"/v1/licenses/{issued.id}/qr.png"
     portal = served.client.portal
     assert portal is not None
-    slots = printouts.renderers()
-    holders = [object() for _ in range(printouts.RENDER_SLOTS)]
+    slots = printouts.qr_renderers()
+    holders = [object() for _ in range(printouts.QR_SLOTS)]
     for holder in holders:
         portal.call(slots.acquire_on_behalf_of, holder)
     try:
@@ -256,6 +256,55 @@ def test_printouts_wait_for_a_free_renderer_and_are_refused_past_the_wait(
     waiting.join(30)
     assert [a.status_code for a in answers] == [200]
     assert slots.borrowed_tokens == 0
+
+
+def test_a_burst_of_sheets_never_makes_a_qr_image_busy(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sheets and QR images have render slots of their own: with every sheet slot taken, a
+    sheet is 503 renderer-busy but a license's and a stamp's QR image are served; with every
+    QR slot taken, a QR image is 503 renderer-busy (each bound kept)."""
+    issued = _issued(served)
+    client, own = served.client, served.own
+    seal = client.post("/v1/seals", json={"name": "合同专用章三", "type": "contract"}, headers=own)
+    stamped = client.post(
+        f"/v1/seals/{seal.json()['id']}/stamp", files={"file": ("a.txt", b"x")}, headers=own
+    ).json()
+    qr_paths = {
+        "/v1/licenses/{license_id}/qr.png": f"/v1/licenses/{issued.id}/qr.png",
+        "/v1/seals/{seal_id}/stamps/{stamp_id}/qr.png": (
+            f"/v1/seals/{seal.json()['id']}/stamps/{stamped['id']}/qr.png"
+        ),
+    }
+    portal = client.portal
+    assert portal is not None
+    monkeypatch.setattr(printouts, "RENDER_WAIT", 0.05)
+    for slots, count in (
+        (printouts.sheet_renderers(), printouts.SHEET_SLOTS),
+        (printouts.qr_renderers(), printouts.QR_SLOTS),
+    ):
+        holders = [object() for _ in range(count)]
+        for holder in holders:
+            portal.call(slots.acquire_on_behalf_of, holder)
+        try:
+            sheets_held = slots is printouts.sheet_renderers()
+            for name in ("print.pdf", "print.png"):
+                r = client.get(f"/v1/licenses/{issued.id}/{name}", headers=own)
+                assert r.status_code == (503 if sheets_held else 200), r.text
+                if sheets_held:
+                    template = f"/v1/licenses/{{license_id}}/{name}"
+                    assert _documented(served, template, r) == "renderer-busy"
+            for template, path in qr_paths.items():
+                r = client.get(path, headers=own)
+                assert r.status_code == (200 if sheets_held else 503), r.text
+                if sheets_held:
+                    assert r.headers["content-type"] == "image/png"
+                else:
+                    assert _documented(served, template, r) == "renderer-busy"
+        finally:
+            for holder in holders:
+                portal.call(_release, slots, holder)
+        assert slots.borrowed_tokens == 0
 
 
 async def _release(slots: Any, holder: object) -> None:

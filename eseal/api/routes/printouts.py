@@ -4,12 +4,14 @@ stamp's QR image, the very bytes the node's command line writes (``eseal license
 agency's credential, or the operator's.
 
 Rendering costs CPU (a license's PDF about 0.1 s, its PNG about 0.4 s; a QR image about
-10 ms), so a server process renders at most :data:`RENDER_SLOTS` printouts at once, in the
-thread pool. A request waits for a slot in the event loop (holding no thread of the pool,
-which every other operation shares) for at most :data:`RENDER_WAIT` seconds, then is
-answered 503 ``renderer-busy``, as an image to read is when every QR reader stays busy
-(:mod:`verifier.scan_pool`). A render is not timed: what it draws is the node's own stored
-license, bounded when it was issued (its text fits a QR symbol, its seal image is bounded).
+10 ms), so a server process renders at most :data:`SHEET_SLOTS` sheets and, in slots of
+their own, :data:`QR_SLOTS` QR images at once, in the thread pool: a burst of sheets never
+keeps a QR image waiting. A request waits for a slot of its kind in the event loop (holding
+no thread of the pool, which every other operation shares) for at most :data:`RENDER_WAIT`
+seconds, then is answered 503 ``renderer-busy``, as an image to read is when every QR reader
+stays busy (:mod:`verifier.scan_pool`). A render is not timed: what it draws is the node's
+own stored license, bounded when it was issued (its text fits a QR symbol, its seal image is
+bounded).
 """
 
 from __future__ import annotations
@@ -50,10 +52,13 @@ from ledger.store import StoreUnavailable
 
 router = APIRouter()
 
-#: Printouts one server process renders at once. Rendering is mostly Python holding the
-#: interpreter's lock (reportlab), so more threads would not render faster, only take the
+#: Sheets (PDF, PNG) one server process renders at once. Rendering is mostly Python holding
+#: the interpreter's lock (reportlab), so more threads would not render faster, only take the
 #: lock from the event loop that answers every other request.
-RENDER_SLOTS: Final = 2
+SHEET_SLOTS: Final = 2
+#: QR images one server process renders at once, in slots of their own: one takes about
+#: 10 ms, a sheet up to 0.4 s, and a QR image waiting behind sheets would be busy for nothing.
+QR_SLOTS: Final = 2
 #: How long a request waits for a free slot (seconds): a dozen PNG sheets' time.
 RENDER_WAIT: Final = 5.0
 
@@ -67,28 +72,35 @@ PDF: Final = "application/pdf"
 
 
 class RendererBusy(ExternalFailure):
-    """Every renderer stayed busy with other printouts for as long as a request waits."""
+    """Every renderer of the printout's kind (sheet or QR image) stayed busy with other
+    printouts for as long as a request waits."""
 
     code = "renderer-busy"
 
 
 @functools.cache
-def renderers() -> anyio.CapacityLimiter:
-    """This process's render slots (made on first use, in the event loop)."""
-    return anyio.CapacityLimiter(RENDER_SLOTS)
+def sheet_renderers() -> anyio.CapacityLimiter:
+    """This process's slots for sheets (made on first use, in the event loop)."""
+    return anyio.CapacityLimiter(SHEET_SLOTS)
 
 
-async def _rendered(render: Callable[[], bytes]) -> bytes:
-    """``render()`` in the thread pool once a render slot is free; :class:`RendererBusy`
+@functools.cache
+def qr_renderers() -> anyio.CapacityLimiter:
+    """This process's slots for QR images (made on first use, in the event loop)."""
+    return anyio.CapacityLimiter(QR_SLOTS)
+
+
+async def _rendered(slots: anyio.CapacityLimiter, render: Callable[[], bytes]) -> bytes:
+    """``render()`` in the thread pool once one of ``slots`` is free; :class:`RendererBusy`
     if none is within :data:`RENDER_WAIT` seconds."""
-    slots = renderers()
     acquired = False
     with anyio.move_on_after(RENDER_WAIT):
         await slots.acquire()
         acquired = True
     if not acquired:
         raise RendererBusy(
-            "every renderer of the node is busy with other printouts: try again in a few seconds"
+            "every renderer of this kind of printout is busy with others: try again in a few "
+            "seconds"
         )
     try:
         return await run_in_threadpool(render)
@@ -130,7 +142,8 @@ def _ok(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
 _STORE: Cause = (StoreUnavailable, "the node's database did not answer; retry later")
 _BUSY: Cause = (
     RendererBusy,
-    f"every renderer stayed busy for {RENDER_WAIT:g} s with other printouts; retry later",
+    f"every renderer of the printout's kind stayed busy for {RENDER_WAIT:g} s, a sheet's "
+    "with other sheets, a QR image's with other QR images; retry later",
 )
 _LICENSE_PRINTOUT: tuple[Cause, ...] = (malformed_id("license"), UNKNOWN_LICENSE, _STORE, _BUSY)
 _NO_FONT: Cause = (
@@ -154,7 +167,12 @@ async def license_qr(
     quiet zone), as ``eseal license print ID --qr FILE.png`` writes it (its issuing agency
     or the operator). Sent ``Cache-Control: private, no-cache`` with an ETag."""
     row = await run_in_threadpool(_own_license, node, principal, license_id)
-    return _answer(request, await _rendered(lambda: qr_image(row.document)), PNG, f"{row.id}.png")
+    return _answer(
+        request,
+        await _rendered(qr_renderers(), lambda: qr_image(row.document)),
+        PNG,
+        f"{row.id}.png",
+    )
 
 
 async def _sheet(
@@ -172,7 +190,7 @@ async def _sheet(
     row = await run_in_threadpool(_own_license, node, principal, license_id)
     cjk_font_path()  # FontMissing (503) before a slot is taken, as the CLI looks first
     now = int(time.time())
-    body = await _rendered(lambda: render(printable(node, row, now=now)))
+    body = await _rendered(sheet_renderers(), lambda: render(printable(node, row, now=now)))
     return _answer(request, body, media_type, f"{row.id}.{suffix}")
 
 
@@ -285,4 +303,6 @@ async def stamp_qr(
     /v1/seals/{seal_id}/stamp`` answered, drawn again. Sent ``Cache-Control: private,
     no-cache`` with an ETag."""
     text = await run_in_threadpool(_own_stamp, node, principal, seal_id, stamp_id)
-    return _answer(request, await _rendered(lambda: qr_image(text)), PNG, f"{stamp_id}.png")
+    return _answer(
+        request, await _rendered(qr_renderers(), lambda: qr_image(text)), PNG, f"{stamp_id}.png"
+    )
