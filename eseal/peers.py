@@ -5,8 +5,8 @@ snapshot synced from each.
 Peers are added and synced by :mod:`eseal.peer_sync` (``eseal peer add``, ``eseal peer
 sync``); this module holds what the web app needs too: the table, and the peers' trust
 opened again from it. The verify cache (:class:`eseal.trust_export.BundleCache`) reads
-:func:`load_peer_trust`, which opens the stored files again only when a sync stored
-something new."""
+:func:`load_peer_trust`, which opens a peer's stored files again only when a sync stored
+something new for that peer."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from ledger.sql import error_reason
 from ledger.store import StoreUnavailable
 from verifier.document import DecodedDocument
 from verifier.pipeline import StatusAnswer, StatusSource
-from verifier.revocation import SnapshotStatus, open_snapshot
+from verifier.revocation import RevocationSnapshot, SnapshotStatus, open_snapshot
 from verifier.trust import TrustBundle, TrustStore, open_bundle
 
 PEER_TABLE = PeerRow.__table__  # type: ignore[attr-defined]
@@ -154,15 +154,27 @@ def remove_peer(node: Node, region: str) -> Peer:
 
 
 @dataclass(frozen=True)
+class OpenedPeer:
+    """One peer's stored bundle and snapshot as opened (None: absent, or it did not open),
+    and the fingerprint of the row they were read from."""
+
+    fingerprint: tuple[Any, ...]
+    bundle: TrustBundle | None = None
+    snapshot: RevocationSnapshot | None = None
+
+
+@dataclass(frozen=True)
 class PeerTrust:
     """The peers' stored bundles and snapshots, opened; ``fingerprint`` says which stores of
-    the peer table they are (reopened only when it changes)."""
+    the peer table they are (reopened only when it changes), and ``opened`` holds each
+    peer's by region, so that a change reopens only the peers whose row changed."""
 
     fingerprint: tuple[tuple[Any, ...], ...] = ()
     bundles: tuple[TrustBundle, ...] = ()
     snapshots: SnapshotStatus = field(default_factory=lambda: SnapshotStatus([]))
     #: The newest signed time of each peer region (its bundle's or its snapshot's).
     newest: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    opened: Mapping[str, OpenedPeer] = field(default_factory=lambda: MappingProxyType({}))
 
 
 NO_PEERS = PeerTrust()
@@ -186,43 +198,71 @@ def _fingerprint(row: Any) -> tuple[Any, ...]:
 
 
 def load_peer_trust(node: Node, known: PeerTrust = NO_PEERS) -> PeerTrust:
-    """The peers' trust as stored, ``known`` itself when nothing was stored since. A stored
-    file that does not open again (it did when stored) is left out and logged."""
+    """The peers' trust as stored, ``known`` itself when nothing was stored since. Only the
+    peers whose row changed since ``known`` (synced anew, added, or removed and added
+    again) are read and opened again: a stored file is up to 32 MiB, and the others' are
+    kept as opened. A stored file that does not open again (it did when stored) is left out
+    and logged."""
     try:
         with node.sql.read_engine.connect() as conn:
-            fingerprint = tuple(
+            watched = [
                 _fingerprint(r)
                 for r in conn.execute(select(*_WATCHED).order_by(PEER_TABLE.c.region))
-            )
-            if fingerprint == known.fingerprint:
+            ]
+            if tuple(watched) == known.fingerprint:
                 return known
-            rows = conn.execute(select(PEER_TABLE).order_by(PEER_TABLE.c.region)).all()
+            opened = {
+                fp[0]: held
+                for fp in watched
+                if (held := known.opened.get(fp[0])) is not None and held.fingerprint == fp
+            }
+            changed = [fp[0] for fp in watched if fp[0] not in opened]
+            rows = (
+                conn.execute(select(PEER_TABLE).where(PEER_TABLE.c.region.in_(changed))).all()
+                if changed
+                else []
+            )
     except SQLAlchemyError as e:
         raise StoreUnavailable(f"cannot read the peers: {error_reason(e)}") from e
-    bundles, snapshots, newest = [], [], {}
-    fingerprint = tuple(_fingerprint(r) for r in rows)
     for r in rows:
-        try:
-            bundle = open_bundle(bytes(r.bundle), pinned_roots={bytes.fromhex(r.root_key_id)})
-            if bundle.region != r.region:
-                raise PeerFileRefused(f"the bundle stored is of region {bundle.region}")
-        except EsealError as e:
-            _log.error("the stored bundle of peer %s does not open: %s", r.region, e.message)
+        opened[r.region] = _open_peer(r)
+    peers = [opened[region] for region in sorted(opened)]
+    bundles, snapshots, newest = [], [], {}
+    for peer in peers:
+        if peer.bundle is None:
             continue
-        bundles.append(bundle)
-        newest[r.region] = bundle.issued_at
-        if r.snapshot is None:
-            continue
-        try:
-            snapshot = open_snapshot(bytes(r.snapshot), TrustStore([bundle]))
-        except EsealError as e:
-            _log.error("the stored snapshot of peer %s does not open: %s", r.region, e.message)
-            continue
-        snapshots.append(snapshot)
-        newest[r.region] = max(newest[r.region], snapshot.as_of)
+        bundles.append(peer.bundle)
+        newest[peer.bundle.region] = peer.bundle.issued_at
+        if peer.snapshot is not None:
+            snapshots.append(peer.snapshot)
+            newest[peer.bundle.region] = max(peer.bundle.issued_at, peer.snapshot.as_of)
     return PeerTrust(
-        fingerprint, tuple(bundles), SnapshotStatus(snapshots), MappingProxyType(newest)
+        tuple(p.fingerprint for p in peers),
+        tuple(bundles),
+        SnapshotStatus(snapshots),
+        MappingProxyType(newest),
+        MappingProxyType(opened),
     )
+
+
+def _open_peer(row: Any) -> OpenedPeer:
+    """A peer's row's stored bundle and snapshot, opened (what does not open is logged)."""
+    fingerprint = _fingerprint(row)
+    try:
+        bundle = open_bundle(bytes(row.bundle), pinned_roots={bytes.fromhex(row.root_key_id)})
+        if bundle.region != row.region:
+            raise PeerFileRefused(f"the bundle stored is of region {bundle.region}")
+    except EsealError as e:
+        _log.error("the stored bundle of peer %s does not open: %s", row.region, e.message)
+        return OpenedPeer(fingerprint)
+    if row.snapshot is None:
+        return OpenedPeer(fingerprint, bundle)
+    try:
+        snapshot = open_snapshot(bytes(row.snapshot), TrustStore([bundle]))
+    except EsealError as e:
+        _log.error("the stored snapshot of peer %s does not open: %s", row.region, e.message)
+        return OpenedPeer(fingerprint, bundle)
+    return OpenedPeer(fingerprint, bundle, snapshot)
 
 
 class WithPeers:

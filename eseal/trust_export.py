@@ -319,9 +319,9 @@ class BundleCache:
     """The node's trust store for ``POST /v1/verify``, never older than
     :data:`BUNDLE_CACHE_SECONDS`: keys and seals changed by another process (the CLI) are
     seen that soon, and changes made through the API invalidate it at once. It holds the
-    node's own bundle and each peer region's stored one (:mod:`eseal.peers`), whose stored
-    files are opened again only when ``eseal peer sync`` stored something new (:attr:`peers`
-    holds them, with the peers' snapshots).
+    node's own bundle and each peer region's stored one (:mod:`eseal.peers`): a peer's
+    stored files are read and opened again only when ``eseal peer sync`` stored something
+    new for that peer (:attr:`peers` holds them, with the peers' snapshots).
 
     A little before that age one background thread rebuilds it while it goes on
     answering, so that under steady traffic requests neither queue behind a rebuild nor

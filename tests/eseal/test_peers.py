@@ -33,7 +33,8 @@ from tests.eseal.conftest import (
 from tests.eseal.test_postgres import postgres_node
 from tests.postgres import postgres_url
 from verifier.online import NodeUnreachable
-from verifier.trust import sign_bundle
+from verifier.revocation import RevocationSnapshot, open_snapshot
+from verifier.trust import TrustBundle, TrustStore, open_bundle, sign_bundle
 
 Run = Callable[..., tuple[int, str, str]]
 BEIJING_MARKET = "11110000MB01234562"
@@ -405,6 +406,112 @@ def test_a_peers_snapshot_goes_stale_after_the_max_age(
     assert verdict["status"] == "VALID", verdict
     assert "STALE_STATUS" in verdict["warnings"]  # type: ignore[operator]
     assert verdict["colour"] != "green"
+
+
+SHANGHAI_MARKET = "11310000MB0123456F"
+
+
+def test_a_sync_reopens_only_the_peers_whose_files_changed(
+    pair: Pair, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verify cache rebuilt after a sync that stored something new for one peer of two
+    reads and opens that peer's files alone (a stored file is up to 32 MiB); the other's
+    stay as opened, and both peers' licenses are still VALID and REVOKED. A peer removed
+    and added again is opened anew."""
+    monkeypatch.setattr("eseal.trust_export.BUNDLE_CACHE_SECONDS", 0)  # rebuilt each time
+    sh = init_node(tmp_path / "sh", region="310000", name="上海市", passphrase=PASSPHRASE, now=NOW)
+    try:
+        add_agency(sh, code=SHANGHAI_MARKET, name="上海市市场监督管理局", types=[BUSINESS], now=NOW)
+        request = IssueRequest(
+            BUSINESS,
+            "上海小面餐饮有限公司",
+            "91110000MA0012345C",
+            {**business_request().fields, "address": "上海市黄浦区"},
+        )
+        agent = Principal("agency", SHANGHAI_MARKET)
+        sh_valid = issue(sh, agent, SHANGHAI_MARKET, request, now=NOW).qr_text
+        sh_revoked = issue(sh, agent, SHANGHAI_MARKET, request, now=NOW)
+        change_status(sh, agent, sh_revoked.id, "revoke", reason="吊销", now=NOW + 1)
+        now = int(time.time())
+        sh_pin = sh.root_key_id.hex()
+        sh_url = "http://sh.invalid"
+        # Each node's files as its URL serves them (fixed bytes: a sync stores only news).
+        served = {
+            (sh_url, "bundle"): export_bundle(sh, now=now),
+            (sh_url, "snapshot"): export_snapshot(sh, now=now),
+            (pair.bj_url, "bundle"): export_bundle(pair.bj, now=now),
+            (pair.bj_url, "snapshot"): export_snapshot(pair.bj, now=now),
+        }
+    finally:
+        sh.close()
+    monkeypatch.setattr("verifier.online.fetch_bundle", lambda url: served[url, "bundle"])
+    monkeypatch.setattr("verifier.online.fetch_revocations", lambda url: served[url, "snapshot"])
+    for url, pin in ((pair.bj_url, pair.bj_pin), (sh_url, sh_pin)):
+        code, _, err = run("peer", "add", url, "--pin", pin)
+        assert code == 0, err
+    code, _, err = run("peer", "sync")
+    assert code == 0, err
+
+    opened: list[str] = []  # the region of each stored file opened, in order
+
+    def counted_bundle(data: bytes, **kwargs: Any) -> TrustBundle:
+        bundle = open_bundle(data, **kwargs)
+        opened.append(f"{bundle.region} bundle")
+        return bundle
+
+    def counted_snapshot(data: bytes, store: TrustStore) -> RevocationSnapshot:
+        snapshot = open_snapshot(data, store)
+        opened.append(f"{snapshot.region} snapshot")
+        return snapshot
+
+    monkeypatch.setattr("eseal.peers.open_bundle", counted_bundle)
+    monkeypatch.setattr("eseal.peers.open_snapshot", counted_snapshot)
+    both = ["VALID", "REVOKED", "VALID", "REVOKED"]
+    with TestClient(create_app(pair.cq.node)) as client:
+
+        def verdicts() -> list[object]:
+            texts = (pair.valid_qr, pair.revoked_qr, sh_valid, sh_revoked.qr_text)
+            return [_verify(client, text)["status"] for text in texts]
+
+        assert verdicts() == both
+        assert sorted(opened) == [
+            "110000 bundle",
+            "110000 snapshot",
+            "310000 bundle",
+            "310000 snapshot",
+        ]
+        opened.clear()
+        assert verdicts() == both
+        assert opened == []  # nothing stored since: nothing read again
+
+        # 北京's node has a newer snapshot; 上海's files are as held.
+        served[pair.bj_url, "snapshot"] = export_snapshot(pair.bj, now=now + 60)
+        code, said, err = run("--json", "peer", "sync")
+        assert code == 0, said
+        stored = {s["region"]: s["snapshot_stored"] for s in json.loads(said)}
+        assert stored == {"110000": True, "310000": False}
+        assert verdicts() == both
+        assert opened == ["110000 bundle", "110000 snapshot"]
+        opened.clear()
+
+        # 上海 removed: its licenses have an unknown issuer, nothing opened; added again
+        # (no snapshot until its sync): its bundle opened anew, then its snapshot.
+        code, _, err = run("peer", "remove", "310000")
+        assert code == 0, err
+        assert _verify(client, sh_valid)["status"] == "UNKNOWN_ISSUER"
+        assert _verify(client, pair.revoked_qr)["status"] == "REVOKED"
+        assert opened == []
+        code, _, err = run("peer", "add", sh_url, "--pin", sh_pin)
+        assert code == 0, err
+        unsynced = _verify(client, sh_revoked.qr_text)
+        assert unsynced["status"] == "VALID", unsynced
+        assert "NO_STATUS" in unsynced["warnings"]  # type: ignore[operator]
+        assert opened == ["310000 bundle"]
+        opened.clear()
+        code, _, err = run("peer", "sync")
+        assert code == 0, err
+        assert verdicts() == both
+        assert opened == ["310000 bundle", "310000 snapshot"]
 
 
 @pytest.mark.postgres
