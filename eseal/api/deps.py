@@ -115,7 +115,7 @@ def problems(*causes: Cause) -> dict[int | str, dict[str, Any]]:
     for given, why in causes:
         kind = given if isinstance(given, ProblemType) else problem_type_of(given)
         of_code = whys.setdefault(kind.status, {}).setdefault(kind.code, [])
-        if why:
+        if why and why not in of_code:  # a cause named twice (by two groups) is said once
             of_code.append(why)
     responses: dict[int | str, dict[str, Any]] = {}
     for status, by_code in sorted(whys.items()):

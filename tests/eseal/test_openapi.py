@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from eseal.agencies import Principal
 from eseal.api.app import create_app
+from eseal.api.deps import problems
 from eseal.api.limits import DEFAULT_LIMIT, LARGE_SUFFIXES
 from eseal.api.problem_types import defined
 from eseal.api.routes.licenses import NEEDS_REASON, NO_REASON
@@ -30,7 +31,7 @@ from eseal.licenses import ACTIONS, change_status, issue
 from eseal.node import Node
 from keys.errors import EsealError
 from ledger.group_commit import CommitPending, CommitterClosed
-from ledger.store import HeadMoved, OutcomeUnknown, StoreBusy
+from ledger.store import HeadMoved, OutcomeUnknown, StoreBusy, StoreUnavailable
 from tests.eseal.conftest import BUSINESS, MARKET, NOW, business_request, make_region
 from verifier.verdict import Status
 
@@ -1161,3 +1162,17 @@ def test_an_append_that_fails_answers_a_503_its_operation_names(
     for (path, method), named in UNAVAILABLE.items():
         if "keys-locked" in named and method == "post" and path != "/add-checkpoint":
             assert error.code in named, (path, method)
+
+
+def test_a_cause_named_twice_is_described_once(served: Served) -> None:
+    """An operation's own causes and a group's (agency_problems adds store-unavailable)
+    may name the same cause: the description says it once."""
+    store = (StoreUnavailable, "the node's database did not answer; retry later")
+    (response,) = [r for s, r in problems(store, store).items() if s == 503]
+    assert response["description"].count("the node's database did not answer") == 1
+    for _path, _method, operation in _operations(served):
+        for status, described in operation["responses"].items():
+            said = described.get("description", "")
+            for why in re.findall(r"\(([^()]*)\)", said):
+                parts = [p.strip() for p in why.split(";")]
+                assert len(parts) == len(set(parts)), (status, said)

@@ -48,7 +48,6 @@ from eseal.problems import NO_SNIFF
 from eseal.render import FontMissing, cjk_font_path, license_pdf, license_png
 from eseal.seals import UnknownStamp, get_seal, get_stamp
 from keys.errors import ExternalFailure
-from ledger.store import StoreUnavailable
 
 router = APIRouter()
 
@@ -138,14 +137,14 @@ def _ok(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
-#: The problems of a license's printouts, besides those of a QR image.
-_STORE: Cause = (StoreUnavailable, "the node's database did not answer; retry later")
+#: The problems of a license's printouts, besides those of a QR image (and those of any
+#: operation taking a credential, store-unavailable among them: agency_problems).
 _BUSY: Cause = (
     RendererBusy,
     f"every renderer of the printout's kind stayed busy for {RENDER_WAIT:g} s, a sheet's "
     "with other sheets, a QR image's with other QR images; retry later",
 )
-_LICENSE_PRINTOUT: tuple[Cause, ...] = (malformed_id("license"), UNKNOWN_LICENSE, _STORE, _BUSY)
+_LICENSE_PRINTOUT: tuple[Cause, ...] = (malformed_id("license"), UNKNOWN_LICENSE, _BUSY)
 _NO_FONT: Cause = (
     FontMissing,
     "the node has no CJK font to print with: its operator installs fonts-wqy-microhei or sets "
@@ -286,7 +285,6 @@ def _own_stamp(node: Node, principal: Principal, seal_id: str, stamp_id: str) ->
         (InvalidStampId, "the path's stamp id is malformed, or its seal id is"),
         UNKNOWN_SEAL,
         (UnknownStamp, "the seal made no stamp with this id (none recorded here)"),
-        _STORE,
         _BUSY,
         body=None,
     ),
