@@ -9,7 +9,7 @@ import json
 import re
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -1139,22 +1139,63 @@ def test_an_append_that_fails_answers_a_503_its_operation_names(
     def failing(*_args: Any, **_kwargs: Any) -> Any:
         raise error("the ledger did not take it")
 
-    monkeypatch.setattr(served.node, "append", failing)
     own = _auth(served.credential)
+    client = served.client
+    fresh = issue(served.node, Principal("agency", MARKET), MARKET, business_request(), now=NOW)
+    seal = {"name": "合同专用章", "type": "contract"}
+    made = client.post("/v1/seals", json=seal, headers=own)
+    assert made.status_code == 201, made.text
+    seal_id = made.json()["id"]
+    monkeypatch.setattr(served.node, "append", failing)
     req = business_request()
     body = {
         "type": req.type_code,
         "holder": {"name": req.holder_name, "id": req.holder_id},
         "fields": req.fields,
     }
-    seal = {"name": "合同专用章", "type": "contract"}
-    probes: list[tuple[str, str, object]] = [
-        ("/v1/licenses", "post", body),
-        ("/v1/seals", "post", seal),
+    # Every operation that appends, each with a request that reaches the append.
+    probes: list[tuple[str, str, Callable[[], Any]]] = [
+        ("/v1/licenses", "post", lambda: client.post("/v1/licenses", json=body, headers=own)),
+        (
+            "/v1/licenses/batch",
+            "post",
+            lambda: client.post("/v1/licenses/batch", json={"items": [body]}, headers=own),
+        ),
+        (
+            "/v1/licenses/{license_id}/renew",
+            "post",
+            lambda: client.post(f"/v1/licenses/{fresh.id}/renew", json={}, headers=own),
+        ),
+        (
+            "/v1/licenses/{license_id}/{action}",
+            "post",
+            lambda: client.post(
+                f"/v1/licenses/{fresh.id}/suspend", json={"reason": "核查"}, headers=own
+            ),
+        ),
+        ("/v1/seals", "post", lambda: client.post("/v1/seals", json=seal, headers=own)),
+        (
+            "/v1/seals/{seal_id}/stamp",
+            "post",
+            lambda: client.post(
+                f"/v1/seals/{seal_id}/stamp", files={"file": ("a.txt", b"x")}, headers=own
+            ),
+        ),
+        (
+            "/v1/seals/{seal_id}/revoke",
+            "post",
+            lambda: client.post(
+                f"/v1/seals/{seal_id}/revoke", json={"reason": "丢失"}, headers=own
+            ),
+        ),
     ]
+    appending = {(path, method) for path, method, _ in probes}
+    assert appending == {
+        key for key, named in UNAVAILABLE.items() if "keys-locked" in named and key[1] == "post"
+    } - {("/add-checkpoint", "post")}
     paths = served.spec["paths"]
-    for path, method, sent in probes:
-        r = served.client.post(path, json=sent, headers=own)
+    for path, method, send in probes:
+        r = send()
         assert r.status_code == 503, (path, r.text)
         code = r.json()["type"].rsplit("/", 1)[1]
         assert code == error.code
