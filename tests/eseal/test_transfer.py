@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from eseal.agencies import Principal, add_agency
+from eseal.agencies import Principal, add_agency, deactivate_agency
 from eseal.api.app import create_app
 from eseal.ids import InvalidLicenseId, make_license_id
 from eseal.licenses import (
@@ -32,6 +32,7 @@ from eseal.licenses import (
     issue,
     renew,
 )
+from eseal.models import LicenseRow
 from eseal.node import Node, init_node
 from keys.errors import InvalidInput
 from ledger.audit import audit
@@ -220,6 +221,48 @@ def test_a_city_node_takes_another_city_of_its_province_for_another_region(
             change_status(node, agent, other, "transfer", reason="迁址", to=never, now=NOW)
         assert node.log.size() == size
         assert get_license(node, other).status == "01"
+    finally:
+        node.close()
+
+
+def test_which_new_licenses_not_recorded_here_must_have_been_issued_here(
+    tmp_path: Path,
+) -> None:
+    """Of the new licenses a node did not record, it refuses those it would have recorded:
+    of an agency it registered, also one deactivated since, or named by its own region
+    code; a central-government agency's it registered may have issued elsewhere (it may be
+    registered in other regions too) and is taken, as is another region code of the
+    province. The agency table is read again in the write's transaction: an agency
+    registered after the first check makes the transfer refused, and nothing is recorded."""
+    node = init_node(tmp_path, region="440300", name="深圳市", passphrase=PASSPHRASE, now=NOW)
+    try:
+        shenzhen, dissolved = "11440300MB01234562", "11440300MB01234663"
+        central, late = "111000000000PH001J", "11440300MB01234764"
+        for code in (shenzhen, dissolved, central):
+            add_agency(node, code=code, name="市场监督管理局", types=[BUSINESS], now=NOW)
+        deactivate_agency(node, dissolved, reason="机构撤并", now=NOW)
+        agent = Principal("agency", shenzhen)
+
+        def transfer(to: str) -> LicenseRow:
+            lic = issue(node, agent, shenzhen, business_request(), now=NOW).id
+            return change_status(node, agent, lic, "transfer", reason="迁址", to=to, now=NOW)
+
+        for issuer in (dissolved, "440300"):
+            size = node.log.size()
+            with pytest.raises(UnknownNewLicense):
+                transfer(str(make_license_id(BUSINESS, issuer, "NOSUCHSERIAL")))
+            assert node.log.size() == size + 1  # the old license's issuance only
+        for issuer in (central, "440100"):
+            to = str(make_license_id(BUSINESS, issuer, "2025000001"))
+            assert transfer(to).replaced_by == to
+        to = str(make_license_id(BUSINESS, late, "2025000001"))
+        lic = issue(node, agent, shenzhen, business_request(), now=NOW).id
+        register = lambda: add_agency(node, code=late, name="新局", types=[BUSINESS], now=NOW)  # noqa: E731
+        size = node.log.size()
+        with _interloping(node, register), pytest.raises(UnknownNewLicense):
+            change_status(node, agent, lic, "transfer", reason="迁址", to=to, now=NOW)
+        assert node.log.size() == size + 1  # the registration only
+        assert get_license(node, lic).status == "01"
     finally:
         node.close()
 
