@@ -140,7 +140,9 @@ SCANNER_BUSY: Cause = (
     "every QR reader stayed busy with other images; retry later",
 )
 #: The 503s of an operation that appends to the ledger, besides :data:`STORE_UNAVAILABLE`:
-#: the subclasses of its error that say whether anything was written.
+#: the append's own failures, each saying whether anything was written (store-busy,
+#: outcome-unknown and commit-pending are kinds of store-unavailable; head-moved and
+#: committer-closed are not).
 LEDGER_WRITE: tuple[Cause, ...] = (
     (
         StoreBusy,
