@@ -207,7 +207,9 @@ class PeerRow(SQLModel, table=True):
     bundle_issued_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
     snapshot: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     snapshot_as_of: int | None = Field(default=None, sa_column=Column(_BIGINT))
-    #: Bumped at each store of a new bundle or snapshot: what the verify cache watches.
+    #: Bumped at each store of a new bundle or snapshot: what the verify cache watches. It
+    #: starts at a random value (``eseal.peer_sync.first_change_count``), never the count of a
+    #: row removed before.
     changes: int = Field(sa_column=Column(_BIGINT, nullable=False))
     added_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
     #: The last sync that stored or found up to date; the last tried, and why it failed.

@@ -12,6 +12,7 @@ its error is recorded on its row."""
 from __future__ import annotations
 
 import functools
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +81,15 @@ def _not_ahead(what: str, signed: int, now: int) -> None:
         )
 
 
+def first_change_count() -> int:
+    """The change counter of a peer's new row: random (62 bits, room for every sync's +1 in
+    a BIGINT), not 1, so that a peer removed and added again, whose row may then have the
+    times it had (added in the same second, files signed in the same seconds), never
+    repeats a count the verify cache saw with the files stored before: it opens them anew
+    (:func:`eseal.peers.load_peer_trust`)."""
+    return secrets.randbits(62)
+
+
 def add_peer(node: Node, url: str, pin: str, *, now: int) -> Peer:
     """Peer with the node at ``url`` whose region's root key id is ``pin``: its bundle is
     fetched and checked once (its snapshot comes with the first sync)."""
@@ -105,7 +115,7 @@ def add_peer(node: Node, url: str, pin: str, *, now: int) -> Peer:
                     bundle_issued_at=bundle.issued_at,
                     snapshot=None,
                     snapshot_as_of=None,
-                    changes=1,
+                    changes=first_change_count(),
                     added_at=now,
                     synced_at=now,
                     tried_at=now,

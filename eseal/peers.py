@@ -178,8 +178,9 @@ class PeerTrust:
 
 
 NO_PEERS = PeerTrust()
-#: What says a peer's row was stored anew: the counter a sync bumps, and what tells a peer
-#: removed and added again (its root, when it was added, its files' times).
+#: What says a peer's row was stored anew: the counter a sync bumps (which a peer added
+#: again starts at another random value), and what tells a peer removed and added again
+#: (its root, when it was added, its files' times).
 _WATCHED = tuple(
     PEER_TABLE.c[name]
     for name in (

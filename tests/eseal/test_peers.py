@@ -18,7 +18,8 @@ from eseal.agencies import Principal, add_agency
 from eseal.api.app import create_app
 from eseal.licenses import IssueRequest, change_status, issue
 from eseal.node import Node, init_node
-from eseal.peers import PEER_TABLE, load_peer_trust
+from eseal.peer_sync import add_peer, sync_peers
+from eseal.peers import PEER_TABLE, load_peer_trust, remove_peer
 from eseal.trust_export import build_bundle, export_bundle, export_snapshot
 from tests.e2e.conftest import serve_app
 from tests.eseal.conftest import (
@@ -273,7 +274,7 @@ def test_a_peer_removed_and_added_again_is_read_anew(
     pair: Pair, run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The verify cache reopens the peers' files when a peer was removed and added again
-    meanwhile (the change counter starts over with it)."""
+    meanwhile (the change counter starts anew with it)."""
     old = export_bundle(pair.bj, now=int(time.time()) - 100)
     with monkeypatch.context() as m:
         m.setattr("verifier.online.fetch_bundle", lambda _url: old)
@@ -288,6 +289,46 @@ def test_a_peer_removed_and_added_again_is_read_anew(
     again = load_peer_trust(pair.cq.node, trust)
     assert again is not trust
     assert again.bundles[0].issued_at == _row(pair)["bundle_issued_at"] > trust.bundles[0].issued_at
+
+
+def test_a_peer_removed_and_added_again_in_the_same_second_is_read_anew(
+    pair: Pair, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A peer removed and added again in the second it was first added (a script, or a
+    clock set back), then synced as often, has the row's times and change count it had,
+    but the snapshot stored may be another of the same second: one that revokes a license
+    the first said valid. The verify cache opens it anew, never keeping the first."""
+    sh = init_node(tmp_path / "sh", region="310000", name="上海市", passphrase=PASSPHRASE, now=NOW)
+    try:
+        add_agency(sh, code=SHANGHAI_MARKET, name="上海市市场监督管理局", types=[BUSINESS], now=NOW)
+        agent = Principal("agency", SHANGHAI_MARKET)
+        lic = issue(sh, agent, SHANGHAI_MARKET, business_request(), now=NOW)
+        now = int(time.time())
+        served = {"bundle": export_bundle(sh, now=now), "snapshot": export_snapshot(sh, now=now)}
+        change_status(sh, agent, lic.id, "revoke", reason="吊销", now=NOW + 1)
+        revoked = export_snapshot(sh, now=now)  # as of the same second as the first
+    finally:
+        sh.close()
+    monkeypatch.setattr("verifier.online.fetch_bundle", lambda _url: served["bundle"])
+    monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url: served["snapshot"])
+    node, url = pair.cq.node, "http://sh.invalid"
+    add_peer(node, url, sh.root_key_id.hex(), now=now)
+    assert [s.ok for s in sync_peers(node, now=now)] == [True]
+    trust = load_peer_trust(node)
+    assert trust.opened["310000"].snapshot is not None
+    assert trust.opened["310000"].snapshot.status_of(lic.id) == "01"
+
+    remove_peer(node, "310000")
+    served["snapshot"] = revoked
+    add_peer(node, url, sh.root_key_id.hex(), now=now)
+    assert [s.snapshot_stored for s in sync_peers(node, now=now)] == [True]
+    stored = load_peer_trust(node).opened["310000"].snapshot  # the row read afresh
+    assert stored is not None
+    assert stored.status_of(lic.id) != "01"
+    again = load_peer_trust(node, trust)
+    kept = again.opened["310000"].snapshot
+    assert kept is not None
+    assert kept.status_of(lic.id) == stored.status_of(lic.id)
 
 
 def test_one_failing_peer_does_not_stop_the_others(
