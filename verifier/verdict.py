@@ -114,8 +114,8 @@ STATUS_WHY = {
     Status.DOCUMENT_MISMATCH: "所给文件与盖章时的原始文件不一致：文件可能被改动过，或所给的是盖章件"
     "而非原始文件 the file given is not the file that was stamped: changed, or the stamped "
     "copy rather than the original",
-    Status.HOLDER_MISMATCH: "所填证件号码与持证人不一致：请核对出示人的身份证件 the id number "
-    "given is not the holder's: check the presenter's ID card",
+    Status.HOLDER_MISMATCH: "所填证件号码与持证人不一致：请核对出示人的身份证件或营业执照 the id "
+    "number given is not the holder's: check the presenter's ID card or business license",
 }
 #: A seal stamp's own words where they differ from a license's.
 STAMP_WHY = {

@@ -1931,6 +1931,8 @@ def test_the_holder_id_checks_who_presents_the_license(opened: Opened, site: Sit
     expect(page.locator("#banner-title")).to_have_text("持证人不符")
     expect(banner).to_contain_text("HOLDER_MISMATCH")
     expect(banner).to_contain_text("出示人可能不是持证人")
+    # A company's holder: its credit code is on its business license, not an ID card.
+    expect(banner).to_contain_text("请核对其身份证件或营业执照")
     expect(checks.locator("li.bad", has_text="持证人核对")).to_have_count(1)
     assert other not in page.locator("#result").inner_text()
     _shot(page, "holder-mismatch")

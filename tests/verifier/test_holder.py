@@ -25,7 +25,14 @@ from tests.eseal.conftest import (
 from verifier.holder import HolderNotApplicable, InvalidHolderId, presented_id
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.trust import TrustStore
-from verifier.verdict import HOLDER_NOT_COMPARED, STATUS_TEXT, WARNING_TEXT, Status, Verdict
+from verifier.verdict import (
+    HOLDER_NOT_COMPARED,
+    STATUS_TEXT,
+    WARNING_TEXT,
+    Status,
+    Verdict,
+    why_text,
+)
 
 MARKET_AGENT = Principal("agency", MARKET)
 LATER = NOW + 86400
@@ -90,6 +97,8 @@ def test_another_credit_code_is_a_holder_mismatch(region: Region, business: str)
     assert verdict.status is Status.HOLDER_MISMATCH
     assert verdict.colour == "red"
     assert STATUS_TEXT[verdict.status].startswith("持证人不符")
+    # The clerk's words fit a company's holder too: its credit code is on its business license.
+    assert "营业执照" in (why_text(verdict.status, verdict.kind) or "")
     assert _holder_check(verdict) == (False, "the presented id is not the holder's credit code")
     # Every other check passed before it: the license itself is good.
     assert all(c.ok for c in verdict.checks if c.step != "holder")
