@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
@@ -79,50 +79,15 @@ class Peer:
     error: str | None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "region": self.region,
-            "name": self.name,
-            "url": self.url,
-            "root_key_id": self.root_key_id,
-            "bundle_issued_at": self.bundle_issued_at,
-            "snapshot_as_of": self.snapshot_as_of,
-            "added_at": self.added_at,
-            "synced_at": self.synced_at,
-            "tried_at": self.tried_at,
-            "error": self.error,
-        }
+        return asdict(self)
+
+
+#: The peer table's columns a :class:`Peer` is read from: its fields, by name.
+_COLUMNS = tuple(PEER_TABLE.c[f.name] for f in fields(Peer))
 
 
 def _peer_of(row: Any) -> Peer:
-    return Peer(
-        row.region,
-        row.name,
-        row.url,
-        row.root_key_id,
-        row.bundle_issued_at,
-        row.snapshot_as_of,
-        row.added_at,
-        row.synced_at,
-        row.tried_at,
-        row.error,
-    )
-
-
-_COLUMNS = tuple(
-    PEER_TABLE.c[name]
-    for name in (
-        "region",
-        "name",
-        "url",
-        "root_key_id",
-        "bundle_issued_at",
-        "snapshot_as_of",
-        "added_at",
-        "synced_at",
-        "tried_at",
-        "error",
-    )
-)
+    return Peer(**row._mapping)
 
 
 def get_peer(node: Node, region: str) -> Peer:
