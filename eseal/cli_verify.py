@@ -53,7 +53,14 @@ from verifier.verdict import (
     Verdict,
     why_text,
 )
-from verifier.witnessing import MAX_WITNESSES, Witnessing, WitnessPolicy
+from verifier.witness_policy import (
+    MAX_POLICY_BYTES,
+    MAX_POLICY_FILES,
+    WitnessPolicies,
+    WitnessPolicyUncovered,
+    parse_policy,
+)
+from verifier.witnessing import MAX_WITNESSES, Witnessing, WitnessPolicy, WitnessRequirement
 
 T = TypeVar("T")
 bundle_app = command_group(help="The region's signed trust bundle.", no_args_is_help=True)
@@ -232,9 +239,37 @@ class WitnessRecorder:
         return self._kept(self.source.seal_status(bundle, seal_id))
 
 
-def witness_policy(keys: list[str], quorum: int | None, online: list[str]) -> WitnessPolicy | None:
+def witness_policy(
+    keys: list[str], quorum: int | None, online: list[str], files: list[Path] | None = None
+) -> WitnessRequirement | None:
     """The ``--witness`` keys and ``--quorum`` as a policy for every node asked ``--online``
-    (None without ``--witness``); all the keys are required unless ``--quorum`` says fewer."""
+    (None without ``--witness``); all the keys are required unless ``--quorum`` says fewer.
+    Or the ``--witness-policy`` files, a quorum for each log they list."""
+    if files:
+        if keys or quorum is not None:
+            raise InvalidInput(
+                "--witness-policy and --witness/--quorum both say which witnesses to require: "
+                "give one of them (a --witness-policy file names the witnesses and quorum)"
+            )
+        if not online:
+            raise InvalidInput(
+                "--witness-policy applies to the checkpoints of nodes asked online: give "
+                "--online URL"
+            )
+        if len(files) > MAX_POLICY_FILES:
+            raise InvalidInput(f"at most {MAX_POLICY_FILES} --witness-policy files are taken")
+        parsed = [
+            refusing(
+                f"--witness-policy {path}",
+                functools.partial(
+                    parse_policy,
+                    read_file(path, "witness policy", MAX_POLICY_BYTES),
+                    f"--witness-policy {path}",
+                ),
+            )
+            for path in files
+        ]
+        return WitnessPolicies(tuple(parsed))
     if not keys:
         if quorum is not None:
             raise InvalidInput("--quorum needs the witnesses it counts: give --witness VKEY")
@@ -250,11 +285,13 @@ def _nodes(
     online: list[str],
     pinned: Pins,
     files: list[TrustBundle],
-    witnesses: WitnessPolicy | None = None,
+    witnesses: WitnessRequirement | None = None,
 ) -> tuple[list[TrustBundle], dict[str, StatusSource], dict[str, str]]:
     """The bundles of the nodes named by ``--online``, each checked against the pins (or the
     bundle files given), and each node's status source (under the witness policy, if any)
-    and URL by its region."""
+    and URL by its region. A node whose log the witness policy names no quorum for is
+    refused before it is asked about any document."""
+    from ledger.checkpoint import parse_verifier_key
     from verifier.online import OnlineStatus, fetch_bundle
 
     fetched_bundles: list[TrustBundle] = []
@@ -274,6 +311,17 @@ def _nodes(
                 f"--online {urls[fetched.region]} and --online {url} are both nodes of "
                 f"region {fetched.region}: give one node a region"
             )
+        if witnesses is not None:
+            log = parse_verifier_key(fetched.log_verifier)
+            try:
+                witnesses.for_log(log)
+            except WitnessPolicyUncovered as e:
+                raise WitnessPolicyUncovered(
+                    f"the node at {url} (region {fetched.region}) keeps the log {log}, which "
+                    "no --witness-policy file names: add the line 'log <that key>' to the file "
+                    "whose quorum its checkpoints must meet ('quorum none' in a file of its "
+                    "own asks it without witnesses)"
+                ) from e
         fetched_bundles.append(fetched)
         nodes[fetched.region] = OnlineStatus(url, region=fetched.region, witnesses=witnesses)
         urls[fetched.region] = url
@@ -285,7 +333,7 @@ def window_trust(
     pins: list[str],
     online: list[str],
     revocations: list[Path],
-    witnesses: WitnessPolicy | None = None,
+    witnesses: WitnessRequirement | None = None,
 ) -> tuple[TrustStore, StatusSource | None, dict[str, int]]:
     """The trust store, the status source and the newest signed time seen of each region,
     from the files and nodes given (``eseal verify``'s ``--bundle``, ``--pin``, ``--online``
@@ -351,10 +399,13 @@ def _hint(
             if witnessing.unwitnessed
             else "the node's witnesses have not cosigned its checkpoint"
         )
-        return (
-            f"{what}: verify again once its operator has run eseal witness ask, or ask with "
-            "fewer --witness or a lower --quorum"
+        looser = (
+            "a looser quorum in the --witness-policy file"
+            if witnessing.rule is not None
+            else "fewer --witness or a lower --quorum"
         )
+        again = "verify again once its operator has run eseal witness ask"
+        return f"{what}: {again}, or ask with {looser}"
     if warning == NO_STATUS and online:
         if region:
             return (
@@ -415,8 +466,9 @@ def _summary(
     if witnessing is not None:
         k, n, q = len(witnessing.cosigners), witnessing.witnesses, witnessing.quorum
         met = "" if witnessing.met else "，未达要求 not enough"
+        need = f"需 {q} 个" if witnessing.rule is None else "按见证策略 by the policy"
         typer.echo(
-            f"  见证 Witnessed: {k}/{n} 个见证方联署（需 {q} 个）{met}: {witnessing.describe()}"
+            f"  见证 Witnessed: {k}/{n} 个见证方联署（{need}）{met}: {witnessing.describe()}"
         )
     if elsewhere:
         whose = (
@@ -508,6 +560,18 @@ def verify_command(
             parser=plain_int(1, MAX_WITNESSES),
         ),
     ] = None,
+    witness_policy_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--witness-policy",
+            help="With --online, instead of --witness/--quorum: a witness policy file (the "
+            "Sigsum policy format with C2SP verifier keys: log, witness, group and quorum "
+            "lines) whose quorum the checkpoints of each log it lists must meet. Repeat for "
+            "logs that need other witnesses, one file a quorum; every node asked must keep "
+            "a log that one of them lists.",
+            metavar="FILE",
+        ),
+    ] = None,
     max_status_age: Annotated[
         float,
         typer.Option(
@@ -534,11 +598,11 @@ def verify_command(
         presented_id(holder_id)  # refused before any file is read; the message never names it
         if text.startswith("ES1:"):
             raise HolderNotApplicable("--holder-id is for a license: a seal stamp has no holder")
-    witnesses = witness_policy(witness or [], quorum, online or [])
+    witnesses = witness_policy(witness or [], quorum, online or [], witness_policy_file)
     store, status, newest = window_trust(
         bundle or [], pin or [], online or [], revocations or [], witnesses
     )
-    recorder = WitnessRecorder(status) if status is not None and witnesses else None
+    recorder = WitnessRecorder(status) if status is not None and witnesses is not None else None
     document_bytes = read_file(document, "document") if document else None
     ctx = VerifyContext(
         store,

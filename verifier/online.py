@@ -41,7 +41,7 @@ from verifier.pipeline import StatusAnswer, status_reason
 from verifier.revocation import MAX_SNAPSHOT
 from verifier.trust import TrustBundle
 from verifier.verdict import CODE_OF_STATUS_KIND, SEAL_REVOCATION, STATUS_OF_CODE, renewed_as
-from verifier.witnessing import Witnessing, WitnessPolicy
+from verifier.witnessing import CheckpointPolicy, Witnessing, WitnessRequirement
 
 MAX_RESPONSE = 256 * 1024
 #: A trust bundle fetched from a node: a region's is a few KB (tens with seal images);
@@ -199,8 +199,11 @@ class OnlineStatus:
     node's silence proves nothing either way, so pass it (the CLI takes it from the node's
     bundle).
 
-    With ``witnesses``, the checkpoint of each answer must also carry the cosignatures of a
-    quorum of those witnesses on that very checkpoint, or the answer must rest on an older
+    With ``witnesses`` (one policy for every log, or a policy file's for each:
+    :meth:`~verifier.witnessing.WitnessRequirement.for_log` of the region's log key, which
+    refuses a log it names no quorum for before the node is asked), the checkpoint of each
+    answer must also carry the cosignatures of a quorum of those witnesses on that very
+    checkpoint, or the answer must rest on an older
     checkpoint that does (:meth:`_witnessed`), before the good news it proves (status 01, a
     seal active) is believed: short of it, the answer is no status (NO_STATUS, its
     check detail saying how many of which witnesses cosigned), as if it had not been asked;
@@ -215,7 +218,7 @@ class OnlineStatus:
         region: str | None = None,
         timeout: float = 5.0,
         client: httpx.Client | None = None,
-        witnesses: WitnessPolicy | None = None,
+        witnesses: WitnessRequirement | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.region = region
@@ -253,6 +256,7 @@ class OnlineStatus:
         if self.region is not None and bundle.region != self.region:
             detail = f"a license of region {bundle.region}; the node is of {self.region}"
             return StatusAnswer(None, "online", now, detail=detail)
+        policy = self._policy(bundle)
         path = f"/v1/licenses/{quote(claims.license_id, safe='')}/status{self._query}"
         body = self._get(path, "license")
         if body is None:
@@ -266,7 +270,7 @@ class OnlineStatus:
             )
         return _node_checked(
             lambda: self._witnessed(
-                _check_answer(body, bundle, doc, claims.license_id), body, bundle
+                _check_answer(body, bundle, doc, claims.license_id), body, bundle, policy
             )
         )
 
@@ -278,6 +282,7 @@ class OnlineStatus:
         if self.region is not None and bundle.region != self.region:
             detail = f"a seal of region {bundle.region}; the node is of {self.region}"
             return StatusAnswer(None, "online", now, detail=detail)
+        policy = self._policy(bundle)
         body = self._get(f"/v1/seals/{quote(seal_id, safe='')}/status{self._query}", "seal")
         if body is None:
             if self.region is None:  # the node's silence proves nothing either way
@@ -290,8 +295,16 @@ class OnlineStatus:
                 detail="the node does not know this seal: its creation is not in the ledger",
             )
         return _node_checked(
-            lambda: self._witnessed(_check_seal_answer(body, bundle, seal_id), body, bundle)
+            lambda: self._witnessed(_check_seal_answer(body, bundle, seal_id), body, bundle, policy)
         )
+
+    def _policy(self, bundle: TrustBundle) -> CheckpointPolicy | None:
+        """The witness policy for the checkpoints of ``bundle``'s log (None without
+        witnesses); raises WitnessPolicyUncovered (bad input: the verifier's own) where the
+        policy names no quorum for it, before the node is asked."""
+        if self.witnesses is None:
+            return None
+        return self.witnesses.for_log(parse_verifier_key(bundle.log_verifier))
 
     @property
     def _query(self) -> str:
@@ -300,7 +313,13 @@ class OnlineStatus:
         :meth:`_witnessed`)."""
         return "" if self.witnesses is None else "?witnessed=1"
 
-    def _witnessed(self, answer: StatusAnswer, body: Any, bundle: TrustBundle) -> StatusAnswer:
+    def _witnessed(
+        self,
+        answer: StatusAnswer,
+        body: Any,
+        bundle: TrustBundle,
+        policy: CheckpointPolicy | None,
+    ) -> StatusAnswer:
         """``answer`` (checked already, under the answer's checkpoint M) under the witness
         policy: with how it was witnessed, and no status where the quorum is not met and the
         answer is good news (status 01 of a document the ledger proves, or not against it).
@@ -309,11 +328,11 @@ class OnlineStatus:
         answer may add (``witnessed_checkpoint``) when its consistency proof to M verifies
         and every entry the answer relies on lies below N's size: then the witnesses saw a
         history holding those entries, and M extends it (:func:`_older_witnessed`)."""
-        if self.witnesses is None:
+        if policy is None:
             return answer
         log = parse_verifier_key(bundle.log_verifier)
-        witnessing = self.witnesses.check(body["checkpoint"], log)
-        older = _older_witnessed(body, log, self.witnesses, witnessing.size)
+        witnessing = policy.check(body["checkpoint"], log)
+        older = _older_witnessed(body, log, policy, witnessing.size)
         if older is not None and not witnessing.met:
             witnessing = older
         good_news = answer.code == "01" and answer.ledger_included is not False
@@ -345,7 +364,7 @@ def _node_checked(check: Callable[[], StatusAnswer]) -> StatusAnswer:
 
 
 def _older_witnessed(
-    body: Any, log: NoteVerifier, witnesses: WitnessPolicy, size: int
+    body: Any, log: NoteVerifier, witnesses: CheckpointPolicy, size: int
 ) -> Witnessing | None:
     """How the older checkpoint N an answer adds (``witnessed_checkpoint``, None when it adds
     none) was witnessed, for the answer's checkpoint M of ``size`` (checked already): N is

@@ -10,13 +10,16 @@ names each witness by its C2SP cosignature/v1 verifier key string (as ``eseal wi
 prints it and ``GET /v1/witness`` gives it) and a quorum k; a checkpoint meets it when it
 carries valid cosignatures, on that very checkpoint, of at least k of those keys
 (:func:`ledger.cosignature.verify_witnessed`'s rule; :func:`~ledger.cosignature.witnessed_by`
-opens the note, so that a verdict can say who cosigned when too few did).
+opens the note, so that a verdict can say who cosigned when too few did). A policy file
+(:mod:`verifier.witness_policy`) says more: per log, a quorum of nested groups
+(:class:`Group`), which is how a witness's old and new keys count as one witness.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from keys.errors import InvalidInput
 from ledger.checkpoint import NoteVerifier
@@ -40,13 +43,61 @@ class WitnessKeyInvalid(InvalidInput):
 
 
 @dataclass(frozen=True)
+class Group:
+    """A group of a witness policy file (the Sigsum policy format): met when at least ``k``
+    of its ``members`` are, each a witness (its name in the policy, met when it cosigned) or
+    another group. A policy's quorum is a group: ``quorum none`` the empty one, met by no
+    cosignature at all; a quorum naming one witness, the group of that witness alone under
+    its name. The parser makes each name a member once in all, so no witness counts twice."""
+
+    name: str
+    k: int
+    members: tuple[str | Group, ...]
+
+    def met(self, cosigned: Collection[str]) -> bool:
+        """Whether the witnesses named ``cosigned`` meet it."""
+        return (
+            sum(
+                1
+                for m in self.members
+                if (m.met(cosigned) if isinstance(m, Group) else m in cosigned)
+            )
+            >= self.k
+        )
+
+    def witnesses(self) -> tuple[str, ...]:
+        """The names of the witnesses it holds, at any depth, in order."""
+        return tuple(
+            name for m in self.members for name in (m.witnesses() if isinstance(m, Group) else (m,))
+        )
+
+    def fewest(self) -> int:
+        """The fewest cosigning witnesses that can meet it."""
+        least = sorted(m.fewest() if isinstance(m, Group) else 1 for m in self.members)
+        return sum(least[: self.k])
+
+    def describe(self) -> str:
+        """E.g. ``cq = 2 of (bj = any of (bj-2024, bj-2025), sh, gz)``; ``none``."""
+        if not self.members:
+            return "none"
+        if self.members == (self.name,):
+            return self.name
+        n = len(self.members)
+        count = "all" if self.k == n else "any" if self.k == 1 else str(self.k)
+        inner = ", ".join(m.describe() if isinstance(m, Group) else m for m in self.members)
+        return f"{self.name} = {count} of ({inner})"
+
+
+@dataclass(frozen=True)
 class Witnessing:
     """How a checkpoint was witnessed under a policy: its size, the names of the policy's
     witnesses that cosigned it (in the policy's order), how many the policy names and the
-    quorum it requires. Where it is an older checkpoint than the one an answer is proved
-    under (docs/DESIGN.md, Online status): ``extended_to``, the size of that one, which a
-    consistency proof showed extends it; ``unwitnessed``, what the answer relies on that
-    lies beyond it (then the witnessing does not do for the answer)."""
+    quorum it requires: k of them, or, under a policy file, its quorum ``rule`` (then
+    ``quorum`` is the fewest cosigners that can meet it). Where it is an older checkpoint
+    than the one an answer is proved under (docs/DESIGN.md, Online status):
+    ``extended_to``, the size of that one, which a consistency proof showed extends it;
+    ``unwitnessed``, what the answer relies on that lies beyond it (then the witnessing
+    does not do for the answer)."""
 
     size: int
     cosigners: tuple[str, ...]
@@ -54,15 +105,26 @@ class Witnessing:
     quorum: int
     extended_to: int | None = None
     unwitnessed: str = ""
+    rule: Group | None = None
 
     @property
     def met(self) -> bool:
-        return len(self.cosigners) >= self.quorum and not self.unwitnessed
+        if self.rule is not None:
+            enough = self.rule.met(self.cosigners)
+        else:
+            enough = len(self.cosigners) >= self.quorum
+        return enough and not self.unwitnessed
 
     def describe(self) -> str:
         """E.g. ``checkpoint of size 12 cosigned by 1 of 2 witnesses (eseal/500000/witness),
-        2 required``."""
+        2 required``; under a policy file, ``…, required: quorum cq = 2 of (bj, sh, gz)``."""
         who = f" ({', '.join(self.cosigners)})" if self.cosigners else ""
+        if self.rule is None:
+            required = f"{self.quorum} required"
+        elif not self.rule.members:
+            required = "none required (quorum none)"
+        else:
+            required = f"required: quorum {self.rule.describe()}"
         extended = (
             f", extended by the answer's checkpoint of size {self.extended_to}"
             if self.extended_to is not None
@@ -71,8 +133,29 @@ class Witnessing:
         beyond = f"; but {self.unwitnessed}" if self.unwitnessed else ""
         return (
             f"checkpoint of size {self.size} cosigned by {len(self.cosigners)} of "
-            f"{self.witnesses} witnesses{who}, {self.quorum} required{extended}{beyond}"
+            f"{self.witnesses} witnesses{who}, {required}{extended}{beyond}"
         )
+
+
+class CheckpointPolicy(Protocol):
+    """What a checkpoint of one log must carry: :meth:`WitnessPolicy.check`, or a policy
+    file's (:class:`verifier.witness_policy.PolicyFile`)."""
+
+    def check(self, note: str, log: NoteVerifier) -> Witnessing:
+        """How the checkpoint ``note``, signed by ``log``, was witnessed; raises where it
+        is not signed by ``log`` or a line of a witness counted does not verify."""
+        ...
+
+
+class WitnessRequirement(Protocol):
+    """What a verifier requires of the checkpoints of each log it asks about: one policy
+    for every log (:class:`WitnessPolicy`), or one a log
+    (:class:`verifier.witness_policy.WitnessPolicies`)."""
+
+    def for_log(self, log: NoteVerifier) -> CheckpointPolicy:
+        """The policy for the checkpoints of the log whose key is ``log``; raises
+        InvalidInput where it has none."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -135,6 +218,10 @@ class WitnessPolicy:
                     f"{e.message}"
                 ) from e
         return cls(tuple(parsed), len(parsed) if quorum is None else quorum)
+
+    def for_log(self, log: NoteVerifier) -> WitnessPolicy:
+        """The policy for every log: itself."""
+        return self
 
     def check(self, note: str, log: NoteVerifier) -> Witnessing:
         """How the checkpoint ``note`` (a signed note, with its cosignature lines) was
