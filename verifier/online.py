@@ -41,6 +41,7 @@ from verifier.pipeline import StatusAnswer, status_reason
 from verifier.revocation import MAX_SNAPSHOT
 from verifier.trust import TrustBundle
 from verifier.verdict import CODE_OF_STATUS_KIND, SEAL_REVOCATION, STATUS_OF_CODE, renewed_as
+from verifier.witness_policy import WitnessPolicyUncovered
 from verifier.witnessing import CheckpointPolicy, Witnessing, WitnessRequirement
 
 MAX_RESPONSE = 256 * 1024
@@ -200,8 +201,9 @@ class OnlineStatus:
     bundle).
 
     With ``witnesses`` (one policy for every log, or a policy file's for each:
-    :meth:`~verifier.witnessing.WitnessRequirement.for_log` of the region's log key, which
-    refuses a log it names no quorum for before the node is asked), the checkpoint of each
+    :meth:`~verifier.witnessing.WitnessRequirement.for_log` of the region's log key; a
+    document of a log it names no quorum for gets no status, the node not asked), the
+    checkpoint of each
     answer must also carry the cosignatures of a quorum of those witnesses on that very
     checkpoint, or the answer must rest on an older
     checkpoint that does (:meth:`_witnessed`), before the good news it proves (status 01, a
@@ -256,7 +258,9 @@ class OnlineStatus:
         if self.region is not None and bundle.region != self.region:
             detail = f"a license of region {bundle.region}; the node is of {self.region}"
             return StatusAnswer(None, "online", now, detail=detail)
-        policy = self._policy(bundle)
+        policy, uncovered = self._policy(bundle)
+        if uncovered:
+            return StatusAnswer(None, "online", now, detail=uncovered)
         path = f"/v1/licenses/{quote(claims.license_id, safe='')}/status{self._query}"
         body = self._get(path, "license")
         if body is None:
@@ -282,7 +286,9 @@ class OnlineStatus:
         if self.region is not None and bundle.region != self.region:
             detail = f"a seal of region {bundle.region}; the node is of {self.region}"
             return StatusAnswer(None, "online", now, detail=detail)
-        policy = self._policy(bundle)
+        policy, uncovered = self._policy(bundle)
+        if uncovered:
+            return StatusAnswer(None, "online", now, detail=uncovered)
         body = self._get(f"/v1/seals/{quote(seal_id, safe='')}/status{self._query}", "seal")
         if body is None:
             if self.region is None:  # the node's silence proves nothing either way
@@ -298,13 +304,18 @@ class OnlineStatus:
             lambda: self._witnessed(_check_seal_answer(body, bundle, seal_id), body, bundle, policy)
         )
 
-    def _policy(self, bundle: TrustBundle) -> CheckpointPolicy | None:
+    def _policy(self, bundle: TrustBundle) -> tuple[CheckpointPolicy | None, str]:
         """The witness policy for the checkpoints of ``bundle``'s log (None without
-        witnesses); raises WitnessPolicyUncovered (bad input: the verifier's own) where the
-        policy names no quorum for it, before the node is asked."""
+        witnesses), or, where the policies name no quorum for that log, why the node is not
+        asked: with no quorum its answer would be believed on its word alone, which is what
+        a verifier giving witness policies means to avoid (the command line refuses such a
+        node before it asks it anything)."""
         if self.witnesses is None:
-            return None
-        return self.witnesses.for_log(parse_verifier_key(bundle.log_verifier))
+            return None, ""
+        try:
+            return self.witnesses.for_log(parse_verifier_key(bundle.log_verifier)), ""
+        except WitnessPolicyUncovered as e:
+            return None, f"not asked: {e.message}"
 
     @property
     def _query(self) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from nacl.signing import SigningKey
@@ -26,6 +27,11 @@ from ledger.cosignature import cosigner_key
 from tests.e2e.conftest import serve_app
 from tests.eseal.conftest import BUSINESS, MARKET, NOW, PASSPHRASE, business_request, make_region
 from tests.eseal.conftest import run_eseal as run
+from verifier.online import OnlineStatus, fetch_bundle
+from verifier.pipeline import VerifyContext, verify_text
+from verifier.trust import TrustStore, open_bundle
+from verifier.verdict import Status
+from verifier.witness_policy import WitnessPolicies, parse_policy
 
 BEIJING_MARKET = "11110000MB01234562"
 GD, JS, ZJ = "http://gd.test", "http://js.test", "http://zj.test"
@@ -367,3 +373,30 @@ def test_bad_policies_and_combinations_are_refused(
         code, said, err = _verify(world.cq.qr_text, args, capsys, monkeypatch)
         assert code == 2, (args, said)
         assert says in err, err
+
+
+def test_online_status_does_not_ask_about_a_log_no_policy_covers(
+    world: World, tmp_path: Path
+) -> None:
+    """The library asks the node nothing about a document whose log the policies name no
+    quorum for: no status (NO_STATUS, amber), as for another region's document; the
+    command line refuses such a node outright (above)."""
+    cq = parse_policy(Path(_cq_policy(world, tmp_path)).read_bytes())
+    requests: list[httpx.Request] = []
+
+    def node(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(500)
+
+    online = OnlineStatus(
+        "http://bj.test",
+        region="110000",
+        client=httpx.Client(transport=httpx.MockTransport(node)),
+        witnesses=WitnessPolicies((cq,)),
+    )
+    store = TrustStore([open_bundle(fetch_bundle(world.bj.url))])
+    verdict = verify_text(world.bj.qr_text, VerifyContext(store, NOW + 3, status=online))
+    assert (verdict.status, verdict.warnings) == (Status.VALID, ["NO_STATUS"])
+    (check,) = [c for c in verdict.checks if c.step == "status"]
+    assert check.detail == f"not asked: no witness policy names the log key {world.bj.key}"
+    assert requests == []
