@@ -4,6 +4,7 @@ keys, parsed strictly, and a checkpoint held to the quorum of the file that list
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import pytest
 from nacl.signing import SigningKey
@@ -352,3 +353,15 @@ def test_every_byte_changed_is_refused_cleanly_or_changes_no_key() -> None:
     ]
     assert 0 < sum(read) < len(read) // 10  # a few: the URL's and the comment's bytes
     assert not any(same_or_refused(good[:cut]) for cut in range(len(good) - 1))
+
+
+def test_an_older_checkpoint_under_a_rule_says_what_it_extends_and_what_lies_beyond() -> None:
+    policy = _parse(f"log {BJ_LOG.key}\nwitness gd {A.vkey}\nquorum gd\n")
+    extended = replace(policy.check(BJ_LOG.note(12, A), BJ_LOG.key), extended_to=20)
+    assert extended.met
+    assert extended.describe() == (
+        "checkpoint of size 12 cosigned by 1 of 1 witnesses (gd), required: quorum gd, "
+        "extended by the answer's checkpoint of size 20"
+    )
+    beyond = replace(extended, unwitnessed="its issuance entry 15 was recorded after it")
+    assert not beyond.met
