@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from eseal.catalog_fields import (
 )
 from eseal.ids import InvalidCreditCode, validate_credit_code
 from keys.errors import InvalidInput, shown
-from keys.keyfile import refuse_duplicate_keys
+from keys.strictjson import MalformedJson, loads_strict
 
 FORMAT: Final = 1
 #: The largest catalogue file read (the national catalogue has ~861 types).
@@ -365,10 +364,6 @@ def _json_type(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse_catalog(data: bytes, source: str = "<catalogue>") -> Catalog:
     """Parse and check a catalogue file's bytes (UTF-8 JSON, see the module docstring)."""
     reader = _Reader(source)
@@ -379,16 +374,9 @@ def parse_catalog(data: bytes, source: str = "<catalogue>") -> Catalog:
     except UnicodeDecodeError as e:
         raise reader.fail("file", f"not UTF-8 (byte {e.start})") from None
     try:
-        value = json.loads(
-            text, parse_constant=_reject_constant, object_pairs_hook=refuse_duplicate_keys
-        )
-    except json.JSONDecodeError as e:
-        raise reader.fail(
-            "file", f"not valid JSON (line {e.lineno} column {e.colno}: {e.msg})"
-        ) from None
-    except (ValueError, RecursionError) as e:
-        detail = str(e) or type(e).__name__
-        raise reader.fail("file", f"not valid JSON ({detail})") from None
+        value = loads_strict(text, what="its text", max_bytes=MAX_CATALOG_BYTES)
+    except MalformedJson as e:
+        raise reader.fail("file", e.message) from None
     return reader.catalog(value)
 
 

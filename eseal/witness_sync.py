@@ -6,7 +6,6 @@ and what the proof proves."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +14,7 @@ import httpx
 from eseal.node import Node
 from eseal.witness import SYNC_EVIDENCE, WitnessedLog, witness_checkpoint, witnessed_log
 from keys.errors import CheckFailed, InvalidInput, shown
+from keys.strictjson import MalformedJson, loads_strict
 from ledger.checkpoint import MAX_NOTE_BYTES, Checkpoint
 from ledger.witness import AddCheckpointRequest, Cosigned, Refused, hash_line
 from verifier.deadline import client as deadline_client
@@ -89,7 +89,10 @@ def fetch_consistency(
     url = f"{base_url}{CONSISTENCY_PATH}?first={first}&second={second}"
     body = _get(client, url, MAX_PROOF_ANSWER)
     try:
-        raw = json.loads(body)
+        raw = loads_strict(body, what=f"{url}'s answer", max_bytes=MAX_PROOF_ANSWER)
+    except MalformedJson as e:
+        raise NodeAnswerMalformed(e.message) from e
+    try:
         if raw["first"] != first or raw["second"] != second:
             raise NodeAnswerMalformed(f"{url} answered a proof of other sizes")
         hashes = [hash_line(h) if isinstance(h, str) else None for h in raw["proof"]]

@@ -16,7 +16,6 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import nacl.exceptions
 import nacl.secret
@@ -25,7 +24,8 @@ import nacl.utils
 from nacl.pwhash import argon2id
 
 from keys.ed25519 import InvalidPublicKey, check_public_key, key_id
-from keys.errors import ExternalFailure, InvalidInput, shown
+from keys.errors import ExternalFailure, InvalidInput
+from keys.strictjson import MalformedJson, loads_strict
 
 FORMAT = "eseal-key/v1"
 KDF = "argon2id"
@@ -180,31 +180,16 @@ def _seal(
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """``json.loads``' ``object_pairs_hook`` for strict JSON: a repeated key is a ValueError
-    (one parser keeping the first and another the last would read two different things)."""
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ValueError(f"duplicate key {shown(key)}")
-            seen.add(key)
-    return result
-
-
 def _parse(data: bytes, where: object) -> _Sealed:
     """Strictly parse a key file's bytes: exact fields, types, lengths and bounds."""
 
     def corrupt(why: str) -> CorruptKeyFile:
         return CorruptKeyFile(f"key file {where} is corrupt: {why}; restore it from a backup")
 
-    if len(data) > MAX_KEY_FILE_SIZE:
-        raise corrupt(f"larger than {MAX_KEY_FILE_SIZE} bytes")
     try:
-        doc = json.loads(data.decode("utf-8"), object_pairs_hook=refuse_duplicate_keys)
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise corrupt(f"not a JSON object ({e})") from e
+        doc = loads_strict(data, what="its text", max_bytes=MAX_KEY_FILE_SIZE)
+    except MalformedJson as e:
+        raise corrupt(e.message) from e
     if not isinstance(doc, dict) or doc.keys() != _FIELDS:
         raise corrupt(f"expected exactly the fields {sorted(_FIELDS)}")
     if doc["format"] != FORMAT or doc["kdf"] != KDF:

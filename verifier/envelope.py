@@ -19,6 +19,7 @@ from nacl.signing import SigningKey
 
 from keys import ed25519
 from keys.errors import PARSE_ERRORS, CheckFailed, InvalidInput, shown
+from keys.strictjson import MalformedJson, loads_strict
 
 MAX_ENVELOPE = 64 * 1024 * 1024
 MAX_SIGNATURES = 8
@@ -92,7 +93,12 @@ def read_envelope(data: bytes, payload_type: str) -> tuple[bytes, list[tuple[byt
             f"an envelope is one object with a list of 1 to {MAX_SIGNATURES} signatures"
         )
     try:
-        env: Any = json.loads(data)
+        # Each key once: a second payload, which a parser keeping the other one would read,
+        # would put two signed things under one envelope.
+        env: Any = loads_strict(data, what="the envelope", max_bytes=MAX_ENVELOPE)
+    except MalformedJson as e:
+        raise MalformedEnvelope(e.message) from e
+    try:
         if not isinstance(env, dict) or set(env) != {"payloadType", "payload", "signatures"}:
             raise MalformedEnvelope("an envelope has exactly payloadType, payload, signatures")
         if env["payloadType"] != payload_type:

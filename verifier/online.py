@@ -22,7 +22,7 @@ from urllib.parse import quote
 import httpx
 
 from keys.errors import PARSE_ERRORS, CheckFailed, ExternalFailure, InvalidInput, shown
-from keys.keyfile import refuse_duplicate_keys
+from keys.strictjson import refuse_duplicate_keys
 from ledger.checkpoint import (
     Checkpoint,
     NoteVerifier,

@@ -3,8 +3,6 @@ before the application reads them, whether or not they declare a Content-Length.
 
 from __future__ import annotations
 
-import json
-import math
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
@@ -17,7 +15,7 @@ from eseal.api import problem_types
 from eseal.ids import first_repeated
 from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON, plain_problem, problem
 from keys.errors import InvalidInput
-from keys.keyfile import refuse_duplicate_keys
+from keys.strictjson import MalformedJson, loads_strict
 from ledger.witness import ADD_CHECKPOINT_PATH  # a text body (tlog-witness), not JSON
 
 Scope = MutableMapping[str, Any]
@@ -187,10 +185,12 @@ async def _checked_json(receive: Receive, send: Send, limit: int) -> Receive | N
         return None
     except ClientDisconnect:
         return None
-    if body and (flaw := _json_flaw(body)) is not None:
-        detail = f"the body is not JSON in UTF-8 with distinct keys: {flaw}"
-        await _problem(send, 400, INVALID_JSON_TITLE, detail, InvalidJson.code)
-        return None
+    if body:
+        try:
+            strict_json(body, limit)
+        except InvalidJson as e:
+            await _problem(send, 400, INVALID_JSON_TITLE, e.message, InvalidJson.code)
+            return None
     return replay(body, receive)
 
 
@@ -212,50 +212,16 @@ def _repeated_parameter(query: str) -> str | None:
     return first_repeated(name for name, _ in urllib.parse.parse_qsl(query, keep_blank_values=True))
 
 
-def strict_json(body: bytes) -> Any:
-    """The JSON value of ``body``: UTF-8 only, as RFC 8259 says (json.loads would also take
-    UTF-16 and a BOM), without NaN or Infinity (which json.loads takes and RFC 8259 has
-    not), and no repeated key (a parser keeping the last one and another the first would
-    read two different requests). ValueError or RecursionError otherwise."""
-    return json.loads(
-        body.decode("utf-8"),
-        parse_constant=_not_json,
-        parse_int=_json_int,
-        parse_float=_json_float,
-        object_pairs_hook=refuse_duplicate_keys,
-    )
-
-
-#: The most digits a JSON integer may have: no field needs more than 19 (64 bits), and
-#: past 4,300 Python refuses with advice meant for programmers (sys.set_int_max_str_digits).
-MAX_INT_DIGITS = 64
-
-
-def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON (RFC 8259)")
-
-
-def _json_int(text: str) -> int:
-    digits = len(text) - text.startswith("-")
-    if digits > MAX_INT_DIGITS:
-        raise ValueError(f"a number of {digits:,} digits (at most {MAX_INT_DIGITS})")
-    return int(text)
-
-
-def _json_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e999: json.loads makes it infinity, which is not JSON
-        raise ValueError(f"the number {text[:40]} is too large")
-    return value
-
-
-def _json_flaw(body: bytes) -> str | None:
-    """What is wrong with a JSON body (see :func:`strict_json`); None if nothing."""
+def strict_json(body: bytes, limit: int) -> Any:
+    """The JSON value of a request ``body`` of at most ``limit`` bytes, read strictly
+    (:func:`keys.strictjson.loads_strict`: UTF-8 only, as RFC 8259 says, where json.loads
+    would also take UTF-16 and a BOM; without NaN or Infinity; no repeated key, which a
+    parser keeping the last one and another the first would read as two different
+    requests); :class:`InvalidJson` otherwise."""
     try:
-        strict_json(body)
-    except (ValueError, RecursionError) as e:
-        return str(e) or type(e).__name__
-    return None
+        return loads_strict(body, what="the body", max_bytes=limit)
+    except MalformedJson as e:
+        raise InvalidJson(e.message) from e
 
 
 async def whole_body(receive: Receive, limit: int) -> bytes:

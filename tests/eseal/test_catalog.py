@@ -483,14 +483,14 @@ def test_duplicate_type_code_refused() -> None:
 @pytest.mark.parametrize(
     ("data", "fragment"),
     [
-        (b"", "not valid JSON"),
-        (b'{"format": 1, "types": [', "not valid JSON"),
-        (b"not json at all", "not valid JSON"),
+        (b"", "its text is not JSON ("),
+        (b'{"format": 1, "types": [', "its text is not JSON ("),
+        (b"not json at all", "its text is not JSON ("),
         (b"[1, 2]", "must be an object"),
         (b"\xff\xfe{}", "not UTF-8"),
-        (b'{"format": NaN, "types": []}', "not valid JSON"),
-        (b'{"format": 1, "format": 1, "types": []}', "duplicate key"),
-        (b"[" * 100_000, "not valid JSON"),
+        (b'{"format": NaN, "types": []}', "its text is not JSON (NaN is not a JSON number)"),
+        (b'{"format": 1, "format": 1, "types": []}', "is not JSON (duplicate key 'format')"),
+        (b"[" * 100_000, "its text is not JSON (nested too deeply)"),
         (b" " * (4 * 1024 * 1024 + 1), "larger than"),
     ],
 )
@@ -498,6 +498,12 @@ def test_unparseable_catalogue_refused(data: bytes, fragment: str) -> None:
     with pytest.raises(CatalogInvalid) as info:
         parse_catalog(data, "mine.json")
     assert fragment in info.value.message
+
+
+def test_a_catalogue_saved_with_a_byte_order_mark_is_read() -> None:
+    """A text editor may save the catalogue with a UTF-8 byte order mark: it is read as
+    without one (strict JSON reading elsewhere refuses it, so the catalogue drops it first)."""
+    assert parse_catalog(b"\xef\xbb\xbf" + dump(minimal())) == parse_catalog(dump(minimal()))
 
 
 def test_unreadable_path_refused(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -32,7 +33,7 @@ from eseal.witness import (
     witness_key,
     witnessed_log,
 )
-from eseal.witness_sync import sync
+from eseal.witness_sync import CONSISTENCY_PATH, fetch_consistency, sync
 from keys import ed25519
 from keys.errors import InvalidInput
 from keys.statements import Role, SignedStatement, verify_statement_chain
@@ -46,6 +47,7 @@ from tests.eseal.conftest import NOW, PASSPHRASE, run_eseal
 from tests.eseal.test_migrations import _downgrade, _revision
 from tests.eseal.test_postgres import postgres_node
 from tests.postgres import postgres_url
+from verifier.online import NodeAnswerMalformed
 
 LOG_ORIGIN = "eseal/110000"
 
@@ -457,6 +459,29 @@ def test_sync_pulls_the_checkpoint_and_proof_and_cosigns(pair: Pair) -> None:
     assert witnessed_log(pair.witness, LOG_ORIGIN).size == 13
     done = sync(pair.witness, "http://beijing.test", now=NOW, client=client)  # no change
     assert isinstance(done.outcome, Cosigned)
+
+
+def test_a_consistency_answer_is_read_strictly() -> None:
+    """The other node's proof is JSON read as strictly as any input: a key given twice (one
+    parser would read the first proof, another the second) or NaN is a malformed answer."""
+    hashes = ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="] * 2
+    answers = {
+        b'{"first": 3, "second": 13, "proof": %s}' % json.dumps(hashes).encode(): None,
+        b'{"first": 3, "second": 13, "proof": [], "proof": %s}'
+        % json.dumps(hashes).encode(): "is not JSON (duplicate key 'proof')",
+        b'{"first": 3, "second": 13, "proof": [], "at": NaN}': "is not JSON (NaN",
+    }
+    for answer, refusal in answers.items():
+        client = httpx.Client(
+            transport=httpx.MockTransport(lambda _r, a=answer: httpx.Response(200, content=a))
+        )
+        if refusal is None:
+            assert len(fetch_consistency(client, "http://b", 3, 13)) == 2
+            continue
+        with pytest.raises(NodeAnswerMalformed) as info:
+            fetch_consistency(client, "http://b", 3, 13)
+        url = f"http://b{CONSISTENCY_PATH}?first=3&second=13"
+        assert info.value.message.startswith(f"{url}'s answer {refusal}")
 
 
 def _fork_copy(pair: Pair, tmp_path: Path) -> Node:

@@ -4,6 +4,7 @@ its own status; the status and ledger steps use the node's own (online) answers.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -691,7 +692,8 @@ def test_a_node_signs_no_bundle_windows_would_refuse_for_its_objects_and_lists(
 def test_a_bundle_payload_reads_one_way(region: Region) -> None:
     """Found by review: a signed payload with a repeated key ({"region": "110000", …,
     "region": "500000"}) or in UTF-16 was read, last key winning; another verifier may read
-    the first, or refuse. What a root signed must read one way."""
+    the first, or refuse (as it refuses NaN, which Python's json takes). What a root signed
+    must read one way."""
     import json
 
     from verifier.envelope import seal_envelope
@@ -700,8 +702,13 @@ def test_a_bundle_payload_reads_one_way(region: Region) -> None:
     raw = json.dumps(build_bundle(region.node, now=LATER).to_json(), ensure_ascii=False)
     root = region.node.require_root_key()
     assert open_bundle(seal_envelope(BUNDLE_TYPE, raw.encode(), root)).region == "500000"
-    for payload in ('{"region": "110000", ' + raw[1:]).encode(), raw.encode("utf-16"):
-        with pytest.raises(MalformedBundle, match="not UTF-8 JSON with each key once"):
+    refused = {
+        "is not JSON (duplicate key 'region')": ('{"region": "110000", ' + raw[1:]).encode(),
+        "is not UTF-8": raw.encode("utf-16"),
+        "is not JSON (NaN is not a JSON number)": ('{"nan": NaN, ' + raw[1:]).encode(),
+    }
+    for why, payload in refused.items():
+        with pytest.raises(MalformedBundle, match=re.escape(f"the trust bundle payload {why}")):
             open_bundle(seal_envelope(BUNDLE_TYPE, payload, root))
 
 

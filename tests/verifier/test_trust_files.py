@@ -6,7 +6,6 @@ is parsed before it is bounded by counts taken first."""
 from __future__ import annotations
 
 import json
-import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +16,13 @@ import verifier.trust
 from eseal.trust_export import build_bundle, export_bundle, export_snapshot
 from tests.eseal.conftest import NOW, Region, make_region
 from tests.verifier.conftest import forged_bundle, traced, values_bomb
-from verifier.envelope import EnvelopeSignatureInvalid, json_values, read_envelope, seal_envelope
+from verifier.envelope import (
+    EnvelopeSignatureInvalid,
+    MalformedEnvelope,
+    json_values,
+    read_envelope,
+    seal_envelope,
+)
 from verifier.revocation import (
     MAX_SNAPSHOT,
     SNAPSHOT_TYPE,
@@ -51,7 +56,7 @@ def unparsed(monkeypatch: pytest.MonkeyPatch) -> None:
     def loads(*_args: Any, **_kwargs: Any) -> Any:
         raise AssertionError("the payload was parsed")
 
-    monkeypatch.setattr(verifier.trust, "json", types.SimpleNamespace(loads=loads))
+    monkeypatch.setattr(verifier.trust, "loads_strict", loads)
 
 
 def test_a_pinned_bundle_is_checked_before_its_payload_is_parsed(
@@ -142,6 +147,19 @@ def test_a_node_signs_no_bundle_windows_would_refuse_for_its_values(
         open_bundle(seal_envelope(BUNDLE_TYPE, payload, region.node.require_root_key()))
     monkeypatch.setattr(verifier.trust, "MAX_BUNDLE_VALUES", held)
     assert open_bundle(export_bundle(region.node, now=NOW)).region == "500000"
+
+
+def test_an_envelope_naming_a_key_twice_is_refused(region: Region) -> None:
+    """An envelope with a second payload (or type, or signature list) would carry two signed
+    things, the first read by one parser and the last by another: refused, naming the key."""
+    good = export_bundle(region.node, now=NOW)
+    assert open_bundle(good).region == "500000"
+    twice = good.replace(b'{"payloadType":', b'{"payload":"e30=","payloadType":', 1)
+    assert twice != good
+    with pytest.raises(
+        MalformedEnvelope, match="the envelope is not JSON \\(duplicate key 'payload'\\)"
+    ):
+        open_bundle(twice)
 
 
 def test_a_file_larger_than_any_snapshot_is_refused_unread(region: Region) -> None:

@@ -40,7 +40,6 @@ from eseal.api.limits import (
     SMALL_SUFFIXES,
     VERIFY_PATH,
     ASGIApp,
-    InvalidJson,
     Receive,
     Scope,
     Send,
@@ -351,7 +350,7 @@ def _json_input(body: bytes) -> tuple[str, str | None]:
             if text:  # empty: the model's error
                 return _text(text), None
     try:
-        given = VerifyIn.model_validate(_strict_json(body))
+        given = VerifyIn.model_validate(strict_json(body, SMALL_SUFFIXES[VERIFY_PATH]))
     except ValidationError as e:
         # Without the input: a holder id of the wrong type (a number) must not be echoed.
         raise RequestValidationError(_without_input(e)) from e
@@ -432,15 +431,6 @@ def _in_loop_answer(state: State, body: bytes) -> bytes | None:
     except EsealError:
         return None  # the route meets it again and answers its problem
     return orjson.dumps(verdict)
-
-
-def _strict_json(body: bytes) -> Any:
-    """The JSON value of ``body``, refusing repeated keys (a parser that keeps the last one
-    and another that keeps the first would read two different requests)."""
-    try:
-        return strict_json(body)
-    except (ValueError, RecursionError) as e:  # a repeated key is a ValueError too
-        raise InvalidJson(f"the body is not JSON in UTF-8 with distinct keys: {e}") from e
 
 
 def _text(raw: str) -> str:
