@@ -232,7 +232,7 @@ def test_printouts_wait_for_a_free_renderer_and_are_refused_past_the_wait(
     path = f"/v1/licenses/{issued.id}/qr.png"
     portal = served.client.portal
     assert portal is not None
-    slots = printouts.qr_renderers()
+    slots = printouts.renderers("qr")
     holders = [object() for _ in range(printouts.QR_SLOTS)]
     for holder in holders:
         portal.call(slots.acquire_on_behalf_of, holder)
@@ -280,14 +280,14 @@ def test_a_burst_of_sheets_never_makes_a_qr_image_busy(
     assert portal is not None
     monkeypatch.setattr(printouts, "RENDER_WAIT", 0.05)
     for slots, count in (
-        (printouts.sheet_renderers(), printouts.SHEET_SLOTS),
-        (printouts.qr_renderers(), printouts.QR_SLOTS),
+        (printouts.renderers("sheet"), printouts.SHEET_SLOTS),
+        (printouts.renderers("qr"), printouts.QR_SLOTS),
     ):
         holders = [object() for _ in range(count)]
         for holder in holders:
             portal.call(slots.acquire_on_behalf_of, holder)
         try:
-            sheets_held = slots is printouts.sheet_renderers()
+            sheets_held = slots is printouts.renderers("sheet")
             for name in ("print.pdf", "print.png"):
                 r = client.get(f"/v1/licenses/{issued.id}/{name}", headers=own)
                 assert r.status_code == (503 if sheets_held else 200), r.text

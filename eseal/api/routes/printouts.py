@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
@@ -78,15 +78,10 @@ class RendererBusy(ExternalFailure):
 
 
 @functools.cache
-def sheet_renderers() -> anyio.CapacityLimiter:
-    """This process's slots for sheets (made on first use, in the event loop)."""
-    return anyio.CapacityLimiter(SHEET_SLOTS)
-
-
-@functools.cache
-def qr_renderers() -> anyio.CapacityLimiter:
-    """This process's slots for QR images (made on first use, in the event loop)."""
-    return anyio.CapacityLimiter(QR_SLOTS)
+def renderers(kind: Literal["sheet", "qr"]) -> anyio.CapacityLimiter:
+    """This process's slots for sheets (:data:`SHEET_SLOTS`) or for QR images
+    (:data:`QR_SLOTS`), each kind its own (made on first use, in the event loop)."""
+    return anyio.CapacityLimiter(SHEET_SLOTS if kind == "sheet" else QR_SLOTS)
 
 
 async def _rendered(slots: anyio.CapacityLimiter, render: Callable[[], bytes]) -> bytes:
@@ -168,7 +163,7 @@ async def license_qr(
     row = await run_in_threadpool(_own_license, node, principal, license_id)
     return _answer(
         request,
-        await _rendered(qr_renderers(), lambda: qr_image(row.document)),
+        await _rendered(renderers("qr"), lambda: qr_image(row.document)),
         PNG,
         f"{row.id}.png",
     )
@@ -189,7 +184,7 @@ async def _sheet(
     row = await run_in_threadpool(_own_license, node, principal, license_id)
     cjk_font_path()  # FontMissing (503) before a slot is taken, as the CLI looks first
     now = int(time.time())
-    body = await _rendered(sheet_renderers(), lambda: render(printable(node, row, now=now)))
+    body = await _rendered(renderers("sheet"), lambda: render(printable(node, row, now=now)))
     return _answer(request, body, media_type, f"{row.id}.{suffix}")
 
 
@@ -302,5 +297,5 @@ async def stamp_qr(
     no-cache`` with an ETag."""
     text = await run_in_threadpool(_own_stamp, node, principal, seal_id, stamp_id)
     return _answer(
-        request, await _rendered(qr_renderers(), lambda: qr_image(text)), PNG, f"{stamp_id}.png"
+        request, await _rendered(renderers("qr"), lambda: qr_image(text)), PNG, f"{stamp_id}.png"
     )
