@@ -13,12 +13,12 @@ witness answers is trusted. Each answer is bounded in size and time.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import Select, bindparam, delete, func, insert, select, update
+from sqlalchemy import Integer, Row, Select, Text, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from eseal.models import LogWitnessRow
@@ -328,7 +328,7 @@ def ask(
 MAX_SERVED_COSIGNATURES = MAX_SIGNATURES - 1
 
 
-def _cosigned(stored: Select[tuple[int, str]]) -> Select[tuple[str, bytes | None, str | None]]:
+def _cosigned(stored: Select[int, str]) -> Select[str, bytes | None, str | None]:
     """The ``stored`` checkpoint's note with the witnesses' rows that have a line at its
     size (one row with no line when there are none), by witness name."""
     cp = stored.subquery()
@@ -347,6 +347,12 @@ _LATEST_COSIGNED = _cosigned(
 _COSIGNED_AT = _cosigned(
     select(_checkpoint.c.size, _checkpoint.c.note).where(_checkpoint.c.size == bindparam("size"))
 )
+#: A checkpoint the log does not store (its empty one), given in place of the row.
+_COSIGNED_UNSTORED = _cosigned(
+    select(
+        bindparam("size", type_=Integer).label("size"), bindparam("note", type_=Text).label("note")
+    )
+)
 
 
 def cosigned_checkpoint(node: Node, size: int | None = None) -> str:
@@ -360,17 +366,18 @@ def cosigned_checkpoint(node: Node, size: int | None = None) -> str:
     witnesses' rows at its size): every status answer serves this, and a node without
     witnesses, or with witnesses in another process's hands (``eseal witness add``, ``ask``
     from cron), is then asked nothing more than the checkpoint it needs anyway, with
-    nothing cached that another process could make stale."""
-    query = _LATEST_COSIGNED if size is None else _COSIGNED_AT
-    try:
-        with node.sql.read_engine.connect() as conn:
-            rows = conn.execute(query, {} if size is None else {"size": size}).all()
-    except SQLAlchemyError as e:
-        raise StoreUnavailable(f"ledger database error: {error_reason(e)}") from e
-    if not rows:
-        if size is not None:
+    nothing cached that another process could make stale. A log that stores no checkpoint
+    yet serves its size-0 one, signed when asked, joined in the row's place."""
+    if size is None:
+        rows = _read(node, _LATEST_COSIGNED, {})
+    else:
+        rows = _read(node, _COSIGNED_AT, {"size": size})
+        if not rows:
             raise ValueError(f"the log stores no checkpoint of size {size}")
-        return _empty_log_checkpoint(node)
+    if not rows:  # a log that stores no checkpoint yet
+        note = node.log.checkpoint()
+        given = {"size": Checkpoint.of_note(note).size, "note": note}
+        rows = _read(node, _COSIGNED_UNSTORED, given)
     note = str(rows[0].note)
     root = Checkpoint.of_note(note).root_hash
     lines = [
@@ -381,24 +388,14 @@ def cosigned_checkpoint(node: Node, size: int | None = None) -> str:
     return note + "".join(lines[:MAX_SERVED_COSIGNATURES])
 
 
-def _empty_log_checkpoint(node: Node) -> str:
-    """The checkpoint of a log that stores none yet (size 0, signed now), with the lines on
-    it."""
-    note = node.log.checkpoint()
-    checkpoint = Checkpoint.of_note(note)
-    query = (
-        select(_w.c.cosignature)
-        .where(
-            _w.c.size == checkpoint.size,
-            _w.c.root_hash == checkpoint.root_hash,
-            _w.c.cosignature.is_not(None),
-        )
-        .order_by(_w.c.name)
-        .limit(MAX_SERVED_COSIGNATURES)
-    )
-    with node.sql.read_engine.connect() as conn:
-        lines = [str(line) for (line,) in conn.execute(query)]
-    return note + "".join(lines)
+def _read(
+    node: Node, query: Select[str, bytes | None, str | None], given: dict[str, object]
+) -> Sequence[Row[str, bytes | None, str | None]]:
+    try:
+        with node.sql.read_engine.connect() as conn:
+            return conn.execute(query, given).all()
+    except SQLAlchemyError as e:
+        raise StoreUnavailable(f"ledger database error: {error_reason(e)}") from e
 
 
 def witnessed_size(node: Node, latest: int) -> int | None:

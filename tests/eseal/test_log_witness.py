@@ -14,11 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, text
+from sqlalchemy import event, insert, text
 
 from eseal.agencies import Principal
 from eseal.api.app import create_app
 from eseal.licenses import issue
+from eseal.models import LogWitnessRow
 from eseal.node import ISSUING_MIGRATIONS, Node, init_node
 from eseal.trust_export import build_bundle
 from eseal.witness import add_log, remove_log, require_witness_key, witnessed_log
@@ -39,6 +40,7 @@ from keys.errors import InvalidInput
 from ledger.checkpoint import Checkpoint, open_note
 from ledger.cosignature import QuorumNotMet, cosign, parse_cosigner_key, verify_witnessed
 from ledger.entries import Entry, digest
+from ledger.merkle import EMPTY_ROOT
 from ledger.migrate import upgrade
 from ledger.sql import make_engine, sqlite_url
 from ledger.witness import Cosigned
@@ -394,6 +396,42 @@ def test_a_status_answer_reads_its_checkpoint_and_lines_in_one_statement(
         for engine in engines:
             event.remove(engine, "before_cursor_execute", seen)
         beijing.close()
+        node.close()
+
+
+def _serves_the_unstored_checkpoint_with_its_lines(node: Node) -> None:
+    """A log that stores no checkpoint yet serves its size-0 one, signed when asked, with
+    the lines stored on it (its size and root hash) by witness name, and no other."""
+    with node.sql.write_engine.begin() as conn:
+        conn.execute(text("DELETE FROM ledger_checkpoint"))
+    empty = node.log.checkpoint()
+    assert Checkpoint.of_note(empty).size == 0
+    assert cosigned_checkpoint(node) == empty  # no witness yet
+    lines = {"b": "— b line\n", "a": "— a line\n", "c": "— c line\n", "d": None}
+    roots = {"b": EMPTY_ROOT, "a": EMPTY_ROOT, "c": bytes(32), "d": None}
+    with node.sql.write_engine.begin() as conn:
+        for name, line in lines.items():
+            conn.execute(
+                insert(LogWitnessRow.__table__),  # type: ignore[attr-defined]
+                {"name": name, "url": f"http://{name}.test", "verifier_key": name, "size": 0,
+                 "root_hash": roots[name], "cosignature": line, "added_at": NOW},
+            )  # fmt: skip
+    assert cosigned_checkpoint(node) == empty + "— a line\n— b line\n"
+
+
+def test_a_log_storing_no_checkpoint_serves_its_empty_one_with_its_lines(pair: Pair) -> None:
+    _serves_the_unstored_checkpoint_with_its_lines(pair.log)
+
+
+@pytest.mark.postgres
+def test_a_log_storing_no_checkpoint_on_postgres(tmp_path: Path) -> None:
+    url = postgres_url()
+    if url is None:
+        pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
+    node = postgres_node(tmp_path / "pg", url)
+    try:
+        _serves_the_unstored_checkpoint_with_its_lines(node)
+    finally:
         node.close()
 
 
