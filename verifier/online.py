@@ -22,7 +22,7 @@ from urllib.parse import quote
 import httpx
 
 from keys.errors import PARSE_ERRORS, CheckFailed, ExternalFailure, InvalidInput, shown
-from keys.strictjson import refuse_duplicate_keys
+from keys.strictjson import MalformedJson, loads_strict
 from ledger.checkpoint import (
     Checkpoint,
     NoteVerifier,
@@ -239,12 +239,12 @@ class OnlineStatus:
         if media != "application/json":
             raise NodeAnswerMalformed(f"{self.base_url}{path} answered {shown(media)}, not JSON")
         try:
-            # UTF-8 only (bytes would pass UTF-16 too); a key named twice is no answer (one
-            # parser would read the first, another the last).
-            answer = json.loads(body.decode(), object_pairs_hook=refuse_duplicate_keys)
-        except (ValueError, RecursionError) as e:
+            # UTF-8 only, each key once (one parser would read the first of a key named
+            # twice, another the last), no NaN or Infinity, bounded numbers.
+            answer = loads_strict(body, what="the answer", max_bytes=MAX_RESPONSE)
+        except MalformedJson as e:
             raise NodeAnswerMalformed(
-                f"{self.base_url}{path} did not answer JSON: {shown(e, 200)}"
+                f"{self.base_url}{path} did not answer strict JSON: {e.message}"
             ) from e
         if not isinstance(answer, dict):
             raise NodeAnswerMalformed(f"{self.base_url}{path} did not answer a JSON object")

@@ -1274,6 +1274,35 @@ def test_a_key_repeated_in_a_node_answer_is_malformed(region: Region, client: Te
         verify_text(issued.qr_text, ctx)
 
 
+@pytest.mark.parametrize(
+    ("field", "match"),
+    [
+        (b'"extra":NaN,', "NaN is not a JSON number"),
+        (b'"extra":1e999,', "too large"),
+        (b'"extra":' + b"9" * 65 + b",", "65 digits"),
+    ],
+)
+def test_a_node_answer_that_is_no_strict_json_is_malformed(
+    region: Region, client: TestClient, field: bytes, match: str
+) -> None:
+    """What Python's json takes but RFC 8259 has not (NaN, a number that is infinity) or a
+    number longer than any field needs is no answer: refused before any field is read."""
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    real = client.get(f"/v1/licenses/{issued.id}/status").content
+    assert real.startswith(b"{")
+    edited = b"{" + field + real[1:]
+    json.loads(edited)  # Python's own reader takes each of these
+
+    def reply(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=edited, headers=JSON_TYPE)
+
+    node = httpx.Client(transport=httpx.MockTransport(reply), base_url="http://node")
+    status = OnlineStatus("http://node", region="500000", client=node)
+    ctx = VerifyContext(_store(client, region), NOW + 60, status=status)
+    with pytest.raises(NodeAnswerMalformed, match=match):
+        verify_text(issued.qr_text, ctx)
+
+
 def test_a_node_answer_is_bounded_and_a_bad_url_is_unreachable(
     region: Region, client: TestClient
 ) -> None:
