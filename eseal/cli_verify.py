@@ -35,6 +35,7 @@ from verifier.pipeline import (
     StatusAnswer,
     StatusSource,
     VerifyContext,
+    unheld_seal_region,
     verify_text,
 )
 from verifier.scan import MAX_IMAGE_BYTES
@@ -418,6 +419,36 @@ def _hint(
     return HINTS.get(warning, "")
 
 
+def _unheld_hint(region: str | None, seal_region: str | None) -> str | None:
+    """What to add for a license of ``region``, or a stamp of a seal of an agency of
+    ``seal_region``, whose region's trust bundle was not given, or None."""
+    if region is not None:
+        whose = (
+            f"中央国家机关签发 a license of the central government ({region})"
+            if region == CENTRAL_REGION
+            else f"其他地区签发 a license of region {region}"
+        )
+        return (
+            f"{whose}, whose trust bundle was not given: add its --bundle FILE (eseal bundle "
+            "fetch its node's URL --pin ITS_ROOT_KEY_ID --out FILE) and its --revocations "
+            "FILE, or --online its node's URL"
+        )
+    if seal_region is None:
+        return None
+    whose = (
+        "中央国家机关单位的印章，可能登记在未提供信任名单的地区 a seal of a central government "
+        "agency, which the bundle of any region may list, and none given does"
+        if seal_region == CENTRAL_REGION
+        else f"其他地区单位的印章 a seal of an agency of region {seal_region}, whose trust "
+        "bundle was not given"
+    )
+    return (
+        f"{whose}: add the --bundle FILE of the region whose node registered it (eseal bundle "
+        "fetch its node's URL --pin ITS_ROOT_KEY_ID --out FILE) and its --revocations FILE, "
+        "or --online its node's URL"
+    )
+
+
 def _summary(
     verdict: Verdict,
     online: list[str] | None = None,
@@ -431,8 +462,11 @@ def _summary(
     d = verdict.document
     region = d.get("region") if d and verdict.kind == "license" else None
     elsewhere = verdict.status is Status.UNKNOWN_ISSUER and bool(region) and region not in trusted
+    # A stamp names no region: its seal's agency does, by its credit code.
+    seal_region = unheld_seal_region(verdict, trusted)
     # Of a region whose list was not given: not "possibly forged", the hint below says why.
-    said = None if verdict.valid or elsewhere else why_text(verdict.status, verdict.kind)
+    unheld = elsewhere or seal_region is not None
+    said = None if verdict.valid or unheld else why_text(verdict.status, verdict.kind)
     if said:
         typer.echo(f"  说明 Why: {said}")
     if d and not verdict.valid:
@@ -470,17 +504,9 @@ def _summary(
         typer.echo(
             f"  见证 Witnessed: {k}/{n} 个见证方联署（{need}）{met}: {witnessing.describe()}"
         )
-    if elsewhere:
-        whose = (
-            f"中央国家机关签发 a license of the central government ({region})"
-            if region == CENTRAL_REGION
-            else f"其他地区签发 a license of region {region}"
-        )
-        typer.echo(
-            f"  hint: {whose}, whose trust bundle was not given: add its --bundle "
-            "FILE (eseal bundle fetch its node's URL --pin ITS_ROOT_KEY_ID --out FILE) and its "
-            "--revocations FILE, or --online its node's URL"
-        )
+    hint = _unheld_hint(region if elsewhere else None, seal_region)
+    if hint:
+        typer.echo(f"  hint: {hint}")
     unchecked = {c.step: c.detail for c in verdict.checks if not c.ok}
     for warning in verdict.warnings:
         seen = f" ({unchecked['status']})" if warning == NO_STATUS and "status" in unchecked else ""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Protocol
@@ -28,7 +28,7 @@ from verifier.document import (
     decode,
 )
 from verifier.holder import HolderNotApplicable, InvalidHolderId, compare, presented_id
-from verifier.trust import Signer, TrustBundle, TrustStore, displayable
+from verifier.trust import CENTRAL_REGION, Signer, TrustBundle, TrustStore, displayable
 from verifier.verdict import (
     CLOCK_BEHIND,
     DOCUMENT_NOT_COMPARED,
@@ -198,6 +198,41 @@ def find_issuer(run: _Run) -> None:
     run.passed("issuer", f"{len(run.candidates)} trusted key(s) with id {run.kid_hex}")
 
 
+def covers(region: str, code: str) -> bool:
+    """Whether the division ``code`` (GB/T 2260, six digits) lies in ``region``: a province
+    (``xx0000``) holds its cities and counties, a city (``xxxx00``) its counties."""
+    if region.endswith("0000"):
+        return code[:2] == region[:2]
+    if region.endswith("00"):
+        return code[:4] == region[:4]
+    return code == region
+
+
+def seal_region(agency_code: str) -> str | None:
+    """The region a seal stamp's agency names by its credit code (GB 32100: positions 3-8,
+    where the agency is registered), or None where they are not six digits. A stamp names
+    no region of its own; this is the best the window knows of whose trusted list would
+    hold the seal (the central government's ``100000``: any region's may)."""
+    region = agency_code[2:8]
+    return region if len(region) == 6 and region.isascii() and region.isdigit() else None
+
+
+def unheld_seal_region(verdict: Verdict, trusted: Iterable[str]) -> str | None:
+    """The region whose trusted list a stamp of an unknown seal would be on, by its
+    agency's credit code, where none of the ``trusted`` regions holds it, or None: then its
+    seal is unknown to its own region's list, and may be forged. One of a central
+    government agency is named ``100000`` (any region's list may hold it)."""
+    agency = verdict.document.get("agency_code") if verdict.kind == "stamp" else None
+    if verdict.status is not Status.UNKNOWN_ISSUER or not isinstance(agency, str):
+        return None
+    registered = seal_region(agency)
+    if registered is None or (
+        registered != CENTRAL_REGION and any(covers(r, registered) for r in trusted)
+    ):
+        return None
+    return registered
+
+
 def _unknown_issuer(run: _Run, want: str) -> str:
     """Why no trusted key signed the document, with what the trust store may lack: a
     region it does not hold, or a key newer than its newest bundle."""
@@ -207,10 +242,20 @@ def _unknown_issuer(run: _Run, want: str) -> str:
     region = claims.body.region if isinstance(claims, LicenseClaims) else None
     # Its own region's newest bundle (a stamp names no region: any region's).
     newest = store.signed_at.get(region) if region else max(store.signed_at.values(), default=None)
-    if region is not None and newest is None:
-        trusted = ", ".join(sorted(store.signed_at)) or "none"
+    trusted = ", ".join(sorted(store.signed_at)) or "none"
+    registered = seal_region(claims.issuer) if region is None else None
+    held = region is None or newest is not None
+    if not held:
         why += f"; a license of region {region} (regions trusted: {trusted})"
-    elif newest is not None and claims.issued_at > newest:
+    elif registered == CENTRAL_REGION:
+        why += (
+            f"; a seal of a central government agency ({registered}), which any region's "
+            f"bundle may list (regions trusted: {trusted})"
+        )
+    elif registered is not None and not any(covers(r, registered) for r in store.signed_at):
+        held = False
+        why += f"; a seal of an agency of region {registered} (regions trusted: {trusted})"
+    if held and newest is not None and claims.issued_at > newest:
         why += (
             f"; signed on {beijing_day(claims.issued_at)}, after the newest trust bundle "
             f"({beijing_day(newest)}): a newer bundle may list its key"
@@ -461,6 +506,9 @@ def _describe(run: _Run) -> None:
             "id": claims.stamp_id,
             "seal_id": stamp.seal_id,
             "seal_name": seal.name if seal else None,
+            # The seal's agency as the stamp names it (its issuer): by its credit code, the
+            # region whose trusted list would hold the seal (seal_region).
+            "agency_code": claims.issuer,
             "file_name": stamp.file_name,
             "size": stamp.size,
             "sha256": stamp.document_sha256.hex(),

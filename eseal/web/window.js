@@ -87,6 +87,11 @@
       why_stamp_REVOKED: "该印章已被撤销，其盖章不能作为有效凭证",
       why_stamp_KEY_REVOKED: "该印章的密钥已被吊销，其盖章不能作为有效凭证",
       why_stamp_UNKNOWN_ISSUER: "该印章不在本地区的信任名单中：可能是伪造的",
+      peer_stamp_unknown_note: (code) => `该印章不在该地区（区划代码 ${code}）的信任名单中：可能是伪造的`,
+      stamp_elsewhere_note: (code) =>
+        `该印章的用章单位登记于其他地区（区划代码 ${code}）：本窗口未持有该地区的信任名单，无法在此核验真伪，请通过该地区的核验服务核验`,
+      stamp_central_note:
+        "该印章的用章单位为中央国家机关：本窗口持有的信任名单中没有该印章，它可能登记在其他地区，无法在此核验真伪，请通过用章单位所在地区的核验服务核验",
       why_stamp_ISSUER_NOT_AUTHORISED: "该印章未获本地区授权",
       why_stamp_NOT_YET_VALID: "盖章时间尚未到",
       why_stamp_NOT_IN_LEDGER: "账本中没有该盖章的记录",
@@ -288,6 +293,11 @@
       why_stamp_REVOKED: "The seal has been revoked: its stamps are not valid proof",
       why_stamp_KEY_REVOKED: "The seal's key has been revoked: its stamps are not valid proof",
       why_stamp_UNKNOWN_ISSUER: "The seal is not on this region's trusted list: possibly forged",
+      peer_stamp_unknown_note: (code) => `The seal is not on the trusted list of region ${code}: possibly forged`,
+      stamp_elsewhere_note: (code) =>
+        `The seal's agency is registered in another region (code ${code}): this window does not hold that region's trusted list and cannot check it here. Verify it with that region's service`,
+      stamp_central_note:
+        "The seal's agency is of the central government: no trusted list this window holds lists the seal, which may be registered in another region, so it cannot be checked here. Verify it with the service of the region that registered the agency",
       why_stamp_ISSUER_NOT_AUTHORISED: "The seal is not authorised by this region",
       why_stamp_NOT_YET_VALID: "The stamp's time has not come yet",
       why_stamp_NOT_IN_LEDGER: "The ledger holds no record of this stamp",
@@ -793,6 +803,32 @@
     return named !== null && peerOf(named) === null ? named.code : null;
   }
 
+  // Whether the division ``code`` lies in ``region`` (GB/T 2260, as verifier.pipeline.covers):
+  // a province (xx0000) holds its cities and counties, a city (xxxx00) its counties.
+  function covers(region, code) {
+    if (region.endsWith("0000")) return code.slice(0, 2) === region.slice(0, 2);
+    if (region.endsWith("00")) return code.slice(0, 4) === region.slice(0, 4);
+    return code === region;
+  }
+
+  // A seal stamp names no region: its seal's agency does, by its credit code (positions
+  // 3–8, where it is registered; verifier.pipeline.unheld_seal_region). For a stamp whose
+  // seal is unknown here, the region so named where this node's own list would not hold
+  // the seal, as { code, peer }: peer, the peer region whose list would (an unknown seal
+  // there may be forged), or null (the clerk is sent to that region's service). A central
+  // government agency's (100000) may be on any region's list. Null otherwise: this node's
+  // own list would hold it, or its region or the stamp's agency is not known.
+  function sealRegion(v) {
+    const here = typeof state.region === "string" ? state.region : "";
+    if (v.status !== "UNKNOWN_ISSUER" || v.kind !== "stamp" || !/^[0-9]{6}$/.test(here)) return null;
+    const doc = v.document && typeof v.document === "object" ? v.document : {};
+    const code = typeof doc.agency_code === "string" ? doc.agency_code.slice(2, 8) : "";
+    if (!/^[0-9]{6}$/.test(code)) return null;
+    if (code === CENTRAL_REGION) return { code, peer: null };
+    if (covers(here, code)) return null;
+    return { code, peer: state.peers.find((p) => covers(p, code)) || null };
+  }
+
   // The id of the license that replaces this one (a renewal's or a transfer's), or null.
   function successor(v) {
     const fr = v.freshness && typeof v.freshness === "object" ? v.freshness : {};
@@ -809,6 +845,9 @@
     if (there !== null) return t(there === CENTRAL_REGION ? "central_note" : "elsewhere_note", there);
     const named = namedRegion(v);
     if (named !== null) return t("peer_unknown_note", peerOf(named));
+    const seal = sealRegion(v);
+    if (seal !== null && seal.code === CENTRAL_REGION) return t("stamp_central_note");
+    if (seal !== null) return seal.peer ? t("peer_stamp_unknown_note", seal.peer) : t("stamp_elsewhere_note", seal.code);
     const stampKey = "why_stamp_" + v.status;
     if (v.kind === "stamp" && stampKey in STRINGS.zh) return t(stampKey);
     const key = "why_" + v.status;

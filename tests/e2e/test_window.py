@@ -6,6 +6,7 @@ screenshot of each result is saved to test-artifacts/window-*.png."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import re
 import time
@@ -45,8 +46,8 @@ from tests.eseal.conftest import (
     WORKER,
     business_request,
 )
-from verifier.claims import LicenseClaims
-from verifier.document import decode, sign_license
+from verifier.claims import LicenseClaims, StampBody, StampClaims
+from verifier.document import decode, encode_stamp, sign_license
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -748,6 +749,50 @@ def test_a_city_node_tells_another_city_of_its_province_from_its_own_and_its_pee
         expect(said.nth(0)).to_have_text("签发机关不在本地区的信任名单中：可能是伪造的")
     finally:
         o.close()
+
+
+def _unknown_seal_stamp(agency: str) -> str:
+    """A stamp by a seal of ``agency`` (its credit code) whose key no region lists."""
+    seal = f"{agency}.0123456789AB"
+    body = StampBody(seal, hashlib.sha256(b"notice").digest(), "notice.txt", 6)
+    now = int(time.time())
+    claims = StampClaims(agency, now, now, f"{seal}.0000000001", body)
+    return encode_stamp(claims, SigningKey.generate())
+
+
+def test_a_stamp_of_another_regions_seal_is_sent_to_its_region_not_called_forged(
+    opened: Opened, site: Site
+) -> None:
+    """A stamp names no region, but its seal's agency does by its credit code: a stamp of
+    a Beijing agency's seal unknown here (this node holds Chongqing's list only) is sent to
+    Beijing's service, where the page said it was possibly forged; with Beijing a peer, it
+    is possibly forged by Beijing's list; a Chongqing seal unknown here, by this region's."""
+    page = opened.page
+    said = page.locator("#banner-notes li:not(.tech)")
+    _paste(page, _unknown_seal_stamp(BEIJING_MARKET))
+    expect(page.locator("#banner-code")).to_have_text("UNKNOWN_ISSUER")
+    expect(said.nth(0)).to_have_text(
+        "该印章的用章单位登记于其他地区（区划代码 110000）：本窗口未持有该地区的信任名单，"
+        "无法在此核验真伪，请通过该地区的核验服务核验"
+    )
+    expect(page.locator("#banner-notes")).not_to_contain_text("可能是伪造的")
+    page.locator("#lang").click()
+    expect(said.nth(0)).to_contain_text("The seal's agency is registered in another region")
+    page.locator("#lang").click()
+    _paste(page, _unknown_seal_stamp(MARKET))
+    expect(said.nth(0)).to_have_text("该印章不在本地区的信任名单中：可能是伪造的")
+
+    def with_peers(route: Route) -> None:
+        route.fulfill(json=route.fetch().json() | {"peers": ["110000"]})
+
+    page.route("**/healthz", with_peers)
+    with page.expect_response("**/healthz"):
+        page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    _paste(page, _unknown_seal_stamp(BEIJING_MARKET))
+    expect(said.nth(0)).to_have_text(
+        "该印章不在该地区（区划代码 110000）的信任名单中：可能是伪造的"
+    )
 
 
 def test_tampered_license_is_red(opened: Opened, site: Site) -> None:

@@ -4,6 +4,7 @@ offline, in one ``eseal verify``."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import zlib
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nacl.signing import SigningKey
 
 from eseal.agencies import Principal, add_agency
 from eseal.licenses import IssueRequest, change_status, issue
@@ -22,8 +24,9 @@ from tests.e2e.conftest import serve_app
 from tests.eseal.conftest import BUSINESS, MARKET, NOW, PASSPHRASE, business_request, make_region
 from tests.eseal.conftest import run_eseal as run
 from verifier.base45 import b45encode
+from verifier.claims import StampBody, StampClaims
 from verifier.cose import cose_sign1_bytes
-from verifier.document import decode
+from verifier.document import decode, encode_stamp
 
 BEIJING_MARKET = "11110000MB01234562"
 
@@ -218,6 +221,55 @@ def test_another_regions_license_without_its_bundle_says_how_to_get_it(
         assert code == 0, err
         assert "hint:" not in said
         assert "说明 Why:" not in said
+
+
+def _unknown_seal_stamp(agency: str) -> str:
+    """A stamp by a seal of ``agency`` whose key no region lists (a forgery, or a seal of
+    a region whose bundle the window lacks: the window cannot tell which)."""
+    seal = f"{agency}.0123456789AB"
+    body = StampBody(seal, hashlib.sha256(b"notice").digest(), "notice.txt", 6)
+    claims = StampClaims(agency, NOW, NOW, f"{seal}.0000000001", body)
+    return encode_stamp(claims, SigningKey.generate())
+
+
+def test_a_stamp_of_another_regions_seal_is_not_said_to_be_forged(
+    regions: Regions, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stamp names no region, but its seal's agency does, by its credit code: a stamp of
+    a Chongqing seal unknown to Beijing's bundle, the only one given, is of a region whose
+    bundle was not given, and the summary says what to add, where it said "possibly
+    forged". Given Chongqing's bundle too, the seal is unknown to its own region's list: then
+    it may be forged. A central government agency's seal may be on any region's list."""
+    bj, cq = regions.bj, regions.cq
+    stamp = _unknown_seal_stamp(MARKET)
+    code, said, err = run(["verify", stamp, *_files(bj)], capsys, monkeypatch)
+    assert code == 1, err
+    lines = said.splitlines()
+    assert lines[0] == "✘ 未知签发机关 Unknown issuer"
+    assert not any(line.startswith("  说明 Why:") for line in lines), said
+    assert lines[-1] == (
+        "  hint: 其他地区单位的印章 a seal of an agency of region 500000, whose trust bundle was "
+        "not given: add the --bundle FILE of the region whose node registered it (eseal bundle "
+        "fetch its node's URL --pin ITS_ROOT_KEY_ID --out FILE) and its --revocations FILE, or "
+        "--online its node's URL"
+    )
+    assert "a seal of an agency of region 500000 (regions trusted: 110000)" in said
+    code, said, err = run(["verify", stamp, *_files(bj, cq)], capsys, monkeypatch)
+    assert code == 1, err
+    assert said.splitlines()[1] == (
+        "  说明 Why: 该印章不在所给的信任名单中：可能是伪造的 the seal is on none of the trusted "
+        "lists given: possibly forged"
+    )
+    assert "hint:" not in said
+    code, said, err = run(
+        ["verify", _unknown_seal_stamp("111000000000PH001J"), *_files(bj, cq)], capsys, monkeypatch
+    )
+    assert code == 1, err
+    assert "说明 Why:" not in said
+    assert said.splitlines()[-1].startswith(
+        "  hint: 中央国家机关单位的印章，可能登记在未提供信任名单的地区 a seal of a central "
+        "government agency, which the bundle of any region may list, and none given does: "
+    )
 
 
 def test_the_summary_says_why_in_the_clerks_words(

@@ -38,7 +38,9 @@ from verifier.pipeline import (
     StatusAnswer,
     VerifyContext,
     beijing_day,
+    covers,
     status_reason,
+    unheld_seal_region,
     verify_text,
 )
 from verifier.trust import (
@@ -611,6 +613,30 @@ def test_seal_stamp_matches_only_its_document(region: Region) -> None:
     assert [c.step for c in bad.checks if c.ok][-1] == "status"
     revoke_seal(region.node, MARKET_AGENT, seal.id, reason="lost", now=NOW + 5)
     assert verify_text(stamped.qr_text, _ctx(region), document=doc).status is Status.REVOKED
+
+
+def test_a_stamp_of_a_seal_unknown_here_names_its_agencys_region(region: Region) -> None:
+    """A stamp names no region; its seal's agency names one by its credit code (positions
+    3-8): a window none of whose bundles covers that region lacks the seal's list, and is
+    told so, where it could only say "possibly forged". A window holding the region's
+    bundle (its province's, or a city's holding the agency's county) does not."""
+    seal = _contract_seal(region)
+    stamped = stamp(region.node, MARKET_AGENT, seal.id, document=b"x", document_name="x", now=NOW)
+    verdict = verify_text(stamped.qr_text, VerifyContext(TrustStore(), LATER))
+    assert verdict.status is Status.UNKNOWN_ISSUER
+    assert verdict.document["agency_code"] == MARKET
+    assert "a seal of an agency of region 500000 (regions trusted: none)" in verdict.reasons[0]
+    assert unheld_seal_region(verdict, []) == "500000"
+    assert unheld_seal_region(verdict, ["110000", "500100"]) == "500000"
+    assert unheld_seal_region(verdict, ["500000"]) is None
+    valid = verify_text(stamped.qr_text, _ctx(region))
+    assert valid.document["agency_code"] == MARKET
+    assert unheld_seal_region(valid, []) is None  # known: no region to name
+    assert covers("440000", "440305")
+    assert covers("440300", "440305")
+    assert covers("440305", "440305")
+    assert not covers("440300", "440100")
+    assert not covers("440305", "440300")
 
 
 def test_bundle_is_signed_and_pinned(region: Region) -> None:
