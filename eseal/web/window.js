@@ -983,11 +983,13 @@
       if (state.view.sentDocument) addField(el.docFields, t("f_compare"), t("compare_license"), "wide is-skip");
     }
     // The agency's seal is shown only beside a document its key really signed: a red
-    // seal next to forged content is what a forger would want the clerk to see.
+    // seal next to forged content is what a forger would want the clerk to see. Its image
+    // is this node's to serve only for a seal of its own region (a peer's it has not).
     const signed = (Array.isArray(v.checks) ? v.checks : []).some(
       (c) => c && c.step === "signature" && c.ok === true,
     );
-    if (signed && typeof doc.seal_id === "string" && doc.seal_id) {
+    const ours = state.region === null || issuer.region === state.region;
+    if (signed && ours && typeof doc.seal_id === "string" && doc.seal_id) {
       el.sealImage.alt = doc.seal_name
         ? t("seal_alt") + doc.seal_name
         : t("seal_alt_agency") + (issuer.agency_name || issuer.agency_code || "");

@@ -95,6 +95,7 @@ class City:
 
     url: str
     peer: str
+    peer_stamp: str  # a stamp by a seal of the peer's, which its list holds
 
 
 def _unknown_key_license(site: Site, region: str, agency: str) -> str:
@@ -304,6 +305,19 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
                 types=[BUSINESS],
                 now=now,
             )
+            gz_agent = Principal("agency", GUANGZHOU_MARKET)
+            seal = create_seal(
+                guangzhou,
+                gz_agent,
+                agency_code=GUANGZHOU_MARKET,
+                name="合同专用章",
+                seal_type="contract",
+                image=None,
+                now=now,
+            )
+            peer_stamp = stamp(
+                guangzhou, gz_agent, seal.id, document=b"notice", document_name="n.txt", now=now
+            ).qr_text
             server, thread, url = serve_app(guangzhou)
             try:
                 add_peer(shenzhen, url, guangzhou.root_key_id.hex(), now=now)
@@ -314,7 +328,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
             guangzhou.close()
         server, thread, url = serve_app(shenzhen)
         try:
-            yield City(url, "440100")
+            yield City(url, "440100", peer_stamp)
         finally:
             server.should_exit = True
             thread.join(timeout=10)
@@ -793,6 +807,25 @@ def test_a_stamp_of_another_regions_seal_is_sent_to_its_region_not_called_forged
     expect(said.nth(0)).to_have_text(
         "该印章不在该地区（区划代码 110000）的信任名单中：可能是伪造的"
     )
+
+
+def test_a_peers_seal_is_not_asked_of_this_node(browser: Browser, site: Site, city: City) -> None:
+    """A stamp by a peer region's seal is valid at 深圳's node, which holds 广州's list; its
+    seal image is 广州's to serve, and is not asked of 深圳's node, where the page asked for
+    it and got a 404 (an error in the console, a request for nothing)."""
+    o = Opened(browser, site, DESKTOP, url=city.url, learn=True)
+    try:
+        page = o.page
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url) if "/v1/seals/" in r.url else None)
+        _paste(page, city.peer_stamp)
+        expect(page.locator("#banner")).to_have_attribute("data-state", "amber")
+        expect(page.locator("#doc-kind")).to_have_text("电子印章")
+        _settled(page)
+        assert asked == []
+        expect(page.locator("#seal-image")).to_be_hidden()
+    finally:
+        o.close()
 
 
 def test_tampered_license_is_red(opened: Opened, site: Site) -> None:
