@@ -92,7 +92,7 @@
         `该印章的用章单位登记于其他地区（区划代码 ${code}）：本窗口未持有该地区的信任名单，无法在此核验真伪，请通过该地区的核验服务核验`,
       stamp_central_note:
         "该印章的用章单位为中央国家机关：本窗口持有的信任名单中没有该印章，它可能登记在其他地区，无法在此核验真伪，请通过用章单位所在地区的核验服务核验",
-      why_stamp_ISSUER_NOT_AUTHORISED: "该印章未获本地区授权",
+      why_stamp_ISSUER_NOT_AUTHORISED: "该印章未获其所在地区授权",
       why_stamp_NOT_YET_VALID: "盖章时间尚未到",
       why_stamp_NOT_IN_LEDGER: "账本中没有该盖章的记录",
       not_ours: "这不是电子证照或电子印章的二维码",
@@ -107,6 +107,8 @@
       // the file: whether the file is the one stamped is the file comparison's to say.
       ok_signature_stamp: "数字签名有效，盖章信息未被改动",
       ok_authority_stamp: "印章密钥经本地区根密钥认证",
+      ok_authority_peer: (name) => `签发密钥经${name}根密钥认证，且有权签发`,
+      ok_authority_stamp_peer: (name) => `印章密钥经${name}根密钥认证`,
       ok_status: "未被撤销、暂停或注销",
       ok_ledger: "签发记录已收录于本地区账本",
       ok_document: "所给文件与盖章时的原始文件一致",
@@ -298,7 +300,7 @@
         `The seal's agency is registered in another region (code ${code}): this window does not hold that region's trusted list and cannot check it here. Verify it with that region's service`,
       stamp_central_note:
         "The seal's agency is of the central government: no trusted list this window holds lists the seal, which may be registered in another region, so it cannot be checked here. Verify it with the service of the region that registered the agency",
-      why_stamp_ISSUER_NOT_AUTHORISED: "The seal is not authorised by this region",
+      why_stamp_ISSUER_NOT_AUTHORISED: "The seal is not authorised by its region",
       why_stamp_NOT_YET_VALID: "The stamp's time has not come yet",
       why_stamp_NOT_IN_LEDGER: "The ledger holds no record of this stamp",
       not_ours: "This is not an e-license or e-seal QR code",
@@ -311,6 +313,8 @@
       ok_time_stamp: "The stamp's time is valid",
       ok_signature_stamp: "The digital signature is valid: the stamp's details are unchanged",
       ok_authority_stamp: "The seal's key is certified by this region's root",
+      ok_authority_peer: (name) => `The key is certified by the root of ${name} and authorised`,
+      ok_authority_stamp_peer: (name) => `The seal's key is certified by the root of ${name}`,
       ok_status: "Not revoked, suspended or cancelled",
       ok_ledger: "Its issuance is recorded in the region's ledger",
       ok_document: "The file given is the original file that was stamped",
@@ -1207,6 +1211,13 @@
     }
     const stampKey = `ok_${c.step}_stamp`;
     const key = v.kind === "stamp" && stampKey in STRINGS.zh ? stampKey : "ok_" + c.step;
+    // Certified by a peer region's root (a document of its region), not this region's.
+    const issuer = v.issuer && typeof v.issuer === "object" ? v.issuer : {};
+    const theirs = typeof issuer.region === "string" && state.region !== null && issuer.region !== state.region;
+    if (c.step === "authority" && theirs) {
+      const name = typeof issuer.region_name === "string" && issuer.region_name ? issuer.region_name : issuer.region;
+      return t(key + "_peer", name);
+    }
     return key in STRINGS.zh ? t(key) : null;
   }
 

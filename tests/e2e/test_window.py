@@ -812,7 +812,8 @@ def test_a_stamp_of_another_regions_seal_is_sent_to_its_region_not_called_forged
 def test_a_peers_seal_is_not_asked_of_this_node(browser: Browser, site: Site, city: City) -> None:
     """A stamp by a peer region's seal is valid at 深圳's node, which holds 广州's list; its
     seal image is 广州's to serve, and is not asked of 深圳's node, where the page asked for
-    it and got a 404 (an error in the console, a request for nothing)."""
+    it and got a 404 (an error in the console, a request for nothing); and its key is said
+    to be certified by 广州's root, where the page said by "this region's"."""
     o = Opened(browser, site, DESKTOP, url=city.url, learn=True)
     try:
         page = o.page
@@ -824,6 +825,10 @@ def test_a_peers_seal_is_not_asked_of_this_node(browser: Browser, site: Site, ci
         _settled(page)
         assert asked == []
         expect(page.locator("#seal-image")).to_be_hidden()
+        # Its key is certified by 广州's root, not "this region's".
+        checks = page.locator("#checks")
+        expect(checks).to_contain_text("印章密钥经广州市根密钥认证")
+        expect(checks).not_to_contain_text("本地区根密钥")
     finally:
         o.close()
 
