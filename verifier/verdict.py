@@ -126,7 +126,8 @@ STAMP_WHY = {
     Status.UNKNOWN_ISSUER: "该印章不在所给的信任名单中：可能是伪造的 the seal is on none of the "
     "trusted lists given: possibly forged",
     Status.ISSUER_NOT_AUTHORISED: "该印章未获其地区授权 the seal is not authorised by its region",
-    Status.NOT_YET_VALID: "盖章时间尚未到 stamped in the future",
+    Status.NOT_YET_VALID: "盖章时间晚于当前时间，盖章尚未生效 stamped in the future: not in effect "
+    "yet",
     Status.NOT_IN_LEDGER: "账本中没有该盖章的记录 the ledger holds no record of the stamp",
 }
 

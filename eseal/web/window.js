@@ -93,7 +93,7 @@
       stamp_central_note:
         "该印章的用章单位为中央国家机关：本窗口持有的信任名单中没有该印章，它可能登记在其他地区，无法在此核验真伪，请通过用章单位所在地区的核验服务核验",
       why_stamp_ISSUER_NOT_AUTHORISED: "该印章未获其所在地区授权",
-      why_stamp_NOT_YET_VALID: "盖章时间尚未到",
+      why_stamp_NOT_YET_VALID: "盖章时间晚于当前时间，盖章尚未生效",
       why_stamp_NOT_IN_LEDGER: "账本中没有该盖章的记录",
       not_ours: "这不是电子证照或电子印章的二维码",
       not_ours_note: "请扫描电子证照或盖章文件上的核验二维码（证照码以 EL1: 或 ES1: 开头）。",
@@ -301,7 +301,7 @@
       stamp_central_note:
         "The seal's agency is of the central government: no trusted list this window holds lists the seal, which may be registered in another region, so it cannot be checked here. Verify it with the service of the region that registered the agency",
       why_stamp_ISSUER_NOT_AUTHORISED: "The seal is not authorised by its region",
-      why_stamp_NOT_YET_VALID: "The stamp's time has not come yet",
+      why_stamp_NOT_YET_VALID: "Stamped at a time still to come: not in effect yet",
       why_stamp_NOT_IN_LEDGER: "The ledger holds no record of this stamp",
       not_ours: "This is not an e-license or e-seal QR code",
       not_ours_note: "Scan the verification QR code on the license or the stamped document (its text starts with EL1: or ES1:).",

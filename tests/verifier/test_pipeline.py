@@ -774,3 +774,5 @@ def test_every_status_but_valid_says_why_chinese_first() -> None:
     assert why_text(Status.REVOKED, "stamp") == STAMP_WHY[Status.REVOKED]
     assert "印章" in STAMP_WHY[Status.REVOKED]
     assert "证照" in STATUS_WHY[Status.REVOKED]
+    # A stamp dated ahead of now: said so, where "盖章时间尚未到" left the clerk guessing.
+    assert STAMP_WHY[Status.NOT_YET_VALID].startswith("盖章时间晚于当前时间，盖章尚未生效")
