@@ -179,7 +179,13 @@ def _distinct(
             raise InvalidInput(
                 f"witness keys {keys[w.public_key]!r} and {w.name!r} are one key: a key counts once"
             )
-        distinct.setdefault((w.name, w.key_hash), w)
+        # A line names its key by name and key hash alone: two keys sharing both (a 4-byte
+        # hash, which a witness can grind) would have one key's line credited to the other.
+        if distinct.setdefault((w.name, w.key_hash), w).public_key != w.public_key:
+            raise InvalidInput(
+                f"witness keys named {w.name!r} share the key hash {w.key_hash.hex()}: "
+                "a line by one would be taken for the other's"
+            )
     return distinct
 
 

@@ -13,7 +13,8 @@ for raw hex keys, as Filippo Valsorda's torchwood ``ParsePolicy`` reads it::
 Items are separated by ASCII spaces and tabs; witnesses and groups share one namespace, in
 which ``none`` is predefined; a group or the quorum names only what earlier lines defined
 (so no cycle), each name is a member once in the whole file (so a witness counts at most
-once), and no key is listed twice. One file has one quorum, for every log it lists (as the
+once), and no key is listed twice, nor two keys under one key name and key hash (which a
+signature line names its key by). One file has one quorum, for every log it lists (as the
 spec has it, and as its Appendix A advises for checkpoints: one policy a log); a window that
 requires other witnesses of another log gives another file (:class:`WitnessPolicies`). A
 witness that changed its key is listed twice, its old and its new key under two names, and
@@ -233,6 +234,7 @@ class _Parser:
             ) from e
         if any(entry.key.public_key == key.public_key for entry in self.logs):
             raise WitnessPolicyInvalid(f"log key {key} is listed twice")
+        _unambiguous(key, "the log key", [(f"witness {w.name!r}", w.key) for w in self.witnesses])
         self.logs.append(PolicyLog(key, _url(args[1]) if len(args) == 2 else None))
 
     def witness(self, args: Sequence[str]) -> None:
@@ -255,6 +257,12 @@ class _Parser:
             raise WitnessPolicyInvalid(
                 f"witness {name!r} has the key of witness {twice.name!r}: a key is listed once"
             )
+        _unambiguous(
+            key,
+            f"witness {name!r}",
+            [(f"witness {w.name!r}", w.key) for w in self.witnesses]
+            + [("the log key", entry.key) for entry in self.logs],
+        )
         self.witnesses.append(PolicyWitness(name, key, _url(args[2]) if len(args) == 3 else None))
         self.names[name] = name
 
@@ -329,6 +337,22 @@ class _Parser:
         if not self.logs:
             raise WitnessPolicyInvalid("the policy has no log line: it applies to no log")
         return PolicyFile(tuple(self.logs), tuple(self.witnesses), self.quorum, source)
+
+
+def _unambiguous(key: NoteVerifier, what: str, others: Sequence[tuple[str, NoteVerifier]]) -> None:
+    """Refuses ``key`` where another key of the file has its key name and key hash: a
+    signature line names its key by those two alone (c2sp.org/signed-note), so a line by
+    one would be taken for the other's. Two witnesses' keys would then count one line
+    twice (the key hash is 4 bytes: found by chance once in 2^32, but a witness can grind
+    a key whose hash is another's in minutes); a witness's and the log's would leave every
+    note refused."""
+    for other_what, other in others:
+        if (other.name, other.key_hash) == (key.name, key.key_hash):
+            raise WitnessPolicyInvalid(
+                f"{what} has the key name {key.name!r} and key hash {key.key_hash.hex()} "
+                f"of {other_what}, another key: a signature line names its key by the two "
+                "alone, so one line would be taken for the other's"
+            )
 
 
 def _url(text: str) -> str:

@@ -309,6 +309,31 @@ def test_one_key_under_two_names_is_refused(signed: str, log_verifier: NoteVerif
         witnessed_by(note, log_verifier, [w1, alias])
 
 
+def test_two_keys_of_one_name_and_key_hash_are_refused(
+    signed: str, log_verifier: NoteVerifier
+) -> None:
+    """Two keys under one name whose 4-byte key hashes collide (found by a birthday search
+    over these seeds; a witness can grind one against another's in minutes): a line names
+    its key by name and hash alone, so neither key's line can be told from the other's.
+    Refused, not one of them silently kept (which credited the other's name with its line,
+    or refused a good line as a bad one)."""
+    name = "eseal/330000/witness"
+    keys = [
+        SigningKey(hashlib.sha256(b"eseal witness policy collision %d" % i).digest())
+        for i in (35838, 97104)
+    ]
+    one, other = (CosignatureVerifier(name, bytes(k.verify_key)) for k in keys)
+    assert one.key_hash == other.key_hash
+    assert one.public_key != other.public_key
+    note = _cosigned(signed, (name, keys[0]))
+    for witnesses in ([one, other], [other, one]):
+        with pytest.raises(InvalidInput, match="share the key hash"):
+            witnessed_by(note, log_verifier, witnesses)
+        with pytest.raises(InvalidInput, match="share the key hash"):
+            verify_witnessed(note, log_verifier, witnesses, 1)
+    assert len(witnessed_by(note, log_verifier, [one, one]).cosignatures) == 1
+
+
 def test_unknown_witnesses_are_ignored(signed: str, log_verifier: NoteVerifier) -> None:
     (n1, k1, w1), (n2, k2, _), (_, _, w3) = _witness(1), _witness(2), _witness(3)
     note = _cosigned(signed, (n1, k1), (n2, k2))  # witness 2 is not one this verifier knows

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 from nacl.signing import SigningKey
 
+from keys.errors import InvalidInput
 from ledger.checkpoint import (
     Checkpoint,
     NoteSignatureInvalid,
@@ -16,7 +17,7 @@ from ledger.checkpoint import (
     UnverifiedNote,
     sign_checkpoint,
 )
-from ledger.cosignature import cosign, cosigner_key
+from ledger.cosignature import cosign, cosigner_key, parse_cosigner_key
 from verifier.witness_policy import (
     MAX_GROUPS,
     MAX_LOGS,
@@ -24,6 +25,8 @@ from verifier.witness_policy import (
     MAX_POLICY_LINES,
     MAX_WITNESSES,
     PolicyFile,
+    PolicyLog,
+    PolicyWitness,
     WitnessPolicies,
     WitnessPolicyInvalid,
     WitnessPolicyUncovered,
@@ -277,6 +280,58 @@ def test_a_malformed_policy_is_refused_naming_its_line(text: str, said: str) -> 
     with pytest.raises(WitnessPolicyInvalid) as refused:
         _parse(text)
     assert said in refused.value.message
+
+
+def _collided(name: str, label: bytes, seed: int) -> Witness:
+    """A witness of one of the keys a birthday search found whose key hashes collide."""
+    witness = Witness(name)
+    witness.signer = SigningKey(hashlib.sha256(b"%s %d" % (label, seed)).digest())
+    witness.vkey = cosigner_key(name, bytes(witness.signer.verify_key))
+    return witness
+
+
+def test_two_keys_whose_name_and_key_hash_collide_are_refused() -> None:
+    """A signature line names its key by key name and 4-byte key hash alone. A witness that
+    grinds a key with another's name and hash (minutes of work) would have the other's line
+    counted for itself too: one cosignature meeting a quorum of two. Refused, naming the
+    line; so is a witness key that collides with the log key (every note refused after)."""
+    honest, grinder = (
+        _collided("eseal/330000/witness", b"eseal witness policy collision", seed)
+        for seed in (35838, 97104)
+    )
+    assert honest.vkey.split("+")[:2] == grinder.vkey.split("+")[:2]
+    assert honest.vkey != grinder.vkey
+    for first, second in ((honest, grinder), (grinder, honest)):
+        with pytest.raises(WitnessPolicyInvalid) as refused:
+            _parse(
+                f"log {BJ_LOG.key}\nwitness zj {first.vkey}\nwitness evil {second.vkey}\n"
+                "group q 2 zj evil\nquorum q\n"
+            )
+        assert refused.value.message.startswith(
+            "line 3: witness 'evil' has the key name 'eseal/330000/witness' and key hash "
+            f"{honest.vkey.split('+')[1]} of witness 'zj', another key"
+        )
+    # Held together without the parser, the two are refused when a note is checked.
+    direct = PolicyFile(
+        (PolicyLog(BJ_LOG.key),),
+        tuple(
+            PolicyWitness(name, parse_cosigner_key(w.vkey))
+            for name, w in (("zj", honest), ("evil", grinder))
+        ),
+        Group("q", 2, ("zj", "evil")),
+    )
+    with pytest.raises(InvalidInput, match="share the key hash"):
+        direct.check(BJ_LOG.note(3, honest), BJ_LOG.key)
+    # A witness key colliding with the log key (another type, so only by such a search).
+    log = Log("eseal/110000")
+    log.signer = SigningKey(hashlib.sha256(b"eseal log witness collision 48995").digest())
+    log.key = NoteVerifier(log.origin, bytes(log.signer.verify_key))
+    witness = _collided(log.origin, b"eseal log witness collision", 5153)
+    assert str(log.key).split("+")[:2] == witness.vkey.split("+")[:2]
+    with pytest.raises(WitnessPolicyInvalid, match="line 2: witness 'w' has the key name"):
+        _parse(f"log {log.key}\nwitness w {witness.vkey}\nquorum w\n")
+    with pytest.raises(WitnessPolicyInvalid, match="line 2: the log key has the key name"):
+        _parse(f"witness w {witness.vkey}\nlog {log.key}\nquorum w\n")
 
 
 def test_unicode_names_and_comments_are_taken() -> None:
