@@ -12,7 +12,12 @@ id a clerk types), ``trust`` (trust bundles and revocation snapshots as files, a
 signed by the region's root and log keys, structured mutations of real ones, key statements
 the root certified, then the region's documents verified with them), ``ledger``
 (``keys.cbor.loads``, ledger entries, signed notes and checkpoints, verifier keys, key
-statements, cascades) and ``scan`` (``read_qr`` on image files). Each builds a small region
+statements, cascades), ``scan`` (``read_qr`` on image files) and ``policy`` (witness policy
+files, as bytes and as files of lines built from real keys and names, a few of them broken;
+a file taken is evaluated on the region's checkpoint cosigned by the witnesses the fuzzer
+picks, and each key that cosigned must count once, for its own line, in a quorum that all
+its witnesses meet, no witness meets but ``quorum none``, and one more cosigner never
+unmeets). Each builds a small region
 first (as the tests do), seeds an empty corpus directory with its real files, and counts as
 a failure any exception but the documented errors, an input running past ``-timeout``, or
 memory past ``-rss_limit_mb``; and after each input it checks that cbor2 still hashes

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import io
 import json
 import os
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import cbor2
@@ -26,11 +27,13 @@ from keys.errors import EsealError, ExternalFailure
 from keys.statements import DOMAIN, KeyStatement, Role, SignedStatement, verify_statement_chain
 from ledger.checkpoint import (
     Checkpoint,
+    NoteVerifier,
     open_note,
     parse_verifier_key,
     sign_note,
     verify_checkpoint,
 )
+from ledger.cosignature import cosign, cosigner_key
 from ledger.entries import decode_entry, stored_entry_act, stored_entry_prev
 from verifier.base45 import b45decode, b45encode
 from verifier.cascade import Cascade
@@ -42,6 +45,12 @@ from verifier.pipeline import StatusSource, VerifyContext, verify_text
 from verifier.revocation import SNAPSHOT_TYPE, SnapshotStatus, open_snapshot
 from verifier.scan import read_qr
 from verifier.trust import BUNDLE_TYPE, TrustBundle, TrustStore, open_bundle
+from verifier.witness_policy import (
+    PolicyFile,
+    WitnessPolicyInvalid,
+    WitnessPolicyUncovered,
+    parse_policy,
+)
 
 Target = Callable[[bytes], None]
 MakeProvider = Callable[[bytes], Provider]
@@ -403,6 +412,183 @@ class Scan:
         _refused_or(lambda: read_qr(data))
 
 
+class Policy:
+    """Witness policy files (``verifier.witness_policy.parse_policy``). First byte: 0 the
+    bytes as a file; 1 a file of lines the fuzzer builds (log, witness, group and quorum
+    lines over the region's log key, another log's and four witness keys, two of them one
+    witness's old and new keys under one key name; names, thresholds, separators, line
+    ends, comments and URLs from lists of good and bad ones). A refusal must be a
+    WitnessPolicyInvalid naming its line (or the file's size, encoding or missing lines). A
+    file taken is checked against the region's last checkpoint cosigned by the witnesses
+    the fuzzer picks: the cosigners are exactly the quorum's witnesses whose keys cosigned,
+    each once; all of them meet the quorum, none of them only ``quorum none``; a cosigner
+    added never unmeets it, and a quorum met has at least its fewest cosigners."""
+
+    KEY_NAMES = (
+        "eseal/440000/witness",
+        "eseal/320000/witness",
+        "eseal/330000/witness",
+        "eseal/330000/witness",
+    )
+    NAMES = ("gd", "js", "zj-old", "zj-new", "zj", "south", "q", "广东", "all", "2", "+")
+    BAD_NAMES = ("none", "a#b", "x" * 257, "g\u200b", "q\x00")
+    THRESHOLDS = ("all", "any", "1", "2", "3", "0", "01", "+1", "-1", "9999", "most")
+    URLS = ("https://node.example", "http://[::1]:8080/", "ftp://x", "http://[::1", "http://a:x")
+    SPACES = (" ", " ", "\t", "  \t", "\u3000", "\u00a0")
+
+    def __init__(self, material: Material, provider: MakeProvider) -> None:
+        self.m, self.provider = material, provider
+        self.log = parse_verifier_key(material.log_verifier)
+        self.note = material.checkpoints[-1]
+        self.body = open_note(self.note, [self.log]).text
+        self.signers = [
+            SigningKey(hashlib.sha256(b"fuzz witness %d" % i).digest()) for i in range(4)
+        ]
+        self.keys = [
+            cosigner_key(name, bytes(k.verify_key))
+            for name, k in zip(self.KEY_NAMES, self.signers, strict=True)
+        ]
+        other = SigningKey(hashlib.sha256(b"fuzz another log").digest())
+        self.log_keys = (
+            material.log_verifier,
+            str(NoteVerifier("eseal/310000", bytes(other.verify_key))),
+        )
+
+    def seeds(self) -> Iterator[bytes]:
+        log = self.m.log_verifier
+        gd, js, zj, zj2 = self.keys
+        yield (
+            b"\0"
+            + (
+                f"# a region's log\nlog {log} https://node.example\nwitness gd {gd}\n"
+                f"witness js\t{js}\nwitness zj-old {zj}\nwitness zj-new {zj2}\n"
+                "group zj any zj-old zj-new\ngroup south any gd zj\ngroup q all js south\n"
+                "quorum q\n"
+            ).encode()
+        )
+        yield b"\0" + f"log {log}\nquorum none\n".encode()
+        yield b"\0" + f"log {log}\nwitness gd {gd}\nquorum gd\n".encode()
+        for _ in range(8):
+            yield b"\1" + os.urandom(64)
+
+    def __call__(self, data: bytes) -> None:
+        if not data:
+            return
+        if data[0] % 2 == 0:
+            self._parsed(data[1:])
+            tags_still_hash()
+            return
+        fdp = self.provider(data[1:])
+        policy = self._parsed(self._built(fdp).encode())
+        if policy is not None:
+            self._checked(policy, fdp)
+        tags_still_hash()
+
+    def _parsed(self, data: bytes) -> PolicyFile | None:
+        try:
+            return parse_policy(data)
+        except WitnessPolicyInvalid as e:
+            if not e.message.startswith(("line ", "the policy ")):
+                raise Broken(f"a refusal that names no line: {e.message!r}") from e
+            return None
+
+    def _built(self, fdp: Provider) -> str:
+        """A file mostly well formed (names defined before use, each a member once), then
+        a few lines of it replaced, added or moved as the fuzzer says."""
+        lines = [["log", fdp.PickValueInList(list(self.log_keys))]]
+        names = list(self.NAMES)
+        odd = fdp.ConsumeIntInRange(0, 7) == 0  # a file with odd spaces and line ends
+        free: list[str] = []  # the names defined, not yet a member
+        keys = list(self.keys)
+        for _ in range(fdp.ConsumeIntInRange(0, len(keys))):
+            name = names.pop(fdp.ConsumeIntInRange(0, len(names) - 1))
+            key = keys.pop(fdp.ConsumeIntInRange(0, len(keys) - 1))
+            lines.append(["witness", name, key])
+            free.append(name)
+        for _ in range(fdp.ConsumeIntInRange(0, 4)):
+            members = [m for m in free if fdp.ConsumeBool()]
+            if not members or not names:
+                break
+            free = [m for m in free if m not in members]
+            n = len(members)
+            threshold = fdp.PickValueInList(["all", "any", *map(str, range(1, n + 1))])
+            name = names.pop(fdp.ConsumeIntInRange(0, len(names) - 1))
+            lines.append(["group", name, threshold, *members])
+            free.append(name)
+        lines.append(["quorum", fdp.PickValueInList([*free, "none"]) if free else "none"])
+        for _ in range(fdp.ConsumeIntInRange(0, 3) if fdp.ConsumeBool() else 0):
+            at = fdp.ConsumeIntInRange(0, len(lines))
+            change = fdp.ConsumeIntInRange(0, 3)
+            if change == 0 and at < len(lines):
+                lines.insert(fdp.ConsumeIntInRange(0, len(lines) - 1), lines.pop(at))
+            elif change == 1 and at < len(lines):
+                item = fdp.ConsumeIntInRange(0, len(lines[at]) - 1)
+                lines[at][item] = self._item(fdp)
+            elif change == 2 and at < len(lines):
+                lines[at].append(self._item(fdp))
+            else:
+                lines.insert(at, self._line(fdp))
+        out = []
+        for items in lines:
+            spaces = self.SPACES if odd else self.SPACES[:3]
+            line = fdp.PickValueInList(list(spaces)).join(items)
+            comment = fdp.ConsumeIntInRange(0, 7)
+            if comment == 0:
+                line += "  # 注释 a comment"
+            elif comment == 1 and odd:
+                line += " # " + fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 20))
+            out.append(line + ("\r\n" if odd and fdp.ConsumeBool() else "\n"))
+        return "".join(out)
+
+    def _line(self, fdp: Provider) -> list[str]:
+        kind = fdp.PickValueInList(["log", "witness", "group", "quorum", "", "lgo"])
+        return [kind, *(self._item(fdp) for _ in range(fdp.ConsumeIntInRange(0, 4)))]
+
+    def _item(self, fdp: Provider) -> str:
+        choice = fdp.ConsumeIntInRange(0, 5)
+        if choice == 0:
+            return fdp.PickValueInList([*self.log_keys, *self.keys])
+        if choice == 1:
+            return fdp.PickValueInList(list(self.THRESHOLDS))
+        if choice == 2:
+            return fdp.PickValueInList(list(self.URLS))
+        if choice == 3:
+            return fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 12))
+        return fdp.PickValueInList([*self.NAMES, *self.BAD_NAMES])
+
+    def _cosigned(self, which: Collection[int]) -> str:
+        return self.note + "".join(
+            cosign(self.body, self.KEY_NAMES[i], self.signers[i], VERIFY_AT) for i in sorted(which)
+        )
+
+    def _checked(self, policy: PolicyFile, fdp: Provider) -> None:
+        if not policy.covers(self.log):
+            try:
+                policy.check(self._cosigned(range(4)), self.log)
+            except WitnessPolicyUncovered:
+                return
+            raise Broken("a policy that names no quorum for the log checked its checkpoint")
+        chosen = {i for i in range(4) if fdp.ConsumeBool()}
+        seen = policy.check(self._cosigned(chosen), self.log)
+        counted = set(policy.quorum.witnesses())
+        signed = {bytes(self.signers[i].verify_key) for i in chosen}
+        expected = tuple(
+            w.name for w in policy.witnesses if w.name in counted and w.key.public_key in signed
+        )
+        if seen.cosigners != expected or len(set(seen.cosigners)) != len(seen.cosigners):
+            raise Broken(f"cosigners {seen.cosigners}, expected {expected}")
+        if seen.met and len(seen.cosigners) < policy.quorum.fewest():
+            raise Broken(f"{policy.quorum.describe()} met by {seen.cosigners}")
+        if not policy.check(self._cosigned(range(4)), self.log).met:
+            raise Broken(f"{policy.quorum.describe()} not met by every witness")
+        if policy.check(self.note, self.log).met != (not policy.quorum.members):
+            raise Broken(f"{policy.quorum.describe()} met by no witness")
+        more = chosen | {fdp.ConsumeIntInRange(0, 3)}
+        if seen.met and not policy.check(self._cosigned(more), self.log).met:
+            raise Broken(f"{policy.quorum.describe()} unmet by one more cosigner")
+        seen.describe()
+
+
 def _refused_or(call: Callable[[], object]) -> None:
     """``call()``, which may refuse its input with one of eseal's errors."""
     with contextlib.suppress(EsealError):
@@ -415,9 +601,10 @@ def _open_bundle(data: bytes, pin: bytes) -> None:
             open_bundle(data, pinned_root_key_id=pinned)
 
 
-TARGETS: dict[str, Callable[[Material, MakeProvider], Verify | Trust | Ledger | Scan]] = {
+TARGETS: dict[str, Callable[[Material, MakeProvider], Verify | Trust | Ledger | Scan | Policy]] = {
     "verify": Verify,
     "trust": Trust,
     "ledger": Ledger,
     "scan": Scan,
+    "policy": Policy,
 }
