@@ -399,4 +399,9 @@ def test_online_status_does_not_ask_about_a_log_no_policy_covers(
     assert (verdict.status, verdict.warnings) == (Status.VALID, ["NO_STATUS"])
     (check,) = [c for c in verdict.checks if c.step == "status"]
     assert check.detail == f"not asked: no witness policy names the log key {world.bj.key}"
+    # A seal of that region's: not asked either (a stamp's status comes the same way).
+    (bundle,) = store.bundles
+    answer = online.seal_status(bundle, "S-1")
+    assert answer is not None
+    assert (answer.code, answer.detail) == (None, check.detail)
     assert requests == []
