@@ -489,6 +489,10 @@
     cameraMsg: null,
     scanned: false,
     imageBytes: null, // the size of the image last sent from the upload tab
+    // The QR image chosen in the upload tab. Kept here, and its picker emptied once it is
+    // read: the browser fires no change for a file chosen again unchanged, and a clerk
+    // choosing the same image again (its status may have changed) expects a new check.
+    image: null,
     checkedImage: null, // the image file last checked from the upload tab
     checkedDocument: null, // the original file checked with it, if any
     lastSource: null, // the QR last checked: { text } or { image, name }, to add a file to
@@ -561,11 +565,11 @@
   }
 
   function showFileNames() {
-    for (const [input, label] of [
-      [el.imageFile, el.imageName],
-      [el.documentFile, el.documentName],
+    const documentFile = el.documentFile.files && el.documentFile.files[0];
+    for (const [file, label] of [
+      [state.image, el.imageName],
+      [documentFile, el.documentName],
     ]) {
-      const file = input.files && input.files[0];
       label.textContent = file ? file.name : t("no_file");
       label.classList.toggle("chosen", Boolean(file));
     }
@@ -1354,7 +1358,7 @@
   }
 
   function verifyUpload() {
-    const image = el.imageFile.files && el.imageFile.files[0];
+    const image = state.image;
     const documentFile = el.documentFile.files && el.documentFile.files[0];
     state.imageBytes = image ? image.size : null;
     state.checkedImage = image || null;
@@ -1580,6 +1584,7 @@
 
   function reset() {
     requestSeq++;
+    state.image = null;
     el.imageFile.value = "";
     el.documentFile.value = "";
     el.qrText.value = "";
@@ -1625,17 +1630,25 @@
       showCameraMessage(null);
     });
     el.imageFile.addEventListener("change", () => {
+      const image = el.imageFile.files && el.imageFile.files[0];
+      if (!image) return; // the choice dismissed: the image chosen before stays
+      // Taken, and the picker emptied (setting its value fires no change): the same image
+      // chosen again is a change too, and is checked again (see state.image).
+      state.image = image;
+      el.imageFile.value = "";
       // A new QR image after one was already checked is the next customer's: the original
       // file compared with the previous one must not be compared with it (a file chosen
-      // since, for this customer, stays).
+      // since, for this customer, stays). The same image chosen again is the same
+      // customer's: its file stays.
       const documentFile = el.documentFile.files && el.documentFile.files[0];
-      if (state.checkedImage && sameFile(documentFile, state.checkedDocument)) el.documentFile.value = "";
+      const again = sameFile(image, state.checkedImage);
+      if (state.checkedImage && !again && sameFile(documentFile, state.checkedDocument)) el.documentFile.value = "";
       showFileNames();
-      if (el.imageFile.files && el.imageFile.files.length) verifyUpload();
+      verifyUpload();
     });
     el.documentFile.addEventListener("change", () => {
       showFileNames();
-      const image = el.imageFile.files && el.imageFile.files[0];
+      const image = state.image;
       if (!image) return;
       const mismatched = state.view.type === "verdict" && state.view.verdict.status === "DOCUMENT_MISMATCH";
       if (sameFile(image, state.checkedImage) && state.checkedDocument && !mismatched) {

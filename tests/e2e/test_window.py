@@ -1967,6 +1967,48 @@ def test_a_wrong_file_can_be_corrected_for_the_same_stamp(
     expect(banner).to_have_attribute("data-state", "green")
 
 
+def test_the_same_image_chosen_again_is_checked_again(opened: Opened, site: Site) -> None:
+    """A clerk rescans the same file (its status may have changed, or it was compared in
+    the result since): the browser fires no change for a choice left unchanged, so the
+    same image chosen again did nothing. Each choice is checked once, the last verdict gone
+    while the new one is awaited, and the same stamp keeps its original file (the same
+    customer's); 核验 checks it once again too."""
+    page = opened.page
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if "/v1/verify" in r.url else None)
+    banner = _stamp_checked_with_its_file(page, site)
+    assert len(sent) == 2  # the image alone, then with its file
+    held: list[Route] = []
+
+    def answer() -> None:
+        """The held request, once it is sent (an upload reads its image first), let go."""
+        for _ in range(200):
+            if held:
+                held.pop().continue_()
+                return
+            page.wait_for_timeout(50)
+        raise AssertionError("no request sent")
+
+    def hold(route: Route) -> None:  # answered by hand
+        held.append(route)
+
+    page.route("**/v1/verify/image", hold)
+    page.locator("#image-file").set_input_files(str(site.files / "stamp.png"))
+    expect(banner).to_have_attribute("data-state", "busy")
+    expect(page.locator("#details")).to_be_hidden()
+    answer()
+    expect(banner).to_have_attribute("data-state", "green")  # compared again with its file
+    expect(page.locator("#image-name")).to_have_text("stamp.png")
+    expect(page.locator("#document-name")).to_have_text("租赁合同.txt")
+    page.get_by_role("button", name="核验", exact=True).click()
+    expect(banner).to_have_attribute("data-state", "busy")
+    answer()
+    expect(banner).to_have_attribute("data-state", "green")
+    _settled(page)
+    assert len(sent) == 4
+    assert held == []
+
+
 def test_the_api_docs_render_from_the_node_alone(browser: Browser, site: Site) -> None:
     """The operator's API page (where a bearer token is pasted) loads Swagger UI from the
     node itself: every request the page makes goes to the node's origin, and the page
