@@ -227,6 +227,17 @@
       err_unreadable: "无法读取该图片",
       err_unreadable_note: "请上传 JPEG、PNG 等常见格式的图片。",
       err_invalid: "无法核验该输入",
+      err_invalid_note: "请确认所扫描、上传或粘贴的二维码是否完整、是否为电子证照或电子印章的二维码，再试一次；如仍出错，请联系本系统的管理员。",
+      err_too_complex: "图片过于复杂",
+      err_too_complex_note: "核验服务未能在限定时间内识别这张图片。请裁剪出二维码部分，或靠近二维码重新拍摄，再试一次。",
+      err_busy: "核验服务繁忙",
+      err_busy_note: "同时识别的图片较多：请稍等几秒后再试一次。",
+      err_store: "核验服务暂时无法读取数据",
+      err_store_note: "请稍后重试；如持续出现，请联系本系统的管理员。",
+      err_sent_slowly: "发送超时",
+      err_sent_slowly_note: "网络较慢，图片或文件发送太久，核验服务已中断本次核验。请检查网络连接后重试；照片较大时，可先裁剪出二维码部分再上传。",
+      err_request: "核验服务无法处理本页发出的请求",
+      err_request_note: "本页可能不是最新版本：请刷新本页后重试；如仍出错，请联系本系统的管理员。",
       err_network: "无法连接核验服务",
       err_network_note: "请检查网络连接后重试。",
       err_server: "核验服务出错",
@@ -433,6 +444,17 @@
       err_unreadable: "Cannot read this image",
       err_unreadable_note: "Upload a JPEG, PNG or other common image format.",
       err_invalid: "Cannot check this input",
+      err_invalid_note: "Make sure what was scanned, uploaded or pasted is a whole e-license or e-seal QR code, and try again; if it keeps failing, contact this system's administrator.",
+      err_too_complex: "Image too complex",
+      err_too_complex_note: "The verification service could not read this image in the time allowed. Crop it to the QR code, or take a closer photo of the code, and try again.",
+      err_busy: "The verification service is busy",
+      err_busy_note: "It is reading many images at once: wait a few seconds and try again.",
+      err_store: "The verification service cannot read its data right now",
+      err_store_note: "Try again in a moment; if it persists, contact this system's administrator.",
+      err_sent_slowly: "Sending timed out",
+      err_sent_slowly_note: "The network is slow: the image or file took so long to send that the verification service gave up on this check. Check the connection and try again; for a large photo, crop it to the QR code before uploading.",
+      err_request: "The verification service cannot handle this page's request",
+      err_request_note: "This page may be out of date: reload it and try again; if it keeps failing, contact this system's administrator.",
       err_network: "Cannot reach the verification service",
       err_network_note: "Check the network connection and try again.",
       err_server: "The verification service failed",
@@ -1251,13 +1273,43 @@
 
   // --- talking to the server --------------------------------------------------------------
 
-  function problemView(status, body) {
+  // The clerk's words for the problems the verification operations answer (their OpenAPI
+  // document names them: eseal/api/routes/verify.py), as [title, note]: what went wrong and
+  // what to do about it. The node's own words follow, in English, as its detail.
+  const REQUEST_PROBLEM = ["err_request", "err_request_note"];
+  const PROBLEMS = {
+    "image-too-complex": ["err_too_complex", "err_too_complex_note"],
+    "image-unreadable": ["err_unreadable", "err_unreadable_note"],
+    "scanner-busy": ["err_busy", "err_busy_note"],
+    "store-unavailable": ["err_store", "err_store_note"],
+    "request-timeout": ["err_sent_slowly", "err_sent_slowly_note"],
+    "invalid-input": ["err_invalid", "err_invalid_note"],
+    "internal-error": ["err_server", "err_server_note"],
+    // What this page never sends: a page older than its node, or a proxy between them that
+    // changed the request.
+    "invalid-request": REQUEST_PROBLEM,
+    "unsupported-media-type": REQUEST_PROBLEM,
+    "form-unreadable": REQUEST_PROBLEM,
+    "malformed-request": REQUEST_PROBLEM,
+    "ambiguous-framing": REQUEST_PROBLEM,
+    "repeated-header": REQUEST_PROBLEM,
+    "repeated-parameter": REQUEST_PROBLEM,
+    "not-found": REQUEST_PROBLEM,
+    "method-not-allowed": REQUEST_PROBLEM,
+  };
+
+  // What to show for a refusal: ``text``, whether the request sent a pasted text as JSON.
+  function problemView(status, body, text = false) {
     const type = body && typeof body.type === "string" ? body.type : "";
     const code = type.slice(type.lastIndexOf("/") + 1);
     const detail = body && typeof body.detail === "string" ? body.detail : "";
     if (code === "no-qr-code") return { type: "problem", title: "err_no_qr", note: "err_no_qr_note", code };
     if (code === "invalid-holder-id") return { type: "problem", title: "err_holder_id", note: "err_holder_id_note", code };
     if (code === "no-holder") return { type: "problem", title: "err_no_holder", note: "err_no_holder_note", code };
+    // A JSON body over its bound (16 KiB): a text within 4,000 characters escaped past it.
+    if (code === "body-too-large" && text) {
+      return { type: "problem", title: "err_text_too_long", note: "err_text_too_long_note", code, detail };
+    }
     if (status === 413 || code.endsWith("too-large")) {
       // The page refuses files over the byte limit itself: an image the server still finds
       // too large has too many pixels.
@@ -1265,14 +1317,13 @@
       const note = pixels ? "err_too_many_pixels" : code === "document-too-large" ? "err_too_large_document" : "err_too_large_image";
       return { type: "problem", title: pixels ? "err_too_many_pixels_title" : "err_too_large", note, code, detail };
     }
-    if (code === "image-unreadable") {
-      return { type: "problem", title: "err_unreadable", note: "err_unreadable_note", code, detail };
-    }
-    // Neither a verdict nor the node's problem (a proxy's or a portal's page): not the input's fault.
-    if (status >= 500 || !code) {
+    // Neither a verdict nor the node's problem (a proxy's or a portal's page), or a failure
+    // of the node's own: not the input's fault.
+    if (!code || code === "internal-error" || (status >= 500 && !(code in PROBLEMS))) {
       return { type: "problem", title: "err_server", note: "err_server_note", code: `HTTP ${status}`, detail };
     }
-    return { type: "problem", title: "err_invalid", note: "", code: code || `HTTP ${status}`, detail };
+    const [title, note] = PROBLEMS[code] || ["err_invalid", "err_invalid_note"];
+    return { type: "problem", title, note, code, detail };
   }
 
   // fetch() that gives up after ``ms``: its promise rejects, with ``signal.aborted`` set.
@@ -1320,7 +1371,7 @@
       const sentDocument = init.body instanceof FormData && init.body.has("document");
       show({ type: "verdict", verdict: body, sentDocument });
     }
-    else show(problemView(response.status, body));
+    else show(problemView(response.status, body, !(init.body instanceof FormData)));
   }
 
   // What scanners and input methods do to a code, undone: line breaks, full-width

@@ -1233,15 +1233,15 @@ def test_the_nodes_problems_are_said_and_its_english_marked(opened: Opened, site
     """A node that answers a problem: the clerk's words first, then the node's own detail,
     small and marked as English (a screen reader reads it with an English voice), as the
     code above it. A node that cannot be reached says so."""
-    detail = "every QR reader stayed busy with other images"
+    detail = "a failure the node did not anticipate"
     problem = {
-        "type": "https://eseal.invalid/problems/scanner-busy",
-        "title": "Scanner busy",
-        "status": 503,
+        "type": "https://eseal.invalid/problems/internal-error",
+        "title": "Internal Server Error",
+        "status": 500,
         "detail": detail,
     }
     page = opened.page
-    page.route("**/v1/verify", lambda route: route.fulfill(status=503, json=problem))
+    page.route("**/v1/verify", lambda route: route.fulfill(status=500, json=problem))
     _paste(page, site.valid_text)
     banner = page.locator("#banner")
     expect(banner).to_contain_text("核验服务出错")
@@ -1252,7 +1252,7 @@ def test_the_nodes_problems_are_said_and_its_english_marked(opened: Opened, site
     expect(notes.nth(1)).to_have_text(detail)
     expect(notes.nth(1)).to_have_attribute("lang", "en")
     expect(notes.nth(1)).to_have_class("tech")
-    expect(page.locator("#banner-code")).to_have_text("HTTP 503")
+    expect(page.locator("#banner-code")).to_have_text("HTTP 500")
     expect(page.locator("#banner-code")).to_have_attribute("lang", "en")
     # An answer neither a verdict nor a problem (a proxy's or a Wi-Fi portal's page) is the
     # service failing, not the input.
@@ -1268,8 +1268,74 @@ def test_the_nodes_problems_are_said_and_its_english_marked(opened: Opened, site
     expect(banner).to_contain_text("无法连接核验服务")
     expect(banner).to_have_attribute("data-state", "notice")
     # The browser logs both failed loads itself: expected here, and nothing else.
-    assert [e for e in opened.errors if "503" not in e and "CONNECTION_REFUSED" not in e] == []
+    assert [e for e in opened.errors if "500" not in e and "CONNECTION_REFUSED" not in e] == []
     opened.errors.clear()
+
+
+#: Problems the verification operations answer, each said in the clerk's words with what to
+#: do (Chinese, then English), where the page said "无法核验该输入" (or "核验服务出错" for
+#: a busy node) with the node's English detail; one the page does not know keeps that.
+_PROBLEMS = [
+    (
+        422,
+        "image-too-complex",
+        "图片过于复杂",
+        "请裁剪出二维码部分，或靠近二维码重新拍摄",
+        "Image too complex",
+    ),
+    (
+        503,
+        "scanner-busy",
+        "核验服务繁忙",
+        "请稍等几秒后再试一次",
+        "The verification service is busy",
+    ),
+    (503, "store-unavailable", "核验服务暂时无法读取数据", "请稍后重试", "cannot read its data"),
+    (408, "request-timeout", "发送超时", "请检查网络连接后重试", "Sending timed out"),
+    # A JSON body over 16 KiB: only a pasted text makes it so (escaped control characters).
+    (413, "body-too-large", "证照码过长", "请只粘贴或扫入二维码中的文字", "Code too long"),
+    (
+        415,
+        "unsupported-media-type",
+        "核验服务无法处理本页发出的请求",
+        "请刷新本页",
+        "reload it and try again",
+    ),
+    (400, "invalid-input", "无法核验该输入", "是否完整", "Cannot check this input"),
+    (400, "something-new", "无法核验该输入", "请联系本系统的管理员", "Cannot check this input"),
+]
+
+
+def test_each_problem_a_clerk_can_meet_says_what_to_do(opened: Opened, site: Site) -> None:
+    page = opened.page
+    answering: dict[str, object] = {}
+    page.route(
+        "**/v1/verify", lambda route: route.fulfill(status=answering["status"], json=answering)
+    )
+    page.get_by_role("tab", name="粘贴证照码").click()
+    page.locator("#qr-text").fill(site.valid_text)
+    title = page.locator("#banner-title")
+    notes = page.locator("#banner-notes li")
+    for status, code, zh_title, zh_note, en in _PROBLEMS:
+        detail = f"the node's words on {code}"
+        answering.clear()
+        answering |= {
+            "type": f"https://eseal.invalid/problems/{code}",
+            "status": status,
+            "detail": detail,
+        }
+        page.locator("#qr-text").press("Enter")
+        expect(page.locator("#banner-code")).to_have_text(code)
+        expect(title).to_have_text(zh_title)
+        expect(notes.nth(0)).to_contain_text(zh_note)
+        expect(notes.nth(1)).to_have_text(detail)  # the node's own words, marked English
+        expect(notes.nth(1)).to_have_attribute("lang", "en")
+        page.locator("#lang").click()
+        expect(page.locator("#banner")).to_contain_text(en)
+        expect(title).not_to_have_text(re.compile(r"[\u4e00-\u9fff]"))
+        expect(notes.nth(0)).not_to_have_text(re.compile(r"[\u4e00-\u9fff]"))
+        page.locator("#lang").click()
+    opened.errors.clear()  # the browser's own log of each refusal
 
 
 def test_a_node_that_never_answers_is_given_up_on_in_the_clerks_words(
