@@ -962,12 +962,17 @@
       row.appendChild(caveat);
       el.docFields.appendChild(row);
     }
+    el.docTitle.classList.remove("id-title");
     if (stamp) {
-      el.docTitle.textContent = doc.seal_name || t("stamp");
+      // A seal no trusted list here holds has no name: titled by its number (shown once),
+      // under its kind, where it said 电子印章 twice.
+      const byId = !doc.seal_name && Boolean(doc.seal_id);
+      el.docTitle.textContent = doc.seal_name || doc.seal_id || t("stamp");
+      el.docTitle.classList.toggle("id-title", byId);
       markChinese(el.docTitle);
       addField(el.docFields, t("f_seal"), doc.seal_name, "strong");
       addField(el.docFields, t("f_seal_agency"), agency);
-      addField(el.docFields, t("f_seal_id"), doc.seal_id, "wide mono");
+      if (!byId) addField(el.docFields, t("f_seal_id"), doc.seal_id, "wide mono");
       addField(el.docFields, t("f_file"), doc.file_name);
       addField(el.docFields, t("f_size"), formatSize(doc.size));
       addField(el.docFields, t("f_sha256"), doc.sha256, "wide mono");
@@ -1012,6 +1017,9 @@
       // not part of the check: say so, rather than let it look compared.
       if (state.view.sentDocument) addField(el.docFields, t("f_compare"), t("compare_license"), "wide is-skip");
     }
+    // A document with nothing to title it by (a license of a type the verdict does not
+    // name) is titled by its kind: said once, not twice.
+    el.docKind.hidden = el.docTitle.textContent === el.docKind.textContent;
     // The agency's seal is shown only beside a document its key really signed: a red
     // seal next to forged content is what a forger would want the clerk to see. Its image
     // is this node's to serve only for a seal of its own region (a peer's it has not).

@@ -809,6 +809,22 @@ def test_a_stamp_of_another_regions_seal_is_sent_to_its_region_not_called_forged
     )
 
 
+def test_a_stamp_of_an_unknown_seal_is_titled_by_its_seal_id(opened: Opened, site: Site) -> None:
+    """A stamp whose seal no trusted list holds has no seal name: its card said 电子印章
+    twice (its kind, and for a title); it says it once, titled by the seal's number, shown
+    once too."""
+    page = opened.page
+    _paste(page, _unknown_seal_stamp(MARKET))
+    expect(page.locator("#banner-code")).to_have_text("UNKNOWN_ISSUER")
+    seal_id = f"{MARKET}.0123456789AB"
+    expect(page.locator("#doc-kind")).to_have_text("电子印章")
+    expect(page.locator("#doc-title")).to_have_text(seal_id)
+    assert page.locator("#doc-card").inner_text().count("电子印章") == 1
+    assert page.locator("#doc-card").inner_text().count(seal_id) == 1
+    expect(page.locator("#doc-fields")).to_contain_text("notice.txt")
+    _shot(page, "stamp-unknown-seal")
+
+
 def test_a_peers_seal_is_not_asked_of_this_node(browser: Browser, site: Site, city: City) -> None:
     """A stamp by a peer region's seal is valid at 深圳's node, which holds 广州's list; its
     seal image is 广州's to serve, and is not asked of 深圳's node, where the page asked for
