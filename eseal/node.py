@@ -18,8 +18,9 @@ from sqlalchemy.engine import make_url
 from eseal.ids import validate_node_region, validate_region_code
 from eseal.passphrase import hold_keys, release_keys
 from keys import ed25519, keyfile
-from keys.errors import InvalidInput
+from keys.errors import InvalidInput, shown
 from keys.statements import KeyStatement, KeyStatus, Role, certify
+from keys.strictjson import MalformedJson, loads_strict
 from ledger.checkpoint import NoteVerifier, origin_problem, parse_verifier_key, verifier_key
 from ledger.entries import Entry, decode_entry, digest
 from ledger.group_commit import GroupCommitter
@@ -33,7 +34,15 @@ NODE_FILE = "node.json"
 NODE_FORMAT = "eseal-node/v1"
 ROOT_KEY_FILE = "keys/root.key"
 LOG_KEY_FILE = "keys/log.key"
+#: node.json holds a few short fields (about 500 bytes): a larger file is no node's.
 MAX_NODE_FILE = 64 * 1024
+#: What to do with a damaged node.json: it never changes after ``eseal init`` wrote it.
+RESTORE_NODE_FILE = (
+    "copy it back from a backup of the node (nothing changes node.json once `eseal init` "
+    "has written it)"
+)
+#: The fields of node.json that are text, each required.
+_NODE_TEXT_FIELDS = ("region", "name", "origin", "root_public_key", "log_verifier")
 KEY_LIFETIME = 20 * 365 * 86400
 ISSUING_MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -93,21 +102,46 @@ class NodeConfig:
         }
 
     @classmethod
-    def from_json(cls, raw: Any) -> NodeConfig:
+    def from_json(cls, raw: Any, where: object = NODE_FILE) -> NodeConfig:
+        """The configuration ``raw`` (node.json's value, read from ``where``) records, each
+        field of its type and form; :class:`BadNodeFile` naming the first flaw otherwise."""
+
+        def bad(why: str) -> BadNodeFile:
+            return BadNodeFile(f"{where} is damaged: {why}; {RESTORE_NODE_FILE}")
+
+        if not isinstance(raw, dict):
+            raise bad("it is not a JSON object")
+        if raw.get("format") != NODE_FORMAT:
+            raise BadNodeFile(
+                f"{where} is of format {shown(raw.get('format'))}, not {NODE_FORMAT}: run the "
+                f"eseal that made it, or {RESTORE_NODE_FILE}"
+            )
+        for name in _NODE_TEXT_FIELDS:
+            if name not in raw:
+                raise bad(f"it has no {name}")
+            if type(raw[name]) is not str:
+                raise bad(f"its {name} is {shown(raw[name])}, not text")
+        database_url = raw.get("database_url")
+        if database_url is not None and type(database_url) is not str:
+            raise bad(f"its database_url is {shown(database_url)}, neither text nor null")
         try:
-            if raw["format"] != NODE_FORMAT:
-                raise BadNodeFile(f"node.json format {raw['format']!r} is not {NODE_FORMAT}")
+            root_public_key = bytes.fromhex(raw["root_public_key"])
+        except ValueError:
+            root_public_key = b""
+        if len(root_public_key) != ed25519.PUBLIC_KEY_SIZE:
+            raise bad(f"its root_public_key is not {ed25519.PUBLIC_KEY_SIZE} bytes in hex")
+        try:
             cfg = cls(
                 region=validate_region_code(raw["region"]),
-                name=str(raw["name"]),
-                origin=str(raw["origin"]),
-                root_public_key=bytes.fromhex(raw["root_public_key"]),
-                log_verifier=str(raw["log_verifier"]),
-                database_url=raw.get("database_url"),
+                name=raw["name"],
+                origin=raw["origin"],
+                root_public_key=root_public_key,
+                log_verifier=raw["log_verifier"],
+                database_url=database_url,
             )
-        except (KeyError, TypeError, ValueError) as e:
-            raise BadNodeFile(f"node.json is malformed: {e}") from e
-        parse_verifier_key(cfg.log_verifier)
+            parse_verifier_key(cfg.log_verifier)
+        except InvalidInput as e:  # the region code, or the log's verifier key
+            raise bad(e.message) from e
         return cfg
 
 
@@ -360,13 +394,16 @@ def read_config(data_dir: Path) -> NodeConfig:
             f"no eseal node in {data_dir}: name the node's directory with --data or ESEAL_DATA,"
             " or create a node there with `eseal init`"
         )
-    if path.stat().st_size > MAX_NODE_FILE:
-        raise BadNodeFile(f"{path} is larger than {MAX_NODE_FILE} bytes")
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadNodeFile(f"cannot read {path}: {e}") from e
-    return NodeConfig.from_json(raw)
+        with path.open("rb") as f:
+            data = f.read(MAX_NODE_FILE + 1)  # one byte more: a larger file is refused
+    except OSError as e:
+        raise BadNodeFile(f"cannot read {path}: {e.strerror or e}") from e
+    try:
+        raw = loads_strict(data, what=str(path), max_bytes=MAX_NODE_FILE)
+    except MalformedJson as e:
+        raise BadNodeFile(f"{e.message}: {RESTORE_NODE_FILE}") from e
+    return NodeConfig.from_json(raw, path)
 
 
 def init_node(

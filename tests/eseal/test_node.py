@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ import pytest
 from eseal.agencies import add_agency
 from eseal.ids import InvalidRegionCode
 from eseal.node import (
+    MAX_NODE_FILE,
     NODE_FILE,
+    RESTORE_NODE_FILE,
     AlreadyInitialised,
     LedgerMissing,
     Node,
@@ -365,3 +368,72 @@ def test_a_command_run_where_there_is_no_node_says_how_to_name_one(
         " ESEAL_DATA, or create a node there with `eseal init`\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def a_node(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data directory of a node made once, to be copied (init derives keys slowly)."""
+    data = tmp_path_factory.mktemp("node") / "data"
+    init_node(data, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW).close()
+    return data
+
+
+def _truncated(text: bytes) -> bytes:
+    return text[: len(text) // 2]
+
+
+def _region_repeated(text: bytes) -> bytes:
+    """Another region first: Python's json read the last, another parser reads the first."""
+    assert text.startswith(b"{\n")
+    return b'{"region": "110000",' + text[1:]
+
+
+def _huge(text: bytes) -> bytes:
+    return text + b" " * MAX_NODE_FILE  # still JSON, but no node.json is that large
+
+
+def _nested(text: bytes) -> bytes:
+    return b"[" * 60_000  # json.loads ran out of stack: a traceback
+
+
+def _database_url_a_number(text: bytes) -> bytes:
+    return text.replace(b'"database_url": null', b'"database_url": 5')
+
+
+def _region_a_number(text: bytes) -> bytes:
+    return text.replace(b'"region": "500000"', b'"region": 500000')
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (_truncated, "is not JSON (Unterminated string"),
+        (_region_repeated, "is not JSON (duplicate key 'region')"),
+        (_huge, f"is larger than {MAX_NODE_FILE:,} bytes"),
+        (_nested, "is not JSON (nested too deeply)"),
+        (_database_url_a_number, "is damaged: its database_url is 5, neither text nor null"),
+        (_region_a_number, "is damaged: its region is 500000, not text"),
+    ],
+    ids=["truncated", "key-repeated", "huge", "nested", "url-a-number", "region-a-number"],
+)
+def test_a_damaged_node_json_is_named_with_what_to_do(
+    a_node: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    case: tuple[Callable[[bytes], bytes], str],
+) -> None:
+    """node.json cut short, hand-edited (a key twice, a number for text) or swollen is
+    refused, exit 2, in one line naming the file, its flaw and what to do; it was read
+    with json.loads, which took a repeated key (the last of it), and a value of another
+    type or a nesting too deep for its stack ended in a traceback."""
+    damage, said = case
+    data = tmp_path / "data"
+    shutil.copytree(a_node, data)
+    path = data / NODE_FILE
+    path.write_bytes(damage(path.read_bytes()))
+    code, out, err = run_eseal(["--data", str(data), "ledger", "checkpoint"], capsys, monkeypatch)
+    assert (code, out) == (2, ""), err
+    assert err.startswith(f"error: {path} {said}"), err
+    assert err.endswith(f"{RESTORE_NODE_FILE}\n"), err
+    assert err.count("\n") == 1, err
