@@ -58,6 +58,7 @@ from eseal.passphrase import KEYS_DIR, hold_keys, release_keys
 from keys import ed25519
 from keys.errors import PARSE_ERRORS, CheckFailed, ExternalFailure, InvalidInput, shown
 from keys.keyfile import fsync_directory
+from keys.strictjson import MalformedJson, loads_strict
 from ledger.audit import audit
 from ledger.checkpoint import Checkpoint, parse_verifier_key, verify_checkpoint
 from ledger.migrate import require_known
@@ -87,6 +88,9 @@ _seal = SealRow.__table__  # type: ignore[attr-defined]
 _witness_key = WitnessKeyRow.__table__  # type: ignore[attr-defined]
 #: A manifest lists a few files per signing key: this bounds it before it is parsed.
 MAX_MANIFEST = 64 * 1024 * 1024
+#: What to do with a backup whose manifest is damaged: the manifest is what it is checked
+#: against, so nothing of it can be trusted.
+_DAMAGED_MANIFEST = "the backup cannot be checked without it: use another backup, or take a new one"
 #: The files a backup may hold, by their path in it.
 _BACKUP_PATH = re.compile(
     r"node\.json|ledger\.db|ledger\.pgdump|keys/(?:root|log|[0-9a-f]{16})\.key"
@@ -494,10 +498,13 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if not file.is_file():
         hint = " (a backup cut short: remove it)" if ".incomplete-" in path.name else ""
         raise NotABackup(f"{path} holds no {MANIFEST}: it is no complete eseal backup{hint}")
-    if file.stat().st_size > MAX_MANIFEST:
-        raise NotABackup(f"{file} is larger than {MAX_MANIFEST} bytes")
+    with file.open("rb") as f:
+        data = f.read(MAX_MANIFEST + 1)  # one byte more: a larger file is refused
     try:
-        manifest = json.loads(file.read_bytes().decode("utf-8"))
+        manifest = loads_strict(data, what=str(file), max_bytes=MAX_MANIFEST)
+    except MalformedJson as e:
+        raise NotABackup(f"{e.message}: {_DAMAGED_MANIFEST}") from e
+    try:
         if not isinstance(manifest, dict) or manifest.get("format") != BACKUP_FORMAT:
             raise NotABackup(f"{file} is not an {BACKUP_FORMAT} manifest")
         ledger, files = manifest["ledger"], manifest["files"]
@@ -516,10 +523,10 @@ def read_manifest(path: Path) -> dict[str, Any]:
                 for name, record in files.items()
             )
         )
-    except PARSE_ERRORS as e:  # not JSON, or not of this form
-        raise NotABackup(f"{file} is malformed: {shown(e)}") from e
+    except PARSE_ERRORS as e:  # not of this form
+        raise NotABackup(f"{file} is malformed: {shown(e)}; {_DAMAGED_MANIFEST}") from e
     if not ok:
-        raise NotABackup(f"{file} is malformed")
+        raise NotABackup(f"{file} is malformed: {_DAMAGED_MANIFEST}")
     return manifest
 
 

@@ -380,6 +380,41 @@ def test_a_check_finds_a_backup_changed_since_and_changes_nothing(
     assert "holds no backup.json" in assert_clean_error(run)
 
 
+def test_a_damaged_manifest_is_named_with_what_to_do_and_changes_nothing(
+    region: Region,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """backup.json cut short, edited into JSON Python's reader takes but others read another
+    way (a key twice: json.loads kept the last, and the check passed), or swollen past its
+    bound is refused, exit 2, in one line naming the file, its flaw and what to do."""
+    out = tmp_path / "b"
+    take_backup(region.node.data_dir, out, database_url=None, now=NOW)
+    manifest = out / "backup.json"
+    good = manifest.read_bytes()
+    assert good.startswith(b"{\n")
+    damaged = {
+        "is not JSON (Unterminated string": good[: len(good) // 2],
+        "is not JSON (duplicate key 'region')": b'{"region": "110000",' + good[1:],
+        f"is larger than {backup_module.MAX_MANIFEST:,} bytes": good
+        + b" " * backup_module.MAX_MANIFEST,
+    }
+    for said, text in damaged.items():
+        manifest.write_bytes(text)
+        kept = files_state(out)
+        code, out_text, err = run_in_process(["backup", "--check", str(out)], capsys, monkeypatch)
+        assert (code, out_text) == (2, ""), err
+        assert err.startswith(f"error: {manifest} {said}"), err
+        assert err.endswith(
+            ": the backup cannot be checked without it: use another backup, or take a new one\n"
+        ), err
+        assert err.count("\n") == 1, err
+        assert files_state(out) == kept
+    manifest.write_bytes(good)
+    assert check_backup(out).ok
+
+
 def test_a_passphrase_change_does_not_run_beside_a_backup(
     region: Region, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
