@@ -31,6 +31,7 @@ from eseal.cli_common import (
 )
 from eseal.ids import first_repeated
 from keys.errors import EsealError, ExternalFailure, InvalidInput, shown
+from keys.strictjson import MalformedJson, loads_strict
 from ledger.store import OutcomeUnknown
 
 if TYPE_CHECKING:
@@ -250,24 +251,33 @@ MAX_PENDING = 4 * 1024 * 1024  # 500 ids of at most 128 bytes, and the CSV's pat
 
 def _read_note(pending: Path) -> tuple[str, int, int, list[str]]:
     """The CSV, its batch's first and last lines, and the license ids of ``pending``."""
+
+    def refused(why: str) -> InvalidInput:
+        return InvalidInput(
+            f"{pending} is not the note of an interrupted `license bulk` ({why}): move it away"
+        )
+
     try:
         with pending.open("rb") as f:
-            raw = f.read(MAX_PENDING + 1)
-        note = json.loads(raw)
+            raw = f.read(MAX_PENDING + 1)  # one byte more: a larger file is refused
+    except OSError as e:
+        raise refused(f"cannot read it: {e.strerror or e}") from e
+    try:
+        note = loads_strict(raw, what="its text", max_bytes=MAX_PENDING)
+    except MalformedJson as e:
+        raise refused(e.message) from e
+    try:
         csv_name, (first, last), ids = note["csv"], note["lines"], note["ids"]
         if (
-            len(raw) > MAX_PENDING
-            or note["format"] != PENDING_FORMAT
+            note["format"] != PENDING_FORMAT
             or type(csv_name) is not str
             or not (type(first) is int and type(last) is int and 2 <= first <= last)
             or type(ids) is not list
             or not all(type(i) is str for i in ids)
         ):
             raise ValueError("not the note's layout")
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise InvalidInput(
-            f"{pending} is not the note of an interrupted `license bulk` ({e}): move it away"
-        ) from e
+    except (ValueError, KeyError, TypeError) as e:
+        raise refused(str(e)) from e
     return csv_name, first, last, ids
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from eseal.cli_bulk import MAX_PENDING
 from eseal.ids import make_license_id
 from eseal.licenses import get_license
 from eseal.node import Node
@@ -293,6 +294,48 @@ def test_a_note_with_ids_that_are_no_license_ids_is_refused_naming_each_flaw(
     assert _bulk_in_process(data, rows, results, monkeypatch) == 2
     assert "0 of them just added" in capsys.readouterr().err
     assert not pending.exists()
+
+
+def test_a_damaged_note_is_refused_naming_its_flaw_and_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A note cut short, edited with a key twice (json.loads kept the last: the batch of the
+    other ids was recovered), swollen past its bound, or nested past the stack (a
+    traceback) is refused, exit 2, in one line naming it and its flaw; nothing is recovered
+    or issued and the note is kept."""
+    data = tmp_path / "node"
+    make_region(data).node.close()
+    rows, results = _csv(tmp_path / "in.csv", rows=3), tmp_path / "issued.csv"
+    pending = tmp_path / "issued.csv.pending"
+    assert _bulk_in_process(data, rows, results, monkeypatch) == 0
+    listed = results.read_bytes()
+    with Node.open(data) as node:
+        size = node.log.size()
+    ids = [row[0] for row in _acked(results)]
+    note = {"format": "eseal-bulk-pending/v1", "csv": str(rows), "lines": [2, 4], "ids": ids}
+    text = json.dumps(note).encode()
+    assert text.startswith(b"{")
+    never = [str(make_license_id(BUSINESS, MARKET, f"NEVERRECORDED{i}")) for i in (1, 2)]
+    damaged = {
+        "its text is not JSON (Unterminated string": text[: len(text) // 2],
+        "its text is not JSON (duplicate key 'ids')": b'{"ids": %s, ' % json.dumps(never).encode()
+        + text[1:],
+        f"its text is larger than {MAX_PENDING:,} bytes": text + b" " * MAX_PENDING,
+        "its text is not JSON (nested too deeply)": b"[" * 100_000,
+    }
+    capsys.readouterr()
+    for said, damage in damaged.items():
+        pending.write_bytes(damage)
+        err = _refused_in_process(data, rows, results, monkeypatch, capsys)
+        assert err.startswith(
+            f"error: {pending} is not the note of an interrupted `license bulk` ({said}"
+        ), err
+        assert err.endswith("): move it away\n"), err
+        assert err.count("\n") == 1, err
+        assert pending.read_bytes() == damage
+        assert results.read_bytes() == listed
+    with Node.open(data) as node:
+        assert node.log.size() == size
 
 
 def test_ctrl_c_during_bulk_issuance_stops_between_batches_and_says_where(
