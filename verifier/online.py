@@ -12,7 +12,6 @@ what such proofs cannot show).
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Callable, Container
 from dataclasses import replace
@@ -185,9 +184,9 @@ def _is_problem(media: str, body: bytes, code: str) -> bool:
     says it does not know a license or seal (a 404 from a misrouted proxy says nothing)."""
     if media not in ("application/problem+json", "application/json"):
         return False
-    try:
-        problem = json.loads(body)
-    except (ValueError, RecursionError):
+    try:  # read as strictly as any other answer: one key twice is no problem of the node's
+        problem = loads_strict(body, what="the problem", max_bytes=MAX_RESPONSE)
+    except MalformedJson:
         return False
     kind = problem.get("type") if isinstance(problem, dict) else None
     return isinstance(kind, str) and kind.endswith("/" + code)

@@ -1669,6 +1669,34 @@ def test_only_the_nodes_own_problem_says_a_license_is_unknown(
                 verify_text(issued.qr_text, ctx)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"type":"https://eseal.invalid/problems/invalid-input",'
+        b'"type":"https://eseal.invalid/problems/unknown-license","status":404}',
+        b'{"type":"https://eseal.invalid/problems/unknown-license","status":NaN}',
+    ],
+    ids=["type-twice", "nan"],
+)
+def test_a_problem_that_is_no_strict_json_says_nothing_of_the_license(
+    region: Region, client: TestClient, body: bytes
+) -> None:
+    """A 404 problem is read as strictly as any answer of the node's: one naming its type
+    twice (json.loads read the last, another parser the first) or holding NaN is not the
+    node saying it never recorded the license, but a 404 it cannot read (json.loads took
+    each for unknown-license: NOT_IN_LEDGER)."""
+    from verifier.online import NodeUnreachable
+
+    issued = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    assert json.loads(body)["type"].endswith("/unknown-license")  # as Python's json read it
+    answer = httpx.Response(404, content=body, headers={"content-type": "application/problem+json"})
+    node = httpx.Client(transport=httpx.MockTransport(lambda _r: answer))
+    status = OnlineStatus("http://node", region="500000", client=node)
+    ctx = VerifyContext(_store(client, region), NOW + 60, status=status)
+    with pytest.raises(NodeUnreachable, match="answered 404"):
+        verify_text(issued.qr_text, ctx)
+
+
 def _problem(status: int, code: str) -> httpx.Response:
     """A node's RFC 9457 problem answer of type ``code``."""
     problem = {"type": f"https://eseal.invalid/problems/{code}", "status": status}
