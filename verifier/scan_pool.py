@@ -135,6 +135,9 @@ class _Worker:
         line = self.stdout.readline()
         if not line:
             raise EOFError("the image reader stopped")
+        # json.loads, not keys.strictjson: the line is _serve's json.dumps of text alone
+        # (ASCII, no number, each key once), so strictness would refuse nothing; a line
+        # that is no JSON (a decoder writing to stdout) is a ValueError: stopped as if dead.
         answer = json.loads(line)
         if type(answer) is not dict:
             raise ValueError("the image reader answered nonsense")
