@@ -169,25 +169,6 @@ async def license_qr(
     )
 
 
-async def _sheet(
-    request: Request,
-    principal: Principal,
-    license_id: str,
-    node: Node,
-    *,
-    render: Callable[[Any], bytes],
-    media_type: str,
-    suffix: str,
-) -> Response:
-    """The license's printable sheet by ``render`` (:func:`eseal.render.license_pdf` or
-    :func:`~eseal.render.license_png`), marked as the command line marks it at this time."""
-    row = await run_in_threadpool(_own_license, node, principal, license_id)
-    cjk_font_path()  # FontMissing (503) before a slot is taken, as the CLI looks first
-    now = int(time.time())
-    body = await _rendered(renderers("sheet"), lambda: render(printable(node, row, now=now)))
-    return _answer(request, body, media_type, f"{row.id}.{suffix}")
-
-
 #: What a sheet shows, as both operations say it.
 _SHEET = (
     "the license's type, number, holder and fields, the issuing agency and its dates under "
@@ -197,40 +178,49 @@ _SHEET = (
 )
 
 
-@router.get(
-    "/v1/licenses/{license_id}/print.pdf",
-    tags=["licenses"],
-    response_class=Response,
-    responses=_ok(PDF, "The printable license, an A4 PDF")
-    | agency_problems(*_LICENSE_PRINTOUT, _NO_FONT, body=None),
-    description="The printable license as an A4 PDF, the CJK font embedded (its issuing "
-    f"agency or the operator): {_SHEET}. The bytes ``eseal license print ID --pdf FILE`` "
-    "writes. Sent ``Cache-Control: private, no-cache`` with an ETag.",
-)
-async def license_print_pdf(
-    request: Request, principal: CurrentPrincipal, license_id: LicenseIdPath, node: NodeDep
-) -> Response:
-    return await _sheet(
-        request, principal, license_id, node, render=license_pdf, media_type=PDF, suffix="pdf"
-    )
+def _sheet_route(
+    suffix: Literal["pdf", "png"],
+    render: Callable[[Any], bytes],
+    media_type: str,
+    *,
+    short: str,
+    long: str,
+) -> None:
+    """Add ``GET /v1/licenses/{license_id}/print.SUFFIX`` (operation
+    ``license_print_SUFFIX``): the license's printable sheet by ``render``
+    (:func:`eseal.render.license_pdf` or :func:`~eseal.render.license_png`), marked as the
+    command line marks it at this time; ``short`` and ``long`` say what it is."""
+
+    async def sheet(
+        request: Request, principal: CurrentPrincipal, license_id: LicenseIdPath, node: NodeDep
+    ) -> Response:
+        row = await run_in_threadpool(_own_license, node, principal, license_id)
+        cjk_font_path()  # FontMissing (503) before a slot is taken, as the CLI looks first
+        now = int(time.time())
+        body = await _rendered(renderers("sheet"), lambda: render(printable(node, row, now=now)))
+        return _answer(request, body, media_type, f"{row.id}.{suffix}")
+
+    router.get(
+        f"/v1/licenses/{{license_id}}/print.{suffix}",
+        name=f"license_print_{suffix}",
+        tags=["licenses"],
+        response_class=Response,
+        responses=_ok(media_type, f"The printable license, {short}")
+        | agency_problems(*_LICENSE_PRINTOUT, _NO_FONT, body=None),
+        description=f"The printable license as {long} (its issuing agency or the operator): "
+        f"{_SHEET}. The bytes ``eseal license print ID --{suffix} FILE`` writes. Sent "
+        "``Cache-Control: private, no-cache`` with an ETag.",
+    )(sheet)
 
 
-@router.get(
-    "/v1/licenses/{license_id}/print.png",
-    tags=["licenses"],
-    response_class=Response,
-    responses=_ok(PNG, "The printable license, the PDF rasterised at 150 dpi")
-    | agency_problems(*_LICENSE_PRINTOUT, _NO_FONT, body=None),
-    description="The printable license as a PNG, its PDF rasterised at 150 dpi (its issuing "
-    f"agency or the operator): {_SHEET}. The bytes ``eseal license print ID --png FILE`` "
-    "writes. Sent ``Cache-Control: private, no-cache`` with an ETag.",
+_sheet_route("pdf", license_pdf, PDF, short="an A4 PDF", long="an A4 PDF, the CJK font embedded")
+_sheet_route(
+    "png",
+    license_png,
+    PNG,
+    short="the PDF rasterised at 150 dpi",
+    long="a PNG, its PDF rasterised at 150 dpi",
 )
-async def license_print_png(
-    request: Request, principal: CurrentPrincipal, license_id: LicenseIdPath, node: NodeDep
-) -> Response:
-    return await _sheet(
-        request, principal, license_id, node, render=license_png, media_type=PNG, suffix="png"
-    )
 
 
 @router.post("/v1/licenses/{license_id}/qr.png", include_in_schema=False)
