@@ -247,6 +247,17 @@ def test_a_note_of_a_batch_never_recorded_or_already_listed_adds_nothing(
     assert pending.exists()
 
 
+def _three_issued(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, Path, int]:
+    """A new region's data directory, a CSV of three rows, the results of a run that
+    issued them, and the size of the ledger after."""
+    data = tmp_path / "node"
+    make_region(data).node.close()
+    rows, results = _csv(tmp_path / "in.csv", rows=3), tmp_path / "issued.csv"
+    assert _bulk_in_process(data, rows, results, monkeypatch) == 0
+    with Node.open(data) as node:
+        return data, rows, results, node.log.size()
+
+
 def test_a_note_with_ids_that_are_no_license_ids_is_refused_naming_each_flaw(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -254,14 +265,9 @@ def test_a_note_with_ids_that_are_no_license_ids_is_refused_naming_each_flaw(
     is named with its flaw, in the API's invalid-license-id words, each of them at once as
     a CSV's invalid rows are; nothing is recovered or issued and the note is kept. It was
     looked up and taken for an id never recorded, and the note's batch for unrecorded."""
-    data = tmp_path / "node"
-    make_region(data).node.close()
-    rows, results = _csv(tmp_path / "in.csv", rows=3), tmp_path / "issued.csv"
+    data, rows, results, size = _three_issued(tmp_path, monkeypatch)
     pending = tmp_path / "issued.csv.pending"
-    assert _bulk_in_process(data, rows, results, monkeypatch) == 0
     listed = results.read_bytes()
-    with Node.open(data) as node:
-        size = node.log.size()
     ids = [row[0] for row in _acked(results)]
     wrong_check = ids[1][:-1] + ("A" if ids[1][-1] != "A" else "B")
     note = {"format": "eseal-bulk-pending/v1", "csv": str(rows), "lines": [2, 4], "ids": ids}
@@ -303,14 +309,9 @@ def test_a_damaged_note_is_refused_naming_its_flaw_and_kept(
     other ids was recovered), swollen past its bound, or nested past the stack (a
     traceback) is refused, exit 2, in one line naming it and its flaw; nothing is recovered
     or issued and the note is kept."""
-    data = tmp_path / "node"
-    make_region(data).node.close()
-    rows, results = _csv(tmp_path / "in.csv", rows=3), tmp_path / "issued.csv"
+    data, rows, results, size = _three_issued(tmp_path, monkeypatch)
     pending = tmp_path / "issued.csv.pending"
-    assert _bulk_in_process(data, rows, results, monkeypatch) == 0
     listed = results.read_bytes()
-    with Node.open(data) as node:
-        size = node.log.size()
     ids = [row[0] for row in _acked(results)]
     note = {"format": "eseal-bulk-pending/v1", "csv": str(rows), "lines": [2, 4], "ids": ids}
     text = json.dumps(note).encode()
