@@ -77,8 +77,11 @@ def loads_strict(data: bytes | str, *, what: str, max_bytes: int) -> Any:
             object_pairs_hook=refuse_duplicate_keys,
         )
     except json.JSONDecodeError as e:
-        where = f"line {e.lineno} column {e.colno}"
-        raise MalformedJson(f"{what} is not JSON ({e.msg} at {where})") from e
+        # Some of json's messages end in "at" already ("Unterminated string starting at").
+        flaw = e.msg.removesuffix(" at")
+        raise MalformedJson(
+            f"{what} is not JSON ({flaw} at line {e.lineno} column {e.colno})"
+        ) from e
     except ValueError as e:  # a refusal of the hooks above
         raise MalformedJson(f"{what} is not JSON ({e})") from e
     except RecursionError as e:

@@ -34,6 +34,8 @@ def test_strict_json_reads_as_json_does() -> None:
         (b"{a: 1}", "the body is not JSON (Expecting property name enclosed in double quotes"),
         (b"{} {}", "the body is not JSON (Extra data at line 1 column 4)"),
         (b"", "the body is not JSON (Expecting value at line 1 column 1)"),
+        # json's own message ends in "at" here: said once.
+        (b'{"a": "b', "the body is not JSON (Unterminated string starting at line 1 column 7)"),
     ],
 )
 def test_what_json_takes_and_rfc_8259_has_not_is_refused(data: bytes, refusal: str) -> None:
