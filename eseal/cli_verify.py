@@ -435,12 +435,14 @@ def _unheld_hint(region: str | None, seal_region: str | None) -> str | None:
         )
     if seal_region is None:
         return None
+    # What the stamp says of its seal's agency, not to be believed: its seal is unknown.
     whose = (
-        "中央国家机关单位的印章，可能登记在未提供信任名单的地区 a seal of a central government "
-        "agency, which the bundle of any region may list, and none given does"
+        "盖章标明的用章单位为中央国家机关，其印章可能登记在未提供信任名单的地区 the stamp "
+        "names a seal of a central government agency, which the bundle of any region may list, "
+        "and none given does"
         if seal_region == CENTRAL_REGION
-        else f"其他地区单位的印章 a seal of an agency of region {seal_region}, whose trust "
-        "bundle was not given"
+        else f"盖章标明的用章单位属其他地区 the stamp names a seal of an agency of region "
+        f"{seal_region}, whose trust bundle was not given"
     )
     return (
         f"{whose}: add the --bundle FILE of the region whose node registered it (eseal bundle "

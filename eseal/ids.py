@@ -10,9 +10,8 @@ import datetime
 import functools
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Final
 
 from keys.errors import InvalidInput
@@ -23,6 +22,7 @@ from verifier.holder import (
     identity_check_char,
 )
 from verifier.trust import CENTRAL_REGION
+from verifier.trust import PROVINCES as PROVINCES  # noqa: PLC0414 (re-exported)
 
 #: An integer as people and programs write one to eseal (a query parameter, a command's
 #: argument): plain decimal digits, no sign but a minus on a non-zero value, no leading
@@ -103,23 +103,7 @@ def _first_illegal(text: str, allowed: str) -> tuple[int, str] | None:
     return None
 
 
-# -- region codes, GB/T 2260 ----------------------------------------------------------------------
-
-#: Province-level divisions of GB/T 2260 by their 2-digit code.
-PROVINCES: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "11": "北京市", "12": "天津市", "13": "河北省", "14": "山西省", "15": "内蒙古自治区",
-        "21": "辽宁省", "22": "吉林省", "23": "黑龙江省",
-        "31": "上海市", "32": "江苏省", "33": "浙江省", "34": "安徽省", "35": "福建省",
-        "36": "江西省", "37": "山东省",
-        "41": "河南省", "42": "湖北省", "43": "湖南省", "44": "广东省", "45": "广西壮族自治区",
-        "46": "海南省",
-        "50": "重庆市", "51": "四川省", "52": "贵州省", "53": "云南省", "54": "西藏自治区",
-        "61": "陕西省", "62": "甘肃省", "63": "青海省", "64": "宁夏回族自治区",
-        "65": "新疆维吾尔自治区",
-        "71": "台湾省", "81": "香港特别行政区", "82": "澳门特别行政区",
-    }
-)  # fmt: skip
+# -- region codes, GB/T 2260 (the province-level divisions: verifier.trust.PROVINCES) ------------
 
 
 def validate_region_code(code: str) -> str:

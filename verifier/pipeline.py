@@ -27,8 +27,22 @@ from verifier.document import (
     UnsupportedDocument,
     decode,
 )
-from verifier.holder import HolderNotApplicable, InvalidHolderId, compare, presented_id
-from verifier.trust import CENTRAL_REGION, Signer, TrustBundle, TrustStore, displayable
+from verifier.holder import (
+    CREDIT_CODE_ALPHABET,
+    HolderNotApplicable,
+    InvalidHolderId,
+    compare,
+    credit_check_char,
+    presented_id,
+)
+from verifier.trust import (
+    CENTRAL_REGION,
+    PROVINCES,
+    Signer,
+    TrustBundle,
+    TrustStore,
+    displayable,
+)
 from verifier.verdict import (
     CLOCK_BEHIND,
     DOCUMENT_NOT_COMPARED,
@@ -210,11 +224,21 @@ def covers(region: str, code: str) -> bool:
 
 def seal_region(agency_code: str) -> str | None:
     """The region a seal stamp's agency names by its credit code (GB 32100: positions 3-8,
-    where the agency is registered), or None where they are not six digits. A stamp names
-    no region of its own; this is the best the window knows of whose trusted list would
-    hold the seal (the central government's ``100000``: any region's may)."""
+    where the agency is registered), or None where the code is none an agency could have
+    (eseal.ids.validate_credit_code refuses it: its check character does not hold, or
+    positions 3-8 are not a region code of a known province nor the central government's).
+    A stamp names no region of its own; this is the best the window knows of whose trusted
+    list would hold the seal (the central government's ``100000``: any region's may). It is
+    what the stamp says, not to be believed: a seal no list holds may be forged whatever
+    region its stamp names."""
+    if len(agency_code) != 18 or any(c not in CREDIT_CODE_ALPHABET for c in agency_code):
+        return None
     region = agency_code[2:8]
-    return region if len(region) == 6 and region.isascii() and region.isdigit() else None
+    if not (region.isascii() and region.isdigit()):
+        return None
+    if region != CENTRAL_REGION and region[:2] not in PROVINCES:
+        return None
+    return region if agency_code[17] == credit_check_char(agency_code[:17]) else None
 
 
 def unheld_seal_region(verdict: Verdict, trusted: Iterable[str]) -> str | None:
@@ -506,9 +530,11 @@ def _describe(run: _Run) -> None:
             "id": claims.stamp_id,
             "seal_id": stamp.seal_id,
             "seal_name": seal.name if seal else None,
-            # The seal's agency as the stamp names it (its issuer): by its credit code, the
-            # region whose trusted list would hold the seal (seal_region).
+            # The seal's agency as the stamp names it (its issuer) and, by its credit code,
+            # the region whose trusted list would hold the seal (seal_region; None for a
+            # code no agency could have). What the stamp says, like the rest.
             "agency_code": claims.issuer,
+            "agency_region": seal_region(claims.issuer),
             "file_name": stamp.file_name,
             "size": stamp.size,
             "sha256": stamp.document_sha256.hex(),

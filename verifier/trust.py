@@ -79,9 +79,10 @@ import itertools
 import json
 import re
 import unicodedata
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from nacl.signing import SigningKey
 
@@ -308,6 +309,24 @@ class TrustBundle:
             raise MalformedBundle(f"trust bundle is malformed: {shown(e, 200)}") from e
         _check_listing(bundle)
         return bundle
+
+
+#: Province-level divisions of GB/T 2260 by their 2-digit code (eseal.ids validates region
+#: and credit codes by them; a window names a stamp's region only by one of them).
+PROVINCES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "11": "北京市", "12": "天津市", "13": "河北省", "14": "山西省", "15": "内蒙古自治区",
+        "21": "辽宁省", "22": "吉林省", "23": "黑龙江省",
+        "31": "上海市", "32": "江苏省", "33": "浙江省", "34": "安徽省", "35": "福建省",
+        "36": "江西省", "37": "山东省",
+        "41": "河南省", "42": "湖北省", "43": "湖南省", "44": "广东省", "45": "广西壮族自治区",
+        "46": "海南省",
+        "50": "重庆市", "51": "四川省", "52": "贵州省", "53": "云南省", "54": "西藏自治区",
+        "61": "陕西省", "62": "甘肃省", "63": "青海省", "64": "宁夏回族自治区",
+        "65": "新疆维吾尔自治区",
+        "71": "台湾省", "81": "香港特别行政区", "82": "澳门特别行政区",
+    }
+)  # fmt: skip
 
 
 #: The region part of a unified social credit code (GB 32100, positions 3-8) of an agency

@@ -89,9 +89,9 @@
       why_stamp_UNKNOWN_ISSUER: "该印章不在本地区的信任名单中：可能是伪造的",
       peer_stamp_unknown_note: (code) => `该印章不在该地区（区划代码 ${code}）的信任名单中：可能是伪造的`,
       stamp_elsewhere_note: (code) =>
-        `该印章的用章单位登记于其他地区（区划代码 ${code}）：本窗口未持有该地区的信任名单，无法在此核验真伪，请通过该地区的核验服务核验`,
+        `该盖章标明的用章单位登记于其他地区（区划代码 ${code}）：本窗口未持有该地区的信任名单，无法在此核验印章真伪，请通过该地区的核验服务核验`,
       stamp_central_note:
-        "该印章的用章单位为中央国家机关：本窗口持有的信任名单中没有该印章，它可能登记在其他地区，无法在此核验真伪，请通过用章单位所在地区的核验服务核验",
+        "该盖章标明的用章单位为中央国家机关：本窗口持有的信任名单中均没有该印章，它可能登记在其他地区，无法在此核验印章真伪，请通过登记该印章的地区核验服务核验",
       why_stamp_ISSUER_NOT_AUTHORISED: "该印章未获其所在地区授权",
       why_stamp_NOT_YET_VALID: "盖章时间晚于当前时间，盖章尚未生效",
       why_stamp_NOT_IN_LEDGER: "账本中没有该盖章的记录",
@@ -308,9 +308,9 @@
       why_stamp_UNKNOWN_ISSUER: "The seal is not on this region's trusted list: possibly forged",
       peer_stamp_unknown_note: (code) => `The seal is not on the trusted list of region ${code}: possibly forged`,
       stamp_elsewhere_note: (code) =>
-        `The seal's agency is registered in another region (code ${code}): this window does not hold that region's trusted list and cannot check it here. Verify it with that region's service`,
+        `The stamp names a seal of an agency registered in another region (code ${code}): this window does not hold that region's trusted list and cannot check the seal here. Verify it with that region's service`,
       stamp_central_note:
-        "The seal's agency is of the central government: no trusted list this window holds lists the seal, which may be registered in another region, so it cannot be checked here. Verify it with the service of the region that registered the agency",
+        "The stamp names a seal of a central government agency: no trusted list this window holds lists the seal, which may be registered in another region, so it cannot be checked here. Verify it with the service of the region that registered the seal",
       why_stamp_ISSUER_NOT_AUTHORISED: "The seal is not authorised by its region",
       why_stamp_NOT_YET_VALID: "Stamped at a time still to come: not in effect yet",
       why_stamp_NOT_IN_LEDGER: "The ledger holds no record of this stamp",
@@ -852,7 +852,10 @@
     const here = typeof state.region === "string" ? state.region : "";
     if (v.status !== "UNKNOWN_ISSUER" || v.kind !== "stamp" || !/^[0-9]{6}$/.test(here)) return null;
     const doc = v.document && typeof v.document === "object" ? v.document : {};
-    const code = typeof doc.agency_code === "string" ? doc.agency_code.slice(2, 8) : "";
+    // The node's reading of the credit code (verifier.pipeline.seal_region): null for a
+    // code no agency could have (its check character fails, or no province is named),
+    // whose seal no region lists: then it may be forged, as any seal unknown here.
+    const code = typeof doc.agency_region === "string" ? doc.agency_region : "";
     if (!/^[0-9]{6}$/.test(code)) return null;
     if (code === CENTRAL_REGION) return { code, peer: null };
     if (covers(here, code)) return null;

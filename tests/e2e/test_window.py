@@ -786,14 +786,19 @@ def test_a_stamp_of_another_regions_seal_is_sent_to_its_region_not_called_forged
     _paste(page, _unknown_seal_stamp(BEIJING_MARKET))
     expect(page.locator("#banner-code")).to_have_text("UNKNOWN_ISSUER")
     expect(said.nth(0)).to_have_text(
-        "该印章的用章单位登记于其他地区（区划代码 110000）：本窗口未持有该地区的信任名单，"
-        "无法在此核验真伪，请通过该地区的核验服务核验"
+        "该盖章标明的用章单位登记于其他地区（区划代码 110000）：本窗口未持有该地区的信任名单，"
+        "无法在此核验印章真伪，请通过该地区的核验服务核验"
     )
     expect(page.locator("#banner-notes")).not_to_contain_text("可能是伪造的")
     page.locator("#lang").click()
-    expect(said.nth(0)).to_contain_text("The seal's agency is registered in another region")
+    expect(said.nth(0)).to_contain_text("The stamp names a seal of an agency registered in another")
     page.locator("#lang").click()
     _paste(page, _unknown_seal_stamp(MARKET))
+    expect(said.nth(0)).to_have_text("该印章不在本地区的信任名单中：可能是伪造的")
+    # A code no agency could have (its check character fails) names no region: forged.
+    forged = BEIJING_MARKET[:17] + "3"
+    _paste(page, _unknown_seal_stamp(forged))
+    expect(page.locator("#doc-title")).to_have_text(f"{forged}.0123456789AB")
     expect(said.nth(0)).to_have_text("该印章不在本地区的信任名单中：可能是伪造的")
 
     def with_peers(route: Route) -> None:

@@ -248,8 +248,9 @@ def test_a_stamp_of_another_regions_seal_is_not_said_to_be_forged(
     assert lines[0] == "✘ 未知签发机关 Unknown issuer"
     assert not any(line.startswith("  说明 Why:") for line in lines), said
     assert lines[-1] == (
-        "  hint: 其他地区单位的印章 a seal of an agency of region 500000, whose trust bundle was "
-        "not given: add the --bundle FILE of the region whose node registered it (eseal bundle "
+        "  hint: 盖章标明的用章单位属其他地区 the stamp names a seal of an agency of region "
+        "500000, whose trust bundle was not given: add the --bundle FILE of the region whose "
+        "node registered it (eseal bundle "
         "fetch its node's URL --pin ITS_ROOT_KEY_ID --out FILE) and its --revocations FILE, or "
         "--online its node's URL"
     )
@@ -267,8 +268,9 @@ def test_a_stamp_of_another_regions_seal_is_not_said_to_be_forged(
     assert code == 1, err
     assert "说明 Why:" not in said
     assert said.splitlines()[-1].startswith(
-        "  hint: 中央国家机关单位的印章，可能登记在未提供信任名单的地区 a seal of a central "
-        "government agency, which the bundle of any region may list, and none given does: "
+        "  hint: 盖章标明的用章单位为中央国家机关，其印章可能登记在未提供信任名单的地区 the "
+        "stamp names a seal of a central government agency, which the bundle of any region may "
+        "list, and none given does: "
     )
 
 

@@ -31,14 +31,15 @@ from tests.eseal.conftest import (
     worker_request,
 )
 from tests.verifier.conftest import fixed_key, traced
-from verifier.claims import MAX_TIME, LicenseClaims
-from verifier.document import decode, encode_license
+from verifier.claims import MAX_TIME, LicenseClaims, StampBody, StampClaims
+from verifier.document import decode, encode_license, encode_stamp
 from verifier.envelope import json_containers
 from verifier.pipeline import (
     StatusAnswer,
     VerifyContext,
     beijing_day,
     covers,
+    seal_region,
     status_reason,
     unheld_seal_region,
     verify_text,
@@ -637,6 +638,31 @@ def test_a_stamp_of_a_seal_unknown_here_names_its_agencys_region(region: Region)
     assert covers("440305", "440305")
     assert not covers("440300", "440100")
     assert not covers("440305", "440300")
+    assert verdict.document["agency_region"] == "500000"
+
+
+def test_a_stamp_names_a_region_only_by_a_code_an_agency_could_have() -> None:
+    """A stamp whose seal is unknown is what its maker says: positions 3-8 of a code whose
+    check character fails, or that name no province (nor the central government), are of
+    no agency any region lists, and name no region; its seal may be forged, and the
+    reason says nothing of another region."""
+    assert seal_region("11110000MB01234562") == "110000"
+    assert seal_region("111000000000PH001J") == "100000"  # the central government's
+    assert seal_region("11110000MB01234563") is None  # its check character fails
+    assert seal_region("11990000MB0123456Q") is None  # province 99: none
+    assert seal_region("11000000MB01234567") is None  # 000000: no region
+    assert seal_region("1111000") is None
+    for agency in ("11110000MB01234563", "11990000MB0123456Q"):
+        seal = f"{agency}.0123456789AB"
+        body = StampBody(seal, bytes(32), "x.txt", 1)
+        claims = StampClaims(agency, NOW, NOW, f"{seal}.1", body)
+        qr = encode_stamp(claims, fixed_key("unknown seal"))
+        verdict = verify_text(qr, VerifyContext(TrustStore(), LATER))
+        assert verdict.status is Status.UNKNOWN_ISSUER
+        assert verdict.document["agency_code"] == agency
+        assert verdict.document["agency_region"] is None
+        assert unheld_seal_region(verdict, ["500000"]) is None
+        assert "a seal of an agency of region" not in verdict.reasons[0]
 
 
 def test_bundle_is_signed_and_pinned(region: Region) -> None:
