@@ -34,12 +34,12 @@ from eseal.cli_verify import (
     refusing,
     revocations_app,
 )
-from eseal.urls import node_url
 from keys import ed25519
 from keys.errors import CheckFailed, InvalidInput
 from verifier.envelope import MAX_ENVELOPE, read_envelope
 from verifier.pipeline import DEFAULT_SKEW
 from verifier.trust import BUNDLE_TYPE, TrustBundle, TrustStore, open_bundle
+from verifier.urls import node_url
 
 T = TypeVar("T")
 

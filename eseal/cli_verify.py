@@ -25,7 +25,6 @@ from eseal.cli_common import (
     plain_int,
 )
 from eseal.problems import EXIT_CHECK_FAILED
-from eseal.urls import node_url
 from keys import ed25519
 from keys.errors import CheckFailed, InvalidInput
 from verifier.document import DecodedDocument
@@ -41,6 +40,7 @@ from verifier.pipeline import (
 from verifier.scan import MAX_IMAGE_BYTES
 from verifier.scan_pool import scan_image
 from verifier.trust import CENTRAL_REGION, BundleNotPinned, TrustBundle, TrustStore, open_bundle
+from verifier.urls import node_url
 from verifier.verdict import (
     DOCUMENT_NOT_COMPARED,
     HOLDER_NOT_COMPARED,

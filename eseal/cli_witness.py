@@ -170,9 +170,9 @@ def witness_sync(
     """Fetch the log's checkpoint at URL and a consistency proof from the size held, and
     cosign it if it extends the checkpoint held (exit 0); exit 1 if refused (a fork or a
     rollback is kept as evidence), 2 on bad input or an unreachable node. For cron."""
-    from eseal.urls import node_url
     from eseal.witness_sync import LogRefused, sync
     from ledger.witness import Cosigned
+    from verifier.urls import node_url
 
     node_url(url, "the node")
     with open_node(data, database_url, unlock=True) as node:

@@ -39,12 +39,12 @@ from eseal.peers import (
     list_peers,
 )
 from eseal.trust_export import MAX_CLOCK_LEAD
-from eseal.urls import base_url
 from keys.errors import EsealError, InvalidInput, shown
 from ledger.sql import error_reason
 from verifier import online
 from verifier.revocation import RevocationSnapshot, open_snapshot
 from verifier.trust import TrustBundle, TrustStore
+from verifier.urls import base_url
 
 
 def _pin(pin: str) -> bytes:

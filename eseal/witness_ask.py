@@ -23,7 +23,6 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from eseal.models import LogWitnessRow
 from eseal.node import Node
-from eseal.urls import base_url
 from eseal.witness import witness_key
 from keys.errors import CheckFailed, EsealError, ExternalFailure, InvalidInput, shown
 from ledger.checkpoint import MAX_SIGNATURES, Checkpoint, NoteVerifier, verify_checkpoint
@@ -38,6 +37,7 @@ from ledger.witness import (
 )
 from verifier.deadline import client as deadline_client
 from verifier.online import NodeUnreachable, bounded_request
+from verifier.urls import base_url
 
 _w = LogWitnessRow.__table__  # type: ignore[attr-defined]
 _checkpoint = LedgerCheckpointRow.__table__  # type: ignore[attr-defined]

@@ -27,11 +27,11 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from keys.errors import InvalidInput, shown
 from ledger.checkpoint import MAX_NAME_BYTES, NoteVerifier, parse_verifier_key
 from ledger.cosignature import CosignatureVerifier, parse_cosigner_key, witnessed_by
+from verifier.urls import node_url
 from verifier.witnessing import Group, Witnessing
 
 #: A policy names a handful of logs and witnesses; the spec's Appendix B asks a parser to
@@ -43,7 +43,6 @@ MAX_WITNESSES = 64
 MAX_GROUPS = 64
 #: The most ``--witness-policy`` files a verifier takes, one a quorum.
 MAX_POLICY_FILES = 32
-MAX_URL = 2048
 NONE = "none"
 
 _SEPARATOR = re.compile(r"[ \t]+")
@@ -356,14 +355,9 @@ def _unambiguous(key: NoteVerifier, what: str, others: Sequence[tuple[str, NoteV
 
 
 def _url(text: str) -> str:
-    """A ``log`` or ``witness`` line's URL: an http(s) URL naming a host (not used)."""
-    if len(text) > MAX_URL or not text.lower().startswith(("http://", "https://")):
-        raise WitnessPolicyInvalid(f"{shown(text)} is no http:// or https:// URL")
+    """A ``log`` or ``witness`` line's URL (not used): a node's base URL by the one rule of
+    :func:`verifier.urls.node_url`."""
     try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 (raises on a port that is no port)
-    except ValueError as e:
-        raise WitnessPolicyInvalid(f"{shown(text)} is no URL: {e}") from e
-    if not parts.hostname or "@" in parts.netloc:
-        raise WitnessPolicyInvalid(f"{shown(text)} names no host, or a user name")
-    return text
+        return node_url(text, "the URL")
+    except InvalidInput as e:
+        raise WitnessPolicyInvalid(e.message) from e

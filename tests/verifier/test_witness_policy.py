@@ -229,8 +229,10 @@ _HEAD = f"log {BJ_LOG.key}\nwitness gd {A.vkey}\nwitness js {B.vkey}\n"
         (f"log {BJ_LOG.key} https://a.example extra\n", "a log line is"),
         ("log eseal/110000\n", "is not a signed-note Ed25519 verifier key"),
         (f"log {A.vkey}\n", "type 0x04 is not Ed25519"),  # a witness key as a log's
-        (f"log {BJ_LOG.key} ftp://a.example\n", "is no http:// or https:// URL"),
-        (f"log {BJ_LOG.key} https://user@a.example\n", "names no host, or a user name"),
+        (f"log {BJ_LOG.key} ftp://a.example\n", "is not an http:// or https:// URL"),
+        (f"log {BJ_LOG.key} https://user@a.example\n", "has a user name, a password"),
+        (f"log {BJ_LOG.key} https://a.example/?x=1\n", "has spaces, a query or a fragment"),
+        (f"log {BJ_LOG.key} https://:80/\n", "names no host"),
         (f"log {BJ_LOG.key}\nlog {BJ_LOG.key}\n", "line 2: log key eseal/110000+"),
         (f"log {BJ_LOG.key}\nwitness gd\n", "a witness line is: witness <name> <vkey>"),
         (f"log {BJ_LOG.key}\nwitness gd {BJ_LOG.key}\n", "type 0x01 is not cosignature/v1"),

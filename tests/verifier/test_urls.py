@@ -1,4 +1,4 @@
-"""One rule for the URL of another node, a witness or a peer (eseal.urls): every command
+"""One rule for the URL of another node, a witness or a peer (verifier.urls): every command
 that takes one refuses the same bad URLs, before it asks anything or stores anything."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from eseal.node import init_node
-from eseal.urls import MAX_URL, base_url, node_url
 from eseal.witness import require_witness_key
 from eseal.witness_ask import add_witness, list_witnesses
 from keys.errors import InvalidInput
 from tests.eseal.conftest import NOW, PASSPHRASE, run_eseal
+from verifier.urls import MAX_URL, base_url, node_url
 
 GOOD = [
     ("http://node.example", "http://node.example"),
