@@ -974,7 +974,10 @@
       el.docTitle.classList.toggle("id-title", byId);
       markChinese(el.docTitle);
       addField(el.docFields, t("f_seal"), doc.seal_name, "strong");
-      addField(el.docFields, t("f_seal_agency"), agency);
+      // A seal no list here holds names no agency: the code the stamp names, under the
+      // card's caveat that nothing of it is verified.
+      const named = agency || doc.agency_code;
+      addField(el.docFields, t("f_seal_agency"), named, agency ? undefined : "mono");
       if (!byId) addField(el.docFields, t("f_seal_id"), doc.seal_id, "wide mono");
       addField(el.docFields, t("f_file"), doc.file_name);
       addField(el.docFields, t("f_size"), formatSize(doc.size));

@@ -827,6 +827,9 @@ def test_a_stamp_of_an_unknown_seal_is_titled_by_its_seal_id(opened: Opened, sit
     assert page.locator("#doc-card").inner_text().count("电子印章") == 1
     assert page.locator("#doc-card").inner_text().count(seal_id) == 1
     expect(page.locator("#doc-fields")).to_contain_text("notice.txt")
+    # The agency the stamp names, by its code, where the row was left out.
+    agency = page.locator("#doc-fields .field", has_text="用章单位")
+    expect(agency).to_contain_text(MARKET)
     _shot(page, "stamp-unknown-seal")
 
 
