@@ -503,9 +503,9 @@ def _summary(
         k, n, q = len(witnessing.cosigners), witnessing.witnesses, witnessing.quorum
         met = "" if witnessing.met else "，未达要求 not enough"
         need = f"需 {q} 个" if witnessing.rule is None else "按见证策略 by the policy"
-        typer.echo(
-            f"  见证 Witnessed: {k}/{n} 个见证方联署（{need}）{met}: {witnessing.describe()}"
-        )
+        # A policy file counts witness keys (a witness that changed its key has two).
+        who = "个见证方" if witnessing.rule is None else "个见证密钥"
+        typer.echo(f"  见证 Witnessed: {k}/{n} {who}联署（{need}）{met}: {witnessing.describe()}")
     hint = _unheld_hint(region if elsewhere else None, seal_region)
     if hint:
         typer.echo(f"  hint: {hint}")

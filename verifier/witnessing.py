@@ -131,9 +131,11 @@ class Witnessing:
             else ""
         )
         beyond = f"; but {self.unwitnessed}" if self.unwitnessed else ""
+        # A policy file counts its witness lines: keys, a witness's old and new one two.
+        counted = "witnesses" if self.rule is None else "witness keys"
         return (
             f"checkpoint of size {self.size} cosigned by {len(self.cosigners)} of "
-            f"{self.witnesses} witnesses{who}, {required}{extended}{beyond}"
+            f"{self.witnesses} {counted}{who}, {required}{extended}{beyond}"
         )
 
 

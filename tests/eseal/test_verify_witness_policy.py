@@ -180,19 +180,19 @@ def test_each_log_is_held_to_the_quorum_of_its_own_file(
     assert code == 0, err
     assert (verdict["status"], verdict["warnings"]) == ("VALID", [])
     assert _status_detail(verdict).endswith(
-        f"; checkpoint of size {world.size['cq']} cosigned by 2 of 2 witnesses (gd, js), "
+        f"; checkpoint of size {world.size['cq']} cosigned by 2 of 2 witness keys (gd, js), "
         "required: quorum cq = all of (gd, js)"
     )
     code, verdict, err = _verify(world.bj.qr_text, args, capsys, monkeypatch)
     assert code == 0, err
     assert (verdict["status"], verdict["warnings"]) == ("VALID", [])
     assert _status_detail(verdict).endswith(
-        f"; checkpoint of size {world.size['bj']} cosigned by 2 of 3 witnesses (js, zj), "
+        f"; checkpoint of size {world.size['bj']} cosigned by 2 of 3 witness keys (js, zj), "
         "required: quorum bj = all of (js, south = any of (gd, zj))"
     )
     code, said, err = run(["verify", world.bj.qr_text, *args], capsys, monkeypatch)
     assert code == 0, err
-    assert "  见证 Witnessed: 2/3 个见证方联署（按见证策略 by the policy）: checkpoint of" in said
+    assert "  见证 Witnessed: 2/3 个见证密钥联署（按见证策略 by the policy）: checkpoint of" in said
 
 
 def test_one_logs_quorum_unmet_leaves_only_its_status_unchecked(
@@ -218,7 +218,7 @@ def test_one_logs_quorum_unmet_leaves_only_its_status_unchecked(
     assert (verdict["status"], verdict["warnings"]) == ("VALID", ["NO_STATUS"])
     assert _status_detail(verdict) == (
         "the node's checkpoint is not witnessed as required: checkpoint of size "
-        f"{world.size['bj']} cosigned by 1 of 2 witnesses (js), required: quorum bj = all "
+        f"{world.size['bj']} cosigned by 1 of 2 witness keys (js), required: quorum bj = all "
         "of (gd, js)"
     )
     code, said, err = run(["verify", world.bj.qr_text, *args], capsys, monkeypatch)
@@ -261,7 +261,7 @@ def test_a_rotated_witness_key_counts_under_any_of_its_keys(
     assert code == 0, err
     assert (verdict["status"], verdict["warnings"]) == ("VALID", [])
     assert _status_detail(verdict).endswith(
-        "cosigned by 2 of 3 witnesses (js, zj-2025), required: quorum bj = all of "
+        "cosigned by 2 of 3 witness keys (js, zj-2025), required: quorum bj = all of "
         "(js, zj = any of (zj-2024, zj-2025))"
     )
     only_old = _policy(

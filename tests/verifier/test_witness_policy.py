@@ -92,7 +92,7 @@ def test_the_specs_example_with_its_nested_groups() -> None:
     met = policy.check(BJ_LOG.note(9, x[0], x[2], y[1]), BJ_LOG.key)
     assert (met.cosigners, met.witnesses, met.quorum, met.met) == (("X1", "X3", "Y2"), 6, 3, True)
     assert met.describe() == (
-        "checkpoint of size 9 cosigned by 3 of 6 witnesses (X1, X3, Y2), required: quorum "
+        "checkpoint of size 9 cosigned by 3 of 6 witness keys (X1, X3, Y2), required: quorum "
         "X-and-Y = all of (X-witnesses = 2 of (X1, X2, X3), Y-witnesses = any of (Y1, Y2, Y3))"
     )
     # Three X witnesses and no Y: not met; two Y and one X: not met.
@@ -130,7 +130,7 @@ def test_a_quorum_of_one_witness_and_quorum_none() -> None:
     seen = none.check(BJ_LOG.note(3), BJ_LOG.key)
     assert (seen.met, seen.witnesses, seen.quorum) == (True, 0, 0)
     assert seen.describe() == (
-        "checkpoint of size 3 cosigned by 0 of 0 witnesses, none required (quorum none)"
+        "checkpoint of size 3 cosigned by 0 of 0 witness keys, none required (quorum none)"
     )
     forged = Log(BJ_LOG.origin)
     forged.signer = _key("a key that is not Beijing's log key")
@@ -417,7 +417,7 @@ def test_an_older_checkpoint_under_a_rule_says_what_it_extends_and_what_lies_bey
     extended = replace(policy.check(BJ_LOG.note(12, A), BJ_LOG.key), extended_to=20)
     assert extended.met
     assert extended.describe() == (
-        "checkpoint of size 12 cosigned by 1 of 1 witnesses (gd), required: quorum gd, "
+        "checkpoint of size 12 cosigned by 1 of 1 witness keys (gd), required: quorum gd, "
         "extended by the answer's checkpoint of size 20"
     )
     beyond = replace(extended, unwitnessed="its issuance entry 15 was recorded after it")
