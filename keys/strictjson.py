@@ -1,16 +1,21 @@
 """Reading JSON that comes from outside strictly, so that it reads one way here and in any
 other parser: bounded in size, UTF-8 only, each key of an object once, no NaN or Infinity,
-no number too long to need or too large to be finite, and one error for every flaw.
+no number too long to need or too large to be finite, no text holding half a UTF-16
+surrogate pair, and one error for every flaw.
 
 Python's json takes what RFC 8259 has not (NaN, Infinity, UTF-16 and UTF-32 bytes), keeps
 the last of a repeated key where another parser keeps the first or refuses, and refuses an
-integer of 4,300 digits or more with advice meant for programmers.
+integer of 4,300 digits or more with advice meant for programmers. It also reads an escape of
+half a surrogate pair (``"\\ud800"`` alone) into a str that is no Unicode text: another parser
+makes it U+FFFD or refuses it (RFC 8259 section 8.2), and here it fails only later, as a
+traceback where the text is written out (printed, encoded as UTF-8).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any, Final, NoReturn
 
 from keys.errors import InvalidInput, shown
@@ -18,6 +23,11 @@ from keys.errors import InvalidInput, shown
 #: The most digits a JSON integer may have: no field needs more than 19 (64 bits), and
 #: past 4,300 Python refuses with advice meant for programmers (sys.set_int_max_str_digits).
 MAX_INT_DIGITS: Final = 64
+
+
+#: An escape of a UTF-16 surrogate (``\\ud800`` to ``\\udfff``): where JSON text holds one,
+#: the value read is checked for a surrogate left unpaired (rare: no eseal writer makes one).
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class MalformedJson(InvalidInput):
@@ -69,7 +79,7 @@ def loads_strict(data: bytes | str, *, what: str, max_bytes: int) -> Any:
     if text.startswith("\ufeff"):  # json's own message advises programmers (utf-8-sig)
         raise MalformedJson(f"{what} begins with a byte order mark, which JSON has not")
     try:
-        return json.loads(
+        value = json.loads(
             text,
             parse_constant=_refuse_constant,
             parse_int=_bounded_int,
@@ -86,3 +96,14 @@ def loads_strict(data: bytes | str, *, what: str, max_bytes: int) -> Any:
         raise MalformedJson(f"{what} is not JSON ({e})") from e
     except RecursionError as e:
         raise MalformedJson(f"{what} is not JSON (nested too deeply)") from e
+    if _SURROGATE_ESCAPE.search(text):
+        try:  # a pair read is one character; a half left alone cannot be written as UTF-8
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise MalformedJson(
+                f"{what} is not JSON (it holds \\u{ord(e.object[e.start]):04x}, half a UTF-16 "
+                "surrogate pair, alone)"
+            ) from e
+        except RecursionError as e:  # as deep as json.loads took, and a few frames more
+            raise MalformedJson(f"{what} is not JSON (nested too deeply)") from e
+    return value

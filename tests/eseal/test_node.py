@@ -404,6 +404,14 @@ def _region_a_number(text: bytes) -> bytes:
     return text.replace(b'"region": "500000"', b'"region": 500000')
 
 
+def _name_half_a_pair(text: bytes) -> bytes:
+    """A name json.loads read into a str no UTF-8 holds: `bundle export` and `backup` ended
+    in a traceback where they wrote it out."""
+    name = '"name": "重庆市"'.encode()
+    assert name in text
+    return text.replace(name, b'"name": "\\ud800"')
+
+
 @pytest.mark.parametrize(
     "case",
     [
@@ -413,8 +421,17 @@ def _region_a_number(text: bytes) -> bytes:
         (_nested, "is not JSON (nested too deeply)"),
         (_database_url_a_number, "is damaged: its database_url is 5, neither text nor null"),
         (_region_a_number, "is damaged: its region is 500000, not text"),
+        (_name_half_a_pair, "is not JSON (it holds \\ud800, half a UTF-16 surrogate pair"),
     ],
-    ids=["truncated", "key-repeated", "huge", "nested", "url-a-number", "region-a-number"],
+    ids=[
+        "truncated",
+        "key-repeated",
+        "huge",
+        "nested",
+        "url-a-number",
+        "region-a-number",
+        "name-half-a-pair",
+    ],
 )
 def test_a_damaged_node_json_is_named_with_what_to_do(
     a_node: Path,

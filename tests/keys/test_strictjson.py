@@ -16,6 +16,9 @@ def test_strict_json_reads_as_json_does() -> None:
     assert loads_strict(text.encode(), what="it", max_bytes=100) == json.loads(text)
     assert loads_strict(text, what="it", max_bytes=100) == json.loads(text)
     assert loads_strict(b"9" * MAX_INT_DIGITS, what="it", max_bytes=100) == int("9" * 64)
+    # A surrogate pair escaped is one character; an escaped backslash before "ud800" none.
+    pair = b'{"\\ud83d\\ude00": ["\\uD83D\\uDE00", "\\\\ud800"]}'
+    assert loads_strict(pair, what="it", max_bytes=100) == {"\U0001f600": ["\U0001f600", "\\ud800"]}
 
 
 @pytest.mark.parametrize(
@@ -33,6 +36,10 @@ def test_strict_json_reads_as_json_does() -> None:
         (b"\xef\xbb\xbf{}", "the body begins with a byte order mark, which JSON has not"),
         (b"{a: 1}", "the body is not JSON (Expecting property name enclosed in double quotes"),
         (b"{} {}", "the body is not JSON (Extra data at line 1 column 4)"),
+        # Half a surrogate pair: Python reads a str no UTF-8 can hold, another parser U+FFFD.
+        (b'["\\ud800"]', "the body is not JSON (it holds \\ud800, half a UTF-16 surrogate pair"),
+        (b'{"a": {"\\uDFFFb": 1}}', "the body is not JSON (it holds \\udfff, half a UTF-16"),
+        (b'"\\ude00\\ud83d"', "the body is not JSON (it holds \\ude00, half a UTF-16"),
         (b"", "the body is not JSON (Expecting value at line 1 column 1)"),
         # json's own message ends in "at" here: said once.
         (b'{"a": "b', "the body is not JSON (Unterminated string starting at line 1 column 7)"),
