@@ -17,7 +17,11 @@ files, as bytes and as files of lines built from real keys and names, a few of t
 a file taken is evaluated on the region's checkpoint cosigned by the witnesses the fuzzer
 picks, and each key that cosigned must count once, for its own line, in a quorum that all
 its witnesses meet, no witness meets but ``quorum none``, and one more cosigner never
-unmeets). Each builds a small region
+unmeets), and ``witness`` (the tlog-witness ``add-checkpoint`` body a node takes from
+anyone, parsed and decided against the region's log as the node decides it: one spelling
+for a body, the spec's HTTP status for each refusal, a cosignature only for a checkpoint
+the log signed and proved consistent with the one held, an honest request cosigned). Each
+builds a small region
 first (as the tests do), seeds an empty corpus directory with its real files, and counts as
 a failure any exception but the documented errors, an input running past ``-timeout``, or
 memory past ``-rss_limit_mb``; and after each input it checks that cbor2 still hashes

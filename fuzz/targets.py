@@ -13,7 +13,7 @@ import json
 import os
 import zlib
 from collections.abc import Callable, Collection, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import cbor2
 from nacl.signing import SigningKey
@@ -33,8 +33,16 @@ from ledger.checkpoint import (
     sign_note,
     verify_checkpoint,
 )
-from ledger.cosignature import cosign, cosigner_key
+from ledger.cosignature import cosign, cosigner_key, parse_cosigner_key, witnessed_by
 from ledger.entries import decode_entry, stored_entry_act, stored_entry_prev
+from ledger.merkle import EMPTY_ROOT, MemoryTree, consistency_proof, leaf_hash, verify_consistency
+from ledger.witness import (
+    AddCheckpointMalformed,
+    AddCheckpointRequest,
+    Cosigned,
+    Refusal,
+    add_checkpoint,
+)
 from verifier.base45 import b45decode, b45encode
 from verifier.cascade import Cascade
 from verifier.cose import cose_sign1_bytes, sig_structure
@@ -589,6 +597,213 @@ class Policy:
         seen.describe()
 
 
+class Witness:
+    """The tlog-witness ``POST /add-checkpoint`` body a node takes from anyone
+    (``AddCheckpointRequest.parse``), decided against the region's log
+    (``ledger.witness.add_checkpoint``, as the node does, holding one of its checkpoints or
+    none). First byte: 0 the body's bytes; 1 a request built from the log's real
+    checkpoints and consistency proofs (the held one, the new one, the old size, the proof
+    and the note each maybe changed as the fuzzer says), its body maybe cut or spliced;
+    2 a checkpoint body the fuzzer writes, signed by the log key, with a real proof. A
+    refusal to parse must be an AddCheckpointMalformed; a body parsed must be the request's
+    own body (one spelling); the decision must not raise, its HTTP status must be the
+    spec's for its reason (409 with the witness's size); a cosignature only for a
+    checkpoint the log signed, of the held size with the held root or larger and proved
+    consistent with it; and an honest request (the held size, its real proof) cosigned."""
+
+    STATUSES: ClassVar[dict[Refusal, frozenset[int]]] = {
+        Refusal.UNKNOWN_ORIGIN: frozenset({404}),
+        Refusal.BAD_LOG_SIGNATURE: frozenset({403}),
+        Refusal.CHECKPOINT_MALFORMED: frozenset({400}),
+        Refusal.OLD_SIZE_ABOVE_CHECKPOINT: frozenset({400}),
+        Refusal.OLD_SIZE_CONFLICT: frozenset({409}),
+        Refusal.ROLLBACK: frozenset({400, 409}),
+        Refusal.FORK: frozenset({400, 409}),
+        Refusal.BAD_CONSISTENCY_PROOF: frozenset({422}),
+    }
+
+    def __init__(self, material: Material, provider: MakeProvider) -> None:
+        self.m, self.provider = material, provider
+        self.log = parse_verifier_key(material.log_verifier)
+        self.tree = MemoryTree(leaf_hash(e) for e in material.entries)
+        self.notes = list(material.checkpoints)
+        self.checkpoints = [verify_checkpoint(n, self.log) for n in self.notes]
+        self.witness = SigningKey(hashlib.sha256(b"fuzz witness").digest())
+        self.verifier = parse_cosigner_key(
+            cosigner_key("eseal/990000/witness", bytes(self.witness.verify_key))
+        )
+
+    def seeds(self) -> Iterator[bytes]:
+        last = len(self.checkpoints) - 1
+        for old in (0, last // 2, last - 1):
+            cp = self.checkpoints[old]
+            proof = consistency_proof(cp.size, self.checkpoints[last].size, self.tree)
+            yield (
+                b"\0"
+                + AddCheckpointRequest(cp.size, tuple(proof), self.notes[last]).body().encode()
+            )
+        for mode in (1, 2) * 6:
+            yield bytes([mode]) + os.urandom(24)
+
+    def __call__(self, data: bytes) -> None:
+        if not data:
+            return
+        mode, rest = data[0] % 3, data[1:]
+        held = None
+        if mode == 0:
+            body, honest = rest, False
+        else:
+            fdp = self.provider(rest)
+            held = self._held(fdp)
+            body, honest = self._body(fdp, held, mode)
+        try:
+            request = AddCheckpointRequest.parse(body)
+        except AddCheckpointMalformed:
+            if honest:
+                raise Broken("an honest request's body was refused") from None
+            return
+        if (request.body().encode() if isinstance(body, bytes) else request.body()) != body:
+            raise Broken(f"{body!r} parsed as the request of another body {request.body()!r}")
+        if mode == 0 and (i := len(rest) % (len(self.checkpoints) + 1)):
+            held = self.checkpoints[i - 1]
+        self._decided(request, held, honest)
+        tags_still_hash()
+
+    def _held(self, fdp: Provider) -> Checkpoint | None:
+        i = fdp.ConsumeIntInRange(0, len(self.checkpoints))
+        return self.checkpoints[i - 1] if i else None
+
+    def _body(self, fdp: Provider, held: Checkpoint | None, mode: int) -> tuple[bytes, bool]:
+        known = held.size if held is not None else 0
+        later = [i for i, cp in enumerate(self.checkpoints) if cp.size >= known]
+        new = self.checkpoints[fdp.PickValueInList(later)] if later else self.checkpoints[-1]
+        note = self.notes[self.checkpoints.index(new)]
+        honest = True
+        if mode == 2:
+            written = self._written(fdp, new)
+            try:
+                note = sign_note(written, self.log.name, self.m.log)
+            except EsealError:
+                note = written
+            honest = False
+        old = known
+        if fdp.ConsumeIntInRange(0, 3) == 0:
+            old = fdp.PickValueInList([0, 1, known - 1, known + 1, 2**64 - 1, 2**64, -1])
+            honest = False
+        try:
+            target = Checkpoint.of_note(note).size
+        except EsealError:
+            target = known
+        try:
+            proof = consistency_proof(old, target, self.tree) if 0 < old < target else []
+        except (EsealError, ValueError, IndexError):
+            proof = []
+        if fdp.ConsumeIntInRange(0, 3) == 0:
+            proof, honest = self._changed(fdp, list(proof)), False
+        if fdp.ConsumeIntInRange(0, 3) == 0:
+            with contextlib.suppress(EsealError):  # cosign or sign_note refusing the body
+                note = self._note(fdp, note)
+            honest = False
+        proof_text = "".join(base64.b64encode(h).decode() + "\n" for h in proof)
+        text = f"old {old}\n{proof_text}\n{note}"
+        if fdp.ConsumeIntInRange(0, 7) == 0:
+            at = fdp.ConsumeIntInRange(0, len(text))
+            cut = fdp.ConsumeIntInRange(0, 8)
+            text = text[:at] + fdp.ConsumeUnicode(fdp.ConsumeIntInRange(0, 4)) + text[at + cut :]
+            honest = False
+        return text.encode("utf-8", "surrogatepass"), honest
+
+    def _written(self, fdp: Provider, real: Checkpoint) -> str:
+        """A checkpoint body near ``real`` (size, root, extension lines, line ends)."""
+        lines = real.body().split("\n")[:-1]
+        for _ in range(fdp.ConsumeIntInRange(1, 3)):
+            at = fdp.ConsumeIntInRange(0, len(lines))
+            choice = fdp.ConsumeIntInRange(0, 4)
+            if choice == 0:
+                lines.insert(at, fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 30)))
+            elif choice == 1 and at < len(lines):
+                del lines[at]
+            elif choice == 2:
+                lines[min(at, len(lines) - 1)] = str(
+                    fdp.PickValueInList([0, 1, real.size - 1, real.size + 1, 2**64 - 1, 2**64])
+                )
+            elif choice == 3:
+                root = fdp.PickValueInList([EMPTY_ROOT, bytes(32), real.root_hash])
+                lines[min(at, len(lines) - 1)] = base64.b64encode(root).decode()
+            else:
+                lines.append("— x" * fdp.ConsumeIntInRange(1, 3))
+        return "\n".join(lines) + "\n"
+
+    def _changed(self, fdp: Provider, proof: list[bytes]) -> list[bytes]:
+        choice = fdp.ConsumeIntInRange(0, 4)
+        if choice == 0 and proof:
+            del proof[fdp.ConsumeIntInRange(0, len(proof) - 1)]
+        elif choice == 1:
+            proof.append(fdp.ConsumeBytes(32).ljust(32, b"\0"))
+        elif choice == 2 and proof:
+            i = fdp.ConsumeIntInRange(0, len(proof) - 1)
+            proof[i] = bytes([proof[i][0] ^ 1]) + proof[i][1:]
+        elif choice == 3:
+            proof = proof * fdp.ConsumeIntInRange(2, 40)
+        else:
+            proof.reverse()
+        return proof
+
+    def _note(self, fdp: Provider, note: str) -> str:
+        """``note`` with a signature line added (another key's, the witness's own, a false
+        one by the log's key), its signature block changed, or another note's block."""
+        choice = fdp.ConsumeIntInRange(0, 5)
+        body = note[: note.rfind("\n\n") + 1] if "\n\n" in note else note
+        if choice == 0:
+            return note + cosign(body, "eseal/990000/witness", self.witness, VERIFY_AT)
+        if choice == 1:
+            other = SigningKey(hashlib.sha256(b"fuzz other").digest())
+            return sign_note(body, self.log.name, other) if body.endswith("\n") else note
+        if choice == 2:
+            return note + self.notes[0][self.notes[0].rfind("\n\n") + 2 :]
+        if choice == 3:
+            return note * fdp.ConsumeIntInRange(1, 3)
+        if choice == 4:
+            lines = note.split("\n")
+            lines.insert(fdp.ConsumeIntInRange(0, len(lines)), "— " + fdp.ConsumeUnicode(20))
+            return "\n".join(lines)
+        return note[: fdp.ConsumeIntInRange(0, len(note))]
+
+    def _decided(
+        self, request: AddCheckpointRequest, held: Checkpoint | None, honest: bool
+    ) -> None:
+        known = self.log if request.origin == self.log.name else None
+        result = add_checkpoint(
+            request,
+            log_key=known,
+            held=held if known is not None else None,
+            witness_name=self.verifier.name,
+            witness_key=self.witness,
+            time=VERIFY_AT,
+        )
+        size = held.size if held is not None and known is not None else 0
+        if not isinstance(result, Cosigned):
+            if result.status not in self.STATUSES[result.reason]:
+                raise Broken(f"{result.reason} answered {result.status}")
+            if (result.status == 409) != (result.known_size is not None):
+                raise Broken(f"a {result.status} with the witness's size {result.known_size}")
+            if result.known_size is not None and result.known_size != size:
+                raise Broken(f"a 409 says size {result.known_size}, the witness holds {size}")
+            if honest:
+                raise Broken(f"an honest request refused: {result.reason} {result.detail}")
+            return
+        cp = verify_checkpoint(request.note, self.log)  # the log signed it
+        if cp != result.checkpoint or request.old_size != size or cp.size < size:
+            raise Broken(f"cosigned {cp} from old size {request.old_size}, holding {size}")
+        root = held.root_hash if held is not None else EMPTY_ROOT
+        if request.old_size in (0, cp.size):
+            if request.proof or (cp.size == size and cp.root_hash != root and size > 0):
+                raise Broken(f"cosigned {cp} with proof {request.proof} holding {held}")
+        else:
+            verify_consistency(size, cp.size, list(request.proof), root, cp.root_hash)
+        witnessed_by(request.note + result.cosignature, self.log, [self.verifier])
+
+
 def _refused_or(call: Callable[[], object]) -> None:
     """``call()``, which may refuse its input with one of eseal's errors."""
     with contextlib.suppress(EsealError):
@@ -601,10 +816,13 @@ def _open_bundle(data: bytes, pin: bytes) -> None:
             open_bundle(data, pinned_root_key_id=pinned)
 
 
-TARGETS: dict[str, Callable[[Material, MakeProvider], Verify | Trust | Ledger | Scan | Policy]] = {
+TARGETS: dict[
+    str, Callable[[Material, MakeProvider], Verify | Trust | Ledger | Scan | Policy | Witness]
+] = {
     "verify": Verify,
     "trust": Trust,
     "ledger": Ledger,
     "scan": Scan,
     "policy": Policy,
+    "witness": Witness,
 }
