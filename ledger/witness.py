@@ -24,14 +24,17 @@ from nacl.signing import SigningKey
 from keys.errors import InvalidInput, shown
 from ledger.checkpoint import (
     ED25519_TYPE,
+    KEY_HASH_SIZE,
     MAX_NOTE_BYTES,
+    MAX_SIGNATURES,
     Checkpoint,
     NoteSignatureInvalid,
     NoteVerifier,
     UnverifiedNote,
     open_note,
+    signature_line,
 )
-from ledger.cosignature import cosign
+from ledger.cosignature import COSIGNATURE_SIZE, cosign
 from ledger.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
@@ -243,6 +246,8 @@ def add_checkpoint(
         return Refused(Refusal.BAD_LOG_SIGNATURE, 403, e.message)
     except InvalidInput as e:  # the note's or the checkpoint's format
         return Refused(Refusal.CHECKPOINT_MALFORMED, 400, e.message)
+    if full := _no_room(request.note, witness_name):
+        return Refused(Refusal.CHECKPOINT_MALFORMED, 400, full)
     known = held.size if held is not None else 0
     found = _old_size_problem(request.old_size, checkpoint, held) or _proof_problem(
         request, checkpoint, held
@@ -254,6 +259,23 @@ def add_checkpoint(
         return Refused(reason, status, f"{why} ({sizes})", known_size, checkpoint)
     line = cosign(checkpoint.body(), witness_name, witness_key, time)
     return Cosigned(checkpoint, line)
+
+
+def _no_room(note: str, witness_name: str) -> str:
+    """Why the note with the witness's line added would no longer open as a signed note
+    (:func:`ledger.checkpoint.open_note`: at most MAX_SIGNATURES lines and MAX_NOTE_BYTES),
+    or "": the note a witness keeps as what it cosigned, and the log serves with the line,
+    must still be one. ``note`` has opened already."""
+    held = note[note.rfind("\n\n") + 2 :].count("\n")  # its signature lines
+    if held >= MAX_SIGNATURES:
+        return (
+            f"the note holds {held} signatures: the witness's would be one over "
+            f"the {MAX_SIGNATURES} a signed note may hold"
+        )
+    line = signature_line(witness_name, bytes(KEY_HASH_SIZE), bytes(COSIGNATURE_SIZE))
+    if len(note.encode("utf-8")) + len(line.encode("utf-8")) > MAX_NOTE_BYTES:
+        return f"the note with the witness's line would be over {MAX_NOTE_BYTES} bytes"
+    return ""
 
 
 Problem = tuple[Refusal, int, str]

@@ -9,7 +9,14 @@ import pytest
 from nacl.signing import SigningKey
 
 from keys.errors import InvalidInput
-from ledger.checkpoint import Checkpoint, NoteVerifier, open_note, sign_checkpoint
+from ledger.checkpoint import (
+    MAX_NOTE_BYTES,
+    Checkpoint,
+    NoteVerifier,
+    open_note,
+    sign_checkpoint,
+    sign_note,
+)
 from ledger.cosignature import CosignatureVerifier, cosignature_time, verify_witnessed
 from ledger.merkle import EMPTY_ROOT, MemoryTree, consistency_proof, leaf_hash, root_hash
 from ledger.witness import (
@@ -264,6 +271,31 @@ def test_signatures_by_other_keys_are_ignored() -> None:
     stranger = sign_checkpoint(log.checkpoint(3), _key("stranger")).rsplit("\n\n", 1)[1]
     request = AddCheckpointRequest(0, (), log.note(3) + stranger)
     assert _cosigned(_decide(request, None)).checkpoint.size == 3
+
+
+def test_a_note_with_no_room_for_the_witness_line_is_a_bad_request() -> None:
+    # The witness keeps the note with its line added (and the log serves it so): that must
+    # still open as a signed note, of at most MAX_SIGNATURES lines and MAX_NOTE_BYTES.
+    log = Log(3)
+    body = log.checkpoint(3).body()
+    strangers = "".join(
+        sign_note(body, f"stranger{i}", _key(f"stranger {i}"))[len(body) + 1 :] for i in range(99)
+    )
+    room = AddCheckpointRequest(0, (), log.note(3) + strangers[: strangers.rfind("\u2014")])
+    kept = room.note + _cosigned(_decide(room, None)).cosignature
+    assert len(verify_witnessed(kept, LOG_VERIFIER, [WITNESS_VERIFIER], 1).cosignatures) == 1
+    full = AddCheckpointRequest(0, (), log.note(3) + strangers)  # 100 lines
+    refused = _refused(_decide(full, None))
+    assert (refused.reason, refused.status) == (Refusal.CHECKPOINT_MALFORMED, 400)
+    assert "100 signatures" in refused.detail
+    # One stranger's line so long that the witness's would take the note past its bytes.
+    pad = MAX_NOTE_BYTES - len(log.note(3).encode()) - len("\u2014 stranger \n".encode()) - 60
+    long_line = f"\u2014 stranger {base64.b64encode(bytes(pad // 4 * 3)).decode()}\n"
+    big = AddCheckpointRequest(0, (), log.note(3) + long_line)
+    assert len(big.note.encode()) <= MAX_NOTE_BYTES
+    refused = _refused(_decide(big, None))
+    assert (refused.reason, refused.status) == (Refusal.CHECKPOINT_MALFORMED, 400)
+    assert "bytes" in refused.detail
 
 
 @pytest.mark.parametrize(
