@@ -34,7 +34,7 @@ from ledger.checkpoint import (
     open_note,
     signature_line,
 )
-from ledger.cosignature import COSIGNATURE_SIZE, cosign
+from ledger.cosignature import COSIGNATURE_SIZE, CosignatureVerifier, cosign
 from ledger.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
@@ -246,8 +246,9 @@ def add_checkpoint(
         return Refused(Refusal.BAD_LOG_SIGNATURE, 403, e.message)
     except InvalidInput as e:  # the note's or the checkpoint's format
         return Refused(Refusal.CHECKPOINT_MALFORMED, 400, e.message)
-    if full := _no_room(request.note, witness_name):
-        return Refused(Refusal.CHECKPOINT_MALFORMED, 400, full)
+    own = CosignatureVerifier(witness_name, bytes(witness_key.verify_key))
+    if unkept := _unkeepable(request.note, log_key, own):
+        return Refused(Refusal.CHECKPOINT_MALFORMED, 400, unkept)
     known = held.size if held is not None else 0
     found = _old_size_problem(request.old_size, checkpoint, held) or _proof_problem(
         request, checkpoint, held
@@ -261,20 +262,27 @@ def add_checkpoint(
     return Cosigned(checkpoint, line)
 
 
-def _no_room(note: str, witness_name: str) -> str:
-    """Why the note with the witness's line added would no longer open as a signed note
-    (:func:`ledger.checkpoint.open_note`: at most MAX_SIGNATURES lines and MAX_NOTE_BYTES),
-    or "": the note a witness keeps as what it cosigned, and the log serves with the line,
-    must still be one. ``note`` has opened already."""
+def _unkeepable(note: str, log_key: NoteVerifier, own: CosignatureVerifier) -> str:
+    """Why ``note`` (opened already) with the witness's line added would no longer open
+    as a signed note, or "": the note a witness keeps as what it cosigned, and the log
+    serves with the line, must still be one. It would not with :data:`MAX_SIGNATURES`
+    lines already, past :data:`MAX_NOTE_BYTES`, or with a line in the witness's own name
+    and key hash that the witness did not sign (a false line by a known key refuses it)."""
     held = note[note.rfind("\n\n") + 2 :].count("\n")  # its signature lines
     if held >= MAX_SIGNATURES:
         return (
             f"the note holds {held} signatures: the witness's would be one over "
             f"the {MAX_SIGNATURES} a signed note may hold"
         )
-    line = signature_line(witness_name, bytes(KEY_HASH_SIZE), bytes(COSIGNATURE_SIZE))
+    line = signature_line(own.name, bytes(KEY_HASH_SIZE), bytes(COSIGNATURE_SIZE))
     if len(note.encode("utf-8")) + len(line.encode("utf-8")) > MAX_NOTE_BYTES:
         return f"the note with the witness's line would be over {MAX_NOTE_BYTES} bytes"
+    try:
+        open_note(note, [log_key, own])
+    except NoteSignatureInvalid as e:
+        return f"a line by the witness's own key that it did not sign ({e.message})"
+    except InvalidInput as e:  # the log key and the witness's sharing a name and key hash
+        return e.message
     return ""
 
 

@@ -17,7 +17,7 @@ from ledger.checkpoint import (
     sign_checkpoint,
     sign_note,
 )
-from ledger.cosignature import CosignatureVerifier, cosignature_time, verify_witnessed
+from ledger.cosignature import CosignatureVerifier, cosign, cosignature_time, verify_witnessed
 from ledger.merkle import EMPTY_ROOT, MemoryTree, consistency_proof, leaf_hash, root_hash
 from ledger.witness import (
     MAX_REQUEST_BYTES,
@@ -296,6 +296,20 @@ def test_a_note_with_no_room_for_the_witness_line_is_a_bad_request() -> None:
     refused = _refused(_decide(big, None))
     assert (refused.reason, refused.status) == (Refusal.CHECKPOINT_MALFORMED, 400)
     assert "bytes" in refused.detail
+
+
+def test_a_false_line_in_the_witness_own_name_is_a_bad_request() -> None:
+    # A false line by a known key refuses a note: one in the witness's name that it did not
+    # sign would leave the note it keeps unopenable. Its own true line (a checkpoint it
+    # cosigned before) is no reason to refuse.
+    log = Log(4)
+    other = cosign(log.checkpoint(4).body(), WITNESS, WITNESS_KEY, TIME)  # another body
+    refused = _refused(_decide(AddCheckpointRequest(0, (), log.note(3) + other), None))
+    assert (refused.reason, refused.status) == (Refusal.CHECKPOINT_MALFORMED, 400)
+    assert "witness's own key" in refused.detail
+    again = log.note(3) + cosign(log.checkpoint(3).body(), WITNESS, WITNESS_KEY, TIME - 1)
+    kept = again + _cosigned(_decide(AddCheckpointRequest(0, (), again), None)).cosignature
+    assert len(verify_witnessed(kept, LOG_VERIFIER, [WITNESS_VERIFIER], 1).cosignatures) == 1
 
 
 @pytest.mark.parametrize(
