@@ -68,7 +68,9 @@ def _is_identity_number(s: str) -> bool:
     return s[17] == identity_check_char(s[:17])
 
 
-def _is_credit_code(s: str) -> bool:
+def is_credit_code(s: str) -> bool:
+    """Whether ``s`` is a unified social credit code (GB 32100): 18 characters of its
+    alphabet, the check character holding."""
     if len(s) != ID_LENGTH or any(c not in _CREDIT_VALUE for c in s):
         return False
     return s[17] == credit_check_char(s[:17])
@@ -86,7 +88,7 @@ def presented_id(raw: str) -> str:
     s = normalise_id(raw)
     if not s:
         raise InvalidHolderId("the holder id to compare is empty")
-    if not (_is_identity_number(s) or _is_credit_code(s)):
+    if not (_is_identity_number(s) or is_credit_code(s)):
         raise InvalidHolderId(
             "the holder id to compare is not an identity number (18 characters, its "
             "check character holding) nor a unified social credit code: check how it was "

@@ -28,11 +28,10 @@ from verifier.document import (
     decode,
 )
 from verifier.holder import (
-    CREDIT_CODE_ALPHABET,
     HolderNotApplicable,
     InvalidHolderId,
     compare,
-    credit_check_char,
+    is_credit_code,
     presented_id,
 )
 from verifier.trust import (
@@ -231,14 +230,12 @@ def seal_region(agency_code: str) -> str | None:
     list would hold the seal (the central government's ``100000``: any region's may). It is
     what the stamp says, not to be believed: a seal no list holds may be forged whatever
     region its stamp names."""
-    if len(agency_code) != 18 or any(c not in CREDIT_CODE_ALPHABET for c in agency_code):
+    if not is_credit_code(agency_code):
         return None
     region = agency_code[2:8]
     if not (region.isascii() and region.isdigit()):
         return None
-    if region != CENTRAL_REGION and region[:2] not in PROVINCES:
-        return None
-    return region if agency_code[17] == credit_check_char(agency_code[:17]) else None
+    return region if region == CENTRAL_REGION or region[:2] in PROVINCES else None
 
 
 def unheld_seal_region(verdict: Verdict, trusted: Iterable[str]) -> str | None:
