@@ -4,7 +4,8 @@ snapshots current (see :mod:`eseal.peers`)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +21,9 @@ from eseal.cli_common import (
     want_json,
 )
 
+if TYPE_CHECKING:
+    from eseal.peers import Peer
+
 peer_app = command_group(
     help="Other regions whose licenses this node verifies: add, list, remove, sync.",
     no_args_is_help=True,
@@ -28,6 +32,11 @@ peer_app = command_group(
 
 def _when(ts: int | None) -> str:
     return utc_time(ts) if ts is not None else "never"
+
+
+def _held_to(peer: Peer) -> str:
+    policy = peer.policy
+    return "" if policy is None else f", witnesses: quorum {policy.quorum.describe()}"
 
 
 @peer_app.command("add")
@@ -43,23 +52,39 @@ def peer_add(
             help="The other region's root key id (its `eseal bundle export` prints it).",
         ),
     ],
+    witness_policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--witness-policy",
+            help="Hold the peer to witnesses: a witness policy file (as for `eseal verify "
+            "--witness-policy`) naming the peer's log key; each snapshot synced must be cut "
+            "at a checkpoint its quorum cosigned, or nothing is stored.",
+            metavar="FILE",
+        ),
+    ] = None,
     data: DataOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Verify the licenses of the region whose node is at URL: its bundle is fetched and
     must be signed by the pinned root; its snapshot comes with `eseal peer sync`."""
+    from eseal.cli_verify import read_file
     from eseal.peer_sync import add_peer
+    from verifier.witness_policy import MAX_POLICY_BYTES
 
+    policy = None
+    if witness_policy is not None:
+        what = f"--witness-policy {witness_policy}"
+        policy = (read_file(witness_policy, "witness policy", MAX_POLICY_BYTES), what)
     with open_node(data, database_url) as node:
-        peer = add_peer(node, url, pin, now=now())
+        peer = add_peer(node, url, pin, now=now(), witness_policy=policy)
     emit(
         peer.to_json(),
         as_json,
         lambda: typer.echo(
             f"peer {peer.region} {peer.name} at {peer.url} added (root {peer.root_key_id}, "
-            f"bundle signed {_when(peer.bundle_issued_at)}); run eseal peer sync for its "
-            "revocation snapshot"
+            f"bundle signed {_when(peer.bundle_issued_at)}{_held_to(peer)}); run eseal peer "
+            "sync for its revocation snapshot"
         ),
     )
 
@@ -79,7 +104,8 @@ def peer_list(data: DataOpt = None, database_url: DbOpt = None, as_json: JsonOpt
             typer.echo(
                 f"{p.region} {p.name}  {p.url}  root {p.root_key_id}  bundle "
                 f"{_when(p.bundle_issued_at)}  snapshot {_when(p.snapshot_as_of)}  synced "
-                f"{_when(p.synced_at)}" + (f"  last error: {p.error}" if p.error else "")
+                f"{_when(p.synced_at)}{_held_to(p)}"
+                + (f"  last error: {p.error}" if p.error else "")
             )
 
     emit([p.to_json() for p in peers], as_json, human)
@@ -126,6 +152,7 @@ def peer_sync(data: DataOpt = None, database_url: DbOpt = None, as_json: JsonOpt
             typer.echo(
                 f"{s.region} ok: {', '.join(said)} (signed {_when(s.bundle_issued_at)}, "
                 f"status as of {_when(s.snapshot_as_of)})"
+                + (f"; {s.witnessed}" if s.witnessed else "")
             )
     failed = [s.region for s in done if s.error is not None]
     if failed:

@@ -690,18 +690,28 @@ def revocations_export(
             parser=plain_int(0, 86400),
         ),
     ] = 120,
+    witnessed: Annotated[
+        bool,
+        typer.Option(
+            "--witnessed",
+            help="Cut at the checkpoint the node's witnesses cosigned most, where the latest "
+            "carries fewer of their lines (for peers that hold the region to a witness "
+            "policy; GET /v1/revocations?witnessed=1).",
+        ),
+    ] = False,
     data: DataOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write the revocation snapshot, signed by the log key and cut at the checkpoint."""
+    """Write the revocation snapshot, signed by the log key and cut at the checkpoint (its
+    note with the cosignature lines of the node's witnesses on it)."""
     from eseal.printing import output_path, write_atomic
     from eseal.trust_export import export_snapshot
 
     output_path(out)
     outside_node(data, out)
     with open_node(data, database_url, unlock=True) as node:
-        raw = export_snapshot(node, now=int(time.time()), margin=margin)
+        raw = export_snapshot(node, now=int(time.time()), margin=margin, witnessed=witnessed)
     write_atomic(out, raw)
     emit(
         {"path": str(out), "bytes": len(raw)},

@@ -216,6 +216,9 @@ class PeerRow(SQLModel, table=True):
     synced_at: int | None = Field(default=None, sa_column=Column(_BIGINT))
     tried_at: int | None = Field(default=None, sa_column=Column(_BIGINT))
     error: str | None = Field(default=None, sa_column=Column(Text))
+    #: The witness policy file (its text, Sigsum format) whose quorum must have cosigned
+    #: the checkpoint of each snapshot synced from the peer; None: no witnesses required.
+    witness_policy: str | None = Field(default=None, sa_column=Column(Text))
 
 
 ESEAL_TABLES = (

@@ -7,7 +7,12 @@ fetchers and checks them exactly as ``eseal verify --bundle FILE --pin ROOT_KEY_
 :func:`verifier.revocation.open_snapshot`), then stores both in one transaction, only if
 neither is older than what is stored: a node whose clock went back, or a replayed old file,
 must not take back a key or license revocation. One peer failing does not stop the others;
-its error is recorded on its row."""
+its error is recorded on its row.
+
+A peer added with a witness policy (``peer add --witness-policy FILE``, the Sigsum format of
+:mod:`verifier.witness_policy`, naming the peer's log key) has its snapshot asked
+``?witnessed=1`` (cut at the checkpoint its witnesses cosigned) and stored only when that
+checkpoint carries the cosignatures of the policy's quorum."""
 
 from __future__ import annotations
 
@@ -33,18 +38,22 @@ from eseal.peers import (
     Peer,
     PeerAlreadyAdded,
     PeerFileRefused,
+    PeerNotWitnessed,
     PeerRefused,
     UnknownPeer,
     get_peer,
     list_peers,
+    snapshot_witnessing,
 )
 from eseal.trust_export import MAX_CLOCK_LEAD
 from keys.errors import EsealError, InvalidInput, shown
+from ledger.checkpoint import parse_verifier_key
 from ledger.sql import error_reason
 from verifier import online
 from verifier.revocation import RevocationSnapshot, open_snapshot
 from verifier.trust import TrustBundle, TrustStore
 from verifier.urls import base_url
+from verifier.witness_policy import PolicyFile, parse_policy
 
 
 def _pin(pin: str) -> bytes:
@@ -81,6 +90,34 @@ def _not_ahead(what: str, signed: int, now: int) -> None:
         )
 
 
+def _witnessed(
+    url: str, peer: Peer, bundle: TrustBundle, snapshot: RevocationSnapshot
+) -> str | None:
+    """Refuse the ``snapshot`` of ``url`` (checked already against ``bundle``) unless its
+    checkpoint carries the cosignatures of the quorum of the peer's witness policy, if it
+    has one; a line of a witness the quorum counts that does not verify refuses it too."""
+    what = f"the snapshot of {url}"
+    witnessing = refusing(
+        what,
+        functools.partial(snapshot_witnessing, peer.region, peer.witness_policy, bundle, snapshot),
+    )
+    if witnessing is not None and not witnessing.met:
+        raise PeerNotWitnessed(
+            f"{what} is cut at a checkpoint not witnessed as required: "
+            f"{witnessing.describe()} (the peer's witnesses have not cosigned it yet, or "
+            "the peer shows this node a checkpoint they never saw)"
+        )
+    return None if witnessing is None else witnessing.describe()
+
+
+def read_policy(data: bytes, source: str, bundle: TrustBundle) -> str:
+    """The witness policy file ``data`` (named ``source`` in refusals) as stored with a
+    peer: parsed strictly, and naming a quorum for the log key of the peer's ``bundle``."""
+    policy: PolicyFile = refusing(source, functools.partial(parse_policy, data, source))
+    policy.for_log(parse_verifier_key(bundle.log_verifier))  # its refusal names ``source``
+    return data.decode("utf-8")
+
+
 def first_change_count() -> int:
     """The change counter of a peer's new row: random (62 bits, room for every sync's +1 in
     a BIGINT), not 1, so that a peer removed and added again, whose row may then have the
@@ -90,9 +127,18 @@ def first_change_count() -> int:
     return secrets.randbits(62)
 
 
-def add_peer(node: Node, url: str, pin: str, *, now: int) -> Peer:
+def add_peer(
+    node: Node,
+    url: str,
+    pin: str,
+    *,
+    now: int,
+    witness_policy: tuple[bytes, str] | None = None,
+) -> Peer:
     """Peer with the node at ``url`` whose region's root key id is ``pin``: its bundle is
-    fetched and checked once (its snapshot comes with the first sync)."""
+    fetched and checked once (its snapshot comes with the first sync). ``witness_policy``,
+    a policy file's bytes and what to call it, holds the peer's snapshots to its quorum:
+    it must name the log key of the peer's bundle."""
     base = base_url(url, "the peer URL")
     root = _pin(pin)
     region = node.config.region
@@ -103,6 +149,7 @@ def add_peer(node: Node, url: str, pin: str, *, now: int) -> Peer:
             f"{base} is a node of this node's own region {region}: a peer is another region"
         )
     _not_ahead(f"the bundle of {base}", bundle.issued_at, now)
+    policy = None if witness_policy is None else read_policy(*witness_policy, bundle)
     try:
         with node.sql.write_engine.begin() as conn:
             conn.execute(
@@ -120,6 +167,7 @@ def add_peer(node: Node, url: str, pin: str, *, now: int) -> Peer:
                     synced_at=now,
                     tried_at=now,
                     error=None,
+                    witness_policy=policy,
                 )
             )
     except IntegrityError as e:
@@ -142,6 +190,8 @@ class Synced:
     bundle_issued_at: int | None = None
     snapshot_as_of: int | None = None
     error: str | None = None
+    #: Under the peer's witness policy: how the snapshot's checkpoint was witnessed.
+    witnessed: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -156,6 +206,7 @@ class Synced:
             "snapshot_stored": self.snapshot_stored,
             "bundle_issued_at": self.bundle_issued_at,
             "snapshot_as_of": self.snapshot_as_of,
+            "witnessed": self.witnessed,
             "error": self.error,
         }
 
@@ -165,19 +216,27 @@ def _sync_one(node: Node, peer: Peer, *, now: int) -> Synced:
     base, region, root = peer.url, peer.region, bytes.fromhex(peer.root_key_id)
     data = online.fetch_bundle(base)
     bundle = _checked_bundle(base, data, region, root)
-    raw = online.fetch_revocations(base)
+    if peer.witness_policy is None:
+        raw = online.fetch_revocations(base)
+    else:
+        raw = online.fetch_revocations(base, witnessed=True)
     snapshot = _checked_snapshot(base, raw, bundle)
+    witnessed = _witnessed(base, peer, bundle, snapshot)
     _not_ahead(f"the bundle of {base}", bundle.issued_at, now)
     _not_ahead(f"the snapshot of {base}", snapshot.as_of, now)
     with node.sql.write_engine.begin() as conn:  # one transaction: both stored, or neither
         row = conn.execute(
             select(PEER_TABLE.c.bundle, PEER_TABLE.c.bundle_issued_at, PEER_TABLE.c.snapshot)
-            .add_columns(PEER_TABLE.c.snapshot_as_of)
+            .add_columns(PEER_TABLE.c.snapshot_as_of, PEER_TABLE.c.witness_policy)
             .where(PEER_TABLE.c.region == region, PEER_TABLE.c.root_key_id == peer.root_key_id)
             .with_for_update()
         ).first()
         if row is None:
             raise UnknownPeer(f"region {region} was removed or re-pinned meanwhile")
+        if row.witness_policy != peer.witness_policy:
+            raise PeerFileRefused(
+                f"the witness policy of region {region} was changed meanwhile: sync again"
+            )
         if bundle.issued_at < row.bundle_issued_at:
             raise PeerFileRefused(
                 f"the bundle of {base} was signed at {utc_time(bundle.issued_at)}, before the "
@@ -207,7 +266,15 @@ def _sync_one(node: Node, peer: Peer, *, now: int) -> Synced:
         if bundle_new or snapshot_new:
             values["changes"] = PEER_TABLE.c.changes + 1
         conn.execute(update(PEER_TABLE).where(PEER_TABLE.c.region == region).values(**values))
-    return Synced(region, base, bundle_new, snapshot_new, bundle.issued_at, snapshot.as_of)
+    return Synced(
+        region,
+        base,
+        bundle_new,
+        snapshot_new,
+        bundle.issued_at,
+        snapshot.as_of,
+        witnessed=witnessed,
+    )
 
 
 def sync_peers(node: Node, *, now: int) -> list[Synced]:

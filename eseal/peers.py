@@ -22,12 +22,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from eseal.models import PeerRow
 from eseal.node import Node
 from keys.errors import CheckFailed, EsealError, InvalidInput, shown
+from ledger.checkpoint import parse_verifier_key
 from ledger.sql import error_reason
 from ledger.store import StoreUnavailable
 from verifier.document import DecodedDocument
 from verifier.pipeline import StatusAnswer, StatusSource
 from verifier.revocation import RevocationSnapshot, SnapshotStatus, open_snapshot
 from verifier.trust import TrustBundle, TrustStore, open_bundle
+from verifier.witness_policy import PolicyFile, parse_policy
+from verifier.witnessing import Witnessing
 
 PEER_TABLE = PeerRow.__table__  # type: ignore[attr-defined]
 _log = logging.getLogger(__name__)
@@ -59,6 +62,13 @@ class PeerFileRefused(InvalidInput):
     code = "peer-file-refused"
 
 
+class PeerNotWitnessed(PeerFileRefused):
+    """A peer's snapshot is cut at a checkpoint the quorum of the peer's witness policy has
+    not cosigned: refused, nothing stored."""
+
+    code = "peer-not-witnessed"
+
+
 class PeerSyncFailed(CheckFailed):
     """``peer sync`` failed for one peer or more (each is named; the others were synced)."""
 
@@ -77,9 +87,23 @@ class Peer:
     synced_at: int | None
     tried_at: int | None
     error: str | None
+    #: The text of the witness policy file the peer is held to (None: no witnesses).
+    witness_policy: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def policy(self) -> PolicyFile | None:
+        """The witness policy the peer is held to, parsed (it was when stored)."""
+        return peer_policy(self.region, self.witness_policy)
+
+
+def peer_policy(region: str, text: str | None) -> PolicyFile | None:
+    """A peer's stored witness policy text, parsed; None for none."""
+    if text is None:
+        return None
+    return parse_policy(text.encode("utf-8"), f"the witness policy of peer {region}")
 
 
 #: The peer table's columns a :class:`Peer` is read from: its fields, by name.
@@ -126,6 +150,8 @@ class OpenedPeer:
     fingerprint: tuple[Any, ...]
     bundle: TrustBundle | None = None
     snapshot: RevocationSnapshot | None = None
+    #: How the snapshot's checkpoint was witnessed, under the peer's witness policy.
+    witnessing: Witnessing | None = None
 
 
 @dataclass(frozen=True)
@@ -193,19 +219,21 @@ def load_peer_trust(node: Node, known: PeerTrust = NO_PEERS) -> PeerTrust:
     for r in rows:
         opened[r.region] = _open_peer(r)
     peers = [opened[region] for region in sorted(opened)]
-    bundles, snapshots, newest = [], [], {}
+    bundles, snapshots, newest, witnessed = [], [], {}, {}
     for peer in peers:
         if peer.bundle is None:
             continue
         bundles.append(peer.bundle)
         newest[peer.bundle.region] = peer.bundle.issued_at
+        if peer.witnessing is not None:
+            witnessed[peer.bundle.region] = peer.witnessing
         if peer.snapshot is not None:
             snapshots.append(peer.snapshot)
             newest[peer.bundle.region] = max(peer.bundle.issued_at, peer.snapshot.as_of)
     return PeerTrust(
         tuple(p.fingerprint for p in peers),
         tuple(bundles),
-        SnapshotStatus(snapshots),
+        SnapshotStatus(snapshots, witnessed),
         MappingProxyType(newest),
         MappingProxyType(opened),
     )
@@ -228,7 +256,26 @@ def _open_peer(row: Any) -> OpenedPeer:
     except EsealError as e:
         _log.error("the stored snapshot of peer %s does not open: %s", row.region, e.message)
         return OpenedPeer(fingerprint, bundle)
-    return OpenedPeer(fingerprint, bundle, snapshot)
+    try:
+        witnessing = snapshot_witnessing(row.region, row.witness_policy, bundle, snapshot)
+    except EsealError as e:  # a sync checked it: only a policy set since it can fail so
+        _log.error("the witness policy of peer %s does not apply: %s", row.region, e.message)
+        return OpenedPeer(fingerprint, bundle)
+    return OpenedPeer(fingerprint, bundle, snapshot, witnessing)
+
+
+def snapshot_witnessing(
+    region: str, policy_text: str | None, bundle: TrustBundle, snapshot: RevocationSnapshot
+) -> Witnessing | None:
+    """How the checkpoint of a peer's ``snapshot`` (checked already against ``bundle``) was
+    witnessed under the peer's witness policy (None without one). Raises where the policy
+    names no quorum for the bundle's log key, or a line of a witness it counts does not
+    verify."""
+    policy = peer_policy(region, policy_text)
+    if policy is None:
+        return None
+    log = parse_verifier_key(bundle.log_verifier)
+    return policy.for_log(log).check(snapshot.checkpoint, log)
 
 
 class WithPeers:

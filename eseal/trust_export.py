@@ -22,6 +22,7 @@ from eseal.models import AgencyKeyRow, LicenseRow, SealRow
 from eseal.node import Node
 from eseal.peers import NO_PEERS, PeerTrust, load_peer_trust
 from eseal.seals import UnknownSeal, get_seal
+from eseal.witness_ask import cosigned_checkpoint, witnessed_size
 from keys.errors import InvalidInput
 from keys.statements import SignedStatement
 from ledger.checkpoint import verify_checkpoint
@@ -163,8 +164,17 @@ def export_bundle(node: Node, *, now: int, with_images: bool = False) -> bytes:
 SNAPSHOT_MARGIN = 120
 
 
-def export_snapshot(node: Node, *, now: int, margin: int = SNAPSHOT_MARGIN) -> bytes:
-    """The signed revocation snapshot, cut at the latest checkpoint (needs the log key).
+def export_snapshot(
+    node: Node, *, now: int, margin: int = SNAPSHOT_MARGIN, witnessed: bool = False
+) -> bytes:
+    """The signed revocation snapshot, cut at the latest checkpoint (needs the log key),
+    whose note carries the cosignature lines the node's witnesses gave on that very
+    checkpoint (:func:`eseal.witness_ask.cosigned_checkpoint`; a reader ignores the lines
+    of keys it does not know). With ``witnessed`` (a peer that holds the region to a
+    witness policy asks so), cut instead at the older checkpoint its witnesses cosigned
+    most (:func:`eseal.witness_ask.witnessed_size`), where the latest carries fewer of
+    their lines: the snapshot then speaks for fewer licenses, under a checkpoint the
+    witnesses saw.
 
     Its ``as_of`` is early enough that every license issued by then is in the cut:
     ``margin`` seconds before ``now`` (for licenses still on their way into the ledger),
@@ -172,8 +182,11 @@ def export_snapshot(node: Node, *, now: int, margin: int = SNAPSHOT_MARGIN) -> b
     offline status rather than a guess."""
     if margin < 0:
         raise InvalidInput("the snapshot margin must not be negative")
-    note = node.log.checkpoint()
+    note = cosigned_checkpoint(node)
     cut = verify_checkpoint(note, node.log_verifier).size
+    older = witnessed_size(node, cut) if witnessed else None
+    if older is not None:
+        note, cut = cosigned_checkpoint(node, older), older
     with node.sql.read_engine.connect() as conn:
         rows = conn.execute(
             select(_license.c.id, _license.c.status).where(_license.c.ledger_index < cut)

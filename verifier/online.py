@@ -147,11 +147,13 @@ def fetch_bundle(base_url: str, *, timeout: float = 10.0) -> bytes:
     return _fetch(base_url, "/v1/bundle", min(MAX_FETCHED_BUNDLE, MAX_ENVELOPE), timeout)
 
 
-def fetch_revocations(base_url: str, *, timeout: float = 10.0) -> bytes:
+def fetch_revocations(base_url: str, *, timeout: float = 10.0, witnessed: bool = False) -> bytes:
     """A node's signed revocation snapshot (check it with
     :func:`verifier.revocation.open_snapshot`), at most what a snapshot file may hold, in
-    at most :data:`SNAPSHOT_SECONDS`."""
-    return _fetch(base_url, "/v1/revocations", MAX_SNAPSHOT, timeout, SNAPSHOT_SECONDS)
+    at most :data:`SNAPSHOT_SECONDS`. With ``witnessed``, asked ``?witnessed=1``: cut at the
+    checkpoint the node's witnesses cosigned most (a node of before it ignores the query)."""
+    path = "/v1/revocations?witnessed=1" if witnessed else "/v1/revocations"
+    return _fetch(base_url, path, MAX_SNAPSHOT, timeout, SNAPSHOT_SECONDS)
 
 
 #: The longest fetching a revocation snapshot may take: up to 32 MiB (:data:`MAX_SNAPSHOT`),

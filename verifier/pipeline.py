@@ -77,7 +77,8 @@ class StatusAnswer:
     reason: str | None = None  # online: the agency's reason for it (printable, ≤ 256 chars)
     replaced_by: str | None = None  # online: the license that replaced it (same rule)
     key_revoked: bool = False  # the source knows the signing key was revoked
-    #: online, under a witness policy: how the answer's checkpoint was witnessed
+    #: under a witness policy: how the answer's checkpoint (online) or the snapshot's was
+    #: witnessed
     witnessing: Witnessing | None = None
 
 
@@ -444,9 +445,10 @@ def check_status(run: _Run) -> None:
 
 
 def _witnessed(answer: StatusAnswer) -> str:
-    """How the checkpoint of an online answer was witnessed, for its check's detail, when
-    the source was given a witness policy: a proved status other than 01 counts without a
-    quorum (the region's signed ledger records it), and the detail says so."""
+    """How the checkpoint of an online answer (or of a peer's snapshot, offline) was
+    witnessed, for its check's detail, when the source was given a witness policy: a
+    proved status other than 01 counts without a quorum (the region's signed ledger
+    records it), and the detail says so."""
     if answer.witnessing is None:
         return ""
     return f"; {answer.witnessing.describe()}"

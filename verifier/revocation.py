@@ -14,6 +14,11 @@ Payload (deterministic CBOR, in a DSSE envelope of type
 keys revoked as of the cut: key revocations otherwise travel only in the trust bundle, which
 a window may sync less often.
 
+``checkpoint`` may carry, after the log's own signature line, the cosignature lines of the
+region's witnesses on that very checkpoint (C2SP tlog-cosignature): a reader that does not
+know their keys ignores them, as a signed-note verifier does; one holding the region to a
+witness policy counts them (:class:`SnapshotStatus`, ``eseal peer add --witness-policy``).
+
 The envelope carries a signature by the region's log key (the bundle's ``log_verifier``, its
 ``keyid`` that key's eseal key id), checked before the payload is decoded; the payload is
 deterministic CBOR (RFC 8949 §4.2.1, no tags), its ``region`` the bundle's, ``as_of`` a Unix
@@ -35,7 +40,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cbor2
@@ -57,6 +62,7 @@ from verifier.envelope import (
 )
 from verifier.pipeline import StatusAnswer
 from verifier.trust import TrustBundle, TrustStore
+from verifier.witnessing import Witnessing
 
 SNAPSHOT_FORMAT = "eseal-revocations/v1"
 NON_VALID = ("02", "03", "04", "05", "06", "07")
@@ -282,11 +288,35 @@ def _parse(payload: bytes) -> RevocationSnapshot:
 
 
 class SnapshotStatus:
-    """Offline status from the signed snapshots of the trusted regions."""
+    """Offline status from the signed snapshots of the trusted regions. ``witnessing`` says,
+    by region, how the checkpoint of that region's snapshot was witnessed under a witness
+    policy the region is held to (a node's peers, :mod:`eseal.peers`): each answer carries
+    it, and, where the quorum is not met, good news (status 01, a seal not revoked) is not
+    believed, as of an online answer (:class:`verifier.online.OnlineStatus`)."""
 
-    def __init__(self, snapshots: Sequence[RevocationSnapshot]) -> None:
+    def __init__(
+        self,
+        snapshots: Sequence[RevocationSnapshot],
+        witnessing: Mapping[str, Witnessing] | None = None,
+    ) -> None:
         self.snapshots = list(snapshots)
         self._by_region = {s.region: s for s in snapshots}
+        self._witnessing = dict(witnessing or {})
+
+    def _witnessed(self, region: str, answer: StatusAnswer) -> StatusAnswer:
+        witnessing = self._witnessing.get(region)
+        if witnessing is None:
+            return answer
+        if witnessing.met or answer.code != "01":
+            return replace(answer, witnessing=witnessing)
+        return StatusAnswer(
+            None,
+            "offline",
+            answer.as_of,
+            detail="the snapshot's checkpoint is not witnessed as required: "
+            + witnessing.describe(),
+            witnessing=witnessing,
+        )
 
     def license_status(self, bundle: TrustBundle, doc: DecodedDocument) -> StatusAnswer:
         snapshot = self._by_region.get(bundle.region)
@@ -313,11 +343,12 @@ class SnapshotStatus:
                 snapshot.as_of,
                 detail="issued after the snapshot: status unknown offline",
             )
-        return StatusAnswer(snapshot.status_of(claims.license_id), "offline", snapshot.as_of)
+        answer = StatusAnswer(snapshot.status_of(claims.license_id), "offline", snapshot.as_of)
+        return self._witnessed(bundle.region, answer)
 
     def seal_status(self, bundle: TrustBundle, seal_id: str) -> StatusAnswer | None:
         snapshot = self._by_region.get(bundle.region)
         if snapshot is None:
             return None
         code = "07" if seal_id in snapshot.seals_revoked else "01"
-        return StatusAnswer(code, "offline", snapshot.as_of)
+        return self._witnessed(bundle.region, StatusAnswer(code, "offline", snapshot.as_of))

@@ -435,6 +435,24 @@ def _witnessed(
 WitnessedQuery = Annotated[bool, Depends(_witnessed)]
 
 
+def _witnessed_cut(
+    witnessed: Annotated[
+        Literal["1"] | None,
+        Query(
+            description="1: the asker holds the region to a witness policy (docs/DESIGN.md, "
+            "Peer sync); the snapshot is cut at the older checkpoint the node's witnesses "
+            "cosigned most, if the latest carries fewer of their lines, and speaks for the "
+            "licenses recorded before it."
+        ),
+    ] = None,
+) -> bool:
+    return witnessed is not None
+
+
+#: ``?witnessed=1`` of the revocation snapshot: cut it at the witnessed checkpoint.
+WitnessedCutQuery = Annotated[bool, Depends(_witnessed_cut)]
+
+
 #: A license id in the path, parsed strictly: one that is no license id is bad input (400
 #: invalid-license-id, naming its flaw), not an unknown license (404), which says the
 #: region never recorded a well-formed id. Declared after the credential in an operation

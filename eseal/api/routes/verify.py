@@ -29,6 +29,7 @@ from eseal.api.deps import (
     FormFields,
     NodeDep,
     UnsupportedMediaType,
+    WitnessedCutQuery,
     check_form_fields,
     problems,
     public_problems,
@@ -518,13 +519,14 @@ def bundle(node: NodeDep) -> Response:
     responses=_envelope("The revocation snapshot")
     | public_problems(STORE_UNAVAILABLE, KEYS_LOCKED),
 )
-def revocations(node: NodeDep) -> Response:
+def revocations(node: NodeDep, witnessed: WitnessedCutQuery) -> Response:
     """The revocation snapshot (payload type ``application/vnd.eseal.revocations+cbor``),
     signed by the region's log key as it is answered (a node serving read-only answers 503
     ``keys-locked``), as of 120 s or more before now. Check it against the log key of the region's
-    trust bundle (``eseal revocations fetch URL --bundle FILE``)."""
+    trust bundle (``eseal revocations fetch URL --bundle FILE``). Its checkpoint carries the
+    cosignature lines of the node's witnesses on it."""
     return Response(
-        export_snapshot(node, now=int(time.time())),
+        export_snapshot(node, now=int(time.time()), witnessed=witnessed),
         media_type="application/json",
         headers=CURRENT_HEADERS,
     )
