@@ -291,6 +291,14 @@ def license_renew(
     field: Annotated[
         list[str] | None, typer.Option(help="A changed field (repeat).", metavar="NAME=VALUE")
     ] = None,
+    holder_id: Annotated[
+        str | None,
+        typer.Option(
+            help="The holder's id again, checked against the old version's: a person's "
+            "number is then masked and hashed as issued now (Argon2id). Left out, the holder "
+            "is kept as it is."
+        ),
+    ] = None,
     qr: Annotated[Path | None, typer.Option(help="Write the new QR (.png or .svg).")] = None,
     pdf: Annotated[Path | None, typer.Option(help="Write the new license PDF.")] = None,
     png: Annotated[Path | None, typer.Option(help="Write the new license PNG.")] = None,
@@ -314,6 +322,7 @@ def license_renew(
             now=now(),
             valid_until=end_of_day(valid_until),
             fields=parse_fields(field or []),
+            holder_id=holder_id,
         )
         _write_issued(node, issued, qr, pdf, png)
     _say_issued("renewed as", issued, [qr, pdf, png], as_json)

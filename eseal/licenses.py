@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
@@ -46,13 +47,15 @@ from eseal.proofs import b64_hashes
 from keys.errors import CheckFailed, EsealError, InvalidInput, shown
 from ledger.entries import TRANSFER, Entry
 from verifier.document import (
+    SALT_SIZE,
     Holder,
     LicenseBody,
     LicenseClaims,
     decode,
-    holder_id_hash,
+    holder_id_argon2,
     sign_license,
 )
+from verifier.holder import compare
 from verifier.trust import CENTRAL_REGION
 from verifier.verdict import CODE_OF_STATUS_KIND, renewed_as
 
@@ -191,7 +194,28 @@ def _serial(now: int) -> str:
     return f"{now:08X}{secrets.token_hex(5).upper()}"
 
 
-def _holder(ltype: LicenseType, name: str, holder_id: str | None) -> tuple[Holder, str | None]:
+#: Holder hashes (Argon2id, about 22 ms of one core and 19 MiB each) one process derives
+#: at once while issuing: however many agencies issue batches of natural persons' licenses
+#: at a time, their hashing takes at most this many cores. Issuance waits its turn (it is
+#: the agency's own work, not a public request).
+HASH_SLOTS: Final = 2
+_hash_slots = threading.BoundedSemaphore(HASH_SLOTS)
+
+
+def hashed_holder(holder: Holder, number: str) -> Holder:
+    """A natural person's ``holder`` with identity number ``number`` hashed as issued now: a
+    fresh 16-byte salt ("is") and Argon2id ("ia"), at most :data:`HASH_SLOTS` at once."""
+    salt = secrets.token_bytes(SALT_SIZE)
+    with _hash_slots:
+        digest = holder_id_argon2(number, salt)
+    return replace(holder, id_hash=None, id_salt=salt, id_argon2=digest)
+
+
+def _holder(
+    ltype: LicenseType, name: str, holder_id: str | None
+) -> tuple[Holder, str | None, str | None]:
+    """The holder as the request gives it, but unhashed; the id as the license shows it; and
+    a natural person's identity number, which :func:`hashed_holder` hashes once issuing."""
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("the holder name must be 1 to 100 characters")
@@ -203,7 +227,7 @@ def _holder(ltype: LicenseType, name: str, holder_id: str | None) -> tuple[Holde
         )
     kind = ltype.holder_kind
     if holder_id is None or not holder_id.strip():
-        return Holder(name=name, kind="L" if kind == "legal" else "N"), None
+        return Holder(name=name, kind="L" if kind == "legal" else "N"), None, None
     needed = (
         "an organisation, whose id is its unified social credit code"
         if kind == "legal"
@@ -212,16 +236,12 @@ def _holder(ltype: LicenseType, name: str, holder_id: str | None) -> tuple[Holde
     try:
         if kind == "legal":
             code = validate_credit_code(holder_id)
-            return Holder(name=name, kind="L", id_display=code), code
+            return Holder(name=name, kind="L", id_display=code), code, None
         number = validate_identity_number(holder_id)
     except (InvalidCreditCode, InvalidIdentityNumber) as e:  # never echoing the number
         raise type(e)(f"holder id: a {ltype.name} is held by {needed}: {e.message}") from e
-    salt = secrets.token_bytes(16)
     masked = mask_identity_number(number)
-    holder = Holder(
-        name=name, kind="N", id_display=masked, id_hash=holder_id_hash(number, salt), id_salt=salt
-    )
-    return holder, masked
+    return Holder(name=name, kind="N", id_display=masked), masked, number
 
 
 @dataclass(frozen=True)
@@ -229,8 +249,9 @@ class _Checked:
     license_type: LicenseType
     fields: dict[str, str | int]
     expires: int | None
-    holder: Holder
+    holder: Holder  # a natural person's not yet hashed: see identity_number
     holder_shown: str | None
+    identity_number: str | None = field(default=None, repr=False)
 
 
 def validate_request(
@@ -252,14 +273,14 @@ def validate_request(
     if ltype.code not in agency_types(row):
         raise TypeNotAuthorised(f"agency {agency_code} may not issue {ltype.code} ({ltype.name})")
     values = ltype.validate_fields(req.fields)
-    holder, shown = _holder(ltype, req.holder_name, req.holder_id)
+    holder, shown, number = _holder(ltype, req.holder_name, req.holder_id)
     expires = req.valid_until
     if expires is None and ltype.validity_days:
         expires = default_expiry(now, ltype.validity_days)
     if expires is not None and expires <= now:
         last = datetime.fromtimestamp(expires, CST).date()
         raise InvalidInput(f"the license would already be expired: valid until {last} has passed")
-    return _Checked(ltype, values, expires, holder, shown)
+    return _Checked(ltype, values, expires, holder, shown, number)
 
 
 def prepare(
@@ -278,10 +299,17 @@ def prepare(
     seal_id: str | None = None,
 ) -> _Prepared:
     """Validate, sign and encode one license; nothing is written yet. A batch passes the
-    agency's ``owner`` row and ``key`` once instead of reading them per license."""
+    agency's ``owner`` row and ``key`` once instead of reading them per license. A renewal
+    passes the old version's holder as ``same_holder``, kept as it is."""
     checked = validate_request(node, principal, agency_code, req, now=now, owner=owner)
     ltype, values, expires = checked.license_type, checked.fields, checked.expires
-    holder, shown = same_holder or (checked.holder, checked.holder_shown)
+    if same_holder is not None:
+        holder, shown = same_holder
+    elif checked.identity_number is not None:
+        holder = hashed_holder(checked.holder, checked.identity_number)
+        shown = checked.holder_shown
+    else:
+        holder, shown = checked.holder, checked.holder_shown
     key = key or active_key(node, agency_code)
     license_id = str(make_license_id(ltype.code, agency_code, serial or _serial(now), version))
     claims = LicenseClaims(
@@ -683,6 +711,48 @@ def _replaced_by(row: LicenseRow, lead: str = "; ") -> str:
     return f"{lead}it was replaced by {row.replaced_by}" if row.replaced_by else ""
 
 
+class HolderIdNotMatched(InvalidInput):
+    """A renewal was given a holder id that is not the license holder's, or the license
+    carries none to check it against. Its message never names the id."""
+
+    code = "holder-id-not-matched"
+    http_status = 422
+
+
+def renewed_holder(
+    holder: Holder, shown: str | None, holder_id: str | None
+) -> tuple[Holder, str | None]:
+    """The holder of a renewal, and its id as shown: without ``holder_id``, the old
+    version's as it is (a license issued with the legacy SHA-256 hash, "ih", keeps it, since
+    the number is not at hand to hash again). With it, the id must be the holder's by the
+    old version's own id or hash (:func:`verifier.holder.compare`): a natural person's is
+    then masked and hashed as issued now (Argon2id, "ia"); a legal person's stays as it is."""
+    if holder_id is None or not holder_id.strip():
+        return holder, shown
+    try:
+        given = (
+            validate_identity_number(holder_id)
+            if holder.kind == "N"
+            else validate_credit_code(holder_id)
+        )
+    except (InvalidCreditCode, InvalidIdentityNumber) as e:  # never echoing the number
+        raise type(e)(f"holder id: {e.message}") from e
+    same = compare(holder, given)
+    if same is None:
+        raise HolderIdNotMatched(
+            "the license carries no id of its holder to check the holder id against: a "
+            "renewal keeps its holder; issue a new license to add one"
+        )
+    if not same:
+        raise HolderIdNotMatched(
+            "the holder id is not this license holder's: a renewal keeps its holder"
+        )
+    if holder.kind == "L":
+        return holder, shown
+    masked = mask_identity_number(given)
+    return hashed_holder(Holder(holder.name, "N", masked), given), masked
+
+
 def renew(
     node: Node,
     principal: Principal,
@@ -691,8 +761,11 @@ def renew(
     now: int,
     valid_until: int | None = None,
     fields: Mapping[str, str] | None = None,
+    holder_id: str | None = None,
 ) -> Issued:
-    """Issue the next version of a license (same serial) and let the old one lapse."""
+    """Issue the next version of a license (same serial) and let the old one lapse. The new
+    version keeps the old one's holder as it is, hashed id number included, unless
+    ``holder_id`` gives the holder's id again (:func:`renewed_holder`)."""
     old = get_license(node, license_id)
     principal.require(old.agency_code)
     lapse_kind, _, _ = ACTIONS["lapse"]
@@ -727,7 +800,7 @@ def renew(
         version=old.version + 1,
         serial=old.serial,
         replaces=license_id,
-        same_holder=(old_doc.body.holder, old.holder_id_display),
+        same_holder=renewed_holder(old_doc.body.holder, old.holder_id_display, holder_id),
         seal_id=agency_seal(node, old.agency_code),
     )
     # The same reason in the ledger and the row, so every status answer says the same.

@@ -66,10 +66,14 @@ key   license body (-70001)
 "v"   uint 1..999: version, bumped on renewal or change
 "h"   map, the holder: "n" name (text ≤ 200); "k" "L" legal or "N" natural person;
       optional "id" identity number as shown (text ≤ 32: masked with ``*`` for a natural
-      person, e.g. ``110105********002X``; a legal person's credit code in clear);
-      optional "ih" bstr(16) = SHA-256(salt ‖ normalised id number)[:16] with "is" the
-      bstr(16) salt, both or neither (:func:`holder_id_hash` normalises: NFKC, white
-      space removed, upper case)
+      person, ``*****************X`` as issued now, ``110105********002X`` in the legacy
+      form; a legal person's credit code in clear);
+      optional "ia" bstr(16) = Argon2id(password = normalised id number, salt = "is",
+      t = 2 passes, m = 19 MiB, p = 1 lane, a 16-byte tag) (:func:`holder_id_argon2`),
+      or, legacy, "ih"
+      bstr(16) = SHA-256("is" ‖ normalised id number)[:16] (:func:`holder_id_hash`), not
+      both; "is" the bstr(16) salt, present with either and only with one (both functions
+      normalise: NFKC, white space removed, upper case)
 "f"   map text → text | int: the license fields, ≤ 40; names 1–32 chars, text ≤ 200
       chars, ints 64-bit signed
 "p"   optional text ≤ 128: the previous license id (renewal link)
@@ -112,6 +116,7 @@ from verifier.claims import (
     LicenseClaims,
     StampBody,
     StampClaims,
+    holder_id_argon2,
     holder_id_hash,
     license_claims_map,
     parse_claims,
@@ -196,6 +201,7 @@ __all__ = [
     "document_digest",
     "encode_license",
     "encode_stamp",
+    "holder_id_argon2",
     "holder_id_hash",
     "inflate",
     "parse_claims",

@@ -3,15 +3,20 @@ derivation is deliberately slow)."""
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
+from eseal import licenses
 from eseal.agencies import AgencyCreated, add_agency
+from eseal.ids import validate_identity_number
 from eseal.licenses import IssueRequest
 from eseal.node import Node, init_node
+from verifier.document import Holder, holder_id_hash
 
 NOW = 1_795_000_000
 PASSPHRASE = b"test passphrase"
@@ -51,6 +56,28 @@ def worker_request(id_number: str = "11010519491231002X") -> IssueRequest:
             "first_issued": "2024-05-20",
         },
     )
+
+
+def legacy_mask(number: str) -> str:
+    """A natural person's id number masked as licenses were issued before Argon2id: the
+    region and the last four shown."""
+    valid = validate_identity_number(number)
+    return valid[:6] + "*" * 8 + valid[14:]
+
+
+def _legacy_hashed(holder: Holder, number: str) -> Holder:
+    salt = secrets.token_bytes(16)
+    return replace(holder, id_hash=holder_id_hash(number, salt), id_salt=salt, id_argon2=None)
+
+
+@contextlib.contextmanager
+def legacy_holder_form() -> Iterator[None]:
+    """Issue as eseal did before the Argon2id holder hash: the legacy mask and a SHA-256
+    "ih", as in the licenses already in the field."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(licenses, "mask_identity_number", legacy_mask)
+        patch.setattr(licenses, "hashed_holder", _legacy_hashed)
+        yield
 
 
 def make_region(data_dir: Path) -> Region:

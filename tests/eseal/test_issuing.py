@@ -48,7 +48,7 @@ from tests.eseal.conftest import (
     make_region,
     worker_request,
 )
-from verifier.document import LicenseClaims, decode, holder_id_hash
+from verifier.document import LicenseClaims, decode, holder_id_argon2
 
 MARKET_AGENT = Principal("agency", MARKET)
 HOUSING_AGENT = Principal("agency", HOUSING)
@@ -108,12 +108,13 @@ def test_identity_number_is_masked_and_hashed_never_stored(region: Region) -> No
     claims = decode(issued.qr_text).claims
     assert isinstance(claims, LicenseClaims)
     holder = claims.body.holder
-    assert holder.id_display == "110105********002X"
+    assert holder.id_display == "*****************X"
     assert holder.id_salt is not None
-    assert holder.id_hash == holder_id_hash(number, holder.id_salt)
+    assert holder.id_argon2 == holder_id_argon2(number, holder.id_salt)
+    assert holder.id_hash is None  # no fast SHA-256 "ih" beside it
     assert number not in issued.qr_text
     row = get_license(region.node, issued.id)
-    assert row.holder_id_display == "110105********002X"
+    assert row.holder_id_display == "*****************X"
     stored = json.dumps(row.model_dump(exclude={"digest"}), ensure_ascii=False)
     assert number not in stored
 
@@ -319,7 +320,10 @@ def test_renewal_links_versions_and_lapses_the_old(region: Region) -> None:
     claims = decode(new.qr_text).claims
     assert isinstance(claims, LicenseClaims)
     assert claims.body.previous == old.id
-    assert claims.body.holder.id_hash is not None
+    old_claims = decode(old.qr_text).claims
+    assert isinstance(old_claims, LicenseClaims)
+    assert claims.body.holder == old_claims.body.holder  # kept: the same salt and "ia"
+    assert claims.body.holder.id_argon2 is not None
     assert get_license(node, old.id).status == "05"
     assert get_license(node, old.id).replaced_by == new.id
     kinds = [decode_entry(node.log.entry(i)).kind for i in (new.ledger_index, new.ledger_index + 1)]

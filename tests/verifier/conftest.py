@@ -3,6 +3,7 @@ peak of memory a block allocates, and forged trust bundles."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import tracemalloc
@@ -19,6 +20,7 @@ from verifier.document import (
     LicenseClaims,
     StampBody,
     StampClaims,
+    holder_id_argon2,
     holder_id_hash,
 )
 from verifier.envelope import seal_envelope
@@ -99,6 +101,20 @@ def person_license_claims() -> LicenseClaims:
         seal_id="S500000000001",
     )
     return LicenseClaims(ISSUER, 1_700_000_000, 1_690_000_000, 1_890_000_000, LICENSE_ID, body)
+
+
+@pytest.fixture
+def argon2_person_license_claims(person_license_claims: LicenseClaims) -> LicenseClaims:
+    """The natural person's license as issued now: only the check character shown, and the
+    id number hashed by Argon2id ("ia") instead of SHA-256 ("ih")."""
+    holder = dataclasses.replace(
+        person_license_claims.body.holder,
+        id_display="*****************X",
+        id_hash=None,
+        id_argon2=holder_id_argon2("50010319900101002X", SALT),
+    )
+    body = dataclasses.replace(person_license_claims.body, holder=holder)
+    return dataclasses.replace(person_license_claims, body=body)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from typing import Any
 
 import base45
 import cbor2
+import nacl.pwhash.argon2id
 import nacl.signing
 import pytest
 from hypothesis import assume, given
@@ -62,6 +63,7 @@ from verifier.document import (
     document_digest,
     encode_license,
     encode_stamp,
+    holder_id_argon2,
     holder_id_hash,
     inflate,
     parse_claims,
@@ -200,6 +202,22 @@ def test_text_is_qr_alphanumeric_and_a_typical_license_fits(
     assert set(stamp_text) <= QR_ALPHANUMERIC
     assert len(license_claims.body.fields) == 8
     assert len(license_text) <= 600
+
+
+def test_holder_id_argon2_normalises_what_a_clerk_types() -> None:
+    """Argon2id, t = 2, m = 19 MiB, p = 1, 16 bytes: the format's fixed parameters (a
+    golden value: any other parameter, or no normalising, gives another)."""
+    expected = bytes.fromhex("f7f81568dd2025048acb5f7919fda4ae")
+    assert holder_id_argon2("50010319900101002X", SALT) == expected
+    assert holder_id_argon2(" 500103 19900101 002x ", SALT) == expected
+    assert holder_id_argon2("５００１０３１９９００１０１００２Ｘ", SALT) == expected  # full width
+    assert holder_id_argon2("50010319900101002X", bytes(16)) != expected
+    default = nacl.pwhash.argon2id.kdf(16, b"50010319900101002X", SALT)  # libsodium's own
+    assert default != expected
+    with pytest.raises(InvalidClaim):
+        holder_id_argon2("50010319900101002X", b"short")
+    with pytest.raises(InvalidClaim):
+        holder_id_argon2(" ", SALT)
 
 
 def test_holder_id_hash_normalises_what_a_clerk_types() -> None:
@@ -716,6 +734,53 @@ def test_a_natural_persons_id_number_never_appears_in_clear(
     with pytest.raises(InvalidClaim):
         encode_license(dataclasses.replace(person_license_claims, body=body), KEY)
     claims = _with(_claims_map(person_license_claims), (*H, "id"), "50010319900101002X")
+    with pytest.raises(InvalidClaim):
+        decode(_text(_sign1(cbor2.dumps(claims, canonical=True))))
+
+
+def test_argon2_person_license_round_trip(argon2_person_license_claims: LicenseClaims) -> None:
+    doc = decode(encode_license(argon2_person_license_claims, KEY))
+    assert doc.claims == argon2_person_license_claims
+    holder = doc.claims.body.holder
+    assert holder.id_argon2 is not None
+    assert holder.id_hash is None
+    encoded = _claims_map(argon2_person_license_claims)[-70001]
+    assert isinstance(encoded, dict)
+    assert list(encoded["h"]) == ["k", "n", "ia", "id", "is"]  # canonical: length, then bytes
+
+
+#: A natural person's holder map with "ia" (Argon2id) or "ih" (SHA-256), mangled: each
+#: refused by the parser.
+HOLDER_HASH_MANGLINGS: list[tuple[str, dict[str, object]]] = [
+    ("ia", {"ih": bytes(16)}),  # both hashes
+    ("ih", {"ia": bytes(16)}),
+    ("ia", {"is": _DELETE}),  # a hash without its salt
+    ("ih", {"is": _DELETE}),
+    ("ia", {"ia": _DELETE}),  # a salt without a hash
+    ("ia", {"ia": bytes(15)}),  # wrong sizes
+    ("ia", {"ia": bytes(17)}),
+    ("ia", {"ia": bytes(32)}),
+    ("ih", {"ih": bytes(15)}),
+    ("ia", {"is": bytes(15)}),
+    ("ia", {"is": bytes(17)}),
+    ("ia", {"ia": "00" * 16}),  # text, not bytes
+    ("ia", {"ia": None}),
+    ("ia", {"is": 0}),
+]
+
+
+@pytest.mark.parametrize(("form", "changes"), HOLDER_HASH_MANGLINGS)
+def test_a_holder_hash_mangled_is_refused(
+    form: str,
+    changes: dict[str, object],
+    person_license_claims: LicenseClaims,
+    argon2_person_license_claims: LicenseClaims,
+) -> None:
+    claims = _claims_map(argon2_person_license_claims if form == "ia" else person_license_claims)
+    assert isinstance(claims[-70001], dict)
+    assert form in claims[-70001]["h"]
+    for key, value in changes.items():
+        claims = _with(claims, (*H, key), value)
     with pytest.raises(InvalidClaim):
         decode(_text(_sign1(cbor2.dumps(claims, canonical=True))))
 

@@ -40,6 +40,7 @@ from eseal.ids import InvalidCreditCode, InvalidIdentityNumber, InvalidLicenseId
 from eseal.licenses import (
     ACTIONS,
     BadTransition,
+    HolderIdNotMatched,
     Issued,
     IssueRequest,
     NewLicenseNotInForce,
@@ -196,6 +197,16 @@ class RenewIn(Strict):
             description="The fields that change, by name; the others are kept from the old "
             "version, as are the type and the holder.",
         )
+    )
+    holder_id: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Optional: the holder's id again (a person's resident identity number, an "
+        "organisation's credit code), checked against the old version's (422 "
+        "holder-id-not-matched if it is not the holder's, or the license carries none). A "
+        "person's is then masked and hashed as issued now (Argon2id, holder key ia): how a "
+        "license issued with the legacy hash (ih) moves to the new form. Left out, the "
+        "holder is kept as it is.",
     )
 
 
@@ -459,6 +470,12 @@ def read_license(
             "force; or it is version 999",
         ),
         (UnknownLicenseType, "the license's type is no longer in the catalogue"),
+        (
+            HolderIdNotMatched,
+            "holder_id is not the holder's, or the license carries no id of its holder",
+        ),
+        (InvalidCreditCode, "holder_id given for an organisation is no credit code"),
+        (InvalidIdentityNumber, "holder_id given for a person is no resident identity number"),
         *_LICENSE_VALUES,
     ),
 )
@@ -468,7 +485,13 @@ def renew_license(
     """Issue the next version; the old one lapses (05)."""
     until = day_end(body.valid_until) if body.valid_until else None
     issued = renew(
-        node, principal, license_id, now=int(time.time()), valid_until=until, fields=body.fields
+        node,
+        principal,
+        license_id,
+        now=int(time.time()),
+        valid_until=until,
+        fields=body.fields,
+        holder_id=body.holder_id,
     )
     return _out(issued)
 

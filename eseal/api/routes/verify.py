@@ -4,10 +4,12 @@ offline material a window syncs (the signed trust bundle)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
+import anyio
 import orjson
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -54,7 +56,7 @@ from eseal.api.problem_types import FORM_UNREADABLE, INVALID_REQUEST
 from eseal.peers import WithPeers
 from eseal.render import DocumentTooLarge
 from eseal.trust_export import BundleCache, export_bundle, export_snapshot
-from keys.errors import EsealError, InvalidInput
+from keys.errors import EsealError, ExternalFailure, InvalidInput
 from verifier.document import MAX_TEXT_LENGTH
 from verifier.holder import MAX_PRESENTED, HolderNotApplicable, InvalidHolderId, presented_id
 from verifier.pipeline import StatusSource, VerifyContext, verify_text
@@ -73,6 +75,29 @@ from verifier.trust import TrustStore
 
 router = APIRouter(tags=["verify"], route_class=StrictFormRoute)
 MAX_DOCUMENT = 20 * 1024 * 1024
+
+#: Verifications with a presented holder id one server process runs at once. Matching a
+#: natural person's id derives its Argon2id hash ("ia"), about 22 ms of one core and
+#: 19 MiB (:func:`verifier.claims.holder_id_argon2`); PyNaCl leaves the interpreter's lock
+#: while it derives, so each slot is a core at most.
+MATCH_SLOTS: Final = 2
+#: How long such a verification waits for a free slot (seconds), then 503 matcher-busy.
+MATCH_WAIT: Final = 5.0
+
+
+class MatcherBusy(ExternalFailure):
+    """Every holder-check slot of this process stayed busy with other verifications for as
+    long as a request waits."""
+
+    code = "matcher-busy"
+
+
+@functools.cache
+def matchers() -> anyio.CapacityLimiter:
+    """This process's :data:`MATCH_SLOTS` slots for verifications with a presented holder
+    id (made on first use, in the event loop). A request waits for one in the event loop,
+    holding no thread of the pool, as a printout waits for a renderer."""
+    return anyio.CapacityLimiter(MATCH_SLOTS)
 
 
 class VerifyIn(BaseModel):
@@ -215,6 +240,11 @@ _VERIFY_PROBLEMS: tuple[Cause, ...] = (
     (NoQrCode, "none found in the image"),
     (ImageTooComplex, f"the QR reader gave up on the image after {SCAN_SECONDS:g} s"),
     SCANNER_BUSY,
+    (
+        MatcherBusy,
+        f"a holder_id given, and every holder check stayed busy with others for "
+        f"{MATCH_WAIT:g} s; retry later, or verify without it",
+    ),
     STORE_UNAVAILABLE,  # the trust store and the live status are read from it
 )
 #: The problems of ``POST /v1/verify``: a JSON body it reads itself, or a form.
@@ -286,15 +316,12 @@ async def verify(request: Request) -> Response:
         if holder_id == "":  # a form's field left empty is not given, as POST /v1/verify/image
             holder_id = None  # reads it (FastAPI's Form): the same form, the same verdict
         if isinstance(image, StarletteUpload) and text_field is None:
-            return _verdict_response(
-                await run_in_threadpool(_verify_image, request, image, document, holder_id)
-            )
+            text = await run_in_threadpool(_scanned, image, holder_id)
+            return _verdict_response(await _verdict(request, text, document, holder_id))
         if isinstance(text_field, str) and image is None:
             # The QR text with the stamped file (a stamp pasted or scanned, then compared).
             text = _text(text_field)
-            return _verdict_response(
-                await run_in_threadpool(_verify_with_document, request, text, document, holder_id)
-            )
+            return _verdict_response(await _verdict(request, text, document, holder_id))
         raise InvalidInput(
             "a multipart request carries the QR code as the file field 'image' or the text "
             "field 'text' (one of them), and for a seal stamp the file field 'document'"
@@ -306,6 +333,8 @@ async def verify(request: Request) -> Response:
         )
     text, holder_id = _json_input(await request.body())
     state = request.app.state
+    if holder_id is not None:  # a hash to derive: never in the event loop
+        return _verdict_response(await _verdict(request, text, None, holder_id))
     if (store := _in_loop_store(state, text)) is not None:
         verdict = verify_text(text, _context(state, store), holder_id=holder_id)
         return _verdict_response(verdict.to_json())
@@ -425,8 +454,8 @@ def _in_loop_answer(state: State, body: bytes) -> bytes | None:
         text, holder_id = _json_input(body)
     except (EsealError, RequestValidationError):
         return None
-    if (store := _in_loop_store(state, text)) is None:
-        return None
+    if holder_id is not None or (store := _in_loop_store(state, text)) is None:
+        return None  # a presented id is matched by the route, in a match slot
     try:
         verdict = verify_text(text, _context(state, store), holder_id=holder_id).to_json()
     except EsealError:
@@ -456,16 +485,40 @@ def _verify_with_document(
     return verify_text(text, ctx, document=document_bytes, holder_id=holder_id).to_json()
 
 
-def _verify_image(
-    request: Request,
-    image: StarletteUpload,
-    document: StarletteUpload | None,
-    holder_id: str | None = None,
-) -> dict[str, Any]:
+def _scanned(image: StarletteUpload, holder_id: str | None = None) -> str:
+    """The QR text read from ``image`` (in the thread pool: it waits on the QR readers)."""
     if holder_id is not None:
         presented_id(holder_id)  # refused before the image is scanned (never named)
-    data = _read(image, MAX_IMAGE_BYTES) or b""
-    return _verify_with_document(request, scan_image(data), document, holder_id)
+    return scan_image(_read(image, MAX_IMAGE_BYTES) or b"")
+
+
+async def _verdict(
+    request: Request,
+    text: str,
+    document: StarletteUpload | None,
+    holder_id: str | None,
+) -> dict[str, Any]:
+    """The verdict, computed in the thread pool; with a presented holder id, once one of
+    :func:`matchers` is free (:class:`MatcherBusy` if none is within :data:`MATCH_WAIT`
+    seconds). A well-formed id is checked first: a mistyped one is a 400 however busy."""
+    work = functools.partial(_verify_with_document, request, text, document, holder_id)
+    if holder_id is None:
+        return await run_in_threadpool(work)
+    presented_id(holder_id)
+    acquired = False
+    slots = matchers()
+    with anyio.move_on_after(MATCH_WAIT):
+        await slots.acquire()
+        acquired = True
+    if not acquired:
+        raise MatcherBusy(
+            "every holder check of this node is busy with others: try again in a few "
+            "seconds, or verify without the id number"
+        )
+    try:
+        return await run_in_threadpool(work)
+    finally:
+        slots.release()
 
 
 @router.post(
@@ -474,7 +527,7 @@ def _verify_image(
     dependencies=[FormFields("image", "document", "holder_id")],
     responses=_VERDICT | _VERIFY_IMAGE_PROBLEMS,
 )
-def verify_image(
+async def verify_image(
     request: Request,
     image: Annotated[UploadFile, File(description="A photo or screenshot with the QR code")],
     document: Annotated[UploadFile | None, File(description="For a seal stamp: the file")] = None,
@@ -488,7 +541,8 @@ def verify_image(
     ] = None,
 ) -> Response:
     """The verdict on the QR code in an image (the multipart form of ``POST /v1/verify``)."""
-    return _verdict_response(_verify_image(request, image, document, holder_id))
+    text = await run_in_threadpool(_scanned, image, holder_id)
+    return _verdict_response(await _verdict(request, text, document, holder_id))
 
 
 def _envelope(description: str) -> dict[int | str, dict[str, Any]]:

@@ -1,0 +1,140 @@
+"""A natural person's id number in a license, issued now (only the check character shown,
+Argon2id "ia") and as issued before (region and last four shown, SHA-256 "ih"): a batch
+hashes each holder once, and a renewal keeps the old form, or, given the number again,
+moves the holder to the new one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from eseal import licenses
+from eseal.agencies import Principal
+from eseal.ids import InvalidIdentityNumber
+from eseal.licenses import HolderIdNotMatched, IssueRequest, get_license, issue, issue_many, renew
+from tests.eseal.conftest import (
+    HOUSING,
+    MARKET,
+    NOW,
+    WORKER,
+    Region,
+    business_request,
+    legacy_holder_form,
+    make_region,
+    worker_request,
+)
+from verifier.document import Holder, LicenseClaims, decode, holder_id_argon2
+from verifier.holder import compare
+
+HOUSING_AGENT = Principal("agency", HOUSING)
+MARKET_AGENT = Principal("agency", MARKET)
+NUMBER = "11010519491231002X"  # worker_request's holder
+OTHER = "500103198808081237"
+LEGACY_SHOWN = "110105********002X"
+SHOWN = "*****************X"
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Region]:
+    r = make_region(tmp_path_factory.mktemp("holder-forms"))
+    yield r
+    r.node.close()
+
+
+def _holder(qr_text: str) -> Holder:
+    claims = decode(qr_text).claims
+    assert isinstance(claims, LicenseClaims)
+    return claims.body.holder
+
+
+def _legacy(region: Region) -> str:
+    with legacy_holder_form():
+        issued = issue(region.node, HOUSING_AGENT, HOUSING, worker_request(), now=NOW)
+    holder = _holder(issued.qr_text)
+    assert (holder.id_display, holder.id_argon2) == (LEGACY_SHOWN, None)
+    assert holder.id_hash is not None
+    return issued.id
+
+
+def test_a_batch_hashes_each_natural_person_once_with_argon2id(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    derived: list[str] = []
+    real = holder_id_argon2
+
+    def counted(number: str, salt: bytes) -> bytes:
+        derived.append(number)
+        return real(number, salt)
+
+    monkeypatch.setattr(licenses, "holder_id_argon2", counted)
+    requests = [worker_request(), worker_request(OTHER), business_request()]
+    issued = issue_many(region.node, HOUSING_AGENT, HOUSING, requests[:2], now=NOW)
+    assert derived == [NUMBER, OTHER]
+    holders = [_holder(i.qr_text) for i in issued]
+    assert [h.id_display for h in holders] == [SHOWN, "*****************7"]
+    assert all(h.id_argon2 is not None and h.id_hash is None for h in holders)
+    assert holders[0].id_salt != holders[1].id_salt  # a fresh salt each
+    assert compare(holders[0], NUMBER)
+    assert not compare(holders[0], OTHER)
+    assert compare(holders[1], OTHER)
+    assert not compare(holders[1], NUMBER)
+    business = issue(region.node, MARKET_AGENT, MARKET, requests[2], now=NOW)
+    assert derived == [NUMBER, OTHER]  # a legal person's credit code is shown, not hashed
+    assert _holder(business.qr_text).id_display == "91500000MA60XXXX15"
+
+
+def test_a_renewal_without_the_number_keeps_the_legacy_form(region: Region) -> None:
+    """The number is not at hand to hash again: the holder is copied as it is, "ih" and
+    salt, and still matches."""
+    old = _legacy(region)
+    new = renew(region.node, HOUSING_AGENT, old, now=NOW + 10)
+    holder = _holder(new.qr_text)
+    assert holder == _holder(get_license(region.node, old).document)
+    assert get_license(region.node, new.id).holder_id_display == LEGACY_SHOWN
+    assert compare(holder, NUMBER) is True
+
+
+@pytest.mark.parametrize("given", [NUMBER, "11010519491231002x"])  # as issuance reads it
+def test_a_renewal_with_the_number_moves_to_argon2id(region: Region, given: str) -> None:
+    old = _legacy(region)
+    new = renew(region.node, HOUSING_AGENT, old, now=NOW + 10, holder_id=given)
+    holder = _holder(new.qr_text)
+    assert holder.name == "李四"
+    assert (holder.id_display, holder.id_hash) == (SHOWN, None)
+    assert holder.id_argon2 is not None
+    assert compare(holder, NUMBER) is True
+    assert compare(holder, OTHER) is False
+    assert get_license(region.node, new.id).holder_id_display == SHOWN
+    # Renewed again without it: the new form is kept, salt and all.
+    again = renew(region.node, HOUSING_AGENT, new.id, now=NOW + 20)
+    assert _holder(again.qr_text) == holder
+
+
+def test_a_renewal_with_another_number_is_refused_and_changes_nothing(region: Region) -> None:
+    old = _legacy(region)
+    size = region.node.log.size()
+    with pytest.raises(HolderIdNotMatched, match="not this license holder's") as refused:
+        renew(region.node, HOUSING_AGENT, old, now=NOW + 10, holder_id=OTHER)
+    assert OTHER not in refused.value.message
+    with pytest.raises(InvalidIdentityNumber):
+        renew(region.node, HOUSING_AGENT, old, now=NOW + 10, holder_id="110105194912310021")
+    assert region.node.log.size() == size
+    assert get_license(region.node, old).status == "01"
+
+
+def test_a_renewal_cannot_add_a_number_the_license_never_carried(region: Region) -> None:
+    unnamed = IssueRequest(WORKER, "李四", None, worker_request().fields)
+    old = issue(region.node, HOUSING_AGENT, HOUSING, unnamed, now=NOW)
+    size = region.node.log.size()
+    with pytest.raises(HolderIdNotMatched, match="carries no id of its holder"):
+        renew(region.node, HOUSING_AGENT, old.id, now=NOW + 10, holder_id=NUMBER)
+    assert region.node.log.size() == size
+
+
+def test_a_legal_persons_renewal_with_its_code_keeps_it(region: Region) -> None:
+    old = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+    new = renew(region.node, MARKET_AGENT, old.id, now=NOW + 10, holder_id="91500000ma60xxxx15")
+    assert _holder(new.qr_text) == _holder(old.qr_text)
+    with pytest.raises(HolderIdNotMatched):
+        renew(region.node, MARKET_AGENT, new.id, now=NOW + 20, holder_id="91500103MA60ABCD1F")
