@@ -1314,6 +1314,13 @@ _PROBLEMS = [
         "请稍等几秒后再试一次",
         "The verification service is busy",
     ),
+    (
+        503,
+        "matcher-busy",
+        "核验服务繁忙",
+        "或清空证件号码只核验证照",
+        "checking many ID numbers at once",
+    ),
     (503, "store-unavailable", "核验服务暂时无法读取数据", "请稍后重试", "cannot read its data"),
     (408, "request-timeout", "发送超时", "请检查网络连接后重试", "Sending timed out"),
     # A JSON body over 16 KiB: only a pasted text makes it so (escaped control characters).

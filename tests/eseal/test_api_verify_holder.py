@@ -3,8 +3,11 @@ the verdict says whether the presenter is its holder; the number is never in an 
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +15,7 @@ from httpx import Response
 
 from eseal.agencies import Principal
 from eseal.api.app import create_app
+from eseal.api.routes import verify as verify_route
 from eseal.licenses import IssueRequest, issue
 from eseal.render import qr_png
 from eseal.seals import create_seal, stamp
@@ -21,9 +25,12 @@ from tests.eseal.conftest import (
     NOW,
     WORKER,
     business_request,
+    legacy_holder_form,
     make_region,
     worker_request,
 )
+from verifier import holder as holder_module
+from verifier.claims import holder_id_argon2
 
 ID_NUMBER = "11010519491231002X"  # worker_request's holder
 SPACED = "110105 19491231 002x"
@@ -39,6 +46,7 @@ class Served:
     business: str
     no_id: str
     stamp: str
+    legacy: str  # the worker's license as issued before Argon2id: SHA-256 "ih"
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +57,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     business = issue(region.node, market, MARKET, business_request(), now=NOW).qr_text
     unnamed = IssueRequest(WORKER, "李四", None, worker_request().fields)
     no_id = issue(region.node, housing, HOUSING, unnamed, now=NOW).qr_text
+    with legacy_holder_form():
+        legacy = issue(region.node, housing, HOUSING, worker_request(), now=NOW).qr_text
     seal = create_seal(
         region.node,
         market,
@@ -60,7 +70,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     )
     stamped = stamp(region.node, market, seal.id, document=b"x", document_name="x", now=NOW)
     with TestClient(create_app(region.node)) as client:
-        yield Served(client, worker, business, no_id, stamped.qr_text)
+        yield Served(client, worker, business, no_id, stamped.qr_text, legacy)
     region.node.close()
 
 
@@ -188,3 +198,101 @@ def test_an_empty_holder_id_field_of_a_form_is_none_given_at_either_url(served: 
     )
     assert text.status_code == 200, text.text
     assert "holder" not in [c["step"] for c in text.json()["checks"]]
+
+
+@pytest.mark.parametrize("form", ["ia", "ih"])
+def test_both_hash_forms_match_over_http(served: Served, form: str) -> None:
+    """A license as issued now (Argon2id) and one already in the field (SHA-256): the
+    holder's number matches, typed full width or with a lower-case x; another does not."""
+    text = served.worker if form == "ia" else served.legacy
+    for given in (ID_NUMBER, "１１０１０５１９４９１２３１００２ｘ"):
+        ok = served.client.post("/v1/verify", json={"text": text, "holder_id": given})
+        assert ok.json()["status"] == "VALID", ok.text
+        assert _holder(ok)["ok"] is True
+        _unnamed(ok, given, ID_NUMBER)
+    shown = "*****************X" if form == "ia" else "110105********002X"
+    assert ok.json()["document"]["holder_id"] == shown
+    bad = served.client.post("/v1/verify", json={"text": text, "holder_id": OTHER})
+    assert bad.json()["status"] == "HOLDER_MISMATCH", bad.text
+
+
+def test_a_holder_id_is_never_matched_in_the_event_loop(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Argon2id (about 22 ms) runs in a worker thread, never in the event loop, whichever
+    way the id comes (a JSON body the in-loop fast path would otherwise answer, a form)."""
+    in_loop: list[bool] = []
+    real = holder_id_argon2
+
+    def watched(number: str, salt: bytes) -> bytes:
+        try:
+            asyncio.get_running_loop()
+            in_loop.append(True)
+        except RuntimeError:
+            in_loop.append(False)
+        return real(number, salt)
+
+    monkeypatch.setattr(holder_module, "holder_id_argon2", watched)
+    served.client.post("/v1/verify", json={"text": served.worker, "holder_id": ID_NUMBER})
+    served.client.post(
+        "/v1/verify", files={"text": (None, served.worker), "holder_id": (None, OTHER)}
+    )
+    image = {"image": ("qr.png", qr_png(served.worker), "image/png"), "holder_id": (None, OTHER)}
+    served.client.post("/v1/verify/image", files=image)
+    assert in_loop == [False, False, False]
+
+
+async def _release(slots: Any, holder: object) -> None:
+    slots.release_on_behalf_of(holder)
+
+
+def _busy(served: Served, r: Response, path: str) -> None:
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    code = r.json()["type"].rsplit("/", 1)[1]
+    assert code == "matcher-busy"
+    spec = served.client.get("/openapi.json").json()
+    assert code in spec["paths"][path]["post"]["responses"]["503"]["x-problem-types"]
+    _unnamed(r, ID_NUMBER)
+
+
+def test_holder_checks_are_bounded_per_process_and_busy_is_a_503(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every match slot taken, a verification with a holder id waits for one (and is
+    answered once one is freed); one that waits past the bound is a 503 matcher-busy, as
+    documented. A verification without a holder id is not held up, and a malformed id is
+    still its 400."""
+    client, portal = served.client, served.client.portal
+    assert portal is not None
+    slots = verify_route.matchers()
+    holders = [object() for _ in range(verify_route.MATCH_SLOTS)]
+    for holder in holders:
+        portal.call(slots.acquire_on_behalf_of, holder)
+    image = {"image": ("qr.png", qr_png(served.worker), "image/png"), "holder_id": (None, SPACED)}
+    try:
+        monkeypatch.setattr(verify_route, "MATCH_WAIT", 0.05)
+        json_body = {"text": served.worker, "holder_id": ID_NUMBER}
+        _busy(served, client.post("/v1/verify", json=json_body), "/v1/verify")
+        form = {"text": (None, served.worker), "holder_id": (None, ID_NUMBER)}
+        _busy(served, client.post("/v1/verify", files=form), "/v1/verify")
+        _busy(served, client.post("/v1/verify/image", files=image), "/v1/verify/image")
+        plain = client.post("/v1/verify", json={"text": served.worker})
+        assert plain.json()["status"] == "VALID", plain.text
+        malformed = client.post("/v1/verify", json={"text": served.worker, "holder_id": MALFORMED})
+        assert malformed.status_code == 400, malformed.text
+        monkeypatch.setattr(verify_route, "MATCH_WAIT", 30.0)
+        answers: list[Response] = []
+        waiting = threading.Thread(
+            target=lambda: answers.append(client.post("/v1/verify", json=json_body))
+        )
+        waiting.start()
+        waiting.join(0.3)
+        assert waiting.is_alive()  # waiting for a slot
+        assert answers == []
+    finally:
+        for holder in holders:
+            portal.call(_release, slots, holder)
+    waiting.join(30)
+    assert [a.json()["status"] for a in answers] == ["VALID"]
+    assert slots.borrowed_tokens == 0

@@ -995,8 +995,8 @@ def test_the_stamps_body_limits_are_described_as_applied(served: Served) -> None
 #: The 503s of an operation appending to the ledger, besides store-unavailable.
 WRITE = {"store-busy", "head-moved", "outcome-unknown", "commit-pending", "committer-closed"}
 UNAVAILABLE = {
-    ("/v1/verify", "post"): {"scanner-busy", "store-unavailable"},
-    ("/v1/verify/image", "post"): {"scanner-busy", "store-unavailable"},
+    ("/v1/verify", "post"): {"scanner-busy", "matcher-busy", "store-unavailable"},
+    ("/v1/verify/image", "post"): {"scanner-busy", "matcher-busy", "store-unavailable"},
     ("/v1/bundle", "get"): {"store-unavailable", "keys-locked"},
     ("/v1/revocations", "get"): {"store-unavailable", "keys-locked"},
     ("/healthz", "get"): {"store-unavailable"},
