@@ -47,6 +47,7 @@ from verifier.document import (
     StampBody,
     StampClaims,
     decode,
+    holder_id_argon2,
     holder_id_hash,
     sign_license,
     sign_stamp,
@@ -353,14 +354,27 @@ def business_license(
     )
 
 
-def worker_certificate(serial: str) -> LicenseClaims:
-    """A natural person's certificate: masked id, salted id hash, an end date."""
-    holder = Holder(
-        "李四",
-        "N",
-        "500103********1237",
-        holder_id_hash("500103198808081237", HOLDER_SALT),
-        HOLDER_SALT,
+def worker_certificate(serial: str, *, legacy: bool = False) -> LicenseClaims:
+    """A natural person's certificate: masked id, salted id hash, an end date. As issued
+    now, only the check character shown and Argon2id ("ia"); ``legacy``, as issued before,
+    the region and the last four shown and SHA-256 ("ih")."""
+    number = "500103198808081237"
+    holder = (
+        Holder(
+            "李四",
+            "N",
+            "500103********1237",
+            id_hash=holder_id_hash(number, HOLDER_SALT),
+            id_salt=HOLDER_SALT,
+        )
+        if legacy
+        else Holder(
+            "李四",
+            "N",
+            "*****************7",
+            id_salt=HOLDER_SALT,
+            id_argon2=holder_id_argon2(number, HOLDER_SALT),
+        )
     )
     fields: dict[str, str | int] = {
         "certificate_number": "渝A042025000123",
@@ -1023,8 +1037,20 @@ def build_cases() -> _Cases:
     v.add(
         Case(
             "valid-license-natural-person",
-            "a worker's certificate: masked id number, salted id hash, an end date",
+            "a worker's certificate: id number masked but its check character, salted "
+            "Argon2id id hash (ia), an end date",
             worker,
+            Status.VALID,
+            L,
+        )
+    )
+    legacy_worker = v.license(worker_certificate("2025000103", legacy=True), HOUSING_KEY)
+    v.add(
+        Case(
+            "valid-license-natural-person-legacy",
+            "a worker's certificate as issued before Argon2id: region and last four shown, "
+            "salted SHA-256 id hash (ih), an end date",
+            legacy_worker,
             Status.VALID,
             L,
         )
@@ -1375,6 +1401,9 @@ def build_cases() -> _Cases:
         canonical=True,
     )
     missing_nbf = {k: val for k, val in claims_map.items() if k != 5}
+    both_hashes = license_claims_map(worker_certificate("2025000104"))
+    person: Any = both_hashes[-70001]
+    person["h"] = {**person["h"], "ih": holder_id_hash("500103198808081237", HOLDER_SALT)}
     for name, description, text in (
         ("malformed-empty", "the prefix and nothing after it", "EL1:"),
         ("malformed-too-long", "4,001 characters, over the 4,000 limit", "EL1:" + "0" * 3997),
@@ -1429,6 +1458,12 @@ def build_cases() -> _Cases:
             _text("EL1:", _cose(missing_nbf, MARKET_KEY)),
         ),
         (
+            "malformed-holder-both-hashes",
+            "a natural person's certificate whose holder carries both id hashes, Argon2id (ia) "
+            "and SHA-256 (ih), validly signed: one form or the other",
+            _text("EL1:", _cose(both_hashes, HOUSING_KEY)),
+        ),
+        (
             "malformed-wrong-kind",
             "license claims behind the seal stamp prefix ES1:",
             "ES1:" + body,
@@ -1436,11 +1471,13 @@ def build_cases() -> _Cases:
     ):
         v.add(Case(name, description, text, Status.MALFORMED, None))
     add_online_cases(v, valid)
-    add_holder_cases(v, valid, worker, stamp_text)
+    add_holder_cases(v, valid, worker, legacy_worker, stamp_text)
     return v
 
 
-def add_holder_cases(v: _Cases, valid: str, worker: str, stamp_text: str) -> None:
+def add_holder_cases(
+    v: _Cases, valid: str, worker: str, legacy_worker: str, stamp_text: str
+) -> None:
     """A window compares the id presented with a license with its holder."""
     L = "license"  # noqa: N806
     no_id = worker_certificate("2025000102")
@@ -1458,7 +1495,8 @@ def add_holder_cases(v: _Cases, valid: str, worker: str, stamp_text: str) -> Non
         (
             "holder-match-natural-person",
             "valid-license-natural-person with the holder's id number presented, spaced as "
-            "printed on the card, its last digit full-width: it matches the salted id hash",
+            "printed on the card, its last digit full-width: it matches the salted Argon2id id "
+            "hash (ia)",
             worker,
             "500103 19880808 123\uff17",
             Status.VALID,
@@ -1468,6 +1506,23 @@ def add_holder_cases(v: _Cases, valid: str, worker: str, stamp_text: str) -> Non
             "holder-mismatch-natural-person",
             "valid-license-natural-person with another person's (well-formed) id number",
             worker,
+            "11010519491231002X",
+            Status.HOLDER_MISMATCH,
+            warned,
+        ),
+        (
+            "holder-match-natural-person-legacy",
+            "valid-license-natural-person-legacy with the holder's id number presented, "
+            "spaced, its last digit full-width: it matches the salted SHA-256 id hash (ih)",
+            legacy_worker,
+            "500103 19880808 123\uff17",
+            Status.VALID,
+            warned,
+        ),
+        (
+            "holder-mismatch-natural-person-legacy",
+            "valid-license-natural-person-legacy with another person's (well-formed) id number",
+            legacy_worker,
             "11010519491231002X",
             Status.HOLDER_MISMATCH,
             warned,

@@ -23,6 +23,7 @@ from typing import Any
 
 import cbor2
 from nacl.exceptions import BadSignatureError
+from nacl.pwhash import argon2id
 from nacl.signing import VerifyKey
 
 from tests.e2e.rfc9162_independent import verify_inclusion
@@ -268,6 +269,21 @@ def check_claims(kind: str, claims: dict[int, Any]) -> None:
         raise ValueError("exp or cti")
     if not isinstance(claims[body_key], dict) or not body_keys <= set(claims[body_key]):
         raise ValueError("body")
+    if kind == "license":
+        check_holder_hash(claims[body_key]["h"])
+
+
+def check_holder_hash(holder: Any) -> None:
+    """A holder's id hash: Argon2id "ia" or legacy SHA-256 "ih", not both, either with its
+    salt "is"; each 16 bytes."""
+    if not isinstance(holder, dict):
+        raise ValueError("holder")
+    hashes = [k for k in ("ia", "ih") if k in holder]
+    if len(hashes) > 1 or bool(hashes) != ("is" in holder):
+        raise ValueError("holder id hash")
+    for key in (*hashes, "is"):
+        if key in holder and (type(holder[key]) is not bytes or len(holder[key]) != 16):
+            raise ValueError("holder id hash size")
 
 
 def decode(text: str) -> Document:
@@ -499,6 +515,10 @@ def check_holder(run: Run, presented: str) -> None:
     holder = run.doc.body["h"]
     if holder["k"] == "L" and "id" in holder:
         same = hmac.compare_digest(holder["id"].upper().encode(), presented.encode())
+    elif holder["k"] == "N" and "ia" in holder:
+        # Argon2id (RFC 9106): t = 2, m = 19 MiB, p = 1, a 16-byte tag, "is" the salt.
+        digest = argon2id.kdf(16, presented.encode(), holder["is"], opslimit=2, memlimit=19 << 20)
+        same = hmac.compare_digest(digest, holder["ia"])
     elif holder["k"] == "N" and "ih" in holder:
         digest = sha256(holder["is"] + presented.encode())[:16]
         same = hmac.compare_digest(digest, holder["ih"])
