@@ -34,7 +34,7 @@ KNOWN_TEXT = (
     *("11500000MB16135217", "111000000000PH001J001", "application/pdf", "\u202e", "\x00"),
 )
 #: Keys the formats use, to add where the fuzzer chooses.
-KNOWN_KEYS = (1, 2, 4, 5, 6, 7, 8, 9, -70001, -70002, "p", "s", "m", "id", "ih", "is", "v")
+KNOWN_KEYS = (1, 2, 4, 5, 6, 7, 8, 9, -70001, -70002, "p", "s", "m", "id", "ia", "ih", "is", "v")
 
 
 def value(fdp: Provider, depth: int = 0) -> object:  # noqa: PLR0911, PLR0912 - one per kind
