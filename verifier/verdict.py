@@ -149,7 +149,8 @@ NO_STATUS = "NO_STATUS"
 #: A seal stamp verified without the file it stamped: the seal is good, the file unknown.
 DOCUMENT_NOT_COMPARED = "DOCUMENT_NOT_COMPARED"
 #: A holder id was presented, but the license carries nothing to compare it with (no "id"
-#: of a legal person, no "ih" of a natural person): the license is good, its holder unknown.
+#: of a legal person, neither "ia" nor "ih" of a natural person): the license is good, its
+#: holder unknown.
 HOLDER_NOT_COMPARED = "HOLDER_NOT_COMPARED"
 #: The trust bundle came from the node that answers, with no root key pinned.
 UNPINNED_TRUST = "UNPINNED_TRUST"

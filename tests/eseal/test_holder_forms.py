@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from fastapi.testclient import TestClient
 
 from eseal import licenses
 from eseal.agencies import Principal
+from eseal.api.app import create_app
 from eseal.ids import InvalidIdentityNumber
 from eseal.licenses import HolderIdNotMatched, IssueRequest, get_license, issue, issue_many, renew
 from tests.eseal.conftest import (
@@ -138,3 +140,26 @@ def test_a_legal_persons_renewal_with_its_code_keeps_it(region: Region) -> None:
     assert _holder(new.qr_text) == _holder(old.qr_text)
     with pytest.raises(HolderIdNotMatched):
         renew(region.node, MARKET_AGENT, new.id, now=NOW + 20, holder_id="91500103MA60ABCD1F")
+
+
+def test_the_apis_renewal_takes_the_holder_id(region: Region) -> None:
+    """POST /v1/licenses/{id}/renew with holder_id: another number is a documented 422
+    holder-id-not-matched that does not name it, and changes nothing; the holder's number
+    moves the license to Argon2id."""
+    old = _legacy(region)
+    own = {"Authorization": f"Bearer {region.housing.credential}"}
+    with TestClient(create_app(region.node)) as client:
+        size = region.node.log.size()
+        r = client.post(f"/v1/licenses/{old}/renew", json={"holder_id": OTHER}, headers=own)
+        assert r.status_code == 422, r.text
+        assert r.json()["type"].endswith("/holder-id-not-matched")
+        assert OTHER not in r.text
+        spec = client.get("/openapi.json").json()
+        responses = spec["paths"]["/v1/licenses/{license_id}/renew"]["post"]["responses"]
+        assert "holder-id-not-matched" in responses["422"]["x-problem-types"]
+        assert region.node.log.size() == size
+        r = client.post(f"/v1/licenses/{old}/renew", json={"holder_id": NUMBER}, headers=own)
+        assert r.status_code == 201, r.text
+        holder = _holder(r.json()["qr_text"])
+        assert (holder.id_display, holder.id_hash) == (SHOWN, None)
+        assert compare(holder, NUMBER) is True
