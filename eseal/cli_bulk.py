@@ -26,6 +26,7 @@ from eseal.cli_common import (
     open_node,
     outside_node,
     progress_bar,
+    read_file,
     stop_on_ctrl_c,
     with_note,
 )
@@ -42,12 +43,8 @@ BULK_CHUNK = 500
 
 
 def _read_csv(path: Path) -> list[Any]:
-    if not path.is_file():
-        raise InvalidInput(f"{path} is not a file")
-    if path.stat().st_size > MAX_CSV:
-        raise InvalidInput(f"{path} is larger than {MAX_CSV // (1024 * 1024)} MiB")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_file(path, "CSV", MAX_CSV).decode("utf-8-sig")
     except UnicodeDecodeError as e:  # Excel's "CSV" is in the system's code page (GBK)
         raise InvalidInput(
             f"{path} is not UTF-8 text (byte {e.start} is not): save it as UTF-8 "
@@ -55,7 +52,7 @@ def _read_csv(path: Path) -> list[Any]:
         ) from e
     except OSError as e:
         raise InvalidInput(f"cannot read {path}: {e}") from e
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=None))  # newlines as read_text's
     try:
         return _csv_requests(path, reader)
     except csv.Error as e:  # a field over the csv module's limit, a NUL, a stray quote

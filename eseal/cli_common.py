@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from eseal.problems import size_text
 from keys.errors import EsealError, ExternalFailure, InvalidInput
 from keys.keyfile import passphrase_from_env
 
@@ -141,6 +143,34 @@ def with_note(error: EsealError | OSError, note: str) -> EsealError:
     told.message = f"{error.message}; {note}"
     told.args = (told.message,)
     return told
+
+
+#: The most a file given to a command is read to, unless it says less.
+MAX_FILE = 64 * 1024 * 1024
+
+
+def read_file(path: Path, what: str, limit: int = MAX_FILE) -> bytes:
+    """The bytes of the file ``path`` a command was given (``what`` names it in a refusal),
+    at most ``limit`` of them. Its size is checked on the descriptor opened, and at most one
+    byte past ``limit`` is read: a file that grows after it was checked, or one that says
+    it is smaller than it reads (/proc's), is refused, not read whole; a FIFO or a device
+    (named, or put in its place) is not a file, and is refused unread."""
+    if not path.is_file():
+        raise InvalidInput(f"{what} {path} is not a file")
+    too_large = InvalidInput(f"{what} {path} is larger than {size_text(limit)}")
+    # O_NONBLOCK: opening a FIFO put in the file's place does not wait for a writer.
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as f:
+        found = os.fstat(f.fileno())
+        if not stat.S_ISREG(found.st_mode):
+            raise InvalidInput(f"{what} {path} is not a file")
+        if found.st_size > limit:
+            raise too_large
+        data = f.read(found.st_size + 1)  # a read takes the memory it asks for: no more
+        if len(data) > found.st_size:  # it reads longer than its size said
+            data += f.read(limit + 1 - len(data))
+    if len(data) > limit:
+        raise too_large
+    return data
 
 
 def outside_node(data: Path | None, *outputs: Path | None) -> None:

@@ -23,14 +23,13 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from eseal.cli_common import JsonOpt, emit, outside_node, utc_time
+from eseal.cli_common import JsonOpt, emit, outside_node, read_file, utc_time
 from eseal.cli_verify import (
     TrustRefused,
     bundle_app,
     newest_per_root,
     open_pinned,
     parse_pins,
-    read_file,
     refusing,
     revocations_app,
 )

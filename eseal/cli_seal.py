@@ -17,9 +17,10 @@ from eseal.cli_common import (
     now,
     open_node,
     outside_node,
+    read_file,
     with_note,
 )
-from keys.errors import EsealError, InvalidInput
+from keys.errors import EsealError
 
 seal_app = command_group(help="E-seals: create, stamp documents, revoke.", no_args_is_help=True)
 
@@ -56,9 +57,7 @@ def seal_create(
 
     raw = None
     if image is not None:
-        if not image.is_file() or image.stat().st_size > MAX_IMAGE:
-            raise InvalidInput(f"{image} is not a file of at most {MAX_IMAGE // 1024} KiB")
-        raw = image.read_bytes()
+        raw = read_file(image, "seal image", MAX_IMAGE)
     with open_node(data, database_url, unlock=True) as node:
         seal = create_seal(
             node,
@@ -92,11 +91,9 @@ def seal_stamp(
     from eseal.sealed_copy import check_sealable, sealed_copy_pdf
     from eseal.seals import MAX_DOCUMENT, get_seal, stamp
 
-    if not file.is_file() or file.stat().st_size > MAX_DOCUMENT:
-        raise InvalidInput(f"{file} is not a file of at most {MAX_DOCUMENT // 2**20} MiB")
+    document = read_file(file, "document", MAX_DOCUMENT)
     check_outputs(qr, pdf)  # before the stamp is signed and recorded
     outside_node(data, qr, pdf)
-    document = file.read_bytes()
     if pdf is not None:  # a document of which no sealed copy can be made: refused unstamped
         check_sealable(document)
     with open_node(data, database_url, unlock=True) as node:

@@ -23,6 +23,7 @@ from eseal.cli_common import (
     outside_node,
     plain_days,
     plain_int,
+    read_file,
 )
 from eseal.problems import EXIT_CHECK_FAILED
 from keys import ed25519
@@ -65,7 +66,6 @@ from verifier.witnessing import MAX_WITNESSES, Witnessing, WitnessPolicy, Witnes
 
 T = TypeVar("T")
 bundle_app = command_group(help="The region's signed trust bundle.", no_args_is_help=True)
-MAX_FILE = 64 * 1024 * 1024
 #: What to do about a warning, from this command line.
 HINTS = {
     STALE_STATUS: "export a newer snapshot, or see --max-status-age",
@@ -76,14 +76,6 @@ HINTS = {
     NO_STATUS: "pass --revocations FILE (a snapshot cut after the license was issued) or "
     "--online URL",
 }
-
-
-def read_file(path: Path, what: str, limit: int = MAX_FILE) -> bytes:
-    if not path.is_file():
-        raise InvalidInput(f"{what} {path} is not a file")
-    if path.stat().st_size > limit:
-        raise InvalidInput(f"{what} {path} is larger than {limit // 2**20} MiB")
-    return path.read_bytes()
 
 
 def qr_of_image(path: Path) -> str:

@@ -13,7 +13,8 @@ import typer
 
 from eseal.agencies import OPERATOR, AgencyExists, add_agency
 from eseal.catalog import load_catalog
-from eseal.cli_verify import qr_of_image, read_file, window_trust
+from eseal.cli_common import read_file
+from eseal.cli_verify import qr_of_image, window_trust
 from eseal.licenses import IssueRequest, change_status, issue
 from eseal.node import NODE_FILE, Node, init_node, read_config
 from eseal.printing import write_atomic, write_qr

@@ -22,6 +22,11 @@ NO_SNIFF = {"X-Content-Type-Options": "nosniff"}
 PROBLEM_HEADERS = {"Cache-Control": "no-store"} | NO_SNIFF
 
 
+def size_text(n: int) -> str:
+    """A size limit in words, as a refusal names it: MiB if whole, else KiB."""
+    return f"{n // 2**20} MiB" if n % 2**20 == 0 else f"{n // 1024} KiB"
+
+
 def exit_code(error: EsealError) -> int:
     """1 when a check failed on good input; 2 for bad input or a failing environment."""
     return EXIT_CHECK_FAILED if isinstance(error, CheckFailed) else EXIT_ERROR

@@ -38,7 +38,7 @@ from eseal.ids import (
     parse_seal_id,
 )
 from eseal.node import KeysLocked, Node
-from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON
+from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON, size_text
 from eseal.status_index import StatusUnrecorded
 from keys.errors import EsealError, InvalidInput, shown
 from ledger.group_commit import CommitPending, CommitterClosed
@@ -238,11 +238,6 @@ def _json_body(request: Request) -> None:
 JsonBody = Depends(_json_body)
 
 
-def _size(n: int) -> str:
-    """A body limit in words: MiB if whole, else KiB."""
-    return f"{n // 2**20} MiB" if n % 2**20 == 0 else f"{n // 1024} KiB"
-
-
 def request_problems(
     limit: int = DEFAULT_LIMIT, *, form_limit: int | None = None, unlabelled_json: bool = True
 ) -> tuple[Cause, ...]:
@@ -254,9 +249,10 @@ def request_problems(
     (:data:`eseal.api.limits.LARGE_SUFFIXES`)."""
     unlabelled = ", or without a Content-Type," if unlabelled_json else ""
     too_large = (
-        f"a multipart/form-data body over {_size(form_limit)}, any other over {_size(limit)}"
+        f"a multipart/form-data body over {size_text(form_limit)}, "
+        f"any other over {size_text(limit)}"
         if form_limit is not None and form_limit != limit
-        else f"a body over {_size(limit)}"
+        else f"a body over {size_text(limit)}"
     )
     return (
         (

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -238,3 +241,53 @@ def test_bad_witness_options_are_refused_before_any_node_is_asked(
     assert code == 2, (out, err)
     assert said in " ".join(err.split()), err
     assert "cannot reach" not in err
+
+
+@pytest.fixture
+def environ_file() -> Iterator[tuple[Path, bytes]]:
+    """/proc/PID/environ of a process started with 100 KiB of environment: a regular file
+    whose size says 0 bytes, as a file that grows after it was checked would say too few."""
+    value = "x" * 100 * 1024
+    child = subprocess.Popen(["sleep", "60"], env={"BIG": value})
+    try:
+        path = Path(f"/proc/{child.pid}/environ")
+        assert path.is_file()
+        assert path.stat().st_size == 0
+        yield path, f"BIG={value}\0".encode()
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_file_is_read_no_further_than_its_limit_whatever_its_size_says(
+    environ_file: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    """The size checked is the opened file's, and the read stops one byte past the limit:
+    a file reading longer than its size said is refused, not read whole; a FIFO is refused
+    unread (not waited on)."""
+    from eseal.cli_common import read_file
+
+    path, content = environ_file
+    with pytest.raises(InvalidInput, match=rf"^policy {path} is larger than 64 KiB$"):
+        read_file(path, "policy", 64 * 1024)
+    assert read_file(path, "policy", len(content)) == content
+    with pytest.raises(InvalidInput, match=rf"^policy {path} is larger than 100 KiB$"):
+        read_file(path, "policy", len(content) - 1)  # one byte more than the limit
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(InvalidInput, match=rf"^image {fifo} is not a file$"):
+        read_file(fifo, "image", 1024)
+
+
+def test_a_witness_policy_reading_past_its_limit_is_refused_at_the_limit(
+    environ_file: tuple[Path, bytes],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``eseal verify --witness-policy`` given a file that reads longer than its size says:
+    exit 2, the file and its limit named (in KiB: a limit under 1 MiB was said as 0 MiB)."""
+    path, _ = environ_file
+    args = ["verify", "EL1:X", "--online", "http://127.0.0.1:9", "--witness-policy", str(path)]
+    code, out, err = run_eseal(args, capsys, monkeypatch)
+    assert (code, out) == (2, "")
+    assert err == f"error: witness policy {path} is larger than 64 KiB\n"
