@@ -91,6 +91,9 @@ MAX_MANIFEST = 64 * 1024 * 1024
 #: What to do with a backup whose manifest is damaged: the manifest is what it is checked
 #: against, so nothing of it can be trusted.
 _DAMAGED_MANIFEST = "the backup cannot be checked without it: use another backup, or take a new one"
+#: What to do with a backup whose node.json is refused (its manifest's hash of it checked):
+#: not what a node's own is told (copy it back from a backup), which this is.
+_BACKUP_NODE_FILE = "use another backup of the node, or take a new one"
 #: The files a backup may hold, by their path in it.
 _BACKUP_PATH = re.compile(
     r"node\.json|ledger\.db|ledger\.pgdump|keys/(?:root|log|[0-9a-f]{16})\.key"
@@ -503,7 +506,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     try:
         manifest = loads_strict(data, what=str(file), max_bytes=MAX_MANIFEST)
     except MalformedJson as e:
-        raise NotABackup(f"{e.message}: {_DAMAGED_MANIFEST}") from e
+        raise NotABackup(f"{e.message}; {_DAMAGED_MANIFEST}") from e
     try:
         if not isinstance(manifest, dict) or manifest.get("format") != BACKUP_FORMAT:
             raise NotABackup(f"{file} is not an {BACKUP_FORMAT} manifest")
@@ -526,7 +529,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     except PARSE_ERRORS as e:  # not of this form
         raise NotABackup(f"{file} is malformed: {shown(e)}; {_DAMAGED_MANIFEST}") from e
     if not ok:
-        raise NotABackup(f"{file} is malformed: {_DAMAGED_MANIFEST}")
+        raise NotABackup(f"{file} is malformed; {_DAMAGED_MANIFEST}")
     return manifest
 
 
@@ -551,7 +554,7 @@ def check_backup(path: Path) -> BackupReport:
             report.problems.append(f"the manifest lists no {required}")
     if report.problems:
         return report  # nothing more is worth reading
-    config = read_config(path)
+    config = read_config(path, _BACKUP_NODE_FILE)
     if (config.region, config.origin, ed25519.key_id(config.root_public_key).hex()) != (
         manifest["region"],
         manifest["origin"],

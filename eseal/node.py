@@ -102,19 +102,22 @@ class NodeConfig:
         }
 
     @classmethod
-    def from_json(cls, raw: Any, where: object = NODE_FILE) -> NodeConfig:
+    def from_json(
+        cls, raw: Any, where: object = NODE_FILE, advice: str = RESTORE_NODE_FILE
+    ) -> NodeConfig:
         """The configuration ``raw`` (node.json's value, read from ``where``) records, each
-        field of its type and form; :class:`BadNodeFile` naming the first flaw otherwise."""
+        field of its type and form; :class:`BadNodeFile` naming the first flaw otherwise,
+        and ``advice``, what to do about it."""
 
         def bad(why: str) -> BadNodeFile:
-            return BadNodeFile(f"{where} is damaged: {why}; {RESTORE_NODE_FILE}")
+            return BadNodeFile(f"{where} is damaged: {why}; {advice}")
 
         if not isinstance(raw, dict):
             raise bad("it is not a JSON object")
         if raw.get("format") != NODE_FORMAT:
             raise BadNodeFile(
-                f"{where} is of format {shown(raw.get('format'))}, not {NODE_FORMAT}: run the "
-                f"eseal that made it, or {RESTORE_NODE_FILE}"
+                f"{where} is of format {shown(raw.get('format'))}, not {NODE_FORMAT}; run the "
+                f"eseal that made it, or {advice}"
             )
         for name in _NODE_TEXT_FIELDS:
             if name not in raw:
@@ -387,7 +390,9 @@ def _require_own_ledger(store: SqlStore, config: NodeConfig, url: str) -> None:
         )
 
 
-def read_config(data_dir: Path) -> NodeConfig:
+def read_config(data_dir: Path, advice: str = RESTORE_NODE_FILE) -> NodeConfig:
+    """The node.json in ``data_dir``; a damaged one is refused saying ``advice``, what to do
+    about it."""
     path = data_dir / NODE_FILE
     if not path.exists():
         raise NotInitialised(
@@ -402,8 +407,8 @@ def read_config(data_dir: Path) -> NodeConfig:
     try:
         raw = loads_strict(data, what=str(path), max_bytes=MAX_NODE_FILE)
     except MalformedJson as e:
-        raise BadNodeFile(f"{e.message}: {RESTORE_NODE_FILE}") from e
-    return NodeConfig.from_json(raw, path)
+        raise BadNodeFile(f"{e.message}; {advice}") from e
+    return NodeConfig.from_json(raw, path, advice)
 
 
 def init_node(

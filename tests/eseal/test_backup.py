@@ -407,12 +407,47 @@ def test_a_damaged_manifest_is_named_with_what_to_do_and_changes_nothing(
         assert (code, out_text) == (2, ""), err
         assert err.startswith(f"error: {manifest} {said}"), err
         assert err.endswith(
-            ": the backup cannot be checked without it: use another backup, or take a new one\n"
+            "; the backup cannot be checked without it: use another backup, or take a new one\n"
         ), err
         assert err.count("\n") == 1, err
         assert files_state(out) == kept
     manifest.write_bytes(good)
     assert check_backup(out).ok
+
+
+def test_a_damaged_node_json_in_a_backup_is_not_sent_to_a_backup_of_it(
+    region: Region,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A backup's node.json refused (the manifest's hash of it made to match, as a backup
+    altered whole would): exit 2, in one line naming the file and its flaw, and what to do
+    with a damaged backup, not what a node's own node.json is told, to copy it back from a
+    backup (this one)."""
+    out = tmp_path / "b"
+    take_backup(region.node.data_dir, out, database_url=None, now=NOW)
+    node_file = out / "node.json"
+    good = node_file.read_bytes()
+    damaged = {
+        "is damaged: its region is 500000, not text": good.replace(
+            b'"region": "500000"', b'"region": 500000'
+        ),
+        "is not JSON (Unterminated string": good[: len(good) // 2],
+    }
+    for said, text in damaged.items():
+        assert text != good
+        node_file.write_bytes(text)
+        manifest = json.loads((out / "backup.json").read_text())
+        manifest["files"]["node.json"] = backup_module._sha256_of(node_file).to_json()
+        (out / "backup.json").write_text(json.dumps(manifest))
+        kept = files_state(out)
+        code, out_text, err = run_in_process(["backup", "--check", str(out)], capsys, monkeypatch)
+        assert (code, out_text) == (2, ""), err
+        assert err.startswith(f"error: {node_file} {said}"), err
+        assert err.endswith("; use another backup of the node, or take a new one\n"), err
+        assert "copy it back" not in err
+        assert files_state(out) == kept
 
 
 def test_a_passphrase_change_does_not_run_beside_a_backup(

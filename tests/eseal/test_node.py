@@ -404,6 +404,11 @@ def _region_a_number(text: bytes) -> bytes:
     return text.replace(b'"region": "500000"', b'"region": 500000')
 
 
+def _format_other(text: bytes) -> bytes:
+    assert b'"format": "eseal-node/v1"' in text
+    return text.replace(b'"format": "eseal-node/v1"', b'"format": "eseal-node/v9"')
+
+
 def _name_half_a_pair(text: bytes) -> bytes:
     """A name json.loads read into a str no UTF-8 holds: `bundle export` and `backup` ended
     in a traceback where they wrote it out."""
@@ -422,6 +427,7 @@ def _name_half_a_pair(text: bytes) -> bytes:
         (_database_url_a_number, "is damaged: its database_url is 5, neither text nor null"),
         (_region_a_number, "is damaged: its region is 500000, not text"),
         (_name_half_a_pair, "is not JSON (it holds \\ud800, half a UTF-16 surrogate pair"),
+        (_format_other, "is of format 'eseal-node/v9', not eseal-node/v1; run the eseal that"),
     ],
     ids=[
         "truncated",
@@ -431,6 +437,7 @@ def _name_half_a_pair(text: bytes) -> bytes:
         "url-a-number",
         "region-a-number",
         "name-half-a-pair",
+        "format-other",
     ],
 )
 def test_a_damaged_node_json_is_named_with_what_to_do(
@@ -441,7 +448,8 @@ def test_a_damaged_node_json_is_named_with_what_to_do(
     case: tuple[Callable[[bytes], bytes], str],
 ) -> None:
     """node.json cut short, hand-edited (a key twice, a number for text) or swollen is
-    refused, exit 2, in one line naming the file, its flaw and what to do; it was read
+    refused, exit 2, in one line naming the file, its flaw and, after "; ", what to do (a
+    flaw found by the JSON reader was joined to it by ":", one in a field by ";"); it was read
     with json.loads, which took a repeated key (the last of it), and a value of another
     type or a nesting too deep for its stack ended in a traceback."""
     damage, said = case
@@ -452,5 +460,6 @@ def test_a_damaged_node_json_is_named_with_what_to_do(
     code, out, err = run_eseal(["--data", str(data), "ledger", "checkpoint"], capsys, monkeypatch)
     assert (code, out) == (2, ""), err
     assert err.startswith(f"error: {path} {said}"), err
-    assert err.endswith(f"{RESTORE_NODE_FILE}\n"), err
+    advice = err.rpartition("; ")[2]  # after the flaw, as with_note adds a note
+    assert advice.removeprefix("run the eseal that made it, or ") == f"{RESTORE_NODE_FILE}\n", err
     assert err.count("\n") == 1, err
