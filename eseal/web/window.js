@@ -517,6 +517,7 @@
     // read: the browser fires no change for a file chosen again unchanged, and a clerk
     // choosing the same image again (its status may have changed) expects a new check.
     image: null,
+    document: null, // the original file chosen in the upload tab, kept as the image is
     checkedImage: null, // the image file last checked from the upload tab
     checkedDocument: null, // the original file checked with it, if any
     lastSource: null, // the QR last checked: { text } or { image, name }, to add a file to
@@ -589,10 +590,9 @@
   }
 
   function showFileNames() {
-    const documentFile = el.documentFile.files && el.documentFile.files[0];
     for (const [file, label] of [
       [state.image, el.imageName],
-      [documentFile, el.documentName],
+      [state.document, el.documentName],
     ]) {
       label.textContent = file ? file.name : t("no_file");
       label.classList.toggle("chosen", Boolean(file));
@@ -1427,7 +1427,7 @@
 
   function verifyUpload() {
     const image = state.image;
-    const documentFile = el.documentFile.files && el.documentFile.files[0];
+    const documentFile = state.document;
     state.imageBytes = image ? image.size : null;
     state.checkedImage = image || null;
     state.checkedDocument = documentFile || null;
@@ -1653,6 +1653,7 @@
   function reset() {
     requestSeq++;
     state.image = null;
+    state.document = null;
     el.imageFile.value = "";
     el.documentFile.value = "";
     el.qrText.value = "";
@@ -1708,20 +1709,26 @@
       // file compared with the previous one must not be compared with it (a file chosen
       // since, for this customer, stays). The same image chosen again is the same
       // customer's: its file stays.
-      const documentFile = el.documentFile.files && el.documentFile.files[0];
       const again = sameFile(image, state.checkedImage);
-      if (state.checkedImage && !again && sameFile(documentFile, state.checkedDocument)) el.documentFile.value = "";
+      if (state.checkedImage && !again && sameFile(state.document, state.checkedDocument)) state.document = null;
       showFileNames();
       verifyUpload();
     });
     el.documentFile.addEventListener("change", () => {
+      const documentFile = el.documentFile.files && el.documentFile.files[0];
+      if (!documentFile) return; // the choice dismissed: the file chosen before stays
+      // Taken, and the picker emptied, as the image's: the same file chosen again is a
+      // change too, and the stamp is compared with it again (see state.image).
+      state.document = documentFile;
+      el.documentFile.value = "";
       showFileNames();
       const image = state.image;
       if (!image) return;
       const mismatched = state.view.type === "verdict" && state.view.verdict.status === "DOCUMENT_MISMATCH";
-      if (sameFile(image, state.checkedImage) && state.checkedDocument && !mismatched) {
-        // That image was already compared with a file: this one is the next customer's,
-        // whose QR image comes next. Never compare it with the previous stamp.
+      const again = sameFile(documentFile, state.checkedDocument);
+      if (sameFile(image, state.checkedImage) && state.checkedDocument && !mismatched && !again) {
+        // That image was already compared with another file: this one is the next
+        // customer's, whose QR image comes next. Never compare it with the previous stamp.
         showOwn({ type: "problem", title: "doc_waiting", note: "", code: "" });
         return;
       }

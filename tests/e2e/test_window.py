@@ -2106,6 +2106,23 @@ def test_the_same_image_chosen_again_is_checked_again(opened: Opened, site: Site
     assert held == []
 
 
+def test_the_same_original_file_chosen_again_is_compared_again(opened: Opened, site: Site) -> None:
+    """Stamp and original file checked (green); the clerk chooses the same original file
+    again (to check once more, or unsure it was taken). The browser fires no change for a
+    choice left unchanged, so it did nothing; and one fired was taken for the next
+    customer's file (请再选择对应的二维码图片). The stamp is compared with it again, as the
+    same image chosen again is checked again, each time it is chosen."""
+    page = opened.page
+    banner = _stamp_checked_with_its_file(page, site)
+    for _ in range(2):
+        with page.expect_response("**/v1/verify/image", timeout=10_000):
+            page.locator("#document-file").set_input_files(str(site.stamped_document))
+        expect(banner).to_have_attribute("data-state", "green")
+        expect(banner).not_to_contain_text("请再选择对应的二维码图片")
+        expect(page.locator("#doc-fields")).to_contain_text("所给文件与盖章文件一致")
+        expect(page.locator("#document-name")).to_have_text("租赁合同.txt")
+
+
 def test_the_api_docs_render_from_the_node_alone(browser: Browser, site: Site) -> None:
     """The operator's API page (where a bearer token is pasted) loads Swagger UI from the
     node itself: every request the page makes goes to the node's origin, and the page
