@@ -68,7 +68,7 @@ def peer_add(
 ) -> None:
     """Verify the licenses of the region whose node is at URL: its bundle is fetched and
     must be signed by the pinned root; its snapshot comes with `eseal peer sync`."""
-    from eseal.cli_verify import read_file
+    from eseal.cli_common import read_file
     from eseal.peer_sync import add_peer
     from verifier.witness_policy import MAX_POLICY_BYTES
 
