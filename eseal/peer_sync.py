@@ -6,8 +6,10 @@ fetchers and checks them exactly as ``eseal verify --bundle FILE --pin ROOT_KEY_
 --revocations FILE`` checks files (:func:`eseal.cli_verify.open_pinned`,
 :func:`verifier.revocation.open_snapshot`), then stores both in one transaction, only if
 neither is older than what is stored: a node whose clock went back, or a replayed old file,
-must not take back a key or license revocation. One peer failing does not stop the others;
-its error is recorded on its row.
+must not take back a key or license revocation. Of two snapshots as of the same second, the
+one cut at the larger checkpoint is the newer; of two cut at the same checkpoint, the one
+held stays (:func:`_snapshot_newer`). One peer failing does not stop the others; its error is
+recorded on its row.
 
 A peer added with a witness policy (``peer add --witness-policy FILE``, the Sigsum format of
 :mod:`verifier.witness_policy`, naming the peer's log key) has its snapshot asked
@@ -47,7 +49,7 @@ from eseal.peers import (
 )
 from eseal.trust_export import MAX_CLOCK_LEAD
 from keys.errors import EsealError, InvalidInput, shown
-from ledger.checkpoint import parse_verifier_key
+from ledger.checkpoint import Checkpoint, parse_verifier_key
 from ledger.sql import error_reason
 from verifier import online
 from verifier.revocation import RevocationSnapshot, open_snapshot
@@ -108,6 +110,25 @@ def _witnessed(
             "the peer shows this node a checkpoint they never saw)"
         )
     return None if witnessing is None else witnessing.describe()
+
+
+def _snapshot_newer(held: bytes, snapshot: RevocationSnapshot, bundle: TrustBundle) -> bool:
+    """Whether ``snapshot`` (checked already against ``bundle``), as of the same second as the
+    ``held`` one and not the same file, replaces it: only when cut at a larger checkpoint.
+
+    A snapshot cut at an older checkpoint than the latest (``?witnessed=1``, while the
+    witnesses have not cosigned the latest) has its ``as_of`` before the first license
+    recorded after that checkpoint, the same each time it is made until the witnesses
+    cosign a later one; its statuses are those when it is made. Two such files differ in
+    nothing a reader can order by, so a replay of the older one (over plain HTTP) would take
+    back a revocation the newer one brought: the one held stays until the peer's next
+    snapshot is as of a later second or cut at a later checkpoint. A held file that does not
+    open under ``bundle`` (signed by the log key the peer had before) is replaced."""
+    try:
+        before = open_snapshot(held, TrustStore(newest_per_root([bundle])))
+    except EsealError:
+        return True
+    return Checkpoint.of_note(snapshot.checkpoint).size > Checkpoint.of_note(before.checkpoint).size
 
 
 def read_policy(data: bytes, source: str, bundle: TrustBundle) -> str:
@@ -251,6 +272,8 @@ def _sync_one(node: Node, peer: Peer, *, now: int) -> Synced:
             )
         bundle_new = bytes(row.bundle) != data
         snapshot_new = row.snapshot is None or bytes(row.snapshot) != raw
+        if snapshot_new and snapshot.as_of == row.snapshot_as_of:
+            snapshot_new = _snapshot_newer(bytes(row.snapshot), snapshot, bundle)
         if bundle_new and bundle.issued_at == row.bundle_issued_at:
             # Of two bundles signed in one second, the one held stays: a replay (over plain
             # HTTP) must not bring back the other; the peer's next bundle is newer.

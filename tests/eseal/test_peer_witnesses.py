@@ -461,6 +461,74 @@ def test_a_peer_without_a_policy_is_synced_as_before(
     assert "cosigned" not in _status_check(valid)["detail"]
 
 
+def _held(world: World) -> Any:
+    held = _row(world)
+    bundle = open_bundle(bytes(held["bundle"]), pinned_roots={world.bj.root_key_id})
+    return open_snapshot(bytes(held["snapshot"]), TrustStore([bundle]))
+
+
+def test_a_replayed_snapshot_of_the_same_second_does_not_take_back_a_suspension(
+    world: World, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut at the checkpoint the witnesses cosigned, a snapshot is as of the same second
+    each time it is made (before the license recorded after it) while its statuses are
+    those when it is made: the one made after a suspension is stored, and the one made
+    before, replayed, is not (the one held stays, the sync is no failure)."""
+    both = _policy(world, tmp_path / "both.policy")
+    code, _, err = run("peer", "add", world.bj_url, "--pin", world.pin, "--witness-policy", both)
+    assert code == 0, err
+    agent = Principal("agency", BEIJING_MARKET)
+    before = export_snapshot(world.bj, now=int(time.time()), witnessed=True)
+    change_status(world.bj, agent, world.valid.id, "suspend", reason="停业整顿", now=NOW + 2)
+    try:
+        time.sleep(1.1)  # the bundle served now (its checkpoint grew) is of a later second
+        after = export_snapshot(world.bj, now=int(time.time()), witnessed=True)
+        monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url, **_kw: after)
+        code, _, err = run("peer", "sync")
+        assert code == 0, err
+        held = _row(world)
+        assert _held(world).as_of == world.later_at - 1
+        assert _held(world).status_of(world.valid.id) == "02"
+
+        monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url, **_kw: before)
+        code, said, err = run("--json", "peer", "sync")
+        assert code == 0, err
+        (synced,) = json.loads(said)
+        assert synced["snapshot_stored"] is False
+        after_replay = _row(world)
+        for column in ("snapshot", "snapshot_as_of"):
+            assert after_replay[column] == held[column], column
+        assert _held(world).status_of(world.valid.id) == "02"
+    finally:
+        change_status(world.bj, agent, world.valid.id, "reinstate", now=NOW + 3)
+
+
+def test_a_snapshot_of_the_same_second_cut_at_a_later_checkpoint_replaces_the_held_one(
+    world: World, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Of two snapshots as of the same second, the one cut at the larger checkpoint is the
+    newer: it replaces the one held, and the held one, replayed, does not come back."""
+    code, _, err = run("peer", "add", world.bj_url, "--pin", world.pin)
+    assert code == 0, err
+    as_of = world.later_at - 1
+    licenses = [(world.valid.id, "01"), (world.revoked.id, "07")]
+    files = {}
+    for size in (world.cosigned, world.bj.log.size()):
+        note = world.bj.log.store.checkpoint(size)
+        assert note is not None
+        snapshot = build_snapshot(region="110000", as_of=as_of, checkpoint=note, licenses=licenses)
+        files[size] = sign_snapshot(snapshot, world.bj.require_log_key())
+    older, later = files.values()
+    stored = []
+    for served in (older, later, older):
+        monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url, s=served: s)
+        code, said, err = run("--json", "peer", "sync")
+        assert code == 0, err
+        stored.append(json.loads(said)[0]["snapshot_stored"])
+    assert stored == [True, True, False]
+    assert bytes(_row(world)["snapshot"]) == later
+
+
 @pytest.mark.postgres
 def test_a_witnessed_peer_on_postgres(
     world: World,
