@@ -211,6 +211,14 @@ def hashed_holder(holder: Holder, number: str) -> Holder:
     return replace(holder, id_hash=None, id_salt=salt, id_argon2=digest)
 
 
+def _is_holders(holder: Holder, given: str) -> bool | None:
+    """:func:`verifier.holder.compare` of an id given to the agency (a renewal's), in a
+    :data:`HASH_SLOTS` slot as :func:`hashed_holder` derives: against an "ia" holder it costs
+    one Argon2id derivation."""
+    with _hash_slots:
+        return compare(holder, given)
+
+
 def _holder(
     ltype: LicenseType, name: str, holder_id: str | None
 ) -> tuple[Holder, str | None, str | None]:
@@ -725,7 +733,7 @@ def renewed_holder(
     """The holder of a renewal, and its id as shown: without ``holder_id``, the old
     version's as it is (a license issued with the legacy SHA-256 hash, "ih", keeps it, since
     the number is not at hand to hash again). With it, the id must be the holder's by the
-    old version's own id or hash (:func:`verifier.holder.compare`): a natural person's is
+    old version's own id or hash (:func:`_is_holders`): a natural person's is
     then masked and hashed as issued now (Argon2id, "ia"); a legal person's stays as it is."""
     if holder_id is None or not holder_id.strip():
         return holder, shown
@@ -737,7 +745,7 @@ def renewed_holder(
         )
     except (InvalidCreditCode, InvalidIdentityNumber) as e:  # never echoing the number
         raise type(e)(f"holder id: {e.message}") from e
-    same = compare(holder, given)
+    same = _is_holders(holder, given)
     if same is None:
         raise HolderIdNotMatched(
             "the license carries no id of its holder to check the holder id against: a "

@@ -26,6 +26,7 @@ from tests.eseal.conftest import (
     make_region,
     worker_request,
 )
+from verifier import holder as holder_module
 from verifier.document import Holder, LicenseClaims, decode, holder_id_argon2
 from verifier.holder import compare
 
@@ -163,3 +164,42 @@ def test_the_apis_renewal_takes_the_holder_id(region: Region) -> None:
         holder = _holder(r.json()["qr_text"])
         assert (holder.id_display, holder.id_hash) == (SHOWN, None)
         assert compare(holder, NUMBER) is True
+
+
+class _Slots:
+    """Stands for :data:`eseal.licenses._hash_slots`, counting the slots held."""
+
+    def __init__(self) -> None:
+        self.held = 0
+
+    def __enter__(self) -> None:
+        self.held += 1
+
+    def __exit__(self, *_: object) -> None:
+        self.held -= 1
+
+
+def test_every_argon2id_derivation_of_issuance_and_renewal_holds_a_hash_slot(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issuing derives the new hash, a renewal given the number also checks it against the
+    old version's "ia" (a derivation as costly): each one in a HASH_SLOTS slot, so that
+    renewals too take at most that many cores however many run at once."""
+    slots = _Slots()
+    held: list[int] = []
+
+    def counted(number: str, salt: bytes) -> bytes:
+        held.append(slots.held)
+        return holder_id_argon2(number, salt)
+
+    monkeypatch.setattr(licenses, "_hash_slots", slots)
+    monkeypatch.setattr(licenses, "holder_id_argon2", counted)
+    monkeypatch.setattr(holder_module, "holder_id_argon2", counted)
+    old = issue(region.node, HOUSING_AGENT, HOUSING, worker_request(), now=NOW)
+    assert held == [1]
+    with pytest.raises(HolderIdNotMatched):
+        renew(region.node, HOUSING_AGENT, old.id, now=NOW + 10, holder_id=OTHER)
+    assert held == [1, 1]  # the old hash checked
+    renew(region.node, HOUSING_AGENT, old.id, now=NOW + 10, holder_id=NUMBER)
+    assert held == [1, 1, 1, 1]  # checked, then hashed anew
+    assert slots.held == 0
