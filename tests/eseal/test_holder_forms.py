@@ -5,7 +5,9 @@ moves the holder to the new one."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,11 +21,13 @@ from tests.eseal.conftest import (
     HOUSING,
     MARKET,
     NOW,
+    PASSPHRASE,
     WORKER,
     Region,
     business_request,
     legacy_holder_form,
     make_region,
+    run_eseal,
     worker_request,
 )
 from verifier import holder as holder_module
@@ -203,3 +207,41 @@ def test_every_argon2id_derivation_of_issuance_and_renewal_holds_a_hash_slot(
     renew(region.node, HOUSING_AGENT, old.id, now=NOW + 10, holder_id=NUMBER)
     assert held == [1, 1, 1, 1]  # checked, then hashed anew
     assert slots.held == 0
+
+
+def test_the_clis_renewal_takes_the_holder_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``eseal license renew ID --holder-id NUMBER``: another number, or one that is no
+    identity number, exits 2 naming no digit of it and records nothing; the holder's number
+    moves a legacy license to Argon2id, the number printed nowhere."""
+    made = make_region(tmp_path)
+    old = _legacy(made)
+    made.node.close()
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+
+    def eseal(*args: str) -> tuple[int, str, str]:
+        return run_eseal(["--data", str(tmp_path), *args], capsys, monkeypatch)
+
+    def size() -> int:
+        code, out, err = eseal("--json", "ledger", "checkpoint")
+        assert code == 0, err
+        return int(json.loads(out)["size"])
+
+    before = size()
+    for given, said in [
+        (OTHER, "the holder id is not this license holder's"),
+        ("110105194912310021", "holder id: identity number: check character"),
+    ]:
+        code, out, err = eseal("license", "renew", old, "--holder-id", given)
+        assert (code, out) == (2, ""), err
+        assert said in err
+        assert given not in err
+        assert size() == before
+    code, out, err = eseal("--json", "license", "renew", old, "--holder-id", NUMBER)
+    assert code == 0, err
+    assert NUMBER not in out + err
+    holder = _holder(json.loads(out)["qr_text"])
+    assert (holder.id_display, holder.id_hash) == (SHOWN, None)
+    assert compare(holder, NUMBER) is True
+    assert size() == before + 2  # the new version and the old one's lapse
