@@ -231,6 +231,10 @@ _LICENSE_BODY_ORDERS = _orders("t r v h f", "p", "s")
 #: A holder's id hash is Argon2id ("ia") or, in the legacy form, SHA-256 ("ih"), with its
 #: salt ("is") either way.
 _HOLDER_ORDERS = _orders("n k", "id", "ia is") | _orders("n k", "id", "ih is")
+#: A natural person's id number as a holder with "ia" shows it: the check character alone.
+#: The cost of guessing the number from the QR rests on it (docs/DESIGN.md, Security), so a
+#: reader refuses any other; a legacy "ih" holder's mask is read as it always was.
+ARGON2_SHOWN: Final = re.compile(r"\*{17}[0-9X]")
 _STAMP_BODY_ORDERS = _orders("s d n z", "m")
 
 
@@ -266,6 +270,13 @@ def _holder(h: Any) -> tuple[Holder, bool]:
         raise InvalidClaim("a holder carries one id hash, Argon2id (ia) or SHA-256 (ih)")
     if ("ih" in h or "ia" in h) != ("is" in h):
         raise InvalidClaim("a holder id hash (ia or ih) and its salt (is) go together")
+    if "ia" in h and kind != "N":
+        raise InvalidClaim("an Argon2id id hash (ia) is a natural person's alone")
+    if "ia" in h and shown is not None and not ARGON2_SHOWN.fullmatch(shown):
+        raise InvalidClaim(
+            "beside an Argon2id id hash (ia), a natural person's id number (id) shows its "
+            "check character alone: '*****************X'"
+        )
     id_hash = _bytes(h["ih"], "holder id hash (ih)", HOLDER_HASH_SIZE) if "ih" in h else None
     argon2 = _bytes(h["ia"], "holder id hash (ia)", HOLDER_HASH_SIZE) if "ia" in h else None
     salt = _bytes(h["is"], "holder id salt (is)", SALT_SIZE) if "is" in h else None

@@ -70,7 +70,8 @@ key   license body (-70001)
       form; a legal person's credit code in clear);
       optional "ia" bstr(16) = Argon2id(password = normalised id number, salt = "is",
       t = 2 passes, m = 19 MiB, p = 1 lane, a 16-byte tag) (:func:`holder_id_argon2`),
-      or, legacy, "ih"
+      a natural person's only, its "id" (if any) exactly 17 ``*`` and the check character
+      (a digit or X), anything else refused; or, legacy, "ih"
       bstr(16) = SHA-256("is" ‖ normalised id number)[:16] (:func:`holder_id_hash`), not
       both; "is" the bstr(16) salt, present with either and only with one (both functions
       normalise: NFKC, white space removed, upper case)

@@ -1404,6 +1404,9 @@ def build_cases() -> _Cases:
     both_hashes = license_claims_map(worker_certificate("2025000104"))
     person: Any = both_hashes[-70001]
     person["h"] = {**person["h"], "ih": holder_id_hash("500103198808081237", HOLDER_SALT)}
+    wide_mask = license_claims_map(worker_certificate("2025000105"))
+    masked: Any = wide_mask[-70001]
+    masked["h"] = {**masked["h"], "id": "500103********1237"}
     for name, description, text in (
         ("malformed-empty", "the prefix and nothing after it", "EL1:"),
         ("malformed-too-long", "4,001 characters, over the 4,000 limit", "EL1:" + "0" * 3997),
@@ -1462,6 +1465,13 @@ def build_cases() -> _Cases:
             "a natural person's certificate whose holder carries both id hashes, Argon2id (ia) "
             "and SHA-256 (ih), validly signed: one form or the other",
             _text("EL1:", _cose(both_hashes, HOUSING_KEY)),
+        ),
+        (
+            "malformed-holder-argon2-wide-mask",
+            "a natural person's certificate with an Argon2id id hash (ia) whose id number shows "
+            "its region and last four (the legacy mask), validly signed: beside ia only the "
+            "check character is shown",
+            _text("EL1:", _cose(wide_mask, HOUSING_KEY)),
         ),
         (
             "malformed-wrong-kind",

@@ -275,7 +275,8 @@ def check_claims(kind: str, claims: dict[int, Any]) -> None:
 
 def check_holder_hash(holder: Any) -> None:
     """A holder's id hash: Argon2id "ia" or legacy SHA-256 "ih", not both, either with its
-    salt "is"; each 16 bytes."""
+    salt "is"; each 16 bytes. "ia" is a natural person's, whose "id" then shows the check
+    character alone (17 asterisks and a digit or X)."""
     if not isinstance(holder, dict):
         raise ValueError("holder")
     hashes = [k for k in ("ia", "ih") if k in holder]
@@ -284,6 +285,14 @@ def check_holder_hash(holder: Any) -> None:
     for key in (*hashes, "is"):
         if key in holder and (type(holder[key]) is not bytes or len(holder[key]) != 16):
             raise ValueError("holder id hash size")
+    if "ia" in holder and holder.get("k") != "N":
+        raise ValueError("an Argon2id holder hash on a legal person")
+    shown = holder.get("id")
+    if "ia" in holder and shown is not None:
+        if not (isinstance(shown, str) and len(shown) == 18 and shown[:17] == "*" * 17):
+            raise ValueError("an Argon2id holder's number shows more than its check character")
+        if shown[17] not in "0123456789X":
+            raise ValueError("an Argon2id holder's check character")
 
 
 def decode(text: str) -> Document:

@@ -786,6 +786,59 @@ def test_a_holder_hash_mangled_is_refused(
 
 
 @pytest.mark.parametrize(
+    "shown",
+    [
+        "500103********002X",  # the legacy mask: region, birth date known, 91 guesses left
+        "50010319********2X",
+        "****************2X",
+        "*****************",
+        "******************",
+        "*****************x",
+        "*****************Y",
+        " *****************X",
+    ],
+)
+def test_an_argon2_holder_shows_the_check_character_alone(
+    shown: str,
+    person_license_claims: LicenseClaims,
+    argon2_person_license_claims: LicenseClaims,
+) -> None:
+    """Beside "ia" a natural person's number shows its check character and nothing else
+    (the cost of guessing it from the QR rests on it): any other "id" is refused, by the
+    issuer's own encoder too. A legacy "ih" license's mask is read as ever."""
+    claims = _with(_claims_map(argon2_person_license_claims), (*H, "id"), shown)
+    with pytest.raises(InvalidClaim, match="check character alone"):
+        decode(_text(_sign1(cbor2.dumps(claims, canonical=True))))
+    holder = dataclasses.replace(argon2_person_license_claims.body.holder, id_display=shown)
+    body = dataclasses.replace(argon2_person_license_claims.body, holder=holder)
+    with pytest.raises(InvalidClaim, match="check character alone"):
+        encode_license(dataclasses.replace(argon2_person_license_claims, body=body), KEY)
+    if "*" in shown:
+        legacy = _with(_claims_map(person_license_claims), (*H, "id"), shown)
+        assert decode(_text(_sign1(cbor2.dumps(legacy, canonical=True)))).verify_with(PUBLIC)
+
+
+@pytest.mark.parametrize("check", ["0", "7", "X"])
+def test_an_argon2_holder_may_show_any_check_character_or_none(
+    check: str, argon2_person_license_claims: LicenseClaims
+) -> None:
+    shown = _with(_claims_map(argon2_person_license_claims), (*H, "id"), "*" * 17 + check)
+    assert decode(_text(_sign1(cbor2.dumps(shown, canonical=True)))).verify_with(PUBLIC)
+    hidden = _with(_claims_map(argon2_person_license_claims), (*H, "id"), _DELETE)
+    assert decode(_text(_sign1(cbor2.dumps(hidden, canonical=True)))).verify_with(PUBLIC)
+
+
+def test_a_legal_persons_holder_carries_no_argon2_hash(
+    argon2_person_license_claims: LicenseClaims,
+) -> None:
+    """A credit code is shown in clear: an Argon2id hash is a natural person's alone."""
+    claims = _with(_claims_map(argon2_person_license_claims), (*H, "k"), "L")
+    claims = _with(claims, (*H, "id"), "91500000MA60XXXX15")
+    with pytest.raises(InvalidClaim, match="natural person's alone"):
+        decode(_text(_sign1(cbor2.dumps(claims, canonical=True))))
+
+
+@pytest.mark.parametrize(
     ("field", "value"),
     [("document_sha256", bytes(31)), ("size", -1), ("media_type", "pdf"), ("file_name", "")],
 )
