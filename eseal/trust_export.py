@@ -160,7 +160,8 @@ def export_bundle(node: Node, *, now: int, with_images: bool = False) -> bytes:
 #: license is signed before its ledger entry commits; one signed just before the cut but
 #: committed after it is not in the snapshot's cascades, which could answer anything for
 #: it. Sixty seconds more than SQLite's busy timeout covers the longest wait for the write
-#: lock between signing and commit.
+#: lock between signing and commit (a batch signs its licenses once their holders' Argon2id
+#: hashes are derived, and dates them then: :func:`eseal.licenses.issue_many`).
 SNAPSHOT_MARGIN = 120
 
 

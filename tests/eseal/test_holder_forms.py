@@ -17,6 +17,7 @@ from eseal.agencies import Principal
 from eseal.api.app import create_app
 from eseal.ids import InvalidIdentityNumber
 from eseal.licenses import HolderIdNotMatched, IssueRequest, get_license, issue, issue_many, renew
+from ledger.entries import decode_entry
 from tests.eseal.conftest import (
     HOUSING,
     MARKET,
@@ -245,3 +246,32 @@ def test_the_clis_renewal_takes_the_holder_id(
     assert (holder.id_display, holder.id_hash) == (SHOWN, None)
     assert compare(holder, NUMBER) is True
     assert size() == before + 2  # the new version and the old one's lapse
+
+
+def test_a_batch_is_dated_when_signed_after_its_holders_are_hashed(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's Argon2id hashes take their time (a thousand over HTTP: 22 s idle, minutes
+    on a loaded node sharing HASH_SLOTS): its licenses are signed once every holder is hashed
+    and dated by that time, not by the request's start, so that the revocation snapshot's
+    margin (SNAPSHOT_MARGIN, between a license's signing and its commit) still covers them."""
+    clock = [5_000.0]
+    monkeypatch.setattr(licenses, "_monotonic", lambda: clock[0], raising=False)
+
+    def slow(number: str, salt: bytes) -> bytes:
+        clock[0] += 100.0  # as a loaded node's share of a thousand derivations
+        return holder_id_argon2(number, salt)
+
+    monkeypatch.setattr(licenses, "holder_id_argon2", slow)
+    issued = issue_many(
+        region.node, HOUSING_AGENT, HOUSING, [worker_request(), worker_request(OTHER)], now=NOW
+    )
+    for one in issued:
+        claims = decode(one.qr_text).claims
+        assert isinstance(claims, LicenseClaims)
+        assert (claims.issued_at, claims.not_before) == (NOW + 200, NOW + 200)
+        assert get_license(region.node, one.id).issued_at == NOW + 200
+        assert decode_entry(region.node.log.entry(one.ledger_index)).time == NOW + 200
+    # A legal person's batch hashes nothing: dated as asked.
+    business = issue_many(region.node, MARKET_AGENT, MARKET, [business_request()], now=NOW)
+    assert get_license(region.node, business[0].id).issued_at == NOW
