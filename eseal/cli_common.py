@@ -324,3 +324,17 @@ def progress_bar(total: int, label: str) -> Any:
 def utc_time(ts: int) -> str:
     """Unix time ``ts`` as a person reads it in a terminal: ISO 8601 in UTC."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def holder_id_option(value: str | None) -> str | None:
+    """A ``--holder-id`` as given, or for ``-`` the id number read from standard input:
+    asked for without echo in a terminal, else its first line. ``-`` keeps the number out
+    of the shell's history and the process list."""
+    from verifier.holder import MAX_PRESENTED
+
+    if value != "-":
+        return value
+    if sys.stdin.isatty():
+        said: str = typer.prompt("holder's id number", hide_input=True, err=True)
+        return said
+    return sys.stdin.readline(MAX_PRESENTED + 2).rstrip("\r\n")

@@ -17,6 +17,7 @@ from eseal.cli_common import (
     JsonOpt,
     command_group,
     emit,
+    holder_id_option,
     now,
     open_node,
     outside_node,
@@ -111,7 +112,15 @@ def license_issue(
     agency: Annotated[str, typer.Option(help="Issuing agency's credit code.")],
     type_code: Annotated[str, typer.Option("--type", help="License type code.")],
     holder: Annotated[str, typer.Option(help="Holder's name (person or organisation).")],
-    holder_id: Annotated[str | None, typer.Option(help="Identity number or credit code.")] = None,
+    holder_id: Annotated[
+        str | None,
+        typer.Option(
+            help="Identity number or credit code. '-' reads it from standard input (asked "
+            "for, unechoed, in a terminal), so that a person's number stays out of the "
+            "shell's history.",
+            metavar="ID",
+        ),
+    ] = None,
     field: Annotated[
         list[str] | None, typer.Option(help="A field (repeat).", metavar="NAME=VALUE")
     ] = None,
@@ -135,7 +144,11 @@ def license_issue(
     from eseal.printing import check_outputs
 
     req = IssueRequest(
-        type_code, holder, holder_id, parse_fields(field or []), end_of_day(valid_until)
+        type_code,
+        holder,
+        holder_id_option(holder_id),
+        parse_fields(field or []),
+        end_of_day(valid_until),
     )
     check_outputs(qr, pdf, png)
     outside_node(data, qr, pdf, png)
@@ -296,7 +309,9 @@ def license_renew(
         typer.Option(
             help="The holder's id again, checked against the old version's: a person's "
             "number is then masked and hashed as issued now (Argon2id). Left out, the holder "
-            "is kept as it is."
+            "is kept as it is. '-' reads it from standard input (asked for, unechoed, in a "
+            "terminal), so that it stays out of the shell's history.",
+            metavar="ID",
         ),
     ] = None,
     qr: Annotated[Path | None, typer.Option(help="Write the new QR (.png or .svg).")] = None,
@@ -314,6 +329,7 @@ def license_renew(
     check_outputs(qr, pdf, png)
     outside_node(data, qr, pdf, png)
     _check_printing(pdf, png)
+    holder_id = holder_id_option(holder_id)
     with open_node(data, database_url, unlock=True) as node:
         issued = renew(
             node,

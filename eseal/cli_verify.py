@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from eseal.cli_common import (
     JsonOpt,
     command_group,
     emit,
+    holder_id_option,
     open_node,
     outside_node,
     plain_days,
@@ -29,7 +29,7 @@ from eseal.problems import EXIT_CHECK_FAILED
 from keys import ed25519
 from keys.errors import CheckFailed, InvalidInput
 from verifier.document import DecodedDocument
-from verifier.holder import MAX_PRESENTED, HolderNotApplicable, presented_id
+from verifier.holder import HolderNotApplicable, presented_id
 from verifier.pipeline import (
     DEFAULT_MAX_STATUS_AGE,
     StatusAnswer,
@@ -509,15 +509,6 @@ def _summary(
         typer.echo(f"  warning: {WARNING_TEXT.get(warning, warning)}{seen}{hint}")
 
 
-def _read_holder_id() -> str:
-    """The holder's id number from standard input: asked for without echo in a terminal,
-    else its first line (at most 64 characters are read as an id)."""
-    if sys.stdin.isatty():
-        said: str = typer.prompt("holder's id number", hide_input=True, err=True)
-        return said
-    return sys.stdin.readline(MAX_PRESENTED + 2).rstrip("\r\n")
-
-
 def verify_command(
     text: Annotated[
         str | None, typer.Argument(help="The QR text (EL1:… or ES1:…).", metavar="TEXT")
@@ -612,8 +603,7 @@ def verify_command(
         raise InvalidInput("the QR text is empty")
     if document is not None and not text.startswith("ES1:"):
         raise InvalidInput("--document is for a sealed document's stamp (ES1:), not a license")
-    if holder_id == "-":
-        holder_id = _read_holder_id()
+    holder_id = holder_id_option(holder_id)
     if holder_id is not None:
         presented_id(holder_id)  # refused before any file is read; the message never names it
         if text.startswith("ES1:"):

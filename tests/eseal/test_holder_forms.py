@@ -5,6 +5,7 @@ moves the holder to the new one."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -275,3 +276,43 @@ def test_a_batch_is_dated_when_signed_after_its_holders_are_hashed(
     # A legal person's batch hashes nothing: dated as asked.
     business = issue_many(region.node, MARKET_AGENT, MARKET, [business_request()], now=NOW)
     assert get_license(region.node, business[0].id).issued_at == NOW
+
+
+def test_the_clis_holder_id_dash_reads_the_number_from_standard_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--holder-id -`` on ``license issue`` and ``license renew`` reads the number from
+    standard input (its first line), as ``eseal verify`` does, so that a person's number stays
+    out of the shell's history and the process list: the license is issued, and renewed,
+    with the number read, which is printed nowhere."""
+    made = make_region(tmp_path)
+    old = _legacy(made)
+    made.node.close()
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+
+    def eseal(typed: str, *args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(typed))
+        return run_eseal(["--data", str(tmp_path), *args], capsys, monkeypatch)
+
+    req = worker_request()
+    fields = [f"--field={name}={value}" for name, value in req.fields.items()]
+    issue_args = ["--agency", HOUSING, "--type", WORKER, "--holder", req.holder_name]
+    code, out, err = eseal(
+        NUMBER + "\n", "--json", "license", "issue", *issue_args, *fields, "--holder-id", "-"
+    )
+    assert code == 0, err
+    assert NUMBER not in out + err
+    holder = _holder(json.loads(out)["qr_text"])
+    assert holder.id_display == SHOWN
+    assert compare(holder, NUMBER) is True
+    assert compare(holder, OTHER) is False
+
+    code, out, err = eseal(OTHER + "\r\n", "license", "renew", old, "--holder-id", "-")
+    assert (code, out) == (2, ""), err
+    assert "the holder id is not this license holder's" in err
+    code, out, err = eseal(NUMBER + "\n", "--json", "license", "renew", old, "--holder-id", "-")
+    assert code == 0, err
+    assert NUMBER not in out + err
+    holder = _holder(json.loads(out)["qr_text"])
+    assert (holder.id_display, holder.id_hash) == (SHOWN, None)
+    assert compare(holder, NUMBER) is True
