@@ -247,7 +247,22 @@ def revocations_fetch(
             f"snapshot replayed; remove {out} to take the node's all the same)"
             + _ahead(out, held.as_of)
         )
-    changed = _keep_or_write(out, raw, data, why)
+    if held is not None and fetched.cut < held.cut:
+        raise TrustRefused(
+            f"the snapshot of {base} is as of the same second as the one in {out} and cut at "
+            f"an earlier checkpoint (tree size {fetched.cut[1]:,} against {held.cut[1]:,}): "
+            f"{out} kept (an old snapshot replayed; remove {out} to take the node's all the "
+            "same)"
+        )
+    kept = held is not None and fetched.cut == held.cut and data != raw
+    if kept:
+        typer.echo(
+            f"note: the snapshot of {base} is cut where the one in {out} is, as of the same "
+            f"second: nothing tells which is newer, so {out} is kept (its next snapshot, "
+            "cut later, will replace it)",
+            err=True,
+        )
+    changed = not kept and _keep_or_write(out, raw, data, why)
     facts: dict[str, object] = {"region": fetched.region, "as_of": fetched.as_of}
     # The snapshot's time is that of its cut (a margin before the node's clock), not of its
     # signing: the window is told what it means for a license issued since.

@@ -49,7 +49,7 @@ from eseal.peers import (
 )
 from eseal.trust_export import MAX_CLOCK_LEAD
 from keys.errors import EsealError, InvalidInput, shown
-from ledger.checkpoint import Checkpoint, parse_verifier_key
+from ledger.checkpoint import parse_verifier_key
 from ledger.sql import error_reason
 from verifier import online
 from verifier.revocation import RevocationSnapshot, open_snapshot
@@ -114,21 +114,15 @@ def _witnessed(
 
 def _snapshot_newer(held: bytes, snapshot: RevocationSnapshot, bundle: TrustBundle) -> bool:
     """Whether ``snapshot`` (checked already against ``bundle``), as of the same second as the
-    ``held`` one and not the same file, replaces it: only when cut at a larger checkpoint.
-
-    A snapshot cut at an older checkpoint than the latest (``?witnessed=1``, while the
-    witnesses have not cosigned the latest) has its ``as_of`` before the first license
-    recorded after that checkpoint, the same each time it is made until the witnesses
-    cosign a later one; its statuses are those when it is made. Two such files differ in
-    nothing a reader can order by, so a replay of the older one (over plain HTTP) would take
-    back a revocation the newer one brought: the one held stays until the peer's next
-    snapshot is as of a later second or cut at a later checkpoint. A held file that does not
-    open under ``bundle`` (signed by the log key the peer had before) is replaced."""
+    ``held`` one and not the same file, replaces it: only when cut at a larger checkpoint
+    (:attr:`RevocationSnapshot.cut`); the one held stays until the peer's next snapshot is
+    as of a later second or cut at a later checkpoint. A held file that does not open under
+    ``bundle`` (signed by the log key the peer had before) is replaced."""
     try:
         before = open_snapshot(held, TrustStore(newest_per_root([bundle])))
     except EsealError:
         return True
-    return Checkpoint.of_note(snapshot.checkpoint).size > Checkpoint.of_note(before.checkpoint).size
+    return snapshot.cut > before.cut
 
 
 def read_policy(data: bytes, source: str, bundle: TrustBundle) -> str:

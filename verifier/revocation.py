@@ -48,7 +48,12 @@ from nacl.signing import SigningKey
 
 from keys import cbor as strict_cbor
 from keys.errors import EsealError, InvalidInput, shown
-from ledger.checkpoint import VerifierKeyInvalid, parse_verifier_key, verify_checkpoint
+from ledger.checkpoint import (
+    Checkpoint,
+    VerifierKeyInvalid,
+    parse_verifier_key,
+    verify_checkpoint,
+)
 from verifier.cascade import Cascade, build_cascade_from_digests, id_digest
 from verifier.claims import MAX_TIME, REGION_CODE, is_time
 from verifier.cose import CBOR_ERRORS, require_canonical
@@ -114,6 +119,16 @@ class RevocationSnapshot:
     def __post_init__(self) -> None:
         held = tuple((code, self.statuses[code]) for code in NON_VALID if code in self.statuses)
         object.__setattr__(self, "_in_order", held)
+
+    @property
+    def cut(self) -> tuple[int, int]:
+        """What orders two snapshots of one region, newest last: ``as_of``, then the size
+        of the checkpoint they were cut at. A snapshot cut at the checkpoint the witnesses
+        cosigned (``?witnessed=1``) is as of the same second each time it is made until they
+        cosign a later one, while its statuses are those when it is made: of two with the
+        same cut nothing tells which is newer, so a reader keeps the one it holds (a replay
+        of the older must not take back a revocation the newer brought)."""
+        return self.as_of, Checkpoint.of_note(self.checkpoint).size
 
     def status_of(self, license_id: str) -> str:
         """The status code of a license issued before the cut ("01" when in no cascade)."""

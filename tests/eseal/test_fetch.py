@@ -17,7 +17,7 @@ from eseal.trust_export import export_bundle, export_snapshot
 from tests.e2e.conftest import serve_app
 from tests.eseal.conftest import NOW, PASSPHRASE, Region, make_region, run_eseal
 from tests.verifier.conftest import forged_bundle, traced, values_bomb
-from verifier.revocation import open_snapshot
+from verifier.revocation import build_snapshot, open_snapshot, sign_snapshot
 from verifier.trust import TrustStore, open_bundle
 
 
@@ -435,3 +435,60 @@ def test_a_fetched_snapshot_says_what_its_time_means(
     code, said, err = run_eseal(args, capsys, monkeypatch)
     assert code == 0, err
     assert said.startswith(f"{out} is up to date (region 500000, the status of licenses ")
+
+
+def test_a_snapshot_of_the_same_second_replaces_the_kept_one_only_when_cut_later(
+    node_url: tuple[Region, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Of two snapshots as of the same second, the one cut at the larger checkpoint is the
+    newer (``RevocationSnapshot.cut``, as a peer sync orders them): it replaces the kept one;
+    one cut earlier is refused, the file kept; and of two cut at the same checkpoint, which
+    differ in nothing a window can order by, the kept one stays (a replay of one made before
+    a revocation must not take it back)."""
+    region, url = node_url
+    bundle = tmp_path / "bundle.json"
+    bundle.write_bytes(export_bundle(region.node, now=int(time.time())))
+    out = tmp_path / "revocations.json"
+    args = ["--json", "revocations", "fetch", url, "--bundle", str(bundle), "--out", str(out)]
+    (small, small_note), *_, (large, large_note) = region.node.log.store.checkpoints()
+    assert small < large
+    as_of = int(time.time()) - 300
+    key = region.node.require_log_key()
+
+    def signed(note: str, licenses: list[tuple[str, str]]) -> bytes:
+        snapshot = build_snapshot(
+            region=region.node.config.region, as_of=as_of, checkpoint=note, licenses=licenses
+        )
+        return sign_snapshot(snapshot, key)
+
+    earlier = signed(small_note, [("A", "01")])
+    later = signed(large_note, [("A", "01")])
+    later_revoked = signed(large_note, [("A", "07")])
+    served = [earlier]
+    monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url, **_kw: served[0])
+
+    code, said, err = run_eseal(args, capsys, monkeypatch)
+    assert code == 0, err
+    assert out.read_bytes() == earlier
+    served[0] = later_revoked
+    code, said, err = run_eseal(args, capsys, monkeypatch)
+    assert code == 0, err
+    assert json.loads(said)["changed"] is True
+    assert out.read_bytes() == later_revoked
+
+    served[0] = earlier  # cut at an earlier checkpoint, the same second: refused
+    code, said, err = run_eseal(args, capsys, monkeypatch)
+    assert code == 2, said
+    assert "cut at an earlier checkpoint" in err
+    assert f"tree size {small:,} against {large:,}" in err
+    assert out.read_bytes() == later_revoked
+
+    served[0] = later  # the same cut, other statuses: the kept one stays
+    code, said, err = run_eseal(args, capsys, monkeypatch)
+    assert code == 0, err
+    assert json.loads(said)["changed"] is False
+    assert "nothing tells which is newer" in err
+    assert out.read_bytes() == later_revoked
