@@ -3,6 +3,7 @@ of which CSV lines were issued when it stops early (an error, Ctrl-C)."""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import difflib
@@ -44,14 +45,17 @@ BULK_CHUNK = 500
 
 def _read_csv(path: Path) -> list[Any]:
     try:
-        text = read_file(path, "CSV", MAX_CSV).decode("utf-8-sig")
-    except UnicodeDecodeError as e:  # Excel's "CSV" is in the system's code page (GBK)
-        raise InvalidInput(
-            f"{path} is not UTF-8 text (byte {e.start} is not): save it as UTF-8 "
-            "(in Excel: CSV UTF-8)"
-        ) from e
+        raw = read_file(path, "CSV", MAX_CSV)
     except OSError as e:
         raise InvalidInput(f"cannot read {path}: {e}") from e
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:  # Excel's "CSV" is in the system's code page (GBK)
+        # The offset is counted after a byte-order mark: the file's counts it.
+        at = e.start + (len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0)
+        raise InvalidInput(
+            f"{path} is not UTF-8 text (byte {at} is not): save it as UTF-8 (in Excel: CSV UTF-8)"
+        ) from e
     reader = csv.DictReader(io.StringIO(text, newline=None))  # newlines as read_text's
     try:
         return _csv_requests(path, reader)

@@ -543,3 +543,28 @@ def test_a_misspelt_column_is_named_once_with_what_it_may_mean(
         f"error: {rows}:1: the column 'holder_idd' is neither one of holder, holder_id, type, "
         "valid_until nor a field of any license type (did you mean 'holder_id'?)\n"
     )
+
+
+def test_a_csv_is_read_as_excel_saves_it_byte_offsets_counted_in_the_file(
+    tmp_path: Path,
+) -> None:
+    """Excel's "CSV UTF-8" starts with a byte-order mark and ends lines in CRLF: the mark is
+    no part of the first column's name, and a line break inside a quoted field is one "\\n"
+    (as Path.read_text read it before the file was read through the bounded reader). A byte
+    that is not UTF-8 is named by its offset in the file, the mark counted: it was counted
+    after the mark, three bytes short."""
+    from eseal.cli_bulk import _read_csv
+    from keys.errors import InvalidInput
+
+    rows = tmp_path / "excel.csv"
+    header = "type,holder,address\r\n"
+    rows.write_bytes(b"\xef\xbb\xbf" + f'{header}{BUSINESS},甲公司,"重庆市\r\n渝中区"\r\n'.encode())
+    (request,) = _read_csv(rows)
+    assert (request.type_code, request.holder_name) == (BUSINESS, "甲公司")
+    assert request.fields == {"address": "重庆市\n渝中区"}
+    for mark in (b"", b"\xef\xbb\xbf"):
+        bad = mark + header.encode() + BUSINESS.encode() + b",\xd2\xd2\r\n"  # GBK 乙
+        offset = bad.index(b"\xd2")
+        rows.write_bytes(bad)
+        with pytest.raises(InvalidInput, match=rf"\(byte {offset} is not\)"):
+            _read_csv(rows)
