@@ -165,6 +165,9 @@ def read_file(path: Path, what: str, limit: int = MAX_FILE) -> bytes:
             raise InvalidInput(f"{what} {path} is not a file")
         if found.st_size > limit:
             raise too_large
+        # A regular file's reads wait again, as any file's: one that waits for what comes
+        # next (/proc/kmsg) would otherwise be read up to its first wait and taken whole.
+        os.set_blocking(f.fileno(), True)
         data = f.read(found.st_size + 1)  # a read takes the memory it asks for: no more
         if len(data) > found.st_size:  # it reads longer than its size said
             data += f.read(limit + 1 - len(data))

@@ -291,3 +291,53 @@ def test_a_witness_policy_reading_past_its_limit_is_refused_at_the_limit(
     code, out, err = run_eseal(args, capsys, monkeypatch)
     assert (code, out) == (2, "")
     assert err == f"error: witness policy {path} is larger than 64 KiB\n"
+
+
+def test_a_file_whose_reads_wait_is_read_whole_not_cut_at_the_first_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """O_NONBLOCK is for the open (a FIFO put in the file's place is not waited on), not the
+    reads: a regular file whose reads wait for what comes next (/proc/kmsg, a file system
+    that honours the flag) was cut short at its first wait and taken whole, or, nothing
+    read yet, ended in a TypeError. Here the file's descriptor is a pipe said to be a
+    regular file, its second half written a moment after the first."""
+    import stat
+    import threading
+    import time
+
+    from eseal.cli_common import read_file
+
+    path = tmp_path / "slow"
+    path.write_bytes(b"")
+    r, w = os.pipe()
+    pipe = os.fstat(r)
+    real_open, real_fstat = os.open, os.fstat
+
+    def opened(file: object, flags: int, *args: int, **kwargs: int) -> int:
+        if file != path:
+            return real_open(file, flags, *args, **kwargs)  # type: ignore[arg-type]
+        fd = os.dup(r)
+        os.set_blocking(fd, not flags & os.O_NONBLOCK)
+        return fd
+
+    def status(fd: int) -> os.stat_result:
+        found = real_fstat(fd)
+        if (found.st_dev, found.st_ino) != (pipe.st_dev, pipe.st_ino):
+            return found
+        return os.stat_result((stat.S_IFREG | 0o644, pipe.st_ino, pipe.st_dev, 1, 0, 0, 0, 0, 0, 0))
+
+    def write_later() -> None:
+        time.sleep(0.3)
+        os.write(w, b"cd")
+        os.close(w)
+
+    monkeypatch.setattr(os, "open", opened)
+    monkeypatch.setattr(os, "fstat", status)
+    os.write(w, b"ab")
+    later = threading.Thread(target=write_later)
+    later.start()
+    try:
+        assert read_file(path, "document", 1024) == b"abcd"
+    finally:
+        later.join()
+        os.close(r)
