@@ -47,7 +47,7 @@ def _read_csv(path: Path) -> list[Any]:
     try:
         raw = read_file(path, "CSV", MAX_CSV)
     except OSError as e:
-        raise InvalidInput(f"cannot read {path}: {e}") from e
+        raise InvalidInput(f"cannot read {path}: {e.strerror or e}") from e
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:  # Excel's "CSV" is in the system's code page (GBK)

@@ -568,3 +568,15 @@ def test_a_csv_is_read_as_excel_saves_it_byte_offsets_counted_in_the_file(
         rows.write_bytes(bad)
         with pytest.raises(InvalidInput, match=rf"\(byte {offset} is not\)"):
             _read_csv(rows)
+
+
+def test_a_csv_that_cannot_be_read_is_named_once_with_why(tmp_path: Path) -> None:
+    """A CSV the system refuses to open (here a name too long for it) is named once, with
+    the system's reason: the OSError's own text repeated the path and its errno."""
+    from eseal.cli_bulk import _read_csv
+    from keys.errors import InvalidInput
+
+    rows = tmp_path / ("x" * 300 + ".csv")
+    with pytest.raises(InvalidInput) as refused:
+        _read_csv(rows)
+    assert refused.value.message == f"cannot read {rows}: File name too long"
