@@ -156,6 +156,8 @@ def read_file(path: Path, what: str, limit: int = MAX_FILE) -> bytes:
     it is smaller than it reads (/proc's), is refused, not read whole; a FIFO or a device
     (named, or put in its place) is not a file, and is refused unread."""
     if not path.is_file():
+        if not path.exists() and not path.is_symlink():
+            raise InvalidInput(f"{what} {path} does not exist")
         raise InvalidInput(f"{what} {path} is not a file")
     too_large = InvalidInput(f"{what} {path} is larger than {size_text(limit)}")
     # O_NONBLOCK: opening a FIFO put in the file's place does not wait for a writer.

@@ -277,6 +277,15 @@ def test_a_file_is_read_no_further_than_its_limit_whatever_its_size_says(
     os.mkfifo(fifo)
     with pytest.raises(InvalidInput, match=rf"^image {fifo} is not a file$"):
         read_file(fifo, "image", 1024)
+    with pytest.raises(InvalidInput, match=rf"^image {tmp_path} is not a file$"):
+        read_file(tmp_path, "image", 1024)
+    missing = tmp_path / "missing.png"
+    with pytest.raises(InvalidInput, match=rf"^image {missing} does not exist$"):
+        read_file(missing, "image", 1024)
+    dangling = tmp_path / "dangling.png"
+    dangling.symlink_to(missing)
+    with pytest.raises(InvalidInput, match=rf"^image {dangling} is not a file$"):
+        read_file(dangling, "image", 1024)
 
 
 def test_a_witness_policy_reading_past_its_limit_is_refused_at_the_limit(

@@ -368,7 +368,7 @@ def test_a_policy_that_cannot_hold_the_peer_is_refused_at_add(
         path.write_text("log nonsense\nquorum none\n", encoding="utf-8")
         said_so = "line 1: log key"
     else:
-        said_so = "is not a file"
+        said_so = "does not exist"
     code, said, err = run(
         "peer", "add", world.bj_url, "--pin", world.pin, "--witness-policy", str(path)
     )

@@ -367,7 +367,7 @@ def test_bad_policies_and_combinations_are_refused(
         ),
         (
             [*online, "--witness-policy", str(tmp_path / "missing.policy")],
-            "is not a file",
+            f"witness policy {tmp_path / 'missing.policy'} does not exist",
         ),
     ]:
         code, said, err = _verify(world.cq.qr_text, args, capsys, monkeypatch)
