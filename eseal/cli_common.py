@@ -342,4 +342,9 @@ def holder_id_option(value: str | None) -> str | None:
     if sys.stdin.isatty():
         said: str = typer.prompt("holder's id number", hide_input=True, err=True)
         return said
-    return sys.stdin.readline(MAX_PRESENTED + 2).rstrip("\r\n")
+    line = sys.stdin.readline(MAX_PRESENTED + 2).rstrip("\r\n")
+    if not line.strip():
+        # Closed, empty or a blank line: taken as "no number", an issuance would go without
+        # it and a renewal keep the old form, as if made with the number.
+        raise InvalidInput("no holder's id number on standard input (--holder-id -)")
+    return line

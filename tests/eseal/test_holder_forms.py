@@ -18,6 +18,7 @@ from eseal.agencies import Principal
 from eseal.api.app import create_app
 from eseal.ids import InvalidIdentityNumber
 from eseal.licenses import HolderIdNotMatched, IssueRequest, get_license, issue, issue_many, renew
+from eseal.node import Node
 from ledger.entries import decode_entry
 from tests.eseal.conftest import (
     HOUSING,
@@ -316,3 +317,35 @@ def test_the_clis_holder_id_dash_reads_the_number_from_standard_input(
     holder = _holder(json.loads(out)["qr_text"])
     assert (holder.id_display, holder.id_hash) == (SHOWN, None)
     assert compare(holder, NUMBER) is True
+
+
+@pytest.mark.parametrize("typed", ["", "\n", "   \r\n"])
+def test_the_clis_holder_id_dash_refuses_no_number_on_standard_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, typed: str
+) -> None:
+    """``--holder-id -`` with standard input closed, empty or a blank first line is refused
+    (exit 2) before anything is signed: an issuance without the number, or a renewal that
+    kept the old form, would have passed for one made with it."""
+    made = make_region(tmp_path)
+    old = _legacy(made)
+    before = made.node.log.size()
+    made.node.close()
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+
+    def eseal(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(typed))
+        return run_eseal(["--data", str(tmp_path), *args], capsys, monkeypatch)
+
+    req = worker_request()
+    fields = [f"--field={name}={value}" for name, value in req.fields.items()]
+    issue_args = ["--agency", HOUSING, "--type", WORKER, "--holder", req.holder_name]
+    for args in (
+        ("license", "issue", *issue_args, *fields, "--holder-id", "-"),
+        ("license", "renew", old, "--holder-id", "-"),
+        ("verify", "ES1:X", "--holder-id", "-"),
+    ):
+        code, out, err = eseal(*args)
+        assert (code, out) == (2, ""), (args, err)
+        assert "no holder's id number on standard input" in err, err
+    with Node.open(tmp_path) as node:
+        assert node.log.size() == before
