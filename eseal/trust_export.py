@@ -183,12 +183,14 @@ def export_snapshot(
     offline status rather than a guess."""
     if margin < 0:
         raise InvalidInput("the snapshot margin must not be negative")
-    note = cosigned_checkpoint(node)
-    cut = verify_checkpoint(note, node.log_verifier).size
-    older = witnessed_size(node, cut) if witnessed else None
-    if older is not None:
-        note, cut = cosigned_checkpoint(node, older), older
-    with node.sql.read_engine.connect() as conn:
+    # One read transaction: the statuses are those the latest checkpoint speaks for (a
+    # status change commits with its ledger entry), not ones committed after it was read.
+    with node.sql.snapshot(), node.sql.reading() as conn:
+        note = cosigned_checkpoint(node)
+        cut = verify_checkpoint(note, node.log_verifier).size
+        older = witnessed_size(node, cut) if witnessed else None
+        if older is not None:
+            note, cut = cosigned_checkpoint(node, older), older
         rows = conn.execute(
             select(_license.c.id, _license.c.status).where(_license.c.ledger_index < cut)
         ).all()

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Integer, Row, Select, Text, bindparam, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from eseal.models import LogWitnessRow
 from eseal.node import Node
@@ -27,8 +27,7 @@ from eseal.witness import witness_key
 from keys.errors import CheckFailed, EsealError, ExternalFailure, InvalidInput, shown
 from ledger.checkpoint import MAX_SIGNATURES, Checkpoint, NoteVerifier, verify_checkpoint
 from ledger.cosignature import CosignatureVerifier, parse_cosigner_key, verify_witnessed
-from ledger.sql import LedgerCheckpointRow, error_reason
-from ledger.store import StoreUnavailable
+from ledger.sql import LedgerCheckpointRow
 from ledger.witness import (
     ADD_CHECKPOINT_PATH,
     TLOG_SIZE_CONTENT_TYPE,
@@ -391,11 +390,8 @@ def cosigned_checkpoint(node: Node, size: int | None = None) -> str:
 def _read(
     node: Node, query: Select[str, bytes | None, str | None], given: dict[str, object]
 ) -> Sequence[Row[str, bytes | None, str | None]]:
-    try:
-        with node.sql.read_engine.connect() as conn:
-            return conn.execute(query, given).all()
-    except SQLAlchemyError as e:
-        raise StoreUnavailable(f"ledger database error: {error_reason(e)}") from e
+    with node.sql.reading() as conn:
+        return conn.execute(query, given).all()
 
 
 def witnessed_size(node: Node, latest: int) -> int | None:
@@ -416,7 +412,7 @@ def witnessed_size(node: Node, latest: int) -> int | None:
         .order_by(func.count().desc(), _w.c.size.desc())
         .limit(1)
     )
-    with node.sql.read_engine.connect() as conn:
+    with node.sql.reading() as conn:
         best = conn.execute(query).first()
     if best is None or int(best.size) >= latest:
         return None

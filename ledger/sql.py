@@ -346,7 +346,10 @@ class SqlStore:
                 conn.close()
 
     @contextlib.contextmanager
-    def _reading(self) -> Iterator[Connection]:
+    def reading(self) -> Iterator[Connection]:
+        """A connection to read on: inside :meth:`snapshot`, its one transaction (so that
+        reads of the service's tables beside the ledger's see the same state), else a new
+        one; a database error is :class:`StoreUnavailable`."""
         pinned: Connection | None = getattr(self._pinned, "conn", None)
         try:
             if pinned is not None:
@@ -358,7 +361,7 @@ class SqlStore:
             raise StoreUnavailable(f"ledger database error: {error_reason(e)}") from e
 
     def head(self) -> Head:
-        with self._reading() as conn:
+        with self.reading() as conn:
             row = conn.execute(select(_head.c.size, _head.c.last_hash)).one()
         return Head(int(row.size), bytes(row.last_hash))
 
@@ -407,7 +410,7 @@ class SqlStore:
         return Appended(head.size, seq.entries, seq.leaf_hashes, seq.head.size, seq.root, note)
 
     def read_entries(self, start: int, end: int) -> list[bytes]:
-        with self._reading() as conn:
+        with self.reading() as conn:
             rows = conn.execute(
                 select(_entry.c.idx, _entry.c.data)
                 .where(_entry.c.idx >= start, _entry.c.idx < end)
@@ -428,7 +431,7 @@ class SqlStore:
             f"SELECT idx, data FROM ledger_entry WHERE idx >= {mark} AND idx < {mark} "  # noqa: S608
             f"ORDER BY idx LIMIT {int(chunk)}"
         )
-        with self._reading() as conn:
+        with self.reading() as conn:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 lo = start
@@ -446,7 +449,7 @@ class SqlStore:
                 cursor.close()
 
     def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:
-        with self._reading() as conn:
+        with self.reading() as conn:
             return _read_tiles(conn, keys)
 
     def checkpoint(self, size: int | None = None) -> str | None:
@@ -455,7 +458,7 @@ class SqlStore:
             query = query.order_by(_checkpoint.c.size.desc()).limit(1)
         else:
             query = query.where(_checkpoint.c.size == size)
-        with self._reading() as conn:
+        with self.reading() as conn:
             note = conn.execute(query).scalar()
         return None if note is None else str(note)
 
@@ -469,12 +472,12 @@ class SqlStore:
             .order_by(_checkpoint.c.size)
             .limit(1)
         )
-        with self._reading() as conn:
+        with self.reading() as conn:
             row = conn.execute(query).first()
         return None if row is None else (int(row.size), str(row.note))
 
     def checkpoints(self) -> list[tuple[int, str]]:
-        with self._reading() as conn:
+        with self.reading() as conn:
             rows = conn.execute(
                 select(_checkpoint.c.size, _checkpoint.c.note).order_by(_checkpoint.c.size)
             ).all()

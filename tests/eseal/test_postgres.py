@@ -20,6 +20,7 @@ from ledger.sql import make_engine
 from tests.eseal.conftest import BUSINESS, MARKET, NOW, PASSPHRASE, business_request, run_eseal
 from tests.eseal.test_transfer import transfer_racing_a_suspension
 from tests.postgres import postgres_url, reset_postgres, run_schema, with_search_path
+from tests.verifier.test_revocation import snapshot_racing_a_revocation
 from verifier.pipeline import VerifyContext, verify_text
 from verifier.trust import TrustStore
 from verifier.verdict import Status
@@ -85,6 +86,22 @@ def test_a_transfer_racing_a_suspension_of_its_new_license_is_refused_on_postgre
         agent = Principal("agency", MARKET)
         lic, to = (r.id for r in issue_many(node, agent, MARKET, [business_request()] * 2, now=NOW))
         transfer_racing_a_suspension(node, agent, lic, to)
+    finally:
+        node.close()
+
+
+@pytest.mark.postgres
+def test_a_snapshot_is_of_one_state_on_postgres(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL too (REPEATABLE READ), a revocation committed while a snapshot is
+    exported, after its checkpoint was read, is not in that snapshot."""
+    url = postgres_url()
+    if url is None:
+        pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
+    node = postgres_node(tmp_path / "node", url)
+    try:
+        snapshot_racing_a_revocation(node, monkeypatch)
     finally:
         node.close()
 

@@ -4,12 +4,16 @@ cut, honest about what came after, stale after its maximum age, refused when for
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from eseal import trust_export, witness_ask
 from eseal.agencies import Principal
 from eseal.licenses import change_status, issue
+from eseal.node import Node
 from eseal.seals import create_seal, get_seal, revoke_seal
 from eseal.trust_export import LocalStatus, build_bundle, export_snapshot
 from keys.errors import CheckFailed, InvalidInput
@@ -373,3 +377,48 @@ def test_a_signed_snapshot_of_too_many_items_is_not_decoded(
     note = region.node.log.checkpoint()  # a real one, of a few items, is read
     snapshot = build_snapshot(region="500000", as_of=NOW, checkpoint=note, licenses=[])
     assert open_snapshot(sign_snapshot(snapshot, log_key), store) == snapshot
+
+
+def test_a_snapshot_reads_its_checkpoint_and_statuses_in_one_state(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A revocation committed while the export runs, after it read the checkpoint it cuts
+    at, is not in that snapshot: its statuses are those the checkpoint speaks for. Before,
+    two connections read them, and the revocation landed under the older checkpoint: a
+    window holding the snapshot made a moment before at the same cut would keep it (the
+    same cut is no newer) and not learn of the revocation. (On PostgreSQL too:
+    tests/eseal/test_postgres.py.)"""
+    r = make_region(tmp_path_factory.mktemp("one-state"))
+    try:
+        snapshot_racing_a_revocation(r.node, monkeypatch)
+    finally:
+        r.node.close()
+
+
+def snapshot_racing_a_revocation(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Export a snapshot while a revocation commits after its checkpoint is read: the
+    snapshot is of the state before, the next one of the state after."""
+    lic = issue(node, AGENT, MARKET, business_request(), now=NOW)
+    size = node.log.size()
+    real = witness_ask.cosigned_checkpoint
+
+    def revoked_meanwhile(*args: Any, **kwargs: Any) -> str:
+        note = real(*args, **kwargs)
+        revoking = threading.Thread(
+            target=change_status,
+            args=(node, AGENT, lic.id, "revoke"),
+            kwargs={"reason": "x", "now": NOW + 1},
+        )
+        revoking.start()
+        revoking.join()
+        return note
+
+    store = TrustStore([build_bundle(node, now=NOW + 2)])
+    with monkeypatch.context() as patch:
+        patch.setattr(trust_export, "cosigned_checkpoint", revoked_meanwhile)
+        made = open_snapshot(export_snapshot(node, now=NOW + 2, margin=0), store)
+    assert node.log.size() == size + 1  # the revocation did commit meanwhile
+    assert made.cut[1] == size
+    assert made.status_of(lic.id) == "01"
+    after = open_snapshot(export_snapshot(node, now=NOW + 3, margin=0), store)
+    assert (after.cut[1], after.status_of(lic.id)) == (size + 1, "07")
