@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from eseal.peers import Peer
 
 peer_app = command_group(
-    help="Other regions whose licenses this node verifies: add, list, remove, sync.",
+    help="Other regions whose licenses this node verifies: add, policy, list, remove, sync.",
     no_args_is_help=True,
 )
 
@@ -85,6 +85,51 @@ def peer_add(
             f"peer {peer.region} {peer.name} at {peer.url} added (root {peer.root_key_id}, "
             f"bundle signed {_when(peer.bundle_issued_at)}{_held_to(peer)}); run eseal peer "
             "sync for its revocation snapshot"
+        ),
+    )
+
+
+@peer_app.command("policy")
+def peer_policy_command(
+    region: Annotated[str, typer.Argument(metavar="REGION", help="The peer's region code.")],
+    witness_policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--witness-policy",
+            help="Hold the peer to the witnesses of this policy file (as for `peer add`).",
+            metavar="FILE",
+        ),
+    ] = None,
+    none: Annotated[
+        bool, typer.Option("--none", help="Hold the peer to no witnesses any more.")
+    ] = False,
+    data: DataOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change the witnesses REGION is held to; the files held stay (the next sync asks
+    for its snapshot as the policy needs it)."""
+    from eseal.cli_common import read_file
+    from eseal.peer_sync import set_peer_policy
+    from keys.errors import InvalidInput
+    from verifier.witness_policy import MAX_POLICY_BYTES
+
+    if (witness_policy is None) == (not none):
+        raise InvalidInput("give --witness-policy FILE or --none (one of them)")
+    policy = None
+    if witness_policy is not None:
+        what = f"--witness-policy {witness_policy}"
+        policy = (read_file(witness_policy, "witness policy", MAX_POLICY_BYTES), what)
+    with open_node(data, database_url) as node:
+        peer = set_peer_policy(node, region, policy)
+    held = _held_to(peer).removeprefix(", witnesses: ")
+    emit(
+        peer.to_json(),
+        as_json,
+        lambda: typer.echo(
+            f"peer {peer.region} {peer.name} "
+            + (f"held to witnesses: {held}" if held else "held to no witnesses")
+            + "; run eseal peer sync for a snapshot under it"
         ),
     )
 

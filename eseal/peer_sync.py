@@ -53,7 +53,7 @@ from ledger.checkpoint import parse_verifier_key
 from ledger.sql import error_reason
 from verifier import online
 from verifier.revocation import RevocationSnapshot, open_snapshot
-from verifier.trust import TrustBundle, TrustStore
+from verifier.trust import TrustBundle, TrustStore, open_bundle
 from verifier.urls import base_url
 from verifier.witness_policy import PolicyFile, parse_policy
 
@@ -191,6 +191,39 @@ def add_peer(
             "to change its URL or pin"
         ) from e
     return get_peer(node, bundle.region)
+
+
+def set_peer_policy(node: Node, region: str, witness_policy: tuple[bytes, str] | None) -> Peer:
+    """Hold the peer of ``region`` to ``witness_policy`` (a policy file's bytes and what to
+    call it; it must name the log key of the peer's stored bundle), or to no witnesses
+    (None). The files held stay: the verify cache reopens the peer under the new policy
+    (a stored snapshot its quorum does not meet has its good news withheld), and the next
+    sync asks for the snapshot as the policy needs it."""
+    peer = get_peer(node, region)
+    policy = None
+    if witness_policy is not None:
+        with node.sql.read_engine.connect() as conn:
+            stored = conn.execute(
+                select(PEER_TABLE.c.bundle).where(PEER_TABLE.c.region == peer.region)
+            ).scalar()
+        root = bytes.fromhex(peer.root_key_id)
+        try:
+            bundle = open_bundle(bytes(stored or b""), pinned_roots={root})
+        except EsealError as e:
+            raise PeerFileRefused(
+                f"the stored bundle of peer {peer.region} does not open ({e.message}): "
+                "run eseal peer sync first"
+            ) from e
+        policy = read_policy(*witness_policy, bundle)
+    with node.sql.write_engine.begin() as conn:
+        moved = conn.execute(
+            update(PEER_TABLE)
+            .where(PEER_TABLE.c.region == peer.region, PEER_TABLE.c.root_key_id == peer.root_key_id)
+            .values(witness_policy=policy, changes=PEER_TABLE.c.changes + 1)
+        )
+        if moved.rowcount != 1:
+            raise UnknownPeer(f"region {peer.region} was removed or re-pinned meanwhile")
+    return get_peer(node, peer.region)
 
 
 @dataclass(frozen=True)

@@ -562,3 +562,85 @@ def test_a_witnessed_peer_on_postgres(
         assert (after["snapshot"], after["changes"]) == (held["snapshot"], held["changes"])
     finally:
         node.close()
+
+
+def test_peer_policy_changes_the_witnesses_a_peer_is_held_to(
+    world: World, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``eseal peer policy REGION --witness-policy FILE`` holds a peer added without one to
+    its quorum, and ``--none`` frees it again, keeping the files held: the verify cache
+    takes the change (the stored snapshot, which the new quorum does not meet, has its good
+    news withheld), the next sync asks ``?witnessed=1``, and ``peer list`` shows it. A file
+    that cannot hold the peer (naming another log) is refused (exit 2) and changes nothing."""
+    monkeypatch.setattr("eseal.trust_export.BUNDLE_CACHE_SECONDS", 0)
+    code, _, err = run("peer", "add", world.bj_url, "--pin", world.pin)
+    assert code == 0, err
+    code, _, err = run("peer", "sync")
+    assert code == 0, err
+    held = _row(world)
+    with TestClient(create_app(world.cq.node)) as client:
+        assert _verify(client, world.valid.qr_text)["colour"] == "green"
+
+        other_log = _policy(world, tmp_path / "other.policy", log=world.cq.node.config.log_verifier)
+        code, said, err = run("peer", "policy", "110000", "--witness-policy", other_log)
+        assert (code, said) == (2, ""), err
+        assert "names no log key" in err
+        assert other_log in err
+        assert _row(world) == held
+
+        strict = _policy(world, tmp_path / "strict.policy", with_zj=True)
+        code, said, err = run("peer", "policy", "110000", "--witness-policy", strict)
+        assert code == 0, err
+        assert "peer 110000 北京市 held to witnesses: quorum all3 = all of (gd, js, zj)" in said
+        after = _row(world)
+        assert after["witness_policy"] == Path(strict).read_text(encoding="utf-8")
+        assert after["changes"] == held["changes"] + 1
+        for column in ("bundle", "snapshot", "snapshot_as_of", "synced_at", "error"):
+            assert after[column] == held[column], column
+        unmet = _verify(client, world.valid.qr_text)
+        assert "NO_STATUS" in unmet["warnings"], unmet
+        code, said, _ = run("peer", "list")
+        assert "witnesses: quorum all3" in said
+
+        asked: list[dict[str, Any]] = []
+        real = __import__("verifier.online", fromlist=["fetch_revocations"]).fetch_revocations
+
+        def fetch_revocations(url: str, **kwargs: Any) -> bytes:
+            asked.append(kwargs)
+            data: bytes = real(url, **kwargs)
+            return data
+
+        monkeypatch.setattr("verifier.online.fetch_revocations", fetch_revocations)
+        code, _, _ = run("peer", "sync")
+        assert code == 1  # 浙江 never cosigned
+        assert asked == [{"witnessed": True}]
+
+        code, said, err = run("--json", "peer", "policy", "110000", "--none")
+        assert code == 0, err
+        assert json.loads(said)["witness_policy"] is None
+        assert _row(world)["witness_policy"] is None
+        assert _verify(client, world.valid.qr_text)["colour"] == "green"
+
+    code, said, err = run("peer", "policy", "110000")
+    assert (code, said) == (2, ""), err
+    assert "--witness-policy FILE or --none" in err
+    code, said, err = run("peer", "policy", "120000", "--none")
+    assert (code, said) == (2, ""), err
+    assert "is no peer of this node" in err
+
+
+def test_peer_policy_needs_the_stored_bundle_to_check_the_file_against(
+    world: World, run: Run, tmp_path: Path
+) -> None:
+    """A policy is checked against the log key of the peer's stored bundle: where that no
+    longer opens (a damaged store), the change is refused (exit 2), nothing changed."""
+    code, _, err = run("peer", "add", world.bj_url, "--pin", world.pin)
+    assert code == 0, err
+    with world.cq.node.sql.write_engine.begin() as conn:
+        conn.execute(update(PEER_TABLE).values(bundle=b"{}"))
+    held = _row(world)
+    both = _policy(world, tmp_path / "both.policy")
+    code, said, err = run("peer", "policy", "110000", "--witness-policy", both)
+    assert (code, said) == (2, ""), err
+    assert "the stored bundle of peer 110000 does not open" in err
+    assert _row(world) == held
