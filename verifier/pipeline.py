@@ -405,7 +405,12 @@ def check_status(run: _Run) -> None:
         # fine), and the status of the license issued under that id is not its status (a
         # forger must not be sent off to have "his" suspended license reinstated).
         verdict.freshness = Freshness(
-            answer.source, answer.as_of, False, answer.checkpoint_size, ledger_included=False
+            answer.source,
+            answer.as_of,
+            False,
+            answer.checkpoint_size,
+            ledger_included=False,
+            witnessing=answer.witnessing,
         )
         raise Stop(
             Status.NOT_IN_LEDGER,
@@ -416,6 +421,10 @@ def check_status(run: _Run) -> None:
         verdict.warnings.append(NO_STATUS)
         detail = answer.detail if answer else "status unknown"
         verdict.checks.append(Check("status", False, detail))
+        if answer is not None and answer.witnessing is not None:
+            # Good news withheld short of the quorum: the status source stays "none", and
+            # the verdict says how its checkpoint was witnessed.
+            verdict.freshness.witnessing = answer.witnessing
         return
     as_of = answer.as_of
     verdict.freshness = Freshness(
@@ -427,6 +436,7 @@ def check_status(run: _Run) -> None:
         answer.since,
         answer.reason,
         answer.replaced_by,
+        answer.witnessing,
     )
     if answer.source == "offline" and run.now - as_of > ctx.max_status_age:
         verdict.freshness.stale = True

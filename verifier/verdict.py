@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from verifier.witnessing import Witnessing
 
 
 class Status(StrEnum):
@@ -192,6 +195,9 @@ class Freshness:
     status_reason: str | None = None
     #: Online: the license that replaced this one (a renewal, a transfer), if any.
     replaced_by: str | None = None
+    #: Under a witness policy (online, or a peer's snapshot held to one): how the checkpoint
+    #: the status rests on was witnessed, met or not (then its good news was withheld).
+    witnessing: Witnessing | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -203,6 +209,7 @@ class Freshness:
             "status_since": self.status_since,
             "status_reason": self.status_reason,
             "replaced_by": self.replaced_by,
+            "witnessed": None if self.witnessing is None else self.witnessing.to_json(),
         }
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from keys.errors import InvalidInput
 from ledger.checkpoint import NoteVerifier
@@ -114,6 +114,20 @@ class Witnessing:
         else:
             enough = len(self.cosigners) >= self.quorum
         return enough and not self.unwitnessed
+
+    def to_json(self) -> dict[str, Any]:
+        """As a verdict's ``freshness.witnessed`` gives it (docs/DESIGN.md, Verdict): what a
+        window shows a clerk, in its own words, where :meth:`describe` is English."""
+        return {
+            "checkpoint_size": self.size,
+            "cosigners": list(self.cosigners),
+            "witnesses": self.witnesses,
+            "quorum": self.quorum,
+            "rule": None if self.rule is None else self.rule.describe(),
+            "met": self.met,
+            "extended_to": self.extended_to,
+            "unwitnessed": self.unwitnessed or None,
+        }
 
     def describe(self) -> str:
         """E.g. ``checkpoint of size 12 cosigned by 1 of 2 witnesses (eseal/500000/witness),

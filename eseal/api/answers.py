@@ -54,6 +54,43 @@ class VerdictCheck(BaseModel):
     detail: str
 
 
+class VerdictWitnessed(BaseModel):
+    """How the checkpoint a status rests on was witnessed, under the witness policy the
+    status source is held to (``Witnessing.to_json``)."""
+
+    checkpoint_size: int = Field(
+        description="The size of the checkpoint the witnesses cosigned (an older one than "
+        "freshness.checkpoint_size where extended_to is set)."
+    )
+    cosigners: list[str] = Field(
+        description="The names of the policy's witnesses (witness keys, under a policy file) "
+        "that cosigned it, in the policy's order."
+    )
+    witnesses: int = Field(
+        description="How many witnesses (witness keys, under a policy file) the policy names."
+    )
+    quorum: int = Field(
+        description="The fewest cosigners that can meet the policy: its k of the witnesses "
+        "(under a policy file, of its rule)."
+    )
+    rule: str | None = Field(
+        description="A policy file's quorum rule, e.g. 'cq = 2 of (bj, sh, gz)' or 'none'; "
+        "null for a policy of k of the witnesses."
+    )
+    met: bool = Field(
+        description="The policy is met; if not, good news (status 01, a seal active) was "
+        "withheld: status_source none, warning NO_STATUS."
+    )
+    extended_to: int | None = Field(
+        description="Where the witnessed checkpoint is an older one: the size of the "
+        "answer's checkpoint, which a consistency proof showed extends it; else null."
+    )
+    unwitnessed: str | None = Field(
+        description="What the answer relies on that lies beyond the witnessed checkpoint "
+        "(then met is false), in English; else null."
+    )
+
+
 class VerdictFreshness(BaseModel):
     status_source: Literal["offline", "online", "none"] = Field(
         description="Where the status came from: a revocation snapshot, the region's node "
@@ -74,6 +111,11 @@ class VerdictFreshness(BaseModel):
     status_reason: str | None = Field(description="The agency's reason for the status.")
     replaced_by: str | None = Field(
         description="The id of the license that replaced this one (a renewal's, a transfer's)."
+    )
+    witnessed: VerdictWitnessed | None = Field(
+        description="Under a witness policy: how the checkpoint the status rests on was "
+        "witnessed, also where its good news was withheld (met false); null where no policy "
+        "applied."
     )
 
 

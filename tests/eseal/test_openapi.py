@@ -34,6 +34,7 @@ from ledger.group_commit import CommitPending, CommitterClosed
 from ledger.store import HeadMoved, OutcomeUnknown, StoreBusy, StoreUnavailable
 from tests.eseal.conftest import BUSINESS, MARKET, NOW, business_request, make_region
 from verifier.verdict import Status
+from verifier.witnessing import Group, Witnessing
 
 #: JSON Schema's words for bounds; pydantic's argument names (ge, le, gt, lt) are none.
 NOT_JSON_SCHEMA = {"ge", "le", "gt", "lt"}
@@ -140,6 +141,20 @@ def test_the_verdict_is_described_as_answered(served: Served) -> None:
         _described(served, schema, r.json())
     status = _schema(served.spec, schema["properties"]["status"])
     assert set(status["enum"]) == {s.value for s in Status}
+    # freshness.witnessed, null without a witness policy (as above), is described as a
+    # Witnessing gives it under one (plain and under a policy file's rule).
+    freshness = _schema(served.spec, schema["properties"]["freshness"])
+    (described,) = [
+        _schema(served.spec, branch)
+        for branch in freshness["properties"]["witnessed"]["anyOf"]
+        if branch.get("type") != "null"
+    ]
+    rule = Group("both", 2, ("gd", "js"))
+    for witnessing in (
+        Witnessing(12, ("gd",), 2, 2),
+        Witnessing(6, ("gd", "js"), 2, 2, extended_to=9, unwitnessed="its …", rule=rule),
+    ):
+        _described(served, described, witnessing.to_json())
 
 
 @pytest.mark.parametrize("path", ["/v1/bundle", "/v1/revocations"])

@@ -416,9 +416,22 @@ def test_the_node_says_a_peers_status_was_witnessed(
         assert check["ok"] is True
         assert check["detail"].startswith("offline status 01 as of ")
         assert check["detail"].endswith(f"; {witnessed}")
+        as_data = {
+            "checkpoint_size": world.cosigned,
+            "cosigners": ["gd", "js"],
+            "witnesses": 2,
+            "quorum": 2,
+            "rule": "both = all of (gd, js)",
+            "met": True,
+            "extended_to": None,
+            "unwitnessed": None,
+        }
+        assert valid["freshness"]["status_source"] == "offline"
+        assert valid["freshness"]["witnessed"] == as_data
         revoked = _verify(client, world.revoked.qr_text)
         assert revoked["status"] == "REVOKED", revoked
         assert revoked["reasons"][0].endswith(f"; {witnessed}")
+        assert revoked["freshness"]["witnessed"] == as_data
 
         # Held since to a quorum its stored snapshot does not meet (浙江 added).
         strict = Path(_policy(world, tmp_path / "strict.policy", with_zj=True))
@@ -439,7 +452,13 @@ def test_the_node_says_a_peers_status_was_witnessed(
             f"{world.cosigned} cosigned by 2 of 3 witness keys (gd, js), required: quorum "
             "all3 = all of (gd, js, zj)"
         )
-        assert _verify(client, world.revoked.qr_text)["status"] == "REVOKED"
+        # Withheld: no status believed, and the verdict says why as data.
+        assert unmet["freshness"]["status_source"] == "none"
+        short = as_data | {"witnesses": 3, "quorum": 3, "rule": "all3 = all of (gd, js, zj)"}
+        assert unmet["freshness"]["witnessed"] == short | {"met": False}
+        revoked = _verify(client, world.revoked.qr_text)
+        assert revoked["status"] == "REVOKED"
+        assert revoked["freshness"]["witnessed"] == short | {"met": False}
 
 
 def test_a_peer_without_a_policy_is_synced_as_before(
@@ -459,6 +478,8 @@ def test_a_peer_without_a_policy_is_synced_as_before(
         valid = _verify(client, world.valid.qr_text)
     assert valid["colour"] == "green", valid
     assert "cosigned" not in _status_check(valid)["detail"]
+    assert valid["freshness"]["status_source"] == "offline"
+    assert valid["freshness"]["witnessed"] is None
 
 
 def _held(world: World) -> Any:

@@ -190,6 +190,17 @@ def test_a_checkpoint_its_witnesses_cosigned_passes(
         f"; checkpoint of size {size} cosigned by 1 of 1 witnesses ({BJ_NAME}), 1 required"
     )
     assert verdict["freshness"]["status_source"] == "online"
+    # And as data, for the window page to say in the clerk's words.
+    assert verdict["freshness"]["witnessed"] == {
+        "checkpoint_size": size,
+        "cosigners": [BJ_NAME],
+        "witnesses": 1,
+        "quorum": 1,
+        "rule": None,
+        "met": True,
+        "extended_to": None,
+        "unwitnessed": None,
+    }
 
     # Both named, no --quorum: both are required, and both cosigned.
     both = _witness_args(BEIJING, SHANGHAI, world=world)
@@ -199,6 +210,13 @@ def test_a_checkpoint_its_witnesses_cosigned_passes(
     assert _status_check(verdict)["detail"].endswith(
         f"cosigned by 2 of 2 witnesses ({BJ_NAME}, {SH_NAME}), 2 required"
     )
+    witnessed = verdict["freshness"]["witnessed"]
+    assert (witnessed["cosigners"], witnessed["witnesses"], witnessed["quorum"]) == (
+        [BJ_NAME, SH_NAME],
+        2,
+        2,
+    )
+    assert witnessed["met"] is True
     # The human summary says it, Chinese first.
     code, said, err = run_eseal(
         ["verify", world.qr_text, "--online", world.url, "--pin", world.pin, *both],
@@ -236,6 +254,18 @@ def test_a_quorum_the_witnesses_did_not_meet_leaves_the_status_unchecked(
         f"{size} cosigned by 1 of 2 witnesses ({BJ_NAME}), 2 required"
     )
     assert not any(c["step"] == "ledger" for c in verdict["checks"])  # nothing believed
+    # The verdict says why as data: no status believed, the witnessing short of its quorum.
+    assert verdict["freshness"]["status_source"] == "none"
+    assert verdict["freshness"]["witnessed"] == {
+        "checkpoint_size": size,
+        "cosigners": [BJ_NAME],
+        "witnesses": 2,
+        "quorum": 2,
+        "rule": None,
+        "met": False,
+        "extended_to": None,
+        "unwitnessed": None,
+    }
     code, said, err = run_eseal(
         ["verify", world.qr_text, "--online", world.url, "--pin", world.pin, *both],
         capsys,
@@ -252,6 +282,8 @@ def test_a_quorum_the_witnesses_did_not_meet_leaves_the_status_unchecked(
     assert _status_check(verdict)["detail"].endswith(
         f"cosigned by 1 of 2 witnesses ({BJ_NAME}), 1 required"
     )
+    assert verdict["freshness"]["witnessed"]["met"] is True
+    assert verdict["freshness"]["witnessed"]["quorum"] == 1
 
 
 def _proxy(world: World, edit: Any) -> OnlineStatus:
@@ -301,6 +333,9 @@ def test_answers_rest_on_the_history_the_witnesses_cosigned(
         assert verdict["status"] == "VALID"
         assert "NO_STATUS" not in verdict["warnings"]
         assert _status_check(verdict)["detail"].endswith(said)
+        assert verdict["freshness"]["witnessed"]["checkpoint_size"] == witnessed
+        assert verdict["freshness"]["witnessed"]["extended_to"] == latest
+        assert verdict["freshness"]["witnessed"]["met"] is True
 
     path = f"/v1/licenses/{world.license_id}/status"
     asked = world.get(path + "?witnessed=1").json()
@@ -319,6 +354,7 @@ def test_answers_rest_on_the_history_the_witnesses_cosigned(
     assert code == 0, err
     assert (verdict["status"], verdict["warnings"]) == ("VALID", [])
     assert "cosigned" not in _status_check(verdict)["detail"]
+    assert verdict["freshness"]["witnessed"] is None  # no policy: nothing to say
     bad = world.get(path + "?witnessed=yes")
     assert bad.status_code == 422
     assert bad.headers["content-type"].startswith("application/problem+json")
@@ -360,6 +396,16 @@ def test_a_license_issued_after_the_witnessed_checkpoint_is_not_yet_witnessed(
         f"extended by the answer's checkpoint of size {world.log.log.size()}; but its "
         f"issuance entry {index} was recorded after it"
     )
+    assert verdict["freshness"]["witnessed"] == {
+        "checkpoint_size": witnessed,
+        "cosigners": [BJ_NAME, SH_NAME],
+        "witnesses": 2,
+        "quorum": 2,
+        "rule": None,
+        "met": False,  # the quorum cosigned, but not what the answer relies on
+        "extended_to": world.log.log.size(),
+        "unwitnessed": f"its issuance entry {index} was recorded after it",
+    }
     code, said, err = run_eseal(
         ["verify", later.qr_text, "--online", world.url, "--pin", world.pin, *both],
         capsys,
@@ -396,6 +442,12 @@ def test_a_suspension_after_the_witnessed_checkpoint_counts(
         f"checkpoint of size {witnessed} cosigned by 2 of 2 witnesses ({BJ_NAME}, {SH_NAME}), "
         f"2 required, extended by the answer's checkpoint of size {latest}; but its status "
         f"entry {latest - 1} was recorded after it"
+    )
+    # Adverse news counted short of the witnesses: the verdict says so as data too.
+    assert verdict["freshness"]["status_source"] == "online"
+    assert verdict["freshness"]["witnessed"]["met"] is False
+    assert verdict["freshness"]["witnessed"]["unwitnessed"] == (
+        f"its status entry {latest - 1} was recorded after it"
     )
 
 
