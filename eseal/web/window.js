@@ -143,6 +143,7 @@
       warn_STALE_TRUST: "信任名单已过期：此后被吊销的签发密钥无法识别，请联网更新信任名单后再核验",
       warn_CLOCK_BEHIND: "设备时钟落后：本机时间早于已收到的签名数据，请校准时间",
       warn_NO_STATUS: "未能核验最新状态：无法确认是否已被撤销或暂停",
+      warn_NO_STATUS_witnessed: "未能核验最新状态：账本检查点未达到见证要求，最新状态不予采信，无法确认是否已被撤销或暂停；请稍后再核验",
       warn_DOCUMENT_NOT_COMPARED: "未比对文件：印章有效，但未提供盖章前的原始文件，无法确认文件未被改动。如需比对，请在下方选择盖章前的原始文件",
       warn_HOLDER_NOT_COMPARED: "未能核对持证人：证照有效，但证照未载明可比对的证件号码，请人工核对持证人姓名与身份证件",
       invalid_caveat: "未通过核验：以下内容仅供参考，不能作为有效凭证。",
@@ -211,6 +212,20 @@
       transferred_away_note: (id) => `该证照已转出至其他地区，新证照：${id}，请向现发证机关核实`,
       fr_replaced_by: "新证编号",
       fr_region: "信任地区",
+      fr_witnessed: "见证",
+      // w: freshness.witnessed (verifier.witnessing.Witnessing.to_json), checked by witnessed().
+      wit_signed: (w) =>
+        `账本检查点（共 ${w.size} 条记录）经 ${w.cosigners.length} 个${w.rule === null ? "见证方" : "见证密钥"}` +
+        (w.cosigners.length ? `（${w.cosigners.join("、")}）` : "") + "共同签署",
+      wit_required: (w) =>
+        w.rule === null ? `要求：${w.quorum} 个（共 ${w.witnesses} 个）`
+        : w.rule === "none" ? "要求：无需见证（quorum none）"
+        : `要求：见证策略 ${w.rule}`,
+      wit_extended: (m) => `本次状态所依据的检查点（共 ${m} 条记录）经一致性证明延续该检查点`,
+      wit_unwitnessed: "但本次状态所依据的账本记录晚于该检查点，尚未经见证",
+      wit_unmet: "未达到见证要求：",
+      wit_withheld: "最新状态不予采信",
+      wit_adverse: "账本所证明的状态变更仍然有效",
       ago: (s) => `（${s}前）`,
       unit_min: "分钟",
       unit_hour: "小时",
@@ -361,6 +376,7 @@
       warn_STALE_TRUST: "The trust list is stale: signing keys revoked since are not known; update it online and check again",
       warn_CLOCK_BEHIND: "Device clock is behind: this computer's time is earlier than signed data it has seen; correct the clock",
       warn_NO_STATUS: "Latest status could not be checked: it may have been revoked or suspended",
+      warn_NO_STATUS_witnessed: "Latest status could not be checked: the ledger checkpoint does not meet the witness requirement, so the latest status is not believed and it may have been revoked or suspended; check again later",
       warn_DOCUMENT_NOT_COMPARED: "File not compared: the seal is valid, but without the original file it cannot show the file is unchanged. To compare, choose the original file (before stamping) below",
       warn_HOLDER_NOT_COMPARED: "Holder not checked: the license is valid, but it carries no id number to compare; check the holder's name against their ID card",
       invalid_caveat: "Not verified: the content below is for reference only and is not valid proof.",
@@ -429,6 +445,19 @@
       transferred_away_note: (id) => `Transferred to another region; the new license: ${id}. Confirm with its issuing agency`,
       fr_replaced_by: "Replaced by",
       fr_region: "Trusted region",
+      fr_witnessed: "Witnessed",
+      wit_signed: (w) =>
+        `Ledger checkpoint of ${w.size} entries cosigned by ${w.cosigners.length} ${w.rule === null ? "witness" : "witness key"}${w.cosigners.length === 1 ? "" : "s"}` +
+        (w.cosigners.length ? ` (${w.cosigners.join(", ")})` : ""),
+      wit_required: (w) =>
+        w.rule === null ? `required: ${w.quorum} of ${w.witnesses}`
+        : w.rule === "none" ? "required: none (quorum none)"
+        : `required: policy ${w.rule}`,
+      wit_extended: (m) => `the status rests on a checkpoint of ${m} entries, proved to extend it`,
+      wit_unwitnessed: "but the ledger entries the status rests on were recorded after it, not yet witnessed",
+      wit_unmet: "Witness requirement not met: ",
+      wit_withheld: "the latest status is not believed",
+      wit_adverse: "the status change the ledger proves still counts",
       ago: (s) => ` (${s} ago)`,
       unit_min: " min",
       unit_hour: " h",
@@ -930,7 +959,11 @@
     }
     else if (colour === "amber") {
       title = `${title} · ${t("caution")}`;
-      notes = warnings.map((w) => known("warn_" + w, w));
+      // Good news withheld for want of witnesses: said so, not as a status merely unchecked.
+      const fr = v.freshness && typeof v.freshness === "object" ? v.freshness : {};
+      const unmet = witnessed(fr);
+      const withheld = unmet !== null && !unmet.met;
+      notes = warnings.map((w) => known(w === "NO_STATUS" && withheld ? "warn_NO_STATUS_witnessed" : "warn_" + w, w));
     } else notes = [t("all_passed")];
     const iconKind = !valid ? "bad" : colour === "amber" ? "warn" : "ok";
     setBanner(valid ? colour : "red", iconKind, title, String(v.status), notes);
@@ -1240,8 +1273,41 @@
     if (typeof fr.checkpoint_size === "number") {
       addField(el.freshness, t("fr_checkpoint"), t("fr_checkpoint_size", fr.checkpoint_size));
     }
+    const w = witnessed(fr);
+    if (w !== null) {
+      // Under a witness policy: who cosigned the checkpoint the status rests on, and whether
+      // that met the policy; short of it, good news was withheld (amber, as stale data is).
+      const parts = [t("wit_signed", w), t("wit_required", w)];
+      if (w.extendedTo !== null) parts.push(t("wit_extended", w.extendedTo));
+      if (w.unwitnessed) parts.push(t("wit_unwitnessed"));
+      const sep = state.lang === "zh" ? "；" : "; ";
+      if (!w.met) parts.push(t(fr.status_source === "online" || fr.status_source === "offline" ? "wit_adverse" : "wit_withheld"));
+      const said = (w.met ? "" : t("wit_unmet")) + parts.join(sep);
+      addField(el.freshness, t("fr_witnessed"), said, w.met ? "wide" : "wide alert");
+    }
     if (issuer.region_name) addField(el.freshness, t("fr_region"), `${issuer.region_name}（${issuer.region}）`);
     addField(el.freshness, t("fr_checked_at"), formatTime(v.checked_at));
+  }
+
+  // The verdict's freshness.witnessed (how the checkpoint its status rests on was witnessed,
+  // under a witness policy), or null where there is none or it is not as the node writes it.
+  function witnessed(fr) {
+    const w = fr.witnessed;
+    if (!w || typeof w !== "object") return null;
+    const count = (n) => typeof n === "number" && Number.isInteger(n) && n >= 0;
+    if (!count(w.checkpoint_size) || !count(w.witnesses) || !count(w.quorum)) return null;
+    if (typeof w.met !== "boolean" || !Array.isArray(w.cosigners)) return null;
+    if (!w.cosigners.every((c) => typeof c === "string")) return null;
+    return {
+      size: w.checkpoint_size,
+      cosigners: w.cosigners,
+      witnesses: w.witnesses,
+      quorum: w.quorum,
+      rule: typeof w.rule === "string" ? w.rule : null,
+      met: w.met,
+      extendedTo: count(w.extended_to) ? w.extended_to : null,
+      unwitnessed: typeof w.unwitnessed === "string" && w.unwitnessed !== "",
+    };
   }
 
   // One line in the clerk's language for a check: what passing means, or why it failed.

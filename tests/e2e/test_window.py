@@ -1177,6 +1177,118 @@ def test_warnings_are_amber_and_data_is_text(opened: Opened, site: Site) -> None
     _shot(page, "amber")
 
 
+def test_how_the_status_was_witnessed_is_said_in_the_clerks_words(
+    opened: Opened, site: Site
+) -> None:
+    """A status held to a witness policy (online, or a peer's snapshot): the freshness panel
+    says who cosigned the checkpoint and what the policy required, in Chinese; short of it,
+    amber, that the latest status was withheld, and the banner says why it is unchecked.
+    In English too; a verdict with no policy has no such line."""
+    bj, sh = "eseal/110000/witness", "eseal/310000/witness"
+    witnessed = {
+        "checkpoint_size": 12,
+        "cosigners": [bj, sh],
+        "witnesses": 2,
+        "quorum": 2,
+        "rule": None,
+        "met": True,
+        "extended_to": None,
+        "unwitnessed": None,
+    }
+    answering: dict[str, dict[str, object]] = {}
+
+    def with_witnesses(route: Route) -> None:
+        verdict = route.fetch().json()
+        assert verdict["freshness"]["witnessed"] is None  # the node's own: no policy
+        verdict.update(answering.get("verdict", {}))
+        verdict["freshness"].update(answering["freshness"])
+        if verdict["freshness"]["status_source"] == "none":  # withheld: as the node says it
+            verdict["checks"] = [c for c in verdict["checks"] if c["step"] != "ledger"]
+            (status,) = [c for c in verdict["checks"] if c["step"] == "status"]
+            status.update(ok=False, detail="the node's checkpoint is not witnessed as required")
+        route.fulfill(json=verdict)
+
+    page = opened.page
+    page.route("**/v1/verify", with_witnesses)
+    row = page.locator("#freshness .field").filter(has=page.locator("dt", has_text="见证"))
+
+    answering["freshness"] = {"status_source": "online", "witnessed": witnessed}
+    _paste(page, site.valid_text)
+    expect(page.locator("#banner")).to_have_attribute("data-state", "green")
+    expect(row.locator("dd")).to_have_text(
+        f"账本检查点（共 12 条记录）经 2 个见证方（{bj}、{sh}）共同签署；要求：2 个（共 2 个）"
+    )
+    expect(row).not_to_have_class(re.compile(r"\balert\b"))
+
+    # Good news withheld for want of the quorum: amber, the reason said.
+    answering["verdict"] = {"colour": "amber", "warnings": ["NO_STATUS"]}
+    answering["freshness"] = {
+        "status_source": "none",
+        "status_as_of": None,
+        "checkpoint_size": None,
+        "ledger_included": None,
+        "witnessed": witnessed | {"cosigners": [bj], "met": False},
+    }
+    _paste(page, site.valid_text)
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "amber")
+    expect(banner).to_contain_text("账本检查点未达到见证要求，最新状态不予采信")
+    expect(row.locator("dd")).to_have_text(
+        f"未达到见证要求：账本检查点（共 12 条记录）经 1 个见证方（{bj}）共同签署；"
+        "要求：2 个（共 2 个）；最新状态不予采信"
+    )
+    expect(row).to_have_class(re.compile(r"\balert\b"))
+    _shot(page, "witness-unmet")
+    page.locator("#lang").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    english = page.locator("#freshness .field").filter(has=page.locator("dt", has_text="Witnessed"))
+    expect(english.locator("dd")).to_have_text(
+        f"Witness requirement not met: Ledger checkpoint of 12 entries cosigned by 1 witness "
+        f"({bj}); required: 2 of 2; the latest status is not believed"
+    )
+    expect(banner).to_contain_text("does not meet the witness requirement")
+    page.locator("#lang").click()
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+
+    # Under a policy file, an older witnessed checkpoint the answer's extends, an entry
+    # beyond it: a revocation proved by the ledger still counts.
+    answering["verdict"] = {"status": "REVOKED", "valid": False, "colour": "red"}
+    answering["verdict"] |= {"warnings": [], "reasons": ["status 07 …"]}
+    answering["freshness"] = {
+        "status_source": "online",
+        "checkpoint_size": 20,
+        "witnessed": witnessed
+        | {
+            "cosigners": ["gd", "js"],
+            "quorum": 2,
+            "rule": "both = all of (gd, js)",
+            "met": False,
+            "extended_to": 20,
+            "unwitnessed": "its status entry 19 was recorded after it",
+        },
+    }
+    _paste(page, site.valid_text)
+    expect(banner).to_have_attribute("data-state", "red")
+    expect(row.locator("dd")).to_have_text(
+        "未达到见证要求：账本检查点（共 12 条记录）经 2 个见证密钥（gd、js）共同签署；"
+        "要求：见证策略 both = all of (gd, js)；本次状态所依据的检查点（共 20 条记录）经一致性"
+        "证明延续该检查点；但本次状态所依据的账本记录晚于该检查点，尚未经见证；账本所证明的状态"
+        "变更仍然有效"
+    )
+
+    # No policy, or a witnessed that is not as the node writes it: no line, no error.
+    for odd in (None, "2 of 2", {"checkpoint_size": "12"}, witnessed | {"cosigners": [1]}):
+        answering.pop("verdict")
+        answering["freshness"] = {"witnessed": odd}
+        with page.expect_response("**/v1/verify"):
+            _paste(page, site.valid_text)
+        _settled(page)
+        expect(page.locator("#banner")).to_have_attribute("data-state", "green")
+        expect(page.locator("#freshness")).to_contain_text("核验时间")
+        expect(row).to_have_count(0)
+        answering["verdict"] = {}
+
+
 def test_a_red_verdict_reached_with_the_clock_behind_says_so(opened: Opened, site: Site) -> None:
     """Expired only at the region's signed time (the device's clock is behind it): red, and
     the clerk is told, in Chinese, that the clock is behind, not only that it expired."""
