@@ -99,11 +99,23 @@ def presented_id(raw: str) -> str:
     return s
 
 
+def _could_be(holder: Holder, presented: str) -> bool:
+    """Whether ``presented`` could be a natural person's number, by what the license shows:
+    it is an identity number (a credit code is not), and its check character is the one
+    shown. What cannot be the number is then told apart without a derivation."""
+    if not _is_identity_number(presented):
+        return False
+    shown_check = holder.id_display[-1:] if holder.id_display else ""
+    return not shown_check or presented[-1] == shown_check
+
+
 def compare(holder: Holder, presented: str) -> bool | None:
     """Whether the normalised ``presented`` id is the holder's: True, False, or None when
     the license carries nothing to compare it with (a legal person's without "id", a
-    natural person's without "ia" or "ih"). Constant time in the presented id; a license
-    with "ia" costs one Argon2id derivation (about 22 ms)."""
+    natural person's without "ia" or "ih"). Constant time in the presented id beyond what
+    the license shows; a license with "ia" costs one Argon2id derivation (about 22 ms),
+    unless the presented id is no identity number or its check character is not the one
+    shown, which cannot be the holder's."""
     if holder.kind == "L":
         if holder.id_display is None:
             return None
@@ -112,8 +124,9 @@ def compare(holder: Holder, presented: str) -> bool | None:
     if holder.id_salt is None:
         return None
     if holder.id_argon2 is not None:
-        derived = holder_id_argon2(presented, holder.id_salt)
-        return hmac.compare_digest(derived, holder.id_argon2)
+        return _could_be(holder, presented) and hmac.compare_digest(
+            holder_id_argon2(presented, holder.id_salt), holder.id_argon2
+        )
     if holder.id_hash is not None:
         return hmac.compare_digest(holder_id_hash(presented, holder.id_salt), holder.id_hash)
     return None

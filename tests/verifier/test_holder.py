@@ -24,6 +24,8 @@ from tests.eseal.conftest import (
     make_region,
     worker_request,
 )
+from verifier import claims as claims_module
+from verifier import holder as holder_module
 from verifier.document import LicenseClaims, decode
 from verifier.holder import HolderNotApplicable, InvalidHolderId, presented_id
 from verifier.pipeline import VerifyContext, verify_text
@@ -187,6 +189,32 @@ def test_plain_verification_derives_no_argon2id(
     assert verify_text(business, _ctx(region), holder_id=CREDIT_CODE).status is Status.VALID
     with pytest.raises(AssertionError, match="derived"):
         verify_text(worker, _ctx(region), holder_id=ID_NUMBER)
+
+
+def test_what_cannot_be_the_holders_number_is_told_apart_without_argon2id(
+    region: Region, worker: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A company's credit code, or an identity number whose check character is not the one
+    the license shows, cannot be a natural person's number: a mismatch without the ~22 ms
+    derivation (a clerk's typing slip answers at once, and a stream of such guesses costs
+    the node nothing). A number with the shown check character is derived and compared."""
+    derived: list[str] = []
+    real = claims_module.holder_id_argon2
+
+    def counted(number: str, salt: bytes) -> bytes:
+        derived.append(number)
+        return real(number, salt)
+
+    monkeypatch.setattr(holder_module, "holder_id_argon2", counted)
+    for presented in (CREDIT_CODE, OTHER_ID_NUMBER):  # ...7, where the license shows X
+        verdict = verify_text(worker, _ctx(region), holder_id=presented)
+        assert verdict.status is Status.HOLDER_MISMATCH
+        assert verdict.reasons == ["the presented id is not the holder's identity number"]
+    assert derived == []
+    near = "11010519491231010X"
+    assert verify_text(worker, _ctx(region), holder_id=near).status is Status.HOLDER_MISMATCH
+    assert verify_text(worker, _ctx(region), holder_id=ID_NUMBER).status is Status.VALID
+    assert derived == [near, ID_NUMBER]
 
 
 def test_a_revoked_license_keeps_its_own_status_whoever_presents_it(region: Region) -> None:
