@@ -340,11 +340,17 @@ def holder_id_option(value: str | None) -> str | None:
     if value != "-":
         return value
     if sys.stdin.isatty():
-        said: str = typer.prompt("holder's id number", hide_input=True, err=True)
-        return said
-    line = sys.stdin.readline(MAX_PRESENTED + 2).rstrip("\r\n")
+        line: str = typer.prompt("holder's id number", hide_input=True, err=True)
+    else:
+        line = sys.stdin.readline(MAX_PRESENTED + 2).rstrip("\r\n")
+        if len(line) > MAX_PRESENTED:  # the rest of the line was left unread: not cut short
+            raise InvalidInput(
+                f"the holder's id number on standard input (--holder-id -) is over "
+                f"{MAX_PRESENTED} characters: give the 18-character number on a line of its own"
+            )
     if not line.strip():
-        # Closed, empty or a blank line: taken as "no number", an issuance would go without
+        # Closed, empty or a blank line (or only spaces typed at the prompt, which asks
+        # again only for nothing at all): taken as "no number", an issuance would go without
         # it and a renewal keep the old form, as if made with the number.
         raise InvalidInput("no holder's id number on standard input (--holder-id -)")
     return line

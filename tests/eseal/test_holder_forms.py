@@ -35,7 +35,7 @@ from tests.eseal.conftest import (
 )
 from verifier import holder as holder_module
 from verifier.document import Holder, LicenseClaims, decode, holder_id_argon2
-from verifier.holder import compare
+from verifier.holder import MAX_PRESENTED, compare
 
 HOUSING_AGENT = Principal("agency", HOUSING)
 MARKET_AGENT = Principal("agency", MARKET)
@@ -349,5 +349,98 @@ def test_the_clis_holder_id_dash_refuses_no_number_on_standard_input(
         code, out, err = eseal(*args)
         assert (code, out) == (2, ""), (args, err)
         assert "no holder's id number on standard input" in err, err
+    with Node.open(tmp_path) as node:
+        assert node.log.size() == before
+
+
+class _Terminal(io.StringIO):
+    """Standard input that says it is a terminal (what is typed comes through getpass)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("typed", ["   ", "\t"])
+def test_the_clis_holder_id_dash_refuses_a_blank_answer_at_the_terminal_prompt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, typed: str
+) -> None:
+    """In a terminal, ``--holder-id -`` asks for the number (unechoed); the prompt asks again
+    only for nothing at all, so only spaces typed came back as the answer, which issue took
+    for "no number" (a license without it, exit 0) and renew for "keep the old form". It is
+    refused (exit 2), nothing signed, as a blank line on a pipe is; a number typed is used."""
+    made = make_region(tmp_path)
+    old = _legacy(made)
+    before = made.node.log.size()
+    made.node.close()
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    asked: list[str] = []
+
+    def eseal(answer: str, *args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.stdin", _Terminal(""))
+
+        def getpass(prompt: str = "") -> str:
+            asked.append(prompt)
+            return answer
+
+        monkeypatch.setattr("getpass.getpass", getpass)
+        return run_eseal(["--data", str(tmp_path), *args], capsys, monkeypatch)
+
+    req = worker_request()
+    fields = [f"--field={name}={value}" for name, value in req.fields.items()]
+    issue_args = ["--agency", HOUSING, "--type", WORKER, "--holder", req.holder_name]
+    for args in (
+        ("license", "issue", *issue_args, *fields, "--holder-id", "-"),
+        ("license", "renew", old, "--holder-id", "-"),
+        ("verify", "ES1:X", "--holder-id", "-"),
+    ):
+        code, out, err = eseal(typed, *args)
+        assert (code, out) == (2, ""), (args, err)
+        assert "no holder's id number on standard input" in err, err
+    assert len(asked) == 3, asked  # asked at the terminal each time, not read from a pipe
+    with Node.open(tmp_path) as node:
+        assert node.log.size() == before
+
+    code, out, err = eseal(
+        f" {NUMBER} ", "--json", "license", "issue", *issue_args, *fields, "--holder-id", "-"
+    )
+    assert code == 0, err
+    assert NUMBER not in out + err
+    holder = _holder(json.loads(out)["qr_text"])
+    assert holder.id_display == SHOWN
+    assert compare(holder, NUMBER) is True
+
+
+def test_the_clis_holder_id_dash_refuses_a_line_over_the_limit_on_standard_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Standard input is read up to MAX_PRESENTED characters (and a line break): a longer
+    line was cut there and the rest left unread, so a number, spaces and then anything at
+    all was issued as that number (exit 0) where ``--holder-id`` given the same line refuses
+    it. A line over the limit is refused (exit 2) on issue, renew and verify alike."""
+    made = make_region(tmp_path)
+    old = _legacy(made)
+    before = made.node.log.size()
+    made.node.close()
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    typed = NUMBER + " " * (MAX_PRESENTED + 2 - len(NUMBER)) + "not a number\n"
+
+    def eseal(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(typed))
+        return run_eseal(["--data", str(tmp_path), *args], capsys, monkeypatch)
+
+    req = worker_request()
+    fields = [f"--field={name}={value}" for name, value in req.fields.items()]
+    issue_args = ["--agency", HOUSING, "--type", WORKER, "--holder", req.holder_name]
+    code, _, err = eseal("license", "issue", *issue_args, *fields, "--holder-id", typed.strip())
+    assert code == 2, err  # given on the command line, the same line is refused
+    for args in (
+        ("license", "issue", *issue_args, *fields, "--holder-id", "-"),
+        ("license", "renew", old, "--holder-id", "-"),
+        ("verify", "ES1:X", "--holder-id", "-"),
+    ):
+        code, out, err = eseal(*args)
+        assert (code, out) == (2, ""), (args, err)
+        assert f"is over {MAX_PRESENTED} characters" in err, err
+        assert NUMBER not in err
     with Node.open(tmp_path) as node:
         assert node.log.size() == before
