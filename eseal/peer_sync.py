@@ -198,31 +198,41 @@ def set_peer_policy(node: Node, region: str, witness_policy: tuple[bytes, str] |
     call it; it must name the log key of the peer's stored bundle), or to no witnesses
     (None). The files held stay: the verify cache reopens the peer under the new policy
     (a stored snapshot its quorum does not meet has its good news withheld), and the next
-    sync asks for the snapshot as the policy needs it."""
+    sync asks for the snapshot as the policy needs it. The policy is stored only beside the
+    bundle it was checked against: one a sync stored meanwhile (its log key perhaps another)
+    refuses the change."""
     peer = get_peer(node, region)
+    where = [PEER_TABLE.c.region == peer.region, PEER_TABLE.c.root_key_id == peer.root_key_id]
     policy = None
     if witness_policy is not None:
         with node.sql.read_engine.connect() as conn:
-            stored = conn.execute(
-                select(PEER_TABLE.c.bundle).where(PEER_TABLE.c.region == peer.region)
-            ).scalar()
+            stored = conn.execute(select(PEER_TABLE.c.bundle).where(*where)).scalar()
+        if stored is None:
+            raise UnknownPeer(f"region {peer.region} was removed or re-pinned meanwhile")
         root = bytes.fromhex(peer.root_key_id)
         try:
-            bundle = open_bundle(bytes(stored or b""), pinned_roots={root})
+            bundle = open_bundle(bytes(stored), pinned_roots={root})
         except EsealError as e:
             raise PeerFileRefused(
                 f"the stored bundle of peer {peer.region} does not open ({e.message}): "
                 "run eseal peer sync first"
             ) from e
         policy = read_policy(*witness_policy, bundle)
+        where.append(PEER_TABLE.c.bundle == bytes(stored))
     with node.sql.write_engine.begin() as conn:
         moved = conn.execute(
             update(PEER_TABLE)
-            .where(PEER_TABLE.c.region == peer.region, PEER_TABLE.c.root_key_id == peer.root_key_id)
+            .where(*where)
             .values(witness_policy=policy, changes=PEER_TABLE.c.changes + 1)
         )
         if moved.rowcount != 1:
-            raise UnknownPeer(f"region {peer.region} was removed or re-pinned meanwhile")
+            held = conn.execute(select(PEER_TABLE.c.region).where(*where[:2])).first()
+            if held is None:
+                raise UnknownPeer(f"region {peer.region} was removed or re-pinned meanwhile")
+            raise PeerFileRefused(
+                f"the stored bundle of peer {peer.region} was replaced meanwhile (a sync): "
+                "run eseal peer policy again, to check the policy against the new one"
+            )
     return get_peer(node, peer.region)
 
 

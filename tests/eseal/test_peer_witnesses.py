@@ -6,6 +6,7 @@ carries the witnesses' lines, which readers that do not know their keys ignore."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -18,12 +19,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
+from eseal import peer_sync
 from eseal.agencies import Principal, add_agency
 from eseal.api.app import create_app
 from eseal.licenses import IssueRequest, change_status, issue
 from eseal.node import Node, init_node
 from eseal.peers import PEER_TABLE
-from eseal.trust_export import export_bundle, export_snapshot
+from eseal.trust_export import build_bundle, export_bundle, export_snapshot
 from eseal.witness import add_log, require_witness_key
 from eseal.witness_ask import add_witness, ask, cosigned_checkpoint
 from ledger.checkpoint import Checkpoint, signature_line, verify_checkpoint
@@ -42,7 +44,7 @@ from tests.eseal.test_postgres import postgres_node
 from tests.postgres import postgres_url
 from tests.vectors import independent
 from verifier.revocation import build_snapshot, open_snapshot, sign_snapshot
-from verifier.trust import TrustStore, open_bundle
+from verifier.trust import TrustStore, open_bundle, sign_bundle
 from verifier.witness_policy import parse_policy
 
 Run = Callable[..., tuple[int, str, str]]
@@ -665,3 +667,53 @@ def test_peer_policy_needs_the_stored_bundle_to_check_the_file_against(
     assert (code, said) == (2, ""), err
     assert "the stored bundle of peer 110000 does not open" in err
     assert _row(world) == held
+
+
+def test_peer_policy_refuses_when_a_sync_replaced_the_bundle_it_was_checked_against(
+    world: World, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The policy is checked against the stored bundle's log key, then stored: a sync that
+    stored the peer's next bundle in between (under its new log key) left a policy naming
+    the old key only, which every later sync and the verify cache refuse to apply (the
+    peer's snapshot then gives no status). The policy is stored only with the bundle it was
+    checked against: else refused (exit 2), nothing changed, and asked again it is checked
+    against the new bundle."""
+    code, _, err = run("peer", "add", world.bj_url, "--pin", world.pin)
+    assert code == 0, err
+    rotated = dataclasses.replace(
+        build_bundle(world.bj, now=int(time.time()) + 1),
+        log_verifier=world.cq.node.config.log_verifier,  # the peer moved to another log key
+    )
+    data = sign_bundle(rotated, world.bj.require_root_key())
+    real = peer_sync.read_policy
+    synced: list[bool] = []
+
+    def synced_meanwhile(*args: Any) -> str:
+        checked = real(*args)
+        if not synced:  # the sync commits once the file was checked, before it is stored
+            synced.append(True)
+            with world.cq.node.sql.write_engine.begin() as conn:
+                conn.execute(
+                    update(PEER_TABLE).values(
+                        bundle=data,
+                        bundle_issued_at=rotated.issued_at,
+                        changes=PEER_TABLE.c.changes + 1,
+                    )
+                )
+        return checked
+
+    monkeypatch.setattr(peer_sync, "read_policy", synced_meanwhile)
+    held = _row(world)
+    both = _policy(world, tmp_path / "both.policy")
+    code, said, err = run("peer", "policy", "110000", "--witness-policy", both)
+    assert synced == [True]
+    assert (code, said) == (2, ""), err
+    assert "the stored bundle of peer 110000 was replaced meanwhile" in err
+    after = _row(world)
+    assert (after["witness_policy"], after["bundle"]) == (None, data)
+    assert after["changes"] == held["changes"] + 1  # the sync's, not the policy's
+
+    code, said, err = run("peer", "policy", "110000", "--witness-policy", both)
+    assert (code, said) == (2, ""), err  # checked against the bundle now held
+    assert "names no log key" in err
+    assert _row(world)["witness_policy"] is None
