@@ -125,6 +125,30 @@ def _snapshot_newer(held: bytes, snapshot: RevocationSnapshot, bundle: TrustBund
     return snapshot.cut > before.cut
 
 
+def _why_older(held: bytes, snapshot: RevocationSnapshot, bundle: TrustBundle, peer: Peer) -> str:
+    """Why a peer's ``snapshot`` is as of a time before the ``held`` one's: for a peer held
+    to witnesses, one cut at a checkpoint below the held one's is the witnessed cut while
+    the one held was stored under no policy or another (``eseal peer policy``), and the
+    held one stays until the witnesses cosign a checkpoint as large; else a clock or a
+    replay."""
+    plain = "a node whose clock went back, or an old snapshot replayed"
+    if peer.witness_policy is None:
+        return plain
+    try:
+        before = open_snapshot(held, TrustStore(newest_per_root([bundle])))
+    except EsealError:
+        return plain
+    size, held_size = snapshot.cut[1], before.cut[1]
+    if size >= held_size:
+        return plain
+    return (
+        f"cut at the checkpoint of size {size} the witnesses cosigned, below the one held, "
+        f"of size {held_size}, stored under another witness policy or none: it stays, its "
+        "good news withheld, until the witnesses cosign a checkpoint of that size or more; "
+        f"or {plain}"
+    )
+
+
 def read_policy(data: bytes, source: str, bundle: TrustBundle) -> str:
     """The witness policy file ``data`` (named ``source`` in refusals) as stored with a
     peer: parsed strictly, and naming a quorum for the log key of the peer's ``bundle``."""
@@ -304,8 +328,9 @@ def _sync_one(node: Node, peer: Peer, *, now: int) -> Synced:
         if row.snapshot_as_of is not None and snapshot.as_of < row.snapshot_as_of:
             raise PeerFileRefused(
                 f"the snapshot of {base} is as of {utc_time(snapshot.as_of)}, before the one "
-                f"held ({utc_time(row.snapshot_as_of)}): refused (a node whose clock went "
-                "back, or an old snapshot replayed)"
+                f"held ({utc_time(row.snapshot_as_of)}): refused ("
+                + _why_older(bytes(row.snapshot), snapshot, bundle, peer)
+                + ")"
             )
         bundle_new = bytes(row.bundle) != data
         snapshot_new = row.snapshot is None or bytes(row.snapshot) != raw

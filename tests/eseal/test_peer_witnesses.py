@@ -717,3 +717,35 @@ def test_peer_policy_refuses_when_a_sync_replaced_the_bundle_it_was_checked_agai
     assert (code, said) == (2, ""), err  # checked against the bundle now held
     assert "names no log key" in err
     assert _row(world)["witness_policy"] is None
+
+
+def test_a_sync_after_peer_policy_says_why_the_witnessed_snapshot_waits(
+    world: World, run: Run, tmp_path: Path
+) -> None:
+    """A peer synced under no policy holds a snapshot cut at its latest checkpoint; held to
+    witnesses (``peer policy``), its next sync asks for the witnessed cut, older, as of an
+    earlier second: refused, the one held kept (its revocations stand, its good news
+    withheld), which the error said was a clock gone back or a replay. It now says that the
+    held one stays until the witnesses cosign a checkpoint as large."""
+    code, _, err = run("peer", "add", world.bj_url, "--pin", world.pin)
+    assert code == 0, err
+    code, _, err = run("peer", "sync")
+    assert code == 0, err
+    held = _row(world)
+    latest = world.bj.log.size()
+    assert latest > world.cosigned
+    both = _policy(world, tmp_path / "both.policy")
+    code, _, err = run("peer", "policy", "110000", "--witness-policy", both)
+    assert code == 0, err
+    code, _, err = run("peer", "sync")
+    assert code == 1
+    assert (
+        f"cut at the checkpoint of size {world.cosigned} the witnesses cosigned, below the "
+        f"one held, of size {latest}, stored under another witness policy or none: it stays"
+    ) in err, err
+    assert "until the witnesses cosign a checkpoint of that size or more" in err
+    after = _row(world)
+    assert (after["snapshot"], after["snapshot_as_of"]) == (
+        held["snapshot"],
+        held["snapshot_as_of"],
+    )
