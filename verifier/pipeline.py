@@ -393,12 +393,7 @@ def check_status(run: _Run) -> None:
     else:
         answer = source.license_status(signer.bundle, doc)
     if answer is not None and answer.key_revoked:
-        # Newer than the bundle: the region revoked this key since the bundle was cut.
-        raise Stop(
-            Status.KEY_REVOKED,
-            f"{answer.detail or 'the signing key is revoked'} "
-            f"({answer.source}, as of {beijing_day(answer.as_of)})",
-        )
+        raise _key_revoked(verdict, answer)
     if answer is not None and answer.ledger_included is False:
         # The region's own node does not know this document, or the ledger records another
         # document under its license id: nothing proves this one's issuance (unknown is not
@@ -452,6 +447,25 @@ def check_status(run: _Run) -> None:
         raise Stop(status, said + _witnessed(answer))
     said = f"{answer.source} status 01 as of {beijing_day(as_of)}"
     verdict.checks.append(Check("status", True, said + _witnessed(answer)))
+
+
+def _key_revoked(verdict: Verdict, answer: StatusAnswer) -> Stop:
+    """The stop of a signing key the source knows was revoked, newer than the bundle (the
+    region revoked it since the bundle was cut). Under a witness policy (a peer's snapshot
+    held to one) it counts met or not, and the verdict says how the checkpoint was
+    witnessed, as of any adverse status: in its reason and ``freshness.witnessed``."""
+    if answer.witnessing is not None:
+        verdict.freshness = Freshness(
+            answer.source,
+            answer.as_of,
+            checkpoint_size=answer.checkpoint_size,
+            witnessing=answer.witnessing,
+        )
+    return Stop(
+        Status.KEY_REVOKED,
+        f"{answer.detail or 'the signing key is revoked'} "
+        f"({answer.source}, as of {beijing_day(answer.as_of)})" + _witnessed(answer),
+    )
 
 
 def _witnessed(answer: StatusAnswer) -> str:

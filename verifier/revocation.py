@@ -322,7 +322,7 @@ class SnapshotStatus:
         witnessing = self._witnessing.get(region)
         if witnessing is None:
             return answer
-        if witnessing.met or answer.code != "01":
+        if witnessing.met or answer.code != "01":  # (a key revoked has no code: adverse)
             return replace(answer, witnessing=witnessing)
         return StatusAnswer(
             None,
@@ -344,13 +344,15 @@ class SnapshotStatus:
                 detail=f"no revocation snapshot of region {bundle.region}",
             )
         if snapshot.keys_revoked and doc.kid.hex() in snapshot.keys_revoked:
-            return StatusAnswer(
+            # Adverse news: it counts met or not, and says how the checkpoint was witnessed.
+            revoked = StatusAnswer(
                 None,
                 "offline",
                 snapshot.as_of,
                 key_revoked=True,
                 detail=f"the signing key {doc.kid.hex()} is revoked",
             )
+            return self._witnessed(bundle.region, revoked)
         if claims.issued_at > snapshot.as_of:
             return StatusAnswer(
                 None,

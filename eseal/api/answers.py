@@ -67,7 +67,8 @@ class VerdictWitnessed(BaseModel):
         "that cosigned it, in the policy's order."
     )
     witnesses: int = Field(
-        description="How many witnesses (witness keys, under a policy file) the policy names."
+        description="How many witnesses the policy names (under a policy file, how many "
+        "witness keys its quorum holds)."
     )
     quorum: int = Field(
         description="The fewest cosigners that can meet the policy: its k of the witnesses "

@@ -17,6 +17,7 @@ from eseal.node import Node
 from eseal.seals import create_seal, get_seal, revoke_seal
 from eseal.trust_export import LocalStatus, build_bundle, export_snapshot
 from keys.errors import CheckFailed, InvalidInput
+from ledger.checkpoint import verify_checkpoint
 from tests.eseal.conftest import MARKET, NOW, Region, business_request, make_region
 from tests.verifier.conftest import traced
 from verifier.claims import MAX_TIME
@@ -26,6 +27,7 @@ from verifier.pipeline import VerifyContext, verify_text
 from verifier.revocation import MalformedSnapshot, SnapshotStatus, _parse, open_snapshot
 from verifier.trust import TrustStore
 from verifier.verdict import NO_STATUS, STALE_STATUS, Status
+from verifier.witnessing import Witnessing
 
 AGENT = Principal("agency", MARKET)
 
@@ -243,6 +245,23 @@ def test_a_key_revoked_since_the_bundle_is_known_from_the_snapshot(
         assert verdict.checks[-1].step == "status"
         # Without the snapshot the old bundle alone cannot know: valid, status not checked.
         assert verify_text(issued.qr_text, VerifyContext(store, NOW + 700)).valid
+
+        # A peer's snapshot held to a witness policy (met or not: adverse news counts): the
+        # verdict says how its checkpoint was witnessed, as for a revoked license, in its
+        # reason and as data (freshness.witnessed), the status from the snapshot.
+        size = verify_checkpoint(snapshot.checkpoint, node.log_verifier).size
+        for witnessing in (Witnessing(size, ("gd",), 1, 1), Witnessing(size, (), 2, 2)):
+            held = SnapshotStatus([snapshot], {snapshot.region: witnessing})
+            verdict = verify_text(issued.qr_text, VerifyContext(store, NOW + 700, status=held))
+            assert verdict.status is Status.KEY_REVOKED, verdict.reasons
+            assert verdict.reasons[0].endswith(f"; {witnessing.describe()}")
+            fr = verdict.to_json()["freshness"]
+            assert (fr["status_source"], fr["status_as_of"]) == ("offline", snapshot.as_of)
+            assert fr["witnessed"] == witnessing.to_json()
+        # Without a policy: no witnessing said, as before.
+        verdict = verify_text(issued.qr_text, ctx)
+        assert verdict.freshness.witnessing is None
+        assert "cosigned" not in verdict.reasons[0]
     finally:
         fresh.node.close()
 
