@@ -214,18 +214,24 @@
       fr_region: "信任地区",
       fr_witnessed: "见证",
       // w: freshness.witnessed (verifier.witnessing.Witnessing.to_json), checked by witnessed().
-      wit_signed: (w) =>
-        `账本检查点（共 ${w.size} 条记录）经 ${w.cosigners.length} 个${w.rule === null ? "见证方" : "见证密钥"}` +
-        (w.cosigners.length ? `（${w.cosigners.join("、")}）` : "") + "共同签署",
+      // None cosigned: said so; one: signed, not "jointly" (共同) as two or more.
+      wit_signed: (w) => {
+        const who = w.rule === null ? "见证方" : "见证密钥";
+        const n = w.cosigners.length;
+        return `账本检查点（共 ${w.size} 条记录）` + (n === 0 ? `未经任何${who}签署`
+          : `经 ${n} 个${who}（${w.cosigners.join("、")}）${n === 1 ? "" : "共同"}签署`);
+      },
       wit_required: (w) =>
-        w.rule === null ? `要求：${w.quorum} 个（共 ${w.witnesses} 个）`
+        w.rule === null ? `要求：至少 ${w.quorum} 个（共 ${w.witnesses} 个见证方）`
         : w.rule === "none" ? "要求：无需见证（quorum none）"
         : `要求：见证策略 ${w.rule}`,
       wit_extended: (m) => `本次状态所依据的检查点（共 ${m} 条记录）经一致性证明延续该检查点`,
       wit_unwitnessed: "但本次状态所依据的账本记录晚于该检查点，尚未经见证",
       wit_unmet: "未达到见证要求：",
       wit_withheld: "最新状态不予采信",
-      wit_adverse: "账本所证明的状态变更仍然有效",
+      // Adverse news counts short of the quorum: a status change, a key revoked, or a
+      // document the ledger does not record (NOT_IN_LEDGER, no status change at all).
+      wit_adverse: "账本所证明的结论不受见证要求影响，仍然有效",
       ago: (s) => `（${s}前）`,
       unit_min: "分钟",
       unit_hour: "小时",
@@ -447,8 +453,10 @@
       fr_region: "Trusted region",
       fr_witnessed: "Witnessed",
       wit_signed: (w) =>
-        `Ledger checkpoint of ${w.size} entries cosigned by ${w.cosigners.length} ${w.rule === null ? "witness" : "witness key"}${w.cosigners.length === 1 ? "" : "s"}` +
-        (w.cosigners.length ? ` (${w.cosigners.join(", ")})` : ""),
+        `Ledger checkpoint of ${w.size} entries cosigned by ` +
+        (w.cosigners.length === 0 ? `no ${w.rule === null ? "witness" : "witness key"}`
+          : `${w.cosigners.length} ${w.rule === null ? "witness" : "witness key"}${w.cosigners.length === 1 ? "" : "s"}` +
+            ` (${w.cosigners.join(", ")})`),
       wit_required: (w) =>
         w.rule === null ? `required: ${w.quorum} of ${w.witnesses}`
         : w.rule === "none" ? "required: none (quorum none)"
@@ -457,7 +465,7 @@
       wit_unwitnessed: "but the ledger entries the status rests on were recorded after it, not yet witnessed",
       wit_unmet: "Witness requirement not met: ",
       wit_withheld: "the latest status is not believed",
-      wit_adverse: "the status change the ledger proves still counts",
+      wit_adverse: "what the ledger proves counts, whatever the witnesses",
       ago: (s) => ` (${s} ago)`,
       unit_min: " min",
       unit_hour: " h",

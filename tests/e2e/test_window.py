@@ -1216,7 +1216,8 @@ def test_how_the_status_was_witnessed_is_said_in_the_clerks_words(
     _paste(page, site.valid_text)
     expect(page.locator("#banner")).to_have_attribute("data-state", "green")
     expect(row.locator("dd")).to_have_text(
-        f"账本检查点（共 12 条记录）经 2 个见证方（{bj}、{sh}）共同签署；要求：2 个（共 2 个）"
+        f"账本检查点（共 12 条记录）经 2 个见证方（{bj}、{sh}）共同签署；"
+        "要求：至少 2 个（共 2 个见证方）"
     )
     expect(row).not_to_have_class(re.compile(r"\balert\b"))
 
@@ -1234,8 +1235,8 @@ def test_how_the_status_was_witnessed_is_said_in_the_clerks_words(
     expect(banner).to_have_attribute("data-state", "amber")
     expect(banner).to_contain_text("账本检查点未达到见证要求，最新状态不予采信")
     expect(row.locator("dd")).to_have_text(
-        f"未达到见证要求：账本检查点（共 12 条记录）经 1 个见证方（{bj}）共同签署；"
-        "要求：2 个（共 2 个）；最新状态不予采信"
+        f"未达到见证要求：账本检查点（共 12 条记录）经 1 个见证方（{bj}）签署；"
+        "要求：至少 2 个（共 2 个见证方）；最新状态不予采信"
     )
     expect(row).to_have_class(re.compile(r"\balert\b"))
     _shot(page, "witness-unmet")
@@ -1272,8 +1273,8 @@ def test_how_the_status_was_witnessed_is_said_in_the_clerks_words(
     expect(row.locator("dd")).to_have_text(
         "未达到见证要求：账本检查点（共 12 条记录）经 2 个见证密钥（gd、js）共同签署；"
         "要求：见证策略 both = all of (gd, js)；本次状态所依据的检查点（共 20 条记录）经一致性"
-        "证明延续该检查点；但本次状态所依据的账本记录晚于该检查点，尚未经见证；账本所证明的状态"
-        "变更仍然有效"
+        "证明延续该检查点；但本次状态所依据的账本记录晚于该检查点，尚未经见证；账本所证明的结论"
+        "不受见证要求影响，仍然有效"
     )
 
     # No policy, or a witnessed that is not as the node writes it: no line, no error.
@@ -1287,6 +1288,77 @@ def test_how_the_status_was_witnessed_is_said_in_the_clerks_words(
         expect(page.locator("#freshness")).to_contain_text("核验时间")
         expect(row).to_have_count(0)
         answering["verdict"] = {}
+
+
+def test_witnessing_by_none_or_one_and_an_unrecorded_document_are_worded_for_them(
+    opened: Opened, site: Site
+) -> None:
+    """A checkpoint no witness cosigned is said so, not "cosigned jointly by 0"; one witness
+    did not sign "jointly"; and a NOT_IN_LEDGER verdict (the ledger proves another document
+    under the id: no status change) short of the quorum is not said to rest on a status
+    change: what the ledger proves counts, whatever the witnesses. In English too."""
+    bj = "eseal/110000/witness"
+    answering: dict[str, dict[str, object]] = {}
+
+    def with_witnesses(route: Route) -> None:
+        verdict = route.fetch().json()
+        verdict.update(answering["verdict"])
+        verdict["freshness"].update(answering["freshness"])
+        route.fulfill(json=verdict)
+
+    page = opened.page
+    page.route("**/v1/verify", with_witnesses)
+    row = page.locator("#freshness .field").filter(has=page.locator("dt", has_text="见证"))
+    witnessed = {
+        "checkpoint_size": 12,
+        "cosigners": [],
+        "witnesses": 2,
+        "quorum": 2,
+        "rule": None,
+        "met": False,
+        "extended_to": None,
+        "unwitnessed": None,
+    }
+    answering["verdict"] = {"status": "NOT_IN_LEDGER", "valid": False, "colour": "red"}
+    answering["verdict"] |= {"warnings": [], "reasons": ["the ledger records another …"]}
+    answering["freshness"] = {"status_source": "online", "witnessed": witnessed}
+    _paste(page, site.valid_text)
+    expect(page.locator("#banner")).to_have_attribute("data-state", "red")
+    expect(row.locator("dd")).to_have_text(
+        "未达到见证要求：账本检查点（共 12 条记录）未经任何见证方签署；"
+        "要求：至少 2 个（共 2 个见证方）；账本所证明的结论不受见证要求影响，仍然有效"
+    )
+    expect(row).to_have_class(re.compile(r"\balert\b"))
+    page.locator("#lang").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    english = page.locator("#freshness .field").filter(has=page.locator("dt", has_text="Witnessed"))
+    expect(english.locator("dd")).to_have_text(
+        "Witness requirement not met: Ledger checkpoint of 12 entries cosigned by no witness; "
+        "required: 2 of 2; what the ledger proves counts, whatever the witnesses"
+    )
+    page.locator("#lang").click()
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+
+    # One of two cosigned, one required (met): signed, not "jointly"; under a policy file
+    # none of its keys: none.
+    answering["verdict"] = {}
+    answering["freshness"] = {
+        "status_source": "online",
+        "witnessed": witnessed | {"cosigners": [bj], "quorum": 1, "met": True},
+    }
+    _paste(page, site.valid_text)
+    expect(page.locator("#banner")).to_have_attribute("data-state", "green")
+    expect(row.locator("dd")).to_have_text(
+        f"账本检查点（共 12 条记录）经 1 个见证方（{bj}）签署；要求：至少 1 个（共 2 个见证方）"
+    )
+    answering["freshness"] = {
+        "status_source": "online",
+        "witnessed": witnessed | {"rule": "none", "quorum": 0, "met": True},
+    }
+    _paste(page, site.valid_text)
+    expect(row.locator("dd")).to_have_text(
+        "账本检查点（共 12 条记录）未经任何见证密钥签署；要求：无需见证（quorum none）"
+    )
 
 
 def test_a_red_verdict_reached_with_the_clock_behind_says_so(opened: Opened, site: Site) -> None:
