@@ -275,6 +275,13 @@ def test_a_quorum_the_witnesses_did_not_meet_leaves_the_status_unchecked(
     assert "见证 Witnessed: 1/2 个见证方联署（需 2 个），未达要求 not enough" in said
     assert "warning: 未核验状态 the status was not checked" in said
     assert "the node's witnesses have not cosigned its checkpoint: verify again once" in said
+    # A seal's stamp (its seal_status answer) is withheld alike, and says so as data.
+    code, stamped, err = _verify(world, both, capsys, monkeypatch, text=world.stamp_text)
+    assert code == 0, err
+    assert stamped["status"] == "VALID"
+    assert "NO_STATUS" in stamped["warnings"]
+    assert stamped["freshness"]["status_source"] == "none"
+    assert stamped["freshness"]["witnessed"] == verdict["freshness"]["witnessed"]
 
     code, verdict, err = _verify(world, [*both, "--quorum", "1"], capsys, monkeypatch)
     assert code == 0, err
