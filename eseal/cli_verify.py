@@ -210,28 +210,6 @@ class StatusByRegion:
         return source.seal_status(bundle, seal_id)
 
 
-class WitnessRecorder:
-    """A status source as given, keeping how the checkpoint of its last answer was
-    witnessed (the command line verifies one document: the summary says it)."""
-
-    def __init__(self, source: StatusSource) -> None:
-        self.source = source
-        self.witnessing: Witnessing | None = None
-
-    def _kept(self, answer: StatusAnswer | None) -> StatusAnswer | None:
-        if answer is not None and answer.witnessing is not None:
-            self.witnessing = answer.witnessing
-        return answer
-
-    def license_status(self, bundle: TrustBundle, doc: DecodedDocument) -> StatusAnswer:
-        answer = self.source.license_status(bundle, doc)
-        self._kept(answer)
-        return answer
-
-    def seal_status(self, bundle: TrustBundle, seal_id: str) -> StatusAnswer | None:
-        return self._kept(self.source.seal_status(bundle, seal_id))
-
-
 def witness_policy(
     keys: list[str], quorum: int | None, online: list[str], files: list[Path] | None = None
 ) -> WitnessRequirement | None:
@@ -612,12 +590,11 @@ def verify_command(
     store, status, newest = window_trust(
         bundle or [], pin or [], online or [], revocations or [], witnesses
     )
-    recorder = WitnessRecorder(status) if status is not None and witnesses is not None else None
     document_bytes = read_file(document, "document") if document else None
     ctx = VerifyContext(
         store,
         int(time.time()),
-        status=recorder or status,
+        status=status,
         newest_seen=newest,
         max_status_age=int(max_status_age * 86400),
     )
@@ -625,7 +602,7 @@ def verify_command(
     if online and not bundle and not pin:
         verdict.warnings.append(UNPINNED_TRUST)  # amber: whoever answers is trusted
     trusted = frozenset(b.region for b in store.bundles)
-    witnessing = recorder.witnessing if recorder else None
+    witnessing = verdict.freshness.witnessing
     emit(verdict.to_json(), as_json, lambda: _summary(verdict, online, trusted, witnessing))
     if not verdict.valid:
         raise typer.Exit(EXIT_CHECK_FAILED)
