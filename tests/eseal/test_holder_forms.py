@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -321,6 +322,39 @@ def test_the_clis_holder_id_dash_reads_the_number_from_standard_input(
     assert compare(holder, NUMBER) is True
 
 
+@dataclass(frozen=True)
+class _Dash:
+    """A region with a legacy license, closed for the CLI to open: the commands that take
+    ``--holder-id -`` and the ledger's size before them."""
+
+    data: Path
+    issue: tuple[str, ...]  # license issue's arguments, without --holder-id
+    commands: tuple[tuple[str, ...], ...]  # issue, renew and verify with --holder-id -
+    before: int
+
+    def nothing_signed(self) -> None:
+        with Node.open(self.data) as node:
+            assert node.log.size() == self.before
+
+
+def _dash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> _Dash:
+    made = make_region(tmp_path)
+    old = _legacy(made)
+    before = made.node.log.size()
+    made.node.close()
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    req = worker_request()
+    fields = [f"--field={name}={value}" for name, value in req.fields.items()]
+    issue: tuple[str, ...] = ("license", "issue", "--agency", HOUSING, "--type", WORKER)
+    issue = (*issue, "--holder", req.holder_name, *fields)
+    commands = (
+        (*issue, "--holder-id", "-"),
+        ("license", "renew", old, "--holder-id", "-"),
+        ("verify", "ES1:X", "--holder-id", "-"),
+    )
+    return _Dash(tmp_path, issue, commands, before)
+
+
 @pytest.mark.parametrize("typed", ["", "\n", "   \r\n"])
 def test_the_clis_holder_id_dash_refuses_no_number_on_standard_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, typed: str
@@ -328,29 +362,13 @@ def test_the_clis_holder_id_dash_refuses_no_number_on_standard_input(
     """``--holder-id -`` with standard input closed, empty or a blank first line is refused
     (exit 2) before anything is signed: an issuance without the number, or a renewal that
     kept the old form, would have passed for one made with it."""
-    made = make_region(tmp_path)
-    old = _legacy(made)
-    before = made.node.log.size()
-    made.node.close()
-    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
-
-    def eseal(*args: str) -> tuple[int, str, str]:
+    dash = _dash(tmp_path, monkeypatch)
+    for args in dash.commands:
         monkeypatch.setattr("sys.stdin", io.StringIO(typed))
-        return run_eseal(["--data", str(tmp_path), *args], capsys, monkeypatch)
-
-    req = worker_request()
-    fields = [f"--field={name}={value}" for name, value in req.fields.items()]
-    issue_args = ["--agency", HOUSING, "--type", WORKER, "--holder", req.holder_name]
-    for args in (
-        ("license", "issue", *issue_args, *fields, "--holder-id", "-"),
-        ("license", "renew", old, "--holder-id", "-"),
-        ("verify", "ES1:X", "--holder-id", "-"),
-    ):
-        code, out, err = eseal(*args)
+        code, out, err = run_eseal(["--data", str(tmp_path), *args], capsys, monkeypatch)
         assert (code, out) == (2, ""), (args, err)
         assert "no holder's id number on standard input" in err, err
-    with Node.open(tmp_path) as node:
-        assert node.log.size() == before
+    dash.nothing_signed()
 
 
 class _Terminal(io.StringIO):
@@ -368,11 +386,7 @@ def test_the_clis_holder_id_dash_refuses_a_blank_answer_at_the_terminal_prompt(
     only for nothing at all, so only spaces typed came back as the answer, which issue took
     for "no number" (a license without it, exit 0) and renew for "keep the old form". It is
     refused (exit 2), nothing signed, as a blank line on a pipe is; a number typed is used."""
-    made = make_region(tmp_path)
-    old = _legacy(made)
-    before = made.node.log.size()
-    made.node.close()
-    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    dash = _dash(tmp_path, monkeypatch)
     asked: list[str] = []
 
     def eseal(answer: str, *args: str) -> tuple[int, str, str]:
@@ -385,24 +399,14 @@ def test_the_clis_holder_id_dash_refuses_a_blank_answer_at_the_terminal_prompt(
         monkeypatch.setattr("getpass.getpass", getpass)
         return run_eseal(["--data", str(tmp_path), *args], capsys, monkeypatch)
 
-    req = worker_request()
-    fields = [f"--field={name}={value}" for name, value in req.fields.items()]
-    issue_args = ["--agency", HOUSING, "--type", WORKER, "--holder", req.holder_name]
-    for args in (
-        ("license", "issue", *issue_args, *fields, "--holder-id", "-"),
-        ("license", "renew", old, "--holder-id", "-"),
-        ("verify", "ES1:X", "--holder-id", "-"),
-    ):
+    for args in dash.commands:
         code, out, err = eseal(typed, *args)
         assert (code, out) == (2, ""), (args, err)
         assert "no holder's id number on standard input" in err, err
     assert len(asked) == 3, asked  # asked at the terminal each time, not read from a pipe
-    with Node.open(tmp_path) as node:
-        assert node.log.size() == before
+    dash.nothing_signed()
 
-    code, out, err = eseal(
-        f" {NUMBER} ", "--json", "license", "issue", *issue_args, *fields, "--holder-id", "-"
-    )
+    code, out, err = eseal(f" {NUMBER} ", "--json", *dash.issue, "--holder-id", "-")
     assert code == 0, err
     assert NUMBER not in out + err
     holder = _holder(json.loads(out)["qr_text"])
@@ -417,30 +421,18 @@ def test_the_clis_holder_id_dash_refuses_a_line_over_the_limit_on_standard_input
     line was cut there and the rest left unread, so a number, spaces and then anything at
     all was issued as that number (exit 0) where ``--holder-id`` given the same line refuses
     it. A line over the limit is refused (exit 2) on issue, renew and verify alike."""
-    made = make_region(tmp_path)
-    old = _legacy(made)
-    before = made.node.log.size()
-    made.node.close()
-    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    dash = _dash(tmp_path, monkeypatch)
     typed = NUMBER + " " * (MAX_PRESENTED + 2 - len(NUMBER)) + "not a number\n"
 
     def eseal(*args: str) -> tuple[int, str, str]:
         monkeypatch.setattr("sys.stdin", io.StringIO(typed))
         return run_eseal(["--data", str(tmp_path), *args], capsys, monkeypatch)
 
-    req = worker_request()
-    fields = [f"--field={name}={value}" for name, value in req.fields.items()]
-    issue_args = ["--agency", HOUSING, "--type", WORKER, "--holder", req.holder_name]
-    code, _, err = eseal("license", "issue", *issue_args, *fields, "--holder-id", typed.strip())
+    code, _, err = eseal(*dash.issue, "--holder-id", typed.strip())
     assert code == 2, err  # given on the command line, the same line is refused
-    for args in (
-        ("license", "issue", *issue_args, *fields, "--holder-id", "-"),
-        ("license", "renew", old, "--holder-id", "-"),
-        ("verify", "ES1:X", "--holder-id", "-"),
-    ):
+    for args in dash.commands:
         code, out, err = eseal(*args)
         assert (code, out) == (2, ""), (args, err)
         assert f"is over {MAX_PRESENTED} characters" in err, err
         assert NUMBER not in err
-    with Node.open(tmp_path) as node:
-        assert node.log.size() == before
+    dash.nothing_signed()

@@ -43,6 +43,7 @@ from tests.eseal.conftest import (
 from tests.eseal.test_postgres import postgres_node
 from tests.postgres import postgres_url
 from tests.vectors import independent
+from verifier import online
 from verifier.revocation import build_snapshot, open_snapshot, sign_snapshot
 from verifier.trust import TrustStore, open_bundle, sign_bundle
 from verifier.witness_policy import parse_policy
@@ -167,6 +168,19 @@ def _row(world: World) -> dict[str, Any]:
     with world.cq.node.sql.read_engine.connect() as conn:
         row = conn.execute(select(PEER_TABLE).where(PEER_TABLE.c.region == "110000")).one()
     return dict(row._mapping)
+
+
+def _asks_recorded(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The options each sync fetches a snapshot with, in order (fetched as before)."""
+    asked: list[dict[str, Any]] = []
+    real = online.fetch_revocations
+
+    def fetch_revocations(url: str, **kwargs: Any) -> bytes:
+        asked.append(kwargs)
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(online, "fetch_revocations", fetch_revocations)
+    return asked
 
 
 def _bundle_bytes(world: World) -> bytes:
@@ -297,15 +311,7 @@ def test_a_sync_the_quorum_cosigned_is_stored_and_a_later_unwitnessed_one_refuse
     both = _policy(world, tmp_path / "both.policy")
     code, said, err = run("peer", "add", world.bj_url, "--pin", world.pin, "--witness-policy", both)
     assert code == 0, err
-    asked: list[dict[str, Any]] = []
-    real = __import__("verifier.online", fromlist=["fetch_revocations"]).fetch_revocations
-
-    def fetch_revocations(url: str, **kwargs: Any) -> bytes:
-        asked.append(kwargs)
-        data: bytes = real(url, **kwargs)
-        return data
-
-    monkeypatch.setattr("verifier.online.fetch_revocations", fetch_revocations)
+    asked = _asks_recorded(monkeypatch)
     code, said, err = run("--json", "peer", "sync")
     assert code == 0, err
     assert asked == [{"witnessed": True}]
@@ -625,15 +631,7 @@ def test_peer_policy_changes_the_witnesses_a_peer_is_held_to(
         code, said, _ = run("peer", "list")
         assert "witnesses: quorum all3" in said
 
-        asked: list[dict[str, Any]] = []
-        real = __import__("verifier.online", fromlist=["fetch_revocations"]).fetch_revocations
-
-        def fetch_revocations(url: str, **kwargs: Any) -> bytes:
-            asked.append(kwargs)
-            data: bytes = real(url, **kwargs)
-            return data
-
-        monkeypatch.setattr("verifier.online.fetch_revocations", fetch_revocations)
+        asked = _asks_recorded(monkeypatch)
         code, _, _ = run("peer", "sync")
         assert code == 1  # 浙江 never cosigned
         assert asked == [{"witnessed": True}]
