@@ -193,6 +193,21 @@ class LogWitnessRow(SQLModel, table=True):
     added_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
 
 
+class LogWitnessCosignatureRow(SQLModel, table=True):
+    """A cosignature a witness of this node's log gave (its latest ones, at most
+    ``eseal.witness_ask.COSIGNATURE_HISTORY`` per witness): what lets the node serve an
+    older checkpoint with the lines of every witness that cosigned it after they drifted
+    apart. ``name`` is that of a ``log_witness`` row; its history goes with it."""
+
+    __tablename__ = "log_witness_cosignature"
+    name: str = Field(sa_column=Column(String(256), primary_key=True))
+    size: int = Field(sa_column=Column(_BIGINT, primary_key=True, autoincrement=False))
+    root_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    #: The cosignature/v1 line (with its newline), verified before it is stored.
+    cosignature: str = Field(sa_column=Column(Text, nullable=False))
+    cosigned_at: int = Field(sa_column=Column(_BIGINT, nullable=False))
+
+
 class PeerRow(SQLModel, table=True):
     """Another region's node whose licenses this node verifies (跨省通办): its base URL, its
     pinned root key id, and the latest bundle and revocation snapshot fetched from it that
@@ -233,5 +248,6 @@ ESEAL_TABLES = (
     WitnessedLogRow,
     WitnessEvidenceRow,
     LogWitnessRow,
+    LogWitnessCosignatureRow,
     PeerRow,
 )

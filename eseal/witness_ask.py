@@ -18,10 +18,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import Integer, Row, Select, Text, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Row,
+    Select,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
-from eseal.models import LogWitnessRow
+from eseal.models import LogWitnessCosignatureRow, LogWitnessRow
 from eseal.node import Node
 from eseal.witness import witness_key
 from keys.errors import CheckFailed, EsealError, ExternalFailure, InvalidInput, shown
@@ -39,7 +52,13 @@ from verifier.online import NodeUnreachable, bounded_request
 from verifier.urls import base_url
 
 _w = LogWitnessRow.__table__  # type: ignore[attr-defined]
+_h = LogWitnessCosignatureRow.__table__  # type: ignore[attr-defined]
 _checkpoint = LedgerCheckpointRow.__table__  # type: ignore[attr-defined]
+
+#: The most cosignatures of one witness kept (its latest ones, by size): the checkpoints an
+#: older cut can be served at with the lines of every witness that cosigned it. Asked every
+#: few minutes, a witness's 64 latest cover hours of drift.
+COSIGNATURE_HISTORY = 64
 
 #: The most of a witness's answer read: a cosignature line is about 150 bytes; a refusal's
 #: text a few hundred.
@@ -168,11 +187,13 @@ def list_witnesses(node: Node) -> list[LogWitness]:
 
 
 def remove_witness(node: Node, name: str) -> LogWitness:
-    """Forget the witness ``name`` (and the cosignature it gave: no longer served)."""
+    """Forget the witness ``name`` (and the cosignatures it gave: no longer served, nor
+    counted for a witness added again under that name, which takes this first)."""
     with node.sql.write_engine.begin() as conn:
         row = conn.execute(select(_w).where(_w.c.name == name)).first()
         if row is None:
             raise UnknownWitness(f"no witness named {shown(name)} is registered")
+        conn.execute(delete(_h).where(_h.c.name == name))
         conn.execute(delete(_w).where(_w.c.name == name))
     return _row(row)
 
@@ -283,14 +304,34 @@ def ask_one(
                 f"{w.name} on this checkpoint: not stored",
             )
         with node.sql.write_engine.begin() as conn:
-            conn.execute(
+            moved = conn.execute(
                 update(_w)
                 .where(_w.c.name == w.name, _w.c.verifier_key == w.verifier_key, _w.c.size <= size)
                 .values(
                     size=size, root_hash=checkpoint.root_hash, cosignature=line, cosigned_at=now
                 )
             )
+            if moved.rowcount == 1:
+                _keep(conn, w.name, size=size, root=checkpoint.root_hash, line=line, now=now)
         return done("cosigned", f"cosigned size {size} (from old size {old})", line)
+
+
+def _keep(conn: Connection, name: str, *, size: int, root: bytes, line: str, now: int) -> None:
+    """Add the cosignature to the witness's history (in place of one at that size), and
+    forget its cosignatures older than its :data:`COSIGNATURE_HISTORY` latest."""
+    conn.execute(delete(_h).where(_h.c.name == name, _h.c.size == size))
+    conn.execute(
+        insert(_h).values(name=name, size=size, root_hash=root, cosignature=line, cosigned_at=now)
+    )
+    oldest_kept = (
+        select(_h.c.size)
+        .where(_h.c.name == name)
+        .order_by(_h.c.size.desc())
+        .offset(COSIGNATURE_HISTORY - 1)
+        .limit(1)
+        .scalar_subquery()
+    )
+    conn.execute(delete(_h).where(_h.c.name == name, _h.c.size < oldest_kept))
 
 
 def ask(
@@ -327,24 +368,28 @@ def ask(
 MAX_SERVED_COSIGNATURES = MAX_SIGNATURES - 1
 
 
-def _cosigned(stored: Select[int, str]) -> Select[str, bytes | None, str | None]:
-    """The ``stored`` checkpoint's note with the witnesses' rows that have a line at its
-    size (one row with no line when there are none), by witness name."""
+def _cosigned(stored: Select[int, str], lines: Table = _w) -> Select[str, bytes | None, str | None]:
+    """The ``stored`` checkpoint's note with the rows of ``lines`` (the witnesses' latest
+    cosignatures, or their histories) that have a line at its size (one row with no line
+    when there are none), by witness name."""
     cp = stored.subquery()
-    on_it = (_w.c.size == cp.c.size) & _w.c.cosignature.is_not(None)
+    on_it = (lines.c.size == cp.c.size) & lines.c.cosignature.is_not(None)
     return (
-        select(cp.c.note, _w.c.root_hash, _w.c.cosignature)
-        .select_from(cp.outerjoin(_w, on_it))
-        .order_by(_w.c.name)
+        select(cp.c.note, lines.c.root_hash, lines.c.cosignature)
+        .select_from(cp.outerjoin(lines, on_it))
+        .order_by(lines.c.name)
     )
 
 
-# Built once: a statement built at each status answer costs more than its execution.
+# Built once: a statement built at each status answer costs more than its execution. The
+# latest checkpoint's lines are the witnesses' latest ones (no witness cosigned a later
+# checkpoint), read from their own rows; an older checkpoint's from their histories.
 _LATEST_COSIGNED = _cosigned(
     select(_checkpoint.c.size, _checkpoint.c.note).order_by(_checkpoint.c.size.desc()).limit(1)
 )
 _COSIGNED_AT = _cosigned(
-    select(_checkpoint.c.size, _checkpoint.c.note).where(_checkpoint.c.size == bindparam("size"))
+    select(_checkpoint.c.size, _checkpoint.c.note).where(_checkpoint.c.size == bindparam("size")),
+    _h,
 )
 #: A checkpoint the log does not store (its empty one), given in place of the row.
 _COSIGNED_UNSTORED = _cosigned(
@@ -359,7 +404,9 @@ def cosigned_checkpoint(node: Node, size: int | None = None) -> str:
     cosignature lines of its witnesses on that very checkpoint (same size and root hash)
     appended, by witness name; lines on another checkpoint are left out. A verifier ignores
     the lines of keys it does not know (c2sp.org/signed-note). A ``size`` is that of a
-    checkpoint the log stores (:func:`witnessed_size`).
+    checkpoint the log stores (:func:`witnessed_size`); its lines are read from the
+    witnesses' histories (each one's :data:`COSIGNATURE_HISTORY` latest), so a witness that
+    has since cosigned a later checkpoint still has its line on this one served.
 
     The note and the lines are read in one statement (the checkpoint row joined with the
     witnesses' rows at its size): every status answer serves this, and a node without
@@ -395,21 +442,17 @@ def _read(
 
 
 def witnessed_size(node: Node, latest: int) -> int | None:
-    """The size of the checkpoint the most stored cosignature lines are on (of two as many,
+    """The size of the checkpoint the most witnesses' stored cosignature lines are on, read
+    from their histories (each one's :data:`COSIGNATURE_HISTORY` latest; of two as many,
     the larger), if it is below ``latest`` (the size of the checkpoint an answer is proved
     under, which then carries no more lines than it), the log stores its signed note, and
     that note's root hash is the one the witnesses cosigned and the log's own tree root at
     that size; else None (the latest checkpoint's own lines are all there is)."""
     query = (
-        select(_w.c.size, _w.c.root_hash)
-        .where(
-            _w.c.cosignature.is_not(None),
-            _w.c.root_hash.is_not(None),
-            _w.c.size >= 1,
-            _w.c.size <= latest,
-        )
-        .group_by(_w.c.size, _w.c.root_hash)
-        .order_by(func.count().desc(), _w.c.size.desc())
+        select(_h.c.size, _h.c.root_hash)
+        .where(_h.c.size >= 1, _h.c.size <= latest)
+        .group_by(_h.c.size, _h.c.root_hash)
+        .order_by(func.count(_h.c.name.distinct()).desc(), _h.c.size.desc())
         .limit(1)
     )
     with node.sql.reading() as conn:

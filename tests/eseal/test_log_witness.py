@@ -530,7 +530,7 @@ def test_migrations_keep_the_log_witness_table(pair: Pair) -> None:
             r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))
         }
     upgrade(make_engine(url, immediate=True), ISSUING_MIGRATIONS, "eseal_alembic_version")
-    assert _revision(url, "eseal_alembic_version") == "eseal_0007"
+    assert _revision(url, "eseal_alembic_version") == "eseal_0008"
     with make_engine(url).connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM log_witness")).scalar_one() == 0
 
@@ -566,6 +566,6 @@ def test_ask_and_migrations_on_postgres(tmp_path: Path) -> None:
     _downgrade(url, "eseal_0004")
     assert _revision(url, "eseal_alembic_version") == "eseal_0004"
     upgrade(make_engine(url, immediate=True), ISSUING_MIGRATIONS, "eseal_alembic_version")
-    assert _revision(url, "eseal_alembic_version") == "eseal_0007"
+    assert _revision(url, "eseal_alembic_version") == "eseal_0008"
     with make_engine(url).connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM log_witness")).scalar_one() == 0

@@ -185,11 +185,11 @@ def test_a_database_of_an_older_eseal_is_migrated_as_the_node_opens_it(
     code, said, err = run_eseal([*data, "--json", "ledger", "verify"], capsys, monkeypatch)
     assert code == 0, err
     assert json.loads(said)["ok"] is True
-    assert _revision(url, "eseal_alembic_version") == "eseal_0007"
+    assert _revision(url, "eseal_alembic_version") == "eseal_0008"
     said_so = [r.getMessage() for r in caplog.records]
     assert said_so == [
         "migrated the database's schema (eseal_alembic_version) from revision eseal_0001 "
-        "to eseal_0007"
+        "to eseal_0008"
     ]
     with Node.open(tmp_path / "node") as node:
         assert get_license(node, issued.id).document == issued.qr_text

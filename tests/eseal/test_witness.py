@@ -132,7 +132,7 @@ def test_witness_init_adds_the_key_to_a_node_migrated_from_before_witnessing(
     code, said, err = run_eseal([*data, "--json", "witness", "logs"], capsys, monkeypatch)
     assert code == 0, err
     assert json.loads(said) == []
-    assert _revision(url, "eseal_alembic_version") == "eseal_0007"
+    assert _revision(url, "eseal_alembic_version") == "eseal_0008"
     code, said, err = run_eseal([*data, "witness", "key"], capsys, monkeypatch)
     assert code == 2
     assert "no witness key yet: run `eseal witness init`" in err
