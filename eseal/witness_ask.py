@@ -193,8 +193,11 @@ def remove_witness(node: Node, name: str) -> LogWitness:
         row = conn.execute(select(_w).where(_w.c.name == name)).first()
         if row is None:
             raise UnknownWitness(f"no witness named {shown(name)} is registered")
-        conn.execute(delete(_h).where(_h.c.name == name))
+        # The witness's row first: an ask storing a line of it holds that row's lock until
+        # it commits the line to the history too (PostgreSQL, READ COMMITTED), so the
+        # history is emptied after that line is in it, never before (where it would stay).
         conn.execute(delete(_w).where(_w.c.name == name))
+        conn.execute(delete(_h).where(_h.c.name == name))
     return _row(row)
 
 

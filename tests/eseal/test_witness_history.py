@@ -5,15 +5,18 @@ Shanghai its witnesses, in process through their ASGI apps."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import DBAPIError
 
 from eseal import witness_ask
@@ -271,6 +274,68 @@ def test_drifted_witnesses_and_migrations_on_postgres(tmp_path: Path) -> None:
     try:
         _check_drifted(_two(node, shanghai, beijing))
         _check_migrations(node, url)
+    finally:
+        node.close()
+        beijing.close()
+        shanghai.close()
+
+
+@pytest.mark.postgres
+def test_a_witness_removed_while_it_is_asked_leaves_no_line_on_postgres(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``eseal witness remove-witness`` while ``ask`` stores that witness's line (PostgreSQL,
+    READ COMMITTED: the two transactions interleave): the removal waits for the ask, and
+    the line it stored goes with the witness. Were the history emptied before the
+    witness's row was taken (whose lock the ask holds), the line the ask then commits
+    would outlive the witness, and be served and counted for a witness added again under
+    that name (with another key)."""
+    url = postgres_url()
+    if url is None:
+        pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
+    node = postgres_node(tmp_path / "pg", url)
+    beijing = init_node(
+        tmp_path / "b", region="110000", name="北京市", passphrase=PASSPHRASE, now=NOW
+    )
+    shanghai = init_node(
+        tmp_path / "s", region="310000", name="上海市", passphrase=PASSPHRASE, now=NOW
+    )
+    try:
+        two = _two(node, shanghai, beijing)
+        _a, b = _drifted(two)  # Shanghai's latest line on A; asked again, it moves to B
+        keep = witness_ask._keep
+        removed: list[object] = []
+
+        def keep_while_removed(conn: Connection, name: str, **line: Any) -> None:
+            """The ask's transaction has moved Shanghai's row (locked it): the removal
+            starts now, and runs until it waits on that lock, before the line is kept."""
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            remover = threading.Thread(
+                target=lambda: removed.append(remove_witness(node, name)), daemon=True
+            )
+            remover.start()
+            blocked = "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))"
+            deadline = time.monotonic() + 30
+            with psycopg.connect(url, autocommit=True) as watch:
+                while watch.execute(blocked, (pid,)).fetchone() != (1,):
+                    assert remover.is_alive()
+                    assert time.monotonic() < deadline
+                    time.sleep(0.02)
+            keep(conn, name, **line)
+            threads.append(remover)
+
+        threads: list[threading.Thread] = []
+        monkeypatch.setattr(witness_ask, "_keep", keep_while_removed)
+        (done,) = ask_only(node, two.sh, two.client)
+        assert done.outcome == "cosigned"
+        (remover,) = threads
+        remover.join(30)
+        assert not remover.is_alive()
+        assert len(removed) == 1
+        assert [w.name for w in list_witnesses(node)] == [two.one]
+        assert two.sh not in _history(node)  # no line of it kept, none to serve
+        with pytest.raises(QuorumNotMet):
+            two.quorum(cosigned_checkpoint(node, b), two.sh)
     finally:
         node.close()
         beijing.close()
