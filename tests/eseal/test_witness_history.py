@@ -16,6 +16,7 @@ import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from nacl.signing import SigningKey
 from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -34,7 +35,7 @@ from eseal.witness_ask import (
     witnessed_size,
 )
 from ledger.checkpoint import Checkpoint
-from ledger.cosignature import QuorumNotMet, parse_cosigner_key, verify_witnessed
+from ledger.cosignature import QuorumNotMet, cosigner_key, parse_cosigner_key, verify_witnessed
 from ledger.migrate import upgrade
 from ledger.sql import make_engine, sqlite_url
 from tests.eseal.conftest import NOW, PASSPHRASE
@@ -235,7 +236,10 @@ def _latest_rows(url: str) -> list[tuple[object, ...]]:
 
 def _check_migrations(node: Node, url: str) -> None:
     """Taken back to eseal_0007 (no history) and up again, each witness's history is its
-    latest cosignature, as a node of 0007 kept it."""
+    latest cosignature, as a node of 0007 kept it; a witness never asked yet (size 0, no
+    line) has none."""
+    never = SigningKey.generate().verify_key.encode()
+    add_witness(node, "http://never.test", cosigner_key("eseal/never/witness", never), now=NOW)
     node.close()
     latest = _latest_rows(url)
     assert len(latest) == 2
@@ -260,7 +264,9 @@ def test_migrations_fill_the_history_from_the_latest_cosignatures(
 
 
 @pytest.mark.postgres
-def test_drifted_witnesses_and_migrations_on_postgres(tmp_path: Path) -> None:
+def test_drifted_witnesses_and_migrations_on_postgres(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = postgres_url()
     if url is None:
         pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
@@ -272,7 +278,16 @@ def test_drifted_witnesses_and_migrations_on_postgres(tmp_path: Path) -> None:
         tmp_path / "s", region="310000", name="上海市", passphrase=PASSPHRASE, now=NOW
     )
     try:
-        _check_drifted(_two(node, shanghai, beijing))
+        two = _two(node, shanghai, beijing)
+        _check_drifted(two)
+        # Pruned on PostgreSQL too (its OFFSET subquery): each witness's latest two kept.
+        monkeypatch.setattr(witness_ask, "COSIGNATURE_HISTORY", 2)
+        kept = _history(node)
+        assert len(kept) == 2
+        assert all(len(sizes) == 2 for sizes in kept.values())
+        _append(node, 1)
+        c = two.ask_both()
+        assert _history(node) == {name: [sizes[-1], c] for name, sizes in kept.items()}
         _check_migrations(node, url)
     finally:
         node.close()
