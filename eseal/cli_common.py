@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import getpass
 import json
 import os
 import re
@@ -340,7 +341,10 @@ def holder_id_option(value: str | None) -> str | None:
     if value != "-":
         return value
     if sys.stdin.isatty():
-        line: str = typer.prompt("holder's id number", hide_input=True, err=True)
+        try:
+            line = getpass.getpass("holder's id number: ")
+        except EOFError:  # Ctrl-D: no number, as an empty pipe (Ctrl-C still interrupts)
+            line = ""
     else:
         line = sys.stdin.readline(MAX_PRESENTED + 2).rstrip("\r\n")
         if len(line) > MAX_PRESENTED:  # the rest of the line was left unread: not cut short
@@ -349,8 +353,8 @@ def holder_id_option(value: str | None) -> str | None:
                 f"{MAX_PRESENTED} characters: give the 18-character number on a line of its own"
             )
     if not line.strip():
-        # Closed, empty or a blank line (or only spaces typed at the prompt, which asks
-        # again only for nothing at all): taken as "no number", an issuance would go without
-        # it and a renewal keep the old form, as if made with the number.
+        # Closed, empty or a blank line, or nothing but spaces typed at the prompt: taken
+        # as "no number", an issuance would go without it and a renewal keep the old form,
+        # as if made with the number.
         raise InvalidInput("no holder's id number on standard input (--holder-id -)")
     return line

@@ -378,14 +378,14 @@ class _Terminal(io.StringIO):
         return True
 
 
-@pytest.mark.parametrize("typed", ["   ", "\t"])
+@pytest.mark.parametrize("typed", ["", "   ", "\t", "<Ctrl-D>"])
 def test_the_clis_holder_id_dash_refuses_a_blank_answer_at_the_terminal_prompt(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, typed: str
 ) -> None:
-    """In a terminal, ``--holder-id -`` asks for the number (unechoed); the prompt asks again
-    only for nothing at all, so only spaces typed came back as the answer, which issue took
-    for "no number" (a license without it, exit 0) and renew for "keep the old form". It is
-    refused (exit 2), nothing signed, as a blank line on a pipe is; a number typed is used."""
+    """In a terminal, ``--holder-id -`` asks for the number (unechoed). Nothing, spaces, or
+    Ctrl-D there (which issue took for "no number", a license without it, exit 0, and renew
+    for "keep the old form"; Ctrl-D ended in exit 1) is refused (exit 2), nothing signed, as
+    a blank line on a pipe is; a number typed is used."""
     dash = _dash(tmp_path, monkeypatch)
     asked: list[str] = []
 
@@ -394,6 +394,8 @@ def test_the_clis_holder_id_dash_refuses_a_blank_answer_at_the_terminal_prompt(
 
         def getpass(prompt: str = "") -> str:
             asked.append(prompt)
+            if answer == "<Ctrl-D>":
+                raise EOFError
             return answer
 
         monkeypatch.setattr("getpass.getpass", getpass)
