@@ -270,7 +270,7 @@ def revocations_fetch(
         f"region {fetched.region}, the status of licenses issued up to "
         f"{utc_time(fetched.as_of)}: one issued later has no status offline"
     )
-    _report(out, data, changed, facts, about, as_json)
+    _report(out, raw if kept else data, changed, facts, about, as_json)
 
 
 def _signed_by_a_log_key_given(out: Path, raw: bytes, store: TrustStore) -> None:

@@ -487,8 +487,11 @@ def test_a_snapshot_of_the_same_second_replaces_the_kept_one_only_when_cut_later
     assert out.read_bytes() == later_revoked
 
     served[0] = later  # the same cut, other statuses: the kept one stays
+    assert len(later) != len(later_revoked)
     code, said, err = run_eseal(args, capsys, monkeypatch)
     assert code == 0, err
-    assert json.loads(said)["changed"] is False
+    report = json.loads(said)
+    assert report["changed"] is False
+    assert report["bytes"] == len(later_revoked)  # the file's, not the one fetched
     assert "nothing tells which is newer" in err
     assert out.read_bytes() == later_revoked
