@@ -12,9 +12,11 @@ held stays (:func:`_snapshot_newer`). One peer failing does not stop the others;
 recorded on its row.
 
 A peer added with a witness policy (``peer add --witness-policy FILE``, the Sigsum format of
-:mod:`verifier.witness_policy`, naming the peer's log key) has its snapshot asked
-``?witnessed=1`` (cut at the checkpoint its witnesses cosigned) and stored only when that
-checkpoint carries the cosignatures of the policy's quorum."""
+:mod:`verifier.witness_policy`, naming the peer's log key) has its snapshot cut
+at the newest checkpoint the peer lists as cosigned (``GET /v1/ledger/cosigned``) that the
+policy's quorum cosigned (``?at=SIZE``; a peer of before the list is asked ``?witnessed=1``,
+the checkpoint its witnesses cosigned most), and stored only when that checkpoint carries
+the cosignatures of the policy's quorum."""
 
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ from eseal.peers import (
     UnknownPeer,
     get_peer,
     list_peers,
+    peer_policy,
     snapshot_witnessing,
 )
 from eseal.trust_export import MAX_CLOCK_LEAD
@@ -56,6 +59,7 @@ from verifier.revocation import RevocationSnapshot, open_snapshot
 from verifier.trust import TrustBundle, TrustStore, open_bundle
 from verifier.urls import base_url
 from verifier.witness_policy import PolicyFile, parse_policy
+from verifier.witnessing import Witnessing
 
 
 def _pin(pin: str) -> bytes:
@@ -110,6 +114,49 @@ def _witnessed(
             "the peer shows this node a checkpoint they never saw)"
         )
     return None if witnessing is None else witnessing.describe()
+
+
+def _witnessed_cut(url: str, peer: Peer, bundle: TrustBundle) -> int | None:
+    """The size of the newest checkpoint the node at ``url`` lists as cosigned
+    (:func:`verifier.online.fetch_cosigned`, each note verified under the log key of its
+    ``bundle``) that the quorum of the peer's witness policy cosigned: the snapshot is asked
+    cut there. None where the node has no list (answers 404: a node of before it, asked
+    ``?witnessed=1`` then). Refused (:class:`PeerNotWitnessed`, nothing stored) where no
+    listed checkpoint meets the quorum; and where a line of a witness the quorum counts
+    does not verify."""
+    log = parse_verifier_key(bundle.log_verifier)
+    listed = online.fetch_cosigned(url, log)
+    if listed is None:
+        return None
+    policy = peer_policy(peer.region, peer.witness_policy)
+    if policy is None:  # never: a peer without a policy is not asked for a witnessed cut
+        return None
+    what = f"the checkpoints {url} lists as cosigned"
+    best: Witnessing | None = None
+    for size, note in listed:  # newest first
+        witnessing = refusing(what, functools.partial(policy.for_log(log).check, note, log))
+        if witnessing.met:
+            return size
+        if best is None or len(witnessing.cosigners) > len(best.cosigners):
+            best = witnessing
+    said = "none" if best is None else f"the most cosigned, {best.describe()}"
+    raise PeerNotWitnessed(
+        f"{what} are not witnessed as required: {len(listed)} listed, {said} (the peer's "
+        "witnesses have not cosigned a checkpoint as the policy needs yet, or the peer "
+        "shows this node checkpoints they never saw)"
+    )
+
+
+def _fetch_snapshot(url: str, peer: Peer, bundle: TrustBundle) -> bytes:
+    """The snapshot of the node at ``url`` as the peer's policy needs it: cut at its latest
+    checkpoint without one; else at the newest listed checkpoint the quorum cosigned
+    (:func:`_witnessed_cut`), or, from a node of before the list, ``?witnessed=1``."""
+    if peer.witness_policy is None:
+        return online.fetch_revocations(url)
+    at = _witnessed_cut(url, peer, bundle)
+    if at is None:
+        return online.fetch_revocations(url, witnessed=True)
+    return online.fetch_revocations(url, at=at)
 
 
 def _snapshot_newer(held: bytes, snapshot: RevocationSnapshot, bundle: TrustBundle) -> bool:
@@ -298,10 +345,7 @@ def _sync_one(node: Node, peer: Peer, *, now: int) -> Synced:
     base, region, root = peer.url, peer.region, bytes.fromhex(peer.root_key_id)
     data = online.fetch_bundle(base)
     bundle = _checked_bundle(base, data, region, root)
-    if peer.witness_policy is None:
-        raw = online.fetch_revocations(base)
-    else:
-        raw = online.fetch_revocations(base, witnessed=True)
+    raw = _fetch_snapshot(base, peer, bundle)
     snapshot = _checked_snapshot(base, raw, bundle)
     witnessed = _witnessed(base, peer, bundle, snapshot)
     _not_ahead(f"the bundle of {base}", bundle.issued_at, now)

@@ -165,8 +165,47 @@ def export_bundle(node: Node, *, now: int, with_images: bool = False) -> bytes:
 SNAPSHOT_MARGIN = 120
 
 
+class UnknownCheckpoint(InvalidInput):
+    """A snapshot asked cut at a size the log stores no checkpoint of (``?at=SIZE``)."""
+
+    code = "unknown-checkpoint"
+    http_status = 404
+
+
+def _cut(node: Node, *, witnessed: bool, at: int | None) -> tuple[str, int]:
+    """(checkpoint note with its witnesses' lines, size) a snapshot is cut at: the latest;
+    with ``witnessed``, the older one the witnesses cosigned most
+    (:func:`eseal.witness_ask.witnessed_size`), if any; at ``at``, the stored checkpoint of
+    that size (:class:`UnknownCheckpoint` if none). An older cut is served as
+    :func:`eseal.witness_ask.cosigned_checkpoint` serves it, with the lines of the
+    witnesses on that very checkpoint read from their histories."""
+    if witnessed and at is not None:
+        raise InvalidInput("a snapshot is cut either at the witnessed checkpoint or at a size")
+    note = cosigned_checkpoint(node)
+    latest = verify_checkpoint(note, node.log_verifier).size
+    older = witnessed_size(node, latest) if witnessed else at
+    if older is None or older == latest:
+        return note, latest
+    if not 1 <= older < latest:
+        raise UnknownCheckpoint(
+            f"the log stores no checkpoint of size {older}: its latest is of size {latest}"
+        )
+    try:
+        return cosigned_checkpoint(node, older), older
+    except ValueError as e:
+        raise UnknownCheckpoint(
+            f"the log stores no checkpoint of size {older} (GET /v1/ledger/cosigned lists "
+            "those its witnesses cosigned)"
+        ) from e
+
+
 def export_snapshot(
-    node: Node, *, now: int, margin: int = SNAPSHOT_MARGIN, witnessed: bool = False
+    node: Node,
+    *,
+    now: int,
+    margin: int = SNAPSHOT_MARGIN,
+    witnessed: bool = False,
+    at: int | None = None,
 ) -> bytes:
     """The signed revocation snapshot, cut at the latest checkpoint (needs the log key),
     whose note carries the cosignature lines the node's witnesses gave on that very
@@ -175,7 +214,10 @@ def export_snapshot(
     witness policy asks so), cut instead at the older checkpoint its witnesses cosigned
     most (:func:`eseal.witness_ask.witnessed_size`), where the latest carries fewer of
     their lines: the snapshot then speaks for fewer licenses, under a checkpoint the
-    witnesses saw.
+    witnesses saw. With ``at`` (a peer that picked, from the checkpoints the node lists as
+    cosigned, the newest its own policy's quorum cosigned), cut at the stored checkpoint of
+    that size, alike (:class:`UnknownCheckpoint` if the log stores none; not with
+    ``witnessed``).
 
     Its ``as_of`` is early enough that every license issued by then is in the cut:
     ``margin`` seconds before ``now`` (for licenses still on their way into the ledger),
@@ -186,11 +228,7 @@ def export_snapshot(
     # One read transaction: the statuses are those the latest checkpoint speaks for (a
     # status change commits with its ledger entry), not ones committed after it was read.
     with node.sql.snapshot(), node.sql.reading() as conn:
-        note = cosigned_checkpoint(node)
-        cut = verify_checkpoint(note, node.log_verifier).size
-        older = witnessed_size(node, cut) if witnessed else None
-        if older is not None:
-            note, cut = cosigned_checkpoint(node, older), older
+        note, cut = _cut(node, witnessed=witnessed, at=at)
         rows = conn.execute(
             select(_license.c.id, _license.c.status).where(_license.c.ledger_index < cut)
         ).all()

@@ -427,14 +427,71 @@ def cosigned_checkpoint(node: Node, size: int | None = None) -> str:
         note = node.log.checkpoint()
         given = {"size": Checkpoint.of_note(note).size, "note": note}
         rows = _read(node, _COSIGNED_UNSTORED, given)
-    note = str(rows[0].note)
+    return _with_lines(str(rows[0].note), rows)[0]
+
+
+def _with_lines(note: str, rows: Sequence[Any]) -> tuple[str, int]:
+    """The checkpoint ``note`` with the cosignature lines of ``rows`` (by witness name) on
+    that very checkpoint appended (those on its root hash, at most
+    :data:`MAX_SERVED_COSIGNATURES`), and how many lines were."""
     root = Checkpoint.of_note(note).root_hash
     lines = [
         str(r.cosignature)
         for r in rows
         if r.cosignature is not None and r.root_hash is not None and bytes(r.root_hash) == root
-    ]
-    return note + "".join(lines[:MAX_SERVED_COSIGNATURES])
+    ][:MAX_SERVED_COSIGNATURES]
+    return note + "".join(lines), len(lines)
+
+
+#: The most checkpoints :func:`cosigned_checkpoints` lists: as many as one witness's history
+#: holds, the newest.
+MAX_LISTED_CHECKPOINTS = COSIGNATURE_HISTORY
+
+# The newest sizes of the witnesses' histories the log stores a checkpoint of, then those
+# checkpoints' notes with every history line at their size: one statement.
+_LISTED_SIZES = (
+    select(_h.c.size)
+    .join(_checkpoint, _checkpoint.c.size == _h.c.size)
+    .where(_h.c.size >= 1)
+    .group_by(_h.c.size)
+    .order_by(_h.c.size.desc())
+    .limit(MAX_LISTED_CHECKPOINTS)
+    .subquery()
+)
+_LISTED = (
+    select(_checkpoint.c.size, _checkpoint.c.note, _h.c.root_hash, _h.c.cosignature)
+    .select_from(
+        _LISTED_SIZES.join(_checkpoint, _checkpoint.c.size == _LISTED_SIZES.c.size).join(
+            _h, _h.c.size == _LISTED_SIZES.c.size
+        )
+    )
+    .order_by(_checkpoint.c.size.desc(), _h.c.name)
+)
+
+
+def cosigned_checkpoints(node: Node) -> list[tuple[int, str]]:
+    """The checkpoints the node's witnesses cosigned, newest first, as (size, note): one per
+    size of the witnesses' histories (each one's :data:`COSIGNATURE_HISTORY` latest; the
+    :data:`MAX_LISTED_CHECKPOINTS` largest sizes) whose signed note the log stores, that
+    note with the lines of the witnesses on that very checkpoint appended as
+    :func:`cosigned_checkpoint` appends them; a size whose lines are all on another root
+    (never the log's own: the stored note is the one the log signed) is left out. A peer
+    held to a witness policy picks from these the newest its quorum cosigned, and asks for
+    the snapshot cut there (``GET /v1/revocations?at=SIZE``). One statement."""
+    with node.sql.reading() as conn:
+        rows = conn.execute(_LISTED).all()
+    out: list[tuple[int, str]] = []
+    at = 0
+    while at < len(rows):
+        size = int(rows[at].size)
+        end = at
+        while end < len(rows) and int(rows[end].size) == size:
+            end += 1
+        note, lines = _with_lines(str(rows[at].note), rows[at:end])
+        if lines:
+            out.append((size, note))
+        at = end
+    return out
 
 
 def _read(

@@ -147,13 +147,100 @@ def fetch_bundle(base_url: str, *, timeout: float = 10.0) -> bytes:
     return _fetch(base_url, "/v1/bundle", min(MAX_FETCHED_BUNDLE, MAX_ENVELOPE), timeout)
 
 
-def fetch_revocations(base_url: str, *, timeout: float = 10.0, witnessed: bool = False) -> bytes:
+def fetch_revocations(
+    base_url: str, *, timeout: float = 10.0, witnessed: bool = False, at: int | None = None
+) -> bytes:
     """A node's signed revocation snapshot (check it with
     :func:`verifier.revocation.open_snapshot`), at most what a snapshot file may hold, in
     at most :data:`SNAPSHOT_SECONDS`. With ``witnessed``, asked ``?witnessed=1``: cut at the
-    checkpoint the node's witnesses cosigned most (a node of before it ignores the query)."""
-    path = "/v1/revocations?witnessed=1" if witnessed else "/v1/revocations"
+    checkpoint the node's witnesses cosigned most (a node of before it ignores the query).
+    With ``at``, asked ``?at=SIZE``: cut at the checkpoint of that size (one
+    :func:`fetch_cosigned` listed)."""
+    if witnessed and at is not None:
+        raise InvalidInput("a snapshot is asked cut at the witnessed checkpoint or at a size")
+    path = "/v1/revocations"
+    if witnessed:
+        path += "?witnessed=1"
+    elif at is not None:
+        path += f"?at={int(at)}"
     return _fetch(base_url, path, MAX_SNAPSHOT, timeout, SNAPSHOT_SECONDS)
+
+
+#: The most bytes of a node's list of cosigned checkpoints read: 64 notes, each with the log's
+#: line and a few witnesses' (about 150 bytes each).
+MAX_COSIGNED_LIST = 1024 * 1024
+#: The most checkpoints a node's list may hold (its witnesses' history depth).
+MAX_COSIGNED_LISTED = 64
+
+
+#: What a listed note that does not verify raises: malformed, or signed by another key.
+_UNVERIFIED: tuple[type[Exception], ...] = (*_MALFORMED, CheckFailed)
+
+
+def fetch_cosigned(
+    base_url: str, log: NoteVerifier, *, timeout: float = 10.0
+) -> list[tuple[int, str]] | None:
+    """The checkpoints a node lists as cosigned by its witnesses (``GET /v1/ledger/cosigned``),
+    newest first, as (size, note with its cosignature lines), each note verified under the
+    region's log key ``log``; None where the node answers 404 (a node of before the list,
+    which a reader then asks ``?witnessed=1``). A list that is not strict JSON of the
+    documented shape, holds more than :data:`MAX_COSIGNED_LISTED`, is not newest first one
+    a size, or holds a note that does not verify, or whose size is not the one given, is
+    :class:`NodeAnswerMalformed` (the notes :class:`NodeAnswerUnproven`)."""
+    url = base_url.rstrip("/") + "/v1/ledger/cosigned"
+    with deadline_client(url, timeout) as client:
+        status, _media, body = bounded_get(client, url, MAX_COSIGNED_LIST)
+    if status == 404:
+        return None
+    if status != 200:
+        raise NodeUnreachable(f"{url} answered {status}")
+    return parse_cosigned(body, log, url)
+
+
+def parse_cosigned(body: bytes, log: NoteVerifier, url: str) -> list[tuple[int, str]]:
+    """The list of :func:`fetch_cosigned` (the body ``url`` answered), checked."""
+    try:
+        answer = loads_strict(body, what=f"the answer of {url}", max_bytes=MAX_COSIGNED_LIST)
+    except MalformedJson as e:
+        raise NodeAnswerMalformed(f"{url} answered no strict JSON: {e.message}") from e
+    listed = answer.get("checkpoints") if isinstance(answer, dict) else None
+    if not isinstance(listed, list) or set(answer) != {"checkpoints"}:
+        raise NodeAnswerMalformed(f"{url} answered no object with a list checkpoints alone")
+    if len(listed) > MAX_COSIGNED_LISTED:
+        raise NodeAnswerMalformed(
+            f"{url} listed {len(listed)} checkpoints, more than {MAX_COSIGNED_LISTED}"
+        )
+    out: list[tuple[int, str]] = []
+    for i, item in enumerate(listed):
+        size = item.get("size") if isinstance(item, dict) else None
+        note = item.get("checkpoint") if isinstance(item, dict) else None
+        if (
+            not isinstance(item, dict)
+            or set(item) != {"size", "checkpoint"}
+            or type(size) is not int
+            or not isinstance(note, str)
+        ):
+            raise NodeAnswerMalformed(
+                f"{url}: checkpoint {i} is no object of an integer size and a note"
+            )
+        if out and size >= out[-1][0]:
+            raise NodeAnswerMalformed(
+                f"{url}: checkpoint {i} (size {size}) is not below the one before it "
+                "(newest first, one a size)"
+            )
+        try:
+            checked = verify_checkpoint(note, log)
+        except _UNVERIFIED as e:
+            raise NodeAnswerUnproven(
+                f"{url}: checkpoint {i} (size {size}) does not verify under the region's "
+                f"log key: {e}"
+            ) from e
+        if checked.size != size:
+            raise NodeAnswerUnproven(
+                f"{url}: checkpoint {i} is of size {checked.size}, listed as {size}"
+            )
+        out.append((size, note))
+    return out
 
 
 #: The longest fetching a revocation snapshot may take: up to 32 MiB (:data:`MAX_SNAPSHOT`),

@@ -438,7 +438,7 @@ def _witnessed_cut(
             description="1: the asker holds the region to a witness policy (docs/DESIGN.md, "
             "Peer sync); the snapshot is cut at the older checkpoint the node's witnesses "
             "cosigned most, if the latest carries fewer of their lines, and speaks for the "
-            "licenses recorded before it."
+            "licenses recorded before it. Not with at (400 invalid-input)."
         ),
     ] = None,
 ) -> bool:

@@ -165,6 +165,19 @@ def test_the_signed_files_are_described_as_dsse_envelopes(served: Served, path: 
     _described(served, schema, r.json())
 
 
+def test_the_cosigned_list_is_described_as_answered(served: Served) -> None:
+    """GET /v1/ledger/cosigned (a node without witnesses lists none) against its schema, and
+    one with an entry as a node with witnesses answers it."""
+    schema = _answer_schema(served, "/v1/ledger/cosigned", "get", "200")
+    r = served.client.get("/v1/ledger/cosigned")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"checkpoints": []}
+    assert r.headers["cache-control"] == "no-cache"
+    _described(served, schema, r.json())
+    note = served.client.get("/v1/ledger/checkpoint").text
+    _described(served, schema, {"checkpoints": [{"size": 3, "checkpoint": note}]})
+
+
 def test_the_status_answer_is_described_as_answered(served: Served) -> None:
     schema = _answer_schema(served, "/v1/licenses/{license_id}/status", "get", "200")
     answer = served.client.get(f"/v1/licenses/{served.license_id}/status").json()
@@ -484,6 +497,7 @@ PUBLIC_OPERATIONS = {
     ("/v1/revocations", "get"),
     ("/healthz", "get"),
     ("/v1/ledger/checkpoint", "get"),
+    ("/v1/ledger/cosigned", "get"),
     ("/v1/ledger/entries", "get"),
     ("/v1/ledger/proof/inclusion", "get"),
     ("/v1/ledger/proof/consistency", "get"),
@@ -783,6 +797,10 @@ def test_the_public_operations_answer_the_problems_they_name(served: Served) -> 
         ),
         ("/healthz", get("/healthz", content=b"{}" * (DEFAULT_LIMIT // 2 + 1))),
         ("/v1/ledger/checkpoint", get("/v1/ledger/checkpoint", content=b"[")),
+        ("/v1/ledger/cosigned", get("/v1/ledger/cosigned?a=1&a=2")),
+        ("/v1/revocations", get("/v1/revocations?at=01")),
+        ("/v1/revocations", get(f"/v1/revocations?at={2**40}")),
+        ("/v1/revocations", get("/v1/revocations?at=1&witnessed=1")),
         ("/v1/ledger/entries", get("/v1/ledger/entries?start=100")),
         ("/v1/ledger/entries", get("/v1/ledger/entries?start=01")),
         ("/v1/ledger/proof/inclusion", get("/v1/ledger/proof/inclusion?index=0&size=100")),
@@ -826,6 +844,7 @@ def test_the_public_operations_answer_the_problems_they_name(served: Served) -> 
         "image-too-large",
         "form-unreadable",
         "bad-range",
+        "unknown-checkpoint",
         "license-type-not-found",
         "unknown-license",
         "invalid-license-id",
@@ -1016,6 +1035,7 @@ UNAVAILABLE = {
     ("/v1/revocations", "get"): {"store-unavailable", "keys-locked"},
     ("/healthz", "get"): {"store-unavailable"},
     ("/v1/ledger/checkpoint", "get"): {"store-unavailable"},
+    ("/v1/ledger/cosigned", "get"): {"store-unavailable"},
     ("/v1/ledger/entries", "get"): {"store-unavailable"},
     ("/v1/ledger/proof/inclusion", "get"): {"store-unavailable"},
     ("/v1/ledger/proof/consistency", "get"): {"store-unavailable"},

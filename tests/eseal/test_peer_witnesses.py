@@ -286,9 +286,9 @@ def test_a_sync_the_quorum_has_not_cosigned_is_refused_and_stores_nothing(
     assert before["witness_policy"] == Path(strict).read_text(encoding="utf-8")
     code, said, err = run("peer", "sync")
     assert code == 1, said
-    assert "110000 FAILED: the snapshot of" in err
+    assert f"110000 FAILED: the checkpoints {world.bj_url} lists as cosigned" in err
     assert (
-        f"is cut at a checkpoint not witnessed as required: checkpoint of size "
+        f"are not witnessed as required: 1 listed, the most cosigned, checkpoint of size "
         f"{world.cosigned} cosigned by 2 of 3 witness keys (gd, js), required: quorum "
         "all3 = all of (gd, js, zj)"
     ) in err
@@ -299,7 +299,7 @@ def test_a_sync_the_quorum_has_not_cosigned_is_refused_and_stores_nothing(
     assert "not witnessed as required" in after["error"]
     code, said, _ = run("peer", "list")
     assert "witnesses: quorum all3" in said
-    assert "last error: the snapshot of" in said
+    assert "last error: the checkpoints" in said
 
 
 def test_a_sync_the_quorum_cosigned_is_stored_and_a_later_unwitnessed_one_refused(
@@ -314,7 +314,7 @@ def test_a_sync_the_quorum_cosigned_is_stored_and_a_later_unwitnessed_one_refuse
     asked = _asks_recorded(monkeypatch)
     code, said, err = run("--json", "peer", "sync")
     assert code == 0, err
-    assert asked == [{"witnessed": True}]
+    assert asked == [{"at": world.cosigned}]
     (synced,) = json.loads(said)
     assert synced["snapshot_stored"] is True
     assert synced["witnessed"] == (
@@ -634,7 +634,7 @@ def test_peer_policy_changes_the_witnesses_a_peer_is_held_to(
         asked = _asks_recorded(monkeypatch)
         code, _, _ = run("peer", "sync")
         assert code == 1  # 浙江 never cosigned
-        assert asked == [{"witnessed": True}]
+        assert asked == []  # no listed checkpoint meets the quorum: no snapshot fetched
 
         code, said, err = run("--json", "peer", "policy", "110000", "--none")
         assert code == 0, err

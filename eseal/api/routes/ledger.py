@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from eseal.api.deps import (
     CURRENT_HEADERS,
     STORE_UNAVAILABLE,
     Cause,
+    CurrentAnswer,
     LogDep,
     NodeDep,
     PlainDigits,
@@ -19,7 +20,7 @@ from eseal.api.deps import (
 )
 from eseal.api.problem_types import INVALID_REQUEST
 from eseal.proofs import b64, b64_hashes
-from eseal.witness_ask import cosigned_checkpoint
+from eseal.witness_ask import MAX_LISTED_CHECKPOINTS, cosigned_checkpoint, cosigned_checkpoints
 from ledger.merkle import leaf_hash
 from ledger.store import BadRange
 
@@ -79,6 +80,36 @@ def checkpoint(node: NodeDep) -> PlainTextResponse:
     not know."""
     return PlainTextResponse(
         cosigned_checkpoint(node), media_type="text/plain; charset=utf-8", headers=CURRENT_HEADERS
+    )
+
+
+class CosignedCheckpointOut(BaseModel):
+    size: int = Field(description="The checkpoint's tree size.")
+    checkpoint: str = Field(
+        description="The checkpoint as a C2SP signed note: the log key's signature, then the "
+        "cosignature/v1 lines the node's witnesses gave on this very checkpoint (one at least)."
+    )
+
+
+class CosignedOut(BaseModel):
+    checkpoints: list[CosignedCheckpointOut] = Field(
+        description=f"Newest first, one a size, at most {MAX_LISTED_CHECKPOINTS}.",
+        json_schema_extra={"maxItems": MAX_LISTED_CHECKPOINTS},
+    )
+
+
+@router.get("/cosigned", dependencies=[CurrentAnswer], responses=public_problems(STORE_UNAVAILABLE))
+def cosigned(node: NodeDep) -> CosignedOut:
+    """The checkpoints the node's witnesses cosigned, newest first: of the sizes their stored
+    cosignatures are at (each witness's 64 latest), the largest 64 the log stores a
+    checkpoint of, each with the lines of the witnesses on that very checkpoint. A reader
+    held to a witness policy picks the newest its quorum cosigned and asks the revocation
+    snapshot cut there (``GET /v1/revocations?at=SIZE``); empty while no witness cosigned."""
+    return CosignedOut(
+        checkpoints=[
+            CosignedCheckpointOut(size=size, checkpoint=note)
+            for size, note in cosigned_checkpoints(node)
+        ]
     )
 
 
