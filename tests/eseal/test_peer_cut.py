@@ -1,0 +1,291 @@
+"""The reader-chosen witnessed cut: 北京's log (110000) is cosigned by 广东 (gd) and 江苏 (js)
+at size A; 江苏 is then down, and 广东 alone cosigns B > A. ``?witnessed=1`` cuts at A
+(most cosigned) for every reader; the node now lists the checkpoints its witnesses cosigned
+(``GET /v1/ledger/cosigned``), and 重庆's node (500000), held to a policy, picks the newest
+its own quorum met and asks the snapshot cut there (``GET /v1/revocations?at=SIZE``): B for
+a policy needing 广东 alone, A for one needing 江苏 or both."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from eseal.agencies import Principal, add_agency
+from eseal.api.app import create_app
+from eseal.licenses import IssueRequest, issue
+from eseal.node import Node, init_node
+from eseal.peers import PEER_TABLE
+from eseal.trust_export import export_bundle
+from eseal.witness import add_log, require_witness_key
+from eseal.witness_ask import add_witness, ask, cosigned_checkpoint
+from ledger.checkpoint import Checkpoint, NoteVerifier, parse_verifier_key
+from tests.e2e.conftest import serve_app
+from tests.eseal.conftest import (
+    BUSINESS,
+    NOW,
+    PASSPHRASE,
+    Region,
+    business_request,
+    make_region,
+    run_eseal,
+)
+from verifier import online
+from verifier.revocation import RevocationSnapshot, open_snapshot
+from verifier.trust import TrustStore, open_bundle
+
+Run = Callable[..., tuple[int, str, str]]
+BEIJING_MARKET = "11110000MB01234562"
+GD, JS = "http://gd.test", "http://js.test"
+
+
+@dataclass
+class Drifted:
+    cq: Region
+    cq_dir: Path
+    bj: Node
+    url: str
+    keys: dict[str, str]  # the witnesses' verifier keys, by URL
+    a: int  # cosigned by both
+    b: int  # cosigned by gd alone
+
+    @property
+    def pin(self) -> str:
+        return self.bj.root_key_id.hex()
+
+
+def _down(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("down", request=request)
+
+
+@pytest.fixture(scope="module")
+def drifted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drifted]:
+    cq_dir = tmp_path_factory.mktemp("cq")
+    cq = make_region(cq_dir)
+    bj = init_node(
+        tmp_path_factory.mktemp("bj"),
+        region="110000",
+        name="北京市",
+        passphrase=PASSPHRASE,
+        now=NOW,
+    )
+    add_agency(bj, code=BEIJING_MARKET, name="北京市市场监督管理局", types=[BUSINESS], now=NOW)
+    request = IssueRequest(
+        BUSINESS,
+        "北京小面餐饮有限公司",
+        "91110000MA0012345C",
+        {**business_request().fields, "address": "北京市东城区"},
+    )
+    agent = Principal("agency", BEIJING_MARKET)
+    issue(bj, agent, BEIJING_MARKET, request, now=NOW)
+    witnesses = {
+        url: init_node(
+            tmp_path_factory.mktemp(code), region=code, name=name, passphrase=PASSPHRASE, now=NOW
+        )
+        for url, code, name in [(GD, "440000", "广东省"), (JS, "320000", "江苏省")]
+    }
+    keys = {url: require_witness_key(node).verifier_key for url, node in witnesses.items()}
+    named = {}
+    for url in (GD, JS):
+        add_log(witnesses[url], bj.config.origin, bj.config.log_verifier, now=NOW)
+        named[url] = add_witness(bj, url, keys[url], now=NOW).name
+
+    def both(u: str) -> httpx.Client:
+        return TestClient(create_app(witnesses[u]), base_url=u)
+
+    def gd_only(u: str) -> httpx.Client:
+        return both(u) if u == GD else httpx.Client(transport=httpx.MockTransport(_down))
+
+    assert [d.outcome for d in ask(bj, now=NOW + 2, client_for=both)] == ["cosigned"] * 2
+    a = bj.log.size()
+    issue(bj, agent, BEIJING_MARKET, request, now=int(time.time()) - 3600)
+    done = ask(bj, now=NOW + 3, client_for=gd_only)
+    assert {d.name: d.outcome for d in done}[named[GD]] == "cosigned"
+    b = bj.log.size()
+    assert b > a
+    server, thread, url = serve_app(bj)
+    try:
+        yield Drifted(cq, cq_dir, bj, url, keys, a, b)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        cq.node.close()
+        bj.close()
+        for node in witnesses.values():
+            node.close()
+
+
+@pytest.fixture
+def run(
+    drifted: Drifted, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Run]:
+    def run(*args: str) -> tuple[int, str, str]:
+        return run_eseal(["--data", str(drifted.cq_dir), *args], capsys, monkeypatch)
+
+    yield run
+    with drifted.cq.node.sql.write_engine.begin() as conn:
+        conn.execute(PEER_TABLE.delete())
+
+
+def _policy(d: Drifted, path: Path, *names: str) -> str:
+    """A policy holding 北京's log to all of the witnesses ``names`` (gd, js)."""
+    urls = {"gd": GD, "js": JS}
+    lines = [f"log {d.bj.config.log_verifier}"]
+    lines += [f"witness {n} {d.keys[urls[n]]}" for n in names]
+    lines += [f"group need all {' '.join(names)}", "quorum need"]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return str(path)
+
+
+def _store(d: Drifted) -> TrustStore:
+    bundle = open_bundle(export_bundle(d.bj, now=int(time.time())), pinned_roots={d.bj.root_key_id})
+    return TrustStore([bundle])
+
+
+def _held(d: Drifted) -> RevocationSnapshot:
+    with d.cq.node.sql.read_engine.connect() as conn:
+        row = conn.execute(select(PEER_TABLE).where(PEER_TABLE.c.region == "110000")).one()
+    return open_snapshot(bytes(row.snapshot), _store(d))
+
+
+def _asks(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    asked: list[dict[str, Any]] = []
+    real = online.fetch_revocations
+
+    def fetch_revocations(url: str, **kwargs: Any) -> bytes:
+        asked.append(kwargs)
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(online, "fetch_revocations", fetch_revocations)
+    return asked
+
+
+def test_the_node_lists_the_checkpoints_its_witnesses_cosigned(drifted: Drifted) -> None:
+    """Newest first: B with 广东's line alone, A with both; each note verifies under the
+    log key and is the one served with its lines (cosigned_checkpoint)."""
+    with httpx.Client() as client:
+        r = client.get(drifted.url + "/v1/ledger/cosigned")
+    assert r.status_code == 200, r.text
+    assert r.headers["cache-control"] == "no-cache"
+    listed = r.json()
+    assert listed == {
+        "checkpoints": [
+            {"size": drifted.b, "checkpoint": cosigned_checkpoint(drifted.bj, drifted.b)},
+            {"size": drifted.a, "checkpoint": cosigned_checkpoint(drifted.bj, drifted.a)},
+        ]
+    }
+    log = parse_verifier_key(drifted.bj.config.log_verifier)
+    parsed = online.parse_cosigned(r.content, log, drifted.url)
+    assert [size for size, _ in parsed] == [drifted.b, drifted.a]
+    b_lines, a_lines = (note.count("\n— ") - 1 for _, note in parsed)  # less the log's own
+    assert (b_lines, a_lines) == (1, 2)
+
+
+def test_a_snapshot_is_cut_at_a_size_asked(drifted: Drifted) -> None:
+    """``?at=A`` cuts at A with both witnesses' lines, ``?at=B`` at B with 广东's; refused:
+    a size not plain decimal from 1 (422), one the log stores no checkpoint of (404), and
+    ``at`` with ``witnessed`` (400)."""
+    store = _store(drifted)
+    with httpx.Client() as client:
+        for size in (drifted.a, drifted.b):
+            r = client.get(drifted.url + "/v1/revocations", params={"at": str(size)})
+            assert r.status_code == 200, r.text
+            assert r.headers["cache-control"] == "no-cache"
+            cut = open_snapshot(r.content, store)
+            assert Checkpoint.of_note(cut.checkpoint).size == size
+            assert cut.checkpoint == cosigned_checkpoint(drifted.bj, size)
+        for bad in ("0", "01", "-1", "+3", "1.0", "x", ""):
+            r = client.get(drifted.url + "/v1/revocations", params={"at": bad})
+            assert r.status_code == 422, (bad, r.text)
+            assert r.json()["type"].endswith("/invalid-request")
+        unstored = [n for n in range(1, drifted.b) if drifted.bj.log.store.checkpoint(n) is None]
+        for size in [drifted.bj.log.size() + 1, *unstored[:1]]:
+            r = client.get(drifted.url + "/v1/revocations", params={"at": str(size)})
+            assert r.status_code == 404, (size, r.text)
+            assert r.headers["content-type"] == "application/problem+json"
+            assert r.json()["type"].endswith("/unknown-checkpoint")
+            assert f"no checkpoint of size {size}" in r.json()["detail"]
+        r = client.get(
+            drifted.url + "/v1/revocations", params={"at": str(drifted.a), "witnessed": "1"}
+        )
+        assert r.status_code == 400, r.text
+        assert r.json()["type"].endswith("/invalid-input")
+
+
+@pytest.mark.parametrize(("names", "cut"), [(("gd",), "b"), (("gd", "js"), "a"), (("js",), "a")])
+def test_a_peer_syncs_the_newest_cut_its_own_quorum_met(
+    drifted: Drifted,
+    run: Run,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    names: tuple[str, ...],
+    cut: str,
+) -> None:
+    """Needing 广东 alone, the peer syncs the cut at B (``?witnessed=1`` gave A, staler);
+    needing 江苏, or both, at A."""
+    policy = _policy(drifted, tmp_path / "p", *names)
+    code, _, err = run("peer", "add", drifted.url, "--pin", drifted.pin, "--witness-policy", policy)
+    assert code == 0, err
+    asked = _asks(monkeypatch)
+    code, said, err = run("--json", "peer", "sync")
+    assert code == 0, err
+    size = drifted.b if cut == "b" else drifted.a
+    assert asked == [{"at": size}]
+    (synced,) = json.loads(said)
+    assert synced["snapshot_stored"] is True
+    assert synced["witnessed"].startswith(f"checkpoint of size {size} cosigned by")
+    assert Checkpoint.of_note(_held(drifted).checkpoint).size == size
+
+
+def test_a_node_without_the_list_is_asked_the_witnessed_cut(
+    drifted: Drifted, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node of before the list answers it 404: the peer asks ``?witnessed=1`` as before
+    (cut at A, the most cosigned, which 广东's policy accepts too)."""
+    policy = _policy(drifted, tmp_path / "p", "gd")
+    code, _, err = run("peer", "add", drifted.url, "--pin", drifted.pin, "--witness-policy", policy)
+    assert code == 0, err
+    real = online.fetch_cosigned
+    # The node's own 404 for a path it has no route for, as an older node answers the list.
+    monkeypatch.setattr(
+        online, "fetch_cosigned", lambda url, log, **kw: real(url + "/older", log, **kw)
+    )
+    assert online.fetch_cosigned(drifted.url, drifted.bj.log_verifier) is None
+    asked = _asks(monkeypatch)
+    code, _, err = run("peer", "sync")
+    assert code == 0, err
+    assert asked == [{"witnessed": True}]
+    assert Checkpoint.of_note(_held(drifted).checkpoint).size == drifted.a
+
+
+def test_a_list_that_does_not_check_out_is_refused(drifted: Drifted) -> None:
+    """The list is read strictly: a note signed by another key, sizes not newest first, a
+    size not the note's, a key twice."""
+    log = parse_verifier_key(drifted.bj.config.log_verifier)
+    a = cosigned_checkpoint(drifted.bj, drifted.a)
+    b = cosigned_checkpoint(drifted.bj, drifted.b)
+    other = parse_verifier_key(drifted.cq.node.config.log_verifier)
+    bad: list[tuple[bytes, NoteVerifier, str]] = [
+        (_listed((drifted.b, b)), other, "does not verify"),
+        (_listed((drifted.a, a), (drifted.b, b)), log, "not below the one before it"),
+        (_listed((drifted.a, b)), log, f"is of size {drifted.b}, listed as {drifted.a}"),
+        (b'{"checkpoints": [], "checkpoints": []}', log, "no strict JSON"),
+        (b'{"checkpoints": [{"size": true, "checkpoint": ""}]}', log, "no object"),
+    ]
+    for body, key, said in bad:
+        with pytest.raises((online.NodeAnswerMalformed, online.NodeAnswerUnproven)) as e:
+            online.parse_cosigned(body, key, drifted.url)
+        assert said in str(e.value), (body, e.value)
+
+
+def _listed(*items: tuple[int, str]) -> bytes:
+    return json.dumps({"checkpoints": [{"size": s, "checkpoint": n} for s, n in items]}).encode()
