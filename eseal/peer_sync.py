@@ -52,7 +52,7 @@ from eseal.peers import (
 )
 from eseal.trust_export import MAX_CLOCK_LEAD
 from keys.errors import EsealError, InvalidInput, shown
-from ledger.checkpoint import parse_verifier_key
+from ledger.checkpoint import Checkpoint, parse_verifier_key
 from ledger.sql import error_reason
 from verifier import online
 from verifier.revocation import RevocationSnapshot, open_snapshot
@@ -147,16 +147,31 @@ def _witnessed_cut(url: str, peer: Peer, bundle: TrustBundle) -> int | None:
     )
 
 
-def _fetch_snapshot(url: str, peer: Peer, bundle: TrustBundle) -> bytes:
-    """The snapshot of the node at ``url`` as the peer's policy needs it: cut at its latest
-    checkpoint without one; else at the newest listed checkpoint the quorum cosigned
-    (:func:`_witnessed_cut`), or, from a node of before the list, ``?witnessed=1``."""
+def _fetch_snapshot(url: str, peer: Peer, bundle: TrustBundle) -> tuple[bytes, int | None]:
+    """The snapshot of the node at ``url`` as the peer's policy needs it, and the size it
+    was asked cut at (None for none): cut at its latest checkpoint without one; else at the
+    newest listed checkpoint the quorum cosigned (:func:`_witnessed_cut`), or, from a node
+    of before the list, ``?witnessed=1``."""
     if peer.witness_policy is None:
-        return online.fetch_revocations(url)
+        return online.fetch_revocations(url), None
     at = _witnessed_cut(url, peer, bundle)
     if at is None:
-        return online.fetch_revocations(url, witnessed=True)
-    return online.fetch_revocations(url, at=at)
+        return online.fetch_revocations(url, witnessed=True), None
+    return online.fetch_revocations(url, at=at), at
+
+
+def _cut_as_asked(url: str, snapshot: RevocationSnapshot, at: int | None) -> None:
+    """Refuse a snapshot asked ``?at=SIZE`` that is cut elsewhere: the node (or a cache
+    before it that drops the query) answered another cut than the one the peer's policy
+    was checked on from the list; nothing is stored."""
+    if at is None:
+        return
+    size = Checkpoint.of_note(snapshot.checkpoint).size
+    if size != at:
+        raise PeerFileRefused(
+            f"the snapshot of {url} was asked cut at the checkpoint of size {at} and is cut "
+            f"at size {size}: refused (a node or a cache before it ignoring ?at=)"
+        )
 
 
 def _snapshot_newer(held: bytes, snapshot: RevocationSnapshot, bundle: TrustBundle) -> bool:
@@ -345,8 +360,9 @@ def _sync_one(node: Node, peer: Peer, *, now: int) -> Synced:
     base, region, root = peer.url, peer.region, bytes.fromhex(peer.root_key_id)
     data = online.fetch_bundle(base)
     bundle = _checked_bundle(base, data, region, root)
-    raw = _fetch_snapshot(base, peer, bundle)
+    raw, at = _fetch_snapshot(base, peer, bundle)
     snapshot = _checked_snapshot(base, raw, bundle)
+    _cut_as_asked(base, snapshot, at)
     witnessed = _witnessed(base, peer, bundle, snapshot)
     _not_ahead(f"the bundle of {base}", bundle.issued_at, now)
     _not_ahead(f"the snapshot of {base}", snapshot.as_of, now)

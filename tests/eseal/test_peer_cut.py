@@ -289,3 +289,31 @@ def test_a_list_that_does_not_check_out_is_refused(drifted: Drifted) -> None:
 
 def _listed(*items: tuple[int, str]) -> bytes:
     return json.dumps({"checkpoints": [{"size": s, "checkpoint": n} for s, n in items]}).encode()
+
+
+def test_a_snapshot_cut_elsewhere_than_asked_is_refused(
+    drifted: Drifted, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked ``?at=B`` (广东 alone needed), a node, or a cache before it dropping the query,
+    answers the cut at A, which 广东 cosigned too: refused all the same, nothing stored (the
+    policy was checked on B from the list, and the cut is the peer's choice)."""
+    policy = _policy(drifted, tmp_path / "p", "gd")
+    code, _, err = run("peer", "add", drifted.url, "--pin", drifted.pin, "--witness-policy", policy)
+    assert code == 0, err
+    real = online.fetch_revocations
+    asked: list[dict[str, Any]] = []
+
+    def other_cut(url: str, **kwargs: Any) -> bytes:
+        asked.append(kwargs)
+        return real(url, at=drifted.a)
+
+    monkeypatch.setattr(online, "fetch_revocations", other_cut)
+    code, said, err = run("--json", "peer", "sync")
+    assert asked == [{"at": drifted.b}]
+    assert code != 0
+    assert f"asked cut at the checkpoint of size {drifted.b} and is cut at size {drifted.a}" in (
+        said + err
+    )
+    with drifted.cq.node.sql.read_engine.connect() as conn:
+        row = conn.execute(select(PEER_TABLE).where(PEER_TABLE.c.region == "110000")).one()
+    assert row.snapshot is None
