@@ -191,12 +191,21 @@ def _cut(node: Node, *, witnessed: bool, at: int | None) -> tuple[str, int]:
             f"the log stores no checkpoint of size {older}: its latest is of size {latest}"
         )
     try:
-        return cosigned_checkpoint(node, older), older
+        note = cosigned_checkpoint(node, older)
     except ValueError as e:
         raise UnknownCheckpoint(
             f"the log stores no checkpoint of size {older} (GET /v1/ledger/cosigned lists "
             "those its witnesses cosigned)"
         ) from e
+    # As witnessed_size checks its pick: never a stored note off the log's own tree (a row
+    # restored from another history) served as the cut, whose statuses are this tree's.
+    stored = verify_checkpoint(note, node.log_verifier)
+    if stored.size != older or stored.root_hash != node.log.root_hash(older):
+        raise UnknownCheckpoint(
+            f"the log stores no checkpoint of size {older} on its own tree: the stored note "
+            "is of another tree"
+        )
+    return note, older
 
 
 def export_snapshot(

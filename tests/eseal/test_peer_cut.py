@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from eseal.agencies import Principal, add_agency
 from eseal.api.app import create_app
@@ -28,6 +28,7 @@ from eseal.trust_export import export_bundle
 from eseal.witness import add_log, require_witness_key
 from eseal.witness_ask import add_witness, ask, cosigned_checkpoint
 from ledger.checkpoint import Checkpoint, NoteVerifier, parse_verifier_key
+from ledger.sql import LedgerCheckpointRow
 from tests.e2e.conftest import serve_app
 from tests.eseal.conftest import (
     BUSINESS,
@@ -317,3 +318,22 @@ def test_a_snapshot_cut_elsewhere_than_asked_is_refused(
     with drifted.cq.node.sql.read_engine.connect() as conn:
         row = conn.execute(select(PEER_TABLE).where(PEER_TABLE.c.region == "110000")).one()
     assert row.snapshot is None
+
+
+def test_a_stored_checkpoint_off_the_logs_tree_is_no_cut(drifted: Drifted) -> None:
+    """A stored note of size A signed on another root (a row restored from another history)
+    is not served as the cut at A, as ``?witnessed=1`` never picks it: 404."""
+    table = LedgerCheckpointRow.__table__  # type: ignore[attr-defined]
+    forged = drifted.bj.log._sign(drifted.a, b"\x01" * 32)
+    with drifted.bj.sql.write_engine.begin() as conn:
+        (kept,) = conn.execute(select(table.c.note).where(table.c.size == drifted.a)).one()
+        conn.execute(update(table).where(table.c.size == drifted.a).values(note=forged))
+    try:
+        with httpx.Client() as client:
+            r = client.get(drifted.url + "/v1/revocations", params={"at": str(drifted.a)})
+        assert r.status_code == 404, r.text
+        assert r.json()["type"].endswith("/unknown-checkpoint")
+        assert "on its own tree" in r.json()["detail"]
+    finally:
+        with drifted.bj.sql.write_engine.begin() as conn:
+            conn.execute(update(table).where(table.c.size == drifted.a).values(note=kept))
