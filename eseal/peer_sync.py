@@ -362,8 +362,8 @@ def _sync_one(node: Node, peer: Peer, *, now: int) -> Synced:
     bundle = _checked_bundle(base, data, region, root)
     raw, at = _fetch_snapshot(base, peer, bundle)
     snapshot = _checked_snapshot(base, raw, bundle)
-    _cut_as_asked(base, snapshot, at)
     witnessed = _witnessed(base, peer, bundle, snapshot)
+    _cut_as_asked(base, snapshot, at)  # an unwitnessed cut is refused for that first
     _not_ahead(f"the bundle of {base}", bundle.issued_at, now)
     _not_ahead(f"the snapshot of {base}", snapshot.as_of, now)
     with node.sql.write_engine.begin() as conn:  # one transaction: both stored, or neither
