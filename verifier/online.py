@@ -167,8 +167,9 @@ def fetch_revocations(
 
 
 #: The most bytes of a node's list of cosigned checkpoints read: 64 notes, each with the log's
-#: line and a few witnesses' (about 150 bytes each).
-MAX_COSIGNED_LIST = 1024 * 1024
+#: line and at most 99 witnesses' (a line of a long key name is some 370 bytes): 64 × 99 ×
+#: 370 is about 2.3 MB, so a node at the limits of its own format is still read.
+MAX_COSIGNED_LIST = 4 * 1024 * 1024
 #: The most checkpoints a node's list may hold (its witnesses' history depth).
 MAX_COSIGNED_LISTED = 64
 

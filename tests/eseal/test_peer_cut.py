@@ -337,3 +337,12 @@ def test_a_stored_checkpoint_off_the_logs_tree_is_no_cut(drifted: Drifted) -> No
     finally:
         with drifted.bj.sql.write_engine.begin() as conn:
             conn.execute(update(table).where(table.c.size == drifted.a).values(note=kept))
+
+
+def test_the_readers_list_bound_is_the_nodes_history_depth() -> None:
+    """A node lists at most its witnesses' history depth of checkpoints: a reader that took
+    fewer would refuse a full list of a node it should read (``verifier`` cannot import the
+    node's constant, so the two are tied here)."""
+    from eseal.witness_ask import COSIGNATURE_HISTORY
+
+    assert online.MAX_COSIGNED_LISTED == COSIGNATURE_HISTORY
