@@ -183,7 +183,10 @@ def _cut(node: Node, *, witnessed: bool, at: int | None) -> tuple[str, int]:
         raise InvalidInput("a snapshot is cut either at the witnessed checkpoint or at a size")
     note = cosigned_checkpoint(node)
     latest = verify_checkpoint(note, node.log_verifier).size
-    older = witnessed_size(node, latest) if witnessed else at
+    if witnessed:  # witnessed_size checked its pick on the log's own tree
+        older = witnessed_size(node, latest)
+        return (note, latest) if older is None else (cosigned_checkpoint(node, older), older)
+    older = at
     if older is None or older == latest:
         return note, latest
     if not 1 <= older < latest:

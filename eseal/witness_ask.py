@@ -13,6 +13,7 @@ witness answers is trusted. Each answer is bounded in size and time.
 from __future__ import annotations
 
 import base64
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -481,16 +482,11 @@ def cosigned_checkpoints(node: Node) -> list[tuple[int, str]]:
     with node.sql.reading() as conn:
         rows = conn.execute(_LISTED).all()
     out: list[tuple[int, str]] = []
-    at = 0
-    while at < len(rows):
-        size = int(rows[at].size)
-        end = at
-        while end < len(rows) and int(rows[end].size) == size:
-            end += 1
-        note, lines = _with_lines(str(rows[at].note), rows[at:end])
+    for size, group in itertools.groupby(rows, key=lambda row: int(row.size)):
+        same = list(group)
+        note, lines = _with_lines(str(same[0].note), same)
         if lines:
             out.append((size, note))
-        at = end
     return out
 
 
