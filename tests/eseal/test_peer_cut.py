@@ -19,10 +19,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from eseal.agencies import Principal, add_agency
 from eseal.api.app import create_app
-from eseal.licenses import IssueRequest, issue
-from eseal.node import Node, init_node
+from eseal.licenses import issue
+from eseal.node import Node
 from eseal.peers import PEER_TABLE
 from eseal.trust_export import export_bundle
 from eseal.witness import add_log, require_witness_key
@@ -31,21 +30,17 @@ from ledger.checkpoint import Checkpoint, NoteVerifier, parse_verifier_key
 from ledger.sql import LedgerCheckpointRow
 from tests.e2e.conftest import serve_app
 from tests.eseal.conftest import (
-    BUSINESS,
     NOW,
-    PASSPHRASE,
     Region,
-    business_request,
     make_region,
     run_eseal,
 )
+from tests.eseal.test_peer_witnesses import BEIJING_MARKET, GD, JS, beijing, witness_nodes
 from verifier import online
 from verifier.revocation import RevocationSnapshot, open_snapshot
 from verifier.trust import TrustStore, open_bundle
 
 Run = Callable[..., tuple[int, str, str]]
-BEIJING_MARKET = "11110000MB01234562"
-GD, JS = "http://gd.test", "http://js.test"
 
 
 @dataclass
@@ -71,28 +66,9 @@ def _down(request: httpx.Request) -> httpx.Response:
 def drifted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drifted]:
     cq_dir = tmp_path_factory.mktemp("cq")
     cq = make_region(cq_dir)
-    bj = init_node(
-        tmp_path_factory.mktemp("bj"),
-        region="110000",
-        name="北京市",
-        passphrase=PASSPHRASE,
-        now=NOW,
-    )
-    add_agency(bj, code=BEIJING_MARKET, name="北京市市场监督管理局", types=[BUSINESS], now=NOW)
-    request = IssueRequest(
-        BUSINESS,
-        "北京小面餐饮有限公司",
-        "91110000MA0012345C",
-        {**business_request().fields, "address": "北京市东城区"},
-    )
-    agent = Principal("agency", BEIJING_MARKET)
+    bj, agent, request = beijing(tmp_path_factory.mktemp("bj"))
     issue(bj, agent, BEIJING_MARKET, request, now=NOW)
-    witnesses = {
-        url: init_node(
-            tmp_path_factory.mktemp(code), region=code, name=name, passphrase=PASSPHRASE, now=NOW
-        )
-        for url, code, name in [(GD, "440000", "广东省"), (JS, "320000", "江苏省")]
-    }
+    witnesses = witness_nodes(tmp_path_factory, GD, JS)
     keys = {url: require_witness_key(node).verifier_key for url, node in witnesses.items()}
     named = {}
     for url in (GD, JS):

@@ -72,18 +72,10 @@ class World:
         return self.bj.root_key_id.hex()
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    cq_dir = tmp_path_factory.mktemp("cq")
-    cq = make_region(cq_dir)
-    bj_dir = tmp_path_factory.mktemp("bj")
-    bj = init_node(
-        bj_dir,
-        region="110000",
-        name="北京市",
-        passphrase=PASSPHRASE,
-        now=NOW,
-    )
+def beijing(data_dir: Path) -> tuple[Node, Principal, IssueRequest]:
+    """北京's node with its market agency: the node, the agency's principal, a license
+    request of its."""
+    bj = init_node(data_dir, region="110000", name="北京市", passphrase=PASSPHRASE, now=NOW)
     add_agency(bj, code=BEIJING_MARKET, name="北京市市场监督管理局", types=[BUSINESS], now=NOW)
     request = IssueRequest(
         BUSINESS,
@@ -91,20 +83,32 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         "91110000MA0012345C",
         {**business_request().fields, "address": "北京市东城区"},
     )
-    agent = Principal("agency", BEIJING_MARKET)
+    return bj, Principal("agency", BEIJING_MARKET), request
+
+
+#: The regions whose nodes witness 北京's log in these tests, by the URL they answer at.
+_WITNESS_REGIONS = {GD: ("440000", "广东省"), JS: ("320000", "江苏省"), ZJ: ("330000", "浙江省")}
+
+
+def witness_nodes(factory: pytest.TempPathFactory, *urls: str) -> dict[str, Node]:
+    """A node of each witness region at ``urls`` (GD, JS, ZJ), by URL."""
+    return {
+        url: init_node(factory.mktemp(code), region=code, name=name, passphrase=PASSPHRASE, now=NOW)
+        for url in urls
+        for code, name in [_WITNESS_REGIONS[url]]
+    }
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    cq_dir = tmp_path_factory.mktemp("cq")
+    cq = make_region(cq_dir)
+    bj_dir = tmp_path_factory.mktemp("bj")
+    bj, agent, request = beijing(bj_dir)
     valid = issue(bj, agent, BEIJING_MARKET, request, now=NOW)
     revoked = issue(bj, agent, BEIJING_MARKET, request, now=NOW)
     change_status(bj, agent, revoked.id, "revoke", reason="吊销", now=NOW + 1)
-    witnesses = {
-        url: init_node(
-            tmp_path_factory.mktemp(code), region=code, name=name, passphrase=PASSPHRASE, now=NOW
-        )
-        for url, code, name in [
-            (GD, "440000", "广东省"),
-            (JS, "320000", "江苏省"),
-            (ZJ, "330000", "浙江省"),
-        ]
-    }
+    witnesses = witness_nodes(tmp_path_factory, GD, JS, ZJ)
     keys = {url: require_witness_key(node).verifier_key for url, node in witnesses.items()}
     for url in (GD, JS):  # 浙江 is never asked
         add_log(witnesses[url], bj.config.origin, bj.config.log_verifier, now=NOW)
