@@ -9,7 +9,9 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -18,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from eseal.agencies import agency_keys, list_agencies
 from eseal.catalog import load_catalog
+from eseal.etags import body_etag
 from eseal.models import AgencyKeyRow, LicenseRow, SealRow
 from eseal.node import Node
 from eseal.peers import NO_PEERS, PeerTrust, load_peer_trust
@@ -239,8 +242,16 @@ def export_snapshot(
         raise InvalidInput("the snapshot margin must not be negative")
     # One read transaction: the statuses are those the latest checkpoint speaks for (a
     # status change commits with its ledger entry), not ones committed after it was read.
-    with node.sql.snapshot(), node.sql.reading() as conn:
+    with node.sql.snapshot():
         note, cut = _cut(node, witnessed=witnessed, at=at)
+        return _snapshot_at(node, note, cut, now=now, margin=margin)
+
+
+def _snapshot_at(node: Node, note: str, cut: int, *, now: int, margin: int) -> bytes:
+    """The signed snapshot cut at ``note`` (of size ``cut``), its statuses read in the
+    caller's read transaction (:meth:`ledger.sql.SqlStore.snapshot`), the one ``note`` was
+    read in."""
+    with node.sql.reading() as conn:
         rows = conn.execute(
             select(_license.c.id, _license.c.status).where(_license.c.ledger_index < cut)
         ).all()
@@ -267,6 +278,109 @@ def export_snapshot(
         keys_revoked=list(revoked_keys),
     )
     return sign_snapshot(snapshot, node.require_log_key())
+
+
+#: How long ``GET /v1/revocations`` answers again with a snapshot it built, while the log's
+#: checkpoint it was cut at is still the one asked (a new checkpoint, which every ledger
+#: entry brings, revocations included, is a new snapshot at once): building one reads every
+#: license row (about a second of CPU at 10^5 licenses), which no public GET should make a
+#: node do on each request. Its ``as_of`` ages by as much, far below any reader's maximum age.
+SNAPSHOT_CACHE_SECONDS = 30
+#: How many snapshots (cuts) :class:`SnapshotCache` keeps: the latest, the witnessed one and
+#: the few sizes peers ask ``?at=``.
+SNAPSHOT_CACHE_ENTRIES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltSnapshot:
+    """A signed snapshot as :class:`SnapshotCache` keeps it."""
+
+    data: bytes
+    #: Its strong entity tag (RFC 9110 §8.8.3): a hash of the signed file, quoted.
+    etag: str
+    #: When it was built (the cache's monotonic clock).
+    built: float
+
+
+class SnapshotCache:
+    """The signed revocation snapshots of ``GET /v1/revocations``: each cut (the latest
+    checkpoint, the witnessed one, a size asked ``?at=``) built at most once per
+    :data:`SNAPSHOT_CACHE_SECONDS` while the checkpoint note it is cut at, witnesses' lines
+    included, stays the same, and one at a time: concurrent requests for a snapshot not yet
+    built wait for the one build rather than each reading every license row. Finding the
+    cut is one small read; a request whose cut is built and fresh is answered with it
+    without waiting for any build.
+
+    The statuses a cached snapshot holds are those read when it was built, and its
+    ``as_of`` is at least :data:`SNAPSHOT_MARGIN` before that, so it never speaks for a
+    moment after its statuses were read."""
+
+    def __init__(
+        self,
+        node: Node,
+        *,
+        max_age: float = SNAPSHOT_CACHE_SECONDS,
+        entries: int = SNAPSHOT_CACHE_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.node = node
+        self.max_age = max_age
+        self.entries = entries
+        self._clock = clock
+        self._wall = wall
+        self._lock = threading.Lock()  # guards _built
+        self._building = threading.Lock()  # one build at a time
+        #: By the checkpoint note a snapshot is cut at, least recently used first.
+        self._built: OrderedDict[str, BuiltSnapshot] = OrderedDict()
+        #: How many snapshots this cache built (for tests and the operator's curiosity).
+        self.builds = 0
+
+    def get(self, *, witnessed: bool = False, at: int | None = None) -> BuiltSnapshot:
+        """The snapshot cut as :func:`export_snapshot` cuts it (:class:`UnknownCheckpoint`
+        and :class:`~keys.errors.InvalidInput` alike), from the cache when fresh."""
+        found = self.cached(witnessed=witnessed, at=at)
+        return found if found is not None else self.build(witnessed=witnessed, at=at)
+
+    def cached(self, *, witnessed: bool = False, at: int | None = None) -> BuiltSnapshot | None:
+        """The fresh snapshot of the cut asked, without building it (None if there is
+        none): one small read, to find the cut."""
+        with self.node.sql.snapshot():
+            note, _ = _cut(self.node, witnessed=witnessed, at=at)
+        return self._fresh(note)
+
+    def build(self, *, witnessed: bool = False, at: int | None = None) -> BuiltSnapshot:
+        """The snapshot of the cut asked, built now unless a fresh one is found once this
+        build's turn comes (builds run one at a time)."""
+        with self._building:
+            # Read again: the log may have moved on while this request waited.
+            with self.node.sql.snapshot():
+                note, cut = _cut(self.node, witnessed=witnessed, at=at)
+                found = self._fresh(note)
+                if found is not None:  # built by the request this one waited for
+                    return found
+                data = _snapshot_at(
+                    self.node, note, cut, now=int(self._wall()), margin=SNAPSHOT_MARGIN
+                )
+            built = BuiltSnapshot(data, body_etag(data), self._clock())
+            with self._lock:
+                self._built[note] = built
+                self._built.move_to_end(note)
+                while len(self._built) > self.entries:
+                    self._built.popitem(last=False)
+                self.builds += 1
+            return built
+
+    def _fresh(self, note: str) -> BuiltSnapshot | None:
+        with self._lock:
+            found = self._built.get(note)
+            if found is None:
+                return None
+            if self._clock() - found.built > self.max_age:
+                del self._built[note]
+                return None
+            self._built.move_to_end(note)
+            return found
 
 
 class LocalStatus:

@@ -50,7 +50,7 @@ from eseal.api.timeouts import ReadTimeouts
 from eseal.node import Node
 from eseal.problems import plain_problem, problem
 from eseal.render import FONT_MISSING_PUBLIC, FontMissing
-from eseal.trust_export import BundleCache, LocalStatus
+from eseal.trust_export import BundleCache, LocalStatus, SnapshotCache
 from keys.errors import EsealError, InvalidInput
 from keys.keyfile import passphrase_if_set
 from ledger.store import StoreUnavailable
@@ -268,6 +268,7 @@ def create_app(node: Node, *, owns_node: bool = False) -> FastAPI:
     app.include_router(docs.router)
     app.state.bundles = BundleCache(node)
     app.state.status = LocalStatus(node)
+    app.state.snapshots = SnapshotCache(node)
 
     @app.exception_handler(EsealError)
     async def _eseal_error(request: Request, exc: EsealError) -> JSONResponse:

@@ -1032,7 +1032,7 @@ UNAVAILABLE = {
     ("/v1/verify", "post"): {"scanner-busy", "matcher-busy", "store-unavailable"},
     ("/v1/verify/image", "post"): {"scanner-busy", "matcher-busy", "store-unavailable"},
     ("/v1/bundle", "get"): {"store-unavailable", "keys-locked"},
-    ("/v1/revocations", "get"): {"store-unavailable", "keys-locked"},
+    ("/v1/revocations", "get"): {"store-unavailable", "keys-locked", "snapshot-busy"},
     ("/healthz", "get"): {"store-unavailable"},
     ("/v1/ledger/checkpoint", "get"): {"store-unavailable"},
     ("/v1/ledger/cosigned", "get"): {"store-unavailable"},

@@ -5,7 +5,6 @@ issue a license of each type, as ``eseal license types --json`` prints it (both 
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -16,6 +15,7 @@ from fastapi.responses import Response
 from eseal.api.answers import LicenseTypeOut
 from eseal.api.deps import public_problems
 from eseal.catalog import TYPE_CODE_PATTERN, LicenseTypeNotFound, load_catalog
+from eseal.etags import body_etag, etag_matches
 from eseal.problems import NO_SNIFF
 
 router = APIRouter(prefix="/v1/license-types", tags=["license types"])
@@ -32,11 +32,6 @@ class _Answer:
     etag: str
 
 
-def body_etag(body: bytes) -> str:
-    """A strong ETag naming ``body``: its SHA-256, 128 bits of it in hex, quoted."""
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
 def _answer(value: Any) -> _Answer:
     body = orjson.dumps(value)
     return _Answer(body, body_etag(body))
@@ -47,14 +42,6 @@ def _answers() -> tuple[_Answer, dict[str, _Answer]]:
     """The list's answer and each type's, encoded once (the shipped catalogue is read once)."""
     catalog = load_catalog()
     return _answer(catalog.to_json()), {t.code: _answer(t.to_json()) for t in catalog}
-
-
-def etag_matches(if_none_match: str | None, etag: str) -> bool:
-    """Whether an If-None-Match names ``etag`` (weakly compared, RFC 9110 §13.1.2)."""
-    if if_none_match is None:
-        return False
-    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
-    return "*" in tags or etag in tags
 
 
 def _respond(request: Request, answer: _Answer) -> Response:

@@ -36,9 +36,9 @@ from eseal.api.deps import (
     agency_problems,
     malformed_id,
 )
-from eseal.api.routes.license_types import body_etag, etag_matches
 from eseal.api.routes.licenses import UNKNOWN_LICENSE
 from eseal.api.routes.seals import UNKNOWN_SEAL
+from eseal.etags import body_etag, etag_matches
 from eseal.ids import STAMP_ID_LENGTH, STAMP_ID_PATTERN, InvalidStampId, parse_stamp_id
 from eseal.licenses import get_license
 from eseal.models import LicenseRow

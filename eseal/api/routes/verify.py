@@ -54,9 +54,10 @@ from eseal.api.limits import (
     whole_body,
 )
 from eseal.api.problem_types import FORM_UNREADABLE, INVALID_REQUEST
+from eseal.etags import etag_matches
 from eseal.peers import WithPeers
 from eseal.render import DocumentTooLarge
-from eseal.trust_export import BundleCache, UnknownCheckpoint, export_bundle, export_snapshot
+from eseal.trust_export import BundleCache, SnapshotCache, UnknownCheckpoint, export_bundle
 from keys.errors import EsealError, ExternalFailure, InvalidInput
 from verifier.document import MAX_TEXT_LENGTH
 from verifier.holder import MAX_PRESENTED, HolderNotApplicable, InvalidHolderId, presented_id
@@ -91,6 +92,26 @@ class MatcherBusy(ExternalFailure):
     long as a request waits."""
 
     code = "matcher-busy"
+
+
+#: How long a ``GET /v1/revocations`` whose snapshot is not built waits for its turn to
+#: build it (seconds; builds run one at a time, :class:`eseal.trust_export.SnapshotCache`),
+#: then 503 snapshot-busy. A build reads every license row: about a second at 10^5 licenses.
+SNAPSHOT_WAIT: Final = 30.0
+
+
+class SnapshotBusy(ExternalFailure):
+    """Other revocation snapshots were being built for as long as a request waits."""
+
+    code = "snapshot-busy"
+
+
+@functools.cache
+def snapshot_builders() -> anyio.CapacityLimiter:
+    """This process's one turn to build a revocation snapshot. A request waits for it in
+    the event loop, holding no thread of the pool (a burst of requests for snapshots not
+    built must not take every thread the other operations need)."""
+    return anyio.CapacityLimiter(1)
 
 
 @functools.cache
@@ -576,16 +597,22 @@ def bundle(node: NodeDep) -> Response:
     "/v1/revocations",
     response_model=None,
     responses=_envelope("The revocation snapshot")
+    | {304: {"description": "Not Modified: the If-None-Match names the snapshot's ETag"}}
     | public_problems(
         STORE_UNAVAILABLE,
         KEYS_LOCKED,
         (UnknownCheckpoint, "at: a size the log stores no checkpoint of"),
         (InvalidInput, "at and witnessed both given"),
         (INVALID_REQUEST, "at: not an integer in plain decimal digits from 1, or witnessed not 1"),
+        (
+            SnapshotBusy,
+            f"the snapshot asked was not built, and other builds kept the node busy for "
+            f"{SNAPSHOT_WAIT:g} s; retry later",
+        ),
     ),
 )
-def revocations(
-    node: NodeDep,
+async def revocations(
+    request: Request,
     witnessed: WitnessedCutQuery,
     at: Annotated[
         int | None,
@@ -605,9 +632,30 @@ def revocations(
     signed by the region's log key as it is answered (a node serving read-only answers 503
     ``keys-locked``), as of 120 s or more before now. Check it against the log key of the region's
     trust bundle (``eseal revocations fetch URL --bundle FILE``). Its checkpoint carries the
-    cosignature lines of the node's witnesses on it."""
-    return Response(
-        export_snapshot(node, now=int(time.time()), witnessed=witnessed, at=at),
-        media_type="application/json",
-        headers=CURRENT_HEADERS,
-    )
+    cosignature lines of the node's witnesses on it.
+
+    A snapshot built is answered again for up to 30 s while the checkpoint it is cut at
+    stays the node's cut (a new ledger entry, a revocation say, is a new snapshot at once),
+    with its ETag: an If-None-Match naming it is answered 304 without the file. Snapshots
+    are built one at a time; a request waits its turn at most 30 s, then 503
+    ``snapshot-busy``."""
+    snapshots: SnapshotCache = request.app.state.snapshots
+    built = await run_in_threadpool(snapshots.cached, witnessed=witnessed, at=at)
+    if built is None:
+        acquired = False
+        turn = snapshot_builders()
+        with anyio.move_on_after(SNAPSHOT_WAIT):
+            await turn.acquire()
+            acquired = True
+        if not acquired:
+            raise SnapshotBusy(
+                "the node is building other revocation snapshots: try again in a minute"
+            )
+        try:
+            built = await run_in_threadpool(snapshots.build, witnessed=witnessed, at=at)
+        finally:
+            turn.release()
+    headers = CURRENT_HEADERS | {"ETag": built.etag}
+    if etag_matches(request.headers.get("if-none-match"), built.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(built.data, media_type="application/json", headers=headers)

@@ -1,0 +1,18 @@
+"""HTTP entity tags (RFC 9110 §8.8.3) of the node's answers: how one is made and matched."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def body_etag(body: bytes) -> str:
+    """A strong ETag naming ``body``: its SHA-256, 128 bits of it in hex, quoted."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match names ``etag`` (weakly compared, RFC 9110 §13.1.2)."""
+    if if_none_match is None:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags

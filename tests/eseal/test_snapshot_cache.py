@@ -1,0 +1,268 @@
+"""GET /v1/revocations' snapshot cache (:class:`eseal.trust_export.SnapshotCache`): a cut
+built once per age while its checkpoint stays, one build at a time, a new ledger entry a new
+snapshot at once, and the answer's ETag."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from fastapi.testclient import TestClient
+
+from eseal import trust_export, witness_ask
+from eseal.agencies import Principal
+from eseal.api.app import create_app
+from eseal.api.routes import verify as verify_routes
+from eseal.licenses import change_status, issue
+from eseal.node import Node
+from eseal.trust_export import (
+    SNAPSHOT_MARGIN,
+    SnapshotCache,
+    UnknownCheckpoint,
+    build_bundle,
+)
+from keys.errors import InvalidInput
+from tests.eseal.conftest import MARKET, NOW, Region, business_request, make_region
+from tests.eseal.test_postgres import postgres_node
+from tests.postgres import postgres_url
+from verifier.revocation import RevocationSnapshot, open_snapshot
+from verifier.trust import TrustStore
+
+AGENT = Principal("agency", MARKET)
+
+
+class Clocks:
+    """A monotonic clock and a wall clock the test moves."""
+
+    def __init__(self) -> None:
+        self.mono = 1000.0
+        self.wall = float(NOW + 1000)
+
+    def tick(self, seconds: float) -> None:
+        self.mono += seconds
+        self.wall += seconds
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Region]:
+    r = make_region(tmp_path_factory.mktemp("region"))
+    issue(r.node, AGENT, MARKET, business_request(), now=NOW)
+    yield r
+    r.node.close()
+
+
+def _cache(node: Node, clocks: Clocks, **kwargs: Any) -> SnapshotCache:
+    return SnapshotCache(node, clock=lambda: clocks.mono, wall=lambda: clocks.wall, **kwargs)
+
+
+def _open(node: Node, data: bytes) -> RevocationSnapshot:
+    return open_snapshot(data, TrustStore([build_bundle(node, now=NOW + 2)]))
+
+
+def test_a_snapshot_is_built_once_while_its_checkpoint_stays_and_is_younger_than_its_age(
+    region: Region,
+) -> None:
+    clocks = Clocks()
+    cache = _cache(region.node, clocks, max_age=30)
+    first = cache.get()
+    clocks.tick(29)
+    again = cache.get()
+    assert again is first
+    assert cache.builds == 1
+    # as_of is that of its build: it never speaks for a moment after its statuses were read
+    assert _open(region.node, again.data).as_of == NOW + 1000 - SNAPSHOT_MARGIN
+    clocks.tick(2)  # past its age: built again, as of the later time
+    later = cache.get()
+    assert cache.builds == 2
+    assert _open(region.node, later.data).as_of == NOW + 1031 - SNAPSHOT_MARGIN
+    assert later.etag != first.etag
+
+
+def test_a_new_ledger_entry_is_a_new_snapshot_at_once(region: Region) -> None:
+    clocks = Clocks()
+    cache = _cache(region.node, clocks)
+    lic = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    before = cache.get()
+    assert _open(region.node, before.data).status_of(lic.id) == "01"
+    change_status(region.node, AGENT, lic.id, "revoke", reason="x", now=NOW + 1)
+    after = cache.get()  # no time passed
+    assert cache.builds == 2
+    assert _open(region.node, after.data).status_of(lic.id) == "07"
+    assert cache.get() is after
+
+
+def test_a_cut_the_log_does_not_store_is_refused_without_a_build(region: Region) -> None:
+    cache = _cache(region.node, Clocks())
+    with pytest.raises(UnknownCheckpoint):
+        cache.get(at=region.node.log.size() + 5)
+    with pytest.raises(InvalidInput):
+        cache.get(witnessed=True, at=1)
+    assert cache.builds == 0
+
+
+def test_the_cache_keeps_its_bound_of_cuts_least_recently_used_out_first(
+    region: Region,
+) -> None:
+    """Each cut is its own entry (here each a new checkpoint); past the bound the one used
+    least recently goes."""
+    clocks = Clocks()
+    cache = _cache(region.node, clocks, entries=2)
+    first = cache.get()
+    issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    second = cache.get()
+    issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    cache.get()
+    assert cache.builds == 3
+    kept = list(cache._built.values())
+    assert first not in kept
+    assert second in kept
+    assert len(kept) == 2
+
+
+def test_concurrent_requests_share_one_build(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests arriving while a snapshot is built wait for it rather than each reading
+    every license row."""
+    real = trust_export._snapshot_at
+    started = threading.Event()
+
+    def slow(*args: Any, **kwargs: Any) -> bytes:
+        started.set()
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trust_export, "_snapshot_at", slow)
+    cache = _cache(region.node, Clocks())
+    got: list[bytes] = []
+
+    def ask() -> None:
+        got.append(cache.get().data)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    threads[0].start()
+    assert started.wait(5)
+    for t in threads[1:]:
+        t.start()
+    for t in threads:
+        t.join()
+    assert cache.builds == 1
+    assert len(got) == 4
+    assert len(set(got)) == 1
+
+
+def _revoking_on_second_read(
+    node: Node, license_id: str, monkeypatch: pytest.MonkeyPatch
+) -> list[int]:
+    """Make a revocation commit right after the second read of the latest checkpoint (the
+    one a build reads its statuses with); the calls made are counted."""
+    real = witness_ask.cosigned_checkpoint
+    calls: list[int] = []
+
+    def read(*args: Any, **kwargs: Any) -> str:
+        note = real(*args, **kwargs)
+        calls.append(len(calls))
+        if len(calls) == 2:
+            revoking = threading.Thread(
+                target=change_status,
+                args=(node, AGENT, license_id, "revoke"),
+                kwargs={"reason": "x", "now": NOW + 1},
+            )
+            revoking.start()
+            revoking.join()
+        return note
+
+    monkeypatch.setattr(trust_export, "cosigned_checkpoint", read)
+    return calls
+
+
+def _check_build_reads_one_state(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    lic = issue(node, AGENT, MARKET, business_request(), now=NOW)
+    size = node.log.size()
+    cache = _cache(node, Clocks())
+    with monkeypatch.context() as patch:
+        calls = _revoking_on_second_read(node, lic.id, patch)
+        made = _open(node, cache.get().data)
+        assert len(calls) == 2
+    assert node.log.size() == size + 1  # the revocation did commit during the build
+    assert (made.cut[1], made.status_of(lic.id)) == (size, "01")
+    after = _open(node, cache.get().data)
+    assert (after.cut[1], after.status_of(lic.id)) == (size + 1, "07")
+
+
+def test_a_build_reads_its_statuses_in_the_state_of_its_checkpoint(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _check_build_reads_one_state(region.node, monkeypatch)
+
+
+@pytest.mark.postgres
+def test_a_build_reads_its_statuses_in_the_state_of_its_checkpoint_on_postgres(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = postgres_url()
+    if url is None:
+        pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
+    node = postgres_node(tmp_path / "pg", url)
+    try:
+        _check_build_reads_one_state(node, monkeypatch)
+    finally:
+        node.close()
+
+
+def test_get_revocations_answers_its_etag_and_304_to_if_none_match(region: Region) -> None:
+    with TestClient(create_app(region.node)) as client:
+        first = client.get("/v1/revocations")
+        assert first.status_code == 200
+        etag = first.headers["etag"]
+        assert etag.startswith('"')
+        assert first.headers["cache-control"] == "no-cache"
+        again = client.get("/v1/revocations")
+        assert again.content == first.content
+        assert again.headers["etag"] == etag
+        for named in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+            same = client.get("/v1/revocations", headers={"If-None-Match": named})
+            assert same.status_code == 304, named
+            assert same.content == b""
+            assert same.headers["etag"] == etag
+        other = client.get("/v1/revocations", headers={"If-None-Match": '"other"'})
+        assert other.status_code == 200
+        assert other.content == first.content
+        assert client.app.state.snapshots.builds == 1  # type: ignore[attr-defined]
+        issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+        changed = client.get("/v1/revocations", headers={"If-None-Match": etag})
+        assert changed.status_code == 200
+        assert changed.headers["etag"] != etag
+
+
+class _NeverFree:
+    """A build turn that never comes."""
+
+    async def acquire(self) -> None:
+        await anyio.sleep_forever()
+
+    def release(self) -> None:
+        raise AssertionError("never acquired")
+
+
+def test_a_request_waits_its_turn_to_build_then_503_while_a_built_one_is_served(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with TestClient(create_app(region.node)) as client:
+        built = client.get("/v1/revocations")
+        assert built.status_code == 200
+        monkeypatch.setattr(verify_routes, "snapshot_builders", _NeverFree)
+        monkeypatch.setattr(verify_routes, "SNAPSHOT_WAIT", 0.2)
+        # The one built is answered without a turn
+        assert client.get("/v1/revocations").content == built.content
+        issue(region.node, AGENT, MARKET, business_request(), now=NOW)  # a new checkpoint
+        busy = client.get("/v1/revocations")
+        assert busy.status_code == 503
+        assert busy.headers["content-type"] == "application/problem+json"
+        assert busy.json()["type"].endswith("/snapshot-busy")
+        assert client.app.state.snapshots.builds == 1  # type: ignore[attr-defined]
