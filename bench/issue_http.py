@@ -216,7 +216,11 @@ class KeepAlive:
         lines = head.split(b"\r\n")
         status = int(lines[0].split()[1])
         fields = dict(line.split(b":", 1) for line in lines[1:])
-        length = int(next(v for k, v in fields.items() if k.strip().lower() == b"content-length"))
+        # A 304 (or 204) has no body, nor, from uvicorn, a Content-Length.
+        sizes = [v for k, v in fields.items() if k.strip().lower() == b"content-length"]
+        length = int(sizes[0]) if sizes else 0
+        if not sizes and status not in (204, 304):
+            raise ConnectionError(f"a {status} answer without Content-Length")
         while len(self.buf) < length:
             self._fill()
         body, self.buf = self.buf[:length], self.buf[length:]
@@ -234,14 +238,15 @@ def drive(
     seconds: float,
     server_pid: int,
     expect: int,
+    method: str = "POST",
 ) -> tuple[Load, int]:
-    """Closed loop: ``clients`` threads POST back to back. The measured window opens after
-    ``warmup`` seconds and once every client has had an answer (steady state), and lasts
-    ``seconds``; the answers that arrive inside it count, with their latencies. Also
-    returns every ``expect``-status answer (warm-up and stragglers included), to check the
-    database."""
+    """Closed loop: ``clients`` threads send ``method`` requests back to back. The measured
+    window opens after ``warmup`` seconds and once every client has had an answer (steady
+    state), and lasts ``seconds``; the answers that arrive inside it count, with their
+    latencies. Also returns every ``expect``-status answer (warm-up and stragglers
+    included), to check the database."""
     host, port = httpx.URL(url).host, httpx.URL(url).port or 80
-    requests = [http_request("POST", path, f"{host}:{port}", headers, body) for body in bodies]
+    requests = [http_request(method, path, f"{host}:{port}", headers, body) for body in bodies]
     stop = threading.Event()
     first = threading.Semaphore(0)  # one release per client, at its first answer
     done: list[list[tuple[float, float]]] = [[] for _ in range(clients)]
