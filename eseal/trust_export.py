@@ -175,8 +175,9 @@ class UnknownCheckpoint(InvalidInput):
     http_status = 404
 
 
-def _cut(node: Node, *, witnessed: bool, at: int | None) -> tuple[str, int]:
-    """(checkpoint note with its witnesses' lines, size) a snapshot is cut at: the latest;
+def _cut(node: Node, *, witnessed: bool, at: int | None) -> tuple[str, int, int]:
+    """(checkpoint note with its witnesses' lines, size) a snapshot is cut at, and the size
+    of the latest checkpoint (its statuses are those of the log at that size): the latest;
     with ``witnessed``, the older one the witnesses cosigned most
     (:func:`eseal.witness_ask.witnessed_size`), if any; at ``at``, the stored checkpoint of
     that size (:class:`UnknownCheckpoint` if none). An older cut is served as
@@ -188,10 +189,12 @@ def _cut(node: Node, *, witnessed: bool, at: int | None) -> tuple[str, int]:
     latest = verify_checkpoint(note, node.log_verifier).size
     if witnessed:  # witnessed_size checked its pick on the log's own tree
         older = witnessed_size(node, latest)
-        return (note, latest) if older is None else (cosigned_checkpoint(node, older), older)
+        if older is None:
+            return note, latest, latest
+        return cosigned_checkpoint(node, older), older, latest
     older = at
     if older is None or older == latest:
-        return note, latest
+        return note, latest, latest
     if not 1 <= older < latest:
         raise UnknownCheckpoint(
             f"the log stores no checkpoint of size {older}: its latest is of size {latest}"
@@ -211,7 +214,7 @@ def _cut(node: Node, *, witnessed: bool, at: int | None) -> tuple[str, int]:
             f"the log stores no checkpoint of size {older} on its own tree: the stored note "
             "is of another tree"
         )
-    return note, older
+    return note, older, latest
 
 
 def export_snapshot(
@@ -243,7 +246,7 @@ def export_snapshot(
     # One read transaction: the statuses are those the latest checkpoint speaks for (a
     # status change commits with its ledger entry), not ones committed after it was read.
     with node.sql.snapshot():
-        note, cut = _cut(node, witnessed=witnessed, at=at)
+        note, cut, _ = _cut(node, witnessed=witnessed, at=at)
         return _snapshot_at(node, note, cut, now=now, margin=margin)
 
 
@@ -306,7 +309,9 @@ class SnapshotCache:
     """The signed revocation snapshots of ``GET /v1/revocations``: each cut (the latest
     checkpoint, the witnessed one, a size asked ``?at=``) built at most once per
     :data:`SNAPSHOT_CACHE_SECONDS` while the checkpoint note it is cut at, witnesses' lines
-    included, stays the same, and one at a time: concurrent requests for a snapshot not yet
+    included, and the log's latest checkpoint both stay the same (an older cut holds the
+    statuses of the log's latest state, which a revocation moves and leaves the older
+    note as it was), and one at a time: concurrent requests for a snapshot not yet
     built wait for the one build rather than each reading every license row. Finding the
     cut is one small read; a request whose cut is built and fresh is answered with it
     without waiting for any build.
@@ -331,8 +336,9 @@ class SnapshotCache:
         self._wall = wall
         self._lock = threading.Lock()  # guards _built
         self._building = threading.Lock()  # one build at a time
-        #: By the checkpoint note a snapshot is cut at, least recently used first.
-        self._built: OrderedDict[str, BuiltSnapshot] = OrderedDict()
+        #: By the checkpoint note a snapshot is cut at and the size of the latest checkpoint
+        #: its statuses were read at, least recently used first.
+        self._built: OrderedDict[tuple[str, int], BuiltSnapshot] = OrderedDict()
         #: How many snapshots this cache built (for tests and the operator's curiosity).
         self.builds = 0
 
@@ -346,8 +352,8 @@ class SnapshotCache:
         """The fresh snapshot of the cut asked, without building it (None if there is
         none): one small read, to find the cut."""
         with self.node.sql.snapshot():
-            note, _ = _cut(self.node, witnessed=witnessed, at=at)
-        return self._fresh(note)
+            note, _, latest = _cut(self.node, witnessed=witnessed, at=at)
+        return self._fresh((note, latest))
 
     def build(self, *, witnessed: bool = False, at: int | None = None) -> BuiltSnapshot:
         """The snapshot of the cut asked, built now unless a fresh one is found once this
@@ -355,8 +361,9 @@ class SnapshotCache:
         with self._building:
             # Read again: the log may have moved on while this request waited.
             with self.node.sql.snapshot():
-                note, cut = _cut(self.node, witnessed=witnessed, at=at)
-                found = self._fresh(note)
+                note, cut, latest = _cut(self.node, witnessed=witnessed, at=at)
+                key = (note, latest)
+                found = self._fresh(key)
                 if found is not None:  # built by the request this one waited for
                     return found
                 data = _snapshot_at(
@@ -364,22 +371,22 @@ class SnapshotCache:
                 )
             built = BuiltSnapshot(data, body_etag(data), self._clock())
             with self._lock:
-                self._built[note] = built
-                self._built.move_to_end(note)
+                self._built[key] = built
+                self._built.move_to_end(key)
                 while len(self._built) > self.entries:
                     self._built.popitem(last=False)
                 self.builds += 1
             return built
 
-    def _fresh(self, note: str) -> BuiltSnapshot | None:
+    def _fresh(self, key: tuple[str, int]) -> BuiltSnapshot | None:
         with self._lock:
-            found = self._built.get(note)
+            found = self._built.get(key)
             if found is None:
                 return None
             if self._clock() - found.built > self.max_age:
-                del self._built[note]
+                del self._built[key]
                 return None
-            self._built.move_to_end(note)
+            self._built.move_to_end(key)
             return found
 
 

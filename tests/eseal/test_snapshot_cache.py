@@ -266,3 +266,28 @@ def test_a_request_waits_its_turn_to_build_then_503_while_a_built_one_is_served(
         assert busy.headers["content-type"] == "application/problem+json"
         assert busy.json()["type"].endswith("/snapshot-busy")
         assert client.app.state.snapshots.builds == 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("witnessed", [False, True])
+def test_a_new_ledger_entry_is_a_new_snapshot_at_once_at_an_older_cut_too(
+    region: Region, monkeypatch: pytest.MonkeyPatch, witnessed: bool
+) -> None:
+    """A snapshot cut at an older checkpoint (``?at=SIZE``, or ``?witnessed=1`` where the
+    witnesses cosigned an older one) holds the statuses of now, not of its cut: a
+    revocation after it is built, which leaves the older note as it was, is in the next
+    one at once, as :func:`export_snapshot` has it."""
+    lic = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+    older = region.node.log.size()
+    issue(region.node, AGENT, MARKET, business_request(), now=NOW)  # the latest is later
+    if witnessed:  # the witnesses' pick: the older checkpoint
+        monkeypatch.setattr(trust_export, "witnessed_size", lambda _node, _latest: older)
+    cut: dict[str, Any] = {"witnessed": True} if witnessed else {"at": older}
+    cache = _cache(region.node, Clocks())
+    before = _open(region.node, cache.get(**cut).data)
+    assert (before.cut[1], before.status_of(lic.id)) == (older, "01")
+    change_status(region.node, AGENT, lic.id, "revoke", reason="x", now=NOW + 1)
+    uncached = _open(region.node, trust_export.export_snapshot(region.node, now=NOW, **cut))
+    assert (uncached.cut[1], uncached.status_of(lic.id)) == (older, "07")
+    after = _open(region.node, cache.get(**cut).data)  # no time passed
+    assert (after.cut[1], after.status_of(lic.id)) == (older, "07")
+    assert cache.builds == 2
