@@ -24,8 +24,9 @@ from eseal.etags import body_etag
 from eseal.models import AgencyKeyRow, LicenseRow, SealRow
 from eseal.node import Node
 from eseal.peers import NO_PEERS, PeerTrust, load_peer_trust
+from eseal.proofs import older_checkpoint
 from eseal.seals import UnknownSeal, get_seal
-from eseal.witness_ask import cosigned_checkpoint, witnessed_size
+from eseal.witness_ask import cosigned_checkpoint
 from keys.errors import InvalidInput
 from keys.statements import SignedStatement
 from ledger.checkpoint import verify_checkpoint
@@ -168,53 +169,16 @@ def export_bundle(node: Node, *, now: int, with_images: bool = False) -> bytes:
 SNAPSHOT_MARGIN = 120
 
 
-class UnknownCheckpoint(InvalidInput):
-    """A snapshot asked cut at a size the log stores no checkpoint of (``?at=SIZE``)."""
-
-    code = "unknown-checkpoint"
-    http_status = 404
-
-
 def _cut(node: Node, *, witnessed: bool, at: int | None) -> tuple[str, int, int]:
     """(checkpoint note with its witnesses' lines, size) a snapshot is cut at, and the size
-    of the latest checkpoint (its statuses are those of the log at that size): the latest;
-    with ``witnessed``, the older one the witnesses cosigned most
-    (:func:`eseal.witness_ask.witnessed_size`), if any; at ``at``, the stored checkpoint of
-    that size (:class:`UnknownCheckpoint` if none). An older cut is served as
-    :func:`eseal.witness_ask.cosigned_checkpoint` serves it, with the lines of the
-    witnesses on that very checkpoint read from their histories."""
-    if witnessed and at is not None:
-        raise InvalidInput("a snapshot is cut either at the witnessed checkpoint or at a size")
+    of the latest checkpoint (its statuses are those of the log at that size): the latest,
+    or the older one asked (``witnessed``, ``at``: :func:`eseal.proofs.older_checkpoint`,
+    which a status answer adds alike; :class:`eseal.proofs.UnknownCheckpoint` if none of
+    size ``at``)."""
     note = cosigned_checkpoint(node)
     latest = verify_checkpoint(note, node.log_verifier).size
-    if witnessed:  # witnessed_size checked its pick on the log's own tree
-        older = witnessed_size(node, latest)
-        if older is None:
-            return note, latest, latest
-        return cosigned_checkpoint(node, older), older, latest
-    older = at
-    if older is None or older == latest:
-        return note, latest, latest
-    if not 1 <= older < latest:
-        raise UnknownCheckpoint(
-            f"the log stores no checkpoint of size {older}: its latest is of size {latest}"
-        )
-    try:
-        note = cosigned_checkpoint(node, older)
-    except ValueError as e:
-        raise UnknownCheckpoint(
-            f"the log stores no checkpoint of size {older} (GET /v1/ledger/cosigned lists "
-            "those its witnesses cosigned)"
-        ) from e
-    # As witnessed_size checks its pick: never a stored note off the log's own tree (a row
-    # restored from another history) served as the cut, whose statuses are this tree's.
-    stored = verify_checkpoint(note, node.log_verifier)
-    if stored.size != older or stored.root_hash != node.log.root_hash(older):
-        raise UnknownCheckpoint(
-            f"the log stores no checkpoint of size {older} on its own tree: the stored note "
-            "is of another tree"
-        )
-    return note, older, latest
+    older = older_checkpoint(node, latest, witnessed=witnessed, at=at)
+    return (note, latest, latest) if older is None else (*older, latest)
 
 
 def export_snapshot(
@@ -234,7 +198,7 @@ def export_snapshot(
     their lines: the snapshot then speaks for fewer licenses, under a checkpoint the
     witnesses saw. With ``at`` (a peer that picked, from the checkpoints the node lists as
     cosigned, the newest its own policy's quorum cosigned), cut at the stored checkpoint of
-    that size, alike (:class:`UnknownCheckpoint` if the log stores none; not with
+    that size, alike (:class:`eseal.proofs.UnknownCheckpoint` if the log stores none; not with
     ``witnessed``).
 
     Its ``as_of`` is early enough that every license issued by then is in the cut:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Container
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -66,6 +66,12 @@ class NodeUnreachable(ExternalFailure):
     """The node could not be asked (network, timeout, or a non-JSON answer)."""
 
     code = "node-unreachable"
+
+
+class _CheckpointNotStored(NodeUnreachable):
+    """A status answer asked ``?at=SIZE`` was refused 404 unknown-checkpoint: the node does
+    not store the checkpoint of that size (:meth:`OnlineStatus._asked` asks
+    ``?witnessed=1`` then)."""
 
 
 class NodeAnswerMalformed(ExternalFailure):
@@ -172,6 +178,14 @@ def fetch_revocations(
 MAX_COSIGNED_LIST = 4 * 1024 * 1024
 #: The most checkpoints a node's list may hold (its witnesses' history depth).
 MAX_COSIGNED_LISTED = 64
+#: Where a node lists the checkpoints its witnesses cosigned.
+COSIGNED_PATH = "/v1/ledger/cosigned"
+#: How long an :class:`OnlineStatus` keeps a node's list of cosigned checkpoints of a log
+#: (the newest its policy's quorum met, picked from it): a window verifying a pile of
+#: documents reads it once, not at every scan. A newer checkpoint the witnesses cosign
+#: meanwhile is found sooner where it matters: an answer that relies on an entry at or
+#: beyond the one picked has the list read again at once.
+COSIGNED_LIST_SECONDS = 30.0
 
 
 #: What a listed note that does not verify raises: malformed, or signed by another key.
@@ -188,9 +202,16 @@ def fetch_cosigned(
     documented shape, holds more than :data:`MAX_COSIGNED_LISTED`, is not newest first one
     a size, or holds a note that does not verify, or whose size is not the one given, is
     :class:`NodeAnswerMalformed` (the notes :class:`NodeAnswerUnproven`)."""
-    url = base_url.rstrip("/") + "/v1/ledger/cosigned"
+    url = base_url.rstrip("/") + COSIGNED_PATH
     with deadline_client(url, timeout) as client:
-        status, _media, body = bounded_get(client, url, MAX_COSIGNED_LIST)
+        return read_cosigned(client, url, log)
+
+
+def read_cosigned(
+    client: httpx.Client, url: str, log: NoteVerifier
+) -> list[tuple[int, str]] | None:
+    """:func:`fetch_cosigned` through ``client`` (the list at ``url``)."""
+    status, _media, body = bounded_get(client, url, MAX_COSIGNED_LIST)
     if status == 404:
         return None
     if status != 200:
@@ -282,6 +303,39 @@ def _is_problem(media: str, body: bytes, code: str) -> bool:
     return isinstance(kind, str) and kind.endswith("/" + code)
 
 
+@dataclass(frozen=True)
+class _Pick:
+    """What an :class:`OnlineStatus` read from a node's list of cosigned checkpoints of one
+    log: the size of the newest its policy's quorum met (None: none did, or the node lists
+    none), and when (``time.monotonic()``)."""
+
+    size: int | None
+    read_at: float
+
+    @property
+    def query(self) -> str:
+        """How a status answer is asked: at that checkpoint, else the witnessed one."""
+        return "?witnessed=1" if self.size is None else f"?at={self.size}"
+
+
+def _newest_met(
+    listed: list[tuple[int, str]], policy: CheckpointPolicy, log: NoteVerifier, url: str
+) -> int | None:
+    """The size of the newest of the ``listed`` checkpoints (newest first) whose
+    witnessing under ``policy`` is met; None where none's is. A line of a witness the
+    quorum counts that does not verify is :class:`NodeAnswerUnproven`."""
+    for size, note in listed:
+        try:
+            witnessing = policy.check(note, log)
+        except _UNVERIFIED as e:
+            raise NodeAnswerUnproven(
+                f"{url}: the checkpoint of size {size} does not check out: {shown(e, 200)}"
+            ) from e
+        if witnessing.met:
+            return size
+    return None
+
+
 class OnlineStatus:
     """Ask a node (``base_url``) of region ``region`` for the live status of licenses and
     seals. A license or seal of another region gets no answer from it (not checked), while
@@ -300,7 +354,10 @@ class OnlineStatus:
     check detail saying how many of which witnesses cosigned), as if it had not been asked;
     a status other than 01 that the region's own signed ledger proves still counts (see
     docs/DESIGN.md, "Online status"). A cosignature line by one of them that does not verify
-    is a node answer that does not check out (:class:`NodeAnswerUnproven`)."""
+    is a node answer that does not check out (:class:`NodeAnswerUnproven`). The older
+    checkpoint is the reader's choice, not the node's: the newest the node lists as cosigned
+    (``GET /v1/ledger/cosigned``) that the policy's quorum met, asked ``?at=SIZE``
+    (:meth:`_asked`); the list is kept :data:`COSIGNED_LIST_SECONDS` per log."""
 
     def __init__(
         self,
@@ -315,6 +372,8 @@ class OnlineStatus:
         self.region = region
         self.witnesses = witnesses
         self._client = client or deadline_client(self.base_url, timeout)
+        #: The checkpoint picked from the node's cosigned list, by log key (:meth:`_pick`).
+        self._cosigned: dict[str, _Pick] = {}
 
     def _get(self, path: str, kind: Literal["license", "seal"]) -> dict[str, Any] | None:
         """The node's JSON object at ``path``, or None when it answers with its problem
@@ -323,6 +382,8 @@ class OnlineStatus:
         never = _NEVER_RECORDED[kind].get(status)
         if never is not None and _is_problem(media, body, never):
             return None
+        if status == 404 and _is_problem(media, body, "unknown-checkpoint"):
+            raise _CheckpointNotStored(f"{self.base_url}{path} answered 404 unknown-checkpoint")
         if status != 200:
             raise NodeUnreachable(f"{self.base_url}{path} answered {status}")
         if media != "application/json":
@@ -350,9 +411,15 @@ class OnlineStatus:
         policy, uncovered = self._policy(bundle)
         if uncovered:
             return StatusAnswer(None, "online", now, detail=uncovered)
-        path = f"/v1/licenses/{quote(claims.license_id, safe='')}/status{self._query}"
-        body = self._get(path, "license")
-        if body is None:
+        path = f"/v1/licenses/{quote(claims.license_id, safe='')}/status"
+        answer = self._asked(
+            path,
+            "license",
+            bundle,
+            policy,
+            lambda body: _check_answer(body, bundle, doc, claims.license_id),
+        )
+        if answer is None:
             return StatusAnswer(
                 None,
                 "online",
@@ -361,11 +428,7 @@ class OnlineStatus:
                 ledger_included=False if self.region is not None else None,
                 detail="the node does not know this license",
             )
-        return _node_checked(
-            lambda: self._witnessed(
-                _check_answer(body, bundle, doc, claims.license_id), body, bundle, policy
-            )
-        )
+        return answer
 
     def seal_status(self, bundle: TrustBundle, seal_id: str) -> StatusAnswer | None:
         """The seal's status from the node of its bundle's region (a stamp names no region
@@ -378,8 +441,14 @@ class OnlineStatus:
         policy, uncovered = self._policy(bundle)
         if uncovered:
             return StatusAnswer(None, "online", now, detail=uncovered)
-        body = self._get(f"/v1/seals/{quote(seal_id, safe='')}/status{self._query}", "seal")
-        if body is None:
+        answer = self._asked(
+            f"/v1/seals/{quote(seal_id, safe='')}/status",
+            "seal",
+            bundle,
+            policy,
+            lambda body: _check_seal_answer(body, bundle, seal_id),
+        )
+        if answer is None:
             if self.region is None:  # the node's silence proves nothing either way
                 return None
             return StatusAnswer(
@@ -389,9 +458,87 @@ class OnlineStatus:
                 ledger_included=False,
                 detail="the node does not know this seal: its creation is not in the ledger",
             )
-        return _node_checked(
-            lambda: self._witnessed(_check_seal_answer(body, bundle, seal_id), body, bundle, policy)
-        )
+        return answer
+
+    def _asked(
+        self,
+        path: str,
+        kind: Literal["license", "seal"],
+        bundle: TrustBundle,
+        policy: CheckpointPolicy | None,
+        check: Callable[[Any], StatusAnswer],
+    ) -> StatusAnswer | None:
+        """The node's status answer at ``path``, read by ``check`` and held to ``policy``
+        (:meth:`_witnessed`); None where the node says it never recorded the ``kind``.
+
+        Without a policy the node is asked plainly. With one it is asked ``?at=SIZE``, the
+        newest checkpoint it lists as cosigned that the policy's quorum met
+        (:meth:`_pick`), or ``?witnessed=1`` where it lists none that did, or no list at
+        all (a node of before the list: the checkpoint its own witnesses cosigned most).
+        An answer whose witnessing falls short (an entry it relies on at or beyond the
+        checkpoint picked, or none picked) under a list kept from an earlier question has
+        the list read again, a newer checkpoint the quorum met perhaps among it, and is
+        asked again where the pick changed."""
+        if policy is None:
+            body = self._get(path, kind)
+            return None if body is None else _node_checked(functools.partial(check, body))
+        pick, fresh = self._pick(bundle, policy, again=False)
+        while True:
+            try:
+                body = self._get(path + pick.query, kind)
+            except _CheckpointNotStored:
+                if pick.size is None:
+                    raise
+                # The node does not store the checkpoint picked (one behind a proxy whose
+                # database lags the one that listed it, say): asked its own witnessed one,
+                # and the list read anew for the next question.
+                self._cosigned.pop(bundle.log_verifier, None)
+                pick, fresh = _Pick(None, time.monotonic()), True
+                continue
+            if body is None:
+                return None
+            answer = _node_checked(
+                functools.partial(self._held, check, body, bundle, policy, pick.size)
+            )
+            if fresh or answer.witnessing is None or answer.witnessing.met:
+                return answer
+            newer, fresh = self._pick(bundle, policy, again=True)
+            if newer.query == pick.query:
+                return answer
+            pick = newer
+
+    def _held(
+        self,
+        check: Callable[[Any], StatusAnswer],
+        body: Any,
+        bundle: TrustBundle,
+        policy: CheckpointPolicy,
+        at: int | None,
+    ) -> StatusAnswer:
+        return self._witnessed(check(body), body, bundle, policy, at)
+
+    def _pick(
+        self, bundle: TrustBundle, policy: CheckpointPolicy, *, again: bool
+    ) -> tuple[_Pick, bool]:
+        """(the newest checkpoint of ``bundle``'s log that the node lists as cosigned and
+        ``policy``'s quorum met, whether the list was read now): the one kept for the log
+        if read within :data:`COSIGNED_LIST_SECONDS` (not ``again``), else the list read
+        (:func:`read_cosigned`, each note verified under the log key) and checked anew. A
+        line on a listed checkpoint of a witness the quorum counts that does not verify is
+        a node answer that does not check out (:class:`NodeAnswerUnproven`)."""
+        key = bundle.log_verifier
+        held = self._cosigned.get(key)
+        if not again and held is not None:
+            age = time.monotonic() - held.read_at
+            if 0 <= age < COSIGNED_LIST_SECONDS:
+                return held, False
+        log = parse_verifier_key(key)
+        url = self.base_url + COSIGNED_PATH
+        listed = read_cosigned(self._client, url, log)
+        size = None if listed is None else _newest_met(listed, policy, log, url)
+        pick = _Pick(size, time.monotonic())
+        self._cosigned[key] = pick
+        return pick, True
 
     def _policy(self, bundle: TrustBundle) -> tuple[CheckpointPolicy | None, str]:
         """The witness policy for the checkpoints of ``bundle``'s log (None without
@@ -406,19 +553,13 @@ class OnlineStatus:
         except WitnessPolicyUncovered as e:
             return None, f"not asked: {e.message}"
 
-    @property
-    def _query(self) -> str:
-        """``?witnessed=1`` with a witness policy: the node then adds the older checkpoint
-        its witnesses cosigned, if the latest carries fewer of their lines (see
-        :meth:`_witnessed`)."""
-        return "" if self.witnesses is None else "?witnessed=1"
-
     def _witnessed(
         self,
         answer: StatusAnswer,
         body: Any,
         bundle: TrustBundle,
         policy: CheckpointPolicy | None,
+        at: int | None = None,
     ) -> StatusAnswer:
         """``answer`` (checked already, under the answer's checkpoint M) under the witness
         policy: with how it was witnessed, and no status where the quorum is not met and the
@@ -427,12 +568,20 @@ class OnlineStatus:
         The quorum is met by M's own cosignatures, or by those on the older checkpoint N the
         answer may add (``witnessed_checkpoint``) when its consistency proof to M verifies
         and every entry the answer relies on lies below N's size: then the witnesses saw a
-        history holding those entries, and M extends it (:func:`_older_witnessed`)."""
+        history holding those entries, and M extends it (:func:`_older_witnessed`). Asked
+        ``?at=SIZE`` (``at``), an N of another size does not check out: the node, or a
+        cache before it, chose otherwise than the reader (an answer adding no N, from a
+        node of before ``?at=`` that ignores it, is held to M alone)."""
         if policy is None:
             return answer
         log = parse_verifier_key(bundle.log_verifier)
         witnessing = policy.check(body["checkpoint"], log)
         older = _older_witnessed(body, log, policy, witnessing.size)
+        if older is not None and at is not None and older.size != at:
+            raise UnprovenAnswer(
+                f"asked for the checkpoint of size {at} as witnessed, it adds the one of "
+                f"size {older.size}"
+            )
         if older is not None and not witnessing.met:
             witnessing = older
         good_news = answer.code == "01" and answer.ledger_included is not False

@@ -39,6 +39,7 @@ from eseal.ids import (
 )
 from eseal.node import KeysLocked, Node
 from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON, size_text
+from eseal.proofs import UnknownCheckpoint
 from eseal.status_index import StatusUnrecorded
 from keys.errors import EsealError, InvalidInput, shown
 from ledger.group_commit import CommitPending, CommitterClosed
@@ -447,6 +448,44 @@ def _witnessed_cut(
 
 #: ``?witnessed=1`` of the revocation snapshot: cut it at the witnessed checkpoint.
 WitnessedCutQuery = Annotated[bool, Depends(_witnessed_cut)]
+
+
+#: The largest ``at`` (the ledger's index bound).
+MAX_CUT = 2**53
+
+
+def _cut_size(
+    at: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_CUT,
+            description="The size of a checkpoint the node's log stores (GET "
+            "/v1/ledger/cosigned lists those its witnesses cosigned, from which a reader "
+            "holding the region to a witness policy picks the newest its quorum cosigned; "
+            "docs/DESIGN.md, Peer sync and Online status), with its witnesses' lines: the "
+            "revocation snapshot is cut at it and speaks for the licenses recorded before "
+            "it; a status answer, still proved under the latest checkpoint, carries it as "
+            "witnessed_checkpoint with the consistency proof from it to the latest (nothing "
+            "added where it is the latest). 404 unknown-checkpoint where the log stores none "
+            "of that size on its own tree. Not with witnessed (400 invalid-input).",
+        ),
+        PlainDigits,
+    ] = None,
+) -> int | None:
+    return at
+
+
+#: ``?at=SIZE`` of the revocation snapshot and of a status answer: the stored checkpoint of
+#: that size (:func:`eseal.proofs.older_checkpoint`).
+CutSizeQuery = Annotated[int | None, Depends(_cut_size)]
+#: The problems of ``?witnessed=1`` and ``?at=SIZE`` (the revocation snapshot's and a
+#: status answer's).
+CUT_PROBLEMS: tuple[Cause, ...] = (
+    (UnknownCheckpoint, "at: a size the log stores no checkpoint of on its own tree"),
+    (InvalidInput, "at and witnessed both given"),
+    (INVALID_REQUEST, "at: not an integer in plain decimal digits from 1, or witnessed not 1"),
+)
 
 
 #: A license id in the path, parsed strictly: one that is no license id is bad input (400

@@ -545,7 +545,10 @@ def test_every_operation_names_its_problems(served: Served) -> None:
     # FastAPI validates a query or a body.
     paths = served.spec["paths"]
     assert "404" not in paths["/v1/bundle"]["get"]["responses"]
-    assert "422" not in paths["/v1/licenses/{license_id}/status"]["get"]["responses"]
+    assert "422" not in paths["/v1/license-types/{code}"]["get"]["responses"]
+    for path in ("/v1/licenses/{license_id}/status", "/v1/seals/{seal_id}/status"):
+        assert paths[path]["get"]["responses"]["422"]["x-problem-types"] == ["invalid-request"]
+        assert "unknown-checkpoint" in paths[path]["get"]["responses"]["404"]["x-problem-types"]
     assert paths["/v1/ledger/entries"]["get"]["responses"]["422"]["x-problem-types"] == [
         "invalid-request"
     ]
@@ -813,6 +816,18 @@ def test_the_public_operations_answer_the_problems_they_name(served: Served) -> 
         ("/v1/licenses/{license_id}/status", get(f"/v1/licenses/{bad_id}/status")),
         ("/v1/seals/{seal_id}/status", get(f"/v1/seals/{unknown_seal}/status")),
         ("/v1/seals/{seal_id}/status", get(f"/v1/seals/{bad_seal}/status")),
+        ("/v1/licenses/{license_id}/status", get(f"/v1/licenses/{served.license_id}/status?at=01")),
+        (
+            "/v1/licenses/{license_id}/status",
+            get(f"/v1/licenses/{served.license_id}/status?at={2**40}"),
+        ),
+        (
+            "/v1/licenses/{license_id}/status",
+            get(f"/v1/licenses/{served.license_id}/status?at=1&witnessed=1"),
+        ),
+        ("/v1/seals/{seal_id}/status", get(f"/v1/seals/{seal_id}/status?at={2**40}")),
+        ("/v1/seals/{seal_id}/status", get(f"/v1/seals/{seal_id}/status?witnessed=yes")),
+        ("/v1/seals/{seal_id}/status", get(f"/v1/seals/{seal_id}/status?at=1&witnessed=1")),
         ("/v1/seals/{seal_id}/image", get(f"/v1/seals/{unknown_seal}/image")),
         ("/v1/seals/{seal_id}/image", get(f"/v1/seals/{bad_seal}/image")),
         ("/v1/witness", get("/v1/witness?a=1&a=2")),

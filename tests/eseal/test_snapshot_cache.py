@@ -14,16 +14,16 @@ import anyio
 import pytest
 from fastapi.testclient import TestClient
 
-from eseal import trust_export, witness_ask
+from eseal import proofs, trust_export, witness_ask
 from eseal.agencies import Principal
 from eseal.api.app import create_app
 from eseal.api.routes import verify as verify_routes
 from eseal.licenses import change_status, issue
 from eseal.node import Node
+from eseal.proofs import UnknownCheckpoint
 from eseal.trust_export import (
     SNAPSHOT_MARGIN,
     SnapshotCache,
-    UnknownCheckpoint,
     build_bundle,
 )
 from keys.errors import InvalidInput
@@ -280,7 +280,7 @@ def test_a_new_ledger_entry_is_a_new_snapshot_at_once_at_an_older_cut_too(
     older = region.node.log.size()
     issue(region.node, AGENT, MARKET, business_request(), now=NOW)  # the latest is later
     if witnessed:  # the witnesses' pick: the older checkpoint
-        monkeypatch.setattr(trust_export, "witnessed_size", lambda _node, _latest: older)
+        monkeypatch.setattr(proofs, "witnessed_size", lambda _node, _latest: older)
     cut: dict[str, Any] = {"witnessed": True} if witnessed else {"at": older}
     cache = _cache(region.node, Clocks())
     before = _open(region.node, cache.get(**cut).data)

@@ -10,12 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eseal.agencies import AgencyKeyUnusable, UnknownAgency
 from eseal.api.deps import (
+    CUT_PROBLEMS,
     KEYS_LOCKED,
     LEDGER_WRITE,
     STATUS_UNRECORDED,
     STORE_UNAVAILABLE,
     Cause,
     CurrentPrincipal,
+    CutSizeQuery,
     JsonBody,
     LicenseIdPath,
     LiveAnswer,
@@ -422,10 +424,10 @@ _LICENSE_ACT: tuple[Cause, ...] = (
     "/{license_id}/status",
     dependencies=[LiveAnswer],
     responses=STATUS_UNRECORDED
-    | public_problems(malformed_id("license"), UNKNOWN_LICENSE, STORE_UNAVAILABLE),
+    | public_problems(malformed_id("license"), UNKNOWN_LICENSE, *CUT_PROBLEMS, STORE_UNAVAILABLE),
 )
 def license_status(
-    license_id: LicenseIdPath, node: NodeDep, witnessed: WitnessedQuery
+    license_id: LicenseIdPath, node: NodeDep, witnessed: WitnessedQuery, at: CutSizeQuery
 ) -> StatusOut:
     """Public: the live status (01 valid … 07 revoked) with the issuance entry, the entry
     of the latest status change, their inclusion proofs and the signed checkpoint, so the
@@ -439,7 +441,7 @@ def license_status(
         replaced_by=row.replaced_by,
         status_since=row.updated_at if changed else None,
         status_reason=row.status_reason if changed else None,
-        **proved_status(node, row.ledger_index, index, witnessed=witnessed).model_dump(),
+        **proved_status(node, row.ledger_index, index, witnessed=witnessed, at=at).model_dump(),
     )
 
 

@@ -15,12 +15,14 @@ from python_multipart.multipart import parse_options_header
 
 from eseal.agencies import UnknownAgency
 from eseal.api.deps import (
+    CUT_PROBLEMS,
     KEYS_LOCKED,
     LEDGER_WRITE,
     STATUS_UNRECORDED,
     STORE_UNAVAILABLE,
     Cause,
     CurrentPrincipal,
+    CutSizeQuery,
     FormFields,
     JsonBody,
     LiveAnswer,
@@ -346,9 +348,11 @@ def revoke(
     "/{seal_id}/status",
     dependencies=[LiveAnswer],
     responses=STATUS_UNRECORDED
-    | public_problems(malformed_id("seal"), UNKNOWN_SEAL, STORE_UNAVAILABLE),
+    | public_problems(malformed_id("seal"), UNKNOWN_SEAL, *CUT_PROBLEMS, STORE_UNAVAILABLE),
 )
-def seal_status(seal_id: SealIdPath, node: NodeDep, witnessed: WitnessedQuery) -> SealStatusOut:
+def seal_status(
+    seal_id: SealIdPath, node: NodeDep, witnessed: WitnessedQuery, at: CutSizeQuery
+) -> SealStatusOut:
     """Public: whether the seal is active or revoked, with the ledger entries that record
     its creation and revocation, their inclusion proofs and the signed checkpoint."""
     seal, index = with_status_index(node, "seal", lambda: get_seal(node, seal_id))
@@ -356,7 +360,7 @@ def seal_status(seal_id: SealIdPath, node: NodeDep, witnessed: WitnessedQuery) -
         id=seal.id,
         status="revoked" if seal.status == "revoked" else "active",
         revoked_at=seal.revoked_at,
-        **proved_status(node, seal.ledger_index, index, witnessed=witnessed).model_dump(),
+        **proved_status(node, seal.ledger_index, index, witnessed=witnessed, at=at).model_dump(),
     )
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Final
 
 import anyio
 import orjson
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -23,14 +23,15 @@ from starlette.requests import ClientDisconnect
 from eseal.api.answers import DsseEnvelope, Verdict
 from eseal.api.deps import (
     CURRENT_HEADERS,
+    CUT_PROBLEMS,
     KEYS_LOCKED,
     LIVE_HEADERS,
     SCANNER_BUSY,
     STORE_UNAVAILABLE,
     Cause,
+    CutSizeQuery,
     FormFields,
     NodeDep,
-    PlainDigits,
     UnsupportedMediaType,
     WitnessedCutQuery,
     check_form_fields,
@@ -57,7 +58,7 @@ from eseal.api.problem_types import FORM_UNREADABLE, INVALID_REQUEST
 from eseal.etags import etag_matches
 from eseal.peers import WithPeers
 from eseal.render import DocumentTooLarge
-from eseal.trust_export import BundleCache, SnapshotCache, UnknownCheckpoint, export_bundle
+from eseal.trust_export import BundleCache, SnapshotCache, export_bundle
 from keys.errors import EsealError, ExternalFailure, InvalidInput
 from verifier.document import MAX_TEXT_LENGTH
 from verifier.holder import MAX_PRESENTED, HolderNotApplicable, InvalidHolderId, presented_id
@@ -567,10 +568,6 @@ async def verify_image(
     return _verdict_response(await _verdict(request, text, document, holder_id))
 
 
-#: The largest ``at`` of ``GET /v1/revocations`` (the ledger's index bound).
-MAX_CUT = 2**53
-
-
 def _envelope(description: str) -> dict[int | str, dict[str, Any]]:
     """The 200 of a signed file, as the OpenAPI document describes it."""
     return {200: {"model": DsseEnvelope, "description": description}}
@@ -601,9 +598,7 @@ def bundle(node: NodeDep) -> Response:
     | public_problems(
         STORE_UNAVAILABLE,
         KEYS_LOCKED,
-        (UnknownCheckpoint, "at: a size the log stores no checkpoint of"),
-        (InvalidInput, "at and witnessed both given"),
-        (INVALID_REQUEST, "at: not an integer in plain decimal digits from 1, or witnessed not 1"),
+        *CUT_PROBLEMS,
         (
             SnapshotBusy,
             f"the snapshot asked was not built, and other builds kept the node busy for "
@@ -614,25 +609,13 @@ def bundle(node: NodeDep) -> Response:
 async def revocations(
     request: Request,
     witnessed: WitnessedCutQuery,
-    at: Annotated[
-        int | None,
-        Query(
-            ge=1,
-            le=MAX_CUT,
-            description="The size of a checkpoint the node's log stores (one GET "
-            "/v1/ledger/cosigned lists, docs/DESIGN.md, Peer sync): the snapshot is cut at "
-            "it, with its witnesses' lines, and speaks for the licenses recorded before it; "
-            "404 unknown-checkpoint where the log stores none of that size. Not with "
-            "witnessed.",
-        ),
-        PlainDigits,
-    ] = None,
+    at: CutSizeQuery,
 ) -> Response:
     """The revocation snapshot (payload type ``application/vnd.eseal.revocations+cbor``),
-    signed by the region's log key as it is answered (a node serving read-only answers 503
-    ``keys-locked``), as of 120 s or more before now. Check it against the log key of the region's
-    trust bundle (``eseal revocations fetch URL --bundle FILE``). Its checkpoint carries the
-    cosignature lines of the node's witnesses on it.
+    signed by the region's log key when built (a node serving read-only answers 503
+    ``keys-locked``), as of 120 s or more before it was built. Check it against the log key
+    of the region's trust bundle (``eseal revocations fetch URL --bundle FILE``). Its
+    checkpoint carries the cosignature lines of the node's witnesses on it.
 
     A snapshot built is answered again for up to 30 s while the checkpoint it is cut at
     stays the node's cut (a new ledger entry, a revocation say, is a new snapshot at once),
