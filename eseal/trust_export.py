@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -258,6 +258,9 @@ SNAPSHOT_CACHE_SECONDS = 30
 SNAPSHOT_CACHE_ENTRIES = 8
 
 
+_K = TypeVar("_K")
+
+
 @dataclass(frozen=True, slots=True)
 class BuiltSnapshot:
     """A signed snapshot as :class:`SnapshotCache` keeps it."""
@@ -278,7 +281,9 @@ class SnapshotCache:
     note as it was), and one at a time: concurrent requests for a snapshot not yet
     built wait for the one build rather than each reading every license row. Finding the
     cut is one small read; a request whose cut is built and fresh is answered with it
-    without waiting for any build.
+    without waiting for any build, and one that finds another snapshot being built is
+    answered the last built of its cut, if any (:meth:`last`), without waiting: at 10^8
+    licenses a build takes minutes, and windows go on being answered meanwhile.
 
     The statuses a cached snapshot holds are those read when it was built, and its
     ``as_of`` is at least :data:`SNAPSHOT_MARGIN` before that, so it never speaks for a
@@ -303,6 +308,10 @@ class SnapshotCache:
         #: By the checkpoint note a snapshot is cut at and the size of the latest checkpoint
         #: its statuses were read at, least recently used first.
         self._built: OrderedDict[tuple[str, int], BuiltSnapshot] = OrderedDict()
+        #: The snapshot last built of each cut asked (``witnessed``, ``at``), fresh or not,
+        #: least recently built first: what a request answers while another builds
+        #: (:meth:`last`).
+        self._last: OrderedDict[tuple[bool, int | None], BuiltSnapshot] = OrderedDict()
         #: How many snapshots this cache built (for tests and the operator's curiosity).
         self.builds = 0
 
@@ -335,12 +344,20 @@ class SnapshotCache:
                 )
             built = BuiltSnapshot(data, body_etag(data), self._clock())
             with self._lock:
-                self._built[key] = built
-                self._built.move_to_end(key)
-                while len(self._built) > self.entries:
-                    self._built.popitem(last=False)
+                _keep(self._built, key, built, self.entries)
+                _keep(self._last, (witnessed, at), built, self.entries)
                 self.builds += 1
             return built
+
+    def last(self, *, witnessed: bool = False, at: int | None = None) -> BuiltSnapshot | None:
+        """The snapshot last built of the cut asked, however old (None if none is kept): a
+        request answers it rather than wait while another snapshot is built. It is as
+        honest as when it was built, a signed statement of the statuses as of its
+        ``as_of``, at a checkpoint the log still extends; a reader that holds a newer one
+        keeps that (:attr:`verifier.revocation.RevocationSnapshot.cut`), and an ``?at=SIZE``
+        one is still cut at SIZE."""
+        with self._lock:
+            return self._last.get((witnessed, at))
 
     def _fresh(self, key: tuple[str, int]) -> BuiltSnapshot | None:
         with self._lock:
@@ -352,6 +369,15 @@ class SnapshotCache:
                 return None
             self._built.move_to_end(key)
             return found
+
+
+def _keep(kept: OrderedDict[_K, BuiltSnapshot], key: _K, built: BuiltSnapshot, bound: int) -> None:
+    """Keep ``built`` under ``key`` as the most recent, the least recent dropped past
+    ``bound``."""
+    kept[key] = built
+    kept.move_to_end(key)
+    while len(kept) > bound:
+        kept.popitem(last=False)
 
 
 class LocalStatus:

@@ -58,7 +58,7 @@ from eseal.api.problem_types import FORM_UNREADABLE, INVALID_REQUEST
 from eseal.etags import etag_matches
 from eseal.peers import WithPeers
 from eseal.render import DocumentTooLarge
-from eseal.trust_export import BundleCache, SnapshotCache, export_bundle
+from eseal.trust_export import BuiltSnapshot, BundleCache, SnapshotCache, export_bundle
 from keys.errors import EsealError, ExternalFailure, InvalidInput
 from verifier.document import MAX_TEXT_LENGTH
 from verifier.holder import MAX_PRESENTED, HolderNotApplicable, InvalidHolderId, presented_id
@@ -573,6 +573,34 @@ def _envelope(description: str) -> dict[int | str, dict[str, Any]]:
     return {200: {"model": DsseEnvelope, "description": description}}
 
 
+async def _built_snapshot(
+    snapshots: SnapshotCache, witnessed: bool, at: int | None
+) -> BuiltSnapshot:
+    """The snapshot of a cut whose fresh one is not kept: built in this process's one turn
+    (:func:`snapshot_builders`); while another request holds it, the last built of this
+    cut (:meth:`~eseal.trust_export.SnapshotCache.last`) at once, or, where none is kept,
+    built once the turn comes (:class:`SnapshotBusy` past :data:`SNAPSHOT_WAIT`)."""
+    turn = snapshot_builders()
+    try:
+        turn.acquire_nowait()
+    except anyio.WouldBlock:
+        last = snapshots.last(witnessed=witnessed, at=at)
+        if last is not None:
+            return last
+        acquired = False
+        with anyio.move_on_after(SNAPSHOT_WAIT):
+            await turn.acquire()
+            acquired = True
+        if not acquired:
+            raise SnapshotBusy(
+                "the node is building other revocation snapshots: try again in a minute"
+            ) from None
+    try:
+        return await run_in_threadpool(snapshots.build, witnessed=witnessed, at=at)
+    finally:
+        turn.release()
+
+
 @router.get(
     "/v1/bundle",
     response_model=None,
@@ -601,7 +629,7 @@ def bundle(node: NodeDep) -> Response:
         *CUT_PROBLEMS,
         (
             SnapshotBusy,
-            f"the snapshot asked was not built, and other builds kept the node busy for "
+            f"the snapshot asked was never built, and other builds kept the node busy for "
             f"{SNAPSHOT_WAIT:g} s; retry later",
         ),
     ),
@@ -620,24 +648,13 @@ async def revocations(
     A snapshot built is answered again for up to 30 s while the checkpoint it is cut at
     stays the node's cut (a new ledger entry, a revocation say, is a new snapshot at once),
     with its ETag: an If-None-Match naming it is answered 304 without the file. Snapshots
-    are built one at a time; a request waits its turn at most 30 s, then 503
-    ``snapshot-busy``."""
+    are built one at a time: while one is built, a request whose snapshot is not fresh is
+    answered the last built of its cut, or, if none is kept, waits its turn at most 30 s,
+    then 503 ``snapshot-busy``."""
     snapshots: SnapshotCache = request.app.state.snapshots
     built = await run_in_threadpool(snapshots.cached, witnessed=witnessed, at=at)
     if built is None:
-        acquired = False
-        turn = snapshot_builders()
-        with anyio.move_on_after(SNAPSHOT_WAIT):
-            await turn.acquire()
-            acquired = True
-        if not acquired:
-            raise SnapshotBusy(
-                "the node is building other revocation snapshots: try again in a minute"
-            )
-        try:
-            built = await run_in_threadpool(snapshots.build, witnessed=witnessed, at=at)
-        finally:
-            turn.release()
+        built = await _built_snapshot(snapshots, witnessed, at)
     headers = CURRENT_HEADERS | {"ETag": built.etag}
     if etag_matches(request.headers.get("if-none-match"), built.etag):
         return Response(status_code=304, headers=headers)
