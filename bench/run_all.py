@@ -25,6 +25,7 @@ BENCHMARKS = (
     "bench.issue_http",
     "bench.verify",
     "bench.verify_http",
+    "bench.revocations_http",
     "bench.scan",
 )
 
