@@ -183,9 +183,15 @@ COSIGNED_PATH = "/v1/ledger/cosigned"
 #: How long an :class:`OnlineStatus` keeps a node's list of cosigned checkpoints of a log
 #: (the newest its policy's quorum met, picked from it): a window verifying a pile of
 #: documents reads it once, not at every scan. A newer checkpoint the witnesses cosign
-#: meanwhile is found sooner where it matters: an answer that relies on an entry at or
-#: beyond the one picked has the list read again at once.
+#: meanwhile is found sooner where it matters: good news withheld (an answer relying on an
+#: entry at or beyond the one picked) has the list read again, where the one kept is
+#: :data:`COSIGNED_REREAD_SECONDS` old.
 COSIGNED_LIST_SECONDS = 30.0
+#: How old the list kept must be before good news withheld has it read again: a window
+#: scanning a pile of licenses recorded since the witnesses last cosigned (each answer
+#: falls short) reads it once in this time, not once a scan (witnesses cosign when the
+#: region's operator asks them, every few minutes).
+COSIGNED_REREAD_SECONDS = 5.0
 
 
 #: What a listed note that does not verify raises: malformed, or signed by another key.
@@ -475,10 +481,12 @@ class OnlineStatus:
         newest checkpoint it lists as cosigned that the policy's quorum met
         (:meth:`_pick`), or ``?witnessed=1`` where it lists none that did, or no list at
         all (a node of before the list: the checkpoint its own witnesses cosigned most).
-        An answer whose witnessing falls short (an entry it relies on at or beyond the
-        checkpoint picked, or none picked) under a list kept from an earlier question has
-        the list read again, a newer checkpoint the quorum met perhaps among it, and is
-        asked again where the pick changed."""
+        Good news withheld (an entry the answer relies on at or beyond the checkpoint
+        picked, or none picked) under a list kept from an earlier question, at least
+        :data:`COSIGNED_REREAD_SECONDS` old, has the list read again, a newer checkpoint
+        the quorum met perhaps among it, and is asked again where the pick changed. An
+        adverse status counts whatever the witnessing: its answer reads nothing more (a
+        list failing then must not turn a proved revocation into an error)."""
         if policy is None:
             body = self._get(path, kind)
             return None if body is None else _node_checked(functools.partial(check, body))
@@ -500,10 +508,11 @@ class OnlineStatus:
             answer = _node_checked(
                 functools.partial(self._held, check, body, bundle, policy, pick.size)
             )
-            if fresh or answer.witnessing is None or answer.witnessing.met:
+            withheld = answer.code is None and answer.witnessing is not None
+            if fresh or not withheld:
                 return answer
             newer, fresh = self._pick(bundle, policy, again=True)
-            if newer.query == pick.query:
+            if not fresh or newer.query == pick.query:
                 return answer
             pick = newer
 
@@ -522,15 +531,16 @@ class OnlineStatus:
     ) -> tuple[_Pick, bool]:
         """(the newest checkpoint of ``bundle``'s log that the node lists as cosigned and
         ``policy``'s quorum met, whether the list was read now): the one kept for the log
-        if read within :data:`COSIGNED_LIST_SECONDS` (not ``again``), else the list read
+        if read within :data:`COSIGNED_LIST_SECONDS` (``again``, within
+        :data:`COSIGNED_REREAD_SECONDS`: the question's answer fell short), else the list read
         (:func:`read_cosigned`, each note verified under the log key) and checked anew. A
         line on a listed checkpoint of a witness the quorum counts that does not verify is
         a node answer that does not check out (:class:`NodeAnswerUnproven`)."""
         key = bundle.log_verifier
         held = self._cosigned.get(key)
-        if not again and held is not None:
+        if held is not None:
             age = time.monotonic() - held.read_at
-            if 0 <= age < COSIGNED_LIST_SECONDS:
+            if 0 <= age < (COSIGNED_REREAD_SECONDS if again else COSIGNED_LIST_SECONDS):
                 return held, False
         log = parse_verifier_key(key)
         url = self.base_url + COSIGNED_PATH

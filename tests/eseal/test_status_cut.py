@@ -22,7 +22,7 @@ from nacl.signing import SigningKey
 
 from eseal.agencies import Principal
 from eseal.api.app import create_app
-from eseal.licenses import IssueRequest, issue
+from eseal.licenses import IssueRequest, change_status, issue
 from eseal.node import Node
 from eseal.seals import create_seal
 from eseal.trust_export import export_bundle
@@ -322,7 +322,9 @@ def _proxy(d: Drifted, route: Callable[[httpx.Request], httpx.Response | None]) 
     return httpx.Client(base_url=d.url, transport=httpx.MockTransport(proxied))
 
 
-def test_a_node_without_the_list_is_asked_witnessed(drifted: Drifted, tmp_path: Path) -> None:
+def test_a_node_without_the_list_is_asked_witnessed(
+    drifted: Drifted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A node of before the list answers it 404 (its problem for a path it has no route
     for): the reader asks ``?witnessed=1``, A then, as before."""
     d = drifted
@@ -349,10 +351,15 @@ def test_a_node_without_the_list_is_asked_witnessed(drifted: Drifted, tmp_path: 
     assert asked == [
         "/v1/ledger/cosigned",
         f"/v1/licenses/{d.early.id}/status?witnessed=1",
-        # Kept 30 s, the 404 too; the answer fell short, so the list is read again.
+        # Kept 30 s, the 404 too; the answer fell short, but the list kept is not
+        # COSIGNED_REREAD_SECONDS old: not read again.
         f"/v1/licenses/{d.between.id}/status?witnessed=1",
-        "/v1/ledger/cosigned",
     ]
+    monkeypatch.setattr(online, "COSIGNED_REREAD_SECONDS", 0.0)
+    asked.clear()
+    waiting = d.verify(d.between.qr_text, reader)
+    assert (waiting.status, waiting.warnings) == (Status.VALID, ["NO_STATUS"])
+    assert asked == [f"/v1/licenses/{d.between.id}/status?witnessed=1", "/v1/ledger/cosigned"]
 
 
 def test_an_answer_adding_another_checkpoint_than_asked_does_not_check_out(
@@ -449,8 +456,13 @@ def test_the_list_is_kept_and_read_again_when_an_answer_lies_beyond_the_pick(
 ) -> None:
     """A window verifying many documents reads the list once in its keeping time (30 s); an
     answer relying on an entry at or beyond the checkpoint picked has it read again at
-    once, and is asked again at the newer checkpoint the witnesses cosigned meanwhile."""
+    once (once the list kept is COSIGNED_REREAD_SECONDS old), and is asked again at the
+    newer checkpoint the witnesses cosigned meanwhile."""
     assert online.COSIGNED_LIST_SECONDS == 30.0
+    assert online.COSIGNED_REREAD_SECONDS == 5.0
+    # Read again on a short answer however young the list kept (the questions below come
+    # within seconds; the bound on that: test_answers_falling_short_read_the_list_again_…).
+    monkeypatch.setattr(online, "COSIGNED_REREAD_SECONDS", 0.0)
     for d in _drifted(tmp_path_factory):
         asked: list[str] = []
         reader = d.reader(tmp_path / "p", "gd", client=_recorded(d, asked))
@@ -488,3 +500,43 @@ def test_the_list_is_kept_and_read_again_when_an_answer_lies_beyond_the_pick(
         assert asked == ["/v1/ledger/cosigned", f"/v1/licenses/{newest.id}/status?at={size_d}"]
         log = parse_verifier_key(d.bj.config.log_verifier)
         assert [s for s, _ in online.fetch_cosigned(d.url, log) or []][:2] == [size_d, d.b]
+
+
+def test_answers_falling_short_read_the_list_again_at_most_once_a_while(
+    drifted: Drifted, tmp_path: Path
+) -> None:
+    """A window scanning a pile of licenses recorded after the checkpoint its quorum met
+    (each answer falls short) reads the list once, not once a scan: it is read again on a
+    short answer only where the one kept is :data:`online.COSIGNED_REREAD_SECONDS` old."""
+    d = drifted
+    asked: list[str] = []
+    reader = d.reader(tmp_path / "p", "gd", "js", client=_recorded(d, asked))
+    for _ in range(4):
+        result = d.verify(d.between.qr_text, reader)
+        assert (result.status, result.warnings) == (Status.VALID, ["NO_STATUS"])
+    assert asked.count("/v1/ledger/cosigned") == 1, asked
+    assert asked.count(f"/v1/licenses/{d.between.id}/status?at={d.a}") == 4, asked
+
+
+def test_a_revocation_proved_is_not_lost_to_the_list_read_again(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A revocation the ledger proves counts whatever the witnessing, so its answer does not
+    have the list read again: a list that fails then (a 503 of a proxy) does not turn the
+    REVOKED verdict into an error."""
+    monkeypatch.setattr(online, "COSIGNED_REREAD_SECONDS", 0.0)
+    reads: list[str] = []
+
+    def flaky(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path != "/v1/ledger/cosigned":
+            return None
+        reads.append(request.url.path)
+        return httpx.Response(503) if len(reads) > 1 else None
+
+    for d in _drifted(tmp_path_factory):
+        reader = d.reader(tmp_path / "p", "gd", "js", client=_proxy(d, flaky))
+        assert d.verify(d.early.qr_text, reader).status is Status.VALID
+        change_status(d.bj, d.agent, d.between.id, "revoke", reason="吊销", now=NOW + 2)
+        result = d.verify(d.between.qr_text, reader)
+        assert result.status is Status.REVOKED
+        assert reads == ["/v1/ledger/cosigned"]
