@@ -316,8 +316,9 @@ class SnapshotCache:
         self.builds = 0
 
     def get(self, *, witnessed: bool = False, at: int | None = None) -> BuiltSnapshot:
-        """The snapshot cut as :func:`export_snapshot` cuts it (:class:`UnknownCheckpoint`
-        and :class:`~keys.errors.InvalidInput` alike), from the cache when fresh."""
+        """The snapshot cut as :func:`export_snapshot` cuts it
+        (:class:`eseal.proofs.UnknownCheckpoint` and :class:`~keys.errors.InvalidInput`
+        alike), from the cache when fresh."""
         found = self.cached(witnessed=witnessed, at=at)
         return found if found is not None else self.build(witnessed=witnessed, at=at)
 
