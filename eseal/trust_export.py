@@ -309,8 +309,8 @@ class SnapshotCache:
         #: its statuses were read at, least recently used first.
         self._built: OrderedDict[tuple[str, int], BuiltSnapshot] = OrderedDict()
         #: The snapshot last built of each cut asked (``witnessed``, ``at``), fresh or not,
-        #: least recently built first: what a request answers while another builds
-        #: (:meth:`last`).
+        #: that query's or another's of the same checkpoint answered to it, least recently
+        #: answered first: what a request answers while another builds (:meth:`last`).
         self._last: OrderedDict[tuple[bool, int | None], BuiltSnapshot] = OrderedDict()
         #: How many snapshots this cache built (for tests and the operator's curiosity).
         self.builds = 0
@@ -327,7 +327,7 @@ class SnapshotCache:
         none): one small read, to find the cut."""
         with self.node.sql.snapshot():
             note, _, latest = _cut(self.node, witnessed=witnessed, at=at)
-        return self._fresh((note, latest))
+        return self._answered((witnessed, at), self._fresh((note, latest)))
 
     def build(self, *, witnessed: bool = False, at: int | None = None) -> BuiltSnapshot:
         """The snapshot of the cut asked, built now unless a fresh one is found once this
@@ -337,7 +337,7 @@ class SnapshotCache:
             with self.node.sql.snapshot():
                 note, cut, latest = _cut(self.node, witnessed=witnessed, at=at)
                 key = (note, latest)
-                found = self._fresh(key)
+                found = self._answered((witnessed, at), self._fresh(key))
                 if found is not None:  # built by the request this one waited for
                     return found
                 data = _snapshot_at(
@@ -351,7 +351,8 @@ class SnapshotCache:
             return built
 
     def last(self, *, witnessed: bool = False, at: int | None = None) -> BuiltSnapshot | None:
-        """The snapshot last built of the cut asked, however old (None if none is kept): a
+        """The snapshot last built of the cut asked (or answered to it: built for another
+        query of the same checkpoint), however old (None if none is kept): a
         request answers it rather than wait while another snapshot is built. It is as
         honest as when it was built, a signed statement of the statuses as of its
         ``as_of``, at a checkpoint the log still extends; a reader that holds a newer one
@@ -359,6 +360,22 @@ class SnapshotCache:
         one is still cut at SIZE."""
         with self._lock:
             return self._last.get((witnessed, at))
+
+    def _answered(
+        self, asked: tuple[bool, int | None], found: BuiltSnapshot | None
+    ) -> BuiltSnapshot | None:
+        """``found``, a fresh snapshot answered to the cut ``asked``, kept as its
+        :meth:`last` where built later than the one kept: it may have been built for another
+        query of the same checkpoint (``?at=`` the latest size, ``?witnessed=1`` where the
+        latest is the most cosigned), and a reader it was answered must never be answered
+        an older one after (``eseal revocations fetch`` and peer sync refuse that as a
+        replay, and a window naming its ETag would get 200 with the older file)."""
+        if found is not None:
+            with self._lock:
+                kept = self._last.get(asked)
+                if kept is None or kept.built <= found.built:
+                    _keep(self._last, asked, found, self.entries)
+        return found
 
     def _fresh(self, key: tuple[str, int]) -> BuiltSnapshot | None:
         with self._lock:

@@ -313,3 +313,36 @@ def test_a_new_ledger_entry_is_a_new_snapshot_at_once_at_an_older_cut_too(
     after = _open(region.node, cache.get(**cut).data)  # no time passed
     assert (after.cut[1], after.status_of(lic.id)) == (older, "07")
     assert cache.builds == 2
+
+
+@pytest.mark.parametrize("shared", ["at", "witnessed"])
+def test_while_another_builds_no_reader_is_answered_older_than_it_was_answered(
+    region: Region, monkeypatch: pytest.MonkeyPatch, shared: str
+) -> None:
+    """A cut's fresh snapshot may have been built for another query of the same checkpoint
+    (a peer's ``?at=`` the latest size, or ``?witnessed=1`` where the latest is the most
+    cosigned): the last one answered of the cut, not only the last built for its query,
+    is what a request gets while another builds. Else a window that took the newer one,
+    and names its ETag, is answered 200 with an older file, which ``eseal revocations
+    fetch`` and peer sync refuse as a replay."""
+    with TestClient(create_app(region.node)) as client:
+        first = client.get("/v1/revocations")
+        assert first.status_code == 200
+        issue(region.node, AGENT, MARKET, business_request(), now=NOW + 1)  # a new checkpoint
+        if shared == "witnessed":  # the latest is the checkpoint the witnesses cosigned most
+            monkeypatch.setattr(proofs, "witnessed_size", lambda _node, _latest: None)
+            query = "?witnessed=1"
+        else:  # a peer whose quorum cosigned the latest
+            query = f"?at={region.node.log.size()}"
+        peer = client.get(f"/v1/revocations{query}")
+        assert peer.status_code == 200
+        held = client.get("/v1/revocations")  # the window: the peer's build, fresh
+        assert held.content == peer.content
+        assert client.app.state.snapshots.builds == 2  # type: ignore[attr-defined]
+        monkeypatch.setattr(verify_routes, "snapshot_builders", _Busy)
+        issue(region.node, AGENT, MARKET, business_request(), now=NOW + 1)  # another
+        polled = client.get("/v1/revocations", headers={"If-None-Match": held.headers["etag"]})
+        assert polled.status_code == 304
+        newest = _open(region.node, held.content)
+        again = client.get("/v1/revocations")
+        assert _open(region.node, again.content).cut >= newest.cut
