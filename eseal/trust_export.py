@@ -310,7 +310,8 @@ class SnapshotCache:
         self._built: OrderedDict[tuple[str, int], BuiltSnapshot] = OrderedDict()
         #: The snapshot last built of each cut asked (``witnessed``, ``at``), fresh or not,
         #: that query's or another's of the same checkpoint answered to it, least recently
-        #: answered first: what a request answers while another builds (:meth:`last`).
+        #: answered first: what a request answers while another builds (:meth:`last`;
+        #: :meth:`_keep_last` bounds it).
         self._last: OrderedDict[tuple[bool, int | None], BuiltSnapshot] = OrderedDict()
         #: How many snapshots this cache built (for tests and the operator's curiosity).
         self.builds = 0
@@ -346,7 +347,7 @@ class SnapshotCache:
             built = BuiltSnapshot(data, body_etag(data), self._clock())
             with self._lock:
                 _keep(self._built, key, built, self.entries)
-                _keep(self._last, (witnessed, at), built, self.entries)
+                self._keep_last((witnessed, at), built)
                 self.builds += 1
             return built
 
@@ -374,8 +375,19 @@ class SnapshotCache:
             with self._lock:
                 kept = self._last.get(asked)
                 if kept is None or kept.built <= found.built:
-                    _keep(self._last, asked, found, self.entries)
+                    self._keep_last(asked, found)
         return found
+
+    def _keep_last(self, asked: tuple[bool, int | None], built: BuiltSnapshot) -> None:
+        """Keep ``built`` as the :meth:`last` of ``asked`` (the caller holds the lock): the
+        latest and the witnessed cut always, the sizes asked ``?at=`` up to the cache's
+        bound, least recently answered out first (any size the log stores may be asked,
+        and a run of them must not take the plain cuts' last with them)."""
+        self._last[asked] = built
+        self._last.move_to_end(asked)
+        sized = [kind for kind in self._last if kind[1] is not None]
+        for kind in sized[: max(0, len(sized) - self.entries)]:
+            del self._last[kind]
 
     def _fresh(self, key: tuple[str, int]) -> BuiltSnapshot | None:
         with self._lock:

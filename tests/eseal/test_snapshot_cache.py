@@ -261,7 +261,7 @@ def test_while_another_builds_a_request_is_answered_the_last_built_of_its_cut_at
     with TestClient(create_app(region.node)) as client:
         built = client.get("/v1/revocations")
         assert built.status_code == 200
-        monkeypatch.setattr(verify_routes, "snapshot_builders", _Busy)
+        monkeypatch.setattr(verify_routes, "snapshot_builders", lambda _sized: _Busy())
         monkeypatch.setattr(verify_routes, "SNAPSHOT_WAIT", 0.2)
         issue(region.node, AGENT, MARKET, business_request(), now=NOW)  # a new checkpoint
         last = client.get("/v1/revocations")
@@ -278,7 +278,7 @@ def test_while_another_builds_a_cut_never_built_waits_its_turn_then_503(
     issue(region.node, AGENT, MARKET, business_request(), now=NOW)
     with TestClient(create_app(region.node)) as client:
         assert client.get("/v1/revocations").status_code == 200  # the latest cut is built
-        monkeypatch.setattr(verify_routes, "snapshot_builders", _Busy)
+        monkeypatch.setattr(verify_routes, "snapshot_builders", lambda _sized: _Busy())
         monkeypatch.setattr(verify_routes, "SNAPSHOT_WAIT", 0.2)
         busy = client.get(f"/v1/revocations?at={older}")
         assert busy.status_code == 503
@@ -339,10 +339,47 @@ def test_while_another_builds_no_reader_is_answered_older_than_it_was_answered(
         held = client.get("/v1/revocations")  # the window: the peer's build, fresh
         assert held.content == peer.content
         assert client.app.state.snapshots.builds == 2  # type: ignore[attr-defined]
-        monkeypatch.setattr(verify_routes, "snapshot_builders", _Busy)
+        monkeypatch.setattr(verify_routes, "snapshot_builders", lambda _sized: _Busy())
         issue(region.node, AGENT, MARKET, business_request(), now=NOW + 1)  # another
         polled = client.get("/v1/revocations", headers={"If-None-Match": held.headers["etag"]})
         assert polled.status_code == 304
         newest = _open(region.node, held.content)
         again = client.get("/v1/revocations")
         assert _open(region.node, again.content).cut >= newest.cut
+
+
+def test_a_stream_of_sizes_asked_does_not_keep_the_latest_from_being_built(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any size the log stores may be asked ``?at=``: while builds of sizes hold their
+    turn, the latest cut still has its own, and is built anew rather than answered the
+    last built for ever."""
+    real = verify_routes.snapshot_builders
+    with TestClient(create_app(region.node)) as client:
+        built = client.get("/v1/revocations")
+        assert built.status_code == 200
+        monkeypatch.setattr(
+            verify_routes, "snapshot_builders", lambda sized: _Busy() if sized else real(sized)
+        )
+        lic = issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+        change_status(region.node, AGENT, lic.id, "revoke", reason="x", now=NOW + 1)
+        latest = client.get("/v1/revocations")
+        assert latest.status_code == 200
+        assert latest.headers["etag"] != built.headers["etag"]
+        assert _open(region.node, latest.content).status_of(lic.id) == "07"
+
+
+def test_a_run_of_sizes_asked_keeps_the_plain_cuts_last(region: Region) -> None:
+    sizes = [region.node.log.size()]
+    for _ in range(3):
+        issue(region.node, AGENT, MARKET, business_request(), now=NOW)
+        sizes.append(region.node.log.size())
+    cache = _cache(region.node, Clocks(), entries=2)
+    latest = cache.get()
+    witnessed = cache.get(witnessed=True)
+    for size in sizes[:-1]:
+        cache.get(at=size)
+    assert cache.last() is latest
+    assert cache.last(witnessed=True) is witnessed
+    assert cache.last(at=sizes[0]) is None  # the least recently asked size went
+    assert cache.last(at=sizes[-2]) is not None

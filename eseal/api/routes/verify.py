@@ -108,10 +108,16 @@ class SnapshotBusy(ExternalFailure):
 
 
 @functools.cache
-def snapshot_builders() -> anyio.CapacityLimiter:
-    """This process's one turn to build a revocation snapshot. A request waits for it in
-    the event loop, holding no thread of the pool (a burst of requests for snapshots not
-    built must not take every thread the other operations need)."""
+def snapshot_builders(sized: bool) -> anyio.CapacityLimiter:
+    """This process's turn to build a revocation snapshot of a size asked (``?at=``, with
+    ``sized``) or of the latest or the witnessed cut (without), one each. A request waits
+    for it in the event loop, holding no thread of the pool (a burst of requests for
+    snapshots not built must not take every thread the other operations need). Any size
+    the log stores may be asked: a stream of such requests keeps the one turn of sizes
+    busy, and would, were it shared, keep the latest snapshot from ever being built again
+    while its requests were answered the last built. The builds themselves still run one
+    at a time (:class:`eseal.trust_export.SnapshotCache`), so the latest waits for one
+    build of a size at most."""
     return anyio.CapacityLimiter(1)
 
 
@@ -576,11 +582,11 @@ def _envelope(description: str) -> dict[int | str, dict[str, Any]]:
 async def _built_snapshot(
     snapshots: SnapshotCache, witnessed: bool, at: int | None
 ) -> BuiltSnapshot:
-    """The snapshot of a cut whose fresh one is not kept: built in this process's one turn
-    (:func:`snapshot_builders`); while another request holds it, the last built of this
-    cut (:meth:`~eseal.trust_export.SnapshotCache.last`) at once, or, where none is kept,
-    built once the turn comes (:class:`SnapshotBusy` past :data:`SNAPSHOT_WAIT`)."""
-    turn = snapshot_builders()
+    """The snapshot of a cut whose fresh one is not kept: built in this process's turn for
+    its kind of cut (:func:`snapshot_builders`); while another request holds it, the last
+    built of this cut (:meth:`~eseal.trust_export.SnapshotCache.last`) at once, or, where
+    none is kept, built once the turn comes (:class:`SnapshotBusy` past :data:`SNAPSHOT_WAIT`)."""
+    turn = snapshot_builders(at is not None)
     try:
         turn.acquire_nowait()
     except anyio.WouldBlock:
@@ -629,7 +635,7 @@ def bundle(node: NodeDep) -> Response:
         *CUT_PROBLEMS,
         (
             SnapshotBusy,
-            f"the snapshot asked was never built, and other builds kept the node busy for "
+            f"no snapshot of the cut asked is kept, and other builds kept the node busy for "
             f"{SNAPSHOT_WAIT:g} s; retry later",
         ),
     ),
