@@ -178,6 +178,9 @@ def fetch_revocations(
 MAX_COSIGNED_LIST = 4 * 1024 * 1024
 #: The most checkpoints a node's list may hold (its witnesses' history depth).
 MAX_COSIGNED_LISTED = 64
+#: The largest size a node's list may name (the bound of the ``?at=`` it is asked with, the
+#: ledger's index bound).
+MAX_LISTED_SIZE = 2**53
 #: Where a node lists the checkpoints its witnesses cosigned.
 COSIGNED_PATH = "/v1/ledger/cosigned"
 #: How long an :class:`OnlineStatus` keeps a node's list of cosigned checkpoints of a log
@@ -267,7 +270,12 @@ def parse_cosigned(body: bytes, log: NoteVerifier, url: str) -> list[tuple[int, 
             raise NodeAnswerUnproven(
                 f"{url}: checkpoint {i} is of size {checked.size}, listed as {size}"
             )
-        out.append((size, note))
+        if size > MAX_LISTED_SIZE:
+            raise NodeAnswerMalformed(
+                f"{url}: checkpoint {i} is of size {size}, beyond any ledger's ({MAX_LISTED_SIZE})"
+            )
+        if size > 0:  # the empty tree's speaks for no entry, and is asked for nothing
+            out.append((size, note))
     return out
 
 

@@ -26,7 +26,8 @@ from eseal.peers import PEER_TABLE
 from eseal.trust_export import export_bundle
 from eseal.witness import add_log, require_witness_key
 from eseal.witness_ask import add_witness, ask, cosigned_checkpoint
-from ledger.checkpoint import Checkpoint, NoteVerifier, parse_verifier_key
+from ledger.checkpoint import Checkpoint, NoteVerifier, parse_verifier_key, sign_checkpoint
+from ledger.merkle import EMPTY_ROOT
 from ledger.sql import LedgerCheckpointRow
 from tests.e2e.conftest import serve_app
 from tests.eseal.conftest import (
@@ -262,6 +263,24 @@ def test_a_list_that_does_not_check_out_is_refused(drifted: Drifted) -> None:
         with pytest.raises((online.NodeAnswerMalformed, online.NodeAnswerUnproven)) as e:
             online.parse_cosigned(body, key, drifted.url)
         assert said in str(e.value), (body, e.value)
+
+
+def test_a_listed_checkpoint_of_the_empty_tree_is_passed_over_and_one_too_large_refused(
+    drifted: Drifted,
+) -> None:
+    """A size-0 checkpoint, which witnesses may cosign when a log starts, speaks for no entry:
+    it is never picked (``?at=0`` is no size a node is asked). A size beyond any ledger's
+    is refused, not asked."""
+    log = parse_verifier_key(drifted.bj.config.log_verifier)
+    key = drifted.bj.require_log_key()
+    b = cosigned_checkpoint(drifted.bj, drifted.b)
+    empty = sign_checkpoint(Checkpoint(drifted.bj.config.origin, 0, EMPTY_ROOT), key)
+    parsed = online.parse_cosigned(_listed((drifted.b, b), (0, empty)), log, drifted.url)
+    assert parsed == [(drifted.b, b)]
+    huge = online.MAX_LISTED_SIZE + 1
+    beyond = sign_checkpoint(Checkpoint(drifted.bj.config.origin, huge, EMPTY_ROOT), key)
+    with pytest.raises(online.NodeAnswerMalformed, match="beyond any ledger"):
+        online.parse_cosigned(_listed((huge, beyond), (drifted.b, b)), log, drifted.url)
 
 
 def _listed(*items: tuple[int, str]) -> bytes:
