@@ -6,6 +6,7 @@ from datetime import date
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import Depends, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator
@@ -504,3 +505,12 @@ def malformed_id(kind: Literal["license", "seal"]) -> Cause:
     check = "its" if kind == "license" else "its agency's credit code's"
     error = InvalidLicenseId if kind == "license" else InvalidSealId
     return error, f"the path's {kind} id is malformed, or {check} check character is wrong"
+
+
+async def take_slot(slots: anyio.CapacityLimiter, wait: float, busy: EsealError) -> None:
+    """One of ``slots``, waited for in the event loop (holding no thread of the pool) at
+    most ``wait`` seconds; ``busy`` raised past that. The caller releases it."""
+    with anyio.move_on_after(wait):
+        await slots.acquire()
+        return
+    raise busy

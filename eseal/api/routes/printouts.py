@@ -35,6 +35,7 @@ from eseal.api.deps import (
     SealIdPath,
     agency_problems,
     malformed_id,
+    take_slot,
 )
 from eseal.api.routes.licenses import UNKNOWN_LICENSE
 from eseal.api.routes.seals import UNKNOWN_SEAL
@@ -87,15 +88,10 @@ def renderers(kind: Literal["sheet", "qr"]) -> anyio.CapacityLimiter:
 async def _rendered(slots: anyio.CapacityLimiter, render: Callable[[], bytes]) -> bytes:
     """``render()`` in the thread pool once one of ``slots`` is free; :class:`RendererBusy`
     if none is within :data:`RENDER_WAIT` seconds."""
-    acquired = False
-    with anyio.move_on_after(RENDER_WAIT):
-        await slots.acquire()
-        acquired = True
-    if not acquired:
-        raise RendererBusy(
-            "every renderer of this kind of printout is busy with others: try again in a few "
-            "seconds"
-        )
+    busy = RendererBusy(
+        "every renderer of this kind of printout is busy with others: try again in a few seconds"
+    )
+    await take_slot(slots, RENDER_WAIT, busy)
     try:
         return await run_in_threadpool(render)
     finally:

@@ -38,6 +38,7 @@ from eseal.api.deps import (
     problems,
     public_problems,
     request_problems,
+    take_slot,
 )
 from eseal.api.forms import StrictFormRoute
 from eseal.api.limits import (
@@ -534,16 +535,12 @@ async def _verdict(
     if holder_id is None:
         return await run_in_threadpool(work)
     presented_id(holder_id)
-    acquired = False
     slots = matchers()
-    with anyio.move_on_after(MATCH_WAIT):
-        await slots.acquire()
-        acquired = True
-    if not acquired:
-        raise MatcherBusy(
-            "every holder check of this node is busy with others: try again in a few "
-            "seconds, or verify without the id number"
-        )
+    busy = MatcherBusy(
+        "every holder check of this node is busy with others: try again in a few "
+        "seconds, or verify without the id number"
+    )
+    await take_slot(slots, MATCH_WAIT, busy)
     try:
         return await run_in_threadpool(work)
     finally:
@@ -593,14 +590,10 @@ async def _built_snapshot(
         last = snapshots.last(witnessed=witnessed, at=at)
         if last is not None:
             return last
-        acquired = False
-        with anyio.move_on_after(SNAPSHOT_WAIT):
-            await turn.acquire()
-            acquired = True
-        if not acquired:
-            raise SnapshotBusy(
-                "the node is building other revocation snapshots: try again in a minute"
-            ) from None
+        busy = SnapshotBusy(
+            "the node is building other revocation snapshots: try again in a minute"
+        )
+        await take_slot(turn, SNAPSHOT_WAIT, busy)
     try:
         return await run_in_threadpool(snapshots.build, witnessed=witnessed, at=at)
     finally:
