@@ -209,8 +209,10 @@ def fetch_cosigned(
     region's log key ``log``; None where the node answers 404 (a node of before the list,
     which a reader then asks ``?witnessed=1``). A list that is not strict JSON of the
     documented shape, holds more than :data:`MAX_COSIGNED_LISTED`, is not newest first one
-    a size, or holds a note that does not verify, or whose size is not the one given, is
-    :class:`NodeAnswerMalformed` (the notes :class:`NodeAnswerUnproven`)."""
+    a size (a size-0 checkpoint counted, though passed over: it speaks for no entry), names a
+    size beyond :data:`MAX_LISTED_SIZE`, or holds a note that does not verify, or whose size
+    is not the one given, is :class:`NodeAnswerMalformed` (the notes
+    :class:`NodeAnswerUnproven`)."""
     url = base_url.rstrip("/") + COSIGNED_PATH
     with deadline_client(url, timeout) as client:
         return read_cosigned(client, url, log)
@@ -242,6 +244,7 @@ def parse_cosigned(body: bytes, log: NoteVerifier, url: str) -> list[tuple[int, 
             f"{url} listed {len(listed)} checkpoints, more than {MAX_COSIGNED_LISTED}"
         )
     out: list[tuple[int, str]] = []
+    before: int | None = None  # the size listed before (a size-0 one too, though not kept)
     for i, item in enumerate(listed):
         size = item.get("size") if isinstance(item, dict) else None
         note = item.get("checkpoint") if isinstance(item, dict) else None
@@ -254,11 +257,12 @@ def parse_cosigned(body: bytes, log: NoteVerifier, url: str) -> list[tuple[int, 
             raise NodeAnswerMalformed(
                 f"{url}: checkpoint {i} is no object of an integer size and a note"
             )
-        if out and size >= out[-1][0]:
+        if before is not None and size >= before:
             raise NodeAnswerMalformed(
                 f"{url}: checkpoint {i} (size {size}) is not below the one before it "
                 "(newest first, one a size)"
             )
+        before = size
         try:
             checked = verify_checkpoint(note, log)
         except _UNVERIFIED as e:

@@ -283,6 +283,20 @@ def test_a_listed_checkpoint_of_the_empty_tree_is_passed_over_and_one_too_large_
         online.parse_cosigned(_listed((huge, beyond), (drifted.b, b)), log, drifted.url)
 
 
+def test_a_listed_checkpoint_of_the_empty_tree_is_still_held_to_newest_first(
+    drifted: Drifted,
+) -> None:
+    """Passing over a size-0 checkpoint does not pass over the order: a list naming it
+    before a larger one, or twice, is not newest first one a size."""
+    log = parse_verifier_key(drifted.bj.config.log_verifier)
+    key = drifted.bj.require_log_key()
+    b = cosigned_checkpoint(drifted.bj, drifted.b)
+    empty = sign_checkpoint(Checkpoint(drifted.bj.config.origin, 0, EMPTY_ROOT), key)
+    for body in (_listed((0, empty), (drifted.b, b)), _listed((0, empty), (0, empty))):
+        with pytest.raises(online.NodeAnswerMalformed, match="not below the one before it"):
+            online.parse_cosigned(body, log, drifted.url)
+
+
 def _listed(*items: tuple[int, str]) -> bytes:
     return json.dumps({"checkpoints": [{"size": s, "checkpoint": n} for s, n in items]}).encode()
 
