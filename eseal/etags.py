@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
+from verifier.envelope import file_etag
 
 
 def body_etag(body: bytes) -> str:
-    """A strong ETag naming ``body``: its SHA-256, 128 bits of it in hex, quoted."""
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    """A strong ETag naming ``body``: :func:`verifier.envelope.file_etag`, its SHA-256, 128
+    bits of it in hex, quoted (one definition: a signed file's ETag is what a reader holding
+    it sends, :func:`verifier.online.fetch_revocations`)."""
+    return file_etag(body)
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:

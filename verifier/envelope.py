@@ -12,6 +12,7 @@ decimal), per https://github.com/secure-systems-lab/dsse/blob/master/protocol.md
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from typing import Any
 
@@ -33,6 +34,14 @@ PAYLOAD_NAMES = {BUNDLE_TYPE: "a trust bundle", SNAPSHOT_TYPE: "a revocation sna
 #: Their brackets (in no string of an envelope: base64 and hex have none) are counted
 #: before the JSON is parsed, so that megabytes of empty lists cannot cost gigabytes.
 MAX_CONTAINERS = 2 + MAX_SIGNATURES
+
+
+def file_etag(data: bytes) -> str:
+    """The strong ETag (RFC 9110 §8.8.3) a node answers a signed file with, and so the name
+    of the file ``data`` a reader holds: its SHA-256, 128 bits of it in hex, quoted. Being
+    the file's own hash, a reader names the file it holds (``If-None-Match``) without
+    having kept the ETag it was answered (:func:`verifier.online.fetch_revocations`)."""
+    return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
 
 def json_containers(data: bytes) -> int:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, overload
 from urllib.parse import quote
 
 import httpx
@@ -35,7 +35,7 @@ from verifier.claims import is_time
 from verifier.deadline import client as deadline_client
 from verifier.deadline import deadline
 from verifier.document import DecodedDocument, LicenseClaims
-from verifier.envelope import MAX_ENVELOPE
+from verifier.envelope import MAX_ENVELOPE, file_etag
 from verifier.pipeline import StatusAnswer, status_reason
 from verifier.revocation import MAX_SNAPSHOT
 from verifier.trust import TrustBundle
@@ -98,12 +98,18 @@ _IDENTITY = {"accept-encoding": "identity"}
 
 
 def bounded_get(
-    client: httpx.Client, url: str, limit: int, seconds: float | None = None
+    client: httpx.Client,
+    url: str,
+    limit: int,
+    seconds: float | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[int, str, bytes]:
     """(status code, media type, body) of a GET, reading at most ``limit`` bytes of body
     within ``seconds`` in all (:data:`REQUEST_SECONDS` unless given; headers included,
-    with a :func:`verifier.deadline.client`)."""
-    return bounded_request(client, "GET", url, limit, seconds)
+    with a :func:`verifier.deadline.client`), sending ``headers`` too (an
+    ``If-None-Match``)."""
+    return bounded_request(client, "GET", url, limit, seconds, headers=headers)
 
 
 def bounded_request(
@@ -115,10 +121,13 @@ def bounded_request(
     *,
     content: bytes | None = None,
     content_type: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[int, str, bytes]:
     """As :func:`bounded_get`, for a request of ``method`` sending ``content`` (a POST)."""
     seconds = REQUEST_SECONDS if seconds is None else seconds
-    headers = dict(_IDENTITY) | ({"Content-Type": content_type} if content_type else {})
+    headers = (
+        dict(headers or {}) | _IDENTITY | ({"Content-Type": content_type} if content_type else {})
+    )
     with deadline(seconds) as at:
         try:
             with client.stream(method, url, headers=headers, content=content) as response:
@@ -153,15 +162,49 @@ def fetch_bundle(base_url: str, *, timeout: float = 10.0) -> bytes:
     return _fetch(base_url, "/v1/bundle", min(MAX_FETCHED_BUNDLE, MAX_ENVELOPE), timeout)
 
 
+@overload
 def fetch_revocations(
-    base_url: str, *, timeout: float = 10.0, witnessed: bool = False, at: int | None = None
-) -> bytes:
+    base_url: str,
+    *,
+    timeout: float = ...,
+    witnessed: bool = ...,
+    at: int | None = ...,
+    held: None = ...,
+) -> bytes: ...
+
+
+@overload
+def fetch_revocations(
+    base_url: str,
+    *,
+    timeout: float = ...,
+    witnessed: bool = ...,
+    at: int | None = ...,
+    held: bytes,
+) -> bytes | None: ...
+
+
+def fetch_revocations(
+    base_url: str,
+    *,
+    timeout: float = 10.0,
+    witnessed: bool = False,
+    at: int | None = None,
+    held: bytes | None = None,
+) -> bytes | None:
     """A node's signed revocation snapshot (check it with
     :func:`verifier.revocation.open_snapshot`), at most what a snapshot file may hold, in
     at most :data:`SNAPSHOT_SECONDS`. With ``witnessed``, asked ``?witnessed=1``: cut at the
     checkpoint the node's witnesses cosigned most (a node of before it ignores the query).
     With ``at``, asked ``?at=SIZE``: cut at the checkpoint of that size (one
-    :func:`fetch_cosigned` listed)."""
+    :func:`fetch_cosigned` listed).
+
+    With ``held``, the snapshot file the reader holds (of the same cut, or the request
+    merely misses), asked ``If-None-Match`` its :func:`verifier.envelope.file_etag`: None
+    where the node answers 304, its current snapshot of that cut being ``held`` itself (to
+    be checked as the file it is, as if answered anew). A 304 with a body, or to a request
+    that named no file, is :class:`NodeAnswerMalformed`; any status but 200 and that 304,
+    :class:`NodeUnreachable`."""
     if witnessed and at is not None:
         raise InvalidInput("a snapshot is asked cut at the witnessed checkpoint or at a size")
     path = "/v1/revocations"
@@ -169,7 +212,22 @@ def fetch_revocations(
         path += "?witnessed=1"
     elif at is not None:
         path += f"?at={int(at)}"
-    return _fetch(base_url, path, MAX_SNAPSHOT, timeout, SNAPSHOT_SECONDS)
+    url = base_url.rstrip("/") + path
+    named = {} if held is None else {"If-None-Match": file_etag(held)}
+    status, body = _fetch_status(url, MAX_SNAPSHOT, timeout, SNAPSHOT_SECONDS, named)
+    if status == 304:
+        if held is None:
+            raise NodeAnswerMalformed(
+                f"{url} answered 304 (not modified) to a request that named no file held"
+            )
+        if body:
+            raise NodeAnswerMalformed(
+                f"{url} answered 304 (not modified) with a body of {len(body)} bytes"
+            )
+        return None
+    if status != 200:
+        raise NodeUnreachable(f"{url} answered {status}")
+    return body
 
 
 #: The most bytes of a node's list of cosigned checkpoints read: 64 notes, each with the log's
@@ -292,11 +350,23 @@ def _fetch(
     base_url: str, path: str, limit: int, timeout: float, seconds: float | None = None
 ) -> bytes:
     url = base_url.rstrip("/") + path
-    with deadline_client(url, timeout) as client:
-        status, _media, body = bounded_get(client, url, limit, seconds)
+    status, body = _fetch_status(url, limit, timeout, seconds)
     if status != 200:
         raise NodeUnreachable(f"{url} answered {status}")
     return body
+
+
+def _fetch_status(
+    url: str,
+    limit: int,
+    timeout: float,
+    seconds: float | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, bytes]:
+    """(status code, body) of a GET of ``url`` (:func:`bounded_get`, a client of its own)."""
+    with deadline_client(url, timeout) as client:
+        status, _media, body = bounded_get(client, url, limit, seconds, headers=headers)
+    return status, body
 
 
 #: How a node says it never recorded a license or seal, by the HTTP status of its RFC 9457
