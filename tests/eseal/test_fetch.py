@@ -15,7 +15,14 @@ from eseal.cli_common import utc_time
 from eseal.node import init_node
 from eseal.trust_export import export_bundle, export_snapshot
 from tests.e2e.conftest import serve_app
-from tests.eseal.conftest import NOW, PASSPHRASE, Region, make_region, run_eseal
+from tests.eseal.conftest import (
+    NOW,
+    PASSPHRASE,
+    Region,
+    business_request,
+    make_region,
+    run_eseal,
+)
 from tests.verifier.conftest import forged_bundle, traced, values_bomb
 from verifier.revocation import build_snapshot, open_snapshot, sign_snapshot
 from verifier.trust import TrustStore, open_bundle
@@ -431,7 +438,7 @@ def test_a_fetched_snapshot_says_what_its_time_means(
         f"wrote {out} ({out.stat().st_size} bytes; region 500000, the status of licenses "
         f"issued up to {as_of}: one issued later has no status offline)\n"
     )
-    monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url: out.read_bytes())
+    monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url, **_kw: out.read_bytes())
     code, said, err = run_eseal(args, capsys, monkeypatch)
     assert code == 0, err
     assert said.startswith(f"{out} is up to date (region 500000, the status of licenses ")
@@ -495,3 +502,50 @@ def test_a_snapshot_of_the_same_second_replaces_the_kept_one_only_when_cut_later
     assert report["bytes"] == len(later_revoked)  # the file's, not the one fetched
     assert "nothing tells which is newer" in err
     assert out.read_bytes() == later_revoked
+
+
+def test_a_snapshot_held_is_named_and_a_304_leaves_it_untouched(
+    node_url: tuple[Region, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The snapshot kept in --out is named to the node by its hash (If-None-Match): while it
+    is the node's current one, the node answers 304, without its 2.3 MB (at 10^8 licenses),
+    and the fetch says so, the file untouched; once a revocation makes a new snapshot, it is
+    answered and replaces the file."""
+    from eseal.agencies import Principal
+    from eseal.licenses import change_status, issue
+
+    region, url = node_url
+    bundle = tmp_path / "bundle.json"
+    bundle.write_bytes(export_bundle(region.node, now=int(time.time())))
+    out = tmp_path / "revocations.json"
+    args = ["revocations", "fetch", url, "--bundle", str(bundle), "--out", str(out)]
+    code, said, err = run_eseal(["--json", *args], capsys, monkeypatch)
+    assert code == 0, err
+    assert json.loads(said)["not_modified"] is False
+    kept = _state(out)
+    assert kept is not None
+
+    code, said, err = run_eseal(["--json", *args], capsys, monkeypatch)
+    assert code == 0, err
+    report = json.loads(said)
+    assert (report["not_modified"], report["changed"]) == (True, False)
+    assert report["bytes"] == len(kept[0])
+    assert _state(out) == kept
+    code, said, err = run_eseal(args, capsys, monkeypatch)
+    assert code == 0, err
+    assert said.startswith(f"{out} is the node's current snapshot (not modified; region 500000")
+    assert _state(out) == kept
+
+    agent = Principal("agency", region.market.code)
+    revoked = issue(region.node, agent, region.market.code, business_request(), now=NOW + 10)
+    change_status(region.node, agent, revoked.id, "revoke", reason="吊销", now=NOW + 11)
+    code, said, err = run_eseal(["--json", *args], capsys, monkeypatch)
+    assert code == 0, err
+    report = json.loads(said)
+    assert (report["not_modified"], report["changed"]) == (False, True)
+    assert out.read_bytes() != kept[0]
+    store = TrustStore([open_bundle(bundle.read_bytes())])
+    assert open_snapshot(out.read_bytes(), store).cut > open_snapshot(kept[0], store).cut
