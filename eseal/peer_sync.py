@@ -16,7 +16,11 @@ A peer added with a witness policy (``peer add --witness-policy FILE``, the Sigs
 at the newest checkpoint the peer lists as cosigned (``GET /v1/ledger/cosigned``) that the
 policy's quorum cosigned (``?at=SIZE``; a peer of before the list is asked ``?witnessed=1``,
 the checkpoint its witnesses cosigned most), and stored only when that checkpoint carries
-the cosignatures of the policy's quorum."""
+the cosignatures of the policy's quorum.
+
+The snapshot stored is named to the peer (``If-None-Match``, its hash,
+:func:`verifier.envelope.file_etag`): a 304 says the peer's snapshot of the cut asked is
+that very file, checked then as if answered anew and not stored again (unchanged)."""
 
 from __future__ import annotations
 
@@ -147,17 +151,23 @@ def _witnessed_cut(url: str, peer: Peer, bundle: TrustBundle) -> int | None:
     )
 
 
-def _fetch_snapshot(url: str, peer: Peer, bundle: TrustBundle) -> tuple[bytes, int | None]:
-    """The snapshot of the node at ``url`` as the peer's policy needs it, and the size it
-    was asked cut at (None for none): cut at its latest checkpoint without one; else at the
-    newest listed checkpoint the quorum cosigned (:func:`_witnessed_cut`), or, from a node
-    of before the list, ``?witnessed=1``."""
-    if peer.witness_policy is None:
-        return online.fetch_revocations(url), None
-    at = _witnessed_cut(url, peer, bundle)
-    if at is None:
-        return online.fetch_revocations(url, witnessed=True), None
-    return online.fetch_revocations(url, at=at), at
+def _fetch_snapshot(
+    url: str, peer: Peer, bundle: TrustBundle, held: bytes | None
+) -> tuple[bytes, int | None, bool]:
+    """The snapshot of the node at ``url`` as the peer's policy needs it, the size it was
+    asked cut at (None for none), and whether the node answered 304: cut at its latest
+    checkpoint without a policy; else at the newest listed checkpoint the quorum cosigned
+    (:func:`_witnessed_cut`), or, from a node of before the list, ``?witnessed=1``. The
+    snapshot ``held`` (stored), if any, is named (``If-None-Match``, its hash): a 304 says
+    the node's snapshot of that cut is ``held`` itself, which is then returned, to be
+    checked as if answered anew. It is named whatever the cut asked: one of another cut has
+    another hash, and is merely answered in full."""
+    at = None if peer.witness_policy is None else _witnessed_cut(url, peer, bundle)
+    witnessed = peer.witness_policy is not None and at is None
+    if held is None:
+        return online.fetch_revocations(url, witnessed=witnessed, at=at), at, False
+    answered = online.fetch_revocations(url, witnessed=witnessed, at=at, held=held)
+    return (held, at, True) if answered is None else (answered, at, False)
 
 
 def _cut_as_asked(url: str, snapshot: RevocationSnapshot, at: int | None) -> None:
@@ -336,6 +346,8 @@ class Synced:
     error: str | None = None
     #: Under the peer's witness policy: how the snapshot's checkpoint was witnessed.
     witnessed: str | None = None
+    #: The peer answered 304 to the snapshot held: it is the peer's current one (unchanged).
+    snapshot_not_modified: bool = False
 
     @property
     def ok(self) -> bool:
@@ -351,16 +363,27 @@ class Synced:
             "bundle_issued_at": self.bundle_issued_at,
             "snapshot_as_of": self.snapshot_as_of,
             "witnessed": self.witnessed,
+            "snapshot_not_modified": self.snapshot_not_modified,
             "error": self.error,
         }
 
 
-def _sync_one(node: Node, peer: Peer, *, now: int) -> Synced:
+def _held_snapshot(node: Node, peer: Peer) -> bytes | None:
+    """The snapshot stored for ``peer`` (None for none yet): named to it when it is asked."""
+    where = [PEER_TABLE.c.region == peer.region, PEER_TABLE.c.root_key_id == peer.root_key_id]
+    with node.sql.read_engine.connect() as conn:
+        held = conn.execute(select(PEER_TABLE.c.snapshot).where(*where)).scalar()
+    return None if held is None else bytes(held)
 
+
+def _sync_one(node: Node, peer: Peer, *, now: int) -> Synced:
     base, region, root = peer.url, peer.region, bytes.fromhex(peer.root_key_id)
     data = online.fetch_bundle(base)
     bundle = _checked_bundle(base, data, region, root)
-    raw, at = _fetch_snapshot(base, peer, bundle)
+    held = _held_snapshot(node, peer)
+    # On a 304, ``raw`` is the snapshot held, checked as if answered anew (under the bundle
+    # fetched, the policy, the cut asked), and not stored again: unchanged.
+    raw, at, not_modified = _fetch_snapshot(base, peer, bundle, held)
     snapshot = _checked_snapshot(base, raw, bundle)
     witnessed = _witnessed(base, peer, bundle, snapshot)
     _cut_as_asked(base, snapshot, at)  # an unwitnessed cut is refused for that first
@@ -419,6 +442,7 @@ def _sync_one(node: Node, peer: Peer, *, now: int) -> Synced:
         bundle.issued_at,
         snapshot.as_of,
         witnessed=witnessed,
+        snapshot_not_modified=not_modified,
     )
 
 

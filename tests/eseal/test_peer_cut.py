@@ -138,9 +138,10 @@ def _asks(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     asked: list[dict[str, Any]] = []
     real = online.fetch_revocations
 
-    def fetch_revocations(url: str, **kwargs: Any) -> bytes:
-        asked.append(kwargs)
-        return real(url, **kwargs)
+    def fetch_revocations(url: str, **kwargs: Any) -> bytes | None:
+        asked.append({k: v for k, v in kwargs.items() if v not in (None, False)})
+        answered: bytes | None = real(url, **kwargs)
+        return answered
 
     monkeypatch.setattr(online, "fetch_revocations", fetch_revocations)
     return asked
@@ -222,6 +223,33 @@ def test_a_peer_syncs_the_newest_cut_its_own_quorum_met(
     assert synced["snapshot_stored"] is True
     assert synced["witnessed"].startswith(f"checkpoint of size {size} cosigned by")
     assert Checkpoint.of_note(_held(drifted).checkpoint).size == size
+
+
+def test_a_cut_asked_at_a_size_is_answered_304_while_the_snapshot_held_is_current(
+    drifted: Drifted, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The snapshot stored is named to the peer (If-None-Match, its hash) when the cut is
+    asked ``?at=SIZE``: the node's snapshot of that cut being the one held, it answers 304,
+    and the sync is unchanged (not a failure), the stored file as it was."""
+    policy = _policy(drifted, tmp_path / "p", "gd")
+    code, _, err = run("peer", "add", drifted.url, "--pin", drifted.pin, "--witness-policy", policy)
+    assert code == 0, err
+    asked = _asks(monkeypatch)
+    code, said, err = run("--json", "peer", "sync")
+    assert code == 0, err
+    assert json.loads(said)[0]["snapshot_not_modified"] is False
+    with drifted.cq.node.sql.read_engine.connect() as conn:
+        stored = conn.execute(select(PEER_TABLE).where(PEER_TABLE.c.region == "110000")).one()
+    code, said, err = run("--json", "peer", "sync")
+    assert code == 0, err
+    assert asked == [{"at": drifted.b}, {"at": drifted.b, "held": bytes(stored.snapshot)}]
+    (synced,) = json.loads(said)
+    assert (synced["ok"], synced["snapshot_not_modified"]) == (True, True)
+    assert synced["snapshot_stored"] is False
+    assert synced["witnessed"].startswith(f"checkpoint of size {drifted.b} cosigned by")
+    with drifted.cq.node.sql.read_engine.connect() as conn:
+        after = conn.execute(select(PEER_TABLE).where(PEER_TABLE.c.region == "110000")).one()
+    assert (bytes(after.snapshot), after.changes) == (bytes(stored.snapshot), stored.changes)
 
 
 def test_a_node_without_the_list_is_asked_the_witnessed_cut(
@@ -314,7 +342,7 @@ def test_a_snapshot_cut_elsewhere_than_asked_is_refused(
     asked: list[dict[str, Any]] = []
 
     def other_cut(url: str, **kwargs: Any) -> bytes:
-        asked.append(kwargs)
+        asked.append({k: v for k, v in kwargs.items() if v not in (None, False)})
         return real(url, at=drifted.a)
 
     monkeypatch.setattr(online, "fetch_revocations", other_cut)

@@ -179,9 +179,10 @@ def _asks_recorded(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     asked: list[dict[str, Any]] = []
     real = online.fetch_revocations
 
-    def fetch_revocations(url: str, **kwargs: Any) -> bytes:
-        asked.append(kwargs)
-        return real(url, **kwargs)
+    def fetch_revocations(url: str, **kwargs: Any) -> bytes | None:
+        asked.append({k: v for k, v in kwargs.items() if v not in (None, False)})
+        answered: bytes | None = real(url, **kwargs)
+        return answered
 
     monkeypatch.setattr(online, "fetch_revocations", fetch_revocations)
     return asked
@@ -554,7 +555,7 @@ def test_a_snapshot_of_the_same_second_cut_at_a_later_checkpoint_replaces_the_he
     older, later = files.values()
     stored = []
     for served in (older, later, older):
-        monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url, s=served: s)
+        monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url, s=served, **_kw: s)
         code, said, err = run("--json", "peer", "sync")
         assert code == 0, err
         stored.append(json.loads(said)[0]["snapshot_stored"])

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from eseal.agencies import Principal, add_agency
 from eseal.api.app import create_app
@@ -33,6 +33,7 @@ from tests.eseal.conftest import (
 )
 from tests.eseal.test_postgres import postgres_node
 from tests.postgres import postgres_url
+from verifier import online
 from verifier.online import NodeUnreachable
 from verifier.revocation import RevocationSnapshot, open_snapshot
 from verifier.trust import TrustBundle, TrustStore, open_bundle, sign_bundle
@@ -185,7 +186,7 @@ def test_sync_stores_once_and_refuses_an_older_bundle_or_snapshot(
     # The node serves the same files again: nothing is stored, and the cache is not dropped.
     bundle, snapshot = bytes(stored["bundle"]), bytes(stored["snapshot"])
     monkeypatch.setattr("verifier.online.fetch_bundle", lambda _url: bundle)
-    monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url: snapshot)
+    monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url, **_kw: snapshot)
     trust = load_peer_trust(pair.cq.node)
     code, said, err = run("--json", "peer", "sync")
     assert code == 0, err
@@ -216,7 +217,7 @@ def test_sync_stores_once_and_refuses_an_older_bundle_or_snapshot(
     new_bundle = export_bundle(pair.bj, now=int(stored["bundle_issued_at"]) + 60)
     old_snapshot = export_snapshot(pair.bj, now=int(stored["snapshot_as_of"]) + 60)
     monkeypatch.setattr("verifier.online.fetch_bundle", lambda _url: new_bundle)
-    monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url: old_snapshot)
+    monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url, **_kw: old_snapshot)
     code, said, err = run("--json", "peer", "sync")
     assert code == 1
     (refused,) = json.loads(said)
@@ -227,6 +228,49 @@ def test_sync_stores_once_and_refuses_an_older_bundle_or_snapshot(
     assert after["error"] == refused["error"]
     code, said, err = run("peer", "list")
     assert "last error: the snapshot of" in said
+
+
+def test_a_second_sync_is_answered_304_and_stores_nothing(
+    pair: Pair, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The snapshot stored is named to the peer (If-None-Match, its hash): while it is the
+    peer's current one, the peer answers 304 without it, and the sync says the snapshot is
+    unchanged (not a failure), the peer's bookkeeping as for nothing newer."""
+    code, said, err = run("peer", "add", pair.bj_url, "--pin", pair.bj_pin)
+    assert code == 0, err
+    held: list[bytes | None] = []
+    real = online.fetch_revocations
+
+    def recorded(url: str, **kwargs: Any) -> bytes | None:
+        held.append(kwargs.get("held"))
+        answered: bytes | None = real(url, **kwargs)
+        return answered
+
+    monkeypatch.setattr(online, "fetch_revocations", recorded)
+    code, said, err = run("--json", "peer", "sync")
+    assert code == 0, err
+    (first,) = json.loads(said)
+    assert (first["snapshot_stored"], first["snapshot_not_modified"]) == (True, False)
+    stored = _row(pair)
+    with pair.cq.node.sql.write_engine.begin() as conn:  # a sync before, to see it marked
+        conn.execute(update(PEER_TABLE).values(synced_at=1, tried_at=1, error="earlier"))
+    code, said, err = run("--json", "peer", "sync")
+    assert code == 0, err
+    (again,) = json.loads(said)
+    assert held == [None, bytes(stored["snapshot"])]
+    assert again["ok"] is True
+    assert (again["snapshot_stored"], again["snapshot_not_modified"]) == (False, True)
+    assert again["snapshot_as_of"] == first["snapshot_as_of"]
+    row = _row(pair)
+    assert row["snapshot"] == stored["snapshot"]
+    # The node signs its bundle anew when asked: a later second's is stored, nothing else.
+    assert row["changes"] == stored["changes"] + again["bundle_stored"]
+    assert row["synced_at"] >= stored["synced_at"]
+    assert row["tried_at"] == row["synced_at"]
+    assert row["error"] is None
+    code, said, err = run("peer", "sync")
+    assert code == 0, err
+    assert "unchanged snapshot" in said
 
 
 def test_a_bundle_or_snapshot_signed_ahead_of_the_clock_is_refused(
@@ -256,7 +300,7 @@ def test_a_bundle_or_snapshot_signed_ahead_of_the_clock_is_refused(
                 m.setattr("verifier.online.fetch_bundle", lambda _url, f=future: f)
             if snapshot_at is not None:
                 later = export_snapshot(pair.bj, now=snapshot_at)
-                m.setattr("verifier.online.fetch_revocations", lambda _url, f=later: f)
+                m.setattr("verifier.online.fetch_revocations", lambda _url, f=later, **_kw: f)
             code, said, err = run("peer", "sync")
         assert code == 1, said
         assert "more than a day after this node's clock" in err
@@ -310,7 +354,7 @@ def test_a_peer_removed_and_added_again_in_the_same_second_is_read_anew(
     finally:
         sh.close()
     monkeypatch.setattr("verifier.online.fetch_bundle", lambda _url: served["bundle"])
-    monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url: served["snapshot"])
+    monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url, **_kw: served["snapshot"])
     node, url = pair.cq.node, "http://sh.invalid"
     add_peer(node, url, sh.root_key_id.hex(), now=now)
     assert [s.ok for s in sync_peers(node, now=now)] == [True]
@@ -363,7 +407,7 @@ def test_unreachable_is_reported(pair: Pair, run: Run, monkeypatch: pytest.Monke
     code, _, err = run("peer", "add", pair.bj_url, "--pin", pair.bj_pin)
     assert code == 0, err
 
-    def down(url: str) -> bytes:
+    def down(url: str, **_kw: object) -> bytes:
         raise NodeUnreachable(f"cannot reach {url}: down")
 
     monkeypatch.setattr("verifier.online.fetch_revocations", down)
@@ -436,7 +480,7 @@ def test_a_peers_snapshot_goes_stale_after_the_max_age(
         "verifier.online.fetch_bundle", lambda _url: export_bundle(pair.bj, now=old)
     )
     monkeypatch.setattr(
-        "verifier.online.fetch_revocations", lambda _url: export_snapshot(pair.bj, now=old)
+        "verifier.online.fetch_revocations", lambda _url, **_kw: export_snapshot(pair.bj, now=old)
     )
     code, _, err = run("peer", "add", pair.bj_url, "--pin", pair.bj_pin)
     assert code == 0, err
@@ -486,7 +530,9 @@ def test_a_sync_reopens_only_the_peers_whose_files_changed(
     finally:
         sh.close()
     monkeypatch.setattr("verifier.online.fetch_bundle", lambda url: served[url, "bundle"])
-    monkeypatch.setattr("verifier.online.fetch_revocations", lambda url: served[url, "snapshot"])
+    monkeypatch.setattr(
+        "verifier.online.fetch_revocations", lambda url, **_kw: served[url, "snapshot"]
+    )
     for url, pin in ((pair.bj_url, pair.bj_pin), (sh_url, sh_pin)):
         code, _, err = run("peer", "add", url, "--pin", pin)
         assert code == 0, err
