@@ -192,7 +192,13 @@ def peer_sync(data: DataOpt = None, database_url: DbOpt = None, as_json: JsonOpt
                 continue
             said = [
                 ("stored" if s.bundle_stored else "unchanged") + " bundle",
-                ("stored" if s.snapshot_stored else "unchanged") + " snapshot",
+                ("stored" if s.snapshot_stored else "unchanged")
+                + " snapshot"
+                + (
+                    " (not modified: the peer's current one is the one held)"
+                    if s.snapshot_not_modified
+                    else ""
+                ),
             ]
             typer.echo(
                 f"{s.region} ok: {', '.join(said)} (signed {_when(s.bundle_issued_at)}, "

@@ -270,7 +270,7 @@ def test_a_second_sync_is_answered_304_and_stores_nothing(
     assert row["error"] is None
     code, said, err = run("peer", "sync")
     assert code == 0, err
-    assert "unchanged snapshot" in said
+    assert "unchanged snapshot (not modified: the peer's current one is the one held)" in said
 
 
 def test_a_bundle_or_snapshot_signed_ahead_of_the_clock_is_refused(
