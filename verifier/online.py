@@ -124,6 +124,31 @@ def bounded_request(
     headers: Mapping[str, str] | None = None,
 ) -> tuple[int, str, bytes]:
     """As :func:`bounded_get`, for a request of ``method`` sending ``content`` (a POST)."""
+    status, media, body, _headers = _bounded_exchange(
+        client,
+        method,
+        url,
+        limit,
+        seconds,
+        content=content,
+        content_type=content_type,
+        headers=headers,
+    )
+    return status, media, body
+
+
+def _bounded_exchange(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    limit: int,
+    seconds: float | None = None,
+    *,
+    content: bytes | None = None,
+    content_type: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, str, bytes, httpx.Headers]:
+    """As :func:`bounded_request`, with the answer's headers too."""
     seconds = REQUEST_SECONDS if seconds is None else seconds
     headers = (
         dict(headers or {}) | _IDENTITY | ({"Content-Type": content_type} if content_type else {})
@@ -148,7 +173,7 @@ def bounded_request(
                     if time.monotonic() > at:
                         raise httpx.ReadTimeout("deadline passed", request=response.request)
                 media = response.headers.get("content-type", "").split(";")[0].strip().lower()
-                return response.status_code, media, bytes(body)
+                return response.status_code, media, bytes(body), response.headers
         except (httpx.HTTPError, httpx.InvalidURL) as e:
             if time.monotonic() >= at:  # timed out, or cut off by the deadline's watchdog
                 raise NodeUnreachable(f"{url} took longer than {seconds:g} s to answer") from e
@@ -203,8 +228,8 @@ def fetch_revocations(
     merely misses), asked ``If-None-Match`` its :func:`verifier.envelope.file_etag`: None
     where the node answers 304, its current snapshot of that cut being ``held`` itself (to
     be checked as the file it is, as if answered anew). A 304 with a body, or to a request
-    that named no file, is :class:`NodeAnswerMalformed`; any status but 200 and that 304,
-    :class:`NodeUnreachable`."""
+    that named no file, or whose ETag is not the one named, is :class:`NodeAnswerMalformed`;
+    any status but 200 and that 304, :class:`NodeUnreachable`."""
     if witnessed and at is not None:
         raise InvalidInput("a snapshot is asked cut at the witnessed checkpoint or at a size")
     path = "/v1/revocations"
@@ -214,7 +239,7 @@ def fetch_revocations(
         path += f"?at={int(at)}"
     url = base_url.rstrip("/") + path
     named = {} if held is None else {"If-None-Match": file_etag(held)}
-    status, body = _fetch_status(url, MAX_SNAPSHOT, timeout, SNAPSHOT_SECONDS, named)
+    status, body, etag = _fetch_status(url, MAX_SNAPSHOT, timeout, SNAPSHOT_SECONDS, named)
     if status == 304:
         if held is None:
             raise NodeAnswerMalformed(
@@ -223,6 +248,14 @@ def fetch_revocations(
         if body:
             raise NodeAnswerMalformed(
                 f"{url} answered 304 (not modified) with a body of {len(body)} bytes"
+            )
+        # The 304's ETag is the node's current snapshot's (RFC 9110 §15.4.5; the node always
+        # sends it): one naming another file, or none, does not say the file held is current.
+        if etag is None or etag.strip().removeprefix("W/") != named["If-None-Match"]:
+            given = "no ETag" if etag is None else f"the ETag {shown(etag)}"
+            raise NodeAnswerMalformed(
+                f"{url} answered 304 (not modified) with {given}, not the "
+                f"{named['If-None-Match']} of the snapshot held"
             )
         return None
     if status != 200:
@@ -350,7 +383,7 @@ def _fetch(
     base_url: str, path: str, limit: int, timeout: float, seconds: float | None = None
 ) -> bytes:
     url = base_url.rstrip("/") + path
-    status, body = _fetch_status(url, limit, timeout, seconds)
+    status, body, _etag = _fetch_status(url, limit, timeout, seconds)
     if status != 200:
         raise NodeUnreachable(f"{url} answered {status}")
     return body
@@ -362,11 +395,14 @@ def _fetch_status(
     timeout: float,
     seconds: float | None = None,
     headers: Mapping[str, str] | None = None,
-) -> tuple[int, bytes]:
-    """(status code, body) of a GET of ``url`` (:func:`bounded_get`, a client of its own)."""
+) -> tuple[int, bytes, str | None]:
+    """(status code, body, ETag if any) of a GET of ``url`` (as :func:`bounded_get`, a
+    client of its own)."""
     with deadline_client(url, timeout) as client:
-        status, _media, body = bounded_get(client, url, limit, seconds, headers=headers)
-    return status, body
+        status, _media, body, answered = _bounded_exchange(
+            client, "GET", url, limit, seconds, headers=headers
+        )
+    return status, body, answered.get("etag")
 
 
 #: How a node says it never recorded a license or seal, by the HTTP status of its RFC 9457

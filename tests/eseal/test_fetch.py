@@ -7,8 +7,10 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from eseal.cli_common import utc_time
@@ -549,3 +551,49 @@ def test_a_snapshot_held_is_named_and_a_304_leaves_it_untouched(
     assert out.read_bytes() != kept[0]
     store = TrustStore([open_bundle(bundle.read_bytes())])
     assert open_snapshot(out.read_bytes(), store).cut > open_snapshot(kept[0], store).cut
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (304, {"ETag": '"0123456789abcdef0123456789abcdef"'}, b"", "with the ETag"),
+        (304, {}, b"", "with no ETag"),
+        (304, {}, b"{}", "with a body of 2 bytes"),
+        (412, {}, b"", "answered 412"),
+        (204, {}, b"", "answered 204"),
+    ],
+    ids=["304 of another file", "304 naming none", "304 with a body", "412", "204"],
+)
+def test_an_answer_to_the_snapshot_held_that_does_not_check_out_changes_nothing(
+    node_url: tuple[Region, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    answer: tuple[int, dict[str, str], bytes, str],
+) -> None:
+    """A 304 says the snapshot held is the node's current one only with that file's ETag
+    (a proxy answering 304 for another snapshot it cached does not), and without a body;
+    any other status is the node's failure: exit 2, the file untouched."""
+    from verifier import online
+
+    status, headers, body, said = answer
+    region, url = node_url
+    bundle = tmp_path / "bundle.json"
+    bundle.write_bytes(export_bundle(region.node, now=int(time.time())))
+    out = tmp_path / "revocations.json"
+    args = ["revocations", "fetch", url, "--bundle", str(bundle), "--out", str(out)]
+    code, _said, err = run_eseal(args, capsys, monkeypatch)
+    assert code == 0, err
+    kept = _state(out)
+
+    @contextmanager
+    def answering(_url: str, _timeout: float) -> Iterator[httpx.Client]:
+        reply = httpx.Response(status, headers=headers, content=body)
+        with httpx.Client(transport=httpx.MockTransport(lambda _r: reply)) as client:
+            yield client
+
+    monkeypatch.setattr(online, "deadline_client", answering)
+    code, _said, err = run_eseal(args, capsys, monkeypatch)
+    assert code == 2, err
+    assert said in err
+    assert _state(out) == kept

@@ -100,3 +100,26 @@ def test_any_other_status_is_refused_as_before(
     node(lambda _r: httpx.Response(status))
     with pytest.raises(NodeUnreachable, match=f"answered {status}"):
         fetch_revocations("http://node", held=HELD)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"ETag": file_etag(NEWER)}, {}, {"ETag": "*"}],
+    ids=["another file's", "none", "a star"],
+)
+def test_a_304_whose_etag_is_not_the_file_held_is_refused(
+    node: Callable[[Reply], list[httpx.Request]], headers: dict[str, str]
+) -> None:
+    """A 304 carries the ETag of the node's current snapshot (RFC 9110 §15.4.5; the node
+    always sends it): one naming another file (a proxy answering for another snapshot it
+    cached), or none, does not say the file held is current, and is not taken for it."""
+    node(lambda _r: httpx.Response(304, headers=headers))
+    with pytest.raises(NodeAnswerMalformed, match=r"304 .* with (the|no) ETag.*snapshot held"):
+        fetch_revocations("http://node", held=HELD)
+
+
+def test_a_304_with_the_etag_of_the_file_held_weakened_is_its(
+    node: Callable[[Reply], list[httpx.Request]],
+) -> None:
+    node(lambda _r: httpx.Response(304, headers={"ETag": "W/" + file_etag(HELD)}))
+    assert fetch_revocations("http://node", held=HELD) is None

@@ -95,7 +95,7 @@ def test_every_command_refuses_credentials_before_it_asks(
         raise AssertionError("a node was asked")
 
     monkeypatch.setattr("verifier.online.fetch_bundle", no_fetch)
-    monkeypatch.setattr("verifier.online.bounded_request", no_fetch)
+    monkeypatch.setattr("verifier.online._bounded_exchange", no_fetch)  # every request
     node = init_node(tmp_path / "n", region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW)
     node.close()
     monkeypatch.chdir(tmp_path)
