@@ -211,13 +211,16 @@ def export_snapshot(
     # status change commits with its ledger entry), not ones committed after it was read.
     with node.sql.snapshot():
         note, cut, _ = _cut(node, witnessed=witnessed, at=at)
-        return _snapshot_at(node, note, cut, now=now, margin=margin)
+        return _snapshot_at(node, note, cut, now=now, margin=margin)[0]
 
 
-def _snapshot_at(node: Node, note: str, cut: int, *, now: int, margin: int) -> bytes:
+def _snapshot_at(
+    node: Node, note: str, cut: int, *, now: int, margin: int, covering: bool = False
+) -> tuple[bytes, bool]:
     """The signed snapshot cut at ``note`` (of size ``cut``), its statuses read in the
     caller's read transaction (:meth:`ledger.sql.SqlStore.snapshot`), the one ``note`` was
-    read in."""
+    read in; with ``covering``, whether it speaks for every license in the cut (each issued
+    by its ``as_of``: one more read), else False."""
     with node.sql.reading() as conn:
         rows = conn.execute(
             select(_license.c.id, _license.c.status).where(_license.c.ledger_index < cut)
@@ -233,6 +236,13 @@ def _snapshot_at(node: Node, note: str, cut: int, *, now: int, margin: int) -> b
             .scalars()
             .all()
         )
+        newest = (
+            conn.execute(
+                select(func.max(_license.c.issued_at)).where(_license.c.ledger_index < cut)
+            ).scalar()
+            if covering
+            else None
+        )
     as_of = now - margin
     if after_cut is not None:
         as_of = min(as_of, int(after_cut) - 1)
@@ -244,7 +254,8 @@ def _snapshot_at(node: Node, note: str, cut: int, *, now: int, margin: int) -> b
         seals_revoked=list(revoked_seals),
         keys_revoked=list(revoked_keys),
     )
-    return sign_snapshot(snapshot, node.require_log_key())
+    covers = covering and (newest is None or int(newest) <= as_of)
+    return sign_snapshot(snapshot, node.require_log_key()), covers
 
 
 #: How long ``GET /v1/revocations`` answers again with a snapshot it built, while the log's
@@ -253,6 +264,13 @@ def _snapshot_at(node: Node, note: str, cut: int, *, now: int, margin: int) -> b
 #: license row (about a second of CPU at 10^5 licenses), which no public GET should make a
 #: node do on each request. Its ``as_of`` ages by as much, far below any reader's maximum age.
 SNAPSHOT_CACHE_SECONDS = 30
+#: How long instead while the snapshot speaks for every license in its cut (each issued by
+#: its ``as_of``): built again then only to keep its ``as_of`` recent (a reader counts a
+#: snapshot stale after days), and until then the same file, so that a reader naming it
+#: (If-None-Match) is answered 304. A snapshot built before a license just issued was
+#: covered (within :data:`SNAPSHOT_MARGIN`) keeps the short age, so that the next build
+#: speaks for it.
+SNAPSHOT_SETTLED_SECONDS = 3600
 #: How many snapshots (cuts) :class:`SnapshotCache` keeps: the latest, the witnessed one and
 #: the few sizes peers ask ``?at=``.
 SNAPSHOT_CACHE_ENTRIES = 8
@@ -270,12 +288,15 @@ class BuiltSnapshot:
     etag: str
     #: When it was built (the cache's monotonic clock).
     built: float
+    #: Whether it speaks for every license in its cut (:data:`SNAPSHOT_SETTLED_SECONDS`).
+    settled: bool = False
 
 
 class SnapshotCache:
     """The signed revocation snapshots of ``GET /v1/revocations``: each cut (the latest
     checkpoint, the witnessed one, a size asked ``?at=``) built at most once per
-    :data:`SNAPSHOT_CACHE_SECONDS` while the checkpoint note it is cut at, witnesses' lines
+    :data:`SNAPSHOT_CACHE_SECONDS` (:data:`SNAPSHOT_SETTLED_SECONDS` where it speaks for
+    every license of its cut) while the checkpoint note it is cut at, witnesses' lines
     included, and the log's latest checkpoint both stay the same (an older cut holds the
     statuses of the log's latest state, which a revocation moves and leaves the older
     note as it was), and one at a time: concurrent requests for a snapshot not yet
@@ -294,12 +315,14 @@ class SnapshotCache:
         node: Node,
         *,
         max_age: float = SNAPSHOT_CACHE_SECONDS,
+        settled_age: float = SNAPSHOT_SETTLED_SECONDS,
         entries: int = SNAPSHOT_CACHE_ENTRIES,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.node = node
         self.max_age = max_age
+        self.settled_age = settled_age
         self.entries = entries
         self._clock = clock
         self._wall = wall
@@ -341,10 +364,15 @@ class SnapshotCache:
                 found = self._answered((witnessed, at), self._fresh(key))
                 if found is not None:  # built by the request this one waited for
                     return found
-                data = _snapshot_at(
-                    self.node, note, cut, now=int(self._wall()), margin=SNAPSHOT_MARGIN
+                data, settled = _snapshot_at(
+                    self.node,
+                    note,
+                    cut,
+                    now=int(self._wall()),
+                    margin=SNAPSHOT_MARGIN,
+                    covering=True,
                 )
-            built = BuiltSnapshot(data, body_etag(data), self._clock())
+            built = BuiltSnapshot(data, body_etag(data), self._clock(), settled)
             with self._lock:
                 _keep(self._built, key, built, self.entries)
                 self._keep_last((witnessed, at), built)
@@ -394,7 +422,8 @@ class SnapshotCache:
             found = self._built.get(key)
             if found is None:
                 return None
-            if self._clock() - found.built > self.max_age:
+            age = self.settled_age if found.settled else self.max_age
+            if self._clock() - found.built > age:
                 del self._built[key]
                 return None
             self._built.move_to_end(key)

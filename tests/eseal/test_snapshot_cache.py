@@ -65,22 +65,48 @@ def _open(node: Node, data: bytes) -> RevocationSnapshot:
 
 
 def test_a_snapshot_is_built_once_while_its_checkpoint_stays_and_is_younger_than_its_age(
+    tmp_path: Path,
+) -> None:
+    """A snapshot that does not yet speak for a license of its cut (one issued within the
+    margin before it was built) is built again once 30 s old, as of the later time."""
+    r = make_region(tmp_path)
+    try:
+        clocks = Clocks()
+        issue(r.node, AGENT, MARKET, business_request(), now=int(clocks.wall))
+        cache = _cache(r.node, clocks, max_age=30)
+        first = cache.get()
+        assert not first.settled
+        clocks.tick(29)
+        again = cache.get()
+        assert again is first
+        assert cache.builds == 1
+        # as_of is that of its build: it never speaks for a moment after its statuses were read
+        assert _open(r.node, again.data).as_of == NOW + 1000 - SNAPSHOT_MARGIN
+        clocks.tick(2)  # past its age: built again, as of the later time
+        later = cache.get()
+        assert cache.builds == 2
+        assert _open(r.node, later.data).as_of == NOW + 1031 - SNAPSHOT_MARGIN
+        assert later.etag != first.etag
+    finally:
+        r.node.close()
+
+
+def test_a_snapshot_speaking_for_every_license_of_its_cut_stays_the_same_file_longer(
     region: Region,
 ) -> None:
+    """Settled (each license in the cut issued by its as_of), a snapshot is answered again,
+    the same file with the same ETag (a poller's 304), until its longer age; then built
+    again, as of the later time."""
     clocks = Clocks()
-    cache = _cache(region.node, clocks, max_age=30)
+    cache = _cache(region.node, clocks, max_age=30, settled_age=3600)
     first = cache.get()
-    clocks.tick(29)
-    again = cache.get()
-    assert again is first
-    assert cache.builds == 1
-    # as_of is that of its build: it never speaks for a moment after its statuses were read
-    assert _open(region.node, again.data).as_of == NOW + 1000 - SNAPSHOT_MARGIN
-    clocks.tick(2)  # past its age: built again, as of the later time
+    assert first.settled
+    clocks.tick(3599)
+    assert cache.get() is first
+    clocks.tick(2)
     later = cache.get()
     assert cache.builds == 2
-    assert _open(region.node, later.data).as_of == NOW + 1031 - SNAPSHOT_MARGIN
-    assert later.etag != first.etag
+    assert _open(region.node, later.data).as_of == NOW + 1000 + 3601 - SNAPSHOT_MARGIN
 
 
 def test_a_new_ledger_entry_is_a_new_snapshot_at_once(region: Region) -> None:
@@ -132,7 +158,7 @@ def test_concurrent_requests_share_one_build(
     real = trust_export._snapshot_at
     started = threading.Event()
 
-    def slow(*args: Any, **kwargs: Any) -> bytes:
+    def slow(*args: Any, **kwargs: Any) -> tuple[bytes, bool]:
         started.set()
         time.sleep(0.3)
         return real(*args, **kwargs)

@@ -644,9 +644,10 @@ async def revocations(
     of the region's trust bundle (``eseal revocations fetch URL --bundle FILE``). Its
     checkpoint carries the cosignature lines of the node's witnesses on it.
 
-    A snapshot built is answered again for up to 30 s while the checkpoint it is cut at
-    stays the node's cut (a new ledger entry, a revocation say, is a new snapshot at once),
-    with its ETag: an If-None-Match naming it is answered 304 without the file. Snapshots
+    A snapshot built is answered again for up to 30 s (an hour where it speaks for every
+    license of its cut) while the checkpoint it is cut at stays the node's cut (a new
+    ledger entry, a revocation say, is a new snapshot at once), with its ETag: an
+    If-None-Match naming it is answered 304 without the file. Snapshots
     are built one at a time: while one is built, a request whose snapshot is not fresh is
     answered the last built of its cut, or, if none is kept, waits its turn at most 30 s,
     then 503 ``snapshot-busy``."""
