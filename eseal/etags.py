@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from verifier.envelope import file_etag
 
-
-def body_etag(body: bytes) -> str:
-    """A strong ETag naming ``body``: :func:`verifier.envelope.file_etag`, its SHA-256, 128
-    bits of it in hex, quoted (one definition: a signed file's ETag is what a reader holding
-    it sends, :func:`verifier.online.fetch_revocations`)."""
-    return file_etag(body)
+#: A strong ETag naming a body: its SHA-256, 128 bits of it in hex, quoted. One definition,
+#: :func:`verifier.envelope.file_etag`: a signed file's ETag is what a reader holding it
+#: sends (:func:`verifier.online.fetch_revocations`).
+body_etag = file_etag
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:

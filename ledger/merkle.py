@@ -15,6 +15,9 @@ HASH_SIZE = 32
 #: A tree size is a uint64, so no proof needs more than 64 hashes.
 MAX_PROOF_HASHES = 64
 MAX_TREE_SIZE = 2**64 - 1
+#: The largest entry index or tree size a node's API takes in a query, or a reader asks it:
+#: the integers a JSON number holds exactly (2^53), far above any ledger's size.
+MAX_INDEX = 2**53
 
 #: MTH({}) = SHA-256()
 EMPTY_ROOT = hashlib.sha256(b"").digest()

@@ -30,7 +30,13 @@ from ledger.checkpoint import (
     verify_checkpoint,
 )
 from ledger.entries import Entry, decode_entry, digest
-from ledger.merkle import MAX_PROOF_HASHES, leaf_hash, verify_consistency, verify_inclusion
+from ledger.merkle import (
+    MAX_INDEX,
+    MAX_PROOF_HASHES,
+    leaf_hash,
+    verify_consistency,
+    verify_inclusion,
+)
 from verifier.claims import is_time
 from verifier.deadline import client as deadline_client
 from verifier.deadline import deadline
@@ -269,9 +275,8 @@ def fetch_revocations(
 MAX_COSIGNED_LIST = 4 * 1024 * 1024
 #: The most checkpoints a node's list may hold (its witnesses' history depth).
 MAX_COSIGNED_LISTED = 64
-#: The largest size a node's list may name (the bound of the ``?at=`` it is asked with, the
-#: ledger's index bound).
-MAX_LISTED_SIZE = 2**53
+#: The largest size a node's list may name: the bound of the ``?at=`` it is asked with.
+MAX_LISTED_SIZE = MAX_INDEX
 #: Where a node lists the checkpoints its witnesses cosigned.
 COSIGNED_PATH = "/v1/ledger/cosigned"
 #: How long an :class:`OnlineStatus` keeps a node's list of cosigned checkpoints of a log

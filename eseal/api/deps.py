@@ -45,6 +45,7 @@ from eseal.status_index import StatusUnrecorded
 from keys.errors import EsealError, InvalidInput, shown
 from ledger.group_commit import CommitPending, CommitterClosed
 from ledger.log import Log
+from ledger.merkle import MAX_INDEX
 from ledger.store import HeadMoved, OutcomeUnknown, StoreBusy, StoreUnavailable
 from verifier.scan_pool import ScannerBusy
 
@@ -451,16 +452,12 @@ def _witnessed_cut(
 WitnessedCutQuery = Annotated[bool, Depends(_witnessed_cut)]
 
 
-#: The largest ``at`` (the ledger's index bound).
-MAX_CUT = 2**53
-
-
 def _cut_size(
     at: Annotated[
         int | None,
         Query(
             ge=1,
-            le=MAX_CUT,
+            le=MAX_INDEX,
             description="The size of a checkpoint the node's log stores (GET "
             "/v1/ledger/cosigned lists those its witnesses cosigned, from which a reader "
             "holding the region to a witness policy picks the newest its quorum cosigned; "

@@ -21,11 +21,10 @@ from eseal.api.deps import (
 from eseal.api.problem_types import INVALID_REQUEST
 from eseal.proofs import b64, b64_hashes
 from eseal.witness_ask import MAX_LISTED_CHECKPOINTS, cosigned_checkpoint, cosigned_checkpoints
-from ledger.merkle import leaf_hash
+from ledger.merkle import MAX_INDEX, leaf_hash
 from ledger.store import BadRange
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
-MAX_INDEX = 2**53
 
 
 def _range_problems(names: str, outside: str) -> tuple[Cause, Cause, Cause]:
