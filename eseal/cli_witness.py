@@ -284,7 +284,8 @@ def witness_ask(data: DataOpt = None, database_url: DbOpt = None, as_json: JsonO
     """Ask each witness of this node's log to cosign its current checkpoint, from the size
     it last cosigned (with a consistency proof), and store each cosignature that verifies.
     Exit 0 if every witness cosigned, 1 if any refused (or answered a line that does not
-    verify), 2 on bad input or when no witness could be reached. For cron."""
+    verify), 2 on bad input, when no witness is registered, or when none could be reached.
+    For cron."""
     from eseal.witness_ask import WitnessesRefused, WitnessesUnreachable, ask
 
     with open_node(data, database_url) as node:
