@@ -265,6 +265,30 @@ def test_public_operations_name_no_credential_problems(served: Served) -> None:
     assert r.status_code == 200
 
 
+def test_add_checkpoint_names_the_problems_any_request_may_meet(served: Served) -> None:
+    """POST /add-checkpoint answers tlog-witness's refusals in text, but a request to it meets
+    the parser, the body limit and the read timeouts as any request does, answered with
+    their problems before the route reads anything: its 400, 408 and 413 name them (it
+    listed no 408, and a bare 413). Not invalid-json: its text body is not read as JSON."""
+    responses = served.spec["paths"]["/add-checkpoint"]["post"]["responses"]
+    assert responses["408"]["x-problem-types"] == ["request-timeout"]
+    assert "application/problem+json" in responses["408"]["content"]
+    assert responses["413"]["x-problem-types"] == ["body-too-large"]
+    assert "64 KiB" in responses["413"]["description"]
+    bad = responses["400"]
+    assert {"malformed-request", "repeated-header", "repeated-parameter"} <= set(
+        bad["x-problem-types"]
+    )
+    assert "invalid-json" not in bad["x-problem-types"]
+    assert {"text/plain", "application/problem+json"} <= set(bad["content"])
+    r = served.client.post("/add-checkpoint?a=1&a=2", content=b"old 0\n")
+    assert r.status_code == 400
+    assert r.json()["type"].rsplit("/", 1)[1] in bad["x-problem-types"]
+    r = served.client.post("/add-checkpoint", content=b"x" * (64 * 1024 + 1))
+    assert r.status_code == 413
+    assert r.json()["type"].rsplit("/", 1)[1] in responses["413"]["x-problem-types"]
+
+
 def test_the_verification_problems_are_named_with_their_bounds(served: Served) -> None:
     """Each problem /v1/verify answers is named, with the bound that causes it, under its
     status (the document listed only the status phrases)."""

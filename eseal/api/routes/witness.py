@@ -22,14 +22,15 @@ from pydantic import BaseModel, Field
 
 from eseal.api.deps import (
     KEYS_LOCKED,
+    PROBLEM_CONTENT,
     STORE_UNAVAILABLE,
     Cause,
     NodeDep,
-    problem_response,
     problems,
     public_problems,
+    request_problems,
 )
-from eseal.api.limits import SMALL_SUFFIXES, BodyTooLarge
+from eseal.api.limits import SMALL_SUFFIXES, BodyTooLarge, InvalidJson
 from eseal.node import Node
 from eseal.witness import NoWitnessKey, require_witness_key, witness_checkpoint
 from keys.errors import InvalidInput
@@ -58,6 +59,12 @@ _DEVIATION = (
 )
 
 _NO_KEY: Cause = (NoWitnessKey, "the node has no witness key yet: eseal witness init")
+#: What a request to this path meets before the route reads it, as any request does (the
+#: HTTP parser, the body limit, the read timeouts): answered as RFC 9457 problems. Not
+#: invalid-json: the body limit does not read this text body as JSON.
+_REQUEST_PROBLEMS = problems(
+    *(c for c in request_problems(MAX_ADD_CHECKPOINT_BODY) if c[0] is not InvalidJson)
+)
 
 ADD_CHECKPOINT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -68,8 +75,10 @@ ADD_CHECKPOINT_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {
         "description": "The body is malformed (not `old <size>`, at most "
         f"{MAX_PROOF_LINES} base64 proof lines, an empty line and a signed checkpoint), or "
-        "the old size is above the checkpoint's size." + _DEVIATION,
-        "content": _TEXT_CONTENT,
+        "the old size is above the checkpoint's size." + _DEVIATION + " Before the body is "
+        "read, as on any path, a problem: " + _REQUEST_PROBLEMS[400]["description"],
+        "content": _TEXT_CONTENT | PROBLEM_CONTENT,
+        "x-problem-types": _REQUEST_PROBLEMS[400]["x-problem-types"],
     },
     403: {
         "description": "No signature on the checkpoint verifies under the log's key, or one "
@@ -88,7 +97,8 @@ ADD_CHECKPOINT_RESPONSES: dict[int | str, dict[str, Any]] = {
             TLOG_SIZE_CONTENT_TYPE: {"schema": {"type": "string", "pattern": "^[0-9]+\\n$"}}
         },
     },
-    413: problem_response(413)[413],
+    408: _REQUEST_PROBLEMS[408],
+    413: _REQUEST_PROBLEMS[413],
     422: {
         "description": "The consistency proof does not lead from the checkpoint held to this "
         "one." + _DEVIATION,
