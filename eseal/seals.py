@@ -260,6 +260,13 @@ def stamp(
     if not document:  # a stamp on no content attests nothing (a file not yet written, say)
         raise InvalidInput("the document is empty: there is nothing to seal")
     document_name = document_name.strip()[-200:] or "document"
+    if not document_name.isprintable():  # a stamp holds printable text only (verifier.claims)
+        raise InvalidInput(
+            "the document name holds a control character, a line or paragraph separator, a "
+            "bidirectional control or a space other than U+0020 (such as the ideographic "
+            "space U+3000): a stamp holds printable text only; rename the file (over HTTP, "
+            "or send the name to record in the form field 'name')"
+        )
     media_type = _media_type(media_type)
     sha = hashlib.sha256(document).digest()
     stamp_id = make_stamp_id(seal_id)

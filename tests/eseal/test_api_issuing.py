@@ -692,6 +692,37 @@ def test_a_stamps_name_field_is_read_as_the_client_wrote_it(api: Api) -> None:
     assert api.region.node.log.size() == size
 
 
+@pytest.mark.parametrize(
+    "name", ["合同\n副本.pdf", "合同\x00.pdf", "合同\u3000副本.pdf", "contract\u202efdp.exe"]
+)
+@pytest.mark.parametrize("given_as", ["name", "filename"])
+def test_a_stamps_name_that_is_not_printable_is_refused_as_documented(
+    api: Api, name: str, given_as: str
+) -> None:
+    """A stamp holds printable text only (verifier.claims): a document name with a control
+    character, a line break, a space other than U+0020 or a bidirectional override, given
+    in the 'name' field or as the file's name, is the client's bad input, refused with a
+    problem the operation names (not the QR decoder's invalid-claim about a "claim"), and
+    nothing is sealed."""
+    seal = _fresh_seal(api)
+    size = api.region.node.log.size()
+    if given_as == "name":
+        r = _stamp_named(api, seal, name.encode())
+    else:
+        r = _stamp_raw(api, seal, b'form-data; name="file"; filename="' + name.encode() + b'"')
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["type"].endswith("/invalid-input"), problem
+    assert "document name" in problem["detail"]
+    assert "printable" in problem["detail"]
+    spec = api.client.get("/openapi.json").json()
+    documented = spec["paths"]["/v1/seals/{seal_id}/stamp"]["post"]["responses"]["400"]
+    assert "invalid-input" in documented["x-problem-types"]
+    assert "not printable" in documented["description"]
+    assert api.region.node.log.size() == size
+
+
 def test_a_verify_text_field_not_in_the_forms_charset_is_refused(api: Api) -> None:
     body = (
         b'--x\r\nContent-Disposition: form-data; name="text"\r\n\r\nEL1:\xff\xfe\x80\r\n--x--\r\n'

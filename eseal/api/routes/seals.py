@@ -235,7 +235,9 @@ def make_seal(
         (
             InvalidInput,
             "a form field given twice, or not file or name; an empty document; a file's "
-            "Content-Type not type/subtype",
+            "Content-Type not type/subtype; a document name (the name field, else the file's "
+            "name) not printable: a control character, a line break, a space other than "
+            "U+0020",
         ),
         (UnsupportedMediaType, "a body that is not a multipart/form-data form"),
         (INVALID_REQUEST, "no file field; a name over 200 characters"),
