@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator
 
 from eseal.agencies import Forbidden, NotAuthenticated, Principal, authenticate
-from eseal.api.limits import DEFAULT_LIMIT, InvalidJson, is_json
+from eseal.api.limits import DEFAULT_LIMIT, InvalidJson, UnsupportedMediaType, is_json
 from eseal.api.problem_types import (
     AMBIGUOUS_FRAMING,
     BODY_TOO_LARGE,
@@ -212,13 +212,6 @@ def acting_agency(principal: Principal, given: str | None) -> str:
     return given
 
 
-class UnsupportedMediaType(InvalidInput):
-    """The request body is not of a media type the operation reads."""
-
-    code = "unsupported-media-type"
-    http_status = 415
-
-
 def _json_body(request: Request) -> None:
     """A JSON operation's body is labelled JSON (application/json, or …+json): FastAPI
     reads any other body as a string and answers that the body "should be a valid
@@ -287,6 +280,12 @@ CREDENTIAL_PROBLEMS: tuple[Cause, ...] = (
         "the credential may not act for the agency concerned, or that agency is not active",
     ),
 )
+#: The problem of any operation reading a body, whatever its media type: the node decodes
+#: no content coding (:class:`eseal.api.limits.BodyLimit`).
+ENCODED_BODY: Cause = (
+    UnsupportedMediaType,
+    "a body with a Content-Encoding other than identity (gzip, …): send it uncompressed",
+)
 #: The problems of an operation reading a JSON body, besides its values' own.
 JSON_BODY_PROBLEMS: tuple[Cause, ...] = (
     (UnsupportedMediaType, "a body not labelled JSON"),
@@ -309,7 +308,7 @@ def agency_problems(
     :data:`STORE_UNAVAILABLE`) and of any request (``form_limit``: its limit for a
     multipart/form-data body, where it has a larger one). The app's document lists no other
     4xx or 503 for it (:func:`eseal.api.app._only_problems_answered`)."""
-    of_body = JSON_BODY_PROBLEMS if body == "json" else ()
+    of_body = (*(JSON_BODY_PROBLEMS if body == "json" else ()), ENCODED_BODY) if body else ()
     return problems(
         *causes,
         *of_body,

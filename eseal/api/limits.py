@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 from eseal.api import problem_types
 from eseal.ids import first_repeated
 from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON, plain_problem, problem
-from keys.errors import InvalidInput
+from keys.errors import InvalidInput, shown
 from keys.strictjson import MalformedJson, loads_strict
 from ledger.witness import ADD_CHECKPOINT_PATH  # a text body (tlog-witness), not JSON
 
@@ -67,6 +67,19 @@ class InvalidJson(InvalidInput):
 INVALID_JSON_TITLE = problem(InvalidJson(""))["title"]
 
 
+class UnsupportedMediaType(InvalidInput):
+    """The request body is not of a media type the operation reads."""
+
+    code = "unsupported-media-type"
+    http_status = 415
+
+
+UNSUPPORTED_MEDIA_TYPE_TITLE = problem(UnsupportedMediaType(""))["title"]
+#: Sent with the 415 of a body with a content coding: the coding the node reads (RFC 9110
+#: §12.5.3).
+IDENTITY_ONLY = {"Accept-Encoding": "identity"}
+
+
 class BodyTooLarge(HTTPException):
     """Raised while the body streams in; an HTTPException, so the app renders a 413."""
 
@@ -101,6 +114,18 @@ class BodyLimit:
             return
         if (refusal := _refusal(repeated, scope.get("query_string", b""))) is not None:
             await _problem(send, 400, *refusal)
+            return
+        if scope.get("method") == "POST" and (coding := content_coding(scope)) is not None:
+            # Read as sent, the body would be taken for what it encodes (a document sealed
+            # as its compressed bytes), and read otherwise by a proxy that decodes it.
+            detail = (
+                "the node reads request bodies uncompressed: send it without a "
+                f"Content-Encoding (or with identity), not {shown(coding)}"
+            )
+            code = UnsupportedMediaType.code
+            await _problem(
+                send, 415, UNSUPPORTED_MEDIA_TYPE_TITLE, detail, code, headers=IDENTITY_ONLY
+            )
             return
         content_type = headers.get(b"content-type", b"").lower()
         multipart = content_type.startswith(b"multipart/form-data")
@@ -162,6 +187,18 @@ def single_headers(
             elif repeated is None:
                 repeated = name
     return found, repeated
+
+
+def content_coding(scope: Scope) -> str | None:
+    """The first content coding other than identity that the request's Content-Encoding
+    headers name (RFC 9110 §8.4: a list, perhaps over several headers), or None."""
+    raw: Iterable[tuple[bytes, bytes]] = scope.get("headers", ())
+    for name, value in raw:
+        if name == b"content-encoding":
+            for coding in value.decode("latin-1").split(","):
+                if coding.strip() and coding.strip().lower() != "identity":
+                    return coding.strip()
+    return None
 
 
 def _refusal(repeated: bytes | None, query: bytes) -> tuple[str, str, str] | None:
@@ -278,14 +315,20 @@ def problem_answer(
 
 
 async def _problem(
-    send: Send, status: int, title: str, detail: str, code: str, *, close: bool = False
+    send: Send,
+    status: int,
+    title: str,
+    detail: str,
+    code: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    close: bool = False,
 ) -> None:
     """Answer an RFC 9457 problem, rendered as the app's own error handlers render theirs
-    (a 413 sent from here and one from the app are the same bytes); with ``close``, the
-    server closes the connection after it."""
-    response = problem_answer(
-        plain_problem(status, title, detail, code), {"Connection": "close"} if close else None
-    )
+    (a 413 sent from here and one from the app are the same bytes), with ``headers``; with
+    ``close``, the server closes the connection after it."""
+    more = {**(headers or {}), **({"Connection": "close"} if close else {})}
+    response = problem_answer(plain_problem(status, title, detail, code), more)
     await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})
 

@@ -4,6 +4,7 @@ and malformed bodies get RFC 9457 problems."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -205,6 +206,76 @@ def test_a_form_operation_sent_json_is_a_415(api: Api) -> None:
         assert r.status_code == 415, r.text
         assert r.json()["type"].endswith("/unsupported-media-type")
     assert api.region.node.log.size() == size
+
+
+def _encoded_requests(api: Api) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each POST operation's request, good but for the encoding it will be labelled with."""
+    owner = {"Authorization": api.tokens["owner"]}
+    requests: dict[str, tuple[str, dict[str, Any]]] = {}
+    for name, (target_kind, path, body) in JSON_ENDPOINTS.items():
+        target = {"none": "", "license": _fresh_license, "seal": _fresh_seal}[target_kind]
+        url = path.format(target=target(api) if callable(target) else target)
+        requests[name] = (url, {"json": body, "headers": owner})
+    stamp = {"files": {"file": ("a.txt", b"hello", "text/plain")}, "headers": owner}
+    requests["stamp"] = (f"/v1/seals/{_fresh_seal(api)}/stamp", stamp)
+    qr = issue(api.region.node, Principal("agency", MARKET), MARKET, business_request(), now=NOW)
+    requests["verify"] = ("/v1/verify", {"json": {"text": qr.qr_text}, "headers": {}})
+    requests["verify-form"] = ("/v1/verify", {"files": {"text": (None, qr.qr_text)}, "headers": {}})
+    requests["add-checkpoint"] = ("/add-checkpoint", {"content": b"old 0\n\n", "headers": {}})
+    return requests
+
+
+@pytest.mark.parametrize("coding", ["gzip", "GZIP", "deflate, identity", "br", "x-custom"])
+def test_a_body_with_a_content_coding_is_refused_not_read_as_plain(api: Api, coding: str) -> None:
+    """The node reads request bodies as sent, decoding no content coding: a body labelled
+    gzip (or any coding but identity) would be read as if it were not encoded (a document
+    sealed as its compressed bytes; a gzipped JSON body called "not UTF-8"; a plain body
+    mislabelled read otherwise than by a proxy that decodes it). Every POST operation
+    refuses it, 415 with Accept-Encoding: identity (RFC 9110 §15.5.16, §12.5.3), a problem
+    it names, and nothing is recorded."""
+    spec = api.client.get("/openapi.json").json()
+    for name, (url, kw) in _encoded_requests(api).items():
+        size = api.region.node.log.size()
+        headers = {**kw["headers"], "Content-Encoding": coding}
+        r = api.client.post(url, **{**kw, "headers": headers})
+        assert r.status_code == 415, (name, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.headers["accept-encoding"] == "identity"
+        assert r.json()["type"].endswith("/unsupported-media-type"), name
+        assert "Content-Encoding" in r.json()["detail"]
+        assert api.region.node.log.size() == size, name
+        template = next(
+            p for p in spec["paths"] if re.fullmatch(re.sub(r"{[^}]+}", "[^/]+", p), url)
+        )
+        documented = spec["paths"][template]["post"]["responses"]["415"]
+        assert documented["x-problem-types"] == ["unsupported-media-type"], name
+        assert "Content-Encoding" in documented["description"], name
+
+
+def test_a_gzipped_json_body_is_refused_for_its_coding(api: Api) -> None:
+    """A client that compresses its JSON is told to send it uncompressed, not that it is
+    "not JSON in UTF-8"."""
+    body = gzip.compress(json.dumps({**ISSUE_BODY, "agency": MARKET}).encode())
+    headers = {
+        "Authorization": api.tokens["owner"],
+        "Content-Type": "application/json",
+        "Content-Encoding": "gzip",
+    }
+    size = api.region.node.log.size()
+    r = api.client.post("/v1/licenses", content=body, headers=headers)
+    assert r.status_code == 415, r.text
+    assert "uncompressed" in r.json()["detail"]
+    assert api.region.node.log.size() == size
+
+
+def test_a_body_labelled_identity_is_read(api: Api) -> None:
+    """identity is no coding (RFC 9110 §8.4.1): such a body is read as any other."""
+    for name, (url, kw) in _encoded_requests(api).items():
+        if name == "add-checkpoint":
+            continue  # a body no log signed: its own refusal, in text
+        headers = {**kw["headers"], "Content-Encoding": "Identity"}
+        r = api.client.post(url, **{**kw, "headers": headers})
+        assert r.is_success, (name, r.text)
 
 
 def test_issue_answer_carries_document_proof_and_checkpoint(api: Api) -> None:

@@ -28,7 +28,6 @@ from eseal.api.deps import (
     LiveAnswer,
     NodeDep,
     SealIdPath,
-    UnsupportedMediaType,
     WitnessedQuery,
     acting_agency,
     agency_problems,
@@ -42,7 +41,7 @@ from eseal.api.idempotent import (
     idempotency_key,
     once,
 )
-from eseal.api.limits import LARGE_SUFFIXES
+from eseal.api.limits import LARGE_SUFFIXES, UnsupportedMediaType
 from eseal.api.problem_types import FORM_UNREADABLE, INVALID_REQUEST
 from eseal.problems import NO_SNIFF
 from eseal.proofs import ProvedStatus, proved_status

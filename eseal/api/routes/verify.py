@@ -24,6 +24,7 @@ from eseal.api.answers import DsseEnvelope, Verdict
 from eseal.api.deps import (
     CURRENT_HEADERS,
     CUT_PROBLEMS,
+    ENCODED_BODY,
     KEYS_LOCKED,
     LIVE_HEADERS,
     SCANNER_BUSY,
@@ -32,7 +33,6 @@ from eseal.api.deps import (
     CutSizeQuery,
     FormFields,
     NodeDep,
-    UnsupportedMediaType,
     WitnessedCutQuery,
     check_form_fields,
     problems,
@@ -49,6 +49,7 @@ from eseal.api.limits import (
     Receive,
     Scope,
     Send,
+    UnsupportedMediaType,
     is_json,
     replay,
     single_headers,
@@ -288,6 +289,7 @@ _VERIFY_TEXT_PROBLEMS = problems(
     ),
     *_VERIFY_PROBLEMS,
     (UnsupportedMediaType, "a body neither JSON nor a multipart/form-data form"),
+    ENCODED_BODY,
     (
         INVALID_REQUEST,
         "a JSON body that is no object, without text, with an empty one, with a member not "
@@ -307,6 +309,7 @@ _VERIFY_IMAGE_PROBLEMS = problems(
     ),
     *_VERIFY_PROBLEMS,
     (UnsupportedMediaType, "a body that is not a multipart/form-data form"),
+    ENCODED_BODY,
     (
         INVALID_REQUEST,
         "no image; an image or document that is not a file, a holder_id that is no text",

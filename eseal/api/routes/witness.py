@@ -21,6 +21,7 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from eseal.api.deps import (
+    ENCODED_BODY,
     KEYS_LOCKED,
     PROBLEM_CONTENT,
     STORE_UNAVAILABLE,
@@ -105,6 +106,7 @@ ADD_CHECKPOINT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": _TEXT_CONTENT,
     },
     **problems(
+        ENCODED_BODY,
         STORE_UNAVAILABLE,
         (StoreBusy, "the checkpoint held of the log kept changing under other requests; retry"),
         KEYS_LOCKED,
