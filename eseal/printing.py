@@ -129,12 +129,29 @@ def output_path(path: Path | None, *, suffixes: tuple[str, ...] = ()) -> Path | 
     return path
 
 
-def check_outputs(qr: Path | None, *files: Path | None) -> None:
+def _entry(path: Path) -> Path:
+    """The directory entry that writing ``path`` replaces (:func:`write_atomic` renames over
+    it: a symbolic link there is replaced, not the file it names)."""
+    return path.expanduser().parent.resolve() / path.name
+
+
+def check_outputs(qr: Path | None, *files: Path | None, document: Path | None = None) -> None:
     """A command's output files (a QR file, and others), checked before it signs or records
-    anything."""
+    anything: none of them the ``document`` it read (a sealed copy written over the original
+    would leave no file that its stamp matches), no two of them the same file (the second
+    written over the first)."""
     output_path(qr, suffixes=QR_SUFFIXES)
     for path in files:
         output_path(path)
+    read = {_entry(document), document.resolve()} if document is not None else set()
+    seen: dict[Path, Path] = {}
+    for path in (p for p in (qr, *files) if p is not None):
+        entry = _entry(path)
+        if entry in read:
+            raise InvalidInput(f"{path} is the document to seal: write it elsewhere")
+        if entry in seen:
+            raise InvalidInput(f"{seen[entry]} and {path} name the same file: give each its own")
+        seen[entry] = path
 
 
 def write_atomic(path: Path, data: bytes) -> None:

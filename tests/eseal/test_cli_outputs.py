@@ -1,0 +1,128 @@
+"""The files a command writes are checked against what it reads and against each other
+before anything is signed or recorded: a sealed copy never takes the place of the document
+it seals, and no two outputs share one file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from itertools import product
+from pathlib import Path
+
+import pytest
+
+from eseal.agencies import OPERATOR
+from eseal.licenses import issue
+from eseal.seals import create_seal
+from tests.eseal.conftest import MARKET, NOW, PASSPHRASE, business_request, make_region, run_eseal
+
+
+@dataclasses.dataclass(frozen=True)
+class Made:
+    data: Path
+    license_id: str
+    seal: str
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Made:
+    data = tmp_path_factory.mktemp("cli-outputs")
+    region = make_region(data)
+    node = region.node
+    license_id = issue(node, OPERATOR, MARKET, business_request(), now=NOW).id
+    seal = create_seal(
+        node,
+        OPERATOR,
+        agency_code=MARKET,
+        name="行政审批专用章",
+        seal_type="approval",
+        image=None,
+        now=NOW,
+    ).id
+    node.close()
+    return Made(data, license_id, seal)
+
+
+def _size(made: Made, capsys: pytest.CaptureFixture[str], mp: pytest.MonkeyPatch) -> int:
+    code, out, err = run_eseal(
+        ["--data", str(made.data), "--json", "ledger", "checkpoint"], capsys, mp
+    )
+    assert code == 0, err
+    size = json.loads(out)["size"]
+    assert isinstance(size, int)
+    return size
+
+
+#: How ``seal stamp`` is given a document and an output that is that very file.
+SAME_FILE = ["same-path", "spelled-otherwise", "document-by-symlink"]
+
+
+@pytest.mark.parametrize("case", list(product(SAME_FILE, ["--pdf", "--qr"])), ids="-".join)
+def test_seal_stamp_never_writes_over_the_document_it_seals(
+    made: Made,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    case: tuple[str, str],
+) -> None:
+    """``seal stamp SEAL notice.pdf --pdf notice.pdf`` wrote the sealed copy over the
+    original, after the stamp was recorded: the stamp covers the original's SHA-256, which
+    no file kept then matched (``verify --document`` said DOCUMENT_MISMATCH of every one).
+    Refused before the stamp is signed: exit 2, one line, the document and the ledger as
+    they were."""
+    how, option = case
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    original = b"\x89PNG not really an image, sealed all the same"
+    real = tmp_path / "notice.png"  # a .png, that --qr may name too
+    real.write_bytes(original)
+    document, output = {
+        "same-path": (real, real),
+        "spelled-otherwise": (real, tmp_path / "." / "notice.png"),
+        "document-by-symlink": (tmp_path / "link.png", real),
+    }[how]
+    if how == "document-by-symlink":
+        document.symlink_to(real)
+    size = _size(made, capsys, monkeypatch)
+    code, out, err = run_eseal(
+        ["--data", str(made.data), "seal", "stamp", made.seal, str(document), option, str(output)],
+        capsys,
+        monkeypatch,
+    )
+    assert (code, out) == (2, ""), err
+    assert err == f"error: {output} is the document to seal: write it elsewhere\n"
+    assert real.read_bytes() == original
+    assert _size(made, capsys, monkeypatch) == size
+
+
+@pytest.mark.parametrize("command", ["print", "issue", "stamp"])
+def test_two_outputs_naming_one_file_are_refused(
+    made: Made,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    """``--qr x.png --png x.png`` wrote the sheet over the QR and said it wrote both (an
+    issuance recorded all the same, its QR file lost). Refused before anything is done."""
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    out_file = tmp_path / "x.png"
+    document = tmp_path / "通知.txt"
+    document.write_text("关于准予行政许可的通知", encoding="utf-8")
+    request = business_request()
+    issuing = [
+        *("license", "issue", "--agency", MARKET, "--type", request.type_code),
+        *("--holder", request.holder_name, "--holder-id", str(request.holder_id)),
+        *(arg for name, value in request.fields.items() for arg in ("--field", f"{name}={value}")),
+    ]
+    args = {
+        "print": ["license", "print", made.license_id, "--qr", str(out_file)],
+        "issue": [*issuing, "--qr", str(out_file)],
+        "stamp": ["seal", "stamp", made.seal, str(document), "--qr", str(out_file)],
+    }[command]
+    second = ["--pdf", str(tmp_path / "." / "x.png")]
+    size = _size(made, capsys, monkeypatch)
+    code, out, err = run_eseal(["--data", str(made.data), *args, *second], capsys, monkeypatch)
+    assert (code, out) == (2, ""), err
+    assert err == f"error: {out_file} and {second[1]} name the same file: give each its own\n"
+    assert not out_file.exists()
+    assert _size(made, capsys, monkeypatch) == size
