@@ -156,9 +156,10 @@ def license_bulk(
     from eseal.agencies import OPERATOR
     from eseal.agencies import agency as agency_row
     from eseal.licenses import issue_many, validate_request
-    from eseal.printing import output_path
+    from eseal.printing import check_outputs
 
-    output_path(out)  # appended to: it may exist, but not be a directory or nowhere
+    # Appended to: it may exist, but not be a directory or nowhere, nor the CSV itself.
+    check_outputs(None, out, source=csv_file)
     outside_node(data, out)
     requests = _read_csv(csv_file)
     issued = 0

@@ -92,7 +92,7 @@ def seal_stamp(
     from eseal.seals import MAX_DOCUMENT, get_seal, stamp
 
     document = read_file(file, "document", MAX_DOCUMENT)
-    check_outputs(qr, pdf, document=file)  # before the stamp is signed and recorded
+    check_outputs(qr, pdf, source=file)  # before the stamp is signed and recorded
     outside_node(data, qr, pdf)
     if pdf is not None:  # a document of which no sealed copy can be made: refused unstamped
         check_sealable(document)

@@ -135,20 +135,20 @@ def _entry(path: Path) -> Path:
     return path.expanduser().parent.resolve() / path.name
 
 
-def check_outputs(qr: Path | None, *files: Path | None, document: Path | None = None) -> None:
+def check_outputs(qr: Path | None, *files: Path | None, source: Path | None = None) -> None:
     """A command's output files (a QR file, and others), checked before it signs or records
-    anything: none of them the ``document`` it read (a sealed copy written over the original
-    would leave no file that its stamp matches), no two of them the same file (the second
-    written over the first)."""
+    anything: none of them the ``source`` it reads (a sealed copy written over the original
+    document would leave no file that its stamp matches, results appended to the CSV they
+    come from spoil it), no two of them the same file (the second written over the first)."""
     output_path(qr, suffixes=QR_SUFFIXES)
     for path in files:
         output_path(path)
-    read = {_entry(document), document.resolve()} if document is not None else set()
+    read = {_entry(source), source.resolve()} if source is not None else set()
     seen: dict[Path, Path] = {}
     for path in (p for p in (qr, *files) if p is not None):
         entry = _entry(path)
-        if entry in read:
-            raise InvalidInput(f"{path} is the document to seal: write it elsewhere")
+        if entry in read or path.resolve() in read:  # appended to, a link is followed
+            raise InvalidInput(f"{path} is the file the command reads: write it elsewhere")
         if entry in seen:
             raise InvalidInput(f"{seen[entry]} and {path} name the same file: give each its own")
         seen[entry] = path

@@ -89,7 +89,7 @@ def test_seal_stamp_never_writes_over_the_document_it_seals(
         monkeypatch,
     )
     assert (code, out) == (2, ""), err
-    assert err == f"error: {output} is the document to seal: write it elsewhere\n"
+    assert err == f"error: {output} is the file the command reads: write it elsewhere\n"
     assert real.read_bytes() == original
     assert _size(made, capsys, monkeypatch) == size
 
@@ -125,4 +125,44 @@ def test_two_outputs_naming_one_file_are_refused(
     assert (code, out) == (2, ""), err
     assert err == f"error: {out_file} and {second[1]} name the same file: give each its own\n"
     assert not out_file.exists()
+    assert _size(made, capsys, monkeypatch) == size
+
+
+@pytest.mark.parametrize("how", ["same-path", "out-by-symlink"])
+def test_bulk_results_are_never_appended_to_the_csv_they_come_from(
+    made: Made,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    """``license bulk rows.csv --out rows.csv`` issued the rows and appended their results
+    (id, ledger index, QR text) to rows.csv, which no longer read as the CSV it was. Refused
+    before the node is opened: exit 2, the CSV and the ledger as they were."""
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    request = business_request()
+    rows = tmp_path / "rows.csv"
+    columns = ["type", "holder", "holder_id", *request.fields]
+    values = [request.type_code, request.holder_name, str(request.holder_id)]
+    rows.write_text(
+        ",".join(columns) + "\n" + ",".join([*values, *request.fields.values()]) + "\n",
+        encoding="utf-8",
+    )
+    original = rows.read_bytes()
+    out = rows
+    if how == "out-by-symlink":
+        out = tmp_path / "results.csv"
+        out.symlink_to(rows)
+    size = _size(made, capsys, monkeypatch)
+    code, said, err = run_eseal(
+        [
+            *("--data", str(made.data), "license", "bulk", "--agency", MARKET, str(rows)),
+            *("--out", str(out)),
+        ],
+        capsys,
+        monkeypatch,
+    )
+    assert (code, said) == (2, ""), err
+    assert err == f"error: {out} is the file the command reads: write it elsewhere\n"
+    assert rows.read_bytes() == original
     assert _size(made, capsys, monkeypatch) == size
