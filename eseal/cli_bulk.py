@@ -12,6 +12,7 @@ import io
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -37,13 +38,24 @@ from keys.strictjson import MalformedJson, loads_strict
 from ledger.store import OutcomeUnknown
 
 if TYPE_CHECKING:
+    from eseal.licenses import IssueRequest
     from eseal.node import Node
 
 MAX_CSV = 64 * 1024 * 1024
 BULK_CHUNK = 500
 
 
-def _read_csv(path: Path) -> list[Any]:
+@dataclass(frozen=True)
+class CsvRow:
+    """A row of the CSV as a request, and the lines of the file it is on, as an editor
+    numbers them: blank lines are skipped, and a quoted field may break over several."""
+
+    request: IssueRequest
+    first: int
+    last: int
+
+
+def _read_csv(path: Path) -> list[CsvRow]:
     try:
         raw = read_file(path, "CSV", MAX_CSV)
     except OSError as e:
@@ -64,7 +76,14 @@ def _read_csv(path: Path) -> list[Any]:
         raise InvalidInput(f"{path}:{reader.line_num + 1}: not a readable CSV row: {e}") from e
 
 
-def _csv_requests(path: Path, reader: csv.DictReader[str]) -> list[Any]:
+def _line_breaks(row: dict[str | None, Any]) -> int:
+    """How many line breaks the values of ``row`` hold (quoted fields that broke over lines;
+    the values past the header's columns too)."""
+    values = [v for value in row.values() for v in (value if isinstance(value, list) else [value])]
+    return sum(v.count("\n") for v in values if isinstance(v, str))
+
+
+def _csv_requests(path: Path, reader: csv.DictReader[str]) -> list[CsvRow]:
     from eseal.licenses import IssueRequest, end_of_day
 
     if not reader.fieldnames or not {"type", "holder"} <= set(reader.fieldnames):
@@ -75,20 +94,22 @@ def _csv_requests(path: Path, reader: csv.DictReader[str]) -> list[Any]:
     _refuse_unknown_columns(path, reader.fieldnames, fixed)
     out = []
     errors: list[tuple[int, str]] = []
-    for line, row in enumerate(reader, start=2):
+    for row in reader:
+        # The reader has read the row's last line; it began as many lines up as it breaks.
+        last = reader.line_num
+        line = last - _line_breaks(row)
         if None in row:
             errors.append((line, "more values than header columns"))
             continue
         try:
-            out.append(
-                IssueRequest(
-                    row["type"],
-                    row["holder"],
-                    row.get("holder_id") or None,
-                    {k: v for k, v in row.items() if k not in fixed and v not in (None, "")},
-                    end_of_day(row.get("valid_until") or None, "valid_until"),
-                )
+            request = IssueRequest(
+                row["type"],
+                row["holder"],
+                row.get("holder_id") or None,
+                {k: v for k, v in row.items() if k not in fixed and v not in (None, "")},
+                end_of_day(row.get("valid_until") or None, "valid_until"),
             )
+            out.append(CsvRow(request, line, last))
         except InvalidInput as e:
             errors.append((line, e.message))
     refuse_rows(path, errors)
@@ -161,7 +182,8 @@ def license_bulk(
     # Appended to: it may exist, but not be a directory or nowhere, nor the CSV itself.
     check_outputs(None, out, source=csv_file)
     outside_node(data, out)
-    requests = _read_csv(csv_file)
+    rows = _read_csv(csv_file)
+    requests = [row.request for row in rows]
     issued = 0
     pending = pending_path(out)
     with open_node(data, database_url, unlock=True) as node:
@@ -173,7 +195,7 @@ def license_bulk(
             try:
                 validate_request(node, OPERATOR, agency, req, now=started, owner=owner)
             except InvalidInput as e:
-                errors.append((i + 2, e.message))
+                errors.append((rows[i].first, e.message))
         refuse_rows(csv_file, errors)
         fresh = not out.exists()
         with (
@@ -186,11 +208,9 @@ def license_bulk(
                 writer.writerow(["id", "ledger_index", "qr_text"])
             for start in range(0, len(requests), BULK_CHUNK):
                 if stop.requested:
-                    raise Interrupted(
-                        f"interrupted: {_bulk_report(issued, len(requests), csv_file, out)}"
-                    )
+                    raise Interrupted(f"interrupted: {_bulk_report(issued, rows, csv_file, out)}")
                 chunk = requests[start : start + BULK_CHUNK]
-                lines = (start + 2, start + len(chunk) + 1)
+                lines = (rows[start].first, rows[start + len(chunk) - 1].last)
                 try:
                     results = issue_many(
                         node,
@@ -202,10 +222,10 @@ def license_bulk(
                         before_recording=functools.partial(_note_batch, pending, csv_file, lines),
                     )
                 except OutcomeUnknown as e:  # recorded, or not: the note says which next run
-                    raise _bulk_failed(e, issued, len(requests), csv_file, out, start) from e
+                    raise _bulk_failed(e, issued, rows, csv_file, out, start) from e
                 except (EsealError, OSError) as e:  # its transaction recorded none of it
                     pending.unlink(missing_ok=True)
-                    raise _bulk_failed(e, issued, len(requests), csv_file, out, start) from e
+                    raise _bulk_failed(e, issued, rows, csv_file, out, start) from e
                 try:
                     for r in results:
                         writer.writerow([r.id, r.ledger_index, r.qr_text])
@@ -214,10 +234,10 @@ def license_bulk(
                     pending.unlink()
                 except OSError as e:
                     first, last = results[0].ledger_index, results[-1].ledger_index
-                    before = _bulk_report(issued, len(requests), csv_file, out)
+                    before = _bulk_report(issued, rows, csv_file, out)
                     raise ResultsNotWritten(
                         f"cannot write {out}: {e.strerror or e}; the licenses of CSV lines "
-                        f"{start + 2} to {start + len(chunk) + 1} were issued (ledger indexes "
+                        f"{lines[0]} to {lines[1]} were issued (ledger indexes "
                         f"{first} to {last}) but are not listed there (the next run into {out} "
                         f"lists them); before them, {before}"
                     ) from e
@@ -373,24 +393,31 @@ class ResultsNotWritten(ExternalFailure):
     code = "results-not-written"
 
 
-def _bulk_report(issued: int, total: int, csv_file: Path, out: Path) -> str:
-    """Which CSV lines a stopped bulk issue issued (listed in ``out``) and which it did not."""
+def _bulk_report(issued: int, rows: list[CsvRow], csv_file: Path, out: Path) -> str:
+    """Which CSV lines a stopped bulk issue issued (its first ``issued`` rows, listed in
+    ``out``) and which it did not."""
+    total = len(rows)
     if issued == 0:
         return f"no license was issued (of {total} in {csv_file})"
     return (
-        f"{issued} of {total} licenses were issued, CSV lines 2 to {issued + 1} of {csv_file} "
-        f"(listed in {out}); lines {issued + 2} to {total + 1} were not"
+        f"{issued} of {total} licenses were issued, CSV lines 2 to {rows[issued - 1].last} of "
+        f"{csv_file} (listed in {out}); lines {rows[issued].first} to {rows[-1].last} were not"
     )
 
 
 def _bulk_failed(
-    error: EsealError | OSError, issued: int, total: int, csv_file: Path, out: Path, start: int
+    error: EsealError | OSError,
+    issued: int,
+    rows: list[CsvRow],
+    csv_file: Path,
+    out: Path,
+    start: int,
 ) -> EsealError | OSError:
     """``error`` (of the same class, so its exit code), saying which lines were issued, and
     which CSV line was refused when the batch from row ``start`` refused one of its rows
     (one found only when signed: a license too long for a QR code)."""
     if isinstance(error, EsealError) and error.item is not None:
-        error = with_note(error, f"at {csv_file}:{start + error.item + 2}")
+        error = with_note(error, f"at {csv_file}:{rows[start + error.item].first}")
     if issued == 0:
         return error
-    return with_note(error, _bulk_report(issued, total, csv_file, out))
+    return with_note(error, _bulk_report(issued, rows, csv_file, out))

@@ -559,7 +559,8 @@ def test_a_csv_is_read_as_excel_saves_it_byte_offsets_counted_in_the_file(
     rows = tmp_path / "excel.csv"
     header = "type,holder,address\r\n"
     rows.write_bytes(b"\xef\xbb\xbf" + f'{header}{BUSINESS},甲公司,"重庆市\r\n渝中区"\r\n'.encode())
-    (request,) = _read_csv(rows)
+    (row,) = _read_csv(rows)
+    request = row.request
     assert (request.type_code, request.holder_name) == (BUSINESS, "甲公司")
     assert request.fields == {"address": "重庆市\n渝中区"}
     for mark in (b"", b"\xef\xbb\xbf"):
