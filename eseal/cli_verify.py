@@ -571,7 +571,12 @@ def verify_command(
     ] = DEFAULT_MAX_STATUS_AGE / 86400,
     as_json: JsonOpt = False,
 ) -> None:
-    """Verify a license or a sealed document, offline (bundle + snapshot) or online."""
+    """Verify a license or a sealed document, offline (bundle + snapshot) or online.
+
+    Exit 0 valid (green, or amber with warnings), 1 invalid (a verdict was reached: revoked,
+    expired, forged, malformed…), 2 no verdict (bad input, a trust file refused, a node not
+    reached or answering what does not check out): then one error line on stderr and
+    nothing on stdout, with --json too."""
     if (text is None) == (image is None):
         raise InvalidInput("give the QR text or --image FILE (one of them)")
     if image is not None:

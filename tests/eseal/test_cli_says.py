@@ -256,3 +256,15 @@ def test_a_seal_command_says_what_is_wrong_with_a_malformed_id(
     assert (code, out, err) == (2, "", f"error: {message}\n")
     assert _checkpoint_size(made, capsys, monkeypatch) == size
     assert not qr.exists()
+
+
+def test_verify_help_says_what_each_exit_code_means(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window's script branches on ``eseal verify``'s exit code: its help says what 0, 1
+    and 2 mean (it said nothing of them; only the README did)."""
+    code, out, err = run_eseal(["verify", "--help"], capsys, monkeypatch)
+    assert (code, err) == (0, "")
+    said = " ".join(out.split())
+    assert "Exit 0 valid (green, or amber with warnings), 1 invalid (a verdict" in said
+    assert "2 no verdict (bad input, a trust file refused, a node not reached" in said
