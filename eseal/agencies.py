@@ -486,7 +486,8 @@ def _credential_info(row: Any) -> CredentialInfo:
 
 def list_credentials(node: Node, agency_code: str | None = None) -> list[CredentialInfo]:
     """The API credentials issued here (of one agency, or with ``"operator"`` the
-    operator's), oldest first: ids, whose, when issued and revoked; never a secret."""
+    operator's), oldest first: ids, whose, when issued and revoked; never a secret.
+    :class:`UnknownAgency` for a code no agency has (a typo lists nothing otherwise)."""
     query = select(
         _cred.c.id, _cred.c.role, _cred.c.agency_code, _cred.c.created_at, _cred.c.revoked_at
     ).order_by(_cred.c.created_at, _cred.c.id)
@@ -495,7 +496,10 @@ def list_credentials(node: Node, agency_code: str | None = None) -> list[Credent
     elif agency_code is not None:
         query = query.where(_cred.c.agency_code == agency_code)
     with node.sql.read_engine.connect() as conn:
-        return [_credential_info(r) for r in conn.execute(query)]
+        listed = [_credential_info(r) for r in conn.execute(query)]
+    if not listed and agency_code not in (None, "operator"):
+        agency(node, agency_code)  # refuses a code not registered
+    return listed
 
 
 def revoke_credential(node: Node, credential: str, *, now: int) -> CredentialInfo:

@@ -1214,6 +1214,21 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, st
     return int(e.value.code or 0), said.out + said.err
 
 
+def test_credentials_of_an_agency_not_registered_are_refused(
+    api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`eseal agency credentials CODE` for a code no agency has (a typo) says so and exits
+    2, as every other agency command does, rather than list nothing and exit 0; a
+    registered agency with no credential yet lists nothing, exit 0."""
+    data = api.region.node.data_dir
+    status, said = _cli(capsys, "agency", "credentials", "91110000000000000X", "--data", data)
+    assert status == 2, said
+    assert "agency 91110000000000000X is not registered" in said
+    status, listed = _cli(capsys, "agency", "credentials", MARKET, "--data", data, "--json")
+    assert status == 0, listed
+    assert isinstance(json.loads(listed), list)
+
+
 @pytest.mark.parametrize("role", ["agency", "operator"])
 def test_a_revoked_credential_stops_working_at_once(
     api: Api, role: str, capsys: pytest.CaptureFixture[str]
