@@ -134,7 +134,12 @@ def witness_remove_log(
 
 @witness_app.command("evidence")
 def witness_evidence(
-    origin: Annotated[str | None, typer.Argument(metavar="[ORIGIN]")] = None,
+    origin: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="ORIGIN", help="Only the evidence on this log (its origin); all if left out."
+        ),
+    ] = None,
     data: DataOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
