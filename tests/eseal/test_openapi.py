@@ -11,6 +11,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -289,6 +290,22 @@ def test_add_checkpoint_names_the_problems_any_request_may_meet(served: Served) 
     r = served.client.post("/add-checkpoint", content=b"x" * (64 * 1024 + 1))
     assert r.status_code == 413
     assert r.json()["type"].rsplit("/", 1)[1] in responses["413"]["x-problem-types"]
+
+
+def test_readme_says_every_answer_of_add_checkpoint_and_which_are_problems(
+    served: Served,
+) -> None:
+    """README's witnessing section lists the statuses POST /add-checkpoint answers, and
+    says which are problems rather than text: it named 503 as the only problem, while the
+    operation also answers 408, 413 and 415 problems (and 400 ones) before its body is read."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    (section,) = [p for p in readme.split("\n\n") if p.startswith("A log may also push")]
+    said = " ".join(section.split())
+    documented = served.spec["paths"]["/add-checkpoint"]["post"]["responses"]
+    for status, response in documented.items():
+        assert re.search(rf"\b{status}\b", said), status
+        if "application/problem+json" in response["content"]:
+            assert re.search(rf"problem\b.*\b{status}\b", said), status
 
 
 def test_the_verification_problems_are_named_with_their_bounds(served: Served) -> None:

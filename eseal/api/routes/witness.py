@@ -5,8 +5,10 @@ sends them), and the node's witness key (``GET /v1/witness``).
 ``/add-checkpoint`` answers as c2sp.org/tlog-witness requires, in text, not with this API's
 RFC 9457 problems: 200 with the cosignature line, 404 (unknown origin), 403 (no good log
 signature), 400 (malformed, or an old size above the checkpoint's), 409 with the witness's
-size (``text/x.tlog.size``), 422 (bad consistency proof). Only failures outside the
-protocol (the node's keys locked, its database down: 503) are problems.
+size (``text/x.tlog.size``), 422 (bad consistency proof). Only what falls outside the
+protocol is a problem: a 503 (the node's keys locked, its database down), and what any
+request meets before its body is read (:class:`eseal.api.limits.BodyLimit`, the HTTP parser,
+the read timeouts: 400, 408, 413, 415 a body with a content coding).
 """
 
 from __future__ import annotations
