@@ -264,8 +264,8 @@ def stamp(
         raise InvalidInput(
             "the document name holds a control character, a line or paragraph separator, a "
             "bidirectional control or a space other than U+0020 (such as the ideographic "
-            "space U+3000): a stamp holds printable text only; rename the file (over HTTP, "
-            "or send the name to record in the form field 'name')"
+            "space U+3000): a stamp holds printable text only; give the document a name "
+            "without them"
         )
     media_type = _media_type(media_type)
     sha = hashlib.sha256(document).digest()
