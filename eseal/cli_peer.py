@@ -190,6 +190,13 @@ def peer_sync(data: DataOpt = None, database_url: DbOpt = None, as_json: JsonOpt
             if s.error is not None:
                 typer.echo(f"{s.region} FAILED: {s.error}", err=True)
                 continue
+            if s.superseded:
+                typer.echo(
+                    f"{s.region} ok: another sync stored newer files meanwhile, held "
+                    f"(bundle signed {_when(s.bundle_issued_at)}, status as of "
+                    f"{_when(s.snapshot_as_of)})" + ("; stored bundle" if s.bundle_stored else "")
+                )
+                continue
             said = [
                 ("stored" if s.bundle_stored else "unchanged") + " bundle",
                 ("stored" if s.snapshot_stored else "unchanged")

@@ -348,6 +348,9 @@ class Synced:
     witnessed: str | None = None
     #: The peer answered 304 to the snapshot held: it is the peer's current one (unchanged).
     snapshot_not_modified: bool = False
+    #: Another sync of the peer stored newer files while this one ran: they are the ones held
+    #: (the dates above are theirs); this sync's, not newer, were dropped.
+    superseded: bool = False
 
     @property
     def ok(self) -> bool:
@@ -364,23 +367,28 @@ class Synced:
             "snapshot_as_of": self.snapshot_as_of,
             "witnessed": self.witnessed,
             "snapshot_not_modified": self.snapshot_not_modified,
+            "superseded": self.superseded,
             "error": self.error,
         }
 
 
-def _held_snapshot(node: Node, peer: Peer) -> bytes | None:
-    """The snapshot stored for ``peer`` (None for none yet): named to it when it is asked."""
+def _held_files(node: Node, peer: Peer) -> tuple[bytes | None, bytes | None]:
+    """The bundle and snapshot stored for ``peer`` when its sync starts (None for none): the
+    snapshot is named to the peer when it is asked; both tell, when the sync stores, whether
+    another sync stored files meanwhile."""
     where = [PEER_TABLE.c.region == peer.region, PEER_TABLE.c.root_key_id == peer.root_key_id]
     with node.sql.read_engine.connect() as conn:
-        held = conn.execute(select(PEER_TABLE.c.snapshot).where(*where)).scalar()
-    return None if held is None else bytes(held)
+        row = conn.execute(select(PEER_TABLE.c.bundle, PEER_TABLE.c.snapshot).where(*where)).first()
+    if row is None:
+        return None, None
+    return bytes(row.bundle), None if row.snapshot is None else bytes(row.snapshot)
 
 
 def _sync_one(node: Node, peer: Peer, *, now: int) -> Synced:
     base, region, root = peer.url, peer.region, bytes.fromhex(peer.root_key_id)
+    held_bundle, held = _held_files(node, peer)  # before anything is fetched
     data = online.fetch_bundle(base)
     bundle = _checked_bundle(base, data, region, root)
-    held = _held_snapshot(node, peer)
     # On a 304, ``raw`` is the snapshot held, checked as if answered anew (under the bundle
     # fetched, the policy, the cut asked), and not stored again: unchanged.
     raw, at, not_modified = _fetch_snapshot(base, peer, bundle, held)
@@ -402,38 +410,64 @@ def _sync_one(node: Node, peer: Peer, *, now: int) -> Synced:
             raise PeerFileRefused(
                 f"the witness policy of region {region} was changed meanwhile: sync again"
             )
-        if bundle.issued_at < row.bundle_issued_at:
-            raise PeerFileRefused(
-                f"the bundle of {base} was signed at {utc_time(bundle.issued_at)}, before the "
-                f"one held ({utc_time(row.bundle_issued_at)}): refused (a node whose clock "
-                "went back, or an old bundle replayed)"
-            )
-        if row.snapshot_as_of is not None and snapshot.as_of < row.snapshot_as_of:
-            raise PeerFileRefused(
-                f"the snapshot of {base} is as of {utc_time(snapshot.as_of)}, before the one "
-                f"held ({utc_time(row.snapshot_as_of)}): refused ("
-                + _why_older(bytes(row.snapshot), snapshot, bundle, peer)
-                + ")"
-            )
+        values: dict[str, Any] = {"synced_at": now, "tried_at": now, "error": None}
+        where = PEER_TABLE.c.region == region
+        # A file another sync of the peer stored after this one read the files held was
+        # checked as this sync's are: one of this sync's not newer than it is no replay (as
+        # it would be were that file held before), and is dropped, not refused.
         bundle_new = bytes(row.bundle) != data
-        snapshot_new = row.snapshot is None or bytes(row.snapshot) != raw
-        if snapshot_new and snapshot.as_of == row.snapshot_as_of:
-            snapshot_new = _snapshot_newer(bytes(row.snapshot), snapshot, bundle)
-        if bundle_new and bundle.issued_at == row.bundle_issued_at:
+        if bundle_new and bundle.issued_at <= row.bundle_issued_at:
+            if bytes(row.bundle) != held_bundle:  # the snapshot, checked under it, goes too
+                conn.execute(update(PEER_TABLE).where(where).values(**values))
+                return Synced(
+                    region,
+                    base,
+                    bundle_issued_at=row.bundle_issued_at,
+                    snapshot_as_of=row.snapshot_as_of,
+                    superseded=True,
+                )
+            if bundle.issued_at < row.bundle_issued_at:
+                raise PeerFileRefused(
+                    f"the bundle of {base} was signed at {utc_time(bundle.issued_at)}, before "
+                    f"the one held ({utc_time(row.bundle_issued_at)}): refused (a node whose "
+                    "clock went back, or an old bundle replayed)"
+                )
             # Of two bundles signed in one second, the one held stays: a replay (over plain
             # HTTP) must not bring back the other; the peer's next bundle is newer.
             raise PeerFileRefused(
                 f"the bundle of {base} differs from the one held but was signed in the same "
                 f"second ({utc_time(bundle.issued_at)}): refused until a newer one"
             )
-        values: dict[str, Any] = {"synced_at": now, "tried_at": now, "error": None}
+        held_now = None if row.snapshot is None else bytes(row.snapshot)
+        superseded = False
+        if row.snapshot_as_of is not None and snapshot.as_of < row.snapshot_as_of:
+            if held_now == held:
+                raise PeerFileRefused(
+                    f"the snapshot of {base} is as of {utc_time(snapshot.as_of)}, before the "
+                    f"one held ({utc_time(row.snapshot_as_of)}): refused ("
+                    + _why_older(bytes(row.snapshot), snapshot, bundle, peer)
+                    + ")"
+                )
+            superseded = True  # stored by another sync meanwhile
+        snapshot_new = not superseded and held_now != raw
+        if snapshot_new and held_now is not None and snapshot.as_of == row.snapshot_as_of:
+            snapshot_new = _snapshot_newer(held_now, snapshot, bundle)
         if bundle_new:
             values |= {"bundle": data, "bundle_issued_at": bundle.issued_at, "name": bundle.name}
         if snapshot_new:
             values |= {"snapshot": raw, "snapshot_as_of": snapshot.as_of}
         if bundle_new or snapshot_new:
             values["changes"] = PEER_TABLE.c.changes + 1
-        conn.execute(update(PEER_TABLE).where(PEER_TABLE.c.region == region).values(**values))
+        conn.execute(update(PEER_TABLE).where(where).values(**values))
+    if superseded:
+        return Synced(
+            region,
+            base,
+            bundle_new,
+            bundle_issued_at=bundle.issued_at,
+            snapshot_as_of=row.snapshot_as_of,
+            superseded=True,
+        )
     return Synced(
         region,
         base,

@@ -16,9 +16,10 @@ from sqlalchemy import select, update
 
 from eseal.agencies import Principal, add_agency
 from eseal.api.app import create_app
+from eseal.cli_common import utc_time
 from eseal.licenses import IssueRequest, change_status, issue
 from eseal.node import Node, init_node
-from eseal.peer_sync import add_peer, sync_peers
+from eseal.peer_sync import Synced, add_peer, sync_peers
 from eseal.peers import PEER_TABLE, load_peer_trust, remove_peer
 from eseal.trust_export import build_bundle, export_bundle, export_snapshot
 from tests.e2e.conftest import serve_app
@@ -631,5 +632,102 @@ def test_peers_on_postgres(
         with TestClient(create_app(node)) as client:
             assert _verify(client, pair.valid_qr)["colour"] == "green"
             assert _verify(client, pair.revoked_qr)["status"] == "REVOKED"
+    finally:
+        node.close()
+
+
+def _sync_overtaken(
+    node: Node,
+    bj: Node,
+    url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    bundle_too: bool,
+    cli: Run | None = None,
+) -> None:
+    """Two syncs of one peer at once (cron and an operator): the second fetches later files
+    (a later snapshot; and a later bundle, ``bundle_too``) and stores them while the first
+    is between reading the files it holds and storing its own. The first then finds the
+    newer files already held: no error (no replay happened), nothing of its own stored, and
+    it reports the files held (``cli``: the first is ``eseal peer sync``, which says so)."""
+    start = int(time.time())
+    held = {"bundle": export_bundle(bj, now=start - 60), "snapshot": export_snapshot(bj, now=start)}
+    monkeypatch.setattr("verifier.online.fetch_bundle", lambda _url: held["bundle"])
+    monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url, **_kw: held["snapshot"])
+    add_peer(node, url, bj.root_key_id.hex(), now=start)
+    (first,) = sync_peers(node, now=start)
+    assert first.ok, first.error
+    # The first sync fetches the bundle and snapshot the peer serves now...
+    older = {"bundle": export_bundle(bj, now=start), "snapshot": export_snapshot(bj, now=start + 1)}
+    newer = {
+        "bundle": export_bundle(bj, now=start + 1) if bundle_too else older["bundle"],
+        "snapshot": export_snapshot(bj, now=start + 2),
+    }
+    served = dict(older)
+    overtaken: list[list[Synced]] = []
+    asked: list[bool] = []
+
+    def fetch_revocations(_url: str, **_kw: object) -> bytes:
+        if not asked:  # ...while another sync stores the peer's later files
+            asked.append(True)
+            served.update(newer)
+            overtaken.append(sync_peers(node, now=start + 2))
+            served.update(older)
+        return served["snapshot"]
+
+    monkeypatch.setattr("verifier.online.fetch_bundle", lambda _url: served["bundle"])
+    monkeypatch.setattr("verifier.online.fetch_revocations", fetch_revocations)
+    if cli is None:
+        (synced,) = sync_peers(node, now=start + 2)
+    else:
+        code, said, err = cli("peer", "sync")
+        assert code == 0, err
+    ((other,),) = overtaken
+    assert (other.ok, other.bundle_stored, other.snapshot_stored) == (True, True, True)
+    assert other.bundle_issued_at == start + bundle_too
+    if cli is None:
+        assert synced.error is None
+        assert (synced.bundle_stored, synced.snapshot_stored) == (False, False)
+        assert synced.superseded
+        assert (synced.bundle_issued_at, synced.snapshot_as_of) == (
+            other.bundle_issued_at,
+            other.snapshot_as_of,
+        )
+    else:
+        signed = utc_time(other.bundle_issued_at or 0)
+        assert (
+            f"110000 ok: another sync stored newer files meanwhile, held (bundle signed {signed}"
+            in said
+        )
+    with node.sql.read_engine.connect() as conn:
+        row = conn.execute(select(PEER_TABLE).where(PEER_TABLE.c.region == "110000")).one()
+    assert (row.bundle, row.snapshot, row.error) == (newer["bundle"], newer["snapshot"], None)
+    # Without another sync storing meanwhile, the same older files are still refused.
+    (replayed,) = sync_peers(node, now=start + 2)
+    assert replayed.error is not None
+    assert "before the one held" in replayed.error
+    assert not replayed.superseded
+
+
+@pytest.mark.parametrize("bundle_too", [False, True], ids=["snapshot", "bundle-and-snapshot"])
+@pytest.mark.parametrize("through_cli", [False, True], ids=["call", "cli"])
+def test_a_sync_overtaken_by_another_reports_the_newer_files_held(
+    pair: Pair, run: Run, monkeypatch: pytest.MonkeyPatch, bundle_too: bool, through_cli: bool
+) -> None:
+    cli = run if through_cli else None
+    _sync_overtaken(pair.cq.node, pair.bj, pair.bj_url, monkeypatch, bundle_too=bundle_too, cli=cli)
+
+
+@pytest.mark.postgres
+def test_a_sync_overtaken_by_another_on_postgres(
+    pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same on PostgreSQL, where the row read in the transaction is locked."""
+    url = postgres_url()
+    if url is None:
+        pytest.skip("ESEAL_TEST_DATABASE_URL is not set")
+    node = postgres_node(tmp_path / "pg", url)
+    try:
+        _sync_overtaken(node, pair.bj, pair.bj_url, monkeypatch, bundle_too=False)
     finally:
         node.close()
