@@ -372,10 +372,13 @@ def witness_checkpoint(
     *,
     now: int,
     evidence: frozenset[Refusal] = FORK_EVIDENCE,
+    made_from: WitnessedLog | None = None,
 ) -> tuple[Cosigned | Refused, WitnessedLog | None]:
     """Decide ``request`` against the checkpoint held of its origin and, when cosigned,
     store the new checkpoint in its place (only if the held one is still there): the
-    decision, and the log as it was decided against (None for an unknown origin)."""
+    decision, and the log as it was decided against (None for an unknown origin). A refusal
+    of a reason in ``evidence`` is kept as evidence; with ``made_from``, the log as read
+    when the request was made (a sync), only if it was decided against that very one."""
     for _ in range(MAX_DECISIONS):
         log = _find_log(node, request.origin)
         if log is None:
@@ -398,7 +401,8 @@ def witness_checkpoint(
             time=now,
         )
         if isinstance(result, Refused):
-            if result.reason in evidence and result.checkpoint is not None:
+            made_here = made_from is None or made_from == log
+            if result.reason in evidence and result.checkpoint is not None and made_here:
                 _keep_evidence(node, log, request, result, now)
             return result, log
         _decided()

@@ -13,10 +13,10 @@ import httpx
 
 from eseal.node import Node
 from eseal.witness import SYNC_EVIDENCE, WitnessedLog, witness_checkpoint, witnessed_log
-from keys.errors import CheckFailed, InvalidInput, shown
+from keys.errors import CheckFailed, ExternalFailure, InvalidInput, shown
 from keys.strictjson import MalformedJson, loads_strict
 from ledger.checkpoint import MAX_NOTE_BYTES, Checkpoint
-from ledger.witness import AddCheckpointRequest, Cosigned, Refused, hash_line
+from ledger.witness import AddCheckpointRequest, Cosigned, Refusal, Refused, hash_line
 from verifier.deadline import client as deadline_client
 from verifier.online import NodeAnswerMalformed, NodeUnreachable, bounded_get
 
@@ -103,26 +103,68 @@ def fetch_consistency(
     return tuple(h for h in hashes if h is not None)
 
 
+#: How many times a sync decides, when the checkpoint held changes while it runs (another
+#: sync, or the log's own request, stored one meanwhile).
+MAX_ROUNDS = 3
+
+
+class HeldKeptChanging(ExternalFailure):
+    """The checkpoint held of the log changed during every round of a sync."""
+
+    code = "held-checkpoint-kept-changing"
+
+
+def _request(
+    client: httpx.Client, base_url: str, log: WitnessedLog, note: str
+) -> AddCheckpointRequest:
+    """The request of ``note`` (served by the log at ``base_url``) from the checkpoint held,
+    ``log``: the consistency proof from its size fetched."""
+    try:
+        served = Checkpoint.of_note(note)
+    except InvalidInput as e:
+        raise NodeAnswerMalformed(
+            f"{base_url}{CHECKPOINT_PATH} is no checkpoint: {e.message}"
+        ) from e
+    proof: tuple[bytes, ...] = ()
+    if 0 < log.size < served.size:
+        proof = fetch_consistency(client, base_url, log.size, served.size)
+    return AddCheckpointRequest(log.size, proof, note)
+
+
 def sync(node: Node, base_url: str, *, now: int, client: httpx.Client | None = None) -> Synced:
-    """Pull the log's checkpoint at ``base_url`` and witness it (see module doc)."""
+    """Pull the log's checkpoint at ``base_url`` and witness it (see module doc).
+
+    Another sync of the log, or its own request, may store a checkpoint while this one runs:
+    a refusal decided against a checkpoint held that is not the one the request was made
+    from, and a rollback of one held that may have been stored after the log's checkpoint
+    was fetched (the first fetch, made to learn the origin), says nothing of the log. Then
+    the checkpoint held is read again, and the log's fetched after it, and decided anew;
+    only a refusal of what the log served after the checkpoint held was read is evidence."""
     base_url = base_url.rstrip("/")
     own = client or deadline_client(base_url, TIMEOUT)
     try:
         note = fetch_checkpoint(own, base_url)
         origin = note.partition("\n")[0]
         log = witnessed_log(node, origin)  # unknown: refused before anything more is asked
-        try:
-            served = Checkpoint.of_note(note)
-        except InvalidInput as e:
-            raise NodeAnswerMalformed(
-                f"{base_url}{CHECKPOINT_PATH} is no checkpoint: {e.message}"
-            ) from e
-        proof: tuple[bytes, ...] = ()
-        if 0 < log.size < served.size:
-            proof = fetch_consistency(own, base_url, log.size, served.size)
+        for round_ in range(MAX_ROUNDS):
+            fetched_after = round_ > 0  # ``note`` fetched after ``log`` was read
+            request = _request(own, base_url, log, note)
+            evidence = SYNC_EVIDENCE if fetched_after else SYNC_EVIDENCE - {Refusal.ROLLBACK}
+            outcome, decided = witness_checkpoint(
+                node, request, now=now, evidence=evidence, made_from=log
+            )
+            if isinstance(outcome, Cosigned):
+                return Synced(log, note, outcome)
+            moved = decided != log
+            if not moved and (fetched_after or outcome.reason is not Refusal.ROLLBACK):
+                return Synced(log, note, outcome)
+            if round_ + 1 < MAX_ROUNDS:
+                log = witnessed_log(node, origin)
+                note = fetch_checkpoint(own, base_url)
     finally:
         if client is None:
             own.close()
-    request = AddCheckpointRequest(log.size, proof, note)
-    outcome, _ = witness_checkpoint(node, request, now=now, evidence=SYNC_EVIDENCE)
-    return Synced(log, note, outcome)
+    raise HeldKeptChanging(
+        f"the checkpoint held of {shown(origin)} changed during each of {MAX_ROUNDS} tries "
+        "(other syncs, or the log's requests, storing one meanwhile): try again later"
+    )

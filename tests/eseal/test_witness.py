@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from eseal import witness as witness_mod
+from eseal import witness_sync
 from eseal.api.app import create_app
 from eseal.backup import check_backup, take_backup
 from eseal.node import ISSUING_MIGRATIONS, Node, init_node
@@ -551,6 +553,62 @@ def test_sync_refuses_a_rollback(pair: Pair, tmp_path: Path) -> None:
     assert witnessed_log(pair.witness, LOG_ORIGIN).size == 7
     assert [e.reason for e in list_evidence(pair.witness)] == ["rollback"]
     old.close()
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "grown"),
+    [("consistency", 0), ("consistency", 4), ("checkpoint", 4)],
+    ids=["same-checkpoint-stored", "larger-stored-after-read", "larger-stored-before-read"],
+)
+def test_a_sync_overtaken_by_another_is_no_rollback(
+    pair: Pair,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    meanwhile: str,
+    grown: int,
+) -> None:
+    """Two syncs of one log at once (cron twice, or the log pushing POST /add-checkpoint
+    meanwhile): while the first is between fetching the log's checkpoint (or its proof) and
+    deciding, the other stores that checkpoint, or a larger one the log signed since. The
+    log did nothing wrong: the first sync must not refuse it (exit 1) nor keep a "rollback"
+    as evidence; it decides again from what is held now, and cosigns the log's checkpoint."""
+    client = _serve(pair.log)
+    assert isinstance(sync(pair.witness, "http://b", now=NOW, client=client).outcome, Cosigned)
+    _append(pair.log, 4, "a")  # the log at size 7; the witness holds 3
+    other: list[Cosigned | Refusal] = []
+    asked: list[bool] = []
+
+    def overtaking(real: Any) -> Any:
+        def fetch(*args: Any) -> Any:
+            answer = real(*args)
+            if not asked:  # the other sync, between this one's fetch and its decision
+                asked.append(True)
+                other.append(_overtake())
+            return answer
+
+        return fetch
+
+    def _overtake() -> Cosigned | Refusal:
+        if grown:
+            _append(pair.log, grown, "b")
+        outcome = sync(pair.witness, "http://b", now=NOW, client=client).outcome
+        return outcome if isinstance(outcome, Cosigned) else outcome.reason
+
+    name = {"checkpoint": "fetch_checkpoint", "consistency": "fetch_consistency"}[meanwhile]
+    real = getattr(witness_sync, name)
+    monkeypatch.setattr(witness_sync, name, overtaking(real))
+    monkeypatch.setattr("eseal.witness_sync.deadline_client", lambda _url, _t: client)
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    data = ["--data", str(pair.witness.data_dir)]
+    code, said, err = run_eseal([*data, "witness", "sync", "http://b"], capsys, monkeypatch)
+    (first,) = other
+    assert isinstance(first, Cosigned)
+    assert code == 0, err
+    assert "REFUSED" not in err
+    assert list_evidence(pair.witness) == []
+    held = witnessed_log(pair.witness, LOG_ORIGIN)
+    assert held.size == 7 + grown == pair.log.log.size()
+    assert f"cosigned {LOG_ORIGIN} at size {held.size}" in said
 
 
 def test_sync_bad_input_exits_2(
