@@ -307,15 +307,20 @@ def ask_one(
                 f"answered {_answer_text(answer)}, which is no cosignature/v1 line of "
                 f"{w.name} on this checkpoint: not stored",
             )
+        same = (_w.c.name == w.name, _w.c.verifier_key == w.verifier_key)
         with node.sql.write_engine.begin() as conn:
             moved = conn.execute(
                 update(_w)
-                .where(_w.c.name == w.name, _w.c.verifier_key == w.verifier_key, _w.c.size <= size)
+                .where(*same, _w.c.size <= size)
                 .values(
                     size=size, root_hash=checkpoint.root_hash, cosignature=line, cosigned_at=now
                 )
             )
-            if moved.rowcount == 1:
+            # A later cosignature stored meanwhile (another ask) leaves the latest row as it
+            # is; this line is kept in the history all the same while the witness is there.
+            there = select(_w.c.name).where(*same).with_for_update()  # no removal meanwhile
+            kept = moved.rowcount == 1 or conn.execute(there).first()
+            if kept:
                 _keep(conn, w.name, size=size, root=checkpoint.root_hash, line=line, now=now)
         return done("cosigned", f"cosigned size {size} (from old size {old})", line)
 

@@ -355,3 +355,35 @@ def test_a_witness_removed_while_it_is_asked_leaves_no_line_on_postgres(
         node.close()
         beijing.close()
         shanghai.close()
+
+
+def test_a_cosignature_stored_after_a_later_one_is_kept_in_the_history(
+    two: Two, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two asks at once (cron runs overlapping): Chongqing cosigns size A for the first,
+    then, for the second (the log grown meanwhile), size B, which the second stores before
+    the first stores A. Chongqing's line on A is still its cosignature of A: kept in the
+    history (its latest row stays at B), so A, which Shanghai cosigned too, stays the
+    checkpoint both cosigned, served with both lines."""
+    real = witness_ask._post
+    overtaken: list[int] = []
+
+    def post(client: httpx.Client, url: str, request: Any) -> tuple[int, str, bytes]:
+        answer = real(client, url, request)
+        if url == WITNESS_URL and not overtaken:  # the second ask, before the first stores
+            overtaken.append(0)
+            _append(two.log, 2)
+            overtaken.append(two.ask_one())
+        return answer
+
+    monkeypatch.setattr(witness_ask, "_post", post)
+    a = two.log.log.size()
+    done = ask(two.log, now=NOW + 3, client_for=two.client)
+    assert [d.outcome for d in done] == ["cosigned", "cosigned"]
+    b = overtaken[-1]
+    assert b > a
+    assert {w.name: w.size for w in list_witnesses(two.log)} == {two.one: b, two.sh: a}
+    assert _history(two.log) == {two.one: [a, b], two.sh: [a]}
+    assert witnessed_size(two.log, b) == a
+    at_a = cosigned_checkpoint(two.log, a)
+    assert two.quorum(at_a, two.one, two.sh) == {two.one, two.sh}
