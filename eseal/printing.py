@@ -135,6 +135,15 @@ def _entry(path: Path) -> Path:
     return path.expanduser().parent.resolve() / path.name
 
 
+def _same_file(output: Path, source: Path) -> bool:
+    """Whether ``output`` is ``source`` under another name: a symbolic link to it (appended
+    to, a link is followed), or a hard link (one file, however it is named)."""
+    try:
+        return os.path.samefile(output.expanduser(), source.expanduser())
+    except OSError:  # not there (an output not written yet), or not to be followed: not it
+        return False
+
+
 def check_outputs(qr: Path | None, *files: Path | None, source: Path | None = None) -> None:
     """A command's output files (a QR file, and others), checked before it signs or records
     anything: none of them the ``source`` it reads (a sealed copy written over the original
@@ -143,11 +152,10 @@ def check_outputs(qr: Path | None, *files: Path | None, source: Path | None = No
     output_path(qr, suffixes=QR_SUFFIXES)
     for path in files:
         output_path(path)
-    read = {_entry(source), source.resolve()} if source is not None else set()
     seen: dict[Path, Path] = {}
     for path in (p for p in (qr, *files) if p is not None):
         entry = _entry(path)
-        if entry in read or path.resolve() in read:  # appended to, a link is followed
+        if source is not None and (entry == _entry(source) or _same_file(path, source)):
             raise InvalidInput(f"{path} is the file the command reads: write it elsewhere")
         if entry in seen:
             raise InvalidInput(f"{seen[entry]} and {path} name the same file: give each its own")

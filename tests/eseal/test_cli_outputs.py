@@ -128,7 +128,7 @@ def test_two_outputs_naming_one_file_are_refused(
     assert _size(made, capsys, monkeypatch) == size
 
 
-@pytest.mark.parametrize("how", ["same-path", "out-by-symlink"])
+@pytest.mark.parametrize("how", ["same-path", "out-by-symlink", "out-by-hard-link"])
 def test_bulk_results_are_never_appended_to_the_csv_they_come_from(
     made: Made,
     tmp_path: Path,
@@ -153,6 +153,9 @@ def test_bulk_results_are_never_appended_to_the_csv_they_come_from(
     if how == "out-by-symlink":
         out = tmp_path / "results.csv"
         out.symlink_to(rows)
+    if how == "out-by-hard-link":  # appended to, it is the CSV: one file under two names
+        out = tmp_path / "results.csv"
+        out.hardlink_to(rows)
     size = _size(made, capsys, monkeypatch)
     code, said, err = run_eseal(
         [
