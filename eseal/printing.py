@@ -3,6 +3,7 @@ the sealed copy of a document (the renderers are in :mod:`eseal.render`)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -117,6 +118,11 @@ def output_path(path: Path | None, *, suffixes: tuple[str, ...] = ()) -> Path | 
     if path is None:
         return None
     path = path.expanduser()
+    try:
+        path.stat()
+    except OSError as e:  # a link loop (ELOOP): no file to write there, nor to resolve
+        if e.errno == errno.ELOOP:
+            raise InvalidInput(f"cannot write {path}: {e.strerror}") from e
     if path.is_dir():
         raise InvalidInput(f"{path} is a directory")
     parent = path.parent

@@ -169,3 +169,33 @@ def test_bulk_results_are_never_appended_to_the_csv_they_come_from(
     assert err == f"error: {out} is the file the command reads: write it elsewhere\n"
     assert rows.read_bytes() == original
     assert _size(made, capsys, monkeypatch) == size
+
+
+@pytest.mark.parametrize("command", ["bulk", "stamp"])
+def test_an_output_that_is_a_symbolic_link_loop_is_refused(
+    made: Made,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    """An output that is a symbolic link naming itself (a loop) crashed the output checks
+    with a traceback (Path.resolve's RuntimeError), exit 1. Refused as the other output
+    paths no file can be written at: exit 2, one line, nothing issued or stamped."""
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    loop = tmp_path / "loop.png"
+    loop.symlink_to(loop.name)
+    document = tmp_path / "通知.txt"
+    document.write_text("关于准予行政许可的通知", encoding="utf-8")
+    request = business_request()
+    rows = tmp_path / "rows.csv"
+    rows.write_text(f"type,holder\n{request.type_code},{request.holder_name}\n", encoding="utf-8")
+    args = {
+        "bulk": ["license", "bulk", "--agency", MARKET, str(rows), "--out", str(loop)],
+        "stamp": ["seal", "stamp", made.seal, str(document), "--qr", str(loop)],
+    }[command]
+    size = _size(made, capsys, monkeypatch)
+    code, out, err = run_eseal(["--data", str(made.data), *args], capsys, monkeypatch)
+    assert (code, out) == (2, ""), err
+    assert err == f"error: cannot write {loop}: Too many levels of symbolic links\n"
+    assert _size(made, capsys, monkeypatch) == size
