@@ -11,10 +11,10 @@ import functools
 import io
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -38,6 +38,8 @@ from keys.strictjson import MalformedJson, loads_strict
 from ledger.store import OutcomeUnknown
 
 if TYPE_CHECKING:
+    import _csv
+
     from eseal.licenses import IssueRequest
     from eseal.node import Node
 
@@ -68,45 +70,51 @@ def _read_csv(path: Path) -> list[CsvRow]:
         raise InvalidInput(
             f"{path} is not UTF-8 text (byte {at} is not): save it as UTF-8 (in Excel: CSV UTF-8)"
         ) from e
-    reader = csv.DictReader(io.StringIO(text, newline=None))  # newlines as read_text's
-    try:
-        return _csv_requests(path, reader)
-    except csv.Error as e:  # a field over the csv module's limit, a NUL, a stray quote
-        # line_num counts the lines read whole: the failing one is the next.
-        raise InvalidInput(f"{path}:{reader.line_num + 1}: not a readable CSV row: {e}") from e
+    reader = csv.reader(io.StringIO(text, newline=None))  # newlines as read_text's
+    return _csv_requests(path, _records(path, reader))
 
 
-def _line_breaks(row: dict[str | None, Any]) -> int:
-    """How many line breaks the values of ``row`` hold (quoted fields that broke over lines;
-    the values past the header's columns too)."""
-    values = [v for value in row.values() for v in (value if isinstance(value, list) else [value])]
-    return sum(v.count("\n") for v in values if isinstance(v, str))
+def _records(path: Path, reader: _csv.Reader) -> Iterator[tuple[int, int, list[str]]]:
+    """The records ``reader`` reads (a blank line as one of no values), each with the first
+    and last lines of the file it is on, counted as the reader reads them (not from the line
+    breaks its values hold: a quote left open holds the one that ends the file too). One
+    that cannot be read is refused, named by the line it begins on."""
+    while True:
+        first = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:  # a field over the csv module's limit
+            raise InvalidInput(f"{path}:{first}: not a readable CSV row: {e}") from e
+        yield first, reader.line_num, values
 
 
-def _csv_requests(path: Path, reader: csv.DictReader[str]) -> list[CsvRow]:
+def _csv_requests(path: Path, records: Iterator[tuple[int, int, list[str]]]) -> list[CsvRow]:
     from eseal.licenses import IssueRequest, end_of_day
 
-    if not reader.fieldnames or not {"type", "holder"} <= set(reader.fieldnames):
+    columns = next(records, (1, 1, []))[2]  # line 1, even blank: the header is there or not
+    if not columns or not {"type", "holder"} <= set(columns):
         raise InvalidInput("the CSV needs a header with at least the columns type and holder")
-    if (name := first_repeated(list(reader.fieldnames))) is not None:
+    if (name := first_repeated(columns)) is not None:
         raise InvalidInput(f"{path}:1: the column {name!r} is given more than once")
     fixed = {"type", "holder", "holder_id", "valid_until"}
-    _refuse_unknown_columns(path, reader.fieldnames, fixed)
+    _refuse_unknown_columns(path, columns, fixed)
     out = []
     errors: list[tuple[int, str]] = []
-    for row in reader:
-        # The reader has read the row's last line; it began as many lines up as it breaks.
-        last = reader.line_num
-        line = last - _line_breaks(row)
-        if None in row:
+    for line, last, values in records:
+        if not values:  # a blank line
+            continue
+        if len(values) > len(columns):
             errors.append((line, "more values than header columns"))
             continue
+        row = dict.fromkeys(columns, "") | dict(zip(columns, values, strict=False))  # as if empty
         try:
             request = IssueRequest(
                 row["type"],
                 row["holder"],
                 row.get("holder_id") or None,
-                {k: v for k, v in row.items() if k not in fixed and v not in (None, "")},
+                {k: v for k, v in row.items() if k not in fixed and v},
                 end_of_day(row.get("valid_until") or None, "valid_until"),
             )
             out.append(CsvRow(request, line, last))

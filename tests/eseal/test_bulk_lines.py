@@ -133,3 +133,46 @@ def test_a_run_stopped_midway_names_the_lines_issued_and_the_lines_not(
     )
     assert notes == [[2, 4], [5, 8]]  # the batches noted before they were recorded
     assert _size(data) == before + 4
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", ""])
+def test_a_quote_left_open_is_named_by_the_line_it_opens_on(
+    data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    end: str,
+) -> None:
+    """A quote opened and never closed (a stray '"' before a field) runs the field to the
+    end of the file, the last line's break with it: the row was named by the line above
+    the one it opens on (a blank line here) when the file ends in a line break."""
+    lines = list(LINES)
+    lines[3] = _row("乙公司", address='"重庆市渝中区')  # line 4: the rest is its address
+    rows = tmp_path / "rows.csv"
+    rows.write_bytes(((end or "\n").join(lines) + end).encode())
+    before = _size(data)
+    code, err = _bulk(data, rows, tmp_path / "out.csv", capsys, monkeypatch)
+    assert code == 2, err
+    assert err.startswith(f"error: {rows}:4: "), err
+    assert _size(data) == before
+
+
+def test_a_row_that_cannot_be_read_is_named_by_the_line_it_begins_on(
+    data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A row the csv module cannot read (a quoted field over its limit, broken over many
+    lines) was named as the line after the last row read and a blank line: line 7 here."""
+    lines = list(LINES)
+    lines[7] = _row("丁公司", address='"' + "重庆市渝中区\n" * 30_000 + '"')  # from line 8
+    rows = tmp_path / "rows.csv"
+    rows.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = _size(data)
+    code, err = _bulk(data, rows, tmp_path / "out.csv", capsys, monkeypatch)
+    assert code == 2, err
+    assert (
+        err == f"error: {rows}:8: not a readable CSV row: field larger than field limit (131072)\n"
+    )
+    assert _size(data) == before
