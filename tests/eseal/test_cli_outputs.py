@@ -77,11 +77,12 @@ def test_seal_stamp_never_writes_over_the_document_it_seals(
     real.write_bytes(original)
     document, output = {
         "same-path": (real, real),
-        "spelled-otherwise": (real, tmp_path / "." / "notice.png"),
+        "spelled-otherwise": (real, Path("notice.png")),  # relative, in tmp_path
         "document-by-symlink": (tmp_path / "link.png", real),
     }[how]
     if how == "document-by-symlink":
         document.symlink_to(real)
+    monkeypatch.chdir(tmp_path)
     size = _size(made, capsys, monkeypatch)
     code, out, err = run_eseal(
         ["--data", str(made.data), "seal", "stamp", made.seal, str(document), option, str(output)],
@@ -119,7 +120,8 @@ def test_two_outputs_naming_one_file_are_refused(
         "issue": [*issuing, "--qr", str(out_file)],
         "stamp": ["seal", "stamp", made.seal, str(document), "--qr", str(out_file)],
     }[command]
-    second = ["--pdf", str(tmp_path / "." / "x.png")]
+    monkeypatch.chdir(tmp_path)
+    second = ["--pdf", "x.png"]  # the same file, spelled relative to the directory it is in
     size = _size(made, capsys, monkeypatch)
     code, out, err = run_eseal(["--data", str(made.data), *args, *second], capsys, monkeypatch)
     assert (code, out) == (2, ""), err
