@@ -20,6 +20,7 @@ import zxingcpp
 from PIL import Image, JpegImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from keys.errors import InvalidInput
+from verifier.document import PREFIXES
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
@@ -82,32 +83,62 @@ class NoQrCode(InvalidInput):
     http_status = 422
 
 
+class SeveralQrCodes(InvalidInput):
+    """The image shows the QR codes of more than one document (licenses or seal stamps):
+    which one was meant cannot be told, and a verdict on either could be taken for the
+    other's."""
+
+    code = "several-qr-codes"
+    http_status = 422
+
+
 def read_qr(data: bytes) -> str:
-    """The text of the first QR code in the image ``data``.
+    """The text of the document's QR code in the image ``data``: the one whose text is a
+    license's or a seal stamp's (:data:`verifier.document.PREFIXES`) where the image shows
+    other QR codes too (a web link, a payment code beside it), else the first QR code
+    (the verifier says it is no document of ours). The same code shown twice is one;
+    :class:`SeveralQrCodes` for the codes of two documents.
 
     A fast pass first: the image reduced (see :data:`WORK_SIDE`), grayscale, one straight
-    scan; then, only if that finds nothing, the full-size image with zxing's rotation,
-    downscaling and inversion tries.
+    scan; then, only if that finds no document's code, the full-size image with zxing's
+    rotation, downscaling and inversion tries.
     """
     small, reduced = decode(data, fast=True)
     try:
-        found = zxingcpp.read_barcodes(
-            _pixels(small),
-            formats=_QR_ONLY,
-            try_rotate=False,
-            try_downscale=False,
-            try_invert=False,
+        found = _texts(
+            zxingcpp.read_barcodes(
+                _pixels(small),
+                formats=_QR_ONLY,
+                try_rotate=False,
+                try_downscale=False,
+                try_invert=False,
+            )
         )
-        if not found:
+        if not any(map(_is_document, found)):
             full = decode(data, fast=False)[0] if reduced else small
-            found = zxingcpp.read_barcodes(_pixels(full), formats=_QR_ONLY)
+            found += _texts(zxingcpp.read_barcodes(_pixels(full), formats=_QR_ONLY))
     except MemoryError as e:  # zxing's own buffers, past a worker's memory bound
         raise ImageTooLarge(NO_MEMORY_MESSAGE) from e
     except ValueError as e:  # zxing refuses the image itself (its size or layout)
         raise ImageUnreadable(f"the image cannot be scanned: {e}") from e
     if not found:
         raise NoQrCode("no QR code found in the image")
-    return str(found[0].text)
+    documents = list(dict.fromkeys(filter(_is_document, found)))
+    if len(documents) > 1:
+        raise SeveralQrCodes(
+            f"the image shows the QR codes of {len(documents)} documents (licenses or seal "
+            "stamps): send an image of one"
+        )
+    return documents[0] if documents else found[0]
+
+
+def _texts(results: list[zxingcpp.Barcode]) -> list[str]:
+    return [str(r.text) for r in results]
+
+
+def _is_document(text: str) -> bool:
+    """Whether ``text`` is a license's or a seal stamp's QR text by its prefix."""
+    return text.startswith(tuple(PREFIXES))
 
 
 _QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)

@@ -43,6 +43,7 @@ from verifier.scan import (
     ImageTooLarge,
     ImageUnreadable,
     NoQrCode,
+    SeveralQrCodes,
     check_size,
     read_qr,
 )
@@ -69,7 +70,7 @@ MIN_SCAN_MEMORY: Final = 32 * 2**20
 
 #: The errors a worker sends back by name (everything :func:`verifier.scan.read_qr` raises).
 _ERRORS: Final[dict[str, type[InvalidInput]]] = {
-    cls.__name__: cls for cls in (ImageTooLarge, ImageUnreadable, NoQrCode)
+    cls.__name__: cls for cls in (ImageTooLarge, ImageUnreadable, NoQrCode, SeveralQrCodes)
 }
 
 

@@ -61,6 +61,7 @@
       camera_unreachable: "无法连接核验服务，正在重试…请检查网络连接。",
       camera_slow: "核验服务响应较慢，正在重试…",
       camera_holder: "证件号码未填完（18 位）：填完后继续识别",
+      camera_several: "画面中有多个证照码：请只对准其中一个",
       choose_image: "选择图片",
       choose_file: "选择文件",
       no_file: "未选择文件",
@@ -240,6 +241,8 @@
       footer: "核验在本地区节点完成：签名、签发机关授权、有效期与撤销状态；电子证照另核验账本收录。",
       err_no_qr: "未找到二维码",
       err_no_qr_note: "图片中没有可识别的二维码。请让二维码完整、清晰地出现在图片中，再试一次。",
+      err_several_qr: "图片中有多个证照码",
+      err_several_qr_note: "图片中有不止一份电子证照或电子印章的二维码，无法确定要核验哪一份。请只拍摄或截取其中一个二维码，再试一次。",
       err_too_large: "文件太大",
       err_too_large_image: "图片不能超过 10 MB。",
       err_too_many_pixels_title: "图片尺寸过大",
@@ -302,6 +305,7 @@
       camera_unreachable: "Cannot reach the verification service; retrying… Check the network connection.",
       camera_slow: "The verification service is slow to answer; retrying…",
       camera_holder: "The ID number is not complete (18 characters): scanning resumes once it is",
+      camera_several: "More than one code in view: aim at just one of them",
       choose_image: "Choose image",
       choose_file: "Choose file",
       no_file: "No file chosen",
@@ -474,6 +478,8 @@
       footer: "Checked by this region's node: signature, issuer's authority, validity and revocation status; for e-licenses also ledger inclusion.",
       err_no_qr: "No QR code found",
       err_no_qr_note: "No readable QR code in the image. Make sure the whole code is sharp and visible, then try again.",
+      err_several_qr: "More than one code in the image",
+      err_several_qr_note: "The image shows the QR codes of more than one e-license or e-seal stamp, so which one to check cannot be told. Photograph or crop just one of them and try again.",
       err_too_large: "File too large",
       err_too_large_image: "An image must be at most 10 MB.",
       err_too_many_pixels_title: "Image too large",
@@ -1369,6 +1375,7 @@
   const REQUEST_PROBLEM = ["err_request", "err_request_note"];
   const PROBLEMS = {
     "image-too-complex": ["err_too_complex", "err_too_complex_note"],
+    "several-qr-codes": ["err_several_qr", "err_several_qr_note"],
     "image-unreadable": ["err_unreadable", "err_unreadable_note"],
     "scanner-busy": ["err_busy", "err_busy_note"],
     "matcher-busy": ["err_busy", "err_match_busy_note"],
@@ -1708,8 +1715,10 @@
         show(problemView(response.status, body));
         return;
       }
+      // Two documents' codes in view: keep looking, once one of them is aimed at.
+      if (type.endsWith("/several-qr-codes")) showCameraMessage("camera_several");
       // No QR code in this frame (or an unreadable frame): keep looking.
-      if (response.status === 422 || response.status === 400) showCameraMessage("camera_looking");
+      else if (response.status === 422 || response.status === 400) showCameraMessage("camera_looking");
       else showCameraMessage("camera_retrying");
     } catch {
       // The node did not answer in time, or could not be reached: said as such, since

@@ -1682,6 +1682,44 @@ def test_image_without_a_qr_code_says_so(opened: Opened, site: Site) -> None:
     _shot(page, "no-qr")
 
 
+def _sheet(tmp_path: Path, name: str, pngs: list[bytes]) -> Path:
+    """The QR codes ``pngs`` one above another on a sheet, as a PNG file."""
+    codes = [Image.open(io.BytesIO(png)).convert("L") for png in pngs]
+    side = max(c.width for c in codes)
+    sheet = Image.new("L", (side, side * len(codes)), 255)
+    for i, code in enumerate(codes):
+        sheet.paste(code, (0, side * i))
+    path = tmp_path / name
+    sheet.save(path, format="PNG")
+    return path
+
+
+def test_an_image_with_another_qr_code_or_two_documents_codes(
+    opened: Opened, site: Site, tmp_path: Path
+) -> None:
+    """A web link's QR code printed above the license's: the license is checked (the page
+    said the image held no license's code). Two licenses' codes in one photo: the page says
+    so and asks for one, in Chinese and English (one of them was checked, unsaid)."""
+    page = opened.page
+    link = qr_png("HTTPS://WWW.GSXT.GOV.CN/CORP/915000001234567890", scale=8)
+    valid = (site.files / "valid.png").read_bytes()
+    _upload(page, _sheet(tmp_path, "link.png", [link, valid]))
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "green")
+    expect(page.locator("#doc-fields")).to_contain_text("重庆山城小面餐饮有限公司")
+    revoked = (site.files / "revoked.png").read_bytes()
+    page.locator("#image-file").set_input_files(str(_sheet(tmp_path, "two.png", [valid, revoked])))
+    expect(page.locator("#banner-code")).to_have_text("several-qr-codes")
+    expect(page.locator("#banner-title")).to_have_text("图片中有多个证照码")
+    expect(banner).to_contain_text("请只拍摄或截取其中一个二维码")
+    expect(banner).to_have_attribute("data-state", "notice")
+    expect(page.locator("#details")).to_be_hidden()
+    page.locator("#lang").click()
+    expect(page.locator("#banner-title")).to_have_text("More than one code in the image")
+    expect(banner).to_contain_text("crop just one of them")
+    opened.errors.clear()  # the browser's own log of the 422
+
+
 def test_camera_scan_and_a_phone(browser: Browser, site: Site) -> None:
     o = Opened(browser, site, PHONE)
     try:

@@ -20,7 +20,15 @@ from PIL import Image, ImageFilter, JpegImagePlugin, TiffImagePlugin
 
 from eseal.render import qr_png
 from verifier import scan
-from verifier.scan import ImageTooLarge, ImageUnreadable, NoQrCode, decode, read_qr, reduction
+from verifier.scan import (
+    ImageTooLarge,
+    ImageUnreadable,
+    NoQrCode,
+    SeveralQrCodes,
+    decode,
+    read_qr,
+    reduction,
+)
 from verifier.scan_pool import SCAN_MEMORY
 
 # About as long as a license's QR text (a dense symbol, version 18 or so).
@@ -146,6 +154,45 @@ def test_no_qr_code() -> None:
     ):
         with pytest.raises(NoQrCode):
             read_qr(data)
+
+
+#: A web link's QR code, as printed beside a license's (a public registry's page, say).
+LINK = "HTTPS://WWW.GSXT.GOV.CN/CORP/915000001234567890"
+#: Another license's QR text, as long as TEXT.
+OTHER = "EL1:" + base64.b32encode(hashlib.sha512(b"other").digest() * 7).decode()[:600]
+
+
+def _side_by_side(texts: list[str], *, scale: int = 5, vertical: bool = True) -> bytes:
+    """The QR codes of ``texts`` on one sheet, the first on top (or leftmost): a PNG."""
+    codes = [Image.open(io.BytesIO(qr_png(t, scale=scale))).convert("L") for t in texts]
+    side = max(c.width for c in codes)
+    long = side * len(codes)
+    sheet = Image.new("L", (side, long) if vertical else (long, side), 255)
+    for i, code in enumerate(codes):
+        sheet.paste(code, (0, side * i) if vertical else (side * i, 0))
+    return _bytes(sheet, "PNG")
+
+
+@pytest.mark.parametrize("vertical", [True, False])
+def test_a_documents_qr_code_is_read_beside_a_web_links(vertical: bool) -> None:
+    """A web link's QR code above (or left of) the license's: the license's is read, where
+    the first found was taken, and the page said the image held no license's code."""
+    for texts in ([LINK, TEXT], [TEXT, LINK]):
+        assert read_qr(_side_by_side(texts, vertical=vertical)) == TEXT, texts
+
+
+def test_a_web_links_qr_code_alone_is_read_for_the_verifier_to_say_it_is_not_ours() -> None:
+    assert read_qr(_side_by_side([LINK])) == LINK
+    assert read_qr(_side_by_side([LINK, "HTTPS://PAY.EXAMPLE/123"])) == LINK
+
+
+def test_the_qr_codes_of_two_documents_are_refused_not_one_taken_for_both() -> None:
+    """Two licenses in one photo: which was meant cannot be told (the verdict on the first
+    found was shown, and could be taken for the other's). The same code twice is one."""
+    for texts in ([TEXT, OTHER], [OTHER, LINK, TEXT]):
+        with pytest.raises(SeveralQrCodes, match="2 documents"):
+            read_qr(_side_by_side(texts))
+    assert read_qr(_side_by_side([TEXT, TEXT])) == TEXT
 
 
 def _png_header(width: int, height: int) -> bytes:

@@ -74,6 +74,7 @@ from verifier.scan import (
     ImageTooLarge,
     ImageUnreadable,
     NoQrCode,
+    SeveralQrCodes,
 )
 from verifier.scan_pool import SCAN_MEMORY, SCAN_SECONDS, ImageTooComplex, scan_image
 from verifier.trust import TrustStore
@@ -269,6 +270,11 @@ _VERIFY_PROBLEMS: tuple[Cause, ...] = (
     ),
     (DocumentTooLarge, f"a stamped file over {MAX_DOCUMENT // 2**20} MiB"),
     (NoQrCode, "none found in the image"),
+    (
+        SeveralQrCodes,
+        "the image shows the QR codes of two documents or more (licenses or seal stamps; "
+        "another QR code beside one, a web link say, is left aside)",
+    ),
     (ImageTooComplex, f"the QR reader gave up on the image after {SCAN_SECONDS:g} s"),
     SCANNER_BUSY,
     (
