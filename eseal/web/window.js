@@ -1472,12 +1472,18 @@
     else show(problemView(response.status, body, !(init.body instanceof FormData)));
   }
 
-  // What scanners and input methods do to a code, undone: line breaks, full-width
+  // What scanners, input methods and copying do to a code, undone: line breaks, full-width
   // characters (a scanner typing through a Chinese input method: "EL1："), lower case (Caps
-  // Lock on). Base45 has no lower-case letters and no line breaks, and never ends in a space,
-  // so a genuine code is never changed by this.
+  // Lock on), invisible format characters (a zero-width space where a web page or a chat
+  // let the long code wrap, a byte order mark, a soft hyphen). Base45 has no lower-case
+  // letters, no line breaks and nothing but ASCII, and never ends in a space, so a genuine
+  // code is never changed by this.
   function normaliseCode(raw) {
-    return raw.normalize("NFKC").replace(/[\r\n\t\v\f]+/g, "").trim().toUpperCase();
+    return raw
+      .normalize("NFKC")
+      .replace(/[\r\n\t\v\f]+|\p{Cf}+/gu, "")
+      .trim()
+      .toUpperCase();
   }
 
   function verifyText() {
