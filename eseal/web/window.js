@@ -1536,7 +1536,9 @@
     // which must win over this one whichever shrink finishes first.
     const id = ++requestSeq;
     show({ type: "busy" });
-    shrink(image).then((small) => {
+    // A photo the browser fails to shrink (no canvas to be had, short of memory) goes as it
+    // is: a failure here must not leave the page at 正在核验… with nothing sent.
+    shrink(image).catch(() => null).then((small) => {
       if (id !== requestSeq) return; // another check was started meanwhile
       // What a later file comparison sends again: the image as sent, and its fallback.
       state.lastSource = small

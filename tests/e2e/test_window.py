@@ -935,6 +935,26 @@ def test_a_phone_screenshot_is_shrunk_too(
     assert [size for _, size in received] == [(720, 1600)]
 
 
+def test_a_photo_the_page_fails_to_shrink_is_sent_as_it_is(
+    browser: Browser, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A browser that cannot draw the photo to shrink it (no 2-D canvas to be had, short
+    of memory): the photo goes as it is, where the page stayed at 正在核验… for good."""
+    received = _record_server_images(monkeypatch)
+    o = Opened(
+        browser,
+        site,
+        DESKTOP,
+        script="HTMLCanvasElement.prototype.getContext = function () { return null; };",
+    )
+    try:
+        _upload(o.page, site.files / "phone-photo.jpg")
+        expect(o.page.locator("#banner")).to_have_attribute("data-state", "green")
+        assert [size for _, size in received] == [(4000, 3000)]
+    finally:
+        o.close()
+
+
 def test_stamp_shows_the_seal_and_compares_the_file(opened: Opened, site: Site) -> None:
     page = opened.page
     with page.expect_response(lambda r: "/v1/seals/" in r.url) as seal_image:
