@@ -221,6 +221,22 @@ def _why_older(held: bytes, snapshot: RevocationSnapshot, bundle: TrustBundle, p
     )
 
 
+def _older_snapshot(
+    url: str,
+    held: tuple[bytes, int],
+    snapshot: RevocationSnapshot,
+    bundle: TrustBundle,
+    peer: Peer,
+) -> PeerFileRefused:
+    """The refusal of the ``snapshot`` of ``url``, as of a time before the one ``held``
+    (the file and its time), and why (:func:`_why_older`)."""
+    file, as_of = held
+    return PeerFileRefused(
+        f"the snapshot of {url} is as of {utc_time(snapshot.as_of)}, before the one held "
+        f"({utc_time(as_of)}): refused (" + _why_older(file, snapshot, bundle, peer) + ")"
+    )
+
+
 def read_policy(data: bytes, source: str, bundle: TrustBundle) -> str:
     """The witness policy file ``data`` (named ``source`` in refusals) as stored with a
     peer: parsed strictly, and naming a quorum for the log key of the peer's ``bundle``."""
@@ -372,21 +388,92 @@ class Synced:
         }
 
 
-def _held_files(node: Node, peer: Peer) -> tuple[bytes | None, bytes | None]:
-    """The bundle and snapshot stored for ``peer`` when its sync starts (None for none): the
-    snapshot is named to the peer when it is asked; both tell, when the sync stores, whether
-    another sync stored files meanwhile."""
+@dataclass(frozen=True)
+class _Held:
+    """The files stored for a peer when its sync starts (None for none): what its answers
+    must not be older than, and whether another sync stored files meanwhile."""
+
+    bundle: bytes | None = None
+    bundle_issued_at: int | None = None
+    snapshot: bytes | None = None
+    snapshot_as_of: int | None = None
+
+    def replayed_bundle(self, data: bytes, bundle: TrustBundle) -> bool:
+        """Whether ``bundle`` (``data``) is older than the one held, or another of its
+        second: a replay, whatever another sync stored since."""
+        if self.bundle_issued_at is None:
+            return False
+        return bundle.issued_at < self.bundle_issued_at or (
+            bundle.issued_at == self.bundle_issued_at and data != self.bundle
+        )
+
+    def snapshot_after(self, snapshot: RevocationSnapshot) -> tuple[bytes, int] | None:
+        """The snapshot held and its time, if ``snapshot`` is as of a time before it: a
+        replay, whatever another sync stored since; else None."""
+        if self.snapshot is None or self.snapshot_as_of is None:
+            return None
+        if snapshot.as_of >= self.snapshot_as_of:
+            return None
+        return self.snapshot, self.snapshot_as_of
+
+
+def _held_files(node: Node, peer: Peer) -> _Held:
+    """The files stored for ``peer`` when its sync starts: the snapshot is named to the peer
+    when it is asked; the files tell, when the sync stores, whether another sync stored
+    files meanwhile, and whether an answer is older than what was held before it was
+    asked (a replay, refused even where another sync stored newer files since)."""
     where = [PEER_TABLE.c.region == peer.region, PEER_TABLE.c.root_key_id == peer.root_key_id]
     with node.sql.read_engine.connect() as conn:
-        row = conn.execute(select(PEER_TABLE.c.bundle, PEER_TABLE.c.snapshot).where(*where)).first()
+        row = conn.execute(
+            select(PEER_TABLE.c.bundle, PEER_TABLE.c.bundle_issued_at, PEER_TABLE.c.snapshot)
+            .add_columns(PEER_TABLE.c.snapshot_as_of)
+            .where(*where)
+        ).first()
     if row is None:
-        return None, None
-    return bytes(row.bundle), None if row.snapshot is None else bytes(row.snapshot)
+        return _Held()
+    snapshot = None if row.snapshot is None else bytes(row.snapshot)
+    return _Held(bytes(row.bundle), row.bundle_issued_at, snapshot, row.snapshot_as_of)
+
+
+def _bundle_overtaken(
+    url: str,
+    row: Any,
+    *,
+    start: _Held,
+    data: bytes,
+    bundle: TrustBundle,
+    snapshot: RevocationSnapshot,
+    peer: Peer,
+) -> bool:
+    """Whether the ``bundle`` of ``url`` (``data``, another than the one held, ``row``) was
+    overtaken by one another sync stored since this one read ``start``: then it is dropped
+    and the ``snapshot`` checked under it too (unless older than the one held at
+    ``start``: a replay, refused). False when it is newer than the one held; refused when
+    older than it, or signed in its second, and not overtaken so."""
+    if bundle.issued_at > row.bundle_issued_at:
+        return False
+    if bytes(row.bundle) != start.bundle and not start.replayed_bundle(data, bundle):
+        if (held_then := start.snapshot_after(snapshot)) is not None:
+            raise _older_snapshot(url, held_then, snapshot, bundle, peer)
+        return True
+    if bundle.issued_at < row.bundle_issued_at:
+        raise PeerFileRefused(
+            f"the bundle of {url} was signed at {utc_time(bundle.issued_at)}, before the one "
+            f"held ({utc_time(row.bundle_issued_at)}): refused (a node whose clock went back, "
+            "or an old bundle replayed)"
+        )
+    # Of two bundles signed in one second, the one held stays: a replay (over plain HTTP)
+    # must not bring back the other; the peer's next bundle is newer.
+    raise PeerFileRefused(
+        f"the bundle of {url} differs from the one held but was signed in the same second "
+        f"({utc_time(bundle.issued_at)}): refused until a newer one"
+    )
 
 
 def _sync_one(node: Node, peer: Peer, *, now: int) -> Synced:
     base, region, root = peer.url, peer.region, bytes.fromhex(peer.root_key_id)
-    held_bundle, held = _held_files(node, peer)  # before anything is fetched
+    start = _held_files(node, peer)  # before anything is fetched
+    held = start.snapshot
     data = online.fetch_bundle(base)
     bundle = _checked_bundle(base, data, region, root)
     # On a 304, ``raw`` is the snapshot held, checked as if answered anew (under the bundle
@@ -414,39 +501,26 @@ def _sync_one(node: Node, peer: Peer, *, now: int) -> Synced:
         where = PEER_TABLE.c.region == region
         # A file another sync of the peer stored after this one read the files held was
         # checked as this sync's are: one of this sync's not newer than it is no replay (as
-        # it would be were that file held before), and is dropped, not refused.
+        # it would be were that file held before), and is dropped, not refused; unless it
+        # is older than the one held before this sync asked: that is a replay all the same.
         bundle_new = bytes(row.bundle) != data
-        if bundle_new and bundle.issued_at <= row.bundle_issued_at:
-            if bytes(row.bundle) != held_bundle:  # the snapshot, checked under it, goes too
-                conn.execute(update(PEER_TABLE).where(where).values(**values))
-                return Synced(
-                    region,
-                    base,
-                    bundle_issued_at=row.bundle_issued_at,
-                    snapshot_as_of=row.snapshot_as_of,
-                    superseded=True,
-                )
-            if bundle.issued_at < row.bundle_issued_at:
-                raise PeerFileRefused(
-                    f"the bundle of {base} was signed at {utc_time(bundle.issued_at)}, before "
-                    f"the one held ({utc_time(row.bundle_issued_at)}): refused (a node whose "
-                    "clock went back, or an old bundle replayed)"
-                )
-            # Of two bundles signed in one second, the one held stays: a replay (over plain
-            # HTTP) must not bring back the other; the peer's next bundle is newer.
-            raise PeerFileRefused(
-                f"the bundle of {base} differs from the one held but was signed in the same "
-                f"second ({utc_time(bundle.issued_at)}): refused until a newer one"
+        if bundle_new and _bundle_overtaken(
+            base, row, start=start, data=data, bundle=bundle, snapshot=snapshot, peer=peer
+        ):
+            conn.execute(update(PEER_TABLE).where(where).values(**values))
+            return Synced(
+                region,
+                base,
+                bundle_issued_at=row.bundle_issued_at,
+                snapshot_as_of=row.snapshot_as_of,
+                superseded=True,
             )
         held_now = None if row.snapshot is None else bytes(row.snapshot)
         superseded = False
         if row.snapshot_as_of is not None and snapshot.as_of < row.snapshot_as_of:
-            if held_now == held:
-                raise PeerFileRefused(
-                    f"the snapshot of {base} is as of {utc_time(snapshot.as_of)}, before the "
-                    f"one held ({utc_time(row.snapshot_as_of)}): refused ("
-                    + _why_older(bytes(row.snapshot), snapshot, bundle, peer)
-                    + ")"
+            if held_now == held or start.snapshot_after(snapshot) is not None:
+                raise _older_snapshot(
+                    base, (bytes(row.snapshot), row.snapshot_as_of), snapshot, bundle, peer
                 )
             superseded = True  # stored by another sync meanwhile
         snapshot_new = not superseded and held_now != raw

@@ -731,3 +731,52 @@ def test_a_sync_overtaken_by_another_on_postgres(
         _sync_overtaken(node, pair.bj, pair.bj_url, monkeypatch, bundle_too=False)
     finally:
         node.close()
+
+
+@pytest.mark.parametrize("replayed", ["snapshot", "bundle"])
+def test_a_replay_is_refused_though_another_sync_stored_meanwhile(
+    pair: Pair, run: Run, monkeypatch: pytest.MonkeyPatch, replayed: str
+) -> None:
+    """A sync is answered a file older than the one held when it started (an old file
+    replayed over plain HTTP), while another sync of the peer stores the peer's later
+    files: the row changed meanwhile, but the file is older than what this sync held
+    before it asked, so it is a replay all the same, refused and recorded on the peer, not
+    dropped as overtaken."""
+    node, bj, start = pair.cq.node, pair.bj, int(time.time())
+    held = {"bundle": export_bundle(bj, now=start - 60), "snapshot": export_snapshot(bj, now=start)}
+    monkeypatch.setattr("verifier.online.fetch_bundle", lambda _url: held["bundle"])
+    monkeypatch.setattr("verifier.online.fetch_revocations", lambda _url, **_kw: held["snapshot"])
+    add_peer(node, pair.bj_url, bj.root_key_id.hex(), now=start)
+    (first,) = sync_peers(node, now=start)
+    assert first.ok, first.error
+    old = {
+        "bundle": export_bundle(bj, now=start - 120) if replayed == "bundle" else held["bundle"],
+        "snapshot": export_snapshot(bj, now=start - 30 if replayed == "snapshot" else start + 1),
+    }
+    newer = {
+        "bundle": export_bundle(bj, now=start + 1),
+        "snapshot": export_snapshot(bj, now=start + 2),
+    }
+    served = dict(old)
+    overtaken: list[list[Synced]] = []
+    asked: list[bool] = []
+
+    def fetch_revocations(_url: str, **_kw: object) -> bytes:
+        if not asked:  # another sync stores the peer's later files meanwhile
+            asked.append(True)
+            served.update(newer)
+            overtaken.append(sync_peers(node, now=start + 2))
+            served.update(old)
+        return served["snapshot"]
+
+    monkeypatch.setattr("verifier.online.fetch_bundle", lambda _url: served["bundle"])
+    monkeypatch.setattr("verifier.online.fetch_revocations", fetch_revocations)
+    (synced,) = sync_peers(node, now=start + 2)
+    ((other,),) = overtaken
+    assert other.ok, other.error
+    assert synced.error is not None
+    assert "before the one held" in synced.error
+    assert not synced.superseded
+    row = _row(pair)
+    assert (row["bundle"], row["snapshot"]) == (newer["bundle"], newer["snapshot"])
+    assert row["error"] == synced.error
