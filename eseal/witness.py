@@ -208,6 +208,13 @@ class WitnessedLog:
     added_at: int
     updated_at: int
 
+    def holds_as(self, other: WitnessedLog) -> bool:
+        """Whether ``other`` holds the same checkpoint of the same log under the same key
+        (its note's cosignature lines, and when it was stored, aside): a decision against
+        one is the decision against the other."""
+        mine = (self.origin, self.verifier_key, self.size, self.root_hash)
+        return mine == (other.origin, other.verifier_key, other.size, other.root_hash)
+
     @property
     def held(self) -> Checkpoint | None:
         """The checkpoint held (None before the first: as a tree of size 0)."""
@@ -361,6 +368,28 @@ def _keep_evidence(
         return
 
 
+def refused_against(
+    refused: Refused, decided: WitnessedLog | None, made_from: WitnessedLog | None
+) -> WitnessedLog | None:
+    """The checkpoint held that ``refused`` (decided against ``decided``, of a request made
+    from ``made_from``: None for a request that names its own old size) shows the log's
+    note at odds with, or None where it shows nothing of the log (the checkpoint held moved
+    since the request was made). A fork of the checkpoint decided against is one whenever
+    it was stored (both notes bear the log's signature); a note smaller than the one held
+    when the request was made rolls that one back, however far the checkpoint held has
+    moved since; any refusal holds against a checkpoint held that did not move (its
+    cosignature lines aside)."""
+    if decided is None:
+        return None
+    if made_from is None or refused.reason is Refusal.FORK or decided.holds_as(made_from):
+        return decided
+    smaller = refused.checkpoint is not None and refused.checkpoint.size < made_from.size
+    same_log = (decided.origin, decided.verifier_key) == (made_from.origin, made_from.verifier_key)
+    if refused.reason is Refusal.ROLLBACK and smaller and same_log:
+        return made_from
+    return None
+
+
 #: Called between a decision and the write of what it decided (tests make two requests
 #: meet there).
 _decided: Callable[[], None] = lambda: None  # noqa: E731
@@ -378,7 +407,8 @@ def witness_checkpoint(
     store the new checkpoint in its place (only if the held one is still there): the
     decision, and the log as it was decided against (None for an unknown origin). A refusal
     of a reason in ``evidence`` is kept as evidence; with ``made_from``, the log as read
-    when the request was made (a sync), only if it was decided against that very one."""
+    when the request was made (a sync), only where it shows the log's note at odds with a
+    checkpoint held (:func:`refused_against`), kept beside that one."""
     for _ in range(MAX_DECISIONS):
         log = _find_log(node, request.origin)
         if log is None:
@@ -401,9 +431,9 @@ def witness_checkpoint(
             time=now,
         )
         if isinstance(result, Refused):
-            made_here = made_from is None or made_from == log
-            if result.reason in evidence and result.checkpoint is not None and made_here:
-                _keep_evidence(node, log, request, result, now)
+            against = refused_against(result, log, made_from)
+            if result.reason in evidence and result.checkpoint is not None and against is not None:
+                _keep_evidence(node, against, request, result, now)
             return result, log
         _decided()
         held_note = request.note + result.cosignature

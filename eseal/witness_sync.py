@@ -12,7 +12,13 @@ from typing import Any
 import httpx
 
 from eseal.node import Node
-from eseal.witness import SYNC_EVIDENCE, WitnessedLog, witness_checkpoint, witnessed_log
+from eseal.witness import (
+    SYNC_EVIDENCE,
+    WitnessedLog,
+    refused_against,
+    witness_checkpoint,
+    witnessed_log,
+)
 from keys.errors import CheckFailed, ExternalFailure, InvalidInput, shown
 from keys.strictjson import MalformedJson, loads_strict
 from ledger.checkpoint import MAX_NOTE_BYTES, Checkpoint
@@ -139,7 +145,12 @@ def sync(node: Node, base_url: str, *, now: int, client: httpx.Client | None = N
     from, and a rollback of one held that may have been stored after the log's checkpoint
     was fetched (the first fetch, made to learn the origin), says nothing of the log. Then
     the checkpoint held is read again, and the log's fetched after it, and decided anew;
-    only a refusal of what the log served after the checkpoint held was read is evidence."""
+    only a refusal of what the log served after the checkpoint held was read is evidence.
+    What the log can bring about by pushing meanwhile hides nothing: a fork of the
+    checkpoint held is one whenever that was stored, and a checkpoint smaller than the one
+    held before it was fetched is a rollback however far the checkpoint held moved since
+    (:func:`eseal.witness.refused_against`); the refusal names the checkpoint it holds
+    against."""
     base_url = base_url.rstrip("/")
     own = client or deadline_client(base_url, TIMEOUT)
     try:
@@ -155,9 +166,9 @@ def sync(node: Node, base_url: str, *, now: int, client: httpx.Client | None = N
             )
             if isinstance(outcome, Cosigned):
                 return Synced(log, note, outcome)
-            moved = decided != log
-            if not moved and (fetched_after or outcome.reason is not Refusal.ROLLBACK):
-                return Synced(log, note, outcome)
+            against = refused_against(outcome, decided, log)
+            if against is not None and (fetched_after or outcome.reason is not Refusal.ROLLBACK):
+                return Synced(against, note, outcome)
             if round_ + 1 < MAX_ROUNDS:
                 log = witnessed_log(node, origin)
                 note = fetch_checkpoint(own, base_url)

@@ -611,6 +611,105 @@ def test_a_sync_overtaken_by_another_is_no_rollback(
     assert f"cosigned {LOG_ORIGIN} at size {held.size}" in said
 
 
+def _sync_cli(
+    pair: Pair,
+    served: TestClient,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[int, str, str]:
+    """``eseal --json witness sync`` of the log answered by ``served``."""
+    monkeypatch.setattr("eseal.witness_sync.deadline_client", lambda _url, _t: served)
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    data = ["--data", str(pair.witness.data_dir)]
+    return run_eseal([*data, "--json", "witness", "sync", "http://b"], capsys, monkeypatch)
+
+
+def test_a_fork_shown_to_a_sync_is_kept_though_the_log_pushed_meanwhile(
+    pair: Pair,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A log that signed two histories serves the sync its other one and, while asked for
+    the proof, pushes (POST /add-checkpoint) the checkpoint of its first history at that
+    very size, then serves that one: the checkpoint held moved, but the note served is a
+    fork of it (the same size, another root, both signed by the log). A fork is evidence
+    whatever it was decided against: refused (exit 1) and kept, not hidden by a new round."""
+    forked = _fork_copy(pair, tmp_path)  # size 3
+    _append(pair.log, 4, "a")
+    assert isinstance(
+        sync(pair.witness, "http://b", now=NOW, client=_serve(pair.log)).outcome, Cosigned
+    )
+    _append(pair.log, 4, "a2")
+    _append(forked, 8, "b")  # size 11 both, other roots
+    served = {"note": forked.log.checkpoint()}
+
+    def fetch_checkpoint(_client: httpx.Client, _base_url: str) -> str:
+        return served["note"]
+
+    def fetch_consistency(_client: httpx.Client, _url: str, first: int, second: int) -> Any:
+        pushed, _ = witness_checkpoint(pair.witness, _request(pair.log, first), now=NOW)
+        assert isinstance(pushed, Cosigned)  # the log's push, while the sync waits
+        served["note"] = pair.log.log.checkpoint()
+        return tuple(forked.log.consistency_proof(first, second))
+
+    monkeypatch.setattr(witness_sync, "fetch_checkpoint", fetch_checkpoint)
+    monkeypatch.setattr(witness_sync, "fetch_consistency", fetch_consistency)
+    code, said, err = _sync_cli(pair, _serve(forked), capsys, monkeypatch)
+    assert code == 1, err
+    held = witnessed_log(pair.witness, LOG_ORIGIN)
+    assert held.size == 11
+    out = json.loads(said)
+    assert (out["reason"], out["held_note"], out["served_note"]) == (
+        "fork",
+        held.note,
+        forked.log.checkpoint(),
+    )
+    (kept,) = list_evidence(pair.witness)
+    assert (kept.reason, kept.held_note, kept.note) == ("fork", held.note, forked.log.checkpoint())
+    forked.close()
+
+
+def test_a_rollback_is_kept_though_the_log_pushes_at_each_fetch(
+    pair: Pair,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A log serves the sync an old checkpoint (a rollback) and, each time the sync fetches
+    its checkpoint again, first pushes a new one (POST /add-checkpoint), so that the
+    checkpoint held always moved before the decision. The old checkpoint is smaller than
+    the one held before it was fetched: a rollback all the same, refused (exit 1) and kept
+    against that one, not 'the checkpoint held kept changing' (exit 2) with nothing kept."""
+    old = _fork_copy(pair, tmp_path)  # size 3
+    _append(pair.log, 4, "a")
+    assert isinstance(
+        sync(pair.witness, "http://b", now=NOW, client=_serve(pair.log)).outcome, Cosigned
+    )
+    before = witnessed_log(pair.witness, LOG_ORIGIN)  # size 7
+    fetched: list[int] = []
+
+    def fetch_checkpoint(_client: httpx.Client, _base_url: str) -> str:
+        if fetched:  # after the first fetch (made before the held checkpoint is read)
+            held = witnessed_log(pair.witness, LOG_ORIGIN).size
+            _append(pair.log, 1, f"p{len(fetched)}")
+            pushed, _ = witness_checkpoint(pair.witness, _request(pair.log, held), now=NOW)
+            assert isinstance(pushed, Cosigned)
+        fetched.append(0)
+        return old.log.checkpoint()
+
+    monkeypatch.setattr(witness_sync, "fetch_checkpoint", fetch_checkpoint)
+    code, said, err = _sync_cli(pair, _serve(old), capsys, monkeypatch)
+    assert code == 1, err
+    out = json.loads(said)
+    assert (out["reason"], out["held_note"]) == ("rollback", before.note)
+    assert witnessed_log(pair.witness, LOG_ORIGIN).size > before.size
+    (kept,) = list_evidence(pair.witness)
+    assert (kept.reason, kept.note) == ("rollback", old.log.checkpoint())
+    assert kept.held_note == before.note
+    old.close()
+
+
 def test_sync_bad_input_exits_2(
     pair: Pair, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
