@@ -710,6 +710,39 @@ def test_a_rollback_is_kept_though_the_log_pushes_at_each_fetch(
     old.close()
 
 
+def test_a_sync_overtaken_at_every_round_exits_2_and_keeps_nothing(
+    pair: Pair, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log that grows, and pushes each new checkpoint, just after it answers each of a
+    sync's fetches of its checkpoint: each round's checkpoint is overtaken by a larger one
+    stored before the decision, though no smaller than the one held when the round began.
+    No round says anything of the log: after MAX_ROUNDS the sync gives up (exit 2, try
+    again later), nothing refused, nothing kept."""
+    client = _serve(pair.log)
+    assert isinstance(sync(pair.witness, "http://b", now=NOW, client=client).outcome, Cosigned)
+    _append(pair.log, 4, "a")  # the log at size 7; the witness holds 3
+    real = witness_sync.fetch_checkpoint
+    pushed: list[int] = []
+
+    def fetch_checkpoint(*args: Any) -> Any:
+        answer = real(*args)
+        held = witnessed_log(pair.witness, LOG_ORIGIN).size
+        _append(pair.log, 1, f"p{len(pushed)}")
+        outcome, _ = witness_checkpoint(pair.witness, _request(pair.log, held), now=NOW)
+        assert isinstance(outcome, Cosigned)
+        pushed.append(outcome.checkpoint.size)
+        return answer
+
+    monkeypatch.setattr(witness_sync, "fetch_checkpoint", fetch_checkpoint)
+    code, said, err = _sync_cli(pair, client, capsys, monkeypatch)
+    assert code == 2, said
+    assert "changed during each of 3 tries" in err
+    assert len(pushed) == witness_sync.MAX_ROUNDS
+    assert "REFUSED" not in err
+    assert list_evidence(pair.witness) == []
+    assert witnessed_log(pair.witness, LOG_ORIGIN).size == pushed[-1] == pair.log.log.size()
+
+
 def test_sync_bad_input_exits_2(
     pair: Pair, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
