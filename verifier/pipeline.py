@@ -372,7 +372,8 @@ def check_time(run: _Run) -> None:
     expires = claims.expires
     if expires is not None and now - ctx.skew > expires:
         raise Stop(Status.EXPIRED, f"expired on {beijing_day(expires)}{behind}")
-    run.passed("time", f"valid until {beijing_day(expires) or '长期 (no end)'}")
+    until = beijing_day(expires)
+    run.passed("time", f"valid until {until}" if until else "valid with no end date")
 
 
 def check_status(run: _Run) -> None:
