@@ -13,6 +13,7 @@ and answers its cosignature; the other decides again against what the first stor
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -208,13 +209,6 @@ class WitnessedLog:
     added_at: int
     updated_at: int
 
-    def holds_as(self, other: WitnessedLog) -> bool:
-        """Whether ``other`` holds the same checkpoint of the same log under the same key
-        (its note's cosignature lines, and when it was stored, aside): a decision against
-        one is the decision against the other."""
-        mine = (self.origin, self.verifier_key, self.size, self.root_hash)
-        return mine == (other.origin, other.verifier_key, other.size, other.root_hash)
-
     @property
     def held(self) -> Checkpoint | None:
         """The checkpoint held (None before the first: as a tree of size 0)."""
@@ -369,25 +363,45 @@ def _keep_evidence(
 
 
 def refused_against(
-    refused: Refused, decided: WitnessedLog | None, made_from: WitnessedLog | None
-) -> WitnessedLog | None:
-    """The checkpoint held that ``refused`` (decided against ``decided``, of a request made
-    from ``made_from``: None for a request that names its own old size) shows the log's
-    note at odds with, or None where it shows nothing of the log (the checkpoint held moved
-    since the request was made). A fork of the checkpoint decided against is one whenever
-    it was stored (both notes bear the log's signature); a note smaller than the one held
-    when the request was made rolls that one back, however far the checkpoint held has
-    moved since; any refusal holds against a checkpoint held that did not move (its
-    cosignature lines aside)."""
-    if decided is None:
-        return None
-    if made_from is None or refused.reason is Refusal.FORK or decided.holds_as(made_from):
-        return decided
-    smaller = refused.checkpoint is not None and refused.checkpoint.size < made_from.size
-    same_log = (decided.origin, decided.verifier_key) == (made_from.origin, made_from.verifier_key)
-    if refused.reason is Refusal.ROLLBACK and smaller and same_log:
-        return made_from
-    return None
+    refused: Refused,
+    decided: WitnessedLog,
+    made_from: WitnessedLog | None,
+    decide_from: Callable[[WitnessedLog], Cosigned | Refused],
+) -> tuple[Refused, WitnessedLog] | None:
+    """The refusal of a request that shows the log's note at odds with a checkpoint held, and
+    that checkpoint; or None where the refusal shows nothing of the log (the checkpoint held
+    moved since the request was made). ``refused`` was decided against ``decided``; the
+    request was made from ``made_from`` (None for one that names its own old size: its
+    refusal holds against what it was decided against); ``decide_from`` decides the request
+    against another checkpoint held. A fork of the checkpoint decided against is one
+    whenever that was stored (both notes bear the log's signature). Else the request is
+    decided against the checkpoint it was made from, its proof asked from that one: a
+    refusal there (a rollback or a fork of it, or a proof that does not lead from it) holds
+    against it however far the checkpoint held has moved since."""
+    if made_from is None or refused.reason is Refusal.FORK:
+        return refused, decided
+    if (decided.origin, decided.verifier_key) != (made_from.origin, made_from.verifier_key):
+        return None  # the log removed meanwhile, and added again under another key
+    first = decide_from(made_from)
+    return None if isinstance(first, Cosigned) else (first, made_from)
+
+
+def _decide_from(
+    request: AddCheckpointRequest,
+    witness_name: str,
+    witness_key: SigningKey,
+    now: int,
+    held: WitnessedLog,
+) -> Cosigned | Refused:
+    """The decision of ``request`` against the checkpoint ``held`` of its log."""
+    return decide(
+        request,
+        log_key=parse_verifier_key(held.verifier_key),
+        held=held.held,
+        witness_name=witness_name,
+        witness_key=witness_key,
+        time=now,
+    )
 
 
 #: Called between a decision and the write of what it decided (tests make two requests
@@ -405,10 +419,11 @@ def witness_checkpoint(
 ) -> tuple[Cosigned | Refused, WitnessedLog | None]:
     """Decide ``request`` against the checkpoint held of its origin and, when cosigned,
     store the new checkpoint in its place (only if the held one is still there): the
-    decision, and the log as it was decided against (None for an unknown origin). A refusal
-    of a reason in ``evidence`` is kept as evidence; with ``made_from``, the log as read
-    when the request was made (a sync), only where it shows the log's note at odds with a
-    checkpoint held (:func:`refused_against`), kept beside that one."""
+    decision, and the checkpoint held it was decided against, or for a refusal the one it
+    holds against (:func:`refused_against`; None where it shows nothing of the log, and for
+    an unknown origin). With ``made_from``, the log as read when the request was made (a
+    sync), a refusal is the one that holds against a checkpoint held, if any. A refusal of
+    a reason in ``evidence`` is kept as evidence beside the checkpoint it holds against."""
     for _ in range(MAX_DECISIONS):
         log = _find_log(node, request.origin)
         if log is None:
@@ -422,19 +437,16 @@ def witness_checkpoint(
             ), None
         wkey = require_witness_key(node)
         signing = node.signing_key(bytes.fromhex(wkey.key_id))
-        result = decide(
-            request,
-            log_key=parse_verifier_key(log.verifier_key),
-            held=log.held,
-            witness_name=wkey.name,
-            witness_key=signing,
-            time=now,
-        )
+        decide_from = functools.partial(_decide_from, request, wkey.name, signing, now)
+        result = decide_from(log)
         if isinstance(result, Refused):
-            against = refused_against(result, log, made_from)
-            if result.reason in evidence and result.checkpoint is not None and against is not None:
-                _keep_evidence(node, against, request, result, now)
-            return result, log
+            judged = refused_against(result, log, made_from, decide_from)
+            if judged is None:
+                return result, None
+            refused, against = judged
+            if refused.reason in evidence and refused.checkpoint is not None:
+                _keep_evidence(node, against, request, refused, now)
+            return refused, against
         _decided()
         held_note = request.note + result.cosignature
         with node.sql.write_engine.begin() as conn:

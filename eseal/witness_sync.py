@@ -15,7 +15,6 @@ from eseal.node import Node
 from eseal.witness import (
     SYNC_EVIDENCE,
     WitnessedLog,
-    refused_against,
     witness_checkpoint,
     witnessed_log,
 )
@@ -147,9 +146,10 @@ def sync(node: Node, base_url: str, *, now: int, client: httpx.Client | None = N
     the checkpoint held is read again, and the log's fetched after it, and decided anew;
     only a refusal of what the log served after the checkpoint held was read is evidence.
     What the log can bring about by pushing meanwhile hides nothing: a fork of the
-    checkpoint held is one whenever that was stored, and a checkpoint smaller than the one
-    held before it was fetched is a rollback however far the checkpoint held moved since
-    (:func:`eseal.witness.refused_against`); the refusal names the checkpoint it holds
+    checkpoint held is one whenever that was stored, and the request is decided against the
+    checkpoint it was made from too (a fork or a rollback of it, or a proof that does not
+    lead from it, holds against it however far the checkpoint held moved since:
+    :func:`eseal.witness.refused_against`); the refusal names the checkpoint it holds
     against."""
     base_url = base_url.rstrip("/")
     own = client or deadline_client(base_url, TIMEOUT)
@@ -161,12 +161,11 @@ def sync(node: Node, base_url: str, *, now: int, client: httpx.Client | None = N
             fetched_after = round_ > 0  # ``note`` fetched after ``log`` was read
             request = _request(own, base_url, log, note)
             evidence = SYNC_EVIDENCE if fetched_after else SYNC_EVIDENCE - {Refusal.ROLLBACK}
-            outcome, decided = witness_checkpoint(
+            outcome, against = witness_checkpoint(
                 node, request, now=now, evidence=evidence, made_from=log
             )
             if isinstance(outcome, Cosigned):
                 return Synced(log, note, outcome)
-            against = refused_against(outcome, decided, log)
             if against is not None and (fetched_after or outcome.reason is not Refusal.ROLLBACK):
                 return Synced(against, note, outcome)
             if round_ + 1 < MAX_ROUNDS:

@@ -710,6 +710,117 @@ def test_a_rollback_is_kept_though_the_log_pushes_at_each_fetch(
     old.close()
 
 
+def test_a_fork_of_the_held_checkpoint_is_kept_though_the_log_pushed_a_larger_one(
+    pair: Pair,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A log that signed two histories moves the checkpoint held while a sync asks for a
+    proof (first round: overtaken, decided again), then, when asked for its checkpoint
+    again, first pushes a larger one of its first history and serves the sync the other
+    history's checkpoint at the size held when the round began: as large as that one, with
+    another root, both signed by the log. Decided against the larger checkpoint held by
+    then it looks like a rollback of it; it is a fork of the one the request was made from,
+    refused (exit 1) and kept against that one, not dropped for a new round that cosigns
+    what the log serves next."""
+    forked = _fork_copy(pair, tmp_path)  # size 3
+    _append(pair.log, 4, "a")
+    assert isinstance(
+        sync(pair.witness, "http://b", now=NOW, client=_serve(pair.log)).outcome, Cosigned
+    )
+    _append(pair.log, 4, "a2")  # size 11, not pushed yet
+    _append(forked, 8, "b")  # size 11, another root
+    fetched: list[int] = []
+
+    def push() -> None:
+        held = witnessed_log(pair.witness, LOG_ORIGIN).size
+        pushed, _ = witness_checkpoint(pair.witness, _request(pair.log, held), now=NOW)
+        assert isinstance(pushed, Cosigned)
+
+    def fetch_checkpoint(_client: httpx.Client, _base_url: str) -> str:
+        fetched.append(0)
+        if len(fetched) == 2:  # the second round: push a larger one, serve the fork
+            _append(pair.log, 1, "a3")
+            push()
+            return forked.log.checkpoint()
+        return pair.log.log.checkpoint()
+
+    def fetch_consistency(_client: httpx.Client, _url: str, first: int, second: int) -> Any:
+        push()  # the first round: the checkpoint held moves to 11 while the proof is asked
+        return tuple(pair.log.log.consistency_proof(first, second))
+
+    monkeypatch.setattr(witness_sync, "fetch_checkpoint", fetch_checkpoint)
+    monkeypatch.setattr(witness_sync, "fetch_consistency", fetch_consistency)
+    code, said, err = _sync_cli(pair, _serve(pair.log), capsys, monkeypatch)
+    assert code == 1, err
+    assert witnessed_log(pair.witness, LOG_ORIGIN).size == 12
+    out = json.loads(said)
+    assert (out["reason"], out["held_size"], out["served_note"]) == (
+        "fork",
+        11,
+        forked.log.checkpoint(),
+    )
+    (kept,) = list_evidence(pair.witness)
+    assert (kept.reason, kept.held_note, kept.note) == (
+        "fork",
+        out["held_note"],
+        forked.log.checkpoint(),
+    )
+    assert Checkpoint.of_note(kept.held_note or "").size == 11
+    forked.close()
+
+
+def test_a_bad_proof_is_kept_though_the_log_pushed_meanwhile(
+    pair: Pair,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A log that signed two histories serves a sync the checkpoint of its other one,
+    larger than the one held, with a proof from the one held that does not lead to it,
+    and pushes a still larger checkpoint of its first history while asked for that proof,
+    which it serves from then on. Decided against that one, the served checkpoint looks
+    like a rollback of it; but the proof was asked from the checkpoint held when the
+    request was made and does not lead from it: refused (exit 1) and kept against that
+    one, not dropped for a new round that cosigns what the log serves next."""
+    forked = _fork_copy(pair, tmp_path)  # size 3
+    _append(pair.log, 4, "a")
+    assert isinstance(
+        sync(pair.witness, "http://b", now=NOW, client=_serve(pair.log)).outcome, Cosigned
+    )
+    before = witnessed_log(pair.witness, LOG_ORIGIN)  # size 7
+    _append(forked, 8, "b")  # size 11, not consistent with the size 7 held
+    _append(pair.log, 5, "a2")  # size 12
+    served = {"log": forked}
+    pushed: list[int] = []
+
+    def fetch_checkpoint(_client: httpx.Client, _base_url: str) -> str:
+        return served["log"].log.checkpoint()
+
+    def fetch_consistency(_client: httpx.Client, _url: str, first: int, second: int) -> Any:
+        outcome, _ = witness_checkpoint(pair.witness, _request(pair.log, first), now=NOW)
+        assert isinstance(outcome, Cosigned)
+        pushed.append(outcome.checkpoint.size)
+        served["log"] = pair.log
+        return tuple(forked.log.consistency_proof(first, second))
+
+    monkeypatch.setattr(witness_sync, "fetch_checkpoint", fetch_checkpoint)
+    monkeypatch.setattr(witness_sync, "fetch_consistency", fetch_consistency)
+    code, said, err = _sync_cli(pair, _serve(forked), capsys, monkeypatch)
+    assert code == 1, err
+    assert pushed == [12]
+    out = json.loads(said)
+    assert (out["reason"], out["held_note"]) == ("bad-consistency-proof", before.note)
+    (kept,) = list_evidence(pair.witness)
+    assert (kept.reason, kept.held_note, kept.note) == (
+        "bad-consistency-proof",
+        before.note,
+        forked.log.checkpoint(),
+    )
+    forked.close()
+
+
 def test_a_sync_overtaken_at_every_round_exits_2_and_keeps_nothing(
     pair: Pair, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
