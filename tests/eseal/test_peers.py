@@ -733,15 +733,18 @@ def test_a_sync_overtaken_by_another_on_postgres(
         node.close()
 
 
-@pytest.mark.parametrize("replayed", ["snapshot", "bundle"])
+@pytest.mark.parametrize(
+    "replayed", ["snapshot", "bundle", "snapshot-bundle-unchanged", "bundle-of-its-second"]
+)
 def test_a_replay_is_refused_though_another_sync_stored_meanwhile(
     pair: Pair, run: Run, monkeypatch: pytest.MonkeyPatch, replayed: str
 ) -> None:
     """A sync is answered a file older than the one held when it started (an old file
-    replayed over plain HTTP), while another sync of the peer stores the peer's later
-    files: the row changed meanwhile, but the file is older than what this sync held
-    before it asked, so it is a replay all the same, refused and recorded on the peer, not
-    dropped as overtaken."""
+    replayed over plain HTTP; for a bundle, also another signed in the same second as the
+    one held), while another sync of the peer stores the peer's later files (a later
+    snapshot under the same bundle, ``snapshot-bundle-unchanged``): the row changed
+    meanwhile, but the file is older than what this sync held before it asked, so it is a
+    replay all the same, refused and recorded on the peer, not dropped as overtaken."""
     node, bj, start = pair.cq.node, pair.bj, int(time.time())
     held = {"bundle": export_bundle(bj, now=start - 60), "snapshot": export_snapshot(bj, now=start)}
     monkeypatch.setattr("verifier.online.fetch_bundle", lambda _url: held["bundle"])
@@ -749,12 +752,21 @@ def test_a_replay_is_refused_though_another_sync_stored_meanwhile(
     add_peer(node, pair.bj_url, bj.root_key_id.hex(), now=start)
     (first,) = sync_peers(node, now=start)
     assert first.ok, first.error
+    old_bundle = {
+        "bundle": export_bundle(bj, now=start - 120),
+        "bundle-of-its-second": sign_bundle(
+            replace(build_bundle(bj, now=start - 60), name="另一份"), bj.require_root_key()
+        ),
+    }.get(replayed, held["bundle"])
+    assert (old_bundle == held["bundle"]) == replayed.startswith("snapshot")
     old = {
-        "bundle": export_bundle(bj, now=start - 120) if replayed == "bundle" else held["bundle"],
-        "snapshot": export_snapshot(bj, now=start - 30 if replayed == "snapshot" else start + 1),
+        "bundle": old_bundle,
+        "snapshot": export_snapshot(bj, now=start - 30 if "snapshot" in replayed else start + 1),
     }
     newer = {
-        "bundle": export_bundle(bj, now=start + 1),
+        "bundle": held["bundle"]
+        if replayed.endswith("unchanged")
+        else export_bundle(bj, now=start + 1),
         "snapshot": export_snapshot(bj, now=start + 2),
     }
     served = dict(old)
