@@ -246,9 +246,6 @@ def add_checkpoint(
         return Refused(Refusal.BAD_LOG_SIGNATURE, 403, e.message)
     except InvalidInput as e:  # the note's or the checkpoint's format
         return Refused(Refusal.CHECKPOINT_MALFORMED, 400, e.message)
-    own = CosignatureVerifier(witness_name, bytes(witness_key.verify_key))
-    if unkept := _unkeepable(request.note, log_key, own):
-        return Refused(Refusal.CHECKPOINT_MALFORMED, 400, unkept)
     known = held.size if held is not None else 0
     found = _old_size_problem(request.old_size, checkpoint, held) or _proof_problem(
         request, checkpoint, held
@@ -258,6 +255,11 @@ def add_checkpoint(
         sizes = f"old size {request.old_size}, checkpoint size {checkpoint.size}, held {known}"
         known_size = known if status == 409 else None
         return Refused(reason, status, f"{why} ({sizes})", known_size, checkpoint)
+    # Only a checkpoint it would cosign need leave room for its line: a fork or a rollback
+    # in a note that leaves none is one all the same, refused as one (and kept as evidence).
+    own = CosignatureVerifier(witness_name, bytes(witness_key.verify_key))
+    if unkept := _unkeepable(request.note, log_key, own):
+        return Refused(Refusal.CHECKPOINT_MALFORMED, 400, unkept)
     line = cosign(checkpoint.body(), witness_name, witness_key, time)
     return Cosigned(checkpoint, line)
 

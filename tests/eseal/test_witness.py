@@ -8,7 +8,7 @@ import json
 import shutil
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from eseal.witness_sync import CONSISTENCY_PATH, fetch_consistency, sync
 from keys import ed25519
 from keys.errors import InvalidInput
 from keys.statements import Role, SignedStatement, verify_statement_chain
-from ledger.checkpoint import Checkpoint, parse_verifier_key, sign_checkpoint
+from ledger.checkpoint import Checkpoint, parse_verifier_key, sign_checkpoint, sign_note
 from ledger.cosignature import parse_cosigner_key, verify_witnessed
 from ledger.entries import Entry, decode_entry, digest
 from ledger.migrate import upgrade
@@ -328,6 +328,31 @@ def test_add_checkpoint_keeps_a_fork_as_evidence(pair: Pair) -> None:
     assert kept.held_note == witnessed_log(pair.witness, LOG_ORIGIN).note
     assert _post(client, AddCheckpointRequest(3, (), fork).body())[0] == 409
     assert len(list_evidence(pair.witness)) == 1  # kept once
+
+
+def test_a_fork_with_no_room_for_the_witness_line_is_kept_as_evidence(pair: Pair) -> None:
+    """A fork whose note leaves no room for the witness's line (99 other keys' lines: a
+    100th would be one too many) is a fork all the same, signed by the log: refused as one
+    (409) and kept, not refused as a malformed note (400) with nothing kept. The same note
+    extending the checkpoint held is still refused as malformed."""
+    client = TestClient(create_app(pair.witness))
+    assert _post(client, _request(pair.log, 0).body())[0] == 200
+    fork = Checkpoint(LOG_ORIGIN, 3, bytes(32))
+    strangers = "".join(
+        sign_note(fork.body(), f"stranger{i}", ed25519.generate())[len(fork.body()) + 1 :]
+        for i in range(99)
+    )
+    note = sign_checkpoint(fork, pair.log.require_log_key()) + strangers
+    status, _, said = _post(client, AddCheckpointRequest(3, (), note).body())
+    assert (status, said) == (409, "3\n")
+    (kept,) = list_evidence(pair.witness)
+    assert (kept.reason, kept.note) == ("fork", note)
+    _append(pair.log, 1, "a")
+    grown = _request(pair.log, 3)
+    status, _, said = _post(client, replace(grown, note=grown.note + strangers).body())
+    assert status == 400, said
+    assert "checkpoint-malformed" in said
+    assert witnessed_log(pair.witness, LOG_ORIGIN).size == 3
 
 
 def test_add_checkpoint_is_bounded_and_public(pair: Pair) -> None:
