@@ -29,7 +29,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from eseal.cli_common import utc_time
@@ -417,18 +417,23 @@ class _Held:
         return self.snapshot, self.snapshot_as_of
 
 
+def _files_of(peer: Peer) -> Select[Any]:
+    """The query of the files stored for ``peer`` (its row, while of the same root key), with
+    their times and the witness policy they were checked under."""
+    return (
+        select(PEER_TABLE.c.bundle, PEER_TABLE.c.bundle_issued_at, PEER_TABLE.c.snapshot)
+        .add_columns(PEER_TABLE.c.snapshot_as_of, PEER_TABLE.c.witness_policy)
+        .where(PEER_TABLE.c.region == peer.region, PEER_TABLE.c.root_key_id == peer.root_key_id)
+    )
+
+
 def _held_files(node: Node, peer: Peer) -> _Held:
     """The files stored for ``peer`` when its sync starts: the snapshot is named to the peer
     when it is asked; the files tell, when the sync stores, whether another sync stored
     files meanwhile, and whether an answer is older than what was held before it was
     asked (a replay, refused even where another sync stored newer files since)."""
-    where = [PEER_TABLE.c.region == peer.region, PEER_TABLE.c.root_key_id == peer.root_key_id]
     with node.sql.read_engine.connect() as conn:
-        row = conn.execute(
-            select(PEER_TABLE.c.bundle, PEER_TABLE.c.bundle_issued_at, PEER_TABLE.c.snapshot)
-            .add_columns(PEER_TABLE.c.snapshot_as_of)
-            .where(*where)
-        ).first()
+        row = conn.execute(_files_of(peer)).first()
     if row is None:
         return _Held()
     snapshot = None if row.snapshot is None else bytes(row.snapshot)
@@ -485,12 +490,7 @@ def _sync_one(node: Node, peer: Peer, *, now: int) -> Synced:
     _not_ahead(f"the bundle of {base}", bundle.issued_at, now)
     _not_ahead(f"the snapshot of {base}", snapshot.as_of, now)
     with node.sql.write_engine.begin() as conn:  # one transaction: both stored, or neither
-        row = conn.execute(
-            select(PEER_TABLE.c.bundle, PEER_TABLE.c.bundle_issued_at, PEER_TABLE.c.snapshot)
-            .add_columns(PEER_TABLE.c.snapshot_as_of, PEER_TABLE.c.witness_policy)
-            .where(PEER_TABLE.c.region == region, PEER_TABLE.c.root_key_id == peer.root_key_id)
-            .with_for_update()
-        ).first()
+        row = conn.execute(_files_of(peer).with_for_update()).first()
         if row is None:
             raise UnknownPeer(f"region {region} was removed or re-pinned meanwhile")
         if row.witness_policy != peer.witness_policy:
