@@ -53,6 +53,10 @@ MAX_DECISIONS = 8
 #: signature). Sync keeps also what the log itself served: a smaller checkpoint, or one its
 #: own consistency proof does not lead to.
 FORK_EVIDENCE = frozenset({Refusal.FORK})
+#: Of one log, at most this many refused checkpoints are kept as evidence (the first ones):
+#: one proves the log signed two histories, and a log whose key signs whatever it likes
+#: must not fill the witness's database with more.
+MAX_EVIDENCE_PER_LOG = 256
 SYNC_EVIDENCE = frozenset({Refusal.FORK, Refusal.ROLLBACK, Refusal.BAD_CONSISTENCY_PROOF})
 
 
@@ -341,11 +345,20 @@ def list_evidence(node: Node, origin: str | None = None) -> list[Evidence]:
 def _keep_evidence(
     node: Node, log: WitnessedLog, request: AddCheckpointRequest, refused: Refused, now: int
 ) -> None:
+    """Keep a refused checkpoint as evidence, once: a note whose signed checkpoint is one
+    kept already (the same text, other keys' lines added or left out) is not kept again,
+    nor any past :data:`MAX_EVIDENCE_PER_LOG` of the log."""
     note_hash = hashlib.sha256(request.note.encode("utf-8")).digest()
+    text = _checkpoint_text(request.note)
     try:
         with node.sql.write_engine.begin() as conn:
-            seen = select(_evidence.c.id).where(_evidence.c.note_sha256 == note_hash)
-            if conn.execute(seen).first() is not None:
+            kept = conn.execute(
+                select(_evidence.c.note)
+                .where(_evidence.c.origin == log.origin)
+                .limit(MAX_EVIDENCE_PER_LOG)
+            ).scalars()
+            notes = list(kept)
+            if len(notes) >= MAX_EVIDENCE_PER_LOG or text in map(_checkpoint_text, notes):
                 return
             conn.execute(
                 insert(_evidence).values(
@@ -360,6 +373,12 @@ def _keep_evidence(
             )
     except IntegrityError:  # kept by another request meanwhile
         return
+
+
+def _checkpoint_text(note: str) -> str:
+    """A signed note's text, its signature lines left out (a note refused as evidence
+    verified, so it has them after its last empty line)."""
+    return note[: note.rfind("\n\n") + 1]
 
 
 def refused_against(

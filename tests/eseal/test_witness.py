@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 import pytest
@@ -328,6 +329,30 @@ def test_add_checkpoint_keeps_a_fork_as_evidence(pair: Pair) -> None:
     assert kept.held_note == witnessed_log(pair.witness, LOG_ORIGIN).note
     assert _post(client, AddCheckpointRequest(3, (), fork).body())[0] == 409
     assert len(list_evidence(pair.witness)) == 1  # kept once
+
+
+def test_evidence_is_kept_once_a_checkpoint_and_bounded_a_log(pair: Pair) -> None:
+    """A log cannot fill the witness's evidence table: one fork sent again with other
+    keys' lines added (another note, the same signed checkpoint) is kept once, and past
+    MAX_EVIDENCE_PER_LOG forks of one log no more are kept (each is refused all the same)."""
+    client = TestClient(create_app(pair.witness))
+    assert _post(client, _request(pair.log, 0).body())[0] == 200
+    key = pair.log.require_log_key()
+    fork = Checkpoint(LOG_ORIGIN, 3, bytes(32))
+    signed = sign_checkpoint(fork, key)
+    for i in range(3):
+        stranger = sign_note(fork.body(), f"stranger{i}", ed25519.generate())
+        note = signed + stranger[len(fork.body()) + 1 :]
+        assert _post(client, AddCheckpointRequest(3, (), note).body())[0] == 409
+    (kept,) = list_evidence(pair.witness)
+    assert kept.reason == "fork"
+    assert kept.note.startswith(signed)  # the first sent, with its stranger's line
+    with mock.patch("eseal.witness.MAX_EVIDENCE_PER_LOG", 3):
+        for root in range(1, 5):
+            other = sign_checkpoint(Checkpoint(LOG_ORIGIN, 3, bytes([root]) * 32), key)
+            assert _post(client, AddCheckpointRequest(3, (), other).body())[0] == 409
+    assert len(list_evidence(pair.witness)) == 3
+    assert witnessed_log(pair.witness, LOG_ORIGIN).size == 3
 
 
 def test_a_fork_with_no_room_for_the_witness_line_is_kept_as_evidence(pair: Pair) -> None:
