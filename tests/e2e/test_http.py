@@ -201,8 +201,12 @@ def test_docs_and_openapi(served: Served) -> None:
             for status, response in operation["responses"].items():
                 if status.startswith("4"):
                     content = response["content"]
-                    if "x-c2sp" in operation and status != "413":  # tlog-witness's text
-                        assert set(content) <= {"text/plain", "text/x.tlog.size"}, (path, status)
+                    if "x-c2sp" in operation and status not in ("408", "413", "415"):
+                        # tlog-witness's text; a 400 also a problem where the request is
+                        # refused before the route reads it (the parser, a repeated header)
+                        text = {"text/plain", "text/x.tlog.size"}
+                        assert set(content) & text, (path, status)
+                        assert set(content) <= text | {"application/problem+json"}, status
                         continue
                     assert set(content) == {"application/problem+json"}, (path, method, status)
 
