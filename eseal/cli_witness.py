@@ -175,6 +175,7 @@ def witness_sync(
     """Fetch the log's checkpoint at URL and a consistency proof from the size held, and
     cosign it if it extends the checkpoint held (exit 0); exit 1 if refused (a fork or a
     rollback is kept as evidence), 2 on bad input or an unreachable node. For cron."""
+    from eseal.witness import SYNC_EVIDENCE
     from eseal.witness_sync import LogRefused, sync
     from ledger.witness import Cosigned
     from verifier.urls import node_url
@@ -204,7 +205,8 @@ def witness_sync(
             f"--- served by {url}:\n{done.checkpoint_note}",
             err=True,
         )
-    kept = " (kept as evidence: eseal witness evidence)" if outcome.checkpoint else ""
+    evidence = outcome.checkpoint is not None and outcome.reason in SYNC_EVIDENCE
+    kept = " (kept as evidence: eseal witness evidence)" if evidence else ""
     raise LogRefused(f"the log {done.before.origin} is refused: {outcome.reason}{kept}")
 
 

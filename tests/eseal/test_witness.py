@@ -571,7 +571,8 @@ def test_sync_detects_a_log_that_rewrote_its_history(
     assert held.note is not None
     assert held.note in err  # both checkpoints shown
     assert forked.log.checkpoint() in err
-    assert f"error: the log {LOG_ORIGIN} is refused: fork" in err
+    said_kept = "(kept as evidence: eseal witness evidence)"
+    assert f"error: the log {LOG_ORIGIN} is refused: fork {said_kept}" in err
     (kept,) = list_evidence(pair.witness)
     assert (kept.reason, kept.held_note, kept.note) == ("fork", held.note, forked.log.checkpoint())
     assert witnessed_log(pair.witness, LOG_ORIGIN) == held
