@@ -22,7 +22,7 @@
   // the page to UPLOAD_SIDE before it is sent: a 12-megapixel photo is 2-5 MB and 25 ms of
   // server decoding, a 1080×2400 screenshot 23 ms; shrunk, each is under 5 ms (bench.scan),
   // and a QR a fifth of the photo wide still has 3 pixels a module. If the shrunk image
-  // shows no QR, the original is sent.
+  // shows no QR, or only one that is no license's or stamp's, the original is sent.
   const UPLOAD_SHRINK_PIXELS = 2000000;
   const UPLOAD_SIDE = 1600;
   const UPLOAD_QUALITY = 0.85;
@@ -1461,8 +1461,12 @@
       return;
     }
     const type = body && typeof body.type === "string" ? body.type : "";
-    if (fallback && response.status === 422 && type.endsWith("/no-qr-code")) {
-      post(url, fallback); // the shrunk photo showed no QR: try the original
+    // The shrunk photo showed no QR code, or only another kind's (a web link's, where the
+    // license's beside it was too small once shrunk): try the original.
+    const noQr = response.status === 422 && type.endsWith("/no-qr-code");
+    const notOurs = response.ok && body && body.status === "UNSUPPORTED" && body.recognised === false;
+    if (fallback && (noQr || notOurs)) {
+      post(url, fallback);
       return;
     }
     if (response.ok && body && typeof body.status === "string") {

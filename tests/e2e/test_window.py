@@ -141,15 +141,19 @@ def _tamper(qr_text: str) -> str:
     return tampered
 
 
-def _phone_photo(png: bytes, qr_side: int | None = None) -> bytes:
+def _phone_photo(png: bytes, qr_side: int | None = None, *, below: bytes | None = None) -> bytes:
     """A 12-megapixel JPEG, as a phone takes it: the QR on a sheet in a grey scene
-    (``qr_side`` pixels wide if given: a QR photographed from afar)."""
+    (``qr_side`` pixels wide if given: a QR photographed from afar), and the QR code
+    ``below`` under it if given."""
     photo = Image.new("RGB", (4000, 3000), (120, 118, 110))
     sheet = Image.new("RGB", (1400, 1800), (245, 244, 238))
     qr = Image.open(io.BytesIO(png)).convert("RGB")
     if qr_side is not None:
         qr = qr.resize((qr_side, qr_side), Image.Resampling.NEAREST)
     sheet.paste(qr, ((1400 - qr.width) // 2, 300))
+    if below is not None:
+        other = Image.open(io.BytesIO(below)).convert("RGB")
+        sheet.paste(other, ((1400 - other.width) // 2, 400 + qr.height))
     photo.paste(sheet.rotate(3, expand=True, fillcolor=(120, 118, 110)), (1300, 500))
     grain = Image.effect_noise(photo.size, 24).convert("RGB")  # sensor noise, as photos have
     photo = Image.blend(photo, grain, 0.12)
@@ -922,6 +926,24 @@ def test_a_qr_too_small_in_the_shrunk_photo_is_read_from_the_original(
     page = opened.page
     _upload(page, site.files / "far-photo.jpg")
     expect(page.locator("#banner")).to_have_attribute("data-state", "green")
+    assert [max(size) for _, size in received] == [1600, 4000]
+
+
+def test_a_qr_too_small_in_the_shrunk_photo_beside_a_web_links_is_read_from_the_original(
+    opened: Opened, site: Site, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """From afar, a web link's large QR code below the license's: once the photo is shrunk
+    only the link's reads, and the page sent nothing more (it said 'not a license's code');
+    the original photo, where the node reads the license's beside the link's, is sent."""
+    received = _record_server_images(monkeypatch)
+    page = opened.page
+    license_png = qr_png(site.valid_text, scale=4)
+    link = qr_png("HTTPS://WWW.GSXT.GOV.CN/CORP/915000001234567890", scale=10)
+    photo = tmp_path / "far-photo-with-link.jpg"
+    photo.write_bytes(_phone_photo(license_png, 280, below=link))
+    _upload(page, photo)
+    expect(page.locator("#banner")).to_have_attribute("data-state", "green")
+    expect(page.locator("#doc-fields")).to_contain_text("重庆山城小面餐饮有限公司")
     assert [max(size) for _, size in received] == [1600, 4000]
 
 
