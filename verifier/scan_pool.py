@@ -183,8 +183,9 @@ class ScanPool:
         self._closed = False
 
     def read_qr(self, data: bytes) -> str:
-        """The text of the first QR code in the image ``data``: :func:`verifier.scan.read_qr`
-        in a worker, or :class:`ImageTooComplex` past the time bound."""
+        """The QR text :func:`verifier.scan.read_qr` reads in the image ``data`` (the
+        document's code, where it shows others too), read in a worker; its errors, or
+        :class:`ImageTooComplex` past the time bound."""
         check_size(data)  # refused here, not sent down the pipe
         try:
             slot = self._free.get(timeout=self.wait)
@@ -270,8 +271,8 @@ _DEFAULT: Final = _DefaultPool()
 
 
 def scan_image(data: bytes) -> str:
-    """The text of the first QR code in the image ``data``, read by the process's pool
-    within :data:`SCAN_SECONDS` (see the module's docstring)."""
+    """The QR text :func:`verifier.scan.read_qr` reads in the image ``data``, read by the
+    process's pool within :data:`SCAN_SECONDS` (see the module's docstring)."""
     return _DEFAULT.get().read_qr(data)
 
 

@@ -3,6 +3,7 @@ from an image, exit 0 valid, 1 invalid, 2 error."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
+from eseal.render import qr_png
 from tests.e2e.conftest import PASSPHRASE, Run, eseal_command, run_eseal
 from tests.verifier.test_scan_pool import cmyk_jpeg, finder_tiles_png, huge_webp
 
@@ -365,6 +368,38 @@ def test_no_verdict_reached_is_exit_2(offline: dict[str, object]) -> None:
     )
     assert alone.code == 2
     assert "--bundle" in alone.stderr
+
+
+def test_an_image_with_a_web_links_code_or_two_licenses_codes(offline: dict[str, object]) -> None:
+    """``--image`` of a license's QR code below a web link's: the license is verified (the
+    link's was read, the first found); of two licenses' codes: which was meant cannot be
+    told, said plainly, exit code 2 (the verdict on the first found was given)."""
+    demo = offline["demo"]
+    work = offline["work"]
+    assert isinstance(demo, dict)
+    assert isinstance(work, Path)
+
+    def sheet(name: str, *pngs: bytes) -> Path:
+        codes = [Image.open(io.BytesIO(png)).convert("L") for png in pngs]
+        side = max(code.width for code in codes)
+        image = Image.new("L", (side, side * len(codes)), 255)
+        for i, code in enumerate(codes):
+            image.paste(code, (0, side * i))
+        image.save(work / name, format="PNG")
+        return work / name
+
+    link = qr_png("HTTPS://WWW.GSXT.GOV.CN/CORP/915000001234567890", scale=8)
+    first, second = (Path(d["qr_png"]).read_bytes() for d in demo["licenses"][:2])
+    r = _verify(offline, "--image", sheet("link.png", link, first))
+    assert r.code == 0, str(r)
+    assert json.loads(r.stdout)["document"]["id"] == demo["licenses"][0]["id"]
+    r = _verify(offline, "--image", sheet("two.png", first, second))
+    assert r.code == 2, str(r)
+    assert r.stdout == ""
+    assert r.stderr == (
+        "error: the image shows the QR codes of 2 documents (licenses or seal stamps): "
+        "send an image of one\n"
+    )
 
 
 def test_an_image_too_slow_to_read_stops_at_the_bound(offline: dict[str, object]) -> None:

@@ -195,6 +195,23 @@ def test_the_qr_codes_of_two_documents_are_refused_not_one_taken_for_both() -> N
     assert read_qr(_side_by_side([TEXT, TEXT])) == TEXT
 
 
+def test_a_documents_qr_code_too_small_for_the_fast_pass_is_read_beside_a_web_links() -> None:
+    """A 12-megapixel photo: a web link's large QR code, and the license's small one that
+    only the full-size pass reads. The fast pass found the link's, and the full-size pass,
+    which ran only when the fast pass found nothing, never looked for the license's."""
+    photo = Image.new("L", (4000, 3000), 200)
+    photo.paste(_qr_of(LINK, 12), (300, 300))
+    photo.paste(_qr_of(TEXT, 3), (2600, 1500))
+    data = _bytes(photo.filter(ImageFilter.GaussianBlur(1.0)), "JPEG", quality=90)
+    fast = zxingcpp.read_barcodes(decode(data, fast=True)[0], try_rotate=False)
+    assert [r.text for r in fast] == [LINK]  # the scene is as said: the fast pass sees one
+    assert read_qr(data) == TEXT
+
+
+def _qr_of(text: str, scale: int) -> Image.Image:
+    return Image.open(io.BytesIO(qr_png(text, scale=scale))).convert("L")
+
+
 def _png_header(width: int, height: int) -> bytes:
     """A PNG that claims ``width``×``height`` pixels (1-bit) but holds almost nothing."""
 

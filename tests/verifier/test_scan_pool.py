@@ -16,7 +16,14 @@ from PIL import Image, ImageDraw
 
 from eseal.render import qr_png
 from verifier import scan_pool
-from verifier.scan import MAX_IMAGE_BYTES, MAX_PIXELS, ImageTooLarge, ImageUnreadable, NoQrCode
+from verifier.scan import (
+    MAX_IMAGE_BYTES,
+    MAX_PIXELS,
+    ImageTooLarge,
+    ImageUnreadable,
+    NoQrCode,
+    SeveralQrCodes,
+)
 from verifier.scan_pool import SCAN_MEMORY, ImageTooComplex, ScannerBusy, ScanPool
 
 TEXT = "EL1:" + "6BFOXN*TS0BI$ZD.P9KLT+0LQ" * 8
@@ -105,6 +112,15 @@ def test_reads_what_read_qr_reads_and_refuses_alike(pool: ScanPool) -> None:
         pool.read_qr(blank.getvalue())
     with pytest.raises(ImageTooLarge):
         pool.read_qr(b"\0" * (MAX_IMAGE_BYTES + 1))
+    # Two documents' codes: refused by name across the pipe (an error the pool does not
+    # know by name would come back as ImageUnreadable, 'image-unreadable').
+    two = Image.new("L", (600, 300), 255)
+    for i, text in enumerate((TEXT, TEXT.replace("EL1:", "ES1:"))):
+        two.paste(Image.open(io.BytesIO(qr_png(text))), (300 * i, 0))
+    sheet = io.BytesIO()
+    two.save(sheet, "PNG")
+    with pytest.raises(SeveralQrCodes, match="2 documents"):
+        pool.read_qr(sheet.getvalue())
     assert pool.read_qr(qr_png(TEXT)) == TEXT  # one worker served them all
     assert len(_processes(pool)) == 1
 
