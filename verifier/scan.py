@@ -96,7 +96,8 @@ def read_qr(data: bytes) -> str:
     """The text of the document's QR code in the image ``data``: the one whose text is a
     license's or a seal stamp's (:data:`verifier.document.PREFIXES`) where the image shows
     other QR codes too (a web link, a payment code beside it), else the first QR code
-    (the verifier says it is no document of ours). The same code shown twice is one;
+    (the verifier says it is no document of ours). The same code shown twice is one (its
+    text compared with the white space around it stripped, as the verifier strips it);
     :class:`SeveralQrCodes` for the codes of two documents.
 
     A fast pass first: the image reduced (see :data:`WORK_SIDE`), grayscale, one straight
@@ -123,7 +124,7 @@ def read_qr(data: bytes) -> str:
         raise ImageUnreadable(f"the image cannot be scanned: {e}") from e
     if not found:
         raise NoQrCode("no QR code found in the image")
-    documents = list(dict.fromkeys(filter(_is_document, found)))
+    documents = list(dict.fromkeys(text.strip() for text in found if _is_document(text)))
     if len(documents) > 1:
         raise SeveralQrCodes(
             f"the image shows the QR codes of {len(documents)} documents (licenses or seal "
@@ -137,8 +138,9 @@ def _texts(results: list[zxingcpp.Barcode]) -> list[str]:
 
 
 def _is_document(text: str) -> bool:
-    """Whether ``text`` is a license's or a seal stamp's QR text by its prefix."""
-    return text.startswith(tuple(PREFIXES))
+    """Whether ``text`` is a license's or a seal stamp's QR text by its prefix, white space
+    around it aside (the verifier strips it: the HTTP route, the CLI)."""
+    return text.strip().startswith(tuple(PREFIXES))
 
 
 _QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)

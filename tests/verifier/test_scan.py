@@ -208,6 +208,16 @@ def test_a_documents_qr_code_too_small_for_the_fast_pass_is_read_beside_a_web_li
     assert read_qr(data) == TEXT
 
 
+def test_a_documents_qr_code_with_white_space_around_its_text_is_one_document() -> None:
+    """The verifier strips white space around a QR text (the HTTP route and the CLI): a
+    code whose text has a space before or after its prefixed text is that document's, and
+    beside the same code without it the same document, not two."""
+    assert read_qr(_side_by_side([TEXT, TEXT + " "])) == TEXT
+    assert read_qr(_side_by_side([LINK, " " + TEXT])) == TEXT
+    with pytest.raises(SeveralQrCodes, match="2 documents"):
+        read_qr(_side_by_side([" " + TEXT, OTHER + " "]))
+
+
 def _qr_of(text: str, scale: int) -> Image.Image:
     return Image.open(io.BytesIO(qr_png(text, scale=scale))).convert("L")
 
