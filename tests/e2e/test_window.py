@@ -2052,6 +2052,35 @@ def test_the_camera_says_when_the_node_cannot_be_reached(browser: Browser, site:
         o.close()
 
 
+def test_the_camera_asks_to_aim_at_one_of_two_documents_codes(browser: Browser, site: Site) -> None:
+    """Two documents' codes in view: the camera says to aim at one of them, in the page's
+    language, not in red, and keeps looking; once the node reads one, it checks it."""
+    several = {
+        "type": "https://eseal.invalid/problems/several-qr-codes",
+        "title": "Several QR codes",
+        "status": 422,
+        "detail": "the image shows the QR codes of 2 documents",
+    }
+    o = Opened(browser, site, DESKTOP)
+    try:
+        o.context.grant_permissions(["camera"], origin=site.url)
+        page = o.page
+        page.route("**/v1/verify/image", lambda route: route.fulfill(status=422, json=several))
+        page.get_by_role("tab", name="摄像头扫码").click()
+        page.locator("#camera-start").click()
+        message = page.locator("#camera-msg")
+        expect(message).to_have_text("画面中有多个证照码：请只对准其中一个")
+        expect(message).not_to_have_class("msg error")
+        page.locator("#lang").click()
+        expect(message).to_have_text("More than one code in view: aim at just one of them")
+        expect(page.locator("#banner")).to_have_attribute("data-state", "idle")
+        page.unroute("**/v1/verify/image")
+        expect(page.locator("#banner")).to_have_attribute("data-state", "green", timeout=15_000)
+        o.errors.clear()  # the browser's own log of the 422s
+    finally:
+        o.close()
+
+
 def test_over_plain_http_the_page_opens_on_upload_and_says_why_not_the_camera(
     browser: Browser, site: Site
 ) -> None:
