@@ -26,6 +26,12 @@
   const UPLOAD_SHRINK_PIXELS = 2000000;
   const UPLOAD_SIDE = 1600;
   const UPLOAD_QUALITY = 0.85;
+  // The node's pixel bounds (verifier.scan.MAX_PIXELS, MAX_WEBP_PIXELS, MAX_SIDE): an image
+  // over them, as its header says, is refused before the page decodes it to shrink it (a
+  // 16,000 × 16,000 PNG of 60 KB took seconds and a gigabyte to decode, then was refused).
+  const MAX_PIXELS = 40000000;
+  const MAX_WEBP_PIXELS = 13000000;
+  const MAX_SIDE = 16384;
   const LANG_KEY = "eseal.window.lang";
   const TAB_KEY = "eseal.window.tab";
   const SVG_NS = "http://www.w3.org/2000/svg";
@@ -1540,10 +1546,18 @@
     // which must win over this one whichever shrink finishes first.
     const id = ++requestSeq;
     show({ type: "busy" });
-    // A photo the browser fails to shrink (no canvas to be had, short of memory) goes as it
-    // is: a failure here must not leave the page at 正在核验… with nothing sent.
-    shrink(image).catch(() => null).then((small) => {
+    // An image over the node's pixel bounds is refused as the node would refuse it, before
+    // it is decoded to be shrunk; a file the page cannot read goes to the node to judge.
+    overPixelBounds(image).catch(() => false).then(async (over) => {
       if (id !== requestSeq) return; // another check was started meanwhile
+      if (over) {
+        showOwn({ type: "problem", title: "err_too_many_pixels_title", note: "err_too_many_pixels", code: "image-too-large" });
+        return;
+      }
+      // A photo the browser fails to shrink (no canvas to be had, short of memory) goes as
+      // it is: a failure here must not leave the page at 正在核验… with nothing sent.
+      const small = await shrink(image).catch(() => null);
+      if (id !== requestSeq) return;
       // What a later file comparison sends again: the image as sent, and its fallback.
       state.lastSource = small
         ? { image: small, name: "photo.jpg", fallback: image, fallbackName: image.name || "image", fromUpload: true }
@@ -1551,6 +1565,62 @@
       if (small) post("/v1/verify/image", formWith(small, "photo.jpg"), original);
       else post("/v1/verify/image", original);
     });
+  }
+
+  // Whether the image ``file`` is over the node's pixel bounds, as verifier.scan.check_pixels
+  // says, by the size its header declares (the size Pillow reads there: a PNG's IHDR, a
+  // JPEG's frame header, a GIF's screen, a BMP's info header, a WebP's canvas); false for
+  // any other file, or a header not where the format puts it: the node judges those.
+  async function overPixelBounds(file) {
+    const size = imageSize(new DataView(await file.arrayBuffer()));
+    if (!size) return false;
+    const [width, height, webp] = size;
+    return width * height > (webp ? MAX_WEBP_PIXELS : MAX_PIXELS) || Math.max(width, height) > MAX_SIDE;
+  }
+
+  // [width, height, whether a WebP] from the header of the image in ``data``, or null.
+  function imageSize(data) {
+    const n = data.byteLength;
+    const ascii = (at, text) => at + text.length <= n && [...text].every((c, i) => data.getUint8(at + i) === c.charCodeAt(0));
+    if (n >= 24 && ascii(0, "\x89PNG\r\n\x1a\n") && ascii(12, "IHDR")) return [data.getUint32(16), data.getUint32(20), false];
+    if (n >= 10 && (ascii(0, "GIF87a") || ascii(0, "GIF89a"))) return [data.getUint16(6, true), data.getUint16(8, true), false];
+    if (n >= 26 && ascii(0, "BM")) {
+      if (data.getUint32(14, true) === 12) return [data.getUint16(18, true), data.getUint16(20, true), false];
+      return [Math.abs(data.getInt32(18, true)), Math.abs(data.getInt32(22, true)), false];
+    }
+    if (n >= 30 && ascii(0, "RIFF") && ascii(8, "WEBP")) {
+      const u24 = (at) => data.getUint16(at, true) + data.getUint8(at + 2) * 65536;
+      if (ascii(12, "VP8X")) return [u24(24) + 1, u24(27) + 1, true];
+      if (ascii(12, "VP8L") && data.getUint8(20) === 0x2f) {
+        const bits = data.getUint32(21, true);
+        return [(bits & 0x3fff) + 1, ((bits >>> 14) & 0x3fff) + 1, true];
+      }
+      if (ascii(12, "VP8 ") && data.getUint8(23) === 0x9d && data.getUint8(24) === 0x01 && data.getUint8(25) === 0x2a) {
+        return [data.getUint16(26, true) & 0x3fff, data.getUint16(28, true) & 0x3fff, true];
+      }
+      return null;
+    }
+    if (n >= 4 && data.getUint16(0) === 0xffd8) {
+      // The JPEG's markers, each segment skipped by its length, up to its frame header
+      // (SOF0-15 but DHT, JPG and DAC), before its first scan.
+      let at = 2;
+      while (at + 9 <= n) {
+        if (data.getUint8(at) !== 0xff) return null;
+        const marker = data.getUint8(at + 1);
+        if (marker === 0xff) {
+          at += 1; // a fill byte before a marker
+        } else if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd8)) {
+          at += 2; // a marker with no length
+        } else if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
+          return [data.getUint16(at + 7), data.getUint16(at + 5), false];
+        } else if (marker === 0xda) {
+          return null;
+        } else {
+          at += 2 + data.getUint16(at + 2);
+        }
+      }
+    }
+    return null;
   }
 
   async function shrink(file) {

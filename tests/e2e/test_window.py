@@ -29,6 +29,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+import eseal
 from eseal.agencies import Principal, add_agency
 from eseal.ids import make_license_id
 from eseal.licenses import change_status, issue, renew
@@ -46,6 +47,7 @@ from tests.eseal.conftest import (
     WORKER,
     business_request,
 )
+from verifier import scan
 from verifier.claims import LicenseClaims, StampBody, StampClaims
 from verifier.document import decode, encode_stamp, sign_license
 
@@ -1699,10 +1701,11 @@ def test_a_paste_longer_than_any_code_is_refused_in_the_clerks_words(
 def test_an_image_of_too_many_pixels_is_not_called_a_file_too_large(
     opened: Opened, site: Site, tmp_path: Path
 ) -> None:
-    """A small file (a few KB) of an image wider than 16,384 pixels: the node refuses it
-    for its pixels, and the page says the image is too large, not the file."""
-    wide = tmp_path / "长图.png"
-    Image.new("1", (17_000, 100), 1).save(wide)
+    """A small file (a few KB) of an image wider than 16,384 pixels, in a format the page
+    does not read (TIFF): the node refuses it for its pixels, and the page says the image
+    is too large, not the file."""
+    wide = tmp_path / "长图.tif"
+    Image.new("1", (17_000, 100), 1).save(wide, compression="group4")
     assert wide.stat().st_size < 100_000
     page = opened.page
     _upload(page, wide)
@@ -1712,6 +1715,82 @@ def test_an_image_of_too_many_pixels_is_not_called_a_file_too_large(
     expect(banner).to_contain_text("每边不超过 16384 像素")
     assert [e for e in opened.errors if "413" not in e] == []
     opened.errors.clear()  # the browser's own log of the 413
+
+
+def test_the_pages_pixel_bounds_are_the_nodes() -> None:
+    """The page refuses an image over the node's pixel bounds itself: its copies of them
+    (window.js is no Python module) are the node's."""
+    script = (Path(eseal.__file__).parent / "web" / "window.js").read_text(encoding="utf-8")
+    for name in ("MAX_PIXELS", "MAX_WEBP_PIXELS", "MAX_SIDE"):
+        (value,) = re.findall(rf"const {name} = (\d+);", script)
+        assert int(value) == getattr(scan, name), name
+
+
+def _too_many_pixels(tmp_path: Path, fmt: str) -> Path:
+    """A small file of an image over the node's pixel bounds (verifier.scan.check_pixels),
+    in format ``fmt``: 256 megapixels as a PNG, 49 as a JPEG, a GIF or a BMP, 14 as a WebP
+    (over its 13); ``STRIP``, a PNG of few pixels but a side over 16,384."""
+    if fmt == "PNG":
+        image = Image.new("1", (16_000, 16_000), 1)
+    elif fmt == "STRIP":
+        image, fmt = Image.new("1", (scan.MAX_SIDE + 1, 10), 1), "PNG"
+    elif fmt == "WEBP":
+        image = Image.new("RGB", (4_000, 3_500), "white")
+    else:
+        image = Image.new("1" if fmt == "BMP" else "L", (7_000, 7_000), 255)
+    path = tmp_path / f"huge.{fmt.lower()}"
+    image.save(path, format=fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    assert path.stat().st_size < 10 * 2**20
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "BMP", "WEBP", "STRIP"])
+def test_an_image_of_too_many_pixels_is_refused_by_the_page_before_it_is_shrunk(
+    browser: Browser, site: Site, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fmt: str
+) -> None:
+    """A small file of an image of more pixels than the node reads (a 16,000 × 16,000 PNG
+    of 60 KB): the page decoded all of it to shrink it (seconds, a gigabyte of memory)
+    before the node refused it. Its header says its size: refused at once, in the words
+    the node's refusal gets, nothing decoded and nothing sent."""
+    received = _record_server_images(monkeypatch)
+    counting = (
+        "window.decoded = 0; const create = window.createImageBitmap;"
+        "window.createImageBitmap = (...a) => { window.decoded++; return create(...a); };"
+    )
+    o = Opened(browser, site, DESKTOP, script=counting)
+    try:
+        page = o.page
+        _upload(page, _too_many_pixels(tmp_path, fmt))
+        banner = page.locator("#banner")
+        expect(page.locator("#banner-code")).to_have_text("image-too-large")
+        expect(page.locator("#banner-title")).to_have_text("图片尺寸过大")
+        expect(banner).to_contain_text("每边不超过 16384 像素")
+        page.locator("#lang").click()
+        expect(page.locator("#banner-title")).to_have_text("Image too large")
+        expect(banner).to_contain_text("16,384 pixels a side")
+        assert page.evaluate("window.decoded") == 0
+        assert received == []
+    finally:
+        o.close()
+
+
+@pytest.mark.parametrize(("fmt", "size"), [("PNG", (scan.MAX_SIDE, 10)), ("WEBP", (3_600, 3_600))])
+def test_an_image_at_the_pixel_bounds_is_sent(
+    opened: Opened,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    fmt: str,
+    size: tuple[int, int],
+) -> None:
+    """An image at the node's bounds (a side of 16,384 pixels; a WebP of 12.96 megapixels,
+    under its 13) is not refused by the page: the node is asked."""
+    received = _record_server_images(monkeypatch)
+    path = tmp_path / f"edge.{fmt.lower()}"
+    Image.new("RGB", size, "white").save(path, format=fmt, lossless=True)
+    _upload(opened.page, path)
+    expect(opened.page.locator("#banner-code")).to_have_text("no-qr-code")
+    assert len(received) >= 1
+    opened.errors.clear()  # the browser's own log of the 422
 
 
 def test_image_without_a_qr_code_says_so(opened: Opened, site: Site) -> None:
