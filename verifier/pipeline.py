@@ -452,16 +452,17 @@ def check_status(run: _Run) -> None:
 
 def _key_revoked(verdict: Verdict, answer: StatusAnswer) -> Stop:
     """The stop of a signing key the source knows was revoked, newer than the bundle (the
-    region revoked it since the bundle was cut). Under a witness policy (a peer's snapshot
-    held to one) it counts met or not, and the verdict says how the checkpoint was
-    witnessed, as of any adverse status: in its reason and ``freshness.witnessed``."""
-    if answer.witnessing is not None:
-        verdict.freshness = Freshness(
-            answer.source,
-            answer.as_of,
-            checkpoint_size=answer.checkpoint_size,
-            witnessing=answer.witnessing,
-        )
+    region revoked it since the bundle was cut). The verdict's freshness says whose word it
+    is and as of when, as of any adverse status (not "none", which says the status was not
+    checked). Under a witness policy (a peer's snapshot held to one) it counts met or not,
+    and the verdict says how the checkpoint was witnessed, as of any adverse status: in its
+    reason and ``freshness.witnessed``."""
+    verdict.freshness = Freshness(
+        answer.source,
+        answer.as_of,
+        checkpoint_size=answer.checkpoint_size,
+        witnessing=answer.witnessing,
+    )
     return Stop(
         Status.KEY_REVOKED,
         f"{answer.detail or 'the signing key is revoked'} "

@@ -258,10 +258,13 @@ def test_a_key_revoked_since_the_bundle_is_known_from_the_snapshot(
             fr = verdict.to_json()["freshness"]
             assert (fr["status_source"], fr["status_as_of"]) == ("offline", snapshot.as_of)
             assert fr["witnessed"] == witnessing.to_json()
-        # Without a policy: no witnessing said, as before.
+        # Without a policy: no witnessing said, as before; but the status is the snapshot's
+        # word as of its cut, as for a revoked license, not "not checked".
         verdict = verify_text(issued.qr_text, ctx)
         assert verdict.freshness.witnessing is None
         assert "cosigned" not in verdict.reasons[0]
+        fr = verdict.to_json()["freshness"]
+        assert (fr["status_source"], fr["status_as_of"]) == ("offline", snapshot.as_of)
     finally:
         fresh.node.close()
 
