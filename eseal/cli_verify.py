@@ -338,7 +338,9 @@ def window_trust(
         if not trusted:
             raise InvalidInput("--revocations needs the region's trust: give --bundle FILE")
         by_region: dict[str, RevocationSnapshot] = {}
-        for path in revocations:  # one per region; of two, the newer speaks
+        # One per region; of two, the newer speaks: by as_of, then by the size of the
+        # checkpoint it was cut at (RevocationSnapshot.cut, the one rule of snapshot order).
+        for path in revocations:
             raw = read_file(path, "revocation snapshot", MAX_SNAPSHOT)
             snapshot = refusing(f"snapshot {path}", functools.partial(open_snapshot, raw, store))
             if snapshot.region in node_urls:
@@ -348,7 +350,7 @@ def window_trust(
                     "node or its snapshot, not both"
                 )
             known = by_region.get(snapshot.region)
-            if known is None or snapshot.as_of > known.as_of:
+            if known is None or snapshot.cut > known.cut:
                 by_region[snapshot.region] = snapshot
             newest[snapshot.region] = max(newest.get(snapshot.region, 0), snapshot.as_of)
         offline = SnapshotStatus(list(by_region.values()))

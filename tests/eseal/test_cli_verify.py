@@ -350,3 +350,43 @@ def test_a_file_whose_reads_wait_is_read_whole_not_cut_at_the_first_wait(
     finally:
         later.join()
         os.close(r)
+
+
+@pytest.mark.parametrize("newer_first", [True, False])
+def test_of_two_snapshots_as_of_one_second_the_later_cut_speaks_whatever_the_order(
+    tmp_path: Path, newer_first: bool
+) -> None:
+    """Two snapshots of one region as of the same second, the later cut at a larger
+    checkpoint (a revocation recorded in between): ``eseal verify`` given both keeps the
+    later cut (:attr:`RevocationSnapshot.cut`, the one rule of snapshot order), not
+    whichever file came first, so an older file cannot take back the revocation."""
+    from eseal.cli_verify import window_trust
+    from tests.vectors import generate as g
+    from verifier.document import sign_license
+    from verifier.pipeline import VerifyContext, verify_text
+    from verifier.revocation import build_snapshot, sign_snapshot
+    from verifier.trust import sign_bundle
+    from verifier.verdict import Status
+
+    claims = g.business_license("2025009001")
+    text = sign_license(claims, g.MARKET_KEY).text
+
+    def snapshot(size: int, code: str) -> Path:
+        built = build_snapshot(
+            region=g.REGION,
+            as_of=g.SNAPSHOT_AT,
+            checkpoint=g._checkpoint(size),
+            licenses=[(claims.license_id, code), *g._filler()],
+        )
+        path = tmp_path / f"revocations-{size}.json"
+        path.write_bytes(sign_snapshot(built, g.LOG_KEY))
+        return path
+
+    bundle = tmp_path / "bundle.json"
+    bundle.write_bytes(sign_bundle(g.trust_bundle(), g.ROOT_KEY))
+    older, newer = snapshot(990, "01"), snapshot(995, "07")
+    given = [newer, older] if newer_first else [older, newer]
+    store, status, _newest = window_trust([bundle], [], [], given)
+    verdict = verify_text(text, VerifyContext(store, g.NOW, status=status))
+    assert verdict.status is Status.REVOKED, verdict.reasons
+    assert verdict.freshness.status_as_of == g.SNAPSHOT_AT
