@@ -209,7 +209,29 @@ def find_issuer(run: _Run) -> None:
         ]
     if not run.candidates:
         raise Stop(Status.UNKNOWN_ISSUER, _unknown_issuer(run, want))
+    if len(run.candidates) > 1:
+        run.candidates = _own_region_first(run.candidates, doc.claims)
     run.passed("issuer", f"{len(run.candidates)} trusted key(s) with id {run.kid_hex}")
+
+
+def _own_region_first(
+    candidates: list[Signer], claims: LicenseClaims | StampClaims
+) -> list[Signer]:
+    """The candidates listed by the document's own region first, else in the store's order
+    (a stable sort). Two regions' bundles may list one key (a central agency's seal, or a
+    region's stale copy of another's): the signature step takes the first that verifies,
+    and its listing decides the verdict, so it is the own region's whatever the order the
+    bundles were loaded in. A license's own region is the one it names; a stamp's, its
+    agency's province by its credit code (:func:`seal_region`): a seal its own region
+    revoked is revoked though another region's copy lists it active."""
+    if isinstance(claims, LicenseClaims):
+        region = claims.body.region
+        return sorted(candidates, key=lambda s: s.bundle.region != region)
+    registered = seal_region(claims.issuer)
+    if registered is None:
+        return candidates
+    province = registered[:2]
+    return sorted(candidates, key=lambda s: s.bundle.region[:2] != province)
 
 
 def covers(region: str, code: str) -> bool:

@@ -802,3 +802,60 @@ def test_every_status_but_valid_says_why_chinese_first() -> None:
     assert "证照" in STATUS_WHY[Status.REVOKED]
     # A stamp dated ahead of now: said so, where "盖章时间尚未到" left the clerk guessing.
     assert STAMP_WHY[Status.NOT_YET_VALID].startswith("盖章时间晚于当前时间，盖章尚未生效")
+
+
+def _with_a_copy_elsewhere(bundle: TrustBundle) -> list[tuple[TrustBundle, TrustBundle]]:
+    """``bundle`` and a bundle of another region (110000) listing the same keys (a central
+    agency's seal several regions list, or one region's stale copy), in both orders."""
+    elsewhere = dataclasses.replace(bundle, region="110000")
+    return [(elsewhere, bundle), (bundle, elsewhere)]
+
+
+def test_a_license_is_checked_against_its_own_regions_listing_of_a_shared_key(
+    region: Region,
+) -> None:
+    """Found by review: with two bundles listing the license's key, the first in the store
+    signed for it, so a license of 500000 checked with 110000's listing first was
+    ISSUER_NOT_AUTHORISED ("license says region 500000, key is of 110000") though 500000's
+    bundle holds its key. The license's own region's listing is tried first, in any order."""
+    issued = issue(region.node, MARKET_AGENT, MARKET, business_request(), now=NOW)
+    for bundles in _with_a_copy_elsewhere(build_bundle(region.node, now=LATER)):
+        store = TrustStore(bundles)
+        assert len(store.signers(decode(issued.qr_text).kid)) == 2
+        verdict = verify_text(issued.qr_text, VerifyContext(store, LATER))
+        assert verdict.status is Status.VALID, (bundles[0].region, verdict.reasons)
+        assert verdict.issuer["region"] == "500000"
+        assert verdict.checks[1].detail.startswith("2 trusted key(s)")
+
+
+def test_a_seal_revoked_by_its_own_region_is_revoked_whatever_another_region_lists(
+    region: Region,
+) -> None:
+    """Found by review: a stamp's seal listed by two bundles was judged by the first in the
+    store: revoked by its own region (its agency's, 500000) but still active in another's
+    copy (110000) listed first, its stamp was VALID. The seal's own region's listing is
+    tried first, so its revocation stands in either order."""
+    seal = create_seal(
+        region.node,
+        MARKET_AGENT,
+        agency_code=MARKET,
+        name="合同专用章（共用）",
+        seal_type="contract",
+        image=None,
+        now=NOW,
+    )
+    stamped = stamp(region.node, MARKET_AGENT, seal.id, document=b"d", document_name="d", now=NOW)
+    before = build_bundle(region.node, now=NOW + 2)
+    revoke_seal(region.node, MARKET_AGENT, seal.id, reason="lost", now=NOW + 5)
+    after = build_bundle(region.node, now=LATER)
+    stale = dataclasses.replace(before, region="110000")  # another region's copy, active
+    for bundles in [(stale, after), (after, stale)]:
+        verdict = verify_text(stamped.qr_text, VerifyContext(TrustStore(bundles), LATER))
+        assert verdict.status is Status.REVOKED, (bundles[0].region, verdict.reasons)
+        assert verdict.issuer["region"] == "500000"
+    # The other way round: its own region's listing speaks, not whichever comes first.
+    elsewhere = dataclasses.replace(after, region="110000")  # revoked in that copy
+    for bundles in [(elsewhere, before), (before, elsewhere)]:
+        verdict = verify_text(stamped.qr_text, VerifyContext(TrustStore(bundles), LATER))
+        assert verdict.status is Status.VALID, (bundles[0].region, verdict.reasons)
+        assert verdict.issuer["region"] == "500000"
