@@ -542,6 +542,9 @@ def check_backup(path: Path) -> BackupReport:
     report = BackupReport(path, manifest)
     for name, record in manifest["files"].items():
         file = path / name
+        if file.is_symlink():
+            report.problems.append(f"{name} is a symbolic link, not a file of the backup")
+            continue
         if not file.is_file():
             report.problems.append(f"{name} is missing")
             continue
@@ -552,6 +555,7 @@ def check_backup(path: Path) -> BackupReport:
     for required in (NODE_FILE, ROOT_KEY_FILE, LOG_KEY_FILE):
         if required not in manifest["files"]:
             report.problems.append(f"the manifest lists no {required}")
+    report.problems += _unlisted(path, manifest)
     if report.problems:
         return report  # nothing more is worth reading
     config = read_config(path, _BACKUP_NODE_FILE)
@@ -566,6 +570,31 @@ def check_backup(path: Path) -> BackupReport:
     else:
         _check_dump(path, manifest, report)
     return report
+
+
+def _unlisted(path: Path, manifest: dict[str, Any]) -> list[str]:
+    """What the backup in ``path`` holds beside the files its manifest lists: each a problem,
+    since a restore copies it into the node (a ``ledger.db-wal`` or ``-journal`` there is read
+    by SQLite as part of the ledger, which the check, reading the file alone, never saw)."""
+    listed = {*manifest["files"], MANIFEST}
+    folders = {name.rpartition("/")[0] for name in listed if "/" in name} | {KEYS_DIR}
+    problems = []
+    for top, dirs, files in os.walk(path):  # links are not followed
+        for entry in sorted([*dirs, *files]):
+            found = Path(top) / entry
+            name = found.relative_to(path).as_posix()
+            if name in listed:
+                continue  # a link in its place is named with the listed files
+            if name in folders and found.is_symlink():
+                problems.append(f"{name} is a symbolic link, not a folder of the backup")
+                continue
+            if name in folders and found.is_dir():
+                continue
+            problems.append(
+                f"{name} is not in the manifest: no file of the backup, yet a restore would "
+                "copy it into the node; remove it, or use another backup"
+            )
+    return problems
 
 
 def _check_dump(path: Path, manifest: dict[str, Any], report: BackupReport) -> None:
