@@ -565,11 +565,29 @@ def check_backup(path: Path) -> BackupReport:
         manifest["root_key_id"],
     ):
         report.problems.append("node.json is not the node the manifest names")
+    report.problems += _ledger_problems(manifest, config)
     if manifest["database"] == "sqlite":
         _check_ledger(path, config, manifest, report)
     else:
         _check_dump(path, manifest, report)
     return report
+
+
+def _ledger_problems(manifest: dict[str, Any], config: NodeConfig) -> list[str]:
+    """The manifest's ledger (the size and root hash a restore is checked against) must be
+    its checkpoint's, signed by the node's log key under its origin."""
+    ledger = manifest["ledger"]
+    try:
+        checkpoint = verify_checkpoint(
+            ledger["checkpoint"], parse_verifier_key(config.log_verifier)
+        )
+    except (InvalidInput, CheckFailed) as e:
+        return [f"the manifest's checkpoint is not one the node's log key signed: {e.message}"]
+    if checkpoint.origin != config.origin:
+        return [f"the manifest's checkpoint is not of the node's log ({config.origin})"]
+    if (checkpoint.size, _b64(checkpoint.root_hash)) != (ledger["size"], ledger["root_hash"]):
+        return ["the manifest's ledger size or root hash is not its checkpoint's"]
+    return []
 
 
 def _unlisted(path: Path, manifest: dict[str, Any]) -> list[str]:

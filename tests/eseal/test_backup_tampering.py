@@ -4,6 +4,7 @@ ledger must be what the node signed."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -92,3 +93,28 @@ def test_a_listed_file_replaced_by_a_symbolic_link_fails_the_check(
     (backup / "keys").symlink_to(tmp_path / "keys")
     report = check_backup(backup)
     assert "keys is a symbolic link, not a folder of the backup" in report.problems
+
+
+def test_the_ledger_the_check_reports_is_the_one_its_checkpoint_signs(
+    backup: Path, tmp_path: Path
+) -> None:
+    """The manifest's size and root hash, which the check prints and a restore is compared
+    with, must be those of its checkpoint, signed by the node's log key."""
+    manifest_file = backup / "backup.json"
+    good = json.loads(manifest_file.read_text())
+    forged = json.loads(manifest_file.read_text())
+    forged["ledger"]["root_hash"] = "A" * 43 + "="
+    manifest_file.write_text(json.dumps(forged))
+    run = run_eseal("backup", "--check", backup, cwd=tmp_path)
+    assert run.code == 1, str(run)
+    assert "the manifest's ledger size or root hash is not its checkpoint's" in run.stderr
+    assert "A" * 43 not in run.stdout
+
+    forged = json.loads(json.dumps(good))
+    forged["ledger"]["checkpoint"] = good["ledger"]["checkpoint"].replace("\n\n", "\n\n\n", 1)
+    manifest_file.write_text(json.dumps(forged))
+    report = check_backup(backup)
+    assert any(p.startswith("the manifest's checkpoint is not") for p in report.problems)
+
+    manifest_file.write_text(json.dumps(good))
+    assert check_backup(backup).ok
