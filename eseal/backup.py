@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -213,6 +214,12 @@ def _require_new_target(out: Path, data_dir: Path) -> None:
         )
     if not out.parent.is_dir():
         raise InvalidInput(f"{out.parent} is not a directory: make it first")
+    if os.path.ismount(out):
+        raise BackupTargetInUse(
+            f"{out} is a mount point: the backup is written beside it and then renamed to it, "
+            f"which cannot cross filesystems; name a new directory in it, e.g. "
+            f"{out / 'eseal-backup'} (nothing was written)"
+        )
 
 
 def _checked_head(note: str | None, size: int, config: NodeConfig, where: str) -> Checkpoint:
@@ -481,6 +488,11 @@ def _publish(work: Path, out: Path) -> None:
     try:
         os.rename(work, out)
     except OSError as e:
+        if e.errno in (errno.EXDEV, errno.EBUSY):  # a mount point os.path.ismount missed
+            raise BackupTargetInUse(
+                f"{out} cannot be replaced by the backup ({e.strerror}): it is a mount point, "
+                "or in use; name a new directory in it (the backup was not kept)"
+            ) from e
         if out.exists():
             raise BackupTargetInUse(
                 f"{out} was made, or written in, while the backup ran: the backup was not "

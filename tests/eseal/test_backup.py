@@ -4,6 +4,7 @@ all, its key files still sealed; ``eseal backup --check``; restoring a backup.""
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 import shutil
@@ -239,7 +240,7 @@ def test_a_backup_onto_a_directory_that_is_not_empty_is_refused(
     assert "inside the node's data directory" in err
     assert not (node.data_dir / "keys" / "b").exists()
 
-    # An empty directory is taken (a mount point, say).
+    # An empty directory is taken.
     empty = tmp_path / "empty"
     empty.mkdir()
     code, _, err = run_in_process(
@@ -247,6 +248,50 @@ def test_a_backup_onto_a_directory_that_is_not_empty_is_refused(
     )
     assert code == 0, err
     assert check_backup(empty).ok
+
+
+def test_a_backup_onto_a_mount_point_is_refused_before_anything_is_written(
+    region: Region,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The backup is written beside DIR and renamed to it: onto an empty mount point (a disk
+    mounted for backups) the rename cannot be made, and the copy would have been written on
+    the filesystem the mount point is in. Refused up front, naming what to do; and a rename
+    refused all the same (a bind mount of the same filesystem, which looks like no mount
+    point) is named for what it is, not as a directory written in meanwhile."""
+    node = region.node
+    mounted = tmp_path / "mnt"
+    mounted.mkdir()
+    is_mount = os.path.ismount
+    monkeypatch.setattr(os.path, "ismount", lambda p: Path(p) == mounted or is_mount(p))
+    code, said, err = run_in_process(
+        ["--data", str(node.data_dir), "backup", str(mounted)], capsys, monkeypatch
+    )
+    assert (code, said) == (2, ""), err
+    assert f"{mounted} is a mount point" in err
+    assert f"name a new directory in it, e.g. {mounted / 'eseal-backup'}" in err
+    assert list(mounted.iterdir()) == []
+    assert _leftovers(tmp_path, "mnt") == []
+
+    monkeypatch.setattr(os.path, "ismount", is_mount)
+    rename = os.rename
+
+    def busy(src: str | Path, dst: str | Path) -> None:
+        if Path(dst) == mounted:
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(dst))
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", busy)
+    code, said, err = run_in_process(
+        ["--data", str(node.data_dir), "backup", str(mounted)], capsys, monkeypatch
+    )
+    assert (code, said) == (2, ""), err
+    assert f"{mounted} cannot be replaced by the backup (Device or resource busy)" in err
+    assert "while the backup ran" not in err
+    assert list(mounted.iterdir()) == []
+    assert _leftovers(tmp_path, "mnt") == []
 
 
 _KILLED_AT = """
