@@ -72,6 +72,13 @@ class LedgerMissing(InvalidInput):
     code = "ledger-missing"
 
 
+class KeyFileNotTheNodes(InvalidInput):
+    """A key file opens with the passphrase but holds another key than the one it stands
+    for (the root or log key node.json names, the key id it is named after)."""
+
+    code = "key-file-not-the-nodes"
+
+
 class BadNodeFile(InvalidInput):
     """node.json is unreadable or malformed."""
 
@@ -253,7 +260,9 @@ class Node:
             return cached
         if self.passphrase is None:
             raise KeysLocked("this needs the region's keys: set ESEAL_PASSPHRASE")
-        key = keyfile.read_key_file(self.key_path(key_id), self.passphrase)
+        path = self.key_path(key_id)
+        key = keyfile.read_key_file(path, self.passphrase)
+        _require_key(path, ed25519.key_id(bytes(key.verify_key)), key_id, "key")
         self._key_cache[key_id.hex()] = key
         return key
 
@@ -273,6 +282,7 @@ class Node:
             if passphrase is not None:
                 root_key = keyfile.read_key_file(data_dir / ROOT_KEY_FILE, passphrase)
                 log_key = keyfile.read_key_file(data_dir / LOG_KEY_FILE, passphrase)
+                _require_own_keys(data_dir, config, root_key, log_key)
             node = cls._open_store(
                 data_dir, config, url, root_key=root_key, log_key=log_key, passphrase=passphrase
             )
@@ -329,6 +339,28 @@ class Node:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _require_own_keys(
+    data_dir: Path, config: NodeConfig, root_key: SigningKey, log_key: SigningKey
+) -> None:
+    """The root and log key files hold the keys node.json names (another node's, sealed
+    under the same passphrase, would open too, and sign what no one can verify)."""
+    log_public = parse_verifier_key(config.log_verifier).public_key
+    for path, key, public, what in (
+        (data_dir / ROOT_KEY_FILE, root_key, config.root_public_key, "root key"),
+        (data_dir / LOG_KEY_FILE, log_key, log_public, "log key"),
+    ):
+        _require_key(path, ed25519.key_id(bytes(key.verify_key)), ed25519.key_id(public), what)
+
+
+def _require_key(path: Path, found: bytes, wanted: bytes, what: str) -> None:
+    if found != wanted:
+        raise KeyFileNotTheNodes(
+            f"{path} holds another key than the node's {what} (key id {found.hex()}, not "
+            f"{wanted.hex()}): it is no key file of this node; copy the node's own back from "
+            "a backup of it"
+        )
 
 
 def node_database_url(data_dir: Path, config: NodeConfig, database_url: str | None) -> str:

@@ -1,0 +1,62 @@
+"""A node's root and log key files are its own: a node opens only with the keys node.json
+names, and no second ``eseal init`` beside a first replaces or removes what it made."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from eseal.node import Node, init_node
+from keys.errors import InvalidInput
+from tests.e2e.conftest import files_state, tables_state
+from tests.eseal.conftest import BUSINESS, MARKET, NOW, PASSPHRASE, run_eseal
+
+
+def _node(data: Path) -> Path:
+    init_node(data, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW).close()
+    return data
+
+
+@pytest.mark.parametrize("name", ["root.key", "log.key"])
+def test_a_node_does_not_open_with_another_nodes_key_file(
+    tmp_path: Path,
+    name: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A key file of another node sealed under the same passphrase (two backups mixed in a
+    restore, two inits racing in one directory) opens: the node would sign checkpoints no
+    one can verify with its log key, or key statements with another root. Refused, naming
+    the file, before anything is signed."""
+    ours, theirs = _node(tmp_path / "ours"), _node(tmp_path / "theirs")
+    shutil.copytree(ours / "keys", tmp_path / "spare")
+    shutil.copy(theirs / "keys" / name, ours / "keys" / name)
+    with pytest.raises(InvalidInput, match=f"keys/{name} holds another key than"):
+        Node.open(ours, passphrase=PASSPHRASE)
+    before = files_state(ours), tables_state(ours)
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE.decode())
+    args = ["--data", str(ours), "agency", "add", "--code", MARKET, "--name", "市场监督管理局"]
+    code, said, err = run_eseal([*args, "--types", BUSINESS], capsys, monkeypatch)
+    assert (code, said) == (2, ""), err
+    assert f"keys/{name} holds another key than" in err
+    assert (files_state(ours), tables_state(ours)) == before
+    Node.open(ours).close()  # read-only (no key), it opens: the ledger is whole
+
+    shutil.copy(tmp_path / "spare" / name, ours / "keys" / name)
+    Node.open(ours, passphrase=PASSPHRASE).close()  # its own key back: it opens
+
+
+def test_a_key_file_named_after_another_key_is_not_used_to_sign(tmp_path: Path) -> None:
+    """An agency's, seal's or witness key file holding another key than the key id it is
+    named after signs nothing: what it signed would not verify under the recorded key."""
+    ours, theirs = _node(tmp_path / "ours"), _node(tmp_path / "theirs")
+    (own,) = (p for p in (ours / "keys").glob("*.key") if p.stem not in ("root", "log"))
+    (other,) = (p for p in (theirs / "keys").glob("*.key") if p.stem not in ("root", "log"))
+    shutil.copy(other, own)
+    with (
+        Node.open(ours, passphrase=PASSPHRASE) as node,
+        pytest.raises(InvalidInput, match=f"{own.name} holds another key than"),
+    ):
+        node.signing_key(bytes.fromhex(own.stem))
