@@ -16,7 +16,7 @@ from nacl.signing import SigningKey
 from sqlalchemy.engine import make_url
 
 from eseal.ids import validate_node_region, validate_region_code
-from eseal.passphrase import hold_keys, release_keys
+from eseal.passphrase import exclusive_keys, hold_keys, release_keys
 from keys import ed25519, keyfile
 from keys.errors import InvalidInput, shown
 from keys.statements import KeyStatement, KeyStatus, Role, certify
@@ -472,21 +472,40 @@ def init_node(
     made = data_dir
     while not made.parent.exists():
         made = made.parent
-    created = not data_dir.exists()
     try:
-        return _create_node(
-            data_dir,
-            region=region,
-            name=name,
-            origin=origin,
-            passphrase=passphrase,
-            now=now,
-            database_url=database_url,
-        )
+        data_dir.mkdir(parents=True)
+        created = True  # by this call, not another init running beside it
+    except FileExistsError:
+        created = False
+    try:
+        (data_dir / "keys").mkdir(mode=0o700, exist_ok=True)
     except BaseException:
-        if created:  # leave nothing behind of the directories this call made
+        if created:
             shutil.rmtree(made, ignore_errors=True)
         raise
+    # Held until node.json is written: a second init of the directory meanwhile would write
+    # its keys over these (and, failing, remove a directory this one made).
+    with exclusive_keys(
+        data_dir,
+        f"another eseal init (or eseal passphrase) is using {data_dir}: wait for it to end; "
+        "nothing was changed",
+    ):
+        try:
+            if (data_dir / NODE_FILE).exists():  # made by an init that just ended
+                raise AlreadyInitialised(f"{data_dir} already holds the node of a region")
+            return _create_node(
+                data_dir,
+                region=region,
+                name=name,
+                origin=origin,
+                passphrase=passphrase,
+                now=now,
+                database_url=database_url,
+            )
+        except BaseException:
+            if created:  # leave nothing behind of the directories this call made
+                shutil.rmtree(made, ignore_errors=True)
+            raise
 
 
 def _create_private(path: Path) -> None:

@@ -105,15 +105,16 @@ def release_keys(fd: int) -> None:
 
 
 @contextlib.contextmanager
-def _exclusive(data_dir: Path) -> Iterator[None]:
+def exclusive_keys(
+    data_dir: Path,
+    refused: str = "the node is in use: stop `eseal serve` and any other eseal command using "
+    "its keys, then change the passphrase",
+) -> Iterator[None]:
+    """Hold the node's keys lock exclusively while the block runs (a passphrase change, an
+    ``eseal init`` making the keys), or :class:`NodeInUse` saying ``refused``."""
     fd = _open_lock(data_dir)
     try:
-        _lock(
-            fd,
-            fcntl.LOCK_EX,
-            "the node is in use: stop `eseal serve` and any other eseal command using its "
-            "keys, then change the passphrase",
-        )
+        _lock(fd, fcntl.LOCK_EX, refused)
         yield
     finally:
         os.close(fd)
@@ -152,7 +153,7 @@ def change_passphrase(
         raise InvalidInput("the new passphrase is the current one: nothing to change")
     keyfile.check_new_passphrase(new, "the new passphrase (ESEAL_NEW_PASSPHRASE)")
     step = progress or (lambda _: None)
-    with _exclusive(data_dir):
+    with exclusive_keys(data_dir):
         # Listed under the lock: a node process that held the keys until just now may have
         # written a key file (a new seal's) under the current passphrase.
         files = key_files(data_dir)

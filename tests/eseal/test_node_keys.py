@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from eseal.node import Node, init_node
+from eseal.passphrase import NodeInUse
+from keys import keyfile
 from keys.errors import InvalidInput
+from ledger.audit import audit
 from tests.e2e.conftest import files_state, tables_state
 from tests.eseal.conftest import BUSINESS, MARKET, NOW, PASSPHRASE, run_eseal
 
@@ -60,3 +64,44 @@ def test_a_key_file_named_after_another_key_is_not_used_to_sign(tmp_path: Path) 
         pytest.raises(InvalidInput, match=f"{own.name} holds another key than"),
     ):
         node.signing_key(bytes.fromhex(own.stem))
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new directory", "empty directory"])
+def test_a_second_init_beside_a_first_changes_nothing_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, existing: bool
+) -> None:
+    """Two ``eseal init`` of one directory at once (a deployment script run twice): the
+    second wrote its root key over the first's, recorded its own, and the first, failing
+    then, left the second's node.json beside its own log key, or, having made the
+    directory, removed it whole, the node the second said it initialised with it. The
+    second is refused while the first runs, and changes nothing."""
+    data = tmp_path / "srv" / "node"
+    if existing:
+        data.mkdir(parents=True)
+    write = keyfile.write_key_file
+    second: list[object] = []
+
+    def the_other_init_meanwhile(path: Path, *args: Any, **kwargs: Any) -> None:
+        if path.name == "log.key" and not second:
+            second.append("running")
+            try:
+                second[0] = init_node(
+                    data, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW
+                )
+            except InvalidInput as e:
+                second[0] = e
+        write(path, *args, **kwargs)
+
+    monkeypatch.setattr(keyfile, "write_key_file", the_other_init_meanwhile)
+    try:
+        first = init_node(data, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW)
+    finally:
+        if isinstance(second[0], Node):
+            second[0].close()
+    root = first.config.root_public_key
+    first.close()
+    assert isinstance(second[0], NodeInUse), second
+    assert "another eseal init" in second[0].message
+    with Node.open(data, passphrase=PASSPHRASE) as node:  # the first's node, its own keys
+        assert node.config.root_public_key == root
+        assert audit(node.store, node.log_verifier).ok

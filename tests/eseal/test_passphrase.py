@@ -82,7 +82,7 @@ def test_no_change_runs_beside_a_node_holding_the_keys(data: Path) -> None:
 
 
 def test_no_node_opens_its_keys_while_a_change_runs(data: Path) -> None:
-    with pp._exclusive(data), pytest.raises(pp.NodeInUse, match="being changed"):
+    with pp.exclusive_keys(data), pytest.raises(pp.NodeInUse, match="being changed"):
         Node.open(data, passphrase=PASSPHRASE)
     Node.open(data, passphrase=PASSPHRASE).close()
 
@@ -208,13 +208,13 @@ def test_a_key_file_written_just_before_the_lock_is_taken_is_sealed_again(
     # change starts: the change, which waited for its lock, must see that file too.
     new_key = keyfile.read_key_file(data / "keys" / "log.key", PASSPHRASE)
     late = data / "keys" / "late.key"
-    exclusive = pp._exclusive
+    exclusive = pp.exclusive_keys
 
     def after_a_node_exited(data_dir: Path) -> AbstractContextManager[None]:
         keyfile.write_key_file(late, new_key, PASSPHRASE)
         return exclusive(data_dir)
 
-    monkeypatch.setattr(pp, "_exclusive", after_a_node_exited)
+    monkeypatch.setattr(pp, "exclusive_keys", after_a_node_exited)
     done = pp.change_passphrase(data, PASSPHRASE, NEW)
     assert late in done.rewrapped
     assert keyfile.read_key_file(late, NEW).encode() == new_key.encode()
