@@ -9,10 +9,14 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import ctypes
+import functools
 import itertools
 import json
 import os
+import resource
 import secrets
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -286,6 +290,7 @@ def write_key_file(
 ) -> None:
     """Encrypt ``signing_key`` under ``passphrase`` into a new 0600 file at ``path``, atomically."""
     _require_passphrase(passphrase)
+    no_core_dumps()
     if not _limits_ok(opslimit, memlimit):
         raise InvalidKeyFileOptions(
             f"opslimit must be in [{argon2id.OPSLIMIT_MIN}, {argon2id.OPSLIMIT_SENSITIVE}] and "
@@ -299,9 +304,27 @@ def write_key_file(
     _write_atomically(path, data, overwrite=overwrite)
 
 
+@functools.cache
+def no_core_dumps() -> None:
+    """From now on this process writes no core dump, which would put the private keys it
+    holds on disk in clear: the core file size limit is 0 (soft and hard), and on Linux the
+    process is not dumpable (``PR_SET_DUMPABLE`` 0, as ssh-agent and gpg-agent do), which
+    also covers a core_pattern that pipes to a collector, and keeps other users' debuggers
+    from attaching. Called by whatever seals or unseals a key; once a process is enough."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+
+
+_PR_SET_DUMPABLE = 4
+
+
 def read_key_file(path: Path, passphrase: bytes) -> nacl.signing.SigningKey:
     """Decrypt the signing key in the key file at ``path``."""
     _require_passphrase(passphrase)
+    no_core_dumps()
     sealed = _parse(_read_bounded(path), path)
     box = _derive(passphrase, sealed, path)
     try:
