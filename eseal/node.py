@@ -490,9 +490,11 @@ def init_node(
         f"another eseal init (or eseal passphrase) is using {data_dir}: wait for it to end; "
         "nothing was changed",
     ):
+        # Made by an init that took the lock first, even of a directory this call made:
+        # that node is not this call's to remove.
+        if (data_dir / NODE_FILE).exists():
+            raise AlreadyInitialised(f"{data_dir} already holds the node of a region")
         try:
-            if (data_dir / NODE_FILE).exists():  # made by an init that just ended
-                raise AlreadyInitialised(f"{data_dir} already holds the node of a region")
             return _create_node(
                 data_dir,
                 region=region,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from eseal.node import Node, init_node
-from eseal.passphrase import NodeInUse
+from eseal.node import AlreadyInitialised, Node, init_node
+from eseal.passphrase import NodeInUse, exclusive_keys
 from keys import keyfile
 from keys.errors import InvalidInput
 from ledger.audit import audit
@@ -104,4 +104,30 @@ def test_a_second_init_beside_a_first_changes_nothing_of_it(
     assert "another eseal init" in second[0].message
     with Node.open(data, passphrase=PASSPHRASE) as node:  # the first's node, its own keys
         assert node.config.root_public_key == root
+        assert audit(node.store, node.log_verifier).ok
+
+
+def test_an_init_that_made_the_directory_keeps_a_node_another_init_finished_in_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first init makes the directory; before it takes the keys lock, a second (which
+    found the directory there) takes it and makes the whole node. The first, then finding
+    node.json, is refused: it must not remove the directory, which holds the second's node."""
+    data = tmp_path / "srv" / "node"
+    second: list[bytes] = []
+
+    def the_other_init_first(data_dir: Path, refused: str) -> Any:
+        if data_dir == data and not second:
+            second.append(b"")  # the second init's own lock is not wrapped
+            with init_node(
+                data, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW
+            ) as other:
+                second[0] = other.config.root_public_key
+        return exclusive_keys(data_dir, refused)
+
+    monkeypatch.setattr("eseal.node.exclusive_keys", the_other_init_first)
+    with pytest.raises(AlreadyInitialised, match="already holds the node"):
+        init_node(data, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW)
+    with Node.open(data, passphrase=PASSPHRASE) as node:  # the second's node, whole
+        assert node.config.root_public_key == second[0]
         assert audit(node.store, node.log_verifier).ok
