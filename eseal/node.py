@@ -262,7 +262,7 @@ class Node:
             raise KeysLocked("this needs the region's keys: set ESEAL_PASSPHRASE")
         path = self.key_path(key_id)
         key = keyfile.read_key_file(path, self.passphrase)
-        _require_key(path, ed25519.key_id(bytes(key.verify_key)), key_id, "key")
+        _require_key(path, key, key_id, "key")
         self._key_cache[key_id.hex()] = key
         return key
 
@@ -351,15 +351,21 @@ def _require_own_keys(
         (data_dir / ROOT_KEY_FILE, root_key, config.root_public_key, "root key"),
         (data_dir / LOG_KEY_FILE, log_key, log_public, "log key"),
     ):
-        _require_key(path, ed25519.key_id(bytes(key.verify_key)), ed25519.key_id(public), what)
+        _require_key(path, key, ed25519.key_id(public), what, public)
 
 
-def _require_key(path: Path, found: bytes, wanted: bytes, what: str) -> None:
-    if found != wanted:
+def _require_key(
+    path: Path, key: SigningKey, key_id: bytes, what: str, public_key: bytes | None = None
+) -> None:
+    """``key``, read from ``path``, is the key of ``key_id`` and, where it is known, of
+    ``public_key`` (the whole key: a key id is a prefix of its hash, which another key may
+    share)."""
+    found = bytes(key.verify_key)
+    if ed25519.key_id(found) != key_id or public_key not in (None, found):
         raise KeyFileNotTheNodes(
-            f"{path} holds another key than the node's {what} (key id {found.hex()}, not "
-            f"{wanted.hex()}): it is no key file of this node; copy the node's own back from "
-            "a backup of it"
+            f"{path} holds another key than the node's {what} (key id "
+            f"{ed25519.key_id(found).hex()}, not {key_id.hex()}): it is no key file of this "
+            "node; copy the node's own back from a backup of it"
         )
 
 

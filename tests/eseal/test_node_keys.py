@@ -11,7 +11,7 @@ import pytest
 
 from eseal.node import AlreadyInitialised, Node, init_node
 from eseal.passphrase import NodeInUse, exclusive_keys
-from keys import keyfile
+from keys import ed25519, keyfile
 from keys.errors import InvalidInput
 from ledger.audit import audit
 from tests.e2e.conftest import files_state, tables_state
@@ -50,6 +50,23 @@ def test_a_node_does_not_open_with_another_nodes_key_file(
 
     shutil.copy(tmp_path / "spare" / name, ours / "keys" / name)
     Node.open(ours, passphrase=PASSPHRASE).close()  # its own key back: it opens
+
+
+@pytest.mark.parametrize("name", ["root.key", "log.key"])
+def test_a_root_or_log_key_file_is_compared_whole_not_by_key_id(
+    tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """node.json names the whole root and log public keys: another key whose key id (eight
+    bytes of its hash) is the same, as one made to collide would be, is refused all the
+    same."""
+    ours, theirs = _node(tmp_path / "ours"), _node(tmp_path / "theirs")
+    own = bytes(keyfile.read_key_file(ours / "keys" / name, PASSPHRASE).verify_key)
+    other = bytes(keyfile.read_key_file(theirs / "keys" / name, PASSPHRASE).verify_key)
+    shutil.copy(theirs / "keys" / name, ours / "keys" / name)
+    key_id = ed25519.key_id
+    monkeypatch.setattr(ed25519, "key_id", lambda pub: key_id(own if pub == other else pub))
+    with pytest.raises(InvalidInput, match=f"keys/{name} holds another key than"):
+        Node.open(ours, passphrase=PASSPHRASE)
 
 
 def test_a_key_file_named_after_another_key_is_not_used_to_sign(tmp_path: Path) -> None:
