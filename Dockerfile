@@ -12,8 +12,9 @@ COPY eseal ./eseal
 RUN uv sync --frozen --no-default-groups --no-editable
 
 FROM python:3.11-slim
-# The CJK font that printed licenses embed.
+# The CJK font that printed licenses embed, and the one for the rarer characters it lacks.
 RUN apt-get update && apt-get install -y --no-install-recommends fonts-wqy-microhei \
+    fonts-hanazono \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /var/lib/eseal --create-home eseal
 COPY --from=build /opt/venv /opt/venv

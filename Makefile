@@ -19,9 +19,11 @@ DEMO_DIR ?= demo-data
 
 # System packages from Debian, installed with apt-get (sudo unless root) when missing:
 # a CJK font that printed licenses embed (fonts-wqy-microhei; not needed when
-# ESEAL_CJK_FONT names another), for the demo and the tests, and Chromium for the window
+# ESEAL_CJK_FONT names another) and the fonts for the rarer characters it lacks, such as
+# those of CJK extension B (fonts-hanazono), for the demo and the tests, and Chromium for the window
 # page's browser tests only.
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+FALLBACK_FONT := /usr/share/fonts/truetype/hanazono/HanaMinB.ttf
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # apt-get install PACKAGES, updating the package lists first only if that fails.
@@ -47,6 +49,10 @@ font:
 	@if [ -z "$$ESEAL_CJK_FONT" ] && [ ! -f $(CJK_FONT) ]; then \
 	  echo "installing the Debian package fonts-wqy-microhei"; \
 	  $(call APT_INSTALL,fonts-wqy-microhei); \
+	fi
+	@if [ ! -f $(FALLBACK_FONT) ]; then \
+	  echo "installing the Debian package fonts-hanazono"; \
+	  $(call APT_INSTALL,fonts-hanazono); \
 	fi
 
 chromium:

@@ -27,7 +27,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
-from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase import pdfmetrics, ttfonts
 from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph, Table, TableStyle
@@ -76,6 +76,13 @@ KNOWN_CJK_FONTS: Final = (
     "/usr/share/fonts/truetype/arphic/uming.ttc",  # fonts-arphic-uming
     "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",  # fonts-droid-fallback
 )
+#: TrueType fonts for the characters the CJK font lacks (CJK extensions B and beyond, as in
+#: people's and places' names: 𠮷, 𠀀), tried in order, character by character.
+KNOWN_FALLBACK_FONTS: Final = (
+    "/usr/share/fonts/truetype/hanazono/HanaMinA.ttf",  # fonts-hanazono
+    "/usr/share/fonts/truetype/hanazono/HanaMinB.ttf",  # fonts-hanazono: extensions B to F
+)
+_FALLBACK_HINT: Final = "install the Debian package fonts-hanazono (apt-get install fonts-hanazono)"
 _INSTALL_HINT: Final = (
     "install the Debian package fonts-wqy-microhei (apt-get install fonts-wqy-microhei)"
 )
@@ -106,6 +113,7 @@ def cjk_font_path() -> Path:
 @functools.cache
 def _registered_font(path: str) -> str:
     name = "EsealCJK-" + hashlib.sha256(path.encode()).hexdigest()[:8]
+    ttfonts.makeToUnicodeCMap = _to_unicode_cmap
     try:
         pdfmetrics.registerFont(TTFont(name, path, subfontIndex=0))
     except (TTFError, OSError) as exc:
@@ -115,9 +123,88 @@ def _registered_font(path: str) -> str:
     return name
 
 
+def _to_unicode_cmap(fontname: str, subset: Sequence[int]) -> str:
+    """reportlab's ToUnicode CMap of a font subset, each character written in UTF-16BE as
+    PDF 32000-1 9.10.3 asks (reportlab writes the code point in hex: U+20000 would read
+    back as U+2000 and a stray 0, so a name with 𠀀 could not be copied or searched)."""
+    return "\n".join(
+        [
+            "/CIDInit /ProcSet findresource begin",
+            "12 dict begin",
+            "begincmap",
+            f"/CIDSystemInfo\n<< /Registry ({fontname})\n/Ordering ({fontname})\n/Supplement 0",
+            ">> def",
+            f"/CMapName /{fontname} def",
+            "/CMapType 2 def",
+            "1 begincodespacerange",
+            f"<00> <{len(subset) - 1:02X}>",
+            "endcodespacerange",
+            f"{len(subset)} beginbfchar",
+            *(
+                f"<{i:02X}> <{chr(v).encode('utf-16-be', 'surrogatepass').hex().upper()}>"
+                for i, v in enumerate(subset)
+            ),
+            "endbfchar",
+            "endcmap",
+            "CMapName currentdict /CMap defineresource pop",
+            "end",
+            "end",
+        ]
+    )
+
+
 def _pdf_font() -> str:
     """The reportlab name of the CJK font (registered once; embedded as a subset)."""
     return _registered_font(str(cjk_font_path()))
+
+
+@functools.cache
+def _covered(name: str) -> frozenset[int]:
+    """The code points a registered font has glyphs for."""
+    return frozenset(pdfmetrics.getFont(name).face.charToGlyph)
+
+
+def _fallback_fonts() -> list[str]:
+    """The fallback fonts present, registered."""
+    return [_registered_font(p) for p in KNOWN_FALLBACK_FONTS if Path(p).is_file()]
+
+
+def _font_of(ch: str, primary: str, fallbacks: Sequence[str]) -> str:
+    if ch.isspace() or ord(ch) in _covered(primary):
+        return primary
+    for name in fallbacks:
+        if ord(ch) in _covered(name):
+            return name
+    raise FontMissing(
+        f"no font has the character {ch!r} (U+{ord(ch):04X}): printed it would be a blank or "
+        f"a box; {_FALLBACK_HINT}, or set {FONT_ENV} to a font that has it"
+    )
+
+
+def font_runs(text: str) -> list[tuple[str, str]]:
+    """``text`` cut into (reportlab font name, run): the CJK font where it has the glyph,
+    else the first fallback font that has it; :class:`FontMissing` if none has."""
+    primary = _pdf_font()
+    fallbacks = _fallback_fonts() if any(ord(ch) not in _covered(primary) for ch in text) else []
+    runs: list[tuple[str, str]] = []
+    for ch in text:
+        font = _font_of(ch, primary, fallbacks)
+        if runs and runs[-1][0] == font:
+            runs[-1] = (font, runs[-1][1] + ch)
+        else:
+            runs.append((font, ch))
+    return runs
+
+
+def cjk_markup(text: str) -> str:
+    """``text`` as paragraph markup: escaped, lines broken, each run in a font that has it."""
+    primary = _pdf_font()
+    return "".join(
+        escape(run).replace("\n", "<br/>")
+        if font == primary
+        else f'<font face="{font}">{escape(run)}</font>'
+        for font, run in font_runs(text)
+    )
 
 
 # -- QR symbols ---------------------------------------------------------------------------------
@@ -230,12 +317,18 @@ def draw_text(
     width: float | None = None,
 ) -> None:
     """One line of text; shrunk to ``width`` when given and the text would be wider."""
-    font = _pdf_font()
+    runs = font_runs(text)
+    natural = sum(pdfmetrics.stringWidth(run, font, size) for font, run in runs)
     if width is not None:
-        size = min(size, size * width / max(1.0, pdfmetrics.stringWidth(text, font, size)))
+        size = min(size, size * width / max(1.0, natural))
+    x, y = at
+    if centred:
+        x -= sum(pdfmetrics.stringWidth(run, font, size) for font, run in runs) / 2
     c.setFillColor(color)
-    c.setFont(font, size)
-    (c.drawCentredString if centred else c.drawString)(*at, text)
+    for font, run in runs:
+        c.setFont(font, size)
+        c.drawString(x, y, run)
+        x += pdfmetrics.stringWidth(run, font, size)
 
 
 def cjk_paragraph(
@@ -250,12 +343,12 @@ def cjk_paragraph(
         wordWrap="CJK",
         alignment=align,
     )
-    return Paragraph(text if markup else escape(text).replace("\n", "<br/>"), style)
+    return Paragraph(text if markup else cjk_markup(text), style)
 
 
 def bilingual_label(chinese: str, english: str = "") -> str:
     small = f'<br/><font size="7" color="#6B6B6B">{escape(english)}</font>' if english else ""
-    return escape(chinese) + small
+    return cjk_markup(chinese) + small
 
 
 def label_table(rows: Sequence[tuple[str, str]], size: float, label_w: float, width: float) -> Any:

@@ -295,6 +295,54 @@ def test_license_with_the_longest_agency_name_keeps_its_dates_inside_the_frame(
     assert "Valid until" in text
 
 
+#: A holder's name as people have them: characters of CJK extension B (𠀀 U+20000, 𠮷, 𪚥),
+#: which the CJK font lacks, among full-width punctuation and other scripts.
+RARE_NAME = "𠀀𠮷𪚥龘〇 Zhāng Wěi ＡＢＣ（杭州）Ελληνικά Кирилл ｶﾀｶﾅ“引号”——…"
+
+
+def ink_under(pdf: bytes, wanted: str, dpi: int = 200) -> dict[str, int]:
+    """Each character of ``wanted`` on the page (by its text; pdfium counts UTF-16 units, so
+    a character beyond the BMP is two) and the dark pixels in its box."""
+    image = rasterise(pdf, dpi=dpi).convert("L")
+    document = pdfium.PdfDocument(pdf)
+    try:
+        height, text = document[0].get_size()[1], document[0].get_textpage()
+        k, found = dpi / 72, {}
+        for i in range(text.count_chars()):
+            ch = text.get_text_range(i, 2)[:1] if i + 1 < text.count_chars() else ""
+            if ch and ch in wanted:
+                left, bottom, right, top = text.get_charbox(i)
+                box = (left * k, (height - top) * k, right * k, (height - bottom) * k)
+                found[ch] = sum(image.crop(box).histogram()[:128])
+        return found
+    finally:
+        document.close()
+
+
+def test_rare_characters_print_in_a_font_that_has_them(license_: PrintableLicense) -> None:
+    rare = PrintableLicense(
+        **{**license_.__dict__, "holder_name": RARE_NAME, "agency_name": "𠮷林市市场监督管理局",
+           "fields": [("经营者", "王𠀀"), *license_.fields], "status_note": None}
+    )  # fmt: skip
+    pdf = license_pdf(rare)
+    save_artifact("license-rare-characters.pdf", pdf)
+    text = page_text(pdf).replace("\r\n", "")
+    for expected in (RARE_NAME, "𠮷林市市场监督管理局", "王𠀀"):
+        assert expected in text  # drawn, and read back (copied, searched) as the same characters
+    inked = ink_under(pdf, "𠀀𠮷𪚥")
+    assert set(inked) == set("𠀀𠮷𪚥")
+    assert all(dark > 20 for dark in inked.values()), inked  # a glyph, not a blank
+    assert decode(rasterise(pdf, dpi=200)) == [rare.qr_text]
+
+
+def test_a_character_no_font_has_is_refused_not_printed_blank(
+    license_: PrintableLicense,
+) -> None:
+    tibetan = PrintableLicense(**{**license_.__dict__, "holder_name": "扎西ཀ"})  # U+0F40
+    with pytest.raises(FontMissing, match="U\\+0F40"):
+        license_pdf(tibetan)
+
+
 def printed_qr(pdf: bytes, text: str, dpi: int) -> tuple[float, int]:
     """The QR on the page rasterised at ``dpi``: its module size in mm, and how many modules
     wide its white margin is (up to 8) on the side where it is narrowest."""
