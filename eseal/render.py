@@ -164,31 +164,34 @@ def _covered(name: str) -> frozenset[int]:
     return frozenset(pdfmetrics.getFont(name).face.charToGlyph)
 
 
-def _fallback_fonts() -> list[str]:
-    """The fallback fonts present, registered."""
-    return [_registered_font(p) for p in KNOWN_FALLBACK_FONTS if Path(p).is_file()]
+def _font_files() -> list[str]:
+    """The CJK font's file, then the fallback fonts' present."""
+    return [str(cjk_font_path()), *(p for p in KNOWN_FALLBACK_FONTS if Path(p).is_file())]
 
 
-def _font_of(ch: str, primary: str, fallbacks: Sequence[str]) -> str:
-    if ch.isspace() or ord(ch) in _covered(primary):
-        return primary
-    for name in fallbacks:
-        if ord(ch) in _covered(name):
-            return name
+def _file_for(ch: str, files: Sequence[str]) -> str:
+    for path in files:
+        if ch.isspace() or ord(ch) in _covered(_registered_font(path)):
+            return path
     raise FontMissing(
         f"no font has the character {ch!r} (U+{ord(ch):04X}): printed it would be a blank or "
         f"a box; {_FALLBACK_HINT}, or set {FONT_ENV} to a font that has it"
     )
 
 
+def font_file_for(ch: str) -> str:
+    """The font file to draw ``ch`` with: the CJK font where it has the glyph, else the first
+    fallback font that has it; :class:`FontMissing` if none has."""
+    return _file_for(ch, _font_files())
+
+
 def font_runs(text: str) -> list[tuple[str, str]]:
-    """``text`` cut into (reportlab font name, run): the CJK font where it has the glyph,
-    else the first fallback font that has it; :class:`FontMissing` if none has."""
-    primary = _pdf_font()
-    fallbacks = _fallback_fonts() if any(ord(ch) not in _covered(primary) for ch in text) else []
+    """``text`` cut into (reportlab font name, run), each run in the font
+    :func:`font_file_for` chooses for its characters."""
+    files = _font_files()
     runs: list[tuple[str, str]] = []
     for ch in text:
-        font = _font_of(ch, primary, fallbacks)
+        font = _registered_font(_file_for(ch, files))
         if runs and runs[-1][0] == font:
             runs[-1] = (font, runs[-1][1] + ch)
         else:

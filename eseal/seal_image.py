@@ -11,7 +11,7 @@ from typing import Final
 
 from PIL import Image, ImageDraw, ImageFont
 
-from eseal.render import cjk_font_path
+from eseal.render import cjk_font_path, font_file_for
 from keys.errors import InvalidInput
 
 SEAL_RED: Final = (230, 0, 18)
@@ -53,16 +53,20 @@ def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
 class _Lettering:
     """Renders single characters, centred on the ink of a reference character, into a box."""
 
-    def __init__(self, font_path: str, height: float) -> None:
-        _, top, _, bottom = _font(font_path, 100).getbbox("国", anchor="mm")
+    def __init__(self, font_path: str, height: float, reference: str = "国") -> None:
+        _, top, _, bottom = _font(font_path, 100).getbbox(reference, anchor="mm")
         self.size = max(8, round(100 * height / (bottom - top)))
-        self.font = _font(font_path, self.size)
+        self.path, self.font = font_path, _font(font_path, self.size)
         self.ink_centre = (top + bottom) / 2 * self.size / 100  # below the anchor "mm"
         self.height = round(height)
         self.stroke = max(1, round(height * STROKE))  # seal engravings are bolder than the font
 
     def glyph(self, ch: str, width: float) -> Image.Image:
-        """``ch`` as an L mask, its ink about ``width`` wide (squeezed when narrower than high)."""
+        """``ch`` as an L mask, its ink about ``width`` wide (squeezed when narrower than high);
+        a character the font lacks (CJK extension B) from the fallback font that has it."""
+        path = font_file_for(ch)
+        if path != self.path:  # sized on the character itself: the fallback may lack 国
+            return _Lettering(path, self.height, reference=ch).glyph(ch, width)
         side = round(self.height * 1.25)
         canvas = Image.new("L", (side, side), 0)
         ImageDraw.Draw(canvas).text(

@@ -433,6 +433,23 @@ def test_seal_text_out_of_bounds_is_refused(agency: str, seal_name: str, size: i
         draw_seal(agency, seal_name, size=size)
 
 
+def test_seal_draws_rare_characters_each_as_itself() -> None:
+    """Characters of CJK extension B, which the CJK font lacks, are drawn from the fallback
+    font: each as its own glyph, not all as one and the same missing-glyph box."""
+    inks = {
+        ch: hashlib.sha256(
+            Image.open(io.BytesIO(draw_seal(f"{ch}林市市场监督管理局", f"{ch}专用章", size=160)))
+            .getchannel("A")
+            .tobytes()
+        ).hexdigest()
+        for ch in "𠀀𠮷𪚥"
+    }
+    assert len(set(inks.values())) == 3
+    save_artifact("seal-rare-characters.png", draw_seal("𠮷林市市场监督管理局", "𪚥专用章"))
+    with pytest.raises(FontMissing, match="U\\+0F40"):
+        draw_seal(AGENCY, "ཀ")
+
+
 # -- sealed copies ------------------------------------------------------------------------------
 
 STAMP_QR = payload(420, "ES1:", seed=1)
