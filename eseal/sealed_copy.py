@@ -17,6 +17,8 @@ from reportlab.lib.utils import ImageReader
 
 from eseal.render import (
     GREY,
+    MIN_QR_MODULE,
+    QUIET_ZONE,
     DocumentTooLarge,
     DocumentUnreadable,
     RenderOptionInvalid,
@@ -36,13 +38,37 @@ MAX_IMAGE_PIXELS: Final = 40_000_000
 MAX_EMBEDDED_SIDE: Final = 3508
 
 
+STAMP_MARGIN: Final[float] = 12 * mm
+STAMP_QR: Final[float] = 36 * mm
+STAMP_SEAL: Final[float] = 40 * mm
+STAMP_BLOCK: Final[tuple[float, float]] = (
+    STAMP_SEAL + STAMP_QR + 2 * mm,
+    STAMP_QR + 6 * mm + 14 * mm,
+)
+
+
+def _stamp_scale(size: tuple[float, float]) -> float:
+    """How much the stamp shrinks on a page of ``size``: to 90% of its width, 45% of its height."""
+    (width, height), (block_w, block_h) = size, STAMP_BLOCK
+    return min(
+        1.0, 0.9 * width / (block_w + STAMP_MARGIN), 0.45 * height / (block_h + STAMP_MARGIN)
+    )
+
+
+def _stamp_fits(size: tuple[float, float], qr_text: str) -> bool:
+    """Whether the stamp, shrunk to a page of ``size``, keeps QR modules a phone reads (or,
+    for a QR too dense for that even unshrunk, keeps them as they are on an A4 page)."""
+    module = STAMP_QR / (len(qr_matrix(qr_text)) + 2 * QUIET_ZONE)
+    return _stamp_scale(size) * module >= min(float(MIN_QR_MODULE), module)
+
+
 def _draw_stamp(
     c: Any, size: tuple[float, float], seal_png: bytes, qr_text: str, caption: str
 ) -> None:
     """Seal, QR (captioned 扫码验章) and ``caption`` in the bottom-right corner of a page."""
-    (width, height), margin, qr, seal = size, 12 * mm, 36 * mm, 40 * mm
-    block_w, block_h = seal + qr + 2 * mm, qr + 6 * mm + 14 * mm
-    scale = min(1.0, 0.9 * width / (block_w + margin), 0.45 * height / (block_h + margin))
+    margin, qr, seal, (block_w, _) = STAMP_MARGIN, STAMP_QR, STAMP_SEAL, STAMP_BLOCK
+    scale = _stamp_scale(size)
+    width = size[0]
     c.saveState()
     c.translate(width - scale * margin, scale * margin)
     c.scale(scale, scale)
@@ -101,7 +127,12 @@ def _image_kind(document: bytes) -> str | None:
 
 
 def _stamped_pdf(document: bytes, seal_png: bytes, qr_text: str, caption: str) -> bytes:
+    """The stamp on the PDF's last page; on an A4 page added after it when that page is too
+    small (a business card) for a stamp whose QR a phone reads, the original pages intact."""
     writer, last, (left, bottom, w, h) = _open_pdf(document)
+    if not _stamp_fits((w, h), qr_text):
+        w, h = A4
+        last, left, bottom = writer.add_blank_page(w, h), 0.0, 0.0
     overlay = io.BytesIO()
     c = pdf_canvas(overlay, (w, h), "stamp")
     _draw_stamp(c, (w, h), seal_png, qr_text, caption)

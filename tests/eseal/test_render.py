@@ -17,6 +17,7 @@ import pypdfium2 as pdfium
 import pytest
 import zxingcpp
 from PIL import Image, ImageDraw
+from pypdf import PdfReader, PdfWriter
 from reportlab.lib.pagesizes import letter
 from reportlab.pdfgen.canvas import Canvas
 
@@ -486,6 +487,40 @@ def test_sealed_pdf_keeps_its_pages_and_the_last_page_scans(seal: bytes) -> None
     save_artifact("sealed-pdf-last.png", _png(last))
     assert decode(last) == [STAMP_QR]
     assert "Page 3, clause 1" in page_text(sealed, 2)
+
+
+@pytest.mark.parametrize("size_mm", [(90, 54), (54, 90), (35, 35)])
+def test_sealed_small_pdf_keeps_its_page_and_its_stamp_scans(
+    seal: bytes, size_mm: tuple[int, int]
+) -> None:
+    """A page too small for the stamp at a size a phone reads (a business card) is kept as
+    it is, and the stamp goes on a page of its own after it."""
+    out = io.BytesIO()
+    c = Canvas(out, pagesize=(size_mm[0] * MM, size_mm[1] * MM), invariant=True)
+    c.setFont("Helvetica", 6)
+    c.drawString(4, 4, "Business card")
+    c.showPage()
+    c.save()
+    sealed = _seal_copy(out.getvalue(), seal, "card.pdf")
+    save_artifact(f"sealed-small-{size_mm[0]}x{size_mm[1]}.pdf", sealed)
+    assert page_count(sealed) == 2
+    assert page_text(sealed, 0).strip() == "Business card"
+    assert decode(rasterise(sealed, page=0, dpi=300)) == []
+    for dpi in (150, 300):
+        assert decode(rasterise(sealed, page=-1, dpi=dpi)) == [STAMP_QR]
+    module_mm, quiet = printed_qr(sealed_last_page(sealed), STAMP_QR, 300)
+    assert module_mm >= 0.33
+    assert quiet >= 4
+
+
+def sealed_last_page(pdf: bytes) -> bytes:
+    """The last page of ``pdf`` alone, as a PDF."""
+    reader = PdfReader(io.BytesIO(pdf))
+    writer = PdfWriter()
+    writer.add_page(reader.pages[-1])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 def test_sealed_rotated_pdf_page_still_scans(seal: bytes) -> None:
