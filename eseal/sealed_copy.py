@@ -214,8 +214,9 @@ def sealed_copy_pdf(
     document: bytes, *, document_name: str, seal_png: bytes, qr_text: str, caption: str
 ) -> bytes:
     """The sealed copy of ``document``: a PDF gets the seal and QR on its last page's bottom
-    right; a PNG/JPEG image is placed on an A4 page and stamped; anything else gets a one-page
-    文件电子签章证明 naming its file name, size and SHA-256."""
+    right (on an A4 page added after it when that page is too small); a PNG/JPEG image is
+    placed on an A4 page and stamped; anything else gets a one-page 文件电子签章证明 naming
+    its file name, size and SHA-256."""
     if len(document) > MAX_DOCUMENT_BYTES:
         raise DocumentTooLarge(f"document of {len(document):,} bytes is over the 20 MiB limit")
     if len(caption) > 200 or len(document_name) > 255:
