@@ -66,6 +66,8 @@ def printable(node: Node, row: LicenseRow, *, now: int | None = None) -> Printab
         seal_png=bytes(seals[0].image) if seals else None,
         status_note=_status_note(row, now),
         status_detail=_status_detail(row),
+        title_en=ltype.name_en,
+        labels_en={f.label: f.label_en for f in ltype.fields},
     )
 
 

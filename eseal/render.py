@@ -10,8 +10,8 @@ import io
 import math
 import os
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 from xml.sax.saxutils import escape
@@ -416,13 +416,17 @@ class PrintableLicense:
     status_note: str | None = None  # e.g. 样本 SPECIMEN
     #: Said after the note on its line, not across the page: e.g. the new license's id.
     status_detail: str | None = None
+    title_en: str = ""  # the catalogue's English name, printed under the Chinese title
+    #: The English label of each field, by its Chinese label (the catalogue's label_en),
+    #: printed under it.
+    labels_en: Mapping[str, str] = field(default_factory=dict)
 
 
 def _license_rows(lic: PrintableLicense) -> list[tuple[str, str]]:
     rows = [(bilingual_label("持证主体", "Holder"), lic.holder_name)]
     if lic.holder_id_display:
         rows.append((bilingual_label("证件号码", "ID / Credit code"), lic.holder_id_display))
-    rows += [(bilingual_label(label), value) for label, value in lic.fields]
+    rows += [(bilingual_label(label, lic.labels_en.get(label, "")), v) for label, v in lic.fields]
     return [*rows, (bilingual_label("所属地区", "Region"), lic.region_name)]
 
 
@@ -498,7 +502,8 @@ def license_pdf(lic: PrintableLicense) -> bytes:
         c.setLineWidth(line)
         c.rect(inset, inset, width - 2 * inset, height - 2 * inset)
     draw_text(c, (mid, height - 36 * mm), lic.title, 30, centred=True, width=content_w)
-    draw_text(c, (mid, height - 44 * mm), "电子证照  Electronic License", 9.5, GREY, centred=True)
+    subtitle = "电子证照  Electronic License" + (f" · {lic.title_en}" if lic.title_en else "")
+    draw_text(c, (mid, height - 44 * mm), subtitle, 9.5, GREY, centred=True, width=content_w)
     number = f"证照编号  No.  {lic.license_id}"
     draw_text(c, (mid, height - 53 * mm), number, 10.5, centred=True, width=content_w)
     table_top, table_bottom = height - 60 * mm, 88 * mm
@@ -511,7 +516,11 @@ def license_pdf(lic: PrintableLicense) -> bytes:
     rows = _license_rows(lic)
     for size in (11.0, 10.0, 9.0, 8.0):
         widest = max(
-            pdfmetrics.stringWidth(label, font, size) for label, _ in [("", ""), *lic.fields]
+            max(
+                pdfmetrics.stringWidth(label, font, size),
+                pdfmetrics.stringWidth(lic.labels_en.get(label, ""), font, 7),
+            )
+            for label, _ in [("", ""), *lic.fields]
         )
         table = label_table(rows, size, min(56 * mm, max(32 * mm, widest + 16)), content_w)
         _, table_h = table.wrapOn(c, content_w, table_top - table_bottom)

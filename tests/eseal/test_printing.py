@@ -4,11 +4,13 @@ paper, from licenses issued on a region node."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
 
 from eseal.agencies import OPERATOR
+from eseal.catalog import load_catalog
 from eseal.ids import make_license_id
 from eseal.licenses import IssueRequest, change_status, get_license, issue, renew
 from eseal.node import Node
@@ -38,6 +40,21 @@ def test_date_fields_print_as_chinese_dates(region: Region) -> None:
     assert fields["成立日期"] == "2021年3月15日"
     assert fields["营业期限至"] == "2041年3月5日"
     assert fields["法定代表人"] == "张三"  # other values as they are
+
+
+def test_a_license_prints_each_label_in_chinese_then_english(region: Region) -> None:
+    """The catalogue's English names (name_en, label_en) are printed, each after its Chinese."""
+    issued = issue(region.node, OPERATOR, MARKET, business_request(), now=NOW)
+    row = get_license(region.node, issued.id)
+    ltype = load_catalog().get(row.type_code)
+    text = page_text(license_pdf(printable(region.node, row))).replace("\r\n", " ")
+    assert f"{ltype.name} " in text
+    assert f"{ltype.name_en}" in text
+    assert text.index(ltype.name) < text.index(ltype.name_en)
+    printed = [f for f in ltype.fields if f.name in json.loads(row.fields)]
+    assert printed
+    for spec in printed:
+        assert f"{spec.label} {spec.label_en}" in text, spec.name
 
 
 @pytest.mark.parametrize(
