@@ -476,7 +476,9 @@ def _draw_issuer(c: Any, lic: PrintableLicense, x: float, right: float) -> None:
     y = min(52 * mm, 66 * mm - agency_h)
     for chinese, english, value in (
         ("发证日期", "Issued on", chinese_date(lic.issued_on)),
-        ("有效期至", "Valid until", chinese_date(lic.valid_until) if lic.valid_until else "长期"),
+        ("有效期至", "Valid until", chinese_date(lic.valid_until))
+        if lic.valid_until
+        else ("有效期至", "Valid until: no expiry", "长期"),
     ):
         draw_text(c, (x, y), f"{chinese}  {value}", 11.5)
         draw_text(c, (x, y - 4 * mm), english, 7.5, GREY)

@@ -233,7 +233,9 @@ def test_license_without_seal_or_expiry_prints_long_term(license_: PrintableLice
            "holder_id_display": None, "qr_text": payload(900)}
     )  # fmt: skip
     pdf = license_pdf(plain)
-    assert "长期" in page_text(pdf)
+    text = page_text(pdf)
+    assert "有效期至 长期" in text
+    assert "Valid until: no expiry" in text  # the English under it says so too
     assert decode(rasterise(pdf, dpi=200)) == [plain.qr_text]
 
 
