@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from eseal.ids import validate_node_region, validate_region_code
 from eseal.passphrase import exclusive_keys, hold_keys, release_keys
 from keys import ed25519, keyfile
-from keys.errors import InvalidInput, shown
+from keys.errors import ExternalFailure, InvalidInput, shown
 from keys.statements import KeyStatement, KeyStatus, Role, certify
 from keys.strictjson import MalformedJson, loads_strict
 from ledger.checkpoint import NoteVerifier, origin_problem, parse_verifier_key, verifier_key
@@ -77,6 +77,14 @@ class KeyFileNotTheNodes(InvalidInput):
     for (the root or log key node.json names, the key id it is named after)."""
 
     code = "key-file-not-the-nodes"
+
+
+class SigningKeyUnusable(ExternalFailure):
+    """A signing key's file (an agency's, a seal's, the witness's) is there but the node
+    cannot use it: damaged, sealed under another passphrase, or holding another key. The
+    node's failure, not its caller's: the operator restores the file from a backup."""
+
+    code = "signing-key-unusable"
 
 
 class BadNodeFile(InvalidInput):
@@ -261,8 +269,17 @@ class Node:
         if self.passphrase is None:
             raise KeysLocked("this needs the region's keys: set ESEAL_PASSPHRASE")
         path = self.key_path(key_id)
-        key = keyfile.read_key_file(path, self.passphrase)
-        _require_key(path, key, key_id, "key")
+        try:
+            key = keyfile.read_key_file(path, self.passphrase)
+            _require_key(path, key, key_id, "key")
+        except (keyfile.CorruptKeyFile, keyfile.WrongPassphrase, KeyFileNotTheNodes) as e:
+            # Named within the data directory: an HTTP caller is told which key, not where
+            # the server keeps its files.
+            raise SigningKeyUnusable(
+                f"the node cannot sign with key {key_id.hex()}: its file "
+                f"{path.relative_to(self.data_dir)} {_UNUSABLE[type(e)]}; the operator "
+                "restores it from a backup of this node"
+            ) from e
         self._key_cache[key_id.hex()] = key
         return key
 
@@ -339,6 +356,14 @@ class Node:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: Why a signing key's file cannot be used, by the error reading it raised.
+_UNUSABLE: dict[type[Exception], str] = {
+    keyfile.CorruptKeyFile: "is damaged",
+    keyfile.WrongPassphrase: "does not open with the node's passphrase (or was altered)",
+    KeyFileNotTheNodes: "holds another key than the one it is named after",
+}
 
 
 def _require_own_keys(

@@ -38,7 +38,7 @@ from eseal.ids import (
     first_repeated,
     parse_seal_id,
 )
-from eseal.node import KeysLocked, Node
+from eseal.node import KeysLocked, Node, SigningKeyUnusable
 from eseal.problems import PROBLEM_HEADERS, PROBLEM_JSON, size_text
 from eseal.proofs import UnknownCheckpoint
 from eseal.status_index import StatusUnrecorded
@@ -137,6 +137,12 @@ STORE_UNAVAILABLE: Cause = (StoreUnavailable, "the node's database did not answe
 KEYS_LOCKED: Cause = (
     KeysLocked,
     "the operation signs, and the node serves without its passphrase: its keys are not unlocked",
+)
+#: An operation signing with an agency's, a seal's or the witness's key, whose file the
+#: node cannot use (damaged, another passphrase's, another key's).
+SIGNING_KEY_UNUSABLE: Cause = (
+    SigningKeyUnusable,
+    "the file of the signing key is damaged or not the key's: the operator restores it",
 )
 SCANNER_BUSY: Cause = (
     ScannerBusy,

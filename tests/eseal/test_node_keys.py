@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from eseal.node import AlreadyInitialised, Node, init_node
+from eseal.node import AlreadyInitialised, Node, SigningKeyUnusable, init_node
 from eseal.passphrase import NodeInUse, exclusive_keys
 from keys import ed25519, keyfile
 from keys.errors import InvalidInput
@@ -78,7 +78,7 @@ def test_a_key_file_named_after_another_key_is_not_used_to_sign(tmp_path: Path) 
     shutil.copy(other, own)
     with (
         Node.open(ours, passphrase=PASSPHRASE) as node,
-        pytest.raises(InvalidInput, match=f"{own.name} holds another key than"),
+        pytest.raises(SigningKeyUnusable, match=f"keys/{own.name} holds another key than"),
     ):
         node.signing_key(bytes.fromhex(own.stem))
 
@@ -148,3 +148,59 @@ def test_an_init_that_made_the_directory_keeps_a_node_another_init_finished_in_i
     with Node.open(data, passphrase=PASSPHRASE) as node:  # the second's node, whole
         assert node.config.root_public_key == second[0]
         assert audit(node.store, node.log_verifier).ok
+
+
+@pytest.mark.parametrize("damage", ["swapped", "corrupt"])
+def test_a_signing_key_file_the_node_cannot_use_is_its_fault_not_the_callers(
+    tmp_path: Path, damage: str
+) -> None:
+    """An agency's key file that holds another agency's key (swapped in a restore) or is
+    damaged: issuing over HTTP is the node's failure, 503 signing-key-unusable naming the
+    key and its file within the data directory, not a 400 blaming the request, nor the
+    server's paths; nothing is recorded."""
+    from fastapi.testclient import TestClient
+
+    from eseal.api.app import create_app
+    from tests.eseal.conftest import make_region
+
+    region = make_region(tmp_path / "node")
+    region.node.close()  # it keeps the keys it made in memory: a node started anew reads them
+    keys = tmp_path / "node" / "keys"
+    market, housing = region.market, region.housing
+    own, other = keys / f"{market.key_id}.key", keys / f"{housing.key_id}.key"
+    if damage == "swapped":
+        shutil.copy(other, own)
+    else:
+        own.write_bytes(b"{}")
+    served = Node.open(tmp_path / "node", passphrase=PASSPHRASE)
+    size = served.log.size()
+    body = {
+        "type": BUSINESS,
+        "holder": {"name": "重庆山城小面餐饮有限公司", "id": "91500000MA60XXXX15"},
+        "fields": {
+            "company_type": "有限责任公司",
+            "legal_representative": "张三",
+            "established": "2021-03-15",
+            "address": "重庆市渝中区解放碑民族路1号",
+            "business_scope": "餐饮服务",
+            "registered_capital": "1000000.00",
+        },
+    }
+    try:
+        with TestClient(create_app(served)) as client:
+            r = client.post(
+                "/v1/licenses", json=body, headers={"Authorization": f"Bearer {market.credential}"}
+            )
+            spec = client.get("/openapi.json").json()
+    finally:
+        served.close()
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["type"].endswith("signing-key-unusable"), problem
+    assert f"keys/{market.key_id}.key" in problem["detail"]
+    assert str(tmp_path) not in problem["detail"]
+    documented = spec["paths"]["/v1/licenses"]["post"]["responses"]["503"]["x-problem-types"]
+    assert "signing-key-unusable" in documented
+    with Node.open(tmp_path / "node") as node:
+        assert node.log.size() == size

@@ -1086,6 +1086,8 @@ def test_the_stamps_body_limits_are_described_as_applied(served: Served) -> None
 #: none of these (the license-type catalogue is shipped with the node).
 #: The 503s of an operation appending to the ledger, besides store-unavailable.
 WRITE = {"store-busy", "head-moved", "outcome-unknown", "commit-pending", "committer-closed"}
+#: The 503 of an operation that signs with an agency's, a seal's or the witness's key.
+SIGNS = "signing-key-unusable"
 UNAVAILABLE = {
     ("/v1/verify", "post"): {"scanner-busy", "matcher-busy", "store-unavailable"},
     ("/v1/verify/image", "post"): {"scanner-busy", "matcher-busy", "store-unavailable"},
@@ -1099,14 +1101,19 @@ UNAVAILABLE = {
     ("/v1/ledger/proof/consistency", "get"): {"store-unavailable"},
     ("/v1/license-types", "get"): set(),
     ("/v1/license-types/{code}", "get"): set(),
-    ("/v1/licenses", "post"): {"store-unavailable", "keys-locked", *WRITE},
-    ("/v1/licenses/batch", "post"): {"store-unavailable", "keys-locked", *WRITE},
+    ("/v1/licenses", "post"): {"store-unavailable", "keys-locked", SIGNS, *WRITE},
+    ("/v1/licenses/batch", "post"): {"store-unavailable", "keys-locked", SIGNS, *WRITE},
     ("/v1/licenses/{license_id}/status", "get"): {"store-unavailable"},
     ("/v1/licenses/{license_id}", "get"): {"store-unavailable"},
-    ("/v1/licenses/{license_id}/renew", "post"): {"store-unavailable", "keys-locked", *WRITE},
+    ("/v1/licenses/{license_id}/renew", "post"): {
+        "store-unavailable",
+        "keys-locked",
+        SIGNS,
+        *WRITE,
+    },
     ("/v1/licenses/{license_id}/{action}", "post"): {"store-unavailable", "keys-locked", *WRITE},
     ("/v1/seals", "post"): {"store-unavailable", "keys-locked", "font-missing", *WRITE},
-    ("/v1/seals/{seal_id}/stamp", "post"): {"store-unavailable", "keys-locked", *WRITE},
+    ("/v1/seals/{seal_id}/stamp", "post"): {"store-unavailable", "keys-locked", SIGNS, *WRITE},
     ("/v1/seals/{seal_id}/revoke", "post"): {"store-unavailable", "keys-locked", *WRITE},
     ("/v1/seals/{seal_id}/status", "get"): {"store-unavailable"},
     ("/v1/seals/{seal_id}/image", "get"): {"store-unavailable"},
@@ -1130,6 +1137,7 @@ UNAVAILABLE = {
         "store-unavailable",
         "store-busy",
         "keys-locked",
+        SIGNS,
         "no-witness-key",
     },
 }

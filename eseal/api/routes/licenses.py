@@ -13,6 +13,7 @@ from eseal.api.deps import (
     CUT_PROBLEMS,
     KEYS_LOCKED,
     LEDGER_WRITE,
+    SIGNING_KEY_UNUSABLE,
     STATUS_UNRECORDED,
     STORE_UNAVAILABLE,
     Cause,
@@ -287,7 +288,7 @@ def _out(issued: Issued) -> IssuedOut:
     "",
     status_code=201,
     dependencies=[JsonBody],
-    responses=agency_problems(*_ISSUE_PROBLEMS, KEYS_LOCKED, *LEDGER_WRITE),
+    responses=agency_problems(*_ISSUE_PROBLEMS, KEYS_LOCKED, SIGNING_KEY_UNUSABLE, *LEDGER_WRITE),
 )
 def issue_license(
     *,
@@ -332,6 +333,7 @@ def issue_license(
         *_ISSUE_PROBLEMS,
         (InvalidInput, "an item naming another agency than the batch's"),
         KEYS_LOCKED,
+        SIGNING_KEY_UNUSABLE,
         *LEDGER_WRITE,
     ),
 )
@@ -466,6 +468,7 @@ def read_license(
     dependencies=[JsonBody],
     responses=agency_problems(
         *_LICENSE_ACT,
+        SIGNING_KEY_UNUSABLE,
         (
             BadTransition,
             "the license is not valid, 01: suspended, to be reinstated first, or no longer in "

@@ -26,6 +26,7 @@ from eseal.api.deps import (
     ENCODED_BODY,
     KEYS_LOCKED,
     PROBLEM_CONTENT,
+    SIGNING_KEY_UNUSABLE,
     STORE_UNAVAILABLE,
     Cause,
     NodeDep,
@@ -112,6 +113,7 @@ ADD_CHECKPOINT_RESPONSES: dict[int | str, dict[str, Any]] = {
         STORE_UNAVAILABLE,
         (StoreBusy, "the checkpoint held of the log kept changing under other requests; retry"),
         KEYS_LOCKED,
+        SIGNING_KEY_UNUSABLE,
         _NO_KEY,
     ),
 }
