@@ -30,7 +30,7 @@ from eseal.agencies import (
     stated_reason,
 )
 from eseal.catalog import LicenseType, load_catalog
-from eseal.catalog_fields import ISO_DATE
+from eseal.catalog_fields import ISO_DATE, FieldInvalid
 from eseal.idempotency import IdempotencyKey, committed_with
 from eseal.ids import (
     InvalidCreditCode,
@@ -235,6 +235,8 @@ def _holder(
             "space other than U+0020 (such as the ideographic space U+3000): a license holds "
             "printable text only"
         )
+    if holds_identity_number(name):
+        raise InvalidInput(f"the holder name holds a resident identity number: {_SHOWN_IN_CLEAR}")
     kind = ltype.holder_kind
     if holder_id is None or not holder_id.strip():
         return Holder(name=name, kind="L" if kind == "legal" else "N"), None, None
@@ -252,6 +254,26 @@ def _holder(
         raise type(e)(f"holder id: a {ltype.name} is held by {needed}: {e.message}") from e
     masked = mask_identity_number(number)
     return Holder(name=name, kind="N", id_display=masked), masked, number
+
+
+#: Why a holder name or a field may not hold an identity number (the refusals echo none).
+_SHOWN_IN_CLEAR: Final = (
+    "a license shows its holder name and fields in clear to whoever scans it, and this node "
+    "keeps them; give a person's number only as the holder id, which the license carries "
+    "masked and hashed"
+)
+
+
+def _refuse_identity_numbers(ltype: LicenseType, values: Mapping[str, str | int]) -> None:
+    """Refuse field ``values`` of which one holds a resident identity number (a certificate
+    numbered by its holder's, a representative's written in), naming the field, not the
+    number."""
+    for name, value in values.items():
+        if isinstance(value, str) and holds_identity_number(value):
+            raise FieldInvalid(
+                f"field {name!r} ({ltype.field(name).label}) holds a resident identity "
+                f"number: {_SHOWN_IN_CLEAR}"
+            )
 
 
 @dataclass(frozen=True)
@@ -283,6 +305,7 @@ def validate_request(
     if ltype.code not in agency_types(row):
         raise TypeNotAuthorised(f"agency {agency_code} may not issue {ltype.code} ({ltype.name})")
     values = ltype.validate_fields(req.fields)
+    _refuse_identity_numbers(ltype, values)
     holder, shown, number = _holder(ltype, req.holder_name, req.holder_id)
     expires = req.valid_until
     if expires is None and ltype.validity_days:

@@ -554,3 +554,57 @@ def test_a_seal_image_must_be_a_whole_small_png(tmp_path: Path, image: bytes) ->
         assert claims.claims.body.seal_id == made.id  # only the good image made a seal
     finally:
         node.close()
+
+
+@pytest.mark.parametrize(
+    ("where", "written"),
+    [
+        ("certificate_number", "11010519491231002X"),
+        ("certificate_number", "110105 19491231 002x"),
+        ("employer", "重庆建工集团（联系人 11010519491231002X）"),
+        ("holder", "李四11010519491231002X"),
+    ],
+)
+def test_an_identity_number_in_a_field_or_the_holder_name_is_refused_and_changes_nothing(
+    region: Region, where: str, written: str
+) -> None:
+    """A license shows its holder name and its fields in clear to whoever scans its QR, and
+    the node keeps them in its rows: a person's identity number goes only in the holder id,
+    masked and hashed. A clerk who writes it in a field (a certificate numbered by the
+    holder's identity number, as some are) or after the name is refused, the number not
+    echoed, and nothing is issued; the renewal of a license is held to the same rule."""
+    node = region.node
+    request = worker_request()
+    if where == "holder":
+        request = dataclasses.replace(request, holder_name=written)
+    else:
+        request = dataclasses.replace(request, fields={**request.fields, where: written})
+    size = node.log.size()
+    with pytest.raises(InvalidInput, match="resident identity number") as refused:
+        issue(node, HOUSING_AGENT, HOUSING, request, now=NOW)
+    assert node.log.size() == size
+    said = refused.value.message
+    assert "11010519491231002" not in said, said
+    assert "19491231" not in said, said
+    assert ("holder name" if where == "holder" else f"field {where!r}") in said, said
+    issued = issue(node, HOUSING_AGENT, HOUSING, worker_request(), now=NOW)
+    if where != "holder":
+        size = node.log.size()
+        with pytest.raises(InvalidInput, match="resident identity number"):
+            renew(node, HOUSING_AGENT, issued.id, now=NOW + 1, fields={where: written})
+        assert node.log.size() == size
+        assert get_license(node, issued.id).status == "01"
+
+
+@pytest.mark.parametrize(
+    "value", ["渝建安A(2024)0012345", "110105194912310021", "123456789012345678"]
+)
+def test_a_field_with_digits_that_are_no_identity_number_is_issued(
+    region: Region, value: str
+) -> None:
+    """Eighteen digits that fail an identity number's checks (check character, birth date)
+    are an ordinary certificate number."""
+    request = worker_request()
+    request = dataclasses.replace(request, fields={**request.fields, "certificate_number": value})
+    issued = issue(region.node, HOUSING_AGENT, HOUSING, request, now=NOW)
+    assert json.loads(get_license(region.node, issued.id).fields)["certificate_number"] == value

@@ -244,7 +244,8 @@ _LICENSE_VALUES: tuple[Cause, ...] = (
         FieldInvalid,
         "a required field missing, a field the type has not, or a value malformed for its "
         "kind; each named, with the fields the type has, as GET /v1/license-types/{code} "
-        "lists them",
+        "lists them; or a value holding a resident identity number (a person's goes only "
+        "in holder.id)",
     ),
     (
         InvalidInput,
@@ -268,7 +269,11 @@ _ISSUE_PROBLEMS: tuple[Cause, ...] = (
         InvalidIdentityNumber,
         "the holder id of a type held by a person is no resident identity number",
     ),
-    (InvalidInput, "the holder's name blank; the operator's credential naming no agency"),
+    (
+        InvalidInput,
+        "the holder's name blank, or holding a resident identity number; the operator's "
+        "credential naming no agency",
+    ),
     *_LICENSE_VALUES,
     (UnknownAgency, "the operator names an agency not registered here"),
     *IDEMPOTENCY_PROBLEMS,
