@@ -206,7 +206,24 @@ def validate_credit_code(code: str) -> str:
     Layout: 1 registration authority, 2 organisation kind, 3–8 region code, 9–17 organisation
     code (GB 11714), 18 check character. Positions 1–2 and the GB 11714 check character at
     position 17 are not enforced: real codes exist outside the published lists.
+
+    A person's resident identity number given instead is refused as one, echoing no part of
+    it (the refusal of it as a credit code would quote digits 3–8 as a region code).
     """
+    try:
+        return _credit_code(code)
+    except InvalidCreditCode as refused:
+        try:
+            validate_identity_number(code)
+        except InvalidIdentityNumber:
+            raise refused from None
+        raise InvalidCreditCode(
+            "credit code: this is a resident identity number (a person's), not an "
+            "organisation's unified social credit code"
+        ) from None
+
+
+def _credit_code(code: str) -> str:
     code = _normalise(code, "credit code", InvalidCreditCode)
     if len(code) != 18:
         raise InvalidCreditCode(f"credit code must be 18 characters, got {len(code)}")

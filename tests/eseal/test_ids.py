@@ -136,6 +136,21 @@ def test_bad_credit_codes(code: str, message: str) -> None:
     assert info.value.code == "invalid-credit-code"
 
 
+@pytest.mark.parametrize(
+    "number", ["11010519491231002X", "11010519491231002x", "500103198808081237"]
+)
+def test_an_identity_number_given_for_a_credit_code_is_named_and_not_echoed(number: str) -> None:
+    """A person's identity number where a credit code belongs (a holder id, a field, an
+    agency) is refused as one, no part of it echoed: it was refused quoting its digits 3–8
+    as a region code, or its check character."""
+    with pytest.raises(InvalidCreditCode, match="a resident identity number") as info:
+        validate_credit_code(number)
+    said = info.value.message
+    assert not re.search(r"[0-9]{2}", said), said  # not its region, date nor check digit
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+
+
 def test_credit_code_check_char_rejects_bad_input() -> None:
     with pytest.raises(InvalidCreditCode, match="17 characters"):
         credit_code_check_char("9135")

@@ -197,9 +197,10 @@ def test_a_holder_name_the_qr_format_cannot_hold_is_refused_as_the_holder_name(
 def test_a_bad_holder_id_is_named_as_the_holder_id_its_license_type_needs(region: Region) -> None:
     """A holder id that is not the kind of number its license type's holder has is refused
     naming the holder id, the license type and the number it needs (an organisation's
-    credit code, a person's identity number), never echoing an identity number: a clerk
-    who typed the legal representative's identity number for a business license was told
-    only "credit code: unknown province 01 in region code '010519'"."""
+    credit code, a person's identity number), never echoing an identity number or a part
+    of one: a clerk who typed the legal representative's identity number for a business
+    license was told only "credit code: unknown province 01 in region code '010519'", six
+    of its digits."""
     node = region.node
     number = "11010519491231002X"  # a valid identity number, on a business license
     cases: list[tuple[Callable[[], object], type[InvalidInput], list[str]]] = [
@@ -212,7 +213,7 @@ def test_a_bad_holder_id_is_named_as_the_holder_id_its_license_type_needs(region
                 now=NOW,
             ),
             InvalidCreditCode,
-            ["holder id", "营业执照", "unified social credit code", "unknown province"],
+            ["holder id", "营业执照", "unified social credit code", "a resident identity number"],
         ),
         (
             lambda: issue(node, HOUSING_AGENT, HOUSING, worker_request(MARKET), now=NOW),
@@ -236,6 +237,7 @@ def test_a_bad_holder_id_is_named_as_the_holder_id_its_license_type_needs(region
             assert words in refused.value.message, refused.value.message
         assert number not in refused.value.message
         assert "110105194912310021" not in refused.value.message
+        assert "010519" not in refused.value.message  # no part of it either (digits 3–8)
 
 
 def test_lifecycle_transitions_and_their_ledger_entries(region: Region) -> None:
