@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from eseal.agencies import (
     AgencyKey,
+    AgencyKeyUnusable,
     Forbidden,
     Principal,
     active_key,
@@ -42,7 +43,7 @@ from eseal.ids import (
     validate_credit_code,
     validate_identity_number,
 )
-from eseal.models import AgencyRow, LicenseRow, SealRow
+from eseal.models import AgencyKeyRow, AgencyRow, LicenseRow, SealRow
 from eseal.node import Node
 from eseal.proofs import b64_hashes
 from keys.errors import CheckFailed, EsealError, InvalidInput, shown
@@ -86,6 +87,7 @@ ACTIONS: dict[str, tuple[str, frozenset[str], bool]] = {
 _license = LicenseRow.__table__  # type: ignore[attr-defined]
 _seal = SealRow.__table__  # type: ignore[attr-defined]
 _agency = AgencyRow.__table__  # type: ignore[attr-defined]
+_key = AgencyKeyRow.__table__  # type: ignore[attr-defined]
 
 
 class UnknownLicense(InvalidInput):
@@ -409,6 +411,23 @@ def prepare(
     )
 
 
+def _still_acting(conn: Connection, agency_code: str, key_id: bytes) -> None:
+    """In an act's transaction: refuse it if the agency was deactivated, or the key it
+    signed with retired or revoked, since the act read them. Those changes are appended
+    too, and appends are serialised, so none can commit between this check and the act;
+    without it, an act signed before (a batch hashing its holders for seconds) would be
+    recorded after, dated before and so valid, from an agency that acts no more."""
+    status = conn.execute(select(_agency.c.status).where(_agency.c.code == agency_code)).scalar()
+    if status != "active":
+        raise Forbidden(f"agency {agency_code} is not active; nothing was recorded")
+    key = conn.execute(select(_key.c.status).where(_key.c.key_id == key_id.hex())).scalar()
+    if key != "active":
+        raise AgencyKeyUnusable(
+            f"agency {agency_code}'s key {key_id.hex()} was {key or 'removed'} while this act "
+            "was being recorded; nothing was"
+        )
+
+
 def _proof(node: Node, index: int, size: int) -> list[str]:
     _, proof = node.log.inclusion_proof(index, size)
     return b64_hashes(proof)
@@ -504,6 +523,7 @@ def issue_many(
             raise
 
     def record(conn: Connection, first: int) -> None:
+        _still_acting(conn, agency_code, key.key_id)
         conn.execute(
             insert(_license),
             [{**p.row, "ledger_index": first + i} for i, p in enumerate(prepared)],
@@ -749,6 +769,8 @@ def change_status(
     )
 
     def record(conn: Connection, first: int) -> None:
+        if principal.role == "agency":  # the operator acts with the region's root key
+            _still_acting(conn, row.agency_code, acting)
         if target is not None:
             # Again in the write's transaction: the new license may have been suspended,
             # revoked… since the check above. Appends are serialised (the ledger head is
@@ -883,6 +905,7 @@ def renew(
     )
 
     def record(conn: Connection, first: int) -> None:
+        _still_acting(conn, old.agency_code, prepared.entry.key_id)
         _cas_status(
             conn,
             license_id,

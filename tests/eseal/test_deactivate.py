@@ -4,12 +4,16 @@ signed before stays valid at every window."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from eseal.agencies import (
     OPERATOR,
+    AgencyKeyUnusable,
     Forbidden,
     NotAuthenticated,
     Principal,
@@ -18,9 +22,10 @@ from eseal.agencies import (
     authenticate,
     deactivate_agency,
     new_credential,
+    revoke_key,
     rotate_key,
 )
-from eseal.licenses import issue
+from eseal.licenses import change_status, get_license, issue, issue_many, renew
 from eseal.seals import create_seal, stamp
 from eseal.trust_export import build_bundle
 from keys.errors import InvalidInput
@@ -111,3 +116,48 @@ def test_the_command(
     code, said, err = run_eseal([*args, "--reason", REASON], capsys, monkeypatch)
     assert code == 2
     assert "not active" in err
+
+
+@pytest.mark.parametrize("meanwhile", ["deactivate", "revoke-key"])
+@pytest.mark.parametrize("act", ["issue", "batch", "renew", "suspend"])
+def test_an_agency_deactivated_while_its_act_is_recorded_records_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, act: str, meanwhile: str
+) -> None:
+    """An act read the agency active and its key usable, and signed; the agency is
+    deactivated (or the key revoked) before the act is appended. The act is refused in its
+    transaction, nothing of it recorded: a batch whose holders took seconds to hash, or a
+    renewal, would otherwise be recorded after the deactivation, dated before it and so
+    valid everywhere, from an agency that issues no more."""
+    region = make_region(tmp_path)
+    node = region.node
+    agent = Principal("agency", MARKET)
+    license_id = issue(node, agent, MARKET, business_request(), now=NOW).id
+    original = node.append
+
+    def racing(drafts: Any, *, also: Any = None) -> Any:
+        monkeypatch.setattr(node, "append", original)
+        if meanwhile == "deactivate":
+            deactivate_agency(node, MARKET, reason="并入新机构", now=NOW + 1)
+        else:
+            revoke_key(node, MARKET, region.market.key_id, reason="密钥泄露", now=NOW + 1)
+        return original(drafts, also=also)
+
+    acts: dict[str, Callable[[], object]] = {
+        "issue": lambda: issue(node, agent, MARKET, business_request(), now=NOW + 1),
+        "batch": lambda: issue_many(node, agent, MARKET, [business_request()] * 2, now=NOW + 1),
+        "renew": lambda: renew(node, agent, license_id, now=NOW + 1),
+        "suspend": lambda: change_status(
+            node, agent, license_id, "suspend", reason="检查", now=NOW + 1
+        ),
+    }
+    monkeypatch.setattr(node, "append", racing)
+    with pytest.raises(Forbidden if meanwhile == "deactivate" else AgencyKeyUnusable):
+        acts[act]()
+    size = node.log.size()
+    with node.sql.read_engine.connect() as conn:
+        entries = [decode_entry(node.log.entry(i)).kind for i in range(size)]
+        licenses = conn.execute(text("select count(*) from license")).scalar()
+    assert entries[-1] in ("key.retire", "key.revoke")  # the race's, and nothing after it
+    assert licenses == 1
+    assert get_license(node, license_id).status == "01"
+    node.close()
