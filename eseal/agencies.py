@@ -236,6 +236,17 @@ def agency(node: Node, code: str) -> AgencyRow:
     return AgencyRow.model_validate(row._mapping)
 
 
+def still_active(conn: Connection, code: str) -> None:
+    """In an act's transaction: refuse the act (:class:`Forbidden`) if agency ``code`` was
+    deactivated since the act read it active. A deactivation is appended, and appends are
+    serialised, so none commits between this check and the act; without it, an act signed
+    before would be recorded after, dated before and so valid, from an agency that acts
+    no more."""
+    status = conn.execute(select(_agency.c.status).where(_agency.c.code == code)).scalar()
+    if status != "active":
+        raise Forbidden(f"agency {code} is not active; nothing was recorded")
+
+
 def list_agencies(node: Node) -> list[AgencyRow]:
     with node.sql.read_engine.connect() as conn:
         rows = conn.execute(select(_agency).order_by(_agency.c.code)).all()

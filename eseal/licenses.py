@@ -29,6 +29,7 @@ from eseal.agencies import (
     agency_types,
     holds_identity_number,
     stated_reason,
+    still_active,
 )
 from eseal.catalog import LicenseType, load_catalog
 from eseal.catalog_fields import ISO_DATE, FieldInvalid
@@ -412,14 +413,10 @@ def prepare(
 
 
 def _still_acting(conn: Connection, agency_code: str, key_id: bytes) -> None:
-    """In an act's transaction: refuse it if the agency was deactivated, or the key it
-    signed with retired or revoked, since the act read them. Those changes are appended
-    too, and appends are serialised, so none can commit between this check and the act;
-    without it, an act signed before (a batch hashing its holders for seconds) would be
-    recorded after, dated before and so valid, from an agency that acts no more."""
-    status = conn.execute(select(_agency.c.status).where(_agency.c.code == agency_code)).scalar()
-    if status != "active":
-        raise Forbidden(f"agency {agency_code} is not active; nothing was recorded")
+    """In an act's transaction: refuse it if the agency was deactivated
+    (:func:`~eseal.agencies.still_active`), or the key it signed with retired or revoked,
+    since the act read them (a batch hashes its holders for seconds in between)."""
+    still_active(conn, agency_code)
     key = conn.execute(select(_key.c.status).where(_key.c.key_id == key_id.hex())).scalar()
     if key != "active":
         raise AgencyKeyUnusable(

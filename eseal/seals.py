@@ -14,7 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from eseal.agencies import Forbidden, Principal, agency, stated_reason
+from eseal.agencies import Forbidden, Principal, agency, stated_reason, still_active
 from eseal.idempotency import IdempotencyKey, committed_with
 from eseal.ids import make_seal_id, make_stamp_id
 from eseal.models import SealRow, StampRow
@@ -159,6 +159,7 @@ def create_seal(
     kid = node.store_key(key, label=f"seal {seal_id}")
 
     def record(conn: Connection, first: int) -> None:
+        still_active(conn, agency_code)
         conn.execute(
             insert(_seal).values(
                 id=seal_id,
@@ -287,6 +288,7 @@ def stamp(
     text = signed.text
 
     def record(conn: Connection, first: int) -> None:
+        still_active(conn, seal.agency_code)
         conn.execute(
             insert(_stamp).values(
                 id=stamp_id,

@@ -161,3 +161,56 @@ def test_an_agency_deactivated_while_its_act_is_recorded_records_nothing(
     assert licenses == 1
     assert get_license(node, license_id).status == "01"
     node.close()
+
+
+@pytest.mark.parametrize("act", ["seal", "stamp"])
+def test_a_seal_made_or_used_while_its_agency_is_deactivated_records_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, act: str
+) -> None:
+    """As for licenses: a seal made, or a document stamped, by an agency deactivated
+    before the act was appended is refused in its transaction (a stamp dated before the
+    deactivation, by a seal left active, would be valid everywhere)."""
+    region = make_region(tmp_path)
+    node = region.node
+    agent = Principal("agency", MARKET)
+    seal_id = create_seal(
+        node,
+        agent,
+        agency_code=MARKET,
+        name="合同专用章",
+        seal_type="contract",
+        image=None,
+        now=NOW,
+    ).id
+    original = node.append
+
+    def racing(drafts: Any, *, also: Any = None) -> Any:
+        monkeypatch.setattr(node, "append", original)
+        deactivate_agency(node, MARKET, reason="并入新机构", now=NOW + 1)
+        return original(drafts, also=also)
+
+    acts: dict[str, Callable[[], object]] = {
+        "seal": lambda: create_seal(
+            node,
+            agent,
+            agency_code=MARKET,
+            name="财务专用章",
+            seal_type="finance",
+            image=None,
+            now=NOW + 1,
+        ),
+        "stamp": lambda: stamp(
+            node, agent, seal_id, document=b"x", document_name="a.txt", now=NOW + 1
+        ),
+    }
+    monkeypatch.setattr(node, "append", racing)
+    with pytest.raises(Forbidden):
+        acts[act]()
+    kinds = [decode_entry(node.log.entry(i)).kind for i in range(node.log.size())]
+    assert kinds[-1] == "key.retire"
+    assert kinds.count("seal.create") == 1
+    assert "seal.stamp" not in kinds
+    with node.sql.read_engine.connect() as conn:
+        assert conn.execute(text("select count(*) from seal")).scalar() == 1
+        assert conn.execute(text("select count(*) from stamp")).scalar() == 0
+    node.close()
