@@ -434,10 +434,13 @@ def _paste(page: Page, text: str) -> None:
 
 
 def _stamp_checked_with_its_file(page: Page, site: Site) -> Locator:
-    """The stamp's image uploaded with its original file: green. The banner, for what follows."""
+    """The stamp's image uploaded (amber: no file compared), then its original file:
+    green, two checks. The banner, for what follows. (Without the wait, a file chosen
+    while the image is still read goes with its one check.)"""
     _upload(page, site.files / "stamp.png")
-    page.locator("#document-file").set_input_files(str(site.stamped_document))
     banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-state", "amber")
+    page.locator("#document-file").set_input_files(str(site.stamped_document))
     expect(banner).to_have_attribute("data-state", "green")
     return banner
 
