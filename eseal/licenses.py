@@ -370,7 +370,7 @@ def prepare(
             seal_id=seal_id,
         ),
     )
-    signed = sign_license(claims, node.signing_key(key.key_id))
+    signed = sign_license(claims, node.signing_key(key.key_id, key.public_key))
     text, doc_digest = signed.text, signed.digest
     from eseal.render import QR_MAX_CHARS  # noqa: PLC0415 (rendering imports cost 40 ms)
 

@@ -261,8 +261,10 @@ class Node:
             self.key_path(key_id).unlink(missing_ok=True)
             self._key_cache.pop(key_id.hex(), None)
 
-    def signing_key(self, key_id: bytes) -> SigningKey:
-        """An agency or seal signing key, decrypted once and kept in memory."""
+    def signing_key(self, key_id: bytes, public_key: bytes | None = None) -> SigningKey:
+        """An agency's, seal's or the witness's signing key, decrypted once and kept in
+        memory; its file must hold the key of ``key_id`` and, where the caller has the key
+        recorded, of ``public_key`` itself (:class:`SigningKeyUnusable` otherwise)."""
         cached = self._key_cache.get(key_id.hex())
         if cached is not None:
             return cached
@@ -271,7 +273,7 @@ class Node:
         path = self.key_path(key_id)
         try:
             key = keyfile.read_key_file(path, self.passphrase)
-            _require_key(path, key, key_id, "key")
+            _require_key(path, key, key_id, "key", public_key)
         except (keyfile.CorruptKeyFile, keyfile.WrongPassphrase, KeyFileNotTheNodes) as e:
             # Named within the data directory: an HTTP caller is told which key, not where
             # the server keeps its files.

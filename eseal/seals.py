@@ -284,7 +284,7 @@ def stamp(
             media_type=media_type,
         ),
     )
-    signed = sign_stamp(claims, node.signing_key(bytes.fromhex(seal.key_id)))
+    signed = sign_stamp(claims, node.signing_key(bytes.fromhex(seal.key_id), seal.public_key))
     text = signed.text
 
     def record(conn: Connection, first: int) -> None:

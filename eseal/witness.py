@@ -455,7 +455,7 @@ def witness_checkpoint(
                 time=now,
             ), None
         wkey = require_witness_key(node)
-        signing = node.signing_key(bytes.fromhex(wkey.key_id))
+        signing = node.signing_key(bytes.fromhex(wkey.key_id), wkey.public_key)
         decide_from = functools.partial(_decide_from, request, wkey.name, signing, now)
         result = decide_from(log)
         if isinstance(result, Refused):

@@ -204,3 +204,26 @@ def test_a_signing_key_file_the_node_cannot_use_is_its_fault_not_the_callers(
     assert "signing-key-unusable" in documented
     with Node.open(tmp_path / "node") as node:
         assert node.log.size() == size
+
+
+def test_a_signing_key_file_is_compared_whole_where_the_key_is_recorded(tmp_path: Path) -> None:
+    """A signing key's file (here the witness key's) is checked against the whole public
+    key recorded for it, not only the key id it is named after (8 bytes of a hash, which
+    another key may share): a key whose id is made to collide signs nothing."""
+    from unittest import mock
+
+    from eseal.witness import require_witness_key
+
+    ours, theirs = _node(tmp_path / "ours"), _node(tmp_path / "theirs")
+    (own,) = (p for p in (ours / "keys").glob("*.key") if p.stem not in ("root", "log"))
+    (other,) = (p for p in (theirs / "keys").glob("*.key") if p.stem not in ("root", "log"))
+    shutil.copy(other, own)
+    with Node.open(ours, passphrase=PASSPHRASE) as node:
+        recorded = require_witness_key(node)
+        key_id = bytes.fromhex(recorded.key_id)
+        assert key_id.hex() == own.stem
+        with (
+            mock.patch("eseal.node.ed25519.key_id", return_value=key_id),
+            pytest.raises(SigningKeyUnusable, match="holds another key"),
+        ):
+            node.signing_key(key_id, recorded.public_key)
