@@ -753,6 +753,8 @@ def _password_hidden(url: str) -> bool:
 
 
 def _write_json_atomic(path: Path, value: dict[str, Any]) -> None:
+    """Write ``value`` to ``path`` in one step (a temp file fsynced, renamed over it), the
+    directory fsynced after."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".node-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -764,3 +766,7 @@ def _write_json_atomic(path: Path, value: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    # The rename itself durable: without it, a power cut after init answered could leave
+    # the directory without node.json (and the next init finishing it, or a node that
+    # will not open).
+    keyfile.fsync_directory(path.parent)

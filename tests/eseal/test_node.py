@@ -198,6 +198,25 @@ def test_a_failed_init_leaves_no_directory_it_made(tmp_path: Path) -> None:
     assert tmp_path.exists()
 
 
+def test_node_json_is_written_durably_rename_and_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """node.json is renamed into place and then its directory is fsynced, so that the
+    rename survives a power cut: the directory is synced after node.json is there."""
+    synced: list[tuple[Path, bool]] = []
+    real = keyfile.fsync_directory
+
+    def spy(directory: Path) -> None:
+        synced.append((directory, (directory / NODE_FILE).exists()))
+        real(directory)
+
+    monkeypatch.setattr(keyfile, "fsync_directory", spy)
+    data = tmp_path / "node"
+    init_node(data, region="500000", name="重庆市", passphrase=PASSPHRASE, now=NOW)
+    assert (data, True) in synced
+    assert json.loads((data / NODE_FILE).read_text(encoding="utf-8"))["region"] == "500000"
+
+
 @pytest.mark.parametrize(
     ("origin", "says"),
     [("eseal 500000", "contains a space or a plus"), ("eseal+1", "a plus"), ("é" * 200, "bytes")],
