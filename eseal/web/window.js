@@ -1485,13 +1485,14 @@
   // What scanners, input methods and copying do to a code, undone: line breaks, full-width
   // characters (a scanner typing through a Chinese input method: "EL1："), lower case (Caps
   // Lock on), invisible format characters (a zero-width space where a web page or a chat
-  // let the long code wrap, a byte order mark, a soft hyphen). Base45 has no lower-case
-  // letters, no line breaks and nothing but ASCII, and never ends in a space, so a genuine
-  // code is never changed by this.
+  // let the long code wrap, a byte order mark, a soft hyphen), line and paragraph separators
+  // (U+2028, U+2029) and the next-line control (U+0085) a copy may wrap it with. Base45 has
+  // no lower-case letters, no line breaks and nothing but ASCII, and never ends in a space,
+  // so a genuine code is never changed by this.
   function normaliseCode(raw) {
     return raw
       .normalize("NFKC")
-      .replace(/[\r\n\t\v\f]+|\p{Cf}+/gu, "")
+      .replace(/[\r\n\t\v\f\u0085\u2028\u2029]+|\p{Cf}+/gu, "")
       .trim()
       .toUpperCase();
   }

@@ -2238,10 +2238,12 @@ def test_a_barcode_scanner_types_code_after_code(opened: Opened, site: Site) -> 
     expect(page.locator("#details")).to_be_hidden()
     _shot(page, "not-ours")
     # A code copied from a web page or a chat carries invisible characters (a zero-width
-    # space where the page let the long code wrap, a byte order mark, a soft hyphen): not
-    # part of any code, and never 'damaged or altered' for them.
-    half = len(site.valid_text) // 2
-    copied = f"\ufeff{site.valid_text[:half]}\u200b\u00ad{site.valid_text[half:]}\u2060"
+    # space where the page let the long code wrap, a byte order mark, a soft hyphen, a
+    # line or paragraph separator, a next-line control): not part of any code, and never
+    # 'damaged or altered' for them.
+    a, b, c = (len(site.valid_text) * k // 4 for k in (1, 2, 3))
+    t = site.valid_text
+    copied = f"\ufeff{t[:a]}\u200b\u00ad{t[a:b]}\u2028{t[b:c]}\u2029\u0085{t[c:]}\u2060"
     page.keyboard.insert_text(copied)
     page.keyboard.press("Enter")
     expect(banner).to_have_attribute("data-state", "green")
